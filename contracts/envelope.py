@@ -1,0 +1,35 @@
+"""The event envelope: CloudEvents 1.0 attribute names plus ecosystem and partner."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventBase(BaseModel):
+    """Base of every event. ``id`` is the idempotency key consumers de-duplicate on.
+
+    Subclasses fix ``type`` with a ``Literal`` and give ``data`` a model.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    specversion: str = "1.0"
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    type: str
+    source: str = Field(description="The emitting service, e.g. /services/collaboration")
+    time: datetime = Field(default_factory=_now)
+    subject: str | None = Field(default=None, description="The entity the event is about")
+    datacontenttype: str = "application/json"
+    ecosystem: str
+    partner: str | None = None
+    data: Any
+
+    SOURCE: ClassVar[str] = ""

@@ -1,0 +1,1 @@
+"""Version 1 of the partnermesh contracts, one module per owning service."""

@@ -1,0 +1,59 @@
+"""Events published by the identity provider (audit trail)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from contracts.envelope import EventBase
+
+
+class AuditData(BaseModel):
+    action: str = Field(
+        description="login.succeeded, login.failed, token.issued, refresh.reuse_detected, "
+        "token.revoked, admin.<entity>.<verb>, key.rotated"
+    )
+    actor: str | None = Field(default=None, description="sub or client_id that acted")
+    target: str | None = None
+    outcome: Literal["success", "failure"] = "success"
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditEvent(EventBase):
+    SOURCE: ClassVar[str] = "/identity"
+    type: Literal["pm.v1.identity.audit"] = "pm.v1.identity.audit"
+    source: str = SOURCE
+    data: AuditData
+
+
+class PartnerData(BaseModel):
+    partner: str
+    name: str
+    verified: bool = False
+
+
+class PartnerRegistered(EventBase):
+    SOURCE: ClassVar[str] = "/identity"
+    type: Literal["pm.v1.identity.partner_registered"] = "pm.v1.identity.partner_registered"
+    source: str = SOURCE
+    data: PartnerData
+
+
+class PersonData(BaseModel):
+    person: str = Field(description="the person's subject identifier")
+    partner: str
+    name: str
+    email: str | None = None
+    roles: list[str] = Field(default_factory=list)
+
+
+class PersonRegistered(EventBase):
+    SOURCE: ClassVar[str] = "/identity"
+    type: Literal["pm.v1.identity.person_registered"] = "pm.v1.identity.person_registered"
+    source: str = SOURCE
+    data: PersonData
+
+
+EVENTS: tuple[type[EventBase], ...] = (AuditEvent, PartnerRegistered, PersonRegistered)
+OPERATIONS: tuple = ()

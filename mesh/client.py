@@ -1,0 +1,71 @@
+"""Calling an operation over NATS, with the caller's token and trace headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from pydantic import BaseModel, ValidationError
+
+from contracts import headers as h
+from contracts.errors import ErrorBody, ErrorCode, code_for_status
+from contracts.policy import Operation
+from mesh import context
+from mesh.errors import MeshError
+
+
+def outgoing_headers(token: str | None) -> dict[str, str]:
+    hdrs = {
+        h.REQUEST_ID: context.request_id.get() or context.new_request_id(),
+        h.TRACEPARENT: context.child_traceparent(context.traceparent.get()),
+    }
+    if token:
+        hdrs[h.AUTHORIZATION] = f"Bearer {token}"
+    return hdrs
+
+
+async def request_raw(
+    nc: Client,
+    subject: str,
+    payload: bytes,
+    token: str | None,
+    timeout: float = 5.0,
+    extra_headers: dict[str, str] | None = None,
+) -> bytes:
+    """Send a request; return the reply payload or raise :class:`MeshError`."""
+    hdrs = outgoing_headers(token)
+    if extra_headers:
+        hdrs.update(extra_headers)
+    try:
+        msg = await nc.request(subject, payload, timeout=timeout, headers=hdrs)
+    except NoRespondersError:
+        raise MeshError(ErrorCode.UNAVAILABLE, "no service is serving this operation") from None
+    except (NatsTimeoutError, TimeoutError):
+        raise MeshError(ErrorCode.TIMEOUT, "the service did not answer in time") from None
+    status = (msg.headers or {}).get(h.SERVICE_ERROR_CODE)
+    if status:
+        raise _decode_error(status, msg.data)
+    return msg.data
+
+
+def _decode_error(status: str, data: bytes) -> MeshError:
+    try:
+        return MeshError.from_body(ErrorBody.model_validate_json(data))
+    except ValidationError:
+        code = code_for_status(int(status)) if status.isdigit() else ErrorCode.INTERNAL
+        return MeshError(code, "the service reported an error")
+
+
+async def call(
+    nc: Client,
+    op: Operation,
+    request: BaseModel | dict[str, Any],
+    token: str | None,
+    timeout: float = 5.0,
+) -> Any:
+    """Call ``op`` and return its reply model."""
+    body = request if isinstance(request, BaseModel) else op.request.model_validate(request)
+    data = await request_raw(nc, op.subject, body.model_dump_json().encode(), token, timeout)
+    return op.reply.model_validate_json(data)

@@ -1,0 +1,133 @@
+"""Durable, idempotent JetStream consumers.
+
+Each event is handled in one database transaction together with an inbox row
+keyed by (consumer, event id): a redelivered or replayed event finds its row and
+changes nothing. The message is acknowledged only after that commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import EventBase
+from contracts.registry import decode_event
+from contracts.subjects import EVENT_STREAM
+from mesh import metrics
+from mesh.db import Database
+from mesh.errors import MeshError
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[AsyncSession, EventBase], Awaitable[None]]
+MAX_DELIVERIES = 8
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    if "mesh_inbox" in metadata.tables:
+        return metadata.tables["mesh_inbox"]
+    return Table(
+        "mesh_inbox",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+class Inbox:
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = inbox_table(metadata)
+
+    async def claim(self, session: AsyncSession, consumer: str, event_id: str) -> bool:
+        """Record the event as processed by ``consumer``; False if it already was."""
+        t = self.table
+        seen = await session.execute(
+            select(t.c.event_id).where(t.c.consumer == consumer, t.c.event_id == event_id)
+        )
+        if seen.first() is not None:
+            return False
+        await session.execute(
+            insert(t).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
+        )
+        return True
+
+
+class EventConsumer:
+    """A durable pull consumer that hands each event to ``handler`` exactly once in effect."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        db: Database,
+        inbox: Inbox,
+        durable: str,
+        filter_subjects: list[str],
+        handler: EventHandler,
+        batch: int = 64,
+    ) -> None:
+        self.js = js
+        self.db = db
+        self.inbox = inbox
+        self.durable = durable
+        self.filter_subjects = filter_subjects
+        self.handler = handler
+        self.batch = batch
+
+    async def run(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30.0,
+            max_deliver=MAX_DELIVERIES,
+            filter_subjects=self.filter_subjects,
+        )
+        await self.js.add_consumer(EVENT_STREAM, config)
+        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=EVENT_STREAM)
+        while True:
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            for msg in msgs:
+                await self._process(msg)
+
+    async def _process(self, msg: object) -> None:
+        data = msg.data  # type: ignore[attr-defined]
+        try:
+            event = decode_event(data)
+        except ValidationError:
+            log.error("undecodable event dropped", extra={"consumer": self.durable})
+            metrics.events_consumed.labels(self.durable, "poison").inc()
+            await msg.term()  # type: ignore[attr-defined]
+            return
+        try:
+            async with self.db.transaction() as session:
+                fresh = await self.inbox.claim(session, self.durable, event.id)
+                if fresh:
+                    await self.handler(session, event)
+        except MeshError as exc:
+            # Expected, permanent failure of this event: record and move on.
+            log.warning("event rejected", extra={"event_id": event.id, "error": str(exc)})
+            metrics.events_consumed.labels(self.durable, "rejected").inc()
+            await msg.term()  # type: ignore[attr-defined]
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("event handler failed; will retry", extra={"event_id": event.id})
+            metrics.events_consumed.labels(self.durable, "retry").inc()
+            await msg.nak(delay=1.0)  # type: ignore[attr-defined]
+            return
+        metrics.events_consumed.labels(self.durable, "ok" if fresh else "duplicate").inc()
+        await msg.ack()  # type: ignore[attr-defined]

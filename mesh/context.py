@@ -1,0 +1,33 @@
+"""Per-request context carried through logs, NATS headers and traces."""
+
+from __future__ import annotations
+
+import contextvars
+import secrets
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+def new_traceparent() -> str:
+    """A fresh W3C trace context: version-traceid-spanid-flags."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def child_traceparent(parent: str | None) -> str:
+    """Continue ``parent``'s trace with a new span id (or start a trace)."""
+    if parent:
+        parts = parent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+            return f"{parts[0]}-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
+    return new_traceparent()
+
+
+def trace_id(tp: str | None) -> str | None:
+    if tp and tp.count("-") == 3:
+        return tp.split("-")[1]
+    return None

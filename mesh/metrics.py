@@ -1,0 +1,34 @@
+"""Prometheus metrics of every process (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+nats_requests = Counter(
+    "pm_service_requests_total", "NATS requests handled", ["service", "operation", "code"]
+)
+nats_latency = Histogram(
+    "pm_service_request_seconds",
+    "NATS request handling time",
+    ["service", "operation"],
+    buckets=LATENCY_BUCKETS,
+)
+http_requests = Counter(
+    "pm_http_requests_total", "HTTP requests", ["process", "route", "status", "partner"]
+)
+http_latency = Histogram(
+    "pm_http_request_seconds", "HTTP request time", ["process", "route"], buckets=LATENCY_BUCKETS
+)
+rate_limited = Counter(
+    "pm_rate_limited_total", "Requests refused by a rate limit", ["process", "partner"]
+)
+events_published = Counter("pm_events_published_total", "Outbox events published", ["service"])
+events_consumed = Counter(
+    "pm_events_consumed_total", "Events consumed", ["consumer", "outcome"]
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,59 @@
+"""A tiny HTTP listener for processes that have no HTTP API: /metrics, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from mesh import metrics
+
+Ready = Callable[[], Awaitable[bool]]
+
+
+class ObserveServer:
+    def __init__(self, host: str, port: int, ready: Ready) -> None:
+        self.host = host
+        self.port = port
+        self.ready = ready
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = line.decode("latin-1").split()
+            path = parts[1] if len(parts) > 1 else "/"
+            status, ctype, body = await self._route(path)
+            head = (
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _route(self, path: str) -> tuple[str, str, bytes]:
+        if path == "/metrics":
+            body, ctype = metrics.exposition()
+            return "200 OK", ctype, body
+        if path == "/healthz":
+            return "200 OK", "application/json", b'{"status":"ok"}'
+        if path == "/readyz":
+            if await self.ready():
+                return "200 OK", "application/json", b'{"status":"ready"}'
+            return "503 Service Unavailable", "application/json", b'{"status":"not ready"}'
+        return "404 Not Found", "application/json", b'{"status":"not found"}'

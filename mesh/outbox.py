@@ -1,0 +1,141 @@
+"""Transactional outbox: the state change and its event commit together; a relay publishes.
+
+The relay publishes each row to JetStream with ``Nats-Msg-Id`` set to the event
+id, so a row published just before a crash (and not yet marked) is published
+again after restart and de-duplicated by the stream; consumers de-duplicate too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from nats.js import JetStreamContext
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import headers
+from contracts.envelope import EventBase
+from contracts.subjects import event_subject
+from mesh import metrics
+from mesh.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    if "mesh_outbox" in metadata.tables:
+        return metadata.tables["mesh_outbox"]
+    return Table(
+        "mesh_outbox",
+        metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("subject", String(255), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+    )
+
+
+class Outbox:
+    """Adds events to the outbox in the caller's transaction."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = outbox_table(metadata)
+
+    async def add(self, session: AsyncSession, event: EventBase) -> None:
+        await session.execute(
+            insert(self.table).values(
+                event_id=event.id,
+                subject=event_subject(event.ecosystem, event.type),
+                payload=event.model_dump_json(),
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, then marks them published."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        js: JetStreamContext,
+        service: str,
+        poll_interval: float = 1.0,
+        batch: int = 200,
+    ) -> None:
+        self.db = db
+        self.table = outbox.table
+        self.js = js
+        self.service = service
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._wake = asyncio.Event()
+        db.on_commit(self._wake.set)
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                sent = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(self.poll_interval)
+            if sent < self.batch:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+
+    async def relay_once(self) -> int:
+        """Publish up to one batch; returns how many rows were published."""
+        t = self.table
+        # Not db.transaction(): the relay's own commits must not wake the relay.
+        async with self.db.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(t.c.seq, t.c.event_id, t.c.subject, t.c.payload)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.seq)
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                await self.js.publish(
+                    row.subject, row.payload.encode(), headers={headers.MSG_ID: row.event_id}
+                )
+            if rows:
+                await session.execute(
+                    update(t)
+                    .where(t.c.seq.in_([r.seq for r in rows]))
+                    .values(published_at=datetime.now(UTC))
+                )
+        if rows:
+            metrics.events_published.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self.db.sessions() as session:
+            query = select(func.count()).where(self.table.c.published_at.is_(None))
+            return int((await session.execute(query)).scalar_one())

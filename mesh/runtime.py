@@ -1,0 +1,133 @@
+"""Process wiring for a NATS service, in one place.
+
+A service's ``__main__`` reads::
+
+    settings = ProfileSettings()
+    async with service_runtime("profile", settings, models.metadata) as rt:
+        handlers.register(rt)
+        await rt.serve_forever()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from sqlalchemy import MetaData
+
+from contracts.policy import Operation
+from mesh import logging as mesh_logging
+from mesh.consumer import EventConsumer, EventHandler, Inbox
+from mesh.db import Database
+from mesh.nats import connect, ensure_event_stream
+from mesh.observe import ObserveServer
+from mesh.outbox import Outbox, OutboxRelay
+from mesh.service import Handler, MeshService
+from mesh.settings import ServiceSettings
+from mesh.tokens import RemoteJwks, TokenVerifier
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+
+
+@dataclass
+class ServiceRuntime:
+    """Everything a service's handlers need: NATS, its database, outbox, token verifier."""
+
+    name: str
+    settings: ServiceSettings
+    nc: Client
+    js: JetStreamContext
+    db: Database
+    outbox: Outbox
+    inbox: Inbox
+    service: MeshService
+    relay: OutboxRelay
+    observe: ObserveServer
+    consumers: list[EventConsumer] = field(default_factory=list)
+    http: httpx.AsyncClient | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def endpoint(self, operation: Operation, handler: Handler) -> None:
+        self.service.register(operation, handler)
+
+    def consume(self, durable: str, filter_subjects: list[str], handler: EventHandler) -> None:
+        self.consumers.append(
+            EventConsumer(self.js, self.db, self.inbox, durable, filter_subjects, handler)
+        )
+
+    async def start(self) -> None:
+        await self.service.start()
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+        for c in self.consumers:
+            self._tasks.append(asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}"))
+        port = await self.observe.start()
+        log.info("service ready", extra={"service": self.name, "observe_port": port})
+
+    async def stop(self) -> None:
+        await self.service.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.observe.stop()
+
+    async def ready(self) -> bool:
+        return self.nc.is_connected and await self.db.ping()
+
+    async def serve_forever(self) -> None:
+        """Start, then wait for SIGTERM/SIGINT and stop cleanly (drain NATS)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("stopping", extra={"service": self.name})
+        await self.stop()
+
+
+@asynccontextmanager
+async def service_runtime(
+    name: str,
+    settings: ServiceSettings,
+    metadata: MetaData,
+    verifier: TokenVerifier | None = None,
+    setup_logging: bool = True,
+) -> AsyncIterator[ServiceRuntime]:
+    if setup_logging:
+        mesh_logging.setup(f"{name}-{settings.instance}", settings.log_level, settings.log_json)
+    async with AsyncExitStack() as stack:
+        outbox, inbox = Outbox(metadata), Inbox(metadata)
+        db = Database(settings.database_url_or_default(name), metadata)
+        stack.push_async_callback(db.dispose)
+        await db.create_all()
+        http = httpx.AsyncClient(timeout=10)
+        stack.push_async_callback(http.aclose)
+        if verifier is None:
+            verifier = TokenVerifier(
+                RemoteJwks(http), settings.identity_url, settings.audience,
+                settings.extra_trusted_issuers,
+            )
+        nc = await connect(settings.nats_url, f"{name}-{settings.instance}")
+        stack.push_async_callback(nc.drain)
+        js = nc.jetstream()
+        await ensure_event_stream(js)
+        service = MeshService(
+            nc, name, VERSION, verifier, f"partnermesh {name} service", settings.max_concurrency
+        )
+        rt = ServiceRuntime(
+            name=name, settings=settings, nc=nc, js=js, db=db, outbox=outbox, inbox=inbox,
+            service=service, relay=OutboxRelay(db, outbox, js, name),
+            observe=ObserveServer(settings.observe_host, settings.observe_port, lambda: rt.ready()),
+            http=http,
+        )
+        stack.push_async_callback(rt.stop)
+        yield rt

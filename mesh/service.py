@@ -1,0 +1,161 @@
+"""A NATS micro service whose endpoints are contract operations.
+
+Every request: decode the operation's request model, verify the caller's token
+(zero trust), apply the operation's policy, run the handler, reply. Expected
+failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP status,
+payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
+the request id and is logged, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import EndpointConfig, Service, ServiceConfig
+from pydantic import BaseModel, ValidationError
+
+from contracts import headers as h
+from contracts.claims import Claims
+from contracts.errors import ErrorCode
+from contracts.policy import Operation, decide
+from mesh import context, metrics
+from mesh.errors import MeshError
+from mesh.tokens import TokenVerifier, bearer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Call:
+    """Who is calling and how the call is traced."""
+
+    claims: Claims | None
+    token: str | None
+    request_id: str
+    traceparent: str
+    operation: Operation
+
+
+Handler = Callable[[Call, Any], Awaitable[BaseModel]]
+
+
+def error_reply(exc: MeshError) -> tuple[str, str, bytes]:
+    return str(exc.status), exc.title, exc.body().model_dump_json(exclude_none=True).encode()
+
+
+class MeshService:
+    """Registers operations as endpoints of one NATS micro service (queue group = name)."""
+
+    def __init__(
+        self,
+        nc: Client,
+        name: str,
+        version: str,
+        verifier: TokenVerifier,
+        description: str = "",
+        max_concurrency: int = 64,
+    ) -> None:
+        self.nc = nc
+        self.name = name
+        self.version = version
+        self.description = description
+        self.verifier = verifier
+        self._handlers: dict[str, tuple[Operation, Handler]] = {}
+        self._micro: Service | None = None
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def register(self, operation: Operation, handler: Handler) -> None:
+        if operation.service != self.name:
+            raise ValueError(f"{operation.subject} does not belong to service {self.name}")
+        self._handlers[operation.subject] = (operation, handler)
+
+    async def start(self) -> None:
+        config = ServiceConfig(
+            name=self.name, version=self.version, description=self.description, queue_group=self.name
+        )
+        self._micro = await add_service(self.nc, config)
+        for op, handler in self._handlers.values():
+            await self._micro.add_endpoint(
+                EndpointConfig(
+                    name=op.name.replace(".", "_"),
+                    subject=op.subject,
+                    handler=self._spawner(op, handler),
+                    metadata={"method": op.method, "path": op.path},
+                )
+            )
+
+    async def stop(self) -> None:
+        if self._micro is not None:
+            await self._micro.stop()
+            self._micro = None
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+
+    def _spawner(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[None]]:
+        # nats-py runs one subscription's callbacks one after another; handle each
+        # request in its own task so slow calls do not queue behind each other.
+        async def spawn(request: Request) -> None:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._handle(op, handler, request))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+        return spawn
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def _handle(self, op: Operation, handler: Handler, request: Request) -> None:
+        hdrs = request.headers or {}
+        rid = hdrs.get(h.REQUEST_ID) or context.new_request_id()
+        tp = context.child_traceparent(hdrs.get(h.TRACEPARENT))
+        context.request_id.set(rid)
+        context.traceparent.set(tp)
+        reply_headers = {h.REQUEST_ID: rid, h.TRACEPARENT: tp}
+        started = time.perf_counter()
+        code = "ok"
+        try:
+            call, body = await self._authorize(op, hdrs, request.data, rid, tp)
+            reply = await handler(call, body)
+            await request.respond(reply.model_dump_json().encode(), headers=reply_headers)
+        except Exception as exc:  # every failure gets a coded reply, never a traceback
+            mesh_exc = self._as_mesh_error(exc, op, rid)
+            code = mesh_exc.code.value
+            status, title, payload = error_reply(mesh_exc)
+            await request.respond_error(status, title, payload, headers=reply_headers)
+        finally:
+            metrics.nats_requests.labels(self.name, op.name, code).inc()
+            metrics.nats_latency.labels(self.name, op.name).observe(time.perf_counter() - started)
+
+    async def _authorize(
+        self, op: Operation, hdrs: dict[str, str], data: bytes, rid: str, tp: str
+    ) -> tuple[Call, BaseModel]:
+        try:
+            body = op.request.model_validate_json(data or b"{}")
+        except ValidationError as exc:
+            raise MeshError.from_validation(exc) from None
+        token = bearer(hdrs.get(h.AUTHORIZATION))
+        claims = await self.verifier.verify(token) if token else None
+        denial = decide(op.policy, claims, body.model_dump())
+        if denial is not None:
+            raise MeshError(denial.code, denial.reason)
+        return Call(claims, token, rid, tp, op), body
+
+    @staticmethod
+    def _as_mesh_error(exc: Exception, op: Operation, rid: str) -> MeshError:
+        if isinstance(exc, MeshError):
+            return exc
+        if isinstance(exc, ValidationError):
+            return MeshError.from_validation(exc)
+        log.exception("unhandled error in %s", op.name)
+        return MeshError(ErrorCode.INTERNAL, f"internal error (request id {rid})")

@@ -1,0 +1,62 @@
+"""Settings shared by every process; each process subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-not-a-secret"
+
+
+def var_dir() -> Path:
+    """Where local state lives (SQLite files, NATS data, keys): ``./var`` by default."""
+    import os
+
+    return Path(os.environ.get("PM_VAR_DIR", "var")).resolve()
+
+
+class MeshSettings(BaseSettings):
+    """Common settings. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
+
+    model_config = SettingsConfigDict(env_prefix="PM_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    instance: str = "0"
+    nats_url: str = "nats://127.0.0.1:4222"
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Token verification (zero trust): issuers are <identity_url>/eco/<eco>.
+    identity_url: str = "http://127.0.0.1:8081"
+    audience: str = "partnermesh"
+    extra_trusted_issuers: list[str] = []
+    # Secrets that must be changed outside development.
+    secret_key: str = DEV_SECRET
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> MeshSettings:
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            prefix = self.model_config.get("env_prefix", "PM_")
+            raise ValueError(
+                f"{prefix}SECRET_KEY still has the development default; "
+                "set a real secret before running in production"
+            )
+        return self
+
+
+class ServiceSettings(MeshSettings):
+    """Settings of a NATS service that owns a database."""
+
+    database_url: str = ""
+    observe_host: str = "127.0.0.1"
+    observe_port: int = 0  # /metrics, /healthz, /readyz; 0 = a free port
+    max_concurrency: int = 64
+
+    def database_url_or_default(self, name: str) -> str:
+        if self.database_url:
+            return self.database_url
+        path = var_dir() / f"{name}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{path}"

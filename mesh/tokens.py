@@ -1,0 +1,202 @@
+"""Access-token verification (RFC 9068) shared by the gateway and every service.
+
+Trust: an issuer is trusted when it is ``<identity_url>/eco/<eco>`` (one issuer per
+ecosystem) and the token's ``eco`` claim names that same ecosystem, or when it is
+listed explicitly (issuers trusted through an alliance). Keys come from the
+issuer's JWKS (discovered, cached, refreshed on an unknown ``kid`` with a
+cooldown) or from a static key set (tests, air-gapped deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from typing import Any, Protocol
+
+import httpx
+import jwt
+from pydantic import ValidationError
+
+from contracts.claims import ACCESS_TOKEN_TYP, Claims
+from contracts.errors import ErrorCode
+from mesh.errors import MeshError
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
+_REQUIRED = ["exp", "iat", "iss", "sub", "aud", "jti"]
+
+
+def issuer_for(identity_url: str, eco: str) -> str:
+    return f"{identity_url.rstrip('/')}/eco/{eco}"
+
+
+class KeySource(Protocol):
+    async def key(self, issuer: str, kid: str) -> jwt.PyJWK | None: ...
+
+
+class StaticKeys:
+    """Keys given up front: ``{issuer: [public JWK, ...]}``."""
+
+    def __init__(self, jwks: dict[str, list[dict[str, Any]]]) -> None:
+        self._keys = {
+            (iss, k["kid"]): jwt.PyJWK.from_dict(k) for iss, keys in jwks.items() for k in keys
+        }
+
+    def add(self, issuer: str, jwk: dict[str, Any]) -> None:
+        self._keys[(issuer, jwk["kid"])] = jwt.PyJWK.from_dict(jwk)
+
+    async def key(self, issuer: str, kid: str) -> jwt.PyJWK | None:
+        return self._keys.get((issuer, kid))
+
+
+class RemoteJwks:
+    """JWKS per issuer from OIDC discovery, refreshed on an unknown kid (with a cooldown)."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, refresh_cooldown: float = 5.0, max_age: float = 300.0
+    ) -> None:
+        self._client = client
+        self._cooldown = refresh_cooldown
+        self._max_age = max_age
+        self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
+        self._fetched: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def key(self, issuer: str, kid: str) -> jwt.PyJWK | None:
+        keys = self._keys.get(issuer)
+        age = time.monotonic() - self._fetched.get(issuer, float("-inf"))
+        if keys is not None and kid in keys and age < self._max_age:
+            return keys[kid]
+        if keys is None or age >= self._cooldown:
+            await self._refresh(issuer)
+        return self._keys.get(issuer, {}).get(kid)
+
+    async def _refresh(self, issuer: str) -> None:
+        lock = self._locks.setdefault(issuer, asyncio.Lock())
+        async with lock:
+            if time.monotonic() - self._fetched.get(issuer, float("-inf")) < self._cooldown:
+                return
+            self._fetched[issuer] = time.monotonic()
+            try:
+                meta = await self._client.get(f"{issuer}/.well-known/openid-configuration")
+                meta.raise_for_status()
+                jwks_uri = meta.json()["jwks_uri"]
+                resp = await self._client.get(jwks_uri)
+                resp.raise_for_status()
+                keys = {}
+                for k in resp.json().get("keys", []):
+                    if k.get("use", "sig") == "sig" and "kid" in k:
+                        keys[k["kid"]] = jwt.PyJWK.from_dict(k)
+                self._keys[issuer] = keys
+            except (httpx.HTTPError, KeyError, ValueError, jwt.PyJWKError) as exc:
+                log.warning("jwks fetch failed", extra={"issuer": issuer, "error": str(exc)})
+
+
+def _unauthenticated(why: str) -> MeshError:
+    return MeshError(ErrorCode.UNAUTHENTICATED, why)
+
+
+class TokenVerifier:
+    """Verifies access tokens and caches the verified claims until they expire."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        identity_url: str,
+        audience: str,
+        extra_issuers: tuple[str, ...] | list[str] = (),
+        leeway: float = 30.0,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.keys = keys
+        self.identity_url = identity_url.rstrip("/")
+        self.audience = audience
+        self.extra_issuers = frozenset(extra_issuers)
+        self.leeway = leeway
+        self.cache_size = cache_size
+        self._cache: OrderedDict[bytes, Claims] = OrderedDict()
+
+    def eco_of_issuer(self, iss: str) -> str | None:
+        prefix = f"{self.identity_url}/eco/"
+        if iss.startswith(prefix):
+            eco = iss[len(prefix) :]
+            if eco and "/" not in eco:
+                return eco
+        return None
+
+    async def verify(self, token: str) -> Claims:
+        key = hashlib.sha256(token.encode()).digest() if self.cache_size else b""
+        if self.cache_size:
+            cached = self._cache.get(key)
+            if cached is not None and cached.exp + self.leeway > time.time():
+                return cached
+        claims = await self._verify(token)
+        if self.cache_size:
+            self._cache[key] = claims
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise _unauthenticated("the access token is malformed") from None
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise _unauthenticated(f"tokens signed with alg {alg!r} are not accepted")
+        typ = str(header.get("typ", "")).lower()
+        if typ not in (ACCESS_TOKEN_TYP, "application/" + ACCESS_TOKEN_TYP):
+            raise _unauthenticated("not an access token (typ must be at+jwt)")
+        iss = unverified.get("iss")
+        if not isinstance(iss, str) or not self._trusted(iss, unverified):
+            raise _unauthenticated("the token's issuer is not trusted here")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise _unauthenticated("the token has no key id")
+        jwk = await self.keys.key(iss, kid)
+        if jwk is None:
+            raise _unauthenticated("the token was signed with an unknown key")
+        try:
+            payload = jwt.decode(
+                token,
+                key=jwk.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=iss,
+                leeway=self.leeway,
+                options={"require": _REQUIRED},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("the access token has expired") from None
+        except jwt.PyJWTError as exc:
+            raise _unauthenticated(f"the access token is invalid: {exc}") from None
+        try:
+            return Claims.model_validate(payload)
+        except ValidationError:
+            raise _unauthenticated("the access token lacks partnermesh claims") from None
+
+    def _trusted(self, iss: str, payload: dict[str, Any]) -> bool:
+        if iss in self.extra_issuers:
+            return True
+        eco = self.eco_of_issuer(iss)
+        return eco is not None and payload.get("eco") == eco
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:16]

