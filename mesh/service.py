@@ -97,6 +97,8 @@ class MeshService:
         if self._micro is not None:
             await self._micro.stop()
             self._micro = None
+            # Make sure the server has dropped our subscriptions before we go on.
+            await self.nc.flush()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
 
