@@ -113,7 +113,9 @@ async def service_runtime(
         stack.push_async_callback(http.aclose)
         if verifier is None:
             verifier = TokenVerifier(
-                RemoteJwks(http), settings.identity_url, settings.audience,
+                RemoteJwks(http),
+                settings.identity_url,
+                settings.audience,
                 settings.extra_trusted_issuers,
             )
         nc = await connect(settings.nats_url, f"{name}-{settings.instance}")
@@ -124,8 +126,15 @@ async def service_runtime(
             nc, name, VERSION, verifier, f"partnermesh {name} service", settings.max_concurrency
         )
         rt = ServiceRuntime(
-            name=name, settings=settings, nc=nc, js=js, db=db, outbox=outbox, inbox=inbox,
-            service=service, relay=OutboxRelay(db, outbox, js, name),
+            name=name,
+            settings=settings,
+            nc=nc,
+            js=js,
+            db=db,
+            outbox=outbox,
+            inbox=inbox,
+            service=service,
+            relay=OutboxRelay(db, outbox, js, name),
             observe=ObserveServer(settings.observe_host, settings.observe_port, lambda: rt.ready()),
             http=http,
         )

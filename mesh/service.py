@@ -80,7 +80,10 @@ class MeshService:
 
     async def start(self) -> None:
         config = ServiceConfig(
-            name=self.name, version=self.version, description=self.description, queue_group=self.name
+            name=self.name,
+            version=self.version,
+            description=self.description,
+            queue_group=self.name,
         )
         self._micro = await add_service(self.nc, config)
         for op, handler in self._handlers.values():
