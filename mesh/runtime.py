@@ -94,6 +94,11 @@ class ServiceRuntime:
         await self.stop()
 
 
+async def drain(nc: Client) -> None:
+    if not nc.is_closed:
+        await nc.drain()
+
+
 @asynccontextmanager
 async def service_runtime(
     name: str,
@@ -119,7 +124,7 @@ async def service_runtime(
                 settings.extra_trusted_issuers,
             )
         nc = await connect(settings.nats_url, f"{name}-{settings.instance}")
-        stack.push_async_callback(nc.drain)
+        stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await ensure_event_stream(js)
         service = MeshService(

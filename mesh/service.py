@@ -97,11 +97,11 @@ class MeshService:
             )
 
     async def stop(self) -> None:
-        if self._micro is not None:
+        if self._micro is not None and self.nc.is_connected:
             await self._micro.stop()
-            self._micro = None
             # Make sure the server has dropped our subscriptions before we go on.
             await self.nc.flush()
+        self._micro = None
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
 
