@@ -62,9 +62,7 @@ async def replace_audience(
     session: AsyncSession, eco: str, content_id: str, partners: Iterable[str]
 ) -> None:
     a = content_audience.c
-    await session.execute(
-        delete(content_audience).where(a.eco == eco, a.content_id == content_id)
-    )
+    await session.execute(delete(content_audience).where(a.eco == eco, a.content_id == content_id))
     rows = [{"eco": eco, "content_id": content_id, "partner": p} for p in sorted(set(partners))]
     if rows:
         await session.execute(insert(content_audience), rows)
@@ -94,8 +92,15 @@ async def add_to_clouds(
 ) -> None:
     """Add (sign=1) or remove (sign=-1) one document's terms from its owners' sums."""
     rows = [
-        {"eco": eco, "owner_kind": kind, "owner": owner, "term": k, "surface": s,
-         "tf": sign * n, "posts": sign}  # fmt: skip
+        {
+            "eco": eco,
+            "owner_kind": kind,
+            "owner": owner,
+            "term": k,
+            "surface": s,
+            "tf": sign * n,
+            "posts": sign,
+        }
         for kind, owner in owners
         for k, s, n in terms
     ]
@@ -125,7 +130,7 @@ async def add_to_corpus(session: AsyncSession, eco: str, terms: Iterable[str], s
             )
 
 
-async def cloud_sums(session: AsyncSession, eco: str, kind: str, owner: str) -> list[Row[Any]]:
+async def cloud_sums(session: AsyncSession, eco: str, kind: str, owner: str) -> list[Any]:
     c = cloud_terms.c
     query = select(c.term, c.surface, c.tf, c.posts).where(
         c.eco == eco, c.owner_kind == kind, c.owner == owner
@@ -146,7 +151,7 @@ async def public_posts(session: AsyncSession, eco: str, kind: str, owner: str) -
 
 async def workspace_terms(
     session: AsyncSession, eco: str, kind: str, owner: str, viewer_partner: str | None
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Terms of the owner's unhidden workspace writing whose audience includes the viewer."""
     if viewer_partner is None:
         return []
@@ -158,9 +163,12 @@ async def workspace_terms(
         select(c.content_id, t.term, t.surface, t.tf)
         .join(content_terms, and_(t.eco == c.eco, t.content_id == c.content_id))
         .where(
-            c.eco == eco, _owned(kind, owner), c.hidden.is_(False),
-            c.workspace.is_not(None), audience,
-        )  # fmt: skip
+            c.eco == eco,
+            _owned(kind, owner),
+            c.hidden.is_(False),
+            c.workspace.is_not(None),
+            audience,
+        )
     )
     return list((await session.execute(query)).all())
 

@@ -110,9 +110,7 @@ async def add_audit(session: AsyncSession, **values: Any) -> None:
 
 
 async def list_audit(session: AsyncSession, eco: str, limit: int) -> list[Row[Any]]:
-    query = (
-        select(audit).where(audit.c.eco == eco).order_by(audit.c.id.desc()).limit(limit)
-    )
+    query = select(audit).where(audit.c.eco == eco).order_by(audit.c.id.desc()).limit(limit)
     return list((await session.execute(query)).all())
 
 
