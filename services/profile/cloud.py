@@ -112,9 +112,12 @@ async def build(
 ) -> TagCloud:
     """The cloud of ``owner`` from the writing and profile text this viewer may see."""
     acc: dict[str, _Acc] = {}
+    posts = 0
     for row in await repo.cloud_sums(session, eco, kind, owner):
-        acc.setdefault(row.term, _Acc()).add(row.tf, row.posts, row.surface)
-    posts = await repo.public_posts(session, eco, kind, owner)
+        if row.term == repo.DOCS:
+            posts = row.posts
+        else:
+            acc.setdefault(row.term, _Acc()).add(row.tf, row.posts, row.surface)
     extra = await repo.workspace_terms(session, eco, kind, owner, viewer_partner)
     for row in extra:
         acc.setdefault(row.term, _Acc()).add(row.tf, 1, row.surface)

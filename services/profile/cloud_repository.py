@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, exists, func, insert, select
+from sqlalchemy import Row, Table, and_, delete, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,8 @@ from services.profile.models import (
     corpus_terms,
 )
 
-DOCS = ""  # corpus_terms row whose df is the number of documents in the corpus
+# The row whose df (corpus_terms) or posts (cloud_terms) counts documents, not a term.
+DOCS = ""
 Term = tuple[str, str, int]  # (term, surface, tf)
 
 
@@ -102,7 +103,7 @@ async def add_to_clouds(
             "posts": sign,
         }
         for kind, owner in owners
-        for k, s, n in terms
+        for k, s, n in [*terms, (DOCS, "", 1)]
     ]
     await _add(session, cloud_terms, rows, ("tf", "posts"))
     if sign < 0:
@@ -142,13 +143,6 @@ def _owned(kind: str, owner: str) -> Any:
     return contents.c.author == owner if kind == "person" else contents.c.author_partner == owner
 
 
-async def public_posts(session: AsyncSession, eco: str, kind: str, owner: str) -> int:
-    query = select(func.count()).where(
-        contents.c.eco == eco, contents.c.public.is_(True), _owned(kind, owner)
-    )
-    return int((await session.execute(query)).scalar_one())
-
-
 async def workspace_terms(
     session: AsyncSession, eco: str, kind: str, owner: str, viewer_partner: str | None
 ) -> list[Any]:
@@ -159,17 +153,13 @@ async def workspace_terms(
     audience = exists().where(
         a.eco == c.eco, a.content_id == c.content_id, a.partner == viewer_partner
     )
-    query = (
-        select(c.content_id, t.term, t.surface, t.tf)
-        .join(content_terms, and_(t.eco == c.eco, t.content_id == c.content_id))
-        .where(
-            c.eco == eco,
-            _owned(kind, owner),
-            c.hidden.is_(False),
-            c.workspace.is_not(None),
-            audience,
-        )
+    visible = select(c.content_id).where(
+        c.eco == eco, _owned(kind, owner), c.hidden.is_(False), c.workspace.is_not(None), audience
     )
+    ids = list((await session.execute(visible)).scalars())
+    if not ids:  # the common case: look no further
+        return []
+    query = select(t.content_id, t.term, t.surface, t.tf).where(t.eco == eco, t.content_id.in_(ids))
     return list((await session.execute(query)).all())
 
 

@@ -44,10 +44,11 @@ class ProfileService:
 
     async def get_person(self, claims: Claims, req: c.PersonRef) -> c.PersonView:
         async with self.db.transaction() as s:
-            row = await self._person(s, req.eco, req.person)
+            row = await repo.get_person_and_company(s, req.eco, req.person)
+            if row is None:
+                raise not_found("person")
             tier = await self._person_tier(s, Viewer.of(claims), row)
-            name = await repo.company_name(s, req.eco, row.partner)
-            return views.person_view(row, name, tier)
+            return views.person_view(row, row.company_name, tier)
 
     async def update_person(self, claims: Claims, patch: c.PersonPatch) -> c.PersonView:
         if claims.sub != patch.person:
@@ -122,9 +123,11 @@ class ProfileService:
     async def person_card(self, claims: Claims, req: c.CloudRequest) -> c.Card:
         viewer = Viewer.of(claims)
         async with self.db.transaction() as s:
-            row = await self._person(s, req.eco, req.person)
+            row = await repo.get_person_and_company(s, req.eco, req.person)
+            if row is None:
+                raise not_found("person")
             tier = await self._person_tier(s, viewer, row)
-            company = await repo.company_name(s, req.eco, row.partner)
+            company = row.company_name
             tag_cloud = await cloud.build(
                 s,
                 req.eco,
