@@ -29,9 +29,9 @@ from tests.support.tokens import TokenFactory
 DURABLES = ("profile-identity", "profile-matching", "profile-collaboration")
 
 
-@pytest.fixture(scope="session", params=infra.database_engines())
+@pytest.fixture(scope="module", params=infra.database_engines())
 async def profile_database(request, tmp_path_factory, postgres_admin_url) -> AsyncIterator[str]:
-    """One database per engine for the profile tests (tests isolate by ecosystem)."""
+    """One database per test module and engine (tests isolate by ecosystem)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('profile') / 'profile.db'}"
         return
@@ -65,9 +65,12 @@ async def _quiet_durables(nats_url: str, timeout: float = 5.0) -> None:
         await nc.drain()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def profile(nats_url, profile_database, test_keys) -> AsyncIterator[ServiceRuntime]:
-    """A real profile service (NATS endpoints, consumers, outbox relay), per database engine."""
+    """A real profile service (NATS endpoints, consumers, outbox relay) per module and engine.
+
+    Stopped when its module ends, so no other test meets its consumers.
+    """
     await _quiet_durables(nats_url)
     async with run_service(
         "profile",
