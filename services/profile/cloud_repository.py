@@ -103,7 +103,7 @@ async def add_to_clouds(
             "posts": sign,
         }
         for kind, owner in owners
-        for k, s, n in [*terms, (DOCS, "", 1)]
+        for k, s, n in sorted([*terms, (DOCS, "", 1)])  # one lock order for every writer
     ]
     await _add(session, cloud_terms, rows, ("tf", "posts"))
     if sign < 0:
