@@ -69,11 +69,11 @@ class Forums:
     async def create_thread(self, who: Who, req: m.CreateThreadRequest) -> m.ThreadView:
         async with self.db.transaction() as s:
             await self._category(s, req.eco, req.category)
-            await touch(s, who)
+            name = await touch(s, who)
             row = await content.create_thread(
                 self.deps, s, who, FORUMS, req.category, req.title, req.body, req.mentions
             )
-            return await content.thread_view(s, who, row)
+            return content.new_thread_view(row, name)
 
     async def get_thread(self, who: Who, req: m.GetThreadRequest) -> m.ThreadView:
         async with self.db.transaction() as s:
@@ -101,11 +101,11 @@ class Forums:
     async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
         async with self.db.transaction() as s:
             thread = await content.forum_thread(s, who, req.eco, req.thread)
-            await touch(s, who)
+            name = await touch(s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, FORUMS, req.body, req.mentions
             )
-            return await content.post_view(s, who, row)
+            return content.new_post_view(row, name)
 
     async def edit_post(self, who: Who, req: m.EditPostRequest) -> m.PostView:
         async with self.db.transaction() as s:

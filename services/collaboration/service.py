@@ -85,10 +85,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-async def touch(session: AsyncSession, who: Who) -> None:
-    """Remember the caller, so others can mention them and add them to workspaces."""
+async def touch(session: AsyncSession, who: Who) -> str:
+    """Remember the caller, so others can mention them and add them to workspaces.
+
+    Returns the caller's display name."""
     if who.partner:
-        await repo.upsert_person(session, who.person())
+        return (await repo.upsert_person(session, who.person())).name
+    return who.person().name
 
 
 async def resolve_mentions(

@@ -13,7 +13,7 @@ from services.collaboration import content
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import Place
-from services.collaboration.models import MemberRow, PersonRow, TaskRow, WorkspaceRow
+from services.collaboration.models import MemberRow, NoteRow, PersonRow, TaskRow, WorkspaceRow
 from services.collaboration.service import Deps, Who, new_id, now, touch
 
 
@@ -150,10 +150,11 @@ class Workspaces:
     async def create_thread(self, who: Who, req: m.WsCreateThreadRequest) -> m.ThreadView:
         async with self.db.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
+            name = await touch(s, who)
             row = await content.create_thread(
                 self.deps, s, who, place, None, req.title, req.body, req.mentions
             )
-            return await content.thread_view(s, who, row)
+            return content.new_thread_view(row, name)
 
     async def get_thread(self, who: Who, req: m.WsThreadRequest) -> m.ThreadView:
         async with self.db.transaction() as s:
@@ -173,10 +174,11 @@ class Workspaces:
         async with self.db.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             thread = await content.workspace_thread(s, place, req.thread)
+            name = await touch(s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, place, req.body, req.mentions
             )
-            return await content.post_view(s, who, row)
+            return content.new_post_view(row, name)
 
     # ------------------------------------------------------------ notes
 
@@ -256,7 +258,7 @@ class Workspaces:
         return ws
 
     @staticmethod
-    async def _note(s: AsyncSession, place: Place, note_id: str):  # type: ignore[no-untyped-def]
+    async def _note(s: AsyncSession, place: Place, note_id: str) -> NoteRow:
         assert place.workspace is not None
         row = await wrepo.note(s, place.workspace, note_id)
         if row is None:
