@@ -11,17 +11,29 @@ received) to its event being published is reported as p50/p99.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
 import nats
+import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from contracts.claims import ALL_SCOPES, DEFAULT_AUDIENCE, Role
 from contracts.registry import decode_event
@@ -29,33 +41,56 @@ from contracts.subjects import event_subject
 from contracts.v1 import collaboration as c
 from contracts.v1 import system
 from mesh.client import call
-from mesh.localnats import local_nats
-from mesh.runtime import VERSION, service_runtime
-from mesh.service import Call, MeshService
-from mesh.tokens import StaticKeys, TokenVerifier, issuer_for
-from services.collaboration import handlers, models
-from services.collaboration.settings import CollaborationSettings
+from mesh.localnats import free_port, local_nats
+from mesh.tokens import issuer_for
 
-IDENTITY = "http://identity.bench"
 ECO = "bench"
 CONCURRENCY = 16
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Signer:
-    """A throwaway signing key and the verifier that trusts it."""
+    """A throwaway signing key, and a tiny issuer serving its discovery document and JWKS."""
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        jwk.update(kid="bench", use="sig", alg="RS256")
-        self.verifier = TokenVerifier(
-            StaticKeys({issuer_for(IDENTITY, ECO): [jwk]}), IDENTITY, DEFAULT_AUDIENCE
+        self.jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        self.jwk.update(kid="bench", use="sig", alg="RS256")
+        self.port = free_port()
+        self.identity_url = f"http://127.0.0.1:{self.port}"
+        self.issuer = issuer_for(self.identity_url, ECO)
+
+    def app(self) -> Starlette:
+        async def discovery(_: Request) -> JSONResponse:
+            return JSONResponse({"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"})
+
+        async def jwks(_: Request) -> JSONResponse:
+            return JSONResponse({"keys": [self.jwk]})
+
+        return Starlette(
+            routes=[
+                Route(f"/eco/{ECO}/.well-known/openid-configuration", discovery),
+                Route(f"/eco/{ECO}/jwks", jwks),
+            ]
         )
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to wait on)
+            await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            server.should_exit = True
+            await task
 
     def token(self, sub: str, partner: str | None, roles: list[Role]) -> str:
         now = int(time.time())
         claims = {
-            "iss": issuer_for(IDENTITY, ECO), "sub": sub, "aud": DEFAULT_AUDIENCE, "iat": now,
+            "iss": self.issuer, "sub": sub, "aud": DEFAULT_AUDIENCE, "iat": now,
             "exp": now + 3600, "jti": uuid.uuid4().hex, "client_id": "bench",
             "scope": " ".join(sorted(ALL_SCOPES)), "eco": ECO, "partner": partner,
             "roles": [str(r) for r in roles], "preferred_username": sub,
@@ -63,21 +98,36 @@ class Signer:
         return jwt.encode(claims, self.key, "RS256", headers={"typ": "at+jwt", "kid": "bench"})
 
 
-async def echo_service(nc: Client, verifier: TokenVerifier) -> MeshService:
-    """The baseline: the echo operation served with the same service base and token checks."""
-    service = MeshService(nc, "profile", VERSION, verifier)
+@contextlib.contextmanager
+def service_process(name: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m services.<name>`` as its own process (its own event loop and CPU)."""
+    prefix = f"PM_{name.upper()}_"
+    full = {**os.environ, **{prefix + k: v for k, v in env.items()}}
+    proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+        [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=full,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
-    async def echo(call: Call, req: system.EchoRequest) -> system.EchoReply:
-        assert call.claims is not None
-        return system.EchoReply(
-            message=req.message, eco=req.eco, sub=call.claims.sub,
-            partner=call.claims.partner, client_id=call.claims.client_id, service="profile",
-            instance="bench",
-        )  # fmt: skip
 
-    service.register(system.ECHO, echo)
-    await service.start()
-    return service
+async def wait_ready(nc: Client, name: str) -> None:
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            await nc.request(f"$SRV.PING.{name}", b"", timeout=0.5)
+            return
+        except (NoRespondersError, NatsTimeoutError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {name} service did not start") from None
+            await asyncio.sleep(0.1)
 
 
 async def run_parallel(total: int, work: Any) -> float:
@@ -151,31 +201,20 @@ async def setup_forum(nc: Client, signer: Signer) -> tuple[list[str], list[str]]
     return tokens, threads
 
 
-async def measure(nats_url: str, database_url: str, quick: bool) -> dict[str, Any]:
-    signer = Signer()
-    settings = CollaborationSettings(
-        nats_url=nats_url, database_url=database_url, environment="test"
-    )
-    async with service_runtime(
-        "collaboration", settings, models.metadata, verifier=signer.verifier, setup_logging=False
-    ) as rt:
-        handlers.register(rt)
-        await rt.start()
-        nc = await nats.connect(nats_url)
-        echo = await echo_service(await nats.connect(nats_url), signer.verifier)
-        try:
-            tokens, threads = await setup_forum(nc, signer)
-            n_echo, n_posts = (500, 300) if quick else (5000, 3000)
-            await echo_rate(nc, tokens[0], 100)  # warm up
-            baseline = await echo_rate(nc, tokens[0], n_echo)
-            posts = await post_rate(nc, tokens, threads, n_posts)
-        finally:
-            await echo.stop()
-            await echo.nc.drain()
-            await nc.drain()
+async def measure(nats_url: str, signer: Signer, quick: bool) -> dict[str, Any]:
+    nc = await nats.connect(nats_url)
+    try:
+        await wait_ready(nc, "collaboration")
+        await wait_ready(nc, "profile")
+        tokens, threads = await setup_forum(nc, signer)
+        n_echo, n_posts = (500, 300) if quick else (5000, 3000)
+        await echo_rate(nc, tokens[0], 100)  # warm up (JWKS fetch, connections)
+        baseline = await echo_rate(nc, tokens[0], n_echo)
+        posts = await post_rate(nc, tokens, threads, n_posts)
+    finally:
+        await nc.drain()
     return {
-        "baseline": "echo round trips per second (same NATS, same token checks, no database)",
-        "engine": database_url.split(":", 1)[0],
+        "baseline": "echo round trips/s (profile service process, same NATS, same token checks)",
         "concurrency": CONCURRENCY,
         "posts": n_posts,
         "echo_per_s": round(baseline, 1),
@@ -187,6 +226,17 @@ async def measure(nats_url: str, database_url: str, quick: bool) -> dict[str, An
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    database_url = os.environ.get("PM_BENCH_DATABASE_URL", "")
+    signer = Signer()
     with tempfile.TemporaryDirectory(prefix="pm-bench-collab-") as tmp, local_nats() as url:
-        return await measure(url, database_url or f"sqlite+aiosqlite:///{tmp}/collab.db", quick)
+        database_url = os.environ.get("PM_BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp}/c.db"
+        common = {"NATS_URL": url, "IDENTITY_URL": signer.identity_url, "LOG_LEVEL": "WARNING"}
+        async with signer.serving():
+            with (
+                service_process("collaboration", {**common, "DATABASE_URL": database_url}),
+                service_process(
+                    "profile", {**common, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/p.db"}
+                ),
+            ):
+                result = await measure(url, signer, quick)
+        result["engine"] = database_url.split(":", 1)[0]
+        return result
