@@ -108,9 +108,18 @@ async def resolve_mentions(
     """
     refs = markdown.handles(text)
     found = await repo.find_people(session, eco, refs)
-    by_ref = {p.sub: p.sub for p in found} | {p.handle: p.sub for p in found if p.handle}
+    by_ref = {ref: sub for ref in refs if (sub := unique_match(found, ref))}
     subs = list(dict.fromkeys([*explicit, *(by_ref[r] for r in refs if r in by_ref)]))
     return [s for s in subs if allowed is None or s in allowed]
+
+
+def unique_match(people: Iterable[PersonRow], ref: str) -> str | None:
+    """The subject id ``ref`` names: a subject id first, else a handle only one person has."""
+    candidates = list(people)
+    if any(p.sub == ref for p in candidates):
+        return ref
+    by_handle = [p.sub for p in candidates if p.handle == ref]
+    return by_handle[0] if len(by_handle) == 1 else None
 
 
 async def notify_mentions(

@@ -14,21 +14,23 @@ from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import Place
 from services.collaboration.models import MemberRow, NoteRow, PersonRow, TaskRow, WorkspaceRow
-from services.collaboration.service import Deps, Who, new_id, now, touch
+from services.collaboration.service import Deps, Who, new_id, now, touch, unique_match
 
 
 async def resolve_person(s: AsyncSession, eco: str, ref: m.MemberRef) -> PersonRow:
-    """A person of ``eco`` by subject id or handle; an unknown one needs ``ref.partner``."""
+    """A person of ``eco`` by subject id or unambiguous handle.
+
+    Only people the service has met count (through their own token, their profile or
+    an introduction), so their partner is known rather than claimed: a workspace's
+    audience partners cannot be widened by naming someone who does not exist.
+    """
     found = await repo.find_people(s, eco, [ref.person])
-    if found:
-        person = next((p for p in found if p.sub == ref.person), found[0])
-        if ref.partner and ref.partner != person.partner:
-            raise bad_request(f"{ref.person} acts for another partner")
-        return person
-    if not ref.partner:
-        raise not_found(f"person {ref.person!r} (give their partner to add them anyway)")
-    person = PersonRow(eco=eco, sub=ref.person, partner=ref.partner, name="", updated_at=now())
-    await repo.add(s, person)
+    sub = unique_match(found, ref.person)
+    person = next((p for p in found if p.sub == sub), None)
+    if person is None:
+        raise not_found(f"person {ref.person!r}")
+    if ref.partner and ref.partner != person.partner:
+        raise bad_request(f"{ref.person} acts for another partner")
     return person
 
 

@@ -53,11 +53,11 @@ class Mesh:
         if plain and key in self._minted:
             return self._minted[key]
         partner, roles = PEOPLE.get(who, ("elsewhere", (Role.MEMBER,)))
-        claims.setdefault("partner", partner)
-        claims.setdefault("roles", roles)
-        token = self.tokens.mint(
-            eco=key[1], sub=who, preferred_username=who, name=who.title(), **claims
-        )
+        claims = {
+            "partner": partner, "roles": roles, "preferred_username": who, "name": who.title(),
+            **claims,
+        }  # fmt: skip
+        token = self.tokens.mint(eco=key[1], sub=who, **claims)
         if plain:
             self._minted[key] = token
         return token

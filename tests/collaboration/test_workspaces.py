@@ -139,17 +139,27 @@ class TestMembership:
             e.type != "pm.v1.collaboration.workspace_membership" for e in await mesh.events()
         )
 
-    async def test_unknown_people_need_their_partner(self, mesh):
+    async def test_unknown_people_cannot_be_added(self, mesh):
+        # naming a partner for them does not help: it would widen the audience on a claim
+        for member in ({"person": "ghost"}, {"person": "ghost", "partner": "contoso"}):
+            await denied(
+                ErrorCode.NOT_FOUND,
+                mesh.call(c.CREATE_WORKSPACE, "nadia", title="W", members=[member]),
+            )
+        assert (await mesh.call(c.LIST_WORKSPACES, "nadia")).items == []
+
+    async def test_ambiguous_handle_is_refused(self, mesh):
+        await seed_category(mesh, "introductions")
+        for who in ("carlos", "fatima"):
+            token = mesh.token(who, preferred_username="pat")
+            await mesh.call_as(
+                c.CREATE_THREAD, token, category="introductions", title="Hi", body="x"
+            )
         await denied(
             ErrorCode.NOT_FOUND,
-            mesh.call(c.CREATE_WORKSPACE, "nadia", title="W", members=[{"person": "ghost"}]),
+            mesh.call(c.CREATE_WORKSPACE, "nadia", title="W", members=[{"person": "pat"}]),
         )
-        ws = await mesh.call(
-            c.CREATE_WORKSPACE,
-            "nadia",
-            title="W",
-            members=[{"person": "ghost", "partner": "contoso"}],
-        )
+        ws = await mesh.call(c.CREATE_WORKSPACE, "nadia", title="W", members=[{"person": "carlos"}])
         assert ws.partners == ["contoso", "northwind"]
 
     async def test_claimed_partner_must_match_what_is_known(self, mesh):
