@@ -9,9 +9,11 @@ its events to the outbox in that transaction.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -35,12 +37,25 @@ Kind = Literal["thread", "post", "note"]
 ContentEvent = type[ContentCreated] | type[ContentEdited] | type[ContentHidden]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Deps:
     """What the logic needs from the process: its database and outbox."""
 
     db: Database
     outbox: Outbox
+    _sqlite_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work. On SQLite, one at a time per process: SQLite has a single
+        writer anyway, and waiting in line here is fair and prompt, where SQLite's busy
+        handler polls with growing sleeps and can starve a writer past its deadline."""
+        if self.db.dialect != "sqlite":
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._sqlite_turn, self.db.transaction() as session:
+            yield session
 
 
 @dataclass(frozen=True)
