@@ -138,7 +138,17 @@ class Forums:
                 )
                 data = content_data(row, "thread", row.id, None, [])
                 await emit(self.deps, s, ContentHidden, data, req.eco)
+                await self._cascade_hidden(s, row)
             return content.thread_summary(row, {})
+
+    async def _cascade_hidden(self, s: AsyncSession, thread: ThreadRow) -> None:
+        """A hidden thread hides its posts from others too: say so for each post that is
+        not hidden on its own, so consumers need not know how threads nest posts."""
+        for post in await repo.thread_posts(s, thread.id):
+            if not post.hidden:
+                data = content_data(post, "post", thread.id, None, [])
+                data.hidden = thread.hidden
+                await emit(self.deps, s, ContentHidden, data, thread.eco)
 
     async def hide_post(self, who: Who, req: m.HidePostRequest) -> m.PostView:
         async with self.deps.transaction() as s:

@@ -145,6 +145,11 @@ async def posts(
     return list((await session.scalars(query)).all())
 
 
+async def thread_posts(session: AsyncSession, thread_id: str) -> list[PostRow]:
+    query = select(PostRow).where(PostRow.thread == thread_id).order_by(PostRow.created_at)
+    return list((await session.scalars(query)).all())
+
+
 async def bump_thread(session: AsyncSession, thread_id: str, at: datetime) -> None:
     await session.execute(
         update(ThreadRow)
