@@ -238,10 +238,16 @@ async def notifications(
     unread_only: bool,
     limit: int,
 ) -> tuple[list[NotificationRow], int]:
-    """The recipient's notifications about content they may still see, and the unread count."""
+    """The recipient's notifications about content they may still see, and the unread count:
+    not about workspaces they are no longer in, nor about hidden content."""
     visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
     visible &= or_(
         NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
+    )
+    visible &= NotificationRow.content_id.not_in(select(PostRow.id).where(PostRow.hidden))
+    visible &= or_(
+        NotificationRow.thread.is_(None),
+        NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
     )
     query = select(NotificationRow).where(visible)
     if unread_only:

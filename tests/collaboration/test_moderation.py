@@ -66,6 +66,20 @@ class TestHide:
         await mesh.call(c.HIDE_POST, "olivia", post=post.id, hidden=False, reason="appeal")
         assert len((await mesh.call(c.GET_THREAD, "felix", thread=thread.id)).posts) == 1
 
+    async def test_notifications_about_hidden_content_go_away(self, mesh):
+        thread, post = await thread_with_post(mesh)
+        await mesh.call(c.CREATE_THREAD, "felix", category="manufacturing", title="Hi", body="x")
+        reply = await mesh.call(
+            c.CREATE_POST, "noah", thread=thread.id, body="hi", mentions=["felix"]
+        )
+        await mesh.call(c.EDIT_POST, "carlos", post=post.id, body="Spam @felix")
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "felix")).unread == 2
+        await mesh.call(c.HIDE_POST, "bruno", post=post.id)
+        box = await mesh.call(c.LIST_NOTIFICATIONS, "felix")
+        assert [n.content_id for n in box.items] == [reply.id]
+        await mesh.call(c.HIDE_THREAD, "bruno", thread=thread.id)
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "felix")).items == []
+
     async def test_hidden_thread_is_404_to_others(self, mesh):
         thread, _ = await thread_with_post(mesh)
         await mesh.call(c.HIDE_THREAD, "olivia", thread=thread.id, reason="off topic")
