@@ -154,7 +154,8 @@ class OutboxRelay:
                 acks.append(
                     await self.js.publish_async(row.subject, row.payload.encode(), headers=hdrs)
                 )
-            await asyncio.wait_for(asyncio.gather(*acks), self.ack_timeout)
+            async with asyncio.timeout(self.ack_timeout):
+                await asyncio.gather(*acks)
         finally:
             for ack in acks:
                 ack.cancel()  # no-op when done; frees the slot of an ack that never came
