@@ -21,6 +21,7 @@ from mesh.client import call, request_raw
 from mesh.runtime import ServiceRuntime
 from services.collaboration import handlers, models
 from services.collaboration.settings import CollaborationSettings
+from tests.support import infra
 from tests.support.services import run_service
 from tests.support.tokens import TokenFactory
 
@@ -109,16 +110,29 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> 
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def collaboration(nats_url, database_url, test_keys):
-    """A real collaboration service on the test NATS and a fresh database."""
+@pytest.fixture(scope="session", params=infra.database_engines())
+async def collaboration_database(request, tmp_path_factory, postgres_admin_url):
+    """One database per engine for the whole run: every test works in its own ecosystem."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('collaboration') / 'c.db'}"
+        return
+    url, name = await infra.create_pg_database(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        await infra.drop_pg_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def collaboration(nats_url, collaboration_database, test_keys):
+    """A real collaboration service on the test NATS, shared by the tests of one engine."""
     async with run_service(
         "collaboration",
         CollaborationSettings,
         models.metadata,
         handlers.register,
         nats_url=nats_url,
-        database_url=database_url,
+        database_url=collaboration_database,
         verifier=test_keys.verifier(),
     ) as rt:
         yield rt
