@@ -1,7 +1,8 @@
 """What every part of the collaboration logic shares: the caller, ids, people, mentions,
 notifications and events.
 
-The operations themselves live in ``content`` (threads, posts, edits, agreement),
+The operations themselves live in ``content`` (threads, posts, edits, agreement; their
+replies in ``views``),
 ``forums`` (categories, moderation, notifications) and ``workspaces`` (private spaces,
 notes, tasks, and the consumers that open them); each runs in one transaction and adds
 its events to the outbox in that transaction.
@@ -149,13 +150,20 @@ async def notify_mentions(
     stamp = now()
     rows = [
         NotificationRow(
-            eco=row.eco, recipient=person, kind="mention", actor=actor, content_kind=kind,
-            content_id=row.id, thread=thread, workspace=workspace,
-            excerpt=markdown.excerpt(row.body), created_at=stamp,
+            eco=row.eco,
+            recipient=person,
+            kind="mention",
+            actor=actor,
+            content_kind=kind,
+            content_id=row.id,
+            thread=thread,
+            workspace=workspace,
+            excerpt=markdown.excerpt(row.body),
+            created_at=stamp,
         )
         for person in dict.fromkeys(recipients)
         if person != actor
-    ]  # fmt: skip
+    ]
     if rows:
         await repo.add(session, *rows)
 
