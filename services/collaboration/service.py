@@ -1,11 +1,11 @@
 """What every part of the collaboration logic shares: the caller, ids, people, mentions,
 notifications and events.
 
-The operations themselves live in ``content`` (threads, posts, edits, agreement; their
-replies in ``views``),
-``forums`` (categories, moderation, notifications) and ``workspaces`` (private spaces,
-notes, tasks, and the consumers that open them); each runs in one transaction and adds
-its events to the outbox in that transaction.
+The operations live in ``forums`` (categories, threads, moderation, notifications) and
+``workspaces`` (private spaces, notes, tasks), built on ``content`` (writing, editing
+with history, agreeing, who may see what) and ``views`` (replies); ``consumers`` handles
+the events this service reads. Each operation runs in one transaction and adds its
+events to the outbox in that transaction.
 """
 
 from __future__ import annotations
