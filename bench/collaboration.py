@@ -90,11 +90,19 @@ class Signer:
     def token(self, sub: str, partner: str | None, roles: list[Role]) -> str:
         now = int(time.time())
         claims = {
-            "iss": self.issuer, "sub": sub, "aud": DEFAULT_AUDIENCE, "iat": now,
-            "exp": now + 3600, "jti": uuid.uuid4().hex, "client_id": "bench",
-            "scope": " ".join(sorted(ALL_SCOPES)), "eco": ECO, "partner": partner,
-            "roles": [str(r) for r in roles], "preferred_username": sub,
-        }  # fmt: skip
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": DEFAULT_AUDIENCE,
+            "iat": now,
+            "exp": now + 3600,
+            "jti": uuid.uuid4().hex,
+            "client_id": "bench",
+            "scope": " ".join(sorted(ALL_SCOPES)),
+            "eco": ECO,
+            "partner": partner,
+            "roles": [str(r) for r in roles],
+            "preferred_username": sub,
+        }
         return jwt.encode(claims, self.key, "RS256", headers={"typ": "at+jwt", "kid": "bench"})
 
 
@@ -103,10 +111,13 @@ def service_process(name: str, env: dict[str, str]) -> Iterator[subprocess.Popen
     """``python -m services.<name>`` as its own process (its own event loop and CPU)."""
     prefix = f"PM_{name.upper()}_"
     full = {**os.environ, **{prefix + k: v for k, v in env.items()}}
-    proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-        [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=full,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"],
+        cwd=ROOT,
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield proc
     finally:
