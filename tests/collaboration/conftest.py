@@ -17,6 +17,7 @@ from contracts.claims import Role
 from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.registry import decode_event
+from contracts.subjects import EVENT_STREAM
 from mesh.client import call, request_raw
 from mesh.runtime import ServiceRuntime
 from services.collaboration import handlers, models
@@ -83,15 +84,12 @@ class Mesh:
         """Every event of this ecosystem that reached JetStream, once the outbox is empty."""
         await until(lambda: _drained(self.rt))
         js = self.nc.jetstream()
-        sub = await js.subscribe(f"pm.v1.evt.{self.eco}.>", ordered_consumer=True)
-        found: list[EventBase] = []
+        subjects = f"pm.v1.evt.{self.eco}.>"
+        info = await js.stream_info(EVENT_STREAM, subjects_filter=subjects)
+        expected = sum((info.state.subjects or {}).values())
+        sub = await js.subscribe(subjects, ordered_consumer=True)
         try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.5)
-                except Exception:
-                    break
-                found.append(decode_event(msg.data))
+            found = [decode_event((await sub.next_msg(timeout=10)).data) for _ in range(expected)]
         finally:
             await sub.unsubscribe()
         return found
