@@ -75,7 +75,7 @@ class Forums:
     async def create_thread(self, who: Who, req: m.CreateThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
             await self._category(s, req.eco, req.category)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_thread(
                 self.deps, s, who, FORUMS, req.category, req.title, req.body, req.mentions
             )
@@ -107,7 +107,7 @@ class Forums:
     async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
         async with self.deps.transaction() as s:
             thread = await content.forum_thread(s, who, req.eco, req.thread)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, FORUMS, req.body, req.mentions
             )

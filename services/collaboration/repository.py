@@ -58,12 +58,14 @@ async def people_names(session: AsyncSession, eco: str, subs: Iterable[str]) -> 
     return {sub: name for sub, name in (await session.execute(query)).all()}
 
 
-async def upsert_person(session: AsyncSession, row: PersonRow) -> PersonRow:
-    """Insert a person or refresh the fields that are set on ``row``; returns the stored row."""
+async def upsert_person(session: AsyncSession, row: PersonRow) -> tuple[PersonRow, bool]:
+    """Insert a person or refresh the fields that are set on ``row``.
+
+    Returns the stored row and whether anything was written."""
     current = await person(session, row.eco, row.sub)
     if current is None:
         await add(session, row)
-        return row
+        return row, True
     changed = False
     for field in ("partner", "handle", "name"):
         value = getattr(row, field)
@@ -73,7 +75,7 @@ async def upsert_person(session: AsyncSession, row: PersonRow) -> PersonRow:
     if changed:
         current.updated_at = row.updated_at
         await session.flush()
-    return current
+    return current, changed
 
 
 # ---------------------------------------------------------------- categories

@@ -92,7 +92,7 @@ class Workspaces:
         if not who.partner:
             raise forbidden("workspaces are opened by people acting for a partner company")
         async with self.deps.transaction() as s:
-            await touch(s, who)
+            await touch(self.deps, s, who)
             me = await repo.person(s, who.eco, who.sub)
             assert me is not None
             people = {who.sub: me}
@@ -170,7 +170,7 @@ class Workspaces:
     async def create_thread(self, who: Who, req: m.WsCreateThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_thread(
                 self.deps, s, who, place, None, req.title, req.body, req.mentions
             )
@@ -194,7 +194,7 @@ class Workspaces:
         async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             thread = await content.workspace_thread(s, place, req.thread)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, place, req.body, req.mentions
             )
