@@ -166,6 +166,7 @@ class Forums:
                 raise forbidden("workspace content is not moderated by the ecosystem")
             if row.hidden != req.hidden:
                 await repo.set_flags(s, row, hidden=req.hidden)
+                await repo.count_posts(s, thread.id, -1 if req.hidden else 1)
                 await self._audit(
                     s, who, "hide" if req.hidden else "unhide", "post", row.id, req.reason
                 )

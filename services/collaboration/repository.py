@@ -160,6 +160,14 @@ async def bump_thread(session: AsyncSession, thread_id: str, at: datetime) -> No
     )
 
 
+async def count_posts(session: AsyncSession, thread_id: str, delta: int) -> None:
+    await session.execute(
+        update(ThreadRow)
+        .where(ThreadRow.id == thread_id)
+        .values(post_count=ThreadRow.post_count + delta)
+    )
+
+
 async def set_flags(session: AsyncSession, row: Any, **values: Any) -> None:
     for key, value in values.items():
         setattr(row, key, value)
