@@ -214,53 +214,112 @@ _CURATE = Policy(scope=Scope.BROKER_CURATE, roles=CURATORS)
 _BASE = "/v1/ecosystems/{eco}"
 
 
-def _op(name: str, method: str, path: str, req: type, rep: type, pol: Policy, summary: str,
-        status: int = 200) -> Operation:  # fmt: skip
+def _op(
+    name: str,
+    method: str,
+    path: str,
+    req: type,
+    rep: type,
+    pol: Policy,
+    summary: str,
+    status: int = 200,
+) -> Operation:
     return Operation(
-        name=f"matching.{name}", subject=request_subject("matching", name), method=method,
-        path=_BASE + path, request=req, reply=rep, policy=pol, summary=summary, status=status,
+        name=f"matching.{name}",
+        subject=request_subject("matching", name),
+        method=method,
+        path=_BASE + path,
+        request=req,
+        reply=rep,
+        policy=pol,
+        summary=summary,
+        status=status,
         tags=("matching",),
-    )  # fmt: skip
+    )
 
 
 PERSON_SUGGESTIONS = _op(
-    "person_suggestions", "GET", "/people/{person}/suggestions", PersonSuggestionsRequest,
-    SuggestionsReply, _READ, "Top-k people who complement a person (self, brokers, operators)",
-)  # fmt: skip
+    "person_suggestions",
+    "GET",
+    "/people/{person}/suggestions",
+    PersonSuggestionsRequest,
+    SuggestionsReply,
+    _READ,
+    "Top-k people who complement a person (self, brokers, operators)",
+)
 PARTNER_SUGGESTIONS = _op(
-    "partner_suggestions", "GET", "/partners/{partner}/suggestions", PartnerSuggestionsRequest,
+    "partner_suggestions",
+    "GET",
+    "/partners/{partner}/suggestions",
+    PartnerSuggestionsRequest,
     SuggestionsReply,
     Policy(scope=Scope.MATCHING_READ, partner_param="partner", partner_bypass=CURATORS),
     "Top-k companies that complement a partner company",
-)  # fmt: skip
+)
 LIST_INTRODUCTIONS = _op(
-    "list_introductions", "GET", "/introductions", ListIntroductionsRequest, IntroductionsReply,
-    _READ, "My introductions (brokers and operators: all of the ecosystem)",
-)  # fmt: skip
+    "list_introductions",
+    "GET",
+    "/introductions",
+    ListIntroductionsRequest,
+    IntroductionsReply,
+    _READ,
+    "My introductions (brokers and operators: all of the ecosystem)",
+)
 GET_INTRODUCTION = _op(
-    "get_introduction", "GET", "/introductions/{introduction}", IntroductionRef, Introduction,
-    _READ, "One introduction with its audit history (its two people, brokers, operators)",
-)  # fmt: skip
+    "get_introduction",
+    "GET",
+    "/introductions/{introduction}",
+    IntroductionRef,
+    Introduction,
+    _READ,
+    "One introduction with its audit history (its two people, brokers, operators)",
+)
 PROPOSE_INTRODUCTION = _op(
-    "propose_introduction", "POST", "/introductions", ProposeRequest, Introduction, _CURATE,
-    "A broker introduces two people by hand (approved at once)", status=201,
-)  # fmt: skip
+    "propose_introduction",
+    "POST",
+    "/introductions",
+    ProposeRequest,
+    Introduction,
+    _CURATE,
+    "A broker introduces two people by hand (approved at once)",
+    status=201,
+)
 ACCEPT_INTRODUCTION = _op(
-    "accept_introduction", "POST", "/introductions/{introduction}/accept", IntroductionRef,
-    Introduction, _INTRO, "One of the two people accepts; both accepted means connected",
-)  # fmt: skip
+    "accept_introduction",
+    "POST",
+    "/introductions/{introduction}/accept",
+    IntroductionRef,
+    Introduction,
+    _INTRO,
+    "One of the two people accepts; both accepted means connected",
+)
 DECLINE_INTRODUCTION = _op(
-    "decline_introduction", "POST", "/introductions/{introduction}/decline", DeclineRequest,
-    Introduction, _INTRO, "One of the two people declines, with an optional reason",
-)  # fmt: skip
+    "decline_introduction",
+    "POST",
+    "/introductions/{introduction}/decline",
+    DeclineRequest,
+    Introduction,
+    _INTRO,
+    "One of the two people declines, with an optional reason",
+)
 CURATE_INTRODUCTION = _op(
-    "curate_introduction", "POST", "/introductions/{introduction}/curate", CurateRequest,
-    Introduction, _CURATE, "A broker approves, rejects or annotates a proposed introduction",
-)  # fmt: skip
+    "curate_introduction",
+    "POST",
+    "/introductions/{introduction}/curate",
+    CurateRequest,
+    Introduction,
+    _CURATE,
+    "A broker approves, rejects or annotates a proposed introduction",
+)
 OPTIMISE_INTRODUCTIONS = _op(
-    "optimise_introductions", "POST", "/introductions/optimise", OptimiseRequest, OptimiseReply,
-    _CURATE, "Propose the optimal set of introductions under per-person capacity",
-)  # fmt: skip
+    "optimise_introductions",
+    "POST",
+    "/introductions/optimise",
+    OptimiseRequest,
+    OptimiseReply,
+    _CURATE,
+    "Propose the optimal set of introductions under per-person capacity",
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     PERSON_SUGGESTIONS,

@@ -29,7 +29,11 @@ class TopK:
 
     def of(self, pid: str) -> list[tuple[str, float]]:
         i = self.ids.index(pid)
-        return [(self.ids[j], float(s)) for j, s in zip(self.idx[i], self.score[i], strict=True) if j >= 0]  # fmt: skip
+        return [
+            (self.ids[j], float(s))
+            for j, s in zip(self.idx[i], self.score[i], strict=True)
+            if j >= 0
+        ]
 
 
 def _pair_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -56,8 +60,11 @@ def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.coo_matrix:
 
 
 def top_k_all(
-    ix: MatchIndex, k: int, min_score: float = 0.0, asker_of: Callable[[str], Asker | None] | None = None
-) -> TopK:  # fmt: skip
+    ix: MatchIndex,
+    k: int,
+    min_score: float = 0.0,
+    asker_of: Callable[[str], Asker | None] | None = None,
+) -> TopK:
     """The k best parties of every indexed profile (different partner, score > min_score)."""
     ix.compact()
     b = ix.compiled
@@ -81,8 +88,14 @@ def top_k_all(
     return TopK(list(b.ids), out_idx, out_score)
 
 
-def _rescore_askers(ix: MatchIndex, k: int, min_score: float, asker_of: Callable[[str], Asker | None],
-                    out_idx: np.ndarray, out_score: np.ndarray) -> None:  # fmt: skip
+def _rescore_askers(
+    ix: MatchIndex,
+    k: int,
+    min_score: float,
+    asker_of: Callable[[str], Asker | None],
+    out_idx: np.ndarray,
+    out_score: np.ndarray,
+) -> None:
     b = ix.compiled
     for i, pid in enumerate(b.ids):
         ctx = asker_of(pid)

@@ -106,14 +106,18 @@ class MatchIndex:
 
     # ------------------------------------------------------------ querying
 
-    def query(self, pid: str, k: int, flt: Filter | None = None, ctx: Asker | None = None) -> list[Scored]:  # fmt: skip
+    def query(
+        self, pid: str, k: int, flt: Filter | None = None, ctx: Asker | None = None
+    ) -> list[Scored]:
         """The k best parties for ``pid`` (never itself, nor anyone in ``ctx.exclude``)."""
         me = self.rows.get(pid)
         if me is None:
             return []
         flt, ctx = flt or Filter(), ctx or Asker()
         q = query_mats(me, len(self.vec.idf))
-        found = [c for b in self.blocks() if len(b) and (c := self._score_block(b, me, q, flt, ctx))]
+        found = [
+            c for b in self.blocks() if len(b) and (c := self._score_block(b, me, q, flt, ctx))
+        ]
         if not found:
             return []
         scores = np.concatenate([c.score for c in found])
@@ -125,11 +129,19 @@ class MatchIndex:
             c = found[owners[j]]
             i = j - offsets[owners[j]]
             p = c.block.profiles[c.idx[i]]
-            out.append(Scored(p.id, p.partner, p.name, *(float(a[i]) for a in (
-                c.score, c.ab, c.ba, c.recip, c.interest, c.social))))  # fmt: skip
+            out.append(
+                Scored(
+                    p.id,
+                    p.partner,
+                    p.name,
+                    *(float(a[i]) for a in (c.score, c.ab, c.ba, c.recip, c.interest, c.social)),
+                )
+            )
         return out
 
-    def _score_block(self, b: Block, me: RowVec, q: dict, flt: Filter, ctx: Asker) -> Candidates | None:  # fmt: skip
+    def _score_block(
+        self, b: Block, me: RowVec, q: dict, flt: Filter, ctx: Asker
+    ) -> Candidates | None:
         ab, ba, it = b.against(q)
         soc = np.zeros(len(b), dtype=np.float32)
         for other, s in ctx.social.items():
@@ -148,7 +160,9 @@ class MatchIndex:
             return None
         rec_i = rec[idx]
         fit = self._fit(me, b.regions[idx], b.industries[idx])
-        score = self.w.reciprocal * rec_i * fit + self.w.interest * it[idx] + self.w.social * soc[idx]
+        score = (
+            self.w.reciprocal * rec_i * fit + self.w.interest * it[idx] + self.w.social * soc[idx]
+        )
         score = score * self._penalty(b.partner[idx], ctx)
         ok = score > max(flt.min_score, 0.0)
         idx = idx[ok]

@@ -43,7 +43,7 @@ def _caps(n: int, capacity: int | np.ndarray) -> np.ndarray:
     return np.full(n, capacity, dtype=np.int64) if np.isscalar(capacity) else np.asarray(capacity)
 
 
-def _problem(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, cap: np.ndarray, fairness: bool):  # type: ignore[no-untyped-def]  # fmt: skip
+def _problem(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, cap: np.ndarray, fairness: bool):  # type: ignore[no-untyped-def]
     m = len(w)
     inc = sp.csr_matrix(
         (np.ones(2 * m), (np.concatenate([u, v]), np.concatenate([np.arange(m)] * 2))),
@@ -62,12 +62,18 @@ def _problem(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, cap: np.ndarra
     return c, cons, Bounds(0, 1), m, viable, lam
 
 
-def lp_bound(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int | np.ndarray,
-             fairness: bool = True) -> float:  # fmt: skip
+def lp_bound(
+    n: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    capacity: int | np.ndarray,
+    fairness: bool = True,
+) -> float:
     """The LP relaxation's optimum: no integral plan can score more."""
     if not len(w):
         return 0.0
-    c, cons, bounds, _m, _viable, _lam = _problem(n, u, v, w, _caps(n, capacity), fairness)
+    c, cons, _bounds, _m, _viable, _lam = _problem(n, u, v, w, _caps(n, capacity), fairness)
     a = sp.vstack([con.A for con in cons]).tocsr()
     ub = np.concatenate([np.broadcast_to(con.ub, con.A.shape[0]) for con in cons])
     res = linprog(c, A_ub=a, b_ub=ub, bounds=(0, 1), method="highs")
@@ -76,8 +82,16 @@ def lp_bound(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int 
     return float(-res.fun)
 
 
-def optimise(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int | np.ndarray,
-             fairness: bool = True, rel_gap: float = 0.002, time_limit: float = 60.0) -> Plan:  # fmt: skip
+def optimise(
+    n: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    capacity: int | np.ndarray,
+    fairness: bool = True,
+    rel_gap: float = 0.002,
+    time_limit: float = 60.0,
+) -> Plan:
     """The best set of pairs (to within ``rel_gap`` of optimal, or greedy on solver failure)."""
     started = time.perf_counter()
     u, v, w = np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)
@@ -87,8 +101,13 @@ def optimise(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int 
     c, cons, bounds, m, viable, lam = _problem(n, u, v, w, cap, fairness)
     integrality = np.zeros(len(c))
     integrality[:m] = 1
-    res = milp(c, integrality=integrality, bounds=bounds, constraints=cons,
-               options={"mip_rel_gap": rel_gap, "time_limit": time_limit})  # fmt: skip
+    res = milp(
+        c,
+        integrality=integrality,
+        bounds=bounds,
+        constraints=cons,
+        options={"mip_rel_gap": rel_gap, "time_limit": time_limit},
+    )
     bound = lp_bound(n, u, v, w, cap, fairness)
     if res.x is None:
         chosen, solver = greedy(n, u, v, w, cap), "greedy (solver gave no solution)"
@@ -106,11 +125,22 @@ def _plan(n, u, v, w, chosen, viable, lam, bound, solver, started) -> Plan:  # t
     objective = weight + lam * covered
     bound = max(bound, objective)
     gap = (bound - objective) / bound if bound > 0 else 0.0
-    return Plan(chosen, weight, objective, bound, gap, len(viable), covered, solver,
-                time.perf_counter() - started)  # fmt: skip
+    return Plan(
+        chosen,
+        weight,
+        objective,
+        bound,
+        gap,
+        len(viable),
+        covered,
+        solver,
+        time.perf_counter() - started,
+    )
 
 
-def greedy(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int | np.ndarray) -> np.ndarray:  # fmt: skip
+def greedy(
+    n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int | np.ndarray
+) -> np.ndarray:
     """Heaviest pair first while both have capacity left: the ½-approximate baseline."""
     left = _caps(n, capacity).copy()
     chosen = []
@@ -123,8 +153,14 @@ def greedy(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int | 
     return np.asarray(chosen, dtype=np.int64)
 
 
-def greedy_plan(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, capacity: int | np.ndarray,
-                fairness: bool = True) -> Plan:  # fmt: skip
+def greedy_plan(
+    n: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    capacity: int | np.ndarray,
+    fairness: bool = True,
+) -> Plan:
     started = time.perf_counter()
     u, v, w = np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)
     cap = _caps(n, capacity)

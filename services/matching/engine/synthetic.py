@@ -11,7 +11,7 @@ Everyone else is background noise with random needs, offers and filler words.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.matching.engine import taxonomy
 from services.matching.engine.model import Profile
@@ -37,13 +37,18 @@ def synthetic_concepts(n: int, seed: int = 0) -> dict[str, tuple[str, tuple[str,
     pool = sorted(words)
     rnd.shuffle(pool)
     return {
-        f"k{i}": (f"cat{i % 20}", tuple(" ".join(pool[i * 8 + 2 * s : i * 8 + 2 * s + 2]) for s in range(4)))  # fmt: skip
+        f"k{i}": (
+            f"cat{i % 20}",
+            tuple(" ".join(pool[i * 8 + 2 * s : i * 8 + 2 * s + 2]) for s in range(4)),
+        )
         for i in range(n)
     }
 
 
 class Generator:
-    def __init__(self, seed: int = 0, concepts: dict[str, tuple[str, tuple[str, ...]]] | None = None):
+    def __init__(
+        self, seed: int = 0, concepts: dict[str, tuple[str, tuple[str, ...]]] | None = None
+    ):
         self.rnd = random.Random(seed)
         self.concepts = concepts if concepts is not None else taxonomy.CONCEPTS
         self.keys = sorted(self.concepts)
@@ -68,7 +73,7 @@ class Generator:
     def _filler(self) -> str:
         return " " + self.rnd.choice(FILLER) if self.rnd.random() < 0.5 else ""
 
-    def person(self, partners: int, needs=(), offers=(), region=None, industry=None) -> Profile:  # type: ignore[no-untyped-def]  # fmt: skip
+    def person(self, partners: int, needs=(), offers=(), region=None, industry=None) -> Profile:  # type: ignore[no-untyped-def]
         r = self.rnd
         return Profile(
             id=self._id(),
@@ -90,22 +95,35 @@ class Generator:
         s1, s2, s3 = self.surface(c1), self.surface(c2), self.surface(c3)
         a_needs = (self.need(s1), self.need(s2))
         a = self.person(partners, a_needs, (self.offer(self.surface(c3, s3)),), region, industry)
-        b = self.person(partners, (self.need(s3),), (self.offer(self.surface(c1, s1)),
-                        self.offer(self.surface(c2, s2))), region, industry)  # fmt: skip
+        b = self.person(
+            partners,
+            (self.need(s3),),
+            (self.offer(self.surface(c1, s1)), self.offer(self.surface(c2, s2))),
+            region,
+            industry,
+        )
         while b.partner == a.partner:
-            b = Profile(**{**_fields(b), "partner": f"partner{r.randrange(partners)}"})
+            b = replace(b, partner=f"partner{r.randrange(partners)}")
         mirror = self.person(partners, a_needs, (self.offer(self.surface(c4)),))
-        one_way = self.person(partners, (self.need(self.surface(c4)),), (self.offer(s1), self.offer(s2)))  # fmt: skip
-        far = self.person(partners, (self.need(s3),), (self.offer(self.surface(c1, s1)),), far_region, far_industry)  # fmt: skip
+        one_way = self.person(
+            partners, (self.need(self.surface(c4)),), (self.offer(s1), self.offer(s2))
+        )
+        far = self.person(
+            partners,
+            (self.need(s3),),
+            (self.offer(self.surface(c1, s1)),),
+            far_region,
+            far_industry,
+        )
         return [a, b, mirror, one_way, far], a, b
 
 
-def _fields(p: Profile) -> dict[str, object]:
-    return {f: getattr(p, f) for f in Profile.__slots__}
-
-
-def generate(n: int, seed: int = 0, planted_share: float = 0.25,
-             concepts: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> Ecosystem:  # fmt: skip
+def generate(
+    n: int,
+    seed: int = 0,
+    planted_share: float = 0.25,
+    concepts: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+) -> Ecosystem:
     """An ecosystem of about ``n`` people; ``planted_share`` of them in planted groups."""
     g = Generator(seed, concepts)
     partners = max(4, n // 25)
