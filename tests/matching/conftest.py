@@ -43,12 +43,16 @@ class Mesh:
 
     async def publish(self, event: EventBase) -> None:
         subject = event_subject(event.ecosystem, event.type)
-        await self.js.publish(subject, event.model_dump_json().encode(), headers={headers.MSG_ID: event.id})
+        await self.js.publish(
+            subject, event.model_dump_json().encode(), headers={headers.MSG_ID: event.id}
+        )
 
     def token(self, sub: str, roles=(Role.MEMBER,), partner: str | None = "", **kw: Any) -> str:
         if partner == "":
             partner = PEOPLE[sub][0] if sub in PEOPLE else "acme-hq"
-        return self.tokens.mint(eco=kw.pop("eco", self.eco), sub=sub, partner=partner, roles=roles, **kw)
+        return self.tokens.mint(
+            eco=kw.pop("eco", self.eco), sub=sub, partner=partner, roles=roles, **kw
+        )
 
     def broker(self, **kw: Any) -> str:
         return self.token("bruno", roles=(Role.BROKER, Role.MEMBER), partner="acme-hq", **kw)
@@ -56,8 +60,12 @@ class Mesh:
     async def call(self, op: Any, token: str | None, **body: Any) -> Any:
         return await call(self.nc, op, {"eco": self.eco, **body}, token)
 
-    async def person(self, pid: str, partner: str, needs: list[str], offers: list[str], **kw: Any) -> None:
-        data = PersonPublic(person=pid, partner=partner, name=pid.title(), needs=needs, offers=offers, **kw)
+    async def person(
+        self, pid: str, partner: str, needs: list[str], offers: list[str], **kw: Any
+    ) -> None:
+        data = PersonPublic(
+            person=pid, partner=partner, name=pid.title(), needs=needs, offers=offers, **kw
+        )
         await self.publish(PersonProfileUpdated(ecosystem=self.eco, partner=partner, data=data))
 
     async def seed(self) -> None:
@@ -89,8 +97,13 @@ async def mesh(nats_url, database_url, test_keys, tokens, nc) -> Any:
         holder["svc"] = handlers.register(rt)
 
     async with run_service(
-        "matching", MatchingSettings, models.metadata, register,
-        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
+        "matching",
+        MatchingSettings,
+        models.metadata,
+        register,
+        nats_url=nats_url,
+        database_url=database_url,
+        verifier=test_keys.verifier(),
     ):
         yield Mesh(holder["svc"], nc.jetstream(), nc, tokens, f"eco{uuid.uuid4().hex[:8]}")
 

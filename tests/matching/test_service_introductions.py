@@ -39,19 +39,25 @@ class TestDoubleOptIn:
         assert any(r.concept == "freight" for r in intro.reasons)
         one = await seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("alice"), introduction=intro.id)
         assert (one.status, one.a_accepted, one.b_accepted) == ("accepted", True, False)
-        again = await seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("alice"), introduction=intro.id)
+        again = await seeded.call(
+            m.ACCEPT_INTRODUCTION, seeded.token("alice"), introduction=intro.id
+        )
         assert again.status == "accepted"  # idempotent
         two = await seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("bob"), introduction=intro.id)
         assert two.status == "connected"
         full = await seeded.call(m.GET_INTRODUCTION, seeded.token("bob"), introduction=intro.id)
         assert [(h.actor, h.action, h.to_status) for h in full.history] == [
-            ("bruno", "propose", "approved"), ("alice", "accept", "accepted"), ("bob", "accept", "connected"),
+            ("bruno", "propose", "approved"),
+            ("alice", "accept", "accepted"),
+            ("bob", "accept", "connected"),
         ]
         await _wait(lambda: any(isinstance(e, m.IntroductionConnected) for e in events))
         connected = [e for e in events if isinstance(e, m.IntroductionConnected)]
         assert len(connected) == 1 and connected[0].data.introduction == intro.id
         assert [e.data.status for e in events if isinstance(e, m.IntroductionChanged)] == [
-            "approved", "accepted", "connected",
+            "approved",
+            "accepted",
+            "connected",
         ]
         # Connected people are never suggested again.
         reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice")
@@ -59,13 +65,24 @@ class TestDoubleOptIn:
 
     async def test_decline_with_reason_feeds_back(self, seeded):
         intro = await propose(seeded, "carol", "dave")
-        out = await seeded.call(m.DECLINE_INTRODUCTION, seeded.token("dave"), introduction=intro.id,
-                                reason="not_relevant", comment="not now")
-        assert (out.status, out.declined_by, out.decline_reason) == ("declined", "dave", "not_relevant")
+        out = await seeded.call(
+            m.DECLINE_INTRODUCTION,
+            seeded.token("dave"),
+            introduction=intro.id,
+            reason="not_relevant",
+            comment="not now",
+        )
+        assert (out.status, out.declined_by, out.decline_reason) == (
+            "declined",
+            "dave",
+            "not_relevant",
+        )
         reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("carol"), person="carol")
         assert "dave" not in [s.id for s in reply.suggestions]
         assert await denied(propose(seeded, "carol", "dave")) is ErrorCode.CONFLICT
-        code = await denied(seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("carol"), introduction=intro.id))
+        code = await denied(
+            seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("carol"), introduction=intro.id)
+        )
         assert code is ErrorCode.CONFLICT
 
     async def test_my_introductions(self, seeded):
@@ -82,7 +99,10 @@ class TestDenials:
         intro = await propose(seeded)
         ref = {"introduction": intro.id}
         c = seeded.call
-        assert await denied(c(m.ACCEPT_INTRODUCTION, seeded.token("carol"), **ref)) is ErrorCode.NOT_FOUND
+        assert (
+            await denied(c(m.ACCEPT_INTRODUCTION, seeded.token("carol"), **ref))
+            is ErrorCode.NOT_FOUND
+        )
         assert await denied(c(m.ACCEPT_INTRODUCTION, seeded.broker(), **ref)) is ErrorCode.FORBIDDEN
         wrong_partner = seeded.token("alice", partner="west")
         assert await denied(c(m.ACCEPT_INTRODUCTION, wrong_partner, **ref)) is ErrorCode.NOT_FOUND
@@ -93,7 +113,9 @@ class TestDenials:
         assert await denied(c(m.ACCEPT_INTRODUCTION, other_eco, **ref)) is ErrorCode.FORBIDDEN
         no_scope = seeded.token("alice", scope=Scope.MATCHING_READ.value)
         assert await denied(c(m.ACCEPT_INTRODUCTION, no_scope, **ref)) is ErrorCode.FORBIDDEN
-        assert await denied(c(m.GET_INTRODUCTION, seeded.token("carol"), **ref)) is ErrorCode.NOT_FOUND
+        assert (
+            await denied(c(m.GET_INTRODUCTION, seeded.token("carol"), **ref)) is ErrorCode.NOT_FOUND
+        )
         unchanged = await c(m.GET_INTRODUCTION, seeded.token("alice"), **ref)
         assert unchanged.status == "approved" and len(unchanged.history) == 1
 
@@ -102,14 +124,23 @@ class TestDenials:
         member = seeded.token("alice")
         admin = seeded.token("carol", roles=(Role.PARTNER_ADMIN, Role.MEMBER))
         for token in (member, admin):
-            code = await denied(seeded.call(m.CURATE_INTRODUCTION, token, introduction=intro.id, action="reject"))
+            code = await denied(
+                seeded.call(m.CURATE_INTRODUCTION, token, introduction=intro.id, action="reject")
+            )
             assert code is ErrorCode.FORBIDDEN
-            assert await denied(seeded.call(m.PROPOSE_INTRODUCTION, token, a="carol", b="dave")) is ErrorCode.FORBIDDEN
+            assert (
+                await denied(seeded.call(m.PROPOSE_INTRODUCTION, token, a="carol", b="dave"))
+                is ErrorCode.FORBIDDEN
+            )
             assert await denied(seeded.call(m.OPTIMISE_INTRODUCTIONS, token)) is ErrorCode.FORBIDDEN
         no_scope = seeded.broker(scope=Scope.MATCHING_READ.value)
-        code = await denied(seeded.call(m.CURATE_INTRODUCTION, no_scope, introduction=intro.id, action="note"))
+        code = await denied(
+            seeded.call(m.CURATE_INTRODUCTION, no_scope, introduction=intro.id, action="note")
+        )
         assert code is ErrorCode.FORBIDDEN
-        code = await denied(seeded.call(m.CURATE_INTRODUCTION, seeded.broker(), introduction="nope", action="note"))
+        code = await denied(
+            seeded.call(m.CURATE_INTRODUCTION, seeded.broker(), introduction="nope", action="note")
+        )
         assert code is ErrorCode.NOT_FOUND
 
     async def test_brokers_do_not_curate_their_own(self, seeded):
@@ -117,7 +148,11 @@ class TestDenials:
         await _wait(lambda: "bruno" in seeded.svc.store.eco(seeded.eco).people)
         olivia = seeded.token("olivia", roles=(Role.OPERATOR,), partner=None)
         intro = await seeded.call(m.PROPOSE_INTRODUCTION, olivia, a="bruno", b="alice")
-        code = await denied(seeded.call(m.CURATE_INTRODUCTION, seeded.broker(), introduction=intro.id, action="note"))
+        code = await denied(
+            seeded.call(
+                m.CURATE_INTRODUCTION, seeded.broker(), introduction=intro.id, action="note"
+            )
+        )
         assert code is ErrorCode.FORBIDDEN
 
     async def test_bad_proposals(self, seeded):
@@ -129,10 +164,16 @@ class TestDenials:
 
 class TestOptimise:
     async def test_engine_proposals_wait_for_curation(self, seeded, events):
-        out = await seeded.call(m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01)
+        out = await seeded.call(
+            m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01
+        )
         pairs = {frozenset((p.a, p.b)) for p in out.proposals}
         assert {frozenset(("alice", "bob")), frozenset(("carol", "dave"))} <= pairs
-        assert out.solver == "highs-milp" and out.gap <= 0.01 and out.objective <= out.upper_bound + 1e-9
+        assert (
+            out.solver == "highs-milp"
+            and out.gap <= 0.01
+            and out.objective <= out.upper_bound + 1e-9
+        )
         counts = {}
         for p in out.proposals:
             for x in (p.a, p.b):
@@ -141,28 +182,52 @@ class TestOptimise:
         ab = next(p for p in out.proposals if {p.a, p.b} == {"alice", "bob"})
         # Hidden from the two people until a broker approves it.
         assert (await seeded.call(m.LIST_INTRODUCTIONS, seeded.token("alice"))).introductions == []
-        code = await denied(seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("alice"), introduction=ab.introduction))
+        code = await denied(
+            seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("alice"), introduction=ab.introduction)
+        )
         assert code is ErrorCode.NOT_FOUND
-        approved = await seeded.call(m.CURATE_INTRODUCTION, seeded.broker(), introduction=ab.introduction,
-                                     action="approve", note="great fit")
-        assert (approved.status, approved.note, approved.proposed_by) == ("approved", "great fit", "engine")
-        assert [i.id for i in (await seeded.call(m.LIST_INTRODUCTIONS, seeded.token("alice"))).introductions] == [
-            ab.introduction
-        ]
-        again = await seeded.call(m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=3, min_score=0.01)
+        approved = await seeded.call(
+            m.CURATE_INTRODUCTION,
+            seeded.broker(),
+            introduction=ab.introduction,
+            action="approve",
+            note="great fit",
+        )
+        assert (approved.status, approved.note, approved.proposed_by) == (
+            "approved",
+            "great fit",
+            "engine",
+        )
+        assert [
+            i.id
+            for i in (await seeded.call(m.LIST_INTRODUCTIONS, seeded.token("alice"))).introductions
+        ] == [ab.introduction]
+        again = await seeded.call(
+            m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=3, min_score=0.01
+        )
         assert not {frozenset((p.a, p.b)) for p in again.proposals} & pairs  # never proposed twice
 
     async def test_dry_run_creates_nothing(self, seeded):
-        out = await seeded.call(m.OPTIMISE_INTRODUCTIONS, seeded.broker(), dry_run=True, min_score=0.01)
+        out = await seeded.call(
+            m.OPTIMISE_INTRODUCTIONS, seeded.broker(), dry_run=True, min_score=0.01
+        )
         assert out.proposals and all(p.introduction is None for p in out.proposals)
         assert (await seeded.call(m.LIST_INTRODUCTIONS, seeded.broker())).introductions == []
 
     async def test_reject(self, seeded):
-        out = await seeded.call(m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01)
+        out = await seeded.call(
+            m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01
+        )
         first = out.proposals[0].introduction
-        rejected = await seeded.call(m.CURATE_INTRODUCTION, seeded.broker(), introduction=first, action="reject")
+        rejected = await seeded.call(
+            m.CURATE_INTRODUCTION, seeded.broker(), introduction=first, action="reject"
+        )
         assert rejected.status == "rejected"
-        code = await denied(seeded.call(m.CURATE_INTRODUCTION, seeded.broker(), introduction=first, action="approve"))
+        code = await denied(
+            seeded.call(
+                m.CURATE_INTRODUCTION, seeded.broker(), introduction=first, action="approve"
+            )
+        )
         assert code is ErrorCode.CONFLICT
 
 
@@ -170,4 +235,3 @@ async def _wait(cond):
     from tests.matching.conftest import until
 
     await until(cond)
-

@@ -11,11 +11,20 @@ from tests.matching.conftest import PEOPLE, until
 
 class TestRebuild:
     async def test_replay_rederives_profiles_and_ties(self, seeded, nats_url, database_url):
-        data = ContentData(content_id="c9", kind="post", author="carol", author_partner="east",
-                           thread="t9", text="hello @dave", mentions=["dave"])
+        data = ContentData(
+            content_id="c9",
+            kind="post",
+            author="carol",
+            author_partner="east",
+            thread="t9",
+            text="hello @dave",
+            mentions=["dave"],
+        )
         await seeded.publish(ContentCreated(ecosystem=seeded.eco, data=data))
         await until(lambda: "dave" in seeded.svc.store.eco(seeded.eco).social.adj.get("carol", {}))
-        settings = MatchingSettings(nats_url=nats_url, database_url=database_url, environment="test")
+        settings = MatchingSettings(
+            nats_url=nats_url, database_url=database_url, environment="test"
+        )
         stats = await rebuild(settings, with_replay=True)
         assert stats["replayed_events"] >= len(PEOPLE) + 1
         assert stats["people"] >= len(PEOPLE)
@@ -26,7 +35,9 @@ class TestRebuild:
         assert eco.social.adj["carol"]["dave"] == 1.0  # replayed once, not doubled
 
     async def test_plain_rebuild_from_database(self, seeded, nats_url, database_url):
-        settings = MatchingSettings(nats_url=nats_url, database_url=database_url, environment="test")
+        settings = MatchingSettings(
+            nats_url=nats_url, database_url=database_url, environment="test"
+        )
         stats = await rebuild(settings, with_replay=False)
         assert stats["people"] == len(PEOPLE) and stats["replayed_events"] is None
 

@@ -27,11 +27,17 @@ class TestPersonSuggestions:
         assert top.id == "bob" and top.partner == "west"
         assert top.reciprocal > 0 and top.a_to_b > 0 and top.b_to_a > 0
         need = next(r for r in top.reasons if r.kind == "need_offer")
-        assert (need.concept, need.terms_a, need.terms_b) == ("freight", ["freight forwarding"], ["cargo transport"])
+        assert (need.concept, need.terms_a, need.terms_b) == (
+            "freight",
+            ["freight forwarding"],
+            ["cargo transport"],
+        )
         assert "erin" not in [s.id for s in reply.suggestions]  # same partner as alice
 
     async def test_same_partner_on_request(self, seeded):
-        reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice", include_same_partner=True)
+        reply = await seeded.call(
+            m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice", include_same_partner=True
+        )
         assert "erin" in [s.id for s in reply.suggestions]
 
     async def test_profile_update_is_reflected(self, seeded):
@@ -51,14 +57,26 @@ class TestPersonSuggestions:
         c = seeded.call
         op = m.PERSON_SUGGESTIONS
         assert await denied(c(op, None, person="alice")) is ErrorCode.UNAUTHENTICATED
-        assert await denied(c(op, seeded.token("alice", expires_in=-120), person="alice")) is ErrorCode.UNAUTHENTICATED
-        assert await denied(c(op, seeded.token("alice", eco="other"), person="alice")) is ErrorCode.FORBIDDEN
+        assert (
+            await denied(c(op, seeded.token("alice", expires_in=-120), person="alice"))
+            is ErrorCode.UNAUTHENTICATED
+        )
+        assert (
+            await denied(c(op, seeded.token("alice", eco="other"), person="alice"))
+            is ErrorCode.FORBIDDEN
+        )
         no_scope = seeded.token("alice", scope=Scope.PROFILE_READ.value)
         assert await denied(c(op, no_scope, person="alice")) is ErrorCode.FORBIDDEN
         # Someone else's suggestions are private: 404, whether or not they exist.
         assert await denied(c(op, seeded.token("bob"), person="alice")) is ErrorCode.NOT_FOUND
-        assert await denied(c(op, seeded.token("alice", partner="west"), person="alice")) is ErrorCode.NOT_FOUND
-        assert await denied(c(op, seeded.token("zed", partner="x"), person="zed")) is ErrorCode.NOT_FOUND
+        assert (
+            await denied(c(op, seeded.token("alice", partner="west"), person="alice"))
+            is ErrorCode.NOT_FOUND
+        )
+        assert (
+            await denied(c(op, seeded.token("zed", partner="x"), person="zed"))
+            is ErrorCode.NOT_FOUND
+        )
 
     async def test_invalid_filters_are_validation_errors(self, seeded):
         body = json.dumps({"eco": seeded.eco, "person": "alice", "k": 500}).encode()
@@ -66,8 +84,15 @@ class TestPersonSuggestions:
         assert await denied(raw) is ErrorCode.VALIDATION_FAILED
 
     async def test_social_ties_from_collaboration(self, seeded):
-        data = ContentData(content_id="c1", kind="post", author="alice", author_partner="north",
-                           thread="t1", text="hi @bob", mentions=["bob"])
+        data = ContentData(
+            content_id="c1",
+            kind="post",
+            author="alice",
+            author_partner="north",
+            thread="t1",
+            text="hi @bob",
+            mentions=["bob"],
+        )
         await seeded.publish(ContentCreated(ecosystem=seeded.eco, data=data))
         await until(lambda: "bob" in seeded.svc.store.eco(seeded.eco).social.adj.get("alice", {}))
         reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice")
@@ -89,6 +114,14 @@ class TestPartnerSuggestions:
         admin = mesh.token("nadia", roles=(Role.PARTNER_ADMIN, Role.MEMBER), partner="north")
         reply = await mesh.call(m.PARTNER_SUGGESTIONS, admin, partner="north")
         assert [s.id for s in reply.suggestions] == ["west"]
-        assert await denied(mesh.call(m.PARTNER_SUGGESTIONS, admin, partner="west")) is ErrorCode.FORBIDDEN
-        assert (await mesh.call(m.PARTNER_SUGGESTIONS, mesh.broker(), partner="west")).suggestions[0].id == "north"
-        assert await denied(mesh.call(m.PARTNER_SUGGESTIONS, mesh.broker(), partner="nope")) is ErrorCode.NOT_FOUND
+        assert (
+            await denied(mesh.call(m.PARTNER_SUGGESTIONS, admin, partner="west"))
+            is ErrorCode.FORBIDDEN
+        )
+        assert (await mesh.call(m.PARTNER_SUGGESTIONS, mesh.broker(), partner="west")).suggestions[
+            0
+        ].id == "north"
+        assert (
+            await denied(mesh.call(m.PARTNER_SUGGESTIONS, mesh.broker(), partner="nope"))
+            is ErrorCode.NOT_FOUND
+        )
