@@ -9,7 +9,9 @@ Askers with exclusions, penalties or social ties are re-scored one by one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,7 @@ from services.matching.engine.index import MatchIndex, _overlap
 from services.matching.engine.model import Asker, Filter
 
 CHUNK = 2000
+WORKERS = min(4, os.cpu_count() or 1)  # numpy and scipy release the GIL in their kernels
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 
 
@@ -110,16 +113,13 @@ def top_k_all(
     n = len(b)
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_score = np.zeros((n, k), dtype=np.float32)
-    for start in range(0, n, CHUNK):
-        _select(
-            ix,
-            _chunk_scores(ix, start, min(n, start + CHUNK)),
-            start,
-            k,
-            min_score,
-            out_idx,
-            out_score,
-        )
+
+    def work(start: int) -> None:  # chunks write disjoint rows of the outputs
+        chunk = _chunk_scores(ix, start, min(n, start + CHUNK))
+        _select(ix, chunk, start, k, min_score, out_idx, out_score)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(work, range(0, n, CHUNK)))
     if asker_of is not None:
         _rescore_askers(ix, k, min_score, asker_of, out_idx, out_score)
     return TopK(list(b.ids), out_idx, out_score)
