@@ -124,7 +124,7 @@ def brute_force(ix: MatchIndex, pid: str, k: int) -> list[tuple[str, float]]:
     ab = (b.mats["offer"] @ q["need"].T).toarray().ravel()
     ba = (b.mats["need"] @ q["offer"].T).toarray().ravel()
     it = (b.mats["interest"] @ q["interest"].T).toarray().ravel()
-    score = w.reciprocal * harmonic(ab, ba) * ix._fit(me, b.regions, b.industries)
+    score = w.reciprocal * harmonic(ab, ba) * ix.fit(me, b.regions, b.industries)
     score = score + w.interest * it
     score[(b.partner == me.partner) | ~b.alive] = 0
     top = np.argsort(-score, kind="stable")[:k]

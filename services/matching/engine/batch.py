@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from services.matching.engine.index import MatchIndex, _overlap
+from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Filter
 
 CHUNK = 2000
@@ -161,4 +161,4 @@ def candidate_graph(top: TopK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return key // n, key % n, s.astype(np.float64)
 
 
-__all__ = ["TopK", "_overlap", "candidate_graph", "top_k_all"]
+__all__ = ["TopK", "candidate_graph", "top_k_all"]
