@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from services.matching.engine import taxonomy
 from services.matching.engine.batch import candidate_graph, top_k_all
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Profile
@@ -93,12 +94,19 @@ def quality(n: int) -> dict[str, Any]:
     ix.build(eco.profiles)
     top = top_k_all(ix, 10)
     ours = _metrics({pid: [x for x, _ in top.of(pid)] for pid in eco.planted}, eco.planted)
+    # Robustness: the matcher's taxonomy lacks one of each concept's wordings the data uses.
+    partial = {k: (cat, forms[:-1]) for k, (cat, forms) in taxonomy.CONCEPTS.items()}
+    ix_partial = MatchIndex(featuriser=Featuriser(partial))
+    ix_partial.build(eco.profiles)
+    top_partial = top_k_all(ix_partial, 10)
+    missing = _metrics({p: [x for x, _ in top_partial.of(p)] for p in eco.planted}, eco.planted)
     base = _metrics(tfidf_rank(eco), eco.planted)
     directional = _metrics(tfidf_rank(eco, fields="needs_offers"), eco.planted)
     return {
         "profiles": n,
         "planted_people": len(eco.planted),
         "ours": ours,
+        "ours_taxonomy_missing_a_wording": missing,
         "tfidf_cosine_baseline": base,
         "tfidf_needs_to_offers": directional,
         "ndcg_ratio_vs_tfidf": round(ours["ndcg@10"] / max(base["ndcg@10"], 1e-9), 2),

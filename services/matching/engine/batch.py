@@ -32,7 +32,9 @@ class TopK:
     score: np.ndarray  # (n, k)
 
     def of(self, pid: str) -> list[tuple[str, float]]:
-        i = self.ids.index(pid)
+        if not hasattr(self, "_pos"):
+            self._pos = {x: i for i, x in enumerate(self.ids)}
+        i = self._pos[pid]
         return [
             (self.ids[j], float(s))
             for j, s in zip(self.idx[i], self.score[i], strict=True)
