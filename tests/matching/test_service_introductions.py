@@ -219,6 +219,10 @@ class TestOptimise:
         )
         assert not {frozenset((p.a, p.b)) for p in again.proposals} & pairs  # never proposed twice
 
+    async def test_an_empty_ecosystem_has_nothing_to_propose(self, mesh):
+        out = await mesh.call(m.OPTIMISE_INTRODUCTIONS, mesh.broker())
+        assert (out.proposals, out.viable_people, out.solver) == ([], 0, "empty")
+
     async def test_dry_run_creates_nothing(self, seeded):
         out = await seeded.call(
             m.OPTIMISE_INTRODUCTIONS, seeded.broker(), dry_run=True, min_score=0.01
