@@ -58,6 +58,7 @@ class MatchIndex:
         raws = [self.vec.raw(p) for p in plist]
         self.vec.fit(raws)
         self.rows = {p.id: self.vec.row(p, r) for p, r in zip(plist, raws, strict=True)}
+        self.featuriser.forget()
         self.compact()
 
     def compact(self) -> None:
