@@ -13,7 +13,11 @@ from contracts.export import documents
 
 def all_documents() -> dict[str, Any]:
     docs = documents()
-    if importlib.util.find_spec("gateway.openapi") is not None:
+    try:
+        has_gateway = importlib.util.find_spec("gateway.openapi") is not None
+    except ModuleNotFoundError:
+        has_gateway = False
+    if has_gateway:
         from gateway.openapi import openapi_document  # type: ignore[import-not-found]
 
         docs["openapi.json"] = openapi_document()

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from contracts.subjects import EVENT_STREAM
 
 from tests.support import infra
 from tests.support.tokens import TestKeys, TokenFactory
@@ -60,3 +63,20 @@ def test_keys() -> TestKeys:
 def tokens(test_keys: TestKeys) -> TokenFactory:
     """Mints real RS256 access tokens (typ at+jwt) for given claims."""
     return TokenFactory(test_keys)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def fresh_event_stream(nats_url: str) -> None:
+    """Each test module starts with an empty event stream.
+
+    Durable consumers deliver from the start of the stream; without this, a module's
+    services would first have to work through every event earlier modules published.
+    Purging keeps the stream and its consumers, so services that outlive a module go on.
+    """
+    client = await nats.connect(nats_url)
+    try:
+        await client.jetstream().purge_stream(EVENT_STREAM)
+    except NotFoundError:
+        pass
+    finally:
+        await client.close()
