@@ -58,7 +58,7 @@ async def json_body(request: Request, gw: Gateway) -> dict[str, Any]:
 
 
 def guarded(handler: Callable[[Request, dict[str, str]], Awaitable[Response]]) -> Endpoint:
-    """Run ``handler`` so that every failure becomes a problem document (rate-limit headers kept)."""
+    """Run ``handler`` so every failure becomes a problem document (rate-limit headers kept)."""
 
     async def endpoint(request: Request) -> Response:
         rl: dict[str, str] = {}

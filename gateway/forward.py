@@ -58,7 +58,7 @@ async def call_operation(
     bound: BoundRoute,
     caller: Caller,
     params: dict[str, Any],
-    timeout: float | None = None,
+    wait: float | None = None,
 ) -> bytes:
     """Authorise ``caller`` for ``params``, forward, and return the reply JSON (or raise)."""
     op = bound.op
@@ -77,7 +77,7 @@ async def call_operation(
             op.subject,
             request.model_dump_json().encode(),
             caller.token,
-            timeout or gw.settings.request_timeout,
+            wait or gw.settings.request_timeout,
         )
     except MeshError as exc:
         code = exc.code.value

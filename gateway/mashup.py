@@ -65,13 +65,13 @@ def _problem(exc: MeshError, path: str) -> tuple[int, Any]:
     return exc.status, problem_doc(exc, path)
 
 
-async def run_item(gw: Gateway, caller: Caller, item: SubRequest, timeout: float) -> SubResult:
+async def run_item(gw: Gateway, caller: Caller, item: SubRequest, wait: float) -> SubResult:
     started = time.perf_counter()
     try:
         bound, path_params = gw.routes.match(item.method, item.path)
         query = {k: v if isinstance(v, list) else [v] for k, v in item.query.items()}
         params = merge_params(bound, path_params, query, item.body or {})
-        data = await asyncio.wait_for(call_operation(gw, bound, caller, params, timeout), timeout)
+        data = await asyncio.wait_for(call_operation(gw, bound, caller, params, wait), wait)
         status, body = bound.op.status, (json.loads(data) if data else None)
     except MethodNotAllowed:
         status, body = (
