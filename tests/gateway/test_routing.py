@@ -87,7 +87,7 @@ class TestForwarding:
         assert hdrs[h.AUTHORIZATION] == f"Bearer {token}"
         assert hdrs[h.REQUEST_ID] == "req-123"
         assert r.headers["x-request-id"] == "req-123"
-        version, trace_id, span, flags = hdrs[h.TRACEPARENT].split("-")
+        _, trace_id, span, _ = hdrs[h.TRACEPARENT].split("-")
         assert trace_id == trace and span != "b7ad6b7169203331"
         assert json.loads(payload) == {"eco": "acme", "message": "x"}
 
