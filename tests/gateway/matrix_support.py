@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from pydantic import BaseModel
 
 import services
-from contracts.claims import ALL_SCOPES, Claims, Role
+from contracts.claims import ALL_SCOPES, Claims, Role, Scope
 from contracts.errors import STATUS
-from contracts.policy import Operation, decide
+from contracts.policy import Operation, Policy, decide
 from gateway.routes import path_params
 from mesh.settings import ServiceSettings
 from tests.support.tokens import TestKeys, TokenFactory
@@ -115,3 +116,58 @@ class Callers:
         claims = None if kind == "anonymous" else Claims.model_validate(self.payload(kind, op))
         denial = decide(op.policy, claims, call_params(op))
         return STATUS[denial.code] if denial else None
+
+
+# Operations with policies the registry may not exercise yet (partner binding, roles,
+# bypass roles), served in the tests by a real MeshService.
+class PartnerThing(BaseModel):
+    eco: str
+    partner: str
+    note: str = ""
+
+
+class EcoThing(BaseModel):
+    eco: str
+    note: str = ""
+
+
+def _op(name: str, method: str, path: str, model: type[BaseModel], policy: Policy) -> Operation:
+    return Operation(
+        name=f"testing.{name}",
+        subject=f"pm.v1.testing.{name}",
+        method=method,
+        path=path,
+        request=model,
+        reply=model,
+        policy=policy,
+        summary=name,
+    )
+
+
+PARTNER_PRIVATE = _op(
+    "partner_private",
+    "GET",
+    "/v1/ecosystems/{eco}/partners/{partner}/private",
+    PartnerThing,
+    Policy(scope=Scope.PROFILE_READ, partner_param="partner"),
+)
+CURATE = _op(
+    "curate",
+    "POST",
+    "/v1/ecosystems/{eco}/curations",
+    EcoThing,
+    Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER, Role.OPERATOR})),
+)
+ADMIN_OF_PARTNER = _op(
+    "partner_admin",
+    "PUT",
+    "/v1/ecosystems/{eco}/partners/{partner}/settings",
+    PartnerThing,
+    Policy(
+        scope=Scope.ADMIN,
+        roles=frozenset({Role.PARTNER_ADMIN, Role.OPERATOR}),
+        partner_param="partner",
+        partner_bypass=frozenset({Role.OPERATOR, Role.BROKER}),
+    ),
+)
+SYNTHETIC = (PARTNER_PRIVATE, CURATE, ADMIN_OF_PARTNER)

@@ -14,10 +14,9 @@ from contextlib import AsyncExitStack
 import httpx
 import nats
 import pytest
-from pydantic import BaseModel
 
-from contracts.claims import Role, Scope
-from contracts.policy import Operation, Policy
+from contracts.claims import Scope
+from contracts.policy import Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
 from gateway.app import create_app
@@ -25,7 +24,13 @@ from gateway.routes import RouteConfigError, RouteTable, check_operation
 from mesh import metrics
 from mesh.service import MeshService
 from tests.gateway.conftest import bearer, gateway_settings
-from tests.gateway.matrix_support import KINDS, Callers, call_params, discover_services
+from tests.gateway.matrix_support import (
+    KINDS,
+    SYNTHETIC,
+    Callers,
+    call_params,
+    discover_services,
+)
 from tests.support import infra
 from tests.support.services import run_service
 
@@ -135,57 +140,6 @@ class TestEveryRouteHasAPolicy:
 
 # A hand-written table for policies the registry may not exercise yet, so the matrix
 # machinery is proven against statuses that are not computed by ``decide`` itself.
-class PartnerThing(BaseModel):
-    eco: str
-    partner: str
-    note: str = ""
-
-
-class EcoThing(BaseModel):
-    eco: str
-    note: str = ""
-
-
-def _op(name: str, method: str, path: str, model: type[BaseModel], policy: Policy) -> Operation:
-    return Operation(
-        name=f"testing.{name}",
-        subject=f"pm.v1.testing.{name}",
-        method=method,
-        path=path,
-        request=model,
-        reply=model,
-        policy=policy,
-        summary=name,
-    )
-
-
-PARTNER_PRIVATE = _op(
-    "partner_private",
-    "GET",
-    "/v1/ecosystems/{eco}/partners/{partner}/private",
-    PartnerThing,
-    Policy(scope=Scope.PROFILE_READ, partner_param="partner"),
-)
-CURATE = _op(
-    "curate",
-    "POST",
-    "/v1/ecosystems/{eco}/curations",
-    EcoThing,
-    Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER, Role.OPERATOR})),
-)
-ADMIN_OF_PARTNER = _op(
-    "partner_admin",
-    "PUT",
-    "/v1/ecosystems/{eco}/partners/{partner}/settings",
-    PartnerThing,
-    Policy(
-        scope=Scope.ADMIN,
-        roles=frozenset({Role.PARTNER_ADMIN, Role.OPERATOR}),
-        partner_param="partner",
-        partner_bypass=frozenset({Role.OPERATOR, Role.BROKER}),
-    ),
-)
-SYNTHETIC = (PARTNER_PRIVATE, CURATE, ADMIN_OF_PARTNER)
 OK = 200
 TABLE: dict[str, dict[str, int]] = {
     # anonymous, expired, bad sig, alg none, other eco, other partner,
