@@ -294,7 +294,8 @@ async def run(quick: bool) -> dict[str, Any]:
                 "PM_PROFILE_LOG_LEVEL": "WARNING",
             }
             await stack.enter_async_context(process(["-m", "services.profile"], profile_env))
-            targets = {"hello": (await stack.enter_async_context(hello_server()), {})}
+            hello = await stack.enter_async_context(hello_server())
+            targets: dict[str, tuple[str, dict[str, str]]] = {"hello": (hello, {})}
             for label, cache, access_log in configs:
                 server = gateway_server(nats_url, issuer_url, cache, access_log)
                 targets[label] = (await stack.enter_async_context(server), auth)
