@@ -7,9 +7,12 @@ service are covered as soon as it is merged.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import inspect
 import pkgutil
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +86,45 @@ def call_params(op: Operation) -> dict[str, str]:
     return {name: values.get(name, PLACEHOLDER) for name in path_params(op.path)}
 
 
+def sample(annotation: Any, name: str) -> Any:
+    """A plausible value for a field (best effort: the edge may still answer 422)."""
+    if name in ("eco", "partner"):
+        return {"eco": ECO, "partner": PARTNER}[name]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return args[0]
+    if origin in (typing.Union, types.UnionType):
+        return sample(next(a for a in args if a is not type(None)), name)
+    if origin is typing.Annotated:
+        return sample(args[0], name)
+    if origin in (list, tuple, set, frozenset):
+        return []
+    if origin is dict:
+        return {}
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return next(iter(annotation)).value
+        if issubclass(annotation, BaseModel):
+            return required_sample(annotation)
+        for kind, value in ((bool, True), (int, 1), (float, 1.0), (str, "pm-matrix")):
+            if issubclass(annotation, kind):
+                return value
+    return "pm-matrix"
+
+
+def required_sample(model: type[BaseModel], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        name: sample(field.annotation, name)
+        for name, field in model.model_fields.items()
+        if field.is_required() and name not in skip
+    }
+
+
+def call_fields(op: Operation) -> dict[str, Any]:
+    """Required fields other than path parameters (query for GET/DELETE, else the body)."""
+    return required_sample(op.request, path_params(op.path))
+
+
 class Callers:
     """Mints the token of each caller kind for an operation, and the status it must get."""
 
@@ -114,7 +156,7 @@ class Callers:
         if kind in INVALID_KINDS:
             return INVALID
         claims = None if kind == "anonymous" else Claims.model_validate(self.payload(kind, op))
-        denial = decide(op.policy, claims, call_params(op))
+        denial = decide(op.policy, claims, {**call_fields(op), **call_params(op)})
         return STATUS[denial.code] if denial else None
 
 
