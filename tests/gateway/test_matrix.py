@@ -70,7 +70,9 @@ async def mesh(request, nats_url, test_keys, postgres_admin_url, tmp_path_factor
                     verifier=test_keys.verifier(),
                 )
             )
-        settings = gateway_settings(nats_url, rate_limits_enabled=False, access_log=False)
+        settings = gateway_settings(
+            nats_url, rate_limits_enabled=False, access_log=False, request_timeout=10.0
+        )
         base = await stack.enter_async_context(
             infra.serve_app(create_app(settings, verifier=test_keys.verifier()))
         )
