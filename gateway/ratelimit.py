@@ -71,29 +71,39 @@ return {taken, tostring(tokens)}
 """
 
 
+RETRY_REDIS_AFTER = 5.0
+
+
 class RedisBuckets:
-    """Buckets shared by every gateway replica; falls back to local buckets if Redis fails."""
+    """Buckets shared by every gateway replica.
+
+    When Redis fails, this replica keeps limiting with its own buckets (so limits hold
+    per replica instead of failing open or refusing everyone) and tries Redis again
+    after :data:`RETRY_REDIS_AFTER` seconds.
+    """
 
     def __init__(self, client: Any, prefix: str = "pm:rl:") -> None:
         self.client = client
         self.prefix = prefix
         self._script = client.register_script(_TAKE)
         self._fallback = LocalBuckets()
-        self._warned_at = float("-inf")
+        self._retry_at = float("-inf")
 
     async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
         from redis.exceptions import RedisError
 
+        if time.monotonic() < self._retry_at:  # Redis failed lately: do not wait on it again
+            return await self._fallback.take(key, spec, cost)
         try:
             taken, tokens = await self._script(
                 keys=[self.prefix + key], args=[spec.rate, spec.burst, cost]
             )
         except (RedisError, OSError) as exc:
-            if time.monotonic() - self._warned_at > 30:
-                self._warned_at = time.monotonic()
-                log.warning(
-                    "redis rate limit unavailable; using local buckets", extra={"error": str(exc)}
-                )
+            self._retry_at = time.monotonic() + RETRY_REDIS_AFTER
+            log.warning(
+                "redis rate limit unavailable; using local buckets for a while",
+                extra={"error": str(exc), "retry_in_s": RETRY_REDIS_AFTER},
+            )
             return await self._fallback.take(key, spec, cost)
         return bool(int(taken)), float(tokens)
 

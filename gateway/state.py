@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 
@@ -22,7 +21,6 @@ class Gateway:
     verifier: TokenVerifier | None = None
     nc: Client | None = None
     limiter: RateLimiter | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def nats(self) -> Client:
         if self.nc is None or not self.nc.is_connected:
