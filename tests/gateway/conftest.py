@@ -58,15 +58,19 @@ async def gateway(start_gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def profile(nats_url, database_url, test_keys):
-    """The real profile service (it serves the echo operation) on the test NATS."""
+async def profile(nats_url, tmp_path, test_keys):
+    """The real profile service (it serves the echo operation) on the test NATS.
+
+    The gateway holds no data, so its tests run the service on SQLite only; the
+    authorization matrix runs every service on every configured engine.
+    """
     async with run_service(
         "profile",
         ProfileSettings,
         models.metadata,
         handlers.register,
         nats_url=nats_url,
-        database_url=database_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
         verifier=test_keys.verifier(),
     ) as rt:
         yield rt

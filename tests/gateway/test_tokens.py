@@ -219,7 +219,7 @@ class TestRemoteJwks:
                 await verifier.verify(stranger.mint(iss=stranger.iss))
 
     async def test_gateway_builds_its_own_verifier_from_the_issuers_jwks(
-        self, issuer, nats_url, database_url
+        self, issuer, nats_url, tmp_path
     ):
         k1 = factory_for(issuer, "k1")
         issuer.keys = [k1.keys.public_jwk]
@@ -232,7 +232,7 @@ class TestRemoteJwks:
                 models.metadata,
                 handlers.register,
                 nats_url=nats_url,
-                database_url=database_url,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
                 verifier=TokenVerifier(RemoteJwks(http), issuer.url, "partnermesh"),
             ),
             serve_app(app) as url,
