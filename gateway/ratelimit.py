@@ -8,6 +8,7 @@ and, when refused, ``Retry-After``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -38,6 +39,9 @@ class LocalBuckets:
         self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
+        return self.take_now(key, spec, cost)
+
+    def take_now(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
         now = time.monotonic()
         tokens, last = self._state.get(key, (float(spec.burst), now))
         tokens = min(float(spec.burst), tokens + (now - last) * spec.rate)
@@ -108,7 +112,7 @@ class RedisBuckets:
         return bool(int(taken)), float(tokens)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """One bucket's answer for a request."""
 
@@ -132,12 +136,15 @@ class Verdict:
         return max(1, math.ceil((self.cost - self.tokens) / self.spec.rate))
 
 
+@functools.lru_cache(maxsize=256)
+def _policy_field(quotas: tuple[tuple[str, int, float], ...]) -> str:
+    return ", ".join(f'"{name}";q={burst};w={math.ceil(window)}' for name, burst, window in quotas)
+
+
 def rate_limit_headers(verdicts: list[Verdict]) -> dict[str, str]:
     if not verdicts:
         return {}
-    policy = ", ".join(
-        f'"{v.name}";q={v.spec.burst};w={math.ceil(v.spec.window)}' for v in verdicts
-    )
+    policy = _policy_field(tuple((v.name, v.spec.burst, v.spec.window) for v in verdicts))
     tightest = min(verdicts, key=lambda v: (v.taken, v.tokens / v.spec.burst))
     headers = {
         "RateLimit-Policy": policy,
@@ -173,10 +180,12 @@ class RateLimiter:
         """Take ``cost`` from the caller's buckets; return headers or raise :class:`RateLimited`."""
         if not self.enabled:
             return {}
-        verdicts = [
-            await self._take(name, key, spec, cost)
-            for name, key, spec in self._keys(eco, caller, client_ip)
-        ]
+        keys = self._keys(eco, caller, client_ip)
+        if isinstance(self.buckets, LocalBuckets):  # no I/O: skip the awaits
+            local = self.buckets
+            verdicts = [Verdict(n, s, *local.take_now(k, s, cost), cost) for n, k, s in keys]
+        else:
+            verdicts = [await self._take(name, key, spec, cost) for name, key, spec in keys]
         headers = rate_limit_headers(verdicts)
         if any(not v.taken for v in verdicts):
             metrics.rate_limited.labels("gateway", caller.partner or "-").inc()
