@@ -18,11 +18,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import ANONYMOUS, Caller
 from gateway.cors import CorsPolicy
 from gateway.problems import PROBLEM_JSON, problem_doc
 from gateway.settings import GatewaySettings
-from mesh import context, metrics
+from mesh import context
 from mesh.errors import MeshError
 
 access_log = logging.getLogger("gateway.access")

@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import Caller, authorize
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
-from mesh import metrics
 from mesh.client import request_raw
 from mesh.errors import MeshError
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import Caller
 from gateway.settings import EcoRateLimits, GatewaySettings, RateLimitSpec
-from mesh import metrics
 from mesh.errors import MeshError
 
 log = logging.getLogger(__name__)

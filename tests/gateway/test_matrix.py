@@ -21,9 +21,9 @@ from contracts.claims import Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
+from gateway import metrics
 from gateway.app import create_app
 from gateway.routes import RouteConfigError, RouteTable, check_operation
-from mesh import metrics
 from mesh.service import MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
