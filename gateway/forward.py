@@ -72,13 +72,15 @@ async def call_operation(
     started = time.perf_counter()
     code = "ok"
     try:
-        return await request_raw(
-            gw.nats(),
-            op.subject,
-            request.model_dump_json().encode(),
-            caller.token,
-            wait or gw.settings.request_timeout,
-        )
+        with gw.tracing.client(op) as trace_headers:
+            return await request_raw(
+                gw.nats(),
+                op.subject,
+                request.model_dump_json().encode(),
+                caller.token,
+                wait or gw.settings.request_timeout,
+                trace_headers,
+            )
     except MeshError as exc:
         code = exc.code.value
         raise

@@ -40,10 +40,14 @@ def start_gateway(
     """Starts a real gateway (uvicorn on loopback) with given settings; yields a client for it."""
 
     @contextlib.asynccontextmanager
-    async def start(operations: Any = None, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def start(
+        operations: Any = None, tracer_provider: Any = None, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         settings = gateway_settings(nats_url, **overrides)
         kwargs = {"operations": operations} if operations is not None else {}
-        app = create_app(settings, verifier=test_keys.verifier(), **kwargs)
+        app = create_app(
+            settings, verifier=test_keys.verifier(), tracer_provider=tracer_provider, **kwargs
+        )
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
             yield client
 
