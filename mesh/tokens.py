@@ -10,7 +10,10 @@ cooldown) or from a static key set (tests, air-gapped deployments).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -57,23 +60,49 @@ class RemoteJwks:
     """JWKS per issuer from OIDC discovery, refreshed on an unknown kid (with a cooldown)."""
 
     def __init__(
-        self, client: httpx.AsyncClient, refresh_cooldown: float = 5.0, max_age: float = 300.0
+        self,
+        client: httpx.AsyncClient,
+        refresh_cooldown: float = 5.0,
+        max_age: float = 300.0,
+        max_issuers: int = 1000,
+        fetches_per_second: float = 10.0,
     ) -> None:
         self._client = client
         self._cooldown = refresh_cooldown
         self._max_age = max_age
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
-        self._fetched: dict[str, float] = {}
+        self._fetched: OrderedDict[str, float] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        # Tokens name their issuer before they are verified: bound what a flood of
+        # made-up issuers can cost (outgoing fetches, remembered issuers).
+        self._max_issuers = max_issuers
+        self._fetch_rate = fetches_per_second
+        self._fetch_budget = self._fetch_burst = max(1.0, 2 * fetches_per_second)
+        self._budget_at = time.monotonic()
 
     async def key(self, issuer: str, kid: str) -> jwt.PyJWK | None:
         keys = self._keys.get(issuer)
         age = time.monotonic() - self._fetched.get(issuer, float("-inf"))
         if keys is not None and kid in keys and age < self._max_age:
             return keys[kid]
-        if keys is None or age >= self._cooldown:
+        if (keys is None or age >= self._cooldown) and self._may_fetch():
             await self._refresh(issuer)
         return self._keys.get(issuer, {}).get(kid)
+
+    def _may_fetch(self) -> bool:
+        now = time.monotonic()
+        elapsed, self._budget_at = now - self._budget_at, now
+        self._fetch_budget = min(self._fetch_burst, self._fetch_budget + elapsed * self._fetch_rate)
+        if self._fetch_budget < 1:
+            return False
+        self._fetch_budget -= 1
+        return True
+
+    def _forget_oldest(self) -> None:
+        while len(self._fetched) > self._max_issuers:
+            issuer, _ = self._fetched.popitem(last=False)
+            self._keys.pop(issuer, None)
+            self._locks.pop(issuer, None)
 
     async def _refresh(self, issuer: str) -> None:
         lock = self._locks.setdefault(issuer, asyncio.Lock())
@@ -81,6 +110,8 @@ class RemoteJwks:
             if time.monotonic() - self._fetched.get(issuer, float("-inf")) < self._cooldown:
                 return
             self._fetched[issuer] = time.monotonic()
+            self._fetched.move_to_end(issuer)
+            self._forget_oldest()
             try:
                 meta = await self._client.get(f"{issuer}/.well-known/openid-configuration")
                 meta.raise_for_status()
@@ -142,11 +173,7 @@ class TokenVerifier:
         return claims
 
     async def _verify(self, token: str) -> Claims:
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise _unauthenticated("the access token is malformed") from None
+        header, unverified = _peek(token)
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             raise _unauthenticated(f"tokens signed with alg {alg!r} are not accepted")
@@ -176,6 +203,8 @@ class TokenVerifier:
             raise _unauthenticated("the access token has expired") from None
         except jwt.PyJWTError as exc:
             raise _unauthenticated(f"the access token is invalid: {exc}") from None
+        if not self._trusted(iss, payload):
+            raise _unauthenticated("the token's issuer is not trusted here")
         try:
             return Claims.model_validate(payload)
         except ValidationError:
@@ -186,6 +215,28 @@ class TokenVerifier:
             return True
         eco = self.eco_of_issuer(iss)
         return eco is not None and payload.get("eco") == eco
+
+
+def _segment(part: str) -> dict[str, Any]:
+    decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    if not isinstance(decoded, dict):
+        raise ValueError("not a JSON object")
+    return decoded
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and payload, unverified: only to pick the issuer and key.
+
+    One light parse instead of two PyJWT passes (PyJWT checks base64 character by
+    character in Python); the signature check that follows parses strictly.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise _unauthenticated("the access token is malformed")
+    try:
+        return _segment(parts[0]), _segment(parts[1])
+    except (ValueError, binascii.Error):
+        raise _unauthenticated("the access token is malformed") from None
 
 
 def bearer(authorization: str | None) -> str | None:
