@@ -211,3 +211,10 @@ def build_openapi(routes: RouteTable, settings: GatewaySettings) -> dict[str, An
     if settings.public_url:
         doc["servers"] = [{"url": settings.public_url.rstrip("/")}]
     return doc
+
+
+def openapi_document() -> dict[str, Any]:
+    """The committed OpenAPI export: every registry operation, no deployment-specific server."""
+    from contracts.registry import OPERATIONS
+
+    return build_openapi(RouteTable(OPERATIONS), GatewaySettings(public_url=""))
