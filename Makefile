@@ -36,7 +36,7 @@ bench: install ## Run the benchmarks; figures (ratios vs same-run baselines) go 
 	$(BIN)/python -m bench --out bench-results.json $(BENCH_ARGS)
 
 contracts: install ## Export JSON Schema + AsyncAPI + OpenAPI into contracts/generated/
-	$(BIN)/python -m contracts.export contracts/generated
+	$(BIN)/python -m deploy.contracts contracts/generated
 
 clean: ## Remove local state (var/), caches and the virtualenv
 	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json test-artifacts

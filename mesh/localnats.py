@@ -49,7 +49,14 @@ def nats_server_binary() -> str:
 
 def nats_command(port: int, store_dir: str | Path, extra: list[str] | None = None) -> list[str]:
     return [
-        nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir),
+        nats_server_binary(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-js",
+        "-sd",
+        str(store_dir),
         *(extra or []),
     ]
 
@@ -71,3 +78,55 @@ def local_nats(extra_args: list[str] | None = None) -> Iterator[str]:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(store, ignore_errors=True)
+
+
+def cluster_commands(
+    store_root: str | Path, size: int = 3, name: str = "partnermesh"
+) -> tuple[list[list[str]], list[int]]:
+    """argv for ``size`` JetStream nodes of one local cluster, and their client ports."""
+    client_ports = [free_port() for _ in range(size)]
+    route_ports = [free_port() for _ in range(size)]
+    routes = ",".join(f"nats://127.0.0.1:{p}" for p in route_ports)
+    commands = []
+    for i in range(size):
+        store = Path(store_root) / f"n{i + 1}"
+        store.mkdir(parents=True, exist_ok=True)
+        commands.append(
+            nats_command(
+                client_ports[i],
+                store,
+                [
+                    "-n",
+                    f"n{i + 1}",
+                    "--cluster_name",
+                    name,
+                    "--cluster",
+                    f"nats://127.0.0.1:{route_ports[i]}",
+                    "--routes",
+                    routes,
+                ],
+            )
+        )
+    return commands, client_ports
+
+
+@contextlib.contextmanager
+def local_cluster(size: int = 3) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A real ``size``-node NATS cluster with JetStream; yields (comma-joined URLs, processes)."""
+    root = tempfile.mkdtemp(prefix="pm-nats-cluster-")
+    commands, ports = cluster_commands(root, size)
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for cmd in commands
+    ]
+    try:
+        for port in ports:
+            wait_port(port)
+        yield ",".join(f"nats://127.0.0.1:{p}" for p in ports), procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""How partnermesh runs: the local launcher, NATS configs, compose and Kubernetes manifests."""

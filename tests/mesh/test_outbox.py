@@ -1,0 +1,178 @@
+"""Outbox and consumers: no event lost across a crash, none applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+
+from contracts import headers
+from contracts.subjects import event_filter, event_subject
+from contracts.v1.identity import AuditData, AuditEvent
+from mesh.consumer import EventConsumer, Inbox
+from mesh.db import Database
+from mesh.nats import ensure_event_stream
+from mesh.outbox import OutboxRelay
+from tests.support import outbox_writer
+
+
+@pytest.fixture
+def eco() -> str:
+    """A fresh ecosystem name, so each test sees only its own events in the shared stream."""
+    return f"eco{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def js(nc):
+    """JetStream on the test NATS with the event stream in place."""
+    js = nc.jetstream()
+    await ensure_event_stream(js)
+    return js
+
+
+class Recorder:
+    """A consumer's own database where handled events are counted (one row per handling)."""
+
+    def __init__(self, url: str) -> None:
+        self.metadata = MetaData()
+        self.seen = Table(
+            "seen",
+            self.metadata,
+            Column("n", Integer, primary_key=True),
+            Column("event_id", String(64)),
+        )
+        self.inbox = Inbox(self.metadata)
+        self.db = Database(url, self.metadata)
+
+    async def handle(self, session, event) -> None:
+        await session.execute(insert(self.seen).values(event_id=event.id))
+
+    async def count(self, event_id: str | None = None) -> int:
+        async with self.db.transaction() as s:
+            q = select(func.count()).select_from(self.seen)
+            if event_id:
+                q = q.where(self.seen.c.event_id == event_id)
+            return int((await s.execute(q)).scalar_one())
+
+    async def wait_for(self, n: int, timeout: float = 10.0) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if await self.count() >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"expected {n} handled events, saw {await self.count()}")
+
+
+@pytest.fixture
+async def recorder(tmp_path, js, eco):
+    """A running durable consumer of this test's ecosystem's events, recording what it handles."""
+    rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
+    await rec.db.create_all()
+    consumer = EventConsumer(js, rec.db, rec.inbox, f"rec-{eco}", [event_filter(eco)], rec.handle)
+    task = asyncio.create_task(consumer.run())
+    yield rec
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await rec.db.dispose()
+
+
+class TestOutbox:
+    async def test_event_commits_with_state_and_is_relayed(self, database_url, js, recorder, eco):
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        task = asyncio.create_task(relay.run())
+        try:
+            event = AuditEvent(ecosystem=eco, data=AuditData(action="x"))
+            async with db.transaction() as session:
+                await session.execute(insert(outbox_writer.widgets).values(name="a"))
+                await outbox_writer.outbox.add(session, event)
+            await recorder.wait_for(1)
+            assert await relay.pending() == 0
+        finally:
+            task.cancel()
+            await db.dispose()
+
+    async def test_rolled_back_change_publishes_nothing(self, database_url, js, eco):
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                await outbox_writer.outbox.add(
+                    session, AuditEvent(ecosystem=eco, data=AuditData(action="x"))
+                )
+                raise RuntimeError("the state change failed")
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        assert await relay.relay_once() == 0
+        await db.dispose()
+
+    async def test_survives_kill_9_between_commit_and_publish(self, tmp_path, js, recorder, eco):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.outbox_writer", url, eco],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = await asyncio.to_thread(proc.stdout.readline)
+        assert line.startswith("committed "), line
+        event_id = line.split()[1]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert proc.returncode == -signal.SIGKILL
+        await asyncio.sleep(0.3)
+        assert await recorder.count() == 0  # nothing was published before the crash
+
+        db = Database(url, outbox_writer.metadata)  # "the restarted process"
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        assert await relay.pending() == 1
+        assert await relay.relay_once() == 1
+        await recorder.wait_for(1)
+        assert await relay.relay_once() == 0
+        await asyncio.sleep(0.3)
+        assert await recorder.count(event_id) == 1
+        await db.dispose()
+
+    async def test_published_but_unmarked_row_is_deduplicated(self, tmp_path, js, recorder, eco):
+        """A crash after publish but before marking republishes; the stream drops the copy."""
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", outbox_writer.metadata)
+        await db.create_all()
+        event = AuditEvent(ecosystem=eco, data=AuditData(action="x"))
+        async with db.transaction() as session:
+            await outbox_writer.outbox.add(session, event)
+        # What the relay had sent just before dying:
+        await js.publish(
+            event_subject(eco, event.type),
+            event.model_dump_json().encode(),
+            headers={headers.MSG_ID: event.id},
+        )
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        assert await relay.relay_once() == 1
+        await recorder.wait_for(1)
+        await asyncio.sleep(0.3)
+        assert await recorder.count(event.id) == 1
+        await db.dispose()
+
+
+class TestConsumer:
+    async def test_replayed_event_changes_nothing(self, js, recorder, eco):
+        event = AuditEvent(ecosystem=eco, data=AuditData(action="x"))
+        payload = event.model_dump_json().encode()
+        for _ in range(3):  # no Msg-Id: the stream keeps all three copies
+            await js.publish(event_subject(eco, event.type), payload)
+        other = AuditEvent(ecosystem=eco, data=AuditData(action="y"))
+        await js.publish(event_subject(eco, other.type), other.model_dump_json().encode())
+        await recorder.wait_for(2)
+        await asyncio.sleep(0.3)
+        assert await recorder.count(event.id) == 1
+        assert await recorder.count() == 2
+
+    async def test_undecodable_event_does_not_block_the_stream(self, js, recorder, eco):
+        await js.publish(event_subject(eco, "pm.v1.identity.audit"), b'{"not": "an event"}')
+        good = AuditEvent(ecosystem=eco, data=AuditData(action="after-poison"))
+        await js.publish(event_subject(eco, good.type), good.model_dump_json().encode())
+        await recorder.wait_for(1)
+        assert await recorder.count(good.id) == 1
