@@ -68,7 +68,7 @@ async def invoke(cx: Connector, caller: Caller, eco: str, op_id: str, data: dict
                                        body=plan.body, headers=headers, timeout=plan.op.timeout_s)
         output = _checked_output(plan, result)
     except InvokeFailure as exc:
-        await _audit(cx, plan.op, caller, exc.outcome, exc.status, started, exc.attempts, flow,
+        await _audit(cx, plan.op, caller, exc.outcome, exc.http_status, started, exc.attempts, flow,
                      forget=(key, plan) if key and not plan.idempotent else None)
         raise
     audit_id = await _audit(cx, plan.op, caller, "ok", result.status, started, result.attempts,
@@ -92,7 +92,9 @@ async def _plan(cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id:
     assert backend is not None
     cx.invoker.set_allowed(eco, await repo.allowlist(s, eco))
     target = await cx.target(s, backend)
-    grant = next((g for g in grants if access.grant_applies(g, caller.partner)), None)
+    grant = None if op.partner == caller.partner else next(
+        (g for g in grants if access.grant_applies(g, caller.partner)), None
+    )
     plan = Plan(op, grant, target, op.path, None, None, op.method in IDEMPOTENT)
     denial = await _deny(s, caller, plan, grants)
     if denial is None:

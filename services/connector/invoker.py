@@ -36,7 +36,7 @@ class InvokeFailure(MeshError):
         super().__init__(code, detail)
         self.outcome = outcome
         self.attempts = attempts
-        self.status = status
+        self.http_status = status
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class BackendState:
     effects: Counter[str] = field(default_factory=Counter)  # applied side effects per kind
     by_key: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key → stored reply
     seen_headers: list[dict[str, str]] = field(default_factory=list)
-    slow_s: float = 5.0
+    slow_s: float = 1.0
     flap_failures: int = 2
     api_key: str = "k-" + secrets.token_hex(8)
     client_id: str = "mesh-client"

@@ -59,8 +59,11 @@ def mesh(nc: Client, tokens: TokenFactory) -> Mesh:
 @pytest.fixture
 async def connector(nats_url: str, database_url: str, test_keys: Any) -> AsyncIterator[Any]:
     """A real connector service on the test NATS, with short retry and backoff settings."""
+    def wire(rt: Any) -> None:
+        rt.connector = handlers.register(rt)
+
     async with run_service(
-        "connector", ConnectorSettings, models.metadata, handlers.register,
+        "connector", ConnectorSettings, models.metadata, wire,
         nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(), **FAST,
     ) as rt:
         yield rt
