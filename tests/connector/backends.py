@@ -158,6 +158,7 @@ class Receiver:
     processed: dict[str, Any] = field(default_factory=dict)
     bad_signatures: int = 0
     fail_all: bool = False
+    lose_first_ack: bool = False  # process, then answer 500 once per id (a lost ack)
 
 
 def standard_signature(secret: str, msg_id: str, timestamp: str, body: str) -> str:
@@ -182,7 +183,10 @@ def receiver_app(rx: Receiver) -> FastAPI:
             return JSONResponse({"error": "bad signature"}, status_code=401)
         if rx.fail_all:
             return JSONResponse({"error": "down"}, status_code=503)
+        first = h["webhook-id"] not in rx.processed
         rx.processed.setdefault(h["webhook-id"], body)
+        if first and rx.lose_first_ack:
+            return JSONResponse({"error": "ack lost"}, status_code=500)
         return JSONResponse({"ok": True})
 
     return app
