@@ -42,14 +42,20 @@ async def claim(s: AsyncSession, flow: Flow, owner: str, until: datetime) -> boo
         Flow.lease_until == flow.lease_until
     )
     result = await s.execute(
-        update(Flow).where(Flow.id == flow.id, cond).values(lease_owner=owner, lease_until=until)
+        update(Flow)
+        .where(Flow.id == flow.id, cond)
+        .values(lease_owner=owner, lease_until=until)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def renew(s: AsyncSession, flow_id: str, owner: str, until: datetime) -> bool:
     result = await s.execute(
-        update(Flow).where(Flow.id == flow_id, Flow.lease_owner == owner).values(lease_until=until)
+        update(Flow)
+        .where(Flow.id == flow_id, Flow.lease_owner == owner)
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -181,5 +181,6 @@ async def reclaim_idempotency(s: AsyncSession, rec: IdempotencyRecord, stale_bef
             IdempotencyRecord.created_at < stale_before,
         )
         .values(created_at=now())
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

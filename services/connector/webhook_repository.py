@@ -76,5 +76,6 @@ async def lease_delivery(s: AsyncSession, d: Delivery, until: datetime) -> bool:
         .where(Delivery.id == d.id, Delivery.status == "pending",
                Delivery.next_attempt_at == d.next_attempt_at)
         .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
