@@ -66,7 +66,7 @@ def register(rt: ServiceRuntime) -> Connector:
     cx = Connector.build(rt)
     for op, logic in ROUTES.items():
         rt.endpoint(op, _bind(cx, logic))
-    rt.consume("connector-webhooks", [event_filter(source="connector", name="partner_event")],
+    rt.consume(cx.settings.webhook_consumer, [event_filter(source="connector", name="partner_event")],
                lambda session, event: outbound.fan_out(cx, session, event))
     rt.background("lifetime", cx.lifetime)
     rt.background("deliveries", lambda: outbound.deliver_forever(cx))

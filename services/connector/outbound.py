@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,8 +149,8 @@ async def fan_out(cx: Connector, s: AsyncSession, event: EventBase) -> None:
     body = json.dumps({"type": data.event_type, "timestamp": event.time.isoformat(),
                        "data": data.payload}, separators=(",", ":"))
     for sub in await wrepo.active_subscriptions(s, event.ecosystem, data.partner):
-        if data.event_type not in sub.event_types:
-            continue
+        if data.event_type not in sub.event_types or event.time < _aware(sub.created_at):
+            continue  # a subscription gets the events that happen after it was made
         if not await _granted(s, event.ecosystem, data.partner, sub.partner, data.event_type):
             continue
         if await wrepo.find_delivery(s, sub.id, event.id):
@@ -160,6 +160,10 @@ async def fan_out(cx: Connector, s: AsyncSession, event: EventBase) -> None:
             webhook_id=event.id, event_type=data.event_type, body=body, status="pending",
             attempts=0, next_attempt_at=repo.now(), created_at=repo.now()))
     cx.wake_deliveries_after_commit()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def backoff(cx: Connector, attempts: int) -> float:

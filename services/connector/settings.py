@@ -13,6 +13,8 @@ class ConnectorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PM_CONNECTOR_", extra="ignore")
 
     previous_secret_keys: list[str] = []
+    # Durable JetStream consumer that turns partner events into webhook deliveries.
+    webhook_consumer: str = "connector-webhooks"
     # Back-ends the deployment allows on internal networks for every ecosystem (CIDRs).
     egress_allow: list[str] = []
     invoke_timeout_s: float = 10.0

@@ -73,7 +73,7 @@ class TestAuthKinds:
         err = await refused(invoke(mesh, "fabrikam.data", who="fatima"))
         assert err.code is ErrorCode.BAD_GATEWAY and "token endpoint" in err.detail
 
-    async def test_mtls_client_certificate(self, mesh, loopback_allowed, tmp_path):
+    async def test_mtls_client_certificate(self, mesh, loopback_allowed, connector, tmp_path):
         pki = make_pki()
         app = FastAPI()
 
@@ -94,6 +94,9 @@ class TestAuthKinds:
             assert err.code is ErrorCode.BAD_GATEWAY
             listing = await mesh(c.LIST_BACKENDS, "fatima", {"partner": "fabrikam"})
             assert "PRIVATE KEY" not in listing.model_dump_json()
+            # Close kept-alive TLS connections first: a server stopping under them waits
+            # for their close_notify.
+            await connector.connector.invoker.aclose()
 
     async def test_mtls_needs_https(self, mesh, backend, loopback_allowed):
         err = await refused(register(mesh, backend[0], auth={
