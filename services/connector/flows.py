@@ -33,9 +33,14 @@ wake = asyncio.Event()
 
 def reply(f: Flow) -> c.FlowReply:
     return c.FlowReply(
-        id=f.id, name=f.name, owner_partner=f.owner_partner, status=f.status,  # type: ignore[arg-type]
-        steps=[c.FlowStepState.model_validate(st) for st in f.state], error=f.error,
-        created_at=f.created_at, updated_at=f.updated_at,
+        id=f.id,
+        name=f.name,
+        owner_partner=f.owner_partner,
+        status=f.status,  # type: ignore[arg-type]
+        steps=[c.FlowStepState.model_validate(st) for st in f.state],
+        error=f.error,
+        created_at=f.created_at,
+        updated_at=f.updated_at,
     )
 
 
@@ -48,15 +53,29 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
     async with cx.db.transaction() as s:
         for step in req.steps:
             for call in (step, step.compensate):
-                if call is not None and await repo.get_operation(s, req.eco, call.operation) is None:
+                if (
+                    call is not None
+                    and await repo.get_operation(s, req.eco, call.operation) is None
+                ):
                     raise not_found(f"operation {call.operation}")
         now = repo.now()
         row = Flow(
-            id=uuid.uuid4().hex, eco=req.eco, name=req.name, owner_partner=claims.partner,
-            owner_sub=claims.sub, owner_scopes=claims.scope,
-            steps=[st.model_dump() for st in req.steps], input=req.input,
-            state=[{"name": n, "status": "pending"} for n in names], status="running", cursor=0,
-            error=None, lease_owner=None, lease_until=None, created_at=now, updated_at=now,
+            id=uuid.uuid4().hex,
+            eco=req.eco,
+            name=req.name,
+            owner_partner=claims.partner,
+            owner_sub=claims.sub,
+            owner_scopes=claims.scope,
+            steps=[st.model_dump() for st in req.steps],
+            input=req.input,
+            state=[{"name": n, "status": "pending"} for n in names],
+            status="running",
+            cursor=0,
+            error=None,
+            lease_owner=None,
+            lease_until=None,
+            created_at=now,
+            updated_at=now,
         )
         await repo.add(s, row)
         out = reply(row)
@@ -169,15 +188,22 @@ async def _advance(cx: Connector, me: str, flow_id: str) -> bool:
     try:
         step = steps[index]
         data = resolve(step["input"], flow_input, state)
-        result = await invoke(cx, owner, f.eco, step["operation"], data, f"flow:{flow_id}:{index}",
-                              flow=flow_id)
+        result = await invoke(
+            cx, owner, f.eco, step["operation"], data, f"flow:{flow_id}:{index}", flow=flow_id
+        )
     except MeshError as exc:
         return await _save_step(cx, me, flow_id, index, None, exc.detail or exc.code.value)
     return await _save_step(cx, me, flow_id, index, result.output, None)
 
 
-async def _call(cx: Connector, owner: Caller, f: Flow, call: dict[str, Any],
-                state: list[dict[str, Any]], key: str) -> str | None:
+async def _call(
+    cx: Connector,
+    owner: Caller,
+    f: Flow,
+    call: dict[str, Any],
+    state: list[dict[str, Any]],
+    key: str,
+) -> str | None:
     try:
         data = resolve(call["input"], f.input, state)
         await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
@@ -186,8 +212,9 @@ async def _call(cx: Connector, owner: Caller, f: Flow, call: dict[str, Any],
     return None
 
 
-async def _save_step(cx: Connector, me: str, flow_id: str, index: int, output: Any,
-                     error: str | None) -> bool:
+async def _save_step(
+    cx: Connector, me: str, flow_id: str, index: int, output: Any, error: str | None
+) -> bool:
     async with cx.db.transaction() as s:
         f = await frepo.held(s, flow_id, me)
         if f is None:
@@ -200,13 +227,18 @@ async def _save_step(cx: Connector, me: str, flow_id: str, index: int, output: A
                 f.status = "completed"
         else:
             state[index].update(status="failed", error=error)
-            f.status, f.error, f.cursor = "compensating", f"step {state[index]['name']}: {error}", index - 1
+            f.status, f.error, f.cursor = (
+                "compensating",
+                f"step {state[index]['name']}: {error}",
+                index - 1,
+            )
         f.state, f.updated_at = state, repo.now()
         return await _finish_if_done(cx, s, f)
 
 
-async def _save_compensation(cx: Connector, me: str, flow_id: str, index: int,
-                             error: str | None) -> bool:
+async def _save_compensation(
+    cx: Connector, me: str, flow_id: str, index: int, error: str | None
+) -> bool:
     async with cx.db.transaction() as s:
         f = await frepo.held(s, flow_id, me)
         if f is None:
@@ -217,8 +249,9 @@ async def _save_compensation(cx: Connector, me: str, flow_id: str, index: int,
             f.status = "failed" if failed else "compensated"
         else:
             if f.steps[index].get("compensate"):
-                state[index].update(status="compensation_failed" if error else "compensated",
-                                    error=error)
+                state[index].update(
+                    status="compensation_failed" if error else "compensated", error=error
+                )
             f.cursor = index - 1
         f.state, f.updated_at = state, repo.now()
         return await _finish_if_done(cx, s, f)
@@ -228,8 +261,10 @@ async def _finish_if_done(cx: Connector, s: Any, f: Flow) -> bool:
     if f.status in frepo.ACTIVE:
         return True
     f.lease_owner, f.lease_until = None, None
-    data = c.FlowFinishedData(flow=f.id, name=f.name, owner_partner=f.owner_partner,
-                              status=f.status, error=f.error)
-    await cx.rt.outbox.add(s, c.FlowFinished(ecosystem=f.eco, partner=f.owner_partner,
-                                             subject=f.id, data=data))
+    data = c.FlowFinishedData(
+        flow=f.id, name=f.name, owner_partner=f.owner_partner, status=f.status, error=f.error
+    )
+    await cx.rt.outbox.add(
+        s, c.FlowFinished(ecosystem=f.eco, partner=f.owner_partner, subject=f.id, data=data)
+    )
     return False

@@ -134,7 +134,11 @@ async def set_allowlist(s: AsyncSession, eco: str, entries: list[str]) -> None:
 
 
 async def list_audit(
-    s: AsyncSession, eco: str, partner: str | None, everyone: bool, operation: str | None,
+    s: AsyncSession,
+    eco: str,
+    partner: str | None,
+    everyone: bool,
+    operation: str | None,
     limit: int,
 ) -> Sequence[AuditRow]:
     q = select(AuditRow).where(AuditRow.eco == eco)
@@ -167,8 +171,9 @@ async def get_idempotency(
     return await s.get(IdempotencyRecord, (eco, partner, operation, key))
 
 
-async def reclaim_idempotency(s: AsyncSession, rec: IdempotencyRecord, stale_before: datetime
-                              ) -> bool:
+async def reclaim_idempotency(
+    s: AsyncSession, rec: IdempotencyRecord, stale_before: datetime
+) -> bool:
     """Take over an unfinished record older than ``stale_before`` (its caller died)."""
     result = await s.execute(
         update(IdempotencyRecord)

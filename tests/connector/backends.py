@@ -50,8 +50,14 @@ def backend_app(state: BackendState) -> FastAPI:
 
     @app.get("/items/{item_id}")
     async def item(item_id: str, detail: str = "") -> dict[str, Any]:
-        return {"id": item_id, "name": f"item {item_id}", "price": 10, "margin": 3,
-                "supplier": {"name": "acme", "contact": "ops@example.com"}, "detail": detail}
+        return {
+            "id": item_id,
+            "name": f"item {item_id}",
+            "price": 10,
+            "margin": 3,
+            "supplier": {"name": "acme", "contact": "ops@example.com"},
+            "detail": detail,
+        }
 
     @app.get("/slow")
     async def slow() -> dict[str, Any]:
@@ -123,13 +129,15 @@ def backend_app(state: BackendState) -> FastAPI:
         return JSONResponse(reply, status_code=201)
 
     @app.post("/orders")
-    async def orders(request: Request, idempotency_key: str | None = Header(default=None)
-                     ) -> JSONResponse:
+    async def orders(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         return await effect("order", idempotency_key, await request.json())
 
     @app.post("/reserve")
-    async def reserve(request: Request, idempotency_key: str | None = Header(default=None)
-                      ) -> JSONResponse:
+    async def reserve(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         body = await request.json()
         if state.gated:
             state.reached_gate.set()
@@ -137,13 +145,15 @@ def backend_app(state: BackendState) -> FastAPI:
         return await effect("reservation", idempotency_key, body)
 
     @app.post("/ship")
-    async def ship(request: Request, idempotency_key: str | None = Header(default=None)
-                   ) -> JSONResponse:
+    async def ship(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         return await effect("shipment", idempotency_key, await request.json())
 
     @app.post("/cancel")
-    async def cancel(request: Request, idempotency_key: str | None = Header(default=None)
-                     ) -> JSONResponse:
+    async def cancel(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         return await effect("cancellation", idempotency_key, await request.json())
 
     return app
@@ -176,8 +186,9 @@ def receiver_app(rx: Receiver) -> FastAPI:
         body = (await request.body()).decode()
         h = request.headers
         rx.received.append({"id": h.get("webhook-id"), "body": body})
-        expected = standard_signature(rx.secret, h.get("webhook-id", ""),
-                                      h.get("webhook-timestamp", ""), body)
+        expected = standard_signature(
+            rx.secret, h.get("webhook-id", ""), h.get("webhook-timestamp", ""), body
+        )
         if expected not in h.get("webhook-signature", "").split():
             rx.bad_signatures += 1
             return JSONResponse({"error": "bad signature"}, status_code=401)

@@ -22,9 +22,17 @@ from tests.support.services import run_service
 from tests.support.tokens import TokenFactory
 
 FAST = dict(
-    retry_backoff_s=0.01, breaker_failures=3, breaker_cooldown_s=0.5, invoke_timeout_s=2.0,
-    delivery_backoff_s=0.05, delivery_backoff_max_s=0.4, delivery_poll_s=0.1,
-    delivery_max_attempts=30, flow_poll_s=0.1, flow_lease_s=2.0, webhook_tolerance_s=300,
+    retry_backoff_s=0.01,
+    breaker_failures=3,
+    breaker_cooldown_s=0.5,
+    invoke_timeout_s=2.0,
+    delivery_backoff_s=0.05,
+    delivery_backoff_max_s=0.4,
+    delivery_poll_s=0.1,
+    delivery_max_attempts=30,
+    flow_poll_s=0.1,
+    flow_lease_s=2.0,
+    webhook_tolerance_s=300,
 )
 
 
@@ -56,8 +64,9 @@ class Mesh:
         return cached[0]
 
     async def __call__(self, op: Operation, who: str, body: dict[str, Any], **claims: Any) -> Any:
-        return await call(self.nc, op, {"eco": "acme", **body}, self.token(who, **claims),
-                          timeout=10)
+        return await call(
+            self.nc, op, {"eco": "acme", **body}, self.token(who, **claims), timeout=10
+        )
 
 
 @pytest.fixture
@@ -69,14 +78,21 @@ def mesh(nc: Client, tokens: TokenFactory) -> Mesh:
 @pytest.fixture
 async def connector(nats_url: str, database_url: str, test_keys: Any) -> AsyncIterator[Any]:
     """A real connector service on the test NATS, with short retry and backoff settings."""
+
     def wire(rt: Any) -> None:
         rt.connector = handlers.register(rt)
 
     durable = f"connector-webhooks-{uuid.uuid4().hex[:8]}"  # no messages parked by a past test
     async with run_service(
-        "connector", ConnectorSettings, models.metadata, wire,
-        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
-        webhook_consumer=durable, **FAST,
+        "connector",
+        ConnectorSettings,
+        models.metadata,
+        wire,
+        nats_url=nats_url,
+        database_url=database_url,
+        verifier=test_keys.verifier(),
+        webhook_consumer=durable,
+        **FAST,
     ) as rt:
         yield rt
 
@@ -95,16 +111,38 @@ async def loopback_allowed(mesh: Mesh, connector: Any) -> None:
     await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]})
 
 
-async def register(mesh: Mesh, url: str, name: str = "erp", who: str = "fatima",
-                   partner: str = "fabrikam", **fields: Any) -> c.BackendReply:
-    return await mesh(c.REGISTER_BACKEND, who, {"partner": partner, "name": name,
-                                                "base_url": url, **fields})
+async def register(
+    mesh: Mesh,
+    url: str,
+    name: str = "erp",
+    who: str = "fatima",
+    partner: str = "fabrikam",
+    **fields: Any,
+) -> c.BackendReply:
+    return await mesh(
+        c.REGISTER_BACKEND, who, {"partner": partner, "name": name, "base_url": url, **fields}
+    )
 
 
-async def declare(mesh: Mesh, name: str, path: str, method: str = "GET", backend: str = "erp",
-                  who: str = "fatima", partner: str = "fabrikam", **fields: Any
-                  ) -> c.OperationReply:
-    return await mesh(c.DECLARE_OPERATION, who, {"partner": partner, "backend": backend,
-                                                 "name": name, "method": method, "path": path,
-                                                 **fields})
-
+async def declare(
+    mesh: Mesh,
+    name: str,
+    path: str,
+    method: str = "GET",
+    backend: str = "erp",
+    who: str = "fatima",
+    partner: str = "fabrikam",
+    **fields: Any,
+) -> c.OperationReply:
+    return await mesh(
+        c.DECLARE_OPERATION,
+        who,
+        {
+            "partner": partner,
+            "backend": backend,
+            "name": name,
+            "method": method,
+            "path": path,
+            **fields,
+        },
+    )

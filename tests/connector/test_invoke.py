@@ -38,8 +38,9 @@ async def erp(mesh, backend, loopback_allowed):
     }
     for name, (path, method, extra) in ops.items():
         await declare(mesh, name, path, method, **extra)
-        await mesh(c.CREATE_GRANT, "fatima", {"operation": f"fabrikam.{name}",
-                                              "grantee": "contoso"})
+        await mesh(
+            c.CREATE_GRANT, "fatima", {"operation": f"fabrikam.{name}", "grantee": "contoso"}
+        )
     return state
 
 
@@ -132,7 +133,9 @@ class TestAudit:
         for who in ("carlos", "fatima", "chloe", "olivia"):
             items = (await mesh(c.AUDIT, who, {})).items
             assert {(r.operation, r.outcome) for r in items} == {
-                ("fabrikam.item", "ok"), ("fabrikam.fail-post", "backend_error")}
+                ("fabrikam.item", "ok"),
+                ("fabrikam.fail-post", "backend_error"),
+            }
             ok = next(r for r in items if r.outcome == "ok")
             assert ok.caller_partner == "contoso" and ok.owner_partner == "fabrikam"
             assert ok.caller == "carlos" and ok.status == 200 and ok.latency_ms > 0

@@ -96,12 +96,23 @@ class TestThroughTheConnector:
         same = await mesh(c.INVOKE, "fatima", {"operation": "fabrikam.redirect-same"})
         assert same.output["id"] == "r1"
         for name in ("other", "metadata"):
-            err = await refused(mesh(c.INVOKE, "fatima", {"operation": f"fabrikam.redirect-{name}"}))
+            err = await refused(
+                mesh(c.INVOKE, "fatima", {"operation": f"fabrikam.redirect-{name}"})
+            )
             assert err.code is ErrorCode.BAD_GATEWAY and "another host" in err.detail
         assert state.hits["/items/r1"] == 1  # only the same-host redirect was followed
 
     async def test_oauth_token_url_is_guarded(self, mesh, backend, loopback_allowed):
-        err = await refused(register(mesh, backend[0], auth={
-            "kind": "oauth2_client_credentials", "token_url": "http://169.254.169.254/token",
-            "client_id": "a", "client_secret": "b"}))
+        err = await refused(
+            register(
+                mesh,
+                backend[0],
+                auth={
+                    "kind": "oauth2_client_credentials",
+                    "token_url": "http://169.254.169.254/token",
+                    "client_id": "a",
+                    "client_secret": "b",
+                },
+            )
+        )
         assert err.code is ErrorCode.BAD_REQUEST and "metadata" in err.detail
