@@ -67,6 +67,8 @@ async def check_egress(cx: Connector, s: AsyncSession, eco: str, url: str) -> No
     allowed = cx.invoker.set_allowed(eco, await repo.allowlist(s, eco))
     try:
         await ssrf.check_url(url, allowed)
+    except ssrf.Unresolvable:
+        pass  # a name without an address yet: every call checks it again
     except ssrf.EgressRefused as exc:
         raise bad_request(f"the back-end address is refused: {exc}") from None
 

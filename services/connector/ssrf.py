@@ -34,6 +34,10 @@ class EgressRefused(Exception):
     """The target is not a place back-end calls may go."""
 
 
+class Unresolvable(EgressRefused):
+    """The host has no address (yet): refused for calls, tolerated at registration."""
+
+
 def parse_networks(entries: Iterable[str]) -> list[Network]:
     """CIDRs or single addresses; raises ValueError on anything else."""
     return [ipaddress.ip_network(e.strip(), strict=False) for e in entries]
@@ -72,14 +76,14 @@ async def resolve(host: str, port: int) -> list[IP]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise EgressRefused(f"cannot resolve {host!r}") from None
+        raise Unresolvable(f"cannot resolve {host!r}") from None
     found: list[IP] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if ip not in found:
             found.append(ip)
     if not found:
-        raise EgressRefused(f"{host!r} has no address")
+        raise Unresolvable(f"{host!r} has no address")
     return found
 
 
