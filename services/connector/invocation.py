@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -171,7 +172,7 @@ def _shape(plan: Plan, data: dict[str, Any]) -> None:
     """Validate the input and split it into path, query and body."""
     errors = [
         {"loc": ["input", *e.absolute_path], "msg": e.message, "type": "json_schema"}
-        for e in Draft202012Validator(plan.op.input_schema).iter_errors(data)
+        for e in validator(plan.op.input_schema).iter_errors(data)
     ]
     if errors:
         raise MeshError(
@@ -192,6 +193,16 @@ def _shape(plan: Plan, data: dict[str, Any]) -> None:
         plan.params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in rest.items()}
     else:
         plan.body = rest
+
+
+@functools.lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A (cached) validator of ``schema``: building one is slow, using one is fast."""
+    return _validator(json.dumps(schema, sort_keys=True))
 
 
 def _fingerprint(data: dict[str, Any]) -> str:
@@ -255,8 +266,7 @@ def _checked_output(plan: Plan, result: Result) -> Any:
             result.status,
         )
     if plan.op.output_schema:
-        validator = Draft202012Validator(plan.op.output_schema)
-        if next(validator.iter_errors(result.body), None) is not None:
+        if next(validator(plan.op.output_schema).iter_errors(result.body), None) is not None:
             raise InvokeFailure(
                 ErrorCode.BAD_GATEWAY,
                 "the back-end's response does not match the output schema",

@@ -12,6 +12,7 @@ import random
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,21 @@ class Result:
 class _Token:
     value: str
     expires: float
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool that dials only addresses the guard accepts."""
+
+    def __init__(
+        self, ctx: ssl.SSLContext | None, allowed: Callable[[], list[ssrf.Network]]
+    ) -> None:  # no super().__init__(): it would build a pool (and TLS context) we replace
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ctx,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=ssrf.GuardedBackend(allowed),
+        )
 
 
 @dataclass
@@ -290,16 +306,9 @@ class Invoker:
         key = (target.backend_id, tls_id)
         client = self._clients.get(key)
         if client is None:
-            ctx = self._ssl_context(target)
-            transport = httpx.AsyncHTTPTransport(verify=ctx)
-            # Connect only to addresses the egress guard accepted (see ssrf.GuardedBackend).
-            transport._pool = httpcore.AsyncConnectionPool(
-                ssl_context=ctx,
-                max_connections=100,
-                max_keepalive_connections=20,
-                keepalive_expiry=5.0,
-                network_backend=ssrf.GuardedBackend(lambda: self.allowed(target.eco)),
-            )
+            tls = target.base_url.startswith("https:") or target.auth_kind == "mtls"
+            ctx = self._ssl_context(target) if tls else None  # None: system trust, on demand
+            transport = GuardedTransport(ctx, lambda: self.allowed(target.eco))
             client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
             self._clients[key] = client
         return client
