@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
+from mesh.client import call
 from mesh.errors import MeshError
 from services.connector.models import VaultSecret
 from services.connector.vault import Vault
@@ -280,5 +281,15 @@ class TestDenials:
         assert err.code is ErrorCode.FORBIDDEN
         err = await refused(invoke(mesh, "fabrikam.nope", input=data))
         assert err.code is ErrorCode.NOT_FOUND
+        # Another ecosystem's own view holds nothing of acme's.
+        globex = {"eco": "globex"}
+        body = {"eco": "globex", "operation": "fabrikam.item", "input": data}
+        err = await refused(call(mesh.nc, c.INVOKE, body, mesh.token("fatima", **globex)))
+        assert err.code is ErrorCode.NOT_FOUND
+        catalogue = await call(mesh.nc, c.CATALOGUE, globex, mesh.token("olivia", **globex))
+        assert catalogue.items == []
+        for token in (None, mesh.tokens.mint(expires_in=-120, partner="contoso")):
+            err = await refused(call(mesh.nc, c.INVOKE, {**body, "eco": "acme"}, token))
+            assert err.code is ErrorCode.UNAUTHENTICATED
         audit = (await mesh(c.AUDIT, "fatima", {})).items
         assert [(a.caller_partner, a.outcome) for a in audit] == [("contoso", "denied")]
