@@ -24,6 +24,7 @@ from services.connector import access
 from services.connector import flow_repository as frepo
 from services.connector import repository as repo
 from services.connector.invocation import Caller, invoke
+from services.connector.invoker import InvokeFailure
 from services.connector.models import Flow
 from services.connector.service import Connector
 
@@ -180,20 +181,23 @@ async def _advance(cx: Connector, me: str, flow_id: str) -> bool:
             return False
         compensating = f.status == "compensating"
         index, steps, owner = f.cursor, f.steps, Caller(f.owner_partner, f.owner_sub)
-        flow_input, state = f.input, [dict(st) for st in f.state]
+        state = [dict(st) for st in f.state]
     if compensating:
         comp = steps[index]["compensate"] if index >= 0 else None
-        error = await _call(cx, owner, f, comp, state, f"flow:{flow_id}:c{index}") if comp else None
+        key = f"flow:{flow_id}:c{index}"
+        output, error = await _call(cx, owner, f, comp, state, key) if comp else (None, None)
         return await _save_compensation(cx, me, flow_id, index, error)
-    try:
-        step = steps[index]
-        data = resolve(step["input"], flow_input, state)
-        result = await invoke(
-            cx, owner, f.eco, step["operation"], data, f"flow:{flow_id}:{index}", flow=flow_id
-        )
-    except MeshError as exc:
-        return await _save_step(cx, me, flow_id, index, None, exc.detail or exc.code.value)
-    return await _save_step(cx, me, flow_id, index, result.output, None)
+    output, error = await _call(cx, owner, f, steps[index], state, f"flow:{flow_id}:{index}")
+    return await _save_step(cx, me, flow_id, index, output, error)
+
+
+def transient(exc: MeshError) -> bool:
+    """Failures worth trying again (the step's Idempotency-Key makes a repeat safe)."""
+    if not isinstance(exc, InvokeFailure):
+        return False
+    if exc.outcome == "backend_error":
+        return (exc.http_status or 500) >= 500
+    return exc.outcome in ("timeout", "unreachable", "circuit_open")
 
 
 async def _call(
@@ -203,13 +207,19 @@ async def _call(
     call: dict[str, Any],
     state: list[dict[str, Any]],
     key: str,
-) -> str | None:
-    try:
-        data = resolve(call["input"], f.input, state)
-        await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
-    except MeshError as exc:
-        return exc.detail or exc.code.value
-    return None
+) -> tuple[Any, str | None]:
+    """Invoke one step (or compensation) as the owner: (output, None) or (None, error)."""
+    attempt = 1
+    while True:
+        try:
+            data = resolve(call["input"], f.input, state)
+            result = await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
+            return result.output, None
+        except MeshError as exc:
+            if not transient(exc) or attempt >= cx.settings.flow_step_attempts:
+                return None, exc.detail or exc.code.value
+        await asyncio.sleep(cx.settings.flow_retry_backoff_s * 2 ** (attempt - 1))
+        attempt += 1
 
 
 async def _save_step(

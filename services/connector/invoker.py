@@ -306,12 +306,21 @@ class Invoker:
         key = (target.backend_id, tls_id)
         client = self._clients.get(key)
         if client is None:
+            self._retire(target.backend_id)
             tls = target.base_url.startswith("https:") or target.auth_kind == "mtls"
             ctx = self._ssl_context(target) if tls else None  # None: system trust, on demand
             transport = GuardedTransport(ctx, lambda: self.allowed(target.eco))
             client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
             self._clients[key] = client
         return client
+
+    def _retire(self, backend_id: str) -> None:
+        """Close a back-end's clients of older credentials once their calls have ended."""
+        grace = self.settings.invoke_timeout_s * self.settings.max_attempts + 5
+        loop = asyncio.get_running_loop()
+        for key in [k for k in self._clients if k[0] == backend_id]:
+            old = self._clients.pop(key)
+            loop.call_later(grace, lambda c=old: asyncio.ensure_future(c.aclose()))  # type: ignore[misc]
 
     @staticmethod
     def _ssl_context(target: Target) -> ssl.SSLContext:

@@ -36,7 +36,8 @@ class BackendState:
     gate: asyncio.Event = field(default_factory=asyncio.Event)  # holds /reserve when set up
     gated: bool = False
     reached_gate: asyncio.Event = field(default_factory=asyncio.Event)
-    fail_kinds: set[str] = field(default_factory=set)
+    fail_kinds: set[str] = field(default_factory=set)  # refused for good (409)
+    fail_first: Counter[str] = field(default_factory=Counter)  # this many 503s first
 
 
 def backend_app(state: BackendState) -> FastAPI:
@@ -120,6 +121,9 @@ def backend_app(state: BackendState) -> FastAPI:
         """Apply a side effect once per Idempotency-Key; a repeat gets the stored reply."""
         if key and key in state.by_key:
             return JSONResponse(state.by_key[key])
+        if state.fail_first[kind] > 0:
+            state.fail_first[kind] -= 1
+            return JSONResponse({"error": f"{kind} busy"}, status_code=503)
         if kind in state.fail_kinds:
             return JSONResponse({"error": f"{kind} refused"}, status_code=409)
         state.effects[kind] += 1

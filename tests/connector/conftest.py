@@ -31,6 +31,7 @@ FAST = dict(
     delivery_poll_s=0.1,
     delivery_max_attempts=30,
     flow_poll_s=0.1,
+    flow_retry_backoff_s=0.05,
     flow_lease_s=2.0,
     webhook_tolerance_s=300,
 )
@@ -146,3 +147,4 @@ async def declare(
             **fields,
         },
     )
+

@@ -146,6 +146,16 @@ class TestFlows:
         cancel = states["fabrikam"].by_key
         assert any(v.get("order") == flow.steps[0].output["ref"] for v in cancel.values())
 
+    async def test_transient_failures_are_retried_before_compensating(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        states["northwind"].fail_first["shipment"] = 2  # 503 twice, then fine
+        flow = await wait_flow(mesh, (await start(mesh)).id)
+        assert flow.status == "completed"
+        assert states["northwind"].hits["/ship"] == 3
+        assert states["northwind"].effects == {"shipment": 1}
+        assert "cancellation" not in states["fabrikam"].effects
+
     async def test_steps_are_authorised_as_the_owner(self, mesh, connector, chain):
         urls, states = chain
         await setup_chain(mesh, urls)
