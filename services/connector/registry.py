@@ -35,7 +35,9 @@ def backend_reply(b: Backend) -> c.BackendReply:
     )
 
 
-def operation_reply(op: OperationRow, granted: bool, backend: str = "") -> c.OperationReply:
+def operation_reply(
+    op: OperationRow, granted: bool, backend: str | None = None
+) -> c.OperationReply:
     return c.OperationReply(
         id=op.id,
         partner=op.partner,
@@ -196,8 +198,16 @@ async def catalogue(cx: Connector, claims: Claims, req: c.CatalogueRequest) -> c
                 or op.visibility == "ecosystem"
                 or (op.id in granted)
             ):
-                items.append(operation_reply(op, granted=mine or op.id in granted))
+                backend = await _backend_name(s, claims, op)
+                items.append(operation_reply(op, mine or op.id in granted, backend))
         return c.CatalogueReply(items=items)
+
+
+async def _backend_name(s: AsyncSession, claims: Claims, op: OperationRow) -> str | None:
+    if not access.administers(claims, op.partner) and claims.partner != op.partner:
+        return None
+    backend = await repo.get_backend_by_id(s, op.backend_id)
+    return backend.name if backend else None
 
 
 async def load_visible(
@@ -220,7 +230,7 @@ async def get_operation(
         granted = op.partner == claims.partner or any(
             access.grant_applies(g, claims.partner) for g in grants
         )
-        return operation_reply(op, granted)
+        return operation_reply(op, granted, await _backend_name(s, claims, op))
 
 
 async def create_grant(cx: Connector, claims: Claims, req: c.CreateGrantRequest) -> c.GrantReply:

@@ -183,6 +183,8 @@ class TestCatalogueAndGrants:
         assert ids("fatima") == {"fabrikam.private-op", "fabrikam.public-op"}
         assert ids("carlos") == {"fabrikam.public-op"}
         assert ids("olivia") == ids("fatima")
+        assert {o.backend for o in mesh_items["fatima"]} == {"erp"}
+        assert {o.backend for o in mesh_items["carlos"]} == {None}  # internal to the owner
         err = await refused(mesh(c.GET_OPERATION, "carlos", {"operation": "fabrikam.private-op"}))
         assert err.code is ErrorCode.NOT_FOUND
         await mesh(

@@ -111,7 +111,7 @@ class DeclareOperationRequest(BaseModel):
 class OperationReply(BaseModel):
     id: str = Field(description="<partner>.<name>")
     partner: str
-    backend: str
+    backend: str | None = Field(description="the back-end's name, shown to its owners only")
     name: str
     method: str
     path: str
