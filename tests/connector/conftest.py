@@ -147,4 +147,3 @@ async def declare(
             **fields,
         },
     )
-
