@@ -45,17 +45,31 @@ async def backend(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The partner back-end: answers every GET with a small JSON item."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": ITEM})
 
 
 @contextlib.contextmanager
 def backend_process() -> Any:
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "bench.connector:backend", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.connector:backend",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         cwd=Path(__file__).resolve().parents[1],
     )
     try:
@@ -72,26 +86,42 @@ class Tokens:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         jwk.update(kid="bench", use="sig", alg="RS256")
         self.keys = StaticKeys({issuer_for(IDENTITY, "acme"): [jwk]})
-        self.pem = self.key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption())
+        self.pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     def mint(self, partner: str, roles: list[str]) -> str:
         now = int(time.time())
-        claims = {"iss": issuer_for(IDENTITY, "acme"), "sub": f"{partner}-bench",
-                  "aud": DEFAULT_AUDIENCE, "iat": now, "exp": now + 3600,
-                  "jti": uuid.uuid4().hex, "client_id": "bench", "eco": "acme",
-                  "scope": " ".join(sorted(ALL_SCOPES)), "roles": roles, "partner": partner}
+        claims = {
+            "iss": issuer_for(IDENTITY, "acme"),
+            "sub": f"{partner}-bench",
+            "aud": DEFAULT_AUDIENCE,
+            "iat": now,
+            "exp": now + 3600,
+            "jti": uuid.uuid4().hex,
+            "client_id": "bench",
+            "eco": "acme",
+            "scope": " ".join(sorted(ALL_SCOPES)),
+            "roles": roles,
+            "partner": partner,
+        }
         return jwt.encode(claims, self.pem, "RS256", headers={"typ": "at+jwt", "kid": "bench"})
 
 
 @contextlib.asynccontextmanager
 async def connector(nats_url: str, tokens: Tokens, folder: str) -> AsyncIterator[None]:
-    settings = ConnectorSettings(nats_url=nats_url, environment="test", log_level="WARNING",
-                                 database_url=f"sqlite+aiosqlite:///{folder}/connector.db")
+    settings = ConnectorSettings(
+        nats_url=nats_url,
+        environment="test",
+        log_level="WARNING",
+        database_url=f"sqlite+aiosqlite:///{folder}/connector.db",
+    )
     verifier = TokenVerifier(tokens.keys, IDENTITY, DEFAULT_AUDIENCE)
-    async with service_runtime("connector", settings, models.metadata, verifier=verifier,
-                               setup_logging=False) as rt:
+    async with service_runtime(
+        "connector", settings, models.metadata, verifier=verifier, setup_logging=False
+    ) as rt:
         handlers.register(rt)
         await rt.start()
         yield
@@ -99,8 +129,10 @@ async def connector(nats_url: str, tokens: Tokens, folder: str) -> AsyncIterator
 
 def _stats(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3)}
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
+    }
 
 
 async def _latencies(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
@@ -130,14 +162,29 @@ async def _setup(nc: Any, tokens: Tokens, url: str) -> str:
     op, admin = "fabrikam.item", tokens.mint("fabrikam", ["partner_admin", "member"])
     operator = tokens.mint("acme-hq", ["operator"])
     await call(nc, c.SET_ALLOWLIST, {"eco": "acme", "entries": ["127.0.0.1/32"]}, operator)
-    await call(nc, c.REGISTER_BACKEND, {"eco": "acme", "partner": "fabrikam", "name": "erp",
-                                        "base_url": url}, admin)
+    await call(
+        nc,
+        c.REGISTER_BACKEND,
+        {"eco": "acme", "partner": "fabrikam", "name": "erp", "base_url": url},
+        admin,
+    )
     schema = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
-    await call(nc, c.DECLARE_OPERATION, {
-        "eco": "acme", "partner": "fabrikam", "backend": "erp", "name": "item",
-        "method": "GET", "path": "/items/{item_id}", "input_schema": schema | {
-            "required": ["item_id"], "properties": {"item_id": {"type": "string"}}},
-        "output_schema": schema}, admin)
+    await call(
+        nc,
+        c.DECLARE_OPERATION,
+        {
+            "eco": "acme",
+            "partner": "fabrikam",
+            "backend": "erp",
+            "name": "item",
+            "method": "GET",
+            "path": "/items/{item_id}",
+            "input_schema": schema
+            | {"required": ["item_id"], "properties": {"item_id": {"type": "string"}}},
+            "output_schema": schema,
+        },
+        admin,
+    )
     await call(nc, c.CREATE_GRANT, {"eco": "acme", "operation": op, "grantee": "contoso"}, admin)
     return op
 
@@ -145,8 +192,11 @@ async def _setup(nc: Any, tokens: Tokens, url: str) -> str:
 async def run(quick: bool) -> dict[str, Any]:
     n, workers = (150, 8) if quick else (1500, 16)
     tokens = Tokens()
-    with tempfile.TemporaryDirectory(prefix="pm-bench-") as folder, local_nats() as nats_url, \
-            backend_process() as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="pm-bench-") as folder,
+        local_nats() as nats_url,
+        backend_process() as url,
+    ):
         async with connector(nats_url, tokens, folder), httpx.AsyncClient() as http:
             nc = await nats.connect(nats_url)
             try:
@@ -170,7 +220,8 @@ async def run(quick: bool) -> dict[str, Any]:
                 await nc.drain()
     d, m = _stats(lat_direct), _stats(lat_mesh)
     return {
-        "calls": n, "concurrency": workers,
+        "calls": n,
+        "concurrency": workers,
         "direct": {**d, "throughput_rps": round(tp_direct, 1)},
         "connector": {**m, "throughput_rps": round(tp_mesh, 1)},
         "p50_ratio": round(m["p50_ms"] / d["p50_ms"], 2),

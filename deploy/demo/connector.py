@@ -26,9 +26,7 @@ STOCK_OUTPUT = {
 async def _send(
     api: httpx.AsyncClient, token: str, method: str, path: str, body: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    resp = await api.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    )
+    resp = await api.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
     if resp.status_code == 409:
         return None  # already seeded
     resp.raise_for_status()
@@ -49,30 +47,78 @@ async def _grant_once(
 async def seed(api: httpx.AsyncClient, tokens: dict[str, str], eco: str) -> None:
     base = f"/v1/ecosystems/{eco}"
     gateway = str(api.base_url).rstrip("/")
-    await _send(api, tokens["olivia"], "PUT", f"{base}/egress-allowlist",
-                {"entries": ["127.0.0.1/32"]})
+    await _send(
+        api, tokens["olivia"], "PUT", f"{base}/egress-allowlist", {"entries": ["127.0.0.1/32"]}
+    )
 
     fatima, fabrikam = tokens["fatima"], f"{base}/partners/fabrikam"
-    await _send(api, fatima, "POST", f"{fabrikam}/backends", {
-        "name": "analytics", "base_url": gateway,
-        "description": "Fabrikam Analytics demo back-end (the mesh's own health endpoint)"})
-    await _send(api, fatima, "POST", f"{fabrikam}/backends/analytics/operations", {
-        "name": "mesh-health", "method": "GET", "path": "/healthz",
-        "visibility": "ecosystem", "description": "Is the mesh up? (demo operation)"})
-    await _grant_once(api, fatima, base, "fabrikam.mesh-health",
-                      {"grantee": None, "rate_limit_per_minute": 60})
+    await _send(
+        api,
+        fatima,
+        "POST",
+        f"{fabrikam}/backends",
+        {
+            "name": "analytics",
+            "base_url": gateway,
+            "description": "Fabrikam Analytics demo back-end (the mesh's own health endpoint)",
+        },
+    )
+    await _send(
+        api,
+        fatima,
+        "POST",
+        f"{fabrikam}/backends/analytics/operations",
+        {
+            "name": "mesh-health",
+            "method": "GET",
+            "path": "/healthz",
+            "visibility": "ecosystem",
+            "description": "Is the mesh up? (demo operation)",
+        },
+    )
+    await _grant_once(
+        api, fatima, base, "fabrikam.mesh-health", {"grantee": None, "rate_limit_per_minute": 60}
+    )
     await _send(api, fatima, "POST", f"{fabrikam}/webhooks/inbound", {"name": "events"})
-    await _send(api, fatima, "POST", f"{fabrikam}/webhooks/event-grants",
-                {"event_type": "forecast.updated", "grantee": "contoso"})
+    await _send(
+        api,
+        fatima,
+        "POST",
+        f"{fabrikam}/webhooks/event-grants",
+        {"event_type": "forecast.updated", "grantee": "contoso"},
+    )
 
     carlos, contoso = tokens["carlos"], f"{base}/partners/contoso"
-    await _send(api, carlos, "POST", f"{contoso}/backends", {
-        "name": "erp", "base_url": "https://erp.contoso.example",
-        "auth": {"kind": "api_key", "header": "X-Api-Key", "api_key": "demo-not-a-real-key"},
-        "description": "Contoso Manufacturing ERP"})
-    await _send(api, carlos, "POST", f"{contoso}/backends/erp/operations", {
-        "name": "stock-level", "method": "GET", "path": "/stock/{sku}",
-        "input_schema": STOCK_INPUT, "output_schema": STOCK_OUTPUT,
-        "description": "Units of a SKU available to promise"})
-    await _grant_once(api, carlos, base, "contoso.stock-level",
-                      {"grantee": "northwind", "response_fields": ["sku", "available"]})
+    await _send(
+        api,
+        carlos,
+        "POST",
+        f"{contoso}/backends",
+        {
+            "name": "erp",
+            "base_url": "https://erp.contoso.example",
+            "auth": {"kind": "api_key", "header": "X-Api-Key", "api_key": "demo-not-a-real-key"},
+            "description": "Contoso Manufacturing ERP",
+        },
+    )
+    await _send(
+        api,
+        carlos,
+        "POST",
+        f"{contoso}/backends/erp/operations",
+        {
+            "name": "stock-level",
+            "method": "GET",
+            "path": "/stock/{sku}",
+            "input_schema": STOCK_INPUT,
+            "output_schema": STOCK_OUTPUT,
+            "description": "Units of a SKU available to promise",
+        },
+    )
+    await _grant_once(
+        api,
+        carlos,
+        base,
+        "contoso.stock-level",
+        {"grantee": "northwind", "response_fields": ["sku", "available"]},
+    )
