@@ -126,20 +126,40 @@ def resolve(value: Any, flow_input: dict[str, Any], state: list[dict[str, Any]])
 
 
 async def run_forever(cx: Connector) -> None:
+    """Claim runnable flows and drive up to ``flow_concurrency`` of them at a time."""
     me = uuid.uuid4().hex
-    while True:
-        wake.clear()
-        try:
-            flow_id = await _claim_one(cx, me)
-            if flow_id:
-                await drive(cx, me, flow_id)
-                continue
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("flow runner round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), cx.settings.flow_poll_s)
+    running: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            wake.clear()
+            try:
+                while len(running) < cx.settings.flow_concurrency:
+                    flow_id = await _claim_one(cx, me)
+                    if flow_id is None:
+                        break
+                    task = asyncio.create_task(_drive_logged(cx, me, flow_id))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: wake.set())  # a slot is free again
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("flow runner round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), cx.settings.flow_poll_s)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _drive_logged(cx: Connector, me: str, flow_id: str) -> None:
+    try:
+        await drive(cx, me, flow_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the lease expires and a runner takes the flow up again
+        log.exception("flow run failed", extra={"flow": flow_id})
 
 
 def _lease(cx: Connector) -> Any:

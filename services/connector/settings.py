@@ -33,5 +33,6 @@ class ConnectorSettings(ServiceSettings):
     delivery_poll_s: float = 1.0
     flow_poll_s: float = 0.5
     flow_lease_s: float = 15.0
+    flow_concurrency: int = 16  # flows one replica drives at a time
     flow_step_attempts: int = 3  # transient failures (timeouts, 5xx) before compensating
     flow_retry_backoff_s: float = 1.0

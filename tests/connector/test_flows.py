@@ -156,6 +156,18 @@ class TestFlows:
         assert states["northwind"].effects == {"shipment": 1}
         assert "cancellation" not in states["fabrikam"].effects
 
+    async def test_a_blocked_flow_does_not_hold_up_others(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        states["contoso"].gated = True
+        held = await start(mesh)
+        await asyncio.wait_for(states["contoso"].reached_gate.wait(), 20)
+        quick = await wait_flow(mesh, (await start(mesh, steps=STEPS[:1])).id)
+        assert quick.status == "completed"
+        assert (await mesh(c.GET_FLOW, "nadia", {"flow": held.id})).status == "running"
+        states["contoso"].gate.set()
+        assert (await wait_flow(mesh, held.id)).status == "completed"
+
     async def test_steps_are_authorised_as_the_owner(self, mesh, connector, chain):
         urls, states = chain
         await setup_chain(mesh, urls)
