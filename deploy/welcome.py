@@ -142,7 +142,7 @@ def describe(info: dict[str, Any]) -> str:
         lines.append(f"  {username:<8} {person['partner']:<10} {', '.join(person['roles'])}")
     lines += ["", "Back-end clients (client credentials):"]
     for client in info["clients"].values():
-        if "client_secret" in client and client.get("grant") != "authorization_code":
+        if client.get("client_secret") and client["client_id"].endswith("-backend"):
             lines.append(f"  {client['client_id']:<20} secret {client['client_secret']}")
     lines += [
         "",

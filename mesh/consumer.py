@@ -26,6 +26,7 @@ from contracts.subjects import EVENT_STREAM
 from mesh import metrics
 from mesh.db import Database
 from mesh.errors import MeshError
+from mesh.outbox import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +101,14 @@ class EventConsumer:
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
                 except (NatsTimeoutError, TimeoutError):
+                    stop_if_cancelled()
                     continue
                 for msg in msgs:
                     await self._process(msg)
+                stop_if_cancelled()
         finally:
-            # A fetch cancelled mid-way leaves a message unfinished in the pull
-            # subscription's queue, and a later drain of the connection would wait
-            # for it forever: drop the subscription when the consumer stops.
+            # A fetch cut short leaves messages queued on the subscription, and a
+            # connection drain would wait for them forever: let go of it first.
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
