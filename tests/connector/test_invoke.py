@@ -35,6 +35,7 @@ async def erp(mesh, backend, loopback_allowed):
         "flap": ("/flap", "GET", {}),
         "bad-output": ("/bad-output", "GET", {"output_schema": ITEM_OUT}),
         "order": ("/orders", "POST", {}),
+        "reserve": ("/reserve", "POST", {}),
     }
     for name, (path, method, extra) in ops.items():
         await declare(mesh, name, path, method, **extra)
@@ -119,6 +120,29 @@ class TestIdempotency:
         err = await refused(invoke(mesh, "fabrikam.order", {"qty": 9}, idempotency_key="k2"))
         assert err.code is ErrorCode.VALIDATION_FAILED
         assert erp.effects["order"] == 1
+
+    async def test_a_key_in_flight_is_a_conflict(self, mesh, erp):
+        import asyncio
+
+        erp.gated = True
+        first = asyncio.create_task(
+            invoke(mesh, "fabrikam.reserve", {"qty": 1}, idempotency_key="k3")
+        )
+        await asyncio.wait_for(erp.reached_gate.wait(), 10)
+        err = await refused(invoke(mesh, "fabrikam.reserve", {"qty": 1}, idempotency_key="k3"))
+        assert err.code is ErrorCode.CONFLICT
+        erp.gate.set()
+        done = await first
+        again = await invoke(mesh, "fabrikam.reserve", {"qty": 1}, idempotency_key="k3")
+        assert again.replayed and again.output == done.output
+        assert erp.hits["/reserve"] == 1 and erp.effects["reservation"] == 1
+
+    async def test_a_failed_call_frees_its_key(self, mesh, erp):
+        erp.fail_kinds.add("order")
+        await refused(invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k4"))
+        erp.fail_kinds.clear()
+        reply = await invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k4")
+        assert not reply.replayed and erp.effects["order"] == 1
 
     async def test_without_key_each_call_applies(self, mesh, erp):
         await invoke(mesh, "fabrikam.order", {"qty": 1})
