@@ -61,12 +61,14 @@ async def invoke(
     flow: str | None = None,
 ) -> c.InvokeReply:
     started = time.perf_counter()
+    replay: c.InvokeReply | None = None
     async with cx.db.transaction() as s:
         plan, denial = await _plan(cx, s, caller, eco, op_id, data)
         if denial is None and key and not plan.idempotent:
             replay = await _reserve(cx, s, caller, plan, key, data, flow is not None)
-            if replay is not None:
-                return replay
+    if replay is not None:  # answered from the idempotency record: audited, not re-sent
+        await _audit(cx, plan.op, caller, "replayed", replay.status, started, 0, flow)
+        return replay
     if denial is not None:
         await _audit(cx, plan.op, caller, denial[0], None, started, 0, flow)
         raise denial[1]

@@ -149,6 +149,9 @@ async def list_audit(
     return (await s.scalars(q.order_by(AuditRow.at.desc()).limit(limit))).all()
 
 
+NOT_SENT = ("rate_limited", "denied", "invalid_input", "replayed")  # no call reached the back-end
+
+
 async def count_calls(
     s: AsyncSession, eco: str, operation: str, caller_partner: str, since: datetime
 ) -> int:
@@ -157,7 +160,7 @@ async def count_calls(
         AuditRow.operation == operation,
         AuditRow.caller_partner == caller_partner,
         AuditRow.at >= since,
-        AuditRow.outcome != "rate_limited",
+        AuditRow.outcome.notin_(NOT_SENT),
     )
     return int((await s.execute(q)).scalar_one())
 

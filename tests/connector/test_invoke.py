@@ -114,6 +114,8 @@ class TestIdempotency:
         assert again.replayed and again.output == first.output and again.status == first.status
         assert erp.effects["order"] == 1 and erp.hits["/orders"] == 1
         assert erp.seen_headers[-1]["idempotency-key"] == "k1"
+        audit = (await mesh(c.AUDIT, "fatima", {})).items
+        assert sorted(a.outcome for a in audit) == ["ok", "replayed"]
 
     async def test_same_key_with_other_input_is_refused(self, mesh, erp):
         await invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k2")
