@@ -1,9 +1,0 @@
-"""Contracts of the connector service: operations (with their policies) and events."""
-
-from __future__ import annotations
-
-from contracts.envelope import EventBase
-from contracts.policy import Operation
-
-OPERATIONS: tuple[Operation, ...] = ()
-EVENTS: tuple[type[EventBase], ...] = ()
