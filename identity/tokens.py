@@ -66,11 +66,6 @@ def grant_scope(requested: str | None, client_scopes: list[str], roles: tuple[st
     return " ".join(sorted(allowed))
 
 
-def api_scope(scope: str) -> str:
-    """The access token's ``scope``: API scopes plus ``openid`` bookkeeping removed."""
-    return " ".join(s for s in scope.split() if s in ALL_SCOPES)
-
-
 def mint_access_token(
     signer: Signer,
     iss: str,
@@ -85,7 +80,7 @@ def mint_access_token(
     now = int(time.time())
     claims = Claims(
         iss=iss, sub=subject.sub, aud=audience, exp=now + ttl, iat=now, jti=uuid.uuid4().hex,
-        client_id=client_id, scope=api_scope(scope), eco=eco, partner=subject.partner,
+        client_id=client_id, scope=scope, eco=eco, partner=subject.partner,
         roles=[Role(r) for r in subject.roles], act=act,  # type: ignore[arg-type]
     )
     payload = claims.to_jwt_payload()
