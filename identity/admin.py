@@ -208,3 +208,22 @@ async def invite(request: Request, eco: str, body: InvitationIn, rt: RuntimeDep)
     code = await _admin(request, rt, eco, lambda tx, a: service.invite(
         tx, eco, body.partner, body.roles, body.email, a))
     return {"code": code, "signup_url": f"{rt.settings.issuer(eco)}/signup?invitation={code}"}
+
+
+class UpstreamIn(BaseModel):
+    alias: str
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    mapping: dict[str, Any] = {}
+
+
+@router.post("/upstreams", status_code=201)
+async def register_upstream(request: Request, eco: str, body: UpstreamIn,
+                            rt: RuntimeDep) -> dict[str, Any]:
+    from identity.broker import register_upstream as register
+
+    up = await _admin(request, rt, eco, lambda tx, a: register(tx, rt, eco, body.model_dump(), a))
+    return {"alias": up.alias, "name": up.name, "issuer": up.issuer, "mapping": up.mapping}

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
-from identity import admin, handlers, logout, models, pages
+from identity import admin, broker, handlers, logout, models, pages, signup
 from identity.runtime import HERE, build_runtime
 from identity.settings import IdentitySettings
 from mesh import metrics
@@ -67,7 +67,9 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
     app = FastAPI(title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for router in (handlers.router, pages.router, logout.router, admin.router):
+    for router in (
+        handlers.router, pages.router, logout.router, signup.router, broker.router, admin.router
+    ):
         app.include_router(router)
     _health(app)
     _errors(app)

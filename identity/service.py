@@ -37,7 +37,7 @@ def _invalid(field: str, msg: str) -> MeshError:
     return MeshError(ErrorCode.VALIDATION_FAILED, msg, [{"loc": [field], "msg": msg, "type": "value"}])
 
 
-def _slug(field: str, value: str) -> str:
+def check_slug(field: str, value: str) -> str:
     if not SLUG.match(value or ""):
         raise _invalid(field, f"{field} must be lowercase letters, digits and dashes")
     return value
@@ -60,7 +60,7 @@ def ecosystem(tx: Tx, slug: str) -> Ecosystem:
 
 def create_ecosystem(tx: Tx, slug: str, name: str, sealer: Sealer, actor: str | None = None,
                      policy: str = "invite") -> Ecosystem:
-    _slug("slug", slug)
+    check_slug("slug", slug)
     if repo.get_ecosystem(tx.s, slug):
         raise conflict(f"ecosystem {slug} exists")
     if policy not in POLICIES:
@@ -76,7 +76,7 @@ def create_ecosystem(tx: Tx, slug: str, name: str, sealer: Sealer, actor: str | 
 def create_partner(tx: Tx, eco: str, slug: str, name: str, verified: bool = False,
                    actor: str | None = None) -> Partner:
     ecosystem(tx, eco)
-    _slug("slug", slug)
+    check_slug("slug", slug)
     if repo.get_partner(tx.s, eco, slug):
         raise conflict(f"partner {slug} exists")
     partner = Partner(eco=eco, slug=slug, name=name, verified=verified, created_at=_now())
