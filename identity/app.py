@@ -32,7 +32,8 @@ class NatsUnavailable(RuntimeError):
 
 async def _connect_nats(settings: IdentitySettings) -> object:
     try:
-        return await asyncio.wait_for(connect(settings.nats_url, f"identity-{settings.instance}"), 10)
+        return await asyncio.wait_for(connect(settings.nats_url, f"identity-{settings.instance}"),
+                                      settings.nats_connect_timeout_s)
     except Exception as exc:
         raise NatsUnavailable(
             f"identity cannot reach NATS at {settings.nats_url} ({exc.__class__.__name__}: {exc}); "
