@@ -35,8 +35,13 @@ def main() -> None:
         except cli.CliError as exc:
             sys.exit(str(exc))
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_config=None, access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,14 @@ def _upstream(rt: IdentityRuntime, tx: Tx, eco: str, alias: str) -> dict[str, An
     up = repo.get_upstream(tx.s, eco, alias)
     if up is None:
         raise not_found("upstream provider")
-    return {"issuer": up.issuer, "client_id": up.client_id, "scope": up.scope,
-            "secret": rt.sealer.open(up.client_secret_enc, f"{eco}:{alias}".encode()).decode(),
-            "mapping": up.mapping, "name": up.name}
+    return {
+        "issuer": up.issuer,
+        "client_id": up.client_id,
+        "scope": up.scope,
+        "secret": rt.sealer.open(up.client_secret_enc, f"{eco}:{alias}".encode()).decode(),
+        "mapping": up.mapping,
+        "name": up.name,
+    }
 
 
 async def _meta(rt: IdentityRuntime, issuer: str) -> dict[str, Any]:
@@ -62,26 +67,50 @@ async def start(request: Request, eco: str, alias: str, rt: RuntimeDep) -> Respo
     meta = await _meta(rt, up["issuer"])
     verifier, challenge = pkce_pair()
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    params = {"response_type": "code", "client_id": up["client_id"], "scope": up["scope"],
-              "redirect_uri": f"{rt.settings.issuer(eco)}/broker/{alias}/callback",
-              "state": state, "nonce": nonce, "code_challenge": challenge,
-              "code_challenge_method": "S256"}
-    cookie = {"s": state, "n": nonce, "v": verifier, "a": alias,
-              "r": safe_return(eco, request.query_params.get("return_to"))}
+    params = {
+        "response_type": "code",
+        "client_id": up["client_id"],
+        "scope": up["scope"],
+        "redirect_uri": f"{rt.settings.issuer(eco)}/broker/{alias}/callback",
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    cookie = {
+        "s": state,
+        "n": nonce,
+        "v": verifier,
+        "a": alias,
+        "r": safe_return(eco, request.query_params.get("return_to")),
+    }
     response = RedirectResponse(f"{meta['authorization_endpoint']}?{urlencode(params)}", 302)
-    response.set_cookie(STATE_COOKIE, rt.sealer.seal(json.dumps(cookie).encode(), eco.encode()),
-                        httponly=True, samesite="lax", path=f"/eco/{eco}/broker/",
-                        secure=rt.settings.secure_cookies, max_age=600)
+    response.set_cookie(
+        STATE_COOKIE,
+        rt.sealer.seal(json.dumps(cookie).encode(), eco.encode()),
+        httponly=True,
+        samesite="lax",
+        path=f"/eco/{eco}/broker/",
+        secure=rt.settings.secure_cookies,
+        max_age=600,
+    )
     return response
 
 
-async def _upstream_claims(rt: IdentityRuntime, eco: str, alias: str, up: dict[str, Any],
-                           code: str, saved: dict[str, Any]) -> dict[str, Any]:
+async def _upstream_claims(
+    rt: IdentityRuntime, eco: str, alias: str, up: dict[str, Any], code: str, saved: dict[str, Any]
+) -> dict[str, Any]:
     meta = await _meta(rt, up["issuer"])
-    resp = await rt.http.post(meta["token_endpoint"], data={
-        "grant_type": "authorization_code", "code": code, "code_verifier": saved["v"],
-        "redirect_uri": f"{rt.settings.issuer(eco)}/broker/{alias}/callback"},
-        auth=(up["client_id"], up["secret"]))
+    resp = await rt.http.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": saved["v"],
+            "redirect_uri": f"{rt.settings.issuer(eco)}/broker/{alias}/callback",
+        },
+        auth=(up["client_id"], up["secret"]),
+    )
     if resp.status_code != 200:
         raise BrokerError(f"the upstream refused the code: {resp.json().get('error')}")
     id_token = resp.json().get("id_token")
@@ -94,8 +123,12 @@ async def _upstream_claims(rt: IdentityRuntime, eco: str, alias: str, up: dict[s
         raise BrokerError("the upstream ID token's key is not in its JWKS")
     try:
         claims: dict[str, Any] = jwt.decode(
-            id_token, jwt.PyJWK.from_dict(jwk).key, algorithms=["RS256", "PS256", "ES256"],
-            audience=up["client_id"], issuer=up["issuer"])
+            id_token,
+            jwt.PyJWK.from_dict(jwk).key,
+            algorithms=["RS256", "PS256", "ES256"],
+            audience=up["client_id"],
+            issuer=up["issuer"],
+        )
     except jwt.PyJWTError as exc:
         raise BrokerError(f"the upstream ID token is invalid: {exc}") from None
     if claims.get("nonce") != saved["n"]:
@@ -103,8 +136,9 @@ async def _upstream_claims(rt: IdentityRuntime, eco: str, alias: str, up: dict[s
     return claims
 
 
-def map_claims(mapping: dict[str, Any], claims: dict[str, Any], default_partner: str | None
-               ) -> tuple[str | None, list[str]]:
+def map_claims(
+    mapping: dict[str, Any], claims: dict[str, Any], default_partner: str | None
+) -> tuple[str | None, list[str]]:
     """Mapping rules: upstream claims → (partner, roles)."""
     rule = mapping.get("partner")
     if isinstance(rule, dict):
@@ -133,9 +167,18 @@ def admit(tx: Tx, eco: str, alias: str, up: dict[str, Any], claims: dict[str, An
     if partner is None:
         raise BrokerError("no partner of this ecosystem matches your account")
     username = f"{alias}.{claims.get('preferred_username') or claims['sub']}"
-    return service.create_person(tx, eco, username, partner, str(claims.get("name") or username),
-                                 roles, None, claims.get("email"), actor=f"broker:{alias}",
-                                 upstream=key)
+    return service.create_person(
+        tx,
+        eco,
+        username,
+        partner,
+        str(claims.get("name") or username),
+        roles,
+        None,
+        claims.get("email"),
+        actor=f"broker:{alias}",
+        upstream=key,
+    )
 
 
 @router.get("/eco/{eco}/broker/{alias}/callback")
@@ -157,33 +200,55 @@ async def callback(request: Request, eco: str, alias: str, rt: RuntimeDep) -> Re
         def sign_in(tx: Tx) -> str:
             person = admit(tx, eco, alias, up, claims)
             sid, _ = logic.start_session(tx, rt.settings, person)
-            tx.audit(eco, "login.succeeded", actor=person.id, target=person.id,
-                     partner=person.partner, via=f"broker:{alias}")
+            tx.audit(
+                eco,
+                "login.succeeded",
+                actor=person.id,
+                target=person.id,
+                partner=person.partner,
+                via=f"broker:{alias}",
+            )
             return sid
 
         sid = await rt.tx(sign_in)
     except (BrokerError, httpx.HTTPError) as exc:
         if isinstance(exc, BrokerError) and "admission" in str(exc):
-            await rt.tx(lambda tx: tx.audit(eco, "login.failed", target=alias, outcome="failure",
-                                            reason="not_admitted"))
-        return render(request, rt, "message.html", {"title": "Sign-in failed", "detail": str(exc)},
-                      403)
+            await rt.tx(
+                lambda tx: tx.audit(
+                    eco, "login.failed", target=alias, outcome="failure", reason="not_admitted"
+                )
+            )
+        return render(
+            request, rt, "message.html", {"title": "Sign-in failed", "detail": str(exc)}, 403
+        )
     response = RedirectResponse(saved["r"], 303)
     response.delete_cookie(STATE_COOKIE, path=f"/eco/{eco}/broker/")
-    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path=f"/eco/{eco}/",
-                        secure=rt.settings.secure_cookies, max_age=rt.settings.session_ttl_s)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        httponly=True,
+        samesite="lax",
+        path=f"/eco/{eco}/",
+        secure=rt.settings.secure_cookies,
+        max_age=rt.settings.session_ttl_s,
+    )
     return response
 
 
-def register_upstream(tx: Tx, rt: IdentityRuntime, eco: str, body: dict[str, Any],
-                      actor: str) -> UpstreamProvider:
+def register_upstream(
+    tx: Tx, rt: IdentityRuntime, eco: str, body: dict[str, Any], actor: str
+) -> UpstreamProvider:
     service.ecosystem(tx, eco)
     alias = service.check_slug("alias", body["alias"])
     if repo.get_upstream(tx.s, eco, alias):
         raise conflict(f"upstream {alias} exists")
     up = UpstreamProvider(
-        eco=eco, alias=alias, name=body["name"], issuer=body["issuer"].rstrip("/"),
-        client_id=body["client_id"], scope=body.get("scope") or "openid profile email",
+        eco=eco,
+        alias=alias,
+        name=body["name"],
+        issuer=body["issuer"].rstrip("/"),
+        client_id=body["client_id"],
+        scope=body.get("scope") or "openid profile email",
         client_secret_enc=rt.sealer.seal(body["client_secret"].encode(), f"{eco}:{alias}".encode()),
         mapping=body.get("mapping") or {},
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,19 @@ async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
         await db.dispose()
 
 
-async def seed_demo(settings: IdentitySettings, out: Path,
-                    hashes: dict[str, str] | None = None) -> dict[str, Any]:
+async def seed_demo(
+    settings: IdentitySettings, out: Path, hashes: dict[str, str] | None = None
+) -> dict[str, Any]:
     sealer = Sealer(settings.key_encryption_secret)
     if hashes is None:
-        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib,
-                              settings.argon2_parallelism)
+        passwords = Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        )
         hashes = await asyncio.to_thread(seed.hash_demo_passwords, passwords)
-    fresh = not out.exists()
-    secrets = await _with_db(settings, seed.seed, sealer, hashes, fresh)
-    if not fresh:
-        doc: dict[str, Any] = json.loads(out.read_text())
+    existing = seed.read_credentials(out)
+    secrets = await _with_db(settings, seed.seed, sealer, hashes, existing is None)
+    if existing is not None:
+        doc = existing
         if not secrets:
             return doc
         for cid, secret in secrets.items():  # clients added since the file was written

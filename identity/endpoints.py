@@ -47,7 +47,10 @@ def decode_own_access_token(token: str, verify_exp: bool = True) -> dict[str, An
         if key is None:
             return None
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=["RS256"], issuer=call.issuer,
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=call.issuer,
             options={"verify_aud": False, "verify_exp": verify_exp},
         )
     except jwt.PyJWTError:
@@ -86,9 +89,14 @@ class Introspection(IntrospectionEndpoint):
             return {"active": True, "token_type": "Bearer", **token.claims}
         row = token.row
         return {
-            "active": True, "token_type": "refresh_token", "client_id": row.client_id,
-            "sub": row.person_id, "scope": row.scope, "eco": row.eco,
-            "iss": current().issuer, "exp": int(row.expires_at.timestamp()),
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": row.client_id,
+            "sub": row.person_id,
+            "scope": row.scope,
+            "eco": row.eco,
+            "iss": current().issuer,
+            "exp": int(row.expires_at.timestamp()),
             "iat": int(row.issued_at.timestamp()),
         }
 
@@ -108,8 +116,13 @@ class Revocation(RevocationEndpoint):
         else:
             repo.revoke_family(call.tx.s, token.row.family_id)
             target, kind = token.row.person_id, REFRESH_TOKEN_HINT
-        call.tx.audit(call.eco.slug, "token.revoked", actor=request.client.client_id,
-                      target=target, token_type=kind)
+        call.tx.audit(
+            call.eco.slug,
+            "token.revoked",
+            actor=request.client.client_id,
+            target=target,
+            token_type=kind,
+        )
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
@@ -128,4 +141,4 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         return not repo.assertion_seen(call.tx.s, key, expires)
 
     def resolve_client_public_key(self, client: ClientView) -> Any:
-        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]

@@ -37,7 +37,9 @@ class InvalidTargetError(OAuth2Error):
     error = "invalid_target"
 
 
-def find_rule(rules: list[dict[str, Any]], client: ClientView, subject: dict[str, Any]) -> dict[str, Any] | None:
+def find_rule(
+    rules: list[dict[str, Any]], client: ClientView, subject: dict[str, Any]
+) -> dict[str, Any] | None:
     for rule in rules:
         if rule.get("client") != client.client_id:
             continue
@@ -96,18 +98,29 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
         extras = self.request.extras
         subject, actor, rule = extras["subject"], extras["actor"], extras["rule"]
         client: ClientView = self.request.client
-        act: dict[str, Any] = {"sub": actor["sub"], "client_id": actor["client_id"]} if actor else {
-            "sub": client.client_id, "client_id": client.client_id}
+        act: dict[str, Any] = (
+            {"sub": actor["sub"], "client_id": actor["client_id"]}
+            if actor
+            else {"sub": client.client_id, "client_id": client.client_id}
+        )
         if subject.get("act"):
             act["act"] = subject["act"]
         call.act = act
-        user = Subject(sub=subject["sub"], partner=subject.get("partner"),
-                       roles=tuple(subject.get("roles", [])), is_person=False)
+        user = Subject(
+            sub=subject["sub"],
+            partner=subject.get("partner"),
+            roles=tuple(subject.get("roles", [])),
+            is_person=False,
+        )
         self.request.user = user
         remaining = int(subject["exp"]) - int(time.time())
         ttl = min(client.row.access_ttl or call.eco.access_ttl, remaining)
-        token = self.generate_token(user=user, scope=self._scope(subject, rule),
-                                    expires_in=max(ttl, 1), include_refresh_token=False)
+        token = self.generate_token(
+            user=user,
+            scope=self._scope(subject, rule),
+            expires_in=max(ttl, 1),
+            include_refresh_token=False,
+        )
         token["issued_token_type"] = ACCESS_TOKEN_TYPE
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -37,10 +37,16 @@ async def signup_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
     policy, name = await rt.tx(lambda tx: _policy(rt, tx, eco))
     invitation = request.query_params.get("invitation", "")
     if policy == "claims" or (policy == "invite" and not invitation):
-        return render(request, rt, "message.html", {"title": "Sign-up is by admission only",
-                      "detail": _closed(policy)}, 403)
-    return render(request, rt, "signup.html", {"eco": eco, "eco_name": name,
-                                               "invitation": invitation})
+        return render(
+            request,
+            rt,
+            "message.html",
+            {"title": "Sign-up is by admission only", "detail": _closed(policy)},
+            403,
+        )
+    return render(
+        request, rt, "signup.html", {"eco": eco, "eco_name": name, "invitation": invitation}
+    )
 
 
 def _closed(policy: str) -> str:
@@ -57,16 +63,28 @@ def join(tx: Tx, eco: str, form: dict[str, str], password_hash: str) -> tuple[An
         return None, _closed("claims")
     if row.membership_policy == "invite":
         inv = repo.get_invitation(tx.s, digest(form.get("invitation", "")))
-        expires = inv.expires_at.replace(tzinfo=UTC) if inv and not inv.expires_at.tzinfo else (
-            inv.expires_at if inv else None)
+        expires = (
+            inv.expires_at.replace(tzinfo=UTC)
+            if inv and not inv.expires_at.tzinfo
+            else (inv.expires_at if inv else None)
+        )
         if inv is None or inv.used or inv.eco != eco or not expires or expires < datetime.now(UTC):
             return None, "This invitation is not valid (used, expired or unknown)."
         inv.used = True
         partner, roles = inv.partner, inv.roles
     if not partner:
         return None, "This ecosystem has no partner for self sign-up yet."
-    person = service.create_person(tx, eco, form["username"], partner, form["name"], roles,
-                                   password_hash, form.get("email") or None, actor="signup")
+    person = service.create_person(
+        tx,
+        eco,
+        form["username"],
+        partner,
+        form["name"],
+        roles,
+        password_hash,
+        form.get("email") or None,
+        actor="signup",
+    )
     return person, None
 
 
@@ -75,14 +93,26 @@ async def signup_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     raw = await request.form()
     form = {k: str(v).strip() if k != "password" else str(v) for k, v in raw.items()}
     policy, name = await rt.tx(lambda tx: _policy(rt, tx, eco))
-    page = {"eco": eco, "eco_name": name, "invitation": form.get("invitation", ""),
-            "username": form.get("username", ""), "name": form.get("name", "")}
+    page = {
+        "eco": eco,
+        "eco_name": name,
+        "invitation": form.get("invitation", ""),
+        "username": form.get("username", ""),
+        "name": form.get("name", ""),
+    }
     if not csrf_ok(request, rt, form.get("csrf_token")):
         return render(request, rt, "signup.html", {**page, "error": "The form expired."}, 403)
     if len(form.get("password", "")) < MIN_PASSWORD or not form.get("name"):
-        return render(request, rt, "signup.html", {
-            **page, "error": f"Give your name and a password of at least {MIN_PASSWORD} characters."},
-            422)
+        return render(
+            request,
+            rt,
+            "signup.html",
+            {
+                **page,
+                "error": f"Give your name and a password of at least {MIN_PASSWORD} characters.",
+            },
+            422,
+        )
     hashed = await asyncio.to_thread(rt.passwords.hash, form["password"])
 
     def work(tx: Tx) -> tuple[str | None, str | None]:
@@ -97,9 +127,21 @@ async def signup_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     except MeshError as exc:
         sid, error = None, exc.detail
     if error or not sid:
-        return render(request, rt, "signup.html", {**page, "error": error}, 403 if policy != "open"
-                      and "invitation" in (error or "") else 422)
+        return render(
+            request,
+            rt,
+            "signup.html",
+            {**page, "error": error},
+            403 if policy != "open" and "invitation" in (error or "") else 422,
+        )
     response = RedirectResponse(f"/eco/{eco}/account", 303)
-    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path=f"/eco/{eco}/",
-                        secure=rt.settings.secure_cookies, max_age=rt.settings.session_ttl_s)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        httponly=True,
+        samesite="lax",
+        path=f"/eco/{eco}/",
+        secure=rt.settings.secure_cookies,
+        max_age=rt.settings.session_ttl_s,
+    )
     return response

@@ -21,8 +21,9 @@ async def olivia(idp):
 
 
 async def _admin(idp, token, method, path, body=None):
-    return await idp.http.request(method, f"{idp.issuer}/admin{path}", json=body,
-                                  headers={"Authorization": f"Bearer {token}"})
+    return await idp.http.request(
+        method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 async def _kids(idp) -> list[str]:
@@ -61,7 +62,8 @@ class TestKeyRotation:
         for row in rows:
             assert "PRIVATE KEY" not in row.private_enc
             assert b"PRIVATE KEY" in Sealer(idp.settings.key_encryption_secret).open(
-                row.private_enc, row.kid.encode())
+                row.private_enc, row.kid.encode()
+            )
             with pytest.raises(InvalidTag):
                 Sealer("another-secret").open(row.private_enc, row.kid.encode())
 
@@ -74,23 +76,45 @@ class TestKeyRotation:
 
 class TestAdminApi:
     async def test_operator_creates_partner_and_person(self, idp, olivia):
-        resp = await _admin(idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Tailspin"})
+        resp = await _admin(
+            idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Tailspin"}
+        )
         assert resp.status_code == 201 and resp.json()["verified"] is False
         dup = await _admin(idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Again"})
         assert dup.status_code == 409 and dup.json()["code"] == "conflict"
-        person = await _admin(idp, olivia, "POST", "/people", {
-            "username": "tia", "partner": "tailspin", "name": "Tia Tailspin",
-            "roles": ["partner_admin", "member"], "password": "a-long-password-1"})
+        person = await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {
+                "username": "tia",
+                "partner": "tailspin",
+                "name": "Tia Tailspin",
+                "roles": ["partner_admin", "member"],
+                "password": "a-long-password-1",
+            },
+        )
         assert person.status_code == 201, person.text
         listed = await _admin(idp, olivia, "GET", "/people?partner=tailspin")
         assert [p["username"] for p in listed.json()] == ["tia"]
 
     async def test_bad_input_is_coded_and_writes_nothing(self, idp, olivia):
-        resp = await _admin(idp, olivia, "POST", "/people", {
-            "username": "ghost", "partner": "no-such-partner", "name": "G"})
+        resp = await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {"username": "ghost", "partner": "no-such-partner", "name": "G"},
+        )
         assert resp.status_code == 404
-        resp = await _admin(idp, olivia, "POST", "/people", {
-            "username": "ghost", "partner": "northwind", "name": "G", "roles": ["king"]})
+        resp = await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {"username": "ghost", "partner": "northwind", "name": "G", "roles": ["king"]},
+        )
         assert resp.status_code == 422 and resp.json()["code"] == "validation_failed"
         listed = await _admin(idp, olivia, "GET", "/people")
         assert "ghost" not in [p["username"] for p in listed.json()]
@@ -121,8 +145,13 @@ class TestAdminApi:
         felix_id = next(p["id"] for p in people if p["username"] == "felix")
         resp = await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": False})
         assert resp.status_code == 200 and resp.json()["active"] is False
-        refresh = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "refresh_token", "refresh_token": felix["refresh_token"],
-            "client_id": "mesh-cli"})
+        refresh = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": felix["refresh_token"],
+                "client_id": "mesh-cli",
+            },
+        )
         assert refresh.json()["error"] == "invalid_grant"
         await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": True})

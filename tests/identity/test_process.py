@@ -38,8 +38,11 @@ class TestSettings:
 class TestStartup:
     async def test_unreachable_nats_fails_clearly(self, tmp_path):
         port = infra.free_port()
-        settings = IdentitySettings(nats_url=f"nats://127.0.0.1:{port}", nats_connect_timeout_s=1,
-                                    database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+        settings = IdentitySettings(
+            nats_url=f"nats://127.0.0.1:{port}",
+            nats_connect_timeout_s=1,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        )
         app = create_app(settings)
         with pytest.raises(NatsUnavailable, match=f"127.0.0.1:{port}"):
             async with app.router.lifespan_context(app):
@@ -58,4 +61,7 @@ class TestSeedDemo:
         assert second == first == json.loads(out.read_text())
         out.unlink()  # file lost: secrets are re-issued, never recovered
         third = await cli.seed_demo(settings, out, demo_hashes)
-        assert third["clients"]["portal"]["client_secret"] != first["clients"]["portal"]["client_secret"]
+        assert (
+            third["clients"]["portal"]["client_secret"]
+            != first["clients"]["portal"]["client_secret"]
+        )
