@@ -24,8 +24,9 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def corporate(nats_url, tmp_path_factory, demo_hashes) -> AsyncIterator[IdP]:
-    """A second, independent provider instance playing a partner company's corporate IdP."""
+async def corporate(nats_url, tmp_path_factory, demo_hashes, idp_database) -> AsyncIterator[IdP]:
+    """A second, independent provider instance playing a partner company's corporate IdP
+    (one per database engine of the provider under test)."""
     db = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('corp') / 'corp.db'}"
     settings, creds, app = await start_idp(nats_url, db, tmp_path_factory.mktemp("cw"), demo_hashes)
     async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
