@@ -73,7 +73,11 @@ async def login(
     redirect_uri: str,
     scope: str,
 ) -> dict[str, Any]:
-    """Sign ``username`` in through the real pages; returns the token response."""
+    """Sign ``username`` in through the real pages; returns the token response.
+
+    ``prompt=login`` makes the provider ask for credentials even when ``http`` still
+    carries another person's session cookie, so one client can sign in many people.
+    """
     meta = (await http.get(f"{issuer}/.well-known/openid-configuration")).raise_for_status().json()
     verifier, challenge = pkce_pair()
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -86,6 +90,7 @@ async def login(
         "nonce": nonce,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
+        "prompt": "login",
     }
     resp = await _follow(
         http, await http.get(meta["authorization_endpoint"], params=params), redirect_uri

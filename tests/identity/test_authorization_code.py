@@ -84,6 +84,24 @@ class TestDevClientLogin:
         assert "admin" in olivia["scope"].split() and "partner" in olivia
         assert "broker:curate" in bruno["scope"].split() and "admin" not in bruno["scope"].split()
 
+    async def test_one_http_client_signs_in_several_people(self, idp):
+        async with httpx.AsyncClient() as browser:
+            subs = []
+            for username in ("noah", "chloe", "noah"):
+                tokens = await login(
+                    browser,
+                    idp.issuer,
+                    "mesh-cli",
+                    username,
+                    PASSWORD,
+                    CLI_REDIRECT,
+                    "openid profile:read",
+                )
+                subs.append(
+                    jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"]
+                )
+        assert subs[0] != subs[1] and subs[0] == subs[2]
+
     async def test_wrong_password_fails(self, idp):
         async with httpx.AsyncClient() as browser:
             with pytest.raises(LoginFailed):
