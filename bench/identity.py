@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from identity.crypto import Passwords
@@ -74,8 +73,8 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_http(url: str, proc: subprocess.Popen[bytes], within: float = 60) -> None:
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient(timeout=2) as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -89,7 +88,7 @@ async def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60
 
 @contextlib.contextmanager
 def process(argv: list[str], env: dict[str, str], cwd: str | None = None) -> Iterator[Any]:
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 (argv built here from fixed commands)
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
@@ -212,6 +211,26 @@ def argon2_rate(seconds: float, threads: int) -> float:
     return total / (time.perf_counter() - started)
 
 
+def seed_ours(env: dict[str, str], creds_path: str) -> dict[str, Any]:
+    """Seed the demo ecosystem through the real CLI; its credentials."""
+    argv = [sys.executable, "-m", "identity", "seed-demo", "--out", creds_path]
+    subprocess.run(argv, env=env, check=True, capture_output=True)  # noqa: S603
+    creds: dict[str, Any] = json.loads(Path(creds_path).read_text())
+    return creds
+
+
+def install_oidc_provider(tmp: str, npm: str) -> tuple[str, str | None]:
+    """npm-install oidc-provider into ``tmp``; (version, problem or None)."""
+    Path(tmp, "package.json").write_text('{"name": "oidc-bench", "type": "module"}')
+    Path(tmp, "server.mjs").write_text(NODE_SERVER)
+    argv = [npm, "install", "oidc-provider@9", "--no-audit", "--no-fund"]
+    done = subprocess.run(argv, cwd=tmp, capture_output=True, timeout=240)  # noqa: S603
+    if done.returncode != 0:
+        return "", "npm install oidc-provider failed: " + done.stderr.decode()[-300:]
+    meta = json.loads(Path(tmp, "node_modules/oidc-provider/package.json").read_text())
+    return str(meta["version"]), None
+
+
 async def measure_ours(
     tmp: str, nats_url: str, n_cc: int, n_login: int, conc: int
 ) -> dict[str, Any]:
@@ -225,15 +244,7 @@ async def measure_ours(
         "PM_IDENTITY_LOG_LEVEL": "WARNING",
         "PM_IDENTITY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/identity.db",
     }
-    creds_path = f"{tmp}/creds.json"
-    subprocess.run(
-        [sys.executable, "-m", "identity", "seed-demo", "--out", creds_path],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    creds = json.loads(Path(creds_path).read_text())
+    creds = await asyncio.to_thread(seed_ours, env, f"{tmp}/creds.json")
     with process([sys.executable, "-m", "identity"], env) as proc:
         await wait_http(f"{url}/readyz", proc)
         await asyncio.sleep(1.0)
@@ -263,19 +274,9 @@ async def measure_oidc_provider(tmp: str, n_cc: int, conc: int) -> dict[str, Any
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         return {"skipped": "node or npm not installed"}
-    Path(tmp, "package.json").write_text('{"name": "oidc-bench", "type": "module"}')
-    Path(tmp, "server.mjs").write_text(NODE_SERVER)
-    installed = subprocess.run(
-        [npm, "install", "oidc-provider@9", "--no-audit", "--no-fund"],
-        cwd=tmp,
-        capture_output=True,
-        timeout=240,
-    )
-    if installed.returncode != 0:
-        return {"skipped": "npm install oidc-provider failed: " + installed.stderr.decode()[-300:]}
-    version = json.loads(Path(tmp, "node_modules/oidc-provider/package.json").read_text())[
-        "version"
-    ]
+    version, problem = await asyncio.to_thread(install_oidc_provider, tmp, npm)
+    if problem:
+        return {"skipped": problem}
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key))
     jwk.update(kid="bench", use="sig", alg="RS256")
