@@ -64,3 +64,35 @@ async def rotate_keys(settings: IdentitySettings, eco: str) -> dict[str, str]:
     except MeshError as exc:
         raise CliError(f"cannot rotate keys of {eco!r}: {exc.detail}") from None
     return result
+
+
+async def create_ecosystem(
+    settings: IdentitySettings,
+    eco: str,
+    name: str,
+    partner: tuple[str, str],
+    operator: str,
+    password: str,
+) -> dict[str, Any]:
+    """Bootstrap an ecosystem: its keys, a first partner, an operator and the public CLI client."""
+    sealer = Sealer(settings.key_encryption_secret)
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    hashed = await asyncio.to_thread(passwords.hash, password)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        service.create_ecosystem(tx, eco, name, sealer, actor="cli")
+        service.create_partner(tx, eco, partner[0], partner[1], verified=True, actor="cli")
+        person = service.create_person(
+            tx, eco, operator, partner[0], operator, ["operator", "member"], hashed, actor="cli"
+        )
+        spec = {k: v for k, v in seed.CLIENTS["mesh-cli"].items() if k != "name"}
+        service.create_client(tx, eco, "mesh-cli", "partnermesh CLI", actor="cli", **spec)
+        return {"eco": eco, "issuer": settings.issuer(eco), "operator": person.id}
+
+    try:
+        result: dict[str, Any] = await _with_db(settings, work)
+    except MeshError as exc:
+        raise CliError(f"cannot create ecosystem {eco!r}: {exc.detail}") from None
+    return result

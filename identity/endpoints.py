@@ -38,24 +38,47 @@ class AccessTokenView:
 
 def decode_own_access_token(token: str, verify_exp: bool = True) -> dict[str, Any] | None:
     """Claims of an access token issued by the current ecosystem, or None."""
+    return decode_access_token(token, current().eco.slug, verify_exp)
+
+
+def issuer_of(eco: str) -> str:
+    """The issuer of another ecosystem of this deployment."""
+    return current().issuer.rsplit("/eco/", 1)[0] + f"/eco/{eco}"
+
+
+def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[str, Any] | None:
+    """Claims of an access token signed by ecosystem ``eco`` of this deployment, or None."""
     call = current()
     try:
         header = jwt.get_unverified_header(token)
         if str(header.get("typ", "")).lower() != "at+jwt":
             return None
-        key = call.extras["keys"].public_key(call.tx, call.eco.slug, header.get("kid", ""))
+        key = call.extras["keys"].public_key(call.tx, eco, header.get("kid", ""))
         if key is None:
             return None
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=["RS256"],
-            issuer=call.issuer,
+            issuer=issuer_of(eco),
             options={"verify_aud": False, "verify_exp": verify_exp},
         )
     except jwt.PyJWTError:
         return None
-    return claims if claims.get("eco") == call.eco.slug else None
+    return claims if claims.get("eco") == eco else None
+
+
+def origin_eco(token: str) -> str | None:
+    """The ecosystem whose issuer a token names, when it is another one of this deployment."""
+    try:
+        iss = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
+    except jwt.PyJWTError:
+        return None
+    prefix = issuer_of("")
+    if isinstance(iss, str) and iss.startswith(prefix) and "/" not in iss[len(prefix) :]:
+        other = iss[len(prefix) :]
+        return other if other and other != current().eco.slug else None
+    return None
 
 
 def find_token(token: str, hint: str | None) -> AccessTokenView | RefreshView | None:

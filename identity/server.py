@@ -101,6 +101,7 @@ class IdentityServer(AuthorizationServer):
             scope,
             ttl,
             call.act,
+            call.fed,
         )
         call.extras["claims"] = claims
         token: dict[str, Any] = {

@@ -76,6 +76,7 @@ def mint_access_token(
     scope: str,
     ttl: int,
     act: dict[str, Any] | None = None,
+    fed: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     now = int(time.time())
     claims = Claims(
@@ -91,6 +92,7 @@ def mint_access_token(
         partner=subject.partner,
         roles=[Role(r) for r in subject.roles],
         act=act,  # type: ignore[arg-type]
+        fed=fed,  # type: ignore[arg-type]
     )
     payload = claims.to_jwt_payload()
     headers = {"typ": ACCESS_TOKEN_TYP, "kid": signer.kid}
