@@ -101,7 +101,10 @@ async def _admin(
     request: Request, rt: IdentityRuntime, eco: str, fn: Any, *args: Any, broker_ok: bool = False
 ) -> Any:
     token = bearer(request.headers.get("authorization"))
-    return await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
+    result = await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
+    if request.method != "GET":
+        rt.rows.forget(eco)  # the token endpoint's cached rows of this ecosystem
+    return result
 
 
 def _partner(p: Any) -> dict[str, Any]:

@@ -111,7 +111,7 @@ async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) 
     oreq = await oauth_request(request, rt)
 
     def work(tx: Tx) -> tuple[int, Any, Any]:
-        rt.enter(tx, eco, client_ip(request))
+        rt.enter(tx, eco, client_ip(request), cached=True)
         if name == "token":
             return rt.server.create_token_response(oreq)  # type: ignore[no-any-return]
         return rt.server.create_endpoint_response(name, oreq)  # type: ignore[no-any-return]

@@ -56,7 +56,12 @@ class IdentityServer(AuthorizationServer):
 
     def query_client(self, client_id: str) -> ClientView | None:
         call = current()
-        row = repo.get_client(call.tx.s, call.eco.slug, client_id)
+        rows = call.extras.get("rows")
+        row = rows.get((call.eco.slug, client_id)) if rows else None
+        if row is None:
+            row = repo.get_client(call.tx.s, call.eco.slug, client_id)
+            if rows and row is not None:
+                rows.put((call.eco.slug, client_id), row)
         return ClientView(row) if row is not None else None
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
