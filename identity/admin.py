@@ -301,3 +301,38 @@ async def register_upstream(
 
     up = await _admin(request, rt, eco, lambda tx, a: register(tx, rt, eco, body.model_dump(), a))
     return {"alias": up.alias, "name": up.name, "issuer": up.issuer, "mapping": up.mapping}
+
+
+class EcosystemIn(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    access_ttl: int | None = Field(default=None, ge=60, le=24 * 3600)
+    refresh_ttl: int | None = Field(default=None, ge=300, le=365 * 24 * 3600)
+
+
+@router.get("/ecosystem")
+async def get_ecosystem(request: Request, eco: str, rt: RuntimeDep) -> dict[str, Any]:
+    return await _admin(request, rt, eco, lambda tx, _a: _ecosystem(service.ecosystem(tx, eco)))
+
+
+@router.patch("/ecosystem")
+async def update_ecosystem(
+    request: Request, eco: str, body: EcosystemIn, rt: RuntimeDep
+) -> dict[str, Any]:
+    def work(tx: Tx, actor: str) -> dict[str, Any]:
+        changes = body.model_dump(exclude_none=True)
+        return _ecosystem(service.update_ecosystem(tx, eco, changes, actor))
+
+    return await _admin(request, rt, eco, work)
+
+
+def _ecosystem(e: Any) -> dict[str, Any]:
+    return {
+        "slug": e.slug,
+        "name": e.name,
+        "membership_policy": e.membership_policy,
+        "admission_rule": e.admission_rule,
+        "default_partner": e.default_partner,
+        "access_ttl": e.access_ttl,
+        "refresh_ttl": e.refresh_ttl,
+        "exchange_rules": e.exchange_rules,
+    }

@@ -322,3 +322,14 @@ def admits(rule: dict[str, Any], claims: dict[str, Any]) -> bool:
     if isinstance(value, list):
         return any(v in allowed for v in value)
     return value is not None and value in allowed
+
+
+def update_ecosystem(tx: Tx, eco: str, changes: dict[str, Any], actor: str | None) -> Ecosystem:
+    """Name and token lifetimes (access, refresh) of the ecosystem."""
+    row = ecosystem(tx, eco)
+    for key in ("name", "access_ttl", "refresh_ttl"):
+        if key in changes:
+            setattr(row, key, changes[key])
+    tx.s.flush()
+    tx.audit(eco, "admin.ecosystem.updated", actor=actor, target=eco, **changes)
+    return row

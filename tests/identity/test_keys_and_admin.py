@@ -155,3 +155,18 @@ class TestAdminApi:
         )
         assert refresh.json()["error"] == "invalid_grant"
         await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": True})
+
+
+class TestLifetimes:
+    async def test_ecosystem_access_lifetime_applies_to_new_tokens(self, idp, olivia):
+        resp = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 120})
+        assert resp.status_code == 200 and resp.json()["access_ttl"] == 120
+        try:
+            token = (await idp.cc("contoso-backend", "directory:read")).json()
+            assert token["expires_in"] == 120
+            claims = jwt.decode(token["access_token"], options={"verify_signature": False})
+            assert claims["exp"] - claims["iat"] == 120
+        finally:
+            await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 900})
+        bad = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 5})
+        assert bad.status_code == 422
