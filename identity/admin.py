@@ -103,7 +103,8 @@ async def _admin(
     token = bearer(request.headers.get("authorization"))
     result = await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
     if request.method != "GET":
-        rt.rows.forget(eco)  # the token endpoint's cached rows of this ecosystem
+        rt.rows.forget(eco)  # admin writes refresh the cached rows and keys of this ecosystem
+        rt.keys.invalidate(eco)
     return result
 
 

@@ -95,7 +95,8 @@ class KeyRing:
         cached = self._jwks.get(eco)
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
-        keys = [dict(k.public_jwk) for k in repo.keys_of(tx.s, eco)]
+        now = datetime.now(UTC)
+        keys = [dict(k.public_jwk) for k in repo.keys_of(tx.s, eco) if published(k, now)]
         doc = {"keys": keys}
         self._jwks[eco] = (time.monotonic(), doc)
         return doc
@@ -109,6 +110,14 @@ class KeyRing:
             if k["kid"] == kid:
                 return jwt.PyJWK.from_dict(k).key
         return None
+
+
+def published(key: SigningKey, now: datetime) -> bool:
+    """Every key is in JWKS except a retired one whose tokens have all expired."""
+    if key.state != "retired" or key.retire_until is None:
+        return True
+    until = key.retire_until if key.retire_until.tzinfo else key.retire_until.replace(tzinfo=UTC)
+    return until > now
 
 
 def ensure_keys(tx: Tx, eco: str, sealer: Sealer) -> None:

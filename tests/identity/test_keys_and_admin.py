@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import jwt
 import pytest
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from identity import cli, models
 from identity.crypto import Sealer
@@ -66,6 +68,24 @@ class TestKeyRotation:
             )
             with pytest.raises(InvalidTag):
                 Sealer("another-secret").open(row.private_enc, row.kid.encode())
+
+    async def test_retired_key_leaves_jwks_once_its_tokens_expired(self, idp, olivia):
+        rotated = (await _admin(idp, olivia, "POST", "/keys/rotate")).json()
+        retired = rotated["retired"]
+        assert retired in await _kids(idp)
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.SigningKey)
+                    .where(models.SigningKey.kid == retired)
+                    .values(retire_until=datetime.now(UTC) - timedelta(seconds=1))
+                )
+        finally:
+            await db.dispose()
+        await _admin(idp, olivia, "POST", "/partners", {"slug": "refresh-jwks", "name": "x"})
+        kids = await _kids(idp)
+        assert retired not in kids and rotated["active"] in kids and rotated["next"] in kids
 
     async def test_cli_rotation(self, idp):
         result = await cli.rotate_keys(idp.settings, "acme")
