@@ -58,6 +58,7 @@ class ClientIn(BaseModel):
     scopes: list[str] = []
     redirect_uris: list[str] = []
     post_logout_redirect_uris: list[str] = []
+    id_token_alg: str = "RS256"
     roles: list[str] = []
     first_party: bool = False
     jwks: dict[str, Any] | None = None
@@ -240,12 +241,12 @@ async def create_client(
 
 
 @router.post("/keys/rotate")
-async def rotate_keys(request: Request, eco: str, rt: RuntimeDep) -> dict[str, str]:
-    def work(tx: Tx, _actor: str) -> dict[str, str]:
+async def rotate_keys(request: Request, eco: str, rt: RuntimeDep) -> dict[str, Any]:
+    def work(tx: Tx, _actor: str) -> dict[str, Any]:
         eco_row = service.ecosystem(tx, eco)
         return keys.rotate(tx, eco, rt.sealer, max(eco_row.access_ttl, 3600))
 
-    result: dict[str, str] = await _admin(request, rt, eco, work)
+    result: dict[str, Any] = await _admin(request, rt, eco, work)
     rt.keys.invalidate(eco)
     return result
 

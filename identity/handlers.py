@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from identity.context import Tx
 from identity.endpoints import AccessTokenView, decode_own_access_token
 from identity.grants import person_subject
+from identity.keys import ALGS
 from identity.oauth import StarletteRequest
 from identity.runtime import IdentityRuntime, RuntimeDep, client_ip
 from identity.tokens import KNOWN_SCOPES, user_info
@@ -42,7 +43,7 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
             "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": list(ALGS),
         "token_endpoint_auth_methods_supported": secret_and_jwt,
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
         "introspection_endpoint_auth_methods_supported": secret_and_jwt,

@@ -303,6 +303,59 @@ class TestCodeFailures:
         assert resp.status_code == 403
 
 
+class TestEs256IdTokens:
+    async def test_client_that_allows_es256_gets_es256_id_tokens(self, idp):
+        olivia = (await idp.person_tokens("olivia"))["access_token"]
+        created = await idp.http.post(
+            f"{idp.issuer}/admin/clients",
+            headers={"Authorization": f"Bearer {olivia}"},
+            json={
+                "client_id": "es-app",
+                "name": "ES app",
+                "partner": "acme-hq",
+                "grant_types": ["authorization_code"],
+                "scopes": ["openid", "profile"],
+                "redirect_uris": ["http://127.0.0.1:8099/es"],
+                "first_party": True,
+                "id_token_alg": "ES256",
+            },
+        )
+        assert created.status_code == 201, created.text
+        async with httpx.AsyncClient() as browser:
+            code = await _code(
+                idp, browser, "es-app", "http://127.0.0.1:8099/es", scope="openid profile"
+            )
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "http://127.0.0.1:8099/es",
+            },
+            auth=("es-app", created.json()["client_secret"]),
+        )
+        body = resp.json()
+        header = jwt.get_unverified_header(body["id_token"])
+        assert header["alg"] == "ES256"
+        jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+        key = jwt.PyJWK.from_dict(next(k for k in jwks if k["kid"] == header["kid"]))
+        claims = jwt.decode(
+            body["id_token"], key.key, ["ES256"], audience="es-app", issuer=idp.issuer
+        )
+        assert claims["name"] == "Noah Nguyen"
+        # access tokens stay RS256 (what every resource server verifies)
+        assert jwt.get_unverified_header(body["access_token"])["alg"] == "RS256"
+
+    async def test_unknown_id_token_alg_is_refused(self, idp):
+        olivia = (await idp.person_tokens("olivia"))["access_token"]
+        resp = await idp.http.post(
+            f"{idp.issuer}/admin/clients",
+            headers={"Authorization": f"Bearer {olivia}"},
+            json={"client_id": "hs-app", "name": "x", "id_token_alg": "HS256"},
+        )
+        assert resp.status_code == 422
+
+
 class TestExpiryAndMaxAge:
     async def test_expired_code_is_invalid_grant(self, idp):
         verifier, challenge = pkce_pair()

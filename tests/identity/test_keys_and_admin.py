@@ -28,8 +28,9 @@ async def _admin(idp, token, method, path, body=None):
     )
 
 
-async def _kids(idp) -> list[str]:
-    return [k["kid"] for k in (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]]
+async def _kids(idp, alg: str = "RS256") -> list[str]:
+    keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+    return [k["kid"] for k in keys if k["alg"] == alg]
 
 
 class TestKeyRotation:

@@ -104,13 +104,16 @@ class TestCommandLine:
         )
         try:
             async with httpx.AsyncClient(timeout=5) as http:
-                for _ in range(200):
+                ready = False
+                for _ in range(600):  # up to ~60 s on a loaded machine
                     try:
-                        if (await http.get(f"{url}/readyz")).status_code == 200:
-                            break
+                        ready = (await http.get(f"{url}/readyz")).status_code == 200
                     except httpx.HTTPError:
                         pass
-                    await asyncio.sleep(0.05)
+                    if ready or proc.poll() is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert ready, f"python -m identity did not become ready (exit {proc.poll()})"
                 backend = creds["clients"]["northwind-backend"]
                 resp = await http.post(
                     f"{url}/eco/acme/token",
