@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -102,6 +103,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     ):
         app.include_router(router)
     _health(app)
+    _metrics(app)
     _errors(app)
     return app
 
@@ -138,3 +140,35 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse(
             err.body().problem(request.url.path), err.status, media_type="application/problem+json"
         )
+
+
+def _metrics(app: FastAPI) -> None:
+    app.add_middleware(HttpMetrics)
+
+
+class HttpMetrics:
+    """Requests and latency per route template (never per raw path: no label explosion).
+
+    A plain ASGI middleware: cheaper on the token endpoint than ``@app.middleware``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            metrics.http_requests.labels("identity", name, str(status[0]), "").inc()
+            metrics.http_latency.labels("identity", name).observe(time.perf_counter() - started)

@@ -71,3 +71,12 @@ class TestJwks:
     async def test_ecosystems_do_not_share_keys(self, idp, path):
         resp = await idp.http.get(f"{idp.url}/eco/other{path}")
         assert resp.status_code == 404
+
+
+class TestOperations:
+    async def test_health_readiness_and_metrics(self, idp):
+        assert (await idp.http.get(f"{idp.url}/healthz")).json() == {"status": "ok"}
+        assert (await idp.http.get(f"{idp.url}/readyz")).json() == {"status": "ready"}
+        await idp.http.get(f"{idp.issuer}/jwks")
+        body = (await idp.http.get(f"{idp.url}/metrics")).text
+        assert 'route="/eco/{eco}/jwks"' in body and "pm_http_requests_total" in body
