@@ -83,13 +83,17 @@ def create_app(settings: IdentitySettings) -> FastAPI:
                 settings.relay_poll_interval,
                 linger=settings.relay_linger_s,
             )
-            task = asyncio.create_task(relay.run(), name="identity-relay")
+            tasks = [
+                asyncio.create_task(relay.run(), name="identity-relay"),
+                asyncio.create_task(app.state.rt.group.run(), name="identity-audit"),
+            ]
             app.state.relay = relay
             try:
                 yield
             finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     app = FastAPI(title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

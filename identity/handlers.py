@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from identity.context import Tx
+from identity.context import Tx, run_tx_collect
 from identity.endpoints import AccessTokenView, decode_own_access_token
 from identity.grants import person_subject
 from identity.keys import ALGS
@@ -18,6 +18,10 @@ from identity.tokens import KNOWN_SCOPES, user_info
 from mesh.tokens import bearer
 
 router = APIRouter()
+# Grants whose only write is their audit event: those events are group-committed.
+STATELESS_GRANTS = frozenset(
+    {"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"}
+)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -117,6 +121,12 @@ async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) 
             return rt.server.create_token_response(oreq)  # type: ignore[no-any-return]
         return rt.server.create_endpoint_response(name, oreq)  # type: ignore[no-any-return]
 
+    grant_type = oreq.payload.data.get("grant_type")
+    if name == "token" and grant_type in STATELESS_GRANTS:
+        result, events = await run_tx_collect(rt.db, work)
+        if events:
+            await rt.group.add(events)  # durable before the token leaves
+        return to_response(*result)
     return to_response(*await rt.tx(work))
 
 

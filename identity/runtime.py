@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from identity.cache import TtlCache
 from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
+from identity.groupcommit import GroupCommit
 from identity.keys import KeyRing
 from identity.oauth import Call, enter
 from identity.server import IdentityServer
@@ -36,6 +37,7 @@ class IdentityRuntime:
     server: IdentityServer
     templates: Jinja2Templates
     http: httpx.AsyncClient
+    group: GroupCommit
     rows: TtlCache = field(default_factory=TtlCache)
 
     async def tx(self, fn: Callable[..., T], *args: Any) -> T:
@@ -79,6 +81,7 @@ def build_runtime(
         server=IdentityServer(keys, settings.audience),
         templates=templates,
         http=http,
+        group=GroupCommit(db, outbox),
     )
 
 
