@@ -1,0 +1,178 @@
+"""The identity provider's FastAPI app: wiring in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from contracts.errors import ErrorCode
+from identity import admin, broker, handlers, logout, models, pages, signup
+from identity.runtime import HERE, build_runtime
+from identity.settings import IdentitySettings
+from mesh import metrics
+from mesh.db import Database
+from mesh.errors import MeshError
+from mesh.nats import connect, ensure_event_stream
+from mesh.outbox import Outbox, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class NatsUnavailable(RuntimeError):
+    pass
+
+
+class LingeringRelay(OutboxRelay):
+    """Waits a few milliseconds after a commit wakes it, so that under load one round
+    publishes the events of many requests instead of one round per token issued."""
+
+    def __init__(self, *args: Any, linger: float = 0.02, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.linger = linger
+
+    async def relay_once(self) -> int:
+        if self.linger:
+            await asyncio.sleep(self.linger)
+        return await super().relay_once()
+
+
+async def _connect_nats(settings: IdentitySettings) -> object:
+    try:
+        return await asyncio.wait_for(
+            connect(settings.nats_url, f"identity-{settings.instance}"),
+            settings.nats_connect_timeout_s,
+        )
+    except Exception as exc:
+        raise NatsUnavailable(
+            f"identity cannot reach NATS at {settings.nats_url} ({exc.__class__.__name__}: {exc}); "
+            "start nats-server or set PM_IDENTITY_NATS_URL"
+        ) from None
+
+
+def create_app(settings: IdentitySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            db = Database(settings.database_url_or_default("identity"), models.metadata)
+            stack.push_async_callback(db.dispose)
+            outbox = Outbox(models.metadata)
+            await db.create_all()
+            nc = await _connect_nats(settings)
+            stack.push_async_callback(nc.drain)  # type: ignore[attr-defined]
+            js = nc.jetstream()  # type: ignore[attr-defined]
+            await ensure_event_stream(js)
+            http = httpx.AsyncClient(timeout=10)
+            stack.push_async_callback(http.aclose)
+            app.state.rt = build_runtime(settings, db, outbox, http)
+            app.state.nc = nc
+            relay = LingeringRelay(
+                db,
+                outbox,
+                js,
+                "identity",
+                settings.relay_poll_interval,
+                linger=settings.relay_linger_s,
+            )
+            tasks = [
+                asyncio.create_task(relay.run(), name="identity-relay"),
+                asyncio.create_task(app.state.rt.group.run(), name="identity-audit"),
+            ]
+            app.state.relay = relay
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    app = FastAPI(title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for router in (
+        handlers.router,
+        pages.router,
+        logout.router,
+        signup.router,
+        broker.router,
+        admin.router,
+    ):
+        app.include_router(router)
+    _health(app)
+    _metrics(app)
+    _errors(app)
+    return app
+
+
+def _health(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        ok = request.app.state.nc.is_connected and await request.app.state.rt.db.ping()
+        return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        body, ctype = metrics.exposition()
+        return Response(body, media_type=ctype)
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(MeshError)
+    async def mesh_error(request: Request, exc: MeshError) -> JSONResponse:
+        return JSONResponse(
+            exc.body().problem(request.url.path), exc.status, media_type="application/problem+json"
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        err = MeshError(
+            ErrorCode.VALIDATION_FAILED, "the request does not match its schema", errors
+        )
+        return JSONResponse(
+            err.body().problem(request.url.path), err.status, media_type="application/problem+json"
+        )
+
+
+def _metrics(app: FastAPI) -> None:
+    app.add_middleware(HttpMetrics)
+
+
+class HttpMetrics:
+    """Requests and latency per route template (never per raw path: no label explosion).
+
+    A plain ASGI middleware: cheaper on the token endpoint than ``@app.middleware``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            metrics.http_requests.labels("identity", name, str(status[0]), "").inc()
+            metrics.http_latency.labels("identity", name).observe(time.perf_counter() - started)

@@ -1,0 +1,142 @@
+"""The process around the provider: settings, NATS at start, seed-demo idempotency."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from pydantic import ValidationError
+
+from identity import cli
+from identity.app import NatsUnavailable, create_app
+from identity.settings import IdentitySettings
+from tests.support import infra
+
+
+class TestSettings:
+    def test_defaults(self, monkeypatch):
+        monkeypatch.delenv("PM_IDENTITY_PORT", raising=False)
+        settings = IdentitySettings()
+        assert settings.port == 8081 and settings.public_url == "http://127.0.0.1:8081"
+        assert settings.issuer("acme") == "http://127.0.0.1:8081/eco/acme"
+        assert settings.database_url_or_default().startswith("sqlite+aiosqlite:///")
+
+    def test_env_prefix(self, monkeypatch):
+        monkeypatch.setenv("PM_IDENTITY_PUBLIC_URL", "https://id.example")
+        assert IdentitySettings().secure_cookies
+
+    def test_production_refuses_default_secrets(self):
+        with pytest.raises(ValidationError):
+            IdentitySettings(environment="production", secret_key="real")
+        with pytest.raises(ValidationError):
+            IdentitySettings(environment="production", key_encryption_secret="real")
+        IdentitySettings(environment="production", secret_key="a", key_encryption_secret="b")
+
+
+class TestStartup:
+    async def test_unreachable_nats_fails_clearly(self, tmp_path):
+        port = infra.free_port()
+        settings = IdentitySettings(
+            nats_url=f"nats://127.0.0.1:{port}",
+            nats_connect_timeout_s=1,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        )
+        app = create_app(settings)
+        with pytest.raises(NatsUnavailable, match=f"127.0.0.1:{port}"):
+            async with app.router.lifespan_context(app):
+                pass
+
+
+class TestSeedDemo:
+    async def test_idempotent_and_private(self, tmp_path, idp_database, demo_hashes):
+        settings = IdentitySettings(database_url=idp_database)
+        out = tmp_path / "creds.json"
+        first = await cli.seed_demo(settings, out, demo_hashes)
+        assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+        assert len(first["clients"]["northwind-backend"]["client_secret"]) >= 43  # 256 bits
+        assert first["clients"]["mesh-cli"]["client_secret"] is None
+        second = await cli.seed_demo(settings, out, demo_hashes)
+        assert second == first == json.loads(out.read_text())
+        out.unlink()  # file lost: secrets are re-issued, never recovered
+        third = await cli.seed_demo(settings, out, demo_hashes)
+        assert (
+            third["clients"]["portal"]["client_secret"]
+            != first["clients"]["portal"]["client_secret"]
+        )
+
+
+class TestCommandLine:
+    async def test_seed_serve_and_rotate_as_real_processes(self, tmp_path, nats_url):
+        """``python -m identity seed-demo``, ``python -m identity`` and ``rotate-keys``."""
+        import asyncio
+        import subprocess
+        import sys
+
+        import httpx
+
+        port = infra.free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "PM_IDENTITY_PORT": str(port),
+            "PM_IDENTITY_PUBLIC_URL": url,
+            "PM_IDENTITY_NATS_URL": nats_url,
+            "PM_VAR_DIR": str(tmp_path / "var"),
+        }
+        out = tmp_path / "var" / "demo-identity.json"
+        seeded = subprocess.run(
+            [sys.executable, "-m", "identity", "seed-demo", "--out", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        assert (tmp_path / "var" / "identity.db").exists()  # the default SQLite under var/
+        creds = json.loads(out.read_text())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "identity"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                ready = False
+                for _ in range(600):  # up to ~60 s on a loaded machine
+                    try:
+                        ready = (await http.get(f"{url}/readyz")).status_code == 200
+                    except httpx.HTTPError:
+                        pass
+                    if ready or proc.poll() is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert ready, f"python -m identity did not become ready (exit {proc.poll()})"
+                backend = creds["clients"]["northwind-backend"]
+                resp = await http.post(
+                    f"{url}/eco/acme/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(backend["client_id"], backend["client_secret"]),
+                )
+                assert resp.status_code == 200
+            rotated = subprocess.run(
+                [sys.executable, "-m", "identity", "rotate-keys", "--eco", "acme"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert rotated.returncode == 0 and json.loads(rotated.stdout)["active"]
+            missing = subprocess.run(
+                [sys.executable, "-m", "identity", "rotate-keys", "--eco", "nowhere"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert missing.returncode != 0 and "nowhere" in missing.stderr
+        finally:
+            proc.terminate()
+            assert proc.wait(15) is not None
