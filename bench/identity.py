@@ -89,7 +89,7 @@ async def wait_http(url: str, proc: subprocess.Popen[bytes], within: float = 60)
 
 @contextlib.contextmanager
 def process(argv: list[str], env: dict[str, str], cwd: str | None = None) -> Iterator[Any]:
-    proc = subprocess.Popen(  # noqa: S603 (argv built here from fixed commands)
+    proc = subprocess.Popen(
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
@@ -215,7 +215,7 @@ def argon2_rate(seconds: float, threads: int) -> float:
 def seed_ours(env: dict[str, str], creds_path: str) -> dict[str, Any]:
     """Seed the demo ecosystem through the real CLI; its credentials."""
     argv = [sys.executable, "-m", "identity", "seed-demo", "--out", creds_path]
-    subprocess.run(argv, env=env, check=True, capture_output=True)  # noqa: S603
+    subprocess.run(argv, env=env, check=True, capture_output=True)
     creds: dict[str, Any] = json.loads(Path(creds_path).read_text())
     return creds
 
@@ -225,7 +225,7 @@ def install_oidc_provider(tmp: str, npm: str) -> tuple[str, str | None]:
     Path(tmp, "package.json").write_text('{"name": "oidc-bench", "type": "module"}')
     Path(tmp, "server.mjs").write_text(NODE_SERVER)
     argv = [npm, "install", "oidc-provider@9", "--no-audit", "--no-fund"]
-    done = subprocess.run(argv, cwd=tmp, capture_output=True, timeout=240)  # noqa: S603
+    done = subprocess.run(argv, cwd=tmp, capture_output=True, timeout=240)
     if done.returncode != 0:
         return "", "npm install oidc-provider failed: " + done.stderr.decode()[-300:]
     meta = json.loads(Path(tmp, "node_modules/oidc-provider/package.json").read_text())

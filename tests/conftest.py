@@ -10,7 +10,6 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import EVENT_STREAM
-
 from tests.support import infra
 from tests.support.tokens import TestKeys, TokenFactory
 
