@@ -13,6 +13,8 @@ from contracts.subjects import EVENT_STREAM
 from tests.support import infra
 from tests.support.tokens import TestKeys, TokenFactory
 
+pytest_plugins = ["tests.support.identity"]
+
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from identity import cli, seed
-from identity.app import create_app
-from identity.crypto import Passwords
+from identity import seed
 from identity.devclient import login
 from identity.settings import IdentitySettings
 from tests.support import infra
+from tests.support.identity import start_idp
 
 CLI_REDIRECT = "http://127.0.0.1:8099/callback"
 PORTAL_REDIRECT = "http://127.0.0.1:8082/auth/callback"
@@ -56,16 +54,6 @@ class IdP:
             )
 
 
-@pytest.fixture(scope="session")
-def demo_hashes() -> dict[str, str]:
-    """argon2id hashes of the demo password, computed once per test session."""
-    settings = IdentitySettings()
-    pw = Passwords(
-        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
-    )
-    return seed.hash_demo_passwords(pw)
-
-
 @pytest.fixture(scope="module", params=infra.database_engines())
 async def idp_database(
     request: pytest.FixtureRequest,
@@ -82,23 +70,6 @@ async def idp_database(
         yield url
     finally:
         await infra.drop_pg_database(postgres_admin_url, name)
-
-
-async def start_idp(
-    nats_url: str, database_url: str, workdir: Path, hashes: dict[str, str], **overrides: Any
-) -> tuple[IdentitySettings, dict[str, Any], Any]:
-    port = infra.free_port()
-    settings = IdentitySettings(
-        public_url=f"http://127.0.0.1:{port}",
-        port=port,
-        database_url=database_url,
-        nats_url=nats_url,
-        relay_poll_interval=0.2,
-        environment="test",
-        **overrides,
-    )
-    creds = await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
-    return settings, creds, create_app(settings)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,41 @@
+"""A real identity provider for tests: seeded demo ecosystem, served by uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from identity import cli, seed
+from identity.app import create_app
+from identity.crypto import Passwords
+from identity.settings import IdentitySettings
+from tests.support import infra
+
+
+@pytest.fixture(scope="session")
+def demo_hashes() -> dict[str, str]:
+    """argon2id hashes of the demo password, computed once per test session."""
+    settings = IdentitySettings()
+    pw = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    return seed.hash_demo_passwords(pw)
+
+
+async def start_idp(
+    nats_url: str, database_url: str, workdir: Path, hashes: dict[str, str], **overrides: Any
+) -> tuple[IdentitySettings, dict[str, Any], Any]:
+    port = infra.free_port()
+    settings = IdentitySettings(
+        public_url=f"http://127.0.0.1:{port}",
+        port=port,
+        database_url=database_url,
+        nats_url=nats_url,
+        relay_poll_interval=0.2,
+        environment="test",
+        **overrides,
+    )
+    creds = await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
+    return settings, creds, create_app(settings)
