@@ -122,7 +122,7 @@ def curl_example(info: dict[str, Any], client_id: str, secret: str) -> str:
         f"-d grant_type=client_credentials -d 'scope=directory:read profile:read mesh:ping' "
         f"{info['token_endpoint']} | python3 -c {PICK_TOKEN})\n"
         f'curl -s -H "Authorization: Bearer $TOKEN" '
-        f"'{info['gateway']}/v1/ecosystems/{info['ecosystem']}/echo?message=hello'"
+        f"'{info['gateway']}/v1/ecosystems/{info['ecosystem']}/directory?q=logistics'"
     )
 
 

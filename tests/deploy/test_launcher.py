@@ -96,6 +96,13 @@ class TestLauncher:
         )
         assert reply.status_code == 200, reply.text
         assert reply.json()["message"] == "hello"
+        # The printed curl example, run as a user would paste it, returns seeded data.
+        pasted = subprocess.run(
+            ["bash", "-c", info["curl"]], capture_output=True, text=True, timeout=30
+        )
+        assert pasted.returncode == 0, pasted.stderr
+        found = json.loads(pasted.stdout)
+        assert found["total"] >= 1 and found["entries"], pasted.stdout
         # Without a token the gateway refuses, as RFC 9457 problem+json.
         denied = httpx.get(f"{info['gateway']}/v1/ecosystems/{info['ecosystem']}/echo")
         assert denied.status_code == 401
