@@ -95,6 +95,9 @@ class MeshService:
                     metadata={"method": op.method, "path": op.path},
                 )
             )
+        # Ready means reachable: wait until the server has our subscriptions, so a
+        # request sent from another connection right after start finds a responder.
+        await self.nc.flush()
 
     async def stop(self) -> None:
         if self._micro is not None and self.nc.is_connected:
