@@ -1,0 +1,1 @@
+"""partnermesh identity: an OpenID Connect provider with one issuer per ecosystem."""

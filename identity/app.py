@@ -1,0 +1,104 @@
+"""The identity provider's FastAPI app: wiring in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from contracts.errors import ErrorCode
+from identity import admin, handlers, logout, models, pages
+from identity.runtime import HERE, build_runtime
+from identity.settings import IdentitySettings
+from mesh import metrics
+from mesh.db import Database
+from mesh.errors import MeshError
+from mesh.nats import connect, ensure_event_stream
+from mesh.outbox import Outbox, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class NatsUnavailable(RuntimeError):
+    pass
+
+
+async def _connect_nats(settings: IdentitySettings) -> object:
+    try:
+        return await asyncio.wait_for(connect(settings.nats_url, f"identity-{settings.instance}"), 10)
+    except Exception as exc:
+        raise NatsUnavailable(
+            f"identity cannot reach NATS at {settings.nats_url} ({exc.__class__.__name__}: {exc}); "
+            "start nats-server or set PM_IDENTITY_NATS_URL"
+        ) from None
+
+
+def create_app(settings: IdentitySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            db = Database(settings.database_url_or_default("identity"), models.metadata)
+            stack.push_async_callback(db.dispose)
+            outbox = Outbox(models.metadata)
+            await db.create_all()
+            nc = await _connect_nats(settings)
+            stack.push_async_callback(nc.drain)  # type: ignore[attr-defined]
+            js = nc.jetstream()  # type: ignore[attr-defined]
+            await ensure_event_stream(js)
+            http = httpx.AsyncClient(timeout=10)
+            stack.push_async_callback(http.aclose)
+            app.state.rt = build_runtime(settings, db, outbox, http)
+            app.state.nc = nc
+            relay = OutboxRelay(db, outbox, js, "identity", settings.relay_poll_interval)
+            task = asyncio.create_task(relay.run(), name="identity-relay")
+            app.state.relay = relay
+            try:
+                yield
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    app = FastAPI(title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    for router in (handlers.router, pages.router, logout.router, admin.router):
+        app.include_router(router)
+    _health(app)
+    _errors(app)
+    return app
+
+
+def _health(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        ok = request.app.state.nc.is_connected and await request.app.state.rt.db.ping()
+        return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        body, ctype = metrics.exposition()
+        return Response(body, media_type=ctype)
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(MeshError)
+    async def mesh_error(request: Request, exc: MeshError) -> JSONResponse:
+        return JSONResponse(exc.body().problem(request.url.path), exc.status,
+                            media_type="application/problem+json")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        err = MeshError(ErrorCode.VALIDATION_FAILED, "the request does not match its schema", errors)
+        return JSONResponse(err.body().problem(request.url.path), err.status,
+                            media_type="application/problem+json")

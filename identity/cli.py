@@ -1,0 +1,65 @@
+"""Commands that work on the database directly (no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from identity import keys, models, seed, service
+from identity.context import Tx, run_tx
+from identity.crypto import Passwords, Sealer
+from identity.settings import IdentitySettings
+from mesh.db import Database
+from mesh.errors import MeshError
+from mesh.outbox import Outbox
+
+
+class CliError(RuntimeError):
+    pass
+
+
+async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
+    db = Database(settings.database_url_or_default("identity"), models.metadata)
+    outbox = Outbox(models.metadata)
+    try:
+        await db.create_all()
+        return await run_tx(db, outbox, fn, *args)
+    finally:
+        await db.dispose()
+
+
+async def seed_demo(settings: IdentitySettings, out: Path,
+                    hashes: dict[str, str] | None = None) -> dict[str, Any]:
+    sealer = Sealer(settings.key_encryption_secret)
+    if hashes is None:
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib,
+                              settings.argon2_parallelism)
+        hashes = await asyncio.to_thread(seed.hash_demo_passwords, passwords)
+    fresh = not out.exists()
+    secrets = await _with_db(settings, seed.seed, sealer, hashes, fresh)
+    if not fresh:
+        doc: dict[str, Any] = json.loads(out.read_text())
+        if not secrets:
+            return doc
+        for cid, secret in secrets.items():  # clients added since the file was written
+            doc["clients"].setdefault(cid, {"client_id": cid})["client_secret"] = secret
+    else:
+        doc = seed.credentials(settings.issuer(seed.ECO), secrets)
+    seed.write_once(out, doc)
+    return doc
+
+
+async def rotate_keys(settings: IdentitySettings, eco: str) -> dict[str, str]:
+    sealer = Sealer(settings.key_encryption_secret)
+
+    def work(tx: Tx) -> dict[str, str]:
+        row = service.ecosystem(tx, eco)
+        return keys.rotate(tx, eco, sealer, max(row.access_ttl, 3600))
+
+    try:
+        result: dict[str, str] = await _with_db(settings, work)
+    except MeshError as exc:
+        raise CliError(f"cannot rotate keys of {eco!r}: {exc.detail}") from None
+    return result

@@ -1,0 +1,74 @@
+"""What every handler needs, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+
+from identity.context import Tx, run_tx
+from identity.crypto import Passwords, Sealer
+from identity.keys import KeyRing
+from identity.oauth import Call, enter
+from identity.server import IdentityServer
+from identity.settings import IdentitySettings
+from mesh.db import Database
+from mesh.outbox import Outbox
+
+T = TypeVar("T")
+HERE = Path(__file__).parent
+
+
+@dataclass
+class IdentityRuntime:
+    settings: IdentitySettings
+    db: Database
+    outbox: Outbox
+    sealer: Sealer
+    keys: KeyRing
+    passwords: Passwords
+    server: IdentityServer
+    templates: Jinja2Templates
+    http: httpx.AsyncClient
+
+    async def tx(self, fn: Callable[..., T], *args: Any) -> T:
+        return await run_tx(self.db, self.outbox, fn, *args)
+
+    def enter(self, tx: Tx, eco: str, ip: str = "") -> Call:
+        """Make ``eco`` the current ecosystem of this transaction (404 when unknown)."""
+        from identity.service import ecosystem
+
+        call = Call(tx=tx, eco=ecosystem(tx, eco), issuer=self.settings.issuer(eco), ip=ip)
+        call.extras.update(keys=self.keys, code_ttl=self.settings.code_ttl_s)
+        enter(call)
+        return call
+
+
+def build_runtime(settings: IdentitySettings, db: Database, outbox: Outbox,
+                  http: httpx.AsyncClient) -> IdentityRuntime:
+    sealer = Sealer(settings.key_encryption_secret)
+    keys = KeyRing(sealer)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    return IdentityRuntime(
+        settings=settings, db=db, outbox=outbox, sealer=sealer, keys=keys,
+        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib,
+                            settings.argon2_parallelism),
+        server=IdentityServer(keys, settings.audience), templates=templates, http=http,
+    )
+
+
+def get_runtime(request: Request) -> IdentityRuntime:
+    rt: IdentityRuntime = request.app.state.rt
+    return rt
+
+
+RuntimeDep = Annotated[IdentityRuntime, Depends(get_runtime)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,55 @@
+"""Settings of the identity provider (env prefix ``PM_IDENTITY_``)."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+from pydantic_settings import SettingsConfigDict
+
+from mesh.settings import DEV_SECRET, MeshSettings, var_dir
+from mesh.tokens import issuer_for
+
+
+class IdentitySettings(MeshSettings):
+    model_config = SettingsConfigDict(env_prefix="PM_IDENTITY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    public_url: str = "http://127.0.0.1:8081"
+    database_url: str = ""
+    # Encrypts private signing keys and upstream secrets at rest; signs CSRF tokens.
+    key_encryption_secret: str = DEV_SECRET
+    # Password hashing (argon2id): no weaker than Keycloak's defaults (m=7 MiB, t=5, p=1).
+    argon2_time_cost: int = 5
+    argon2_memory_kib: int = 7168
+    argon2_parallelism: int = 1
+    # Login throttling: failures per account / per address within the window, then lockout.
+    login_max_failures_account: int = 5
+    login_max_failures_address: int = 30
+    login_window_s: int = 900
+    login_lockout_s: int = 900
+    session_ttl_s: int = 8 * 3600
+    code_ttl_s: int = 60
+    relay_poll_interval: float = 1.0
+
+    @model_validator(mode="after")
+    def _refuse_default_key_secret(self) -> IdentitySettings:
+        if self.environment == "production" and self.key_encryption_secret == DEV_SECRET:
+            raise ValueError(
+                "PM_IDENTITY_KEY_ENCRYPTION_SECRET still has the development default; "
+                "set a real secret before running in production"
+            )
+        return self
+
+    def database_url_or_default(self, name: str = "identity") -> str:
+        if self.database_url:
+            return self.database_url
+        path = var_dir() / f"{name}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{path}"
+
+    def issuer(self, eco: str) -> str:
+        return issuer_for(self.public_url, eco)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")

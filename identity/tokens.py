@@ -1,0 +1,131 @@
+"""What goes into tokens: scope policy, access-token claims (RFC 9068), ID tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from contracts.claims import ACCESS_TOKEN_TYP, ALL_SCOPES, Claims, Role, Scope
+from identity.keys import Signer
+
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+KNOWN_SCOPES = ALL_SCOPES | OIDC_SCOPES
+
+# Scopes only some roles may hold; every other scope is open to any member.
+SCOPE_ROLES: dict[str, frozenset[str]] = {
+    Scope.ADMIN.value: frozenset({Role.OPERATOR.value}),
+    Scope.BROKER_CURATE.value: frozenset({Role.BROKER.value, Role.OPERATOR.value}),
+    Scope.CONNECTOR_ADMIN.value: frozenset({Role.PARTNER_ADMIN.value, Role.OPERATOR.value}),
+}
+
+
+class UnknownScope(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom a token speaks for: a person, or a client acting for its partner."""
+
+    sub: str
+    partner: str | None
+    roles: tuple[str, ...]
+    name: str | None = None
+    email: str | None = None
+    username: str | None = None
+    is_person: bool = True
+    auth_time: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get_user_id(self) -> str:
+        return self.sub
+
+
+def roles_allow(scope: str, roles: tuple[str, ...] | list[str]) -> bool:
+    needed = SCOPE_ROLES.get(scope)
+    return needed is None or bool(needed.intersection(roles))
+
+
+def grant_scope(requested: str | None, client_scopes: list[str], roles: tuple[str, ...]) -> str:
+    """requested ∩ what the client may ask for ∩ what the subject's roles allow.
+
+    No requested scope means everything the client and roles allow. A scope this
+    provider does not know raises :class:`UnknownScope` (``invalid_scope``).
+    """
+    wanted = set((requested or "").split()) or set(client_scopes)
+    unknown = wanted - KNOWN_SCOPES
+    if unknown:
+        raise UnknownScope(" ".join(sorted(unknown)))
+    allowed = {s for s in wanted if s in client_scopes and roles_allow(s, roles)}
+    return " ".join(sorted(allowed))
+
+
+def mint_access_token(
+    signer: Signer,
+    iss: str,
+    audience: str,
+    eco: str,
+    subject: Subject,
+    client_id: str,
+    scope: str,
+    ttl: int,
+    act: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    now = int(time.time())
+    claims = Claims(
+        iss=iss, sub=subject.sub, aud=audience, exp=now + ttl, iat=now, jti=uuid.uuid4().hex,
+        client_id=client_id, scope=scope, eco=eco, partner=subject.partner,
+        roles=[Role(r) for r in subject.roles], act=act,  # type: ignore[arg-type]
+    )
+    payload = claims.to_jwt_payload()
+    headers = {"typ": ACCESS_TOKEN_TYP, "kid": signer.kid}
+    return jwt.encode(payload, signer.key, signer.alg, headers=headers), payload  # type: ignore[arg-type]
+
+
+def half_hash(value: str) -> str:
+    digest = hashlib.sha256(value.encode()).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
+
+
+def user_info(subject: Subject, scope: str, eco: str) -> dict[str, Any]:
+    scopes = set(scope.split())
+    info: dict[str, Any] = {"sub": subject.sub, "eco": eco, "roles": list(subject.roles)}
+    if subject.partner:
+        info["partner"] = subject.partner
+    if "profile" in scopes:
+        info["name"] = subject.name
+        info["preferred_username"] = subject.username
+    if "email" in scopes and subject.email:
+        info["email"] = subject.email
+    return info
+
+
+def mint_id_token(
+    signer: Signer,
+    iss: str,
+    eco: str,
+    client_id: str,
+    subject: Subject,
+    scope: str,
+    ttl: int,
+    nonce: str | None,
+    access_token: str | None,
+) -> str:
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": iss, "aud": client_id, "azp": client_id, "iat": now, "exp": now + ttl,
+        "auth_time": subject.auth_time or now, "sid": subject.extra.get("sid"),
+    }
+    payload.update(user_info(subject, scope, eco))
+    if nonce:
+        payload["nonce"] = nonce
+    if access_token:
+        payload["at_hash"] = half_hash(access_token)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return jwt.encode(payload, signer.key, signer.alg, headers={"kid": signer.kid})  # type: ignore[arg-type]

@@ -1,0 +1,96 @@
+"""Client credentials: tokens that the mesh's own verifier accepts, and every refusal."""
+
+from __future__ import annotations
+
+import httpx
+import jwt
+import pytest
+
+from contracts.claims import Claims
+from mesh.errors import MeshError
+from mesh.tokens import RemoteJwks, TokenVerifier
+
+
+@pytest.fixture
+async def verifier(idp):
+    """The real token verifier of the gateway and services, fetching this provider's JWKS."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=0)
+
+
+class TestClientCredentials:
+    async def test_token_verifies_with_the_mesh_verifier(self, idp, verifier):
+        resp = await idp.cc("northwind-backend", "profile:read profile:write")
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["token_type"] == "Bearer" and body["expires_in"] > 0
+        assert "refresh_token" not in body
+        claims = await verifier.verify(body["access_token"])
+        assert claims.iss == idp.issuer and claims.eco == "acme"
+        assert claims.partner == "northwind" and claims.client_id == "northwind-backend"
+        assert claims.sub == "northwind-backend"
+        assert claims.scopes == {"profile:read", "profile:write"}
+        header = jwt.get_unverified_header(body["access_token"])
+        assert header["typ"] == "at+jwt" and header["kid"]
+        payload = jwt.decode(body["access_token"], options={"verify_signature": False})
+        assert set(payload) <= set(Claims.model_fields)
+        assert {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "eco"} <= set(payload)
+
+    async def test_client_secret_post_works_too(self, idp):
+        resp = await idp.http.post(f"{idp.issuer}/token", data={
+            "grant_type": "client_credentials", "client_id": "contoso-backend",
+            "client_secret": idp.secret("contoso-backend"), "scope": "directory:read"})
+        assert resp.status_code == 200
+        assert resp.json()["scope"] == "directory:read"
+
+    async def test_scope_is_cut_to_what_roles_allow(self, idp):
+        resp = await idp.cc("fabrikam-backend", "admin broker:curate connector:admin directory:read")
+        assert resp.status_code == 200
+        # a partner back-end is no operator or broker: admin and broker:curate are dropped
+        assert resp.json()["scope"] == "connector:admin directory:read"
+
+    async def test_unknown_scope_is_invalid_scope(self, idp):
+        resp = await idp.cc("northwind-backend", "profile:read launch:missiles")
+        assert resp.status_code == 400
+        assert resp.json()["error"] == "invalid_scope"
+
+    async def test_wrong_secret_is_invalid_client(self, idp):
+        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "client_credentials"},
+                                   auth=("northwind-backend", "not-the-secret"))
+        assert resp.status_code == 401
+        assert resp.json()["error"] == "invalid_client"
+
+    async def test_unknown_client_is_invalid_client(self, idp):
+        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "client_credentials"},
+                                   auth=("ghost", "x"))
+        assert resp.status_code == 401
+        assert resp.json()["error"] == "invalid_client"
+
+    async def test_public_client_may_not_use_client_credentials(self, idp):
+        resp = await idp.http.post(f"{idp.issuer}/token", data={
+            "grant_type": "client_credentials", "client_id": "mesh-cli"})
+        assert resp.status_code in (400, 401)
+        assert resp.json()["error"] == "invalid_client"
+
+    async def test_client_without_the_grant_is_unauthorized_client(self, idp):
+        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "client_credentials"},
+                                   auth=("portal", idp.secret("portal")))
+        assert resp.status_code == 400
+        assert resp.json()["error"] == "unauthorized_client"
+
+    async def test_unsupported_grant_type(self, idp):
+        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "password"},
+                                   auth=("northwind-backend", idp.secret("northwind-backend")))
+        assert resp.status_code == 400
+        assert resp.json()["error"] == "unsupported_grant_type"
+
+    async def test_secret_of_one_ecosystem_does_not_open_another(self, idp):
+        resp = await idp.http.post(f"{idp.url}/eco/other/token", data={"grant_type": "client_credentials"},
+                                   auth=("northwind-backend", idp.secret("northwind-backend")))
+        assert resp.status_code == 404
+
+    async def test_expired_or_tampered_token_is_refused(self, idp, verifier):
+        token = (await idp.cc("northwind-backend", "profile:read")).json()["access_token"]
+        head, body, sig = token.split(".")
+        with pytest.raises(MeshError):
+            await verifier.verify(f"{head}.{body}.{sig[:-6]}AAAAAA")

@@ -1,0 +1,64 @@
+"""Discovery checks (as the OpenID conformance suite's discovery verification) and JWKS."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from identity.tokens import KNOWN_SCOPES
+
+
+class TestDiscovery:
+    async def test_issuer_matches_and_endpoints_are_under_it(self, idp):
+        resp = await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")
+        assert resp.status_code == 200
+        meta = resp.json()
+        assert meta["issuer"] == idp.issuer
+        for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+                     "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"):
+            assert meta[name].startswith(idp.issuer + "/"), name
+        assert meta["response_types_supported"] == ["code"]
+        assert "public" in meta["subject_types_supported"]
+        assert "RS256" in meta["id_token_signing_alg_values_supported"]
+        assert meta["code_challenge_methods_supported"] == ["S256"]
+        assert set(meta["scopes_supported"]) == set(KNOWN_SCOPES)
+        assert "openid" in meta["scopes_supported"]
+        assert {"client_secret_basic", "client_secret_post", "private_key_jwt"} <= set(
+            meta["token_endpoint_auth_methods_supported"])
+
+    async def test_every_advertised_endpoint_answers(self, idp):
+        meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
+        assert (await idp.http.get(meta["jwks_uri"])).status_code == 200
+        # token/introspect/revoke exist: a POST without credentials is an OAuth error, not 404/405
+        for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+            resp = await idp.http.post(meta[name], data={})
+            assert resp.status_code in (400, 401), name
+            assert "error" in resp.json()
+
+    async def test_rfc8414_metadata_at_both_locations(self, idp):
+        inserted = f"{idp.url}/.well-known/oauth-authorization-server/eco/{idp.eco}"
+        appended = f"{idp.issuer}/.well-known/oauth-authorization-server"
+        for url in (inserted, appended):
+            resp = await idp.http.get(url)
+            assert resp.status_code == 200
+            assert resp.json()["issuer"] == idp.issuer
+
+    async def test_unknown_ecosystem_is_404(self, idp):
+        resp = await idp.http.get(f"{idp.url}/eco/nowhere/.well-known/openid-configuration")
+        assert resp.status_code == 404
+        assert resp.json()["code"] == "not_found"
+
+
+class TestJwks:
+    async def test_only_public_signing_keys(self, idp):
+        keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+        assert len(keys) >= 2  # the active key and the next one, published before use
+        for key in keys:
+            assert key["kty"] == "RSA" and key["use"] == "sig" and key["alg"] == "RS256"
+            assert key["kid"]
+            assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key), "private material"
+
+    @pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration"])
+    async def test_ecosystems_do_not_share_keys(self, idp, path):
+        resp = await idp.http.get(f"{idp.url}/eco/other{path}")
+        assert resp.status_code == 404
