@@ -1,0 +1,1 @@
+"""The HTTP edge of partnermesh: verify tokens, enforce policies, rate-limit, route over NATS."""

@@ -1,0 +1,36 @@
+"""Run the gateway: ``python -m gateway`` (settings from ``PM_GATEWAY_*``)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from gateway.settings import GatewaySettings
+from mesh import logging as mesh_logging
+
+
+def app_factory():  # type: ignore[no-untyped-def]
+    """Builds the app in each uvicorn worker (settings read from the environment)."""
+    from gateway.app import create_app
+
+    settings = GatewaySettings()
+    mesh_logging.setup(f"gateway-{settings.instance}", settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    mesh_logging.setup(f"gateway-{settings.instance}", settings.log_level, settings.log_json)
+    uvicorn.run(
+        "gateway.__main__:app_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The gateway application: ``create_app(settings, verifier)``.
+
+The lifespan connects NATS, builds an httpx client and (unless one is given) a
+token verifier on the issuers' JWKS, and the rate limiter (Redis-shared when
+configured). Routes come from ``contracts.registry.OPERATIONS``; the table refuses
+operations it could not enforce, so the app does not start with one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+
+from contracts.policy import Operation
+from contracts.registry import OPERATIONS
+from gateway import mashup, problems
+from gateway.edge import Edge
+from gateway.endpoints import operation_routes
+from gateway.meta import meta_routes
+from gateway.ratelimit import RateLimiter, make_buckets
+from gateway.routes import RouteTable
+from gateway.settings import GatewaySettings
+from gateway.state import Gateway
+from mesh.errors import MeshError
+from mesh.nats import connect
+from mesh.tokens import RemoteJwks, TokenVerifier
+
+
+def default_verifier(settings: GatewaySettings, http: httpx.AsyncClient) -> TokenVerifier:
+    return TokenVerifier(
+        RemoteJwks(http, refresh_cooldown=settings.jwks_refresh_cooldown),
+        settings.identity_url,
+        settings.audience,
+        settings.extra_trusted_issuers,
+        cache_size=settings.token_cache_size if settings.token_cache else 0,
+    )
+
+
+def create_app(
+    settings: GatewaySettings,
+    verifier: TokenVerifier | None = None,
+    operations: Iterable[Operation] = OPERATIONS,
+) -> FastAPI:
+    gw = Gateway(settings=settings, routes=RouteTable(operations))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            http = httpx.AsyncClient(timeout=5)
+            stack.push_async_callback(http.aclose)
+            buckets, redis_client = make_buckets(settings)
+            if redis_client is not None:
+                stack.push_async_callback(redis_client.aclose)
+            gw.limiter = RateLimiter(settings, buckets)
+            gw.verifier = verifier or default_verifier(settings, http)
+            gw.nc = await connect(settings.nats_url, f"gateway-{settings.instance}")
+            stack.push_async_callback(gw.nc.drain)
+            yield
+
+    app = FastAPI(
+        title="partnermesh gateway",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        exception_handlers={
+            StarletteHTTPException: problems.on_http_exception,
+            MeshError: problems.on_mesh_error,
+            Exception: problems.on_unhandled,
+        },
+    )
+    app.state.gateway = gw
+    app.router.routes.extend(meta_routes(gw))
+    app.router.routes.extend(operation_routes(gw))
+    app.router.routes.append(Route(mashup.PATH, mashup.mashup_endpoint(gw), methods=["POST"]))
+    app.add_middleware(Edge, settings=settings)
+    return app

@@ -1,0 +1,124 @@
+"""Mashups: several operations in one round trip, each authorised on its own.
+
+``POST /v1/ecosystems/{eco}/mashup`` with up to ``mashup_max_items`` sub-requests.
+They run concurrently through the same route table, policy check and NATS
+forwarding as direct calls; each result carries its own status and body (the
+reply, or a problem document), so one failure or timeout never hides the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from contracts.errors import ErrorCode
+from gateway.auth import Caller, authenticate, require_ecosystem
+from gateway.edge import request_info
+from gateway.endpoints import Endpoint, client_ip, guarded, json_body
+from gateway.forward import call_operation, merge_params
+from gateway.problems import edge_problem_doc, problem_doc
+from gateway.routes import MethodNotAllowed
+from gateway.state import Gateway
+from mesh import metrics
+from mesh.errors import MeshError
+
+PATH = "/v1/ecosystems/{eco}/mashup"
+Scalar = str | int | float | bool
+
+
+class SubRequest(BaseModel):
+    id: str = Field(min_length=1, max_length=64, description="Echoed in the result")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    path: str = Field(
+        pattern=r"^/v1/[^?#]*$", max_length=2000, description="An API path, without query"
+    )
+    query: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+
+class MashupRequest(BaseModel):
+    requests: list[SubRequest] = Field(min_length=1)
+    timeout: float | None = Field(
+        default=None, gt=0, description="Seconds for the whole batch (capped by the gateway)"
+    )
+
+
+class SubResult(BaseModel):
+    id: str
+    status: int
+    body: Any = Field(description="The operation's reply, or an RFC 9457 problem document")
+    ms: float
+
+
+class MashupReply(BaseModel):
+    results: list[SubResult]
+    complete: bool = Field(description="True when every sub-request succeeded (2xx)")
+
+
+def _problem(exc: MeshError, path: str) -> tuple[int, Any]:
+    return exc.status, problem_doc(exc, path)
+
+
+async def run_item(gw: Gateway, caller: Caller, item: SubRequest, wait: float) -> SubResult:
+    started = time.perf_counter()
+    try:
+        bound, path_params = gw.routes.match(item.method, item.path)
+        query = {k: v if isinstance(v, list) else [v] for k, v in item.query.items()}
+        params = merge_params(bound, path_params, query, item.body or {})
+        data = await asyncio.wait_for(call_operation(gw, bound, caller, params, wait), wait)
+        status, body = bound.op.status, (json.loads(data) if data else None)
+    except MethodNotAllowed:
+        status, body = (
+            405,
+            edge_problem_doc(405, "this path does not accept that method", item.path),
+        )
+    except MeshError as exc:
+        status, body = _problem(exc, item.path)
+    except TimeoutError:
+        status, body = _problem(
+            MeshError(ErrorCode.TIMEOUT, "no answer within the batch timeout"), item.path
+        )
+    metrics.mashup_items.labels(str(status)).inc()
+    return SubResult(
+        id=item.id, status=status, body=body, ms=round((time.perf_counter() - started) * 1000, 2)
+    )
+
+
+def parse(gw: Gateway, raw: dict[str, Any]) -> MashupRequest:
+    try:
+        batch = MashupRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise MeshError.from_validation(exc) from None
+    limit = gw.settings.mashup_max_items
+    if len(batch.requests) > limit:
+        raise MeshError(ErrorCode.VALIDATION_FAILED, f"a mashup takes at most {limit} sub-requests")
+    if len({r.id for r in batch.requests}) != len(batch.requests):
+        raise MeshError(ErrorCode.VALIDATION_FAILED, "sub-request ids must be unique")
+    return batch
+
+
+def mashup_endpoint(gw: Gateway) -> Endpoint:
+    async def handle(request: Request, rl: dict[str, str]) -> Response:
+        info = request_info(request.scope)
+        info.route = "mashup"
+        caller = info.caller = await authenticate(request.headers, gw.token_verifier())
+        require_ecosystem(caller, request.path_params["eco"])
+        batch = parse(gw, await json_body(request, gw))
+        eco = request.path_params["eco"]
+        rl.update(
+            await gw.rate_limiter().check(eco, caller, client_ip(request), len(batch.requests))
+        )
+        timeout = min(batch.timeout or gw.settings.request_timeout, gw.settings.request_timeout)
+        results = await asyncio.gather(*(run_item(gw, caller, r, timeout) for r in batch.requests))
+        reply = MashupReply(
+            results=list(results), complete=all(200 <= r.status < 300 for r in results)
+        )
+        return JSONResponse(reply.model_dump(mode="json"), headers=rl)
+
+    return guarded(handle)

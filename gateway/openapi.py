@@ -1,0 +1,199 @@
+"""OpenAPI 3.1 for the whole ecosystem API, generated from the contract Operations.
+
+Each operation documents its parameters (path, and query for GET/DELETE), its JSON
+body (the request model without the path fields), its reply and every problem
+status the edge can answer, the bearer security requirement naming its scope, and
+its policy as the ``x-partnermesh-policy`` extension.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from contracts.errors import PROBLEM_TYPE_BASE, ErrorCode
+from contracts.policy import Operation
+from gateway import mashup
+from gateway.routes import BoundRoute, RouteTable
+from gateway.settings import GatewaySettings
+
+REF = "#/components/schemas/{model}"
+PROBLEM_JSON = "application/problem+json"
+
+_ERRORS: dict[str, tuple[int, str]] = {
+    "BadRequest": (400, "The request is malformed (e.g. the body is not JSON)"),
+    "Unauthenticated": (401, "No token, or an invalid, expired or untrusted one"),
+    "Forbidden": (403, "The token's scope, roles, ecosystem or partner do not allow this call"),
+    "NotFound": (404, "Not found, or not visible to this caller"),
+    "Conflict": (409, "The request conflicts with the current state"),
+    "PayloadTooLarge": (413, "The request body is larger than the gateway accepts"),
+    "ValidationFailed": (422, "The request does not match its schema"),
+    "RateLimited": (429, "Too many requests: see Retry-After and RateLimit"),
+    "Internal": (500, "An unexpected error; the body names the request id"),
+    "Unavailable": (503, "No service instance serves the operation right now"),
+    "Timeout": (504, "The owning service did not answer in time"),
+}
+_BODY_ONLY = {"BadRequest", "PayloadTooLarge"}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "examples": [PROBLEM_TYPE_BASE + "forbidden"]},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _schemas(models: list[type[BaseModel]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    keyed = [(m, "validation") for m in dict.fromkeys(models)]
+    keyed += [(m, "serialization") for m in dict.fromkeys(models)]
+    refs, top = models_json_schema(keyed, ref_template=REF)  # type: ignore[arg-type]
+    return refs, top.get("$defs", {})
+
+
+def _object_schema(defs: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    name = ref["$ref"].rsplit("/", 1)[-1]
+    return defs[name]
+
+
+def _parameters(bound: BoundRoute, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    props, required = schema.get("properties", {}), set(schema.get("required", []))
+    params = [
+        {"name": n, "in": "path", "required": True, "schema": props.get(n, {"type": "string"})}
+        for n in bound.path_params
+    ]
+    if not bound.takes_body:
+        params += [
+            {"name": n, "in": "query", "required": n in required, "schema": s}
+            for n, s in props.items()
+            if n not in bound.path_params
+        ]
+    return params
+
+
+def _body(bound: BoundRoute, schema: dict[str, Any]) -> dict[str, Any] | None:
+    if not bound.takes_body:
+        return None
+    body = copy.deepcopy(schema)
+    for name in bound.path_params:
+        body.get("properties", {}).pop(name, None)
+    body["required"] = [r for r in body.get("required", []) if r not in bound.path_params]
+    if not body["required"]:
+        body.pop("required")
+    return {
+        "required": bool(body.get("required")),
+        "content": {"application/json": {"schema": body}},
+    }
+
+
+def _responses(status: int, reply: dict[str, Any] | None, takes_body: bool) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "Success"}
+    if reply is not None and status != 204:
+        ok["content"] = {"application/json": {"schema": reply}}
+    out: dict[str, Any] = {str(status): ok}
+    for name, (code, _) in _ERRORS.items():
+        if takes_body or name not in _BODY_ONLY:
+            out[str(code)] = {"$ref": f"#/components/responses/{name}"}
+    return out
+
+
+def _operation(bound: BoundRoute, refs: dict[Any, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    op: Operation = bound.op
+    req_schema = _object_schema(defs, refs[(op.request, "validation")])
+    doc: dict[str, Any] = {
+        "operationId": op.name,
+        "summary": op.summary,
+        "tags": list(op.tags) or [op.service],
+        "parameters": _parameters(bound, req_schema),
+        "responses": _responses(op.status, refs[(op.reply, "serialization")], bound.takes_body),
+        "security": []
+        if op.policy.public
+        else [{"bearer": [op.policy.scope.value] if op.policy.scope else []}],
+        "x-partnermesh-policy": op.policy.describe(),
+        "x-partnermesh-subject": op.subject,
+    }
+    body = _body(bound, req_schema)
+    if body:
+        doc["requestBody"] = body
+    return doc
+
+
+def _mashup_path(refs: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": "gateway.mashup",
+            "summary": "Run several operations in one round trip; each is authorised on its own",
+            "tags": ["gateway"],
+            "parameters": [
+                {"name": "eco", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": refs[(mashup.MashupRequest, "validation")]}
+                },
+            },
+            "responses": _responses(200, refs[(mashup.MashupReply, "serialization")], True),
+            "security": [{"bearer": []}],
+            "x-partnermesh-policy": {
+                "public": False,
+                "scope": None,
+                "ecosystem_bound_to": "eco",
+                "sub_requests": "each is authorised by its own operation's policy",
+            },
+        }
+    }
+
+
+def build_openapi(routes: RouteTable, settings: GatewaySettings) -> dict[str, Any]:
+    models: list[type[BaseModel]] = [mashup.MashupRequest, mashup.MashupReply]
+    for b in routes.routes:
+        models += [b.op.request, b.op.reply]
+    refs, defs = _schemas(models)
+    paths: dict[str, dict[str, Any]] = {}
+    for bound in routes.routes:
+        paths.setdefault(bound.op.path, {})[bound.op.method.lower()] = _operation(bound, refs, defs)
+    paths[mashup.PATH] = _mashup_path(refs)
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "partnermesh ecosystem API",
+            "version": "v1",
+            "description": "Every operation of the mesh, behind one gateway. Tokens are RFC 9068 "
+            "access tokens of the ecosystem's issuer; each operation names its scope and policy.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {**defs, "Problem": PROBLEM_SCHEMA},
+            "responses": {
+                name: {
+                    "description": text,
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+                for name, (_, text) in _ERRORS.items()
+            },
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "An access token (typ at+jwt) of the ecosystem's issuer "
+                    "<identity>/eco/<eco>; its scopes are listed per operation.",
+                }
+            },
+        },
+    }
+    if settings.public_url:
+        doc["servers"] = [{"url": settings.public_url.rstrip("/")}]
+    return doc

@@ -1,0 +1,201 @@
+"""Token-bucket rate limits per partner and per client (per IP for anonymous calls).
+
+Buckets live in this process by default, or in Redis when ``redis_url`` is set so
+that every gateway replica draws from the same bucket. The answer carries the
+IETF ``RateLimit-Policy`` / ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers)
+and, when refused, ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from contracts.errors import ErrorCode
+from gateway.auth import Caller
+from gateway.settings import EcoRateLimits, GatewaySettings, RateLimitSpec
+from mesh import metrics
+from mesh.errors import MeshError
+
+log = logging.getLogger(__name__)
+
+
+class Buckets(Protocol):
+    async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
+        """Take ``cost`` tokens if there are enough; return (taken, tokens left)."""
+        ...
+
+
+class LocalBuckets:
+    """Buckets in this process (an LRU bounded dict of (tokens, last refill))."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
+        now = time.monotonic()
+        tokens, last = self._state.get(key, (float(spec.burst), now))
+        tokens = min(float(spec.burst), tokens + (now - last) * spec.rate)
+        taken = tokens >= cost
+        if taken:
+            tokens -= cost
+        self._state[key] = (tokens, now)
+        self._state.move_to_end(key)
+        if len(self._state) > self.max_keys:
+            self._state.popitem(last=False)
+        return taken, tokens
+
+
+# Refill and take atomically on the Redis server, with the server's clock.
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local taken = 0
+if tokens >= cost then tokens = tokens - cost; taken = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {taken, tostring(tokens)}
+"""
+
+
+class RedisBuckets:
+    """Buckets shared by every gateway replica; falls back to local buckets if Redis fails."""
+
+    def __init__(self, client: Any, prefix: str = "pm:rl:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._script = client.register_script(_TAKE)
+        self._fallback = LocalBuckets()
+        self._warned_at = float("-inf")
+
+    async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
+        from redis.exceptions import RedisError
+
+        try:
+            taken, tokens = await self._script(
+                keys=[self.prefix + key], args=[spec.rate, spec.burst, cost]
+            )
+        except (RedisError, OSError) as exc:
+            if time.monotonic() - self._warned_at > 30:
+                self._warned_at = time.monotonic()
+                log.warning(
+                    "redis rate limit unavailable; using local buckets", extra={"error": str(exc)}
+                )
+            return await self._fallback.take(key, spec, cost)
+        return bool(int(taken)), float(tokens)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One bucket's answer for a request."""
+
+    name: str
+    spec: RateLimitSpec
+    taken: bool
+    tokens: float
+    cost: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, math.floor(self.tokens))
+
+    @property
+    def reset(self) -> int:
+        """Seconds until the bucket is full again."""
+        return math.ceil((self.spec.burst - self.tokens) / self.spec.rate)
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil((self.cost - self.tokens) / self.spec.rate))
+
+
+def rate_limit_headers(verdicts: list[Verdict]) -> dict[str, str]:
+    if not verdicts:
+        return {}
+    policy = ", ".join(
+        f'"{v.name}";q={v.spec.burst};w={math.ceil(v.spec.window)}' for v in verdicts
+    )
+    tightest = min(verdicts, key=lambda v: (v.taken, v.tokens / v.spec.burst))
+    headers = {
+        "RateLimit-Policy": policy,
+        "RateLimit": f'"{tightest.name}";r={tightest.remaining};t={tightest.reset}',
+    }
+    if not tightest.taken:
+        headers["Retry-After"] = str(tightest.retry_after)
+    return headers
+
+
+class RateLimited(MeshError):
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, "too many requests; retry later")
+        self.headers = headers
+
+
+class RateLimiter:
+    def __init__(self, settings: GatewaySettings, buckets: Buckets) -> None:
+        self.settings = settings
+        self.enabled = settings.rate_limits_enabled
+        self.buckets = buckets
+        self._limits: dict[str, EcoRateLimits] = {}
+
+    def limits(self, eco: str) -> EcoRateLimits:
+        found = self._limits.get(eco)
+        if found is None:
+            found = self._limits[eco] = self.settings.limits_for(eco)
+        return found
+
+    async def check(
+        self, eco: str, caller: Caller, client_ip: str, cost: int = 1
+    ) -> dict[str, str]:
+        """Take ``cost`` from the caller's buckets; return headers or raise :class:`RateLimited`."""
+        if not self.enabled:
+            return {}
+        verdicts = [
+            await self._take(name, key, spec, cost)
+            for name, key, spec in self._keys(eco, caller, client_ip)
+        ]
+        headers = rate_limit_headers(verdicts)
+        if any(not v.taken for v in verdicts):
+            metrics.rate_limited.labels("gateway", caller.partner or "-").inc()
+            raise RateLimited(headers)
+        return headers
+
+    def _keys(self, eco: str, caller: Caller, ip: str) -> list[tuple[str, str, RateLimitSpec]]:
+        claims = caller.claims
+        if claims is None:
+            spec = self.limits(eco).anonymous
+            assert spec is not None
+            return [("anonymous", f"{eco}:ip:{ip}", spec)]
+        lim = self.limits(claims.eco)
+        assert lim.partner is not None and lim.client is not None
+        keys = [("client", f"{claims.eco}:client:{claims.client_id}", lim.client)]
+        if claims.partner:
+            keys.insert(0, ("partner", f"{claims.eco}:partner:{claims.partner}", lim.partner))
+        return keys
+
+    async def _take(self, name: str, key: str, spec: RateLimitSpec, cost: int) -> Verdict:
+        taken, tokens = await self.buckets.take(key, spec, cost)
+        return Verdict(name, spec, taken, tokens, cost)
+
+
+def make_buckets(settings: GatewaySettings) -> tuple[Buckets, Any]:
+    """The buckets the settings ask for, and the Redis client to close (or None)."""
+    if not settings.redis_url:
+        return LocalBuckets(), None
+    import redis.asyncio as redis
+
+    client = redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return RedisBuckets(client, settings.rate_limit_key_prefix), client

@@ -1,0 +1,69 @@
+"""Settings of the gateway process (env prefix ``PM_GATEWAY_``).
+
+Complex values are JSON in the environment, e.g.
+``PM_GATEWAY_CORS_ORIGINS='{"acme": ["https://portal.acme.example"]}'`` or
+``PM_GATEWAY_ECO_RATE_LIMITS='{"acme": {"partner": {"rate": 500, "burst": 1000}}}'``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
+
+from mesh.settings import MeshSettings
+
+
+class RateLimitSpec(BaseModel):
+    """A token bucket: ``rate`` requests per second on average, ``burst`` at once."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+    @property
+    def window(self) -> float:
+        """Seconds an empty bucket takes to fill again (the quota's time window)."""
+        return self.burst / self.rate
+
+
+class EcoRateLimits(BaseModel):
+    """Per-ecosystem overrides; unset fields fall back to the gateway defaults."""
+
+    partner: RateLimitSpec | None = None
+    client: RateLimitSpec | None = None
+    anonymous: RateLimitSpec | None = None
+
+
+class GatewaySettings(MeshSettings):
+    model_config = SettingsConfigDict(env_prefix="PM_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    public_url: str = Field(default="", description="Base URL shown in the OpenAPI document")
+    # Shared rate-limit buckets between replicas; empty: buckets in this process.
+    redis_url: str = ""
+    rate_limit_key_prefix: str = "pm:rl:"
+    rate_limits_enabled: bool = True
+    partner_rate_limit: RateLimitSpec = RateLimitSpec(rate=200, burst=400)
+    client_rate_limit: RateLimitSpec = RateLimitSpec(rate=100, burst=200)
+    anonymous_rate_limit: RateLimitSpec = RateLimitSpec(rate=20, burst=40)
+    eco_rate_limits: dict[str, EcoRateLimits] = {}
+    # Browser origins allowed per ecosystem ("*" allows any origin).
+    cors_origins: dict[str, list[str]] = {}
+    cors_max_age: int = 600
+    max_body_bytes: int = 1_048_576
+    request_timeout: float = Field(default=10.0, gt=0)
+    token_cache: bool = True
+    token_cache_size: int = 10_000
+    jwks_refresh_cooldown: float = 5.0
+    mashup_max_items: int = Field(default=20, ge=1)
+    access_log: bool = True
+
+    def limits_for(self, eco: str | None) -> EcoRateLimits:
+        """The effective partner/client/anonymous buckets of ``eco``."""
+        own = self.eco_rate_limits.get(eco or "") or EcoRateLimits()
+        return EcoRateLimits(
+            partner=own.partner or self.partner_rate_limit,
+            client=own.client or self.client_rate_limit,
+            anonymous=own.anonymous or self.anonymous_rate_limit,
+        )

@@ -1,0 +1,40 @@
+"""What a running gateway holds: settings, the route table and what the lifespan connects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.aio.client import Client
+
+from contracts.errors import ErrorCode
+from gateway.ratelimit import RateLimiter
+from gateway.routes import RouteTable
+from gateway.settings import GatewaySettings
+from mesh.errors import MeshError
+from mesh.tokens import TokenVerifier
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    routes: RouteTable
+    verifier: TokenVerifier | None = None
+    nc: Client | None = None
+    limiter: RateLimiter | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def nats(self) -> Client:
+        if self.nc is None or not self.nc.is_connected:
+            raise MeshError(ErrorCode.UNAVAILABLE, "the mesh is not reachable right now")
+        return self.nc
+
+    def token_verifier(self) -> TokenVerifier:
+        if self.verifier is None:
+            raise MeshError(ErrorCode.UNAVAILABLE, "the gateway is starting")
+        return self.verifier
+
+    def rate_limiter(self) -> RateLimiter:
+        if self.limiter is None:
+            raise MeshError(ErrorCode.UNAVAILABLE, "the gateway is starting")
+        return self.limiter

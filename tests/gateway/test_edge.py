@@ -1,0 +1,179 @@
+"""Edge hygiene: security headers, request ids, CORS per ecosystem, size limits, probes, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from mesh.localnats import local_nats
+from mesh.logging import JsonFormatter
+from tests.gateway.conftest import bearer, gateway_settings
+from tests.support.infra import serve_app
+
+ECHO = "/v1/ecosystems/acme/echo"
+MASHUP = "/v1/ecosystems/acme/mashup"
+PORTAL = "https://portal.acme.example"
+
+
+class TestSecurityHeaders:
+    @pytest.mark.parametrize("path", [ECHO, "/healthz", "/openapi.json", "/v1/unknown"])
+    async def test_every_response_carries_them(self, gateway, path):
+        r = await gateway.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert "strict-transport-security" in r.headers
+
+    async def test_request_id_is_kept_when_sane_and_replaced_otherwise(self, gateway):
+        kept = await gateway.get("/healthz", headers={"X-Request-Id": "abc-123"})
+        assert kept.headers["x-request-id"] == "abc-123"
+        replaced = await gateway.get("/healthz", headers={"X-Request-Id": "bad id\twith spaces"})
+        assert replaced.headers["x-request-id"] != "bad id\twith spaces"
+        assert len(replaced.headers["x-request-id"]) == 16
+
+    async def test_problems_name_the_request_id(self, gateway):
+        r = await gateway.get(ECHO, headers={"X-Request-Id": "trace-me"})
+        assert r.json()["request_id"] == "trace-me"
+
+
+@pytest.fixture
+async def cors_gateway(start_gateway):
+    """A gateway where ecosystem acme admits the portal's origin and globex admits none."""
+    async with start_gateway(cors_origins={"acme": [PORTAL], "globex": []}) as client:
+        yield client
+
+
+def preflight(origin: str) -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+
+
+class TestCors:
+    async def test_preflight_from_an_allowed_origin(self, cors_gateway):
+        r = await cors_gateway.options(ECHO, headers=preflight(PORTAL))
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-origin"] == PORTAL
+        assert "Authorization" in r.headers["access-control-allow-headers"]
+        assert "GET" in r.headers["access-control-allow-methods"]
+
+    @pytest.mark.parametrize(
+        ("path", "origin"),
+        [(ECHO, "https://evil.example"), ("/v1/ecosystems/globex/echo", PORTAL)],
+        ids=["foreign-origin", "origin-of-another-ecosystem"],
+    )
+    async def test_preflight_refused(self, cors_gateway, path, origin):
+        r = await cors_gateway.options(path, headers=preflight(origin))
+        assert r.status_code >= 400
+        assert "access-control-allow-origin" not in r.headers
+
+    async def test_actual_request_exposes_headers_to_allowed_origin_only(
+        self, cors_gateway, tokens
+    ):
+        ok = await cors_gateway.get(ECHO, headers={"Origin": PORTAL, **bearer(tokens.mint())})
+        assert ok.headers["access-control-allow-origin"] == PORTAL
+        assert "RateLimit" in ok.headers["access-control-expose-headers"]
+        foreign = await cors_gateway.get(ECHO, headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in foreign.headers
+
+
+class TestBodyLimit:
+    async def test_declared_length_over_the_limit_is_413(self, start_gateway, tokens):
+        async with start_gateway(max_body_bytes=100) as gw:
+            r = await gw.post(
+                MASHUP, content=b"{" + b" " * 200 + b"}", headers=bearer(tokens.mint())
+            )
+        assert r.status_code == 413
+        assert r.json()["code"] == "payload_too_large"
+
+    async def test_chunked_body_over_the_limit_is_413(self, start_gateway, tokens):
+        async def chunks():
+            for _ in range(10):
+                yield b" " * 50
+
+        async with start_gateway(max_body_bytes=100) as gw:
+            r = await gw.post(
+                MASHUP,
+                content=chunks(),
+                headers={**bearer(tokens.mint()), "Content-Type": "application/json"},
+            )
+        assert r.status_code == 413
+
+
+class TestProbes:
+    async def test_healthz_and_readyz(self, gateway):
+        assert (await gateway.get("/healthz")).json() == {"status": "ok"}
+        assert (await gateway.get("/readyz")).status_code == 200
+
+    async def test_readyz_fails_while_nats_is_gone(self, test_keys):
+        with local_nats() as url:
+            app = create_app(gateway_settings(url), verifier=test_keys.verifier())
+            server = serve_app(app)
+            base = await server.__aenter__()
+            client = httpx.AsyncClient(base_url=base)
+            assert (await client.get("/readyz")).status_code == 200
+        # the nats-server is stopped now
+        status = 200
+        for _ in range(100):
+            status = (await client.get("/readyz")).status_code
+            if status == 503:
+                break
+            await asyncio.sleep(0.05)
+        await client.aclose()
+        assert status == 503
+        await server.__aexit__(None, None, None)
+
+    async def test_metrics_count_requests_by_route_status_and_partner(
+        self, gateway, profile, tokens
+    ):
+        await gateway.get(ECHO, headers=bearer(tokens.mint(partner="fabrikam")))
+        text = (await gateway.get("/metrics")).text
+        counted = [line for line in text.splitlines() if line.startswith("pm_http_requests_total")]
+        wanted = ('partner="fabrikam"', 'route="system.echo"', 'status="200"')
+        assert any(all(w in line for w in wanted) for line in counted)
+        assert "pm_gateway_upstream_seconds_bucket" in text
+
+    async def test_docs_page_points_at_the_openapi_document(self, gateway):
+        r = await gateway.get("/docs")
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        assert "/openapi.json" in r.text
+
+
+class TestAccessLog:
+    async def test_one_json_line_per_request_with_ids(self, gateway, profile, tokens):
+        lines: list[str] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                lines.append(self.format(record))
+
+        handler = Collect()
+        handler.setFormatter(JsonFormatter("gateway"))
+        logger = logging.getLogger("gateway.access")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        try:
+            await gateway.get(
+                ECHO,
+                headers={
+                    **bearer(tokens.mint(partner="contoso")),
+                    "X-Request-Id": "log-1",
+                    "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+                },
+            )
+        finally:
+            logger.removeHandler(handler)
+        doc = json.loads(lines[-1])
+        assert doc["request_id"] == "log-1" and doc["trace_id"] == trace
+        assert (doc["route"], doc["status"], doc["partner"]) == ("system.echo", 200, "contoso")
+        assert doc["method"] == "GET" and doc["ms"] >= 0
