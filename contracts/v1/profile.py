@@ -1,17 +1,69 @@
 """Contracts of the profile service: operations (with their policies) and events.
 
+Every field of a profile has a visibility, from widest to narrowest: ``ecosystem``
+(everyone in the ecosystem), ``connections`` (people the owner is connected with
+through an introduction, plus the owner's own company), ``company`` (the owner's
+own company) and ``private`` (the owner only; for a company: its partner
+admins). Reads, directory search, cards and tag clouds show a viewer only what
+that viewer may see.
+
 Events carry only what the whole ecosystem may see (fields whose visibility is
 ``ecosystem``): consumers such as matching never learn private fields.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
-from contracts.policy import Operation
+from contracts.policy import Operation, Policy
+from contracts.subjects import request_subject
+
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Tags = Annotated[list[Tag], Field(max_length=40)]
+
+
+class Visibility(StrEnum):
+    ECOSYSTEM = "ecosystem"
+    CONNECTIONS = "connections"
+    COMPANY = "company"
+    PRIVATE = "private"
+
+
+PersonField = Literal[
+    "headline", "bio", "skills", "needs", "offers", "interests",
+    "industries", "regions", "languages", "links",
+]  # fmt: skip
+CompanyField = Literal[
+    "description", "capabilities", "needs", "offers", "certifications",
+    "industries", "regions", "size",
+]  # fmt: skip
+PERSON_FIELDS: tuple[str, ...] = PersonField.__args__  # type: ignore[attr-defined]
+COMPANY_FIELDS: tuple[str, ...] = CompanyField.__args__  # type: ignore[attr-defined]
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,500}$")]
+
+
+class Badge(BaseModel):
+    """A broker's verification, shown on profiles and cards."""
+
+    verified: bool = False
+    by: str | None = None
+    note: str = ""
+    at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- events
 
 
 class PersonPublic(BaseModel):
@@ -79,5 +131,250 @@ class ProfileVerified(EventBase):
     data: VerificationData
 
 
-OPERATIONS: tuple[Operation, ...] = ()
+# --------------------------------------------------------------------------- requests
+
+
+class PersonRef(BaseModel):
+    eco: Ident
+    person: Ident
+
+
+class CompanyRef(BaseModel):
+    eco: Ident
+    partner: Ident
+
+
+class PersonPatch(PersonRef):
+    """Change some fields of one's own profile; omitted (or null) fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    headline: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    bio: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    skills: Tags | None = None
+    needs: Tags | None = None
+    offers: Tags | None = None
+    interests: Tags | None = None
+    industries: Tags | None = None
+    regions: Tags | None = None
+    languages: Tags | None = None
+    links: Annotated[list[Link], Field(max_length=20)] | None = None
+    visibility: dict[PersonField, Visibility] | None = None
+
+
+class CompanyPatch(CompanyRef):
+    model_config = ConfigDict(extra="forbid")
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    capabilities: Tags | None = None
+    needs: Tags | None = None
+    offers: Tags | None = None
+    certifications: Tags | None = None
+    industries: Tags | None = None
+    regions: Tags | None = None
+    size: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    visibility: dict[CompanyField, Visibility] | None = None
+
+
+class CloudRequest(PersonRef):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class CompanyCloudRequest(CompanyRef):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class VerifyPerson(PersonRef):
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+class VerifyCompany(CompanyRef):
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+class DirectoryQuery(BaseModel):
+    eco: Ident
+    kind: Literal["person", "company"] = "person"
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    industry: Tag | None = None
+    region: Tag | None = None
+    skill: Tag | None = Field(default=None, description="people: a skill; companies: a capability")
+    partner: Ident | None = None
+    verified: bool | None = None
+    sort: Literal["relevance", "name", "recent"] = "relevance"
+    page: int = Field(default=1, ge=1, le=1000)
+    page_size: int = Field(default=20, ge=1, le=100)
+
+
+class AuditQuery(BaseModel):
+    eco: Ident
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+# --------------------------------------------------------------------------- replies
+
+
+class PersonView(BaseModel):
+    """A person's profile as one viewer may see it: hidden fields are absent (null)."""
+
+    person: str
+    partner: str
+    company_name: str
+    name: str
+    badge: Badge
+    headline: str | None = None
+    bio: str | None = None
+    skills: list[str] | None = None
+    needs: list[str] | None = None
+    offers: list[str] | None = None
+    interests: list[str] | None = None
+    industries: list[str] | None = None
+    regions: list[str] | None = None
+    languages: list[str] | None = None
+    links: list[Link] | None = None
+    visibility: dict[str, Visibility] | None = Field(
+        default=None, description="the per-field settings; only the owner sees them"
+    )
+    updated_at: datetime | None = None
+
+
+class CompanyView(BaseModel):
+    partner: str
+    name: str
+    badge: Badge
+    description: str | None = None
+    capabilities: list[str] | None = None
+    needs: list[str] | None = None
+    offers: list[str] | None = None
+    certifications: list[str] | None = None
+    industries: list[str] | None = None
+    regions: list[str] | None = None
+    size: str | None = None
+    visibility: dict[str, Visibility] | None = None
+    updated_at: datetime | None = None
+
+
+class CloudTerm(BaseModel):
+    term: str
+    weight: float = Field(description="relative weight, the strongest term is 1.0")
+    posts: int = Field(description="how many posts, threads and notes use the term")
+
+
+class TagCloud(BaseModel):
+    terms: list[CloudTerm] = Field(default_factory=list)
+    posts: int = Field(0, description="how many pieces of content the viewer may see contributed")
+
+
+class Card(BaseModel):
+    """Everything a hover card needs, in one call."""
+
+    person: str
+    name: str
+    headline: str | None = None
+    partner: str
+    company_name: str
+    badge: Badge
+    cloud: TagCloud
+
+
+class CompanyCard(BaseModel):
+    partner: str
+    name: str
+    description: str | None = None
+    badge: Badge
+    cloud: TagCloud
+
+
+class DirectoryEntry(BaseModel):
+    kind: Literal["person", "company"]
+    id: str
+    name: str
+    partner: str
+    verified: bool
+    summary: str | None = Field(None, description="headline (people) or description (companies)")
+    industries: list[str] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    skills: list[str] = Field(default_factory=list, description="skills or capabilities")
+
+
+class DirectoryPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    entries: list[DirectoryEntry]
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    actor: str
+    action: Literal["verified", "revoked"]
+    target_kind: Literal["person", "company"]
+    target: str
+    note: str = ""
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]
+
+
+# --------------------------------------------------------------------------- operations
+
+_ECO = "/v1/ecosystems/{eco}"
+_READ = Policy(scope=Scope.PROFILE_READ)
+_BROKER = Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER}))
+
+
+def _op(name: str, method: str, path: str, req: type[BaseModel], rep: type[BaseModel],
+        policy: Policy, summary: str, status: int = 200) -> Operation:  # fmt: skip
+    return Operation(
+        name=f"profile.{name}", subject=request_subject("profile", name), method=method,
+        path=_ECO + path, request=req, reply=rep, policy=policy, summary=summary,
+        status=status, tags=("profile",),
+    )  # fmt: skip
+
+
+GET_PERSON = _op("person.get", "GET", "/people/{person}", PersonRef, PersonView, _READ,
+                 "A person's profile, showing only the fields the caller may see")  # fmt: skip
+UPDATE_PERSON = _op(
+    "person.update", "PATCH", "/people/{person}", PersonPatch, PersonView,
+    Policy(scope=Scope.PROFILE_WRITE), "Change one's own profile and its per-field visibility",
+)  # fmt: skip
+PERSON_CARD = _op("person.card", "GET", "/people/{person}/card", CloudRequest, Card, _READ,
+                  "Hover card: name, headline, company, badge and tag cloud in one call")  # fmt: skip
+GET_COMPANY = _op("company.get", "GET", "/partners/{partner}/profile", CompanyRef, CompanyView,
+                  _READ, "A partner company's profile, as far as the caller may see it")  # fmt: skip
+UPDATE_COMPANY = _op(
+    "company.update", "PATCH", "/partners/{partner}/profile", CompanyPatch, CompanyView,
+    Policy(
+        scope=Scope.PROFILE_WRITE, roles=frozenset({Role.PARTNER_ADMIN}),
+        partner_param="partner", partner_bypass=frozenset(),
+    ),
+    "Change one's own company profile (partner admins of that partner only)",
+)  # fmt: skip
+COMPANY_CARD = _op("company.card", "GET", "/partners/{partner}/card", CompanyCloudRequest,
+                   CompanyCard, _READ, "A company's hover card with its tag cloud")  # fmt: skip
+DIRECTORY = _op(
+    "directory.search", "GET", "/directory", DirectoryQuery, DirectoryPage,
+    Policy(scope=Scope.DIRECTORY_READ),
+    "Search people or companies: full text, filters, sorting, pages",
+)  # fmt: skip
+VERIFY_PERSON = _op("person.verify", "PUT", "/people/{person}/verification", VerifyPerson,
+                    PersonView, _BROKER, "A broker verifies a person, with a note")  # fmt: skip
+REVOKE_PERSON = _op("person.revoke", "DELETE", "/people/{person}/verification", VerifyPerson,
+                    PersonView, _BROKER, "A broker revokes a person's verification")  # fmt: skip
+VERIFY_COMPANY = _op("company.verify", "PUT", "/partners/{partner}/verification", VerifyCompany,
+                     CompanyView, _BROKER, "A broker verifies a company, with a note")  # fmt: skip
+REVOKE_COMPANY = _op("company.revoke", "DELETE", "/partners/{partner}/verification",
+                     VerifyCompany, CompanyView, _BROKER,
+                     "A broker revokes a company's verification")  # fmt: skip
+AUDIT = _op(
+    "verification.audit", "GET", "/verifications/audit", AuditQuery, AuditLog,
+    Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER, Role.OPERATOR})),
+    "The audit trail of verifications and revocations, newest first",
+)  # fmt: skip
+
+OPERATIONS: tuple[Operation, ...] = (
+    GET_PERSON, UPDATE_PERSON, PERSON_CARD, GET_COMPANY, UPDATE_COMPANY, COMPANY_CARD,
+    DIRECTORY, VERIFY_PERSON, REVOKE_PERSON, VERIFY_COMPANY, REVOKE_COMPANY, AUDIT,
+)  # fmt: skip
 EVENTS: tuple[type[EventBase], ...] = (PersonProfileUpdated, CompanyProfileUpdated, ProfileVerified)

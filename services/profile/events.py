@@ -1,0 +1,62 @@
+"""What the profile service does with other services' events (each in its own transaction).
+
+- identity ``PersonRegistered`` / ``PartnerRegistered``: profile stubs, so people and
+  companies exist before they fill anything in;
+- matching ``IntroductionConnected``: the two people become connections;
+- collaboration ``ContentCreated`` / ``ContentEdited`` / ``ContentHidden``: tag clouds.
+
+The kit's inbox drops an event id seen before; beyond that every handler is
+state-based (upsert to the state the event describes), so a replay with a new id
+changes nothing either.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import EventBase
+from contracts.subjects import event_filter
+from contracts.v1.collaboration import ContentCreated, ContentEdited, ContentHidden
+from contracts.v1.identity import PartnerRegistered, PersonRegistered
+from contracts.v1.matching import IntroductionConnected
+from services.profile import cloud
+from services.profile import repository as repo
+from services.profile.service import ProfileService
+
+IDENTITY = [
+    event_filter(source="identity", name="person_registered"),
+    event_filter(source="identity", name="partner_registered"),
+]
+MATCHING = [event_filter(source="matching", name="connected")]
+COLLABORATION = [
+    event_filter(source="collaboration", name=name)
+    for name in ("content_created", "content_edited", "content_hidden")
+]
+
+
+def _micros(event: EventBase) -> int:
+    return int(event.time.timestamp() * 1_000_000)
+
+
+class EventHandlers:
+    def __init__(self, service: ProfileService) -> None:
+        self.service = service
+
+    async def identity(self, s: AsyncSession, event: EventBase) -> None:
+        if isinstance(event, PersonRegistered):
+            d = event.data
+            await self.service.register_person(s, event.ecosystem, d.person, d.partner, d.name)
+        elif isinstance(event, PartnerRegistered):
+            d = event.data
+            await self.service.register_company(s, event.ecosystem, d.partner, d.name)
+
+    async def matching(self, s: AsyncSession, event: EventBase) -> None:
+        if isinstance(event, IntroductionConnected):
+            d, eco = event.data, event.ecosystem
+            await repo.connect(s, eco, d.a, d.b, d.b_partner)
+            await repo.connect(s, eco, d.b, d.a, d.a_partner)
+
+    async def collaboration(self, s: AsyncSession, event: EventBase) -> None:
+        if isinstance(event, ContentCreated | ContentEdited | ContentHidden):
+            hidden = isinstance(event, ContentHidden)
+            await cloud.apply_content(s, event.ecosystem, event.data, _micros(event), hidden)

@@ -1,0 +1,167 @@
+"""Directory index queries: SQLite FTS5 and PostgreSQL full text behind one function.
+
+Both engines index the same analyzed text (folded Snowball stems, see
+``text.index_text``) and are queried with the same tokens, so they match the
+same rows; relevance is BM25 on SQLite and ``ts_rank`` on PostgreSQL, with the
+same tie-breakers (name, then id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.profile.models import search_docs, search_facets
+from services.profile.repository import connections_of, partners_connected_to
+
+d = search_docs.c
+f = search_facets.c
+
+
+@dataclass(frozen=True)
+class TierDoc:
+    """One row of the index: what a viewer of ``tier`` may find and see of an entry."""
+
+    tier: str
+    text: str
+    summary: dict[str, Any]
+    facets: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    eco: str
+    kind: str
+    viewer: str
+    viewer_partner: str | None
+    own_company_tier: str
+    tokens: list[str]
+    facets: list[tuple[str, str]]
+    partner: str | None
+    verified: bool | None
+    sort: str
+    offset: int
+    limit: int
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name  # type: ignore[union-attr]
+
+
+async def replace_entry(
+    session: AsyncSession, eco: str, kind: str, entry: str, common: dict[str, Any],
+    docs: list[TierDoc],
+) -> None:  # fmt: skip
+    """Drop an entry's index rows and write ``docs`` (one per tier) in their place."""
+    ids = list(
+        (
+            await session.execute(
+                select(d.id).where(d.eco == eco, d.kind == kind, d.entry == entry)
+            )
+        ).scalars()
+    )
+    sqlite = _dialect(session) == "sqlite"
+    if ids:
+        await session.execute(delete(search_facets).where(f.doc_id.in_(ids)))
+        await session.execute(delete(search_docs).where(d.id.in_(ids)))
+        if sqlite:
+            stmt = text("DELETE FROM search_fts WHERE rowid IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            )
+            await session.execute(stmt, {"ids": ids})
+    for doc in docs:
+        row = await session.execute(
+            insert(search_docs)
+            .values(eco=eco, kind=kind, entry=entry, tier=doc.tier, text=doc.text,
+                    summary=doc.summary, **common)  # fmt: skip
+            .returning(d.id)
+        )
+        doc_id = row.scalar_one()
+        if sqlite:
+            await session.execute(
+                text("INSERT INTO search_fts (rowid, text) VALUES (:id, :text)"),
+                {"id": doc_id, "text": doc.text},
+            )
+        if doc.facets:
+            await session.execute(
+                insert(search_facets),
+                [{"doc_id": doc_id, "facet": k, "value": v} for k, v in set(doc.facets)],
+            )
+
+
+def _tier(spec: SearchSpec) -> ColumnElement[Any]:
+    """The one index row per entry that this viewer reads: the viewer's tier towards it."""
+    if spec.kind == "person":
+        return case(
+            (d.person == spec.viewer, literal("private")),
+            (d.partner == spec.viewer_partner, literal("company")),
+            (d.person.in_(connections_of(spec.eco, spec.viewer)), literal("connections")),
+            else_=literal("ecosystem"),
+        )
+    return case(
+        (d.partner == spec.viewer_partner, literal(spec.own_company_tier)),
+        (d.partner.in_(partners_connected_to(spec.eco, spec.viewer)), literal("connections")),
+        else_=literal("ecosystem"),
+    )
+
+
+def _match(session: AsyncSession, tokens: list[str]) -> tuple[Any, ColumnElement[Any]]:
+    """(a where-clause matching all tokens, the last as a prefix; a relevance score)."""
+    if _dialect(session) == "sqlite":
+        fts_query = " ".join(tokens[:-1] + [tokens[-1] + "*"])
+        hits = text("SELECT rowid AS id, -bm25(search_fts) AS score FROM search_fts "
+                    "WHERE search_fts MATCH :fts").bindparams(fts=fts_query)  # fmt: skip
+        sub = hits.columns(id=Integer, score=Float).subquery()
+        return sub, sub.c.score
+    ts_query = " & ".join(tokens[:-1] + [tokens[-1] + ":*"])
+    vector = func.to_tsvector(literal_column("'simple'::regconfig"), d.text)
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), ts_query)
+    return vector.op("@@")(query), func.ts_rank(vector, query)
+
+
+async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, list[Any]]:
+    """(total matches, the requested page of index rows) for the viewer in ``spec``."""
+    score: ColumnElement[Any] = literal(0.0)
+    query = select(d.entry, d.name, d.partner, d.verified, d.summary)
+    where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, d.tier == _tier(spec)]
+    if spec.tokens:
+        match, score = _match(session, spec.tokens)
+        if hasattr(match, "c"):  # SQLite: join the FTS hits
+            query = query.join(match, match.c.id == d.id)
+        else:
+            where.append(match)
+    for facet, value in spec.facets:
+        where.append(exists().where(f.doc_id == d.id, f.facet == facet, f.value == value))
+    if spec.partner is not None:
+        where.append(d.partner == spec.partner)
+    if spec.verified is not None:
+        where.append(d.verified == spec.verified)
+    query = query.where(and_(*where))
+    total = (
+        await session.execute(select(func.count()).select_from(query.subquery()))
+    ).scalar_one()
+    order: list[Any] = [d.name_key, d.entry]
+    if spec.sort == "recent":
+        order = [d.updated_at.desc(), *order]
+    elif spec.sort == "relevance" and spec.tokens:
+        order = [score.desc(), *order]
+    rows = await session.execute(query.order_by(*order).offset(spec.offset).limit(spec.limit))
+    return int(total), list(rows.all())

@@ -1,0 +1,100 @@
+"""Fixtures of the profile tests: a real profile service, an ecosystem per test, real events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from contracts import headers
+from contracts.claims import Role
+from contracts.envelope import EventBase
+from contracts.policy import Operation
+from contracts.subjects import EVENT_STREAM, event_subject
+from contracts.v1.identity import PartnerData, PartnerRegistered, PersonData, PersonRegistered
+from mesh.client import call
+from mesh.runtime import ServiceRuntime
+from services.profile import handlers, models
+from services.profile.settings import ProfileSettings
+from tests.support.services import run_service
+from tests.support.tokens import TokenFactory
+
+DURABLES = ("profile-identity", "profile-matching", "profile-collaboration")
+
+
+@pytest.fixture
+async def profile(nats_url, database_url, test_keys) -> AsyncIterator[ServiceRuntime]:
+    """A real profile service (NATS endpoints, consumers, outbox relay) on a fresh database."""
+    async with run_service(
+        "profile", ProfileSettings, models.metadata, handlers.register,
+        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
+    ) as rt:
+        yield rt
+
+
+class Eco:
+    """One fresh ecosystem per test: people, tokens, event publishing and settling."""
+
+    def __init__(self, nc: Client, tokens: TokenFactory) -> None:
+        self.name = f"eco{uuid.uuid4().hex[:8]}"
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.tokens = tokens
+        self.people: dict[str, tuple[str, list[Role]]] = {}
+
+    def token(self, who: str, **overrides: Any) -> str:
+        partner, roles = self.people[who]
+        claims: dict[str, Any] = {"eco": self.name, "partner": partner, "roles": roles, "sub": who}
+        claims.update(overrides)
+        return self.tokens.mint(**claims)
+
+    async def publish(self, event: EventBase, dedupe: bool = True) -> int:
+        """Publish an event on JetStream the way the owning service's outbox relay does."""
+        hdrs = {headers.MSG_ID: event.id} if dedupe else None
+        ack = await self.js.publish(
+            event_subject(event.ecosystem, event.type), event.model_dump_json().encode(),
+            headers=hdrs,
+        )  # fmt: skip
+        return ack.seq
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every profile consumer has acknowledged everything published so far."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        for durable in DURABLES:
+            while True:
+                try:
+                    info = await self.js.consumer_info(EVENT_STREAM, durable)
+                    if info.num_pending == 0 and info.num_ack_pending == 0:
+                        break
+                except NotFoundError:
+                    pass  # the consumer task has not created it yet
+                assert asyncio.get_running_loop().time() < deadline, f"{durable} did not settle"
+                await asyncio.sleep(0.02)
+
+    async def register(self, who: str, partner: str, *roles: Role, name: str = "") -> None:
+        self.people[who] = (partner, list(roles) or [Role.MEMBER])
+        await self.publish(PartnerRegistered(
+            ecosystem=self.name, data=PartnerData(partner=partner, name=partner.title()),
+        ))  # fmt: skip
+        await self.publish(PersonRegistered(
+            ecosystem=self.name,
+            data=PersonData(person=who, partner=partner, name=name or who.title()),
+        ))  # fmt: skip
+
+    async def call(self, op: Operation, who: str | None, **body: Any) -> Any:
+        token = self.token(who) if who else None
+        return await call(self.nc, op, {"eco": self.name, **body}, token)
+
+
+@pytest.fixture
+async def eco(nc, tokens, profile) -> Eco:
+    """A fresh ecosystem on the running profile service."""
+    return Eco(nc, tokens)
+
+
+Publisher = Callable[[EventBase], Awaitable[int]]
