@@ -1,0 +1,408 @@
+"""Request and reply models of the collaboration service (forums, workspaces, notifications).
+
+Requests carry their path parameters as fields (``eco``, ``thread``, ...), so policies bind
+them; query parameters and the JSON body fill the other fields.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+_CONTROL = {chr(c) for c in range(32)} - {"\n", "\r", "\t"}
+
+
+def _no_control(value: str) -> str:
+    if any(ch in _CONTROL for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control),
+]
+Body = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=20_000),
+    AfterValidator(_no_control),
+    AfterValidator(_not_blank),
+]
+Reason = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_control)]
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Person = Annotated[
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_no_control)
+]
+Limit = Annotated[int, Field(ge=1, le=100)]
+Offset = Annotated[int, Field(ge=0, le=100_000)]
+Mentions = Annotated[list[Person], Field(max_length=50)]
+
+
+class EcoRequest(BaseModel):
+    eco: str
+
+
+# ---------------------------------------------------------------- forums
+
+
+class CreateCategoryRequest(EcoRequest):
+    slug: Slug
+    name: Title
+    description: Reason = ""
+
+
+class CategoryView(BaseModel):
+    slug: str
+    name: str
+    description: str
+    thread_count: int = 0
+    created_at: datetime
+
+
+class CategoryList(BaseModel):
+    items: list[CategoryView]
+
+
+class ListThreadsRequest(EcoRequest):
+    category: Slug
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+class CreateThreadRequest(EcoRequest):
+    category: Slug
+    title: Title
+    body: Body
+    mentions: Mentions = Field(default_factory=list, description="subject ids to mention")
+
+
+class ThreadRequest(EcoRequest):
+    thread: Ref
+
+
+class GetThreadRequest(ThreadRequest):
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class EditThreadRequest(ThreadRequest):
+    title: Title | None = None
+    body: Body | None = None
+    expected_version: int | None = Field(default=None, description="refuse if it changed since")
+
+
+class CreatePostRequest(ThreadRequest):
+    body: Body
+    mentions: Mentions = Field(default_factory=list)
+
+
+class PostRequest(EcoRequest):
+    post: Ref
+
+
+class EditPostRequest(PostRequest):
+    body: Body
+    expected_version: int | None = None
+
+
+class HideThreadRequest(ThreadRequest):
+    hidden: bool = True
+    reason: Reason = ""
+
+
+class HidePostRequest(PostRequest):
+    hidden: bool = True
+    reason: Reason = ""
+
+
+class LockThreadRequest(ThreadRequest):
+    locked: bool = True
+    reason: Reason = ""
+
+
+class MoveThreadRequest(ThreadRequest):
+    category: Slug
+    reason: Reason = ""
+
+
+class ModerationLogRequest(EcoRequest):
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+class PostView(BaseModel):
+    id: str
+    thread: str
+    author: str
+    author_partner: str
+    author_name: str = ""
+    body: str
+    html: str
+    mentions: list[str]
+    version: int
+    hidden: bool
+    agree_count: int = 0
+    agreed: bool = False
+    created_at: datetime
+    edited_at: datetime | None = None
+
+
+class ThreadSummary(BaseModel):
+    id: str
+    category: str | None
+    workspace: str | None
+    title: str
+    author: str
+    author_partner: str
+    author_name: str = ""
+    hidden: bool
+    locked: bool
+    post_count: int
+    version: int
+    created_at: datetime
+    last_activity_at: datetime
+
+
+class ThreadView(ThreadSummary):
+    body: str
+    html: str
+    mentions: list[str]
+    agree_count: int = 0
+    agreed: bool = False
+    edited_at: datetime | None = None
+    posts: list[PostView] = Field(default_factory=list)
+
+
+class ThreadList(BaseModel):
+    items: list[ThreadSummary]
+    next_offset: int | None = None
+
+
+class Revision(BaseModel):
+    version: int
+    title: str
+    body: str
+    html: str
+    editor: str
+    at: datetime
+
+
+class History(BaseModel):
+    content_id: str
+    kind: Literal["thread", "post", "note"]
+    revisions: list[Revision]
+
+
+class AgreeReply(BaseModel):
+    content_id: str
+    agree_count: int
+    agreed: bool
+
+
+class ModerationEntry(BaseModel):
+    id: int
+    actor: str
+    actor_partner: str | None
+    action: str
+    target_kind: str
+    target: str
+    reason: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class ModerationLog(BaseModel):
+    items: list[ModerationEntry]
+
+
+# ---------------------------------------------------------------- notifications
+
+
+class ListNotificationsRequest(EcoRequest):
+    unread_only: bool = False
+    limit: Limit = 50
+
+
+class MarkReadRequest(EcoRequest):
+    ids: list[int] = Field(default_factory=list, description="empty: mark all as read")
+
+
+class NotificationView(BaseModel):
+    id: int
+    kind: Literal["mention"]
+    actor: str
+    content_kind: Literal["thread", "post", "note"]
+    content_id: str
+    thread: str | None
+    workspace: str | None
+    excerpt: str
+    read: bool
+    created_at: datetime
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationView]
+    unread: int
+
+
+# ---------------------------------------------------------------- workspaces
+
+
+class MemberRef(BaseModel):
+    person: Person = Field(description="subject id (or handle) of a person of this ecosystem")
+    partner: Ref | None = Field(default=None, description="needed only for unknown people")
+
+
+class CreateWorkspaceRequest(EcoRequest):
+    title: Title
+    description: Reason = ""
+    members: Annotated[list[MemberRef], Field(min_length=1, max_length=50)]
+
+
+class WorkspaceRequest(EcoRequest):
+    workspace: Ref
+
+
+class AddMemberRequest(WorkspaceRequest, MemberRef):
+    pass
+
+
+class RemoveMemberRequest(WorkspaceRequest):
+    person: Person
+
+
+class MemberView(BaseModel):
+    person: str
+    partner: str
+    name: str = ""
+    added_by: str
+    joined_at: datetime
+
+
+class WorkspaceView(BaseModel):
+    id: str
+    title: str
+    description: str
+    created_by: str
+    introduction: str | None
+    partners: list[str]
+    members: list[MemberView]
+    created_at: datetime
+
+
+class WorkspaceList(BaseModel):
+    items: list[WorkspaceView]
+
+
+class WsListThreadsRequest(WorkspaceRequest):
+    limit: Limit = 50
+    offset: Offset = 0
+
+
+class WsCreateThreadRequest(WorkspaceRequest):
+    title: Title
+    body: Body
+    mentions: Mentions = Field(default_factory=list)
+
+
+class WsThreadRequest(WorkspaceRequest):
+    thread: Ref
+    limit: Limit = 100
+    offset: Offset = 0
+
+
+class WsEditThreadRequest(WorkspaceRequest):
+    thread: Ref
+    title: Title | None = None
+    body: Body | None = None
+    expected_version: int | None = None
+
+
+class WsCreatePostRequest(WorkspaceRequest):
+    thread: Ref
+    body: Body
+    mentions: Mentions = Field(default_factory=list)
+
+
+class CreateNoteRequest(WorkspaceRequest):
+    title: Title
+    body: Body
+    mentions: Mentions = Field(default_factory=list)
+
+
+class NoteRequest(WorkspaceRequest):
+    note: Ref
+
+
+class EditNoteRequest(NoteRequest):
+    title: Title | None = None
+    body: Body | None = None
+    expected_version: int | None = None
+
+
+class NoteView(BaseModel):
+    id: str
+    workspace: str
+    title: str
+    body: str
+    html: str
+    author: str
+    author_partner: str
+    mentions: list[str]
+    version: int
+    edited_by: str | None = None
+    created_at: datetime
+    edited_at: datetime | None = None
+
+
+class NoteList(BaseModel):
+    items: list[NoteView]
+
+
+TaskStatus = Literal["open", "doing", "done"]
+
+
+class CreateTaskRequest(WorkspaceRequest):
+    title: Title
+    assignee: Person | None = None
+    due: date | None = None
+
+
+class TaskRequest(WorkspaceRequest):
+    task: Ref
+    title: Title | None = None
+    status: TaskStatus | None = None
+    assignee: (
+        Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_control)] | None
+    ) = Field(default=None, description='a member, or "" to unassign')
+    due: date | None = None
+
+
+class ListTasksRequest(WorkspaceRequest):
+    status: TaskStatus | None = None
+
+
+class TaskView(BaseModel):
+    id: str
+    workspace: str
+    title: str
+    status: TaskStatus
+    assignee: str | None
+    due: date | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskList(BaseModel):
+    items: list[TaskView]

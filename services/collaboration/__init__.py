@@ -1,0 +1,1 @@
+"""Collaboration service: forums, partnering workspaces, mentions and their events."""

@@ -1,0 +1,62 @@
+"""Events this service consumes: introductions open workspaces, profiles name people.
+
+Both run inside the consumer's transaction, next to its inbox row, so a redelivered
+or replayed event changes nothing; opening a workspace is also idempotent on the
+introduction id, should matching ever announce the same connection twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import EventBase
+from contracts.subjects import event_filter
+from contracts.v1.matching import IntroductionConnected, IntroductionData
+from contracts.v1.profile import PersonProfileUpdated
+from services.collaboration import repository as repo
+from services.collaboration import workspace_repository as wrepo
+from services.collaboration.models import PersonRow, WorkspaceRow
+from services.collaboration.service import Deps, new_id, now
+from services.collaboration.workspaces import join
+
+DURABLE = "collaboration"
+SUBJECTS = [
+    event_filter(source="matching", name="connected"),
+    event_filter(source="profile", name="person_updated"),
+]
+
+
+async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:
+    if isinstance(event, IntroductionConnected):
+        await open_for_introduction(deps, session, event.ecosystem, event.data)
+    elif isinstance(event, PersonProfileUpdated):
+        data = event.data
+        person = PersonRow(
+            eco=event.ecosystem, sub=data.person, partner=data.partner, handle=None,
+            name=data.name, updated_at=now(),
+        )  # fmt: skip
+        await repo.upsert_person(session, person)
+
+
+async def open_for_introduction(
+    deps: Deps, session: AsyncSession, eco: str, intro: IntroductionData
+) -> WorkspaceRow | None:
+    if await wrepo.by_introduction(session, eco, intro.introduction) is not None:
+        return None
+    people: list[PersonRow] = []
+    for sub, partner in ((intro.a, intro.a_partner), (intro.b, intro.b_partner)):
+        row = PersonRow(eco=eco, sub=sub, partner=partner, handle=None, name="", updated_at=now())
+        await repo.upsert_person(session, row)
+        person = await repo.person(session, eco, sub)
+        assert person is not None
+        people.append(person)
+    names = [p.name or p.handle or p.sub for p in people]
+    ws = WorkspaceRow(
+        id=new_id("w"), eco=eco, title=f"{names[0]} & {names[1]}",
+        description=intro.note or "Opened when both accepted the introduction.",
+        created_by=intro.broker or intro.a, introduction=intro.introduction, created_at=now(),
+    )  # fmt: skip
+    await repo.add(session, ws)
+    for person in people:
+        await join(deps, session, ws, person, intro.broker or "introduction")
+    return ws

@@ -1,0 +1,244 @@
+"""Forum operations: categories, threads and posts, agreement, moderation with its audit
+log, and the caller's notifications. Each runs in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.claims import Scope
+from contracts.v1 import collaboration_models as m
+from contracts.v1.collaboration import ContentHidden
+from mesh.errors import conflict, forbidden, not_found
+from services.collaboration import content
+from services.collaboration import repository as repo
+from services.collaboration import workspace_repository as wrepo
+from services.collaboration.content import FORUMS
+from services.collaboration.models import CategoryRow, ModerationRow, PostRow, ThreadRow
+from services.collaboration.service import Deps, Who, content_data, emit, now, touch
+
+
+class Forums:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.db = deps.db
+
+    # ------------------------------------------------------------ categories
+
+    async def create_category(self, who: Who, req: m.CreateCategoryRequest) -> m.CategoryView:
+        row = CategoryRow(
+            eco=req.eco, slug=req.slug, name=req.name, description=req.description,
+            created_by=who.sub, created_at=now(),
+        )  # fmt: skip
+        try:
+            async with self.db.transaction() as s:
+                if await repo.category(s, req.eco, req.slug) is not None:
+                    raise conflict(f"category {req.slug!r} exists already")
+                await repo.add(s, row)
+        except IntegrityError:
+            raise conflict(f"category {req.slug!r} exists already") from None
+        return m.CategoryView(
+            slug=row.slug, name=row.name, description=row.description, created_at=row.created_at
+        )
+
+    async def list_categories(self, who: Who, req: m.EcoRequest) -> m.CategoryList:
+        async with self.db.transaction() as s:
+            rows = await repo.categories(s, req.eco)
+        return m.CategoryList(
+            items=[
+                m.CategoryView(
+                    slug=c.slug, name=c.name, description=c.description, thread_count=n,
+                    created_at=c.created_at,
+                )
+                for c, n in rows
+            ]
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ threads and posts
+
+    async def list_threads(self, who: Who, req: m.ListThreadsRequest) -> m.ThreadList:
+        async with self.db.transaction() as s:
+            await self._category(s, req.eco, req.category)
+            viewer = None if who.moderator else who.sub
+            where = repo.in_category(req.eco, req.category)
+            rows = await repo.threads(s, where, viewer, req.limit, req.offset)
+            return await content.thread_list(s, rows, req.limit, req.offset)
+
+    async def create_thread(self, who: Who, req: m.CreateThreadRequest) -> m.ThreadView:
+        async with self.db.transaction() as s:
+            await self._category(s, req.eco, req.category)
+            await touch(s, who)
+            row = await content.create_thread(
+                self.deps, s, who, FORUMS, req.category, req.title, req.body, req.mentions
+            )
+            return await content.thread_view(s, who, row)
+
+    async def get_thread(self, who: Who, req: m.GetThreadRequest) -> m.ThreadView:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            return await content.thread_view(s, who, row, req.limit, req.offset)
+
+    async def edit_thread(self, who: Who, req: m.EditThreadRequest) -> m.ThreadView:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            content.require_author(row, who)
+            self._open_for_edit(row, who)
+            await content.edit(self.deps, s, who, row, "thread", FORUMS, req)
+            return await content.thread_view(s, who, row)
+
+    async def thread_history(self, who: Who, req: m.ThreadRequest) -> m.History:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            return await content.history(s, row.id, "thread")
+
+    async def agree_thread(self, who: Who, req: m.ThreadRequest, on: bool) -> m.AgreeReply:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            return await content.set_agree(s, who, row.id, on)
+
+    async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
+        async with self.db.transaction() as s:
+            thread = await content.forum_thread(s, who, req.eco, req.thread)
+            await touch(s, who)
+            row = await content.create_post(
+                self.deps, s, who, thread, FORUMS, req.body, req.mentions
+            )
+            return await content.post_view(s, who, row)
+
+    async def edit_post(self, who: Who, req: m.EditPostRequest) -> m.PostView:
+        async with self.db.transaction() as s:
+            row, thread, place = await content.locate_post(
+                s, who, req.eco, req.post, Scope.WORKSPACE_WRITE
+            )
+            content.require_author(row, who)
+            self._open_for_edit(thread, who, row)
+            await content.edit(self.deps, s, who, row, "post", place, req)
+            return await content.post_view(s, who, row)
+
+    async def post_history(self, who: Who, req: m.PostRequest) -> m.History:
+        async with self.db.transaction() as s:
+            row, _, _ = await content.locate_post(s, who, req.eco, req.post, Scope.WORKSPACE_READ)
+            return await content.history(s, row.id, "post")
+
+    async def agree_post(self, who: Who, req: m.PostRequest, on: bool) -> m.AgreeReply:
+        async with self.db.transaction() as s:
+            row, _, _ = await content.locate_post(s, who, req.eco, req.post, Scope.WORKSPACE_WRITE)
+            return await content.set_agree(s, who, row.id, on)
+
+    # ------------------------------------------------------------ moderation
+
+    async def hide_thread(self, who: Who, req: m.HideThreadRequest) -> m.ThreadSummary:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            if row.hidden != req.hidden:
+                await repo.set_flags(s, row, hidden=req.hidden)
+                await self._audit(
+                    s, who, "hide" if req.hidden else "unhide", "thread", row.id, req.reason
+                )
+                data = content_data(row, "thread", row.id, None, [])
+                await emit(self.deps, s, ContentHidden, data, req.eco)
+            return content.thread_summary(row, {})
+
+    async def hide_post(self, who: Who, req: m.HidePostRequest) -> m.PostView:
+        async with self.db.transaction() as s:
+            row, thread, place = await content.locate_post(
+                s, who, req.eco, req.post, Scope.WORKSPACE_WRITE
+            )
+            if place.workspace is not None:
+                raise forbidden("workspace content is not moderated by the ecosystem")
+            if row.hidden != req.hidden:
+                await repo.set_flags(s, row, hidden=req.hidden)
+                await self._audit(
+                    s, who, "hide" if req.hidden else "unhide", "post", row.id, req.reason
+                )
+                data = content_data(row, "post", thread.id, None, [])
+                await emit(self.deps, s, ContentHidden, data, req.eco)
+            return await content.post_view(s, who, row)
+
+    async def lock_thread(self, who: Who, req: m.LockThreadRequest) -> m.ThreadSummary:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            if row.locked != req.locked:
+                await repo.set_flags(s, row, locked=req.locked)
+                action = "lock" if req.locked else "unlock"
+                await self._audit(s, who, action, "thread", row.id, req.reason)
+            return content.thread_summary(row, {})
+
+    async def move_thread(self, who: Who, req: m.MoveThreadRequest) -> m.ThreadSummary:
+        async with self.db.transaction() as s:
+            row = await content.forum_thread(s, who, req.eco, req.thread)
+            await self._category(s, req.eco, req.category)
+            if row.category != req.category:
+                detail = {"from": row.category, "to": req.category}
+                await repo.set_flags(s, row, category=req.category)
+                await self._audit(s, who, "move", "thread", row.id, req.reason, detail)
+            return content.thread_summary(row, {})
+
+    async def moderation_log(self, who: Who, req: m.ModerationLogRequest) -> m.ModerationLog:
+        async with self.db.transaction() as s:
+            rows = await repo.moderation_log(s, req.eco, req.limit, req.offset)
+        return m.ModerationLog(
+            items=[
+                m.ModerationEntry(
+                    id=r.id, actor=r.actor, actor_partner=r.actor_partner, action=r.action,
+                    target_kind=r.target_kind, target=r.target, reason=r.reason,
+                    detail=r.detail or {}, at=r.created_at,
+                )
+                for r in rows
+            ]
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ notifications
+
+    async def notifications(self, who: Who, req: m.ListNotificationsRequest) -> m.NotificationList:
+        async with self.db.transaction() as s:
+            return await self._notifications(s, who, req.eco, req.unread_only, req.limit)
+
+    async def mark_read(self, who: Who, req: m.MarkReadRequest) -> m.NotificationList:
+        async with self.db.transaction() as s:
+            await repo.mark_read(s, req.eco, who.sub, req.ids, now())
+            return await self._notifications(s, who, req.eco, False, 50)
+
+    # ------------------------------------------------------------ helpers
+
+    async def _notifications(
+        self, s: AsyncSession, who: Who, eco: str, unread_only: bool, limit: int
+    ) -> m.NotificationList:
+        spaces = await wrepo.workspace_ids_of(s, eco, who.sub)
+        rows, unread = await repo.notifications(s, eco, who.sub, spaces, unread_only, limit)
+        items = [
+            m.NotificationView(
+                id=r.id, kind="mention", actor=r.actor, content_kind=r.content_kind,  # type: ignore[arg-type]
+                content_id=r.content_id, thread=r.thread, workspace=r.workspace,
+                excerpt=r.excerpt, read=r.read_at is not None, created_at=r.created_at,
+            )
+            for r in rows
+        ]  # fmt: skip
+        return m.NotificationList(items=items, unread=unread)
+
+    @staticmethod
+    async def _category(s: AsyncSession, eco: str, slug: str) -> CategoryRow:
+        row = await repo.category(s, eco, slug)
+        if row is None:
+            raise not_found("category")
+        return row
+
+    @staticmethod
+    def _open_for_edit(thread: ThreadRow, who: Who, post: PostRow | None = None) -> None:
+        if thread.hidden or (post is not None and post.hidden):
+            raise conflict("hidden content cannot be edited")
+        if thread.locked and not who.moderator:
+            raise conflict("the thread is locked")
+
+    async def _audit(
+        self, s: AsyncSession, who: Who, action: str, kind: str, target: str, reason: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        entry = ModerationRow(
+            eco=who.eco, actor=who.sub, actor_partner=who.partner or None, action=action,
+            target_kind=kind, target=target, reason=reason, detail=detail or {},
+            created_at=now(),
+        )  # fmt: skip
+        await repo.add(s, entry)

@@ -1,0 +1,276 @@
+"""Queries of the forums side: people, categories, threads, posts, revisions, reactions,
+notifications and the moderation log. The only place (with ``workspace_repository``)
+where SQL lives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.collaboration.models import (
+    CategoryRow,
+    ModerationRow,
+    NoteRow,
+    NotificationRow,
+    PersonRow,
+    PostRow,
+    ReactionRow,
+    RevisionRow,
+    ThreadRow,
+)
+
+
+async def add(session: AsyncSession, *rows: Any) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+# ---------------------------------------------------------------- people
+
+
+async def person(session: AsyncSession, eco: str, sub: str) -> PersonRow | None:
+    return await session.get(PersonRow, (eco, sub))
+
+
+async def find_people(session: AsyncSession, eco: str, refs: Iterable[str]) -> list[PersonRow]:
+    """People of ``eco`` whose subject id or handle is one of ``refs``."""
+    wanted = list(dict.fromkeys(refs))
+    if not wanted:
+        return []
+    query = select(PersonRow).where(
+        PersonRow.eco == eco, or_(PersonRow.sub.in_(wanted), PersonRow.handle.in_(wanted))
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def people_names(session: AsyncSession, eco: str, subs: Iterable[str]) -> dict[str, str]:
+    wanted = list(set(subs))
+    if not wanted:
+        return {}
+    query = select(PersonRow.sub, PersonRow.name).where(
+        PersonRow.eco == eco, PersonRow.sub.in_(wanted)
+    )
+    return {sub: name for sub, name in (await session.execute(query)).all()}
+
+
+async def upsert_person(session: AsyncSession, row: PersonRow) -> None:
+    """Insert a person or refresh the fields that are set on ``row``."""
+    current = await person(session, row.eco, row.sub)
+    if current is None:
+        await add(session, row)
+        return
+    changed = False
+    for field in ("partner", "handle", "name"):
+        value = getattr(row, field)
+        if value and getattr(current, field) != value:
+            setattr(current, field, value)
+            changed = True
+    if changed:
+        current.updated_at = row.updated_at
+        await session.flush()
+
+
+# ---------------------------------------------------------------- categories
+
+
+async def category(session: AsyncSession, eco: str, slug: str) -> CategoryRow | None:
+    return await session.get(CategoryRow, (eco, slug))
+
+
+async def categories(session: AsyncSession, eco: str) -> list[tuple[CategoryRow, int]]:
+    counts = (
+        select(ThreadRow.category, func.count().label("n"))
+        .where(ThreadRow.eco == eco, ThreadRow.category.is_not(None), ThreadRow.hidden.is_(False))
+        .group_by(ThreadRow.category)
+        .subquery()
+    )
+    query = (
+        select(CategoryRow, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.category == CategoryRow.slug)
+        .where(CategoryRow.eco == eco)
+        .order_by(CategoryRow.name)
+    )
+    return [(row, int(n)) for row, n in (await session.execute(query)).all()]
+
+
+# ---------------------------------------------------------------- threads and posts
+
+
+async def thread(session: AsyncSession, eco: str, thread_id: str) -> ThreadRow | None:
+    row = await session.get(ThreadRow, thread_id)
+    return row if row is not None and row.eco == eco else None
+
+
+async def threads(
+    session: AsyncSession,
+    where: ColumnElement[bool],
+    viewer: str | None,
+    limit: int,
+    offset: int,
+) -> list[ThreadRow]:
+    """Threads matching ``where``; hidden ones only for their author (all if viewer is None)."""
+    query = select(ThreadRow).where(where)
+    if viewer is not None:
+        query = query.where(or_(ThreadRow.hidden.is_(False), ThreadRow.author == viewer))
+    query = query.order_by(ThreadRow.last_activity_at.desc(), ThreadRow.id).limit(limit)
+    return list((await session.scalars(query.offset(offset))).all())
+
+
+def in_category(eco: str, slug: str) -> ColumnElement[bool]:
+    return (ThreadRow.eco == eco) & (ThreadRow.category == slug)
+
+
+def in_workspace(workspace: str) -> ColumnElement[bool]:
+    return ThreadRow.workspace == workspace
+
+
+async def post(session: AsyncSession, eco: str, post_id: str) -> PostRow | None:
+    row = await session.get(PostRow, post_id)
+    return row if row is not None and row.eco == eco else None
+
+
+async def posts(
+    session: AsyncSession, thread_id: str, viewer: str | None, limit: int, offset: int
+) -> list[PostRow]:
+    query = select(PostRow).where(PostRow.thread == thread_id)
+    if viewer is not None:
+        query = query.where(or_(PostRow.hidden.is_(False), PostRow.author == viewer))
+    query = query.order_by(PostRow.created_at, PostRow.id).limit(limit).offset(offset)
+    return list((await session.scalars(query)).all())
+
+
+async def bump_thread(session: AsyncSession, thread_id: str, at: datetime) -> None:
+    await session.execute(
+        update(ThreadRow)
+        .where(ThreadRow.id == thread_id)
+        .values(post_count=ThreadRow.post_count + 1, last_activity_at=at)
+    )
+
+
+async def set_flags(session: AsyncSession, row: Any, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(row, key, value)
+    await session.flush()
+
+
+async def edit(
+    session: AsyncSession,
+    row: ThreadRow | PostRow | NoteRow,
+    expected_version: int,
+    values: dict[str, Any],
+) -> bool:
+    """Apply an edit if ``row`` is still at ``expected_version``; bumps the version."""
+    table = type(row)
+    result = await session.execute(
+        update(table)
+        .where(table.id == row.id, table.version == expected_version)
+        .values(version=expected_version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.refresh(row)
+    return True
+
+
+# ---------------------------------------------------------------- revisions and reactions
+
+
+async def revisions(session: AsyncSession, content_id: str) -> list[RevisionRow]:
+    query = (
+        select(RevisionRow)
+        .where(RevisionRow.content_id == content_id)
+        .order_by(RevisionRow.version)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def agree(session: AsyncSession, content_id: str, person: str, at: datetime) -> None:
+    """Record an agreement; a second one by the same person changes nothing."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(ReactionRow).values(content_id=content_id, person=person, created_at=at)
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def unagree(session: AsyncSession, content_id: str, person: str) -> None:
+    await session.execute(
+        delete(ReactionRow).where(
+            ReactionRow.content_id == content_id, ReactionRow.person == person
+        )
+    )
+
+
+async def agree_counts(
+    session: AsyncSession, content_ids: Sequence[str], viewer: str
+) -> tuple[dict[str, int], set[str]]:
+    """How many agree with each content id, and which of them the viewer agrees with."""
+    if not content_ids:
+        return {}, set()
+    counts = select(ReactionRow.content_id, func.count()).where(
+        ReactionRow.content_id.in_(content_ids)
+    )
+    mine = select(ReactionRow.content_id).where(
+        ReactionRow.content_id.in_(content_ids), ReactionRow.person == viewer
+    )
+    n = {cid: int(c) for cid, c in (await session.execute(counts.group_by(ReactionRow.content_id)))}
+    return n, set((await session.scalars(mine)).all())
+
+
+# ---------------------------------------------------------------- notifications
+
+
+async def notifications(
+    session: AsyncSession,
+    eco: str,
+    recipient: str,
+    workspaces: Iterable[str],
+    unread_only: bool,
+    limit: int,
+) -> tuple[list[NotificationRow], int]:
+    """The recipient's notifications about content they may still see, and the unread count."""
+    visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
+    visible &= or_(
+        NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
+    )
+    query = select(NotificationRow).where(visible)
+    if unread_only:
+        query = query.where(NotificationRow.read_at.is_(None))
+    rows = (await session.scalars(query.order_by(NotificationRow.id.desc()).limit(limit))).all()
+    unread = await session.scalar(
+        select(func.count()).where(visible, NotificationRow.read_at.is_(None))
+    )
+    return list(rows), int(unread or 0)
+
+
+async def mark_read(
+    session: AsyncSession, eco: str, recipient: str, ids: Sequence[int], at: datetime
+) -> None:
+    stmt = update(NotificationRow).where(
+        NotificationRow.eco == eco,
+        NotificationRow.recipient == recipient,
+        NotificationRow.read_at.is_(None),
+    )
+    if ids:
+        stmt = stmt.where(NotificationRow.id.in_(list(ids)))
+    await session.execute(stmt.values(read_at=at))
+
+
+# ---------------------------------------------------------------- moderation log
+
+
+async def moderation_log(
+    session: AsyncSession, eco: str, limit: int, offset: int
+) -> list[ModerationRow]:
+    query = (
+        select(ModerationRow)
+        .where(ModerationRow.eco == eco)
+        .order_by(ModerationRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,170 @@
+"""What every part of the collaboration logic shares: the caller, ids, people, mentions,
+notifications and events.
+
+The operations themselves live in ``content`` (threads, posts, edits, agreement),
+``forums`` (categories, moderation, notifications) and ``workspaces`` (private spaces,
+notes, tasks, and the consumers that open them); each runs in one transaction and adds
+its events to the outbox in that transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.claims import Claims, Role
+from contracts.envelope import EventBase
+from contracts.v1.collaboration import (
+    ContentCreated,
+    ContentData,
+    ContentEdited,
+    ContentHidden,
+)
+from mesh.db import Database
+from mesh.outbox import Outbox
+from services.collaboration import markdown
+from services.collaboration import repository as repo
+from services.collaboration.models import NoteRow, NotificationRow, PersonRow, PostRow, ThreadRow
+
+Kind = Literal["thread", "post", "note"]
+ContentEvent = type[ContentCreated] | type[ContentEdited] | type[ContentHidden]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the logic needs from the process: its database and outbox."""
+
+    db: Database
+    outbox: Outbox
+
+
+@dataclass(frozen=True)
+class Who:
+    """The verified caller, as the logic needs it."""
+
+    sub: str
+    eco: str
+    partner: str
+    moderator: bool
+    claims: Claims
+
+    @classmethod
+    def of(cls, claims: Claims | None) -> Who:
+        assert claims is not None, "every collaboration operation demands a token"
+        return cls(
+            sub=claims.sub,
+            eco=claims.eco,
+            partner=claims.partner or "",
+            moderator=claims.has_role(Role.BROKER, Role.OPERATOR),
+            claims=claims,
+        )
+
+    def person(self) -> PersonRow:
+        extra = self.claims.model_extra or {}
+        handle = extra.get("preferred_username")
+        return PersonRow(
+            eco=self.eco,
+            sub=self.sub,
+            partner=self.partner,
+            handle=handle if isinstance(handle, str) and handle else None,
+            name=str(extra.get("name") or ""),
+            updated_at=now(),
+        )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+async def touch(session: AsyncSession, who: Who) -> None:
+    """Remember the caller, so others can mention them and add them to workspaces."""
+    if who.partner:
+        await repo.upsert_person(session, who.person())
+
+
+async def resolve_mentions(
+    session: AsyncSession,
+    eco: str,
+    text: str,
+    explicit: Iterable[str],
+    allowed: set[str] | None = None,
+) -> list[str]:
+    """Subject ids mentioned by ``@handle`` in ``text`` plus ``explicit`` ids.
+
+    ``allowed`` (workspace members) drops everyone else, so a mention never tells an
+    outsider that private content exists.
+    """
+    refs = markdown.handles(text)
+    found = await repo.find_people(session, eco, refs)
+    by_ref = {p.sub: p.sub for p in found} | {p.handle: p.sub for p in found if p.handle}
+    subs = list(dict.fromkeys([*explicit, *(by_ref[r] for r in refs if r in by_ref)]))
+    return [s for s in subs if allowed is None or s in allowed]
+
+
+async def notify_mentions(
+    session: AsyncSession,
+    row: ThreadRow | PostRow | NoteRow,
+    kind: Kind,
+    actor: str,
+    recipients: Iterable[str],
+    thread: str | None,
+    workspace: str | None,
+) -> None:
+    stamp = now()
+    rows = [
+        NotificationRow(
+            eco=row.eco, recipient=person, kind="mention", actor=actor, content_kind=kind,
+            content_id=row.id, thread=thread, workspace=workspace,
+            excerpt=markdown.excerpt(row.body), created_at=stamp,
+        )
+        for person in dict.fromkeys(recipients)
+        if person != actor
+    ]  # fmt: skip
+    if rows:
+        await repo.add(session, *rows)
+
+
+def content_data(
+    row: ThreadRow | PostRow | NoteRow,
+    kind: Kind,
+    thread: str | None,
+    workspace: str | None,
+    audience: list[str],
+) -> ContentData:
+    return ContentData(
+        content_id=row.id,
+        kind=kind,
+        author=row.author,
+        author_partner=row.author_partner,
+        thread=thread,
+        workspace=workspace,
+        audience_partners=audience,
+        title=getattr(row, "title", "") if kind != "post" else "",
+        text=row.body,
+        mentions=list(row.mentions or []),
+        hidden=bool(getattr(row, "hidden", False)),
+    )
+
+
+async def emit(
+    deps: Deps,
+    session: AsyncSession,
+    event: ContentEvent,
+    data: ContentData,
+    eco: str,
+) -> EventBase:
+    """Add a content event to the outbox, in the caller's transaction."""
+    evt = event(
+        ecosystem=eco, partner=data.author_partner or None, subject=data.content_id, data=data
+    )
+    await deps.outbox.add(session, evt)
+    return evt

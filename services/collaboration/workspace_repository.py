@@ -1,0 +1,84 @@
+"""Queries of partnering workspaces: workspaces, members, notes and tasks."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.collaboration.models import MemberRow, NoteRow, TaskRow, WorkspaceRow
+
+
+async def workspace(session: AsyncSession, eco: str, workspace_id: str) -> WorkspaceRow | None:
+    row = await session.get(WorkspaceRow, workspace_id)
+    return row if row is not None and row.eco == eco else None
+
+
+async def by_introduction(session: AsyncSession, eco: str, intro: str) -> WorkspaceRow | None:
+    query = select(WorkspaceRow).where(WorkspaceRow.eco == eco, WorkspaceRow.introduction == intro)
+    return (await session.scalars(query)).first()
+
+
+async def member(session: AsyncSession, workspace_id: str, person: str) -> MemberRow | None:
+    return await session.get(MemberRow, (workspace_id, person))
+
+
+async def members(session: AsyncSession, workspace_ids: list[str]) -> list[MemberRow]:
+    if not workspace_ids:
+        return []
+    query = (
+        select(MemberRow)
+        .where(MemberRow.workspace.in_(workspace_ids))
+        .order_by(MemberRow.joined_at, MemberRow.person)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def remove_member(session: AsyncSession, workspace_id: str, person: str) -> None:
+    await session.execute(
+        delete(MemberRow).where(MemberRow.workspace == workspace_id, MemberRow.person == person)
+    )
+
+
+async def workspaces_of(session: AsyncSession, eco: str, person: str) -> list[WorkspaceRow]:
+    query = (
+        select(WorkspaceRow)
+        .join(MemberRow, MemberRow.workspace == WorkspaceRow.id)
+        .where(WorkspaceRow.eco == eco, MemberRow.person == person)
+        .order_by(WorkspaceRow.created_at.desc(), WorkspaceRow.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def workspace_ids_of(session: AsyncSession, eco: str, person: str) -> list[str]:
+    query = (
+        select(WorkspaceRow.id)
+        .join(MemberRow, MemberRow.workspace == WorkspaceRow.id)
+        .where(WorkspaceRow.eco == eco, MemberRow.person == person)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def note(session: AsyncSession, workspace_id: str, note_id: str) -> NoteRow | None:
+    row = await session.get(NoteRow, note_id)
+    return row if row is not None and row.workspace == workspace_id else None
+
+
+async def notes(session: AsyncSession, workspace_id: str) -> list[NoteRow]:
+    query = (
+        select(NoteRow)
+        .where(NoteRow.workspace == workspace_id)
+        .order_by(NoteRow.created_at.desc(), NoteRow.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def task(session: AsyncSession, workspace_id: str, task_id: str) -> TaskRow | None:
+    row = await session.get(TaskRow, task_id)
+    return row if row is not None and row.workspace == workspace_id else None
+
+
+async def tasks(session: AsyncSession, workspace_id: str, status: str | None) -> list[TaskRow]:
+    query = select(TaskRow).where(TaskRow.workspace == workspace_id)
+    if status is not None:
+        query = query.where(TaskRow.status == status)
+    return list((await session.scalars(query.order_by(TaskRow.created_at, TaskRow.id))).all())

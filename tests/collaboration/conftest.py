@@ -1,0 +1,121 @@
+"""Fixtures of the collaboration tests: a real service on the test NATS, people of a
+fresh ecosystem with real signed tokens, and readers of what reached JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from nats.aio.client import Client
+
+from contracts.claims import Role
+from contracts.envelope import EventBase
+from contracts.policy import Operation
+from contracts.registry import decode_event
+from mesh.client import call, request_raw
+from mesh.runtime import ServiceRuntime
+from services.collaboration import handlers, models
+from services.collaboration.settings import CollaborationSettings
+from tests.support.services import run_service
+from tests.support.tokens import TokenFactory
+
+PEOPLE: dict[str, tuple[str | None, tuple[Role, ...]]] = {
+    "olivia": ("acme-hq", (Role.OPERATOR, Role.MEMBER)),
+    "bruno": ("acme-hq", (Role.BROKER, Role.MEMBER)),
+    "nadia": ("northwind", (Role.PARTNER_ADMIN, Role.MEMBER)),
+    "noah": ("northwind", (Role.MEMBER,)),
+    "carlos": ("contoso", (Role.PARTNER_ADMIN, Role.MEMBER)),
+    "chloe": ("contoso", (Role.MEMBER,)),
+    "fatima": ("fabrikam", (Role.PARTNER_ADMIN, Role.MEMBER)),
+    "felix": ("fabrikam", (Role.MEMBER,)),
+}
+
+
+@dataclass
+class Mesh:
+    """Calls operations as the people of one fresh ecosystem, over real NATS."""
+
+    nc: Client
+    tokens: TokenFactory
+    eco: str
+    rt: ServiceRuntime
+
+    def token(self, who: str, eco: str | None = None, **claims: Any) -> str:
+        partner, roles = PEOPLE.get(who, ("elsewhere", (Role.MEMBER,)))
+        claims.setdefault("partner", partner)
+        claims.setdefault("roles", roles)
+        return self.tokens.mint(
+            eco=eco or self.eco, sub=who, preferred_username=who, name=who.title(), **claims
+        )
+
+    async def call(self, op: Operation, who: str | None, **fields: Any) -> Any:
+        """Call ``op`` as ``who`` (None: without a token); ``eco`` defaults to this one's."""
+        fields.setdefault("eco", self.eco)
+        token = self.token(who) if who else None
+        return await call(self.nc, op, fields, token)
+
+    async def raw(self, op: Operation, who: str, **fields: Any) -> Any:
+        """Send fields as they are (no client-side validation), to prove the service refuses."""
+        fields.setdefault("eco", self.eco)
+        data = await request_raw(self.nc, op.subject, json.dumps(fields).encode(), self.token(who))
+        return op.reply.model_validate_json(data)
+
+    async def call_as(self, op: Operation, token: str, **fields: Any) -> Any:
+        fields.setdefault("eco", self.eco)
+        return await call(self.nc, op, fields, token)
+
+    async def events(self) -> list[EventBase]:
+        """Every event of this ecosystem that reached JetStream, once the outbox is empty."""
+        await until(lambda: _drained(self.rt))
+        js = self.nc.jetstream()
+        sub = await js.subscribe(f"pm.v1.evt.{self.eco}.>", ordered_consumer=True)
+        found: list[EventBase] = []
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=0.5)
+                except Exception:
+                    break
+                found.append(decode_event(msg.data))
+        finally:
+            await sub.unsubscribe()
+        return found
+
+
+async def _drained(rt: ServiceRuntime) -> bool:
+    return await rt.relay.pending() == 0
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    """Wait for an asynchronous effect (relay, consumer) to show; fail after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the expected effect did not happen in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def collaboration(nats_url, database_url, test_keys):
+    """A real collaboration service on the test NATS and a fresh database."""
+    async with run_service(
+        "collaboration",
+        CollaborationSettings,
+        models.metadata,
+        handlers.register,
+        nats_url=nats_url,
+        database_url=database_url,
+        verifier=test_keys.verifier(),
+    ) as rt:
+        yield rt
+
+
+@pytest.fixture
+def mesh(nc, tokens, collaboration) -> Mesh:
+    """The people of a fresh ecosystem (its own name, so events of other tests stay apart)."""
+    return Mesh(nc, tokens, f"eco{uuid.uuid4().hex[:10]}", collaboration)
