@@ -1,0 +1,28 @@
+"""Run the matching service: ``python -m services.matching`` (``rebuild`` rebuilds the index)."""
+
+import asyncio
+import sys
+
+from mesh.runtime import service_runtime
+from services.matching import handlers, models
+from services.matching.settings import MatchingSettings
+
+
+async def main() -> None:
+    settings = MatchingSettings()
+    async with service_runtime("matching", settings, models.metadata) as rt:
+        svc = handlers.register(rt)
+        await svc.store.rebuild()
+        follow = asyncio.create_task(svc.store.follow(settings.index_sync_interval))
+        try:
+            await rt.serve_forever()
+        finally:
+            follow.cancel()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["rebuild"]:
+        from services.matching.rebuild import main as rebuild
+
+        sys.exit(rebuild(sys.argv[2:]))
+    asyncio.run(main())

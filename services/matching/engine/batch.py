@@ -1,0 +1,127 @@
+"""Top-k for everyone at once (sparse matrix products in chunks), and the candidate graph.
+
+The same scores as :meth:`MatchIndex.query`, computed for a chunk of askers at a
+time: ``needs[chunk] @ offersᵀ`` and ``offers[chunk] @ needsᵀ`` give both
+directions for every pair that shares a feature, their harmonic mean lives on the
+intersection of the two supports, and a vectorised sort picks each row's top k.
+Askers with exclusions, penalties or social ties are re-scored one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from services.matching.engine.index import MatchIndex, _overlap
+from services.matching.engine.model import Asker, Filter
+
+CHUNK = 2000
+
+
+@dataclass
+class TopK:
+    ids: list[str]
+    idx: np.ndarray  # (n, k) row numbers into ids, -1 where fewer than k
+    score: np.ndarray  # (n, k)
+
+    def of(self, pid: str) -> list[tuple[str, float]]:
+        i = self.ids.index(pid)
+        return [
+            (self.ids[j], float(s))
+            for j, s in zip(self.idx[i], self.score[i], strict=True)
+            if j >= 0
+        ]
+
+
+def _pair_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = ((a & b) != 0).astype(np.float32)
+    out[(a == 0) | (b == 0)] = 0.5
+    return out
+
+
+def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.coo_matrix:
+    b, w = ix.compiled, ix.w
+    ab = b.mats["need"][start:stop] @ b.trans["offer"]
+    ba = b.mats["offer"][start:stop] @ b.trans["need"]
+    both = ab.multiply(ba)
+    hm = (both.multiply((ab + ba).power(-1)) * 2).tocoo()
+    rows = hm.row + start
+    fit = (
+        w.fit_base
+        + w.fit_region * _pair_overlap(b.regions[rows], b.regions[hm.col])
+        + w.fit_industry * _pair_overlap(b.industries[rows], b.industries[hm.col])
+    )
+    hm.data = hm.data * (w.reciprocal * fit).astype(np.float32)
+    total = hm.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])
+    return total.tocoo()
+
+
+def top_k_all(
+    ix: MatchIndex,
+    k: int,
+    min_score: float = 0.0,
+    asker_of: Callable[[str], Asker | None] | None = None,
+) -> TopK:
+    """The k best parties of every indexed profile (different partner, score > min_score)."""
+    ix.compact()
+    b = ix.compiled
+    n = len(b)
+    out_idx = np.full((n, k), -1, dtype=np.int32)
+    out_score = np.zeros((n, k), dtype=np.float32)
+    for start in range(0, n, CHUNK):
+        t = _chunk_scores(ix, start, min(n, start + CHUNK))
+        rows, cols, data = t.row + start, t.col, t.data
+        keep = (b.partner[rows] != b.partner[cols]) & (data > min_score) & b.alive[cols]
+        rows, cols, data = rows[keep], cols[keep], data[keep]
+        order = np.lexsort((-data, rows))
+        rows, cols, data = rows[order], cols[order], data[order]
+        first = np.searchsorted(rows, rows, side="left")
+        rank = np.arange(len(rows)) - first
+        top = rank < k
+        out_idx[rows[top], rank[top]] = cols[top]
+        out_score[rows[top], rank[top]] = data[top]
+    if asker_of is not None:
+        _rescore_askers(ix, k, min_score, asker_of, out_idx, out_score)
+    return TopK(list(b.ids), out_idx, out_score)
+
+
+def _rescore_askers(
+    ix: MatchIndex,
+    k: int,
+    min_score: float,
+    asker_of: Callable[[str], Asker | None],
+    out_idx: np.ndarray,
+    out_score: np.ndarray,
+) -> None:
+    b = ix.compiled
+    for i, pid in enumerate(b.ids):
+        ctx = asker_of(pid)
+        if ctx is None:
+            continue
+        out_idx[i], out_score[i] = -1, 0.0
+        for r, s in enumerate(ix.query(pid, k, Filter(min_score=min_score), ctx)):
+            out_idx[i, r], out_score[i, r] = b.pos[s.id], s.score
+
+
+def candidate_graph(top: TopK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected edges (u < v) of everyone's top-k, each with its best score."""
+    n, k = top.idx.shape
+    u = np.repeat(np.arange(n, dtype=np.int64), k)
+    v = top.idx.ravel().astype(np.int64)
+    s = top.score.ravel()
+    ok = v >= 0
+    u, v, s = u[ok], v[ok], s[ok]
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    key = lo * n + hi
+    order = np.lexsort((-s, key))
+    key, s = key[order], s[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    key, s = key[first], s[first]
+    return key // n, key % n, s.astype(np.float64)
+
+
+__all__ = ["TopK", "_overlap", "candidate_graph", "top_k_all"]

@@ -1,0 +1,237 @@
+"""The matching index: build, incremental upserts, one query, and top-k for everyone.
+
+Score of b for asker a (every part in [0, 1], symmetric but for a's penalties)::
+
+    a→b        = cos(needs_a, offers_b)          directional: does b serve a?
+    b→a        = cos(needs_b, offers_a)
+    reciprocal = harmonic mean of a→b and b→a    (RECON: both must want it)
+    fit        = base + region overlap + industry overlap
+    score      = (w_r·reciprocal·fit + w_i·cos(interests) + w_s·social) × penalty_a(partner_b)
+
+Profiles live in a compiled :class:`Block` (with inverted indexes) plus a small
+delta block of profiles added or changed since; an upsert touches only the delta,
+and :meth:`compact` folds the delta into a new compiled block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.matching.engine.model import Asker, Filter, Profile, Scored, Weights
+from services.matching.engine.text import Featuriser
+from services.matching.engine.vectors import Block, RowVec, Vectoriser, harmonic, query_mats
+
+COMPACT_AT = 2000  # delta size that triggers folding it into the compiled block
+
+
+@dataclass
+class Candidates:
+    block: Block
+    idx: np.ndarray
+    score: np.ndarray
+    ab: np.ndarray
+    ba: np.ndarray
+    recip: np.ndarray
+    interest: np.ndarray
+    social: np.ndarray
+
+
+class MatchIndex:
+    def __init__(self, weights: Weights | None = None, featuriser: Featuriser | None = None):
+        self.w = weights or Weights()
+        self.featuriser = featuriser or Featuriser()
+        self.vec = Vectoriser(self.featuriser, self.w)
+        self.rows: dict[str, RowVec] = {}
+        self.compiled = Block([], 0)
+        self.delta_ids: set[str] = set()
+        self._delta: Block | None = None
+
+    # ------------------------------------------------------------ building
+
+    def build(self, profiles: Iterable[Profile]) -> None:
+        """(Re)build from scratch: learn vocabulary and idf, compile every row."""
+        plist = list({p.id: p for p in profiles}.values())
+        self.vec = Vectoriser(self.featuriser, self.w)
+        raws = [self.vec.raw(p) for p in plist]
+        self.vec.fit(raws)
+        self.rows = {p.id: self.vec.row(p, r) for p, r in zip(plist, raws, strict=True)}
+        self.compact()
+
+    def compact(self) -> None:
+        self.compiled = Block(list(self.rows.values()), len(self.vec.idf))
+        self.delta_ids.clear()
+        self._delta = None
+
+    def upsert(self, profile: Profile) -> None:
+        """Add or replace one profile; visible to the next query."""
+        self.rows[profile.id] = self.vec.row(profile)
+        self._hide(profile.id)
+        self.delta_ids.add(profile.id)
+        self._delta = None
+        if len(self.delta_ids) >= COMPACT_AT:
+            self.compact()
+
+    def remove(self, pid: str) -> None:
+        if self.rows.pop(pid, None) is not None:
+            self._hide(pid)
+            self.delta_ids.discard(pid)
+            self._delta = None
+
+    def _hide(self, pid: str) -> None:
+        i = self.compiled.pos.get(pid)
+        if i is not None:
+            self.compiled.alive[i] = False
+
+    def blocks(self) -> list[Block]:
+        if self._delta is None:
+            rows = [self.rows[i] for i in sorted(self.delta_ids)]
+            self._delta = Block(rows, len(self.vec.idf))
+        return [self.compiled, self._delta]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, pid: str) -> bool:
+        return pid in self.rows
+
+    def profile(self, pid: str) -> Profile | None:
+        row = self.rows.get(pid)
+        return row.profile if row else None
+
+    def nbytes(self) -> int:
+        return sum(b.nbytes() for b in self.blocks())
+
+    # ------------------------------------------------------------ querying
+
+    def query(
+        self, pid: str, k: int, flt: Filter | None = None, ctx: Asker | None = None
+    ) -> list[Scored]:
+        """The k best parties for ``pid`` (never itself, nor anyone in ``ctx.exclude``)."""
+        me = self.rows.get(pid)
+        if me is None:
+            return []
+        flt, ctx = flt or Filter(), ctx or Asker()
+        q = query_mats(me, len(self.vec.idf))
+        found = [
+            c for b in self.blocks() if len(b) and (c := self._score_block(b, me, q, flt, ctx))
+        ]
+        if not found:
+            return []
+        scores = np.concatenate([c.score for c in found])
+        order = _top(scores, k)
+        owners = np.repeat(np.arange(len(found)), [len(c.idx) for c in found])
+        offsets = np.cumsum([0] + [len(c.idx) for c in found])
+        out = []
+        for j in order:
+            c = found[owners[j]]
+            i = j - offsets[owners[j]]
+            p = c.block.profiles[c.idx[i]]
+            out.append(
+                Scored(
+                    p.id,
+                    p.partner,
+                    p.name,
+                    *(float(a[i]) for a in (c.score, c.ab, c.ba, c.recip, c.interest, c.social)),
+                )
+            )
+        return out
+
+    def _score_block(
+        self, b: Block, me: RowVec, q: dict, flt: Filter, ctx: Asker
+    ) -> Candidates | None:
+        ab, ba, it = b.against(q)
+        soc = np.zeros(len(b), dtype=np.float32)
+        for other, s in ctx.social.items():
+            i = b.pos.get(other)
+            if i is not None:
+                soc[i] = s
+        rec = harmonic(ab, ba)
+        keep = ((rec > 0) | (it > 0) | (soc > 0)) & b.alive
+        keep &= self._filter_mask(b, me, flt)
+        for other in (*ctx.exclude, me.profile.id):
+            i = b.pos.get(other)
+            if i is not None:
+                keep[i] = False
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            return None
+        rec_i = rec[idx]
+        fit = self._fit(me, b.regions[idx], b.industries[idx])
+        score = (
+            self.w.reciprocal * rec_i * fit + self.w.interest * it[idx] + self.w.social * soc[idx]
+        )
+        score = score * self._penalty(b.partner[idx], ctx)
+        ok = score > max(flt.min_score, 0.0)
+        idx = idx[ok]
+        return Candidates(b, idx, score[ok], ab[idx], ba[idx], rec[idx], it[idx], soc[idx])
+
+    def _filter_mask(self, b: Block, me: RowVec, flt: Filter) -> np.ndarray:
+        keep = np.ones(len(b), dtype=bool)
+        if not flt.include_same_partner:
+            keep &= b.partner != me.partner
+        if flt.partners:
+            codes = [self.vec.partners[p] for p in flt.partners if p in self.vec.partners]
+            keep &= np.isin(b.partner, codes)
+        if flt.regions:
+            keep &= (b.regions & self.vec.mask_of("regions", flt.regions)) != 0
+        if flt.industries:
+            keep &= (b.industries & self.vec.mask_of("industries", flt.industries)) != 0
+        return keep
+
+    def _fit(self, me: RowVec, regions: np.ndarray, industries: np.ndarray) -> np.ndarray:
+        return (
+            self.w.fit_base
+            + self.w.fit_region * _overlap(me.regions, regions)
+            + self.w.fit_industry * _overlap(me.industries, industries)
+        )
+
+    def _penalty(self, partners: np.ndarray, ctx: Asker) -> np.ndarray | float:
+        if not ctx.penalties:
+            return 1.0
+        factors = np.ones(len(partners), dtype=np.float64)
+        for name, factor in ctx.penalties.items():
+            code = self.vec.partners.get(name)
+            if code is not None:
+                factors[partners == code] *= factor
+        return factors
+
+    def pair(self, a: str, b: str, ctx: Asker | None = None) -> Scored | None:
+        """The score of one pair (e.g. an introduction proposed by hand)."""
+        ra, rb = self.rows.get(a), self.rows.get(b)
+        if ra is None or rb is None:
+            return None
+        ctx = ctx or Asker()
+        ab, ba = _dot(ra.need, rb.offer), _dot(rb.need, ra.offer)
+        it, soc = _dot(ra.interest, rb.interest), ctx.social.get(b, 0.0)
+        rec = 2 * ab * ba / (ab + ba) if ab > 0 and ba > 0 else 0.0
+        fit = self._fit(ra, np.array([rb.regions]), np.array([rb.industries]))[0]
+        score = self.w.reciprocal * rec * fit + self.w.interest * it + self.w.social * soc
+        score *= ctx.penalties.get(rb.profile.partner, 1.0)
+        p = rb.profile
+        return Scored(p.id, p.partner, p.name, float(score), ab, ba, rec, it, soc)
+
+
+def _dot(x: dict[int, float], y: dict[int, float]) -> float:
+    if len(x) > len(y):
+        x, y = y, x
+    return float(sum(v * y[c] for c, v in x.items() if c in y))
+
+
+def _overlap(mine: int, theirs: np.ndarray) -> np.ndarray:
+    """1 where both have a value in common, 0 where neither overlaps, 0.5 where unknown."""
+    if mine == 0:
+        return np.full(len(theirs), 0.5)
+    out = ((theirs & mine) != 0).astype(np.float64)
+    out[theirs == 0] = 0.5
+    return out
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    if len(scores) > k:
+        part = np.argpartition(-scores, k)[:k]
+    else:
+        part = np.arange(len(scores))
+    return part[np.argsort(-scores[part], kind="stable")]

@@ -1,0 +1,64 @@
+"""NATS edge of the matching service: decode, one service call, reply."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from contracts.subjects import event_filter
+from contracts.v1 import matching as m
+from mesh.runtime import ServiceRuntime
+from mesh.service import Call
+from services.matching.service import Matching
+from services.matching.settings import MatchingSettings
+
+CONSUMER = "matching-signals"
+
+
+def _edge(
+    fn: Callable[[Any, Any], Awaitable[BaseModel]],
+) -> Callable[[Call, Any], Awaitable[BaseModel]]:
+    async def handle(call: Call, req: Any) -> BaseModel:
+        assert call.claims is not None  # every matching operation demands a token
+        return await fn(call.claims, req)
+
+    return handle
+
+
+def register(rt: ServiceRuntime) -> Matching:
+    settings = rt.settings if isinstance(rt.settings, MatchingSettings) else MatchingSettings()
+    svc = Matching(rt.db, rt.outbox, settings)
+    flow = svc.flow
+    for op, fn in (
+        (m.PERSON_SUGGESTIONS, svc.person_suggestions),
+        (m.PARTNER_SUGGESTIONS, svc.partner_suggestions),
+        (m.OPTIMISE_INTRODUCTIONS, svc.optimise),
+        (m.LIST_INTRODUCTIONS, flow.list),
+        (m.GET_INTRODUCTION, flow.get),
+        (m.PROPOSE_INTRODUCTION, flow.propose),
+        (m.ACCEPT_INTRODUCTION, flow.accept),
+        (m.DECLINE_INTRODUCTION, flow.decline),
+        (m.CURATE_INTRODUCTION, flow.curate),
+    ):
+        rt.endpoint(op, _edge(fn))
+
+    handlers: dict[str, Callable[[Any, Any], Awaitable[None]]] = {
+        "pm.v1.profile.person_updated": svc.person_updated,
+        "pm.v1.profile.company_updated": svc.company_updated,
+        "pm.v1.collaboration.content_created": svc.content_created,
+        "pm.v1.collaboration.workspace_membership": svc.membership_changed,
+    }
+
+    async def on_event(session: Any, event: Any) -> None:
+        await handlers[event.type](session, event)
+
+    subjects = [
+        event_filter(source="profile", name="person_updated"),
+        event_filter(source="profile", name="company_updated"),
+        event_filter(source="collaboration", name="content_created"),
+        event_filter(source="collaboration", name="workspace_membership"),
+    ]
+    rt.consume(CONSUMER, subjects, on_event)
+    return svc

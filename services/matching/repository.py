@@ -1,0 +1,179 @@
+"""All SQL of the matching service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.matching.models import (
+    AuditRow,
+    Company,
+    IndexChange,
+    IntroductionRow,
+    Participant,
+    Person,
+    SocialEdge,
+)
+
+ROOM_LIMIT = 50  # co-participants linked per new participant (large rooms say little)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- profiles and signals
+
+
+async def upsert_person(s: AsyncSession, eco: str, person: str, partner: str, doc: str) -> None:
+    await s.merge(Person(eco=eco, person=person, partner=partner, doc=doc, updated_at=now()))
+    s.add(IndexChange(eco=eco, kind="person", key=person))
+
+
+async def upsert_company(s: AsyncSession, eco: str, partner: str, doc: str) -> None:
+    await s.merge(Company(eco=eco, partner=partner, doc=doc, updated_at=now()))
+    s.add(IndexChange(eco=eco, kind="company", key=partner))
+
+
+async def add_tie(s: AsyncSession, eco: str, x: str, y: str, weight: float) -> float:
+    """Strengthen the tie between x and y; return its new weight."""
+    a, b = sorted((x, y))
+    edge = await s.get(SocialEdge, (eco, a, b))
+    if edge is None:
+        edge = SocialEdge(eco=eco, a=a, b=b, weight=weight)
+        s.add(edge)
+    else:
+        edge.weight += weight
+    s.add(IndexChange(eco=eco, kind="social", key=f"{a}\n{b}"))
+    return edge.weight
+
+
+async def join_room(s: AsyncSession, eco: str, room: str, person: str) -> list[str]:
+    """Record ``person`` in ``room``; return the others already there (at most ROOM_LIMIT)."""
+    if await s.get(Participant, (eco, room, person)) is not None:
+        return []
+    others = await s.scalars(
+        select(Participant.person)
+        .where(Participant.eco == eco, Participant.room == room)
+        .limit(ROOM_LIMIT)
+    )
+    found = list(others)
+    s.add(Participant(eco=eco, room=room, person=person))
+    return found
+
+
+async def changes_since(s: AsyncSession, seq: int, limit: int = 5000) -> Sequence[IndexChange]:
+    rows = await s.scalars(
+        select(IndexChange).where(IndexChange.seq > seq).order_by(IndexChange.seq).limit(limit)
+    )
+    return rows.all()
+
+
+async def last_change(s: AsyncSession) -> int:
+    return int((await s.scalar(select(func.max(IndexChange.seq)))) or 0)
+
+
+async def mark_rebuild(s: AsyncSession, eco: str) -> None:
+    s.add(IndexChange(eco=eco, kind="rebuild", key=""))
+
+
+async def persons(
+    s: AsyncSession, eco: str | None = None, ids: Sequence[str] = ()
+) -> Sequence[Person]:
+    q = select(Person)
+    if eco is not None:
+        q = q.where(Person.eco == eco)
+    if ids:
+        q = q.where(Person.person.in_(ids))
+    return (await s.scalars(q)).all()
+
+
+async def companies(
+    s: AsyncSession, eco: str | None = None, ids: Sequence[str] = ()
+) -> Sequence[Company]:
+    q = select(Company)
+    if eco is not None:
+        q = q.where(Company.eco == eco)
+    if ids:
+        q = q.where(Company.partner.in_(ids))
+    return (await s.scalars(q)).all()
+
+
+async def ties(s: AsyncSession, eco: str | None = None) -> Sequence[SocialEdge]:
+    q = select(SocialEdge) if eco is None else select(SocialEdge).where(SocialEdge.eco == eco)
+    return (await s.scalars(q)).all()
+
+
+async def tie(s: AsyncSession, eco: str, a: str, b: str) -> SocialEdge | None:
+    return await s.get(SocialEdge, (eco, a, b))
+
+
+async def clear_signals(s: AsyncSession) -> None:
+    for model in (Person, Company, SocialEdge, Participant):
+        await s.execute(delete(model))
+
+
+# ---------------------------------------------------------------- introductions
+
+
+async def add_intro(s: AsyncSession, row: IntroductionRow) -> None:
+    s.add(row)
+    await s.flush()
+
+
+async def intro(
+    s: AsyncSession, eco: str, intro_id: str, lock: bool = False
+) -> IntroductionRow | None:
+    q = select(IntroductionRow).where(IntroductionRow.eco == eco, IntroductionRow.id == intro_id)
+    if lock:
+        q = q.with_for_update()
+    return (await s.scalars(q)).first()
+
+
+async def save_intro(s: AsyncSession, row: IntroductionRow, **values: object) -> None:
+    values["updated_at"] = now()
+    await s.execute(update(IntroductionRow).where(IntroductionRow.id == row.id).values(**values))
+    for k, v in values.items():
+        setattr(row, k, v)
+
+
+async def intros(
+    s: AsyncSession,
+    eco: str,
+    person: str | None = None,
+    status: str | None = None,
+    hide: Sequence[str] = (),
+    limit: int = 10_000,
+) -> Sequence[IntroductionRow]:
+    q = select(IntroductionRow).where(IntroductionRow.eco == eco)
+    if person is not None:
+        q = q.where(or_(IntroductionRow.a == person, IntroductionRow.b == person))
+    if status is not None:
+        q = q.where(IntroductionRow.status == status)
+    if hide:
+        q = q.where(IntroductionRow.status.not_in(hide))
+    q = q.order_by(IntroductionRow.created_at.desc(), IntroductionRow.id).limit(limit)
+    return (await s.scalars(q)).all()
+
+
+async def pair_intros(s: AsyncSession, eco: str, a: str, b: str) -> Sequence[IntroductionRow]:
+    q = select(IntroductionRow).where(
+        IntroductionRow.eco == eco,
+        or_(
+            (IntroductionRow.a == a) & (IntroductionRow.b == b),
+            (IntroductionRow.a == b) & (IntroductionRow.b == a),
+        ),
+    )
+    return (await s.scalars(q)).all()
+
+
+async def audit(s: AsyncSession, row: AuditRow) -> None:
+    s.add(row)
+
+
+async def history(s: AsyncSession, intro_id: str) -> Sequence[AuditRow]:
+    q = select(AuditRow).where(AuditRow.introduction == intro_id).order_by(AuditRow.seq)
+    return (await s.scalars(q)).all()

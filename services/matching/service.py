@@ -1,0 +1,240 @@
+"""Matching logic: ingest profiles and social signals, suggest, optimise introductions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.claims import Claims
+from contracts.v1 import collaboration as col
+from contracts.v1 import matching as m
+from contracts.v1 import profile as prof
+from mesh.db import Database
+from mesh.errors import not_found
+from mesh.outbox import Outbox
+from services.matching import repository as repo
+from services.matching import workflow
+from services.matching.engine.batch import candidate_graph, top_k_all
+from services.matching.engine.explain import explain
+from services.matching.engine.index import MatchIndex
+from services.matching.engine.model import Asker, Filter, Scored
+from services.matching.engine.optimise import optimise
+from services.matching.models import IntroductionRow
+from services.matching.settings import MatchingSettings
+from services.matching.store import IndexStore, company_profile, person_profile
+
+MENTION, SHARED_ROOM = 1.0, 0.5
+
+
+def other(row: IntroductionRow, person: str) -> tuple[str, str]:
+    return (row.b, row.b_partner) if row.a == person else (row.a, row.a_partner)
+
+
+def asker_from(
+    person: str, rows: Sequence[IntroductionRow], social: dict[str, float], penalty: float
+) -> Asker:
+    """Never suggest anyone already introduced, connected or declined; learn from declines."""
+    ctx = Asker(social=social)
+    for r in rows:
+        who, partner = other(r, person)
+        ctx.exclude.add(who)
+        if (
+            r.status == "declined"
+            and r.declined_by == person
+            and r.decline_reason == "not_relevant"
+        ):
+            ctx.penalties[partner] = ctx.penalties.get(partner, 1.0) * penalty
+    return ctx
+
+
+class Matching:
+    def __init__(self, db: Database, outbox: Outbox, settings: MatchingSettings) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.settings = settings
+        self.store = IndexStore(db)
+        self.flow = workflow.Workflow(db, outbox, self.store, settings)
+
+    # ------------------------------------------------------------ events
+
+    async def person_updated(self, s: AsyncSession, ev: prof.PersonProfileUpdated) -> None:
+        p = ev.data
+        await repo.upsert_person(s, ev.ecosystem, p.person, p.partner, p.model_dump_json())
+        self.store.eco(ev.ecosystem).people.upsert(person_profile(p))
+
+    async def company_updated(self, s: AsyncSession, ev: prof.CompanyProfileUpdated) -> None:
+        c = ev.data
+        await repo.upsert_company(s, ev.ecosystem, c.partner, c.model_dump_json())
+        self.store.eco(ev.ecosystem).companies.upsert(company_profile(c))
+
+    async def content_created(self, s: AsyncSession, ev: col.ContentCreated) -> None:
+        d = ev.data
+        if d.hidden:
+            return
+        ties: dict[str, float] = defaultdict(float)
+        for mentioned in d.mentions:
+            ties[mentioned] += MENTION
+        room = d.thread or (d.content_id if d.kind == "thread" else None)
+        if room:
+            for o in await repo.join_room(s, ev.ecosystem, room, d.author):
+                ties[o] += SHARED_ROOM
+        await self._tie(s, ev.ecosystem, d.author, ties)
+
+    async def membership_changed(self, s: AsyncSession, ev: col.WorkspaceMembershipChanged) -> None:
+        d = ev.data
+        if d.joined:
+            room = f"ws:{d.workspace}"
+            others = await repo.join_room(s, ev.ecosystem, room, d.person)
+            await self._tie(s, ev.ecosystem, d.person, dict.fromkeys(others, SHARED_ROOM))
+
+    async def _tie(self, s: AsyncSession, eco: str, person: str, ties: dict[str, float]) -> None:
+        graph = self.store.eco(eco).social
+        for o, w in ties.items():
+            if o != person:
+                graph.set(person, o, await repo.add_tie(s, eco, person, o, w))
+
+    # ------------------------------------------------------------ suggestions
+
+    async def person_suggestions(
+        self, claims: Claims, req: m.PersonSuggestionsRequest
+    ) -> m.SuggestionsReply:
+        ix = self.store.ecos.get(req.eco)
+        me = ix.people.profile(req.person) if ix else None
+        acting_self = claims.sub == req.person and (me is None or me.partner == claims.partner)
+        if not (acting_self or workflow.is_curator(claims)):
+            raise not_found("suggestions")
+        if ix is None or me is None:
+            raise not_found("person profile")
+        async with self.db.transaction() as s:
+            rows = await repo.intros(s, req.eco, person=req.person)
+        ctx = asker_from(
+            req.person, rows, ix.social.proximity(req.person), ix.people.w.decline_penalty
+        )
+        found = ix.people.query(req.person, req.k, _filter(req), ctx)
+        return m.SuggestionsReply(
+            subject=req.person, suggestions=[_suggestion(ix.people, req.person, r) for r in found]
+        )
+
+    async def partner_suggestions(
+        self, claims: Claims, req: m.PartnerSuggestionsRequest
+    ) -> m.SuggestionsReply:
+        ix = self.store.ecos.get(req.eco)
+        if ix is None or req.partner not in ix.companies:
+            raise not_found("company profile")
+        found = ix.companies.query(req.partner, req.k, _filter(req), Asker())
+        return m.SuggestionsReply(
+            subject=req.partner,
+            suggestions=[_suggestion(ix.companies, req.partner, r) for r in found],
+        )
+
+    # ------------------------------------------------------------ optimal introductions
+
+    async def optimise(self, claims: Claims, req: m.OptimiseRequest) -> m.OptimiseReply:
+        ix = self.store.eco(req.eco)
+        async with self.db.transaction() as s:
+            rows = await repo.intros(s, req.eco)
+            by_person: dict[str, list[IntroductionRow]] = defaultdict(list)
+            for r in rows:
+                by_person[r.a].append(r)
+                by_person[r.b].append(r)
+
+            def asker_of(pid: str) -> Asker | None:
+                if pid not in by_person and pid not in ix.social.adj:
+                    return None
+                social = ix.social.proximity(pid)
+                return asker_from(pid, by_person.get(pid, []), social, ix.people.w.decline_penalty)
+
+            top = top_k_all(ix.people, req.candidates, req.min_score, asker_of)
+            u, v, w = candidate_graph(top)
+            cap = self._capacity(top.ids, by_person, req.capacity)
+            plan = await asyncio.to_thread(
+                optimise,
+                len(top.ids),
+                u,
+                v,
+                w,
+                cap,
+                req.fairness_floor,
+                time_limit=self.settings.optimise_time_limit,
+            )
+            pairs = []
+            for e in plan.chosen:
+                a, b = top.ids[int(u[e])], top.ids[int(v[e])]
+                intro_id = None
+                if not req.dry_run:
+                    row = await self.flow.create(
+                        s, claims, req.eco, a, b, "proposed", "engine", float(w[e])
+                    )
+                    intro_id = row.id
+                pairs.append(
+                    m.OptimisedPair(a=a, b=b, score=round(float(w[e]), 6), introduction=intro_id)
+                )
+        return m.OptimiseReply(
+            proposals=pairs,
+            objective=plan.weight,
+            upper_bound=plan.upper_bound,
+            gap=plan.gap,
+            viable_people=plan.viable,
+            covered_people=plan.covered,
+            solver=plan.solver,
+        )
+
+    def _capacity(
+        self, ids: list[str], by_person: dict[str, list[IntroductionRow]], capacity: int
+    ) -> np.ndarray:
+        since = repo.now() - timedelta(days=self.settings.capacity_window_days)
+        cap = np.full(len(ids), capacity, dtype=np.int64)
+        for i, pid in enumerate(ids):
+            recent = sum(
+                1
+                for r in by_person.get(pid, ())
+                if r.status != "rejected" and _aware(r.created_at) >= since
+            )
+            cap[i] = max(0, capacity - recent)
+        return cap
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _filter(req: m.SuggestionFilters) -> Filter:
+    return Filter(
+        regions=frozenset(req.regions),
+        industries=frozenset(req.industries),
+        partners=frozenset(req.partners),
+        min_score=req.min_score,
+        include_same_partner=req.include_same_partner,
+    )
+
+
+def _suggestion(ix: MatchIndex, asker: str, r: Scored) -> m.Suggestion:
+    reasons = [
+        m.Reason(
+            kind=x.kind,  # type: ignore[arg-type]
+            field_a=x.field_a,
+            field_b=x.field_b,
+            concept=x.concept,
+            terms_a=list(x.terms_a),
+            terms_b=list(x.terms_b),
+            weight=x.weight,
+        )
+        for x in explain(ix, asker, r.id, r.social)
+    ]
+    return m.Suggestion(
+        id=r.id,
+        partner=r.partner,
+        name=r.name,
+        score=round(r.score, 6),
+        a_to_b=round(r.ab, 6),
+        b_to_a=round(r.ba, 6),
+        reciprocal=round(r.reciprocal, 6),
+        interest=round(r.interest, 6),
+        social=round(r.social, 6),
+        reasons=reasons,
+    )

@@ -1,0 +1,160 @@
+"""The in-memory indexes of every ecosystem, kept in step with the database.
+
+The database is the truth (profiles and ties written by the event consumers); each
+replica holds one :class:`EcoIndex` per ecosystem, built from the database at start
+(or by ``rebuild``) and then followed incrementally: the replica that consumes an
+event applies it at once, and every replica polls the ``index_changes`` log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from contracts.v1.profile import CompanyPublic, PersonPublic
+from mesh.db import Database
+from services.matching import repository as repo
+from services.matching.engine.index import MatchIndex
+from services.matching.engine.model import Profile, Weights
+from services.matching.engine.social import SocialGraph
+from services.matching.engine.text import Featuriser
+
+log = logging.getLogger(__name__)
+
+
+def person_profile(p: PersonPublic) -> Profile:
+    return Profile(
+        id=p.person,
+        partner=p.partner,
+        name=p.name,
+        needs=tuple(p.needs),
+        offers=tuple(p.offers),
+        skills=tuple(p.skills),
+        interests=tuple(p.interests),
+        industries=tuple(p.industries),
+        regions=tuple(p.regions),
+    )
+
+
+def company_profile(c: CompanyPublic) -> Profile:
+    return Profile(
+        id=c.partner,
+        partner=c.partner,
+        name=c.name,
+        needs=tuple(c.needs),
+        offers=(*c.offers, *c.capabilities),
+        skills=tuple(c.certifications),
+        industries=tuple(c.industries),
+        regions=tuple(c.regions),
+    )
+
+
+@dataclass
+class EcoIndex:
+    people: MatchIndex
+    companies: MatchIndex
+    social: SocialGraph = field(default_factory=SocialGraph)
+
+
+class IndexStore:
+    def __init__(self, db: Database, weights: Weights | None = None) -> None:
+        self.db = db
+        self.weights = weights or Weights()
+        self.featuriser = Featuriser()
+        self.ecos: dict[str, EcoIndex] = {}
+        self.seq = 0
+        self._lock = asyncio.Lock()
+
+    def _new(self) -> EcoIndex:
+        return EcoIndex(
+            MatchIndex(self.weights, self.featuriser), MatchIndex(self.weights, self.featuriser)
+        )
+
+    def eco(self, eco: str) -> EcoIndex:
+        found = self.ecos.get(eco)
+        if found is None:
+            found = self.ecos[eco] = self._new()
+        return found
+
+    async def rebuild(self) -> dict[str, int]:
+        """Build every ecosystem's index from scratch from the database."""
+        async with self._lock:
+            started = time.perf_counter()
+            async with self.db.sessions() as s:
+                seq = await repo.last_change(s)
+                people, firms, ties = (
+                    await repo.persons(s),
+                    await repo.companies(s),
+                    await repo.ties(s),
+                )
+            by_eco: dict[str, tuple[list[Profile], list[Profile]]] = defaultdict(lambda: ([], []))
+            for p in people:
+                by_eco[p.eco][0].append(person_profile(PersonPublic.model_validate_json(p.doc)))
+            for c in firms:
+                by_eco[c.eco][1].append(company_profile(CompanyPublic.model_validate_json(c.doc)))
+            ecos: dict[str, EcoIndex] = {}
+            for eco, (ps, cs) in by_eco.items():
+                ecos[eco] = self._new()
+                ecos[eco].people.build(ps)
+                ecos[eco].companies.build(cs)
+            for t in ties:
+                ecos.setdefault(t.eco, self._new()).social.set(t.a, t.b, t.weight)
+            self.ecos, self.seq = ecos, seq
+            stats = {
+                "ecosystems": len(ecos),
+                "people": len(people),
+                "companies": len(firms),
+                "ties": len(ties),
+                "ms": int((time.perf_counter() - started) * 1000),
+            }
+            log.info("index rebuilt", extra=stats)
+            return stats
+
+    async def sync(self) -> int:
+        """Apply the database changes made since the last sync (by any replica)."""
+        async with self._lock:
+            async with self.db.sessions() as s:
+                changes = await repo.changes_since(s, self.seq)
+                if not changes:
+                    return 0
+                if any(c.kind == "rebuild" for c in changes):
+                    rebuild = True
+                else:
+                    rebuild = False
+                    await self._apply(s, changes)
+            self.seq = changes[-1].seq
+        if rebuild:
+            await self.rebuild()
+        return len(changes)
+
+    async def _apply(self, s, changes) -> None:  # type: ignore[no-untyped-def]
+        keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for c in changes:
+            keys[(c.eco, c.kind)].add(c.key)
+        for (eco, kind), ids in keys.items():
+            ix = self.eco(eco)
+            if kind == "person":
+                for p in await repo.persons(s, eco, sorted(ids)):
+                    ix.people.upsert(person_profile(PersonPublic.model_validate_json(p.doc)))
+            elif kind == "company":
+                for c in await repo.companies(s, eco, sorted(ids)):
+                    ix.companies.upsert(company_profile(CompanyPublic.model_validate_json(c.doc)))
+            elif kind == "social":
+                for key in ids:
+                    a, _, b = key.partition("\n")
+                    edge = await repo.tie(s, eco, a, b)
+                    if edge is not None:
+                        ix.social.set(a, b, edge.weight)
+
+    async def follow(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("index sync failed; retrying")

@@ -1,0 +1,283 @@
+"""The introduction workflow: propose → curate → double opt-in → connected (or declined).
+
+Every transition checks the caller's claims against the data (only the two people
+accept or decline; only brokers and operators curate, and never their own
+introduction), writes an audit row and adds the event to the outbox, all in one
+transaction. Introductions someone may not see answer 404.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.claims import Claims
+from contracts.v1 import matching as m
+from mesh.db import Database
+from mesh.errors import bad_request, conflict, forbidden, not_found
+from mesh.outbox import Outbox
+from services.matching import repository as repo
+from services.matching.engine.explain import explain
+from services.matching.models import AuditRow, IntroductionRow
+from services.matching.settings import MatchingSettings
+from services.matching.store import IndexStore
+
+OPEN = ("proposed", "approved", "accepted")
+
+
+def is_curator(claims: Claims) -> bool:
+    return claims.has_role(*m.CURATORS)
+
+
+def party(claims: Claims, row: IntroductionRow) -> str | None:
+    """'a' or 'b' when the caller is that person acting for that person's partner."""
+    if claims.sub == row.a and claims.partner == row.a_partner:
+        return "a"
+    if claims.sub == row.b and claims.partner == row.b_partner:
+        return "b"
+    return None
+
+
+class Workflow:
+    def __init__(self, db: Database, outbox: Outbox, store: IndexStore, settings: MatchingSettings):
+        self.db, self.outbox, self.store, self.settings = db, outbox, store, settings
+
+    def visible(self, claims: Claims, row: IntroductionRow) -> bool:
+        if is_curator(claims):
+            return True
+        hidden = row.status == "proposed" and self.settings.curation_required
+        return party(claims, row) is not None and not hidden
+
+    async def _load(
+        self, s: AsyncSession, claims: Claims, eco: str, intro_id: str
+    ) -> IntroductionRow:
+        row = await repo.intro(s, eco, intro_id, lock=True)
+        if row is None or not self.visible(claims, row):
+            raise not_found("introduction")
+        return row
+
+    async def create(
+        self,
+        s: AsyncSession,
+        claims: Claims,
+        eco: str,
+        a: str,
+        b: str,
+        status: str,
+        proposed_by: str,
+        score: float | None,
+        note: str = "",
+    ) -> IntroductionRow:
+        ix = self.store.eco(eco).people
+        pa, pb = ix.profile(a), ix.profile(b)
+        if pa is None or pb is None:
+            raise not_found("person profile")
+        reasons = [r.__dict__ for r in explain(ix, a, b)]
+        now = repo.now()
+        row = IntroductionRow(
+            id=uuid.uuid4().hex,
+            eco=eco,
+            a=a,
+            a_partner=pa.partner,
+            b=b,
+            b_partner=pb.partner,
+            status=status,
+            score=score,
+            proposed_by=proposed_by,
+            broker=claims.sub,
+            note=note,
+            a_accepted=False,
+            b_accepted=False,
+            reasons=json.dumps(reasons),
+            decline_comment="",
+            created_at=now,
+            updated_at=now,
+        )
+        await repo.add_intro(s, row)
+        await self._record(s, claims, row, "propose", None, note)
+        return row
+
+    async def _record(
+        self,
+        s: AsyncSession,
+        claims: Claims,
+        row: IntroductionRow,
+        action: str,
+        before: str | None,
+        note: str = "",
+    ) -> None:
+        await repo.audit(
+            s,
+            AuditRow(
+                introduction=row.id,
+                eco=row.eco,
+                actor=claims.sub,
+                actor_partner=claims.partner,
+                roles=" ".join(sorted(str(r) for r in claims.roles)),
+                action=action,
+                from_status=before,
+                to_status=row.status,
+                note=note,
+                at=repo.now(),
+            ),
+        )
+        data = m.IntroductionData(
+            introduction=row.id,
+            a=row.a,
+            a_partner=row.a_partner,
+            b=row.b,
+            b_partner=row.b_partner,
+            status=row.status,  # type: ignore[arg-type]
+            broker=row.broker,
+            note=row.note,
+            score=row.score,
+            actor=claims.sub,  # type: ignore[arg-type]
+            reason=row.decline_reason if row.status == "declined" else None,
+        )
+        await self.outbox.add(
+            s, m.IntroductionChanged(ecosystem=row.eco, subject=row.id, data=data)
+        )
+        if row.status == "connected" and before != "connected":
+            await self.outbox.add(
+                s, m.IntroductionConnected(ecosystem=row.eco, subject=row.id, data=data)
+            )
+
+    async def _move(
+        self,
+        s: AsyncSession,
+        claims: Claims,
+        row: IntroductionRow,
+        action: str,
+        note: str = "",
+        **values: Any,
+    ) -> m.Introduction:
+        before = row.status
+        await repo.save_intro(s, row, **values)
+        await self._record(s, claims, row, action, before, note)
+        return await self.reply(s, row)
+
+    # ------------------------------------------------------------ operations
+
+    async def propose(self, claims: Claims, req: m.ProposeRequest) -> m.Introduction:
+        if req.a == req.b:
+            raise bad_request("an introduction needs two different people")
+        if claims.sub in (req.a, req.b):
+            raise forbidden("brokers do not introduce themselves")
+        async with self.db.transaction() as s:
+            for r in await repo.pair_intros(s, req.eco, req.a, req.b):
+                if r.status in (*OPEN, "connected", "declined"):
+                    raise conflict(f"these two already have an introduction ({r.status})")
+            pair = self.store.eco(req.eco).people.pair(req.a, req.b)
+            score = pair.score if pair else None
+            row = await self.create(
+                s, claims, req.eco, req.a, req.b, "approved", claims.sub, score, req.note
+            )
+            return await self.reply(s, row)
+
+    async def accept(self, claims: Claims, req: m.IntroductionRef) -> m.Introduction:
+        async with self.db.transaction() as s:
+            row = await self._load(s, claims, req.eco, req.introduction)
+            side = self._party_for_opt_in(claims, row)
+            if getattr(row, f"{side}_accepted"):
+                return await self.reply(s, row)
+            both = row.a_accepted or row.b_accepted
+            status = "connected" if both else "accepted"
+            flags: dict[str, Any] = {f"{side}_accepted": True, "status": status}
+            return await self._move(s, claims, row, "accept", **flags)
+
+    async def decline(self, claims: Claims, req: m.DeclineRequest) -> m.Introduction:
+        async with self.db.transaction() as s:
+            row = await self._load(s, claims, req.eco, req.introduction)
+            self._party_for_opt_in(claims, row)
+            return await self._move(
+                s,
+                claims,
+                row,
+                "decline",
+                req.comment,
+                status="declined",
+                declined_by=claims.sub,
+                decline_reason=req.reason,
+                decline_comment=req.comment,
+            )
+
+    def _party_for_opt_in(self, claims: Claims, row: IntroductionRow) -> str:
+        side = party(claims, row)
+        if side is None:
+            raise forbidden("only the two people introduced may accept or decline")
+        allowed = ("approved", "accepted") + (
+            () if self.settings.curation_required else ("proposed",)
+        )
+        if row.status not in allowed:
+            raise conflict(f"the introduction is {row.status}")
+        return side
+
+    async def curate(self, claims: Claims, req: m.CurateRequest) -> m.Introduction:
+        async with self.db.transaction() as s:
+            row = await self._load(s, claims, req.eco, req.introduction)
+            if claims.sub in (row.a, row.b):
+                raise forbidden("brokers do not curate their own introductions")
+            if row.status not in OPEN or (req.action == "approve" and row.status != "proposed"):
+                raise conflict(f"cannot {req.action} an introduction that is {row.status}")
+            values: dict[str, Any] = {"broker": claims.sub}
+            if req.note:
+                values["note"] = req.note
+            if req.action != "note":
+                values["status"] = "approved" if req.action == "approve" else "rejected"
+            return await self._move(s, claims, row, req.action, req.note, **values)
+
+    async def get(self, claims: Claims, req: m.IntroductionRef) -> m.Introduction:
+        async with self.db.transaction() as s:
+            row = await repo.intro(s, req.eco, req.introduction)
+            if row is None or not self.visible(claims, row):
+                raise not_found("introduction")
+            return await self.reply(s, row, with_history=True)
+
+    async def list(self, claims: Claims, req: m.ListIntroductionsRequest) -> m.IntroductionsReply:
+        curator = is_curator(claims)
+        person = req.person if curator else claims.sub
+        hide = ("proposed",) if (self.settings.curation_required and not curator) else ()
+        async with self.db.transaction() as s:
+            rows = await repo.intros(s, req.eco, person, req.status, hide, req.limit)
+            mine = [r for r in rows if curator or party(claims, r)]
+            return m.IntroductionsReply(introductions=[await self.reply(s, r) for r in mine])
+
+    async def reply(
+        self, s: AsyncSession, row: IntroductionRow, with_history: bool = False
+    ) -> m.Introduction:
+        history = []
+        if with_history:
+            history = [
+                m.AuditEntry(
+                    at=h.at,
+                    actor=h.actor,
+                    action=h.action,
+                    from_status=h.from_status,
+                    to_status=h.to_status,
+                    note=h.note,
+                )
+                for h in await repo.history(s, row.id)
+            ]
+        return m.Introduction(
+            id=row.id,
+            a=row.a,
+            a_partner=row.a_partner,
+            b=row.b,
+            b_partner=row.b_partner,
+            status=row.status,  # type: ignore[arg-type]
+            score=row.score,
+            proposed_by=row.proposed_by,
+            broker=row.broker,  # type: ignore[arg-type]
+            note=row.note,
+            a_accepted=row.a_accepted,
+            b_accepted=row.b_accepted,
+            declined_by=row.declined_by,
+            decline_reason=row.decline_reason,
+            reasons=[m.Reason(**r) for r in json.loads(row.reasons or "[]")],
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            history=history,
+        )

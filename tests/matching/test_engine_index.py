@@ -1,0 +1,124 @@
+"""The index: reciprocal scores, filters, exclusions, incremental updates, batch = query."""
+
+import numpy as np
+import pytest
+
+from services.matching.engine.batch import candidate_graph, top_k_all
+from services.matching.engine.index import MatchIndex
+from services.matching.engine.model import Asker, Filter, Profile
+from services.matching.engine.synthetic import generate
+
+
+def person(pid, partner, needs=(), offers=(), regions=("germany",), industries=("automotive",), interests=()):
+    return Profile(pid, partner, pid.title(), tuple(needs), tuple(offers), (), tuple(interests),
+                   tuple(industries), tuple(regions))
+
+
+@pytest.fixture
+def small() -> MatchIndex:
+    """Alice needs freight and offers dashboards; Bob is her complement in other words."""
+    ix = MatchIndex()
+    ix.build([
+        person("alice", "north", ["freight forwarding"], ["business intelligence"]),
+        person("bob", "west", ["kpi reporting"], ["cargo transport"]),
+        person("oneway", "east", ["penetration testing"], ["haulage"]),
+        person("mirror", "south", ["freight forwarding"], ["bookkeeping"]),
+        person("far", "east", ["dashboards"], ["shipping goods"], regions=("brazil",), industries=("fashion",)),
+        person("colleague", "north", ["management reporting"], ["international shipping"]),
+    ])
+    return ix
+
+
+class TestQuery:
+    def test_complement_beats_decoys(self, small):
+        ranked = small.query("alice", 10)
+        assert [s.id for s in ranked][:2] == ["bob", "far"]
+        assert "mirror" not in [s.id for s in ranked]  # needs what alice needs: no use to her
+
+    def test_reciprocal_is_harmonic_mean_of_both_directions(self, small):
+        bob = small.pair("alice", "bob")
+        assert bob.ab > 0 and bob.ba > 0
+        assert bob.reciprocal == pytest.approx(2 * bob.ab * bob.ba / (bob.ab + bob.ba))
+        oneway = small.pair("alice", "oneway")
+        assert oneway.ab > 0 and oneway.ba == 0 and oneway.reciprocal == 0
+
+    def test_region_and_industry_fit_rank_the_nearer_complement_first(self, small):
+        bob, far = small.pair("alice", "bob"), small.pair("alice", "far")
+        assert bob.reciprocal == pytest.approx(far.reciprocal, rel=0.3)
+        assert bob.score > far.score
+
+    def test_same_partner_only_on_request(self, small):
+        assert "colleague" not in [s.id for s in small.query("alice", 10)]
+        ids = [s.id for s in small.query("alice", 10, Filter(include_same_partner=True))]
+        assert "colleague" in ids
+
+    def test_filters(self, small):
+        assert [s.id for s in small.query("alice", 10, Filter(regions=frozenset({"Brazil"})))] == ["far"]
+        assert [s.id for s in small.query("alice", 10, Filter(industries=frozenset({"cars"})))] == ["bob"]
+        assert [s.id for s in small.query("alice", 10, Filter(partners=frozenset({"east"})))] == ["far"]
+        assert small.query("alice", 10, Filter(regions=frozenset({"atlantis"}))) == []
+        best = small.query("alice", 1)[0].score
+        assert small.query("alice", 10, Filter(min_score=best)) == []
+
+    def test_exclusions_and_penalties(self, small):
+        assert [s.id for s in small.query("alice", 10, ctx=Asker(exclude={"bob"}))][0] == "far"
+        punished = small.query("alice", 10, ctx=Asker(penalties={"west": 0.1}))
+        assert punished[0].id == "far"
+
+    def test_social_proximity_counts(self, small):
+        plain = small.pair("alice", "far")
+        warm = small.query("alice", 10, ctx=Asker(social={"far": 1.0}))
+        assert {s.id: s.score for s in warm}["far"] > plain.score
+
+    def test_unknown_asker_gets_nothing(self, small):
+        assert small.query("nobody", 10) == []
+
+
+class TestIncremental:
+    def test_upsert_is_visible_to_the_next_query(self, small):
+        small.upsert(person("newbie", "zeta", ["cargo insurance"], ["freight forwarding"]))
+        small.upsert(person("carla", "zeta", ["dashboards"], ["cargo transport"]))
+        scores = {s.id: s.score for s in small.query("alice", 10)}
+        assert scores["carla"] == pytest.approx(scores["bob"])  # same concepts, other words
+        assert "alice" not in [s.id for s in small.query("newbie", 10)]
+
+    def test_a_changed_profile_stops_matching(self, small):
+        small.upsert(person("bob", "west", ["recycling"], ["cloud hosting"]))
+        assert "bob" not in [s.id for s in small.query("alice", 10)]
+        small.remove("far")
+        assert "far" not in [s.id for s in small.query("alice", 10)]
+
+    def test_compaction_keeps_results(self, small):
+        small.upsert(person("carla", "zeta", ["dashboards"], ["cargo transport"]))
+        before = [(s.id, round(s.score, 5)) for s in small.query("alice", 10)]
+        small.compact()
+        assert [(s.id, round(s.score, 5)) for s in small.query("alice", 10)] == before
+
+
+class TestBatch:
+    def test_top_k_for_everyone_equals_single_queries(self):
+        eco = generate(600, seed=3)
+        ix = MatchIndex()
+        ix.build(eco.profiles)
+        top = top_k_all(ix, 5)
+        for pid in top.ids[:80]:
+            got = [(i, round(s, 4)) for i, s in top.of(pid)]
+            want = [(s.id, round(s.score, 4)) for s in ix.query(pid, 5)]
+            assert [s for _, s in got] == [s for _, s in want]
+
+    def test_planted_partners_are_found(self):
+        eco = generate(1000, seed=4)
+        ix = MatchIndex()
+        ix.build(eco.profiles)
+        top = top_k_all(ix, 10)
+        hits = sum(b in [i for i, _ in top.of(a)] for a, b in eco.planted.items())
+        assert hits / len(eco.planted) > 0.9
+
+    def test_candidate_graph_is_undirected_and_deduplicated(self):
+        eco = generate(300, seed=5)
+        ix = MatchIndex()
+        ix.build(eco.profiles)
+        u, v, w = candidate_graph(top_k_all(ix, 5))
+        assert np.all(u < v)
+        assert len(set(zip(u.tolist(), v.tolist(), strict=True))) == len(u)
+        assert np.all(w > 0)
