@@ -136,7 +136,7 @@ class Gateway:
 
 def parse_mashup(doc: Any, calls: dict[str, Call]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    items = doc.get("responses", doc.get("items")) if isinstance(doc, dict) else None
+    items = doc.get("results") if isinstance(doc, dict) else None
     for item in items if isinstance(items, list) else []:
         key = str(item.get("id"))
         status = int(item.get("status", 500))

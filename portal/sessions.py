@@ -21,7 +21,7 @@ LOGIN_TTL = 600.0
 
 def cookie_name(secure: bool) -> str:
     # The __Host- prefix pins the cookie to this origin (Secure, Path=/, no Domain).
-    return "__Host-pm_session" if secure else "pm_session"
+    return "__Host-pm_portal" if secure else "pm_portal"
 
 
 def _hash(cookie: str) -> str:

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.oidc import LoginError, pkce_pair, unverified_claims
 from portal.sessions import cookie_name
+from portal.settings import PortalSettings
 from portal.web import CtxDep, portal_of, render, safe_next
 
 router = APIRouter(prefix="/auth")
@@ -69,16 +70,21 @@ async def callback(request: Request, state: str = "", code: str = "", error: str
         tokens,
     )
     response = RedirectResponse(str(pending["return_to"]), status_code=303)
+    set_session_cookie(response, portal.settings, cookie)
+    return response
+
+
+def set_session_cookie(response: Response, settings: PortalSettings, value: str) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (no cross-site posts), Secure under TLS."""
     response.set_cookie(
-        cookie_name(portal.settings.secure_cookies),
-        cookie,
+        cookie_name(settings.secure_cookies),
+        value,
         httponly=True,
         samesite="lax",
-        secure=portal.settings.secure_cookies,
+        secure=settings.secure_cookies,
         path="/",
-        max_age=portal.settings.session_idle_seconds,
+        max_age=settings.session_idle_seconds,
     )
-    return response
 
 
 @router.post("/logout")
