@@ -219,7 +219,7 @@ def _fill(out: WidgetView, got: list[Series]) -> None:
         out.points = [p for s in got for p in s.points][:20]
 
 
-W, H, PAD = 600.0, 240.0, 28.0
+W, H, PAD = 360.0, 200.0, 24.0
 
 
 def chart(points: list[tuple[str, float]], kind: str) -> dict[str, Any]:
@@ -231,13 +231,14 @@ def chart(points: list[tuple[str, float]], kind: str) -> dict[str, Any]:
     for i, (label, value) in enumerate(points):
         h = (H - 2 * PAD) * value / top
         x = PAD + i * step
+        width = min(step * 0.8, 48.0)
         bars.append(
             {
-                "x": x + step * 0.1,
+                "x": x + (step - width) / 2,
                 "y": H - PAD - h,
-                "w": step * 0.8,
+                "w": width,
                 "h": h,
-                "label": label[:12],
+                "label": label[:10],
                 "value": value,
                 "cx": x + step / 2,
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import text
+from portal.identity_admin import POLICIES, IdentityAdmin
 from portal.views.names import names
 from portal.web import Ctx, CtxDep
 
@@ -115,6 +117,17 @@ async def verify(ctx: CtxDep, request: Request) -> Response:
 # ---------------------------------------------------------------- operator
 
 
+def _identity(ctx: Ctx) -> IdentityAdmin:
+    return IdentityAdmin(ctx.portal.http, ctx.portal.settings.issuer)
+
+
+async def _attempt(coro: Any) -> tuple[Any, ApiError | None]:
+    try:
+        return await coro, None
+    except ApiError as exc:
+        return None, exc
+
+
 @router.get("/operator")
 async def operator(ctx: CtxDep) -> Response:
     _require(ctx, "operator")
@@ -122,38 +135,81 @@ async def operator(ctx: CtxDep) -> Response:
 
 
 async def _operator_page(ctx: Ctx, **extra: Any) -> Response:
-    (cats, cat_err), (companies, c_err), (people, p_err), (mod, m_err) = await asyncio.gather(
+    idp = _identity(ctx)
+    (cats, cat_err), (mod, m_err), (partners, pa_err), (people, p_err) = await asyncio.gather(
         ctx.attempt("collaboration.forums.list_categories"),
-        ctx.attempt("profile.directory.search", kind="company", sort="name", page_size=100),
-        ctx.attempt("profile.directory.search", kind="person", sort="name", page_size=100),
         ctx.attempt("collaboration.moderation.log", limit=20),
+        _attempt(idp.partners(ctx.token)),
+        _attempt(idp.people(ctx.token)),
     )
     return ctx.render(
         "operator.html",
         categories=(cats or {}).get("items", []),
         cat_err=cat_err,
-        companies=companies,
-        c_err=c_err,
-        people=people,
+        partners=partners or [],
+        pa_err=pa_err,
+        people=people or [],
         p_err=p_err,
         moderation=(mod or {}).get("items", []),
         m_err=m_err,
-        identity_admin=f"{ctx.portal.settings.issuer}",
+        issuer=ctx.portal.settings.issuer,
+        policies=POLICIES,
         **extra,
     )
+
+
+async def _operator_act(ctx: Ctx, coro: Any, anchor: str) -> Response:
+    try:
+        await coro
+    except ApiError as exc:
+        return await _operator_page(ctx, form_err=exc)
+    return RedirectResponse(f"/operator#{anchor}", status_code=303)
 
 
 @router.post("/operator/categories")
 async def create_category(ctx: CtxDep, request: Request) -> Response:
     _require(ctx, "operator")
     form = await request.form()
+    call = ctx.call(
+        "collaboration.forums.create_category",
+        slug=text(form, "slug"),
+        name=text(form, "name"),
+        description=text(form, "description"),
+    )
+    return await _operator_act(ctx, call, "categories")
+
+
+@router.post("/operator/partners")
+async def add_partner(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    call = _identity(ctx).add_partner(ctx.token, text(form, "slug"), text(form, "name"))
+    return await _operator_act(ctx, call, "partners")
+
+
+@router.post("/operator/people/{person}")
+async def set_active(ctx: CtxDep, request: Request, person: str) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    call = _identity(ctx).set_active(ctx.token, person, text(form, "active") == "1")
+    return await _operator_act(ctx, call, "people")
+
+
+@router.post("/operator/policy")
+async def set_policy(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    policy = text(form, "policy")
+    rule: dict[str, Any] | None = None
+    if text(form, "rule"):
+        try:
+            rule = json.loads(text(form, "rule"))
+        except ValueError:
+            err = ApiError(422, "validation_failed", "the admission rule must be JSON")
+            return await _operator_page(ctx, form_err=err)
+    call = _identity(ctx).set_policy(ctx.token, policy, rule)
     try:
-        await ctx.call(
-            "collaboration.forums.create_category",
-            slug=text(form, "slug"),
-            name=text(form, "name"),
-            description=text(form, "description"),
-        )
+        await call
     except ApiError as exc:
         return await _operator_page(ctx, form_err=exc)
-    return RedirectResponse("/operator#categories", status_code=303)
+    return await _operator_page(ctx, saved_policy=policy)

@@ -9,8 +9,12 @@ from typing import Any
 from identity.seed import PASSWORD
 from tests.portal.mesh import Mesh
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2}  # fmt: skip
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
 
 
 @contextlib.asynccontextmanager

@@ -27,29 +27,67 @@ async def seed(mesh: Mesh) -> dict[str, Any]:
     northwind–contoso workspace, and an introduction of noah and chloe by the broker."""
     s = mesh.subs
     async with mesh.api() as api:
-        await _ok(await api.post("/forums/categories", headers=mesh.bearer("olivia"), json={
-            "slug": "logistics", "name": "Logistics", "description": "Moving goods together",
-        }))  # fmt: skip
-        await _ok(await api.patch(f"/people/{s['noah']}", headers=mesh.bearer("noah"), json={
-            "headline": "Cold chain lead at Northwind", "bio": NOAH_BIO,
-            "skills": ["cold chain", "refrigerated warehousing"], "offers": ["cold chain capacity"],
-            "regions": ["north"], "visibility": {"bio": "company"},
-        }))  # fmt: skip
-        thread = await _ok(await api.post(
-            "/forums/categories/logistics/threads", headers=mesh.bearer("noah"),
-            json={"title": "Cold chain capacity for pharma", "body": THREAD_BODY},
-        ))  # fmt: skip
-        await _ok(await api.post(
-            f"/forums/threads/{thread['id']}/posts", headers=mesh.bearer("chloe"),
-            json={"body": "Contoso needs **temperature monitoring** for vaccine parts."},
-        ))  # fmt: skip
-        workspace = await _ok(await api.post("/workspaces", headers=mesh.bearer("nadia"), json={
-            "title": "Northwind and Contoso pilot", "description": "Secret pilot",
-            "members": [{"person": s["carlos"]}],
-        }))  # fmt: skip
-        intro = await _ok(await api.post("/introductions", headers=mesh.bearer("bruno"), json={
-            "a": s["noah"], "b": s["chloe"], "note": "Cold chain meets vaccine parts",
-        }))  # fmt: skip
+        await _ok(
+            await api.post(
+                "/forums/categories",
+                headers=mesh.bearer("olivia"),
+                json={
+                    "slug": "logistics",
+                    "name": "Logistics",
+                    "description": "Moving goods together",
+                },
+            )
+        )
+        await _ok(
+            await api.patch(
+                f"/people/{s['noah']}",
+                headers=mesh.bearer("noah"),
+                json={
+                    "headline": "Cold chain lead at Northwind",
+                    "bio": NOAH_BIO,
+                    "skills": ["cold chain", "refrigerated warehousing"],
+                    "offers": ["cold chain capacity"],
+                    "regions": ["north"],
+                    "visibility": {"bio": "company"},
+                },
+            )
+        )
+        thread = await _ok(
+            await api.post(
+                "/forums/categories/logistics/threads",
+                headers=mesh.bearer("noah"),
+                json={"title": "Cold chain capacity for pharma", "body": THREAD_BODY},
+            )
+        )
+        await _ok(
+            await api.post(
+                f"/forums/threads/{thread['id']}/posts",
+                headers=mesh.bearer("chloe"),
+                json={"body": "Contoso needs **temperature monitoring** for vaccine parts."},
+            )
+        )
+        workspace = await _ok(
+            await api.post(
+                "/workspaces",
+                headers=mesh.bearer("nadia"),
+                json={
+                    "title": "Northwind and Contoso pilot",
+                    "description": "Secret pilot",
+                    "members": [{"person": s["carlos"]}],
+                },
+            )
+        )
+        intro = await _ok(
+            await api.post(
+                "/introductions",
+                headers=mesh.bearer("bruno"),
+                json={
+                    "a": s["noah"],
+                    "b": s["chloe"],
+                    "note": "Cold chain meets vaccine parts",
+                },
+            )
+        )
         await _wait_for_cloud(api, mesh, s["noah"])
     return {"thread": thread["id"], "workspace": workspace["id"], "intro": intro["id"]}
 

@@ -81,13 +81,23 @@ def _portal_client(portal_url: str) -> Any:
     return work
 
 
-async def _identity(stack: contextlib.AsyncExitStack, nats_url: str, database_url: str,
-                    workdir: Path, hashes: dict[str, str], portal_url: str) -> str:  # fmt: skip
+async def _identity(
+    stack: contextlib.AsyncExitStack,
+    nats_url: str,
+    database_url: str,
+    workdir: Path,
+    hashes: dict[str, str],
+    portal_url: str,
+) -> str:
     port = infra.free_port()
     settings = IdentitySettings(
-        public_url=f"http://127.0.0.1:{port}", port=port, database_url=database_url,
-        nats_url=nats_url, relay_poll_interval=0.1, environment="test",
-    )  # fmt: skip
+        public_url=f"http://127.0.0.1:{port}",
+        port=port,
+        database_url=database_url,
+        nats_url=nats_url,
+        relay_poll_interval=0.1,
+        environment="test",
+    )
     await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
     secret = await cli._with_db(settings, _portal_client(portal_url))
     creds = {"clients": {CLIENT: {"client_id": CLIENT, "client_secret": secret}}}
@@ -96,31 +106,54 @@ async def _identity(stack: contextlib.AsyncExitStack, nats_url: str, database_ur
 
 
 @contextlib.asynccontextmanager
-async def start_mesh(nats_url: str, database_urls: dict[str, str], workdir: Path,
-                     hashes: dict[str, str], **portal: Any) -> AsyncIterator[Mesh]:  # fmt: skip
+async def start_mesh(
+    nats_url: str,
+    database_urls: dict[str, str],
+    workdir: Path,
+    hashes: dict[str, str],
+    **portal: Any,
+) -> AsyncIterator[Mesh]:
     portal_port = infra.free_port()
     portal_url = f"http://127.0.0.1:{portal_port}"
     async with contextlib.AsyncExitStack() as stack:
-        identity_url = await _identity(stack, nats_url, database_urls["identity"], workdir,
-                                       hashes, portal_url)  # fmt: skip
+        identity_url = await _identity(
+            stack, nats_url, database_urls["identity"], workdir, hashes, portal_url
+        )
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
         verifier = TokenVerifier(RemoteJwks(http), identity_url, DEFAULT_AUDIENCE)
         for name, settings_cls, metadata, register in SERVICES:
-            await stack.enter_async_context(run_service(
-                name, settings_cls, metadata, register, nats_url=nats_url,
-                database_url=database_urls[name], verifier=verifier, identity_url=identity_url,
-            ))  # fmt: skip
+            await stack.enter_async_context(
+                run_service(
+                    name,
+                    settings_cls,
+                    metadata,
+                    register,
+                    nats_url=nats_url,
+                    database_url=database_urls[name],
+                    verifier=verifier,
+                    identity_url=identity_url,
+                )
+            )
         gw_settings = GatewaySettings(
-            nats_url=nats_url, identity_url=identity_url, environment="test",
-            rate_limits_enabled=False, access_log=False, request_timeout=5.0,
-        )  # fmt: skip
+            nats_url=nats_url,
+            identity_url=identity_url,
+            environment="test",
+            rate_limits_enabled=False,
+            access_log=False,
+            request_timeout=5.0,
+        )
         gateway_url = await stack.enter_async_context(infra.serve_app(create_gateway(gw_settings)))
         settings = PortalSettings(
-            port=portal_port, public_url=portal_url, gateway_url=gateway_url,
-            identity_url=identity_url, client_id=CLIENT, environment="test",
+            port=portal_port,
+            public_url=portal_url,
+            gateway_url=gateway_url,
+            identity_url=identity_url,
+            client_id=CLIENT,
+            environment="test",
             credentials_file=str(workdir / "portal-client.json"),
-            database_url=database_urls["portal"], **portal,
-        )  # fmt: skip
+            database_url=database_urls["portal"],
+            **portal,
+        )
         app = create_portal(settings)
         await stack.enter_async_context(infra.serve_app(app, portal_port))
         mesh = Mesh(identity_url, gateway_url, portal_url, app)

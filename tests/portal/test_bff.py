@@ -93,9 +93,17 @@ class TestTokensStayOnTheServer:
             pieces = [s for s in secrets if s] + [
                 s.split(".")[1] for s in secrets if s and "." in s
             ]
-            paths = ["/", "/directory", f"/people/{mesh.subs['noah']}", "/forums",
-                     f"/threads/{mesh.seeded['thread']}", "/introductions", "/workspaces",
-                     "/dashboards", f"/api/cards/{mesh.subs['noah']}"]  # fmt: skip
+            paths = [
+                "/",
+                "/directory",
+                f"/people/{mesh.subs['noah']}",
+                "/forums",
+                f"/threads/{mesh.seeded['thread']}",
+                "/introductions",
+                "/workspaces",
+                "/dashboards",
+                f"/api/cards/{mesh.subs['noah']}",
+            ]
             for path in paths:
                 resp = await client.get(path)
                 assert resp.status_code == 200, path
@@ -135,9 +143,10 @@ class TestCsrf:
         async with sign_in(mesh, "felix") as client:
             token = csrf_of((await client.get("/dashboards")).text)
             resp = await client.post(
-                "/dashboards", data={"title": "x", "csrf": token},
+                "/dashboards",
+                data={"title": "x", "csrf": token},
                 headers={"Origin": "https://evil.example"},
-            )  # fmt: skip
+            )
             assert resp.status_code == 403
 
     async def test_sign_out_needs_the_token(self, mesh):
@@ -166,9 +175,19 @@ STYLE_ATTR = re.compile(r"<[^>]+\sstyle\s*=", re.I)
 class TestContentSecurityPolicy:
     async def test_strict_csp_and_no_inline_code(self, mesh):
         async with sign_in(mesh, "olivia") as client:
-            paths = ["/", "/directory", "/forums", "/forums/logistics",
-                     f"/threads/{mesh.seeded['thread']}", "/introductions", "/broker",
-                     "/operator", "/dashboards", "/connectors", "/workspaces"]  # fmt: skip
+            paths = [
+                "/",
+                "/directory",
+                "/forums",
+                "/forums/logistics",
+                f"/threads/{mesh.seeded['thread']}",
+                "/introductions",
+                "/broker",
+                "/operator",
+                "/dashboards",
+                "/connectors",
+                "/workspaces",
+            ]
             for path in paths:
                 resp = await client.get(path)
                 assert resp.status_code == 200, path

@@ -93,7 +93,7 @@ class TestDashboards:
             url = page.url
             await _add_widget(page, "Members and companies", "number", ["people", "companies"])
             await _add_widget(page, "Threads per category", "bar", ["categories"])
-            await _add_widget(page, "Noah's words", "cloud", ["my_cloud", "company_cloud"])
+            await _add_widget(page, "Our words", "cloud", ["my_cloud", "company_cloud"])
             await _add_widget(
                 page, "Workspaces and operations", "list", ["workspaces", "catalogue"]
             )
@@ -108,7 +108,11 @@ class TestDashboards:
             text = await listing.inner_text()
             assert "Northwind and Contoso pilot" in text
             assert "Partial results" in text and "Connector operations offered to us failed" in text
-            assert await widgets.locator("section", has_text="Noah's words").count() == 1
+            assert await widgets.locator("section", has_text="Our words").count() == 1
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(
+                path=str(ARTIFACTS / "portal-desktop-dashboard.png"), full_page=True
+            )
 
 
 class TestPartnerIsolation:
@@ -135,10 +139,17 @@ class TestPartnerIsolation:
 
 
 PHONE_PAGES = {
-    "home": "/", "directory": "/directory", "person": "/people/{noah}", "forums": "/forums",
-    "thread": "/threads/{thread}", "introductions": "/introductions", "workspaces": "/workspaces",
-    "dashboards": "/dashboards", "connectors": "/connectors", "broker": "/broker",
-}  # fmt: skip
+    "home": "/",
+    "directory": "/directory",
+    "person": "/people/{noah}",
+    "forums": "/forums",
+    "thread": "/threads/{thread}",
+    "introductions": "/introductions",
+    "workspaces": "/workspaces",
+    "dashboards": "/dashboards",
+    "connectors": "/connectors",
+    "broker": "/broker",
+}
 
 
 class TestPhoneWidth:
