@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +25,12 @@ def main() -> None:
     seed.add_argument("--out", default="var/demo-identity.json")
     rotate = sub.add_parser("rotate-keys", help="rotate an ecosystem's signing keys")
     rotate.add_argument("--eco", required=True)
+    create = sub.add_parser("create-ecosystem", help="bootstrap a new ecosystem and its operator")
+    create.add_argument("--eco", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--partner", required=True, help="slug of the operator's organisation")
+    create.add_argument("--partner-name", required=True)
+    create.add_argument("--operator", required=True, help="the operator's username")
     args = parser.parse_args()
     settings = IdentitySettings()
     mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
@@ -34,9 +42,32 @@ def main() -> None:
             print(json.dumps(asyncio.run(cli.rotate_keys(settings, args.eco))))
         except cli.CliError as exc:
             sys.exit(str(exc))
+    elif args.command == "create-ecosystem":
+        password = os.environ.get("PM_IDENTITY_OPERATOR_PASSWORD") or getpass.getpass(
+            "operator password: "
+        )
+        try:
+            result = asyncio.run(
+                cli.create_ecosystem(
+                    settings,
+                    args.eco,
+                    args.name,
+                    (args.partner, args.partner_name),
+                    args.operator,
+                    password,
+                )
+            )
+        except cli.CliError as exc:
+            sys.exit(str(exc))
+        print(json.dumps(result))
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    log_config=None, access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
 
 
 if __name__ == "__main__":

@@ -79,13 +79,16 @@ class InvitationIn(BaseModel):
     email: str | None = None
 
 
-def check_admin(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None,
-                broker_ok: bool = False) -> str:
+def check_admin(
+    rt: IdentityRuntime, tx: Tx, eco: str, token: str | None, broker_ok: bool = False
+) -> str:
     """The caller's subject, when its token lets it administer ``eco``."""
     rt.enter(tx, eco)
     claims = decode_own_access_token(token) if token else None
     if not claims or AccessTokenView(claims).is_revoked():
-        raise MeshError(ErrorCode.UNAUTHENTICATED, "a valid access token of this ecosystem is needed")
+        raise MeshError(
+            ErrorCode.UNAUTHENTICATED, "a valid access token of this ecosystem is needed"
+        )
     scopes, roles = set(claims.get("scope", "").split()), set(claims.get("roles", []))
     if Scope.ADMIN.value in scopes and Role.OPERATOR.value in roles:
         return str(claims["sub"])
@@ -94,8 +97,9 @@ def check_admin(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None,
     raise MeshError(ErrorCode.FORBIDDEN, "operators of this ecosystem only")
 
 
-async def _admin(request: Request, rt: IdentityRuntime, eco: str, fn: Any, *args: Any,
-                 broker_ok: bool = False) -> Any:
+async def _admin(
+    request: Request, rt: IdentityRuntime, eco: str, fn: Any, *args: Any, broker_ok: bool = False
+) -> Any:
     token = bearer(request.headers.get("authorization"))
     return await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
 
@@ -105,70 +109,127 @@ def _partner(p: Any) -> dict[str, Any]:
 
 
 def _person(p: Any) -> dict[str, Any]:
-    return {"id": p.id, "username": p.username, "partner": p.partner, "name": p.name,
-            "email": p.email, "roles": p.roles, "active": p.active}
+    return {
+        "id": p.id,
+        "username": p.username,
+        "partner": p.partner,
+        "name": p.name,
+        "email": p.email,
+        "roles": p.roles,
+        "active": p.active,
+    }
 
 
 def _client(c: Any) -> dict[str, Any]:
-    return {"client_id": c.client_id, "name": c.name, "partner": c.partner,
-            "auth_method": c.auth_method, "grant_types": c.grant_types, "scopes": c.scopes,
-            "redirect_uris": c.redirect_uris, "roles": c.roles, "first_party": c.first_party}
+    return {
+        "client_id": c.client_id,
+        "name": c.name,
+        "partner": c.partner,
+        "auth_method": c.auth_method,
+        "grant_types": c.grant_types,
+        "scopes": c.scopes,
+        "redirect_uris": c.redirect_uris,
+        "roles": c.roles,
+        "first_party": c.first_party,
+    }
 
 
 @router.get("/partners")
 async def list_partners(request: Request, eco: str, rt: RuntimeDep) -> list[dict[str, Any]]:
-    return await _admin(request, rt, eco, lambda tx, _a: [
-        _partner(p) for p in repo.list_partners(tx.s, eco)], broker_ok=True)
+    return await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, _a: [_partner(p) for p in repo.list_partners(tx.s, eco)],
+        broker_ok=True,
+    )
 
 
 @router.post("/partners", status_code=201)
-async def create_partner(request: Request, eco: str, body: PartnerIn, rt: RuntimeDep) -> dict[str, Any]:
-    return await _admin(request, rt, eco, lambda tx, a: _partner(service.create_partner(
-        tx, eco, body.slug, body.name, body.verified, actor=a)))
+async def create_partner(
+    request: Request, eco: str, body: PartnerIn, rt: RuntimeDep
+) -> dict[str, Any]:
+    return await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, a: _partner(
+            service.create_partner(tx, eco, body.slug, body.name, body.verified, actor=a)
+        ),
+    )
 
 
 @router.post("/partners/{slug}/verification")
-async def verify_partner(request: Request, eco: str, slug: str, body: VerificationIn,
-                         rt: RuntimeDep) -> dict[str, Any]:
-    return await _admin(request, rt, eco, lambda tx, a: _partner(service.verify_partner(
-        tx, eco, slug, body.verified, a)), broker_ok=True)
+async def verify_partner(
+    request: Request, eco: str, slug: str, body: VerificationIn, rt: RuntimeDep
+) -> dict[str, Any]:
+    return await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, a: _partner(service.verify_partner(tx, eco, slug, body.verified, a)),
+        broker_ok=True,
+    )
 
 
 @router.get("/people")
-async def list_people(request: Request, eco: str, rt: RuntimeDep,
-                      partner: str | None = None) -> list[dict[str, Any]]:
-    return await _admin(request, rt, eco, lambda tx, _a: [
-        _person(p) for p in repo.list_people(tx.s, eco, partner)])
+async def list_people(
+    request: Request, eco: str, rt: RuntimeDep, partner: str | None = None
+) -> list[dict[str, Any]]:
+    return await _admin(
+        request, rt, eco, lambda tx, _a: [_person(p) for p in repo.list_people(tx.s, eco, partner)]
+    )
 
 
 @router.post("/people", status_code=201)
-async def create_person(request: Request, eco: str, body: PersonIn, rt: RuntimeDep) -> dict[str, Any]:
+async def create_person(
+    request: Request, eco: str, body: PersonIn, rt: RuntimeDep
+) -> dict[str, Any]:
     token = bearer(request.headers.get("authorization"))
     await rt.tx(lambda tx: check_admin(rt, tx, eco, token))
     hashed = await asyncio.to_thread(rt.passwords.hash, body.password) if body.password else None
-    return await _admin(request, rt, eco, lambda tx, a: _person(service.create_person(
-        tx, eco, body.username, body.partner, body.name, body.roles, hashed, body.email, a)))
+    return await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, a: _person(
+            service.create_person(
+                tx, eco, body.username, body.partner, body.name, body.roles, hashed, body.email, a
+            )
+        ),
+    )
 
 
 @router.patch("/people/{person_id}")
-async def update_membership(request: Request, eco: str, person_id: str, body: MembershipIn,
-                            rt: RuntimeDep) -> dict[str, Any]:
-    return await _admin(request, rt, eco, lambda tx, a: _person(service.update_membership(
-        tx, eco, person_id, body.roles, body.active, a)))
+async def update_membership(
+    request: Request, eco: str, person_id: str, body: MembershipIn, rt: RuntimeDep
+) -> dict[str, Any]:
+    return await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, a: _person(
+            service.update_membership(tx, eco, person_id, body.roles, body.active, a)
+        ),
+    )
 
 
 @router.get("/clients")
 async def list_clients(request: Request, eco: str, rt: RuntimeDep) -> list[dict[str, Any]]:
-    return await _admin(request, rt, eco, lambda tx, _a: [
-        _client(c) for c in repo.list_clients(tx.s, eco)])
+    return await _admin(
+        request, rt, eco, lambda tx, _a: [_client(c) for c in repo.list_clients(tx.s, eco)]
+    )
 
 
 @router.post("/clients", status_code=201)
-async def create_client(request: Request, eco: str, body: ClientIn, rt: RuntimeDep) -> dict[str, Any]:
+async def create_client(
+    request: Request, eco: str, body: ClientIn, rt: RuntimeDep
+) -> dict[str, Any]:
     def work(tx: Tx, actor: str) -> dict[str, Any]:
         fields = body.model_dump(exclude={"client_id", "name"})
-        client, secret = service.create_client(tx, eco, body.client_id, body.name, actor=actor,
-                                               **fields)
+        client, secret = service.create_client(
+            tx, eco, body.client_id, body.name, actor=actor, **fields
+        )
         return {**_client(client), "client_secret": secret}
 
     return await _admin(request, rt, eco, work)
@@ -188,23 +249,52 @@ async def rotate_keys(request: Request, eco: str, rt: RuntimeDep) -> dict[str, s
 @router.put("/policy")
 async def set_policy(request: Request, eco: str, body: PolicyIn, rt: RuntimeDep) -> dict[str, Any]:
     def work(tx: Tx, actor: str) -> dict[str, Any]:
-        row = service.set_policy(tx, eco, body.membership_policy, body.admission_rule,
-                                 body.default_partner, actor)
-        return {"membership_policy": row.membership_policy, "admission_rule": row.admission_rule,
-                "default_partner": row.default_partner}
+        row = service.set_policy(
+            tx, eco, body.membership_policy, body.admission_rule, body.default_partner, actor
+        )
+        return {
+            "membership_policy": row.membership_policy,
+            "admission_rule": row.admission_rule,
+            "default_partner": row.default_partner,
+        }
 
     return await _admin(request, rt, eco, work)
 
 
 @router.put("/exchange-rules")
-async def set_exchange_rules(request: Request, eco: str, body: ExchangeRulesIn,
-                             rt: RuntimeDep) -> dict[str, Any]:
+async def set_exchange_rules(
+    request: Request, eco: str, body: ExchangeRulesIn, rt: RuntimeDep
+) -> dict[str, Any]:
     await _admin(request, rt, eco, lambda tx, a: service.set_exchange_rules(tx, eco, body.rules, a))
     return {"rules": body.rules}
 
 
 @router.post("/invitations", status_code=201)
 async def invite(request: Request, eco: str, body: InvitationIn, rt: RuntimeDep) -> dict[str, Any]:
-    code = await _admin(request, rt, eco, lambda tx, a: service.invite(
-        tx, eco, body.partner, body.roles, body.email, a))
+    code = await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, a: service.invite(tx, eco, body.partner, body.roles, body.email, a),
+    )
     return {"code": code, "signup_url": f"{rt.settings.issuer(eco)}/signup?invitation={code}"}
+
+
+class UpstreamIn(BaseModel):
+    alias: str
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    mapping: dict[str, Any] = {}
+
+
+@router.post("/upstreams", status_code=201)
+async def register_upstream(
+    request: Request, eco: str, body: UpstreamIn, rt: RuntimeDep
+) -> dict[str, Any]:
+    from identity.broker import register_upstream as register
+
+    up = await _admin(request, rt, eco, lambda tx, a: register(tx, rt, eco, body.model_dump(), a))
+    return {"alias": up.alias, "name": up.name, "issuer": up.issuer, "mapping": up.mapping}

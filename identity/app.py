@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
-from identity import admin, handlers, logout, models, pages
+from identity import admin, broker, handlers, logout, models, pages, signup
 from identity.runtime import HERE, build_runtime
 from identity.settings import IdentitySettings
 from mesh import metrics
@@ -32,7 +32,10 @@ class NatsUnavailable(RuntimeError):
 
 async def _connect_nats(settings: IdentitySettings) -> object:
     try:
-        return await asyncio.wait_for(connect(settings.nats_url, f"identity-{settings.instance}"), 10)
+        return await asyncio.wait_for(
+            connect(settings.nats_url, f"identity-{settings.instance}"),
+            settings.nats_connect_timeout_s,
+        )
     except Exception as exc:
         raise NatsUnavailable(
             f"identity cannot reach NATS at {settings.nats_url} ({exc.__class__.__name__}: {exc}); "
@@ -67,7 +70,14 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
     app = FastAPI(title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for router in (handlers.router, pages.router, logout.router, admin.router):
+    for router in (
+        handlers.router,
+        pages.router,
+        logout.router,
+        signup.router,
+        broker.router,
+        admin.router,
+    ):
         app.include_router(router)
     _health(app)
     _errors(app)
@@ -93,12 +103,16 @@ def _health(app: FastAPI) -> None:
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(MeshError)
     async def mesh_error(request: Request, exc: MeshError) -> JSONResponse:
-        return JSONResponse(exc.body().problem(request.url.path), exc.status,
-                            media_type="application/problem+json")
+        return JSONResponse(
+            exc.body().problem(request.url.path), exc.status, media_type="application/problem+json"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        err = MeshError(ErrorCode.VALIDATION_FAILED, "the request does not match its schema", errors)
-        return JSONResponse(err.body().problem(request.url.path), err.status,
-                            media_type="application/problem+json")
+        err = MeshError(
+            ErrorCode.VALIDATION_FAILED, "the request does not match its schema", errors
+        )
+        return JSONResponse(
+            err.body().problem(request.url.path), err.status, media_type="application/problem+json"
+        )

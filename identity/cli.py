@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,19 @@ async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
         await db.dispose()
 
 
-async def seed_demo(settings: IdentitySettings, out: Path,
-                    hashes: dict[str, str] | None = None) -> dict[str, Any]:
+async def seed_demo(
+    settings: IdentitySettings, out: Path, hashes: dict[str, str] | None = None
+) -> dict[str, Any]:
     sealer = Sealer(settings.key_encryption_secret)
     if hashes is None:
-        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib,
-                              settings.argon2_parallelism)
+        passwords = Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        )
         hashes = await asyncio.to_thread(seed.hash_demo_passwords, passwords)
-    fresh = not out.exists()
-    secrets = await _with_db(settings, seed.seed, sealer, hashes, fresh)
-    if not fresh:
-        doc: dict[str, Any] = json.loads(out.read_text())
+    existing = seed.read_credentials(out)
+    secrets = await _with_db(settings, seed.seed, sealer, hashes, existing is None)
+    if existing is not None:
+        doc = existing
         if not secrets:
             return doc
         for cid, secret in secrets.items():  # clients added since the file was written
@@ -62,4 +63,36 @@ async def rotate_keys(settings: IdentitySettings, eco: str) -> dict[str, str]:
         result: dict[str, str] = await _with_db(settings, work)
     except MeshError as exc:
         raise CliError(f"cannot rotate keys of {eco!r}: {exc.detail}") from None
+    return result
+
+
+async def create_ecosystem(
+    settings: IdentitySettings,
+    eco: str,
+    name: str,
+    partner: tuple[str, str],
+    operator: str,
+    password: str,
+) -> dict[str, Any]:
+    """Bootstrap an ecosystem: its keys, a first partner, an operator and the public CLI client."""
+    sealer = Sealer(settings.key_encryption_secret)
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    hashed = await asyncio.to_thread(passwords.hash, password)
+
+    def work(tx: Tx) -> dict[str, Any]:
+        service.create_ecosystem(tx, eco, name, sealer, actor="cli")
+        service.create_partner(tx, eco, partner[0], partner[1], verified=True, actor="cli")
+        person = service.create_person(
+            tx, eco, operator, partner[0], operator, ["operator", "member"], hashed, actor="cli"
+        )
+        spec = {k: v for k, v in seed.CLIENTS["mesh-cli"].items() if k != "name"}
+        service.create_client(tx, eco, "mesh-cli", "partnermesh CLI", actor="cli", **spec)
+        return {"eco": eco, "issuer": settings.issuer(eco), "operator": person.id}
+
+    try:
+        result: dict[str, Any] = await _with_db(settings, work)
+    except MeshError as exc:
+        raise CliError(f"cannot create ecosystem {eco!r}: {exc.detail}") from None
     return result

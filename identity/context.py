@@ -36,7 +36,9 @@ class Tx:
         partner: str | None = None,
         **details: Any,
     ) -> None:
-        data = AuditData(action=action, actor=actor, target=target, outcome=outcome, details=details)
+        data = AuditData(
+            action=action, actor=actor, target=target, outcome=outcome, details=details
+        )
         self.emit(AuditEvent(ecosystem=eco, partner=partner, subject=target, data=data))
 
 

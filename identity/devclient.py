@@ -37,7 +37,9 @@ def _form(html: str) -> tuple[str, dict[str, str]]:
     return unescape(match.group(1)), {k: unescape(v) for k, v in fields.items()}
 
 
-async def _follow(http: httpx.AsyncClient, resp: httpx.Response, redirect_uri: str) -> httpx.Response:
+async def _follow(
+    http: httpx.AsyncClient, resp: httpx.Response, redirect_uri: str
+) -> httpx.Response:
     """Follow redirects until one leaves for ``redirect_uri`` or a page is shown."""
     for _ in range(10):
         location = resp.headers.get("location")
@@ -62,21 +64,43 @@ def _code_from(resp: httpx.Response, redirect_uri: str, state: str) -> str:
     return params["code"][0]
 
 
-async def login(http: httpx.AsyncClient, issuer: str, client_id: str, username: str,
-                password: str, redirect_uri: str, scope: str) -> dict[str, Any]:
-    """Sign ``username`` in through the real pages; returns the token response."""
+async def login(
+    http: httpx.AsyncClient,
+    issuer: str,
+    client_id: str,
+    username: str,
+    password: str,
+    redirect_uri: str,
+    scope: str,
+) -> dict[str, Any]:
+    """Sign ``username`` in through the real pages; returns the token response.
+
+    ``prompt=login`` makes the provider ask for credentials even when ``http`` still
+    carries another person's session cookie, so one client can sign in many people.
+    """
     meta = (await http.get(f"{issuer}/.well-known/openid-configuration")).raise_for_status().json()
     verifier, challenge = pkce_pair()
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-              "scope": scope, "state": state, "nonce": nonce, "code_challenge": challenge,
-              "code_challenge_method": "S256"}
-    resp = await _follow(http, await http.get(meta["authorization_endpoint"], params=params),
-                         redirect_uri)
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "prompt": "login",
+    }
+    resp = await _follow(
+        http, await http.get(meta["authorization_endpoint"], params=params), redirect_uri
+    )
     if resp.status_code == 200 and 'name="password"' in resp.text:
         action, fields = _form(resp.text)
-        resp = await http.post(urljoin(str(resp.url), action),
-                               data={**fields, "username": username, "password": password})
+        resp = await http.post(
+            urljoin(str(resp.url), action),
+            data={**fields, "username": username, "password": password},
+        )
         if resp.status_code != 303:
             raise LoginFailed(f"login refused (HTTP {resp.status_code})")
         resp = await _follow(http, resp, redirect_uri)
@@ -84,9 +108,16 @@ async def login(http: httpx.AsyncClient, issuer: str, client_id: str, username: 
         action, fields = _form(resp.text)
         resp = await http.post(urljoin(str(resp.url), action), data={**fields, "decision": "allow"})
     code = _code_from(resp, redirect_uri, state)
-    token = await http.post(meta["token_endpoint"], data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-        "client_id": client_id, "code_verifier": verifier})
+    token = await http.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )
     if token.status_code != 200:
         raise LoginFailed(f"code exchange failed: {token.text}")
     result: dict[str, Any] = token.json()

@@ -38,21 +38,47 @@ class AccessTokenView:
 
 def decode_own_access_token(token: str, verify_exp: bool = True) -> dict[str, Any] | None:
     """Claims of an access token issued by the current ecosystem, or None."""
+    return decode_access_token(token, current().eco.slug, verify_exp)
+
+
+def issuer_of(eco: str) -> str:
+    """The issuer of another ecosystem of this deployment."""
+    return current().issuer.rsplit("/eco/", 1)[0] + f"/eco/{eco}"
+
+
+def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[str, Any] | None:
+    """Claims of an access token signed by ecosystem ``eco`` of this deployment, or None."""
     call = current()
     try:
         header = jwt.get_unverified_header(token)
         if str(header.get("typ", "")).lower() != "at+jwt":
             return None
-        key = call.extras["keys"].public_key(call.tx, call.eco.slug, header.get("kid", ""))
+        key = call.extras["keys"].public_key(call.tx, eco, header.get("kid", ""))
         if key is None:
             return None
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=["RS256"], issuer=call.issuer,
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=issuer_of(eco),
             options={"verify_aud": False, "verify_exp": verify_exp},
         )
     except jwt.PyJWTError:
         return None
-    return claims if claims.get("eco") == call.eco.slug else None
+    return claims if claims.get("eco") == eco else None
+
+
+def origin_eco(token: str) -> str | None:
+    """The ecosystem whose issuer a token names, when it is another one of this deployment."""
+    try:
+        iss = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
+    except jwt.PyJWTError:
+        return None
+    prefix = issuer_of("")
+    if isinstance(iss, str) and iss.startswith(prefix) and "/" not in iss[len(prefix) :]:
+        other = iss[len(prefix) :]
+        return other if other and other != current().eco.slug else None
+    return None
 
 
 def find_token(token: str, hint: str | None) -> AccessTokenView | RefreshView | None:
@@ -86,9 +112,14 @@ class Introspection(IntrospectionEndpoint):
             return {"active": True, "token_type": "Bearer", **token.claims}
         row = token.row
         return {
-            "active": True, "token_type": "refresh_token", "client_id": row.client_id,
-            "sub": row.person_id, "scope": row.scope, "eco": row.eco,
-            "iss": current().issuer, "exp": int(row.expires_at.timestamp()),
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": row.client_id,
+            "sub": row.person_id,
+            "scope": row.scope,
+            "eco": row.eco,
+            "iss": current().issuer,
+            "exp": int(row.expires_at.timestamp()),
             "iat": int(row.issued_at.timestamp()),
         }
 
@@ -108,8 +139,13 @@ class Revocation(RevocationEndpoint):
         else:
             repo.revoke_family(call.tx.s, token.row.family_id)
             target, kind = token.row.person_id, REFRESH_TOKEN_HINT
-        call.tx.audit(call.eco.slug, "token.revoked", actor=request.client.client_id,
-                      target=target, token_type=kind)
+        call.tx.audit(
+            call.eco.slug,
+            "token.revoked",
+            actor=request.client.client_id,
+            target=target,
+            token_type=kind,
+        )
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):
@@ -128,4 +164,4 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         return not repo.assertion_seen(call.tx.s, key, expires)
 
     def resolve_client_public_key(self, client: ClientView) -> Any:
-        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]

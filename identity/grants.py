@@ -33,8 +33,13 @@ def person_subject(person_id: str, auth_time: int | None) -> Subject | None:
     if person is None or not person.active or person.eco != call.eco.slug:
         return None
     return Subject(
-        sub=person.id, partner=person.partner, roles=tuple(person.roles), name=person.name,
-        email=person.email, username=person.username, auth_time=auth_time,
+        sub=person.id,
+        partner=person.partner,
+        roles=tuple(person.roles),
+        name=person.name,
+        email=person.email,
+        username=person.username,
+        auth_time=auth_time,
     )
 
 
@@ -89,12 +94,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if self.request.client.is_public and not data.get("code_challenge"):
             raise InvalidRequestError(
                 "PKCE is required for public clients (code_challenge, S256)",
-                redirect_uri=redirect_uri, state=self.request.payload.state,
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
             )
         if data.get("code_challenge") and method != "S256":
             raise InvalidRequestError(
                 "code_challenge_method must be S256",
-                redirect_uri=redirect_uri, state=self.request.payload.state,
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
             )
         return redirect_uri
 
@@ -102,16 +109,22 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         call = current()
         user: Subject = request.user
         data = request.payload.data
-        repo.add(call.tx.s, AuthCode(
-            code_hash=digest(code), eco=call.eco.slug, client_id=request.client.client_id,
-            person_id=user.sub, redirect_uri=request.payload.redirect_uri or "",
-            scope=grant_scope(request.payload.scope, request.client.row.scopes, user.roles),
-            nonce=data.get("nonce"),
-            code_challenge=data.get("code_challenge"),
-            code_challenge_method=data.get("code_challenge_method"),
-            auth_time=user.auth_time or int(_now().timestamp()),
-            expires_at=_now() + timedelta(seconds=call.extras["code_ttl"]),
-        ))
+        repo.add(
+            call.tx.s,
+            AuthCode(
+                code_hash=digest(code),
+                eco=call.eco.slug,
+                client_id=request.client.client_id,
+                person_id=user.sub,
+                redirect_uri=request.payload.redirect_uri or "",
+                scope=grant_scope(request.payload.scope, request.client.row.scopes, user.roles),
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=user.auth_time or int(_now().timestamp()),
+                expires_at=_now() + timedelta(seconds=call.extras["code_ttl"]),
+            ),
+        )
 
     def query_authorization_code(self, code: str, client: ClientView) -> CodeView | None:
         call = current()
@@ -122,8 +135,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
             if row.family_id:
                 repo.revoke_family(call.tx.s, row.family_id)
-            call.tx.audit(call.eco.slug, "code.reuse_detected", actor=client.client_id,
-                          target=row.person_id, outcome="failure")
+            call.tx.audit(
+                call.eco.slug,
+                "code.reuse_detected",
+                actor=client.client_id,
+                target=row.person_id,
+                outcome="failure",
+            )
             return None
         if _aware(row.expires_at) <= _now():
             return None
@@ -145,8 +163,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if "openid" in token.get("scope", "").split():
             signer = self.server.keys.signer(call.tx, call.eco.slug)
             token["id_token"] = mint_id_token(
-                signer, call.issuer, call.eco.slug, self.request.client.client_id,
-                self.request.user, token["scope"], token["expires_in"], code.get_nonce(),
+                signer,
+                call.issuer,
+                call.eco.slug,
+                self.request.client.client_id,
+                self.request.user,
+                token["scope"],
+                token["expires_in"],
+                code.get_nonce(),
                 token["access_token"],
             )
         return status, token, headers
@@ -164,8 +188,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if row.rotated:
             revoked = repo.revoke_family(call.tx.s, row.family_id)
             call.tx.audit(
-                call.eco.slug, "refresh.reuse_detected", actor=row.client_id,
-                target=row.person_id, outcome="failure", family=row.family_id, revoked=revoked,
+                call.eco.slug,
+                "refresh.reuse_detected",
+                actor=row.client_id,
+                target=row.person_id,
+                outcome="failure",
+                family=row.family_id,
+                revoked=revoked,
             )
             return None
         if _aware(row.expires_at) <= _now():

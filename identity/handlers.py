@@ -36,7 +36,9 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": [
-            "authorization_code", "refresh_token", "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
             "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         "subject_types_supported": ["public"],
@@ -48,8 +50,19 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name",
-            "preferred_username", "email", "eco", "partner", "roles",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "name",
+            "preferred_username",
+            "email",
+            "eco",
+            "partner",
+            "roles",
         ],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
@@ -81,8 +94,9 @@ async def oauth_request(request: Request, rt: IdentityRuntime) -> StarletteReque
     form = await request.form() if request.method == "POST" else None
     items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)] if form else []
     uri = rt.settings.public_url.rstrip("/") + request.url.path
-    return StarletteRequest(request.method, uri, request.headers,
-                            list(request.query_params.multi_items()), items)
+    return StarletteRequest(
+        request.method, uri, request.headers, list(request.query_params.multi_items()), items
+    )
 
 
 def to_response(status: int, body: Any, headers: Any) -> Response:
@@ -136,6 +150,8 @@ async def userinfo(request: Request, eco: str, rt: RuntimeDep) -> Response:
 
     info = await rt.tx(work)
     if info is None:
-        challenge = 'Bearer error="invalid_token", error_description="token invalid or lacks openid"'
+        challenge = (
+            'Bearer error="invalid_token", error_description="token invalid or lacks openid"'
+        )
         return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": challenge})
     return JSONResponse(info, headers=NO_STORE)

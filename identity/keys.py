@@ -45,15 +45,22 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
 
 def new_key(eco: str, state: str, sealer: Sealer) -> SigningKey:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    public_jwk: dict[str, Any] = json.loads(
+        jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key())
+    )
     kid = _thumbprint(public_jwk)
     public_jwk.update(kid=kid, use="sig", alg=ALG)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return SigningKey(
-        kid=kid, eco=eco, alg=ALG, state=state, public_jwk=public_jwk,
-        private_enc=sealer.seal(pem, kid.encode()), created_at=datetime.now(UTC),
+        kid=kid,
+        eco=eco,
+        alg=ALG,
+        state=state,
+        public_jwk=public_jwk,
+        private_enc=sealer.seal(pem, kid.encode()),
+        created_at=datetime.now(UTC),
     )
 
 
@@ -120,7 +127,7 @@ def rotate(tx: Tx, eco: str, sealer: Sealer, max_token_ttl: int) -> dict[str, st
     repo.drop_expired_keys(tx.s, eco, now)
     keys = repo.keys_of(tx.s, eco)
     retired = [k for k in keys if k.state == "active"]
-    promoted = [k for k in keys if k.state == "next"][0]
+    promoted = next(k for k in keys if k.state == "next")
     for k in retired:
         k.state = "retired"
         k.retire_until = now + timedelta(seconds=max_token_ttl + RETIRE_LEEWAY_S)
@@ -129,4 +136,8 @@ def rotate(tx: Tx, eco: str, sealer: Sealer, max_token_ttl: int) -> dict[str, st
     upcoming = new_key(eco, "next", sealer)
     repo.add(tx.s, upcoming)
     tx.audit(eco, "key.rotated", target=promoted.kid, retired=[k.kid for k in retired])
-    return {"active": promoted.kid, "next": upcoming.kid, "retired": ",".join(k.kid for k in retired)}
+    return {
+        "active": promoted.kid,
+        "next": upcoming.kid,
+        "retired": ",".join(k.kid for k in retired),
+    }

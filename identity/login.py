@@ -35,11 +35,16 @@ def locked(tx: Tx, keys: tuple[str, ...]) -> bool:
 
 def record_failure(tx: Tx, settings: IdentitySettings, account: str, address: str) -> None:
     now = _now()
-    limits = {account: settings.login_max_failures_account,
-              address: settings.login_max_failures_address}
+    limits = {
+        account: settings.login_max_failures_account,
+        address: settings.login_max_failures_address,
+    }
     for key, limit in limits.items():
         row = repo.get_throttle(tx.s, key)
-        if row is None or _aware(row.window_start) + timedelta(seconds=settings.login_window_s) < now:
+        if (
+            row is None
+            or _aware(row.window_start) + timedelta(seconds=settings.login_window_s) < now
+        ):
             if row is not None:
                 repo.remove(tx.s, row)
             row = LoginThrottle(key=key, failures=0, window_start=now)
@@ -59,9 +64,16 @@ def start_session(tx: Tx, settings: IdentitySettings, person: Person) -> tuple[s
     sid = new_secret()
     now = _now()
     auth_time = int(now.timestamp())
-    repo.add(tx.s, LoginSession(sid_hash=digest(sid), eco=person.eco, person_id=person.id,
-                                auth_time=auth_time,
-                                expires_at=now + timedelta(seconds=settings.session_ttl_s)))
+    repo.add(
+        tx.s,
+        LoginSession(
+            sid_hash=digest(sid),
+            eco=person.eco,
+            person_id=person.id,
+            auth_time=auth_time,
+            expires_at=now + timedelta(seconds=settings.session_ttl_s),
+        ),
+    )
     return sid, auth_time
 
 
@@ -74,9 +86,16 @@ def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
     person = repo.get_person(tx.s, row.person_id)
     if person is None or not person.active:
         return None
-    return Subject(sub=person.id, partner=person.partner, roles=tuple(person.roles),
-                   name=person.name, email=person.email, username=person.username,
-                   auth_time=row.auth_time, extra={"sid": digest(sid)[:16]})
+    return Subject(
+        sub=person.id,
+        partner=person.partner,
+        roles=tuple(person.roles),
+        name=person.name,
+        email=person.email,
+        username=person.username,
+        auth_time=row.auth_time,
+        extra={"sid": digest(sid)[:16]},
+    )
 
 
 def end_session(tx: Tx, sid: str | None) -> None:
@@ -92,8 +111,12 @@ def has_consent(tx: Tx, eco: str, person_id: str, client_id: str, scope: str) ->
 def give_consent(tx: Tx, eco: str, person_id: str, client_id: str, scope: str) -> None:
     row = repo.get_consent(tx.s, eco, person_id, client_id)
     if row is None:
-        repo.add(tx.s, Consent(eco=eco, person_id=person_id, client_id=client_id,
-                               scopes=sorted(set(scope.split()))))
+        repo.add(
+            tx.s,
+            Consent(
+                eco=eco, person_id=person_id, client_id=client_id, scopes=sorted(set(scope.split()))
+            ),
+        )
     else:
         row.scopes = sorted(set(row.scopes) | set(scope.split()))
         tx.s.flush()

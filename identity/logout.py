@@ -28,7 +28,10 @@ def _hint_claims(rt: IdentityRuntime, tx: Tx, eco: str, hint: str | None) -> dic
         if key is None:
             return None
         claims: dict[str, Any] = jwt.decode(
-            hint, key, algorithms=["RS256"], issuer=rt.settings.issuer(eco),
+            hint,
+            key,
+            algorithms=["RS256"],
+            issuer=rt.settings.issuer(eco),
             options={"verify_aud": False, "verify_exp": False},
         )
         return claims
@@ -66,8 +69,12 @@ async def _finish(request: Request, eco: str, rt: IdentityRuntime, target: str |
     if target:
         response = RedirectResponse(target, 302)
     else:
-        response = render(request, rt, "message.html", {"title": "You are signed out",
-                          "detail": "You can close this window."})
+        response = render(
+            request,
+            rt,
+            "message.html",
+            {"title": "You are signed out", "detail": "You can close this window."},
+        )
     response.delete_cookie(SESSION_COOKIE, path=f"/eco/{eco}/")
     return response
 
@@ -85,8 +92,13 @@ async def logout(request: Request, eco: str, rt: RuntimeDep) -> Response:
 async def logout_confirmed(request: Request, eco: str, rt: RuntimeDep) -> Response:
     form = await request.form()
     if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
-        return render(request, rt, "message.html", {"title": "Form expired",
-                      "detail": "Please go back and try again."}, 403)
+        return render(
+            request,
+            rt,
+            "message.html",
+            {"title": "Form expired", "detail": "Please go back and try again."},
+            403,
+        )
     params = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     _valid, target = await rt.tx(lambda tx: _plan(rt, tx, eco, params))
     return await _finish(request, eco, rt, target)

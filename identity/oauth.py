@@ -31,6 +31,7 @@ class Call:
     ip: str = ""
     family_id: str | None = None
     act: dict[str, Any] | None = None
+    fed: dict[str, Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,7 +23,7 @@ from identity.crypto import new_secret
 from identity.handlers import oauth_request
 from identity.oauth import StarletteRequest
 from identity.runtime import IdentityRuntime, RuntimeDep, client_ip
-from identity.tokens import Subject, grant_scope
+from identity.tokens import grant_scope
 
 router = APIRouter()
 SESSION_COOKIE = "pm_session"
@@ -56,14 +56,21 @@ def csrf_ok(request: Request, rt: IdentityRuntime, token: str | None) -> bool:
     return bool(cookie and token) and rt.sealer.check_mac(cookie or "", token or "")
 
 
-def render(request: Request, rt: IdentityRuntime, template: str, context: dict[str, Any],
-           status: int = 200) -> Response:
+def render(
+    request: Request, rt: IdentityRuntime, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
     cookie, token = csrf_token(request, rt)
     ctx = {"csrf_token": token, **context}
     response = rt.templates.TemplateResponse(request, template, ctx, status_code=status)
     response.headers.update(SECURITY_HEADERS)
-    response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="lax",
-                        secure=rt.settings.secure_cookies, path="/")
+    response.set_cookie(
+        CSRF_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        secure=rt.settings.secure_cookies,
+        path="/",
+    )
     return response
 
 
@@ -76,15 +83,21 @@ def safe_return(eco: str, target: str | None) -> str:
 
 
 def _error(rt: IdentityRuntime, oreq: StarletteRequest, err: OAuth2Error) -> Outcome:
-    status, body, headers = rt.server.handle_error_response(oreq, err)
+    _status, _body, headers = rt.server.handle_error_response(oreq, err)
     location = dict(headers or []).get("Location")
     if location:
         return Outcome("redirect", location)
     return Outcome("error", status=400, context={"error": err.error, "detail": err.description})
 
 
-def decide(rt: IdentityRuntime, tx: Tx, eco: str, oreq: StarletteRequest,
-           sid: str | None, decision: str | None) -> Outcome:
+def decide(
+    rt: IdentityRuntime,
+    tx: Tx,
+    eco: str,
+    oreq: StarletteRequest,
+    sid: str | None,
+    decision: str | None,
+) -> Outcome:
     """The authorization decision, in one transaction."""
     rt.enter(tx, eco)
     user = logic.session_subject(tx, eco, sid)
@@ -95,30 +108,50 @@ def decide(rt: IdentityRuntime, tx: Tx, eco: str, oreq: StarletteRequest,
     data, state = oreq.payload.data, oreq.payload.state
     prompt = set((data.get("prompt") or "").split())
     max_age = data.get("max_age")
-    stale = bool(user and max_age and max_age.isdigit()
-                 and time.time() - (user.auth_time or 0) > int(max_age))
+    stale = bool(
+        user
+        and max_age
+        and max_age.isdigit()
+        and time.time() - (user.auth_time or 0) > int(max_age)
+    )
     if user is None or "login" in prompt or stale:
         if "none" in prompt:
-            return _error(rt, oreq, LoginRequiredError(redirect_uri=grant.redirect_uri, state=state))
+            return _error(
+                rt, oreq, LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
+            )
         return Outcome("login")
     client = grant.request.client
     scope = grant_scope(oreq.payload.scope, client.row.scopes, user.roles)
     if decision == "allow":
         logic.give_consent(tx, eco, user.sub, client.client_id, scope)
-    elif decision != "deny" and not client.row.first_party and (
-        "consent" in prompt or not logic.has_consent(tx, eco, user.sub, client.client_id, scope)
+    elif (
+        decision != "deny"
+        and not client.row.first_party
+        and (
+            "consent" in prompt or not logic.has_consent(tx, eco, user.sub, client.client_id, scope)
+        )
     ):
         if "none" in prompt:
-            return _error(rt, oreq, ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state))
-        return Outcome("consent", context={"client": client.row.name, "scopes": scope.split(),
-                                           "partner": user.partner, "user": user.name})
+            return _error(
+                rt, oreq, ConsentRequiredError(redirect_uri=grant.redirect_uri, state=state)
+            )
+        return Outcome(
+            "consent",
+            context={
+                "client": client.row.name,
+                "scopes": scope.split(),
+                "partner": user.partner,
+                "user": user.name,
+            },
+        )
     grant_user = None if decision == "deny" else user
-    status, _body, headers = rt.server.create_authorization_response(oreq, grant_user, grant)
+    _status, _body, headers = rt.server.create_authorization_response(oreq, grant_user, grant)
     return Outcome("redirect", dict(headers)["Location"])
 
 
-async def _authorize(request: Request, eco: str, rt: IdentityRuntime,
-                     decision: str | None) -> Response:
+async def _authorize(
+    request: Request, eco: str, rt: IdentityRuntime, decision: str | None
+) -> Response:
     oreq = await oauth_request(request, rt)
     sid = request.cookies.get(SESSION_COOKIE)
     outcome = await rt.tx(lambda tx: decide(rt, tx, eco, oreq, sid, decision))
@@ -130,10 +163,16 @@ async def _authorize(request: Request, eco: str, rt: IdentityRuntime,
         return RedirectResponse(f"/eco/{eco}/login?{urlencode({'return_to': back})}", 302)
     if outcome.kind == "consent":
         action = f"/eco/{eco}/authorize?{request.url.query}"
-        return render(request, rt, "consent.html", {"action": action, "eco": eco,
-                                                   **outcome.context})
-    return render(request, rt, "message.html", {"title": "This sign-in request is not valid",
-                                               **outcome.context}, outcome.status)
+        return render(
+            request, rt, "consent.html", {"action": action, "eco": eco, **outcome.context}
+        )
+    return render(
+        request,
+        rt,
+        "message.html",
+        {"title": "This sign-in request is not valid", **outcome.context},
+        outcome.status,
+    )
 
 
 @router.get("/eco/{eco}/authorize")
@@ -145,8 +184,13 @@ async def authorize(request: Request, eco: str, rt: RuntimeDep) -> Response:
 async def consent(request: Request, eco: str, rt: RuntimeDep) -> Response:
     form = await request.form()
     if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
-        return render(request, rt, "message.html", {"title": "Form expired",
-                      "detail": "Please go back and try again."}, 403)
+        return render(
+            request,
+            rt,
+            "message.html",
+            {"title": "Form expired", "detail": "Please go back and try again."},
+            403,
+        )
     decision = "allow" if form.get("decision") == "allow" else "deny"
     return await _authorize(request, eco, rt, decision)
 
@@ -154,10 +198,17 @@ async def consent(request: Request, eco: str, rt: RuntimeDep) -> Response:
 @router.get("/eco/{eco}/login")
 async def login_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
     name, upstreams = await rt.tx(lambda tx: _login_context(rt, tx, eco))
-    return render(request, rt, "login.html", {
-        "eco": eco, "eco_name": name, "upstreams": upstreams,
-        "return_to": safe_return(eco, request.query_params.get("return_to")),
-    })
+    return render(
+        request,
+        rt,
+        "login.html",
+        {
+            "eco": eco,
+            "eco_name": name,
+            "upstreams": upstreams,
+            "return_to": safe_return(eco, request.query_params.get("return_to")),
+        },
+    )
 
 
 def _login_context(rt: IdentityRuntime, tx: Tx, eco: str) -> tuple[str, list[dict[str, str]]]:
@@ -175,10 +226,17 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     password = str(form.get("password") or "")
     return_to = safe_return(eco, str(form.get("return_to") or ""))
     name, upstreams = await rt.tx(lambda tx: _login_context(rt, tx, eco))
-    page = {"eco": eco, "eco_name": name, "upstreams": upstreams, "return_to": return_to,
-            "username": username}
+    page = {
+        "eco": eco,
+        "eco_name": name,
+        "upstreams": upstreams,
+        "return_to": return_to,
+        "username": username,
+    }
     if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
-        return render(request, rt, "login.html", {**page, "error": "The form expired; try again."}, 403)
+        return render(
+            request, rt, "login.html", {**page, "error": "The form expired; try again."}, 403
+        )
     keys = logic.throttle_keys(eco, username, client_ip(request))
 
     def load(tx: Tx) -> tuple[bool, Any]:
@@ -187,20 +245,42 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
 
     is_locked, person = await rt.tx(load)
     if is_locked:
-        await rt.tx(lambda tx: tx.audit(eco, "login.failed", target=username, outcome="failure",
-                                        reason="locked", ip=client_ip(request)))
-        return render(request, rt, "login.html", {**page, "error": "Too many failed attempts. "
-                      "Try again later."}, 429)
+        await rt.tx(
+            lambda tx: tx.audit(
+                eco,
+                "login.failed",
+                target=username,
+                outcome="failure",
+                reason="locked",
+                ip=client_ip(request),
+            )
+        )
+        return render(
+            request,
+            rt,
+            "login.html",
+            {**page, "error": "Too many failed attempts. Try again later."},
+            429,
+        )
     stored = person.password_hash if person else None
     ok = await asyncio.to_thread(rt.passwords.verify, stored, password)
     if not ok:
+
         def fail(tx: Tx) -> None:
             logic.record_failure(tx, rt.settings, *keys)
-            tx.audit(eco, "login.failed", target=username, outcome="failure",
-                     reason="bad_credentials", ip=client_ip(request))
+            tx.audit(
+                eco,
+                "login.failed",
+                target=username,
+                outcome="failure",
+                reason="bad_credentials",
+                ip=client_ip(request),
+            )
+
         await rt.tx(fail)
-        return render(request, rt, "login.html", {**page, "error": "Wrong username or password."},
-                      401)
+        return render(
+            request, rt, "login.html", {**page, "error": "Wrong username or password."}, 401
+        )
 
     def succeed(tx: Tx) -> str:
         for key in keys[:1]:
@@ -208,14 +288,27 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
 
             repo.clear_throttle(tx.s, key)
         sid, _ = logic.start_session(tx, rt.settings, person)
-        tx.audit(eco, "login.succeeded", actor=person.id, target=person.id,
-                 partner=person.partner, ip=client_ip(request))
+        tx.audit(
+            eco,
+            "login.succeeded",
+            actor=person.id,
+            target=person.id,
+            partner=person.partner,
+            ip=client_ip(request),
+        )
         return sid
 
     sid = await rt.tx(succeed)
     response = RedirectResponse(return_to, 303)
-    response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax", path=f"/eco/{eco}/",
-                        secure=rt.settings.secure_cookies, max_age=rt.settings.session_ttl_s)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        httponly=True,
+        samesite="lax",
+        path=f"/eco/{eco}/",
+        secure=rt.settings.secure_cookies,
+        max_age=rt.settings.session_ttl_s,
+    )
     return response
 
 
@@ -225,7 +318,13 @@ async def account(request: Request, eco: str, rt: RuntimeDep) -> Response:
     user = await rt.tx(lambda tx: (rt.enter(tx, eco), logic.session_subject(tx, eco, sid))[1])
     if user is None:
         return RedirectResponse(f"/eco/{eco}/login", 302)
-    return render(request, rt, "message.html", {
-        "title": f"Signed in as {user.name}", "detail": f"{user.partner} · {', '.join(user.roles)}",
-        "logout": f"/eco/{eco}/logout",
-    })
+    return render(
+        request,
+        rt,
+        "message.html",
+        {
+            "title": f"Signed in as {user.name}",
+            "detail": f"{user.partner} · {', '.join(user.roles)}",
+            "logout": f"/eco/{eco}/logout",
+        },
+    )

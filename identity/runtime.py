@@ -49,16 +49,24 @@ class IdentityRuntime:
         return call
 
 
-def build_runtime(settings: IdentitySettings, db: Database, outbox: Outbox,
-                  http: httpx.AsyncClient) -> IdentityRuntime:
+def build_runtime(
+    settings: IdentitySettings, db: Database, outbox: Outbox, http: httpx.AsyncClient
+) -> IdentityRuntime:
     sealer = Sealer(settings.key_encryption_secret)
     keys = KeyRing(sealer)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     return IdentityRuntime(
-        settings=settings, db=db, outbox=outbox, sealer=sealer, keys=keys,
-        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib,
-                            settings.argon2_parallelism),
-        server=IdentityServer(keys, settings.audience), templates=templates, http=http,
+        settings=settings,
+        db=db,
+        outbox=outbox,
+        sealer=sealer,
+        keys=keys,
+        passwords=Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        ),
+        server=IdentityServer(keys, settings.audience),
+        templates=templates,
+        http=http,
     )
 
 

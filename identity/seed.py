@@ -21,8 +21,12 @@ from identity.tokens import OIDC_SCOPES
 
 ECO, ECO_NAME = "acme", "ACME Partner Network"
 PASSWORD = "partnermesh-demo"
-PARTNERS = {"acme-hq": "ACME Corp", "northwind": "Northwind Logistics",
-            "contoso": "Contoso Manufacturing", "fabrikam": "Fabrikam Analytics"}
+PARTNERS = {
+    "acme-hq": "ACME Corp",
+    "northwind": "Northwind Logistics",
+    "contoso": "Contoso Manufacturing",
+    "fabrikam": "Fabrikam Analytics",
+}
 PEOPLE: dict[str, tuple[str, str, list[str]]] = {
     "olivia": ("acme-hq", "Olivia Operator", ["operator", "member"]),
     "bruno": ("acme-hq", "Bruno Broker", ["broker", "member"]),
@@ -37,23 +41,42 @@ EVERY_SCOPE = sorted(ALL_SCOPES | OIDC_SCOPES)
 USER_GRANTS = ["authorization_code", "refresh_token"]
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 CLIENTS: dict[str, dict[str, Any]] = {
-    "mesh-cli": dict(name="partnermesh CLI", partner=None, auth_method="none",
-                     grant_types=USER_GRANTS, scopes=EVERY_SCOPE,
-                     redirect_uris=["http://127.0.0.1:8099/callback"]),
-    "portal": dict(name="partnermesh portal", partner="acme-hq", auth_method="client_secret_basic",
-                   grant_types=[*USER_GRANTS, EXCHANGE], scopes=EVERY_SCOPE, first_party=True,
-                   redirect_uris=["http://127.0.0.1:8082/auth/callback"],
-                   post_logout_redirect_uris=["http://127.0.0.1:8082/"]),
-    **{f"{p}-backend": dict(name=f"{PARTNERS[p]} back-end", partner=p,
-                            auth_method="client_secret_basic",
-                            grant_types=["client_credentials", EXCHANGE],
-                            scopes=sorted(ALL_SCOPES), roles=["member", "partner_admin"])
-       for p in ("northwind", "contoso", "fabrikam")},
+    "mesh-cli": dict(
+        name="partnermesh CLI",
+        partner=None,
+        auth_method="none",
+        grant_types=USER_GRANTS,
+        scopes=EVERY_SCOPE,
+        redirect_uris=["http://127.0.0.1:8099/callback"],
+    ),
+    "portal": dict(
+        name="partnermesh portal",
+        partner="acme-hq",
+        auth_method="client_secret_basic",
+        grant_types=[*USER_GRANTS, EXCHANGE],
+        scopes=EVERY_SCOPE,
+        first_party=True,
+        redirect_uris=["http://127.0.0.1:8082/auth/callback"],
+        post_logout_redirect_uris=["http://127.0.0.1:8082/"],
+    ),
+    **{
+        f"{p}-backend": dict(
+            name=f"{PARTNERS[p]} back-end",
+            partner=p,
+            auth_method="client_secret_basic",
+            grant_types=["client_credentials", EXCHANGE],
+            scopes=sorted(ALL_SCOPES),
+            roles=["member", "partner_admin"],
+        )
+        for p in ("northwind", "contoso", "fabrikam")
+    },
 }
-EXCHANGE_RULES = [
+EXCHANGE_RULES: list[dict[str, Any]] = [
     {"client": "portal", "subject_clients": "*"},
-    *({"client": f"{p}-backend", "subject_clients": "*", "same_partner": True}
-      for p in ("northwind", "contoso", "fabrikam")),
+    *(
+        {"client": f"{p}-backend", "subject_clients": "*", "same_partner": True}
+        for p in ("northwind", "contoso", "fabrikam")
+    ),
 ]
 
 
@@ -67,8 +90,17 @@ def seed(tx: Tx, sealer: Sealer, hashes: dict[str, str], fresh: bool) -> dict[st
             service.create_partner(tx, ECO, slug, name, verified=True, actor="seed")
     for username, (partner, name, roles) in PEOPLE.items():
         if repo.person_by_username(tx.s, ECO, username) is None:
-            service.create_person(tx, ECO, username, partner, name, roles, hashes[username],
-                                  f"{username}@{partner}.example", actor="seed")
+            service.create_person(
+                tx,
+                ECO,
+                username,
+                partner,
+                name,
+                roles,
+                hashes[username],
+                f"{username}@{partner}.example",
+                actor="seed",
+            )
     secrets: dict[str, str] = {}
     for client_id, spec in CLIENTS.items():
         row = repo.get_client(tx.s, ECO, client_id)
@@ -86,12 +118,21 @@ def seed(tx: Tx, sealer: Sealer, hashes: dict[str, str], fresh: bool) -> dict[st
 
 def credentials(issuer: str, secrets: dict[str, str]) -> dict[str, Any]:
     return {
-        "eco": ECO, "issuer": issuer,
-        "clients": {cid: {"client_id": cid, "client_secret": secrets.get(cid),
-                          "redirect_uris": CLIENTS[cid].get("redirect_uris", []),
-                          "partner": CLIENTS[cid]["partner"]} for cid in CLIENTS},
-        "people": {u: {"username": u, "password": PASSWORD, "partner": p, "roles": r}
-                   for u, (p, _n, r) in PEOPLE.items()},
+        "eco": ECO,
+        "issuer": issuer,
+        "clients": {
+            cid: {
+                "client_id": cid,
+                "client_secret": secrets.get(cid),
+                "redirect_uris": CLIENTS[cid].get("redirect_uris", []),
+                "partner": CLIENTS[cid]["partner"],
+            }
+            for cid in CLIENTS
+        },
+        "people": {
+            u: {"username": u, "password": PASSWORD, "partner": p, "roles": r}
+            for u, (p, _n, r) in PEOPLE.items()
+        },
     }
 
 
@@ -106,3 +147,11 @@ def write_once(path: Path, doc: dict[str, Any]) -> None:
 
 def hash_demo_passwords(passwords: Passwords) -> dict[str, str]:
     return {u: passwords.hash(PASSWORD) for u in PEOPLE}
+
+
+def read_credentials(path: Path) -> dict[str, Any] | None:
+    """The credentials file written earlier, or None."""
+    if not path.exists():
+        return None
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc

@@ -37,7 +37,11 @@ class IdentityServer(AuthorizationServer):
 
         from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
         from identity.exchange import TokenExchangeGrant
-        from identity.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
+        from identity.grants import (
+            AuthorizationCodeGrant,
+            ClientCredentialsGrant,
+            RefreshTokenGrant,
+        )
 
         self.register_token_generator("default", self.generate_tokens)
         self.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
@@ -88,12 +92,23 @@ class IdentityServer(AuthorizationServer):
         ttl = expires_in or client.row.access_ttl or call.eco.access_ttl
         signer = self.keys.signer(call.tx, call.eco.slug)
         access, claims = mint_access_token(
-            signer, call.issuer, self.audience, call.eco.slug, subject, client.client_id,
-            scope, ttl, call.act,
+            signer,
+            call.issuer,
+            self.audience,
+            call.eco.slug,
+            subject,
+            client.client_id,
+            scope,
+            ttl,
+            call.act,
+            call.fed,
         )
         call.extras["claims"] = claims
         token: dict[str, Any] = {
-            "access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope,
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": scope,
         }
         if include_refresh_token and subject.is_person:
             token["refresh_token"] = new_secret()
@@ -108,14 +123,27 @@ class IdentityServer(AuthorizationServer):
             user: Subject = request.user
             now = datetime.now(UTC)
             call.family_id = call.family_id or uuid.uuid4().hex
-            repo.add(call.tx.s, RefreshToken(
-                token_hash=digest(refresh), family_id=call.family_id, eco=call.eco.slug,
-                client_id=client.client_id, person_id=user.sub, scope=token["scope"],
-                auth_time=user.auth_time or int(now.timestamp()), issued_at=now,
-                expires_at=now + timedelta(seconds=call.eco.refresh_ttl),
-            ))
+            repo.add(
+                call.tx.s,
+                RefreshToken(
+                    token_hash=digest(refresh),
+                    family_id=call.family_id,
+                    eco=call.eco.slug,
+                    client_id=client.client_id,
+                    person_id=user.sub,
+                    scope=token["scope"],
+                    auth_time=user.auth_time or int(now.timestamp()),
+                    issued_at=now,
+                    expires_at=now + timedelta(seconds=call.eco.refresh_ttl),
+                ),
+            )
         call.tx.audit(
-            call.eco.slug, "token.issued", actor=client.client_id, target=claims.get("sub"),
-            partner=claims.get("partner"), grant_type=request.payload.grant_type,
-            jti=claims.get("jti"), scope=token.get("scope"),
+            call.eco.slug,
+            "token.issued",
+            actor=client.client_id,
+            target=claims.get("sub"),
+            partner=claims.get("partner"),
+            grant_type=request.payload.grant_type,
+            jti=claims.get("jti"),
+            scope=token.get("scope"),
         )

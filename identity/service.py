@@ -24,8 +24,12 @@ from mesh.errors import MeshError, conflict, not_found
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 POLICIES = ("open", "invite", "claims")
-GRANTS = ("authorization_code", "refresh_token", "client_credentials",
-          "urn:ietf:params:oauth:grant-type:token-exchange")
+GRANTS = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+)
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 
 
@@ -34,10 +38,12 @@ def _now() -> datetime:
 
 
 def _invalid(field: str, msg: str) -> MeshError:
-    return MeshError(ErrorCode.VALIDATION_FAILED, msg, [{"loc": [field], "msg": msg, "type": "value"}])
+    return MeshError(
+        ErrorCode.VALIDATION_FAILED, msg, [{"loc": [field], "msg": msg, "type": "value"}]
+    )
 
 
-def _slug(field: str, value: str) -> str:
+def check_slug(field: str, value: str) -> str:
     if not SLUG.match(value or ""):
         raise _invalid(field, f"{field} must be lowercase letters, digits and dashes")
     return value
@@ -58,31 +64,45 @@ def ecosystem(tx: Tx, slug: str) -> Ecosystem:
     return eco
 
 
-def create_ecosystem(tx: Tx, slug: str, name: str, sealer: Sealer, actor: str | None = None,
-                     policy: str = "invite") -> Ecosystem:
-    _slug("slug", slug)
+def create_ecosystem(
+    tx: Tx, slug: str, name: str, sealer: Sealer, actor: str | None = None, policy: str = "invite"
+) -> Ecosystem:
+    check_slug("slug", slug)
     if repo.get_ecosystem(tx.s, slug):
         raise conflict(f"ecosystem {slug} exists")
     if policy not in POLICIES:
         raise _invalid("membership_policy", f"policy must be one of {POLICIES}")
-    eco = Ecosystem(slug=slug, name=name, membership_policy=policy, admission_rule={},
-                    exchange_rules=[], created_at=_now())
+    eco = Ecosystem(
+        slug=slug,
+        name=name,
+        membership_policy=policy,
+        admission_rule={},
+        exchange_rules=[],
+        created_at=_now(),
+    )
     repo.add(tx.s, eco)
     keys.ensure_keys(tx, slug, sealer)
     tx.audit(slug, "admin.ecosystem.created", actor=actor, target=slug)
     return eco
 
 
-def create_partner(tx: Tx, eco: str, slug: str, name: str, verified: bool = False,
-                   actor: str | None = None) -> Partner:
+def create_partner(
+    tx: Tx, eco: str, slug: str, name: str, verified: bool = False, actor: str | None = None
+) -> Partner:
     ecosystem(tx, eco)
-    _slug("slug", slug)
+    check_slug("slug", slug)
     if repo.get_partner(tx.s, eco, slug):
         raise conflict(f"partner {slug} exists")
     partner = Partner(eco=eco, slug=slug, name=name, verified=verified, created_at=_now())
     repo.add(tx.s, partner)
-    tx.emit(PartnerRegistered(ecosystem=eco, partner=slug, subject=slug,
-                              data=PartnerData(partner=slug, name=name, verified=verified)))
+    tx.emit(
+        PartnerRegistered(
+            ecosystem=eco,
+            partner=slug,
+            subject=slug,
+            data=PartnerData(partner=slug, name=name, verified=verified),
+        )
+    )
     tx.audit(eco, "admin.partner.created", actor=actor, target=slug, partner=slug)
     return partner
 
@@ -93,14 +113,24 @@ def verify_partner(tx: Tx, eco: str, slug: str, verified: bool, actor: str | Non
         raise not_found("partner")
     partner.verified = verified
     tx.s.flush()
-    tx.audit(eco, "admin.partner.verified", actor=actor, target=slug, partner=slug,
-             verified=verified)
+    tx.audit(
+        eco, "admin.partner.verified", actor=actor, target=slug, partner=slug, verified=verified
+    )
     return partner
 
 
-def create_person(tx: Tx, eco: str, username: str, partner: str, name: str, roles: list[str],
-                  password_hash: str | None, email: str | None = None,
-                  actor: str | None = None, upstream: str | None = None) -> Person:
+def create_person(
+    tx: Tx,
+    eco: str,
+    username: str,
+    partner: str,
+    name: str,
+    roles: list[str],
+    password_hash: str | None,
+    email: str | None = None,
+    actor: str | None = None,
+    upstream: str | None = None,
+) -> Person:
     ecosystem(tx, eco)
     if not re.match(r"^[A-Za-z0-9._@-]{1,120}$", username or ""):
         raise _invalid("username", "username must be 1-120 letters, digits or ._@-")
@@ -108,21 +138,42 @@ def create_person(tx: Tx, eco: str, username: str, partner: str, name: str, role
         raise not_found("partner")
     if repo.person_by_username(tx.s, eco, username):
         raise conflict(f"username {username} is taken")
-    person = Person(id=uuid.uuid4().hex, eco=eco, username=username, partner=partner, name=name,
-                    email=email, roles=_roles(roles or [Role.MEMBER.value]),
-                    password_hash=password_hash, active=True, upstream=upstream,
-                    created_at=_now())
+    person = Person(
+        id=uuid.uuid4().hex,
+        eco=eco,
+        username=username,
+        partner=partner,
+        name=name,
+        email=email,
+        roles=_roles(roles or [Role.MEMBER.value]),
+        password_hash=password_hash,
+        active=True,
+        upstream=upstream,
+        created_at=_now(),
+    )
     repo.add(tx.s, person)
-    tx.emit(PersonRegistered(
-        ecosystem=eco, partner=partner, subject=person.id,
-        data=PersonData(person=person.id, partner=partner, name=name, email=email,
-                        roles=person.roles)))
+    tx.emit(
+        PersonRegistered(
+            ecosystem=eco,
+            partner=partner,
+            subject=person.id,
+            data=PersonData(
+                person=person.id, partner=partner, name=name, email=email, roles=person.roles
+            ),
+        )
+    )
     tx.audit(eco, "admin.person.created", actor=actor, target=person.id, partner=partner)
     return person
 
 
-def update_membership(tx: Tx, eco: str, person_id: str, roles: list[str] | None,
-                      active: bool | None, actor: str | None) -> Person:
+def update_membership(
+    tx: Tx,
+    eco: str,
+    person_id: str,
+    roles: list[str] | None,
+    active: bool | None,
+    actor: str | None,
+) -> Person:
     person = repo.get_person(tx.s, person_id)
     if person is None or person.eco != eco:
         raise not_found("person")
@@ -133,17 +184,35 @@ def update_membership(tx: Tx, eco: str, person_id: str, roles: list[str] | None,
         if not active:
             repo.revoke_person_refresh(tx.s, eco, person.id)
     tx.s.flush()
-    tx.audit(eco, "admin.membership.updated", actor=actor, target=person.id,
-             partner=person.partner, roles=person.roles, active=person.active)
+    tx.audit(
+        eco,
+        "admin.membership.updated",
+        actor=actor,
+        target=person.id,
+        partner=person.partner,
+        roles=person.roles,
+        active=person.active,
+    )
     return person
 
 
-def create_client(tx: Tx, eco: str, client_id: str, name: str, *, partner: str | None,
-                  auth_method: str, grant_types: list[str], scopes: list[str],
-                  redirect_uris: list[str] | None = None, roles: list[str] | None = None,
-                  first_party: bool = False, jwks: dict[str, Any] | None = None,
-                  post_logout_redirect_uris: list[str] | None = None,
-                  actor: str | None = None) -> tuple[Client, str | None]:
+def create_client(
+    tx: Tx,
+    eco: str,
+    client_id: str,
+    name: str,
+    *,
+    partner: str | None,
+    auth_method: str,
+    grant_types: list[str],
+    scopes: list[str],
+    redirect_uris: list[str] | None = None,
+    roles: list[str] | None = None,
+    first_party: bool = False,
+    jwks: dict[str, Any] | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    actor: str | None = None,
+) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, stored only as a hash)."""
     ecosystem(tx, eco)
     if not re.match(r"^[A-Za-z0-9._-]{1,120}$", client_id or ""):
@@ -162,22 +231,38 @@ def create_client(tx: Tx, eco: str, client_id: str, name: str, *, partner: str |
         raise _invalid("grant_types", "public clients cannot use client credentials or exchange")
     if auth_method == "private_key_jwt" and not (jwks or {}).get("keys"):
         raise _invalid("jwks", "private_key_jwt needs the client's public keys (jwks)")
-    secret = new_secret(32) if auth_method in ("client_secret_basic", "client_secret_post") else None
+    secret = (
+        new_secret(32) if auth_method in ("client_secret_basic", "client_secret_post") else None
+    )
     client = Client(
-        eco=eco, client_id=client_id, name=name, partner=partner, auth_method=auth_method,
-        secret_hash=digest(secret) if secret else None, jwks=jwks or {},
+        eco=eco,
+        client_id=client_id,
+        name=name,
+        partner=partner,
+        auth_method=auth_method,
+        secret_hash=digest(secret) if secret else None,
+        jwks=jwks or {},
         redirect_uris=list(redirect_uris or []),
         post_logout_redirect_uris=list(post_logout_redirect_uris or []),
-        grant_types=list(grant_types), scopes=sorted(set(scopes)), roles=_roles(roles or []),
-        first_party=first_party, created_at=_now(),
+        grant_types=list(grant_types),
+        scopes=sorted(set(scopes)),
+        roles=_roles(roles or []),
+        first_party=first_party,
+        created_at=_now(),
     )
     repo.add(tx.s, client)
     tx.audit(eco, "admin.client.created", actor=actor, target=client_id, partner=partner)
     return client, secret
 
 
-def set_policy(tx: Tx, eco: str, policy: str, rule: dict[str, Any] | None,
-               default_partner: str | None, actor: str | None) -> Ecosystem:
+def set_policy(
+    tx: Tx,
+    eco: str,
+    policy: str,
+    rule: dict[str, Any] | None,
+    default_partner: str | None,
+    actor: str | None,
+) -> Ecosystem:
     row = ecosystem(tx, eco)
     if policy not in POLICIES:
         raise _invalid("membership_policy", f"policy must be one of {POLICIES}")
@@ -202,15 +287,30 @@ def set_exchange_rules(tx: Tx, eco: str, rules: list[dict[str, Any]], actor: str
     tx.audit(eco, "admin.exchange_rules.updated", actor=actor, target=eco, rules=len(rules))
 
 
-def invite(tx: Tx, eco: str, partner: str, roles: list[str], email: str | None,
-           actor: str | None, ttl_s: int = 7 * 24 * 3600) -> str:
+def invite(
+    tx: Tx,
+    eco: str,
+    partner: str,
+    roles: list[str],
+    email: str | None,
+    actor: str | None,
+    ttl_s: int = 7 * 24 * 3600,
+) -> str:
     ecosystem(tx, eco)
     if repo.get_partner(tx.s, eco, partner) is None:
         raise not_found("partner")
     code = new_secret(24)
-    repo.add(tx.s, Invitation(code_hash=digest(code), eco=eco, partner=partner,
-                              roles=_roles(roles or ["member"]), email=email,
-                              expires_at=_now() + timedelta(seconds=ttl_s)))
+    repo.add(
+        tx.s,
+        Invitation(
+            code_hash=digest(code),
+            eco=eco,
+            partner=partner,
+            roles=_roles(roles or ["member"]),
+            email=email,
+            expires_at=_now() + timedelta(seconds=ttl_s),
+        ),
+    )
     tx.audit(eco, "admin.invitation.created", actor=actor, target=partner, partner=partner)
     return code
 

@@ -30,6 +30,8 @@ class IdentitySettings(MeshSettings):
     session_ttl_s: int = 8 * 3600
     code_ttl_s: int = 60
     relay_poll_interval: float = 1.0
+    # How long to wait for NATS at start before failing.
+    nats_connect_timeout_s: float = 10.0
 
     @model_validator(mode="after")
     def _refuse_default_key_secret(self) -> IdentitySettings:

@@ -76,12 +76,23 @@ def mint_access_token(
     scope: str,
     ttl: int,
     act: dict[str, Any] | None = None,
+    fed: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     now = int(time.time())
     claims = Claims(
-        iss=iss, sub=subject.sub, aud=audience, exp=now + ttl, iat=now, jti=uuid.uuid4().hex,
-        client_id=client_id, scope=scope, eco=eco, partner=subject.partner,
-        roles=[Role(r) for r in subject.roles], act=act,  # type: ignore[arg-type]
+        iss=iss,
+        sub=subject.sub,
+        aud=audience,
+        exp=now + ttl,
+        iat=now,
+        jti=uuid.uuid4().hex,
+        client_id=client_id,
+        scope=scope,
+        eco=eco,
+        partner=subject.partner,
+        roles=[Role(r) for r in subject.roles],
+        act=act,  # type: ignore[arg-type]
+        fed=fed,  # type: ignore[arg-type]
     )
     payload = claims.to_jwt_payload()
     headers = {"typ": ACCESS_TOKEN_TYP, "kid": signer.kid}
@@ -119,8 +130,13 @@ def mint_id_token(
 ) -> str:
     now = int(time.time())
     payload: dict[str, Any] = {
-        "iss": iss, "aud": client_id, "azp": client_id, "iat": now, "exp": now + ttl,
-        "auth_time": subject.auth_time or now, "sid": subject.extra.get("sid"),
+        "iss": iss,
+        "aud": client_id,
+        "azp": client_id,
+        "iat": now,
+        "exp": now + ttl,
+        "auth_time": subject.auth_time or now,
+        "sid": subject.extra.get("sid"),
     }
     payload.update(user_info(subject, scope, eco))
     if nonce:

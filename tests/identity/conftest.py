@@ -43,27 +43,35 @@ class IdP:
         data = {"grant_type": "client_credentials", **extra}
         if scope is not None:
             data["scope"] = scope
-        return await self.http.post(f"{self.issuer}/token", data=data,
-                                    auth=(client_id, self.secret(client_id)))
+        return await self.http.post(
+            f"{self.issuer}/token", data=data, auth=(client_id, self.secret(client_id))
+        )
 
-    async def person_tokens(self, username: str, scope: str = "openid profile " + " ".join(
-            sorted(seed.ALL_SCOPES))) -> dict[str, Any]:
+    async def person_tokens(
+        self, username: str, scope: str = "openid profile " + " ".join(sorted(seed.ALL_SCOPES))
+    ) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=10) as browser:
-            return await login(browser, self.issuer, "mesh-cli", username, seed.PASSWORD,
-                               CLI_REDIRECT, scope)
+            return await login(
+                browser, self.issuer, "mesh-cli", username, seed.PASSWORD, CLI_REDIRECT, scope
+            )
 
 
 @pytest.fixture(scope="session")
 def demo_hashes() -> dict[str, str]:
     """argon2id hashes of the demo password, computed once per test session."""
     settings = IdentitySettings()
-    pw = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    pw = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
     return seed.hash_demo_passwords(pw)
 
 
 @pytest.fixture(scope="module", params=infra.database_engines())
-async def idp_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                       postgres_admin_url: str | None) -> AsyncIterator[str]:
+async def idp_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str | None,
+) -> AsyncIterator[str]:
     """A clean database per test module, on each configured engine."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('idp') / 'identity.db'}"
@@ -76,23 +84,34 @@ async def idp_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.
         await infra.drop_pg_database(postgres_admin_url, name)
 
 
-async def start_idp(nats_url: str, database_url: str, workdir: Path, hashes: dict[str, str],
-                    **overrides: Any) -> tuple[IdentitySettings, dict[str, Any], Any]:
+async def start_idp(
+    nats_url: str, database_url: str, workdir: Path, hashes: dict[str, str], **overrides: Any
+) -> tuple[IdentitySettings, dict[str, Any], Any]:
     port = infra.free_port()
     settings = IdentitySettings(
-        public_url=f"http://127.0.0.1:{port}", port=port, database_url=database_url,
-        nats_url=nats_url, relay_poll_interval=0.2, environment="test", **overrides,
+        public_url=f"http://127.0.0.1:{port}",
+        port=port,
+        database_url=database_url,
+        nats_url=nats_url,
+        relay_poll_interval=0.2,
+        environment="test",
+        **overrides,
     )
     creds = await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
     return settings, creds, create_app(settings)
 
 
 @pytest.fixture(scope="module")
-async def idp(nats_url: str, idp_database: str, tmp_path_factory: pytest.TempPathFactory,
-              demo_hashes: dict[str, str]) -> AsyncIterator[IdP]:
+async def idp(
+    nats_url: str,
+    idp_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_hashes: dict[str, str],
+) -> AsyncIterator[IdP]:
     """The demo provider, served by uvicorn on a free loopback port, for one test module."""
-    settings, creds, app = await start_idp(nats_url, idp_database, tmp_path_factory.mktemp("w"),
-                                           demo_hashes)
+    settings, creds, app = await start_idp(
+        nats_url, idp_database, tmp_path_factory.mktemp("w"), demo_hashes
+    )
     async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         yield IdP(url, settings, creds, http)
     await asyncio.sleep(0)

@@ -22,23 +22,41 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _code(idp, browser: httpx.AsyncClient, client_id: str, redirect: str, username="noah",
-                scope="openid profile:read", challenge: str | None = None, **extra) -> str:
+async def _code(
+    idp,
+    browser: httpx.AsyncClient,
+    client_id: str,
+    redirect: str,
+    username="noah",
+    scope="openid profile:read",
+    challenge: str | None = None,
+    **extra,
+) -> str:
     """Sign in through the pages and return the authorization code."""
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect,
-              "scope": scope, "state": "s1", **extra}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect,
+        "scope": scope,
+        "state": "s1",
+        **extra,
+    }
     if challenge:
         params.update(code_challenge=challenge, code_challenge_method="S256")
     resp = await browser.get(f"{idp.issuer}/authorize", params=params)
     if resp.status_code == 302 and "/login" in resp.headers["location"]:
         page = await browser.get(idp.url + resp.headers["location"])
-        resp = await browser.post(f"{idp.issuer}/login", data={
-            **_hidden(page.text), "username": username, "password": PASSWORD})
+        resp = await browser.post(
+            f"{idp.issuer}/login",
+            data={**_hidden(page.text), "username": username, "password": PASSWORD},
+        )
         assert resp.status_code == 303, resp.text
         resp = await browser.get(idp.url + resp.headers["location"])
     if resp.status_code == 200 and 'name="decision"' in resp.text:
         action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
-        resp = await browser.post(idp.url + action, data={**_hidden(resp.text), "decision": "allow"})
+        resp = await browser.post(
+            idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
+        )
     assert resp.status_code == 302, (resp.request.url, resp.text[-300:])
     query = parse_qs(urlsplit(resp.headers["location"]).query)
     assert query["state"] == ["s1"]
@@ -57,52 +75,101 @@ class TestDevClientLogin:
         assert tokens["refresh_token"] and tokens["id_token"]
 
     async def test_operator_gets_admin_scope_and_broker_gets_curate(self, idp):
-        olivia = jwt.decode((await idp.person_tokens("olivia"))["access_token"],
-                            options={"verify_signature": False})
-        bruno = jwt.decode((await idp.person_tokens("bruno"))["access_token"],
-                           options={"verify_signature": False})
+        olivia = jwt.decode(
+            (await idp.person_tokens("olivia"))["access_token"], options={"verify_signature": False}
+        )
+        bruno = jwt.decode(
+            (await idp.person_tokens("bruno"))["access_token"], options={"verify_signature": False}
+        )
         assert "admin" in olivia["scope"].split() and "partner" in olivia
         assert "broker:curate" in bruno["scope"].split() and "admin" not in bruno["scope"].split()
+
+    async def test_one_http_client_signs_in_several_people(self, idp):
+        async with httpx.AsyncClient() as browser:
+            subs = []
+            for username in ("noah", "chloe", "noah"):
+                tokens = await login(
+                    browser,
+                    idp.issuer,
+                    "mesh-cli",
+                    username,
+                    PASSWORD,
+                    CLI_REDIRECT,
+                    "openid profile:read",
+                )
+                subs.append(
+                    jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"]
+                )
+        assert subs[0] != subs[1] and subs[0] == subs[2]
 
     async def test_wrong_password_fails(self, idp):
         async with httpx.AsyncClient() as browser:
             with pytest.raises(LoginFailed):
-                await login(browser, idp.issuer, "mesh-cli", "chloe", "wrong-password-x",
-                            CLI_REDIRECT, "openid")
+                await login(
+                    browser,
+                    idp.issuer,
+                    "mesh-cli",
+                    "chloe",
+                    "wrong-password-x",
+                    CLI_REDIRECT,
+                    "openid",
+                )
 
 
 class TestIdToken:
     async def test_id_token_carries_nonce_and_at_hash(self, idp):
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
-            code = await _code(idp, browser, "mesh-cli", CLI_REDIRECT, scope="openid profile",
-                               challenge=challenge, nonce="n-123")
-            resp = await browser.post(f"{idp.issuer}/token", data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": CLI_REDIRECT,
-                "client_id": "mesh-cli", "code_verifier": verifier})
+            code = await _code(
+                idp,
+                browser,
+                "mesh-cli",
+                CLI_REDIRECT,
+                scope="openid profile",
+                challenge=challenge,
+                nonce="n-123",
+            )
+            resp = await browser.post(
+                f"{idp.issuer}/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": CLI_REDIRECT,
+                    "client_id": "mesh-cli",
+                    "code_verifier": verifier,
+                },
+            )
         body = resp.json()
         jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()
         kid = jwt.get_unverified_header(body["id_token"])["kid"]
         key = jwt.PyJWK.from_dict(next(k for k in jwks["keys"] if k["kid"] == kid))
-        claims = jwt.decode(body["id_token"], key.key, ["RS256"], audience="mesh-cli",
-                            issuer=idp.issuer)
+        claims = jwt.decode(
+            body["id_token"], key.key, ["RS256"], audience="mesh-cli", issuer=idp.issuer
+        )
         assert claims["nonce"] == "n-123" and claims["at_hash"] and claims["auth_time"]
         assert claims["name"] == "Noah Nguyen" and claims["partner"] == "northwind"
 
     async def test_userinfo(self, idp):
         tokens = await idp.person_tokens("carlos", "openid profile email")
-        resp = await idp.http.get(f"{idp.issuer}/userinfo",
-                                  headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        resp = await idp.http.get(
+            f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
         assert resp.status_code == 200
         assert resp.json()["email"] == "carlos@contoso.example"
-        bad = await idp.http.get(f"{idp.issuer}/userinfo", headers={"Authorization": "Bearer x.y.z"})
+        bad = await idp.http.get(
+            f"{idp.issuer}/userinfo", headers={"Authorization": "Bearer x.y.z"}
+        )
         assert bad.status_code == 401 and "invalid_token" in bad.headers["www-authenticate"]
 
 
 class TestCodeFailures:
     async def _exchange(self, idp, code, verifier=None, redirect=CLI_REDIRECT, client="mesh-cli"):
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-                "client_id": client}
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect,
+            "client_id": client,
+        }
         if verifier:
             data["code_verifier"] = verifier
         return await idp.http.post(f"{idp.issuer}/token", data=data)
@@ -115,9 +182,14 @@ class TestCodeFailures:
         assert first.status_code == 200
         again = await self._exchange(idp, code, verifier)
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-        refresh = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"],
-            "client_id": "mesh-cli"})
+        refresh = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first.json()["refresh_token"],
+                "client_id": "mesh-cli",
+            },
+        )
         assert refresh.json()["error"] == "invalid_grant"
 
     async def test_wrong_redirect_uri_at_token_is_invalid_grant(self, idp):
@@ -144,68 +216,121 @@ class TestCodeFailures:
 
     async def test_public_client_without_pkce_is_refused_at_authorize(self, idp):
         async with httpx.AsyncClient() as browser:
-            resp = await browser.get(f"{idp.issuer}/authorize", params={
-                "response_type": "code", "client_id": "mesh-cli", "redirect_uri": CLI_REDIRECT,
-                "scope": "openid", "state": "s1"})
+            resp = await browser.get(
+                f"{idp.issuer}/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": "mesh-cli",
+                    "redirect_uri": CLI_REDIRECT,
+                    "scope": "openid",
+                    "state": "s1",
+                },
+            )
         assert resp.status_code == 302
         query = parse_qs(urlsplit(resp.headers["location"]).query)
         assert query["error"] == ["invalid_request"] and query["state"] == ["s1"]
 
     async def test_unregistered_redirect_uri_is_not_redirected_to(self, idp):
         async with httpx.AsyncClient() as browser:
-            resp = await browser.get(f"{idp.issuer}/authorize", params={
-                "response_type": "code", "client_id": "mesh-cli", "scope": "openid",
-                "redirect_uri": "http://evil.example/cb", "state": "s1"})
+            resp = await browser.get(
+                f"{idp.issuer}/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": "mesh-cli",
+                    "scope": "openid",
+                    "redirect_uri": "http://evil.example/cb",
+                    "state": "s1",
+                },
+            )
         assert resp.status_code == 400
         assert "evil.example" not in resp.headers.get("location", "")
 
     async def test_prompt_none_without_session_is_login_required(self, idp):
         _v, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
-            resp = await browser.get(f"{idp.issuer}/authorize", params={
-                "response_type": "code", "client_id": "mesh-cli", "redirect_uri": CLI_REDIRECT,
-                "scope": "openid", "state": "s1", "prompt": "none", "code_challenge": challenge,
-                "code_challenge_method": "S256"})
+            resp = await browser.get(
+                f"{idp.issuer}/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": "mesh-cli",
+                    "redirect_uri": CLI_REDIRECT,
+                    "scope": "openid",
+                    "state": "s1",
+                    "prompt": "none",
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                },
+            )
         assert parse_qs(urlsplit(resp.headers["location"]).query)["error"] == ["login_required"]
 
     async def test_denied_consent_is_access_denied(self, idp):
         _v, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
-            params = {"response_type": "code", "client_id": "mesh-cli", "redirect_uri": CLI_REDIRECT,
-                      "scope": "openid forum:read", "state": "s1", "code_challenge": challenge,
-                      "code_challenge_method": "S256", "prompt": "consent"}
+            params = {
+                "response_type": "code",
+                "client_id": "mesh-cli",
+                "redirect_uri": CLI_REDIRECT,
+                "scope": "openid forum:read",
+                "state": "s1",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "prompt": "consent",
+            }
             resp = await browser.get(f"{idp.issuer}/authorize", params=params)
             page = await browser.get(idp.url + resp.headers["location"])
-            resp = await browser.post(f"{idp.issuer}/login", data={
-                **_hidden(page.text), "username": "felix", "password": PASSWORD})
+            resp = await browser.post(
+                f"{idp.issuer}/login",
+                data={**_hidden(page.text), "username": "felix", "password": PASSWORD},
+            )
             resp = await browser.get(idp.url + resp.headers["location"])
             assert 'name="decision"' in resp.text
             action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
-            resp = await browser.post(idp.url + action, data={**_hidden(resp.text), "decision": "deny"})
+            resp = await browser.post(
+                idp.url + action, data={**_hidden(resp.text), "decision": "deny"}
+            )
         assert parse_qs(urlsplit(resp.headers["location"]).query)["error"] == ["access_denied"]
 
     async def test_consent_post_without_csrf_token_is_refused(self, idp):
         async with httpx.AsyncClient() as browser:
-            resp = await browser.post(f"{idp.issuer}/authorize?client_id=mesh-cli",
-                                      data={"decision": "allow"})
+            resp = await browser.post(
+                f"{idp.issuer}/authorize?client_id=mesh-cli", data={"decision": "allow"}
+            )
         assert resp.status_code == 403
 
 
 class TestConfidentialClient:
     async def test_portal_code_flow_with_basic_auth(self, idp):
         async with httpx.AsyncClient() as browser:
-            code = await _code(idp, browser, "portal", PORTAL_REDIRECT, username="chloe",
-                               scope="openid forum:read forum:write")
-        resp = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_REDIRECT},
-            auth=("portal", idp.secret("portal")))
+            code = await _code(
+                idp,
+                browser,
+                "portal",
+                PORTAL_REDIRECT,
+                username="chloe",
+                scope="openid forum:read forum:write",
+            )
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": PORTAL_REDIRECT,
+            },
+            auth=("portal", idp.secret("portal")),
+        )
         assert resp.status_code == 200, resp.text
         assert resp.json()["scope"] == "forum:read forum:write openid"
 
     async def test_portal_code_with_wrong_secret_is_invalid_client(self, idp):
         async with httpx.AsyncClient() as browser:
             code = await _code(idp, browser, "portal", PORTAL_REDIRECT, username="chloe")
-        resp = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": PORTAL_REDIRECT},
-            auth=("portal", "wrong"))
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": PORTAL_REDIRECT,
+            },
+            auth=("portal", "wrong"),
+        )
         assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"

@@ -34,17 +34,27 @@ class TestClientCredentials:
         assert header["typ"] == "at+jwt" and header["kid"]
         payload = jwt.decode(body["access_token"], options={"verify_signature": False})
         assert set(payload) <= set(Claims.model_fields)
-        assert {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "eco"} <= set(payload)
+        assert {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "eco"} <= set(
+            payload
+        )
 
     async def test_client_secret_post_works_too(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "client_credentials", "client_id": "contoso-backend",
-            "client_secret": idp.secret("contoso-backend"), "scope": "directory:read"})
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "contoso-backend",
+                "client_secret": idp.secret("contoso-backend"),
+                "scope": "directory:read",
+            },
+        )
         assert resp.status_code == 200
         assert resp.json()["scope"] == "directory:read"
 
     async def test_scope_is_cut_to_what_roles_allow(self, idp):
-        resp = await idp.cc("fabrikam-backend", "admin broker:curate connector:admin directory:read")
+        resp = await idp.cc(
+            "fabrikam-backend", "admin broker:curate connector:admin directory:read"
+        )
         assert resp.status_code == 200
         # a partner back-end is no operator or broker: admin and broker:curate are dropped
         assert resp.json()["scope"] == "connector:admin directory:read"
@@ -55,38 +65,53 @@ class TestClientCredentials:
         assert resp.json()["error"] == "invalid_scope"
 
     async def test_wrong_secret_is_invalid_client(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "client_credentials"},
-                                   auth=("northwind-backend", "not-the-secret"))
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={"grant_type": "client_credentials"},
+            auth=("northwind-backend", "not-the-secret"),
+        )
         assert resp.status_code == 401
         assert resp.json()["error"] == "invalid_client"
 
     async def test_unknown_client_is_invalid_client(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "client_credentials"},
-                                   auth=("ghost", "x"))
+        resp = await idp.http.post(
+            f"{idp.issuer}/token", data={"grant_type": "client_credentials"}, auth=("ghost", "x")
+        )
         assert resp.status_code == 401
         assert resp.json()["error"] == "invalid_client"
 
     async def test_public_client_may_not_use_client_credentials(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "client_credentials", "client_id": "mesh-cli"})
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={"grant_type": "client_credentials", "client_id": "mesh-cli"},
+        )
         assert resp.status_code in (400, 401)
         assert resp.json()["error"] == "invalid_client"
 
     async def test_client_without_the_grant_is_unauthorized_client(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "client_credentials"},
-                                   auth=("portal", idp.secret("portal")))
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={"grant_type": "client_credentials"},
+            auth=("portal", idp.secret("portal")),
+        )
         assert resp.status_code == 400
         assert resp.json()["error"] == "unauthorized_client"
 
     async def test_unsupported_grant_type(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/token", data={"grant_type": "password"},
-                                   auth=("northwind-backend", idp.secret("northwind-backend")))
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={"grant_type": "password"},
+            auth=("northwind-backend", idp.secret("northwind-backend")),
+        )
         assert resp.status_code == 400
         assert resp.json()["error"] == "unsupported_grant_type"
 
     async def test_secret_of_one_ecosystem_does_not_open_another(self, idp):
-        resp = await idp.http.post(f"{idp.url}/eco/other/token", data={"grant_type": "client_credentials"},
-                                   auth=("northwind-backend", idp.secret("northwind-backend")))
+        resp = await idp.http.post(
+            f"{idp.url}/eco/other/token",
+            data={"grant_type": "client_credentials"},
+            auth=("northwind-backend", idp.secret("northwind-backend")),
+        )
         assert resp.status_code == 404
 
     async def test_expired_or_tampered_token_is_refused(self, idp, verifier):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from identity.tokens import KNOWN_SCOPES
@@ -14,8 +13,15 @@ class TestDiscovery:
         assert resp.status_code == 200
         meta = resp.json()
         assert meta["issuer"] == idp.issuer
-        for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                     "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"):
+        for name in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "introspection_endpoint",
+            "revocation_endpoint",
+            "end_session_endpoint",
+        ):
             assert meta[name].startswith(idp.issuer + "/"), name
         assert meta["response_types_supported"] == ["code"]
         assert "public" in meta["subject_types_supported"]
@@ -24,7 +30,8 @@ class TestDiscovery:
         assert set(meta["scopes_supported"]) == set(KNOWN_SCOPES)
         assert "openid" in meta["scopes_supported"]
         assert {"client_secret_basic", "client_secret_post", "private_key_jwt"} <= set(
-            meta["token_endpoint_auth_methods_supported"])
+            meta["token_endpoint_auth_methods_supported"]
+        )
 
     async def test_every_advertised_endpoint_answers(self, idp):
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()

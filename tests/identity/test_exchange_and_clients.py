@@ -21,9 +21,16 @@ AT = "urn:ietf:params:oauth:token-type:access_token"
 
 
 async def _exchange(idp, client: str, subject_token: str, secret: str | None = None, **extra):
-    return await idp.http.post(f"{idp.issuer}/token", data={
-        "grant_type": EXCHANGE, "subject_token": subject_token, "subject_token_type": AT, **extra},
-        auth=(client, secret or idp.secret(client)))
+    return await idp.http.post(
+        f"{idp.issuer}/token",
+        data={
+            "grant_type": EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": AT,
+            **extra,
+        },
+        auth=(client, secret or idp.secret(client)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +40,9 @@ async def olivia(idp):
 
 
 async def _admin(idp, token: str, method: str, path: str, body=None) -> httpx.Response:
-    return await idp.http.request(method, f"{idp.issuer}/admin{path}", json=body,
-                                  headers={"Authorization": f"Bearer {token}"})
+    return await idp.http.request(
+        method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 class TestTokenExchange:
@@ -55,7 +63,9 @@ class TestTokenExchange:
 
     async def test_exchange_never_gains_scope(self, idp):
         person = await idp.person_tokens("noah", "openid forum:read")
-        resp = await _exchange(idp, "portal", person["access_token"], scope="forum:read forum:write")
+        resp = await _exchange(
+            idp, "portal", person["access_token"], scope="forum:read forum:write"
+        )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
 
     async def test_partner_backend_may_not_act_for_another_partners_people(self, idp):
@@ -84,17 +94,35 @@ class TestTokenExchange:
 
     async def test_public_client_cannot_exchange(self, idp):
         person = await idp.person_tokens("noah", "openid forum:read")
-        resp = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": EXCHANGE, "subject_token": person["access_token"],
-            "subject_token_type": AT, "client_id": "mesh-cli"})
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": EXCHANGE,
+                "subject_token": person["access_token"],
+                "subject_token_type": AT,
+                "client_id": "mesh-cli",
+            },
+        )
         assert resp.json()["error"] == "invalid_client"
 
     async def test_client_without_rule_or_grant_is_refused(self, idp, olivia):
-        for cid, grants in (("no-rule", ["client_credentials", EXCHANGE]),
-                            ("no-grant", ["client_credentials"])):
-            created = await _admin(idp, olivia, "POST", "/clients", {
-                "client_id": cid, "name": cid, "partner": "acme-hq", "grant_types": grants,
-                "scopes": ["forum:read"]})
+        for cid, grants in (
+            ("no-rule", ["client_credentials", EXCHANGE]),
+            ("no-grant", ["client_credentials"]),
+        ):
+            created = await _admin(
+                idp,
+                olivia,
+                "POST",
+                "/clients",
+                {
+                    "client_id": cid,
+                    "name": cid,
+                    "partner": "acme-hq",
+                    "grant_types": grants,
+                    "scopes": ["forum:read"],
+                },
+            )
             assert created.status_code == 201, created.text
             idp.creds["clients"][cid] = {"client_secret": created.json()["client_secret"]}
         person = await idp.person_tokens("noah", "openid forum:read")
@@ -110,35 +138,66 @@ async def signer(idp, olivia):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     jwk.update(kid="k1", use="sig", alg="RS256")
-    resp = await _admin(idp, olivia, "POST", "/clients", {
-        "client_id": "jwt-backend", "name": "JWT back-end", "partner": "northwind",
-        "auth_method": "private_key_jwt", "jwks": {"keys": [jwk]},
-        "grant_types": ["client_credentials"], "scopes": ["directory:read"], "roles": ["member"]})
+    resp = await _admin(
+        idp,
+        olivia,
+        "POST",
+        "/clients",
+        {
+            "client_id": "jwt-backend",
+            "name": "JWT back-end",
+            "partner": "northwind",
+            "auth_method": "private_key_jwt",
+            "jwks": {"keys": [jwk]},
+            "grant_types": ["client_credentials"],
+            "scopes": ["directory:read"],
+            "roles": ["member"],
+        },
+    )
     assert resp.status_code == 201, resp.text
     assert resp.json()["client_secret"] is None
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 class TestPrivateKeyJwt:
     async def test_authlib_client_authenticates_with_private_key_jwt(self, idp, signer):
         token_url = f"{idp.issuer}/token"
-        async with AsyncOAuth2Client("jwt-backend", signer, token_endpoint_auth_method=PrivateKeyJWT(
-                token_url, headers={"kid": "k1"})) as client:
+        async with AsyncOAuth2Client(
+            "jwt-backend",
+            signer,
+            token_endpoint_auth_method=PrivateKeyJWT(token_url, headers={"kid": "k1"}),
+        ) as client:
             token = await client.fetch_token(token_url, grant_type="client_credentials")
         claims = jwt.decode(token["access_token"], options={"verify_signature": False})
         assert claims["client_id"] == "jwt-backend" and claims["partner"] == "northwind"
 
     def _assertion(self, idp, key: bytes, jti: str, aud: str | None = None) -> str:
         now = int(time.time())
-        return jwt.encode({"iss": "jwt-backend", "sub": "jwt-backend", "aud": aud or idp.issuer,
-                           "iat": now, "exp": now + 60, "jti": jti}, key, "RS256",
-                          headers={"kid": "k1"})
+        return jwt.encode(
+            {
+                "iss": "jwt-backend",
+                "sub": "jwt-backend",
+                "aud": aud or idp.issuer,
+                "iat": now,
+                "exp": now + 60,
+                "jti": jti,
+            },
+            key,
+            "RS256",
+            headers={"kid": "k1"},
+        )
 
     async def _token(self, idp, assertion: str) -> httpx.Response:
-        return await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "client_credentials", "client_assertion": assertion,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+        return await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion": assertion,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            },
+        )
 
     async def test_replayed_assertion_is_invalid_client(self, idp, signer):
         assertion = self._assertion(idp, signer, uuid.uuid4().hex)
@@ -150,7 +209,9 @@ class TestPrivateKeyJwt:
         wrong_aud = self._assertion(idp, signer, uuid.uuid4().hex, aud="http://elsewhere/token")
         assert (await self._token(idp, wrong_aud)).json()["error"] == "invalid_client"
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         forged = self._assertion(idp, other, uuid.uuid4().hex)
         assert (await self._token(idp, forged)).json()["error"] == "invalid_client"

@@ -6,8 +6,15 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 
 async def _refresh(idp, refresh_token: str, client: str = "mesh-cli", **extra):
-    return await idp.http.post(f"{idp.issuer}/token", data={
-        "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client, **extra})
+    return await idp.http.post(
+        f"{idp.issuer}/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client,
+            **extra,
+        },
+    )
 
 
 class TestRefresh:
@@ -38,9 +45,11 @@ class TestRefresh:
 
     async def test_refresh_token_of_another_client_is_invalid_grant(self, idp):
         first = await idp.person_tokens("felix")
-        resp = await idp.http.post(f"{idp.issuer}/token", data={
-            "grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-            auth=("portal", idp.secret("portal")))
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
+            auth=("portal", idp.secret("portal")),
+        )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
     async def test_garbage_refresh_token_is_invalid_grant(self, idp):
@@ -49,10 +58,12 @@ class TestRefresh:
 
     async def test_authlib_client_refreshes(self, idp):
         tokens = await idp.person_tokens("fatima")
-        async with AsyncOAuth2Client(client_id="mesh-cli", token=tokens,
-                                     token_endpoint_auth_method="none") as client:
-            new = await client.refresh_token(f"{idp.issuer}/token",
-                                             refresh_token=tokens["refresh_token"])
+        async with AsyncOAuth2Client(
+            client_id="mesh-cli", token=tokens, token_endpoint_auth_method="none"
+        ) as client:
+            new = await client.refresh_token(
+                f"{idp.issuer}/token", refresh_token=tokens["refresh_token"]
+            )
         assert new["refresh_token"] != tokens["refresh_token"]
 
 
@@ -61,8 +72,9 @@ class TestIntrospection:
         data = {"token": token}
         if hint:
             data["token_type_hint"] = hint
-        return await idp.http.post(f"{idp.issuer}/introspect", data=data,
-                                   auth=(client, idp.secret(client)))
+        return await idp.http.post(
+            f"{idp.issuer}/introspect", data=data, auth=(client, idp.secret(client))
+        )
 
     async def test_active_access_token(self, idp):
         token = (await idp.cc("contoso-backend", "directory:read")).json()["access_token"]
@@ -91,25 +103,37 @@ class TestRevocation:
         auth = ("fabrikam-backend", idp.secret("fabrikam-backend"))
         resp = await idp.http.post(f"{idp.issuer}/revoke", data={"token": token}, auth=auth)
         assert resp.status_code == 200
-        body = (await idp.http.post(f"{idp.issuer}/introspect", data={"token": token},
-                                    auth=auth)).json()
+        body = (
+            await idp.http.post(f"{idp.issuer}/introspect", data={"token": token}, auth=auth)
+        ).json()
         assert body == {"active": False}
 
     async def test_public_client_revokes_its_refresh_token(self, idp):
         tokens = await idp.person_tokens("chloe")
-        resp = await idp.http.post(f"{idp.issuer}/revoke", data={
-            "token": tokens["refresh_token"], "token_type_hint": "refresh_token",
-            "client_id": "mesh-cli"})
+        resp = await idp.http.post(
+            f"{idp.issuer}/revoke",
+            data={
+                "token": tokens["refresh_token"],
+                "token_type_hint": "refresh_token",
+                "client_id": "mesh-cli",
+            },
+        )
         assert resp.status_code == 200
         assert (await _refresh(idp, tokens["refresh_token"])).json()["error"] == "invalid_grant"
 
     async def test_another_clients_token_cannot_be_revoked(self, idp):
         token = (await idp.cc("contoso-backend", "directory:read")).json()["access_token"]
-        resp = await idp.http.post(f"{idp.issuer}/revoke", data={"token": token},
-                                   auth=("northwind-backend", idp.secret("northwind-backend")))
+        resp = await idp.http.post(
+            f"{idp.issuer}/revoke",
+            data={"token": token},
+            auth=("northwind-backend", idp.secret("northwind-backend")),
+        )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
     async def test_unknown_token_is_ok(self, idp):
-        resp = await idp.http.post(f"{idp.issuer}/revoke", data={"token": "unknown"},
-                                   auth=("northwind-backend", idp.secret("northwind-backend")))
+        resp = await idp.http.post(
+            f"{idp.issuer}/revoke",
+            data={"token": "unknown"},
+            auth=("northwind-backend", idp.secret("northwind-backend")),
+        )
         assert resp.status_code == 200

@@ -1,0 +1,157 @@
+"""Key rotation with overlap, keys encrypted at rest, the admin API and its denials."""
+
+from __future__ import annotations
+
+import httpx
+import jwt
+import pytest
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import select
+
+from identity import cli, models
+from identity.crypto import Sealer
+from mesh.db import Database
+from mesh.tokens import RemoteJwks, TokenVerifier
+
+
+@pytest.fixture(scope="module")
+async def olivia(idp):
+    """An operator's access token (scope admin)."""
+    return (await idp.person_tokens("olivia"))["access_token"]
+
+
+async def _admin(idp, token, method, path, body=None):
+    return await idp.http.request(
+        method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+async def _kids(idp) -> list[str]:
+    return [k["kid"] for k in (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]]
+
+
+class TestKeyRotation:
+    async def test_rotation_keeps_old_tokens_valid_and_publishes_before_use(self, idp, olivia):
+        before = await _kids(idp)
+        old_token = (await idp.cc("northwind-backend", "directory:read")).json()["access_token"]
+        old_kid = jwt.get_unverified_header(old_token)["kid"]
+        upcoming = [k for k in before if k != old_kid]
+        assert len(upcoming) == 1, "the next key is published before it signs"
+
+        resp = await _admin(idp, olivia, "POST", "/keys/rotate")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["active"] == upcoming[0]
+
+        new_token = (await idp.cc("northwind-backend", "directory:read")).json()["access_token"]
+        assert jwt.get_unverified_header(new_token)["kid"] == upcoming[0]
+        after = await _kids(idp)
+        assert old_kid in after and upcoming[0] in after and len(after) == 3
+        async with httpx.AsyncClient() as http:
+            verifier = TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=0)
+            assert (await verifier.verify(old_token)).client_id == "northwind-backend"
+            assert (await verifier.verify(new_token)).client_id == "northwind-backend"
+
+    async def test_private_keys_are_encrypted_at_rest(self, idp):
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.sessions() as s:
+                rows = (await s.execute(select(models.SigningKey))).scalars().all()
+        finally:
+            await db.dispose()
+        assert rows
+        for row in rows:
+            assert "PRIVATE KEY" not in row.private_enc
+            assert b"PRIVATE KEY" in Sealer(idp.settings.key_encryption_secret).open(
+                row.private_enc, row.kid.encode()
+            )
+            with pytest.raises(InvalidTag):
+                Sealer("another-secret").open(row.private_enc, row.kid.encode())
+
+    async def test_cli_rotation(self, idp):
+        result = await cli.rotate_keys(idp.settings, "acme")
+        assert result["active"] and result["next"] and result["active"] != result["next"]
+        with pytest.raises(cli.CliError):
+            await cli.rotate_keys(idp.settings, "nowhere")
+
+
+class TestAdminApi:
+    async def test_operator_creates_partner_and_person(self, idp, olivia):
+        resp = await _admin(
+            idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Tailspin"}
+        )
+        assert resp.status_code == 201 and resp.json()["verified"] is False
+        dup = await _admin(idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Again"})
+        assert dup.status_code == 409 and dup.json()["code"] == "conflict"
+        person = await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {
+                "username": "tia",
+                "partner": "tailspin",
+                "name": "Tia Tailspin",
+                "roles": ["partner_admin", "member"],
+                "password": "a-long-password-1",
+            },
+        )
+        assert person.status_code == 201, person.text
+        listed = await _admin(idp, olivia, "GET", "/people?partner=tailspin")
+        assert [p["username"] for p in listed.json()] == ["tia"]
+
+    async def test_bad_input_is_coded_and_writes_nothing(self, idp, olivia):
+        resp = await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {"username": "ghost", "partner": "no-such-partner", "name": "G"},
+        )
+        assert resp.status_code == 404
+        resp = await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {"username": "ghost", "partner": "northwind", "name": "G", "roles": ["king"]},
+        )
+        assert resp.status_code == 422 and resp.json()["code"] == "validation_failed"
+        listed = await _admin(idp, olivia, "GET", "/people")
+        assert "ghost" not in [p["username"] for p in listed.json()]
+
+    async def test_broker_may_verify_partners_but_not_create_them(self, idp, olivia):
+        bruno = (await idp.person_tokens("bruno"))["access_token"]
+        await _admin(idp, olivia, "POST", "/partners", {"slug": "wingtip", "name": "Wingtip"})
+        ok = await _admin(idp, bruno, "POST", "/partners/wingtip/verification", {"verified": True})
+        assert ok.status_code == 200 and ok.json()["verified"] is True
+        denied = await _admin(idp, bruno, "POST", "/partners", {"slug": "x1", "name": "X"})
+        assert denied.status_code == 403
+
+    async def test_partner_admin_member_and_backend_are_forbidden(self, idp):
+        nadia = (await idp.person_tokens("nadia"))["access_token"]
+        backend = (await idp.cc("northwind-backend")).json()["access_token"]
+        for token in (nadia, backend):
+            resp = await _admin(idp, token, "GET", "/people")
+            assert resp.status_code == 403 and resp.json()["code"] == "forbidden"
+
+    async def test_no_token_or_foreign_token_is_unauthenticated(self, idp, tokens):
+        assert (await idp.http.get(f"{idp.issuer}/admin/people")).status_code == 401
+        forged = tokens.mint(eco="acme", roles=["operator"], scope="admin")  # another signer
+        assert (await _admin(idp, forged, "GET", "/people")).status_code == 401
+
+    async def test_deactivated_person_loses_refresh(self, idp, olivia):
+        felix = await idp.person_tokens("felix")
+        people = (await _admin(idp, olivia, "GET", "/people?partner=fabrikam")).json()
+        felix_id = next(p["id"] for p in people if p["username"] == "felix")
+        resp = await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": False})
+        assert resp.status_code == 200 and resp.json()["active"] is False
+        refresh = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": felix["refresh_token"],
+                "client_id": "mesh-cli",
+            },
+        )
+        assert refresh.json()["error"] == "invalid_grant"
+        await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": True})

@@ -1,0 +1,266 @@
+"""Sign-in throttling and lockout, audit events on NATS, RP-initiated logout, sign-up policies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from contracts.registry import decode_event
+from identity.devclient import pkce_pair
+from identity.seed import PASSWORD
+from tests.identity.conftest import PORTAL_REDIRECT
+
+
+def _hidden(html: str) -> dict[str, str]:
+    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
+    return {k: unescape(v) for k, v in found}
+
+
+async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: str):
+    page = await browser.get(f"{idp.issuer}/login")
+    return await browser.post(
+        f"{idp.issuer}/login",
+        data={**_hidden(page.text), "username": username, "password": password},
+    )
+
+
+@pytest.fixture(scope="module")
+async def olivia(idp):
+    """An operator's access token (scope admin)."""
+    return (await idp.person_tokens("olivia"))["access_token"]
+
+
+async def _admin(idp, token, method, path, body=None):
+    return await idp.http.request(
+        method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+async def _events(nc, predicate, timeout: float = 5.0):
+    """Identity events on the real JetStream stream until ``predicate`` matches one."""
+    js = nc.jetstream()
+    sub = await js.subscribe(
+        "pm.v1.evt.acme.identity.>",
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+    )
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                msg = await sub.next_msg(timeout=1)
+            except Exception:
+                continue
+            event = decode_event(msg.data)
+            if predicate(event):
+                return event
+        raise AssertionError("no matching event on NATS")
+    finally:
+        await sub.unsubscribe()
+
+
+class TestThrottling:
+    async def test_account_locks_after_repeated_failures(self, idp, olivia):
+        name = f"lock-{uuid.uuid4().hex[:6]}"
+        await _admin(
+            idp,
+            olivia,
+            "POST",
+            "/people",
+            {
+                "username": name,
+                "partner": "contoso",
+                "name": "Lock Test",
+                "password": "correct-horse-battery",
+            },
+        )
+        async with httpx.AsyncClient() as browser:
+            for _ in range(idp.settings.login_max_failures_account):
+                resp = await _try_login(idp, browser, name, "wrong-password-here")
+                assert resp.status_code == 401
+            locked = await _try_login(idp, browser, name, "correct-horse-battery")
+        assert locked.status_code == 429 and "Too many" in locked.text
+
+    async def test_login_page_is_csrf_protected_and_script_free(self, idp):
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(f"{idp.issuer}/login")
+            assert "<script" not in page.text
+            assert "script-src" not in page.headers["content-security-policy"]
+            assert "default-src 'none'" in page.headers["content-security-policy"]
+            assert 'name="viewport"' in page.text and '<label for="username">' in page.text
+            resp = await browser.post(
+                f"{idp.issuer}/login",
+                data={"username": "noah", "password": PASSWORD, "csrf_token": "forged"},
+            )
+        assert resp.status_code == 403
+
+
+class TestAudit:
+    async def test_failed_login_and_issued_token_reach_nats(self, idp, nc):
+        ghost = f"ghost-{uuid.uuid4().hex[:8]}"
+        async with httpx.AsyncClient() as browser:
+            await _try_login(idp, browser, ghost, "nope-nope-nope")
+        failed = await _events(
+            nc,
+            lambda e: (
+                e.type == "pm.v1.identity.audit"
+                and e.data.action == "login.failed"
+                and e.data.target == ghost
+            ),
+        )
+        assert failed.data.outcome == "failure"
+        token = (await idp.cc("contoso-backend", "directory:read")).json()["access_token"]
+        jti = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[1] + "=="))["jti"]
+        issued = await _events(
+            nc, lambda e: e.type == "pm.v1.identity.audit" and e.data.details.get("jti") == jti
+        )
+        assert issued.data.action == "token.issued" and issued.partner == "contoso"
+
+    async def test_refresh_reuse_and_registration_events(self, idp, nc, olivia):
+        slug = f"p{uuid.uuid4().hex[:8]}"
+        await _admin(idp, olivia, "POST", "/partners", {"slug": slug, "name": "Evented"})
+        registered = await _events(
+            nc, lambda e: e.type == "pm.v1.identity.partner_registered" and e.data.partner == slug
+        )
+        assert registered.ecosystem == "acme"
+        tokens = await idp.person_tokens("chloe")
+        for _ in range(2):
+            await idp.http.post(
+                f"{idp.issuer}/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": tokens["refresh_token"],
+                    "client_id": "mesh-cli",
+                },
+            )
+        reuse = await _events(
+            nc,
+            lambda e: (
+                e.type == "pm.v1.identity.audit" and e.data.action == "refresh.reuse_detected"
+            ),
+        )
+        assert reuse.data.outcome == "failure"
+
+
+class TestLogout:
+    async def test_rp_initiated_logout_ends_the_session(self, idp):
+        verifier, challenge = pkce_pair()
+        async with httpx.AsyncClient() as browser:
+            params = {
+                "response_type": "code",
+                "client_id": "portal",
+                "redirect_uri": PORTAL_REDIRECT,
+                "scope": "openid",
+                "state": "s",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+            resp = await browser.get(f"{idp.issuer}/authorize", params=params)
+            page = await browser.get(idp.url + resp.headers["location"])
+            resp = await browser.post(
+                f"{idp.issuer}/login",
+                data={**_hidden(page.text), "username": "noah", "password": PASSWORD},
+            )
+            resp = await browser.get(idp.url + resp.headers["location"])
+            code = parse_qs(urlsplit(resp.headers["location"]).query)["code"][0]
+            tokens = (
+                await browser.post(
+                    f"{idp.issuer}/token",
+                    data={
+                        "grant_type": "authorization_code",
+                        "code": code,
+                        "redirect_uri": PORTAL_REDIRECT,
+                        "code_verifier": verifier,
+                    },
+                    auth=("portal", idp.secret("portal")),
+                )
+            ).json()
+            out = await browser.get(
+                f"{idp.issuer}/logout",
+                params={
+                    "id_token_hint": tokens["id_token"],
+                    "state": "bye",
+                    "post_logout_redirect_uri": "http://127.0.0.1:8082/",
+                },
+            )
+            assert (
+                out.status_code == 302
+                and out.headers["location"] == "http://127.0.0.1:8082/?state=bye"
+            )
+            again = await browser.get(
+                f"{idp.issuer}/authorize", params={**params, "prompt": "none"}
+            )
+        assert parse_qs(urlsplit(again.headers["location"]).query)["error"] == ["login_required"]
+
+    async def test_logout_without_hint_asks_and_ignores_unregistered_targets(self, idp):
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(
+                f"{idp.issuer}/logout",
+                params={"post_logout_redirect_uri": "http://evil.example/", "client_id": "portal"},
+            )
+            assert page.status_code == 200 and "Sign out?" in page.text
+            done = await browser.post(f"{idp.issuer}/logout", data=_hidden(page.text))
+        assert done.status_code == 200 and "signed out" in done.text
+
+
+class TestSignupPolicy:
+    async def test_invite_only_needs_a_valid_invitation(self, idp, olivia):
+        async with httpx.AsyncClient() as browser:
+            closed = await browser.get(f"{idp.issuer}/signup")
+            assert closed.status_code == 403
+            invite = (
+                await _admin(
+                    idp,
+                    olivia,
+                    "POST",
+                    "/invitations",
+                    {"partner": "fabrikam", "roles": ["member"]},
+                )
+            ).json()
+            page = await browser.get(f"{idp.issuer}/signup", params={"invitation": invite["code"]})
+            form = {
+                **_hidden(page.text),
+                "username": "ivy",
+                "name": "Ivy Invited",
+                "password": "invited-password-1",
+            }
+            joined = await browser.post(f"{idp.issuer}/signup", data=form)
+            assert joined.status_code == 303
+            reuse = await browser.post(f"{idp.issuer}/signup", data={**form, "username": "ivy2"})
+            assert reuse.status_code == 403 and "not valid" in reuse.text
+
+    async def test_open_policy_joins_the_default_partner(self, idp, olivia):
+        resp = await _admin(
+            idp,
+            olivia,
+            "PUT",
+            "/policy",
+            {"membership_policy": "open", "default_partner": "acme-hq"},
+        )
+        assert resp.status_code == 200
+        try:
+            async with httpx.AsyncClient() as browser:
+                page = await browser.get(f"{idp.issuer}/signup")
+                joined = await browser.post(
+                    f"{idp.issuer}/signup",
+                    data={
+                        **_hidden(page.text),
+                        "username": "oscar",
+                        "name": "Oscar Open",
+                        "password": "open-password-12",
+                    },
+                )
+                assert joined.status_code == 303
+            people = (await _admin(idp, olivia, "GET", "/people?partner=acme-hq")).json()
+            oscar = next(p for p in people if p["username"] == "oscar")
+            assert oscar["roles"] == ["member"]
+        finally:
+            await _admin(idp, olivia, "PUT", "/policy", {"membership_policy": "invite"})
