@@ -97,7 +97,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110  (uvicorn offers no event for this)
         await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -127,15 +127,15 @@ async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
                 await proc.wait()
 
 
-async def wait_ok(url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_ok(url: str, headers: dict[str, str] | None = None, within: float = 30) -> None:
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(url, headers=headers)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout}s")
+    raise RuntimeError(f"{url} did not answer 200 within {within}s")
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -168,27 +168,11 @@ async def wrk(url: str, headers: dict[str, str], seconds: int) -> dict[str, Any]
 
 
 async def pyload(url: str, headers: dict[str, str], seconds: int) -> dict[str, Any]:
-    """Fallback generator in its own process: CONNECTIONS httpx clients in a loop."""
-    code = (
-        "import asyncio,json,sys,time,httpx\n"
-        "url,hdrs,secs,conns=sys.argv[1],json.loads(sys.argv[2]),float(sys.argv[3]),int(sys.argv[4])\n"
-        "lat=[];bad=0\n"
-        "async def worker(c,end):\n"
-        "  global bad\n"
-        "  while time.perf_counter()<end:\n"
-        "    t=time.perf_counter();r=await c.get(url,headers=hdrs);lat.append(time.perf_counter()-t)\n"
-        "    bad+=r.status_code!=200\n"
-        "async def main():\n"
-        "  async with httpx.AsyncClient(limits=httpx.Limits(max_connections=conns)) as c:\n"
-        "    end=time.perf_counter()+secs;await asyncio.gather(*(worker(c,end) for _ in range(conns)))\n"
-        "asyncio.run(main());lat.sort()\n"
-        "print(json.dumps({'rps':len(lat)/secs,'p50_ms':lat[len(lat)//2]*1e3,"
-        "'p99_ms':lat[int(len(lat)*.99)]*1e3,'requests':len(lat),'non_2xx':bad}))\n"
-    )
+    """The fallback generator (``bench/_pyload.py``) in its own process."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        code,
+        "-m",
+        "bench._pyload",
         url,
         json.dumps(headers),
         str(seconds),
@@ -205,70 +189,121 @@ async def measure(url: str, headers: dict[str, str], seconds: int) -> dict[str, 
     return await load(url, headers, seconds)
 
 
-def gateway_env(nats_url: str, issuer_url: str, port: int, cache: bool) -> dict[str, str]:
+# Gateway configurations measured: (label, verified-token cache, JSON access log).
+# The hello-world runs without uvicorn's access log, so the like-for-like runs have none.
+CONFIGS = (
+    ("gateway_cache_on", True, False),
+    ("gateway_cache_off", False, False),
+    ("gateway_cache_on_access_log", True, True),
+)
+
+
+def gateway_env(
+    nats_url: str, issuer_url: str, port: int, cache: bool, access_log: bool = False
+) -> dict[str, str]:
     return {
         "PM_GATEWAY_PORT": str(port),
         "PM_GATEWAY_NATS_URL": nats_url,
         "PM_GATEWAY_IDENTITY_URL": issuer_url,
         "PM_GATEWAY_TOKEN_CACHE": "true" if cache else "false",
+        "PM_GATEWAY_ACCESS_LOG": "true" if access_log else "false",
         "PM_GATEWAY_PARTNER_RATE_LIMIT": UNLIMITED,
         "PM_GATEWAY_CLIENT_RATE_LIMIT": UNLIMITED,
         "PM_GATEWAY_WORKERS": "1",
     }
 
 
+@contextlib.asynccontextmanager
+async def hello_server() -> AsyncIterator[str]:
+    port = free_port()
+    args = [
+        "-m",
+        "uvicorn",
+        "bench.gateway:hello_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    async with process(args, {}):
+        url = f"http://127.0.0.1:{port}/hello"
+        await wait_ok(url)
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def gateway_server(
+    nats_url: str, issuer_url: str, cache: bool, access_log: bool
+) -> AsyncIterator[str]:
+    port = free_port()
+    async with process(
+        ["-m", "gateway"], gateway_env(nats_url, issuer_url, port, cache, access_log)
+    ):
+        yield f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi"
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def summarise(rounds: list[dict[str, dict[str, Any]]], labels: list[str]) -> dict[str, Any]:
+    """Median figures per target, and the median of the per-round ratios to the baseline."""
+    out: dict[str, Any] = {}
+    for label in ["hello", *labels]:
+        runs = [r[label] for r in rounds]
+        out[label] = {
+            k: round(median([x[k] for x in runs]), 2) for k in ("rps", "p50_ms", "p99_ms")
+        }
+        out[label]["non_2xx"] = sum(x["non_2xx"] for x in runs)
+    for label in labels:
+        for key, name in (("rps", "throughput"), ("p50_ms", "p50"), ("p99_ms", "p99")):
+            per_round = [r[label][key] / r["hello"][key] for r in rounds]
+            out[f"{label}_{name}_ratio"] = round(median(per_round), 3)
+    return out
+
+
 async def run(quick: bool) -> dict[str, Any]:
-    seconds = 3 if quick else 10
+    seconds, n_rounds = (3, 1) if quick else (5, 3)
+    configs = CONFIGS[:2] if quick else CONFIGS
+    labels = [c[0] for c in configs]
     results: dict[str, Any] = {
         "load_generator": f"wrk -t1 -c{CONNECTIONS}"
         if shutil.which("wrk")
         else f"python httpx, {CONNECTIONS} connections, separate process",
         "uvicorn_workers": 1,
-        "seconds_per_target": seconds,
+        "seconds_per_run": seconds,
+        "rounds": n_rounds,
+        "method": "all servers up at once; each round measures the hello-world baseline and "
+        "every gateway configuration in turn; ratios are per round, then the median",
     }
     issuer = Issuer()
+    rounds: list[dict[str, dict[str, Any]]] = []
     with local_nats() as nats_url, tempfile.TemporaryDirectory() as tmp:
-        async with serve(issuer.app) as issuer_url:
+        async with serve(issuer.app) as issuer_url, contextlib.AsyncExitStack() as stack:
             issuer.url = issuer_url
             auth = {"Authorization": f"Bearer {issuer.token()}"}
-            port = free_port()
-            hello_args = [
-                "-m",
-                "uvicorn",
-                "bench.gateway:hello_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
-            async with process(hello_args, {}):
-                await wait_ok(f"http://127.0.0.1:{port}/hello")
-                results["hello"] = await measure(f"http://127.0.0.1:{port}/hello", {}, seconds)
             profile_env = {
                 "PM_PROFILE_NATS_URL": nats_url,
                 "PM_PROFILE_IDENTITY_URL": issuer_url,
                 "PM_PROFILE_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'profile.db'}",
                 "PM_PROFILE_LOG_LEVEL": "WARNING",
             }
-            async with process(["-m", "services.profile"], profile_env):
-                for label, cache in (("gateway_cache_on", True), ("gateway_cache_off", False)):
-                    port = free_port()
-                    async with process(
-                        ["-m", "gateway"], gateway_env(nats_url, issuer_url, port, cache)
-                    ):
-                        url = f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi"
-                        await wait_ok(url, auth)
-                        results[label] = await measure(url, auth, seconds)
-    hello = results["hello"]
-    for label in ("gateway_cache_on", "gateway_cache_off"):
-        gw = results[label]
-        results[f"{label}_throughput_ratio"] = round(gw["rps"] / hello["rps"], 3)
-        results[f"{label}_p50_ratio"] = round(gw["p50_ms"] / hello["p50_ms"], 2)
-        results[f"{label}_p99_ratio"] = round(gw["p99_ms"] / hello["p99_ms"], 2)
+            await stack.enter_async_context(process(["-m", "services.profile"], profile_env))
+            hello = await stack.enter_async_context(hello_server())
+            targets: dict[str, tuple[str, dict[str, str]]] = {"hello": (hello, {})}
+            for label, cache, access_log in configs:
+                server = gateway_server(nats_url, issuer_url, cache, access_log)
+                targets[label] = (await stack.enter_async_context(server), auth)
+            for url, headers in targets.values():
+                await wait_ok(url, headers)
+            for _ in range(n_rounds):
+                rounds.append({k: await measure(u, h, seconds) for k, (u, h) in targets.items()})
+    results.update(summarise(rounds, labels))
     results["target_throughput_ratio"] = 0.5
     return results
 

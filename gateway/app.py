@@ -75,8 +75,9 @@ def create_app(
         },
     )
     app.state.gateway = gw
-    app.router.routes.extend(meta_routes(gw))
+    # Operations first: they are what the gateway is for, and matching is in order.
     app.router.routes.extend(operation_routes(gw))
     app.router.routes.append(Route(mashup.PATH, mashup.mashup_endpoint(gw), methods=["POST"]))
+    app.router.routes.extend(meta_routes(gw))
     app.add_middleware(Edge, settings=settings)
     return app

@@ -70,6 +70,8 @@ class Edge:
         self.max_body = settings.max_body_bytes
         self.access_log = settings.access_log
         self.cors = CorsPolicy(settings.cors_origins, settings.cors_max_age)
+        self._counters: dict[tuple[str, int, str], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,6 +118,18 @@ class Edge:
             await self.app(scope, receive, send_with_headers)
         self._log(scope, info, status, started)
 
+    def _count(self, route: str, status: int, partner: str, elapsed: float) -> None:
+        # Labelled children are cached: looking them up costs more than counting.
+        counter = self._counters.get((route, status, partner))
+        if counter is None:
+            counter = metrics.http_requests.labels("gateway", route, str(status), partner)
+            self._counters[(route, status, partner)] = counter
+        histogram = self._histograms.get(route)
+        if histogram is None:
+            histogram = self._histograms[route] = metrics.http_latency.labels("gateway", route)
+        counter.inc()
+        histogram.observe(elapsed)
+
     @staticmethod
     async def _reply(
         send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
@@ -133,10 +147,8 @@ class Edge:
 
     def _log(self, scope: Scope, info: RequestInfo, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        partner = info.caller.partner or "-"
-        metrics.http_requests.labels("gateway", info.route, str(status), partner).inc()
-        metrics.http_latency.labels("gateway", info.route).observe(elapsed)
-        if self.access_log:
+        self._count(info.route, status, info.caller.partner or "-", elapsed)
+        if self.access_log and access_log.isEnabledFor(logging.INFO):
             fields: dict[str, Any] = {
                 "method": scope["method"],
                 "path": scope["path"],

@@ -62,7 +62,7 @@ def guarded(handler: Callable[[Request, dict[str, str]], Awaitable[Response]]) -
 
     async def endpoint(request: Request) -> Response:
         rl: dict[str, str] = {}
-        path = request.url.path
+        path: str = request.scope["path"]
         try:
             return await handler(request, rl)
         except RateLimited as exc:

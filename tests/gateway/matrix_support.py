@@ -7,18 +7,22 @@ service are covered as soon as it is merged.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import inspect
 import pkgutil
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from pydantic import BaseModel
 
 import services
-from contracts.claims import ALL_SCOPES, Claims, Role
+from contracts.claims import ALL_SCOPES, Claims, Role, Scope
 from contracts.errors import STATUS
-from contracts.policy import Operation, decide
+from contracts.policy import Operation, Policy, decide
 from gateway.routes import path_params
 from mesh.settings import ServiceSettings
 from tests.support.tokens import TestKeys, TokenFactory
@@ -82,6 +86,45 @@ def call_params(op: Operation) -> dict[str, str]:
     return {name: values.get(name, PLACEHOLDER) for name in path_params(op.path)}
 
 
+def sample(annotation: Any, name: str) -> Any:
+    """A plausible value for a field (best effort: the edge may still answer 422)."""
+    if name in ("eco", "partner"):
+        return {"eco": ECO, "partner": PARTNER}[name]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return args[0]
+    if origin in (typing.Union, types.UnionType):
+        return sample(next(a for a in args if a is not type(None)), name)
+    if origin is typing.Annotated:
+        return sample(args[0], name)
+    if origin in (list, tuple, set, frozenset):
+        return []
+    if origin is dict:
+        return {}
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return next(iter(annotation)).value
+        if issubclass(annotation, BaseModel):
+            return required_sample(annotation)
+        for kind, value in ((bool, True), (int, 1), (float, 1.0), (str, "pm-matrix")):
+            if issubclass(annotation, kind):
+                return value
+    return "pm-matrix"
+
+
+def required_sample(model: type[BaseModel], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        name: sample(field.annotation, name)
+        for name, field in model.model_fields.items()
+        if field.is_required() and name not in skip
+    }
+
+
+def call_fields(op: Operation) -> dict[str, Any]:
+    """Required fields other than path parameters (query for GET/DELETE, else the body)."""
+    return required_sample(op.request, path_params(op.path))
+
+
 class Callers:
     """Mints the token of each caller kind for an operation, and the status it must get."""
 
@@ -113,5 +156,60 @@ class Callers:
         if kind in INVALID_KINDS:
             return INVALID
         claims = None if kind == "anonymous" else Claims.model_validate(self.payload(kind, op))
-        denial = decide(op.policy, claims, call_params(op))
+        denial = decide(op.policy, claims, {**call_fields(op), **call_params(op)})
         return STATUS[denial.code] if denial else None
+
+
+# Operations with policies the registry may not exercise yet (partner binding, roles,
+# bypass roles), served in the tests by a real MeshService.
+class PartnerThing(BaseModel):
+    eco: str
+    partner: str
+    note: str = ""
+
+
+class EcoThing(BaseModel):
+    eco: str
+    note: str = ""
+
+
+def _op(name: str, method: str, path: str, model: type[BaseModel], policy: Policy) -> Operation:
+    return Operation(
+        name=f"testing.{name}",
+        subject=f"pm.v1.testing.{name}",
+        method=method,
+        path=path,
+        request=model,
+        reply=model,
+        policy=policy,
+        summary=name,
+    )
+
+
+PARTNER_PRIVATE = _op(
+    "partner_private",
+    "GET",
+    "/v1/ecosystems/{eco}/partners/{partner}/private",
+    PartnerThing,
+    Policy(scope=Scope.PROFILE_READ, partner_param="partner"),
+)
+CURATE = _op(
+    "curate",
+    "POST",
+    "/v1/ecosystems/{eco}/curations",
+    EcoThing,
+    Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER, Role.OPERATOR})),
+)
+ADMIN_OF_PARTNER = _op(
+    "partner_admin",
+    "PUT",
+    "/v1/ecosystems/{eco}/partners/{partner}/settings",
+    PartnerThing,
+    Policy(
+        scope=Scope.ADMIN,
+        roles=frozenset({Role.PARTNER_ADMIN, Role.OPERATOR}),
+        partner_param="partner",
+        partner_bypass=frozenset({Role.OPERATOR, Role.BROKER}),
+    ),
+)
+SYNTHETIC = (PARTNER_PRIVATE, CURATE, ADMIN_OF_PARTNER)
