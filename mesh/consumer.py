@@ -8,6 +8,7 @@ changes nothing. The message is acknowledged only after that commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -94,13 +95,19 @@ class EventConsumer:
         )
         await self.js.add_consumer(EVENT_STREAM, config)
         sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=EVENT_STREAM)
-        while True:
-            try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            for msg in msgs:
-                await self._process(msg)
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except (NatsTimeoutError, TimeoutError):
+                    continue
+                for msg in msgs:
+                    await self._process(msg)
+        finally:
+            # A fetch cut short leaves messages queued on the subscription, and a
+            # connection drain would wait for them forever: let go of it first.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _process(self, msg: object) -> None:
         data = msg.data  # type: ignore[attr-defined]
