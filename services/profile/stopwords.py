@@ -17,7 +17,8 @@ their theirs them themselves then there these they this those through to too und
 upon us use used using very via was we well were what when where which while who whom why
 will with within without would yet you your yours yourself yourselves anyone everyone
 something anything nothing thing things one two three new way ways want need needs lot lots
-good great thanks thank hi hello please re yes ok okay etc"""
+good great thanks thank hi hello please re yes ok okay etc every ever never always often else
+already another almost enough quite rather"""
 
 _DE = """aber alle allem allen aller alles als also am an ander andere anderem anderen anderer
 anderes auch auf aus bei bin bis bist da damit dann das dass dasselbe dazu dein deine

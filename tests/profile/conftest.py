@@ -35,6 +35,9 @@ async def profile(nats_url, database_url, test_keys) -> AsyncIterator[ServiceRun
         nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
     ) as rt:
         yield rt
+        import sys; sys.path.insert(0, "/tmp"); import dbg
+        h = asyncio.get_running_loop().call_later(8, dbg.dump)
+    h.cancel()
 
 
 class Eco:
@@ -85,6 +88,18 @@ class Eco:
             ecosystem=self.name,
             data=PersonData(person=who, partner=partner, name=name or who.title()),
         ))  # fmt: skip
+
+    async def last_event(self, event_type: type[EventBase], timeout: float = 10.0) -> Any:
+        """The newest event of ``event_type`` in this ecosystem, once the outbox relayed it."""
+        subject = event_subject(self.name, event_type.model_fields["type"].default)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                msg = await self.js.get_last_msg(EVENT_STREAM, subject)
+                return event_type.model_validate_json(msg.data)
+            except NotFoundError:
+                assert asyncio.get_running_loop().time() < deadline, f"no {subject}"
+                await asyncio.sleep(0.05)
 
     async def call(self, op: Operation, who: str | None, **body: Any) -> Any:
         token = self.token(who) if who else None
