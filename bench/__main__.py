@@ -11,8 +11,8 @@ import argparse
 import asyncio
 import importlib
 import json
-import platform
 import pkgutil
+import platform
 import sys
 import time
 from datetime import UTC, datetime

@@ -32,7 +32,11 @@ def _schemas(ref_template: str) -> tuple[dict[type[BaseModel], str], dict[str, A
     refs, schema = models_json_schema(
         [(m, "validation") for m in _models()], ref_template=ref_template
     )
-    return {model: ref["$ref"] for (model, _mode), ref in refs.items()}, schema.get("$defs", {})
+    by_model: dict[type[BaseModel], str] = {}
+    for (model, _mode), ref in refs.items():
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            by_model[model] = ref["$ref"]
+    return by_model, schema.get("$defs", {})
 
 
 def json_schemas() -> dict[str, Any]:
@@ -83,7 +87,10 @@ def asyncapi() -> dict[str, Any]:
         req, rep = f"{key}_request", f"{key}_reply"
         messages[req] = {"contentType": "application/json", "payload": {"$ref": refs[op.request]}}
         messages[rep] = {"contentType": "application/json", "payload": {"$ref": refs[op.reply]}}
-        channels[key] = {"address": op.subject, "messages": {"request": {"$ref": f"#/components/messages/{req}"}}}
+        channels[key] = {
+            "address": op.subject,
+            "messages": {"request": {"$ref": f"#/components/messages/{req}"}},
+        }
         channels[f"{key}_reply"] = {
             "address": None,
             "messages": {"reply": {"$ref": f"#/components/messages/{rep}"}},

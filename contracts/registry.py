@@ -38,10 +38,12 @@ def decode_event(raw: bytes | str) -> EventBase:
 
 
 def _check_unique() -> None:
-    names = [op.name for op in OPERATIONS]
-    routes = [(op.method, op.path) for op in OPERATIONS]
-    subjects = [op.subject for op in OPERATIONS]
-    for label, values in (("name", names), ("route", routes), ("subject", subjects)):
+    keys = {
+        "name": [op.name for op in OPERATIONS],
+        "route": [f"{op.method} {op.path}" for op in OPERATIONS],
+        "subject": [op.subject for op in OPERATIONS],
+    }
+    for label, values in keys.items():
         dupes = {v for v in values if values.count(v) > 1}
         if dupes:
             raise RuntimeError(f"duplicate operation {label}: {dupes}")

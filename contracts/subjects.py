@@ -18,7 +18,10 @@ def request_subject(service: str, operation: str) -> str:
 
 
 def event_subject(eco: str, event_type: str) -> str:
-    """``pm.v1.collaboration.post_created`` in ``acme`` → ``pm.v1.evt.acme.collaboration.post_created``."""
+    """The subject of an event type in an ecosystem.
+
+    ``pm.v1.collaboration.post_created`` in ``acme`` → ``pm.v1.evt.acme.collaboration.post_created``
+    """
     source_and_name = event_type.removeprefix(PREFIX + ".")
     return f"{EVENT_PREFIX}.{eco}.{source_and_name}"
 

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from deploy import demo
 from deploy.processes import Child, stop_all
 from mesh.localnats import nats_command, port_in_use
 
@@ -45,22 +45,35 @@ class Ports:
     observe_base: int = 9101
 
     def offset(self, n: int) -> Ports:
-        return Ports(*(p + n for p in (
-            self.gateway, self.identity, self.portal, self.nats, self.nats_monitor,
-            self.observe_base,
-        )))
+        return Ports(
+            *(
+                p + n
+                for p in (
+                    self.gateway,
+                    self.identity,
+                    self.portal,
+                    self.nats,
+                    self.nats_monitor,
+                    self.observe_base,
+                )
+            )
+        )
 
     def observe(self, service: str) -> int:
         return self.observe_base + SERVICES.index(service)
 
     def all(self) -> dict[str, int]:
         ports = {
-            "gateway": self.gateway, "identity": self.identity, "nats": self.nats,
+            "gateway": self.gateway,
+            "identity": self.identity,
+            "nats": self.nats,
             "nats monitoring": self.nats_monitor,
         }
         if has_module("portal"):
             ports["portal"] = self.portal
-        ports.update({f"{s} metrics": self.observe(s) for s in SERVICES if has_module(f"services.{s}")})
+        ports.update(
+            {f"{s} metrics": self.observe(s) for s in SERVICES if has_module(f"services.{s}")}
+        )
         return ports
 
 
@@ -91,7 +104,8 @@ class Launcher:
         taken = [f"{name} ({port})" for name, port in self.ports.all().items() if port_in_use(port)]
         if taken:
             raise LaunchError(
-                "these ports are already in use: " + ", ".join(taken)
+                "these ports are already in use: "
+                + ", ".join(taken)
                 + ".\nStop whatever holds them (another `make run`?) or move the whole mesh "
                 "with `partnermesh up --port-offset 100`."
             )
@@ -99,8 +113,10 @@ class Launcher:
     def env_for(self, prefix: str, **values: object) -> dict[str, str]:
         env = dict(self.base_env)
         common = {
-            "ENVIRONMENT": "development", "NATS_URL": self.nats_url,
-            "IDENTITY_URL": self.identity_url, "LOG_JSON": "true",
+            "ENVIRONMENT": "development",
+            "NATS_URL": self.nats_url,
+            "IDENTITY_URL": self.identity_url,
+            "LOG_JSON": "true",
         }
         for key, value in {**common, **values}.items():
             env[f"PM_{prefix}_{key.upper()}"] = str(value)
@@ -115,30 +131,56 @@ class Launcher:
     def start_nats(self) -> None:
         store = self.var / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        argv = nats_command(self.ports.nats, store, ["-m", str(self.ports.nats_monitor), "-n", "partnermesh"])
+        argv = nats_command(
+            self.ports.nats, store, ["-m", str(self.ports.nats_monitor), "-n", "partnermesh"]
+        )
         self.spawn("nats", argv, self.base_env)
 
     def seed_identities(self) -> dict[str, Any]:
         out = self.var / "demo-identity.json"
         env = self.env_for("IDENTITY", public_url=self.identity_url, port=self.ports.identity)
-        rc = os.spawnve(os.P_WAIT, sys.executable, [sys.executable, "-m", "identity", "seed-demo", "--out", str(out)], env)
+        log = self.var / "log" / "identity-seed.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as sink:
+            rc = subprocess.run(
+                [sys.executable, "-m", "identity", "seed-demo", "--out", str(out)],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
         if rc != 0:
-            raise LaunchError("seeding the demo identities failed (see var/log/identity.log)")
+            raise LaunchError("seeding the demo identities failed (see var/log/identity-seed.log)")
         return dict(json.loads(out.read_text()))
 
     def start_processes(self) -> None:
         py = sys.executable
-        self.spawn("identity", [py, "-m", "identity"], self.env_for(
-            "IDENTITY", port=self.ports.identity, public_url=self.identity_url))
-        self.spawn("gateway", [py, "-m", "gateway"], self.env_for("GATEWAY", port=self.ports.gateway))
+        self.spawn(
+            "identity",
+            [py, "-m", "identity"],
+            self.env_for("IDENTITY", port=self.ports.identity, public_url=self.identity_url),
+        )
+        self.spawn(
+            "gateway", [py, "-m", "gateway"], self.env_for("GATEWAY", port=self.ports.gateway)
+        )
         for service in SERVICES:
             if has_module(f"services.{service}"):
-                self.spawn(service, [py, "-m", f"services.{service}"], self.env_for(
-                    service.upper(), observe_port=self.ports.observe(service)))
+                self.spawn(
+                    service,
+                    [py, "-m", f"services.{service}"],
+                    self.env_for(service.upper(), observe_port=self.ports.observe(service)),
+                )
         if has_module("portal"):
-            self.spawn("portal", [py, "-m", "portal"], self.env_for(
-                "PORTAL", port=self.ports.portal, gateway_url=self.gateway_url,
-                public_url=f"http://127.0.0.1:{self.ports.portal}"))
+            self.spawn(
+                "portal",
+                [py, "-m", "portal"],
+                self.env_for(
+                    "PORTAL",
+                    port=self.ports.portal,
+                    gateway_url=self.gateway_url,
+                    public_url=f"http://127.0.0.1:{self.ports.portal}",
+                ),
+            )
 
     def ready_urls(self) -> dict[str, str]:
         urls = {
@@ -167,7 +209,9 @@ class Launcher:
                         pass
                 await asyncio.sleep(0.1)
         if pending:
-            raise LaunchError(f"not ready after {timeout:.0f}s: {', '.join(pending)} (see var/log/)")
+            raise LaunchError(
+                f"not ready after {timeout:.0f}s: {', '.join(pending)} (see var/log/)"
+            )
 
     def check_alive(self) -> None:
         for child in self.children:

@@ -41,7 +41,13 @@ async def people_tokens(http: httpx.AsyncClient, issuer: str) -> dict[str, str]:
     tokens = {}
     for username in demo.PEOPLE:
         result = await login(
-            http, issuer, CLI_CLIENT, username, demo.PASSWORD, CLI_REDIRECT, "openid " + ALL_SCOPE_STRING
+            http,
+            issuer,
+            CLI_CLIENT,
+            username,
+            demo.PASSWORD,
+            CLI_REDIRECT,
+            "openid " + ALL_SCOPE_STRING,
         )
         tokens[username] = result["access_token"]
     return tokens
@@ -60,14 +66,24 @@ async def seed_content(gateway_url: str, tokens: dict[str, str]) -> list[str]:
     return seeded
 
 
-async def seed_and_describe(launcher: Launcher, creds: dict[str, Any], seed: bool) -> dict[str, Any]:
+async def seed_and_describe(
+    launcher: Launcher, creds: dict[str, Any], seed: bool
+) -> dict[str, Any]:
     issuer = issuer_for(launcher.identity_url, demo.ECOSYSTEM)
     client = creds["clients"]["northwind-backend"]
     async with httpx.AsyncClient(timeout=30) as http:
         backend = await client_credentials(
-            http, issuer, client["client_id"], client["client_secret"], "profile:read directory:read mesh:ping"
+            http,
+            issuer,
+            client["client_id"],
+            client["client_secret"],
+            "profile:read directory:read mesh:ping",
         )
-        seeded = await seed_content(launcher.gateway_url, await people_tokens(http, issuer)) if seed else []
+        seeded = (
+            await seed_content(launcher.gateway_url, await people_tokens(http, issuer))
+            if seed
+            else []
+        )
         token_endpoint = (await http.get(f"{issuer}/.well-known/openid-configuration")).json()[
             "token_endpoint"
         ]
@@ -83,7 +99,10 @@ async def seed_and_describe(launcher: Launcher, creds: dict[str, Any], seed: boo
         "portal": f"http://127.0.0.1:{launcher.ports.portal}"
         if any(c.name == "portal" for c in launcher.children)
         else None,
-        "people": {u: {"partner": p, "roles": r, "password": demo.PASSWORD} for u, (p, r) in demo.PEOPLE.items()},
+        "people": {
+            u: {"partner": p, "roles": r, "password": demo.PASSWORD}
+            for u, (p, r) in demo.PEOPLE.items()
+        },
         "clients": creds["clients"],
         "example_token": backend["access_token"],
         "seeded": seeded,
@@ -94,12 +113,15 @@ async def seed_and_describe(launcher: Launcher, creds: dict[str, Any], seed: boo
     return info
 
 
+PICK_TOKEN = "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+
+
 def curl_example(info: dict[str, Any], client_id: str, secret: str) -> str:
     return (
         f"TOKEN=$(curl -s -u {client_id}:{secret} "
         f"-d grant_type=client_credentials -d 'scope=directory:read profile:read mesh:ping' "
-        f"{info['token_endpoint']} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-        f"curl -s -H \"Authorization: Bearer $TOKEN\" "
+        f"{info['token_endpoint']} | python3 -c {PICK_TOKEN})\n"
+        f'curl -s -H "Authorization: Bearer $TOKEN" '
         f"'{info['gateway']}/v1/ecosystems/{info['ecosystem']}/echo?message=hello'"
     )
 
@@ -119,15 +141,15 @@ def describe(info: dict[str, Any]) -> str:
     for username, person in info["people"].items():
         lines.append(f"  {username:<8} {person['partner']:<10} {', '.join(person['roles'])}")
     lines += ["", "Back-end clients (client credentials):"]
-    for name, client in info["clients"].items():
-        if "client_secret" in client and client.get("grant") != "authorization_code":
+    for client in info["clients"].values():
+        if client.get("client_secret") and client["client_id"].endswith("-backend"):
             lines.append(f"  {client['client_id']:<20} secret {client['client_secret']}")
     lines += [
         "",
         "Try it:",
         info["curl"],
         "",
-        f"Everything above is in {info['logs'].rsplit('/', 1)[0]}/mesh.json; logs in {info['logs']}/.",
+        f"All of this is in {info['logs'].rsplit('/', 1)[0]}/mesh.json; logs in {info['logs']}/.",
         "Press Ctrl-C to stop the mesh.",
     ]
     return "\n".join(lines)

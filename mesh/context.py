@@ -6,7 +6,9 @@ import contextvars
 import secrets
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
+traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "traceparent", default=None
+)
 
 
 def new_request_id() -> str:

@@ -49,7 +49,14 @@ def nats_server_binary() -> str:
 
 def nats_command(port: int, store_dir: str | Path, extra: list[str] | None = None) -> list[str]:
     return [
-        nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir),
+        nats_server_binary(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-js",
+        "-sd",
+        str(store_dir),
         *(extra or []),
     ]
 
@@ -88,8 +95,16 @@ def cluster_commands(
             nats_command(
                 client_ports[i],
                 store,
-                ["-n", f"n{i + 1}", "--cluster_name", name,
-                 "--cluster", f"nats://127.0.0.1:{route_ports[i]}", "--routes", routes],
+                [
+                    "-n",
+                    f"n{i + 1}",
+                    "--cluster_name",
+                    name,
+                    "--cluster",
+                    f"nats://127.0.0.1:{route_ports[i]}",
+                    "--routes",
+                    routes,
+                ],
             )
         )
     return commands, client_ports

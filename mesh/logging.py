@@ -44,7 +44,9 @@ def setup(process_name: str, level: str = "INFO", json_logs: bool = True) -> Non
     if json_logs:
         handler.setFormatter(JsonFormatter(process_name))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {process_name} %(levelname)s %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {process_name} %(levelname)s %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -25,9 +25,7 @@ rate_limited = Counter(
     "pm_rate_limited_total", "Requests refused by a rate limit", ["process", "partner"]
 )
 events_published = Counter("pm_events_published_total", "Outbox events published", ["service"])
-events_consumed = Counter(
-    "pm_events_consumed_total", "Events consumed", ["consumer", "outcome"]
-)
+events_consumed = Counter("pm_events_consumed_total", "Events consumed", ["consumer", "outcome"])
 
 upstream_requests = Counter(
     "pm_gateway_upstream_requests_total",

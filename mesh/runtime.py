@@ -94,6 +94,11 @@ class ServiceRuntime:
         await self.stop()
 
 
+async def drain(nc: Client) -> None:
+    if not nc.is_closed:
+        await nc.drain()
+
+
 @asynccontextmanager
 async def service_runtime(
     name: str,
@@ -113,19 +118,28 @@ async def service_runtime(
         stack.push_async_callback(http.aclose)
         if verifier is None:
             verifier = TokenVerifier(
-                RemoteJwks(http), settings.identity_url, settings.audience,
+                RemoteJwks(http),
+                settings.identity_url,
+                settings.audience,
                 settings.extra_trusted_issuers,
             )
         nc = await connect(settings.nats_url, f"{name}-{settings.instance}")
-        stack.push_async_callback(nc.drain)
+        stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await ensure_event_stream(js)
         service = MeshService(
             nc, name, VERSION, verifier, f"partnermesh {name} service", settings.max_concurrency
         )
         rt = ServiceRuntime(
-            name=name, settings=settings, nc=nc, js=js, db=db, outbox=outbox, inbox=inbox,
-            service=service, relay=OutboxRelay(db, outbox, js, name),
+            name=name,
+            settings=settings,
+            nc=nc,
+            js=js,
+            db=db,
+            outbox=outbox,
+            inbox=inbox,
+            service=service,
+            relay=OutboxRelay(db, outbox, js, name),
             observe=ObserveServer(settings.observe_host, settings.observe_port, lambda: rt.ready()),
             http=http,
         )

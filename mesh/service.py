@@ -80,7 +80,10 @@ class MeshService:
 
     async def start(self) -> None:
         config = ServiceConfig(
-            name=self.name, version=self.version, description=self.description, queue_group=self.name
+            name=self.name,
+            version=self.version,
+            description=self.description,
+            queue_group=self.name,
         )
         self._micro = await add_service(self.nc, config)
         for op, handler in self._handlers.values():
@@ -94,11 +97,11 @@ class MeshService:
             )
 
     async def stop(self) -> None:
-        if self._micro is not None:
+        if self._micro is not None and self.nc.is_connected:
             await self._micro.stop()
-            self._micro = None
             # Make sure the server has dropped our subscriptions before we go on.
             await self.nc.flush()
+        self._micro = None
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
 

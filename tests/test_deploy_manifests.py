@@ -26,10 +26,13 @@ def python_modules(doc: object) -> list[str]:
 
 
 class TestManifests:
-    @pytest.mark.parametrize("path", sorted(DEPLOY.glob("k8s/*.yaml")) + [DEPLOY / "compose.yaml"],
-                             ids=lambda p: p.name)
+    @pytest.mark.parametrize(
+        "path", [*sorted(DEPLOY.glob("k8s/*.yaml")), DEPLOY / "compose.yaml"], ids=lambda p: p.name
+    )
     def test_parses_and_runs_real_modules(self, path):
         docs = list(yaml.safe_load_all(path.read_text()))
         assert docs
         for module in python_modules(docs):
-            assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{path.name} runs {module}, which has no __main__"
+            assert importlib.util.find_spec(f"{module}.__main__") is not None, (
+                f"{path.name} runs {module}, which has no __main__"
+            )

@@ -260,7 +260,7 @@ class NotificationList(BaseModel):
 
 class MemberRef(BaseModel):
     person: Person = Field(description="subject id (or handle) of a person of this ecosystem")
-    partner: Ref | None = Field(default=None, description="needed only for unknown people")
+    partner: Ref | None = Field(default=None, description="if given, must be the person's partner")
 
 
 class CreateWorkspaceRequest(EcoRequest):

@@ -266,6 +266,19 @@ def _post_view(
     )  # fmt: skip
 
 
+def new_post_view(row: PostRow, author_name: str) -> m.PostView:
+    """The view of a post just written (nobody has agreed yet): no queries needed."""
+    return _post_view(row, {row.author: author_name}, {}, set())
+
+
+def new_thread_view(row: ThreadRow, author_name: str) -> m.ThreadView:
+    names = {row.author: author_name}
+    return m.ThreadView(
+        **thread_summary(row, names).model_dump(), body=row.body, html=row.html,
+        mentions=list(row.mentions or []),
+    )  # fmt: skip
+
+
 async def post_view(session: AsyncSession, who: Who, row: PostRow) -> m.PostView:
     names = await repo.people_names(session, row.eco, [row.author])
     counts, mine = await repo.agree_counts(session, [row.id], who.sub)

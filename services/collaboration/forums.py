@@ -23,7 +23,6 @@ from services.collaboration.service import Deps, Who, content_data, emit, now, t
 class Forums:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.db = deps.db
 
     # ------------------------------------------------------------ categories
 
@@ -33,7 +32,7 @@ class Forums:
             created_by=who.sub, created_at=now(),
         )  # fmt: skip
         try:
-            async with self.db.transaction() as s:
+            async with self.deps.transaction() as s:
                 if await repo.category(s, req.eco, req.slug) is not None:
                     raise conflict(f"category {req.slug!r} exists already")
                 await repo.add(s, row)
@@ -44,7 +43,7 @@ class Forums:
         )
 
     async def list_categories(self, who: Who, req: m.EcoRequest) -> m.CategoryList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             rows = await repo.categories(s, req.eco)
         return m.CategoryList(
             items=[
@@ -59,7 +58,7 @@ class Forums:
     # ------------------------------------------------------------ threads and posts
 
     async def list_threads(self, who: Who, req: m.ListThreadsRequest) -> m.ThreadList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             await self._category(s, req.eco, req.category)
             viewer = None if who.moderator else who.sub
             where = repo.in_category(req.eco, req.category)
@@ -67,21 +66,21 @@ class Forums:
             return await content.thread_list(s, rows, req.limit, req.offset)
 
     async def create_thread(self, who: Who, req: m.CreateThreadRequest) -> m.ThreadView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             await self._category(s, req.eco, req.category)
-            await touch(s, who)
+            name = await touch(s, who)
             row = await content.create_thread(
                 self.deps, s, who, FORUMS, req.category, req.title, req.body, req.mentions
             )
-            return await content.thread_view(s, who, row)
+            return content.new_thread_view(row, name)
 
     async def get_thread(self, who: Who, req: m.GetThreadRequest) -> m.ThreadView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             return await content.thread_view(s, who, row, req.limit, req.offset)
 
     async def edit_thread(self, who: Who, req: m.EditThreadRequest) -> m.ThreadView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             content.require_author(row, who)
             self._open_for_edit(row, who)
@@ -89,26 +88,26 @@ class Forums:
             return await content.thread_view(s, who, row)
 
     async def thread_history(self, who: Who, req: m.ThreadRequest) -> m.History:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             return await content.history(s, row.id, "thread")
 
     async def agree_thread(self, who: Who, req: m.ThreadRequest, on: bool) -> m.AgreeReply:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             return await content.set_agree(s, who, row.id, on)
 
     async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             thread = await content.forum_thread(s, who, req.eco, req.thread)
-            await touch(s, who)
+            name = await touch(s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, FORUMS, req.body, req.mentions
             )
-            return await content.post_view(s, who, row)
+            return content.new_post_view(row, name)
 
     async def edit_post(self, who: Who, req: m.EditPostRequest) -> m.PostView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row, thread, place = await content.locate_post(
                 s, who, req.eco, req.post, Scope.WORKSPACE_WRITE
             )
@@ -118,19 +117,19 @@ class Forums:
             return await content.post_view(s, who, row)
 
     async def post_history(self, who: Who, req: m.PostRequest) -> m.History:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row, _, _ = await content.locate_post(s, who, req.eco, req.post, Scope.WORKSPACE_READ)
             return await content.history(s, row.id, "post")
 
     async def agree_post(self, who: Who, req: m.PostRequest, on: bool) -> m.AgreeReply:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row, _, _ = await content.locate_post(s, who, req.eco, req.post, Scope.WORKSPACE_WRITE)
             return await content.set_agree(s, who, row.id, on)
 
     # ------------------------------------------------------------ moderation
 
     async def hide_thread(self, who: Who, req: m.HideThreadRequest) -> m.ThreadSummary:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             if row.hidden != req.hidden:
                 await repo.set_flags(s, row, hidden=req.hidden)
@@ -142,7 +141,7 @@ class Forums:
             return content.thread_summary(row, {})
 
     async def hide_post(self, who: Who, req: m.HidePostRequest) -> m.PostView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row, thread, place = await content.locate_post(
                 s, who, req.eco, req.post, Scope.WORKSPACE_WRITE
             )
@@ -158,7 +157,7 @@ class Forums:
             return await content.post_view(s, who, row)
 
     async def lock_thread(self, who: Who, req: m.LockThreadRequest) -> m.ThreadSummary:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             if row.locked != req.locked:
                 await repo.set_flags(s, row, locked=req.locked)
@@ -167,7 +166,7 @@ class Forums:
             return content.thread_summary(row, {})
 
     async def move_thread(self, who: Who, req: m.MoveThreadRequest) -> m.ThreadSummary:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
             await self._category(s, req.eco, req.category)
             if row.category != req.category:
@@ -177,7 +176,7 @@ class Forums:
             return content.thread_summary(row, {})
 
     async def moderation_log(self, who: Who, req: m.ModerationLogRequest) -> m.ModerationLog:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             rows = await repo.moderation_log(s, req.eco, req.limit, req.offset)
         return m.ModerationLog(
             items=[
@@ -193,11 +192,11 @@ class Forums:
     # ------------------------------------------------------------ notifications
 
     async def notifications(self, who: Who, req: m.ListNotificationsRequest) -> m.NotificationList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             return await self._notifications(s, who, req.eco, req.unread_only, req.limit)
 
     async def mark_read(self, who: Who, req: m.MarkReadRequest) -> m.NotificationList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             await repo.mark_read(s, req.eco, who.sub, req.ids, now())
             return await self._notifications(s, who, req.eco, False, 50)
 

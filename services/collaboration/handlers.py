@@ -8,11 +8,13 @@ from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.v1 import collaboration as c
+from mesh.errors import conflict
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call, Handler
 from services.collaboration import consumers
@@ -25,7 +27,10 @@ Logic = Callable[[Who, Any], Awaitable[BaseModel]]
 
 def endpoint(logic: Logic) -> Handler:
     async def handle(call: Call, req: Any) -> BaseModel:
-        return await logic(Who.of(call.claims), req)
+        try:
+            return await logic(Who.of(call.claims), req)
+        except IntegrityError:  # a concurrent request won a uniqueness race
+            raise conflict("a concurrent change got there first; try again") from None
 
     return handle
 

@@ -58,12 +58,12 @@ async def people_names(session: AsyncSession, eco: str, subs: Iterable[str]) -> 
     return {sub: name for sub, name in (await session.execute(query)).all()}
 
 
-async def upsert_person(session: AsyncSession, row: PersonRow) -> None:
-    """Insert a person or refresh the fields that are set on ``row``."""
+async def upsert_person(session: AsyncSession, row: PersonRow) -> PersonRow:
+    """Insert a person or refresh the fields that are set on ``row``; returns the stored row."""
     current = await person(session, row.eco, row.sub)
     if current is None:
         await add(session, row)
-        return
+        return row
     changed = False
     for field in ("partner", "handle", "name"):
         value = getattr(row, field)
@@ -73,6 +73,7 @@ async def upsert_person(session: AsyncSession, row: PersonRow) -> None:
     if changed:
         current.updated_at = row.updated_at
         await session.flush()
+    return current
 
 
 # ---------------------------------------------------------------- categories

@@ -9,9 +9,11 @@ its events to the outbox in that transaction.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -35,12 +37,25 @@ Kind = Literal["thread", "post", "note"]
 ContentEvent = type[ContentCreated] | type[ContentEdited] | type[ContentHidden]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Deps:
     """What the logic needs from the process: its database and outbox."""
 
     db: Database
     outbox: Outbox
+    _sqlite_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work. On SQLite, one at a time per process: SQLite has a single
+        writer anyway, and waiting in line here is fair and prompt, where SQLite's busy
+        handler polls with growing sleeps and can starve a writer past its deadline."""
+        if self.db.dialect != "sqlite":
+            async with self.db.transaction() as session:
+                yield session
+            return
+        async with self._sqlite_turn, self.db.transaction() as session:
+            yield session
 
 
 @dataclass(frozen=True)
@@ -85,10 +100,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-async def touch(session: AsyncSession, who: Who) -> None:
-    """Remember the caller, so others can mention them and add them to workspaces."""
+async def touch(session: AsyncSession, who: Who) -> str:
+    """Remember the caller, so others can mention them and add them to workspaces.
+
+    Returns the caller's display name."""
     if who.partner:
-        await repo.upsert_person(session, who.person())
+        return (await repo.upsert_person(session, who.person())).name
+    return who.person().name
 
 
 async def resolve_mentions(
@@ -105,9 +123,18 @@ async def resolve_mentions(
     """
     refs = markdown.handles(text)
     found = await repo.find_people(session, eco, refs)
-    by_ref = {p.sub: p.sub for p in found} | {p.handle: p.sub for p in found if p.handle}
+    by_ref = {ref: sub for ref in refs if (sub := unique_match(found, ref))}
     subs = list(dict.fromkeys([*explicit, *(by_ref[r] for r in refs if r in by_ref)]))
     return [s for s in subs if allowed is None or s in allowed]
+
+
+def unique_match(people: Iterable[PersonRow], ref: str) -> str | None:
+    """The subject id ``ref`` names: a subject id first, else a handle only one person has."""
+    candidates = list(people)
+    if any(p.sub == ref for p in candidates):
+        return ref
+    by_handle = [p.sub for p in candidates if p.handle == ref]
+    return by_handle[0] if len(by_handle) == 1 else None
 
 
 async def notify_mentions(

@@ -13,22 +13,24 @@ from services.collaboration import content
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import Place
-from services.collaboration.models import MemberRow, PersonRow, TaskRow, WorkspaceRow
-from services.collaboration.service import Deps, Who, new_id, now, touch
+from services.collaboration.models import MemberRow, NoteRow, PersonRow, TaskRow, WorkspaceRow
+from services.collaboration.service import Deps, Who, new_id, now, touch, unique_match
 
 
 async def resolve_person(s: AsyncSession, eco: str, ref: m.MemberRef) -> PersonRow:
-    """A person of ``eco`` by subject id or handle; an unknown one needs ``ref.partner``."""
+    """A person of ``eco`` by subject id or unambiguous handle.
+
+    Only people the service has met count (through their own token, their profile or
+    an introduction), so their partner is known rather than claimed: a workspace's
+    audience partners cannot be widened by naming someone who does not exist.
+    """
     found = await repo.find_people(s, eco, [ref.person])
-    if found:
-        person = next((p for p in found if p.sub == ref.person), found[0])
-        if ref.partner and ref.partner != person.partner:
-            raise bad_request(f"{ref.person} acts for another partner")
-        return person
-    if not ref.partner:
-        raise not_found(f"person {ref.person!r} (give their partner to add them anyway)")
-    person = PersonRow(eco=eco, sub=ref.person, partner=ref.partner, name="", updated_at=now())
-    await repo.add(s, person)
+    sub = unique_match(found, ref.person)
+    person = next((p for p in found if p.sub == sub), None)
+    if person is None:
+        raise not_found(f"person {ref.person!r}")
+    if ref.partner and ref.partner != person.partner:
+        raise bad_request(f"{ref.person} acts for another partner")
     return person
 
 
@@ -73,14 +75,13 @@ async def workspace_view(s: AsyncSession, ws: WorkspaceRow) -> m.WorkspaceView:
 class Workspaces:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.db = deps.db
 
     # ------------------------------------------------------------ the space and its members
 
     async def create(self, who: Who, req: m.CreateWorkspaceRequest) -> m.WorkspaceView:
         if not who.partner:
             raise forbidden("workspaces are opened by people acting for a partner company")
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             await touch(s, who)
             me = await repo.person(s, who.eco, who.sub)
             assert me is not None
@@ -100,17 +101,17 @@ class Workspaces:
             return await workspace_view(s, ws)
 
     async def list(self, who: Who, req: m.EcoRequest) -> m.WorkspaceList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             rows = await wrepo.workspaces_of(s, req.eco, who.sub)
             return m.WorkspaceList(items=[await workspace_view(s, ws) for ws in rows])
 
     async def get(self, who: Who, req: m.WorkspaceRequest) -> m.WorkspaceView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             ws = await self._space(s, who, req)
             return await workspace_view(s, ws)
 
     async def add_member(self, who: Who, req: m.AddMemberRequest) -> m.WorkspaceView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             ws = await self._space(s, who, req)
             person = await resolve_person(s, req.eco, req)
             if not person.partner:
@@ -120,7 +121,7 @@ class Workspaces:
             return await workspace_view(s, ws)
 
     async def remove_member(self, who: Who, req: m.RemoveMemberRequest) -> m.WorkspaceView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             ws = await self._space(s, who, req)
             member = await wrepo.member(s, ws.id, req.person)
             if member is None:
@@ -140,7 +141,7 @@ class Workspaces:
     # ------------------------------------------------------------ threads
 
     async def list_threads(self, who: Who, req: m.WsListThreadsRequest) -> m.ThreadList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             where = repo.in_workspace(req.workspace)
             rows = await repo.threads(s, where, None, req.limit, req.offset)
@@ -148,21 +149,22 @@ class Workspaces:
             return await content.thread_list(s, rows, req.limit, req.offset)
 
     async def create_thread(self, who: Who, req: m.WsCreateThreadRequest) -> m.ThreadView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
+            name = await touch(s, who)
             row = await content.create_thread(
                 self.deps, s, who, place, None, req.title, req.body, req.mentions
             )
-            return await content.thread_view(s, who, row)
+            return content.new_thread_view(row, name)
 
     async def get_thread(self, who: Who, req: m.WsThreadRequest) -> m.ThreadView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await content.workspace_thread(s, place, req.thread)
             return await content.thread_view(s, who, row, req.limit, req.offset)
 
     async def edit_thread(self, who: Who, req: m.WsEditThreadRequest) -> m.ThreadView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await content.workspace_thread(s, place, req.thread)
             content.require_author(row, who)
@@ -170,18 +172,19 @@ class Workspaces:
             return await content.thread_view(s, who, row)
 
     async def create_post(self, who: Who, req: m.WsCreatePostRequest) -> m.PostView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             thread = await content.workspace_thread(s, place, req.thread)
+            name = await touch(s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, place, req.body, req.mentions
             )
-            return await content.post_view(s, who, row)
+            return content.new_post_view(row, name)
 
     # ------------------------------------------------------------ notes
 
     async def create_note(self, who: Who, req: m.CreateNoteRequest) -> m.NoteView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await content.create_note(
                 self.deps, s, who, place, req.title, req.body, req.mentions
@@ -189,26 +192,26 @@ class Workspaces:
             return m.NoteView.model_validate(row, from_attributes=True)
 
     async def list_notes(self, who: Who, req: m.WorkspaceRequest) -> m.NoteList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             await content.workspace_place(s, who, req.eco, req.workspace)
             rows = await wrepo.notes(s, req.workspace)
         return m.NoteList(items=[m.NoteView.model_validate(r, from_attributes=True) for r in rows])
 
     async def get_note(self, who: Who, req: m.NoteRequest) -> m.NoteView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await self._note(s, place, req.note)
             return m.NoteView.model_validate(row, from_attributes=True)
 
     async def edit_note(self, who: Who, req: m.EditNoteRequest) -> m.NoteView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await self._note(s, place, req.note)
             await content.edit(self.deps, s, who, row, "note", place, req)
             return m.NoteView.model_validate(row, from_attributes=True)
 
     async def note_history(self, who: Who, req: m.NoteRequest) -> m.History:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await self._note(s, place, req.note)
             return await content.history(s, row.id, "note")
@@ -216,7 +219,7 @@ class Workspaces:
     # ------------------------------------------------------------ tasks
 
     async def create_task(self, who: Who, req: m.CreateTaskRequest) -> m.TaskView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             assignee = await self._assignee(s, place, req.eco, req.assignee)
             stamp = now()
@@ -229,13 +232,13 @@ class Workspaces:
             return m.TaskView.model_validate(row, from_attributes=True)
 
     async def list_tasks(self, who: Who, req: m.ListTasksRequest) -> m.TaskList:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             await content.workspace_place(s, who, req.eco, req.workspace)
             rows = await wrepo.tasks(s, req.workspace, req.status)
         return m.TaskList(items=[m.TaskView.model_validate(r, from_attributes=True) for r in rows])
 
     async def update_task(self, who: Who, req: m.TaskRequest) -> m.TaskView:
-        async with self.db.transaction() as s:
+        async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await wrepo.task(s, req.workspace, req.task)
             if row is None:
@@ -256,7 +259,7 @@ class Workspaces:
         return ws
 
     @staticmethod
-    async def _note(s: AsyncSession, place: Place, note_id: str):  # type: ignore[no-untyped-def]
+    async def _note(s: AsyncSession, place: Place, note_id: str) -> NoteRow:
         assert place.workspace is not None
         row = await wrepo.note(s, place.workspace, note_id)
         if row is None:

@@ -150,6 +150,20 @@ class TestMentions:
         await mesh.call(c.MARK_READ, "noah", ids=[fatima_box.items[0].id])
         assert (await mesh.call(c.LIST_NOTIFICATIONS, "fatima")).unread == 1
 
+    async def test_handles_are_matched_safely(self, mesh):
+        await seed_category(mesh)
+        writers = [("noah", "sam"), ("chloe", "sam"), ("felix", "noah")]
+        for who, handle in writers:  # two people share a handle; one takes another's id
+            token = mesh.token(who, preferred_username=handle)
+            await mesh.call_as(c.CREATE_THREAD, token, category="logistics", title="Hi", body="x")
+        thread = await mesh.call(
+            c.CREATE_THREAD, "nadia", category="logistics", title="T", body="@sam, @noah"
+        )
+        assert thread.mentions == ["noah"]
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "felix")).items == []
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "chloe")).items == []
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "noah")).unread == 1
+
     async def test_edit_notifies_only_newly_mentioned(self, mesh):
         await seed_category(mesh)
         for who in ("carlos", "chloe"):

@@ -33,26 +33,40 @@ async def wait_jetstream(js, timeout: float = 20.0) -> None:
 class TestClusterFailover:
     async def test_requests_and_events_survive_a_node_loss(self, tmp_path, test_keys, tokens):
         with local_cluster(3) as (urls, procs):
-            client = await nats.connect(urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+            client = await nats.connect(
+                urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2
+            )
             js = client.jetstream()
             await wait_jetstream(js)
             async with run_service(
-                "profile", ProfileSettings, models.metadata, handlers.register,
-                nats_url=urls, database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+                "profile",
+                ProfileSettings,
+                models.metadata,
+                handlers.register,
+                nats_url=urls,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
                 verifier=test_keys.verifier(),
             ):
                 token = tokens.mint()
-                assert (await call(client, system.ECHO, {"eco": "acme", "message": "1"}, token)).message == "1"
+                assert (
+                    await call(client, system.ECHO, {"eco": "acme", "message": "1"}, token)
+                ).message == "1"
                 await js.publish("pm.v1.evt.acme.identity.audit", b"{}")
                 # Kill the node the test client is connected to.
-                victim = next(p for p, port in zip(procs, urls.split(","), strict=True)
-                              if client.connected_url and client.connected_url.port == int(port.rsplit(":", 1)[1]))
+                victim = next(
+                    p
+                    for p, port in zip(procs, urls.split(","), strict=True)
+                    if client.connected_url
+                    and client.connected_url.port == int(port.rsplit(":", 1)[1])
+                )
                 victim.kill()
                 victim.wait(5)
                 reply = None
                 for _ in range(100):
                     try:
-                        reply = await call(client, system.ECHO, {"eco": "acme", "message": "2"}, token, timeout=1)
+                        reply = await call(
+                            client, system.ECHO, {"eco": "acme", "message": "2"}, token, timeout=1
+                        )
                         break
                     except Exception:
                         await asyncio.sleep(0.1)

@@ -17,7 +17,7 @@ from contracts.v1.identity import AuditData, AuditEvent
 from mesh.consumer import EventConsumer, Inbox
 from mesh.db import Database
 from mesh.nats import ensure_event_stream
-from mesh.outbox import Outbox, OutboxRelay
+from mesh.outbox import OutboxRelay
 from tests.support import outbox_writer
 
 
@@ -41,7 +41,10 @@ class Recorder:
     def __init__(self, url: str) -> None:
         self.metadata = MetaData()
         self.seen = Table(
-            "seen", self.metadata, Column("n", Integer, primary_key=True), Column("event_id", String(64))
+            "seen",
+            self.metadata,
+            Column("n", Integer, primary_key=True),
+            Column("event_id", String(64)),
         )
         self.inbox = Inbox(self.metadata)
         self.db = Database(url, self.metadata)
@@ -99,7 +102,9 @@ class TestOutbox:
         await db.create_all()
         with pytest.raises(RuntimeError):
             async with db.transaction() as session:
-                await outbox_writer.outbox.add(session, AuditEvent(ecosystem=eco, data=AuditData(action="x")))
+                await outbox_writer.outbox.add(
+                    session, AuditEvent(ecosystem=eco, data=AuditData(action="x"))
+                )
                 raise RuntimeError("the state change failed")
         relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
         assert await relay.relay_once() == 0
@@ -109,7 +114,8 @@ class TestOutbox:
         url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.outbox_writer", url, eco],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = await asyncio.to_thread(proc.stdout.readline)
         assert line.startswith("committed "), line
@@ -139,7 +145,8 @@ class TestOutbox:
             await outbox_writer.outbox.add(session, event)
         # What the relay had sent just before dying:
         await js.publish(
-            event_subject(eco, event.type), event.model_dump_json().encode(),
+            event_subject(eco, event.type),
+            event.model_dump_json().encode(),
             headers={headers.MSG_ID: event.id},
         )
         relay = OutboxRelay(db, outbox_writer.outbox, js, "test")

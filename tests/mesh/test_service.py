@@ -21,8 +21,13 @@ from tests.support.services import run_service
 async def profile(nats_url, database_url, test_keys):
     """A real profile service on the test NATS."""
     async with run_service(
-        "profile", ProfileSettings, models.metadata, handlers.register,
-        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
+        "profile",
+        ProfileSettings,
+        models.metadata,
+        handlers.register,
+        nats_url=nats_url,
+        database_url=database_url,
+        verifier=test_keys.verifier(),
     ) as rt:
         yield rt
 

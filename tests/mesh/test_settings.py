@@ -15,7 +15,9 @@ class TestSecrets:
             ProfileSettings(environment="production")
 
     def test_production_accepts_a_real_secret(self):
-        assert ProfileSettings(environment="production", secret_key="x" * 40).secret_key != DEV_SECRET
+        assert (
+            ProfileSettings(environment="production", secret_key="x" * 40).secret_key != DEV_SECRET
+        )
 
     def test_development_default_is_allowed(self):
         assert ProfileSettings().environment == "development"

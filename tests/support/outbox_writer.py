@@ -16,7 +16,9 @@ from mesh.db import Database
 from mesh.outbox import Outbox
 
 metadata = MetaData()
-widgets = Table("widgets", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)))
+widgets = Table(
+    "widgets", metadata, Column("id", Integer, primary_key=True), Column("name", String(50))
+)
 outbox = Outbox(metadata)
 
 

@@ -25,7 +25,10 @@ async def run_service(
     **settings: object,
 ) -> AsyncIterator[ServiceRuntime]:
     cfg = settings_cls(
-        nats_url=nats_url, database_url=database_url, environment="test", **settings  # type: ignore[arg-type]
+        nats_url=nats_url,
+        database_url=database_url,
+        environment="test",
+        **settings,  # type: ignore[arg-type]
     )
     async with service_runtime(name, cfg, metadata, verifier=verifier, setup_logging=False) as rt:
         register(rt)

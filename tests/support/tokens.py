@@ -22,7 +22,9 @@ class TestKeys:
     def __init__(self, kid: str = "test-key") -> None:
         self.kid = kid
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.public_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        self.public_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(
+            self.private.public_key(), as_dict=True
+        )
         self.public_jwk.update(kid=kid, use="sig", alg="RS256")
         self.private_pem = self.private.private_bytes(
             serialization.Encoding.PEM,
