@@ -1,0 +1,1 @@
+"""Matching service: reciprocal suggestions and optimal, double-opt-in introductions."""

@@ -151,12 +151,12 @@ class Workflow:
         claims: Claims,
         row: IntroductionRow,
         action: str,
-        note: str = "",
+        audit_note: str = "",
         **values: Any,
     ) -> m.Introduction:
         before = row.status
         await repo.save_intro(s, row, **values)
-        await self._record(s, claims, row, action, before, note)
+        await self._record(s, claims, row, action, before, audit_note)
         return await self.reply(s, row)
 
     # ------------------------------------------------------------ operations

@@ -9,12 +9,32 @@ from services.matching.engine.social import SocialGraph
 class TestExplain:
     def test_reasons_name_both_wordings_of_the_shared_concept(self):
         ix = MatchIndex()
-        ix.build([
-            Profile("a", "p1", "A", ("looking for freight forwarding",), ("kpi reporting",),
-                    ("python",), ("machine learning",), ("retail",), ("germany",)),
-            Profile("b", "p2", "B", ("dashboards",), ("cargo transport",), (),
-                    ("neural networks",), ("fmcg",), ("austria",)),
-        ])
+        ix.build(
+            [
+                Profile(
+                    "a",
+                    "p1",
+                    "A",
+                    ("looking for freight forwarding",),
+                    ("kpi reporting",),
+                    ("python",),
+                    ("machine learning",),
+                    ("retail",),
+                    ("germany",),
+                ),
+                Profile(
+                    "b",
+                    "p2",
+                    "B",
+                    ("dashboards",),
+                    ("cargo transport",),
+                    (),
+                    ("neural networks",),
+                    ("fmcg",),
+                    ("austria",),
+                ),
+            ]
+        )
         reasons = {(r.kind, r.concept): r for r in explain(ix, "a", "b", social=0.3)}
         need = reasons[("need_offer", "freight")]
         assert (need.field_a, need.field_b) == ("needs", "offers")

@@ -9,23 +9,49 @@ from services.matching.engine.model import Asker, Filter, Profile
 from services.matching.engine.synthetic import generate
 
 
-def person(pid, partner, needs=(), offers=(), regions=("germany",), industries=("automotive",), interests=()):
-    return Profile(pid, partner, pid.title(), tuple(needs), tuple(offers), (), tuple(interests),
-                   tuple(industries), tuple(regions))
+def person(
+    pid,
+    partner,
+    needs=(),
+    offers=(),
+    regions=("germany",),
+    industries=("automotive",),
+    interests=(),
+):
+    return Profile(
+        pid,
+        partner,
+        pid.title(),
+        tuple(needs),
+        tuple(offers),
+        (),
+        tuple(interests),
+        tuple(industries),
+        tuple(regions),
+    )
 
 
 @pytest.fixture
 def small() -> MatchIndex:
     """Alice needs freight and offers dashboards; Bob is her complement in other words."""
     ix = MatchIndex()
-    ix.build([
-        person("alice", "north", ["freight forwarding"], ["business intelligence"]),
-        person("bob", "west", ["kpi reporting"], ["cargo transport"]),
-        person("oneway", "east", ["penetration testing"], ["haulage"]),
-        person("mirror", "south", ["freight forwarding"], ["bookkeeping"]),
-        person("far", "east", ["dashboards"], ["shipping goods"], regions=("brazil",), industries=("fashion",)),
-        person("colleague", "north", ["management reporting"], ["international shipping"]),
-    ])
+    ix.build(
+        [
+            person("alice", "north", ["freight forwarding"], ["business intelligence"]),
+            person("bob", "west", ["kpi reporting"], ["cargo transport"]),
+            person("oneway", "east", ["penetration testing"], ["haulage"]),
+            person("mirror", "south", ["freight forwarding"], ["bookkeeping"]),
+            person(
+                "far",
+                "east",
+                ["dashboards"],
+                ["shipping goods"],
+                regions=("brazil",),
+                industries=("fashion",),
+            ),
+            person("colleague", "north", ["management reporting"], ["international shipping"]),
+        ]
+    )
     return ix
 
 
@@ -53,15 +79,21 @@ class TestQuery:
         assert "colleague" in ids
 
     def test_filters(self, small):
-        assert [s.id for s in small.query("alice", 10, Filter(regions=frozenset({"Brazil"})))] == ["far"]
-        assert [s.id for s in small.query("alice", 10, Filter(industries=frozenset({"cars"})))] == ["bob"]
-        assert [s.id for s in small.query("alice", 10, Filter(partners=frozenset({"east"})))] == ["far"]
+        assert [s.id for s in small.query("alice", 10, Filter(regions=frozenset({"Brazil"})))] == [
+            "far"
+        ]
+        assert [s.id for s in small.query("alice", 10, Filter(industries=frozenset({"cars"})))] == [
+            "bob"
+        ]
+        assert [s.id for s in small.query("alice", 10, Filter(partners=frozenset({"east"})))] == [
+            "far"
+        ]
         assert small.query("alice", 10, Filter(regions=frozenset({"atlantis"}))) == []
         best = small.query("alice", 1)[0].score
         assert small.query("alice", 10, Filter(min_score=best)) == []
 
     def test_exclusions_and_penalties(self, small):
-        assert [s.id for s in small.query("alice", 10, ctx=Asker(exclude={"bob"}))][0] == "far"
+        assert next(s.id for s in small.query("alice", 10, ctx=Asker(exclude={"bob"}))) == "far"
         punished = small.query("alice", 10, ctx=Asker(penalties={"west": 0.1}))
         assert punished[0].id == "far"
 

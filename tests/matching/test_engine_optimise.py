@@ -53,7 +53,9 @@ class TestFairnessFloor:
         assert sorted(fair.chosen.tolist()) == [0, 3] and fair.covered == 4  # 0-1 and 2-4
 
     def test_zero_capacity_people_are_not_viable(self):
-        plan = optimise(3, np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.4]), np.array([1, 0, 1]))
+        plan = optimise(
+            3, np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.4]), np.array([1, 0, 1])
+        )
         assert plan.chosen.size == 0 and plan.viable == 2
 
 

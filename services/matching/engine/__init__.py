@@ -1,0 +1,1 @@
+"""The matching engine: pure algorithms, no I/O (featuriser, index, batch top-k, optimiser)."""

@@ -1,11 +1,12 @@
 """Synthetic ecosystems with planted complementary pairs, for tests and benchmarks.
 
-Each planted pair (a, b): b offers what a needs and a offers what b needs, both worded
-with *different* surface forms of the same taxonomy concepts, in a shared region and
-industry. Around each pair sit decoys that fool lexical matching: a "mirror" who needs
-exactly what a needs in a's own words, a "one-way" who offers what a needs in a's
-words but wants nothing a has, and a "far" complement in another region and industry.
-Everyone else is background noise with random needs, offers and filler words.
+Each planted pair (a, b): b offers what a needs and a offers what b needs, mostly
+worded with *different* surface forms of the same taxonomy concepts (the same words
+only now and then), in a shared region and industry, each with a random extra need
+and offer. Around each pair sit decoys that fool lexical matching: a "mirror" who
+needs exactly what a needs in a's own words, a "one-way" who offers what a needs in
+a's words but wants nothing a has, and a "far" complement in another region and
+industry. Everyone else is background noise with random needs, offers and filler.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.matching.engine.model import Profile
 NEED_FRAMES = ("looking for {}", "need help with {}", "{} wanted", "searching a partner for {}")
 OFFER_FRAMES = ("{}", "we deliver {}", "{} for clients", "proven {} team")
 FILLER = "innovative agile global premium trusted modern flexible leading dynamic smart".split()
+SAME_WORDS = 0.2  # share of planted offers worded exactly like the need they answer
 SYLLABLES = "ka lo mi nu pe ra si to vu xa ze bo du fi gu ho ji ke".split()
 
 
@@ -64,6 +66,13 @@ class Generator:
         options = [s for s in self.concepts[concept][1] if s != avoid]
         return self.rnd.choice(options)
 
+    def reword(self, concept: str, surface: str) -> str:
+        """Another wording of the concept; now and then the very same words."""
+        return surface if self.rnd.random() < SAME_WORDS else self.surface(concept, surface)
+
+    def _noise(self) -> str:
+        return self.surface(self.rnd.choice(self.keys))
+
     def need(self, surface: str) -> str:
         return self.rnd.choice(NEED_FRAMES).format(surface) + self._filler()
 
@@ -93,15 +102,12 @@ class Generator:
         far_region = r.choice([x for x in self.regions if x != region])
         far_industry = r.choice([x for x in self.industries if x != industry])
         s1, s2, s3 = self.surface(c1), self.surface(c2), self.surface(c3)
-        a_needs = (self.need(s1), self.need(s2))
-        a = self.person(partners, a_needs, (self.offer(self.surface(c3, s3)),), region, industry)
-        b = self.person(
-            partners,
-            (self.need(s3),),
-            (self.offer(self.surface(c1, s1)), self.offer(self.surface(c2, s2))),
-            region,
-            industry,
-        )
+        a_needs = (self.need(s1), self.need(s2), self.need(self._noise()))
+        a_offers = (self.offer(self.reword(c3, s3)), self.offer(self._noise()))
+        a = self.person(partners, a_needs, a_offers, region, industry)
+        b_offers = (self.offer(self.reword(c1, s1)), self.offer(self.reword(c2, s2)))
+        b_needs = (self.need(s3), self.need(self._noise()))
+        b = self.person(partners, b_needs, (*b_offers, self.offer(self._noise())), region, industry)
         while b.partner == a.partner:
             b = replace(b, partner=f"partner{r.randrange(partners)}")
         mirror = self.person(partners, a_needs, (self.offer(self.surface(c4)),))
