@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -54,6 +54,7 @@ class ServiceRuntime:
     consumers: list[EventConsumer] = field(default_factory=list)
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
         self.service.register(operation, handler)
@@ -63,8 +64,14 @@ class ServiceRuntime:
             EventConsumer(self.js, self.db, self.inbox, durable, filter_subjects, handler)
         )
 
+    def background(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Run ``factory()`` as a task from :meth:`start` until :meth:`stop` (e.g. a worker)."""
+        self._background.append((name, factory))
+
     async def start(self) -> None:
         await self.service.start()
+        for name, factory in self._background:
+            self._tasks.append(asyncio.create_task(factory(), name=f"{self.name}-{name}"))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for c in self.consumers:
             self._tasks.append(asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}"))

@@ -89,10 +89,15 @@ async def drop_pg_database(admin_url: str, name: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: object, port: int | None = None) -> AsyncIterator[str]:
-    """Run an ASGI app under a real uvicorn server on loopback; yield its base URL."""
+async def serve_app(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
+    """Run an ASGI app under a real uvicorn server on loopback; yield its base URL.
+
+    ``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``: the URL is then https).
+    """
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options  # type: ignore[arg-type]
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -101,7 +106,7 @@ async def serve_app(app: object, port: int | None = None) -> AsyncIterator[str]:
             raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if options.get('ssl_certfile') else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

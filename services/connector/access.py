@@ -1,0 +1,38 @@
+"""Data-dependent access rules of the connector (the policies on the contracts come first)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from contracts.claims import Claims, Role
+from mesh.errors import forbidden, not_found
+from services.connector.models import Grant, OperationRow
+
+
+def is_operator(claims: Claims) -> bool:
+    return claims.has_role(Role.OPERATOR)
+
+
+def administers(claims: Claims, partner: str) -> bool:
+    """Partner admins of ``partner`` administer its connector things; operators may too."""
+    return is_operator(claims) or (
+        claims.has_role(Role.PARTNER_ADMIN) and claims.partner == partner
+    )
+
+
+def grant_applies(grant: Grant, partner: str | None) -> bool:
+    return grant.revoked_at is None and (grant.grantee is None or grant.grantee == partner)
+
+
+def may_see(claims: Claims, op: OperationRow, grants: Iterable[Grant]) -> bool:
+    if is_operator(claims) or op.partner == claims.partner or op.visibility == "ecosystem":
+        return True
+    return any(grant_applies(g, claims.partner) for g in grants)
+
+
+def require_owner_admin(claims: Claims, op: OperationRow, grants: Iterable[Grant]) -> None:
+    """404 for those who may not see the operation, 403 for those who see but do not own it."""
+    if not may_see(claims, op, grants):
+        raise not_found("operation")
+    if not administers(claims, op.partner):
+        raise forbidden("only the owning partner's admins may manage this operation")

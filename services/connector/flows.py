@@ -1,0 +1,235 @@
+"""Durable supply-chain flows: steps across partners' operations, run as the flow's owner.
+
+The state is persisted after every step; a runner holds a lease on a flow while it
+drives it, so after a crash another runner (or the restarted process) takes over
+when the lease expires. Every step call carries the Idempotency-Key
+``flow:<id>:<step>``, so a step that was in flight when the process died is not
+applied twice by a back-end that honours the key. When a step fails, the done
+steps' compensations run in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from contracts.claims import Claims
+from contracts.v1 import connector as c
+from mesh.errors import MeshError, bad_request, forbidden, not_found
+from services.connector import access
+from services.connector import flow_repository as frepo
+from services.connector import repository as repo
+from services.connector.invocation import Caller, invoke
+from services.connector.models import Flow
+from services.connector.service import Connector
+
+log = logging.getLogger(__name__)
+wake = asyncio.Event()
+
+
+def reply(f: Flow) -> c.FlowReply:
+    return c.FlowReply(
+        id=f.id, name=f.name, owner_partner=f.owner_partner, status=f.status,  # type: ignore[arg-type]
+        steps=[c.FlowStepState.model_validate(st) for st in f.state], error=f.error,
+        created_at=f.created_at, updated_at=f.updated_at,
+    )
+
+
+async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.FlowReply:
+    if claims.partner is None:
+        raise forbidden("a flow runs as a partner; the token has none")
+    names = [st.name for st in req.steps]
+    if len(set(names)) != len(names):
+        raise bad_request("step names must be unique")
+    async with cx.db.transaction() as s:
+        for step in req.steps:
+            for call in (step, step.compensate):
+                if call is not None and await repo.get_operation(s, req.eco, call.operation) is None:
+                    raise not_found(f"operation {call.operation}")
+        now = repo.now()
+        row = Flow(
+            id=uuid.uuid4().hex, eco=req.eco, name=req.name, owner_partner=claims.partner,
+            owner_sub=claims.sub, owner_scopes=claims.scope,
+            steps=[st.model_dump() for st in req.steps], input=req.input,
+            state=[{"name": n, "status": "pending"} for n in names], status="running", cursor=0,
+            error=None, lease_owner=None, lease_until=None, created_at=now, updated_at=now,
+        )
+        await repo.add(s, row)
+        out = reply(row)
+    wake.set()
+    return out
+
+
+async def get(cx: Connector, claims: Claims, req: c.FlowRef) -> c.FlowReply:
+    async with cx.db.transaction() as s:
+        f = await frepo.get_flow(s, req.eco, req.flow)
+        if f is None or not (access.is_operator(claims) or f.owner_partner == claims.partner):
+            raise not_found("flow")
+        return reply(f)
+
+
+async def list_flows(cx: Connector, claims: Claims, req: c.ListFlowsRequest) -> c.FlowList:
+    async with cx.db.transaction() as s:
+        rows = await frepo.list_flows(s, req.eco, claims.partner, access.is_operator(claims))
+        return c.FlowList(items=[reply(f) for f in rows])
+
+
+def resolve(value: Any, flow_input: dict[str, Any], state: list[dict[str, Any]]) -> Any:
+    """Replace ``"$input.a"`` and ``"$steps.<name>.output.b"`` strings with their values."""
+    if isinstance(value, dict):
+        return {k: resolve(v, flow_input, state) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, flow_input, state) for v in value]
+    if not isinstance(value, str) or not value.startswith(("$input", "$steps.")):
+        return value
+    parts = value.split(".")
+    if parts[0] == "$input":
+        current: Any = flow_input
+        rest = parts[1:]
+    else:
+        found = next((st for st in state if st["name"] == parts[1]), None)
+        if found is None or found["status"] != "done" or parts[2:3] != ["output"]:
+            raise bad_request(f"unresolved reference {value}")
+        current, rest = found.get("output"), parts[3:]
+    for p in rest:
+        if not isinstance(current, dict) or p not in current:
+            raise bad_request(f"unresolved reference {value}")
+        current = current[p]
+    return current
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+async def run_forever(cx: Connector) -> None:
+    me = uuid.uuid4().hex
+    while True:
+        wake.clear()
+        try:
+            flow_id = await _claim_one(cx, me)
+            if flow_id:
+                await drive(cx, me, flow_id)
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("flow runner round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), cx.settings.flow_poll_s)
+
+
+def _lease(cx: Connector) -> Any:
+    return repo.now() + timedelta(seconds=cx.settings.flow_lease_s)
+
+
+async def _claim_one(cx: Connector, me: str) -> str | None:
+    async with cx.db.transaction() as s:
+        for f in await frepo.runnable(s, repo.now()):
+            if await frepo.claim(s, f, me, _lease(cx)):
+                return f.id
+    return None
+
+
+async def _heartbeat(cx: Connector, me: str, flow_id: str) -> None:
+    while True:
+        await asyncio.sleep(cx.settings.flow_lease_s / 3)
+        async with cx.db.transaction() as s:
+            if not await frepo.renew(s, flow_id, me, _lease(cx)):
+                return
+
+
+async def drive(cx: Connector, me: str, flow_id: str) -> None:
+    """Run a leased flow step by step until it finishes (or the lease is lost)."""
+    beat = asyncio.create_task(_heartbeat(cx, me, flow_id))
+    try:
+        while await _advance(cx, me, flow_id):
+            pass
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+
+
+async def _advance(cx: Connector, me: str, flow_id: str) -> bool:
+    async with cx.db.transaction() as s:
+        f = await frepo.held(s, flow_id, me)
+        if f is None or f.status not in frepo.ACTIVE:
+            return False
+        compensating = f.status == "compensating"
+        index, steps, owner = f.cursor, f.steps, Caller(f.owner_partner, f.owner_sub)
+        flow_input, state = f.input, [dict(st) for st in f.state]
+    if compensating:
+        comp = steps[index]["compensate"] if index >= 0 else None
+        error = await _call(cx, owner, f, comp, state, f"flow:{flow_id}:c{index}") if comp else None
+        return await _save_compensation(cx, me, flow_id, index, error)
+    try:
+        step = steps[index]
+        data = resolve(step["input"], flow_input, state)
+        result = await invoke(cx, owner, f.eco, step["operation"], data, f"flow:{flow_id}:{index}",
+                              flow=flow_id)
+    except MeshError as exc:
+        return await _save_step(cx, me, flow_id, index, None, exc.detail or exc.code.value)
+    return await _save_step(cx, me, flow_id, index, result.output, None)
+
+
+async def _call(cx: Connector, owner: Caller, f: Flow, call: dict[str, Any],
+                state: list[dict[str, Any]], key: str) -> str | None:
+    try:
+        data = resolve(call["input"], f.input, state)
+        await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
+    except MeshError as exc:
+        return exc.detail or exc.code.value
+    return None
+
+
+async def _save_step(cx: Connector, me: str, flow_id: str, index: int, output: Any,
+                     error: str | None) -> bool:
+    async with cx.db.transaction() as s:
+        f = await frepo.held(s, flow_id, me)
+        if f is None:
+            return False
+        state = [dict(st) for st in f.state]
+        if error is None:
+            state[index].update(status="done", output=output)
+            f.cursor = index + 1
+            if f.cursor >= len(f.steps):
+                f.status = "completed"
+        else:
+            state[index].update(status="failed", error=error)
+            f.status, f.error, f.cursor = "compensating", f"step {state[index]['name']}: {error}", index - 1
+        f.state, f.updated_at = state, repo.now()
+        return await _finish_if_done(cx, s, f)
+
+
+async def _save_compensation(cx: Connector, me: str, flow_id: str, index: int,
+                             error: str | None) -> bool:
+    async with cx.db.transaction() as s:
+        f = await frepo.held(s, flow_id, me)
+        if f is None:
+            return False
+        state = [dict(st) for st in f.state]
+        if index < 0:
+            failed = any(st["status"] == "compensation_failed" for st in state)
+            f.status = "failed" if failed else "compensated"
+        else:
+            if f.steps[index].get("compensate"):
+                state[index].update(status="compensation_failed" if error else "compensated",
+                                    error=error)
+            f.cursor = index - 1
+        f.state, f.updated_at = state, repo.now()
+        return await _finish_if_done(cx, s, f)
+
+
+async def _finish_if_done(cx: Connector, s: Any, f: Flow) -> bool:
+    if f.status in frepo.ACTIVE:
+        return True
+    f.lease_owner, f.lease_until = None, None
+    data = c.FlowFinishedData(flow=f.id, name=f.name, owner_partner=f.owner_partner,
+                              status=f.status, error=f.error)
+    await cx.rt.outbox.add(s, c.FlowFinished(ecosystem=f.eco, partner=f.owner_partner,
+                                             subject=f.id, data=data))
+    return False

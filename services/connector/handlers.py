@@ -1,0 +1,74 @@
+"""NATS edge of the connector: every operation decodes, calls one service function, replies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from contracts.claims import Claims
+from contracts.policy import Operation
+from contracts.subjects import event_filter
+from contracts.v1 import connector as c
+from mesh.runtime import ServiceRuntime
+from mesh.service import Call
+from services.connector import flows, inbound, invocation, outbound, registry
+from services.connector.service import Connector
+
+Logic = Callable[[Connector, Claims, Any], Awaitable[BaseModel]]
+
+
+async def _invoke(cx: Connector, claims: Claims, req: c.InvokeRequest) -> c.InvokeReply:
+    caller = invocation.Caller.of(claims)
+    return await invocation.invoke(cx, caller, req.eco, req.operation, req.input,
+                                   req.idempotency_key)
+
+
+ROUTES: dict[Operation, Logic] = {
+    c.REGISTER_BACKEND: registry.register_backend,
+    c.LIST_BACKENDS: registry.list_backends,
+    c.ROTATE_CREDENTIALS: registry.rotate_credentials,
+    c.DECLARE_OPERATION: registry.declare_operation,
+    c.CATALOGUE: registry.catalogue,
+    c.GET_OPERATION: registry.get_operation,
+    c.CREATE_GRANT: registry.create_grant,
+    c.LIST_GRANTS: registry.list_grants,
+    c.REVOKE_GRANT: registry.revoke_grant,
+    c.GET_ALLOWLIST: registry.get_allowlist,
+    c.SET_ALLOWLIST: registry.set_allowlist,
+    c.INVOKE: _invoke,
+    c.AUDIT: invocation.list_audit,
+    c.CREATE_INBOUND: inbound.create_endpoint,
+    c.RECEIVE_WEBHOOK: inbound.receive,
+    c.CREATE_EVENT_GRANT: outbound.create_event_grant,
+    c.REVOKE_EVENT_GRANT: outbound.revoke_event_grant,
+    c.CREATE_SUBSCRIPTION: outbound.create_subscription,
+    c.LIST_SUBSCRIPTIONS: outbound.list_subscriptions,
+    c.DELETE_SUBSCRIPTION: outbound.delete_subscription,
+    c.LIST_DELIVERIES: outbound.list_deliveries,
+    c.REPLAY_DELIVERY: outbound.replay,
+    c.START_FLOW: flows.start,
+    c.GET_FLOW: flows.get,
+    c.LIST_FLOWS: flows.list_flows,
+}
+
+
+def _bind(cx: Connector, logic: Logic) -> Callable[[Call, Any], Awaitable[BaseModel]]:
+    async def handle(call: Call, req: Any) -> BaseModel:
+        assert call.claims is not None  # every connector policy demands a token
+        return await logic(cx, call.claims, req)
+
+    return handle
+
+
+def register(rt: ServiceRuntime) -> Connector:
+    cx = Connector.build(rt)
+    for op, logic in ROUTES.items():
+        rt.endpoint(op, _bind(cx, logic))
+    rt.consume("connector-webhooks", [event_filter(source="connector", name="partner_event")],
+               lambda session, event: outbound.fan_out(cx, session, event))
+    rt.background("lifetime", cx.lifetime)
+    rt.background("deliveries", lambda: outbound.deliver_forever(cx))
+    rt.background("flows", lambda: flows.run_forever(cx))
+    return cx

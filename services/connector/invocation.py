@@ -1,0 +1,245 @@
+"""Invoking an operation: grant, rate limit, schemas, idempotency, the call, filtering, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from jsonschema import Draft202012Validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.claims import Claims
+from contracts.errors import ErrorCode
+from contracts.v1 import connector as c
+from mesh.errors import MeshError, conflict, forbidden, not_found
+from services.connector import access
+from services.connector import repository as repo
+from services.connector.invoker import IDEMPOTENT, InvokeFailure, Result, Target
+from services.connector.models import AuditRow, Grant, IdempotencyRecord, OperationRow
+from services.connector.registry import _PLACEHOLDER
+from services.connector.service import Connector
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an invocation acts for: a token's holder, or a flow's owner."""
+
+    partner: str | None
+    sub: str
+    operator: bool = False
+
+    @classmethod
+    def of(cls, claims: Claims) -> Caller:
+        return cls(claims.partner, claims.sub, access.is_operator(claims))
+
+
+@dataclass
+class Plan:
+    op: OperationRow
+    grant: Grant | None
+    target: Target
+    path: str
+    params: dict[str, Any] | None
+    body: Any
+    idempotent: bool
+
+
+async def invoke(cx: Connector, caller: Caller, eco: str, op_id: str, data: dict[str, Any],
+                 key: str | None = None, flow: str | None = None) -> c.InvokeReply:
+    started = time.perf_counter()
+    async with cx.db.transaction() as s:
+        plan, denial = await _plan(cx, s, caller, eco, op_id, data)
+        if denial is None and key and not plan.idempotent:
+            replay = await _reserve(cx, s, caller, plan, key, data, flow is not None)
+            if replay is not None:
+                return replay
+    if denial is not None:
+        await _audit(cx, plan.op, caller, denial[0], None, started, 0, flow)
+        raise denial[1]
+    headers = {"Idempotency-Key": key} if key else None
+    try:
+        result = await cx.invoker.call(plan.target, plan.op.method, plan.path, params=plan.params,
+                                       body=plan.body, headers=headers, timeout=plan.op.timeout_s)
+        output = _checked_output(plan, result)
+    except InvokeFailure as exc:
+        await _audit(cx, plan.op, caller, exc.outcome, exc.http_status, started, exc.attempts, flow,
+                     forget=(key, plan) if key and not plan.idempotent else None)
+        raise
+    audit_id = await _audit(cx, plan.op, caller, "ok", result.status, started, result.attempts,
+                            flow, remember=(key, plan, output) if key and not plan.idempotent
+                            else None)
+    return c.InvokeReply(operation=op_id, status=result.status, output=output,
+                         attempts=result.attempts, audit_id=audit_id)
+
+
+async def _plan(cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id: str,
+                data: dict[str, Any]) -> tuple[Plan, tuple[str, MeshError] | None]:
+    op = await repo.get_operation(s, eco, op_id)
+    grants = list(await repo.list_grants(s, eco, "operation", op_id)) if op else []
+    visible = op is not None and (
+        caller.operator or op.partner == caller.partner or op.visibility == "ecosystem"
+        or any(access.grant_applies(g, caller.partner) for g in grants)
+    )
+    if op is None or not visible:
+        raise not_found("operation")
+    backend = await repo.get_backend_by_id(s, op.backend_id)
+    assert backend is not None
+    cx.invoker.set_allowed(eco, await repo.allowlist(s, eco))
+    target = await cx.target(s, backend)
+    grant = None if op.partner == caller.partner else next(
+        (g for g in grants if access.grant_applies(g, caller.partner)), None
+    )
+    plan = Plan(op, grant, target, op.path, None, None, op.method in IDEMPOTENT)
+    denial = await _deny(s, caller, plan, grants)
+    if denial is None:
+        try:
+            _shape(plan, data)
+        except MeshError as exc:
+            denial = ("invalid_input", exc)
+    return plan, denial
+
+
+async def _deny(s: AsyncSession, caller: Caller, plan: Plan, grants: list[Grant]
+                ) -> tuple[str, MeshError] | None:
+    if caller.partner is None:
+        return "denied", forbidden("invocations act for a partner; the token has none")
+    if plan.op.partner == caller.partner:
+        return None
+    if plan.grant is None:
+        revoked = any(g.grantee == caller.partner and g.revoked_at for g in grants)
+        why = "the grant for this operation was revoked" if revoked else "no grant"
+        return "denied", forbidden(f"{why}: the owner has not granted it to your partner")
+    limit = plan.grant.rate_limit_per_minute
+    if limit is not None:
+        since = repo.now() - timedelta(minutes=1)
+        if await repo.count_calls(s, plan.op.eco, plan.op.id, caller.partner, since) >= limit:
+            return "rate_limited", MeshError(ErrorCode.RATE_LIMITED,
+                                             f"the grant allows {limit} calls per minute")
+    return None
+
+
+def _shape(plan: Plan, data: dict[str, Any]) -> None:
+    """Validate the input and split it into path, query and body."""
+    errors = [
+        {"loc": ["input", *e.absolute_path], "msg": e.message, "type": "json_schema"}
+        for e in Draft202012Validator(plan.op.input_schema).iter_errors(data)
+    ]
+    if errors:
+        raise MeshError(ErrorCode.VALIDATION_FAILED, "the input does not match the operation's "
+                        "input schema", errors)
+    rest = dict(data)
+    names = _PLACEHOLDER.findall(plan.op.path)
+    missing = [n for n in names if n not in rest]
+    if missing:
+        raise MeshError(ErrorCode.VALIDATION_FAILED, f"the input lacks {missing}")
+    path = plan.op.path
+    for name in names:
+        path = path.replace("{" + name + "}", quote(str(rest.pop(name)), safe=""))
+    plan.path = path
+    if plan.op.method in ("GET", "DELETE"):
+        plan.params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in rest.items()}
+    else:
+        plan.body = rest
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+async def _reserve(cx: Connector, s: AsyncSession, caller: Caller, plan: Plan, key: str,
+                   data: dict[str, Any], force: bool) -> c.InvokeReply | None:
+    """Reserve ``key``; return the stored reply when it was already used."""
+    assert caller.partner is not None
+    rec = await repo.get_idempotency(s, plan.op.eco, caller.partner, plan.op.id, key)
+    if rec is None:
+        await repo.add(s, IdempotencyRecord(
+            eco=plan.op.eco, caller_partner=caller.partner, operation=plan.op.id, key=key,
+            fingerprint=_fingerprint(data), status=None, output=None, audit_id=None,
+            created_at=repo.now()))
+        return None
+    if rec.fingerprint != _fingerprint(data):
+        raise MeshError(ErrorCode.VALIDATION_FAILED,
+                        "this Idempotency-Key was used with another input")
+    if rec.status is not None:
+        return c.InvokeReply(operation=plan.op.id, status=rec.status, output=rec.output,
+                             attempts=0, replayed=True, audit_id=rec.audit_id or "")
+    stale = repo.now() - timedelta(seconds=0 if force else cx.settings.idempotency_stale_s)
+    if not await repo.reclaim_idempotency(s, rec, stale):
+        raise conflict("a call with this Idempotency-Key is in progress")
+    return None
+
+
+def _checked_output(plan: Plan, result: Result) -> Any:
+    if not 200 <= result.status < 300:
+        raise InvokeFailure(ErrorCode.BAD_GATEWAY, f"the back-end answered {result.status}",
+                            "backend_error", result.attempts, result.status)
+    if plan.op.output_schema:
+        validator = Draft202012Validator(plan.op.output_schema)
+        if next(validator.iter_errors(result.body), None) is not None:
+            raise InvokeFailure(ErrorCode.BAD_GATEWAY, "the back-end's response does not match "
+                                "the output schema", "invalid_output", result.attempts,
+                                result.status)
+    if plan.grant is not None and plan.grant.response_fields is not None:
+        return filter_fields(result.body, plan.grant.response_fields)
+    return result.body
+
+
+def filter_fields(value: Any, paths: list[str]) -> Any:
+    """Keep only the dotted ``paths`` of ``value`` (applied to each item of a list)."""
+    if isinstance(value, list):
+        return [filter_fields(v, paths) for v in value]
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, Any] = {}
+    heads: dict[str, list[str]] = {}
+    for p in paths:
+        head, _, tail = p.partition(".")
+        heads.setdefault(head, []).append(tail)
+    for head, tails in heads.items():
+        if head in value:
+            out[head] = value[head] if "" in tails else filter_fields(value[head], tails)
+    return out
+
+
+async def _audit(cx: Connector, op: OperationRow, caller: Caller, outcome: str,
+                 status: int | None, started: float, attempts: int, flow: str | None,
+                 remember: tuple[str, Plan, Any] | None = None,
+                 forget: tuple[str, Plan] | None = None) -> str:
+    row = AuditRow(
+        id=uuid.uuid4().hex, eco=op.eco, operation=op.id, owner_partner=op.partner,
+        caller_partner=caller.partner, caller=caller.sub, outcome=outcome, status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3), attempts=attempts,
+        flow=flow, at=repo.now(),
+    )
+    async with cx.db.transaction() as s:
+        await repo.add(s, row)
+        if remember or forget:
+            key, plan = (remember or forget)[:2]  # type: ignore[index]
+            assert caller.partner is not None
+            rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
+            if rec is not None and forget:
+                await s.delete(rec)
+            elif rec is not None and remember:
+                rec.status, rec.output, rec.audit_id = status, remember[2], row.id
+    return row.id
+
+
+def audit_record(r: AuditRow) -> c.AuditRecord:
+    return c.AuditRecord(
+        id=r.id, operation=r.operation, owner_partner=r.owner_partner,
+        caller_partner=r.caller_partner, caller=r.caller, outcome=r.outcome, status=r.status,
+        latency_ms=r.latency_ms, attempts=r.attempts, flow=r.flow, at=r.at,
+    )
+
+
+async def list_audit(cx: Connector, claims: Claims, req: c.AuditRequest) -> c.AuditList:
+    async with cx.db.transaction() as s:
+        rows = await repo.list_audit(s, req.eco, claims.partner, access.is_operator(claims),
+                                     req.operation, req.limit)
+        return c.AuditList(items=[audit_record(r) for r in rows])

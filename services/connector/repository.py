@@ -1,0 +1,186 @@
+"""SQL of the connector's registry: vault rows, back-ends, operations, grants, audit, allow-list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.connector.models import (
+    Allowed,
+    AuditRow,
+    Backend,
+    Grant,
+    IdempotencyRecord,
+    OperationRow,
+    VaultSecret,
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- vault -----------------------------------------------------------------------------------
+
+
+async def put_secret(s: AsyncSession, secret_id: str, ciphertext: str) -> None:
+    row = await s.get(VaultSecret, secret_id)
+    if row is None:
+        s.add(VaultSecret(id=secret_id, ciphertext=ciphertext, updated_at=now()))
+    else:
+        row.ciphertext, row.updated_at = ciphertext, now()
+    await s.flush()
+
+
+async def get_secret(s: AsyncSession, secret_id: str) -> str | None:
+    row = await s.get(VaultSecret, secret_id)
+    return row.ciphertext if row else None
+
+
+async def all_secrets(s: AsyncSession) -> Sequence[VaultSecret]:
+    return (await s.scalars(select(VaultSecret))).all()
+
+
+async def delete_secret(s: AsyncSession, secret_id: str) -> None:
+    await s.execute(delete(VaultSecret).where(VaultSecret.id == secret_id))
+
+
+# --- back-ends and operations ----------------------------------------------------------------
+
+
+async def add(s: AsyncSession, row: object) -> None:
+    s.add(row)
+    await s.flush()
+
+
+async def get_backend(s: AsyncSession, eco: str, partner: str, name: str) -> Backend | None:
+    q = select(Backend).where(Backend.eco == eco, Backend.partner == partner, Backend.name == name)
+    return (await s.scalars(q)).first()
+
+
+async def get_backend_by_id(s: AsyncSession, backend_id: str) -> Backend | None:
+    return await s.get(Backend, backend_id)
+
+
+async def list_backends(s: AsyncSession, eco: str, partner: str) -> Sequence[Backend]:
+    q = select(Backend).where(Backend.eco == eco, Backend.partner == partner).order_by(Backend.name)
+    return (await s.scalars(q)).all()
+
+
+async def get_operation(s: AsyncSession, eco: str, op_id: str) -> OperationRow | None:
+    return await s.get(OperationRow, (eco, op_id))
+
+
+async def list_operations(s: AsyncSession, eco: str) -> Sequence[OperationRow]:
+    q = select(OperationRow).where(OperationRow.eco == eco).order_by(OperationRow.id)
+    return (await s.scalars(q)).all()
+
+
+# --- grants ----------------------------------------------------------------------------------
+
+
+async def get_grant(s: AsyncSession, eco: str, grant_id: str) -> Grant | None:
+    row = await s.get(Grant, grant_id)
+    return row if row is not None and row.eco == eco else None
+
+
+async def list_grants(s: AsyncSession, eco: str, kind: str, resource: str) -> Sequence[Grant]:
+    q = (
+        select(Grant)
+        .where(Grant.eco == eco, Grant.kind == kind, Grant.resource == resource)
+        .order_by(Grant.created_at)
+    )
+    return (await s.scalars(q)).all()
+
+
+async def active_grants(
+    s: AsyncSession, eco: str, kind: str, grantee: str | None, resource: str | None = None
+) -> Sequence[Grant]:
+    """Unrevoked grants of ``kind`` to ``grantee`` or to the whole ecosystem."""
+    q = select(Grant).where(
+        Grant.eco == eco,
+        Grant.kind == kind,
+        Grant.revoked_at.is_(None),
+        or_(Grant.grantee.is_(None), Grant.grantee == grantee),
+    )
+    if resource is not None:
+        q = q.where(Grant.resource == resource)
+    return (await s.scalars(q.order_by(Grant.created_at))).all()
+
+
+async def revoke_grant(s: AsyncSession, grant: Grant) -> None:
+    grant.revoked_at = now()
+    await s.flush()
+
+
+# --- egress allow-list -----------------------------------------------------------------------
+
+
+async def allowlist(s: AsyncSession, eco: str) -> list[str]:
+    q = select(Allowed.entry).where(Allowed.eco == eco).order_by(Allowed.entry)
+    return list((await s.scalars(q)).all())
+
+
+async def set_allowlist(s: AsyncSession, eco: str, entries: list[str]) -> None:
+    await s.execute(delete(Allowed).where(Allowed.eco == eco))
+    s.add_all(Allowed(eco=eco, entry=e) for e in dict.fromkeys(entries))
+    await s.flush()
+
+
+# --- audit and rate limits -------------------------------------------------------------------
+
+
+async def list_audit(
+    s: AsyncSession, eco: str, partner: str | None, everyone: bool, operation: str | None,
+    limit: int,
+) -> Sequence[AuditRow]:
+    q = select(AuditRow).where(AuditRow.eco == eco)
+    if not everyone:
+        q = q.where(or_(AuditRow.caller_partner == partner, AuditRow.owner_partner == partner))
+    if operation:
+        q = q.where(AuditRow.operation == operation)
+    return (await s.scalars(q.order_by(AuditRow.at.desc()).limit(limit))).all()
+
+
+async def count_calls(
+    s: AsyncSession, eco: str, operation: str, caller_partner: str, since: datetime
+) -> int:
+    q = select(func.count()).where(
+        AuditRow.eco == eco,
+        AuditRow.operation == operation,
+        AuditRow.caller_partner == caller_partner,
+        AuditRow.at >= since,
+        AuditRow.outcome != "rate_limited",
+    )
+    return int((await s.execute(q)).scalar_one())
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+async def get_idempotency(
+    s: AsyncSession, eco: str, partner: str, operation: str, key: str
+) -> IdempotencyRecord | None:
+    return await s.get(IdempotencyRecord, (eco, partner, operation, key))
+
+
+async def reclaim_idempotency(s: AsyncSession, rec: IdempotencyRecord, stale_before: datetime
+                              ) -> bool:
+    """Take over an unfinished record older than ``stale_before`` (its caller died)."""
+    result = await s.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.eco == rec.eco,
+            IdempotencyRecord.caller_partner == rec.caller_partner,
+            IdempotencyRecord.operation == rec.operation,
+            IdempotencyRecord.key == rec.key,
+            IdempotencyRecord.status.is_(None),
+            IdempotencyRecord.created_at < stale_before,
+        )
+        .values(created_at=now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,33 @@
+from pydantic_settings import SettingsConfigDict
+
+from mesh.settings import ServiceSettings
+
+
+class ConnectorSettings(ServiceSettings):
+    """Settings of the connector (env prefix ``PM_CONNECTOR_``).
+
+    ``secret_key`` derives the vault key; ``previous_secret_keys`` still decrypt, so a
+    key is rotated by moving the old one there: secrets are re-encrypted at start.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PM_CONNECTOR_", extra="ignore")
+
+    previous_secret_keys: list[str] = []
+    # Back-ends the deployment allows on internal networks for every ecosystem (CIDRs).
+    egress_allow: list[str] = []
+    invoke_timeout_s: float = 10.0
+    max_attempts: int = 3  # idempotent methods only; others are tried once
+    retry_backoff_s: float = 0.2
+    max_response_bytes: int = 1_000_000
+    max_redirects: int = 3
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    idempotency_stale_s: float = 120.0
+    webhook_tolerance_s: int = 300
+    delivery_max_attempts: int = 10
+    delivery_backoff_s: float = 5.0
+    delivery_backoff_max_s: float = 6 * 3600.0
+    delivery_timeout_s: float = 10.0
+    delivery_poll_s: float = 1.0
+    flow_poll_s: float = 0.5
+    flow_lease_s: float = 15.0

@@ -1,0 +1,152 @@
+"""The egress guard against server-side request forgery (OWASP SSRF guidance).
+
+Every target host is resolved and each of its addresses must be globally routable
+(no loopback, private, shared, link-local, multicast, reserved or unspecified
+address, IPv4-mapped and NAT64 forms unwrapped first), unless the ecosystem's
+operator allow-listed the network. Cloud metadata addresses are refused always.
+The check runs when a back-end is registered, before every request and every
+redirect hop, and again at connect time (:class:`GuardedBackend`), where the
+socket is opened to the very address that was checked (no DNS rebinding window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import typing
+from collections.abc import Callable, Iterable
+
+import httpcore
+from httpcore import AsyncNetworkBackend, AsyncNetworkStream
+
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+METADATA: frozenset[IP] = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254",
+                                      "100.100.100.200", "192.0.0.192")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class EgressRefused(Exception):
+    """The target is not a place back-end calls may go."""
+
+
+def parse_networks(entries: Iterable[str]) -> list[Network]:
+    """CIDRs or single addresses; raises ValueError on anything else."""
+    return [ipaddress.ip_network(e.strip(), strict=False) for e in entries]
+
+
+def unwrap(ip: IP) -> IP:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip in _NAT64:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip.sixtofour is not None:
+            return ip.sixtofour
+    return ip
+
+
+def refusal(ip: IP, allowed: list[Network]) -> str | None:
+    """Why ``ip`` may not be called, or None."""
+    plain = unwrap(ip)
+    if plain in METADATA or ip in METADATA:
+        return f"{plain} is a cloud metadata address"
+    if any(plain in net for net in allowed if net.version == plain.version):
+        return None
+    if plain.is_global and not plain.is_multicast:
+        return None
+    return f"{plain} is not a public address (loopback, private or link-local)"
+
+
+async def resolve(host: str, port: int) -> list[IP]:
+    host = host.strip("[]")
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise EgressRefused(f"cannot resolve {host!r}") from None
+    found: list[IP] = []
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if ip not in found:
+            found.append(ip)
+    if not found:
+        raise EgressRefused(f"{host!r} has no address")
+    return found
+
+
+async def checked_addresses(host: str, port: int, allowed: list[Network]) -> list[IP]:
+    """Resolve ``host``; refuse when any of its addresses is refused."""
+    ips = await resolve(host, port)
+    for ip in ips:
+        why = refusal(ip, allowed)
+        if why:
+            raise EgressRefused(f"{host} resolves to {why}")
+    return ips
+
+
+async def check_url(url: str, allowed: list[Network]) -> None:
+    from httpx import URL, InvalidURL
+
+    try:
+        parsed = URL(url)
+    except InvalidURL as exc:
+        raise EgressRefused(f"not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise EgressRefused("only http and https back-ends are supported")
+    if parsed.userinfo:
+        raise EgressRefused("credentials in URLs are not accepted")
+    if not parsed.host:
+        raise EgressRefused("the URL has no host")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    await checked_addresses(parsed.host, port, allowed)
+
+
+class GuardedBackend(AsyncNetworkBackend):
+    """httpcore network backend that connects only to checked addresses."""
+
+    def __init__(self, allowed: Callable[[], list[Network]]) -> None:
+        self._allowed = allowed
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> AsyncNetworkStream:
+        try:
+            ips = await checked_addresses(host, port, self._allowed())
+        except EgressRefused as exc:
+            raise httpcore.ConnectError(f"egress refused: {exc}") from None
+        last: Exception | None = None
+        for ip in ips:
+            try:
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not back-ends")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)

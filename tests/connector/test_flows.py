@@ -1,0 +1,141 @@
+"""Durable supply-chain flows across three partners' back-ends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.v1 import connector as c
+from mesh.errors import MeshError
+from tests.connector.backends import BackendState, backend_app
+from tests.connector.conftest import declare, register
+from tests.support.infra import serve_app
+
+# partner → (admin, operations: name → (path, compensation?))
+PARTNERS = {
+    "fabrikam": ("fatima", {"place-order": "/orders", "cancel-order": "/cancel"}),
+    "contoso": ("carlos", {"reserve": "/reserve", "release": "/cancel"}),
+    "northwind": ("nadia", {"ship": "/ship"}),
+}
+
+STEPS = [
+    {"name": "order", "operation": "fabrikam.place-order",
+     "input": {"sku": "$input.sku", "qty": "$input.qty"},
+     "compensate": {"operation": "fabrikam.cancel-order",
+                    "input": {"order": "$steps.order.output.ref"}}},
+    {"name": "reserve", "operation": "contoso.reserve",
+     "input": {"order": "$steps.order.output.ref", "qty": "$input.qty"},
+     "compensate": {"operation": "contoso.release",
+                    "input": {"reservation": "$steps.reserve.output.ref"}}},
+    {"name": "ship", "operation": "northwind.ship",
+     "input": {"order": "$steps.order.output.ref",
+               "reservation": "$steps.reserve.output.ref"}},
+]
+
+
+async def setup_chain(mesh, urls: dict[str, str], **claims) -> None:
+    """Each partner registers its back-end and operations; northwind is granted the others'."""
+    await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]}, **claims)
+    for partner, (admin, ops) in PARTNERS.items():
+        await mesh(c.REGISTER_BACKEND, admin, {"partner": partner, "name": "erp",
+                                               "base_url": urls[partner]}, **claims)
+        for name, path in ops.items():
+            await mesh(c.DECLARE_OPERATION, admin, {"partner": partner, "backend": "erp",
+                                                    "name": name, "method": "POST",
+                                                    "path": path}, **claims)
+            if partner != "northwind":
+                await mesh(c.CREATE_GRANT, admin, {"operation": f"{partner}.{name}",
+                                                   "grantee": "northwind"}, **claims)
+
+
+async def wait_flow(mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0,
+                    **claims) -> c.FlowReply:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            flow = await mesh(c.GET_FLOW, who, {"flow": flow_id}, **claims)
+            if flow.status not in ("running", "compensating"):
+                return flow
+        except MeshError as exc:  # the connector may be restarting
+            if exc.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the flow did not finish in time")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def chain():
+    """Three real back-ends (fabrikam orders, contoso stock, northwind shipping)."""
+    states = {p: BackendState() for p in PARTNERS}
+    async with serve_app(backend_app(states["fabrikam"])) as f, \
+            serve_app(backend_app(states["contoso"])) as k, \
+            serve_app(backend_app(states["northwind"])) as n:
+        yield {"fabrikam": f, "contoso": k, "northwind": n}, states
+
+
+async def start(mesh, steps=STEPS, **claims):
+    return await mesh(c.START_FLOW, "nadia", {"name": "order-to-ship",
+                                              "input": {"sku": "widget", "qty": 3},
+                                              "steps": steps}, **claims)
+
+
+class TestFlows:
+    async def test_flow_runs_every_step_as_its_owner(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        flow = await wait_flow(mesh, (await start(mesh)).id)
+        assert flow.status == "completed" and flow.owner_partner == "northwind"
+        order, reserve, ship = (st.output for st in flow.steps)
+        assert reserve["order"] == order["ref"] and ship["reservation"] == reserve["ref"]
+        assert [s.effects for s in states.values()] == [
+            {"order": 1}, {"reservation": 1}, {"shipment": 1}]
+        audit = (await mesh(c.AUDIT, "carlos", {})).items
+        assert [(a.operation, a.caller_partner, a.flow) for a in audit] == [
+            ("contoso.reserve", "northwind", flow.id)]
+
+    async def test_failure_compensates_done_steps_in_reverse(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        states["northwind"].fail_kinds.add("shipment")
+        flow = await wait_flow(mesh, (await start(mesh)).id)
+        assert flow.status == "compensated" and "ship" in flow.error
+        assert [s.status for s in flow.steps] == ["compensated", "compensated", "failed"]
+        assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
+        assert states["contoso"].effects == {"reservation": 1, "cancellation": 1}
+        cancel = states["fabrikam"].by_key
+        assert any(v.get("order") == flow.steps[0].output["ref"] for v in cancel.values())
+
+    async def test_steps_are_authorised_as_the_owner(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        grants = await mesh(c.LIST_GRANTS, "carlos", {"operation": "contoso.reserve"})
+        await mesh(c.REVOKE_GRANT, "carlos", {"operation": "contoso.reserve",
+                                              "grant": grants.items[0].id})
+        flow = await wait_flow(mesh, (await start(mesh)).id)
+        assert flow.status == "compensated" and "step reserve: operation not found" in flow.error
+        assert states["contoso"].effects == {} and states["northwind"].effects == {}
+        assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
+
+    async def test_flow_visibility_and_denials(self, mesh, connector, chain):
+        urls, _ = chain
+        await setup_chain(mesh, urls)
+        flow = await start(mesh)
+        err = await _refused(mesh(c.GET_FLOW, "carlos", {"flow": flow.id}))
+        assert err.code is ErrorCode.NOT_FOUND
+        assert (await mesh(c.GET_FLOW, "olivia", {"flow": flow.id})).id == flow.id
+        assert [f.id for f in (await mesh(c.LIST_FLOWS, "nadia", {})).items] == [flow.id]
+        assert (await mesh(c.LIST_FLOWS, "carlos", {})).items == []
+        err = await _refused(start(mesh, scope="connector:read"))
+        assert err.code is ErrorCode.FORBIDDEN
+        err = await _refused(start(mesh, steps=[{**STEPS[0], "operation": "fabrikam.nope"}]))
+        assert err.code is ErrorCode.NOT_FOUND
+        await wait_flow(mesh, flow.id)
+
+
+async def _refused(coro) -> MeshError:
+    with pytest.raises(MeshError) as err:
+        await coro
+    return err.value

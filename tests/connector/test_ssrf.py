@@ -1,0 +1,107 @@
+"""The egress guard: SSRF tricks are refused; loopback only when the operator allow-lists it."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.v1 import connector as c
+from mesh.errors import MeshError
+from services.connector import ssrf
+from tests.connector.conftest import declare, register
+
+TRICKS = [
+    "http://127.0.0.1/",
+    "http://2130706433/",  # decimal
+    "http://0x7f.0.0.1/",  # hex octet
+    "http://0x7f000001/",  # hex
+    "http://127.1/",  # short form
+    "http://[::1]/",
+    "http://[::ffff:127.0.0.1]/",  # IPv4-mapped IPv6
+    "http://[::ffff:7f00:1]/",
+    "http://[64:ff9b::7f00:1]/",  # NAT64
+    "http://localhost/",  # a name that resolves to loopback
+    "http://localhost./",
+    "http://0/",
+    "http://0.0.0.0/",
+    "http://10.1.2.3/",
+    "http://192.168.0.1/",
+    "http://172.16.0.1/",
+    "http://100.64.0.1/",  # shared address space
+    "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+    "http://[fd00:ec2::254]/",
+    "http://[fe80::1]/",
+    "http://user:pw@example.com/",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1/",
+]
+
+
+async def refused(coro) -> MeshError:
+    with pytest.raises(MeshError) as err:
+        await coro
+    return err.value
+
+
+class TestGuard:
+    @pytest.mark.parametrize("url", TRICKS)
+    async def test_trick_is_refused(self, url):
+        with pytest.raises(ssrf.EgressRefused):
+            await ssrf.check_url(url, [])
+
+    async def test_allow_list_opens_only_its_network(self):
+        allowed = ssrf.parse_networks(["127.0.0.1/32"])
+        await ssrf.check_url("http://127.0.0.1:9/", allowed)
+        await ssrf.check_url("http://[::ffff:127.0.0.1]:9/", allowed)
+        for url in ("http://127.0.0.2/", "http://10.0.0.1/", "http://169.254.169.254/"):
+            with pytest.raises(ssrf.EgressRefused):
+                await ssrf.check_url(url, allowed)
+
+    async def test_metadata_stays_refused_even_inside_an_allowed_network(self):
+        with pytest.raises(ssrf.EgressRefused, match="metadata"):
+            await ssrf.check_url("http://169.254.169.254/", ssrf.parse_networks(["0.0.0.0/0"]))
+
+
+class TestThroughTheConnector:
+    async def test_registration_refuses_tricks(self, mesh, connector):
+        for i, url in enumerate(TRICKS[:12]):
+            err = await refused(register(mesh, url, name=f"b{i}"))
+            assert err.code in (ErrorCode.BAD_REQUEST, ErrorCode.VALIDATION_FAILED), url
+
+    async def test_loopback_needs_the_operator(self, mesh, backend, connector):
+        url = backend[0]
+        assert (await refused(register(mesh, url))).code is ErrorCode.BAD_REQUEST
+        err = await refused(mesh(c.SET_ALLOWLIST, "fatima", {"entries": ["127.0.0.1/32"]}))
+        assert err.code is ErrorCode.FORBIDDEN  # partner admins cannot open the guard
+        err = await refused(mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["169.254.0.0/16"]}))
+        assert err.code is ErrorCode.BAD_REQUEST
+        await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]})
+        assert (await register(mesh, url)).base_url == url
+        assert (await mesh(c.GET_ALLOWLIST, "olivia", {})).entries == ["127.0.0.1/32"]
+
+    async def test_removing_the_allowance_stops_calls(self, mesh, backend, loopback_allowed):
+        await register(mesh, backend[0])
+        await declare(mesh, "item", "/items/{item_id}")
+        call = {"operation": "fabrikam.item", "input": {"item_id": "a"}}
+        assert (await mesh(c.INVOKE, "fatima", call)).status == 200
+        await mesh(c.SET_ALLOWLIST, "olivia", {"entries": []})
+        err = await refused(mesh(c.INVOKE, "fatima", call))
+        assert err.code is ErrorCode.BAD_GATEWAY and "egress refused" in err.detail
+
+    async def test_redirects(self, mesh, backend, loopback_allowed):
+        url, state = backend
+        await register(mesh, url)
+        for name in ("same", "other", "metadata"):
+            await declare(mesh, f"redirect-{name}", f"/redirect/{name}")
+        same = await mesh(c.INVOKE, "fatima", {"operation": "fabrikam.redirect-same"})
+        assert same.output["id"] == "r1"
+        for name in ("other", "metadata"):
+            err = await refused(mesh(c.INVOKE, "fatima", {"operation": f"fabrikam.redirect-{name}"}))
+            assert err.code is ErrorCode.BAD_GATEWAY and "another host" in err.detail
+        assert state.hits["/items/r1"] == 1  # only the same-host redirect was followed
+
+    async def test_oauth_token_url_is_guarded(self, mesh, backend, loopback_allowed):
+        err = await refused(register(mesh, backend[0], auth={
+            "kind": "oauth2_client_credentials", "token_url": "http://169.254.169.254/token",
+            "client_id": "a", "client_secret": "b"}))
+        assert err.code is ErrorCode.BAD_REQUEST and "metadata" in err.detail
