@@ -117,6 +117,14 @@ SOURCES: dict[str, Source] = {
             "id",
         ),
         Source(
+            "verifications",
+            "Latest verifications (brokers and operators)",
+            "profile.verification.audit",
+            {"limit": 50},
+            "entries",
+            "target",
+        ),
+        Source(
             "connector_calls",
             "Connector calls by operation",
             "connector.audit",

@@ -14,7 +14,7 @@ from tests.portal import content
 from tests.portal.mesh import Mesh, start_mesh
 from tests.support import infra
 
-DATABASES = ("identity", "profile", "collaboration", "matching", "portal")
+DATABASES = ("identity", "profile", "collaboration", "matching", "connector", "portal")
 
 
 @pytest.fixture(scope="session")

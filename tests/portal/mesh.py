@@ -26,6 +26,9 @@ from portal.settings import PortalSettings
 from services.collaboration import handlers as collab_handlers
 from services.collaboration import models as collab_models
 from services.collaboration.settings import CollaborationSettings
+from services.connector import handlers as connector_handlers
+from services.connector import models as connector_models
+from services.connector.settings import ConnectorSettings
 from services.matching import handlers as matching_handlers
 from services.matching import models as matching_models
 from services.matching.settings import MatchingSettings
@@ -43,7 +46,10 @@ SERVICES = (
     ("profile", ProfileSettings, profile_models.metadata, profile_handlers.register),
     ("collaboration", CollaborationSettings, collab_models.metadata, collab_handlers.register),
     ("matching", MatchingSettings, matching_models.metadata, matching_handlers.register),
+    ("connector", ConnectorSettings, connector_models.metadata, connector_handlers.register),
 )
+# Test back-ends live on loopback, which the connector refuses unless allowed.
+EXTRA = {"connector": {"egress_allow": ["127.0.0.0/8"]}}
 
 
 @dataclass
@@ -132,6 +138,7 @@ async def start_mesh(
                     database_url=database_urls[name],
                     verifier=verifier,
                     identity_url=identity_url,
+                    **EXTRA.get(name, {}),
                 )
             )
         gw_settings = GatewaySettings(

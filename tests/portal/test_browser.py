@@ -95,8 +95,9 @@ class TestDashboards:
             await _add_widget(page, "Threads per category", "bar", ["categories"])
             await _add_widget(page, "Our words", "cloud", ["my_cloud", "company_cloud"])
             await _add_widget(
-                page, "Workspaces and operations", "list", ["workspaces", "catalogue"]
+                page, "Workspaces and checks", "list", ["workspaces", "verifications"]
             )
+            await _add_widget(page, "Operations offered", "table", ["catalogue"])
             await page.goto(url)  # reload: everything comes back from the saved dashboard
             widgets = page.locator(".widgets.loaded")
             await widgets.wait_for()
@@ -104,10 +105,10 @@ class TestDashboards:
             assert int((await number.inner_text()).replace(",", "")) >= 12  # 8 people, 4 companies
             bars = widgets.locator("section", has_text="Threads per category").locator("rect.bar")
             assert await bars.count() == 1
-            listing = widgets.locator("section", has_text="Workspaces and operations")
+            listing = widgets.locator("section", has_text="Workspaces and checks")
             text = await listing.inner_text()
             assert "Northwind and Contoso pilot" in text
-            assert "Partial results" in text and "Connector operations offered to us failed" in text
+            assert "Partial results: Latest verifications (brokers and operators) failed (" in text
             assert await widgets.locator("section", has_text="Our words").count() == 1
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(
