@@ -30,7 +30,15 @@ from portal.views import (
     people,
     workspaces,
 )
-from portal.web import CsrfRefused, NeedLogin, Portal, current_session, login_url, render
+from portal.web import (
+    CsrfRefused,
+    NeedLogin,
+    Portal,
+    current_session,
+    login_url,
+    portal_of,
+    render,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -94,6 +102,11 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
+        if exc.status == 401:  # the gateway no longer accepts the session's token
+            session = await current_session(request)
+            if session is not None:
+                await portal_of(request).store.destroy(session)
+            return await need_login(request, NeedLogin())
         if _wants_json(request):
             return JSONResponse({"error": exc.detail, "code": exc.code}, status_code=exc.status)
         session = await current_session(request)

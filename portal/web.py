@@ -65,6 +65,8 @@ class Ctx:
         try:
             return await self.call(op, **params), None
         except ApiError as exc:
+            if exc.status == 401:  # the session is over, not just this part of the page
+                raise
             return None, exc
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:

@@ -227,6 +227,19 @@ class TestRefresh:
             assert resp.headers["location"].startswith("/auth/login")
             assert await session_of(mesh, client) is None
 
+    async def test_a_token_the_gateway_refuses_ends_the_session(self, mesh):
+        async with sign_in(mesh, "noah") as client:
+            session = await session_of(mesh, client)
+            state = portal_state(mesh)
+            t = session.tokens
+            forged = TokenSet("not.a.token", t.refresh_token, t.id_token, time.time() + 600)
+            async with state.db.transaction() as s:
+                await repo.update_session(s, session.id, tokens=state.store._seal(forged))
+            resp = await client.get("/directory", follow_redirects=False)
+            assert resp.status_code == 303
+            assert resp.headers["location"].startswith("/auth/login")
+            assert await session_of(mesh, client) is None
+
 
 class TestSignOut:
     async def test_sign_out_ends_the_session_and_the_provider_session(self, mesh):

@@ -51,6 +51,17 @@ class TestHoverCards:
             await card.wait_for(state="hidden")
 
 
+class TestForumWriting:
+    async def test_markdown_preview_then_post(self, browser, mesh):
+        async with signed_in_page(browser, mesh, "felix") as page:
+            await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")
+            await page.get_by_label("Your reply").fill("Fabrikam can **forecast** the demand")
+            await page.get_by_role("button", name="Preview").click()
+            await page.locator(".preview strong", has_text="forecast").wait_for()
+            await page.get_by_role("button", name="Post").click()
+            await page.locator(".post strong", has_text="forecast").wait_for()
+
+
 class TestIntroductions:
     async def test_both_sides_accept_and_see_the_connection(self, browser, mesh):
         intro = mesh.seeded["intro"]

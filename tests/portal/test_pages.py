@@ -210,3 +210,36 @@ class TestDashboardSharing:
                 client, path, f"{path}/widgets", {"kind": "pie", "sources": "people"}
             )
             assert resp.status_code == 422
+
+
+LABELLED = re.compile(r'<label[^>]*\bfor="([^"]+)"')
+CONTROL = re.compile(r"<(input|select|textarea)\b([^>]*)>")
+
+
+class TestAccessibility:
+    async def test_every_form_control_has_a_label(self, mesh):
+        async with sign_in(mesh, "olivia") as client:
+            for path in (
+                "/",
+                "/directory",
+                "/forums/logistics",
+                f"/threads/{mesh.seeded['thread']}",
+                f"/people/{mesh.subs['olivia']}/edit",
+                "/workspaces",
+                "/introductions",
+                "/broker",
+                "/operator",
+                "/dashboards",
+                "/connectors",
+            ):
+                resp = await client.get(path)
+                assert resp.status_code == 200, path
+                html = resp.text
+                labelled = set(LABELLED.findall(html))
+                for _tag, attrs in CONTROL.findall(html):
+                    if 'type="hidden"' in attrs:
+                        continue
+                    ident = re.search(r'\bid="([^"]+)"', attrs)
+                    assert ident and ident.group(1) in labelled, f"{path}: unlabelled <{attrs}>"
+                assert '<main id="main"' in html and 'class="skip" href="#main"' in html
+                assert re.search(r"<h1[ >]", html), f"{path} has no heading"
