@@ -201,7 +201,7 @@ async def _dashboard(app: Any, sub: str) -> str:
 async def _measure(n: int, api: httpx.AsyncClient, web: httpx.AsyncClient, token: str, sub: str,
                    thread: str, dashboard: str) -> dict[str, Any]:  # fmt: skip
     auth = {"Authorization": f"Bearer {token}"}
-    calls = [
+    calls: list[tuple[str, dict[str, str | int]]] = [
         ("/directory", {"kind": "person", "page_size": 100}),
         ("/directory", {"kind": "company", "page_size": 100}),
         ("/forums/categories", {}), ("/workspaces", {}), ("/notifications", {}),
