@@ -62,7 +62,7 @@ async def person(ctx: CtxDep, person: str) -> Response:
     view = await ctx.call("profile.person.get", person=person)
     card, _ = await ctx.attempt("profile.person.card", person=person, limit=30)
     own = person == ctx.session.sub
-    return ctx.render("person.html", p=view, cloud=(card or {}).get("cloud"), own=own)
+    return ctx.render("person.html", p=view, tagcloud=(card or {}).get("cloud"), own=own)
 
 
 @router.get("/people/{person}/edit")
@@ -124,7 +124,7 @@ async def company(ctx: CtxDep, partner: str) -> Response:
     return ctx.render(
         "company.html",
         c=view,
-        cloud=(card or {}).get("cloud"),
+        tagcloud=(card or {}).get("cloud"),
         people=people,
         people_err=people_err,
         can_edit=_can_edit_company(ctx, partner),

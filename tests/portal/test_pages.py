@@ -62,6 +62,12 @@ class TestConsoles:
 
 
 class TestProfiles:
+    async def test_a_profile_shows_its_tag_cloud(self, mesh):
+        async with sign_in(mesh, "felix") as client:
+            page = await client.get(f"/people/{mesh.subs['noah']}")
+            cloud = re.search(r'<ul class="cloud".*?</ul>', page.text, re.S)
+            assert cloud and "cold chain" in cloud.group(0)
+
     async def test_directory_search_and_filters(self, mesh):
         async with sign_in(mesh, "felix") as client:
             page = await client.get("/directory", params={"q": "cold chain"})
