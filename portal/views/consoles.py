@@ -24,11 +24,18 @@ def _require(ctx: Ctx, *roles: str) -> None:
 
 
 async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
-    (proposed, p_err), (recent, r_err), (companies, c_err), (audit, a_err) = await asyncio.gather(
+    (
+        (proposed, p_err),
+        (recent, r_err),
+        (companies, c_err),
+        (audit, a_err),
+        (people, _),
+    ) = await asyncio.gather(
         ctx.attempt("matching.list_introductions", status="proposed", limit=100),
         ctx.attempt("matching.list_introductions", limit=50),
         ctx.attempt("profile.directory.search", kind="company", sort="name", page_size=100),
         ctx.attempt("profile.verification.audit", limit=20),
+        ctx.attempt("profile.directory.search", kind="person", sort="name", page_size=100),
     )
     intros = (proposed or {}).get("introductions", []) + (recent or {}).get("introductions", [])
     return ctx.render(
@@ -38,6 +45,7 @@ async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
         recent=(recent or {}).get("introductions", []),
         r_err=r_err,
         companies=(companies or {}).get("entries", []),
+        people=(people or {}).get("entries", []),
         c_err=c_err,
         audit=(audit or {}).get("entries", []),
         a_err=a_err,

@@ -31,6 +31,26 @@ class TestConsoles:
             async with sign_in(mesh, username) as client:
                 assert (await client.get("/broker")).status_code == 404, username
 
+    async def test_broker_introduces_two_people_who_then_see_it(self, mesh):
+        felix, carlos = mesh.subs["felix"], mesh.subs["carlos"]
+        async with sign_in(mesh, "bruno") as client:
+            page = await client.get("/broker")
+            assert f'<option value="{felix}">Felix Fischer (fabrikam)</option>' in page.text
+            resp = await post_form(
+                client,
+                "/broker",
+                "/broker/propose",
+                {"a": felix, "b": carlos, "note": "forecasts for plants"},
+            )
+            assert resp.url.path == "/broker" and "Not done" not in resp.text
+        async with sign_in(mesh, "carlos") as client:
+            page = await client.get("/introductions")
+            waiting = page.text.split('id="h-wait"')[1].split("</section>")[0]
+            assert "forecasts for plants" in waiting and f'data-card="{felix}"' in waiting
+        async with sign_in(mesh, "bruno") as client:
+            resp = await post_form(client, "/broker", "/broker/propose", {"a": felix, "b": carlos})
+            assert "Not done" in resp.text and "already" in resp.text
+
     async def test_broker_verifies_a_partner_and_the_badge_shows(self, mesh):
         async with sign_in(mesh, "bruno") as client:
             resp = await post_form(
