@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from portal.api import ApiError
+from portal.views.names import names
 from portal.web import Ctx, current_session, render, signed_in
 
 router = APIRouter()
@@ -31,6 +32,8 @@ def _waiting(intros: Any, me: str) -> list[dict[str, Any]]:
     """Introductions where it is my turn to answer."""
     waiting = []
     for i in (intros or {}).get("introductions", []):
+        if me not in (i.get("a"), i.get("b")):
+            continue  # brokers and operators list everyone's
         mine = i.get("a_accepted") if i.get("a") == me else i.get("b_accepted")
         if i.get("status") in ("approved", "accepted") and not mine:
             waiting.append(i)
@@ -48,9 +51,11 @@ async def home(request: Request) -> Response:
         ctx.attempt("collaboration.notifications.list", limit=10),
         _active_threads(ctx),
     )
+    waiting = _waiting(intros, ctx.session.sub)
     return ctx.render(
         "home.html",
-        waiting=_waiting(intros, ctx.session.sub),
+        waiting=waiting,
+        names=await names(ctx, [x for i in waiting for x in (i["a"], i["b"])]),
         intro_err=intro_err,
         notifications=(notes or {}).get("items", []),
         note_err=note_err,

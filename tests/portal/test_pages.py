@@ -47,7 +47,11 @@ class TestConsoles:
             page = await client.get("/introductions")
             waiting = page.text.split('id="h-wait"')[1].split("</section>")[0]
             assert "forecasts for plants" in waiting and f'data-card="{felix}"' in waiting
+            home = (await client.get("/")).text.split('id="h-intros"')[1].split("</section>")[0]
+            assert "Felix Fischer" in home
         async with sign_in(mesh, "bruno") as client:
+            home = (await client.get("/")).text.split('id="h-intros"')[1].split("</section>")[0]
+            assert "Felix Fischer" not in home, "the broker is not a party to it"
             resp = await post_form(client, "/broker", "/broker/propose", {"a": felix, "b": carlos})
             assert "Not done" in resp.text and "already" in resp.text
 
