@@ -30,9 +30,14 @@ async def mesh(
     request, nats_url, postgres_admin_url, tmp_path_factory, demo_hashes
 ) -> AsyncIterator[Mesh]:
     """Identity, gateway, profile, collaboration, matching and the portal, seeded with content;
-    every database on the engine of the parameter (SQLite files, or fresh PostgreSQL ones)."""
+    every database on the engine of the parameter (SQLite files, or fresh PostgreSQL ones).
+
+    It has a NATS server of its own, so its services' durable consumers and the events in
+    its stream are never shared with other tests' services.
+    """
     workdir = tmp_path_factory.mktemp("portal-mesh")
     async with AsyncExitStack() as stack:
+        nats_url = stack.enter_context(infra.local_nats())
         urls = {}
         for name in DATABASES:
             if request.param == "sqlite":
