@@ -55,7 +55,11 @@ async def home(request: Request) -> Response:
     return ctx.render(
         "home.html",
         waiting=waiting,
-        names=await names(ctx, [x for i in waiting for x in (i["a"], i["b"])]),
+        names=await names(
+            ctx,
+            [x for i in waiting for x in (i["a"], i["b"])]
+            + [n["actor"] for n in (notes or {}).get("items", [])],
+        ),
         intro_err=intro_err,
         notifications=(notes or {}).get("items", []),
         note_err=note_err,

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import split_tags, text
+from portal.views.names import names
 from portal.web import Ctx, CtxDep
 
 router = APIRouter(prefix="/workspaces")
@@ -53,14 +54,18 @@ async def _page(ctx: Ctx, workspace: str, **extra: Any) -> Response:
         ctx.attempt(WS + "list_notes", workspace=workspace),
         ctx.attempt(WS + "list_tasks", workspace=workspace),
     )
+    note_items = (notes or {}).get("items", [])
+    task_items = (tasks or {}).get("items", [])
+    people = [n["author"] for n in note_items] + [k.get("assignee") or "" for k in task_items]
     return ctx.render(
         "workspace.html",
+        names=await names(ctx, people),
         ws=ws,
         threads=(threads or {}).get("items", []),
         t_err=t_err,
-        notes=(notes or {}).get("items", []),
+        notes=note_items,
         n_err=n_err,
-        tasks=(tasks or {}).get("items", []),
+        tasks=task_items,
         k_err=k_err,
         **extra,
     )

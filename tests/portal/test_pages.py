@@ -181,6 +181,8 @@ class TestWorkspaces:
                 {"title": "Plan", "body": "Share *forecasts* weekly"},
             )
             assert "<em>forecasts</em>" in resp.text
+            note = resp.text.split('class="note"')[1].split("</article>")[0]
+            assert "Carlos Castillo" in note, "authors are shown by name, with a hover card"
         async with sign_in(mesh, "fatima") as client:
             assert "Contoso and Fabrikam forecasting" in (await client.get("/workspaces")).text
             assert (await client.get(f"/workspaces/{workspace}")).status_code == 200
