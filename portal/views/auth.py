@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal.oidc import LoginError, pkce_pair, unverified_claims
-from portal.sessions import cookie_name
+from portal.sessions import LOGIN_TTL, cookie_name
 from portal.settings import PortalSettings
 from portal.web import CtxDep, portal_of, render, safe_next
 
 router = APIRouter(prefix="/auth")
+LOGIN_COOKIE = "pm_portal_login"
 
 
 def _failed(request: Request, message: str, status: int = 400) -> Response:
@@ -39,13 +41,27 @@ async def login(request: Request, next: str | None = None) -> Response:
         url = await portal.oidc.authorize_url(state, nonce, challenge, portal.settings.scope)
     except LoginError as exc:
         return _failed(request, str(exc), 503)
-    return RedirectResponse(url, status_code=303)
+    response = RedirectResponse(url, status_code=303)
+    # Binds the login to this browser: a callback link started elsewhere (login CSRF,
+    # someone else's code) does not sign this browser in.
+    response.set_cookie(
+        LOGIN_COOKIE,
+        state,
+        httponly=True,
+        samesite="lax",
+        secure=portal.settings.secure_cookies,
+        path="/auth/",
+        max_age=int(LOGIN_TTL),
+    )
+    return response
 
 
 @router.get("/callback")
 async def callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
     portal = portal_of(request)
-    pending = await portal.store.finish_login(state) if state else None
+    if not state or not hmac.compare_digest(request.cookies.get(LOGIN_COOKIE, ""), state):
+        return _failed(request, "This sign-in was not started in this browser. Try again.")
+    pending = await portal.store.finish_login(state)
     if pending is None:
         return _failed(request, "This sign-in link has expired or was already used.")
     if error or not code:
@@ -70,6 +86,7 @@ async def callback(request: Request, state: str = "", code: str = "", error: str
         tokens,
     )
     response = RedirectResponse(str(pending["return_to"]), status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/auth/")
     set_session_cookie(response, portal.settings, cookie)
     return response
 

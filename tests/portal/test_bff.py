@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -43,9 +44,20 @@ class TestSignIn:
 
     async def test_callback_refuses_an_unknown_state(self, mesh):
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
+            client.cookies.set("pm_portal_login", "forged")
             resp = await client.get("/auth/callback", params={"state": "forged", "code": "x"})
             assert resp.status_code == 400
             assert "expired or was already used" in resp.text
+            assert COOKIE not in resp.headers.get("set-cookie", "")
+
+    async def test_a_callback_from_another_browser_does_not_sign_in(self, mesh):
+        async with httpx.AsyncClient(base_url=mesh.portal_url) as attacker:
+            start = await attacker.get("/auth/login")
+            state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        async with httpx.AsyncClient(base_url=mesh.portal_url) as victim:
+            resp = await victim.get("/auth/callback", params={"state": state, "code": "x"})
+            assert resp.status_code == 400
+            assert "not started in this browser" in resp.text
             assert COOKIE not in resp.headers.get("set-cookie", "")
 
     async def test_pages_need_a_session(self, mesh):
