@@ -58,6 +58,7 @@ class ClientIn(BaseModel):
     scopes: list[str] = []
     redirect_uris: list[str] = []
     post_logout_redirect_uris: list[str] = []
+    id_token_alg: str = "RS256"
     roles: list[str] = []
     first_party: bool = False
     jwks: dict[str, Any] | None = None
@@ -101,7 +102,11 @@ async def _admin(
     request: Request, rt: IdentityRuntime, eco: str, fn: Any, *args: Any, broker_ok: bool = False
 ) -> Any:
     token = bearer(request.headers.get("authorization"))
-    return await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
+    result = await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
+    if request.method != "GET":
+        rt.rows.forget(eco)  # admin writes refresh the cached rows and keys of this ecosystem
+        rt.keys.invalidate(eco)
+    return result
 
 
 def _partner(p: Any) -> dict[str, Any]:
@@ -236,12 +241,12 @@ async def create_client(
 
 
 @router.post("/keys/rotate")
-async def rotate_keys(request: Request, eco: str, rt: RuntimeDep) -> dict[str, str]:
-    def work(tx: Tx, _actor: str) -> dict[str, str]:
+async def rotate_keys(request: Request, eco: str, rt: RuntimeDep) -> dict[str, Any]:
+    def work(tx: Tx, _actor: str) -> dict[str, Any]:
         eco_row = service.ecosystem(tx, eco)
         return keys.rotate(tx, eco, rt.sealer, max(eco_row.access_ttl, 3600))
 
-    result: dict[str, str] = await _admin(request, rt, eco, work)
+    result: dict[str, Any] = await _admin(request, rt, eco, work)
     rt.keys.invalidate(eco)
     return result
 
@@ -298,3 +303,38 @@ async def register_upstream(
 
     up = await _admin(request, rt, eco, lambda tx, a: register(tx, rt, eco, body.model_dump(), a))
     return {"alias": up.alias, "name": up.name, "issuer": up.issuer, "mapping": up.mapping}
+
+
+class EcosystemIn(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    access_ttl: int | None = Field(default=None, ge=60, le=24 * 3600)
+    refresh_ttl: int | None = Field(default=None, ge=300, le=365 * 24 * 3600)
+
+
+@router.get("/ecosystem")
+async def get_ecosystem(request: Request, eco: str, rt: RuntimeDep) -> dict[str, Any]:
+    return await _admin(request, rt, eco, lambda tx, _a: _ecosystem(service.ecosystem(tx, eco)))
+
+
+@router.patch("/ecosystem")
+async def update_ecosystem(
+    request: Request, eco: str, body: EcosystemIn, rt: RuntimeDep
+) -> dict[str, Any]:
+    def work(tx: Tx, actor: str) -> dict[str, Any]:
+        changes = body.model_dump(exclude_none=True)
+        return _ecosystem(service.update_ecosystem(tx, eco, changes, actor))
+
+    return await _admin(request, rt, eco, work)
+
+
+def _ecosystem(e: Any) -> dict[str, Any]:
+    return {
+        "slug": e.slug,
+        "name": e.name,
+        "membership_policy": e.membership_policy,
+        "admission_rule": e.admission_rule,
+        "default_partner": e.default_partner,
+        "access_ttl": e.access_ttl,
+        "refresh_ttl": e.refresh_ttl,
+        "exchange_rules": e.exchange_rules,
+    }

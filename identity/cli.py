@@ -52,15 +52,15 @@ async def seed_demo(
     return doc
 
 
-async def rotate_keys(settings: IdentitySettings, eco: str) -> dict[str, str]:
+async def rotate_keys(settings: IdentitySettings, eco: str) -> dict[str, Any]:
     sealer = Sealer(settings.key_encryption_secret)
 
-    def work(tx: Tx) -> dict[str, str]:
+    def work(tx: Tx) -> dict[str, Any]:
         row = service.ecosystem(tx, eco)
         return keys.rotate(tx, eco, sealer, max(row.access_ttl, 3600))
 
     try:
-        result: dict[str, str] = await _with_db(settings, work)
+        result: dict[str, Any] = await _with_db(settings, work)
     except MeshError as exc:
         raise CliError(f"cannot rotate keys of {eco!r}: {exc.detail}") from None
     return result

@@ -53,3 +53,13 @@ async def run_tx(db: Database, outbox: Outbox, fn: Callable[..., T], *args: Any)
         for event in events:
             await outbox.add(session, event)
     return result
+
+
+async def run_tx_collect(
+    db: Database, fn: Callable[..., T], *args: Any
+) -> tuple[T, list[EventBase]]:
+    """Like :func:`run_tx`, but hand the events back instead of adding them (see GroupCommit)."""
+    async with db.transaction() as session:
+        events: list[EventBase] = []
+        result: T = await session.run_sync(lambda s: fn(Tx(s, events), *args))
+    return result, events

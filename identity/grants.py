@@ -161,7 +161,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         status, token, headers = super().create_token_response()
         code: CodeView = self.request.authorization_code
         if "openid" in token.get("scope", "").split():
-            signer = self.server.keys.signer(call.tx, call.eco.slug)
+            client = self.request.client
+            signer = self.server.keys.signer(call.tx, call.eco.slug, client.row.id_token_alg)
             token["id_token"] = mint_id_token(
                 signer,
                 call.issuer,

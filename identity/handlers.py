@@ -8,15 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from identity.context import Tx
+from identity.context import Tx, run_tx_collect
 from identity.endpoints import AccessTokenView, decode_own_access_token
 from identity.grants import person_subject
+from identity.keys import ALGS
 from identity.oauth import StarletteRequest
 from identity.runtime import IdentityRuntime, RuntimeDep, client_ip
 from identity.tokens import KNOWN_SCOPES, user_info
 from mesh.tokens import bearer
 
 router = APIRouter()
+# Grants whose only write is their audit event: those events are group-committed.
+STATELESS_GRANTS = frozenset(
+    {"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"}
+)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -42,7 +47,7 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
             "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": list(ALGS),
         "token_endpoint_auth_methods_supported": secret_and_jwt,
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
         "introspection_endpoint_auth_methods_supported": secret_and_jwt,
@@ -111,11 +116,17 @@ async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) 
     oreq = await oauth_request(request, rt)
 
     def work(tx: Tx) -> tuple[int, Any, Any]:
-        rt.enter(tx, eco, client_ip(request))
+        rt.enter(tx, eco, client_ip(request), cached=True)
         if name == "token":
             return rt.server.create_token_response(oreq)  # type: ignore[no-any-return]
         return rt.server.create_endpoint_response(name, oreq)  # type: ignore[no-any-return]
 
+    grant_type = oreq.payload.data.get("grant_type")
+    if name == "token" and grant_type in STATELESS_GRANTS:
+        result, events = await run_tx_collect(rt.db, work)
+        if events:
+            await rt.group.add(events)  # durable before the token leaves
+        return to_response(*result)
     return to_response(*await rt.tx(work))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from identity import repository as repo
@@ -25,7 +25,8 @@ from identity.context import Tx
 from identity.crypto import Sealer
 from identity.models import SigningKey
 
-ALG = "RS256"
+ALG = "RS256"  # access tokens, and ID tokens unless a client asks for another
+ALGS = ("RS256", "ES256")  # ES256: smaller, faster ID tokens for clients that allow it
 # A retired key stays published this long past the longest token lifetime.
 RETIRE_LEEWAY_S = 300
 
@@ -39,24 +40,28 @@ class Signer:
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint, used as the key id."""
-    canon = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"))
+    members = ("e", "kty", "n") if jwk["kty"] == "RSA" else ("crv", "kty", "x", "y")
+    canon = json.dumps({k: jwk[k] for k in members}, separators=(",", ":"))
     return base64.urlsafe_b64encode(hashlib.sha256(canon.encode()).digest()).decode().rstrip("=")
 
 
-def new_key(eco: str, state: str, sealer: Sealer) -> SigningKey:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_jwk: dict[str, Any] = json.loads(
-        jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key())
-    )
+def new_key(eco: str, state: str, sealer: Sealer, alg: str = ALG) -> SigningKey:
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if alg == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+        public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
     kid = _thumbprint(public_jwk)
-    public_jwk.update(kid=kid, use="sig", alg=ALG)
+    public_jwk.update(kid=kid, use="sig", alg=alg)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return SigningKey(
         kid=kid,
         eco=eco,
-        alg=ALG,
+        alg=alg,
         state=state,
         public_jwk=public_jwk,
         private_enc=sealer.seal(pem, kid.encode()),
@@ -70,32 +75,34 @@ class KeyRing:
     def __init__(self, sealer: Sealer, ttl: float = 10.0) -> None:
         self.sealer = sealer
         self.ttl = ttl
-        self._signers: dict[str, tuple[float, Signer]] = {}
+        self._signers: dict[tuple[str, str], tuple[float, Signer]] = {}
         self._jwks: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def invalidate(self, eco: str) -> None:
-        self._signers.pop(eco, None)
+        for alg in ALGS:
+            self._signers.pop((eco, alg), None)
         self._jwks.pop(eco, None)
 
-    def signer(self, tx: Tx, eco: str) -> Signer:
-        cached = self._signers.get(eco)
+    def signer(self, tx: Tx, eco: str, alg: str = ALG) -> Signer:
+        cached = self._signers.get((eco, alg))
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
-        active = [k for k in repo.keys_of(tx.s, eco) if k.state == "active"]
+        active = [k for k in repo.keys_of(tx.s, eco) if k.state == "active" and k.alg == alg]
         if not active:
             ensure_keys(tx, eco, self.sealer)
-            active = [k for k in repo.keys_of(tx.s, eco) if k.state == "active"]
+            active = [k for k in repo.keys_of(tx.s, eco) if k.state == "active" and k.alg == alg]
         row = active[-1]
         pem = self.sealer.open(row.private_enc, row.kid.encode())
         signer = Signer(row.kid, row.alg, serialization.load_pem_private_key(pem, None))
-        self._signers[eco] = (time.monotonic(), signer)
+        self._signers[(eco, alg)] = (time.monotonic(), signer)
         return signer
 
     def jwks(self, tx: Tx, eco: str) -> dict[str, Any]:
         cached = self._jwks.get(eco)
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
-        keys = [dict(k.public_jwk) for k in repo.keys_of(tx.s, eco)]
+        now = datetime.now(UTC)
+        keys = [dict(k.public_jwk) for k in repo.keys_of(tx.s, eco) if published(k, now)]
         doc = {"keys": keys}
         self._jwks[eco] = (time.monotonic(), doc)
         return doc
@@ -111,33 +118,45 @@ class KeyRing:
         return None
 
 
+def published(key: SigningKey, now: datetime) -> bool:
+    """Every key is in JWKS except a retired one whose tokens have all expired."""
+    if key.state != "retired" or key.retire_until is None:
+        return True
+    until = key.retire_until if key.retire_until.tzinfo else key.retire_until.replace(tzinfo=UTC)
+    return until > now
+
+
 def ensure_keys(tx: Tx, eco: str, sealer: Sealer) -> None:
-    """An ecosystem always has one active and one next key."""
-    states = {k.state for k in repo.keys_of(tx.s, eco)}
-    if "active" not in states:
-        repo.add(tx.s, new_key(eco, "active", sealer))
-    if "next" not in states:
-        repo.add(tx.s, new_key(eco, "next", sealer))
+    """An ecosystem always has one active and one next key per algorithm."""
+    present = {(k.alg, k.state) for k in repo.keys_of(tx.s, eco)}
+    for alg in ALGS:
+        for state in ("active", "next"):
+            if (alg, state) not in present:
+                repo.add(tx.s, new_key(eco, state, sealer, alg))
 
 
-def rotate(tx: Tx, eco: str, sealer: Sealer, max_token_ttl: int) -> dict[str, str]:
-    """Promote next → active, active → retired (kept until its tokens expire), add a new next."""
+def rotate(tx: Tx, eco: str, sealer: Sealer, max_token_ttl: int) -> dict[str, Any]:
+    """Per algorithm: next → active, active → retired (published until its tokens expire),
+    and a new next. Returns the kids of the access-token (RS256) keys plus ``by_alg``."""
     ensure_keys(tx, eco, sealer)
     now = datetime.now(UTC)
     repo.drop_expired_keys(tx.s, eco, now)
     keys = repo.keys_of(tx.s, eco)
-    retired = [k for k in keys if k.state == "active"]
-    promoted = next(k for k in keys if k.state == "next")
-    for k in retired:
-        k.state = "retired"
-        k.retire_until = now + timedelta(seconds=max_token_ttl + RETIRE_LEEWAY_S)
-    promoted.state = "active"
-    tx.s.flush()
-    upcoming = new_key(eco, "next", sealer)
-    repo.add(tx.s, upcoming)
-    tx.audit(eco, "key.rotated", target=promoted.kid, retired=[k.kid for k in retired])
-    return {
-        "active": promoted.kid,
-        "next": upcoming.kid,
-        "retired": ",".join(k.kid for k in retired),
-    }
+    by_alg: dict[str, dict[str, str]] = {}
+    for alg in ALGS:
+        retired = [k for k in keys if k.alg == alg and k.state == "active"]
+        promoted = next(k for k in keys if k.alg == alg and k.state == "next")
+        for k in retired:
+            k.state = "retired"
+            k.retire_until = now + timedelta(seconds=max_token_ttl + RETIRE_LEEWAY_S)
+        promoted.state = "active"
+        tx.s.flush()
+        upcoming = new_key(eco, "next", sealer, alg)
+        repo.add(tx.s, upcoming)
+        by_alg[alg] = {
+            "active": promoted.kid,
+            "next": upcoming.kid,
+            "retired": ",".join(k.kid for k in retired),
+        }
+    tx.audit(eco, "key.rotated", target=by_alg[ALG]["active"], keys=by_alg)
+    return {**by_alg[ALG], "by_alg": by_alg}

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from identity import login as logic
 from identity import repository as repo
 from identity.context import Tx
+from identity.keys import ALGS
 from identity.pages import SESSION_COOKIE, csrf_ok, render
 from identity.runtime import IdentityRuntime, RuntimeDep
 
@@ -30,7 +31,7 @@ def _hint_claims(rt: IdentityRuntime, tx: Tx, eco: str, hint: str | None) -> dic
         claims: dict[str, Any] = jwt.decode(
             hint,
             key,
-            algorithms=["RS256"],
+            algorithms=list(ALGS),
             issuer=rt.settings.issuer(eco),
             options={"verify_aud": False, "verify_exp": False},
         )

@@ -84,6 +84,8 @@ class Client(Base):
     # roles of the client's own tokens (client credentials)
     roles: Mapped[list[str]] = mapped_column(default=list)
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RS256 (always available) or ES256 for clients that accept it
+    id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     access_ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from identity import login as logic
+from identity import repository as repo
 from identity.context import Tx
 from identity.crypto import new_secret
 from identity.handlers import oauth_request
@@ -212,8 +213,6 @@ async def login_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
 
 
 def _login_context(rt: IdentityRuntime, tx: Tx, eco: str) -> tuple[str, list[dict[str, str]]]:
-    from identity import repository as repo
-
     call = rt.enter(tx, eco)
     ups = [{"alias": u.alias, "name": u.name} for u in repo.list_upstreams(tx.s, eco)]
     return call.eco.name, ups
@@ -283,10 +282,7 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
         )
 
     def succeed(tx: Tx) -> str:
-        for key in keys[:1]:
-            from identity import repository as repo
-
-            repo.clear_throttle(tx.s, key)
+        repo.clear_throttle(tx.s, keys[0])  # the account's failures; the address keeps its own
         sid, _ = logic.start_session(tx, rt.settings, person)
         tx.audit(
             eco,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -11,8 +11,10 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
+from identity.cache import TtlCache
 from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
+from identity.groupcommit import GroupCommit
 from identity.keys import KeyRing
 from identity.oauth import Call, enter
 from identity.server import IdentityServer
@@ -35,16 +37,28 @@ class IdentityRuntime:
     server: IdentityServer
     templates: Jinja2Templates
     http: httpx.AsyncClient
+    group: GroupCommit
+    rows: TtlCache = field(default_factory=TtlCache)
 
     async def tx(self, fn: Callable[..., T], *args: Any) -> T:
         return await run_tx(self.db, self.outbox, fn, *args)
 
-    def enter(self, tx: Tx, eco: str, ip: str = "") -> Call:
-        """Make ``eco`` the current ecosystem of this transaction (404 when unknown)."""
+    def enter(self, tx: Tx, eco: str, ip: str = "", cached: bool = False) -> Call:
+        """Make ``eco`` the current ecosystem of this transaction (404 when unknown).
+
+        ``cached``: read the ecosystem and clients through :attr:`rows` (token endpoints).
+        """
         from identity.service import ecosystem
 
-        call = Call(tx=tx, eco=ecosystem(tx, eco), issuer=self.settings.issuer(eco), ip=ip)
+        row = self.rows.get((eco,)) if cached else None
+        if row is None:
+            row = ecosystem(tx, eco)
+            if cached:
+                self.rows.put((eco,), row)
+        call = Call(tx=tx, eco=row, issuer=self.settings.issuer(eco), ip=ip)
         call.extras.update(keys=self.keys, code_ttl=self.settings.code_ttl_s)
+        if cached:
+            call.extras["rows"] = self.rows
         enter(call)
         return call
 
@@ -67,6 +81,7 @@ def build_runtime(
         server=IdentityServer(keys, settings.audience),
         templates=templates,
         http=http,
+        group=GroupCommit(db, outbox),
     )
 
 

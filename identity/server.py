@@ -8,9 +8,13 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
+from authlib.oauth2.rfc7636 import CodeChallenge
 
 from identity import repository as repo
 from identity.crypto import digest, new_secret
+from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
+from identity.exchange import TokenExchangeGrant
+from identity.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from identity.keys import KeyRing
 from identity.models import RefreshToken
 from identity.oauth import ClientView, StarletteRequest, current
@@ -33,16 +37,7 @@ class IdentityServer(AuthorizationServer):
         self.build()
 
     def build(self) -> None:
-        from authlib.oauth2.rfc7636 import CodeChallenge
-
-        from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
-        from identity.exchange import TokenExchangeGrant
-        from identity.grants import (
-            AuthorizationCodeGrant,
-            ClientCredentialsGrant,
-            RefreshTokenGrant,
-        )
-
+        """Every grant, client authentication method and endpoint, registered in one place."""
         self.register_token_generator("default", self.generate_tokens)
         self.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
         self.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True)])
@@ -56,7 +51,12 @@ class IdentityServer(AuthorizationServer):
 
     def query_client(self, client_id: str) -> ClientView | None:
         call = current()
-        row = repo.get_client(call.tx.s, call.eco.slug, client_id)
+        rows = call.extras.get("rows")
+        row = rows.get((call.eco.slug, client_id)) if rows else None
+        if row is None:
+            row = repo.get_client(call.tx.s, call.eco.slug, client_id)
+            if rows and row is not None:
+                rows.put((call.eco.slug, client_id), row)
         return ClientView(row) if row is not None else None
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:

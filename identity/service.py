@@ -211,6 +211,7 @@ def create_client(
     first_party: bool = False,
     jwks: dict[str, Any] | None = None,
     post_logout_redirect_uris: list[str] | None = None,
+    id_token_alg: str = keys.ALG,
     actor: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, stored only as a hash)."""
@@ -229,6 +230,8 @@ def create_client(
         raise not_found("partner")
     if auth_method == "none" and set(grant_types) & {"client_credentials", GRANTS[3]}:
         raise _invalid("grant_types", "public clients cannot use client credentials or exchange")
+    if id_token_alg not in keys.ALGS:
+        raise _invalid("id_token_alg", f"id_token_alg must be one of {keys.ALGS}")
     if auth_method == "private_key_jwt" and not (jwks or {}).get("keys"):
         raise _invalid("jwks", "private_key_jwt needs the client's public keys (jwks)")
     secret = (
@@ -248,6 +251,7 @@ def create_client(
         scopes=sorted(set(scopes)),
         roles=_roles(roles or []),
         first_party=first_party,
+        id_token_alg=id_token_alg,
         created_at=_now(),
     )
     repo.add(tx.s, client)
@@ -322,3 +326,14 @@ def admits(rule: dict[str, Any], claims: dict[str, Any]) -> bool:
     if isinstance(value, list):
         return any(v in allowed for v in value)
     return value is not None and value in allowed
+
+
+def update_ecosystem(tx: Tx, eco: str, changes: dict[str, Any], actor: str | None) -> Ecosystem:
+    """Name and token lifetimes (access, refresh) of the ecosystem."""
+    row = ecosystem(tx, eco)
+    for key in ("name", "access_ttl", "refresh_ttl"):
+        if key in changes:
+            setattr(row, key, changes[key])
+    tx.s.flush()
+    tx.audit(eco, "admin.ecosystem.updated", actor=actor, target=eco, **changes)
+    return row

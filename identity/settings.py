@@ -30,6 +30,8 @@ class IdentitySettings(MeshSettings):
     session_ttl_s: int = 8 * 3600
     code_ttl_s: int = 60
     relay_poll_interval: float = 1.0
+    # After a commit, gather events this long before publishing them in one round.
+    relay_linger_s: float = 0.02
     # How long to wait for NATS at start before failing.
     nats_connect_timeout_s: float = 10.0
 

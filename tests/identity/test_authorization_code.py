@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
+from sqlalchemy import update
 
+from identity import models
+from identity.crypto import digest
 from identity.devclient import LoginFailed, login, pkce_pair
 from identity.seed import PASSWORD
+from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT
 
@@ -296,6 +301,108 @@ class TestCodeFailures:
                 f"{idp.issuer}/authorize?client_id=mesh-cli", data={"decision": "allow"}
             )
         assert resp.status_code == 403
+
+
+class TestEs256IdTokens:
+    async def test_client_that_allows_es256_gets_es256_id_tokens(self, idp):
+        olivia = (await idp.person_tokens("olivia"))["access_token"]
+        created = await idp.http.post(
+            f"{idp.issuer}/admin/clients",
+            headers={"Authorization": f"Bearer {olivia}"},
+            json={
+                "client_id": "es-app",
+                "name": "ES app",
+                "partner": "acme-hq",
+                "grant_types": ["authorization_code"],
+                "scopes": ["openid", "profile"],
+                "redirect_uris": ["http://127.0.0.1:8099/es"],
+                "first_party": True,
+                "id_token_alg": "ES256",
+            },
+        )
+        assert created.status_code == 201, created.text
+        async with httpx.AsyncClient() as browser:
+            code = await _code(
+                idp, browser, "es-app", "http://127.0.0.1:8099/es", scope="openid profile"
+            )
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "http://127.0.0.1:8099/es",
+            },
+            auth=("es-app", created.json()["client_secret"]),
+        )
+        body = resp.json()
+        header = jwt.get_unverified_header(body["id_token"])
+        assert header["alg"] == "ES256"
+        jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+        key = jwt.PyJWK.from_dict(next(k for k in jwks if k["kid"] == header["kid"]))
+        claims = jwt.decode(
+            body["id_token"], key.key, ["ES256"], audience="es-app", issuer=idp.issuer
+        )
+        assert claims["name"] == "Noah Nguyen"
+        # access tokens stay RS256 (what every resource server verifies)
+        assert jwt.get_unverified_header(body["access_token"])["alg"] == "RS256"
+
+    async def test_unknown_id_token_alg_is_refused(self, idp):
+        olivia = (await idp.person_tokens("olivia"))["access_token"]
+        resp = await idp.http.post(
+            f"{idp.issuer}/admin/clients",
+            headers={"Authorization": f"Bearer {olivia}"},
+            json={"client_id": "hs-app", "name": "x", "id_token_alg": "HS256"},
+        )
+        assert resp.status_code == 422
+
+
+class TestExpiryAndMaxAge:
+    async def test_expired_code_is_invalid_grant(self, idp):
+        verifier, challenge = pkce_pair()
+        async with httpx.AsyncClient() as browser:
+            code = await _code(idp, browser, "mesh-cli", CLI_REDIRECT, challenge=challenge)
+        # let the code's lifetime pass, as the clock would
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.AuthCode)
+                    .where(models.AuthCode.code_hash == digest(code))
+                    .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+                )
+        finally:
+            await db.dispose()
+        resp = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CLI_REDIRECT,
+                "client_id": "mesh-cli",
+                "code_verifier": verifier,
+            },
+        )
+        assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
+
+    async def test_max_age_zero_forces_a_fresh_login(self, idp):
+        _v, challenge = pkce_pair()
+        params = {
+            "response_type": "code",
+            "client_id": "mesh-cli",
+            "redirect_uri": CLI_REDIRECT,
+            "scope": "openid",
+            "state": "s1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        async with httpx.AsyncClient() as browser:
+            await _code(idp, browser, "mesh-cli", CLI_REDIRECT, challenge=challenge)
+            again = await browser.get(f"{idp.issuer}/authorize", params=params)
+            assert again.status_code in (200, 302) and "/login" not in again.headers.get(
+                "location", ""
+            )
+            stale = await browser.get(f"{idp.issuer}/authorize", params={**params, "max_age": "0"})
+            assert stale.status_code == 302 and "/login" in stale.headers["location"]
 
 
 class TestConfidentialClient:

@@ -119,3 +119,32 @@ class TestClientCredentials:
         head, body, sig = token.split(".")
         with pytest.raises(MeshError):
             await verifier.verify(f"{head}.{body}.{sig[:-6]}AAAAAA")
+
+
+class TestAuditGroupCommit:
+    async def test_every_concurrent_token_has_its_audit_event_in_the_outbox(self, idp):
+        import asyncio
+        import json
+
+        from sqlalchemy import select
+
+        from identity import models
+        from mesh.db import Database
+        from mesh.outbox import outbox_table
+
+        responses = await asyncio.gather(
+            *(idp.cc("fabrikam-backend", "directory:read") for _ in range(40))
+        )
+        jtis = {
+            jwt.decode(r.json()["access_token"], options={"verify_signature": False})["jti"]
+            for r in responses
+        }
+        assert len(jtis) == 40
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.sessions() as s:
+                rows = (await s.execute(select(outbox_table(models.metadata).c.payload))).all()
+        finally:
+            await db.dispose()
+        audited = {json.loads(r.payload)["data"].get("details", {}).get("jti") for r in rows}
+        assert jtis <= audited  # each token was answered only after its event was committed

@@ -59,9 +59,11 @@ class TestDiscovery:
 class TestJwks:
     async def test_only_public_signing_keys(self, idp):
         keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
-        assert len(keys) >= 2  # the active key and the next one, published before use
+        # per algorithm: the active key and the next one, published before use
+        assert sorted(k["alg"] for k in keys) == ["ES256", "ES256", "RS256", "RS256"]
         for key in keys:
-            assert key["kty"] == "RSA" and key["use"] == "sig" and key["alg"] == "RS256"
+            assert key["use"] == "sig"
+            assert (key["kty"], key["alg"]) in {("RSA", "RS256"), ("EC", "ES256")}
             assert key["kid"]
             assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key), "private material"
 
@@ -69,3 +71,12 @@ class TestJwks:
     async def test_ecosystems_do_not_share_keys(self, idp, path):
         resp = await idp.http.get(f"{idp.url}/eco/other{path}")
         assert resp.status_code == 404
+
+
+class TestOperations:
+    async def test_health_readiness_and_metrics(self, idp):
+        assert (await idp.http.get(f"{idp.url}/healthz")).json() == {"status": "ok"}
+        assert (await idp.http.get(f"{idp.url}/readyz")).json() == {"status": "ready"}
+        await idp.http.get(f"{idp.issuer}/jwks")
+        body = (await idp.http.get(f"{idp.url}/metrics")).text
+        assert 'route="/eco/{eco}/jwks"' in body and "pm_http_requests_total" in body

@@ -25,24 +25,40 @@ ALLIANCE_RULE = {
 async def gina(idp):
     """An operator of a second ecosystem (globex) of the same deployment, and her token there."""
     created = await cli.create_ecosystem(
-        idp.settings, "globex", "Globex Alliance", ("globex-corp", "Globex Corp"), "gina",
-        "globex-password-1")
+        idp.settings,
+        "globex",
+        "Globex Alliance",
+        ("globex-corp", "Globex Corp"),
+        "gina",
+        "globex-password-1",
+    )
     assert created["issuer"] == f"{idp.url}/eco/globex"
     async with httpx.AsyncClient() as browser:
-        tokens = await login(browser, created["issuer"], "mesh-cli", "gina", "globex-password-1",
-                             CLI_REDIRECT, "openid directory:read forum:read admin")
+        tokens = await login(
+            browser,
+            created["issuer"],
+            "mesh-cli",
+            "gina",
+            "globex-password-1",
+            CLI_REDIRECT,
+            "openid directory:read forum:read admin",
+        )
     olivia = (await idp.person_tokens("olivia"))["access_token"]
-    resp = await idp.http.put(f"{idp.issuer}/admin/exchange-rules",
-                              json={"rules": [*seed.EXCHANGE_RULES, ALLIANCE_RULE]},
-                              headers={"Authorization": f"Bearer {olivia}"})
+    resp = await idp.http.put(
+        f"{idp.issuer}/admin/exchange-rules",
+        json={"rules": [*seed.EXCHANGE_RULES, ALLIANCE_RULE]},
+        headers={"Authorization": f"Bearer {olivia}"},
+    )
     assert resp.status_code == 200
     return tokens["access_token"]
 
 
 async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
-    return await idp.http.post(f"{idp.issuer}/token", data={
-        "grant_type": EXCHANGE, "subject_token": token, "subject_token_type": AT, **extra},
-        auth=(client, idp.secret(client)))
+    return await idp.http.post(
+        f"{idp.issuer}/token",
+        data={"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": AT, **extra},
+        auth=(client, idp.secret(client)),
+    )
 
 
 class TestAlliance:
@@ -65,11 +81,13 @@ class TestAlliance:
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
     async def test_foreign_token_is_not_valid_here_by_itself(self, idp, gina):
-        resp = await idp.http.get(f"{idp.issuer}/userinfo",
-                                  headers={"Authorization": f"Bearer {gina}"})
+        resp = await idp.http.get(
+            f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {gina}"}
+        )
         assert resp.status_code == 401
-        olivia_admin = await idp.http.get(f"{idp.issuer}/admin/people",
-                                          headers={"Authorization": f"Bearer {gina}"})
+        olivia_admin = await idp.http.get(
+            f"{idp.issuer}/admin/people", headers={"Authorization": f"Bearer {gina}"}
+        )
         assert olivia_admin.status_code == 401
 
     async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(self, idp, gina):

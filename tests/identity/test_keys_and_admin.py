@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import jwt
 import pytest
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from identity import cli, models
 from identity.crypto import Sealer
@@ -26,8 +28,9 @@ async def _admin(idp, token, method, path, body=None):
     )
 
 
-async def _kids(idp) -> list[str]:
-    return [k["kid"] for k in (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]]
+async def _kids(idp, alg: str = "RS256") -> list[str]:
+    keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+    return [k["kid"] for k in keys if k["alg"] == alg]
 
 
 class TestKeyRotation:
@@ -66,6 +69,24 @@ class TestKeyRotation:
             )
             with pytest.raises(InvalidTag):
                 Sealer("another-secret").open(row.private_enc, row.kid.encode())
+
+    async def test_retired_key_leaves_jwks_once_its_tokens_expired(self, idp, olivia):
+        rotated = (await _admin(idp, olivia, "POST", "/keys/rotate")).json()
+        retired = rotated["retired"]
+        assert retired in await _kids(idp)
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.SigningKey)
+                    .where(models.SigningKey.kid == retired)
+                    .values(retire_until=datetime.now(UTC) - timedelta(seconds=1))
+                )
+        finally:
+            await db.dispose()
+        await _admin(idp, olivia, "POST", "/partners", {"slug": "refresh-jwks", "name": "x"})
+        kids = await _kids(idp)
+        assert retired not in kids and rotated["active"] in kids and rotated["next"] in kids
 
     async def test_cli_rotation(self, idp):
         result = await cli.rotate_keys(idp.settings, "acme")
@@ -155,3 +176,18 @@ class TestAdminApi:
         )
         assert refresh.json()["error"] == "invalid_grant"
         await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": True})
+
+
+class TestLifetimes:
+    async def test_ecosystem_access_lifetime_applies_to_new_tokens(self, idp, olivia):
+        resp = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 120})
+        assert resp.status_code == 200 and resp.json()["access_ttl"] == 120
+        try:
+            token = (await idp.cc("contoso-backend", "directory:read")).json()
+            assert token["expires_in"] == 120
+            claims = jwt.decode(token["access_token"], options={"verify_signature": False})
+            assert claims["exp"] - claims["iat"] == 120
+        finally:
+            await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 900})
+        bad = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 5})
+        assert bad.status_code == 422

@@ -89,6 +89,19 @@ class TestThrottling:
             locked = await _try_login(idp, browser, name, "correct-horse-battery")
         assert locked.status_code == 429 and "Too many" in locked.text
 
+    async def test_address_locks_after_many_failures_across_accounts(self, idp):
+        # uvicorn trusts X-Forwarded-For from loopback (a reverse proxy in front)
+        attacker = {"X-Forwarded-For": "203.0.113.77"}
+        async with httpx.AsyncClient(headers=attacker) as browser:
+            for i in range(idp.settings.login_max_failures_address):
+                resp = await _try_login(idp, browser, f"guess-{i}", "wrong-password-here")
+                assert resp.status_code == 401
+            blocked = await _try_login(idp, browser, "noah", PASSWORD)
+        assert blocked.status_code == 429
+        async with httpx.AsyncClient(headers={"X-Forwarded-For": "198.51.100.5"}) as browser:
+            other = await _try_login(idp, browser, "noah", PASSWORD)
+        assert other.status_code == 303
+
     async def test_login_page_is_csrf_protected_and_script_free(self, idp):
         async with httpx.AsyncClient() as browser:
             page = await browser.get(f"{idp.issuer}/login")

@@ -65,3 +65,78 @@ class TestSeedDemo:
             third["clients"]["portal"]["client_secret"]
             != first["clients"]["portal"]["client_secret"]
         )
+
+
+class TestCommandLine:
+    async def test_seed_serve_and_rotate_as_real_processes(self, tmp_path, nats_url):
+        """``python -m identity seed-demo``, ``python -m identity`` and ``rotate-keys``."""
+        import asyncio
+        import subprocess
+        import sys
+
+        import httpx
+
+        port = infra.free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "PM_IDENTITY_PORT": str(port),
+            "PM_IDENTITY_PUBLIC_URL": url,
+            "PM_IDENTITY_NATS_URL": nats_url,
+            "PM_VAR_DIR": str(tmp_path / "var"),
+        }
+        out = tmp_path / "var" / "demo-identity.json"
+        seeded = subprocess.run(
+            [sys.executable, "-m", "identity", "seed-demo", "--out", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        assert (tmp_path / "var" / "identity.db").exists()  # the default SQLite under var/
+        creds = json.loads(out.read_text())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "identity"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                ready = False
+                for _ in range(600):  # up to ~60 s on a loaded machine
+                    try:
+                        ready = (await http.get(f"{url}/readyz")).status_code == 200
+                    except httpx.HTTPError:
+                        pass
+                    if ready or proc.poll() is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert ready, f"python -m identity did not become ready (exit {proc.poll()})"
+                backend = creds["clients"]["northwind-backend"]
+                resp = await http.post(
+                    f"{url}/eco/acme/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(backend["client_id"], backend["client_secret"]),
+                )
+                assert resp.status_code == 200
+            rotated = subprocess.run(
+                [sys.executable, "-m", "identity", "rotate-keys", "--eco", "acme"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert rotated.returncode == 0 and json.loads(rotated.stdout)["active"]
+            missing = subprocess.run(
+                [sys.executable, "-m", "identity", "rotate-keys", "--eco", "nowhere"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert missing.returncode != 0 and "nowhere" in missing.stderr
+        finally:
+            proc.terminate()
+            assert proc.wait(15) is not None
