@@ -107,7 +107,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
+async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[int]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *args,
@@ -116,7 +116,7 @@ async def process(args: list[str], env: dict[str, str]) -> AsyncIterator[None]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        yield
+        yield proc.pid
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -183,10 +183,38 @@ async def pyload(url: str, headers: dict[str, str], seconds: int) -> dict[str, A
     return dict(json.loads(out))
 
 
-async def measure(url: str, headers: dict[str, str], seconds: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nats_pid(nats_url: str) -> int:
+    port = nats_url.rsplit(":", 1)[1]
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(b"nats-server") and port.encode() in argv:
+                return int(entry.name)
+    return 0
+
+
+async def measure(
+    url: str, headers: dict[str, str], seconds: int, pids: dict[str, int]
+) -> dict[str, Any]:
+    """Load ``url``; also the CPU each process in ``pids`` spent per request meanwhile."""
     load = wrk if shutil.which("wrk") else pyload
-    await load(url, headers, 1)  # warm up (JIT-free, but caches, pools and JWKS)
-    return await load(url, headers, seconds)
+    await load(url, headers, 1)  # warm up (caches, pools, JWKS)
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = await load(url, headers, seconds)
+    n = max(1, result["requests"])
+    result["cpu_us_per_request"] = {
+        name: round((cpu_seconds(pid) - before[name]) / n * 1e6, 1) for name, pid in pids.items()
+    }
+    return result
 
 
 # Gateway configurations measured: (label, verified-token cache, JSON access log).
@@ -214,7 +242,7 @@ def gateway_env(
 
 
 @contextlib.asynccontextmanager
-async def hello_server() -> AsyncIterator[str]:
+async def hello_server() -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     args = [
         "-m",
@@ -229,21 +257,20 @@ async def hello_server() -> AsyncIterator[str]:
         "--log-level",
         "warning",
     ]
-    async with process(args, {}):
+    async with process(args, {}) as pid:
         url = f"http://127.0.0.1:{port}/hello"
         await wait_ok(url)
-        yield url
+        yield url, pid
 
 
 @contextlib.asynccontextmanager
 async def gateway_server(
     nats_url: str, issuer_url: str, cache: bool, access_log: bool
-) -> AsyncIterator[str]:
+) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
-    async with process(
-        ["-m", "gateway"], gateway_env(nats_url, issuer_url, port, cache, access_log)
-    ):
-        yield f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi"
+    env = gateway_env(nats_url, issuer_url, port, cache, access_log)
+    async with process(["-m", "gateway"], env) as pid:
+        yield f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi", pid
 
 
 def median(values: list[float]) -> float:
@@ -260,6 +287,10 @@ def summarise(rounds: list[dict[str, dict[str, Any]]], labels: list[str]) -> dic
             k: round(median([x[k] for x in runs]), 2) for k in ("rps", "p50_ms", "p99_ms")
         }
         out[label]["non_2xx"] = sum(x["non_2xx"] for x in runs)
+        out[label]["cpu_us_per_request"] = {
+            proc: round(median([x["cpu_us_per_request"][proc] for x in runs]), 1)
+            for proc in runs[0]["cpu_us_per_request"]
+        }
     for label in labels:
         for key, name in (("rps", "throughput"), ("p50_ms", "p50"), ("p99_ms", "p99")):
             per_round = [r[label][key] / r["hello"][key] for r in rounds]
@@ -293,16 +324,24 @@ async def run(quick: bool) -> dict[str, Any]:
                 "PM_PROFILE_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'profile.db'}",
                 "PM_PROFILE_LOG_LEVEL": "WARNING",
             }
-            await stack.enter_async_context(process(["-m", "services.profile"], profile_env))
-            hello = await stack.enter_async_context(hello_server())
-            targets: dict[str, tuple[str, dict[str, str]]] = {"hello": (hello, {})}
+            profile = await stack.enter_async_context(
+                process(["-m", "services.profile"], profile_env)
+            )
+            hello_url, hello_pid = await stack.enter_async_context(hello_server())
+            targets: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
+                "hello": (hello_url, {}, {"hello": hello_pid})
+            }
             for label, cache, access_log in configs:
                 server = gateway_server(nats_url, issuer_url, cache, access_log)
-                targets[label] = (await stack.enter_async_context(server), auth)
-            for url, headers in targets.values():
+                url, pid = await stack.enter_async_context(server)
+                pids = {"gateway": pid, "profile": profile, "nats": nats_pid(nats_url)}
+                targets[label] = (url, auth, pids)
+            for url, headers, _ in targets.values():
                 await wait_ok(url, headers)
             for _ in range(n_rounds):
-                rounds.append({k: await measure(u, h, seconds) for k, (u, h) in targets.items()})
+                rounds.append(
+                    {k: await measure(u, h, seconds, p) for k, (u, h, p) in targets.items()}
+                )
     results.update(summarise(rounds, labels))
     results["target_throughput_ratio"] = 0.5
     return results

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.settings import GatewaySettings
 from mesh import logging as mesh_logging
 
 
-def app_factory():  # type: ignore[no-untyped-def]
+def app_factory() -> FastAPI:
     """Builds the app in each uvicorn worker (settings read from the environment)."""
     from gateway.app import create_app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from gateway.ratelimit import RateLimiter, make_buckets
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.state import Gateway
+from gateway.tracing import make_tracing
 from mesh.errors import MeshError
 from mesh.nats import connect
 from mesh.tokens import RemoteJwks, TokenVerifier
@@ -45,8 +47,18 @@ def create_app(
     settings: GatewaySettings,
     verifier: TokenVerifier | None = None,
     operations: Iterable[Operation] = OPERATIONS,
+    tracer_provider: Any = None,
 ) -> FastAPI:
-    gw = Gateway(settings=settings, routes=RouteTable(operations))
+    """The gateway for ``operations`` (default: the whole registry).
+
+    ``verifier`` replaces the JWKS-backed token verifier (tests); ``tracer_provider``
+    an OpenTelemetry provider to record spans with (else ``settings.otel`` decides).
+    """
+    gw = Gateway(
+        settings=settings,
+        routes=RouteTable(operations),
+        tracing=make_tracing(settings, tracer_provider),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,5 +91,5 @@ def create_app(
     app.router.routes.extend(operation_routes(gw))
     app.router.routes.append(Route(mashup.PATH, mashup.mashup_endpoint(gw), methods=["POST"]))
     app.router.routes.extend(meta_routes(gw))
-    app.add_middleware(Edge, settings=settings)
+    app.add_middleware(Edge, settings=settings, tracing=gw.tracing)
     return app

@@ -18,11 +18,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import ANONYMOUS, Caller
 from gateway.cors import CorsPolicy
 from gateway.problems import PROBLEM_JSON, problem_doc
 from gateway.settings import GatewaySettings
-from mesh import context, metrics
+from gateway.tracing import Tracing, finish_server_span
+from mesh import context
 from mesh.errors import MeshError
 
 access_log = logging.getLogger("gateway.access")
@@ -65,8 +67,9 @@ def incoming_trace(headers: Headers) -> str:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
+    def __init__(self, app: ASGIApp, settings: GatewaySettings, tracing: Tracing) -> None:
         self.app = app
+        self.tracing = tracing
         self.max_body = settings.max_body_bytes
         self.access_log = settings.access_log
         self.cors = CorsPolicy(settings.cors_origins, settings.cors_max_age)
@@ -81,7 +84,19 @@ class Edge:
         rid = headers.get("x-request-id", "")
         rid = rid if _SAFE_ID.match(rid) else context.new_request_id()
         context.request_id.set(rid)
-        context.traceparent.set(incoming_trace(headers))
+        if not self.tracing.enabled:
+            context.traceparent.set(incoming_trace(headers))
+            await self._serve(scope, receive, send, headers, rid)
+            return
+        sent = headers.get("traceparent", "")
+        parent = sent if _TRACEPARENT.match(sent) else None
+        with self.tracing.server(scope["method"], scope["path"], parent) as span:
+            info, status = await self._serve(scope, receive, send, headers, rid)
+            finish_server_span(span, info.route, status)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, rid: str
+    ) -> tuple[RequestInfo, int]:
         info = request_info(scope)
         path: str = scope["path"]
         origin = headers.get("origin")
@@ -92,7 +107,7 @@ class Edge:
                 info.route = "preflight"
                 await self._reply(send, 204, b"", extra + self.cors.preflight_headers(origin))
                 self._log(scope, info, 204, time.perf_counter())
-                return
+                return info, 204
             extra += self.cors.headers(origin)
         started = time.perf_counter()
         status = 500
@@ -117,6 +132,7 @@ class Edge:
         else:
             await self.app(scope, receive, send_with_headers)
         self._log(scope, info, status, started)
+        return info, status
 
     def _count(self, route: str, status: int, partner: str, elapsed: float) -> None:
         # Labelled children are cached: looking them up costs more than counting.

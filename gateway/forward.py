@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import Caller, authorize
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
-from mesh import metrics
 from mesh.client import request_raw
 from mesh.errors import MeshError
 
@@ -72,13 +72,15 @@ async def call_operation(
     started = time.perf_counter()
     code = "ok"
     try:
-        return await request_raw(
-            gw.nats(),
-            op.subject,
-            request.model_dump_json().encode(),
-            caller.token,
-            wait or gw.settings.request_timeout,
-        )
+        with gw.tracing.client(op) as trace_headers:
+            return await request_raw(
+                gw.nats(),
+                op.subject,
+                request.model_dump_json().encode(),
+                caller.token,
+                wait or gw.settings.request_timeout,
+                trace_headers,
+            )
     except MeshError as exc:
         code = exc.code.value
         raise

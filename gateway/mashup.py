@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import Caller, authenticate, require_ecosystem
 from gateway.edge import request_info
 from gateway.endpoints import Endpoint, client_ip, guarded, json_body
@@ -25,7 +26,6 @@ from gateway.forward import call_operation, merge_params
 from gateway.problems import edge_problem_doc, problem_doc
 from gateway.routes import MethodNotAllowed
 from gateway.state import Gateway
-from mesh import metrics
 from mesh.errors import MeshError
 
 PATH = "/v1/ecosystems/{eco}/mashup"

@@ -156,6 +156,26 @@ def _mashup_path(refs: dict[Any, Any]) -> dict[str, Any]:
     }
 
 
+_RATE_HEADERS = {
+    "RateLimit-Policy": 'The quotas that apply, e.g. "client";q=200;w=2',
+    "RateLimit": 'What is left of the tightest quota, e.g. "client";r=0;t=1',
+    "Retry-After": "Seconds to wait before trying again",
+}
+
+
+def _problem_responses() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (_, text) in _ERRORS.items():
+        out[name] = {
+            "description": text,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    out["RateLimited"]["headers"] = {
+        h: {"description": d, "schema": {"type": "string"}} for h, d in _RATE_HEADERS.items()
+    }
+    return out
+
+
 def build_openapi(routes: RouteTable, settings: GatewaySettings) -> dict[str, Any]:
     models: list[type[BaseModel]] = [mashup.MashupRequest, mashup.MashupReply]
     for b in routes.routes:
@@ -176,13 +196,7 @@ def build_openapi(routes: RouteTable, settings: GatewaySettings) -> dict[str, An
         "paths": paths,
         "components": {
             "schemas": {**defs, "Problem": PROBLEM_SCHEMA},
-            "responses": {
-                name: {
-                    "description": text,
-                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                }
-                for name, (_, text) in _ERRORS.items()
-            },
+            "responses": _problem_responses(),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -8,6 +8,7 @@ and, when refused, ``Retry-After``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from contracts.errors import ErrorCode
+from gateway import metrics
 from gateway.auth import Caller
 from gateway.settings import EcoRateLimits, GatewaySettings, RateLimitSpec
-from mesh import metrics
 from mesh.errors import MeshError
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class LocalBuckets:
         self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
+        return self.take_now(key, spec, cost)
+
+    def take_now(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
         now = time.monotonic()
         tokens, last = self._state.get(key, (float(spec.burst), now))
         tokens = min(float(spec.burst), tokens + (now - last) * spec.rate)
@@ -71,34 +75,44 @@ return {taken, tostring(tokens)}
 """
 
 
+RETRY_REDIS_AFTER = 5.0
+
+
 class RedisBuckets:
-    """Buckets shared by every gateway replica; falls back to local buckets if Redis fails."""
+    """Buckets shared by every gateway replica.
+
+    When Redis fails, this replica keeps limiting with its own buckets (so limits hold
+    per replica instead of failing open or refusing everyone) and tries Redis again
+    after :data:`RETRY_REDIS_AFTER` seconds.
+    """
 
     def __init__(self, client: Any, prefix: str = "pm:rl:") -> None:
         self.client = client
         self.prefix = prefix
         self._script = client.register_script(_TAKE)
         self._fallback = LocalBuckets()
-        self._warned_at = float("-inf")
+        self._retry_at = float("-inf")
 
     async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
         from redis.exceptions import RedisError
 
+        if time.monotonic() < self._retry_at:  # Redis failed lately: do not wait on it again
+            return await self._fallback.take(key, spec, cost)
         try:
             taken, tokens = await self._script(
                 keys=[self.prefix + key], args=[spec.rate, spec.burst, cost]
             )
         except (RedisError, OSError) as exc:
-            if time.monotonic() - self._warned_at > 30:
-                self._warned_at = time.monotonic()
-                log.warning(
-                    "redis rate limit unavailable; using local buckets", extra={"error": str(exc)}
-                )
+            self._retry_at = time.monotonic() + RETRY_REDIS_AFTER
+            log.warning(
+                "redis rate limit unavailable; using local buckets for a while",
+                extra={"error": str(exc), "retry_in_s": RETRY_REDIS_AFTER},
+            )
             return await self._fallback.take(key, spec, cost)
         return bool(int(taken)), float(tokens)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """One bucket's answer for a request."""
 
@@ -122,12 +136,15 @@ class Verdict:
         return max(1, math.ceil((self.cost - self.tokens) / self.spec.rate))
 
 
+@functools.lru_cache(maxsize=256)
+def _policy_field(quotas: tuple[tuple[str, int, float], ...]) -> str:
+    return ", ".join(f'"{name}";q={burst};w={math.ceil(window)}' for name, burst, window in quotas)
+
+
 def rate_limit_headers(verdicts: list[Verdict]) -> dict[str, str]:
     if not verdicts:
         return {}
-    policy = ", ".join(
-        f'"{v.name}";q={v.spec.burst};w={math.ceil(v.spec.window)}' for v in verdicts
-    )
+    policy = _policy_field(tuple((v.name, v.spec.burst, v.spec.window) for v in verdicts))
     tightest = min(verdicts, key=lambda v: (v.taken, v.tokens / v.spec.burst))
     headers = {
         "RateLimit-Policy": policy,
@@ -163,10 +180,12 @@ class RateLimiter:
         """Take ``cost`` from the caller's buckets; return headers or raise :class:`RateLimited`."""
         if not self.enabled:
             return {}
-        verdicts = [
-            await self._take(name, key, spec, cost)
-            for name, key, spec in self._keys(eco, caller, client_ip)
-        ]
+        keys = self._keys(eco, caller, client_ip)
+        if isinstance(self.buckets, LocalBuckets):  # no I/O: skip the awaits
+            local = self.buckets
+            verdicts = [Verdict(n, s, *local.take_now(k, s, cost), cost) for n, k, s in keys]
+        else:
+            verdicts = [await self._take(name, key, spec, cost) for name, key, spec in keys]
         headers = rate_limit_headers(verdicts)
         if any(not v.taken for v in verdicts):
             metrics.rate_limited.labels("gateway", caller.partner or "-").inc()

@@ -58,6 +58,7 @@ class GatewaySettings(MeshSettings):
     jwks_refresh_cooldown: float = 5.0
     mashup_max_items: int = Field(default=20, ge=1)
     access_log: bool = True
+    otel: bool = Field(default=False, description="OpenTelemetry spans (needs opentelemetry-sdk)")
 
     def limits_for(self, eco: str | None) -> EcoRateLimits:
         """The effective partner/client/anonymous buckets of ``eco``."""

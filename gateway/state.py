@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from nats.aio.client import Client
 
@@ -11,6 +10,7 @@ from contracts.errors import ErrorCode
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
+from gateway.tracing import Tracing
 from mesh.errors import MeshError
 from mesh.tokens import TokenVerifier
 
@@ -22,7 +22,7 @@ class Gateway:
     verifier: TokenVerifier | None = None
     nc: Client | None = None
     limiter: RateLimiter | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    tracing: Tracing = field(default_factory=Tracing)
 
     def nats(self) -> Client:
         if self.nc is None or not self.nc.is_connected:

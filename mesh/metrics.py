@@ -27,21 +27,6 @@ rate_limited = Counter(
 events_published = Counter("pm_events_published_total", "Outbox events published", ["service"])
 events_consumed = Counter("pm_events_consumed_total", "Events consumed", ["consumer", "outcome"])
 
-upstream_requests = Counter(
-    "pm_gateway_upstream_requests_total",
-    "Operations the gateway forwarded over NATS, by outcome code",
-    ["operation", "code"],
-)
-upstream_latency = Histogram(
-    "pm_gateway_upstream_seconds",
-    "Time from forwarding an operation over NATS to its reply",
-    ["operation"],
-    buckets=LATENCY_BUCKETS,
-)
-mashup_items = Counter(
-    "pm_gateway_mashup_items_total", "Sub-requests of mashups, by status", ["status"]
-)
-
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

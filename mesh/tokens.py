@@ -60,23 +60,49 @@ class RemoteJwks:
     """JWKS per issuer from OIDC discovery, refreshed on an unknown kid (with a cooldown)."""
 
     def __init__(
-        self, client: httpx.AsyncClient, refresh_cooldown: float = 5.0, max_age: float = 300.0
+        self,
+        client: httpx.AsyncClient,
+        refresh_cooldown: float = 5.0,
+        max_age: float = 300.0,
+        max_issuers: int = 1000,
+        fetches_per_second: float = 10.0,
     ) -> None:
         self._client = client
         self._cooldown = refresh_cooldown
         self._max_age = max_age
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
-        self._fetched: dict[str, float] = {}
+        self._fetched: OrderedDict[str, float] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        # Tokens name their issuer before they are verified: bound what a flood of
+        # made-up issuers can cost (outgoing fetches, remembered issuers).
+        self._max_issuers = max_issuers
+        self._fetch_rate = fetches_per_second
+        self._fetch_budget = self._fetch_burst = max(1.0, 2 * fetches_per_second)
+        self._budget_at = time.monotonic()
 
     async def key(self, issuer: str, kid: str) -> jwt.PyJWK | None:
         keys = self._keys.get(issuer)
         age = time.monotonic() - self._fetched.get(issuer, float("-inf"))
         if keys is not None and kid in keys and age < self._max_age:
             return keys[kid]
-        if keys is None or age >= self._cooldown:
+        if (keys is None or age >= self._cooldown) and self._may_fetch():
             await self._refresh(issuer)
         return self._keys.get(issuer, {}).get(kid)
+
+    def _may_fetch(self) -> bool:
+        now = time.monotonic()
+        elapsed, self._budget_at = now - self._budget_at, now
+        self._fetch_budget = min(self._fetch_burst, self._fetch_budget + elapsed * self._fetch_rate)
+        if self._fetch_budget < 1:
+            return False
+        self._fetch_budget -= 1
+        return True
+
+    def _forget_oldest(self) -> None:
+        while len(self._fetched) > self._max_issuers:
+            issuer, _ = self._fetched.popitem(last=False)
+            self._keys.pop(issuer, None)
+            self._locks.pop(issuer, None)
 
     async def _refresh(self, issuer: str) -> None:
         lock = self._locks.setdefault(issuer, asyncio.Lock())
@@ -84,6 +110,8 @@ class RemoteJwks:
             if time.monotonic() - self._fetched.get(issuer, float("-inf")) < self._cooldown:
                 return
             self._fetched[issuer] = time.monotonic()
+            self._fetched.move_to_end(issuer)
+            self._forget_oldest()
             try:
                 meta = await self._client.get(f"{issuer}/.well-known/openid-configuration")
                 meta.raise_for_status()

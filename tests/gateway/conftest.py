@@ -40,10 +40,14 @@ def start_gateway(
     """Starts a real gateway (uvicorn on loopback) with given settings; yields a client for it."""
 
     @contextlib.asynccontextmanager
-    async def start(operations: Any = None, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def start(
+        operations: Any = None, tracer_provider: Any = None, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         settings = gateway_settings(nats_url, **overrides)
         kwargs = {"operations": operations} if operations is not None else {}
-        app = create_app(settings, verifier=test_keys.verifier(), **kwargs)
+        app = create_app(
+            settings, verifier=test_keys.verifier(), tracer_provider=tracer_provider, **kwargs
+        )
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
             yield client
 
@@ -58,15 +62,19 @@ async def gateway(start_gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def profile(nats_url, database_url, test_keys):
-    """The real profile service (it serves the echo operation) on the test NATS."""
+async def profile(nats_url, tmp_path, test_keys):
+    """The real profile service (it serves the echo operation) on the test NATS.
+
+    The gateway holds no data, so its tests run the service on SQLite only; the
+    authorization matrix runs every service on every configured engine.
+    """
     async with run_service(
         "profile",
         ProfileSettings,
         models.metadata,
         handlers.register,
         nats_url=nats_url,
-        database_url=database_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
         verifier=test_keys.verifier(),
     ) as rt:
         yield rt

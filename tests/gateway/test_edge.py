@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
+import sys
 
 import httpx
 import pytest
 
 from gateway.app import create_app
-from mesh.localnats import local_nats
+from mesh.localnats import free_port, local_nats
 from mesh.logging import JsonFormatter
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
@@ -177,3 +181,42 @@ class TestAccessLog:
         assert doc["request_id"] == "log-1" and doc["trace_id"] == trace
         assert (doc["route"], doc["status"], doc["partner"]) == ("system.echo", 200, "contoso")
         assert doc["method"] == "GET" and doc["ms"] >= 0
+
+
+class TestProcess:
+    async def test_python_m_gateway_serves_and_stops_cleanly(self, nats_url):
+        port = free_port()
+        env = {
+            **os.environ,
+            "PM_GATEWAY_PORT": str(port),
+            "PM_GATEWAY_NATS_URL": nats_url,
+            "PM_GATEWAY_IDENTITY_URL": "http://127.0.0.1:9",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            status = None
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                for _ in range(200):
+                    with contextlib.suppress(httpx.HTTPError):
+                        status = (await client.get("/readyz")).status_code
+                        if status == 200:
+                            break
+                    await asyncio.sleep(0.05)
+                assert status == 200
+                assert (await client.get(ECHO)).status_code == 401
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), 15)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert proc.returncode in (0, -signal.SIGTERM)
+        lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+        assert any(doc["msg"].startswith("Finished server process") for doc in lines)
+        access = [doc for doc in lines if doc.get("logger") == "gateway.access"]
+        assert any(doc["status"] == 401 and doc["route"] == "system.echo" for doc in access)

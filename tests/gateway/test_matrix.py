@@ -21,9 +21,9 @@ from contracts.claims import Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
+from gateway import metrics
 from gateway.app import create_app
 from gateway.routes import RouteConfigError, RouteTable, check_operation
-from mesh import metrics
 from mesh.service import MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
@@ -70,7 +70,9 @@ async def mesh(request, nats_url, test_keys, postgres_admin_url, tmp_path_factor
                     verifier=test_keys.verifier(),
                 )
             )
-        settings = gateway_settings(nats_url, rate_limits_enabled=False, access_log=False)
+        settings = gateway_settings(
+            nats_url, rate_limits_enabled=False, access_log=False, request_timeout=10.0
+        )
         base = await stack.enter_async_context(
             infra.serve_app(create_app(settings, verifier=test_keys.verifier()))
         )

@@ -6,9 +6,13 @@ import asyncio
 import json
 
 import pytest
+from pydantic import BaseModel, model_validator
 
 from contracts import headers as h
+from contracts.claims import Scope
 from contracts.errors import ErrorCode
+from contracts.policy import Operation, Policy
+from contracts.registry import OPERATIONS
 from contracts.v1 import system
 from tests.gateway.conftest import bearer
 
@@ -180,3 +184,37 @@ class TestConcurrency:
             )
         )
         assert [r.json()["message"] for r in replies] == [f"m{i}" for i in range(40)]
+
+
+class Exploding(BaseModel):
+    eco: str
+
+    @model_validator(mode="after")
+    def _explode(self) -> Exploding:
+        raise RuntimeError("secret internals: db password is hunter2")
+
+
+EXPLODE = Operation(
+    name="testing.explode",
+    subject="pm.v1.testing.explode",
+    method="GET",
+    path="/v1/ecosystems/{eco}/explode",
+    request=Exploding,
+    reply=Exploding,
+    policy=Policy(scope=Scope.MESH_PING),
+    summary="Fails inside the gateway with an unexpected exception",
+)
+
+
+class TestUnexpectedFailures:
+    async def test_a_gateway_bug_is_a_500_problem_without_internals(
+        self, start_gateway, tokens, caplog
+    ):
+        async with start_gateway(operations=(*OPERATIONS, EXPLODE)) as gw:
+            r = await gw.get("/v1/ecosystems/acme/explode", headers=bearer(tokens.mint()))
+        assert r.status_code == 500
+        assert r.headers["content-type"] == PROBLEM
+        doc = r.json()
+        assert doc["code"] == "internal" and doc["request_id"] in doc["detail"]
+        assert "hunter2" not in r.text and "Traceback" not in r.text
+        assert any("hunter2" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records)

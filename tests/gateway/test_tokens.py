@@ -164,11 +164,13 @@ class JwksServer:
     def __init__(self) -> None:
         self.keys: list[dict] = []
         self.fetches = 0
+        self.discoveries = 0
         self.url = ""
         app = FastAPI()
 
         @app.get("/eco/{eco}/.well-known/openid-configuration")
         async def discovery(eco: str) -> dict:
+            self.discoveries += 1
             return {"issuer": f"{self.url}/eco/{eco}", "jwks_uri": f"{self.url}/eco/{eco}/jwks"}
 
         @app.get("/eco/{eco}/jwks")
@@ -218,8 +220,22 @@ class TestRemoteJwks:
             with pytest.raises(MeshError):  # a kid the issuer never published
                 await verifier.verify(stranger.mint(iss=stranger.iss))
 
+    async def test_made_up_issuers_cost_a_bounded_number_of_fetches(self, issuer):
+        k1, stranger = factory_for(issuer, "k1"), factory_for(issuer, "never-published")
+        issuer.keys = [k1.keys.public_jwk]
+        async with httpx.AsyncClient() as http:
+            source = RemoteJwks(http, fetches_per_second=1.0, max_issuers=2)
+            verifier = TokenVerifier(source, issuer.url, "partnermesh")
+            for i in range(8):
+                eco = f"made-up-{i}"
+                token = stranger.mint(eco=eco, iss=issuer_for(issuer.url, eco))
+                with pytest.raises(MeshError):
+                    await verifier.verify(token)
+            assert issuer.discoveries <= 2  # the burst; the rest are refused without a fetch
+            assert len(source._fetched) <= 2  # and only so many issuers are remembered
+
     async def test_gateway_builds_its_own_verifier_from_the_issuers_jwks(
-        self, issuer, nats_url, database_url
+        self, issuer, nats_url, tmp_path
     ):
         k1 = factory_for(issuer, "k1")
         issuer.keys = [k1.keys.public_jwk]
@@ -232,7 +248,7 @@ class TestRemoteJwks:
                 models.metadata,
                 handlers.register,
                 nats_url=nats_url,
-                database_url=database_url,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
                 verifier=TokenVerifier(RemoteJwks(http), issuer.url, "partnermesh"),
             ),
             serve_app(app) as url,

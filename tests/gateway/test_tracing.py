@@ -1,0 +1,117 @@
+"""OpenTelemetry at the edge: a SERVER span per request, a CLIENT span per NATS hop, and
+the NATS request carrying the CLIENT span's trace context to the service."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from contracts import headers as h
+from contracts.v1 import system
+from tests.gateway.conftest import bearer
+
+ECHO = "/v1/ecosystems/acme/echo"
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = "00f067aa0ba902b7"
+
+
+@pytest.fixture
+def spans():
+    """A tracer provider that keeps finished spans in memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+@pytest.fixture
+async def echo_headers(nc):
+    """A real NATS responder for the echo subject that records the headers it receives."""
+    seen: list[dict[str, str]] = []
+
+    async def handle(msg):
+        seen.append(dict(msg.headers or {}))
+        req = json.loads(msg.data)
+        reply = system.EchoReply(
+            message=req["message"],
+            eco=req["eco"],
+            sub="s",
+            partner=None,
+            client_id="c",
+            service="recorder",
+            instance="0",
+        )
+        await msg.respond(reply.model_dump_json().encode())
+
+    sub = await nc.subscribe(system.ECHO.subject, cb=handle)
+    await nc.flush()
+    yield seen
+    await sub.unsubscribe()
+
+
+def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list:
+    return [s for s in exporter.get_finished_spans() if s.kind is kind]
+
+
+class TestSpans:
+    async def test_request_continues_the_callers_trace_into_nats(
+        self, start_gateway, spans, echo_headers, tokens
+    ):
+        provider, exporter = spans
+        async with start_gateway(tracer_provider=provider) as gw:
+            r = await gw.get(
+                ECHO, headers={**bearer(tokens.mint()), "traceparent": f"00-{TRACE}-{PARENT}-01"}
+            )
+        assert r.status_code == 200
+        (server,) = by_kind(exporter, SpanKind.SERVER)
+        (client,) = by_kind(exporter, SpanKind.CLIENT)
+        assert f"{server.context.trace_id:032x}" == TRACE
+        assert f"{server.parent.span_id:016x}" == PARENT
+        assert client.parent.span_id == server.context.span_id
+        assert server.name == "GET system.echo"
+        assert server.attributes["http.response.status_code"] == 200
+        assert client.attributes["messaging.destination.name"] == system.ECHO.subject
+        sent = echo_headers[-1][h.TRACEPARENT]
+        assert sent == f"00-{TRACE}-{client.context.span_id:016x}-01"
+
+    async def test_without_a_caller_trace_the_gateway_starts_one(
+        self, start_gateway, spans, echo_headers, tokens
+    ):
+        provider, exporter = spans
+        async with start_gateway(tracer_provider=provider) as gw:
+            await gw.get(ECHO, headers=bearer(tokens.mint()))
+        (server,) = by_kind(exporter, SpanKind.SERVER)
+        assert server.parent is None
+        assert echo_headers[-1][h.TRACEPARENT].split("-")[1] == f"{server.context.trace_id:032x}"
+
+    async def test_each_mashup_item_gets_its_own_client_span(
+        self, start_gateway, spans, echo_headers, tokens
+    ):
+        provider, exporter = spans
+        batch = {"requests": [{"id": str(i), "path": ECHO} for i in range(3)]}
+        async with start_gateway(tracer_provider=provider) as gw:
+            r = await gw.post(
+                "/v1/ecosystems/acme/mashup", json=batch, headers=bearer(tokens.mint())
+            )
+        assert r.json()["complete"] is True
+        (server,) = by_kind(exporter, SpanKind.SERVER)
+        clients = by_kind(exporter, SpanKind.CLIENT)
+        assert len(clients) == 3
+        assert {c.parent.span_id for c in clients} == {server.context.span_id}
+
+    async def test_denials_and_failures_are_recorded(self, start_gateway, spans, tokens):
+        provider, exporter = spans
+        async with start_gateway(tracer_provider=provider, request_timeout=0.2) as gw:
+            denied = await gw.get(ECHO)
+            unavailable = await gw.get(ECHO, headers=bearer(tokens.mint()))
+        assert (denied.status_code, unavailable.status_code) == (401, 503)
+        servers = by_kind(exporter, SpanKind.SERVER)
+        assert [s.attributes["http.response.status_code"] for s in servers] == [401, 503]
+        assert servers[1].status.is_ok is False
+        assert len(by_kind(exporter, SpanKind.CLIENT)) == 1  # the denied call never left
