@@ -26,6 +26,7 @@ from contracts.subjects import EVENT_STREAM
 from mesh import metrics
 from mesh.db import Database
 from mesh.errors import MeshError
+from mesh.outbox import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 

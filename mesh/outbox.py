@@ -8,6 +8,7 @@ again after restart and de-duplicated by the stream; consumers de-duplicate too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -35,6 +36,13 @@ from mesh import metrics
 from mesh.db import Database
 
 log = logging.getLogger(__name__)
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop but a library swallowed it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -107,10 +115,12 @@ class OutboxRelay:
                 sent = 0
                 await asyncio.sleep(self.poll_interval)
             if sent < self.batch:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that races with the wake-up, and the relay would never stop.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
+            stop_if_cancelled()
 
     async def relay_once(self) -> int:
         """Publish up to one batch; returns how many rows were published."""

@@ -37,13 +37,27 @@ class Visibility(StrEnum):
 
 
 PersonField = Literal[
-    "headline", "bio", "skills", "needs", "offers", "interests",
-    "industries", "regions", "languages", "links",
-]  # fmt: skip
+    "headline",
+    "bio",
+    "skills",
+    "needs",
+    "offers",
+    "interests",
+    "industries",
+    "regions",
+    "languages",
+    "links",
+]
 CompanyField = Literal[
-    "description", "capabilities", "needs", "offers", "certifications",
-    "industries", "regions", "size",
-]  # fmt: skip
+    "description",
+    "capabilities",
+    "needs",
+    "offers",
+    "certifications",
+    "industries",
+    "regions",
+    "size",
+]
 PERSON_FIELDS: tuple[str, ...] = PersonField.__args__  # type: ignore[attr-defined]
 COMPANY_FIELDS: tuple[str, ...] = CompanyField.__args__  # type: ignore[attr-defined]
 
@@ -321,60 +335,87 @@ class AuditLog(BaseModel):
 
 _ECO = "/v1/ecosystems/{eco}"
 _READ = Policy(scope=Scope.PROFILE_READ)
+_WRITE = Policy(scope=Scope.PROFILE_WRITE)
+_ADMIN = Policy(
+    scope=Scope.PROFILE_WRITE,
+    roles=frozenset({Role.PARTNER_ADMIN}),
+    partner_param="partner",
+    partner_bypass=frozenset(),
+)
 _BROKER = Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER}))
+_AUDITOR = Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER, Role.OPERATOR}))
+_SUMMARIES = {
+    "person.get": "A person's profile, showing only the fields the caller may see",
+    "person.update": "Change one's own profile and its per-field visibility",
+    "person.card": "Hover card: name, headline, company, badge and tag cloud in one call",
+    "company.get": "A partner company's profile, as far as the caller may see it",
+    "company.update": "Change one's own company profile (partner admins of that partner only)",
+    "company.card": "A company's hover card with its tag cloud",
+    "directory.search": "Search people or companies: full text, filters, sorting, pages",
+    "person.verify": "A broker verifies a person, with a note",
+    "person.revoke": "A broker revokes a person's verification",
+    "company.verify": "A broker verifies a company, with a note",
+    "company.revoke": "A broker revokes a company's verification",
+    "verification.audit": "The audit trail of verifications and revocations, newest first",
+}
 
 
-def _op(name: str, method: str, path: str, req: type[BaseModel], rep: type[BaseModel],
-        policy: Policy, summary: str, status: int = 200) -> Operation:  # fmt: skip
+def _op(
+    name: str, route: str, req: type[BaseModel], rep: type[BaseModel], policy: Policy
+) -> Operation:
+    method, path = route.split(" ", 1)
     return Operation(
-        name=f"profile.{name}", subject=request_subject("profile", name), method=method,
-        path=_ECO + path, request=req, reply=rep, policy=policy, summary=summary,
-        status=status, tags=("profile",),
-    )  # fmt: skip
+        name=f"profile.{name}",
+        subject=request_subject("profile", name),
+        method=method,
+        path=_ECO + path,
+        request=req,
+        reply=rep,
+        policy=policy,
+        summary=_SUMMARIES[name],
+        tags=("profile",),
+    )
 
 
-GET_PERSON = _op("person.get", "GET", "/people/{person}", PersonRef, PersonView, _READ,
-                 "A person's profile, showing only the fields the caller may see")  # fmt: skip
-UPDATE_PERSON = _op(
-    "person.update", "PATCH", "/people/{person}", PersonPatch, PersonView,
-    Policy(scope=Scope.PROFILE_WRITE), "Change one's own profile and its per-field visibility",
-)  # fmt: skip
-PERSON_CARD = _op("person.card", "GET", "/people/{person}/card", CloudRequest, Card, _READ,
-                  "Hover card: name, headline, company, badge and tag cloud in one call")  # fmt: skip
-GET_COMPANY = _op("company.get", "GET", "/partners/{partner}/profile", CompanyRef, CompanyView,
-                  _READ, "A partner company's profile, as far as the caller may see it")  # fmt: skip
+_PERSON, _COMPANY = "/people/{person}", "/partners/{partner}"
+GET_PERSON = _op("person.get", f"GET {_PERSON}", PersonRef, PersonView, _READ)
+UPDATE_PERSON = _op("person.update", f"PATCH {_PERSON}", PersonPatch, PersonView, _WRITE)
+PERSON_CARD = _op("person.card", f"GET {_PERSON}/card", CloudRequest, Card, _READ)
+GET_COMPANY = _op("company.get", f"GET {_COMPANY}/profile", CompanyRef, CompanyView, _READ)
 UPDATE_COMPANY = _op(
-    "company.update", "PATCH", "/partners/{partner}/profile", CompanyPatch, CompanyView,
-    Policy(
-        scope=Scope.PROFILE_WRITE, roles=frozenset({Role.PARTNER_ADMIN}),
-        partner_param="partner", partner_bypass=frozenset(),
-    ),
-    "Change one's own company profile (partner admins of that partner only)",
-)  # fmt: skip
-COMPANY_CARD = _op("company.card", "GET", "/partners/{partner}/card", CompanyCloudRequest,
-                   CompanyCard, _READ, "A company's hover card with its tag cloud")  # fmt: skip
+    "company.update", f"PATCH {_COMPANY}/profile", CompanyPatch, CompanyView, _ADMIN
+)
+COMPANY_CARD = _op("company.card", f"GET {_COMPANY}/card", CompanyCloudRequest, CompanyCard, _READ)
 DIRECTORY = _op(
-    "directory.search", "GET", "/directory", DirectoryQuery, DirectoryPage,
+    "directory.search",
+    "GET /directory",
+    DirectoryQuery,
+    DirectoryPage,
     Policy(scope=Scope.DIRECTORY_READ),
-    "Search people or companies: full text, filters, sorting, pages",
-)  # fmt: skip
-VERIFY_PERSON = _op("person.verify", "PUT", "/people/{person}/verification", VerifyPerson,
-                    PersonView, _BROKER, "A broker verifies a person, with a note")  # fmt: skip
-REVOKE_PERSON = _op("person.revoke", "DELETE", "/people/{person}/verification", VerifyPerson,
-                    PersonView, _BROKER, "A broker revokes a person's verification")  # fmt: skip
-VERIFY_COMPANY = _op("company.verify", "PUT", "/partners/{partner}/verification", VerifyCompany,
-                     CompanyView, _BROKER, "A broker verifies a company, with a note")  # fmt: skip
-REVOKE_COMPANY = _op("company.revoke", "DELETE", "/partners/{partner}/verification",
-                     VerifyCompany, CompanyView, _BROKER,
-                     "A broker revokes a company's verification")  # fmt: skip
-AUDIT = _op(
-    "verification.audit", "GET", "/verifications/audit", AuditQuery, AuditLog,
-    Policy(scope=Scope.BROKER_CURATE, roles=frozenset({Role.BROKER, Role.OPERATOR})),
-    "The audit trail of verifications and revocations, newest first",
-)  # fmt: skip
+)
+_VERIFY_PERSON, _VERIFY_COMPANY = f"{_PERSON}/verification", f"{_COMPANY}/verification"
+VERIFY_PERSON = _op("person.verify", f"PUT {_VERIFY_PERSON}", VerifyPerson, PersonView, _BROKER)
+REVOKE_PERSON = _op("person.revoke", f"DELETE {_VERIFY_PERSON}", VerifyPerson, PersonView, _BROKER)
+VERIFY_COMPANY = _op(
+    "company.verify", f"PUT {_VERIFY_COMPANY}", VerifyCompany, CompanyView, _BROKER
+)
+REVOKE_COMPANY = _op(
+    "company.revoke", f"DELETE {_VERIFY_COMPANY}", VerifyCompany, CompanyView, _BROKER
+)
+AUDIT = _op("verification.audit", "GET /verifications/audit", AuditQuery, AuditLog, _AUDITOR)
 
 OPERATIONS: tuple[Operation, ...] = (
-    GET_PERSON, UPDATE_PERSON, PERSON_CARD, GET_COMPANY, UPDATE_COMPANY, COMPANY_CARD,
-    DIRECTORY, VERIFY_PERSON, REVOKE_PERSON, VERIFY_COMPANY, REVOKE_COMPANY, AUDIT,
-)  # fmt: skip
+    GET_PERSON,
+    UPDATE_PERSON,
+    PERSON_CARD,
+    GET_COMPANY,
+    UPDATE_COMPANY,
+    COMPANY_CARD,
+    DIRECTORY,
+    VERIFY_PERSON,
+    REVOKE_PERSON,
+    VERIFY_COMPANY,
+    REVOKE_COMPANY,
+    AUDIT,
+)
 EVENTS: tuple[type[EventBase], ...] = (PersonProfileUpdated, CompanyProfileUpdated, ProfileVerified)

@@ -47,16 +47,25 @@ async def apply_content(
         return False
     if old is not None and old.public:
         old_terms = await repo.terms_of(session, eco, data.content_id)
-        await repo.add_to_clouds(session, eco, _owners(old.author, old.author_partner), old_terms, -1)
+        await repo.add_to_clouds(
+            session, eco, _owners(old.author, old.author_partner), old_terms, -1
+        )
         await repo.add_to_corpus(session, eco, [k for k, _, _ in old_terms], -1)
     hidden = hidden or data.hidden
     public = not hidden and data.workspace is None
     terms = [] if hidden else document_terms(data.title, data.text)
     await repo.save_content(
-        session, old is not None, eco=eco, content_id=data.content_id, author=data.author,
-        author_partner=data.author_partner, workspace=data.workspace, hidden=hidden,
-        public=public, event_us=event_us,
-    )  # fmt: skip
+        session,
+        old is not None,
+        eco=eco,
+        content_id=data.content_id,
+        author=data.author,
+        author_partner=data.author_partner,
+        workspace=data.workspace,
+        hidden=hidden,
+        public=public,
+        event_us=event_us,
+    )
     audience = data.audience_partners if data.workspace is not None else []
     await repo.replace_audience(session, eco, data.content_id, audience)
     await repo.replace_terms(session, eco, data.content_id, terms)
@@ -93,14 +102,22 @@ class _Acc:
 
 
 async def build(
-    session: AsyncSession, eco: str, kind: str, owner: str, viewer_partner: str | None,
-    profile_text: str, limit: int,
-) -> TagCloud:  # fmt: skip
+    session: AsyncSession,
+    eco: str,
+    kind: str,
+    owner: str,
+    viewer_partner: str | None,
+    profile_text: str,
+    limit: int,
+) -> TagCloud:
     """The cloud of ``owner`` from the writing and profile text this viewer may see."""
     acc: dict[str, _Acc] = {}
+    posts = 0
     for row in await repo.cloud_sums(session, eco, kind, owner):
-        acc.setdefault(row.term, _Acc()).add(row.tf, row.posts, row.surface)
-    posts = await repo.public_posts(session, eco, kind, owner)
+        if row.term == repo.DOCS:
+            posts = row.posts
+        else:
+            acc.setdefault(row.term, _Acc()).add(row.tf, row.posts, row.surface)
     extra = await repo.workspace_terms(session, eco, kind, owner, viewer_partner)
     for row in extra:
         acc.setdefault(row.term, _Acc()).add(row.tf, 1, row.surface)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, exists, func, insert, select
+from sqlalchemy import Row, Table, and_, delete, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,8 @@ from services.profile.models import (
     corpus_terms,
 )
 
-DOCS = ""  # corpus_terms row whose df is the number of documents in the corpus
+# The row whose df (corpus_terms) or posts (cloud_terms) counts documents, not a term.
+DOCS = ""
 Term = tuple[str, str, int]  # (term, surface, tf)
 
 
@@ -62,9 +63,7 @@ async def replace_audience(
     session: AsyncSession, eco: str, content_id: str, partners: Iterable[str]
 ) -> None:
     a = content_audience.c
-    await session.execute(
-        delete(content_audience).where(a.eco == eco, a.content_id == content_id)
-    )
+    await session.execute(delete(content_audience).where(a.eco == eco, a.content_id == content_id))
     rows = [{"eco": eco, "content_id": content_id, "partner": p} for p in sorted(set(partners))]
     if rows:
         await session.execute(insert(content_audience), rows)
@@ -94,10 +93,17 @@ async def add_to_clouds(
 ) -> None:
     """Add (sign=1) or remove (sign=-1) one document's terms from its owners' sums."""
     rows = [
-        {"eco": eco, "owner_kind": kind, "owner": owner, "term": k, "surface": s,
-         "tf": sign * n, "posts": sign}  # fmt: skip
+        {
+            "eco": eco,
+            "owner_kind": kind,
+            "owner": owner,
+            "term": k,
+            "surface": s,
+            "tf": sign * n,
+            "posts": sign,
+        }
         for kind, owner in owners
-        for k, s, n in terms
+        for k, s, n in sorted([*terms, (DOCS, "", 1)])  # one lock order for every writer
     ]
     await _add(session, cloud_terms, rows, ("tf", "posts"))
     if sign < 0:
@@ -125,7 +131,7 @@ async def add_to_corpus(session: AsyncSession, eco: str, terms: Iterable[str], s
             )
 
 
-async def cloud_sums(session: AsyncSession, eco: str, kind: str, owner: str) -> list[Row[Any]]:
+async def cloud_sums(session: AsyncSession, eco: str, kind: str, owner: str) -> list[Any]:
     c = cloud_terms.c
     query = select(c.term, c.surface, c.tf, c.posts).where(
         c.eco == eco, c.owner_kind == kind, c.owner == owner
@@ -137,16 +143,9 @@ def _owned(kind: str, owner: str) -> Any:
     return contents.c.author == owner if kind == "person" else contents.c.author_partner == owner
 
 
-async def public_posts(session: AsyncSession, eco: str, kind: str, owner: str) -> int:
-    query = select(func.count()).where(
-        contents.c.eco == eco, contents.c.public.is_(True), _owned(kind, owner)
-    )
-    return int((await session.execute(query)).scalar_one())
-
-
 async def workspace_terms(
     session: AsyncSession, eco: str, kind: str, owner: str, viewer_partner: str | None
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Terms of the owner's unhidden workspace writing whose audience includes the viewer."""
     if viewer_partner is None:
         return []
@@ -154,14 +153,13 @@ async def workspace_terms(
     audience = exists().where(
         a.eco == c.eco, a.content_id == c.content_id, a.partner == viewer_partner
     )
-    query = (
-        select(c.content_id, t.term, t.surface, t.tf)
-        .join(content_terms, and_(t.eco == c.eco, t.content_id == c.content_id))
-        .where(
-            c.eco == eco, _owned(kind, owner), c.hidden.is_(False),
-            c.workspace.is_not(None), audience,
-        )  # fmt: skip
+    visible = select(c.content_id).where(
+        c.eco == eco, _owned(kind, owner), c.hidden.is_(False), c.workspace.is_not(None), audience
     )
+    ids = list((await session.execute(visible)).scalars())
+    if not ids:  # the common case: look no further
+        return []
+    query = select(t.content_id, t.term, t.surface, t.tf).where(t.eco == eco, t.content_id.in_(ids))
     return list((await session.execute(query)).all())
 
 

@@ -19,10 +19,26 @@ from services.profile.text import index_text, search_tokens
 from services.profile.views import company_visible, person_visible, summary_text
 from services.profile.visibility import ORDER, Viewer, own_company_tier
 
-PERSON_SEARCHABLE = ("headline", "bio", "skills", "needs", "offers", "interests",
-                     "industries", "regions", "languages")  # fmt: skip
-COMPANY_SEARCHABLE = ("description", "capabilities", "needs", "offers", "certifications",
-                      "industries", "regions")  # fmt: skip
+PERSON_SEARCHABLE = (
+    "headline",
+    "bio",
+    "skills",
+    "needs",
+    "offers",
+    "interests",
+    "industries",
+    "regions",
+    "languages",
+)
+COMPANY_SEARCHABLE = (
+    "description",
+    "capabilities",
+    "needs",
+    "offers",
+    "certifications",
+    "industries",
+    "regions",
+)
 
 
 def norm(value: str) -> str:
@@ -30,7 +46,7 @@ def norm(value: str) -> str:
 
 
 def _facets(shown: dict[str, Any], skill_field: str) -> list[tuple[str, str]]:
-    facets = []
+    facets: list[tuple[str, str]] = []
     for facet, field in (("industry", "industries"), ("region", "regions"), ("skill", skill_field)):
         facets.extend((facet, norm(v)) for v in shown.get(field) or [])
     return facets
@@ -50,8 +66,11 @@ async def index_person(session: AsyncSession, row: Any) -> None:
     for tier in ORDER:
         shown = person_visible(row, tier)
         text = index_text(row.name, summary_text(shown, PERSON_SEARCHABLE))
-        docs.append(TierDoc(tier.value, text, _summary(shown, "headline", "skills"),
-                            _facets(shown, "skills")))  # fmt: skip
+        docs.append(
+            TierDoc(
+                tier.value, text, _summary(shown, "headline", "skills"), _facets(shown, "skills")
+            )
+        )
     await repo.replace_entry(session, row.eco, "person", row.person, _common(row, row.person), docs)
 
 
@@ -60,16 +79,26 @@ async def index_company(session: AsyncSession, row: Any) -> None:
     for tier in ORDER:
         shown = company_visible(row, tier)
         text = index_text(row.name, summary_text(shown, COMPANY_SEARCHABLE))
-        docs.append(TierDoc(tier.value, text, _summary(shown, "description", "capabilities"),
-                            _facets(shown, "capabilities")))  # fmt: skip
+        docs.append(
+            TierDoc(
+                tier.value,
+                text,
+                _summary(shown, "description", "capabilities"),
+                _facets(shown, "capabilities"),
+            )
+        )
     await repo.replace_entry(session, row.eco, "company", row.partner, _common(row, None), docs)
 
 
 def _common(row: Any, person: str | None) -> dict[str, Any]:
     return {
-        "partner": row.partner, "person": person, "name": row.name,
-        "name_key": norm(row.name), "verified": bool(row.verified), "updated_at": row.updated_at,
-    }  # fmt: skip
+        "partner": row.partner,
+        "person": person,
+        "name": row.name,
+        "name_key": norm(row.name),
+        "verified": bool(row.verified),
+        "updated_at": row.updated_at,
+    }
 
 
 async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> DirectoryPage:
@@ -79,17 +108,29 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         if value
     ]
     spec = SearchSpec(
-        eco=q.eco, kind=q.kind, viewer=viewer.sub, viewer_partner=viewer.partner,
-        own_company_tier=own_company_tier(viewer).value, tokens=search_tokens(q.q),
-        facets=facets, partner=q.partner, verified=q.verified, sort=q.sort,
-        offset=(q.page - 1) * q.page_size, limit=q.page_size,
-    )  # fmt: skip
+        eco=q.eco,
+        kind=q.kind,
+        viewer=viewer.sub,
+        viewer_partner=viewer.partner,
+        own_company_tier=own_company_tier(viewer).value,
+        tokens=search_tokens(q.q),
+        facets=facets,
+        partner=q.partner,
+        verified=q.verified,
+        sort=q.sort,
+        offset=(q.page - 1) * q.page_size,
+        limit=q.page_size,
+    )
     total, rows = await repo.search(session, spec)
     entries = [
         DirectoryEntry(
-            kind=q.kind, id=r.entry, name=r.name, partner=r.partner,
-            verified=bool(r.verified), **r.summary,
-        )  # fmt: skip
+            kind=q.kind,
+            id=r.entry,
+            name=r.name,
+            partner=r.partner,
+            verified=bool(r.verified),
+            **r.summary,
+        )
         for r in rows
     ]
     return DirectoryPage(total=total, page=q.page, page_size=q.page_size, entries=entries)

@@ -44,11 +44,13 @@ class EventHandlers:
 
     async def identity(self, s: AsyncSession, event: EventBase) -> None:
         if isinstance(event, PersonRegistered):
-            d = event.data
-            await self.service.register_person(s, event.ecosystem, d.person, d.partner, d.name)
+            person = event.data
+            await self.service.register_person(
+                s, event.ecosystem, person.person, person.partner, person.name
+            )
         elif isinstance(event, PartnerRegistered):
-            d = event.data
-            await self.service.register_company(s, event.ecosystem, d.partner, d.name)
+            partner = event.data
+            await self.service.register_company(s, event.ecosystem, partner.partner, partner.name)
 
     async def matching(self, s: AsyncSession, event: EventBase) -> None:
         if isinstance(event, IntroductionConnected):

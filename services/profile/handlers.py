@@ -22,9 +22,14 @@ def register(rt: ServiceRuntime) -> None:
     async def echo(call: Call, req: system.EchoRequest) -> system.EchoReply:
         claims = _claims(call)
         return system.EchoReply(
-            message=req.message, eco=req.eco, sub=claims.sub, partner=claims.partner,
-            client_id=claims.client_id, service=rt.name, instance=rt.settings.instance,
-        )  # fmt: skip
+            message=req.message,
+            eco=req.eco,
+            sub=claims.sub,
+            partner=claims.partner,
+            client_id=claims.client_id,
+            service=rt.name,
+            instance=rt.settings.instance,
+        )
 
     async def get_person(call: Call, req: c.PersonRef) -> c.PersonView:
         return await svc.get_person(_claims(call), req)
@@ -64,13 +69,19 @@ def register(rt: ServiceRuntime) -> None:
 
     rt.endpoint(system.ECHO, echo)
     for op, handler in (
-        (c.GET_PERSON, get_person), (c.UPDATE_PERSON, update_person),
-        (c.PERSON_CARD, person_card), (c.GET_COMPANY, get_company),
-        (c.UPDATE_COMPANY, update_company), (c.COMPANY_CARD, company_card),
-        (c.DIRECTORY, directory), (c.VERIFY_PERSON, verify_person),
-        (c.REVOKE_PERSON, revoke_person), (c.VERIFY_COMPANY, verify_company),
-        (c.REVOKE_COMPANY, revoke_company), (c.AUDIT, audit),
-    ):  # fmt: skip
+        (c.GET_PERSON, get_person),
+        (c.UPDATE_PERSON, update_person),
+        (c.PERSON_CARD, person_card),
+        (c.GET_COMPANY, get_company),
+        (c.UPDATE_COMPANY, update_company),
+        (c.COMPANY_CARD, company_card),
+        (c.DIRECTORY, directory),
+        (c.VERIFY_PERSON, verify_person),
+        (c.REVOKE_PERSON, revoke_person),
+        (c.VERIFY_COMPANY, verify_company),
+        (c.REVOKE_COMPANY, revoke_company),
+        (c.AUDIT, audit),
+    ):
         rt.endpoint(op, handler)
 
     on = events.EventHandlers(svc)

@@ -20,10 +20,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import DDL
-from sqlalchemy import event
 
 
 class Base(DeclarativeBase):
@@ -76,7 +76,9 @@ connections = Table(
 audit = Table(
     "verification_audit",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("eco", String(ID), nullable=False, index=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(ID), nullable=False),
@@ -142,7 +144,9 @@ corpus_terms = Table(
 search_docs = Table(
     "search_docs",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("eco", String(ID), nullable=False),
     Column("kind", String(10), nullable=False),
     Column("entry", String(ID), nullable=False),

@@ -27,6 +27,17 @@ async def get_person(
     return (await session.execute(query)).first()
 
 
+async def get_person_and_company(session: AsyncSession, eco: str, person: str) -> Row[Any] | None:
+    """A person's row with ``company_name`` (None when the company is not registered)."""
+    p, c = persons.c, companies.c
+    query = (
+        select(persons, c.name.label("company_name"))
+        .outerjoin(companies, and_(c.eco == p.eco, c.partner == p.partner))
+        .where(p.eco == eco, p.person == person)
+    )
+    return (await session.execute(query)).first()
+
+
 async def insert_person(session: AsyncSession, **values: Any) -> None:
     await session.execute(insert(persons).values(**values))
 
@@ -110,9 +121,7 @@ async def add_audit(session: AsyncSession, **values: Any) -> None:
 
 
 async def list_audit(session: AsyncSession, eco: str, limit: int) -> list[Row[Any]]:
-    query = (
-        select(audit).where(audit.c.eco == eco).order_by(audit.c.id.desc()).limit(limit)
-    )
+    query = select(audit).where(audit.c.eco == eco).order_by(audit.c.id.desc()).limit(limit)
     return list((await session.execute(query)).all())
 
 

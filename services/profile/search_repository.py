@@ -67,9 +67,13 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def replace_entry(
-    session: AsyncSession, eco: str, kind: str, entry: str, common: dict[str, Any],
+    session: AsyncSession,
+    eco: str,
+    kind: str,
+    entry: str,
+    common: dict[str, Any],
     docs: list[TierDoc],
-) -> None:  # fmt: skip
+) -> None:
     """Drop an entry's index rows and write ``docs`` (one per tier) in their place."""
     ids = list(
         (
@@ -90,8 +94,15 @@ async def replace_entry(
     for doc in docs:
         row = await session.execute(
             insert(search_docs)
-            .values(eco=eco, kind=kind, entry=entry, tier=doc.tier, text=doc.text,
-                    summary=doc.summary, **common)  # fmt: skip
+            .values(
+                eco=eco,
+                kind=kind,
+                entry=entry,
+                tier=doc.tier,
+                text=doc.text,
+                summary=doc.summary,
+                **common,
+            )
             .returning(d.id)
         )
         doc_id = row.scalar_one()
@@ -126,12 +137,14 @@ def _tier(spec: SearchSpec) -> ColumnElement[Any]:
 def _match(session: AsyncSession, tokens: list[str]) -> tuple[Any, ColumnElement[Any]]:
     """(a where-clause matching all tokens, the last as a prefix; a relevance score)."""
     if _dialect(session) == "sqlite":
-        fts_query = " ".join(tokens[:-1] + [tokens[-1] + "*"])
-        hits = text("SELECT rowid AS id, -bm25(search_fts) AS score FROM search_fts "
-                    "WHERE search_fts MATCH :fts").bindparams(fts=fts_query)  # fmt: skip
+        fts_query = " ".join([*tokens[:-1], tokens[-1] + "*"])
+        hits = text(
+            "SELECT rowid AS id, -bm25(search_fts) AS score FROM search_fts "
+            "WHERE search_fts MATCH :fts"
+        ).bindparams(fts=fts_query)
         sub = hits.columns(id=Integer, score=Float).subquery()
         return sub, sub.c.score
-    ts_query = " & ".join(tokens[:-1] + [tokens[-1] + ":*"])
+    ts_query = " & ".join([*tokens[:-1], tokens[-1] + ":*"])
     vector = func.to_tsvector(literal_column("'simple'::regconfig"), d.text)
     query = func.to_tsquery(literal_column("'simple'::regconfig"), ts_query)
     return vector.op("@@")(query), func.ts_rank(vector, query)
@@ -155,9 +168,7 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, list[Any
     if spec.verified is not None:
         where.append(d.verified == spec.verified)
     query = query.where(and_(*where))
-    total = (
-        await session.execute(select(func.count()).select_from(query.subquery()))
-    ).scalar_one()
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     order: list[Any] = [d.name_key, d.entry]
     if spec.sort == "recent":
         order = [d.updated_at.desc(), *order]

@@ -9,7 +9,7 @@ partner edits the company); anything a caller may not see answers 404.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,10 +44,11 @@ class ProfileService:
 
     async def get_person(self, claims: Claims, req: c.PersonRef) -> c.PersonView:
         async with self.db.transaction() as s:
-            row = await self._person(s, req.eco, req.person)
+            row = await repo.get_person_and_company(s, req.eco, req.person)
+            if row is None:
+                raise not_found("person")
             tier = await self._person_tier(s, Viewer.of(claims), row)
-            name = await repo.company_name(s, req.eco, row.partner)
-            return views.person_view(row, name, tier)
+            return views.person_view(row, row.company_name, tier)
 
     async def update_person(self, claims: Claims, patch: c.PersonPatch) -> c.PersonView:
         if claims.sub != patch.person:
@@ -58,14 +59,20 @@ class ProfileService:
             if row is None:  # identity's registration has not arrived yet: start from the token
                 if claims.partner is None:
                     raise not_found("person")
-                row = await self.register_person(s, patch.eco, patch.person, claims.partner,
-                                                 str(getattr(claims, "name", "") or claims.sub))  # fmt: skip
+                row = await self.register_person(
+                    s,
+                    patch.eco,
+                    patch.person,
+                    claims.partner,
+                    str(getattr(claims, "name", "") or claims.sub),
+                )
             elif row.partner != claims.partner:
                 raise forbidden("the token acts for another partner than the profile's")
             fields = {**row.fields, **changes}
             visibility = {**row.visibility, **(patch.visibility or {})}
-            row = await self._save_person(s, row, name=row.name, fields=fields,
-                                          visibility=visibility)  # fmt: skip
+            row = await self._save_person(
+                s, row, name=row.name, fields=fields, visibility=visibility
+            )
             name = await repo.company_name(s, patch.eco, row.partner)
             return views.person_view(row, name, c.Visibility.PRIVATE)
 
@@ -78,10 +85,15 @@ class ProfileService:
             s, row.eco, views.person_text(old, public), views.person_text(row, public)
         )
         await directory.index_person(s, row)
-        await self.outbox.add(s, c.PersonProfileUpdated(
-            ecosystem=row.eco, partner=row.partner, subject=row.person,
-            data=views.person_public(row),
-        ))  # fmt: skip
+        await self.outbox.add(
+            s,
+            c.PersonProfileUpdated(
+                ecosystem=row.eco,
+                partner=row.partner,
+                subject=row.person,
+                data=views.person_public(row),
+            ),
+        )
         return row
 
     async def register_person(
@@ -91,10 +103,17 @@ class ProfileService:
         row = await repo.get_person(s, eco, person, for_update=True)
         if row is None:
             await repo.insert_person(
-                s, eco=eco, person=person, partner=partner, name=name, fields={},
-                visibility=views.default_visibility(c.PERSON_FIELDS), verified=False,
-                verified_note="", updated_at=datetime.now(UTC),
-            )  # fmt: skip
+                s,
+                eco=eco,
+                person=person,
+                partner=partner,
+                name=name,
+                fields={},
+                visibility=views.default_visibility(c.PERSON_FIELDS),
+                verified=False,
+                verified_note="",
+                updated_at=datetime.now(UTC),
+            )
             row = await self._person(s, eco, person)
             return await self._save_person(s, row, name=name)
         if (row.name, row.partner) != (name, partner):
@@ -104,16 +123,29 @@ class ProfileService:
     async def person_card(self, claims: Claims, req: c.CloudRequest) -> c.Card:
         viewer = Viewer.of(claims)
         async with self.db.transaction() as s:
-            row = await self._person(s, req.eco, req.person)
+            row = await repo.get_person_and_company(s, req.eco, req.person)
+            if row is None:
+                raise not_found("person")
             tier = await self._person_tier(s, viewer, row)
-            company = await repo.company_name(s, req.eco, row.partner)
-            tag_cloud = await cloud.build(s, req.eco, "person", row.person, viewer.partner,
-                                          views.person_text(row, tier), req.limit)  # fmt: skip
+            company = row.company_name
+            tag_cloud = await cloud.build(
+                s,
+                req.eco,
+                "person",
+                row.person,
+                viewer.partner,
+                views.person_text(row, tier),
+                req.limit,
+            )
             return c.Card(
-                person=row.person, name=row.name, partner=row.partner,
+                person=row.person,
+                name=row.name,
+                partner=row.partner,
                 headline=views.person_visible(row, tier).get("headline"),
-                company_name=company or row.partner, badge=views.badge(row), cloud=tag_cloud,
-            )  # fmt: skip
+                company_name=company or row.partner,
+                badge=views.badge(row),
+                cloud=tag_cloud,
+            )
 
     # ---------------------------------------------------------------- companies
 
@@ -155,20 +187,31 @@ class ProfileService:
             s, row.eco, views.company_text(old, public), views.company_text(row, public)
         )
         await directory.index_company(s, row)
-        await self.outbox.add(s, c.CompanyProfileUpdated(
-            ecosystem=row.eco, partner=row.partner, subject=row.partner,
-            data=views.company_public(row),
-        ))  # fmt: skip
+        await self.outbox.add(
+            s,
+            c.CompanyProfileUpdated(
+                ecosystem=row.eco,
+                partner=row.partner,
+                subject=row.partner,
+                data=views.company_public(row),
+            ),
+        )
         return row
 
     async def register_company(self, s: AsyncSession, eco: str, partner: str, name: str) -> Any:
         row = await repo.get_company(s, eco, partner, for_update=True)
         if row is None:
             await repo.insert_company(
-                s, eco=eco, partner=partner, name=name, fields={},
-                visibility=views.default_visibility(c.COMPANY_FIELDS), verified=False,
-                verified_note="", updated_at=datetime.now(UTC),
-            )  # fmt: skip
+                s,
+                eco=eco,
+                partner=partner,
+                name=name,
+                fields={},
+                visibility=views.default_visibility(c.COMPANY_FIELDS),
+                verified=False,
+                verified_note="",
+                updated_at=datetime.now(UTC),
+            )
             row = await self._company(s, eco, partner)
             return await self._save_company(s, row, name=name)
         if row.name != name:
@@ -180,12 +223,22 @@ class ProfileService:
         async with self.db.transaction() as s:
             row = await self._company(s, req.eco, req.partner)
             tier = await self._company_tier(s, viewer, row)
-            tag_cloud = await cloud.build(s, req.eco, "company", row.partner, viewer.partner,
-                                          views.company_text(row, tier), req.limit)  # fmt: skip
+            tag_cloud = await cloud.build(
+                s,
+                req.eco,
+                "company",
+                row.partner,
+                viewer.partner,
+                views.company_text(row, tier),
+                req.limit,
+            )
             return c.CompanyCard(
-                partner=row.partner, name=row.name, badge=views.badge(row), cloud=tag_cloud,
+                partner=row.partner,
+                name=row.name,
+                badge=views.badge(row),
+                cloud=tag_cloud,
                 description=views.company_visible(row, tier).get("description"),
-            )  # fmt: skip
+            )
 
     # ----------------------------------------------------------- verification
 
@@ -194,8 +247,9 @@ class ProfileService:
     ) -> c.PersonView:
         async with self.db.transaction() as s:
             row = await self._person(s, req.eco, req.person, lock=True)
-            values = await self._verification(s, claims, row, "person", row.person, verified,
-                                              req.note)  # fmt: skip
+            values = await self._verification(
+                s, claims, row, "person", row.person, verified, req.note
+            )
             row = await self._save_person(s, row, **values)
             tier = await self._person_tier(s, Viewer.of(claims), row)
             return views.person_view(row, await repo.company_name(s, req.eco, row.partner), tier)
@@ -205,40 +259,76 @@ class ProfileService:
     ) -> c.CompanyView:
         async with self.db.transaction() as s:
             row = await self._company(s, req.eco, req.partner, lock=True)
-            values = await self._verification(s, claims, row, "company", row.partner, verified,
-                                              req.note)  # fmt: skip
+            values = await self._verification(
+                s, claims, row, "company", row.partner, verified, req.note
+            )
             row = await self._save_company(s, row, **values)
             return views.company_view(row, await self._company_tier(s, Viewer.of(claims), row))
 
     async def _verification(
-        self, s: AsyncSession, claims: Claims, row: Any, kind: str, target: str,
-        verified: bool, note: str,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        s: AsyncSession,
+        claims: Claims,
+        row: Any,
+        kind: Literal["person", "company"],
+        target: str,
+        verified: bool,
+        note: str,
+    ) -> dict[str, Any]:
         """Audit a verification or revocation, queue its event; return the new badge columns."""
         if not verified and not row.verified:
             raise conflict(f"the {kind} is not verified")
         action = "verified" if verified else "revoked"
-        await repo.add_audit(s, eco=row.eco, actor=claims.sub, action=action,
-                             target_kind=kind, target=target, note=note)  # fmt: skip
-        await self.outbox.add(s, c.ProfileVerified(
-            ecosystem=row.eco, partner=row.partner, subject=target,
-            data=c.VerificationData(target_kind=kind, target=target, verified=verified,
-                                    broker=claims.sub, note=note),  # type: ignore[arg-type]
-        ))  # fmt: skip
+        await repo.add_audit(
+            s,
+            eco=row.eco,
+            actor=claims.sub,
+            action=action,
+            target_kind=kind,
+            target=target,
+            note=note,
+        )
+        await self.outbox.add(
+            s,
+            c.ProfileVerified(
+                ecosystem=row.eco,
+                partner=row.partner,
+                subject=target,
+                data=c.VerificationData(
+                    target_kind=kind, target=target, verified=verified, broker=claims.sub, note=note
+                ),
+            ),
+        )
         if not verified:
-            return {"verified": False, "verified_by": None, "verified_note": "",
-                    "verified_at": None}  # fmt: skip
-        return {"verified": True, "verified_by": claims.sub, "verified_note": note,
-                "verified_at": datetime.now(UTC)}  # fmt: skip
+            return {
+                "verified": False,
+                "verified_by": None,
+                "verified_note": "",
+                "verified_at": None,
+            }
+        return {
+            "verified": True,
+            "verified_by": claims.sub,
+            "verified_note": note,
+            "verified_at": datetime.now(UTC),
+        }
 
     async def audit_log(self, req: c.AuditQuery) -> c.AuditLog:
         async with self.db.transaction() as s:
             rows = await repo.list_audit(s, req.eco, req.limit)
-        return c.AuditLog(entries=[
-            c.AuditEntry(at=repo.aware(r.at), actor=r.actor, action=r.action,
-                         target_kind=r.target_kind, target=r.target, note=r.note)
-            for r in rows
-        ])  # fmt: skip
+        return c.AuditLog(
+            entries=[
+                c.AuditEntry(
+                    at=cast(datetime, repo.aware(r.at)),
+                    actor=r.actor,
+                    action=r.action,
+                    target_kind=r.target_kind,
+                    target=r.target,
+                    note=r.note,
+                )
+                for r in rows
+            ]
+        )
 
     async def search(self, claims: Claims, query: c.DirectoryQuery) -> c.DirectoryPage:
         async with self.db.transaction() as s:

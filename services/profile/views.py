@@ -20,8 +20,18 @@ from services.profile.visibility import visible_fields
 # Fields whose words summarise a profile (tag clouds, corpus).
 PERSON_TEXT = ("headline", "bio", "skills", "needs", "offers", "interests", "industries")
 COMPANY_TEXT = ("description", "capabilities", "needs", "offers", "certifications", "industries")
-LIST_DEFAULT = ("skills", "needs", "offers", "interests", "industries", "regions", "languages",
-                "links", "capabilities", "certifications")  # fmt: skip
+LIST_DEFAULT = (
+    "skills",
+    "needs",
+    "offers",
+    "interests",
+    "industries",
+    "regions",
+    "languages",
+    "links",
+    "capabilities",
+    "certifications",
+)
 
 
 def default_value(name: str) -> Any:
@@ -41,7 +51,9 @@ def default_visibility(names: tuple[str, ...]) -> dict[str, str]:
 def badge(row: Any) -> Badge:
     if not row.verified:
         return Badge()
-    return Badge(verified=True, by=row.verified_by, note=row.verified_note, at=aware(row.verified_at))
+    return Badge(
+        verified=True, by=row.verified_by, note=row.verified_note, at=aware(row.verified_at)
+    )
 
 
 def person_visible(row: Any, tier: Visibility) -> dict[str, Any]:
@@ -56,36 +68,48 @@ def company_visible(row: Any, tier: Visibility) -> dict[str, Any]:
 
 def person_view(row: Any, company_name: str | None, tier: Visibility) -> PersonView:
     return PersonView(
-        person=row.person, partner=row.partner, company_name=company_name or row.partner,
-        name=row.name, badge=badge(row), updated_at=aware(row.updated_at),
+        person=row.person,
+        partner=row.partner,
+        company_name=company_name or row.partner,
+        name=row.name,
+        badge=badge(row),
+        updated_at=aware(row.updated_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
         **person_visible(row, tier),
-    )  # fmt: skip
+    )
 
 
 def company_view(row: Any, tier: Visibility) -> CompanyView:
     return CompanyView(
-        partner=row.partner, name=row.name, badge=badge(row), updated_at=aware(row.updated_at),
+        partner=row.partner,
+        name=row.name,
+        badge=badge(row),
+        updated_at=aware(row.updated_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
         **company_visible(row, tier),
-    )  # fmt: skip
+    )
 
 
 def person_public(row: Any) -> PersonPublic:
     shown = person_visible(row, Visibility.ECOSYSTEM)
     shown.pop("links", None)
     return PersonPublic(
-        person=row.person, partner=row.partner, name=row.name, verified=bool(row.verified),
+        person=row.person,
+        partner=row.partner,
+        name=row.name,
+        verified=bool(row.verified),
         **{k: v for k, v in shown.items() if v is not None},
-    )  # fmt: skip
+    )
 
 
 def company_public(row: Any) -> CompanyPublic:
     shown = company_visible(row, Visibility.ECOSYSTEM)
     return CompanyPublic(
-        partner=row.partner, name=row.name, verified=bool(row.verified),
+        partner=row.partner,
+        name=row.name,
+        verified=bool(row.verified),
         **{k: v for k, v in shown.items() if v is not None},
-    )  # fmt: skip
+    )
 
 
 def summary_text(shown: dict[str, Any], names: tuple[str, ...]) -> str:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
@@ -21,29 +22,74 @@ from mesh.client import call
 from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
+from tests.support import infra
 from tests.support.services import run_service
 from tests.support.tokens import TokenFactory
 
 DURABLES = ("profile-identity", "profile-matching", "profile-collaboration")
 
 
-@pytest.fixture
-async def profile(nats_url, database_url, test_keys) -> AsyncIterator[ServiceRuntime]:
-    """A real profile service (NATS endpoints, consumers, outbox relay) on a fresh database."""
+@pytest.fixture(scope="module", params=infra.database_engines())
+async def profile_database(request, tmp_path_factory, postgres_admin_url) -> AsyncIterator[str]:
+    """One database per test module and engine (tests isolate by ecosystem)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('profile') / 'profile.db'}"
+        return
+    assert postgres_admin_url, "postgres engine selected without a server"
+    url, name = await infra.create_pg_database(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        await infra.drop_pg_database(postgres_admin_url, name)
+
+
+async def _quiet_durables(nats_url: str, timeout: float = 5.0) -> None:
+    """Wait until no pull request of a stopped profile consumer is still open on the server.
+
+    An open pull request of a stopped process would take the next events and leave
+    them unacknowledged until the ack wait runs out.
+    """
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        for durable in DURABLES:
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    if (await js.consumer_info(EVENT_STREAM, durable)).num_waiting == 0:
+                        break
+                except NotFoundError:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await nc.drain()
+
+
+@pytest.fixture(scope="module")
+async def profile(nats_url, profile_database, test_keys) -> AsyncIterator[ServiceRuntime]:
+    """A real profile service (NATS endpoints, consumers, outbox relay) per module and engine.
+
+    Stopped when its module ends, so no other test meets its consumers.
+    """
+    await _quiet_durables(nats_url)
     async with run_service(
-        "profile", ProfileSettings, models.metadata, handlers.register,
-        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(),
+        "profile",
+        ProfileSettings,
+        models.metadata,
+        handlers.register,
+        nats_url=nats_url,
+        database_url=profile_database,
+        verifier=test_keys.verifier(),
     ) as rt:
         yield rt
-        import sys; sys.path.insert(0, "/tmp"); import dbg
-        h = asyncio.get_running_loop().call_later(8, dbg.dump)
-    h.cancel()
+    await _quiet_durables(nats_url)
 
 
 class Eco:
     """One fresh ecosystem per test: people, tokens, event publishing and settling."""
 
-    def __init__(self, nc: Client, tokens: TokenFactory) -> None:
+    def __init__(self, nc: Client, tokens: TokenFactory, rt: ServiceRuntime) -> None:
+        self.rt = rt
         self.name = f"eco{uuid.uuid4().hex[:8]}"
         self.nc = nc
         self.js = nc.jetstream()
@@ -60,9 +106,10 @@ class Eco:
         """Publish an event on JetStream the way the owning service's outbox relay does."""
         hdrs = {headers.MSG_ID: event.id} if dedupe else None
         ack = await self.js.publish(
-            event_subject(event.ecosystem, event.type), event.model_dump_json().encode(),
+            event_subject(event.ecosystem, event.type),
+            event.model_dump_json().encode(),
             headers=hdrs,
-        )  # fmt: skip
+        )
         return ack.seq
 
     async def settle(self, timeout: float = 15.0) -> None:
@@ -81,18 +128,25 @@ class Eco:
 
     async def register(self, who: str, partner: str, *roles: Role, name: str = "") -> None:
         self.people[who] = (partner, list(roles) or [Role.MEMBER])
-        await self.publish(PartnerRegistered(
-            ecosystem=self.name, data=PartnerData(partner=partner, name=partner.title()),
-        ))  # fmt: skip
-        await self.publish(PersonRegistered(
-            ecosystem=self.name,
-            data=PersonData(person=who, partner=partner, name=name or who.title()),
-        ))  # fmt: skip
+        await self.publish(
+            PartnerRegistered(
+                ecosystem=self.name,
+                data=PartnerData(partner=partner, name=partner.title()),
+            )
+        )
+        await self.publish(
+            PersonRegistered(
+                ecosystem=self.name,
+                data=PersonData(person=who, partner=partner, name=name or who.title()),
+            )
+        )
 
     async def last_event(self, event_type: type[EventBase], timeout: float = 10.0) -> Any:
         """The newest event of ``event_type`` in this ecosystem, once the outbox relayed it."""
         subject = event_subject(self.name, event_type.model_fields["type"].default)
         deadline = asyncio.get_running_loop().time() + timeout
+        while await self.rt.relay.pending():
+            await asyncio.sleep(0.02)
         while True:
             try:
                 msg = await self.js.get_last_msg(EVENT_STREAM, subject)
@@ -109,7 +163,7 @@ class Eco:
 @pytest.fixture
 async def eco(nc, tokens, profile) -> Eco:
     """A fresh ecosystem on the running profile service."""
-    return Eco(nc, tokens)
+    return Eco(nc, tokens, profile)
 
 
 Publisher = Callable[[EventBase], Awaitable[int]]

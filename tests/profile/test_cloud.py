@@ -25,20 +25,43 @@ CORPUS = {
 }
 
 
-def content(eco, cid, author, partner, text, *, cls=ContentCreated, title="", workspace=None,
-            audience=(), hidden=False, time=None):  # fmt: skip
+def content(
+    eco,
+    cid,
+    author,
+    partner,
+    text,
+    *,
+    cls=ContentCreated,
+    title="",
+    workspace=None,
+    audience=(),
+    hidden=False,
+    time=None,
+):
     data = ContentData(
-        content_id=cid, kind="note" if workspace else "post", author=author,
-        author_partner=partner, workspace=workspace, audience_partners=list(audience),
-        title=title, text=text, hidden=hidden,
-    )  # fmt: skip
+        content_id=cid,
+        kind="note" if workspace else "post",
+        author=author,
+        author_partner=partner,
+        workspace=workspace,
+        audience_partners=list(audience),
+        title=title,
+        text=text,
+        hidden=hidden,
+    )
     extra = {"time": time} if time else {}
     return cls(ecosystem=eco.name, partner=partner, data=data, **extra)
 
 
 async def _corpus(eco) -> None:
-    partners = {"anna": "northwind", "noah": "northwind", "carl": "contoso", "cleo": "contoso",
-                "fred": "fabrikam"}  # fmt: skip
+    partners = {
+        "anna": "northwind",
+        "noah": "northwind",
+        "carl": "contoso",
+        "cleo": "contoso",
+        "fred": "fabrikam",
+    }
     for who, partner in partners.items():
         await eco.register(who, partner, Role.MEMBER)
     for who, posts in CORPUS.items():
@@ -52,11 +75,12 @@ def terms(card) -> dict[str, float]:
     return {t.term: t.weight for t in card.cloud.terms}
 
 
-async def _state(rt) -> list:
+async def _state(rt, eco) -> list:
     async with rt.db.engine.connect() as conn:
         out = []
         for table in (cloud_terms, corpus_terms, content_terms, contents):
-            rows = await conn.execute(select(table).order_by(*table.primary_key.columns))
+            query = select(table).where(table.c.eco == eco.name)
+            rows = await conn.execute(query.order_by(*table.primary_key.columns))
             out.append([tuple(r) for r in rows])
         return out
 
@@ -94,8 +118,17 @@ class TestVisibility:
     async def test_workspace_writing_only_for_its_audience(self, eco):
         await _corpus(eco)
         note = "Blockchain provenance pilot. Blockchain provenance ledger for pallets."
-        await eco.publish(content(eco, "ws-1", "anna", "northwind", note, workspace="w1",
-                                  audience=["northwind", "contoso"]))  # fmt: skip
+        await eco.publish(
+            content(
+                eco,
+                "ws-1",
+                "anna",
+                "northwind",
+                note,
+                workspace="w1",
+                audience=["northwind", "contoso"],
+            )
+        )
         await eco.settle()
         for viewer, sees in (("anna", True), ("noah", True), ("cleo", True), ("fred", False)):
             card = await eco.call(c.PERSON_CARD, viewer, person="anna", limit=30)
@@ -107,8 +140,17 @@ class TestVisibility:
         await eco.publish(content(eco, "spam", "anna", "northwind", "Cheap watches cheap watches"))
         await eco.settle()
         assert "cheap watches" in terms(await eco.call(c.PERSON_CARD, "fred", person="anna"))
-        await eco.publish(content(eco, "spam", "anna", "northwind", "Cheap watches cheap watches",
-                                  cls=ContentHidden, hidden=True))  # fmt: skip
+        await eco.publish(
+            content(
+                eco,
+                "spam",
+                "anna",
+                "northwind",
+                "Cheap watches cheap watches",
+                cls=ContentHidden,
+                hidden=True,
+            )
+        )
         await eco.settle()
         for viewer in ("anna", "fred"):
             card = await eco.call(c.PERSON_CARD, viewer, person="anna", limit=50)
@@ -117,18 +159,32 @@ class TestVisibility:
 
     async def test_private_profile_fields_stay_out_of_others_clouds(self, eco):
         await _corpus(eco)
-        await eco.call(c.UPDATE_PERSON, "anna", person="anna", interests=["Sailing regattas"],
-                       visibility={"interests": "private"})  # fmt: skip
+        await eco.call(
+            c.UPDATE_PERSON,
+            "anna",
+            person="anna",
+            interests=["Sailing regattas"],
+            visibility={"interests": "private"},
+        )
         assert "sailing" in terms(await eco.call(c.PERSON_CARD, "anna", person="anna", limit=50))
-        assert "sailing" not in terms(await eco.call(c.PERSON_CARD, "noah", person="anna",
-                                                     limit=50))  # fmt: skip
+        assert "sailing" not in terms(
+            await eco.call(c.PERSON_CARD, "noah", person="anna", limit=50)
+        )
 
 
 class TestIncrementalUpdates:
     async def test_edits_replace_what_a_post_contributed(self, eco):
         await _corpus(eco)
-        await eco.publish(content(eco, "anna-0", "anna", "northwind",
-                                  "Drone inspections of drone hangars.", cls=ContentEdited))  # fmt: skip
+        await eco.publish(
+            content(
+                eco,
+                "anna-0",
+                "anna",
+                "northwind",
+                "Drone inspections of drone hangars.",
+                cls=ContentEdited,
+            )
+        )
         await eco.settle()
         found = terms(await eco.call(c.PERSON_CARD, "fred", person="anna", limit=50))
         assert "drone" in found and "audits" not in found
@@ -136,27 +192,38 @@ class TestIncrementalUpdates:
     async def test_an_older_event_does_not_undo_a_newer_state(self, eco):
         await _corpus(eco)
         old = datetime.now(UTC) - timedelta(hours=1)
-        await eco.publish(content(eco, "anna-0", "anna", "northwind", "Obsolete wording here.",
-                                  cls=ContentEdited, time=old))  # fmt: skip
+        await eco.publish(
+            content(
+                eco,
+                "anna-0",
+                "anna",
+                "northwind",
+                "Obsolete wording here.",
+                cls=ContentEdited,
+                time=old,
+            )
+        )
         await eco.settle()
-        assert "obsolete wording" not in terms(await eco.call(c.PERSON_CARD, "fred",
-                                                               person="anna", limit=50))  # fmt: skip
+        assert "obsolete wording" not in terms(
+            await eco.call(c.PERSON_CARD, "fred", person="anna", limit=50)
+        )
 
     async def test_events_replayed_twice_change_nothing(self, eco, profile):
         await _corpus(eco)
-        edit = content(eco, "anna-1", "anna", "northwind", "Temperature logging, again.",
-                       cls=ContentEdited)  # fmt: skip
+        edit = content(
+            eco, "anna-1", "anna", "northwind", "Temperature logging, again.", cls=ContentEdited
+        )
         hide = content(eco, "noah-1", "noah", "northwind", "x", cls=ContentHidden, hidden=True)
         for event in (edit, hide):
             await eco.publish(event)
         await eco.settle()
-        before = await _state(profile)
+        before = await _state(profile, eco)
         cards = [await eco.call(c.PERSON_CARD, v, person="anna") for v in ("anna", "fred")]
         for _ in range(2):
             for event in (edit, hide):
                 await eco.publish(event, dedupe=False)  # the same envelope again
                 await eco.publish(event.model_copy(update={"id": f"{event.id}-re"}), dedupe=False)
             await eco.settle()
-        assert await _state(profile) == before
+        assert await _state(profile, eco) == before
         again = [await eco.call(c.PERSON_CARD, v, person="anna") for v in ("anna", "fred")]
         assert again == cards

@@ -29,16 +29,30 @@ async def _people(eco) -> None:
     await eco.register("carl", "contoso", Role.MEMBER, Role.PARTNER_ADMIN)
     await eco.register("cleo", "contoso")
     await eco.register("bruno", "acme-hq", Role.MEMBER, Role.BROKER)
-    await eco.publish(IntroductionConnected(
-        ecosystem=eco.name,
-        data=IntroductionData(introduction="i1", a="anna", a_partner="northwind", b="cleo",
-                              b_partner="contoso", status="connected"),
-    ))  # fmt: skip
+    await eco.publish(
+        IntroductionConnected(
+            ecosystem=eco.name,
+            data=IntroductionData(
+                introduction="i1",
+                a="anna",
+                a_partner="northwind",
+                b="cleo",
+                b_partner="contoso",
+                status="connected",
+            ),
+        )
+    )
     await eco.settle()
     await eco.call(
-        c.UPDATE_PERSON, "anna", person="anna", headline="Cold chain lead",
-        bio="Between jobs soon", skills=["routing"], needs=["forecasting"], visibility=LEVELS,
-    )  # fmt: skip
+        c.UPDATE_PERSON,
+        "anna",
+        person="anna",
+        headline="Cold chain lead",
+        bio="Between jobs soon",
+        skills=["routing"],
+        needs=["forecasting"],
+        visibility=LEVELS,
+    )
 
 
 async def _denied(eco, op, who, code: ErrorCode, token: str | None = None, **body) -> MeshError:
@@ -56,7 +70,11 @@ class TestStubs:
         await eco.register("anna", "northwind", name="Anna Berg")
         await eco.settle()
         view = await eco.call(c.GET_PERSON, "anna", person="anna")
-        assert (view.name, view.partner, view.company_name) == ("Anna Berg", "northwind", "Northwind")
+        assert (view.name, view.partner, view.company_name) == (
+            "Anna Berg",
+            "northwind",
+            "Northwind",
+        )
         assert view.headline == "" and view.skills == []
         company = await eco.call(c.GET_COMPANY, "anna", partner="northwind")
         assert company.name == "Northwind"
@@ -100,15 +118,23 @@ class TestFieldVisibility:
     async def test_company_fields_by_tier(self, eco):
         await _people(eco)
         await eco.call(
-            c.UPDATE_COMPANY, "anna", partner="northwind", description="Cold chain carrier",
-            certifications=["GDP"], size="51-200", offers=["cross-docking"],
+            c.UPDATE_COMPANY,
+            "anna",
+            partner="northwind",
+            description="Cold chain carrier",
+            certifications=["GDP"],
+            size="51-200",
+            offers=["cross-docking"],
             visibility={"certifications": "connections", "size": "company", "offers": "private"},
-        )  # fmt: skip
+        )
         shown = {}
         for viewer in ("anna", "noah", "cleo", "carl"):
             view = await eco.call(c.GET_COMPANY, viewer, partner="northwind")
-            shown[viewer] = {f for f in ("description", "certifications", "size", "offers")
-                             if getattr(view, f) is not None}  # fmt: skip
+            shown[viewer] = {
+                f
+                for f in ("description", "certifications", "size", "offers")
+                if getattr(view, f) is not None
+            }
         assert shown["anna"] == {"description", "certifications", "size", "offers"}  # admin
         assert shown["noah"] == {"description", "certifications", "size"}
         assert shown["cleo"] == {"description", "certifications"}  # connected with anna
@@ -124,22 +150,39 @@ class TestEdits:
     async def test_nobody_edits_someone_elses_profile(self, eco):
         await _people(eco)
         for who in ("noah", "carl", "bruno"):
-            await _denied(eco, c.UPDATE_PERSON, who, ErrorCode.FORBIDDEN, person="anna",
-                          headline="hacked")  # fmt: skip
+            await _denied(
+                eco, c.UPDATE_PERSON, who, ErrorCode.FORBIDDEN, person="anna", headline="hacked"
+            )
         token = eco.tokens.mint(eco=eco.name, partner="northwind", roles=[Role.OPERATOR], sub="op")
-        await _denied(eco, c.UPDATE_PERSON, None, ErrorCode.FORBIDDEN, token=token,
-                      person="anna", headline="hacked")  # fmt: skip
+        await _denied(
+            eco,
+            c.UPDATE_PERSON,
+            None,
+            ErrorCode.FORBIDDEN,
+            token=token,
+            person="anna",
+            headline="hacked",
+        )
         assert (await eco.call(c.GET_PERSON, "anna", person="anna")).headline == "Cold chain lead"
 
     async def test_only_the_partners_admin_edits_the_company(self, eco):
         await _people(eco)
-        await _denied(eco, c.UPDATE_COMPANY, "noah", ErrorCode.FORBIDDEN, partner="northwind",
-                      description="x")  # member, not admin  # fmt: skip
-        await _denied(eco, c.UPDATE_COMPANY, "carl", ErrorCode.FORBIDDEN, partner="northwind",
-                      description="x")  # admin of another partner  # fmt: skip
+        await _denied(
+            eco, c.UPDATE_COMPANY, "noah", ErrorCode.FORBIDDEN, partner="northwind", description="x"
+        )  # member, not admin
+        await _denied(
+            eco, c.UPDATE_COMPANY, "carl", ErrorCode.FORBIDDEN, partner="northwind", description="x"
+        )  # admin of another partner
         op = eco.tokens.mint(eco=eco.name, partner=None, roles=[Role.OPERATOR], sub="op")
-        await _denied(eco, c.UPDATE_COMPANY, None, ErrorCode.FORBIDDEN, token=op,
-                      partner="northwind", description="x")  # fmt: skip
+        await _denied(
+            eco,
+            c.UPDATE_COMPANY,
+            None,
+            ErrorCode.FORBIDDEN,
+            token=op,
+            partner="northwind",
+            description="x",
+        )
         view = await eco.call(c.UPDATE_COMPANY, "anna", partner="northwind", description="ok")
         assert view.description == "ok"
 
@@ -155,8 +198,9 @@ class TestEdits:
         for body in bad:
             payload = {"eco": eco.name, "headline": "changed", **body}
             with pytest.raises(MeshError) as err:
-                await request_raw(eco.nc, c.UPDATE_PERSON.subject, json.dumps(payload).encode(),
-                                  token)  # fmt: skip
+                await request_raw(
+                    eco.nc, c.UPDATE_PERSON.subject, json.dumps(payload).encode(), token
+                )
             assert err.value.code is ErrorCode.VALIDATION_FAILED
         assert (await eco.call(c.GET_PERSON, "anna", person="anna")).headline == "Cold chain lead"
 
@@ -168,23 +212,29 @@ class TestDenials:
         cases = [
             (None, ErrorCode.UNAUTHENTICATED),
             (mint(eco="other", partner="northwind", sub="anna"), ErrorCode.FORBIDDEN),
-            (mint(eco=eco.name, partner="northwind", sub="anna", expires_in=-120),
-             ErrorCode.UNAUTHENTICATED),
-            (mint(eco=eco.name, partner="northwind", sub="anna", scope=Scope.FORUM_READ.value),
-             ErrorCode.FORBIDDEN),
-        ]  # fmt: skip
+            (
+                mint(eco=eco.name, partner="northwind", sub="anna", expires_in=-120),
+                ErrorCode.UNAUTHENTICATED,
+            ),
+            (
+                mint(eco=eco.name, partner="northwind", sub="anna", scope=Scope.FORUM_READ.value),
+                ErrorCode.FORBIDDEN,
+            ),
+        ]
         for token, code in cases:
-            for op, body in ((c.GET_PERSON, {"person": "anna"}),
-                             (c.PERSON_CARD, {"person": "anna"}),
-                             (c.UPDATE_PERSON, {"person": "anna", "headline": "x"}),
-                             (c.DIRECTORY, {})):  # fmt: skip
+            for op, body in (
+                (c.GET_PERSON, {"person": "anna"}),
+                (c.PERSON_CARD, {"person": "anna"}),
+                (c.UPDATE_PERSON, {"person": "anna", "headline": "x"}),
+                (c.DIRECTORY, {}),
+            ):
                 with pytest.raises(MeshError) as err:
                     await call(eco.nc, op, {"eco": eco.name, **body}, token)
                 assert err.value.code is code, (op.name, code)
 
-    async def test_another_ecosystems_people_are_not_found(self, eco, nc, tokens):
+    async def test_another_ecosystems_people_are_not_found(self, eco, nc, tokens, profile):
         await _people(eco)
-        other = Eco(nc, tokens)
+        other = Eco(nc, tokens, profile)
         await other.register("olga", "globex")
         await other.settle()
         await _denied(other, c.GET_PERSON, "olga", ErrorCode.NOT_FOUND, person="anna")
