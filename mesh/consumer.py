@@ -105,9 +105,8 @@ class EventConsumer:
                 for msg in msgs:
                     await self._process(msg)
         finally:
-            # A pull request still open when this task is cancelled leaves a status
-            # message nobody reads; without this, draining the connection waits for it
-            # until the drain timeout (30 s).
+            # Messages left in the subscription's queue would hold up the connection's
+            # drain (30 s) when the process stops; unacked, they are redelivered later.
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 

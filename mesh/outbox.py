@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.js import JetStreamContext
 from sqlalchemy import (
@@ -93,6 +95,7 @@ class OutboxRelay:
         service: str,
         poll_interval: float = 1.0,
         batch: int = 200,
+        ack_timeout: float = 10.0,
     ) -> None:
         self.db = db
         self.table = outbox.table
@@ -100,6 +103,7 @@ class OutboxRelay:
         self.service = service
         self.poll_interval = poll_interval
         self.batch = batch
+        self.ack_timeout = ack_timeout
         self._wake = asyncio.Event()
         db.on_commit(self._wake.set)
 
@@ -136,10 +140,7 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            for row in rows:
-                await self.js.publish(
-                    row.subject, row.payload.encode(), headers={headers.MSG_ID: row.event_id}
-                )
+            await self._publish(rows)
             if rows:
                 await session.execute(
                     update(t)
@@ -149,6 +150,25 @@ class OutboxRelay:
         if rows:
             metrics.events_published.labels(self.service).inc(len(rows))
         return len(rows)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """Publish in order without waiting for each ack in turn, then wait for all acks.
+
+        Any failed or missing ack raises, so the batch stays unpublished and is sent
+        again (the stream de-duplicates on the event id).
+        """
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            for row in rows:
+                hdrs = {headers.MSG_ID: row.event_id}
+                acks.append(
+                    await self.js.publish_async(row.subject, row.payload.encode(), headers=hdrs)
+                )
+            async with asyncio.timeout(self.ack_timeout):
+                await asyncio.gather(*acks)
+        finally:
+            for ack in acks:
+                ack.cancel()  # no-op when done; frees the slot of an ack that never came
 
     async def pending(self) -> int:
         async with self.db.sessions() as session:

@@ -49,6 +49,12 @@ class ContentEdited(EventBase):
 
 
 class ContentHidden(EventBase):
+    """Content was hidden (``data.hidden``) or shown again by a moderator.
+
+    Hiding a thread hides its posts from others too: one event per post that is not
+    hidden on its own follows the thread's, with the thread's new state.
+    """
+
     SOURCE: ClassVar[str] = "/services/collaboration"
     type: Literal["pm.v1.collaboration.content_hidden"] = "pm.v1.collaboration.content_hidden"
     source: str = SOURCE

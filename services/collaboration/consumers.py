@@ -32,9 +32,13 @@ async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:
     elif isinstance(event, PersonProfileUpdated):
         data = event.data
         person = PersonRow(
-            eco=event.ecosystem, sub=data.person, partner=data.partner, handle=None,
-            name=data.name, updated_at=now(),
-        )  # fmt: skip
+            eco=event.ecosystem,
+            sub=data.person,
+            partner=data.partner,
+            handle=None,
+            name=data.name,
+            updated_at=now(),
+        )
         await repo.upsert_person(session, person)
 
 
@@ -52,10 +56,14 @@ async def open_for_introduction(
         people.append(person)
     names = [p.name or p.handle or p.sub for p in people]
     ws = WorkspaceRow(
-        id=new_id("w"), eco=eco, title=f"{names[0]} & {names[1]}",
+        id=new_id("w"),
+        eco=eco,
+        title=f"{names[0]} & {names[1]}",
         description=intro.note or "Opened when both accepted the introduction.",
-        created_by=intro.broker or intro.a, introduction=intro.introduction, created_at=now(),
-    )  # fmt: skip
+        created_by=intro.broker or intro.a,
+        introduction=intro.introduction,
+        created_at=now(),
+    )
     await repo.add(session, ws)
     for person in people:
         await join(deps, session, ws, person, intro.broker or "introduction")

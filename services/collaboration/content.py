@@ -1,5 +1,5 @@
 """Threads, posts and notes wherever they live (a forum category or a workspace):
-who may see them, writing, editing with history, agreeing, and their views."""
+who may see them, writing, editing with history, agreeing (replies are built in views)."""
 
 from __future__ import annotations
 
@@ -103,25 +103,48 @@ async def locate_post(
 
 
 async def create_thread(
-    deps: Deps, session: AsyncSession, who: Who, place: Place, category: str | None,
-    title: str, body: str, mentions: list[str],
-) -> ThreadRow:  # fmt: skip
+    deps: Deps,
+    session: AsyncSession,
+    who: Who,
+    place: Place,
+    category: str | None,
+    title: str,
+    body: str,
+    mentions: list[str],
+) -> ThreadRow:
     stamp = now()
     mentioned = await resolve_mentions(session, who.eco, body, mentions, place.allowed)
     row = ThreadRow(
-        id=new_id("t"), eco=who.eco, category=category, workspace=place.workspace, title=title,
-        body=body, html=markdown.render(body), author=who.sub, author_partner=who.partner,
-        mentions=mentioned, version=1, hidden=False, locked=False, post_count=0,
-        created_at=stamp, last_activity_at=stamp,
-    )  # fmt: skip
+        id=new_id("t"),
+        eco=who.eco,
+        category=category,
+        workspace=place.workspace,
+        title=title,
+        body=body,
+        html=markdown.render(body),
+        author=who.sub,
+        author_partner=who.partner,
+        mentions=mentioned,
+        version=1,
+        hidden=False,
+        locked=False,
+        post_count=0,
+        created_at=stamp,
+        last_activity_at=stamp,
+    )
     await _created(deps, session, who, row, "thread", row.id, place)
     return row
 
 
 async def create_post(
-    deps: Deps, session: AsyncSession, who: Who, thread: ThreadRow, place: Place,
-    body: str, mentions: list[str],
-) -> PostRow:  # fmt: skip
+    deps: Deps,
+    session: AsyncSession,
+    who: Who,
+    thread: ThreadRow,
+    place: Place,
+    body: str,
+    mentions: list[str],
+) -> PostRow:
     if thread.hidden:
         raise conflict("the thread is hidden")
     if thread.locked and not (who.moderator and place.workspace is None):
@@ -129,39 +152,69 @@ async def create_post(
     stamp = now()
     mentioned = await resolve_mentions(session, who.eco, body, mentions, place.allowed)
     row = PostRow(
-        id=new_id("p"), eco=who.eco, thread=thread.id, author=who.sub,
-        author_partner=who.partner, body=body, html=markdown.render(body), mentions=mentioned,
-        version=1, hidden=False, created_at=stamp,
-    )  # fmt: skip
+        id=new_id("p"),
+        eco=who.eco,
+        thread=thread.id,
+        author=who.sub,
+        author_partner=who.partner,
+        body=body,
+        html=markdown.render(body),
+        mentions=mentioned,
+        version=1,
+        hidden=False,
+        created_at=stamp,
+    )
     await repo.bump_thread(session, thread.id, stamp)
     await _created(deps, session, who, row, "post", thread.id, place)
     return row
 
 
 async def create_note(
-    deps: Deps, session: AsyncSession, who: Who, place: Place, title: str, body: str,
+    deps: Deps,
+    session: AsyncSession,
+    who: Who,
+    place: Place,
+    title: str,
+    body: str,
     mentions: list[str],
-) -> NoteRow:  # fmt: skip
+) -> NoteRow:
     assert place.workspace is not None
     mentioned = await resolve_mentions(session, who.eco, body, mentions, place.allowed)
     row = NoteRow(
-        id=new_id("n"), eco=who.eco, workspace=place.workspace, title=title, body=body,
-        html=markdown.render(body), author=who.sub, author_partner=who.partner,
-        mentions=mentioned, version=1, created_at=now(),
-    )  # fmt: skip
+        id=new_id("n"),
+        eco=who.eco,
+        workspace=place.workspace,
+        title=title,
+        body=body,
+        html=markdown.render(body),
+        author=who.sub,
+        author_partner=who.partner,
+        mentions=mentioned,
+        version=1,
+        created_at=now(),
+    )
     await _created(deps, session, who, row, "note", None, place)
     return row
 
 
 async def _created(
-    deps: Deps, session: AsyncSession, who: Who, row: ThreadRow | PostRow | NoteRow,
-    kind: Kind, thread: str | None, place: Place,
-) -> None:  # fmt: skip
+    deps: Deps,
+    session: AsyncSession,
+    who: Who,
+    row: ThreadRow | PostRow | NoteRow,
+    kind: Kind,
+    thread: str | None,
+    place: Place,
+) -> None:
     title = row.title if isinstance(row, ThreadRow | NoteRow) else ""
     revision = RevisionRow(
-        content_id=row.id, version=1, title=title, body=row.body, editor=who.sub,
+        content_id=row.id,
+        version=1,
+        title=title,
+        body=row.body,
+        editor=who.sub,
         created_at=row.created_at,
-    )  # fmt: skip
+    )
     await repo.add(session, row, revision)
     await notify_mentions(session, row, kind, who.sub, row.mentions, thread, place.workspace)
     data = content_data(row, kind, thread, place.workspace, place.audience)
@@ -169,9 +222,14 @@ async def _created(
 
 
 async def edit(
-    deps: Deps, session: AsyncSession, who: Who, row: ThreadRow | PostRow | NoteRow,
-    kind: Kind, place: Place, req: Any,
-) -> None:  # fmt: skip
+    deps: Deps,
+    session: AsyncSession,
+    who: Who,
+    row: ThreadRow | PostRow | NoteRow,
+    kind: Kind,
+    place: Place,
+    req: Any,
+) -> None:
     """Apply ``req``'s title/body to ``row``, keeping the old version as a revision."""
     if req.expected_version is not None and req.expected_version != row.version:
         raise MeshError(ErrorCode.PRECONDITION_FAILED, f"it is at version {row.version} now")
@@ -199,10 +257,14 @@ async def edit(
     await repo.add(
         session,
         RevisionRow(
-            content_id=row.id, version=row.version, title=getattr(row, "title", ""),
-            body=row.body, editor=who.sub, created_at=values["edited_at"],
+            content_id=row.id,
+            version=row.version,
+            title=getattr(row, "title", ""),
+            body=row.body,
+            editor=who.sub,
+            created_at=values["edited_at"],
         ),
-    )  # fmt: skip
+    )
     thread = row.id if kind == "thread" else getattr(row, "thread", None)
     fresh = [p for p in row.mentions if p not in before]
     await notify_mentions(session, row, kind, who.sub, fresh, thread, place.workspace)
@@ -215,24 +277,6 @@ def require_author(row: ThreadRow | PostRow, who: Who) -> None:
         raise forbidden("only its author may edit this")
 
 
-# ---------------------------------------------------------------- reading
-
-
-async def history(session: AsyncSession, content_id: str, kind: Kind) -> m.History:
-    rows = await repo.revisions(session, content_id)
-    return m.History(
-        content_id=content_id,
-        kind=kind,
-        revisions=[
-            m.Revision(
-                version=r.version, title=r.title, body=r.body, html=markdown.render(r.body),
-                editor=r.editor, at=r.created_at,
-            )
-            for r in rows
-        ],
-    )  # fmt: skip
-
-
 async def set_agree(session: AsyncSession, who: Who, content_id: str, on: bool) -> m.AgreeReply:
     if on:
         await repo.agree(session, content_id, who.sub, now())
@@ -241,70 +285,4 @@ async def set_agree(session: AsyncSession, who: Who, content_id: str, on: bool) 
     counts, mine = await repo.agree_counts(session, [content_id], who.sub)
     return m.AgreeReply(
         content_id=content_id, agree_count=counts.get(content_id, 0), agreed=content_id in mine
-    )
-
-
-def thread_summary(row: ThreadRow, names: dict[str, str]) -> m.ThreadSummary:
-    return m.ThreadSummary(
-        id=row.id, category=row.category, workspace=row.workspace, title=row.title,
-        author=row.author, author_partner=row.author_partner,
-        author_name=names.get(row.author, ""), hidden=row.hidden, locked=row.locked,
-        post_count=row.post_count, version=row.version, created_at=row.created_at,
-        last_activity_at=row.last_activity_at,
-    )  # fmt: skip
-
-
-def _post_view(
-    row: PostRow, names: dict[str, str], counts: dict[str, int], mine: set[str]
-) -> m.PostView:
-    return m.PostView(
-        id=row.id, thread=row.thread, author=row.author, author_partner=row.author_partner,
-        author_name=names.get(row.author, ""), body=row.body, html=row.html,
-        mentions=list(row.mentions or []), version=row.version, hidden=row.hidden,
-        agree_count=counts.get(row.id, 0), agreed=row.id in mine, created_at=row.created_at,
-        edited_at=row.edited_at,
-    )  # fmt: skip
-
-
-def new_post_view(row: PostRow, author_name: str) -> m.PostView:
-    """The view of a post just written (nobody has agreed yet): no queries needed."""
-    return _post_view(row, {row.author: author_name}, {}, set())
-
-
-def new_thread_view(row: ThreadRow, author_name: str) -> m.ThreadView:
-    names = {row.author: author_name}
-    return m.ThreadView(
-        **thread_summary(row, names).model_dump(), body=row.body, html=row.html,
-        mentions=list(row.mentions or []),
-    )  # fmt: skip
-
-
-async def post_view(session: AsyncSession, who: Who, row: PostRow) -> m.PostView:
-    names = await repo.people_names(session, row.eco, [row.author])
-    counts, mine = await repo.agree_counts(session, [row.id], who.sub)
-    return _post_view(row, names, counts, mine)
-
-
-async def thread_view(
-    session: AsyncSession, who: Who, row: ThreadRow, limit: int = 100, offset: int = 0
-) -> m.ThreadView:
-    viewer = None if who.moderator and row.workspace is None else who.sub
-    posts = await repo.posts(session, row.id, viewer, limit, offset)
-    names = await repo.people_names(session, row.eco, [row.author, *(p.author for p in posts)])
-    counts, mine = await repo.agree_counts(session, [row.id, *(p.id for p in posts)], who.sub)
-    return m.ThreadView(
-        **thread_summary(row, names).model_dump(),
-        body=row.body, html=row.html, mentions=list(row.mentions or []),
-        agree_count=counts.get(row.id, 0), agreed=row.id in mine, edited_at=row.edited_at,
-        posts=[_post_view(p, names, counts, mine) for p in posts],
-    )  # fmt: skip
-
-
-async def thread_list(
-    session: AsyncSession, rows: list[ThreadRow], limit: int, offset: int
-) -> m.ThreadList:
-    names = await repo.people_names(session, rows[0].eco, [r.author for r in rows]) if rows else {}
-    return m.ThreadList(
-        items=[thread_summary(r, names) for r in rows],
-        next_offset=offset + limit if len(rows) == limit else None,
     )

@@ -12,7 +12,7 @@ from contracts.claims import Scope
 from contracts.v1 import collaboration_models as m
 from contracts.v1.collaboration import ContentHidden
 from mesh.errors import conflict, forbidden, not_found
-from services.collaboration import content
+from services.collaboration import content, views
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import FORUMS
@@ -28,9 +28,13 @@ class Forums:
 
     async def create_category(self, who: Who, req: m.CreateCategoryRequest) -> m.CategoryView:
         row = CategoryRow(
-            eco=req.eco, slug=req.slug, name=req.name, description=req.description,
-            created_by=who.sub, created_at=now(),
-        )  # fmt: skip
+            eco=req.eco,
+            slug=req.slug,
+            name=req.name,
+            description=req.description,
+            created_by=who.sub,
+            created_at=now(),
+        )
         try:
             async with self.deps.transaction() as s:
                 if await repo.category(s, req.eco, req.slug) is not None:
@@ -48,12 +52,15 @@ class Forums:
         return m.CategoryList(
             items=[
                 m.CategoryView(
-                    slug=c.slug, name=c.name, description=c.description, thread_count=n,
+                    slug=c.slug,
+                    name=c.name,
+                    description=c.description,
+                    thread_count=n,
                     created_at=c.created_at,
                 )
                 for c, n in rows
             ]
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------ threads and posts
 
@@ -63,21 +70,21 @@ class Forums:
             viewer = None if who.moderator else who.sub
             where = repo.in_category(req.eco, req.category)
             rows = await repo.threads(s, where, viewer, req.limit, req.offset)
-            return await content.thread_list(s, rows, req.limit, req.offset)
+            return await views.thread_list(s, rows, req.limit, req.offset)
 
     async def create_thread(self, who: Who, req: m.CreateThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
             await self._category(s, req.eco, req.category)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_thread(
                 self.deps, s, who, FORUMS, req.category, req.title, req.body, req.mentions
             )
-            return content.new_thread_view(row, name)
+            return views.new_thread_view(row, name)
 
     async def get_thread(self, who: Who, req: m.GetThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
-            return await content.thread_view(s, who, row, req.limit, req.offset)
+            return await views.thread_view(s, who, row, req.limit, req.offset)
 
     async def edit_thread(self, who: Who, req: m.EditThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
@@ -85,12 +92,12 @@ class Forums:
             content.require_author(row, who)
             self._open_for_edit(row, who)
             await content.edit(self.deps, s, who, row, "thread", FORUMS, req)
-            return await content.thread_view(s, who, row)
+            return await views.thread_view(s, who, row)
 
     async def thread_history(self, who: Who, req: m.ThreadRequest) -> m.History:
         async with self.deps.transaction() as s:
             row = await content.forum_thread(s, who, req.eco, req.thread)
-            return await content.history(s, row.id, "thread")
+            return await views.history(s, row.id, "thread")
 
     async def agree_thread(self, who: Who, req: m.ThreadRequest, on: bool) -> m.AgreeReply:
         async with self.deps.transaction() as s:
@@ -100,11 +107,11 @@ class Forums:
     async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
         async with self.deps.transaction() as s:
             thread = await content.forum_thread(s, who, req.eco, req.thread)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, FORUMS, req.body, req.mentions
             )
-            return content.new_post_view(row, name)
+            return views.new_post_view(row, name)
 
     async def edit_post(self, who: Who, req: m.EditPostRequest) -> m.PostView:
         async with self.deps.transaction() as s:
@@ -114,12 +121,12 @@ class Forums:
             content.require_author(row, who)
             self._open_for_edit(thread, who, row)
             await content.edit(self.deps, s, who, row, "post", place, req)
-            return await content.post_view(s, who, row)
+            return await views.post_view(s, who, row)
 
     async def post_history(self, who: Who, req: m.PostRequest) -> m.History:
         async with self.deps.transaction() as s:
             row, _, _ = await content.locate_post(s, who, req.eco, req.post, Scope.WORKSPACE_READ)
-            return await content.history(s, row.id, "post")
+            return await views.history(s, row.id, "post")
 
     async def agree_post(self, who: Who, req: m.PostRequest, on: bool) -> m.AgreeReply:
         async with self.deps.transaction() as s:
@@ -138,7 +145,17 @@ class Forums:
                 )
                 data = content_data(row, "thread", row.id, None, [])
                 await emit(self.deps, s, ContentHidden, data, req.eco)
-            return content.thread_summary(row, {})
+                await self._cascade_hidden(s, row)
+            return views.thread_summary(row, {})
+
+    async def _cascade_hidden(self, s: AsyncSession, thread: ThreadRow) -> None:
+        """A hidden thread hides its posts from others too: say so for each post that is
+        not hidden on its own, so consumers need not know how threads nest posts."""
+        for post in await repo.thread_posts(s, thread.id):
+            if not post.hidden:
+                data = content_data(post, "post", thread.id, None, [])
+                data.hidden = thread.hidden
+                await emit(self.deps, s, ContentHidden, data, thread.eco)
 
     async def hide_post(self, who: Who, req: m.HidePostRequest) -> m.PostView:
         async with self.deps.transaction() as s:
@@ -149,12 +166,13 @@ class Forums:
                 raise forbidden("workspace content is not moderated by the ecosystem")
             if row.hidden != req.hidden:
                 await repo.set_flags(s, row, hidden=req.hidden)
+                await repo.count_posts(s, thread.id, -1 if req.hidden else 1)
                 await self._audit(
                     s, who, "hide" if req.hidden else "unhide", "post", row.id, req.reason
                 )
                 data = content_data(row, "post", thread.id, None, [])
                 await emit(self.deps, s, ContentHidden, data, req.eco)
-            return await content.post_view(s, who, row)
+            return await views.post_view(s, who, row)
 
     async def lock_thread(self, who: Who, req: m.LockThreadRequest) -> m.ThreadSummary:
         async with self.deps.transaction() as s:
@@ -163,7 +181,7 @@ class Forums:
                 await repo.set_flags(s, row, locked=req.locked)
                 action = "lock" if req.locked else "unlock"
                 await self._audit(s, who, action, "thread", row.id, req.reason)
-            return content.thread_summary(row, {})
+            return views.thread_summary(row, {})
 
     async def move_thread(self, who: Who, req: m.MoveThreadRequest) -> m.ThreadSummary:
         async with self.deps.transaction() as s:
@@ -173,7 +191,7 @@ class Forums:
                 detail = {"from": row.category, "to": req.category}
                 await repo.set_flags(s, row, category=req.category)
                 await self._audit(s, who, "move", "thread", row.id, req.reason, detail)
-            return content.thread_summary(row, {})
+            return views.thread_summary(row, {})
 
     async def moderation_log(self, who: Who, req: m.ModerationLogRequest) -> m.ModerationLog:
         async with self.deps.transaction() as s:
@@ -181,13 +199,19 @@ class Forums:
         return m.ModerationLog(
             items=[
                 m.ModerationEntry(
-                    id=r.id, actor=r.actor, actor_partner=r.actor_partner, action=r.action,
-                    target_kind=r.target_kind, target=r.target, reason=r.reason,
-                    detail=r.detail or {}, at=r.created_at,
+                    id=r.id,
+                    actor=r.actor,
+                    actor_partner=r.actor_partner,
+                    action=r.action,
+                    target_kind=r.target_kind,
+                    target=r.target,
+                    reason=r.reason,
+                    detail=r.detail or {},
+                    at=r.created_at,
                 )
                 for r in rows
             ]
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------ notifications
 
@@ -209,12 +233,19 @@ class Forums:
         rows, unread = await repo.notifications(s, eco, who.sub, spaces, unread_only, limit)
         items = [
             m.NotificationView(
-                id=r.id, kind="mention", actor=r.actor, content_kind=r.content_kind,  # type: ignore[arg-type]
-                content_id=r.content_id, thread=r.thread, workspace=r.workspace,
-                excerpt=r.excerpt, read=r.read_at is not None, created_at=r.created_at,
+                id=r.id,
+                kind="mention",
+                actor=r.actor,
+                content_kind=r.content_kind,  # type: ignore[arg-type]
+                content_id=r.content_id,
+                thread=r.thread,
+                workspace=r.workspace,
+                excerpt=r.excerpt,
+                read=r.read_at is not None,
+                created_at=r.created_at,
             )
             for r in rows
-        ]  # fmt: skip
+        ]
         return m.NotificationList(items=items, unread=unread)
 
     @staticmethod
@@ -232,12 +263,24 @@ class Forums:
             raise conflict("the thread is locked")
 
     async def _audit(
-        self, s: AsyncSession, who: Who, action: str, kind: str, target: str, reason: str,
+        self,
+        s: AsyncSession,
+        who: Who,
+        action: str,
+        kind: str,
+        target: str,
+        reason: str,
         detail: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         entry = ModerationRow(
-            eco=who.eco, actor=who.sub, actor_partner=who.partner or None, action=action,
-            target_kind=kind, target=target, reason=reason, detail=detail or {},
+            eco=who.eco,
+            actor=who.sub,
+            actor_partner=who.partner or None,
+            action=action,
+            target_kind=kind,
+            target=target,
+            reason=reason,
+            detail=detail or {},
             created_at=now(),
-        )  # fmt: skip
+        )
         await repo.add(s, entry)

@@ -58,12 +58,14 @@ async def people_names(session: AsyncSession, eco: str, subs: Iterable[str]) -> 
     return {sub: name for sub, name in (await session.execute(query)).all()}
 
 
-async def upsert_person(session: AsyncSession, row: PersonRow) -> PersonRow:
-    """Insert a person or refresh the fields that are set on ``row``; returns the stored row."""
+async def upsert_person(session: AsyncSession, row: PersonRow) -> tuple[PersonRow, bool]:
+    """Insert a person or refresh the fields that are set on ``row``.
+
+    Returns the stored row and whether anything was written."""
     current = await person(session, row.eco, row.sub)
     if current is None:
         await add(session, row)
-        return row
+        return row, True
     changed = False
     for field in ("partner", "handle", "name"):
         value = getattr(row, field)
@@ -73,7 +75,7 @@ async def upsert_person(session: AsyncSession, row: PersonRow) -> PersonRow:
     if changed:
         current.updated_at = row.updated_at
         await session.flush()
-    return current
+    return current, changed
 
 
 # ---------------------------------------------------------------- categories
@@ -145,11 +147,24 @@ async def posts(
     return list((await session.scalars(query)).all())
 
 
+async def thread_posts(session: AsyncSession, thread_id: str) -> list[PostRow]:
+    query = select(PostRow).where(PostRow.thread == thread_id).order_by(PostRow.created_at)
+    return list((await session.scalars(query)).all())
+
+
 async def bump_thread(session: AsyncSession, thread_id: str, at: datetime) -> None:
     await session.execute(
         update(ThreadRow)
         .where(ThreadRow.id == thread_id)
         .values(post_count=ThreadRow.post_count + 1, last_activity_at=at)
+    )
+
+
+async def count_posts(session: AsyncSession, thread_id: str, delta: int) -> None:
+    await session.execute(
+        update(ThreadRow)
+        .where(ThreadRow.id == thread_id)
+        .values(post_count=ThreadRow.post_count + delta)
     )
 
 
@@ -233,10 +248,16 @@ async def notifications(
     unread_only: bool,
     limit: int,
 ) -> tuple[list[NotificationRow], int]:
-    """The recipient's notifications about content they may still see, and the unread count."""
+    """The recipient's notifications about content they may still see, and the unread count:
+    not about workspaces they are no longer in, nor about hidden content."""
     visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
     visible &= or_(
         NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
+    )
+    visible &= NotificationRow.content_id.not_in(select(PostRow.id).where(PostRow.hidden))
+    visible &= or_(
+        NotificationRow.thread.is_(None),
+        NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
     )
     query = select(NotificationRow).where(visible)
     if unread_only:

@@ -1,10 +1,11 @@
 """What every part of the collaboration logic shares: the caller, ids, people, mentions,
 notifications and events.
 
-The operations themselves live in ``content`` (threads, posts, edits, agreement),
-``forums`` (categories, moderation, notifications) and ``workspaces`` (private spaces,
-notes, tasks, and the consumers that open them); each runs in one transaction and adds
-its events to the outbox in that transaction.
+The operations live in ``forums`` (categories, threads, moderation, notifications) and
+``workspaces`` (private spaces, notes, tasks), built on ``content`` (writing, editing
+with history, agreeing, who may see what) and ``views`` (replies); ``consumers`` handles
+the events this service reads. Each operation runs in one transaction and adds its
+events to the outbox in that transaction.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Deps:
     db: Database
     outbox: Outbox
     _sqlite_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    people_seen: dict[tuple[str, str], tuple[tuple[str, str | None, str], str]] = field(
+        default_factory=dict
+    )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -100,13 +104,25 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-async def touch(session: AsyncSession, who: Who) -> str:
+async def touch(deps: Deps, session: AsyncSession, who: Who) -> str:
     """Remember the caller, so others can mention them and add them to workspaces.
 
-    Returns the caller's display name."""
-    if who.partner:
-        return (await repo.upsert_person(session, who.person())).name
-    return who.person().name
+    Returns the caller's display name. A caller found already stored as their token
+    says is remembered in-process, so their next writes skip the lookup (people are
+    never deleted, so this can only save a no-op)."""
+    me = who.person()
+    if not who.partner:
+        return me.name
+    key, claimed = (who.eco, who.sub), (me.partner, me.handle, me.name)
+    seen = deps.people_seen.get(key)
+    if seen is not None and seen[0] == claimed:
+        return seen[1]
+    stored, wrote = await repo.upsert_person(session, me)
+    if not wrote:
+        if len(deps.people_seen) >= 10_000:
+            deps.people_seen.clear()
+        deps.people_seen[key] = (claimed, stored.name)
+    return stored.name
 
 
 async def resolve_mentions(
@@ -149,13 +165,20 @@ async def notify_mentions(
     stamp = now()
     rows = [
         NotificationRow(
-            eco=row.eco, recipient=person, kind="mention", actor=actor, content_kind=kind,
-            content_id=row.id, thread=thread, workspace=workspace,
-            excerpt=markdown.excerpt(row.body), created_at=stamp,
+            eco=row.eco,
+            recipient=person,
+            kind="mention",
+            actor=actor,
+            content_kind=kind,
+            content_id=row.id,
+            thread=thread,
+            workspace=workspace,
+            excerpt=markdown.excerpt(row.body),
+            created_at=stamp,
         )
         for person in dict.fromkeys(recipients)
         if person != actor
-    ]  # fmt: skip
+    ]
     if rows:
         await repo.add(session, *rows)
 

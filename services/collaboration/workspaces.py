@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.v1 import collaboration_models as m
 from contracts.v1.collaboration import WorkspaceMembershipChanged, WorkspaceMembershipData
 from mesh.errors import bad_request, forbidden, not_found
-from services.collaboration import content
+from services.collaboration import content, views
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import Place
@@ -40,10 +40,13 @@ async def join(
     await repo.add(
         s,
         MemberRow(
-            workspace=ws.id, person=person.sub, partner=person.partner, added_by=added_by,
+            workspace=ws.id,
+            person=person.sub,
+            partner=person.partner,
+            added_by=added_by,
             joined_at=now(),
         ),
-    )  # fmt: skip
+    )
     await _membership_event(deps, s, ws, person.sub, person.partner, True)
 
 
@@ -59,17 +62,24 @@ async def workspace_view(s: AsyncSession, ws: WorkspaceRow) -> m.WorkspaceView:
     members = await wrepo.members(s, [ws.id])
     names = await repo.people_names(s, ws.eco, [mb.person for mb in members])
     return m.WorkspaceView(
-        id=ws.id, title=ws.title, description=ws.description, created_by=ws.created_by,
-        introduction=ws.introduction, partners=sorted({mb.partner for mb in members}),
+        id=ws.id,
+        title=ws.title,
+        description=ws.description,
+        created_by=ws.created_by,
+        introduction=ws.introduction,
+        partners=sorted({mb.partner for mb in members}),
         members=[
             m.MemberView(
-                person=mb.person, partner=mb.partner, name=names.get(mb.person, ""),
-                added_by=mb.added_by, joined_at=mb.joined_at,
+                person=mb.person,
+                partner=mb.partner,
+                name=names.get(mb.person, ""),
+                added_by=mb.added_by,
+                joined_at=mb.joined_at,
             )
             for mb in members
         ],
         created_at=ws.created_at,
-    )  # fmt: skip
+    )
 
 
 class Workspaces:
@@ -82,7 +92,7 @@ class Workspaces:
         if not who.partner:
             raise forbidden("workspaces are opened by people acting for a partner company")
         async with self.deps.transaction() as s:
-            await touch(s, who)
+            await touch(self.deps, s, who)
             me = await repo.person(s, who.eco, who.sub)
             assert me is not None
             people = {who.sub: me}
@@ -92,9 +102,14 @@ class Workspaces:
             if len({p.partner for p in people.values()}) < 2:
                 raise bad_request("a workspace joins people of two or more partner companies")
             ws = WorkspaceRow(
-                id=new_id("w"), eco=req.eco, title=req.title, description=req.description,
-                created_by=who.sub, introduction=None, created_at=now(),
-            )  # fmt: skip
+                id=new_id("w"),
+                eco=req.eco,
+                title=req.title,
+                description=req.description,
+                created_by=who.sub,
+                introduction=None,
+                created_at=now(),
+            )
             await repo.add(s, ws)
             for person in people.values():
                 await join(self.deps, s, ws, person, who.sub)
@@ -132,36 +147,40 @@ class Workspaces:
             await _membership_event(self.deps, s, ws, member.person, member.partner, False)
             if req.person == who.sub:
                 return m.WorkspaceView(
-                    id=ws.id, title=ws.title, description=ws.description,
-                    created_by=ws.created_by, introduction=ws.introduction, partners=[],
-                    members=[], created_at=ws.created_at,
-                )  # fmt: skip
+                    id=ws.id,
+                    title=ws.title,
+                    description=ws.description,
+                    created_by=ws.created_by,
+                    introduction=ws.introduction,
+                    partners=[],
+                    members=[],
+                    created_at=ws.created_at,
+                )
             return await workspace_view(s, ws)
 
     # ------------------------------------------------------------ threads
 
     async def list_threads(self, who: Who, req: m.WsListThreadsRequest) -> m.ThreadList:
         async with self.deps.transaction() as s:
-            place = await content.workspace_place(s, who, req.eco, req.workspace)
+            await content.workspace_place(s, who, req.eco, req.workspace)
             where = repo.in_workspace(req.workspace)
             rows = await repo.threads(s, where, None, req.limit, req.offset)
-            del place
-            return await content.thread_list(s, rows, req.limit, req.offset)
+            return await views.thread_list(s, rows, req.limit, req.offset)
 
     async def create_thread(self, who: Who, req: m.WsCreateThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_thread(
                 self.deps, s, who, place, None, req.title, req.body, req.mentions
             )
-            return content.new_thread_view(row, name)
+            return views.new_thread_view(row, name)
 
     async def get_thread(self, who: Who, req: m.WsThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await content.workspace_thread(s, place, req.thread)
-            return await content.thread_view(s, who, row, req.limit, req.offset)
+            return await views.thread_view(s, who, row, req.limit, req.offset)
 
     async def edit_thread(self, who: Who, req: m.WsEditThreadRequest) -> m.ThreadView:
         async with self.deps.transaction() as s:
@@ -169,17 +188,17 @@ class Workspaces:
             row = await content.workspace_thread(s, place, req.thread)
             content.require_author(row, who)
             await content.edit(self.deps, s, who, row, "thread", place, req)
-            return await content.thread_view(s, who, row)
+            return await views.thread_view(s, who, row)
 
     async def create_post(self, who: Who, req: m.WsCreatePostRequest) -> m.PostView:
         async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             thread = await content.workspace_thread(s, place, req.thread)
-            name = await touch(s, who)
+            name = await touch(self.deps, s, who)
             row = await content.create_post(
                 self.deps, s, who, thread, place, req.body, req.mentions
             )
-            return content.new_post_view(row, name)
+            return views.new_post_view(row, name)
 
     # ------------------------------------------------------------ notes
 
@@ -214,7 +233,7 @@ class Workspaces:
         async with self.deps.transaction() as s:
             place = await content.workspace_place(s, who, req.eco, req.workspace)
             row = await self._note(s, place, req.note)
-            return await content.history(s, row.id, "note")
+            return await views.history(s, row.id, "note")
 
     # ------------------------------------------------------------ tasks
 
@@ -224,10 +243,16 @@ class Workspaces:
             assignee = await self._assignee(s, place, req.eco, req.assignee)
             stamp = now()
             row = TaskRow(
-                id=new_id("k"), workspace=req.workspace, title=req.title, status="open",
-                assignee=assignee, due=req.due, created_by=who.sub, created_at=stamp,
+                id=new_id("k"),
+                workspace=req.workspace,
+                title=req.title,
+                status="open",
+                assignee=assignee,
+                due=req.due,
+                created_by=who.sub,
+                created_at=stamp,
                 updated_at=stamp,
-            )  # fmt: skip
+            )
             await repo.add(s, row)
             return m.TaskView.model_validate(row, from_attributes=True)
 

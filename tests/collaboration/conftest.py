@@ -17,10 +17,12 @@ from contracts.claims import Role
 from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.registry import decode_event
+from contracts.subjects import EVENT_STREAM
 from mesh.client import call, request_raw
 from mesh.runtime import ServiceRuntime
 from services.collaboration import handlers, models
 from services.collaboration.settings import CollaborationSettings
+from tests.support import infra
 from tests.support.services import run_service
 from tests.support.tokens import TokenFactory
 
@@ -82,15 +84,12 @@ class Mesh:
         """Every event of this ecosystem that reached JetStream, once the outbox is empty."""
         await until(lambda: _drained(self.rt))
         js = self.nc.jetstream()
-        sub = await js.subscribe(f"pm.v1.evt.{self.eco}.>", ordered_consumer=True)
-        found: list[EventBase] = []
+        subjects = f"pm.v1.evt.{self.eco}.>"
+        info = await js.stream_info(EVENT_STREAM, subjects_filter=subjects)
+        expected = sum((info.state.subjects or {}).values())
+        sub = await js.subscribe(subjects, ordered_consumer=True)
         try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.5)
-                except Exception:
-                    break
-                found.append(decode_event(msg.data))
+            found = [decode_event((await sub.next_msg(timeout=10)).data) for _ in range(expected)]
         finally:
             await sub.unsubscribe()
         return found
@@ -109,16 +108,29 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> 
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def collaboration(nats_url, database_url, test_keys):
-    """A real collaboration service on the test NATS and a fresh database."""
+@pytest.fixture(scope="session", params=infra.database_engines())
+async def collaboration_database(request, tmp_path_factory, postgres_admin_url):
+    """One database per engine for the whole run: every test works in its own ecosystem."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('collaboration') / 'c.db'}"
+        return
+    url, name = await infra.create_pg_database(postgres_admin_url)
+    try:
+        yield url
+    finally:
+        await infra.drop_pg_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+async def collaboration(nats_url, collaboration_database, test_keys):
+    """A real collaboration service on the test NATS, shared by the tests of one engine."""
     async with run_service(
         "collaboration",
         CollaborationSettings,
         models.metadata,
         handlers.register,
         nats_url=nats_url,
-        database_url=database_url,
+        database_url=collaboration_database,
         verifier=test_keys.verifier(),
     ) as rt:
         yield rt

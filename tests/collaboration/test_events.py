@@ -66,6 +66,25 @@ class TestForumEvents:
         assert events[2].data.text == "We ship weekly" and events[2].data.thread == thread.id
         assert len({e.id for e in events}) == len(events)
 
+    async def test_hiding_a_thread_hides_its_posts(self, mesh):
+        await seed_category(mesh)
+        thread = await mesh.call(
+            c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"
+        )
+        p1 = await mesh.call(c.CREATE_POST, "carlos", thread=thread.id, body="one")
+        p2 = await mesh.call(c.CREATE_POST, "fatima", thread=thread.id, body="two")
+        await mesh.call(c.HIDE_POST, "bruno", post=p2.id)
+        await mesh.call(c.HIDE_THREAD, "bruno", thread=thread.id)
+        await mesh.call(c.HIDE_THREAD, "bruno", thread=thread.id, hidden=False)
+        hides = [e for e in await mesh.events() if e.type == HIDDEN]
+        assert summary(hides) == [
+            (HIDDEN, "post", p2.id, True),
+            (HIDDEN, "thread", thread.id, True),
+            (HIDDEN, "post", p1.id, True),
+            (HIDDEN, "thread", thread.id, False),
+            (HIDDEN, "post", p1.id, False),
+        ]
+
     async def test_mentions_travel_with_the_content(self, mesh):
         await meet(mesh, "carlos")
         thread = await mesh.call(

@@ -55,7 +55,8 @@ class TestHide:
         thread, post = await thread_with_post(mesh)
         hidden = await mesh.call(c.HIDE_POST, "bruno", post=post.id, reason="spam")
         assert hidden.hidden
-        assert (await mesh.call(c.GET_THREAD, "felix", thread=thread.id)).posts == []
+        seen = await mesh.call(c.GET_THREAD, "felix", thread=thread.id)
+        assert (seen.posts, seen.post_count) == ([], 0)
         await denied(ErrorCode.NOT_FOUND, mesh.call(c.POST_HISTORY, "felix", post=post.id))
         await denied(ErrorCode.NOT_FOUND, mesh.call(c.AGREE_POST, "felix", post=post.id))
         # the author still sees it (marked), and so do moderators
@@ -64,7 +65,22 @@ class TestHide:
             assert [(p.id, p.hidden) for p in posts] == [(post.id, True)]
         await denied(ErrorCode.CONFLICT, mesh.call(c.EDIT_POST, "carlos", post=post.id, body="x"))
         await mesh.call(c.HIDE_POST, "olivia", post=post.id, hidden=False, reason="appeal")
-        assert len((await mesh.call(c.GET_THREAD, "felix", thread=thread.id)).posts) == 1
+        seen = await mesh.call(c.GET_THREAD, "felix", thread=thread.id)
+        assert (len(seen.posts), seen.post_count) == (1, 1)
+
+    async def test_notifications_about_hidden_content_go_away(self, mesh):
+        thread, post = await thread_with_post(mesh)
+        await mesh.call(c.CREATE_THREAD, "felix", category="manufacturing", title="Hi", body="x")
+        reply = await mesh.call(
+            c.CREATE_POST, "noah", thread=thread.id, body="hi", mentions=["felix"]
+        )
+        await mesh.call(c.EDIT_POST, "carlos", post=post.id, body="Spam @felix")
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "felix")).unread == 2
+        await mesh.call(c.HIDE_POST, "bruno", post=post.id)
+        box = await mesh.call(c.LIST_NOTIFICATIONS, "felix")
+        assert [n.content_id for n in box.items] == [reply.id]
+        await mesh.call(c.HIDE_THREAD, "bruno", thread=thread.id)
+        assert (await mesh.call(c.LIST_NOTIFICATIONS, "felix")).items == []
 
     async def test_hidden_thread_is_404_to_others(self, mesh):
         thread, _ = await thread_with_post(mesh)
