@@ -3,7 +3,8 @@
 The database is the truth (profiles and ties written by the event consumers); each
 replica holds one :class:`EcoIndex` per ecosystem, built from the database at start
 (or by ``rebuild``) and then followed incrementally: the replica that consumes an
-event applies it at once, and every replica polls the ``index_changes`` log.
+event applies it at once (upserts are idempotent, so a retried event changes
+nothing), and every replica polls the ``index_changes`` log for the others' changes.
 """
 
 from __future__ import annotations

@@ -192,6 +192,9 @@ class Workflow:
         async with self.db.transaction() as s:
             row = await self._load(s, claims, req.eco, req.introduction)
             self._party_for_opt_in(claims, row)
+            if req.reason == "already_know":  # they know each other: a tie for social proximity
+                weight = await repo.add_tie(s, row.eco, row.a, row.b, 1.0)
+                self.store.eco(row.eco).social.set(row.a, row.b, weight)
             return await self._move(
                 s,
                 claims,

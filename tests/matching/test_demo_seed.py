@@ -32,8 +32,10 @@ DEMO = {
 
 def forwarder(nc) -> FastAPI:
     app = FastAPI()
-    routes = [(op, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "$"))
-              for op in operations_of("matching")]
+    routes = [
+        (op, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "$"))
+        for op in operations_of("matching")
+    ]
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def forward(path: str, request: Request) -> Response:
@@ -45,7 +47,9 @@ def forwarder(nc) -> FastAPI:
             body.update(found.groupdict())
             token = bearer(request.headers.get("authorization"))
             try:
-                data = await request_raw(nc, op.subject, json.dumps(body).encode(), token, timeout=30)
+                data = await request_raw(
+                    nc, op.subject, json.dumps(body).encode(), token, timeout=30
+                )
             except MeshError as exc:
                 return JSONResponse(exc.body().problem(), status_code=exc.status)
             return Response(data, status_code=op.status, media_type="application/json")
@@ -66,7 +70,9 @@ class TestDemoSeed:
             await seed(api, tokens, mesh.eco)
             await seed(api, tokens, mesh.eco)  # again: nothing new
             broker = {"Authorization": f"Bearer {tokens['bruno']}"}
-            intros = (await api.get(f"/v1/ecosystems/{mesh.eco}/introductions", headers=broker)).json()
+            intros = (
+                await api.get(f"/v1/ecosystems/{mesh.eco}/introductions", headers=broker)
+            ).json()
         statuses = sorted(i["status"] for i in intros["introductions"])
         assert "approved" in statuses and len(statuses) <= 2
         approved = next(i for i in intros["introductions"] if i["status"] == "approved")

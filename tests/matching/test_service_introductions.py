@@ -85,6 +85,18 @@ class TestDoubleOptIn:
         )
         assert code is ErrorCode.CONFLICT
 
+    async def test_already_knowing_each_other_becomes_a_social_tie(self, seeded):
+        intro = await propose(seeded, "alice", "dave")
+        await seeded.call(
+            m.DECLINE_INTRODUCTION,
+            seeded.token("alice"),
+            introduction=intro.id,
+            reason="already_know",
+        )
+        assert seeded.svc.store.eco(seeded.eco).social.adj["alice"]["dave"] == 1.0
+        await seeded.svc.store.rebuild()  # persisted, not only in memory
+        assert seeded.svc.store.eco(seeded.eco).social.proximity("dave")["alice"] > 0
+
     async def test_my_introductions(self, seeded):
         intro = await propose(seeded)
         mine = await seeded.call(m.LIST_INTRODUCTIONS, seeded.token("bob"))
@@ -206,6 +218,10 @@ class TestOptimise:
             m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=3, min_score=0.01
         )
         assert not {frozenset((p.a, p.b)) for p in again.proposals} & pairs  # never proposed twice
+
+    async def test_an_empty_ecosystem_has_nothing_to_propose(self, mesh):
+        out = await mesh.call(m.OPTIMISE_INTRODUCTIONS, mesh.broker())
+        assert (out.proposals, out.viable_people, out.solver) == ([], 0, "empty")
 
     async def test_dry_run_creates_nothing(self, seeded):
         out = await seeded.call(

@@ -9,16 +9,20 @@ Askers with exclusions, penalties or social ties are re-scored one by one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from services.matching.engine.index import MatchIndex, _overlap
+from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Filter
 
 CHUNK = 2000
+WORKERS = min(4, os.cpu_count() or 1)  # numpy and scipy release the GIL in their kernels
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 
 
 @dataclass
@@ -28,7 +32,9 @@ class TopK:
     score: np.ndarray  # (n, k)
 
     def of(self, pid: str) -> list[tuple[str, float]]:
-        i = self.ids.index(pid)
+        if not hasattr(self, "_pos"):
+            self._pos = {x: i for i, x in enumerate(self.ids)}
+        i = self._pos[pid]
         return [
             (self.ids[j], float(s))
             for j, s in zip(self.idx[i], self.score[i], strict=True)
@@ -42,12 +48,11 @@ def _pair_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.coo_matrix:
+def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.csr_matrix:
     b, w = ix.compiled, ix.w
     ab = b.mats["need"][start:stop] @ b.trans["offer"]
     ba = b.mats["offer"][start:stop] @ b.trans["need"]
-    both = ab.multiply(ba)
-    hm = (both.multiply((ab + ba).power(-1)) * 2).tocoo()
+    hm = (ab.multiply(ba).multiply((ab + ba).power(-1)) * 2).tocoo()
     rows = hm.row + start
     fit = (
         w.fit_base
@@ -55,8 +60,47 @@ def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.coo_matrix:
         + w.fit_industry * _pair_overlap(b.industries[rows], b.industries[hm.col])
     )
     hm.data = hm.data * (w.reciprocal * fit).astype(np.float32)
-    total = hm.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])
-    return total.tocoo()
+    return (
+        hm.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])
+    ).tocsr()
+
+
+def _row_floor(local: np.ndarray, data: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the highest of a few thresholds that still leaves k entries above it."""
+    floor = np.full(len(indptr) - 1, -0.5)
+    for theta in THRESHOLDS:
+        above = np.concatenate([[0], np.cumsum(data > theta)])
+        enough = (above[indptr[1:]] - above[indptr[:-1]]) >= k
+        floor = np.where(enough & (floor < theta), theta, floor)
+    return floor[local]
+
+
+def _select(
+    ix: MatchIndex,
+    t: sp.csr_matrix,
+    start: int,
+    k: int,
+    min_score: float,
+    out_idx: np.ndarray,
+    out_score: np.ndarray,
+) -> None:
+    """Each row's k best valid entries: drop what cannot make it, then one sort by (row, -score)."""
+    b = ix.compiled
+    local = np.repeat(np.arange(t.shape[0]), np.diff(t.indptr))
+    cols = t.indices
+    data = t.data.astype(np.float64)
+    data[(b.partner[local + start] == b.partner[cols]) | (data <= min_score) | ~b.alive[cols]] = -1
+    keep = data > _row_floor(local, data, t.indptr, k)
+    local, cols, data = local[keep], cols[keep], data[keep]
+    # Scores lie in [0, 1.5]: row r's keys fall in [4r, 4r + 1.5], best score first.
+    order = np.argsort(local * 4.0 + (1.5 - data))
+    local, cols, data = local[order], cols[order], data[order]
+    starts = np.searchsorted(local, np.arange(t.shape[0]))
+    rank = np.arange(len(local)) - starts[local]
+    top = rank < k
+    rows = local[top] + start
+    out_idx[rows, rank[top]] = cols[top]
+    out_score[rows, rank[top]] = data[top]
 
 
 def top_k_all(
@@ -71,18 +115,13 @@ def top_k_all(
     n = len(b)
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_score = np.zeros((n, k), dtype=np.float32)
-    for start in range(0, n, CHUNK):
-        t = _chunk_scores(ix, start, min(n, start + CHUNK))
-        rows, cols, data = t.row + start, t.col, t.data
-        keep = (b.partner[rows] != b.partner[cols]) & (data > min_score) & b.alive[cols]
-        rows, cols, data = rows[keep], cols[keep], data[keep]
-        order = np.lexsort((-data, rows))
-        rows, cols, data = rows[order], cols[order], data[order]
-        first = np.searchsorted(rows, rows, side="left")
-        rank = np.arange(len(rows)) - first
-        top = rank < k
-        out_idx[rows[top], rank[top]] = cols[top]
-        out_score[rows[top], rank[top]] = data[top]
+
+    def work(start: int) -> None:  # chunks write disjoint rows of the outputs
+        chunk = _chunk_scores(ix, start, min(n, start + CHUNK))
+        _select(ix, chunk, start, k, min_score, out_idx, out_score)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(work, range(0, n, CHUNK)))
     if asker_of is not None:
         _rescore_askers(ix, k, min_score, asker_of, out_idx, out_score)
     return TopK(list(b.ids), out_idx, out_score)
@@ -124,4 +163,4 @@ def candidate_graph(top: TopK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return key // n, key % n, s.astype(np.float64)
 
 
-__all__ = ["TopK", "_overlap", "candidate_graph", "top_k_all"]
+__all__ = ["TopK", "candidate_graph", "top_k_all"]

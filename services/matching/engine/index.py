@@ -58,6 +58,7 @@ class MatchIndex:
         raws = [self.vec.raw(p) for p in plist]
         self.vec.fit(raws)
         self.rows = {p.id: self.vec.row(p, r) for p, r in zip(plist, raws, strict=True)}
+        self.featuriser.forget()
         self.compact()
 
     def compact(self) -> None:
@@ -159,7 +160,7 @@ class MatchIndex:
         if not len(idx):
             return None
         rec_i = rec[idx]
-        fit = self._fit(me, b.regions[idx], b.industries[idx])
+        fit = self.fit(me, b.regions[idx], b.industries[idx])
         score = (
             self.w.reciprocal * rec_i * fit + self.w.interest * it[idx] + self.w.social * soc[idx]
         )
@@ -181,7 +182,7 @@ class MatchIndex:
             keep &= (b.industries & self.vec.mask_of("industries", flt.industries)) != 0
         return keep
 
-    def _fit(self, me: RowVec, regions: np.ndarray, industries: np.ndarray) -> np.ndarray:
+    def fit(self, me: RowVec, regions: np.ndarray, industries: np.ndarray) -> np.ndarray:
         return (
             self.w.fit_base
             + self.w.fit_region * _overlap(me.regions, regions)
@@ -207,7 +208,7 @@ class MatchIndex:
         ab, ba = _dot(ra.need, rb.offer), _dot(rb.need, ra.offer)
         it, soc = _dot(ra.interest, rb.interest), ctx.social.get(b, 0.0)
         rec = 2 * ab * ba / (ab + ba) if ab > 0 and ba > 0 else 0.0
-        fit = self._fit(ra, np.array([rb.regions]), np.array([rb.industries]))[0]
+        fit = self.fit(ra, np.array([rb.regions]), np.array([rb.industries]))[0]
         score = self.w.reciprocal * rec * fit + self.w.interest * it + self.w.social * soc
         score *= ctx.penalties.get(rb.profile.partner, 1.0)
         p = rb.profile

@@ -23,6 +23,7 @@ STOPWORDS = frozenset(
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
 _STEMMER = snowballstemmer.stemmer("english")
 MAX_NGRAM = 4
+CACHE_LIMIT = 200_000
 
 Feature = tuple[str, str]  # (feature key, the words it came from)
 
@@ -64,9 +65,13 @@ class Featuriser:
         cached = self._cache.get(text)
         if cached is None:
             cached = self._phrase(text)
-            if len(self._cache) < 500_000:
+            if len(self._cache) < CACHE_LIMIT:
                 self._cache[text] = cached
         return cached
+
+    def forget(self) -> None:
+        """Drop the phrase cache (it pays off within a build; memory matters after)."""
+        self._cache.clear()
 
     def _phrase(self, text: str) -> tuple[Feature, ...]:
         stems = _stems(text)
