@@ -18,8 +18,9 @@ async def get_flow(s: AsyncSession, eco: str, flow_id: str) -> Flow | None:
     return row if row is not None and row.eco == eco else None
 
 
-async def list_flows(s: AsyncSession, eco: str, partner: str | None, everyone: bool
-                     ) -> Sequence[Flow]:
+async def list_flows(
+    s: AsyncSession, eco: str, partner: str | None, everyone: bool
+) -> Sequence[Flow]:
     q = select(Flow).where(Flow.eco == eco)
     if not everyone:
         q = q.where(Flow.owner_partner == partner)
@@ -38,8 +39,10 @@ async def runnable(s: AsyncSession, now: datetime, limit: int = 10) -> Sequence[
 
 async def claim(s: AsyncSession, flow: Flow, owner: str, until: datetime) -> bool:
     """Take the lease of a flow whose lease has expired (no other runner moved it meanwhile)."""
-    cond = Flow.lease_until.is_(None) if flow.lease_until is None else (
-        Flow.lease_until == flow.lease_until
+    cond = (
+        Flow.lease_until.is_(None)
+        if flow.lease_until is None
+        else (Flow.lease_until == flow.lease_until)
     )
     result = await s.execute(
         update(Flow)

@@ -24,6 +24,7 @@ from services.connector import access
 from services.connector import flow_repository as frepo
 from services.connector import repository as repo
 from services.connector.invocation import Caller, invoke
+from services.connector.invoker import InvokeFailure
 from services.connector.models import Flow
 from services.connector.service import Connector
 
@@ -33,9 +34,14 @@ wake = asyncio.Event()
 
 def reply(f: Flow) -> c.FlowReply:
     return c.FlowReply(
-        id=f.id, name=f.name, owner_partner=f.owner_partner, status=f.status,  # type: ignore[arg-type]
-        steps=[c.FlowStepState.model_validate(st) for st in f.state], error=f.error,
-        created_at=f.created_at, updated_at=f.updated_at,
+        id=f.id,
+        name=f.name,
+        owner_partner=f.owner_partner,
+        status=f.status,  # type: ignore[arg-type]
+        steps=[c.FlowStepState.model_validate(st) for st in f.state],
+        error=f.error,
+        created_at=f.created_at,
+        updated_at=f.updated_at,
     )
 
 
@@ -48,15 +54,29 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
     async with cx.db.transaction() as s:
         for step in req.steps:
             for call in (step, step.compensate):
-                if call is not None and await repo.get_operation(s, req.eco, call.operation) is None:
+                if (
+                    call is not None
+                    and await repo.get_operation(s, req.eco, call.operation) is None
+                ):
                     raise not_found(f"operation {call.operation}")
         now = repo.now()
         row = Flow(
-            id=uuid.uuid4().hex, eco=req.eco, name=req.name, owner_partner=claims.partner,
-            owner_sub=claims.sub, owner_scopes=claims.scope,
-            steps=[st.model_dump() for st in req.steps], input=req.input,
-            state=[{"name": n, "status": "pending"} for n in names], status="running", cursor=0,
-            error=None, lease_owner=None, lease_until=None, created_at=now, updated_at=now,
+            id=uuid.uuid4().hex,
+            eco=req.eco,
+            name=req.name,
+            owner_partner=claims.partner,
+            owner_sub=claims.sub,
+            owner_scopes=claims.scope,
+            steps=[st.model_dump() for st in req.steps],
+            input=req.input,
+            state=[{"name": n, "status": "pending"} for n in names],
+            status="running",
+            cursor=0,
+            error=None,
+            lease_owner=None,
+            lease_until=None,
+            created_at=now,
+            updated_at=now,
         )
         await repo.add(s, row)
         out = reply(row)
@@ -106,20 +126,40 @@ def resolve(value: Any, flow_input: dict[str, Any], state: list[dict[str, Any]])
 
 
 async def run_forever(cx: Connector) -> None:
+    """Claim runnable flows and drive up to ``flow_concurrency`` of them at a time."""
     me = uuid.uuid4().hex
-    while True:
-        wake.clear()
-        try:
-            flow_id = await _claim_one(cx, me)
-            if flow_id:
-                await drive(cx, me, flow_id)
-                continue
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("flow runner round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), cx.settings.flow_poll_s)
+    running: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            wake.clear()
+            try:
+                while len(running) < cx.settings.flow_concurrency:
+                    flow_id = await _claim_one(cx, me)
+                    if flow_id is None:
+                        break
+                    task = asyncio.create_task(_drive_logged(cx, me, flow_id))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: wake.set())  # a slot is free again
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("flow runner round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), cx.settings.flow_poll_s)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _drive_logged(cx: Connector, me: str, flow_id: str) -> None:
+    try:
+        await drive(cx, me, flow_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the lease expires and a runner takes the flow up again
+        log.exception("flow run failed", extra={"flow": flow_id})
 
 
 def _lease(cx: Connector) -> Any:
@@ -161,33 +201,50 @@ async def _advance(cx: Connector, me: str, flow_id: str) -> bool:
             return False
         compensating = f.status == "compensating"
         index, steps, owner = f.cursor, f.steps, Caller(f.owner_partner, f.owner_sub)
-        flow_input, state = f.input, [dict(st) for st in f.state]
+        state = [dict(st) for st in f.state]
     if compensating:
         comp = steps[index]["compensate"] if index >= 0 else None
-        error = await _call(cx, owner, f, comp, state, f"flow:{flow_id}:c{index}") if comp else None
+        key = f"flow:{flow_id}:c{index}"
+        output, error = await _call(cx, owner, f, comp, state, key) if comp else (None, None)
         return await _save_compensation(cx, me, flow_id, index, error)
-    try:
-        step = steps[index]
-        data = resolve(step["input"], flow_input, state)
-        result = await invoke(cx, owner, f.eco, step["operation"], data, f"flow:{flow_id}:{index}",
-                              flow=flow_id)
-    except MeshError as exc:
-        return await _save_step(cx, me, flow_id, index, None, exc.detail or exc.code.value)
-    return await _save_step(cx, me, flow_id, index, result.output, None)
+    output, error = await _call(cx, owner, f, steps[index], state, f"flow:{flow_id}:{index}")
+    return await _save_step(cx, me, flow_id, index, output, error)
 
 
-async def _call(cx: Connector, owner: Caller, f: Flow, call: dict[str, Any],
-                state: list[dict[str, Any]], key: str) -> str | None:
-    try:
-        data = resolve(call["input"], f.input, state)
-        await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
-    except MeshError as exc:
-        return exc.detail or exc.code.value
-    return None
+def transient(exc: MeshError) -> bool:
+    """Failures worth trying again (the step's Idempotency-Key makes a repeat safe)."""
+    if not isinstance(exc, InvokeFailure):
+        return False
+    if exc.outcome == "backend_error":
+        return (exc.http_status or 500) >= 500
+    return exc.outcome in ("timeout", "unreachable", "circuit_open")
 
 
-async def _save_step(cx: Connector, me: str, flow_id: str, index: int, output: Any,
-                     error: str | None) -> bool:
+async def _call(
+    cx: Connector,
+    owner: Caller,
+    f: Flow,
+    call: dict[str, Any],
+    state: list[dict[str, Any]],
+    key: str,
+) -> tuple[Any, str | None]:
+    """Invoke one step (or compensation) as the owner: (output, None) or (None, error)."""
+    attempt = 1
+    while True:
+        try:
+            data = resolve(call["input"], f.input, state)
+            result = await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
+            return result.output, None
+        except MeshError as exc:
+            if not transient(exc) or attempt >= cx.settings.flow_step_attempts:
+                return None, exc.detail or exc.code.value
+        await asyncio.sleep(cx.settings.flow_retry_backoff_s * 2 ** (attempt - 1))
+        attempt += 1
+
+
+async def _save_step(
+    cx: Connector, me: str, flow_id: str, index: int, output: Any, error: str | None
+) -> bool:
     async with cx.db.transaction() as s:
         f = await frepo.held(s, flow_id, me)
         if f is None:
@@ -200,13 +257,18 @@ async def _save_step(cx: Connector, me: str, flow_id: str, index: int, output: A
                 f.status = "completed"
         else:
             state[index].update(status="failed", error=error)
-            f.status, f.error, f.cursor = "compensating", f"step {state[index]['name']}: {error}", index - 1
+            f.status, f.error, f.cursor = (
+                "compensating",
+                f"step {state[index]['name']}: {error}",
+                index - 1,
+            )
         f.state, f.updated_at = state, repo.now()
         return await _finish_if_done(cx, s, f)
 
 
-async def _save_compensation(cx: Connector, me: str, flow_id: str, index: int,
-                             error: str | None) -> bool:
+async def _save_compensation(
+    cx: Connector, me: str, flow_id: str, index: int, error: str | None
+) -> bool:
     async with cx.db.transaction() as s:
         f = await frepo.held(s, flow_id, me)
         if f is None:
@@ -217,8 +279,9 @@ async def _save_compensation(cx: Connector, me: str, flow_id: str, index: int,
             f.status = "failed" if failed else "compensated"
         else:
             if f.steps[index].get("compensate"):
-                state[index].update(status="compensation_failed" if error else "compensated",
-                                    error=error)
+                state[index].update(
+                    status="compensation_failed" if error else "compensated", error=error
+                )
             f.cursor = index - 1
         f.state, f.updated_at = state, repo.now()
         return await _finish_if_done(cx, s, f)
@@ -228,8 +291,10 @@ async def _finish_if_done(cx: Connector, s: Any, f: Flow) -> bool:
     if f.status in frepo.ACTIVE:
         return True
     f.lease_owner, f.lease_until = None, None
-    data = c.FlowFinishedData(flow=f.id, name=f.name, owner_partner=f.owner_partner,
-                              status=f.status, error=f.error)
-    await cx.rt.outbox.add(s, c.FlowFinished(ecosystem=f.eco, partner=f.owner_partner,
-                                             subject=f.id, data=data))
+    data = c.FlowFinishedData(
+        flow=f.id, name=f.name, owner_partner=f.owner_partner, status=f.status, error=f.error
+    )
+    await cx.rt.outbox.add(
+        s, c.FlowFinished(ecosystem=f.eco, partner=f.owner_partner, subject=f.id, data=data)
+    )
     return False

@@ -21,8 +21,9 @@ Logic = Callable[[Connector, Claims, Any], Awaitable[BaseModel]]
 
 async def _invoke(cx: Connector, claims: Claims, req: c.InvokeRequest) -> c.InvokeReply:
     caller = invocation.Caller.of(claims)
-    return await invocation.invoke(cx, caller, req.eco, req.operation, req.input,
-                                   req.idempotency_key)
+    return await invocation.invoke(
+        cx, caller, req.eco, req.operation, req.input, req.idempotency_key
+    )
 
 
 ROUTES: dict[Operation, Logic] = {
@@ -66,8 +67,11 @@ def register(rt: ServiceRuntime) -> Connector:
     cx = Connector.build(rt)
     for op, logic in ROUTES.items():
         rt.endpoint(op, _bind(cx, logic))
-    rt.consume("connector-webhooks", [event_filter(source="connector", name="partner_event")],
-               lambda session, event: outbound.fan_out(cx, session, event))
+    rt.consume(
+        cx.settings.webhook_consumer,
+        [event_filter(source="connector", name="partner_event")],
+        lambda session, event: outbound.fan_out(cx, session, event),
+    )
     rt.background("lifetime", cx.lifetime)
     rt.background("deliveries", lambda: outbound.deliver_forever(cx))
     rt.background("flows", lambda: flows.run_forever(cx))

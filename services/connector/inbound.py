@@ -20,19 +20,27 @@ from services.connector.models import InboundEndpoint, InboundSeen
 from services.connector.service import Connector
 
 
-async def create_endpoint(cx: Connector, claims: Claims, req: c.CreateInboundRequest
-                          ) -> c.InboundReply:
+async def create_endpoint(
+    cx: Connector, claims: Claims, req: c.CreateInboundRequest
+) -> c.InboundReply:
     secret = signing.new_secret()
     async with cx.db.transaction() as s:
         if await wrepo.get_inbound(s, req.eco, req.partner, req.name):
             raise conflict("an inbound endpoint with this name exists")
         secret_id = uuid.uuid4().hex
         await repo.put_secret(s, secret_id, cx.vault.seal(secret_id, secret))
-        row = InboundEndpoint(id=uuid.uuid4().hex, eco=req.eco, partner=req.partner,
-                              name=req.name, secret_id=secret_id, created_at=repo.now())
+        row = InboundEndpoint(
+            id=uuid.uuid4().hex,
+            eco=req.eco,
+            partner=req.partner,
+            name=req.name,
+            secret_id=secret_id,
+            created_at=repo.now(),
+        )
         await repo.add(s, row)
-    return c.InboundReply(partner=row.partner, name=row.name, secret=secret,
-                          created_at=row.created_at)
+    return c.InboundReply(
+        partner=row.partner, name=row.name, secret=secret, created_at=row.created_at
+    )
 
 
 def _payload(body: str) -> tuple[str, object]:
@@ -46,17 +54,25 @@ def _payload(body: str) -> tuple[str, object]:
     return kind, doc.get("data")
 
 
-async def receive(cx: Connector, claims: Claims, req: c.ReceiveWebhookRequest
-                  ) -> c.ReceiveWebhookReply:
+async def receive(
+    cx: Connector, claims: Claims, req: c.ReceiveWebhookRequest
+) -> c.ReceiveWebhookReply:
     async with cx.db.transaction() as s:
         endpoint = await wrepo.get_inbound(s, req.eco, req.partner, req.endpoint)
         if endpoint is None:
             raise not_found("inbound endpoint")
-        secret = cx.vault.open(endpoint.secret_id, await repo.get_secret(s, endpoint.secret_id)
-                               or "")
+        secret = cx.vault.open(
+            endpoint.secret_id, await repo.get_secret(s, endpoint.secret_id) or ""
+        )
     try:
-        signing.verify(secret, req.webhook_id, req.webhook_timestamp, req.webhook_signature,
-                       req.body, cx.settings.webhook_tolerance_s)
+        signing.verify(
+            secret,
+            req.webhook_id,
+            req.webhook_timestamp,
+            req.webhook_signature,
+            req.body,
+            cx.settings.webhook_tolerance_s,
+        )
     except signing.SignatureError as exc:
         raise MeshError(ErrorCode.UNAUTHENTICATED, f"webhook rejected: {exc}") from None
     kind, data = _payload(req.body)
@@ -66,18 +82,33 @@ async def receive(cx: Connector, claims: Claims, req: c.ReceiveWebhookRequest
         return c.ReceiveWebhookReply(webhook_id=req.webhook_id, event_type=kind, duplicate=True)
 
 
-async def _accept(cx: Connector, endpoint: InboundEndpoint, webhook_id: str, kind: str,
-                  data: object) -> c.ReceiveWebhookReply:
+async def _accept(
+    cx: Connector, endpoint: InboundEndpoint, webhook_id: str, kind: str, data: object
+) -> c.ReceiveWebhookReply:
     async with cx.db.transaction() as s:
         if await wrepo.seen(s, endpoint.id, webhook_id):
             return c.ReceiveWebhookReply(webhook_id=webhook_id, event_type=kind, duplicate=True)
-        await repo.add(s, InboundSeen(endpoint_id=endpoint.id, webhook_id=webhook_id,
-                                      event_type=kind, received_at=repo.now()))
+        await repo.add(
+            s,
+            InboundSeen(
+                endpoint_id=endpoint.id,
+                webhook_id=webhook_id,
+                event_type=kind,
+                received_at=repo.now(),
+            ),
+        )
         event = c.PartnerEventReceived(
             id=hashlib.sha256(f"{endpoint.id}:{webhook_id}".encode()).hexdigest(),
-            ecosystem=endpoint.eco, partner=endpoint.partner, subject=kind,
-            data=c.PartnerEventData(partner=endpoint.partner, endpoint=endpoint.name,
-                                    webhook_id=webhook_id, event_type=kind, payload=data),
+            ecosystem=endpoint.eco,
+            partner=endpoint.partner,
+            subject=kind,
+            data=c.PartnerEventData(
+                partner=endpoint.partner,
+                endpoint=endpoint.name,
+                webhook_id=webhook_id,
+                event_type=kind,
+                payload=data,
+            ),
         )
         await cx.rt.outbox.add(s, event)
     return c.ReceiveWebhookReply(webhook_id=webhook_id, event_type=kind, duplicate=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -50,40 +51,81 @@ class Plan:
     idempotent: bool
 
 
-async def invoke(cx: Connector, caller: Caller, eco: str, op_id: str, data: dict[str, Any],
-                 key: str | None = None, flow: str | None = None) -> c.InvokeReply:
+async def invoke(
+    cx: Connector,
+    caller: Caller,
+    eco: str,
+    op_id: str,
+    data: dict[str, Any],
+    key: str | None = None,
+    flow: str | None = None,
+) -> c.InvokeReply:
     started = time.perf_counter()
+    replay: c.InvokeReply | None = None
     async with cx.db.transaction() as s:
         plan, denial = await _plan(cx, s, caller, eco, op_id, data)
         if denial is None and key and not plan.idempotent:
             replay = await _reserve(cx, s, caller, plan, key, data, flow is not None)
-            if replay is not None:
-                return replay
+    if replay is not None:  # answered from the idempotency record: audited, not re-sent
+        await _audit(cx, plan.op, caller, "replayed", replay.status, started, 0, flow)
+        return replay
     if denial is not None:
         await _audit(cx, plan.op, caller, denial[0], None, started, 0, flow)
         raise denial[1]
     headers = {"Idempotency-Key": key} if key else None
     try:
-        result = await cx.invoker.call(plan.target, plan.op.method, plan.path, params=plan.params,
-                                       body=plan.body, headers=headers, timeout=plan.op.timeout_s)
+        result = await cx.invoker.call(
+            plan.target,
+            plan.op.method,
+            plan.path,
+            params=plan.params,
+            body=plan.body,
+            headers=headers,
+            timeout=plan.op.timeout_s,
+        )
         output = _checked_output(plan, result)
     except InvokeFailure as exc:
-        await _audit(cx, plan.op, caller, exc.outcome, exc.http_status, started, exc.attempts, flow,
-                     forget=(key, plan) if key and not plan.idempotent else None)
+        await _audit(
+            cx,
+            plan.op,
+            caller,
+            exc.outcome,
+            exc.http_status,
+            started,
+            exc.attempts,
+            flow,
+            forget=(key, plan) if key and not plan.idempotent else None,
+        )
         raise
-    audit_id = await _audit(cx, plan.op, caller, "ok", result.status, started, result.attempts,
-                            flow, remember=(key, plan, output) if key and not plan.idempotent
-                            else None)
-    return c.InvokeReply(operation=op_id, status=result.status, output=output,
-                         attempts=result.attempts, audit_id=audit_id)
+    audit_id = await _audit(
+        cx,
+        plan.op,
+        caller,
+        "ok",
+        result.status,
+        started,
+        result.attempts,
+        flow,
+        remember=(key, plan, output) if key and not plan.idempotent else None,
+    )
+    return c.InvokeReply(
+        operation=op_id,
+        status=result.status,
+        output=output,
+        attempts=result.attempts,
+        audit_id=audit_id,
+    )
 
 
-async def _plan(cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id: str,
-                data: dict[str, Any]) -> tuple[Plan, tuple[str, MeshError] | None]:
+async def _plan(
+    cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id: str, data: dict[str, Any]
+) -> tuple[Plan, tuple[str, MeshError] | None]:
     op = await repo.get_operation(s, eco, op_id)
     grants = list(await repo.list_grants(s, eco, "operation", op_id)) if op else []
     visible = op is not None and (
-        caller.operator or op.partner == caller.partner or op.visibility == "ecosystem"
+        caller.operator
+        or op.partner == caller.partner
+        or op.visibility == "ecosystem"
         or any(access.grant_applies(g, caller.partner) for g in grants)
     )
     if op is None or not visible:
@@ -92,8 +134,10 @@ async def _plan(cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id:
     assert backend is not None
     cx.invoker.set_allowed(eco, await repo.allowlist(s, eco))
     target = await cx.target(s, backend)
-    grant = None if op.partner == caller.partner else next(
-        (g for g in grants if access.grant_applies(g, caller.partner)), None
+    grant = (
+        None
+        if op.partner == caller.partner
+        else next((g for g in grants if access.grant_applies(g, caller.partner)), None)
     )
     plan = Plan(op, grant, target, op.path, None, None, op.method in IDEMPOTENT)
     denial = await _deny(s, caller, plan, grants)
@@ -105,8 +149,9 @@ async def _plan(cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id:
     return plan, denial
 
 
-async def _deny(s: AsyncSession, caller: Caller, plan: Plan, grants: list[Grant]
-                ) -> tuple[str, MeshError] | None:
+async def _deny(
+    s: AsyncSession, caller: Caller, plan: Plan, grants: list[Grant]
+) -> tuple[str, MeshError] | None:
     if caller.partner is None:
         return "denied", forbidden("invocations act for a partner; the token has none")
     if plan.op.partner == caller.partner:
@@ -119,8 +164,9 @@ async def _deny(s: AsyncSession, caller: Caller, plan: Plan, grants: list[Grant]
     if limit is not None:
         since = repo.now() - timedelta(minutes=1)
         if await repo.count_calls(s, plan.op.eco, plan.op.id, caller.partner, since) >= limit:
-            return "rate_limited", MeshError(ErrorCode.RATE_LIMITED,
-                                             f"the grant allows {limit} calls per minute")
+            return "rate_limited", MeshError(
+                ErrorCode.RATE_LIMITED, f"the grant allows {limit} calls per minute"
+            )
     return None
 
 
@@ -128,11 +174,14 @@ def _shape(plan: Plan, data: dict[str, Any]) -> None:
     """Validate the input and split it into path, query and body."""
     errors = [
         {"loc": ["input", *e.absolute_path], "msg": e.message, "type": "json_schema"}
-        for e in Draft202012Validator(plan.op.input_schema).iter_errors(data)
+        for e in validator(plan.op.input_schema).iter_errors(data)
     ]
     if errors:
-        raise MeshError(ErrorCode.VALIDATION_FAILED, "the input does not match the operation's "
-                        "input schema", errors)
+        raise MeshError(
+            ErrorCode.VALIDATION_FAILED,
+            "the input does not match the operation's input schema",
+            errors,
+        )
     rest = dict(data)
     names = _PLACEHOLDER.findall(plan.op.path)
     missing = [n for n in names if n not in rest]
@@ -148,27 +197,61 @@ def _shape(plan: Plan, data: dict[str, Any]) -> None:
         plan.body = rest
 
 
+@functools.lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A (cached) validator of ``schema``: building one is slow, using one is fast."""
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
 def _fingerprint(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-async def _reserve(cx: Connector, s: AsyncSession, caller: Caller, plan: Plan, key: str,
-                   data: dict[str, Any], force: bool) -> c.InvokeReply | None:
+async def _reserve(
+    cx: Connector,
+    s: AsyncSession,
+    caller: Caller,
+    plan: Plan,
+    key: str,
+    data: dict[str, Any],
+    force: bool,
+) -> c.InvokeReply | None:
     """Reserve ``key``; return the stored reply when it was already used."""
     assert caller.partner is not None
     rec = await repo.get_idempotency(s, plan.op.eco, caller.partner, plan.op.id, key)
     if rec is None:
-        await repo.add(s, IdempotencyRecord(
-            eco=plan.op.eco, caller_partner=caller.partner, operation=plan.op.id, key=key,
-            fingerprint=_fingerprint(data), status=None, output=None, audit_id=None,
-            created_at=repo.now()))
+        await repo.add(
+            s,
+            IdempotencyRecord(
+                eco=plan.op.eco,
+                caller_partner=caller.partner,
+                operation=plan.op.id,
+                key=key,
+                fingerprint=_fingerprint(data),
+                status=None,
+                output=None,
+                audit_id=None,
+                created_at=repo.now(),
+            ),
+        )
         return None
     if rec.fingerprint != _fingerprint(data):
-        raise MeshError(ErrorCode.VALIDATION_FAILED,
-                        "this Idempotency-Key was used with another input")
+        raise MeshError(
+            ErrorCode.VALIDATION_FAILED, "this Idempotency-Key was used with another input"
+        )
     if rec.status is not None:
-        return c.InvokeReply(operation=plan.op.id, status=rec.status, output=rec.output,
-                             attempts=0, replayed=True, audit_id=rec.audit_id or "")
+        return c.InvokeReply(
+            operation=plan.op.id,
+            status=rec.status,
+            output=rec.output,
+            attempts=0,
+            replayed=True,
+            audit_id=rec.audit_id or "",
+        )
     stale = repo.now() - timedelta(seconds=0 if force else cx.settings.idempotency_stale_s)
     if not await repo.reclaim_idempotency(s, rec, stale):
         raise conflict("a call with this Idempotency-Key is in progress")
@@ -177,14 +260,22 @@ async def _reserve(cx: Connector, s: AsyncSession, caller: Caller, plan: Plan, k
 
 def _checked_output(plan: Plan, result: Result) -> Any:
     if not 200 <= result.status < 300:
-        raise InvokeFailure(ErrorCode.BAD_GATEWAY, f"the back-end answered {result.status}",
-                            "backend_error", result.attempts, result.status)
+        raise InvokeFailure(
+            ErrorCode.BAD_GATEWAY,
+            f"the back-end answered {result.status}",
+            "backend_error",
+            result.attempts,
+            result.status,
+        )
     if plan.op.output_schema:
-        validator = Draft202012Validator(plan.op.output_schema)
-        if next(validator.iter_errors(result.body), None) is not None:
-            raise InvokeFailure(ErrorCode.BAD_GATEWAY, "the back-end's response does not match "
-                                "the output schema", "invalid_output", result.attempts,
-                                result.status)
+        if next(validator(plan.op.output_schema).iter_errors(result.body), None) is not None:
+            raise InvokeFailure(
+                ErrorCode.BAD_GATEWAY,
+                "the back-end's response does not match the output schema",
+                "invalid_output",
+                result.attempts,
+                result.status,
+            )
     if plan.grant is not None and plan.grant.response_fields is not None:
         return filter_fields(result.body, plan.grant.response_fields)
     return result.body
@@ -207,20 +298,36 @@ def filter_fields(value: Any, paths: list[str]) -> Any:
     return out
 
 
-async def _audit(cx: Connector, op: OperationRow, caller: Caller, outcome: str,
-                 status: int | None, started: float, attempts: int, flow: str | None,
-                 remember: tuple[str, Plan, Any] | None = None,
-                 forget: tuple[str, Plan] | None = None) -> str:
+async def _audit(
+    cx: Connector,
+    op: OperationRow,
+    caller: Caller,
+    outcome: str,
+    status: int | None,
+    started: float,
+    attempts: int,
+    flow: str | None,
+    remember: tuple[str, Plan, Any] | None = None,
+    forget: tuple[str, Plan] | None = None,
+) -> str:
     row = AuditRow(
-        id=uuid.uuid4().hex, eco=op.eco, operation=op.id, owner_partner=op.partner,
-        caller_partner=caller.partner, caller=caller.sub, outcome=outcome, status=status,
-        latency_ms=round((time.perf_counter() - started) * 1000, 3), attempts=attempts,
-        flow=flow, at=repo.now(),
+        id=uuid.uuid4().hex,
+        eco=op.eco,
+        operation=op.id,
+        owner_partner=op.partner,
+        caller_partner=caller.partner,
+        caller=caller.sub,
+        outcome=outcome,
+        status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        attempts=attempts,
+        flow=flow,
+        at=repo.now(),
     )
     async with cx.db.transaction() as s:
         await repo.add(s, row)
         if remember or forget:
-            key, plan = (remember or forget)[:2]  # type: ignore[index]
+            key = (remember or forget)[0]  # type: ignore[index]
             assert caller.partner is not None
             rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
             if rec is not None and forget:
@@ -232,14 +339,23 @@ async def _audit(cx: Connector, op: OperationRow, caller: Caller, outcome: str,
 
 def audit_record(r: AuditRow) -> c.AuditRecord:
     return c.AuditRecord(
-        id=r.id, operation=r.operation, owner_partner=r.owner_partner,
-        caller_partner=r.caller_partner, caller=r.caller, outcome=r.outcome, status=r.status,
-        latency_ms=r.latency_ms, attempts=r.attempts, flow=r.flow, at=r.at,
+        id=r.id,
+        operation=r.operation,
+        owner_partner=r.owner_partner,
+        caller_partner=r.caller_partner,
+        caller=r.caller,
+        outcome=r.outcome,
+        status=r.status,
+        latency_ms=r.latency_ms,
+        attempts=r.attempts,
+        flow=r.flow,
+        at=r.at,
     )
 
 
 async def list_audit(cx: Connector, claims: Claims, req: c.AuditRequest) -> c.AuditList:
     async with cx.db.transaction() as s:
-        rows = await repo.list_audit(s, req.eco, claims.partner, access.is_operator(claims),
-                                     req.operation, req.limit)
+        rows = await repo.list_audit(
+            s, req.eco, claims.partner, access.is_operator(claims), req.operation, req.limit
+        )
         return c.AuditList(items=[audit_record(r) for r in rows])

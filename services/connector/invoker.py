@@ -12,6 +12,7 @@ import random
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +32,14 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 class InvokeFailure(MeshError):
     """A call that did not produce a usable response; ``outcome`` goes to the audit."""
 
-    def __init__(self, code: ErrorCode, detail: str, outcome: str, attempts: int = 0,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str,
+        outcome: str,
+        attempts: int = 0,
+        status: int | None = None,
+    ) -> None:
         super().__init__(code, detail)
         self.outcome = outcome
         self.attempts = attempts
@@ -65,6 +72,21 @@ class _Token:
     expires: float
 
 
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool that dials only addresses the guard accepts."""
+
+    def __init__(
+        self, ctx: ssl.SSLContext | None, allowed: Callable[[], list[ssrf.Network]]
+    ) -> None:  # no super().__init__(): it would build a pool (and TLS context) we replace
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ctx,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=ssrf.GuardedBackend(allowed),
+        )
+
+
 @dataclass
 class Invoker:
     settings: ConnectorSettings
@@ -92,16 +114,24 @@ class Invoker:
     # --- one call, with retries ---------------------------------------------------------------
 
     async def call(
-        self, target: Target, method: str, path: str, *, params: dict[str, Any] | None = None,
-        body: Any = None, headers: dict[str, str] | None = None, timeout: float | None = None,
+        self,
+        target: Target,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Result:
         attempts = self.settings.max_attempts if method in IDEMPOTENT else 1
         timeout = timeout or self.settings.invoke_timeout_s
         tried = 0
         while True:
             if not self.breakers.allow(target.backend_id):
-                raise InvokeFailure(ErrorCode.UNAVAILABLE, "the back-end's circuit is open",
-                                    "circuit_open", tried)
+                raise InvokeFailure(
+                    ErrorCode.UNAVAILABLE, "the back-end's circuit is open", "circuit_open", tried
+                )
             tried += 1
             try:
                 result = await self._once(target, method, path, params, body, headers, timeout)
@@ -120,9 +150,13 @@ class Invoker:
                     return result
                 self.breakers.failure(target.backend_id)
                 if tried >= attempts:
-                    raise InvokeFailure(ErrorCode.BAD_GATEWAY,
-                                        f"the back-end answered {result.status}",
-                                        "backend_error", tried, result.status)
+                    raise InvokeFailure(
+                        ErrorCode.BAD_GATEWAY,
+                        f"the back-end answered {result.status}",
+                        "backend_error",
+                        tried,
+                        result.status,
+                    )
             await asyncio.sleep(self._backoff(tried))
 
     def _backoff(self, tried: int) -> float:
@@ -130,8 +164,14 @@ class Invoker:
         return base / 2 + random.uniform(0, base / 2)
 
     async def _once(
-        self, target: Target, method: str, path: str, params: dict[str, Any] | None, body: Any,
-        headers: dict[str, str] | None, timeout: float,
+        self,
+        target: Target,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        body: Any,
+        headers: dict[str, str] | None,
+        timeout: float,
     ) -> Result:
         url = target.base_url.rstrip("/") + path
         hdrs = {"Accept": "application/json", **(headers or {})}
@@ -143,21 +183,31 @@ class Invoker:
                 hdrs.update(await self._auth_headers(target, timeout))
                 result = await self._send(target, method, url, params, body, hdrs, timeout)
         except httpx.TimeoutException:
-            raise InvokeFailure(ErrorCode.TIMEOUT, "the back-end did not answer in time",
-                                "timeout") from None
+            raise InvokeFailure(
+                ErrorCode.TIMEOUT, "the back-end did not answer in time", "timeout"
+            ) from None
         except ssrf.EgressRefused as exc:
-            raise InvokeFailure(ErrorCode.BAD_GATEWAY, f"egress refused: {exc}",
-                                "egress_refused") from None
+            raise InvokeFailure(
+                ErrorCode.BAD_GATEWAY, f"egress refused: {exc}", "egress_refused"
+            ) from None
         except httpx.HTTPError as exc:
             refused = "egress refused" in str(exc)
-            raise InvokeFailure(ErrorCode.BAD_GATEWAY,
-                                "egress refused" if refused else "the back-end is unreachable",
-                                "egress_refused" if refused else "unreachable") from None
+            raise InvokeFailure(
+                ErrorCode.BAD_GATEWAY,
+                "egress refused" if refused else "the back-end is unreachable",
+                "egress_refused" if refused else "unreachable",
+            ) from None
         return result
 
     async def _send(
-        self, target: Target, method: str, url: str, params: dict[str, Any] | None, body: Any,
-        hdrs: dict[str, str], timeout: float,
+        self,
+        target: Target,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None,
+        body: Any,
+        hdrs: dict[str, str],
+        timeout: float,
     ) -> Result:
         """Send, following redirects only within the same origin, re-checking each hop."""
         client = self._client(target)
@@ -166,16 +216,23 @@ class Invoker:
         current = origin
         for _hop in range(self.settings.max_redirects + 1):
             await ssrf.check_url(str(current), allowed)
-            request = client.build_request(method, current, params=params, json=body,
-                                           headers=hdrs, timeout=timeout)
+            request = client.build_request(
+                method, current, params=params, json=body, headers=hdrs, timeout=timeout
+            )
             resp = await client.send(request, stream=True)
             try:
                 if resp.is_redirect and "location" in resp.headers:
                     nxt = current.join(resp.headers["location"])
-                    if (nxt.scheme, nxt.host, nxt.port) != (origin.scheme, origin.host, origin.port):
-                        raise InvokeFailure(ErrorCode.BAD_GATEWAY,
-                                            "the back-end redirected to another host",
-                                            "egress_refused")
+                    if (nxt.scheme, nxt.host, nxt.port) != (
+                        origin.scheme,
+                        origin.host,
+                        origin.port,
+                    ):
+                        raise InvokeFailure(
+                            ErrorCode.BAD_GATEWAY,
+                            "the back-end redirected to another host",
+                            "egress_refused",
+                        )
                     current, params = nxt, None
                     if resp.status_code == 303:
                         method, body = "GET", None
@@ -190,8 +247,9 @@ class Invoker:
         async for chunk in resp.aiter_bytes():
             size += len(chunk)
             if size > self.settings.max_response_bytes:
-                raise InvokeFailure(ErrorCode.BAD_GATEWAY, "the back-end's response is too large",
-                                    "backend_error")
+                raise InvokeFailure(
+                    ErrorCode.BAD_GATEWAY, "the back-end's response is too large", "backend_error"
+                )
             chunks.append(chunk)
         raw = b"".join(chunks)
         if not raw:
@@ -222,7 +280,9 @@ class Invoker:
         await ssrf.check_url(auth["token_url"], self.allowed(target.eco))
         try:
             resp = await self._client(target).post(
-                auth["token_url"], data=data, auth=(auth["client_id"], auth["client_secret"]),
+                auth["token_url"],
+                data=data,
+                auth=(auth["client_id"], auth["client_secret"]),
                 timeout=timeout,
             )
             payload = resp.json() if resp.status_code == 200 else {}
@@ -230,8 +290,9 @@ class Invoker:
             payload = {}
         token = payload.get("access_token") if isinstance(payload, dict) else None
         if not isinstance(token, str):
-            raise InvokeFailure(ErrorCode.BAD_GATEWAY, "the back-end's token endpoint refused",
-                                "auth_failed")
+            raise InvokeFailure(
+                ErrorCode.BAD_GATEWAY, "the back-end's token endpoint refused", "auth_failed"
+            )
         lifetime = float(payload.get("expires_in", 300))
         self._tokens[key] = _Token(token, time.monotonic() + max(lifetime - 30, lifetime / 2))
         return token
@@ -245,20 +306,21 @@ class Invoker:
         key = (target.backend_id, tls_id)
         client = self._clients.get(key)
         if client is None:
-            ctx = self._ssl_context(target)
-            transport = httpx.AsyncHTTPTransport(verify=ctx)
-            # Connect only to addresses the egress guard accepted (see ssrf.GuardedBackend).
-            transport._pool = httpcore.AsyncConnectionPool(
-                ssl_context=ctx,
-                max_connections=100,
-                max_keepalive_connections=20,
-                keepalive_expiry=5.0,
-                network_backend=ssrf.GuardedBackend(lambda: self.allowed(target.eco)),
-            )
-            client = httpx.AsyncClient(transport=transport, follow_redirects=False,
-                                       trust_env=False)
+            self._retire(target.backend_id)
+            tls = target.base_url.startswith("https:") or target.auth_kind == "mtls"
+            ctx = self._ssl_context(target) if tls else None  # None: system trust, on demand
+            transport = GuardedTransport(ctx, lambda: self.allowed(target.eco))
+            client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
             self._clients[key] = client
         return client
+
+    def _retire(self, backend_id: str) -> None:
+        """Close a back-end's clients of older credentials once their calls have ended."""
+        grace = self.settings.invoke_timeout_s * self.settings.max_attempts + 5
+        loop = asyncio.get_running_loop()
+        for key in [k for k in self._clients if k[0] == backend_id]:
+            old = self._clients.pop(key)
+            loop.call_later(grace, lambda c=old: asyncio.ensure_future(c.aclose()))  # type: ignore[misc]
 
     @staticmethod
     def _ssl_context(target: Target) -> ssl.SSLContext:
@@ -269,8 +331,10 @@ class Invoker:
         if target.auth_kind == "mtls":
             with tempfile.TemporaryDirectory(prefix="pm-mtls-") as tmp:
                 cert, key = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
-                for path, pem in ((cert, target.auth["client_cert_pem"]),
-                                  (key, target.auth["client_key_pem"])):
+                for path, pem in (
+                    (cert, target.auth["client_cert_pem"]),
+                    (key, target.auth["client_key_pem"]),
+                ):
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
                     with os.fdopen(fd, "w") as f:
                         f.write(pem)
@@ -283,12 +347,15 @@ class Invoker:
         try:
             await ssrf.check_url(url, self.allowed(eco))
             resp = await self._client(target).post(
-                url, content=body.encode(), timeout=self.settings.delivery_timeout_s,
+                url,
+                content=body.encode(),
+                timeout=self.settings.delivery_timeout_s,
                 headers={"Content-Type": "application/json", **headers},
             )
         except ssrf.EgressRefused as exc:
-            raise InvokeFailure(ErrorCode.BAD_GATEWAY, f"egress refused: {exc}",
-                                "egress_refused") from None
+            raise InvokeFailure(
+                ErrorCode.BAD_GATEWAY, f"egress refused: {exc}", "egress_refused"
+            ) from None
         except httpx.TimeoutException:
             raise InvokeFailure(ErrorCode.TIMEOUT, "timed out", "timeout") from None
         except httpx.HTTPError:

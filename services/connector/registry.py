@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.claims import Claims
 from contracts.v1 import connector as c
 from mesh.errors import bad_request, conflict, not_found
-from services.connector import access
+from services.connector import access, ssrf
 from services.connector import repository as repo
-from services.connector import ssrf
 from services.connector.models import Backend, Grant, OperationRow
 from services.connector.service import Connector
 
@@ -25,25 +24,44 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def backend_reply(b: Backend) -> c.BackendReply:
     return c.BackendReply(
-        partner=b.partner, name=b.name, base_url=b.base_url, auth_kind=b.auth_kind,
-        credential_version=b.credential_version, has_server_ca=bool(b.server_ca_pem),
-        description=b.description, created_at=b.created_at,
+        partner=b.partner,
+        name=b.name,
+        base_url=b.base_url,
+        auth_kind=b.auth_kind,
+        credential_version=b.credential_version,
+        has_server_ca=bool(b.server_ca_pem),
+        description=b.description,
+        created_at=b.created_at,
     )
 
 
-def operation_reply(op: OperationRow, granted: bool, backend: str = "") -> c.OperationReply:
+def operation_reply(
+    op: OperationRow, granted: bool, backend: str | None = None
+) -> c.OperationReply:
     return c.OperationReply(
-        id=op.id, partner=op.partner, backend=backend, name=op.name, method=op.method,
-        path=op.path, input_schema=op.input_schema, output_schema=op.output_schema,
-        visibility=op.visibility, description=op.description, granted=granted,
+        id=op.id,
+        partner=op.partner,
+        backend=backend,
+        name=op.name,
+        method=op.method,
+        path=op.path,
+        input_schema=op.input_schema,
+        output_schema=op.output_schema,
+        visibility=op.visibility,
+        description=op.description,
+        granted=granted,
     )
 
 
 def grant_reply(g: Grant) -> c.GrantReply:
     return c.GrantReply(
-        id=g.id, operation=g.resource, grantee=g.grantee,
-        rate_limit_per_minute=g.rate_limit_per_minute, response_fields=g.response_fields,
-        created_at=g.created_at, revoked_at=g.revoked_at,
+        id=g.id,
+        operation=g.resource,
+        grantee=g.grantee,
+        rate_limit_per_minute=g.rate_limit_per_minute,
+        response_fields=g.response_fields,
+        created_at=g.created_at,
+        revoked_at=g.revoked_at,
     )
 
 
@@ -51,12 +69,15 @@ async def check_egress(cx: Connector, s: AsyncSession, eco: str, url: str) -> No
     allowed = cx.invoker.set_allowed(eco, await repo.allowlist(s, eco))
     try:
         await ssrf.check_url(url, allowed)
+    except ssrf.Unresolvable:
+        pass  # a name without an address yet: every call checks it again
     except ssrf.EgressRefused as exc:
         raise bad_request(f"the back-end address is refused: {exc}") from None
 
 
-async def _seal_auth(cx: Connector, s: AsyncSession, eco: str, auth: c.AuthConfig,
-                     old_secret: str | None) -> tuple[dict[str, Any], str | None]:
+async def _seal_auth(
+    cx: Connector, s: AsyncSession, eco: str, auth: c.AuthConfig, old_secret: str | None
+) -> tuple[dict[str, Any], str | None]:
     data = auth.model_dump()
     secret = {k: v for k, v in data.items() if k in SECRET_FIELDS}
     public = {k: v for k, v in data.items() if k not in SECRET_FIELDS}
@@ -71,8 +92,9 @@ async def _seal_auth(cx: Connector, s: AsyncSession, eco: str, auth: c.AuthConfi
     return public, secret_id
 
 
-async def register_backend(cx: Connector, claims: Claims, req: c.RegisterBackendRequest
-                           ) -> c.BackendReply:
+async def register_backend(
+    cx: Connector, claims: Claims, req: c.RegisterBackendRequest
+) -> c.BackendReply:
     if isinstance(req.auth, c.AuthMtls) and not req.base_url.startswith("https://"):
         raise bad_request("mTLS back-ends must use https")
     async with cx.db.transaction() as s:
@@ -81,10 +103,18 @@ async def register_backend(cx: Connector, claims: Claims, req: c.RegisterBackend
         await check_egress(cx, s, req.eco, req.base_url)
         public, secret_id = await _seal_auth(cx, s, req.eco, req.auth, None)
         row = Backend(
-            id=uuid.uuid4().hex, eco=req.eco, partner=req.partner, name=req.name,
-            base_url=req.base_url, auth_kind=req.auth.kind, auth_public=public,
-            secret_id=secret_id, credential_version=1, server_ca_pem=req.server_ca_pem,
-            description=req.description, created_at=repo.now(),
+            id=uuid.uuid4().hex,
+            eco=req.eco,
+            partner=req.partner,
+            name=req.name,
+            base_url=req.base_url,
+            auth_kind=req.auth.kind,
+            auth_public=public,
+            secret_id=secret_id,
+            credential_version=1,
+            server_ca_pem=req.server_ca_pem,
+            description=req.description,
+            created_at=repo.now(),
         )
         await repo.add(s, row)
         return backend_reply(row)
@@ -96,8 +126,9 @@ async def list_backends(cx: Connector, claims: Claims, req: c.ListBackendsReques
         return c.BackendList(items=[backend_reply(b) for b in rows])
 
 
-async def rotate_credentials(cx: Connector, claims: Claims, req: c.RotateCredentialsRequest
-                             ) -> c.BackendReply:
+async def rotate_credentials(
+    cx: Connector, claims: Claims, req: c.RotateCredentialsRequest
+) -> c.BackendReply:
     async with cx.db.transaction() as s:
         row = await repo.get_backend(s, req.eco, req.partner, req.backend)
         if row is None:
@@ -118,8 +149,9 @@ def _check_schema(schema: dict[str, Any], label: str) -> None:
         raise bad_request(f"{label} is not a valid JSON Schema: {exc.message}") from None
 
 
-async def declare_operation(cx: Connector, claims: Claims, req: c.DeclareOperationRequest
-                            ) -> c.OperationReply:
+async def declare_operation(
+    cx: Connector, claims: Claims, req: c.DeclareOperationRequest
+) -> c.OperationReply:
     _check_schema(req.input_schema, "input_schema")
     _check_schema(req.output_schema, "output_schema")
     if "{" in _PLACEHOLDER.sub("", req.path) or "}" in _PLACEHOLDER.sub("", req.path):
@@ -132,10 +164,19 @@ async def declare_operation(cx: Connector, claims: Claims, req: c.DeclareOperati
         if await repo.get_operation(s, req.eco, op_id):
             raise conflict("an operation with this name exists")
         row = OperationRow(
-            eco=req.eco, id=op_id, partner=req.partner, backend_id=backend.id, name=req.name,
-            method=req.method, path=req.path, input_schema=req.input_schema,
-            output_schema=req.output_schema, visibility=req.visibility,
-            description=req.description, timeout_s=req.timeout_s, created_at=repo.now(),
+            eco=req.eco,
+            id=op_id,
+            partner=req.partner,
+            backend_id=backend.id,
+            name=req.name,
+            method=req.method,
+            path=req.path,
+            input_schema=req.input_schema,
+            output_schema=req.output_schema,
+            visibility=req.visibility,
+            description=req.description,
+            timeout_s=req.timeout_s,
+            created_at=repo.now(),
         )
         await repo.add(s, row)
         return operation_reply(row, granted=True, backend=backend.name)
@@ -145,19 +186,33 @@ async def catalogue(cx: Connector, claims: Claims, req: c.CatalogueRequest) -> c
     eco = req.eco
     async with cx.db.transaction() as s:
         ops = await repo.list_operations(s, eco)
-        granted = {g.resource for g in await repo.active_grants(s, eco, "operation", claims.partner)}
+        granted = {
+            g.resource for g in await repo.active_grants(s, eco, "operation", claims.partner)
+        }
         items = []
         for op in ops:
             mine = op.partner == claims.partner
-            if mine or access.is_operator(claims) or op.visibility == "ecosystem" or (
-                op.id in granted
+            if (
+                mine
+                or access.is_operator(claims)
+                or op.visibility == "ecosystem"
+                or (op.id in granted)
             ):
-                items.append(operation_reply(op, granted=mine or op.id in granted))
+                backend = await _backend_name(s, claims, op)
+                items.append(operation_reply(op, mine or op.id in granted, backend))
         return c.CatalogueReply(items=items)
 
 
-async def load_visible(s: AsyncSession, claims: Claims, eco: str, op_id: str
-                       ) -> tuple[OperationRow, list[Grant]]:
+async def _backend_name(s: AsyncSession, claims: Claims, op: OperationRow) -> str | None:
+    if not access.administers(claims, op.partner) and claims.partner != op.partner:
+        return None
+    backend = await repo.get_backend_by_id(s, op.backend_id)
+    return backend.name if backend else None
+
+
+async def load_visible(
+    s: AsyncSession, claims: Claims, eco: str, op_id: str
+) -> tuple[OperationRow, list[Grant]]:
     op = await repo.get_operation(s, eco, op_id)
     if op is None:
         raise not_found("operation")
@@ -167,14 +222,15 @@ async def load_visible(s: AsyncSession, claims: Claims, eco: str, op_id: str
     return op, grants
 
 
-async def get_operation(cx: Connector, claims: Claims, req: c.GetOperationRequest
-                        ) -> c.OperationReply:
+async def get_operation(
+    cx: Connector, claims: Claims, req: c.GetOperationRequest
+) -> c.OperationReply:
     async with cx.db.transaction() as s:
         op, grants = await load_visible(s, claims, req.eco, req.operation)
         granted = op.partner == claims.partner or any(
             access.grant_applies(g, claims.partner) for g in grants
         )
-        return operation_reply(op, granted)
+        return operation_reply(op, granted, await _backend_name(s, claims, op))
 
 
 async def create_grant(cx: Connector, claims: Claims, req: c.CreateGrantRequest) -> c.GrantReply:
@@ -184,10 +240,16 @@ async def create_grant(cx: Connector, claims: Claims, req: c.CreateGrantRequest)
         if req.grantee == op.partner:
             raise bad_request("the owner needs no grant")
         row = Grant(
-            id=uuid.uuid4().hex, eco=req.eco, kind="operation", resource=op.id,
-            owner_partner=op.partner, grantee=req.grantee,
-            rate_limit_per_minute=req.rate_limit_per_minute, response_fields=req.response_fields,
-            created_at=repo.now(), revoked_at=None,
+            id=uuid.uuid4().hex,
+            eco=req.eco,
+            kind="operation",
+            resource=op.id,
+            owner_partner=op.partner,
+            grantee=req.grantee,
+            rate_limit_per_minute=req.rate_limit_per_minute,
+            response_fields=req.response_fields,
+            created_at=repo.now(),
+            revoked_at=None,
         )
         await repo.add(s, row)
         await _grant_event(cx, s, row)
@@ -215,29 +277,34 @@ async def revoke_grant(cx: Connector, claims: Claims, req: c.RevokeGrantRequest)
 
 
 async def _grant_event(cx: Connector, s: AsyncSession, g: Grant) -> None:
-    data = c.GrantChangedData(grant=g.id, operation=g.resource, grantee=g.grantee,
-                              revoked=g.revoked_at is not None)
+    data = c.GrantChangedData(
+        grant=g.id, operation=g.resource, grantee=g.grantee, revoked=g.revoked_at is not None
+    )
     event = c.GrantChanged(ecosystem=g.eco, partner=g.owner_partner, subject=g.resource, data=data)
     await cx.rt.outbox.add(s, event)
 
 
-async def get_allowlist(cx: Connector, claims: Claims, req: c.AllowlistRequest
-                        ) -> c.AllowlistReply:
+async def get_allowlist(cx: Connector, claims: Claims, req: c.AllowlistRequest) -> c.AllowlistReply:
     eco = req.eco
     async with cx.db.transaction() as s:
         return c.AllowlistReply(entries=await repo.allowlist(s, eco))
 
 
-async def set_allowlist(cx: Connector, claims: Claims, req: c.SetAllowlistRequest) -> c.AllowlistReply:
+async def set_allowlist(
+    cx: Connector, claims: Claims, req: c.SetAllowlistRequest
+) -> c.AllowlistReply:
     try:
         entries = [str(n) for n in ssrf.parse_networks(req.entries)]
     except ValueError as exc:
         raise bad_request(f"not a network: {exc}") from None
-    if any(ip in n for n in ssrf.parse_networks(entries) for ip in ssrf.METADATA
-           if ip.version == n.version):
+    if any(
+        ip in n
+        for n in ssrf.parse_networks(entries)
+        for ip in ssrf.METADATA
+        if ip.version == n.version
+    ):
         raise bad_request("cloud metadata addresses cannot be allow-listed")
     async with cx.db.transaction() as s:
         await repo.set_allowlist(s, req.eco, entries)
     cx.invoker.set_allowed(req.eco, entries)
     return c.AllowlistReply(entries=sorted(set(entries)))
-

@@ -134,7 +134,11 @@ async def set_allowlist(s: AsyncSession, eco: str, entries: list[str]) -> None:
 
 
 async def list_audit(
-    s: AsyncSession, eco: str, partner: str | None, everyone: bool, operation: str | None,
+    s: AsyncSession,
+    eco: str,
+    partner: str | None,
+    everyone: bool,
+    operation: str | None,
     limit: int,
 ) -> Sequence[AuditRow]:
     q = select(AuditRow).where(AuditRow.eco == eco)
@@ -145,6 +149,9 @@ async def list_audit(
     return (await s.scalars(q.order_by(AuditRow.at.desc()).limit(limit))).all()
 
 
+NOT_SENT = ("rate_limited", "denied", "invalid_input", "replayed")  # no call reached the back-end
+
+
 async def count_calls(
     s: AsyncSession, eco: str, operation: str, caller_partner: str, since: datetime
 ) -> int:
@@ -153,7 +160,7 @@ async def count_calls(
         AuditRow.operation == operation,
         AuditRow.caller_partner == caller_partner,
         AuditRow.at >= since,
-        AuditRow.outcome != "rate_limited",
+        AuditRow.outcome.notin_(NOT_SENT),
     )
     return int((await s.execute(q)).scalar_one())
 
@@ -167,8 +174,9 @@ async def get_idempotency(
     return await s.get(IdempotencyRecord, (eco, partner, operation, key))
 
 
-async def reclaim_idempotency(s: AsyncSession, rec: IdempotencyRecord, stale_before: datetime
-                              ) -> bool:
+async def reclaim_idempotency(
+    s: AsyncSession, rec: IdempotencyRecord, stale_before: datetime
+) -> bool:
     """Take over an unfinished record older than ``stale_before`` (its caller died)."""
     result = await s.execute(
         update(IdempotencyRecord)

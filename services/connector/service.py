@@ -59,9 +59,13 @@ class Connector:
     async def target(self, s: AsyncSession, backend: Backend) -> Target:
         secret = await self.open_json(s, backend.secret_id)
         return Target(
-            backend_id=backend.id, eco=backend.eco, base_url=backend.base_url,
-            auth_kind=backend.auth_kind, auth={**backend.auth_public, **secret},
-            server_ca_pem=backend.server_ca_pem, version=backend.credential_version,
+            backend_id=backend.id,
+            eco=backend.eco,
+            base_url=backend.base_url,
+            auth_kind=backend.auth_kind,
+            auth={**backend.auth_public, **secret},
+            server_ca_pem=backend.server_ca_pem,
+            version=backend.credential_version,
         )
 
     async def reseal(self) -> int:

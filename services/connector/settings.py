@@ -13,6 +13,8 @@ class ConnectorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PM_CONNECTOR_", extra="ignore")
 
     previous_secret_keys: list[str] = []
+    # Durable JetStream consumer that turns partner events into webhook deliveries.
+    webhook_consumer: str = "connector-webhooks"
     # Back-ends the deployment allows on internal networks for every ecosystem (CIDRs).
     egress_allow: list[str] = []
     invoke_timeout_s: float = 10.0
@@ -31,3 +33,6 @@ class ConnectorSettings(ServiceSettings):
     delivery_poll_s: float = 1.0
     flow_poll_s: float = 0.5
     flow_lease_s: float = 15.0
+    flow_concurrency: int = 16  # flows one replica drives at a time
+    flow_step_attempts: int = 3  # transient failures (timeouts, 5xx) before compensating
+    flow_retry_backoff_s: float = 1.0

@@ -45,8 +45,13 @@ def headers(secret: str, msg_id: str, body: str, timestamp: int | None = None) -
 
 
 def verify(
-    secret: str, msg_id: str, timestamp: str, signature_header: str, body: str,
-    tolerance_s: int = 300, now: float | None = None,
+    secret: str,
+    msg_id: str,
+    timestamp: str,
+    signature_header: str,
+    body: str,
+    tolerance_s: int = 300,
+    now: float | None = None,
 ) -> None:
     """Raise :class:`SignatureError` unless the message is signed and fresh."""
     try:

@@ -24,14 +24,18 @@ IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 METADATA: frozenset[IP] = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254",
-                                      "100.100.100.200", "192.0.0.192")
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class EgressRefused(Exception):
     """The target is not a place back-end calls may go."""
+
+
+class Unresolvable(EgressRefused):
+    """The host has no address (yet): refused for calls, tolerated at registration."""
 
 
 def parse_networks(entries: Iterable[str]) -> list[Network]:
@@ -72,14 +76,14 @@ async def resolve(host: str, port: int) -> list[IP]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise EgressRefused(f"cannot resolve {host!r}") from None
+        raise Unresolvable(f"cannot resolve {host!r}") from None
     found: list[IP] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if ip not in found:
             found.append(ip)
     if not found:
-        raise EgressRefused(f"{host!r} has no address")
+        raise Unresolvable(f"{host!r} has no address")
     return found
 
 

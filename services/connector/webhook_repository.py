@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.connector.models import Delivery, InboundEndpoint, InboundSeen, Subscription
 
 
-async def get_inbound(s: AsyncSession, eco: str, partner: str, name: str
-                      ) -> InboundEndpoint | None:
+async def get_inbound(s: AsyncSession, eco: str, partner: str, name: str) -> InboundEndpoint | None:
     q = select(InboundEndpoint).where(
-        InboundEndpoint.eco == eco, InboundEndpoint.partner == partner,
+        InboundEndpoint.eco == eco,
+        InboundEndpoint.partner == partner,
         InboundEndpoint.name == name,
     )
     return (await s.scalars(q)).first()
@@ -34,10 +34,12 @@ async def list_subscriptions(s: AsyncSession, eco: str, partner: str) -> Sequenc
     return (await s.scalars(q.order_by(Subscription.created_at))).all()
 
 
-async def active_subscriptions(s: AsyncSession, eco: str, source_partner: str
-                               ) -> Sequence[Subscription]:
+async def active_subscriptions(
+    s: AsyncSession, eco: str, source_partner: str
+) -> Sequence[Subscription]:
     q = select(Subscription).where(
-        Subscription.eco == eco, Subscription.source_partner == source_partner,
+        Subscription.eco == eco,
+        Subscription.source_partner == source_partner,
         Subscription.active.is_(True),
     )
     return (await s.scalars(q)).all()
@@ -49,8 +51,9 @@ async def get_delivery(s: AsyncSession, eco: str, delivery_id: str) -> Delivery 
 
 
 async def find_delivery(s: AsyncSession, sub_id: str, webhook_id: str) -> Delivery | None:
-    q = select(Delivery).where(Delivery.subscription_id == sub_id,
-                               Delivery.webhook_id == webhook_id)
+    q = select(Delivery).where(
+        Delivery.subscription_id == sub_id, Delivery.webhook_id == webhook_id
+    )
     return (await s.scalars(q)).first()
 
 
@@ -73,8 +76,11 @@ async def lease_delivery(s: AsyncSession, d: Delivery, until: datetime) -> bool:
     """Claim a due delivery by moving its next attempt (fails if another worker moved it)."""
     result = await s.execute(
         update(Delivery)
-        .where(Delivery.id == d.id, Delivery.status == "pending",
-               Delivery.next_attempt_at == d.next_attempt_at)
+        .where(
+            Delivery.id == d.id,
+            Delivery.status == "pending",
+            Delivery.next_attempt_at == d.next_attempt_at,
+        )
         .values(next_attempt_at=until)
         .execution_options(synchronize_session=False)
     )

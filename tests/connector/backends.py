@@ -36,7 +36,8 @@ class BackendState:
     gate: asyncio.Event = field(default_factory=asyncio.Event)  # holds /reserve when set up
     gated: bool = False
     reached_gate: asyncio.Event = field(default_factory=asyncio.Event)
-    fail_kinds: set[str] = field(default_factory=set)
+    fail_kinds: set[str] = field(default_factory=set)  # refused for good (409)
+    fail_first: Counter[str] = field(default_factory=Counter)  # this many 503s first
 
 
 def backend_app(state: BackendState) -> FastAPI:
@@ -50,8 +51,14 @@ def backend_app(state: BackendState) -> FastAPI:
 
     @app.get("/items/{item_id}")
     async def item(item_id: str, detail: str = "") -> dict[str, Any]:
-        return {"id": item_id, "name": f"item {item_id}", "price": 10, "margin": 3,
-                "supplier": {"name": "acme", "contact": "ops@example.com"}, "detail": detail}
+        return {
+            "id": item_id,
+            "name": f"item {item_id}",
+            "price": 10,
+            "margin": 3,
+            "supplier": {"name": "acme", "contact": "ops@example.com"},
+            "detail": detail,
+        }
 
     @app.get("/slow")
     async def slow() -> dict[str, Any]:
@@ -114,6 +121,9 @@ def backend_app(state: BackendState) -> FastAPI:
         """Apply a side effect once per Idempotency-Key; a repeat gets the stored reply."""
         if key and key in state.by_key:
             return JSONResponse(state.by_key[key])
+        if state.fail_first[kind] > 0:
+            state.fail_first[kind] -= 1
+            return JSONResponse({"error": f"{kind} busy"}, status_code=503)
         if kind in state.fail_kinds:
             return JSONResponse({"error": f"{kind} refused"}, status_code=409)
         state.effects[kind] += 1
@@ -123,13 +133,15 @@ def backend_app(state: BackendState) -> FastAPI:
         return JSONResponse(reply, status_code=201)
 
     @app.post("/orders")
-    async def orders(request: Request, idempotency_key: str | None = Header(default=None)
-                     ) -> JSONResponse:
+    async def orders(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         return await effect("order", idempotency_key, await request.json())
 
     @app.post("/reserve")
-    async def reserve(request: Request, idempotency_key: str | None = Header(default=None)
-                      ) -> JSONResponse:
+    async def reserve(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         body = await request.json()
         if state.gated:
             state.reached_gate.set()
@@ -137,13 +149,15 @@ def backend_app(state: BackendState) -> FastAPI:
         return await effect("reservation", idempotency_key, body)
 
     @app.post("/ship")
-    async def ship(request: Request, idempotency_key: str | None = Header(default=None)
-                   ) -> JSONResponse:
+    async def ship(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         return await effect("shipment", idempotency_key, await request.json())
 
     @app.post("/cancel")
-    async def cancel(request: Request, idempotency_key: str | None = Header(default=None)
-                     ) -> JSONResponse:
+    async def cancel(
+        request: Request, idempotency_key: str | None = Header(default=None)
+    ) -> JSONResponse:
         return await effect("cancellation", idempotency_key, await request.json())
 
     return app
@@ -176,8 +190,9 @@ def receiver_app(rx: Receiver) -> FastAPI:
         body = (await request.body()).decode()
         h = request.headers
         rx.received.append({"id": h.get("webhook-id"), "body": body})
-        expected = standard_signature(rx.secret, h.get("webhook-id", ""),
-                                      h.get("webhook-timestamp", ""), body)
+        expected = standard_signature(
+            rx.secret, h.get("webhook-id", ""), h.get("webhook-timestamp", ""), body
+        )
         if expected not in h.get("webhook-signature", "").split():
             rx.bad_signatures += 1
             return JSONResponse({"error": "bad signature"}, status_code=401)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,10 +22,22 @@ from tests.support.services import run_service
 from tests.support.tokens import TokenFactory
 
 FAST = dict(
-    retry_backoff_s=0.01, breaker_failures=3, breaker_cooldown_s=0.5, invoke_timeout_s=2.0,
-    delivery_backoff_s=0.05, delivery_backoff_max_s=0.4, delivery_poll_s=0.1,
-    delivery_max_attempts=30, flow_poll_s=0.1, flow_lease_s=2.0, webhook_tolerance_s=300,
+    retry_backoff_s=0.01,
+    breaker_failures=3,
+    breaker_cooldown_s=0.5,
+    invoke_timeout_s=2.0,
+    delivery_backoff_s=0.05,
+    delivery_backoff_max_s=0.4,
+    delivery_poll_s=0.1,
+    delivery_max_attempts=30,
+    flow_poll_s=0.1,
+    flow_retry_backoff_s=0.05,
+    flow_lease_s=2.0,
+    webhook_tolerance_s=300,
 )
+
+
+_TOKENS: dict[str, tuple[str, float]] = {}
 
 
 class Mesh:
@@ -43,11 +57,17 @@ class Mesh:
             "nadia": dict(partner="northwind", roles=[Role.PARTNER_ADMIN, Role.MEMBER]),
         }
         claims = {"sub": who, "eco": "acme", **people[who], **overrides}
-        return self.tokens.mint(**claims)
+        key = repr(sorted(claims.items()))
+        cached = _TOKENS.get(key)
+        if cached is None or cached[1] < time.monotonic():
+            # Minting parses the RSA key (slow): reuse a token for a while.
+            cached = _TOKENS[key] = (self.tokens.mint(**claims), time.monotonic() + 120)
+        return cached[0]
 
     async def __call__(self, op: Operation, who: str, body: dict[str, Any], **claims: Any) -> Any:
-        return await call(self.nc, op, {"eco": "acme", **body}, self.token(who, **claims),
-                          timeout=10)
+        return await call(
+            self.nc, op, {"eco": "acme", **body}, self.token(who, **claims), timeout=10
+        )
 
 
 @pytest.fixture
@@ -59,12 +79,21 @@ def mesh(nc: Client, tokens: TokenFactory) -> Mesh:
 @pytest.fixture
 async def connector(nats_url: str, database_url: str, test_keys: Any) -> AsyncIterator[Any]:
     """A real connector service on the test NATS, with short retry and backoff settings."""
+
     def wire(rt: Any) -> None:
         rt.connector = handlers.register(rt)
 
+    durable = f"connector-webhooks-{uuid.uuid4().hex[:8]}"  # no messages parked by a past test
     async with run_service(
-        "connector", ConnectorSettings, models.metadata, wire,
-        nats_url=nats_url, database_url=database_url, verifier=test_keys.verifier(), **FAST,
+        "connector",
+        ConnectorSettings,
+        models.metadata,
+        wire,
+        nats_url=nats_url,
+        database_url=database_url,
+        verifier=test_keys.verifier(),
+        webhook_consumer=durable,
+        **FAST,
     ) as rt:
         yield rt
 
@@ -83,15 +112,38 @@ async def loopback_allowed(mesh: Mesh, connector: Any) -> None:
     await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]})
 
 
-async def register(mesh: Mesh, url: str, name: str = "erp", who: str = "fatima",
-                   partner: str = "fabrikam", **fields: Any) -> c.BackendReply:
-    return await mesh(c.REGISTER_BACKEND, who, {"partner": partner, "name": name,
-                                                "base_url": url, **fields})
+async def register(
+    mesh: Mesh,
+    url: str,
+    name: str = "erp",
+    who: str = "fatima",
+    partner: str = "fabrikam",
+    **fields: Any,
+) -> c.BackendReply:
+    return await mesh(
+        c.REGISTER_BACKEND, who, {"partner": partner, "name": name, "base_url": url, **fields}
+    )
 
 
-async def declare(mesh: Mesh, name: str, path: str, method: str = "GET", backend: str = "erp",
-                  who: str = "fatima", partner: str = "fabrikam", **fields: Any
-                  ) -> c.OperationReply:
-    return await mesh(c.DECLARE_OPERATION, who, {"partner": partner, "backend": backend,
-                                                 "name": name, "method": method, "path": path,
-                                                 **fields})
+async def declare(
+    mesh: Mesh,
+    name: str,
+    path: str,
+    method: str = "GET",
+    backend: str = "erp",
+    who: str = "fatima",
+    partner: str = "fabrikam",
+    **fields: Any,
+) -> c.OperationReply:
+    return await mesh(
+        c.DECLARE_OPERATION,
+        who,
+        {
+            "partner": partner,
+            "backend": backend,
+            "name": name,
+            "method": method,
+            "path": path,
+            **fields,
+        },
+    )

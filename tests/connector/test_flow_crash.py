@@ -47,8 +47,13 @@ async def issuer(test_keys) -> AsyncIterator[str]:
 @contextmanager
 def connector_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.connector"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.connector"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         yield proc
     finally:
@@ -73,18 +78,24 @@ class TestCrash:
     ):
         claims = {"iss": f"{issuer}/eco/acme"}
         env = {
-            **os.environ, "PM_CONNECTOR_NATS_URL": nats_url,
-            "PM_CONNECTOR_DATABASE_URL": database_url, "PM_CONNECTOR_IDENTITY_URL": issuer,
-            "PM_CONNECTOR_ENVIRONMENT": "test", "PM_CONNECTOR_FLOW_LEASE_S": "1.5",
-            "PM_CONNECTOR_FLOW_POLL_S": "0.1", "PM_CONNECTOR_LOG_LEVEL": "WARNING",
+            **os.environ,
+            "PM_CONNECTOR_NATS_URL": nats_url,
+            "PM_CONNECTOR_DATABASE_URL": database_url,
+            "PM_CONNECTOR_IDENTITY_URL": issuer,
+            "PM_CONNECTOR_ENVIRONMENT": "test",
+            "PM_CONNECTOR_FLOW_LEASE_S": "1.5",
+            "PM_CONNECTOR_FLOW_POLL_S": "0.1",
+            "PM_CONNECTOR_LOG_LEVEL": "WARNING",
             "PM_VAR_DIR": str(tmp_path),
         }
         states = {p: BackendState() for p in PARTNERS}
         states["contoso"].gated = True  # /reserve holds until the test opens the gate
         log = tmp_path / "connector.log"
-        async with serve_app(backend_app(states["fabrikam"])) as f, \
-                serve_app(backend_app(states["contoso"])) as k, \
-                serve_app(backend_app(states["northwind"])) as n:
+        async with (
+            serve_app(backend_app(states["fabrikam"])) as f,
+            serve_app(backend_app(states["contoso"])) as k,
+            serve_app(backend_app(states["northwind"])) as n,
+        ):
             with connector_process(env, log) as first:
                 await wait_ready(nc)
                 await setup_chain(mesh, {"fabrikam": f, "contoso": k, "northwind": n}, **claims)
@@ -98,7 +109,10 @@ class TestCrash:
                 done = await wait_flow(mesh, flow.id, **claims)
         assert done.status == "completed", log.read_text()[-3000:]
         assert [s.effects for s in states.values()] == [
-            {"order": 1}, {"reservation": 1}, {"shipment": 1}]
+            {"order": 1},
+            {"reservation": 1},
+            {"shipment": 1},
+        ]
         assert states["fabrikam"].hits["/orders"] == 1  # step 1's state was persisted
         assert states["contoso"].hits["/reserve"] == 2  # step 2 was re-sent after the crash…
         keys = [h.get("idempotency-key") for h in states["contoso"].seen_headers]

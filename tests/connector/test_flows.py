@@ -10,7 +10,6 @@ from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from tests.connector.backends import BackendState, backend_app
-from tests.connector.conftest import declare, register
 from tests.support.infra import serve_app
 
 # partner → (admin, operations: name → (path, compensation?))
@@ -21,17 +20,29 @@ PARTNERS = {
 }
 
 STEPS = [
-    {"name": "order", "operation": "fabrikam.place-order",
-     "input": {"sku": "$input.sku", "qty": "$input.qty"},
-     "compensate": {"operation": "fabrikam.cancel-order",
-                    "input": {"order": "$steps.order.output.ref"}}},
-    {"name": "reserve", "operation": "contoso.reserve",
-     "input": {"order": "$steps.order.output.ref", "qty": "$input.qty"},
-     "compensate": {"operation": "contoso.release",
-                    "input": {"reservation": "$steps.reserve.output.ref"}}},
-    {"name": "ship", "operation": "northwind.ship",
-     "input": {"order": "$steps.order.output.ref",
-               "reservation": "$steps.reserve.output.ref"}},
+    {
+        "name": "order",
+        "operation": "fabrikam.place-order",
+        "input": {"sku": "$input.sku", "qty": "$input.qty"},
+        "compensate": {
+            "operation": "fabrikam.cancel-order",
+            "input": {"order": "$steps.order.output.ref"},
+        },
+    },
+    {
+        "name": "reserve",
+        "operation": "contoso.reserve",
+        "input": {"order": "$steps.order.output.ref", "qty": "$input.qty"},
+        "compensate": {
+            "operation": "contoso.release",
+            "input": {"reservation": "$steps.reserve.output.ref"},
+        },
+    },
+    {
+        "name": "ship",
+        "operation": "northwind.ship",
+        "input": {"order": "$steps.order.output.ref", "reservation": "$steps.reserve.output.ref"},
+    },
 ]
 
 
@@ -39,19 +50,37 @@ async def setup_chain(mesh, urls: dict[str, str], **claims) -> None:
     """Each partner registers its back-end and operations; northwind is granted the others'."""
     await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]}, **claims)
     for partner, (admin, ops) in PARTNERS.items():
-        await mesh(c.REGISTER_BACKEND, admin, {"partner": partner, "name": "erp",
-                                               "base_url": urls[partner]}, **claims)
+        await mesh(
+            c.REGISTER_BACKEND,
+            admin,
+            {"partner": partner, "name": "erp", "base_url": urls[partner]},
+            **claims,
+        )
         for name, path in ops.items():
-            await mesh(c.DECLARE_OPERATION, admin, {"partner": partner, "backend": "erp",
-                                                    "name": name, "method": "POST",
-                                                    "path": path}, **claims)
+            await mesh(
+                c.DECLARE_OPERATION,
+                admin,
+                {
+                    "partner": partner,
+                    "backend": "erp",
+                    "name": name,
+                    "method": "POST",
+                    "path": path,
+                },
+                **claims,
+            )
             if partner != "northwind":
-                await mesh(c.CREATE_GRANT, admin, {"operation": f"{partner}.{name}",
-                                                   "grantee": "northwind"}, **claims)
+                await mesh(
+                    c.CREATE_GRANT,
+                    admin,
+                    {"operation": f"{partner}.{name}", "grantee": "northwind"},
+                    **claims,
+                )
 
 
-async def wait_flow(mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0,
-                    **claims) -> c.FlowReply:
+async def wait_flow(
+    mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0, **claims
+) -> c.FlowReply:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
@@ -70,16 +99,21 @@ async def wait_flow(mesh, flow_id: str, who: str = "nadia", timeout: float = 30.
 async def chain():
     """Three real back-ends (fabrikam orders, contoso stock, northwind shipping)."""
     states = {p: BackendState() for p in PARTNERS}
-    async with serve_app(backend_app(states["fabrikam"])) as f, \
-            serve_app(backend_app(states["contoso"])) as k, \
-            serve_app(backend_app(states["northwind"])) as n:
+    async with (
+        serve_app(backend_app(states["fabrikam"])) as f,
+        serve_app(backend_app(states["contoso"])) as k,
+        serve_app(backend_app(states["northwind"])) as n,
+    ):
         yield {"fabrikam": f, "contoso": k, "northwind": n}, states
 
 
 async def start(mesh, steps=STEPS, **claims):
-    return await mesh(c.START_FLOW, "nadia", {"name": "order-to-ship",
-                                              "input": {"sku": "widget", "qty": 3},
-                                              "steps": steps}, **claims)
+    return await mesh(
+        c.START_FLOW,
+        "nadia",
+        {"name": "order-to-ship", "input": {"sku": "widget", "qty": 3}, "steps": steps},
+        **claims,
+    )
 
 
 class TestFlows:
@@ -91,10 +125,14 @@ class TestFlows:
         order, reserve, ship = (st.output for st in flow.steps)
         assert reserve["order"] == order["ref"] and ship["reservation"] == reserve["ref"]
         assert [s.effects for s in states.values()] == [
-            {"order": 1}, {"reservation": 1}, {"shipment": 1}]
+            {"order": 1},
+            {"reservation": 1},
+            {"shipment": 1},
+        ]
         audit = (await mesh(c.AUDIT, "carlos", {})).items
         assert [(a.operation, a.caller_partner, a.flow) for a in audit] == [
-            ("contoso.reserve", "northwind", flow.id)]
+            ("contoso.reserve", "northwind", flow.id)
+        ]
 
     async def test_failure_compensates_done_steps_in_reverse(self, mesh, connector, chain):
         urls, states = chain
@@ -108,12 +146,35 @@ class TestFlows:
         cancel = states["fabrikam"].by_key
         assert any(v.get("order") == flow.steps[0].output["ref"] for v in cancel.values())
 
+    async def test_transient_failures_are_retried_before_compensating(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        states["northwind"].fail_first["shipment"] = 2  # 503 twice, then fine
+        flow = await wait_flow(mesh, (await start(mesh)).id)
+        assert flow.status == "completed"
+        assert states["northwind"].hits["/ship"] == 3
+        assert states["northwind"].effects == {"shipment": 1}
+        assert "cancellation" not in states["fabrikam"].effects
+
+    async def test_a_blocked_flow_does_not_hold_up_others(self, mesh, connector, chain):
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        states["contoso"].gated = True
+        held = await start(mesh)
+        await asyncio.wait_for(states["contoso"].reached_gate.wait(), 20)
+        quick = await wait_flow(mesh, (await start(mesh, steps=STEPS[:1])).id)
+        assert quick.status == "completed"
+        assert (await mesh(c.GET_FLOW, "nadia", {"flow": held.id})).status == "running"
+        states["contoso"].gate.set()
+        assert (await wait_flow(mesh, held.id)).status == "completed"
+
     async def test_steps_are_authorised_as_the_owner(self, mesh, connector, chain):
         urls, states = chain
         await setup_chain(mesh, urls)
         grants = await mesh(c.LIST_GRANTS, "carlos", {"operation": "contoso.reserve"})
-        await mesh(c.REVOKE_GRANT, "carlos", {"operation": "contoso.reserve",
-                                              "grant": grants.items[0].id})
+        await mesh(
+            c.REVOKE_GRANT, "carlos", {"operation": "contoso.reserve", "grant": grants.items[0].id}
+        )
         flow = await wait_flow(mesh, (await start(mesh)).id)
         assert flow.status == "compensated" and "step reserve: operation not found" in flow.error
         assert states["contoso"].effects == {} and states["northwind"].effects == {}

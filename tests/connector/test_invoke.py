@@ -35,11 +35,13 @@ async def erp(mesh, backend, loopback_allowed):
         "flap": ("/flap", "GET", {}),
         "bad-output": ("/bad-output", "GET", {"output_schema": ITEM_OUT}),
         "order": ("/orders", "POST", {}),
+        "reserve": ("/reserve", "POST", {}),
     }
     for name, (path, method, extra) in ops.items():
         await declare(mesh, name, path, method, **extra)
-        await mesh(c.CREATE_GRANT, "fatima", {"operation": f"fabrikam.{name}",
-                                              "grantee": "contoso"})
+        await mesh(
+            c.CREATE_GRANT, "fatima", {"operation": f"fabrikam.{name}", "grantee": "contoso"}
+        )
     return state
 
 
@@ -112,12 +114,37 @@ class TestIdempotency:
         assert again.replayed and again.output == first.output and again.status == first.status
         assert erp.effects["order"] == 1 and erp.hits["/orders"] == 1
         assert erp.seen_headers[-1]["idempotency-key"] == "k1"
+        audit = (await mesh(c.AUDIT, "fatima", {})).items
+        assert sorted(a.outcome for a in audit) == ["ok", "replayed"]
 
     async def test_same_key_with_other_input_is_refused(self, mesh, erp):
         await invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k2")
         err = await refused(invoke(mesh, "fabrikam.order", {"qty": 9}, idempotency_key="k2"))
         assert err.code is ErrorCode.VALIDATION_FAILED
         assert erp.effects["order"] == 1
+
+    async def test_a_key_in_flight_is_a_conflict(self, mesh, erp):
+        import asyncio
+
+        erp.gated = True
+        first = asyncio.create_task(
+            invoke(mesh, "fabrikam.reserve", {"qty": 1}, idempotency_key="k3")
+        )
+        await asyncio.wait_for(erp.reached_gate.wait(), 10)
+        err = await refused(invoke(mesh, "fabrikam.reserve", {"qty": 1}, idempotency_key="k3"))
+        assert err.code is ErrorCode.CONFLICT
+        erp.gate.set()
+        done = await first
+        again = await invoke(mesh, "fabrikam.reserve", {"qty": 1}, idempotency_key="k3")
+        assert again.replayed and again.output == done.output
+        assert erp.hits["/reserve"] == 1 and erp.effects["reservation"] == 1
+
+    async def test_a_failed_call_frees_its_key(self, mesh, erp):
+        erp.fail_kinds.add("order")
+        await refused(invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k4"))
+        erp.fail_kinds.clear()
+        reply = await invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k4")
+        assert not reply.replayed and erp.effects["order"] == 1
 
     async def test_without_key_each_call_applies(self, mesh, erp):
         await invoke(mesh, "fabrikam.order", {"qty": 1})
@@ -132,7 +159,9 @@ class TestAudit:
         for who in ("carlos", "fatima", "chloe", "olivia"):
             items = (await mesh(c.AUDIT, who, {})).items
             assert {(r.operation, r.outcome) for r in items} == {
-                ("fabrikam.item", "ok"), ("fabrikam.fail-post", "backend_error")}
+                ("fabrikam.item", "ok"),
+                ("fabrikam.fail-post", "backend_error"),
+            }
             ok = next(r for r in items if r.outcome == "ok")
             assert ok.caller_partner == "contoso" and ok.owner_partner == "fabrikam"
             assert ok.caller == "carlos" and ok.status == 200 and ok.latency_ms > 0

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
+from mesh.client import call
 from mesh.errors import MeshError
 from services.connector.models import VaultSecret
 from services.connector.vault import Vault
@@ -29,8 +30,9 @@ async def invoke(mesh, op, who="carlos", claims=None, **body):
 
 
 class TestAuthKinds:
-    async def test_api_key_is_sent_and_never_returned(self, mesh, backend, loopback_allowed,
-                                                     connector):
+    async def test_api_key_is_sent_and_never_returned(
+        self, mesh, backend, loopback_allowed, connector
+    ):
         url, state = backend
         reply = await register(mesh, url, auth={"kind": "api_key", "api_key": state.api_key})
         assert reply.auth_kind == "api_key" and state.api_key not in reply.model_dump_json()
@@ -48,17 +50,30 @@ class TestAuthKinds:
         await declare(mesh, "keyed", "/keyed")
         err = await refused(invoke(mesh, "fabrikam.keyed", who="fatima"))
         assert err.code is ErrorCode.BAD_GATEWAY  # the back-end refused the old key
-        rotated = await mesh(c.ROTATE_CREDENTIALS, "fatima", {
-            "partner": "fabrikam", "backend": "erp",
-            "auth": {"kind": "api_key", "api_key": state.api_key}})
+        rotated = await mesh(
+            c.ROTATE_CREDENTIALS,
+            "fatima",
+            {
+                "partner": "fabrikam",
+                "backend": "erp",
+                "auth": {"kind": "api_key", "api_key": state.api_key},
+            },
+        )
         assert rotated.credential_version == 2
         assert (await invoke(mesh, "fabrikam.keyed", who="fatima")).status == 200
 
     async def test_oauth2_client_credentials(self, mesh, backend, loopback_allowed):
         url, state = backend
-        await register(mesh, url, auth={
-            "kind": "oauth2_client_credentials", "token_url": f"{url}/oauth/token",
-            "client_id": state.client_id, "client_secret": state.client_secret})
+        await register(
+            mesh,
+            url,
+            auth={
+                "kind": "oauth2_client_credentials",
+                "token_url": f"{url}/oauth/token",
+                "client_id": state.client_id,
+                "client_secret": state.client_secret,
+            },
+        )
         await declare(mesh, "data", "/oauth/data")
         for _ in range(2):
             assert (await invoke(mesh, "fabrikam.data", who="fatima")).output["auth"] == "oauth2"
@@ -66,14 +81,21 @@ class TestAuthKinds:
 
     async def test_oauth2_wrong_secret_fails(self, mesh, backend, loopback_allowed):
         url, state = backend
-        await register(mesh, url, auth={
-            "kind": "oauth2_client_credentials", "token_url": f"{url}/oauth/token",
-            "client_id": state.client_id, "client_secret": "wrong"})
+        await register(
+            mesh,
+            url,
+            auth={
+                "kind": "oauth2_client_credentials",
+                "token_url": f"{url}/oauth/token",
+                "client_id": state.client_id,
+                "client_secret": "wrong",
+            },
+        )
         await declare(mesh, "data", "/oauth/data")
         err = await refused(invoke(mesh, "fabrikam.data", who="fatima"))
         assert err.code is ErrorCode.BAD_GATEWAY and "token endpoint" in err.detail
 
-    async def test_mtls_client_certificate(self, mesh, loopback_allowed, tmp_path):
+    async def test_mtls_client_certificate(self, mesh, loopback_allowed, connector, tmp_path):
         pki = make_pki()
         app = FastAPI()
 
@@ -83,9 +105,17 @@ class TestAuthKinds:
 
         files = pki.write(tmp_path)
         async with serve_app(app, ssl_cert_reqs=ssl.CERT_REQUIRED, **files) as url:
-            await register(mesh, url, name="secure", server_ca_pem=pki.ca_pem, auth={
-                "kind": "mtls", "client_cert_pem": pki.client_cert_pem,
-                "client_key_pem": pki.client_key_pem})
+            await register(
+                mesh,
+                url,
+                name="secure",
+                server_ca_pem=pki.ca_pem,
+                auth={
+                    "kind": "mtls",
+                    "client_cert_pem": pki.client_cert_pem,
+                    "client_key_pem": pki.client_key_pem,
+                },
+            )
             await register(mesh, url, name="nocert", server_ca_pem=pki.ca_pem)
             await declare(mesh, "secure", "/secure", backend="secure")
             await declare(mesh, "nocert", "/secure", backend="nocert")
@@ -94,10 +124,18 @@ class TestAuthKinds:
             assert err.code is ErrorCode.BAD_GATEWAY
             listing = await mesh(c.LIST_BACKENDS, "fatima", {"partner": "fabrikam"})
             assert "PRIVATE KEY" not in listing.model_dump_json()
+            # Close kept-alive TLS connections first: a server stopping under them waits
+            # for their close_notify.
+            await connector.connector.invoker.aclose()
 
     async def test_mtls_needs_https(self, mesh, backend, loopback_allowed):
-        err = await refused(register(mesh, backend[0], auth={
-            "kind": "mtls", "client_cert_pem": "x", "client_key_pem": "y"}))
+        err = await refused(
+            register(
+                mesh,
+                backend[0],
+                auth={"kind": "mtls", "client_cert_pem": "x", "client_key_pem": "y"},
+            )
+        )
         assert err.code is ErrorCode.BAD_REQUEST
 
 
@@ -114,8 +152,9 @@ class TestVault:
         with pytest.raises(Exception, match="does not know"):
             Vault("second-secret").open("row1", sealed)
 
-    async def test_connector_reseals_under_a_new_key(self, mesh, backend, loopback_allowed,
-                                                     connector):
+    async def test_connector_reseals_under_a_new_key(
+        self, mesh, backend, loopback_allowed, connector
+    ):
         url, state = backend
         await register(mesh, url, auth={"kind": "api_key", "api_key": state.api_key})
         cx = connector.connector
@@ -138,36 +177,51 @@ class TestCatalogueAndGrants:
 
     async def test_catalogue_per_visibility(self, mesh, ops):
         ids = lambda who: {o.id for o in mesh_items[who]}  # noqa: E731
-        mesh_items = {w: (await mesh(c.CATALOGUE, w, {})).items
-                      for w in ("fatima", "carlos", "olivia")}
+        mesh_items = {
+            w: (await mesh(c.CATALOGUE, w, {})).items for w in ("fatima", "carlos", "olivia")
+        }
         assert ids("fatima") == {"fabrikam.private-op", "fabrikam.public-op"}
         assert ids("carlos") == {"fabrikam.public-op"}
         assert ids("olivia") == ids("fatima")
+        assert {o.backend for o in mesh_items["fatima"]} == {"erp"}
+        assert {o.backend for o in mesh_items["carlos"]} == {None}  # internal to the owner
         err = await refused(mesh(c.GET_OPERATION, "carlos", {"operation": "fabrikam.private-op"}))
         assert err.code is ErrorCode.NOT_FOUND
-        await mesh(c.CREATE_GRANT, "fatima", {"operation": "fabrikam.private-op",
-                                              "grantee": "contoso"})
+        await mesh(
+            c.CREATE_GRANT, "fatima", {"operation": "fabrikam.private-op", "grantee": "contoso"}
+        )
         items = (await mesh(c.CATALOGUE, "carlos", {})).items
-        assert {o.id: o.granted for o in items} == {"fabrikam.private-op": True,
-                                                    "fabrikam.public-op": False}
+        assert {o.id: o.granted for o in items} == {
+            "fabrikam.private-op": True,
+            "fabrikam.public-op": False,
+        }
         assert (await mesh(c.CATALOGUE, "nadia", {})).items[0].id == "fabrikam.public-op"
 
     async def test_grant_revoke_is_immediate(self, mesh, ops):
-        grant = await mesh(c.CREATE_GRANT, "fatima", {"operation": "fabrikam.private-op",
-                                                      "grantee": "contoso"})
+        grant = await mesh(
+            c.CREATE_GRANT, "fatima", {"operation": "fabrikam.private-op", "grantee": "contoso"}
+        )
         data = {"item_id": "a1"}
         assert (await invoke(mesh, "fabrikam.private-op", input=data)).status == 200
-        await mesh(c.REVOKE_GRANT, "fatima", {"operation": "fabrikam.private-op",
-                                              "grant": grant.id})
+        await mesh(
+            c.REVOKE_GRANT, "fatima", {"operation": "fabrikam.private-op", "grant": grant.id}
+        )
         err = await refused(invoke(mesh, "fabrikam.private-op", input=data))
         assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
         err = await refused(invoke(mesh, "fabrikam.public-op", input=data))
         assert err.code is ErrorCode.FORBIDDEN and "no grant" in err.detail
 
     async def test_ecosystem_grant_rate_limit_and_field_filter(self, mesh, ops):
-        await mesh(c.CREATE_GRANT, "fatima", {
-            "operation": "fabrikam.public-op", "grantee": None, "rate_limit_per_minute": 2,
-            "response_fields": ["id", "supplier.name"]})
+        await mesh(
+            c.CREATE_GRANT,
+            "fatima",
+            {
+                "operation": "fabrikam.public-op",
+                "grantee": None,
+                "rate_limit_per_minute": 2,
+                "response_fields": ["id", "supplier.name"],
+            },
+        )
         data = {"item_id": "a1"}
         reply = await invoke(mesh, "fabrikam.public-op", input=data)
         assert reply.output == {"id": "a1", "supplier": {"name": "acme"}}
@@ -181,8 +235,9 @@ class TestCatalogueAndGrants:
     async def test_grant_management_denials(self, mesh, ops):
         body = {"operation": "fabrikam.private-op", "grantee": "contoso"}
         assert (await refused(mesh(c.CREATE_GRANT, "carlos", body))).code is ErrorCode.NOT_FOUND
-        err = await refused(mesh(c.CREATE_GRANT, "carlos", {**body,
-                                                            "operation": "fabrikam.public-op"}))
+        err = await refused(
+            mesh(c.CREATE_GRANT, "carlos", {**body, "operation": "fabrikam.public-op"})
+        )
         assert err.code is ErrorCode.FORBIDDEN
         err = await refused(mesh(c.CREATE_GRANT, "felix", body))  # a member, not an admin
         assert err.code is ErrorCode.FORBIDDEN
@@ -199,8 +254,14 @@ class TestDenials:
             ("fatima", {"scope": "connector:read"}),  # missing connector:admin
         ]
         for who, claims in cases:
-            err = await refused(mesh(c.REGISTER_BACKEND, who, {
-                "partner": "fabrikam", "name": "erp", "base_url": url}, **claims))
+            err = await refused(
+                mesh(
+                    c.REGISTER_BACKEND,
+                    who,
+                    {"partner": "fabrikam", "name": "erp", "base_url": url},
+                    **claims,
+                )
+            )
             assert err.code is ErrorCode.FORBIDDEN, (who, claims)
         err = await refused(mesh(c.LIST_BACKENDS, "carlos", {"partner": "fabrikam"}))
         assert err.code is ErrorCode.FORBIDDEN
@@ -212,13 +273,25 @@ class TestDenials:
         await declare(mesh, "item", "/items/{item_id}", visibility="ecosystem")
         data = {"item_id": "a1"}
         assert (await refused(invoke(mesh, "fabrikam.item", input=data))).code is (
-            ErrorCode.FORBIDDEN)
-        err = await refused(invoke(mesh, "fabrikam.item", input=data,
-                                   claims={"scope": "connector:read"}))
+            ErrorCode.FORBIDDEN
+        )
+        err = await refused(
+            invoke(mesh, "fabrikam.item", input=data, claims={"scope": "connector:read"})
+        )
         assert err.code is ErrorCode.FORBIDDEN and "connector:invoke" in err.detail
         err = await refused(invoke(mesh, "fabrikam.item", input=data, claims={"eco": "globex"}))
         assert err.code is ErrorCode.FORBIDDEN
         err = await refused(invoke(mesh, "fabrikam.nope", input=data))
         assert err.code is ErrorCode.NOT_FOUND
+        # Another ecosystem's own view holds nothing of acme's.
+        globex = {"eco": "globex"}
+        body = {"eco": "globex", "operation": "fabrikam.item", "input": data}
+        err = await refused(call(mesh.nc, c.INVOKE, body, mesh.token("fatima", **globex)))
+        assert err.code is ErrorCode.NOT_FOUND
+        catalogue = await call(mesh.nc, c.CATALOGUE, globex, mesh.token("olivia", **globex))
+        assert catalogue.items == []
+        for token in (None, mesh.tokens.mint(expires_in=-120, partner="contoso")):
+            err = await refused(call(mesh.nc, c.INVOKE, {**body, "eco": "acme"}, token))
+            assert err.code is ErrorCode.UNAUTHENTICATED
         audit = (await mesh(c.AUDIT, "fatima", {})).items
         assert [(a.caller_partner, a.outcome) for a in audit] == [("contoso", "denied")]

@@ -23,15 +23,21 @@ async def refused(coro) -> MeshError:
     return err.value
 
 
-def signed(secret: str, kind: str, data: dict, msg_id: str | None = None,
-           ts: int | None = None) -> dict:
+def signed(
+    secret: str, kind: str, data: dict, msg_id: str | None = None, ts: int | None = None
+) -> dict:
     """What fabrikam's back-end sends: the three headers and the raw body, as fields."""
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     ts = int(time.time()) if ts is None else ts
     body = json.dumps({"type": kind, "timestamp": ts, "data": data})
-    return {"partner": "fabrikam", "endpoint": "erp-events", "webhook_id": msg_id,
-            "webhook_timestamp": str(ts),
-            "webhook_signature": standard_signature(secret, msg_id, str(ts), body), "body": body}
+    return {
+        "partner": "fabrikam",
+        "endpoint": "erp-events",
+        "webhook_id": msg_id,
+        "webhook_timestamp": str(ts),
+        "webhook_signature": standard_signature(secret, msg_id, str(ts), body),
+        "body": body,
+    }
 
 
 async def eventually(check, timeout: float = 20.0):
@@ -57,6 +63,7 @@ class TestInbound:
     async def test_verified_message_is_published_once(self, mesh, nc, inbound):
         js = nc.jetstream()
         got: list[c.PartnerEventReceived] = []
+
         async def collect(m):
             got.append(c.PartnerEventReceived.model_validate_json(m.data))
 
@@ -77,7 +84,10 @@ class TestInbound:
         assert len(mine()) == 1
         event = mine()[0]
         assert (event.partner, event.data.event_type, event.data.payload) == (
-            "fabrikam", "order.shipped", {"order": "o-1"})
+            "fabrikam",
+            "order.shipped",
+            {"order": "o-1"},
+        )
 
     async def test_bad_signature_stale_timestamp_and_other_partner(self, mesh, inbound):
         msg = signed(inbound, "order.shipped", {})
@@ -86,7 +96,8 @@ class TestInbound:
         assert err.code is ErrorCode.UNAUTHENTICATED
         wrong_key = signed("whsec_" + "A" * 44, "order.shipped", {})
         assert (await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", wrong_key))).code is (
-            ErrorCode.UNAUTHENTICATED)
+            ErrorCode.UNAUTHENTICATED
+        )
         stale = signed(inbound, "order.shipped", {}, ts=int(time.time()) - 3600)
         err = await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", stale))
         assert err.code is ErrorCode.UNAUTHENTICATED and "tolerance" in err.detail
@@ -97,44 +108,60 @@ class TestInbound:
         not_json = signed(inbound, "x", {})
         not_json["body"] = "not json"
         not_json["webhook_signature"] = standard_signature(
-            inbound, not_json["webhook_id"], not_json["webhook_timestamp"], "not json")
+            inbound, not_json["webhook_id"], not_json["webhook_timestamp"], "not json"
+        )
         assert (await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", not_json))).code is (
-            ErrorCode.BAD_REQUEST)
+            ErrorCode.BAD_REQUEST
+        )
 
 
 async def subscribe(mesh, url: str, who: str = "nadia", partner: str = "northwind"):
-    return await mesh(c.CREATE_SUBSCRIPTION, who, {
-        "partner": partner, "source_partner": "fabrikam", "event_types": ["order.shipped"],
-        "url": f"{url}/hook"})
+    return await mesh(
+        c.CREATE_SUBSCRIPTION,
+        who,
+        {
+            "partner": partner,
+            "source_partner": "fabrikam",
+            "event_types": ["order.shipped"],
+            "url": f"{url}/hook",
+        },
+    )
 
 
 async def deliveries(mesh, sub_id: str):
-    return (await mesh(c.LIST_DELIVERIES, "nadia", {"partner": "northwind",
-                                                    "subscription": sub_id})).items
+    return (
+        await mesh(c.LIST_DELIVERIES, "nadia", {"partner": "northwind", "subscription": sub_id})
+    ).items
 
 
 class TestOutbound:
     async def test_subscription_needs_a_grant(self, mesh, inbound):
         url = f"http://127.0.0.1:{free_port()}"
         assert (await refused(subscribe(mesh, url))).code is ErrorCode.FORBIDDEN
-        grant = await mesh(c.CREATE_EVENT_GRANT, "fatima", {
-            "partner": "fabrikam", "event_type": "order.shipped", "grantee": "northwind"})
+        grant = await mesh(
+            c.CREATE_EVENT_GRANT,
+            "fatima",
+            {"partner": "fabrikam", "event_type": "order.shipped", "grantee": "northwind"},
+        )
         sub = await subscribe(mesh, url)
         assert sub.secret.startswith("whsec_")
         listed = await mesh(c.LIST_SUBSCRIPTIONS, "nadia", {"partner": "northwind"})
         assert [s.secret for s in listed.items] == [None]
-        err = await refused(mesh(c.LIST_DELIVERIES, "carlos", {"partner": "northwind",
-                                                               "subscription": sub.id}))
+        err = await refused(
+            mesh(c.LIST_DELIVERIES, "carlos", {"partner": "northwind", "subscription": sub.id})
+        )
         assert err.code is ErrorCode.FORBIDDEN
-        err = await refused(mesh(c.REVOKE_EVENT_GRANT, "carlos", {"partner": "fabrikam",
-                                                                  "grant": grant.id}))
+        err = await refused(
+            mesh(c.REVOKE_EVENT_GRANT, "carlos", {"partner": "fabrikam", "grant": grant.id})
+        )
         assert err.code is ErrorCode.FORBIDDEN
         err = await refused(subscribe(mesh, "http://169.254.169.254"))
         assert err.code is ErrorCode.BAD_REQUEST
 
     async def test_receiver_down_for_a_while_gets_each_webhook_once(self, mesh, inbound):
-        await mesh(c.CREATE_EVENT_GRANT, "fatima", {"partner": "fabrikam",
-                                                    "event_type": "order.shipped"})
+        await mesh(
+            c.CREATE_EVENT_GRANT, "fatima", {"partner": "fabrikam", "event_type": "order.shipped"}
+        )
         port = free_port()
         sub = await subscribe(mesh, f"http://127.0.0.1:{port}")
         sent = [signed(inbound, "order.shipped", {"order": f"o-{i}"}) for i in range(5)]
@@ -163,9 +190,11 @@ class TestOutbound:
 
     async def test_dead_letter_then_replay(self, mesh, inbound, connector):
         connector.settings.delivery_max_attempts = 3
-        await mesh(c.CREATE_EVENT_GRANT, "fatima", {"partner": "fabrikam",
-                                                    "event_type": "order.shipped",
-                                                    "grantee": "northwind"})
+        await mesh(
+            c.CREATE_EVENT_GRANT,
+            "fatima",
+            {"partner": "fabrikam", "event_type": "order.shipped", "grantee": "northwind"},
+        )
         rx = Receiver(fail_all=True)
         async with serve_app(receiver_app(rx)) as url:
             sub = await subscribe(mesh, url)
@@ -179,8 +208,9 @@ class TestOutbound:
             d = await eventually(dead)
             assert d.attempts == 3 and d.last_status == 503 and len(rx.received) == 3
             rx.fail_all = False
-            err = await refused(mesh(c.REPLAY_DELIVERY, "carlos", {"partner": "northwind",
-                                                                   "delivery": d.id}))
+            err = await refused(
+                mesh(c.REPLAY_DELIVERY, "carlos", {"partner": "northwind", "delivery": d.id})
+            )
             assert err.code is ErrorCode.FORBIDDEN
             await mesh(c.REPLAY_DELIVERY, "nadia", {"partner": "northwind", "delivery": d.id})
 
@@ -192,8 +222,11 @@ class TestOutbound:
         assert list(rx.processed) == [d.webhook_id]
 
     async def test_revoked_event_grant_stops_deliveries(self, mesh, inbound):
-        grant = await mesh(c.CREATE_EVENT_GRANT, "fatima", {
-            "partner": "fabrikam", "event_type": "order.shipped", "grantee": "northwind"})
+        grant = await mesh(
+            c.CREATE_EVENT_GRANT,
+            "fatima",
+            {"partner": "fabrikam", "event_type": "order.shipped", "grantee": "northwind"},
+        )
         rx = Receiver()
         async with serve_app(receiver_app(rx)) as url:
             sub = await subscribe(mesh, url)
@@ -204,8 +237,7 @@ class TestOutbound:
                 return len(rx.processed) == 1
 
             await eventually(one)
-            await mesh(c.REVOKE_EVENT_GRANT, "fatima", {"partner": "fabrikam",
-                                                        "grant": grant.id})
+            await mesh(c.REVOKE_EVENT_GRANT, "fatima", {"partner": "fabrikam", "grant": grant.id})
             await mesh(c.RECEIVE_WEBHOOK, "fatima", signed(inbound, "order.shipped", {"n": 2}))
             await mesh(c.RECEIVE_WEBHOOK, "fatima", signed(inbound, "order.other", {"n": 3}))
             await asyncio.sleep(1.0)
