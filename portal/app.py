@@ -1,0 +1,151 @@
+"""The portal application: ``create_app(settings)``; ``python -m portal`` runs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from mesh.db import Database
+from portal import models
+from portal.api import ApiError, Gateway
+from portal.oidc import OidcClient
+from portal.security import SecurityHeaders
+from portal.sessions import SessionStore
+from portal.settings import PortalSettings
+from portal.views import (
+    auth,
+    connectors,
+    consoles,
+    dashboards,
+    forums,
+    home,
+    intros,
+    jsonapi,
+    people,
+    workspaces,
+)
+from portal.web import (
+    CsrfRefused,
+    NeedLogin,
+    Portal,
+    current_session,
+    login_url,
+    portal_of,
+    render,
+)
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _lifespan(settings: PortalSettings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url_or_default(), models.metadata)
+        await db.create_all()
+        async with (
+            httpx.AsyncClient(timeout=10.0) as http,
+            httpx.AsyncClient(
+                base_url=settings.gateway_url, timeout=settings.gateway_timeout
+            ) as gw,
+        ):
+            oidc = OidcClient(
+                http,
+                settings.issuer,
+                settings.client_id,
+                settings.resolved_client_secret(),
+                settings.redirect_uri,
+            )
+            store = SessionStore(
+                db,
+                settings.secret_key,
+                settings.session_idle_seconds,
+                settings.refresh_margin_seconds,
+            )
+            app.state.portal = Portal(settings, db, http, oidc, Gateway(gw, settings.eco), store)
+            yield
+        await db.dispose()
+
+    return lifespan
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(NeedLogin)
+    async def need_login(request: Request, _exc: NeedLogin) -> Response:
+        if _wants_json(request) or request.method != "GET":
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        return RedirectResponse(login_url(request), status_code=303)
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, _exc: CsrfRefused) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        session = await current_session(request)
+        return render(
+            request,
+            "error.html",
+            session,
+            status=403,
+            title="Form expired",
+            message="This form is stale or was not sent from the portal. "
+            "Go back, reload the page and try again.",
+        )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        if exc.status == 401:  # the gateway no longer accepts the session's token
+            session = await current_session(request)
+            if session is not None:
+                await portal_of(request).store.destroy(session)
+            return await need_login(request, NeedLogin())
+        if _wants_json(request):
+            return JSONResponse({"error": exc.detail, "code": exc.code}, status_code=exc.status)
+        session = await current_session(request)
+        title = "Not found" if exc.status == 404 else "Something went wrong"
+        return render(
+            request, "error.html", session, status=exc.status, title=title, message=exc.detail
+        )
+
+
+def create_app(settings: PortalSettings | None = None) -> FastAPI:
+    settings = settings or PortalSettings()
+    app = FastAPI(
+        title="partnermesh portal",
+        lifespan=_lifespan(settings),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (
+        auth,
+        home,
+        people,
+        forums,
+        workspaces,
+        intros,
+        consoles,
+        connectors,
+        dashboards,
+        jsonapi,
+    ):
+        app.include_router(module.router)
+    _install_errors(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(
+        SecurityHeaders, public_url=settings.public_url, identity_url=settings.identity_url
+    )
+    return app

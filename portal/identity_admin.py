@@ -1,0 +1,50 @@
+"""The identity provider's admin API (ecosystem membership, partners, people), called with the
+operator's own token. Identity is not behind the gateway: it is the issuer the gateway trusts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from portal.api import ApiError
+
+POLICIES = ("open", "invite", "claims")
+
+
+class IdentityAdmin:
+    def __init__(self, http: httpx.AsyncClient, issuer: str) -> None:
+        self.http = http
+        self.base = f"{issuer}/admin"
+
+    async def _send(self, token: str, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = await self.http.request(
+                method, self.base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
+        except httpx.HTTPError:
+            raise ApiError(503, "unavailable", "the identity provider is not reachable") from None
+        if resp.status_code >= 400:
+            try:
+                doc = resp.json()
+            except ValueError:
+                doc = {}
+            detail = doc.get("detail") if isinstance(doc, dict) else None
+            raise ApiError(resp.status_code, "error", str(detail or resp.reason_phrase))
+        return resp.json() if resp.content else None
+
+    async def partners(self, token: str) -> list[dict[str, Any]]:
+        return list(await self._send(token, "GET", "/partners"))
+
+    async def people(self, token: str) -> list[dict[str, Any]]:
+        return list(await self._send(token, "GET", "/people"))
+
+    async def add_partner(self, token: str, slug: str, name: str) -> Any:
+        return await self._send(token, "POST", "/partners", json={"slug": slug, "name": name})
+
+    async def set_active(self, token: str, person: str, active: bool) -> Any:
+        return await self._send(token, "PATCH", f"/people/{person}", json={"active": active})
+
+    async def set_policy(self, token: str, policy: str, rule: dict[str, Any] | None) -> Any:
+        body = {"membership_policy": policy, "admission_rule": rule}
+        return await self._send(token, "PUT", "/policy", json=body)

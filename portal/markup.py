@@ -1,0 +1,85 @@
+"""Rendering helpers for templates: safe Markdown, tag-cloud sizes, dates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import nh3
+from jinja2 import Environment
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "del",
+}
+
+
+def clean(html: str) -> Markup:
+    """Sanitise HTML (also what services send): no scripts, no event handlers, no styles."""
+    return Markup(  # noqa: S704  (nh3 has just removed everything unsafe)
+        nh3.clean(
+            html,
+            tags=_TAGS,
+            attributes={"a": {"href", "title"}},
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer nofollow",
+        )
+    )
+
+
+def markdown(text: str) -> Markup:
+    return clean(_MD.render(text or ""))
+
+
+def cloud_size(weight: Any) -> int:
+    """A weight in [0, 1] → one of five size classes (styles are classes: the CSP has no inline)."""
+    try:
+        w = float(weight)
+    except (TypeError, ValueError):
+        return 1
+    return max(1, min(5, 1 + int(w * 4.999)))
+
+
+def when(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return ""
+
+
+def install(env: Environment) -> None:
+    env.filters["markdown"] = markdown
+    env.filters["clean"] = clean
+    env.filters["cloud_size"] = cloud_size
+    env.filters["when"] = when
+    env.filters["csv"] = lambda v: ", ".join(v or [])

@@ -1,0 +1,64 @@
+"""The portal's own tables: server-side sessions (tokens stay here), pending logins, dashboards."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# A signed-in browser. ``id`` is the SHA-256 of the cookie value, so a leaked database
+# does not hand out live cookies; the tokens are encrypted with the portal's secret key.
+sessions = Table(
+    "portal_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("eco", String(128), nullable=False),
+    Column("sub", String(255), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("partner", String(128), nullable=True),
+    Column("roles", JSON, nullable=False, default=list),
+    Column("tokens", Text, nullable=False),
+    Column("access_expires_at", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
+# An authorization request in flight: state → PKCE verifier, nonce and where to go back.
+logins = Table(
+    "portal_logins",
+    metadata,
+    Column("state", String(64), primary_key=True),
+    Column("verifier", String(128), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("return_to", String(500), nullable=False, default="/"),
+    Column("created_at", Float, nullable=False),
+)
+
+dashboards = Table(
+    "portal_dashboards",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("eco", String(128), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("owner_name", String(255), nullable=False, default=""),
+    Column("partner", String(128), nullable=True),
+    Column("title", String(200), nullable=False),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("widgets", JSON, nullable=False, default=list),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_portal_dashboards_owner", "eco", "owner"),
+    Index("ix_portal_dashboards_partner", "eco", "partner", "shared"),
+)

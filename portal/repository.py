@@ -1,0 +1,112 @@
+"""All SQL of the portal: sessions, pending logins and dashboards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.models import dashboards, logins, sessions
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- logins
+
+
+async def add_login(
+    s: AsyncSession, state: str, verifier: str, nonce: str, return_to: str, at: float
+) -> None:
+    await s.execute(
+        insert(logins).values(
+            state=state, verifier=verifier, nonce=nonce, return_to=return_to, created_at=at
+        )
+    )
+
+
+async def take_login(s: AsyncSession, state: str, not_before: float) -> dict[str, Any] | None:
+    """Remove and return a pending login (one use only), if it is not too old."""
+    row = (await s.execute(select(logins).where(logins.c.state == state))).mappings().first()
+    await s.execute(
+        delete(logins).where(or_(logins.c.state == state, logins.c.created_at < not_before))
+    )
+    if row is None or row["created_at"] < not_before:
+        return None
+    return dict(row)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+async def add_session(s: AsyncSession, values: dict[str, Any]) -> None:
+    await s.execute(insert(sessions).values(created_at=_now(), **values))
+
+
+async def get_session(s: AsyncSession, sid: str) -> dict[str, Any] | None:
+    row = (await s.execute(select(sessions).where(sessions.c.id == sid))).mappings().first()
+    return dict(row) if row else None
+
+
+async def update_session(s: AsyncSession, sid: str, **values: Any) -> None:
+    await s.execute(update(sessions).where(sessions.c.id == sid).values(**values))
+
+
+async def delete_session(s: AsyncSession, sid: str) -> None:
+    await s.execute(delete(sessions).where(sessions.c.id == sid))
+
+
+async def purge_sessions(s: AsyncSession, idle_before: float) -> None:
+    await s.execute(delete(sessions).where(sessions.c.last_seen < idle_before))
+
+
+# ---------------------------------------------------------------- dashboards
+
+
+async def add_dashboard(s: AsyncSession, values: dict[str, Any]) -> None:
+    now = _now()
+    await s.execute(insert(dashboards).values(created_at=now, updated_at=now, **values))
+
+
+async def update_dashboard(s: AsyncSession, dashboard_id: str, **values: Any) -> None:
+    await s.execute(
+        update(dashboards)
+        .where(dashboards.c.id == dashboard_id)
+        .values(updated_at=_now(), **values)
+    )
+
+
+async def delete_dashboard(s: AsyncSession, dashboard_id: str) -> None:
+    await s.execute(delete(dashboards).where(dashboards.c.id == dashboard_id))
+
+
+def _visible(eco: str, sub: str, partner: str | None) -> Any:
+    mine = dashboards.c.owner == sub
+    if partner is None:
+        return and_(dashboards.c.eco == eco, mine)
+    shared = and_(dashboards.c.partner == partner, dashboards.c.shared.is_(True))
+    return and_(dashboards.c.eco == eco, or_(mine, shared))
+
+
+async def get_dashboard(
+    s: AsyncSession, dashboard_id: str, eco: str, sub: str, partner: str | None
+) -> dict[str, Any] | None:
+    """A dashboard the viewer owns, or one shared with the viewer's company."""
+    query = select(dashboards).where(dashboards.c.id == dashboard_id, _visible(eco, sub, partner))
+    row = (await s.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_dashboards(
+    s: AsyncSession, eco: str, sub: str, partner: str | None
+) -> list[dict[str, Any]]:
+    query = (
+        select(dashboards)
+        .where(_visible(eco, sub, partner))
+        .order_by(dashboards.c.updated_at.desc())
+        .limit(200)
+    )
+    return [dict(r) for r in (await s.execute(query)).mappings()]

@@ -1,0 +1,216 @@
+/* partnermesh portal: progressive enhancement only (every page works without it).
+   No inline scripts anywhere: this file is loaded under a strict Content-Security-Policy. */
+(function () {
+  "use strict";
+
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  /* ---------------------------------------------------------------- navigation (phones) */
+  function initMenu() {
+    var button = document.querySelector(".menu-toggle");
+    var nav = document.getElementById("nav");
+    if (!button || !nav) return;
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") === "true";
+      button.setAttribute("aria-expanded", open ? "false" : "true");
+      nav.classList.toggle("open", !open);
+    });
+  }
+
+  /* ---------------------------------------------------------------- hover cards */
+  var cards = new Map();      // person id -> Promise of card JSON (cached for the page's life)
+  var card = null;            // the one card element, reused
+  var owner = null;           // the link the card belongs to
+  var showTimer = 0;
+  var hideTimer = 0;
+
+  function fetchCard(id) {
+    if (!cards.has(id)) {
+      cards.set(id, fetch("/api/cards/" + encodeURIComponent(id), {
+        credentials: "same-origin", headers: { "Accept": "application/json" }
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) { cards.delete(id); throw new Error(body.error || "unavailable"); }
+          return body;
+        });
+      }));
+    }
+    return cards.get(id);
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function ensureCard() {
+    if (card) return card;
+    card = el("div", "hovercard");
+    card.id = "hovercard";
+    card.setAttribute("role", "tooltip");
+    card.hidden = true;
+    card.addEventListener("mouseenter", function () { clearTimeout(hideTimer); });
+    card.addEventListener("mouseleave", scheduleHide);
+    document.body.appendChild(card);
+    return card;
+  }
+
+  function fill(data) {
+    var c = ensureCard();
+    c.textContent = "";
+    var close = el("button", "hovercard-close", "×");
+    close.type = "button";
+    close.setAttribute("aria-label", "Close card");
+    close.addEventListener("click", hide);
+    c.appendChild(close);
+    var head = el("p", "hovercard-name", data.name || data.person);
+    if (data.verified) head.appendChild(el("span", "badge", "✓ Verified"));
+    c.appendChild(head);
+    if (data.headline) c.appendChild(el("p", "hovercard-headline", data.headline));
+    if (data.company) c.appendChild(el("p", "muted", data.company));
+    if (data.terms && data.terms.length) {
+      var ul = el("ul", "cloud");
+      ul.setAttribute("aria-label", "Tag cloud");
+      data.terms.forEach(function (t) { ul.appendChild(el("li", "w" + t.size, t.term)); });
+      c.appendChild(ul);
+      c.appendChild(el("p", "muted small", "From the profile and " + data.posts + " posts you can see"));
+    } else {
+      c.appendChild(el("p", "empty", "No tag cloud yet."));
+    }
+  }
+
+  function place(link) {
+    var c = ensureCard();
+    var r = link.getBoundingClientRect();
+    var width = Math.min(320, window.innerWidth - 16);
+    var left = Math.max(8, Math.min(r.left + window.scrollX, window.scrollX + window.innerWidth - width - 8));
+    // CSSOM writes are allowed by the CSP (only inline style attributes are not).
+    c.style.left = Math.round(left) + "px";
+    c.style.top = Math.round(r.bottom + window.scrollY + 6) + "px";
+    c.style.width = width + "px";
+  }
+
+  function show(link) {
+    var id = link.getAttribute("data-card");
+    owner = link;
+    var c = ensureCard();
+    c.textContent = "";
+    c.appendChild(el("p", "muted", "Loading…"));
+    c.hidden = false;
+    link.setAttribute("aria-describedby", "hovercard");
+    place(link);
+    fetchCard(id).then(function (data) {
+      if (owner === link) { fill(data); place(link); }
+    }, function (err) {
+      if (owner === link) { c.textContent = ""; c.appendChild(el("p", "error", "Card unavailable: " + err.message)); }
+    });
+  }
+
+  function hide() {
+    clearTimeout(showTimer);
+    if (card) card.hidden = true;
+    if (owner) owner.removeAttribute("aria-describedby");
+    owner = null;
+  }
+
+  function scheduleHide() {
+    clearTimeout(showTimer);
+    clearTimeout(hideTimer);
+    hideTimer = setTimeout(hide, 250);
+  }
+
+  function cardLink(target) {
+    return target && target.closest ? target.closest("a[data-card]") : null;
+  }
+
+  function initCards() {
+    var touched = null;
+    document.addEventListener("mouseover", function (e) {
+      var link = cardLink(e.target);
+      if (!link || link === owner) return;
+      clearTimeout(hideTimer);
+      clearTimeout(showTimer);
+      showTimer = setTimeout(function () { show(link); }, 250);
+    });
+    document.addEventListener("mouseout", function (e) {
+      var link = cardLink(e.target);
+      if (link && !link.contains(e.relatedTarget)) scheduleHide();
+    });
+    document.addEventListener("focusin", function (e) {
+      var link = cardLink(e.target);
+      if (link) { clearTimeout(hideTimer); show(link); }
+      else if (!(card && card.contains(e.target))) hide();
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" && card && !card.hidden) {
+        var back = owner;
+        hide();
+        if (back) back.focus();
+      }
+    });
+    // Touch: the first tap on a name shows its card, a second tap follows the link;
+    // a tap anywhere else dismisses the card.
+    document.addEventListener("touchstart", function (e) {
+      var link = cardLink(e.target);
+      if (!link && card && !card.hidden && !card.contains(e.target)) hide();
+    }, { passive: true });
+    document.addEventListener("click", function (e) {
+      var link = cardLink(e.target);
+      if (!link) return;
+      if (e.pointerType === "touch" || (window.matchMedia && window.matchMedia("(hover: none)").matches)) {
+        if (touched !== link) { e.preventDefault(); touched = link; show(link); }
+      }
+    });
+  }
+
+  /* ---------------------------------------------------------------- Markdown preview */
+  function initPreview() {
+    document.querySelectorAll("[data-preview-for]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var area = document.getElementById(button.getAttribute("data-preview-for"));
+        var out = document.getElementById(area.getAttribute("data-preview"));
+        out.hidden = false;
+        out.textContent = "Rendering…";
+        fetch("/api/preview", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+          body: JSON.stringify({ text: area.value })
+        }).then(function (resp) { return resp.json(); }).then(function (body) {
+          // The HTML was sanitised on the server (no scripts, handlers or styles).
+          if (body.html !== undefined) out.innerHTML = body.html || "<p class=\"empty\">Nothing to preview.</p>";
+          else out.textContent = body.error || "Preview unavailable.";
+        }, function () { out.textContent = "Preview unavailable."; });
+      });
+    });
+  }
+
+  /* ---------------------------------------------------------------- dashboards */
+  function initWidgets() {
+    var grid = document.querySelector(".widgets[data-src]");
+    if (!grid) return;
+    fetch(grid.getAttribute("data-src"), { credentials: "same-origin" }).then(function (resp) {
+      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      return resp.text();
+    }).then(function (html) {
+      grid.innerHTML = html;  // server-rendered and escaped
+      grid.setAttribute("aria-busy", "false");
+      grid.classList.add("loaded");
+    }, function (err) {
+      grid.setAttribute("aria-busy", "false");
+      grid.textContent = "";
+      var p = el("p", "error", "The widgets could not be loaded (" + err.message + "). Reload to try again.");
+      p.setAttribute("role", "alert");
+      grid.appendChild(p);
+    });
+  }
+
+  document.documentElement.classList.add("js");
+  function init() { initMenu(); initCards(); initPreview(); initWidgets(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

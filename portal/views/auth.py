@@ -1,0 +1,122 @@
+"""Sign-in (authorization code + PKCE), the callback that opens a session, and sign-out."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal.oidc import LoginError, pkce_pair, unverified_claims
+from portal.sessions import LOGIN_TTL, cookie_name
+from portal.settings import PortalSettings
+from portal.web import CtxDep, portal_of, render, safe_next
+
+router = APIRouter(prefix="/auth")
+LOGIN_COOKIE = "pm_portal_login"
+
+
+def _failed(request: Request, message: str, status: int = 400) -> Response:
+    return render(
+        request,
+        "error.html",
+        None,
+        status=status,
+        title="Sign-in failed",
+        message=message,
+        retry=True,
+    )
+
+
+@router.get("/login")
+async def login(request: Request, next: str | None = None) -> Response:
+    portal = portal_of(request)
+    if not portal.oidc.client_secret:
+        portal.oidc.client_secret = portal.settings.resolved_client_secret()
+    verifier, challenge = pkce_pair()
+    nonce = secrets.token_urlsafe(16)
+    state = await portal.store.begin_login(verifier, nonce, safe_next(next))
+    try:
+        url = await portal.oidc.authorize_url(state, nonce, challenge, portal.settings.scope)
+    except LoginError as exc:
+        return _failed(request, str(exc), 503)
+    response = RedirectResponse(url, status_code=303)
+    # Binds the login to this browser: a callback link started elsewhere (login CSRF,
+    # someone else's code) does not sign this browser in.
+    response.set_cookie(
+        LOGIN_COOKIE,
+        state,
+        httponly=True,
+        samesite="lax",
+        secure=portal.settings.secure_cookies,
+        path="/auth/",
+        max_age=int(LOGIN_TTL),
+    )
+    return response
+
+
+@router.get("/callback")
+async def callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
+    portal = portal_of(request)
+    if not state or not hmac.compare_digest(request.cookies.get(LOGIN_COOKIE, ""), state):
+        return _failed(request, "This sign-in was not started in this browser. Try again.")
+    pending = await portal.store.finish_login(state)
+    if pending is None:
+        return _failed(request, "This sign-in link has expired or was already used.")
+    if error or not code:
+        return _failed(
+            request, f"The identity provider did not sign you in ({error or 'no code'})."
+        )
+    try:
+        tokens = await portal.oidc.exchange_code(code, str(pending["verifier"]))
+        id_claims = await portal.oidc.verify_id_token(tokens.id_token or "", str(pending["nonce"]))
+    except LoginError as exc:
+        return _failed(request, str(exc), 502)
+    claims = unverified_claims(tokens.access_token)
+    if claims.get("eco") != portal.settings.eco or claims.get("sub") != id_claims.get("sub"):
+        return _failed(request, "The tokens do not belong to this ecosystem or this person.")
+    name = str(id_claims.get("name") or id_claims.get("preferred_username") or claims["sub"])
+    cookie, _session = await portal.store.create(
+        portal.settings.eco,
+        str(claims["sub"]),
+        name,
+        claims.get("partner"),
+        [str(r) for r in claims.get("roles", [])],
+        tokens,
+    )
+    response = RedirectResponse(str(pending["return_to"]), status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/auth/")
+    set_session_cookie(response, portal.settings, cookie)
+    return response
+
+
+def set_session_cookie(response: Response, settings: PortalSettings, value: str) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (no cross-site posts), Secure under TLS."""
+    response.set_cookie(
+        cookie_name(settings.secure_cookies),
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+        max_age=settings.session_idle_seconds,
+    )
+
+
+@router.post("/logout")
+async def logout(ctx: CtxDep) -> Response:
+    portal = ctx.portal
+    id_token = ctx.session.tokens.id_token if ctx.session.tokens else None
+    await portal.store.destroy(ctx.session)
+    home = portal.settings.public_url.rstrip("/") + "/"
+    target = await portal.oidc.end_session_url(id_token, home) or "/"
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(
+        cookie_name(portal.settings.secure_cookies),
+        path="/",
+        secure=portal.settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    return response

@@ -1,0 +1,223 @@
+"""Broker console (curate introductions, verify partners) and operator console."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal.api import ApiError
+from portal.forms import text
+from portal.identity_admin import POLICIES, IdentityAdmin
+from portal.views.names import names
+from portal.web import Ctx, CtxDep
+
+router = APIRouter()
+
+
+def _require(ctx: Ctx, *roles: str) -> None:
+    if not ctx.session.has_role(*roles):
+        raise ApiError(404, "not_found", "no such page")
+
+
+async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
+    (
+        (proposed, p_err),
+        (recent, r_err),
+        (companies, c_err),
+        (audit, a_err),
+        (people, _),
+    ) = await asyncio.gather(
+        ctx.attempt("matching.list_introductions", status="proposed", limit=100),
+        ctx.attempt("matching.list_introductions", limit=50),
+        ctx.attempt("profile.directory.search", kind="company", sort="name", page_size=100),
+        ctx.attempt("profile.verification.audit", limit=20),
+        ctx.attempt("profile.directory.search", kind="person", sort="name", page_size=100),
+    )
+    intros = (proposed or {}).get("introductions", []) + (recent or {}).get("introductions", [])
+    return ctx.render(
+        "broker.html",
+        proposed=(proposed or {}).get("introductions", []),
+        p_err=p_err,
+        recent=(recent or {}).get("introductions", []),
+        r_err=r_err,
+        companies=(companies or {}).get("entries", []),
+        people=(people or {}).get("entries", []),
+        c_err=c_err,
+        audit=(audit or {}).get("entries", []),
+        a_err=a_err,
+        names=await names(ctx, [x for i in intros for x in (i["a"], i["b"])]),
+        **extra,
+    )
+
+
+@router.get("/broker")
+async def broker(ctx: CtxDep) -> Response:
+    _require(ctx, "broker", "operator")
+    return await _broker_page(ctx)
+
+
+async def _act(ctx: Ctx, op: str, /, **params: Any) -> Response:
+    try:
+        result = await ctx.call(op, **params)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _broker_page(ctx, form_err=exc)
+    if op == "matching.optimise_introductions":
+        return await _broker_page(ctx, optimised=result)
+    return RedirectResponse("/broker", status_code=303)
+
+
+@router.post("/broker/introductions/{introduction}/curate")
+async def curate(ctx: CtxDep, request: Request, introduction: str) -> Response:
+    _require(ctx, "broker", "operator")
+    form = await request.form()
+    return await _act(
+        ctx,
+        "matching.curate_introduction",
+        introduction=introduction,
+        action=text(form, "action"),
+        note=text(form, "note"),
+    )
+
+
+@router.post("/broker/propose")
+async def propose(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "broker", "operator")
+    form = await request.form()
+    return await _act(
+        ctx,
+        "matching.propose_introduction",
+        a=text(form, "a"),
+        b=text(form, "b"),
+        note=text(form, "note"),
+    )
+
+
+@router.post("/broker/optimise")
+async def optimise(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "broker", "operator")
+    form = await request.form()
+    capacity = text(form, "capacity", "3")
+    return await _act(
+        ctx,
+        "matching.optimise_introductions",
+        capacity=int(capacity) if capacity.isdigit() else 3,
+        dry_run=text(form, "dry_run") == "1",
+    )
+
+
+@router.post("/broker/verify")
+async def verify(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "broker")
+    form = await request.form()
+    kind = "company" if text(form, "kind") == "company" else "person"
+    revoke = text(form, "action") == "revoke"
+    name = f"profile.{kind}.{'revoke' if revoke else 'verify'}"
+    key = "partner" if kind == "company" else "person"
+    return await _act(ctx, name, **{key: text(form, "target")}, note=text(form, "note"))
+
+
+# ---------------------------------------------------------------- operator
+
+
+def _identity(ctx: Ctx) -> IdentityAdmin:
+    return IdentityAdmin(ctx.portal.http, ctx.portal.settings.issuer)
+
+
+async def _attempt(coro: Any) -> tuple[Any, ApiError | None]:
+    try:
+        return await coro, None
+    except ApiError as exc:
+        return None, exc
+
+
+@router.get("/operator")
+async def operator(ctx: CtxDep) -> Response:
+    _require(ctx, "operator")
+    return await _operator_page(ctx)
+
+
+async def _operator_page(ctx: Ctx, **extra: Any) -> Response:
+    idp = _identity(ctx)
+    (cats, cat_err), (mod, m_err), (partners, pa_err), (people, p_err) = await asyncio.gather(
+        ctx.attempt("collaboration.forums.list_categories"),
+        ctx.attempt("collaboration.moderation.log", limit=20),
+        _attempt(idp.partners(ctx.token)),
+        _attempt(idp.people(ctx.token)),
+    )
+    return ctx.render(
+        "operator.html",
+        categories=(cats or {}).get("items", []),
+        cat_err=cat_err,
+        partners=partners or [],
+        pa_err=pa_err,
+        people=people or [],
+        p_err=p_err,
+        moderation=(mod or {}).get("items", []),
+        m_err=m_err,
+        issuer=ctx.portal.settings.issuer,
+        policies=POLICIES,
+        **extra,
+    )
+
+
+async def _operator_act(ctx: Ctx, coro: Any, anchor: str) -> Response:
+    try:
+        await coro
+    except ApiError as exc:
+        return await _operator_page(ctx, form_err=exc)
+    return RedirectResponse(f"/operator#{anchor}", status_code=303)
+
+
+@router.post("/operator/categories")
+async def create_category(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    call = ctx.call(
+        "collaboration.forums.create_category",
+        slug=text(form, "slug"),
+        name=text(form, "name"),
+        description=text(form, "description"),
+    )
+    return await _operator_act(ctx, call, "categories")
+
+
+@router.post("/operator/partners")
+async def add_partner(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    call = _identity(ctx).add_partner(ctx.token, text(form, "slug"), text(form, "name"))
+    return await _operator_act(ctx, call, "partners")
+
+
+@router.post("/operator/people/{person}")
+async def set_active(ctx: CtxDep, request: Request, person: str) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    call = _identity(ctx).set_active(ctx.token, person, text(form, "active") == "1")
+    return await _operator_act(ctx, call, "people")
+
+
+@router.post("/operator/policy")
+async def set_policy(ctx: CtxDep, request: Request) -> Response:
+    _require(ctx, "operator")
+    form = await request.form()
+    policy = text(form, "policy")
+    rule: dict[str, Any] | None = None
+    if text(form, "rule"):
+        try:
+            rule = json.loads(text(form, "rule"))
+        except ValueError:
+            err = ApiError(422, "validation_failed", "the admission rule must be JSON")
+            return await _operator_page(ctx, form_err=err)
+    call = _identity(ctx).set_policy(ctx.token, policy, rule)
+    try:
+        await call
+    except ApiError as exc:
+        return await _operator_page(ctx, form_err=exc)
+    return await _operator_page(ctx, saved_policy=policy)

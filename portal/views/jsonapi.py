@@ -1,0 +1,73 @@
+"""Small JSON routes for the portal's own scripts: hover cards and the Markdown preview.
+
+The card proxy calls the gateway with the viewer's token (so a card shows only what the
+viewer may see) and caches per viewer for a short while.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from portal.api import ApiError
+from portal.markup import cloud_size, markdown
+from portal.web import CtxDep
+
+router = APIRouter(prefix="/api")
+CACHE_MAX = 5000
+
+
+def _card(doc: dict[str, Any]) -> dict[str, Any]:
+    cloud = doc.get("cloud") or {}
+    terms = [
+        {
+            "term": t.get("term", ""),
+            "weight": t.get("weight", 0),
+            "size": cloud_size(t.get("weight")),
+        }
+        for t in cloud.get("terms", [])
+    ]
+    badge = doc.get("badge") or {}
+    return {
+        "person": doc.get("person"),
+        "name": doc.get("name"),
+        "headline": doc.get("headline"),
+        "partner": doc.get("partner"),
+        "company": doc.get("company_name") or doc.get("partner"),
+        "verified": bool(badge.get("verified")),
+        "terms": terms,
+        "posts": cloud.get("posts", 0),
+    }
+
+
+@router.get("/cards/{person}")
+async def card(ctx: CtxDep, person: str) -> Response:
+    portal = ctx.portal
+    key = (ctx.session.sub, person)
+    hit = portal.cards.get(key)
+    if hit and hit[0] > time.monotonic():
+        body = hit[1]
+    else:
+        try:
+            body = _card(await ctx.call("profile.person.card", person=person, limit=20))
+        except ApiError as exc:
+            return JSONResponse({"error": exc.detail}, status_code=exc.status)
+        if len(portal.cards) >= CACHE_MAX:
+            portal.cards.clear()
+        portal.cards[key] = (time.monotonic() + portal.settings.card_cache_seconds, body)
+    return JSONResponse(body, headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.post("/preview")
+async def preview(ctx: CtxDep, request: Request) -> Response:
+    try:
+        doc = await request.json()
+    except ValueError:
+        doc = {}
+    source = doc.get("text") if isinstance(doc, dict) else None
+    if not isinstance(source, str) or len(source) > 20000:
+        return JSONResponse({"error": 'send {"text": "…"} up to 20000 characters'}, 422)
+    return JSONResponse({"html": str(markdown(source))})

@@ -1,0 +1,172 @@
+"""Directory, person and company profiles: view, edit my own, partner admins edit their company."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal.api import ApiError
+from portal.forms import split_tags
+from portal.web import CtxDep
+
+router = APIRouter()
+
+PERSON_LISTS = ("skills", "needs", "offers", "interests", "industries", "regions", "languages")
+PERSON_FIELDS = ("headline", "bio", *PERSON_LISTS, "links")
+COMPANY_LISTS = ("capabilities", "needs", "offers", "certifications", "industries", "regions")
+COMPANY_FIELDS = ("description", *COMPANY_LISTS, "size")
+VISIBILITIES = ("ecosystem", "connections", "company", "private")
+FILTERS = ("q", "industry", "region", "skill", "partner")
+
+
+@router.get("/directory")
+async def directory(ctx: CtxDep, request: Request) -> Response:
+    args = request.query_params
+    kind = "company" if args.get("kind") == "company" else "person"
+    params: dict[str, Any] = {k: args.get(k) or None for k in FILTERS}
+    if args.get("verified") == "1":
+        params["verified"] = True
+    sort = args.get("sort") if args.get("sort") in ("relevance", "name", "recent") else "relevance"
+    page = max(1, int(args.get("page", "1"))) if args.get("page", "1").isdigit() else 1
+    result, err = await ctx.attempt(
+        "profile.directory.search", kind=kind, sort=sort, page=page, page_size=20, **params
+    )
+    rest = [(k, v) for k, v in args.multi_items() if k != "page"]
+
+    def page_url(n: int) -> str:
+        return "/directory?" + urlencode([*rest, ("page", str(n))])
+
+    return ctx.render(
+        "directory.html",
+        kind=kind,
+        params=params,
+        sort=sort,
+        page=page,
+        result=result,
+        err=err,
+        verified=args.get("verified") == "1",
+        page_url=page_url,
+    )
+
+
+@router.get("/me")
+async def me(ctx: CtxDep) -> Response:
+    return RedirectResponse(f"/people/{ctx.session.sub}", status_code=303)
+
+
+@router.get("/people/{person}")
+async def person(ctx: CtxDep, person: str) -> Response:
+    view = await ctx.call("profile.person.get", person=person)
+    card, _ = await ctx.attempt("profile.person.card", person=person, limit=30)
+    own = person == ctx.session.sub
+    return ctx.render("person.html", p=view, tagcloud=(card or {}).get("cloud"), own=own)
+
+
+@router.get("/people/{person}/edit")
+async def edit_person(ctx: CtxDep, person: str) -> Response:
+    if person != ctx.session.sub:
+        raise ApiError(404, "not_found", "no such page")
+    view = await ctx.call("profile.person.get", person=person)
+    return ctx.render(
+        "person_edit.html",
+        p=view,
+        lists=PERSON_LISTS,
+        visibilities=VISIBILITIES,
+        fields=PERSON_FIELDS,
+    )
+
+
+@router.post("/people/{person}/edit")
+async def save_person(ctx: CtxDep, request: Request, person: str) -> Response:
+    if person != ctx.session.sub:
+        raise ApiError(404, "not_found", "no such page")
+    form = await request.form()
+    patch: dict[str, Any] = {
+        "headline": str(form.get("headline", "")),
+        "bio": str(form.get("bio", "")),
+        **{k: split_tags(form.get(k)) for k in PERSON_LISTS},
+        "visibility": _visibility(form, PERSON_FIELDS),
+    }
+    try:
+        await ctx.call("profile.person.update", person=person, **patch)
+    except ApiError as exc:
+        view = {**(await ctx.call("profile.person.get", person=person)), **patch}
+        return ctx.render(
+            "person_edit.html",
+            status=exc.status,
+            p=view,
+            lists=PERSON_LISTS,
+            visibilities=VISIBILITIES,
+            fields=PERSON_FIELDS,
+            err=exc,
+        )
+    return RedirectResponse(f"/people/{person}", status_code=303)
+
+
+def _visibility(form: Any, fields: tuple[str, ...]) -> dict[str, str]:
+    return {f: str(form.get(f"vis_{f}")) for f in fields if form.get(f"vis_{f}") in VISIBILITIES}
+
+
+def _can_edit_company(ctx: CtxDep, partner: str) -> bool:
+    return ctx.session.partner == partner and ctx.session.has_role("partner_admin")
+
+
+@router.get("/companies/{partner}")
+async def company(ctx: CtxDep, partner: str) -> Response:
+    view = await ctx.call("profile.company.get", partner=partner)
+    card, _ = await ctx.attempt("profile.company.card", partner=partner, limit=30)
+    people, people_err = await ctx.attempt(
+        "profile.directory.search", kind="person", partner=partner, page_size=50
+    )
+    return ctx.render(
+        "company.html",
+        c=view,
+        tagcloud=(card or {}).get("cloud"),
+        people=people,
+        people_err=people_err,
+        can_edit=_can_edit_company(ctx, partner),
+    )
+
+
+@router.get("/companies/{partner}/edit")
+async def edit_company(ctx: CtxDep, partner: str) -> Response:
+    if not _can_edit_company(ctx, partner):
+        raise ApiError(404, "not_found", "no such page")
+    view = await ctx.call("profile.company.get", partner=partner)
+    return ctx.render(
+        "company_edit.html",
+        c=view,
+        lists=COMPANY_LISTS,
+        visibilities=VISIBILITIES,
+        fields=COMPANY_FIELDS,
+    )
+
+
+@router.post("/companies/{partner}/edit")
+async def save_company(ctx: CtxDep, request: Request, partner: str) -> Response:
+    if not _can_edit_company(ctx, partner):
+        raise ApiError(404, "not_found", "no such page")
+    form = await request.form()
+    patch: dict[str, Any] = {
+        "description": str(form.get("description", "")),
+        "size": str(form.get("size", "")),
+        **{k: split_tags(form.get(k)) for k in COMPANY_LISTS},
+        "visibility": _visibility(form, COMPANY_FIELDS),
+    }
+    try:
+        await ctx.call("profile.company.update", partner=partner, **patch)
+    except ApiError as exc:
+        view = {**(await ctx.call("profile.company.get", partner=partner)), **patch}
+        return ctx.render(
+            "company_edit.html",
+            status=exc.status,
+            c=view,
+            lists=COMPANY_LISTS,
+            visibilities=VISIBILITIES,
+            fields=COMPANY_FIELDS,
+            err=exc,
+        )
+    return RedirectResponse(f"/companies/{partner}", status_code=303)

@@ -1,0 +1,80 @@
+"""Portal test fixtures: a whole mesh started in-process, seeded through the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import pytest
+
+from identity import seed
+from identity.crypto import Passwords
+from identity.settings import IdentitySettings
+from tests.portal import content
+from tests.portal.mesh import Mesh, start_mesh
+from tests.support import infra
+
+DATABASES = ("identity", "profile", "collaboration", "matching", "connector", "portal")
+
+
+@pytest.fixture(scope="session")
+def demo_hashes() -> dict[str, str]:
+    """argon2id hashes of the demo password, computed once per test session."""
+    s = IdentitySettings()
+    pw = Passwords(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism)
+    return seed.hash_demo_passwords(pw)
+
+
+@pytest.fixture(scope="session", params=infra.database_engines())
+async def mesh(
+    request, nats_url, postgres_admin_url, tmp_path_factory, demo_hashes
+) -> AsyncIterator[Mesh]:
+    """Identity, gateway, profile, collaboration, matching and the portal, seeded with content;
+    every database on the engine of the parameter (SQLite files, or fresh PostgreSQL ones).
+
+    It has a NATS server of its own, so its services' durable consumers and the events in
+    its stream are never shared with other tests' services.
+    """
+    workdir = tmp_path_factory.mktemp("portal-mesh")
+    async with AsyncExitStack() as stack:
+        nats_url = stack.enter_context(infra.local_nats())
+        urls = {}
+        for name in DATABASES:
+            if request.param == "sqlite":
+                urls[name] = f"sqlite+aiosqlite:///{workdir / f'{name}.db'}"
+            else:
+                url, db = await infra.create_pg_database(postgres_admin_url)
+                stack.push_async_callback(infra.drop_pg_database, postgres_admin_url, db)
+                urls[name] = url
+        mesh = await stack.enter_async_context(start_mesh(nats_url, urls, workdir, demo_hashes))
+        mesh.seeded = await content.seed(mesh)
+        yield mesh
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser():
+    """Debian's headless Chromium driven by Playwright (skipped, with the reason, without it)."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("browser tests need the playwright package (pip install playwright)")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()

@@ -1,0 +1,277 @@
+"""Pages over plain HTTP against the real mesh: roles, ownership and visibility on every page."""
+
+from __future__ import annotations
+
+import re
+
+from tests.portal.login import csrf_of, sign_in
+
+
+async def post_form(client, page_path: str, action: str, data: dict):
+    token = csrf_of((await client.get(page_path)).text)
+    return await client.post(action, data={**data, "csrf": token})
+
+
+class TestConsoles:
+    async def test_operator_console_is_for_operators_only(self, mesh):
+        async with sign_in(mesh, "olivia") as client:
+            page = await client.get("/operator")
+            assert page.status_code == 200
+            assert "Nadia Novak" in page.text and "Contoso Manufacturing" in page.text
+        for username in ("bruno", "nadia", "noah"):
+            async with sign_in(mesh, username) as client:
+                assert (await client.get("/operator")).status_code == 404, username
+
+    async def test_broker_console_is_for_brokers_and_operators(self, mesh):
+        async with sign_in(mesh, "bruno") as client:
+            page = await client.get("/broker")
+            assert page.status_code == 200
+            assert "Verify partners" in page.text and "Fabrikam Analytics" in page.text
+        for username in ("nadia", "felix"):
+            async with sign_in(mesh, username) as client:
+                assert (await client.get("/broker")).status_code == 404, username
+
+    async def test_broker_introduces_two_people_who_then_see_it(self, mesh):
+        felix, carlos = mesh.subs["felix"], mesh.subs["carlos"]
+        async with sign_in(mesh, "bruno") as client:
+            page = await client.get("/broker")
+            assert f'<option value="{felix}">Felix Fischer (fabrikam)</option>' in page.text
+            resp = await post_form(
+                client,
+                "/broker",
+                "/broker/propose",
+                {"a": felix, "b": carlos, "note": "forecasts for plants"},
+            )
+            assert resp.url.path == "/broker" and "Not done" not in resp.text
+        async with sign_in(mesh, "carlos") as client:
+            page = await client.get("/introductions")
+            waiting = page.text.split('id="h-wait"')[1].split("</section>")[0]
+            assert "forecasts for plants" in waiting and f'data-card="{felix}"' in waiting
+            home = (await client.get("/")).text.split('id="h-intros"')[1].split("</section>")[0]
+            assert "Felix Fischer" in home
+        async with sign_in(mesh, "bruno") as client:
+            home = (await client.get("/")).text.split('id="h-intros"')[1].split("</section>")[0]
+            assert "Felix Fischer" not in home, "the broker is not a party to it"
+            resp = await post_form(client, "/broker", "/broker/propose", {"a": felix, "b": carlos})
+            assert "Not done" in resp.text and "already" in resp.text
+
+    async def test_broker_verifies_a_partner_and_the_badge_shows(self, mesh):
+        async with sign_in(mesh, "bruno") as client:
+            resp = await post_form(
+                client,
+                "/broker",
+                "/broker/verify",
+                {
+                    "kind": "company",
+                    "target": "fabrikam",
+                    "action": "verify",
+                    "note": "met them",
+                },
+            )
+            assert resp.status_code == 200 and resp.url.path == "/broker"
+        async with sign_in(mesh, "felix") as client:
+            page = await client.get("/companies/fabrikam")
+            assert "✓ Verified" in page.text
+            resp = await post_form(
+                client,
+                "/",
+                "/broker/verify",
+                {
+                    "kind": "company",
+                    "target": "northwind",
+                    "action": "verify",
+                },
+            )
+            assert resp.status_code == 404
+
+
+class TestProfiles:
+    async def test_a_profile_shows_its_tag_cloud(self, mesh):
+        async with sign_in(mesh, "felix") as client:
+            page = await client.get(f"/people/{mesh.subs['noah']}")
+            cloud = re.search(r'<ul class="cloud".*?</ul>', page.text, re.S)
+            assert cloud and "cold chain" in cloud.group(0)
+
+    async def test_directory_search_and_filters(self, mesh):
+        async with sign_in(mesh, "felix") as client:
+            page = await client.get("/directory", params={"q": "cold chain"})
+            assert page.status_code == 200 and "Noah Nguyen" in page.text
+            page = await client.get("/directory", params={"kind": "company"})
+            assert "Northwind Logistics" in page.text and "Fabrikam Analytics" in page.text
+            page = await client.get("/directory", params={"partner": "contoso"})
+            assert "Chloe Chen" in page.text and "Noah Nguyen" not in page.text
+
+    async def test_edit_my_own_profile_only(self, mesh):
+        me, other = mesh.subs["felix"], mesh.subs["chloe"]
+        async with sign_in(mesh, "felix") as client:
+            assert (await client.get(f"/people/{other}/edit")).status_code == 404
+            resp = await post_form(
+                client,
+                f"/people/{me}/edit",
+                f"/people/{me}/edit",
+                {
+                    "headline": "Forecasting <b>analyst</b>",
+                    "skills": "forecasting, demand planning",
+                    "vis_headline": "ecosystem",
+                },
+            )
+            assert resp.url.path == f"/people/{me}"
+            assert "Forecasting &lt;b&gt;analyst&lt;/b&gt;" in resp.text
+            assert "demand planning" in resp.text
+            resp = await post_form(client, "/", f"/people/{other}/edit", {"headline": "hacked"})
+            assert resp.status_code == 404
+
+    async def test_partner_admins_edit_their_company_only(self, mesh):
+        async with sign_in(mesh, "nadia") as client:
+            resp = await post_form(
+                client,
+                "/companies/northwind/edit",
+                "/companies/northwind/edit",
+                {"description": "Cold chain across the north", "size": "200"},
+            )
+            assert resp.url.path == "/companies/northwind"
+            assert "Cold chain across the north" in resp.text
+            assert (await client.get("/companies/contoso/edit")).status_code == 404
+        async with sign_in(mesh, "noah") as client:  # a member, not an admin
+            assert (await client.get("/companies/northwind/edit")).status_code == 404
+            assert "Edit company profile" not in (await client.get("/companies/northwind")).text
+
+
+class TestForums:
+    async def test_reply_renders_markdown_safely_with_a_hover_name(self, mesh):
+        thread = mesh.seeded["thread"]
+        async with sign_in(mesh, "felix") as client:
+            body = "We can **forecast** demand <script>alert('x')</script>"
+            resp = await post_form(
+                client, f"/threads/{thread}", f"/threads/{thread}/reply", {"body": body}
+            )
+            assert resp.status_code == 200
+            assert "<strong>forecast</strong>" in resp.text
+            assert "<script>alert" not in resp.text
+            assert f'data-card="{mesh.subs["felix"]}"' in resp.text
+
+    async def test_an_empty_reply_keeps_the_page_with_an_error(self, mesh):
+        thread = mesh.seeded["thread"]
+        async with sign_in(mesh, "felix") as client:
+            resp = await post_form(
+                client, f"/threads/{thread}", f"/threads/{thread}/reply", {"body": "   "}
+            )
+            assert resp.status_code == 422
+            assert "Not posted" in resp.text
+
+
+class TestWorkspaces:
+    async def test_open_a_workspace_seen_by_its_members_only(self, mesh):
+        async with sign_in(mesh, "carlos") as client:
+            resp = await post_form(
+                client,
+                "/workspaces",
+                "/workspaces",
+                {
+                    "title": "Contoso and Fabrikam forecasting",
+                    "members": mesh.subs["fatima"],
+                },
+            )
+            assert resp.status_code == 200
+            workspace = re.search(r"/workspaces/([A-Za-z0-9_-]+)$", str(resp.url)).group(1)
+            resp = await post_form(
+                client,
+                f"/workspaces/{workspace}",
+                f"/workspaces/{workspace}/notes",
+                {"title": "Plan", "body": "Share *forecasts* weekly"},
+            )
+            assert "<em>forecasts</em>" in resp.text
+            note = resp.text.split('class="note"')[1].split("</article>")[0]
+            assert "Carlos Castillo" in note, "authors are shown by name, with a hover card"
+        async with sign_in(mesh, "fatima") as client:
+            assert "Contoso and Fabrikam forecasting" in (await client.get("/workspaces")).text
+            assert (await client.get(f"/workspaces/{workspace}")).status_code == 200
+        async with sign_in(mesh, "noah") as client:
+            assert "Contoso and Fabrikam forecasting" not in (await client.get("/workspaces")).text
+            page = await client.get(f"/workspaces/{workspace}")
+            assert page.status_code == 404 and "Share" not in page.text
+            resp = await post_form(
+                client, "/", f"/workspaces/{workspace}/notes", {"title": "x", "body": "intrusion"}
+            )
+            assert resp.status_code == 404
+
+
+class TestDashboardSharing:
+    async def test_shared_with_my_company_and_nobody_else(self, mesh):
+        async with sign_in(mesh, "noah") as client:
+            resp = await post_form(
+                client, "/dashboards", "/dashboards", {"title": "Northwind KPIs"}
+            )
+            path = resp.url.path
+            resp = await post_form(
+                client,
+                path,
+                f"{path}/widgets",
+                {
+                    "title": "People",
+                    "kind": "number",
+                    "sources": "people",
+                },
+            )
+            assert resp.url.path == path
+            await post_form(
+                client, path, f"{path}/settings", {"title": "Northwind KPIs", "shared": "1"}
+            )
+        async with sign_in(mesh, "nadia") as client:
+            assert "Northwind KPIs" in (await client.get("/dashboards")).text
+            page = await client.get(path)
+            assert page.status_code == 200 and "Shared by Noah Nguyen" in page.text
+            data = await client.get(f"{path}/data")
+            assert 'class="number"' in data.text
+            resp = await post_form(
+                client, path, f"{path}/widgets", {"title": "x", "kind": "list", "sources": "people"}
+            )
+            assert resp.status_code == 404, "sharing does not allow editing"
+        async with sign_in(mesh, "fatima") as client:
+            assert "Northwind KPIs" not in (await client.get("/dashboards")).text
+            assert (await client.get(path)).status_code == 404
+            assert (await client.get(f"{path}/data")).status_code == 404
+
+    async def test_a_widget_needs_a_kind_and_a_source(self, mesh):
+        async with sign_in(mesh, "noah") as client:
+            resp = await post_form(client, "/dashboards", "/dashboards", {"title": "Empty"})
+            path = resp.url.path
+            resp = await post_form(client, path, f"{path}/widgets", {"kind": "number"})
+            assert resp.status_code == 422 and "at least one data source" in resp.text
+            resp = await post_form(
+                client, path, f"{path}/widgets", {"kind": "pie", "sources": "people"}
+            )
+            assert resp.status_code == 422
+
+
+LABELLED = re.compile(r'<label[^>]*\bfor="([^"]+)"')
+CONTROL = re.compile(r"<(input|select|textarea)\b([^>]*)>")
+
+
+class TestAccessibility:
+    async def test_every_form_control_has_a_label(self, mesh):
+        async with sign_in(mesh, "olivia") as client:
+            for path in (
+                "/",
+                "/directory",
+                "/forums/logistics",
+                f"/threads/{mesh.seeded['thread']}",
+                f"/people/{mesh.subs['olivia']}/edit",
+                "/workspaces",
+                "/introductions",
+                "/broker",
+                "/operator",
+                "/dashboards",
+                "/connectors",
+            ):
+                resp = await client.get(path)
+                assert resp.status_code == 200, path
+                html = resp.text
+                labelled = set(LABELLED.findall(html))
+                for _tag, attrs in CONTROL.findall(html):
+                    if 'type="hidden"' in attrs:
+                        continue
+                    ident = re.search(r'\bid="([^"]+)"', attrs)
+                    assert ident and ident.group(1) in labelled, f"{path}: unlabelled <{attrs}>"
+                assert '<main id="main"' in html and 'class="skip" href="#main"' in html
+                assert re.search(r"<h1[ >]", html), f"{path} has no heading"
