@@ -101,12 +101,14 @@ class EventConsumer:
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
                 except (NatsTimeoutError, TimeoutError):
+                    stop_if_cancelled()
                     continue
                 for msg in msgs:
                     await self._process(msg)
+                stop_if_cancelled()
         finally:
-            # Messages left in the subscription's queue would hold up the connection's
-            # drain (30 s) when the process stops; unacked, they are redelivered later.
+            # A fetch cut short leaves messages queued on the subscription, and a
+            # connection drain would wait for them forever: let go of it first.
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
