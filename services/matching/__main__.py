@@ -11,13 +11,8 @@ from services.matching.settings import MatchingSettings
 async def main() -> None:
     settings = MatchingSettings()
     async with service_runtime("matching", settings, models.metadata) as rt:
-        svc = handlers.register(rt)
-        await svc.store.rebuild()
-        follow = asyncio.create_task(svc.store.follow(settings.index_sync_interval))
-        try:
-            await rt.serve_forever()
-        finally:
-            follow.cancel()
+        handlers.register(rt)
+        await rt.serve_forever()
 
 
 if __name__ == "__main__":

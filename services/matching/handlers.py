@@ -61,4 +61,11 @@ def register(rt: ServiceRuntime) -> Matching:
         event_filter(source="collaboration", name="workspace_membership"),
     ]
     rt.consume(CONSUMER, subjects, on_event)
+
+    async def keep_index() -> None:
+        """Build the in-memory index from the database, then follow every replica's changes."""
+        await svc.store.rebuild()
+        await svc.store.follow(settings.index_sync_interval)
+
+    rt.background("index", keep_index)
     return svc
