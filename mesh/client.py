@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from nats.aio.client import Client
@@ -14,6 +16,9 @@ from contracts.errors import ErrorBody, ErrorCode, code_for_status
 from contracts.policy import Operation
 from mesh import context
 from mesh.errors import MeshError
+
+# Pauses between attempts when no service answered at all (under 0.8 s in total).
+NO_RESPONDER_RETRIES = (0.02, 0.05, 0.1, 0.2, 0.4)
 
 
 def outgoing_headers(token: str | None) -> dict[str, str]:
@@ -38,12 +43,22 @@ async def request_raw(
     hdrs = outgoing_headers(token)
     if extra_headers:
         hdrs.update(extra_headers)
-    try:
-        msg = await nc.request(subject, payload, timeout=timeout, headers=hdrs)
-    except NoRespondersError:
-        raise MeshError(ErrorCode.UNAVAILABLE, "no service is serving this operation") from None
-    except (NatsTimeoutError, TimeoutError):
-        raise MeshError(ErrorCode.TIMEOUT, "the service did not answer in time") from None
+    deadline = time.monotonic() + timeout
+    for pause in (*NO_RESPONDER_RETRIES, None):
+        try:
+            msg = await nc.request(subject, payload, timeout=timeout, headers=hdrs)
+            break
+        except NoRespondersError:
+            # Nobody received the request, so sending it again is safe whatever it does:
+            # ride out a replica that is (re)starting or a subscription not yet propagated.
+            if pause is None or time.monotonic() + pause >= deadline:
+                raise MeshError(
+                    ErrorCode.UNAVAILABLE, "no service is serving this operation"
+                ) from None
+            await asyncio.sleep(pause)
+            timeout = max(0.05, deadline - time.monotonic())
+        except (NatsTimeoutError, TimeoutError):
+            raise MeshError(ErrorCode.TIMEOUT, "the service did not answer in time") from None
     status = (msg.headers or {}).get(h.SERVICE_ERROR_CODE)
     if status:
         raise _decode_error(status, msg.data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -98,3 +99,34 @@ class TestDiscovery:
         assert json.loads(ping.data)["name"] == "profile"
         info = ServiceInfo.from_dict(json.loads((await nc.request("$SRV.INFO.profile", b"")).data))
         assert system.ECHO.subject in [e.subject for e in info.endpoints]
+
+
+class TestNoResponders:
+    async def test_a_service_starting_just_after_the_request_still_answers(
+        self, nc, nats_url, tmp_path, test_keys, tokens
+    ):
+        """'No responders' means nobody got the request: the client may safely try again."""
+
+        async def start_soon():
+            await asyncio.sleep(0.03)
+            return run_service(
+                "profile",
+                ProfileSettings,
+                models.metadata,
+                handlers.register,
+                nats_url=nats_url,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
+                verifier=test_keys.verifier(),
+            )
+
+        request = asyncio.create_task(
+            call(nc, system.ECHO, {"eco": "acme", "message": "late"}, tokens.mint())
+        )
+        async with await start_soon():
+            reply = await request
+        assert reply.message == "late"
+
+    async def test_nobody_at_all_is_unavailable(self, nc, tokens):
+        with pytest.raises(MeshError) as err:
+            await call(nc, system.ECHO, {"eco": "acme"}, tokens.mint())
+        assert err.value.code is ErrorCode.UNAVAILABLE
