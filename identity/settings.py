@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
-from mesh.settings import DEV_SECRET, MeshSettings, var_dir
+from mesh.settings import DEV_SECRET, MeshSettings, database_url_or_default
 from mesh.tokens import issuer_for
 
 
@@ -45,11 +45,7 @@ class IdentitySettings(MeshSettings):
         return self
 
     def database_url_or_default(self, name: str = "identity") -> str:
-        if self.database_url:
-            return self.database_url
-        path = var_dir() / f"{name}.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite+aiosqlite:///{path}"
+        return database_url_or_default(self.database_url, name)
 
     def issuer(self, eco: str) -> str:
         return issuer_for(self.public_url, eco)

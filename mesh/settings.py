@@ -18,6 +18,15 @@ def var_dir() -> Path:
     return Path(os.environ.get("PM_VAR_DIR", "var")).resolve()
 
 
+def database_url_or_default(url: str, name: str) -> str:
+    """``url``, or the embedded default: a SQLite file ``var/<name>.db``."""
+    if url:
+        return url
+    path = var_dir() / f"{name}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 class MeshSettings(BaseSettings):
     """Common settings. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
@@ -55,8 +64,4 @@ class ServiceSettings(MeshSettings):
     max_concurrency: int = 64
 
     def database_url_or_default(self, name: str) -> str:
-        if self.database_url:
-            return self.database_url
-        path = var_dir() / f"{name}.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite+aiosqlite:///{path}"
+        return database_url_or_default(self.database_url, name)
