@@ -54,6 +54,7 @@ class ServiceRuntime:
     consumers: list[EventConsumer] = field(default_factory=list)
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _consuming: list[asyncio.Task[None]] = field(default_factory=list)
     _background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
@@ -74,12 +75,20 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(factory(), name=f"{self.name}-{name}"))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for c in self.consumers:
-            self._tasks.append(asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}"))
+            task = asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}")
+            self._consuming.append(task)
+            self._tasks.append(task)
         port = await self.observe.start()
         log.info("service ready", extra={"service": self.name, "observe_port": port})
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
         await self.service.stop()
+        # Consumers finish the event in hand (its transaction) before the rest is cancelled.
+        for c in self.consumers:
+            c.stop()
+        if self._consuming:
+            await asyncio.wait(self._consuming, timeout=grace)
+        self._consuming.clear()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -176,3 +176,35 @@ class TestConsumer:
         await js.publish(event_subject(eco, good.type), good.model_dump_json().encode())
         await recorder.wait_for(1)
         assert await recorder.count(good.id) == 1
+
+    async def test_stopping_finishes_the_event_in_hand(self, tmp_path, nc, js, eco):
+        rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}")
+        await rec.db.create_all()
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow(session, event) -> None:
+            await rec.handle(session, event)  # inside the transaction, then wait
+            started.set()
+            await release.wait()
+
+        consumer = EventConsumer(js, rec.db, rec.inbox, f"slow-{eco}", [event_filter(eco)], slow)
+        task = asyncio.create_task(consumer.run())
+        try:
+            first = AuditEvent(ecosystem=eco, data=AuditData(action="in-hand"))
+            second = AuditEvent(ecosystem=eco, data=AuditData(action="after-stop"))
+            for event in (first, second):
+                await js.publish(event_subject(eco, event.type), event.model_dump_json().encode())
+            await asyncio.wait_for(started.wait(), 10)
+            consumer.stop()
+            release.set()
+            await asyncio.wait_for(task, 10)  # it leaves by itself: nothing was cancelled
+            assert await rec.count(first.id) == 1, "the event in hand was committed"
+            assert await rec.count(second.id) == 0, "nothing new was started after stop()"
+            # The one in hand was acknowledged; the other is handed back, not lost.
+            await nc.flush()
+            info = await js.consumer_info("PM_EVENTS", f"slow-{eco}")
+            assert info.num_ack_pending == 0 and info.num_pending + info.num_redelivered >= 1
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await rec.db.dispose()
