@@ -21,13 +21,14 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from contracts import headers as h
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.policy import Operation, decide
 from mesh import context, metrics
-from mesh.errors import MeshError
+from mesh.errors import MeshError, conflict
 from mesh.tokens import TokenVerifier, bearer
 
 log = logging.getLogger(__name__)
@@ -165,5 +166,8 @@ class MeshService:
             return exc
         if isinstance(exc, ValidationError):
             return MeshError.from_validation(exc)
+        if isinstance(exc, IntegrityError):
+            # A concurrent request won a uniqueness race (each handler checks first).
+            return conflict("a concurrent change got there first; try again")
         log.exception("unhandled error in %s", op.name)
         return MeshError(ErrorCode.INTERNAL, f"internal error (request id {rid})")
