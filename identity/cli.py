@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from identity import keys, models, seed, service
+from identity import keys, models, schema, seed, service
 from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
 from identity.settings import IdentitySettings
@@ -23,7 +23,7 @@ async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
     db = Database(settings.database_url_or_default("identity"), models.metadata)
     outbox = Outbox(models.metadata)
     try:
-        await db.create_all()
+        await schema.prepare(db)
         return await run_tx(db, outbox, fn, *args)
     finally:
         await db.dispose()
