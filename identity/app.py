@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
-from identity import admin, broker, handlers, logout, models, pages, schema, signup
+from identity import admin, broker, handlers, logout, models, pages, platform, schema, signup
 from identity.runtime import HERE, build_runtime
 from identity.settings import IdentitySettings
 from mesh import metrics
@@ -104,6 +104,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         signup.router,
         broker.router,
         admin.router,
+        platform.router,
     ):
         app.include_router(router)
     _health(app)

@@ -50,6 +50,10 @@ def issuer_of(eco: str) -> str:
 def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[str, Any] | None:
     """Claims of an access token signed by ecosystem ``eco`` of this deployment, or None."""
     call = current()
+    if eco != call.eco.slug:  # another ecosystem's token (federation): not a disabled one
+        other = repo.get_ecosystem(call.tx.s, eco)
+        if other is None or other.disabled_at is not None:
+            return None
     try:
         header = jwt.get_unverified_header(token)
         if str(header.get("typ", "")).lower() != "at+jwt":
