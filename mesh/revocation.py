@@ -49,27 +49,28 @@ class RevocationList:
     def __init__(self, max_entries: int = 200_000, leeway: float = 60.0) -> None:
         self.max_entries = max_entries
         self.leeway = leeway
-        self._exp: dict[str, float] = {}
+        # Read directly on the hot path (``jti in revoked.jtis``: one dict lookup).
+        self.jtis: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
 
     def __contains__(self, jti: object) -> bool:
-        return jti in self._exp
+        return jti in self.jtis
 
     def __len__(self) -> int:
-        return len(self._exp)
+        return len(self.jtis)
 
     def add(self, jti: str, exp: float, now: float | None = None) -> bool:
         """Remember ``jti`` until ``exp``; False when it has expired already or was known."""
         now = time.time() if now is None else now
         self.prune(now)
-        if exp + self.leeway <= now or jti in self._exp:
+        if exp + self.leeway <= now or jti in self.jtis:
             return False
-        self._exp[jti] = exp
+        self.jtis[jti] = exp
         heapq.heappush(self._heap, (exp, jti))
-        while len(self._exp) > self.max_entries:
+        while len(self.jtis) > self.max_entries:
             dropped_exp, dropped = heapq.heappop(self._heap)
-            if self._exp.get(dropped) == dropped_exp:
-                del self._exp[dropped]
+            if self.jtis.get(dropped) == dropped_exp:
+                del self.jtis[dropped]
                 log.warning("revocation list full; dropped the entry expiring soonest")
         return True
 
@@ -78,8 +79,8 @@ class RevocationList:
         limit = (time.time() if now is None else now) - self.leeway
         while self._heap and self._heap[0][0] <= limit:
             exp, jti = heapq.heappop(self._heap)
-            if self._exp.get(jti) == exp:
-                del self._exp[jti]
+            if self.jtis.get(jti) == exp:
+                del self.jtis[jti]
 
 
 class RevocationFeed:

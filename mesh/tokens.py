@@ -173,7 +173,7 @@ class TokenVerifier:
                 self._cache[key] = claims
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        if claims.jti in self.revoked:  # revoked at the identity provider (RFC 7009)
+        if claims.jti in self.revoked.jtis:  # revoked at the identity provider (RFC 7009)
             self._cache.pop(key, None)
             raise _unauthenticated("the access token has been revoked")
         return claims
