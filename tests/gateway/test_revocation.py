@@ -60,10 +60,10 @@ class Mesh:
         assert resp.status_code == 200, resp.text
         return str(resp.json()["access_token"])
 
-    async def person_tokens(self, username: str) -> dict[str, Any]:
+    async def person_tokens(self, username: str, scope: str = "mesh:ping") -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=10) as browser:
             return await login(
-                browser, self.issuer, "mesh-cli", username, seed.PASSWORD, CLI_REDIRECT, "mesh:ping"
+                browser, self.issuer, "mesh-cli", username, seed.PASSWORD, CLI_REDIRECT, scope
             )
 
     async def revoke(self, token: str, hint: str = "access_token", public: bool = False) -> None:
@@ -209,6 +209,27 @@ class TestAccessTokenRevocation:
                 return (await echo(api, tokens["access_token"])).status_code == 401
 
             await until(refused)
+
+    async def test_disabling_a_person_revokes_their_access_tokens(self, mesh):
+        fatima = await mesh.person_tokens("fatima")
+        carlos = await mesh.person_tokens("carlos")
+        olivia = (await mesh.person_tokens("olivia", "admin"))["access_token"]
+        admin = {"Authorization": f"Bearer {olivia}"}
+        people = await mesh.http.get(f"{mesh.issuer}/admin/people?partner=fabrikam", headers=admin)
+        fatima_id = next(p["id"] for p in people.json() if p["username"] == "fatima")
+        async with mesh.gateway() as api:
+            assert (await echo(api, fatima["access_token"])).status_code == 200
+            off = await mesh.http.patch(
+                f"{mesh.issuer}/admin/people/{fatima_id}", json={"active": False}, headers=admin
+            )
+            assert off.status_code == 200, off.text
+
+            async def refused() -> bool:
+                return (await echo(api, fatima["access_token"])).status_code == 401
+
+            await until(refused)
+            assert (await echo(api, carlos["access_token"])).status_code == 200
+            assert await mesh.service_says(carlos["access_token"]) == "ok"
 
     async def test_revocation_is_idempotent_and_an_unknown_token_changes_nothing(self, mesh):
         token = await mesh.client_token()
