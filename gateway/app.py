@@ -30,6 +30,7 @@ from gateway.state import Gateway
 from gateway.tracing import make_tracing
 from mesh.errors import MeshError
 from mesh.nats import connect
+from mesh.revocation import RevocationFeed
 from mesh.tokens import RemoteJwks, TokenVerifier
 
 
@@ -72,6 +73,9 @@ def create_app(
             gw.verifier = verifier or default_verifier(settings, http)
             gw.nc = await connect(settings.nats_url, f"gateway-{settings.instance}")
             stack.push_async_callback(gw.nc.drain)
+            feed = RevocationFeed(gw.nc.jetstream(), gw.verifier.revoked)
+            await feed.start()  # replays recent revocations before the first request
+            stack.push_async_callback(feed.stop)
             yield
 
     app = FastAPI(

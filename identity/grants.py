@@ -10,6 +10,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 
 from identity import repository as repo
+from identity import revocation
 from identity.crypto import digest
 from identity.models import AuthCode, RefreshToken
 from identity.oauth import ClientView, current
@@ -134,7 +135,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if row.used:
             # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
             if row.family_id:
-                repo.revoke_family(call.tx.s, row.family_id)
+                revocation.revoke_family(call.tx, call.eco.slug, row.family_id, "code_reuse")
             call.tx.audit(
                 call.eco.slug,
                 "code.reuse_detected",
@@ -187,7 +188,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if row is None or row.eco != call.eco.slug or row.revoked:
             return None
         if row.rotated:
-            revoked = repo.revoke_family(call.tx.s, row.family_id)
+            revoked = revocation.revoke_family(
+                call.tx, call.eco.slug, row.family_id, "refresh_reuse"
+            )
             call.tx.audit(
                 call.eco.slug,
                 "refresh.reuse_detected",

@@ -36,6 +36,8 @@ class Ecosystem(Base):
     # RFC 8693 rules: [{"actor_client": "...", "subject_client": "*", "scopes": [...]}]
     exchange_rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
+    # set while the ecosystem is disabled: its issuer answers 404 to everything
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Partner(Base):
@@ -134,6 +136,9 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     rotated: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the access token issued with this refresh token, revoked with its family
+    access_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    access_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class RevokedAccessToken(Base):

@@ -48,13 +48,15 @@ class IdentityRuntime:
 
         ``cached``: read the ecosystem and clients through :attr:`rows` (token endpoints).
         """
-        from identity.service import ecosystem
+        from identity.service import ecosystem, not_found
 
         row = self.rows.get((eco,)) if cached else None
         if row is None:
             row = ecosystem(tx, eco)
             if cached:
                 self.rows.put((eco,), row)
+        if row.disabled_at is not None:  # a disabled ecosystem's issuer is gone
+            raise not_found("ecosystem")
         call = Call(tx=tx, eco=row, issuer=self.settings.issuer(eco), ip=ip)
         call.extras.update(keys=self.keys, code_ttl=self.settings.code_ttl_s)
         if cached:

@@ -135,6 +135,9 @@ class IdentityServer(AuthorizationServer):
                     auth_time=user.auth_time or int(now.timestamp()),
                     issued_at=now,
                     expires_at=now + timedelta(seconds=call.eco.refresh_ttl),
+                    # so that revoking the family revokes this access token too
+                    access_jti=claims.get("jti"),
+                    access_expires_at=datetime.fromtimestamp(claims.get("exp", 0), UTC),
                 ),
             )
         call.tx.audit(

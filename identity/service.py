@@ -14,7 +14,7 @@ from typing import Any
 from contracts.claims import Role
 from contracts.errors import ErrorCode
 from contracts.v1.identity import PartnerData, PartnerRegistered, PersonData, PersonRegistered
-from identity import keys
+from identity import keys, revocation
 from identity import repository as repo
 from identity.context import Tx
 from identity.crypto import Sealer, digest, new_secret
@@ -182,7 +182,7 @@ def update_membership(
     if active is not None:
         person.active = active
         if not active:
-            repo.revoke_person_refresh(tx.s, eco, person.id)
+            revocation.revoke_person(tx, eco, person.id)
     tx.s.flush()
     tx.audit(
         eco,

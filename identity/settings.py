@@ -34,6 +34,8 @@ class IdentitySettings(MeshSettings):
     relay_linger_s: float = 0.02
     # How long to wait for NATS at start before failing.
     nats_connect_timeout_s: float = 10.0
+    # The ecosystem whose operators manage every ecosystem (/admin/ecosystems); empty: none.
+    platform_ecosystem: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_key_secret(self) -> IdentitySettings:

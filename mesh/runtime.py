@@ -29,6 +29,7 @@ from mesh.db import Database
 from mesh.nats import connect, ensure_event_stream
 from mesh.observe import ObserveServer
 from mesh.outbox import Outbox, OutboxRelay
+from mesh.revocation import RevocationFeed
 from mesh.service import Handler, MeshService
 from mesh.settings import ServiceSettings
 from mesh.tokens import RemoteJwks, TokenVerifier
@@ -51,6 +52,7 @@ class ServiceRuntime:
     service: MeshService
     relay: OutboxRelay
     observe: ObserveServer
+    revocations: RevocationFeed
     consumers: list[EventConsumer] = field(default_factory=list)
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -70,6 +72,7 @@ class ServiceRuntime:
         self._background.append((name, factory))
 
     async def start(self) -> None:
+        await self.revocations.start()  # revoked tokens are refused from the first request
         await self.service.start()
         for name, factory in self._background:
             self._tasks.append(asyncio.create_task(factory(), name=f"{self.name}-{name}"))  # type: ignore[arg-type]
@@ -94,6 +97,7 @@ class ServiceRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.observe.stop()
+        await self.revocations.stop()
 
     async def ready(self) -> bool:
         return self.nc.is_connected and await self.db.ping()
@@ -157,6 +161,7 @@ async def service_runtime(
             service=service,
             relay=OutboxRelay(db, outbox, js, name),
             observe=ObserveServer(settings.observe_host, settings.observe_port, lambda: rt.ready()),
+            revocations=RevocationFeed(js, verifier.revoked),
             http=http,
         )
         stack.push_async_callback(rt.stop)
