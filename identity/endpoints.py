@@ -13,6 +13,7 @@ from joserfc.jwk import KeySet
 
 from identity import repository as repo
 from identity.crypto import digest
+from identity.dpop import token_type
 from identity.grants import AUTH_METHODS, CONFIDENTIAL_METHODS, RefreshView
 from identity.oauth import ClientView, current
 
@@ -109,7 +110,7 @@ class Introspection(IntrospectionEndpoint):
 
     def introspect_token(self, token: Any) -> dict[str, Any]:
         if isinstance(token, AccessTokenView):
-            return {"active": True, "token_type": "Bearer", **token.claims}
+            return {"active": True, "token_type": token_type(token.claims), **token.claims}
         row = token.row
         return {
             "active": True,

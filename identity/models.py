@@ -87,6 +87,8 @@ class Client(Base):
     # RS256 (always available) or ES256 for clients that accept it
     id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     access_ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
 
@@ -119,6 +121,8 @@ class AuthCode(Base):
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     # the refresh family issued for this code, revoked if the code is replayed
     family_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # RFC 9449 §10: the DPoP key (thumbprint) the code must be redeemed with
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshToken(Base):
@@ -134,6 +138,8 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     rotated: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (thumbprint)
+    jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RevokedAccessToken(Base):
