@@ -18,13 +18,15 @@ from mesh.tokens import TokenVerifier, bearer
 
 
 class Caller:
-    """The token a request carried (if any) and its verified claims."""
+    """The token a request carried (if any), its verified claims and, for a DPoP-bound
+    token, the proof checked at the edge (forwarded to services, see gateway.dpop)."""
 
-    __slots__ = ("claims", "token")
+    __slots__ = ("claims", "proof", "token")
 
-    def __init__(self, token: str | None, claims: Claims | None) -> None:
+    def __init__(self, token: str | None, claims: Claims | None, proof: str | None = None) -> None:
         self.token = token
         self.claims = claims
+        self.proof = proof
 
     @property
     def partner(self) -> str | None:
