@@ -65,6 +65,7 @@ _THUMBPRINT_MEMBERS = {
 # Members that would reveal private key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_PROOF_BYTES = 8192
+MIN_RSA_BITS = 2048
 
 INVALID_PROOF = "invalid_dpop_proof"
 USE_NONCE = "use_dpop_nonce"
@@ -94,8 +95,10 @@ def thumbprint(key: Mapping[str, Any]) -> str:
 
 
 def access_token_hash(token: str) -> str:
-    """``ath``: base64url(SHA-256(ASCII access token)), RFC 9449 §4.2."""
-    return b64url(hashlib.sha256(token.encode("ascii")).digest())
+    """``ath``: base64url(SHA-256(ASCII access token)), RFC 9449 §4.2.
+
+    (UTF-8 only so that a non-ASCII value, never a valid token, cannot raise.)"""
+    return b64url(hashlib.sha256(token.encode()).digest())
 
 
 def normalize_htu(uri: str) -> str:
@@ -307,6 +310,8 @@ class ProofChecker:
             alg in _CURVE_OF_ALG and key.get("crv") not in _CURVE_OF_ALG[alg]
         ):
             raise DPoPError(INVALID_PROOF, "the proof's jwk does not fit its alg")
+        if key["kty"] == "RSA" and _rsa_bits(key.get("n")) < MIN_RSA_BITS:
+            raise DPoPError(INVALID_PROOF, f"RSA proof keys need at least {MIN_RSA_BITS} bits")
         try:
             public = jwt.PyJWK.from_dict(key, algorithm=alg)
             claims = jwt.decode(
@@ -319,6 +324,16 @@ class ProofChecker:
             raise DPoPError(INVALID_PROOF, "the proof's signature does not verify") from None
         _require_claims(claims)
         return header, claims
+
+
+def _rsa_bits(n: Any) -> int:
+    """Bit length of an RSA modulus given as base64url (0 when unreadable)."""
+    if not isinstance(n, str) or len(n) > 2048:
+        return 0
+    try:
+        return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))).bit_length()
+    except (ValueError, binascii.Error):
+        return 0
 
 
 def check_key(proof: Proof, jkt: str | None) -> None:

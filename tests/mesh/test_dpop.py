@@ -133,3 +133,23 @@ class TestProofChecker:
         with pytest.raises(DPoPError) as err:
             checker.verify(proof, None, None, "tok", DPoPKey().jkt)
         assert err.value.error == "invalid_token"
+
+    @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+    def test_weak_rsa_keys_are_refused(self):
+        import jwt as pyjwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        jwk = pyjwt.algorithms.RSAAlgorithm.to_jwk(weak.public_key(), as_dict=True)
+        payload = {"jti": "j", "htm": "GET", "htu": EDGE_URL, "iat": int(time.time())}
+        proof = pyjwt.encode(payload, weak, "RS256", headers={"typ": "dpop+jwt", "jwk": jwk})
+        with pytest.raises(DPoPError) as err:
+            ProofChecker().verify(proof, "GET", EDGE_URL)
+        assert "2048" in err.value.description
+
+    def test_private_members_of_any_key_type_are_refused(self):
+        key = DPoPKey("RS256")
+        proof = key.proof("GET", EDGE_URL, header={"jwk": {**key.public_jwk, "p": "AQAB"}})
+        with pytest.raises(DPoPError) as err:
+            ProofChecker().verify(proof, "GET", EDGE_URL)
+        assert "private" in err.value.description
