@@ -59,7 +59,7 @@ class EdgeDPoP:
         """The request's proof, checked against this request, this token and its key."""
         raw = self.checker.single(headers.getlist(dpop.HEADER))
         if raw is None:
-            raise DPoPError(dpop.INVALID_TOKEN, "a DPoP-bound token needs a DPoP proof header")
+            raise DPoPError(dpop.INVALID_PROOF, "a DPoP-bound token needs a DPoP proof header")
         self.checker.verify(
             raw,
             scope["method"],

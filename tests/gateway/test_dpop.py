@@ -62,7 +62,7 @@ class TestBoundTokens:
 
     async def test_bound_token_without_proof_is_refused(self, gateway, profile, bound):
         r = await gateway.get(ECHO, headers={"Authorization": f"DPoP {bound}"})
-        assert_dpop_401(r, "invalid_token")
+        assert_dpop_401(r, "invalid_dpop_proof")
 
     async def test_dpop_scheme_with_an_unbound_token_is_refused(
         self, gateway, profile, tokens, key
