@@ -34,6 +34,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -250,7 +252,7 @@ class ProofChecker:
 
         ``htm``/``htu`` None: not checked (see the module docstring for who may skip them).
         """
-        header, claims = self._signed(proof)
+        _, claims, proof_jkt = self._signed(proof)
         now = time.time()
         iat = claims["iat"]
         if iat < now - self.max_age - self.leeway or iat > now + self.leeway:
@@ -260,7 +262,7 @@ class ProofChecker:
         if htu is not None and normalize_htu(claims["htu"]) != normalize_htu(htu):
             raise DPoPError(INVALID_PROOF, "the proof's htu does not match the request URI")
         result = Proof(
-            jkt=thumbprint(header["jwk"]),
+            jkt=proof_jkt,
             jti=claims["jti"],
             htm=claims["htm"],
             htu=claims["htu"],
@@ -270,7 +272,9 @@ class ProofChecker:
             raw=proof,
         )
         if access_token is not None:
-            self._bound(result, access_token, jkt)
+            check_ath(result, access_token)
+        if jkt is not None:
+            check_key(result, jkt)
         if require_nonce and self.nonces and not self.nonces.valid(result.nonce, now):
             raise DPoPError(USE_NONCE, "use the server's DPoP nonce", self.nonces.current(now))
         if check_replay and self.replay is not None:
@@ -279,51 +283,85 @@ class ProofChecker:
                 raise DPoPError(INVALID_PROOF, "the proof was already used (jti replayed)")
         return result
 
-    @staticmethod
-    def _bound(proof: Proof, access_token: str, jkt: str | None) -> None:
-        if not isinstance(proof.ath, str) or not hmac.compare_digest(
-            proof.ath, access_token_hash(access_token)
-        ):
-            raise DPoPError(INVALID_PROOF, "the proof's ath is not the hash of this access token")
-        if jkt is not None:
-            check_key(proof, jkt)
+    def _signed(self, proof: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """Header, claims and key thumbprint of a well-formed proof whose signature verifies.
 
-    def _signed(self, proof: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Header and claims of a well-formed proof whose signature verifies."""
-        if len(proof) > _MAX_PROOF_BYTES or proof.count(".") != 2:
+        Parsed here rather than by PyJWT (whose base64 check runs in Python per character):
+        strict base64url, JSON objects, then the JWA algorithm's own signature check.
+        """
+        parts = proof.split(".")
+        if len(proof) > _MAX_PROOF_BYTES or len(parts) != 3:
             raise DPoPError(INVALID_PROOF, "the DPoP header is not a single compact JWS")
         try:
-            header = jwt.get_unverified_header(proof)
-        except jwt.PyJWTError:
+            header, claims = _json_object(parts[0]), _json_object(parts[1])
+            signature = _b64decode(parts[2])
+        except ValueError:
             raise DPoPError(INVALID_PROOF, "the DPoP proof is malformed") from None
         if header.get("typ") != PROOF_TYP:
             raise DPoPError(INVALID_PROOF, "the proof's typ must be dpop+jwt")
+        if "crit" in header:
+            raise DPoPError(INVALID_PROOF, "the proof names critical extensions")
         alg = header.get("alg")
         if alg not in self.algorithms:
             raise DPoPError(INVALID_PROOF, f"proofs signed with alg {alg!r} are not accepted")
-        key = header.get("jwk")
-        if not isinstance(key, dict):
-            raise DPoPError(INVALID_PROOF, "the proof carries no jwk")
-        if _PRIVATE_MEMBERS & key.keys():
-            raise DPoPError(INVALID_PROOF, "the proof's jwk contains private key material")
-        if key.get("kty") != _KTY_OF_ALG[alg] or (
-            alg in _CURVE_OF_ALG and key.get("crv") not in _CURVE_OF_ALG[alg]
-        ):
-            raise DPoPError(INVALID_PROOF, "the proof's jwk does not fit its alg")
-        if key["kty"] == "RSA" and _rsa_bits(key.get("n")) < MIN_RSA_BITS:
-            raise DPoPError(INVALID_PROOF, f"RSA proof keys need at least {MIN_RSA_BITS} bits")
+        public, jkt = _public_key(alg, header.get("jwk"))
+        signing_input = f"{parts[0]}.{parts[1]}".encode()
         try:
-            public = jwt.PyJWK.from_dict(key, algorithm=alg)
-            claims = jwt.decode(
-                proof,
-                public.key,
-                algorithms=[alg],
-                options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
-            )
-        except (jwt.PyJWTError, ValueError, TypeError, binascii.Error):
-            raise DPoPError(INVALID_PROOF, "the proof's signature does not verify") from None
+            valid = _JWA[alg].verify(signing_input, public, signature)
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            raise DPoPError(INVALID_PROOF, "the proof's signature does not verify")
         _require_claims(claims)
-        return header, claims
+        return header, claims, jkt
+
+
+_JWA = jwt.algorithms.get_default_algorithms()
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_KEYS: OrderedDict[tuple[str, ...], tuple[Any, str]] = OrderedDict()
+_KEY_CACHE_SIZE = 4096
+
+
+def _b64decode(part: str) -> bytes:
+    if not _B64URL.fullmatch(part):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _json_object(part: str) -> dict[str, Any]:
+    decoded = json.loads(_b64decode(part))
+    if not isinstance(decoded, dict):
+        raise ValueError("not a JSON object")
+    return decoded
+
+
+def _public_key(alg: str, key: Any) -> tuple[Any, str]:
+    """The proof's public key object and its thumbprint; clients reuse a key for many
+    proofs, so imports are remembered (bounded) by the key's RFC 7638 members."""
+    if not isinstance(key, dict):
+        raise DPoPError(INVALID_PROOF, "the proof carries no jwk")
+    if _PRIVATE_MEMBERS & key.keys():
+        raise DPoPError(INVALID_PROOF, "the proof's jwk contains private key material")
+    kty = _KTY_OF_ALG[alg]
+    if key.get("kty") != kty or (alg in _CURVE_OF_ALG and key.get("crv") not in _CURVE_OF_ALG[alg]):
+        raise DPoPError(INVALID_PROOF, "the proof's jwk does not fit its alg")
+    members = _THUMBPRINT_MEMBERS[kty]
+    if any(not isinstance(key.get(m), str) for m in members):
+        raise DPoPError(INVALID_PROOF, "the proof's jwk is not a supported public key")
+    cache_key = (alg, *(key[m] for m in members))
+    hit = _KEYS.get(cache_key)
+    if hit is not None:
+        return hit
+    if kty == "RSA" and _rsa_bits(key["n"]) < MIN_RSA_BITS:
+        raise DPoPError(INVALID_PROOF, f"RSA proof keys need at least {MIN_RSA_BITS} bits")
+    try:
+        public = _JWA[alg].from_jwk({m: key[m] for m in members})
+    except (jwt.PyJWTError, ValueError, TypeError, binascii.Error):
+        raise DPoPError(INVALID_PROOF, "the proof's jwk is not a valid public key") from None
+    _KEYS[cache_key] = entry = (public, thumbprint(key))
+    if len(_KEYS) > _KEY_CACHE_SIZE:
+        _KEYS.popitem(last=False)
+    return entry
 
 
 def _rsa_bits(n: Any) -> int:
@@ -334,6 +372,14 @@ def _rsa_bits(n: Any) -> int:
         return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))).bit_length()
     except (ValueError, binascii.Error):
         return 0
+
+
+def check_ath(proof: Proof, access_token: str) -> None:
+    """The proof's ``ath`` must be the hash of the access token it accompanies."""
+    if not isinstance(proof.ath, str) or not hmac.compare_digest(
+        proof.ath, access_token_hash(access_token)
+    ):
+        raise DPoPError(INVALID_PROOF, "the proof's ath is not the hash of this access token")
 
 
 def check_key(proof: Proof, jkt: str | None) -> None:

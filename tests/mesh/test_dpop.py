@@ -153,3 +153,30 @@ class TestProofChecker:
         with pytest.raises(DPoPError) as err:
             ProofChecker().verify(proof, "GET", EDGE_URL)
         assert "private" in err.value.description
+
+    def test_the_bound_key_is_checked_even_without_a_token(self):
+        key = DPoPKey()
+        proof = key.proof("GET", EDGE_URL)
+        with pytest.raises(DPoPError) as err:
+            ProofChecker().verify(proof, "GET", EDGE_URL, jkt=DPoPKey().jkt)
+        assert err.value.error == "invalid_token"
+
+    @pytest.mark.parametrize(
+        "mangle",
+        [
+            lambda p: p.replace(".", ".!", 1),  # not base64url
+            lambda p: p + ".extra",  # four segments
+            lambda p: "W10" + p[p.index(".") :],  # header is a JSON array
+        ],
+    )
+    def test_malformed_proofs_are_invalid(self, mangle):
+        proof = mangle(DPoPKey().proof("GET", EDGE_URL))
+        with pytest.raises(DPoPError) as err:
+            ProofChecker().verify(proof, "GET", EDGE_URL)
+        assert err.value.error == "invalid_dpop_proof"
+
+    def test_critical_header_extensions_are_refused(self):
+        proof = DPoPKey().proof("GET", EDGE_URL, header={"crit": ["exp"], "exp": 1})
+        with pytest.raises(DPoPError) as err:
+            ProofChecker().verify(proof, "GET", EDGE_URL)
+        assert "critical" in err.value.description
