@@ -3,7 +3,8 @@
 A token bound to a key (``cnf.jkt``) must arrive as ``Authorization: DPoP <token>``
 with one ``DPoP`` proof header: signed by that key, ``ath`` = the token's hash, ``htm``
 and ``htu`` naming this request, ``iat`` within the window, ``jti`` not seen before
-(:class:`mesh.dpop.ProofChecker`). ``htu`` is compared with the gateway's external URL
+(:class:`mesh.dpop.ProofChecker`; with ``PM_GATEWAY_REDIS_URL`` the ``jti`` cache is
+shared by every replica). ``htu`` is compared with the gateway's external URL
 (``PM_GATEWAY_PUBLIC_URL`` + the request path; without that setting, the scheme and
 ``Host`` the request arrived with), so a gateway behind a proxy checks what clients
 actually called. A bound token sent as ``Bearer`` is refused (401, ``WWW-Authenticate:
@@ -19,6 +20,10 @@ re-checks it against the token, not against a URL of its own.
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
@@ -30,17 +35,57 @@ from mesh.dpop import DPoPChallenge, DPoPError, NonceSource, ProofChecker, Repla
 from mesh.errors import MeshError
 from mesh.tokens import TokenVerifier
 
+log = logging.getLogger(__name__)
+RETRY_REDIS_AFTER = 5.0
+
+
+class SharedReplay:
+    """``jti`` replay detection shared by every replica through Redis (``SET NX PX``).
+
+    When Redis fails, this replica falls back to its own cache for a few seconds (as the
+    rate limiter does): replays at this replica are still refused.
+    """
+
+    def __init__(self, client: Any, prefix: str, local: ReplayCache) -> None:
+        self.client = client
+        self.prefix = prefix + "dpop:"
+        self.local = local
+        self._retry_at = float("-inf")
+
+    async def seen(self, key: str, iat: int, expires: float) -> bool:
+        from redis.exceptions import RedisError
+
+        now = time.time()
+        if time.monotonic() >= self._retry_at:
+            try:
+                ttl_ms = max(1, int((expires - now) * 1000))
+                fresh = await self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms)
+                return not fresh
+            except (RedisError, OSError) as exc:
+                self._retry_at = time.monotonic() + RETRY_REDIS_AFTER
+                log.warning(
+                    "redis DPoP replay cache unavailable; using the local one for a while",
+                    extra={"error": str(exc), "retry_in_s": RETRY_REDIS_AFTER},
+                )
+        return self.local.seen(key, iat, expires, now)
+
 
 class EdgeDPoP:
     """The gateway's proof policy: window, replay cache, optional nonces, external URL."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, redis_client: Any = None) -> None:
         self.base = settings.public_url.rstrip("/")
         nonces = NonceSource(settings.secret_key, settings.dpop_nonce_period_s)
+        local = ReplayCache(settings.dpop_replay_cache_size)
+        self.shared = (
+            SharedReplay(redis_client, settings.rate_limit_key_prefix, local)
+            if redis_client is not None
+            else None
+        )
         self.checker = ProofChecker(
             max_age=settings.dpop_max_age_s,
             leeway=settings.dpop_leeway_s,
-            replay=ReplayCache(settings.dpop_replay_cache_size),
+            replay=None if self.shared else local,
             nonces=nonces,
         )
         self.demand_nonce = settings.dpop_nonce
@@ -55,12 +100,12 @@ class EdgeDPoP:
         host = Headers(scope=scope).get("host", "")
         return f"{scope.get('scheme', 'http')}://{host}{path}"
 
-    def proven(self, headers: Headers, scope: Scope, token: str, jkt: str) -> str:
+    async def proven(self, headers: Headers, scope: Scope, token: str, jkt: str) -> str:
         """The request's proof, checked against this request, this token and its key."""
         raw = self.checker.single(headers.getlist(dpop.HEADER))
         if raw is None:
             raise DPoPError(dpop.INVALID_PROOF, "a DPoP-bound token needs a DPoP proof header")
-        self.checker.verify(
+        proof = self.checker.verify(
             raw,
             scope["method"],
             self.url(scope),
@@ -68,6 +113,10 @@ class EdgeDPoP:
             jkt=jkt,
             require_nonce=self.demand_nonce,
         )
+        if self.shared is not None:
+            expires = proof.iat + self.checker.max_age + 2 * self.checker.leeway
+            if await self.shared.seen(f"{proof.jkt}:{proof.jti}", proof.iat, expires):
+                raise DPoPError(dpop.INVALID_PROOF, "the proof was already used (jti replayed)")
         return raw
 
 
@@ -93,6 +142,6 @@ async def authenticate(
             return Caller(token, claims)
         if scheme != dpop.SCHEME:
             raise DPoPError(dpop.INVALID_TOKEN, "a DPoP-bound token must use the DPoP scheme")
-        return Caller(token, claims, edge.proven(headers, scope, token, jkt))
+        return Caller(token, claims, await edge.proven(headers, scope, token, jkt))
     except DPoPError as exc:
         raise DPoPChallenge(exc) from None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
-from tests.gateway.conftest import bearer
+from tests.gateway.conftest import REDIS_URL, bearer
 from tests.support.dpop import DPoPKey, hs256_proof, tampered, unsigned_proof
 
 ECHO = "/v1/ecosystems/acme/echo"
@@ -139,6 +140,24 @@ class TestExternalUrl:
             assert ok.status_code == 200, ok.text
             local = await gw.get(ECHO, headers=key.headers("GET", url_of(gw, ECHO), bound))
             assert_dpop_401(local, "invalid_dpop_proof")
+
+
+class TestSharedReplayCache:
+    async def test_a_proof_used_at_one_replica_is_refused_at_another(
+        self, start_gateway, profile, key, bound
+    ):
+        public = "https://api.partners.example"
+        shared = {
+            "public_url": public,
+            "redis_url": REDIS_URL,
+            "rate_limit_key_prefix": f"pm:test:{uuid.uuid4().hex}:",
+        }
+        headers = key.headers("GET", public + ECHO, bound)
+        async with start_gateway(**shared) as one, start_gateway(**shared) as two:
+            assert (await one.get(ECHO, headers=headers)).status_code == 200
+            assert_dpop_401(await two.get(ECHO, headers=headers), "invalid_dpop_proof")
+            fresh = key.headers("GET", public + ECHO, bound)
+            assert (await two.get(ECHO, headers=fresh)).status_code == 200
 
 
 class TestNonces:
