@@ -122,6 +122,7 @@ class Introspection(IntrospectionEndpoint):
             "iss": current().issuer,
             "exp": int(row.expires_at.timestamp()),
             "iat": int(row.issued_at.timestamp()),
+            **({"cnf": {"jkt": row.jkt}} if row.jkt else {}),  # RFC 9449: bound to a key
         }
 
 

@@ -162,7 +162,14 @@ class TestGrantsWithDPoP:
         first = resp.json()
         assert first["token_type"] == "DPoP"
         assert claims_of(first["access_token"])["cnf"] == {"jkt": key.jkt}
-        # the public client's refresh token is bound: the same key refreshes it
+        # the public client's refresh token is bound (introspection says to which key) ...
+        seen = await idp.http.post(
+            f"{idp.issuer}/introspect",
+            data={"token": first["refresh_token"]},
+            auth=("northwind-backend", idp.secret("northwind-backend")),
+        )
+        assert seen.json()["cnf"] == {"jkt": key.jkt}
+        # ... and the same key refreshes it
         again = await refresh(idp, first["refresh_token"], key)
         assert again.status_code == 200, again.text
         assert again.json()["token_type"] == "DPoP"
