@@ -134,8 +134,8 @@ async def authenticate(
         )
     scheme, token = cred
     claims = await verifier.verify(token)
-    jkt = dpop.bound_jkt(claims)
     try:
+        jkt = dpop.bound_jkt(claims)
         if jkt is None:
             if scheme == dpop.SCHEME:
                 raise DPoPError(dpop.INVALID_TOKEN, "the token is not DPoP-bound; use Bearer")

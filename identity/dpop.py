@@ -179,4 +179,4 @@ def valid_jkt(value: str | None) -> bool:
 
 def token_type(claims: dict[str, Any]) -> str:
     """``token_type`` of an issued or introspected access token."""
-    return "DPoP" if dpop.bound_jkt(claims) else "Bearer"
+    return "DPoP" if claims.get("cnf") else "Bearer"

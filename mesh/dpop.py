@@ -132,12 +132,18 @@ def credentials(authorization: str | None) -> tuple[str, str] | None:
 
 
 def bound_jkt(claims: Any) -> str | None:
-    """The ``cnf.jkt`` a token is bound to (``Claims`` or a claims dict), or None."""
+    """The ``cnf.jkt`` a token is bound to (``Claims`` or a claims dict), or None.
+
+    A token with a ``cnf`` this code cannot check (another confirmation method, such as
+    an mTLS certificate thumbprint) is refused rather than taken as a bearer token.
+    """
     cnf = claims.get("cnf") if isinstance(claims, dict) else getattr(claims, "cnf", None)
     if cnf is None:
         return None
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else getattr(cnf, "jkt", None)
-    return jkt if isinstance(jkt, str) else None
+    if not isinstance(jkt, str) or not jkt:
+        raise DPoPError(INVALID_TOKEN, "the token is bound by a confirmation method not supported")
+    return jkt
 
 
 @dataclass(frozen=True)
@@ -434,7 +440,10 @@ async def nats_caller(
         return None, None
     scheme, token = cred
     claims = await verifier.verify(token)
-    jkt = bound_jkt(claims)
+    try:
+        jkt = bound_jkt(claims)
+    except DPoPError as exc:
+        raise MeshError(ErrorCode.UNAUTHENTICATED, exc.description) from None
     if jkt is None:
         if scheme == SCHEME:
             raise MeshError(ErrorCode.UNAUTHENTICATED, "the DPoP scheme needs a DPoP-bound token")

@@ -72,6 +72,12 @@ class TestBoundTokens:
         r = await gateway.get(ECHO, headers=key.headers("GET", url_of(gateway, ECHO), token))
         assert_dpop_401(r, "invalid_token")
 
+    async def test_token_bound_by_another_method_is_not_a_bearer_token(
+        self, gateway, profile, tokens
+    ):
+        token = tokens.mint(cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"})
+        assert_dpop_401(await gateway.get(ECHO, headers=bearer(token)), "invalid_token")
+
     async def test_proof_by_another_key_is_refused(self, gateway, profile, bound):
         headers = DPoPKey().headers("GET", url_of(gateway, ECHO), bound)
         assert_dpop_401(await gateway.get(ECHO, headers=headers), "invalid_token")

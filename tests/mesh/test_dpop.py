@@ -69,7 +69,16 @@ class TestServiceReChecks:
 
     @pytest.mark.parametrize(
         "case",
-        ["bearer", "no_proof", "other_key", "wrong_ath", "stale", "bad_signature", "unbound_dpop"],
+        [
+            "bearer",
+            "no_proof",
+            "other_key",
+            "wrong_ath",
+            "stale",
+            "bad_signature",
+            "unbound_dpop",
+            "mtls_bound",
+        ],
     )
     async def test_refused(self, nc, profile, tokens, case):
         key = DPoPKey()
@@ -87,9 +96,11 @@ class TestServiceReChecks:
             "unbound_dpop": forwarded_headers(
                 unbound := tokens.mint(), key.proof("GET", EDGE_URL, unbound)
             ),
+            "mtls_bound": {},  # a cnf this mesh cannot check, sent as Bearer
         }[case]
+        sent = {"unbound_dpop": unbound, "mtls_bound": tokens.mint(cnf={"x5t#S256": "abc"})}
         with pytest.raises(MeshError) as err:
-            await echo(nc, token if case != "unbound_dpop" else unbound, headers)
+            await echo(nc, sent.get(case, token), headers)
         assert err.value.code is ErrorCode.UNAUTHENTICATED
 
 
