@@ -20,6 +20,7 @@ from starlette.routing import Route
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
 from gateway import mashup, problems
+from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
 from gateway.endpoints import operation_routes
 from gateway.meta import meta_routes
@@ -70,6 +71,7 @@ def create_app(
             if redis_client is not None:
                 stack.push_async_callback(redis_client.aclose)
             gw.limiter = RateLimiter(settings, buckets)
+            gw.dpop = EdgeDPoP(settings, redis_client)  # jti replay shared through Redis
             gw.verifier = verifier or default_verifier(settings, http)
             gw.nc = await connect(settings.nats_url, f"gateway-{settings.instance}")
             stack.push_async_callback(gw.nc.drain)

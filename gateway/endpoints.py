@@ -10,13 +10,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from contracts.errors import ErrorCode
-from gateway.auth import authenticate
+from gateway.dpop import authenticate
 from gateway.edge import request_info
 from gateway.forward import call_operation, decode_body, merge_params
 from gateway.problems import edge_problem, internal_error, problem_response
 from gateway.ratelimit import RateLimited
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
+from mesh.dpop import DPoPChallenge
 from mesh.errors import MeshError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -65,7 +66,7 @@ def guarded(handler: Callable[[Request, dict[str, str]], Awaitable[Response]]) -
         path: str = request.scope["path"]
         try:
             return await handler(request, rl)
-        except RateLimited as exc:
+        except (RateLimited, DPoPChallenge) as exc:
             return problem_response(exc, path, exc.headers)
         except MeshError as exc:
             return problem_response(exc, path, rl)
@@ -83,7 +84,9 @@ def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
     async def handle(request: Request, rl: dict[str, str]) -> Response:
         info = request_info(request.scope)
         info.route = op.name
-        caller = info.caller = await authenticate(request.headers, gw.token_verifier())
+        caller = info.caller = await authenticate(
+            request.headers, request.scope, gw.token_verifier(), gw.proofs()
+        )
         eco = caller.claims.eco if caller.claims else request.path_params.get("eco", "-")
         rl.update(await gw.rate_limiter().check(eco, caller, client_ip(request)))
         body = await json_body(request, gw) if bound.takes_body else {}

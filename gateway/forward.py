@@ -19,6 +19,7 @@ from gateway.auth import Caller, authorize
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
 from mesh.client import request_raw
+from mesh.dpop import forwarded_headers
 from mesh.errors import MeshError
 
 
@@ -79,7 +80,7 @@ async def call_operation(
                 request.model_dump_json().encode(),
                 caller.token,
                 wait or gw.settings.request_timeout,
-                trace_headers,
+                {**trace_headers, **forwarded_headers(caller.token, caller.proof)},
             )
     except MeshError as exc:
         code = exc.code.value

@@ -19,7 +19,8 @@ from starlette.responses import JSONResponse, Response
 
 from contracts.errors import ErrorCode
 from gateway import metrics
-from gateway.auth import Caller, authenticate, require_ecosystem
+from gateway.auth import Caller, require_ecosystem
+from gateway.dpop import authenticate
 from gateway.edge import request_info
 from gateway.endpoints import Endpoint, client_ip, guarded, json_body
 from gateway.forward import call_operation, merge_params
@@ -107,7 +108,9 @@ def mashup_endpoint(gw: Gateway) -> Endpoint:
     async def handle(request: Request, rl: dict[str, str]) -> Response:
         info = request_info(request.scope)
         info.route = "mashup"
-        caller = info.caller = await authenticate(request.headers, gw.token_verifier())
+        caller = info.caller = await authenticate(  # sub-requests inherit its proof
+            request.headers, request.scope, gw.token_verifier(), gw.proofs()
+        )
         require_ecosystem(caller, request.path_params["eco"])
         batch = parse(gw, await json_body(request, gw))
         eco = request.path_params["eco"]

@@ -66,6 +66,7 @@ class ClientIn(BaseModel):
     roles: list[str] = []
     first_party: bool = False
     jwks: dict[str, Any] | None = None
+    dpop_bound_access_tokens: bool = False
 
 
 class PolicyIn(BaseModel):
@@ -140,6 +141,7 @@ def _client(c: Any) -> dict[str, Any]:
         "redirect_uris": c.redirect_uris,
         "roles": c.roles,
         "first_party": c.first_party,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
     }
 
 

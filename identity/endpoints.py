@@ -14,6 +14,7 @@ from joserfc.jwk import KeySet
 from identity import repository as repo
 from identity import revocation
 from identity.crypto import digest
+from identity.dpop import token_type
 from identity.grants import AUTH_METHODS, CONFIDENTIAL_METHODS, RefreshView
 from identity.oauth import ClientView, current
 
@@ -114,7 +115,7 @@ class Introspection(IntrospectionEndpoint):
 
     def introspect_token(self, token: Any) -> dict[str, Any]:
         if isinstance(token, AccessTokenView):
-            return {"active": True, "token_type": "Bearer", **token.claims}
+            return {"active": True, "token_type": token_type(token.claims), **token.claims}
         row = token.row
         return {
             "active": True,
@@ -126,6 +127,7 @@ class Introspection(IntrospectionEndpoint):
             "iss": current().issuer,
             "exp": int(row.expires_at.timestamp()),
             "iat": int(row.issued_at.timestamp()),
+            **({"cnf": {"jkt": row.jkt}} if row.jkt else {}),  # RFC 9449: bound to a key
         }
 
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKeyConstraint, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -89,6 +98,10 @@ class Client(Base):
     # RS256 (always available) or ES256 for clients that accept it
     id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     access_ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
 
 
@@ -121,6 +134,8 @@ class AuthCode(Base):
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     # the refresh family issued for this code, revoked if the code is replayed
     family_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # RFC 9449 §10: the DPoP key (thumbprint) the code must be redeemed with
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshToken(Base):
@@ -139,6 +154,8 @@ class RefreshToken(Base):
     # the access token issued with this refresh token, revoked with its family
     access_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
     access_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (thumbprint)
+    jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RevokedAccessToken(Base):

@@ -212,6 +212,7 @@ def create_client(
     jwks: dict[str, Any] | None = None,
     post_logout_redirect_uris: list[str] | None = None,
     id_token_alg: str = keys.ALG,
+    dpop_bound_access_tokens: bool = False,
     actor: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, stored only as a hash)."""
@@ -252,6 +253,7 @@ def create_client(
         roles=_roles(roles or []),
         first_party=first_party,
         id_token_alg=id_token_alg,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
         created_at=_now(),
     )
     repo.add(tx.s, client)

@@ -28,8 +28,10 @@ from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.policy import Operation, decide
 from mesh import context, metrics
+from mesh.dpop import HEADER as DPOP
+from mesh.dpop import nats_caller
 from mesh.errors import MeshError, conflict
-from mesh.tokens import TokenVerifier, bearer
+from mesh.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +155,8 @@ class MeshService:
             body = op.request.model_validate_json(data or b"{}")
         except ValidationError as exc:
             raise MeshError.from_validation(exc) from None
-        token = bearer(hdrs.get(h.AUTHORIZATION))
-        claims = await self.verifier.verify(token) if token else None
+        # Bearer, or DPoP with the proof the edge checked (re-checked here: mesh.dpop)
+        token, claims = await nats_caller(self.verifier, hdrs.get(h.AUTHORIZATION), hdrs.get(DPOP))
         denial = decide(op.policy, claims, body.model_dump())
         if denial is not None:
             raise MeshError(denial.code, denial.reason)
