@@ -309,6 +309,7 @@ class EcosystemIn(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     access_ttl: int | None = Field(default=None, ge=60, le=24 * 3600)
     refresh_ttl: int | None = Field(default=None, ge=300, le=365 * 24 * 3600)
+    access_token_alg: str | None = None  # ES256 (default) or RS256
 
 
 @router.get("/ecosystem")
@@ -336,5 +337,6 @@ def _ecosystem(e: Any) -> dict[str, Any]:
         "default_partner": e.default_partner,
         "access_ttl": e.access_ttl,
         "refresh_ttl": e.refresh_ttl,
+        "access_token_alg": e.access_token_alg,
         "exchange_rules": e.exchange_rules,
     }

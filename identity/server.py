@@ -90,7 +90,7 @@ class IdentityServer(AuthorizationServer):
                 raise InvalidScopeError(f"unknown scope: {exc}") from None
         scope = scope or ""
         ttl = expires_in or client.row.access_ttl or call.eco.access_ttl
-        signer = self.keys.signer(call.tx, call.eco.slug)
+        signer = self.keys.signer(call.tx, call.eco.slug, call.eco.access_token_alg)
         access, claims = mint_access_token(
             signer,
             call.issuer,
