@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class GroupCommit:
-    def __init__(self, db: Database, outbox: Outbox, linger: float = 0.002) -> None:
+    def __init__(self, db: Database, outbox: Outbox, linger: float = 0.0) -> None:
         self.db = db
         self.outbox = outbox
         self.linger = linger

@@ -16,14 +16,17 @@ from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
 from identity.exchange import TokenExchangeGrant
 from identity.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from identity.keys import KeyRing
-from identity.models import RefreshToken
+from identity.models import Client, RefreshToken
 from identity.oauth import ClientView, StarletteRequest, current
 from identity.tokens import KNOWN_SCOPES, Subject, UnknownScope, grant_scope, mint_access_token
 
 
 def client_subject(client: ClientView) -> Subject:
     """A back-end client acting for its own partner (client credentials)."""
-    row = client.row
+    return client_subject_of(client.row)
+
+
+def client_subject_of(row: Client) -> Subject:
     return Subject(sub=row.client_id, partner=row.partner, roles=tuple(row.roles), is_person=False)
 
 
