@@ -25,11 +25,11 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
 from authlib.common.urls import unquote
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity.context import audit_event
 from identity.crypto import digest, same
@@ -44,10 +44,6 @@ from identity.tokens import (
     sign_access_token,
 )
 from mesh import metrics
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 GRANT = "client_credentials"
 MAX_BODY = 2048  # a client-credentials form is a few dozen bytes; anything bigger goes on
@@ -199,10 +195,11 @@ class TokenFastPath:
     """ASGI wrapper in front of the whole app: answers what :func:`issue` can answer
     (recording the same HTTP metrics as the full path), passes everything else on."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], owner: Any) -> None:
+    def __init__(self, app: ASGIApp, owner: Any) -> None:
         self.app = app
         self.owner = owner  # the FastAPI app, whose state holds the runtime
         self.templates = Templates()
+        self.issued = 0  # tokens answered here (the rest went to the full path)
         self.counted = metrics.http_requests.labels("identity", ROUTE, "200", "")
         self.timed = metrics.http_latency.labels("identity", ROUTE)
 
@@ -214,7 +211,7 @@ class TokenFastPath:
         eco = _eco_of(scope)
         rt = getattr(self.owner.state, "rt", None) if eco else None
         auth = _headers(scope["headers"]) if rt is not None else None
-        if eco is None or auth is None:
+        if eco is None or rt is None or auth is None:
             await self.app(scope, receive, send)
             return
         body, message = await _read(receive)
@@ -228,6 +225,7 @@ class TokenFastPath:
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+        self.issued += 1
         self.counted.inc()
         self.timed.observe(time.perf_counter() - started)
 
@@ -255,7 +253,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> str | None:
         return None
 
 
-async def _read(receive: Receive) -> tuple[bytes, dict[str, Any] | None]:
+async def _read(receive: Receive) -> tuple[bytes, Message | None]:
     """The request body; the message that stopped the read early (too big, disconnect)."""
     chunks: list[bytes] = []
     size = 0
@@ -275,14 +273,14 @@ async def _read(receive: Receive) -> tuple[bytes, dict[str, Any] | None]:
             return b"".join(chunks), None
 
 
-def _replay(body: bytes, stopped: dict[str, Any] | None, receive: Receive) -> Receive:
+def _replay(body: bytes, stopped: Message | None, receive: Receive) -> Receive:
     """A ``receive`` that hands the full path the body already read, then the rest."""
     more = stopped is not None and stopped["type"] == "http.request" and stopped["more_body"]
-    pending = [{"type": "http.request", "body": body, "more_body": bool(more)}]
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": bool(more)}]
     if stopped is not None and stopped["type"] != "http.request":
         pending.append(stopped)  # the disconnect that cut the body short
 
-    async def replay() -> dict[str, Any]:
+    async def replay() -> Message:
         if pending:
             return pending.pop(0)
         return await receive()
