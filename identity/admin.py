@@ -337,6 +337,6 @@ def _ecosystem(e: Any) -> dict[str, Any]:
         "default_partner": e.default_partner,
         "access_ttl": e.access_ttl,
         "refresh_ttl": e.refresh_ttl,
-        "access_token_alg": e.access_token_alg,
+        "access_token_alg": keys.access_token_alg(e),
         "exchange_rules": e.exchange_rules,
     }

@@ -72,7 +72,7 @@ async def set_access_token_alg(settings: IdentitySettings, eco: str, alg: str) -
 
     def work(tx: Tx) -> dict[str, Any]:
         row = service.update_ecosystem(tx, eco, {"access_token_alg": alg}, "cli")
-        return {"eco": eco, "access_token_alg": row.access_token_alg}
+        return {"eco": eco, "access_token_alg": keys.access_token_alg(row)}
 
     try:
         result: dict[str, Any] = await _with_db(settings, work)

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity.context import audit_event
 from identity.crypto import digest, same
+from identity.keys import access_token_alg
 from identity.models import Client, Ecosystem
 from identity.oauth import SECRET_METHODS
 from identity.server import client_subject_of
@@ -153,7 +154,9 @@ def issue(
         return None
     client_id, secret = creds
     eco_row = rt.rows.get((eco,))
-    row = rt.rows.get((eco, client_id)) if eco_row is not None else None
+    if eco_row is None or getattr(eco_row, "disabled_at", None) is not None:
+        return None  # unknown here, or a disabled ecosystem whose issuer is gone: 404 there
+    row = rt.rows.get((eco, client_id))
     if row is None:
         return None
     # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
@@ -161,7 +164,7 @@ def issue(
         return None
     if row.auth_method not in SECRET_METHODS or GRANT not in row.grant_types:
         return None
-    signer = rt.keys.cached_signer(eco, eco_row.access_token_alg)
+    signer = rt.keys.cached_signer(eco, access_token_alg(eco_row))
     if signer is None:
         return None
     try:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from identity import repository as repo
 from identity.context import Tx
 from identity.crypto import Sealer
-from identity.models import SigningKey
+from identity.models import Ecosystem, SigningKey
 
 ALG = "RS256"  # ID tokens unless a client asks for another (OIDC's default)
 ALGS = ("RS256", "ES256")  # every ecosystem holds keys of both, rotated together
@@ -135,6 +135,11 @@ class KeyRing:
         return None
 
 
+def access_token_alg(eco: Ecosystem | None) -> str:
+    """The algorithm of an ecosystem's access tokens (ES256 unless it chose RS256)."""
+    return (eco.access_token_alg if eco is not None else None) or ACCESS_TOKEN_ALG
+
+
 def published(key: SigningKey, now: datetime) -> bool:
     """Every key is in JWKS except a retired one whose tokens have all expired."""
     if key.state != "retired" or key.retire_until is None:
@@ -155,8 +160,7 @@ def ensure_keys(tx: Tx, eco: str, sealer: Sealer) -> None:
 def rotate(tx: Tx, eco: str, sealer: Sealer, max_token_ttl: int) -> dict[str, Any]:
     """Per algorithm: next → active, active → retired (published until its tokens expire),
     and a new next. Returns the kids of the ecosystem's access-token keys plus ``by_alg``."""
-    eco_row = repo.get_ecosystem(tx.s, eco)
-    access_alg = eco_row.access_token_alg if eco_row is not None else ACCESS_TOKEN_ALG
+    access_alg = access_token_alg(repo.get_ecosystem(tx.s, eco))
     ensure_keys(tx, eco, sealer)
     now = datetime.now(UTC)
     repo.drop_expired_keys(tx.s, eco, now)

@@ -15,7 +15,7 @@ from identity.crypto import digest, new_secret
 from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
 from identity.exchange import TokenExchangeGrant
 from identity.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
-from identity.keys import KeyRing
+from identity.keys import KeyRing, access_token_alg
 from identity.models import Client, RefreshToken
 from identity.oauth import ClientView, StarletteRequest, current
 from identity.tokens import KNOWN_SCOPES, Subject, UnknownScope, grant_scope, mint_access_token
@@ -93,7 +93,7 @@ class IdentityServer(AuthorizationServer):
                 raise InvalidScopeError(f"unknown scope: {exc}") from None
         scope = scope or ""
         ttl = expires_in or client.row.access_ttl or call.eco.access_ttl
-        signer = self.keys.signer(call.tx, call.eco.slug, call.eco.access_token_alg)
+        signer = self.keys.signer(call.tx, call.eco.slug, access_token_alg(call.eco))
         access, claims = mint_access_token(
             signer,
             call.issuer,
