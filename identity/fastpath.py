@@ -164,6 +164,8 @@ def issue(
         return None
     if row.auth_method not in SECRET_METHODS or GRANT not in row.grant_types:
         return None
+    if getattr(row, "dpop_bound_access_tokens", False):
+        return None  # a client bound to DPoP proofs: the full path demands the proof
     signer = rt.keys.cached_signer(eco, access_token_alg(eco_row))
     if signer is None:
         return None
