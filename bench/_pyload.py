@@ -1,7 +1,8 @@
 """Fallback load generator (when ``wrk`` is not installed), run in its own process.
 
-``python -m bench._pyload URL HEADERS_JSON SECONDS CONNECTIONS`` prints one JSON line:
-requests/s, p50 and p99 latency in ms, request count and non-2xx count.
+``python -m bench._pyload URL HEADERS_JSON SECONDS CONNECTIONS [BODY]`` prints one JSON line:
+requests/s, p50 and p99 latency in ms, request count and non-2xx count. With BODY, each
+request is a POST of that body (set its Content-Type in HEADERS_JSON); else a GET.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import time
 import httpx
 
 
-async def load(url: str, headers: dict[str, str], seconds: float, conns: int) -> dict[str, float]:
+async def load(
+    url: str, headers: dict[str, str], seconds: float, conns: int, body: str | None = None
+) -> dict[str, float]:
     latencies: list[float] = []
     bad = 0
 
@@ -22,7 +25,10 @@ async def load(url: str, headers: dict[str, str], seconds: float, conns: int) ->
         nonlocal bad
         while time.perf_counter() < end:
             started = time.perf_counter()
-            r = await client.get(url, headers=headers)
+            if body is None:
+                r = await client.get(url, headers=headers)
+            else:
+                r = await client.post(url, headers=headers, content=body)
             latencies.append(time.perf_counter() - started)
             bad += not 200 <= r.status_code < 300
 
@@ -42,4 +48,5 @@ async def load(url: str, headers: dict[str, str], seconds: float, conns: int) ->
 
 if __name__ == "__main__":
     url, hdrs, secs, conns = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-    print(json.dumps(asyncio.run(load(url, hdrs, float(secs), int(conns)))))
+    body = sys.argv[5] if len(sys.argv) > 5 else None
+    print(json.dumps(asyncio.run(load(url, hdrs, float(secs), int(conns), body))))

@@ -1,4 +1,5 @@
-"""``python -m identity`` serves the provider; ``seed-demo`` and ``rotate-keys`` manage it."""
+"""``python -m identity`` serves the provider; ``seed-demo``, ``rotate-keys``,
+``set-access-token-alg`` and ``create-ecosystem`` manage it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def main() -> None:
     seed.add_argument("--out", default="var/demo-identity.json")
     rotate = sub.add_parser("rotate-keys", help="rotate an ecosystem's signing keys")
     rotate.add_argument("--eco", required=True)
+    alg = sub.add_parser("set-access-token-alg", help="sign an ecosystem's access tokens with")
+    alg.add_argument("--eco", required=True)
+    alg.add_argument("--alg", required=True, help="ES256 (default) or RS256")
     create = sub.add_parser("create-ecosystem", help="bootstrap a new ecosystem and its operator")
     create.add_argument("--eco", required=True)
     create.add_argument("--name", required=True)
@@ -40,6 +44,11 @@ def main() -> None:
     elif args.command == "rotate-keys":
         try:
             print(json.dumps(asyncio.run(cli.rotate_keys(settings, args.eco))))
+        except cli.CliError as exc:
+            sys.exit(str(exc))
+    elif args.command == "set-access-token-alg":
+        try:
+            print(json.dumps(asyncio.run(cli.set_access_token_alg(settings, args.eco, args.alg))))
         except cli.CliError as exc:
             sys.exit(str(exc))
     elif args.command == "create-ecosystem":

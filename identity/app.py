@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
 from identity import admin, broker, handlers, logout, models, pages, platform, schema, signup
+from identity.fastpath import TokenFastPath
 from identity.runtime import HERE, build_runtime
 from identity.settings import IdentitySettings
 from mesh import metrics
@@ -59,6 +60,18 @@ async def _connect_nats(settings: IdentitySettings) -> object:
         ) from None
 
 
+class IdentityApp(FastAPI):
+    """FastAPI with the token endpoint's lean client-credentials path in front of its whole
+    middleware stack (:mod:`identity.fastpath`); every other request goes through as usual."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_path = TokenFastPath(super().__call__, self)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.fast_path(scope, receive, send)
+
+
 def create_app(settings: IdentitySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,7 +108,9 @@ def create_app(settings: IdentitySettings) -> FastAPI:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    app = FastAPI(title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = IdentityApp(
+        title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for router in (
         handlers.router,

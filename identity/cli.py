@@ -66,6 +66,21 @@ async def rotate_keys(settings: IdentitySettings, eco: str) -> dict[str, Any]:
     return result
 
 
+async def set_access_token_alg(settings: IdentitySettings, eco: str, alg: str) -> dict[str, Any]:
+    """Choose the JWS algorithm of an ecosystem's access tokens (running servers follow
+    within their cache lifetime, a few seconds)."""
+
+    def work(tx: Tx) -> dict[str, Any]:
+        row = service.update_ecosystem(tx, eco, {"access_token_alg": alg}, "cli")
+        return {"eco": eco, "access_token_alg": keys.access_token_alg(row)}
+
+    try:
+        result: dict[str, Any] = await _with_db(settings, work)
+    except MeshError as exc:
+        raise CliError(f"cannot set the access-token algorithm of {eco!r}: {exc.detail}") from None
+    return result
+
+
 async def create_ecosystem(
     settings: IdentitySettings,
     eco: str,

@@ -36,10 +36,21 @@ class Tx:
         partner: str | None = None,
         **details: Any,
     ) -> None:
-        data = AuditData(
-            action=action, actor=actor, target=target, outcome=outcome, details=details
-        )
-        self.emit(AuditEvent(ecosystem=eco, partner=partner, subject=target, data=data))
+        self.emit(audit_event(eco, action, actor, target, outcome, partner, **details))
+
+
+def audit_event(
+    eco: str,
+    action: str,
+    actor: str | None = None,
+    target: str | None = None,
+    outcome: Literal["success", "failure"] = "success",
+    partner: str | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """The audit event of one action (what :meth:`Tx.audit` emits)."""
+    data = AuditData(action=action, actor=actor, target=target, outcome=outcome, details=details)
+    return AuditEvent(ecosystem=eco, partner=partner, subject=target, data=data)
 
 
 async def run_tx(db: Database, outbox: Outbox, fn: Callable[..., T], *args: Any) -> T:

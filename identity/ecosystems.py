@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from identity import keys, revocation, seed, service
 from identity import repository as repo
-from identity import revocation, seed, service
 from identity.context import Tx
 from identity.crypto import Sealer
 from identity.models import Ecosystem, Person
@@ -143,5 +143,6 @@ def view(e: Ecosystem, issuer: str) -> dict[str, Any]:
         "default_partner": e.default_partner,
         "access_ttl": e.access_ttl,
         "refresh_ttl": e.refresh_ttl,
+        "access_token_alg": keys.access_token_alg(e),
         "exchange_rules": e.exchange_rules,
     }

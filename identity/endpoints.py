@@ -16,6 +16,7 @@ from identity import revocation
 from identity.crypto import digest
 from identity.dpop import token_type
 from identity.grants import AUTH_METHODS, CONFIDENTIAL_METHODS, RefreshView
+from identity.keys import ALGS
 from identity.oauth import ClientView, current
 
 ACCESS_TOKEN_HINT = "access_token"
@@ -59,13 +60,13 @@ def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[s
         header = jwt.get_unverified_header(token)
         if str(header.get("typ", "")).lower() != "at+jwt":
             return None
-        key = call.extras["keys"].public_key(call.tx, eco, header.get("kid", ""))
-        if key is None:
+        jwk = call.extras["keys"].public_jwk(call.tx, eco, header.get("kid", ""))
+        if jwk is None or jwk.algorithm_name not in ALGS:
             return None
         claims: dict[str, Any] = jwt.decode(
             token,
-            key,
-            algorithms=["RS256"],
+            jwk.key,
+            algorithms=[jwk.algorithm_name],  # the key's own alg, never the token's choice
             issuer=issuer_of(eco),
             options={"verify_aud": False, "verify_exp": verify_exp},
         )

@@ -5,13 +5,24 @@ A client-credentials or token-exchange request changes no state: its only write 
 their events here and wait; one transaction adds the events of every waiting request to
 the outbox, then all of them answer. Each token is still only returned after its audit
 event is durably in the outbox — many tokens just share one commit.
+
+There is no fixed wait: a batch is whatever arrived while the previous commit ran, and
+the next batch may start while one is still committing (at most ``depth`` at once), so
+the event loop never idles waiting for the database. On a SQLite file the batches are
+written by one thread of their own with its own connection (the same file and pragmas
+as the engine's), each batch one call: ``BEGIN IMMEDIATE``, one ``executemany``,
+``COMMIT`` — a fifth of what a session transaction costs through aiosqlite. Other
+engines use a session transaction per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,15 +34,19 @@ from mesh.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+Batch = list[tuple[list[EventBase], asyncio.Future[None]]]
+
 
 class GroupCommit:
-    def __init__(self, db: Database, outbox: Outbox, linger: float = 0.002) -> None:
+    def __init__(self, db: Database, outbox: Outbox, linger: float = 0.0, depth: int = 2) -> None:
         self.db = db
         self.outbox = outbox
         self.linger = linger
-        self._pending: list[tuple[list[EventBase], asyncio.Future[None]]] = []
+        self._pending: Batch = []
         self._wake = asyncio.Event()
         self._running = False
+        self._slots = asyncio.Semaphore(depth)
+        self._writer = SqliteWriter.for_database(db, outbox)
 
     async def add(self, events: list[EventBase]) -> None:
         """Return once ``events`` are committed to the outbox."""
@@ -46,30 +61,47 @@ class GroupCommit:
 
     async def run(self) -> None:
         self._running = True
+        commits: set[asyncio.Task[None]] = set()
         try:
             while True:
                 await self._wake.wait()
                 await asyncio.sleep(self.linger)
+                await self._slots.acquire()  # a batch grows while the earlier ones commit
                 self._wake.clear()
                 batch, self._pending = self._pending, []
-                if batch:
-                    await self._commit(batch)
+                if not batch:
+                    self._slots.release()
+                    continue
+                task = asyncio.create_task(self._commit(batch))
+                commits.add(task)
+                task.add_done_callback(commits.discard)
         finally:
             self._running = False
+            if commits:
+                await asyncio.gather(*commits, return_exceptions=True)
             for _, future in self._pending:
                 if not future.done():
                     future.set_exception(RuntimeError("identity is shutting down"))
+            if self._writer is not None:
+                await self._writer.close()
 
-    async def _commit(self, batch: list[tuple[list[EventBase], asyncio.Future[None]]]) -> None:
+    async def _commit(self, batch: Batch) -> None:
+        events = [e for events, _ in batch for e in events]
         try:
-            async with self.db.transaction() as session:
-                await self._insert(session, [e for events, _ in batch for e in events])
+            if self._writer is not None:
+                await self._writer.write(events)
+                self.db.committed()
+            else:
+                async with self.db.transaction() as session:
+                    await self._insert(session, events)
         except Exception as exc:
             log.exception("audit group commit failed")
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        finally:
+            self._slots.release()
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
@@ -89,3 +121,68 @@ class GroupCommit:
             for e in events
         ]
         await session.execute(insert(self.outbox.table), rows)
+
+
+class SqliteWriter:
+    """Outbox rows into a SQLite file from one thread with one connection of its own."""
+
+    COLUMNS = ("event_id", "subject", "payload", "created_at")
+
+    def __init__(self, path: str, sql: str, stamp: Any) -> None:
+        self.path = path
+        self.sql = sql
+        self.stamp = stamp  # the engine's own DateTime bind processor: identical rows
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="identity-audit")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def for_database(cls, db: Database, outbox: Outbox) -> SqliteWriter | None:
+        """A writer for ``db`` when it is a SQLite file; None otherwise (or in memory)."""
+        url = db.engine.url
+        path = url.database or ""
+        if url.get_backend_name() != "sqlite" or path in ("", ":memory:") or url.query:
+            return None
+        dialect = db.engine.dialect
+        table = outbox.table
+        sql = str(insert(table).compile(dialect=dialect, column_keys=list(cls.COLUMNS)))
+        stamp = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        return cls(path, sql, stamp)
+
+    async def write(self, events: list[EventBase]) -> None:
+        now = datetime.now(UTC)
+        stamp = self.stamp(now) if self.stamp else now
+        rows = [
+            (e.id, event_subject(e.ecosystem, e.type), e.model_dump_json(), stamp) for e in events
+        ]
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(self.sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()  # the next batch takes a fresh connection
+                self._conn = None
+            raise
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=False)

@@ -41,6 +41,10 @@ class Ecosystem(Base):
     # partner that self-registered people join (open / claims-gated policies)
     default_partner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     access_ttl: Mapped[int] = mapped_column(Integer, default=900)
+    # JWS algorithm of access tokens: ES256 (default: a P-256 signature costs a tenth of an
+    # RSA-2048 one) or RS256 (RFC 9068's mandatory-to-implement algorithm, always published).
+    # Nullable so that start-up can add it to an older database; NULL means the default.
+    access_token_alg: Mapped[str | None] = mapped_column(String(16), nullable=True, default="ES256")
     refresh_ttl: Mapped[int] = mapped_column(Integer, default=30 * 24 * 3600)
     # RFC 8693 rules: [{"actor_client": "...", "subject_client": "*", "scopes": [...]}]
     exchange_rules: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -65,6 +65,7 @@ class SettingsIn(BaseModel):
     membership_policy: Literal["open", "invite", "claims"] | None = None
     admission_rule: dict[str, Any] | None = None
     default_partner: str | None = Field(default=None, pattern=SLUG)
+    access_token_alg: Literal["ES256", "RS256"] | None = None
 
 
 class EcosystemCreate(SettingsIn):

@@ -16,15 +16,18 @@ from identity.crypto import digest, new_secret
 from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
 from identity.exchange import TokenExchangeGrant
 from identity.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
-from identity.keys import KeyRing
-from identity.models import RefreshToken
+from identity.keys import KeyRing, access_token_alg
+from identity.models import Client, RefreshToken
 from identity.oauth import ClientView, StarletteRequest, current
 from identity.tokens import KNOWN_SCOPES, Subject, UnknownScope, grant_scope, mint_access_token
 
 
 def client_subject(client: ClientView) -> Subject:
     """A back-end client acting for its own partner (client credentials)."""
-    row = client.row
+    return client_subject_of(client.row)
+
+
+def client_subject_of(row: Client) -> Subject:
     return Subject(sub=row.client_id, partner=row.partner, roles=tuple(row.roles), is_person=False)
 
 
@@ -91,7 +94,7 @@ class IdentityServer(AuthorizationServer):
                 raise InvalidScopeError(f"unknown scope: {exc}") from None
         scope = scope or ""
         ttl = expires_in or client.row.access_ttl or call.eco.access_ttl
-        signer = self.keys.signer(call.tx, call.eco.slug)
+        signer = self.keys.signer(call.tx, call.eco.slug, access_token_alg(call.eco))
         cnf = dpop.access_binding(client)  # RFC 9449: bound to the proof's key, if any
         access, claims = mint_access_token(
             signer,

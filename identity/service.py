@@ -78,6 +78,7 @@ def create_ecosystem(
         membership_policy=policy,
         admission_rule={},
         exchange_rules=[],
+        access_token_alg=keys.ACCESS_TOKEN_ALG,
         created_at=_now(),
     )
     repo.add(tx.s, eco)
@@ -331,9 +332,12 @@ def admits(rule: dict[str, Any], claims: dict[str, Any]) -> bool:
 
 
 def update_ecosystem(tx: Tx, eco: str, changes: dict[str, Any], actor: str | None) -> Ecosystem:
-    """Name and token lifetimes (access, refresh) of the ecosystem."""
+    """Name, token lifetimes (access, refresh) and access-token algorithm of the ecosystem."""
     row = ecosystem(tx, eco)
-    for key in ("name", "access_ttl", "refresh_ttl"):
+    alg = changes.get("access_token_alg")
+    if alg is not None and alg not in keys.ALGS:
+        raise _invalid("access_token_alg", f"access_token_alg must be one of {keys.ALGS}")
+    for key in ("name", "access_ttl", "refresh_ttl", "access_token_alg"):
         if key in changes:
             setattr(row, key, changes[key])
     tx.s.flush()

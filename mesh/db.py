@@ -60,6 +60,10 @@ class Database:
         """One unit of work: commits on success, rolls back on any exception."""
         async with self.sessions() as session, session.begin():
             yield session
+        self.committed()
+
+    def committed(self) -> None:
+        """Run the after-commit hooks (for writers that commit outside :meth:`transaction`)."""
         for hook in self._after_commit:
             hook()
 

@@ -343,8 +343,8 @@ class TestEs256IdTokens:
             body["id_token"], key.key, ["ES256"], audience="es-app", issuer=idp.issuer
         )
         assert claims["name"] == "Noah Nguyen"
-        # access tokens stay RS256 (what every resource server verifies)
-        assert jwt.get_unverified_header(body["access_token"])["alg"] == "RS256"
+        # the access token follows the ecosystem's algorithm, not the client's ID-token choice
+        assert jwt.get_unverified_header(body["access_token"])["alg"] == "ES256"
 
     async def test_unknown_id_token_alg_is_refused(self, idp):
         olivia = (await idp.person_tokens("olivia"))["access_token"]

@@ -28,7 +28,7 @@ async def _admin(idp, token, method, path, body=None):
     )
 
 
-async def _kids(idp, alg: str = "RS256") -> list[str]:
+async def _kids(idp, alg: str = "ES256") -> list[str]:
     keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
     return [k["kid"] for k in keys if k["alg"] == alg]
 
@@ -191,3 +191,60 @@ class TestLifetimes:
             await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 900})
         bad = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 5})
         assert bad.status_code == 422
+
+
+class TestAccessTokenAlgorithm:
+    async def test_es256_by_default_and_rs256_on_request_both_verifiable(self, idp, olivia):
+        async def token() -> str:
+            resp = await idp.cc("contoso-backend", "directory:read")
+            assert resp.status_code == 200, resp.text
+            return str(resp.json()["access_token"])
+
+        es = await token()
+        assert jwt.get_unverified_header(es)["alg"] == "ES256"
+        assert jwt.get_unverified_header(es)["kid"] in await _kids(idp, "ES256")
+        resp = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": "RS256"})
+        assert resp.status_code == 200 and resp.json()["access_token_alg"] == "RS256"
+        try:
+            rs = await token()
+            assert jwt.get_unverified_header(rs)["alg"] == "RS256"
+            assert jwt.get_unverified_header(rs)["kid"] in await _kids(idp, "RS256")
+            async with httpx.AsyncClient() as http:
+                verifier = TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=0)
+                for t in (es, rs):  # tokens of both algorithms stay valid until they expire
+                    assert (await verifier.verify(t)).client_id == "contoso-backend"
+                    intro = await idp.http.post(
+                        f"{idp.issuer}/introspect",
+                        data={"token": t},
+                        auth=("northwind-backend", idp.secret("northwind-backend")),
+                    )
+                    assert intro.json()["active"] is True
+        finally:
+            await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": "ES256"})
+        assert jwt.get_unverified_header(await token())["alg"] == "ES256"
+
+    async def test_unknown_algorithm_is_refused_and_changes_nothing(self, idp, olivia):
+        for alg in ("HS256", "none", "PS256"):
+            bad = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": alg})
+            assert bad.status_code == 422, bad.text
+            assert bad.headers["content-type"].startswith("application/problem+json")
+        now = await _admin(idp, olivia, "GET", "/ecosystem")
+        assert now.json()["access_token_alg"] == "ES256"
+
+    async def test_only_operators_choose_it(self, idp):
+        nadia = (await idp.person_tokens("nadia"))["access_token"]
+        resp = await _admin(idp, nadia, "PATCH", "/ecosystem", {"access_token_alg": "RS256"})
+        assert resp.status_code == 403
+
+    async def test_cli_sets_it(self, idp, olivia):
+        result = await cli.set_access_token_alg(idp.settings, "acme", "RS256")
+        try:
+            assert result == {"eco": "acme", "access_token_alg": "RS256"}
+            now = await _admin(idp, olivia, "GET", "/ecosystem")
+            assert now.json()["access_token_alg"] == "RS256"
+            with pytest.raises(cli.CliError):
+                await cli.set_access_token_alg(idp.settings, "acme", "HS256")
+            with pytest.raises(cli.CliError):
+                await cli.set_access_token_alg(idp.settings, "nowhere", "ES256")
+        finally:
+            await cli.set_access_token_alg(idp.settings, "acme", "ES256")

@@ -1,0 +1,293 @@
+"""The lean path of the token endpoint for the common client-credentials request.
+
+A back-end asking for its own token (``POST {iss}/token`` with HTTP Basic client
+authentication and ``grant_type=client_credentials[&scope=…]``) is the hottest request of
+the provider. When everything that request needs is already cached in this process (the
+ecosystem, the client and the signing key, see :class:`identity.cache.TtlCache` and
+:class:`identity.keys.KeyRing`) this ASGI middleware answers it directly: no FastAPI
+routing, no form parser, no authlib grant objects, no database session. The token is
+the one the full path mints (same claims through :func:`mint_access_token`, same
+scope policy, same response body and headers) and its ``token.issued`` audit event is
+group-committed to the outbox before the response leaves, exactly as on the full path.
+
+The lean path only ever *issues*: any request it is not certain about — another grant or
+authentication method, extra or repeated parameters, an odd encoding or content type, a
+``DPoP`` proof, a cache miss, an unknown client, a wrong secret, a scope outside what the
+provider knows — is handed, body intact, to the full path (FastAPI + authlib), which
+decides and produces every error response. A check added to the client-credentials grant
+must therefore be mirrored in :func:`issue` or make it decline.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote_plus
+
+from authlib.common.urls import unquote
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from identity.context import audit_event
+from identity.crypto import digest, same
+from identity.keys import access_token_alg
+from identity.models import Client, Ecosystem
+from identity.oauth import SECRET_METHODS
+from identity.server import client_subject_of
+from identity.tokens import (
+    KNOWN_SCOPES,
+    UnknownScope,
+    access_claims,
+    grant_scope,
+    sign_access_token,
+)
+from mesh import metrics
+
+GRANT = "client_credentials"
+MAX_BODY = 2048  # a client-credentials form is a few dozen bytes; anything bigger goes on
+FORM = b"application/x-www-form-urlencoded"
+HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+]
+ROUTE = "/eco/{eco}/token"  # the label of the full path's route in the HTTP metrics
+
+
+def _eco_of(scope: Scope) -> str | None:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    parts = path.split("/")
+    if (
+        len(parts) == 4
+        and parts[0] == ""
+        and parts[1] == "eco"
+        and parts[2]
+        and parts[3] == "token"
+    ):
+        return parts[2]
+    return None
+
+
+def _form(body: bytes) -> dict[str, str] | None:
+    """``grant_type`` and optional ``scope``, each once, plain ASCII; else None."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if ";" in text:
+        return None
+    out: dict[str, str] = {}
+    for pair in text.split("&"):
+        name, eq, value = pair.partition("=")
+        if not eq or name not in ("grant_type", "scope") or name in out:
+            return None
+        value = unquote_plus(value)
+        if not value.isascii():
+            return None
+        out[name] = value
+    return out
+
+
+def _basic(value: str) -> tuple[str, str] | None:
+    """(client_id, secret) of an HTTP Basic header, read as authlib reads it; else None."""
+    kind, _, token = value.partition(" ")
+    if kind.lower() != "basic" or not token or token != token.strip() or " " in token:
+        return None
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        return None
+    client_id, secret = unquote(client_id), unquote(secret)
+    return (client_id, secret) if client_id and secret else None
+
+
+class Templates:
+    """Per client, the claims of its client-credentials tokens minus ``exp iat jti scope``.
+
+    Built once per cached client row by the full path's own :func:`access_claims`
+    (so every claim is validated by :class:`contracts.claims.Claims` as there), then
+    only those four values change per token.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], tuple[Client, Ecosystem, str, dict[str, Any]]] = {}
+
+    def get(self, rt: Any, eco: Ecosystem, row: Client) -> dict[str, Any]:
+        key = (eco.slug, row.client_id)
+        hit = self._items.get(key)
+        iss = rt.settings.issuer(eco.slug)
+        if hit is not None and hit[0] is row and hit[1] is eco and hit[2] == iss:
+            return hit[3]
+        subject = client_subject_of(row)
+        claims = access_claims(iss, rt.settings.audience, eco.slug, subject, row.client_id, "", 0)
+        if len(self._items) > 4096:
+            self._items.clear()
+        self._items[key] = (row, eco, iss, claims)
+        return claims
+
+
+def issue(
+    rt: Any, templates: Templates, eco: str, auth: str, body: bytes
+) -> tuple[dict[str, Any], Any] | None:
+    """The token response and its audit event, or None to let the full path decide."""
+    form = _form(body)
+    if form is None or form.get("grant_type") != GRANT:
+        return None
+    requested = form.get("scope")
+    if requested is not None:
+        # authlib refuses a scope the provider does not know (invalid_scope): the full path says so
+        if not requested or requested != " ".join(requested.split()):
+            return None
+        if not set(requested.split(" ")) <= KNOWN_SCOPES:
+            return None
+    creds = _basic(auth)
+    if creds is None:
+        return None
+    client_id, secret = creds
+    eco_row = rt.rows.get((eco,))
+    if eco_row is None or eco_row.disabled_at is not None:
+        return None  # unknown here, or a disabled ecosystem whose issuer is gone: 404 there
+    row = rt.rows.get((eco, client_id))
+    if row is None:
+        return None
+    # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
+    if not row.secret_hash or not same(digest(secret), row.secret_hash):
+        return None
+    if row.auth_method not in SECRET_METHODS or GRANT not in row.grant_types:
+        return None
+    if row.dpop_bound_access_tokens:
+        return None  # a client bound to DPoP proofs: the full path demands the proof
+    signer = rt.keys.cached_signer(eco, access_token_alg(eco_row))
+    if signer is None:
+        return None
+    try:
+        template = templates.get(rt, eco_row, row)
+        granted = grant_scope(requested, row.scopes, tuple(row.roles))
+    except (UnknownScope, ValueError):
+        return None
+    ttl = row.access_ttl or eco_row.access_ttl
+    now = int(time.time())
+    claims = {**template, "exp": now + ttl, "iat": now, "jti": uuid.uuid4().hex, "scope": granted}
+    token = {
+        "access_token": sign_access_token(signer, claims),
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": granted,
+    }
+    event = audit_event(
+        eco,
+        "token.issued",
+        actor=client_id,
+        target=claims["sub"],
+        partner=claims.get("partner"),
+        grant_type=GRANT,
+        jti=claims["jti"],
+        scope=granted,
+    )
+    return token, event
+
+
+class TokenFastPath:
+    """ASGI wrapper in front of the whole app: answers what :func:`issue` can answer
+    (recording the same HTTP metrics as the full path), passes everything else on."""
+
+    def __init__(self, app: ASGIApp, owner: Any) -> None:
+        self.app = app
+        self.owner = owner  # the FastAPI app, whose state holds the runtime
+        self.templates = Templates()
+        self.issued = 0  # tokens answered here (the rest went to the full path)
+        self.counted = metrics.http_requests.labels("identity", ROUTE, "200", "")
+        self.timed = metrics.http_latency.labels("identity", ROUTE)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        eco = _eco_of(scope)
+        rt = getattr(self.owner.state, "rt", None) if eco else None
+        auth = _headers(scope["headers"]) if rt is not None else None
+        if eco is None or rt is None or auth is None:
+            await self.app(scope, receive, send)
+            return
+        body, message = await _read(receive)
+        result = issue(rt, self.templates, eco, auth, body) if message is None else None
+        if result is None:
+            await self.app(scope, _replay(body, message, receive), send)
+            return
+        token, event = result
+        await rt.group.add([event])  # durable before the token leaves, as on the full path
+        content = json.dumps(token).encode()
+        headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        self.issued += 1
+        self.counted.inc()
+        self.timed.observe(time.perf_counter() - started)
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> str | None:
+    """The one Authorization header, when the request is a plain form post without DPoP."""
+    auth: bytes | None = None
+    form = False
+    for name, value in raw:
+        if name == b"authorization":
+            if auth is not None:
+                return None
+            auth = value
+        elif name == b"content-type":
+            if form:
+                return None
+            form = value == FORM or value.lower() == FORM + b"; charset=utf-8"
+        elif name in (b"dpop", b"transfer-encoding"):
+            return None
+    if auth is None or not form:
+        return None
+    try:
+        return auth.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+async def _read(receive: Receive) -> tuple[bytes, Message | None]:
+    """The request body; the message that stopped the read early (too big, disconnect)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return b"".join(chunks), {
+                "type": "http.request",
+                "more_body": message.get("more_body", False),
+            }
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
+
+
+def _replay(body: bytes, stopped: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that hands the full path the body already read, then the rest."""
+    more = stopped is not None and stopped["type"] == "http.request" and stopped["more_body"]
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": bool(more)}]
+    if stopped is not None and stopped["type"] != "http.request":
+        pending.append(stopped)  # the disconnect that cut the body short
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

@@ -1,0 +1,271 @@
+"""The token endpoint's lean client-credentials path: what it answers is what the full path
+would answer, what it is unsure of goes to the full path, and it follows changes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import select, update
+
+from identity import models
+from identity.crypto import digest
+from mesh.db import Database
+from mesh.outbox import outbox_table
+from tests.identity.conftest import IdP
+from tests.support import infra
+from tests.support.identity import start_idp
+
+CLIENT = "northwind-backend"
+SCOPE = "directory:read profile:read"
+
+
+@pytest.fixture(scope="module")
+async def served(
+    nats_url: str,
+    idp_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_hashes: dict[str, str],
+) -> AsyncIterator[tuple[IdP, Any]]:
+    """The demo provider on loopback and its app object (whose lean path counts its tokens)."""
+    settings, creds, app = await start_idp(
+        nats_url, idp_database, tmp_path_factory.mktemp("fp"), demo_hashes
+    )
+    async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
+        # Cached rows and keys outlive the module: a request below only leaves the lean path
+        # because of what it is or what changed, never because a cache entry just expired.
+        app.state.rt.rows.ttl = app.state.rt.keys.ttl = 3600
+        yield IdP(url, settings, creds, http), app
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+async def _post(idp: IdP, body: str, **headers: str) -> httpx.Response:
+    hdrs = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+    hdrs.setdefault("Authorization", _basic(CLIENT, idp.secret(CLIENT)))
+    return await idp.http.post(f"{idp.issuer}/token", content=body, headers=hdrs)
+
+
+FORM = "grant_type=client_credentials&scope=directory%3Aread+profile%3Aread"
+
+
+async def _lean(app: Any, idp: IdP, body: str = FORM, **headers: str) -> httpx.Response:
+    """A request the lean path answers (the caches are warmed by the full path first)."""
+    await _post(idp, body, **headers)
+    before = app.fast_path.issued
+    resp = await _post(idp, body, **headers)
+    assert app.fast_path.issued == before + 1, "the lean path did not answer"
+    return resp
+
+
+async def _audited(idp: IdP) -> dict[str, dict[str, Any]]:
+    db = Database(idp.settings.database_url, models.metadata)
+    try:
+        async with db.sessions() as s:
+            rows = (await s.execute(select(outbox_table(models.metadata).c.payload))).all()
+    finally:
+        await db.dispose()
+    events = [json.loads(r.payload) for r in rows]
+    return {
+        e["data"]["details"]["jti"]: e
+        for e in events
+        if e.get("data", {}).get("action") == "token.issued" and "jti" in e["data"]["details"]
+    }
+
+
+class TestSameAnswerAsTheFullPath:
+    async def test_token_response_and_audit_event_match(self, served):
+        idp, app = served
+        lean = await _lean(app, idp)
+        # client_secret_post is not the lean path's business: the full path answers it
+        before = app.fast_path.issued
+        full = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={
+                "grant_type": "client_credentials",
+                "scope": SCOPE,
+                "client_id": CLIENT,
+                "client_secret": idp.secret(CLIENT),
+            },
+        )
+        assert app.fast_path.issued == before
+        assert lean.status_code == full.status_code == 200
+        for name in ("content-type", "cache-control", "pragma"):
+            assert lean.headers[name] == full.headers[name]
+        a, b = lean.json(), full.json()
+        assert list(a) == list(b) and {k: a[k] for k in a if k != "access_token"} == {
+            k: b[k] for k in b if k != "access_token"
+        }
+        ha, hb = (jwt.get_unverified_header(x["access_token"]) for x in (a, b))
+        assert ha == hb and ha["alg"] == "ES256" and ha["typ"] == "at+jwt"
+        ca, cb = (
+            jwt.decode(x["access_token"], options={"verify_signature": False}) for x in (a, b)
+        )
+        assert list(ca) == list(cb)
+        varying = {"exp", "iat", "jti"}
+        assert {k: ca[k] for k in ca if k not in varying} == {
+            k: cb[k] for k in cb if k not in varying
+        }
+        assert ca["exp"] - ca["iat"] == cb["exp"] - cb["iat"] == a["expires_in"]
+        jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+        key = jwt.PyJWK.from_dict(next(k for k in jwks if k["kid"] == ha["kid"]))
+        jwt.decode(a["access_token"], key.key, ["ES256"], audience="partnermesh")
+        audited = await _audited(idp)
+        ea, eb = audited[ca["jti"]], audited[cb["jti"]]  # each committed before its answer
+        assert {k: ea[k] for k in ("type", "ecosystem", "partner", "subject")} == {
+            k: eb[k] for k in ("type", "ecosystem", "partner", "subject")
+        }
+        da, db = ea["data"], eb["data"]
+        assert da["details"].pop("jti") and db["details"].pop("jti")
+        assert da == db
+
+    async def test_scope_policy_and_default_scope_are_the_full_paths(self, served):
+        idp, app = served
+        cut = await _lean(app, idp, "grant_type=client_credentials&scope=admin+directory%3Aread")
+        assert cut.json()["scope"] == "directory:read"  # admin needs the operator role
+        every = await _lean(app, idp, "grant_type=client_credentials")
+        full = await idp.cc(CLIENT)  # the same request through httpx's own encoding
+        assert every.json()["scope"] == full.json()["scope"]
+
+    async def test_rs256_ecosystems_get_rs256_from_the_lean_path_too(self, served):
+        idp, app = served
+        olivia = (await idp.person_tokens("olivia"))["access_token"]
+        auth = {"Authorization": f"Bearer {olivia}"}
+        patch = {"access_token_alg": "RS256"}
+        resp = await idp.http.patch(f"{idp.issuer}/admin/ecosystem", json=patch, headers=auth)
+        assert resp.status_code == 200
+        try:
+            token = (await _lean(app, idp)).json()["access_token"]
+            assert jwt.get_unverified_header(token)["alg"] == "RS256"
+        finally:
+            patch = {"access_token_alg": "ES256"}
+            await idp.http.patch(f"{idp.issuer}/admin/ecosystem", json=patch, headers=auth)
+
+
+class TestWhatItLeavesToTheFullPath:
+    @pytest.mark.parametrize(
+        ("body", "headers", "status", "error"),
+        [
+            (FORM, {"Authorization": _basic(CLIENT, "wrong")}, 401, "invalid_client"),
+            (FORM, {"Authorization": _basic("nobody", "x")}, 401, "invalid_client"),
+            ("grant_type=client_credentials&scope=nope", {}, 400, "invalid_scope"),
+            ("grant_type=client_credentials&scope=", {}, 200, None),
+            ("grant_type=client_credentials&scope=directory%3Aread++x", {}, 400, "invalid_scope"),
+            ("grant_type=password&username=a&password=b", {}, 400, "unsupported_grant_type"),
+            ("grant_type=client_credentials&grant_type=client_credentials", {}, 200, None),
+            (FORM + "&resource=urn%3Ax", {}, 200, None),
+            (FORM + "&client_id=" + CLIENT, {}, 200, None),
+            (FORM, {"DPoP": "not-a-proof"}, None, None),
+            (FORM, {"Content-Type": "text/plain"}, 400, "unsupported_grant_type"),
+            (FORM, {"Authorization": "Basic !!!"}, 401, "invalid_client"),
+        ],
+    )
+    async def test_declines_and_the_full_path_answers(self, served, body, headers, status, error):
+        idp, app = served
+        await _lean(app, idp)  # caches warm: any decline below is the lean path's own choice
+        before = app.fast_path.issued
+        resp = await _post(idp, body, **headers)
+        assert app.fast_path.issued == before, resp.text
+        if status is not None:
+            assert resp.status_code == status, resp.text
+        if error is not None:
+            assert resp.json()["error"] == error
+        assert "traceback" not in resp.text.lower()
+
+    async def test_query_parameters_go_to_the_full_path(self, served):
+        idp, app = served
+        await _lean(app, idp)
+        before = app.fast_path.issued
+        resp = await idp.http.post(
+            f"{idp.issuer}/token?scope=admin",
+            content=FORM,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": _basic(CLIENT, idp.secret(CLIENT)),
+            },
+        )
+        assert app.fast_path.issued == before
+        assert resp.status_code == 200 and "admin" not in resp.json()["scope"]
+
+    async def test_a_client_without_the_grant_is_refused_by_the_full_path(self, served):
+        idp, app = served
+        portal = _basic("portal", idp.secret("portal"))  # confidential, no client_credentials
+        await _post(idp, FORM, Authorization=portal)
+        before = app.fast_path.issued
+        resp = await _post(idp, FORM, Authorization=portal)
+        assert app.fast_path.issued == before
+        assert resp.status_code == 400 and resp.json()["error"] == "unauthorized_client"
+
+    async def test_large_bodies_reach_the_full_path_intact(self, served):
+        idp, app = served
+        await _lean(app, idp)
+        before = app.fast_path.issued
+        resp = await _post(idp, FORM + "&pad=" + "x" * 10_000)
+        assert app.fast_path.issued == before
+        assert resp.status_code == 200 and resp.json()["scope"] == SCOPE
+
+
+class TestItFollowsChanges:
+    async def test_a_change_made_elsewhere_stops_the_lean_path_within_the_cache_lifetime(
+        self, served
+    ):
+        """Another replica (here: the database itself) changes the client's secret: this
+        process stops accepting the old one once its cached row expires."""
+        idp, app = served
+        rt = app.state.rt
+        await _lean(app, idp)
+        rt.rows.ttl, ttl = 0.3, rt.rows.ttl
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.Client)
+                    .where(models.Client.eco == "acme", models.Client.client_id == CLIENT)
+                    .values(secret_hash=digest("a-new-secret-from-elsewhere"))
+                )
+            for _ in range(100):
+                if (await _post(idp, FORM)).status_code == 401:
+                    break
+                await asyncio.sleep(0.05)
+            resp = await _post(idp, FORM)
+            assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+            fresh = await _post(
+                idp, FORM, Authorization=_basic(CLIENT, "a-new-secret-from-elsewhere")
+            )
+            assert fresh.status_code == 200
+        finally:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.Client)
+                    .where(models.Client.eco == "acme", models.Client.client_id == CLIENT)
+                    .values(secret_hash=digest(idp.secret(CLIENT)))
+                )
+            await db.dispose()
+            rt.rows.ttl = ttl
+            rt.rows.forget("acme")
+
+    async def test_an_admin_change_here_applies_to_the_very_next_token(self, served):
+        idp, app = served
+        olivia = (await idp.person_tokens("olivia"))["access_token"]
+        auth = {"Authorization": f"Bearer {olivia}"}
+        await _lean(app, idp)
+        resp = await idp.http.patch(
+            f"{idp.issuer}/admin/ecosystem", json={"access_ttl": 300}, headers=auth
+        )
+        assert resp.status_code == 200
+        try:
+            await _post(idp, FORM)  # the full path refills the forgotten caches
+            lean = await _lean(app, idp)
+            assert lean.json()["expires_in"] == 300
+        finally:
+            await idp.http.patch(
+                f"{idp.issuer}/admin/ecosystem", json={"access_ttl": 900}, headers=auth
+            )
