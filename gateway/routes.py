@@ -106,9 +106,13 @@ class PathTree:
     and raises :class:`LookupError` when no route has that path (404).
     """
 
+    CACHE_SIZE = 4096
+
     def __init__(self) -> None:
         self.root = _Node()
         self._count = 0
+        # Recent answers: most calls repeat a few paths (the cache empties when full).
+        self._recent: dict[tuple[str, str], tuple[Any, tuple[str, ...]] | None] = {}
 
     def add(self, method: str, path: str, target: Any) -> None:
         node = self.root
@@ -123,8 +127,21 @@ class PathTree:
             node.ends.append((self._count, m, target))
         self._count += 1
 
-    def match(self, method: str, path: str) -> tuple[Any, list[str]] | None:
+    def match(self, method: str, path: str) -> tuple[Any, tuple[str, ...]] | None:
         """The target and the values of the path's parameters, in path order."""
+        try:
+            return self._recent[(method, path)]
+        except KeyError:
+            pass
+        result = self._match(method, path)  # raises LookupError: not cached, rarely repeated
+        if len(path) > 256:  # bound what the cache holds
+            return result
+        if len(self._recent) >= self.CACHE_SIZE:
+            self._recent.clear()
+        self._recent[(method, path)] = result
+        return result
+
+    def _match(self, method: str, path: str) -> tuple[Any, tuple[str, ...]] | None:
         found: list[tuple[int, str, Any, list[str]]] = []
         if path[:1] == "/":
             self._walk(self.root, path.split("/"), 1, [], found)
@@ -133,7 +150,7 @@ class PathTree:
         best = None
         for order, m, target, values in found:
             if m == method and (best is None or order < best[0]):
-                best = (order, target, values)
+                best = (order, target, tuple(values))
         return None if best is None else (best[1], best[2])
 
     def _walk(
