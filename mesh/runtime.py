@@ -6,6 +6,8 @@ A service's ``__main__`` reads::
     async with service_runtime("profile", settings, models.metadata) as rt:
         handlers.register(rt)
         await rt.serve_forever()
+
+and runs ``main()`` with :func:`run` (uvloop when installed).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from nats.aio.client import Client
@@ -99,6 +102,17 @@ class ServiceRuntime:
         await stop.wait()
         log.info("stopping", extra={"service": self.name})
         await self.stop()
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a process's main coroutine: on uvloop when it is installed (it comes with
+    ``uvicorn[standard]``; its event loop costs markedly less per message), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 async def drain(nc: Client) -> None:
