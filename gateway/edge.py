@@ -146,16 +146,25 @@ class Edge:
                     path,
                 )
             else:
-                reply = await self._dispatch(scope, receive, headers, info)
+                routed = self._route(scope, receive, headers, info)
+                if isinstance(routed, Reply):
+                    reply = routed
+                else:
+                    endpoint, request = routed
+                    try:
+                        reply = await endpoint(request)
+                    except Exception as exc:  # endpoints are guarded; this is the last resort
+                        reply = problem_response(internal_error(path, exc), path)
             status = reply.status
             await self._send(send, reply, extra)
         finally:
             self._log(scope, info, status, started)
         return info, status
 
-    async def _dispatch(
+    def _route(
         self, scope: Scope, receive: Receive, headers: dict[str, str], info: RequestInfo
-    ) -> Reply:
+    ) -> Reply | tuple[Endpoint, Incoming]:
+        """The endpoint and its request, or the reply when nothing serves the path."""
         method: str = scope["method"]
         path: str = scope["path"]
         try:
@@ -165,11 +174,9 @@ class Edge:
         if found is None:
             return edge_problem(405, "this path does not accept that method", path)
         (endpoint, names), values = found
-        params = dict(zip(names, values, strict=True))
-        try:
-            return await endpoint(Incoming(scope, receive, headers, info, params))
-        except Exception as exc:  # endpoints are guarded; this is the last resort
-            return problem_response(internal_error(path, exc), path)
+        return endpoint, Incoming(
+            scope, receive, headers, info, dict(zip(names, values, strict=True))
+        )
 
     def _unrouted(self, scope: Scope, method: str, path: str) -> Reply:
         """404, or a redirect to the same path without its trailing slash if that is routed."""

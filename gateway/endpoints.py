@@ -44,17 +44,28 @@ def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
     op = bound.op
     status = op.status
 
-    async def handle(request: Incoming, rl: dict[str, str]) -> Reply:
-        info = request.info
-        info.route = op.name
-        caller = info.caller = await authenticate(request.headers, gw.token_verifier())
-        eco = caller.claims.eco if caller.claims else request.params.get("eco", "-")
-        rl.update(await gw.rate_limiter().check(eco, caller, request.client_ip))
-        body = await json_body(request, gw) if bound.takes_body else {}
-        params = merge_params(bound, request.params, request.query_lists(), body)
-        data = await call_operation(gw, bound, caller, params)
-        if status == 204:
-            return Reply(204, b"", None, encode_headers(rl))
-        return Reply(status, data, headers=encode_headers(rl))
+    async def endpoint(request: Incoming) -> Reply:
+        # The hot path: what guarded() does, written out (one coroutine less per call).
+        rl: dict[str, str] = {}
+        try:
+            info = request.info
+            info.route = op.name
+            caller = info.caller = await authenticate(request.headers, gw.token_verifier())
+            eco = caller.claims.eco if caller.claims else request.params.get("eco", "-")
+            rl = await gw.rate_limiter().check(eco, caller, request.client_ip)
+            body = await json_body(request, gw) if bound.takes_body else {}
+            params = merge_params(bound, request.params, request.query_lists(), body)
+            data = await call_operation(gw, bound, caller, params)
+            if status == 204:
+                return Reply(204, b"", None, encode_headers(rl))
+            return Reply(status, data, headers=encode_headers(rl))
+        except RateLimited as exc:
+            return problem_response(exc, request.path, exc.headers)
+        except MeshError as exc:
+            return problem_response(exc, request.path, rl)
+        except UnsupportedMediaType:
+            return edge_problem(415, "send the body as application/json", request.path)
+        except Exception as exc:
+            return problem_response(internal_error(request.path, exc), request.path, rl)
 
-    return guarded(handle)
+    return endpoint

@@ -75,15 +75,14 @@ async def call_operation(
         authorize(op.policy, caller, request.model_dump(include=set(bound.policy_fields)))
     started = time.perf_counter()
     code = "ok"
+    payload = request.model_dump_json().encode()
+    timeout = wait or gw.settings.request_timeout
     try:
+        if not gw.tracing.enabled:
+            return await request_raw(gw.nats(), op.subject, payload, caller.token, timeout)
         with gw.tracing.client(op) as trace_headers:
             return await request_raw(
-                gw.nats(),
-                op.subject,
-                request.model_dump_json().encode(),
-                caller.token,
-                wait or gw.settings.request_timeout,
-                trace_headers,
+                gw.nats(), op.subject, payload, caller.token, timeout, trace_headers
             )
     except MeshError as exc:
         code = exc.code.value
