@@ -35,6 +35,7 @@ from mesh.outbox import Outbox, OutboxRelay
 from mesh.service import Handler, MeshService
 from mesh.settings import ServiceSettings
 from mesh.tokens import RemoteJwks, TokenVerifier
+from mesh.tracing import sdk_provider
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -127,7 +128,10 @@ async def service_runtime(
     metadata: MetaData,
     verifier: TokenVerifier | None = None,
     setup_logging: bool = True,
+    tracer_provider: Any = None,
 ) -> AsyncIterator[ServiceRuntime]:
+    """The runtime of service ``name``; ``tracer_provider`` records its spans (tests),
+    else ``settings.otel`` decides whether it records any."""
     if setup_logging:
         mesh_logging.setup(f"{name}-{settings.instance}", settings.log_level, settings.log_json)
     async with AsyncExitStack() as stack:
@@ -148,8 +152,16 @@ async def service_runtime(
         stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await ensure_event_stream(js)
+        if tracer_provider is None and settings.otel:
+            tracer_provider = sdk_provider(f"partnermesh-{name}", settings.instance)
         service = MeshService(
-            nc, name, VERSION, verifier, f"partnermesh {name} service", settings.max_concurrency
+            nc,
+            name,
+            VERSION,
+            verifier,
+            f"partnermesh {name} service",
+            settings.max_concurrency,
+            tracer=tracer_provider.get_tracer(f"partnermesh.{name}") if tracer_provider else None,
         )
         rt = ServiceRuntime(
             name=name,

@@ -5,6 +5,9 @@ Every request: decode the operation's request model, verify the caller's token
 failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP status,
 payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
 the request id and is logged, never shown.
+
+With a ``tracer`` (OpenTelemetry), each handled request is a SERVER span that
+continues the request's ``traceparent``; without one, no tracing code runs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from contracts.policy import Operation, decide
 from mesh import context, metrics
 from mesh.errors import MeshError
 from mesh.tokens import TokenVerifier, bearer
+from mesh.tracing import parent_context, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,16 @@ def _bound_fields(op: Operation) -> set[str]:
     return {f for f in (op.policy.eco_param, op.policy.partner_param) if f}
 
 
+def _record_failure(span: Any, exc: MeshError) -> None:
+    """The error code on the span; ERROR status for failures of the service (5xx), as
+    OpenTelemetry's RPC conventions have it (a refused caller is not a server error)."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", exc.code.value)
+    if exc.status >= 500:
+        span.set_status(Status(StatusCode.ERROR, exc.code.value))
+
+
 class MeshService:
     """Registers operations as endpoints of one NATS micro service (queue group = name)."""
 
@@ -67,8 +81,10 @@ class MeshService:
         verifier: TokenVerifier,
         description: str = "",
         max_concurrency: int = 64,
+        tracer: Any = None,
     ) -> None:
         self.nc = nc
+        self.tracer = tracer
         self.name = name
         self.version = version
         self.description = description
@@ -118,10 +134,11 @@ class MeshService:
         # nats-py runs one subscription's callbacks one after another; handle each
         # request in its own task so slow calls do not queue behind each other.
         fields = _bound_fields(op)
+        handle = self._handle if self.tracer is None else self._handle_traced
 
         async def spawn(request: Request) -> None:
             await self._slots.acquire()
-            task = asyncio.create_task(self._handle(op, handler, request, fields))
+            task = asyncio.create_task(handle(op, handler, request, fields))
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -131,12 +148,37 @@ class MeshService:
         self._tasks.discard(task)
         self._slots.release()
 
-    async def _handle(
+    async def _handle_traced(
         self, op: Operation, handler: Handler, request: Request, fields: set[str]
+    ) -> None:
+        from opentelemetry.trace import SpanKind
+
+        attributes = {
+            "messaging.system": "nats",
+            "messaging.destination.name": op.subject,
+            "rpc.service": self.name,
+            "rpc.method": op.name,
+        }
+        parent = parent_context((request.headers or {}).get(h.TRACEPARENT))
+        with self.tracer.start_as_current_span(
+            f"{self.name}/{op.name}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            await self._handle(op, handler, request, fields, span)
+
+    async def _handle(
+        self,
+        op: Operation,
+        handler: Handler,
+        request: Request,
+        fields: set[str],
+        span: Any = None,
     ) -> None:
         hdrs = request.headers or {}
         rid = hdrs.get(h.REQUEST_ID) or context.new_request_id()
-        tp = context.child_traceparent(hdrs.get(h.TRACEPARENT))
+        if span is None:
+            tp = context.child_traceparent(hdrs.get(h.TRACEPARENT))
+        else:  # the span continues the caller's trace; logs and onward calls name it
+            tp = traceparent_of(span)
         context.request_id.set(rid)
         context.traceparent.set(tp)
         reply_headers = {h.REQUEST_ID: rid, h.TRACEPARENT: tp}
@@ -149,6 +191,8 @@ class MeshService:
         except Exception as exc:  # every failure gets a coded reply, never a traceback
             mesh_exc = self._as_mesh_error(exc, op, rid)
             code = mesh_exc.code.value
+            if span is not None:
+                _record_failure(span, mesh_exc)
             status, title, payload = error_reply(mesh_exc)
             await request.respond_error(status, title, payload, headers=reply_headers)
         finally:
