@@ -153,7 +153,13 @@ def rate_limit_headers(verdicts: list[Verdict], policy: str | None = None) -> di
         return {}
     if policy is None:
         policy = _policy_field(tuple((v.name, v.spec.burst, v.spec.window) for v in verdicts))
-    tightest = min(verdicts, key=lambda v: (v.taken, v.tokens / v.spec.burst))
+    tightest = verdicts[0]  # refused first, then the least left relative to its size
+    for v in verdicts[1:]:
+        if (v.taken, v.tokens / v.spec.burst) < (
+            tightest.taken,
+            tightest.tokens / tightest.spec.burst,
+        ):
+            tightest = v
     headers = {
         "RateLimit-Policy": policy,
         "RateLimit": f'"{tightest.name}";r={tightest.remaining};t={tightest.reset}',
@@ -197,7 +203,7 @@ class RateLimiter:
         else:
             verdicts = [await self._take(name, key, spec, cost) for name, key, spec in keys]
         headers = rate_limit_headers(verdicts, policy)
-        if any(not v.taken for v in verdicts):
+        if "Retry-After" in headers:  # the tightest bucket refused, so one did
             metrics.rate_limited.labels("gateway", caller.partner or "-").inc()
             raise RateLimited(headers)
         return headers

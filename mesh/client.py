@@ -29,21 +29,24 @@ class Replies:
 
     A request is one publish with a reply subject of that inbox and a future,
     resolved by the subscription's callback or failed by a timer: lighter than
-    ``Client.request`` (no ``wait_for``, no per-call NUID).
+    ``Client.request`` (no ``wait_for``, no per-call NUID). It holds no reference to
+    the connection (which holds it, through the subscription).
     """
 
     def __init__(self, nc: Client) -> None:
-        self.nc = nc
         self.prefix = nc.new_inbox() + "."
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         self._seq = itertools.count()
         self._started: asyncio.Future[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, nc: Client) -> None:
+        started = self._started
+        if started is not None and started.done() and started.exception() is None:
+            return  # the usual case: subscribed already
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
             try:
-                await self.nc.subscribe(self.prefix + "*", cb=self._on_reply)
+                await nc.subscribe(self.prefix + "*", cb=self._on_reply)
             except BaseException as exc:
                 started, self._started = self._started, None  # a later call tries again
                 started.set_exception(exc)
@@ -58,7 +61,7 @@ class Replies:
             future.set_result(msg)
 
     async def request(
-        self, subject: str, payload: bytes, timeout: float, headers: dict[str, str]
+        self, nc: Client, subject: str, payload: bytes, timeout: float, headers: dict[str, str]
     ) -> Msg:
         """The reply; raises :class:`NoRespondersError` or :class:`TimeoutError`."""
         loop = asyncio.get_running_loop()
@@ -67,7 +70,7 @@ class Replies:
         self._waiting[token] = future
         timer = loop.call_later(timeout, _expire, future)
         try:
-            await self.nc.publish(subject, payload, reply=self.prefix + token, headers=headers)
+            await nc.publish(subject, payload, reply=self.prefix + token, headers=headers)
             msg = await future
         finally:
             timer.cancel()
@@ -89,7 +92,7 @@ async def replies_of(nc: Client) -> Replies:
     replies = _replies.get(nc)
     if replies is None:
         replies = _replies[nc] = Replies(nc)
-    await replies.start()
+    await replies.start(nc)
     return replies
 
 
@@ -119,7 +122,7 @@ async def request_raw(
     replies = await replies_of(nc)
     for pause in (*NO_RESPONDER_RETRIES, None):
         try:
-            msg = await replies.request(subject, payload, timeout, hdrs)
+            msg = await replies.request(nc, subject, payload, timeout, hdrs)
             break
         except NoRespondersError:
             # Nobody received the request, so sending it again is safe whatever it does:
