@@ -14,6 +14,7 @@ ROLES = "roles"
 SCOPE = "scope"
 CLIENT_ID = "client_id"
 ACT = "act"
+CNF = "cnf"
 FED = "fed"
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -68,6 +69,16 @@ class Federation(BaseModel):
     partner: str | None = None
 
 
+class Confirmation(BaseModel):
+    """``cnf`` claim (RFC 7800): the key a sender-constrained token is bound to.
+
+    ``jkt`` is the RFC 7638 SHA-256 thumbprint of the client's DPoP key (RFC 9449 §6.1).
+    """
+
+    model_config = ConfigDict(extra="allow")
+    jkt: str | None = None
+
+
 class Claims(BaseModel):
     """The verified claims of an access token, as every process sees them."""
 
@@ -86,6 +97,7 @@ class Claims(BaseModel):
     roles: list[Role] = Field(default_factory=list)
     act: Actor | None = None
     fed: Federation | None = None
+    cnf: Confirmation | None = None
 
     @property
     def scopes(self) -> frozenset[str]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from deploy.demo import ECOSYSTEM as DEMO_ECOSYSTEM
 from deploy.processes import Child, stop_all
 from mesh.localnats import nats_command, port_in_use
 
@@ -155,11 +156,15 @@ class Launcher:
 
     def start_processes(self) -> None:
         py = sys.executable
-        self.spawn(
-            "identity",
-            [py, "-m", "identity"],
-            self.env_for("IDENTITY", port=self.ports.identity, public_url=self.identity_url),
+        # The demo ecosystem's operators stand in for the deployment's operators: they may
+        # create other ecosystems (POST /admin/ecosystems). Dedicate one in production.
+        identity_env = self.env_for(
+            "IDENTITY",
+            port=self.ports.identity,
+            public_url=self.identity_url,
+            platform_ecosystem=DEMO_ECOSYSTEM,
         )
+        self.spawn("identity", [py, "-m", "identity"], identity_env)
         self.spawn(
             "gateway", [py, "-m", "gateway"], self.env_for("GATEWAY", port=self.ports.gateway)
         )

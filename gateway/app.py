@@ -17,6 +17,7 @@ import httpx
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
 from gateway import mashup
+from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
 from gateway.endpoints import Endpoint, operation_endpoint
 from gateway.meta import meta_routes
@@ -26,6 +27,7 @@ from gateway.settings import GatewaySettings
 from gateway.state import Gateway
 from gateway.tracing import make_tracing
 from mesh.nats import connect
+from mesh.revocation import RevocationFeed
 from mesh.tokens import RemoteJwks, TokenVerifier
 
 
@@ -65,9 +67,13 @@ def create_app(
             if redis_client is not None:
                 stack.push_async_callback(redis_client.aclose)
             gw.limiter = RateLimiter(settings, buckets)
+            gw.dpop = EdgeDPoP(settings, redis_client)  # jti replay shared through Redis
             gw.verifier = verifier or default_verifier(settings, http)
             gw.nc = await connect(settings.nats_url, f"gateway-{settings.instance}")
             stack.push_async_callback(gw.nc.drain)
+            feed = RevocationFeed(gw.nc.jetstream(), gw.verifier.revoked)
+            await feed.start()  # replays recent revocations before the first request
+            stack.push_async_callback(feed.stop)
             yield
 
     # Operations first: they are what the gateway is for, and the first match wins.

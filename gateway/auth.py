@@ -1,4 +1,5 @@
-"""Who is calling: bearer token → verified claims, and the policy decision on them.
+"""Who is calling (the caller built by :func:`gateway.dpop.authenticate`: a Bearer or
+DPoP-bound token → verified claims) and the policy decision on them.
 
 The decision is :func:`contracts.policy.decide`, the same function every service
 applies again to the token it receives (zero trust).
@@ -6,24 +7,24 @@ applies again to the token it receives (zero trust).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.policy import Policy, decide
 from mesh.errors import MeshError
-from mesh.tokens import TokenVerifier, bearer
 
 
 class Caller:
-    """The token a request carried (if any) and its verified claims."""
+    """The token a request carried (if any), its verified claims and, for a DPoP-bound
+    token, the proof checked at the edge (forwarded to services, see gateway.dpop)."""
 
-    __slots__ = ("claims", "token")
+    __slots__ = ("claims", "proof", "token")
 
-    def __init__(self, token: str | None, claims: Claims | None) -> None:
+    def __init__(self, token: str | None, claims: Claims | None, proof: str | None = None) -> None:
         self.token = token
         self.claims = claims
+        self.proof = proof
 
     @property
     def partner(self) -> str | None:
@@ -35,19 +36,6 @@ class Caller:
 
 
 ANONYMOUS = Caller(None, None)
-
-
-async def authenticate(headers: Mapping[str, str], verifier: TokenVerifier) -> Caller:
-    """Verify the bearer token, if one is sent. A token that is sent must be valid."""
-    raw = headers.get("authorization")
-    if raw is None:
-        return ANONYMOUS
-    token = bearer(raw)
-    if token is None:
-        raise MeshError(
-            ErrorCode.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'"
-        )
-    return Caller(token, await verifier.verify(token))
 
 
 def authorize(policy: Policy, caller: Caller, params: dict[str, Any]) -> None:

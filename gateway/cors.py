@@ -7,8 +7,11 @@ import re
 _ECO_PATH = re.compile(r"^/v1/ecosystems/([^/]+)(?:/|$)")
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
-ALLOW_HEADERS = "Authorization, Content-Type, traceparent, tracestate, X-Request-Id"
-EXPOSE_HEADERS = "RateLimit, RateLimit-Policy, Retry-After, X-Request-Id, traceparent"
+ALLOW_HEADERS = "Authorization, Content-Type, DPoP, traceparent, tracestate, X-Request-Id"
+EXPOSE_HEADERS = (
+    "RateLimit, RateLimit-Policy, Retry-After, X-Request-Id, traceparent, "
+    "DPoP-Nonce, WWW-Authenticate"
+)
 
 
 def eco_of_path(path: str) -> str | None:

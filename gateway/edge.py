@@ -27,7 +27,7 @@ from gateway import metrics
 from gateway.auth import ANONYMOUS, Caller
 from gateway.cors import CorsPolicy
 from gateway.endpoints import Endpoint
-from gateway.http import Incoming, Reply, decode_headers
+from gateway.http import Incoming, Reply, RequestHeaders, decode_headers
 from gateway.problems import edge_problem, internal_error, problem_response
 from gateway.routes import PathTree, path_params
 from gateway.settings import GatewaySettings
@@ -113,7 +113,7 @@ class Edge:
             finish_server_span(span, info.route, status)
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], rid: str
+        self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders, rid: str
     ) -> tuple[RequestInfo, int]:
         info = RequestInfo()
         path: str = scope["path"]
@@ -162,7 +162,7 @@ class Edge:
         return info, status
 
     def _route(
-        self, scope: Scope, receive: Receive, headers: dict[str, str], info: RequestInfo
+        self, scope: Scope, receive: Receive, headers: RequestHeaders, info: RequestInfo
     ) -> Reply | tuple[Endpoint, Incoming]:
         """The endpoint and its request, or the reply when nothing serves the path."""
         method: str = scope["method"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.auth import authenticate
+from gateway.dpop import authenticate
 from gateway.forward import call_operation, decode_body, merge_params
 from gateway.http import Incoming, Reply, UnsupportedMediaType, encode_headers
 from gateway.problems import edge_problem, internal_error, problem_response
 from gateway.ratelimit import RateLimited
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
+from mesh.dpop import DPoPChallenge
 from mesh.errors import MeshError
 
 Endpoint = Callable[[Incoming], Awaitable[Reply]]
@@ -28,7 +29,7 @@ def guarded(handler: Callable[[Incoming, dict[str, str]], Awaitable[Reply]]) -> 
         rl: dict[str, str] = {}
         try:
             return await handler(request, rl)
-        except RateLimited as exc:
+        except (RateLimited, DPoPChallenge) as exc:
             return problem_response(exc, request.path, exc.headers)
         except MeshError as exc:
             return problem_response(exc, request.path, rl)
@@ -50,7 +51,9 @@ def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
         try:
             info = request.info
             info.route = op.name
-            caller = info.caller = await authenticate(request.headers, gw.token_verifier())
+            caller = info.caller = await authenticate(
+                request.headers, request.scope, gw.token_verifier(), gw.proofs()
+            )
             eco = caller.claims.eco if caller.claims else request.params.get("eco", "-")
             rl = await gw.rate_limiter().check(eco, caller, request.client_ip)
             body = await json_body(request, gw) if bound.takes_body else {}
@@ -59,7 +62,7 @@ def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
             if status == 204:
                 return Reply(204, b"", None, encode_headers(rl))
             return Reply(status, data, headers=encode_headers(rl))
-        except RateLimited as exc:
+        except (RateLimited, DPoPChallenge) as exc:
             return problem_response(exc, request.path, exc.headers)
         except MeshError as exc:
             return problem_response(exc, request.path, rl)

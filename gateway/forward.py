@@ -20,6 +20,7 @@ from gateway.auth import Caller, authorize
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
 from mesh.client import request_raw
+from mesh.dpop import forwarded_headers
 from mesh.errors import MeshError
 
 
@@ -79,10 +80,16 @@ async def call_operation(
     timeout = wait or gw.settings.request_timeout
     try:
         if not gw.tracing.enabled:
-            return await request_raw(gw.nats(), op.subject, payload, caller.token, timeout)
+            dpop = forwarded_headers(caller.token, caller.proof)  # {} for a bearer token
+            return await request_raw(gw.nats(), op.subject, payload, caller.token, timeout, dpop)
         with gw.tracing.client(op) as trace_headers:
             return await request_raw(
-                gw.nats(), op.subject, payload, caller.token, timeout, trace_headers
+                gw.nats(),
+                op.subject,
+                payload,
+                caller.token,
+                timeout,
+                {**trace_headers, **forwarded_headers(caller.token, caller.proof)},
             )
     except MeshError as exc:
         code = exc.code.value

@@ -35,7 +35,7 @@ class Incoming:
         self,
         scope: Scope,
         receive: Receive,
-        headers: dict[str, str],
+        headers: RequestHeaders,
         info: Any,
         params: dict[str, str],
     ) -> None:
@@ -116,14 +116,28 @@ class Reply:
         return reply
 
 
-def decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """ASGI header fields as a dict: lower-case names, the first value of a repeated field."""
-    headers: dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1").lower()
-        if key not in headers:
-            headers[key] = value.decode("latin-1")
-    return headers
+class RequestHeaders(dict[str, str]):
+    """Header fields by lower-case name, the first value of a repeated field;
+    :meth:`getlist` gives every value (as Starlette's ``Headers`` does)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        self.raw = raw
+        for name, value in raw:
+            key = name.decode("latin-1").lower()
+            if key not in self:
+                self[key] = value.decode("latin-1")
+
+    def getlist(self, name: str) -> list[str]:
+        key = name.lower().encode("latin-1")
+        return [v.decode("latin-1") for k, v in self.raw if k.lower() == key]
+
+
+def decode_headers(raw: list[tuple[bytes, bytes]]) -> RequestHeaders:
+    """ASGI header fields, decoded once per request."""
+    return RequestHeaders(raw)
 
 
 def encode_headers(headers: dict[str, str]) -> Headers:

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from contracts.errors import ErrorCode
 from gateway import metrics
-from gateway.auth import Caller, authenticate, require_ecosystem
+from gateway.auth import Caller, require_ecosystem
+from gateway.dpop import authenticate
 from gateway.endpoints import Endpoint, guarded, json_body
 from gateway.forward import call_operation, merge_params
 from gateway.http import Incoming, Reply, encode_headers
@@ -112,7 +113,9 @@ def mashup_endpoint(gw: Gateway) -> Endpoint:
     async def handle(request: Incoming, rl: dict[str, str]) -> Reply:
         info = request.info
         info.route = "mashup"
-        caller = info.caller = await authenticate(request.headers, gw.token_verifier())
+        caller = info.caller = await authenticate(  # sub-requests inherit its proof
+            request.headers, request.scope, gw.token_verifier(), gw.proofs()
+        )
         eco = request.params["eco"]
         require_ecosystem(caller, eco)
         batch = parse(gw, await json_body(request, gw))

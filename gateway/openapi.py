@@ -2,7 +2,7 @@
 
 Each operation documents its parameters (path, and query for GET/DELETE), its JSON
 body (the request model without the path fields), its reply and every problem
-status the edge can answer, the bearer security requirement naming its scope, and
+status the edge can answer, the bearer (or DPoP) security requirement naming its scope, and
 its policy as the ``x-partnermesh-policy`` extension.
 """
 
@@ -117,9 +117,7 @@ def _operation(bound: BoundRoute, refs: dict[Any, Any], defs: dict[str, Any]) ->
         "tags": list(op.tags) or [op.service],
         "parameters": _parameters(bound, req_schema),
         "responses": _responses(op.status, refs[(op.reply, "serialization")], bound.takes_body),
-        "security": []
-        if op.policy.public
-        else [{"bearer": [op.policy.scope.value] if op.policy.scope else []}],
+        "security": [] if op.policy.public else _security(op),
         "x-partnermesh-policy": op.policy.describe(),
         "x-partnermesh-subject": op.subject,
     }
@@ -127,6 +125,12 @@ def _operation(bound: BoundRoute, refs: dict[Any, Any], defs: dict[str, Any]) ->
     if body:
         doc["requestBody"] = body
     return doc
+
+
+def _security(op: Operation) -> list[dict[str, list[str]]]:
+    """Bearer or DPoP (RFC 9449), each with the operation's scope."""
+    scopes = [op.policy.scope.value] if op.policy.scope else []
+    return [{"bearer": scopes}, {"dpop": list(scopes)}]
 
 
 def _mashup_path(refs: dict[Any, Any]) -> dict[str, Any]:
@@ -145,7 +149,7 @@ def _mashup_path(refs: dict[Any, Any]) -> dict[str, Any]:
                 },
             },
             "responses": _responses(200, refs[(mashup.MashupReply, "serialization")], True),
-            "security": [{"bearer": []}],
+            "security": [{"bearer": []}, {"dpop": []}],
             "x-partnermesh-policy": {
                 "public": False,
                 "scope": None,
@@ -204,7 +208,15 @@ def build_openapi(routes: RouteTable, settings: GatewaySettings) -> dict[str, An
                     "bearerFormat": "JWT",
                     "description": "An access token (typ at+jwt) of the ecosystem's issuer "
                     "<identity>/eco/<eco>; its scopes are listed per operation.",
-                }
+                },
+                "dpop": {
+                    "type": "http",
+                    "scheme": "DPoP",
+                    "description": "A DPoP-bound access token (RFC 9449, cnf.jkt) sent as "
+                    "'Authorization: DPoP <token>' with a 'DPoP' proof header signed by its key "
+                    "(htm, htu = the gateway's public URL, iat, jti, ath). Bound tokens sent "
+                    "as Bearer are refused.",
+                },
             },
         },
     }

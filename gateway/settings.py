@@ -39,7 +39,11 @@ class GatewaySettings(MeshSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    public_url: str = Field(default="", description="Base URL shown in the OpenAPI document")
+    public_url: str = Field(
+        default="",
+        description="The gateway's external base URL (behind a proxy: what clients call): "
+        "shown in the OpenAPI document and compared with DPoP proofs' htu",
+    )
     # Shared rate-limit buckets between replicas; empty: buckets in this process.
     redis_url: str = ""
     rate_limit_key_prefix: str = "pm:rl:"
@@ -59,6 +63,13 @@ class GatewaySettings(MeshSettings):
     mashup_max_items: int = Field(default=20, ge=1)
     access_log: bool = True
     otel: bool = Field(default=False, description="OpenTelemetry spans (needs opentelemetry-sdk)")
+    # DPoP (RFC 9449) proofs: accepted age (+ leeway, also into the future), replay cache
+    # size, and whether to demand server nonces (DPoP-Nonce, derived from SECRET_KEY).
+    dpop_max_age_s: float = 60.0
+    dpop_leeway_s: float = 10.0
+    dpop_replay_cache_size: int = 100_000
+    dpop_nonce: bool = False
+    dpop_nonce_period_s: int = 300
 
     def limits_for(self, eco: str | None) -> EcoRateLimits:
         """The effective partner/client/anonymous buckets of ``eco``."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client
 
 from contracts.errors import ErrorCode
+from gateway.dpop import EdgeDPoP
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
@@ -23,6 +24,7 @@ class Gateway:
     nc: Client | None = None
     limiter: RateLimiter | None = None
     tracing: Tracing = field(default_factory=Tracing)
+    dpop: EdgeDPoP | None = None
 
     def nats(self) -> Client:
         if self.nc is None or not self.nc.is_connected:
@@ -33,6 +35,11 @@ class Gateway:
         if self.verifier is None:
             raise MeshError(ErrorCode.UNAVAILABLE, "the gateway is starting")
         return self.verifier
+
+    def proofs(self) -> EdgeDPoP:
+        if self.dpop is None:
+            self.dpop = EdgeDPoP(self.settings)
+        return self.dpop
 
     def rate_limiter(self) -> RateLimiter:
         if self.limiter is None:

@@ -2,6 +2,9 @@
 
 Callers present an access token of this ecosystem with scope ``admin`` and role
 ``operator`` (or ``broker:curate`` and role ``broker`` for partner verification).
+An ecosystem's operators manage their own ecosystem (``/ecosystem``: name, lifetimes,
+membership policy); creating, listing and disabling ecosystems is the platform admin
+API's (:mod:`identity.platform`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from pydantic import BaseModel, Field
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
-from identity import keys, service
+from identity import ecosystems, keys, service
 from identity import repository as repo
 from identity.context import Tx
 from identity.endpoints import AccessTokenView, decode_own_access_token
+from identity.platform import SettingsIn
 from identity.runtime import IdentityRuntime, RuntimeDep
 from mesh.errors import MeshError
 from mesh.tokens import bearer
@@ -62,6 +66,7 @@ class ClientIn(BaseModel):
     roles: list[str] = []
     first_party: bool = False
     jwks: dict[str, Any] | None = None
+    dpop_bound_access_tokens: bool = False
 
 
 class PolicyIn(BaseModel):
@@ -136,6 +141,7 @@ def _client(c: Any) -> dict[str, Any]:
         "redirect_uris": c.redirect_uris,
         "roles": c.roles,
         "first_party": c.first_party,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
     }
 
 
@@ -305,36 +311,25 @@ async def register_upstream(
     return {"alias": up.alias, "name": up.name, "issuer": up.issuer, "mapping": up.mapping}
 
 
-class EcosystemIn(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    access_ttl: int | None = Field(default=None, ge=60, le=24 * 3600)
-    refresh_ttl: int | None = Field(default=None, ge=300, le=365 * 24 * 3600)
-
-
 @router.get("/ecosystem")
 async def get_ecosystem(request: Request, eco: str, rt: RuntimeDep) -> dict[str, Any]:
-    return await _admin(request, rt, eco, lambda tx, _a: _ecosystem(service.ecosystem(tx, eco)))
+    """The ecosystem's own settings (its operators; the platform's see all at /admin/ecosystems)."""
+    return await _admin(
+        request,
+        rt,
+        eco,
+        lambda tx, _a: ecosystems.view(service.ecosystem(tx, eco), rt.settings.issuer(eco)),
+    )
 
 
 @router.patch("/ecosystem")
 async def update_ecosystem(
-    request: Request, eco: str, body: EcosystemIn, rt: RuntimeDep
+    request: Request, eco: str, body: SettingsIn, rt: RuntimeDep
 ) -> dict[str, Any]:
+    """Name, token lifetimes and membership policy; disabling is for the platform's operators."""
+
     def work(tx: Tx, actor: str) -> dict[str, Any]:
-        changes = body.model_dump(exclude_none=True)
-        return _ecosystem(service.update_ecosystem(tx, eco, changes, actor))
+        row = ecosystems.update(tx, eco, body.model_dump(exclude_none=True), actor)
+        return ecosystems.view(row, rt.settings.issuer(eco))
 
     return await _admin(request, rt, eco, work)
-
-
-def _ecosystem(e: Any) -> dict[str, Any]:
-    return {
-        "slug": e.slug,
-        "name": e.name,
-        "membership_policy": e.membership_policy,
-        "admission_rule": e.admission_rule,
-        "default_partner": e.default_partner,
-        "access_ttl": e.access_ttl,
-        "refresh_ttl": e.refresh_ttl,
-        "exchange_rules": e.exchange_rules,
-    }

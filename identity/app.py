@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
-from identity import admin, broker, handlers, logout, models, pages, signup
+from identity import admin, broker, handlers, logout, models, pages, platform, schema, signup
 from identity.runtime import HERE, build_runtime
 from identity.settings import IdentitySettings
 from mesh import metrics
@@ -66,7 +66,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
             db = Database(settings.database_url_or_default("identity"), models.metadata)
             stack.push_async_callback(db.dispose)
             outbox = Outbox(models.metadata)
-            await db.create_all()
+            await schema.prepare(db)
             nc = await _connect_nats(settings)
             stack.push_async_callback(nc.drain)  # type: ignore[attr-defined]
             js = nc.jetstream()  # type: ignore[attr-defined]
@@ -104,6 +104,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         signup.router,
         broker.router,
         admin.router,
+        platform.router,
     ):
         app.include_router(router)
     _health(app)

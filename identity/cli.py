@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from identity import keys, models, seed, service
+from identity import ecosystems, keys, models, schema, seed, service
 from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
 from identity.settings import IdentitySettings
@@ -23,7 +23,7 @@ async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
     db = Database(settings.database_url_or_default("identity"), models.metadata)
     outbox = Outbox(models.metadata)
     try:
-        await db.create_all()
+        await schema.prepare(db)
         return await run_tx(db, outbox, fn, *args)
     finally:
         await db.dispose()
@@ -82,14 +82,10 @@ async def create_ecosystem(
     hashed = await asyncio.to_thread(passwords.hash, password)
 
     def work(tx: Tx) -> dict[str, Any]:
-        service.create_ecosystem(tx, eco, name, sealer, actor="cli")
-        service.create_partner(tx, eco, partner[0], partner[1], verified=True, actor="cli")
-        person = service.create_person(
-            tx, eco, operator, partner[0], operator, ["operator", "member"], hashed, actor="cli"
-        )
-        spec = {k: v for k, v in seed.CLIENTS["mesh-cli"].items() if k != "name"}
-        service.create_client(tx, eco, "mesh-cli", "partnermesh CLI", actor="cli", **spec)
-        return {"eco": eco, "issuer": settings.issuer(eco), "operator": person.id}
+        boot = ecosystems.Bootstrap(partner[0], partner[1], operator, password_hash=hashed)
+        made = ecosystems.create(tx, eco, name, sealer, "cli", bootstrap=boot)
+        assert made.operator is not None
+        return {"eco": eco, "issuer": settings.issuer(eco), "operator": made.operator.id}
 
     try:
         result: dict[str, Any] = await _with_db(settings, work)

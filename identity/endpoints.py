@@ -12,7 +12,9 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from joserfc.jwk import KeySet
 
 from identity import repository as repo
+from identity import revocation
 from identity.crypto import digest
+from identity.dpop import token_type
 from identity.grants import AUTH_METHODS, CONFIDENTIAL_METHODS, RefreshView
 from identity.oauth import ClientView, current
 
@@ -49,6 +51,10 @@ def issuer_of(eco: str) -> str:
 def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[str, Any] | None:
     """Claims of an access token signed by ecosystem ``eco`` of this deployment, or None."""
     call = current()
+    if eco != call.eco.slug:  # another ecosystem's token (federation): not a disabled one
+        other = repo.get_ecosystem(call.tx.s, eco)
+        if other is None or other.disabled_at is not None:
+            return None
     try:
         header = jwt.get_unverified_header(token)
         if str(header.get("typ", "")).lower() != "at+jwt":
@@ -109,7 +115,7 @@ class Introspection(IntrospectionEndpoint):
 
     def introspect_token(self, token: Any) -> dict[str, Any]:
         if isinstance(token, AccessTokenView):
-            return {"active": True, "token_type": "Bearer", **token.claims}
+            return {"active": True, "token_type": token_type(token.claims), **token.claims}
         row = token.row
         return {
             "active": True,
@@ -121,6 +127,7 @@ class Introspection(IntrospectionEndpoint):
             "iss": current().issuer,
             "exp": int(row.expires_at.timestamp()),
             "iat": int(row.issued_at.timestamp()),
+            **({"cnf": {"jkt": row.jkt}} if row.jkt else {}),  # RFC 9449: bound to a key
         }
 
 
@@ -134,10 +141,10 @@ class Revocation(RevocationEndpoint):
         call = current()
         if isinstance(token, AccessTokenView):
             expires = datetime.fromtimestamp(int(token.claims["exp"]), UTC)
-            repo.revoke_jti(call.tx.s, token.claims["jti"], expires)
+            revocation.revoke_access(call.tx, call.eco.slug, [(token.claims["jti"], expires)])
             target, kind = token.claims.get("sub"), ACCESS_TOKEN_HINT
         else:
-            repo.revoke_family(call.tx.s, token.row.family_id)
+            revocation.revoke_family(call.tx, call.eco.slug, token.row.family_id)
             target, kind = token.row.person_id, REFRESH_TOKEN_HINT
         call.tx.audit(
             call.eco.slug,

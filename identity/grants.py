@@ -9,6 +9,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 
+from identity import dpop, revocation
 from identity import repository as repo
 from identity.crypto import digest
 from identity.models import AuthCode, RefreshToken
@@ -103,6 +104,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 redirect_uri=redirect_uri,
                 state=self.request.payload.state,
             )
+        if not dpop.valid_jkt(data.get("dpop_jkt")):
+            raise InvalidRequestError(
+                "dpop_jkt must be a JWK SHA-256 thumbprint",
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
+            )
         return redirect_uri
 
     def save_authorization_code(self, code: str, request: Any) -> None:
@@ -123,6 +130,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=user.auth_time or int(_now().timestamp()),
                 expires_at=_now() + timedelta(seconds=call.extras["code_ttl"]),
+                dpop_jkt=data.get("dpop_jkt"),
             ),
         )
 
@@ -134,7 +142,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if row.used:
             # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
             if row.family_id:
-                repo.revoke_family(call.tx.s, row.family_id)
+                revocation.revoke_family(call.tx, call.eco.slug, row.family_id, "code_reuse")
             call.tx.audit(
                 call.eco.slug,
                 "code.reuse_detected",
@@ -153,6 +161,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         current().tx.s.flush()
 
     def authenticate_user(self, authorization_code: CodeView) -> Subject | None:
+        dpop.check_code_binding(authorization_code.row.dpop_jkt)
         return person_subject(authorization_code.row.person_id, authorization_code.row.auth_time)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
@@ -186,8 +195,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = repo.get_refresh(call.tx.s, digest(refresh_token))
         if row is None or row.eco != call.eco.slug or row.revoked:
             return None
+        dpop.check_refresh_binding(row.jkt)  # before reuse detection: no key, no effect
         if row.rotated:
-            revoked = repo.revoke_family(call.tx.s, row.family_id)
+            revoked = revocation.revoke_family(
+                call.tx, call.eco.slug, row.family_id, "refresh_reuse"
+            )
             call.tx.audit(
                 call.eco.slug,
                 "refresh.reuse_detected",

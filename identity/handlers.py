@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from identity import dpop
 from identity.context import Tx, run_tx_collect
 from identity.endpoints import AccessTokenView, decode_own_access_token
 from identity.grants import person_subject
@@ -15,7 +16,7 @@ from identity.keys import ALGS
 from identity.oauth import StarletteRequest
 from identity.runtime import IdentityRuntime, RuntimeDep, client_ip
 from identity.tokens import KNOWN_SCOPES, user_info
-from mesh.tokens import bearer
+from mesh.dpop import ALGORITHMS, DPoPError
 
 router = APIRouter()
 # Grants whose only write is their audit event: those events are group-committed.
@@ -53,6 +54,7 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": secret_and_jwt,
         "revocation_endpoint_auth_methods_supported": [*secret_and_jwt, "none"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(ALGORITHMS),
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": [
             "sub",
@@ -104,8 +106,11 @@ async def oauth_request(request: Request, rt: IdentityRuntime) -> StarletteReque
     )
 
 
-def to_response(status: int, body: Any, headers: Any) -> Response:
+def to_response(
+    status: int, body: Any, headers: Any, extra: dict[str, str] | None = None
+) -> Response:
     hdrs = dict(headers or [])
+    hdrs.update(extra or {})
     content = body if isinstance(body, str) else json.dumps(body)
     hdrs.setdefault("Content-Type", "application/json")
     hdrs.update(NO_STORE)
@@ -114,9 +119,17 @@ def to_response(status: int, body: Any, headers: Any) -> Response:
 
 async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) -> Response:
     oreq = await oauth_request(request, rt)
+    proof = None
+    if name == "token":  # RFC 9449: a DPoP proof binds what this request issues
+        try:
+            proof = rt.dpop.token_proof(
+                request.headers.getlist("dpop"), rt.settings.issuer(eco), eco
+            )
+        except DPoPError as exc:
+            return dpop.token_error(exc)
 
     def work(tx: Tx) -> tuple[int, Any, Any]:
-        rt.enter(tx, eco, client_ip(request), cached=True)
+        rt.enter(tx, eco, client_ip(request), cached=True).extras["dpop"] = proof
         if name == "token":
             return rt.server.create_token_response(oreq)  # type: ignore[no-any-return]
         return rt.server.create_endpoint_response(name, oreq)  # type: ignore[no-any-return]
@@ -126,8 +139,8 @@ async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) 
         result, events = await run_tx_collect(rt.db, work)
         if events:
             await rt.group.add(events)  # durable before the token leaves
-        return to_response(*result)
-    return to_response(*await rt.tx(work))
+        return to_response(*result, extra=rt.dpop.nonce_headers(eco) if proof else None)
+    return to_response(*await rt.tx(work), extra=rt.dpop.nonce_headers(eco) if proof else None)
 
 
 @router.post("/eco/{eco}/token")
@@ -147,19 +160,32 @@ async def revoke(request: Request, eco: str, rt: RuntimeDep) -> Response:
 
 @router.api_route("/eco/{eco}/userinfo", methods=["GET", "POST"])
 async def userinfo(request: Request, eco: str, rt: RuntimeDep) -> Response:
-    token = bearer(request.headers.get("authorization"))
+    url = f"{rt.settings.issuer(eco)}/userinfo"
+    try:  # Bearer, or DPoP with a proof (RFC 9449 §7)
+        token, proof = rt.dpop.resource_credentials(
+            request.headers.get("authorization"),
+            request.headers.getlist("dpop"),
+            request.method,
+            url,
+        )
+    except DPoPError as exc:
+        return dpop.resource_error(exc)
 
     def work(tx: Tx) -> dict[str, Any] | None:
         rt.enter(tx, eco)
         claims = decode_own_access_token(token) if token else None
         if not claims or AccessTokenView(claims).is_revoked():
             return None
+        dpop.check_binding(claims, proof)
         if "openid" not in claims.get("scope", "").split():
             return None
         subject = person_subject(claims["sub"], None)
         return user_info(subject, claims["scope"], eco) if subject else None
 
-    info = await rt.tx(work)
+    try:
+        info = await rt.tx(work)
+    except DPoPError as exc:
+        return dpop.resource_error(exc)
     if info is None:
         challenge = (
             'Bearer error="invalid_token", error_description="token invalid or lacks openid"'

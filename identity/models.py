@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKeyConstraint, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,6 +45,8 @@ class Ecosystem(Base):
     # RFC 8693 rules: [{"actor_client": "...", "subject_client": "*", "scopes": [...]}]
     exchange_rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
+    # set while the ecosystem is disabled: its issuer answers 404 to everything
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Partner(Base):
@@ -87,6 +98,10 @@ class Client(Base):
     # RS256 (always available) or ES256 for clients that accept it
     id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     access_ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime]
 
 
@@ -119,6 +134,8 @@ class AuthCode(Base):
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     # the refresh family issued for this code, revoked if the code is replayed
     family_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # RFC 9449 §10: the DPoP key (thumbprint) the code must be redeemed with
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshToken(Base):
@@ -134,6 +151,11 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime]
     rotated: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the access token issued with this refresh token, revoked with its family
+    access_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    access_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (thumbprint)
+    jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RevokedAccessToken(Base):

@@ -128,10 +128,39 @@ def revoke_person_refresh(s: Session, eco: str, person_id: str) -> None:
     )
 
 
-def revoke_jti(s: Session, jti: str, expires_at: datetime) -> None:
-    if s.get(RevokedAccessToken, jti) is None:
-        s.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
-        s.flush()
+def revoke_eco_refresh(s: Session, eco: str) -> None:
+    s.execute(update(RefreshToken).where(RefreshToken.eco == eco).values(revoked=True))
+
+
+def live_access_tokens(
+    s: Session,
+    now: datetime,
+    *,
+    family_id: str | None = None,
+    eco: str | None = None,
+    person_id: str | None = None,
+) -> list[tuple[str, datetime]]:
+    """(jti, expiry) of unexpired access tokens issued with refresh tokens of a family,
+    a person or a whole ecosystem."""
+    query = select(RefreshToken.access_jti, RefreshToken.access_expires_at).where(
+        RefreshToken.access_jti.is_not(None), RefreshToken.access_expires_at > now
+    )
+    if family_id is not None:
+        query = query.where(RefreshToken.family_id == family_id)
+    if eco is not None:
+        query = query.where(RefreshToken.eco == eco)
+    if person_id is not None:
+        query = query.where(RefreshToken.person_id == person_id)
+    return [(str(jti), exp) for jti, exp in s.execute(query).all() if exp is not None]
+
+
+def revoke_jti(s: Session, jti: str, expires_at: datetime) -> bool:
+    """Record ``jti`` as revoked; False if it already was."""
+    if s.get(RevokedAccessToken, jti) is not None:
+        return False
+    s.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+    s.flush()
+    return True
 
 
 def jti_revoked(s: Session, jti: str) -> bool:

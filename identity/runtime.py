@@ -14,6 +14,8 @@ from fastapi.templating import Jinja2Templates
 from identity.cache import TtlCache
 from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
+from identity.dpop import IdentityDPoP
+from identity.dpop import build as build_dpop
 from identity.groupcommit import GroupCommit
 from identity.keys import KeyRing
 from identity.oauth import Call, enter
@@ -38,6 +40,7 @@ class IdentityRuntime:
     templates: Jinja2Templates
     http: httpx.AsyncClient
     group: GroupCommit
+    dpop: IdentityDPoP
     rows: TtlCache = field(default_factory=TtlCache)
 
     async def tx(self, fn: Callable[..., T], *args: Any) -> T:
@@ -48,13 +51,15 @@ class IdentityRuntime:
 
         ``cached``: read the ecosystem and clients through :attr:`rows` (token endpoints).
         """
-        from identity.service import ecosystem
+        from identity.service import ecosystem, not_found
 
         row = self.rows.get((eco,)) if cached else None
         if row is None:
             row = ecosystem(tx, eco)
             if cached:
                 self.rows.put((eco,), row)
+        if row.disabled_at is not None:  # a disabled ecosystem's issuer is gone
+            raise not_found("ecosystem")
         call = Call(tx=tx, eco=row, issuer=self.settings.issuer(eco), ip=ip)
         call.extras.update(keys=self.keys, code_ttl=self.settings.code_ttl_s)
         if cached:
@@ -82,6 +87,7 @@ def build_runtime(
         templates=templates,
         http=http,
         group=GroupCommit(db, outbox),
+        dpop=build_dpop(settings),
     )
 
 

@@ -10,6 +10,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from identity import dpop
 from identity import repository as repo
 from identity.crypto import digest, new_secret
 from identity.endpoints import Introspection, PrivateKeyJwt, Revocation
@@ -91,6 +92,7 @@ class IdentityServer(AuthorizationServer):
         scope = scope or ""
         ttl = expires_in or client.row.access_ttl or call.eco.access_ttl
         signer = self.keys.signer(call.tx, call.eco.slug)
+        cnf = dpop.access_binding(client)  # RFC 9449: bound to the proof's key, if any
         access, claims = mint_access_token(
             signer,
             call.issuer,
@@ -102,11 +104,12 @@ class IdentityServer(AuthorizationServer):
             ttl,
             call.act,
             call.fed,
+            cnf,
         )
         call.extras["claims"] = claims
         token: dict[str, Any] = {
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": dpop.token_type(claims),
             "expires_in": ttl,
             "scope": scope,
         }
@@ -135,6 +138,10 @@ class IdentityServer(AuthorizationServer):
                     auth_time=user.auth_time or int(now.timestamp()),
                     issued_at=now,
                     expires_at=now + timedelta(seconds=call.eco.refresh_ttl),
+                    # so that revoking the family revokes this access token too
+                    access_jti=claims.get("jti"),
+                    access_expires_at=datetime.fromtimestamp(claims.get("exp", 0), UTC),
+                    jkt=dpop.refresh_binding(client),
                 ),
             )
         call.tx.audit(

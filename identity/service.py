@@ -14,7 +14,7 @@ from typing import Any
 from contracts.claims import Role
 from contracts.errors import ErrorCode
 from contracts.v1.identity import PartnerData, PartnerRegistered, PersonData, PersonRegistered
-from identity import keys
+from identity import keys, revocation
 from identity import repository as repo
 from identity.context import Tx
 from identity.crypto import Sealer, digest, new_secret
@@ -182,7 +182,7 @@ def update_membership(
     if active is not None:
         person.active = active
         if not active:
-            repo.revoke_person_refresh(tx.s, eco, person.id)
+            revocation.revoke_person(tx, eco, person.id)
     tx.s.flush()
     tx.audit(
         eco,
@@ -212,6 +212,7 @@ def create_client(
     jwks: dict[str, Any] | None = None,
     post_logout_redirect_uris: list[str] | None = None,
     id_token_alg: str = keys.ALG,
+    dpop_bound_access_tokens: bool = False,
     actor: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, stored only as a hash)."""
@@ -252,6 +253,7 @@ def create_client(
         roles=_roles(roles or []),
         first_party=first_party,
         id_token_alg=id_token_alg,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
         created_at=_now(),
     )
     repo.add(tx.s, client)

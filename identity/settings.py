@@ -34,6 +34,16 @@ class IdentitySettings(MeshSettings):
     relay_linger_s: float = 0.02
     # How long to wait for NATS at start before failing.
     nats_connect_timeout_s: float = 10.0
+    # The ecosystem whose operators manage every ecosystem (/admin/ecosystems); empty: none.
+    platform_ecosystem: str = ""
+    # DPoP (RFC 9449): a proof's iat may be this old (plus the leeway, also into the
+    # future); its jti is remembered that long, in a cache of bounded size.
+    dpop_max_age_s: float = 60.0
+    dpop_leeway_s: float = 10.0
+    dpop_replay_cache_size: int = 100_000
+    # Ecosystems whose token endpoint demands server nonces in proofs ("*": every one).
+    dpop_nonce_ecosystems: list[str] = []
+    dpop_nonce_period_s: int = 300
 
     @model_validator(mode="after")
     def _refuse_default_key_secret(self) -> IdentitySettings:

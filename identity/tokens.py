@@ -77,6 +77,7 @@ def mint_access_token(
     ttl: int,
     act: dict[str, Any] | None = None,
     fed: dict[str, Any] | None = None,
+    cnf: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     now = int(time.time())
     claims = Claims(
@@ -93,6 +94,7 @@ def mint_access_token(
         roles=[Role(r) for r in subject.roles],
         act=act,  # type: ignore[arg-type]
         fed=fed,  # type: ignore[arg-type]
+        cnf=cnf,  # type: ignore[arg-type]
     )
     payload = claims.to_jwt_payload()
     headers = {"typ": ACCESS_TOKEN_TYP, "kid": signer.kid}

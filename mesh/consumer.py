@@ -84,6 +84,14 @@ class EventConsumer:
         self.filter_subjects = filter_subjects
         self.handler = handler
         self.batch = batch
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the event in hand, then leave :meth:`run` (within a fetch timeout).
+
+        Cancelling instead would cut a database transaction short mid-query.
+        """
+        self._stopping = True
 
     async def run(self) -> None:
         config = ConsumerConfig(
@@ -97,13 +105,18 @@ class EventConsumer:
         await self.js.add_consumer(EVENT_STREAM, config)
         sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=EVENT_STREAM)
         try:
-            while True:
+            while not self._stopping:
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
                 except (NatsTimeoutError, TimeoutError):
                     stop_if_cancelled()
                     continue
-                for msg in msgs:
+                for i, msg in enumerate(msgs):
+                    if self._stopping:  # hand the rest back for another replica, now
+                        for rest in msgs[i:]:
+                            with contextlib.suppress(Exception):
+                                await rest.nak()
+                        break
                     await self._process(msg)
                 stop_if_cancelled()
         finally:

@@ -32,6 +32,7 @@ from mesh.db import Database
 from mesh.nats import connect, ensure_event_stream
 from mesh.observe import ObserveServer
 from mesh.outbox import Outbox, OutboxRelay
+from mesh.revocation import RevocationFeed
 from mesh.service import Handler, MeshService
 from mesh.settings import ServiceSettings
 from mesh.tokens import RemoteJwks, TokenVerifier
@@ -55,9 +56,11 @@ class ServiceRuntime:
     service: MeshService
     relay: OutboxRelay
     observe: ObserveServer
+    revocations: RevocationFeed
     consumers: list[EventConsumer] = field(default_factory=list)
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _consuming: list[asyncio.Task[None]] = field(default_factory=list)
     _background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
@@ -73,22 +76,32 @@ class ServiceRuntime:
         self._background.append((name, factory))
 
     async def start(self) -> None:
+        await self.revocations.start()  # revoked tokens are refused from the first request
         await self.service.start()
         for name, factory in self._background:
             self._tasks.append(asyncio.create_task(factory(), name=f"{self.name}-{name}"))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for c in self.consumers:
-            self._tasks.append(asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}"))
+            task = asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}")
+            self._consuming.append(task)
+            self._tasks.append(task)
         port = await self.observe.start()
         log.info("service ready", extra={"service": self.name, "observe_port": port})
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
         await self.service.stop()
+        # Consumers finish the event in hand (its transaction) before the rest is cancelled.
+        for c in self.consumers:
+            c.stop()
+        if self._consuming:
+            await asyncio.wait(self._consuming, timeout=grace)
+        self._consuming.clear()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.observe.stop()
+        await self.revocations.stop()
 
     async def ready(self) -> bool:
         return self.nc.is_connected and await self.db.ping()
@@ -174,6 +187,7 @@ async def service_runtime(
             service=service,
             relay=OutboxRelay(db, outbox, js, name),
             observe=ObserveServer(settings.observe_host, settings.observe_port, lambda: rt.ready()),
+            revocations=RevocationFeed(js, verifier.revoked),
             http=http,
         )
         stack.push_async_callback(rt.stop)

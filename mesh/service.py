@@ -24,14 +24,17 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from contracts import headers as h
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.policy import Operation, decide
 from mesh import context, metrics
-from mesh.errors import MeshError
-from mesh.tokens import TokenVerifier, bearer
+from mesh.dpop import HEADER as DPOP
+from mesh.dpop import nats_caller
+from mesh.errors import MeshError, conflict
+from mesh.tokens import TokenVerifier
 from mesh.tracing import parent_context, traceparent_of
 
 log = logging.getLogger(__name__)
@@ -223,8 +226,8 @@ class MeshService:
             body = op.request.model_validate_json(data or b"{}")
         except ValidationError as exc:
             raise MeshError.from_validation(exc) from None
-        token = bearer(hdrs.get(h.AUTHORIZATION))
-        claims = await self.verifier.verify(token) if token else None
+        # Bearer, or DPoP with the proof the edge checked (re-checked here: mesh.dpop)
+        token, claims = await nats_caller(self.verifier, hdrs.get(h.AUTHORIZATION), hdrs.get(DPOP))
         # The policy reads only the fields it binds: dump just those.
         denial = decide(op.policy, claims, body.model_dump(include=fields))
         if denial is not None:
@@ -237,5 +240,8 @@ class MeshService:
             return exc
         if isinstance(exc, ValidationError):
             return MeshError.from_validation(exc)
+        if isinstance(exc, IntegrityError):
+            # A concurrent request won a uniqueness race (each handler checks first).
+            return conflict("a concurrent change got there first; try again")
         log.exception("unhandled error in %s", op.name)
         return MeshError(ErrorCode.INTERNAL, f"internal error (request id {rid})")

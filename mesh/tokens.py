@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from contracts.claims import ACCESS_TOKEN_TYP, Claims
 from contracts.errors import ErrorCode
 from mesh.errors import MeshError
+from mesh.revocation import RevocationList
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,8 @@ class TokenVerifier:
         self.leeway = leeway
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, Claims] = OrderedDict()
+        # Fed by mesh.revocation.RevocationFeed (identity's token_revoked events).
+        self.revoked = RevocationList()
 
     def eco_of_issuer(self, iss: str) -> str | None:
         prefix = f"{self.identity_url}/eco/"
@@ -162,15 +165,18 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Claims:
         key = hashlib.sha256(token.encode()).digest() if self.cache_size else b""
-        if self.cache_size:
-            cached = self._cache.get(key)
-            if cached is not None and cached.exp + self.leeway > time.time():
-                return cached
-        claims = await self._verify(token)
-        if self.cache_size:
-            self._cache[key] = claims
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        cached = self._cache.get(key) if self.cache_size else None
+        if cached is not None and cached.exp + self.leeway > time.time():
+            claims = cached
+        else:
+            claims = await self._verify(token)
+            if self.cache_size:
+                self._cache[key] = claims
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        if claims.jti in self.revoked.jtis:  # revoked at the identity provider (RFC 7009)
+            self._cache.pop(key, None)
+            raise _unauthenticated("the access token has been revoked")
         return claims
 
     async def _verify(self, token: str) -> Claims:

@@ -23,11 +23,13 @@ from portal.views import (
     connectors,
     consoles,
     dashboards,
+    flows,
     forums,
     home,
     intros,
     jsonapi,
     people,
+    webhooks,
     workspaces,
 )
 from portal.web import (
@@ -134,6 +136,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         workspaces,
         intros,
         consoles,
+        webhooks,
+        flows,
         connectors,
         dashboards,
         jsonapi,

@@ -21,6 +21,7 @@ from mesh.tokens import RemoteJwks, TokenVerifier
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
+from tests.support.dpop import DPoPKey
 from tests.support.identity import start_idp
 from tests.support.services import run_service
 
@@ -148,3 +149,27 @@ class TestWalkingSkeleton:
             "/v1/ecosystems/globex/echo", headers={"Authorization": f"Bearer {token}"}
         )
         assert resp.status_code == 403
+
+
+class TestDPoPEndToEnd:
+    async def test_bound_token_through_gateway_nats_and_service(self, mesh):
+        key = DPoPKey()
+        client = "contoso-backend"
+        token_url = f"{mesh['idp']}/eco/acme/token"
+        resp = await mesh["http"].post(
+            token_url,
+            data={"grant_type": "client_credentials", "scope": "mesh:ping"},
+            auth=(client, mesh["creds"]["clients"][client]["client_secret"]),
+            headers={"DPoP": key.proof("POST", token_url)},
+        )
+        assert resp.status_code == 200 and resp.json()["token_type"] == "DPoP", resp.text
+        token = resp.json()["access_token"]
+        echo = str(mesh["api"].base_url).rstrip("/") + "/v1/ecosystems/acme/echo"
+        ok = await mesh["api"].get(echo, headers=key.headers("GET", echo, token))
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["client_id"] == client
+        as_bearer = await mesh["api"].get(echo, headers={"Authorization": f"Bearer {token}"})
+        assert as_bearer.status_code == 401
+        assert as_bearer.headers["www-authenticate"].startswith("DPoP ")
+        stolen = await mesh["api"].get(echo, headers=DPoPKey().headers("GET", echo, token))
+        assert stolen.status_code == 401

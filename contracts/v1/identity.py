@@ -55,5 +55,33 @@ class PersonRegistered(EventBase):
     data: PersonData
 
 
-EVENTS: tuple[type[EventBase], ...] = (AuditEvent, PartnerRegistered, PersonRegistered)
+class RevokedToken(BaseModel):
+    jti: str = Field(min_length=1, max_length=128, description="the access token's jti")
+    exp: int = Field(description="when the token expires anyway (Unix seconds)")
+
+
+class TokenRevokedData(BaseModel):
+    tokens: list[RevokedToken] = Field(min_length=1)
+    reason: Literal[
+        "revoked", "refresh_reuse", "code_reuse", "person_disabled", "ecosystem_disabled"
+    ] = "revoked"
+
+
+class TokenRevoked(EventBase):
+    """Access tokens of the ecosystem's issuer that resource servers must refuse from now on.
+
+    The gateway and every service replay these at start-up (``mesh.revocation``)."""
+
+    SOURCE: ClassVar[str] = "/identity"
+    type: Literal["pm.v1.identity.token_revoked"] = "pm.v1.identity.token_revoked"
+    source: str = SOURCE
+    data: TokenRevokedData
+
+
+EVENTS: tuple[type[EventBase], ...] = (
+    AuditEvent,
+    PartnerRegistered,
+    PersonRegistered,
+    TokenRevoked,
+)
 OPERATIONS: tuple = ()

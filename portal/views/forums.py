@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import text
-from portal.web import CtxDep
+from portal.views.names import names
+from portal.web import Ctx, CtxDep
 
 router = APIRouter()
 
@@ -60,8 +63,7 @@ async def new_thread(ctx: CtxDep, request: Request, category: str) -> Response:
 
 @router.get("/threads/{thread}")
 async def thread(ctx: CtxDep, thread: str) -> Response:
-    view = await ctx.call("collaboration.forums.get_thread", thread=thread, limit=100)
-    return ctx.render("thread.html", t=view, base=f"/threads/{thread}")
+    return await _thread_page(ctx, thread)
 
 
 @router.post("/threads/{thread}/reply")
@@ -72,14 +74,8 @@ async def reply(ctx: CtxDep, request: Request, thread: str) -> Response:
             "collaboration.forums.create_post", thread=thread, body=text(form, "body")
         )
     except ApiError as exc:
-        view = await ctx.call("collaboration.forums.get_thread", thread=thread, limit=100)
-        return ctx.render(
-            "thread.html",
-            status=exc.status,
-            t=view,
-            base=f"/threads/{thread}",
-            form_err=exc,
-            draft=text(form, "body"),
+        return await _thread_page(
+            ctx, thread, status=exc.status, form_err=exc, draft=text(form, "body")
         )
     return RedirectResponse(f"/threads/{thread}#post-{post['id']}", status_code=303)
 
@@ -98,3 +94,83 @@ async def agree(ctx: CtxDep, request: Request, thread: str) -> Response:
         )
         await ctx.call(name, thread=thread)
     return RedirectResponse(f"/threads/{thread}" + (f"#post-{post}" if post else ""), 303)
+
+
+# ---------------------------------------------------------------- moderation (brokers, operators)
+
+MODERATORS = ("broker", "operator")
+_THREAD_ACTIONS = {
+    "hide": ("collaboration.moderation.hide_thread", {"hidden": True}),
+    "unhide": ("collaboration.moderation.hide_thread", {"hidden": False}),
+    "lock": ("collaboration.moderation.lock_thread", {"locked": True}),
+    "unlock": ("collaboration.moderation.lock_thread", {"locked": False}),
+}
+_POST_ACTIONS = {
+    "hide": ("collaboration.moderation.hide_post", {"hidden": True}),
+    "unhide": ("collaboration.moderation.hide_post", {"hidden": False}),
+}
+
+
+def _require_moderator(ctx: Ctx) -> None:
+    # Others get the same 404 as for any page that is not theirs (the service refuses anyway).
+    if not ctx.session.has_role(*MODERATORS):
+        raise ApiError(404, "not_found", "no such page")
+
+
+async def _thread_page(ctx: Ctx, thread: str, **extra: Any) -> Response:
+    view = await ctx.call("collaboration.forums.get_thread", thread=thread, limit=100)
+    cats: dict[str, Any] = {}
+    if ctx.session.has_role(*MODERATORS) and not view.get("workspace"):
+        cats = await ctx.call("collaboration.forums.list_categories")
+    return ctx.render(
+        "thread.html",
+        t=view,
+        base=f"/threads/{thread}",
+        categories=cats.get("items", []),
+        **extra,
+    )
+
+
+@router.post("/threads/{thread}/moderate")
+async def moderate(ctx: CtxDep, request: Request, thread: str) -> Response:
+    """Hide/unhide or lock/unlock the thread, hide/unhide one post, or move the thread."""
+    _require_moderator(ctx)
+    form = await request.form()
+    action, post, reason = text(form, "action"), text(form, "post"), text(form, "reason")
+    try:
+        if action == "move":
+            await ctx.call(
+                "collaboration.moderation.move_thread",
+                thread=thread,
+                category=text(form, "category"),
+                reason=reason,
+            )
+        elif post and action in _POST_ACTIONS:
+            op, flags = _POST_ACTIONS[action]
+            await ctx.call(op, post=post, reason=reason, **flags)
+        elif not post and action in _THREAD_ACTIONS:
+            op, flags = _THREAD_ACTIONS[action]
+            await ctx.call(op, thread=thread, reason=reason, **flags)
+        else:
+            raise ApiError(422, "validation_failed", f"unknown moderation action {action!r}")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _thread_page(ctx, thread, status=exc.status, mod_err=exc)
+    anchor = f"#post-{post}" if post else ""
+    return RedirectResponse(f"/threads/{thread}{anchor}", status_code=303)
+
+
+@router.get("/moderation")
+async def moderation_log(ctx: CtxDep, offset: int = 0) -> Response:
+    """The ecosystem's moderation audit log: who hid, locked or moved what, and why."""
+    _require_moderator(ctx)
+    log, err = await ctx.attempt("collaboration.moderation.log", limit=50, offset=max(0, offset))
+    entries = (log or {}).get("items", [])
+    return ctx.render(
+        "moderation.html",
+        entries=entries,
+        err=err,
+        offset=max(0, offset),
+        names=await names(ctx, [e["actor"] for e in entries]),
+    )

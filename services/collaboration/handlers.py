@@ -8,13 +8,11 @@ from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.v1 import collaboration as c
-from mesh.errors import conflict
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call, Handler
 from services.collaboration import consumers
@@ -26,11 +24,9 @@ Logic = Callable[[Who, Any], Awaitable[BaseModel]]
 
 
 def endpoint(logic: Logic) -> Handler:
+    # A lost uniqueness race (IntegrityError) becomes a 409 in the service base.
     async def handle(call: Call, req: Any) -> BaseModel:
-        try:
-            return await logic(Who.of(call.claims), req)
-        except IntegrityError:  # a concurrent request won a uniqueness race
-            raise conflict("a concurrent change got there first; try again") from None
+        return await logic(Who.of(call.claims), req)
 
     return handle
 

@@ -44,6 +44,7 @@ ROUTES: dict[Operation, Logic] = {
     c.RECEIVE_WEBHOOK: inbound.receive,
     c.CREATE_EVENT_GRANT: outbound.create_event_grant,
     c.REVOKE_EVENT_GRANT: outbound.revoke_event_grant,
+    c.LIST_EVENT_GRANTS: outbound.list_event_grants,
     c.CREATE_SUBSCRIPTION: outbound.create_subscription,
     c.LIST_SUBSCRIPTIONS: outbound.list_subscriptions,
     c.DELETE_SUBSCRIPTION: outbound.delete_subscription,

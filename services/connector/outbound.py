@@ -99,6 +99,14 @@ async def revoke_event_grant(
         return _event_grant(row)
 
 
+async def list_event_grants(
+    cx: Connector, claims: Claims, req: c.ListBackendsRequest
+) -> c.EventGrantList:
+    async with cx.db.transaction() as s:
+        rows = await repo.grants_owned(s, req.eco, "event", req.partner)
+        return c.EventGrantList(items=[_event_grant(r) for r in rows])
+
+
 async def _granted(s: AsyncSession, eco: str, source: str, subscriber: str, kind: str) -> bool:
     if source == subscriber:
         return True

@@ -96,6 +96,15 @@ async def list_grants(s: AsyncSession, eco: str, kind: str, resource: str) -> Se
     return (await s.scalars(q)).all()
 
 
+async def grants_owned(s: AsyncSession, eco: str, kind: str, owner: str) -> Sequence[Grant]:
+    q = (
+        select(Grant)
+        .where(Grant.eco == eco, Grant.kind == kind, Grant.owner_partner == owner)
+        .order_by(Grant.created_at)
+    )
+    return (await s.scalars(q)).all()
+
+
 async def active_grants(
     s: AsyncSession, eco: str, kind: str, grantee: str | None, resource: str | None = None
 ) -> Sequence[Grant]:

@@ -68,6 +68,7 @@ class TestCors:
         assert r.status_code == 204
         assert r.headers["access-control-allow-origin"] == PORTAL
         assert "Authorization" in r.headers["access-control-allow-headers"]
+        assert "DPoP" in r.headers["access-control-allow-headers"].split(", ")
         assert "GET" in r.headers["access-control-allow-methods"]
 
     @pytest.mark.parametrize(
@@ -86,6 +87,7 @@ class TestCors:
         ok = await cors_gateway.get(ECHO, headers={"Origin": PORTAL, **bearer(tokens.mint())})
         assert ok.headers["access-control-allow-origin"] == PORTAL
         assert "RateLimit" in ok.headers["access-control-expose-headers"]
+        assert "DPoP-Nonce" in ok.headers["access-control-expose-headers"]
         foreign = await cors_gateway.get(ECHO, headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in foreign.headers
 

@@ -41,7 +41,8 @@ class TestDocument:
         assert entry["operationId"] == op.name
         assert entry["x-partnermesh-policy"] == op.policy.describe()
         assert entry["x-partnermesh-subject"] == op.subject
-        expected = [] if op.policy.public else [{"bearer": [op.policy.scope.value]}]
+        scopes = [op.policy.scope.value]
+        expected = [] if op.policy.public else [{"bearer": scopes}, {"dpop": scopes}]
         assert entry["security"] == expected
         assert str(op.status) in entry["responses"]
         for status in ("401", "403", "422", "429", "503", "504"):
@@ -80,6 +81,9 @@ class TestDocument:
 
     def test_bearer_scheme(self, doc):
         assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+    def test_dpop_scheme(self, doc):
+        assert doc["components"]["securitySchemes"]["dpop"]["scheme"] == "DPoP"
 
 
 class TestServed:

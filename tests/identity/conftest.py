@@ -73,15 +73,22 @@ async def idp_database(
 
 
 @pytest.fixture(scope="module")
+def idp_overrides() -> dict[str, Any]:
+    """Settings a test module gives its provider (a module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def idp(
     nats_url: str,
     idp_database: str,
     tmp_path_factory: pytest.TempPathFactory,
     demo_hashes: dict[str, str],
+    idp_overrides: dict[str, Any],
 ) -> AsyncIterator[IdP]:
     """The demo provider, served by uvicorn on a free loopback port, for one test module."""
     settings, creds, app = await start_idp(
-        nats_url, idp_database, tmp_path_factory.mktemp("w"), demo_hashes
+        nats_url, idp_database, tmp_path_factory.mktemp("w"), demo_hashes, **idp_overrides
     )
     async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         yield IdP(url, settings, creds, http)

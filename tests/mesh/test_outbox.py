@@ -176,3 +176,40 @@ class TestConsumer:
         await js.publish(event_subject(eco, good.type), good.model_dump_json().encode())
         await recorder.wait_for(1)
         assert await recorder.count(good.id) == 1
+
+    async def test_stopping_finishes_the_event_in_hand(self, tmp_path, js, eco):
+        rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}")
+        await rec.db.create_all()
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow(session, event) -> None:
+            await rec.handle(session, event)  # inside the transaction, then wait
+            started.set()
+            await release.wait()
+
+        consumer = EventConsumer(js, rec.db, rec.inbox, f"slow-{eco}", [event_filter(eco)], slow)
+        task = asyncio.create_task(consumer.run())
+        try:
+            first = AuditEvent(ecosystem=eco, data=AuditData(action="in-hand"))
+            second = AuditEvent(ecosystem=eco, data=AuditData(action="after-stop"))
+            for event in (first, second):
+                await js.publish(event_subject(eco, event.type), event.model_dump_json().encode())
+            await asyncio.wait_for(started.wait(), 10)
+            consumer.stop()
+            release.set()
+            await asyncio.wait_for(task, 10)  # it leaves by itself: nothing was cancelled
+            assert await rec.count(first.id) == 1, "the event in hand was committed"
+            assert await rec.count(second.id) == 0, "nothing new was started after stop()"
+            # The rest was handed back (nak), not left to time out: the next replica to
+            # start on the same durable takes it at once (ack_wait is 30 s), and the event
+            # in hand is not applied a second time.
+            again = EventConsumer(
+                js, rec.db, rec.inbox, f"slow-{eco}", [event_filter(eco)], rec.handle
+            )
+            task = asyncio.create_task(again.run())
+            await rec.wait_for(2, timeout=10)
+            assert (await rec.count(first.id), await rec.count(second.id)) == (1, 1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await rec.db.dispose()

@@ -7,12 +7,14 @@ import json
 
 import pytest
 from nats.micro.service import ServiceInfo
+from sqlalchemy.exc import IntegrityError
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
 from contracts.v1 import system
 from mesh.client import call, request_raw
 from mesh.errors import MeshError
+from mesh.service import MeshService
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
@@ -130,3 +132,38 @@ class TestNoResponders:
         with pytest.raises(MeshError) as err:
             await call(nc, system.ECHO, {"eco": "acme"}, tokens.mint())
         assert err.value.code is ErrorCode.UNAVAILABLE
+
+
+class TestUnexpectedFailures:
+    async def _serve(self, nc, test_keys, failure: Exception):
+        service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
+
+        async def fails(call, request):
+            raise failure
+
+        service.register(system.ECHO, fails)
+        await service.start()
+        return service
+
+    async def test_a_lost_uniqueness_race_is_a_conflict(self, nc, test_keys, tokens):
+        race = IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed"))
+        service = await self._serve(nc, test_keys, race)
+        try:
+            with pytest.raises(MeshError) as err:
+                await call(nc, system.ECHO, {"eco": "acme"}, tokens.mint(eco="acme"))
+            assert err.value.code is ErrorCode.CONFLICT
+            assert "UNIQUE" not in err.value.detail, "database details stay inside"
+        finally:
+            await service.stop()
+
+    async def test_anything_else_is_an_internal_error_naming_the_request(
+        self, nc, test_keys, tokens
+    ):
+        service = await self._serve(nc, test_keys, RuntimeError("secret detail"))
+        try:
+            with pytest.raises(MeshError) as err:
+                await call(nc, system.ECHO, {"eco": "acme"}, tokens.mint(eco="acme"))
+            assert err.value.code is ErrorCode.INTERNAL
+            assert "secret detail" not in err.value.detail and "request id" in err.value.detail
+        finally:
+            await service.stop()

@@ -3,11 +3,16 @@ a partner admin registers a back-end, declares and grants an operation; the gran
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import time
+import uuid
 
 import pytest
 from fastapi import FastAPI
 
+from tests.connector.backends import Receiver, receiver_app, standard_signature
 from tests.portal.login import csrf_of, sign_in
 from tests.support.infra import serve_app
 
@@ -101,3 +106,173 @@ class TestConnectorPages:
                 member, "/connectors/backends", {"name": "x", "base_url": backend_url}
             )
             assert resp.status_code == 404
+
+
+async def eventually(check, timeout: float = 20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := await check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+    return result
+
+
+async def post_on(client, page: str, action: str, data: dict):
+    token = csrf_of((await client.get(page)).text)
+    return await client.post(action, data={**data, "csrf": token})
+
+
+WEBHOOKS = "/connectors/webhooks"
+
+
+class TestWebhookPages:
+    async def test_share_events_subscribe_receive_and_replay(self, mesh):
+        rx = Receiver()
+        async with serve_app(receiver_app(rx)) as receiver_url:
+            async with sign_in(mesh, "nadia") as nadia:
+                made = await post_on(nadia, WEBHOOKS, f"{WEBHOOKS}/inbound", {"name": "wms"})
+                assert made.status_code == 201, made.text[-1500:]
+                secret = re.search(r'<code class="secret">(whsec_[^<]+)</code>', made.text)
+                assert secret, "the inbound secret is shown once"
+                assert "/partners/northwind/webhooks/inbound/wms/messages" in made.text
+                assert secret.group(1) not in (await nadia.get(WEBHOOKS)).text, "only once"
+                granted = await post_on(
+                    nadia,
+                    WEBHOOKS,
+                    f"{WEBHOOKS}/event-grants",
+                    {"event_type": "stock.low", "grantee": "contoso"},
+                )
+                assert granted.status_code == 201 and "Granted <code>stock.low</code>" in (
+                    granted.text
+                )
+                assert re.search(r"<code>stock.low</code> → contoso\s*<form", granted.text)
+            async with sign_in(mesh, "carlos") as carlos:
+                sub = await post_on(
+                    carlos,
+                    WEBHOOKS,
+                    f"{WEBHOOKS}/subscriptions",
+                    {
+                        "source_partner": "northwind",
+                        "event_types": "stock.low",
+                        "url": f"{receiver_url}/hook",
+                    },
+                )
+                assert sub.status_code == 201, sub.text[-1500:]
+                rx.secret = re.search(r'<code class="secret">(whsec_[^<]+)</code>', sub.text)[1]
+            # northwind's back-end pushes a signed message in, with its partner's token
+            msg_id, ts = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
+            body = json.dumps({"type": "stock.low", "timestamp": int(ts), "data": {"sku": "A"}})
+            async with mesh.api() as api:
+                pushed = await api.post(
+                    "/partners/northwind/webhooks/inbound/wms/messages",
+                    headers=mesh.bearer("nadia"),
+                    json={
+                        "webhook_id": msg_id,
+                        "webhook_timestamp": ts,
+                        "webhook_signature": standard_signature(secret.group(1), msg_id, ts, body),
+                        "body": body,
+                    },
+                )
+                assert pushed.status_code == 202, pushed.text
+            await eventually(lambda: _async(len(rx.processed) == 1))
+            async with sign_in(mesh, "carlos") as carlos:
+
+                async def delivered() -> str | None:
+                    page = (await carlos.get(WEBHOOKS)).text
+                    return page if "status-delivered" in page else None
+
+                page = await eventually(delivered)
+                replay = re.search(r'action="(/connectors/webhooks/deliveries/[^"]+/replay)"', page)
+                assert replay, "the delivery can be replayed"
+                resp = await post_on(carlos, WEBHOOKS, replay[1], {})
+                assert resp.status_code == 200 and resp.url.path == WEBHOOKS
+                await eventually(lambda: _async(len(rx.received) >= 2))
+                assert {r["id"] for r in rx.received} == {rx.received[0]["id"]}, "same id"
+                assert rx.bad_signatures == 0
+        async with sign_in(mesh, "nadia") as nadia:
+            page = (await nadia.get(WEBHOOKS)).text
+            grant = re.search(r'name="grant" value="([^"]+)"', page)[1]
+            resp = await post_on(
+                nadia, WEBHOOKS, f"{WEBHOOKS}/event-grants/revoke", {"grant": grant}
+            )
+            assert "Revoked the grant on <code>stock.low</code>" in resp.text
+
+    async def test_members_see_but_do_not_manage_and_bad_input_keeps_the_page(self, mesh):
+        async with sign_in(mesh, "noah") as member:
+            page = await member.get(WEBHOOKS)
+            assert page.status_code == 200 and "Subscriptions" in page.text
+            assert 'id="h-manage"' not in page.text
+            resp = await post_on(member, WEBHOOKS, f"{WEBHOOKS}/inbound", {"name": "x"})
+            assert resp.status_code == 404
+        async with sign_in(mesh, "fatima") as admin:
+            resp = await post_on(
+                admin,
+                WEBHOOKS,
+                f"{WEBHOOKS}/subscriptions",
+                {"source_partner": "northwind", "event_types": "", "url": "http://x"},
+            )
+            assert resp.status_code == 422 and "Not done" in resp.text
+
+
+class TestFlowPages:
+    async def test_start_a_flow_and_follow_it_to_its_output(self, mesh, backend_url):
+        async with mesh.api() as api:
+            nadia = mesh.bearer("nadia")
+            base = "/partners/northwind"
+            for path, body in (
+                (f"{base}/backends", {"name": "flow-wms", "base_url": backend_url}),
+                (
+                    f"{base}/backends/flow-wms/operations",
+                    {"name": "flow-stock", "method": "GET", "path": "/stock/{sku}"},
+                ),
+                ("/operations/northwind.flow-stock/grants", {"grantee": "contoso"}),
+            ):
+                made = await api.post(path, headers=nadia, json=body)
+                assert made.status_code in (200, 201), (path, made.text)
+        steps = [
+            {"name": "check", "operation": "northwind.flow-stock", "input": {"sku": "$input.sku"}}
+        ]
+        async with sign_in(mesh, "carlos") as carlos:
+            resp = await post_on(
+                carlos,
+                "/connectors/flows",
+                "/connectors/flows",
+                {"name": "restock", "input": '{"sku": "B-7"}', "steps": json.dumps(steps)},
+            )
+            assert resp.status_code == 200, resp.text[-1500:]
+            assert resp.url.path.startswith("/connectors/flows/")
+
+            async def finished() -> str | None:
+                page = (await carlos.get(resp.url.path)).text
+                head = page.split("<ol")[0]
+                return None if "status-running" in head else page
+
+            page = await eventually(finished)
+            assert "status-completed" in page and "B-7" in page, page[-2000:]
+            assert "restock" in (await carlos.get("/connectors/flows")).text
+            unknown = [{"name": "x", "operation": "northwind.nothing-here", "input": {}}]
+            refused = await post_on(
+                carlos,
+                "/connectors/flows",
+                "/connectors/flows",
+                {"name": "never", "input": "{}", "steps": json.dumps(unknown)},
+            )
+            assert refused.status_code in (403, 404, 422) and "Not started" in refused.text
+        async with sign_in(mesh, "felix") as other:  # another partner does not see it
+            assert "restock" not in (await other.get("/connectors/flows")).text
+            assert (await other.get(resp.url.path)).status_code == 404
+
+    async def test_bad_json_keeps_the_draft_with_an_error(self, mesh):
+        async with sign_in(mesh, "carlos") as carlos:
+            resp = await post_on(
+                carlos,
+                "/connectors/flows",
+                "/connectors/flows",
+                {"name": "draft-kept", "input": "[1]", "steps": "[]"},
+            )
+            assert resp.status_code == 422 and "Not started" in resp.text
+            assert 'value="draft-kept"' in resp.text
+
+
+async def _async(value):
+    return value

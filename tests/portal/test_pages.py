@@ -160,6 +160,115 @@ class TestForums:
             assert "Not posted" in resp.text
 
 
+class TestModeration:
+    async def _chloe_post(self, mesh) -> str:
+        async with mesh.api() as api:
+            view = (
+                await api.get(
+                    f"/forums/threads/{mesh.seeded['thread']}", headers=mesh.bearer("olivia")
+                )
+            ).json()
+        return next(p["id"] for p in view["posts"] if p["author"] == mesh.subs["chloe"])
+
+    async def test_a_broker_hides_a_post_members_see_the_notice_and_the_log_has_the_reason(
+        self, mesh
+    ):
+        thread, post = mesh.seeded["thread"], await self._chloe_post(mesh)
+        page = f"/threads/{thread}"
+        action = f"/threads/{thread}/moderate"
+        async with sign_in(mesh, "bruno") as client:
+            resp = await post_form(
+                client, page, action, {"post": post, "action": "hide", "reason": "off-topic ad"}
+            )
+            assert resp.status_code == 200 and resp.url.path == page
+            assert "Unhide post" in resp.text, "the moderator still sees the post, to undo"
+        try:
+            async with sign_in(mesh, "felix") as client:
+                text = (await client.get(page)).text
+                assert "for vaccine parts" not in text, "others no longer see it"
+                assert "Moderate this thread" not in text and "Hide post" not in text
+            async with sign_in(mesh, "chloe") as client:  # its author is told why
+                text = (await client.get(page)).text
+                assert "This post was hidden by a moderator." in text
+                assert "for vaccine parts" not in text
+            async with sign_in(mesh, "olivia") as client:
+                log = await client.get("/moderation")
+                assert log.status_code == 200
+                row = log.text.split("<tbody>")[1].split("</tr>")[0]
+                assert "hide" in row and "off-topic ad" in row and "Bruno" in row
+        finally:
+            async with sign_in(mesh, "bruno") as client:
+                resp = await post_form(client, page, action, {"post": post, "action": "unhide"})
+                assert "Hide post" in resp.text
+        async with sign_in(mesh, "felix") as client:
+            assert "for vaccine parts" in (await client.get(page)).text
+
+    async def test_an_operator_locks_then_unlocks_a_thread(self, mesh):
+        thread = mesh.seeded["thread"]
+        page, action = f"/threads/{thread}", f"/threads/{thread}/moderate"
+        async with sign_in(mesh, "olivia") as client:
+            resp = await post_form(client, page, action, {"action": "lock", "reason": "cooling"})
+            assert ">locked</span>" in resp.text and "Unlock thread" in resp.text
+        try:
+            async with sign_in(mesh, "felix") as client:
+                text = (await client.get(page)).text
+                assert "This thread is locked" in text and 'id="h-reply"' not in text
+                refused = await post_form(client, page, f"{page}/reply", {"body": "still here"})
+                assert refused.status_code == 409 and "Not posted" in refused.text
+        finally:
+            async with sign_in(mesh, "olivia") as client:
+                resp = await post_form(client, page, action, {"action": "unlock"})
+                assert "Lock thread" in resp.text
+
+    async def test_a_moderator_moves_a_thread_to_another_category(self, mesh):
+        thread = mesh.seeded["thread"]
+        page, action = f"/threads/{thread}", f"/threads/{thread}/moderate"
+        async with mesh.api() as api:
+            made = await api.post(
+                "/forums/categories",
+                headers=mesh.bearer("olivia"),
+                json={"slug": "cold-chain", "name": "Cold chain"},
+            )
+            assert made.status_code in (201, 409), made.text
+        async with sign_in(mesh, "bruno") as client:
+            resp = await post_form(
+                client, page, action, {"action": "move", "category": "cold-chain"}
+            )
+            assert '<a href="/forums/cold-chain">cold-chain</a>' in resp.text
+            back = await post_form(
+                client, page, action, {"action": "move", "category": "logistics"}
+            )
+            assert '<a href="/forums/logistics">logistics</a>' in back.text
+            log = (await client.get("/moderation")).text
+            assert "→ cold-chain" in log and "→ logistics" in log
+
+    async def test_a_bad_action_keeps_the_page_with_an_error(self, mesh):
+        thread = mesh.seeded["thread"]
+        async with sign_in(mesh, "bruno") as client:
+            resp = await post_form(
+                client, f"/threads/{thread}", f"/threads/{thread}/moderate", {"action": "burn"}
+            )
+            assert resp.status_code == 422 and "Not done" in resp.text
+
+    async def test_members_and_partner_admins_cannot_moderate(self, mesh):
+        thread, post = mesh.seeded["thread"], await self._chloe_post(mesh)
+        for username in ("felix", "nadia"):
+            async with sign_in(mesh, username) as client:
+                page = await client.get(f"/threads/{thread}")
+                assert "Moderate this thread" not in page.text, username
+                assert 'href="/moderation"' not in page.text, username
+                assert (await client.get("/moderation")).status_code == 404, username
+                resp = await post_form(
+                    client,
+                    f"/threads/{thread}",
+                    f"/threads/{thread}/moderate",
+                    {"post": post, "action": "hide"},
+                )
+                assert resp.status_code == 404, username
+        async with sign_in(mesh, "felix") as client:
+            assert "for vaccine parts" in (await client.get(f"/threads/{thread}")).text
+
+
 class TestWorkspaces:
     async def test_open_a_workspace_seen_by_its_members_only(self, mesh):
         async with sign_in(mesh, "carlos") as client:

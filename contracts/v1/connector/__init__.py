@@ -230,6 +230,15 @@ REVOKE_EVENT_GRANT = _op(
     _admin(),
     "Revoke an event grant",
 )
+LIST_EVENT_GRANTS = _op(
+    "event_grant_list",
+    "GET",
+    PARTNER + "/webhooks/event-grants",
+    ListBackendsRequest,
+    EventGrantList,
+    _admin(),
+    "The grants on your event types, revoked ones included",
+)
 CREATE_SUBSCRIPTION = _op(
     "subscription_create",
     "POST",
@@ -324,6 +333,7 @@ OPERATIONS: tuple[Operation, ...] = (
     RECEIVE_WEBHOOK,
     CREATE_EVENT_GRANT,
     REVOKE_EVENT_GRANT,
+    LIST_EVENT_GRANTS,
     CREATE_SUBSCRIPTION,
     LIST_SUBSCRIPTIONS,
     DELETE_SUBSCRIPTION,

@@ -74,6 +74,10 @@ class EventGrantReply(BaseModel):
     revoked_at: datetime | None = None
 
 
+class EventGrantList(BaseModel):
+    items: list[EventGrantReply]
+
+
 class CreateSubscriptionRequest(BaseModel):
     eco: str
     partner: str

@@ -1,0 +1,148 @@
+"""DPoP (RFC 9449) at the edge: sender-constrained access tokens on every route.
+
+A token bound to a key (``cnf.jkt``) must arrive as ``Authorization: DPoP <token>``
+with one ``DPoP`` proof header: signed by that key, ``ath`` = the token's hash, ``htm``
+and ``htu`` naming this request, ``iat`` within the window, ``jti`` not seen before
+(:class:`mesh.dpop.ProofChecker`; with ``PM_GATEWAY_REDIS_URL`` the ``jti`` cache is
+shared by every replica). ``htu`` is compared with the gateway's external URL
+(``PM_GATEWAY_PUBLIC_URL`` + the request path; without that setting, the scheme and
+``Host`` the request arrived with), so a gateway behind a proxy checks what clients
+actually called. A bound token sent as ``Bearer`` is refused (401, ``WWW-Authenticate:
+DPoP error="invalid_token"``, RFC 9449 §7.1); unbound bearer tokens work as before.
+
+The caller keeps the proof: :func:`gateway.forward.call_operation` sends it to the
+service with the token (``Authorization: DPoP``, ``DPoP`` NATS headers), where
+:func:`mesh.dpop.nats_caller` checks signature, key and ``ath`` again (zero trust).
+A mashup's sub-requests inherit the mashup request's caller, hence its proven key and
+its proof: the edge checked that proof against ``POST …/mashup`` once, and each service
+re-checks it against the token, not against a URL of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import Scope
+
+from contracts.errors import ErrorCode
+from gateway.auth import ANONYMOUS, Caller
+from gateway.http import RequestHeaders
+from gateway.settings import GatewaySettings
+from mesh import dpop
+from mesh.dpop import DPoPChallenge, DPoPError, NonceSource, ProofChecker, ReplayCache
+from mesh.errors import MeshError
+from mesh.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+RETRY_REDIS_AFTER = 5.0
+
+
+class SharedReplay:
+    """``jti`` replay detection shared by every replica through Redis (``SET NX PX``).
+
+    When Redis fails, this replica falls back to its own cache for a few seconds (as the
+    rate limiter does): replays at this replica are still refused.
+    """
+
+    def __init__(self, client: Any, prefix: str, local: ReplayCache) -> None:
+        self.client = client
+        self.prefix = prefix + "dpop:"
+        self.local = local
+        self._retry_at = float("-inf")
+
+    async def seen(self, key: str, iat: int, expires: float) -> bool:
+        from redis.exceptions import RedisError
+
+        now = time.time()
+        if time.monotonic() >= self._retry_at:
+            try:
+                ttl_ms = max(1, int((expires - now) * 1000))
+                fresh = await self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms)
+                return not fresh
+            except (RedisError, OSError) as exc:
+                self._retry_at = time.monotonic() + RETRY_REDIS_AFTER
+                log.warning(
+                    "redis DPoP replay cache unavailable; using the local one for a while",
+                    extra={"error": str(exc), "retry_in_s": RETRY_REDIS_AFTER},
+                )
+        return self.local.seen(key, iat, expires, now)
+
+
+class EdgeDPoP:
+    """The gateway's proof policy: window, replay cache, optional nonces, external URL."""
+
+    def __init__(self, settings: GatewaySettings, redis_client: Any = None) -> None:
+        self.base = settings.public_url.rstrip("/")
+        nonces = NonceSource(settings.secret_key, settings.dpop_nonce_period_s)
+        local = ReplayCache(settings.dpop_replay_cache_size)
+        self.shared = (
+            SharedReplay(redis_client, settings.rate_limit_key_prefix, local)
+            if redis_client is not None
+            else None
+        )
+        self.checker = ProofChecker(
+            max_age=settings.dpop_max_age_s,
+            leeway=settings.dpop_leeway_s,
+            replay=None if self.shared else local,
+            nonces=nonces,
+        )
+        self.demand_nonce = settings.dpop_nonce
+
+    def url(self, scope: Scope) -> str:
+        """The URL this request was sent to, as a client names it in ``htu``."""
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if isinstance(raw, bytes) else scope["path"]
+        path = path.split("?", 1)[0]
+        if self.base:
+            return self.base + path
+        host = Headers(scope=scope).get("host", "")
+        return f"{scope.get('scheme', 'http')}://{host}{path}"
+
+    async def proven(self, headers: RequestHeaders, scope: Scope, token: str, jkt: str) -> str:
+        """The request's proof, checked against this request, this token and its key."""
+        raw = self.checker.single(headers.getlist(dpop.HEADER))
+        if raw is None:
+            raise DPoPError(dpop.INVALID_PROOF, "a DPoP-bound token needs a DPoP proof header")
+        proof = self.checker.verify(
+            raw,
+            scope["method"],
+            self.url(scope),
+            access_token=token,
+            jkt=jkt,
+            require_nonce=self.demand_nonce,
+        )
+        if self.shared is not None:
+            expires = proof.iat + self.checker.max_age + 2 * self.checker.leeway
+            if await self.shared.seen(f"{proof.jkt}:{proof.jti}", proof.iat, expires):
+                raise DPoPError(dpop.INVALID_PROOF, "the proof was already used (jti replayed)")
+        return raw
+
+
+async def authenticate(
+    headers: RequestHeaders, scope: Scope, verifier: TokenVerifier, edge: EdgeDPoP
+) -> Caller:
+    """Who is calling: ``Bearer`` or ``DPoP`` token, verified (a token sent must be valid)."""
+    raw = headers.get("authorization")
+    if raw is None:
+        return ANONYMOUS
+    cred = dpop.credentials(raw)
+    if cred is None:
+        raise MeshError(
+            ErrorCode.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>'"
+        )
+    scheme, token = cred
+    claims = await verifier.verify(token)
+    try:
+        jkt = dpop.bound_jkt(claims)
+        if jkt is None:
+            if scheme == dpop.SCHEME:
+                raise DPoPError(dpop.INVALID_TOKEN, "the token is not DPoP-bound; use Bearer")
+            return Caller(token, claims)
+        if scheme != dpop.SCHEME:
+            raise DPoPError(dpop.INVALID_TOKEN, "a DPoP-bound token must use the DPoP scheme")
+        return Caller(token, claims, await edge.proven(headers, scope, token, jkt))
+    except DPoPError as exc:
+        raise DPoPChallenge(exc) from None

@@ -1,0 +1,182 @@
+"""DPoP (RFC 9449) at the identity provider: sender-constrained tokens.
+
+The token endpoint accepts a ``DPoP`` proof with every grant (checked by
+:class:`mesh.dpop.ProofChecker` before the grant runs, ``htu`` = ``{iss}/token``).
+With a valid proof the access token carries ``cnf.jkt`` (the RFC 7638 thumbprint of
+the proof's key) and ``token_type`` is ``DPoP``; a public client's refresh token is bound
+to the same key and only a proof by that key refreshes it (confidential clients
+authenticate instead, RFC 9449 §5). A client registered with
+``dpop_bound_access_tokens`` must send a proof with every token request; an
+authorization request's ``dpop_jkt`` binds the code to a key (§10).
+
+Errors are the RFC's: ``invalid_dpop_proof`` (400) for a bad proof; ``use_dpop_nonce``
+(400, with a ``DPoP-Nonce`` header) when the ecosystem demands server nonces; both as
+OAuth error responses. Successful token responses of such an ecosystem carry the next
+nonce. Userinfo takes ``Authorization: DPoP <token>`` with a proof carrying ``ath``.
+
+Replay detection keeps proof ``jti`` values in this process (bounded, see
+:class:`mesh.dpop.ReplayCache`); with several replicas, demand nonces to narrow what a
+replay at another replica could achieve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, OAuth2Error
+from fastapi.responses import JSONResponse
+
+from identity.oauth import ClientView, current
+from identity.settings import IdentitySettings
+from mesh import dpop
+from mesh.dpop import DPoPError, NonceSource, Proof, ProofChecker, ReplayCache
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class InvalidDPoPProofError(OAuth2Error):
+    error = dpop.INVALID_PROOF
+    status_code = 400
+
+
+@dataclass
+class IdentityDPoP:
+    """The proof policy of this provider: window, replay cache, nonce demands."""
+
+    checker: ProofChecker
+    nonces: NonceSource
+    nonce_ecosystems: frozenset[str]
+
+    def demands_nonce(self, eco: str) -> bool:
+        return "*" in self.nonce_ecosystems or eco in self.nonce_ecosystems
+
+    def token_proof(self, values: Sequence[str], issuer: str, eco: str) -> Proof | None:
+        """The verified proof of a token request (None without one); raises DPoPError."""
+        raw = self.checker.single(values)
+        if raw is None:
+            return None
+        return self.checker.verify(
+            raw, "POST", f"{issuer}/token", require_nonce=self.demands_nonce(eco)
+        )
+
+    def resource_credentials(
+        self, authorization: str | None, values: Sequence[str], method: str, url: str
+    ) -> tuple[str | None, Proof | None]:
+        """``(token, proof)`` of a request to a protected endpoint of the provider.
+
+        A ``DPoP`` scheme needs a valid proof with ``ath``; the key is compared with the
+        token's ``cnf.jkt`` by :func:`check_binding` once the token is decoded.
+        """
+        cred = dpop.credentials(authorization)
+        if cred is None:
+            return None, None
+        scheme, token = cred
+        if scheme != dpop.SCHEME:
+            return token, None
+        raw = self.checker.single(values)
+        if raw is None:
+            raise DPoPError(dpop.INVALID_PROOF, "the DPoP scheme needs a DPoP proof header")
+        return token, self.checker.verify(raw, method, url, access_token=token)
+
+    def nonce_headers(self, eco: str) -> dict[str, str]:
+        """The next nonce, on every token response of an ecosystem that demands them."""
+        return {dpop.NONCE_HEADER: self.nonces.current()} if self.demands_nonce(eco) else {}
+
+
+def build(settings: IdentitySettings) -> IdentityDPoP:
+    nonces = NonceSource(settings.key_encryption_secret, settings.dpop_nonce_period_s)
+    checker = ProofChecker(
+        max_age=settings.dpop_max_age_s,
+        leeway=settings.dpop_leeway_s,
+        replay=ReplayCache(settings.dpop_replay_cache_size),
+        nonces=nonces,
+    )
+    return IdentityDPoP(checker, nonces, frozenset(settings.dpop_nonce_ecosystems))
+
+
+def token_error(exc: DPoPError) -> JSONResponse:
+    """A refused proof at the token endpoint: an OAuth error response (RFC 9449 §5, §8)."""
+    headers = dict(NO_STORE)
+    if exc.nonce:
+        headers[dpop.NONCE_HEADER] = exc.nonce
+    body = {"error": exc.error, "error_description": exc.description}
+    return JSONResponse(body, 400, headers=headers)
+
+
+def resource_error(exc: DPoPError) -> JSONResponse:
+    """A refused token or proof at userinfo: 401 with a DPoP challenge (RFC 9449 §7.1)."""
+    headers = {"WWW-Authenticate": dpop.challenge(exc), **NO_STORE}
+    if exc.nonce:
+        headers[dpop.NONCE_HEADER] = exc.nonce
+    body = {"error": exc.error, "error_description": exc.description}
+    return JSONResponse(body, 401, headers)
+
+
+def check_binding(claims: dict[str, Any], proof: Proof | None) -> None:
+    """A DPoP-bound token needs a proof by its key; an unbound one is used as Bearer."""
+    jkt = dpop.bound_jkt(claims)
+    if jkt is None:
+        if proof is not None:
+            raise DPoPError(dpop.INVALID_TOKEN, "the token is not DPoP-bound; use Bearer")
+        return
+    if proof is None:
+        raise DPoPError(dpop.INVALID_TOKEN, "a DPoP-bound token needs the DPoP scheme")
+    dpop.check_key(proof, jkt)
+
+
+# --- inside the grant machinery (the current call holds the request's proof) ---------
+
+
+def current_proof() -> Proof | None:
+    proof: Proof | None = current().extras.get("dpop")
+    return proof
+
+
+def access_binding(client: ClientView) -> dict[str, str] | None:
+    """``cnf`` for the access token being issued; refuses a dpop-bound client without proof."""
+    proof = current_proof()
+    if proof is not None:
+        return {"jkt": proof.jkt}
+    if client.row.dpop_bound_access_tokens:
+        raise InvalidDPoPProofError("this client must send a DPoP proof with token requests")
+    return None
+
+
+def refresh_binding(client: ClientView) -> str | None:
+    """The key a new refresh token is bound to: the proof's, for public clients."""
+    proof = current_proof()
+    return proof.jkt if proof is not None and client.is_public else None
+
+
+def check_refresh_binding(jkt: str | None) -> None:
+    """A bound refresh token is refreshed only with a proof by its key."""
+    if jkt is None:
+        return
+    proof = current_proof()
+    if proof is None:
+        raise InvalidGrantError("this refresh token is DPoP-bound; send a proof by its key")
+    if proof.jkt != jkt:
+        raise InvalidGrantError(
+            "the DPoP proof's key is not the key this refresh token is bound to"
+        )
+
+
+def check_code_binding(dpop_jkt: str | None) -> None:
+    """RFC 9449 §10: a code requested with ``dpop_jkt`` is redeemed only by that key."""
+    if dpop_jkt is None:
+        return
+    proof = current_proof()
+    if proof is None or proof.jkt != dpop_jkt:
+        raise InvalidGrantError("the code is bound to a DPoP key (dpop_jkt); prove that key")
+
+
+def valid_jkt(value: str | None) -> bool:
+    """A ``dpop_jkt`` parameter: a base64url SHA-256 thumbprint (43 characters)."""
+    return value is None or (len(value) == 43 and all(c.isalnum() or c in "-_" for c in value))
+
+
+def token_type(claims: dict[str, Any]) -> str:
+    """``token_type`` of an issued or introspected access token."""
+    return "DPoP" if claims.get("cnf") else "Bearer"

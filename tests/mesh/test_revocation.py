@@ -1,0 +1,95 @@
+"""The revocation list (bounded, forgets expired tokens), the verifier's check on cached and
+fresh tokens, and the feed replaying identity's ``token_revoked`` events from JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import jwt
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.subjects import event_subject
+from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
+from mesh.errors import MeshError
+from mesh.nats import ensure_event_stream
+from mesh.revocation import RevocationFeed, RevocationList
+from mesh.tokens import TokenVerifier
+from tests.support.tokens import TEST_IDENTITY_URL
+
+
+def _jti(token: str) -> str:
+    return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+class TestRevocationList:
+    def test_remembers_until_expiry_then_forgets(self):
+        revoked = RevocationList(leeway=0)
+        now = time.time()
+        assert revoked.add("a", now + 10, now) and "a" in revoked
+        assert not revoked.add("a", now + 10, now), "a known jti is not added twice"
+        assert not revoked.add("old", now - 1, now), "an expired token needs no entry"
+        revoked.prune(now + 11)
+        assert "a" not in revoked and len(revoked) == 0
+
+    def test_is_bounded_dropping_what_expires_soonest(self):
+        revoked = RevocationList(max_entries=3, leeway=0)
+        now = time.time()
+        for i, jti in enumerate(["soon", "later", "latest", "last"]):
+            revoked.add(jti, now + 100 + i, now)
+        assert len(revoked) == 3
+        assert "soon" not in revoked and all(j in revoked for j in ("later", "latest", "last"))
+
+
+class TestVerifierRefusesRevoked:
+    @pytest.mark.parametrize("cache_size", [0, 100])
+    async def test_revoked_jti_is_refused_cached_or_not(self, tokens, test_keys, cache_size):
+        verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh", cache_size=cache_size)
+        token, other = tokens.mint(), tokens.mint()
+        await verifier.verify(token)  # cached now (when the cache is on)
+        verifier.revoked.add(_jti(token), time.time() + 300)
+        for _ in range(2):
+            with pytest.raises(MeshError) as err:
+                await verifier.verify(token)
+            assert err.value.code is ErrorCode.UNAUTHENTICATED
+            assert "revoked" in err.value.detail
+        assert (await verifier.verify(other)).jti == _jti(other)
+
+
+def _event(eco: str, *jtis: str) -> TokenRevoked:
+    exp = int(time.time()) + 300
+    tokens = [RevokedToken(jti=j, exp=exp) for j in jtis]
+    return TokenRevoked(ecosystem=eco, data=TokenRevokedData(tokens=tokens))
+
+
+class TestRevocationFeed:
+    async def test_replays_earlier_revocations_at_start_then_follows(self, nc):
+        js = nc.jetstream()
+        await ensure_event_stream(js)
+        before = _event("acme", "early-1", "early-2")
+        await js.publish(event_subject("acme", before.type), before.model_dump_json().encode())
+        await js.publish(event_subject("acme", "pm.v1.identity.audit"), b"{}")  # not ours
+
+        revoked = RevocationList()
+        feed = RevocationFeed(js, revoked)
+        await feed.start()
+        try:
+            assert feed.caught_up
+            assert "early-1" in revoked and "early-2" in revoked  # before start() returned
+            later = _event("globex", "late")
+            await js.publish(event_subject("globex", later.type), later.model_dump_json().encode())
+            await js.publish(event_subject("acme", later.type), b'{"not": "an event"}')
+            deadline = time.monotonic() + 10
+            while "late" not in revoked:
+                assert time.monotonic() < deadline, "the live revocation never arrived"
+                await asyncio.sleep(0.02)
+        finally:
+            await feed.stop()
+
+    async def test_starts_when_no_revocation_matches(self, nc):
+        feed = RevocationFeed(nc.jetstream(), RevocationList(), catch_up_timeout=5)
+        feed.horizon_s = 0.001  # nothing this recent: the consumer starts with nothing pending
+        await feed.start()
+        await feed.stop()
+        assert feed.caught_up
