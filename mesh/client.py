@@ -38,11 +38,11 @@ class Replies:
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         self._seq = itertools.count()
         self._started: asyncio.Future[None] | None = None
+        self.ready = False  # subscribed
 
     async def start(self, nc: Client) -> None:
-        started = self._started
-        if started is not None and started.done() and started.exception() is None:
-            return  # the usual case: subscribed already
+        if self.ready:
+            return
         if self._started is None:
             self._started = asyncio.get_running_loop().create_future()
             try:
@@ -53,6 +53,7 @@ class Replies:
                 started.exception()  # retrieved here; callers waiting on it re-raise it
                 raise
             self._started.set_result(None)
+            self.ready = True
         await asyncio.shield(self._started)
 
     async def _on_reply(self, msg: Msg) -> None:
@@ -85,14 +86,18 @@ def _expire(future: asyncio.Future[Msg]) -> None:
         future.set_exception(TimeoutError())
 
 
-_replies: weakref.WeakKeyDictionary[Client, Replies] = weakref.WeakKeyDictionary()
+# id(connection) -> (a weak reference to it, its replies): no weakref made per call.
+_replies: dict[int, tuple[weakref.ref[Client], Replies]] = {}
 
 
 async def replies_of(nc: Client) -> Replies:
-    replies = _replies.get(nc)
-    if replies is None:
-        replies = _replies[nc] = Replies(nc)
-    await replies.start(nc)
+    found = _replies.get(id(nc))
+    if found is None or found[0]() is not nc:
+        key = id(nc)
+        found = _replies[key] = (weakref.ref(nc, lambda _: _replies.pop(key, None)), Replies(nc))
+    replies = found[1]
+    if not replies.ready:
+        await replies.start(nc)
     return replies
 
 
