@@ -104,7 +104,7 @@ class Claims(BaseModel):
         return frozenset(self.scope.split())
 
     def has_scope(self, scope: Scope | str) -> bool:
-        return str(scope) in self.scopes
+        return str(scope) in self.scope.split()
 
     def has_role(self, *roles: Role) -> bool:
         return any(r in self.roles for r in roles)

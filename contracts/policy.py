@@ -64,7 +64,7 @@ def decide(policy: Policy, claims: Claims | None, params: dict[str, Any]) -> Den
         return Denial(ErrorCode.UNAUTHENTICATED, "a bearer access token is required")
     if policy.scope is not None and not claims.has_scope(policy.scope):
         return Denial(ErrorCode.FORBIDDEN, f"the token lacks scope {policy.scope.value}")
-    if not claims.has_role(*policy.roles):
+    if policy.roles.isdisjoint(claims.roles):  # has none of the roles
         wanted = ", ".join(sorted(r.value for r in policy.roles))
         return Denial(ErrorCode.FORBIDDEN, f"this operation needs one of the roles: {wanted}")
     if policy.eco_param and params.get(policy.eco_param) != claims.eco:
@@ -72,7 +72,7 @@ def decide(policy: Policy, claims: Claims | None, params: dict[str, Any]) -> Den
     if (
         policy.partner_param
         and params.get(policy.partner_param) != claims.partner
-        and not claims.has_role(*policy.partner_bypass)
+        and policy.partner_bypass.isdisjoint(claims.roles)
     ):
         return Denial(ErrorCode.FORBIDDEN, "the token acts for another partner")
     return None

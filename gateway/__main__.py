@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
-from fastapi import FastAPI
 
 from gateway.settings import GatewaySettings
 from mesh import logging as mesh_logging
 
 
-def app_factory() -> FastAPI:
+def app_factory() -> Any:
     """Builds the app in each uvicorn worker (settings read from the environment)."""
     from gateway.app import create_app
 

@@ -13,23 +13,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
 
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
-from gateway import mashup, problems
+from gateway import mashup
 from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
-from gateway.endpoints import operation_routes
+from gateway.endpoints import Endpoint, operation_endpoint
 from gateway.meta import meta_routes
 from gateway.ratelimit import RateLimiter, make_buckets
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.state import Gateway
 from gateway.tracing import make_tracing
-from mesh.errors import MeshError
 from mesh.nats import connect
 from mesh.revocation import RevocationFeed
 from mesh.tokens import RemoteJwks, TokenVerifier
@@ -50,8 +46,8 @@ def create_app(
     verifier: TokenVerifier | None = None,
     operations: Iterable[Operation] = OPERATIONS,
     tracer_provider: Any = None,
-) -> FastAPI:
-    """The gateway for ``operations`` (default: the whole registry).
+) -> Edge:
+    """The gateway (an ASGI application) for ``operations`` (default: the whole registry).
 
     ``verifier`` replaces the JWKS-backed token verifier (tests); ``tracer_provider``
     an OpenTelemetry provider to record spans with (else ``settings.otel`` decides).
@@ -63,7 +59,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             http = httpx.AsyncClient(timeout=5)
             stack.push_async_callback(http.aclose)
@@ -80,22 +76,11 @@ def create_app(
             stack.push_async_callback(feed.stop)
             yield
 
-    app = FastAPI(
-        title="partnermesh gateway",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-        exception_handlers={
-            StarletteHTTPException: problems.on_http_exception,
-            MeshError: problems.on_mesh_error,
-            Exception: problems.on_unhandled,
-        },
-    )
-    app.state.gateway = gw
-    # Operations first: they are what the gateway is for, and matching is in order.
-    app.router.routes.extend(operation_routes(gw))
-    app.router.routes.append(Route(mashup.PATH, mashup.mashup_endpoint(gw), methods=["POST"]))
-    app.router.routes.extend(meta_routes(gw))
-    app.add_middleware(Edge, settings=settings, tracing=gw.tracing)
+    # Operations first: they are what the gateway is for, and the first match wins.
+    routes: list[tuple[str, str, Endpoint]] = [
+        (b.op.method, b.op.path, operation_endpoint(gw, b)) for b in gw.routes.routes
+    ]
+    routes.append(("POST", mashup.PATH, mashup.mashup_endpoint(gw)))
+    routes.extend(meta_routes(gw))
+    app = Edge(routes, settings, gw.tracing, lifespan)
     return app

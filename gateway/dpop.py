@@ -29,6 +29,7 @@ from starlette.types import Scope
 
 from contracts.errors import ErrorCode
 from gateway.auth import ANONYMOUS, Caller
+from gateway.http import RequestHeaders
 from gateway.settings import GatewaySettings
 from mesh import dpop
 from mesh.dpop import DPoPChallenge, DPoPError, NonceSource, ProofChecker, ReplayCache
@@ -100,7 +101,7 @@ class EdgeDPoP:
         host = Headers(scope=scope).get("host", "")
         return f"{scope.get('scheme', 'http')}://{host}{path}"
 
-    async def proven(self, headers: Headers, scope: Scope, token: str, jkt: str) -> str:
+    async def proven(self, headers: RequestHeaders, scope: Scope, token: str, jkt: str) -> str:
         """The request's proof, checked against this request, this token and its key."""
         raw = self.checker.single(headers.getlist(dpop.HEADER))
         if raw is None:
@@ -121,7 +122,7 @@ class EdgeDPoP:
 
 
 async def authenticate(
-    headers: Headers, scope: Scope, verifier: TokenVerifier, edge: EdgeDPoP
+    headers: RequestHeaders, scope: Scope, verifier: TokenVerifier, edge: EdgeDPoP
 ) -> Caller:
     """Who is calling: ``Bearer`` or ``DPoP`` token, verified (a token sent must be valid)."""
     raw = headers.get("authorization")

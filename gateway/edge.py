@@ -1,27 +1,35 @@
-"""The outermost layer of every request (pure ASGI, so it costs little).
+"""The gateway as one plain ASGI application: the edge of every request, then its endpoint.
 
 Request id and W3C trace context (continued from the caller, carried into NATS by
 ``mesh.client``), CORS per ecosystem, the request size limit, security headers, a
-JSON access log line and Prometheus metrics.
+JSON access log line and Prometheus metrics; then the route (a tree of path
+segments) picks the endpoint. No framework sits in the request path: routes are
+matched in the depth of the path and headers decoded once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
+import traceback
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import URL
+from starlette.responses import RedirectResponse
+from starlette.types import Receive, Scope, Send
 
 from contracts.errors import ErrorCode
 from gateway import metrics
 from gateway.auth import ANONYMOUS, Caller
 from gateway.cors import CorsPolicy
-from gateway.problems import PROBLEM_JSON, problem_doc
+from gateway.endpoints import Endpoint
+from gateway.http import Incoming, Reply, RequestHeaders, decode_headers
+from gateway.problems import edge_problem, internal_error, problem_response
+from gateway.routes import PathTree, path_params
 from gateway.settings import GatewaySettings
 from gateway.tracing import Tracing, finish_server_span
 from mesh import context
@@ -46,7 +54,7 @@ SECURITY_HEADERS = [
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestInfo:
     """What the inner layers learn about a request, for the access log and metrics."""
 
@@ -54,22 +62,26 @@ class RequestInfo:
     caller: Caller = ANONYMOUS
 
 
-def request_info(scope: Scope) -> RequestInfo:
-    info = scope.get("pm")
-    if not isinstance(info, RequestInfo):
-        info = scope["pm"] = RequestInfo()
-    return info
-
-
-def incoming_trace(headers: Headers) -> str:
+def incoming_trace(headers: dict[str, str]) -> str:
     parent = headers.get("traceparent", "")
     return context.child_traceparent(parent if _TRACEPARENT.match(parent) else None)
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, settings: GatewaySettings, tracing: Tracing) -> None:
-        self.app = app
+    """The ASGI application: ``routes`` are ``(method, path, endpoint)``, matched in order."""
+
+    def __init__(
+        self,
+        routes: list[tuple[str, str, Endpoint]],
+        settings: GatewaySettings,
+        tracing: Tracing,
+        lifespan: Callable[[], AbstractAsyncContextManager[None]],
+    ) -> None:
+        self.tree = PathTree()
+        for method, path, endpoint in routes:
+            self.tree.add(method, path, (endpoint, path_params(path)))
         self.tracing = tracing
+        self.lifespan = lifespan
         self.max_body = settings.max_body_bytes
         self.access_log = settings.access_log
         self.cors = CorsPolicy(settings.cors_origins, settings.cors_max_age)
@@ -77,10 +89,16 @@ class Edge:
         self._histograms: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":  # no websocket routes: close, as a router does
+            await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = decode_headers(scope["headers"])
         rid = headers.get("x-request-id", "")
         rid = rid if _SAFE_ID.match(rid) else context.new_request_id()
         context.request_id.set(rid)
@@ -95,44 +113,107 @@ class Edge:
             finish_server_span(span, info.route, status)
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, headers: Headers, rid: str
+        self, scope: Scope, receive: Receive, send: Send, headers: RequestHeaders, rid: str
     ) -> tuple[RequestInfo, int]:
-        info = request_info(scope)
+        info = RequestInfo()
         path: str = scope["path"]
         origin = headers.get("origin")
-        extra = [*SECURITY_HEADERS, (b"x-request-id", rid.encode())]
-        extra.append((b"content-security-policy", DOCS_CSP if path == "/docs" else API_CSP))
+        extra = [
+            *SECURITY_HEADERS,
+            (b"x-request-id", rid.encode()),
+            (b"content-security-policy", DOCS_CSP if path == "/docs" else API_CSP),
+        ]
         if origin and self.cors.allows(path, origin):
             if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
                 info.route = "preflight"
-                await self._reply(send, 204, b"", extra + self.cors.preflight_headers(origin))
+                await self._send(
+                    send, Reply(204, b"", None, self.cors.preflight_headers(origin)), extra
+                )
                 self._log(scope, info, 204, time.perf_counter())
                 return info, 204
             extra += self.cors.headers(origin)
         started = time.perf_counter()
         status = 500
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body:
-            info.route = "too_large"
-            await self._problem(
-                send_with_headers,
-                path,
-                MeshError(
-                    ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {self.max_body} bytes"
-                ),
-            )
-        else:
-            await self.app(scope, receive, send_with_headers)
-        self._log(scope, info, status, started)
+        try:
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_body:
+                info.route = "too_large"
+                reply = problem_response(
+                    MeshError(
+                        ErrorCode.PAYLOAD_TOO_LARGE,
+                        f"the request body exceeds {self.max_body} bytes",
+                    ),
+                    path,
+                )
+            else:
+                routed = self._route(scope, receive, headers, info)
+                if isinstance(routed, Reply):
+                    reply = routed
+                else:
+                    endpoint, request = routed
+                    try:
+                        reply = await endpoint(request)
+                    except Exception as exc:  # endpoints are guarded; this is the last resort
+                        reply = problem_response(internal_error(path, exc), path)
+            status = reply.status
+            await self._send(send, reply, extra)
+        finally:
+            self._log(scope, info, status, started)
         return info, status
+
+    def _route(
+        self, scope: Scope, receive: Receive, headers: RequestHeaders, info: RequestInfo
+    ) -> Reply | tuple[Endpoint, Incoming]:
+        """The endpoint and its request, or the reply when nothing serves the path."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        try:
+            found = self.tree.match(method, path)
+        except LookupError:
+            return self._unrouted(scope, method, path)
+        if found is None:
+            return edge_problem(405, "this path does not accept that method", path)
+        (endpoint, names), values = found
+        return endpoint, Incoming(
+            scope, receive, headers, info, dict(zip(names, values, strict=True))
+        )
+
+    def _unrouted(self, scope: Scope, method: str, path: str) -> Reply:
+        """404, or a redirect to the same path without its trailing slash if that is routed."""
+        if path != "/" and path.endswith("/"):
+            try:
+                self.tree.match(method, path.rstrip("/"))
+            except LookupError:
+                pass
+            else:
+                url = URL(scope={**scope, "path": path.rstrip("/")})
+                return Reply.of(RedirectResponse(str(url)))
+        return problem_response(MeshError(ErrorCode.NOT_FOUND, "no such route"), path)
+
+    @staticmethod
+    async def _send(send: Send, reply: Reply, extra: list[tuple[bytes, bytes]]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": reply.headers + extra,
+            }
+        )
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        started = False
+        await receive()  # lifespan.startup
+        try:
+            async with self.lifespan():
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except BaseException:
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
     def _count(self, route: str, status: int, partner: str, elapsed: float) -> None:
         # Labelled children are cached: looking them up costs more than counting.
@@ -145,21 +226,6 @@ class Edge:
             histogram = self._histograms[route] = metrics.http_latency.labels("gateway", route)
         counter.inc()
         histogram.observe(elapsed)
-
-    @staticmethod
-    async def _reply(
-        send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _problem(self, send: Send, path: str, exc: MeshError) -> None:
-        body = json.dumps(problem_doc(exc, path)).encode()
-        hdrs = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await self._reply(send, exc.status, body, hdrs)
 
     def _log(self, scope: Scope, info: RequestInfo, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started

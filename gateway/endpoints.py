@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from contracts.errors import ErrorCode
 from gateway.dpop import authenticate
-from gateway.edge import request_info
 from gateway.forward import call_operation, decode_body, merge_params
+from gateway.http import Incoming, Reply, UnsupportedMediaType, encode_headers
 from gateway.problems import edge_problem, internal_error, problem_response
 from gateway.ratelimit import RateLimited
 from gateway.routes import BoundRoute
@@ -20,87 +15,60 @@ from gateway.state import Gateway
 from mesh.dpop import DPoPChallenge
 from mesh.errors import MeshError
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Incoming], Awaitable[Reply]]
 
 
-class UnsupportedMediaType(Exception):
-    pass
+async def json_body(request: Incoming, gw: Gateway) -> dict[str, Any]:
+    return decode_body(await request.body(gw.settings.max_body_bytes))
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
-def query_lists(request: Request) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
-        grouped.setdefault(key, []).append(value)
-    return grouped
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than ``limit`` bytes even without a Content-Length."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise MeshError(ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if raw.strip() and not (ctype == "application/json" or ctype.endswith("+json")):
-        raise UnsupportedMediaType()
-    return raw
-
-
-async def json_body(request: Request, gw: Gateway) -> dict[str, Any]:
-    return decode_body(await read_body(request, gw.settings.max_body_bytes))
-
-
-def guarded(handler: Callable[[Request, dict[str, str]], Awaitable[Response]]) -> Endpoint:
+def guarded(handler: Callable[[Incoming, dict[str, str]], Awaitable[Reply]]) -> Endpoint:
     """Run ``handler`` so every failure becomes a problem document (rate-limit headers kept)."""
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Incoming) -> Reply:
         rl: dict[str, str] = {}
-        path: str = request.scope["path"]
         try:
             return await handler(request, rl)
         except (RateLimited, DPoPChallenge) as exc:
-            return problem_response(exc, path, exc.headers)
+            return problem_response(exc, request.path, exc.headers)
         except MeshError as exc:
-            return problem_response(exc, path, rl)
+            return problem_response(exc, request.path, rl)
         except UnsupportedMediaType:
-            return edge_problem(415, "send the body as application/json", path)
+            return edge_problem(415, "send the body as application/json", request.path)
         except Exception as exc:
-            return problem_response(internal_error(path, exc), path, rl)
+            return problem_response(internal_error(request.path, exc), request.path, rl)
 
     return endpoint
 
 
 def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
     op = bound.op
+    status = op.status
 
-    async def handle(request: Request, rl: dict[str, str]) -> Response:
-        info = request_info(request.scope)
-        info.route = op.name
-        caller = info.caller = await authenticate(
-            request.headers, request.scope, gw.token_verifier(), gw.proofs()
-        )
-        eco = caller.claims.eco if caller.claims else request.path_params.get("eco", "-")
-        rl.update(await gw.rate_limiter().check(eco, caller, client_ip(request)))
-        body = await json_body(request, gw) if bound.takes_body else {}
-        params = merge_params(bound, request.path_params, query_lists(request), body)
-        data = await call_operation(gw, bound, caller, params)
-        if op.status == 204:
-            return Response(status_code=204, headers=rl)
-        return Response(data, op.status, headers=rl, media_type="application/json")
+    async def endpoint(request: Incoming) -> Reply:
+        # The hot path: what guarded() does, written out (one coroutine less per call).
+        rl: dict[str, str] = {}
+        try:
+            info = request.info
+            info.route = op.name
+            caller = info.caller = await authenticate(
+                request.headers, request.scope, gw.token_verifier(), gw.proofs()
+            )
+            eco = caller.claims.eco if caller.claims else request.params.get("eco", "-")
+            rl = await gw.rate_limiter().check(eco, caller, request.client_ip)
+            body = await json_body(request, gw) if bound.takes_body else {}
+            params = merge_params(bound, request.params, request.query_lists(), body)
+            data = await call_operation(gw, bound, caller, params)
+            if status == 204:
+                return Reply(204, b"", None, encode_headers(rl))
+            return Reply(status, data, headers=encode_headers(rl))
+        except (RateLimited, DPoPChallenge) as exc:
+            return problem_response(exc, request.path, exc.headers)
+        except MeshError as exc:
+            return problem_response(exc, request.path, rl)
+        except UnsupportedMediaType:
+            return edge_problem(415, "send the body as application/json", request.path)
+        except Exception as exc:
+            return problem_response(internal_error(request.path, exc), request.path, rl)
 
-    return guarded(handle)
-
-
-def operation_routes(gw: Gateway) -> list[Route]:
-    return [
-        Route(b.op.path, operation_endpoint(gw, b), methods=[b.op.method], name=b.op.name)
-        for b in gw.routes.routes
-    ]
+    return endpoint

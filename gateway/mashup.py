@@ -14,16 +14,14 @@ import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from contracts.errors import ErrorCode
 from gateway import metrics
 from gateway.auth import Caller, require_ecosystem
 from gateway.dpop import authenticate
-from gateway.edge import request_info
-from gateway.endpoints import Endpoint, client_ip, guarded, json_body
+from gateway.endpoints import Endpoint, guarded, json_body
 from gateway.forward import call_operation, merge_params
+from gateway.http import Incoming, Reply, encode_headers
 from gateway.problems import edge_problem_doc, problem_doc
 from gateway.routes import MethodNotAllowed
 from gateway.state import Gateway
@@ -60,6 +58,13 @@ class SubResult(BaseModel):
 class MashupReply(BaseModel):
     results: list[SubResult]
     complete: bool = Field(description="True when every sub-request succeeded (2xx)")
+
+
+def json_bytes(content: Any) -> bytes:
+    """Compact UTF-8 JSON (as Starlette's JSONResponse renders it)."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
 
 
 def _problem(exc: MeshError, path: str) -> tuple[int, Any]:
@@ -105,23 +110,23 @@ def parse(gw: Gateway, raw: dict[str, Any]) -> MashupRequest:
 
 
 def mashup_endpoint(gw: Gateway) -> Endpoint:
-    async def handle(request: Request, rl: dict[str, str]) -> Response:
-        info = request_info(request.scope)
+    async def handle(request: Incoming, rl: dict[str, str]) -> Reply:
+        info = request.info
         info.route = "mashup"
         caller = info.caller = await authenticate(  # sub-requests inherit its proof
             request.headers, request.scope, gw.token_verifier(), gw.proofs()
         )
-        require_ecosystem(caller, request.path_params["eco"])
+        eco = request.params["eco"]
+        require_ecosystem(caller, eco)
         batch = parse(gw, await json_body(request, gw))
-        eco = request.path_params["eco"]
         rl.update(
-            await gw.rate_limiter().check(eco, caller, client_ip(request), len(batch.requests))
+            await gw.rate_limiter().check(eco, caller, request.client_ip, len(batch.requests))
         )
         timeout = min(batch.timeout or gw.settings.request_timeout, gw.settings.request_timeout)
         results = await asyncio.gather(*(run_item(gw, caller, r, timeout) for r in batch.requests))
         reply = MashupReply(
             results=list(results), complete=all(200 <= r.status < 300 for r in results)
         )
-        return JSONResponse(reply.model_dump(mode="json"), headers=rl)
+        return Reply(200, json_bytes(reply.model_dump(mode="json")), headers=encode_headers(rl))
 
     return guarded(handle)

@@ -5,45 +5,46 @@ from __future__ import annotations
 import json
 
 from fastapi.openapi.docs import get_swagger_ui_html
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
-from gateway.edge import request_info
+from gateway.endpoints import Endpoint, guarded
+from gateway.http import Incoming, Reply
 from gateway.openapi import build_openapi
 from gateway.state import Gateway
 from mesh import metrics
 
 
-def meta_routes(gw: Gateway) -> list[Route]:
+def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
+    """``(method, path, endpoint)`` of each."""
     openapi = json.dumps(build_openapi(gw.routes, gw.settings)).encode()
 
-    async def healthz(request: Request) -> Response:
-        request_info(request.scope).route = "healthz"
-        return JSONResponse({"status": "ok"})
+    async def healthz(request: Incoming, rl: dict[str, str]) -> Reply:
+        request.info.route = "healthz"
+        return Reply(200, b'{"status":"ok"}')
 
-    async def readyz(request: Request) -> Response:
-        request_info(request.scope).route = "readyz"
+    async def readyz(request: Incoming, rl: dict[str, str]) -> Reply:
+        request.info.route = "readyz"
         ready = gw.nc is not None and gw.nc.is_connected and gw.verifier is not None
-        return JSONResponse({"status": "ready" if ready else "not ready"}, 200 if ready else 503)
+        if ready:
+            return Reply(200, b'{"status":"ready"}')
+        return Reply(503, b'{"status":"not ready"}')
 
-    async def metrics_endpoint(request: Request) -> Response:
-        request_info(request.scope).route = "metrics"
+    async def metrics_endpoint(request: Incoming, rl: dict[str, str]) -> Reply:
+        request.info.route = "metrics"
         body, ctype = metrics.exposition()
-        return Response(body, media_type=ctype)
+        return Reply(200, body, ctype.encode("latin-1"))
 
-    async def openapi_json(request: Request) -> Response:
-        request_info(request.scope).route = "openapi"
-        return Response(openapi, media_type="application/json")
+    async def openapi_json(request: Incoming, rl: dict[str, str]) -> Reply:
+        request.info.route = "openapi"
+        return Reply(200, openapi)
 
-    async def docs(request: Request) -> HTMLResponse:
-        request_info(request.scope).route = "docs"
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="partnermesh API")
+    async def docs(request: Incoming, rl: dict[str, str]) -> Reply:
+        request.info.route = "docs"
+        return Reply.of(get_swagger_ui_html(openapi_url="/openapi.json", title="partnermesh API"))
 
     return [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        ("GET", "/healthz", guarded(healthz)),
+        ("GET", "/readyz", guarded(readyz)),
+        ("GET", "/metrics", guarded(metrics_endpoint)),
+        ("GET", "/openapi.json", guarded(openapi_json)),
+        ("GET", "/docs", guarded(docs)),
     ]

@@ -41,8 +41,11 @@ class LocalBuckets:
     async def take(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
         return self.take_now(key, spec, cost)
 
-    def take_now(self, key: str, spec: RateLimitSpec, cost: int) -> tuple[bool, float]:
-        now = time.monotonic()
+    def take_now(
+        self, key: str, spec: RateLimitSpec, cost: int, now: float | None = None
+    ) -> tuple[bool, float]:
+        if now is None:
+            now = time.monotonic()
         tokens, last = self._state.get(key, (float(spec.burst), now))
         tokens = min(float(spec.burst), tokens + (now - last) * spec.rate)
         taken = tokens >= cost
@@ -112,7 +115,7 @@ class RedisBuckets:
         return bool(int(taken)), float(tokens)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verdict:
     """One bucket's answer for a request."""
 
@@ -141,11 +144,22 @@ def _policy_field(quotas: tuple[tuple[str, int, float], ...]) -> str:
     return ", ".join(f'"{name}";q={burst};w={math.ceil(window)}' for name, burst, window in quotas)
 
 
-def rate_limit_headers(verdicts: list[Verdict]) -> dict[str, str]:
+def policy_field(keys: list[tuple[str, str, RateLimitSpec]]) -> str:
+    return _policy_field(tuple((name, spec.burst, spec.window) for name, _, spec in keys))
+
+
+def rate_limit_headers(verdicts: list[Verdict], policy: str | None = None) -> dict[str, str]:
     if not verdicts:
         return {}
-    policy = _policy_field(tuple((v.name, v.spec.burst, v.spec.window) for v in verdicts))
-    tightest = min(verdicts, key=lambda v: (v.taken, v.tokens / v.spec.burst))
+    if policy is None:
+        policy = _policy_field(tuple((v.name, v.spec.burst, v.spec.window) for v in verdicts))
+    tightest = verdicts[0]  # refused first, then the least left relative to its size
+    for v in verdicts[1:]:
+        if (v.taken, v.tokens / v.spec.burst) < (
+            tightest.taken,
+            tightest.tokens / tightest.spec.burst,
+        ):
+            tightest = v
     headers = {
         "RateLimit-Policy": policy,
         "RateLimit": f'"{tightest.name}";r={tightest.remaining};t={tightest.reset}',
@@ -167,6 +181,8 @@ class RateLimiter:
         self.enabled = settings.rate_limits_enabled
         self.buckets = buckets
         self._limits: dict[str, EcoRateLimits] = {}
+        # Buckets and RateLimit-Policy of recent callers (both derive from settings only).
+        self._recent: dict[tuple[str, ...], tuple[list[tuple[str, str, RateLimitSpec]], str]] = {}
 
     def limits(self, eco: str) -> EcoRateLimits:
         found = self._limits.get(eco)
@@ -180,17 +196,33 @@ class RateLimiter:
         """Take ``cost`` from the caller's buckets; return headers or raise :class:`RateLimited`."""
         if not self.enabled:
             return {}
-        keys = self._keys(eco, caller, client_ip)
+        keys, policy = self._keys_and_policy(eco, caller, client_ip)
         if isinstance(self.buckets, LocalBuckets):  # no I/O: skip the awaits
-            local = self.buckets
-            verdicts = [Verdict(n, s, *local.take_now(k, s, cost), cost) for n, k, s in keys]
+            local, now = self.buckets, time.monotonic()
+            verdicts = [Verdict(n, s, *local.take_now(k, s, cost, now), cost) for n, k, s in keys]
         else:
             verdicts = [await self._take(name, key, spec, cost) for name, key, spec in keys]
-        headers = rate_limit_headers(verdicts)
-        if any(not v.taken for v in verdicts):
+        headers = rate_limit_headers(verdicts, policy)
+        if "Retry-After" in headers:  # the tightest bucket refused, so one did
             metrics.rate_limited.labels("gateway", caller.partner or "-").inc()
             raise RateLimited(headers)
         return headers
+
+    def _keys_and_policy(
+        self, eco: str, caller: Caller, ip: str
+    ) -> tuple[list[tuple[str, str, RateLimitSpec]], str]:
+        claims = caller.claims
+        if claims is None:
+            recent_key: tuple[str, ...] = (eco, ip)
+        else:
+            recent_key = (claims.eco, claims.client_id, claims.partner or "", "")
+        found = self._recent.get(recent_key)
+        if found is None:
+            if len(self._recent) >= 10_000:
+                self._recent.clear()
+            keys = self._keys(eco, caller, ip)
+            found = self._recent[recent_key] = (keys, policy_field(keys))
+        return found
 
     def _keys(self, eco: str, caller: Caller, ip: str) -> list[tuple[str, str, RateLimitSpec]]:
         claims = caller.claims

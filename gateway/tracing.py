@@ -2,9 +2,8 @@
 
 One SERVER span per request, continuing the caller's W3C trace context, and one
 CLIENT span per operation forwarded over NATS; the NATS request carries the CLIENT
-span's ``traceparent``, so the owning service continues the same trace (its logs
-name the trace id). Spans go to OTLP/HTTP when ``opentelemetry-exporter-otlp`` is
-installed and ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, else to stderr.
+span's ``traceparent``, so the owning service continues the same trace (with its
+own span when its ``OTEL`` setting is on; see ``mesh.tracing``).
 
 Disabled (the default), the edge still continues W3C trace context itself
 (``mesh.context``) and nothing here runs.
@@ -13,18 +12,15 @@ Disabled (the default), the edge still continues W3C trace context itself
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
 from contracts.policy import Operation
 from gateway.settings import GatewaySettings
 from mesh import context
+from mesh.tracing import parent_context, sdk_provider, traceparent_of
 
-
-def traceparent_of(span: Any) -> str:
-    sc = span.get_span_context()
-    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
+__all__ = ["Tracing", "finish_server_span", "make_tracing", "traceparent_of"]
 
 
 class Tracing:
@@ -41,10 +37,8 @@ class Tracing:
     def server(self, method: str, path: str, parent: str | None) -> Iterator[Any]:
         """The request's span; ``mesh.context.traceparent`` then names it."""
         from opentelemetry.trace import SpanKind
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        carrier = {"traceparent": parent} if parent else {}
-        ctx = TraceContextTextMapPropagator().extract(carrier)
+        ctx = parent_context(parent)
         attributes = {"http.request.method": method, "url.path": path}
         with self.tracer.start_as_current_span(
             method, context=ctx, kind=SpanKind.SERVER, attributes=attributes
@@ -86,24 +80,5 @@ def make_tracing(settings: GatewaySettings, provider: Any = None) -> Tracing:
     if provider is None and not settings.otel:
         return Tracing()
     if provider is None:
-        provider = _sdk_provider(settings)
+        provider = sdk_provider("partnermesh-gateway", settings.instance)
     return Tracing(provider.get_tracer("partnermesh.gateway"))
-
-
-def _sdk_provider(settings: GatewaySettings) -> Any:
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-
-    resource = Resource.create(
-        {"service.name": "partnermesh-gateway", "service.instance.id": settings.instance}
-    )
-    provider = TracerProvider(resource=resource)
-    exporter: Any = ConsoleSpanExporter()
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        with contextlib.suppress(ImportError):
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextvars
-import secrets
+import random
+
+# Correlation ids, not secrets: the process's PRNG (as OpenTelemetry's id generator
+# does) instead of a system call per id. ``random`` reseeds itself in a forked child.
+_bits = random.getrandbits
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -12,12 +16,16 @@ traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def new_request_id() -> str:
-    return secrets.token_hex(8)
+    return f"{_bits(64):016x}"
 
 
 def new_traceparent() -> str:
     """A fresh W3C trace context: version-traceid-spanid-flags."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return f"00-{_bits(128) or 1:032x}-{_span_id()}-01"
+
+
+def _span_id() -> str:
+    return f"{_bits(64) or 1:016x}"  # all zeros is not a valid id
 
 
 def child_traceparent(parent: str | None) -> str:
@@ -25,7 +33,7 @@ def child_traceparent(parent: str | None) -> str:
     if parent:
         parts = parent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
-            return f"{parts[0]}-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
+            return f"{parts[0]}-{parts[1]}-{_span_id()}-{parts[3]}"
     return new_traceparent()
 
 

@@ -5,6 +5,9 @@ Every request: decode the operation's request model, verify the caller's token
 failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP status,
 payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
 the request id and is logged, never shown.
+
+With a ``tracer`` (OpenTelemetry), each handled request is a SERVER span that
+continues the request's ``traceparent``; without one, no tracing code runs.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from mesh.dpop import HEADER as DPOP
 from mesh.dpop import nats_caller
 from mesh.errors import MeshError, conflict
 from mesh.tokens import TokenVerifier
+from mesh.tracing import parent_context, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,21 @@ def error_reply(exc: MeshError) -> tuple[str, str, bytes]:
     return str(exc.status), exc.title, exc.body().model_dump_json(exclude_none=True).encode()
 
 
+def _bound_fields(op: Operation) -> set[str]:
+    """The request fields ``op``'s policy compares with the token."""
+    return {f for f in (op.policy.eco_param, op.policy.partner_param) if f}
+
+
+def _record_failure(span: Any, exc: MeshError) -> None:
+    """The error code on the span; ERROR status for failures of the service (5xx), as
+    OpenTelemetry's RPC conventions have it (a refused caller is not a server error)."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", exc.code.value)
+    if exc.status >= 500:
+        span.set_status(Status(StatusCode.ERROR, exc.code.value))
+
+
 class MeshService:
     """Registers operations as endpoints of one NATS micro service (queue group = name)."""
 
@@ -65,8 +84,10 @@ class MeshService:
         verifier: TokenVerifier,
         description: str = "",
         max_concurrency: int = 64,
+        tracer: Any = None,
     ) -> None:
         self.nc = nc
+        self.tracer = tracer
         self.name = name
         self.version = version
         self.description = description
@@ -75,6 +96,7 @@ class MeshService:
         self._micro: Service | None = None
         self._slots = asyncio.Semaphore(max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def register(self, operation: Operation, handler: Handler) -> None:
         if operation.service != self.name:
@@ -114,9 +136,12 @@ class MeshService:
     def _spawner(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[None]]:
         # nats-py runs one subscription's callbacks one after another; handle each
         # request in its own task so slow calls do not queue behind each other.
+        fields = _bound_fields(op)
+        handle = self._handle if self.tracer is None else self._handle_traced
+
         async def spawn(request: Request) -> None:
             await self._slots.acquire()
-            task = asyncio.create_task(self._handle(op, handler, request))
+            task = asyncio.create_task(handle(op, handler, request, fields))
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -126,30 +151,76 @@ class MeshService:
         self._tasks.discard(task)
         self._slots.release()
 
-    async def _handle(self, op: Operation, handler: Handler, request: Request) -> None:
+    async def _handle_traced(
+        self, op: Operation, handler: Handler, request: Request, fields: set[str]
+    ) -> None:
+        from opentelemetry.trace import SpanKind
+
+        attributes = {
+            "messaging.system": "nats",
+            "messaging.destination.name": op.subject,
+            "rpc.service": self.name,
+            "rpc.method": op.name,
+        }
+        parent = parent_context((request.headers or {}).get(h.TRACEPARENT))
+        with self.tracer.start_as_current_span(
+            f"{self.name}/{op.name}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        ) as span:
+            await self._handle(op, handler, request, fields, span)
+
+    async def _handle(
+        self,
+        op: Operation,
+        handler: Handler,
+        request: Request,
+        fields: set[str],
+        span: Any = None,
+    ) -> None:
         hdrs = request.headers or {}
         rid = hdrs.get(h.REQUEST_ID) or context.new_request_id()
-        tp = context.child_traceparent(hdrs.get(h.TRACEPARENT))
+        if span is None:
+            tp = context.child_traceparent(hdrs.get(h.TRACEPARENT))
+        else:  # the span continues the caller's trace; logs and onward calls name it
+            tp = traceparent_of(span)
         context.request_id.set(rid)
         context.traceparent.set(tp)
         reply_headers = {h.REQUEST_ID: rid, h.TRACEPARENT: tp}
         started = time.perf_counter()
         code = "ok"
         try:
-            call, body = await self._authorize(op, hdrs, request.data, rid, tp)
+            call, body = await self._authorize(op, hdrs, request.data, rid, tp, fields)
             reply = await handler(call, body)
             await request.respond(reply.model_dump_json().encode(), headers=reply_headers)
         except Exception as exc:  # every failure gets a coded reply, never a traceback
             mesh_exc = self._as_mesh_error(exc, op, rid)
             code = mesh_exc.code.value
+            if span is not None:
+                _record_failure(span, mesh_exc)
             status, title, payload = error_reply(mesh_exc)
             await request.respond_error(status, title, payload, headers=reply_headers)
         finally:
-            metrics.nats_requests.labels(self.name, op.name, code).inc()
-            metrics.nats_latency.labels(self.name, op.name).observe(time.perf_counter() - started)
+            count, latency = self._metrics(op.name, code)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _metrics(self, operation: str, code: str) -> tuple[Any, Any]:
+        # Labelled children are cached: looking them up costs more than counting.
+        found = self._children.get((operation, code))
+        if found is None:
+            found = self._children[(operation, code)] = (
+                metrics.nats_requests.labels(self.name, operation, code),
+                metrics.nats_latency.labels(self.name, operation),
+            )
+        return found
 
     async def _authorize(
-        self, op: Operation, hdrs: dict[str, str], data: bytes, rid: str, tp: str
+        self,
+        op: Operation,
+        hdrs: dict[str, str],
+        data: bytes,
+        rid: str,
+        tp: str,
+        fields: set[str],
     ) -> tuple[Call, BaseModel]:
         try:
             body = op.request.model_validate_json(data or b"{}")
@@ -157,7 +228,8 @@ class MeshService:
             raise MeshError.from_validation(exc) from None
         # Bearer, or DPoP with the proof the edge checked (re-checked here: mesh.dpop)
         token, claims = await nats_caller(self.verifier, hdrs.get(h.AUTHORIZATION), hdrs.get(DPOP))
-        denial = decide(op.policy, claims, body.model_dump())
+        # The policy reads only the fields it binds: dump just those.
+        denial = decide(op.policy, claims, body.model_dump(include=fields))
         if denial is not None:
             raise MeshError(denial.code, denial.reason)
         return Call(claims, token, rid, tp, op), body

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-a-secret"
@@ -62,6 +62,9 @@ class ServiceSettings(MeshSettings):
     observe_host: str = "127.0.0.1"
     observe_port: int = 0  # /metrics, /healthz, /readyz; 0 = a free port
     max_concurrency: int = 64
+    otel: bool = Field(
+        default=False, description="An OpenTelemetry span per handled operation (mesh.tracing)"
+    )
 
     def database_url_or_default(self, name: str) -> str:
         return database_url_or_default(self.database_url, name)

@@ -1,8 +1,6 @@
 """Run the collaboration service: ``python -m services.collaboration``."""
 
-import asyncio
-
-from mesh.runtime import service_runtime
+from mesh.runtime import run, service_runtime
 from services.collaboration import handlers, models
 from services.collaboration.settings import CollaborationSettings
 
@@ -15,4 +13,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

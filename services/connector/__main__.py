@@ -1,8 +1,6 @@
 """Run the connector service: ``python -m services.connector``."""
 
-import asyncio
-
-from mesh.runtime import service_runtime
+from mesh.runtime import run, service_runtime
 from services.connector import handlers, models
 from services.connector.settings import ConnectorSettings
 
@@ -15,4 +13,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

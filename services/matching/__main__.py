@@ -1,9 +1,8 @@
 """Run the matching service: ``python -m services.matching`` (``rebuild`` rebuilds the index)."""
 
-import asyncio
 import sys
 
-from mesh.runtime import service_runtime
+from mesh.runtime import run, service_runtime
 from services.matching import handlers, models
 from services.matching.settings import MatchingSettings
 
@@ -20,4 +19,4 @@ if __name__ == "__main__":
         from services.matching.rebuild import main as rebuild
 
         sys.exit(rebuild(sys.argv[2:]))
-    asyncio.run(main())
+    run(main())

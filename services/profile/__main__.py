@@ -1,8 +1,6 @@
 """Run the profile service: ``python -m services.profile``."""
 
-import asyncio
-
-from mesh.runtime import service_runtime
+from mesh.runtime import run, service_runtime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 
@@ -15,4 +13,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

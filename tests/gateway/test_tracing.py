@@ -1,5 +1,5 @@
 """OpenTelemetry at the edge: a SERVER span per request, a CLIENT span per NATS hop, and
-the NATS request carrying the CLIENT span's trace context to the service."""
+the NATS request carrying the CLIENT span's trace context into the service's own span."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from opentelemetry.trace import SpanKind
 
 from contracts import headers as h
 from contracts.v1 import system
+from services.profile import handlers, models
+from services.profile.settings import ProfileSettings
 from tests.gateway.conftest import bearer
+from tests.support.services import run_service
 
 ECHO = "/v1/ecosystems/acme/echo"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -55,6 +58,22 @@ async def echo_headers(nc):
     await sub.unsubscribe()
 
 
+@pytest.fixture
+async def traced_profile(nats_url, tmp_path, test_keys, spans):
+    """The real profile service, recording its spans with the same provider as the gateway."""
+    async with run_service(
+        "profile",
+        ProfileSettings,
+        models.metadata,
+        handlers.register,
+        nats_url=nats_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
+        verifier=test_keys.verifier(),
+        tracer_provider=spans[0],
+    ) as rt:
+        yield rt
+
+
 def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list:
     return [s for s in exporter.get_finished_spans() if s.kind is kind]
 
@@ -79,6 +98,25 @@ class TestSpans:
         assert client.attributes["messaging.destination.name"] == system.ECHO.subject
         sent = echo_headers[-1][h.TRACEPARENT]
         assert sent == f"00-{TRACE}-{client.context.span_id:016x}-01"
+
+    async def test_the_trace_continues_through_nats_into_the_service(
+        self, start_gateway, spans, traced_profile, tokens
+    ):
+        provider, exporter = spans
+        async with start_gateway(tracer_provider=provider) as gw:
+            r = await gw.get(
+                ECHO, headers={**bearer(tokens.mint()), "traceparent": f"00-{TRACE}-{PARENT}-01"}
+            )
+        assert r.status_code == 200
+        (client,) = by_kind(exporter, SpanKind.CLIENT)
+        (service,) = [
+            s for s in by_kind(exporter, SpanKind.SERVER) if s.name.startswith("profile/")
+        ]
+        assert service.parent.span_id == client.context.span_id
+        assert service.context.trace_id == client.context.trace_id
+        assert f"{service.context.trace_id:032x}" == TRACE
+        assert service.attributes["rpc.method"] == system.ECHO.name
+        assert service.attributes["messaging.system"] == "nats"
 
     async def test_without_a_caller_trace_the_gateway_starts_one(
         self, start_gateway, spans, echo_headers, tokens

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from sqlalchemy import MetaData
 
@@ -22,6 +23,7 @@ async def run_service(
     nats_url: str,
     database_url: str,
     verifier: TokenVerifier,
+    tracer_provider: Any = None,
     **settings: object,
 ) -> AsyncIterator[ServiceRuntime]:
     cfg = settings_cls(
@@ -30,7 +32,14 @@ async def run_service(
         environment="test",
         **settings,  # type: ignore[arg-type]
     )
-    async with service_runtime(name, cfg, metadata, verifier=verifier, setup_logging=False) as rt:
+    async with service_runtime(
+        name,
+        cfg,
+        metadata,
+        verifier=verifier,
+        setup_logging=False,
+        tracer_provider=tracer_provider,
+    ) as rt:
         register(rt)
         await rt.start()
         yield rt
