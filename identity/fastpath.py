@@ -23,8 +23,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import time
-import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -74,8 +74,26 @@ def _eco_of(scope: Scope) -> str | None:
     return None
 
 
+_FORMS: dict[bytes, dict[str, str] | None] = {}
+
+
 def _form(body: bytes) -> dict[str, str] | None:
-    """``grant_type`` and optional ``scope``, each once, plain ASCII; else None."""
+    """``grant_type`` and optional ``scope``, each once, plain ASCII; else None.
+
+    A client sends the same few bodies over and over: each is parsed once (bounded memo;
+    the parsed form is only read, never changed)."""
+    try:
+        return _FORMS[body]
+    except KeyError:
+        pass
+    form = _parse_form(body)
+    if len(_FORMS) >= 256:
+        _FORMS.clear()
+    _FORMS[body] = form
+    return form
+
+
+def _parse_form(body: bytes) -> dict[str, str] | None:
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError:
@@ -135,6 +153,23 @@ class Templates:
         return claims
 
 
+def _uuid4_hex() -> str:
+    """``uuid.uuid4().hex`` (random, version 4, RFC 4122 variant) without the UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+def _body(token: dict[str, Any]) -> bytes:
+    """``json.dumps(token).encode()`` of the token response, written out: the token and
+    token type are plain ASCII (base64url, a word) and the scope goes through json."""
+    return (
+        f'{{"access_token": "{token["access_token"]}", "token_type": "Bearer", '
+        f'"expires_in": {int(token["expires_in"])}, "scope": {json.dumps(token["scope"])}}}'
+    ).encode()
+
+
 def issue(
     rt: Any, templates: Templates, eco: str, auth: str, body: bytes
 ) -> tuple[dict[str, Any], Any] | None:
@@ -176,7 +211,7 @@ def issue(
         return None
     ttl = row.access_ttl or eco_row.access_ttl
     now = int(time.time())
-    claims = {**template, "exp": now + ttl, "iat": now, "jti": uuid.uuid4().hex, "scope": granted}
+    claims = {**template, "exp": now + ttl, "iat": now, "jti": _uuid4_hex(), "scope": granted}
     token = {
         "access_token": sign_access_token(signer, claims),
         "token_type": "Bearer",
@@ -226,7 +261,7 @@ class TokenFastPath:
             return
         token, event = result
         await rt.group.add([event])  # durable before the token leaves, as on the full path
-        content = json.dumps(token).encode()
+        content = _body(token)
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})

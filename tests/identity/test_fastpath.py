@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,8 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from identity import models
+from contracts.claims import Claims
+from identity import fastpath, models
 from identity.crypto import digest
 from mesh.db import Database
 from mesh.outbox import outbox_table
@@ -115,6 +117,10 @@ class TestSameAnswerAsTheFullPath:
             k: cb[k] for k in cb if k not in varying
         }
         assert ca["exp"] - ca["iat"] == cb["exp"] - cb["iat"] == a["expires_in"]
+        assert Claims.model_validate(ca) and Claims.model_validate(cb)
+        assert uuid.UUID(ca["jti"]).version == uuid.UUID(cb["jti"]).version == 4
+        assert uuid.UUID(ca["jti"]).hex == ca["jti"]
+        assert lean.content == json.dumps(a).encode()  # byte for byte what json.dumps writes
         jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
         key = jwt.PyJWK.from_dict(next(k for k in jwks if k["kid"] == ha["kid"]))
         jwt.decode(a["access_token"], key.key, ["ES256"], audience="partnermesh")
@@ -269,3 +275,37 @@ class TestItFollowsChanges:
             await idp.http.patch(
                 f"{idp.issuer}/admin/ecosystem", json={"access_ttl": 900}, headers=auth
             )
+
+
+class TestItsShortcuts:
+    """The lean path's hand-written pieces are the library calls they stand for."""
+
+    def test_jti_is_a_version_4_uuid(self):
+        seen = {fastpath._uuid4_hex() for _ in range(2000)}
+        assert len(seen) == 2000
+        for jti in seen:
+            parsed = uuid.UUID(jti)
+            assert parsed.hex == jti and parsed.version == 4
+            assert parsed.variant == uuid.RFC_4122
+
+    @pytest.mark.parametrize("scope", ["", "directory:read", 'a"b\\c', "profile:read openid"])
+    def test_response_body_is_json_dumps(self, scope):
+        token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
+        token["scope"] = scope
+        assert fastpath._body(token) == json.dumps(token).encode()
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            FORM.encode(),
+            b"grant_type=client_credentials",
+            b"grant_type=client_credentials&grant_type=client_credentials",
+            b"grant_type=client_credentials&scope=a;b",
+            b"grant_type=client_credentials&scope=%C3%A9",
+            b"grant_type=client_credentials&other=1",
+            b"\xff",
+        ],
+    )
+    def test_memoised_form_is_the_parsed_form(self, body):
+        first, again = fastpath._form(body), fastpath._form(body)
+        assert first == again == fastpath._parse_form(body)
