@@ -35,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     select,
@@ -119,6 +120,20 @@ class OutboxRelay:
         self._ack_sub: Subscription | None = None
         self._ack_prefix = ""
         self._tokens = itertools.count()
+        # Built once: the relay runs them every round.
+        t = self.table
+        self._next = (
+            select(t.c.seq, t.c.event_id, t.c.subject, t.c.payload)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.seq)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark = (
+            update(t)
+            .where(t.c.seq.in_(bindparam("seqs", expanding=True)))
+            .values(published_at=bindparam("published_at"))
+        )
         self._waiting: dict[str, tuple[_Round, int]] = {}  # reply token -> (round, row seq)
         db.on_commit(self._wake.set)
 
@@ -143,25 +158,15 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish up to one batch; returns how many rows were published (acknowledged)."""
-        t = self.table
         # Not db.transaction(): the relay's own commits must not wake the relay.
         async with self.db.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(t.c.seq, t.c.event_id, t.c.subject, t.c.payload)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.seq)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await session.execute(self._next)).all()
             if not rows:
                 return 0
             acked = await self._publish(rows)
             if acked:
-                await session.execute(
-                    update(t).where(t.c.seq.in_(acked)).values(published_at=datetime.now(UTC))
-                )
+                stamp = {"seqs": acked, "published_at": datetime.now(UTC)}
+                await session.execute(self._mark, stamp)
         if acked:
             metrics.events_published.labels(self.service).inc(len(acked))
         if len(acked) < len(rows):
