@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import select, update
 
 from contracts.claims import Claims
+from contracts.v1.identity import AuditEvent
 from identity import fastpath, models
+from identity.context import audit_event
 from identity.crypto import digest
 from mesh.db import Database
 from mesh.outbox import outbox_table
@@ -279,6 +281,29 @@ class TestItFollowsChanges:
 
 class TestItsShortcuts:
     """The lean path's hand-written pieces are the library calls they stand for."""
+
+    @pytest.mark.parametrize("partner", [None, "northwind"])
+    def test_issued_event_is_what_audit_event_builds(self, partner):
+        claims = {"sub": "client:northwind-backend", "jti": fastpath._uuid4_hex()}
+        if partner:
+            claims["partner"] = partner
+        lean = fastpath.issued_event("acme", CLIENT, claims, SCOPE)
+        full = audit_event(
+            "acme",
+            "token.issued",
+            actor=CLIENT,
+            target=claims["sub"],
+            partner=claims.get("partner"),
+            grant_type="client_credentials",
+            jti=claims["jti"],
+            scope=SCOPE,
+        )
+        assert AuditEvent.model_validate_json(lean.model_dump_json()) == lean
+        varying = {"id", "time"}
+        a, b = json.loads(lean.model_dump_json()), json.loads(full.model_dump_json())
+        assert list(a) == list(b)
+        assert {k: a[k] for k in a if k not in varying} == {k: b[k] for k in b if k not in varying}
+        assert lean.id != full.id and len(lean.id) == 32 and lean.time.tzinfo is not None
 
     def test_jti_is_a_version_4_uuid(self):
         seen = {fastpath._uuid4_hex() for _ in range(2000)}
