@@ -20,9 +20,11 @@ must therefore be mirrored in :func:`issue` or make it decline.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -32,6 +34,7 @@ from authlib.common.urls import unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.v1.identity import AuditData, AuditEvent
+from identity import repository as repo
 from identity.crypto import digest, same
 from identity.keys import access_token_alg
 from identity.models import Client, Ecosystem
@@ -46,6 +49,8 @@ from identity.tokens import (
 )
 from mesh import metrics
 
+log = logging.getLogger(__name__)
+
 GRANT = "client_credentials"
 MAX_BODY = 2048  # a client-credentials form is a few dozen bytes; anything bigger goes on
 FORM = b"application/x-www-form-urlencoded"
@@ -54,6 +59,7 @@ HEADERS = [
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
 ]
+AHEAD = 0.8  # a busy client's cached rows and key are re-read at 80 % of their lifetime
 ROUTE = "/eco/{eco}/token"  # the label of the full path's route in the HTTP metrics
 
 
@@ -249,6 +255,8 @@ class TokenFastPath:
         self.templates = Templates()
         self.issued = 0  # tokens answered here (the rest went to the full path)
         self.counted = metrics.http_requests.labels("identity", ROUTE, "200", "")
+        self._refreshing: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.timed = metrics.http_latency.labels("identity", ROUTE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -276,6 +284,56 @@ class TokenFastPath:
         self.issued += 1
         self.counted.inc()
         self.timed.observe(time.perf_counter() - started)
+        self.refresh_ahead(rt, eco, event.data.actor)
+
+    def refresh_ahead(self, rt: Any, eco: str, client_id: str) -> None:
+        """Re-read the ecosystem, client and key of a busy client before they expire.
+
+        Without it, every ``ttl`` seconds the entries lapse and every request in flight
+        until one of them has refilled the cache takes the full path. The refreshed
+        entries are read from the database as the full path reads them, so nothing is
+        served older than ``ttl``; an ecosystem forgotten meanwhile (an admin change
+        here) is not refilled with what was read before the change.
+        """
+        key = (eco, client_id)
+        if key in self._refreshing:
+            return
+        rows, keys = rt.rows, rt.keys
+        eco_row = rows.get((eco,))
+        if eco_row is None:
+            return
+        alg = access_token_alg(eco_row)
+        ages = (rows.age((eco,)), rows.age(key), keys.signer_age(eco, alg))
+        due = AHEAD * rows.ttl, AHEAD * rows.ttl, AHEAD * keys.ttl
+        if not any(age is not None and age > limit for age, limit in zip(ages, due, strict=True)):
+            return
+        self._refreshing.add(key)
+        task = asyncio.create_task(self._refresh(rt, eco, client_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh(self, rt: Any, eco: str, client_id: str) -> None:
+        rows = rt.rows
+        generation = rows.generation(eco)
+
+        def read(tx: Any) -> None:
+            eco_row = repo.get_ecosystem(tx.s, eco)
+            if eco_row is None or eco_row.disabled_at is not None:
+                return  # let the entries lapse: the full path answers from then on
+            client = repo.get_client(tx.s, eco, client_id)
+            if rows.generation(eco) != generation:
+                return
+            rt.keys.reload_signer(tx, eco, access_token_alg(eco_row))
+            rows.put_if(generation, (eco,), eco_row)
+            if client is not None:
+                rows.put_if(generation, (eco, client_id), client)
+
+        try:
+            await rt.tx(read)
+        except Exception:
+            log.warning("refreshing the cached rows of %s/%s failed", eco, client_id, exc_info=True)
+        finally:
+            self._refreshing.discard((eco, client_id))
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> str | None:

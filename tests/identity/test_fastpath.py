@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
 from identity import fastpath, models
+from identity.cache import TtlCache
 from identity.context import audit_event
 from identity.crypto import digest
 from mesh.db import Database
@@ -259,6 +260,57 @@ class TestItFollowsChanges:
             await db.dispose()
             rt.rows.ttl = ttl
             rt.rows.forget("acme")
+
+    async def test_a_busy_clients_rows_are_read_again_before_they_expire(self, served):
+        """Near the end of their lifetime the lean path has its entries re-read from the
+        database (so they do not all lapse at once under load): a change made elsewhere
+        is picked up then, while the lean path keeps answering."""
+        idp, app = served
+        rt = app.state.rt
+        await _lean(app, idp)
+        keys = [("acme",), ("acme", CLIENT)]
+        old_client = rt.rows.get(("acme", CLIENT))
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.Client)
+                    .where(models.Client.eco == "acme", models.Client.client_id == CLIENT)
+                    .values(secret_hash=digest("a-new-secret-from-elsewhere"))
+                )
+            for key in keys:  # as if most of their lifetime had passed
+                stamp, value = rt.rows._items[key]
+                rt.rows._items[key] = (stamp - 0.9 * rt.rows.ttl, value)
+            stamp, signer = rt.keys._signers[("acme", "ES256")]
+            rt.keys._signers[("acme", "ES256")] = (stamp - 0.9 * rt.keys.ttl, signer)
+            before = app.fast_path.issued
+            resp = await _post(idp, FORM)  # still fresh: answered from the cache
+            assert resp.status_code == 200 and app.fast_path.issued == before + 1
+            await asyncio.gather(*app.fast_path._tasks)
+            assert all(rt.rows.age(key) < 0.5 * rt.rows.ttl for key in keys)
+            assert rt.keys.signer_age("acme", "ES256") < 0.5 * rt.keys.ttl
+            assert rt.rows.get(("acme", CLIENT)) is not old_client
+            resp = await _post(idp, FORM)  # the re-read row no longer takes the old secret
+            assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+            await _lean(app, idp, Authorization=_basic(CLIENT, "a-new-secret-from-elsewhere"))
+        finally:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.Client)
+                    .where(models.Client.eco == "acme", models.Client.client_id == CLIENT)
+                    .values(secret_hash=digest(idp.secret(CLIENT)))
+                )
+            await db.dispose()
+            rt.rows.forget("acme")
+
+    def test_a_read_from_before_a_forget_is_not_cached(self):
+        cache = TtlCache()
+        generation = cache.generation("acme")
+        cache.forget("acme")  # an admin change lands while a refresh is reading
+        cache.put_if(generation, ("acme", CLIENT), "stale row")
+        assert cache.get(("acme", CLIENT)) is None
+        cache.put_if(cache.generation("acme"), ("acme", CLIENT), "fresh row")
+        assert cache.get(("acme", CLIENT)) == "fresh row"
 
     async def test_an_admin_change_here_applies_to_the_very_next_token(self, served):
         idp, app = served
