@@ -33,8 +33,9 @@ from urllib.parse import unquote_plus
 from authlib.common.urls import unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.v1.identity import AuditData, AuditEvent
+from contracts.v1.identity import AuditEvent
 from identity import repository as repo
+from identity.context import audit_event
 from identity.crypto import digest, same
 from identity.keys import access_token_alg
 from identity.models import Client, Ecosystem
@@ -229,19 +230,19 @@ def issue(
 
 
 def issued_event(eco: str, client_id: str, claims: dict[str, Any], granted: str) -> AuditEvent:
-    """What ``audit_event(eco, "token.issued", …)`` builds for this token, without validating
-    again values that are already what the models hold (plain strings and None); the
-    ``id`` and ``time`` defaults are filled in as by validation."""
-    target = claims["sub"]
-    data = AuditData.model_construct(
-        action="token.issued",
+    """The ``token.issued`` audit event of this token, as the full path records it.
+
+    (Validated construction: pydantic's ``model_construct`` is no faster here, as it
+    inspects each default factory's signature on every call.)"""
+    return audit_event(
+        eco,
+        "token.issued",
         actor=client_id,
-        target=target,
-        outcome="success",
-        details={"grant_type": GRANT, "jti": claims["jti"], "scope": granted},
-    )
-    return AuditEvent.model_construct(
-        ecosystem=eco, partner=claims.get("partner"), subject=target, data=data
+        target=claims["sub"],
+        partner=claims.get("partner"),
+        grant_type=GRANT,
+        jti=claims["jti"],
+        scope=granted,
     )
 
 
