@@ -16,6 +16,22 @@ class TtlCache:
         self.ttl = ttl
         self.size = size
         self._items: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._generations: dict[str, int] = {}
+
+    def age(self, key: tuple[str, ...]) -> float | None:
+        """Seconds since ``key`` was put; None when absent."""
+        hit = self._items.get(key)
+        return None if hit is None else time.monotonic() - hit[0]
+
+    def generation(self, eco: str) -> int:
+        """Bumped by every :meth:`forget` of ``eco``: a reader that started before a
+        forget must not put what it read (see :meth:`put_if`)."""
+        return self._generations.get(eco, 0)
+
+    def put_if(self, generation: int, key: tuple[str, ...], value: Any) -> None:
+        """:meth:`put`, unless ``key``'s ecosystem was forgotten since ``generation``."""
+        if self.generation(key[0]) == generation:
+            self.put(key, value)
 
     def get(self, key: tuple[str, ...]) -> Any | None:
         hit = self._items.get(key)
@@ -29,5 +45,6 @@ class TtlCache:
         self._items[key] = (time.monotonic(), value)
 
     def forget(self, eco: str) -> None:
+        self._generations[eco] = self._generations.get(eco, 0) + 1
         for key in [k for k in self._items if k[0] == eco]:
             del self._items[key]

@@ -89,6 +89,11 @@ class KeyRing:
         cached = self._signers.get((eco, alg))
         if cached and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
+        return self.reload_signer(tx, eco, alg)
+
+    def reload_signer(self, tx: Tx, eco: str, alg: str) -> Signer:
+        """The active key of ``eco`` for ``alg`` read afresh from the database and cached
+        (the cached one stays in use until then)."""
         active = [k for k in repo.keys_of(tx.s, eco) if k.state == "active" and k.alg == alg]
         if not active:
             ensure_keys(tx, eco, self.sealer)
@@ -111,6 +116,10 @@ class KeyRing:
         doc = {"keys": keys}
         self._jwks[eco] = (time.monotonic(), doc)
         return doc
+
+    def signer_age(self, eco: str, alg: str) -> float | None:
+        cached = self._signers.get((eco, alg))
+        return None if cached is None else time.monotonic() - cached[0]
 
     def cached_signer(self, eco: str, alg: str) -> Signer | None:
         """The signer of ``eco`` for ``alg`` if it is cached and fresh (no database)."""

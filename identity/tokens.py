@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -128,13 +129,8 @@ def sign_access_token(signer: Signer, payload: dict[str, Any]) -> str:
     """The compact JWS of an access token: the bytes PyJWT would produce (sorted compact
     header ``alg kid typ``, compact payload), signed with ``cryptography`` directly, which
     spares PyJWT's per-call key checks on the hot path (RS256 or ES256 only)."""
-    header = json.dumps(
-        {"alg": signer.alg, "kid": signer.kid, "typ": ACCESS_TOKEN_TYP},
-        separators=(",", ":"),
-        sort_keys=True,
-    ).encode()
     body = json.dumps(payload, separators=(",", ":")).encode()
-    signing_input = _b64(header) + b"." + _b64(body)
+    signing_input = _header_segment(signer.alg, signer.kid) + _b64(body)
     key = signer.key
     if signer.alg == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
         r, s = decode_dss_signature(key.sign(signing_input, _ECDSA_SHA256))
@@ -144,6 +140,15 @@ def sign_access_token(signer: Signer, payload: dict[str, Any]) -> str:
     else:
         raise ValueError(f"cannot sign access tokens with {signer.alg} and this key")
     return (signing_input + b"." + _b64(signature)).decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _header_segment(alg: str, kid: str) -> bytes:
+    """``base64url(header) + "."``, constant per key: encoded once, not once per token."""
+    header = json.dumps(
+        {"alg": alg, "kid": kid, "typ": ACCESS_TOKEN_TYP}, separators=(",", ":"), sort_keys=True
+    ).encode()
+    return _b64(header) + b"."
 
 
 _SHA256 = hashes.SHA256()

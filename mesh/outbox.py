@@ -3,17 +3,28 @@
 The relay publishes each row to JetStream with ``Nats-Msg-Id`` set to the event
 id, so a row published just before a crash (and not yet marked) is published
 again after restart and de-duplicated by the stream; consumers de-duplicate too.
+
+A batch of rows is published pipelined: every message is a plain core publish whose
+reply subject is one long-lived inbox of the relay (``<inbox>.<n>``), so JetStream
+sends its PubAck there; one subscription collects them. Only the rows whose PubAck
+came back are marked published; a row the stream refused (an error reply, no stream
+behind the subject) or whose ack did not arrive in time stays and is sent again next
+round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     select,
@@ -105,6 +117,24 @@ class OutboxRelay:
         self.batch = batch
         self.ack_timeout = ack_timeout
         self._wake = asyncio.Event()
+        self._ack_sub: Subscription | None = None
+        self._ack_prefix = ""
+        self._tokens = itertools.count()
+        # Built once: the relay runs them every round.
+        t = self.table
+        self._next = (
+            select(t.c.seq, t.c.event_id, t.c.subject, t.c.payload)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.seq)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark = (
+            update(t)
+            .where(t.c.seq.in_(bindparam("seqs", expanding=True)))
+            .values(published_at=bindparam("published_at"))
+        )
+        self._waiting: dict[str, tuple[_Round, int]] = {}  # reply token -> (round, row seq)
         db.on_commit(self._wake.set)
 
     async def run(self) -> None:
@@ -127,50 +157,107 @@ class OutboxRelay:
             stop_if_cancelled()
 
     async def relay_once(self) -> int:
-        """Publish up to one batch; returns how many rows were published."""
-        t = self.table
+        """Publish up to one batch; returns how many rows were published (acknowledged)."""
         # Not db.transaction(): the relay's own commits must not wake the relay.
         async with self.db.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(t.c.seq, t.c.event_id, t.c.subject, t.c.payload)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.seq)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            await self._publish(rows)
-            if rows:
-                await session.execute(
-                    update(t)
-                    .where(t.c.seq.in_([r.seq for r in rows]))
-                    .values(published_at=datetime.now(UTC))
-                )
-        if rows:
-            metrics.events_published.labels(self.service).inc(len(rows))
-        return len(rows)
+            rows = (await session.execute(self._next)).all()
+            if not rows:
+                return 0
+            acked = await self._publish(rows)
+            if acked:
+                stamp = {"seqs": acked, "published_at": datetime.now(UTC)}
+                await session.execute(self._mark, stamp)
+        if acked:
+            metrics.events_published.labels(self.service).inc(len(acked))
+        if len(acked) < len(rows):
+            log.warning(
+                "outbox relay: %d of %d events not acknowledged by the stream; retrying",
+                len(rows) - len(acked),
+                len(rows),
+            )
+        return len(acked)
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
-        """Publish in order without waiting for each ack in turn, then wait for all acks.
+    async def _publish(self, rows: Sequence[Any]) -> list[int]:
+        """Publish in order without waiting for each ack in turn, then wait for the acks.
 
-        Any failed or missing ack raises, so the batch stays unpublished and is sent
-        again (the stream de-duplicates on the event id).
+        Returns the ``seq`` of every row the stream acknowledged. A refused row (error
+        reply, or no stream listening on its subject) or one whose ack has not come back
+        within ``ack_timeout`` is left out, so it stays unpublished and is sent again
+        (the stream de-duplicates on the event id).
         """
-        acks: list[asyncio.Future[Any]] = []
+        prefix = await self._ack_inbox()
+        nc = self.js._nc
+        current = _Round(len(rows), asyncio.get_running_loop().create_future())
+        tokens: list[str] = []
         try:
             for row in rows:
-                hdrs = {headers.MSG_ID: row.event_id}
-                acks.append(
-                    await self.js.publish_async(row.subject, row.payload.encode(), headers=hdrs)
+                token = str(next(self._tokens))
+                tokens.append(token)
+                self._waiting[token] = (current, row.seq)
+                await nc.publish(
+                    row.subject,
+                    row.payload.encode(),
+                    reply=prefix + token,
+                    headers={headers.MSG_ID: row.event_id},
                 )
-            async with asyncio.timeout(self.ack_timeout):
-                await asyncio.gather(*acks)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.ack_timeout):
+                    await current.done
+            return list(current.acked)
         finally:
-            for ack in acks:
-                ack.cancel()  # no-op when done; frees the slot of an ack that never came
+            for token in tokens:  # a late ack finds nothing: that row is sent again anyway
+                self._waiting.pop(token, None)
+
+    async def _ack_inbox(self) -> str:
+        """The relay's reply prefix (``<inbox>.``), subscribing to it on first use."""
+        if self._ack_sub is None:
+            nc = self.js._nc
+            prefix = nc.new_inbox() + "."
+            self._ack_sub = await nc.subscribe(prefix + "*", cb=self._on_ack)
+            self._ack_prefix = prefix
+        return self._ack_prefix
+
+    async def _on_ack(self, msg: Msg) -> None:
+        entry = self._waiting.pop(msg.subject[len(self._ack_prefix) :], None)
+        if entry is None:
+            return
+        current, seq = entry
+        if _acknowledged(msg.data):
+            current.acked.append(seq)
+        current.left -= 1
+        if current.left == 0 and not current.done.done():
+            current.done.set_result(None)
+
+    async def close(self) -> None:
+        """Stop collecting acks (the runtime drains the connection anyway)."""
+        if self._ack_sub is not None:
+            sub, self._ack_sub = self._ack_sub, None
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def pending(self) -> int:
         async with self.db.sessions() as session:
             query = select(func.count()).where(self.table.c.published_at.is_(None))
             return int((await session.execute(query)).scalar_one())
+
+
+class _Round:
+    """The acks one ``relay_once`` is waiting for."""
+
+    __slots__ = ("acked", "done", "left")
+
+    def __init__(self, left: int, done: asyncio.Future[None]) -> None:
+        self.left = left
+        self.acked: list[int] = []
+        self.done = done
+
+
+def _acknowledged(data: bytes) -> bool:
+    """True for a JetStream PubAck; False for an error reply or a status (no responders)."""
+    if not data:
+        return False  # a 503 "no responders" status has no body: no stream on the subject
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(reply, dict) and "error" not in reply and "stream" in reply

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,11 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from identity import models
+from contracts.claims import Claims
+from contracts.v1.identity import AuditEvent
+from identity import fastpath, models
+from identity.cache import TtlCache
+from identity.context import audit_event
 from identity.crypto import digest
 from mesh.db import Database
 from mesh.outbox import outbox_table
@@ -115,6 +120,10 @@ class TestSameAnswerAsTheFullPath:
             k: cb[k] for k in cb if k not in varying
         }
         assert ca["exp"] - ca["iat"] == cb["exp"] - cb["iat"] == a["expires_in"]
+        assert Claims.model_validate(ca) and Claims.model_validate(cb)
+        assert uuid.UUID(ca["jti"]).version == uuid.UUID(cb["jti"]).version == 4
+        assert uuid.UUID(ca["jti"]).hex == ca["jti"]
+        assert lean.content == json.dumps(a).encode()  # byte for byte what json.dumps writes
         jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
         key = jwt.PyJWK.from_dict(next(k for k in jwks if k["kid"] == ha["kid"]))
         jwt.decode(a["access_token"], key.key, ["ES256"], audience="partnermesh")
@@ -252,6 +261,57 @@ class TestItFollowsChanges:
             rt.rows.ttl = ttl
             rt.rows.forget("acme")
 
+    async def test_a_busy_clients_rows_are_read_again_before_they_expire(self, served):
+        """Near the end of their lifetime the lean path has its entries re-read from the
+        database (so they do not all lapse at once under load): a change made elsewhere
+        is picked up then, while the lean path keeps answering."""
+        idp, app = served
+        rt = app.state.rt
+        await _lean(app, idp)
+        keys = [("acme",), ("acme", CLIENT)]
+        old_client = rt.rows.get(("acme", CLIENT))
+        db = Database(idp.settings.database_url, models.metadata)
+        try:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.Client)
+                    .where(models.Client.eco == "acme", models.Client.client_id == CLIENT)
+                    .values(secret_hash=digest("a-new-secret-from-elsewhere"))
+                )
+            for key in keys:  # as if most of their lifetime had passed
+                stamp, value = rt.rows._items[key]
+                rt.rows._items[key] = (stamp - 0.9 * rt.rows.ttl, value)
+            stamp, signer = rt.keys._signers[("acme", "ES256")]
+            rt.keys._signers[("acme", "ES256")] = (stamp - 0.9 * rt.keys.ttl, signer)
+            before = app.fast_path.issued
+            resp = await _post(idp, FORM)  # still fresh: answered from the cache
+            assert resp.status_code == 200 and app.fast_path.issued == before + 1
+            await asyncio.gather(*app.fast_path._tasks)
+            assert all(rt.rows.age(key) < 0.5 * rt.rows.ttl for key in keys)
+            assert rt.keys.signer_age("acme", "ES256") < 0.5 * rt.keys.ttl
+            assert rt.rows.get(("acme", CLIENT)) is not old_client
+            resp = await _post(idp, FORM)  # the re-read row no longer takes the old secret
+            assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+            await _lean(app, idp, Authorization=_basic(CLIENT, "a-new-secret-from-elsewhere"))
+        finally:
+            async with db.transaction() as s:
+                await s.execute(
+                    update(models.Client)
+                    .where(models.Client.eco == "acme", models.Client.client_id == CLIENT)
+                    .values(secret_hash=digest(idp.secret(CLIENT)))
+                )
+            await db.dispose()
+            rt.rows.forget("acme")
+
+    def test_a_read_from_before_a_forget_is_not_cached(self):
+        cache = TtlCache()
+        generation = cache.generation("acme")
+        cache.forget("acme")  # an admin change lands while a refresh is reading
+        cache.put_if(generation, ("acme", CLIENT), "stale row")
+        assert cache.get(("acme", CLIENT)) is None
+        cache.put_if(cache.generation("acme"), ("acme", CLIENT), "fresh row")
+        assert cache.get(("acme", CLIENT)) == "fresh row"
+
     async def test_an_admin_change_here_applies_to_the_very_next_token(self, served):
         idp, app = served
         olivia = (await idp.person_tokens("olivia"))["access_token"]
@@ -269,3 +329,60 @@ class TestItFollowsChanges:
             await idp.http.patch(
                 f"{idp.issuer}/admin/ecosystem", json={"access_ttl": 900}, headers=auth
             )
+
+
+class TestItsShortcuts:
+    """The lean path's hand-written pieces are the library calls they stand for."""
+
+    @pytest.mark.parametrize("partner", [None, "northwind"])
+    def test_issued_event_is_what_audit_event_builds(self, partner):
+        claims = {"sub": "client:northwind-backend", "jti": fastpath._uuid4_hex()}
+        if partner:
+            claims["partner"] = partner
+        lean = fastpath.issued_event("acme", CLIENT, claims, SCOPE)
+        full = audit_event(
+            "acme",
+            "token.issued",
+            actor=CLIENT,
+            target=claims["sub"],
+            partner=claims.get("partner"),
+            grant_type="client_credentials",
+            jti=claims["jti"],
+            scope=SCOPE,
+        )
+        assert AuditEvent.model_validate_json(lean.model_dump_json()) == lean
+        varying = {"id", "time"}
+        a, b = json.loads(lean.model_dump_json()), json.loads(full.model_dump_json())
+        assert list(a) == list(b)
+        assert {k: a[k] for k in a if k not in varying} == {k: b[k] for k in b if k not in varying}
+        assert lean.id != full.id and len(lean.id) == 32 and lean.time.tzinfo is not None
+
+    def test_jti_is_a_version_4_uuid(self):
+        seen = {fastpath._uuid4_hex() for _ in range(2000)}
+        assert len(seen) == 2000
+        for jti in seen:
+            parsed = uuid.UUID(jti)
+            assert parsed.hex == jti and parsed.version == 4
+            assert parsed.variant == uuid.RFC_4122
+
+    @pytest.mark.parametrize("scope", ["", "directory:read", 'a"b\\c', "profile:read openid"])
+    def test_response_body_is_json_dumps(self, scope):
+        token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
+        token["scope"] = scope
+        assert fastpath._body(token) == json.dumps(token).encode()
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            FORM.encode(),
+            b"grant_type=client_credentials",
+            b"grant_type=client_credentials&grant_type=client_credentials",
+            b"grant_type=client_credentials&scope=a;b",
+            b"grant_type=client_credentials&scope=%C3%A9",
+            b"grant_type=client_credentials&other=1",
+            b"\xff",
+        ],
+    )
+    def test_memoised_form_is_the_parsed_form(self, body):
+        first, again = fastpath._form(body), fastpath._form(body)
+        assert first == again == fastpath._parse_form(body)

@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from nats.js.api import DiscardPolicy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
 from contracts import headers
@@ -155,6 +157,116 @@ class TestOutbox:
         await asyncio.sleep(0.3)
         assert await recorder.count(event.id) == 1
         await db.dispose()
+
+    async def test_refused_rows_stay_and_are_retried(self, database_url, js, recorder, eco):
+        """In one batch, rows no stream takes stay unpublished; the acknowledged ones do not."""
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        t = outbox_writer.outbox.table
+        good = [AuditEvent(ecosystem=eco, data=AuditData(action=f"ok{i}")) for i in range(3)]
+        stray = [AuditEvent(ecosystem=eco, data=AuditData(action=f"no{i}")) for i in range(2)]
+        outside = f"nostream{eco}.audit"  # a subject no stream captures: "no responders"
+        async with db.transaction() as session:
+            for ok, no in zip(good, stray, strict=False):
+                await outbox_writer.outbox.add(session, ok)
+                await session.execute(
+                    insert(t).values(
+                        event_id=no.id,
+                        subject=outside,
+                        payload=no.model_dump_json(),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            await outbox_writer.outbox.add(session, good[2])
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test", ack_timeout=5)
+        try:
+            assert await relay.relay_once() == 3
+            await recorder.wait_for(3)
+            assert await unpublished(db, t) == {e.id for e in stray}
+            assert await relay.relay_once() == 0  # retried, refused again, still there
+            assert await unpublished(db, t) == {e.id for e in stray}
+            # Once a stream takes the subject, the same rows go out, exactly once each.
+            await js.add_stream(name=f"S{eco}", subjects=[f"nostream{eco}.>"])
+            try:
+                assert await relay.relay_once() == 2
+                assert await relay.pending() == 0
+                assert (await js.stream_info(f"S{eco}")).state.messages == 2
+            finally:
+                await js.delete_stream(f"S{eco}")
+            assert await recorder.count() == 3  # nothing sent twice to the event stream
+        finally:
+            await relay.close()
+            await db.dispose()
+
+    async def test_absent_stream_leaves_the_batch_for_later(self, database_url, js, eco):
+        """A stream temporarily gone refuses everything: nothing is marked; later all goes."""
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        t = outbox_writer.outbox.table
+        subject = f"later{eco}.audit"
+        events = [AuditEvent(ecosystem=eco, data=AuditData(action=f"e{i}")) for i in range(4)]
+        async with db.transaction() as session:
+            for e in events:
+                await session.execute(
+                    insert(t).values(
+                        event_id=e.id,
+                        subject=subject,
+                        payload=e.model_dump_json(),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test", ack_timeout=5)
+        try:
+            assert await relay.relay_once() == 0
+            assert await unpublished(db, t) == {e.id for e in events}
+            await js.add_stream(name=f"L{eco}", subjects=[f"later{eco}.>"])
+            try:
+                assert await relay.relay_once() == 4
+                assert await unpublished(db, t) == set()
+                assert (await js.stream_info(f"L{eco}")).state.messages == 4
+            finally:
+                await js.delete_stream(f"L{eco}")
+        finally:
+            await relay.close()
+            await db.dispose()
+
+    async def test_stream_error_reply_leaves_only_that_row(self, database_url, js, eco):
+        """A stream that answers with an error (here: full, discard new) keeps that row back."""
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        t = outbox_writer.outbox.table
+        subject = f"full{eco}.audit"
+        events = [AuditEvent(ecosystem=eco, data=AuditData(action=f"e{i}")) for i in range(3)]
+        async with db.transaction() as session:
+            for e in events:
+                await session.execute(
+                    insert(t).values(
+                        event_id=e.id,
+                        subject=subject,
+                        payload=e.model_dump_json(),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        await js.add_stream(
+            name=f"F{eco}", subjects=[f"full{eco}.>"], max_msgs=2, discard=DiscardPolicy.NEW
+        )
+        relay = OutboxRelay(db, outbox_writer.outbox, js, "test", ack_timeout=5)
+        try:
+            assert await relay.relay_once() == 2
+            assert await unpublished(db, t) == {events[2].id}  # the one the full stream refused
+            await js.purge_stream(f"F{eco}")
+            assert await relay.relay_once() == 1
+            assert await relay.pending() == 0
+        finally:
+            await js.delete_stream(f"F{eco}")
+            await relay.close()
+            await db.dispose()
+
+
+async def unpublished(db: Database, t) -> set[str]:
+    async with db.sessions() as s:
+        query = select(t.c.event_id).where(t.c.published_at.is_(None))
+        return set((await s.execute(query)).scalars())
 
 
 class TestConsumer:
