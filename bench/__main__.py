@@ -52,13 +52,20 @@ def main() -> None:
         "quick": args.quick,
         "results": {},
     }
+    failed = []
     for name in chosen:
         print(f"== {name}", flush=True)
-        result = asyncio.run(run_area(name, args.quick))
+        try:
+            result = asyncio.run(run_area(name, args.quick))
+        except Exception as exc:  # one area that cannot run must not cost the others
+            failed.append(name)
+            result = {"error": f"{type(exc).__name__}: {exc}"}
         report["results"][name] = result
         print(json.dumps(result, indent=2), flush=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
+    if failed:
+        sys.exit(f"these areas could not run: {', '.join(failed)} (see their 'error')")
 
 
 if __name__ == "__main__":
