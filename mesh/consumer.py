@@ -85,13 +85,20 @@ class EventConsumer:
         self.handler = handler
         self.batch = batch
         self._stopping = False
+        self._in_hand = False
 
     def stop(self) -> None:
-        """Finish the event in hand, then leave :meth:`run` (within a fetch timeout).
+        """Take no new event; :meth:`run` returns once the event in hand is done.
 
-        Cancelling instead would cut a database transaction short mid-query.
+        Cancelling mid-event would cut its database transaction short; while waiting
+        for messages there is nothing to finish (see :attr:`busy`).
         """
         self._stopping = True
+
+    @property
+    def busy(self) -> bool:
+        """Handling an event now (stop by waiting), not waiting for one (stop by cancelling)."""
+        return self._in_hand
 
     async def run(self) -> None:
         config = ConsumerConfig(
@@ -117,7 +124,11 @@ class EventConsumer:
                             with contextlib.suppress(Exception):
                                 await rest.nak()
                         break
-                    await self._process(msg)
+                    self._in_hand = True
+                    try:
+                        await self._process(msg)
+                    finally:
+                        self._in_hand = False
                 stop_if_cancelled()
         finally:
             # A fetch cut short leaves messages queued on the subscription, and a

@@ -60,7 +60,7 @@ class ServiceRuntime:
     consumers: list[EventConsumer] = field(default_factory=list)
     http: httpx.AsyncClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _consuming: list[asyncio.Task[None]] = field(default_factory=list)
+    _consuming: list[tuple[EventConsumer, asyncio.Task[None]]] = field(default_factory=list)
     _background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
@@ -83,18 +83,20 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for c in self.consumers:
             task = asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}")
-            self._consuming.append(task)
+            self._consuming.append((c, task))
             self._tasks.append(task)
         port = await self.observe.start()
         log.info("service ready", extra={"service": self.name, "observe_port": port})
 
     async def stop(self, grace: float = 5.0) -> None:
         await self.service.stop()
-        # Consumers finish the event in hand (its transaction) before the rest is cancelled.
+        # A consumer handling an event finishes it (its transaction) before it is cancelled;
+        # one waiting for messages is cancelled at once.
         for c in self.consumers:
             c.stop()
-        if self._consuming:
-            await asyncio.wait(self._consuming, timeout=grace)
+        busy = [task for c, task in self._consuming if c.busy]
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
         self._consuming.clear()
         for t in self._tasks:
             t.cancel()
