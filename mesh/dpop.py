@@ -34,8 +34,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -48,6 +46,7 @@ from joserfc import jwk as joserfc_jwk
 
 from contracts.errors import ErrorCode
 from mesh.errors import MeshError
+from mesh.jws import ASYMMETRIC, b64url_decode, parse_compact
 
 PROOF_TYP = "dpop+jwt"
 HEADER = "DPoP"
@@ -295,14 +294,13 @@ class ProofChecker:
         Parsed here rather than by PyJWT (whose base64 check runs in Python per character):
         strict base64url, JSON objects, then the JWA algorithm's own signature check.
         """
-        parts = proof.split(".")
-        if len(proof) > _MAX_PROOF_BYTES or len(parts) != 3:
+        if len(proof) > _MAX_PROOF_BYTES or proof.count(".") != 2:
             raise DPoPError(INVALID_PROOF, "the DPoP header is not a single compact JWS")
         try:
-            header, claims = _json_object(parts[0]), _json_object(parts[1])
-            signature = _b64decode(parts[2])
+            jws = parse_compact(proof)
         except ValueError:
             raise DPoPError(INVALID_PROOF, "the DPoP proof is malformed") from None
+        header, claims = jws.header, jws.payload
         if header.get("typ") != PROOF_TYP:
             raise DPoPError(INVALID_PROOF, "the proof's typ must be dpop+jwt")
         if "crit" in header:
@@ -311,9 +309,8 @@ class ProofChecker:
         if alg not in self.algorithms:
             raise DPoPError(INVALID_PROOF, f"proofs signed with alg {alg!r} are not accepted")
         public, jkt = _public_key(alg, header.get("jwk"))
-        signing_input = f"{parts[0]}.{parts[1]}".encode()
         try:
-            valid = _JWA[alg].verify(signing_input, public, signature)
+            valid = ASYMMETRIC[alg].verify(jws.signing_input, public, jws.signature)
         except (ValueError, TypeError):
             valid = False
         if not valid:
@@ -322,23 +319,8 @@ class ProofChecker:
         return header, claims, jkt
 
 
-_JWA = jwt.algorithms.get_default_algorithms()
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _KEYS: OrderedDict[tuple[str, ...], tuple[Any, str]] = OrderedDict()
 _KEY_CACHE_SIZE = 4096
-
-
-def _b64decode(part: str) -> bytes:
-    if not _B64URL.fullmatch(part):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def _json_object(part: str) -> dict[str, Any]:
-    decoded = json.loads(_b64decode(part))
-    if not isinstance(decoded, dict):
-        raise ValueError("not a JSON object")
-    return decoded
 
 
 def _public_key(alg: str, key: Any) -> tuple[Any, str]:
@@ -361,7 +343,7 @@ def _public_key(alg: str, key: Any) -> tuple[Any, str]:
     if kty == "RSA" and _rsa_bits(key["n"]) < MIN_RSA_BITS:
         raise DPoPError(INVALID_PROOF, f"RSA proof keys need at least {MIN_RSA_BITS} bits")
     try:
-        public = _JWA[alg].from_jwk({m: key[m] for m in members})
+        public = ASYMMETRIC[alg].from_jwk({m: key[m] for m in members})
     except (jwt.PyJWTError, ValueError, TypeError, binascii.Error):
         raise DPoPError(INVALID_PROOF, "the proof's jwk is not a valid public key") from None
     _KEYS[cache_key] = entry = (public, thumbprint(key))
@@ -375,8 +357,8 @@ def _rsa_bits(n: Any) -> int:
     if not isinstance(n, str) or len(n) > 2048:
         return 0
     try:
-        return int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))).bit_length()
-    except (ValueError, binascii.Error):
+        return int.from_bytes(b64url_decode(n)).bit_length()
+    except ValueError:
         return 0
 
 

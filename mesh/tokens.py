@@ -10,10 +10,7 @@ cooldown) or from a static key set (tests, air-gapped deployments).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -21,17 +18,17 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
-from jwt.algorithms import get_default_algorithms
 from pydantic import ValidationError
 
 from contracts.claims import ACCESS_TOKEN_TYP, Claims
 from contracts.errors import ErrorCode
 from mesh.errors import MeshError
+from mesh.jws import ASYMMETRIC, parse_compact
 from mesh.revocation import RevocationList
 
 log = logging.getLogger(__name__)
 
-ALLOWED_ALGORITHMS = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
+ALLOWED_ALGORITHMS = frozenset(ASYMMETRIC)
 _REQUIRED = ["exp", "iat", "iss", "sub", "aud", "jti"]
 
 
@@ -236,39 +233,17 @@ class TokenVerifier:
         return eco is not None and payload.get("eco") == eco
 
 
-def _segment(part: str) -> dict[str, Any]:
-    decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    if not isinstance(decoded, dict):
-        raise ValueError("not a JSON object")
-    return decoded
-
-
 def _parse(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    """Header, payload, signing input and signature of a compact JWS (one parse).
-
-    Nothing in it is trusted before the signature over the signing input verifies.
-    """
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise _unauthenticated("the access token is malformed")
+    """Header, payload, signing input and signature of a compact JWS (one parse)."""
     try:
-        header, payload = _segment(parts[0]), _segment(parts[1])
-        signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
-        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    except (ValueError, binascii.Error):
+        jws = parse_compact(token)
+    except ValueError:
         raise _unauthenticated("the access token is malformed") from None
-    return header, payload, signing_input, signature
-
-
-# The asymmetric algorithms only: a symmetric one (HS256 keyed with a public key) or
-# "none" is never looked up, whatever the token's header says.
-_ALGORITHMS = {
-    name: alg for name, alg in get_default_algorithms().items() if name in ALLOWED_ALGORITHMS
-}
+    return jws.header, jws.payload, jws.signing_input, jws.signature
 
 
 def _signature_valid(alg: str, jwk: jwt.PyJWK, signing_input: bytes, signature: bytes) -> bool:
-    algorithm = _ALGORITHMS.get(alg)
+    algorithm = ASYMMETRIC.get(alg)
     if algorithm is None:
         return False
     try:
