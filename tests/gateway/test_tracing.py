@@ -6,31 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from contracts import headers as h
 from contracts.v1 import system
-from services.profile import handlers, models
-from services.profile.settings import ProfileSettings
 from tests.gateway.conftest import bearer
-from tests.support.services import run_service
 
 ECHO = "/v1/ecosystems/acme/echo"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
-
-
-@pytest.fixture
-def spans():
-    """A tracer provider that keeps finished spans in memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
 
 
 @pytest.fixture
@@ -56,22 +41,6 @@ async def echo_headers(nc):
     await nc.flush()
     yield seen
     await sub.unsubscribe()
-
-
-@pytest.fixture
-async def traced_profile(nats_url, tmp_path, test_keys, spans):
-    """The real profile service, recording its spans with the same provider as the gateway."""
-    async with run_service(
-        "profile",
-        ProfileSettings,
-        models.metadata,
-        handlers.register,
-        nats_url=nats_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
-        verifier=test_keys.verifier(),
-        tracer_provider=spans[0],
-    ) as rt:
-        yield rt
 
 
 def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from contracts import headers as h
@@ -20,39 +17,12 @@ from mesh.client import request_raw
 from mesh.errors import MeshError
 from mesh.runtime import service_runtime
 from mesh.service import MeshService
-from services.profile import handlers, models
+from services.profile import models
 from services.profile.settings import ProfileSettings
-from tests.support.services import run_service
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
 ECHO = b'{"eco": "acme", "message": "hi"}'
-
-
-@pytest.fixture
-def spans():
-    """A tracer provider that keeps finished spans in memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider, exporter
-    provider.shutdown()
-
-
-@pytest.fixture
-async def traced_profile(nats_url, tmp_path, test_keys, spans):
-    """The real profile service recording its spans in memory."""
-    async with run_service(
-        "profile",
-        ProfileSettings,
-        models.metadata,
-        handlers.register,
-        nats_url=nats_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
-        verifier=test_keys.verifier(),
-        tracer_provider=spans[0],
-    ) as rt:
-        yield rt
 
 
 async def echo(nc, token, traceparent=None):

@@ -1,0 +1,38 @@
+"""Tracing fixtures: spans kept in memory, and a real profile service that records them."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.profile import handlers, models
+from services.profile.settings import ProfileSettings
+from tests.support.services import run_service
+
+
+@pytest.fixture
+def spans():
+    """A tracer provider that keeps finished spans in memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+@pytest.fixture
+async def traced_profile(nats_url, tmp_path, test_keys, spans):
+    """The real profile service, recording its spans with the ``spans`` provider."""
+    async with run_service(
+        "profile",
+        ProfileSettings,
+        models.metadata,
+        handlers.register,
+        nats_url=nats_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
+        verifier=test_keys.verifier(),
+        tracer_provider=spans[0],
+    ) as rt:
+        yield rt
