@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import split_tags
-from portal.web import CtxDep
+from portal.web import Ctx, CtxDep
 
 router = APIRouter()
 
@@ -69,41 +70,68 @@ async def person(ctx: CtxDep, person: str) -> Response:
 async def edit_person(ctx: CtxDep, person: str) -> Response:
     if person != ctx.session.sub:
         raise ApiError(404, "not_found", "no such page")
-    view = await ctx.call("profile.person.get", person=person)
-    return ctx.render(
-        "person_edit.html",
-        p=view,
-        lists=PERSON_LISTS,
-        visibilities=VISIBILITIES,
-        fields=PERSON_FIELDS,
-    )
+    return await _edit_page(ctx, PERSON_FORM, person)
 
 
 @router.post("/people/{person}/edit")
 async def save_person(ctx: CtxDep, request: Request, person: str) -> Response:
     if person != ctx.session.sub:
         raise ApiError(404, "not_found", "no such page")
+    return await _save(ctx, PERSON_FORM, person, request)
+
+
+@dataclass(frozen=True)
+class ProfileForm:
+    """What differs between editing a person's profile and a company's."""
+
+    kind: str  # "person" | "company": the profile.<kind>.get/update operations
+    param: str  # the operation's parameter naming the profile
+    template: str
+    var: str  # the template's name for the profile
+    texts: tuple[str, ...]  # plain text fields
+    lists: tuple[str, ...]  # tag-list fields
+    fields: tuple[str, ...]  # fields with a visibility
+    page: str  # the profile page, formatted with the id
+
+
+PERSON_FORM = ProfileForm(
+    "person", "person", "person_edit.html", "p", ("headline", "bio"), PERSON_LISTS,
+    PERSON_FIELDS, "/people/{}",
+)  # fmt: skip
+COMPANY_FORM = ProfileForm(
+    "company", "partner", "company_edit.html", "c", ("description", "size"), COMPANY_LISTS,
+    COMPANY_FIELDS, "/companies/{}",
+)  # fmt: skip
+
+
+async def _edit_page(
+    ctx: Ctx, spec: ProfileForm, ident: str, patch: dict[str, Any] | None = None,
+    err: ApiError | None = None,
+) -> Response:  # fmt: skip
+    view = await ctx.call(f"profile.{spec.kind}.get", **{spec.param: ident})
+    return ctx.render(
+        spec.template,
+        status=err.status if err else 200,
+        lists=spec.lists,
+        visibilities=VISIBILITIES,
+        fields=spec.fields,
+        err=err,
+        **{spec.var: {**view, **(patch or {})}},
+    )
+
+
+async def _save(ctx: Ctx, spec: ProfileForm, ident: str, request: Request) -> Response:
     form = await request.form()
     patch: dict[str, Any] = {
-        "headline": str(form.get("headline", "")),
-        "bio": str(form.get("bio", "")),
-        **{k: split_tags(form.get(k)) for k in PERSON_LISTS},
-        "visibility": _visibility(form, PERSON_FIELDS),
+        **{k: str(form.get(k, "")) for k in spec.texts},
+        **{k: split_tags(form.get(k)) for k in spec.lists},
+        "visibility": _visibility(form, spec.fields),
     }
     try:
-        await ctx.call("profile.person.update", person=person, **patch)
-    except ApiError as exc:
-        view = {**(await ctx.call("profile.person.get", person=person)), **patch}
-        return ctx.render(
-            "person_edit.html",
-            status=exc.status,
-            p=view,
-            lists=PERSON_LISTS,
-            visibilities=VISIBILITIES,
-            fields=PERSON_FIELDS,
-            err=exc,
-        )
-    return RedirectResponse(f"/people/{person}", status_code=303)
+        await ctx.call(f"profile.{spec.kind}.update", **{spec.param: ident}, **patch)
+    except ApiError as exc:  # the form again, with what was typed and the error
+        return await _edit_page(ctx, spec, ident, patch, exc)
+    return RedirectResponse(spec.page.format(ident), status_code=303)
 
 
 def _visibility(form: Any, fields: tuple[str, ...]) -> dict[str, str]:
@@ -135,38 +163,11 @@ async def company(ctx: CtxDep, partner: str) -> Response:
 async def edit_company(ctx: CtxDep, partner: str) -> Response:
     if not _can_edit_company(ctx, partner):
         raise ApiError(404, "not_found", "no such page")
-    view = await ctx.call("profile.company.get", partner=partner)
-    return ctx.render(
-        "company_edit.html",
-        c=view,
-        lists=COMPANY_LISTS,
-        visibilities=VISIBILITIES,
-        fields=COMPANY_FIELDS,
-    )
+    return await _edit_page(ctx, COMPANY_FORM, partner)
 
 
 @router.post("/companies/{partner}/edit")
 async def save_company(ctx: CtxDep, request: Request, partner: str) -> Response:
     if not _can_edit_company(ctx, partner):
         raise ApiError(404, "not_found", "no such page")
-    form = await request.form()
-    patch: dict[str, Any] = {
-        "description": str(form.get("description", "")),
-        "size": str(form.get("size", "")),
-        **{k: split_tags(form.get(k)) for k in COMPANY_LISTS},
-        "visibility": _visibility(form, COMPANY_FIELDS),
-    }
-    try:
-        await ctx.call("profile.company.update", partner=partner, **patch)
-    except ApiError as exc:
-        view = {**(await ctx.call("profile.company.get", partner=partner)), **patch}
-        return ctx.render(
-            "company_edit.html",
-            status=exc.status,
-            c=view,
-            lists=COMPANY_LISTS,
-            visibilities=VISIBILITIES,
-            fields=COMPANY_FIELDS,
-            err=exc,
-        )
-    return RedirectResponse(f"/companies/{partner}", status_code=303)
+    return await _save(ctx, COMPANY_FORM, partner, request)
