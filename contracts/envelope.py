@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.ids import uuid7_hex
 
 
 def _now() -> datetime:
@@ -22,7 +23,7 @@ class EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     specversion: str = "1.0"
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = Field(default_factory=uuid7_hex)
     type: str
     source: str = Field(description="The emitting service, e.g. /services/collaboration")
     time: datetime = Field(default_factory=_now)

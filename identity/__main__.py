@@ -16,6 +16,7 @@ import uvicorn
 from identity import cli
 from identity.app import create_app
 from identity.settings import IdentitySettings
+from identity.wire import TokenProtocol
 from mesh import logging as mesh_logging
 
 
@@ -76,6 +77,7 @@ def main() -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
+            http=TokenProtocol,  # answers lean client-credentials requests at the HTTP layer
         )
 
 

@@ -27,12 +27,14 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from authlib.common.urls import unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contracts.ids import uuid7_hex
 from contracts.v1.identity import AuditEvent
 from identity import repository as repo
 from identity.context import audit_event
@@ -49,6 +51,7 @@ from identity.tokens import (
     sign_access_token,
 )
 from mesh import metrics
+from mesh.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,11 @@ def _eco_of(scope: Scope) -> str | None:
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
+    return eco_of_path(path)
+
+
+def eco_of_path(path: str) -> str | None:
+    """``eco`` of ``/eco/{eco}/token``; else None."""
     parts = path.split("/")
     if (
         len(parts) == 4
@@ -119,6 +127,27 @@ def _parse_form(body: bytes) -> dict[str, str] | None:
     return out
 
 
+_CREDS: dict[str, tuple[str, str] | None] = {}
+
+
+def _credentials(auth: str) -> tuple[str, str] | None:
+    """(client_id, digest of the secret) of an HTTP Basic header; else None.
+
+    A back-end sends the same header with every request: it is decoded and its secret
+    hashed once (bounded memo); the digest is still compared with the client's stored
+    hash on every request, so a rotated secret stops working at once."""
+    try:
+        return _CREDS[auth]
+    except KeyError:
+        pass
+    creds = _basic(auth)
+    found = (creds[0], digest(creds[1])) if creds is not None else None
+    if len(_CREDS) >= 256:
+        _CREDS.clear()
+    _CREDS[auth] = found
+    return found
+
+
 def _basic(value: str) -> tuple[str, str] | None:
     """(client_id, secret) of an HTTP Basic header, read as authlib reads it; else None."""
     kind, _, token = value.partition(" ")
@@ -145,6 +174,7 @@ class Templates:
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], tuple[Client, Ecosystem, str, dict[str, Any]]] = {}
+        self.events = IssuedEvents()
 
     def get(self, rt: Any, eco: Ecosystem, row: Client) -> dict[str, Any]:
         key = (eco.slug, row.client_id)
@@ -168,7 +198,7 @@ def _uuid4_hex() -> str:
     return raw.hex()
 
 
-def _body(token: dict[str, Any]) -> bytes:
+def response_body(token: dict[str, Any]) -> bytes:
     """``json.dumps(token).encode()`` of the token response, written out: the token and
     token type are plain ASCII (base64url, a word) and the scope goes through json."""
     return (
@@ -177,10 +207,15 @@ def _body(token: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def issue(
-    rt: Any, templates: Templates, eco: str, auth: str, body: bytes
-) -> tuple[dict[str, Any], Any] | None:
-    """The token response and its audit event, or None to let the full path decide."""
+class Issued(NamedTuple):
+    token: dict[str, Any]  # the token response
+    row: OutboxRow  # its token.issued audit event
+    client_id: str
+
+
+def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Issued | None:
+    """The token response and its audit event's outbox row, or None to let the full path
+    decide."""
     form = _form(body)
     if form is None or form.get("grant_type") != GRANT:
         return None
@@ -191,10 +226,10 @@ def issue(
             return None
         if not set(requested.split(" ")) <= KNOWN_SCOPES:
             return None
-    creds = _basic(auth)
+    creds = _credentials(auth)
     if creds is None:
         return None
-    client_id, secret = creds
+    client_id, secret_digest = creds
     eco_row = rt.rows.get((eco,))
     if eco_row is None or eco_row.disabled_at is not None:
         return None  # unknown here, or a disabled ecosystem whose issuer is gone: 404 there
@@ -202,7 +237,7 @@ def issue(
     if row is None:
         return None
     # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
-    if not row.secret_hash or not same(digest(secret), row.secret_hash):
+    if not row.secret_hash or not same(secret_digest, row.secret_hash):
         return None
     if row.auth_method not in SECRET_METHODS or GRANT not in row.grant_types:
         return None
@@ -225,8 +260,58 @@ def issue(
         "expires_in": ttl,
         "scope": granted,
     }
-    event = issued_event(eco, client_id, claims, granted)
-    return token, event
+    return Issued(token, templates.events.row(eco, client_id, claims, granted), client_id)
+
+
+def utc_json(now: datetime) -> str:
+    """A UTC datetime as pydantic writes it in JSON (``…T13:20:00.000120Z``)."""
+    return now.isoformat()[:-6] + "Z"
+
+
+class IssuedEvents:
+    """The outbox row of a lean token's ``token.issued`` audit event, from a template.
+
+    Per (ecosystem, client, subject, partner, scope) the event is built once by
+    :func:`issued_event` (validated as on the full path) with markers in place of its
+    id, time and ``jti``, and its JSON is cut at the markers; a token's row is then the
+    pieces joined around a fresh UUIDv7 id, the time and the token's ``jti``.
+    """
+
+    ID, TIME, JTI = "@@id@@", datetime(2000, 1, 1, tzinfo=UTC), "@@jti@@"
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[Any, ...], tuple[str, tuple[str, str, str, str]]] = {}
+
+    def row(self, eco: str, client_id: str, claims: dict[str, Any], granted: str) -> OutboxRow:
+        key = (eco, client_id, claims["sub"], claims.get("partner"), granted)
+        hit = self._items.get(key)
+        if hit is None:
+            hit = self._build(eco, client_id, claims, granted)
+            if len(self._items) > 4096:
+                self._items.clear()
+            self._items[key] = hit
+        subject, (a, b, c, d) = hit
+        event_id = uuid7_hex()
+        payload = a + event_id + b + utc_json(datetime.now(UTC)) + c + claims["jti"] + d
+        return OutboxRow(event_id, subject, payload)
+
+    def _build(
+        self, eco: str, client_id: str, claims: dict[str, Any], granted: str
+    ) -> tuple[str, tuple[str, str, str, str]]:
+        proto = issued_event(eco, client_id, {**claims, "jti": self.JTI}, granted)
+        proto = proto.model_copy(update={"id": self.ID, "time": self.TIME})
+        text = proto.model_dump_json()
+        cuts = [f'"{self.ID}"', f'"{utc_json(self.TIME)}"', f'"{self.JTI}"']
+        pieces: list[str] = []
+        for cut in cuts:
+            before, found, text = text.partition(cut)
+            if not found or cut in text:
+                raise ValueError(f"audit event template: {cut} is not in it exactly once")
+            pieces.append(before + '"')
+            text = '"' + text
+        pieces.append(text)
+        a, b, c, d = pieces
+        return OutboxRow.of(proto).subject, (a, b, c, d)
 
 
 def issued_event(eco: str, client_id: str, claims: dict[str, Any], granted: str) -> AuditEvent:
@@ -266,8 +351,8 @@ class TokenFastPath:
             return
         started = time.perf_counter()
         eco = _eco_of(scope)
-        rt = getattr(self.owner.state, "rt", None) if eco else None
-        auth = _headers(scope["headers"]) if rt is not None else None
+        rt = self.runtime() if eco else None
+        auth = headers_of(scope["headers"]) if rt is not None else None
         if eco is None or rt is None or auth is None:
             await self.app(scope, receive, send)
             return
@@ -276,16 +361,24 @@ class TokenFastPath:
         if result is None:
             await self.app(scope, _replay(body, message, receive), send)
             return
-        token, event = result
-        await rt.group.add([event])  # durable before the token leaves, as on the full path
-        content = _body(token)
+        token, row, client_id = result
+        await rt.group.submit([row])  # durable before the token leaves, as on the full path
+        content = response_body(token)
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+        self.answered(rt, eco, client_id, started)
+
+    def runtime(self) -> Any:
+        """The app's runtime once its lifespan has started it; else None."""
+        return getattr(self.owner.state, "rt", None)
+
+    def answered(self, rt: Any, eco: str, client_id: str, started: float) -> None:
+        """Book-keeping once a lean answer has left: HTTP metrics, refresh-ahead."""
         self.issued += 1
         self.counted.inc()
         self.timed.observe(time.perf_counter() - started)
-        self.refresh_ahead(rt, eco, event.data.actor)
+        self.refresh_ahead(rt, eco, client_id)
 
     def refresh_ahead(self, rt: Any, eco: str, client_id: str) -> None:
         """Re-read the ecosystem, client and key of a busy client before they expire.
@@ -337,7 +430,7 @@ class TokenFastPath:
             self._refreshing.discard((eco, client_id))
 
 
-def _headers(raw: list[tuple[bytes, bytes]]) -> str | None:
+def headers_of(raw: list[tuple[bytes, bytes]]) -> str | None:
     """The one Authorization header, when the request is a plain form post without DPoP."""
     auth: bytes | None = None
     form = False

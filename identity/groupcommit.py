@@ -28,13 +28,12 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import EventBase
-from contracts.subjects import event_subject
 from mesh.db import Database
-from mesh.outbox import Outbox
+from mesh.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
-Batch = list[tuple[list[EventBase], asyncio.Future[None]]]
+Batch = list[tuple[list[OutboxRow], asyncio.Future[None]]]
 
 
 class GroupCommit:
@@ -48,16 +47,27 @@ class GroupCommit:
         self._slots = asyncio.Semaphore(depth)
         self._writer = SqliteWriter.for_database(db, outbox)
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
     async def add(self, events: list[EventBase]) -> None:
         """Return once ``events`` are committed to the outbox."""
+        rows = [OutboxRow.of(e) for e in events]
         if not self._running:  # no background loop (tools, tests): commit right here
             async with self.db.transaction() as session:
-                await self._insert(session, events)
+                await self._insert(session, rows)
             return
+        await self.submit(rows)
+
+    def submit(self, rows: list[OutboxRow]) -> asyncio.Future[None]:
+        """A future done once ``rows`` are committed (needs the running background loop)."""
+        if not self._running:
+            raise RuntimeError("the audit group commit is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((events, future))
+        self._pending.append((rows, future))
         self._wake.set()
-        await future
+        return future
 
     async def run(self) -> None:
         self._running = True
@@ -86,14 +96,14 @@ class GroupCommit:
                 await self._writer.close()
 
     async def _commit(self, batch: Batch) -> None:
-        events = [e for events, _ in batch for e in events]
+        rows = [row for rows, _ in batch for row in rows]
         try:
             if self._writer is not None:
-                await self._writer.write(events)
+                await self._writer.write(rows)
                 self.db.committed()
             else:
                 async with self.db.transaction() as session:
-                    await self._insert(session, events)
+                    await self._insert(session, rows)
         except Exception as exc:
             log.exception("audit group commit failed")
             for _, future in batch:
@@ -106,21 +116,16 @@ class GroupCommit:
             if not future.done():
                 future.set_result(None)
 
-    async def _insert(self, session: AsyncSession, events: list[EventBase]) -> None:
+    async def _insert(self, session: AsyncSession, rows: list[OutboxRow]) -> None:
         """The rows ``Outbox.add`` writes, for many events in one executemany."""
-        if not events:
+        if not rows:
             return
         now = datetime.now(UTC)
-        rows = [
-            {
-                "event_id": e.id,
-                "subject": event_subject(e.ecosystem, e.type),
-                "payload": e.model_dump_json(),
-                "created_at": now,
-            }
-            for e in events
+        values = [
+            {"event_id": r.event_id, "subject": r.subject, "payload": r.payload, "created_at": now}
+            for r in rows
         ]
-        await session.execute(insert(self.outbox.table), rows)
+        await session.execute(insert(self.outbox.table), values)
 
 
 class SqliteWriter:
@@ -148,13 +153,11 @@ class SqliteWriter:
         stamp = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         return cls(path, sql, stamp)
 
-    async def write(self, events: list[EventBase]) -> None:
+    async def write(self, rows: list[OutboxRow]) -> None:
         now = datetime.now(UTC)
         stamp = self.stamp(now) if self.stamp else now
-        rows = [
-            (e.id, event_subject(e.ecosystem, e.type), e.model_dump_json(), stamp) for e in events
-        ]
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows)
+        values = [(*row, stamp) for row in rows]
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._write, values)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)

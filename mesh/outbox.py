@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -77,6 +77,18 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("published_at", DateTime(timezone=True), nullable=True, index=True),
     )
+
+
+class OutboxRow(NamedTuple):
+    """What the outbox stores of one event (besides its timestamps)."""
+
+    event_id: str
+    subject: str
+    payload: str
+
+    @classmethod
+    def of(cls, event: EventBase) -> OutboxRow:
+        return cls(event.id, event_subject(event.ecosystem, event.type), event.model_dump_json())
 
 
 class Outbox:

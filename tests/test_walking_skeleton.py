@@ -22,7 +22,7 @@ from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
 from tests.support.dpop import DPoPKey
-from tests.support.identity import start_idp
+from tests.support.identity import serve_idp, start_idp
 from tests.support.services import run_service
 
 
@@ -33,7 +33,7 @@ async def mesh(nats_url, tmp_path_factory, demo_hashes):
     settings, creds, idp_app = await start_idp(
         nats_url, f"sqlite+aiosqlite:///{work / 'identity.db'}", work, demo_hashes
     )
-    async with infra.serve_app(idp_app, settings.port) as idp_url, httpx.AsyncClient() as http:
+    async with serve_idp(idp_app, settings.port) as idp_url, httpx.AsyncClient() as http:
         verifier = TokenVerifier(RemoteJwks(http), idp_url, "partnermesh")
         gw_settings = GatewaySettings(
             nats_url=nats_url, identity_url=idp_url, environment="test", port=infra.free_port()

@@ -25,7 +25,7 @@ from mesh.tokens import RemoteJwks, TokenVerifier
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
-from tests.support.identity import start_idp
+from tests.support.identity import serve_idp, start_idp
 from tests.support.services import run_service
 
 CLI_REDIRECT = "http://127.0.0.1:8099/callback"
@@ -115,7 +115,7 @@ async def mesh(nats_url, tmp_path_factory, demo_hashes) -> AsyncIterator[Mesh]:
         nats_url, f"sqlite+aiosqlite:///{work / 'identity.db'}", work, demo_hashes
     )
     async with (
-        infra.serve_app(idp_app, settings.port) as idp_url,
+        serve_idp(idp_app, settings.port) as idp_url,
         httpx.AsyncClient(timeout=10) as http,
         run_service(
             "profile",

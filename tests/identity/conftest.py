@@ -14,7 +14,7 @@ from identity import seed
 from identity.devclient import login
 from identity.settings import IdentitySettings
 from tests.support import infra
-from tests.support.identity import start_idp
+from tests.support.identity import serve_idp, start_idp
 
 CLI_REDIRECT = "http://127.0.0.1:8099/callback"
 PORTAL_REDIRECT = "http://127.0.0.1:8082/auth/callback"
@@ -90,6 +90,6 @@ async def idp(
     settings, creds, app = await start_idp(
         nats_url, idp_database, tmp_path_factory.mktemp("w"), demo_hashes, **idp_overrides
     )
-    async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
+    async with serve_idp(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         yield IdP(url, settings, creds, http)
     await asyncio.sleep(0)

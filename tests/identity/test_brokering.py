@@ -15,7 +15,7 @@ import pytest
 from identity.devclient import pkce_pair
 from identity.seed import PASSWORD
 from tests.identity.conftest import CLI_REDIRECT, IdP, start_idp
-from tests.support import infra
+from tests.support.identity import serve_idp
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -29,7 +29,7 @@ async def corporate(nats_url, tmp_path_factory, demo_hashes, idp_database) -> As
     (one per database engine of the provider under test)."""
     db = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('corp') / 'corp.db'}"
     settings, creds, app = await start_idp(nats_url, db, tmp_path_factory.mktemp("cw"), demo_hashes)
-    async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
+    async with serve_idp(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         yield IdP(url, settings, creds, http)
 
 

@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from tests.identity.conftest import IdP
-from tests.support import infra
 from tests.support.dpop import DPoPKey
-from tests.support.identity import start_idp
+from tests.support.identity import serve_idp, start_idp
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ async def idp(
         demo_hashes,
         dpop_nonce_ecosystems=["acme"],
     )
-    async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
+    async with serve_idp(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         yield IdP(url, settings, creds, http)
     await asyncio.sleep(0)
 

@@ -8,11 +8,13 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import select, update
 
 from contracts.claims import Claims
@@ -22,27 +24,32 @@ from identity.cache import TtlCache
 from identity.context import audit_event
 from identity.crypto import digest
 from mesh.db import Database
-from mesh.outbox import outbox_table
+from mesh.outbox import OutboxRow, outbox_table
 from tests.identity.conftest import IdP
 from tests.support import infra
-from tests.support.identity import start_idp
+from tests.support.identity import serve_idp, start_idp
 
 CLIENT = "northwind-backend"
 SCOPE = "directory:read profile:read"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["wire", "asgi"])
 async def served(
+    request: pytest.FixtureRequest,
     nats_url: str,
     idp_database: str,
     tmp_path_factory: pytest.TempPathFactory,
     demo_hashes: dict[str, str],
 ) -> AsyncIterator[tuple[IdP, Any]]:
-    """The demo provider on loopback and its app object (whose lean path counts its tokens)."""
+    """The demo provider on loopback and its app object (whose lean path counts its tokens).
+
+    ``wire``: as ``python -m identity`` serves it, the lean path in the HTTP protocol
+    (:mod:`identity.wire`); ``asgi``: under plain uvicorn, the lean path as ASGI middleware."""
     settings, creds, app = await start_idp(
         nats_url, idp_database, tmp_path_factory.mktemp("fp"), demo_hashes
     )
-    async with infra.serve_app(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
+    server = serve_idp if request.param == "wire" else infra.serve_app
+    async with server(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         # Cached rows and keys outlive the module: a request below only leaves the lean path
         # because of what it is or what changed, never because a cache entry just expired.
         app.state.rt.rows.ttl = app.state.rt.keys.ttl = 3600
@@ -335,11 +342,15 @@ class TestItsShortcuts:
     """The lean path's hand-written pieces are the library calls they stand for."""
 
     @pytest.mark.parametrize("partner", [None, "northwind"])
-    def test_issued_event_is_what_audit_event_builds(self, partner):
+    @pytest.mark.parametrize("scope", [SCOPE, "", 'odd "quoted" \\ scope'])
+    def test_issued_row_is_what_audit_event_builds(self, partner, scope):
         claims = {"sub": "client:northwind-backend", "jti": fastpath._uuid4_hex()}
         if partner:
             claims["partner"] = partner
-        lean = fastpath.issued_event("acme", CLIENT, claims, SCOPE)
+        events = fastpath.IssuedEvents()
+        first = events.row("acme", CLIENT, claims, scope)
+        claims = {**claims, "jti": fastpath._uuid4_hex()}
+        lean = events.row("acme", CLIENT, claims, scope)  # from the cached template
         full = audit_event(
             "acme",
             "token.issued",
@@ -348,14 +359,22 @@ class TestItsShortcuts:
             partner=claims.get("partner"),
             grant_type="client_credentials",
             jti=claims["jti"],
-            scope=SCOPE,
+            scope=scope,
         )
-        assert AuditEvent.model_validate_json(lean.model_dump_json()) == lean
-        varying = {"id", "time"}
-        a, b = json.loads(lean.model_dump_json()), json.loads(full.model_dump_json())
+        parsed = AuditEvent.model_validate_json(lean.payload)
+        assert parsed.id == lean.event_id != first.event_id
+        assert uuid.UUID(hex=lean.event_id).version == 7
+        assert lean.subject == OutboxRow.of(full).subject
+        a, b = json.loads(lean.payload), json.loads(full.model_dump_json())
         assert list(a) == list(b)
+        varying = {"id", "time"}
         assert {k: a[k] for k in a if k not in varying} == {k: b[k] for k in b if k not in varying}
-        assert lean.id != full.id and len(lean.id) == 32 and lean.time.tzinfo is not None
+        assert abs((parsed.time - full.time).total_seconds()) < 5
+
+    @pytest.mark.parametrize("micro", [0, 120, 999999])
+    def test_event_time_is_written_as_pydantic_writes_it(self, micro):
+        now = datetime(2026, 11, 26, 13, 20, 0, micro, tzinfo=UTC)
+        assert fastpath.utc_json(now) == TypeAdapter(datetime).dump_json(now).decode().strip('"')
 
     def test_jti_is_a_version_4_uuid(self):
         seen = {fastpath._uuid4_hex() for _ in range(2000)}
@@ -369,7 +388,7 @@ class TestItsShortcuts:
     def test_response_body_is_json_dumps(self, scope):
         token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
         token["scope"] = scope
-        assert fastpath._body(token) == json.dumps(token).encode()
+        assert fastpath.response_body(token) == json.dumps(token).encode()
 
     @pytest.mark.parametrize(
         "body",

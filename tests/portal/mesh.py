@@ -36,6 +36,7 @@ from services.profile import handlers as profile_handlers
 from services.profile import models as profile_models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
+from tests.support.identity import serve_idp
 from tests.support.services import run_service
 
 ECO = "acme"
@@ -108,7 +109,7 @@ async def _identity(
     secret = await cli._with_db(settings, _portal_client(portal_url))
     creds = {"clients": {CLIENT: {"client_id": CLIENT, "client_secret": secret}}}
     (workdir / "portal-client.json").write_text(json.dumps(creds))
-    return await stack.enter_async_context(infra.serve_app(create_identity(settings), port))
+    return await stack.enter_async_context(serve_idp(create_identity(settings), port))
 
 
 @contextlib.asynccontextmanager

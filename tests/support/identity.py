@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from identity import cli, seed
 from identity.app import create_app
 from identity.crypto import Passwords
 from identity.settings import IdentitySettings
+from identity.wire import TokenProtocol
 from tests.support import infra
 
 
@@ -39,3 +42,11 @@ async def start_idp(
     )
     creds = await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
     return settings, creds, create_app(settings)
+
+
+@contextlib.asynccontextmanager
+async def serve_idp(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
+    """The identity app under uvicorn as ``python -m identity`` serves it (its lean
+    client-credentials protocol included); yields the base URL."""
+    async with infra.serve_app(app, port, http=TokenProtocol, **options) as url:
+        yield url
