@@ -96,6 +96,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
                 settings.relay_poll_interval,
                 linger=settings.relay_linger_s,
             )
+            app.state.rt.group.attach(relay)  # committed audit rows go straight out
             tasks = [
                 asyncio.create_task(relay.run(), name="identity-relay"),
                 asyncio.create_task(app.state.rt.group.run(), name="identity-audit"),

@@ -29,10 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import EventBase
 from mesh.db import Database
-from mesh.outbox import Outbox, OutboxRow
+from mesh.outbox import Outbox, OutboxRelay, OutboxRow
 
 log = logging.getLogger(__name__)
 
+MARKS_PER_STATEMENT = 500  # bound parameters per UPDATE (SQLite allows 32766)
 Batch = list[tuple[list[OutboxRow], asyncio.Future[None]]]
 
 
@@ -46,6 +47,22 @@ class GroupCommit:
         self._running = False
         self._slots = asyncio.Semaphore(depth)
         self._writer = SqliteWriter.for_database(db, outbox)
+        self._relay: OutboxRelay | None = None
+        self._marks: list[str] = []  # event ids acknowledged by the stream, to mark published
+
+    def attach(self, relay: OutboxRelay) -> bool:
+        """Hand each committed batch straight to ``relay`` instead of waking its polling
+        round (SQLite writer only; returns whether it was attached). The relay reports the
+        acknowledged events back through :meth:`mark`; they are marked published in the
+        next batch's transaction."""
+        if self._writer is None:
+            return False
+        self._relay = relay
+        return True
+
+    def mark(self, event_ids: list[str]) -> None:
+        self._marks.extend(event_ids)
+        self._wake.set()
 
     @property
     def running(self) -> bool:
@@ -79,10 +96,11 @@ class GroupCommit:
                 await self._slots.acquire()  # a batch grows while the earlier ones commit
                 self._wake.clear()
                 batch, self._pending = self._pending, []
-                if not batch:
+                marks, self._marks = self._marks, []
+                if not batch and not marks:
                     self._slots.release()
                     continue
-                task = asyncio.create_task(self._commit(batch))
+                task = asyncio.create_task(self._commit(batch, marks))
                 commits.add(task)
                 task.add_done_callback(commits.discard)
         finally:
@@ -95,12 +113,14 @@ class GroupCommit:
             if self._writer is not None:
                 await self._writer.close()
 
-    async def _commit(self, batch: Batch) -> None:
+    async def _commit(self, batch: Batch, marks: list[str]) -> None:
         rows = [row for rows, _ in batch for row in rows]
+        relay = self._relay
         try:
             if self._writer is not None:
-                await self._writer.write(rows)
-                self.db.committed()
+                await self._writer.write(rows, marks)
+                if relay is None:
+                    self.db.committed()
             else:
                 async with self.db.transaction() as session:
                     await self._insert(session, rows)
@@ -112,9 +132,13 @@ class GroupCommit:
             return
         finally:
             self._slots.release()
+            if relay is not None and marks:
+                relay.released(marks)  # marked, or failed: the polling round sends them again
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+        if relay is not None and rows:
+            relay.send_now(rows, self.mark)
 
     async def _insert(self, session: AsyncSession, rows: list[OutboxRow]) -> None:
         """The rows ``Outbox.add`` writes, for many events in one executemany."""
@@ -133,9 +157,13 @@ class SqliteWriter:
 
     COLUMNS = ("event_id", "subject", "payload", "created_at")
 
-    def __init__(self, path: str, sql: str, stamp: Any) -> None:
+    def __init__(self, path: str, sql: str, stamp: Any, table: str = "mesh_outbox") -> None:
         self.path = path
         self.sql = sql
+        self.mark_sql = (
+            f"UPDATE {table} SET published_at = ? "  # noqa: S608 (our table name, no input)
+            "WHERE published_at IS NULL AND event_id IN (%s)"
+        )
         self.stamp = stamp  # the engine's own DateTime bind processor: identical rows
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="identity-audit")
         self._conn: sqlite3.Connection | None = None
@@ -151,13 +179,15 @@ class SqliteWriter:
         table = outbox.table
         sql = str(insert(table).compile(dialect=dialect, column_keys=list(cls.COLUMNS)))
         stamp = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        return cls(path, sql, stamp)
+        return cls(path, sql, stamp, table.name)
 
-    async def write(self, rows: list[OutboxRow]) -> None:
+    async def write(self, rows: list[OutboxRow], marks: list[str] | None = None) -> None:
+        """Insert ``rows`` and mark the events ``marks`` published, in one transaction."""
         now = datetime.now(UTC)
         stamp = self.stamp(now) if self.stamp else now
         values = [(*row, stamp) for row in rows]
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._write, values)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._write, values, marks or [], stamp)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -165,13 +195,17 @@ class SqliteWriter:
             conn.execute(f"PRAGMA {pragma}")
         return conn
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[tuple[Any, ...]], marks: list[str], stamp: Any) -> None:
         if self._conn is None:
             self._conn = self._connect()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(self.sql, rows)
+            if rows:
+                conn.executemany(self.sql, rows)
+            for start in range(0, len(marks), MARKS_PER_STATEMENT):
+                chunk = marks[start : start + MARKS_PER_STATEMENT]
+                conn.execute(self.mark_sql % ",".join("?" * len(chunk)), [stamp, *chunk])
             conn.execute("COMMIT")
         except BaseException:
             try:

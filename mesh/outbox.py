@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -146,10 +146,27 @@ class OutboxRelay:
             .where(t.c.seq.in_(bindparam("seqs", expanding=True)))
             .values(published_at=bindparam("published_at"))
         )
-        self._waiting: dict[str, tuple[_Round, int]] = {}  # reply token -> (round, row seq)
+        self._waiting: dict[str, tuple[_Round, Any]] = {}  # reply token -> (round, row key)
+        self._inbox_lock = asyncio.Lock()
+        # Event ids published straight after their commit (send_now) and not yet marked
+        # published in the table: the polling round leaves them alone.
+        self._inflight: set[str] = set()
+        self._sending: set[asyncio.Task[None]] = set()
+        self._stopped = False
         db.on_commit(self._wake.set)
 
     async def run(self) -> None:
+        self._stopped = False
+        try:
+            await self._rounds()
+        finally:
+            self._stopped = True
+            for task in list(self._sending):  # unacknowledged rows stay for the next start
+                task.cancel()
+            if self._sending:
+                await asyncio.gather(*self._sending, return_exceptions=True)
+
+    async def _rounds(self) -> None:
         while True:
             self._wake.clear()
             try:
@@ -173,9 +190,11 @@ class OutboxRelay:
         # Not db.transaction(): the relay's own commits must not wake the relay.
         async with self.db.sessions() as session, session.begin():
             rows = (await session.execute(self._next)).all()
+            if self._inflight:
+                rows = [r for r in rows if r.event_id not in self._inflight]
             if not rows:
                 return 0
-            acked = await self._publish(rows)
+            acked = await self._publish([(r.seq, r.event_id, r.subject, r.payload) for r in rows])
             if acked:
                 stamp = {"seqs": acked, "published_at": datetime.now(UTC)}
                 await session.execute(self._mark, stamp)
@@ -189,28 +208,67 @@ class OutboxRelay:
             )
         return len(acked)
 
-    async def _publish(self, rows: Sequence[Any]) -> list[int]:
+    def send_now(self, rows: Sequence[OutboxRow], mark: Callable[[list[str]], None]) -> None:
+        """Publish rows a writer has just committed, without reading them back.
+
+        For a writer that commits outbox rows outside :meth:`Database.transaction` (the
+        identity provider's audit group commit): it hands the committed rows over instead
+        of waking the polling round. The event ids of the acknowledged rows go to ``mark``,
+        which must record them as published and then call :meth:`released`; a row not
+        acknowledged is left to the polling round, which is woken for it."""
+        if self._stopped:
+            return  # stopping: the rows stay unpublished in the table for the next start
+        self._inflight.update(r.event_id for r in rows)
+        task = asyncio.create_task(self._send_now(rows, mark))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_now(self, rows: Sequence[OutboxRow], mark: Callable[[list[str]], None]) -> None:
+        acked: list[str] = []
+        try:
+            acked = await self._publish(
+                [(r.event_id, r.event_id, r.subject, r.payload) for r in rows]
+            )
+        except Exception:
+            log.warning(
+                "outbox relay: publishing %d committed events failed", len(rows), exc_info=True
+            )
+        if len(acked) < len(rows):
+            done = set(acked)
+            self.released([r.event_id for r in rows if r.event_id not in done])
+            self._wake.set()  # the polling round sends them again
+        if acked:
+            metrics.events_published.labels(self.service).inc(len(acked))
+            mark(acked)
+
+    def released(self, event_ids: Sequence[str]) -> None:
+        """``event_ids`` are marked published in the table (or could not be): the polling
+        round may see them again."""
+        self._inflight.difference_update(event_ids)
+
+    async def _publish(self, rows: Sequence[tuple[Any, str, str, str]]) -> list[Any]:
         """Publish in order without waiting for each ack in turn, then wait for the acks.
 
-        Returns the ``seq`` of every row the stream acknowledged. A refused row (error
-        reply, or no stream listening on its subject) or one whose ack has not come back
-        within ``ack_timeout`` is left out, so it stays unpublished and is sent again
-        (the stream de-duplicates on the event id).
+        ``rows`` are ``(key, event id, subject, payload)``. Returns the key of every row
+        the stream acknowledged. A refused row (error reply, or no stream listening on
+        its subject) or one whose ack has not come back within ``ack_timeout`` is left
+        out, so it stays unpublished and is sent again (the stream de-duplicates on the
+        event id).
         """
         prefix = await self._ack_inbox()
         nc = self.js._nc
         current = _Round(len(rows), asyncio.get_running_loop().create_future())
         tokens: list[str] = []
         try:
-            for row in rows:
+            for key, event_id, subject, payload in rows:
                 token = str(next(self._tokens))
                 tokens.append(token)
-                self._waiting[token] = (current, row.seq)
+                self._waiting[token] = (current, key)
                 await nc.publish(
-                    row.subject,
-                    row.payload.encode(),
+                    subject,
+                    payload.encode(),
                     reply=prefix + token,
-                    headers={headers.MSG_ID: row.event_id},
+                    headers={headers.MSG_ID: event_id},
                 )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.ack_timeout):
@@ -223,19 +281,21 @@ class OutboxRelay:
     async def _ack_inbox(self) -> str:
         """The relay's reply prefix (``<inbox>.``), subscribing to it on first use."""
         if self._ack_sub is None:
-            nc = self.js._nc
-            prefix = nc.new_inbox() + "."
-            self._ack_sub = await nc.subscribe(prefix + "*", cb=self._on_ack)
-            self._ack_prefix = prefix
+            async with self._inbox_lock:
+                if self._ack_sub is None:
+                    nc = self.js._nc
+                    prefix = nc.new_inbox() + "."
+                    self._ack_sub = await nc.subscribe(prefix + "*", cb=self._on_ack)
+                    self._ack_prefix = prefix
         return self._ack_prefix
 
     async def _on_ack(self, msg: Msg) -> None:
         entry = self._waiting.pop(msg.subject[len(self._ack_prefix) :], None)
         if entry is None:
             return
-        current, seq = entry
+        current, key = entry
         if _acknowledged(msg.data):
-            current.acked.append(seq)
+            current.acked.append(key)
         current.left -= 1
         if current.left == 0 and not current.done.done():
             current.done.set_result(None)
@@ -260,7 +320,7 @@ class _Round:
 
     def __init__(self, left: int, done: asyncio.Future[None]) -> None:
         self.left = left
-        self.acked: list[int] = []
+        self.acked: list[Any] = []
         self.done = done
 
 
