@@ -241,6 +241,11 @@ class OutboxRelay:
             metrics.events_published.labels(self.service).inc(len(acked))
             mark(acked)
 
+    @property
+    def in_flight(self) -> int:
+        """Events handed over by :meth:`send_now` and not yet marked published."""
+        return len(self._inflight)
+
     def released(self, event_ids: Sequence[str]) -> None:
         """``event_ids`` are marked published in the table (or could not be): the polling
         round may see them again."""

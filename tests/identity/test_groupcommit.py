@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -17,7 +19,8 @@ from identity import models
 from identity.context import audit_event
 from identity.groupcommit import GroupCommit
 from mesh.db import Database
-from mesh.outbox import Outbox, outbox_table
+from mesh.nats import ensure_event_stream
+from mesh.outbox import Outbox, OutboxRelay, OutboxRow, outbox_table
 
 
 @pytest.fixture
@@ -77,3 +80,86 @@ class TestGroupCommit:
         await gc.add([_event(100)])
         rows = await _rows(db)
         assert [json.loads(str(r["payload"]))["data"]["details"]["jti"] for r in rows] == ["j100"]
+
+
+@pytest.fixture
+async def relayed(
+    database_url: str, nc: Any
+) -> AsyncIterator[tuple[GroupCommit, Database, OutboxRelay, Any]]:
+    """A running group commit handing its batches to a relay whose polling round sleeps
+    for a minute: what reaches the stream here went through the hand-over."""
+    js = nc.jetstream()
+    await ensure_event_stream(js)
+    outbox = Outbox(models.metadata)
+    db = Database(database_url, models.metadata)
+    await db.create_all()
+    gc = GroupCommit(db, outbox)
+    relay = OutboxRelay(db, outbox, js, "test", poll_interval=60, ack_timeout=5)
+    attached = gc.attach(relay)
+    assert attached == (db.dialect == "sqlite")  # the SQLite writer hands over; PG wakes the relay
+    tasks = [asyncio.create_task(gc.run()), asyncio.create_task(relay.run())]
+    await asyncio.sleep(0.05)  # the relay's first (empty) polling round is over
+    try:
+        yield gc, db, relay, js
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await relay.close()
+        await db.dispose()
+
+
+async def _eventually(check: Any, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+class TestHandOverToTheRelay:
+    async def test_committed_rows_are_published_then_marked(self, relayed):
+        gc, db, relay, js = relayed
+        eco = f"eco{uuid.uuid4().hex[:10]}"
+        events = [
+            audit_event(eco, "token.issued", actor="c", target="c", jti=f"j{i}") for i in range(40)
+        ]
+        await asyncio.gather(*(gc.add([e]) for e in events))
+        subject = f"pm.v1.evt.{eco}.identity.audit"
+
+        async def all_in_stream() -> bool:
+            info = await js.stream_info("PM_EVENTS", subjects_filter=subject)
+            return (info.state.subjects or {}).get(subject, 0) == len(events)
+
+        async def all_marked() -> bool:
+            rows = {r["event_id"]: r for r in await _rows(db)}
+            return all(rows[e.id]["published_at"] is not None for e in events)
+
+        await _eventually(all_in_stream)
+        await _eventually(all_marked)
+        assert relay.in_flight == 0
+
+    async def test_refused_rows_stay_for_the_polling_round(self, relayed):
+        gc, db, relay, js = relayed
+        if db.dialect != "sqlite":
+            pytest.skip("only the SQLite writer hands its rows over")
+        eco = f"eco{uuid.uuid4().hex[:10]}"
+        rows = [
+            OutboxRow(e.id, f"later{eco}.audit", e.model_dump_json())
+            for e in (audit_event(eco, "token.issued", jti=f"j{i}") for i in range(5))
+        ]
+        await gc.submit(rows)  # no stream listens on that subject yet: every row is refused
+
+        async def settled() -> bool:
+            return relay.in_flight == 0
+
+        await _eventually(settled)
+        table = outbox_table(models.metadata)
+        async with db.sessions() as s:
+            query = select(table.c.event_id).where(table.c.published_at.is_(None))
+            assert set((await s.execute(query)).scalars()) >= {r.event_id for r in rows}
+        await js.add_stream(name=f"L{eco}", subjects=[f"later{eco}.>"])
+        try:
+            assert await relay.relay_once() == len(rows)
+            assert (await js.stream_info(f"L{eco}")).state.messages == len(rows)
+        finally:
+            await js.delete_stream(f"L{eco}")
