@@ -26,11 +26,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from identity.fastpath import (
     HEADERS,
     MAX_BODY,
+    Issued,
     TokenFastPath,
     eco_of_path,
     headers_of,
     issue,
-    response_body,
 )
 
 log = logging.getLogger(__name__)
@@ -140,12 +140,46 @@ class TokenProtocol(HttpToolsProtocol):
         if result is None:
             self._decline(body)
             return
-        token, row, client_id = result
         cycle = LeanCycle(keep_alive=self.parser.should_keep_alive())
         self.cycle = cycle  # type: ignore[assignment]
-        committed = group.submit([row])  # durable before the token leaves, as on the full path
+        if result.offload:  # a long signature: made on a signing thread, then committed
+            signing = asyncio.get_running_loop().run_in_executor(fast.signing, result.sign)
+            signing.add_done_callback(
+                lambda signed: self._signed(signed, cycle, group, rt, eco, result, started)
+            )
+        else:
+            self._commit(result.sign(), cycle, group, rt, eco, result, started)
+
+    def _signed(
+        self,
+        signed: asyncio.Future[str],
+        cycle: LeanCycle,
+        group: Any,
+        rt: Any,
+        eco: str,
+        issued: Issued,
+        started: float,
+    ) -> None:
+        if signed.cancelled() or signed.exception() is not None:
+            self._answer(signed, cycle, rt, eco, issued, "", started)  # 503, nothing recorded
+        else:
+            self._commit(signed.result(), cycle, group, rt, eco, issued, started)
+
+    def _commit(
+        self,
+        access_token: str,
+        cycle: LeanCycle,
+        group: Any,
+        rt: Any,
+        eco: str,
+        issued: Issued,
+        started: float,
+    ) -> None:
+        committed = group.submit(
+            [issued.row]
+        )  # durable before the token leaves, as on the full path
         committed.add_done_callback(
-            lambda done: self._answer(done, cycle, rt, eco, token, client_id, started)
+            lambda done: self._answer(done, cycle, rt, eco, issued, access_token, started)
         )
 
     def _decline(self, body: bytes) -> None:
@@ -157,25 +191,26 @@ class TokenProtocol(HttpToolsProtocol):
 
     def _answer(
         self,
-        committed: asyncio.Future[None],
+        step: asyncio.Future[Any],
         cycle: LeanCycle,
         rt: Any,
         eco: str,
-        token: dict[str, Any],
-        client_id: str,
+        issued: Issued,
+        access_token: str,
         started: float,
     ) -> None:
-        failed = committed.cancelled() or committed.exception() is not None
+        """Write the answer once ``step`` (the audit commit, or a failed signing) is done."""
+        failed = step.cancelled() or step.exception() is not None
         if cycle.disconnected or self.transport.is_closing():
             cycle.response_complete = True
             return
         if failed:
-            log.error("lean token answer: its audit event was not committed; answered 503")
+            log.error("lean token answer: not signed or its audit event not committed; 503")
             head, content = FAILED, FAILED_BODY
             extra = b"content-type: application/problem+json\r\n"
             cycle.keep_alive = False
         else:
-            head, content, extra = OK, response_body(token), FIXED
+            head, content, extra = OK, issued.body(access_token), FIXED
         parts = [head, extra]
         for name, value in self.server_state.default_headers:
             parts += [name, b": ", value, b"\r\n"]
@@ -189,4 +224,4 @@ class TokenProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
         if not failed and self.fast is not None:
-            self.fast.answered(rt, eco, client_id, started)
+            self.fast.answered(rt, eco, issued.client_id, started)

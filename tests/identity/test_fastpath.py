@@ -159,8 +159,14 @@ class TestSameAnswerAsTheFullPath:
         resp = await idp.http.patch(f"{idp.issuer}/admin/ecosystem", json=patch, headers=auth)
         assert resp.status_code == 200
         try:
-            token = (await _lean(app, idp)).json()["access_token"]
-            assert jwt.get_unverified_header(token)["alg"] == "RS256"
+            lean = await _lean(app, idp)  # signed on a signing thread (identity.fastpath.OFFLOADED)
+            token = lean.json()["access_token"]
+            header = jwt.get_unverified_header(token)
+            assert header["alg"] == "RS256"
+            jwks = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
+            key = jwt.PyJWK.from_dict(next(k for k in jwks if k["kid"] == header["kid"]))
+            claims = jwt.decode(token, key.key, ["RS256"], audience="partnermesh")
+            assert claims["jti"] in await _audited(idp)  # its audit event was committed first
         finally:
             patch = {"access_token_alg": "ES256"}
             await idp.http.patch(f"{idp.issuer}/admin/ecosystem", json=patch, headers=auth)
