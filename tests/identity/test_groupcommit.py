@@ -163,3 +163,29 @@ class TestHandOverToTheRelay:
             assert (await js.stream_info(f"L{eco}")).state.messages == len(rows)
         finally:
             await js.delete_stream(f"L{eco}")
+
+
+class TestOnTheLoopOrOnTheThread:
+    async def test_a_taken_write_lock_sends_the_batch_to_the_thread(self, group):
+        """The loop never waits for SQLite's lock: the batch waits on the writer thread and
+        is committed, and answered, once the other writer lets go."""
+        gc, db = group
+        writer = gc._writer
+        if writer is None:
+            pytest.skip("only SQLite files have the writer")
+        await gc.add([_event(1)])  # written on the loop
+        assert writer.handed_over == 0
+        other = sqlite3.connect(writer.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+            pending = asyncio.ensure_future(gc.add([_event(2)]))
+            await asyncio.sleep(0.3)
+            assert not pending.done() and writer.handed_over == 1
+            other.execute("COMMIT")
+            await asyncio.wait_for(pending, 10)
+        finally:
+            other.close()
+        jtis = [json.loads(str(r["payload"]))["data"]["details"]["jti"] for r in await _rows(db)]
+        assert sorted(jtis) == ["j1", "j2"]
+        await gc.add([_event(3)])  # and the loop writes again once the lock is free
+        assert writer.handed_over == 1
