@@ -125,6 +125,13 @@ def _parse_form(body: bytes) -> dict[str, str] | None:
         if not value.isascii():
             return None
         out[name] = value
+    requested = out.get("scope")
+    if requested is not None:
+        # authlib refuses a scope the provider does not know (invalid_scope): the full path says so
+        if not requested or requested != " ".join(requested.split()):
+            return None
+        if not set(requested.split(" ")) <= KNOWN_SCOPES:
+            return None
     return out
 
 
@@ -176,6 +183,20 @@ class Templates:
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], tuple[Client, Ecosystem, str, dict[str, Any]]] = {}
         self.events = IssuedEvents()
+        self._granted: dict[tuple[Client, str | None], str] = {}
+
+    def granted(self, row: Client, requested: str | None) -> str:
+        """:func:`grant_scope` of this client row for ``requested``, once per row and scope."""
+        key = (row, requested)
+        try:
+            return self._granted[key]
+        except KeyError:
+            pass
+        granted = grant_scope(requested, row.scopes, tuple(row.roles))
+        if len(self._granted) > 4096:
+            self._granted.clear()
+        self._granted[key] = granted
+        return granted
 
     def get(self, rt: Any, eco: Ecosystem, row: Client) -> dict[str, Any]:
         key = (eco.slug, row.client_id)
@@ -247,13 +268,7 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
     form = _form(body)
     if form is None or form.get("grant_type") != GRANT:
         return None
-    requested = form.get("scope")
-    if requested is not None:
-        # authlib refuses a scope the provider does not know (invalid_scope): the full path says so
-        if not requested or requested != " ".join(requested.split()):
-            return None
-        if not set(requested.split(" ")) <= KNOWN_SCOPES:
-            return None
+    requested = form.get("scope")  # known scopes, written plainly (see _parse_form)
     creds = _credentials(auth)
     if creds is None:
         return None
@@ -276,7 +291,7 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
         return None
     try:
         template = templates.get(rt, eco_row, row)
-        granted = grant_scope(requested, row.scopes, tuple(row.roles))
+        granted = templates.granted(row, requested)
     except (UnknownScope, ValueError):
         return None
     ttl = row.access_ttl or eco_row.access_ttl
