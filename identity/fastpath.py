@@ -49,7 +49,7 @@ from identity.tokens import (
     UnknownScope,
     access_claims,
     grant_scope,
-    sign_access_token,
+    sign_payload,
 )
 from mesh import metrics
 from mesh.outbox import OutboxRow
@@ -172,6 +172,56 @@ def _basic(value: str) -> tuple[str, str] | None:
     return (client_id, secret) if client_id and secret else None
 
 
+def cut(text: str, marks: tuple[str, ...]) -> tuple[str, ...]:
+    """``text`` cut at each of ``marks`` (in that order, each there exactly once): the
+    pieces a template fills with values in place of the marks."""
+    pieces: list[str] = []
+    for mark in marks:
+        before, found, text = text.partition(mark)
+        if not found or mark in text:
+            raise ValueError(f"template: {mark!r} is not in it exactly once, in order")
+        pieces.append(before)
+    pieces.append(text)
+    return tuple(pieces)
+
+
+class Template:
+    """The claims of one client's client-credentials tokens, and their JSON cut where
+    ``exp iat jti scope`` go (keys in the order of :func:`access_claims`)."""
+
+    __slots__ = ("claims", "json")
+    MARKS: tuple[int, int, str, str] = (-1010101011, -2020202021, "@@jti@@", "@@scope@@")
+
+    def __init__(self, claims: dict[str, Any]) -> None:
+        exp, iat, jti, scope = self.MARKS
+        marked = {**claims, "exp": exp, "iat": iat, "jti": jti, "scope": scope}
+        text = json.dumps(marked, separators=(",", ":"))
+        self.claims = claims
+        self.json = cut(text, tuple(str(mark) for mark in self.MARKS))
+
+    def payload(self, exp: int, iat: int, jti: str, scope: str) -> bytes:
+        """``json.dumps(claims, separators=(",", ":"))`` of a token, from the pieces (``jti``
+        is hex; ``scope`` is escaped as json escapes it)."""
+        a, b, c, d, e = self.json
+        return f"{a}{exp}{b}{iat}{c}{jti}{d}{_json_text(scope)}{e}".encode()
+
+
+_TEXTS: dict[str, str] = {}
+
+
+def _json_text(value: str) -> str:
+    """What json writes between the quotes of ``value`` (bounded memo: a few scopes)."""
+    try:
+        return _TEXTS[value]
+    except KeyError:
+        pass
+    text = json.dumps(value)[1:-1]
+    if len(_TEXTS) >= 256:
+        _TEXTS.clear()
+    _TEXTS[value] = text
+    return text
+
+
 class Templates:
     """Per client, the claims of its client-credentials tokens minus ``exp iat jti scope``.
 
@@ -181,7 +231,7 @@ class Templates:
     """
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str], tuple[Client, Ecosystem, str, dict[str, Any]]] = {}
+        self._items: dict[tuple[str, str], tuple[Client, Ecosystem, str, Template]] = {}
         self.events = IssuedEvents()
         self._granted: dict[tuple[Client, str | None], str] = {}
 
@@ -198,7 +248,7 @@ class Templates:
         self._granted[key] = granted
         return granted
 
-    def get(self, rt: Any, eco: Ecosystem, row: Client) -> dict[str, Any]:
+    def get(self, rt: Any, eco: Ecosystem, row: Client) -> Template:
         key = (eco.slug, row.client_id)
         hit = self._items.get(key)
         iss = rt.settings.issuer(eco.slug)
@@ -206,10 +256,11 @@ class Templates:
             return hit[3]
         subject = client_subject_of(row)
         claims = access_claims(iss, rt.settings.audience, eco.slug, subject, row.client_id, "", 0)
+        template = Template(claims)
         if len(self._items) > 4096:
             self._items.clear()
-        self._items[key] = (row, eco, iss, claims)
-        return claims
+        self._items[key] = (row, eco, iss, template)
+        return template
 
 
 def _uuid4_hex() -> str:
@@ -239,6 +290,7 @@ class Issued(NamedTuple):
 
     signer: Signer
     claims: dict[str, Any]
+    payload: bytes  # the claims as JSON, as json.dumps writes them compactly
     row: OutboxRow  # its token.issued audit event
     client_id: str
 
@@ -247,7 +299,7 @@ class Issued(NamedTuple):
         return self.signer.alg in OFFLOADED
 
     def sign(self) -> str:
-        return sign_access_token(self.signer, self.claims)
+        return sign_payload(self.signer, self.payload)
 
     def body(self, access_token: str) -> bytes:
         """The token response around the signed token."""
@@ -296,8 +348,11 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
         return None
     ttl = row.access_ttl or eco_row.access_ttl
     now = int(time.time())
-    claims = {**template, "exp": now + ttl, "iat": now, "jti": _uuid4_hex(), "scope": granted}
-    return Issued(signer, claims, templates.events.row(eco, client_id, claims, granted), client_id)
+    jti = _uuid4_hex()
+    claims = {**template.claims, "exp": now + ttl, "iat": now, "jti": jti, "scope": granted}
+    payload = template.payload(now + ttl, now, jti, granted)
+    row = templates.events.row(eco, client_id, claims, granted)
+    return Issued(signer, claims, payload, row, client_id)
 
 
 def utc_json(now: datetime) -> str:
@@ -337,17 +392,7 @@ class IssuedEvents:
     ) -> tuple[str, tuple[str, str, str, str]]:
         proto = issued_event(eco, client_id, {**claims, "jti": self.JTI}, granted)
         proto = proto.model_copy(update={"id": self.ID, "time": self.TIME})
-        text = proto.model_dump_json()
-        cuts = [f'"{self.ID}"', f'"{utc_json(self.TIME)}"', f'"{self.JTI}"']
-        pieces: list[str] = []
-        for cut in cuts:
-            before, found, text = text.partition(cut)
-            if not found or cut in text:
-                raise ValueError(f"audit event template: {cut} is not in it exactly once")
-            pieces.append(before + '"')
-            text = '"' + text
-        pieces.append(text)
-        a, b, c, d = pieces
+        a, b, c, d = cut(proto.model_dump_json(), (self.ID, utc_json(self.TIME), self.JTI))
         return OutboxRow.of(proto).subject, (a, b, c, d)
 
 

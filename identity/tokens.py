@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -129,17 +129,37 @@ def sign_access_token(signer: Signer, payload: dict[str, Any]) -> str:
     """The compact JWS of an access token: the bytes PyJWT would produce (sorted compact
     header ``alg kid typ``, compact payload), signed with ``cryptography`` directly, which
     spares PyJWT's per-call key checks on the hot path (RS256 or ES256 only)."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    return sign_payload(signer, json.dumps(payload, separators=(",", ":")).encode())
+
+
+def sign_payload(signer: Signer, body: bytes) -> str:
+    """The compact JWS of the JSON payload ``body`` (see :func:`sign_access_token`)."""
     signing_input = _header_segment(signer.alg, signer.kid) + _b64(body)
     key = signer.key
-    if signer.alg == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(signing_input, _ECDSA_SHA256))
+    kind = _KINDS.get(type(key)) or _kind_of(key)
+    if signer.alg == "ES256" and kind == "EC":
+        ec_key = cast(ec.EllipticCurvePrivateKey, key)  # checked by _kind_of
+        r, s = decode_dss_signature(ec_key.sign(signing_input, _ECDSA_SHA256))
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    elif signer.alg == "RS256" and isinstance(key, rsa.RSAPrivateKey):
-        signature = key.sign(signing_input, _PKCS1, _SHA256)
+    elif signer.alg == "RS256" and kind == "RSA":
+        signature = cast(rsa.RSAPrivateKey, key).sign(signing_input, _PKCS1, _SHA256)
     else:
         raise ValueError(f"cannot sign access tokens with {signer.alg} and this key")
     return (signing_input + b"." + _b64(signature)).decode()
+
+
+_KINDS: dict[type, str] = {}  # concrete key class -> "EC" / "RSA" / "" (ABC checks, once)
+
+
+def _kind_of(key: object) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        kind = "EC"
+    elif isinstance(key, rsa.RSAPrivateKey):
+        kind = "RSA"
+    else:
+        kind = "?"
+    _KINDS[type(key)] = kind
+    return kind
 
 
 @functools.lru_cache(maxsize=256)

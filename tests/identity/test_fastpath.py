@@ -23,6 +23,7 @@ from identity import fastpath, models
 from identity.cache import TtlCache
 from identity.context import audit_event
 from identity.crypto import digest
+from identity.tokens import Subject, access_claims
 from mesh.db import Database
 from mesh.outbox import OutboxRow, outbox_table
 from tests.identity.conftest import IdP
@@ -376,6 +377,25 @@ class TestItsShortcuts:
         varying = {"id", "time"}
         assert {k: a[k] for k in a if k not in varying} == {k: b[k] for k in b if k not in varying}
         assert abs((parsed.time - full.time).total_seconds()) < 5
+
+    @pytest.mark.parametrize("partner", [None, "northwind"])
+    @pytest.mark.parametrize("scope", [SCOPE, "", 'odd "quoted" \\ scope', "é"])
+    def test_token_payload_is_json_dumps_of_its_claims(self, partner, scope):
+        subject = Subject(sub=CLIENT, partner=partner, roles=("member",), is_person=False)
+        claims = access_claims("http://x/eco/acme", "partnermesh", "acme", subject, CLIENT, "", 0)
+        template = fastpath.Template(claims)
+        jti = fastpath._uuid4_hex()
+        filled = {**claims, "exp": 1800000300, "iat": 1800000000, "jti": jti, "scope": scope}
+        assert (
+            template.payload(1800000300, 1800000000, jti, scope)
+            == json.dumps(filled, separators=(",", ":")).encode()
+        )
+
+    def test_a_template_refuses_a_mark_it_cannot_place(self):
+        with pytest.raises(ValueError, match="exactly once"):
+            fastpath.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
+        with pytest.raises(ValueError, match="exactly once"):
+            fastpath.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
 
     @pytest.mark.parametrize("micro", [0, 120, 999999])
     def test_event_time_is_written_as_pydantic_writes_it(self, micro):
