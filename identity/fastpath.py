@@ -222,6 +222,19 @@ def _json_text(value: str) -> str:
     return text
 
 
+class Entry(NamedTuple):
+    """A client's lean-path facts: its claims template (None: not for the lean path), the
+    hash its secret must match, the ecosystem's access-token algorithm, the lifetime."""
+
+    template: Template | None
+    secret_hash: str
+    alg: str
+    ttl: int
+
+
+NOT_LEAN = Entry(None, "", "", 0)
+
+
 class Templates:
     """Per client, the claims of its client-credentials tokens minus ``exp iat jti scope``.
 
@@ -231,7 +244,7 @@ class Templates:
     """
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str], tuple[Client, Ecosystem, str, Template]] = {}
+        self._items: dict[tuple[str, str], tuple[Client, Ecosystem, Entry]] = {}
         self.events = IssuedEvents()
         self._granted: dict[tuple[Client, str | None], str] = {}
 
@@ -248,19 +261,36 @@ class Templates:
         self._granted[key] = granted
         return granted
 
-    def get(self, rt: Any, eco: Ecosystem, row: Client) -> Template:
+    def entry(self, rt: Any, eco: Ecosystem, row: Client) -> Entry:
+        """What the lean path needs of this client in this ecosystem, worked out once per
+        cached pair of rows (a row re-read from the database is a new object)."""
         key = (eco.slug, row.client_id)
         hit = self._items.get(key)
-        iss = rt.settings.issuer(eco.slug)
-        if hit is not None and hit[0] is row and hit[1] is eco and hit[2] == iss:
-            return hit[3]
-        subject = client_subject_of(row)
-        claims = access_claims(iss, rt.settings.audience, eco.slug, subject, row.client_id, "", 0)
-        template = Template(claims)
+        if hit is not None and hit[0] is row and hit[1] is eco:
+            return hit[2]
+        try:
+            entry = self._entry(rt, eco, row)
+        except ValueError:  # claims the full path would refuse too: let it say so
+            entry = NOT_LEAN
         if len(self._items) > 4096:
             self._items.clear()
-        self._items[key] = (row, eco, iss, template)
-        return template
+        self._items[key] = (row, eco, entry)
+        return entry
+
+    @staticmethod
+    def _entry(rt: Any, eco: Ecosystem, row: Client) -> Entry:
+        if eco.disabled_at is not None:
+            return NOT_LEAN  # a disabled ecosystem whose issuer is gone: 404 there
+        # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
+        if not row.secret_hash or row.auth_method not in SECRET_METHODS:
+            return NOT_LEAN
+        if GRANT not in row.grant_types or row.dpop_bound_access_tokens:
+            return NOT_LEAN  # a client bound to DPoP proofs: the full path demands the proof
+        iss = rt.settings.issuer(eco.slug)
+        subject = client_subject_of(row)
+        claims = access_claims(iss, rt.settings.audience, eco.slug, subject, row.client_id, "", 0)
+        ttl = row.access_ttl or eco.access_ttl
+        return Entry(Template(claims), row.secret_hash, access_token_alg(eco), ttl)
 
 
 def _uuid4_hex() -> str:
@@ -326,33 +356,27 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
         return None
     client_id, secret_digest = creds
     eco_row = rt.rows.get((eco,))
-    if eco_row is None or eco_row.disabled_at is not None:
-        return None  # unknown here, or a disabled ecosystem whose issuer is gone: 404 there
-    row = rt.rows.get((eco, client_id))
+    row = rt.rows.get((eco, client_id)) if eco_row is not None else None
     if row is None:
+        return None  # unknown here (a cache miss): the full path reads the database
+    entry = templates.entry(rt, eco_row, row)
+    template = entry.template
+    if template is None or not same(secret_digest, entry.secret_hash):
         return None
-    # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
-    if not row.secret_hash or not same(secret_digest, row.secret_hash):
-        return None
-    if row.auth_method not in SECRET_METHODS or GRANT not in row.grant_types:
-        return None
-    if row.dpop_bound_access_tokens:
-        return None  # a client bound to DPoP proofs: the full path demands the proof
-    signer = rt.keys.cached_signer(eco, access_token_alg(eco_row))
+    signer = rt.keys.cached_signer(eco, entry.alg)
     if signer is None:
         return None
     try:
-        template = templates.get(rt, eco_row, row)
         granted = templates.granted(row, requested)
     except (UnknownScope, ValueError):
         return None
-    ttl = row.access_ttl or eco_row.access_ttl
+    ttl = entry.ttl
     now = int(time.time())
     jti = _uuid4_hex()
     claims = {**template.claims, "exp": now + ttl, "iat": now, "jti": jti, "scope": granted}
     payload = template.payload(now + ttl, now, jti, granted)
-    row = templates.events.row(eco, client_id, claims, granted)
-    return Issued(signer, claims, payload, row, client_id)
+    audit = templates.events.row(eco, client_id, claims, granted)
+    return Issued(signer, claims, payload, audit, client_id)
 
 
 def utc_json(now: datetime) -> str:

@@ -333,6 +333,8 @@ def _acknowledged(data: bytes) -> bool:
     """True for a JetStream PubAck; False for an error reply or a status (no responders)."""
     if not data:
         return False  # a 503 "no responders" status has no body: no stream on the subject
+    if data.startswith(b'{"stream":"') and b'"error"' not in data:
+        return True  # the server's PubAck ({"stream":…,"seq":…}): no need to parse it
     try:
         reply = json.loads(data)
     except ValueError:

@@ -19,7 +19,7 @@ from contracts.v1.identity import AuditData, AuditEvent
 from mesh.consumer import EventConsumer, Inbox
 from mesh.db import Database
 from mesh.nats import ensure_event_stream
-from mesh.outbox import OutboxRelay
+from mesh.outbox import OutboxRelay, _acknowledged
 from tests.support import outbox_writer
 
 
@@ -325,3 +325,20 @@ class TestConsumer:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await rec.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("reply", "acknowledged"),
+    [
+        (b'{"stream":"PM_EVENTS","seq":42}', True),
+        (b'{"stream":"PM_EVENTS","seq":42,"duplicate":true}', True),
+        (b'{"stream":"PM_EVENTS", "seq":42}', True),
+        (b'{"error":{"code":503,"err_code":10077,"description":"full"}}', False),
+        (b'{"stream":"PM_EVENTS","error":{"code":400,"description":"bad"}}', False),
+        (b"", False),  # no responders: no stream on the subject
+        (b"not json", False),
+        (b"[1]", False),
+    ],
+)
+def test_what_counts_as_a_pub_ack(reply, acknowledged):
+    assert _acknowledged(reply) is acknowledged
