@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
@@ -310,11 +309,6 @@ def response_body(token: dict[str, Any]) -> bytes:
     ).encode()
 
 
-# Signatures long enough (RS256: about 0.3 ms) to be made on a worker thread beside the
-# event loop (the signing releases the GIL); an ES256 signature costs less than the hand-off.
-OFFLOADED = frozenset({"RS256"})
-
-
 class Issued(NamedTuple):
     """A token decided on: its claims, the key that signs them and its audit row."""
 
@@ -323,10 +317,6 @@ class Issued(NamedTuple):
     payload: bytes  # the claims as JSON, as json.dumps writes them compactly
     row: OutboxRow  # its token.issued audit event
     client_id: str
-
-    @property
-    def offload(self) -> bool:
-        return self.signer.alg in OFFLOADED
 
     def sign(self) -> str:
         return sign_payload(self.signer, self.payload)
@@ -450,8 +440,6 @@ class TokenFastPath:
         self._refreshing: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.timed = metrics.http_latency.labels("identity", ROUTE)
-        # one signing thread per core for the OFFLOADED algorithms
-        self.signing = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="identity-sign")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
@@ -469,11 +457,7 @@ class TokenFastPath:
         if result is None:
             await self.app(scope, _replay(body, message, receive), send)
             return
-        if result.offload:
-            loop = asyncio.get_running_loop()
-            access_token = await loop.run_in_executor(self.signing, result.sign)
-        else:
-            access_token = result.sign()
+        access_token = result.sign()
         await rt.group.submit([result.row])  # durable before the token leaves, as on the full path
         content = result.body(access_token)
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]

@@ -142,44 +142,12 @@ class TokenProtocol(HttpToolsProtocol):
             return
         cycle = LeanCycle(keep_alive=self.parser.should_keep_alive())
         self.cycle = cycle  # type: ignore[assignment]
-        if result.offload:  # a long signature: made on a signing thread, then committed
-            signing = asyncio.get_running_loop().run_in_executor(fast.signing, result.sign)
-            signing.add_done_callback(
-                lambda signed: self._signed(signed, cycle, group, rt, eco, result, started)
-            )
-        else:
-            self._commit(result.sign(), cycle, group, rt, eco, result, started)
-
-    def _signed(
-        self,
-        signed: asyncio.Future[str],
-        cycle: LeanCycle,
-        group: Any,
-        rt: Any,
-        eco: str,
-        issued: Issued,
-        started: float,
-    ) -> None:
-        if signed.cancelled() or signed.exception() is not None:
-            self._answer(signed, cycle, rt, eco, issued, "", started)  # 503, nothing recorded
-        else:
-            self._commit(signed.result(), cycle, group, rt, eco, issued, started)
-
-    def _commit(
-        self,
-        access_token: str,
-        cycle: LeanCycle,
-        group: Any,
-        rt: Any,
-        eco: str,
-        issued: Issued,
-        started: float,
-    ) -> None:
+        access_token = result.sign()
         committed = group.submit(
-            [issued.row]
+            [result.row]
         )  # durable before the token leaves, as on the full path
         committed.add_done_callback(
-            lambda done: self._answer(done, cycle, rt, eco, issued, access_token, started)
+            lambda done: self._answer(done, cycle, rt, eco, result, access_token, started)
         )
 
     def _decline(self, body: bytes) -> None:
@@ -199,13 +167,13 @@ class TokenProtocol(HttpToolsProtocol):
         access_token: str,
         started: float,
     ) -> None:
-        """Write the answer once ``step`` (the audit commit, or a failed signing) is done."""
+        """Write the answer once ``step``, the audit commit, is done."""
         failed = step.cancelled() or step.exception() is not None
         if cycle.disconnected or self.transport.is_closing():
             cycle.response_complete = True
             return
         if failed:
-            log.error("lean token answer: not signed or its audit event not committed; 503")
+            log.error("lean token answer: its audit event was not committed; answered 503")
             head, content = FAILED, FAILED_BODY
             extra = b"content-type: application/problem+json\r\n"
             cycle.keep_alive = False

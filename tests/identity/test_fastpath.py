@@ -160,7 +160,7 @@ class TestSameAnswerAsTheFullPath:
         resp = await idp.http.patch(f"{idp.issuer}/admin/ecosystem", json=patch, headers=auth)
         assert resp.status_code == 200
         try:
-            lean = await _lean(app, idp)  # signed on a signing thread (identity.fastpath.OFFLOADED)
+            lean = await _lean(app, idp)
             token = lean.json()["access_token"]
             header = jwt.get_unverified_header(token)
             assert header["alg"] == "RS256"
