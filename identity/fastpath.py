@@ -454,10 +454,10 @@ class TokenFastPath:
             return
         body, message = await _read(receive)
         result = issue(rt, self.templates, eco, auth, body) if message is None else None
-        if result is None:
+        access_token = signed(result)
+        if result is None or access_token is None:
             await self.app(scope, _replay(body, message, receive), send)
             return
-        access_token = result.sign()
         await rt.group.submit([result.row])  # durable before the token leaves, as on the full path
         content = result.body(access_token)
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
@@ -524,6 +524,17 @@ class TokenFastPath:
             log.warning("refreshing the cached rows of %s/%s failed", eco, client_id, exc_info=True)
         finally:
             self._refreshing.discard((eco, client_id))
+
+
+def signed(issued: Issued | None) -> str | None:
+    """The signed token; None (the full path answers) when there is none or signing failed."""
+    if issued is None:
+        return None
+    try:
+        return issued.sign()
+    except Exception:
+        log.exception("lean token path: signing failed; the full path answers")
+        return None
 
 
 def headers_of(raw: list[tuple[bytes, bytes]]) -> str | None:

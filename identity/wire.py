@@ -31,6 +31,7 @@ from identity.fastpath import (
     eco_of_path,
     headers_of,
     issue,
+    signed,
 )
 
 log = logging.getLogger(__name__)
@@ -137,15 +138,14 @@ class TokenProtocol(HttpToolsProtocol):
             self._decline(body)  # not started yet, or stopping: the full path answers
             return
         result = issue(rt, fast.templates, eco, auth, body)
-        if result is None:
+        access_token = signed(result)
+        if result is None or access_token is None:
             self._decline(body)
             return
         cycle = LeanCycle(keep_alive=self.parser.should_keep_alive())
         self.cycle = cycle  # type: ignore[assignment]
-        access_token = result.sign()
-        committed = group.submit(
-            [result.row]
-        )  # durable before the token leaves, as on the full path
+        # answered once its audit row is durable, as on the full path
+        committed = group.submit([result.row])
         committed.add_done_callback(
             lambda done: self._answer(done, cycle, rt, eco, result, access_token, started)
         )

@@ -174,6 +174,21 @@ class TestSameAnswerAsTheFullPath:
 
 
 class TestWhatItLeavesToTheFullPath:
+    async def test_a_signature_that_fails_leaves_the_request_to_the_full_path(
+        self, served, monkeypatch
+    ):
+        idp, app = served
+        await _post(idp, FORM)  # warm
+
+        def broken(self: fastpath.Issued) -> str:
+            raise RuntimeError("signing failed")
+
+        monkeypatch.setattr(fastpath.Issued, "sign", broken)
+        before = app.fast_path.issued
+        resp = await _post(idp, FORM)
+        assert resp.status_code == 200 and resp.json()["access_token"]
+        assert app.fast_path.issued == before  # the full path signed it
+
     @pytest.mark.parametrize(
         ("body", "headers", "status", "error"),
         [
