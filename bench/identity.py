@@ -435,8 +435,16 @@ async def cc_rounds(
             statistics.median(r["cpu_us_per_token"] for r in theirs), 1
         ),
         "cpu_ratio": round(statistics.median(cpu_ratios), 2),
+        # cores each server process kept busy (tokens/s x CPU per token): a Python process
+        # is held to about one by the GIL, a node process also runs helper threads
+        "ours_cores_busy": round(statistics.median(_cores(r) for r in mine), 2),
+        "oidc_provider_cores_busy": round(statistics.median(_cores(r) for r in theirs), 2),
         "rounds": {"ours": mine, "oidc_provider": theirs},
     }
+
+
+def _cores(run: dict[str, Any]) -> float:
+    return float(run["per_s"]) * float(run["cpu_us_per_token"]) / 1e6
 
 
 def signing_floor(alg: str, seconds: float) -> float:
@@ -510,6 +518,8 @@ async def run(quick: bool) -> dict[str, Any]:
         "oidc_provider_cc_per_s": head["oidc_provider_per_s"],
         "ratio_cc_vs_oidc_provider": head["ratio"],
         "ratio_cc_cpu_per_token_vs_oidc_provider": head["cpu_ratio"],
+        "cc_cores_busy": head["ours_cores_busy"],
+        "oidc_provider_cc_cores_busy": head["oidc_provider_cores_busy"],
         "rs256_client_credentials_per_s": by_alg["RS256"]["ours_per_s"],
         "rs256_oidc_provider_cc_per_s": by_alg["RS256"]["oidc_provider_per_s"],
         "rs256_ratio_cc_vs_oidc_provider": by_alg["RS256"]["ratio"],
