@@ -6,9 +6,11 @@ the provider. When everything that request needs is already cached in this proce
 ecosystem, the client and the signing key, see :class:`identity.cache.TtlCache` and
 :class:`identity.keys.KeyRing`) this ASGI middleware answers it directly: no FastAPI
 routing, no form parser, no authlib grant objects, no database session. The token is
-the one the full path mints (same claims through :func:`mint_access_token`, same
-scope policy, same response body and headers) and its ``token.issued`` audit event is
-group-committed to the outbox before the response leaves, exactly as on the full path.
+the one the full path mints (same claims, from per-client templates built by the full
+path's own functions, see :mod:`identity.precomputed`; same scope policy, same response
+body and headers) and its ``token.issued`` audit event is group-committed to the outbox
+before the response leaves, exactly as on the full path. Under uvicorn the same
+decision is taken in the HTTP protocol (:mod:`identity.wire`).
 
 The lean path only ever *issues*: any request it is not certain about — another grant or
 authentication method, extra or repeated parameters, an odd encoding or content type, a
@@ -27,27 +29,19 @@ import json
 import logging
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from authlib.common.urls import unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.ids import uuid7_hex
-from contracts.v1.identity import AuditEvent
 from identity import repository as repo
-from identity.context import audit_event
 from identity.crypto import digest, same
 from identity.keys import Signer, access_token_alg
-from identity.models import Client, Ecosystem
-from identity.oauth import SECRET_METHODS
-from identity.server import client_subject_of
+from identity.precomputed import GRANT, Templates
 from identity.tokens import (
     KNOWN_SCOPES,
     UnknownScope,
-    access_claims,
-    grant_scope,
     sign_payload,
 )
 from mesh import metrics
@@ -55,7 +49,6 @@ from mesh.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
-GRANT = "client_credentials"
 MAX_BODY = 2048  # a client-credentials form is a few dozen bytes; anything bigger goes on
 FORM = b"application/x-www-form-urlencoded"
 HEADERS = [
@@ -171,127 +164,6 @@ def _basic(value: str) -> tuple[str, str] | None:
     return (client_id, secret) if client_id and secret else None
 
 
-def cut(text: str, marks: tuple[str, ...]) -> tuple[str, ...]:
-    """``text`` cut at each of ``marks`` (in that order, each there exactly once): the
-    pieces a template fills with values in place of the marks."""
-    pieces: list[str] = []
-    for mark in marks:
-        before, found, text = text.partition(mark)
-        if not found or mark in text:
-            raise ValueError(f"template: {mark!r} is not in it exactly once, in order")
-        pieces.append(before)
-    pieces.append(text)
-    return tuple(pieces)
-
-
-class Template:
-    """The claims of one client's client-credentials tokens, and their JSON cut where
-    ``exp iat jti scope`` go (keys in the order of :func:`access_claims`)."""
-
-    __slots__ = ("claims", "json")
-    MARKS: tuple[int, int, str, str] = (-1010101011, -2020202021, "@@jti@@", "@@scope@@")
-
-    def __init__(self, claims: dict[str, Any]) -> None:
-        exp, iat, jti, scope = self.MARKS
-        marked = {**claims, "exp": exp, "iat": iat, "jti": jti, "scope": scope}
-        text = json.dumps(marked, separators=(",", ":"))
-        self.claims = claims
-        self.json = cut(text, tuple(str(mark) for mark in self.MARKS))
-
-    def payload(self, exp: int, iat: int, jti: str, scope: str) -> bytes:
-        """``json.dumps(claims, separators=(",", ":"))`` of a token, from the pieces (``jti``
-        is hex; ``scope`` is escaped as json escapes it)."""
-        a, b, c, d, e = self.json
-        return f"{a}{exp}{b}{iat}{c}{jti}{d}{_json_text(scope)}{e}".encode()
-
-
-_TEXTS: dict[str, str] = {}
-
-
-def _json_text(value: str) -> str:
-    """What json writes between the quotes of ``value`` (bounded memo: a few scopes)."""
-    try:
-        return _TEXTS[value]
-    except KeyError:
-        pass
-    text = json.dumps(value)[1:-1]
-    if len(_TEXTS) >= 256:
-        _TEXTS.clear()
-    _TEXTS[value] = text
-    return text
-
-
-class Entry(NamedTuple):
-    """A client's lean-path facts: its claims template (None: not for the lean path), the
-    hash its secret must match, the ecosystem's access-token algorithm, the lifetime."""
-
-    template: Template | None
-    secret_hash: str
-    alg: str
-    ttl: int
-
-
-NOT_LEAN = Entry(None, "", "", 0)
-
-
-class Templates:
-    """Per client, the claims of its client-credentials tokens minus ``exp iat jti scope``.
-
-    Built once per cached client row by the full path's own :func:`access_claims`
-    (so every claim is validated by :class:`contracts.claims.Claims` as there), then
-    only those four values change per token.
-    """
-
-    def __init__(self) -> None:
-        self._items: dict[tuple[str, str], tuple[Client, Ecosystem, Entry]] = {}
-        self.events = IssuedEvents()
-        self._granted: dict[tuple[Client, str | None], str] = {}
-
-    def granted(self, row: Client, requested: str | None) -> str:
-        """:func:`grant_scope` of this client row for ``requested``, once per row and scope."""
-        key = (row, requested)
-        try:
-            return self._granted[key]
-        except KeyError:
-            pass
-        granted = grant_scope(requested, row.scopes, tuple(row.roles))
-        if len(self._granted) > 4096:
-            self._granted.clear()
-        self._granted[key] = granted
-        return granted
-
-    def entry(self, rt: Any, eco: Ecosystem, row: Client) -> Entry:
-        """What the lean path needs of this client in this ecosystem, worked out once per
-        cached pair of rows (a row re-read from the database is a new object)."""
-        key = (eco.slug, row.client_id)
-        hit = self._items.get(key)
-        if hit is not None and hit[0] is row and hit[1] is eco:
-            return hit[2]
-        try:
-            entry = self._entry(rt, eco, row)
-        except ValueError:  # claims the full path would refuse too: let it say so
-            entry = NOT_LEAN
-        if len(self._items) > 4096:
-            self._items.clear()
-        self._items[key] = (row, eco, entry)
-        return entry
-
-    @staticmethod
-    def _entry(rt: Any, eco: Ecosystem, row: Client) -> Entry:
-        if eco.disabled_at is not None:
-            return NOT_LEAN  # a disabled ecosystem whose issuer is gone: 404 there
-        # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
-        if not row.secret_hash or row.auth_method not in SECRET_METHODS:
-            return NOT_LEAN
-        if GRANT not in row.grant_types or row.dpop_bound_access_tokens:
-            return NOT_LEAN  # a client bound to DPoP proofs: the full path demands the proof
-        iss = rt.settings.issuer(eco.slug)
-        subject = client_subject_of(row)
-        claims = access_claims(iss, rt.settings.audience, eco.slug, subject, row.client_id, "", 0)
-        ttl = row.access_ttl or eco.access_ttl
-        return Entry(Template(claims), row.secret_hash, access_token_alg(eco), ttl)
-
-
 def _uuid4_hex() -> str:
     """``uuid.uuid4().hex`` (random, version 4, RFC 4122 variant) without the UUID object."""
     raw = bytearray(os.urandom(16))
@@ -367,64 +239,6 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
     payload = template.payload(now + ttl, now, jti, granted)
     audit = templates.events.row(eco, client_id, claims, granted)
     return Issued(signer, claims, payload, audit, client_id)
-
-
-def utc_json(now: datetime) -> str:
-    """A UTC datetime as pydantic writes it in JSON (``…T13:20:00.000120Z``)."""
-    return now.isoformat()[:-6] + "Z"
-
-
-class IssuedEvents:
-    """The outbox row of a lean token's ``token.issued`` audit event, from a template.
-
-    Per (ecosystem, client, subject, partner, scope) the event is built once by
-    :func:`issued_event` (validated as on the full path) with markers in place of its
-    id, time and ``jti``, and its JSON is cut at the markers; a token's row is then the
-    pieces joined around a fresh UUIDv7 id, the time and the token's ``jti``.
-    """
-
-    ID, TIME, JTI = "@@id@@", datetime(2000, 1, 1, tzinfo=UTC), "@@jti@@"
-
-    def __init__(self) -> None:
-        self._items: dict[tuple[Any, ...], tuple[str, tuple[str, str, str, str]]] = {}
-
-    def row(self, eco: str, client_id: str, claims: dict[str, Any], granted: str) -> OutboxRow:
-        key = (eco, client_id, claims["sub"], claims.get("partner"), granted)
-        hit = self._items.get(key)
-        if hit is None:
-            hit = self._build(eco, client_id, claims, granted)
-            if len(self._items) > 4096:
-                self._items.clear()
-            self._items[key] = hit
-        subject, (a, b, c, d) = hit
-        event_id = uuid7_hex()
-        payload = a + event_id + b + utc_json(datetime.now(UTC)) + c + claims["jti"] + d
-        return OutboxRow(event_id, subject, payload)
-
-    def _build(
-        self, eco: str, client_id: str, claims: dict[str, Any], granted: str
-    ) -> tuple[str, tuple[str, str, str, str]]:
-        proto = issued_event(eco, client_id, {**claims, "jti": self.JTI}, granted)
-        proto = proto.model_copy(update={"id": self.ID, "time": self.TIME})
-        a, b, c, d = cut(proto.model_dump_json(), (self.ID, utc_json(self.TIME), self.JTI))
-        return OutboxRow.of(proto).subject, (a, b, c, d)
-
-
-def issued_event(eco: str, client_id: str, claims: dict[str, Any], granted: str) -> AuditEvent:
-    """The ``token.issued`` audit event of this token, as the full path records it.
-
-    (Validated construction: pydantic's ``model_construct`` is no faster here, as it
-    inspects each default factory's signature on every call.)"""
-    return audit_event(
-        eco,
-        "token.issued",
-        actor=client_id,
-        target=claims["sub"],
-        partner=claims.get("partner"),
-        grant_type=GRANT,
-        jti=claims["jti"],
-        scope=granted,
-    )
 
 
 class TokenFastPath:

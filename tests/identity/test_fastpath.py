@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
-from identity import fastpath, models
+from identity import fastpath, models, precomputed
 from identity.cache import TtlCache
 from identity.context import audit_event
 from identity.crypto import digest
@@ -369,7 +369,7 @@ class TestItsShortcuts:
         claims = {"sub": "client:northwind-backend", "jti": fastpath._uuid4_hex()}
         if partner:
             claims["partner"] = partner
-        events = fastpath.IssuedEvents()
+        events = precomputed.IssuedEvents()
         first = events.row("acme", CLIENT, claims, scope)
         claims = {**claims, "jti": fastpath._uuid4_hex()}
         lean = events.row("acme", CLIENT, claims, scope)  # from the cached template
@@ -398,7 +398,7 @@ class TestItsShortcuts:
     def test_token_payload_is_json_dumps_of_its_claims(self, partner, scope):
         subject = Subject(sub=CLIENT, partner=partner, roles=("member",), is_person=False)
         claims = access_claims("http://x/eco/acme", "partnermesh", "acme", subject, CLIENT, "", 0)
-        template = fastpath.Template(claims)
+        template = precomputed.Template(claims)
         jti = fastpath._uuid4_hex()
         filled = {**claims, "exp": 1800000300, "iat": 1800000000, "jti": jti, "scope": scope}
         assert (
@@ -408,14 +408,14 @@ class TestItsShortcuts:
 
     def test_a_template_refuses_a_mark_it_cannot_place(self):
         with pytest.raises(ValueError, match="exactly once"):
-            fastpath.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
+            precomputed.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
         with pytest.raises(ValueError, match="exactly once"):
-            fastpath.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
+            precomputed.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
 
     @pytest.mark.parametrize("micro", [0, 120, 999999])
     def test_event_time_is_written_as_pydantic_writes_it(self, micro):
         now = datetime(2026, 11, 26, 13, 20, 0, micro, tzinfo=UTC)
-        assert fastpath.utc_json(now) == TypeAdapter(datetime).dump_json(now).decode().strip('"')
+        assert precomputed.utc_json(now) == TypeAdapter(datetime).dump_json(now).decode().strip('"')
 
     def test_jti_is_a_version_4_uuid(self):
         seen = {fastpath._uuid4_hex() for _ in range(2000)}
