@@ -7,6 +7,10 @@ Access tokens are JWTs verified locally, so revoking one at the identity provide
 :class:`~mesh.tokens.TokenVerifier` refuses a listed ``jti`` (one dict lookup, also
 for tokens it had already verified and cached).
 
+Disabling a person or an ecosystem also cuts off, by ``sub`` or for the whole
+ecosystem, every token issued before that moment, including those identity keeps no
+record of (client credentials, token exchange): ``TokenRevokedData.subjects``.
+
 Every replica needs every revocation, so the feed is not a durable consumer shared by
 a queue group (:mod:`mesh.consumer`) but an ephemeral *ordered* consumer per process.
 It starts at the longest access-token lifetime ago, so a restarted process replays
@@ -52,6 +56,9 @@ class RevocationList:
         # Read directly on the hot path (``jti in revoked.jtis``: one dict lookup).
         self.jtis: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
+        # (ecosystem, sub or None for every token) -> (issued before, rule needed until);
+        # empty unless a person or an ecosystem was disabled within a token lifetime
+        self.cutoffs: dict[tuple[str, str | None], tuple[int, float]] = {}
 
     def __contains__(self, jti: object) -> bool:
         return jti in self.jtis
@@ -81,6 +88,31 @@ class RevocationList:
             exp, jti = heapq.heappop(self._heap)
             if self.jtis.get(jti) == exp:
                 del self.jtis[jti]
+        for key, (_, until) in list(self.cutoffs.items()):
+            if until <= limit:
+                del self.cutoffs[key]
+
+    def cut_off(
+        self, eco: str, sub: str | None, before: int, until: float, now: float | None = None
+    ) -> bool:
+        """Refuse the tokens of ``sub`` in ``eco`` (every token: ``sub`` None) issued before
+        ``before`` until ``until``; False when that changes nothing."""
+        now = time.time() if now is None else now
+        self.prune(now)
+        known = self.cutoffs.get((eco, sub))
+        if until + self.leeway <= now or (known is not None and known[0] >= before):
+            return False
+        self.cutoffs[(eco, sub)] = (before, max(until, known[1] if known else until))
+        return True
+
+    def cut(self, eco: str, sub: str, iat: int) -> bool:
+        """True when a token of ``sub`` in ``eco`` issued at ``iat`` is cut off."""
+        cutoffs = self.cutoffs
+        whole = cutoffs.get((eco, None))
+        if whole is not None and iat < whole[0]:
+            return True
+        mine = cutoffs.get((eco, sub))
+        return mine is not None and iat < mine[0]
 
 
 class RevocationFeed:
@@ -146,4 +178,6 @@ class RevocationFeed:
             return
         for token in event.data.tokens:
             self.revoked.add(token.jti, token.exp)
+        for subject in event.data.subjects:
+            self.revoked.cut_off(event.ecosystem, subject.sub, subject.before, subject.until)
         metrics.events_consumed.labels("revocations", "ok").inc()

@@ -171,7 +171,10 @@ class TokenVerifier:
                 self._cache[key] = claims
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        if claims.jti in self.revoked.jtis:  # revoked at the identity provider (RFC 7009)
+        revoked = self.revoked
+        if claims.jti in revoked.jtis or (  # revoked at the identity provider (RFC 7009)
+            revoked.cutoffs and revoked.cut(claims.eco, claims.sub, claims.iat)
+        ):  # or issued before its person or ecosystem was disabled
             self._cache.pop(key, None)
             raise _unauthenticated("the access token has been revoked")
         return claims

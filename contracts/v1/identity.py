@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from contracts.envelope import EventBase
 
@@ -60,11 +60,29 @@ class RevokedToken(BaseModel):
     exp: int = Field(description="when the token expires anyway (Unix seconds)")
 
 
+class RevokedSubject(BaseModel):
+    """Every access token of one subject, or of the whole ecosystem, issued before a time:
+    also those identity keeps no record of (client credentials, token exchange)."""
+
+    sub: str | None = Field(
+        default=None, max_length=256, description="the tokens' sub; none: every token"
+    )
+    before: int = Field(description="tokens issued (iat) before this are refused (Unix seconds)")
+    until: int = Field(description="when no token issued before `before` is alive any more")
+
+
 class TokenRevokedData(BaseModel):
-    tokens: list[RevokedToken] = Field(min_length=1)
+    tokens: list[RevokedToken] = Field(default_factory=list)
+    subjects: list[RevokedSubject] = Field(default_factory=list)
     reason: Literal[
         "revoked", "refresh_reuse", "code_reuse", "person_disabled", "ecosystem_disabled"
     ] = "revoked"
+
+    @model_validator(mode="after")
+    def _revokes_something(self) -> TokenRevokedData:
+        if not self.tokens and not self.subjects:
+            raise ValueError("a revocation names tokens, subjects or both")
+        return self
 
 
 class TokenRevoked(EventBase):

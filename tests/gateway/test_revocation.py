@@ -231,6 +231,45 @@ class TestAccessTokenRevocation:
             assert (await echo(api, carlos["access_token"])).status_code == 200
             assert await mesh.service_says(carlos["access_token"]) == "ok"
 
+    async def test_disabling_a_person_cuts_off_tokens_identity_keeps_no_record_of(self, mesh):
+        """A token exchanged for a person (no refresh row behind it) stops working too."""
+        noah = await mesh.person_tokens("noah")
+        resp = await mesh.http.post(
+            f"{mesh.issuer}/token",
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": noah["access_token"],
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "scope": "mesh:ping",
+            },
+            auth=mesh.auth("northwind-backend"),
+        )
+        assert resp.status_code == 200, resp.text
+        exchanged = resp.json()["access_token"]
+        assert "refresh_token" not in resp.json()
+        olivia = (await mesh.person_tokens("olivia", "admin"))["access_token"]
+        admin = {"Authorization": f"Bearer {olivia}"}
+        people = await mesh.http.get(f"{mesh.issuer}/admin/people?partner=northwind", headers=admin)
+        noah_id = next(p["id"] for p in people.json() if p["username"] == "noah")
+        async with mesh.gateway() as api:
+            assert (await echo(api, exchanged)).status_code == 200
+            off = await mesh.http.patch(
+                f"{mesh.issuer}/admin/people/{noah_id}", json={"active": False}, headers=admin
+            )
+            assert off.status_code == 200, off.text
+            try:
+
+                async def refused() -> bool:
+                    return (await echo(api, exchanged)).status_code == 401
+
+                await until(refused)
+                assert (await mesh.service_says(exchanged)).startswith("unauthenticated")
+                assert (await echo(api, await mesh.client_token())).status_code == 200
+            finally:
+                await mesh.http.patch(
+                    f"{mesh.issuer}/admin/people/{noah_id}", json={"active": True}, headers=admin
+                )
+
     async def test_revocation_is_idempotent_and_an_unknown_token_changes_nothing(self, mesh):
         token = await mesh.client_token()
         await mesh.revoke(token)

@@ -353,6 +353,14 @@ class TestUpdateAndDisable:
         jti = jwt.decode(tokens["access_token"], options={"verify_signature": False})["jti"]
         revoked = await _revoked_event(nc, slug, jti)
         assert revoked.data.reason == "ecosystem_disabled"
+        # and every token of the ecosystem up to now, recorded or not (client credentials)
+        [whole] = revoked.data.subjects
+        assert (
+            whole.sub is None
+            and whole.before
+            > jwt.decode(tokens["access_token"], options={"verify_signature": False})["iat"]
+        )
+        assert whole.until - whole.before == 24 * 3600
         await _audit(nc, slug, "admin.ecosystem.disabled", slug)
 
         again = await _call(idp, olivia, "PATCH", f"/{slug}", {"disabled": False})

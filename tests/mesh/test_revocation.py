@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import jwt
 import pytest
+from pydantic import ValidationError
 
 from contracts.errors import ErrorCode
 from contracts.subjects import event_subject
-from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
+from contracts.v1.identity import RevokedSubject, RevokedToken, TokenRevoked, TokenRevokedData
 from mesh.errors import MeshError
 from mesh.nats import ensure_event_stream
 from mesh.revocation import RevocationFeed, RevocationList
@@ -40,6 +42,52 @@ class TestRevocationList:
             revoked.add(jti, now + 100 + i, now)
         assert len(revoked) == 3
         assert "soon" not in revoked and all(j in revoked for j in ("later", "latest", "last"))
+
+
+class TestCutOffs:
+    def test_refuses_what_was_issued_before_then_forgets(self):
+        revoked = RevocationList(leeway=0)
+        now = int(time.time())
+        assert revoked.cut_off("acme", "p1", now, now + 100, now)
+        assert revoked.cut("acme", "p1", now - 1) and not revoked.cut("acme", "p1", now)
+        assert not revoked.cut("acme", "p2", now - 1), "another subject"
+        assert not revoked.cut("globex", "p1", now - 1), "another ecosystem"
+        assert not revoked.cut_off("acme", "p1", now - 5, now + 100, now), "an earlier cut-off"
+        assert revoked.cut_off("acme", None, now, now + 100, now)  # the whole ecosystem
+        assert revoked.cut("acme", "anyone", now - 1)
+        revoked.prune(now + 101)
+        assert not revoked.cutoffs and not revoked.cut("acme", "p1", now - 1)
+
+    def test_an_expired_cut_off_is_not_kept(self):
+        revoked = RevocationList(leeway=0)
+        now = int(time.time())
+        assert not revoked.cut_off("acme", "p1", now - 200, now - 100, now)
+        assert not revoked.cutoffs
+
+    def test_a_revocation_names_something(self):
+        with pytest.raises(ValidationError):
+            TokenRevokedData()
+
+    @pytest.mark.parametrize("cache_size", [0, 100])
+    @pytest.mark.parametrize("sub", ["p1", None])
+    async def test_verifier_refuses_tokens_issued_before(self, tokens, test_keys, cache_size, sub):
+        verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh", cache_size=cache_size)
+        now = int(time.time())
+        old = tokens.mint(sub="p1", iat=now - 10)
+        other = tokens.mint(sub="p2", iat=now - 10)
+        fresh = tokens.mint(sub="p1", iat=now + 1)
+        for token in (old, other, fresh):
+            await verifier.verify(token)  # cached now (when the cache is on)
+        verifier.revoked.cut_off("acme", sub, now, now + 300)
+        with pytest.raises(MeshError) as err:
+            await verifier.verify(old)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED and "revoked" in err.value.detail
+        assert (await verifier.verify(fresh)).sub == "p1"
+        if sub is None:
+            with pytest.raises(MeshError):
+                await verifier.verify(other)
+        else:
+            assert (await verifier.verify(other)).sub == "p2"
 
 
 class TestVerifierRefusesRevoked:
@@ -84,6 +132,22 @@ class TestRevocationFeed:
             while "late" not in revoked:
                 assert time.monotonic() < deadline, "the live revocation never arrived"
                 await asyncio.sleep(0.02)
+        finally:
+            await feed.stop()
+
+    async def test_applies_the_cut_offs_it_receives(self, nc):
+        js = nc.jetstream()
+        await ensure_event_stream(js)
+        eco = f"eco{uuid.uuid4().hex[:8]}"
+        now = int(time.time())
+        cut = RevokedSubject(sub="p1", before=now, until=now + 300)
+        event = TokenRevoked(ecosystem=eco, data=TokenRevokedData(subjects=[cut]))
+        await js.publish(event_subject(eco, event.type), event.model_dump_json().encode())
+        revoked = RevocationList()
+        feed = RevocationFeed(js, revoked)
+        await feed.start()
+        try:
+            assert revoked.cut(eco, "p1", now - 1) and not revoked.cut(eco, "p1", now)
         finally:
             await feed.stop()
 
