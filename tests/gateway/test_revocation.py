@@ -41,6 +41,15 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> 
         await asyncio.sleep(0.05)
 
 
+async def until_refused(api: httpx.AsyncClient, token: str) -> None:
+    """Until the gateway answers 401 to ``token``."""
+
+    async def refused() -> bool:
+        return (await echo(api, token)).status_code == 401
+
+    await until(refused)
+
+
 class Mesh:
     def __init__(
         self, idp: str, creds: dict[str, Any], http: httpx.AsyncClient, nc: Any, nats_url: str
@@ -77,6 +86,17 @@ class Mesh:
             resp = await self.http.post(
                 f"{self.issuer}/revoke", data=data, auth=self.auth("northwind-backend")
             )
+        assert resp.status_code == 200, resp.text
+
+    async def set_active(self, partner: str, username: str, active: bool) -> None:
+        """Disable or enable a person through the admin API, as the operator olivia."""
+        olivia = (await self.person_tokens("olivia", "admin"))["access_token"]
+        admin = {"Authorization": f"Bearer {olivia}"}
+        people = await self.http.get(f"{self.issuer}/admin/people?partner={partner}", headers=admin)
+        person = next(p["id"] for p in people.json() if p["username"] == username)
+        resp = await self.http.patch(
+            f"{self.issuer}/admin/people/{person}", json={"active": active}, headers=admin
+        )
         assert resp.status_code == 200, resp.text
 
     async def service_says(self, token: str) -> str:
@@ -204,30 +224,15 @@ class TestAccessTokenRevocation:
         async with mesh.gateway() as api:
             assert (await echo(api, tokens["access_token"])).status_code == 200
             await mesh.revoke(tokens["refresh_token"], "refresh_token", public=True)
-
-            async def refused() -> bool:
-                return (await echo(api, tokens["access_token"])).status_code == 401
-
-            await until(refused)
+            await until_refused(api, tokens["access_token"])
 
     async def test_disabling_a_person_revokes_their_access_tokens(self, mesh):
         fatima = await mesh.person_tokens("fatima")
         carlos = await mesh.person_tokens("carlos")
-        olivia = (await mesh.person_tokens("olivia", "admin"))["access_token"]
-        admin = {"Authorization": f"Bearer {olivia}"}
-        people = await mesh.http.get(f"{mesh.issuer}/admin/people?partner=fabrikam", headers=admin)
-        fatima_id = next(p["id"] for p in people.json() if p["username"] == "fatima")
         async with mesh.gateway() as api:
             assert (await echo(api, fatima["access_token"])).status_code == 200
-            off = await mesh.http.patch(
-                f"{mesh.issuer}/admin/people/{fatima_id}", json={"active": False}, headers=admin
-            )
-            assert off.status_code == 200, off.text
-
-            async def refused() -> bool:
-                return (await echo(api, fatima["access_token"])).status_code == 401
-
-            await until(refused)
+            await mesh.set_active("fabrikam", "fatima", False)
+            await until_refused(api, fatima["access_token"])
             assert (await echo(api, carlos["access_token"])).status_code == 200
             assert await mesh.service_says(carlos["access_token"]) == "ok"
 
@@ -247,28 +252,15 @@ class TestAccessTokenRevocation:
         assert resp.status_code == 200, resp.text
         exchanged = resp.json()["access_token"]
         assert "refresh_token" not in resp.json()
-        olivia = (await mesh.person_tokens("olivia", "admin"))["access_token"]
-        admin = {"Authorization": f"Bearer {olivia}"}
-        people = await mesh.http.get(f"{mesh.issuer}/admin/people?partner=northwind", headers=admin)
-        noah_id = next(p["id"] for p in people.json() if p["username"] == "noah")
         async with mesh.gateway() as api:
             assert (await echo(api, exchanged)).status_code == 200
-            off = await mesh.http.patch(
-                f"{mesh.issuer}/admin/people/{noah_id}", json={"active": False}, headers=admin
-            )
-            assert off.status_code == 200, off.text
+            await mesh.set_active("northwind", "noah", False)
             try:
-
-                async def refused() -> bool:
-                    return (await echo(api, exchanged)).status_code == 401
-
-                await until(refused)
+                await until_refused(api, exchanged)
                 assert (await mesh.service_says(exchanged)).startswith("unauthenticated")
                 assert (await echo(api, await mesh.client_token())).status_code == 200
             finally:
-                await mesh.http.patch(
-                    f"{mesh.issuer}/admin/people/{noah_id}", json={"active": True}, headers=admin
-                )
+                await mesh.set_active("northwind", "noah", True)
 
     async def test_revocation_is_idempotent_and_an_unknown_token_changes_nothing(self, mesh):
         token = await mesh.client_token()
