@@ -98,13 +98,9 @@ class Outbox:
         self.table = outbox_table(metadata)
 
     async def add(self, session: AsyncSession, event: EventBase) -> None:
+        row = OutboxRow.of(event)
         await session.execute(
-            insert(self.table).values(
-                event_id=event.id,
-                subject=event_subject(event.ecosystem, event.type),
-                payload=event.model_dump_json(),
-                created_at=datetime.now(UTC),
-            )
+            insert(self.table).values(**row._asdict(), created_at=datetime.now(UTC))
         )
 
 
