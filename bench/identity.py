@@ -544,8 +544,9 @@ async def run(quick: bool) -> dict[str, Any]:
         f"({', '.join(ALGORITHMS)}; both servers sign with the same one, ES256 is this "
         "provider's default and the headline), median per-round ratios of tokens/s and of "
         "server CPU time per token; every answer was 200. Each of our tokens has its "
-        "token.issued audit event committed to the outbox before it is answered (and "
-        "published by the relay in the same process); oidc-provider writes nothing. "
+        "token.issued audit event committed to the outbox before it is answered (the events "
+        "of one group commit joined into one CloudEvents batch row) and published to "
+        "JetStream by the relay in the same process; oidc-provider writes nothing. "
         "Password logins are the real login form (CSRF, throttle check, argon2id at the "
         "configured cost, session); oidc-provider has no password store, so logins are "
         "compared with raw argon2id verification on every core, alternated the same way.",

@@ -34,3 +34,7 @@ class EventBase(BaseModel):
     data: Any
 
     SOURCE: ClassVar[str] = ""
+    # May the outbox join events of this type on one subject into one message, a
+    # CloudEvents JSON batch (``application/cloudevents-batch+json``)? For high-volume
+    # types whose consumers take them in bulk (audit); every event keeps its own ``id``.
+    BATCHABLE: ClassVar[bool] = False

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from contracts import registry
+from contracts import headers, registry
 from contracts.errors import ErrorBody
 from contracts.subjects import EVENT_PREFIX
 
@@ -49,13 +49,16 @@ def json_schemas() -> dict[str, Any]:
     }
 
 
-def _event_channel(event_type: str) -> tuple[str, dict[str, Any]]:
+def _event_channel(event_type: str, batchable: bool) -> tuple[str, dict[str, Any]]:
     source_and_name = event_type.removeprefix("pm.v1.")
     key = "evt." + source_and_name.replace(".", "_")
+    messages = {"event": {"$ref": f"#/components/messages/{_msg_name(event_type)}"}}
+    if batchable:
+        messages["batch"] = {"$ref": f"#/components/messages/{_msg_name(event_type)}_batch"}
     return key, {
         "address": f"{EVENT_PREFIX}.{{eco}}.{source_and_name}",
         "parameters": {"eco": {"description": "the ecosystem the event belongs to"}},
-        "messages": {"event": {"$ref": f"#/components/messages/{_msg_name(event_type)}"}},
+        "messages": messages,
     }
 
 
@@ -70,13 +73,20 @@ def asyncapi() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     refs, schemas = _schemas("#/components/schemas/{model}")
     for event_type, model in sorted(registry.EVENTS_BY_TYPE.items()):
-        key, channel = _event_channel(event_type)
+        key, channel = _event_channel(event_type, model.BATCHABLE)
         channels[key] = channel
         messages[_msg_name(event_type)] = {
             "name": event_type,
             "contentType": "application/json",
             "payload": {"$ref": refs[model]},
         }
+        if model.BATCHABLE:  # the outbox may join these into one message (mesh.outbox.batched)
+            messages[f"{_msg_name(event_type)}_batch"] = {
+                "name": f"{event_type} batch",
+                "contentType": headers.EVENT_BATCH,
+                "summary": "Several events in one message: a CloudEvents JSON batch.",
+                "payload": {"type": "array", "minItems": 2, "items": {"$ref": refs[model]}},
+            }
         operations[f"publish_{key}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{key}"},

@@ -1,16 +1,19 @@
 """All operations and events of v1, assembled from the per-service modules.
 
-Decode any event with :data:`EVENT_ADAPTER` (a discriminated union on ``type``).
+Decode any event with :data:`EVENT_ADAPTER` (a discriminated union on ``type``), and the
+events of any stream message with :func:`decode_events`.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
 from contracts.envelope import EventBase
 from contracts.policy import Operation
+from contracts.subjects import EVENT_PREFIX, PREFIX
 from contracts.v1 import collaboration, connector, identity, matching, profile, system
 
 _MODULES = (system, identity, profile, collaboration, matching, connector)
@@ -22,6 +25,7 @@ EVENT_TYPES: tuple[type[EventBase], ...] = tuple(
 
 Event = Annotated[Union[EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+BATCH_ADAPTER: TypeAdapter[Any] = TypeAdapter(list[Event])
 
 OPERATIONS_BY_SUBJECT: dict[str, Operation] = {op.subject: op for op in OPERATIONS}
 EVENTS_BY_TYPE: dict[str, type[EventBase]] = {
@@ -35,6 +39,27 @@ def operations_of(service: str) -> tuple[Operation, ...]:
 
 def decode_event(raw: bytes | str) -> EventBase:
     return EVENT_ADAPTER.validate_json(raw)
+
+
+def decode_events(raw: bytes | str) -> list[EventBase]:
+    """The events of one stream message: a structured-mode CloudEvent (a JSON object),
+    or a CloudEvents JSON batch (an array) of a :attr:`~EventBase.BATCHABLE` type."""
+    first = raw.lstrip()[:1]
+    if first in (b"[", "["):
+        events: list[EventBase] = BATCH_ADAPTER.validate_json(raw)
+        return events
+    return [EVENT_ADAPTER.validate_json(raw)]
+
+
+@lru_cache(maxsize=4096)
+def batchable(subject: str) -> bool:
+    """Whether the events on an event subject (``pm.v1.evt.<eco>.<source>.<name>``) may
+    be joined into one batch message."""
+    parts = subject.removeprefix(EVENT_PREFIX + ".").split(".")
+    if not subject.startswith(EVENT_PREFIX + ".") or len(parts) != 3:
+        return False
+    event = EVENTS_BY_TYPE.get(f"{PREFIX}.{parts[1]}.{parts[2]}")
+    return event is not None and event.BATCHABLE
 
 
 def _check_unique() -> None:

@@ -3,6 +3,11 @@
 Each event is handled in one database transaction together with an inbox row
 keyed by (consumer, event id): a redelivered or replayed event finds its row and
 changes nothing. The message is acknowledged only after that commit.
+
+A message may carry a CloudEvents batch (see :func:`mesh.outbox.batched`): its events
+are handled in order, each in its own transaction with its own inbox row. One that
+fails for now has the whole message redelivered later, and the events already handled
+find their inbox rows then; one rejected for good is counted and skipped.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import EventBase
-from contracts.registry import decode_event
+from contracts.registry import decode_events
 from contracts.subjects import EVENT_STREAM
 from mesh import metrics
 from mesh.db import Database
@@ -139,12 +144,28 @@ class EventConsumer:
     async def _process(self, msg: object) -> None:
         data = msg.data  # type: ignore[attr-defined]
         try:
-            event = decode_event(data)
+            events = decode_events(data)
         except ValidationError:
             log.error("undecodable event dropped", extra={"consumer": self.durable})
             metrics.events_consumed.labels(self.durable, "poison").inc()
             await msg.term()  # type: ignore[attr-defined]
             return
+        outcomes = []
+        for event in events:
+            outcome = await self._handle(event)
+            metrics.events_consumed.labels(self.durable, outcome).inc()
+            if outcome == "retry":
+                await msg.nak(delay=1.0)  # type: ignore[attr-defined]
+                return
+            outcomes.append(outcome)
+        if outcomes == ["rejected"]:
+            await msg.term()  # type: ignore[attr-defined]
+        else:
+            await msg.ack()  # type: ignore[attr-defined]
+
+    async def _handle(self, event: EventBase) -> str:
+        """Handle one event once in effect: ``ok``, ``duplicate``, ``rejected`` (a
+        permanent failure, recorded) or ``retry`` (to be delivered again)."""
         try:
             async with self.db.transaction() as session:
                 fresh = await self.inbox.claim(session, self.durable, event.id)
@@ -153,15 +174,10 @@ class EventConsumer:
         except MeshError as exc:
             # Expected, permanent failure of this event: record and move on.
             log.warning("event rejected", extra={"event_id": event.id, "error": str(exc)})
-            metrics.events_consumed.labels(self.durable, "rejected").inc()
-            await msg.term()  # type: ignore[attr-defined]
-            return
+            return "rejected"
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("event handler failed; will retry", extra={"event_id": event.id})
-            metrics.events_consumed.labels(self.durable, "retry").inc()
-            await msg.nak(delay=1.0)  # type: ignore[attr-defined]
-            return
-        metrics.events_consumed.labels(self.durable, "ok" if fresh else "duplicate").inc()
-        await msg.ack()  # type: ignore[attr-defined]
+            return "retry"
+        return "ok" if fresh else "duplicate"

@@ -45,6 +45,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
 from contracts.envelope import EventBase
+from contracts.ids import uuid7_hex
+from contracts.registry import batchable
 from contracts.subjects import event_subject
 from mesh import metrics
 from mesh.db import Database
@@ -80,15 +82,51 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 class OutboxRow(NamedTuple):
-    """What the outbox stores of one event (besides its timestamps)."""
+    """What the outbox stores of one event, or of a batch of events (besides timestamps)."""
 
-    event_id: str
+    event_id: str  # the event's id; a batch's own id (its message id) for a batch
     subject: str
     payload: str
 
     @classmethod
     def of(cls, event: EventBase) -> OutboxRow:
         return cls(event.id, event_subject(event.ecosystem, event.type), event.model_dump_json())
+
+
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_CHARS = 256 * 1024  # well under NATS's default 1 MiB max_payload
+
+
+def batched(
+    rows: Sequence[OutboxRow],
+    max_events: int = MAX_BATCH_EVENTS,
+    max_chars: int = MAX_BATCH_CHARS,
+) -> list[OutboxRow]:
+    """``rows`` with the events of batchable subjects joined, per subject and in order,
+    into batch rows (a JSON array of the events under a fresh id), each at most
+    ``max_events`` events or about ``max_chars`` characters; other rows, and a batch of
+    one, stay as they were."""
+    if len(rows) < 2:
+        return list(rows)
+    out: list[OutboxRow | list[OutboxRow]] = []
+    open_: dict[str, tuple[list[OutboxRow], int]] = {}  # subject -> (its batch, size)
+    for row in rows:
+        if not batchable(row.subject):
+            out.append(row)
+            continue
+        group, size = open_.get(row.subject, (None, 0))
+        if group is None or len(group) >= max_events or size + len(row.payload) > max_chars:
+            group, size = [], 0
+            out.append(group)
+        group.append(row)
+        open_[row.subject] = (group, size + len(row.payload) + 1)
+    return [_joined(item) if isinstance(item, list) else item for item in out]
+
+
+def _joined(group: list[OutboxRow]) -> OutboxRow:
+    if len(group) == 1:
+        return group[0]
+    return OutboxRow(uuid7_hex(), group[0].subject, f"[{','.join(r.payload for r in group)}]")
 
 
 class Outbox:
@@ -265,12 +303,10 @@ class OutboxRelay:
                 token = str(next(self._tokens))
                 tokens.append(token)
                 self._waiting[token] = (current, key)
-                await nc.publish(
-                    subject,
-                    payload.encode(),
-                    reply=prefix + token,
-                    headers={headers.MSG_ID: event_id},
-                )
+                meta = {headers.MSG_ID: event_id}
+                if payload[:1] == "[":  # joined by batched()
+                    meta[headers.CONTENT_TYPE] = headers.EVENT_BATCH
+                await nc.publish(subject, payload.encode(), reply=prefix + token, headers=meta)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.ack_timeout):
                     await current.done

@@ -21,7 +21,11 @@ class AuditData(BaseModel):
 
 
 class AuditEvent(EventBase):
+    """An audit record of the identity provider. Under load several arrive as one
+    CloudEvents JSON batch (``application/cloudevents-batch+json``, a JSON array)."""
+
     SOURCE: ClassVar[str] = "/identity"
+    BATCHABLE: ClassVar[bool] = True
     type: Literal["pm.v1.identity.audit"] = "pm.v1.identity.audit"
     source: str = SOURCE
     data: AuditData

@@ -16,7 +16,7 @@ from typing import Any
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from contracts.registry import decode_event
+from contracts.registry import decode_events
 from contracts.subjects import EVENT_PREFIX, EVENT_STREAM
 from mesh.db import Database
 from mesh.nats import connect, ensure_event_stream
@@ -50,10 +50,10 @@ async def replay(svc: Matching, nats_url: str) -> int:
             for msg in msgs:
                 seen = msg.metadata.sequence.stream
                 if msg.subject.rsplit(".", 1)[-1] in WANTED:
-                    event = decode_event(msg.data)
-                    async with svc.db.transaction() as s:
-                        await handlers[event.type](s, event)
-                    applied += 1
+                    for event in decode_events(msg.data):
+                        async with svc.db.transaction() as s:
+                            await handlers[event.type](s, event)
+                        applied += 1
         await sub.unsubscribe()
         return applied
     finally:

@@ -36,3 +36,18 @@ class TestGenerated:
         for event_type in registry.EVENTS_BY_TYPE:
             source_and_name = event_type.removeprefix("pm.v1.")
             assert f"pm.v1.evt.{{eco}}.{source_and_name}" in addresses
+
+    def test_batchable_events_declare_their_batch_message(self):
+        doc = asyncapi()
+        batches = {
+            c["address"]: c["messages"]["batch"]["$ref"].rsplit("/", 1)[1]
+            for c in doc["channels"].values()
+            if "batch" in c.get("messages", {})
+        }
+        assert batches == {"pm.v1.evt.{eco}.identity.audit": "pm_v1_identity_audit_batch"}
+        message = doc["components"]["messages"]["pm_v1_identity_audit_batch"]
+        assert message["contentType"] == "application/cloudevents-batch+json"
+        assert (
+            message["payload"]["items"]
+            == doc["components"]["messages"]["pm_v1_identity_audit"]["payload"]
+        )

@@ -3,7 +3,6 @@ update and disable them; an ecosystem's own operators manage only their own."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -12,16 +11,15 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from sqlalchemy import select
 
-from contracts.registry import decode_event
 from identity import models
 from identity.crypto import Sealer
 from identity.devclient import login
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT
+from tests.support.events import first_event
 
 GINA_PASSWORD = "globex-operator-pw"
 
@@ -102,24 +100,11 @@ async def _signed_by_acme(idp, **claims: Any) -> str:
 
 
 async def _audit(nc, eco: str, action: str, target: str, timeout: float = 10.0):
-    sub = await nc.jetstream().subscribe(
-        f"pm.v1.evt.{eco}.identity.audit",
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-    )
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                msg = await sub.next_msg(timeout=1)
-            except Exception:
-                continue
-            event = decode_event(msg.data)
-            if event.data.action == action and event.data.target == target:
-                return event
-        raise AssertionError(f"no {action} event for {target}")
-    finally:
-        await sub.unsubscribe()
+    def wanted(event: Any) -> bool:
+        return bool(event.data.action == action and event.data.target == target)
+
+    subject = f"pm.v1.evt.{eco}.identity.audit"
+    return await first_event(nc, subject, wanted, f"{action} event for {target}", timeout)
 
 
 @pytest.fixture(scope="module")
@@ -390,21 +375,8 @@ class TestUpdateAndDisable:
 
 
 async def _revoked_event(nc, eco: str, jti: str, timeout: float = 10.0):
-    sub = await nc.jetstream().subscribe(
-        f"pm.v1.evt.{eco}.identity.token_revoked",
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-    )
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                msg = await sub.next_msg(timeout=1)
-            except Exception:
-                continue
-            event = decode_event(msg.data)
-            if jti in [t.jti for t in event.data.tokens]:
-                return event
-        raise AssertionError(f"no token_revoked event for {jti}")
-    finally:
-        await sub.unsubscribe()
+    def wanted(event: Any) -> bool:
+        return jti in [t.jti for t in event.data.tokens]
+
+    subject = f"pm.v1.evt.{eco}.identity.token_revoked"
+    return await first_event(nc, subject, wanted, f"token_revoked event for {jti}", timeout)

@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 from pydantic import TypeAdapter
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
@@ -25,10 +25,10 @@ from identity.context import audit_event
 from identity.crypto import digest
 from identity.tokens import Subject, access_claims
 from mesh.db import Database
-from mesh.outbox import OutboxRow, outbox_table
+from mesh.outbox import OutboxRow
 from tests.identity.conftest import IdP
 from tests.support import infra
-from tests.support.identity import serve_idp, start_idp
+from tests.support.identity import outbox_events, serve_idp, start_idp
 
 CLIENT = "northwind-backend"
 SCOPE = "directory:read profile:read"
@@ -80,13 +80,7 @@ async def _lean(app: Any, idp: IdP, body: str = FORM, **headers: str) -> httpx.R
 
 
 async def _audited(idp: IdP) -> dict[str, dict[str, Any]]:
-    db = Database(idp.settings.database_url, models.metadata)
-    try:
-        async with db.sessions() as s:
-            rows = (await s.execute(select(outbox_table(models.metadata).c.payload))).all()
-    finally:
-        await db.dispose()
-    events = [json.loads(r.payload) for r in rows]
+    events = await outbox_events(idp.settings.database_url)
     return {
         e["data"]["details"]["jti"]: e
         for e in events

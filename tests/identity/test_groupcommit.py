@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from contracts.registry import decode_events
 from identity import models
 from identity.context import audit_event
 from identity.groupcommit import GroupCommit
@@ -45,10 +46,24 @@ def _event(i: int):  # type: ignore[no-untyped-def]
     return audit_event("acme", "token.issued", actor="c", target="c", jti=f"j{i}", scope="s")
 
 
-async def _rows(db: Database) -> list[dict[str, object]]:
+async def _rows(db: Database) -> list[dict[str, Any]]:
     table = outbox_table(models.metadata)
     async with db.sessions() as s:
         return [dict(r._mapping) for r in (await s.execute(select(table))).all()]
+
+
+def _events_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of an outbox row (a batch row holds several), checked against contract."""
+    decode_events(row["payload"])
+    found = json.loads(row["payload"])
+    return found if isinstance(found, list) else [found]
+
+
+def _by_event(rows: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Event id -> (the row holding it, the event's JSON); no event in two rows."""
+    found = [(e["id"], (row, e)) for row in rows for e in _events_of(row)]
+    assert len(found) == len({event_id for event_id, _ in found})
+    return dict(found)
 
 
 class TestGroupCommit:
@@ -56,11 +71,13 @@ class TestGroupCommit:
         gc, db = group
         events = [_event(i) for i in range(60)]
         await asyncio.gather(*(gc.add([e]) for e in events))
-        rows = {r["event_id"]: r for r in await _rows(db)}
-        assert set(rows) == {e.id for e in events}  # all durable once add() returned
+        rows = await _rows(db)
+        found = _by_event(rows)
+        assert set(found) == {e.id for e in events}  # all durable once add() returned
+        assert len(rows) < len(events)  # joined: one row per batch and ecosystem
         for e in events:
-            row = rows[e.id]
-            assert json.loads(str(row["payload"])) == json.loads(e.model_dump_json())
+            row, payload = found[e.id]
+            assert payload == json.loads(e.model_dump_json())
             assert row["subject"] == "pm.v1.evt.acme.identity.audit"
             assert row["published_at"] is None and row["created_at"] is not None
         # the reference: what Outbox.add writes in a request's own transaction
@@ -68,7 +85,21 @@ class TestGroupCommit:
         async with db.transaction() as s:
             await Outbox(models.metadata).add(s, single)
         mine = {r["event_id"]: r for r in await _rows(db)}
-        assert type(mine[single.id]["created_at"]) is type(rows[events[0].id]["created_at"])
+        assert type(mine[single.id]["created_at"]) is type(rows[0]["created_at"])
+
+    async def test_events_of_each_ecosystem_get_their_own_batch(self, group):
+        gc, db = group
+        events = [
+            audit_event(eco, "token.issued", actor="c", jti=f"{eco}{i}")
+            for i in range(10)
+            for eco in ("acme", "globex")
+        ]
+        await asyncio.gather(*(gc.add([e]) for e in events))
+        rows = await _rows(db)
+        for row in rows:
+            eco = row["subject"].split(".")[3]
+            assert {e["ecosystem"] for e in _events_of(row)} == {eco}
+        assert set(_by_event(rows)) == {e.id for e in events}
 
     async def test_a_failed_commit_fails_its_callers_writes_nothing_and_recovers(self, group):
         gc, db = group
@@ -126,17 +157,26 @@ class TestHandOverToTheRelay:
         await asyncio.gather(*(gc.add([e]) for e in events))
         subject = f"pm.v1.evt.{eco}.identity.audit"
 
-        async def all_in_stream() -> bool:
-            info = await js.stream_info("PM_EVENTS", subjects_filter=subject)
-            return (info.state.subjects or {}).get(subject, 0) == len(events)
-
         async def all_marked() -> bool:
-            rows = {r["event_id"]: r for r in await _rows(db)}
-            return all(rows[e.id]["published_at"] is not None for e in events)
+            rows = await _rows(db)
+            return all(r["published_at"] is not None for r in rows) and set(_by_event(rows)) == {
+                e.id for e in events
+            }
 
-        await _eventually(all_in_stream)
         await _eventually(all_marked)
         assert relay.in_flight == 0
+        seen = []  # what the stream holds: batches with their content type, or single events
+        sub = await js.subscribe(subject, ordered_consumer=True)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                msg = await sub.next_msg(timeout=1.0)
+                batch = (msg.headers or {}).get("Content-Type")
+                found = decode_events(msg.data)
+                assert batch == ("application/cloudevents-batch+json" if len(found) > 1 else None)
+                seen += [e.id for e in found]
+        await sub.unsubscribe()
+        assert sorted(seen) == sorted(e.id for e in events)  # each event once, none lost
+        assert len(await _rows(db)) < len(events)
 
     async def test_refused_rows_stay_for_the_polling_round(self, relayed):
         gc, db, relay, js = relayed
@@ -185,7 +225,7 @@ class TestOnTheLoopOrOnTheThread:
             await asyncio.wait_for(pending, 10)
         finally:
             other.close()
-        jtis = [json.loads(str(r["payload"]))["data"]["details"]["jti"] for r in await _rows(db)]
+        jtis = [e["data"]["details"]["jti"] for r in await _rows(db) for e in _events_of(r)]
         assert sorted(jtis) == ["j1", "j2"]
         await gc.add([_event(3)])  # and the loop writes again once the lock is free
         assert writer.handed_over == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -11,12 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from contracts.registry import decode_event
 from identity.devclient import pkce_pair
 from identity.seed import PASSWORD
 from tests.identity.conftest import PORTAL_REDIRECT
+from tests.support.events import first_event
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -46,25 +44,7 @@ async def _admin(idp, token, method, path, body=None):
 
 async def _events(nc, predicate, timeout: float = 5.0):
     """Identity events on the real JetStream stream until ``predicate`` matches one."""
-    js = nc.jetstream()
-    sub = await js.subscribe(
-        "pm.v1.evt.acme.identity.>",
-        ordered_consumer=True,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
-    )
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                msg = await sub.next_msg(timeout=1)
-            except Exception:
-                continue
-            event = decode_event(msg.data)
-            if predicate(event):
-                return event
-        raise AssertionError("no matching event on NATS")
-    finally:
-        await sub.unsubscribe()
+    return await first_event(nc, "pm.v1.evt.acme.identity.>", predicate, "matching event", timeout)
 
 
 class TestThrottling:

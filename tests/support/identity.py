@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from identity import cli, seed
+from contracts.registry import decode_events
+from identity import cli, models, seed
 from identity.app import create_app
 from identity.crypto import Passwords
 from identity.settings import IdentitySettings
 from identity.wire import TokenProtocol
+from mesh.db import Database
+from mesh.outbox import outbox_table
 from tests.support import infra
 
 
@@ -50,3 +55,20 @@ async def serve_idp(app: object, port: int | None = None, **options: object) -> 
     client-credentials protocol included); yields the base URL."""
     async with infra.serve_app(app, port, http=TokenProtocol, **options) as url:
         yield url
+
+
+async def outbox_events(database_url: str) -> list[dict[str, Any]]:
+    """Every event in identity's outbox as its JSON, those of batch rows one by one, each
+    checked against its contract."""
+    db = Database(database_url, models.metadata)
+    try:
+        async with db.sessions() as s:
+            rows = (await s.execute(select(outbox_table(models.metadata).c.payload))).all()
+    finally:
+        await db.dispose()
+    events = []
+    for row in rows:
+        decode_events(row.payload)  # raises on anything off contract
+        found = json.loads(row.payload)
+        events += found if isinstance(found, list) else [found]
+    return events
