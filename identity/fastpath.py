@@ -57,6 +57,7 @@ HEADERS = [
     (b"pragma", b"no-cache"),
 ]
 AHEAD = 0.8  # a busy client's cached rows and key are re-read at 80 % of their lifetime
+CHECK_EVERY = 0.1  # seconds between two looks at one client's cache ages (not per token)
 ROUTE = "/eco/{eco}/token"  # the label of the full path's route in the HTTP metrics
 
 
@@ -252,6 +253,7 @@ class TokenFastPath:
         self.issued = 0  # tokens answered here (the rest went to the full path)
         self.counted = metrics.http_requests.labels("identity", ROUTE, "200", "")
         self._refreshing: set[tuple[str, str]] = set()
+        self._next_check: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.timed = metrics.http_latency.labels("identity", ROUTE)
 
@@ -300,8 +302,12 @@ class TokenFastPath:
         here) is not refilled with what was read before the change.
         """
         key = (eco, client_id)
-        if key in self._refreshing:
+        now = time.monotonic()
+        if self._next_check.get(key, 0.0) > now or key in self._refreshing:
             return
+        if len(self._next_check) > 4096:
+            self._next_check.clear()
+        self._next_check[key] = now + CHECK_EVERY
         rows, keys = rt.rows, rt.keys
         eco_row = rows.get((eco,))
         if eco_row is None:

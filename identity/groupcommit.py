@@ -33,6 +33,7 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -47,7 +48,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 256  # loop commits between two checkpoints by the writer thread
 MARKS_PER_STATEMENT = 500  # bound parameters per UPDATE (SQLite allows 32766)
-Batch = list[tuple[list[OutboxRow], asyncio.Future[None]]]
+# called once the rows are committed: with None, or with what made the commit fail
+Done = Callable[[BaseException | None], None]
+Batch = list[tuple[list[OutboxRow], "asyncio.Future[None] | Done"]]
 
 
 class GroupCommit:
@@ -99,6 +102,15 @@ class GroupCommit:
         self._wake.set()
         return future
 
+    def submit_then(self, rows: list[OutboxRow], done: Done) -> None:
+        """Call ``done`` once ``rows`` are committed (or could not be), right from the
+        commit: no future, no callback round through the event loop, for a caller that
+        answers many requests per batch (:mod:`identity.wire`)."""
+        if not self._running:
+            raise RuntimeError("the audit group commit is not running")
+        self._pending.append((rows, done))
+        self._wake.set()
+
     async def run(self) -> None:
         self._running = True
         commits: set[asyncio.Task[None]] = set()
@@ -120,9 +132,8 @@ class GroupCommit:
             self._running = False
             if commits:
                 await asyncio.gather(*commits, return_exceptions=True)
-            for _, future in self._pending:
-                if not future.done():
-                    future.set_exception(RuntimeError("identity is shutting down"))
+            for _, waiter in self._pending:
+                _notify(waiter, RuntimeError("identity is shutting down"))
             if self._writer is not None:
                 await self._writer.close()
 
@@ -139,17 +150,15 @@ class GroupCommit:
                     await self._insert(session, rows)
         except Exception as exc:
             log.exception("audit group commit failed")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for _, waiter in batch:
+                _notify(waiter, exc)
             return
         finally:
             self._slots.release()
             if relay is not None and marks:
                 relay.released(marks)  # marked, or failed: the polling round sends them again
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+        for _, waiter in batch:
+            _notify(waiter, None)
         if relay is not None and rows:
             relay.send_now(rows, self.mark)
 
@@ -163,6 +172,17 @@ class GroupCommit:
             for r in rows
         ]
         await session.execute(insert(self.outbox.table), values)
+
+
+def _notify(waiter: asyncio.Future[None] | Done, failure: BaseException | None) -> None:
+    """Tell a waiting caller how its commit went (see :meth:`GroupCommit.submit_then`)."""
+    if isinstance(waiter, asyncio.Future):
+        _settle(waiter, failure)
+        return
+    try:
+        waiter(failure)
+    except Exception:  # one caller's failure must not keep the batch's others waiting
+        log.exception("audit group commit: a caller failed on hearing of its commit")
 
 
 class SqliteWriter:

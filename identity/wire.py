@@ -16,7 +16,6 @@ shutdown go through uvicorn's own book-keeping.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -43,6 +42,18 @@ FAILED_BODY = (
     b'"detail":"the token could not be recorded; try again"}'
 )
 FIXED = b"".join(name + b": " + value + b"\r\n" for name, value in HEADERS)
+
+
+_defaults: tuple[list[tuple[bytes, bytes]], bytes] = ([], b"")
+
+
+def _default_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn's default headers (``server``, ``date``) as written in a response head;
+    uvicorn swaps in a new list when the date changes, so they are joined once a second."""
+    global _defaults
+    if _defaults[0] is not headers:
+        _defaults = (headers, b"".join(n + b": " + v + b"\r\n" for n, v in headers))
+    return _defaults[1]
 
 
 class _NoEvent:
@@ -145,9 +156,9 @@ class TokenProtocol(HttpToolsProtocol):
         cycle = LeanCycle(keep_alive=self.parser.should_keep_alive())
         self.cycle = cycle  # type: ignore[assignment]
         # answered once its audit row is durable, as on the full path
-        committed = group.submit([result.row])
-        committed.add_done_callback(
-            lambda done: self._answer(done, cycle, rt, eco, result, access_token, started)
+        group.submit_then(
+            [result.row],
+            lambda failure: self._answer(failure, cycle, rt, eco, result, access_token, started),
         )
 
     def _decline(self, body: bytes) -> None:
@@ -159,7 +170,7 @@ class TokenProtocol(HttpToolsProtocol):
 
     def _answer(
         self,
-        step: asyncio.Future[Any],
+        failure: BaseException | None,
         cycle: LeanCycle,
         rt: Any,
         eco: str,
@@ -167,8 +178,8 @@ class TokenProtocol(HttpToolsProtocol):
         access_token: str,
         started: float,
     ) -> None:
-        """Write the answer once ``step``, the audit commit, is done."""
-        failed = step.cancelled() or step.exception() is not None
+        """Write the answer once the audit commit is done (``failure``: why it failed)."""
+        failed = failure is not None
         if cycle.disconnected or self.transport.is_closing():
             cycle.response_complete = True
             return
@@ -179,9 +190,7 @@ class TokenProtocol(HttpToolsProtocol):
             cycle.keep_alive = False
         else:
             head, content, extra = OK, issued.body(access_token), FIXED
-        parts = [head, extra]
-        for name, value in self.server_state.default_headers:
-            parts += [name, b": ", value, b"\r\n"]
+        parts = [head, extra, _default_headers(self.server_state.default_headers)]
         parts.append(b"content-length: %d\r\n" % len(content))
         if not cycle.keep_alive:
             parts.append(b"connection: close\r\n")

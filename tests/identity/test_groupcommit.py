@@ -101,6 +101,33 @@ class TestGroupCommit:
             assert {e["ecosystem"] for e in _events_of(row)} == {eco}
         assert set(_by_event(rows)) == {e.id for e in events}
 
+    async def test_callbacks_hear_of_their_commit_even_when_one_of_them_fails(self, group):
+        gc, db = group
+        heard: list[tuple[int, BaseException | None]] = []
+        all_heard = asyncio.get_running_loop().create_future()
+
+        def done(i: int) -> Any:
+            def hear(failure: BaseException | None) -> None:
+                heard.append((i, failure))
+                if len(heard) == 6:
+                    all_heard.set_result(None)
+                if i == 0:
+                    raise RuntimeError("this caller's own trouble")
+
+            return hear
+
+        for i in range(6):
+            gc.submit_then([OutboxRow.of(_event(i))], done(i))
+        await asyncio.wait_for(all_heard, 10)
+        assert sorted(heard, key=lambda h: h[0]) == [(i, None) for i in range(6)]
+        jtis = [e["data"]["details"]["jti"] for r in await _rows(db) for e in _events_of(r)]
+        assert sorted(jtis) == [f"j{i}" for i in range(6)]  # every one committed
+        async with db.transaction() as s:
+            await s.execute(text("DROP TABLE mesh_outbox"))
+        failed = asyncio.get_running_loop().create_future()
+        gc.submit_then([OutboxRow.of(_event(9))], failed.set_result)
+        assert isinstance(await asyncio.wait_for(failed, 10), (sqlite3.Error, DBAPIError))
+
     async def test_a_failed_commit_fails_its_callers_writes_nothing_and_recovers(self, group):
         gc, db = group
         async with db.transaction() as s:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -346,18 +346,14 @@ class TestTiming:
         """The answer is dropped, not written to a closed transport; the server carries on."""
         idp, app = served
         group = app.state.rt.group
-        real = group.submit
-        held: list[asyncio.Future[None]] = []
+        real = group.submit_then
+        held: list[Callable[[], None]] = []  # answers committed, held back by the test
 
-        def holding(rows: list[Any]) -> asyncio.Future[None]:
-            monkeypatch.setattr(group, "submit", real)
-            committed = real(rows)
-            gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            held.append(gate)
-            committed.add_done_callback(lambda _: None)
-            return gate
+        def holding(rows: list[Any], done: Callable[[BaseException | None], None]) -> None:
+            monkeypatch.setattr(group, "submit_then", real)
+            real(rows, lambda failure: held.append(lambda: done(failure)))
 
-        monkeypatch.setattr(group, "submit", holding)
+        monkeypatch.setattr(group, "submit_then", holding)
         conn = await connect()
         before = app.fast_path.issued
         await conn.send(lean_request(idp))
@@ -368,7 +364,7 @@ class TestTiming:
         assert held and answers.wire == 1
         await conn.close()
         await asyncio.sleep(0.05)  # the server sees the connection go
-        held[0].set_result(None)
+        held[0]()
         await asyncio.sleep(0.05)
         assert app.fast_path.issued == before  # nothing left, nothing counted
         again = await connect()
@@ -411,17 +407,16 @@ class TestAuditCommitFails:
     async def test_503_problem_and_close(self, served, answers, connect, monkeypatch):
         idp, app = served
         group = app.state.rt.group
-        real = group.submit
+        real = group.submit_then
         calls: list[int] = []
 
-        def failing(rows: list[Any]) -> asyncio.Future[None]:
+        def failing(rows: list[Any], done: Callable[[BaseException | None], None]) -> None:
             calls.append(len(rows))
-            monkeypatch.setattr(group, "submit", real)  # one call only
-            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            failed.set_exception(RuntimeError("injected: the outbox is unavailable"))
-            return failed
+            monkeypatch.setattr(group, "submit_then", real)  # one call only
+            failure = RuntimeError("injected: the outbox is unavailable")
+            asyncio.get_running_loop().call_soon(done, failure)
 
-        monkeypatch.setattr(group, "submit", failing)
+        monkeypatch.setattr(group, "submit_then", failing)
         conn = await connect()
         before = app.fast_path.issued
         await conn.send(lean_request(idp))
@@ -448,15 +443,13 @@ class TestAuditCommitFails:
         turn (nor at all) on it."""
         idp, app = served
         group = app.state.rt.group
-        real = group.submit
+        real = group.submit_then
 
-        def failing(rows: list[Any]) -> asyncio.Future[None]:
-            monkeypatch.setattr(group, "submit", real)
-            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            failed.set_exception(RuntimeError("injected"))
-            return failed
+        def failing(rows: list[Any], done: Callable[[BaseException | None], None]) -> None:
+            monkeypatch.setattr(group, "submit_then", real)
+            asyncio.get_running_loop().call_soon(done, RuntimeError("injected"))
 
-        monkeypatch.setattr(group, "submit", failing)
+        monkeypatch.setattr(group, "submit_then", failing)
         conn = await connect()
         await conn.send(lean_request(idp), discovery_request())
         resp = await conn.response()
