@@ -9,7 +9,9 @@ for tokens it had already verified and cached).
 
 Disabling a person or an ecosystem also cuts off, by ``sub`` or for the whole
 ecosystem, every token issued before that moment, including those identity keeps no
-record of (client credentials, token exchange): ``TokenRevokedData.subjects``.
+record of (client credentials, token exchange): ``TokenRevokedData.subjects``. A
+token exchanged across an alliance is cut off by the cut-offs of the ecosystem it came
+from (its ``fed.eco``) as well as by those of its own.
 
 Every replica needs every revocation, so the feed is not a durable consumer shared by
 a queue group (:mod:`mesh.consumer`) but an ephemeral *ordered* consumer per process.

@@ -173,7 +173,7 @@ class TokenVerifier:
                     self._cache.popitem(last=False)
         revoked = self.revoked
         if claims.jti in revoked.jtis or (  # revoked at the identity provider (RFC 7009)
-            revoked.cutoffs and revoked.cut(claims.eco, claims.sub, claims.iat)
+            revoked.cutoffs and _cut_off(revoked, claims)
         ):  # or issued before its person or ecosystem was disabled
             self._cache.pop(key, None)
             raise _unauthenticated("the access token has been revoked")
@@ -274,3 +274,11 @@ def bearer(authorization: str | None) -> str | None:
 
 def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _cut_off(revoked: RevocationList, claims: Claims) -> bool:
+    """Issued before its person or ecosystem was disabled: in its own ecosystem, or, for a
+    token exchanged across an alliance, in the ecosystem its subject came from (``fed``)."""
+    if revoked.cut(claims.eco, claims.sub, claims.iat):
+        return True
+    return claims.fed is not None and revoked.cut(claims.fed.eco, claims.sub, claims.iat)

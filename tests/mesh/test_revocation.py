@@ -89,6 +89,23 @@ class TestCutOffs:
         else:
             assert (await verifier.verify(other)).sub == "p2"
 
+    @pytest.mark.parametrize("sub", ["p1", None])
+    async def test_reaches_tokens_exchanged_across_an_alliance(self, tokens, test_keys, sub):
+        """A person (or ecosystem) disabled in ``globex``: tokens exchanged from there into
+        ``acme`` (``fed.eco``) are cut off too; acme's own tokens of that sub are not."""
+        verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh")
+        now = int(time.time())
+        fed = {"iss": "https://id.example/eco/globex", "eco": "globex"}
+        crossed = tokens.mint(sub="p1", iat=now - 10, fed=fed)
+        own = tokens.mint(sub="p1", iat=now - 10)
+        later = tokens.mint(sub="p1", iat=now + 1, fed=fed)
+        verifier.revoked.cut_off("globex", sub, now, now + 300)
+        with pytest.raises(MeshError) as err:
+            await verifier.verify(crossed)
+        assert "revoked" in err.value.detail
+        assert (await verifier.verify(own)).sub == "p1"
+        assert (await verifier.verify(later)).fed is not None
+
 
 class TestVerifierRefusesRevoked:
     @pytest.mark.parametrize("cache_size", [0, 100])
