@@ -32,6 +32,19 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
 
 
 @pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis (see :func:`tests.support.infra.redis_server`); tests that need
+    one are skipped, saying why, when this machine has none."""
+    with infra.redis_server() as url:
+        if url is None:
+            pytest.skip(
+                "shared-state tests need Redis: install redis-server (apt-get install "
+                "redis-server) or set PARTNERMESH_TEST_REDIS_URL"
+            )
+        yield url
+
+
+@pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str | None]:
     """Admin URL of the PostgreSQL that per-test databases are created in (None: SQLite only)."""
     with infra.postgres_server() as url:

@@ -18,8 +18,6 @@ from tests.support.infra import serve_app
 from tests.support.services import run_service
 from tests.support.tokens import TEST_IDENTITY_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 
 def gateway_settings(nats_url: str, **overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {

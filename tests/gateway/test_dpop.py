@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.gateway.conftest import REDIS_URL, bearer
+from tests.gateway.conftest import bearer
 from tests.support.dpop import DPoPKey, hs256_proof, tampered, unsigned_proof
 
 ECHO = "/v1/ecosystems/acme/echo"
@@ -150,12 +150,12 @@ class TestExternalUrl:
 
 class TestSharedReplayCache:
     async def test_a_proof_used_at_one_replica_is_refused_at_another(
-        self, start_gateway, profile, key, bound
+        self, start_gateway, profile, key, bound, redis_url
     ):
         public = "https://api.partners.example"
         shared = {
             "public_url": public,
-            "redis_url": REDIS_URL,
+            "redis_url": redis_url,
             "rate_limit_key_prefix": f"pm:test:{uuid.uuid4().hex}:",
         }
         headers = key.headers("GET", public + ECHO, bound)

@@ -10,7 +10,7 @@ import pytest
 from gateway.ratelimit import LocalBuckets, RedisBuckets
 from gateway.settings import RateLimitSpec
 from mesh.localnats import free_port
-from tests.gateway.conftest import REDIS_URL, bearer
+from tests.gateway.conftest import bearer
 
 ECHO = "/v1/ecosystems/acme/echo"
 LOOSE = {"rate": 1000, "burst": 1000}
@@ -98,10 +98,10 @@ class TestBuckets:
         await asyncio.sleep(0.1)
         assert (await buckets.take("k", spec, 1))[0]
 
-    async def test_redis_bucket_refills_at_its_rate(self):
+    async def test_redis_bucket_refills_at_its_rate(self, redis_url):
         import redis.asyncio as redis
 
-        client = redis.from_url(REDIS_URL)
+        client = redis.from_url(redis_url)
         buckets = RedisBuckets(client, f"pm:test:{uuid.uuid4().hex}:")
         spec = RateLimitSpec(rate=20, burst=2)
         try:
@@ -114,9 +114,11 @@ class TestBuckets:
 
 
 class TestSharedThroughRedis:
-    async def test_two_gateways_draw_from_one_bucket(self, start_gateway, profile, tokens):
+    async def test_two_gateways_draw_from_one_bucket(
+        self, start_gateway, profile, tokens, redis_url
+    ):
         shared = {
-            "redis_url": REDIS_URL,
+            "redis_url": redis_url,
             "rate_limit_key_prefix": f"pm:test:{uuid.uuid4().hex}:",
             "client_rate_limit": tight(4),
             "partner_rate_limit": LOOSE,

