@@ -18,7 +18,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from mesh.dpop import ProofChecker, ReplayCache, access_token_hash, thumbprint
+from mesh.dpop import ProofChecker, access_token_hash, thumbprint
+from mesh.replay import ReplayCache
 from mesh.tokens import StaticKeys, TokenVerifier, issuer_for
 
 IDENTITY = "http://identity.bench"

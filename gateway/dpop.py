@@ -21,7 +21,6 @@ re-checks it against the token, not against a URL of its own.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -32,43 +31,12 @@ from gateway.auth import ANONYMOUS, Caller
 from gateway.http import RequestHeaders
 from gateway.settings import GatewaySettings
 from mesh import dpop
-from mesh.dpop import DPoPChallenge, DPoPError, NonceSource, ProofChecker, ReplayCache
+from mesh.dpop import DPoPChallenge, DPoPError, NonceSource, ProofChecker
 from mesh.errors import MeshError
+from mesh.replay import ReplayCache, SharedReplay
 from mesh.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
-RETRY_REDIS_AFTER = 5.0
-
-
-class SharedReplay:
-    """``jti`` replay detection shared by every replica through Redis (``SET NX PX``).
-
-    When Redis fails, this replica falls back to its own cache for a few seconds (as the
-    rate limiter does): replays at this replica are still refused.
-    """
-
-    def __init__(self, client: Any, prefix: str, local: ReplayCache) -> None:
-        self.client = client
-        self.prefix = prefix + "dpop:"
-        self.local = local
-        self._retry_at = float("-inf")
-
-    async def seen(self, key: str, iat: int, expires: float) -> bool:
-        from redis.exceptions import RedisError
-
-        now = time.time()
-        if time.monotonic() >= self._retry_at:
-            try:
-                ttl_ms = max(1, int((expires - now) * 1000))
-                fresh = await self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms)
-                return not fresh
-            except (RedisError, OSError) as exc:
-                self._retry_at = time.monotonic() + RETRY_REDIS_AFTER
-                log.warning(
-                    "redis DPoP replay cache unavailable; using the local one for a while",
-                    extra={"error": str(exc), "retry_in_s": RETRY_REDIS_AFTER},
-                )
-        return self.local.seen(key, iat, expires, now)
 
 
 class EdgeDPoP:

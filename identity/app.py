@@ -86,7 +86,13 @@ def create_app(settings: IdentitySettings) -> FastAPI:
             await ensure_event_stream(js)
             http = httpx.AsyncClient(timeout=10)
             stack.push_async_callback(http.aclose)
-            app.state.rt = build_runtime(settings, db, outbox, http)
+            redis_client = None
+            if settings.redis_url:  # DPoP proof replay shared by every replica
+                import redis.asyncio as redis
+
+                redis_client = redis.from_url(settings.redis_url)
+                stack.push_async_callback(redis_client.aclose)
+            app.state.rt = build_runtime(settings, db, outbox, http, redis_client)
             app.state.nc = nc
             relay = LingeringRelay(
                 db,

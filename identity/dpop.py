@@ -15,8 +15,9 @@ OAuth error responses. Successful token responses of such an ecosystem carry the
 nonce. Userinfo takes ``Authorization: DPoP <token>`` with a proof carrying ``ath``.
 
 Replay detection keeps proof ``jti`` values in this process (bounded, see
-:class:`mesh.dpop.ReplayCache`); with several replicas, demand nonces to narrow what a
-replay at another replica could achieve.
+:class:`mesh.replay.ReplayCache`); with ``PM_IDENTITY_REDIS_URL`` every replica shares
+them through Redis (:class:`mesh.replay.SharedReplay`), so a proof used at one replica
+is refused at all.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from fastapi.responses import JSONResponse
 from identity.oauth import ClientView, current
 from identity.settings import IdentitySettings
 from mesh import dpop
-from mesh.dpop import DPoPError, NonceSource, Proof, ProofChecker, ReplayCache
+from mesh.dpop import DPoPError, NonceSource, Proof, ProofChecker
+from mesh.replay import ReplayCache, SharedReplay
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -48,20 +50,31 @@ class IdentityDPoP:
     checker: ProofChecker
     nonces: NonceSource
     nonce_ecosystems: frozenset[str]
+    shared: SharedReplay | None = None  # jti replay across replicas (Redis)
 
     def demands_nonce(self, eco: str) -> bool:
         return "*" in self.nonce_ecosystems or eco in self.nonce_ecosystems
 
-    def token_proof(self, values: Sequence[str], issuer: str, eco: str) -> Proof | None:
+    async def token_proof(self, values: Sequence[str], issuer: str, eco: str) -> Proof | None:
         """The verified proof of a token request (None without one); raises DPoPError."""
         raw = self.checker.single(values)
         if raw is None:
             return None
-        return self.checker.verify(
+        proof = self.checker.verify(
             raw, "POST", f"{issuer}/token", require_nonce=self.demands_nonce(eco)
         )
+        return await self._not_replayed(proof)
 
-    def resource_credentials(
+    async def _not_replayed(self, proof: Proof) -> Proof:
+        """``proof``, unless another replica has seen its ``jti`` (with a shared cache;
+        without one the checker has looked in this process's own)."""
+        if self.shared is not None:
+            expires = proof.iat + self.checker.max_age + 2 * self.checker.leeway
+            if await self.shared.seen(f"{proof.jkt}:{proof.jti}", proof.iat, expires):
+                raise DPoPError(dpop.INVALID_PROOF, "the proof was already used (jti replayed)")
+        return proof
+
+    async def resource_credentials(
         self, authorization: str | None, values: Sequence[str], method: str, url: str
     ) -> tuple[str | None, Proof | None]:
         """``(token, proof)`` of a request to a protected endpoint of the provider.
@@ -78,22 +91,30 @@ class IdentityDPoP:
         raw = self.checker.single(values)
         if raw is None:
             raise DPoPError(dpop.INVALID_PROOF, "the DPoP scheme needs a DPoP proof header")
-        return token, self.checker.verify(raw, method, url, access_token=token)
+        proof = self.checker.verify(raw, method, url, access_token=token)
+        return token, await self._not_replayed(proof)
 
     def nonce_headers(self, eco: str) -> dict[str, str]:
         """The next nonce, on every token response of an ecosystem that demands them."""
         return {dpop.NONCE_HEADER: self.nonces.current()} if self.demands_nonce(eco) else {}
 
 
-def build(settings: IdentitySettings) -> IdentityDPoP:
+def build(settings: IdentitySettings, redis_client: Any = None) -> IdentityDPoP:
+    """The provider's proof policy; ``redis_client`` (optional) shares replay detection."""
     nonces = NonceSource(settings.key_encryption_secret, settings.dpop_nonce_period_s)
+    local = ReplayCache(settings.dpop_replay_cache_size)
+    shared = (
+        SharedReplay(redis_client, settings.redis_key_prefix, local)
+        if redis_client is not None
+        else None
+    )
     checker = ProofChecker(
         max_age=settings.dpop_max_age_s,
         leeway=settings.dpop_leeway_s,
-        replay=ReplayCache(settings.dpop_replay_cache_size),
+        replay=None if shared else local,
         nonces=nonces,
     )
-    return IdentityDPoP(checker, nonces, frozenset(settings.dpop_nonce_ecosystems))
+    return IdentityDPoP(checker, nonces, frozenset(settings.dpop_nonce_ecosystems), shared)
 
 
 def token_error(exc: DPoPError) -> JSONResponse:

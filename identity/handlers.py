@@ -122,7 +122,7 @@ async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) 
     proof = None
     if name == "token":  # RFC 9449: a DPoP proof binds what this request issues
         try:
-            proof = rt.dpop.token_proof(
+            proof = await rt.dpop.token_proof(
                 request.headers.getlist("dpop"), rt.settings.issuer(eco), eco
             )
         except DPoPError as exc:
@@ -162,7 +162,7 @@ async def revoke(request: Request, eco: str, rt: RuntimeDep) -> Response:
 async def userinfo(request: Request, eco: str, rt: RuntimeDep) -> Response:
     url = f"{rt.settings.issuer(eco)}/userinfo"
     try:  # Bearer, or DPoP with a proof (RFC 9449 §7)
-        token, proof = rt.dpop.resource_credentials(
+        token, proof = await rt.dpop.resource_credentials(
             request.headers.get("authorization"),
             request.headers.getlist("dpop"),
             request.method,

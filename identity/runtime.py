@@ -69,7 +69,11 @@ class IdentityRuntime:
 
 
 def build_runtime(
-    settings: IdentitySettings, db: Database, outbox: Outbox, http: httpx.AsyncClient
+    settings: IdentitySettings,
+    db: Database,
+    outbox: Outbox,
+    http: httpx.AsyncClient,
+    redis_client: Any = None,
 ) -> IdentityRuntime:
     sealer = Sealer(settings.key_encryption_secret)
     keys = KeyRing(sealer)
@@ -87,7 +91,7 @@ def build_runtime(
         templates=templates,
         http=http,
         group=GroupCommit(db, outbox),
-        dpop=build_dpop(settings),
+        dpop=build_dpop(settings, redis_client),
     )
 
 

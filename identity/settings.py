@@ -41,6 +41,10 @@ class IdentitySettings(MeshSettings):
     dpop_max_age_s: float = 60.0
     dpop_leeway_s: float = 10.0
     dpop_replay_cache_size: int = 100_000
+    # With several replicas: the Redis they share proof jti values through (empty: each
+    # replica remembers its own), and the prefix of those keys.
+    redis_url: str = ""
+    redis_key_prefix: str = "pm:identity:"
     # Ecosystems whose token endpoint demands server nonces in proofs ("*": every one).
     dpop_nonce_ecosystems: list[str] = []
     dpop_nonce_period_s: int = 300

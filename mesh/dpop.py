@@ -47,6 +47,7 @@ from joserfc import jwk as joserfc_jwk
 from contracts.errors import ErrorCode
 from mesh.errors import MeshError
 from mesh.jws import ASYMMETRIC, b64url_decode, parse_compact
+from mesh.replay import ReplayCache
 
 PROOF_TYP = "dpop+jwt"
 HEADER = "DPoP"
@@ -157,40 +158,6 @@ class Proof:
     ath: str | None
     nonce: str | None
     raw: str
-
-
-class ReplayCache:
-    """``jti`` values seen within the acceptance window, in bounded memory.
-
-    Entries expire when their proof leaves the window. When the cache is full it
-    forgets the oldest entry and raises a floor: from then on a proof issued at or
-    before the forgotten one's ``iat`` counts as replayed. Memory stays bounded and
-    no replay slips through; only proofs older than the floor are refused under a
-    flood, which fresh proofs never are.
-    """
-
-    def __init__(self, size: int = 100_000) -> None:
-        self.size = size
-        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self.floor = 0
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def seen(self, key: str, iat: int, expires: float, now: float) -> bool:
-        """Record ``key``; True when it was already there (or may have been forgotten)."""
-        while self._seen:
-            first = next(iter(self._seen.values()))
-            if first[0] > now:
-                break
-            self._seen.popitem(last=False)
-        if iat <= self.floor or key in self._seen:
-            return True
-        self._seen[key] = (expires, iat)
-        while len(self._seen) > self.size:
-            _, (_, forgotten_iat) = self._seen.popitem(last=False)
-            self.floor = max(self.floor, forgotten_iat)
-        return False
 
 
 class NonceSource:

@@ -19,11 +19,11 @@ from mesh.dpop import (
     DPoPError,
     NonceSource,
     ProofChecker,
-    ReplayCache,
     forwarded_headers,
     normalize_htu,
 )
 from mesh.errors import MeshError
+from mesh.replay import ReplayCache
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.dpop import DPoPKey
