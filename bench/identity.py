@@ -490,7 +490,7 @@ async def login_rounds(
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    seconds, rounds, n_login = (2.0, 2, 16) if quick else (6.0, 3, 60)
+    seconds, rounds, n_login = (2.0, 2, 16) if quick else (5.0, 5, 60)
     cores = os.cpu_count() or 1
     generator = f"wrk -t1 -c{CONNECTIONS}" if shutil.which("wrk") else "httpx (bench._pyload)"
     by_alg: dict[str, Any] = {}
