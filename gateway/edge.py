@@ -26,6 +26,7 @@ from contracts.errors import ErrorCode
 from gateway import metrics
 from gateway.auth import ANONYMOUS, Caller
 from gateway.cors import CorsPolicy
+from gateway.docs import CSP as DOCS_CSP
 from gateway.endpoints import Endpoint
 from gateway.http import Incoming, Reply, RequestHeaders, decode_headers
 from gateway.problems import edge_problem, internal_error, problem_response
@@ -40,11 +41,6 @@ access_log = logging.getLogger("gateway.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-DOCS_CSP = (
-    b"default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-    b"connect-src 'self'; frame-ancestors 'none'"
-)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),

@@ -1,11 +1,10 @@
-"""The gateway's own endpoints: health, readiness, metrics, OpenAPI and its docs page."""
+"""The gateway's own endpoints: health, readiness, metrics, OpenAPI (docs: gateway.docs)."""
 
 from __future__ import annotations
 
 import json
 
-from fastapi.openapi.docs import get_swagger_ui_html
-
+from gateway.docs import docs_routes
 from gateway.endpoints import Endpoint, guarded
 from gateway.http import Incoming, Reply
 from gateway.openapi import build_openapi
@@ -37,14 +36,10 @@ def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
         request.info.route = "openapi"
         return Reply(200, openapi)
 
-    async def docs(request: Incoming, rl: dict[str, str]) -> Reply:
-        request.info.route = "docs"
-        return Reply.of(get_swagger_ui_html(openapi_url="/openapi.json", title="partnermesh API"))
-
     return [
         ("GET", "/healthz", guarded(healthz)),
         ("GET", "/readyz", guarded(readyz)),
         ("GET", "/metrics", guarded(metrics_endpoint)),
         ("GET", "/openapi.json", guarded(openapi_json)),
-        ("GET", "/docs", guarded(docs)),
+        *docs_routes(),
     ]

@@ -148,11 +148,6 @@ class TestProbes:
         assert any(all(w in line for w in wanted) for line in counted)
         assert "pm_gateway_upstream_seconds_bucket" in text
 
-    async def test_docs_page_points_at_the_openapi_document(self, gateway):
-        r = await gateway.get("/docs")
-        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-        assert "/openapi.json" in r.text
-
 
 class TestAccessLog:
     async def test_one_json_line_per_request_with_ids(self, gateway, profile, tokens):
