@@ -46,7 +46,7 @@ from contracts.subjects import event_subject
 from contracts.v1 import collaboration as c
 from contracts.v1 import system
 from mesh.client import call
-from mesh.localnats import free_port, local_nats
+from mesh.localnats import child_process, free_port, local_nats
 from mesh.tokens import issuer_for
 
 ECO = "bench"
@@ -116,22 +116,8 @@ def service_process(name: str, env: dict[str, str]) -> Iterator[subprocess.Popen
     """``python -m services.<name>`` as its own process (its own event loop and CPU)."""
     prefix = f"PM_{name.upper()}_"
     full = {**os.environ, **{prefix + k: v for k, v in env.items()}}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"],
-        cwd=ROOT,
-        env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with child_process([sys.executable, "-m", f"services.{name}"], full, ROOT, 15) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 async def wait_ready(nc: Client, name: str) -> None:

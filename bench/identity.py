@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from identity.crypto import Passwords
 from identity.settings import IdentitySettings
-from mesh.localnats import free_port, local_nats
+from mesh.localnats import child_process, free_port, local_nats
 
 OIDC_PROVIDER = "9"  # the npm major version compared against
 SCOPE = "directory:read profile:read"
@@ -109,22 +109,6 @@ async def wait_http(url: str, proc: subprocess.Popen[bytes], within: float = 60)
                     return
             await asyncio.sleep(0.1)
     raise TimeoutError(f"{url} did not answer")
-
-
-@contextlib.contextmanager
-def process(argv: list[str], env: dict[str, str], cwd: str | None = None) -> Iterator[Any]:
-    proc = subprocess.Popen(
-        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def drive(n: int, concurrency: int, call: Callable[[], Awaitable[bool]]) -> dict[str, float]:
@@ -255,7 +239,7 @@ async def node_server(alg: str, ttl: int) -> AsyncIterator[dict[str, Any]]:
         "JWKS": json.dumps(private_jwks()),
         "NODE_ENV": "production",
     }
-    with process([node, "server.mjs"], env, cwd=str(home)) as proc:
+    with child_process([node, "server.mjs"], env, cwd=str(home)) as proc:
         url = f"http://127.0.0.1:{port}"
         await wait_http(f"{url}/.well-known/openid-configuration", proc)
         yield {
@@ -284,7 +268,7 @@ async def our_server(tmp: str, nats_url: str) -> AsyncIterator[dict[str, Any]]:
         "PM_IDENTITY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/identity.db",
     }
     creds = await asyncio.to_thread(seed_ours, env, f"{tmp}/creds.json")
-    with process([sys.executable, "-m", "identity"], env) as proc:
+    with child_process([sys.executable, "-m", "identity"], env) as proc:
         await wait_http(f"{url}/readyz", proc)
         await asyncio.sleep(1.0)
         backend = creds["clients"]["northwind-backend"]

@@ -83,9 +83,7 @@ class EdgeDPoP:
             require_nonce=self.demand_nonce,
         )
         if self.shared is not None:
-            expires = proof.iat + self.checker.max_age + 2 * self.checker.leeway
-            if await self.shared.seen(f"{proof.jkt}:{proof.jti}", proof.iat, expires):
-                raise DPoPError(dpop.INVALID_PROOF, "the proof was already used (jti replayed)")
+            await self.checker.not_replayed_anywhere(proof, self.shared)
         return raw
 
 

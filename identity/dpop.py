@@ -69,9 +69,7 @@ class IdentityDPoP:
         """``proof``, unless another replica has seen its ``jti`` (with a shared cache;
         without one the checker has looked in this process's own)."""
         if self.shared is not None:
-            expires = proof.iat + self.checker.max_age + 2 * self.checker.leeway
-            if await self.shared.seen(f"{proof.jkt}:{proof.jti}", proof.iat, expires):
-                raise DPoPError(dpop.INVALID_PROOF, "the proof was already used (jti replayed)")
+            await self.checker.not_replayed_anywhere(proof, self.shared)
         return proof
 
     async def resource_credentials(

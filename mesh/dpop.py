@@ -47,7 +47,7 @@ from joserfc import jwk as joserfc_jwk
 from contracts.errors import ErrorCode
 from mesh.errors import MeshError
 from mesh.jws import ASYMMETRIC, b64url_decode, parse_compact
-from mesh.replay import ReplayCache
+from mesh.replay import ReplayCache, SharedReplay
 
 PROOF_TYP = "dpop+jwt"
 HEADER = "DPoP"
@@ -184,6 +184,13 @@ class NonceSource:
         return any(hmac.compare_digest(nonce, self._at(s)) for s in (slot, slot - 1))
 
 
+REPLAYED = "the proof was already used (jti replayed)"
+
+
+def _replay_key(proof: Proof) -> str:
+    return f"{proof.jkt}:{proof.jti}"
+
+
 class ProofChecker:
     """Verifies proofs with one policy: window, replay cache, optional server nonces."""
 
@@ -250,10 +257,19 @@ class ProofChecker:
         if require_nonce and self.nonces and not self.nonces.valid(result.nonce, now):
             raise DPoPError(USE_NONCE, "use the server's DPoP nonce", self.nonces.current(now))
         if check_replay and self.replay is not None:
-            expires = iat + self.max_age + 2 * self.leeway
-            if self.replay.seen(f"{result.jkt}:{result.jti}", int(iat), expires, now):
-                raise DPoPError(INVALID_PROOF, "the proof was already used (jti replayed)")
+            if self.replay.seen(_replay_key(result), result.iat, self._expiry(result), now):
+                raise DPoPError(INVALID_PROOF, REPLAYED)
         return result
+
+    async def not_replayed_anywhere(self, proof: Proof, shared: SharedReplay) -> None:
+        """Refuse ``proof`` when a replica sharing ``shared`` (Redis) has seen its ``jti``:
+        the replay check of a checker built without a cache of its own."""
+        if await shared.seen(_replay_key(proof), proof.iat, self._expiry(proof)):
+            raise DPoPError(INVALID_PROOF, REPLAYED)
+
+    def _expiry(self, proof: Proof) -> float:
+        """When ``proof`` leaves the acceptance window (its jti need not be kept longer)."""
+        return proof.iat + self.max_age + 2 * self.leeway
 
     def _signed(self, proof: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         """Header, claims and key thumbprint of a well-formed proof whose signature verifies.

@@ -62,21 +62,35 @@ def nats_command(port: int, store_dir: str | Path, extra: list[str] | None = Non
 
 
 @contextlib.contextmanager
+def child_process(
+    argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None, grace: float = 10
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` running quietly (output discarded) for the block; then terminated, and
+    killed when it has not exited within ``grace`` seconds."""
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
 def local_nats(extra_args: list[str] | None = None) -> Iterator[str]:
     """A real nats-server with JetStream on a free loopback port, removed afterwards."""
     port = free_port()
     store = tempfile.mkdtemp(prefix="pm-nats-")
-    proc = subprocess.Popen(
-        nats_command(port, store, extra_args),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        wait_port(port)
-        yield f"nats://127.0.0.1:{port}"
+        with child_process(nats_command(port, store, extra_args)):
+            wait_port(port)
+            yield f"nats://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(10)
         shutil.rmtree(store, ignore_errors=True)
 
 

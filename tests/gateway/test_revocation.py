@@ -25,7 +25,7 @@ from mesh.tokens import RemoteJwks, TokenVerifier
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
-from tests.support.identity import serve_idp, start_idp
+from tests.support.identity import refresh_grant, serve_idp, start_idp
 from tests.support.services import run_service
 
 CLI_REDIRECT = "http://127.0.0.1:8099/callback"
@@ -189,27 +189,13 @@ class TestAccessTokenRevocation:
 
     async def test_reused_refresh_token_revokes_the_access_tokens_of_its_family(self, mesh):
         first = await mesh.person_tokens("noah")
-        refreshed = await mesh.http.post(
-            f"{mesh.issuer}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": first["refresh_token"],
-                "client_id": "mesh-cli",
-            },
-        )
+        refreshed = await refresh_grant(mesh.http, mesh.issuer, first["refresh_token"])
         second = refreshed.json()
         bystander = await mesh.person_tokens("chloe")
         async with mesh.gateway() as api:
             for token in (first["access_token"], second["access_token"]):
                 assert (await echo(api, token)).status_code == 200
-            reuse = await mesh.http.post(
-                f"{mesh.issuer}/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": first["refresh_token"],
-                    "client_id": "mesh-cli",
-                },
-            )
+            reuse = await refresh_grant(mesh.http, mesh.issuer, first["refresh_token"])
             assert reuse.json()["error"] == "invalid_grant"
 
             async def family_refused() -> bool:

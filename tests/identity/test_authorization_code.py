@@ -19,6 +19,7 @@ from identity.seed import PASSWORD
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT
+from tests.support.identity import refresh_grant
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -187,14 +188,7 @@ class TestCodeFailures:
         assert first.status_code == 200
         again = await self._exchange(idp, code, verifier)
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-        refresh = await idp.http.post(
-            f"{idp.issuer}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": first.json()["refresh_token"],
-                "client_id": "mesh-cli",
-            },
-        )
+        refresh = await refresh_grant(idp.http, idp.issuer, first.json()["refresh_token"])
         assert refresh.json()["error"] == "invalid_grant"
 
     async def test_wrong_redirect_uri_at_token_is_invalid_grant(self, idp):

@@ -20,6 +20,7 @@ from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT
 from tests.support.events import first_event
+from tests.support.identity import refresh_grant
 
 GINA_PASSWORD = "globex-operator-pw"
 
@@ -324,14 +325,7 @@ class TestUpdateAndDisable:
                 issuer + path, headers={"Authorization": f"Bearer {tokens['access_token']}"}
             )
             assert got.status_code == 404, path
-        refresh = await idp.http.post(
-            f"{issuer}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": tokens["refresh_token"],
-                "client_id": "mesh-cli",
-            },
-        )
+        refresh = await refresh_grant(idp.http, issuer, tokens["refresh_token"])
         assert refresh.status_code == 404
         listed = {e["slug"]: e for e in (await _call(idp, olivia, "GET")).json()}
         assert listed[slug]["disabled"] is True
@@ -353,14 +347,7 @@ class TestUpdateAndDisable:
         meta = await idp.http.get(f"{issuer}/.well-known/openid-configuration")
         assert meta.status_code == 200
         # its refresh tokens stayed revoked
-        refresh = await idp.http.post(
-            f"{issuer}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": tokens["refresh_token"],
-                "client_id": "mesh-cli",
-            },
-        )
+        refresh = await refresh_grant(idp.http, issuer, tokens["refresh_token"])
         assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
 
     async def test_platform_ecosystem_cannot_be_disabled(self, idp, olivia):

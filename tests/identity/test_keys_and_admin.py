@@ -14,6 +14,7 @@ from identity import cli, models
 from identity.crypto import Sealer
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
+from tests.support.identity import refresh_grant
 
 
 @pytest.fixture(scope="module")
@@ -166,14 +167,7 @@ class TestAdminApi:
         felix_id = next(p["id"] for p in people if p["username"] == "felix")
         resp = await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": False})
         assert resp.status_code == 200 and resp.json()["active"] is False
-        refresh = await idp.http.post(
-            f"{idp.issuer}/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": felix["refresh_token"],
-                "client_id": "mesh-cli",
-            },
-        )
+        refresh = await refresh_grant(idp.http, idp.issuer, felix["refresh_token"])
         assert refresh.json()["error"] == "invalid_grant"
         await _admin(idp, olivia, "PATCH", f"/people/{felix_id}", {"active": True})
 

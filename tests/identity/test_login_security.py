@@ -15,6 +15,7 @@ from identity.devclient import pkce_pair
 from identity.seed import PASSWORD
 from tests.identity.conftest import PORTAL_REDIRECT
 from tests.support.events import first_event
+from tests.support.identity import refresh_grant
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -126,14 +127,7 @@ class TestAudit:
         assert registered.ecosystem == "acme"
         tokens = await idp.person_tokens("chloe")
         for _ in range(2):
-            await idp.http.post(
-                f"{idp.issuer}/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": tokens["refresh_token"],
-                    "client_id": "mesh-cli",
-                },
-            )
+            await refresh_grant(idp.http, idp.issuer, tokens["refresh_token"])
         reuse = await _events(
             nc,
             lambda e: (

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+from tests.support.identity import refresh_grant
 
-async def _refresh(idp, refresh_token: str, client: str = "mesh-cli", **extra):
-    return await idp.http.post(
-        f"{idp.issuer}/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": client,
-            **extra,
-        },
-    )
+
+async def _refresh(idp, refresh_token: str, **extra: str):  # type: ignore[no-untyped-def]
+    return await refresh_grant(idp.http, idp.issuer, refresh_token, **extra)
 
 
 class TestRefresh:

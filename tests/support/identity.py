@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -72,3 +73,22 @@ async def outbox_events(database_url: str) -> list[dict[str, Any]]:
         found = json.loads(row.payload)
         events += found if isinstance(found, list) else [found]
     return events
+
+
+async def refresh_grant(
+    http: httpx.AsyncClient,
+    issuer: str,
+    refresh_token: str,
+    client_id: str = "mesh-cli",
+    **extra: str,
+) -> httpx.Response:
+    """A refresh-token grant at ``issuer``'s token endpoint, for a public client."""
+    return await http.post(
+        f"{issuer}/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client_id,
+            **extra,
+        },
+    )

@@ -17,14 +17,13 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 
-from mesh.localnats import free_port, local_nats, wait_port
+from mesh.localnats import child_process, free_port, local_nats, wait_port
 
 INFRA = os.environ.get("PARTNERMESH_TEST_INFRA", "local")
 POSTGRES_URL = os.environ.get("PARTNERMESH_TEST_POSTGRES_URL", "")
@@ -83,21 +82,9 @@ def redis_server() -> Iterator[str | None]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pm-redis-") as workdir:
         args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        proc = subprocess.Popen(
-            [binary, *args, "--dir", workdir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with child_process([binary, *args, "--dir", workdir]):
             wait_port(port, 10.0)
             yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def database_engines() -> list[str]:
