@@ -28,3 +28,16 @@ def event_subject(eco: str, event_type: str) -> str:
 
 def event_filter(eco: str = "*", source: str = "*", name: str = "*") -> str:
     return f"{EVENT_PREFIX}.{eco}.{source}.{name}"
+
+# Dead letters: events a consumer cannot handle for good (an event that does not validate,
+# an unknown type, a contract error), published by the consuming process with the error,
+# kept in their own stream for inspection and replay.
+DEAD_LETTER_PREFIX = f"{PREFIX}.dlq"
+DEAD_LETTER_STREAM = "PM_DEAD_LETTERS"
+DEAD_LETTER_STREAM_SUBJECTS = [f"{DEAD_LETTER_PREFIX}.>"]
+
+
+def dead_letter_subject(process: str, durable: str) -> str:
+    """Where ``process``'s consumer ``durable`` puts what it cannot handle for good:
+    ``pm.v1.dlq.<process>.<durable>``."""
+    return f"{DEAD_LETTER_PREFIX}.{process}.{durable}"
