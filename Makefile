@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Parallel test workers (pytest-xdist; each file runs whole on one worker, with its own
+# nats-server and databases). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
@@ -21,7 +24,7 @@ run: install ## Run the whole mesh locally (NATS from the wheel, SQLite, seeded 
 	$(BIN)/partnermesh up
 
 test: install ## Run the test suite (PostgreSQL too when PARTNERMESH_TEST_POSTGRES_URL is set)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -52,7 +52,16 @@ class TestReplicas:
             await seeded.person("zoe", "east", ["haulage"], ["dashboards"])
             await until(lambda: "zoe" in seeded.svc.store.eco(seeded.eco).people)
             assert "zoe" not in other.eco(seeded.eco).people
-            assert await other.sync() >= 1
+            # The service updates its own index inside the event's transaction, so the
+            # change row may be committed a moment after "zoe" shows there.
+            synced = 0
+
+            async def other_synced() -> bool:
+                nonlocal synced
+                synced += await other.sync()
+                return synced >= 1
+
+            await until(other_synced)
             assert other.eco(seeded.eco).people.profile("zoe").needs == ("haulage",)
         finally:
             await db.dispose()
