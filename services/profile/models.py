@@ -9,6 +9,8 @@ each author's and company's public writing, ``corpus_terms`` the ecosystem's
 document frequencies (over public documents only).
 """
 
+from pathlib import Path
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import DDL
+
+from mesh.migrate import History
 
 
 class Base(DeclarativeBase):
@@ -188,4 +192,14 @@ event.listen(
         "CREATE INDEX IF NOT EXISTS ix_search_tsv ON search_docs "
         "USING gin (to_tsvector('simple'::regconfig, text))"
     ).execute_if(dialect="postgresql"),
+)
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History(
+    "profile",
+    metadata,
+    Path(__file__).with_name("migrations"),
+    outbox=True,
+    inbox=True,
+    unmanaged=("search_fts", "ix_search_tsv"),
 )
