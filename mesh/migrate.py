@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib.util
 import json
 import logging
 import sys
@@ -69,6 +70,7 @@ class History:
     inbox: bool = False
     unmanaged: tuple[str, ...] = ()
     lock_key: int = field(init=False)
+    _script: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.outbox:
@@ -95,14 +97,24 @@ class History:
         cfg.set_main_option("version_locations", str(self.directory))
         cfg.set_main_option("path_separator", "os")
         cfg.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
+        if importlib.util.find_spec("ruff") is not None:  # new revisions come formatted
+            cfg.set_section_option("post_write_hooks", "hooks", "ruff")
+            cfg.set_section_option("post_write_hooks", "ruff.type", "module")
+            cfg.set_section_option("post_write_hooks", "ruff.module", "ruff")
+            cfg.set_section_option(
+                "post_write_hooks", "ruff.options", "format REVISION_SCRIPT_FILENAME"
+            )
         cfg.attributes["history"] = self
         cfg.attributes["connection"] = connection
         return cfg
 
-    def script(self) -> Any:
+    def script(self, fresh: bool = False) -> Any:
+        """The revisions (read once: they do not change while a process runs)."""
         from alembic.script import ScriptDirectory
 
-        return ScriptDirectory.from_config(self.config())
+        if fresh or self._script is None:
+            self._script = ScriptDirectory.from_config(self.config())
+        return self._script
 
 
 def history_of(metadata: MetaData) -> History:
@@ -341,7 +353,7 @@ def _revise(conn: Connection, history: History, message: str, autogenerate: bool
     cfg = history.config(conn)
     with _locked(conn, history):
         command.upgrade(cfg, "head")
-    number = len(list(history.script().walk_revisions())) + 1
+    number = len(list(history.script(fresh=True).walk_revisions())) + 1
     with conn.begin():
         return command.revision(cfg, message, autogenerate=autogenerate, rev_id=f"{number:04d}")
 

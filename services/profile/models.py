@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import DDL
@@ -51,6 +52,8 @@ persons = Table(
     Column("verified_note", Text, nullable=False, default=""),
     Column("verified_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Since when the profile exists ("member since"); older rows got their updated_at.
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 companies = Table(
@@ -66,6 +69,8 @@ companies = Table(
     Column("verified_note", Text, nullable=False, default=""),
     Column("verified_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Since when the profile exists ("member since"); older rows got their updated_at.
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 connections = Table(
