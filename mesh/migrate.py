@@ -15,8 +15,8 @@ applies them, or SQLite's write lock (``BEGIN IMMEDIATE``). Both DDL and the ver
 are in that one transaction, so a failed upgrade leaves the database as it was.
 
 A database made by ``create_all`` before there were migrations (its tables present, no
-``alembic_version``) is adopted: stamped at the baseline revision, data kept, then
-upgraded like any other.
+``alembic_version``) is adopted: stamped at the baseline revision (at the head when it
+matches the models exactly), data kept, then upgraded like any other.
 
 :func:`prepare` is what a process runs before it serves: apply pending revisions when its
 settings allow (development, tests), else wait, not ready, until the ``migrate`` step has
@@ -31,6 +31,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, MetaData, event, inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from mesh.consumer import inbox_table
@@ -192,7 +193,7 @@ def _engine(url: str) -> AsyncEngine:
     """A one-connection engine for migrating: on SQLite the driver's own transaction
     handling is switched off so that a transaction is one ``BEGIN IMMEDIATE`` (the write
     lock, taken at once, covering DDL too); foreign keys stay off, as batch table
-    rebuilds need."""
+    rebuilds need. See :func:`_wal` for the journal mode."""
     if url.startswith("postgresql://"):
         url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
@@ -202,15 +203,33 @@ def _engine(url: str) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "connect")
     def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+async def _wal(conn: AsyncConnection, timeout: float = 600.0) -> None:
+    """Put a SQLite file in WAL mode (every process's engine asks for it) before migrating.
+
+    Switching a new file's journal mode needs it unlocked and, unlike a write, does not
+    wait for a lock: done here, retrying, it never fails a process that starts while
+    another holds the write lock; once in WAL mode, asking again changes nothing.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    raw: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await (await raw.execute("PRAGMA journal_mode=WAL")).close()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 @contextmanager
@@ -230,17 +249,20 @@ def _upgrade(conn: Connection, history: History, target: str) -> Status:
         cfg = history.config(conn)
         adopted = before.state is State.UNVERSIONED
         if adopted:
-            command.stamp(cfg, history.script().get_base())
+            # Made by create_all: of an earlier release (the baseline's schema), or of this
+            # code (its models exactly, as test fixtures do).
+            at = "heads" if not _compare(conn, history) else history.script().get_base()
+            command.stamp(cfg, at)
             log.warning(
-                "adopted a database made before migrations: stamped the baseline",
-                extra={"process": history.name},
+                "adopted a database made before migrations: stamped its revision",
+                extra={"history": history.name, "revision": at},
             )
             before = _status(conn, history)
         if before.state is State.AHEAD:
             log.warning(
                 "database is at a revision this code does not know (a newer release); "
                 "left as it is",
-                extra={"process": history.name, "revision": ",".join(before.current)},
+                extra={"history": history.name, "revision": ",".join(before.current)},
             )
             return before
         command.upgrade(cfg, target)
@@ -265,11 +287,12 @@ async def upgrade(url: str, history: History, target: str = "head") -> Status:
     engine = _engine(url)
     try:
         async with engine.connect() as conn:
+            await _wal(conn)
             status: Status = await conn.run_sync(_upgrade, history, target)
     finally:
         await engine.dispose()
     if status.applied or status.adopted:
-        log.info("migrated", extra=status.as_dict())
+        log.info("migrated", extra={"migration": status.as_dict()})
     return status
 
 
@@ -311,7 +334,7 @@ async def prepare(db: Database, apply: bool, wait: bool = True, retry_s: float =
         )
         if not wait:
             raise SchemaBehind(message)
-        log.warning(message + "; waiting", extra=st.as_dict())
+        log.warning(message + "; waiting", extra={"migration": st.as_dict()})
         await asyncio.sleep(retry_s)
 
 
