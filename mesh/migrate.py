@@ -80,7 +80,10 @@ class History:
             inbox_table(self.metadata)
         digest = hashlib.blake2b(f"partnermesh.migrate.{self.name}".encode(), digest_size=8)
         self.lock_key = int.from_bytes(digest.digest(), "big", signed=True)
-        self.metadata.info["history"] = self
+        if self.metadata.info.setdefault("history", self) is not self:
+            raise ValueError(
+                f"this metadata already has a history: {self.metadata.info['history']}"
+            )
 
     def include_name(self, name: str | None, type_: str, _parents: Any) -> bool:
         """Autogenerate's filter: the version table and unmanaged objects are not models."""
@@ -189,16 +192,18 @@ def _known(script: Any, revision: str) -> bool:
 # -- engines and the lock ---------------------------------------------------------------
 
 
-def _engine(url: str) -> AsyncEngine:
-    """A one-connection engine for migrating: on SQLite the driver's own transaction
-    handling is switched off so that a transaction is one ``BEGIN IMMEDIATE`` (the write
-    lock, taken at once, covering DDL too); foreign keys stay off, as batch table
-    rebuilds need. See :func:`_wal` for the journal mode."""
+def _engine(url: str, write: bool = True) -> AsyncEngine:
+    """A one-connection engine for migrating (``write``) or looking: on SQLite the
+    driver's own transaction handling is switched off so that a migration's transaction
+    is one ``BEGIN IMMEDIATE`` (the write lock, taken at once, covering DDL too); foreign
+    keys stay off, as batch table rebuilds need. See :func:`_wal` for the journal mode."""
     if url.startswith("postgresql://"):
         url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
         return create_async_engine(url, poolclass=NullPool)
     engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 600})
+    if not write:
+        return engine
 
     @event.listens_for(engine.sync_engine, "connect")
     def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:
@@ -297,7 +302,7 @@ async def upgrade(url: str, history: History, target: str = "head") -> Status:
 
 
 async def status(url: str, history: History) -> Status:
-    engine = _engine(url)
+    engine = _engine(url, write=False)
     try:
         async with engine.connect() as conn:
             result: Status = await conn.run_sync(_status, history)
@@ -358,7 +363,7 @@ def _compare(conn: Connection, history: History) -> list[Any]:
 
 async def differences(url: str, history: History) -> list[Any]:
     """What autogenerate would change to make the database match the models ([] = agree)."""
-    engine = _engine(url)
+    engine = _engine(url, write=False)
     try:
         async with engine.connect() as conn:
             result: list[Any] = await conn.run_sync(_compare, history)
@@ -378,7 +383,9 @@ def _revise(conn: Connection, history: History, message: str, autogenerate: bool
         command.upgrade(cfg, "head")
     number = len(list(history.script(fresh=True).walk_revisions())) + 1
     with conn.begin():
-        return command.revision(cfg, message, autogenerate=autogenerate, rev_id=f"{number:04d}")
+        script = command.revision(cfg, message, autogenerate=autogenerate, rev_id=f"{number:04d}")
+    history.script(fresh=True)  # the new revision is part of the history from now on
+    return script
 
 
 async def revision(history: History, message: str, autogenerate: bool = True) -> Path:

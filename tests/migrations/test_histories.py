@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
+import pytest
 import setuptools
 from sqlalchemy import Column, String
+from sqlalchemy.exc import DBAPIError
 
 from deploy.migrations import PROCESSES, history
-from mesh.migrate import History, State, differences, upgrade
+from mesh.migrate import History, State, differences, revision, status, upgrade
 from tests.migrations.conftest import copy_with
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +42,12 @@ class TestModelsAndMigrationsAgree:
 
 
 class TestHistoriesShape:
+    def test_a_metadata_belongs_to_one_history(self):
+        profile = history("profile")
+        with pytest.raises(ValueError, match="already has a history"):
+            History("other", profile.metadata, profile.directory)
+        assert history("profile") is profile
+
     def test_one_linear_history_per_process(self, process_history):
         script = process_history.script()
         assert len(script.get_heads()) == 1, "two heads: rebase the newer revision on the other"
@@ -70,3 +79,59 @@ class TestHistoriesShape:
             package = ".".join(history(name).directory.relative_to(ROOT).parts)
             assert package in found, package
         assert "mesh.migrations" in found  # env.py; script.py.mako is package data (*.mako)
+
+
+def history_copy(tmp_path: Path, name: str, metadata=None) -> History:
+    """``name``'s history with its revisions copied to ``tmp_path`` (to add revisions to)."""
+    original = history(name)
+    directory = tmp_path / "migrations"
+    shutil.copytree(original.directory, directory)
+    if metadata is None:
+        metadata = copy_with(original.metadata, "persons")  # a metadata has one history
+    return History(name, metadata, directory, unmanaged=original.unmanaged)
+
+
+FAILING = '''"""A revision that fails half-way."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("persons", sa.Column("pronouns", sa.String(40)))
+    op.execute("UPDATE no_such_table SET x = 1")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+class TestWritingAndApplyingRevisions:
+    async def test_a_failing_revision_leaves_the_database_as_it_was(self, tmp_path, database_url):
+        copy = history_copy(tmp_path, "profile")
+        (copy.directory / "r0003_fails.py").write_text(FAILING)
+        await upgrade(database_url, history("profile"))
+        with pytest.raises(DBAPIError):
+            await upgrade(database_url, copy)
+        after = await status(database_url, history("profile"))
+        assert after.current == ("0002",)
+        assert await differences(database_url, history("profile")) == []  # no pronouns
+
+    async def test_revision_writes_what_the_models_changed(self, tmp_path, database_url):
+        profile = history("profile")
+        changed = copy_with(profile.metadata, "persons", Column("pronouns", String(40)))
+        copy = history_copy(tmp_path, "profile", changed)
+        path = await revision(copy, "persons say their pronouns")
+        assert path.name == "r0003_persons_say_their_pronouns.py"
+        written = path.read_text()
+        assert 'down_revision: str | Sequence[str] | None = "0002"' in written
+        assert 'batch_op.add_column(sa.Column("pronouns"' in written
+        done = await upgrade(database_url, copy)
+        assert done.applied == ("0001", "0002", "0003")
+        assert await differences(database_url, copy) == []
