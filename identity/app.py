@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
-from identity import admin, broker, handlers, logout, models, pages, platform, schema, signup
+from identity import admin, broker, handlers, logout, models, pages, platform, signup
 from identity.fastpath import TokenFastPath
 from identity.runtime import HERE, build_runtime
 from identity.settings import IdentitySettings
-from mesh import metrics
+from mesh import metrics, migrate
 from mesh.db import Database
 from mesh.errors import MeshError
 from mesh.nats import connect, ensure_event_stream
@@ -79,7 +79,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
             db = Database(settings.database_url_or_default("identity"), models.metadata)
             stack.push_async_callback(db.dispose)
             outbox = Outbox(models.metadata)
-            await schema.prepare(db)
+            await migrate.prepare(db, settings.migrates_on_start())
             nc = await _connect_nats(settings)
             stack.push_async_callback(nc.drain)  # type: ignore[attr-defined]
             js = nc.jetstream()  # type: ignore[attr-defined]

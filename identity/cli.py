@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from identity import ecosystems, keys, models, schema, seed, service
+from identity import ecosystems, keys, models, seed, service
 from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
 from identity.settings import IdentitySettings
+from mesh import migrate
 from mesh.db import Database
 from mesh.errors import MeshError
 from mesh.outbox import Outbox
@@ -23,7 +24,10 @@ async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
     db = Database(settings.database_url_or_default("identity"), models.metadata)
     outbox = Outbox(models.metadata)
     try:
-        await schema.prepare(db)
+        try:
+            await migrate.prepare(db, settings.migrates_on_start(), wait=False)
+        except migrate.SchemaBehind as exc:
+            raise CliError(str(exc)) from None
         return await run_tx(db, outbox, fn, *args)
     finally:
         await db.dispose()

@@ -8,6 +8,7 @@ random values, and private signing keys are encrypted (AES-GCM) at rest.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,8 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mesh.migrate import History
 
 
 class Base(DeclarativeBase):
@@ -227,3 +230,7 @@ class UsedAssertion(Base):
     __tablename__ = "id_used_assertions"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History("identity", metadata, Path(__file__).with_name("migrations"), outbox=True)

@@ -52,6 +52,8 @@ class Database:
         self._after_commit.append(hook)
 
     async def create_all(self) -> None:
+        """Create the tables straight from the models: for tests whose subject is not the
+        schema. Processes migrate instead (:mod:`mesh.migrate`)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
 

@@ -27,6 +27,7 @@ from sqlalchemy import MetaData
 
 from contracts.policy import Operation
 from mesh import logging as mesh_logging
+from mesh import migrate
 from mesh.consumer import EventConsumer, EventHandler, Inbox
 from mesh.db import Database
 from mesh.nats import connect, ensure_event_stream
@@ -153,7 +154,7 @@ async def service_runtime(
         outbox, inbox = Outbox(metadata), Inbox(metadata)
         db = Database(settings.database_url_or_default(name), metadata)
         stack.push_async_callback(db.dispose)
-        await db.create_all()
+        await migrate.prepare(db, settings.migrates_on_start())
         http = httpx.AsyncClient(timeout=10)
         stack.push_async_callback(http.aclose)
         if verifier is None:

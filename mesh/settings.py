@@ -43,6 +43,10 @@ class MeshSettings(BaseSettings):
     extra_trusted_issuers: list[str] = []
     # Secrets that must be changed outside development.
     secret_key: str = DEV_SECRET
+    # Apply pending schema migrations at start (under the migration lock); unset: on
+    # except in production, where the ``migrate`` step runs first and a process whose
+    # database is behind waits, not ready, until it has (mesh.migrate.prepare).
+    migrate_on_start: bool | None = None
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> MeshSettings:
@@ -53,6 +57,11 @@ class MeshSettings(BaseSettings):
                 "set a real secret before running in production"
             )
         return self
+
+    def migrates_on_start(self) -> bool:
+        if self.migrate_on_start is None:
+            return self.environment != "production"
+        return self.migrate_on_start
 
 
 class ServiceSettings(MeshSettings):

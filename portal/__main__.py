@@ -1,14 +1,20 @@
-"""Run the portal: ``python -m portal``."""
+"""Run the portal: ``python -m portal`` (``migrate`` migrates its database)."""
+
+import sys
 
 import uvicorn
 
+from mesh import migrate
 from mesh.logging import setup as setup_logging
+from portal import models
 from portal.app import create_app
 from portal.settings import PortalSettings
 
 
 def main() -> None:
     settings = PortalSettings()
+    if sys.argv[1:2] == ["migrate"]:
+        sys.exit(migrate.main(models.history, settings.database_url_or_default(), sys.argv[2:]))
     setup_logging("portal", settings.log_level, settings.log_json)
     uvicorn.run(
         create_app(settings),

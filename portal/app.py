@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from mesh import migrate
 from mesh.db import Database
 from portal import models
 from portal.api import ApiError, Gateway
@@ -49,7 +50,7 @@ def _lifespan(settings: PortalSettings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url_or_default(), models.metadata)
-        await db.create_all()
+        await migrate.prepare(db, settings.migrates_on_start())
         async with (
             httpx.AsyncClient(timeout=10.0) as http,
             httpx.AsyncClient(

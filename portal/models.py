@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -14,6 +16,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from mesh.migrate import History
 
 metadata = MetaData()
 
@@ -62,3 +66,6 @@ dashboards = Table(
     Index("ix_portal_dashboards_owner", "eco", "owner"),
     Index("ix_portal_dashboards_partner", "eco", "partner", "shared"),
 )
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History("portal", metadata, Path(__file__).with_name("migrations"))

@@ -250,6 +250,7 @@ class PersonView(BaseModel):
         default=None, description="the per-field settings; only the owner sees them"
     )
     updated_at: datetime | None = None
+    member_since: datetime | None = Field(default=None, description="when the profile was created")
 
 
 class CompanyView(BaseModel):
@@ -266,6 +267,7 @@ class CompanyView(BaseModel):
     size: str | None = None
     visibility: dict[str, Visibility] | None = None
     updated_at: datetime | None = None
+    member_since: datetime | None = Field(default=None, description="when the profile was created")
 
 
 class CloudTerm(BaseModel):

@@ -1,5 +1,9 @@
-"""Run the collaboration service: ``python -m services.collaboration``."""
+"""Run the collaboration service: ``python -m services.collaboration``;
+``migrate`` migrates its database."""
 
+import sys
+
+from mesh import migrate
 from mesh.runtime import run, service_runtime
 from services.collaboration import handlers, models
 from services.collaboration.settings import CollaborationSettings
@@ -13,4 +17,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["migrate"]:
+        url = CollaborationSettings().database_url_or_default("collaboration")
+        sys.exit(migrate.main(models.history, url, sys.argv[2:]))
     run(main())

@@ -8,6 +8,7 @@ prefix (``t_``, ``p_``, ``n_``) so reactions and revisions can key on the id alo
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mesh.migrate import History
 
 Serial = BigInteger().with_variant(Integer, "sqlite")
 Stamp = DateTime(timezone=True)
@@ -205,3 +208,9 @@ class ModerationRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History(
+    "collaboration", metadata, Path(__file__).with_name("migrations"), outbox=True, inbox=True
+)

@@ -1,5 +1,8 @@
-"""Run the connector service: ``python -m services.connector``."""
+"""Run the connector service: ``python -m services.connector``; ``migrate`` migrates its DB."""
 
+import sys
+
+from mesh import migrate
 from mesh.runtime import run, service_runtime
 from services.connector import handlers, models
 from services.connector.settings import ConnectorSettings
@@ -13,4 +16,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["migrate"]:
+        url = ConnectorSettings().database_url_or_default("connector")
+        sys.exit(migrate.main(models.history, url, sys.argv[2:]))
     run(main())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mesh.migrate import History
 
 TS = DateTime(timezone=True)
 
@@ -184,3 +187,9 @@ class Flow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History(
+    "connector", metadata, Path(__file__).with_name("migrations"), outbox=True, inbox=True
+)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mesh.migrate import History
 
 ID = 200
 _SEQ = BigInteger().with_variant(Integer, "sqlite")
@@ -110,3 +113,9 @@ class AuditRow(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History(
+    "matching", metadata, Path(__file__).with_name("migrations"), outbox=True, inbox=True
+)

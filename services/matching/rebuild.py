@@ -18,6 +18,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from contracts.registry import decode_events
 from contracts.subjects import EVENT_PREFIX, EVENT_STREAM
+from mesh import migrate
 from mesh.db import Database
 from mesh.nats import connect, ensure_event_stream
 from mesh.outbox import Outbox
@@ -70,10 +71,10 @@ def _handlers(svc: Matching) -> dict[str, Any]:
 
 
 async def rebuild(settings: MatchingSettings, with_replay: bool) -> dict[str, Any]:
-    outbox = Outbox(models.metadata)  # registers its table before create_all
+    outbox = Outbox(models.metadata)
     db = Database(settings.database_url_or_default("matching"), models.metadata)
     try:
-        await db.create_all()
+        await migrate.prepare(db, settings.migrates_on_start(), wait=False)
         svc = Matching(db, outbox, settings)
         replayed = await replay(svc, settings.nats_url) if with_replay else None
         stats: dict[str, Any] = await svc.store.rebuild()

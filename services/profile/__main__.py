@@ -1,5 +1,8 @@
-"""Run the profile service: ``python -m services.profile``."""
+"""Run the profile service: ``python -m services.profile`` (``migrate`` migrates its database)."""
 
+import sys
+
+from mesh import migrate
 from mesh.runtime import run, service_runtime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
@@ -13,4 +16,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["migrate"]:
+        url = ProfileSettings().database_url_or_default("profile")
+        sys.exit(migrate.main(models.history, url, sys.argv[2:]))
     run(main())

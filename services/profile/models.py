@@ -9,6 +9,8 @@ each author's and company's public writing, ``corpus_terms`` the ecosystem's
 document frequencies (over public documents only).
 """
 
+from pathlib import Path
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -21,9 +23,12 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import DDL
+
+from mesh.migrate import History
 
 
 class Base(DeclarativeBase):
@@ -47,6 +52,8 @@ persons = Table(
     Column("verified_note", Text, nullable=False, default=""),
     Column("verified_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Since when the profile exists ("member since"); older rows got their updated_at.
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 companies = Table(
@@ -62,6 +69,8 @@ companies = Table(
     Column("verified_note", Text, nullable=False, default=""),
     Column("verified_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Since when the profile exists ("member since"); older rows got their updated_at.
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 connections = Table(
@@ -188,4 +197,14 @@ event.listen(
         "CREATE INDEX IF NOT EXISTS ix_search_tsv ON search_docs "
         "USING gin (to_tsvector('simple'::regconfig, text))"
     ).execute_if(dialect="postgresql"),
+)
+
+# The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
+history = History(
+    "profile",
+    metadata,
+    Path(__file__).with_name("migrations"),
+    outbox=True,
+    inbox=True,
+    unmanaged=("search_fts", "ix_search_tsv"),
 )

@@ -102,6 +102,7 @@ class ProfileService:
         """Create a person's stub (or follow a change of name or partner); returns the row."""
         row = await repo.get_person(s, eco, person, for_update=True)
         if row is None:
+            now = datetime.now(UTC)
             await repo.insert_person(
                 s,
                 eco=eco,
@@ -112,7 +113,8 @@ class ProfileService:
                 visibility=views.default_visibility(c.PERSON_FIELDS),
                 verified=False,
                 verified_note="",
-                updated_at=datetime.now(UTC),
+                updated_at=now,
+                created_at=now,
             )
             row = await self._person(s, eco, person)
             return await self._save_person(s, row, name=name)
@@ -201,6 +203,7 @@ class ProfileService:
     async def register_company(self, s: AsyncSession, eco: str, partner: str, name: str) -> Any:
         row = await repo.get_company(s, eco, partner, for_update=True)
         if row is None:
+            now = datetime.now(UTC)
             await repo.insert_company(
                 s,
                 eco=eco,
@@ -210,7 +213,8 @@ class ProfileService:
                 visibility=views.default_visibility(c.COMPANY_FIELDS),
                 verified=False,
                 verified_note="",
-                updated_at=datetime.now(UTC),
+                updated_at=now,
+                created_at=now,
             )
             row = await self._company(s, eco, partner)
             return await self._save_company(s, row, name=name)

@@ -74,6 +74,7 @@ def person_view(row: Any, company_name: str | None, tier: Visibility) -> PersonV
         name=row.name,
         badge=badge(row),
         updated_at=aware(row.updated_at),
+        member_since=aware(row.created_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
         **person_visible(row, tier),
     )
@@ -85,6 +86,7 @@ def company_view(row: Any, tier: Visibility) -> CompanyView:
         name=row.name,
         badge=badge(row),
         updated_at=aware(row.updated_at),
+        member_since=aware(row.created_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
         **company_visible(row, tier),
     )

@@ -1,0 +1,1 @@
+"""The identity database's schema history: Alembic revisions (see mesh.migrate)."""

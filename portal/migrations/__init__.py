@@ -1,0 +1,1 @@
+"""The portal database's schema history: Alembic revisions (see mesh.migrate)."""

@@ -1,0 +1,1 @@
+"""The collaboration database's schema history: Alembic revisions (see mesh.migrate)."""

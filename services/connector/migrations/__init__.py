@@ -1,0 +1,1 @@
+"""The connector database's schema history: Alembic revisions (see mesh.migrate)."""

@@ -1,0 +1,1 @@
+"""The matching database's schema history: Alembic revisions (see mesh.migrate)."""

@@ -1,0 +1,1 @@
+"""The profile database's schema history: Alembic revisions (see mesh.migrate)."""
