@@ -252,9 +252,7 @@ def grants(process: str) -> Grants:
         pub += _ordered_consumer_grants(EVENT_STREAM)
     if process in SERVICES:
         sub += _service_subscriptions(process)
-    pub += {OPS: _ops_grants, ADMIN: _admin_grants, REBUILD: _rebuild_grants}.get(
-        process, list
-    )()
+    pub += {OPS: _ops_grants, ADMIN: _admin_grants, REBUILD: _rebuild_grants}.get(process, list)()
     return Grants(
         process,
         publish=tuple(dict.fromkeys(pub)),

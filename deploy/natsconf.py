@@ -135,10 +135,7 @@ def permission_table() -> str:
         pub = list(g.publish) + (["(replies: allow_responses)"] if g.allow_responses else [])
         sub = list(g.subscribe)
         for i in range(max(len(pub), len(sub))):
-            rows.append(
-                f"| {process if i == 0 else ''} | "
-                f"{_cell(pub, i)} | {_cell(sub, i)} |"
-            )
+            rows.append(f"| {process if i == 0 else ''} | {_cell(pub, i)} | {_cell(sub, i)} |")
     return "\n".join(rows) + "\n"
 
 

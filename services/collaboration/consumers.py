@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import EventBase
 from contracts.bus import consumer
+from contracts.envelope import EventBase
 from contracts.v1.matching import IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated
 from services.collaboration import repository as repo

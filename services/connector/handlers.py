@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.bus import consumer
 from contracts.claims import Claims
 from contracts.policy import Operation
-from contracts.bus import consumer
 from contracts.v1 import connector as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call

@@ -17,8 +17,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic_settings import SettingsConfigDict
 
-from contracts.registry import decode_events
 from contracts.bus import REBUILD, consumer, inbox_prefix
+from contracts.registry import decode_events
 from contracts.subjects import EVENT_STREAM
 from mesh.db import Database
 from mesh.nats import BusAuth, connect, ensure_event_stream

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import EventBase
 from contracts.bus import consumer
+from contracts.envelope import EventBase
 from contracts.v1.collaboration import ContentCreated, ContentEdited, ContentHidden
 from contracts.v1.identity import PartnerRegistered, PersonRegistered
 from contracts.v1.matching import IntroductionConnected

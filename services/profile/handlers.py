@@ -85,9 +85,9 @@ def register(rt: ServiceRuntime) -> None:
         rt.endpoint(op, handler)
 
     on = events.EventHandlers(svc)
-    for declared, handler in (
+    for declared, on_event in (
         (events.IDENTITY, on.identity),
         (events.MATCHING, on.matching),
         (events.COLLABORATION, on.collaboration),
     ):
-        rt.consume(declared.durable, declared.filter_subjects, handler)
+        rt.consume(declared.durable, declared.filter_subjects, on_event)

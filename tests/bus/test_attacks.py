@@ -29,13 +29,13 @@ from tests.bus.conftest import probe
 
 class TestAnonymous:
     async def test_anonymous_connection_is_refused(self, secured):
-        with pytest.raises(NatsError, match="(?i)authorization violation"):
+        with pytest.raises(NatsError, match=r"(?i)authorization violation"):
             await nats.connect(secured.url, allow_reconnect=False, max_reconnect_attempts=0)
 
     async def test_unknown_key_is_refused(self, secured, tmp_path):
         seed = tmp_path / "stranger.nk"
         seed.write_bytes(new_user_seed())
-        with pytest.raises(NatsError, match="(?i)authorization violation"):
+        with pytest.raises(NatsError, match=r"(?i)authorization violation"):
             await probe(secured.url, BusAuth(str(seed), "_INBOX.stranger"), "stranger")
 
 

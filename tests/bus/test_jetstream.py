@@ -14,11 +14,11 @@ from nats.micro import add_service
 from nats.micro.service import EndpointConfig, ServiceConfig
 
 from contracts.bus import (
+    ADMIN,
     CONSUMERS,
+    OPS,
     REBUILD,
     REVOCATION_READERS,
-    ADMIN,
-    OPS,
     event_owner,
     inbox_prefix,
 )
@@ -215,3 +215,43 @@ class TestTools:
                 await p.nc.jetstream(timeout=0.5).update_stream(config)
             refused = await p.settle()
             assert ("publish", f"$js.api.stream.update.{EVENT_STREAM}".lower(), None) in refused
+
+
+class TestRebuildTool:
+    async def test_replays_with_its_own_key(self, tmp_path, monkeypatch):
+        """``python -m services.matching rebuild --replay`` as ``matching-rebuild``: what
+        collaboration published is re-derived, and the bus refused nothing."""
+        from prometheus_client import REGISTRY
+
+        from contracts.v1.collaboration import ContentCreated, ContentData
+        from deploy import bus
+        from services.matching.rebuild import rebuild
+        from services.matching.settings import MatchingSettings
+        from tests.bus.conftest import probe, secured_server
+
+        with secured_server(tmp_path / "bus") as server:
+            await bus.create_streams(server.url, server.auth(ADMIN))
+            data = ContentData(
+                content_id="c1", kind="post", author="carol", author_partner="east",
+                thread="t1", text="hello @dave", mentions=["dave"],
+            )  # fmt: skip
+            event = ContentCreated(ecosystem="acme", data=data)
+            collaboration = await probe(server.url, server.auth("collaboration"), "c")
+            await collaboration.nc.jetstream().publish(
+                event_subject("acme", event.type), event.model_dump_json().encode()
+            )
+            await collaboration.nc.close()
+            seed = server.keyring.seed_file(REBUILD)
+            monkeypatch.setenv("PM_MATCHING_REBUILD_NATS_NKEY_SEED_FILE", str(seed))
+            settings = MatchingSettings(
+                nats_url=server.url,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'matching.db'}",
+                environment="test",
+            )
+            stats = await rebuild(settings, with_replay=True)
+            assert stats["replayed_events"] == 1
+            refused = REGISTRY.get_sample_value(
+                "pm_nats_permission_violations_total", {"conn": REBUILD}
+            )
+            assert refused == 0
+            assert "Violation" not in server.log()

@@ -84,7 +84,7 @@ class TestRotation:
     def test_seed_files_are_private(self, tmp_path):
         from deploy.natskeys import Keyring
 
-        keyring = Keyring(tmp_path / "creds").ensure()
+        Keyring(tmp_path / "creds").ensure()
         for seed in (tmp_path / "creds").iterdir():
             assert seed.stat().st_mode & 0o777 == 0o600
 

@@ -52,9 +52,7 @@ class TestOwnership:
 
     def test_a_new_operation_without_a_service_fails(self):
         problems = ownership_problems(operations=(*OPERATIONS, UNOWNED_OPERATION))
-        assert problems == [
-            "operation billing.charge (pm.v1.billing.charge): no service 'billing'"
-        ]
+        assert problems == ["operation billing.charge (pm.v1.billing.charge): no service 'billing'"]
 
     def test_a_new_event_without_a_producer_fails(self):
         problems = ownership_problems(events=(*EVENT_TYPES, _Unowned))

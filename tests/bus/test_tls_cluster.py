@@ -38,7 +38,9 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list
             (out / name).write_text(text)
             log = stack.enter_context((out / f"{name}.log").open("wb"))
             procs.append(
-                subprocess.Popen([nats_server_binary(), "-c", str(out / name)], stdout=log, stderr=log)
+                subprocess.Popen(
+                    [nats_server_binary(), "-c", str(out / name)], stdout=log, stderr=log
+                )
             )
         try:
             for port in clients:
@@ -93,5 +95,5 @@ class TestTlsCluster:
         import ssl
 
         ctx = ssl.create_default_context(cafile=str(out / "tls" / CA_FILE))
-        with pytest.raises(NatsError, match="(?i)authorization violation"):
+        with pytest.raises(NatsError, match=r"(?i)authorization violation"):
             await nats.connect(urls[1], tls=ctx, allow_reconnect=False, max_reconnect_attempts=0)

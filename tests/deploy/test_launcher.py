@@ -113,7 +113,7 @@ class TestLauncher:
             # The bus admits only the processes' own keys: the operators' one may ask $SRV.
             ops = var / "nats" / "creds" / "ops.nk"
             assert ops.stat().st_mode & 0o777 == 0o600
-            with pytest.raises(nats.errors.Error, match="(?i)authorization violation"):
+            with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
                 await nats.connect(info["nats"], allow_reconnect=False, max_reconnect_attempts=0)
             nc = await nats.connect(
                 info["nats"], nkeys_seed=str(ops), inbox_prefix=inbox_prefix("ops")
