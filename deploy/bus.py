@@ -27,7 +27,7 @@ from nats.js.errors import BadRequestError
 from contracts.bus import ADMIN, PROCESSES, inbox_prefix
 from contracts.subjects import DEAD_LETTER_STREAM, DEAD_LETTER_STREAM_SUBJECTS
 from deploy.natsconf import Node, Tls, authorization, server_conf
-from deploy.natskeys import CA_FILE, CERT_FILE, KEY_FILE, Keyring, ensure_tls
+from deploy.natskeys import CA_FILE, CERT_FILE, KEY_FILE, Keyring, write_secret, ensure_tls
 from mesh.nats import BusAuth, connect, event_stream_config
 
 TARGETS = ("single", "cluster", "compose", "k8s")
@@ -116,10 +116,11 @@ def tls_hosts(target: str) -> list[str]:
     return ["localhost", "127.0.0.1"]
 
 
-def render(target: str, out: Path) -> list[Path]:
-    """Write ``target``'s configuration and secrets under ``out``; the paths written."""
+def render(target: str, out: Path, static: bool = True) -> list[Path]:
+    """Write ``target``'s configuration (unless not ``static``: after a key rotation only
+    the authorization changes) and secrets under ``out``; the paths written."""
     written = []
-    for name, text in static_files(target, str(out)).items():
+    for name, text in static_files(target, str(out)).items() if static else ():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
         written.append(out / name)
@@ -129,7 +130,7 @@ def render(target: str, out: Path) -> list[Path]:
     if target != "single":
         written.append(ensure_tls(out / "tls", tls_hosts(target)))
     if target == "k8s":
-        (out / "secrets.yaml").write_text(k8s_secrets(out, keyring))
+        write_secret(out / "secrets.yaml", k8s_secrets(out, keyring).encode())
         written.append(out / "secrets.yaml")
     return written
 

@@ -57,7 +57,7 @@ def nats_command(args: argparse.Namespace) -> int:
             print(f"{args.process}: new key {keyring.rotate(args.process)}")
         else:
             keyring.retire(args.process)
-    for path in bus.render(args.target, out):
+    for path in bus.render(args.target, out, static=args.verb == "render"):
         print(f"wrote {path}")
     if args.verb != "render":
         print("now reload the servers: nats-server --signal reload (or SIGHUP)")

@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from contracts.bus import PROCESSES
 
 
-def _write_secret(path: Path, data: bytes) -> None:
+def write_secret(path: Path, data: bytes) -> None:
     """Write ``data`` readable by its owner only (0600), never world-readable in between."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -58,7 +58,7 @@ class Keyring:
         """Create a seed for every process that has none; keep those that exist."""
         for process in processes:
             if not self.seed_file(process).exists():
-                _write_secret(self.seed_file(process), new_user_seed())
+                write_secret(self.seed_file(process), new_user_seed())
         return self
 
     def public_keys(self, process: str) -> list[str]:
@@ -71,7 +71,7 @@ class Keyring:
         if self.old_seed_file(process).exists():
             raise ValueError(f"{process}: retire the previous rotation first")
         self.seed_file(process).rename(self.old_seed_file(process))
-        _write_secret(self.seed_file(process), new_user_seed())
+        write_secret(self.seed_file(process), new_user_seed())
         return self.public_keys(process)[0]
 
     def retire(self, process: str) -> None:
@@ -161,7 +161,7 @@ def ensure_tls(directory: Path, hosts: Iterable[str], days: int = 825) -> Path:
     )
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CA_FILE).write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    _write_secret(directory / "ca-key.pem", _pem_key(ca_key))
+    write_secret(directory / "ca-key.pem", _pem_key(ca_key))
     (directory / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_secret(directory / KEY_FILE, _pem_key(key))
+    write_secret(directory / KEY_FILE, _pem_key(key))
     return directory

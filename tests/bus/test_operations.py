@@ -112,3 +112,31 @@ class TestViolations:
         assert 'gateway-77" - "$G/nkey:' in log
         assert 'Publish Violation - Subject "pm.v1.evt.acme.identity.token_revoked"' in log
         assert 'Subscription Violation - Subject "pm.v1.>"' in log
+
+
+class TestStreamsAtDeployTime:
+    async def test_a_process_waits_until_the_admin_created_the_stream(self, tmp_path):
+        """Running processes may not create streams: one that starts first is refused
+        (logged, counted) and waits until the deploy-time admin has created it."""
+        from contracts.bus import ADMIN
+        from contracts.subjects import EVENT_STREAM
+        from deploy import bus
+        from mesh.nats import ensure_event_stream
+
+        with secured_server(tmp_path) as server:
+            nc = await connect(server.url, "profile-9", server.auth("profile"))
+            try:
+                waiting = asyncio.create_task(ensure_event_stream(nc.jetstream()))
+                async with asyncio.timeout(10):
+                    while violations("profile-9") < 1:
+                        await asyncio.sleep(0.02)
+                assert not waiting.done()
+                await bus.create_streams(server.url, server.auth(ADMIN))
+                async with asyncio.timeout(10):
+                    await waiting
+                info = await nc.jetstream().stream_info(EVENT_STREAM)
+                assert info.config.name == EVENT_STREAM
+                assert violations("profile-9") == 1
+                assert f"$JS.API.STREAM.CREATE.{EVENT_STREAM}" in server.log()
+            finally:
+                await nc.close()

@@ -135,7 +135,8 @@ class TestRenderedConfigs:
         assert tmp_path / "secrets.yaml" in written
         for seed in (tmp_path / "creds").iterdir():
             assert seed.stat().st_mode & 0o777 == 0o600
-        assert (tmp_path / "tls" / "server-key.pem").stat().st_mode & 0o777 == 0o600
+        for secret in ("tls/server-key.pem", "tls/ca-key.pem", "secrets.yaml"):
+            assert (tmp_path / secret).stat().st_mode & 0o777 == 0o600
         secrets = list(yaml.safe_load_all((tmp_path / "secrets.yaml").read_text()))
         names = {d["metadata"]["name"]: set(d["data"]) for d in secrets}
         assert names["bus-credentials"] == {f"{p}.nk" for p in PROCESSES} | {"ca.pem"}
