@@ -27,7 +27,7 @@ from nats.js.errors import BadRequestError
 from contracts.bus import ADMIN, PROCESSES, inbox_prefix
 from contracts.subjects import DEAD_LETTER_STREAM, DEAD_LETTER_STREAM_SUBJECTS
 from deploy.natsconf import Node, Tls, authorization, server_conf
-from deploy.natskeys import CA_FILE, CERT_FILE, KEY_FILE, Keyring, write_secret, ensure_tls
+from deploy.natskeys import CA_FILE, CERT_FILE, KEY_FILE, Keyring, ensure_tls, write_secret
 from mesh.nats import BusAuth, connect, event_stream_config
 
 TARGETS = ("single", "cluster", "compose", "k8s")

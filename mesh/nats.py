@@ -44,7 +44,11 @@ class BusAuth:
         """Keyword arguments of ``nats.connect`` for this identity."""
         opts: dict[str, Any] = {}
         if self.nkey_seed_file:
-            opts["nkeys_seed"] = self.nkey_seed_file
+            # Read once: the process keeps this key (across reconnects) until it restarts,
+            # even when a rotation replaces the file meanwhile (old and new are admitted
+            # during the window; see deploy/natskeys.py).
+            with open(self.nkey_seed_file) as seed:
+                opts["nkeys_seed_str"] = seed.read().strip()
         if self.inbox_prefix:
             opts["inbox_prefix"] = self.inbox_prefix
         if self.tls_ca_file:

@@ -47,6 +47,17 @@ class SecuredBus:
         (self.directory / "auth.conf").write_text(authorization(self.keyring))
         self.proc.send_signal(signal.SIGHUP)
 
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port and config (clients
+        reconnect)."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        log = (self.directory / "nats.log").open("ab")
+        conf = str(self.directory / "nats.conf")
+        self.proc = subprocess.Popen([nats_server_binary(), "-c", conf], stdout=log, stderr=log)
+        log.close()
+        wait_port(int(self.url.rsplit(":", 1)[1]))
+
     def log(self) -> str:
         return (self.directory / "nats.log").read_text(errors="replace")
 
@@ -61,12 +72,13 @@ def secured_server(directory: Path) -> Iterator[SecuredBus]:
     (directory / "auth.conf").write_text(authorization(keyring))
     with (directory / "nats.log").open("wb") as log:
         proc = subprocess.Popen([nats_server_binary(), "-c", str(conf)], stdout=log, stderr=log)
+    server = SecuredBus(f"nats://127.0.0.1:{port}", keyring, directory, proc)
     try:
         wait_port(port)
-        yield SecuredBus(f"nats://127.0.0.1:{port}", keyring, directory, proc)
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.proc.terminate()
+        server.proc.wait(10)
 
 
 @dataclass

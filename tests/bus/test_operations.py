@@ -70,6 +70,29 @@ class TestRotation:
             with contextlib.suppress(Exception):
                 await old.nc.close()
 
+    async def test_a_running_process_keeps_its_key_until_it_restarts(self, tmp_path):
+        """A rotation replaces the seed file under a running process: when it reconnects
+        (here: the server restarts) it still signs with the key it started with, which
+        the window admits; only a restart moves it to the new key."""
+        with secured_server(tmp_path) as server:
+            nc = await connect(server.url, "profile-5", server.auth("profile"))
+            try:
+                old_key = server.keyring.public_keys("profile")[0]
+                server.keyring.rotate("profile")
+                server.rerender()
+                server.restart()
+                async with asyncio.timeout(15):
+                    while not (nc.stats["reconnects"] >= 1 and nc.is_connected):
+                        await asyncio.sleep(0.05)
+                await nc.publish("pm.v1.evt.acme.profile.person_updated", b"{}")
+                await nc.flush()
+                assert violations("profile-5") == 0
+                assert f'Nkey "{old_key}"' not in server.log()  # no authentication error
+                restarted = await admitted_soon(server.url, server.auth("profile"))
+                await restarted.nc.close()
+            finally:
+                await nc.close()
+
     def test_rotating_twice_without_retiring_is_refused(self, tmp_path):
         from deploy.natskeys import Keyring
 
