@@ -36,6 +36,15 @@ class BusAuth:
 
     @classmethod
     def from_settings(cls, settings: Any) -> BusAuth:
+        """The credential a process's settings name; in production there must be one."""
+        if getattr(settings, "environment", "") == "production" and not (
+            settings.nats_nkey_seed_file
+        ):
+            prefix = settings.model_config.get("env_prefix", "PM_")
+            raise ValueError(
+                f"{prefix}NATS_NKEY_SEED_FILE is not set: in production every process "
+                "connects to NATS with its own key (partnermesh nats render)"
+            )
         return cls(
             settings.nats_nkey_seed_file, settings.nats_inbox_prefix, settings.nats_tls_ca_file
         )

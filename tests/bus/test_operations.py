@@ -163,3 +163,25 @@ class TestStreamsAtDeployTime:
                 assert f"$JS.API.STREAM.CREATE.{EVENT_STREAM}" in server.log()
             finally:
                 await nc.close()
+
+
+class TestProductionSettings:
+    def test_production_refuses_an_anonymous_bus_connection(self):
+        from services.profile.settings import ProfileSettings
+
+        settings = ProfileSettings(environment="production", secret_key="x" * 40)
+        with pytest.raises(ValueError, match="PM_PROFILE_NATS_NKEY_SEED_FILE"):
+            BusAuth.from_settings(settings)
+
+    def test_production_with_a_key_and_development_without(self, tmp_path):
+        from services.profile.settings import ProfileSettings
+
+        seed = tmp_path / "profile.nk"
+        settings = ProfileSettings(
+            environment="production",
+            secret_key="x" * 40,
+            nats_nkey_seed_file=str(seed),
+            nats_inbox_prefix="_INBOX.profile",
+        )
+        assert BusAuth.from_settings(settings).inbox_prefix == "_INBOX.profile"
+        assert BusAuth.from_settings(ProfileSettings()).options() == {}
