@@ -201,6 +201,9 @@ def _ops_grants() -> list[str]:
         _api("CONSUMER.LIST", EVENT_STREAM),
         _api("CONSUMER.INFO", EVENT_STREAM, "*"),
         _api("STREAM.MSG.GET", DEAD_LETTER_STREAM),
+        _api("DIRECT.GET", DEAD_LETTER_STREAM),
+        _api("DIRECT.GET", DEAD_LETTER_STREAM, ">"),
+        _api("STREAM.MSG.DELETE", DEAD_LETTER_STREAM),  # a replayed dead letter goes
         _api("CONSUMER.CREATE", DEAD_LETTER_STREAM),
         _api("CONSUMER.CREATE", DEAD_LETTER_STREAM, "*"),
         _api("CONSUMER.CREATE", DEAD_LETTER_STREAM, "*", ">"),

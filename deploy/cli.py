@@ -23,7 +23,8 @@ def _nats_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         p.add_argument("process")
         p.add_argument("target", choices=TARGETS)
         p.add_argument("--out", type=Path)
-    verbs.add_parser("table", help="print every process's grants (from contracts/bus.py)")
+    table = verbs.add_parser("table", help="print every process's grants (contracts/bus.py)")
+    table.add_argument("--full", action="store_true", help="every operation subject too")
     streams = verbs.add_parser("streams", help="create the streams (admin credential)")
     streams.add_argument("--url", required=True)
     streams.add_argument("--seed", type=Path, required=True, help="the admin's nkey seed file")
@@ -43,7 +44,7 @@ def nats_command(args: argparse.Namespace) -> int:
     if args.verb == "table":
         from deploy.natsconf import permission_table
 
-        print(permission_table(), end="")
+        print(permission_table(args.full), end="")
         return 0
     if args.verb == "streams":
         print(" ".join(bus.streams(args.url, args.seed, args.ca, args.replicas)))

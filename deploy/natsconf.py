@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contracts.bus import PROCESSES, all_grants, grants
+from contracts.registry import OPERATIONS
 from deploy.natskeys import CA_FILE, CERT_FILE, KEY_FILE, Keyring
 
 
@@ -128,15 +129,35 @@ def server_conf(node: Node, auth: str, tls: Tls | None = None, header: str = "")
     return "\n".join(parts) + "\n"
 
 
-def permission_table() -> str:
-    """Every process's grants, one row per subject (Markdown)."""
+def permission_table(full: bool = False) -> str:
+    """Every process's grants, one row per subject (Markdown). Unless ``full``, the
+    operation subjects of a service are one row each way (how many, and the queue)."""
     rows = ["| process | publish allow | subscribe allow |", "|---|---|---|"]
     for process, g in all_grants().items():
-        pub = list(g.publish) + (["(replies: allow_responses)"] if g.allow_responses else [])
-        sub = list(g.subscribe)
+        pub = list(g.publish) if full else _fold(g.publish)
+        pub += ["(replies: allow_responses)"] if g.allow_responses else []
+        sub = list(g.subscribe) if full else _fold(g.subscribe)
         for i in range(max(len(pub), len(sub))):
             rows.append(f"| {process if i == 0 else ''} | {_cell(pub, i)} | {_cell(sub, i)} |")
     return "\n".join(rows) + "\n"
+
+
+def _fold(subjects: Sequence[str]) -> list[str]:
+    """Operation subjects folded per service: ``pm.v1.<service>.<operation>`` (N)."""
+    ops = {op.subject: op.service for op in OPERATIONS}
+    out: list[str] = []
+    counts: dict[str, int] = {}
+    for entry in subjects:
+        subject, _, queue = entry.partition(" ")
+        service = ops.get(subject)
+        if service is None:
+            out.append(entry)
+            continue
+        key = f"pm.v1.{service}.<operation>" + (f" {queue}" if queue else "")
+        if key not in counts:
+            out.append(key)
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{e} ({counts[e]} operations)" if e in counts else e for e in out]
 
 
 def _cell(values: list[str], i: int) -> str:
