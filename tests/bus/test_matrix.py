@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.bus import PROCESSES, SERVICES, all_grants, grants, inbox_prefix
+from contracts.bus import PROCESSES, SERVICES, all_grants, grants
 from contracts.registry import OPERATIONS
 
 PUBLISH_ATTACKS = (
@@ -161,5 +161,3 @@ class TestSubscribe:
         refused = await p.settle()
         assert [(s, q) for s, q in denied if ("subscription", s.lower(), q) not in refused] == []
 
-    async def test_own_inbox_only(self, process, connect_as):
-        assert grants(process).subscribe[0] == f"{inbox_prefix(process)}.>"
