@@ -160,4 +160,3 @@ class TestSubscribe:
             await p.nc.subscribe(subject, queue=queue or "")
         refused = await p.settle()
         assert [(s, q) for s, q in denied if ("subscription", s.lower(), q) not in refused] == []
-
