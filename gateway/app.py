@@ -26,7 +26,7 @@ from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.state import Gateway
 from gateway.tracing import make_tracing
-from mesh.nats import connect
+from mesh.nats import BusAuth, connect
 from mesh.revocation import RevocationFeed
 from mesh.tokens import RemoteJwks, TokenVerifier
 
@@ -69,7 +69,9 @@ def create_app(
             gw.limiter = RateLimiter(settings, buckets)
             gw.dpop = EdgeDPoP(settings, redis_client)  # jti replay shared through Redis
             gw.verifier = verifier or default_verifier(settings, http)
-            gw.nc = await connect(settings.nats_url, f"gateway-{settings.instance}")
+            gw.nc = await connect(
+                settings.nats_url, f"gateway-{settings.instance}", BusAuth.from_settings(settings)
+            )
             stack.push_async_callback(gw.nc.drain)
             feed = RevocationFeed(gw.nc.jetstream(), gw.verifier.revoked)
             await feed.start()  # replays recent revocations before the first request

@@ -23,7 +23,7 @@ from identity.settings import IdentitySettings
 from mesh import metrics, migrate
 from mesh.db import Database
 from mesh.errors import MeshError
-from mesh.nats import connect, ensure_event_stream
+from mesh.nats import BusAuth, connect, ensure_event_stream
 from mesh.outbox import Outbox, OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,11 @@ class LingeringRelay(OutboxRelay):
 async def _connect_nats(settings: IdentitySettings) -> object:
     try:
         return await asyncio.wait_for(
-            connect(settings.nats_url, f"identity-{settings.instance}"),
+            connect(
+                settings.nats_url,
+                f"identity-{settings.instance}",
+                BusAuth.from_settings(settings),
+            ),
             settings.nats_connect_timeout_s,
         )
     except Exception as exc:

@@ -26,6 +26,11 @@ rate_limited = Counter(
 )
 events_published = Counter("pm_events_published_total", "Outbox events published", ["service"])
 events_consumed = Counter("pm_events_consumed_total", "Events consumed", ["consumer", "outcome"])
+bus_permission_violations = Counter(
+    "pm_nats_permission_violations_total",
+    "Publishes and subscriptions the NATS server refused as outside this connection's grants",
+    ["conn"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

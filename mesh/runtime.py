@@ -30,7 +30,7 @@ from mesh import logging as mesh_logging
 from mesh import migrate
 from mesh.consumer import EventConsumer, EventHandler, Inbox
 from mesh.db import Database
-from mesh.nats import connect, ensure_event_stream
+from mesh.nats import BusAuth, connect, ensure_event_stream
 from mesh.observe import ObserveServer
 from mesh.outbox import Outbox, OutboxRelay
 from mesh.revocation import RevocationFeed
@@ -164,7 +164,9 @@ async def service_runtime(
                 settings.audience,
                 settings.extra_trusted_issuers,
             )
-        nc = await connect(settings.nats_url, f"{name}-{settings.instance}")
+        nc = await connect(
+            settings.nats_url, f"{name}-{settings.instance}", BusAuth.from_settings(settings)
+        )
         stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await ensure_event_stream(js)

@@ -27,7 +27,19 @@ def database_url_or_default(url: str, name: str) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-class MeshSettings(BaseSettings):
+class BusSettings(BaseSettings):
+    """A process's identity on the bus (:class:`mesh.nats.BusAuth`): its nkey seed file,
+    its reply inbox prefix, the CA of the servers' TLS certificates. None set = a plain
+    connection (development, tests); `partnermesh up` and the manifests always set them."""
+
+    model_config = SettingsConfigDict(env_prefix="PM_", extra="ignore")
+
+    nats_nkey_seed_file: str = ""
+    nats_inbox_prefix: str = ""
+    nats_tls_ca_file: str = ""
+
+
+class MeshSettings(BusSettings):
     """Common settings. Subclasses set ``model_config = SettingsConfigDict(env_prefix=...)``."""
 
     model_config = SettingsConfigDict(env_prefix="PM_", extra="ignore")

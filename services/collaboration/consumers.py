@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.bus import consumer
 from contracts.envelope import EventBase
-from contracts.subjects import event_filter
 from contracts.v1.matching import IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated
 from services.collaboration import repository as repo
@@ -19,11 +19,10 @@ from services.collaboration.models import PersonRow, WorkspaceRow
 from services.collaboration.service import Deps, new_id, now
 from services.collaboration.workspaces import join
 
-DURABLE = "collaboration"
-SUBJECTS = [
-    event_filter(source="matching", name="connected"),
-    event_filter(source="profile", name="person_updated"),
-]
+# Declared in contracts (contracts.bus.CONSUMERS), where the bus permissions come from.
+DECLARED = consumer("collaboration")
+DURABLE = DECLARED.durable
+SUBJECTS = DECLARED.filter_subjects
 
 
 async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:

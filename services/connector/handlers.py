@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.bus import consumer
 from contracts.claims import Claims
 from contracts.policy import Operation
-from contracts.subjects import event_filter
 from contracts.v1 import connector as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call
@@ -70,7 +70,7 @@ def register(rt: ServiceRuntime) -> Connector:
         rt.endpoint(op, _bind(cx, logic))
     rt.consume(
         cx.settings.webhook_consumer,
-        [event_filter(source="connector", name="partner_event")],
+        consumer("connector-webhooks").filter_subjects,
         lambda session, event: outbound.fan_out(cx, session, event),
     )
     rt.background("lifetime", cx.lifetime)

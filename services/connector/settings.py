@@ -14,6 +14,7 @@ class ConnectorSettings(ServiceSettings):
 
     previous_secret_keys: list[str] = []
     # Durable JetStream consumer that turns partner events into webhook deliveries.
+    # declared in contracts.bus.CONSUMERS; the bus grants that name only
     webhook_consumer: str = "connector-webhooks"
     # Back-ends the deployment allows on internal networks for every ecosystem (CIDRs).
     egress_allow: list[str] = []

@@ -7,14 +7,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts.subjects import event_filter
+from contracts.bus import consumer
 from contracts.v1 import matching as m
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call
 from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 
-CONSUMER = "matching-signals"
+# Declared in contracts (contracts.bus.CONSUMERS), where the bus permissions come from.
+SIGNALS = consumer("matching-signals")
+CONSUMER = SIGNALS.durable
 
 
 def _edge(
@@ -54,13 +56,7 @@ def register(rt: ServiceRuntime) -> Matching:
     async def on_event(session: Any, event: Any) -> None:
         await handlers[event.type](session, event)
 
-    subjects = [
-        event_filter(source="profile", name="person_updated"),
-        event_filter(source="profile", name="company_updated"),
-        event_filter(source="collaboration", name="content_created"),
-        event_filter(source="collaboration", name="workspace_membership"),
-    ]
-    rt.consume(CONSUMER, subjects, on_event)
+    rt.consume(CONSUMER, SIGNALS.filter_subjects, on_event)
 
     async def keep_index() -> None:
         """Build the in-memory index from the database, then follow every replica's changes."""

@@ -15,46 +15,60 @@ from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic_settings import SettingsConfigDict
 
+from contracts.bus import REBUILD, consumer, inbox_prefix
 from contracts.registry import decode_events
-from contracts.subjects import EVENT_PREFIX, EVENT_STREAM
+from contracts.subjects import EVENT_STREAM
 from mesh import migrate
 from mesh.db import Database
-from mesh.nats import connect, ensure_event_stream
+from mesh.nats import BusAuth, connect, ensure_event_stream
 from mesh.outbox import Outbox
+from mesh.settings import BusSettings
 from services.matching import models
 from services.matching import repository as repo
 from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 
-WANTED = ("person_updated", "company_updated", "content_created", "workspace_membership")
+# What the live consumer reads (contracts.bus), so a replay derives the same state.
+SIGNALS = consumer("matching-signals")
+
+
+class RebuildBusSettings(BusSettings):
+    """The rebuild tool's own bus identity: ``PM_MATCHING_REBUILD_NATS_NKEY_SEED_FILE``…"""
+
+    model_config = SettingsConfigDict(env_prefix="PM_MATCHING_REBUILD_", extra="ignore")
 
 
 async def replay(svc: Matching, nats_url: str) -> int:
     """Re-apply every profile and collaboration event in the stream; return how many."""
-    nc = await connect(nats_url, "matching-rebuild")
+    bus = RebuildBusSettings()
+    auth = BusAuth.from_settings(bus)
+    if auth.nkey_seed_file and not auth.inbox_prefix:
+        auth = BusAuth(auth.nkey_seed_file, inbox_prefix(REBUILD), auth.tls_ca_file)
+    nc = await connect(nats_url, REBUILD, auth)
     try:
         js = nc.jetstream()
         await ensure_event_stream(js)
-        last = (await js.stream_info(EVENT_STREAM)).state.last_seq
         cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE)
-        sub = await js.pull_subscribe(f"{EVENT_PREFIX}.>", stream=EVENT_STREAM, config=cfg)
+        cfg.filter_subjects = SIGNALS.filter_subjects
+        sub = await js.pull_subscribe("", stream=EVENT_STREAM, config=cfg)
         handlers = _handlers(svc)
-        applied, seen = 0, 0
+        applied = 0
         async with svc.db.transaction() as s:
             await repo.clear_signals(s)
-        while seen < last:
+        pending = (await sub.consumer_info()).num_pending
+        while pending:
             try:
                 msgs = await sub.fetch(256, timeout=2.0)
             except (NatsTimeoutError, TimeoutError):
                 break
             for msg in msgs:
-                seen = msg.metadata.sequence.stream
-                if msg.subject.rsplit(".", 1)[-1] in WANTED:
-                    for event in decode_events(msg.data):
-                        async with svc.db.transaction() as s:
-                            await handlers[event.type](s, event)
-                        applied += 1
+                pending = msg.metadata.num_pending
+                for event in decode_events(msg.data):
+                    async with svc.db.transaction() as s:
+                        await handlers[event.type](s, event)
+                    applied += 1
         await sub.unsubscribe()
         return applied
     finally:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.bus import consumer
 from contracts.envelope import EventBase
-from contracts.subjects import event_filter
 from contracts.v1.collaboration import ContentCreated, ContentEdited, ContentHidden
 from contracts.v1.identity import PartnerRegistered, PersonRegistered
 from contracts.v1.matching import IntroductionConnected
@@ -23,15 +23,10 @@ from services.profile import cloud
 from services.profile import repository as repo
 from services.profile.service import ProfileService
 
-IDENTITY = [
-    event_filter(source="identity", name="person_registered"),
-    event_filter(source="identity", name="partner_registered"),
-]
-MATCHING = [event_filter(source="matching", name="connected")]
-COLLABORATION = [
-    event_filter(source="collaboration", name=name)
-    for name in ("content_created", "content_edited", "content_hidden")
-]
+# The consumers declared in contracts (contracts.bus.CONSUMERS): names and filters.
+IDENTITY = consumer("profile-identity")
+MATCHING = consumer("profile-matching")
+COLLABORATION = consumer("profile-collaboration")
 
 
 def _micros(event: EventBase) -> int:

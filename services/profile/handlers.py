@@ -85,6 +85,9 @@ def register(rt: ServiceRuntime) -> None:
         rt.endpoint(op, handler)
 
     on = events.EventHandlers(svc)
-    rt.consume("profile-identity", events.IDENTITY, on.identity)
-    rt.consume("profile-matching", events.MATCHING, on.matching)
-    rt.consume("profile-collaboration", events.COLLABORATION, on.collaboration)
+    for declared, on_event in (
+        (events.IDENTITY, on.identity),
+        (events.MATCHING, on.matching),
+        (events.COLLABORATION, on.collaboration),
+    ):
+        rt.consume(declared.durable, declared.filter_subjects, on_event)

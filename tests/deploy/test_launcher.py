@@ -14,6 +14,7 @@ import httpx
 import nats
 import pytest
 
+from contracts.bus import inbox_prefix
 from mesh.localnats import free_port
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,14 @@ class TestLauncher:
         assert denied.headers["content-type"].startswith("application/problem+json")
 
         async def ping_all() -> set[str]:
-            nc = await nats.connect(info["nats"])
+            # The bus admits only the processes' own keys: the operators' one may ask $SRV.
+            ops = var / "nats" / "creds" / "ops.nk"
+            assert ops.stat().st_mode & 0o777 == 0o600
+            with pytest.raises(nats.errors.Error, match=r"(?i)authorization violation"):
+                await nats.connect(info["nats"], allow_reconnect=False, max_reconnect_attempts=0)
+            nc = await nats.connect(
+                info["nats"], nkeys_seed=str(ops), inbox_prefix=inbox_prefix("ops")
+            )
             names: set[str] = set()
             for service in SERVICES:
                 msg = await nc.request(f"$SRV.PING.{service}", b"", timeout=2)

@@ -1,0 +1,257 @@
+"""What each process needs works under its grants: durable consumers (create, fetch,
+ack), the revocation feed (ordered consumer), publish with PubAck, request/reply
+through the per-process inbox, ``$SRV`` discovery, dead letters and their replay."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import APIError
+from nats.micro import add_service
+from nats.micro.service import EndpointConfig, ServiceConfig
+
+from contracts.bus import (
+    ADMIN,
+    CONSUMERS,
+    OPS,
+    REBUILD,
+    REVOCATION_READERS,
+    event_owner,
+    inbox_prefix,
+)
+from contracts.registry import operations_of
+from contracts.subjects import (
+    DEAD_LETTER_STREAM,
+    EVENT_STREAM,
+    dead_letter_subject,
+    event_filter,
+    event_subject,
+)
+from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
+from mesh.client import request_raw
+from mesh.revocation import RevocationFeed, RevocationList
+
+CALL_TIMEOUT = 2.0
+
+
+def revocation(jti: str) -> TokenRevoked:
+    data = TokenRevokedData(tokens=[RevokedToken(jti=jti, exp=int(time.time()) + 3600)])
+    return TokenRevoked(ecosystem="acme", data=data)
+
+
+@pytest.mark.parametrize("declared", CONSUMERS, ids=lambda c: c.durable)
+class TestDurableConsumers:
+    async def test_producer_publishes_consumer_fetches_and_acks(self, declared, connect_as):
+        consumer = await connect_as(declared.process)
+        js = consumer.nc.jetstream()
+        await js.stream_info(EVENT_STREAM)
+        config = ConsumerConfig(
+            durable_name=declared.durable,
+            deliver_policy=DeliverPolicy.NEW,
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subjects=declared.filter_subjects,
+        )
+        await js.add_consumer(EVENT_STREAM, config)
+        sub = await js.pull_subscribe_bind(durable=declared.durable, stream=EVENT_STREAM)
+
+        type_ = declared.events[0]
+        producer = await connect_as(event_owner(type_))
+        ack = await producer.nc.jetstream().publish(
+            event_subject("acme", type_), b"event", timeout=CALL_TIMEOUT
+        )
+        assert ack.stream == EVENT_STREAM
+
+        [msg] = await sub.fetch(1, timeout=CALL_TIMEOUT)
+        assert msg.data == b"event"
+        await msg.ack_sync(timeout=CALL_TIMEOUT)
+        info = await js.consumer_info(EVENT_STREAM, declared.durable)
+        assert info.num_ack_pending == 0 and info.delivered.stream_seq == ack.seq
+        assert await consumer.settle() == set()
+        assert await producer.settle() == set()
+
+    async def test_another_service_cannot_take_it_over(self, declared, connect_as):
+        other = "matching" if declared.process != "matching" else "profile"
+        intruder = await connect_as(other)
+        js = intruder.nc.jetstream(timeout=0.5)
+        config = ConsumerConfig(durable_name=declared.durable, filter_subjects=["pm.v1.evt.>"])
+        with pytest.raises(TimeoutError):
+            await js.add_consumer(EVENT_STREAM, config)
+        sub = await js.pull_subscribe_bind(durable=declared.durable, stream=EVENT_STREAM)
+        with pytest.raises(TimeoutError):
+            await sub.fetch(1, timeout=0.5)
+        refused = await intruder.settle()
+        for verb in ("CONSUMER.DURABLE.CREATE", "CONSUMER.MSG.NEXT"):
+            subject = f"$JS.API.{verb}.{EVENT_STREAM}.{declared.durable}"
+            assert ("publish", subject.lower(), None) in refused
+
+
+@pytest.mark.parametrize("process", REVOCATION_READERS)
+class TestRevocationFeed:
+    async def test_replays_what_identity_revoked(self, process, connect_as):
+        identity = await connect_as("identity")
+        event = revocation(f"jti-{process}")
+        ack = await identity.nc.jetstream().publish(
+            event_subject("acme", event.type), event.model_dump_json().encode()
+        )
+        assert ack.stream == EVENT_STREAM
+        reader = await connect_as(process)
+        revoked = RevocationList()
+        feed = RevocationFeed(reader.nc.jetstream(), revoked, catch_up_timeout=5)
+        await feed.start()
+        try:
+            assert feed.caught_up
+            assert f"jti-{process}" in revoked
+        finally:
+            await feed.stop()
+        assert await reader.settle() == set()
+
+
+class TestRequestReply:
+    async def test_gateway_calls_a_service_through_its_own_inbox(self, connect_as):
+        service = await connect_as("profile")
+        seen: list[tuple[str, str]] = []
+
+        async def answer(msg):
+            seen.append((msg.reply, msg.headers["Authorization"]))
+            await msg.respond(b'{"ok": true}')
+
+        await service.nc.subscribe("pm.v1.profile.echo", queue="profile", cb=answer)
+        await service.nc.flush()
+        gateway = await connect_as("gateway")
+        reply = await request_raw(
+            gateway.nc, "pm.v1.profile.echo", b"{}", "the-token", CALL_TIMEOUT
+        )
+        assert reply == b'{"ok": true}'
+        [(reply_to, authorization)] = seen
+        assert reply_to.startswith(inbox_prefix("gateway") + ".")
+        assert authorization == "Bearer the-token"
+        assert await service.settle() == set()
+        assert await gateway.settle() == set()
+
+    async def test_services_answer_discovery_and_ops_may_ask(self, connect_as):
+        service = await connect_as("matching")
+        config = ServiceConfig(name="matching", version="0.1.0", queue_group="matching")
+        svc = await add_service(service.nc, config)
+
+        async def handler(req):
+            await req.respond(b"{}")
+
+        await svc.add_endpoint(
+            EndpointConfig(name="m", subject=operations_of("matching")[0].subject, handler=handler)
+        )
+        await service.nc.flush()
+        ops = await connect_as(OPS)
+        reply = await ops.nc.request("$SRV.PING.matching", b"", timeout=CALL_TIMEOUT)
+        assert json.loads(reply.data)["name"] == "matching"
+        info = await ops.nc.request("$SRV.INFO.matching", b"", timeout=CALL_TIMEOUT)
+        assert operations_of("matching")[0].subject in info.data.decode()
+        assert await service.settle() == set()
+        gateway = await connect_as("gateway")
+        with pytest.raises(TimeoutError):
+            await gateway.nc.request("$SRV.INFO", b"", timeout=0.5)
+        assert ("publish", "$srv.info", None) in await gateway.settle()
+        await svc.stop()
+
+
+class TestTools:
+    async def test_rebuild_reads_the_history_of_what_matching_consumes(self, connect_as):
+        from services.matching.rebuild import SIGNALS
+
+        profile = await connect_as("profile")
+        ack = await profile.nc.jetstream().publish(
+            event_subject("acme", SIGNALS.events[0]), b"history"
+        )
+        rebuild = await connect_as(REBUILD)
+        js = rebuild.nc.jetstream()
+        cfg = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE)
+        cfg.filter_subjects = SIGNALS.filter_subjects
+        sub = await js.pull_subscribe("", stream=EVENT_STREAM, config=cfg)
+        msgs = await sub.fetch(1000, timeout=CALL_TIMEOUT)
+        assert ack.seq in [m.metadata.sequence.stream for m in msgs]
+        await sub.unsubscribe()
+        assert await rebuild.settle() == set()
+
+    async def test_dead_letters_are_listed_and_replayed_by_ops(self, connect_as):
+        profile = await connect_as("profile")
+        dead = dead_letter_subject("profile", "profile-identity")
+        ack = await profile.nc.jetstream().publish(dead, b"poison")
+        assert ack.stream == DEAD_LETTER_STREAM
+
+        ops = await connect_as(OPS)
+        js = ops.nc.jetstream()
+        sub = await js.pull_subscribe(
+            "pm.v1.dlq.>",
+            stream=DEAD_LETTER_STREAM,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT),
+        )
+        [msg] = await sub.fetch(1, timeout=CALL_TIMEOUT)
+        assert (msg.subject, msg.data) == (dead, b"poison")
+        await msg.ack_sync(timeout=CALL_TIMEOUT)
+        replayed = await js.publish(
+            event_filter("acme", "identity", "person_registered"), b"replayed"
+        )
+        assert replayed.stream == EVENT_STREAM
+        await sub.unsubscribe()
+        assert await ops.settle() == set()
+        # A process's dead letters are its own: nobody writes into another's.
+        gateway = await connect_as("gateway")
+        await gateway.nc.publish(dead, b"forged")
+        assert ("publish", dead.lower(), None) in await gateway.settle()
+
+    async def test_only_admin_manages_streams(self, connect_as):
+        admin = await connect_as(ADMIN)
+        js = admin.nc.jetstream()
+        info = await js.stream_info(EVENT_STREAM)
+        config = info.config
+        config.description = "events of every ecosystem"
+        updated = await js.update_stream(config)
+        assert updated.config.description == "events of every ecosystem"
+        for process in ("identity", "gateway", "profile", OPS):
+            p = await connect_as(process)
+            with pytest.raises((TimeoutError, APIError)):
+                await p.nc.jetstream(timeout=0.5).update_stream(config)
+            refused = await p.settle()
+            assert ("publish", f"$js.api.stream.update.{EVENT_STREAM}".lower(), None) in refused
+
+
+class TestRebuildTool:
+    async def test_replays_with_its_own_key(self, tmp_path, monkeypatch):
+        """``python -m services.matching rebuild --replay`` as ``matching-rebuild``: what
+        collaboration published is re-derived, and the bus refused nothing."""
+        from prometheus_client import REGISTRY
+
+        from contracts.v1.collaboration import ContentCreated, ContentData
+        from deploy import bus
+        from services.matching.rebuild import rebuild
+        from services.matching.settings import MatchingSettings
+        from tests.bus.conftest import probe, secured_server
+
+        with secured_server(tmp_path / "bus") as server:
+            await bus.create_streams(server.url, server.auth(ADMIN))
+            data = ContentData(
+                content_id="c1", kind="post", author="carol", author_partner="east",
+                thread="t1", text="hello @dave", mentions=["dave"],
+            )  # fmt: skip
+            event = ContentCreated(ecosystem="acme", data=data)
+            collaboration = await probe(server.url, server.auth("collaboration"), "c")
+            await collaboration.nc.jetstream().publish(
+                event_subject("acme", event.type), event.model_dump_json().encode()
+            )
+            await collaboration.nc.close()
+            seed = server.keyring.seed_file(REBUILD)
+            monkeypatch.setenv("PM_MATCHING_REBUILD_NATS_NKEY_SEED_FILE", str(seed))
+            settings = MatchingSettings(
+                nats_url=server.url,
+                database_url=f"sqlite+aiosqlite:///{tmp_path / 'matching.db'}",
+                environment="test",
+            )
+            stats = await rebuild(settings, with_replay=True)
+            assert stats["replayed_events"] == 1
+            refused = REGISTRY.get_sample_value(
+                "pm_nats_permission_violations_total", {"conn": REBUILD}
+            )
+            assert refused == 0
+            assert "Violation" not in server.log()
