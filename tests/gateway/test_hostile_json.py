@@ -1,0 +1,102 @@
+"""No input crashes the edge: depth bombs and odd JSON in tokens, proofs and bodies get a
+4xx problem document, never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.gateway.conftest import bearer
+from tests.support.bombs import BOMBS, ODD_BODIES, compact, object_holding, token_bombs
+from tests.support.dpop import DPoPKey
+
+ECHO = "/v1/ecosystems/acme/echo"
+MASHUP = "/v1/ecosystems/acme/mashup"
+PERSON = "/v1/ecosystems/acme/people/dora"
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(resp, status: int, code: str | None = None) -> dict:
+    assert resp.status_code == status, resp.text[:300]
+    assert resp.headers["content-type"] == PROBLEM
+    doc = resp.json()
+    assert doc["status"] == status and doc["request_id"]
+    if code is not None:
+        assert doc["code"] == code
+    return doc
+
+
+class TestTokens:
+    @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
+    @pytest.mark.parametrize("scheme", ["Bearer", "DPoP"])
+    async def test_a_nested_token_is_unauthenticated(self, gateway, token, scheme):
+        r = await gateway.get(ECHO, headers={"Authorization": f"{scheme} {token}"})
+        doc = assert_problem(r, 401, "unauthenticated")
+        assert "malformed" in doc["detail"]
+
+    @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
+    async def test_a_nested_token_in_a_mashup_is_unauthenticated(self, gateway, token):
+        body = {"requests": [{"id": "a", "path": ECHO}]}
+        r = await gateway.post(MASHUP, json=body, headers=bearer(token))
+        assert_problem(r, 401, "unauthenticated")
+
+    async def test_a_well_formed_token_still_works(self, gateway, profile, tokens):
+        r = await gateway.get(ECHO, headers=bearer(tokens.mint(sub="dora")))
+        assert r.status_code == 200, r.text
+
+
+class TestDPoPProofs:
+    @pytest.mark.parametrize("part", ["header", "payload"])
+    @pytest.mark.parametrize("kind", BOMBS)
+    async def test_a_nested_proof_is_an_invalid_dpop_proof(self, gateway, tokens, part, kind):
+        key = DPoPKey()
+        token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
+        good = key.proof("GET", f"{gateway.base_url}".rstrip("/") + ECHO, token).split(".")
+        bomb = compact(BOMBS[kind], '{"jti": "x"}')
+        proof = (
+            f"{bomb.split('.')[0]}.{good[1]}.{good[2]}"
+            if part == "header"
+            else f"{good[0]}.{compact('{}', BOMBS[kind]).split('.')[1]}.{good[2]}"
+        )
+        r = await gateway.get(ECHO, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+        assert_problem(r, 401, "unauthenticated")
+        assert 'error="invalid_dpop_proof"' in r.headers["www-authenticate"]
+
+
+class TestBodies:
+    @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
+    async def test_a_nested_body_without_a_token_is_a_bad_request(self, gateway, bomb):
+        r = await gateway.patch(PERSON, content=bomb, headers={"Content-Type": "application/json"})
+        doc = assert_problem(r, 400, "bad_request")
+        assert "not valid JSON" in doc["detail"]
+
+    @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
+    async def test_a_nested_body_with_a_token_is_a_bad_request(self, gateway, tokens, bomb):
+        headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
+        r = await gateway.patch(PERSON, content=object_holding(bomb), headers=headers)
+        assert_problem(r, 400, "bad_request")
+
+    @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
+    async def test_a_nested_mashup_is_a_bad_request(self, gateway, tokens, bomb):
+        sub_request = json.dumps({"id": "a", "method": "PATCH", "path": PERSON})[:-1]
+        body = '{"requests": [' + sub_request + ', "body": ' + object_holding(bomb) + "}]}"
+        headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
+        r = await gateway.post(MASHUP, content=body, headers=headers)
+        assert_problem(r, 400, "bad_request")
+
+    @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
+    async def test_odd_documents_never_fail_the_server(self, gateway, profile, tokens, body):
+        headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
+        r = await gateway.patch(PERSON, content=body, headers=headers)
+        assert r.status_code < 500, r.text[:300]
+        if r.status_code >= 400:
+            assert_problem(r, r.status_code)
+
+    async def test_nesting_within_the_bound_is_accepted(self, gateway, profile, tokens):
+        """Depth the parser allows reaches validation (a field error, not a syntax error)."""
+        headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
+        r = await gateway.patch(
+            PERSON, content=object_holding("[" * 50 + "]" * 50), headers=headers
+        )
+        assert r.status_code != 400 and r.status_code < 500, r.text[:300]
