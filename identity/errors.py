@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -79,7 +80,7 @@ def problem(
     code: str,
     detail: str,
     doc: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The error as a problem document (``doc``, when one is made already), or as a page
     for a browser."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -47,7 +48,11 @@ def _wants_json(request: Request) -> bool:
 
 
 def page(
-    request: Request, status: int, title: str, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    title: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """``error.html`` (signed-out chrome: the session store may be what failed)."""
     if _wants_json(request):
