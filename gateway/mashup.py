@@ -80,6 +80,11 @@ async def run_item(gw: Gateway, caller: Caller, item: SubRequest, wait: float) -
         params = merge_params(bound, path_params, query, item.body or {})
         data = await asyncio.wait_for(call_operation(gw, bound, caller, params, wait), wait)
         status, body = bound.op.status, (safejson.loads(data) if data else None)
+    except safejson.JSONError:  # a reply this edge cannot embed: the service's failure
+        status, body = _problem(
+            MeshError(ErrorCode.BAD_GATEWAY, "the service's reply is not JSON within bounds"),
+            item.path,
+        )
     except MethodNotAllowed:
         status, body = (
             405,

@@ -21,14 +21,39 @@ from pydantic_core import from_json
 
 # pydantic-core refuses documents nested deeper than this (its parser's fixed limit).
 MAX_DEPTH = 200
+# For a document that will travel inside others (a back-end's reply in an invocation
+# reply, in a mashup result; a webhook in an event envelope): room for the wrapping, so
+# every hop after this one stays under MAX_DEPTH.
+RELAY_DEPTH = 100
 
 
 class JSONError(ValueError):
     """A document that is not JSON this process accepts (malformed, too deep, NaN…)."""
 
 
-def loads(data: bytes | bytearray | str) -> Any:
-    """The value of the JSON document ``data``; :class:`JSONError` when it is refused."""
+def loads(data: bytes | bytearray | str, max_depth: int = MAX_DEPTH) -> Any:
+    """The value of the JSON document ``data``; :class:`JSONError` when it is refused
+    (also when it nests deeper than ``max_depth``, checked when below :data:`MAX_DEPTH`)."""
+    value = _parse(data)
+    if max_depth < MAX_DEPTH and depth(value) > max_depth:
+        raise JSONError(f"the document nests deeper than {max_depth} levels")
+    return value
+
+
+def depth(value: Any) -> int:
+    """Levels of arrays and objects in ``value`` (0 for a scalar); iterative."""
+    if not isinstance(value, dict | list):
+        return 0
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _parse(data: bytes | bytearray | str) -> Any:
     try:
         # A str holding a lone surrogate is no text at all: refused by encoding it.
         return from_json(data.encode() if isinstance(data, str) else data, allow_inf_nan=False)

@@ -254,8 +254,8 @@ class Invoker:
         raw = b"".join(chunks)
         if not raw:
             return None
-        try:  # a back-end is untrusted: its JSON is bounded in depth (mesh.safejson)
-            return safejson.loads(raw)
+        try:  # a back-end is untrusted; its reply travels on inside others (RELAY_DEPTH)
+            return safejson.loads(raw, safejson.RELAY_DEPTH)
         except ValueError:
             return raw.decode("utf-8", "replace")
 

@@ -82,6 +82,11 @@ def backend_app(state: BackendState) -> FastAPI:
         """A reply nested past any sane depth (a hostile or broken back-end)."""
         return Response(nested_arrays(), media_type="application/json")
 
+    @app.get("/deep/{levels}")
+    async def deep(levels: int) -> Response:
+        """A reply nested ``levels`` deep (within the parser's bound, maybe not the relay's)."""
+        return Response(nested_arrays(levels), media_type="application/json")
+
     @app.get("/bad-output")
     async def bad_output() -> dict[str, Any]:
         return {"unexpected": True}

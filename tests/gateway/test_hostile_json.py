@@ -100,3 +100,28 @@ class TestBodies:
             PERSON, content=object_holding("[" * 50 + "]" * 50), headers=headers
         )
         assert r.status_code != 400 and r.status_code < 500, r.text[:300]
+
+
+@pytest.fixture
+async def bombing_echo(nc):
+    """A responder on the echo subject (no real service there) that answers a depth bomb."""
+    from contracts.v1 import system
+
+    async def reply(msg) -> None:
+        await msg.respond(BOMBS["arrays"].encode())
+
+    sub = await nc.subscribe(system.ECHO.subject, cb=reply)
+    await nc.flush()
+    yield
+    await sub.unsubscribe()
+
+
+class TestReplies:
+    async def test_a_reply_the_edge_cannot_embed_is_a_bad_gateway_item(
+        self, gateway, tokens, bombing_echo
+    ):
+        body = {"requests": [{"id": "a", "path": ECHO}]}
+        r = await gateway.post(MASHUP, json=body, headers=bearer(tokens.mint(sub="dora")))
+        assert r.status_code == 200, r.text[:300]
+        item = r.json()["results"][0]
+        assert item["status"] == 502 and item["body"]["code"] == "bad_gateway"

@@ -32,6 +32,17 @@ class TestLoads:
         with pytest.raises(safejson.JSONError):
             safejson.loads(ODD_BODIES[name])
 
+    def test_a_smaller_bound_for_documents_that_travel_on(self):
+        assert safejson.loads(nested_arrays(safejson.RELAY_DEPTH), safejson.RELAY_DEPTH)
+        with pytest.raises(safejson.JSONError, match="deeper than"):
+            safejson.loads(nested_arrays(safejson.RELAY_DEPTH + 1), safejson.RELAY_DEPTH)
+
+    @pytest.mark.parametrize(
+        ("value", "levels"), [(1, 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[], [[[]]]], 4)]
+    )
+    def test_depth(self, value, levels):
+        assert safejson.depth(value) == levels
+
     def test_a_str_with_a_lone_surrogate_is_refused(self):
         with pytest.raises(safejson.JSONError):
             safejson.loads('"\ud800"')
