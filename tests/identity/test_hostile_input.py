@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Request
+from pydantic import ValidationError
 
 from identity.seed import PASSWORD
+from identity.settings import IdentitySettings
 from tests.identity.conftest import IdP
 from tests.identity.test_login_security import _events, _try_login
 from tests.support.bombs import BOMBS, ODD_BODIES, b64url, compact, object_holding, token_bombs
@@ -283,3 +285,15 @@ class TestClientAddress:
         async with httpx.AsyncClient(headers={"X-Forwarded-For": "198.51.100.200"}) as browser:
             blocked = await _try_login(idp, browser, "noah", PASSWORD)
         assert blocked.status_code == 429
+
+
+class TestTrustedProxiesSetting:
+    def test_addresses_and_networks_are_normalised(self):
+        settings = IdentitySettings(trusted_proxies=["10.0.0.7", " 10.1.0.0/16", "fd00::1/64"])
+        assert settings.trusted_proxies == ["10.0.0.7", "10.1.0.0/16", "fd00::/64"]
+        assert IdentitySettings().trusted_proxies == []
+
+    @pytest.mark.parametrize("entry", ["proxy.example", "10.0.0.0/33", "*"])
+    def test_anything_else_is_refused_at_start(self, entry):
+        with pytest.raises(ValidationError):
+            IdentitySettings(trusted_proxies=[entry])
