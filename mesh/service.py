@@ -3,9 +3,8 @@
 Every request: verify the caller's token (zero trust) and the parts of the operation's
 policy that need no body (authentication, scope, roles), then decode the operation's
 request model, apply the policy's bindings to it (ecosystem, partner), run the handler,
-reply. Expected
-failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP status,
-payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
+reply. Expected failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP
+status, payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
 the request id and is logged, never shown.
 
 With a ``tracer`` (OpenTelemetry), each handled request is a SERVER span that
