@@ -125,3 +125,28 @@ class TestReplies:
         assert r.status_code == 200, r.text[:300]
         item = r.json()["results"][0]
         assert item["status"] == 502 and item["body"]["code"] == "bad_gateway"
+
+
+class TestOddProofClaims:
+    """Claims a client chose are compared in constant time whatever their characters."""
+
+    @pytest.mark.parametrize("ath", ["é", "\u2603" * 43, 5, None])
+    async def test_an_odd_ath_is_an_invalid_dpop_proof(self, gateway, tokens, ath):
+        key = DPoPKey()
+        token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
+        proof = key.proof("GET", f"{gateway.base_url}".rstrip("/") + ECHO, ath=ath)
+        r = await gateway.get(ECHO, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+        assert_problem(r, 401, "unauthenticated")
+        assert 'error="invalid_dpop_proof"' in r.headers["www-authenticate"]
+
+    @pytest.mark.parametrize("nonce", ["é", "\u2603" * 24, 5, ["x"]])
+    async def test_an_odd_nonce_asks_for_the_servers(self, start_gateway, tokens, nonce):
+        key = DPoPKey()
+        token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
+        async with start_gateway(dpop_nonce=True) as gateway:
+            url = f"{gateway.base_url}".rstrip("/") + ECHO
+            proof = key.proof("GET", url, token, nonce=nonce)
+            r = await gateway.get(ECHO, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+        assert_problem(r, 401, "unauthenticated")
+        assert 'error="use_dpop_nonce"' in r.headers["www-authenticate"]
+        assert r.headers["dpop-nonce"]

@@ -210,6 +210,29 @@ class TestBrowserPages:
         assert resp.headers["content-type"].startswith("text/html")
 
 
+PAGE_FORMS = ["/login", "/authorize", "/signup", "/logout"]
+ODD_FORMS = {
+    "raw-invalid-utf8": b"username=\xff\xfe&password=\xc3",
+    "encoded-invalid-utf8": b"username=%FF%FE&csrf_token=%C3",
+    "brackets": b"username=" + b"[" * 1100,
+    "json-bomb": BOMBS["objects"].encode(),
+    "repeated": b"&".join([b"username=a"] * 500),
+}
+
+
+class TestPageForms:
+    @pytest.mark.parametrize("page", PAGE_FORMS)
+    @pytest.mark.parametrize("body", ODD_FORMS.values(), ids=ODD_FORMS.keys())
+    async def test_odd_forms_never_fail_the_server(self, idp, page, body):
+        resp = await idp.http.post(
+            f"{idp.issuer}{page}",
+            content=body,
+            headers={**BROWSER, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert resp.status_code < 500, resp.text[:300]
+        assert resp.headers["content-type"].startswith("text/html")
+
+
 class TestApiBodies:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_without_a_token_is_a_problem(self, idp, bomb):

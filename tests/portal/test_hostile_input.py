@@ -112,3 +112,29 @@ class TestUnexpectedErrors:
         assert resp.status_code == 500
         doc = json.loads(resp.text)
         assert resp.headers["x-request-id"] in doc["error"] and "secret" not in resp.text
+
+
+class TestOddCsrfAndState:
+    """Values a browser (or an attacker) sends are compared whatever their characters."""
+
+    async def test_a_non_ascii_csrf_header_is_refused(self, mesh):
+        async with sign_in(mesh, "felix") as client:
+            resp = await client.post(
+                "/api/preview",
+                json={"text": "hi"},
+                headers={"X-CSRF-Token": "é".encode("latin-1")},  # sent as the byte 0xE9
+            )
+        assert resp.status_code == 403
+
+    async def test_a_non_ascii_csrf_form_field_is_refused(self, mesh):
+        async with sign_in(mesh, "carlos") as carlos:
+            resp = await carlos.post(
+                "/connectors/invoke", data={"operation": "x", "input": "{}", "csrf": "é"}
+            )
+        assert_page(resp, 403, "Form expired")
+
+    async def test_a_non_ascii_login_state_is_a_failed_sign_in(self, mesh):
+        async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
+            resp = await client.get("/auth/callback", params={"state": "é", "code": "x"})
+        assert resp.status_code < 500
+        assert "not started in this browser" in resp.text
