@@ -159,6 +159,23 @@ class TestTokenEndpoint:
         assert "error" in resp.json()
 
 
+class TestClientCredentialsHeader:
+    @pytest.mark.parametrize("endpoint", ["token", "introspect", "revoke"])
+    async def test_non_ascii_basic_credentials_are_an_invalid_client(self, idp, endpoint):
+        resp = await idp.http.post(
+            f"{idp.issuer}/{endpoint}",
+            data={"grant_type": "client_credentials", "token": "x"},
+            headers={"Authorization": "Basic é".encode()},
+        )
+        assert resp.status_code == 401, resp.text[:300]
+        assert resp.json()["error"] == "invalid_client"
+        assert resp.headers["www-authenticate"].startswith("Basic")
+
+    async def test_ascii_basic_credentials_still_work(self, idp):
+        resp = await idp.cc("contoso-backend", "directory:read")
+        assert resp.status_code == 200, resp.text
+
+
 class TestUserinfo:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
     async def test_a_nested_bearer_token_is_an_invalid_token(self, idp, token):
