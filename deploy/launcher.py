@@ -68,11 +68,15 @@ class Ports:
         )
 
     def observe(self, service: str) -> int:
+        """The operations port (/metrics, /healthz, /readyz) of a service or the gateway."""
+        if service == "gateway":
+            return self.observe_base + len(SERVICES)
         return self.observe_base + SERVICES.index(service)
 
     def all(self) -> dict[str, int]:
         ports = {
             "gateway": self.gateway,
+            "gateway metrics": self.observe("gateway"),
             "identity": self.identity,
             "nats": self.nats,
             "nats monitoring": self.nats_monitor,
@@ -198,7 +202,11 @@ class Launcher:
         )
         self.spawn("identity", [py, "-m", "identity"], identity_env)
         self.spawn(
-            "gateway", [py, "-m", "gateway"], self.env_for("GATEWAY", port=self.ports.gateway)
+            "gateway",
+            [py, "-m", "gateway"],
+            self.env_for(
+                "GATEWAY", port=self.ports.gateway, observe_port=self.ports.observe("gateway")
+            ),
         )
         for service in SERVICES:
             if has_module(f"services.{service}"):

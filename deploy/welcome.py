@@ -92,6 +92,7 @@ async def seed_and_describe(
         "issuer": issuer,
         "token_endpoint": token_endpoint,
         "gateway": launcher.gateway_url,
+        "gateway_metrics": f"http://127.0.0.1:{launcher.ports.observe('gateway')}/metrics",
         "identity": launcher.identity_url,
         "openapi": f"{launcher.gateway_url}/openapi.json",
         "docs": f"{launcher.gateway_url}/docs",
@@ -131,6 +132,7 @@ def curl_example(info: dict[str, Any], client_id: str, secret: str) -> str:
 def describe(info: dict[str, Any]) -> str:
     lines = [
         f"  gateway   {info['gateway']}   (API docs: {info['docs']})",
+        f"            metrics on the operations port: {info['gateway_metrics']}",
         f"  identity  {info['issuer']}   (OIDC issuer of ecosystem '{info['ecosystem']}')",
     ]
     if info["portal"]:

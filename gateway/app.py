@@ -8,6 +8,7 @@ operations it could not enforce, so the app does not start with one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from gateway import mashup
 from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
 from gateway.endpoints import Endpoint, operation_endpoint
-from gateway.meta import meta_routes
+from gateway.meta import meta_routes, operations_server
 from gateway.ratelimit import RateLimiter, make_buckets
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
@@ -29,6 +30,8 @@ from gateway.tracing import make_tracing
 from mesh.nats import BusAuth, connect
 from mesh.revocation import RevocationFeed
 from mesh.tokens import RemoteJwks, TokenVerifier
+
+log = logging.getLogger(__name__)
 
 
 def default_verifier(settings: GatewaySettings, http: httpx.AsyncClient) -> TokenVerifier:
@@ -66,6 +69,9 @@ def create_app(
             buckets, redis_client = make_buckets(settings)
             if redis_client is not None:
                 stack.push_async_callback(redis_client.aclose)
+            ops = operations_server(gw)  # /metrics off the public port
+            log.info("gateway operations port", extra={"observe_port": await ops.start()})
+            stack.push_async_callback(ops.stop)
             gw.limiter = RateLimiter(settings, buckets)
             gw.dpop = EdgeDPoP(settings, redis_client)  # jti replay shared through Redis
             gw.verifier = verifier or default_verifier(settings, http)

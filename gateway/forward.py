@@ -7,7 +7,6 @@ meets exactly the checks of a direct call.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +18,7 @@ from gateway import metrics
 from gateway.auth import Caller, authorize
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
+from mesh import safejson
 from mesh.client import request_raw
 from mesh.dpop import forwarded_headers
 from mesh.errors import MeshError
@@ -27,10 +27,12 @@ from mesh.errors import MeshError
 def decode_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MeshError(ErrorCode.BAD_REQUEST, "the request body is not valid JSON") from None
+    try:  # bounded in depth: a nested bomb is the caller's error, not a RecursionError
+        body = safejson.loads(raw)
+    except safejson.JSONError as exc:
+        raise MeshError(
+            ErrorCode.BAD_REQUEST, f"the request body is not valid JSON: {exc}"
+        ) from None
     if not isinstance(body, dict):
         raise MeshError(
             ErrorCode.VALIDATION_FAILED,

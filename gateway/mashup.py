@@ -25,6 +25,7 @@ from gateway.http import Incoming, Reply, encode_headers
 from gateway.problems import edge_problem_doc, problem_doc
 from gateway.routes import MethodNotAllowed
 from gateway.state import Gateway
+from mesh import safejson
 from mesh.errors import MeshError
 
 PATH = "/v1/ecosystems/{eco}/mashup"
@@ -78,7 +79,12 @@ async def run_item(gw: Gateway, caller: Caller, item: SubRequest, wait: float) -
         query = {k: v if isinstance(v, list) else [v] for k, v in item.query.items()}
         params = merge_params(bound, path_params, query, item.body or {})
         data = await asyncio.wait_for(call_operation(gw, bound, caller, params, wait), wait)
-        status, body = bound.op.status, (json.loads(data) if data else None)
+        status, body = bound.op.status, (safejson.loads(data) if data else None)
+    except safejson.JSONError:  # a reply this edge cannot embed: the service's failure
+        status, body = _problem(
+            MeshError(ErrorCode.BAD_GATEWAY, "the service's reply is not JSON within bounds"),
+            item.path,
+        )
     except MethodNotAllowed:
         status, body = (
             405,

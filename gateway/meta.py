@@ -1,4 +1,6 @@
-"""The gateway's own endpoints: health, readiness, metrics, OpenAPI (docs: gateway.docs)."""
+"""The gateway's own endpoints: health, readiness, OpenAPI (docs: gateway.docs), and the
+operations port (``PM_GATEWAY_OBSERVE_HOST``/``_PORT``) that serves ``/metrics``: metrics
+are labelled by partner, so they are not served on the public port."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from gateway.endpoints import Endpoint, guarded
 from gateway.http import Incoming, Reply
 from gateway.openapi import build_openapi
 from gateway.state import Gateway
-from mesh import metrics
+from mesh.observe import ObserveServer
 
 
 def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
@@ -22,15 +24,9 @@ def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
 
     async def readyz(request: Incoming, rl: dict[str, str]) -> Reply:
         request.info.route = "readyz"
-        ready = gw.nc is not None and gw.nc.is_connected and gw.verifier is not None
-        if ready:
+        if await ready(gw):
             return Reply(200, b'{"status":"ready"}')
         return Reply(503, b'{"status":"not ready"}')
-
-    async def metrics_endpoint(request: Incoming, rl: dict[str, str]) -> Reply:
-        request.info.route = "metrics"
-        body, ctype = metrics.exposition()
-        return Reply(200, body, ctype.encode("latin-1"))
 
     async def openapi_json(request: Incoming, rl: dict[str, str]) -> Reply:
         request.info.route = "openapi"
@@ -39,7 +35,23 @@ def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
     return [
         ("GET", "/healthz", guarded(healthz)),
         ("GET", "/readyz", guarded(readyz)),
-        ("GET", "/metrics", guarded(metrics_endpoint)),
         ("GET", "/openapi.json", guarded(openapi_json)),
         *docs_routes(),
     ]
+
+
+async def ready(gw: Gateway) -> bool:
+    """Connected to NATS, with a token verifier: the gateway can serve."""
+    return gw.nc is not None and gw.nc.is_connected and gw.verifier is not None
+
+
+def operations_server(gw: Gateway) -> ObserveServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on the operations port (one per worker
+    process; workers share the port)."""
+    settings = gw.settings
+    return ObserveServer(
+        settings.observe_host,
+        settings.observe_port,
+        lambda: ready(gw),
+        reuse_port=settings.workers > 1,
+    )

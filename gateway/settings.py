@@ -39,6 +39,10 @@ class GatewaySettings(MeshSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    # The operations port: /metrics (labelled by partner: never on the public port),
+    # /healthz, /readyz. 0: a free port, logged at start ("gateway operations port").
+    observe_host: str = "127.0.0.1"
+    observe_port: int = 0
     public_url: str = Field(
         default="",
         description="The gateway's external base URL (behind a proxy: what clients call): "

@@ -83,6 +83,7 @@ def main() -> None:
             log_config=None,
             access_log=False,
             http=TokenProtocol,  # answers lean client-credentials requests at the HTTP layer
+            proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
         )
 
 

@@ -11,18 +11,16 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from contracts.errors import ErrorCode
 from identity import admin, broker, handlers, logout, models, pages, platform, signup
+from identity.errors import install as install_errors
 from identity.fastpath import TokenFastPath
-from identity.runtime import HERE, build_runtime
+from identity.runtime import HERE, build_runtime, trust_proxies
 from identity.settings import IdentitySettings
 from mesh import metrics, migrate
 from mesh.db import Database
-from mesh.errors import MeshError
 from mesh.nats import BusAuth, connect, ensure_event_stream
 from mesh.outbox import Outbox, OutboxRelay
 
@@ -135,7 +133,8 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         app.include_router(router)
     _health(app)
     _metrics(app)
-    _errors(app)
+    install_errors(app)
+    trust_proxies(app, settings)
     return app
 
 
@@ -153,24 +152,6 @@ def _health(app: FastAPI) -> None:
     async def prometheus() -> Response:
         body, ctype = metrics.exposition()
         return Response(body, media_type=ctype)
-
-
-def _errors(app: FastAPI) -> None:
-    @app.exception_handler(MeshError)
-    async def mesh_error(request: Request, exc: MeshError) -> JSONResponse:
-        return JSONResponse(
-            exc.body().problem(request.url.path), exc.status, media_type="application/problem+json"
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        err = MeshError(
-            ErrorCode.VALIDATION_FAILED, "the request does not match its schema", errors
-        )
-        return JSONResponse(
-            err.body().problem(request.url.path), err.status, media_type="application/problem+json"
-        )
 
 
 def _metrics(app: FastAPI) -> None:

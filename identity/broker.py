@@ -28,6 +28,7 @@ from identity.models import Person, UpstreamProvider
 from identity.pages import SESSION_COOKIE, render, safe_return
 from identity.runtime import IdentityRuntime, RuntimeDep
 from mesh.errors import conflict, not_found
+from mesh.jws import parse_compact
 
 router = APIRouter()
 STATE_COOKIE = "pm_broker"
@@ -117,7 +118,10 @@ async def _upstream_claims(
     if not id_token:
         raise BrokerError("the upstream returned no ID token")
     jwks = (await rt.http.get(meta["jwks_uri"])).json()
-    kid = jwt.get_unverified_header(id_token).get("kid")
+    try:  # the kit's parser first (bounded in depth; PyJWT's json.loads is not)
+        kid = parse_compact(id_token).header.get("kid")
+    except (ValueError, TypeError, AttributeError):
+        raise BrokerError("the upstream ID token is malformed") from None
     jwk = next((k for k in jwks.get("keys", []) if k.get("kid") == kid), None)
     if jwk is None:
         raise BrokerError("the upstream ID token's key is not in its JWKS")

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from mesh import consttime
+
 
 def new_secret(nbytes: int = 32) -> str:
     """A URL-safe random secret (32 bytes = 256 bits by default)."""
@@ -26,7 +28,8 @@ def digest(value: str) -> str:
 
 
 def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    """Constant-time equality, whatever characters a caller sent (mesh.consttime)."""
+    return consttime.same(a, b)
 
 
 class Sealer:
@@ -52,7 +55,7 @@ class Sealer:
         return hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()
 
     def check_mac(self, value: str, mac: str) -> bool:
-        return hmac.compare_digest(self.mac(value), mac)
+        return same(self.mac(value), mac)
 
 
 class Passwords:

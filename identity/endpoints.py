@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -18,6 +19,7 @@ from identity.dpop import token_type
 from identity.grants import AUTH_METHODS, CONFIDENTIAL_METHODS, RefreshView
 from identity.keys import ALGS
 from identity.oauth import ClientView, current
+from mesh.jws import parse_compact
 
 ACCESS_TOKEN_HINT = "access_token"
 REFRESH_TOKEN_HINT = "refresh_token"
@@ -57,10 +59,16 @@ def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[s
         if other is None or other.disabled_at is not None:
             return None
     try:
-        header = jwt.get_unverified_header(token)
+        # Parsed by the kit first (bounded in depth): PyJWT's json.loads would raise
+        # RecursionError on a nested header, not an error of the token.
+        header = parse_compact(token).header
+    except ValueError:
+        return None
+    try:
         if str(header.get("typ", "")).lower() != "at+jwt":
             return None
-        jwk = call.extras["keys"].public_jwk(call.tx, eco, header.get("kid", ""))
+        kid = header.get("kid")
+        jwk = call.extras["keys"].public_jwk(call.tx, eco, kid) if isinstance(kid, str) else None
         if jwk is None or jwk.algorithm_name not in ALGS:
             return None
         claims: dict[str, Any] = jwt.decode(
@@ -78,8 +86,8 @@ def decode_access_token(token: str, eco: str, verify_exp: bool = True) -> dict[s
 def origin_eco(token: str) -> str | None:
     """The ecosystem whose issuer a token names, when it is another one of this deployment."""
     try:
-        iss = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
-    except jwt.PyJWTError:
+        iss = parse_compact(token).payload.get("iss", "")
+    except ValueError:
         return None
     prefix = issuer_of("")
     if isinstance(iss, str) and iss.startswith(prefix) and "/" not in iss[len(prefix) :]:
@@ -170,6 +178,15 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         expires = datetime.now(UTC) + timedelta(seconds=int(self.leeway) + 3600)
         key = f"{call.eco.slug}:{claims['sub']}:{jti}"
         return not repo.assertion_seen(call.tx.s, key, expires)
+
+    def extract_assertion(self, assertion: str) -> Any:
+        """The assertion's header and claims, refusing one the kit cannot parse (a nested
+        header or payload is a bad assertion, not a RecursionError in joserfc)."""
+        try:
+            parse_compact(assertion)
+        except ValueError:
+            raise InvalidClientError(description="Invalid JWT assertion.") from None
+        return super().extract_assertion(assertion)
 
     def resolve_client_public_key(self, client: ClientView) -> Any:
         return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]

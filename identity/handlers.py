@@ -117,7 +117,16 @@ def to_response(
     return Response(content=content, status_code=status, headers=hdrs)
 
 
+def _unreadable_credentials() -> Response:
+    """RFC 6749 §5.2 ``invalid_client`` for client credentials no server could read
+    (authlib's Basic parser raises ValueError on a non-ASCII value)."""
+    body = {"error": "invalid_client", "error_description": "the Authorization header is not ASCII"}
+    return to_response(401, body, {"WWW-Authenticate": 'Basic error="invalid_client"'})
+
+
 async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) -> Response:
+    if not request.headers.get("authorization", "").isascii():
+        return _unreadable_credentials()
     oreq = await oauth_request(request, rt)
     proof = None
     if name == "token":  # RFC 9449: a DPoP proof binds what this request issues

@@ -15,6 +15,7 @@ from identity.context import Tx
 from identity.keys import ALGS
 from identity.pages import SESSION_COOKIE, csrf_ok, render
 from identity.runtime import IdentityRuntime, RuntimeDep
+from mesh.jws import parse_compact
 
 router = APIRouter()
 
@@ -23,8 +24,13 @@ def _hint_claims(rt: IdentityRuntime, tx: Tx, eco: str, hint: str | None) -> dic
     """Claims of an ID token this issuer signed (expired ones are fine as hints)."""
     if not hint:
         return None
+    try:  # the kit's parser first: PyJWT's json.loads fails on a nested header
+        kid = parse_compact(hint).header.get("kid", "")
+    except ValueError:
+        return None
+    if not isinstance(kid, str):
+        return None
     try:
-        kid = jwt.get_unverified_header(hint).get("kid", "")
         key = rt.keys.public_key(tx, eco, kid)
         if key is None:
             return None

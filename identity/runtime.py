@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import httpx
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from identity.cache import TtlCache
 from identity.context import Tx, run_tx
@@ -104,4 +105,14 @@ RuntimeDep = Annotated[IdentityRuntime, Depends(get_runtime)]
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: the TCP peer's, or, behind a configured proxy, the one it
+    names in ``X-Forwarded-For`` (:func:`trust_proxies`). The server itself must not
+    rewrite it (``python -m identity`` runs uvicorn with ``proxy_headers=False``)."""
     return request.client.host if request.client else "unknown"
+
+
+def trust_proxies(app: Any, settings: IdentitySettings) -> None:
+    """Honour ``X-Forwarded-For``/``-Proto`` from ``settings.trusted_proxies`` only
+    (uvicorn's middleware: the right-most address not itself a trusted proxy)."""
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

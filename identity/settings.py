@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+import ipaddress
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mesh.settings import DEV_SECRET, MeshSettings, database_url_or_default
@@ -48,6 +50,23 @@ class IdentitySettings(MeshSettings):
     # Ecosystems whose token endpoint demands server nonces in proofs ("*": every one).
     dpop_nonce_ecosystems: list[str] = []
     dpop_nonce_period_s: int = 300
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or CIDR networks of the reverse proxies in front of the "
+        "provider: only a peer among them may name the client's address in "
+        "X-Forwarded-For (what login throttling counts). Empty: the peer's own address.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address or network (refused at start-up when it is not)."""
+        return [
+            str(ipaddress.ip_network(v.strip(), strict=False))
+            if "/" in v
+            else str(ipaddress.ip_address(v.strip()))
+            for v in value
+        ]
 
     @model_validator(mode="after")
     def _refuse_default_key_secret(self) -> IdentitySettings:

@@ -45,6 +45,7 @@ import jwt
 from joserfc import jwk as joserfc_jwk
 
 from contracts.errors import ErrorCode
+from mesh.consttime import same
 from mesh.errors import MeshError
 from mesh.jws import ASYMMETRIC, b64url_decode, parse_compact
 from mesh.replay import ReplayCache, SharedReplay
@@ -177,11 +178,12 @@ class NonceSource:
     def current(self, now: float | None = None) -> str:
         return self._at(int((now or time.time()) // self.period))
 
-    def valid(self, nonce: str | None, now: float | None = None) -> bool:
-        if not nonce:
+    def valid(self, nonce: object, now: float | None = None) -> bool:
+        """``nonce`` (a proof's claim: any JSON value) is a current nonce."""
+        if not isinstance(nonce, str) or not nonce:
             return False
         slot = int((now or time.time()) // self.period)
-        return any(hmac.compare_digest(nonce, self._at(s)) for s in (slot, slot - 1))
+        return any(same(nonce, self._at(s)) for s in (slot, slot - 1))
 
 
 REPLAYED = "the proof was already used (jti replayed)"
@@ -347,15 +349,13 @@ def _rsa_bits(n: Any) -> int:
 
 def check_ath(proof: Proof, access_token: str) -> None:
     """The proof's ``ath`` must be the hash of the access token it accompanies."""
-    if not isinstance(proof.ath, str) or not hmac.compare_digest(
-        proof.ath, access_token_hash(access_token)
-    ):
+    if not isinstance(proof.ath, str) or not same(proof.ath, access_token_hash(access_token)):
         raise DPoPError(INVALID_PROOF, "the proof's ath is not the hash of this access token")
 
 
 def check_key(proof: Proof, jkt: str | None) -> None:
     """The proof's key must be the one the token is bound to (``cnf.jkt``)."""
-    if jkt is None or not hmac.compare_digest(proof.jkt, jkt):
+    if jkt is None or not same(proof.jkt, jkt):
         raise DPoPError(INVALID_TOKEN, "the proof's key is not the key the token is bound to")
 
 

@@ -3,18 +3,24 @@
 One light parse (PyJWT checks base64 character by character in Python): strict base64url
 segments, JSON-object header and payload, the signing input and the signature. Nothing
 returned is trusted until the signature over ``signing_input`` verifies.
+
+PyJWT and joserfc parse a token's JSON with ``json.loads``, which a deeply nested header
+turns into a ``RecursionError``; code that hands a caller's token to them calls
+:func:`parse_compact` first (its ValueError is the caller's error), and reads unverified
+members (``kid``, ``iss``) from its result rather than from ``jwt.get_unverified_header``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from jwt.algorithms import get_default_algorithms
+
+from mesh import safejson
 
 # Asymmetric algorithms only: a symmetric one (HS256 keyed with a public key) or "none"
 # is never looked up, whatever a header says.
@@ -38,10 +44,9 @@ def b64url_decode(part: str) -> bytes:
 
 
 def _json_object(part: str) -> dict[str, Any]:
-    decoded = json.loads(b64url_decode(part))
-    if not isinstance(decoded, dict):
-        raise ValueError("not a JSON object")
-    return decoded
+    # Bounded in depth (mesh.safejson): a header nested a thousand levels is malformed,
+    # not a RecursionError.
+    return safejson.loads_object(b64url_decode(part))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,7 @@
-"""A tiny HTTP listener for processes that have no HTTP API: /metrics, /healthz, /readyz."""
+"""A tiny HTTP listener for operations: /metrics, /healthz, /readyz.
+
+Processes without an HTTP API serve only this; the gateway serves it beside its API, so
+metrics (labelled by partner) never reach the public port."""
 
 from __future__ import annotations
 
@@ -11,14 +14,18 @@ Ready = Callable[[], Awaitable[bool]]
 
 
 class ObserveServer:
-    def __init__(self, host: str, port: int, ready: Ready) -> None:
+    def __init__(self, host: str, port: int, ready: Ready, reuse_port: bool = False) -> None:
         self.host = host
         self.port = port
         self.ready = ready
+        # Several worker processes of one server may share the port (SO_REUSEPORT).
+        self.reuse_port = reuse_port
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_port=self.reuse_port or None
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 

@@ -1,9 +1,10 @@
 """A NATS micro service whose endpoints are contract operations.
 
-Every request: decode the operation's request model, verify the caller's token
-(zero trust), apply the operation's policy, run the handler, reply. Expected
-failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP status,
-payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
+Every request: verify the caller's token (zero trust) and the parts of the operation's
+policy that need no body (authentication, scope, roles), then decode the operation's
+request model, apply the policy's bindings to it (ecosystem, partner), run the handler,
+reply. Expected failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP
+status, payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
 the request id and is logged, never shown.
 
 With a ``tracer`` (OpenTelemetry), each handled request is a SERVER span that
@@ -13,6 +14,8 @@ continues the request's ``traceparent``; without one, no tracing code runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts import headers as h
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
-from contracts.policy import Operation, decide
+from contracts.policy import Operation, Policy, decide
 from mesh import context, metrics
 from mesh.dpop import HEADER as DPOP
 from mesh.dpop import nats_caller
@@ -56,6 +59,23 @@ Handler = Callable[[Call, Any], Awaitable[BaseModel]]
 
 def error_reply(exc: MeshError) -> tuple[str, str, bytes]:
     return str(exc.status), exc.title, exc.body().model_dump_json(exclude_none=True).encode()
+
+
+def _decode(op: Operation, data: bytes) -> BaseModel:
+    """The request model of ``data``: 400 when it is not JSON (pydantic-core's parser,
+    bounded in depth like :mod:`mesh.safejson`), 422 when it does not fit the schema."""
+    try:
+        return op.request.model_validate_json(data or b"{}")
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False)):
+            raise MeshError(ErrorCode.BAD_REQUEST, "the request body is not valid JSON") from None
+        raise MeshError.from_validation(exc) from None
+
+
+@functools.cache
+def unbound(policy: Policy) -> Policy:
+    """``policy`` without its bindings to request fields: what is decided before the body."""
+    return dataclasses.replace(policy, eco_param=None, partner_param=None)
 
 
 def _bound_fields(op: Operation) -> set[str]:
@@ -222,14 +242,16 @@ class MeshService:
         tp: str,
         fields: set[str],
     ) -> tuple[Call, BaseModel]:
-        try:
-            body = op.request.model_validate_json(data or b"{}")
-        except ValidationError as exc:
-            raise MeshError.from_validation(exc) from None
+        # Who calls, before the body is read: a caller without a valid token (or without
+        # the scope and role the operation needs) learns nothing of the request schema.
         # Bearer, or DPoP with the proof the edge checked (re-checked here: mesh.dpop)
         token, claims = await nats_caller(self.verifier, hdrs.get(h.AUTHORIZATION), hdrs.get(DPOP))
-        # The policy reads only the fields it binds: dump just those.
-        denial = decide(op.policy, claims, body.model_dump(include=fields))
+        denial = decide(unbound(op.policy), claims, {})
+        if denial is None:
+            body = _decode(op, data)
+            # The bindings to the token (eco, partner) need the body: only the fields
+            # they read are dumped.
+            denial = decide(op.policy, claims, body.model_dump(include=fields))
         if denial is not None:
             raise MeshError(denial.code, denial.reason)
         return Call(claims, token, rid, tp, op), body

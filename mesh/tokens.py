@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from contracts.claims import ACCESS_TOKEN_TYP, Claims
 from contracts.errors import ErrorCode
+from mesh import safejson
 from mesh.errors import MeshError
 from mesh.jws import ASYMMETRIC, parse_compact
 from mesh.revocation import RevocationList
@@ -114,15 +115,24 @@ class RemoteJwks:
             try:
                 meta = await self._client.get(f"{issuer}/.well-known/openid-configuration")
                 meta.raise_for_status()
-                jwks_uri = meta.json()["jwks_uri"]
+                # An issuer is named by the token before it is trusted: its documents
+                # are parsed as untrusted JSON (bounded in depth).
+                jwks_uri = safejson.loads_object(meta.content)["jwks_uri"]
                 resp = await self._client.get(jwks_uri)
                 resp.raise_for_status()
                 keys = {}
-                for k in resp.json().get("keys", []):
+                for k in safejson.loads_object(resp.content).get("keys", []):
                     if k.get("use", "sig") == "sig" and "kid" in k:
                         keys[k["kid"]] = jwt.PyJWK.from_dict(k)
                 self._keys[issuer] = keys
-            except (httpx.HTTPError, KeyError, ValueError, jwt.PyJWKError) as exc:
+            except (
+                httpx.HTTPError,
+                KeyError,
+                ValueError,
+                TypeError,  # members of the wrong JSON type
+                AttributeError,
+                jwt.PyJWKError,
+            ) as exc:
                 log.warning("jwks fetch failed", extra={"issuer": issuer, "error": str(exc)})
 
 

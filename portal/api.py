@@ -15,6 +15,7 @@ import httpx
 
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
+from mesh import safejson
 
 log = logging.getLogger(__name__)
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
@@ -64,13 +65,24 @@ def build(name: str, eco: str, params: dict[str, Any]) -> Call:
 
 def _problem(resp: httpx.Response) -> ApiError:
     try:
-        doc = resp.json()
+        doc = safejson.loads(resp.content)
     except ValueError:
         doc = {}
     if not isinstance(doc, dict):
         doc = {}
     detail = str(doc.get("detail") or doc.get("title") or resp.reason_phrase)
     return ApiError(resp.status_code, str(doc.get("code") or "error"), detail)
+
+
+def reply_json(resp: httpx.Response) -> Any:
+    """A successful reply's JSON (None when empty); a reply that is not JSON (or nests
+    beyond the kit's bound) is the peer's failure: 502, not a crash of the page."""
+    if not resp.content:
+        return None
+    try:
+        return safejson.loads(resp.content)
+    except ValueError:
+        raise ApiError(502, "bad_gateway", "the server sent a reply that is not JSON") from None
 
 
 def query_pairs(query: dict[str, Any]) -> list[tuple[str, str | int | float | bool | None]]:
@@ -101,7 +113,7 @@ class Gateway:
             raise ApiError(503, "unavailable", "the gateway is not reachable") from None
         if resp.status_code >= 400:
             raise _problem(resp)
-        return resp.json() if resp.content else None
+        return reply_json(resp)
 
     async def call(self, token: str, op: str, /, **params: Any) -> Any:
         return await self.send(token, build(op, self.eco, params))
@@ -131,7 +143,7 @@ class Gateway:
         if resp.status_code >= 400:
             err = _problem(resp)
             return dict.fromkeys(calls, err)
-        return parse_mashup(resp.json(), calls)
+        return parse_mashup(reply_json(resp), calls)
 
 
 def parse_mashup(doc: Any, calls: dict[str, Call]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mesh import migrate
 from mesh.db import Database
-from portal import models
+from portal import errors, models
 from portal.api import ApiError, Gateway
 from portal.oidc import OidcClient
 from portal.security import SecurityHeaders
@@ -82,6 +82,8 @@ def _wants_json(request: Request) -> bool:
 
 
 def _install_errors(app: FastAPI) -> None:
+    errors.install(app)  # Starlette's refusals and unexpected errors: pages, never traces
+
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, _exc: NeedLogin) -> Response:
         if _wants_json(request) or request.method != "GET":

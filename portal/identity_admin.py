@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from portal.api import ApiError
+from mesh import safejson
+from portal.api import ApiError, reply_json
 
 POLICIES = ("open", "invite", "claims")
 
@@ -26,12 +27,12 @@ class IdentityAdmin:
             raise ApiError(503, "unavailable", "the identity provider is not reachable") from None
         if resp.status_code >= 400:
             try:
-                doc = resp.json()
+                doc = safejson.loads(resp.content)
             except ValueError:
                 doc = {}
             detail = doc.get("detail") if isinstance(doc, dict) else None
             raise ApiError(resp.status_code, "error", str(detail or resp.reason_phrase))
-        return resp.json() if resp.content else None
+        return reply_json(resp)
 
     async def partners(self, token: str) -> list[dict[str, Any]]:
         return list(await self._send(token, "GET", "/partners"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mesh.consttime import same
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -93,4 +94,4 @@ async def _forbidden(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
 
 
 def csrf_ok(expected: str, given: Any) -> bool:
-    return isinstance(given, str) and bool(given) and hmac.compare_digest(expected, given)
+    return isinstance(given, str) and bool(given) and same(expected, given)

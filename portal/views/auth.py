@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mesh.consttime import same
 from portal.oidc import LoginError, pkce_pair, unverified_claims
 from portal.sessions import LOGIN_TTL, cookie_name
 from portal.settings import PortalSettings
@@ -59,7 +59,7 @@ async def login(request: Request, next: str | None = None) -> Response:
 @router.get("/callback")
 async def callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
     portal = portal_of(request)
-    if not state or not hmac.compare_digest(request.cookies.get(LOGIN_COOKIE, ""), state):
+    if not state or not same(request.cookies.get(LOGIN_COOKIE, ""), state):
         return _failed(request, "This sign-in was not started in this browser. Try again.")
     pending = await portal.store.finish_login(state)
     if pending is None:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mesh import safejson
 from portal.api import ApiError
 from portal.forms import text
 from portal.web import Ctx, CtxDep
@@ -127,7 +128,7 @@ async def revoke_grant(ctx: CtxDep, request: Request) -> Response:
 async def invoke(ctx: CtxDep, request: Request) -> Response:
     form = await request.form()
     try:
-        payload = json.loads(text(form, "input") or "{}")
+        payload = safejson.loads(text(form, "input") or "{}")
         if not isinstance(payload, dict):
             raise ValueError("not an object")
     except ValueError:

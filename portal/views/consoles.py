@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mesh import safejson
 from portal.api import ApiError
 from portal.forms import text
 from portal.identity_admin import POLICIES, IdentityAdmin
@@ -211,7 +211,7 @@ async def set_policy(ctx: CtxDep, request: Request) -> Response:
     rule: dict[str, Any] | None = None
     if text(form, "rule"):
         try:
-            rule = json.loads(text(form, "rule"))
+            rule = safejson.loads(text(form, "rule"))
         except ValueError:
             err = ApiError(422, "validation_failed", "the admission rule must be JSON")
             return await _operator_page(ctx, form_err=err)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mesh import safejson
 from portal.api import ApiError
 from portal.forms import text
 from portal.web import Ctx, CtxDep
@@ -54,7 +55,7 @@ async def flows(ctx: CtxDep) -> Response:
 
 def _json(value: str, what: str, kind: type) -> Any:
     try:
-        parsed = json.loads(value or ("{}" if kind is dict else "[]"))
+        parsed = safejson.loads(value or ("{}" if kind is dict else "[]"))
     except ValueError:
         parsed = None
     if not isinstance(parsed, kind):

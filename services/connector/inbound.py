@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 
@@ -12,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
+from mesh import safejson
 from mesh.errors import MeshError, bad_request, conflict, not_found
 from services.connector import repository as repo
 from services.connector import signing
@@ -45,7 +45,8 @@ async def create_endpoint(
 
 def _payload(body: str) -> tuple[str, object]:
     try:
-        doc = json.loads(body)
+        # Bounded in depth, with room for the event envelope it travels in.
+        doc = safejson.loads(body, safejson.RELAY_DEPTH)
     except ValueError:
         raise bad_request("the webhook body is not JSON") from None
     kind = doc.get("type") if isinstance(doc, dict) else None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import random
 import ssl
@@ -20,6 +19,7 @@ import httpcore
 import httpx
 
 from contracts.errors import ErrorCode
+from mesh import safejson
 from mesh.errors import MeshError
 from services.connector import ssrf
 from services.connector.breaker import Breakers
@@ -254,8 +254,8 @@ class Invoker:
         raw = b"".join(chunks)
         if not raw:
             return None
-        try:
-            return json.loads(raw)
+        try:  # a back-end is untrusted; its reply travels on inside others (RELAY_DEPTH)
+            return safejson.loads(raw, safejson.RELAY_DEPTH)
         except ValueError:
             return raw.decode("utf-8", "replace")
 
@@ -285,7 +285,7 @@ class Invoker:
                 auth=(auth["client_id"], auth["client_secret"]),
                 timeout=timeout,
             )
-            payload = resp.json() if resp.status_code == 200 else {}
+            payload = safejson.loads(resp.content) if resp.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             payload = {}
         token = payload.get("access_token") if isinstance(payload, dict) else None

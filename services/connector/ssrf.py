@@ -2,9 +2,14 @@
 
 Every target host is resolved and each of its addresses must be globally routable
 (no loopback, private, shared, link-local, multicast, reserved or unspecified
-address, IPv4-mapped and NAT64 forms unwrapped first), unless the ecosystem's
-operator allow-listed the network. Cloud metadata addresses are refused always.
-The check runs when a back-end is registered, before every request and every
+address, IPv4-mapped, well-known NAT64 and 6to4 forms unwrapped first), unless the
+ecosystem's operator allow-listed the network. An IPv6 address must moreover be global
+unicast (``2000::/3``): Python's ``ipaddress`` calls IPv4-compatible (``::a.b.c.d``),
+IPv4-translated (``::ffff:0:a.b.c.d``), local-use NAT64 (``64:ff9b:1::/48``, whose
+embedding varies) and site-local (``fec0::/10``) addresses global, yet they reach
+whatever IPv4 host or site network they embed or name. Teredo (``2001::/32``) and the
+returned 6bone range (``3ffe::/16``) are refused as well. Cloud metadata addresses are
+refused always. The check runs when a back-end is registered, before every request and every
 redirect hop, and again at connect time (:class:`GuardedBackend`), where the
 socket is opened to the very address that was checked (no DNS rebinding window).
 """
@@ -28,6 +33,8 @@ METADATA: frozenset[IP] = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+_NOT_PUBLIC_V6 = tuple(ipaddress.ip_network(n) for n in ("2001::/32", "3ffe::/16"))
 
 
 class EgressRefused(Exception):
@@ -61,6 +68,10 @@ def refusal(ip: IP, allowed: list[Network]) -> str | None:
         return f"{plain} is a cloud metadata address"
     if any(plain in net for net in allowed if net.version == plain.version):
         return None
+    if isinstance(plain, ipaddress.IPv6Address) and (
+        plain not in _GLOBAL_UNICAST or any(plain in net for net in _NOT_PUBLIC_V6)
+    ):
+        return f"{plain} is not a public address (IPv6 outside global unicast, or an embedding)"
     if plain.is_global and not plain.is_multicast:
         return None
     return f"{plain} is not a public address (loopback, private or link-local)"

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from tests.support.bombs import nested_arrays
 
 
 @dataclass
@@ -74,6 +76,16 @@ def backend_app(state: BackendState) -> FastAPI:
         if state.hits["/flap"] <= state.flap_failures:
             return JSONResponse({"error": "busy"}, status_code=503)
         return JSONResponse({"ok": True, "hit": state.hits["/flap"]})
+
+    @app.get("/bomb")
+    async def bomb() -> Response:
+        """A reply nested past any sane depth (a hostile or broken back-end)."""
+        return Response(nested_arrays(), media_type="application/json")
+
+    @app.get("/deep/{levels}")
+    async def deep(levels: int) -> Response:
+        """A reply nested ``levels`` deep (within the parser's bound, maybe not the relay's)."""
+        return Response(nested_arrays(levels), media_type="application/json")
 
     @app.get("/bad-output")
     async def bad_output() -> dict[str, Any]:

@@ -34,6 +34,9 @@ async def erp(mesh, backend, loopback_allowed):
         "fail-post": ("/fail", "POST", {}),
         "flap": ("/flap", "GET", {}),
         "bad-output": ("/bad-output", "GET", {"output_schema": ITEM_OUT}),
+        "bomb": ("/bomb", "GET", {}),
+        "deep": ("/deep/{levels}", "GET", {}),
+        "bomb-schema": ("/bomb", "GET", {"output_schema": ITEM_OUT}),
         "order": ("/orders", "POST", {}),
         "reserve": ("/reserve", "POST", {}),
     }
@@ -68,6 +71,24 @@ class TestHealthy:
 
     async def test_output_not_matching_its_schema_is_a_bad_gateway(self, mesh, erp):
         err = await refused(invoke(mesh, "fabrikam.bad-output"))
+        assert err.code is ErrorCode.BAD_GATEWAY and "output schema" in err.detail
+
+
+class TestHostileBackend:
+    async def test_a_nested_reply_is_text_not_a_crash(self, mesh, erp):
+        reply = await invoke(mesh, "fabrikam.bomb")
+        assert reply.status == 200 and isinstance(reply.output, str)
+        assert reply.output.startswith("[[[")
+
+    async def test_a_reply_deeper_than_it_may_travel_is_text(self, mesh, erp):
+        """Replies travel on inside invocation replies and mashups: they keep room."""
+        deep = await invoke(mesh, "fabrikam.deep", {"levels": "150"})
+        assert isinstance(deep.output, str) and deep.output.startswith("[[[")
+        shallow = await invoke(mesh, "fabrikam.deep", {"levels": "50"})
+        assert isinstance(shallow.output, list)
+
+    async def test_a_nested_reply_fails_its_output_schema(self, mesh, erp):
+        err = await refused(invoke(mesh, "fabrikam.bomb-schema"))
         assert err.code is ErrorCode.BAD_GATEWAY and "output schema" in err.detail
 
 

@@ -62,6 +62,54 @@ class TestGuard:
             await ssrf.check_url("http://169.254.169.254/", ssrf.parse_networks(["0.0.0.0/0"]))
 
 
+# Addresses Python's ipaddress calls global although they embed or name a private target.
+EMBEDDINGS = [
+    "http://[::127.0.0.1]/",  # IPv4-compatible IPv6 (deprecated)
+    "http://[::7f00:1]/",
+    "http://[::8.8.8.8]/",  # refused whatever it embeds: no route means "that IPv4 host"
+    "http://[::ffff:0:7f00:1]/",  # IPv4-translated (SIIT)
+    "http://[::ffff:0:a00:1]/",
+    "http://[64:ff9b::a00:1]/",  # well-known NAT64 of 10.0.0.1 (unwrapped, then judged)
+    "http://[64:ff9b::a9fe:a9fe]/",  # ... of the metadata address
+    "http://[64:ff9b:1::7f00:1]/",  # local-use NAT64 (RFC 8215): embedding not knowable
+    "http://[64:ff9b:1::808:808]/",
+    "http://[fec0::1]/",  # site-local (deprecated)
+    "http://[fec0:0:0:1::1]/",
+    "http://[2002:7f00:1::1]/",  # 6to4 of 127.0.0.1
+    "http://[2002:c0a8:1::1]/",  # 6to4 of 192.168.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+    "http://[3ffe::1]/",  # the returned 6bone range
+    "http://[5f00::1]/",  # outside global unicast (SRv6 SIDs)
+    "http://[100::1]/",  # discard-only
+    "http://[fc00::1]/",  # unique local
+    "http://[ff02::1]/",  # multicast
+]
+PUBLIC = [
+    "http://8.8.8.8/",
+    "http://[2606:4700:4700::1111]/",  # a global unicast IPv6 address
+    "http://[64:ff9b::808:808]/",  # NAT64 of a public IPv4 address (DNS64 networks)
+    "http://[::ffff:8.8.8.8]/",  # IPv4-mapped public address
+    "http://[2002:808:808::1]/",  # 6to4 of a public address
+]
+
+
+class TestEmbeddings:
+    @pytest.mark.parametrize("url", EMBEDDINGS)
+    async def test_embedding_is_refused(self, url):
+        with pytest.raises(ssrf.EgressRefused):
+            await ssrf.check_url(url, [])
+
+    @pytest.mark.parametrize("url", PUBLIC)
+    async def test_public_addresses_pass(self, url):
+        await ssrf.check_url(url, [])
+
+    async def test_the_operator_may_allow_a_site_local_network(self):
+        allowed = ssrf.parse_networks(["fec0::/10"])
+        await ssrf.check_url("http://[fec0::1]/", allowed)
+        with pytest.raises(ssrf.EgressRefused):
+            await ssrf.check_url("http://[::127.0.0.1]/", allowed)
+
+
 class TestThroughTheConnector:
     async def test_registration_refuses_tricks(self, mesh, connector):
         resolvable = [u for u in TRICKS if "localhost." not in u]  # no resolver answers it here

@@ -14,6 +14,7 @@ from contracts.subjects import event_subject
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from tests.connector.backends import Receiver, receiver_app, standard_signature
+from tests.support.bombs import nested_objects
 from tests.support.infra import free_port, serve_app
 
 
@@ -113,6 +114,13 @@ class TestInbound:
         assert (await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", not_json))).code is (
             ErrorCode.BAD_REQUEST
         )
+        bomb = signed(inbound, "x", {})
+        bomb["body"] = nested_objects()
+        bomb["webhook_signature"] = standard_signature(
+            inbound, bomb["webhook_id"], bomb["webhook_timestamp"], bomb["body"]
+        )
+        err = await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", bomb))
+        assert err.code is ErrorCode.BAD_REQUEST and "not JSON" in err.detail
 
 
 async def subscribe(mesh, url: str, who: str = "nadia", partner: str = "northwind"):

@@ -108,6 +108,10 @@ class TestLauncher:
         denied = httpx.get(f"{info['gateway']}/v1/ecosystems/{info['ecosystem']}/echo")
         assert denied.status_code == 401
         assert denied.headers["content-type"].startswith("application/problem+json")
+        # The gateway's metrics are on its printed operations port, not on the public one.
+        assert info["gateway_metrics"] in output
+        assert "pm_http_requests_total" in httpx.get(info["gateway_metrics"]).text
+        assert httpx.get(f"{info['gateway']}/metrics").status_code == 404
 
         async def ping_all() -> set[str]:
             # The bus admits only the processes' own keys: the operators' one may ask $SRV.

@@ -138,16 +138,6 @@ class TestProbes:
         assert status == 503
         await server.__aexit__(None, None, None)
 
-    async def test_metrics_count_requests_by_route_status_and_partner(
-        self, gateway, profile, tokens
-    ):
-        await gateway.get(ECHO, headers=bearer(tokens.mint(partner="fabrikam")))
-        text = (await gateway.get("/metrics")).text
-        counted = [line for line in text.splitlines() if line.startswith("pm_http_requests_total")]
-        wanted = ('partner="fabrikam"', 'route="system.echo"', 'status="200"')
-        assert any(all(w in line for w in wanted) for line in counted)
-        assert "pm_gateway_upstream_seconds_bucket" in text
-
 
 class TestAccessLog:
     async def test_one_json_line_per_request_with_ids(self, gateway, profile, tokens):
@@ -182,10 +172,12 @@ class TestAccessLog:
 
 class TestProcess:
     async def test_python_m_gateway_serves_and_stops_cleanly(self, nats_url):
-        port = free_port()
+        port, ops = free_port(), free_port()
         env = {
             **os.environ,
             "PM_GATEWAY_PORT": str(port),
+            "PM_GATEWAY_OBSERVE_PORT": str(ops),
+            "PM_GATEWAY_WORKERS": "2",  # both workers share the operations port
             "PM_GATEWAY_NATS_URL": nats_url,
             "PM_GATEWAY_IDENTITY_URL": "http://127.0.0.1:9",
         }
@@ -208,6 +200,10 @@ class TestProcess:
                     await asyncio.sleep(0.05)
                 assert status == 200
                 assert (await client.get(ECHO)).status_code == 401
+                assert (await client.get("/metrics")).status_code == 404
+                for _ in range(4):  # whichever worker answers has the operations port
+                    metrics = await client.get(f"http://127.0.0.1:{ops}/metrics")
+                    assert metrics.status_code == 200 and "pm_http_requests_total" in metrics.text
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), 15)
@@ -217,3 +213,39 @@ class TestProcess:
         assert any(doc["msg"].startswith("Finished server process") for doc in lines)
         access = [doc for doc in lines if doc.get("logger") == "gateway.access"]
         assert any(doc["status"] == 401 and doc["route"] == "system.echo" for doc in access)
+
+
+@pytest.fixture
+async def operated(start_gateway):
+    """A gateway with its operations port on a known free port: ``(client, ops URL)``."""
+    port = free_port()
+    async with start_gateway(observe_port=port) as client:
+        yield client, f"http://127.0.0.1:{port}"
+
+
+class TestOperationsPort:
+    async def test_metrics_count_requests_by_route_status_and_partner(
+        self, operated, profile, tokens
+    ):
+        gateway, ops = operated
+        await gateway.get(ECHO, headers=bearer(tokens.mint(partner="fabrikam")))
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"{ops}/metrics")).text
+        counted = [line for line in text.splitlines() if line.startswith("pm_http_requests_total")]
+        wanted = ('partner="fabrikam"', 'route="system.echo"', 'status="200"')
+        assert any(all(w in line for w in wanted) for line in counted)
+        assert "pm_gateway_upstream_seconds_bucket" in text
+
+    async def test_the_public_port_serves_no_metrics(self, operated, tokens):
+        gateway, _ = operated
+        for headers in ({}, bearer(tokens.mint(roles=["operator"], partner=None))):
+            r = await gateway.get("/metrics", headers=headers)
+            assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+            assert "pm_http_requests_total" not in r.text
+
+    async def test_probes_answer_on_both_ports(self, operated):
+        gateway, ops = operated
+        async with httpx.AsyncClient() as http:
+            for path in ("/healthz", "/readyz"):
+                assert (await gateway.get(path)).status_code == 200, path
+                assert (await http.get(f"{ops}{path}")).status_code == 200, path

@@ -32,6 +32,12 @@ async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: s
 
 
 @pytest.fixture(scope="module")
+def idp_overrides() -> dict[str, object]:
+    """The provider behind a reverse proxy on loopback: it names clients in X-Forwarded-For."""
+    return {"trusted_proxies": ["127.0.0.1"]}
+
+
+@pytest.fixture(scope="module")
 async def olivia(idp):
     """An operator's access token (scope admin)."""
     return (await idp.person_tokens("olivia"))["access_token"]
@@ -70,8 +76,18 @@ class TestThrottling:
             locked = await _try_login(idp, browser, name, "correct-horse-battery")
         assert locked.status_code == 429 and "Too many" in locked.text
 
+    async def test_the_proxy_names_the_address_in_audit_events(self, idp, nc):
+        ghost = f"proxied-{uuid.uuid4().hex[:8]}"
+        async with httpx.AsyncClient(headers={"X-Forwarded-For": "192.0.2.44"}) as browser:
+            await _try_login(idp, browser, ghost, "nope-nope-nope")
+        failed = await _events(
+            nc,
+            lambda e: getattr(e.data, "action", None) == "login.failed" and e.data.target == ghost,
+        )
+        assert failed.data.details["ip"] == "192.0.2.44"
+
     async def test_address_locks_after_many_failures_across_accounts(self, idp):
-        # uvicorn trusts X-Forwarded-For from loopback (a reverse proxy in front)
+        # the provider trusts X-Forwarded-For from its proxy (loopback, see idp_overrides)
         attacker = {"X-Forwarded-For": "203.0.113.77"}
         async with httpx.AsyncClient(headers=attacker) as browser:
             for i in range(idp.settings.login_max_failures_address):

@@ -17,6 +17,8 @@ from mesh.errors import MeshError
 from mesh.service import MeshService
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
+from tests.support.bombs import BOMBS, ODD_BODIES, b64url, object_holding, token_bombs
+from tests.support.dpop import DPoPKey
 from tests.support.services import run_service
 
 
@@ -167,3 +169,77 @@ class TestUnexpectedFailures:
             assert "secret detail" not in err.value.detail and "request id" in err.value.detail
         finally:
             await service.stop()
+
+
+class TestCallerBeforeBody:
+    """A service authenticates and checks scope and roles before it reads the body, so an
+    unauthenticated caller learns nothing of the schema; the bindings still hold."""
+
+    async def test_no_token_and_a_wrong_body_is_unauthenticated(self, nc, profile):
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"eco": 5, "message": []}', None)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+        assert not err.value.errors
+
+    async def test_a_token_without_the_scope_and_a_wrong_body_is_forbidden(
+        self, nc, profile, tokens
+    ):
+        token = tokens.mint(scope=Scope.PROFILE_READ.value)
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"message": []}', token)
+        assert err.value.code is ErrorCode.FORBIDDEN
+        assert not err.value.errors
+
+    async def test_a_caller_who_may_call_gets_the_field_errors(self, nc, profile, tokens):
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"message": []}', tokens.mint())
+        assert err.value.code is ErrorCode.VALIDATION_FAILED
+        assert {tuple(e["loc"]) for e in err.value.errors} == {("eco",), ("message",)}
+
+    async def test_the_ecosystem_binding_is_still_decided_on_the_body(self, nc, profile, tokens):
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"eco": "globex"}', tokens.mint())
+        assert err.value.code is ErrorCode.FORBIDDEN
+
+
+class TestHostileRequests:
+    @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
+    async def test_a_nested_body_without_a_token_is_unauthenticated(self, nc, profile, bomb):
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, bomb.encode(), None)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+
+    @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
+    async def test_a_nested_body_is_a_bad_request(self, nc, profile, tokens, bomb):
+        payload = object_holding(bomb, eco="acme").encode()
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, payload, tokens.mint())
+        assert err.value.code is ErrorCode.BAD_REQUEST
+
+    @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
+    async def test_a_nested_token_is_unauthenticated(self, nc, profile, token):
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"eco": "acme"}', token)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+
+    @pytest.mark.parametrize("kind", BOMBS)
+    async def test_a_nested_dpop_proof_is_unauthenticated(self, nc, profile, tokens, kind):
+        key = DPoPKey()
+        token = tokens.mint(cnf={"jkt": key.jkt})
+        good = key.proof("GET", "https://gw.example/v1/ecosystems/acme/echo", token).split(".")
+        proof = f"{b64url(BOMBS[kind])}.{good[1]}.{good[2]}"
+        headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+        with pytest.raises(MeshError) as err:
+            await request_raw(nc, system.ECHO.subject, b'{"eco": "acme"}', None, 5.0, headers)
+        assert err.value.code is ErrorCode.UNAUTHENTICATED
+        # the well-formed proof of the same token goes through
+        headers["DPoP"] = ".".join(good)
+        reply = await request_raw(nc, system.ECHO.subject, b'{"eco": "acme"}', None, 5.0, headers)
+        assert json.loads(reply)["eco"] == "acme"
+
+    @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
+    async def test_odd_documents_are_client_errors(self, nc, profile, tokens, body):
+        try:
+            await request_raw(nc, system.ECHO.subject, body, tokens.mint())
+        except MeshError as exc:
+            assert exc.status < 500, exc

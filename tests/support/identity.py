@@ -54,6 +54,7 @@ async def start_idp(
 async def serve_idp(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
     """The identity app under uvicorn as ``python -m identity`` serves it (its lean
     client-credentials protocol included); yields the base URL."""
+    options.setdefault("proxy_headers", False)  # as python -m identity: see trusted_proxies
     async with infra.serve_app(app, port, http=TokenProtocol, **options) as url:
         yield url
 

@@ -1,0 +1,89 @@
+"""The portal's answer when a request fails outside its own error types: a page for a
+browser, ``{"error": …}`` for the portal's JSON API (``/api/…``), never a trace.
+
+Starlette's refusals (no such page, a method a page lacks) render the error page; an
+unexpected error is logged under a request id (the caller's ``X-Request-Id`` when sane,
+else a new one) and the caller sees only that id.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from mesh import context
+from portal.web import render
+
+log = logging.getLogger(__name__)
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_OUTERMOST_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_FALLBACK = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+    "<body><main><h1>{title}</h1><p>{message}</p></main></body></html>"
+)
+
+
+def request_id(request: Request) -> str:
+    sent = request.headers.get("x-request-id", "")
+    return sent if _SAFE_ID.match(sent) else context.new_request_id()
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def page(
+    request: Request,
+    status: int,
+    title: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """``error.html`` (signed-out chrome: the session store may be what failed)."""
+    if _wants_json(request):
+        return JSONResponse({"error": message}, status, headers)
+    try:
+        response: Response = render(
+            request, "error.html", None, status=status, title=title, message=message
+        )
+    except Exception:  # the page itself cannot be built: a bare one, still no trace
+        log.exception("error page failed")
+        body = _FALLBACK.format(title=html.escape(title), message=html.escape(message))
+        response = HTMLResponse(body, status)
+    response.headers.update(headers or {})
+    return response
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = "Something went wrong"
+        message = exc.detail if isinstance(exc.detail, str) else title
+        return page(request, exc.status_code, title, message, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        rid = request_id(request)
+        log.error("unhandled error", exc_info=exc, extra={"request_id": rid})
+        message = f"Something went wrong on our side (request id {rid})."
+        # Answered outside the middleware that adds the security headers: add them here.
+        headers = {**_OUTERMOST_HEADERS, "X-Request-Id": rid}
+        return page(request, 500, "Something went wrong", message, headers)
