@@ -48,6 +48,8 @@ Person = Annotated[
 Limit = Annotated[int, Field(ge=1, le=100)]
 Offset = Annotated[int, Field(ge=0, le=100_000)]
 Mentions = Annotated[list[Person], Field(max_length=50)]
+# A row id of a serial key: within what every database's (64-bit) integer holds.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class EcoRequest(BaseModel):
@@ -236,7 +238,9 @@ class ListNotificationsRequest(EcoRequest):
 
 
 class MarkReadRequest(EcoRequest):
-    ids: list[int] = Field(default_factory=list, description="empty: mark all as read")
+    ids: list[RowId] = Field(
+        default_factory=list, max_length=500, description="empty: mark all as read"
+    )
 
 
 class NotificationView(BaseModel):
