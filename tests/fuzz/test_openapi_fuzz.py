@@ -18,6 +18,7 @@ is repeatable; every failure of every operation is reported at the end.
 from __future__ import annotations
 
 import collections
+import os
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -33,8 +34,10 @@ from schemathesis.errors import FailureGroup
 
 from tests.portal.mesh import ECO, Mesh
 
-SEED = 20261203
-MAX_EXAMPLES = 10  # per operation and caller: at most 20 per operation in all
+# For a deeper hunt on a developer's machine: PARTNERMESH_FUZZ_EXAMPLES=100, another seed.
+SEED = int(os.environ.get("PARTNERMESH_FUZZ_SEED", "20261203"))
+# Per operation and caller: 20 examples per operation in all.
+MAX_EXAMPLES = int(os.environ.get("PARTNERMESH_FUZZ_EXAMPLES", "10"))
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -109,9 +112,10 @@ def fuzz_operation(
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:
             curl = case.as_curl_command(headers=headers, base_url=mesh.gateway_url)
+            took = f"{response.elapsed.total_seconds():.2f} s"
             for failure in group.exceptions:
                 first = (failure.message or "").strip().splitlines()[:1]
-                failures.append(f"  {failure.title}: {' '.join(first)}\n    {curl}")
+                failures.append(f"  {failure.title} ({took}): {' '.join(first)}\n    {curl}")
         except requests.RequestException as exc:  # no answer at all: as bad as a 5xx
             failures.append(f"  no answer: {exc!r}")
 
