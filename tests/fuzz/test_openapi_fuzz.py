@@ -112,7 +112,7 @@ def fuzz_operation(
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:
             curl = case.as_curl_command(headers=headers, base_url=mesh.gateway_url)
-            took = f"{response.elapsed.total_seconds():.2f} s"
+            took = f"{response.elapsed:.2f} s"
             for failure in group.exceptions:
                 first = (failure.message or "").strip().splitlines()[:1]
                 failures.append(f"  {failure.title} ({took}): {' '.join(first)}\n    {curl}")
@@ -157,3 +157,20 @@ class TestOpenApiFuzz:
         assert run.operations >= 88 and run.calls > run.operations
         assert run.statuses[200] > 0 and run.statuses[422] > 0
         assert not run.failures, run.report()
+
+
+class TestTheHarness:
+    def test_it_reports_an_answer_the_document_does_not_promise(self, fuzz_mesh: Mesh) -> None:
+        """The fuzzer can fail: with 422 struck from one operation's document, the invalid
+        examples it sends there are reported, with the call that got them."""
+        doc = requests.get(f"{fuzz_mesh.gateway_url}/openapi.json", timeout=10).json()
+        del doc["paths"]["/v1/ecosystems/{eco}/workspaces"]["post"]["responses"]["422"]
+        schema = schemathesis.openapi.from_dict(doc, config=schemathesis.Config(seed=SEED))
+        run = FuzzRun()
+        operation = schema["/v1/ecosystems/{eco}/workspaces"]["POST"]
+        fixed = pins(fuzz_mesh, "nadia", "northwind")
+        fuzz_operation(operation, fuzz_mesh, fuzz_mesh.tokens["nadia"], fixed, run)
+        assert run.statuses[422] > 0
+        assert len(run.failures) == 1, run.report()
+        assert run.failures[0].startswith("POST /v1/ecosystems/{eco}/workspaces")
+        assert "422" in run.failures[0] and "curl -X POST" in run.failures[0]
