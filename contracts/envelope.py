@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.ids import uuid7_hex
+from contracts.timestamps import Timestamp
 
 
 def _now() -> datetime:
@@ -26,7 +27,7 @@ class EventBase(BaseModel):
     id: str = Field(default_factory=uuid7_hex)
     type: str
     source: str = Field(description="The emitting service, e.g. /services/collaboration")
-    time: datetime = Field(default_factory=_now)
+    time: Timestamp = Field(default_factory=_now)
     subject: str | None = Field(default=None, description="The entity the event is about")
     datacontenttype: str = "application/json"
     ecosystem: str

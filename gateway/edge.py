@@ -167,8 +167,11 @@ class Edge:
             found = self.tree.match(method, path)
         except LookupError:
             return self._unrouted(scope, method, path)
-        if found is None:
-            return edge_problem(405, "this path does not accept that method", path)
+        if found is None:  # RFC 9110 15.5.6: a 405 names the methods the path accepts
+            allow = ", ".join(self.tree.allowed(path))
+            return edge_problem(
+                405, "this path does not accept that method", path, {"Allow": allow}
+            )
         (endpoint, names), values = found
         return endpoint, Incoming(
             scope, receive, headers, info, dict(zip(names, values, strict=True))

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from contracts.errors import PROBLEM_TYPE_BASE, ErrorCode
 from contracts.policy import Operation
 from gateway import mashup
+from gateway.problems import EDGE_ONLY_CODES
 from gateway.routes import BoundRoute, RouteTable
 from gateway.settings import GatewaySettings
 
@@ -28,15 +29,39 @@ _ERRORS: dict[str, tuple[int, str]] = {
     "Unauthenticated": (401, "No token, or an invalid, expired or untrusted one"),
     "Forbidden": (403, "The token's scope, roles, ecosystem or partner do not allow this call"),
     "NotFound": (404, "Not found, or not visible to this caller"),
+    "MethodNotAllowed": (405, "The path is routed, but not for this method: see Allow"),
     "Conflict": (409, "The request conflicts with the current state"),
+    "PreconditionFailed": (412, "The expected_version given is no longer the current one"),
     "PayloadTooLarge": (413, "The request body is larger than the gateway accepts"),
+    "UnsupportedMediaType": (415, "The request body is not JSON (application/json or +json)"),
     "ValidationFailed": (422, "The request does not match its schema"),
     "RateLimited": (429, "Too many requests: see Retry-After and RateLimit"),
     "Internal": (500, "An unexpected error; the body names the request id"),
+    "BadGateway": (502, "The partner back-end behind the operation failed or was refused"),
     "Unavailable": (503, "No service instance serves the operation right now"),
     "Timeout": (504, "The owning service did not answer in time"),
 }
-_BODY_ONLY = {"BadRequest", "PayloadTooLarge"}
+# Which operations each problem applies to (the rest apply to every operation). A 405 is
+# never the answer to a documented operation: its response is in components, for reference.
+_BODY_ONLY = {"PayloadTooLarge", "UnsupportedMediaType"}
+_NOT_AN_OPERATION = {"MethodNotAllowed"}
+
+
+def _problems_of(op: Operation | None, takes_body: bool) -> list[str]:
+    """The problem responses an operation can answer (``None``: the mashup endpoint)."""
+    names = []
+    for name in _ERRORS:
+        if name in _NOT_AN_OPERATION or (name in _BODY_ONLY and not takes_body):
+            continue
+        if name == "PreconditionFailed" and (
+            op is None or "expected_version" not in op.request.model_fields
+        ):
+            continue
+        if name == "BadGateway" and (op is None or op.service != "connector"):
+            continue
+        names.append(name)
+    return names
+
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -46,7 +71,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "format": "uri", "examples": [PROBLEM_TYPE_BASE + "forbidden"]},
         "title": {"type": "string"},
         "status": {"type": "integer"},
-        "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+        "code": {"type": "string", "enum": [c.value for c in ErrorCode] + list(EDGE_ONLY_CODES)},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
         "request_id": {"type": "string"},
@@ -97,14 +122,15 @@ def _body(bound: BoundRoute, schema: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _responses(status: int, reply: dict[str, Any] | None, takes_body: bool) -> dict[str, Any]:
+def _responses(
+    status: int, reply: dict[str, Any] | None, op: Operation | None, takes_body: bool
+) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "Success"}
     if reply is not None and status != 204:
         ok["content"] = {"application/json": {"schema": reply}}
     out: dict[str, Any] = {str(status): ok}
-    for name, (code, _) in _ERRORS.items():
-        if takes_body or name not in _BODY_ONLY:
-            out[str(code)] = {"$ref": f"#/components/responses/{name}"}
+    for name in _problems_of(op, takes_body):
+        out[str(_ERRORS[name][0])] = {"$ref": f"#/components/responses/{name}"}
     return out
 
 
@@ -116,7 +142,7 @@ def _operation(bound: BoundRoute, refs: dict[Any, Any], defs: dict[str, Any]) ->
         "summary": op.summary,
         "tags": list(op.tags) or [op.service],
         "parameters": _parameters(bound, req_schema),
-        "responses": _responses(op.status, refs[(op.reply, "serialization")], bound.takes_body),
+        "responses": _responses(op.status, refs[(op.reply, "serialization")], op, bound.takes_body),
         "security": [] if op.policy.public else _security(op),
         "x-partnermesh-policy": op.policy.describe(),
         "x-partnermesh-subject": op.subject,
@@ -148,7 +174,7 @@ def _mashup_path(refs: dict[Any, Any]) -> dict[str, Any]:
                     "application/json": {"schema": refs[(mashup.MashupRequest, "validation")]}
                 },
             },
-            "responses": _responses(200, refs[(mashup.MashupReply, "serialization")], True),
+            "responses": _responses(200, refs[(mashup.MashupReply, "serialization")], None, True),
             "security": [{"bearer": []}, {"dpop": []}],
             "x-partnermesh-policy": {
                 "public": False,
@@ -174,10 +200,18 @@ def _problem_responses() -> dict[str, Any]:
             "description": text,
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-    out["RateLimited"]["headers"] = {
-        h: {"description": d, "schema": {"type": "string"}} for h, d in _RATE_HEADERS.items()
-    }
+    out["RateLimited"]["headers"] = _headers(_RATE_HEADERS)
+    out["MethodNotAllowed"]["headers"] = _headers(
+        {"Allow": "The methods the path accepts, e.g. GET, HEAD, POST"}
+    )
+    out["Unauthenticated"]["headers"] = _headers(
+        {"WWW-Authenticate": "A DPoP challenge (RFC 9449): scheme, error, description"}
+    )
     return out
+
+
+def _headers(described: dict[str, str]) -> dict[str, Any]:
+    return {h: {"description": d, "schema": {"type": "string"}} for h, d in described.items()}
 
 
 def build_openapi(routes: RouteTable, settings: GatewaySettings) -> dict[str, Any]:

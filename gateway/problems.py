@@ -21,6 +21,7 @@ _EDGE_ONLY = {
     405: ("method_not_allowed", "Method not allowed"),
     415: ("unsupported_media_type", "Unsupported media type"),
 }
+EDGE_ONLY_CODES = tuple(code for code, _title in _EDGE_ONLY.values())
 
 
 def problem_doc(exc: MeshError, instance: str | None = None) -> dict[str, Any]:
@@ -42,10 +43,20 @@ def problem_response(
     )
 
 
-def edge_problem(status: int, detail: str, instance: str | None = None) -> Reply:
+def edge_problem(
+    status: int,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     """A problem for a status without an :class:`ErrorCode` (405, 415)."""
     doc = edge_problem_doc(status, detail, instance)
-    return Reply(status, json.dumps(doc).encode(), _PROBLEM_JSON)
+    return Reply(
+        status,
+        json.dumps(doc).encode(),
+        _PROBLEM_JSON,
+        encode_headers(headers) if headers else None,
+    )
 
 
 def edge_problem_doc(status: int, detail: str, instance: str | None = None) -> dict[str, Any]:

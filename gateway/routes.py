@@ -141,10 +141,18 @@ class PathTree:
         self._recent[(method, path)] = result
         return result
 
-    def _match(self, method: str, path: str) -> tuple[Any, tuple[str, ...]] | None:
+    def allowed(self, path: str) -> list[str]:
+        """The methods some route serves ``path`` with (a 405's ``Allow``), sorted."""
+        return sorted({m for _order, m, _target, _values in self._found(path)})
+
+    def _found(self, path: str) -> list[tuple[int, str, Any, list[str]]]:
         found: list[tuple[int, str, Any, list[str]]] = []
         if path[:1] == "/":
             self._walk(self.root, path.split("/"), 1, [], found)
+        return found
+
+    def _match(self, method: str, path: str) -> tuple[Any, tuple[str, ...]] | None:
+        found = self._found(path)
         if not found:
             raise LookupError(path)
         best = None

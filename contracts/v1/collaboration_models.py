@@ -6,10 +6,12 @@ them; query parameters and the JSON body fill the other fields.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from contracts.timestamps import Timestamp
 
 _CONTROL = {chr(c) for c in range(32)} - {"\n", "\r", "\t"}
 
@@ -46,6 +48,8 @@ Person = Annotated[
 Limit = Annotated[int, Field(ge=1, le=100)]
 Offset = Annotated[int, Field(ge=0, le=100_000)]
 Mentions = Annotated[list[Person], Field(max_length=50)]
+# A row id of a serial key: within what every database's (64-bit) integer holds.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class EcoRequest(BaseModel):
@@ -66,7 +70,7 @@ class CategoryView(BaseModel):
     name: str
     description: str
     thread_count: int = 0
-    created_at: datetime
+    created_at: Timestamp
 
 
 class CategoryList(BaseModel):
@@ -153,8 +157,8 @@ class PostView(BaseModel):
     hidden: bool
     agree_count: int = 0
     agreed: bool = False
-    created_at: datetime
-    edited_at: datetime | None = None
+    created_at: Timestamp
+    edited_at: Timestamp | None = None
 
 
 class ThreadSummary(BaseModel):
@@ -169,8 +173,8 @@ class ThreadSummary(BaseModel):
     locked: bool
     post_count: int
     version: int
-    created_at: datetime
-    last_activity_at: datetime
+    created_at: Timestamp
+    last_activity_at: Timestamp
 
 
 class ThreadView(ThreadSummary):
@@ -179,7 +183,7 @@ class ThreadView(ThreadSummary):
     mentions: list[str]
     agree_count: int = 0
     agreed: bool = False
-    edited_at: datetime | None = None
+    edited_at: Timestamp | None = None
     posts: list[PostView] = Field(default_factory=list)
 
 
@@ -194,7 +198,7 @@ class Revision(BaseModel):
     body: str
     html: str
     editor: str
-    at: datetime
+    at: Timestamp
 
 
 class History(BaseModel):
@@ -218,7 +222,7 @@ class ModerationEntry(BaseModel):
     target: str
     reason: str
     detail: dict[str, Any] = Field(default_factory=dict)
-    at: datetime
+    at: Timestamp
 
 
 class ModerationLog(BaseModel):
@@ -234,7 +238,9 @@ class ListNotificationsRequest(EcoRequest):
 
 
 class MarkReadRequest(EcoRequest):
-    ids: list[int] = Field(default_factory=list, description="empty: mark all as read")
+    ids: list[RowId] = Field(
+        default_factory=list, max_length=500, description="empty: mark all as read"
+    )
 
 
 class NotificationView(BaseModel):
@@ -247,7 +253,7 @@ class NotificationView(BaseModel):
     workspace: str | None
     excerpt: str
     read: bool
-    created_at: datetime
+    created_at: Timestamp
 
 
 class NotificationList(BaseModel):
@@ -286,7 +292,7 @@ class MemberView(BaseModel):
     partner: str
     name: str = ""
     added_by: str
-    joined_at: datetime
+    joined_at: Timestamp
 
 
 class WorkspaceView(BaseModel):
@@ -297,7 +303,7 @@ class WorkspaceView(BaseModel):
     introduction: str | None
     partners: list[str]
     members: list[MemberView]
-    created_at: datetime
+    created_at: Timestamp
 
 
 class WorkspaceList(BaseModel):
@@ -361,8 +367,8 @@ class NoteView(BaseModel):
     mentions: list[str]
     version: int
     edited_by: str | None = None
-    created_at: datetime
-    edited_at: datetime | None = None
+    created_at: Timestamp
+    edited_at: Timestamp | None = None
 
 
 class NoteList(BaseModel):
@@ -400,8 +406,8 @@ class TaskView(BaseModel):
     assignee: str | None
     due: date | None
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class TaskList(BaseModel):

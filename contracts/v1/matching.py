@@ -11,7 +11,6 @@ and runs introductions through a double opt-in workflow:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -20,6 +19,7 @@ from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy
 from contracts.subjects import request_subject
+from contracts.timestamps import Timestamp
 
 IntroStatus = Literal["proposed", "approved", "rejected", "accepted", "declined", "connected"]
 DeclineReason = Literal["not_relevant", "no_capacity", "already_know", "other"]
@@ -118,7 +118,7 @@ class SuggestionsReply(BaseModel):
 
 
 class AuditEntry(BaseModel):
-    at: datetime
+    at: Timestamp
     actor: str
     action: str
     from_status: str | None
@@ -142,8 +142,8 @@ class Introduction(BaseModel):
     declined_by: str | None = None
     decline_reason: str | None = None
     reasons: list[Reason] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     history: list[AuditEntry] = Field(default_factory=list)
 
 

@@ -13,7 +13,6 @@ Events carry only what the whole ecosystem may see (fields whose visibility is
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
@@ -23,6 +22,7 @@ from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy
 from contracts.subjects import request_subject
+from contracts.timestamps import Timestamp
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -74,7 +74,7 @@ class Badge(BaseModel):
     verified: bool = False
     by: str | None = None
     note: str = ""
-    at: datetime | None = None
+    at: Timestamp | None = None
 
 
 # --------------------------------------------------------------------------- events
@@ -249,8 +249,8 @@ class PersonView(BaseModel):
     visibility: dict[str, Visibility] | None = Field(
         default=None, description="the per-field settings; only the owner sees them"
     )
-    updated_at: datetime | None = None
-    member_since: datetime | None = Field(default=None, description="when the profile was created")
+    updated_at: Timestamp | None = None
+    member_since: Timestamp | None = Field(default=None, description="when the profile was created")
 
 
 class CompanyView(BaseModel):
@@ -266,8 +266,8 @@ class CompanyView(BaseModel):
     regions: list[str] | None = None
     size: str | None = None
     visibility: dict[str, Visibility] | None = None
-    updated_at: datetime | None = None
-    member_since: datetime | None = Field(default=None, description="when the profile was created")
+    updated_at: Timestamp | None = None
+    member_since: Timestamp | None = Field(default=None, description="when the profile was created")
 
 
 class CloudTerm(BaseModel):
@@ -321,7 +321,7 @@ class DirectoryPage(BaseModel):
 
 
 class AuditEntry(BaseModel):
-    at: datetime
+    at: Timestamp
     actor: str
     action: Literal["verified", "revoked"]
     target_kind: Literal["person", "company"]

@@ -150,6 +150,16 @@ class TestMentions:
         await mesh.call(c.MARK_READ, "noah", ids=[fatima_box.items[0].id])
         assert (await mesh.call(c.LIST_NOTIFICATIONS, "fatima")).unread == 1
 
+    @pytest.mark.parametrize(
+        "ids",
+        [[2**63], [-(2**80)], [0], list(range(1, 502))],
+        ids=["past-64-bits", "far-negative", "zero", "501-ids"],
+    )
+    async def test_ids_beyond_a_database_key_are_refused_not_a_crash(self, mesh, ids):
+        """Found by fuzzing: ids past 64 bits reached SQLite and overflowed (a 500)."""
+        err = await denied(ErrorCode.VALIDATION_FAILED, mesh.raw(c.MARK_READ, "carlos", ids=ids))
+        assert err.errors and err.errors[0]["loc"][0] == "ids"
+
     async def test_handles_are_matched_safely(self, mesh):
         await seed_category(mesh)
         writers = [("noah", "sam"), ("chloe", "sam"), ("felix", "noah")]

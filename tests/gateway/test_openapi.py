@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import pytest
 
+from contracts.errors import STATUS, ErrorBody, ErrorCode
 from contracts.registry import OPERATIONS
-from gateway.openapi import build_openapi
+from gateway.openapi import PROBLEM_SCHEMA, build_openapi
+from gateway.problems import edge_problem_doc
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from tests.gateway.matrix_support import SYNTHETIC
@@ -84,6 +87,66 @@ class TestDocument:
 
     def test_dpop_scheme(self, doc):
         assert doc["components"]["securitySchemes"]["dpop"]["scheme"] == "DPoP"
+
+
+EVERY_OPERATION = {"400", "401", "403", "404", "409", "422", "429", "500", "503", "504"}
+
+
+def problem_of(doc: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    name = response["$ref"].rsplit("/", 1)[-1]
+    return doc["components"]["responses"][name]
+
+
+class TestProblemsDocumented:
+    """Every status the gateway can answer for an operation is in its responses, as a
+    problem document (so a client, and the fuzzer's status check, can rely on the list)."""
+
+    @pytest.mark.parametrize("op", (*OPERATIONS, *SYNTHETIC), ids=lambda op: op.name)
+    def test_each_operation_lists_the_problems_it_can_answer(self, doc, op):
+        responses = doc["paths"][op.path][op.method.lower()]["responses"]
+        expected = set(EVERY_OPERATION)
+        if op.method in {"POST", "PUT", "PATCH", "DELETE"}:
+            expected |= {"413", "415"}  # the body: too large, not JSON
+        if "expected_version" in op.request.model_fields:
+            expected.add("412")
+        if op.service == "connector":
+            expected.add("502")
+        assert set(responses) - {str(op.status)} == expected
+        for status in expected:
+            problem = problem_of(doc, responses[status])
+            assert set(problem["content"]) == {"application/problem+json"}
+
+    def test_a_405_is_a_component_with_allow_not_an_operation_answer(self, doc):
+        problem = doc["components"]["responses"]["MethodNotAllowed"]
+        assert "Allow" in problem["headers"]
+        answers = {
+            s for path in doc["paths"].values() for e in path.values() for s in e["responses"]
+        }
+        assert "405" not in answers
+
+    def test_a_401_describes_its_challenge_and_a_429_its_quota_headers(self, doc):
+        responses = doc["components"]["responses"]
+        assert "WWW-Authenticate" in responses["Unauthenticated"]["headers"]
+        assert {"RateLimit", "RateLimit-Policy", "Retry-After"} <= set(
+            responses["RateLimited"]["headers"]
+        )
+
+    def test_every_status_an_error_code_maps_to_is_documented(self, doc):
+        documented = {
+            s for path in doc["paths"].values() for e in path.values() for s in e["responses"]
+        }
+        raised_nowhere = {ErrorCode.GONE}  # no process answers 410 yet
+        for code in set(ErrorCode) - raised_nowhere:
+            assert str(STATUS[code]) in documented, code
+
+    @pytest.mark.parametrize("code", list(ErrorCode))
+    def test_each_coded_problem_matches_the_problem_schema(self, code):
+        problem = ErrorBody(code=code, detail="d", errors=[{"loc": ["x"]}]).problem("/v1/x")
+        jsonschema.validate(problem, PROBLEM_SCHEMA)
+
+    @pytest.mark.parametrize("status", [405, 415])
+    def test_edge_problems_match_the_problem_schema(self, status):
+        jsonschema.validate(edge_problem_doc(status, "d", "/v1/x"), PROBLEM_SCHEMA)
 
 
 class TestServed:

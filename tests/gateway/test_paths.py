@@ -41,6 +41,13 @@ class TestPathTree:
         assert t.match("POST", "/a/b") == ("POST /a/b", ())
         assert t.match("HEAD", "/a/z") == ("GET /a/{x}", ("z",))
 
+    def test_allowed_names_every_method_of_every_route_matching_the_path(self):
+        t = tree(("GET", "/a/{x}"), ("POST", "/a/b"), ("DELETE", "/a/{x}"), ("PUT", "/c"))
+        assert t.allowed("/a/b") == ["DELETE", "GET", "HEAD", "POST"]
+        assert t.allowed("/a/z") == ["DELETE", "GET", "HEAD"]
+        assert t.allowed("/c") == ["PUT"]
+        assert t.allowed("/nothing") == []
+
     def test_answers_are_the_same_from_the_cache(self):
         t = tree(("GET", "/a/{x}"))
         first = t.match("GET", "/a/1")

@@ -172,6 +172,17 @@ class TestErrors:
         r = await gateway.delete(ECHO, headers=bearer(tokens.mint()))
         assert r.status_code == 405
         assert r.json()["code"] == "method_not_allowed"
+        assert r.headers["allow"] == "GET, HEAD"  # RFC 9110 15.5.6
+
+    async def test_a_405_allows_every_method_the_path_is_routed_for(self, gateway, tokens):
+        r = await gateway.put("/v1/ecosystems/acme/workspaces", headers=bearer(tokens.mint()))
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, HEAD, POST"
+        assert r.headers["content-type"] == PROBLEM
+
+    async def test_a_routed_method_has_no_allow_header(self, gateway):
+        r = await gateway.get(ECHO)
+        assert r.status_code == 401 and "allow" not in r.headers
 
 
 class TestConcurrency:

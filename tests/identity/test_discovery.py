@@ -42,6 +42,15 @@ class TestDiscovery:
             assert resp.status_code in (400, 401), name
             assert "error" in resp.json()
 
+    async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(self, idp):
+        meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
+        resp = await idp.http.delete(meta["jwks_uri"])
+        assert resp.status_code == 405
+        assert resp.headers["allow"] == "GET"  # RFC 9110 15.5.6
+        resp = await idp.http.put(meta["token_endpoint"], data={})
+        assert resp.status_code == 405
+        assert resp.headers["allow"] == "POST"
+
     async def test_rfc8414_metadata_at_both_locations(self, idp):
         inserted = f"{idp.url}/.well-known/oauth-authorization-server/eco/{idp.eco}"
         appended = f"{idp.issuer}/.well-known/oauth-authorization-server"

@@ -70,6 +70,12 @@ class TestSignIn:
             resp = await client.get("/workspaces", cookies=forged)
             assert resp.status_code == 303
 
+    async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(self, mesh):
+        async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
+            resp = await client.delete("/directory")
+            assert resp.status_code == 405
+            assert resp.headers["allow"] == "GET"  # RFC 9110 15.5.6
+
 
 class TestSessionCookie:
     async def test_flags_over_plain_http(self, mesh):

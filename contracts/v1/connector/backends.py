@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from contracts.envelope import EventBase
+from contracts.timestamps import Timestamp
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 OPERATION_ID = r"^[a-z0-9][a-z0-9-]{0,62}\.[a-z0-9][a-z0-9-]{0,62}$"
@@ -80,7 +80,7 @@ class BackendReply(BaseModel):
     credential_version: int
     has_server_ca: bool
     description: str
-    created_at: datetime
+    created_at: Timestamp
 
 
 class BackendList(BaseModel):
@@ -167,8 +167,8 @@ class RevokeGrantRequest(BaseModel):
 class GrantReply(GrantFields):
     id: str
     operation: str
-    created_at: datetime
-    revoked_at: datetime | None = None
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
 
 
 class GrantList(BaseModel):
@@ -213,7 +213,7 @@ class AuditRecord(BaseModel):
     latency_ms: float
     attempts: int
     flow: str | None
-    at: datetime
+    at: Timestamp
 
 
 class AuditList(BaseModel):

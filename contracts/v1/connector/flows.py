@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from contracts.envelope import EventBase
+from contracts.timestamps import Timestamp
 from contracts.v1.connector.backends import OPERATION_ID, SLUG
 
 # --- flows -----------------------------------------------------------------------------------
@@ -56,8 +56,8 @@ class FlowReply(BaseModel):
     status: Literal["running", "compensating", "completed", "compensated", "failed"]
     steps: list[FlowStepState]
     error: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class FlowList(BaseModel):

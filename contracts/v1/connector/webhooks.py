@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from contracts.envelope import EventBase
+from contracts.timestamps import Timestamp
 from contracts.v1.connector.backends import EVENT_TYPE, SLUG
 
 # --- inbound webhooks ------------------------------------------------------------------------
@@ -23,7 +23,7 @@ class InboundReply(BaseModel):
     partner: str
     name: str
     secret: str | None = Field(default=None, description="whsec_… shown once, at creation")
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ReceiveWebhookRequest(BaseModel):
@@ -70,8 +70,8 @@ class EventGrantReply(BaseModel):
     partner: str
     event_type: str
     grantee: str | None
-    created_at: datetime
-    revoked_at: datetime | None = None
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
 
 
 class EventGrantList(BaseModel):
@@ -100,7 +100,7 @@ class SubscriptionReply(BaseModel):
     url: str
     active: bool
     secret: str | None = Field(default=None, description="whsec_… shown once, at creation")
-    created_at: datetime
+    created_at: Timestamp
 
 
 class SubscriptionList(BaseModel):
@@ -116,9 +116,9 @@ class DeliveryReply(BaseModel):
     attempts: int
     last_status: int | None
     last_error: str | None
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
-    created_at: datetime
+    next_attempt_at: Timestamp | None
+    delivered_at: Timestamp | None
+    created_at: Timestamp
 
 
 class DeliveryList(BaseModel):
