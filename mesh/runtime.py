@@ -34,15 +34,15 @@ from sqlalchemy import MetaData
 
 from contracts.policy import Operation
 from mesh import logging as mesh_logging
-from mesh.backoff import Backoff, retry
+from mesh.backoff import Backoff
 from mesh.consumer import EventConsumer, EventHandler, Inbox, RetrySchedule
 from mesh.db import Database
-from mesh.nats import connect
 from mesh.observe import ObserveServer
 from mesh.outbox import Outbox, OutboxRelay
 from mesh.revocation import RevocationFeed
 from mesh.service import Handler, MeshService
 from mesh.settings import ServiceSettings
+from mesh.startup import connect_nats, database_answers, wait_for_database
 from mesh.streams import wait_for_streams
 from mesh.tokens import RemoteJwks, TokenVerifier
 from mesh.tracing import sdk_provider
@@ -159,7 +159,7 @@ class ServiceRuntime:
             and self.revocations.healthy
             and all(c.healthy for c in self.consumers)
             and all(not task.done() for _, task in self._consuming)
-            and await _answers(self.db)
+            and await database_answers(self.db)
         )
 
     def not_ready_reasons(self) -> list[str]:
@@ -202,32 +202,6 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 async def drain(nc: Client) -> None:
     if not nc.is_closed:
         await nc.drain()
-
-
-async def _answers(db: Database, timeout: float = 2.0) -> bool:
-    """The database answers a ping within ``timeout`` (an unreachable server may hang)."""
-    try:
-        return await asyncio.wait_for(db.ping(), timeout)
-    except TimeoutError:
-        return False
-
-
-async def wait_for_database(db: Database, name: str) -> None:
-    """Return once ``db`` answers; until then retry with backoff (it may start later)."""
-
-    async def ping() -> None:
-        if not await _answers(db, 10.0):
-            raise ConnectionError(f"database of {name} does not answer")
-
-    await retry(f"{name}: connecting to its database", ping, Backoff(0.5, 10.0))
-
-
-async def connect_nats(url: str, name: str) -> Client:
-    """:func:`mesh.nats.connect`, retried with backoff until a server answers (nats-py
-    gives up at once when none does at the first connect)."""
-    return await retry(
-        f"{name}: connecting to NATS at {url}", lambda: connect(url, name), Backoff(0.5, 10.0)
-    )
 
 
 @asynccontextmanager

@@ -154,3 +154,18 @@ async def wait_for_streams(
                 )
             await backoff.sleep()
         backoff.reset()
+
+
+async def provision(nats_url: str, replicas: int | None = None, timeout: float = 60.0) -> int:
+    """Connect to ``nats_url`` and :func:`ensure_streams` (the deploy step); returns the
+    replica count. Gives up after ``timeout`` seconds rather than hang a deploy."""
+    from mesh.nats import connect
+
+    async def run() -> int:
+        nc = await connect(nats_url, "partnermesh-streams")
+        try:
+            return await ensure_streams(nc.jetstream(), nc, replicas)
+        finally:
+            await nc.close()
+
+    return await asyncio.wait_for(run(), timeout)
