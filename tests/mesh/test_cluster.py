@@ -6,12 +6,11 @@ import asyncio
 
 import nats
 import pytest
-from nats.js.errors import ServiceUnavailableError
 
 from contracts.v1 import system
 from mesh.client import call
 from mesh.localnats import local_cluster
-from mesh.nats import ensure_event_stream
+from mesh.streams import ensure_streams
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
@@ -19,15 +18,9 @@ from tests.support.services import run_service
 pytestmark = pytest.mark.slow
 
 
-async def wait_jetstream(js, timeout: float = 20.0) -> None:
-    """JetStream needs a meta leader before streams can be created."""
-    for _ in range(int(timeout / 0.25)):
-        try:
-            await ensure_event_stream(js, replicas=3)
-            return
-        except (ServiceUnavailableError, nats.errors.TimeoutError, TimeoutError):
-            await asyncio.sleep(0.25)
-    raise AssertionError("JetStream cluster did not elect a leader")
+async def wait_jetstream(client, timeout: float = 30.0) -> None:
+    """The deploy step: the streams, once the cluster has a JetStream meta leader."""
+    assert await asyncio.wait_for(ensure_streams(client.jetstream(), client), timeout) == 3
 
 
 class TestClusterFailover:
@@ -37,7 +30,7 @@ class TestClusterFailover:
                 urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2
             )
             js = client.jetstream()
-            await wait_jetstream(js)
+            await wait_jetstream(client)
             async with run_service(
                 "profile",
                 ProfileSettings,
