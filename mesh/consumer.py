@@ -343,29 +343,51 @@ class EventConsumer:
         """Put ``event`` (else the whole message) on the dead-letter stream, saying why;
         raises when it could not (the message is then delivered again)."""
         meta = msg.metadata
-        seq = meta.sequence.stream
-        payload = event.model_dump_json().encode() if event is not None else msg.data
+        await self._publish_dead_letter(
+            event.model_dump_json().encode() if event is not None else msg.data,
+            msg.subject,
+            meta.sequence.stream,
+            meta.num_delivered or 1,
+            reason,
+            error,
+            event_id=event.id if event is not None else None,
+            content_type=(msg.headers or {}).get(headers.CONTENT_TYPE) if event is None else None,
+        )
+
+    async def _publish_dead_letter(
+        self,
+        payload: bytes,
+        subject: str,
+        seq: int,
+        deliveries: int,
+        reason: str,
+        error: str,
+        event_id: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
         dl_headers = {
-            headers.MSG_ID: f"{self.durable}.{seq}" + (f".{event.id}" if event else ""),
+            headers.MSG_ID: f"{self.durable}.{seq}" + (f".{event_id}" if event_id else ""),
             headers.DLQ_REASON: reason,
             headers.DLQ_ERROR: one_line(error) or reason,
             headers.DLQ_PROCESS: self.process,
             headers.DLQ_CONSUMER: self.durable,
-            headers.DLQ_SUBJECT: msg.subject,
-            headers.DLQ_STREAM: meta.stream or EVENT_STREAM,
+            headers.DLQ_SUBJECT: subject,
+            headers.DLQ_STREAM: EVENT_STREAM,
             headers.DLQ_SEQUENCE: str(seq),
-            headers.DLQ_DELIVERIES: str(meta.num_delivered or 1),
+            headers.DLQ_DELIVERIES: str(deliveries),
         }
-        if event is not None:
-            dl_headers[headers.DLQ_EVENT_ID] = event.id
-        elif msg.headers and headers.CONTENT_TYPE in msg.headers:
-            dl_headers[headers.CONTENT_TYPE] = msg.headers[headers.CONTENT_TYPE]
-        await self.js.publish(
+        if event_id:
+            dl_headers[headers.DLQ_EVENT_ID] = event_id
+        if content_type:
+            dl_headers[headers.CONTENT_TYPE] = content_type
+        ack = await self.js.publish(
             dead_letter_subject(self.process, self.durable),
             payload,
             stream=DEAD_LETTER_STREAM,
             headers=dl_headers,
         )
+        if ack.duplicate:
+            return  # reported before (a redelivery, or the other path)
         metrics.dead_letters.labels(self.durable, reason).inc()
         log.error(
             "event put on the dead-letter stream",
@@ -383,6 +405,38 @@ class EventConsumer:
             dead_letter_replay_subject(self.process, self.durable),
             queue=self.durable,
             cb=on_request,
+        )
+
+    async def watch_exhausted(self, nc: Client) -> Subscription:
+        """Dead-letter what ran out of deliveries without this consumer seeing its last one
+        fail (the process died or hung mid-event): JetStream's max-deliveries advisory
+        names the stream sequence; one replica of the queue group copies that message to
+        the dead-letter stream (same message id as the in-process path: stored once)."""
+
+        async def on_advisory(msg: Msg) -> None:
+            try:
+                advisory = json.loads(msg.data)
+                seq = int(advisory["stream_seq"])
+                original = await self.js.get_msg(EVENT_STREAM, seq)
+                await self._publish_dead_letter(
+                    original.data or b"",
+                    original.subject or "",
+                    seq,
+                    int(advisory.get("deliveries", self.schedule.max_deliver)),
+                    "exhausted",
+                    "no delivery was acknowledged (the handler died or hung each time)",
+                    content_type=(original.headers or {}).get(headers.CONTENT_TYPE),
+                )
+            except Exception as exc:
+                log.error(
+                    "could not dead-letter an exhausted event",
+                    extra={"consumer": self.durable, "error": f"{exc.__class__.__name__}: {exc}"},
+                )
+
+        return await nc.subscribe(
+            f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{EVENT_STREAM}.{self.durable}",
+            queue=self.durable,
+            cb=on_advisory,
         )
 
     async def replay(self, data: bytes) -> dict[str, str]:

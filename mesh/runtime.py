@@ -110,6 +110,7 @@ class ServiceRuntime:
             self._consuming.append((c, task))
             self._tasks.append(task)
             self._replays.append(await c.serve_replays(self.nc))
+            self._replays.append(await c.watch_exhausted(self.nc))
         self._started = True
         port = self.observe.port
         log.info("service ready", extra={"service": self.name, "observe_port": port})

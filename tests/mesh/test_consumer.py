@@ -4,6 +4,7 @@ outages that lose nothing, and dead letters that can be listed and replayed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import uuid
@@ -479,3 +480,43 @@ async def _body(js, seq: int) -> bytes:
     letter = await deadletters.get(js, seq)
     assert letter is not None
     return letter.data
+
+
+class TestExhaustedUnseen:
+    async def test_an_event_never_acknowledged_becomes_a_dead_letter(self, nats_url, recorder, eco):
+        """Every delivery dies with its process (nothing acks, nothing naks): JetStream's
+        max-deliveries advisory has a replica put the event on the dead-letter stream."""
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        durable = f"crash-{eco}"
+        consumer = EventConsumer(
+            js, recorder.db, recorder.inbox, durable, [event_filter(eco)], recorder.handle,
+            process="testproc", schedule=RetrySchedule((0.5,), max_deliver=2, ack_wait=0.5),
+        )  # fmt: skip
+        watch = await consumer.watch_exhausted(nc)
+        await js.add_consumer(EVENT_STREAM, consumer.config())
+        crashing = await js.pull_subscribe_bind(durable=durable, stream=EVENT_STREAM)
+        try:
+            lost = audit(eco, "crashes-every-time")
+            await publish_event(js, lost)
+            for delivery in (1, 2):  # taken, never answered
+                (msg,) = await crashing.fetch(1, timeout=30)
+                assert msg.metadata.num_delivered == delivery
+
+            async def exhausted() -> bool:
+                # The server gives up (and advises) when a pull asks for more: keep asking.
+                with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+                    extra = await crashing.fetch(1, timeout=0.5)
+                    assert not extra, "never delivered beyond max_deliver"
+                return sample("pm_dead_letters_total", consumer=durable, reason="exhausted") == 1
+
+            await eventually(exhausted, "the advisory turned into a dead letter")
+            code, out = await cli("dead-letters", "list", "--json", "--nats-url", nats_url,
+                                  "--consumer", durable)  # fmt: skip
+            (letter,) = json_lines(out)
+            assert code == 0 and letter["deliveries"] == "2" and letter["reason"] == "exhausted"
+            assert json.loads(await _body(js, letter["seq"]))["id"] == lost.id
+        finally:
+            await watch.unsubscribe()
+            await crashing.unsubscribe()
+            await nc.close()
