@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from contracts import headers
 from contracts.errors import ErrorCode
-from contracts.subjects import EVENT_STREAM, event_filter, event_subject
+from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM, event_filter, event_subject
 from contracts.v1.identity import (
     AuditData,
     AuditEvent,
@@ -520,3 +520,23 @@ class TestExhaustedUnseen:
             await watch.unsubscribe()
             await crashing.unsubscribe()
             await nc.close()
+
+
+class TestStreamsCommand:
+    async def test_creates_the_streams_once_and_changes_nothing_after(self, tmp_path):
+        server = NatsNode(tmp_path / "nats")
+        server.start()
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        try:
+            with pytest.raises(nats.js.errors.NotFoundError):
+                await js.stream_info(EVENT_STREAM)
+            for _ in range(2):
+                code, out = await cli("streams", "--nats-url", server.url)
+                assert code == 0 and "1 replica" in out
+            for name in (EVENT_STREAM, DEAD_LETTER_STREAM):
+                info = await js.stream_info(name)
+                assert info.config.num_replicas == 1 and info.config.duplicate_window == 600
+        finally:
+            await nc.close()
+            server.stop()
