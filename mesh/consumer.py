@@ -166,6 +166,7 @@ class EventConsumer:
         self.healthy = False  # pulled or reached its consumer lately, and no error since
         self.last_error = ""
         self._last_ok = 0.0
+        self.attempted = asyncio.Event()  # set once the first subscribe succeeded or failed
         self._stopping = False
         self._in_hand = False
 
@@ -205,11 +206,13 @@ class EventConsumer:
                 try:
                     if sub is None:
                         sub = await self._subscribe()
+                        self.attempted.set()
                     msgs = await self._fetch(sub)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self._failed(exc)
+                    self.attempted.set()
                     await _drop(sub)
                     sub = None
                     await self.backoff.sleep()

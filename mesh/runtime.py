@@ -111,6 +111,11 @@ class ServiceRuntime:
             self._tasks.append(task)
             self._replays.append(await c.serve_replays(self.nc))
             self._replays.append(await c.watch_exhausted(self.nc))
+        if self.consumers:  # ready at once when all is well: each has tried to subscribe
+            attempts = [asyncio.create_task(c.attempted.wait()) for c in self.consumers]
+            await asyncio.wait(attempts, timeout=10)
+            for attempt in attempts:
+                attempt.cancel()
         self._started = True
         port = self.observe.port
         log.info("service ready", extra={"service": self.name, "observe_port": port})
