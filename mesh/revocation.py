@@ -242,7 +242,8 @@ class RevocationFeed:
             self._next_seq = msg.metadata.sequence.stream + 1
         if msgs:
             self._heard()
-        if not msgs or time.monotonic() - self.last_heard >= self.check_interval:
+        catching_up = not msgs and not self._reached_end.is_set()
+        if catching_up or time.monotonic() - self.last_heard >= self.check_interval:
             await self._check(sub)
 
     async def _check(self, sub: Any) -> None:
