@@ -165,7 +165,7 @@ class EventConsumer:
         self.backoff = backoff or Backoff(0.2, 10.0)
         self.healthy = False  # pulled or reached its consumer lately, and no error since
         self.last_error = ""
-        self._last_ok = 0.0
+        self._last_check = 0.0
         self.attempted = asyncio.Event()  # set once the first subscribe succeeded or failed
         self._stopping = False
         self._in_hand = False
@@ -242,18 +242,18 @@ class EventConsumer:
             self._ok()
         # An empty fetch may mean nothing to do, or a consumer gone or without a leader:
         # asking for its state tells them apart (and keeps the lag metrics fresh).
-        if time.monotonic() - self._last_ok >= self.check_interval:
+        if time.monotonic() - self._last_check >= self.check_interval:
             await self._check(sub)
         return msgs
 
     async def _check(self, sub: Any) -> None:
+        self._last_check = time.monotonic()
         info = await sub.consumer_info()
         metrics.consumer_pending.labels(self.durable).set(info.num_pending or 0)
         metrics.consumer_ack_pending.labels(self.durable).set(info.num_ack_pending or 0)
         self._ok()
 
     def _ok(self) -> None:
-        self._last_ok = time.monotonic()
         if not self.healthy:
             if self.last_error:
                 log.info("consumer pulling again", extra={"consumer": self.durable})

@@ -540,3 +540,39 @@ class TestStreamsCommand:
         finally:
             await nc.close()
             server.stop()
+
+
+class TestMetrics:
+    async def test_lag_and_health_per_consumer(self, nats_url, recorder, eco):
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        durable = f"lag-{eco}"
+        release = asyncio.Event()
+
+        async def handler(session, event) -> None:
+            await release.wait()
+            await recorder.handle(session, event)
+
+        events = [audit(eco, f"e{i}") for i in range(5)]
+        for event in events:
+            await publish_event(js, event)
+        consumer = EventConsumer(
+            js, recorder.db, recorder.inbox, durable, [event_filter(eco)], handler, batch=1,
+            **FAST,
+        )  # fmt: skip
+        task = asyncio.create_task(consumer.run())
+        try:
+            await eventually(
+                lambda: sample("pm_consumer_pending", consumer=durable) == len(events),
+                "the backlog measured",
+            )
+            assert sample("pm_consumer_up", consumer=durable) == 1
+            release.set()
+            await eventually(lambda: _counts(recorder, events, 1), "the backlog handled")
+            await eventually(
+                lambda: sample("pm_consumer_pending", consumer=durable) == 0, "no lag left"
+            )
+        finally:
+            await stop_task(task)
+            await nc.close()
+        assert sample("pm_consumer_up", consumer=durable) == 0, "a stopped consumer is down"
