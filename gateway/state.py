@@ -35,7 +35,7 @@ class Gateway:
             and self.nc.is_connected
             and self.verifier is not None
             and self.feed is not None
-            and self.feed.healthy
+            and self.feed.following
         )
 
     def nats(self) -> Client:

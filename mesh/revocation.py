@@ -165,7 +165,7 @@ class RevocationFeed:
         """Follow the stream in a task of its own, after replaying the recent revocations
         (waiting at most ``catch_up_timeout`` for that)."""
         if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="revocation-feed")
+            self._task = asyncio.create_task(self._supervised(), name="revocation-feed")
             metrics.revocation_feed_age.set_function(self.age_or_zero)
         try:
             await asyncio.wait_for(self._reached_end.wait(), self.catch_up_timeout)
@@ -187,6 +187,24 @@ class RevocationFeed:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @property
+    def following(self) -> bool:
+        """Running and able to pull: what readiness asks of the feed."""
+        return self.running and self.healthy
+
+    async def _supervised(self) -> None:
+        """:meth:`run`, run again should it ever end (it handles its own errors: only a
+        bug would end it)."""
+        while True:
+            try:
+                await self.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("revocation feed crashed; restarting")
+            self._up(False)
+            await self.backoff.sleep()
 
     async def run(self) -> None:
         """Read and apply revocations until cancelled; a failure only makes it start over
@@ -238,7 +256,11 @@ class RevocationFeed:
             stop_if_cancelled()
             msgs = []
         for msg in msgs:
-            self._apply(msg.data)
+            try:
+                self._apply(msg.data)
+            except Exception:  # a bug must not make the feed re-read this message for ever
+                log.exception("revocation event could not be applied; skipped")
+                metrics.events_consumed.labels("revocations", "failed").inc()
             self._next_seq = msg.metadata.sequence.stream + 1
         if msgs:
             self._heard()

@@ -162,7 +162,7 @@ class ServiceRuntime:
         return (
             self._started
             and self.nc.is_connected
-            and self.revocations.healthy
+            and self.revocations.following
             and all(c.healthy for c in self.consumers)
             and all(not task.done() for _, task in self._consuming)
             and await database_answers(self.db)
@@ -173,7 +173,7 @@ class ServiceRuntime:
         reasons = [] if self._started else ["starting"]
         if not self.nc.is_connected:
             reasons.append("nats: not connected")
-        if not self.revocations.healthy:
+        if not self.revocations.following:
             reasons.append(f"revocation feed: {self.revocations.last_error or 'not following'}")
         reasons += [
             f"consumer {c.durable}: {c.last_error or 'not pulling'}"
