@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from contracts import headers
@@ -79,11 +80,14 @@ def one_line(text: str) -> str:
 
 async def get(js: JetStreamContext, seq: int) -> DeadLetter | None:
     try:
-        raw = await js.get_msg(DEAD_LETTER_STREAM, seq)
+        return _letter(await js.get_msg(DEAD_LETTER_STREAM, seq))
     except NotFoundError:
         return None
+
+
+def _letter(raw: RawStreamMsg) -> DeadLetter:
     return DeadLetter(
-        seq=raw.seq or seq,
+        seq=raw.seq or 0,
         subject=raw.subject or "",
         data=raw.data or b"",
         headers=dict(raw.headers or {}),
@@ -100,9 +104,7 @@ async def listing(js: JetStreamContext, subject: str | None = None) -> AsyncIter
             raw = await js.get_msg(DEAD_LETTER_STREAM, seq, subject=subject or ">", next=True)
         except NotFoundError:
             return
-        letter = await get(js, raw.seq or seq)
-        if letter is not None:
-            yield letter
+        yield _letter(raw)
         seq = (raw.seq or seq) + 1
 
 
