@@ -30,9 +30,12 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(run_up(args.var, args.port_offset, seed=not args.no_seed))
     if args.command == "streams":
-        from mesh.streams import provision
+        from mesh.streams import CannotPlaceReplicas, provision
 
-        replicas = asyncio.run(provision(args.nats_url, args.replicas))
+        try:
+            replicas = asyncio.run(provision(args.nats_url, args.replicas))
+        except CannotPlaceReplicas as exc:
+            sys.exit(f"partnermesh streams: {exc}")
         print(f"streams ready with {replicas} replica(s)")
     elif args.command == "dead-letters":
         sys.exit(asyncio.run(dead_letters(args)))

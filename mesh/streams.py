@@ -75,8 +75,9 @@ async def ensure_streams(js: JetStreamContext, nc: Client, replicas: int | None 
     """Create or update every stream; returns the replica count used.
 
     ``replicas`` None: ``min(3, cluster size)``, never lowering a stream that already has
-    more. A count the cluster cannot place (fewer JetStream servers than it looked) is
-    lowered one at a time until the server accepts it. Retries while JetStream is not
+    more; should the cluster not place that many (fewer JetStream servers than it looked),
+    one fewer at a time until the server accepts. An explicit count is used as given (an
+    error when the cluster cannot place it). Retries while JetStream is not
     ready yet (a new cluster electing its meta leader)."""
     wanted = replicas if replicas is not None else default_replicas(nc)
     while True:
@@ -89,21 +90,21 @@ async def ensure_streams(js: JetStreamContext, nc: Client, replicas: int | None 
                     on_failure=_refuse_placement,
                 )
             return wanted
-        except _CannotPlace:
-            if wanted <= 1:
-                raise
+        except CannotPlaceReplicas:
+            if wanted <= 1 or replicas is not None:
+                raise  # asked for a count the cluster cannot place: say so
             wanted -= 1
             log.warning("lowering stream replicas to %d", wanted)
 
 
-class _CannotPlace(Exception):
-    pass
+class CannotPlaceReplicas(Exception):
+    """The cluster cannot place a stream with that many replicas."""
 
 
 def _refuse_placement(exc: Exception) -> None:
     text = str(exc).lower()
     if "insufficient resources" in text or "replicas > 1 not supported" in text:
-        raise _CannotPlace(str(exc)) from exc
+        raise CannotPlaceReplicas(str(exc)) from exc
 
 
 async def _ensure(js: JetStreamContext, config: StreamConfig, keep_more: bool) -> None:

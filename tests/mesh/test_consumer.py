@@ -531,6 +531,10 @@ class TestStreamsCommand:
         try:
             with pytest.raises(nats.js.errors.NotFoundError):
                 await js.stream_info(EVENT_STREAM)
+            code, _ = await cli("streams", "--nats-url", server.url, "--replicas", "3")
+            assert code == 1, "one server cannot hold three replicas: refused, not lowered"
+            with pytest.raises(nats.js.errors.NotFoundError):
+                await js.stream_info(EVENT_STREAM)
             for _ in range(2):
                 code, out = await cli("streams", "--nats-url", server.url)
                 assert code == 0 and "1 replica" in out
