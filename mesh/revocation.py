@@ -154,6 +154,7 @@ class RevocationFeed:
         self._next_seq = 0  # stream sequence after the last message applied (0: none yet)
         self._reached_end = asyncio.Event()
         self._consumer = ""
+        self._started_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -166,16 +167,18 @@ class RevocationFeed:
         (waiting at most ``catch_up_timeout`` for that)."""
         if self._task is None:
             self._task = asyncio.create_task(self._supervised(), name="revocation-feed")
-            metrics.revocation_feed_age.set_function(self.age_or_zero)
+            self._started_at = time.monotonic()
+            metrics.revocation_feed_age.set_function(self.silence)
         try:
             await asyncio.wait_for(self._reached_end.wait(), self.catch_up_timeout)
             self.caught_up = True
         except TimeoutError:
             log.warning("revocations not fully replayed at start; going on")
 
-    def age_or_zero(self) -> float:
-        age = self.age
-        return age if age != float("inf") else 0.0
+    def silence(self) -> float:
+        """Seconds since the feed last heard from the stream, or since it started when it
+        never has (the ``pm_revocation_feed_age_seconds`` gauge)."""
+        return time.monotonic() - (self.last_heard or self._started_at or time.monotonic())
 
     async def stop(self) -> None:
         if self._task is not None:

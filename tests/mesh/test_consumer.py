@@ -178,9 +178,16 @@ class TestHealing:
             node.stop()
             await eventually(lambda: not consumer.healthy, "the consumer reports it cannot pull")
             await eventually(lambda: not feed.healthy, "the feed reports it cannot pull")
-            assert consumer.last_error and feed.age > 0
+            assert consumer.last_error and sample("pm_consumer_up", consumer=consumer.durable) == 0
+            await eventually(
+                lambda: sample("pm_revocation_feed_age_seconds") >= 1, "the feed's silence shows"
+            )
+            silent = sample("pm_revocation_feed_age_seconds")
             node.start()
             await eventually(lambda: consumer.healthy and feed.healthy, "both healthy again")
+            await eventually(
+                lambda: sample("pm_revocation_feed_age_seconds") < silent, "the feed heard again"
+            )
 
             later = audit(eco, "after")
             await publish_event(js, later)
