@@ -23,9 +23,10 @@ from contracts.registry import EVENT_TYPES, OPERATIONS
 from contracts.subjects import (
     DEAD_LETTER_PREFIX,
     DEAD_LETTER_STREAM,
-    EVENT_PREFIX,
     EVENT_STREAM,
     PREFIX,
+    REPLAY_PREFIX,
+    dead_letter_replay_subject,
     event_filter,
 )
 from contracts.v1.collaboration import (
@@ -144,12 +145,17 @@ def inbox_prefix(process: str) -> str:
 
 @dataclass(frozen=True)
 class Grants:
-    """A process's NATS permissions (allow-lists; everything else is denied)."""
+    """A process's NATS permissions (allow-lists; everything else is denied).
+
+    ``publish_deny`` carves out of a wildcard allow what belongs to other processes: the
+    revocation feed's pull consumer has a server-chosen name, so fetching from and deleting
+    ``PM_EVENTS.*`` is allowed, except every durable another process declares."""
 
     process: str
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
     allow_responses: bool = False
+    publish_deny: tuple[str, ...] = ()
 
     @property
     def inbox_prefix(self) -> str:
@@ -172,13 +178,54 @@ def _durable_grants(c: Consumer) -> list[str]:
     ]
 
 
-def _ordered_consumer_grants(stream: str) -> list[str]:
-    """An ephemeral ordered (push, flow-controlled) consumer of ``stream``."""
+def _ephemeral_consumer_grants(stream: str) -> list[str]:
+    """An ephemeral pull consumer of ``stream`` (server-named): created, looked up, fetched
+    from and deleted; other processes' durables stay out of reach (:func:`_others_durables`)."""
     return [
         _api("CONSUMER.CREATE", stream),
+        _api("CONSUMER.CREATE", stream, "*"),
+        _api("CONSUMER.CREATE", stream, "*", ">"),
         _api("CONSUMER.INFO", stream, "*"),
-        f"$JS.FC.{stream}.>",
+        _api("CONSUMER.MSG.NEXT", stream, "*"),
+        _api("CONSUMER.DELETE", stream, "*"),
     ]
+
+
+def _others_durables(process: str) -> list[str]:
+    """Everything that would reach another process's durable consumer."""
+    deny: list[str] = []
+    for c in CONSUMERS:
+        if c.process == process:
+            continue
+        deny += [
+            _api("CONSUMER.DURABLE.CREATE", EVENT_STREAM, c.durable),
+            _api("CONSUMER.CREATE", EVENT_STREAM, c.durable),
+            _api("CONSUMER.CREATE", EVENT_STREAM, c.durable, ">"),
+            _api("CONSUMER.MSG.NEXT", EVENT_STREAM, c.durable),
+            _api("CONSUMER.DELETE", EVENT_STREAM, c.durable),
+            f"$JS.ACK.{EVENT_STREAM}.{c.durable}.>",
+        ]
+    return deny
+
+
+def _consumer_upkeep(process: str) -> tuple[list[str], list[str]]:
+    """(publish, subscribe) a consuming process needs besides its durables: dead letters
+    out, replays in (from the operator's tooling), JetStream's max-deliveries advisories of
+    its own durables, and the original event an advisory names."""
+    pub = [
+        f"{DEAD_LETTER_PREFIX}.{process}.>",
+        _api("STREAM.INFO", DEAD_LETTER_STREAM),
+        _api("STREAM.MSG.GET", EVENT_STREAM),
+    ]
+    sub = [
+        f"{dead_letter_replay_subject(process, c.durable)} {c.durable}"
+        for c in consumers_of(process)
+    ]
+    sub += [
+        f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{EVENT_STREAM}.{c.durable} {c.durable}"
+        for c in consumers_of(process)
+    ]
+    return pub, sub
 
 
 def _service_subscriptions(service: str) -> list[str]:
@@ -211,8 +258,9 @@ def _ops_grants() -> list[str]:
         _api("CONSUMER.MSG.NEXT", DEAD_LETTER_STREAM, "*"),
         _api("CONSUMER.DELETE", DEAD_LETTER_STREAM, "*"),
         f"$JS.ACK.{DEAD_LETTER_STREAM}.>",
-        # Replay puts a dead letter back on its original subject, on behalf of its producer.
-        f"{EVENT_PREFIX}.>",
+        # Replay hands a dead letter back to its consumer (request/reply), never to the
+        # event stream: no other consumer sees it again.
+        f"{REPLAY_PREFIX}.>",
     ]
 
 
@@ -250,9 +298,13 @@ def grants(process: str) -> Grants:
     for c in consumers_of(process):
         pub += _durable_grants(c)
     if consumers_of(process):
-        pub += [f"{DEAD_LETTER_PREFIX}.{process}.>", _api("STREAM.INFO", DEAD_LETTER_STREAM)]
+        upkeep_pub, upkeep_sub = _consumer_upkeep(process)
+        pub += upkeep_pub
+        sub += upkeep_sub
+    deny: list[str] = []
     if process in REVOCATION_READERS:
-        pub += _ordered_consumer_grants(EVENT_STREAM)
+        pub += _ephemeral_consumer_grants(EVENT_STREAM)
+        deny += _others_durables(process)
     if process in SERVICES:
         sub += _service_subscriptions(process)
     pub += {OPS: _ops_grants, ADMIN: _admin_grants, REBUILD: _rebuild_grants}.get(process, list)()
@@ -261,6 +313,7 @@ def grants(process: str) -> Grants:
         publish=tuple(dict.fromkeys(pub)),
         subscribe=tuple(dict.fromkeys(sub)),
         allow_responses=process in SERVICES,
+        publish_deny=tuple(dict.fromkeys(deny)),
     )
 
 

@@ -13,3 +13,14 @@ MSG_ID = "Nats-Msg-Id"
 # as the outbox publishes joined events of a batchable type; single events carry none.
 CONTENT_TYPE = "Content-Type"
 EVENT_BATCH = "application/cloudevents-batch+json"
+# A dead letter (contracts.subjects.dead_letter_subject) carries the original event as its
+# body and says why, where it came from and who gave up on it in these headers.
+DLQ_REASON = "Pm-Dead-Letter-Reason"  # rejected | undecodable | exhausted
+DLQ_ERROR = "Pm-Dead-Letter-Error"
+DLQ_PROCESS = "Pm-Dead-Letter-Process"
+DLQ_CONSUMER = "Pm-Dead-Letter-Consumer"
+DLQ_SUBJECT = "Pm-Original-Subject"
+DLQ_STREAM = "Pm-Original-Stream"
+DLQ_SEQUENCE = "Pm-Original-Sequence"
+DLQ_DELIVERIES = "Pm-Deliveries"
+DLQ_EVENT_ID = "Pm-Event-Id"

@@ -42,3 +42,13 @@ def dead_letter_subject(process: str, durable: str) -> str:
     """Where ``process``'s consumer ``durable`` puts what it cannot handle for good:
     ``pm.v1.dlq.<process>.<durable>``."""
     return f"{DEAD_LETTER_PREFIX}.{process}.{durable}"
+
+
+REPLAY_PREFIX = f"{PREFIX}.replay"
+
+
+def dead_letter_replay_subject(process: str, durable: str) -> str:
+    """Where ``process``'s consumer ``durable`` takes back a dead letter to handle it again
+    (request/reply, queue group ``durable``): ``pm.v1.replay.<process>.<durable>``; only
+    the operator's tooling (``partnermesh dead-letters replay``) publishes here."""
+    return f"{REPLAY_PREFIX}.{process}.{durable}"

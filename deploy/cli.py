@@ -30,10 +30,19 @@ def _nats_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     table = verbs.add_parser("table", help="print every process's grants (contracts/bus.py)")
     table.add_argument("--full", action="store_true", help="every operation subject too")
     streams = verbs.add_parser("streams", help="create the streams (admin credential)")
-    streams.add_argument("--url", required=True)
-    streams.add_argument("--seed", type=Path, required=True, help="the admin's nkey seed file")
+    streams.add_argument(
+        "--url",
+        "--nats-url",
+        default=os.environ.get("PM_NATS_URL", "nats://127.0.0.1:4222"),
+        help="NATS server(s), comma-separated (default $PM_NATS_URL or nats://127.0.0.1:4222)",
+    )
+    streams.add_argument(
+        "--seed", type=Path, default=None, help="the admin's nkey seed file (a secured bus)"
+    )
     streams.add_argument("--ca", default="", help="CA of the servers' TLS certificates")
-    streams.add_argument("--replicas", type=int, default=1)
+    streams.add_argument(
+        "--replicas", type=int, default=None, help="default: min(3, the cluster's size)"
+    )
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -51,7 +60,15 @@ def nats_command(args: argparse.Namespace) -> int:
         print(permission_table(args.full), end="")
         return 0
     if args.verb == "streams":
-        print(" ".join(bus.streams(args.url, args.seed, args.ca, args.replicas)))
+        from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM
+        from mesh.streams import CannotPlaceReplicas
+
+        try:
+            replicas = bus.streams(args.url, args.seed, args.ca, args.replicas)
+        except CannotPlaceReplicas as exc:
+            print(f"partnermesh nats streams: {exc}", file=sys.stderr)
+            return 1
+        print(f"{EVENT_STREAM} and {DEAD_LETTER_STREAM} ready with {replicas} replica(s)")
         return 0
     out = _out(args)
     if args.verb in ("rotate", "retire"):
@@ -94,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     rev.add_argument("-m", "--message", required=True)
     rev.add_argument("--empty", action="store_true", help="an empty revision (data migrations)")
     _nats_parser(sub)
+    from deploy import deadletters_cli
+
+    deadletters_cli.commands(sub)
     args = parser.parse_args(argv)
     if args.command == "up":
         from deploy.launcher import up as run_up
@@ -109,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {path}: review it (autogenerate misses renames and data moves)")
     if args.command == "nats":
         sys.exit(nats_command(args))
+    if args.command == "dead-letters":
+        sys.exit(asyncio.run(deadletters_cli.run(args)))
 
 
 def migrate(names: list[str], var: Path, status_only: bool) -> int:

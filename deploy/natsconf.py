@@ -40,7 +40,9 @@ def user_block(process: str, nkey: str, indent: str = "    ") -> str:
         f"{indent}{{",
         f"{pad}nkey: {_q(nkey)}",
         f"{pad}permissions: {{",
-        f"{pad}  publish: {{ allow: {_list(g.publish, pad + '  ')} }}",
+        f"{pad}  publish: {{ allow: {_list(g.publish, pad + '  ')}"
+        + (f", deny: {_list(g.publish_deny, pad + '  ')}" if g.publish_deny else "")
+        + " }",
         f"{pad}  subscribe: {{ allow: {_list(g.subscribe, pad + '  ')} }}",
     ]
     if g.allow_responses:
@@ -136,6 +138,8 @@ def permission_table(full: bool = False) -> str:
     for process, g in all_grants().items():
         pub = list(g.publish) if full else _fold(g.publish)
         pub += ["(replies: allow_responses)"] if g.allow_responses else []
+        if g.publish_deny:
+            pub += [f"except {len(g.publish_deny)} subjects of other processes' durables"]
         sub = list(g.subscribe) if full else _fold(g.subscribe)
         for i in range(max(len(pub), len(sub))):
             rows.append(f"| {process if i == 0 else ''} | {_cell(pub, i)} | {_cell(sub, i)} |")

@@ -8,6 +8,7 @@ operations it could not enforce, so the app does not start with one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,6 +18,7 @@ import httpx
 
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
+from contracts.subjects import EVENT_STREAM
 from gateway import mashup
 from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
@@ -27,8 +29,10 @@ from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.state import Gateway
 from gateway.tracing import make_tracing
-from mesh.nats import BusAuth, connect
+from mesh.nats import BusAuth
 from mesh.revocation import RevocationFeed
+from mesh.startup import connect_nats
+from mesh.streams import wait_for_streams
 from mesh.tokens import RemoteJwks, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,25 @@ def default_verifier(settings: GatewaySettings, http: httpx.AsyncClient) -> Toke
         settings.extra_trusted_issuers,
         cache_size=settings.token_cache_size if settings.token_cache else 0,
     )
+
+
+async def _connect(gw: Gateway, stack: AsyncExitStack) -> None:
+    """NATS (retried until a server answers), the event stream (waited for), then the
+    revocation feed, caught up; only then ``gw.nc`` is set and operations flow."""
+    settings = gw.settings
+    nc = await connect_nats(
+        settings.nats_url, f"gateway-{settings.instance}", BusAuth.from_settings(settings)
+    )
+    stack.push_async_callback(nc.drain)
+    js = nc.jetstream()
+    await wait_for_streams(js, (EVENT_STREAM,))
+    assert gw.verifier is not None
+    feed = RevocationFeed(js, gw.verifier.revoked)
+    stack.push_async_callback(feed.stop)
+    await feed.start()  # replays recent revocations before the first request
+    gw.feed = feed
+    gw.nc = nc
+    log.info("gateway connected")
 
 
 def create_app(
@@ -75,14 +98,19 @@ def create_app(
             gw.limiter = RateLimiter(settings, buckets)
             gw.dpop = EdgeDPoP(settings, redis_client)  # jti replay shared through Redis
             gw.verifier = verifier or default_verifier(settings, http)
-            gw.nc = await connect(
-                settings.nats_url, f"gateway-{settings.instance}", BusAuth.from_settings(settings)
-            )
-            stack.push_async_callback(gw.nc.drain)
-            feed = RevocationFeed(gw.nc.jetstream(), gw.verifier.revoked)
-            await feed.start()  # replays recent revocations before the first request
-            stack.push_async_callback(feed.stop)
-            yield
+            starting = asyncio.create_task(_connect(gw, stack), name="gateway-start")
+            # A healthy start is ready before the first request; one whose NATS or
+            # stream is not up yet serves (/readyz 503, operations 503) while it waits.
+            await asyncio.wait({starting}, timeout=settings.startup_grace_s)
+            if starting.done():
+                starting.result()
+            else:
+                log.warning("gateway still waiting for NATS and the event stream; serving")
+            try:
+                yield
+            finally:
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
 
     # Operations first: they are what the gateway is for, and the first match wins.
     routes: list[tuple[str, str, Endpoint]] = [

@@ -41,8 +41,8 @@ def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
 
 
 async def ready(gw: Gateway) -> bool:
-    """Connected to NATS, with a token verifier: the gateway can serve."""
-    return gw.nc is not None and gw.nc.is_connected and gw.verifier is not None
+    """Connected to NATS, with a token verifier, hearing revocations (:meth:`Gateway.ready`)."""
+    return gw.ready()
 
 
 def operations_server(gw: Gateway) -> ObserveServer:

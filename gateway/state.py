@@ -13,6 +13,7 @@ from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 from gateway.tracing import Tracing
 from mesh.errors import MeshError
+from mesh.revocation import RevocationFeed
 from mesh.tokens import TokenVerifier
 
 
@@ -25,6 +26,17 @@ class Gateway:
     limiter: RateLimiter | None = None
     tracing: Tracing = field(default_factory=Tracing)
     dpop: EdgeDPoP | None = None
+    feed: RevocationFeed | None = None  # set, caught up, before nc: no request outruns it
+
+    def ready(self) -> bool:
+        """Connected, and hearing revocations (a gateway deaf to them must not serve)."""
+        return (
+            self.nc is not None
+            and self.nc.is_connected
+            and self.verifier is not None
+            and self.feed is not None
+            and self.feed.following
+        )
 
     def nats(self) -> Client:
         if self.nc is None or not self.nc.is_connected:

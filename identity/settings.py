@@ -34,7 +34,7 @@ class IdentitySettings(MeshSettings):
     relay_poll_interval: float = 1.0
     # After a commit, gather events this long before publishing them in one round.
     relay_linger_s: float = 0.02
-    # How long to wait for NATS at start before failing.
+    # How long one attempt to reach NATS at start may take (start-up retries for ever).
     nats_connect_timeout_s: float = 10.0
     # The ecosystem whose operators manage every ecosystem (/admin/ecosystems); empty: none.
     platform_ecosystem: str = ""

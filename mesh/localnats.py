@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import shutil
 import socket
@@ -81,15 +83,38 @@ def child_process(
             proc.wait()
 
 
+def provision_streams(url: str, replicas: int | None = None) -> int:
+    """Create the mesh's streams on the server at ``url``, as the deploy step does
+    (:func:`mesh.streams.ensure_streams`); callable with or without a running event loop."""
+
+    async def ensure() -> int:
+        import nats
+
+        from mesh.streams import ensure_streams
+
+        nc = await nats.connect(url.split(","), connect_timeout=5)
+        try:
+            return await ensure_streams(nc.jetstream(), nc, replicas)
+        finally:
+            await nc.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, ensure()).result()
+
+
 @contextlib.contextmanager
-def local_nats(extra_args: list[str] | None = None) -> Iterator[str]:
-    """A real nats-server with JetStream on a free loopback port, removed afterwards."""
+def local_nats(extra_args: list[str] | None = None, streams: bool = True) -> Iterator[str]:
+    """A real nats-server with JetStream on a free loopback port, removed afterwards;
+    with the mesh's streams provisioned unless ``streams`` is False."""
     port = free_port()
     store = tempfile.mkdtemp(prefix="pm-nats-")
     try:
         with child_process(nats_command(port, store, extra_args)):
             wait_port(port)
-            yield f"nats://127.0.0.1:{port}"
+            url = f"nats://127.0.0.1:{port}"
+            if streams:
+                provision_streams(url)
+            yield url
     finally:
         shutil.rmtree(store, ignore_errors=True)
 

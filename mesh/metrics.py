@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -31,6 +31,29 @@ bus_permission_violations = Counter(
     "Publishes and subscriptions the NATS server refused as outside this connection's grants",
     ["conn"],
 )
+# Consumers (mesh.consumer): whether each can pull, how far behind it is, what came back.
+consumer_up = Gauge(
+    "pm_consumer_up", "1 while the durable consumer can pull from its stream", ["consumer"]
+)
+consumer_pending = Gauge(
+    "pm_consumer_pending", "Messages of the stream the consumer has yet to get", ["consumer"]
+)
+consumer_ack_pending = Gauge(
+    "pm_consumer_ack_pending", "Messages delivered to the consumer and not yet acked", ["consumer"]
+)
+events_redelivered = Counter(
+    "pm_events_redelivered_total", "Messages delivered again (after a failure)", ["consumer"]
+)
+dead_letters = Counter(
+    "pm_dead_letters_total",
+    "Events put on the dead-letter stream (alert on any increase)",
+    ["consumer", "reason"],
+)
+# The revocation feed (mesh.revocation): seconds since it last heard from the stream.
+revocation_feed_age = Gauge(
+    "pm_revocation_feed_age_seconds", "Seconds since the revocation feed last heard from JetStream"
+)
+revocation_feed_up = Gauge("pm_revocation_feed_up", "1 while the revocation feed can pull")
 
 
 def exposition() -> tuple[bytes, str]:

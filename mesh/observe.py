@@ -6,18 +6,30 @@ metrics (labelled by partner) never reach the public port."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 from mesh import metrics
 
 Ready = Callable[[], Awaitable[bool]]
+Reasons = Callable[[], list[str]]
 
 
 class ObserveServer:
-    def __init__(self, host: str, port: int, ready: Ready, reuse_port: bool = False) -> None:
+    """``ready`` decides /readyz (200 or 503); ``reasons`` says, when it is 503, why."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ready: Ready,
+        reasons: Reasons | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         self.host = host
         self.port = port
         self.ready = ready
+        self.reasons = reasons
         # Several worker processes of one server may share the port (SO_REUSEPORT).
         self.reuse_port = reuse_port
         self._server: asyncio.Server | None = None
@@ -62,5 +74,8 @@ class ObserveServer:
         if path == "/readyz":
             if await self.ready():
                 return "200 OK", "application/json", b'{"status":"ready"}'
-            return "503 Service Unavailable", "application/json", b'{"status":"not ready"}'
+            doc: dict[str, object] = {"status": "not ready"}
+            if self.reasons is not None:
+                doc["reasons"] = self.reasons()
+            return "503 Service Unavailable", "application/json", json.dumps(doc).encode()
         return "404 Not Found", "application/json", b'{"status":"not found"}'

@@ -14,10 +14,17 @@ token exchanged across an alliance is cut off by the cut-offs of the ecosystem i
 from (its ``fed.eco``) as well as by those of its own.
 
 Every replica needs every revocation, so the feed is not a durable consumer shared by
-a queue group (:mod:`mesh.consumer`) but an ephemeral *ordered* consumer per process.
-It starts at the longest access-token lifetime ago, so a restarted process replays
-every revocation that can still matter before it says it is ready; entries leave the
-list once their token has expired anyway, and the list is bounded.
+a queue group (:mod:`mesh.consumer`) but an ephemeral consumer of its own per process,
+read in stream order. It starts at the longest access-token lifetime ago, so a
+restarted process replays every revocation that can still matter before it says it is
+ready; entries leave the list once their token has expired anyway, and the list is
+bounded.
+
+The feed never dies silently: whatever happens to the stream (its leader lost, a
+reconnect, its consumer gone), it backs off and makes a new consumer from the
+sequence after the last one it applied, for as long as it takes. Meanwhile
+:attr:`RevocationFeed.healthy` is False (readiness fails: a process that cannot hear
+revocations must not look ready) and ``pm_revocation_feed_age_seconds`` grows.
 """
 
 from __future__ import annotations
@@ -30,14 +37,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from contracts.subjects import EVENT_STREAM, event_filter
 from contracts.v1.identity import TokenRevoked
 from mesh import metrics
-from mesh.nats import ensure_event_stream
+from mesh.backoff import Backoff
+from mesh.outbox import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -126,54 +135,183 @@ class RevocationFeed:
         revoked: RevocationList,
         horizon_s: float = REPLAY_HORIZON_S,
         catch_up_timeout: float = 10.0,
+        *,
+        fetch_timeout: float = 1.0,
+        check_interval: float = 2.0,
+        backoff: Backoff | None = None,
     ) -> None:
         self.js = js
         self.revoked = revoked
         self.horizon_s = horizon_s
         self.catch_up_timeout = catch_up_timeout
-        self._sub: Any = None
-        self._received = 0
+        self.fetch_timeout = fetch_timeout
+        self.check_interval = check_interval
+        self.backoff = backoff or Backoff(0.2, 5.0)
         self.caught_up = False  # True once start() replayed everything the stream had
-        self._progress = asyncio.Event()
+        self.healthy = False  # heard from the stream lately, and no error since
+        self.last_error = ""
+        self.last_heard = 0.0  # time.monotonic() of the last word from the stream
+        self._next_seq = 0  # stream sequence after the last message applied (0: none yet)
+        self._reached_end = asyncio.Event()
+        self._consumer = ""
+        self._started_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def age(self) -> float:
+        """Seconds since the feed last heard from the stream (inf: never)."""
+        return time.monotonic() - self.last_heard if self.last_heard else float("inf")
 
     async def start(self) -> None:
-        """Subscribe and replay the recent revocations before returning (bounded wait)."""
-        await ensure_event_stream(self.js)
-        since = datetime.now(UTC) - timedelta(seconds=self.horizon_s)
-        self._sub = await self.js.subscribe(
-            SUBJECT,
-            stream=EVENT_STREAM,
-            cb=self._on_message,
-            ordered_consumer=True,
-            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since),
-        )
+        """Follow the stream in a task of its own, after replaying the recent revocations
+        (waiting at most ``catch_up_timeout`` for that)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._supervised(), name="revocation-feed")
+            self._started_at = time.monotonic()
+            metrics.revocation_feed_age.set_function(self.silence)
         try:
-            await asyncio.wait_for(self._catch_up(), self.catch_up_timeout)
+            await asyncio.wait_for(self._reached_end.wait(), self.catch_up_timeout)
             self.caught_up = True
         except TimeoutError:
             log.warning("revocations not fully replayed at start; going on")
 
-    async def _catch_up(self) -> None:
-        """Until the server has nothing more for us and we have read all it delivered."""
-        while True:
-            info = await self._sub.consumer_info()
-            if not info.num_pending and self._received >= info.delivered.consumer_seq:
-                return
-            self._progress.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), 0.2)
+    def silence(self) -> float:
+        """Seconds since the feed last heard from the stream, or since it started when it
+        never has (the ``pm_revocation_feed_age_seconds`` gauge)."""
+        return time.monotonic() - (self.last_heard or self._started_at or time.monotonic())
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._up(False)
 
-    async def _on_message(self, msg: Any) -> None:
-        self._received += 1
-        self._progress.set()
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def following(self) -> bool:
+        """Running and able to pull: what readiness asks of the feed."""
+        return self.running and self.healthy
+
+    async def _supervised(self) -> None:
+        """:meth:`run`, run again should it ever end (it handles its own errors: only a
+        bug would end it)."""
+        while True:
+            try:
+                await self.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("revocation feed crashed; restarting")
+            self._up(False)
+            await self.backoff.sleep()
+
+    async def run(self) -> None:
+        """Read and apply revocations until cancelled; a failure only makes it start over
+        from where it was."""
+        sub: Any = None
         try:
-            event = TokenRevoked.model_validate_json(msg.data)
+            while True:
+                try:
+                    if sub is None:
+                        sub = await self._subscribe()
+                    await self._pull(sub)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._failed(exc)
+                    await self._drop(sub)
+                    sub = None
+                    await self.backoff.sleep()
+                    continue
+                self.backoff.reset()
+        finally:
+            await self._drop(sub)
+
+    async def _subscribe(self) -> Any:
+        """An ephemeral consumer from where the feed left off (at first: the horizon)."""
+        if self._next_seq:
+            start: dict[str, Any] = {
+                "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+                "opt_start_seq": self._next_seq,
+            }
+        else:
+            since = datetime.now(UTC) - timedelta(seconds=self.horizon_s)
+            start = {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": since}
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=max(30.0, 10 * self.fetch_timeout),
+            **start,
+        )
+        sub = await self.js.pull_subscribe(SUBJECT, stream=EVENT_STREAM, config=config)
+        await self._check(sub)
+        return sub
+
+    async def _pull(self, sub: Any) -> None:
+        try:
+            msgs = await sub.fetch(256, timeout=self.fetch_timeout)
+        except (NatsTimeoutError, TimeoutError):
+            stop_if_cancelled()
+            msgs = []
+        for msg in msgs:
+            try:
+                self._apply(msg.data)
+            except Exception:  # a bug must not make the feed re-read this message for ever
+                log.exception("revocation event could not be applied; skipped")
+                metrics.events_consumed.labels("revocations", "failed").inc()
+            self._next_seq = msg.metadata.sequence.stream + 1
+        if msgs:
+            self._heard()
+        catching_up = not msgs and not self._reached_end.is_set()
+        if catching_up or time.monotonic() - self.last_heard >= self.check_interval:
+            await self._check(sub)
+
+    async def _check(self, sub: Any) -> None:
+        """Ask for the consumer's state: proves the stream answers, and tells when the
+        feed has read everything there is."""
+        info = await sub.consumer_info()
+        self._heard()
+        self._consumer = info.name
+        if not info.num_pending:
+            self._reached_end.set()
+
+    def _heard(self) -> None:
+        self.last_heard = time.monotonic()
+        if not self.healthy:
+            if self.last_error:
+                log.info("revocation feed following the stream again")
+            self.last_error = ""
+            self._up(True)
+
+    def _failed(self, exc: Exception) -> None:
+        error = f"{exc.__class__.__name__}: {exc}"
+        if self.healthy or error != self.last_error:
+            log.warning("revocation feed cannot pull; retrying", extra={"error": error})
+        self.last_error = error
+        self._up(False)
+
+    def _up(self, up: bool) -> None:
+        self.healthy = up
+        metrics.revocation_feed_up.set(1 if up else 0)
+
+    async def _drop(self, sub: Any) -> None:
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if self._consumer:
+            # Else the server drops it once inactive for inactive_threshold.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.js.delete_consumer(EVENT_STREAM, self._consumer), 1)
+            self._consumer = ""
+
+    def _apply(self, data: bytes) -> None:
+        try:
+            event = TokenRevoked.model_validate_json(data)
         except ValidationError:
             log.error("undecodable revocation event dropped")
             metrics.events_consumed.labels("revocations", "poison").inc()

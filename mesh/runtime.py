@@ -8,11 +8,18 @@ A service's ``__main__`` reads::
         await rt.serve_forever()
 
 and runs ``main()`` with :func:`run` (uvloop when installed).
+
+Start-up waits instead of crashing: the observe listener (/readyz 503 meanwhile) comes
+up first, then NATS, the database and the streams are retried with backoff until they
+answer. Once started, consumers and the revocation feed are supervised (restarted if
+their task ever ends) and :meth:`ServiceRuntime.ready` is true only while every one of
+them can pull.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -28,14 +35,17 @@ from sqlalchemy import MetaData
 from contracts.policy import Operation
 from mesh import logging as mesh_logging
 from mesh import migrate
-from mesh.consumer import EventConsumer, EventHandler, Inbox
+from mesh.backoff import Backoff
+from mesh.consumer import EventConsumer, EventHandler, Inbox, RetrySchedule
 from mesh.db import Database
-from mesh.nats import BusAuth, connect, ensure_event_stream
+from mesh.nats import BusAuth
 from mesh.observe import ObserveServer
 from mesh.outbox import Outbox, OutboxRelay
 from mesh.revocation import RevocationFeed
 from mesh.service import Handler, MeshService
 from mesh.settings import ServiceSettings
+from mesh.startup import connect_nats, database_answers, wait_for_database
+from mesh.streams import wait_for_streams
 from mesh.tokens import RemoteJwks, TokenVerifier
 from mesh.tracing import sdk_provider
 
@@ -63,13 +73,28 @@ class ServiceRuntime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _consuming: list[tuple[EventConsumer, asyncio.Task[None]]] = field(default_factory=list)
     _background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    _replays: list[Any] = field(default_factory=list)
+    _started: bool = False
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
         self.service.register(operation, handler)
 
     def consume(self, durable: str, filter_subjects: list[str], handler: EventHandler) -> None:
+        s = self.settings
+        schedule = RetrySchedule(
+            tuple(s.consumer_retry_delays), s.consumer_max_deliver, s.consumer_ack_wait_s
+        )
         self.consumers.append(
-            EventConsumer(self.js, self.db, self.inbox, durable, filter_subjects, handler)
+            EventConsumer(
+                self.js,
+                self.db,
+                self.inbox,
+                durable,
+                filter_subjects,
+                handler,
+                process=self.name,
+                schedule=schedule,
+            )
         )
 
     def background(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -83,13 +108,41 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(factory(), name=f"{self.name}-{name}"))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for c in self.consumers:
-            task = asyncio.create_task(c.run(), name=f"{self.name}-{c.durable}")
+            task = asyncio.create_task(self._supervise(c), name=f"{self.name}-{c.durable}")
             self._consuming.append((c, task))
             self._tasks.append(task)
-        port = await self.observe.start()
+            self._replays.append(await c.serve_replays(self.nc))
+            self._replays.append(await c.watch_exhausted(self.nc))
+        if self.consumers:  # ready at once when all is well: each has tried to subscribe
+            attempts = [asyncio.create_task(c.attempted.wait()) for c in self.consumers]
+            await asyncio.wait(attempts, timeout=10)
+            for attempt in attempts:
+                attempt.cancel()
+        self._started = True
+        port = self.observe.port
         log.info("service ready", extra={"service": self.name, "observe_port": port})
 
+    async def _supervise(self, consumer: EventConsumer) -> None:
+        """Run ``consumer`` until it is stopped; should its task ever end otherwise (it
+        handles its own errors, so only a bug would), log it and run it again."""
+        backoff = Backoff(0.5, 30.0)
+        while True:
+            try:
+                await consumer.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer crashed; restarting", extra={"consumer": consumer.durable})
+            if consumer.stopping:
+                return
+            await backoff.sleep()
+
     async def stop(self, grace: float = 5.0) -> None:
+        self._started = False
+        for sub in self._replays:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._replays.clear()
         await self.service.stop()
         # A consumer handling an event finishes it (its transaction) before it is cancelled;
         # one waiting for messages is cancelled at once.
@@ -103,11 +156,33 @@ class ServiceRuntime:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await self.observe.stop()
         await self.revocations.stop()
 
     async def ready(self) -> bool:
-        return self.nc.is_connected and await self.db.ping()
+        """Started, connected, the database answering, and every consumer and the
+        revocation feed able to pull (each heals by itself; so does readiness)."""
+        return (
+            self._started
+            and self.nc.is_connected
+            and self.revocations.following
+            and all(c.healthy for c in self.consumers)
+            and all(not task.done() for _, task in self._consuming)
+            and await database_answers(self.db)
+        )
+
+    def not_ready_reasons(self) -> list[str]:
+        """What keeps the process from being ready, in words (logs, /readyz body)."""
+        reasons = [] if self._started else ["starting"]
+        if not self.nc.is_connected:
+            reasons.append("nats: not connected")
+        if not self.revocations.following:
+            reasons.append(f"revocation feed: {self.revocations.last_error or 'not following'}")
+        reasons += [
+            f"consumer {c.durable}: {c.last_error or 'not pulling'}"
+            for c in self.consumers
+            if not c.healthy
+        ]
+        return reasons
 
     async def serve_forever(self) -> None:
         """Start, then wait for SIGTERM/SIGINT and stop cleanly (drain NATS)."""
@@ -151,9 +226,21 @@ async def service_runtime(
     if setup_logging:
         mesh_logging.setup(f"{name}-{settings.instance}", settings.log_level, settings.log_json)
     async with AsyncExitStack() as stack:
+        # /readyz answers 503 from the first moment, while the rest waits for NATS,
+        # the database and the streams.
+        holder: list[ServiceRuntime] = []
+        observe = ObserveServer(
+            settings.observe_host,
+            settings.observe_port,
+            lambda: holder[0].ready() if holder else _not_yet(),
+            lambda: holder[0].not_ready_reasons() if holder else ["starting"],
+        )
+        await observe.start()
+        stack.push_async_callback(observe.stop)
         outbox, inbox = Outbox(metadata), Inbox(metadata)
         db = Database(settings.database_url_or_default(name), metadata)
         stack.push_async_callback(db.dispose)
+        await wait_for_database(db, name)
         await migrate.prepare(db, settings.migrates_on_start())
         http = httpx.AsyncClient(timeout=10)
         stack.push_async_callback(http.aclose)
@@ -164,12 +251,12 @@ async def service_runtime(
                 settings.audience,
                 settings.extra_trusted_issuers,
             )
-        nc = await connect(
+        nc = await connect_nats(
             settings.nats_url, f"{name}-{settings.instance}", BusAuth.from_settings(settings)
         )
         stack.push_async_callback(drain, nc)
         js = nc.jetstream()
-        await ensure_event_stream(js)
+        await wait_for_streams(js)
         if tracer_provider is None and settings.otel:
             tracer_provider = sdk_provider(f"partnermesh-{name}", settings.instance)
         service = MeshService(
@@ -191,9 +278,14 @@ async def service_runtime(
             inbox=inbox,
             service=service,
             relay=OutboxRelay(db, outbox, js, name),
-            observe=ObserveServer(settings.observe_host, settings.observe_port, lambda: rt.ready()),
+            observe=observe,
             revocations=RevocationFeed(js, verifier.revoked),
             http=http,
         )
+        holder.append(rt)
         stack.push_async_callback(rt.stop)
         yield rt
+
+
+async def _not_yet() -> bool:
+    return False

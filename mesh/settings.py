@@ -8,6 +8,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Defaults of mesh.consumer.RetrySchedule (kept here: settings import no runtime module).
+DEFAULT_RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
+DEFAULT_MAX_DELIVER = 36
+
 DEV_SECRET = "dev-only-not-a-secret"
 
 
@@ -59,6 +63,10 @@ class MeshSettings(BusSettings):
     # except in production, where the ``migrate`` step runs first and a process whose
     # database is behind waits, not ready, until it has (mesh.migrate.prepare).
     migrate_on_start: bool | None = None
+    # An HTTP process whose dependencies (NATS, JetStream, its database) are not up yet
+    # waits this long for them before it serves: /readyz 503, other requests 503, until
+    # its start-up (retrying with backoff, for ever) is done.
+    startup_grace_s: float = 10.0
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> MeshSettings:
@@ -86,6 +94,14 @@ class ServiceSettings(MeshSettings):
     otel: bool = Field(
         default=False, description="An OpenTelemetry span per handled operation (mesh.tracing)"
     )
+    # Event consumers (mesh.consumer.RetrySchedule): an event that fails for now is
+    # delivered again after these delays (seconds; the last repeats) up to
+    # consumer_max_deliver deliveries, then it is a dead letter. The default spans ~25 h.
+    consumer_retry_delays: list[float] = Field(
+        default_factory=lambda: [float(d) for d in DEFAULT_RETRY_DELAYS]
+    )
+    consumer_max_deliver: int = DEFAULT_MAX_DELIVER
+    consumer_ack_wait_s: float = 30.0
 
     def database_url_or_default(self, name: str) -> str:
         return database_url_or_default(self.database_url, name)

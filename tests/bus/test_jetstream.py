@@ -26,6 +26,7 @@ from contracts.registry import operations_of
 from contracts.subjects import (
     DEAD_LETTER_STREAM,
     EVENT_STREAM,
+    dead_letter_replay_subject,
     dead_letter_subject,
     event_filter,
     event_subject,
@@ -190,12 +191,19 @@ class TestTools:
         [msg] = await sub.fetch(1, timeout=CALL_TIMEOUT)
         assert (msg.subject, msg.data) == (dead, b"poison")
         await msg.ack_sync(timeout=CALL_TIMEOUT)
-        replayed = await js.publish(
-            event_filter("acme", "identity", "person_registered"), b"replayed"
-        )
-        assert replayed.stream == EVENT_STREAM
         await sub.unsubscribe()
         assert await ops.settle() == set()
+        # Replay hands the letter back to its own consumer (request/reply), which takes
+        # it in its queue group; ops never speaks for a producer on the event stream.
+        replay = dead_letter_replay_subject("profile", "profile-identity")
+        served = await profile.nc.subscribe(replay, queue="profile-identity")
+        await profile.nc.flush()
+        await ops.nc.publish(replay, b"poison")
+        handed = await served.next_msg(timeout=CALL_TIMEOUT)
+        assert handed.data == b"poison"
+        forged = event_filter("acme", "identity", "person_registered")
+        await ops.nc.publish(forged, b"replayed")
+        assert ("publish", forged.lower(), None) in await ops.settle()
         # A process's dead letters are its own: nobody writes into another's.
         gateway = await connect_as("gateway")
         await gateway.nc.publish(dead, b"forged")

@@ -14,7 +14,14 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from mesh.localnats import free_port, local_nats
+from mesh.localnats import (
+    child_process,
+    free_port,
+    local_nats,
+    nats_command,
+    provision_streams,
+    wait_port,
+)
 from mesh.logging import JsonFormatter
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
@@ -137,6 +144,30 @@ class TestProbes:
         await client.aclose()
         assert status == 503
         await server.__aexit__(None, None, None)
+
+    async def test_waits_for_nats_answering_503_then_becomes_ready(
+        self, test_keys, tokens, tmp_path
+    ):
+        """NATS not there at start: the gateway keeps trying instead of exiting, answers 503
+        (probe and operations alike), and is ready by itself once NATS and the stream are."""
+        port = free_port()
+        url = f"nats://127.0.0.1:{port}"
+        app = create_app(gateway_settings(url, startup_grace_s=0.1), verifier=test_keys.verifier())
+        with contextlib.ExitStack() as later:  # NATS stops after the gateway
+            async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as client:
+                assert (await client.get("/readyz")).status_code == 503
+                refused = await client.get(ECHO, headers=bearer(tokens.mint()))
+                assert refused.status_code == 503 and refused.json()["code"] == "unavailable"
+                later.enter_context(child_process(nats_command(port, tmp_path / "nats")))
+                wait_port(port)
+                provision_streams(url)
+                status = 503
+                for _ in range(300):
+                    status = (await client.get("/readyz")).status_code
+                    if status == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                assert status == 200
 
 
 class TestAccessLog:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import stat
+import tempfile
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from identity import cli
-from identity.app import NatsUnavailable, create_app
+from identity.app import create_app
 from identity.settings import IdentitySettings
+from mesh.localnats import child_process, nats_command, provision_streams, wait_port
 from tests.support import infra
 
 
@@ -36,17 +41,38 @@ class TestSettings:
 
 
 class TestStartup:
-    async def test_unreachable_nats_fails_clearly(self, tmp_path):
+    async def test_waits_for_nats_serving_not_ready_meanwhile(self, tmp_path):
+        """NATS not there at start: identity keeps trying instead of exiting, answers 503
+        (probe and requests alike), and becomes ready by itself once NATS is up."""
         port = infra.free_port()
         settings = IdentitySettings(
             nats_url=f"nats://127.0.0.1:{port}",
             nats_connect_timeout_s=1,
+            startup_grace_s=0.1,
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
         )
         app = create_app(settings)
-        with pytest.raises(NatsUnavailable, match=f"127.0.0.1:{port}"):
-            async with app.router.lifespan_context(app):
-                pass
+        with contextlib.ExitStack() as later:  # NATS stops after identity
+            async with infra.serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
+                assert (await http.get("/readyz")).status_code == 503
+                refused = await http.get("/eco/acme/.well-known/openid-configuration")
+                assert refused.status_code == 503 and refused.json()["code"] == "unavailable"
+                later.enter_context(
+                    child_process(
+                        nats_command(port, later.enter_context(tempfile.TemporaryDirectory()))
+                    )
+                )
+                wait_port(port)
+                provision_streams(settings.nats_url)
+                status = 503
+                for _ in range(300):
+                    status = (await http.get("/readyz")).status_code
+                    if status == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                assert status == 200
+                served = await http.get("/eco/acme/.well-known/openid-configuration")
+                assert served.status_code != 503
 
 
 class TestSeedDemo:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import nats
 import pytest
-from nats.js.errors import ServiceUnavailableError
+from nats.js.api import AckPolicy, ConsumerConfig
 
+from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM, event_filter
 from contracts.v1 import system
+from mesh.backoff import Backoff
 from mesh.client import call
-from mesh.localnats import local_cluster
-from mesh.nats import ensure_event_stream
+from mesh.consumer import EventConsumer
+from mesh.localnats import local_cluster, wait_port
+from mesh.nats import connect, ensure_event_stream
+from mesh.revocation import RevocationFeed, RevocationList
+from mesh.streams import default_replicas, ensure_streams
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
@@ -19,15 +25,9 @@ from tests.support.services import run_service
 pytestmark = pytest.mark.slow
 
 
-async def wait_jetstream(js, timeout: float = 20.0) -> None:
-    """JetStream needs a meta leader before streams can be created."""
-    for _ in range(int(timeout / 0.25)):
-        try:
-            await ensure_event_stream(js, replicas=3)
-            return
-        except (ServiceUnavailableError, nats.errors.TimeoutError, TimeoutError):
-            await asyncio.sleep(0.25)
-    raise AssertionError("JetStream cluster did not elect a leader")
+async def wait_jetstream(client, timeout: float = 30.0) -> None:
+    """The deploy step: the streams, once the cluster has a JetStream meta leader."""
+    assert await asyncio.wait_for(ensure_streams(client.jetstream(), client), timeout) == 3
 
 
 class TestClusterFailover:
@@ -37,7 +37,7 @@ class TestClusterFailover:
                 urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2
             )
             js = client.jetstream()
-            await wait_jetstream(js)
+            await wait_jetstream(client)
             async with run_service(
                 "profile",
                 ProfileSettings,
@@ -81,3 +81,115 @@ class TestClusterFailover:
                 assert info is not None and info.state.messages >= 1
                 assert info.config.num_replicas == 3
             await client.close()
+
+
+class TestStreamReplicas:
+    async def test_three_replicas_on_three_nodes_and_r1_raised_in_place(self):
+        with local_cluster(3) as (urls, _procs):
+            client = await nats.connect(urls.split(","), max_reconnect_attempts=-1)
+            js = client.jetstream()
+            try:
+                # An event stream as older deployments made it: one replica, with an event
+                # and a durable consumer that inherits its stream's replica count.
+                await _until(lambda: ensure_event_stream(js, replicas=1))
+                await js.publish("pm.v1.evt.acme.identity.audit", b"{}")
+                await js.add_consumer(
+                    EVENT_STREAM, ConsumerConfig(durable_name="old", ack_policy=AckPolicy.EXPLICIT)
+                )
+                assert (await js.stream_info(EVENT_STREAM)).config.num_replicas == 1
+
+                assert await ensure_streams(js, client) == 3
+                for name in (EVENT_STREAM, DEAD_LETTER_STREAM):
+                    assert (await js.stream_info(name)).config.num_replicas == 3
+                events = await js.stream_info(EVENT_STREAM)
+                assert events.state.messages == 1, "raised in place: the event is still there"
+
+                async def consumer_replicated() -> bool:
+                    info = await js.consumer_info(EVENT_STREAM, "old")
+                    return info.cluster is not None and len(info.cluster.replicas or []) == 2
+
+                await _until(consumer_replicated, want=True)
+                assert await ensure_streams(js, client) == 3, "a second run changes nothing"
+            finally:
+                await client.close()
+
+    async def test_one_replica_on_a_single_server(self, nc):
+        assert default_replicas(nc) == 1
+        assert (await nc.jetstream().stream_info(EVENT_STREAM)).config.num_replicas == 1
+
+
+async def _until(attempt, want=None, timeout: float = 60.0):
+    """``await attempt()`` until it succeeds (and returns ``want`` when given)."""
+    for _ in range(int(timeout / 0.25)):
+        try:
+            result = await attempt()
+            if want is None or result == want:
+                return result
+        except Exception:
+            pass
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{attempt} never succeeded")
+
+
+class TestLeaderLoss:
+    async def test_consumer_and_feed_survive_the_stream_leader_killed_and_restarted(self, tmp_path):
+        """The node that leads the event stream dies and comes back: the consumer and the
+        revocation feed go on in the same tasks, and every event is handled once."""
+        from tests.mesh.test_consumer import FAST, Recorder, audit, eventually, revocation
+        from tests.mesh.test_consumer import publish_event as publish
+
+        with local_cluster(3) as (urls, procs):
+            nc = await connect(urls, "leader-loss")
+            js = nc.jetstream()
+            await wait_jetstream(nc)
+            rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+            await rec.db.create_all()
+            consumer = EventConsumer(
+                js, rec.db, rec.inbox, "leader-loss", [event_filter("acme")], rec.handle,
+                backoff=Backoff(0.1, 1.0), **FAST,
+            )  # fmt: skip
+            revoked = RevocationList()
+            feed = RevocationFeed(js, revoked, backoff=Backoff(0.1, 1.0), **FAST)
+            task = asyncio.create_task(consumer.run())
+            await feed.start()
+            try:
+                events = [audit("acme", f"e{i}") for i in range(3)]
+                await publish(js, events[0])
+                await eventually(lambda: rec.count(events[0].id), "handled before the loss")
+
+                leader = (await js.stream_info(EVENT_STREAM)).cluster.leader
+                victim = int(leader.removeprefix("n")) - 1
+                procs[victim].kill()
+                procs[victim].wait(10)
+                await publish(js, events[1])
+                await publish(js, revocation("acme", "while-down"))
+                await eventually(lambda: rec.count(events[1].id), "handled without the leader")
+
+                procs[victim] = subprocess.Popen(
+                    procs[victim].args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                port = int(urls.split(",")[victim].rsplit(":", 1)[1])
+                wait_port(port)
+                await _until(lambda: _all_current(js), want=True)  # the node caught up
+                await publish(js, events[2])
+                await publish(js, revocation("acme", "after-restart"))
+                await eventually(lambda: rec.count(events[2].id), "handled after the restart")
+                await eventually(
+                    lambda: "while-down" in revoked and "after-restart" in revoked,
+                    "every revocation applied",
+                )
+                await eventually(lambda: consumer.healthy and feed.healthy, "both healthy")
+                assert not task.done() and feed.running, "the same tasks went on"
+                assert [await rec.count(e.id) for e in events] == [1, 1, 1]
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await feed.stop()
+                await rec.db.dispose()
+                await nc.close()
+
+
+async def _all_current(js) -> bool:
+    info = await js.stream_info(EVENT_STREAM)
+    replicas = info.cluster.replicas if info.cluster else []
+    return len(replicas or []) == 2 and all(r.current for r in replicas or [])
