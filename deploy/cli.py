@@ -14,7 +14,12 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--var", default="var", type=Path, help="state directory (default ./var)")
     up.add_argument("--port-offset", type=int, default=0, help="add N to every port")
     up.add_argument("--no-seed", action="store_true", help="skip demo content (identities stay)")
+    from deploy.backup import add_commands, run_command
+
+    add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in ("backup", "restore"):
+        sys.exit(run_command(args))
     if args.command == "up":
         from deploy.launcher import up as run_up
 

@@ -304,6 +304,60 @@ class Drill:
                 return result, None
             await asyncio.sleep(1.0)
 
+    # -- revocation -------------------------------------------------------------------------
+
+    async def backend_token(self) -> tuple[str, tuple[str, str]]:
+        """A fresh client-credentials access token of a partner back-end, and its client
+        credentials (to revoke it with)."""
+        creds = json.loads(self.topology.credentials_path.read_text())
+        client = creds["clients"]["northwind-backend"]
+        auth = (client["client_id"], client["client_secret"])
+        async with httpx.AsyncClient(timeout=30) as http:
+            resp = await http.post(
+                f"{self.topology.issuer}/token",
+                data={"grant_type": "client_credentials", "scope": "mesh:ping"},
+                auth=auth,
+            )
+        resp.raise_for_status()
+        return str(resp.json()["access_token"]), auth
+
+    async def revoke(self, token: str, auth: tuple[str, str]) -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            resp = await http.post(
+                f"{self.topology.issuer}/revoke",
+                data={"token": token, "token_type_hint": "access_token"},
+                auth=auth,
+            )
+        assert resp.status_code == 200, resp.text
+
+    async def echo_statuses(self, token: str) -> list[int]:
+        """What each gateway replica answers ``token`` on the echo route (0: no answer)."""
+        statuses = []
+        for gateway in self.topology.gateway_urls:
+            try:
+                resp = await self.client.http.get(
+                    f"{gateway}{BASE}/echo",
+                    params={"message": "drill"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                statuses.append(resp.status_code)
+            except httpx.TransportError:
+                statuses.append(0)
+        return statuses
+
+    async def wait_statuses(
+        self, token: str, want: int, timeout: float
+    ) -> tuple[list[int], float | None]:
+        """Poll until every gateway answers ``want``; the last answers and how long it took."""
+        start = time.monotonic()
+        while True:
+            statuses = await self.echo_statuses(token)
+            if all(s == want for s in statuses):
+                return statuses, time.monotonic() - start
+            if time.monotonic() - start > timeout:
+                return statuses, None
+            await asyncio.sleep(0.5)
+
     # -- figures ----------------------------------------------------------------------------
 
     def failures(self, since: float = 0.0, until: float = float("inf")) -> Counter[str]:

@@ -40,6 +40,7 @@ import httpx
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
 from sqlalchemy.engine import make_url
 
 from contracts.subjects import EVENT_STREAM
@@ -272,12 +273,22 @@ class Topology:
     async def js(self) -> JetStreamContext:
         return (await self.nats()).jetstream(timeout=2.0)
 
-    async def wait_jetstream(self, timeout: float = 30.0) -> None:
-        """Until the cluster has a JetStream meta leader (streams can be created)."""
+    async def wait_jetstream(self, timeout: float = 60.0) -> None:
+        """Until JetStream can place a replicated stream (what an operator's start-up
+        check waits for): a probe stream is created on every node, then deleted."""
         deadline = time.monotonic() + timeout
+        probe = StreamConfig(
+            name="TOPOLOGY_PROBE",
+            subjects=["topology.probe"],
+            num_replicas=len(self.nodes),
+            storage=StorageType.MEMORY,
+        )
         while True:
             try:
-                await (await self.js()).account_info()
+                js = await self.js()
+                await js.account_info()
+                await js.add_stream(probe)
+                await js.delete_stream("TOPOLOGY_PROBE")
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:

@@ -1,0 +1,113 @@
+"""The NATS node that leads the event stream dies under load, and comes back.
+
+Events must keep flowing (or resume by themselves once it is back), every consumer and
+every revocation feed must go on without any process being restarted, and nothing
+acknowledged may be lost or applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from contracts.subjects import EVENT_STREAM
+from tests.faults.load import Drill, record
+from tests.support.topology import Topology
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+DOWN_S = 15.0  # the node stays dead this long, then is started again
+SETTLE_S = 90.0
+REVOCATION_S = 30.0
+
+
+async def watch_leader(
+    topology: Topology, drill: Drill, log: list[tuple[float, str | None]]
+) -> None:
+    """Record the stream's leader (None: no leader) every half second."""
+    while True:
+        log.append((round(drill.now(), 1), await topology.stream_leader()))
+        await asyncio.sleep(0.5)
+
+
+class TestStreamLeaderLoss:
+    async def test_events_and_revocations_resume_after_the_stream_leader_dies(
+        self, topology: Topology, drill: Drill
+    ) -> None:
+        pids = topology.pids()
+        js = await topology.js()
+        replicas = (await js.stream_info(EVENT_STREAM)).config.num_replicas
+        drill.start()
+        await drill.run_for(5)
+        victim = await topology.stream_leader()
+        assert victim is not None, "the event stream has no leader before the fault"
+        leaders: list[tuple[float, str | None]] = []
+        watcher = asyncio.create_task(watch_leader(topology, drill, leaders))
+        t_kill = drill.now()
+        topology.kill_node(victim)
+        await drill.run_for(DOWN_S)
+        t_back = drill.now()
+        await topology.restart_node(victim)
+        await drill.run_for(10)
+        # A token revoked after the fault must be refused by every gateway replica.
+        token, client = await drill.backend_token()
+        accepted, _ = await drill.wait_statuses(token, 200, REVOCATION_S)
+        t_revoke = drill.now()
+        await drill.revoke(token, client)
+        refused, refused_after = await drill.wait_statuses(token, 401, REVOCATION_S)
+        await drill.stop()
+        result, settled_at = await drill.settle(SETTLE_S)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        new_leader = next(((t, n) for t, n in leaders if n and n != victim), None)
+        leader_again = next(((t, n) for t, n in leaders if t > t_kill and n), None)
+        record(
+            "stream_leader_loss",
+            {
+                "fault": f"kill -9 of NATS node {victim} (leader of {EVENT_STREAM}, "
+                f"R{replicas}), restarted after {DOWN_S:.0f}s",
+                **drill.summary(),
+                "failure_window_s": drill.failure_window(t_kill),
+                "stream_leader_again_s_after_kill": (
+                    round(leader_again[0] - t_kill, 1) if leader_again else None
+                ),
+                "other_node_took_over_s_after_kill": (
+                    round(new_leader[0] - t_kill, 1) if new_leader else None
+                ),
+                "caught_up_with_writes_before_kill_s_after_kill": _after(
+                    drill.caught_up_at(t_kill), t_kill
+                ),
+                "caught_up_with_writes_before_restart_s_after_restart": _after(
+                    drill.caught_up_at(t_back), t_back
+                ),
+                "revoked_token": {
+                    "accepted_before": accepted,
+                    "answers_after_revocation": refused,
+                    "refused_by_all_after_s": round(refused_after, 1) if refused_after else None,
+                    "revoked_at_s": round(t_revoke, 1),
+                },
+                "reconciliation": result.as_dict(),
+                "settled": settled_at is not None,
+                "exited": topology.exited(),
+                "progress_tail": drill.progress[-5:],
+            },
+        )
+        assert accepted == [200] * len(accepted), "the gateways refused a valid token"
+        assert refused == [401] * len(refused), (
+            f"a token revoked after the leader's loss is still accepted: {refused} "
+            "(a revocation feed did not resume)"
+        )
+        assert result.lost_writes == [], "acknowledged posts that collaboration lost"
+        assert result.missing_events == 0, (
+            f"{result.missing_events} of {result.held} posts never reached profile's tag "
+            f"clouds within {SETTLE_S:.0f}s of the load's end (consumers did not resume)"
+        )
+        assert result.applied_twice == 0, "profile counted posts twice"
+        assert topology.exited() == [], topology.tails(topology.exited())
+        assert topology.pids() == pids, "a process was restarted"
+
+
+def _after(t: float | None, since: float) -> float | None:
+    return round(t - since, 1) if t is not None else None
