@@ -391,6 +391,28 @@ class Drill:
         return None
 
 
+async def watch_readiness(
+    topology: Topology, drill: Drill, kind: str, log: dict[str, list[tuple[float, int]]]
+) -> None:
+    """Record each ``kind`` replica's /readyz status (0: no answer) when it changes."""
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while True:
+            for process in topology.of_kind(kind):
+                try:
+                    status = (await http.get(process.ready_url)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                seen = log.setdefault(process.name, [])
+                if not seen or seen[-1][1] != status:
+                    seen.append((round(drill.now(), 1), status))
+            await asyncio.sleep(0.5)
+
+
+def first(changes: list[tuple[float, int]], since: float, ready: bool) -> float | None:
+    """When the status first was (not) 200 at or after ``since``."""
+    return next((t for t, s in changes if t >= since and (s == 200) == ready), None)
+
+
 def record(name: str, figures: dict[str, Any]) -> None:
     """Print a drill's figures (``pytest -s``) and keep them under test-artifacts/faults/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

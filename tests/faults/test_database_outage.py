@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import httpx
 import pytest
 
-from tests.faults.load import Drill, record
+from tests.faults.load import Drill, first, record, watch_readiness
 from tests.support.topology import Topology
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
@@ -24,35 +23,13 @@ SETTLE_S = 90.0
 CONSUMER = "profile"
 
 
-async def watch_readiness(
-    topology: Topology, drill: Drill, log: dict[str, list[tuple[float, int]]]
-) -> None:
-    """Record each consumer replica's /readyz status (0: no answer) when it changes."""
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        while True:
-            for process in topology.of_kind(CONSUMER):
-                try:
-                    status = (await http.get(process.ready_url)).status_code
-                except httpx.HTTPError:
-                    status = 0
-                seen = log.setdefault(process.name, [])
-                if not seen or seen[-1][1] != status:
-                    seen.append((round(drill.now(), 1), status))
-            await asyncio.sleep(0.5)
-
-
-def first(changes: list[tuple[float, int]], since: float, ready: bool) -> float | None:
-    """When the status first was (not) 200 at or after ``since``."""
-    return next((t for t, s in changes if t >= since and (s == 200) == ready), None)
-
-
 class TestConsumerDatabaseOutage:
     async def test_consumer_recovers_every_event_after_its_database_returns(
         self, topology: Topology, drill: Drill
     ) -> None:
         pids = topology.pids()
         readiness: dict[str, list[tuple[float, int]]] = {}
-        watcher = asyncio.create_task(watch_readiness(topology, drill, readiness))
+        watcher = asyncio.create_task(watch_readiness(topology, drill, CONSUMER, readiness))
         drill.start()
         await drill.run_for(5)
         t_cut = drill.now()

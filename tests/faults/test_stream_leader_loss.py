@@ -13,7 +13,7 @@ import contextlib
 import pytest
 
 from contracts.subjects import EVENT_STREAM
-from tests.faults.load import Drill, record
+from tests.faults.load import Drill, record, watch_readiness
 from tests.support.topology import Topology
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
@@ -43,7 +43,11 @@ class TestStreamLeaderLoss:
         victim = await topology.stream_leader()
         assert victim is not None, "the event stream has no leader before the fault"
         leaders: list[tuple[float, str | None]] = []
-        watcher = asyncio.create_task(watch_leader(topology, drill, leaders))
+        readiness: dict[str, list[tuple[float, int]]] = {}
+        watchers = [
+            asyncio.create_task(watch_leader(topology, drill, leaders)),
+            asyncio.create_task(watch_readiness(topology, drill, "profile", readiness)),
+        ]
         t_kill = drill.now()
         topology.kill_node(victim)
         await drill.run_for(DOWN_S)
@@ -58,9 +62,10 @@ class TestStreamLeaderLoss:
         refused, refused_after = await drill.wait_statuses(token, 401, REVOCATION_S)
         await drill.stop()
         result, settled_at = await drill.settle(SETTLE_S)
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for watcher in watchers:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         new_leader = next(((t, n) for t, n in leaders if n and n != victim), None)
         leader_again = next(((t, n) for t, n in leaders if t > t_kill and n), None)
         record(
@@ -88,6 +93,7 @@ class TestStreamLeaderLoss:
                     "refused_by_all_after_s": round(refused_after, 1) if refused_after else None,
                     "revoked_at_s": round(t_revoke, 1),
                 },
+                "profile_readiness_changes": readiness,
                 "reconciliation": result.as_dict(),
                 "settled": settled_at is not None,
                 "exited": topology.exited(),

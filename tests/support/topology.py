@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,9 @@ class TopologyConfig:
     # their tables at once on a fresh PostgreSQL collide today. Set False to start all
     # at once (what an orchestrator does).
     staggered: bool = True
+    # Start processes only once JetStream can place a replicated stream. Set False to
+    # start them as soon as the nodes listen (a cold start of the whole deployment).
+    wait_for_jetstream: bool = True
     process_env: ProcessEnv = _no_env
     nats_options: Mapping[str, Any] = field(default_factory=dict)
     ready_timeout: float = 120.0
@@ -120,6 +124,11 @@ class Process:
 
     def tail(self, lines: int = 25) -> str:
         return self.child.tail(lines) if self.child else ""
+
+    def last_error(self) -> str:
+        """The last ``SomeError: message`` its log shows (why it exited), or ''."""
+        found = re.findall(r"(\w+(?:Error|Exception|Timeout)\b:[^\n\\]{0,240})", self.tail(200))
+        return found[-1] if found else ""
 
 
 @dataclass
@@ -257,7 +266,8 @@ class Topology:
             self.nodes.append(node)
         for node in self.nodes:
             await asyncio.to_thread(wait_port, node.port, 15.0)
-        await self.wait_jetstream()
+        if self.config.wait_for_jetstream:
+            await self.wait_jetstream()
 
     async def nats(self) -> Client:
         """The test's own connection to the cluster (reconnects for as long as it takes)."""
