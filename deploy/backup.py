@@ -242,7 +242,7 @@ async def restore(
     return {"streams": streams, "databases": sorted(manifest["databases"])}
 
 
-def _databases(pairs: list[str]) -> dict[str, str]:
+def parse_databases(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
         name, sep, url = pair.partition("=")
@@ -276,7 +276,7 @@ def add_commands(sub: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     try:
-        databases = _databases(args.db)
+        databases = parse_databases(args.db)
         if args.command == "backup":
             result = asyncio.run(backup(args.out, args.nats, databases))
         else:

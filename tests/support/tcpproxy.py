@@ -34,6 +34,7 @@ class TcpProxy:
         self._cut = False
         self._next = itertools.cycle(range(len(self.upstreams)))
         self._open: set[asyncio.StreamWriter] = set()
+        self._relays: set[asyncio.Task[Any]] = set()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
@@ -85,6 +86,8 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
         await self._cut_all()
+        if self._relays:  # let them see their connections gone and return
+            await asyncio.wait(set(self._relays), timeout=2)
         self._cut = False
 
     async def _cut_all(self) -> int:
@@ -106,6 +109,10 @@ class TcpProxy:
         raise last or OSError("no upstream")
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._relays.add(task)
+            task.add_done_callback(self._relays.discard)
         if self._cut:
             self.refused += 1
             writer.transport.abort()
