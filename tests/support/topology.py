@@ -60,14 +60,21 @@ def _no_env(kind: str, replica: int) -> Mapping[str, str]:
     return {}
 
 
+def _no_args(root: Path) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class TopologyConfig:
     """The shape of the deployment and the settings the test adds to every process.
 
-    ``process_env(kind, replica)`` returns settings without their prefix (``NATS_CREDS``
-    becomes ``PM_PROFILE_NATS_CREDS`` for a profile replica): the one place to hand each
+    ``process_env(kind, replica)`` returns settings without their prefix (``NATS_NKEY_SEED_FILE``
+    becomes ``PM_PROFILE_NATS_NKEY_SEED_FILE`` for a profile replica): the one place to give each
     process its NATS credential. ``nats_options`` are extra keyword arguments of the
-    test's own ``nats.connect`` (e.g. ``user_credentials``).
+    test's own ``nats.connect`` (e.g. ``nkeys_seed`` of an admin key; backups use them
+    too). ``nats_args`` and ``deploy`` put the bus's authorization into the servers and
+    create what must exist before processes start. Every drill builds its config from
+    these defaults, so changing them here changes them for all.
     """
 
     replicas: int = 2
@@ -82,6 +89,12 @@ class TopologyConfig:
     wait_for_jetstream: bool = True
     process_env: ProcessEnv = _no_env
     nats_options: Mapping[str, Any] = field(default_factory=dict)
+    # Extra nats-server arguments of every node, given the topology's root (write a
+    # config with the bus's authorization there and return ``["-c", path]``).
+    nats_args: Callable[[Path], list[str]] = _no_args
+    # Deploy-time steps once NATS and the empty databases are up, before any process
+    # starts (e.g. creating the streams with an admin credential); may be a coroutine.
+    deploy: Callable[[Topology], Any] | None = None
     ready_timeout: float = 120.0
 
 
@@ -225,10 +238,11 @@ class Topology:
         self.logs.mkdir(parents=True, exist_ok=True)
         await self._start_nats()
         await self._create_databases()
-        if restore is not None:
-            result = restore(self)
-            if asyncio.iscoroutine(result):
-                await result
+        for step in (self.config.deploy, restore):
+            if step is not None:
+                result = step(self)
+                if asyncio.iscoroutine(result):
+                    await result
         self._plan_processes()
         await asyncio.to_thread(self._seed_identities)
         rounds = (
@@ -260,8 +274,9 @@ class Topology:
 
     async def _start_nats(self) -> None:
         commands, ports = cluster_commands(self.root / "nats", self.config.nats_nodes)
+        extra = self.config.nats_args(self.root)
         for i, (argv, port) in enumerate(zip(commands, ports, strict=True)):
-            node = NatsNode(f"n{i + 1}", port, argv, self.logs / f"nats-n{i + 1}.log")
+            node = NatsNode(f"n{i + 1}", port, [*argv, *extra], self.logs / f"nats-n{i + 1}.log")
             node.start()
             self.nodes.append(node)
         for node in self.nodes:
