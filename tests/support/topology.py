@@ -68,13 +68,13 @@ def _no_args(root: Path) -> list[str]:
 class TopologyConfig:
     """The shape of the deployment and the settings the test adds to every process.
 
-    ``process_env(kind, replica)`` returns settings without their prefix (``NATS_NKEY_SEED_FILE``
-    becomes ``PM_PROFILE_NATS_NKEY_SEED_FILE`` for a profile replica): the one place to give each
-    process its NATS credential. ``nats_options`` are extra keyword arguments of the
-    test's own ``nats.connect`` (e.g. ``nkeys_seed`` of an admin key; backups use them
-    too). ``nats_args`` and ``deploy`` put the bus's authorization into the servers and
-    create what must exist before processes start. Every drill builds its config from
-    these defaults, so changing them here changes them for all.
+    ``process_env(kind, replica)`` returns settings without their prefix
+    (``NATS_NKEY_SEED_FILE`` becomes ``PM_PROFILE_NATS_NKEY_SEED_FILE`` for a profile
+    replica): the one place to give each process its NATS credential. ``nats_options``
+    are extra keyword arguments of the test's own ``nats.connect`` (e.g. ``nkeys_seed``
+    of an admin key; backups use them too). ``nats_args`` and ``deploy`` put the bus's
+    authorization into the servers and create what must exist before processes start.
+    Every drill builds its config from these defaults: change them here for all.
     """
 
     replicas: int = 2
