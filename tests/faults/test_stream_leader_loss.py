@@ -19,7 +19,7 @@ from tests.support.topology import Topology
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 DOWN_S = 15.0  # the node stays dead this long, then is started again
 SETTLE_S = 90.0
-REVOCATION_S = 30.0
+REVOCATION_S = 30.0  # after the node is back
 
 
 async def watch_leader(
@@ -50,16 +50,19 @@ class TestStreamLeaderLoss:
         ]
         t_kill = drill.now()
         topology.kill_node(victim)
-        await drill.run_for(DOWN_S)
-        t_back = drill.now()
-        await topology.restart_node(victim)
-        await drill.run_for(10)
-        # A token revoked after the fault must be refused by every gateway replica.
+        await drill.run_for(5)
+        # A token revoked while the node is down must be refused by every gateway
+        # replica, at the latest soon after the node is back.
         token, client = await drill.backend_token()
         accepted, _ = await drill.wait_statuses(token, 200, REVOCATION_S)
         t_revoke = drill.now()
         await drill.revoke(token, client)
-        refused, refused_after = await drill.wait_statuses(token, 401, REVOCATION_S)
+        await drill.run_for(max(0.0, DOWN_S - (drill.now() - t_kill)))
+        t_back = drill.now()
+        await topology.restart_node(victim)
+        refused, _ = await drill.wait_statuses(token, 401, REVOCATION_S)
+        refused_after = drill.now() - t_revoke if refused == [401] * len(refused) else None
+        await drill.run_for(10)
         await drill.stop()
         result, settled_at = await drill.settle(SETTLE_S)
         for watcher in watchers:
@@ -90,8 +93,10 @@ class TestStreamLeaderLoss:
                 "revoked_token": {
                     "accepted_before": accepted,
                     "answers_after_revocation": refused,
-                    "refused_by_all_after_s": round(refused_after, 1) if refused_after else None,
-                    "revoked_at_s": round(t_revoke, 1),
+                    "refused_by_all_s_after_revocation": (
+                        round(refused_after, 1) if refused_after is not None else None
+                    ),
+                    "revoked_s_after_kill": round(t_revoke - t_kill, 1),
                 },
                 "profile_readiness_changes": readiness,
                 "reconciliation": result.as_dict(),
@@ -102,7 +107,7 @@ class TestStreamLeaderLoss:
         )
         assert accepted == [200] * len(accepted), "the gateways refused a valid token"
         assert refused == [401] * len(refused), (
-            f"a token revoked after the leader's loss is still accepted: {refused} "
+            f"a token revoked while the leader was down is still accepted: {refused} "
             "(a revocation feed did not resume)"
         )
         assert result.lost_writes == [], "acknowledged posts that collaboration lost"

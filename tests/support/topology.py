@@ -41,12 +41,12 @@ import httpx
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
 from sqlalchemy.engine import make_url
 
 from contracts.subjects import EVENT_STREAM
 from deploy.processes import Child, stop_all
 from mesh.localnats import cluster_commands, free_port, wait_port
+from mesh.nats import ensure_event_stream
 from tests.support import infra
 from tests.support.tcpproxy import TcpProxy
 
@@ -84,8 +84,8 @@ class TopologyConfig:
     # their tables at once on a fresh PostgreSQL collide today. Set False to start all
     # at once (what an orchestrator does).
     staggered: bool = True
-    # Start processes only once JetStream can place a replicated stream. Set False to
-    # start them as soon as the nodes listen (a cold start of the whole deployment).
+    # Create the event stream before processes start, once JetStream answers. Set False
+    # to start them as soon as the nodes listen (a cold start of the whole deployment).
     wait_for_jetstream: bool = True
     process_env: ProcessEnv = _no_env
     nats_options: Mapping[str, Any] = field(default_factory=dict)
@@ -299,21 +299,15 @@ class Topology:
         return (await self.nats()).jetstream(timeout=2.0)
 
     async def wait_jetstream(self, timeout: float = 60.0) -> None:
-        """Until JetStream can place a replicated stream (what an operator's start-up
-        check waits for): a probe stream is created on every node, then deleted."""
+        """Until JetStream holds the event stream, created here as a deploy step would
+        (with the runtime kit's own configuration, so it is the stream the processes
+        would create): processes then start on a cluster that is ready for them."""
         deadline = time.monotonic() + timeout
-        probe = StreamConfig(
-            name="TOPOLOGY_PROBE",
-            subjects=["topology.probe"],
-            num_replicas=len(self.nodes),
-            storage=StorageType.MEMORY,
-        )
         while True:
             try:
                 js = await self.js()
                 await js.account_info()
-                await js.add_stream(probe)
-                await js.delete_stream("TOPOLOGY_PROBE")
+                await ensure_event_stream(js)
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:
