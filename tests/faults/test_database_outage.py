@@ -19,7 +19,7 @@ from tests.support.topology import Topology
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 OUTAGE_S = 60.0
-SETTLE_S = 90.0
+SETTLE_S = 60.0
 CONSUMER = "profile"
 
 

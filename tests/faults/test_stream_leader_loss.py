@@ -18,7 +18,7 @@ from tests.support.topology import Topology
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 DOWN_S = 15.0  # the node stays dead this long, then is started again
-SETTLE_S = 90.0
+SETTLE_S = 60.0
 REVOCATION_S = 30.0  # after the node is back
 
 
