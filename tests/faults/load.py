@@ -107,7 +107,8 @@ class Writer:
 
 @dataclass
 class Reconciliation:
-    """Per author: acknowledged, held by collaboration, counted by profile."""
+    """Over all writers: posts acknowledged, documents held by collaboration (threads and
+    posts) and documents counted by profile."""
 
     acked: int
     held: int
@@ -373,6 +374,7 @@ class Drill:
             "requests": by_op,
             "failed_by_status": dict(statuses),
             "unknown_outcome_writes": sum(w.unknown for w in self.writers),
+            "restarted_at_start": self.topology.restarted_at_start,
         }
 
     def failure_window(self, since: float) -> tuple[float, float] | None:

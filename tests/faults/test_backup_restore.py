@@ -135,6 +135,7 @@ class TestBackupRestore:
                 "backup_s": round(backup_s, 1),
                 "restore_and_start_s": round(restore_s, 1),
                 "dump_bytes": {p.name: p.stat().st_size for p in sorted(dumps.iterdir())},
+                "restarted_at_start": first.restarted_at_start + second.restarted_at_start,
             },
         )
         assert after == before

@@ -13,7 +13,9 @@ from tests.faults.load import Drill, record
 from tests.support.topology import Topology, TopologyConfig, TopologyError
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-CONFIG = TopologyConfig(staggered=False, wait_for_jetstream=False, ready_timeout=90.0)
+CONFIG = TopologyConfig(
+    staggered=False, wait_for_jetstream=False, ready_timeout=90.0, start_attempts=1
+)
 
 
 class TestColdStart:

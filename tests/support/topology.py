@@ -87,6 +87,10 @@ class TopologyConfig:
     # Create the event stream before processes start, once JetStream answers. Set False
     # to start them as soon as the nodes listen (a cold start of the whole deployment).
     wait_for_jetstream: bool = True
+    # Like an orchestrator, start a replica that exits while starting again, up to this
+    # many starts in all (1: an exit at start-up fails the topology). Counted in
+    # ``Topology.restarted_at_start``.
+    start_attempts: int = 3
     process_env: ProcessEnv = _no_env
     nats_options: Mapping[str, Any] = field(default_factory=dict)
     # Extra nats-server arguments of every node, given the topology's root (write a
@@ -183,6 +187,8 @@ class Topology:
         self.db_proxies: dict[str, TcpProxy] = {}
         self.database_names: dict[str, str] = {}
         self.identity_balancer: TcpProxy | None = None
+        # (replica, why it exited) for each start-up exit that was started again
+        self.restarted_at_start: list[tuple[str, str]] = []
         self._nc: Client | None = None
         self._pg = make_url(postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://"))
 
@@ -440,7 +446,11 @@ class Topology:
             while pending:
                 for name, process in list(pending.items()):
                     if not process.alive():
-                        raise TopologyError(f"{name} exited; last lines:\n{process.tail()}")
+                        if process.starts >= self.config.start_attempts:
+                            raise TopologyError(f"{name} exited; last lines:\n{process.tail()}")
+                        self.restarted_at_start.append((name, process.last_error()))
+                        process.start()
+                        continue
                     with contextlib.suppress(httpx.HTTPError):
                         if (await http.get(process.ready_url)).status_code == 200:
                             del pending[name]
