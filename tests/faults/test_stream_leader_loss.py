@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,7 @@ from tests.support.topology import Topology
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 DOWN_S = 15.0  # the node stays dead this long, then is started again
 SETTLE_S = 60.0
-REVOCATION_S = 30.0  # after the node is back
+REVOCATION_S = 30.0  # after the node is back, or after the revocation
 
 
 async def watch_leader(
@@ -53,16 +55,15 @@ class TestStreamLeaderLoss:
         await drill.run_for(5)
         # A token revoked while the node is down must be refused by every gateway
         # replica, at the latest soon after the node is back.
-        token, client = await drill.backend_token()
-        accepted, _ = await drill.wait_statuses(token, 200, REVOCATION_S)
-        t_revoke = drill.now()
-        await drill.revoke(token, client)
+        during = await revocation(drill, t_kill)
         await drill.run_for(max(0.0, DOWN_S - (drill.now() - t_kill)))
         t_back = drill.now()
         await topology.restart_node(victim)
-        refused, _ = await drill.wait_statuses(token, 401, REVOCATION_S)
-        refused_after = drill.now() - t_revoke if refused == [401] * len(refused) else None
+        await during.refused_everywhere()
         await drill.run_for(10)
+        # And one revoked once the node is back: the feeds must still be alive.
+        after = await revocation(drill, t_kill)
+        await after.refused_everywhere()
         await drill.stop()
         result, settled_at = await drill.settle(SETTLE_S)
         for watcher in watchers:
@@ -90,14 +91,8 @@ class TestStreamLeaderLoss:
                 "caught_up_with_writes_before_restart_s_after_restart": _after(
                     drill.caught_up_at(t_back), t_back
                 ),
-                "revoked_token": {
-                    "accepted_before": accepted,
-                    "answers_after_revocation": refused,
-                    "refused_by_all_s_after_revocation": (
-                        round(refused_after, 1) if refused_after is not None else None
-                    ),
-                    "revoked_s_after_kill": round(t_revoke - t_kill, 1),
-                },
+                "token_revoked_while_down": during.figures(),
+                "token_revoked_after_restart": after.figures(),
                 "profile_readiness_changes": readiness,
                 "reconciliation": result.as_dict(),
                 "settled": settled_at is not None,
@@ -105,11 +100,12 @@ class TestStreamLeaderLoss:
                 "progress_tail": drill.progress[-5:],
             },
         )
-        assert accepted == [200] * len(accepted), "the gateways refused a valid token"
-        assert refused == [401] * len(refused), (
-            f"a token revoked while the leader was down is still accepted: {refused} "
-            "(a revocation feed did not resume)"
-        )
+        for case, check in (("while the node was down", during), ("after", after)):
+            assert check.accepted == [200] * len(check.accepted), "a valid token was refused"
+            assert check.refused == [401] * len(check.refused), (
+                f"a token revoked {case} is still accepted by the gateways: {check.refused} "
+                "(a revocation feed did not resume)"
+            )
         assert result.lost_writes == [], "acknowledged posts that collaboration lost"
         assert result.missing_events == 0, (
             f"{result.missing_events} of {result.held} posts never reached profile's tag "
@@ -118,6 +114,39 @@ class TestStreamLeaderLoss:
         assert result.applied_twice == 0, "profile counted posts twice"
         assert topology.exited() == [], topology.tails(topology.exited())
         assert topology.pids() == pids, "a process was restarted"
+
+
+@dataclass
+class Revocation:
+    """A back-end token, accepted by every gateway, then revoked; did they all refuse it?"""
+
+    drill: Drill
+    token: str
+    t_kill: float
+    accepted: list[int]
+    revoked_at: float = 0.0
+    refused: list[int] = field(default_factory=list)
+    refused_at: float | None = None
+
+    async def refused_everywhere(self) -> None:
+        self.refused, took = await self.drill.wait_statuses(self.token, 401, REVOCATION_S)
+        self.refused_at = self.drill.now() if took is not None else None
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "accepted_before": self.accepted,
+            "answers_after_revocation": self.refused,
+            "revoked_s_after_kill": round(self.revoked_at - self.t_kill, 1),
+            "refused_by_all_s_after_revocation": _after(self.refused_at, self.revoked_at),
+        }
+
+
+async def revocation(drill: Drill, t_kill: float) -> Revocation:
+    token, client = await drill.backend_token()
+    accepted, _ = await drill.wait_statuses(token, 200, REVOCATION_S)
+    check = Revocation(drill, token, t_kill, accepted, revoked_at=drill.now())
+    await drill.revoke(token, client)
+    return check
 
 
 def _after(t: float | None, since: float) -> float | None:
