@@ -84,8 +84,8 @@ class TopologyConfig:
     # their tables at once on a fresh PostgreSQL collide today. Set False to start all
     # at once (what an orchestrator does).
     staggered: bool = True
-    # Create the event stream before processes start, once JetStream answers. Set False
-    # to start them as soon as the nodes listen (a cold start of the whole deployment).
+    # Create the streams (the deploy step) before processes start. Set False to start
+    # them as soon as the nodes listen, the deploy step beside them (a cold start).
     wait_for_jetstream: bool = True
     # Like an orchestrator, start a replica that exits while starting again, up to this
     # many starts in all (1: an exit at start-up fails the topology). Counted in
@@ -190,6 +190,7 @@ class Topology:
         # (replica, why it exited) for each start-up exit that was started again
         self.restarted_at_start: list[tuple[str, str]] = []
         self._nc: Client | None = None
+        self._deploying: asyncio.Task[None] | None = None
         self._pg = make_url(postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://"))
 
     # -- addresses ----------------------------------------------------------------------
@@ -259,8 +260,14 @@ class Topology:
         )  # fmt: skip
         for group in rounds:
             await self._start_group(group)
+        if self._deploying is not None:
+            await self._deploying
 
     async def stop(self) -> None:
+        if self._deploying is not None and not self._deploying.done():
+            self._deploying.cancel()
+            with contextlib.suppress(BaseException):
+                await self._deploying
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.close()
@@ -288,7 +295,9 @@ class Topology:
         for node in self.nodes:
             await asyncio.to_thread(wait_port, node.port, 15.0)
         if self.config.wait_for_jetstream:
-            await self.wait_jetstream()
+            await self.create_streams()
+        else:  # the deploy step runs beside the processes, as a Job would
+            self._deploying = asyncio.create_task(self.create_streams())
 
     async def nats(self) -> Client:
         """The test's own connection to the cluster (reconnects for as long as it takes)."""
@@ -304,16 +313,22 @@ class Topology:
     async def js(self) -> JetStreamContext:
         return (await self.nats()).jetstream(timeout=2.0)
 
-    async def wait_jetstream(self, timeout: float = 60.0) -> None:
-        """Until JetStream holds the event stream, created here as a deploy step would
-        (with the runtime kit's own configuration, so it is the stream the processes
-        would create): processes then start on a cluster that is ready for them."""
+    async def create_streams(self, timeout: float = 60.0) -> None:
+        """The deploy step that creates the streams, retried until JetStream answers:
+        the runtime kit's own where it has one (``mesh.streams``), else the event stream
+        exactly as the processes create it themselves (``mesh.nats``)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
+                nc = await self.nats()
                 js = await self.js()
                 await js.account_info()
-                await ensure_event_stream(js)
+                try:
+                    from mesh.streams import ensure_streams  # type: ignore[import-not-found]
+                except ImportError:
+                    await ensure_event_stream(js)
+                else:
+                    await ensure_streams(js, nc)
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:
