@@ -66,6 +66,7 @@ class TestConsumerDatabaseOutage:
                 "caught_up_with_writes_before_restore_s_after_restore": _after(
                     drill.caught_up_at(t_restore), t_restore
                 ),
+                "all_consumed_s_after_restore": _after(settled_at, t_restore),
                 "reconciliation": result.as_dict(),
                 "settled": settled_at is not None,
                 "exited": topology.exited(),

@@ -94,6 +94,7 @@ class TestStreamLeaderLoss:
                 "token_revoked_while_down": during.figures(),
                 "token_revoked_after_restart": after.figures(),
                 "profile_readiness_changes": readiness,
+                "all_consumed_s_after_restart": _after(settled_at, t_back),
                 "reconciliation": result.as_dict(),
                 "settled": settled_at is not None,
                 "exited": topology.exited(),
