@@ -29,6 +29,7 @@ import base64
 import json
 import shutil
 import sqlite3
+import ssl
 import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -265,6 +266,8 @@ def add_commands(sub: Any) -> None:
             p.add_argument("--from", dest="source", required=True, type=Path)
             p.add_argument("--replicas", type=int, help="replicas of each restored stream")
         p.add_argument("--nats", required=True, help="NATS URL(s), comma-separated")
+        p.add_argument("--nkey-seed", help="nkey seed file of a credential that may manage streams")
+        p.add_argument("--tls-ca", help="CA of the NATS servers' TLS certificates")
         p.add_argument(
             "--db",
             action="append",
@@ -274,13 +277,24 @@ def add_commands(sub: Any) -> None:
         )
 
 
+def connect_options(nkey_seed: str | None, tls_ca: str | None) -> dict[str, Any]:
+    """``nats.connect`` keyword arguments for a credential and a CA (both optional)."""
+    options: dict[str, Any] = {}
+    if nkey_seed:
+        options["nkeys_seed"] = nkey_seed
+    if tls_ca:
+        options["tls"] = ssl.create_default_context(cafile=tls_ca)
+    return options
+
+
 def run_command(args: argparse.Namespace) -> int:
     try:
         databases = parse_databases(args.db)
+        auth = connect_options(args.nkey_seed, args.tls_ca)
         if args.command == "backup":
-            result = asyncio.run(backup(args.out, args.nats, databases))
+            result = asyncio.run(backup(args.out, args.nats, databases, **auth))
         else:
-            result = asyncio.run(restore(args.source, args.nats, databases, args.replicas))
+            result = asyncio.run(restore(args.source, args.nats, databases, args.replicas, **auth))
     except BackupError as exc:
         print(f"partnermesh {args.command}: {exc}", flush=True)
         return 1
