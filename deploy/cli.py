@@ -85,10 +85,14 @@ def nats_command(args: argparse.Namespace) -> int:
         print("now reload the servers: nats-server --signal reload (or SIGHUP)")
     return 0
 
+from deploy import backup
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="partnermesh", description="Run a partnermesh locally.")
     sub = parser.add_subparsers(dest="command", required=True)
+    backup.add_commands(sub)
+
     up = sub.add_parser("up", help="start the whole mesh with a seeded demo ecosystem")
     up.add_argument("--var", default="var", type=Path, help="state directory (default ./var)")
     up.add_argument("--port-offset", type=int, default=0, help="add N to every port")
@@ -115,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
 
     deadletters_cli.commands(sub)
     args = parser.parse_args(argv)
+    if args.command in ("backup", "restore"):
+        sys.exit(backup.run_command(args))
     if args.command == "up":
         from deploy.launcher import up as run_up
 
