@@ -134,7 +134,9 @@ async def export_streams(nats_url: str, target: Path, **connect: Any) -> dict[st
                     continue
                 out.write(json.dumps({"stream": name, "config": info.config.as_dict()}) + "\n")
                 counts[name] = 0
-                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                if not info.state.messages:  # empty: first_seq may be 0, no sequence to get
+                    continue
+                for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
                     try:
                         msg = await js.get_msg(name, seq)
                     except NotFoundError:  # deleted or expired
