@@ -298,7 +298,7 @@ async def set_allowlist(
     except ValueError as exc:
         raise bad_request(f"not a network: {exc}") from None
     if any(
-        ip in n
+        ip in n.net
         for n in ssrf.parse_networks(entries)
         for ip in ssrf.METADATA
         if ip.version == n.version

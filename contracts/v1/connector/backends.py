@@ -232,7 +232,8 @@ class SetAllowlistRequest(BaseModel):
     entries: list[str] = Field(
         default_factory=list,
         max_length=100,
-        description="CIDRs or addresses of internal networks back-ends may live in",
+        description="CIDRs or addresses of internal networks back-ends may live in, or one "
+        "port of an address (127.0.0.1:9201, [::1]:9201)",
     )
 
 
