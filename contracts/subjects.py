@@ -29,6 +29,7 @@ def event_subject(eco: str, event_type: str) -> str:
 def event_filter(eco: str = "*", source: str = "*", name: str = "*") -> str:
     return f"{EVENT_PREFIX}.{eco}.{source}.{name}"
 
+
 # Dead letters: events a consumer cannot handle for good (an event that does not validate,
 # an unknown type, a contract error), published by the consuming process with the error,
 # kept in their own stream for inspection and replay.

@@ -144,12 +144,22 @@ async def operator(ctx: CtxDep) -> Response:
 
 async def _operator_page(ctx: Ctx, **extra: Any) -> Response:
     idp = _identity(ctx)
-    (cats, cat_err), (mod, m_err), (partners, pa_err), (people, p_err) = await asyncio.gather(
+    (
+        (cats, cat_err),
+        (mod, m_err),
+        (partners, pa_err),
+        (people, p_err),
+        (eco, e_err),
+    ) = await asyncio.gather(
         ctx.attempt("collaboration.forums.list_categories"),
         ctx.attempt("collaboration.moderation.log", limit=20),
         _attempt(idp.partners(ctx.token)),
         _attempt(idp.people(ctx.token)),
+        _attempt(idp.ecosystem(ctx.token)),
     )
+    rule = (eco or {}).get("admission_rule")
+    extra.setdefault("policy", (eco or {}).get("membership_policy"))
+    extra.setdefault("rule_json", json.dumps(rule) if rule else "")
     return ctx.render(
         "operator.html",
         categories=(cats or {}).get("items", []),
@@ -162,6 +172,7 @@ async def _operator_page(ctx: Ctx, **extra: Any) -> Response:
         m_err=m_err,
         issuer=ctx.portal.settings.issuer,
         policies=POLICIES,
+        e_err=e_err,
         **extra,
     )
 
@@ -214,10 +225,16 @@ async def set_policy(ctx: CtxDep, request: Request) -> Response:
             rule = json.loads(text(form, "rule"))
         except ValueError:
             err = ApiError(422, "validation_failed", "the admission rule must be JSON")
-            return await _operator_page(ctx, form_err=err)
+            return await _operator_page(
+                ctx, form_err=err, policy=policy, rule_json=text(form, "rule")
+            )
+    draft = {"policy": policy, "rule_json": text(form, "rule")}
+    if policy not in POLICIES:
+        err = ApiError(422, "validation_failed", "choose who may join")
+        return await _operator_page(ctx, form_err=err, **draft)
     call = _identity(ctx).set_policy(ctx.token, policy, rule)
     try:
         await call
     except ApiError as exc:
-        return await _operator_page(ctx, form_err=exc)
+        return await _operator_page(ctx, form_err=exc, **draft)
     return await _operator_page(ctx, saved_policy=policy)

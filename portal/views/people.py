@@ -159,15 +159,27 @@ async def company(ctx: CtxDep, partner: str) -> Response:
     )
 
 
+async def _require_company_admin(ctx: Ctx, partner: str) -> None:
+    """Company profiles are public in the ecosystem, so a company that exists answers
+    "not allowed" (403) to those who may not edit it, and only an unknown one "not found"."""
+    if _can_edit_company(ctx, partner):
+        return
+    view = await ctx.call("profile.company.get", partner=partner)  # 404 when there is none
+    raise ApiError(
+        403,
+        "forbidden",
+        f"Not allowed: only the partner admins of {view.get('name') or partner} "
+        "edit its company profile.",
+    )
+
+
 @router.get("/companies/{partner}/edit")
 async def edit_company(ctx: CtxDep, partner: str) -> Response:
-    if not _can_edit_company(ctx, partner):
-        raise ApiError(404, "not_found", "no such page")
+    await _require_company_admin(ctx, partner)
     return await _edit_page(ctx, COMPANY_FORM, partner)
 
 
 @router.post("/companies/{partner}/edit")
 async def save_company(ctx: CtxDep, request: Request, partner: str) -> Response:
-    if not _can_edit_company(ctx, partner):
-        raise ApiError(404, "not_found", "no such page")
+    await _require_company_admin(ctx, partner)
     return await _save(ctx, COMPANY_FORM, partner, request)

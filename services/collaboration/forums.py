@@ -224,6 +224,20 @@ class Forums:
             await repo.mark_read(s, req.eco, who.sub, req.ids, now())
             return await self._notifications(s, who, req.eco, False, 50)
 
+    async def mention_suggestions(
+        self, who: Who, req: m.MentionSuggestionsRequest
+    ) -> m.MentionSuggestions:
+        """People of the caller's ecosystem to @mention: handles first, then names."""
+        async with self.deps.transaction() as s:
+            rows = await repo.mention_candidates(s, req.eco, req.q, req.limit)
+        return m.MentionSuggestions(
+            items=[
+                m.MentionCandidate(person=r.sub, handle=r.handle, name=r.name, partner=r.partner)
+                for r in rows
+                if r.handle
+            ]
+        )
+
     # ------------------------------------------------------------ helpers
 
     async def _notifications(
