@@ -210,7 +210,75 @@
   }
 
   document.documentElement.classList.add("js");
-  function init() { initMenu(); initCards(); initPreview(); initWidgets(); }
+  // @mention autocomplete: typing "@no" in an editor lists matching people; arrows choose,
+  // Enter or Tab inserts "@handle ", Escape closes (ARIA combobox with a listbox).
+  function mentionQuery(area) {
+    var before = area.value.slice(0, area.selectionStart);
+    var m = /(^|[^\w@])@([\w.\-]{1,64})$/.exec(before);
+    return m ? { text: m[2], start: before.length - m[2].length - 1 } : null;
+  }
+
+  function initMentions() {
+    document.querySelectorAll("textarea[data-mentions]").forEach(function (area) {
+      var list = document.getElementById(area.getAttribute("data-mentions"));
+      if (!list) return;
+      var items = [], active = -1, query = null, seq = 0;
+
+      function close() {
+        list.hidden = true; list.textContent = ""; items = []; active = -1;
+        area.setAttribute("aria-expanded", "false"); area.removeAttribute("aria-activedescendant");
+      }
+      function mark(i) {
+        active = i;
+        Array.prototype.forEach.call(list.children, function (li, n) {
+          li.setAttribute("aria-selected", n === i ? "true" : "false");
+        });
+        if (i >= 0) area.setAttribute("aria-activedescendant", list.children[i].id);
+      }
+      function pick(i) {
+        var person = items[i];
+        if (!person || !query) return;
+        var end = query.start + 1 + query.text.length;
+        var insert = "@" + person.handle + " ";
+        area.value = area.value.slice(0, query.start) + insert + area.value.slice(end);
+        var caret = query.start + insert.length;
+        area.setSelectionRange(caret, caret);
+        close(); area.focus();
+      }
+      function render(found) {
+        list.textContent = ""; items = found;
+        if (!found.length) { close(); return; }
+        found.forEach(function (p, n) {
+          var li = el("li", "", "");
+          li.id = list.id + "-" + n;
+          li.setAttribute("role", "option");
+          li.appendChild(el("strong", "", p.name || p.handle));
+          li.appendChild(el("span", "muted", " @" + p.handle + " · " + p.partner));
+          li.addEventListener("mousedown", function (e) { e.preventDefault(); pick(n); });
+          list.appendChild(li);
+        });
+        list.hidden = false; area.setAttribute("aria-expanded", "true"); mark(0);
+      }
+      area.addEventListener("input", function () {
+        query = mentionQuery(area);
+        if (!query) { close(); return; }
+        var mine = ++seq;
+        fetch("/api/mentions?q=" + encodeURIComponent(query.text), { credentials: "same-origin" })
+          .then(function (resp) { return resp.ok ? resp.json() : { items: [] }; })
+          .then(function (body) { if (mine === seq) render(body.items || []); }, close);
+      });
+      area.addEventListener("keydown", function (e) {
+        if (list.hidden) return;
+        if (e.key === "ArrowDown") { e.preventDefault(); mark((active + 1) % items.length); }
+        else if (e.key === "ArrowUp") { e.preventDefault(); mark((active - 1 + items.length) % items.length); }
+        else if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); pick(active); }
+        else if (e.key === "Escape") { e.preventDefault(); close(); }
+      });
+      area.addEventListener("blur", function () { setTimeout(close, 150); });
+    });
+  }
+
+  function init() { initMenu(); initCards(); initPreview(); initWidgets(); initMentions(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -1,4 +1,5 @@
-"""Small JSON routes for the portal's own scripts: hover cards and the Markdown preview.
+"""Small JSON routes for the portal's own scripts: hover cards, the Markdown preview and
+@mention suggestions.
 
 The card proxy calls the gateway with the viewer's token (so a card shows only what the
 viewer may see) and caches per viewer for a short while.
@@ -71,3 +72,18 @@ async def preview(ctx: CtxDep, request: Request) -> Response:
     if not isinstance(source, str) or len(source) > 20000:
         return JSONResponse({"error": 'send {"text": "…"} up to 20000 characters'}, 422)
     return JSONResponse({"html": str(markdown(source))})
+
+
+@router.get("/mentions")
+async def mentions(ctx: CtxDep, q: str = "") -> Response:
+    """People to @mention whose handle starts with (or name contains) ``q``."""
+    q = q.strip().lstrip("@")[:64]
+    if not q:
+        return JSONResponse({"items": []})
+    try:
+        found = await ctx.call("collaboration.people.mention_suggestions", q=q, limit=8)
+    except ApiError as exc:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status)
+    return JSONResponse(
+        {"items": found.get("items", [])}, headers={"Cache-Control": "private, max-age=30"}
+    )
