@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import nh3
@@ -66,14 +66,22 @@ def cloud_size(weight: Any) -> int:
     return max(1, min(5, 1 + int(w * 4.999)))
 
 
-def when(value: Any) -> str:
+def when(value: Any) -> Markup | str:
+    """A ``<time>`` in UTC; the portal's script shows it in the viewer's own time zone
+    (without script, the UTC time says so)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        if value.tzinfo is None:  # the services store UTC
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        stamp = value.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return Markup('<time datetime="{}">{} UTC</time>').format(
+            stamp, value.strftime("%Y-%m-%d %H:%M")
+        )
     return ""
 
 

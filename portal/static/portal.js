@@ -198,6 +198,7 @@
       return resp.text();
     }).then(function (html) {
       grid.innerHTML = html;  // server-rendered and escaped
+      localTimes(grid);
       grid.setAttribute("aria-busy", "false");
       grid.classList.add("loaded");
     }, function (err) {
@@ -278,7 +279,34 @@
     });
   }
 
-  function init() { initMenu(); initCards(); initPreview(); initWidgets(); initMentions(); }
+  // Times come in UTC; show them in the viewer's time zone, saying which.
+  function localTimes(root) {
+    var fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZoneName: "short"
+      });
+    } catch (e) { return; }
+    (root || document).querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      t.title = t.getAttribute("datetime");
+      t.textContent = fmt.format(d);
+    });
+  }
+
+  // A page answered to a failed form post: the address bar shows the page, not the form's
+  // action, so reloading does not post again.
+  function canonicalAddress() {
+    var target = document.body.getAttribute("data-canonical");
+    if (target && window.history && history.replaceState) history.replaceState(null, "", target);
+  }
+
+  function init() {
+    initMenu(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
+    canonicalAddress();
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import text
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/connectors")
 C = "connector."
@@ -57,14 +57,14 @@ async def connectors(ctx: CtxDep) -> Response:
     return await _page(ctx)
 
 
-async def _admin_call(ctx: Ctx, op: str, /, **params: Any) -> Response:
+async def _admin_call(ctx: Ctx, op: str, /, key: str = "", **params: Any) -> Response:
     if not _admin(ctx):
         raise ApiError(404, "not_found", "no such page")
     try:
         await ctx.call(op, **params)
     except ApiError as exc:
         return await _page(ctx, form_err=exc)
-    return RedirectResponse("/connectors#admin", status_code=303)
+    return RedirectResponse(done("/connectors#admin", key), status_code=303)
 
 
 @router.post("/backends")
@@ -80,6 +80,7 @@ async def register_backend(ctx: CtxDep, request: Request) -> Response:
     return await _admin_call(
         ctx,
         C + "backend_register",
+        key="backend",
         partner=ctx.session.partner,
         name=text(form, "name"),
         base_url=text(form, "base_url"),
@@ -94,6 +95,7 @@ async def declare_operation(ctx: CtxDep, request: Request) -> Response:
     return await _admin_call(
         ctx,
         C + "operation_declare",
+        key="operation",
         partner=ctx.session.partner,
         backend=text(form, "backend"),
         name=text(form, "name"),
@@ -110,6 +112,7 @@ async def create_grant(ctx: CtxDep, request: Request) -> Response:
     return await _admin_call(
         ctx,
         C + "grant_create",
+        key="grant",
         operation=text(form, "operation"),
         grantee=text(form, "grantee") or None,
     )
@@ -119,7 +122,11 @@ async def create_grant(ctx: CtxDep, request: Request) -> Response:
 async def revoke_grant(ctx: CtxDep, request: Request) -> Response:
     form = await request.form()
     return await _admin_call(
-        ctx, C + "grant_revoke", operation=text(form, "operation"), grant=text(form, "grant")
+        ctx,
+        C + "grant_revoke",
+        key="grant-revoked",
+        operation=text(form, "operation"),
+        grant=text(form, "grant"),
     )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import split_tags
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter()
 
@@ -92,15 +92,16 @@ class ProfileForm:
     lists: tuple[str, ...]  # tag-list fields
     fields: tuple[str, ...]  # fields with a visibility
     page: str  # the profile page, formatted with the id
+    kind_done: str  # the confirmation shown after saving (portal.web.DONE)
 
 
 PERSON_FORM = ProfileForm(
     "person", "person", "person_edit.html", "p", ("headline", "bio"), PERSON_LISTS,
-    PERSON_FIELDS, "/people/{}",
+    PERSON_FIELDS, "/people/{}", "profile",
 )  # fmt: skip
 COMPANY_FORM = ProfileForm(
     "company", "partner", "company_edit.html", "c", ("description", "size"), COMPANY_LISTS,
-    COMPANY_FIELDS, "/companies/{}",
+    COMPANY_FIELDS, "/companies/{}", "company",
 )  # fmt: skip
 
 
@@ -131,7 +132,7 @@ async def _save(ctx: Ctx, spec: ProfileForm, ident: str, request: Request) -> Re
         await ctx.call(f"profile.{spec.kind}.update", **{spec.param: ident}, **patch)
     except ApiError as exc:  # the form again, with what was typed and the error
         return await _edit_page(ctx, spec, ident, patch, exc)
-    return RedirectResponse(spec.page.format(ident), status_code=303)
+    return RedirectResponse(done(spec.page.format(ident), spec.kind_done), status_code=303)
 
 
 def _visibility(form: Any, fields: tuple[str, ...]) -> dict[str, str]:

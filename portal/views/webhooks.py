@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import text
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/connectors/webhooks")
 C = "connector."
@@ -119,13 +119,13 @@ async def subscribe(ctx: CtxDep, request: Request) -> Response:
 @router.post("/subscriptions/{subscription}/delete")
 async def unsubscribe(ctx: CtxDep, subscription: str) -> Response:
     _, page = await _act(ctx, C + "subscription_delete", subscription=subscription)
-    return page or RedirectResponse("/connectors/webhooks", status_code=303)
+    return page or RedirectResponse(done("/connectors/webhooks", "unsubscribed"), 303)
 
 
 @router.post("/deliveries/{delivery}/replay")
 async def replay(ctx: CtxDep, delivery: str) -> Response:
     _, page = await _act(ctx, C + "delivery_replay", delivery=delivery)
-    return page or RedirectResponse("/connectors/webhooks#deliveries", status_code=303)
+    return page or RedirectResponse(done("/connectors/webhooks#deliveries", "replayed"), 303)
 
 
 @router.post("/inbound")

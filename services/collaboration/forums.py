@@ -168,7 +168,13 @@ class Forums:
                 await repo.set_flags(s, row, hidden=req.hidden)
                 await repo.count_posts(s, thread.id, -1 if req.hidden else 1)
                 await self._audit(
-                    s, who, "hide" if req.hidden else "unhide", "post", row.id, req.reason
+                    s,
+                    who,
+                    "hide" if req.hidden else "unhide",
+                    "post",
+                    row.id,
+                    req.reason,
+                    {"thread": thread.id},  # so the log can link to the post
                 )
                 data = content_data(row, "post", thread.id, None, [])
                 await emit(self.deps, s, ContentHidden, data, req.eco)

@@ -26,7 +26,7 @@ class TestConsoles:
         async with sign_in(mesh, "bruno") as client:
             page = await client.get("/broker")
             assert page.status_code == 200
-            assert "Verify partners" in page.text and "Fabrikam Analytics" in page.text
+            assert "Verify companies and people" in page.text and "Fabrikam Analytics" in page.text
         for username in ("nadia", "felix"):
             async with sign_in(mesh, username) as client:
                 assert (await client.get("/broker")).status_code == 404, username
@@ -131,9 +131,11 @@ class TestProfiles:
             )
             assert resp.url.path == "/companies/northwind"
             assert "Cold chain across the north" in resp.text
-            assert (await client.get("/companies/contoso/edit")).status_code == 404
+            assert "Company profile saved." in resp.text
+            assert (await client.get("/companies/contoso/edit")).status_code == 403
         async with sign_in(mesh, "noah") as client:  # a member, not an admin
-            assert (await client.get("/companies/northwind/edit")).status_code == 404
+            refused = await client.get("/companies/northwind/edit")
+            assert refused.status_code == 403 and "Not allowed" in refused.text
             assert "Edit company profile" not in (await client.get("/companies/northwind")).text
 
 
