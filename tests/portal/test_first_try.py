@@ -252,3 +252,53 @@ class TestEveryPage:
         )
         serious = {k: [v for v in vs if v["impact"] in SERIOUS] for k, vs in found.items()}
         assert {k: v for k, v in serious.items() if v} == {}
+
+
+class TestRoughEdges:
+    async def test_saving_a_profile_confirms_it(self, browser, mesh):
+        async with signed_in_page(browser, mesh, "felix") as page:
+            await page.goto(f"{mesh.portal_url}/people/{mesh.subs['felix']}/edit")
+            await page.get_by_role("textbox", name="Headline").fill("Demand forecasts for Fabrikam")
+            await page.get_by_role("button", name="Save").click()
+            await page.get_by_role("status").filter(has_text="Profile saved.").wait_for()
+            assert "Demand forecasts for Fabrikam" in await page.inner_text("main")
+
+    async def test_times_show_in_the_viewers_zone(self, browser, mesh):
+        thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
+        shown = {}
+        for zone in ("Asia/Tokyo", "America/New_York"):
+            async with signed_in_page(
+                browser, mesh, "noah", timezone_id=zone, locale="en-US"
+            ) as page:
+                await page.goto(thread)
+                stamp = page.locator("main time[datetime]").first
+                shown[zone] = await stamp.inner_text()
+                assert (await stamp.get_attribute("datetime")).endswith("Z")
+        assert "GMT+9" in shown["Asia/Tokyo"], shown
+        assert "EST" in shown["America/New_York"] or "EDT" in shown["America/New_York"], shown
+        assert "UTC" not in shown["Asia/Tokyo"]
+
+    async def test_a_failed_post_leaves_the_address_on_the_page(self, browser, mesh):
+        async with signed_in_page(browser, mesh, "olivia") as page:
+            await page.goto(f"{mesh.portal_url}/operator")
+            await page.fill("#cs", "logistics")  # exists already
+            await page.fill("#cn", "Logistics again")
+            await page.get_by_role("button", name="Create category").click()
+            await page.get_by_role("alert").filter(has_text="Not done").wait_for()
+            assert page.url == f"{mesh.portal_url}/operator"
+            await page.fill("#cs", "cold-chain")
+            await page.fill("#cn", "Cold chain")
+            await page.get_by_role("button", name="Create category").click()
+            await page.get_by_role("status").filter(has_text="Category created.").wait_for()
+
+    async def test_names_where_ids_showed(self, mesh, demo):
+        async with sign_in(mesh, "olivia") as olivia:
+            page = (await olivia.get("/operator")).text
+            assert "1 thread<" in page or "1 thread " in page or "threads" in page
+            assert "1 threads" not in page
+            assert ">ACME Corp</a></td>" in page  # the people table names companies
+        async with sign_in(mesh, "nadia") as nadia:
+            catalogue = (await nadia.get("/connectors")).text
+            assert ">Fabrikam Analytics</a>" in catalogue
+            directory = (await nadia.get("/directory", params={"kind": "person"})).text
+            assert ">Contoso Manufacturing</a>" in directory
