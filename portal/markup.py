@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,9 +86,25 @@ def when(value: Any) -> Markup | str:
     return ""
 
 
+TONES = 8
+
+
+def initials(name: Any) -> str:
+    """Up to two capital letters for an avatar: "Noah Nguyen" → "NN", "fabrikam" → "F"."""
+    words = [w for w in str(name or "").replace("-", " ").split() if w[:1].isalnum()]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
+def tone(key: Any) -> int:
+    """A stable colour class (0–7) for an avatar, from the person's or company's id."""
+    return zlib.crc32(str(key or "").encode()) % TONES
+
+
 def install(env: Environment) -> None:
     env.filters["markdown"] = markdown
     env.filters["clean"] = clean
     env.filters["cloud_size"] = cloud_size
     env.filters["when"] = when
+    env.filters["initials"] = initials
+    env.filters["tone"] = tone
     env.filters["csv"] = lambda v: ", ".join(v or [])

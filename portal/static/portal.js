@@ -68,20 +68,45 @@
     close.setAttribute("aria-label", "Close card");
     close.addEventListener("click", hide);
     c.appendChild(close);
+    var top = el("div", "with-avatar");
+    var face = el("span", "avatar tone" + (data.tone || 0), data.initials || "?");
+    face.setAttribute("aria-hidden", "true");
+    top.appendChild(face);
     var head = el("p", "hovercard-name", data.name || data.person);
     if (data.verified) head.appendChild(el("span", "badge", "✓ Verified"));
-    c.appendChild(head);
+    top.appendChild(head);
+    c.appendChild(top);
     if (data.headline) c.appendChild(el("p", "hovercard-headline", data.headline));
     if (data.company) c.appendChild(el("p", "muted", data.company));
     if (data.terms && data.terms.length) {
       var ul = el("ul", "cloud");
       ul.setAttribute("aria-label", "Tag cloud");
-      data.terms.forEach(function (t) { ul.appendChild(el("li", "w" + t.size, t.term)); });
+      data.terms.forEach(function (t) {
+        var li = el("li", "w" + t.size);
+        var a = el("a", "", t.term);
+        a.href = "/directory?q=" + encodeURIComponent(t.term);
+        a.title = "Find others about " + t.term;
+        li.appendChild(a);
+        ul.appendChild(li);
+      });
       c.appendChild(ul);
       c.appendChild(el("p", "muted small", "From the profile and " + data.posts + " posts you can see"));
     } else {
       c.appendChild(el("p", "empty", "No tag cloud yet."));
     }
+    var actions = el("p", "row hovercard-actions");
+    function action(href, label) {
+      var a = el("a", "button small", label);
+      a.href = href;
+      actions.appendChild(a);
+    }
+    var who = encodeURIComponent(data.person || "");
+    action("/people/" + who, "Profile");
+    if (!data.me) {
+      action("/workspaces?with=" + who, "Workspace");
+      if (data.broker) action("/broker?a=" + who + "#propose", "Introduce");
+    }
+    c.appendChild(actions);
   }
 
   function place(link) {
@@ -91,8 +116,11 @@
     var left = Math.max(8, Math.min(r.left + window.scrollX, window.scrollX + window.innerWidth - width - 8));
     // CSSOM writes are allowed by the CSP (only inline style attributes are not).
     c.style.left = Math.round(left) + "px";
-    c.style.top = Math.round(r.bottom + window.scrollY + 6) + "px";
     c.style.width = width + "px";
+    // Above the name when there is room (the post below stays readable), else below it.
+    var height = c.offsetHeight || 0;
+    var above = r.top - height - 6 >= 8 && height > 0;
+    c.style.top = Math.round((above ? r.top - height - 6 : r.bottom + 6) + window.scrollY) + "px";
   }
 
   function show(link) {

@@ -64,9 +64,10 @@ async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
 
 
 @router.get("/broker")
-async def broker(ctx: CtxDep) -> Response:
+async def broker(ctx: CtxDep, a: str = "") -> Response:
+    """The broker console; ``?a=<person>`` pre-selects the first person to introduce."""
     _require(ctx, "broker", "operator")
-    return await _broker_page(ctx)
+    return await _broker_page(ctx, chosen_a=a)
 
 
 async def _act(ctx: Ctx, op: str, /, key: str = "", **params: Any) -> Response:

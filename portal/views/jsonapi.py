@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from portal.api import ApiError
-from portal.markup import cloud_size, markdown
+from portal.markup import cloud_size, initials, markdown, tone
 from portal.web import CtxDep
 
 router = APIRouter(prefix="/api")
@@ -41,6 +41,8 @@ def _card(doc: dict[str, Any]) -> dict[str, Any]:
         "verified": bool(badge.get("verified")),
         "terms": terms,
         "posts": cloud.get("posts", 0),
+        "initials": initials(doc.get("name") or doc.get("person")),
+        "tone": tone(doc.get("person")),
     }
 
 
@@ -54,6 +56,8 @@ async def card(ctx: CtxDep, person: str) -> Response:
     else:
         try:
             body = _card(await ctx.call("profile.person.card", person=person, limit=20))
+            body["me"] = person == ctx.session.sub
+            body["broker"] = ctx.session.has_role("broker")
         except ApiError as exc:
             return JSONResponse({"error": exc.detail}, status_code=exc.status)
         if len(portal.cards) >= CACHE_MAX:

@@ -210,14 +210,16 @@ VIEWER = {"broker": "bruno", "operator": "olivia", "moderation": "bruno"}
 
 
 class TestEveryPage:
+    @pytest.mark.parametrize("scheme", ["light", "dark"])
     async def test_phone_width_screenshots_and_no_serious_accessibility_violation(
-        self, browser, mesh, demo
+        self, browser, mesh, demo, scheme
     ):
         ARTIFACTS.mkdir(exist_ok=True)
         axe = axe_source()
         found: dict[str, list] = {}
+        suffix = "" if scheme == "light" else "-dark"
         for viewer in sorted({VIEWER.get(name, "nadia") for name in PAGES}):
-            async with signed_in_page(browser, mesh, viewer, **PHONE) as page:
+            async with signed_in_page(browser, mesh, viewer, color_scheme=scheme, **PHONE) as page:
                 values = {
                     "noah": mesh.subs["noah"],
                     "me": mesh.subs[viewer],
@@ -234,7 +236,7 @@ class TestEveryPage:
                     )
                     assert overflow <= 1, f"{name} scrolls sideways by {overflow}px on a phone"
                     await page.screenshot(
-                        path=str(ARTIFACTS / f"portal-phone-{name}.png"), full_page=True
+                        path=str(ARTIFACTS / f"portal-phone{suffix}-{name}.png"), full_page=True
                     )
                     found[name] = await axe_violations(page, axe)
                 # The check can fail: an image without a text alternative is reported.
@@ -243,7 +245,7 @@ class TestEveryPage:
                     "'beforeend', '<img src=\"/favicon.ico\">')"
                 )
                 assert "image-alt" in {v["id"] for v in await axe_violations(page, axe)}
-        (ARTIFACTS / "axe-results.txt").write_text(
+        (ARTIFACTS / f"axe-results-{scheme}.txt").write_text(
             "".join(
                 f"{name}: {sum(v['impact'] in SERIOUS for v in vs)} serious or critical, "
                 f"{len(vs)} in all {[(v['id'], v['impact']) for v in vs]}\n"
@@ -302,3 +304,45 @@ class TestRoughEdges:
             assert ">Fabrikam Analytics</a>" in catalogue
             directory = (await nadia.get("/directory", params={"kind": "person"})).text
             assert ">Contoso Manufacturing</a>" in directory
+
+
+class TestLooks:
+    async def test_dark_mode_follows_the_system(self, browser, mesh):
+        colours = {}
+        for scheme in ("light", "dark"):
+            async with signed_in_page(browser, mesh, "noah", color_scheme=scheme) as page:
+                colours[scheme] = await page.evaluate(
+                    "getComputedStyle(document.body).backgroundColor"
+                )
+        assert colours["light"] == "rgb(246, 248, 250)"
+        assert colours["dark"] == "rgb(13, 17, 23)"
+
+    async def test_avatars_and_logos(self, mesh):
+        async with sign_in(mesh, "chloe") as chloe:
+            person = (await chloe.get(f"/people/{mesh.subs['noah']}")).text
+            assert 'class="avatar tone' in person and ">NN</span>" in person
+            company = (await chloe.get("/companies/fabrikam")).text
+            assert 'class="avatar logo tone' in company and ">FA</span>" in company
+
+    async def test_hover_card_has_an_avatar_actions_and_clickable_terms(self, browser, mesh):
+        noah = mesh.subs["noah"]
+        async with signed_in_page(browser, mesh, "bruno") as page:
+            await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")
+            name = page.locator(f".post a[data-card='{noah}']").first
+            await name.hover()
+            card = page.locator("#hovercard")
+            await card.locator(".hovercard-actions").wait_for()
+            assert await card.locator(".avatar").inner_text() == "NN"
+            actions = await card.locator(".hovercard-actions a").all_inner_texts()
+            assert actions == ["Profile", "Workspace", "Introduce"]  # bruno is a broker
+            box, link = await card.bounding_box(), await name.bounding_box()
+            assert box["y"] + box["height"] <= link["y"] or box["y"] >= link["y"] + link["height"]
+            term = card.locator(".cloud a").first
+            label = await term.inner_text()
+            await term.click()
+            await page.wait_for_url("**/directory?q=*")
+            assert await page.locator("#q").input_value() == label
+            await page.goto(f"{mesh.portal_url}/people/{noah}")
+            await page.get_by_role("link", name="Open a workspace with Noah Nguyen").click()
+            assert await page.locator("#ws-members").input_value() == noah
+            assert "Noah Nguyen" in await page.locator("#ws-title").input_value()

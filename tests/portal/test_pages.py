@@ -35,7 +35,9 @@ class TestConsoles:
         felix, carlos = mesh.subs["felix"], mesh.subs["carlos"]
         async with sign_in(mesh, "bruno") as client:
             page = await client.get("/broker")
-            assert f'<option value="{felix}">Felix Fischer (Fabrikam Analytics)</option>' in page.text
+            assert (
+                f'<option value="{felix}">Felix Fischer (Fabrikam Analytics)</option>' in page.text
+            )
             resp = await post_form(
                 client,
                 "/broker",
