@@ -331,8 +331,22 @@
     if (target && window.history && history.replaceState) history.replaceState(null, "", target);
   }
 
+  // Choosing another operation swaps in its example input, unless the input was edited.
+  function initExamples() {
+    document.querySelectorAll("select[data-examples-for]").forEach(function (select) {
+      var area = document.getElementById(select.getAttribute("data-examples-for"));
+      if (!area) return;
+      var last = area.value;
+      select.addEventListener("change", function () {
+        var option = select.options[select.selectedIndex];
+        var example = option && option.getAttribute("data-example");
+        if (example !== null && area.value === last) { area.value = example; last = example; }
+      });
+    });
+  }
+
   function init() {
-    initMenu(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
+    initMenu(); initExamples(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
     canonicalAddress();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

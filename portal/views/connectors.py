@@ -18,6 +18,21 @@ router = APIRouter(prefix="/connectors")
 C = "connector."
 
 
+def example_input(schema: dict[str, Any]) -> str:
+    """A JSON object to start from: each property of the operation's input schema with a
+    value of its type (required ones, or all when none is required)."""
+    props = schema.get("properties") or {}
+    wanted = schema.get("required") or list(props)
+    samples = {"string": "A-1", "integer": 1, "number": 1, "boolean": True, "array": []}
+    value = {
+        name: (props.get(name) or {}).get(
+            "example", samples.get((props.get(name) or {}).get("type", "string"), "")
+        )
+        for name in wanted
+    }
+    return json.dumps(value)
+
+
 def _admin(ctx: Ctx) -> bool:
     return ctx.session.partner is not None and ctx.session.has_role("partner_admin")
 
@@ -38,9 +53,11 @@ async def _page(ctx: Ctx, **extra: Any) -> Response:
             op["id"]: (g or {}).get("items", []) for op, (g, _e) in zip(own, lists, strict=True)
         }
     audit, a_err = await ctx.attempt(C + "audit", limit=20)
+    examples = {op["id"]: example_input(op.get("input_schema") or {}) for op in items}
     return ctx.render(
         "connectors.html",
         catalogue=items,
+        examples=examples,
         cat_err=cat_err,
         admin=_admin(ctx),
         backends=backends,
@@ -139,9 +156,16 @@ async def invoke(ctx: CtxDep, request: Request) -> Response:
             raise ValueError("not an object")
     except ValueError:
         err: ApiError | None = ApiError(422, "validation_failed", "the input must be a JSON object")
-        return await _page(ctx, form_err=err)
+        return await _page(
+            ctx, form_err=err, chosen=text(form, "operation"), input_json=text(form, "input")
+        )
     operation = text(form, "operation")
     result, err = await ctx.attempt(C + "invoke", operation=operation, input=payload)
     return await _page(
-        ctx, form_err=err, invoked=result, invoked_json=json.dumps(result or {}, indent=2)[:20000]
+        ctx,
+        form_err=err,
+        invoked=result,
+        invoked_json=json.dumps(result or {}, indent=2)[:20000],
+        chosen=operation,
+        input_json=text(form, "input"),
     )

@@ -136,14 +136,18 @@ class TestDemoJourneys:
         async with signed_in_page(browser, mesh, "nadia") as page:
             await page.goto(f"{mesh.portal_url}/connectors")
             await page.select_option("#inv-op", "contoso.stock-level")
-            await page.fill("#inv-in", '{"sku": "A-1"}')
+            # The input starts from the operation's schema: no JSON to write by hand.
+            assert await page.locator("#inv-in").input_value() == '{"sku": "A-1"}'
             await page.get_by_role("button", name="Call").click()
             result = page.locator("section", has_text="Result of contoso.stock-level")
             await result.wait_for()
             text = await result.inner_text()
             assert "HTTP 200" in text and '"available"' in text, text
+            # The picker keeps the operation just called, with its input.
+            assert await page.locator("#inv-op").input_value() == "contoso.stock-level"
+            assert await page.locator("#inv-in").input_value() == '{"sku": "A-1"}'
             await page.select_option("#inv-op", "fabrikam.mesh-health")
-            await page.fill("#inv-in", "{}")
+            assert await page.locator("#inv-in").input_value() == "{}"
             await page.get_by_role("button", name="Call").click()
             result = page.locator("section", has_text="Result of fabrikam.mesh-health")
             await result.wait_for()
