@@ -97,7 +97,15 @@ async def _backend(
     backend: dict[str, Any],
     operations: list[dict[str, Any]],
 ) -> None:
-    await _send(api, token, "POST", f"{base}/partners/{partner}/backends", backend)
+    made = await _send(api, token, "POST", f"{base}/partners/{partner}/backends", backend)
+    if made is None:  # registered by an earlier run, maybe on other ports: move it here
+        await _send(
+            api,
+            token,
+            "PATCH",
+            f"{base}/partners/{partner}/backends/{backend['name']}",
+            {"base_url": backend["base_url"], "description": backend["description"]},
+        )
     for op in operations:
         await _send(
             api,

@@ -297,6 +297,9 @@ class TestPortOffset:
             info = json.loads((var / "mesh.json").read_text())
             assert info["portal"] == f"http://127.0.0.1:{8082 + second}"
             assert "Hello, Noah Nguyen" in sign_in_to_portal(info, "noah")
+            # The demo back-ends moved with the mesh: the printed example still answers.
+            assert info["demo_backends"]["contoso"] == f"http://127.0.0.1:{9201 + second}"
+            assert run_demo(info, "invoke")["status"] == 200
         finally:
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=30)
