@@ -128,11 +128,26 @@ async def _save(ctx: Ctx, spec: ProfileForm, ident: str, request: Request) -> Re
         **{k: split_tags(form.get(k)) for k in spec.lists},
         "visibility": _visibility(form, spec.fields),
     }
+    if "links" in spec.fields and "links" in form:
+        patch["links"] = parse_links(str(form.get("links", "")))
     try:
         await ctx.call(f"profile.{spec.kind}.update", **{spec.param: ident}, **patch)
     except ApiError as exc:  # the form again, with what was typed and the error
         return await _edit_page(ctx, spec, ident, patch, exc)
     return RedirectResponse(done(spec.page.format(ident), spec.kind_done), status_code=303)
+
+
+def parse_links(value: str) -> list[dict[str, str]]:
+    """One link a line, "Label https://…" (or the address alone, which is then its label)."""
+    links = []
+    for line in value.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        url = words[-1]
+        label = " ".join(words[:-1]) or url.split("://", 1)[-1].rstrip("/")
+        links.append({"label": label[:80], "url": url})
+    return links[:20]
 
 
 def _visibility(form: Any, fields: tuple[str, ...]) -> dict[str, str]:

@@ -265,9 +265,23 @@ class TestRoughEdges:
         async with signed_in_page(browser, mesh, "felix") as page:
             await page.goto(f"{mesh.portal_url}/people/{mesh.subs['felix']}/edit")
             await page.get_by_role("textbox", name="Headline").fill("Demand forecasts for Fabrikam")
+            await page.get_by_role("textbox", name="Links").fill(
+                "Forecast notes https://fabrikam.example/notes\nhttps://fabrikam.example/"
+            )
             await page.get_by_role("button", name="Save").click()
             await page.get_by_role("status").filter(has_text="Profile saved.").wait_for()
             assert "Demand forecasts for Fabrikam" in await page.inner_text("main")
+            links = page.locator("main a[rel~=noopener]")
+            assert await links.all_inner_texts() == ["Forecast notes", "fabrikam.example"]
+            await page.goto(f"{mesh.portal_url}/people/{mesh.subs['felix']}/edit")
+            kept = await page.get_by_role("textbox", name="Links").input_value()
+            assert kept.splitlines() == [
+                "Forecast notes https://fabrikam.example/notes",
+                "fabrikam.example https://fabrikam.example/",
+            ]
+            await page.get_by_role("textbox", name="Links").fill("Broken ftp://nowhere")
+            await page.get_by_role("button", name="Save").click()
+            await page.get_by_role("alert").filter(has_text="Not saved").wait_for()
 
     async def test_times_show_in_the_viewers_zone(self, browser, mesh):
         thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
