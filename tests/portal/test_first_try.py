@@ -281,7 +281,11 @@ class TestRoughEdges:
             ]
             await page.get_by_role("textbox", name="Links").fill("Broken ftp://nowhere")
             await page.get_by_role("button", name="Save").click()
-            await page.get_by_role("alert").filter(has_text="Not saved").wait_for()
+            alert = page.get_by_role("alert").filter(has_text="Not saved")
+            await alert.wait_for()
+            said = await alert.inner_text()
+            assert "links › url is not in the expected form" in said, said
+            assert "does not match its schema" not in said
 
     async def test_times_show_in_the_viewers_zone(self, browser, mesh):
         thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
