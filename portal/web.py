@@ -36,6 +36,7 @@ def company_name(slug: str | None) -> str:
 
 
 TEMPLATES.env.globals["company"] = company_name
+TEMPLATES.env.filters["company"] = company_name
 
 
 @dataclass
