@@ -66,17 +66,28 @@ async def person(ctx: CtxDep, person: str) -> Response:
     return ctx.render("person.html", p=view, tagcloud=(card or {}).get("cloud"), own=own)
 
 
+async def _require_self(ctx: Ctx, person: str) -> None:
+    """Only one's own profile is edited here: someone else's that the viewer can see answers
+    "not allowed" (403); one the viewer cannot see stays "not found"."""
+    if person == ctx.session.sub:
+        return
+    view = await ctx.call("profile.person.get", person=person)  # 404 when not visible
+    raise ApiError(
+        403,
+        "forbidden",
+        f"Not allowed: only {view.get('name') or 'the person'} edits their own profile.",
+    )
+
+
 @router.get("/people/{person}/edit")
 async def edit_person(ctx: CtxDep, person: str) -> Response:
-    if person != ctx.session.sub:
-        raise ApiError(404, "not_found", "no such page")
+    await _require_self(ctx, person)
     return await _edit_page(ctx, PERSON_FORM, person)
 
 
 @router.post("/people/{person}/edit")
 async def save_person(ctx: CtxDep, request: Request, person: str) -> Response:
-    if person != ctx.session.sub:
-        raise ApiError(404, "not_found", "no such page")
+    await _require_self(ctx, person)
     return await _save(ctx, PERSON_FORM, person, request)
 
 

@@ -106,7 +106,8 @@ class TestProfiles:
     async def test_edit_my_own_profile_only(self, mesh):
         me, other = mesh.subs["felix"], mesh.subs["chloe"]
         async with sign_in(mesh, "felix") as client:
-            assert (await client.get(f"/people/{other}/edit")).status_code == 404
+            refused = await client.get(f"/people/{other}/edit")
+            assert refused.status_code == 403 and "Not allowed" in refused.text
             resp = await post_form(
                 client,
                 f"/people/{me}/edit",
