@@ -122,7 +122,9 @@ class TestProfiles:
             assert "Forecasting &lt;b&gt;analyst&lt;/b&gt;" in resp.text
             assert "demand planning" in resp.text
             resp = await post_form(client, "/", f"/people/{other}/edit", {"headline": "hacked"})
-            assert resp.status_code == 404
+            assert resp.status_code == 403
+            page = await client.get(f"/people/{other}")
+            assert "hacked" not in page.text
 
     async def test_partner_admins_edit_their_company_only(self, mesh):
         async with sign_in(mesh, "nadia") as client:
