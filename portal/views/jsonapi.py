@@ -55,7 +55,7 @@ async def card(ctx: CtxDep, person: str) -> Response:
         body = hit[1]
     else:
         try:
-            body = _card(await ctx.call("profile.person.card", person=person, limit=20))
+            body = _card(await ctx.call("profile.person.card", person=person, limit=12))
             body["me"] = person == ctx.session.sub
             body["broker"] = ctx.session.has_role("broker")
         except ApiError as exc:

@@ -161,6 +161,8 @@ class TestDemoJourneys:
             await page.get_by_role("button", name="Start").click()
             await page.wait_for_url(f"{mesh.portal_url}/connectors/flows/*")
             body = await wait_for_text(page, page.url, "completed")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "portal-desktop-flow.png"), full_page=True)
             for step in ("forecast", "reserve", "ship"):
                 assert step in body
             assert "failed" not in body
@@ -188,6 +190,10 @@ class TestDemoJourneys:
             assert await page.locator("#s-url").input_value() == f"{demo['fabrikam']}/webhooks"
             await page.get_by_role("button", name="Subscribe").click()
             await page.get_by_role("heading", name="Subscription created").wait_for()
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(
+                path=str(ARTIFACTS / "portal-desktop-webhooks.png"), full_page=True
+            )
 
 
 PAGES = {
@@ -357,6 +363,8 @@ class TestLooks:
             assert await card.locator(".avatar").inner_text() == "NN"
             actions = await card.locator(".hovercard-actions a").all_inner_texts()
             assert actions == ["Profile", "Workspace", "Introduce"]  # bruno is a broker
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "portal-desktop-hovercard.png"))
             box, link = await card.bounding_box(), await name.bounding_box()
             assert box["y"] + box["height"] <= link["y"] or box["y"] >= link["y"] + link["height"]
             term = card.locator(".cloud a").first
