@@ -87,15 +87,14 @@ class Ports:
 
 
 def listening(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something listens on ``port``: the servers bind with SO_REUSEADDR, so sockets
-    of closed connections (TIME_WAIT) do not count, as they do not stop the servers either."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
+    """Whether something listens on ``port`` (accepts a connection). Sockets of closed
+    connections (TIME_WAIT) do not count, as they do not stop the servers, which bind
+    with SO_REUSEADDR; nor does a client's socket that happens to use the port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
             return True
-    return False
+    except OSError:
+        return False
 
 
 def has_module(name: str) -> bool:

@@ -318,6 +318,7 @@ class TestPortCheck:
             server.listen()
             port = server.getsockname()[1]
             assert listening(port)
+            server.accept()[0].close()  # the probe's connection
             client = socket.create_connection(("127.0.0.1", port))
             conn, _ = server.accept()
             conn.close()  # the server side closes first: its end stays in TIME_WAIT
@@ -325,3 +326,6 @@ class TestPortCheck:
             client.close()
         assert port_in_use(port), "a plain bind is refused while TIME_WAIT lasts"
         assert not listening(port), "but nothing listens, and the servers can bind"
+        with socket.socket() as again:  # as the servers do
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind(("127.0.0.1", port))
