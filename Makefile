@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-run: install ## Run the whole mesh locally (NATS from the wheel, SQLite, seeded demo ecosystem)
-	$(BIN)/partnermesh up
+PORT_OFFSET ?= 0
+run: install ## Run the whole mesh locally (seeded demo); `make run PORT_OFFSET=100` moves every port
+	$(BIN)/partnermesh up --port-offset $(PORT_OFFSET)
 
 test: install ## Run the test suite (PostgreSQL too when PARTNERMESH_TEST_POSTGRES_URL is set)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

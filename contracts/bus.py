@@ -107,7 +107,11 @@ CONSUMERS: tuple[Consumer, ...] = (
             PersonProfileUpdated, CompanyProfileUpdated, ContentCreated, WorkspaceMembershipChanged
         ),
     ),
-    Consumer("collaboration", "collaboration", _types(IntroductionConnected, PersonProfileUpdated)),
+    Consumer(
+        "collaboration",
+        "collaboration",
+        _types(IntroductionConnected, PersonProfileUpdated, PersonRegistered),
+    ),
     Consumer("connector", "connector-webhooks", _types(PartnerEventReceived)),
 )
 

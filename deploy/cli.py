@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy import backup
+
 
 def _nats_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from deploy.bus import TARGETS
@@ -84,8 +86,6 @@ def nats_command(args: argparse.Namespace) -> int:
     if args.verb != "render":
         print("now reload the servers: nats-server --signal reload (or SIGHUP)")
     return 0
-
-from deploy import backup
 
 
 def main(argv: list[str] | None = None) -> None:

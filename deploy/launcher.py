@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,9 +35,10 @@ from deploy.demo import ECOSYSTEM as DEMO_ECOSYSTEM
 from deploy.natsconf import authorization
 from deploy.natskeys import Keyring
 from deploy.processes import Child, stop_all
-from mesh.localnats import nats_server_binary, port_in_use
+from mesh.localnats import nats_server_binary
 
 SERVICES = ("profile", "matching", "collaboration", "connector")
+DEMO_BACKENDS = ("contoso", "northwind", "fabrikam")
 
 
 class LaunchError(Exception):
@@ -51,6 +53,7 @@ class Ports:
     nats: int = 4223
     nats_monitor: int = 8223
     observe_base: int = 9101
+    demo_base: int = 9201
 
     def offset(self, n: int) -> Ports:
         return Ports(
@@ -63,6 +66,7 @@ class Ports:
                     self.nats,
                     self.nats_monitor,
                     self.observe_base,
+                    self.demo_base,
                 )
             )
         )
@@ -72,6 +76,9 @@ class Ports:
         if service == "gateway":
             return self.observe_base + len(SERVICES)
         return self.observe_base + SERVICES.index(service)
+
+    def demo(self, partner: str) -> int:
+        return self.demo_base + DEMO_BACKENDS.index(partner)
 
     def all(self) -> dict[str, int]:
         ports = {
@@ -86,7 +93,19 @@ class Ports:
         ports.update(
             {f"{s} metrics": self.observe(s) for s in SERVICES if has_module(f"services.{s}")}
         )
+        ports.update({f"{p} demo back-end": self.demo(p) for p in DEMO_BACKENDS})
         return ports
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``port`` (accepts a connection). Sockets of closed
+    connections (TIME_WAIT) do not count, as they do not stop the servers, which bind
+    with SO_REUSEADDR; nor does a client's socket that happens to use the port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def has_module(name: str) -> bool:
@@ -96,9 +115,10 @@ def has_module(name: str) -> bool:
 
 
 class Launcher:
-    def __init__(self, var: Path, ports: Ports, seed: bool = True) -> None:
+    def __init__(self, var: Path, ports: Ports, seed: bool = True, offset: int = 0) -> None:
         self.var = var
         self.ports = ports
+        self.offset = offset
         self.seed = seed
         self.children: list[Child] = []
         self.base_env = {
@@ -111,17 +131,21 @@ class Launcher:
         self.nats_url = f"nats://127.0.0.1:{ports.nats}"
         # Every process connects with its own nkey; the server admits nobody else.
         self.keyring = Keyring(var / "nats" / "creds")
+        self.portal_url = f"http://127.0.0.1:{ports.portal}"
+        self.demo_urls = {p: f"http://127.0.0.1:{ports.demo(p)}" for p in DEMO_BACKENDS}
 
     # -- steps -------------------------------------------------------------------------
 
     def check_ports(self) -> None:
-        taken = [f"{name} ({port})" for name, port in self.ports.all().items() if port_in_use(port)]
+        taken = [f"{name} ({port})" for name, port in self.ports.all().items() if listening(port)]
         if taken:
+            move = self.offset + 100
             raise LaunchError(
                 "these ports are already in use: "
                 + ", ".join(taken)
-                + ".\nStop whatever holds them (another `make run`?) or move the whole mesh "
-                "with `partnermesh up --port-offset 100`."
+                + ".\nStop whatever holds them (another `make run`?) or move the whole mesh: "
+                f"`make run PORT_OFFSET={move}` "
+                f"(or `.venv/bin/partnermesh up --port-offset {move}`)."
             )
 
     def env_for(self, prefix: str, **values: object) -> dict[str, str]:
@@ -180,7 +204,16 @@ class Launcher:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as sink:
             rc = subprocess.run(
-                [sys.executable, "-m", "identity", "seed-demo", "--out", str(out)],
+                [
+                    sys.executable,
+                    "-m",
+                    "identity",
+                    "seed-demo",
+                    "--out",
+                    str(out),
+                    "--portal-url",
+                    self.portal_url,
+                ],
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -223,9 +256,16 @@ class Launcher:
                     "PORTAL",
                     port=self.ports.portal,
                     gateway_url=self.gateway_url,
-                    public_url=f"http://127.0.0.1:{self.ports.portal}",
+                    public_url=self.portal_url,
                 ),
             )
+
+    def start_demo_backends(self) -> None:
+        argv = [sys.executable, "-m", "deploy.demo.backends", "--var", str(self.var)]
+        argv += ["--gateway", self.gateway_url, "--issuer", f"{self.identity_url}/eco/acme"]
+        for partner, port in ((p, self.ports.demo(p)) for p in DEMO_BACKENDS):
+            argv += ["--port", f"{partner}={port}"]
+        self.spawn("demo-backends", argv, self.base_env)
 
     def ready_urls(self) -> dict[str, str]:
         urls = {
@@ -237,6 +277,8 @@ class Launcher:
                 urls[service] = f"http://127.0.0.1:{self.ports.observe(service)}/readyz"
         if any(c.name == "portal" for c in self.children):
             urls["portal"] = f"http://127.0.0.1:{self.ports.portal}/healthz"
+        if any(c.name == "demo-backends" for c in self.children):
+            urls.update({f"{p} demo back-end": f"{u}/webhooks" for p, u in self.demo_urls.items()})
         return urls
 
     async def wait_ready(self, started: float, timeout: float = 60.0) -> None:
@@ -285,6 +327,8 @@ async def _run(launcher: Launcher, stop: asyncio.Event) -> None:
     say(f"  ready  {'databases':<14} {time.monotonic() - started:5.1f}s")
     creds = await asyncio.to_thread(launcher.seed_identities)
     launcher.start_processes()
+    if launcher.seed:
+        launcher.start_demo_backends()
     await launcher.wait_ready(started)
     from deploy.welcome import seed_and_describe
 
@@ -301,7 +345,7 @@ async def _run(launcher: Launcher, stop: asyncio.Event) -> None:
 
 
 def up(var: Path, port_offset: int = 0, seed: bool = True) -> int:
-    launcher = Launcher(var.resolve(), Ports().offset(port_offset), seed=seed)
+    launcher = Launcher(var.resolve(), Ports().offset(port_offset), seed=seed, offset=port_offset)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -53,7 +55,11 @@ async def people_tokens(http: httpx.AsyncClient, issuer: str) -> dict[str, str]:
     return tokens
 
 
-async def seed_content(gateway_url: str, tokens: dict[str, str]) -> list[str]:
+async def seed_content(
+    gateway_url: str, tokens: dict[str, str], connector: dict[str, Any] | None = None
+) -> list[str]:
+    """Seed each service's demo content; ``connector`` holds the demo back-ends' URLs, the
+    state directory and the back-end clients (the connector seed needs them)."""
     seeded = []
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as api:
         for service in demo.SEED_ORDER:
@@ -61,7 +67,8 @@ async def seed_content(gateway_url: str, tokens: dict[str, str]) -> list[str]:
             if importlib.util.find_spec(name) is None:
                 continue
             module = importlib.import_module(name)
-            await module.seed(api, tokens, demo.ECOSYSTEM)
+            extra = (connector or {}) if service == "connector" else {}
+            await module.seed(api, tokens, demo.ECOSYSTEM, **extra)
             seeded.append(service)
     return seeded
 
@@ -79,8 +86,13 @@ async def seed_and_describe(
             client["client_secret"],
             "profile:read directory:read mesh:ping",
         )
+        connector = {
+            "backends": launcher.demo_urls,
+            "var": launcher.var,
+            "clients": creds["clients"],
+        }
         seeded = (
-            await seed_content(launcher.gateway_url, await people_tokens(http, issuer))
+            await seed_content(launcher.gateway_url, await people_tokens(http, issuer), connector)
             if seed
             else []
         )
@@ -99,9 +111,10 @@ async def seed_and_describe(
         "nats": launcher.nats_url,
         # the bus admits only its processes' keys; operators' tools use this one
         "nats_ops_seed": str(launcher.keyring.seed_file("ops")),
-        "portal": f"http://127.0.0.1:{launcher.ports.portal}"
+        "portal": launcher.portal_url
         if any(c.name == "portal" for c in launcher.children)
         else None,
+        "demo_backends": launcher.demo_urls if seed else {},
         "people": {
             u: {"partner": p, "roles": r, "password": demo.PASSWORD}
             for u, (p, r) in demo.PEOPLE.items()
@@ -112,8 +125,64 @@ async def seed_and_describe(
         "logs": str(launcher.var / "log"),
     }
     info["curl"] = curl_example(info, client["client_id"], client["client_secret"])
+    if seed and "connector" in seeded:
+        flow_file = launcher.var / "demo-flow.json"
+        flow_file.write_text(json.dumps(demo_flow(), indent=2) + "\n")
+        info["demo"] = demo_examples(info, creds["clients"], flow_file)
     info["text"] = describe(info)
     return info
+
+
+def demo_flow() -> dict[str, Any]:
+    """The supply-chain flow across fabrikam, contoso and northwind (body of POST /flows)."""
+    from deploy.demo.connector import FLOW_INPUT, FLOW_STEPS
+
+    return {"name": "Restock A-1", "input": FLOW_INPUT, "steps": FLOW_STEPS}
+
+
+def _token(var: str, client: dict[str, Any], scope: str, endpoint: str) -> str:
+    return (
+        f"{var}=$(curl -s -u {client['client_id']}:{client['client_secret']} "
+        f"-d grant_type=client_credentials -d 'scope={scope}' "
+        f"{endpoint} | python3 -c {PICK_TOKEN})"
+    )
+
+
+def demo_examples(info: dict[str, Any], clients: dict[str, Any], flow: Path) -> dict[str, str]:
+    """Shell commands (bash) that drive the demo back-ends through the gateway."""
+    api = f"{info['gateway']}/v1/ecosystems/{info['ecosystem']}"
+    scope = "connector:invoke connector:read connector:admin"
+    nw = _token("NW", clients["northwind-backend"], scope, info["token_endpoint"])
+    co = _token("CO", clients["contoso-backend"], scope, info["token_endpoint"])
+    json_post = "-H 'Content-Type: application/json'"
+    first = 'python3 -c \'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])\''
+    return {
+        "invoke": (
+            f"{nw}\n"
+            f'curl -s -X POST -H "Authorization: Bearer $NW" {json_post} '
+            f"""-d '{{"input": {{"sku": "A-1"}}}}' {api}/operations/contoso.stock-level/invoke"""
+        ),
+        "flow": (
+            f"{nw}\n"
+            f'curl -s -X POST -H "Authorization: Bearer $NW" {json_post} -d @{flow} {api}/flows'
+        ),
+        "deliveries": (
+            f"{co}\n"
+            f'SUB=$(curl -s -H "Authorization: Bearer $CO" '
+            f"{api}/partners/contoso/webhooks/subscriptions | {first})\n"
+            f'curl -s -H "Authorization: Bearer $CO" '
+            f"{api}/partners/contoso/webhooks/subscriptions/$SUB/deliveries"
+        ),
+        "replay": (
+            f"{co}\n"
+            f'SUB=$(curl -s -H "Authorization: Bearer $CO" '
+            f"{api}/partners/contoso/webhooks/subscriptions | {first})\n"
+            f'DELIVERY=$(curl -s -H "Authorization: Bearer $CO" '
+            f"{api}/partners/contoso/webhooks/subscriptions/$SUB/deliveries | {first})\n"
+            f'curl -s -X POST -H "Authorization: Bearer $CO" '
+            f"{api}/partners/contoso/webhooks/deliveries/$DELIVERY/replay"
+        ),
+    }
 
 
 PICK_TOKEN = "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
@@ -154,6 +223,23 @@ def describe(info: dict[str, Any]) -> str:
         "Try it:",
         info["curl"],
         "",
+    ]
+    if info.get("demo"):
+        lines += ["Demo back-ends (contoso, northwind, fabrikam) on loopback:"]
+        lines += [f"  {p:<10} {u}" for p, u in info["demo_backends"].items()]
+        lines += [
+            "",
+            "Contoso's stock level, called by Northwind's back-end through the connector:",
+            info["demo"]["invoke"],
+            "",
+            "A supply-chain flow across fabrikam, contoso and northwind:",
+            info["demo"]["flow"],
+            "",
+            "Contoso's webhook delivery log (northwind reports shipment.delivered):",
+            info["demo"]["deliveries"],
+            "",
+        ]
+    lines += [
         f"All of this is in {info['logs'].rsplit('/', 1)[0]}/mesh.json; logs in {info['logs']}/.",
         "Press Ctrl-C to stop the mesh.",
     ]

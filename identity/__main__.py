@@ -30,6 +30,11 @@ def main() -> None:
     sub.add_parser("migrate", help="apply pending schema migrations (--status, --to REV)")
     seed = sub.add_parser("seed-demo", help="create the demo ecosystem and write its credentials")
     seed.add_argument("--out", default="var/demo-identity.json")
+    seed.add_argument(
+        "--portal-url",
+        default=None,
+        help="where the demo portal runs (its client's redirect URIs; default :8082)",
+    )
     rotate = sub.add_parser("rotate-keys", help="rotate an ecosystem's signing keys")
     rotate.add_argument("--eco", required=True)
     alg = sub.add_parser("set-access-token-alg", help="sign an ecosystem's access tokens with")
@@ -45,7 +50,7 @@ def main() -> None:
     settings = IdentitySettings()
     mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
     if args.command == "seed-demo":
-        doc = asyncio.run(cli.seed_demo(settings, Path(args.out)))
+        doc = asyncio.run(cli.seed_demo(settings, Path(args.out), portal_url=args.portal_url))
         print(f"demo ecosystem {doc['eco']} ready; credentials in {args.out}")
     elif args.command == "rotate-keys":
         try:

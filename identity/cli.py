@@ -34,8 +34,13 @@ async def _with_db(settings: IdentitySettings, fn: Any, *args: Any) -> Any:
 
 
 async def seed_demo(
-    settings: IdentitySettings, out: Path, hashes: dict[str, str] | None = None
+    settings: IdentitySettings,
+    out: Path,
+    hashes: dict[str, str] | None = None,
+    portal_url: str | None = None,
 ) -> dict[str, Any]:
+    """Seed the demo ecosystem; the portal client redirects to ``portal_url`` (kept current
+    on every run, so moving the mesh to other ports keeps sign-in working)."""
     sealer = Sealer(settings.key_encryption_secret)
     if hashes is None:
         passwords = Passwords(
@@ -43,15 +48,17 @@ async def seed_demo(
         )
         hashes = await asyncio.to_thread(seed.hash_demo_passwords, passwords)
     existing = seed.read_credentials(out)
-    secrets = await _with_db(settings, seed.seed, sealer, hashes, existing is None)
+    portal_url = portal_url or seed.DEFAULT_PORTAL_URL
+    secrets = await _with_db(settings, seed.seed, sealer, hashes, existing is None, portal_url)
     if existing is not None:
         doc = existing
-        if not secrets:
+        issuer = settings.issuer(seed.ECO)
+        if not secrets and not seed.refresh_urls(doc, issuer, portal_url):
             return doc
         for cid, secret in secrets.items():  # clients added since the file was written
             doc["clients"].setdefault(cid, {"client_id": cid})["client_secret"] = secret
     else:
-        doc = seed.credentials(settings.issuer(seed.ECO), secrets)
+        doc = seed.credentials(settings.issuer(seed.ECO), secrets, portal_url)
     seed.write_once(out, doc)
     return doc
 

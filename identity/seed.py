@@ -38,6 +38,7 @@ PEOPLE: dict[str, tuple[str, str, list[str]]] = {
     "felix": ("fabrikam", "Felix Fischer", ["member"]),
 }
 EVERY_SCOPE = sorted(ALL_SCOPES | OIDC_SCOPES)
+DEFAULT_PORTAL_URL = "http://127.0.0.1:8082"
 USER_GRANTS = ["authorization_code", "refresh_token"]
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 CLIENTS: dict[str, dict[str, Any]] = {
@@ -56,8 +57,8 @@ CLIENTS: dict[str, dict[str, Any]] = {
         grant_types=[*USER_GRANTS, EXCHANGE],
         scopes=EVERY_SCOPE,
         first_party=True,
-        redirect_uris=["http://127.0.0.1:8082/auth/callback"],
-        post_logout_redirect_uris=["http://127.0.0.1:8082/"],
+        redirect_uris=[f"{DEFAULT_PORTAL_URL}/auth/callback"],
+        post_logout_redirect_uris=[f"{DEFAULT_PORTAL_URL}/"],
     ),
     **{
         f"{p}-backend": dict(
@@ -80,8 +81,33 @@ EXCHANGE_RULES: list[dict[str, Any]] = [
 ]
 
 
-def seed(tx: Tx, sealer: Sealer, hashes: dict[str, str], fresh: bool) -> dict[str, str]:
-    """Create what is missing; returns new client secrets (all of them when ``fresh``)."""
+def portal_uris(portal_url: str) -> dict[str, list[str]]:
+    """The portal client's redirect URIs for a portal served at ``portal_url``."""
+    base = portal_url.rstrip("/")
+    return {
+        "redirect_uris": [f"{base}/auth/callback"],
+        "post_logout_redirect_uris": [f"{base}/"],
+    }
+
+
+def client_spec(client_id: str, portal_url: str) -> dict[str, Any]:
+    spec = dict(CLIENTS[client_id])
+    if client_id == "portal":
+        spec.update(portal_uris(portal_url))
+    return spec
+
+
+def seed(
+    tx: Tx,
+    sealer: Sealer,
+    hashes: dict[str, str],
+    fresh: bool,
+    portal_url: str = DEFAULT_PORTAL_URL,
+) -> dict[str, str]:
+    """Create what is missing; returns new client secrets (all of them when ``fresh``).
+
+    The portal client's redirect URIs follow ``portal_url`` on every run: a mesh moved
+    with ``--port-offset`` over state of an earlier run still signs people in."""
     if repo.get_ecosystem(tx.s, ECO) is None:
         service.create_ecosystem(tx, ECO, ECO_NAME, sealer, actor="seed", policy="invite")
         service.set_exchange_rules(tx, ECO, EXCHANGE_RULES, "seed")
@@ -102,21 +128,40 @@ def seed(tx: Tx, sealer: Sealer, hashes: dict[str, str], fresh: bool) -> dict[st
                 actor="seed",
             )
     secrets: dict[str, str] = {}
-    for client_id, spec in CLIENTS.items():
+    for client_id in CLIENTS:
+        spec = client_spec(client_id, portal_url)
         row = repo.get_client(tx.s, ECO, client_id)
         if row is None:
             row, secret = service.create_client(tx, ECO, client_id, actor="seed", **spec)
             if secret:
                 secrets[client_id] = secret
-        elif fresh and row.secret_hash:
+            continue
+        if fresh and row.secret_hash:
             secret = new_secret(32)
             row.secret_hash = digest(secret)
             secrets[client_id] = secret
+        if client_id == "portal":
+            uris = portal_uris(portal_url)
+            row.redirect_uris = uris["redirect_uris"]
+            row.post_logout_redirect_uris = uris["post_logout_redirect_uris"]
     tx.s.flush()
     return secrets
 
 
-def credentials(issuer: str, secrets: dict[str, str]) -> dict[str, Any]:
+def refresh_urls(doc: dict[str, Any], issuer: str, portal_url: str) -> bool:
+    """Bring the URLs of a credentials file written by an earlier run up to date; True if
+    anything changed (the file must be written again)."""
+    before = json.dumps(doc, sort_keys=True)
+    doc["issuer"] = issuer
+    for cid, client in doc.get("clients", {}).items():
+        if cid in CLIENTS:
+            client["redirect_uris"] = client_spec(cid, portal_url).get("redirect_uris", [])
+    return json.dumps(doc, sort_keys=True) != before
+
+
+def credentials(
+    issuer: str, secrets: dict[str, str], portal_url: str = DEFAULT_PORTAL_URL
+) -> dict[str, Any]:
     return {
         "eco": ECO,
         "issuer": issuer,
@@ -124,7 +169,7 @@ def credentials(issuer: str, secrets: dict[str, str]) -> dict[str, Any]:
             cid: {
                 "client_id": cid,
                 "client_secret": secrets.get(cid),
-                "redirect_uris": CLIENTS[cid].get("redirect_uris", []),
+                "redirect_uris": client_spec(cid, portal_url).get("redirect_uris", []),
                 "partner": CLIENTS[cid]["partner"],
             }
             for cid in CLIENTS

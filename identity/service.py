@@ -159,7 +159,12 @@ def create_person(
             partner=partner,
             subject=person.id,
             data=PersonData(
-                person=person.id, partner=partner, name=name, email=email, roles=person.roles
+                person=person.id,
+                partner=partner,
+                name=name,
+                username=username,
+                email=email,
+                roles=person.roles,
             ),
         )
     )

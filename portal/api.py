@@ -63,6 +63,42 @@ def build(name: str, eco: str, params: dict[str, Any]) -> Call:
     return Call(name, op.method, path, {}, values)
 
 
+# What a person reads for the validation errors people make most (pydantic error types).
+PLAIN = {
+    "missing": "is required",
+    "string_pattern_mismatch": "is not in the expected form",
+    "string_too_short": "is empty or too short",
+    "string_too_long": "is too long",
+    "too_long": "has too many entries",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "greater_than_equal": "is too small",
+    "less_than_equal": "is too large",
+    "literal_error": "is not one of the choices",
+    "enum": "is not one of the choices",
+    "extra_forbidden": "is not expected here",
+    "json_schema": "does not fit the operation's input",
+}
+_PLUMBING = {"body", "query", "path", "input"}
+
+
+def plain_errors(errors: Any) -> str | None:
+    """Validation errors as a sentence a person can act on ("links › url is not in the
+    expected form"), or None when there are none to tell."""
+    if not isinstance(errors, list) or not errors:
+        return None
+    said: list[str] = []
+    for error in errors[:3]:
+        if not isinstance(error, dict):
+            continue
+        loc = [str(p) for p in error.get("loc") or [] if not isinstance(p, int)]
+        names = [p.replace("_", " ") for p in loc if p not in _PLUMBING and p != "eco"]
+        field = " › ".join(names[-2:]) or "the form"
+        why = PLAIN.get(str(error.get("type")), str(error.get("msg") or "is not valid"))
+        said.append(f"{field} {why[:1].lower()}{why[1:]}")
+    return ("Please check: " + "; ".join(said) + ".") if said else None
+
+
 def _problem(resp: httpx.Response) -> ApiError:
     try:
         doc = safejson.loads(resp.content)
@@ -71,6 +107,8 @@ def _problem(resp: httpx.Response) -> ApiError:
     if not isinstance(doc, dict):
         doc = {}
     detail = str(doc.get("detail") or doc.get("title") or resp.reason_phrase)
+    if resp.status_code in (400, 422):
+        detail = plain_errors(doc.get("errors")) or detail
     return ApiError(resp.status_code, str(doc.get("code") or "error"), detail)
 
 

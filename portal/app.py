@@ -115,7 +115,7 @@ def _install_errors(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"error": exc.detail, "code": exc.code}, status_code=exc.status)
         session = await current_session(request)
-        title = "Not found" if exc.status == 404 else "Something went wrong"
+        title = {404: "Not found", 403: "Not allowed"}.get(exc.status, "Something went wrong")
         return render(
             request, "error.html", session, status=exc.status, title=title, message=exc.detail
         )

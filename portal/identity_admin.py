@@ -34,6 +34,10 @@ class IdentityAdmin:
             raise ApiError(resp.status_code, "error", str(detail or resp.reason_phrase))
         return reply_json(resp)
 
+    async def ecosystem(self, token: str) -> dict[str, Any]:
+        """The ecosystem's settings: name, membership policy and admission rule, lifetimes."""
+        return dict(await self._send(token, "GET", "/ecosystem"))
+
     async def partners(self, token: str) -> list[dict[str, Any]]:
         return list(await self._send(token, "GET", "/partners"))
 

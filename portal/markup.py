@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 import nh3
@@ -66,15 +67,37 @@ def cloud_size(weight: Any) -> int:
     return max(1, min(5, 1 + int(w * 4.999)))
 
 
-def when(value: Any) -> str:
+def when(value: Any) -> Markup | str:
+    """A ``<time>`` in UTC; the portal's script shows it in the viewer's own time zone
+    (without script, the UTC time says so)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        if value.tzinfo is None:  # the services store UTC
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        stamp = value.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return Markup('<time datetime="{}">{} UTC</time>').format(
+            stamp, value.strftime("%Y-%m-%d %H:%M")
+        )
     return ""
+
+
+TONES = 8
+
+
+def initials(name: Any) -> str:
+    """Up to two capital letters for an avatar: "Noah Nguyen" → "NN", "fabrikam" → "F"."""
+    words = [w for w in str(name or "").replace("-", " ").split() if w[:1].isalnum()]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
+def tone(key: Any) -> int:
+    """A stable colour class (0–7) for an avatar, from the person's or company's id."""
+    return zlib.crc32(str(key or "").encode()) % TONES
 
 
 def install(env: Environment) -> None:
@@ -82,4 +105,6 @@ def install(env: Environment) -> None:
     env.filters["clean"] = clean
     env.filters["cloud_size"] = cloud_size
     env.filters["when"] = when
+    env.filters["initials"] = initials
+    env.filters["tone"] = tone
     env.filters["csv"] = lambda v: ", ".join(v or [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +24,19 @@ from portal.settings import PortalSettings
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 markup.install(TEMPLATES.env)
+COMPANY_NAMES_TTL = 60.0
+_companies: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("companies")
+
+
+def company_name(slug: str | None) -> str:
+    """The company's name where templates would show its partner slug ("acme-hq")."""
+    if not slug:
+        return ""
+    return _companies.get({}).get(slug, slug)
+
+
+TEMPLATES.env.globals["company"] = company_name
+TEMPLATES.env.filters["company"] = company_name
 
 
 @dataclass
@@ -33,6 +48,8 @@ class Portal:
     gateway: Gateway
     store: SessionStore
     cards: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict)
+    companies: dict[str, str] = field(default_factory=dict)  # partner slug → company name
+    companies_until: float = 0.0
 
 
 class NeedLogin(Exception):
@@ -76,13 +93,64 @@ def render(
     request: Request, template: str, session: Session | None, status: int = 200, **values: Any
 ) -> HTMLResponse:
     portal = portal_of(request)
+    _companies.set(portal.companies)
+    flashes = list(values.pop("flashes", []))
+    done = DONE.get(request.query_params.get("done", ""))
+    if done:
+        flashes.append(done)
     values.update(
         me=session,
         csrf=session.csrf if session else "",
         eco=portal.settings.eco,
         path=request.url.path,
+        flashes=flashes,
+        canonical=_canonical(request, portal.settings.public_url),
     )
     return TEMPLATES.TemplateResponse(request, template, values, status_code=status)
+
+
+# Confirmations after a successful action: the action redirects to its page with ?done=<key>.
+DONE = {
+    "profile": "Profile saved.",
+    "company": "Company profile saved.",
+    "approved": "Introduction approved: both people are asked now.",
+    "rejected": "Introduction rejected.",
+    "proposed": "Introduction proposed.",
+    "verified": "Verified.",
+    "revoked": "Verification revoked.",
+    "accepted": "You accepted the introduction.",
+    "declined": "You declined the introduction.",
+    "partner": "Partner added.",
+    "category": "Category created.",
+    "person": "Account updated.",
+    "backend": "Back-end registered.",
+    "operation": "Operation declared.",
+    "grant": "Grant created.",
+    "grant-revoked": "Grant revoked.",
+    "replayed": "Delivery queued again.",
+    "unsubscribed": "Subscription stopped.",
+    "posted": "Posted.",
+    "moderated": "Done: recorded in the moderation log.",
+}
+
+
+def done(path: str, key: str) -> str:
+    """``path`` with the confirmation ``key`` (see :data:`DONE`), before any #fragment."""
+    page, _, fragment = path.partition("#")
+    sep = "&" if "?" in page else "?"
+    return f"{page}{sep}done={key}" + (f"#{fragment}" if fragment else "")
+
+
+def _canonical(request: Request, public_url: str) -> str:
+    """For a page answered to a form post: the page the form was on (same origin only)."""
+    if request.method != "POST":
+        return ""
+    referer = request.headers.get("referer", "")
+    origin = public_url.rstrip("/")
+    if not referer.startswith(origin + "/"):
+        return ""
+    path = referer[len(origin) :]
+    return safe_next(path.split("#")[0])
 
 
 async def current_session(request: Request) -> Session | None:
@@ -106,7 +174,26 @@ async def signed_in(request: Request) -> Ctx:
     tokens = await portal.store.fresh_tokens(session, portal.oidc)
     if tokens is None:
         raise NeedLogin()
+    await _refresh_company_names(portal, tokens.access_token)
     return Ctx(request, portal, session, tokens.access_token)
+
+
+async def _refresh_company_names(portal: Portal, token: str) -> None:
+    """Company names are public in the ecosystem: one directory read a minute serves all."""
+    now = time.monotonic()
+    if portal.companies_until > now:
+        return
+    portal.companies_until = now + COMPANY_NAMES_TTL
+    try:
+        found = await portal.gateway.call(
+            token, "profile.directory.search", kind="company", sort="name", page_size=100
+        )
+    except ApiError:
+        portal.companies_until = now + 5.0
+        return
+    portal.companies = {
+        str(e["id"]): str(e.get("name") or e["id"]) for e in found.get("entries", [])
+    }
 
 
 CtxDep = Annotated[Ctx, Depends(signed_in)]

@@ -199,6 +199,11 @@ LIST_NOTIFICATIONS = _op(
     "collaboration.notifications.list", "GET", _ECO + "/notifications", m.ListNotificationsRequest,
     m.NotificationList, _R, "My notifications (mentions)",
 )
+MENTION_SUGGESTIONS = _op(
+    "collaboration.people.mention_suggestions", "GET", _ECO + "/mentions/people",
+    m.MentionSuggestionsRequest, m.MentionSuggestions, _R,
+    "People whose @handle starts with, or whose name contains, the text typed after @",
+)
 MARK_READ = _op(
     "collaboration.notifications.mark_read", "POST", _ECO + "/notifications/read",
     m.MarkReadRequest, m.NotificationList, _R, "Mark my notifications as read",
@@ -280,6 +285,7 @@ UPDATE_TASK = _op(
 )
 
 OPERATIONS: tuple[Operation, ...] = (
+    MENTION_SUGGESTIONS,
     CREATE_CATEGORY,
     LIST_CATEGORIES,
     LIST_THREADS,

@@ -237,6 +237,24 @@ class ListNotificationsRequest(EcoRequest):
     limit: Limit = 50
 
 
+class MentionSuggestionsRequest(EcoRequest):
+    q: str = Field(
+        min_length=1, max_length=64, description="the start of a handle, or part of a name"
+    )
+    limit: Annotated[int, Field(ge=1, le=20)] = 8
+
+
+class MentionCandidate(BaseModel):
+    person: Person
+    handle: str = Field(description="what to write after @ to mention this person")
+    name: str
+    partner: str
+
+
+class MentionSuggestions(BaseModel):
+    items: list[MentionCandidate]
+
+
 class MarkReadRequest(EcoRequest):
     ids: list[RowId] = Field(
         default_factory=list, max_length=500, description="empty: mark all as read"

@@ -48,6 +48,11 @@ class PersonData(BaseModel):
     person: str = Field(description="the person's subject identifier")
     partner: str
     name: str
+    username: str | None = Field(
+        default=None,
+        description="the person's login name, unique in the ecosystem (the OIDC "
+        "preferred_username): their @handle in mentions",
+    )
     email: str | None = None
     roles: list[str] = Field(default_factory=list)
 

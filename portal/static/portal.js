@@ -68,20 +68,45 @@
     close.setAttribute("aria-label", "Close card");
     close.addEventListener("click", hide);
     c.appendChild(close);
+    var top = el("div", "with-avatar");
+    var face = el("span", "avatar tone" + (data.tone || 0), data.initials || "?");
+    face.setAttribute("aria-hidden", "true");
+    top.appendChild(face);
     var head = el("p", "hovercard-name", data.name || data.person);
     if (data.verified) head.appendChild(el("span", "badge", "✓ Verified"));
-    c.appendChild(head);
+    top.appendChild(head);
+    c.appendChild(top);
     if (data.headline) c.appendChild(el("p", "hovercard-headline", data.headline));
     if (data.company) c.appendChild(el("p", "muted", data.company));
     if (data.terms && data.terms.length) {
       var ul = el("ul", "cloud");
       ul.setAttribute("aria-label", "Tag cloud");
-      data.terms.forEach(function (t) { ul.appendChild(el("li", "w" + t.size, t.term)); });
+      data.terms.forEach(function (t) {
+        var li = el("li", "w" + t.size);
+        var a = el("a", "", t.term);
+        a.href = "/directory?q=" + encodeURIComponent(t.term);
+        a.title = "Find others about " + t.term;
+        li.appendChild(a);
+        ul.appendChild(li);
+      });
       c.appendChild(ul);
       c.appendChild(el("p", "muted small", "From the profile and " + data.posts + " posts you can see"));
     } else {
       c.appendChild(el("p", "empty", "No tag cloud yet."));
     }
+    var actions = el("p", "row hovercard-actions");
+    function action(href, label) {
+      var a = el("a", "button small", label);
+      a.href = href;
+      actions.appendChild(a);
+    }
+    var who = encodeURIComponent(data.person || "");
+    action("/people/" + who, "Profile");
+    if (!data.me) {
+      action("/workspaces?with=" + who, "Workspace");
+      if (data.broker) action("/broker?a=" + who + "#propose", "Introduce");
+    }
+    c.appendChild(actions);
   }
 
   function place(link) {
@@ -91,8 +116,11 @@
     var left = Math.max(8, Math.min(r.left + window.scrollX, window.scrollX + window.innerWidth - width - 8));
     // CSSOM writes are allowed by the CSP (only inline style attributes are not).
     c.style.left = Math.round(left) + "px";
-    c.style.top = Math.round(r.bottom + window.scrollY + 6) + "px";
     c.style.width = width + "px";
+    // Above the name when there is room (the post below stays readable), else below it.
+    var height = c.offsetHeight || 0;
+    var above = r.top - height - 6 >= 8 && height > 0;
+    c.style.top = Math.round((above ? r.top - height - 6 : r.bottom + 6) + window.scrollY) + "px";
   }
 
   function show(link) {
@@ -198,6 +226,7 @@
       return resp.text();
     }).then(function (html) {
       grid.innerHTML = html;  // server-rendered and escaped
+      localTimes(grid);
       grid.setAttribute("aria-busy", "false");
       grid.classList.add("loaded");
     }, function (err) {
@@ -210,7 +239,116 @@
   }
 
   document.documentElement.classList.add("js");
-  function init() { initMenu(); initCards(); initPreview(); initWidgets(); }
+  // @mention autocomplete: typing "@no" in an editor lists matching people; arrows choose,
+  // Enter or Tab inserts "@handle ", Escape closes (ARIA combobox with a listbox).
+  function mentionQuery(area) {
+    var before = area.value.slice(0, area.selectionStart);
+    var m = /(^|[^\w@])@([\w.\-]{1,64})$/.exec(before);
+    return m ? { text: m[2], start: before.length - m[2].length - 1 } : null;
+  }
+
+  function initMentions() {
+    document.querySelectorAll("textarea[data-mentions]").forEach(function (area) {
+      var list = document.getElementById(area.getAttribute("data-mentions"));
+      if (!list) return;
+      var items = [], active = -1, query = null, seq = 0;
+
+      function close() {
+        list.hidden = true; list.textContent = ""; items = []; active = -1;
+        area.setAttribute("aria-expanded", "false"); area.removeAttribute("aria-activedescendant");
+      }
+      function mark(i) {
+        active = i;
+        Array.prototype.forEach.call(list.children, function (li, n) {
+          li.setAttribute("aria-selected", n === i ? "true" : "false");
+        });
+        if (i >= 0) area.setAttribute("aria-activedescendant", list.children[i].id);
+      }
+      function pick(i) {
+        var person = items[i];
+        if (!person || !query) return;
+        var end = query.start + 1 + query.text.length;
+        var insert = "@" + person.handle + " ";
+        area.value = area.value.slice(0, query.start) + insert + area.value.slice(end);
+        var caret = query.start + insert.length;
+        area.setSelectionRange(caret, caret);
+        close(); area.focus();
+      }
+      function render(found) {
+        list.textContent = ""; items = found;
+        if (!found.length) { close(); return; }
+        found.forEach(function (p, n) {
+          var li = el("li", "", "");
+          li.id = list.id + "-" + n;
+          li.setAttribute("role", "option");
+          li.appendChild(el("strong", "", p.name || p.handle));
+          li.appendChild(el("span", "muted", " @" + p.handle + " · " + p.partner));
+          li.addEventListener("mousedown", function (e) { e.preventDefault(); pick(n); });
+          list.appendChild(li);
+        });
+        list.hidden = false; area.setAttribute("aria-expanded", "true"); mark(0);
+      }
+      area.addEventListener("input", function () {
+        query = mentionQuery(area);
+        if (!query) { close(); return; }
+        var mine = ++seq;
+        fetch("/api/mentions?q=" + encodeURIComponent(query.text), { credentials: "same-origin" })
+          .then(function (resp) { return resp.ok ? resp.json() : { items: [] }; })
+          .then(function (body) { if (mine === seq) render(body.items || []); }, close);
+      });
+      area.addEventListener("keydown", function (e) {
+        if (list.hidden) return;
+        if (e.key === "ArrowDown") { e.preventDefault(); mark((active + 1) % items.length); }
+        else if (e.key === "ArrowUp") { e.preventDefault(); mark((active - 1 + items.length) % items.length); }
+        else if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); pick(active); }
+        else if (e.key === "Escape") { e.preventDefault(); close(); }
+      });
+      area.addEventListener("blur", function () { setTimeout(close, 150); });
+    });
+  }
+
+  // Times come in UTC; show them in the viewer's time zone, saying which.
+  function localTimes(root) {
+    var fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZoneName: "short"
+      });
+    } catch (e) { return; }
+    (root || document).querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      t.title = t.getAttribute("datetime");
+      t.textContent = fmt.format(d);
+    });
+  }
+
+  // A page answered to a failed form post: the address bar shows the page, not the form's
+  // action, so reloading does not post again.
+  function canonicalAddress() {
+    var target = document.body.getAttribute("data-canonical");
+    if (target && window.history && history.replaceState) history.replaceState(null, "", target);
+  }
+
+  // Choosing another operation swaps in its example input, unless the input was edited.
+  function initExamples() {
+    document.querySelectorAll("select[data-examples-for]").forEach(function (select) {
+      var area = document.getElementById(select.getAttribute("data-examples-for"));
+      if (!area) return;
+      var last = area.value;
+      select.addEventListener("change", function () {
+        var option = select.options[select.selectedIndex];
+        var example = option && option.getAttribute("data-example");
+        if (example !== null && area.value === last) { area.value = example; last = example; }
+      });
+    });
+  }
+
+  function init() {
+    initMenu(); initExamples(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
+    canonicalAddress();
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -13,10 +13,25 @@ from fastapi.responses import RedirectResponse, Response
 from mesh import safejson
 from portal.api import ApiError
 from portal.forms import text
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/connectors")
 C = "connector."
+
+
+def example_input(schema: dict[str, Any]) -> str:
+    """A JSON object to start from: each property of the operation's input schema with a
+    value of its type (required ones, or all when none is required)."""
+    props = schema.get("properties") or {}
+    wanted = schema.get("required") or list(props)
+    samples = {"string": "A-1", "integer": 1, "number": 1, "boolean": True, "array": []}
+    value = {
+        name: (props.get(name) or {}).get(
+            "example", samples.get((props.get(name) or {}).get("type", "string"), "")
+        )
+        for name in wanted
+    }
+    return json.dumps(value)
 
 
 def _admin(ctx: Ctx) -> bool:
@@ -39,9 +54,11 @@ async def _page(ctx: Ctx, **extra: Any) -> Response:
             op["id"]: (g or {}).get("items", []) for op, (g, _e) in zip(own, lists, strict=True)
         }
     audit, a_err = await ctx.attempt(C + "audit", limit=20)
+    examples = {op["id"]: example_input(op.get("input_schema") or {}) for op in items}
     return ctx.render(
         "connectors.html",
         catalogue=items,
+        examples=examples,
         cat_err=cat_err,
         admin=_admin(ctx),
         backends=backends,
@@ -58,14 +75,14 @@ async def connectors(ctx: CtxDep) -> Response:
     return await _page(ctx)
 
 
-async def _admin_call(ctx: Ctx, op: str, /, **params: Any) -> Response:
+async def _admin_call(ctx: Ctx, op: str, /, key: str = "", **params: Any) -> Response:
     if not _admin(ctx):
         raise ApiError(404, "not_found", "no such page")
     try:
         await ctx.call(op, **params)
     except ApiError as exc:
         return await _page(ctx, form_err=exc)
-    return RedirectResponse("/connectors#admin", status_code=303)
+    return RedirectResponse(done("/connectors#admin", key), status_code=303)
 
 
 @router.post("/backends")
@@ -81,6 +98,7 @@ async def register_backend(ctx: CtxDep, request: Request) -> Response:
     return await _admin_call(
         ctx,
         C + "backend_register",
+        key="backend",
         partner=ctx.session.partner,
         name=text(form, "name"),
         base_url=text(form, "base_url"),
@@ -95,6 +113,7 @@ async def declare_operation(ctx: CtxDep, request: Request) -> Response:
     return await _admin_call(
         ctx,
         C + "operation_declare",
+        key="operation",
         partner=ctx.session.partner,
         backend=text(form, "backend"),
         name=text(form, "name"),
@@ -111,6 +130,7 @@ async def create_grant(ctx: CtxDep, request: Request) -> Response:
     return await _admin_call(
         ctx,
         C + "grant_create",
+        key="grant",
         operation=text(form, "operation"),
         grantee=text(form, "grantee") or None,
     )
@@ -120,7 +140,11 @@ async def create_grant(ctx: CtxDep, request: Request) -> Response:
 async def revoke_grant(ctx: CtxDep, request: Request) -> Response:
     form = await request.form()
     return await _admin_call(
-        ctx, C + "grant_revoke", operation=text(form, "operation"), grant=text(form, "grant")
+        ctx,
+        C + "grant_revoke",
+        key="grant-revoked",
+        operation=text(form, "operation"),
+        grant=text(form, "grant"),
     )
 
 
@@ -133,9 +157,16 @@ async def invoke(ctx: CtxDep, request: Request) -> Response:
             raise ValueError("not an object")
     except ValueError:
         err: ApiError | None = ApiError(422, "validation_failed", "the input must be a JSON object")
-        return await _page(ctx, form_err=err)
+        return await _page(
+            ctx, form_err=err, chosen=text(form, "operation"), input_json=text(form, "input")
+        )
     operation = text(form, "operation")
     result, err = await ctx.attempt(C + "invoke", operation=operation, input=payload)
     return await _page(
-        ctx, form_err=err, invoked=result, invoked_json=json.dumps(result or {}, indent=2)[:20000]
+        ctx,
+        form_err=err,
+        invoked=result,
+        invoked_json=json.dumps(result or {}, indent=2)[:20000],
+        chosen=operation,
+        input_json=text(form, "input"),
     )

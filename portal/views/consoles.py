@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +14,7 @@ from portal.api import ApiError
 from portal.forms import text
 from portal.identity_admin import POLICIES, IdentityAdmin
 from portal.views.names import names
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter()
 
@@ -49,18 +50,28 @@ async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
         c_err=c_err,
         audit=(audit or {}).get("entries", []),
         a_err=a_err,
-        names=await names(ctx, [x for i in intros for x in (i["a"], i["b"])]),
+        names=await names(
+            ctx,
+            [x for i in intros for x in (i["a"], i["b"])]
+            + [e["actor"] for e in (audit or {}).get("entries", [])]
+            + [
+                e["target"]
+                for e in (audit or {}).get("entries", [])
+                if e.get("target_kind") == "person"
+            ],
+        ),
         **extra,
     )
 
 
 @router.get("/broker")
-async def broker(ctx: CtxDep) -> Response:
+async def broker(ctx: CtxDep, a: str = "") -> Response:
+    """The broker console; ``?a=<person>`` pre-selects the first person to introduce."""
     _require(ctx, "broker", "operator")
-    return await _broker_page(ctx)
+    return await _broker_page(ctx, chosen_a=a)
 
 
-async def _act(ctx: Ctx, op: str, /, **params: Any) -> Response:
+async def _act(ctx: Ctx, op: str, /, key: str = "", **params: Any) -> Response:
     try:
         result = await ctx.call(op, **params)
     except ApiError as exc:
@@ -69,7 +80,7 @@ async def _act(ctx: Ctx, op: str, /, **params: Any) -> Response:
         return await _broker_page(ctx, form_err=exc)
     if op == "matching.optimise_introductions":
         return await _broker_page(ctx, optimised=result)
-    return RedirectResponse("/broker", status_code=303)
+    return RedirectResponse(done("/broker", key), status_code=303)
 
 
 @router.post("/broker/introductions/{introduction}/curate")
@@ -82,6 +93,7 @@ async def curate(ctx: CtxDep, request: Request, introduction: str) -> Response:
         introduction=introduction,
         action=text(form, "action"),
         note=text(form, "note"),
+        key={"approve": "approved", "reject": "rejected"}.get(text(form, "action"), ""),
     )
 
 
@@ -92,6 +104,7 @@ async def propose(ctx: CtxDep, request: Request) -> Response:
     return await _act(
         ctx,
         "matching.propose_introduction",
+        key="proposed",
         a=text(form, "a"),
         b=text(form, "b"),
         note=text(form, "note"),
@@ -118,11 +131,19 @@ async def verify(ctx: CtxDep, request: Request) -> Response:
     kind = "company" if text(form, "kind") == "company" else "person"
     revoke = text(form, "action") == "revoke"
     name = f"profile.{kind}.{'revoke' if revoke else 'verify'}"
-    key = "partner" if kind == "company" else "person"
-    return await _act(ctx, name, **{key: text(form, "target")}, note=text(form, "note"))
+    target = "partner" if kind == "company" else "person"
+    return await _act(
+        ctx,
+        name,
+        key="revoked" if revoke else "verified",
+        **{target: text(form, "target")},
+        note=text(form, "note"),
+    )
 
 
 # ---------------------------------------------------------------- operator
+
+DONE_KEYS = {"categories": "category", "partners": "partner", "people": "person"}
 
 
 def _identity(ctx: Ctx) -> IdentityAdmin:
@@ -144,12 +165,23 @@ async def operator(ctx: CtxDep) -> Response:
 
 async def _operator_page(ctx: Ctx, **extra: Any) -> Response:
     idp = _identity(ctx)
-    (cats, cat_err), (mod, m_err), (partners, pa_err), (people, p_err) = await asyncio.gather(
+    (
+        (cats, cat_err),
+        (mod, m_err),
+        (partners, pa_err),
+        (people, p_err),
+        (eco, e_err),
+    ) = await asyncio.gather(
         ctx.attempt("collaboration.forums.list_categories"),
         ctx.attempt("collaboration.moderation.log", limit=20),
         _attempt(idp.partners(ctx.token)),
         _attempt(idp.people(ctx.token)),
+        _attempt(idp.ecosystem(ctx.token)),
     )
+    rule = (eco or {}).get("admission_rule")
+    extra.setdefault("names", await names(ctx, [m["actor"] for m in (mod or {}).get("items", [])]))
+    extra.setdefault("policy", (eco or {}).get("membership_policy"))
+    extra.setdefault("rule_json", json.dumps(rule) if rule else "")
     return ctx.render(
         "operator.html",
         categories=(cats or {}).get("items", []),
@@ -162,6 +194,7 @@ async def _operator_page(ctx: Ctx, **extra: Any) -> Response:
         m_err=m_err,
         issuer=ctx.portal.settings.issuer,
         policies=POLICIES,
+        e_err=e_err,
         **extra,
     )
 
@@ -171,7 +204,7 @@ async def _operator_act(ctx: Ctx, coro: Any, anchor: str) -> Response:
         await coro
     except ApiError as exc:
         return await _operator_page(ctx, form_err=exc)
-    return RedirectResponse(f"/operator#{anchor}", status_code=303)
+    return RedirectResponse(done(f"/operator#{anchor}", DONE_KEYS[anchor]), status_code=303)
 
 
 @router.post("/operator/categories")
@@ -214,10 +247,16 @@ async def set_policy(ctx: CtxDep, request: Request) -> Response:
             rule = safejson.loads(text(form, "rule"))
         except ValueError:
             err = ApiError(422, "validation_failed", "the admission rule must be JSON")
-            return await _operator_page(ctx, form_err=err)
+            return await _operator_page(
+                ctx, form_err=err, policy=policy, rule_json=text(form, "rule")
+            )
+    draft = {"policy": policy, "rule_json": text(form, "rule")}
+    if policy not in POLICIES:
+        err = ApiError(422, "validation_failed", "choose who may join")
+        return await _operator_page(ctx, form_err=err, **draft)
     call = _identity(ctx).set_policy(ctx.token, policy, rule)
     try:
         await call
     except ApiError as exc:
-        return await _operator_page(ctx, form_err=exc)
+        return await _operator_page(ctx, form_err=exc, **draft)
     return await _operator_page(ctx, saved_policy=policy)

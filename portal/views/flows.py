@@ -20,26 +20,33 @@ from portal.web import Ctx, CtxDep
 router = APIRouter(prefix="/connectors/flows")
 C = "connector."
 
+# The demo ecosystem's supply-chain flow (fabrikam forecasts, contoso reserves, northwind
+# ships), as `make run` seeds its operations: the form works on first try there.
 EXAMPLE_STEPS = [
+    {"name": "forecast", "operation": "fabrikam.demand-forecast", "input": {"sku": "$input.sku"}},
     {
         "name": "reserve",
-        "operation": "northwind.reserve",
-        "input": {"sku": "$input.sku", "qty": "$input.qty"},
-        "compensate": {"operation": "northwind.release", "input": {"sku": "$input.sku"}},
+        "operation": "contoso.reserve",
+        "input": {"sku": "$input.sku", "qty": "$steps.forecast.output.units"},
+        "compensate": {
+            "operation": "contoso.release",
+            "input": {"reservation": "$steps.reserve.output.id"},
+        },
     },
     {
         "name": "ship",
-        "operation": "contoso.ship",
-        "input": {"reservation": "$steps.reserve.output.id"},
+        "operation": "northwind.ship",
+        "input": {"reservation": "$steps.reserve.output.id", "destination": "$input.destination"},
     },
 ]
+EXAMPLE_INPUT = {"sku": "A-1", "destination": "Rotterdam DC"}
 
 
 async def _list(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     flows, err = await ctx.attempt(C + "flow_list")
     values: dict[str, Any] = {
-        "name": "",
-        "input_json": '{"sku": "A-1", "qty": 2}',
+        "name": "Restock A-1",
+        "input_json": json.dumps(EXAMPLE_INPUT),
         "steps_json": json.dumps(EXAMPLE_STEPS, indent=2),
     }
     values.update(extra)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from portal.api import ApiError
 from portal.forms import text
 from portal.views.names import names
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter()
 
@@ -77,7 +77,7 @@ async def reply(ctx: CtxDep, request: Request, thread: str) -> Response:
         return await _thread_page(
             ctx, thread, status=exc.status, form_err=exc, draft=text(form, "body")
         )
-    return RedirectResponse(f"/threads/{thread}#post-{post['id']}", status_code=303)
+    return RedirectResponse(done(f"/threads/{thread}#post-{post['id']}", "posted"), 303)
 
 
 @router.post("/threads/{thread}/agree")
@@ -158,7 +158,7 @@ async def moderate(ctx: CtxDep, request: Request, thread: str) -> Response:
             raise
         return await _thread_page(ctx, thread, status=exc.status, mod_err=exc)
     anchor = f"#post-{post}" if post else ""
-    return RedirectResponse(f"/threads/{thread}{anchor}", status_code=303)
+    return RedirectResponse(done(f"/threads/{thread}{anchor}", "moderated"), 303)
 
 
 @router.get("/moderation")

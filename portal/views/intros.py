@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.forms import text
 from portal.views.names import names
-from portal.web import CtxDep
+from portal.web import CtxDep, done
 
 router = APIRouter(prefix="/introductions")
 DECLINE_REASONS = ("not_relevant", "no_capacity", "already_know", "other")
@@ -74,7 +74,7 @@ async def inbox(ctx: CtxDep) -> Response:
 @router.post("/{introduction}/accept")
 async def accept(ctx: CtxDep, introduction: str) -> Response:
     await ctx.call("matching.accept_introduction", introduction=introduction)
-    return RedirectResponse(f"/introductions#intro-{introduction}", status_code=303)
+    return RedirectResponse(done(f"/introductions#intro-{introduction}", "accepted"), 303)
 
 
 @router.post("/{introduction}/decline")
@@ -87,4 +87,4 @@ async def decline(ctx: CtxDep, request: Request, introduction: str) -> Response:
         reason=reason if reason in DECLINE_REASONS else "other",
         comment=text(form, "comment"),
     )
-    return RedirectResponse("/introductions", status_code=303)
+    return RedirectResponse(done("/introductions", "declined"), status_code=303)

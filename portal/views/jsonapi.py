@@ -1,4 +1,5 @@
-"""Small JSON routes for the portal's own scripts: hover cards and the Markdown preview.
+"""Small JSON routes for the portal's own scripts: hover cards, the Markdown preview and
+@mention suggestions.
 
 The card proxy calls the gateway with the viewer's token (so a card shows only what the
 viewer may see) and caches per viewer for a short while.
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from mesh import safejson
 from portal.api import ApiError
-from portal.markup import cloud_size, markdown
+from portal.markup import cloud_size, initials, markdown, tone
 from portal.web import CtxDep
 
 router = APIRouter(prefix="/api")
@@ -41,6 +42,8 @@ def _card(doc: dict[str, Any]) -> dict[str, Any]:
         "verified": bool(badge.get("verified")),
         "terms": terms,
         "posts": cloud.get("posts", 0),
+        "initials": initials(doc.get("name") or doc.get("person")),
+        "tone": tone(doc.get("person")),
     }
 
 
@@ -53,7 +56,9 @@ async def card(ctx: CtxDep, person: str) -> Response:
         body = hit[1]
     else:
         try:
-            body = _card(await ctx.call("profile.person.card", person=person, limit=20))
+            body = _card(await ctx.call("profile.person.card", person=person, limit=12))
+            body["me"] = person == ctx.session.sub
+            body["broker"] = ctx.session.has_role("broker")
         except ApiError as exc:
             return JSONResponse({"error": exc.detail}, status_code=exc.status)
         if len(portal.cards) >= CACHE_MAX:
@@ -72,3 +77,18 @@ async def preview(ctx: CtxDep, request: Request) -> Response:
     if not isinstance(source, str) or len(source) > 20000:
         return JSONResponse({"error": 'send {"text": "…"} up to 20000 characters'}, 422)
     return JSONResponse({"html": str(markdown(source))})
+
+
+@router.get("/mentions")
+async def mentions(ctx: CtxDep, q: str = "") -> Response:
+    """People to @mention whose handle starts with (or name contains) ``q``."""
+    q = q.strip().lstrip("@")[:64]
+    if not q:
+        return JSONResponse({"items": []})
+    try:
+        found = await ctx.call("collaboration.people.mention_suggestions", q=q, limit=8)
+    except ApiError as exc:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status)
+    return JSONResponse(
+        {"items": found.get("items", [])}, headers={"Cache-Control": "private, max-age=30"}
+    )

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import split_tags
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter()
 
@@ -66,17 +66,28 @@ async def person(ctx: CtxDep, person: str) -> Response:
     return ctx.render("person.html", p=view, tagcloud=(card or {}).get("cloud"), own=own)
 
 
+async def _require_self(ctx: Ctx, person: str) -> None:
+    """Only one's own profile is edited here: someone else's that the viewer can see answers
+    "not allowed" (403); one the viewer cannot see stays "not found"."""
+    if person == ctx.session.sub:
+        return
+    view = await ctx.call("profile.person.get", person=person)  # 404 when not visible
+    raise ApiError(
+        403,
+        "forbidden",
+        f"Not allowed: only {view.get('name') or 'the person'} edits their own profile.",
+    )
+
+
 @router.get("/people/{person}/edit")
 async def edit_person(ctx: CtxDep, person: str) -> Response:
-    if person != ctx.session.sub:
-        raise ApiError(404, "not_found", "no such page")
+    await _require_self(ctx, person)
     return await _edit_page(ctx, PERSON_FORM, person)
 
 
 @router.post("/people/{person}/edit")
 async def save_person(ctx: CtxDep, request: Request, person: str) -> Response:
-    if person != ctx.session.sub:
-        raise ApiError(404, "not_found", "no such page")
+    await _require_self(ctx, person)
     return await _save(ctx, PERSON_FORM, person, request)
 
 
@@ -92,15 +103,16 @@ class ProfileForm:
     lists: tuple[str, ...]  # tag-list fields
     fields: tuple[str, ...]  # fields with a visibility
     page: str  # the profile page, formatted with the id
+    kind_done: str  # the confirmation shown after saving (portal.web.DONE)
 
 
 PERSON_FORM = ProfileForm(
     "person", "person", "person_edit.html", "p", ("headline", "bio"), PERSON_LISTS,
-    PERSON_FIELDS, "/people/{}",
+    PERSON_FIELDS, "/people/{}", "profile",
 )  # fmt: skip
 COMPANY_FORM = ProfileForm(
     "company", "partner", "company_edit.html", "c", ("description", "size"), COMPANY_LISTS,
-    COMPANY_FIELDS, "/companies/{}",
+    COMPANY_FIELDS, "/companies/{}", "company",
 )  # fmt: skip
 
 
@@ -127,11 +139,26 @@ async def _save(ctx: Ctx, spec: ProfileForm, ident: str, request: Request) -> Re
         **{k: split_tags(form.get(k)) for k in spec.lists},
         "visibility": _visibility(form, spec.fields),
     }
+    if "links" in spec.fields and "links" in form:
+        patch["links"] = parse_links(str(form.get("links", "")))
     try:
         await ctx.call(f"profile.{spec.kind}.update", **{spec.param: ident}, **patch)
     except ApiError as exc:  # the form again, with what was typed and the error
         return await _edit_page(ctx, spec, ident, patch, exc)
-    return RedirectResponse(spec.page.format(ident), status_code=303)
+    return RedirectResponse(done(spec.page.format(ident), spec.kind_done), status_code=303)
+
+
+def parse_links(value: str) -> list[dict[str, str]]:
+    """One link a line, "Label https://…" (or the address alone, which is then its label)."""
+    links = []
+    for line in value.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        url = words[-1]
+        label = " ".join(words[:-1]) or url.split("://", 1)[-1].rstrip("/")
+        links.append({"label": label[:80], "url": url})
+    return links[:20]
 
 
 def _visibility(form: Any, fields: tuple[str, ...]) -> dict[str, str]:
@@ -159,15 +186,27 @@ async def company(ctx: CtxDep, partner: str) -> Response:
     )
 
 
+async def _require_company_admin(ctx: Ctx, partner: str) -> None:
+    """Company profiles are public in the ecosystem, so a company that exists answers
+    "not allowed" (403) to those who may not edit it, and only an unknown one "not found"."""
+    if _can_edit_company(ctx, partner):
+        return
+    view = await ctx.call("profile.company.get", partner=partner)  # 404 when there is none
+    raise ApiError(
+        403,
+        "forbidden",
+        f"Not allowed: only the partner admins of {view.get('name') or partner} "
+        "edit its company profile.",
+    )
+
+
 @router.get("/companies/{partner}/edit")
 async def edit_company(ctx: CtxDep, partner: str) -> Response:
-    if not _can_edit_company(ctx, partner):
-        raise ApiError(404, "not_found", "no such page")
+    await _require_company_admin(ctx, partner)
     return await _edit_page(ctx, COMPANY_FORM, partner)
 
 
 @router.post("/companies/{partner}/edit")
 async def save_company(ctx: CtxDep, request: Request, partner: str) -> Response:
-    if not _can_edit_company(ctx, partner):
-        raise ApiError(404, "not_found", "no such page")
+    await _require_company_admin(ctx, partner)
     return await _save(ctx, COMPANY_FORM, partner, request)

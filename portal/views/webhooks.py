@@ -15,10 +15,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import text
-from portal.web import Ctx, CtxDep
+from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/connectors/webhooks")
 C = "connector."
+# What the demo ecosystem shares with everyone (northwind's deliveries): a subscription
+# form that works on first try there, and a plain example anywhere else.
+EXAMPLE_SOURCE, EXAMPLE_EVENT = "northwind", "shipment.delivered"
 
 
 def _partner(ctx: Ctx) -> str:
@@ -45,9 +48,22 @@ async def _page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     deliveries = {
         s["id"]: (d or {}).get("items", [])[:20] for s, (d, _e) in zip(items, logs, strict=True)
     }
-    grants, g_err = None, None
+    grants, g_err, backends = None, None, None
     if _is_admin(ctx):
-        grants, g_err = await ctx.attempt(C + "event_grant_list", partner=partner)
+        (grants, g_err), (backends, _b_err) = await asyncio.gather(
+            ctx.attempt(C + "event_grant_list", partner=partner),
+            ctx.attempt(C + "backend_list", partner=partner),
+        )
+    # Our back-ends' webhook addresses, offered for the subscription's URL.
+    receivers = [b["base_url"].rstrip("/") + "/webhooks" for b in (backends or {}).get("items", [])]
+    extra.setdefault(
+        "draft",
+        {
+            "source_partner": EXAMPLE_SOURCE if partner != EXAMPLE_SOURCE else "",
+            "event_types": EXAMPLE_EVENT,
+            "url": receivers[0] if receivers else "",
+        },
+    )
     return ctx.render(
         "webhooks.html",
         status=status,
@@ -59,6 +75,7 @@ async def _page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         event_grants=(grants or {}).get("items", []),
         g_err=g_err,
         gateway_url=ctx.portal.settings.gateway_url.rstrip("/"),
+        receivers=receivers,
         **extra,
     )
 
@@ -68,8 +85,11 @@ async def webhooks(ctx: CtxDep) -> Response:
     return await _page(ctx)
 
 
-async def _act(ctx: Ctx, op: str, /, **params: Any) -> tuple[Any, Response | None]:
-    """Call ``op`` as a partner admin; on a refusal, the page again with the error."""
+async def _act(
+    ctx: Ctx, op: str, draft: dict[str, str] | None = None, /, **params: Any
+) -> tuple[Any, Response | None]:
+    """Call ``op`` as a partner admin; on a refusal, the page again with the error (and
+    what was typed, ``draft``)."""
     if not _is_admin(ctx):
         raise ApiError(404, "not_found", "no such page")
     try:
@@ -77,18 +97,21 @@ async def _act(ctx: Ctx, op: str, /, **params: Any) -> tuple[Any, Response | Non
     except ApiError as exc:
         if exc.status == 404 and op == C + "delivery_replay":
             raise
-        return None, await _page(ctx, status=exc.status, form_err=exc)
+        extra: dict[str, Any] = {"draft": draft} if draft else {}
+        return None, await _page(ctx, status=exc.status, form_err=exc, **extra)
 
 
 @router.post("/subscriptions")
 async def subscribe(ctx: CtxDep, request: Request) -> Response:
     form = await request.form()
+    draft = {k: text(form, k) for k in ("source_partner", "event_types", "url")}
     created, page = await _act(
         ctx,
         C + "subscription_create",
-        source_partner=text(form, "source_partner"),
-        event_types=_words(text(form, "event_types")),
-        url=text(form, "url"),
+        draft,
+        source_partner=draft["source_partner"],
+        event_types=_words(draft["event_types"]),
+        url=draft["url"],
     )
     return page or await _page(ctx, status=201, secret_for=("subscription", created))
 
@@ -96,13 +119,13 @@ async def subscribe(ctx: CtxDep, request: Request) -> Response:
 @router.post("/subscriptions/{subscription}/delete")
 async def unsubscribe(ctx: CtxDep, subscription: str) -> Response:
     _, page = await _act(ctx, C + "subscription_delete", subscription=subscription)
-    return page or RedirectResponse("/connectors/webhooks", status_code=303)
+    return page or RedirectResponse(done("/connectors/webhooks", "unsubscribed"), 303)
 
 
 @router.post("/deliveries/{delivery}/replay")
 async def replay(ctx: CtxDep, delivery: str) -> Response:
     _, page = await _act(ctx, C + "delivery_replay", delivery=delivery)
-    return page or RedirectResponse("/connectors/webhooks#deliveries", status_code=303)
+    return page or RedirectResponse(done("/connectors/webhooks#deliveries", "replayed"), 303)
 
 
 @router.post("/inbound")

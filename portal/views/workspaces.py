@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
@@ -18,9 +18,16 @@ WS = "collaboration.workspaces."
 
 
 @router.get("")
-async def workspaces(ctx: CtxDep) -> Response:
+async def workspaces(ctx: CtxDep, with_: str = Query("", alias="with")) -> Response:
+    """My workspaces; ``?with=<person>`` pre-fills the form to open one with that person."""
     result, err = await ctx.attempt(WS + "list")
-    return ctx.render("workspaces.html", workspaces=(result or {}).get("items", []), err=err)
+    draft: dict[str, str] = {}
+    if with_:
+        other = (await names(ctx, [with_])).get(with_, with_)
+        draft = {"members": with_, "title": f"{ctx.session.name} & {other}"}
+    return ctx.render(
+        "workspaces.html", workspaces=(result or {}).get("items", []), err=err, draft=draft
+    )
 
 
 @router.post("")

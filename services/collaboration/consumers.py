@@ -1,4 +1,5 @@
-"""Events this service consumes: introductions open workspaces, profiles name people.
+"""Events this service consumes: introductions open workspaces, profiles name people,
+identity registers people with their login name, which is their @handle in mentions.
 
 Both run inside the consumer's transaction, next to its inbox row, so a redelivered
 or replayed event changes nothing; opening a workspace is also idempotent on the
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.bus import consumer
 from contracts.envelope import EventBase
+from contracts.v1.identity import PersonRegistered
 from contracts.v1.matching import IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated
 from services.collaboration import repository as repo
@@ -39,6 +41,19 @@ async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:
             updated_at=now(),
         )
         await repo.upsert_person(session, person)
+    elif isinstance(event, PersonRegistered):
+        registered = event.data
+        await repo.upsert_person(
+            session,
+            PersonRow(
+                eco=event.ecosystem,
+                sub=registered.person,
+                partner=registered.partner,
+                handle=registered.username or None,
+                name=registered.name,
+                updated_at=now(),
+            ),
+        )
 
 
 async def open_for_introduction(

@@ -168,7 +168,13 @@ class Forums:
                 await repo.set_flags(s, row, hidden=req.hidden)
                 await repo.count_posts(s, thread.id, -1 if req.hidden else 1)
                 await self._audit(
-                    s, who, "hide" if req.hidden else "unhide", "post", row.id, req.reason
+                    s,
+                    who,
+                    "hide" if req.hidden else "unhide",
+                    "post",
+                    row.id,
+                    req.reason,
+                    {"thread": thread.id},  # so the log can link to the post
                 )
                 data = content_data(row, "post", thread.id, None, [])
                 await emit(self.deps, s, ContentHidden, data, req.eco)
@@ -223,6 +229,20 @@ class Forums:
         async with self.deps.transaction() as s:
             await repo.mark_read(s, req.eco, who.sub, req.ids, now())
             return await self._notifications(s, who, req.eco, False, 50)
+
+    async def mention_suggestions(
+        self, who: Who, req: m.MentionSuggestionsRequest
+    ) -> m.MentionSuggestions:
+        """People of the caller's ecosystem to @mention: handles first, then names."""
+        async with self.deps.transaction() as s:
+            rows = await repo.mention_candidates(s, req.eco, req.q, req.limit)
+        return m.MentionSuggestions(
+            items=[
+                m.MentionCandidate(person=r.sub, handle=r.handle, name=r.name, partner=r.partner)
+                for r in rows
+                if r.handle
+            ]
+        )
 
     # ------------------------------------------------------------ helpers
 

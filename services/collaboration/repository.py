@@ -48,6 +48,23 @@ async def find_people(session: AsyncSession, eco: str, refs: Iterable[str]) -> l
     return list((await session.scalars(query)).all())
 
 
+async def mention_candidates(
+    session: AsyncSession, eco: str, text: str, limit: int
+) -> list[PersonRow]:
+    """People with a handle: those whose handle starts with ``text`` first, then those whose
+    name contains it (case-insensitive), each group by handle."""
+    needle = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    starts = func.lower(PersonRow.handle).like(f"{needle}%", escape="\\")
+    named = func.lower(PersonRow.name).like(f"%{needle}%", escape="\\")
+    query = (
+        select(PersonRow)
+        .where(PersonRow.eco == eco, PersonRow.handle.is_not(None), or_(starts, named))
+        .order_by(starts.desc(), PersonRow.handle)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def people_names(session: AsyncSession, eco: str, subs: Iterable[str]) -> dict[str, str]:
     wanted = list(set(subs))
     if not wanted:

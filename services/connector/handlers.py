@@ -30,6 +30,7 @@ ROUTES: dict[Operation, Logic] = {
     c.REGISTER_BACKEND: registry.register_backend,
     c.LIST_BACKENDS: registry.list_backends,
     c.ROTATE_CREDENTIALS: registry.rotate_credentials,
+    c.UPDATE_BACKEND: registry.update_backend,
     c.DECLARE_OPERATION: registry.declare_operation,
     c.CATALOGUE: registry.catalogue,
     c.GET_OPERATION: registry.get_operation,

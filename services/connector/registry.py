@@ -142,6 +142,27 @@ async def rotate_credentials(
         return backend_reply(row)
 
 
+async def update_backend(
+    cx: Connector, claims: Claims, req: c.UpdateBackendRequest
+) -> c.BackendReply:
+    async with cx.db.transaction() as s:
+        row = await repo.get_backend(s, req.eco, req.partner, req.backend)
+        if row is None:
+            raise not_found("back-end")
+        if req.base_url is not None and req.base_url != row.base_url:
+            if row.auth_kind == "mtls" and not req.base_url.startswith("https://"):
+                raise bad_request("mTLS back-ends must use https")
+            await check_egress(cx, s, req.eco, req.base_url)
+            row.base_url = req.base_url
+            # A new address starts with a closed circuit here (other replicas' circuits try
+            # again once their cool-down ends).
+            cx.invoker.breakers.success(row.id)
+        if req.description is not None:
+            row.description = req.description
+        await s.flush()
+        return backend_reply(row)
+
+
 def _check_schema(schema: dict[str, Any], label: str) -> None:
     try:
         Draft202012Validator.check_schema(schema)
@@ -298,7 +319,7 @@ async def set_allowlist(
     except ValueError as exc:
         raise bad_request(f"not a network: {exc}") from None
     if any(
-        ip in n
+        ip in n.net
         for n in ssrf.parse_networks(entries)
         for ip in ssrf.METADATA
         if ip.version == n.version

@@ -3,7 +3,8 @@
 Every target host is resolved and each of its addresses must be globally routable
 (no loopback, private, shared, link-local, multicast, reserved or unspecified
 address, IPv4-mapped, well-known NAT64 and 6to4 forms unwrapped first), unless the
-ecosystem's operator allow-listed the network. An IPv6 address must moreover be global
+ecosystem's operator allow-listed the network, or one port of an address
+(``127.0.0.1:9201``, ``[::1]:9201``). An IPv6 address must moreover be global
 unicast (``2000::/3``): Python's ``ipaddress`` calls IPv4-compatible (``::a.b.c.d``),
 IPv4-translated (``::ffff:0:a.b.c.d``), local-use NAT64 (``64:ff9b:1::/48``, whose
 embedding varies) and site-local (``fec0::/10``) addresses global, yet they reach
@@ -21,12 +22,13 @@ import ipaddress
 import socket
 import typing
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import httpcore
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 METADATA: frozenset[IP] = frozenset(
     ipaddress.ip_address(a)
@@ -45,9 +47,53 @@ class Unresolvable(EgressRefused):
     """The host has no address (yet): refused for calls, tolerated at registration."""
 
 
+@dataclass(frozen=True)
+class Network:
+    """An allow-list entry: a network (CIDR or one address), optionally one port of it."""
+
+    net: Net
+    port: int | None = None
+
+    @property
+    def version(self) -> int:
+        return self.net.version
+
+    def admits(self, ip: IP, port: int | None) -> bool:
+        return (
+            ip.version == self.net.version
+            and ip in self.net
+            and (self.port is None or self.port == port)
+        )
+
+    def __str__(self) -> str:
+        if self.port is None:
+            return str(self.net)
+        one = self.net.prefixlen == self.net.max_prefixlen
+        where = str(self.net.network_address) if one else str(self.net)
+        return f"[{where}]:{self.port}" if self.net.version == 6 else f"{where}:{self.port}"
+
+
+def parse_network(entry: str) -> Network:
+    """``10.0.0.0/8``, ``127.0.0.1``, ``127.0.0.1:9201``, ``[::1]:9201`` or ``::1``."""
+    text, port = entry.strip(), None
+    if text.startswith("["):
+        inner, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{entry!r} is not an address, network or address:port")
+        text, port = inner, rest[1:] if rest else None
+    elif text.count(":") == 1:
+        text, port = text.split(":")
+    number: int | None = None
+    if port is not None:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} has no valid port")
+        number = int(port)
+    return Network(ipaddress.ip_network(text, strict=False), number)
+
+
 def parse_networks(entries: Iterable[str]) -> list[Network]:
-    """CIDRs or single addresses; raises ValueError on anything else."""
-    return [ipaddress.ip_network(e.strip(), strict=False) for e in entries]
+    """Allow-list entries (see :func:`parse_network`); raises ValueError on anything else."""
+    return [parse_network(e) for e in entries]
 
 
 def unwrap(ip: IP) -> IP:
@@ -61,12 +107,12 @@ def unwrap(ip: IP) -> IP:
     return ip
 
 
-def refusal(ip: IP, allowed: list[Network]) -> str | None:
-    """Why ``ip`` may not be called, or None."""
+def refusal(ip: IP, allowed: list[Network], port: int | None = None) -> str | None:
+    """Why ``ip`` (on ``port``) may not be called, or None."""
     plain = unwrap(ip)
     if plain in METADATA or ip in METADATA:
         return f"{plain} is a cloud metadata address"
-    if any(plain in net for net in allowed if net.version == plain.version):
+    if any(entry.admits(plain, port) for entry in allowed):
         return None
     if isinstance(plain, ipaddress.IPv6Address) and (
         plain not in _GLOBAL_UNICAST or any(plain in net for net in _NOT_PUBLIC_V6)
@@ -74,7 +120,8 @@ def refusal(ip: IP, allowed: list[Network]) -> str | None:
         return f"{plain} is not a public address (IPv6 outside global unicast, or an embedding)"
     if plain.is_global and not plain.is_multicast:
         return None
-    return f"{plain} is not a public address (loopback, private or link-local)"
+    where = f"{plain} port {port}" if port is not None else str(plain)
+    return f"{where} is not a public address (loopback, private or link-local) nor allow-listed"
 
 
 async def resolve(host: str, port: int) -> list[IP]:
@@ -102,7 +149,7 @@ async def checked_addresses(host: str, port: int, allowed: list[Network]) -> lis
     """Resolve ``host``; refuse when any of its addresses is refused."""
     ips = await resolve(host, port)
     for ip in ips:
-        why = refusal(ip, allowed)
+        why = refusal(ip, allowed, port)
         if why:
             raise EgressRefused(f"{host} resolves to {why}")
     return ips

@@ -193,3 +193,52 @@ class TestConsumedEvents:
         names = {m.person: m.name for m in ws.members}
         assert names["noah"] == "Noah Lindqvist"
         assert names["chloe"] == ""  # never named by a profile, never called the service
+
+
+class TestHandlesFromIdentity:
+    """Access tokens carry no preferred_username: identity's registration names the handle."""
+
+    async def register(self, mesh, person: str, username: str, name: str, partner: str) -> None:
+        from contracts.v1.identity import PersonData, PersonRegistered
+
+        event = PersonRegistered(
+            ecosystem=mesh.eco,
+            partner=partner,
+            subject=person,
+            data=PersonData(person=person, partner=partner, name=name, username=username),
+        )
+        await TestConsumedEvents().processed(mesh, await TestConsumedEvents().publish(mesh, event))
+
+    async def test_registered_people_can_be_mentioned_and_suggested(self, mesh):
+        await seed_category(mesh)
+        await self.register(mesh, "sub-noah-1", "noah.n", "Noah Nguyen", "northwind")
+        await self.register(mesh, "sub-nora-2", "nora", "Nora Berg", "contoso")
+        # A token without preferred_username, as identity issues them.
+        bare = mesh.tokens.mint(eco=mesh.eco, sub="sub-chloe", partner="contoso", roles=["member"])
+        thread = await mesh.call_as(
+            c.CREATE_THREAD, bare, category="logistics", title="Pallets", body="@noah.n, look"
+        )
+        assert thread.mentions == ["sub-noah-1"]
+        noah = mesh.tokens.mint(
+            eco=mesh.eco, sub="sub-noah-1", partner="northwind", roles=["member"]
+        )
+        note = await mesh.call_as(c.LIST_NOTIFICATIONS, noah)
+        assert [n.content_id for n in note.items] == [thread.id]
+        found = await mesh.call_as(c.MENTION_SUGGESTIONS, bare, q="no")
+        assert [(p.handle, p.name) for p in found.items] == [
+            ("noah.n", "Noah Nguyen"),
+            ("nora", "Nora Berg"),
+        ]
+        by_name = await mesh.call_as(c.MENTION_SUGGESTIONS, bare, q="BERG")
+        assert [p.person for p in by_name.items] == ["sub-nora-2"]
+        assert (await mesh.call_as(c.MENTION_SUGGESTIONS, bare, q="zz")).items == []
+        # Wildcards are text, not patterns.
+        assert (await mesh.call_as(c.MENTION_SUGGESTIONS, bare, q="%")).items == []
+
+    async def test_suggestions_stay_in_the_callers_ecosystem(self, mesh):
+        await self.register(mesh, "sub-noah-1", "noah.n", "Noah Nguyen", "northwind")
+        other = mesh.tokens.mint(eco="elsewhere", sub="x", partner="p", roles=["member"])
+        err = await denied(
+            ErrorCode.FORBIDDEN, mesh.call_as(c.MENTION_SUGGESTIONS, other, q="noah")
+        )
+        assert err is not None

@@ -62,6 +62,33 @@ class TestAuthKinds:
         assert rotated.credential_version == 2
         assert (await invoke(mesh, "fabrikam.keyed", who="fatima")).status == 200
 
+    async def test_a_moved_back_end_keeps_its_operations(self, mesh, backend, loopback_allowed):
+        url, state = backend
+        await register(
+            mesh, "http://127.0.0.1:9", auth={"kind": "api_key", "api_key": state.api_key}
+        )
+        await declare(mesh, "keyed", "/keyed")
+        err = await refused(invoke(mesh, "fabrikam.keyed", who="fatima"))
+        assert err.code is ErrorCode.BAD_GATEWAY  # nothing listens at the old address
+        ref = {"partner": "fabrikam", "backend": "erp"}
+        moved = await mesh(c.UPDATE_BACKEND, "fatima", {**ref, "base_url": url})
+        assert moved.base_url == url and moved.credential_version == 1
+        assert (await invoke(mesh, "fabrikam.keyed", who="fatima")).status == 200
+        assert state.hits["/keyed"] == 1
+        # The egress guard checks the new address; only the owner's admins move it.
+        err = await refused(
+            mesh(c.UPDATE_BACKEND, "fatima", {**ref, "base_url": "http://169.254.169.254/"})
+        )
+        assert err.code is ErrorCode.BAD_REQUEST and "metadata" in err.detail
+        err = await refused(mesh(c.UPDATE_BACKEND, "felix", {**ref, "base_url": url}))
+        assert err.code is ErrorCode.FORBIDDEN
+        err = await refused(mesh(c.UPDATE_BACKEND, "carlos", {**ref, "base_url": url}))
+        assert err.code is ErrorCode.FORBIDDEN  # another partner's admin
+        err = await refused(mesh(c.UPDATE_BACKEND, "fatima", {**ref, "backend": "nope"}))
+        assert err.code is ErrorCode.NOT_FOUND
+        described = await mesh(c.UPDATE_BACKEND, "fatima", {**ref, "description": "moved"})
+        assert (described.base_url, described.description) == (url, "moved")
+
     async def test_oauth2_client_credentials(self, mesh, backend, loopback_allowed):
         url, state = backend
         await register(

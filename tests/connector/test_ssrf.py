@@ -57,6 +57,40 @@ class TestGuard:
             with pytest.raises(ssrf.EgressRefused):
                 await ssrf.check_url(url, allowed)
 
+    async def test_a_port_entry_opens_that_port_only(self):
+        allowed = ssrf.parse_networks(["127.0.0.1:9201", "[::1]:9202"])
+        await ssrf.check_url("http://127.0.0.1:9201/stock", allowed)
+        await ssrf.check_url("http://[::ffff:127.0.0.1]:9201/", allowed)
+        await ssrf.check_url("http://[::1]:9202/", allowed)
+        for url in (
+            "http://127.0.0.1:9202/",  # another port of the same address
+            "http://127.0.0.1/",  # the default port
+            "http://127.0.0.1:8223/connz",  # e.g. NATS monitoring beside a demo back-end
+            "http://[::1]:9201/",
+            "http://127.0.0.2:9201/",
+        ):
+            with pytest.raises(ssrf.EgressRefused, match="not a public address"):
+                await ssrf.check_url(url, allowed)
+
+    def test_entries_are_parsed_strictly_and_printed_canonically(self):
+        printed = [
+            str(n)
+            for n in ssrf.parse_networks(
+                ["127.0.0.1:9201", "[::1]:80", "10.0.0.0/8:443", "10.0.0.0/8", "::1", "127.0.0.1"]
+            )
+        ]
+        assert printed == [
+            "127.0.0.1:9201",
+            "[::1]:80",
+            "10.0.0.0/8:443",
+            "10.0.0.0/8",
+            "::1/128",
+            "127.0.0.1/32",
+        ]
+        for bad in ("127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1:x", "[::1", "[::1]x", "host:80"):
+            with pytest.raises(ValueError):
+                ssrf.parse_network(bad)
+
     async def test_metadata_stays_refused_even_inside_an_allowed_network(self):
         with pytest.raises(ssrf.EgressRefused, match="metadata"):
             await ssrf.check_url("http://169.254.169.254/", ssrf.parse_networks(["0.0.0.0/0"]))
@@ -135,6 +169,21 @@ class TestThroughTheConnector:
         await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]})
         assert (await register(mesh, url)).base_url == url
         assert (await mesh(c.GET_ALLOWLIST, "olivia", {})).entries == ["127.0.0.1/32"]
+
+    async def test_a_port_allowance_reaches_that_back_end_and_nothing_beside_it(
+        self, mesh, backend, connector
+    ):
+        url = backend[0]
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        await mesh(c.SET_ALLOWLIST, "olivia", {"entries": [f"127.0.0.1:{port}"]})
+        assert (await mesh(c.GET_ALLOWLIST, "olivia", {})).entries == [f"127.0.0.1:{port}"]
+        await register(mesh, url)
+        await declare(mesh, "item", "/items/{item_id}")
+        call = {"operation": "fabrikam.item", "input": {"item_id": "a"}}
+        assert (await mesh(c.INVOKE, "fatima", call)).status == 200
+        other = f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}"
+        err = await refused(register(mesh, other, name="beside"))
+        assert err.code is ErrorCode.BAD_REQUEST and "not a public address" in err.detail
 
     async def test_removing_the_allowance_stops_calls(self, mesh, backend, loopback_allowed):
         await register(mesh, backend[0])

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from identity.seed import PASSWORD
 from tests.portal.mesh import Mesh
@@ -44,3 +50,51 @@ async def signed_in_page(
         assert not violations, f"CSP violations: {violations}"
     finally:
         await ctx.close()
+
+
+AXE_VERSION = "4"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def axe_source() -> str:
+    """axe-core's axe.min.js from the npm registry, installed once under test-artifacts/
+    (``PARTNERMESH_AXE_JS`` may point at a vendored copy instead)."""
+    given = os.environ.get("PARTNERMESH_AXE_JS")
+    if given:
+        return Path(given).read_text()
+    prefix = ARTIFACTS / ".axe"
+    script = prefix / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip(
+                "the accessibility check needs npm (apt-get install npm) or PARTNERMESH_AXE_JS"
+            )
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(prefix),
+             f"axe-core@{AXE_VERSION}"],
+            check=True,
+            timeout=300,
+        )  # fmt: skip
+    return script.read_text()
+
+
+SERIOUS = ("serious", "critical")
+
+
+async def axe_violations(page: Any, source: str) -> list[dict[str, Any]]:
+    """WCAG 2 A/AA violations of the page, as axe-core reports them (``impact`` tells how
+    bad: minor, moderate, serious, critical)."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(source)  # not a <script>: the portal's CSP forbids inline ones
+    result = await page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {
+                runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+            });
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
+        }"""
+    )
+    return list(result)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,28 @@ async def mesh(
         mesh = await stack.enter_async_context(start_mesh(nats_url, urls, workdir, demo_hashes))
         mesh.seeded = await content.seed(mesh)
         yield mesh
+
+
+@pytest.fixture(scope="session")
+async def demo(mesh) -> AsyncIterator[dict[str, Any]]:
+    """The demo back-ends of `make run` (contoso, northwind, fabrikam) on loopback, seeded in
+    the connector exactly as `make run` seeds them; yields their base URLs by partner."""
+    import httpx
+
+    from deploy.demo import connector as demo_connector
+    from deploy.demo.backends import Backend, app_for
+
+    assert mesh.workdir is not None
+    var = mesh.workdir / "demo-var"
+    var.mkdir(exist_ok=True)
+    clients = json.loads((mesh.workdir / "demo-identity.json").read_text())["clients"]
+    async with AsyncExitStack() as stack:
+        urls = {}
+        for partner in ("contoso", "northwind", "fabrikam"):
+            backend = Backend(partner, var, mesh.gateway_url, mesh.issuer)
+            urls[partner] = await stack.enter_async_context(infra.serve_app(app_for(backend)))
+        async with httpx.AsyncClient(base_url=mesh.gateway_url, timeout=30) as api:
+            await demo_connector.seed(
+                api, mesh.tokens, "acme", backends=urls, var=var, clients=clients
+            )
+        yield urls

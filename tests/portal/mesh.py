@@ -62,6 +62,7 @@ class Mesh:
     tokens: dict[str, str] = field(default_factory=dict)
     subs: dict[str, str] = field(default_factory=dict)
     seeded: dict[str, Any] = field(default_factory=dict)
+    workdir: Path | None = None
 
     @property
     def issuer(self) -> str:
@@ -164,7 +165,7 @@ async def start_mesh(
         )
         app = create_portal(settings)
         await stack.enter_async_context(infra.serve_app(app, portal_port))
-        mesh = Mesh(identity_url, gateway_url, portal_url, app)
+        mesh = Mesh(identity_url, gateway_url, portal_url, app, workdir=workdir)
         await _people_tokens(mesh)
         yield mesh
 

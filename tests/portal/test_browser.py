@@ -147,7 +147,7 @@ class TestPartnerIsolation:
             await page.goto(f"{mesh.portal_url}/people/{noah}")
             assert "Runs" not in await page.inner_text("main")
             resp = await page.goto(f"{mesh.portal_url}/companies/northwind/edit")
-            assert resp.status == 404
+            assert resp.status == 403  # the company is public; editing it is not allowed
 
 
 PHONE_PAGES = {

@@ -62,7 +62,7 @@ class TestConnectorPages:
             resp = await post(
                 admin, "/connectors/grants", {"operation": "northwind.stock", "grantee": "contoso"}
             )
-            assert re.search(r"contoso\s*<form", resp.text), "the grant is listed"
+            assert re.search(r"Contoso Manufacturing\s*<form", resp.text), "the grant is listed"
         async with sign_in(mesh, "carlos") as grantee:
             page = await grantee.get("/connectors")
             assert "northwind.stock" in page.text and "granted" in page.text
@@ -145,7 +145,9 @@ class TestWebhookPages:
                 assert granted.status_code == 201 and "Granted <code>stock.low</code>" in (
                     granted.text
                 )
-                assert re.search(r"<code>stock.low</code> → contoso\s*<form", granted.text)
+                assert re.search(
+                    r"<code>stock.low</code> → Contoso Manufacturing\s*<form", granted.text
+                )
             async with sign_in(mesh, "carlos") as carlos:
                 sub = await post_on(
                     carlos,

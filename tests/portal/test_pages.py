@@ -26,7 +26,7 @@ class TestConsoles:
         async with sign_in(mesh, "bruno") as client:
             page = await client.get("/broker")
             assert page.status_code == 200
-            assert "Verify partners" in page.text and "Fabrikam Analytics" in page.text
+            assert "Verify companies and people" in page.text and "Fabrikam Analytics" in page.text
         for username in ("nadia", "felix"):
             async with sign_in(mesh, username) as client:
                 assert (await client.get("/broker")).status_code == 404, username
@@ -35,7 +35,9 @@ class TestConsoles:
         felix, carlos = mesh.subs["felix"], mesh.subs["carlos"]
         async with sign_in(mesh, "bruno") as client:
             page = await client.get("/broker")
-            assert f'<option value="{felix}">Felix Fischer (fabrikam)</option>' in page.text
+            assert (
+                f'<option value="{felix}">Felix Fischer (Fabrikam Analytics)</option>' in page.text
+            )
             resp = await post_form(
                 client,
                 "/broker",
@@ -104,7 +106,8 @@ class TestProfiles:
     async def test_edit_my_own_profile_only(self, mesh):
         me, other = mesh.subs["felix"], mesh.subs["chloe"]
         async with sign_in(mesh, "felix") as client:
-            assert (await client.get(f"/people/{other}/edit")).status_code == 404
+            refused = await client.get(f"/people/{other}/edit")
+            assert refused.status_code == 403 and "Not allowed" in refused.text
             resp = await post_form(
                 client,
                 f"/people/{me}/edit",
@@ -119,7 +122,9 @@ class TestProfiles:
             assert "Forecasting &lt;b&gt;analyst&lt;/b&gt;" in resp.text
             assert "demand planning" in resp.text
             resp = await post_form(client, "/", f"/people/{other}/edit", {"headline": "hacked"})
-            assert resp.status_code == 404
+            assert resp.status_code == 403
+            page = await client.get(f"/people/{other}")
+            assert "hacked" not in page.text
 
     async def test_partner_admins_edit_their_company_only(self, mesh):
         async with sign_in(mesh, "nadia") as client:
@@ -131,9 +136,11 @@ class TestProfiles:
             )
             assert resp.url.path == "/companies/northwind"
             assert "Cold chain across the north" in resp.text
-            assert (await client.get("/companies/contoso/edit")).status_code == 404
+            assert "Company profile saved." in resp.text
+            assert (await client.get("/companies/contoso/edit")).status_code == 403
         async with sign_in(mesh, "noah") as client:  # a member, not an admin
-            assert (await client.get("/companies/northwind/edit")).status_code == 404
+            refused = await client.get("/companies/northwind/edit")
+            assert refused.status_code == 403 and "Not allowed" in refused.text
             assert "Edit company profile" not in (await client.get("/companies/northwind")).text
 
 

@@ -164,3 +164,27 @@ class TestMarkup:
         html = str(markdown('<img src=x onerror=alert(1)> [a](javascript:x) [b](https://e.x "t")'))
         assert "<img" not in html and "javascript:x)" in html and 'href="javascript' not in html
         assert 'href="https://e.x"' in html and "nofollow" in html
+
+
+class TestPlainErrors:
+    def test_validation_errors_read_as_a_sentence(self):
+        from portal.api import plain_errors
+
+        pattern = "string_pattern_mismatch"
+        errors = [
+            {"loc": ["body", "links", 0, "url"], "msg": "String should match", "type": pattern},
+            {"loc": ["body", "display_name"], "msg": "Field required", "type": "missing"},
+            {"loc": ["query", "limit"], "msg": "Input should be less than or equal to 100",
+             "type": "odd_new_type"},
+        ]  # fmt: skip
+        assert plain_errors(errors) == (
+            "Please check: links › url is not in the expected form; display name is required; "
+            "limit input should be less than or equal to 100."
+        )
+
+    def test_nothing_to_tell(self):
+        from portal.api import plain_errors
+
+        assert plain_errors(None) is None
+        assert plain_errors([]) is None
+        assert plain_errors(["not a dict"]) is None

@@ -90,6 +90,15 @@ LIST_BACKENDS = _op(
     _PARTNER_READ,
     "List a partner's back-ends (no secrets)",
 )
+UPDATE_BACKEND = _op(
+    "backend_update",
+    "PATCH",
+    PARTNER + "/backends/{backend}",
+    UpdateBackendRequest,
+    BackendReply,
+    _admin(),
+    "Change a back-end's address or description (the egress guard checks the new address)",
+)
 ROTATE_CREDENTIALS = _op(
     "backend_credentials",
     "PUT",
@@ -319,6 +328,7 @@ OPERATIONS: tuple[Operation, ...] = (
     REGISTER_BACKEND,
     LIST_BACKENDS,
     ROTATE_CREDENTIALS,
+    UPDATE_BACKEND,
     DECLARE_OPERATION,
     CATALOGUE,
     GET_OPERATION,

@@ -70,6 +70,16 @@ class RotateCredentialsRequest(BaseModel):
     auth: AuthConfig = Field(discriminator="kind")
 
 
+class UpdateBackendRequest(BaseModel):
+    """Move a back-end (its address changed) or describe it anew; operations stay bound."""
+
+    eco: str
+    partner: str
+    backend: str
+    base_url: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, max_length=2000)
+
+
 class BackendReply(BaseModel):
     """A back-end as its owners see it: never its secrets."""
 
@@ -232,7 +242,8 @@ class SetAllowlistRequest(BaseModel):
     entries: list[str] = Field(
         default_factory=list,
         max_length=100,
-        description="CIDRs or addresses of internal networks back-ends may live in",
+        description="CIDRs or addresses of internal networks back-ends may live in, or one "
+        "port of an address (127.0.0.1:9201, [::1]:9201)",
     )
 
 
