@@ -7,12 +7,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+CONNECT_TIMEOUT_S = 5.0
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -31,7 +34,34 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+    # A server that does not answer fails a connect in seconds (asyncpg waits 60 s by
+    # default), so callers get a quick 503 and consumers retry, instead of hanging.
+    kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT_S})
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT_S,
+        **kwargs,
+    )
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached right now (down, restarting,
+    cut off, locked for too long, its pool exhausted), not that the request was wrong: a
+    caller gets 503 and may retry, a consumer retries later."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        return True
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError)
 
 
 class Database:

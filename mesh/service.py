@@ -34,6 +34,7 @@ from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.policy import Operation, Policy, decide
 from mesh import context, metrics
+from mesh.db import unavailable as db_unavailable
 from mesh.dpop import HEADER as DPOP
 from mesh.dpop import nats_caller
 from mesh.errors import MeshError, conflict
@@ -265,5 +266,15 @@ class MeshService:
         if isinstance(exc, IntegrityError):
             # A concurrent request won a uniqueness race (each handler checks first).
             return conflict("a concurrent change got there first; try again")
+        if db_unavailable(exc):
+            log.warning(
+                "database unavailable in %s",
+                op.name,
+                extra={"error": f"{exc.__class__.__name__}: {exc}"[:300]},
+            )
+            return MeshError(
+                ErrorCode.UNAVAILABLE,
+                f"the service cannot reach its database now; try again (request id {rid})",
+            )
         log.exception("unhandled error in %s", op.name)
         return MeshError(ErrorCode.INTERNAL, f"internal error (request id {rid})")

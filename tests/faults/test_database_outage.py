@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 
 import pytest
 
@@ -79,6 +80,10 @@ class TestConsumerDatabaseOutage:
             assert f["ready_again_s_after_restore"] is not None, (
                 f"{name} did not become ready again"
             )
+        server_errors = Counter(f"{o.op} {o.status}" for o in drill.outcomes if o.status == 500)
+        assert not server_errors, (
+            f"a database outage is 503 (try again), never 500: {server_errors}"
+        )
         assert result.lost_writes == [], "acknowledged posts that collaboration lost"
         assert result.missing_events == 0, (
             f"{result.missing_events} of {result.held} posts had not reached profile's tag "

@@ -136,6 +136,37 @@ class TestNoResponders:
         assert err.value.code is ErrorCode.UNAVAILABLE
 
 
+class TestDatabaseUnreachable:
+    async def test_a_database_that_does_not_answer_is_unavailable_not_internal(
+        self, nc, test_keys, tokens
+    ):
+        """A real connection refused (nothing listens on the database's port): the caller
+        gets ``unavailable`` (503 at the edge) and may retry, never a 500."""
+        from sqlalchemy import MetaData, text
+
+        from mesh.db import Database
+        from mesh.localnats import free_port
+
+        db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone", MetaData())
+        service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
+
+        async def reads(call, request):
+            async with db.transaction() as session:
+                await session.execute(text("SELECT 1"))
+            raise AssertionError("the database answered")
+
+        service.register(system.ECHO, reads)
+        await service.start()
+        try:
+            with pytest.raises(MeshError) as err:
+                await call(nc, system.ECHO, {"eco": "acme"}, tokens.mint(eco="acme"))
+            assert err.value.code is ErrorCode.UNAVAILABLE
+            assert "request id" in err.value.detail and "127.0.0.1" not in err.value.detail
+        finally:
+            await service.stop()
+            await db.dispose()
+
+
 class TestUnexpectedFailures:
     async def _serve(self, nc, test_keys, failure: Exception):
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
