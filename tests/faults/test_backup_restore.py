@@ -90,7 +90,7 @@ class TestBackupRestore:
                 dumps,
                 first.nats_url,
                 {owner: first.database_url(owner, proxied=False) for owner in first.database_names},
-                **first.config.nats_options,
+                **first.nats_options,
             )
             backup_s = time.monotonic() - t0
             shutil.copyfile(first.credentials_path, credentials)
@@ -103,7 +103,7 @@ class TestBackupRestore:
             databases = {
                 o: topology.database_url(o, proxied=False) for o in topology.database_names
             }
-            await restore(dumps, topology.nats_url, databases, **topology.config.nats_options)
+            await restore(dumps, topology.nats_url, databases, **topology.nats_options)
 
         second = Topology(tmp_path / "second", pg_admin, CONFIG)
         try:

@@ -44,9 +44,26 @@ class TestColdStart:
                 result, settled = await drill.settle(60)
                 figures["first_events_consumed"] = settled is not None
                 await drill.client.aclose()
+                anonymous_refused = await _anonymous_is_refused(topology.nats_url)
             record("cold_start", figures)
         finally:
             await topology.stop()
         assert exited == [], f"replicas exited at start: {figures['exited']}"
         assert error is None, f"the deployment did not start: {error}"
         assert result.missing_events == 0 and settled is not None
+        assert anonymous_refused, "the production-like bus admitted an anonymous client"
+
+
+async def _anonymous_is_refused(url: str) -> bool:
+    """Whether the cluster turns away a client without a key (as production must)."""
+    import nats
+    from nats.errors import Error as NatsError
+
+    try:
+        nc = await nats.connect(
+            servers=url.split(","), allow_reconnect=False, max_reconnect_attempts=0
+        )
+    except (NatsError, OSError):
+        return True
+    await nc.close()
+    return False

@@ -43,6 +43,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from sqlalchemy.engine import make_url
 
+from contracts.bus import PROCESSES, inbox_prefix
 from contracts.subjects import EVENT_STREAM
 from deploy.processes import Child, stop_all
 from mesh.localnats import cluster_commands, free_port, wait_port
@@ -100,6 +101,45 @@ class TopologyConfig:
     # starts (e.g. creating the streams with an admin credential); may be a coroutine.
     deploy: Callable[[Topology], Any] | None = None
     ready_timeout: float = 120.0
+    # The bus as production runs it: every process with its own nkey and the grants
+    # contracts/bus.py derives; nobody connects anonymously. The test itself watches and
+    # deploys as an observer with a key of its own and no limits (it is not a process).
+    secured_bus: bool = True
+
+
+class SecuredBus:
+    """Keys and the servers' authorization for a topology under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        from deploy.natskeys import Keyring, new_user_seed, public_key, write_secret
+
+        self.keyring = Keyring(root / "bus" / "creds").ensure()
+        self.observer_seed = root / "bus" / "observer.nk"
+        if not self.observer_seed.exists():
+            write_secret(self.observer_seed, new_user_seed())
+        self.observer_key = public_key(self.observer_seed.read_bytes())
+        self.conf = root / "bus" / "auth.conf"
+
+    def write_conf(self) -> Path:
+        from deploy.natsconf import user_block
+
+        blocks = [
+            user_block(process, key)
+            for process in PROCESSES
+            for key in self.keyring.public_keys(process)
+        ]
+        blocks.append(f'    # the test\'s observer\n    {{ nkey: "{self.observer_key}" }}')
+        self.conf.write_text("authorization {\n  users: [\n" + ",\n".join(blocks) + "\n  ]\n}\n")
+        return self.conf
+
+    def process_env(self, kind: str) -> dict[str, str]:
+        return {
+            "NATS_NKEY_SEED_FILE": str(self.keyring.seed_file(kind)),
+            "NATS_INBOX_PREFIX": inbox_prefix(kind),
+        }
+
+    def nats_options(self) -> dict[str, Any]:
+        return {"nkeys_seed": str(self.observer_seed)}
 
 
 @dataclass
@@ -192,6 +232,12 @@ class Topology:
         self._nc: Client | None = None
         self._deploying: asyncio.Task[None] | None = None
         self._pg = make_url(postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+        self.bus = SecuredBus(root) if config.secured_bus else None
+
+    @property
+    def nats_options(self) -> dict[str, Any]:
+        """Keyword arguments of the test's own ``nats.connect`` (backups use them too)."""
+        return {**(self.bus.nats_options() if self.bus else {}), **self.config.nats_options}
 
     # -- addresses ----------------------------------------------------------------------
 
@@ -288,6 +334,8 @@ class Topology:
     async def _start_nats(self) -> None:
         commands, ports = cluster_commands(self.root / "nats", self.config.nats_nodes)
         extra = self.config.nats_args(self.root)
+        if self.bus is not None:
+            extra = [*extra, "-c", str(self.bus.write_conf())]
         for i, (argv, port) in enumerate(zip(commands, ports, strict=True)):
             node = NatsNode(f"n{i + 1}", port, [*argv, *extra], self.logs / f"nats-n{i + 1}.log")
             node.start()
@@ -306,7 +354,7 @@ class Topology:
                 servers=self.nats_url.split(","),
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.2,
-                **dict(self.config.nats_options),
+                **self.nats_options,
             )
         return self._nc
 
@@ -382,6 +430,7 @@ class Topology:
             "identity_url": self.identity_url,
             "log_json": "true",
             **values,
+            **(self.bus.process_env(kind) if self.bus else {}),
             **self.config.process_env(kind, replica),
         }
         env.update({f"{prefix}{key.upper()}": str(value) for key, value in settings.items()})
