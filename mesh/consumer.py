@@ -59,10 +59,12 @@ from contracts.subjects import (
 from mesh import metrics
 from mesh.backoff import Backoff
 from mesh.db import Database
+from mesh.db import unavailable as db_unavailable
 from mesh.deadletters import one_line
 from mesh.errors import MeshError
 from mesh.outbox import stop_if_cancelled
 from mesh.settings import DEFAULT_MAX_DELIVER, DEFAULT_RETRY_DELAYS
+from mesh.startup import database_answers
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,10 @@ class Inbox:
             insert(t).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
         )
         return True
+
+
+# While the database is away, how long at most between two tries of the event in hand.
+HOLD_PROBE_MAX_S = 5.0
 
 
 class EventConsumer:
@@ -276,13 +282,16 @@ class EventConsumer:
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         for i, msg in enumerate(msgs):
             if self._stopping:  # hand the rest back for another replica, now
-                for rest in msgs[i:]:
+                for left in msgs[i:]:
                     with contextlib.suppress(Exception):
-                        await rest.nak()
+                        await left.nak()
                 return
             self._in_hand = True
             try:
-                await self._process(msg)
+                later = msgs[i + 1 :]
+                await self._process(msg, later)
+                if len(later) < len(msgs) - i - 1:  # handed back while the database was away
+                    return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # e.g. the ack or the dead letter could not be sent
@@ -293,7 +302,9 @@ class EventConsumer:
             finally:
                 self._in_hand = False
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process(self, msg: Msg, rest: list[Msg] | None = None) -> None:
+        """Handle ``msg``; should the database be away, ``rest`` (the batch's other
+        messages) is handed back for later and emptied (see :meth:`_handle_holding`)."""
         delivered = msg.metadata.num_delivered or 1
         if delivered > 1:
             metrics.events_redelivered.labels(self.durable).inc()
@@ -307,8 +318,11 @@ class EventConsumer:
             return
         rejected: list[tuple[EventBase, str]] = []
         for event in events:
-            outcome, error = await self._handle(event)
+            outcome, error = await self._handle_holding(msg, event, rest or [])
             metrics.events_consumed.labels(self.durable, outcome).inc()
+            if outcome == "unavailable":  # stopping while the database is away
+                await msg.nak()
+                return
             if outcome == "retry":
                 if delivered >= self.schedule.max_deliver:
                     await self._dead_letter(msg, "exhausted", error)
@@ -321,6 +335,21 @@ class EventConsumer:
         for event, error in rejected:
             await self._dead_letter(msg, "rejected", error, event)
         await msg.ack()
+
+    async def _database_away(self, exc: Exception) -> bool:
+        """Whether the handler failed because the database cannot be reached (rather than,
+        say, a peer not answering): an error of that kind, and the database not answering
+        a ping either (asyncpg's refused connects surface as plain ``OSError``)."""
+        if not (db_unavailable(exc) or isinstance(exc, OSError)):
+            return False
+        return not await database_answers(self.db)
+
+    async def _hand_back(self, msgs: list[Msg]) -> None:
+        """Give messages back to JetStream for later, each after its schedule's delay."""
+        for m in msgs:
+            with contextlib.suppress(Exception):
+                await m.nak(delay=self.schedule.delay(m.metadata.num_delivered or 1))
+        msgs.clear()
 
     async def _handle(self, event: EventBase) -> tuple[str, str]:
         """Handle one event once in effect: (``ok`` | ``duplicate`` | ``rejected``, a
@@ -336,9 +365,39 @@ class EventConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if await self._database_away(exc):
+                return "unavailable", f"{exc.__class__.__name__}: {exc}"
             log.exception("event handler failed; will retry", extra={"event_id": event.id})
             return "retry", f"{exc.__class__.__name__}: {exc}"
         return ("ok" if fresh else "duplicate"), ""
+
+    async def _handle_holding(self, msg: Msg, event: EventBase, rest: list[Msg]) -> tuple[str, str]:
+        """:meth:`_handle`, holding on to ``msg`` for as long as the database cannot be
+        reached: the message stays in hand (``in_progress`` keeps JetStream from giving
+        it to anyone else, and counts no delivery), the handler is tried again as soon as
+        the database answers. An outage of any length costs no delivery and no dead letter,
+        and the backlog moves the moment the database is back, not after a retry delay.
+        Stopping hands the message back at once (``unavailable``)."""
+        wait = Backoff(0.2, HOLD_PROBE_MAX_S)
+        while True:
+            outcome, error = await self._handle(event)
+            if outcome != "unavailable":
+                if wait.attempt:
+                    log.info("database back; event handled", extra={"consumer": self.durable})
+                    self._ok()
+                return outcome, error
+            if not wait.attempt:
+                log.warning(
+                    "database unavailable; holding the event until it answers",
+                    extra={"consumer": self.durable, "event_id": event.id, "error": error},
+                )
+                self._failed(RuntimeError(f"database unavailable: {error}"))
+                await self._hand_back(rest)
+            if self._stopping:
+                return outcome, error
+            await msg.in_progress()
+            # Well inside the ack wait, so JetStream never takes the held message back.
+            await asyncio.sleep(min(wait.next(), self.schedule.ack_wait / 3))
 
     async def _dead_letter(
         self, msg: Msg, reason: str, error: str, event: EventBase | None = None
