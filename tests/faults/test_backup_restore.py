@@ -4,7 +4,10 @@ data there: a person, a thread with its posts, a tag cloud, a grant; new events 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 
 from deploy.backup import backup, restore
 from deploy.welcome import people_tokens, seed_content
+from mesh.localnats import child_process, free_port, wait_port
 from tests.faults.load import BASE, record
 from tests.support.topology import Topology, TopologyConfig
 
@@ -71,6 +75,21 @@ async def signed_in(topology: Topology) -> Mesh:
         return Mesh(topology, await people_tokens(http, topology.issuer))
 
 
+async def _demo_backends(topology: Topology, stack: contextlib.ExitStack) -> dict[str, str]:
+    """The seeded partners' demo back-ends (as ``partnermesh up`` starts them), so the
+    connector's demo operations, grants and flows exist to be backed up."""
+    ports = {partner: free_port() for partner in ("contoso", "northwind", "fabrikam")}
+    topology.var.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "deploy.demo.backends", "--var", str(topology.var)]
+    argv += ["--gateway", topology.gateway_urls[0], "--issuer", topology.issuer]
+    for partner, port in ports.items():
+        argv += ["--port", f"{partner}={port}"]
+    stack.enter_context(child_process(argv))
+    for port in ports.values():
+        await asyncio.to_thread(wait_port, port, 30.0)
+    return {partner: f"http://127.0.0.1:{port}" for partner, port in ports.items()}
+
+
 class TestBackupRestore:
     async def test_a_fresh_deployment_from_the_backup_serves_the_same_data(
         self, tmp_path: Path, pg_admin: str
@@ -80,10 +99,17 @@ class TestBackupRestore:
         dumps = tmp_path / "backup"
         credentials = tmp_path / "demo-identity.json"
         first = Topology(tmp_path / "first", pg_admin, CONFIG)
+        stack = contextlib.ExitStack()  # the demo back-ends, stopped with the first mesh
         try:
             await first.start()
             mesh = await signed_in(first)
-            seeded = await seed_content(first.gateway_urls[0], mesh.tokens)
+            backends = await _demo_backends(first, stack)
+            connector = {
+                "backends": backends,
+                "var": first.var,
+                "clients": json.loads(first.credentials_path.read_text())["clients"],
+            }
+            seeded = await seed_content(first.gateway_urls[0], mesh.tokens, connector)
             before = await mesh.settled_snapshot()
             t0 = time.monotonic()
             manifest = await backup(
@@ -96,6 +122,7 @@ class TestBackupRestore:
             shutil.copyfile(first.credentials_path, credentials)
             await mesh.api.aclose()
         finally:
+            stack.close()
             await first.stop()
 
         async def load(topology: Topology) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -125,7 +126,12 @@ async def serve_app(app: object, port: int | None = None, **options: object) -> 
 
     ``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``: the URL is then https).
     """
-    port = port or free_port()
+    # Bound here, port 0 unless asked: a port picked first and bound later may be taken
+    # in between by any other process of a parallel run.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -135,9 +141,10 @@ async def serve_app(app: object, port: int | None = None, **options: object) -> 
         **options,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
+            sock.close()
             task.result()
             raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
