@@ -5,7 +5,6 @@ credential."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -50,15 +49,39 @@ def commands(sub: Any) -> None:
         parser.add_argument("--json", action="store_true", help="JSON lines")
 
 
+async def _said_below(exc: Exception) -> None:
+    """nats-py's error callback: the command reports a failed connect itself."""
+
+
 async def run(args: argparse.Namespace) -> int:
     """``partnermesh dead-letters list|show|replay``; the exit code."""
+    import nats
+
     from contracts.bus import OPS, inbox_prefix
     from contracts.subjects import dead_letter_subject
     from mesh import deadletters
-    from mesh.nats import BusAuth, connect
+    from mesh.nats import BusAuth
 
     auth = BusAuth(args.seed, inbox_prefix(OPS), args.ca) if args.seed else None
-    nc = await asyncio.wait_for(connect(args.nats_url, "partnermesh-dead-letters", auth), 30)
+    try:
+        # A command, not a service: one try at each server, then say why.
+        nc = await nats.connect(
+            servers=args.nats_url.split(","),
+            name="partnermesh-dead-letters",
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=5,
+            error_cb=_said_below,
+            **(auth or BusAuth()).options(),
+        )
+    except Exception as exc:  # refused (no or a wrong key), or nobody there
+        print(
+            f"partnermesh dead-letters: cannot connect to NATS at {args.nats_url} "
+            f"({exc.__class__.__name__}: {exc}). A secured bus admits the ops key only: "
+            "--seed var/nats/creds/ops.nk (partnermesh up), or $PM_NATS_NKEY_SEED_FILE",
+            file=sys.stderr,
+        )
+        return 2
     js = nc.jetstream()
     try:
         if args.action == "show":
