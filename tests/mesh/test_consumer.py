@@ -37,8 +37,9 @@ from mesh.runtime import service_runtime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
-from tests.support.outage import NatsNode, TcpProxy
+from tests.support.outage import NatsNode
 from tests.support.services import run_service
+from tests.support.tcpproxy import TcpProxy
 
 FAST = {"fetch_timeout": 0.3, "check_interval": 0.3}
 
@@ -305,11 +306,10 @@ async def proxied_postgres(postgres_admin_url):
         pytest.skip("a database outage needs PostgreSQL: set PARTNERMESH_TEST_POSTGRES_URL")
     url, name = await infra.create_pg_database(postgres_admin_url)
     target = make_url(url)
-    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
-    await proxy.start()
+    proxy = TcpProxy([(target.host or "127.0.0.1", target.port or 5432)], "db").start()
     proxied = target.set(host="127.0.0.1", port=proxy.port)
     yield proxied.render_as_string(hide_password=False), proxy
-    await proxy.cut()
+    proxy.close()
     await infra.drop_pg_database(postgres_admin_url, name)
 
 
@@ -334,7 +334,7 @@ class TestOutage:
             first = audit(eco, "before")
             await publish_event(js, first)
             await eventually(lambda: rec.count(first.id), "handled before the outage")
-            await proxy.cut()
+            proxy.cut()
             during = [audit(eco, f"during-{i}") for i in range(5)]
             for event in during:
                 await publish_event(js, event)
@@ -342,7 +342,7 @@ class TestOutage:
             assert sample("pm_consumer_up", consumer=durable) == 0
             # Longer than the schedule (3 deliveries, 0.6 s of delays) and than the ack wait.
             await asyncio.sleep(3 * schedule.ack_wait)
-            await proxy.restore()
+            proxy.restore()
             await eventually(lambda: _counts(rec, during, 1), "all handled once after the outage")
             await eventually(lambda: consumer.healthy, "the consumer is up again")
             assert sample("pm_dead_letters_total", consumer=durable, reason="exhausted") == 0
