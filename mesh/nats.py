@@ -13,10 +13,9 @@ import nats
 from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from contracts.subjects import EVENT_STREAM, EVENT_STREAM_SUBJECTS
+from contracts.subjects import EVENT_STREAM
 from mesh import metrics
 
 log = logging.getLogger(__name__)
@@ -109,17 +108,6 @@ async def connect(url: str, name: str, auth: BusAuth | None = None) -> Client:
     return nc
 
 
-def event_stream_config(replicas: int = 1) -> StreamConfig:
-    """The one stream that holds every event, with a de-dup window."""
-    return StreamConfig(
-        name=EVENT_STREAM,
-        subjects=EVENT_STREAM_SUBJECTS,
-        duplicate_window=600.0,
-        num_replicas=replicas,
-        max_age=30 * 24 * 3600.0,
-    )
-
-
 async def ensure_event_stream(js: JetStreamContext, replicas: int = 1, wait: float = 120.0) -> None:
     """Wait until the event stream exists.
 
@@ -134,7 +122,9 @@ async def ensure_event_stream(js: JetStreamContext, replicas: int = 1, wait: flo
     except NotFoundError:
         pass
     try:
-        await asyncio.wait_for(js.add_stream(event_stream_config(replicas)), 2.0)
+        from mesh.streams import stream_configs  # mesh.streams builds on this module
+
+        await asyncio.wait_for(js.add_stream(stream_configs(replicas)[0]), 2.0)
         return
     except BadRequestError:
         pass  # already there with another config (e.g. more replicas): keep it

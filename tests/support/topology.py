@@ -47,7 +47,7 @@ from contracts.bus import PROCESSES, inbox_prefix
 from contracts.subjects import EVENT_STREAM
 from deploy.processes import Child, stop_all
 from mesh.localnats import cluster_commands, free_port, wait_port
-from mesh.nats import ensure_event_stream
+from mesh.streams import ensure_streams
 from tests.support import infra
 from tests.support.tcpproxy import TcpProxy
 
@@ -362,21 +362,15 @@ class Topology:
         return (await self.nats()).jetstream(timeout=2.0)
 
     async def create_streams(self, timeout: float = 60.0) -> None:
-        """The deploy step that creates the streams, retried until JetStream answers:
-        the runtime kit's own where it has one (``mesh.streams``), else the event stream
-        exactly as the processes create it themselves (``mesh.nats``)."""
+        """The deploy step that creates the streams (:func:`mesh.streams.ensure_streams`),
+        retried until JetStream answers."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 nc = await self.nats()
                 js = await self.js()
                 await js.account_info()
-                try:
-                    from mesh.streams import ensure_streams  # type: ignore[import-not-found]
-                except ImportError:
-                    await ensure_event_stream(js)
-                else:
-                    await ensure_streams(js, nc)
+                await ensure_streams(js, nc)
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:
