@@ -4,3 +4,4 @@ CREATE DATABASE profile;
 CREATE DATABASE matching;
 CREATE DATABASE collaboration;
 CREATE DATABASE connector;
+CREATE DATABASE portal;
