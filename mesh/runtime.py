@@ -242,7 +242,8 @@ async def service_runtime(
         stack.push_async_callback(db.dispose)
         await wait_for_database(db, name)
         await migrate.prepare(db, settings.migrates_on_start())
-        http = httpx.AsyncClient(timeout=10)
+        # identity's documents and keys: at its internal address when one is set
+        http = httpx.AsyncClient(timeout=10, transport=settings.identity_route().transport())
         stack.push_async_callback(http.aclose)
         if verifier is None:
             verifier = TokenVerifier(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from mesh.identityroute import IdentityRoute
 
 # Defaults of mesh.consumer.RetrySchedule (kept here: settings import no runtime module).
 DEFAULT_RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600)
@@ -55,6 +58,10 @@ class MeshSettings(BusSettings):
     log_json: bool = True
     # Token verification (zero trust): issuers are <identity_url>/eco/<eco>.
     identity_url: str = "http://127.0.0.1:8081"
+    # Where this process fetches identity's discovery documents and keys when the public
+    # address above is not reachable from inside the deployment (a cluster Service, e.g.
+    # http://identity:8081); empty: at identity_url.
+    identity_internal_url: str = ""
     audience: str = "partnermesh"
     extra_trusted_issuers: list[str] = []
     # Secrets that must be changed outside development.
@@ -77,6 +84,11 @@ class MeshSettings(BusSettings):
                 "set a real secret before running in production"
             )
         return self
+
+    def identity_route(self) -> IdentityRoute:
+        from mesh.identityroute import IdentityRoute
+
+        return IdentityRoute(self.identity_url, self.identity_internal_url)
 
     def migrates_on_start(self) -> bool:
         if self.migrate_on_start is None:

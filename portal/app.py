@@ -52,7 +52,10 @@ def _lifespan(settings: PortalSettings):  # type: ignore[no-untyped-def]
         db = Database(settings.database_url_or_default(), models.metadata)
         await migrate.prepare(db, settings.migrates_on_start())
         async with (
-            httpx.AsyncClient(timeout=10.0) as http,
+            # identity (OIDC back-channel, admin API): at its internal address if set
+            httpx.AsyncClient(
+                timeout=10.0, transport=settings.identity_route().transport()
+            ) as http,
             httpx.AsyncClient(
                 base_url=settings.gateway_url, timeout=settings.gateway_timeout
             ) as gw,
@@ -151,6 +154,22 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        """Serving (its database migrated: start-up waits for that) and the database answers."""
+        if await portal_of(request).db.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": "Not ready",
+                "status": 503,
+                "detail": "the database does not answer",
+            },
+            status_code=503,
+            media_type="application/problem+json",
+        )
 
     app.add_middleware(
         SecurityHeaders, public_url=settings.public_url, identity_url=settings.identity_url
