@@ -87,7 +87,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            http = httpx.AsyncClient(timeout=5)
+            http = httpx.AsyncClient(timeout=5, transport=settings.identity_route().transport())
             stack.push_async_callback(http.aclose)
             buckets, redis_client = make_buckets(settings)
             if redis_client is not None:
