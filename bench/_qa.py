@@ -53,6 +53,7 @@ class Split:
     people: dict[str, Person]
     candidates: list[str]  # answered anything before the cut-off
     queries: list[Query]
+    posts: list[Post]  # the whole stream (only ``training`` looks past the cut-off's history)
 
 
 def load(path: Path) -> list[Post]:
@@ -88,34 +89,60 @@ def cutoffs(posts: list[Post]) -> list[datetime]:
     return out
 
 
-def splits(posts: list[Post]) -> list[Split]:
-    answerers: dict[str, set[str]] = defaultdict(set)
+def snapshot(posts: list[Post], cut: datetime) -> tuple[dict[str, Person], list[str]]:
+    """What everyone wrote before ``cut``, and who had answered anything by then."""
     by_id = {p.id: p for p in posts}
+    people: dict[str, Person] = defaultdict(Person)
     for p in posts:
-        if p.kind == "a" and p.parent:
+        if p.when >= cut:
+            break
+        if p.kind == "q":
+            people[p.author].questions.append(p)
+        else:
+            people[p.author].answers.append(p)
+            parent = by_id.get(p.parent or "")
+            if parent is not None:
+                people[p.author].answered_titles.append(parent.title)
+    return dict(people), sorted(a for a, person in people.items() if person.answers)
+
+
+def window(
+    posts: list[Post], start: datetime, end: datetime | None, known_by: datetime | None
+) -> list[Query]:
+    """Questions asked in [start, end) that someone other than the asker answered
+    (counting only answers posted before ``known_by``, when given)."""
+    answerers: dict[str, set[str]] = defaultdict(set)
+    for p in posts:
+        if p.kind == "a" and p.parent and (known_by is None or p.when < known_by):
             answerers[p.parent].add(p.author)
+    out = []
+    for p in posts:
+        if p.kind != "q" or p.when < start or (end is not None and p.when >= end):
+            continue
+        truth = frozenset(answerers[p.id] - {p.author})
+        if truth:
+            out.append(Query(p, truth, (p.when - start).days // 7))
+    return out
+
+
+def splits(posts: list[Post]) -> list[Split]:
     cuts = cutoffs(posts)
     out = []
     for i, cut in enumerate(cuts):
         end = cuts[i + 1] if i + 1 < len(cuts) else None
-        people: dict[str, Person] = defaultdict(Person)
-        for p in posts:
-            if p.when >= cut:
-                break
-            if p.kind == "q":
-                people[p.author].questions.append(p)
-            else:
-                people[p.author].answers.append(p)
-                parent = by_id.get(p.parent or "")
-                if parent is not None:
-                    people[p.author].answered_titles.append(parent.title)
-        cands = sorted(a for a, person in people.items() if person.answers)
-        queries = []
-        for p in posts:
-            if p.kind != "q" or p.when < cut or (end is not None and p.when >= end):
-                continue
-            truth = frozenset(answerers[p.id] - {p.author})
-            if truth:
-                queries.append(Query(p, truth, (p.when - cut).days // 7))
-        out.append(Split(cut, dict(people), cands, queries))
+        people, cands = snapshot(posts, cut)
+        out.append(Split(cut, people, cands, window(posts, cut, end, None), posts))
     return out
+
+
+def training(split: Split) -> Split | None:
+    """Outcomes known at the cut-off, for learning: the snapshot at an earlier inner
+    cut-off (half the questions before it) against the questions asked since, with
+    the answers posted before the cut-off as truth."""
+    before = [p.when for p in split.posts if p.kind == "q" and p.when < split.cutoff]
+    if len(before) < 4:
+        return None
+    inner = before[len(before) // 2]
+    people, cands = snapshot(split.posts, inner)
+    queries = window(split.posts, inner, split.cutoff, split.cutoff)
+    return Split(inner, people, cands, queries, split.posts) if queries and cands else None

@@ -15,6 +15,7 @@ import html
 import os
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,10 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bench import _qa_metrics as qm
-from bench._qa import Person, Post, Split, load, splits
+from bench._qa import Person, Post, Split, load, splits, training
+from services.matching.engine import expert, learn, priors
 from services.matching.engine.index import MatchIndex
-from services.matching.engine.model import Profile
+from services.matching.engine.model import Asker, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 RELATIVE = Path("shared") / "data" / "coffee-stackexchange" / "Posts.xml"
@@ -117,8 +119,54 @@ def engine_profile_scores(split: Split) -> np.ndarray:
     return out
 
 
+def _index(split: Split) -> MatchIndex:
+    ix = MatchIndex()
+    ix.build(person_profile(pid, p) for pid, p in split.people.items())
+    helped = priors.Activity()
+    answers = sorted((a for p in split.people.values() for a in p.answers), key=lambda a: a.when)
+    for a in answers:
+        helped.add(a.author, a.when.timestamp())
+    for pid, value in helped.snapshot(split.cutoff.timestamp()).items():
+        ix.set_activity(pid, value)
+    return ix
+
+
+def _features(split: Split) -> np.ndarray:
+    """(queries × candidates × features) of the expert-finding mode."""
+    ix = _index(split)
+    col = {c: i for i, c in enumerate(split.candidates)}
+    out = np.zeros((len(split.queries), len(split.candidates), len(expert.FEATURES)))
+    for r, q in enumerate(split.queries):
+        ctx = Asker(exclude={q.question.author})
+        for b, idx, x in expert.features(ix, question_text(q.question), ctx=ctx):
+            for j, i in enumerate(idx):
+                c = col.get(b.ids[i])
+                if c is not None:
+                    out[r, c] = x[j]
+    return out
+
+
+def learned_model(split: Split) -> learn.Model:
+    """The default, refitted on the outcomes known at the cut-off (none: the default)."""
+    train = training(split)
+    if train is None:
+        return expert.DEFAULT
+    x = _features(train)
+    y = np.array([[c in q.truth for c in train.candidates] for q in train.queries])
+    return learn.fit(expert.DEFAULT, x.reshape(-1, x.shape[-1]), y.ravel())
+
+
+def engine_expert_scores(split: Split, learned: bool = True) -> np.ndarray:
+    """ "Help me with this need": the question against everyone, with behaviour priors;
+    the score is the probability of helping (default model, or refitted on outcomes)."""
+    model = learned_model(split) if learned else expert.DEFAULT
+    return model.probability(_features(split))
+
+
 METHODS: dict[str, Scorer] = {
-    "engine": engine_profile_scores,
+    "engine": engine_expert_scores,
+    "engine_default_weights": partial(engine_expert_scores, learned=False),
+    "engine_profile_mode": engine_profile_scores,
     "tfidf": tfidf_scores,
     "activity_prior": activity_scores,
     "random": random_scores,
