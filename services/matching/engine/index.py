@@ -55,7 +55,7 @@ class MatchIndex:
         self._delta: Block | None = None
         self.priors: dict[str, float] = {}
         self.activity: dict[str, float] = {}
-        self.related = Related()
+        self._related: Related | None = None
         self.opted_out: set[str] = set()
 
     # ------------------------------------------------------------ building
@@ -67,12 +67,20 @@ class MatchIndex:
         raws = [self.vec.raw(p) for p in plist]
         self.vec.fit(raws)
         self.rows = {p.id: self.vec.row(p, r) for p, r in zip(plist, raws, strict=True)}
-        self.related = Related().fit(self._term_phrases(plist))
+        self._related = None  # learned on first use (expert finding), not on every build
         self.featuriser.forget()
         self.compact()
 
-    def _term_phrases(self, plist: list[Profile]) -> Iterable[list[str]]:
-        for p in plist:
+    @property
+    def related(self) -> Related:
+        """Words the ecosystem uses together, learned from its profiles at first use."""
+        if self._related is None:
+            self._related = Related().fit(self._term_phrases())
+        return self._related
+
+    def _term_phrases(self) -> Iterable[list[str]]:
+        for row in self.rows.values():
+            p = row.profile
             for phrase in (*p.needs, *p.offers, *p.skills, *p.interests):
                 yield [k for k, _ in self.featuriser.phrase(phrase) if k[0] == "t"]
 

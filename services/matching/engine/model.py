@@ -76,6 +76,7 @@ class ReasonPart:
     terms_a: tuple[str, ...]
     terms_b: tuple[str, ...]
     weight: float
+    text: str = ""  # the reason as a sentence a person can read (see engine.explain)
 
 
 @dataclass
