@@ -230,12 +230,17 @@ class OptimisedPair(BaseModel):
     a: str
     b: str
     score: float
+    probability: float = Field(
+        default=0.0, description="calibrated chance that both accept (what the plan maximises)"
+    )
     introduction: str | None = None
 
 
 class OptimiseReply(BaseModel):
     proposals: list[OptimisedPair]
-    objective: float = Field(description="total reciprocal score of the chosen pairs")
+    objective: float = Field(
+        description="expected successful introductions: the chosen pairs' summed probabilities"
+    )
     upper_bound: float = Field(description="LP-relaxation bound of the objective")
     gap: float = Field(description="relative distance to the bound (0.01 = within 1%)")
     viable_people: int

@@ -20,6 +20,7 @@ from mesh.outbox import Outbox
 from services.matching import repository as repo
 from services.matching import workflow
 from services.matching.engine.batch import candidate_graph, top_k_all
+from services.matching.engine.calibrate import Calibration
 from services.matching.engine.expert import find_experts
 from services.matching.engine.explain import expert_reasons, explain
 from services.matching.engine.index import MatchIndex
@@ -193,7 +194,9 @@ class Matching:
                 return asker_from(pid, by_person.get(pid, []), social, ix.people.w.decline_penalty)
 
             top = top_k_all(ix.people, req.candidates, req.min_score, asker_of)
-            u, v, w = candidate_graph(top)
+            u, v, score = candidate_graph(top)
+            # Maximise expected successful introductions, not a sum of raw scores.
+            w = calibration(rows, ix.no_learning)(score)
             cap = self._capacity(top.ids, by_person, req.capacity)
             plan = await asyncio.to_thread(
                 optimise,
@@ -211,11 +214,17 @@ class Matching:
                 intro_id = None
                 if not req.dry_run:
                     row = await self.flow.create(
-                        s, claims, req.eco, a, b, "proposed", "engine", float(w[e])
+                        s, claims, req.eco, a, b, "proposed", "engine", float(score[e])
                     )
                     intro_id = row.id
                 pairs.append(
-                    m.OptimisedPair(a=a, b=b, score=round(float(w[e]), 6), introduction=intro_id)
+                    m.OptimisedPair(
+                        a=a,
+                        b=b,
+                        score=round(float(score[e]), 6),
+                        probability=round(float(w[e]), 6),
+                        introduction=intro_id,
+                    )
                 )
         return m.OptimiseReply(
             proposals=pairs,
@@ -240,6 +249,19 @@ class Matching:
             )
             cap[i] = max(0, capacity - recent)
         return cap
+
+
+def calibration(rows: Sequence[IntroductionRow], no_learning: set[str]) -> Calibration:
+    """Score → chance of connecting, fitted on finished introductions (their score then)."""
+    done = [
+        (r.score, r.status == "connected")
+        for r in rows
+        if r.score is not None
+        and r.status in ("connected", "declined", "rejected")
+        and r.a not in no_learning
+        and r.b not in no_learning
+    ]
+    return Calibration.fit(done)
 
 
 def _aware(t: datetime) -> datetime:

@@ -42,12 +42,20 @@ def fit(prior: Model, x: np.ndarray, y: np.ndarray, strength: float = 1.0) -> Mo
     reg = np.full(len(mean), strength)
     reg[-1] = 1e-6
     theta = np.array([*prior.coef, float(np.log(y.mean() / (1 - y.mean())))])
+
+    def loss(t: np.ndarray) -> float:
+        z = design @ t
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(reg * (t - mean) ** 2))
+
     for _ in range(STEPS):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -30, 30)))
         grad = design.T @ (p - y) + reg * (theta - mean)
         hess = (design * (p * (1 - p))[:, None]).T @ design + np.diag(reg)
         step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-8:
+        size, before = 1.0, loss(theta)
+        while loss(theta - size * step) > before and size > 1e-6:  # damped: never uphill
+            size /= 2
+        theta -= size * step
+        if np.abs(size * step).max() < 1e-8:
             break
     return Model(prior.names, tuple(float(c) for c in theta[:-1]), float(theta[-1]), len(y))
