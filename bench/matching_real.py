@@ -15,7 +15,6 @@ import html
 import os
 import re
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,15 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from bench import _qa_metrics as qm
 from bench._qa import Person, Post, Split, load, splits, training
 from services.matching.engine import expert, learn, priors
+from services.matching.engine.calibrate import IDENTITY, Calibration
 from services.matching.engine.index import MatchIndex
-from services.matching.engine.model import Asker, Profile
+from services.matching.engine.model import Asker, Profile, Weights
 
 ROOT = Path(__file__).resolve().parent.parent
 RELATIVE = Path("shared") / "data" / "coffee-stackexchange" / "Posts.xml"
 
-Scorer = Callable[[Split], np.ndarray]  # (queries × candidates), higher is better
+# (queries × candidates), higher is better; or (ranking, calibrated chances) of that shape
+Scorer = Callable[[Split], np.ndarray | tuple[np.ndarray, np.ndarray]]
 
 
 def data_path() -> Path:
@@ -49,7 +50,9 @@ async def run(quick: bool) -> dict[str, Any]:
     path = data_path()
     if not path.exists():
         return {"skipped": f"no real data at {path} (set MATCHING_REAL_DATA to a Posts.xml)"}
-    return await asyncio.to_thread(evaluate, path)
+    result = await asyncio.to_thread(evaluate, path)
+    result["ablation_ndcg_recall_mrr"] = await asyncio.to_thread(ablation, path)
+    return result
 
 
 # ---------------------------------------------------------------- text of posts
@@ -101,9 +104,9 @@ def tfidf_scores(split: Split) -> np.ndarray:
     return (vec.transform(queries) @ vec.transform(docs).T).toarray()
 
 
-def engine_profile_scores(split: Split) -> np.ndarray:
+def engine_profile_scores(split: Split, weights: Weights | None = None) -> np.ndarray:
     """The engine as a profile matcher: the asker, needing this question, against everyone."""
-    ix = MatchIndex()
+    ix = MatchIndex(weights)
     ix.build(person_profile(pid, p) for pid, p in split.people.items())
     col = {c: i for i, c in enumerate(split.candidates)}
     out = np.zeros((len(split.queries), len(split.candidates)))
@@ -119,10 +122,12 @@ def engine_profile_scores(split: Split) -> np.ndarray:
     return out
 
 
-def _index(split: Split) -> MatchIndex:
-    ix = MatchIndex()
+def _index(
+    split: Split, weights: Weights | None = None, half_life: float = priors.WEEK
+) -> MatchIndex:
+    ix = MatchIndex(weights)
     ix.build(person_profile(pid, p) for pid, p in split.people.items())
-    helped = priors.Activity()
+    helped = priors.Activity(half_life)
     answers = sorted((a for p in split.people.values() for a in p.answers), key=lambda a: a.when)
     for a in answers:
         helped.add(a.author, a.when.timestamp())
@@ -131,9 +136,9 @@ def _index(split: Split) -> MatchIndex:
     return ix
 
 
-def _features(split: Split) -> np.ndarray:
+def _features(split: Split, **index_kw: Any) -> np.ndarray:
     """(queries × candidates × features) of the expert-finding mode."""
-    ix = _index(split)
+    ix = _index(split, **index_kw)
     col = {c: i for i, c in enumerate(split.candidates)}
     out = np.zeros((len(split.queries), len(split.candidates), len(expert.FEATURES)))
     for r, q in enumerate(split.queries):
@@ -156,6 +161,19 @@ def learned_model(split: Split) -> learn.Model:
     return learn.fit(expert.DEFAULT, x.reshape(-1, x.shape[-1]), y.ravel())
 
 
+def calibrated_default(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """The default model's ranking, its chances calibrated (Platt on its logit) on the
+    outcomes known at the cut-off: the order is the default's, the sums are honest."""
+    cal = Calibration(IDENTITY)
+    train = training(split)
+    if train is not None:
+        x = expert.DEFAULT.logit(_features(train)).ravel()
+        y = np.array([[c in q.truth for c in train.candidates] for q in train.queries]).ravel()
+        cal = Calibration.fit(zip(x, y, strict=True), IDENTITY)
+    logit = expert.DEFAULT.logit(_features(split))
+    return logit, cal(logit.ravel()).reshape(logit.shape)
+
+
 def engine_expert_scores(split: Split, learned: bool = True) -> np.ndarray:
     """ "Help me with this need": the question against everyone, with behaviour priors;
     the score is the probability of helping (default model, or refitted on outcomes)."""
@@ -164,8 +182,8 @@ def engine_expert_scores(split: Split, learned: bool = True) -> np.ndarray:
 
 
 METHODS: dict[str, Scorer] = {
-    "engine": engine_expert_scores,
-    "engine_default_weights": partial(engine_expert_scores, learned=False),
+    "engine": calibrated_default,
+    "engine_weights_refit_on_outcomes": engine_expert_scores,
     "engine_profile_mode": engine_profile_scores,
     "tfidf": tfidf_scores,
     "activity_prior": activity_scores,
@@ -184,6 +202,43 @@ def _rows(split: Split, scores: np.ndarray) -> list[tuple[float, float, float]]:
     return out
 
 
+def _variant(coef: tuple[float, ...], **index_kw: Any) -> Scorer:
+    model = learn.Model(expert.FEATURES, coef, expert.DEFAULT.intercept)
+    return lambda split: model.probability(_features(split, **index_kw))
+
+
+def _as_it_was(split: Split) -> np.ndarray:
+    """The profile matcher with both directions' harmonic mean (one-sided matches zeroed)."""
+    return engine_profile_scores(split, Weights(mutual=1.0))
+
+
+ABLATION: dict[str, Scorer] = {
+    "profile_mode_harmonic_mean_as_before": _as_it_was,
+    "profile_mode_one_sided_counts": engine_profile_scores,
+    "expert_text_only": _variant((*expert.DEFAULT.coef[:3], 0.0, 0.0)),
+    "expert_text_without_related_words": _variant(
+        (*expert.DEFAULT.coef[:3], 0.0, 0.0), weights=Weights(related=0.0)
+    ),
+    "expert_text_plus_all_time_activity": _variant(expert.DEFAULT.coef, half_life=float("inf")),
+    "expert_text_plus_recent_activity (default engine)": _variant(expert.DEFAULT.coef),
+    "recent_activity_only": _variant((0.0, 0.0, 0.0, 1.0, 0.0)),
+}
+
+
+def _ranking(out: np.ndarray | tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return out[0] if isinstance(out, tuple) else out
+
+
+def ablation(path: Path) -> dict[str, Any]:
+    """What each change contributes (rankings only, same protocol)."""
+    parts = splits(load(path))
+    out: dict[str, Any] = {}
+    for name, scorer in ABLATION.items():
+        rows = [r for split in parts for r in _rows(split, _ranking(scorer(split)))]
+        out[name] = qm.summary(np.array(rows))
+    return out
+
+
 def evaluate(path: Path, methods: dict[str, Scorer] | None = None) -> dict[str, Any]:
     methods = methods or METHODS
     posts = load(path)
@@ -196,10 +251,11 @@ def evaluate(path: Path, methods: dict[str, Scorer] | None = None) -> dict[str, 
         weeks = np.array([q.week for q in split.queries], np.int64)
         hits, pairs = hits + int(truth.sum()), pairs + truth.size
         for name, scorer in methods.items():
-            scores = scorer(split)
+            out = scorer(split)
+            scores, chances = out if isinstance(out, tuple) else (out, out)
             rows[name] += _rows(split, scores)
             if name != "random":
-                intros[name].append(qm.introductions(scores, truth, weeks))
+                intros[name].append(qm.introductions(chances, truth, weeks))
     arrays = {m: np.array(r) for m, r in rows.items()}
     ours = arrays["engine"]
     ranked = {m: qm.summary(a) for m, a in arrays.items()}

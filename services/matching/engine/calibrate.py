@@ -18,6 +18,7 @@ import numpy as np
 from services.matching.engine import learn
 
 PRIOR = learn.Model(("score",), (4.0,), -2.0)
+IDENTITY = learn.Model(("logit",), (1.0,), 0.0)  # the prior for an input that is a logit
 
 
 class Calibration:
@@ -25,13 +26,13 @@ class Calibration:
         self.model = model
 
     @classmethod
-    def fit(cls, outcomes: Iterable[tuple[float, bool]]) -> Calibration:
+    def fit(cls, outcomes: Iterable[tuple[float, bool]], prior: learn.Model = PRIOR) -> Calibration:
         pairs = list(outcomes)
         if not pairs:
-            return cls()
+            return cls(prior)
         x = np.array([[s] for s, _ in pairs], dtype=np.float64)
         y = np.array([ok for _, ok in pairs], dtype=np.float64)
-        model = learn.fit(PRIOR, x, y)
+        model = learn.fit(prior, x, y)
         if model.coef[0] < 0:  # a higher score never means a lower chance: the base rate
             rate = (y.sum() + 1.0) / (len(y) + 2.0)
             model = learn.Model(model.names, (0.0,), float(np.log(rate / (1 - rate))), len(y))
