@@ -2,9 +2,9 @@
 
 import pytest
 
+from mesh.hygiene import rendered
 from services.matching.engine.expert import find_experts
 from services.matching.engine.explain import expert_reasons, explain
-from services.matching.engine.hygiene import rendered
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Profile
 from services.matching.engine.text import Featuriser

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from mesh.hygiene import STOPWORDS as PROSE_STOPWORDS
+from mesh.hygiene import rendered
 from services.matching.engine import taxonomy
-from services.matching.engine.hygiene import STOPWORDS as PROSE_STOPWORDS
-from services.matching.engine.hygiene import rendered
 
 STOPWORDS = PROSE_STOPWORDS | frozenset(
     """a an and are as at be by for from help in into is it looking of on or our partner
