@@ -79,15 +79,16 @@ def introductions(
     cover[:nq] = True  # the fairness floor: every question with a viable expert gets one
     out: dict[str, Any] = {"pool": [int(hit.sum()), len(hit)]}
     if not len(w):
-        return {**out, "optimiser": [0, 0], "greedy": [0, 0], "top1": [0, 0], "covered": [0, 0]}
+        none = [0, 0, 0.0]
+        return {**out, "optimiser": none, "greedy": none, "top1": none, "covered": [0, 0]}
     plan = optimise(n, u, v, w, caps, fairness=True, cover=cover)
-    out["optimiser"] = [int(hit[plan.chosen].sum()), len(plan.chosen)]
+    out["optimiser"] = [int(hit[plan.chosen].sum()), len(plan.chosen), float(w[plan.chosen].sum())]
     out["covered"] = [plan.covered, plan.viable]
     g = greedy(n, u, v, w, caps)
-    out["greedy"] = [int(hit[g].sum()), len(g)]
+    out["greedy"] = [int(hit[g].sum()), len(g), float(w[g].sum())]
     first = np.ones(len(qi), bool)
     first[1:] = qi[1:] != qi[:-1]
-    out["top1"] = [int(hit[first].sum()), int(first.sum())]
+    out["top1"] = [int(hit[first].sum()), int(first.sum()), float(w[first].sum())]
     return out
 
 
@@ -98,6 +99,8 @@ def precision(parts: list[dict[str, Any]], base_rate: float) -> dict[str, Any]:
         hits = sum(p[key][0] for p in parts)
         total = sum(p[key][1] for p in parts)
         out[key] = {"precision": round(hits / max(total, 1), 4), "successes": hits, "made": total}
+        if key != "pool":  # what the chances promised (for calibrated scores: expected successes)
+            out[key]["expected"] = round(sum(p[key][2] for p in parts), 2)
     out["covered"] = f"{sum(p['covered'][0] for p in parts)}/{sum(p['covered'][1] for p in parts)}"
     out["optimiser_vs_base_rate"] = round(out["optimiser"]["precision"] / max(base_rate, 1e-9), 2)
     return out
