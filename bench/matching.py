@@ -29,7 +29,7 @@ from services.matching.engine.model import Profile
 from services.matching.engine.optimise import exact_bruteforce, greedy_plan, lp_bound, optimise
 from services.matching.engine.synthetic import Ecosystem, generate, synthetic_concepts
 from services.matching.engine.text import Featuriser
-from services.matching.engine.vectors import harmonic, query_mats
+from services.matching.engine.vectors import combine, query_mats
 
 
 async def run(quick: bool) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def brute_force(ix: MatchIndex, pid: str, k: int) -> list[tuple[str, float]]:
     ab = (b.mats["offer"] @ q["need"].T).toarray().ravel()
     ba = (b.mats["need"] @ q["offer"].T).toarray().ravel()
     it = (b.mats["interest"] @ q["interest"].T).toarray().ravel()
-    score = w.reciprocal * harmonic(ab, ba) * ix.fit(me, b.regions, b.industries)
+    score = w.reciprocal * combine(ab, ba, w) * ix.fit(me, b.regions, b.industries)
     score = score + w.interest * it
     score[(b.partner == me.partner) | ~b.alive] = 0
     top = np.argsort(-score, kind="stable")[:k]

@@ -73,6 +73,7 @@ class Reason(BaseModel):
     terms_a: list[str] = Field(default_factory=list)
     terms_b: list[str] = Field(default_factory=list)
     weight: float = 0.0
+    text: str = Field(default="", description="the reason as a sentence a person can read")
 
 
 class Suggestion(BaseModel):
@@ -82,7 +83,9 @@ class Suggestion(BaseModel):
     score: float
     a_to_b: float = Field(description="how well the suggested party serves the asker's needs")
     b_to_a: float = Field(description="how well the asker serves the suggested party's needs")
-    reciprocal: float = Field(description="harmonic mean of both directions")
+    reciprocal: float = Field(
+        description="both directions combined: mutual interest highest, one-sided still counts"
+    )
     interest: float
     social: float
     reasons: list[Reason]
@@ -112,6 +115,38 @@ class PartnerSuggestionsRequest(SuggestionFilters):
 class SuggestionsReply(BaseModel):
     subject: str
     suggestions: list[Suggestion]
+
+
+class ExpertsRequest(BaseModel):
+    """ "Help me with this need": a need or a question against everyone's offers and writing."""
+
+    eco: str = _ID
+    text: str = Field(min_length=1, max_length=20_000, description="the need or question")
+    k: int = Field(default=10, ge=1, le=50)
+
+
+class Expert(BaseModel):
+    id: str
+    partner: str
+    name: str
+    probability: float = Field(description="estimated chance this person helps with it")
+    helped: float = Field(description="recent help given to others (answers, replies)")
+    reasons: list[str] = Field(default_factory=list, description="why, in plain words")
+
+
+class ExpertsReply(BaseModel):
+    experts: list[Expert]
+
+
+class MatchingPreferences(BaseModel):
+    """A person's say: whether they are suggested, and whether their outcomes train the model."""
+
+    eco: str = _ID
+    person: str = _ID
+    suggest_me: bool = Field(default=True, description="false: never suggested to anyone")
+    learn_from_me: bool = Field(
+        default=True, description="false: my accepts, declines and replies train nothing"
+    )
 
 
 # ---------------------------------------------------------------- introductions
@@ -195,12 +230,17 @@ class OptimisedPair(BaseModel):
     a: str
     b: str
     score: float
+    probability: float = Field(
+        default=0.0, description="calibrated chance that both accept (what the plan maximises)"
+    )
     introduction: str | None = None
 
 
 class OptimiseReply(BaseModel):
     proposals: list[OptimisedPair]
-    objective: float = Field(description="total reciprocal score of the chosen pairs")
+    objective: float = Field(
+        description="expected successful introductions: the chosen pairs' summed probabilities"
+    )
     upper_bound: float = Field(description="LP-relaxation bound of the objective")
     gap: float = Field(description="relative distance to the bound (0.01 = within 1%)")
     viable_people: int
@@ -321,6 +361,25 @@ OPTIMISE_INTRODUCTIONS = _op(
     "Propose the optimal set of introductions under per-person capacity",
 )
 
+FIND_EXPERTS = _op(
+    "find_experts",
+    "POST",
+    "/experts",
+    ExpertsRequest,
+    ExpertsReply,
+    _READ,
+    "People likely to help with a need or a question (expert finding)",
+)
+SET_PREFERENCES = _op(
+    "set_preferences",
+    "PUT",
+    "/people/{person}/matching-preferences",
+    MatchingPreferences,
+    MatchingPreferences,
+    _INTRO,
+    "A person opts out of (or back into) being suggested and being learned from",
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     PERSON_SUGGESTIONS,
     PARTNER_SUGGESTIONS,
@@ -331,5 +390,7 @@ OPERATIONS: tuple[Operation, ...] = (
     DECLINE_INTRODUCTION,
     CURATE_INTRODUCTION,
     OPTIMISE_INTRODUCTIONS,
+    FIND_EXPERTS,
+    SET_PREFERENCES,
 )
 EVENTS: tuple[type[EventBase], ...] = (IntroductionChanged, IntroductionConnected)

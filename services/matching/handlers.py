@@ -37,6 +37,8 @@ def register(rt: ServiceRuntime) -> Matching:
         (m.PERSON_SUGGESTIONS, svc.person_suggestions),
         (m.PARTNER_SUGGESTIONS, svc.partner_suggestions),
         (m.OPTIMISE_INTRODUCTIONS, svc.optimise),
+        (m.FIND_EXPERTS, svc.find_experts),
+        (m.SET_PREFERENCES, svc.set_preferences),
         (m.LIST_INTRODUCTIONS, flow.list),
         (m.GET_INTRODUCTION, flow.get),
         (m.PROPOSE_INTRODUCTION, flow.propose),

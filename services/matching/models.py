@@ -59,6 +59,17 @@ class Participant(Base):
     person: Mapped[str] = mapped_column(String(ID), primary_key=True)
 
 
+class Preference(Base):
+    """A person's say: suggested to others or not, learned from or not (no row: both)."""
+
+    __tablename__ = "preferences"
+    eco: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    person: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    suggest_me: Mapped[bool] = mapped_column(Boolean)
+    learn_from_me: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class IndexChange(Base):
     """Change log the in-memory indexes of every replica follow (seq order)."""
 

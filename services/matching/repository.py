@@ -15,6 +15,7 @@ from services.matching.models import (
     IntroductionRow,
     Participant,
     Person,
+    Preference,
     SocialEdge,
 )
 
@@ -26,6 +27,34 @@ def now() -> datetime:
 
 
 # ---------------------------------------------------------------- profiles and signals
+
+
+async def set_preference(
+    s: AsyncSession, eco: str, person: str, suggest: bool, learn: bool
+) -> None:
+    await s.merge(
+        Preference(
+            eco=eco, person=person, suggest_me=suggest, learn_from_me=learn, updated_at=now()
+        )
+    )
+    s.add(IndexChange(eco=eco, kind="preference", key=person))
+
+
+async def preferences(
+    s: AsyncSession, eco: str | None = None, people: Sequence[str] | None = None
+) -> Sequence[Preference]:
+    q = select(Preference)
+    if eco is not None:
+        q = q.where(Preference.eco == eco)
+    if people is not None:
+        q = q.where(Preference.person.in_(people))
+    return (await s.scalars(q)).all()
+
+
+async def mark_outcome(s: AsyncSession, eco: str, people: Sequence[str]) -> None:
+    """An introduction of these people was accepted or declined: their priors change."""
+    for p in people:
+        s.add(IndexChange(eco=eco, kind="outcome", key=p))
 
 
 async def upsert_person(s: AsyncSession, eco: str, person: str, partner: str, doc: str) -> None:

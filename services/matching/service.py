@@ -15,12 +15,14 @@ from contracts.v1 import collaboration as col
 from contracts.v1 import matching as m
 from contracts.v1 import profile as prof
 from mesh.db import Database
-from mesh.errors import not_found
+from mesh.errors import forbidden, not_found
 from mesh.outbox import Outbox
 from services.matching import repository as repo
 from services.matching import workflow
 from services.matching.engine.batch import candidate_graph, top_k_all
-from services.matching.engine.explain import explain
+from services.matching.engine.calibrate import Calibration
+from services.matching.engine.expert import find_experts
+from services.matching.engine.explain import expert_reasons, explain
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Filter, Scored
 from services.matching.engine.optimise import optimise
@@ -84,6 +86,11 @@ class Matching:
             for o in await repo.join_room(s, ev.ecosystem, room, d.author):
                 ties[o] += SHARED_ROOM
         await self._tie(s, ev.ecosystem, d.author, ties)
+        eco = self.store.eco(ev.ecosystem)
+        if d.kind == "post" and d.thread and d.author not in eco.no_learning:
+            # A reply in a thread: help given, a behaviour prior of expert finding.
+            eco.helped.add(d.author, ev.time.timestamp())
+            eco.people.set_activity(d.author, eco.helped.value(d.author, ev.time.timestamp()))
 
     async def membership_changed(self, s: AsyncSession, ev: col.WorkspaceMembershipChanged) -> None:
         d = ev.data
@@ -132,6 +139,43 @@ class Matching:
             suggestions=[_suggestion(ix.companies, req.partner, r) for r in found],
         )
 
+    # ------------------------------------------------------------ expert finding
+
+    async def find_experts(self, claims: Claims, req: m.ExpertsRequest) -> m.ExpertsReply:
+        """People likely to help with a need: never the asker, nor anyone who opted out."""
+        ix = self.store.ecos.get(req.eco)
+        if ix is None:
+            return m.ExpertsReply(experts=[])
+        now = datetime.now(UTC).timestamp()
+        for pid, value in ix.helped.snapshot(now).items():  # recency: help decays
+            ix.people.set_activity(pid, value)
+        ctx = Asker(exclude={claims.sub})
+        found = await asyncio.to_thread(find_experts, ix.people, req.text, req.k, None, ctx)
+        return m.ExpertsReply(
+            experts=[
+                m.Expert(
+                    id=e.id,
+                    partner=e.partner,
+                    name=e.name,
+                    probability=round(e.probability, 6),
+                    helped=round(e.helped, 3),
+                    reasons=expert_reasons(ix.people, req.text, e),
+                )
+                for e in found
+            ]
+        )
+
+    async def set_preferences(
+        self, claims: Claims, req: m.MatchingPreferences
+    ) -> m.MatchingPreferences:
+        if claims.sub != req.person:
+            raise forbidden("only the person may set their own matching preferences")
+        async with self.db.transaction() as s:
+            await repo.set_preference(s, req.eco, req.person, req.suggest_me, req.learn_from_me)
+        eco = self.store.eco(req.eco)
+        eco.prefer(req.person, req.suggest_me, req.learn_from_me)
+        return req
+
     # ------------------------------------------------------------ optimal introductions
 
     async def optimise(self, claims: Claims, req: m.OptimiseRequest) -> m.OptimiseReply:
@@ -150,7 +194,9 @@ class Matching:
                 return asker_from(pid, by_person.get(pid, []), social, ix.people.w.decline_penalty)
 
             top = top_k_all(ix.people, req.candidates, req.min_score, asker_of)
-            u, v, w = candidate_graph(top)
+            u, v, score = candidate_graph(top)
+            # Maximise expected successful introductions, not a sum of raw scores.
+            w = calibration(rows, ix.no_learning)(score)
             cap = self._capacity(top.ids, by_person, req.capacity)
             plan = await asyncio.to_thread(
                 optimise,
@@ -168,11 +214,17 @@ class Matching:
                 intro_id = None
                 if not req.dry_run:
                     row = await self.flow.create(
-                        s, claims, req.eco, a, b, "proposed", "engine", float(w[e])
+                        s, claims, req.eco, a, b, "proposed", "engine", float(score[e])
                     )
                     intro_id = row.id
                 pairs.append(
-                    m.OptimisedPair(a=a, b=b, score=round(float(w[e]), 6), introduction=intro_id)
+                    m.OptimisedPair(
+                        a=a,
+                        b=b,
+                        score=round(float(score[e]), 6),
+                        probability=round(float(w[e]), 6),
+                        introduction=intro_id,
+                    )
                 )
         return m.OptimiseReply(
             proposals=pairs,
@@ -199,6 +251,19 @@ class Matching:
         return cap
 
 
+def calibration(rows: Sequence[IntroductionRow], no_learning: set[str]) -> Calibration:
+    """Score → chance of connecting, fitted on finished introductions (their score then)."""
+    done = [
+        (r.score, r.status == "connected")
+        for r in rows
+        if r.score is not None
+        and r.status in ("connected", "declined", "rejected")
+        and r.a not in no_learning
+        and r.b not in no_learning
+    ]
+    return Calibration.fit(done)
+
+
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
@@ -223,6 +288,7 @@ def _suggestion(ix: MatchIndex, asker: str, r: Scored) -> m.Suggestion:
             terms_a=list(x.terms_a),
             terms_b=list(x.terms_b),
             weight=x.weight,
+            text=x.text,
         )
         for x in explain(ix, asker, r.id, r.social)
     ]

@@ -13,15 +13,19 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from contracts.v1.profile import CompanyPublic, PersonPublic
 from mesh.db import Database
+from services.matching import outcomes
 from services.matching import repository as repo
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Profile, Weights
+from services.matching.engine.priors import Activity
 from services.matching.engine.social import SocialGraph
 from services.matching.engine.text import Featuriser
+from services.matching.models import IntroductionRow
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,21 @@ class EcoIndex:
     people: MatchIndex
     companies: MatchIndex
     social: SocialGraph = field(default_factory=SocialGraph)
+    no_learning: set[str] = field(default_factory=set)  # opted out of being learned from
+    helped: Activity = field(default_factory=Activity)  # replies to others' threads
+
+    def prefer(self, person: str, suggest: bool, learn: bool) -> None:
+        self.people.set_opt_out(person, not suggest)
+        if learn:
+            self.no_learning.discard(person)
+        else:
+            self.no_learning.add(person)
+            self.people.set_prior(person, 0.5)
+            self.people.set_activity(person, 0.0)
+
+    def learn(self, rows: Sequence[IntroductionRow], people: Iterable[str]) -> None:
+        for p, prior in outcomes.priors(rows, people, self.no_learning).items():
+            self.people.set_prior(p, prior)
 
 
 class IndexStore:
@@ -103,6 +122,14 @@ class IndexStore:
                 ecos[eco].companies.build(cs)
             for t in ties:
                 ecos.setdefault(t.eco, self._new()).social.set(t.a, t.b, t.weight)
+            async with self.db.sessions() as s:
+                for pref in await repo.preferences(s):
+                    ecos.setdefault(pref.eco, self._new()).prefer(
+                        pref.person, pref.suggest_me, pref.learn_from_me
+                    )
+                for eco, found in ecos.items():
+                    rows = await repo.intros(s, eco, limit=1_000_000)
+                    found.learn(rows, {p for r in rows for p in (r.a, r.b)})
             self.ecos, self.seq = ecos, seq
             stats = {
                 "ecosystems": len(ecos),
@@ -143,6 +170,12 @@ class IndexStore:
             elif kind == "company":
                 for c in await repo.companies(s, eco, sorted(ids)):
                     ix.companies.upsert(company_profile(CompanyPublic.model_validate_json(c.doc)))
+            elif kind == "preference":
+                for pref in await repo.preferences(s, eco, sorted(ids)):
+                    ix.prefer(pref.person, pref.suggest_me, pref.learn_from_me)
+            elif kind == "outcome":
+                for person in ids:
+                    ix.learn(await repo.intros(s, eco, person=person), [person])
             elif kind == "social":
                 for key in ids:
                     a, _, b = key.partition("\n")

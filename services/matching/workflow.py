@@ -157,6 +157,11 @@ class Workflow:
         before = row.status
         await repo.save_intro(s, row, **values)
         await self._record(s, claims, row, action, before, audit_note)
+        if action in ("accept", "decline"):  # an outcome: what the model learns from
+            await repo.mark_outcome(s, row.eco, (row.a, row.b))
+            ix = self.store.eco(row.eco)
+            for person in (row.a, row.b):
+                ix.learn(await repo.intros(s, row.eco, person=person), [person])
         return await self.reply(s, row)
 
     # ------------------------------------------------------------ operations

@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from mesh.hygiene import STOPWORDS as PROSE_FILLER
+from mesh.hygiene import rendered
 from services.profile.stopwords import STOP_WORDS
 
 _URL = re.compile(r"https?://\S+|www\.\S+|\S+@\S+")
@@ -45,7 +47,8 @@ def fold(token: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    text = _CODE.sub(" ", _URL.sub(" ", text[:MAX_TEXT]))
+    # Rendered text only: markup, its attributes and scripts never become terms.
+    text = _CODE.sub(" ", _URL.sub(" ", rendered(text[:MAX_TEXT])))
     return [t.lower() for t in _TOKEN.findall(text)]
 
 
@@ -79,7 +82,7 @@ def analyze(text: str) -> Terms:
     """Unigram and bigram terms of ``text`` (keys are stems, ``"a b"`` for phrases)."""
     words = _words(text)
     language = guess_language([w for w in words if w.isalpha()])
-    stops = STOP_WORDS[language] | STOP_WORDS["english"]
+    stops = STOP_WORDS[language] | STOP_WORDS["english"] | PROSE_FILLER
     terms = Terms()
     previous: tuple[str, str] | None = None
     for token in words:

@@ -74,7 +74,9 @@ class TestDemoSeed:
                 await api.get(f"/v1/ecosystems/{mesh.eco}/introductions", headers=broker)
             ).json()
         statuses = sorted(i["status"] for i in intros["introductions"])
-        assert "approved" in statuses and len(statuses) <= 2
+        # The demo's three members form a cycle of one-sided needs (each serves the next):
+        # every pair counts now, so one optimiser run proposes up to all three pairs.
+        assert "approved" in statuses and len(statuses) <= 3
         approved = next(i for i in intros["introductions"] if i["status"] == "approved")
         assert {approved["a"], approved["b"]} <= {"noah", "chloe", "felix"}
         assert approved["note"]

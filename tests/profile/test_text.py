@@ -6,6 +6,16 @@ from services.profile.text import analyze, guess_language, index_text, search_to
 
 
 class TestAnalyze:
+    def test_markup_and_everyday_filler_are_never_terms(self):
+        post = (
+            '<p>Really, <b>cold chain</b> help please</p><script>var x = "onerror"</script>'
+            '<img src="a.png" onerror="steal()"> check it on Thursday'
+        )
+        surfaces = {terms for key in analyze(post).counts for terms in key.split()}
+        for word in ("script", "img", "src", "onerror", "steal", "var", "thursday", "realli"):
+            assert word not in surfaces
+        assert analyze(post).counts["cold chain"] == 1
+
     def test_stems_join_word_forms_and_keep_the_common_surface(self):
         terms = analyze("Refrigerated trucks. Refrigerated truck. Refrigeration.")
         assert terms.counts["truck"] == 2

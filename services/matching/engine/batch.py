@@ -3,7 +3,8 @@
 The same scores as :meth:`MatchIndex.query`, computed for a chunk of askers at a
 time: ``needs[chunk] @ offersᵀ`` and ``offers[chunk] @ needsᵀ`` give both
 directions for every pair that shares a feature, their harmonic mean lives on the
-intersection of the two supports, and a vectorised sort picks each row's top k.
+intersection of the two supports, the one-sided part on their union, and a
+vectorised sort picks each row's top k.
 Askers with exclusions, penalties or social ties are re-scored one by one.
 """
 
@@ -52,7 +53,9 @@ def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.csr_matrix:
     b, w = ix.compiled, ix.w
     ab = b.mats["need"][start:stop] @ b.trans["offer"]
     ba = b.mats["offer"][start:stop] @ b.trans["need"]
-    hm = (ab.multiply(ba).multiply((ab + ba).power(-1)) * 2).tocoo()
+    hm = ab.multiply(ba).multiply((ab + ba).power(-1)) * 2
+    one_sided = ab * w.direct + ba * (1.0 - w.direct)
+    hm = (hm * w.mutual + one_sided * (1.0 - w.mutual)).tocoo()
     rows = hm.row + start
     fit = (
         w.fit_base
@@ -60,9 +63,10 @@ def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.csr_matrix:
         + w.fit_industry * _pair_overlap(b.industries[rows], b.industries[hm.col])
     )
     hm.data = hm.data * (w.reciprocal * fit).astype(np.float32)
-    return (
-        hm.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])
-    ).tocsr()
+    out = (hm.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])).tocsr()
+    if ix.priors:  # × (½ + prior of the suggested person), column by column
+        out = (out @ sp.diags(0.5 + b.prior)).tocsr()
+    return out
 
 
 def _row_floor(local: np.ndarray, data: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
@@ -83,13 +87,14 @@ def _select(
     min_score: float,
     out_idx: np.ndarray,
     out_score: np.ndarray,
+    hidden: np.ndarray,
 ) -> None:
     """Each row's k best valid entries: drop what cannot make it, then one sort by (row, -score)."""
     b = ix.compiled
     local = np.repeat(np.arange(t.shape[0]), np.diff(t.indptr))
     cols = t.indices
     data = t.data.astype(np.float64)
-    data[(b.partner[local + start] == b.partner[cols]) | (data <= min_score) | ~b.alive[cols]] = -1
+    data[(b.partner[local + start] == b.partner[cols]) | (data <= min_score) | hidden[cols]] = -1
     keep = data > _row_floor(local, data, t.indptr, k)
     local, cols, data = local[keep], cols[keep], data[keep]
     # Scores lie in [0, 1.5]: row r's keys fall in [4r, 4r + 1.5], best score first.
@@ -115,10 +120,12 @@ def top_k_all(
     n = len(b)
     out_idx = np.full((n, k), -1, dtype=np.int32)
     out_score = np.zeros((n, k), dtype=np.float32)
+    hidden = ~b.alive  # removed, or opted out of being suggested
+    hidden[[b.pos[p] for p in ix.opted_out if p in b.pos]] = True
 
     def work(start: int) -> None:  # chunks write disjoint rows of the outputs
         chunk = _chunk_scores(ix, start, min(n, start + CHUNK))
-        _select(ix, chunk, start, k, min_score, out_idx, out_score)
+        _select(ix, chunk, start, k, min_score, out_idx, out_score, hidden)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         list(pool.map(work, range(0, n, CHUNK)))

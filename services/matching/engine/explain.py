@@ -1,9 +1,17 @@
-"""Why a pair matched: the fields, terms and taxonomy concepts both sides share."""
+"""Why a pair matched: the fields, terms and taxonomy concepts both sides share.
+
+Each reason also reads as a sentence built from the words people wrote (never
+stems or concept keys): "Bob offers cargo transport, which you need (freight
+forwarding)", "You both write about cold chain compliance", "You share contacts
+with Bob".
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
+from services.matching.engine.expert import Expert
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Profile, ReasonPart
 
@@ -69,7 +77,31 @@ def explain(ix: MatchIndex, a: str, b: str, social: float = 0.0) -> list[ReasonP
     )
     if social > 0:
         reasons.append(ReasonPart("social", "contacts", "contacts", None, (), (), round(social, 3)))
-    return reasons
+    name = pb.name or "they"
+    return [replace(r, text=sentence(r, name)) for r in reasons]
+
+
+def _words(terms: tuple[str, ...]) -> str:
+    shown = list(terms[:3])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def sentence(r: ReasonPart, name: str) -> str:
+    """One reason in plain words, from the wording of the people themselves."""
+    a, b = _words(r.terms_a) if r.terms_a else "", _words(r.terms_b) if r.terms_b else ""
+    also = f" ({a})" if a and a != b else ""
+    if r.kind == "need_offer":
+        return f"{name} offers {b}, which you need{also}"
+    if r.kind == "offer_need":
+        theirs = f" ({b})" if b and a != b else ""
+        return f"You offer {a}, which {name} needs{theirs}"
+    if r.kind == "interest":
+        return f"You both write about {b}{also}"
+    if r.kind == "region":
+        return f"You are both in {b}"
+    if r.kind == "industry":
+        return f"You both work in {b}"
+    return f"You share contacts with {name}"
 
 
 def _offers(p: Profile) -> dict[str, tuple[str, ...]]:
@@ -94,3 +126,32 @@ def _shared(ix: MatchIndex, kind: str, fld: str, pa: Profile, pb: Profile) -> li
             1.0,
         )
     ]
+
+
+def expert_reasons(ix: MatchIndex, text: str, who: Expert) -> list[str]:
+    """Why ``who`` may help with ``text``, in words both sides wrote (strongest first)."""
+    p = ix.profile(who.id)
+    if p is None:
+        return []
+    need = _features(ix, (text,))
+    name = p.name or "They"
+    out = []
+    for fields, verb in (
+        ((*p.offers, *p.skills), "offers"),
+        ((*p.interests, *p.needs), "writes about"),
+    ):
+        theirs = _features(ix, fields)
+        shared = sorted(need.keys() & theirs.keys(), key=lambda k: -_idf(ix, k))[:3]
+        if shared:
+            words = tuple(theirs[k][0] for k in shared)
+            out.append(
+                f"{name} {verb} {_words(words)}" + (", which you need" if verb == "offers" else "")
+            )
+    if who.helped >= 0.5:
+        out.append(f"{name} has been helping others lately")
+    return out
+
+
+def _idf(ix: MatchIndex, key: str) -> float:
+    col = ix.vec.vocab.get(key)
+    return ix.vec.idf[col] if col is not None else 0.0

@@ -4,10 +4,14 @@ Score of b for asker a (every part in [0, 1], symmetric but for a's penalties)::
 
     a→b        = cos(needs_a, offers_b)          directional: does b serve a?
     b→a        = cos(needs_b, offers_a)
-    reciprocal = harmonic mean of a→b and b→a    (RECON: both must want it)
+    reciprocal = m·harmonic(a→b, b→a) + (1 − m)·(d·a→b + (1 − d)·b→a)
+                 (both wanting it scores highest; a one-sided need→offer match still counts)
     fit        = base + region overlap + industry overlap
-    score      = (w_r·reciprocal·fit + w_i·cos(interests) + w_s·social) × penalty_a(partner_b)
+    score      = (w_r·reciprocal·fit + w_i·cos(interests) + w_s·social)
+                 × penalty_a(partner_b) × (½ + prior_b)
 
+``prior_b`` in [0, 1] comes from b's behaviour (see :mod:`engine.priors`); ½, the
+value for someone nothing is known of, leaves the score as it is.
 Profiles live in a compiled :class:`Block` (with inverted indexes) plus a small
 delta block of profiles added or changed since; an upsert touches only the delta,
 and :meth:`compact` folds the delta into a new compiled block.
@@ -22,7 +26,8 @@ import numpy as np
 
 from services.matching.engine.model import Asker, Filter, Profile, Scored, Weights
 from services.matching.engine.text import Featuriser
-from services.matching.engine.vectors import Block, RowVec, Vectoriser, harmonic, query_mats
+from services.matching.engine.vectors import Block, RowVec, Vectoriser, combine, query_mats
+from services.matching.engine.vocab import Related
 
 COMPACT_AT = 2000  # delta size that triggers folding it into the compiled block
 
@@ -48,6 +53,10 @@ class MatchIndex:
         self.compiled = Block([], 0)
         self.delta_ids: set[str] = set()
         self._delta: Block | None = None
+        self.priors: dict[str, float] = {}
+        self.activity: dict[str, float] = {}
+        self._related: Related | None = None
+        self.opted_out: set[str] = set()
 
     # ------------------------------------------------------------ building
 
@@ -58,11 +67,27 @@ class MatchIndex:
         raws = [self.vec.raw(p) for p in plist]
         self.vec.fit(raws)
         self.rows = {p.id: self.vec.row(p, r) for p, r in zip(plist, raws, strict=True)}
+        self._related = None  # learned on first use (expert finding), not on every build
         self.featuriser.forget()
         self.compact()
 
+    @property
+    def related(self) -> Related:
+        """Words the ecosystem uses together, learned from its profiles at first use."""
+        if self._related is None:
+            self._related = Related().fit(self._term_phrases())
+        return self._related
+
+    def _term_phrases(self) -> Iterable[list[str]]:
+        for row in self.rows.values():
+            p = row.profile
+            for phrase in (*p.needs, *p.offers, *p.skills, *p.interests):
+                yield [k for k, _ in self.featuriser.phrase(phrase) if k[0] == "t"]
+
     def compact(self) -> None:
-        self.compiled = Block(list(self.rows.values()), len(self.vec.idf))
+        self.compiled = Block(
+            list(self.rows.values()), len(self.vec.idf), self.priors, self.activity
+        )
         self.delta_ids.clear()
         self._delta = None
 
@@ -81,6 +106,29 @@ class MatchIndex:
             self.delta_ids.discard(pid)
             self._delta = None
 
+    def set_prior(self, pid: str, value: float) -> None:
+        """b's behaviour prior in [0, 1] (½: nothing known); visible to the next query."""
+        self.priors[pid] = min(1.0, max(0.0, float(value)))
+        for b in (self.compiled, self._delta):
+            i = b.pos.get(pid) if b is not None else None
+            if b is not None and i is not None:
+                b.prior[i] = self.priors[pid]
+
+    def set_activity(self, pid: str, helped: float) -> None:
+        """How often pid helped others (answers, replies): a prior of expert finding."""
+        self.activity[pid] = max(0.0, float(helped))
+        for b in (self.compiled, self._delta):
+            i = b.pos.get(pid) if b is not None else None
+            if b is not None and i is not None:
+                b.activity[i] = self.activity[pid]
+
+    def set_opt_out(self, pid: str, out: bool) -> None:
+        """Whoever opted out is never suggested to anyone (they may still ask)."""
+        if out:
+            self.opted_out.add(pid)
+        else:
+            self.opted_out.discard(pid)
+
     def _hide(self, pid: str) -> None:
         i = self.compiled.pos.get(pid)
         if i is not None:
@@ -89,7 +137,7 @@ class MatchIndex:
     def blocks(self) -> list[Block]:
         if self._delta is None:
             rows = [self.rows[i] for i in sorted(self.delta_ids)]
-            self._delta = Block(rows, len(self.vec.idf))
+            self._delta = Block(rows, len(self.vec.idf), self.priors, self.activity)
         return [self.compiled, self._delta]
 
     def __len__(self) -> int:
@@ -149,10 +197,10 @@ class MatchIndex:
             i = b.pos.get(other)
             if i is not None:
                 soc[i] = s
-        rec = harmonic(ab, ba)
+        rec = combine(ab, ba, self.w)
         keep = ((rec > 0) | (it > 0) | (soc > 0)) & b.alive
         keep &= self._filter_mask(b, me, flt)
-        for other in (*ctx.exclude, me.profile.id):
+        for other in (*ctx.exclude, *self.opted_out, me.profile.id):
             i = b.pos.get(other)
             if i is not None:
                 keep[i] = False
@@ -164,7 +212,7 @@ class MatchIndex:
         score = (
             self.w.reciprocal * rec_i * fit + self.w.interest * it[idx] + self.w.social * soc[idx]
         )
-        score = score * self._penalty(b.partner[idx], ctx)
+        score = score * self._penalty(b.partner[idx], ctx) * (0.5 + b.prior[idx])
         ok = score > max(flt.min_score, 0.0)
         idx = idx[ok]
         return Candidates(b, idx, score[ok], ab[idx], ba[idx], rec[idx], it[idx], soc[idx])
@@ -207,10 +255,10 @@ class MatchIndex:
         ctx = ctx or Asker()
         ab, ba = _dot(ra.need, rb.offer), _dot(rb.need, ra.offer)
         it, soc = _dot(ra.interest, rb.interest), ctx.social.get(b, 0.0)
-        rec = 2 * ab * ba / (ab + ba) if ab > 0 and ba > 0 else 0.0
+        rec = float(combine(np.array([ab]), np.array([ba]), self.w)[0])
         fit = self.fit(ra, np.array([rb.regions]), np.array([rb.industries]))[0]
         score = self.w.reciprocal * rec * fit + self.w.interest * it + self.w.social * soc
-        score *= ctx.penalties.get(rb.profile.partner, 1.0)
+        score *= ctx.penalties.get(rb.profile.partner, 1.0) * (0.5 + self.priors.get(b, 0.5))
         p = rb.profile
         return Scored(p.id, p.partner, p.name, float(score), ab, ba, rec, it, soc)
 

@@ -35,6 +35,14 @@ class Weights:
     max_df: float = 0.05  # leftover words in more than this share of profiles are dropped…
     max_df_min_n: int = 2000  # …once the index has at least this many profiles
     decline_penalty: float = 0.7  # per decline of someone of that partner
+    # Both directions, weighted (a one-sided need→offer match still counts):
+    # reciprocal = mutual·harmonic(a→b, b→a) + (1 − mutual)·(direct·a→b + (1 − direct)·b→a)
+    mutual: float = 0.5
+    direct: float = 0.7
+    # Expert finding: what b has written about a need, beside what b offers for it.
+    written_interest: float = 0.5
+    written_need: float = 0.3
+    related: float = 0.5  # a word the ecosystem uses alongside a need's word: half its weight
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class ReasonPart:
     terms_a: tuple[str, ...]
     terms_b: tuple[str, ...]
     weight: float
+    text: str = ""  # the reason as a sentence a person can read (see engine.explain)
 
 
 @dataclass

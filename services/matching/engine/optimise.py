@@ -43,13 +43,24 @@ def _caps(n: int, capacity: int | np.ndarray) -> np.ndarray:
     return np.full(n, capacity, dtype=np.int64) if np.isscalar(capacity) else np.asarray(capacity)
 
 
-def _problem(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, cap: np.ndarray, fairness: bool):  # type: ignore[no-untyped-def]
+def _problem(  # type: ignore[no-untyped-def]
+    n: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    cap: np.ndarray,
+    fairness: bool,
+    cover: np.ndarray | None = None,
+):
     m = len(w)
     inc = sp.csr_matrix(
         (np.ones(2 * m), (np.concatenate([u, v]), np.concatenate([np.arange(m)] * 2))),
         shape=(n, m),
     )
-    viable = np.flatnonzero((np.asarray(inc.sum(axis=1)).ravel() > 0) & (cap > 0))
+    viable_mask = (np.asarray(inc.sum(axis=1)).ravel() > 0) & (cap > 0)
+    if cover is not None:  # the floor holds for these people only (e.g. askers, not experts)
+        viable_mask &= np.asarray(cover, bool)
+    viable = np.flatnonzero(viable_mask)
     lam = 1.0 + 2.0 * float(w.max()) if (fairness and m) else 0.0
     if not fairness:
         return -w, [LinearConstraint(inc, -np.inf, cap)], Bounds(0, 1), m, viable, lam
@@ -69,11 +80,13 @@ def lp_bound(
     w: np.ndarray,
     capacity: int | np.ndarray,
     fairness: bool = True,
+    cover: np.ndarray | None = None,
 ) -> float:
     """The LP relaxation's optimum: no integral plan can score more."""
     if not len(w):
         return 0.0
-    c, cons, _bounds, _m, _viable, _lam = _problem(n, u, v, w, _caps(n, capacity), fairness)
+    caps = _caps(n, capacity)
+    c, cons, _bounds, _m, _viable, _lam = _problem(n, u, v, w, caps, fairness, cover)
     a = sp.vstack([con.A for con in cons]).tocsr()
     ub = np.concatenate([np.broadcast_to(con.ub, con.A.shape[0]) for con in cons])
     res = linprog(c, A_ub=a, b_ub=ub, bounds=(0, 1), method="highs")
@@ -91,6 +104,7 @@ def optimise(
     fairness: bool = True,
     rel_gap: float = 0.002,
     time_limit: float = 60.0,
+    cover: np.ndarray | None = None,
 ) -> Plan:
     """The best set of pairs (to within ``rel_gap`` of optimal, or greedy on solver failure)."""
     started = time.perf_counter()
@@ -98,7 +112,7 @@ def optimise(
     cap = _caps(n, capacity)
     if not len(w):
         return Plan(np.zeros(0, np.int64), 0.0, 0.0, 0.0, 0.0, 0, 0, "empty", 0.0)
-    c, cons, bounds, m, viable, lam = _problem(n, u, v, w, cap, fairness)
+    c, cons, bounds, m, viable, lam = _problem(n, u, v, w, cap, fairness, cover)
     integrality = np.zeros(len(c))
     integrality[:m] = 1
     res = milp(
@@ -108,7 +122,7 @@ def optimise(
         constraints=cons,
         options={"mip_rel_gap": rel_gap, "time_limit": time_limit},
     )
-    bound = lp_bound(n, u, v, w, cap, fairness)
+    bound = lp_bound(n, u, v, w, cap, fairness, cover)
     if res.x is None:
         chosen, solver = greedy(n, u, v, w, cap), "greedy (solver gave no solution)"
     else:
@@ -160,11 +174,12 @@ def greedy_plan(
     w: np.ndarray,
     capacity: int | np.ndarray,
     fairness: bool = True,
+    cover: np.ndarray | None = None,
 ) -> Plan:
     started = time.perf_counter()
     u, v, w = np.asarray(u, np.int64), np.asarray(v, np.int64), np.asarray(w, np.float64)
     cap = _caps(n, capacity)
-    _c, _cons, _b, _m, viable, lam = _problem(n, u, v, w, cap, fairness)
+    _c, _cons, _b, _m, viable, lam = _problem(n, u, v, w, cap, fairness, cover)
     return _plan(n, u, v, w, greedy(n, u, v, w, cap), viable, lam, 0.0, "greedy", started)
 
 

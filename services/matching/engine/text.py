@@ -12,9 +12,11 @@ from functools import lru_cache
 
 import snowballstemmer
 
+from mesh.hygiene import STOPWORDS as PROSE_STOPWORDS
+from mesh.hygiene import rendered
 from services.matching.engine import taxonomy
 
-STOPWORDS = frozenset(
+STOPWORDS = PROSE_STOPWORDS | frozenset(
     """a an and are as at be by for from help in into is it looking of on or our partner
     partners services service solutions solution support the to we with need needs want
     offer offers provide providing expert experts experienced company companies s
@@ -29,7 +31,8 @@ Feature = tuple[str, str]  # (feature key, the words it came from)
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower().replace("-", " "))
+    """Words of the rendered text (markup, entities and web addresses never become words)."""
+    return _TOKEN.findall(rendered(text).lower().replace("-", " "))
 
 
 @lru_cache(maxsize=200_000)
@@ -38,7 +41,7 @@ def stem(word: str) -> str:
 
 
 def _stems(text: str) -> tuple[tuple[str, str], ...]:
-    return tuple((stem(t), t) for t in tokens(text) if t not in STOPWORDS)
+    return tuple((stem(t), t) for t in tokens(text) if t not in STOPWORDS and not t.isdigit())
 
 
 def _phrase_table(entries: dict[str, tuple[str, ...]]) -> dict[tuple[str, ...], str]:

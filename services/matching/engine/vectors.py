@@ -35,6 +35,11 @@ class RowVec:
     interest: Sparse
 
 
+def sublinear(weight: float) -> float:
+    """A word said ten times in long prose is not ten times the evidence (1 + log tf)."""
+    return weight if weight <= 1.0 else 1.0 + math.log(weight)
+
+
 def bit(i: int) -> int:
     """Bit of the i-th region/industry in a 63-bit mask (wraps on huge vocabularies)."""
     return 1 << (i % 63)
@@ -67,7 +72,7 @@ class Vectoriser:
             for phrase in phrases:
                 for key, _words in self.f.phrase(phrase):
                     out[fld][key] += weight * (1.0 if key[0] == "c" else self.w.term)
-        return out
+        return {fld: {k: sublinear(v) for k, v in feats.items()} for fld, feats in out.items()}
 
     def fit(self, raws: list[dict[str, dict[str, float]]]) -> None:
         """Learn the vocabulary and idf from a whole population (at build)."""
@@ -145,7 +150,13 @@ def _csr(rows: list[Sparse], width: int) -> sp.csr_matrix:
 class Block:
     """Rows of many profiles as matrices, plus feature → people transposes."""
 
-    def __init__(self, rows: list[RowVec], width: int) -> None:
+    def __init__(
+        self,
+        rows: list[RowVec],
+        width: int,
+        priors: dict[str, float] | None = None,
+        activity: dict[str, float] | None = None,
+    ) -> None:
         self.width = width
         self.profiles = [r.profile for r in rows]
         self.ids = [r.profile.id for r in rows]
@@ -154,6 +165,15 @@ class Block:
         self.regions = np.fromiter((r.regions for r in rows), dtype=np.int64, count=len(rows))
         self.industries = np.fromiter((r.industries for r in rows), dtype=np.int64, count=len(rows))
         self.alive = np.ones(len(rows), dtype=bool)
+        priors = priors or {}
+        # Behaviour prior per person (0.5: nothing known), see engine.priors.
+        self.prior = np.fromiter(
+            (priors.get(pid, 0.5) for pid in self.ids), dtype=np.float32, count=len(rows)
+        )
+        activity = activity or {}  # times each person helped others (answers, replies)
+        self.activity = np.fromiter(
+            (activity.get(pid, 0.0) for pid in self.ids), dtype=np.float32, count=len(rows)
+        )
         self.mats = {f: _csr([getattr(r, f) for r in rows], width) for f in FIELDS}
         self.trans = {f: m.T.tocsr() for f, m in self.mats.items()}
 
@@ -161,7 +181,15 @@ class Block:
         return len(self.ids)
 
     def nbytes(self) -> int:
-        total = sum(a.nbytes for a in (self.partner, self.regions, self.industries, self.alive))
+        arrays = (
+            self.partner,
+            self.regions,
+            self.industries,
+            self.alive,
+            self.prior,
+            self.activity,
+        )
+        total = sum(a.nbytes for a in arrays)
         for m in (*self.mats.values(), *self.trans.values()):
             total += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
         return total
@@ -175,8 +203,18 @@ class Block:
         return ab, ba, it
 
 
+def sparse_row(vec: Sparse, width: int) -> sp.csr_matrix:
+    return _csr([vec], width)
+
+
 def query_mats(row: RowVec, width: int) -> dict[str, sp.csr_matrix]:
     return {f: _csr([getattr(row, f)], width) for f in FIELDS}
+
+
+def combine(ab: np.ndarray, ba: np.ndarray, w: Weights) -> np.ndarray:
+    """Both directions weighted: mutual interest scores highest, one-sided is not zero."""
+    one_sided = w.direct * ab + (1.0 - w.direct) * ba
+    return (w.mutual * harmonic(ab, ba) + (1.0 - w.mutual) * one_sided).astype(ab.dtype)
 
 
 def harmonic(ab: np.ndarray, ba: np.ndarray) -> np.ndarray:

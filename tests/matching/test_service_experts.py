@@ -1,0 +1,131 @@
+"""Expert finding, a person's say and outcomes as priors, over real NATS and a real database."""
+
+import json
+
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.v1 import collaboration as col
+from contracts.v1 import matching as m
+from mesh.client import request_raw
+from mesh.errors import MeshError
+from tests.matching.conftest import until
+
+
+async def denied(coro) -> ErrorCode:
+    with pytest.raises(MeshError) as err:
+        await coro
+    return err.value.code
+
+
+class TestFindExperts:
+    async def test_offer_of_the_need_first_never_the_asker(self, seeded):
+        reply = await seeded.call(
+            m.FIND_EXPERTS, seeded.token("alice"), text="<p>Who can do <b>haulage</b>?</p>"
+        )
+        ids = [e.id for e in reply.experts]
+        assert ids[0] in ("bob", "erin") and "alice" not in ids
+        top = reply.experts[0]
+        assert 0 < top.probability < 1
+        assert top.reasons and top.reasons[0].endswith("which you need")
+        assert all("<" not in r for e in reply.experts for r in e.reasons)
+
+    async def test_replies_in_threads_raise_the_chance(self, seeded):
+        ask = {"text": "kubernetes clusters please"}
+        before = await seeded.call(m.FIND_EXPERTS, seeded.token("alice"), **ask)
+        p0 = next(e.probability for e in before.experts if e.id == "dave")
+        for i in range(3):
+            data = col.ContentData(
+                content_id=f"p{i}",
+                kind="post",
+                author="dave",
+                author_partner="south",
+                thread="t1",
+                text="here is how",
+            )
+            await seeded.publish(col.ContentCreated(ecosystem=seeded.eco, data=data))
+        eco = seeded.svc.store.eco(seeded.eco)
+        await until(lambda: eco.people.activity.get("dave", 0) > 2.5)
+        after = await seeded.call(m.FIND_EXPERTS, seeded.token("alice"), **ask)
+        dave = next(e for e in after.experts if e.id == "dave")
+        assert dave.probability > p0 and dave.helped > 2.5
+
+    async def test_needs_a_token_and_text(self, seeded):
+        assert await denied(seeded.call(m.FIND_EXPERTS, None, text="x")) in (
+            ErrorCode.UNAUTHENTICATED,
+            ErrorCode.FORBIDDEN,
+        )
+        body = json.dumps({"eco": seeded.eco, "text": ""}).encode()
+        raw = request_raw(seeded.nc, m.FIND_EXPERTS.subject, body, seeded.token("alice"))
+        assert await denied(raw) is ErrorCode.VALIDATION_FAILED
+
+
+class TestPreferences:
+    async def test_opted_out_is_never_suggested_until_back_in(self, seeded):
+        def suggested(reply):
+            return [s.id for s in reply.suggestions]
+
+        alice = seeded.token("alice")
+        assert "bob" in suggested(await seeded.call(m.PERSON_SUGGESTIONS, alice, person="alice"))
+        out = await seeded.call(
+            m.SET_PREFERENCES, seeded.token("bob"), person="bob", suggest_me=False
+        )
+        assert out.suggest_me is False and out.learn_from_me is True
+        assert "bob" not in suggested(
+            await seeded.call(m.PERSON_SUGGESTIONS, alice, person="alice")
+        )
+        experts = await seeded.call(m.FIND_EXPERTS, alice, text="cargo transport")
+        assert "bob" not in [e.id for e in experts.experts]
+        # bob may still ask for suggestions himself
+        assert suggested(await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("bob"), person="bob"))
+        await seeded.call(m.SET_PREFERENCES, seeded.token("bob"), person="bob")
+        assert "bob" in suggested(await seeded.call(m.PERSON_SUGGESTIONS, alice, person="alice"))
+
+    async def test_only_the_person_sets_their_say(self, seeded):
+        code = await denied(
+            seeded.call(m.SET_PREFERENCES, seeded.token("alice"), person="bob", suggest_me=False)
+        )
+        assert code == ErrorCode.FORBIDDEN
+        assert "bob" not in seeded.svc.store.eco(seeded.eco).people.opted_out
+
+    async def test_opt_out_survives_a_rebuild(self, seeded):
+        await seeded.call(m.SET_PREFERENCES, seeded.token("bob"), person="bob", suggest_me=False)
+        await seeded.svc.store.rebuild()
+        assert "bob" in seeded.svc.store.eco(seeded.eco).people.opted_out
+
+
+class TestOutcomes:
+    async def propose(self, mesh, a, b):
+        return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note="talk")
+
+    async def test_declines_lower_the_prior_unless_learning_is_refused(self, seeded):
+        ix = seeded.svc.store.eco(seeded.eco).people
+        intro = await self.propose(seeded, "alice", "bob")
+        await seeded.call(
+            m.DECLINE_INTRODUCTION,
+            seeded.token("bob"),
+            introduction=intro.id,
+            reason="no_capacity",
+        )
+        assert ix.priors["bob"] < 0.5
+        await seeded.call(m.SET_PREFERENCES, seeded.token("bob"), person="bob", learn_from_me=False)
+        assert ix.priors["bob"] == 0.5
+        await seeded.svc.store.rebuild()
+        assert seeded.svc.store.eco(seeded.eco).people.priors.get("bob", 0.5) == 0.5
+
+    async def test_already_knowing_each_other_is_no_verdict(self, seeded):
+        intro = await self.propose(seeded, "carol", "dave")
+        await seeded.call(
+            m.DECLINE_INTRODUCTION,
+            seeded.token("dave"),
+            introduction=intro.id,
+            reason="already_know",
+        )
+        assert seeded.svc.store.eco(seeded.eco).people.priors["dave"] == 0.5
+
+    async def test_the_plan_reports_calibrated_chances(self, seeded):
+        reply = await seeded.call(m.OPTIMISE_INTRODUCTIONS, seeded.broker(), dry_run=True)
+        assert reply.proposals
+        for p in reply.proposals:
+            assert 0 < p.probability < 1
+        assert reply.objective == pytest.approx(sum(p.probability for p in reply.proposals))
