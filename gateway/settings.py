@@ -12,6 +12,8 @@ from pydantic_settings import SettingsConfigDict
 
 from mesh.settings import MeshSettings
 
+MAX_IN_FLIGHT = 64
+
 
 class RateLimitSpec(BaseModel):
     """A token bucket: ``rate`` requests per second on average, ``burst`` at once."""
@@ -60,7 +62,19 @@ class GatewaySettings(MeshSettings):
     cors_origins: dict[str, list[str]] = {}
     cors_max_age: int = 600
     max_body_bytes: int = 1_048_576
+    # The NATS hop of one operation waits this long for the service's reply.
     request_timeout: float = Field(default=10.0, gt=0)
+    # Load shedding (gateway.shedding), per worker process: beyond this many requests at
+    # once, 503 overloaded with Retry-After at once (0: no bound). Streams and probes
+    # are not counted. The default is the sustainable concurrency `make bench` measured
+    # (overload area): more in flight only queues on the event loop.
+    max_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=0)
+    # The whole request (queueing, authentication, the NATS hop) must be answered within
+    # this many seconds, else 504 timeout (0: no deadline). The NATS hop never outlives it.
+    request_deadline_s: float = Field(default=10.0, ge=0)
+    # Paths (prefixes) of long-lived streams: neither bounded nor cut by the deadline,
+    # like any request that asks for Accept: text/event-stream.
+    stream_paths: list[str] = []
     token_cache: bool = True
     token_cache_size: int = 10_000
     jwks_refresh_cooldown: float = 5.0
