@@ -154,26 +154,54 @@ class TestInFlightBound:
 
 
 class TestDeadline:
-    async def test_a_request_past_its_deadline_is_answered_504_and_frees_its_slot(
+    async def test_a_slow_service_is_cut_at_the_deadline_which_travels_with_the_call(
         self, start_gateway, nc, test_keys, auth
     ):
+        """The NATS hop waits no longer than what is left of the request's deadline (not
+        the 2 s request_timeout of these tests), and the service is told when that is."""
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(max_in_flight=1, request_deadline_s=0.3, rate_limits_enabled=False) as gw,
         ):
-            before = shed_count("deadline")
             sent = time.time()
             late = await gw.get(ECHO, params={"message": "hold"}, headers=auth)
             assert late.status_code == 504, late.text
             assert late.headers["content-type"] == "application/problem+json"
             doc = late.json()
             assert doc["code"] == "timeout" and doc["type"] == PROBLEM_TYPE_BASE + "timeout"
-            assert "0.3 s" in doc["detail"] and doc["instance"] == ECHO
-            assert "retry-after" not in late.headers
-            assert shed_count("deadline") == before + 1
-            # The service heard when the caller gives up (Pm-Deadline), not the NATS timeout.
+            assert doc["instance"] == ECHO and "retry-after" not in late.headers
             deadline = held.deadlines[0]
             assert deadline is not None and sent < deadline <= sent + 0.3 + 0.05
+            quick = await gw.get(ECHO, params={"message": "now"}, headers=auth)
+            assert quick.status_code == 200, "the cut request no longer counts in flight"
+
+    async def test_the_deadline_covers_the_whole_request_not_only_the_nats_hop(
+        self, start_gateway, nc, test_keys, auth
+    ):
+        """A body that trickles in slower than the deadline: cut while the gateway still
+        reads it, before any NATS call, answered 504, and its slot freed."""
+
+        async def trickle():
+            yield b'{"calls": '
+            await asyncio.sleep(1)  # httpx reads the reply once the whole body is sent
+            yield b"[]}"
+
+        async with (
+            held_echo(nc, test_keys.verifier()) as held,
+            start_gateway(max_in_flight=1, request_deadline_s=0.3, rate_limits_enabled=False) as gw,
+        ):
+            before = shed_count("deadline")
+            headers = {**auth, "Content-Type": "application/json", "X-Request-Id": "slow-1"}
+            late = await gw.post("/v1/ecosystems/acme/mashup", content=trickle(), headers=headers)
+            assert late.status_code == 504, late.text
+            doc = late.json()
+            assert doc["code"] == "timeout" and doc["status"] == 504
+            assert doc["detail"] == "the request took longer than 0.3 s"
+            assert doc["instance"] == "/v1/ecosystems/acme/mashup"
+            assert doc["request_id"] == "slow-1" == late.headers["x-request-id"]
+            assert late.headers["x-content-type-options"] == "nosniff"
+            assert shed_count("deadline") == before + 1
+            assert held.arrived == 0
             quick = await gw.get(ECHO, params={"message": "now"}, headers=auth)
             assert quick.status_code == 200, "the cut request no longer counts in flight"
 
