@@ -1,14 +1,15 @@
 """A closed-loop HTTP/1.1 load generator that tells admitted from refused requests.
 
-``python -m bench._closedloop URL HEADERS_JSON SECONDS CONNECTIONS`` prints one JSON line.
-Each connection sends a GET, reads the whole reply, and sends the next at once (a
-refused request is sent again at once too: ``Retry-After`` is not honoured, the worst
-case for the server). Latency runs from the request's first byte written to the reply's
-last byte read, per status: wrk reports one distribution for all statuses, and the
-figures that matter under overload are those of the admitted (2xx) and of the refused
-(503) apart. Requests sent in the first ``WARMUP_S`` (connections opening) are not counted.
-Raw asyncio streams on keep-alive connections (uvloop when installed): a few tens of
-microseconds of client CPU per request.
+``python -m bench._closedloop URL HEADERS_JSON SECONDS CONNECTIONS [--honour-retry-after]``
+prints one JSON line. Each connection sends a GET, reads the whole reply, and sends the
+next at once. A refused request (503) is sent again at once too (the worst case for the
+server), or, with ``--honour-retry-after``, after the pause its ``Retry-After`` asks for.
+Latency runs from the request's first byte written to the reply's last byte read, per
+status: wrk reports one distribution for all statuses, and the figures that matter under
+overload are those of the admitted (2xx) and of the refused (503) apart. Requests sent in
+the first ``WARMUP_S`` (connections opening) are not counted. Raw asyncio streams on
+keep-alive connections (uvloop when installed): a few tens of microseconds of client CPU
+per request.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 async def connection(
-    host: str, port: int, request: bytes, end: float, counted_from: float, out: dict[int, list]
+    host: str,
+    port: int,
+    request: bytes,
+    end: float,
+    counted_from: float,
+    out: dict[int, list[float]],
+    honour: bool,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     clock = time.perf_counter
@@ -37,10 +44,12 @@ async def connection(
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
-            length = 0
+            length, pause = 0, 0.0
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
+                elif honour and line[:12].lower() == b"retry-after:":
+                    pause = float(line[12:])
             if length:
                 await reader.readexactly(length)
             if started >= counted_from:
@@ -48,6 +57,8 @@ async def connection(
             if b"connection: close" in head.lower():
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
+            if pause:
+                await asyncio.sleep(min(pause, max(0.0, end - clock())))
     finally:
         writer.close()
 
@@ -62,7 +73,9 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-async def load(url: str, headers: dict[str, str], seconds: float, conns: int) -> dict[str, Any]:
+async def load(
+    url: str, headers: dict[str, str], seconds: float, conns: int, honour: bool = False
+) -> dict[str, Any]:
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
@@ -80,6 +93,7 @@ async def load(url: str, headers: dict[str, str], seconds: float, conns: int) ->
                 end,
                 counted_from,
                 by_status,
+                honour,
             )
             for _ in range(conns)
         ),
@@ -110,7 +124,8 @@ def main() -> None:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    print(json.dumps(runner(load(url, hdrs, float(secs), int(conns)))))
+    honour = "--honour-retry-after" in sys.argv[5:]
+    print(json.dumps(runner(load(url, hdrs, float(secs), int(conns), honour))))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.gateway import ECO, Issuer, gateway_env, median, process, serve, wait_ok
+from gateway.settings import MAX_IN_FLIGHT
 from mesh.localnats import free_port, local_nats
 
 LEVELS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -37,7 +38,9 @@ P99_FACTOR = 2.0
 REFUSAL_P99_TARGET_MS = 50.0
 
 
-async def closed_loop(url: str, headers: dict[str, str], seconds: float, conns: int) -> Any:
+async def closed_loop(
+    url: str, headers: dict[str, str], seconds: float, conns: int, honour: bool = False
+) -> Any:
     """One run of the generator in its own process."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -47,6 +50,7 @@ async def closed_loop(url: str, headers: dict[str, str], seconds: float, conns: 
         json.dumps(headers),
         str(seconds),
         str(conns),
+        *(["--honour-retry-after"] if honour else []),
         stdout=asyncio.subprocess.PIPE,
     )
     return json.loads((await proc.communicate())[0])
@@ -101,15 +105,34 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# What is compared under the same load: (label, gateway, clients honour Retry-After).
+TARGETS = (
+    ("shedding_off", "off", False),
+    ("shedding_on", "on", False),
+    ("shedding_on_clients_honour_retry_after", "on", True),
+)
+
+
 async def compare(
     urls: dict[str, str], headers: dict[str, str], conns: int, seconds: float, rounds: int
 ) -> dict[str, Any]:
-    """Shedding off and on under the same load, alternating, round by round."""
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in urls}
+    """Shedding off and on under the same load, one after the other in each round, with
+    the unloaded p99 measured again in each round (the machine's noise drifts)."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in TARGETS}
+    unloaded: list[float] = []
+    ratios: dict[str, list[float]] = {label: [] for label, _, _ in TARGETS}
     for _ in range(rounds):
-        for label, url in urls.items():
-            runs[label].append(await closed_loop(url, headers, seconds, conns))
-    return {"connections": conns, **{label: medians(r) for label, r in runs.items()}}
+        base = (await closed_loop(urls["off"], headers, seconds, 1))["admitted"]["p99_ms"]
+        unloaded.append(base)
+        for label, gateway_, honour in TARGETS:
+            run = await closed_loop(urls[gateway_], headers, seconds, conns, honour)
+            runs[label].append(run)
+            ratios[label].append(run["admitted"]["p99_ms"] / base)
+    out: dict[str, Any] = {"connections": conns, "unloaded_p99_ms": round(median(unloaded), 2)}
+    for label, _, _ in TARGETS:
+        out[label] = medians(runs[label])
+        out[label]["admitted_p99_ratio_to_unloaded"] = round(median(ratios[label]), 2)
+    return out
 
 
 async def run(quick: bool) -> dict[str, Any]:
@@ -132,31 +155,33 @@ async def run(quick: bool) -> dict[str, Any]:
             await wait_ok(off, auth)
             await closed_loop(off, auth, 1, 8)  # warm up (JWKS, caches, pools)
             unloaded, best, tried = await sustainable(off, auth, search_s, rounds)
+            # What the default bound lets through: the p99 with that many in flight.
+            at_default = await p99_of(off, auth, search_s, MAX_IN_FLIGHT, rounds)
             on = await stack.enter_async_context(gateway(nats_url, issuer_url, best))
             await wait_ok(on, auth)
             await closed_loop(on, auth, 1, 8)
-            urls = {"shedding_off": off, "shedding_on": on}
+            urls = {"off": off, "on": on}
             at_3x = await compare(urls, auth, 3 * best, load_s, rounds)
             heavy = await compare(urls, auth, HEAVY, load_s, 1 if quick else 2)
     on_3x = at_3x["shedding_on"]
     return {
         "load_generator": "bench/_closedloop.py: closed loop, keep-alive, separate process; "
-        "refused requests are sent again at once (Retry-After not honoured)",
+        "refused requests are sent again at once unless the clients honour Retry-After",
         "rounds": rounds,
         "seconds_per_run": {"search": search_s, "load": load_s},
         "unloaded_p99_ms": unloaded,
         "p99_ms_by_concurrency": tried,
         "sustainable_concurrency": best,
         "max_in_flight_when_on": best,
+        f"p99_ms_at_default_bound_{MAX_IN_FLIGHT}_unbounded_gateway": at_default,
         "at_3x_sustainable": at_3x,
         f"at_{HEAVY}_connections": heavy,
-        "admitted_p99_ratio_to_unloaded": round(on_3x["admitted_p99_ms"] / unloaded, 2),
         "targets": {
             "admitted_p99_ratio_to_unloaded_max": P99_FACTOR,
             "refused_p99_ms_max": REFUSAL_P99_TARGET_MS,
         },
-        "targets_met": {
-            "admitted_p99": on_3x["admitted_p99_ms"] <= P99_FACTOR * unloaded,
+        "targets_met_at_3x": {
+            "admitted_p99": on_3x["admitted_p99_ratio_to_unloaded"] <= P99_FACTOR,
             "refused_p99": on_3x["refused_p99_ms"] <= REFUSAL_P99_TARGET_MS,
         },
     }
