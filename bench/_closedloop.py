@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 WARMUP_S = 0.5
+WARMING = 0  # the "status" of replies to requests sent while warming up (not counted)
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -54,6 +55,8 @@ async def connection(
                 await reader.readexactly(length)
             if started >= counted_from:
                 out.setdefault(status, []).append(clock() - started)
+            else:
+                out.setdefault(WARMING, []).append(0.0)
             if b"connection: close" in head.lower():
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
@@ -99,6 +102,7 @@ async def load(
         ),
         return_exceptions=True,
     )
+    warming = len(by_status.pop(WARMING, []))
     admitted = [x for s, xs in by_status.items() if 200 <= s < 300 for x in xs]
     refused = by_status.get(503, [])
     total = sum(len(xs) for xs in by_status.values())
@@ -106,6 +110,7 @@ async def load(
         "connections": conns,
         "rps": round(total / seconds, 1),
         "requests": total,
+        "requests_with_warmup": total + warming,
         "admitted": summary(admitted),
         "refused": summary(refused),
         "refused_share": round(len(refused) / total, 4) if total else 0.0,

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bench.gateway import ECO, Issuer, gateway_env, median, process, serve, wait_ok
+from bench.gateway import ECO, Issuer, cpu_seconds, gateway_env, median, process, serve, wait_ok
 from gateway.settings import MAX_IN_FLIGHT
 from mesh.localnats import free_port, local_nats
 
@@ -79,13 +79,15 @@ async def sustainable(
 
 
 @contextlib.asynccontextmanager
-async def gateway(nats_url: str, issuer_url: str, max_in_flight: int) -> AsyncIterator[str]:
+async def gateway(
+    nats_url: str, issuer_url: str, max_in_flight: int
+) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     env = gateway_env(nats_url, issuer_url, port, cache=True)
     env["PM_GATEWAY_MAX_IN_FLIGHT"] = str(max_in_flight)
     env["PM_GATEWAY_LOG_LEVEL"] = "WARNING"
-    async with process(["-m", "gateway"], env):
-        yield f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi"
+    async with process(["-m", "gateway"], env) as pid:
+        yield f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi", pid
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,6 +104,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "refused_p99_ms": med(lambda r: r["refused"]["p99_ms"]),
         "other_statuses": [r["other_statuses"] for r in runs if r["other_statuses"]],
         "connection_errors": sum(r["connection_errors"] for r in runs),
+        "gateway_cpu_us_per_request": med(lambda r: r["gateway_cpu_us_per_request"]),
     }
 
 
@@ -113,8 +116,24 @@ TARGETS = (
 )
 
 
+async def loaded(
+    target: tuple[str, int], headers: dict[str, str], seconds: float, conns: int, honour: bool
+) -> dict[str, Any]:
+    """One run, with the CPU the gateway spent per request (admitted or refused)."""
+    url, pid = target
+    before = cpu_seconds(pid)
+    run: dict[str, Any] = await closed_loop(url, headers, seconds, conns, honour)
+    spent = cpu_seconds(pid) - before
+    run["gateway_cpu_us_per_request"] = spent / max(1, run["requests_with_warmup"]) * 1e6
+    return run
+
+
 async def compare(
-    urls: dict[str, str], headers: dict[str, str], conns: int, seconds: float, rounds: int
+    urls: dict[str, tuple[str, int]],
+    headers: dict[str, str],
+    conns: int,
+    seconds: float,
+    rounds: int,
 ) -> dict[str, Any]:
     """Shedding off and on under the same load, one after the other in each round, with
     the unloaded p99 measured again in each round (the machine's noise drifts)."""
@@ -122,10 +141,10 @@ async def compare(
     unloaded: list[float] = []
     ratios: dict[str, list[float]] = {label: [] for label, _, _ in TARGETS}
     for _ in range(rounds):
-        base = (await closed_loop(urls["off"], headers, seconds, 1))["admitted"]["p99_ms"]
+        base = (await closed_loop(urls["off"][0], headers, seconds, 1))["admitted"]["p99_ms"]
         unloaded.append(base)
         for label, gateway_, honour in TARGETS:
-            run = await closed_loop(urls[gateway_], headers, seconds, conns, honour)
+            run = await loaded(urls[gateway_], headers, seconds, conns, honour)
             runs[label].append(run)
             ratios[label].append(run["admitted"]["p99_ms"] / base)
     out: dict[str, Any] = {"connections": conns, "unloaded_p99_ms": round(median(unloaded), 2)}
@@ -151,16 +170,16 @@ async def run(quick: bool) -> dict[str, Any]:
                 "PM_PROFILE_MAX_CONCURRENCY": "100000",
             }
             await stack.enter_async_context(process(["-m", "services.profile"], profile_env))
-            off = await stack.enter_async_context(gateway(nats_url, issuer_url, 0))
+            off, off_pid = await stack.enter_async_context(gateway(nats_url, issuer_url, 0))
             await wait_ok(off, auth)
             await closed_loop(off, auth, 1, 8)  # warm up (JWKS, caches, pools)
             unloaded, best, tried = await sustainable(off, auth, search_s, rounds)
             # What the default bound lets through: the p99 with that many in flight.
             at_default = await p99_of(off, auth, search_s, MAX_IN_FLIGHT, rounds)
-            on = await stack.enter_async_context(gateway(nats_url, issuer_url, best))
+            on, on_pid = await stack.enter_async_context(gateway(nats_url, issuer_url, best))
             await wait_ok(on, auth)
             await closed_loop(on, auth, 1, 8)
-            urls = {"off": off, "on": on}
+            urls = {"off": (off, off_pid), "on": (on, on_pid)}
             at_3x = await compare(urls, auth, 3 * best, load_s, rounds)
             heavy = await compare(urls, auth, HEAVY, load_s, 1 if quick else 2)
     on_3x = at_3x["shedding_on"]
