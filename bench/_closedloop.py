@@ -3,7 +3,8 @@
 ``python -m bench._closedloop URL HEADERS_JSON SECONDS CONNECTIONS [--honour-retry-after]``
 prints one JSON line. Each connection sends a GET, reads the whole reply, and sends the
 next at once. A refused request (503) is sent again at once too (the worst case for the
-server), or, with ``--honour-retry-after``, after the pause its ``Retry-After`` asks for.
+server), or, with ``--honour-retry-after``, after the pause its ``Retry-After`` asks for
+(up to twice that: jitter, so that clients refused together do not come back together).
 Latency runs from the request's first byte written to the reply's last byte read, per
 status: wrk reports one distribution for all statuses, and the figures that matter under
 overload are those of the admitted (2xx) and of the refused (503) apart. Requests sent in
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 import time
 from typing import Any
@@ -60,7 +62,8 @@ async def connection(
             if b"connection: close" in head.lower():
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
-            if pause:
+            if pause:  # with jitter, as clients should: refused together, back apart
+                pause *= 1 + random.random()
                 await asyncio.sleep(min(pause, max(0.0, end - clock())))
     finally:
         writer.close()

@@ -12,6 +12,11 @@ from pydantic_settings import SettingsConfigDict
 
 from mesh.settings import MeshSettings
 
+# Measured with `make bench BENCH_ARGS=overload` on a 2-core machine: one worker sustains
+# 8-16 echo calls (CPU-bound, ~1 ms) in flight within twice their unloaded p99, and 64 in
+# flight cost 150-300 ms at p99 there instead of the 1-38 s of an unbounded queue. 64
+# leaves room for operations whose NATS hop waits on a database, and matches a service
+# process's own bound (MAX_CONCURRENCY).
 MAX_IN_FLIGHT = 64
 
 
@@ -66,8 +71,8 @@ class GatewaySettings(MeshSettings):
     request_timeout: float = Field(default=10.0, gt=0)
     # Load shedding (gateway.shedding), per worker process: beyond this many requests at
     # once, 503 overloaded with Retry-After at once (0: no bound). Streams and probes
-    # are not counted. The default is the sustainable concurrency `make bench` measured
-    # (overload area): more in flight only queues on the event loop.
+    # are not counted. More in flight than the worker can serve only queues on its event
+    # loop (default: MAX_IN_FLIGHT above).
     max_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=0)
     # The whole request (queueing, authentication, the NATS hop) must be answered within
     # this many seconds, else 504 timeout (0: no deadline). The NATS hop never outlives it.
