@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     BAD_GATEWAY = "bad_gateway"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
+    OVERLOADED = "overloaded"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -48,6 +49,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_GATEWAY: 502,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.OVERLOADED: 503,
 }
 
 TITLES: dict[ErrorCode, str] = {
@@ -65,10 +67,15 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.BAD_GATEWAY: "Bad gateway",
     ErrorCode.UNAVAILABLE: "Service unavailable",
     ErrorCode.TIMEOUT: "Timed out",
+    ErrorCode.OVERLOADED: "Overloaded",
 }
+
+# Seconds a caller refused with ``overloaded`` waits before trying again (``Retry-After``).
+OVERLOAD_RETRY_AFTER_S = 1
 
 
 def code_for_status(status: int) -> ErrorCode:
+    """The first code of ``status`` (503 is ``unavailable``; ``overloaded`` travels by name)."""
     for code, s in STATUS.items():
         if s == status:
             return code

@@ -4,6 +4,9 @@ AUTHORIZATION = "Authorization"
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 REQUEST_ID = "X-Request-Id"
+# When the caller gives up on a request: Unix time in seconds (decimal). A service drops a
+# request whose deadline has passed instead of working on it for nobody.
+DEADLINE = "Pm-Deadline"
 # NATS micro error headers (set by the service framework).
 SERVICE_ERROR = "Nats-Service-Error"
 SERVICE_ERROR_CODE = "Nats-Service-Error-Code"

@@ -27,6 +27,7 @@ from gateway.meta import meta_routes, operations_server
 from gateway.ratelimit import RateLimiter, make_buckets
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
+from gateway.shedding import LoadShedder
 from gateway.state import Gateway
 from gateway.tracing import make_tracing
 from mesh.nats import BusAuth
@@ -72,8 +73,9 @@ def create_app(
     verifier: TokenVerifier | None = None,
     operations: Iterable[Operation] = OPERATIONS,
     tracer_provider: Any = None,
-) -> Edge:
-    """The gateway (an ASGI application) for ``operations`` (default: the whole registry).
+) -> LoadShedder:
+    """The gateway (an ASGI application behind its load shedding, :mod:`gateway.shedding`)
+    for ``operations`` (default: the whole registry).
 
     ``verifier`` replaces the JWKS-backed token verifier (tests); ``tracer_provider``
     an OpenTelemetry provider to record spans with (else ``settings.otel`` decides).
@@ -118,5 +120,4 @@ def create_app(
     ]
     routes.append(("POST", mashup.PATH, mashup.mashup_endpoint(gw)))
     routes.extend(meta_routes(gw))
-    app = Edge(routes, settings, gw.tracing, lifespan)
-    return app
+    return LoadShedder(Edge(routes, settings, gw.tracing, lifespan), settings)

@@ -9,6 +9,7 @@ matched in the depth of the path and headers decoded once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -58,6 +59,11 @@ class RequestInfo:
     caller: Caller = ANONYMOUS
 
 
+def safe_request_id(sent: str) -> str:
+    """The caller's request id when it is sane, else a new one."""
+    return sent if _SAFE_ID.match(sent) else context.new_request_id()
+
+
 def incoming_trace(headers: dict[str, str]) -> str:
     parent = headers.get("traceparent", "")
     return context.child_traceparent(parent if _TRACEPARENT.match(parent) else None)
@@ -95,8 +101,7 @@ class Edge:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = decode_headers(scope["headers"])
-        rid = headers.get("x-request-id", "")
-        rid = rid if _SAFE_ID.match(rid) else context.new_request_id()
+        rid = safe_request_id(headers.get("x-request-id", ""))
         context.request_id.set(rid)
         if not self.tracing.enabled:
             context.traceparent.set(incoming_trace(headers))
@@ -153,6 +158,9 @@ class Edge:
                         reply = problem_response(internal_error(path, exc), path)
             status = reply.status
             await self._send(send, reply, extra)
+        except asyncio.CancelledError:
+            status = 504  # cut by the whole-request deadline (gateway.shedding), which answers
+            raise
         finally:
             self._log(scope, info, status, started)
         return info, status

@@ -38,8 +38,16 @@ _ERRORS: dict[str, tuple[int, str]] = {
     "RateLimited": (429, "Too many requests: see Retry-After and RateLimit"),
     "Internal": (500, "An unexpected error; the body names the request id"),
     "BadGateway": (502, "The partner back-end behind the operation failed or was refused"),
-    "Unavailable": (503, "No service instance serves the operation right now"),
-    "Timeout": (504, "The owning service did not answer in time"),
+    "Unavailable": (
+        503,
+        "No service instance serves the operation right now (code unavailable), or the "
+        "gateway or the owning service is at capacity (code overloaded: see Retry-After)",
+    ),
+    "Timeout": (
+        504,
+        "The request was not answered within the gateway's deadline, or the owning service "
+        "did not answer in time",
+    ),
 }
 # Which operations each problem applies to (the rest apply to every operation). A 405 is
 # never the answer to a documented operation: its response is in components, for reference.
@@ -201,6 +209,9 @@ def _problem_responses() -> dict[str, Any]:
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
     out["RateLimited"]["headers"] = _headers(_RATE_HEADERS)
+    out["Unavailable"]["headers"] = _headers(
+        {"Retry-After": "Seconds to wait before trying again (when the code is overloaded)"}
+    )
     out["MethodNotAllowed"]["headers"] = _headers(
         {"Allow": "The methods the path accepts, e.g. GET, HEAD, POST"}
     )

@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from contracts.errors import PROBLEM_TYPE_BASE, ErrorCode
+from contracts.errors import OVERLOAD_RETRY_AFTER_S, PROBLEM_TYPE_BASE, ErrorCode
 from gateway.http import Reply, encode_headers
 from mesh import context
 from mesh.errors import MeshError
@@ -35,6 +35,8 @@ def problem_doc(exc: MeshError, instance: str | None = None) -> dict[str, Any]:
 def problem_response(
     exc: MeshError, instance: str | None = None, headers: dict[str, str] | None = None
 ) -> Reply:
+    if exc.code is ErrorCode.OVERLOADED:  # a service at capacity: the caller may come back
+        headers = {**(headers or {}), "Retry-After": str(OVERLOAD_RETRY_AFTER_S)}
     return Reply(
         exc.status,
         json.dumps(problem_doc(exc, instance)).encode(),

@@ -12,6 +12,13 @@ from pydantic_settings import SettingsConfigDict
 
 from mesh.settings import MeshSettings
 
+# Measured with `make bench BENCH_ARGS=overload` on a 2-core machine: one worker sustains
+# 8-16 echo calls (CPU-bound, ~1 ms) in flight within twice their unloaded p99, and 64 in
+# flight cost 150-300 ms at p99 there instead of the 1-38 s of an unbounded queue. 64
+# leaves room for operations whose NATS hop waits on a database, and matches a service
+# process's own bound (MAX_CONCURRENCY).
+MAX_IN_FLIGHT = 64
+
 
 class RateLimitSpec(BaseModel):
     """A token bucket: ``rate`` requests per second on average, ``burst`` at once."""
@@ -60,7 +67,19 @@ class GatewaySettings(MeshSettings):
     cors_origins: dict[str, list[str]] = {}
     cors_max_age: int = 600
     max_body_bytes: int = 1_048_576
+    # The NATS hop of one operation waits this long for the service's reply.
     request_timeout: float = Field(default=10.0, gt=0)
+    # Load shedding (gateway.shedding), per worker process: beyond this many requests at
+    # once, 503 overloaded with Retry-After at once (0: no bound). Streams and probes
+    # are not counted. More in flight than the worker can serve only queues on its event
+    # loop (default: MAX_IN_FLIGHT above).
+    max_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=0)
+    # The whole request (queueing, authentication, the NATS hop) must be answered within
+    # this many seconds, else 504 timeout (0: no deadline). The NATS hop never outlives it.
+    request_deadline_s: float = Field(default=10.0, ge=0)
+    # Paths (prefixes) of long-lived streams: neither bounded nor cut by the deadline,
+    # like any request that asks for Accept: text/event-stream.
+    stream_paths: list[str] = []
     token_cache: bool = True
     token_cache_size: int = 10_000
     jwks_refresh_cooldown: float = 5.0

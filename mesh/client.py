@@ -123,6 +123,7 @@ async def request_raw(
     hdrs = outgoing_headers(token)
     if extra_headers:
         hdrs.update(extra_headers)
+    timeout = _within_deadline(timeout, hdrs)
     deadline = time.monotonic() + timeout
     replies = await replies_of(nc)
     for pause in (*NO_RESPONDER_RETRIES, None):
@@ -144,6 +145,19 @@ async def request_raw(
     if status:
         raise _decode_error(status, msg.data)
     return msg.data
+
+
+def _within_deadline(timeout: float, hdrs: dict[str, str]) -> float:
+    """``timeout``, cut to what is left of the request's deadline (``context.deadline``),
+    which the request carries on (``Pm-Deadline``) so the service drops it once stale."""
+    now = time.time()
+    limit = context.deadline.get()
+    if limit is not None and limit - now < timeout:
+        timeout = limit - now
+        if timeout <= 0:
+            raise MeshError(ErrorCode.TIMEOUT, "the request's deadline has passed")
+    hdrs[h.DEADLINE] = f"{now + timeout:.3f}"
+    return timeout
 
 
 def _decode_error(status: str, data: bytes) -> MeshError:

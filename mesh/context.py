@@ -13,6 +13,10 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "traceparent", default=None
 )
+# When the request being served must be answered by (Unix time, seconds): set by the
+# gateway's whole-request deadline and by a service from the caller's ``Pm-Deadline``;
+# an onward NATS call waits no longer and carries it on.
+deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 
 
 def new_request_id() -> str:

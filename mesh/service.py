@@ -7,6 +7,10 @@ reply. Expected failures reply as NATS micro errors (``Nats-Service-Error-Code``
 status, payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
 the request id and is logged, never shown.
 
+At most ``max_concurrency`` requests are handled at once; one more is answered
+``overloaded`` at once. A request whose caller's deadline (``Pm-Deadline``) has passed
+is dropped unanswered: its caller has already given up.
+
 With a ``tracer`` (OpenTelemetry), each handled request is a SERVER span that
 continues the request's ``traceparent``; without one, no tracing code runs.
 """
@@ -84,6 +88,17 @@ def _bound_fields(op: Operation) -> set[str]:
     return {f for f in (op.policy.eco_param, op.policy.partner_param) if f}
 
 
+def _deadline_of(headers: dict[str, str] | None) -> float | None:
+    """The caller's deadline (``Pm-Deadline``, Unix seconds), if it sent a readable one."""
+    raw = headers.get(h.DEADLINE) if headers else None
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
 def _record_failure(span: Any, exc: MeshError) -> None:
     """The error code on the span; ERROR status for failures of the service (5xx), as
     OpenTelemetry's RPC conventions have it (a refused caller is not a server error)."""
@@ -115,7 +130,8 @@ class MeshService:
         self.verifier = verifier
         self._handlers: dict[str, tuple[Operation, Handler]] = {}
         self._micro: Service | None = None
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._limit = max_concurrency
+        self._busy = 0  # requests being handled now
         self._tasks: set[asyncio.Task[None]] = set()
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
@@ -156,12 +172,22 @@ class MeshService:
 
     def _spawner(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[None]]:
         # nats-py runs one subscription's callbacks one after another; handle each
-        # request in its own task so slow calls do not queue behind each other.
+        # request in its own task so slow calls do not queue behind each other. At most
+        # ``max_concurrency`` at once: beyond, the caller hears ``overloaded`` at once
+        # (and may try again) rather than waiting in a queue nobody bounds.
         fields = _bound_fields(op)
         handle = self._handle if self.tracer is None else self._handle_traced
 
         async def spawn(request: Request) -> None:
-            await self._slots.acquire()
+            limit = _deadline_of(request.headers)
+            if limit is not None and limit <= time.time():
+                self._metrics(op.name, "expired")[0].inc()  # the caller has given up
+                return
+            if self._busy >= self._limit:
+                await self._refuse(op, request)
+                return
+            self._busy += 1
+            context.deadline.set(limit)  # the task starts with a copy of this context
             task = asyncio.create_task(handle(op, handler, request, fields))
             self._tasks.add(task)
             task.add_done_callback(self._done)
@@ -170,7 +196,14 @@ class MeshService:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slots.release()
+        self._busy -= 1
+
+    async def _refuse(self, op: Operation, request: Request) -> None:
+        self._metrics(op.name, ErrorCode.OVERLOADED.value)[0].inc()
+        rid = (request.headers or {}).get(h.REQUEST_ID) or context.new_request_id()
+        busy = MeshError(ErrorCode.OVERLOADED, f"{self.name} is at capacity; try again shortly")
+        status, title, payload = error_reply(busy)
+        await request.respond_error(status, title, payload, headers={h.REQUEST_ID: rid})
 
     async def _handle_traced(
         self, op: Operation, handler: Handler, request: Request, fields: set[str]

@@ -102,7 +102,9 @@ class ServiceSettings(MeshSettings):
     database_url: str = ""
     observe_host: str = "127.0.0.1"
     observe_port: int = 0  # /metrics, /healthz, /readyz; 0 = a free port
-    max_concurrency: int = 64
+    # Requests this process works on at once (NATS request handlers); beyond, a request
+    # is answered ``overloaded`` at once (the gateway: 503 with Retry-After), not queued.
+    max_concurrency: int = Field(default=64, ge=1)
     otel: bool = Field(
         default=False, description="An OpenTelemetry span per handled operation (mesh.tracing)"
     )

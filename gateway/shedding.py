@@ -1,0 +1,199 @@
+"""Load shedding at the edge: a bound on requests in flight and a whole-request deadline.
+
+A pure ASGI middleware around the gateway (:class:`LoadShedder`). A request beyond
+``PM_GATEWAY_MAX_IN_FLIGHT`` requests at once is answered 503 ``overloaded`` with
+``Retry-After`` at once, before its headers are decoded or its body read: under overload
+the gateway spends almost nothing on what it refuses, and what it admits keeps the
+latency of a gateway that is not overloaded. An admitted request that is not answered
+within ``PM_GATEWAY_REQUEST_DEADLINE_S`` (the whole request: waiting for the event loop,
+authentication, the NATS hop) is cut and answered 504 ``timeout``; the deadline travels
+on with the NATS request (``mesh.context.deadline``, ``Pm-Deadline``), so a service drops
+it rather than work for a caller who has gone. Both cost next to nothing per request:
+a counter, and an entry in an insertion-ordered dict that one reaper task per gateway
+walks a few times per deadline (no timer per request).
+
+Never counted, never shed, never cut: the probes (``/healthz``, ``/readyz``) and
+long-lived streams (``Accept: text/event-stream``, or a path under one of
+``PM_GATEWAY_STREAM_PATHS``). ``/metrics`` is on the operations port, outside this app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.errors import OVERLOAD_RETRY_AFTER_S, ErrorCode
+from gateway.edge import API_CSP, SECURITY_HEADERS, safe_request_id
+from gateway.problems import PROBLEM_JSON
+from gateway.settings import GatewaySettings
+from mesh import context
+from mesh.errors import MeshError
+
+log = logging.getLogger(__name__)
+
+NEVER_SHED = frozenset({"/healthz", "/readyz"})
+EVENT_STREAM = b"text/event-stream"
+
+shed = Counter(
+    "pm_gateway_shed_total",
+    "Requests the gateway refused (in_flight: 503 beyond the bound) or cut (deadline: 504)",
+    ["reason"],
+)
+in_flight = Gauge(
+    "pm_gateway_in_flight", "Requests the gateway is working on now (those the bound counts)"
+)
+
+
+class LoadShedder:
+    """Bounds the requests ``app`` works on at once and how long each may take."""
+
+    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
+        self.app = app
+        self.limit = settings.max_in_flight  # 0: no bound
+        self.streams = tuple(settings.stream_paths)
+        self.in_flight = 0
+        self.deadlines = (
+            Deadlines(settings.request_deadline_s) if settings.request_deadline_s else None
+        )
+        self._refused = shed.labels("in_flight")
+        detail = f"the gateway is at capacity; retry after {OVERLOAD_RETRY_AFTER_S} s"
+        self._busy = Refusal(503, MeshError(ErrorCode.OVERLOADED, detail), OVERLOAD_RETRY_AFTER_S)
+        in_flight.set_function(lambda: self.in_flight)  # read when scraped: free per request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NEVER_SHED or self._streaming(scope):
+            await self.app(scope, receive, send)
+            return
+        if self.limit and self.in_flight >= self.limit:
+            self._refused.inc()  # (not in pm_http_requests_total: one lock less per refusal)
+            await self._busy.send(scope, send)
+            return
+        self.in_flight += 1
+        try:
+            if self.deadlines is None:
+                await self.app(scope, receive, send)
+            else:
+                await self.deadlines.run(self.app, scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    def _streaming(self, scope: Scope) -> bool:
+        """A long-lived stream: a declared stream path, or a client asking for events."""
+        if self.streams and scope["path"].startswith(self.streams):
+            return True
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                return EVENT_STREAM in value
+        return False
+
+
+class Deadlines:
+    """Cuts requests older than ``seconds``: the reaper cancels their tasks, and each
+    cut request answers 504 itself. One deadline for all, so the order requests start
+    in is the order they expire in: the reaper looks only at the oldest."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.tick = min(0.1, seconds / 4)  # how late a cut may come
+        self.running: dict[asyncio.Task[Any], float] = {}  # task -> when it expires
+        self.cut: set[asyncio.Task[Any]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._late = Refusal(
+            504, MeshError(ErrorCode.TIMEOUT, f"the request took longer than {seconds:g} s")
+        )
+        self._cut = shed.labels("deadline")
+
+    async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[task] = time.monotonic() + self.seconds
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap(), name="gateway-deadlines")
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        token = context.deadline.set(time.time() + self.seconds)  # the NATS hop's limit
+        try:
+            await app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if task not in self.cut:
+                raise  # not ours (the server is stopping): let it through
+            task.uncancel()
+            self._cut.inc()
+            if started:  # too late for a 504: the connection closes mid-response
+                log.warning("deadline passed mid-response", extra={"path": scope["path"]})
+                return
+            await self._late.send(scope, send)
+        finally:
+            self.running.pop(task, None)
+            self.cut.discard(task)
+            context.deadline.reset(token)
+
+    async def _reap(self) -> None:
+        """Cancel what has expired, every ``tick``, while anything runs."""
+        try:
+            while self.running:
+                await asyncio.sleep(self.tick)
+                now = time.monotonic()
+                expired = []
+                for task, expires in self.running.items():
+                    if expires > now:
+                        break  # the rest started later: they expire later
+                    expired.append(task)
+                for task in expired:
+                    del self.running[task]
+                    if task.cancel():
+                        self.cut.add(task)
+        finally:
+            self._reaper = None
+
+
+class Refusal:
+    """A problem reply (RFC 9457) built once; per request only its instance and request id
+    are filled in."""
+
+    def __init__(self, status: int, exc: MeshError, retry_after: int | None = None) -> None:
+        self.status = status
+        doc = exc.body().problem()
+        self._prefix = json.dumps(doc)[:-1].encode() + b', "instance": '
+        self._headers = [(b"content-type", PROBLEM_JSON.encode())]
+        if retry_after is not None:
+            self._headers.append((b"retry-after", str(retry_after).encode()))
+        self._headers += SECURITY_HEADERS
+        self._headers.append((b"content-security-policy", API_CSP))
+
+    async def send(self, scope: Scope, send: Send) -> None:
+        rid = _request_id(scope)  # of the request id alphabet: nothing to escape
+        body = b"".join(
+            (
+                self._prefix,
+                json.dumps(scope["path"]).encode(),
+                b', "request_id": "',
+                rid.encode(),
+                b'"}',
+            )
+        )
+        headers = [
+            *self._headers,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", rid.encode()),
+        ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return safe_request_id(value.decode("latin-1"))
+    return context.new_request_id()
