@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from identity import seed
-from identity.devclient import login
+from identity.cli import seed
+from identity.cli.devclient import login
 from identity.settings import IdentitySettings
 from tests.support import infra
 from tests.support.identity import serve_idp, start_idp

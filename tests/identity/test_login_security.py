@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from identity.devclient import pkce_pair
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
+from identity.domain.crypto import pkce_pair
 from tests.identity.conftest import PORTAL_REDIRECT
 from tests.support.events import first_event
 from tests.support.identity import refresh_grant
