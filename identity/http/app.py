@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from contracts.errors import ErrorCode
 from contracts.subjects import EVENT_STREAM
 from identity.fastpath import TokenFastPath
-from identity.http import admin, broker, logout, oidc, pages, platform, signup
+from identity.http import admin, authorize, broker, login, logout, oidc, platform, signup
 from identity.http.errors import install as install_errors
 from identity.http.runtime import PACKAGE_DIR, build_runtime, trust_proxies
 from identity.settings import IdentitySettings
@@ -164,7 +164,8 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
     for router in (
         oidc.router,
-        pages.router,
+        authorize.router,
+        login.router,
         logout.router,
         signup.router,
         broker.router,

@@ -22,7 +22,8 @@ from fastapi.responses import RedirectResponse
 from identity.domain import directory
 from identity.domain import signin as logic
 from identity.domain.crypto import pkce_pair
-from identity.http.pages import SESSION_COOKIE, render, safe_return
+from identity.http import cookies
+from identity.http.pages import render, safe_return
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store import repository as repo
 from identity.store.models import Person, UpstreamProvider
@@ -229,15 +230,7 @@ async def callback(request: Request, eco: str, alias: str, rt: RuntimeDep) -> Re
         )
     response = RedirectResponse(saved["r"], 303)
     response.delete_cookie(STATE_COOKIE, path=f"/eco/{eco}/broker/")
-    response.set_cookie(
-        SESSION_COOKIE,
-        sid,
-        httponly=True,
-        samesite="lax",
-        path=f"/eco/{eco}/",
-        secure=rt.settings.secure_cookies,
-        max_age=rt.settings.session_ttl_s,
-    )
+    cookies.set_session(response, rt.settings, eco, sid)
     return response
 
 

@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse
 
 from identity.domain import signin as logic
 from identity.domain.keys import ALGS
-from identity.http.pages import SESSION_COOKIE, csrf_ok, render
+from identity.http import cookies
+from identity.http.pages import csrf_ok, form_expired, render
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store import repository as repo
 from identity.store.transaction import Tx
@@ -63,7 +64,7 @@ def _plan(rt: IdentityRuntime, tx: Tx, eco: str, params: dict[str, str]) -> tupl
 
 
 async def _finish(request: Request, eco: str, rt: IdentityRuntime, target: str | None) -> Response:
-    sid = request.cookies.get(SESSION_COOKIE)
+    sid = cookies.session_id(request)
 
     def end(tx: Tx) -> None:
         user = logic.session_subject(tx, eco, sid)
@@ -82,7 +83,7 @@ async def _finish(request: Request, eco: str, rt: IdentityRuntime, target: str |
             "message.html",
             {"title": "You are signed out", "detail": "You can close this window."},
         )
-    response.delete_cookie(SESSION_COOKIE, path=f"/eco/{eco}/")
+    cookies.clear_session(response, eco)
     return response
 
 
@@ -99,13 +100,7 @@ async def logout(request: Request, eco: str, rt: RuntimeDep) -> Response:
 async def logout_confirmed(request: Request, eco: str, rt: RuntimeDep) -> Response:
     form = await request.form()
     if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
-        return render(
-            request,
-            rt,
-            "message.html",
-            {"title": "Form expired", "detail": "Please go back and try again."},
-            403,
-        )
+        return form_expired(request, rt)
     params = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     _valid, target = await rt.tx(lambda tx: _plan(rt, tx, eco, params))
     return await _finish(request, eco, rt, target)

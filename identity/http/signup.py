@@ -17,7 +17,8 @@ from fastapi.responses import RedirectResponse
 from identity.domain import directory
 from identity.domain import signin as logic
 from identity.domain.crypto import digest
-from identity.http.pages import SESSION_COOKIE, csrf_ok, render
+from identity.http import cookies
+from identity.http.pages import csrf_ok, render
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store import repository as repo
 from identity.store.transaction import Tx
@@ -135,13 +136,5 @@ async def signup_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
             403 if policy != "open" and "invitation" in (error or "") else 422,
         )
     response = RedirectResponse(f"/eco/{eco}/account", 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        sid,
-        httponly=True,
-        samesite="lax",
-        path=f"/eco/{eco}/",
-        secure=rt.settings.secure_cookies,
-        max_age=rt.settings.session_ttl_s,
-    )
+    cookies.set_session(response, rt.settings, eco, sid)
     return response

@@ -29,6 +29,7 @@ class IdP:
     creds: dict[str, Any]
     http: httpx.AsyncClient
     eco: str = "acme"
+    app: Any = None  # the served app (its runtime: app.state.rt)
 
     @property
     def issuer(self) -> str:
@@ -91,5 +92,5 @@ async def idp(
         nats_url, idp_database, tmp_path_factory.mktemp("w"), demo_hashes, **idp_overrides
     )
     async with serve_idp(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
-        yield IdP(url, settings, creds, http)
+        yield IdP(url, settings, creds, http, app=app)
     await asyncio.sleep(0)
