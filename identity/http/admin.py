@@ -20,7 +20,7 @@ from contracts.errors import ErrorCode
 from identity.domain import directory, ecosystems, keys
 from identity.http.platform import SettingsIn
 from identity.http.runtime import IdentityRuntime, RuntimeDep
-from identity.oauth.introspection import AccessTokenView, decode_own_access_token
+from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
 from identity.store import repository as repo
 from identity.store.transaction import Tx
 from mesh.errors import MeshError

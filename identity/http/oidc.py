@@ -12,9 +12,9 @@ from identity.domain import dpop
 from identity.domain.keys import ALGS
 from identity.domain.tokens import KNOWN_SCOPES, user_info
 from identity.http.runtime import IdentityRuntime, RuntimeDep, client_ip
+from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
 from identity.oauth.adapter import StarletteRequest
 from identity.oauth.grants import person_subject
-from identity.oauth.introspection import AccessTokenView, decode_own_access_token
 from identity.store.transaction import Tx, run_tx_collect
 from mesh import dpop as proofs
 from mesh.dpop import ALGORITHMS, DPoPError

@@ -22,9 +22,10 @@ from identity.domain.tokens import (
 )
 from identity.oauth import dpop
 from identity.oauth.adapter import ClientView, StarletteRequest, current
+from identity.oauth.client_auth import PrivateKeyJwt
 from identity.oauth.exchange import TokenExchangeGrant
 from identity.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
-from identity.oauth.introspection import Introspection, PrivateKeyJwt, Revocation
+from identity.oauth.introspection import Introspection, Revocation
 from identity.store import repository as repo
 from identity.store.models import Client, RefreshToken
 

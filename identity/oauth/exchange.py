@@ -25,15 +25,15 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 
 from identity.domain.tokens import Subject, roles_allow
-from identity.oauth.adapter import ClientView, current
-from identity.oauth.grants import CONFIDENTIAL_METHODS
-from identity.oauth.introspection import (
+from identity.oauth.access_tokens import (
     AccessTokenView,
     decode_access_token,
     decode_own_access_token,
     issuer_of,
     origin_eco,
 )
+from identity.oauth.adapter import ClientView, current
+from identity.oauth.grants import CONFIDENTIAL_METHODS
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
