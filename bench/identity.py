@@ -44,7 +44,7 @@ import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from identity.crypto import Passwords
+from identity.domain.crypto import Passwords
 from identity.settings import IdentitySettings
 from mesh.localnats import child_process, free_port, local_nats
 

@@ -16,7 +16,7 @@ from mesh.migrate import History, Status, upgrade
 
 # process → (module declaring ``history``, settings class)
 PROCESSES: dict[str, tuple[str, str]] = {
-    "identity": ("identity.models", "identity.settings:IdentitySettings"),
+    "identity": ("identity.store.models", "identity.settings:IdentitySettings"),
     "profile": ("services.profile.models", "services.profile.settings:ProfileSettings"),
     "matching": ("services.matching.models", "services.matching.settings:MatchingSettings"),
     "collaboration": (

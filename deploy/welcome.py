@@ -38,7 +38,7 @@ async def client_credentials(
 
 
 async def people_tokens(http: httpx.AsyncClient, issuer: str) -> dict[str, str]:
-    from identity.devclient import login
+    from identity.cli.devclient import login
 
     tokens = {}
     for username in demo.PEOPLE:

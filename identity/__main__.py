@@ -13,9 +13,10 @@ from pathlib import Path
 
 import uvicorn
 
-from identity import cli, models
-from identity.app import create_app
+from identity.cli import commands
+from identity.http.app import create_app
 from identity.settings import IdentitySettings
+from identity.store import models
 from identity.wire import TokenProtocol
 from mesh import logging as mesh_logging
 from mesh import migrate
@@ -50,17 +51,19 @@ def main() -> None:
     settings = IdentitySettings()
     mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
     if args.command == "seed-demo":
-        doc = asyncio.run(cli.seed_demo(settings, Path(args.out), portal_url=args.portal_url))
+        doc = asyncio.run(commands.seed_demo(settings, Path(args.out), portal_url=args.portal_url))
         print(f"demo ecosystem {doc['eco']} ready; credentials in {args.out}")
     elif args.command == "rotate-keys":
         try:
-            print(json.dumps(asyncio.run(cli.rotate_keys(settings, args.eco))))
-        except cli.CliError as exc:
+            print(json.dumps(asyncio.run(commands.rotate_keys(settings, args.eco))))
+        except commands.CliError as exc:
             sys.exit(str(exc))
     elif args.command == "set-access-token-alg":
         try:
-            print(json.dumps(asyncio.run(cli.set_access_token_alg(settings, args.eco, args.alg))))
-        except cli.CliError as exc:
+            print(
+                json.dumps(asyncio.run(commands.set_access_token_alg(settings, args.eco, args.alg)))
+            )
+        except commands.CliError as exc:
             sys.exit(str(exc))
     elif args.command == "create-ecosystem":
         password = os.environ.get("PM_IDENTITY_OPERATOR_PASSWORD") or getpass.getpass(
@@ -68,7 +71,7 @@ def main() -> None:
         )
         try:
             result = asyncio.run(
-                cli.create_ecosystem(
+                commands.create_ecosystem(
                     settings,
                     args.eco,
                     args.name,
@@ -77,7 +80,7 @@ def main() -> None:
                     password,
                 )
             )
-        except cli.CliError as exc:
+        except commands.CliError as exc:
             sys.exit(str(exc))
         print(json.dumps(result))
     else:

@@ -35,15 +35,15 @@ from urllib.parse import unquote_plus
 from authlib.common.urls import unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from identity import repository as repo
-from identity.crypto import digest, same
-from identity.keys import Signer, access_token_alg
-from identity.precomputed import GRANT, Templates
-from identity.tokens import (
+from identity.domain.crypto import digest, same
+from identity.domain.keys import Signer, access_token_alg
+from identity.domain.tokens import (
     KNOWN_SCOPES,
     UnknownScope,
     sign_payload,
 )
+from identity.precomputed import GRANT, Templates
+from identity.store import repository as repo
 from mesh import metrics
 from mesh.outbox import OutboxRow
 

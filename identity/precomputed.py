@@ -19,12 +19,12 @@ from typing import Any, NamedTuple
 
 from contracts.ids import uuid7_hex
 from contracts.v1.identity import AuditEvent
-from identity.context import audit_event
-from identity.keys import access_token_alg
-from identity.models import Client, Ecosystem
-from identity.oauth import SECRET_METHODS
-from identity.server import client_subject_of
-from identity.tokens import access_claims, grant_scope
+from identity.domain.keys import access_token_alg
+from identity.domain.tokens import access_claims, grant_scope
+from identity.oauth.adapter import SECRET_METHODS
+from identity.oauth.authorization_server import client_subject_of
+from identity.store.models import Client, Ecosystem
+from identity.store.transaction import audit_event
 from mesh.outbox import OutboxRow
 
 GRANT = "client_credentials"

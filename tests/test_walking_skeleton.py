@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
-from identity import repository as identity_repo
-from identity.crypto import Sealer
+from identity.domain.crypto import Sealer
+from identity.store import repository as identity_repo
 from mesh.tokens import RemoteJwks, TokenVerifier
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings

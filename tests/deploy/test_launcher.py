@@ -206,7 +206,7 @@ def run_demo(info: dict, name: str) -> dict:
 
 def person_token(info: dict, username: str) -> str:
     """An access token of a demo person, through the real login pages."""
-    from identity.devclient import login
+    from identity.cli.devclient import login
 
     async def work() -> str:
         async with httpx.AsyncClient(timeout=15) as http:

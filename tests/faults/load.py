@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import jwt
 
-from identity.devclient import login
+from identity.cli.devclient import login
 from tests.support.topology import ECOSYSTEM, Topology
 
 BASE = f"/v1/ecosystems/{ECOSYSTEM}"

@@ -17,8 +17,8 @@ from contracts.errors import ErrorCode
 from contracts.v1.system import ECHO
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
-from identity import seed
-from identity.devclient import login
+from identity.cli import seed
+from identity.cli.devclient import login
 from mesh.client import call
 from mesh.errors import MeshError
 from mesh.tokens import RemoteJwks, TokenVerifier

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from identity import seed
-from identity.devclient import login
+from identity.cli import seed
+from identity.cli.devclient import login
 from identity.settings import IdentitySettings
 from tests.support import infra
 from tests.support.identity import serve_idp, start_idp
@@ -29,6 +29,7 @@ class IdP:
     creds: dict[str, Any]
     http: httpx.AsyncClient
     eco: str = "acme"
+    app: Any = None  # the served app (its runtime: app.state.rt)
 
     @property
     def issuer(self) -> str:
@@ -91,5 +92,5 @@ async def idp(
         nats_url, idp_database, tmp_path_factory.mktemp("w"), demo_hashes, **idp_overrides
     )
     async with serve_idp(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
-        yield IdP(url, settings, creds, http)
+        yield IdP(url, settings, creds, http, app=app)
     await asyncio.sleep(0)

@@ -10,7 +10,7 @@ import jwt
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
 from tests.identity.conftest import CLI_REDIRECT
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

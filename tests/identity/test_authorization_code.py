@@ -12,10 +12,10 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from identity import models
-from identity.crypto import digest
-from identity.devclient import LoginFailed, login, pkce_pair
-from identity.seed import PASSWORD
+from identity.cli.devclient import LoginFailed, login
+from identity.cli.seed import PASSWORD
+from identity.domain.crypto import digest, pkce_pair
+from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT

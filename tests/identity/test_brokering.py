@@ -12,8 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from identity.devclient import pkce_pair
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
+from identity.domain.crypto import pkce_pair
 from tests.identity.conftest import CLI_REDIRECT, IdP, start_idp
 from tests.support.identity import serve_idp
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from identity.tokens import KNOWN_SCOPES
+from identity.domain.tokens import KNOWN_SCOPES
 
 
 class TestDiscovery:

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from joserfc import jwk as joserfc_jwk
 
-from identity.devclient import pkce_pair
+from identity.domain.crypto import pkce_pair
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT
 from tests.identity.test_authorization_code import _code

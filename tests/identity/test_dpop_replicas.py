@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from identity.app import create_app
+from identity.http.app import create_app
 from tests.support import infra
 from tests.support.dpop import DPoPKey
 from tests.support.identity import serve_idp, start_idp

@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from identity import models
-from identity.crypto import Sealer
-from identity.devclient import login
+from identity.cli.devclient import login
+from identity.domain.crypto import Sealer
+from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT

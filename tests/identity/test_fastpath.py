@@ -19,11 +19,12 @@ from sqlalchemy import update
 
 from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
-from identity import fastpath, models, precomputed
-from identity.cache import TtlCache
-from identity.context import audit_event
-from identity.crypto import digest
-from identity.tokens import Subject, access_claims
+from identity import fastpath, precomputed
+from identity.domain.crypto import digest
+from identity.domain.tokens import Subject, access_claims
+from identity.store import models
+from identity.store.cache import TtlCache
+from identity.store.transaction import audit_event
 from mesh.db import Database
 from mesh.outbox import OutboxRow
 from tests.identity.conftest import IdP

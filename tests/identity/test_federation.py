@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from identity import cli, seed
-from identity.devclient import login
+from identity.cli import commands, seed
+from identity.cli.devclient import login
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT
 
@@ -24,7 +24,7 @@ ALLIANCE_RULE = {
 @pytest.fixture(scope="module")
 async def gina(idp):
     """An operator of a second ecosystem (globex) of the same deployment, and her token there."""
-    created = await cli.create_ecosystem(
+    created = await commands.create_ecosystem(
         idp.settings,
         "globex",
         "Globex Alliance",
@@ -91,5 +91,7 @@ class TestAlliance:
         assert olivia_admin.status_code == 401
 
     async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(self, idp, gina):
-        with pytest.raises(cli.CliError, match="exists"):
-            await cli.create_ecosystem(idp.settings, "globex", "Again", ("x", "X"), "y", "zzzzzz")
+        with pytest.raises(commands.CliError, match="exists"):
+            await commands.create_ecosystem(
+                idp.settings, "globex", "Again", ("x", "X"), "y", "zzzzzz"
+            )

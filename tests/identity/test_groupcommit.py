@@ -16,9 +16,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from contracts.registry import decode_events
-from identity import models
-from identity.context import audit_event
 from identity.groupcommit import GroupCommit
+from identity.store import models
+from identity.store.transaction import audit_event
 from mesh.db import Database
 from mesh.nats import ensure_event_stream
 from mesh.outbox import Outbox, OutboxRelay, OutboxRow, outbox_table

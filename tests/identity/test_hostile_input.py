@@ -18,7 +18,7 @@ import pytest
 from fastapi import Request
 from pydantic import ValidationError
 
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
 from identity.settings import IdentitySettings
 from tests.identity.conftest import IdP
 from tests.identity.test_login_security import _events, _try_login
@@ -287,7 +287,7 @@ class TestApiBodies:
 
 class TestUnexpectedErrors:
     async def test_an_api_client_gets_a_problem_naming_the_request_id(self, idp, caplog):
-        with caplog.at_level(logging.ERROR, logger="identity.errors"):
+        with caplog.at_level(logging.ERROR, logger="identity.http.errors"):
             resp = await idp.http.get(f"{idp.url}/boom", headers={"X-Request-Id": "boom-1"})
         doc = assert_problem(resp, 500)
         assert doc["code"] == "internal" and doc["request_id"] == "boom-1"

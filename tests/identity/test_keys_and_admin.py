@@ -10,8 +10,9 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import select, update
 
-from identity import cli, models
-from identity.crypto import Sealer
+from identity.cli import commands
+from identity.domain.crypto import Sealer
+from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.support.identity import refresh_grant
@@ -90,10 +91,10 @@ class TestKeyRotation:
         assert retired not in kids and rotated["active"] in kids and rotated["next"] in kids
 
     async def test_cli_rotation(self, idp):
-        result = await cli.rotate_keys(idp.settings, "acme")
+        result = await commands.rotate_keys(idp.settings, "acme")
         assert result["active"] and result["next"] and result["active"] != result["next"]
-        with pytest.raises(cli.CliError):
-            await cli.rotate_keys(idp.settings, "nowhere")
+        with pytest.raises(commands.CliError):
+            await commands.rotate_keys(idp.settings, "nowhere")
 
 
 class TestAdminApi:
@@ -231,14 +232,14 @@ class TestAccessTokenAlgorithm:
         assert resp.status_code == 403
 
     async def test_cli_sets_it(self, idp, olivia):
-        result = await cli.set_access_token_alg(idp.settings, "acme", "RS256")
+        result = await commands.set_access_token_alg(idp.settings, "acme", "RS256")
         try:
             assert result == {"eco": "acme", "access_token_alg": "RS256"}
             now = await _admin(idp, olivia, "GET", "/ecosystem")
             assert now.json()["access_token_alg"] == "RS256"
-            with pytest.raises(cli.CliError):
-                await cli.set_access_token_alg(idp.settings, "acme", "HS256")
-            with pytest.raises(cli.CliError):
-                await cli.set_access_token_alg(idp.settings, "nowhere", "ES256")
+            with pytest.raises(commands.CliError):
+                await commands.set_access_token_alg(idp.settings, "acme", "HS256")
+            with pytest.raises(commands.CliError):
+                await commands.set_access_token_alg(idp.settings, "nowhere", "ES256")
         finally:
-            await cli.set_access_token_alg(idp.settings, "acme", "ES256")
+            await commands.set_access_token_alg(idp.settings, "acme", "ES256")

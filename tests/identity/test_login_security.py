@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -10,9 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import event
 
-from identity.devclient import pkce_pair
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
+from identity.domain.crypto import pkce_pair
 from tests.identity.conftest import PORTAL_REDIRECT
 from tests.support.events import first_event
 from tests.support.identity import refresh_grant
@@ -29,6 +31,24 @@ async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: s
         f"{idp.issuer}/login",
         data={**_hidden(page.text), "username": username, "password": password},
     )
+
+
+@contextlib.contextmanager
+def provider_statements(idp):
+    """Every SQL statement on the provider's own tables (``id_…``) while the block runs,
+    as the engine sends them (the relay's outbox polling is left out)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if re.search(r"\bid_\w+", statement):
+            seen.append(statement)
+
+    engine = idp.app.state.rt.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +131,65 @@ class TestThrottling:
                 data={"username": "noah", "password": PASSWORD, "csrf_token": "forged"},
             )
         assert resp.status_code == 403
+
+
+class TestLoginCsrf:
+    """A sign-in form is checked for its CSRF token before anything is read."""
+
+    @pytest.mark.parametrize("cookie", [True, False], ids=["forged-token", "no-csrf-cookie"])
+    async def test_a_bad_token_is_refused_before_any_read(self, idp, cookie):
+        async with httpx.AsyncClient() as browser:
+            if cookie:
+                await browser.get(f"{idp.issuer}/login")
+                assert browser.cookies.get("pm_csrf")
+            with provider_statements(idp) as statements:
+                resp = await browser.post(
+                    f"{idp.issuer}/login",
+                    data={"username": "noah", "password": PASSWORD, "csrf_token": "forged"},
+                )
+        assert resp.status_code == 403
+        assert "The form expired; try again." in resp.text
+        assert "pm_session" not in resp.cookies
+        assert statements == [], statements
+
+    async def test_the_reads_are_seen_when_the_token_is_good(self, idp):
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(f"{idp.issuer}/login")
+            with provider_statements(idp) as statements:
+                resp = await browser.post(
+                    f"{idp.issuer}/login",
+                    data={**_hidden(page.text), "username": "noah", "password": "not-it-at-all"},
+                )
+        assert resp.status_code == 401
+        assert any("id_people" in s for s in statements), statements
+        assert any("id_login_throttle" in s for s in statements), statements
+
+    async def test_the_refusal_gives_a_form_that_signs_in(self, idp):
+        async with httpx.AsyncClient() as browser:
+            refused = await browser.post(
+                f"{idp.issuer}/login",
+                data={"username": "noah", "password": PASSWORD, "csrf_token": "forged"},
+            )
+            assert refused.status_code == 403
+            fields = _hidden(refused.text)
+            assert fields["return_to"] == f"/eco/{idp.eco}/account"
+            assert 'value="noah"' in refused.text, "the username is kept"
+            resp = await browser.post(
+                f"{idp.issuer}/login",
+                data={**fields, "username": "noah", "password": PASSWORD},
+            )
+        assert resp.status_code == 303
+        assert resp.headers["location"] == f"/eco/{idp.eco}/account"
+        assert resp.cookies.get("pm_session")
+
+    async def test_an_unknown_ecosystem_is_still_not_found_with_a_good_token(self, idp):
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(f"{idp.issuer}/login")
+            resp = await browser.post(
+                f"{idp.url}/eco/nowhere/login",
+                data={**_hidden(page.text), "username": "noah", "password": PASSWORD},
+            )
+        assert resp.status_code == 404
 
 
 class TestAudit:

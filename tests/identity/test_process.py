@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from identity import cli
-from identity.app import create_app
+from identity.cli import commands
+from identity.http.app import create_app
 from identity.settings import IdentitySettings
 from mesh.localnats import child_process, nats_command, provision_streams, wait_port
 from tests.support import infra
@@ -79,14 +79,14 @@ class TestSeedDemo:
     async def test_idempotent_and_private(self, tmp_path, idp_database, demo_hashes):
         settings = IdentitySettings(database_url=idp_database)
         out = tmp_path / "creds.json"
-        first = await cli.seed_demo(settings, out, demo_hashes)
+        first = await commands.seed_demo(settings, out, demo_hashes)
         assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
         assert len(first["clients"]["northwind-backend"]["client_secret"]) >= 43  # 256 bits
         assert first["clients"]["mesh-cli"]["client_secret"] is None
-        second = await cli.seed_demo(settings, out, demo_hashes)
+        second = await commands.seed_demo(settings, out, demo_hashes)
         assert second == first == json.loads(out.read_text())
         out.unlink()  # file lost: secrets are re-issued, never recovered
-        third = await cli.seed_demo(settings, out, demo_hashes)
+        third = await commands.seed_demo(settings, out, demo_hashes)
         assert (
             third["clients"]["portal"]["client_secret"]
             != first["clients"]["portal"]["client_secret"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, select, text
 
 from deploy.migrations import history
-from identity import models as identity_models
+from identity.store import models as identity_models
 from mesh.db import Database
 from mesh.migrate import State, differences, status, upgrade
 from services.profile import models as profile_models

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
 from tests.portal.mesh import Mesh
 
 PHONE = {

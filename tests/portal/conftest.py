@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from identity import seed
-from identity.crypto import Passwords
+from identity.cli import seed
+from identity.domain.crypto import Passwords
 from identity.settings import IdentitySettings
 from tests.portal import content
 from tests.portal.mesh import Mesh, start_mesh

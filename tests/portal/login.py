@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from identity.seed import PASSWORD
+from identity.cli.seed import PASSWORD
 from tests.portal.mesh import Mesh
 
 

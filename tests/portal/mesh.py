@@ -16,9 +16,10 @@ import httpx
 from contracts.claims import ALL_SCOPES, DEFAULT_AUDIENCE
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
-from identity import cli, seed, service
-from identity.app import create_app as create_identity
-from identity.devclient import login
+from identity.cli import commands, seed
+from identity.cli.devclient import login
+from identity.domain import directory
+from identity.http.app import create_app as create_identity
 from identity.settings import IdentitySettings
 from mesh.tokens import RemoteJwks, TokenVerifier
 from portal.app import create_app as create_portal
@@ -83,7 +84,7 @@ def _portal_client(portal_url: str) -> Any:
     )
 
     def work(tx: Any) -> str:
-        _row, secret = service.create_client(tx, ECO, CLIENT, actor="test", **spec)
+        _row, secret = directory.create_client(tx, ECO, CLIENT, actor="test", **spec)
         return str(secret)
 
     return work
@@ -106,8 +107,8 @@ async def _identity(
         relay_poll_interval=0.1,
         environment="test",
     )
-    await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
-    secret = await cli._with_db(settings, _portal_client(portal_url))
+    await commands.seed_demo(settings, workdir / "demo-identity.json", hashes)
+    secret = await commands._with_db(settings, _portal_client(portal_url))
     creds = {"clients": {CLIENT: {"client_id": CLIENT, "client_secret": secret}}}
     (workdir / "portal-client.json").write_text(json.dumps(creds))
     return await stack.enter_async_context(serve_idp(create_identity(settings), port))

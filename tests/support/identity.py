@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from contracts.registry import decode_events
-from identity import cli, models, seed
-from identity.app import create_app
-from identity.crypto import Passwords
+from identity.cli import commands, seed
+from identity.domain.crypto import Passwords
+from identity.http.app import create_app
 from identity.settings import IdentitySettings
+from identity.store import models
 from identity.wire import TokenProtocol
 from mesh.db import Database
 from mesh.outbox import outbox_table
@@ -46,7 +47,7 @@ async def start_idp(
         environment="test",
         **overrides,
     )
-    creds = await cli.seed_demo(settings, workdir / "demo-identity.json", hashes)
+    creds = await commands.seed_demo(settings, workdir / "demo-identity.json", hashes)
     return settings, creds, create_app(settings)
 
 

@@ -1,0 +1,193 @@
+"""The demo ecosystem behind ``make run``: ``python -m identity seed-demo --out FILE``.
+
+Idempotent: creates what is absent, writes the credentials file once (mode 0600) and
+re-reads it later. If the ecosystem exists but the file is gone, the demo clients get
+new secrets (they are stored only as hashes) and the file is written again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from contracts.claims import ALL_SCOPES
+from identity.domain import directory
+from identity.domain.crypto import Passwords, Sealer, digest, new_secret
+from identity.domain.ecosystems import CLI_CLIENT, EVERY_SCOPE, USER_GRANTS
+from identity.store import repository as repo
+from identity.store.transaction import Tx
+
+ECO, ECO_NAME = "acme", "ACME Partner Network"
+PASSWORD = "partnermesh-demo"
+PARTNERS = {
+    "acme-hq": "ACME Corp",
+    "northwind": "Northwind Logistics",
+    "contoso": "Contoso Manufacturing",
+    "fabrikam": "Fabrikam Analytics",
+}
+PEOPLE: dict[str, tuple[str, str, list[str]]] = {
+    "olivia": ("acme-hq", "Olivia Operator", ["operator", "member"]),
+    "bruno": ("acme-hq", "Bruno Broker", ["broker", "member"]),
+    "nadia": ("northwind", "Nadia Novak", ["partner_admin", "member"]),
+    "noah": ("northwind", "Noah Nguyen", ["member"]),
+    "carlos": ("contoso", "Carlos Castillo", ["partner_admin", "member"]),
+    "chloe": ("contoso", "Chloe Chen", ["member"]),
+    "fatima": ("fabrikam", "Fatima Farouk", ["partner_admin", "member"]),
+    "felix": ("fabrikam", "Felix Fischer", ["member"]),
+}
+DEFAULT_PORTAL_URL = "http://127.0.0.1:8082"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+CLIENTS: dict[str, dict[str, Any]] = {
+    "mesh-cli": CLI_CLIENT,
+    "portal": dict(
+        name="partnermesh portal",
+        partner="acme-hq",
+        auth_method="client_secret_basic",
+        grant_types=[*USER_GRANTS, EXCHANGE],
+        scopes=EVERY_SCOPE,
+        first_party=True,
+        redirect_uris=[f"{DEFAULT_PORTAL_URL}/auth/callback"],
+        post_logout_redirect_uris=[f"{DEFAULT_PORTAL_URL}/"],
+    ),
+    **{
+        f"{p}-backend": dict(
+            name=f"{PARTNERS[p]} back-end",
+            partner=p,
+            auth_method="client_secret_basic",
+            grant_types=["client_credentials", EXCHANGE],
+            scopes=sorted(ALL_SCOPES),
+            roles=["member", "partner_admin"],
+        )
+        for p in ("northwind", "contoso", "fabrikam")
+    },
+}
+EXCHANGE_RULES: list[dict[str, Any]] = [
+    {"client": "portal", "subject_clients": "*"},
+    *(
+        {"client": f"{p}-backend", "subject_clients": "*", "same_partner": True}
+        for p in ("northwind", "contoso", "fabrikam")
+    ),
+]
+
+
+def portal_uris(portal_url: str) -> dict[str, list[str]]:
+    """The portal client's redirect URIs for a portal served at ``portal_url``."""
+    base = portal_url.rstrip("/")
+    return {
+        "redirect_uris": [f"{base}/auth/callback"],
+        "post_logout_redirect_uris": [f"{base}/"],
+    }
+
+
+def client_spec(client_id: str, portal_url: str) -> dict[str, Any]:
+    spec = dict(CLIENTS[client_id])
+    if client_id == "portal":
+        spec.update(portal_uris(portal_url))
+    return spec
+
+
+def seed(
+    tx: Tx,
+    sealer: Sealer,
+    hashes: dict[str, str],
+    fresh: bool,
+    portal_url: str = DEFAULT_PORTAL_URL,
+) -> dict[str, str]:
+    """Create what is missing; returns new client secrets (all of them when ``fresh``).
+
+    The portal client's redirect URIs follow ``portal_url`` on every run: a mesh moved
+    with ``--port-offset`` over state of an earlier run still signs people in."""
+    if repo.get_ecosystem(tx.s, ECO) is None:
+        directory.create_ecosystem(tx, ECO, ECO_NAME, sealer, actor="seed", policy="invite")
+        directory.set_exchange_rules(tx, ECO, EXCHANGE_RULES, "seed")
+    for slug, name in PARTNERS.items():
+        if repo.get_partner(tx.s, ECO, slug) is None:
+            directory.create_partner(tx, ECO, slug, name, verified=True, actor="seed")
+    for username, (partner, name, roles) in PEOPLE.items():
+        if repo.person_by_username(tx.s, ECO, username) is None:
+            directory.create_person(
+                tx,
+                ECO,
+                username,
+                partner,
+                name,
+                roles,
+                hashes[username],
+                f"{username}@{partner}.example",
+                actor="seed",
+            )
+    secrets: dict[str, str] = {}
+    for client_id in CLIENTS:
+        spec = client_spec(client_id, portal_url)
+        row = repo.get_client(tx.s, ECO, client_id)
+        if row is None:
+            row, secret = directory.create_client(tx, ECO, client_id, actor="seed", **spec)
+            if secret:
+                secrets[client_id] = secret
+            continue
+        if fresh and row.secret_hash:
+            secret = new_secret(32)
+            row.secret_hash = digest(secret)
+            secrets[client_id] = secret
+        if client_id == "portal":
+            uris = portal_uris(portal_url)
+            row.redirect_uris = uris["redirect_uris"]
+            row.post_logout_redirect_uris = uris["post_logout_redirect_uris"]
+    tx.s.flush()
+    return secrets
+
+
+def refresh_urls(doc: dict[str, Any], issuer: str, portal_url: str) -> bool:
+    """Bring the URLs of a credentials file written by an earlier run up to date; True if
+    anything changed (the file must be written again)."""
+    before = json.dumps(doc, sort_keys=True)
+    doc["issuer"] = issuer
+    for cid, client in doc.get("clients", {}).items():
+        if cid in CLIENTS:
+            client["redirect_uris"] = client_spec(cid, portal_url).get("redirect_uris", [])
+    return json.dumps(doc, sort_keys=True) != before
+
+
+def credentials(
+    issuer: str, secrets: dict[str, str], portal_url: str = DEFAULT_PORTAL_URL
+) -> dict[str, Any]:
+    return {
+        "eco": ECO,
+        "issuer": issuer,
+        "clients": {
+            cid: {
+                "client_id": cid,
+                "client_secret": secrets.get(cid),
+                "redirect_uris": client_spec(cid, portal_url).get("redirect_uris", []),
+                "partner": CLIENTS[cid]["partner"],
+            }
+            for cid in CLIENTS
+        },
+        "people": {
+            u: {"username": u, "password": PASSWORD, "partner": p, "roles": r}
+            for u, (p, _n, r) in PEOPLE.items()
+        },
+    }
+
+
+def write_once(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=2)
+    os.replace(tmp, path)
+
+
+def hash_demo_passwords(passwords: Passwords) -> dict[str, str]:
+    return {u: passwords.hash(PASSWORD) for u in PEOPLE}
+
+
+def read_credentials(path: Path) -> dict[str, Any] | None:
+    """The credentials file written earlier, or None."""
+    if not path.exists():
+        return None
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc

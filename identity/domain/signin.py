@@ -1,0 +1,122 @@
+"""Sign-in logic: throttling with lockout, browser sessions, consents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from identity.domain.crypto import digest, new_secret
+from identity.domain.tokens import Subject
+from identity.settings import IdentitySettings
+from identity.store import repository as repo
+from identity.store.models import Consent, LoginSession, LoginThrottle, Person
+from identity.store.transaction import Tx
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def throttle_keys(eco: str, username: str, ip: str) -> tuple[str, str]:
+    return f"acct:{eco}:{username.lower()}", f"addr:{ip}"
+
+
+def locked(tx: Tx, keys: tuple[str, ...]) -> bool:
+    now = _now()
+    for key in keys:
+        row = repo.get_throttle(tx.s, key)
+        if row and row.locked_until and _aware(row.locked_until) > now:
+            return True
+    return False
+
+
+def record_failure(tx: Tx, settings: IdentitySettings, account: str, address: str) -> None:
+    now = _now()
+    limits = {
+        account: settings.login_max_failures_account,
+        address: settings.login_max_failures_address,
+    }
+    for key, limit in limits.items():
+        row = repo.get_throttle(tx.s, key)
+        if (
+            row is None
+            or _aware(row.window_start) + timedelta(seconds=settings.login_window_s) < now
+        ):
+            if row is not None:
+                repo.remove(tx.s, row)
+            row = LoginThrottle(key=key, failures=0, window_start=now)
+            repo.add(tx.s, row)
+        row.failures += 1
+        if row.failures >= limit:
+            row.locked_until = now + timedelta(seconds=settings.login_lockout_s)
+    tx.s.flush()
+
+
+def find_person(tx: Tx, eco: str, username: str) -> Person | None:
+    person = repo.person_by_username(tx.s, eco, username)
+    return person if person and person.active else None
+
+
+def start_session(tx: Tx, settings: IdentitySettings, person: Person) -> tuple[str, int]:
+    sid = new_secret()
+    now = _now()
+    auth_time = int(now.timestamp())
+    repo.add(
+        tx.s,
+        LoginSession(
+            sid_hash=digest(sid),
+            eco=person.eco,
+            person_id=person.id,
+            auth_time=auth_time,
+            expires_at=now + timedelta(seconds=settings.session_ttl_s),
+        ),
+    )
+    return sid, auth_time
+
+
+def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
+    if not sid:
+        return None
+    row = repo.get_session(tx.s, digest(sid))
+    if row is None or row.eco != eco or _aware(row.expires_at) <= _now():
+        return None
+    person = repo.get_person(tx.s, row.person_id)
+    if person is None or not person.active:
+        return None
+    return Subject(
+        sub=person.id,
+        partner=person.partner,
+        roles=tuple(person.roles),
+        name=person.name,
+        email=person.email,
+        username=person.username,
+        auth_time=row.auth_time,
+        extra={"sid": digest(sid)[:16]},
+    )
+
+
+def end_session(tx: Tx, sid: str | None) -> None:
+    if sid:
+        repo.delete_session(tx.s, digest(sid))
+
+
+def has_consent(tx: Tx, eco: str, person_id: str, client_id: str, scope: str) -> bool:
+    row = repo.get_consent(tx.s, eco, person_id, client_id)
+    return row is not None and set(scope.split()) <= set(row.scopes)
+
+
+def give_consent(tx: Tx, eco: str, person_id: str, client_id: str, scope: str) -> None:
+    row = repo.get_consent(tx.s, eco, person_id, client_id)
+    if row is None:
+        repo.add(
+            tx.s,
+            Consent(
+                eco=eco, person_id=person_id, client_id=client_id, scopes=sorted(set(scope.split()))
+            ),
+        )
+    else:
+        row.scopes = sorted(set(row.scopes) | set(scope.split()))
+        tx.s.flush()

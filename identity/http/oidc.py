@@ -1,0 +1,222 @@
+"""The OAuth/OIDC protocol endpoints of every ecosystem issuer (thin: decode, call, reply)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from identity.domain import dpop
+from identity.domain.keys import ALGS
+from identity.domain.tokens import KNOWN_SCOPES, user_info
+from identity.http.runtime import IdentityRuntime, RuntimeDep, client_ip
+from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
+from identity.oauth.adapter import StarletteRequest
+from identity.oauth.grants import person_subject
+from identity.store.transaction import Tx, run_tx_collect
+from mesh import dpop as proofs
+from mesh.dpop import ALGORITHMS, DPoPError
+
+router = APIRouter()
+# Grants whose only write is their audit event: those events are group-committed.
+STATELESS_GRANTS = frozenset(
+    {"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"}
+)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def dpop_token_error(exc: DPoPError) -> JSONResponse:
+    """A refused proof at the token endpoint: an OAuth error response (RFC 9449 §5, §8)."""
+    headers = dict(NO_STORE)
+    if exc.nonce:
+        headers[proofs.NONCE_HEADER] = exc.nonce
+    body = {"error": exc.error, "error_description": exc.description}
+    return JSONResponse(body, 400, headers=headers)
+
+
+def dpop_resource_error(exc: DPoPError) -> JSONResponse:
+    """A refused token or proof at userinfo: 401 with a DPoP challenge (RFC 9449 §7.1)."""
+    headers = {"WWW-Authenticate": proofs.challenge(exc), **NO_STORE}
+    if exc.nonce:
+        headers[proofs.NONCE_HEADER] = exc.nonce
+    body = {"error": exc.error, "error_description": exc.description}
+    return JSONResponse(body, 401, headers)
+
+
+def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
+    iss = rt.settings.issuer(eco)
+    secret_and_jwt = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    return {
+        "issuer": iss,
+        "authorization_endpoint": f"{iss}/authorize",
+        "token_endpoint": f"{iss}/token",
+        "userinfo_endpoint": f"{iss}/userinfo",
+        "jwks_uri": f"{iss}/jwks",
+        "introspection_endpoint": f"{iss}/introspect",
+        "revocation_endpoint": f"{iss}/revoke",
+        "end_session_endpoint": f"{iss}/logout",
+        "scopes_supported": sorted(KNOWN_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(ALGS),
+        "token_endpoint_auth_methods_supported": secret_and_jwt,
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+        "introspection_endpoint_auth_methods_supported": secret_and_jwt,
+        "revocation_endpoint_auth_methods_supported": [*secret_and_jwt, "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(ALGORITHMS),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "name",
+            "preferred_username",
+            "email",
+            "eco",
+            "partner",
+            "roles",
+        ],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": False,
+    }
+
+
+async def _known(rt: IdentityRuntime, eco: str) -> None:
+    await rt.tx(lambda tx: rt.enter(tx, eco))
+
+
+@router.get("/eco/{eco}/.well-known/openid-configuration")
+@router.get("/eco/{eco}/.well-known/oauth-authorization-server")
+@router.get("/.well-known/oauth-authorization-server/eco/{eco}")
+@router.get("/.well-known/openid-configuration/eco/{eco}")
+async def discovery(eco: str, rt: RuntimeDep) -> JSONResponse:
+    await _known(rt, eco)
+    return JSONResponse(metadata(rt, eco), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/eco/{eco}/jwks")
+async def jwks(eco: str, rt: RuntimeDep) -> JSONResponse:
+    doc = await rt.tx(lambda tx: (rt.enter(tx, eco), rt.keys.jwks(tx, eco))[1])
+    return JSONResponse(doc, headers={"Cache-Control": "public, max-age=60"})
+
+
+async def oauth_request(request: Request, rt: IdentityRuntime) -> StarletteRequest:
+    form = await request.form() if request.method == "POST" else None
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)] if form else []
+    uri = rt.settings.public_url.rstrip("/") + request.url.path
+    return StarletteRequest(
+        request.method, uri, request.headers, list(request.query_params.multi_items()), items
+    )
+
+
+def to_response(
+    status: int, body: Any, headers: Any, extra: dict[str, str] | None = None
+) -> Response:
+    hdrs = dict(headers or [])
+    hdrs.update(extra or {})
+    content = body if isinstance(body, str) else json.dumps(body)
+    hdrs.setdefault("Content-Type", "application/json")
+    hdrs.update(NO_STORE)
+    return Response(content=content, status_code=status, headers=hdrs)
+
+
+def _unreadable_credentials() -> Response:
+    """RFC 6749 §5.2 ``invalid_client`` for client credentials no server could read
+    (authlib's Basic parser raises ValueError on a non-ASCII value)."""
+    body = {"error": "invalid_client", "error_description": "the Authorization header is not ASCII"}
+    return to_response(401, body, {"WWW-Authenticate": 'Basic error="invalid_client"'})
+
+
+async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) -> Response:
+    if not request.headers.get("authorization", "").isascii():
+        return _unreadable_credentials()
+    oreq = await oauth_request(request, rt)
+    proof = None
+    if name == "token":  # RFC 9449: a DPoP proof binds what this request issues
+        try:
+            proof = await rt.dpop.token_proof(
+                request.headers.getlist("dpop"), rt.settings.issuer(eco), eco
+            )
+        except DPoPError as exc:
+            return dpop_token_error(exc)
+
+    def work(tx: Tx) -> tuple[int, Any, Any]:
+        rt.enter(tx, eco, client_ip(request), cached=True).extras["dpop"] = proof
+        if name == "token":
+            return rt.server.create_token_response(oreq)  # type: ignore[no-any-return]
+        return rt.server.create_endpoint_response(name, oreq)  # type: ignore[no-any-return]
+
+    grant_type = oreq.payload.data.get("grant_type")
+    if name == "token" and grant_type in STATELESS_GRANTS:
+        result, events = await run_tx_collect(rt.db, work)
+        if events:
+            await rt.group.add(events)  # durable before the token leaves
+        return to_response(*result, extra=rt.dpop.nonce_headers(eco) if proof else None)
+    return to_response(*await rt.tx(work), extra=rt.dpop.nonce_headers(eco) if proof else None)
+
+
+@router.post("/eco/{eco}/token")
+async def token(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    return await _endpoint(request, eco, rt, "token")
+
+
+@router.post("/eco/{eco}/introspect")
+async def introspect(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    return await _endpoint(request, eco, rt, "introspection")
+
+
+@router.post("/eco/{eco}/revoke")
+async def revoke(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    return await _endpoint(request, eco, rt, "revocation")
+
+
+@router.api_route("/eco/{eco}/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    url = f"{rt.settings.issuer(eco)}/userinfo"
+    try:  # Bearer, or DPoP with a proof (RFC 9449 §7)
+        token, proof = await rt.dpop.resource_credentials(
+            request.headers.get("authorization"),
+            request.headers.getlist("dpop"),
+            request.method,
+            url,
+        )
+    except DPoPError as exc:
+        return dpop_resource_error(exc)
+
+    def work(tx: Tx) -> dict[str, Any] | None:
+        rt.enter(tx, eco)
+        claims = decode_own_access_token(token) if token else None
+        if not claims or AccessTokenView(claims).is_revoked():
+            return None
+        dpop.check_binding(claims, proof)
+        if "openid" not in claims.get("scope", "").split():
+            return None
+        subject = person_subject(claims["sub"], None)
+        return user_info(subject, claims["scope"], eco) if subject else None
+
+    try:
+        info = await rt.tx(work)
+    except DPoPError as exc:
+        return dpop_resource_error(exc)
+    if info is None:
+        challenge = (
+            'Bearer error="invalid_token", error_description="token invalid or lacks openid"'
+        )
+        return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": challenge})
+    return JSONResponse(info, headers=NO_STORE)

@@ -1,0 +1,154 @@
+"""RFC 8693 token exchange: delegation with an ``act`` claim, under per-ecosystem rules.
+
+An ecosystem's ``exchange_rules`` say which client may exchange which tokens::
+
+    {"client": "portal", "subject_clients": ["mesh-cli"] or "*", "scopes": [...],
+     "same_partner": false}
+
+A token is exchanged only when a rule names the requesting client and the subject
+token's client; the new token keeps the subject, adds ``act`` (nesting any earlier
+actor), never gains scope and never outlives the subject token.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
+
+from identity.domain.tokens import Subject, roles_allow
+from identity.oauth.access_tokens import (
+    AccessTokenView,
+    decode_access_token,
+    decode_own_access_token,
+    issuer_of,
+    origin_eco,
+)
+from identity.oauth.adapter import ClientView, current
+from identity.oauth.grants import CONFIDENTIAL_METHODS
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class InvalidTargetError(OAuth2Error):
+    error = "invalid_target"
+
+
+def find_rule(
+    rules: list[dict[str, Any]], client: ClientView, subject: dict[str, Any], origin: str | None
+) -> dict[str, Any] | None:
+    """The first rule that lets ``client`` exchange ``subject`` (from ``origin`` if federated)."""
+    for rule in rules:
+        if rule.get("client") != client.client_id:
+            continue
+        if (origin is None) != (not rule.get("from_ecosystems")):
+            continue
+        if origin is not None and origin not in rule["from_ecosystems"]:
+            continue
+        allowed = rule.get("subject_clients", "*")
+        if allowed != "*" and subject.get("client_id") not in allowed:
+            continue
+        if rule.get("same_partner") and subject.get("partner") != client.row.partner:
+            continue
+        return rule
+    return None
+
+
+class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
+    GRANT_TYPE = GRANT_TYPE
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def _token(
+        self, name: str, federated: bool = False
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """(claims, origin ecosystem when issued by another ecosystem of this deployment)."""
+        form = self.request.form
+        value = form.get(name)
+        if not value:
+            return None, None
+        if form.get(f"{name}_type") != ACCESS_TOKEN_TYPE:
+            raise InvalidRequestError(f"{name}_type must be {ACCESS_TOKEN_TYPE}")
+        origin = origin_eco(value) if federated else None
+        claims = decode_access_token(value, origin) if origin else decode_own_access_token(value)
+        if claims is None or AccessTokenView(claims).is_revoked():
+            raise InvalidGrantError(f"the {name} is invalid, expired or revoked")
+        return claims, origin
+
+    def validate_token_request(self) -> None:
+        client: ClientView = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("the client may not use token exchange")
+        self.request.client = client
+        subject, origin = self._token("subject_token", federated=True)
+        if subject is None:
+            raise InvalidRequestError("missing subject_token")
+        actor, _ = self._token("actor_token")
+        audience = self.request.form.get("audience") or self.server.audience
+        if audience != self.server.audience:
+            raise InvalidTargetError(f"tokens for audience {audience!r} are not issued here")
+        rule = find_rule(current().eco.exchange_rules or [], client, subject, origin)
+        if rule is None:
+            raise InvalidRequestError("this ecosystem's exchange rules do not allow this exchange")
+        self.request.extras = {"subject": subject, "actor": actor, "rule": rule, "origin": origin}
+
+    def _scope(self, subject: dict[str, Any], rule: dict[str, Any], roles: tuple[str, ...]) -> str:
+        held = set(subject.get("scope", "").split())
+        ceiling = {s for s in held & set(rule.get("scopes", held)) if roles_allow(s, roles)}
+        requested = set((self.request.payload.scope or "").split())
+        if requested - ceiling:
+            raise InvalidScopeError("the exchanged token cannot gain scope")
+        return " ".join(sorted(requested or ceiling))
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
+        call = current()
+        extras = self.request.extras
+        subject, actor, rule = extras["subject"], extras["actor"], extras["rule"]
+        client: ClientView = self.request.client
+        act: dict[str, Any] = (
+            {"sub": actor["sub"], "client_id": actor["client_id"]}
+            if actor
+            else {"sub": client.client_id, "client_id": client.client_id}
+        )
+        if subject.get("act"):
+            act["act"] = subject["act"]
+        call.act = act
+        user = self._subject(subject, rule, extras["origin"])
+        self.request.user = user
+        remaining = int(subject["exp"]) - int(time.time())
+        ttl = min(client.row.access_ttl or call.eco.access_ttl, remaining)
+        token = self.generate_token(
+            user=user,
+            scope=self._scope(subject, rule, user.roles),
+            expires_in=max(ttl, 1),
+            include_refresh_token=False,
+        )
+        token["issued_token_type"] = ACCESS_TOKEN_TYPE
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    def _subject(
+        self, subject: dict[str, Any], rule: dict[str, Any], origin: str | None
+    ) -> Subject:
+        """The new token's subject; across an alliance, partner and roles come from the rule."""
+        if origin is None:
+            return Subject(
+                sub=subject["sub"],
+                partner=subject.get("partner"),
+                roles=tuple(subject.get("roles", [])),
+                is_person=False,
+            )
+        current().fed = {"iss": issuer_of(origin), "eco": origin, "partner": subject.get("partner")}
+        partner = rule.get("partner")
+        if isinstance(partner, dict):
+            partner = partner.get(str(subject.get("partner")))
+        roles = tuple(r for r in rule.get("roles", ["member"]) if r != "operator")
+        return Subject(sub=subject["sub"], partner=partner, roles=roles, is_person=False)

@@ -1,0 +1,229 @@
+"""Grants: authorization code (+PKCE, OIDC ID tokens), refresh with rotation and reuse
+detection, client credentials. Token exchange lives in :mod:`identity.oauth.exchange`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+
+from identity.domain import revocation
+from identity.domain.crypto import digest
+from identity.domain.dpop import valid_jkt
+from identity.domain.tokens import Subject, grant_scope, mint_id_token
+from identity.oauth import dpop
+from identity.oauth.adapter import ClientView, current
+from identity.store import repository as repo
+from identity.store.models import AuthCode, RefreshToken
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def person_subject(person_id: str, auth_time: int | None) -> Subject | None:
+    call = current()
+    person = repo.get_person(call.tx.s, person_id)
+    if person is None or not person.active or person.eco != call.eco.slug:
+        return None
+    return Subject(
+        sub=person.id,
+        partner=person.partner,
+        roles=tuple(person.roles),
+        name=person.name,
+        email=person.email,
+        username=person.username,
+        auth_time=auth_time,
+    )
+
+
+class CodeView:
+    """An authorization code row as authlib's grant expects it."""
+
+    def __init__(self, row: AuthCode) -> None:
+        self.row = row
+        self.code_challenge = row.code_challenge
+        self.code_challenge_method = row.code_challenge_method
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int:
+        return self.row.auth_time
+
+
+class RefreshView:
+    def __init__(self, row: RefreshToken) -> None:
+        self.row = row
+
+    def check_client(self, client: ClientView) -> bool:
+        return self.row.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_expires_in(self) -> int:
+        return int((_aware(self.row.expires_at) - _now()).total_seconds())
+
+    def is_expired(self) -> bool:
+        return _aware(self.row.expires_at) <= _now()
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked or self.row.rotated
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_authorization_request(self) -> str:
+        redirect_uri: str = super().validate_authorization_request()
+        data = self.request.payload.data
+        method = data.get("code_challenge_method")
+        if self.request.client.is_public and not data.get("code_challenge"):
+            raise InvalidRequestError(
+                "PKCE is required for public clients (code_challenge, S256)",
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
+            )
+        if data.get("code_challenge") and method != "S256":
+            raise InvalidRequestError(
+                "code_challenge_method must be S256",
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
+            )
+        if not valid_jkt(data.get("dpop_jkt")):
+            raise InvalidRequestError(
+                "dpop_jkt must be a JWK SHA-256 thumbprint",
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
+            )
+        return redirect_uri
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        call = current()
+        user: Subject = request.user
+        data = request.payload.data
+        repo.add(
+            call.tx.s,
+            AuthCode(
+                code_hash=digest(code),
+                eco=call.eco.slug,
+                client_id=request.client.client_id,
+                person_id=user.sub,
+                redirect_uri=request.payload.redirect_uri or "",
+                scope=grant_scope(request.payload.scope, request.client.row.scopes, user.roles),
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=user.auth_time or int(_now().timestamp()),
+                expires_at=_now() + timedelta(seconds=call.extras["code_ttl"]),
+                dpop_jkt=data.get("dpop_jkt"),
+            ),
+        )
+
+    def query_authorization_code(self, code: str, client: ClientView) -> CodeView | None:
+        call = current()
+        row = repo.get_code(call.tx.s, digest(code))
+        if row is None or row.eco != call.eco.slug or row.client_id != client.client_id:
+            return None
+        if row.used:
+            # RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
+            if row.family_id:
+                revocation.revoke_family(call.tx, call.eco.slug, row.family_id, "code_reuse")
+            call.tx.audit(
+                call.eco.slug,
+                "code.reuse_detected",
+                actor=client.client_id,
+                target=row.person_id,
+                outcome="failure",
+            )
+            return None
+        if _aware(row.expires_at) <= _now():
+            return None
+        return CodeView(row)
+
+    def delete_authorization_code(self, authorization_code: CodeView) -> None:
+        authorization_code.row.used = True
+        authorization_code.row.family_id = current().family_id
+        current().tx.s.flush()
+
+    def authenticate_user(self, authorization_code: CodeView) -> Subject | None:
+        dpop.check_code_binding(authorization_code.row.dpop_jkt)
+        return person_subject(authorization_code.row.person_id, authorization_code.row.auth_time)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
+        call = current()
+        call.family_id = uuid.uuid4().hex
+        status, token, headers = super().create_token_response()
+        code: CodeView = self.request.authorization_code
+        if "openid" in token.get("scope", "").split():
+            client = self.request.client
+            signer = self.server.keys.signer(call.tx, call.eco.slug, client.row.id_token_alg)
+            token["id_token"] = mint_id_token(
+                signer,
+                call.issuer,
+                call.eco.slug,
+                self.request.client.client_id,
+                self.request.user,
+                token["scope"],
+                token["expires_in"],
+                code.get_nonce(),
+                token["access_token"],
+            )
+        return status, token, headers
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshView | None:
+        call = current()
+        row = repo.get_refresh(call.tx.s, digest(refresh_token))
+        if row is None or row.eco != call.eco.slug or row.revoked:
+            return None
+        dpop.check_refresh_binding(row.jkt)  # before reuse detection: no key, no effect
+        if row.rotated:
+            revoked = revocation.revoke_family(
+                call.tx, call.eco.slug, row.family_id, "refresh_reuse"
+            )
+            call.tx.audit(
+                call.eco.slug,
+                "refresh.reuse_detected",
+                actor=row.client_id,
+                target=row.person_id,
+                outcome="failure",
+                family=row.family_id,
+                revoked=revoked,
+            )
+            return None
+        if _aware(row.expires_at) <= _now():
+            return None
+        call.family_id = row.family_id
+        return RefreshView(row)
+
+    def authenticate_user(self, refresh_token: RefreshView) -> Subject | None:
+        return person_subject(refresh_token.row.person_id, refresh_token.row.auth_time)
+
+    def revoke_old_credential(self, refresh_token: RefreshView) -> None:
+        refresh_token.row.rotated = True
+        current().tx.s.flush()
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS

@@ -1,0 +1,236 @@
+"""Tables of the identity provider (its own database).
+
+Secrets never sit here in the clear: passwords are argon2id hashes, client
+secrets, refresh tokens, codes and sessions are SHA-256 hashes of high-entropy
+random values, and private signing keys are encrypted (AES-GCM) at rest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mesh.migrate import History
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime(timezone=True)}
+
+
+metadata = Base.metadata
+
+
+class Ecosystem(Base):
+    __tablename__ = "id_ecosystems"
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # open | invite | claims
+    membership_policy: Mapped[str] = mapped_column(String(16), default="invite")
+    # claims-gated admission: {"claim": "loyalty_tier", "in": ["gold", "platinum"]}
+    admission_rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # partner that self-registered people join (open / claims-gated policies)
+    default_partner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    access_ttl: Mapped[int] = mapped_column(Integer, default=900)
+    # JWS algorithm of access tokens: ES256 (default: a P-256 signature costs a tenth of an
+    # RSA-2048 one) or RS256 (RFC 9068's mandatory-to-implement algorithm, always published).
+    # Nullable so that start-up can add it to an older database; NULL means the default.
+    access_token_alg: Mapped[str | None] = mapped_column(String(16), nullable=True, default="ES256")
+    refresh_ttl: Mapped[int] = mapped_column(Integer, default=30 * 24 * 3600)
+    # RFC 8693 rules: [{"actor_client": "...", "subject_client": "*", "scopes": [...]}]
+    exchange_rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    # set while the ecosystem is disabled: its issuer answers 404 to everything
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Partner(Base):
+    __tablename__ = "id_partners"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    __table_args__ = (ForeignKeyConstraint(["eco"], ["id_ecosystems.slug"]),)
+
+
+class Person(Base):
+    __tablename__ = "id_people"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the subject (sub)
+    eco: Mapped[str] = mapped_column(String(64), index=True)
+    username: Mapped[str] = mapped_column(String(120))
+    partner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # set for people who arrived through a brokered upstream provider
+    upstream: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        ForeignKeyConstraint(["eco", "partner"], ["id_partners.eco", "id_partners.slug"]),
+    )
+
+
+class Client(Base):
+    __tablename__ = "id_clients"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    partner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # client_secret_basic | client_secret_post | private_key_jwt | none (public)
+    auth_method: Mapped[str] = mapped_column(String(32))
+    secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    jwks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    redirect_uris: Mapped[list[str]] = mapped_column(default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(default=list)
+    grant_types: Mapped[list[str]] = mapped_column(default=list)
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    # roles of the client's own tokens (client credentials)
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    first_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RS256 (always available) or ES256 for clients that accept it
+    id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    access_ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    created_at: Mapped[datetime]
+
+
+class SigningKey(Base):
+    __tablename__ = "id_signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64), index=True)
+    alg: Mapped[str] = mapped_column(String(16))
+    # next (published, not yet signing) | active (signing) | retired (published, not signing)
+    state: Mapped[str] = mapped_column(String(16))
+    public_jwk: Mapped[dict[str, Any]] = mapped_column()
+    private_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    retire_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuthCode(Base):
+    __tablename__ = "id_auth_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(120))
+    person_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime]
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the refresh family issued for this code, revoked if the code is replayed
+    family_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # RFC 9449 §10: the DPoP key (thumbprint) the code must be redeemed with
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RefreshToken(Base):
+    __tablename__ = "id_refresh_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(64), index=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(120))
+    person_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    auth_time: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    rotated: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the access token issued with this refresh token, revoked with its family
+    access_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    access_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (thumbprint)
+    jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RevokedAccessToken(Base):
+    __tablename__ = "id_revoked_jtis"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
+class LoginSession(Base):
+    __tablename__ = "id_sessions"
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64))
+    auth_time: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime]
+
+
+class Consent(Base):
+    __tablename__ = "id_consents"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per key (``acct:<eco>:<username>`` or ``addr:<ip>``) within a window."""
+
+    __tablename__ = "id_login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Invitation(Base):
+    __tablename__ = "id_invitations"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    partner: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    expires_at: Mapped[datetime]
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UpstreamProvider(Base):
+    """A partner's corporate OIDC provider that its people may sign in through (brokering)."""
+
+    __tablename__ = "id_upstreams"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(120))
+    client_secret_enc: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(300), default="openid profile email")
+    # {"partner": "northwind", "roles": {"claim": "groups", "map": {"admins": "partner_admin"}}}
+    mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class UsedAssertion(Base):
+    """``jti`` values of client assertions (private_key_jwt), refused when replayed."""
+
+    __tablename__ = "id_used_assertions"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
+# The schema's history: its revisions are in identity/migrations/ (mesh.migrate).
+history = History("identity", metadata, Path(__file__).parents[1] / "migrations", outbox=True)

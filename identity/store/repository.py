@@ -1,0 +1,211 @@
+"""All SQL of the identity provider. Functions take a synchronous ``Session``.
+
+The provider runs its logic (and authlib's synchronous grant machinery) inside
+``AsyncSession.run_sync``, so these queries run on the async drivers without threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from identity.store.models import (
+    AuthCode,
+    Client,
+    Consent,
+    Ecosystem,
+    Invitation,
+    LoginSession,
+    LoginThrottle,
+    Partner,
+    Person,
+    RefreshToken,
+    RevokedAccessToken,
+    SigningKey,
+    UpstreamProvider,
+    UsedAssertion,
+)
+
+
+def get_ecosystem(s: Session, slug: str) -> Ecosystem | None:
+    return s.get(Ecosystem, slug)
+
+
+def list_ecosystems(s: Session) -> Sequence[Ecosystem]:
+    return s.scalars(select(Ecosystem).order_by(Ecosystem.slug)).all()
+
+
+def get_partner(s: Session, eco: str, slug: str) -> Partner | None:
+    return s.get(Partner, (eco, slug))
+
+
+def list_partners(s: Session, eco: str) -> Sequence[Partner]:
+    return s.scalars(select(Partner).where(Partner.eco == eco).order_by(Partner.slug)).all()
+
+
+def get_person(s: Session, person_id: str) -> Person | None:
+    return s.get(Person, person_id)
+
+
+def person_by_username(s: Session, eco: str, username: str) -> Person | None:
+    query = select(Person).where(Person.eco == eco, Person.username == username)
+    return s.scalars(query).first()
+
+
+def person_by_upstream(s: Session, eco: str, upstream: str) -> Person | None:
+    return s.scalars(select(Person).where(Person.eco == eco, Person.upstream == upstream)).first()
+
+
+def list_people(s: Session, eco: str, partner: str | None = None) -> Sequence[Person]:
+    query = select(Person).where(Person.eco == eco)
+    if partner:
+        query = query.where(Person.partner == partner)
+    return s.scalars(query.order_by(Person.username)).all()
+
+
+def get_client(s: Session, eco: str, client_id: str) -> Client | None:
+    return s.get(Client, (eco, client_id))
+
+
+def list_clients(s: Session, eco: str) -> Sequence[Client]:
+    return s.scalars(select(Client).where(Client.eco == eco).order_by(Client.client_id)).all()
+
+
+def add(s: Session, row: object) -> None:
+    s.add(row)
+    s.flush()
+
+
+def remove(s: Session, row: object) -> None:
+    s.delete(row)
+    s.flush()
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def keys_of(s: Session, eco: str) -> Sequence[SigningKey]:
+    query = select(SigningKey).where(SigningKey.eco == eco).order_by(SigningKey.created_at)
+    return s.scalars(query).all()
+
+
+def drop_expired_keys(s: Session, eco: str, now: datetime) -> None:
+    s.execute(
+        delete(SigningKey).where(
+            SigningKey.eco == eco, SigningKey.state == "retired", SigningKey.retire_until < now
+        )
+    )
+
+
+# --- codes, refresh tokens, revocations --------------------------------------------------
+
+
+def get_code(s: Session, code_hash: str) -> AuthCode | None:
+    return s.get(AuthCode, code_hash, with_for_update=True)
+
+
+def get_refresh(s: Session, token_hash: str) -> RefreshToken | None:
+    return s.get(RefreshToken, token_hash, with_for_update=True)
+
+
+def revoke_family(s: Session, family_id: str) -> int:
+    result = s.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked.is_(False))
+        .values(revoked=True)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def revoke_person_refresh(s: Session, eco: str, person_id: str) -> None:
+    s.execute(
+        update(RefreshToken)
+        .where(RefreshToken.eco == eco, RefreshToken.person_id == person_id)
+        .values(revoked=True)
+    )
+
+
+def revoke_eco_refresh(s: Session, eco: str) -> None:
+    s.execute(update(RefreshToken).where(RefreshToken.eco == eco).values(revoked=True))
+
+
+def live_access_tokens(
+    s: Session,
+    now: datetime,
+    *,
+    family_id: str | None = None,
+    eco: str | None = None,
+    person_id: str | None = None,
+) -> list[tuple[str, datetime]]:
+    """(jti, expiry) of unexpired access tokens issued with refresh tokens of a family,
+    a person or a whole ecosystem."""
+    query = select(RefreshToken.access_jti, RefreshToken.access_expires_at).where(
+        RefreshToken.access_jti.is_not(None), RefreshToken.access_expires_at > now
+    )
+    if family_id is not None:
+        query = query.where(RefreshToken.family_id == family_id)
+    if eco is not None:
+        query = query.where(RefreshToken.eco == eco)
+    if person_id is not None:
+        query = query.where(RefreshToken.person_id == person_id)
+    return [(str(jti), exp) for jti, exp in s.execute(query).all() if exp is not None]
+
+
+def revoke_jti(s: Session, jti: str, expires_at: datetime) -> bool:
+    """Record ``jti`` as revoked; False if it already was."""
+    if s.get(RevokedAccessToken, jti) is not None:
+        return False
+    s.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+    s.flush()
+    return True
+
+
+def jti_revoked(s: Session, jti: str) -> bool:
+    return s.get(RevokedAccessToken, jti) is not None
+
+
+def assertion_seen(s: Session, key: str, expires_at: datetime) -> bool:
+    """Record a client assertion's jti; True if it had been used before."""
+    if s.get(UsedAssertion, key) is not None:
+        return True
+    s.add(UsedAssertion(key=key, expires_at=expires_at))
+    s.flush()
+    return False
+
+
+# --- sessions, consents, throttling, invitations, upstreams ------------------------------
+
+
+def get_session(s: Session, sid_hash: str) -> LoginSession | None:
+    return s.get(LoginSession, sid_hash)
+
+
+def delete_session(s: Session, sid_hash: str) -> None:
+    s.execute(delete(LoginSession).where(LoginSession.sid_hash == sid_hash))
+
+
+def get_consent(s: Session, eco: str, person_id: str, client_id: str) -> Consent | None:
+    return s.get(Consent, (eco, person_id, client_id))
+
+
+def get_throttle(s: Session, key: str) -> LoginThrottle | None:
+    return s.get(LoginThrottle, key)
+
+
+def clear_throttle(s: Session, key: str) -> None:
+    s.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+def get_invitation(s: Session, code_hash: str) -> Invitation | None:
+    return s.get(Invitation, code_hash, with_for_update=True)
+
+
+def get_upstream(s: Session, eco: str, alias: str) -> UpstreamProvider | None:
+    return s.get(UpstreamProvider, (eco, alias))
+
+
+def list_upstreams(s: Session, eco: str) -> Sequence[UpstreamProvider]:
+    return s.scalars(select(UpstreamProvider).where(UpstreamProvider.eco == eco)).all()
