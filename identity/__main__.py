@@ -16,7 +16,6 @@ import uvicorn
 from identity import cli, models
 from identity.app import create_app
 from identity.settings import IdentitySettings
-from identity.wire import TokenProtocol
 from mesh import logging as mesh_logging
 from mesh import migrate
 
@@ -87,7 +86,6 @@ def main() -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
-            http=TokenProtocol,  # answers lean client-credentials requests at the HTTP layer
             proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 
-from identity import dpop, revocation
+from identity import client_credentials, dpop, revocation
 from identity import repository as repo
 from identity.crypto import digest
 from identity.models import AuthCode, RefreshToken
@@ -224,4 +224,33 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """authlib authenticates the client (through :class:`ClientView`'s checks); every other
+    check and what the token holds is :func:`identity.client_credentials.decide`, which the
+    lean path calls too."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def validate_token_request(self) -> None:
+        client: ClientView = self.authenticate_token_endpoint_client()
+        self.request.client = client
+        proof = dpop.current_proof() is not None
+        self.decision = client_credentials.decide(
+            current().eco, client.row, self.request.payload.scope, proof
+        )
+
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        decision = self.decision
+        token: dict[str, Any] = super().generate_token(
+            user=decision.subject,
+            scope=decision.scope,
+            expires_in=decision.ttl,
+            include_refresh_token=False,
+        )
+        return token

@@ -17,12 +17,13 @@ from identity.context import Tx, run_tx
 from identity.crypto import Passwords, Sealer
 from identity.dpop import IdentityDPoP
 from identity.dpop import build as build_dpop
-from identity.groupcommit import GroupCommit
 from identity.keys import KeyRing
+from identity.lean.audit import lean_writer
 from identity.oauth import Call, enter
 from identity.server import IdentityServer
 from identity.settings import IdentitySettings
 from mesh.db import Database
+from mesh.groupcommit import GroupCommit
 from mesh.outbox import Outbox
 
 T = TypeVar("T")
@@ -91,7 +92,8 @@ def build_runtime(
         server=IdentityServer(keys, settings.audience),
         templates=templates,
         http=http,
-        group=GroupCommit(db, outbox),
+        # stateless grants' audit events: lean, a SQLite file's own writer; else a session
+        group=GroupCommit(db, outbox, lean_writer(db, outbox) if settings.lean else None),
         dpop=build_dpop(settings, redis_client),
     )
 

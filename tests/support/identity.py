@@ -17,7 +17,6 @@ from identity import cli, models, seed
 from identity.app import create_app
 from identity.crypto import Passwords
 from identity.settings import IdentitySettings
-from identity.wire import TokenProtocol
 from mesh.db import Database
 from mesh.outbox import outbox_table
 from tests.support import infra
@@ -52,10 +51,10 @@ async def start_idp(
 
 @contextlib.asynccontextmanager
 async def serve_idp(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
-    """The identity app under uvicorn as ``python -m identity`` serves it (its lean
-    client-credentials protocol included); yields the base URL."""
+    """The identity app under uvicorn as ``python -m identity`` serves it; yields the base
+    URL."""
     options.setdefault("proxy_headers", False)  # as python -m identity: see trusted_proxies
-    async with infra.serve_app(app, port, http=TokenProtocol, **options) as url:
+    async with infra.serve_app(app, port, **options) as url:
         yield url
 
 

@@ -5,19 +5,18 @@ authentication and ``grant_type=client_credentials[&scope=…]``) is the hottest
 the provider. When everything that request needs is already cached in this process (the
 ecosystem, the client and the signing key, see :class:`identity.cache.TtlCache` and
 :class:`identity.keys.KeyRing`) this ASGI middleware answers it directly: no FastAPI
-routing, no form parser, no authlib grant objects, no database session. The token is
-the one the full path mints (same claims, from per-client templates built by the full
-path's own functions, see :mod:`identity.precomputed`; same scope policy, same response
-body and headers) and its ``token.issued`` audit event is group-committed to the outbox
-before the response leaves, exactly as on the full path. Under uvicorn the same
-decision is taken in the HTTP protocol (:mod:`identity.wire`).
+routing, no form parser, no authlib grant objects, no database session. The grant's
+checks and what the token holds are the full path's own (:mod:`identity.client_credentials`:
+``decide``, remembered per cached row, see :mod:`identity.lean.templates`, and
+``secret_accepted``, per request); the token is the one the
+full path mints (same claims, response body and headers) and its ``token.issued`` audit
+event is group-committed to the outbox before the response leaves, as on the full path.
 
 The lean path only ever *issues*: any request it is not certain about — another grant or
 authentication method, extra or repeated parameters, an odd encoding or content type, a
-``DPoP`` proof, a cache miss, an unknown client, a wrong secret, a scope outside what the
-provider knows — is handed, body intact, to the full path (FastAPI + authlib), which
-decides and produces every error response. A check added to the client-credentials grant
-must therefore be mirrored in :func:`issue` or make it decline.
+``DPoP`` proof, a cache miss, an unknown client, a wrong secret, anything the grant
+refuses — is handed, body intact, to the full path (FastAPI + authlib), which decides
+and produces every error response. ``PM_IDENTITY_LEAN=off`` leaves this middleware out.
 """
 
 from __future__ import annotations
@@ -36,14 +35,11 @@ from authlib.common.urls import unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from identity import repository as repo
-from identity.crypto import digest, same
+from identity.client_credentials import GRANT, secret_accepted
+from identity.crypto import digest
 from identity.keys import Signer, access_token_alg
-from identity.precomputed import GRANT, Templates
-from identity.tokens import (
-    KNOWN_SCOPES,
-    UnknownScope,
-    sign_payload,
-)
+from identity.lean.templates import Templates
+from identity.tokens import KNOWN_SCOPES, sign_payload
 from mesh import metrics
 from mesh.outbox import OutboxRow
 
@@ -224,15 +220,15 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
         return None  # unknown here (a cache miss): the full path reads the database
     entry = templates.entry(rt, eco_row, row)
     template = entry.template
-    if template is None or not same(secret_digest, entry.secret_hash):
+    if template is None or not secret_accepted(row, secret_digest):
         return None
     signer = rt.keys.cached_signer(eco, entry.alg)
     if signer is None:
         return None
-    try:
-        granted = templates.granted(row, requested)
-    except (UnknownScope, ValueError):
+    decided = templates.decision(eco_row, row, requested)
+    if decided is None:
         return None
+    granted = decided.scope
     ttl = entry.ttl
     now = int(time.time())
     jti = _uuid4_hex()
