@@ -334,7 +334,7 @@ class TestBatched:
         try:
             assert await relay.relay_once() == 1
             # published again (a crash before the mark): the stream drops the copy
-            assert await relay._publish([(1, row.event_id, row.subject, row.payload)]) == [1]
+            assert await relay.publish([(1, row.event_id, row.subject, row.payload)]) == [1]
             sub = await js.subscribe(row.subject, ordered_consumer=True)
             msg = await sub.next_msg(timeout=5)
             assert msg.headers[headers.MSG_ID] == row.event_id
