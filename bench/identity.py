@@ -539,9 +539,7 @@ async def run(quick: bool) -> dict[str, Any]:
             "cores": cores,
             "rss_after_load_mib": rss_after,
             "oidc_provider_version": node_info.get("version"),
-            # how our server ran: PM_IDENTITY_SERVER and PM_IDENTITY_LEAN
-            "identity_server": IdentitySettings().server,
-            "identity_lean": IdentitySettings().lean,
+            "identity_lean": IdentitySettings().lean,  # PM_IDENTITY_LEAN of this run
         },
         "notes": f"Client credentials: load generator {generator}, {CONNECTIONS} connections, "
         f"{rounds} alternating rounds of {seconds:g} s per server and algorithm "

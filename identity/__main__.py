@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
@@ -85,21 +84,7 @@ def main() -> None:
 
 
 def serve(settings: IdentitySettings) -> None:
-    """The provider under the configured HTTP server (``PM_IDENTITY_SERVER``)."""
-    if settings.server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces
-
-        Granian(
-            "identity.__main__:app_from_env",
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            factory=True,
-            workers=1,
-            log_access=False,
-        ).serve()
-        return
+    """The provider under uvicorn."""
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -108,13 +93,6 @@ def serve(settings: IdentitySettings) -> None:
         access_log=False,
         proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
     )
-
-
-def app_from_env() -> Any:
-    """The app, built in granian's worker process from the environment's settings."""
-    settings = IdentitySettings()
-    mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
-    return create_app(settings)
 
 
 if __name__ == "__main__":

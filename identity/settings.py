@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -36,9 +35,6 @@ class IdentitySettings(MeshSettings):
     # request is answered by a short-cut in front of FastAPI and audit batches on a SQLite
     # file by their own writer; off, every request goes through FastAPI and authlib.
     lean: bool = True
-    # The HTTP server behind ``python -m identity``: uvicorn, or granian (a Rust HTTP
-    # server; one worker, the same app).
-    server: Literal["uvicorn", "granian"] = "uvicorn"
     relay_poll_interval: float = 1.0
     # After a commit, gather events this long before publishing them in one round.
     relay_linger_s: float = 0.02

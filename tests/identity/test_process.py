@@ -94,10 +94,8 @@ class TestSeedDemo:
 
 
 class TestCommandLine:
-    @pytest.mark.parametrize("server", ["uvicorn", "granian"])
-    async def test_seed_serve_and_rotate_as_real_processes(self, tmp_path, nats_url, server):
-        """``python -m identity seed-demo``, ``python -m identity`` (under each HTTP server,
-        ``PM_IDENTITY_SERVER``) and ``rotate-keys``."""
+    async def test_seed_serve_and_rotate_as_real_processes(self, tmp_path, nats_url):
+        """``python -m identity seed-demo``, ``python -m identity`` and ``rotate-keys``."""
         import asyncio
         import subprocess
         import sys
@@ -112,7 +110,6 @@ class TestCommandLine:
             "PM_IDENTITY_PUBLIC_URL": url,
             "PM_IDENTITY_NATS_URL": nats_url,
             "PM_VAR_DIR": str(tmp_path / "var"),
-            "PM_IDENTITY_SERVER": server,
         }
         out = tmp_path / "var" / "demo-identity.json"
         seeded = subprocess.run(
