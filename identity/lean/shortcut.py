@@ -265,12 +265,18 @@ class TokenFastPath:
             await self.app(scope, receive, send)
             return
         body, message = await _read(receive)
-        result = issue(rt, self.templates, eco, auth, body) if message is None else None
+        lean = message is None and rt.group.running  # not yet, or stopping: the full path
+        result = issue(rt, self.templates, eco, auth, body) if lean else None
         access_token = signed(result)
         if result is None or access_token is None:
             await self.app(scope, _replay(body, message, receive), send)
             return
-        await rt.group.submit([result.row])  # durable before the token leaves, as on the full path
+        try:  # committed before the token leaves, as on the full path
+            await rt.group.submit([result.row])
+        except Exception:
+            log.exception("lean token answer: its audit event was not committed; answered 503")
+            await _unrecorded(send)
+            return
         content = result.body(access_token)
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -340,6 +346,27 @@ class TokenFastPath:
             log.warning("refreshing the cached rows of %s/%s failed", eco, client_id, exc_info=True)
         finally:
             self._refreshing.discard((eco, client_id))
+
+
+UNRECORDED = json.dumps(
+    {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "the token could not be recorded; try again",
+    }
+).encode()
+
+
+async def _unrecorded(send: Send) -> None:
+    """503 (RFC 9457) for a token whose audit event could not be committed: not issued."""
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"1"),
+        (b"content-length", str(len(UNRECORDED)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": UNRECORDED})
 
 
 def signed(issued: Issued | None) -> str | None:

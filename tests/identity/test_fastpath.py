@@ -237,6 +237,28 @@ class TestWhatItLeavesToTheFullPath:
             assert resp.json()["error"] == error
         assert "traceback" not in resp.text.lower()
 
+    async def test_an_audit_commit_that_fails_answers_503_and_issues_nothing(
+        self, served, monkeypatch
+    ):
+        """No token leaves without its audit event: a failed commit is a 503 problem."""
+        idp, app = served
+        _needs_lean(app)
+        await _lean(app, idp)
+        group = app.state.rt.group
+
+        async def broken(rows: Any, marks: Any) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(group.writer, "write", broken)
+        before = Lean(app).issued
+        resp = await _post(idp, FORM)
+        assert resp.status_code == 503, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["status"] == 503 and "access_token" not in resp.text
+        assert Lean(app).issued == before
+        monkeypatch.undo()
+        assert (await _lean(app, idp)).status_code == 200  # and it recovers
+
     async def test_query_parameters_go_to_the_full_path(self, served):
         idp, app = served
         await _lean(app, idp)
