@@ -27,6 +27,7 @@ from identity import models
 from identity.cache import TtlCache
 from identity.context import audit_event
 from identity.crypto import digest
+from identity.lean import request as lean_request
 from identity.lean import shortcut, templates
 from identity.tokens import Subject, access_claims
 from mesh.db import Database
@@ -487,5 +488,5 @@ class TestItsShortcuts:
         ],
     )
     def test_memoised_form_is_the_parsed_form(self, body):
-        first, again = shortcut._form(body), shortcut._form(body)
-        assert first == again == shortcut._parse_form(body)
+        first, again = lean_request.form_of(body), lean_request.form_of(body)
+        assert first == again == lean_request._parse_form(body)
