@@ -91,11 +91,24 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server may serve from a worker process)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of ``pid`` and its descendants."""
+    total = 0
+    for proc in process_tree(pid):
+        for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
 
 
 async def wait_http(url: str, proc: subprocess.Popen[bytes], within: float = 60) -> None:
@@ -336,9 +349,13 @@ async def check_equivalent(ours: dict[str, Any], node: dict[str, Any], alg: str)
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process, its threads and its descendants (Linux
+    /proc)."""
+    ticks = 0
+    for proc in process_tree(pid):
+        fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def wrk(server: dict[str, Any], seconds: float, script: str) -> dict[str, Any]:
@@ -522,6 +539,7 @@ async def run(quick: bool) -> dict[str, Any]:
             "cores": cores,
             "rss_after_load_mib": rss_after,
             "oidc_provider_version": node_info.get("version"),
+            "identity_lean": IdentitySettings().lean,  # PM_IDENTITY_LEAN of this run
         },
         "notes": f"Client credentials: load generator {generator}, {CONNECTIONS} connections, "
         f"{rounds} alternating rounds of {seconds:g} s per server and algorithm "

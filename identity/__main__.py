@@ -17,7 +17,6 @@ from identity.cli import commands
 from identity.http.app import create_app
 from identity.settings import IdentitySettings
 from identity.store import models
-from identity.wire import TokenProtocol
 from mesh import logging as mesh_logging
 from mesh import migrate
 
@@ -84,15 +83,19 @@ def main() -> None:
             sys.exit(str(exc))
         print(json.dumps(result))
     else:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            http=TokenProtocol,  # answers lean client-credentials requests at the HTTP layer
-            proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
-        )
+        serve(settings)
+
+
+def serve(settings: IdentitySettings) -> None:
+    """The provider under uvicorn."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,10 @@ class IdentitySettings(MeshSettings):
     login_lockout_s: int = 900
     session_ttl_s: int = 8 * 3600
     code_ttl_s: int = 60
+    # The token endpoint's lean path (identity/lean/): on, the common client-credentials
+    # request is answered by a short-cut in front of FastAPI and audit batches on a SQLite
+    # file by their own writer; off, every request goes through FastAPI and authlib.
+    lean: bool = True
     relay_poll_interval: float = 1.0
     # After a commit, gather events this long before publishing them in one round.
     relay_linger_s: float = 0.02

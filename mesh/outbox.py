@@ -19,13 +19,13 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -149,7 +149,7 @@ class OutboxRelay:
         self,
         db: Database,
         outbox: Outbox,
-        js: JetStreamContext,
+        nc: Client,
         service: str,
         poll_interval: float = 1.0,
         batch: int = 200,
@@ -157,7 +157,7 @@ class OutboxRelay:
     ) -> None:
         self.db = db
         self.table = outbox.table
-        self.js = js
+        self.nc = nc  # core publishes: JetStream acknowledges to the relay's inbox
         self.service = service
         self.poll_interval = poll_interval
         self.batch = batch
@@ -182,23 +182,10 @@ class OutboxRelay:
         )
         self._waiting: dict[str, tuple[_Round, Any]] = {}  # reply token -> (round, row key)
         self._inbox_lock = asyncio.Lock()
-        # Event ids published straight after their commit (send_now) and not yet marked
-        # published in the table: the polling round leaves them alone.
-        self._inflight: set[str] = set()
-        self._sending: set[asyncio.Task[None]] = set()
-        self._stopped = False
         db.on_commit(self._wake.set)
 
     async def run(self) -> None:
-        self._stopped = False
-        try:
-            await self._rounds()
-        finally:
-            self._stopped = True
-            for task in list(self._sending):  # unacknowledged rows stay for the next start
-                task.cancel()
-            if self._sending:
-                await asyncio.gather(*self._sending, return_exceptions=True)
+        await self._rounds()
 
     async def _rounds(self) -> None:
         while True:
@@ -223,12 +210,10 @@ class OutboxRelay:
         """Publish up to one batch; returns how many rows were published (acknowledged)."""
         # Not db.transaction(): the relay's own commits must not wake the relay.
         async with self.db.sessions() as session, session.begin():
-            rows = (await session.execute(self._next)).all()
-            if self._inflight:
-                rows = [r for r in rows if r.event_id not in self._inflight]
+            rows = self.unclaimed((await session.execute(self._next)).all())
             if not rows:
                 return 0
-            acked = await self._publish([(r.seq, r.event_id, r.subject, r.payload) for r in rows])
+            acked = await self.publish([(r.seq, r.event_id, r.subject, r.payload) for r in rows])
             if acked:
                 stamp = {"seqs": acked, "published_at": datetime.now(UTC)}
                 await session.execute(self._mark, stamp)
@@ -242,50 +227,13 @@ class OutboxRelay:
             )
         return len(acked)
 
-    def send_now(self, rows: Sequence[OutboxRow], mark: Callable[[list[str]], None]) -> None:
-        """Publish rows a writer has just committed, without reading them back.
+    def unclaimed(self, rows: Sequence[Any]) -> Sequence[Any]:
+        """The rows of a polling round this relay publishes: all of them. A subclass that
+        publishes some rows by another route (straight after their commit) leaves those
+        out, by ``event_id``."""
+        return rows
 
-        For a writer that commits outbox rows outside :meth:`Database.transaction` (the
-        identity provider's audit group commit): it hands the committed rows over instead
-        of waking the polling round. The event ids of the acknowledged rows go to ``mark``,
-        which must record them as published and then call :meth:`released`; a row not
-        acknowledged is left to the polling round, which is woken for it."""
-        if self._stopped:
-            return  # stopping: the rows stay unpublished in the table for the next start
-        self._inflight.update(r.event_id for r in rows)
-        task = asyncio.create_task(self._send_now(rows, mark))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send_now(self, rows: Sequence[OutboxRow], mark: Callable[[list[str]], None]) -> None:
-        acked: list[str] = []
-        try:
-            acked = await self._publish(
-                [(r.event_id, r.event_id, r.subject, r.payload) for r in rows]
-            )
-        except Exception:
-            log.warning(
-                "outbox relay: publishing %d committed events failed", len(rows), exc_info=True
-            )
-        if len(acked) < len(rows):
-            done = set(acked)
-            self.released([r.event_id for r in rows if r.event_id not in done])
-            self._wake.set()  # the polling round sends them again
-        if acked:
-            metrics.events_published.labels(self.service).inc(len(acked))
-            mark(acked)
-
-    @property
-    def in_flight(self) -> int:
-        """Events handed over by :meth:`send_now` and not yet marked published."""
-        return len(self._inflight)
-
-    def released(self, event_ids: Sequence[str]) -> None:
-        """``event_ids`` are marked published in the table (or could not be): the polling
-        round may see them again."""
-        self._inflight.difference_update(event_ids)
-
-    async def _publish(self, rows: Sequence[tuple[Any, str, str, str]]) -> list[Any]:
+    async def publish(self, rows: Sequence[tuple[Any, str, str, str]]) -> list[Any]:
         """Publish in order without waiting for each ack in turn, then wait for the acks.
 
         ``rows`` are ``(key, event id, subject, payload)``. Returns the key of every row
@@ -295,7 +243,7 @@ class OutboxRelay:
         event id).
         """
         prefix = await self._ack_inbox()
-        nc = self.js._nc
+        nc = self.nc
         current = _Round(len(rows), asyncio.get_running_loop().create_future())
         tokens: list[str] = []
         try:
@@ -320,7 +268,7 @@ class OutboxRelay:
         if self._ack_sub is None:
             async with self._inbox_lock:
                 if self._ack_sub is None:
-                    nc = self.js._nc
+                    nc = self.nc
                     prefix = nc.new_inbox() + "."
                     self._ack_sub = await nc.subscribe(prefix + "*", cb=self._on_ack)
                     self._ack_prefix = prefix

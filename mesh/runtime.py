@@ -278,7 +278,7 @@ async def service_runtime(
             outbox=outbox,
             inbox=inbox,
             service=service,
-            relay=OutboxRelay(db, outbox, js, name),
+            relay=OutboxRelay(db, outbox, nc, name),
             observe=observe,
             revocations=RevocationFeed(js, verifier.revoked),
             http=http,

@@ -17,36 +17,25 @@ from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
 from contracts.subjects import EVENT_STREAM
-from identity.fastpath import TokenFastPath
 from identity.http import admin, authorize, broker, login, logout, oidc, platform, signup
 from identity.http.errors import install as install_errors
 from identity.http.runtime import PACKAGE_DIR, build_runtime, trust_proxies
+from identity.lean.audit import HandOverRelay, SqliteWriter
+from identity.lean.shortcut import TokenFastPath
 from identity.settings import IdentitySettings
 from identity.store import models
+from identity.store.relay import LingeringRelay
 from mesh import metrics, migrate
 from mesh.backoff import Backoff, retry
 from mesh.db import Database
 from mesh.errors import MeshError
+from mesh.groupcommit import GroupCommit
 from mesh.nats import BusAuth, connect
 from mesh.outbox import Outbox, OutboxRelay
 from mesh.startup import database_answers, wait_for_database
 from mesh.streams import wait_for_streams
 
 log = logging.getLogger(__name__)
-
-
-class LingeringRelay(OutboxRelay):
-    """Waits a few milliseconds after a commit wakes it, so that under load one round
-    publishes the events of many requests instead of one round per token issued."""
-
-    def __init__(self, *args: Any, linger: float = 0.02, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.linger = linger
-
-    async def relay_once(self) -> int:
-        if self.linger:
-            await asyncio.sleep(self.linger)
-        return await super().relay_once()
 
 
 async def _connect_nats(settings: IdentitySettings) -> Any:
@@ -85,12 +74,9 @@ async def _start(app: FastAPI, settings: IdentitySettings, stack: AsyncExitStack
 
         redis_client = redis.from_url(settings.redis_url)
         stack.push_async_callback(redis_client.aclose)
-    app.state.rt = build_runtime(settings, db, outbox, http, redis_client)
+    rt = app.state.rt = build_runtime(settings, db, outbox, http, redis_client)
     app.state.nc = nc
-    relay = LingeringRelay(
-        db, outbox, js, "identity", settings.relay_poll_interval, linger=settings.relay_linger_s
-    )
-    app.state.rt.group.attach(relay)  # committed audit rows go straight out
+    relay = _relay(rt.group, outbox, nc, settings)
     tasks = [
         asyncio.create_task(relay.run(), name="identity-relay"),
         asyncio.create_task(app.state.rt.group.run(), name="identity-audit"),
@@ -99,6 +85,14 @@ async def _start(app: FastAPI, settings: IdentitySettings, stack: AsyncExitStack
     app.state.relay = relay
     app.state.started = True
     log.info("identity ready")
+
+
+def _relay(group: GroupCommit, outbox: Outbox, nc: Any, settings: IdentitySettings) -> OutboxRelay:
+    """The outbox relay: with the lean audit writer, committed audit rows go straight out."""
+    args = (group.db, outbox, nc, "identity", settings.relay_poll_interval)
+    if isinstance(group.writer, SqliteWriter):
+        return HandOverRelay(*args, group=group, linger=settings.relay_linger_s)
+    return LingeringRelay(*args, linger=settings.relay_linger_s)
 
 
 async def _cancel(*tasks: asyncio.Task[Any]) -> None:
@@ -114,18 +108,20 @@ STARTING = json.dumps(
 
 
 class IdentityApp(FastAPI):
-    """FastAPI with the token endpoint's lean client-credentials path in front of its whole
-    middleware stack (:mod:`identity.fastpath`); every other request goes through as usual."""
+    """FastAPI with, when ``lean``, the token endpoint's lean client-credentials path in
+    front of its whole middleware stack (:mod:`identity.lean.shortcut`); every other
+    request goes through as usual."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, lean: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.fast_path = TokenFastPath(super().__call__, self)
+        self.fast_path = TokenFastPath(super().__call__, self) if lean else None
+        self._serve = self.fast_path or super().__call__
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if not self.state.started and scope["type"] == "http" and scope["path"] not in PROBES:
             await _starting(send)
             return
-        await self.fast_path(scope, receive, send)
+        await self._serve(scope, receive, send)
 
 
 async def _starting(send: Any) -> None:
@@ -158,7 +154,11 @@ def create_app(settings: IdentitySettings) -> FastAPI:
                 await _cancel(starting)
 
     app = IdentityApp(
-        title="partnermesh identity", lifespan=lifespan, docs_url=None, redoc_url=None
+        lean=settings.lean,
+        title="partnermesh identity",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.started = False
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")

@@ -16,13 +16,14 @@ from identity.domain.crypto import Passwords, Sealer
 from identity.domain.dpop import IdentityDPoP
 from identity.domain.dpop import build as build_dpop
 from identity.domain.keys import KeyRing
-from identity.groupcommit import GroupCommit
+from identity.lean.audit import lean_writer
 from identity.oauth.adapter import Call, enter
 from identity.oauth.authorization_server import IdentityServer
 from identity.settings import IdentitySettings
 from identity.store.cache import TtlCache
 from identity.store.transaction import Tx, run_tx
 from mesh.db import Database
+from mesh.groupcommit import GroupCommit
 from mesh.outbox import Outbox
 
 T = TypeVar("T")
@@ -91,7 +92,8 @@ def build_runtime(
         server=IdentityServer(keys, settings.audience),
         templates=templates,
         http=http,
-        group=GroupCommit(db, outbox),
+        # stateless grants' audit events: lean, a SQLite file's own writer; else a session
+        group=GroupCommit(db, outbox, lean_writer(db, outbox) if settings.lean else None),
         dpop=build_dpop(settings, redis_client),
     )
 

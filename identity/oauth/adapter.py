@@ -14,11 +14,10 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
 
-from identity.domain.crypto import digest, same
+from identity.domain.crypto import digest
+from identity.oauth.client_credentials import auth_method_allowed, secret_accepted
 from identity.store.models import Client, Ecosystem
 from identity.store.transaction import Tx
-
-SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 
 @dataclass
@@ -71,14 +70,10 @@ class ClientView(ClientMixin):
         return redirect_uri in self.row.redirect_uris  # exact match only
 
     def check_client_secret(self, client_secret: str) -> bool:
-        stored = self.row.secret_hash
-        return bool(stored) and same(digest(client_secret), stored or "")
+        return secret_accepted(self.row, digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        mine = self.row.auth_method
-        if method in SECRET_METHODS:
-            return mine in SECRET_METHODS
-        return method == mine
+        return auth_method_allowed(self.row, method)
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.row.grant_types

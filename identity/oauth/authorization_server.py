@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from identity.domain.crypto import digest, new_secret
@@ -16,8 +16,6 @@ from identity.domain.keys import KeyRing, access_token_alg
 from identity.domain.tokens import (
     KNOWN_SCOPES,
     Subject,
-    UnknownScope,
-    grant_scope,
     mint_access_token,
 )
 from identity.oauth import dpop
@@ -27,16 +25,7 @@ from identity.oauth.exchange import TokenExchangeGrant
 from identity.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from identity.oauth.introspection import Introspection, Revocation
 from identity.store import repository as repo
-from identity.store.models import Client, RefreshToken
-
-
-def client_subject(client: ClientView) -> Subject:
-    """A back-end client acting for its own partner (client credentials)."""
-    return client_subject_of(client.row)
-
-
-def client_subject_of(row: Client) -> Subject:
-    return Subject(sub=row.client_id, partner=row.partner, roles=tuple(row.roles), is_person=False)
+from identity.store.models import RefreshToken
 
 
 class IdentityServer(AuthorizationServer):
@@ -93,13 +82,12 @@ class IdentityServer(AuthorizationServer):
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
+        """Every grant names the token's subject and its decided scope (a client's own
+        token: :func:`identity.oauth.client_credentials.decide`)."""
         call = current()
-        subject = user or client_subject(client)
         if user is None:
-            try:
-                scope = grant_scope(scope, client.row.scopes, subject.roles)
-            except UnknownScope as exc:
-                raise InvalidScopeError(f"unknown scope: {exc}") from None
+            raise ValueError("a token needs a subject")
+        subject = user
         scope = scope or ""
         ttl = expires_in or client.row.access_ttl or call.eco.access_ttl
         signer = self.keys.signer(call.tx, call.eco.slug, access_token_alg(call.eco))

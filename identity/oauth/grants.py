@@ -13,7 +13,7 @@ from identity.domain import revocation
 from identity.domain.crypto import digest
 from identity.domain.dpop import valid_jkt
 from identity.domain.tokens import Subject, grant_scope, mint_id_token
-from identity.oauth import dpop
+from identity.oauth import client_credentials, dpop
 from identity.oauth.adapter import ClientView, current
 from identity.store import repository as repo
 from identity.store.models import AuthCode, RefreshToken
@@ -226,4 +226,33 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """authlib authenticates the client (through :class:`ClientView`'s checks); every other
+    check and what the token holds is :func:`identity.oauth.client_credentials.decide`, which the
+    lean path calls too."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def validate_token_request(self) -> None:
+        client: ClientView = self.authenticate_token_endpoint_client()
+        self.request.client = client
+        proof = dpop.current_proof() is not None
+        self.decision = client_credentials.decide(
+            current().eco, client.row, self.request.payload.scope, proof
+        )
+
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        decision = self.decision
+        token: dict[str, Any] = super().generate_token(
+            user=decision.subject,
+            scope=decision.scope,
+            expires_in=decision.ttl,
+            include_refresh_token=False,
+        )
+        return token

@@ -1,6 +1,9 @@
-"""Client credentials: tokens that the mesh's own verifier accepts, and every refusal."""
+"""Client credentials: tokens that the mesh's own verifier accepts, and every refusal,
+with the token endpoint's lean path on and off (``PM_IDENTITY_LEAN``): the same answers."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import jwt
@@ -9,6 +12,12 @@ import pytest
 from contracts.claims import Claims
 from mesh.errors import MeshError
 from mesh.tokens import RemoteJwks, TokenVerifier
+
+
+@pytest.fixture(scope="module", params=["on", "off"])
+def idp_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """This module's provider runs with the lean path on, then off."""
+    return {"lean": request.param}
 
 
 @pytest.fixture

@@ -1,5 +1,9 @@
 """The token endpoint's lean client-credentials path: what it answers is what the full path
-would answer, what it is unsure of goes to the full path, and it follows changes."""
+would answer, what it is unsure of goes to the full path, and it follows changes.
+
+Every test that talks to the provider runs with the lean path on and off
+(``PM_IDENTITY_LEAN``): the answers asserted are the same either way; with it on, the
+tests also assert which path answered."""
 
 from __future__ import annotations
 
@@ -19,23 +23,23 @@ from sqlalchemy import update
 
 from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
-from identity import fastpath, precomputed
 from identity.domain.crypto import digest
 from identity.domain.tokens import Subject, access_claims
+from identity.lean import request as lean_request
+from identity.lean import shortcut, templates
 from identity.store import models
 from identity.store.cache import TtlCache
 from identity.store.transaction import audit_event
 from mesh.db import Database
 from mesh.outbox import OutboxRow
 from tests.identity.conftest import IdP
-from tests.support import infra
 from tests.support.identity import outbox_events, serve_idp, start_idp
 
 CLIENT = "northwind-backend"
 SCOPE = "directory:read profile:read"
 
 
-@pytest.fixture(scope="module", params=["wire", "asgi"])
+@pytest.fixture(scope="module", params=["on", "off"])
 async def served(
     request: pytest.FixtureRequest,
     nats_url: str,
@@ -43,15 +47,12 @@ async def served(
     tmp_path_factory: pytest.TempPathFactory,
     demo_hashes: dict[str, str],
 ) -> AsyncIterator[tuple[IdP, Any]]:
-    """The demo provider on loopback and its app object (whose lean path counts its tokens).
-
-    ``wire``: as ``python -m identity`` serves it, the lean path in the HTTP protocol
-    (:mod:`identity.wire`); ``asgi``: under plain uvicorn, the lean path as ASGI middleware."""
+    """The demo provider on loopback and its app object (whose lean path counts its tokens),
+    with the lean path on (``PM_IDENTITY_LEAN=on``) and off."""
     settings, creds, app = await start_idp(
-        nats_url, idp_database, tmp_path_factory.mktemp("fp"), demo_hashes
+        nats_url, idp_database, tmp_path_factory.mktemp("fp"), demo_hashes, lean=request.param
     )
-    server = serve_idp if request.param == "wire" else infra.serve_app
-    async with server(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
+    async with serve_idp(app, settings.port) as url, httpx.AsyncClient(timeout=10) as http:
         # Cached rows and keys outlive the module: a request below only leaves the lean path
         # because of what it is or what changed, never because a cache entry just expired.
         app.state.rt.rows.ttl = app.state.rt.keys.ttl = 3600
@@ -71,12 +72,36 @@ async def _post(idp: IdP, body: str, **headers: str) -> httpx.Response:
 FORM = "grant_type=client_credentials&scope=directory%3Aread+profile%3Aread"
 
 
+class Lean:
+    """Tokens the lean path answered (always 0 with it off: there is no middleware)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    @property
+    def issued(self) -> int:
+        fast = self.app.fast_path
+        return 0 if fast is None else int(fast.issued)
+
+    def answered(self, before: int) -> int:
+        """What ``issued`` must be after one more token from the lean path: ``before + 1``
+        with it on; with it off the full path answers, and ``before``."""
+        return before if self.app.fast_path is None else before + 1
+
+
+def _needs_lean(app: Any) -> None:
+    if app.fast_path is None:
+        pytest.skip("about the lean path's own machinery, which is off here")
+
+
 async def _lean(app: Any, idp: IdP, body: str = FORM, **headers: str) -> httpx.Response:
-    """A request the lean path answers (the caches are warmed by the full path first)."""
+    """A request the lean path answers, when on (the caches are warmed by the full path
+    first); with it off, the same request through the full path."""
     await _post(idp, body, **headers)
-    before = app.fast_path.issued
+    lean = Lean(app)
+    before = lean.issued
     resp = await _post(idp, body, **headers)
-    assert app.fast_path.issued == before + 1, "the lean path did not answer"
+    assert lean.issued == lean.answered(before), "the lean path did not answer"
     return resp
 
 
@@ -94,7 +119,7 @@ class TestSameAnswerAsTheFullPath:
         idp, app = served
         lean = await _lean(app, idp)
         # client_secret_post is not the lean path's business: the full path answers it
-        before = app.fast_path.issued
+        before = Lean(app).issued
         full = await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -104,7 +129,7 @@ class TestSameAnswerAsTheFullPath:
                 "client_secret": idp.secret(CLIENT),
             },
         )
-        assert app.fast_path.issued == before
+        assert Lean(app).issued == before
         assert lean.status_code == full.status_code == 200
         for name in ("content-type", "cache-control", "pragma"):
             assert lean.headers[name] == full.headers[name]
@@ -175,14 +200,14 @@ class TestWhatItLeavesToTheFullPath:
         idp, app = served
         await _post(idp, FORM)  # warm
 
-        def broken(self: fastpath.Issued) -> str:
+        def broken(self: shortcut.Issued) -> str:
             raise RuntimeError("signing failed")
 
-        monkeypatch.setattr(fastpath.Issued, "sign", broken)
-        before = app.fast_path.issued
+        monkeypatch.setattr(shortcut.Issued, "sign", broken)
+        before = Lean(app).issued
         resp = await _post(idp, FORM)
         assert resp.status_code == 200 and resp.json()["access_token"]
-        assert app.fast_path.issued == before  # the full path signed it
+        assert Lean(app).issued == before  # the full path signed it
 
     @pytest.mark.parametrize(
         ("body", "headers", "status", "error"),
@@ -204,19 +229,41 @@ class TestWhatItLeavesToTheFullPath:
     async def test_declines_and_the_full_path_answers(self, served, body, headers, status, error):
         idp, app = served
         await _lean(app, idp)  # caches warm: any decline below is the lean path's own choice
-        before = app.fast_path.issued
+        before = Lean(app).issued
         resp = await _post(idp, body, **headers)
-        assert app.fast_path.issued == before, resp.text
+        assert Lean(app).issued == before, resp.text
         if status is not None:
             assert resp.status_code == status, resp.text
         if error is not None:
             assert resp.json()["error"] == error
         assert "traceback" not in resp.text.lower()
 
+    async def test_an_audit_commit_that_fails_answers_503_and_issues_nothing(
+        self, served, monkeypatch
+    ):
+        """No token leaves without its audit event: a failed commit is a 503 problem."""
+        idp, app = served
+        _needs_lean(app)
+        await _lean(app, idp)
+        group = app.state.rt.group
+
+        async def broken(rows: Any, marks: Any) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(group.writer, "write", broken)
+        before = Lean(app).issued
+        resp = await _post(idp, FORM)
+        assert resp.status_code == 503, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["status"] == 503 and "access_token" not in resp.text
+        assert Lean(app).issued == before
+        monkeypatch.undo()
+        assert (await _lean(app, idp)).status_code == 200  # and it recovers
+
     async def test_query_parameters_go_to_the_full_path(self, served):
         idp, app = served
         await _lean(app, idp)
-        before = app.fast_path.issued
+        before = Lean(app).issued
         resp = await idp.http.post(
             f"{idp.issuer}/token?scope=admin",
             content=FORM,
@@ -225,24 +272,24 @@ class TestWhatItLeavesToTheFullPath:
                 "Authorization": _basic(CLIENT, idp.secret(CLIENT)),
             },
         )
-        assert app.fast_path.issued == before
+        assert Lean(app).issued == before
         assert resp.status_code == 200 and "admin" not in resp.json()["scope"]
 
     async def test_a_client_without_the_grant_is_refused_by_the_full_path(self, served):
         idp, app = served
         portal = _basic("portal", idp.secret("portal"))  # confidential, no client_credentials
         await _post(idp, FORM, Authorization=portal)
-        before = app.fast_path.issued
+        before = Lean(app).issued
         resp = await _post(idp, FORM, Authorization=portal)
-        assert app.fast_path.issued == before
+        assert Lean(app).issued == before
         assert resp.status_code == 400 and resp.json()["error"] == "unauthorized_client"
 
     async def test_large_bodies_reach_the_full_path_intact(self, served):
         idp, app = served
         await _lean(app, idp)
-        before = app.fast_path.issued
+        before = Lean(app).issued
         resp = await _post(idp, FORM + "&pad=" + "x" * 10_000)
-        assert app.fast_path.issued == before
+        assert Lean(app).issued == before
         assert resp.status_code == 200 and resp.json()["scope"] == SCOPE
 
 
@@ -290,6 +337,7 @@ class TestItFollowsChanges:
         database (so they do not all lapse at once under load): a change made elsewhere
         is picked up then, while the lean path keeps answering."""
         idp, app = served
+        _needs_lean(app)
         rt = app.state.rt
         await _lean(app, idp)
         keys = [("acme",), ("acme", CLIENT)]
@@ -307,10 +355,10 @@ class TestItFollowsChanges:
                 rt.rows._items[key] = (stamp - 0.9 * rt.rows.ttl, value)
             stamp, signer = rt.keys._signers[("acme", "ES256")]
             rt.keys._signers[("acme", "ES256")] = (stamp - 0.9 * rt.keys.ttl, signer)
-            await asyncio.sleep(fastpath.CHECK_EVERY)  # the ages are looked at this often
-            before = app.fast_path.issued
+            await asyncio.sleep(shortcut.CHECK_EVERY)  # the ages are looked at this often
+            before = Lean(app).issued
             resp = await _post(idp, FORM)  # still fresh: answered from the cache
-            assert resp.status_code == 200 and app.fast_path.issued == before + 1
+            assert resp.status_code == 200 and Lean(app).issued == before + 1
             await asyncio.gather(*app.fast_path._tasks)
             assert all(rt.rows.age(key) < 0.5 * rt.rows.ttl for key in keys)
             assert rt.keys.signer_age("acme", "ES256") < 0.5 * rt.keys.ttl
@@ -362,12 +410,12 @@ class TestItsShortcuts:
     @pytest.mark.parametrize("partner", [None, "northwind"])
     @pytest.mark.parametrize("scope", [SCOPE, "", 'odd "quoted" \\ scope'])
     def test_issued_row_is_what_audit_event_builds(self, partner, scope):
-        claims = {"sub": "client:northwind-backend", "jti": fastpath._uuid4_hex()}
+        claims = {"sub": "client:northwind-backend", "jti": shortcut._uuid4_hex()}
         if partner:
             claims["partner"] = partner
-        events = precomputed.IssuedEvents()
+        events = templates.IssuedEvents()
         first = events.row("acme", CLIENT, claims, scope)
-        claims = {**claims, "jti": fastpath._uuid4_hex()}
+        claims = {**claims, "jti": shortcut._uuid4_hex()}
         lean = events.row("acme", CLIENT, claims, scope)  # from the cached template
         full = audit_event(
             "acme",
@@ -394,8 +442,8 @@ class TestItsShortcuts:
     def test_token_payload_is_json_dumps_of_its_claims(self, partner, scope):
         subject = Subject(sub=CLIENT, partner=partner, roles=("member",), is_person=False)
         claims = access_claims("http://x/eco/acme", "partnermesh", "acme", subject, CLIENT, "", 0)
-        template = precomputed.Template(claims)
-        jti = fastpath._uuid4_hex()
+        template = templates.Template(claims)
+        jti = shortcut._uuid4_hex()
         filled = {**claims, "exp": 1800000300, "iat": 1800000000, "jti": jti, "scope": scope}
         assert (
             template.payload(1800000300, 1800000000, jti, scope)
@@ -404,17 +452,17 @@ class TestItsShortcuts:
 
     def test_a_template_refuses_a_mark_it_cannot_place(self):
         with pytest.raises(ValueError, match="exactly once"):
-            precomputed.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
+            templates.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
         with pytest.raises(ValueError, match="exactly once"):
-            precomputed.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
+            templates.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
 
     @pytest.mark.parametrize("micro", [0, 120, 999999])
     def test_event_time_is_written_as_pydantic_writes_it(self, micro):
         now = datetime(2026, 11, 26, 13, 20, 0, micro, tzinfo=UTC)
-        assert precomputed.utc_json(now) == TypeAdapter(datetime).dump_json(now).decode().strip('"')
+        assert templates.utc_json(now) == TypeAdapter(datetime).dump_json(now).decode().strip('"')
 
     def test_jti_is_a_version_4_uuid(self):
-        seen = {fastpath._uuid4_hex() for _ in range(2000)}
+        seen = {shortcut._uuid4_hex() for _ in range(2000)}
         assert len(seen) == 2000
         for jti in seen:
             parsed = uuid.UUID(jti)
@@ -425,7 +473,7 @@ class TestItsShortcuts:
     def test_response_body_is_json_dumps(self, scope):
         token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
         token["scope"] = scope
-        assert fastpath.response_body(token) == json.dumps(token).encode()
+        assert shortcut.response_body(token) == json.dumps(token).encode()
 
     @pytest.mark.parametrize(
         "body",
@@ -440,5 +488,5 @@ class TestItsShortcuts:
         ],
     )
     def test_memoised_form_is_the_parsed_form(self, body):
-        first, again = fastpath._form(body), fastpath._form(body)
-        assert first == again == fastpath._parse_form(body)
+        first, again = lean_request.form_of(body), lean_request.form_of(body)
+        assert first == again == lean_request._parse_form(body)

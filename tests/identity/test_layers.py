@@ -25,11 +25,6 @@ TOP = {
     "__init__": "top",
     "__main__": "entry",
     "settings": "settings",
-    # The lean client-credentials path, not yet in a folder of its own.
-    "fastpath": "lean",
-    "wire": "lean",
-    "precomputed": "lean",
-    "groupcommit": "lean",
 }
 
 
@@ -120,7 +115,7 @@ class TestTheCheckCanFail:
             ("oauth.grants", "from identity.http import pages\n"),
             ("domain.tokens", "def f():\n    from identity.http.runtime import X\n"),
             ("store.repository", "import identity.domain.crypto\n"),
-            ("domain.keys", "from identity import fastpath\n"),
+            ("domain.keys", "from identity.lean import shortcut\n"),
             ("oauth.grants", "from ..http import app\n"),
             ("http.pages", "from identity.cli import seed\n"),
             ("cli.seed", "from identity.http.app import create_app\n"),

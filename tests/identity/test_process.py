@@ -141,12 +141,13 @@ class TestCommandLine:
                     await asyncio.sleep(0.1)
                 assert ready, f"python -m identity did not become ready (exit {proc.poll()})"
                 backend = creds["clients"]["northwind-backend"]
-                resp = await http.post(
-                    f"{url}/eco/acme/token",
-                    data={"grant_type": "client_credentials"},
-                    auth=(backend["client_id"], backend["client_secret"]),
-                )
-                assert resp.status_code == 200
+                for _ in range(3):  # the full path, then the lean path from its caches
+                    resp = await http.post(
+                        f"{url}/eco/acme/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=(backend["client_id"], backend["client_secret"]),
+                    )
+                    assert resp.status_code == 200
             rotated = subprocess.run(
                 [sys.executable, "-m", "identity", "rotate-keys", "--eco", "acme"],
                 env=env,

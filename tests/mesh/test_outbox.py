@@ -92,10 +92,12 @@ async def recorder(tmp_path, js, eco):
 
 
 class TestOutbox:
-    async def test_event_commits_with_state_and_is_relayed(self, database_url, js, recorder, eco):
+    async def test_event_commits_with_state_and_is_relayed(
+        self, nc, database_url, js, recorder, eco
+    ):
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test")
         task = asyncio.create_task(relay.run())
         try:
             event = AuditEvent(ecosystem=eco, data=AuditData(action="x"))
@@ -108,7 +110,7 @@ class TestOutbox:
             task.cancel()
             await db.dispose()
 
-    async def test_rolled_back_change_publishes_nothing(self, database_url, js, eco):
+    async def test_rolled_back_change_publishes_nothing(self, nc, database_url, js, eco):
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         with pytest.raises(RuntimeError):
@@ -117,11 +119,13 @@ class TestOutbox:
                     session, AuditEvent(ecosystem=eco, data=AuditData(action="x"))
                 )
                 raise RuntimeError("the state change failed")
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test")
         assert await relay.relay_once() == 0
         await db.dispose()
 
-    async def test_survives_kill_9_between_commit_and_publish(self, tmp_path, js, recorder, eco):
+    async def test_survives_kill_9_between_commit_and_publish(
+        self, nc, tmp_path, js, recorder, eco
+    ):
         url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.outbox_writer", url, eco],
@@ -138,7 +142,7 @@ class TestOutbox:
         assert await recorder.count() == 0  # nothing was published before the crash
 
         db = Database(url, outbox_writer.metadata)  # "the restarted process"
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test")
         assert await relay.pending() == 1
         assert await relay.relay_once() == 1
         await recorder.wait_for(1)
@@ -147,7 +151,9 @@ class TestOutbox:
         assert await recorder.count(event_id) == 1
         await db.dispose()
 
-    async def test_published_but_unmarked_row_is_deduplicated(self, tmp_path, js, recorder, eco):
+    async def test_published_but_unmarked_row_is_deduplicated(
+        self, nc, tmp_path, js, recorder, eco
+    ):
         """A crash after publish but before marking republishes; the stream drops the copy."""
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", outbox_writer.metadata)
         await db.create_all()
@@ -160,14 +166,14 @@ class TestOutbox:
             event.model_dump_json().encode(),
             headers={headers.MSG_ID: event.id},
         )
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test")
         assert await relay.relay_once() == 1
         await recorder.wait_for(1)
         await asyncio.sleep(0.3)
         assert await recorder.count(event.id) == 1
         await db.dispose()
 
-    async def test_refused_rows_stay_and_are_retried(self, database_url, js, recorder, eco):
+    async def test_refused_rows_stay_and_are_retried(self, nc, database_url, js, recorder, eco):
         """In one batch, rows no stream takes stay unpublished; the acknowledged ones do not."""
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -187,7 +193,7 @@ class TestOutbox:
                     )
                 )
             await outbox_writer.outbox.add(session, good[2])
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test", ack_timeout=5)
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test", ack_timeout=5)
         try:
             assert await relay.relay_once() == 3
             await recorder.wait_for(3)
@@ -207,7 +213,7 @@ class TestOutbox:
             await relay.close()
             await db.dispose()
 
-    async def test_absent_stream_leaves_the_batch_for_later(self, database_url, js, eco):
+    async def test_absent_stream_leaves_the_batch_for_later(self, nc, database_url, js, eco):
         """A stream temporarily gone refuses everything: nothing is marked; later all goes."""
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -224,7 +230,7 @@ class TestOutbox:
                         created_at=datetime.now(UTC),
                     )
                 )
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test", ack_timeout=5)
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test", ack_timeout=5)
         try:
             assert await relay.relay_once() == 0
             assert await unpublished(db, t) == {e.id for e in events}
@@ -239,7 +245,7 @@ class TestOutbox:
             await relay.close()
             await db.dispose()
 
-    async def test_stream_error_reply_leaves_only_that_row(self, database_url, js, eco):
+    async def test_stream_error_reply_leaves_only_that_row(self, nc, database_url, js, eco):
         """A stream that answers with an error (here: full, discard new) keeps that row back."""
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -259,7 +265,7 @@ class TestOutbox:
         await js.add_stream(
             name=f"F{eco}", subjects=[f"full{eco}.>"], max_msgs=2, discard=DiscardPolicy.NEW
         )
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test", ack_timeout=5)
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test", ack_timeout=5)
         try:
             assert await relay.relay_once() == 2
             assert await unpublished(db, t) == {events[2].id}  # the one the full stream refused
@@ -316,7 +322,7 @@ class TestBatched:
             assert len(decode_events(r.payload)) <= max_events
             assert len(r.payload) <= max_chars or len(decode_events(r.payload)) == 1
 
-    async def test_a_batch_is_published_once_with_its_content_type(self, database_url, js, eco):
+    async def test_a_batch_is_published_once_with_its_content_type(self, nc, database_url, js, eco):
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         events = [_audit(eco, f"e{i}") for i in range(5)]
@@ -324,11 +330,11 @@ class TestBatched:
         async with db.transaction() as session:
             values = {**row._asdict(), "created_at": datetime.now(UTC)}
             await session.execute(insert(outbox_writer.outbox.table).values(**values))
-        relay = OutboxRelay(db, outbox_writer.outbox, js, "test")
+        relay = OutboxRelay(db, outbox_writer.outbox, nc, "test")
         try:
             assert await relay.relay_once() == 1
             # published again (a crash before the mark): the stream drops the copy
-            assert await relay._publish([(1, row.event_id, row.subject, row.payload)]) == [1]
+            assert await relay.publish([(1, row.event_id, row.subject, row.payload)]) == [1]
             sub = await js.subscribe(row.subject, ordered_consumer=True)
             msg = await sub.next_msg(timeout=5)
             assert msg.headers[headers.MSG_ID] == row.event_id

@@ -18,7 +18,6 @@ from identity.domain.crypto import Passwords
 from identity.http.app import create_app
 from identity.settings import IdentitySettings
 from identity.store import models
-from identity.wire import TokenProtocol
 from mesh.db import Database
 from mesh.outbox import outbox_table
 from tests.support import infra
@@ -53,10 +52,10 @@ async def start_idp(
 
 @contextlib.asynccontextmanager
 async def serve_idp(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
-    """The identity app under uvicorn as ``python -m identity`` serves it (its lean
-    client-credentials protocol included); yields the base URL."""
+    """The identity app under uvicorn as ``python -m identity`` serves it; yields the base
+    URL."""
     options.setdefault("proxy_headers", False)  # as python -m identity: see trusted_proxies
-    async with infra.serve_app(app, port, http=TokenProtocol, **options) as url:
+    async with infra.serve_app(app, port, **options) as url:
         yield url
 
 

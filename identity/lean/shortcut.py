@@ -3,54 +3,51 @@
 A back-end asking for its own token (``POST {iss}/token`` with HTTP Basic client
 authentication and ``grant_type=client_credentials[&scope=…]``) is the hottest request of
 the provider. When everything that request needs is already cached in this process (the
-ecosystem, the client and the signing key, see :class:`identity.cache.TtlCache` and
-:class:`identity.keys.KeyRing`) this ASGI middleware answers it directly: no FastAPI
-routing, no form parser, no authlib grant objects, no database session. The token is
-the one the full path mints (same claims, from per-client templates built by the full
-path's own functions, see :mod:`identity.precomputed`; same scope policy, same response
-body and headers) and its ``token.issued`` audit event is group-committed to the outbox
-before the response leaves, exactly as on the full path. Under uvicorn the same
-decision is taken in the HTTP protocol (:mod:`identity.wire`).
+ecosystem, the client and the signing key, see :class:`identity.store.cache.TtlCache` and
+:class:`identity.domain.keys.KeyRing`) this ASGI middleware answers it directly: no FastAPI
+routing, no form parser, no authlib grant objects, no database session. The grant's
+checks and what the token holds are the full path's own (:mod:`identity.oauth.client_credentials`:
+``decide``, remembered per cached row, see :mod:`identity.lean.templates`, and
+``secret_accepted``, per request); the token is the one the
+full path mints (same claims, response body and headers) and its ``token.issued`` audit
+event is group-committed to the outbox before the response leaves, as on the full path.
 
 The lean path only ever *issues*: any request it is not certain about — another grant or
 authentication method, extra or repeated parameters, an odd encoding or content type, a
-``DPoP`` proof, a cache miss, an unknown client, a wrong secret, a scope outside what the
-provider knows — is handed, body intact, to the full path (FastAPI + authlib), which
-decides and produces every error response. A check added to the client-credentials grant
-must therefore be mirrored in :func:`issue` or make it decline.
+``DPoP`` proof, a cache miss, an unknown client, a wrong secret, anything the grant
+refuses — is handed, body intact, to the full path (FastAPI + authlib), which decides
+and produces every error response. ``PM_IDENTITY_LEAN=off`` leaves this middleware out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 import os
 import time
 from typing import Any, NamedTuple
-from urllib.parse import unquote_plus
 
-from authlib.common.urls import unquote
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from identity.domain.crypto import digest, same
 from identity.domain.keys import Signer, access_token_alg
-from identity.domain.tokens import (
-    KNOWN_SCOPES,
-    UnknownScope,
-    sign_payload,
+from identity.domain.tokens import sign_payload
+from identity.lean.request import (
+    credentials,
+    eco_of,
+    form_of,
+    headers_of,
+    read_body,
+    replay,
 )
-from identity.precomputed import GRANT, Templates
+from identity.lean.templates import Templates
+from identity.oauth.client_credentials import GRANT, secret_accepted
 from identity.store import repository as repo
 from mesh import metrics
 from mesh.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 2048  # a client-credentials form is a few dozen bytes; anything bigger goes on
-FORM = b"application/x-www-form-urlencoded"
 HEADERS = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
@@ -59,110 +56,6 @@ HEADERS = [
 AHEAD = 0.8  # a busy client's cached rows and key are re-read at 80 % of their lifetime
 CHECK_EVERY = 0.1  # seconds between two looks at one client's cache ages (not per token)
 ROUTE = "/eco/{eco}/token"  # the label of the full path's route in the HTTP metrics
-
-
-def _eco_of(scope: Scope) -> str | None:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return eco_of_path(path)
-
-
-def eco_of_path(path: str) -> str | None:
-    """``eco`` of ``/eco/{eco}/token``; else None."""
-    parts = path.split("/")
-    if (
-        len(parts) == 4
-        and parts[0] == ""
-        and parts[1] == "eco"
-        and parts[2]
-        and parts[3] == "token"
-    ):
-        return parts[2]
-    return None
-
-
-_FORMS: dict[bytes, dict[str, str] | None] = {}
-
-
-def _form(body: bytes) -> dict[str, str] | None:
-    """``grant_type`` and optional ``scope``, each once, plain ASCII; else None.
-
-    A client sends the same few bodies over and over: each is parsed once (bounded memo;
-    the parsed form is only read, never changed)."""
-    try:
-        return _FORMS[body]
-    except KeyError:
-        pass
-    form = _parse_form(body)
-    if len(_FORMS) >= 256:
-        _FORMS.clear()
-    _FORMS[body] = form
-    return form
-
-
-def _parse_form(body: bytes) -> dict[str, str] | None:
-    try:
-        text = body.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    if ";" in text:
-        return None
-    out: dict[str, str] = {}
-    for pair in text.split("&"):
-        name, eq, value = pair.partition("=")
-        if not eq or name not in ("grant_type", "scope") or name in out:
-            return None
-        value = unquote_plus(value)
-        if not value.isascii():
-            return None
-        out[name] = value
-    requested = out.get("scope")
-    if requested is not None:
-        # authlib refuses a scope the provider does not know (invalid_scope): the full path says so
-        if not requested or requested != " ".join(requested.split()):
-            return None
-        if not set(requested.split(" ")) <= KNOWN_SCOPES:
-            return None
-    return out
-
-
-_CREDS: dict[str, tuple[str, str] | None] = {}
-
-
-def _credentials(auth: str) -> tuple[str, str] | None:
-    """(client_id, digest of the secret) of an HTTP Basic header; else None.
-
-    A back-end sends the same header with every request: it is decoded and its secret
-    hashed once (bounded memo); the digest is still compared with the client's stored
-    hash on every request, so a rotated secret stops working at once."""
-    try:
-        return _CREDS[auth]
-    except KeyError:
-        pass
-    creds = _basic(auth)
-    found = (creds[0], digest(creds[1])) if creds is not None else None
-    if len(_CREDS) >= 256:
-        _CREDS.clear()
-    _CREDS[auth] = found
-    return found
-
-
-def _basic(value: str) -> tuple[str, str] | None:
-    """(client_id, secret) of an HTTP Basic header, read as authlib reads it; else None."""
-    kind, _, token = value.partition(" ")
-    if kind.lower() != "basic" or not token or token != token.strip() or " " in token:
-        return None
-    try:
-        decoded = base64.b64decode(token, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, colon, secret = decoded.partition(":")
-    if not colon:
-        return None
-    client_id, secret = unquote(client_id), unquote(secret)
-    return (client_id, secret) if client_id and secret else None
 
 
 def _uuid4_hex() -> str:
@@ -210,11 +103,11 @@ class Issued(NamedTuple):
 def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Issued | None:
     """The token response and its audit event's outbox row, or None to let the full path
     decide."""
-    form = _form(body)
+    form = form_of(body)
     if form is None or form.get("grant_type") != GRANT:
         return None
-    requested = form.get("scope")  # known scopes, written plainly (see _parse_form)
-    creds = _credentials(auth)
+    requested = form.get("scope")  # known scopes, written plainly (see request.form_of)
+    creds = credentials(auth)
     if creds is None:
         return None
     client_id, secret_digest = creds
@@ -224,15 +117,15 @@ def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Is
         return None  # unknown here (a cache miss): the full path reads the database
     entry = templates.entry(rt, eco_row, row)
     template = entry.template
-    if template is None or not same(secret_digest, entry.secret_hash):
+    if template is None or not secret_accepted(row, secret_digest):
         return None
     signer = rt.keys.cached_signer(eco, entry.alg)
     if signer is None:
         return None
-    try:
-        granted = templates.granted(row, requested)
-    except (UnknownScope, ValueError):
+    decided = templates.decision(eco_row, row, requested)
+    if decided is None:
         return None
+    granted = decided.scope
     ttl = entry.ttl
     now = int(time.time())
     jti = _uuid4_hex()
@@ -262,19 +155,25 @@ class TokenFastPath:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        eco = _eco_of(scope)
+        eco = eco_of(scope)
         rt = self.runtime() if eco else None
         auth = headers_of(scope["headers"]) if rt is not None else None
         if eco is None or rt is None or auth is None:
             await self.app(scope, receive, send)
             return
-        body, message = await _read(receive)
-        result = issue(rt, self.templates, eco, auth, body) if message is None else None
+        body, message = await read_body(receive)
+        lean = message is None and rt.group.running  # not yet, or stopping: the full path
+        result = issue(rt, self.templates, eco, auth, body) if lean else None
         access_token = signed(result)
         if result is None or access_token is None:
-            await self.app(scope, _replay(body, message, receive), send)
+            await self.app(scope, replay(body, message, receive), send)
             return
-        await rt.group.submit([result.row])  # durable before the token leaves, as on the full path
+        try:  # committed before the token leaves, as on the full path
+            await rt.group.submit([result.row])
+        except Exception:
+            log.exception("lean token answer: its audit event was not committed; answered 503")
+            await _unrecorded(send)
+            return
         content = result.body(access_token)
         headers = [*HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -346,6 +245,27 @@ class TokenFastPath:
             self._refreshing.discard((eco, client_id))
 
 
+UNRECORDED = json.dumps(
+    {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "the token could not be recorded; try again",
+    }
+).encode()
+
+
+async def _unrecorded(send: Send) -> None:
+    """503 (RFC 9457) for a token whose audit event could not be committed: not issued."""
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"1"),
+        (b"content-length", str(len(UNRECORDED)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": UNRECORDED})
+
+
 def signed(issued: Issued | None) -> str | None:
     """The signed token; None (the full path answers) when there is none or signing failed."""
     if issued is None:
@@ -355,61 +275,3 @@ def signed(issued: Issued | None) -> str | None:
     except Exception:
         log.exception("lean token path: signing failed; the full path answers")
         return None
-
-
-def headers_of(raw: list[tuple[bytes, bytes]]) -> str | None:
-    """The one Authorization header, when the request is a plain form post without DPoP."""
-    auth: bytes | None = None
-    form = False
-    for name, value in raw:
-        if name == b"authorization":
-            if auth is not None:
-                return None
-            auth = value
-        elif name == b"content-type":
-            if form:
-                return None
-            form = value == FORM or value.lower() == FORM + b"; charset=utf-8"
-        elif name in (b"dpop", b"transfer-encoding"):
-            return None
-    if auth is None or not form:
-        return None
-    try:
-        return auth.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-
-
-async def _read(receive: Receive) -> tuple[bytes, Message | None]:
-    """The request body; the message that stopped the read early (too big, disconnect)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), message
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY:
-            return b"".join(chunks), {
-                "type": "http.request",
-                "more_body": message.get("more_body", False),
-            }
-        if not message.get("more_body", False):
-            return b"".join(chunks), None
-
-
-def _replay(body: bytes, stopped: Message | None, receive: Receive) -> Receive:
-    """A ``receive`` that hands the full path the body already read, then the rest."""
-    more = stopped is not None and stopped["type"] == "http.request" and stopped["more_body"]
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": bool(more)}]
-    if stopped is not None and stopped["type"] != "http.request":
-        pending.append(stopped)  # the disconnect that cut the body short
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay

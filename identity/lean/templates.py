@@ -1,13 +1,14 @@
 """What a lean client-credentials token is built from, worked out once per client.
 
-:func:`identity.fastpath.issue` answers the hottest request of the provider; what does
-not change from one token of a client to the next is prepared here once per cached row
-and only filled in per token: whether the client qualifies for the lean path at all,
-its secret hash, algorithm and lifetime (:class:`Entry`), its claims as JSON cut where
+:func:`identity.lean.shortcut.issue` answers the hottest request of the provider; what
+does not change from one token of a client to the next is prepared here once per cached
+row and only filled in per token: the grant's decision for the client
+(:func:`identity.oauth.client_credentials.decide`, the full path's own; any refusal means the
+lean path declines), its secret hash (:class:`Entry`), its claims as JSON cut where
 ``exp iat jti scope`` go (:class:`Template`), and its ``token.issued`` audit event as
 JSON cut where the event id, time and ``jti`` go (:class:`IssuedEvents`). Each template
-is built by the full path's own functions (:func:`identity.tokens.access_claims`,
-:func:`identity.context.audit_event`), so it is validated as there; the tests hold the
+is built by the full path's own functions (:func:`identity.domain.tokens.access_claims`,
+:func:`identity.store.transaction.audit_event`), so it is validated as there; the tests hold the
 filled templates byte for byte to what those functions and ``json.dumps`` write.
 """
 
@@ -17,17 +18,20 @@ import json
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from authlib.oauth2.rfc6749 import OAuth2Error
+
 from contracts.ids import uuid7_hex
 from contracts.v1.identity import AuditEvent
-from identity.domain.keys import access_token_alg
-from identity.domain.tokens import access_claims, grant_scope
-from identity.oauth.adapter import SECRET_METHODS
-from identity.oauth.authorization_server import client_subject_of
+from identity.domain.tokens import access_claims
+from identity.oauth.client_credentials import GRANT, Decision, auth_method_allowed, decide
+from identity.oauth.grants import ClientCredentialsGrant
 from identity.store.models import Client, Ecosystem
 from identity.store.transaction import audit_event
+from mesh.errors import MeshError
 from mesh.outbox import OutboxRow
 
-GRANT = "client_credentials"
+# The one client authentication method the lean path reads (the full path reads them all).
+METHOD = "client_secret_basic"
 
 
 def cut(text: str, marks: tuple[str, ...]) -> tuple[str, ...]:
@@ -82,42 +86,47 @@ def _json_text(value: str) -> str:
 
 class Entry(NamedTuple):
     """A client's lean-path facts: its claims template (None: not for the lean path), the
-    hash its secret must match, the ecosystem's access-token algorithm, the lifetime."""
+    access-token algorithm and lifetime the grant decided."""
 
     template: Template | None
-    secret_hash: str
     alg: str
     ttl: int
 
 
-NOT_LEAN = Entry(None, "", "", 0)
+NOT_LEAN = Entry(None, "", 0)
 
 
 class Templates:
-    """Per client, the claims of its client-credentials tokens minus ``exp iat jti scope``.
+    """Per client, the grant's decision and the claims of its tokens minus
+    ``exp iat jti scope``.
 
-    Built once per cached client row by the full path's own :func:`access_claims`
-    (so every claim is validated by :class:`contracts.claims.Claims` as there), then
-    only those four values change per token.
+    Worked out once per cached pair of rows by the full path's own functions
+    (:func:`identity.oauth.client_credentials.decide`, :func:`access_claims`, so every claim is
+    validated by :class:`contracts.claims.Claims` as there); then only those four values
+    change per token.
     """
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], tuple[Client, Ecosystem, Entry]] = {}
         self.events = IssuedEvents()
-        self._granted: dict[tuple[Client, str | None], str] = {}
+        self._decided: dict[tuple[Ecosystem, Client, str | None], Decision | None] = {}
 
-    def granted(self, row: Client, requested: str | None) -> str:
-        """:func:`grant_scope` of this client row for ``requested``, once per row and scope."""
-        key = (row, requested)
+    def decision(self, eco: Ecosystem, row: Client, requested: str | None) -> Decision | None:
+        """:func:`decide` for these rows and ``requested`` (no DPoP proof), once per rows and
+        scope; None when the grant refuses (the full path then says why)."""
+        key = (eco, row, requested)
         try:
-            return self._granted[key]
+            return self._decided[key]
         except KeyError:
             pass
-        granted = grant_scope(requested, row.scopes, tuple(row.roles))
-        if len(self._granted) > 4096:
-            self._granted.clear()
-        self._granted[key] = granted
-        return granted
+        try:
+            found: Decision | None = decide(eco, row, requested)
+        except (OAuth2Error, MeshError):
+            found = None
+        if len(self._decided) > 4096:
+            self._decided.clear()
+        self._decided[key] = found
+        return found
 
     def entry(self, rt: Any, eco: Ecosystem, row: Client) -> Entry:
         """What the lean path needs of this client in this ecosystem, worked out once per
@@ -135,20 +144,20 @@ class Templates:
         self._items[key] = (row, eco, entry)
         return entry
 
-    @staticmethod
-    def _entry(rt: Any, eco: Ecosystem, row: Client) -> Entry:
-        if eco.disabled_at is not None:
-            return NOT_LEAN  # a disabled ecosystem whose issuer is gone: 404 there
-        # ClientView.check_client_secret, check_endpoint_auth_method and check_grant_type
-        if not row.secret_hash or row.auth_method not in SECRET_METHODS:
+    def _entry(self, rt: Any, eco: Ecosystem, row: Client) -> Entry:
+        # client authentication as the full path's ClientView checks it, for HTTP Basic
+        # (the secret itself is checked per request: a rotated one stops at once)
+        if METHOD not in ClientCredentialsGrant.TOKEN_ENDPOINT_AUTH_METHODS:
             return NOT_LEAN
-        if GRANT not in row.grant_types or row.dpop_bound_access_tokens:
-            return NOT_LEAN  # a client bound to DPoP proofs: the full path demands the proof
+        if not row.secret_hash or not auth_method_allowed(row, METHOD):
+            return NOT_LEAN
+        decided = self.decision(eco, row, None)
+        if decided is None:
+            return NOT_LEAN
         iss = rt.settings.issuer(eco.slug)
-        subject = client_subject_of(row)
+        subject = decided.subject
         claims = access_claims(iss, rt.settings.audience, eco.slug, subject, row.client_id, "", 0)
-        ttl = row.access_ttl or eco.access_ttl
-        return Entry(Template(claims), row.secret_hash, access_token_alg(eco), ttl)
+        return Entry(Template(claims), decided.alg, decided.ttl)
 
 
 def utc_json(now: datetime) -> str:

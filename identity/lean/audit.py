@@ -1,29 +1,27 @@
-"""Group commit of audit events for stateless token requests.
+"""The lean path's audit writer: batches of outbox rows into a SQLite file, with the
+event loop never waiting for the database, and their hand-over to the relay.
 
-A client-credentials or token-exchange request changes no state: its only write is its
-``token.issued`` audit event. Rather than one write transaction per token, requests hand
-their events here and wait; one transaction adds the events of every waiting request to
-the outbox, then all of them answer. Each token is still only returned after its audit
-event is durably in the outbox — many tokens just share one commit.
+Identity group-commits the ``token.issued`` events of stateless grants through the kit's
+:class:`mesh.groupcommit.GroupCommit` (each token is answered once its event is committed;
+durability is stated there: on a SQLite file a commit survives a crash of the process,
+not a power loss). With the lean path on and a SQLite file, the batches go through
+:class:`SqliteWriter` instead of a SQLAlchemy session: one ``BEGIN IMMEDIATE``, one
+``executemany``, ``COMMIT`` on a connection of its own (the same file and pragmas as the
+engine's: WAL, ``synchronous=NORMAL``), a fifth of what a session transaction costs
+through aiosqlite.
 
-There is no fixed wait: a batch is whatever arrived while the previous commit ran, and
-the next batch may start while one is still committing (at most ``depth`` at once), so
-the event loop never idles waiting for the database. The events of a batch are joined
-into one outbox row per ecosystem, a CloudEvents JSON batch (:func:`mesh.outbox.batched`):
-one row to insert and one message to publish and have acknowledged, not one per token;
-that was about a fifth of the process's CPU per token. On a SQLite file each batch is
-one ``BEGIN IMMEDIATE``, one ``executemany``, ``COMMIT`` on a connection of the writer's
-own (the same file and pragmas as the engine's) — a fifth of what a session transaction
-costs through aiosqlite. Other engines use a session transaction per batch.
-
-On SQLite the batch is written right on the event loop when the write lock is free at
-once: a WAL commit with ``synchronous=NORMAL`` writes the log without fsync, about 10 µs
-a row, which costs the loop less than handing the batch to a thread and back (and the
-thread's GIL traffic slowed every signature on the loop). The loop never waits for the
-lock: when another connection holds it, the batch goes to the writer thread, which
-waits with the engine's busy timeout. Checkpoints, the part that fsyncs, never run on
-the loop: its connection has automatic checkpoints off and the thread checkpoints
+The batch is written right on the event loop when the write lock is free at once: a WAL
+commit with ``synchronous=NORMAL`` writes the log without fsync, about 10 µs a row, which
+costs the loop less than handing the batch to a thread and back. The loop never waits for
+the lock: when another connection holds it, the batch goes to the writer thread, which
+waits with the engine's busy timeout. Checkpoints, the part that fsyncs, never run on the
+loop: its connection has automatic checkpoints off and the thread checkpoints
 (``PASSIVE``) every ``CHECKPOINT_EVERY`` commits made on the loop.
+
+:class:`HandOverRelay` publishes the rows of each committed batch straight away instead of
+reading them back in a polling round; the acknowledged events are marked published in
+the next batch's transaction (:meth:`GroupCommit.mark_published`), and the polling round
+still sends whatever was not acknowledged.
 """
 
 from __future__ import annotations
@@ -33,156 +31,102 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.envelope import EventBase
+from identity.store.relay import LingeringRelay
+from mesh import metrics
 from mesh.db import Database
-from mesh.outbox import Outbox, OutboxRelay, OutboxRow, batched
+from mesh.groupcommit import GroupCommit
+from mesh.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 256  # loop commits between two checkpoints by the writer thread
 MARKS_PER_STATEMENT = 500  # bound parameters per UPDATE (SQLite allows 32766)
-# called once the rows are committed: with None, or with what made the commit fail
-Done = Callable[[BaseException | None], None]
-Batch = list[tuple[list[OutboxRow], "asyncio.Future[None] | Done"]]
 
 
-class GroupCommit:
-    def __init__(self, db: Database, outbox: Outbox, linger: float = 0.0, depth: int = 2) -> None:
-        self.db = db
-        self.outbox = outbox
-        self.linger = linger
-        self._pending: Batch = []
-        self._wake = asyncio.Event()
-        self._running = False
-        self._slots = asyncio.Semaphore(depth)
-        self._writer = SqliteWriter.for_database(db, outbox)
-        self._relay: OutboxRelay | None = None
-        self._marks: list[str] = []  # event ids acknowledged by the stream, to mark published
+class HandOverRelay(LingeringRelay):
+    """A relay that also publishes what ``group`` has just committed, without reading it
+    back; the polling round leaves those rows alone until they are marked published."""
 
-    def attach(self, relay: OutboxRelay) -> bool:
-        """Hand each committed batch straight to ``relay`` instead of waking its polling
-        round (SQLite writer only; returns whether it was attached). The relay reports the
-        acknowledged events back through :meth:`mark`; they are marked published in the
-        next batch's transaction."""
-        if self._writer is None:
-            return False
-        self._relay = relay
-        return True
-
-    def mark(self, event_ids: list[str]) -> None:
-        self._marks.extend(event_ids)
-        self._wake.set()
+    def __init__(self, *args: Any, group: GroupCommit, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = group
+        self._inflight: set[str] = set()  # handed over, not yet marked published
+        self._sending: set[asyncio.Task[None]] = set()
+        self._stopped = False
+        group.on_commit = self.send_now
 
     @property
-    def running(self) -> bool:
-        return self._running
+    def in_flight(self) -> int:
+        """Events handed over and not yet marked published."""
+        return len(self._inflight)
 
-    async def add(self, events: list[EventBase]) -> None:
-        """Return once ``events`` are committed to the outbox."""
-        rows = [OutboxRow.of(e) for e in events]
-        if not self._running:  # no background loop (tools, tests): commit right here
-            async with self.db.transaction() as session:
-                await self._insert(session, rows)
-            return
-        await self.submit(rows)
-
-    def submit(self, rows: list[OutboxRow]) -> asyncio.Future[None]:
-        """A future done once ``rows`` are committed (needs the running background loop)."""
-        if not self._running:
-            raise RuntimeError("the audit group commit is not running")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, future))
-        self._wake.set()
-        return future
-
-    def submit_then(self, rows: list[OutboxRow], done: Done) -> None:
-        """Call ``done`` once ``rows`` are committed (or could not be), right from the
-        commit: no future, no callback round through the event loop, for a caller that
-        answers many requests per batch (:mod:`identity.wire`)."""
-        if not self._running:
-            raise RuntimeError("the audit group commit is not running")
-        self._pending.append((rows, done))
-        self._wake.set()
+    def unclaimed(self, rows: Sequence[Any]) -> Sequence[Any]:
+        if not self._inflight:
+            return rows
+        return [r for r in rows if r.event_id not in self._inflight]
 
     async def run(self) -> None:
-        self._running = True
-        commits: set[asyncio.Task[None]] = set()
+        self._stopped = False
         try:
-            while True:
-                await self._wake.wait()
-                await asyncio.sleep(self.linger)
-                await self._slots.acquire()  # a batch grows while the earlier ones commit
-                self._wake.clear()
-                batch, self._pending = self._pending, []
-                marks, self._marks = self._marks, []
-                if not batch and not marks:
-                    self._slots.release()
-                    continue
-                task = asyncio.create_task(self._commit(batch, marks))
-                commits.add(task)
-                task.add_done_callback(commits.discard)
+            await super().run()
         finally:
-            self._running = False
-            if commits:
-                await asyncio.gather(*commits, return_exceptions=True)
-            for _, waiter in self._pending:
-                _notify(waiter, RuntimeError("identity is shutting down"))
-            if self._writer is not None:
-                await self._writer.close()
+            self._stopped = True
+            for task in list(self._sending):  # unacknowledged rows stay for the next start
+                task.cancel()
+            if self._sending:
+                await asyncio.gather(*self._sending, return_exceptions=True)
 
-    async def _commit(self, batch: Batch, marks: list[str]) -> None:
-        rows = batched([row for rows, _ in batch for row in rows])
-        relay = self._relay
+    def send_now(self, rows: list[OutboxRow]) -> None:
+        """Publish rows just committed (the group commit's after-commit hook)."""
+        if self._stopped:
+            return  # stopping: the rows stay unpublished in the table for the next start
+        self._inflight.update(r.event_id for r in rows)
+        task = asyncio.create_task(self._send(rows))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, rows: list[OutboxRow]) -> None:
+        acked: list[str] = []
         try:
-            if self._writer is not None:
-                await self._writer.write(rows, marks)
-                if relay is None:
-                    self.db.committed()
-            else:
-                async with self.db.transaction() as session:
-                    await self._insert(session, rows)
-        except Exception as exc:
-            log.exception("audit group commit failed")
-            for _, waiter in batch:
-                _notify(waiter, exc)
+            acked = await self.publish(
+                [(r.event_id, r.event_id, r.subject, r.payload) for r in rows]
+            )
+        except Exception:
+            log.warning(
+                "audit relay: publishing %d committed rows failed", len(rows), exc_info=True
+            )
+        if len(acked) < len(rows):
+            done = set(acked)
+            self._release([r.event_id for r in rows if r.event_id not in done])
+            self.db.committed()  # wakes the polling round, which sends them again
+        if not acked:
             return
-        finally:
-            self._slots.release()
-            if relay is not None and marks:
-                relay.released(marks)  # marked, or failed: the polling round sends them again
-        for _, waiter in batch:
-            _notify(waiter, None)
-        if relay is not None and rows:
-            relay.send_now(rows, self.mark)
+        metrics.events_published.labels(self.service).inc(len(acked))
+        marked = self.group.mark_published(acked)
+        if marked is None:
+            self._release(acked)
+        else:
+            marked.add_done_callback(lambda f: self._marked(f, acked))
 
-    async def _insert(self, session: AsyncSession, rows: list[OutboxRow]) -> None:
-        """The rows ``Outbox.add`` writes, for many events in one executemany."""
-        if not rows:
-            return
-        now = datetime.now(UTC)
-        values = [
-            {"event_id": r.event_id, "subject": r.subject, "payload": r.payload, "created_at": now}
-            for r in rows
-        ]
-        await session.execute(insert(self.outbox.table), values)
+    def _marked(self, future: asyncio.Future[None], event_ids: list[str]) -> None:
+        """Marked published (or not: the polling round then sends them again)."""
+        if not future.cancelled():
+            future.exception()  # retrieved: a failed mark is the polling round's to repair
+        self._release(event_ids)
+
+    def _release(self, event_ids: Sequence[str]) -> None:
+        self._inflight.difference_update(event_ids)
 
 
-def _notify(waiter: asyncio.Future[None] | Done, failure: BaseException | None) -> None:
-    """Tell a waiting caller how its commit went (see :meth:`GroupCommit.submit_then`)."""
-    if isinstance(waiter, asyncio.Future):
-        _settle(waiter, failure)
-        return
-    try:
-        waiter(failure)
-    except Exception:  # one caller's failure must not keep the batch's others waiting
-        log.exception("audit group commit: a caller failed on hearing of its commit")
+def lean_writer(db: Database, outbox: Outbox) -> SqliteWriter | None:
+    """The lean audit writer for ``db`` when it is a SQLite file; None otherwise."""
+    return SqliteWriter.for_database(db, outbox)
 
 
 class SqliteWriter:
