@@ -119,14 +119,18 @@ def _require_moderator(ctx: Ctx) -> None:
 
 async def _thread_page(ctx: Ctx, thread: str, **extra: Any) -> Response:
     view = await ctx.call("collaboration.forums.get_thread", thread=thread, limit=100)
-    cats: dict[str, Any] = {}
-    if ctx.session.has_role(*MODERATORS) and not view.get("workspace"):
-        cats = await ctx.call("collaboration.forums.list_categories")
+    items: list[dict[str, Any]] = []
+    if not view.get("workspace"):
+        # The breadcrumb names the category; moderators also pick from them to move the thread.
+        cats, _ = await ctx.attempt("collaboration.forums.list_categories")
+        items = (cats or {}).get("items", [])
+    current = next((c for c in items if c["slug"] == view.get("category")), None)
     return ctx.render(
         "thread.html",
         t=view,
         base=f"/threads/{thread}",
-        categories=cats.get("items", []),
+        categories=items if ctx.session.has_role(*MODERATORS) else [],
+        category_name=current["name"] if current else view.get("category"),
         **extra,
     )
 
