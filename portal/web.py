@@ -112,6 +112,7 @@ def render(
 # Confirmations after a successful action: the action redirects to its page with ?done=<key>.
 DONE = {
     "profile": "Profile saved.",
+    "conversation": "Your direct conversation: only the two of you can read it.",
     "company": "Company profile saved.",
     "approved": "Introduction approved: both people are asked now.",
     "rejected": "Introduction rejected.",

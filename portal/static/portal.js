@@ -104,6 +104,7 @@
     var who = encodeURIComponent(data.person || "");
     action("/people/" + who, "Profile");
     if (!data.me) {
+      actions.appendChild(messageForm(data.person || ""));
       action("/workspaces?with=" + who, "Workspace");
       if (data.broker) action("/broker?a=" + who + "#propose", "Introduce");
     }
@@ -129,6 +130,24 @@
     if (a.right + gap + width <= vw - margin) return { left: a.right + gap, top: beside };
     if (a.left - gap - width >= margin) return { left: a.left - gap - width, top: beside };
     return { left: nearName, top: a.bottom + gap };
+  }
+
+  // "Message" opens (or reopens) the direct conversation: a POST, with the page's CSRF token.
+  function messageForm(person) {
+    var form = el("form");
+    form.method = "post";
+    form.action = "/conversations";
+    [["csrf", csrf()], ["person", person]].forEach(function (pair) {
+      var input = el("input");
+      input.type = "hidden";
+      input.name = pair[0];
+      input.value = pair[1];
+      form.appendChild(input);
+    });
+    var button = el("button", "small", "Message");
+    button.type = "submit";
+    form.appendChild(button);
+    return form;
   }
 
   function place(link) {
