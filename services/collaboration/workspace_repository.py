@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.collaboration.models import MemberRow, NoteRow, TaskRow, WorkspaceRow
 

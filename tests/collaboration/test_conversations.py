@@ -104,16 +104,12 @@ class TestWhoMayTalk:
         assert (await mesh.call(c.DIRECT_CONVERSATION, "noah", person="chloe")).id == ws.id
         await denied(ErrorCode.NOT_FOUND, mesh.call(c.GET_WORKSPACE, "bruno", workspace=ws.id))
         # The connection is theirs alone: chloe's colleague is still a stranger to noah.
-        await denied(
-            ErrorCode.FORBIDDEN, mesh.call(c.DIRECT_CONVERSATION, "noah", person="carlos")
-        )
+        await denied(ErrorCode.FORBIDDEN, mesh.call(c.DIRECT_CONVERSATION, "noah", person="carlos"))
 
     async def test_oneself_unknown_people_and_operators(self, mesh):
         await meet(mesh, "noah")
         await denied(ErrorCode.BAD_REQUEST, mesh.call(c.DIRECT_CONVERSATION, "noah", person="noah"))
-        await denied(
-            ErrorCode.NOT_FOUND, mesh.call(c.DIRECT_CONVERSATION, "noah", person="nobody")
-        )
+        await denied(ErrorCode.NOT_FOUND, mesh.call(c.DIRECT_CONVERSATION, "noah", person="nobody"))
         operator = mesh.token("olivia", partner=None)
         await denied(
             ErrorCode.FORBIDDEN,
