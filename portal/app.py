@@ -31,6 +31,7 @@ from portal.views import (
     intros,
     jsonapi,
     people,
+    pictures,
     webhooks,
     workspaces,
 )
@@ -143,6 +144,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         webhooks,
         flows,
         conversations,
+        pictures,
         connectors,
         dashboards,
         jsonapi,

@@ -70,8 +70,16 @@
     close.addEventListener("click", hide);
     c.appendChild(close);
     var top = el("div", "with-avatar");
-    var face = el("span", "avatar tone" + (data.tone || 0), data.initials || "?");
-    face.setAttribute("aria-hidden", "true");
+    var face;
+    if (data.avatar) {
+      face = el("img", "avatar picture");
+      face.src = "/pictures/person/" + encodeURIComponent(data.person) + "/" + encodeURIComponent(data.avatar);
+      face.alt = "";
+      face.width = face.height = 32;
+    } else {
+      face = el("span", "avatar tone" + (data.tone || 0), data.initials || "?");
+      face.setAttribute("aria-hidden", "true");
+    }
     top.appendChild(face);
     var head = el("p", "hovercard-name", data.name || data.person);
     if (data.verified) head.appendChild(el("span", "badge", "✓ Verified"));
