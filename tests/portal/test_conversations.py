@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.portal.browser import ARTIFACTS, signed_in_page
+from tests.portal.browser import ARTIFACTS, SERIOUS, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, sign_in
 
 pytestmark = pytest.mark.browser
@@ -34,6 +34,8 @@ class TestMessage:
             await page.get_by_text("Pallets for Contoso").first.wait_for()
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "portal-desktop-conversation.png"))
+            found = await axe_violations(page, axe_source())
+            assert [v for v in found if v["impact"] in SERIOUS] == []
         async with signed_in_page(browser, mesh, "noah") as page:
             await page.goto(f"{mesh.portal_url}/people/{nadia}")
             await page.get_by_role("button", name=re.compile("^Message ")).click()
@@ -58,6 +60,8 @@ class TestMessage:
             assert "not connected yet" in said and "introduce" in said, said
             assert page.url == f"{mesh.portal_url}/people/{noah}"  # the address stays put
             await page.get_by_role("link", name="Back to Noah Nguyen").wait_for()
+            found = await axe_violations(page, axe_source())
+            assert [v for v in found if v["impact"] in SERIOUS] == []
         async with sign_in(mesh, "felix") as felix:
             token = csrf_of(felix.last_page.text)  # type: ignore[attr-defined]
             resp = await felix.post("/conversations", data={"csrf": token, "person": noah})

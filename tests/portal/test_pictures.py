@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.portal.browser import ARTIFACTS, signed_in_page
+from tests.portal.browser import ARTIFACTS, SERIOUS, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, sign_in
 
 pytestmark = pytest.mark.browser
@@ -121,6 +121,8 @@ class TestLogoUpload:
         logo.write_bytes(out.getvalue())
         async with signed_in_page(browser, mesh, "carlos") as page:
             await page.goto(f"{mesh.portal_url}/companies/contoso/edit")
+            found = await axe_violations(page, axe_source())
+            assert [v for v in found if v["impact"] in SERIOUS] == []
             await page.get_by_label("Picture file").set_input_files(str(logo))
             await page.get_by_role("button", name="Upload logo").click()
             await page.get_by_role("status").filter(has_text="Picture saved.").wait_for()
