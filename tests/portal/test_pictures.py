@@ -44,7 +44,7 @@ class TestAvatarUpload:
             assert page.url.startswith(f"{mesh.portal_url}/people/{carlos}?")
             face = page.locator("main h1 img.avatar")
             await face.wait_for()
-            assert await face.evaluate("img => img.complete && img.naturalWidth") == 256
+            assert await face.evaluate("img => img.decode().then(() => img.naturalWidth)") == 256
             src = await face.get_attribute("src")
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "portal-desktop-avatar.png"))
@@ -128,7 +128,7 @@ class TestLogoUpload:
             await page.get_by_role("status").filter(has_text="Picture saved.").wait_for()
             shown = page.locator("main h1 img.avatar.logo")
             await shown.wait_for()
-            assert await shown.evaluate("img => img.naturalWidth") == 256
+            assert await shown.evaluate("img => img.decode().then(() => img.naturalWidth)") == 256
         async with mesh.api() as api:
             refused = await api.put(
                 "/partners/contoso/logo",
