@@ -35,7 +35,9 @@ FACE_SECONDS = 60.0
 async def upload_avatar(ctx: CtxDep, request: Request, person: str) -> Response:
     await require_self(ctx, person)
     response = await _upload(ctx, request, PERSON_FORM, person, "profile.person.set_avatar")
-    ctx.portal.faces.pop(person, None)
+    ctx.portal.faces.pop(person, None)  # this replica shows the new one at once
+    for key in [k for k in ctx.portal.cards if k[1] == person]:
+        ctx.portal.cards.pop(key, None)
     return response
 
 

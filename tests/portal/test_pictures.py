@@ -55,6 +55,8 @@ class TestAvatarUpload:
             served = await noah.get(src)
             again = await noah.get(src, headers={"If-None-Match": served.headers["etag"]})
             profile = (await noah.get(f"/people/{mesh.subs['noah']}")).text
+            card = (await noah.get(f"/api/cards/{carlos}")).json()  # what hover cards show
+        assert card["avatar"] and card["avatar"] in src
         assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
         assert "immutable" in served.headers["cache-control"]
         assert served.headers["etag"].strip('"') in src
