@@ -51,6 +51,8 @@ class TestAvatarUpload:
             # The directory shows it too; people without one keep their initials.
             await page.goto(f"{mesh.portal_url}/directory?kind=person&q=Carlos")
             assert await page.locator(f"main img.avatar[src='{src}']").count() >= 1
+            await page.locator(f"main a[data-card='{carlos}']").first.hover()
+            await page.locator(f"#hovercard img.avatar[src='{src}']").wait_for()
         async with sign_in(mesh, "noah") as noah:
             served = await noah.get(src)
             again = await noah.get(src, headers={"If-None-Match": served.headers["etag"]})
