@@ -14,9 +14,17 @@ from pydantic import Field, TypeAdapter
 from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.subjects import EVENT_PREFIX, PREFIX
-from contracts.v1 import collaboration, connector, identity, matching, profile, system
+from contracts.v1 import (
+    collaboration,
+    connector,
+    identity,
+    matching,
+    profile,
+    profile_images,
+    system,
+)
 
-_MODULES = (system, identity, profile, collaboration, matching, connector)
+_MODULES = (system, identity, profile, profile_images, collaboration, matching, connector)
 
 OPERATIONS: tuple[Operation, ...] = tuple(op for m in _MODULES for op in m.OPERATIONS)
 EVENT_TYPES: tuple[type[EventBase], ...] = tuple(

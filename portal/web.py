@@ -50,6 +50,7 @@ class Portal:
     cards: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict)
     companies: dict[str, str] = field(default_factory=dict)  # partner slug → company name
     companies_until: float = 0.0
+    faces: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # person → picture
 
 
 class NeedLogin(Exception):
@@ -112,6 +113,8 @@ def render(
 # Confirmations after a successful action: the action redirects to its page with ?done=<key>.
 DONE = {
     "profile": "Profile saved.",
+    "picture": "Picture saved.",
+    "conversation": "Your direct conversation: only the two of you can read it.",
     "company": "Company profile saved.",
     "approved": "Introduction approved: both people are asked now.",
     "rejected": "Introduction rejected.",

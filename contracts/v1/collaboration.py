@@ -222,6 +222,12 @@ GET_WORKSPACE = _op(
     "collaboration.workspaces.get", "GET", _W, m.WorkspaceRequest, m.WorkspaceView, _WSR,
     "A workspace with its members (members only)",
 )
+DIRECT_CONVERSATION = _op(
+    "collaboration.workspaces.direct", "POST", _ECO + "/conversations",
+    m.DirectConversationRequest, m.WorkspaceView, _WSW,
+    "Open the direct conversation with a colleague or a person you are connected with"
+    " (the same one each time)",
+)
 ADD_MEMBER = _op(
     "collaboration.workspaces.add_member", "POST", _W + "/members", m.AddMemberRequest,
     m.WorkspaceView, _WSW, "Add a person to a workspace (members only)",
@@ -310,6 +316,7 @@ OPERATIONS: tuple[Operation, ...] = (
     CREATE_WORKSPACE,
     LIST_WORKSPACES,
     GET_WORKSPACE,
+    DIRECT_CONVERSATION,
     ADD_MEMBER,
     REMOVE_MEMBER,
     WS_LIST_THREADS,

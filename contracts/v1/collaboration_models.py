@@ -297,6 +297,10 @@ class WorkspaceRequest(EcoRequest):
     workspace: Ref
 
 
+class DirectConversationRequest(EcoRequest):
+    person: Person = Field(description="subject id (or handle) of the person to talk to")
+
+
 class AddMemberRequest(WorkspaceRequest, MemberRef):
     pass
 
@@ -322,6 +326,9 @@ class WorkspaceView(BaseModel):
     partners: list[str]
     members: list[MemberView]
     created_at: Timestamp
+    direct: bool = Field(
+        default=False, description="a direct conversation of two people (it stays two)"
+    )
 
 
 class WorkspaceList(BaseModel):

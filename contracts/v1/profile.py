@@ -251,6 +251,7 @@ class PersonView(BaseModel):
     )
     updated_at: Timestamp | None = None
     member_since: Timestamp | None = Field(default=None, description="when the profile was created")
+    avatar: str | None = Field(default=None, description="hash of the profile picture, if any")
 
 
 class CompanyView(BaseModel):
@@ -268,6 +269,7 @@ class CompanyView(BaseModel):
     visibility: dict[str, Visibility] | None = None
     updated_at: Timestamp | None = None
     member_since: Timestamp | None = Field(default=None, description="when the profile was created")
+    logo: str | None = Field(default=None, description="hash of the logo, if any")
 
 
 class CloudTerm(BaseModel):
@@ -291,6 +293,7 @@ class Card(BaseModel):
     company_name: str
     badge: Badge
     cloud: TagCloud
+    avatar: str | None = Field(default=None, description="hash of the profile picture, if any")
 
 
 class CompanyCard(BaseModel):
@@ -311,6 +314,7 @@ class DirectoryEntry(BaseModel):
     industries: list[str] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list)
     skills: list[str] = Field(default_factory=list, description="skills or capabilities")
+    image: str | None = Field(default=None, description="hash of the avatar or logo, if any")
 
 
 class DirectoryPage(BaseModel):

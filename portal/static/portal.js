@@ -26,6 +26,7 @@
   var owner = null;           // the link the card belongs to
   var showTimer = 0;
   var hideTimer = 0;
+  var refocusing = false;     // focus returning to a name after Escape must not reopen its card
 
   function fetchCard(id) {
     if (!cards.has(id)) {
@@ -69,8 +70,16 @@
     close.addEventListener("click", hide);
     c.appendChild(close);
     var top = el("div", "with-avatar");
-    var face = el("span", "avatar tone" + (data.tone || 0), data.initials || "?");
-    face.setAttribute("aria-hidden", "true");
+    var face;
+    if (data.avatar) {
+      face = el("img", "avatar picture");
+      face.src = "/pictures/person/" + encodeURIComponent(data.person) + "/" + encodeURIComponent(data.avatar);
+      face.alt = "";
+      face.width = face.height = 32;
+    } else {
+      face = el("span", "avatar tone" + (data.tone || 0), data.initials || "?");
+      face.setAttribute("aria-hidden", "true");
+    }
     top.appendChild(face);
     var head = el("p", "hovercard-name", data.name || data.person);
     if (data.verified) head.appendChild(el("span", "badge", "✓ Verified"));
@@ -103,24 +112,60 @@
     var who = encodeURIComponent(data.person || "");
     action("/people/" + who, "Profile");
     if (!data.me) {
+      actions.appendChild(messageForm(data.person || ""));
       action("/workspaces?with=" + who, "Workspace");
       if (data.broker) action("/broker?a=" + who + "#propose", "Introduce");
     }
     c.appendChild(actions);
   }
 
+  // The content a name was opened from (its post, directory entry, row): the card never covers it.
+  function contentOf(link) {
+    return link.closest(".post, .entry, .intro, .widget, tr") || link.closest("li, p") || link;
+  }
+
+  function clamp(value, low, high) { return Math.max(low, Math.min(value, high)); }
+
+  // Where the card goes, in viewport coordinates: above the content when the screen has room
+  // there, else beside it, else below it (the page grows downwards, so there is always room).
+  function spot(link, width, height) {
+    var gap = 6, margin = 8, vw = document.documentElement.clientWidth, vh = window.innerHeight;
+    var r = link.getBoundingClientRect();
+    var a = contentOf(link).getBoundingClientRect();
+    var nearName = clamp(r.left, margin, vw - width - margin);
+    if (a.top - height - gap >= margin) return { left: nearName, top: a.top - height - gap };
+    var beside = clamp(r.top, margin, Math.max(margin, vh - height - margin));
+    if (a.right + gap + width <= vw - margin) return { left: a.right + gap, top: beside };
+    if (a.left - gap - width >= margin) return { left: a.left - gap - width, top: beside };
+    return { left: nearName, top: a.bottom + gap };
+  }
+
+  // "Message" opens (or reopens) the direct conversation: a POST, with the page's CSRF token.
+  function messageForm(person) {
+    var form = el("form");
+    form.method = "post";
+    form.action = "/conversations";
+    [["csrf", csrf()], ["person", person]].forEach(function (pair) {
+      var input = el("input");
+      input.type = "hidden";
+      input.name = pair[0];
+      input.value = pair[1];
+      form.appendChild(input);
+    });
+    var button = el("button", "small", "Message");
+    button.type = "submit";
+    form.appendChild(button);
+    return form;
+  }
+
   function place(link) {
     var c = ensureCard();
-    var r = link.getBoundingClientRect();
-    var width = Math.min(320, window.innerWidth - 16);
-    var left = Math.max(8, Math.min(r.left + window.scrollX, window.scrollX + window.innerWidth - width - 8));
+    var width = Math.min(320, document.documentElement.clientWidth - 16);
     // CSSOM writes are allowed by the CSP (only inline style attributes are not).
-    c.style.left = Math.round(left) + "px";
     c.style.width = width + "px";
-    // Above the name when there is room (the post below stays readable), else below it.
-    var height = c.offsetHeight || 0;
-    var above = r.top - height - 6 >= 8 && height > 0;
-    c.style.top = Math.round((above ? r.top - height - 6 : r.bottom + 6) + window.scrollY) + "px";
+    var at = spot(link, width, c.offsetHeight || 0);
+    c.style.left = Math.round(at.left + window.scrollX) + "px";
+    c.style.top = Math.round(at.top + window.scrollY) + "px";
   }
 
   function show(link) {
@@ -170,15 +215,17 @@
       if (link && !link.contains(e.relatedTarget)) scheduleHide();
     });
     document.addEventListener("focusin", function (e) {
+      if (refocusing) return;
       var link = cardLink(e.target);
       if (link) { clearTimeout(hideTimer); show(link); }
       else if (!(card && card.contains(e.target))) hide();
     });
     document.addEventListener("keydown", function (e) {
       if (e.key === "Escape" && card && !card.hidden) {
-        var back = owner;
+        var back = owner, inside = card.contains(document.activeElement);
         hide();
-        if (back) back.focus();
+        // Focus goes back to the name only from inside the card, without opening it again.
+        if (back && inside) { refocusing = true; back.focus(); refocusing = false; }
       }
     });
     // Touch: the first tap on a name shows its card, a second tap follows the link;

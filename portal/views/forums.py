@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from portal.api import ApiError
 from portal.forms import text
 from portal.views.names import names
+from portal.views.pictures import faces
 from portal.web import Ctx, CtxDep, done
 
 router = APIRouter()
@@ -119,14 +120,20 @@ def _require_moderator(ctx: Ctx) -> None:
 
 async def _thread_page(ctx: Ctx, thread: str, **extra: Any) -> Response:
     view = await ctx.call("collaboration.forums.get_thread", thread=thread, limit=100)
-    cats: dict[str, Any] = {}
-    if ctx.session.has_role(*MODERATORS) and not view.get("workspace"):
-        cats = await ctx.call("collaboration.forums.list_categories")
+    items: list[dict[str, Any]] = []
+    if not view.get("workspace"):
+        # The breadcrumb names the category; moderators also pick from them to move the thread.
+        cats, _ = await ctx.attempt("collaboration.forums.list_categories")
+        items = (cats or {}).get("items", [])
+    current = next((c for c in items if c["slug"] == view.get("category")), None)
+    authors = [view.get("author", "")] + [p.get("author", "") for p in view.get("posts", [])]
     return ctx.render(
         "thread.html",
         t=view,
         base=f"/threads/{thread}",
-        categories=cats.get("items", []),
+        categories=items if ctx.session.has_role(*MODERATORS) else [],
+        category_name=current["name"] if current else view.get("category"),
+        faces=await faces(ctx, authors),
         **extra,
     )
 

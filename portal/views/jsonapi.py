@@ -44,6 +44,7 @@ def _card(doc: dict[str, Any]) -> dict[str, Any]:
         "posts": cloud.get("posts", 0),
         "initials": initials(doc.get("name") or doc.get("person")),
         "tone": tone(doc.get("person")),
+        "avatar": doc.get("avatar"),
     }
 
 

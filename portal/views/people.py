@@ -66,7 +66,7 @@ async def person(ctx: CtxDep, person: str) -> Response:
     return ctx.render("person.html", p=view, tagcloud=(card or {}).get("cloud"), own=own)
 
 
-async def _require_self(ctx: Ctx, person: str) -> None:
+async def require_self(ctx: Ctx, person: str) -> None:
     """Only one's own profile is edited here: someone else's that the viewer can see answers
     "not allowed" (403); one the viewer cannot see stays "not found"."""
     if person == ctx.session.sub:
@@ -81,13 +81,13 @@ async def _require_self(ctx: Ctx, person: str) -> None:
 
 @router.get("/people/{person}/edit")
 async def edit_person(ctx: CtxDep, person: str) -> Response:
-    await _require_self(ctx, person)
-    return await _edit_page(ctx, PERSON_FORM, person)
+    await require_self(ctx, person)
+    return await edit_page(ctx, PERSON_FORM, person)
 
 
 @router.post("/people/{person}/edit")
 async def save_person(ctx: CtxDep, request: Request, person: str) -> Response:
-    await _require_self(ctx, person)
+    await require_self(ctx, person)
     return await _save(ctx, PERSON_FORM, person, request)
 
 
@@ -116,7 +116,7 @@ COMPANY_FORM = ProfileForm(
 )  # fmt: skip
 
 
-async def _edit_page(
+async def edit_page(
     ctx: Ctx, spec: ProfileForm, ident: str, patch: dict[str, Any] | None = None,
     err: ApiError | None = None,
 ) -> Response:  # fmt: skip
@@ -144,7 +144,7 @@ async def _save(ctx: Ctx, spec: ProfileForm, ident: str, request: Request) -> Re
     try:
         await ctx.call(f"profile.{spec.kind}.update", **{spec.param: ident}, **patch)
     except ApiError as exc:  # the form again, with what was typed and the error
-        return await _edit_page(ctx, spec, ident, patch, exc)
+        return await edit_page(ctx, spec, ident, patch, exc)
     return RedirectResponse(done(spec.page.format(ident), spec.kind_done), status_code=303)
 
 
@@ -186,7 +186,7 @@ async def company(ctx: CtxDep, partner: str) -> Response:
     )
 
 
-async def _require_company_admin(ctx: Ctx, partner: str) -> None:
+async def require_company_admin(ctx: Ctx, partner: str) -> None:
     """Company profiles are public in the ecosystem, so a company that exists answers
     "not allowed" (403) to those who may not edit it, and only an unknown one "not found"."""
     if _can_edit_company(ctx, partner):
@@ -202,11 +202,11 @@ async def _require_company_admin(ctx: Ctx, partner: str) -> None:
 
 @router.get("/companies/{partner}/edit")
 async def edit_company(ctx: CtxDep, partner: str) -> Response:
-    await _require_company_admin(ctx, partner)
-    return await _edit_page(ctx, COMPANY_FORM, partner)
+    await require_company_admin(ctx, partner)
+    return await edit_page(ctx, COMPANY_FORM, partner)
 
 
 @router.post("/companies/{partner}/edit")
 async def save_company(ctx: CtxDep, request: Request, partner: str) -> Response:
-    await _require_company_admin(ctx, partner)
+    await require_company_admin(ctx, partner)
     return await _save(ctx, COMPANY_FORM, partner, request)

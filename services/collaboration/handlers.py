@@ -15,7 +15,7 @@ from contracts.policy import Operation
 from contracts.v1 import collaboration as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call, Handler
-from services.collaboration import consumers
+from services.collaboration import consumers, conversations
 from services.collaboration.forums import Forums
 from services.collaboration.service import Deps, Who
 from services.collaboration.workspaces import Workspaces
@@ -58,6 +58,7 @@ def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
         c.CREATE_WORKSPACE: spaces.create,
         c.LIST_WORKSPACES: spaces.list,
         c.GET_WORKSPACE: spaces.get,
+        c.DIRECT_CONVERSATION: lambda who, req: conversations.open_direct(spaces.deps, who, req),
         c.ADD_MEMBER: spaces.add_member,
         c.REMOVE_MEMBER: spaces.remove_member,
         c.WS_LIST_THREADS: spaces.list_threads,

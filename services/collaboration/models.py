@@ -143,13 +143,18 @@ class ReactionRow(Base):
 
 class WorkspaceRow(Base):
     __tablename__ = "workspaces"
-    __table_args__ = (UniqueConstraint("eco", "introduction"),)
+    __table_args__ = (
+        UniqueConstraint("eco", "introduction"),
+        UniqueConstraint("eco", "direct", name="uq_workspaces_eco_direct"),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     eco: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(255))
     introduction: Mapped[str | None] = mapped_column(String(64))
+    # A direct conversation: the two people's ids, sorted and joined by a space (one per pair).
+    direct: Mapped[str | None] = mapped_column(String(520))
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.collaboration.models import MemberRow, NoteRow, TaskRow, WorkspaceRow
 
@@ -82,3 +83,27 @@ async def tasks(session: AsyncSession, workspace_id: str, status: str | None) ->
     if status is not None:
         query = query.where(TaskRow.status == status)
     return list((await session.scalars(query.order_by(TaskRow.created_at, TaskRow.id))).all())
+
+
+async def by_direct(session: AsyncSession, eco: str, key: str) -> WorkspaceRow | None:
+    query = select(WorkspaceRow).where(WorkspaceRow.eco == eco, WorkspaceRow.direct == key)
+    return (await session.scalars(query)).first()
+
+
+async def introduced(session: AsyncSession, eco: str, a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are both members of a workspace an accepted introduction opened
+    (collaboration's record of two people being connected)."""
+    first, second = aliased(MemberRow), aliased(MemberRow)
+    query = (
+        select(WorkspaceRow.id)
+        .join(first, first.workspace == WorkspaceRow.id)
+        .join(second, second.workspace == WorkspaceRow.id)
+        .where(
+            WorkspaceRow.eco == eco,
+            WorkspaceRow.introduction.is_not(None),
+            first.person == a,
+            second.person == b,
+        )
+        .limit(1)
+    )
+    return (await session.scalars(query)).first() is not None

@@ -79,6 +79,7 @@ async def workspace_view(s: AsyncSession, ws: WorkspaceRow) -> m.WorkspaceView:
             for mb in members
         ],
         created_at=ws.created_at,
+        direct=ws.direct is not None,
     )
 
 
@@ -128,6 +129,11 @@ class Workspaces:
     async def add_member(self, who: Who, req: m.AddMemberRequest) -> m.WorkspaceView:
         async with self.deps.transaction() as s:
             ws = await self._space(s, who, req)
+            if ws.direct is not None:
+                raise bad_request(
+                    "a direct conversation stays between its two people:"
+                    " open a workspace to bring others in"
+                )
             person = await resolve_person(s, req.eco, req)
             if not person.partner:
                 raise bad_request("only people acting for a partner company can join")
@@ -155,6 +161,7 @@ class Workspaces:
                     partners=[],
                     members=[],
                     created_at=ws.created_at,
+                    direct=ws.direct is not None,
                 )
             return await workspace_view(s, ws)
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.v1.profile import DirectoryEntry, DirectoryPage, DirectoryQuery
+from services.profile import picture_repository
 from services.profile import search_repository as repo
 from services.profile.search_repository import SearchSpec, TierDoc
 from services.profile.text import index_text, search_tokens
@@ -122,6 +123,7 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         limit=q.page_size,
     )
     total, rows = await repo.search(session, spec)
+    images = await picture_repository.hashes(session, q.eco, q.kind, [r.entry for r in rows])
     entries = [
         DirectoryEntry(
             kind=q.kind,
@@ -129,6 +131,7 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
             name=r.name,
             partner=r.partner,
             verified=bool(r.verified),
+            image=images.get(r.entry),
             **r.summary,
         )
         for r in rows

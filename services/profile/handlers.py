@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from contracts.claims import Claims
 from contracts.v1 import profile as c
+from contracts.v1 import profile_images as pi
 from contracts.v1 import system
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call
 from services.profile import events
+from services.profile.pictures import Pictures
 from services.profile.service import ProfileService
 
 
@@ -67,6 +69,20 @@ def register(rt: ServiceRuntime) -> None:
     async def audit(call: Call, req: c.AuditQuery) -> c.AuditLog:
         return await svc.audit_log(req)
 
+    pictures = Pictures(rt.db)
+
+    async def set_avatar(call: Call, req: pi.AvatarUpload) -> c.PersonView:
+        return await pictures.set_avatar(_claims(call), req)
+
+    async def avatar(call: Call, req: c.PersonRef) -> pi.Picture:
+        return await pictures.avatar(_claims(call), req)
+
+    async def set_logo(call: Call, req: pi.LogoUpload) -> c.CompanyView:
+        return await pictures.set_logo(_claims(call), req)
+
+    async def logo(call: Call, req: c.CompanyRef) -> pi.Picture:
+        return await pictures.logo(_claims(call), req)
+
     rt.endpoint(system.ECHO, echo)
     for op, handler in (
         (c.GET_PERSON, get_person),
@@ -81,6 +97,10 @@ def register(rt: ServiceRuntime) -> None:
         (c.VERIFY_COMPANY, verify_company),
         (c.REVOKE_COMPANY, revoke_company),
         (c.AUDIT, audit),
+        (pi.SET_AVATAR, set_avatar),
+        (pi.GET_AVATAR, avatar),
+        (pi.SET_LOGO, set_logo),
+        (pi.GET_LOGO, logo),
     ):
         rt.endpoint(op, handler)
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -54,6 +55,8 @@ persons = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Since when the profile exists ("member since"); older rows got their updated_at.
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Hash of the profile picture in ``pictures``, if one was uploaded.
+    Column("image", String(64)),
 )
 
 companies = Table(
@@ -71,6 +74,24 @@ companies = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Since when the profile exists ("member since"); older rows got their updated_at.
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Hash of the logo in ``pictures``, if one was uploaded.
+    Column("image", String(64)),
+)
+
+# Profile pictures (a person's avatar, a company's logo), already resized and stripped of
+# metadata, as bytes in this database: every replica serves them, on SQLite and PostgreSQL.
+pictures = Table(
+    "pictures",
+    metadata,
+    Column("eco", String(ID), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("owner", String(ID), primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("media_type", String(40), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 connections = Table(

@@ -145,6 +145,7 @@ class ProfileService:
                 partner=row.partner,
                 headline=views.person_visible(row, tier).get("headline"),
                 company_name=company or row.partner,
+                avatar=row.image,
                 badge=views.badge(row),
                 cloud=tag_cloud,
             )

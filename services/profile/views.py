@@ -76,6 +76,7 @@ def person_view(row: Any, company_name: str | None, tier: Visibility) -> PersonV
         updated_at=aware(row.updated_at),
         member_since=aware(row.created_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
+        avatar=row.image,
         **person_visible(row, tier),
     )
 
@@ -88,6 +89,7 @@ def company_view(row: Any, tier: Visibility) -> CompanyView:
         updated_at=aware(row.updated_at),
         member_since=aware(row.created_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
+        logo=row.image,
         **company_visible(row, tier),
     )
 

@@ -16,6 +16,11 @@ from mesh.db import make_engine
 from mesh.migrate import History
 
 WHEN = datetime(2024, 5, 17, 9, 30, tzinfo=UTC)
+# The profile history's revisions ("0001", "0002", ...): its tests run the real history.
+PROFILE_REVISIONS = tuple(
+    sorted(p.name[1:5] for p in history("profile").directory.glob("r[0-9]*.py"))
+)
+NEXT_REVISION = f"{len(PROFILE_REVISIONS) + 1:04d}"
 
 
 @pytest.fixture(params=list(PROCESSES))

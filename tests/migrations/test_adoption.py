@@ -10,7 +10,7 @@ from identity.store import models as identity_models
 from mesh.db import Database
 from mesh.migrate import State, differences, status, upgrade
 from services.profile import models as profile_models
-from tests.migrations.conftest import WHEN, person_row
+from tests.migrations.conftest import PROFILE_REVISIONS, WHEN, person_row
 
 
 async def columns(engine, table: str) -> set[str]:
@@ -42,9 +42,11 @@ class TestCreateAllDatabasesAreAdopted:
         async with engine.begin() as conn:
             for table in ("persons", "companies"):
                 await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN created_at"))
+                await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN image"))
+            await conn.execute(text("DROP TABLE pictures"))
             await conn.execute(profile_models.persons.insert().values(**person_row("ada")))
         adopted = await upgrade(database_url, profile)
-        assert adopted.adopted and adopted.applied == ("0002",)
+        assert adopted.adopted and adopted.applied == PROFILE_REVISIONS[1:]
         assert adopted.state is State.CURRENT
         async with engine.connect() as conn:
             row = (await conn.execute(select(profile_models.persons))).one()
@@ -85,7 +87,7 @@ class TestUpgradeFromAnEarlierRevision:
                 profile_models.companies.insert().values(partner="acme-corp", **company)
             )
         done = await upgrade(database_url, profile)
-        assert done.applied == ("0002",) and done.state is State.CURRENT
+        assert done.applied == PROFILE_REVISIONS[1:] and done.state is State.CURRENT
         async with engine.connect() as conn:
             person = (await conn.execute(select(profile_models.persons))).one()
             firm = (await conn.execute(select(profile_models.companies))).one()

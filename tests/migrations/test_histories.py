@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from deploy.migrations import PROCESSES, history
 from mesh.migrate import History, State, differences, revision, status, upgrade
-from tests.migrations.conftest import copy_with
+from tests.migrations.conftest import NEXT_REVISION, PROFILE_REVISIONS, copy_with
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,8 +96,8 @@ FAILING = '''"""A revision that fails half-way."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "{next}"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -115,12 +115,13 @@ def downgrade() -> None:
 class TestWritingAndApplyingRevisions:
     async def test_a_failing_revision_leaves_the_database_as_it_was(self, tmp_path, database_url):
         copy = history_copy(tmp_path, "profile")
-        (copy.directory / "r0003_fails.py").write_text(FAILING)
+        failing = FAILING.replace("{next}", NEXT_REVISION).replace("{head}", PROFILE_REVISIONS[-1])
+        (copy.directory / f"r{NEXT_REVISION}_fails.py").write_text(failing)
         await upgrade(database_url, history("profile"))
         with pytest.raises(DBAPIError):
             await upgrade(database_url, copy)
         after = await status(database_url, history("profile"))
-        assert after.current == ("0002",)
+        assert after.current == PROFILE_REVISIONS[-1:]
         assert await differences(database_url, history("profile")) == []  # no pronouns
 
     async def test_revision_writes_what_the_models_changed(self, tmp_path, database_url):
@@ -128,10 +129,11 @@ class TestWritingAndApplyingRevisions:
         changed = copy_with(profile.metadata, "persons", Column("pronouns", String(40)))
         copy = history_copy(tmp_path, "profile", changed)
         path = await revision(copy, "persons say their pronouns")
-        assert path.name == "r0003_persons_say_their_pronouns.py"
+        assert path.name == f"r{NEXT_REVISION}_persons_say_their_pronouns.py"
         written = path.read_text()
-        assert 'down_revision: str | Sequence[str] | None = "0002"' in written
+        head = PROFILE_REVISIONS[-1]
+        assert f'down_revision: str | Sequence[str] | None = "{head}"' in written
         assert 'batch_op.add_column(sa.Column("pronouns"' in written
         done = await upgrade(database_url, copy)
-        assert done.applied == ("0001", "0002", "0003")
+        assert done.applied == (*PROFILE_REVISIONS, NEXT_REVISION)
         assert await differences(database_url, copy) == []

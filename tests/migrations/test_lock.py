@@ -11,6 +11,7 @@ from sqlalchemy import text
 from deploy.migrations import history
 from mesh.db import make_engine
 from mesh.migrate import State, differences, upgrade
+from tests.migrations.conftest import PROFILE_REVISIONS
 
 
 async def wait_for(probe, what: str, timeout: float = 30.0) -> None:
@@ -24,7 +25,7 @@ class TestConcurrentUpgrades:
     async def test_replicas_starting_together_on_a_fresh_database(self, database_url):
         profile = history("profile")
         results = await asyncio.gather(*(upgrade(database_url, profile) for _ in range(4)))
-        revisions = ("0001", "0002")
+        revisions = PROFILE_REVISIONS
         assert [r.state for r in results] == [State.CURRENT] * 4
         assert sorted(r.applied for r in results) == [(), (), (), revisions]
         assert await differences(database_url, profile) == []
@@ -65,7 +66,7 @@ class TestTheLock:
             status = await migrating
         finally:
             await holder.dispose()
-        assert status.state is State.CURRENT and status.applied == ("0001", "0002")
+        assert status.state is State.CURRENT and status.applied == PROFILE_REVISIONS
 
     async def test_another_process_history_does_not_wait(self, database_url):
         if not database_url.startswith("postgresql"):
@@ -97,4 +98,4 @@ class TestTheLock:
             status = await migrating
         finally:
             holder.close()
-        assert status.state is State.CURRENT and status.applied == ("0001", "0002")
+        assert status.state is State.CURRENT and status.applied == PROFILE_REVISIONS

@@ -19,6 +19,7 @@ from mesh.db import Database, make_engine
 from mesh.migrate import SchemaBehind, State, prepare, status, upgrade
 from services.profile import models as profile_models
 from services.profile.settings import ProfileSettings
+from tests.migrations.conftest import PROFILE_REVISIONS
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ async def profile_db(database_url):
 class TestPrepare:
     async def test_applies_pending_migrations_when_allowed(self, profile_db):
         done = await prepare(profile_db, apply=True)
-        assert done.state is State.CURRENT and done.applied == ("0001", "0002")
+        assert done.state is State.CURRENT and done.applied == PROFILE_REVISIONS
 
     async def test_refuses_a_database_behind_when_not_allowed(self, profile_db):
         with pytest.raises(SchemaBehind, match="partnermesh migrate profile"):

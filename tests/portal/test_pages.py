@@ -241,11 +241,11 @@ class TestModeration:
             resp = await post_form(
                 client, page, action, {"action": "move", "category": "cold-chain"}
             )
-            assert '<a href="/forums/cold-chain">cold-chain</a>' in resp.text
+            assert '<a href="/forums/cold-chain">Cold chain</a>' in resp.text  # its name
             back = await post_form(
                 client, page, action, {"action": "move", "category": "logistics"}
             )
-            assert '<a href="/forums/logistics">logistics</a>' in back.text
+            assert '<a href="/forums/logistics">Logistics</a>' in back.text
             log = (await client.get("/moderation")).text
             assert "→ cold-chain" in log and "→ logistics" in log
 
