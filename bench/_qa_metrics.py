@@ -54,19 +54,27 @@ def bootstrap(ours: np.ndarray, other: np.ndarray, seed: int = 7) -> dict[str, A
 
 
 def introductions(
-    weights: np.ndarray, truth: np.ndarray, week_of: np.ndarray, cap: int = 3, top: int = K
+    weights: np.ndarray,
+    truth: np.ndarray,
+    week_of: np.ndarray,
+    cap: int = 3,
+    top: int = K,
+    ranking: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Asker→expert introductions for one window; each question gets at most one.
 
     ``weights`` is (questions × candidates); an expert is a separate node per week with
-    ``cap`` introductions; the candidate pool is each question's ``top`` best. Returns the
+    ``cap`` introductions; the candidate pool is each question's ``top`` best by ``ranking``
+    (default: by ``weights``), so chances that tie never pick the pool at random. Returns the
     successes and sizes of the optimiser, greedy, everyone's top-1 and the pool.
     """
     nq, nc = weights.shape
     weeks = int(week_of.max()) + 1 if nq else 1
     qs, cs = [], []
+    order = weights if ranking is None else ranking
     for q in range(nq):
-        best = [c for c in np.argsort(-weights[q], kind="stable")[:top] if weights[q, c] > 0]
+        ranked = np.lexsort((-weights[q], -order[q]))[:top]
+        best = [c for c in ranked if weights[q, c] > 0]
         qs += [q] * len(best)
         cs += best
     qi, ci = np.asarray(qs, np.int64), np.asarray(cs, np.int64)

@@ -255,7 +255,7 @@ def evaluate(path: Path, methods: dict[str, Scorer] | None = None) -> dict[str, 
             scores, chances = out if isinstance(out, tuple) else (out, out)
             rows[name] += _rows(split, scores)
             if name != "random":
-                intros[name].append(qm.introductions(chances, truth, weeks))
+                intros[name].append(qm.introductions(chances, truth, weeks, ranking=scores))
     arrays = {m: np.array(r) for m, r in rows.items()}
     ours = arrays["engine"]
     ranked = {m: qm.summary(a) for m, a in arrays.items()}

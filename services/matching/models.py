@@ -70,13 +70,31 @@ class Preference(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class HelpGiven(Base):
+    """A post someone wrote in a thread: help given, one row per post (a retried event counts once).
+
+    Replicas rebuild each person's recency-weighted help from these rows at start and
+    follow the ``help`` changes of the others.
+    """
+
+    __tablename__ = "help_given"
+    eco: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    content: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    person: Mapped[str] = mapped_column(String(ID))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_help_eco_person", "eco", "person"),)
+
+
 class IndexChange(Base):
     """Change log the in-memory indexes of every replica follow (seq order)."""
 
     __tablename__ = "index_changes"
     seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=True)
     eco: Mapped[str] = mapped_column(String(ID))
-    kind: Mapped[str] = mapped_column(String(20))  # person | company | social | rebuild
+    kind: Mapped[str] = mapped_column(
+        String(20)
+    )  # person | company | social | preference | outcome | help | rebuild
     key: Mapped[str] = mapped_column(String(2 * ID + 1))
 
 

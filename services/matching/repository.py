@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.matching.models import (
     AuditRow,
     Company,
+    HelpGiven,
     IndexChange,
     IntroductionRow,
     Participant,
@@ -55,6 +56,27 @@ async def mark_outcome(s: AsyncSession, eco: str, people: Sequence[str]) -> None
     """An introduction of these people was accepted or declined: their priors change."""
     for p in people:
         s.add(IndexChange(eco=eco, kind="outcome", key=p))
+
+
+async def add_help(s: AsyncSession, eco: str, content: str, person: str, at: datetime) -> bool:
+    """Record one post of ``person`` in a thread as help given; False if already recorded."""
+    if await s.get(HelpGiven, (eco, content)) is not None:
+        return False
+    s.add(HelpGiven(eco=eco, content=content, person=person, at=at))
+    s.add(IndexChange(eco=eco, kind="help", key=person))
+    return True
+
+
+async def help_given(
+    s: AsyncSession, eco: str | None = None, people: Sequence[str] | None = None
+) -> Sequence[HelpGiven]:
+    """Help given, oldest first (of one ecosystem and some people, or all)."""
+    q = select(HelpGiven)
+    if eco is not None:
+        q = q.where(HelpGiven.eco == eco)
+    if people is not None:
+        q = q.where(HelpGiven.person.in_(people))
+    return (await s.scalars(q.order_by(HelpGiven.at, HelpGiven.content))).all()
 
 
 async def upsert_person(s: AsyncSession, eco: str, person: str, partner: str, doc: str) -> None:
@@ -141,7 +163,7 @@ async def tie(s: AsyncSession, eco: str, a: str, b: str) -> SocialEdge | None:
 
 
 async def clear_signals(s: AsyncSession) -> None:
-    for model in (Person, Company, SocialEdge, Participant):
+    for model in (Person, Company, SocialEdge, Participant, HelpGiven):
         await s.execute(delete(model))
 
 

@@ -88,9 +88,11 @@ class Matching:
         await self._tie(s, ev.ecosystem, d.author, ties)
         eco = self.store.eco(ev.ecosystem)
         if d.kind == "post" and d.thread and d.author not in eco.no_learning:
-            # A reply in a thread: help given, a behaviour prior of expert finding.
-            eco.helped.add(d.author, ev.time.timestamp())
-            eco.people.set_activity(d.author, eco.helped.value(d.author, ev.time.timestamp()))
+            # A reply in a thread: help given, a behaviour prior of expert finding, kept
+            # in the database (other replicas follow it; a restart rebuilds it).
+            if await repo.add_help(s, ev.ecosystem, d.content_id, d.author, ev.time):
+                eco.helped.add(d.author, ev.time.timestamp())
+                eco.people.set_activity(d.author, eco.helped.value(d.author, ev.time.timestamp()))
 
     async def membership_changed(self, s: AsyncSession, ev: col.WorkspaceMembershipChanged) -> None:
         d = ev.data

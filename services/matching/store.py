@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from contracts.v1.profile import CompanyPublic, PersonPublic
 from mesh.db import Database
@@ -25,7 +26,7 @@ from services.matching.engine.model import Profile, Weights
 from services.matching.engine.priors import Activity
 from services.matching.engine.social import SocialGraph
 from services.matching.engine.text import Featuriser
-from services.matching.models import IntroductionRow
+from services.matching.models import HelpGiven, IntroductionRow
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,20 @@ class EcoIndex:
     def learn(self, rows: Sequence[IntroductionRow], people: Iterable[str]) -> None:
         for p, prior in outcomes.priors(rows, people, self.no_learning).items():
             self.people.set_prior(p, prior)
+
+    def recount_help(self, rows: Iterable[HelpGiven], people: Iterable[str]) -> None:
+        """Each of ``people``'s help given, from their recorded posts (oldest first)."""
+        people = set(people)
+        for p in people:
+            self.helped.forget(p)
+        for r in rows:
+            if r.person in people and r.person not in self.no_learning:
+                at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)  # SQLite drops it
+                self.helped.add(r.person, at.timestamp())
+        now = time.time()
+        for p in people:
+            if p not in self.no_learning:
+                self.people.set_activity(p, self.helped.value(p, now))
 
 
 class IndexStore:
@@ -130,6 +145,11 @@ class IndexStore:
                 for eco, found in ecos.items():
                     rows = await repo.intros(s, eco, limit=1_000_000)
                     found.learn(rows, {p for r in rows for p in (r.a, r.b)})
+                helped: dict[str, list[HelpGiven]] = defaultdict(list)
+                for h in await repo.help_given(s):
+                    helped[h.eco].append(h)
+                for eco, given in helped.items():
+                    ecos.setdefault(eco, self._new()).recount_help(given, {h.person for h in given})
             self.ecos, self.seq = ecos, seq
             stats = {
                 "ecosystems": len(ecos),
@@ -176,6 +196,8 @@ class IndexStore:
             elif kind == "outcome":
                 for person in ids:
                     ix.learn(await repo.intros(s, eco, person=person), [person])
+            elif kind == "help":
+                ix.recount_help(await repo.help_given(s, eco, sorted(ids)), ids)
             elif kind == "social":
                 for key in ids:
                     a, _, b = key.partition("\n")

@@ -42,12 +42,20 @@ class TestCalibration:
         assert cal(np.array([1.0]))[0] == pytest.approx(0.4, abs=0.06)
         assert np.all(np.diff(cal(np.linspace(0, 1, 21))) >= 0)
 
-    def test_scores_that_predict_the_opposite_fall_back_to_the_base_rate(self):
-        cal = Calibration.fit([(0.9, False)] * 50 + [(0.1, True)] * 50)
-        p = cal(np.array([0.0, 1.0]))
-        assert p[0] == pytest.approx(p[1])
-        assert p[0] == pytest.approx(0.5, abs=0.02)
-        assert cal.model is not PRIOR
+    def test_scores_that_predict_the_opposite_keep_the_order_at_the_base_rate(self):
+        outcomes = [(0.9, False)] * 50 + [(0.1, True)] * 50
+        cal = Calibration.fit(outcomes)
+        p = cal(np.linspace(0, 1, 11))
+        assert np.all(np.diff(p) > 0)  # never flat: equal chances would lose the ranking
+        assert cal.model.coef[0] == pytest.approx(PRIOR.coef[0]) and cal.model is not PRIOR
+        fitted = cal(np.array([s for s, _ in outcomes]))
+        assert fitted.mean() == pytest.approx(0.5, abs=0.01)  # the level is the realised rate
+
+    def test_the_level_follows_a_low_realised_rate(self):
+        outcomes = [(0.9, False)] * 95 + [(0.1, True)] * 5
+        fitted = Calibration.fit(outcomes)(np.array([0.9, 0.1]))
+        assert (fitted[0] * 95 + fitted[1] * 5) / 100 == pytest.approx(0.05, abs=0.01)
+        assert fitted[0] > fitted[1]
 
 
 class TestPriors:

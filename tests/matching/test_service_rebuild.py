@@ -1,12 +1,18 @@
 """The index can be rebuilt from scratch, and every replica follows the change log."""
 
+import time
+
+import pytest
+
 from contracts.v1.collaboration import ContentCreated, ContentData
 from mesh.db import Database
-from services.matching import models
+from services.matching import handlers, models
 from services.matching.rebuild import rebuild
+from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 from services.matching.store import IndexStore
 from tests.matching.conftest import PEOPLE, until
+from tests.support.services import run_service
 
 
 class TestRebuild:
@@ -65,3 +71,71 @@ class TestReplicas:
             assert other.eco(seeded.eco).people.profile("zoe").needs == ("haulage",)
         finally:
             await db.dispose()
+
+
+class TestHelpGivenPersists:
+    async def test_help_survives_a_restart_and_reaches_other_replicas(
+        self, seeded, nats_url, database_url, test_keys
+    ):
+        db = Database(database_url, models.metadata)
+        try:
+            other = IndexStore(db)
+            await other.rebuild()
+            assert other.eco(seeded.eco).people.activity.get("dave", 0.0) == 0.0
+
+            def post(content: str, mentions: list[str]) -> ContentCreated:
+                data = ContentData(
+                    content_id=content,
+                    kind="post",
+                    author="dave",
+                    author_partner="south",
+                    thread="t1",
+                    text="here is how",
+                    mentions=mentions,
+                )
+                return ContentCreated(ecosystem=seeded.eco, data=data)
+
+            for i in range(3):
+                await seeded.publish(post(f"p{i}", []))
+            live = seeded.svc.store.eco(seeded.eco)
+            await until(lambda: live.people.activity.get("dave", 0.0) > 2.5)
+            # The same post again (a retried event, new event id): its tie to erin shows
+            # the handler ran, and the help it gave is not counted twice.
+            await seeded.publish(post("p0", ["erin"]))
+            await until(lambda: "erin" in live.social.adj.get("dave", {}))
+
+            synced = 0
+
+            async def other_synced() -> bool:
+                nonlocal synced
+                synced += await other.sync()
+                return other.eco(seeded.eco).people.activity.get("dave", 0.0) > 2.5
+
+            await until(other_synced)  # a running replica follows the help given
+            assert other.eco(seeded.eco).people.activity["dave"] <= 3.0
+            assert other.eco(seeded.eco).people.activity.get("carol", 0.0) == 0.0
+        finally:
+            await db.dispose()
+
+        # A restart: a new service process on the same database keeps the prior.
+        holder: dict[str, Matching] = {}
+
+        def register(rt) -> None:  # type: ignore[no-untyped-def]
+            holder["svc"] = handlers.register(rt)
+
+        async with run_service(
+            "matching",
+            MatchingSettings,
+            models.metadata,
+            register,
+            nats_url=nats_url,
+            database_url=database_url,
+            verifier=test_keys.verifier(),
+        ):
+            restarted = holder["svc"].store
+            await until(lambda: seeded.eco in restarted.ecos)
+            value = restarted.eco(seeded.eco).people.activity.get("dave", 0.0)
+            assert 2.5 < value <= 3.0
+            assert restarted.eco(seeded.eco).helped.value("dave", time.time()) == pytest.approx(
+                value
+            )

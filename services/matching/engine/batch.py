@@ -19,11 +19,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from services.matching.engine.index import MatchIndex
-from services.matching.engine.model import Asker, Filter
+from services.matching.engine.model import Asker, Filter, Weights
 
 CHUNK = 2000
 WORKERS = min(4, os.cpu_count() or 1)  # numpy and scipy release the GIL in their kernels
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
+BINS = 256  # histogram bins over the score range, to find each row's top-k floor
+SCORE_MAX = 1.5  # every score lies in [0, 1.5]
 
 
 @dataclass
@@ -53,30 +54,54 @@ def _chunk_scores(ix: MatchIndex, start: int, stop: int) -> sp.csr_matrix:
     b, w = ix.compiled, ix.w
     ab = b.mats["need"][start:stop] @ b.trans["offer"]
     ba = b.mats["offer"][start:stop] @ b.trans["need"]
-    hm = ab.multiply(ba).multiply((ab + ba).power(-1)) * 2
-    one_sided = ab * w.direct + ba * (1.0 - w.direct)
-    hm = (hm * w.mutual + one_sided * (1.0 - w.mutual)).tocoo()
-    rows = hm.row + start
+    rec = _reciprocal(ab, ba, w).tocoo()
+    rows = rec.row + start
     fit = (
         w.fit_base
-        + w.fit_region * _pair_overlap(b.regions[rows], b.regions[hm.col])
-        + w.fit_industry * _pair_overlap(b.industries[rows], b.industries[hm.col])
+        + w.fit_region * _pair_overlap(b.regions[rows], b.regions[rec.col])
+        + w.fit_industry * _pair_overlap(b.industries[rows], b.industries[rec.col])
     )
-    hm.data = hm.data * (w.reciprocal * fit).astype(np.float32)
-    out = (hm.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])).tocsr()
+    rec.data *= (w.reciprocal * fit).astype(np.float32)
+    out = (
+        rec.tocsr() + w.interest * (b.mats["interest"][start:stop] @ b.trans["interest"])
+    ).tocsr()
     if ix.priors:  # × (½ + prior of the suggested person), column by column
-        out = (out @ sp.diags(0.5 + b.prior)).tocsr()
+        out.data *= (0.5 + b.prior)[out.indices].astype(out.data.dtype)
     return out
 
 
-def _row_floor(local: np.ndarray, data: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the highest of a few thresholds that still leaves k entries above it."""
-    floor = np.full(len(indptr) - 1, -0.5)
-    for theta in THRESHOLDS:
-        above = np.concatenate([[0], np.cumsum(data > theta)])
-        enough = (above[indptr[1:]] - above[indptr[:-1]]) >= k
-        floor = np.where(enough & (floor < theta), theta, floor)
-    return floor[local]
+def _reciprocal(ab: sp.csr_matrix, ba: sp.csr_matrix, w: Weights) -> sp.csr_matrix:
+    """``combine`` on sparse inputs: one-sided part on the union, harmonic mean on the intersection.
+
+    The union is touched by one addition; the harmonic mean only where both
+    directions are non-zero (a small share of pairs), read off ``ab·ba``.
+    """
+    one = ab * ((1.0 - w.mutual) * w.direct) + ba * ((1.0 - w.mutual) * (1.0 - w.direct))
+    both = ab.multiply(ba).tocoo()
+    if not both.nnz:
+        return one.tocsr()
+    r, c = both.row, both.col
+    x = np.asarray(ab[r, c]).ravel() + np.asarray(ba[r, c]).ravel()
+    hm = sp.csr_matrix((w.mutual * 2.0 * both.data / x, (r, c)), shape=ab.shape)
+    return (one + hm).tocsr()
+
+
+def _row_top_bins(local: np.ndarray, data: np.ndarray, indptr: np.ndarray, k: int) -> np.ndarray:
+    """Which entries lie in their row's highest score bins that together hold at least k.
+
+    One histogram pass (bins over the score range) instead of a sort: every row's k
+    best entries are kept, and rows with fewer than k valid entries
+    keep them all. Invalid entries (≤ 0) fall in bin 0, which never counts.
+    """
+    rows = len(indptr) - 1
+    q = np.minimum(data * (BINS / SCORE_MAX), BINS - 1).astype(np.int32) + 1
+    q[data <= 0] = 0
+    counts = np.bincount(local * (BINS + 1) + q, minlength=rows * (BINS + 1))
+    counts = counts.reshape(rows, BINS + 1)
+    counts[:, 0] = 0
+    at_or_above = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+    top_bin = np.maximum((at_or_above >= k).sum(axis=1) - 1, 1)
+    return q >= top_bin[local]
 
 
 def _select(
@@ -91,11 +116,11 @@ def _select(
 ) -> None:
     """Each row's k best valid entries: drop what cannot make it, then one sort by (row, -score)."""
     b = ix.compiled
-    local = np.repeat(np.arange(t.shape[0]), np.diff(t.indptr))
+    local = np.repeat(np.arange(t.shape[0], dtype=np.int32), np.diff(t.indptr))
     cols = t.indices
-    data = t.data.astype(np.float64)
+    data = t.data.astype(np.float32)
     data[(b.partner[local + start] == b.partner[cols]) | (data <= min_score) | hidden[cols]] = -1
-    keep = data > _row_floor(local, data, t.indptr, k)
+    keep = _row_top_bins(local, data, t.indptr, k)
     local, cols, data = local[keep], cols[keep], data[keep]
     # Scores lie in [0, 1.5]: row r's keys fall in [4r, 4r + 1.5], best score first.
     order = np.argsort(local * 4.0 + (1.5 - data))

@@ -27,6 +27,10 @@ class Activity:
         self._value[pid] = self.value(pid, when) + amount
         self._at[pid] = when
 
+    def forget(self, pid: str) -> None:
+        self._value.pop(pid, None)
+        self._at.pop(pid, None)
+
     def value(self, pid: str, now: float) -> float:
         if pid not in self._value:
             return 0.0
