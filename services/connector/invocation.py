@@ -363,16 +363,18 @@ async def _audit(
         flow=flow,
         at=repo.now(),
     )
+    if not (remember or forget):  # the common call: one INSERT, committed before the reply
+        await repo.insert_audit(cx.db.engine, row)
+        return row.id
     async with cx.db.transaction() as s:
         await repo.add(s, row)
-        if remember or forget:
-            key = (remember or forget)[0]  # type: ignore[index]
-            assert caller.partner is not None
-            rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
-            if rec is not None and forget:
-                await s.delete(rec)
-            elif rec is not None and remember:
-                rec.status, rec.output, rec.audit_id = status, remember[2], row.id
+        key = (remember or forget)[0]  # type: ignore[index]
+        assert caller.partner is not None
+        rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
+        if rec is not None and forget:
+            await s.delete(rec)
+        elif rec is not None and remember:
+            rec.status, rec.output, rec.audit_id = status, remember[2], row.id
     return row.id
 
 
