@@ -5,6 +5,7 @@ in the same run. The connector path adds: the NATS round trip, token verificatio
 the policy, the grant and rate-limit checks, input/output JSON Schema validation,
 the egress guard and the audit record. Figures: p50/p99 latency of sequential calls
 and throughput with concurrent callers, each as a ratio against the direct path.
+SQLite by default; ``PM_BENCH_DATABASE_URL`` selects another (empty) database.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -116,7 +118,7 @@ async def connector(nats_url: str, tokens: Tokens, folder: str) -> AsyncIterator
         nats_url=nats_url,
         environment="test",
         log_level="WARNING",
-        database_url=f"sqlite+aiosqlite:///{folder}/connector.db",
+        database_url=database_url(folder),
     )
     verifier = TokenVerifier(tokens.keys, IDENTITY, DEFAULT_AUDIENCE)
     async with service_runtime(
@@ -125,6 +127,10 @@ async def connector(nats_url: str, tokens: Tokens, folder: str) -> AsyncIterator
         handlers.register(rt)
         await rt.start()
         yield
+
+
+def database_url(folder: str) -> str:
+    return os.environ.get("PM_BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{folder}/connector.db"
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -220,6 +226,7 @@ async def run(quick: bool) -> dict[str, Any]:
                 await nc.drain()
     d, m = _stats(lat_direct), _stats(lat_mesh)
     return {
+        "database": database_url("").split(":", 1)[0].split("+", 1)[0],
         "calls": n,
         "concurrency": workers,
         "direct": {**d, "throughput_rps": round(tp_direct, 1)},

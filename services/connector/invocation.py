@@ -23,6 +23,7 @@ from services.connector import access
 from services.connector import repository as repo
 from services.connector.invoker import IDEMPOTENT, InvokeFailure, Result, Target
 from services.connector.models import AuditRow, Grant, IdempotencyRecord, OperationRow
+from services.connector.plans import Snapshot
 from services.connector.registry import _PLACEHOLDER
 from services.connector.service import Connector
 
@@ -61,11 +62,11 @@ async def invoke(
     flow: str | None = None,
 ) -> c.InvokeReply:
     started = time.perf_counter()
-    replay: c.InvokeReply | None = None
-    async with cx.db.transaction() as s:
-        plan, denial = await _plan(cx, s, caller, eco, op_id, data)
-        if denial is None and key and not plan.idempotent:
-            replay = await _reserve(cx, s, caller, plan, key, data, flow is not None)
+    snap, fresh = await cx.plans.get(eco, op_id, lambda: _load(cx, eco, op_id))
+    if fresh:
+        cx.invoker.set_allowed(eco, list(snap.allowlist))
+    plan = _plan(caller, snap, op_id)
+    denial, replay = await _checks(cx, caller, plan, snap, data, key, flow is not None)
     if replay is not None:  # answered from the idempotency record: audited, not re-sent
         await _audit(cx, plan.op, caller, "replayed", replay.status, started, 0, flow)
         return replay
@@ -117,11 +118,21 @@ async def invoke(
     )
 
 
-async def _plan(
-    cx: Connector, s: AsyncSession, caller: Caller, eco: str, op_id: str, data: dict[str, Any]
-) -> tuple[Plan, tuple[str, MeshError] | None]:
-    op = await repo.get_operation(s, eco, op_id)
-    grants = list(await repo.list_grants(s, eco, "operation", op_id)) if op else []
+async def _load(cx: Connector, eco: str, op_id: str) -> Snapshot:
+    """Read what an invocation of ``op_id`` needs of the registry (see ``plans``)."""
+    async with cx.db.transaction() as s:
+        op = await repo.get_operation(s, eco, op_id)
+        if op is None:
+            return Snapshot(None, (), None, ())
+        grants = tuple(await repo.list_grants(s, eco, "operation", op_id))
+        backend = await repo.get_backend_by_id(s, op.backend_id)
+        assert backend is not None
+        allowlist = tuple(await repo.allowlist(s, eco))
+        return Snapshot(op, grants, await cx.target(s, backend), allowlist)
+
+
+def _plan(caller: Caller, snap: Snapshot, op_id: str) -> Plan:
+    op, grants = snap.op, snap.grants
     visible = op is not None and (
         caller.operator
         or op.partner == caller.partner
@@ -130,28 +141,51 @@ async def _plan(
     )
     if op is None or not visible:
         raise not_found("operation")
-    backend = await repo.get_backend_by_id(s, op.backend_id)
-    assert backend is not None
-    cx.invoker.set_allowed(eco, await repo.allowlist(s, eco))
-    target = await cx.target(s, backend)
+    assert snap.target is not None
     grant = (
         None
         if op.partner == caller.partner
         else next((g for g in grants if access.grant_applies(g, caller.partner)), None)
     )
-    plan = Plan(op, grant, target, op.path, None, None, op.method in IDEMPOTENT)
-    denial = await _deny(s, caller, plan, grants)
-    if denial is None:
-        try:
-            _shape(plan, data)
-        except MeshError as exc:
-            denial = ("invalid_input", exc)
-    return plan, denial
+    return Plan(op, grant, snap.target, op.path, None, None, op.method in IDEMPOTENT)
 
 
-async def _deny(
-    s: AsyncSession, caller: Caller, plan: Plan, grants: list[Grant]
-) -> tuple[str, MeshError] | None:
+async def _checks(
+    cx: Connector,
+    caller: Caller,
+    plan: Plan,
+    snap: Snapshot,
+    data: dict[str, Any],
+    key: str | None,
+    force: bool,
+) -> tuple[tuple[str, MeshError] | None, c.InvokeReply | None]:
+    """The grant, its rate limit, the input, then the idempotency key: (denial, replay).
+
+    A transaction is opened only for what must be read at the call itself: the calls
+    counted against a rate limit, and the idempotency record."""
+    denial = _deny(caller, plan, snap.grants)
+    limited = denial is None and plan.grant is not None and plan.grant.rate_limit_per_minute
+    keyed = key is not None and not plan.idempotent
+    if not (limited or keyed):
+        return denial or _shaped(plan, data), None
+    async with cx.db.transaction() as s:
+        if limited:
+            denial = await _rate_limit(s, caller, plan)
+        denial = denial or _shaped(plan, data)
+        if denial is None and key and keyed:
+            return None, await _reserve(cx, s, caller, plan, key, data, force)
+    return denial, None
+
+
+def _shaped(plan: Plan, data: dict[str, Any]) -> tuple[str, MeshError] | None:
+    try:
+        _shape(plan, data)
+    except MeshError as exc:
+        return "invalid_input", exc
+    return None
+
+
+def _deny(caller: Caller, plan: Plan, grants: tuple[Grant, ...]) -> tuple[str, MeshError] | None:
     if caller.partner is None:
         return "denied", forbidden("invocations act for a partner; the token has none")
     if plan.op.partner == caller.partner:
@@ -160,13 +194,18 @@ async def _deny(
         revoked = any(g.grantee == caller.partner and g.revoked_at for g in grants)
         why = "the grant for this operation was revoked" if revoked else "no grant"
         return "denied", forbidden(f"{why}: the owner has not granted it to your partner")
+    return None
+
+
+async def _rate_limit(s: AsyncSession, caller: Caller, plan: Plan) -> tuple[str, MeshError] | None:
+    assert plan.grant is not None and caller.partner is not None
     limit = plan.grant.rate_limit_per_minute
-    if limit is not None:
-        since = repo.now() - timedelta(minutes=1)
-        if await repo.count_calls(s, plan.op.eco, plan.op.id, caller.partner, since) >= limit:
-            return "rate_limited", MeshError(
-                ErrorCode.RATE_LIMITED, f"the grant allows {limit} calls per minute"
-            )
+    assert limit is not None
+    since = repo.now() - timedelta(minutes=1)
+    if await repo.count_calls(s, plan.op.eco, plan.op.id, caller.partner, since) >= limit:
+        return "rate_limited", MeshError(
+            ErrorCode.RATE_LIMITED, f"the grant allows {limit} calls per minute"
+        )
     return None
 
 
@@ -324,16 +363,18 @@ async def _audit(
         flow=flow,
         at=repo.now(),
     )
+    if not (remember or forget):  # the common call: one INSERT, committed before the reply
+        await repo.insert_audit(cx.db.engine, row)
+        return row.id
     async with cx.db.transaction() as s:
         await repo.add(s, row)
-        if remember or forget:
-            key = (remember or forget)[0]  # type: ignore[index]
-            assert caller.partner is not None
-            rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
-            if rec is not None and forget:
-                await s.delete(rec)
-            elif rec is not None and remember:
-                rec.status, rec.output, rec.audit_id = status, remember[2], row.id
+        key = (remember or forget)[0]  # type: ignore[index]
+        assert caller.partner is not None
+        rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
+        if rec is not None and forget:
+            await s.delete(rec)
+        elif rec is not None and remember:
+            rec.status, rec.output, rec.audit_id = status, remember[2], row.id
     return row.id
 
 

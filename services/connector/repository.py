@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, insert, inspect, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.connector.models import (
     Allowed,
@@ -118,6 +118,13 @@ async def active_grants(
     if resource is not None:
         q = q.where(Grant.resource == resource)
     return (await s.scalars(q.order_by(Grant.created_at))).all()
+
+
+async def insert_audit(engine: AsyncEngine, row: AuditRow) -> None:
+    """Commit one audit record in its own short transaction, without an ORM session."""
+    values = {c.key: getattr(row, c.key) for c in inspect(AuditRow).column_attrs}
+    async with engine.begin() as conn:
+        await conn.execute(insert(AuditRow), values)
 
 
 async def revoke_grant(s: AsyncSession, grant: Grant) -> None:

@@ -14,6 +14,7 @@ from mesh.runtime import ServiceRuntime
 from services.connector import repository as repo
 from services.connector.invoker import Invoker, Target
 from services.connector.models import Backend
+from services.connector.plans import PlanCache
 from services.connector.settings import ConnectorSettings
 from services.connector.vault import Vault
 
@@ -26,6 +27,7 @@ class Connector:
     settings: ConnectorSettings
     vault: Vault
     invoker: Invoker
+    plans: PlanCache
     delivery_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_pending: bool = False
 
@@ -34,8 +36,9 @@ class Connector:
         settings = rt.settings
         assert isinstance(settings, ConnectorSettings)
         vault = Vault(settings.secret_key, settings.previous_secret_keys)
-        cx = cls(rt, settings, vault, Invoker(settings))
+        cx = cls(rt, settings, vault, Invoker(settings), PlanCache(settings.plan_cache_ttl_s))
         rt.db.on_commit(cx._after_commit)
+        cx.plans.watch(rt.db.engine.sync_engine)
         return cx
 
     def wake_deliveries_after_commit(self) -> None:
@@ -82,9 +85,10 @@ class Connector:
         return count
 
     async def lifetime(self) -> None:
-        """Background task: re-seal at start, close back-end clients at stop."""
+        """Background task: re-seal at start; at stop, close back-end clients, stop watching."""
         await self.reseal()
         try:
             await asyncio.Event().wait()
         finally:
+            self.plans.unwatch()
             await self.invoker.aclose()

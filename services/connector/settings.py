@@ -25,6 +25,10 @@ class ConnectorSettings(ServiceSettings):
     max_redirects: int = 3
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
+    # How long an invocation may reuse what it read of the registry (operation, grants,
+    # back-end, allow-list). Changes made through this replica apply at once; changes
+    # made through another replica apply within this bound. 0 turns the cache off.
+    plan_cache_ttl_s: float = 1.0
     idempotency_stale_s: float = 120.0
     webhook_tolerance_s: int = 300
     delivery_max_attempts: int = 10

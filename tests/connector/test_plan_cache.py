@@ -1,0 +1,198 @@
+"""What an invocation reuses of the registry still honours every change: at once when the
+change is committed through this connector, within ``plan_cache_ttl_s`` when another
+replica commits it, and on the very next call with the cache off."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.v1 import connector as c
+from mesh.db import Database
+from services.connector import handlers, models
+from services.connector import repository as repo
+from services.connector.plans import PlanCache, Snapshot
+from services.connector.settings import ConnectorSettings
+from tests.connector.backends import BackendState, backend_app
+from tests.connector.conftest import FAST, declare, register
+from tests.connector.test_invoke import refused
+from tests.support.infra import serve_app
+from tests.support.services import run_service
+
+LONG = 300.0  # far longer than any test: only invalidation can make a change apply
+
+
+@pytest.fixture
+async def connector(
+    request: pytest.FixtureRequest, nats_url: str, database_url: str, test_keys: Any
+) -> AsyncIterator[Any]:
+    """A real connector whose plan cache lives ``request.param`` seconds (LONG by default)."""
+
+    def wire(rt: Any) -> None:
+        rt.connector = handlers.register(rt)
+
+    async with run_service(
+        "connector",
+        ConnectorSettings,
+        models.metadata,
+        wire,
+        nats_url=nats_url,
+        database_url=database_url,
+        verifier=test_keys.verifier(),
+        webhook_consumer=f"connector-webhooks-{uuid.uuid4().hex[:8]}",
+        plan_cache_ttl_s=getattr(request, "param", LONG),
+        **FAST,
+    ) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def item(mesh, backend, loopback_allowed) -> c.GrantReply:
+    """fabrikam's item operation, granted to contoso; one call has filled the cache."""
+    url, _state = backend
+    await register(mesh, url)
+    await declare(mesh, "item", "/items/{item_id}")
+    grant = await mesh(
+        c.CREATE_GRANT, "fatima", {"operation": "fabrikam.item", "grantee": "contoso"}
+    )
+    assert (await call_item(mesh)).status == 200
+    return grant
+
+
+async def call_item(mesh, who: str = "carlos") -> c.InvokeReply:
+    return await mesh(c.INVOKE, who, {"operation": "fabrikam.item", "input": {"item_id": "a1"}})
+
+
+async def outcomes(mesh) -> list[str]:
+    audit = await mesh(c.AUDIT, "fatima", {"operation": "fabrikam.item"})
+    return [r.outcome for r in audit.items]
+
+
+@pytest.fixture
+async def other_replica(database_url: str) -> AsyncIterator[Database]:
+    """Another writer of the same database: what a second connector replica is to this one."""
+    db = Database(database_url, models.metadata)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def revoke_elsewhere(db: Database, grant_id: str) -> None:
+    async with db.transaction() as s:
+        grant = await repo.get_grant(s, "acme", grant_id)
+        assert grant is not None
+        await repo.revoke_grant(s, grant)
+
+
+class TestChangesThroughThisConnector:
+    async def test_a_revoked_grant_denies_the_next_call(self, mesh, item):
+        await mesh(c.REVOKE_GRANT, "fatima", {"operation": "fabrikam.item", "grant": item.id})
+        err = await refused(call_item(mesh))
+        assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
+        assert (await outcomes(mesh)).count("ok") == 1  # the call before the revocation
+
+    async def test_a_narrowed_allowlist_refuses_the_next_call(self, mesh, item):
+        await mesh(c.SET_ALLOWLIST, "olivia", {"entries": []})
+        err = await refused(call_item(mesh))
+        assert err.code is ErrorCode.BAD_GATEWAY and "egress refused" in err.detail
+        assert (await outcomes(mesh))[0] == "egress_refused"
+
+    async def test_a_moved_backend_gets_the_next_call(self, mesh, item, backend):
+        _url, first = backend
+        second = BackendState()
+        async with serve_app(backend_app(second)) as url2:
+            ref = {"partner": "fabrikam", "backend": "erp"}
+            await mesh(c.UPDATE_BACKEND, "fatima", {**ref, "base_url": url2})
+            before = first.hits["/items/a1"]
+            assert (await call_item(mesh)).status == 200
+        assert second.hits["/items/a1"] == 1 and first.hits["/items/a1"] == before
+
+    async def test_a_new_grant_applies_at_once(self, mesh, item):
+        err = await refused(call_item(mesh, "nadia"))
+        assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
+        await mesh(c.CREATE_GRANT, "fatima", {"operation": "fabrikam.item", "grantee": None})
+        assert (await call_item(mesh, "nadia")).status == 200
+
+
+class TestChangesThroughAnotherReplica:
+    @pytest.mark.parametrize("connector", [0.5], indirect=True)
+    async def test_a_revocation_applies_within_the_bound(self, mesh, item, other_replica):
+        await revoke_elsewhere(other_replica, item.id)
+        revoked = time.monotonic()
+        while True:
+            try:
+                await call_item(mesh)
+            except Exception as exc:
+                assert getattr(exc, "code", None) in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
+                break
+            await asyncio.sleep(0.02)
+        # The bound (0.5 s) plus the time of one call on a loaded machine.
+        assert time.monotonic() - revoked < 0.5 + 1.0
+        for _ in range(5):  # and it stays denied
+            err = await refused(call_item(mesh))
+            assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
+
+    @pytest.mark.parametrize("connector", [0.0], indirect=True)
+    async def test_with_the_cache_off_a_revocation_applies_to_the_next_call(
+        self, mesh, item, other_replica
+    ):
+        await revoke_elsewhere(other_replica, item.id)
+        err = await refused(call_item(mesh))
+        assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
+        assert (await outcomes(mesh)).count("ok") == 1  # the call before the revocation
+
+
+class TestPlanCache:
+    async def test_a_load_overtaken_by_a_change_is_not_kept(self):
+        cache, loads = PlanCache(LONG), 0
+        empty = Snapshot(None, (), None, ())
+
+        async def load_during_a_change() -> Snapshot:
+            nonlocal loads
+            loads += 1
+            cache.invalidate()  # a registry commit lands while the snapshot is read
+            return empty
+
+        async def load() -> Snapshot:
+            nonlocal loads
+            loads += 1
+            return empty
+
+        assert (await cache.get("acme", "x.op", load_during_a_change)) == (empty, True)
+        assert (await cache.get("acme", "x.op", load)) == (empty, True)
+        assert (await cache.get("acme", "x.op", load)) == (empty, False)
+        assert loads == 2
+
+    async def test_entries_expire_after_their_lifetime(self):
+        cache, loads = PlanCache(0.05), 0
+
+        async def load() -> Snapshot:
+            nonlocal loads
+            loads += 1
+            return Snapshot(None, (), None, ())
+
+        await cache.get("acme", "x.op", load)
+        await cache.get("acme", "x.op", load)
+        assert loads == 1
+        await asyncio.sleep(0.08)
+        await cache.get("acme", "x.op", load)
+        assert loads == 2
+
+    async def test_off_keeps_nothing(self):
+        cache, loads = PlanCache(0), 0
+
+        async def load() -> Snapshot:
+            nonlocal loads
+            loads += 1
+            return Snapshot(None, (), None, ())
+
+        for _ in range(3):
+            assert (await cache.get("acme", "x.op", load))[1] is True
+        assert loads == 3
