@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Parallel test workers (pytest-xdist; each file runs whole on one worker, with its own
-# nats-server and databases). TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# nats-server and databases; most tests wait on real servers, so three keep two cores busy).
+# TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help

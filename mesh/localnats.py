@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,18 +107,57 @@ def provision_streams(url: str, replicas: int | None = None) -> int:
 @contextlib.contextmanager
 def local_nats(extra_args: list[str] | None = None, streams: bool = True) -> Iterator[str]:
     """A real nats-server with JetStream on a free loopback port, removed afterwards;
-    with the mesh's streams provisioned unless ``streams`` is False."""
-    port = free_port()
+    with the mesh's streams provisioned unless ``streams`` is False.
+
+    A free port is only free until someone binds it: another process (a parallel test
+    worker) may take it between the pick and the server's bind. The server is started
+    under a name of its own and the one answering on the port must say that name;
+    otherwise it starts again on another port, so a caller never shares someone else's."""
     store = tempfile.mkdtemp(prefix="pm-nats-")
     try:
-        with child_process(nats_command(port, store, extra_args)):
-            wait_port(port)
-            url = f"nats://127.0.0.1:{port}"
-            if streams:
-                provision_streams(url)
-            yield url
+        for attempt in range(5):
+            port = free_port()
+            name = f"pm-{uuid.uuid4().hex[:12]}"
+            argv = nats_command(port, store, [*(extra_args or []), "--server_name", name])
+            with child_process(argv) as proc:
+                try:
+                    wait_nats(port, name, proc)
+                except PortTaken:
+                    if attempt == 4:
+                        raise
+                    continue
+                url = f"nats://127.0.0.1:{port}"
+                if streams:
+                    provision_streams(url)
+                yield url
+                return
     finally:
         shutil.rmtree(store, ignore_errors=True)
+
+
+class PortTaken(RuntimeError):
+    """Another server answers on the port a nats-server was started on."""
+
+
+def wait_nats(port: int, name: str, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Wait until the nats-server ``proc``, started as ``name``, answers on ``port``.
+
+    Raises :class:`PortTaken` when ``proc`` exits (it could not bind) or another server
+    answers there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise PortTaken(f"nats-server {name} exited: port {port} is taken")
+        with contextlib.suppress(OSError, ValueError):
+            with socket.create_connection(("127.0.0.1", port), 0.2) as conn:
+                conn.settimeout(1.0)
+                line = conn.makefile("rb").readline(65536)
+            if line.startswith(b"INFO "):
+                if json.loads(line[5:]).get("server_name") == name:
+                    return
+                raise PortTaken(f"another server answers on port {port}")
+        time.sleep(0.02)
+    raise TimeoutError(f"nats-server {name} does not answer on 127.0.0.1:{port} after {timeout}s")
 
 
 def cluster_commands(
