@@ -72,6 +72,10 @@ class PlanCache:
     def watch(self, sync_engine: Any) -> None:
         """Invalidate after every commit, on ``sync_engine``, that changed the registry."""
 
+        # Listeners are on the Session class, shared by every connector in the process
+        # (tests run several): each cache marks and reads a flag of its own.
+        flag = (_CHANGED, id(self))
+
         def mine(session: Session) -> bool:
             return session.bind is sync_engine
 
@@ -79,17 +83,17 @@ class PlanCache:
             if mine(session) and any(
                 isinstance(o, REGISTRY) for o in (*session.new, *session.dirty, *session.deleted)
             ):
-                session.info[_CHANGED] = True
+                session.info[flag] = True
 
         def on_execute(state: ORMExecuteState) -> None:
             if not (state.is_update or state.is_delete or state.is_insert):
                 return
             table = getattr(state.statement, "table", None)
             if mine(state.session) and getattr(table, "name", None) in _TABLES:
-                state.session.info[_CHANGED] = True
+                state.session.info[flag] = True
 
         def after_commit(session: Session) -> None:
-            if session.info.pop(_CHANGED, False):
+            if session.info.pop(flag, False):
                 self.invalidate()
 
         self._listeners = [

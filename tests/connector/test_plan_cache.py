@@ -196,3 +196,28 @@ class TestPlanCache:
         for _ in range(3):
             assert (await cache.get("acme", "x.op", load))[1] is True
         assert loads == 3
+
+
+class TestTwoConnectorsInOneProcess:
+    async def test_each_cache_hears_only_of_its_own_database(self, tmp_path):
+        """Session events are process-wide: a commit to one connector's registry drops
+        that connector's cache, whichever other connectors listen too."""
+        dbs = [
+            Database(f"sqlite+aiosqlite:///{tmp_path / f'{n}.db'}", models.metadata)
+            for n in ("a", "b")
+        ]
+        caches = [PlanCache(LONG), PlanCache(LONG)]
+        try:
+            for db, cache in zip(dbs, caches, strict=True):
+                await db.create_all()
+                cache.watch(db.engine.sync_engine)
+            for n in (1, 0):  # the other connector's listener runs first, then last
+                before = [cache.generation for cache in caches]
+                async with dbs[n].transaction() as s:
+                    s.add(models.Allowed(eco="acme", entry=f"h{n}.example:443"))
+                assert caches[n].generation == before[n] + 1
+                assert caches[1 - n].generation == before[1 - n]
+        finally:
+            for db, cache in zip(dbs, caches, strict=True):
+                cache.unwatch()
+                await db.dispose()
