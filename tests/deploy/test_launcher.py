@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -15,7 +16,6 @@ import nats
 import pytest
 
 from contracts.bus import inbox_prefix
-from mesh.localnats import free_port
 
 pytestmark = pytest.mark.slow
 SERVICES = ("profile", "matching", "collaboration", "connector")
@@ -38,11 +38,14 @@ def processes_using(path: Path) -> list[str]:
 
 
 def offset_with_free_ports() -> int:
-    """A port offset under which every default port of the launcher is free."""
+    """A port offset under which every default port of the launcher is free.
+
+    The ports stay between 10000 and 32000, below the kernel's ephemeral range, where
+    every ``bind(0)`` of a parallel test worker lands: a port free now stays free."""
     from deploy.launcher import Ports
 
     for _ in range(50):
-        offset = free_port() % 20000 + 20000 - 8080
+        offset = random.randrange(6000, 22700)  # 4223 + 6000 … 9203 + 22700
         ports = Ports().offset(offset)
         try:
             for p in ports.all().values():
