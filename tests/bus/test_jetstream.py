@@ -199,7 +199,7 @@ class TestTools:
         served = await profile.nc.subscribe(replay, queue="profile-identity")
         await profile.nc.flush()
         await ops.nc.publish(replay, b"poison")
-        handed = await served.next_msg(timeout=CALL_TIMEOUT)
+        handed = await served.next_msg(timeout=5 * CALL_TIMEOUT)  # three busy test workers
         assert handed.data == b"poison"
         forged = event_filter("acme", "identity", "person_registered")
         await ops.nc.publish(forged, b"replayed")
