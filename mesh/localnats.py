@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -16,8 +17,37 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# Parallel test workers (pytest-xdist sets PYTEST_XDIST_WORKER=gw<N>) each pick ports
+# from a block of their own above the kernel's ephemeral range (32768-60999 by default),
+# where no bind(0) or outgoing connection lands: a port one worker picked cannot be taken
+# by another before it is bound. Elsewhere the kernel picks (bind to port 0).
+_PRIVATE_BASE, _PRIVATE_BLOCK, _PRIVATE_TOP = 61000, 1500, 65535
+_next_private: dict[str, int] = {}
+
+
+def _worker_block() -> tuple[int, int] | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    start = _PRIVATE_BASE + int(worker[2:]) * _PRIVATE_BLOCK
+    if start + _PRIVATE_BLOCK - 1 > _PRIVATE_TOP:
+        return None
+    return start, start + _PRIVATE_BLOCK
+
 
 def free_port(host: str = "127.0.0.1") -> int:
+    block = _worker_block()
+    if block is not None:
+        start, end = block
+        for _ in range(end - start):
+            port = _next_private.get(host, start)
+            _next_private[host] = port + 1 if port + 1 < end else start
+            with socket.socket() as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -30,15 +29,10 @@ import yaml
 from deploy import bus
 from deploy.natsconf import Node, Tls, authorization, server_conf
 from deploy.natskeys import Keyring, ensure_tls
+from mesh.localnats import free_port
 from tests.deploy.manifests import DOCKERFILE, Container, config_map, resolve_env, secret_template
 
 CLUSTER_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://([^/:@,]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def image_env() -> dict[str, str]:
