@@ -367,7 +367,12 @@ _SUMMARIES = {
 
 
 def _op(
-    name: str, route: str, req: type[BaseModel], rep: type[BaseModel], policy: Policy
+    name: str,
+    route: str,
+    req: type[BaseModel],
+    rep: type[BaseModel],
+    policy: Policy,
+    summary: str | None = None,
 ) -> Operation:
     method, path = route.split(" ", 1)
     return Operation(
@@ -378,7 +383,7 @@ def _op(
         request=req,
         reply=rep,
         policy=policy,
-        summary=_SUMMARIES[name],
+        summary=summary or _SUMMARIES[name],
         tags=("profile",),
     )
 

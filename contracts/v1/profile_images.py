@@ -16,8 +16,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from contracts.claims import Role, Scope
 from contracts.policy import Operation, Policy
-from contracts.subjects import request_subject
-from contracts.v1.profile import CompanyRef, CompanyView, PersonRef, PersonView
+from contracts.v1.profile import CompanyRef, CompanyView, PersonRef, PersonView, _op
 
 MAX_UPLOAD_BYTES = 512 * 1024
 MAX_PIXELS = 24_000_000  # 24 megapixels: any camera photo; a decompression bomb is far more
@@ -47,7 +46,6 @@ class Picture(BaseModel):
     data: str = Field(description="the stored image, base64")
 
 
-_ECO = "/v1/ecosystems/{eco}"
 _READ = Policy(scope=Scope.PROFILE_READ)
 _WRITE = Policy(scope=Scope.PROFILE_WRITE)
 _ADMIN = Policy(
@@ -56,22 +54,6 @@ _ADMIN = Policy(
     partner_param="partner",
     partner_bypass=frozenset(),
 )
-
-
-def _op(name: str, route: str, req: type[BaseModel], rep: type[BaseModel], policy: Policy,
-        summary: str) -> Operation:  # fmt: skip
-    method, path = route.split(" ", 1)
-    return Operation(
-        name=f"profile.{name}",
-        subject=request_subject("profile", name),
-        method=method,
-        path=_ECO + path,
-        request=req,
-        reply=rep,
-        policy=policy,
-        summary=summary,
-        tags=("profile",),
-    )
 
 
 SET_AVATAR = _op(
