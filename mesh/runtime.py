@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -50,7 +51,11 @@ from mesh.tokens import RemoteJwks, TokenVerifier
 from mesh.tracing import sdk_provider
 
 log = logging.getLogger(__name__)
-VERSION = "0.1.0"
+
+try:  # the release's version, from the installed distribution (pyproject.toml is its one source)
+    VERSION = importlib.metadata.version("partnermesh")
+except importlib.metadata.PackageNotFoundError:  # run from a bare source tree
+    VERSION = "0.0.0"
 
 
 @dataclass

@@ -152,7 +152,7 @@ class MatchingPreferences(BaseModel):
 # ---------------------------------------------------------------- introductions
 
 
-class AuditEntry(BaseModel):
+class IntroductionHistoryEntry(BaseModel):
     at: Timestamp
     actor: str
     action: str
@@ -179,7 +179,7 @@ class Introduction(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
     created_at: Timestamp
     updated_at: Timestamp
-    history: list[AuditEntry] = Field(default_factory=list)
+    history: list[IntroductionHistoryEntry] = Field(default_factory=list)
 
 
 class ListIntroductionsRequest(BaseModel):

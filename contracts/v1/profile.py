@@ -324,7 +324,7 @@ class DirectoryPage(BaseModel):
     entries: list[DirectoryEntry]
 
 
-class AuditEntry(BaseModel):
+class VerificationAuditEntry(BaseModel):
     at: Timestamp
     actor: str
     action: Literal["verified", "revoked"]
@@ -334,7 +334,7 @@ class AuditEntry(BaseModel):
 
 
 class AuditLog(BaseModel):
-    entries: list[AuditEntry]
+    entries: list[VerificationAuditEntry]
 
 
 # --------------------------------------------------------------------------- operations

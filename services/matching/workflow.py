@@ -259,7 +259,7 @@ class Workflow:
         history = []
         if with_history:
             history = [
-                m.AuditEntry(
+                m.IntroductionHistoryEntry(
                     at=h.at,
                     actor=h.actor,
                     action=h.action,

@@ -323,7 +323,7 @@ class ProfileService:
             rows = await repo.list_audit(s, req.eco, req.limit)
         return c.AuditLog(
             entries=[
-                c.AuditEntry(
+                c.VerificationAuditEntry(
                     at=cast(datetime, repo.aware(r.at)),
                     actor=r.actor,
                     action=r.action,
