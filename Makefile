@@ -9,7 +9,7 @@ TEST_WORKERS ?= 3
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench contracts clean
+.PHONY: help install run test lint format bench contracts release clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: install ## Run the benchmarks; figures (ratios vs same-run baselines) go 
 contracts: install ## Export JSON Schema + AsyncAPI + OpenAPI into contracts/generated/
 	$(BIN)/python -m deploy.contracts contracts/generated
 
+release: install ## Build the wheel and sdist into dist/ (and the image where a container engine runs)
+	$(BIN)/python -m deploy.release build --out dist
+
 clean: ## Remove local state (var/), caches and the virtualenv
-	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json test-artifacts
+	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json test-artifacts dist build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

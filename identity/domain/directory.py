@@ -31,6 +31,7 @@ GRANTS = (
     "urn:ietf:params:oauth:grant-type:token-exchange",
 )
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+APPLICATION_TYPES = ("web", "native")
 
 
 def _now() -> datetime:
@@ -219,6 +220,7 @@ def create_client(
     post_logout_redirect_uris: list[str] | None = None,
     id_token_alg: str = keys.ALG,
     dpop_bound_access_tokens: bool = False,
+    application_type: str = "web",
     actor: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, stored only as a hash)."""
@@ -241,6 +243,11 @@ def create_client(
         raise _invalid("id_token_alg", f"id_token_alg must be one of {keys.ALGS}")
     if auth_method == "private_key_jwt" and not (jwks or {}).get("keys"):
         raise _invalid("jwks", "private_key_jwt needs the client's public keys (jwks)")
+    if application_type not in APPLICATION_TYPES:
+        raise _invalid("application_type", f"application_type must be one of {APPLICATION_TYPES}")
+    if application_type == "native" and auth_method != "none":
+        # RFC 8252 §8.5: a secret shipped inside an app is no secret
+        raise _invalid("auth_method", "native apps are public clients (auth_method none)")
     secret = (
         new_secret(32) if auth_method in ("client_secret_basic", "client_secret_post") else None
     )
@@ -260,6 +267,7 @@ def create_client(
         first_party=first_party,
         id_token_alg=id_token_alg,
         dpop_bound_access_tokens=dpop_bound_access_tokens,
+        application_type=application_type,
         created_at=_now(),
     )
     repo.add(tx.s, client)

@@ -67,6 +67,7 @@ class ClientIn(BaseModel):
     first_party: bool = False
     jwks: dict[str, Any] | None = None
     dpop_bound_access_tokens: bool = False
+    application_type: str = "web"
 
 
 class PolicyIn(BaseModel):
@@ -142,6 +143,7 @@ def _client(c: Any) -> dict[str, Any]:
         "roles": c.roles,
         "first_party": c.first_party,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "application_type": c.application_type,
     }
 
 

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Payload, OAuth2Request
 
 from identity.domain.crypto import digest
 from identity.oauth.client_credentials import auth_method_allowed, secret_accepted
+from identity.oauth.redirects import redirect_allowed
 from identity.store.models import Client, Ecosystem
 from identity.store.transaction import Tx
 
@@ -67,7 +68,9 @@ class ClientView(ClientMixin):
         return " ".join(s for s in (scope or "").split() if s in self.row.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.row.redirect_uris  # exact match only
+        return redirect_allowed(
+            redirect_uri, self.row.redirect_uris, native=self.row.application_type == "native"
+        )
 
     def check_client_secret(self, client_secret: str) -> bool:
         return secret_accepted(self.row, digest(client_secret))

@@ -109,6 +109,9 @@ class Client(Base):
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # web | native (OpenID Connect Dynamic Client Registration §2): a native app's loopback
+    # redirect may name any port (RFC 8252 §7.3, identity/oauth/redirects.py)
+    application_type: Mapped[str] = mapped_column(String(8), default="web", server_default="web")
     created_at: Mapped[datetime]
 
 

@@ -275,6 +275,7 @@ def dockerfile_problems(dockerfile: str, pyproject: dict[str, Any]) -> list[str]
     }
     needed = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
     needed |= {"pyproject.toml", pyproject["project"]["readme"]}
+    needed |= set(pyproject["project"].get("license-files", []))  # the build reads them
     return [f"the image does not copy {n}" for n in sorted(needed - copied)]
 
 
@@ -289,3 +290,5 @@ class TestDockerfile:
         pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
         text = DOCKERFILE.read_text().replace("COPY portal portal\n", "")
         assert dockerfile_problems(text, pyproject) == ["the image does not copy portal"]
+        text = DOCKERFILE.read_text().replace(" LICENSE ./", " ./")
+        assert dockerfile_problems(text, pyproject) == ["the image does not copy LICENSE"]
