@@ -153,14 +153,20 @@ def _ok(response: httpx.Response) -> None:
 
 
 async def seed(api: httpx.AsyncClient, tokens: dict[str, str], eco: str) -> None:
+    # A profile is seeded once: a restart (or an upgrade) of the same state keeps what
+    # people have written since.
     base = f"/v1/ecosystems/{eco}"
     for username, fields in PEOPLE.items():
         token = tokens[username]
         auth = {"Authorization": f"Bearer {token}"}
-        _ok(await api.patch(f"{base}/people/{subject(token)}", json=fields, headers=auth))
+        path = f"{base}/people/{subject(token)}"
+        if not await _filled(api, path, auth, "headline"):
+            _ok(await api.patch(path, json=fields, headers=auth))
     for partner, (admin, fields) in COMPANIES.items():
         auth = {"Authorization": f"Bearer {tokens[admin]}"}
-        _ok(await api.patch(f"{base}/partners/{partner}/profile", json=fields, headers=auth))
+        path = f"{base}/partners/{partner}/profile"
+        if not await _filled(api, path, auth, "description"):
+            _ok(await api.patch(path, json=fields, headers=auth))
     broker = {"Authorization": f"Bearer {tokens['bruno']}"}
     for partner, note in VERIFIED.items():
         current = await api.get(f"{base}/partners/{partner}/profile", headers=broker)
@@ -168,3 +174,11 @@ async def seed(api: httpx.AsyncClient, tokens: dict[str, str], eco: str) -> None
         if not current.json().get("badge", {}).get("verified"):
             path = f"{base}/partners/{partner}/verification"
             _ok(await api.put(path, json={"note": note}, headers=broker))
+
+
+async def _filled(api: httpx.AsyncClient, path: str, auth: dict[str, str], field: str) -> bool:
+    current = await api.get(path, headers=auth)
+    if current.status_code == 404:  # not there before its first write
+        return False
+    _ok(current)
+    return bool(current.json().get(field))
