@@ -88,6 +88,12 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use token exchange")
         self.request.client = client
+        requested = self.request.form.get("requested_token_type")
+        if requested and requested != ACCESS_TOKEN_TYPE:
+            # RFC 8693 §2.2.2: refuse what is not issued here rather than issue another type
+            raise InvalidRequestError(
+                f"requested_token_type {requested} is not issued here; only {ACCESS_TOKEN_TYPE}"
+            )
         subject, origin = self._token("subject_token", federated=True)
         if subject is None:
             raise InvalidRequestError("missing subject_token")
