@@ -97,7 +97,8 @@ class ClientSecretJwt(_Assertion):
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=self.ALGORITHMS)
         except JoseError as exc:
-            raise InvalidClientError(description=exc.description) from exc
+            why = exc.description or f"the assertion does not verify ({exc.error})"
+            raise InvalidClientError(description=why) from exc
         self.verify_claims(token.claims)
         return token.claims
 
