@@ -30,6 +30,14 @@ AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 RESPONSE_MODES = ("query", "form_post")
 
 
+def quoted(value: str, limit: int = 80) -> str:
+    """A caller's value as an OAuth error description may hold it (RFC 6749 allows only
+    printable ASCII but double quote and backslash there), or a stand-in."""
+    if len(value) <= limit and all(" " <= c <= "~" and c not in '"\\' for c in value):
+        return value
+    return "(a value not shown)"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -138,7 +146,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         mode = data.get("response_mode")
         if mode is not None and mode not in RESPONSE_MODES:
             raise InvalidRequestError(
-                f"response_mode {mode} is not supported here (only {', '.join(RESPONSE_MODES)})",
+                f"response_mode {quoted(mode)} is not supported here "
+                f"(only {', '.join(RESPONSE_MODES)})",
                 redirect_uri=redirect_uri,
                 state=self.request.payload.state,
             )

@@ -24,7 +24,7 @@ def validate_pushed(
     client: ClientView = server.authenticate_client(request, AUTH_METHODS, ENDPOINT)
     data = request.payload.data
     if "request_uri" in data:
-        raise InvalidRequestError("request_uri cannot be pushed (RFC 9126 §2.1)")
+        raise InvalidRequestError("request_uri cannot be pushed (RFC 9126, section 2.1)")
     if "request" in data:
         raise InvalidRequestError("request objects are not supported")
     if data.get("client_id", client.client_id) != client.client_id:

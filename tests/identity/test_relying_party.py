@@ -229,6 +229,10 @@ class TestDiscovery:
         assert params["error"] == "invalid_request" and "code" not in params
         assert mode in params["error_description"] and params["iss"] == idp.issuer
 
+    async def test_a_hostile_response_mode_is_refused_without_echo(self, idp, signed_in):
+        params = response_params(await signed_in.authorize(response_mode='x"\\§'))
+        assert params["error"] == "invalid_request" and "§" not in params["error_description"]
+
 
 class TestIssuerInResponses:
     async def test_success_and_errors_name_the_issuer(self, idp, signed_in):
@@ -334,6 +338,12 @@ class TestTokenExchangeTypes:
         assert resp.status_code == 400
         assert resp.json()["error"] == "invalid_request"
         assert kind in resp.json()["error_description"]
+
+    async def test_a_hostile_token_type_is_refused_without_echo(self, idp, signed_in):
+        tokens = await redeem(idp, response_params(await signed_in.authorize())["code"])
+        resp = await self._exchange(idp, tokens["access_token"], requested_token_type='"§\\')
+        assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
+        assert "§" not in resp.json()["error_description"]
 
     async def test_an_access_token_is_issued_when_asked_for(self, idp, signed_in):
         tokens = await redeem(idp, response_params(await signed_in.authorize())["code"])
