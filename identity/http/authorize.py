@@ -98,7 +98,7 @@ def _needs_fresh_login(data: dict[str, str], auth_time: int | None) -> bool:
     if "login" in (data.get("prompt") or "").split():
         return True
     max_age = data.get("max_age")
-    if not max_age or not max_age.isdigit():
+    if not max_age or not (max_age.isascii() and max_age.isdigit()):
         return False
     return int(max_age) == 0 or int(time.time()) - (auth_time or 0) > int(max_age)
 

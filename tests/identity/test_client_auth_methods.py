@@ -206,6 +206,7 @@ class TestClientSecretJwt:
         [("other", "HS256", "does not verify"), ("secret", "HS512", "HS512")],
         ids=["another-secret", "hs512"],
     )
+    @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512
     async def test_another_key_or_algorithm_is_refused(self, idp, jwt_client, key, alg, words):
         client_id, secret = jwt_client
         signing = secret if key == "secret" else "not-the-secret-" + "x" * 32

@@ -162,6 +162,11 @@ class TestFreshLogin:
         params = response_params(await signed_in.follow(back))
         assert params["code"] and signed_in.logins == 2
 
+    @pytest.mark.parametrize("max_age", ["²", "-1", "1e3", ""])
+    async def test_a_max_age_that_is_no_number_asks_nothing(self, idp, signed_in, max_age):
+        params = response_params(await signed_in.authorize(max_age=max_age))
+        assert params["code"] and signed_in.logins == 1
+
     async def test_a_recent_enough_session_needs_no_sign_in(self, idp, signed_in):
         params = response_params(await signed_in.authorize(max_age="3600"))
         assert params["code"] and signed_in.logins == 1
