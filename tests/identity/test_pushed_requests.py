@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from identity.domain.crypto import digest, pkce_pair
 from identity.http.app import create_app
@@ -67,6 +67,18 @@ async def _set(idp: Any, table: Any, where: Any, **values: Any) -> None:
         await db.dispose()
 
 
+async def _age_pushed(idp: Any, uri: str, seconds: int) -> None:
+    """Let ``seconds`` pass for the pushed request ``uri``, as the clock would."""
+    table = models.PushedRequest
+    db = Database(idp.settings.database_url, models.metadata)
+    try:
+        async with db.transaction() as s:
+            row = (await s.execute(select(table).where(table.uri_hash == digest(uri)))).scalar_one()
+            row.expires_at = row.expires_at - timedelta(seconds=seconds)
+    finally:
+        await db.dispose()
+
+
 @pytest.fixture
 async def person(idp):
     """chloe's browser, signed in once already."""
@@ -94,6 +106,17 @@ class TestPush:
         assert params["state"] == "st" and params["iss"] == idp.issuer
         tokens = await redeem(idp, params["code"])
         assert "profile" in tokens["scope"].split()
+
+    async def test_a_sign_in_on_the_way_keeps_the_request_uri_until_the_answer(self, idp, person):
+        uri = await pushed_uri(idp, prompt="login")
+        resp = await person.http.get(
+            f"{idp.issuer}/authorize", params={"client_id": "portal", "request_uri": uri}
+        )
+        assert resp.headers["location"].startswith(f"/eco/{idp.eco}/login")
+        await _age_pushed(idp, uri, 61)  # the sign-in takes longer than the URI's minute
+        params = response_params(await person.follow(resp))
+        assert params["code"] and person.logins == 2
+        refused(await authorize(person, uri), "invalid_request_uri", "used already")
 
     async def test_a_public_client_pushes_with_pkce(self, idp, person):
         _verifier, challenge = pkce_pair()
