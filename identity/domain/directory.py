@@ -30,8 +30,21 @@ GRANTS = (
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:token-exchange",
 )
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+)
 APPLICATION_TYPES = ("web", "native")
+SECRET_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+
+
+def secret_context(eco: str, client_id: str) -> bytes:
+    """The AES-GCM associated data of a client's sealed secret (client_secret_jwt): it
+    opens for that client only."""
+    return f"client-secret:{eco}:{client_id}".encode()
 
 
 def _now() -> datetime:
@@ -221,9 +234,12 @@ def create_client(
     id_token_alg: str = keys.ALG,
     dpop_bound_access_tokens: bool = False,
     application_type: str = "web",
+    require_pushed_authorization_requests: bool = False,
+    sealer: Sealer | None = None,
     actor: str | None = None,
 ) -> tuple[Client, str | None]:
-    """Register a client; returns it and its secret (shown once, stored only as a hash)."""
+    """Register a client; returns it and its secret (shown once, stored as a hash, and
+    for client_secret_jwt, which verifies with the secret itself, sealed by ``sealer``)."""
     ecosystem(tx, eco)
     if not re.match(r"^[A-Za-z0-9._-]{1,120}$", client_id or ""):
         raise _invalid("client_id", "client_id must be 1-120 letters, digits or ._-")
@@ -248,9 +264,12 @@ def create_client(
     if application_type == "native" and auth_method != "none":
         # RFC 8252 §8.5: a secret shipped inside an app is no secret
         raise _invalid("auth_method", "native apps are public clients (auth_method none)")
-    secret = (
-        new_secret(32) if auth_method in ("client_secret_basic", "client_secret_post") else None
-    )
+    secret = new_secret(32) if auth_method in SECRET_METHODS else None
+    sealed = None
+    if auth_method == "client_secret_jwt":
+        if sealer is None:
+            raise ValueError("client_secret_jwt clients need a sealer for their secret")
+        sealed = sealer.seal(str(secret).encode(), secret_context(eco, client_id))
     client = Client(
         eco=eco,
         client_id=client_id,
@@ -268,6 +287,8 @@ def create_client(
         id_token_alg=id_token_alg,
         dpop_bound_access_tokens=dpop_bound_access_tokens,
         application_type=application_type,
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
+        secret_enc=sealed,
         created_at=_now(),
     )
     repo.add(tx.s, client)
@@ -344,13 +365,17 @@ def admits(rule: dict[str, Any], claims: dict[str, Any]) -> bool:
     return value is not None and value in allowed
 
 
+PLAIN_SETTINGS = ("name", "access_ttl", "refresh_ttl", "access_token_alg")
+
+
 def update_ecosystem(tx: Tx, eco: str, changes: dict[str, Any], actor: str | None) -> Ecosystem:
-    """Name, token lifetimes (access, refresh) and access-token algorithm of the ecosystem."""
+    """Name, token lifetimes (access, refresh), access-token algorithm of the ecosystem,
+    and whether its authorization requests must be pushed (RFC 9126)."""
     row = ecosystem(tx, eco)
     alg = changes.get("access_token_alg")
     if alg is not None and alg not in keys.ALGS:
         raise _invalid("access_token_alg", f"access_token_alg must be one of {keys.ALGS}")
-    for key in ("name", "access_ttl", "refresh_ttl", "access_token_alg"):
+    for key in (*PLAIN_SETTINGS, "require_pushed_authorization_requests"):
         if key in changes:
             setattr(row, key, changes[key])
     tx.s.flush()

@@ -28,6 +28,7 @@ SETTINGS = (
     "membership_policy",
     "admission_rule",
     "default_partner",
+    "require_pushed_authorization_requests",
 )
 USER_GRANTS = ["authorization_code", "refresh_token"]
 EVERY_SCOPE = sorted(ALL_SCOPES | OIDC_SCOPES)
@@ -158,4 +159,5 @@ def view(e: Ecosystem, issuer: str) -> dict[str, Any]:
         "refresh_ttl": e.refresh_ttl,
         "access_token_alg": keys.access_token_alg(e),
         "exchange_rules": e.exchange_rules,
+        "require_pushed_authorization_requests": e.require_pushed_authorization_requests,
     }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
-from identity.domain.crypto import digest, new_secret
+from identity.domain.crypto import digest, new_secret, same
 from identity.domain.tokens import Subject
 from identity.settings import IdentitySettings
 from identity.store import repository as repo
@@ -60,7 +61,22 @@ def find_person(tx: Tx, eco: str, username: str) -> Person | None:
     return person if person and person.active else None
 
 
-def start_session(tx: Tx, settings: IdentitySettings, person: Person) -> tuple[str, int]:
+# The query parameter that names the authorization request a sign-in is made for.
+TICKET = "login_ticket"
+
+
+def ticket_of(return_to: str | None) -> str | None:
+    """The login ticket in a return address (an authorization request sent to sign in)."""
+    values = parse_qs(urlsplit(return_to or "").query).get(TICKET)
+    return values[0] if values else None
+
+
+def start_session(
+    tx: Tx, settings: IdentitySettings, person: Person, return_to: str | None = None
+) -> tuple[str, int]:
+    """A new session; made for the authorization request whose ticket ``return_to``
+    carries, that request may count it (once) as the fresh login it asked for."""
+    ticket = ticket_of(return_to)
     sid = new_secret()
     now = _now()
     auth_time = int(now.timestamp())
@@ -72,6 +88,7 @@ def start_session(tx: Tx, settings: IdentitySettings, person: Person) -> tuple[s
             person_id=person.id,
             auth_time=auth_time,
             expires_at=now + timedelta(seconds=settings.session_ttl_s),
+            fresh_for=digest(ticket) if ticket else None,
         ),
     )
     return sid, auth_time
@@ -94,8 +111,31 @@ def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
         email=person.email,
         username=person.username,
         auth_time=row.auth_time,
-        extra={"sid": digest(sid)[:16]},
+        extra={"sid": public_sid(sid)},
     )
+
+
+def public_sid(sid: str) -> str:
+    """The session's id as tokens name it (``sid``): derived from, never revealing, the
+    cookie's secret."""
+    return digest(sid)[:16]
+
+
+def fresh_login(tx: Tx, sid: str | None, ticket: str | None) -> LoginSession | None:
+    """The session, if it was started for the authorization request holding ``ticket``
+    and that request has not spent it yet (:func:`spend_fresh`)."""
+    if not sid or not ticket:
+        return None
+    row = repo.get_session(tx.s, digest(sid))
+    if row is None or not row.fresh_for or not same(row.fresh_for, digest(ticket)):
+        return None
+    return row
+
+
+def spend_fresh(tx: Tx, row: LoginSession) -> None:
+    """The request answered with its fresh login: a replay of it must sign in again."""
+    row.fresh_for = None
+    tx.s.flush()
 
 
 def end_session(tx: Tx, sid: str | None) -> None:

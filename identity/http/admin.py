@@ -68,6 +68,7 @@ class ClientIn(BaseModel):
     jwks: dict[str, Any] | None = None
     dpop_bound_access_tokens: bool = False
     application_type: str = "web"
+    require_pushed_authorization_requests: bool = False
 
 
 class PolicyIn(BaseModel):
@@ -144,6 +145,7 @@ def _client(c: Any) -> dict[str, Any]:
         "first_party": c.first_party,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "application_type": c.application_type,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
     }
 
 
@@ -241,7 +243,7 @@ async def create_client(
     def work(tx: Tx, actor: str) -> dict[str, Any]:
         fields = body.model_dump(exclude={"client_id", "name"})
         client, secret = directory.create_client(
-            tx, eco, body.client_id, body.name, actor=actor, **fields
+            tx, eco, body.client_id, body.name, actor=actor, sealer=rt.sealer, **fields
         )
         return {**_client(client), "client_secret": secret}
 

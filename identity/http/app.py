@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
 from contracts.subjects import EVENT_STREAM
-from identity.http import admin, authorize, broker, login, logout, oidc, platform, signup
+from identity.http import admin, authorize, broker, login, logout, oidc, par, platform, signup
 from identity.http.errors import install as install_errors
 from identity.http.runtime import PACKAGE_DIR, build_runtime, trust_proxies
 from identity.lean.audit import HandOverRelay, SqliteWriter
@@ -165,6 +165,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     for router in (
         oidc.router,
         authorize.router,
+        par.router,
         login.router,
         logout.router,
         signup.router,

@@ -206,7 +206,7 @@ async def callback(request: Request, eco: str, alias: str, rt: RuntimeDep) -> Re
 
         def sign_in(tx: Tx) -> str:
             person = admit(tx, eco, alias, up, claims)
-            sid, _ = logic.start_session(tx, rt.settings, person)
+            sid, _ = logic.start_session(tx, rt.settings, person, saved.get("r"))
             tx.audit(
                 eco,
                 "login.succeeded",

@@ -95,7 +95,7 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     if person is None:
         await rt.tx(lambda tx: _record_failure(rt, tx, eco, form.username, keys, ip))
         return again("Wrong username or password.", 401)
-    sid = await rt.tx(lambda tx: _sign_in(rt, tx, eco, person, keys[0], ip))
+    sid = await rt.tx(lambda tx: _sign_in(rt, tx, eco, person, keys[0], ip, form.return_to))
     response = RedirectResponse(form.return_to, 303)
     cookies.set_session(response, rt.settings, eco, sid)
     return response
@@ -148,9 +148,11 @@ def _record_failure(
     _audit_failure(tx, eco, username, ip, "bad_credentials")
 
 
-def _sign_in(rt: IdentityRuntime, tx: Tx, eco: str, person: Person, account: str, ip: str) -> str:
+def _sign_in(
+    rt: IdentityRuntime, tx: Tx, eco: str, person: Person, account: str, ip: str, return_to: str
+) -> str:
     repo.clear_throttle(tx.s, account)  # the account's failures; the address keeps its own
-    sid, _ = logic.start_session(tx, rt.settings, person)
+    sid, _ = logic.start_session(tx, rt.settings, person, return_to)
     tx.audit(
         eco, "login.succeeded", actor=person.id, target=person.id, partner=person.partner, ip=ip
     )

@@ -14,7 +14,10 @@ from identity.domain.tokens import KNOWN_SCOPES, user_info
 from identity.http.runtime import IdentityRuntime, RuntimeDep, client_ip
 from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
 from identity.oauth.adapter import StarletteRequest
-from identity.oauth.grants import person_subject
+from identity.oauth.client_auth import ClientSecretJwt
+from identity.oauth.grants import AUTH_METHODS, RESPONSE_MODES, person_subject
+from identity.oauth.introspection import Introspection, Revocation
+from identity.store.models import Ecosystem
 from identity.store.transaction import Tx, run_tx_collect
 from mesh import dpop as proofs
 from mesh.dpop import ALGORITHMS, DPoPError
@@ -25,6 +28,8 @@ STATELESS_GRANTS = frozenset(
     {"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"}
 )
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Client assertions: private_key_jwt's asymmetric algorithms, client_secret_jwt's HS256.
+ASSERTION_ALGS = ["RS256", "PS256", "ES256", *ClientSecretJwt.ALGORITHMS]
 
 
 def dpop_token_error(exc: DPoPError) -> JSONResponse:
@@ -45,9 +50,9 @@ def dpop_resource_error(exc: DPoPError) -> JSONResponse:
     return JSONResponse(body, 401, headers)
 
 
-def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
-    iss = rt.settings.issuer(eco)
-    secret_and_jwt = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+def metadata(rt: IdentityRuntime, eco: Ecosystem) -> dict[str, Any]:
+    """What this issuer supports, exactly (each list is what the code accepts)."""
+    iss = rt.settings.issuer(eco.slug)
     return {
         "issuer": iss,
         "authorization_endpoint": f"{iss}/authorize",
@@ -59,7 +64,7 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
         "end_session_endpoint": f"{iss}/logout",
         "scopes_supported": sorted(KNOWN_SCOPES),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": [
             "authorization_code",
             "refresh_token",
@@ -68,10 +73,12 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(ALGS),
-        "token_endpoint_auth_methods_supported": secret_and_jwt,
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
-        "introspection_endpoint_auth_methods_supported": secret_and_jwt,
-        "revocation_endpoint_auth_methods_supported": [*secret_and_jwt, "none"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": Introspection.CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported": Revocation.CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": list(ALGORITHMS),
         "prompt_values_supported": ["none", "login", "consent"],
@@ -83,6 +90,9 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
             "iat",
             "auth_time",
             "nonce",
+            "azp",
+            "at_hash",
+            "sid",
             "name",
             "preferred_username",
             "email",
@@ -93,12 +103,14 @@ def metadata(rt: IdentityRuntime, eco: str) -> dict[str, Any]:
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
-        "authorization_response_iss_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "pushed_authorization_request_endpoint": f"{iss}/par",
+        "require_pushed_authorization_requests": eco.require_pushed_authorization_requests,
     }
 
 
-async def _known(rt: IdentityRuntime, eco: str) -> None:
-    await rt.tx(lambda tx: rt.enter(tx, eco))
+async def _known(rt: IdentityRuntime, eco: str) -> Ecosystem:
+    return await rt.tx(lambda tx: rt.enter(tx, eco).eco)
 
 
 @router.get("/eco/{eco}/.well-known/openid-configuration")
@@ -106,8 +118,8 @@ async def _known(rt: IdentityRuntime, eco: str) -> None:
 @router.get("/.well-known/oauth-authorization-server/eco/{eco}")
 @router.get("/.well-known/openid-configuration/eco/{eco}")
 async def discovery(eco: str, rt: RuntimeDep) -> JSONResponse:
-    await _known(rt, eco)
-    return JSONResponse(metadata(rt, eco), headers={"Cache-Control": "public, max-age=300"})
+    row = await _known(rt, eco)
+    return JSONResponse(metadata(rt, row), headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/eco/{eco}/jwks")
@@ -136,7 +148,7 @@ def to_response(
     return Response(content=content, status_code=status, headers=hdrs)
 
 
-def _unreadable_credentials() -> Response:
+def unreadable_credentials() -> Response:
     """RFC 6749 §5.2 ``invalid_client`` for client credentials no server could read
     (authlib's Basic parser raises ValueError on a non-ASCII value)."""
     body = {"error": "invalid_client", "error_description": "the Authorization header is not ASCII"}
@@ -145,7 +157,7 @@ def _unreadable_credentials() -> Response:
 
 async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) -> Response:
     if not request.headers.get("authorization", "").isascii():
-        return _unreadable_credentials()
+        return unreadable_credentials()
     oreq = await oauth_request(request, rt)
     proof = None
     if name == "token":  # RFC 9449: a DPoP proof binds what this request issues
@@ -214,9 +226,12 @@ async def userinfo(request: Request, eco: str, rt: RuntimeDep) -> Response:
         info = await rt.tx(work)
     except DPoPError as exc:
         return dpop_resource_error(exc)
+    realm = f'Bearer realm="{rt.settings.issuer(eco)}"'
+    if token is None:  # RFC 6750 §3.1: no credentials, no error code, just the challenge
+        return Response(status_code=401, headers={"WWW-Authenticate": realm, **NO_STORE})
     if info is None:
         challenge = (
-            'Bearer error="invalid_token", error_description="token invalid or lacks openid"'
+            f'{realm}, error="invalid_token", error_description="token invalid or lacks openid"'
         )
         return JSONResponse({"error": "invalid_token"}, 401, {"WWW-Authenticate": challenge})
     return JSONResponse(info, headers=NO_STORE)

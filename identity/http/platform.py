@@ -66,6 +66,7 @@ class SettingsIn(BaseModel):
     admission_rule: dict[str, Any] | None = None
     default_partner: str | None = Field(default=None, pattern=SLUG)
     access_token_alg: Literal["ES256", "RS256"] | None = None
+    require_pushed_authorization_requests: bool | None = None
 
 
 class EcosystemCreate(SettingsIn):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from identity.domain.crypto import digest, new_secret
@@ -20,7 +20,7 @@ from identity.domain.tokens import (
 )
 from identity.oauth import dpop
 from identity.oauth.adapter import ClientView, StarletteRequest, current
-from identity.oauth.client_auth import PrivateKeyJwt
+from identity.oauth.client_auth import ClientSecretJwt, PrivateKeyJwt, refusal
 from identity.oauth.exchange import TokenExchangeGrant
 from identity.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from identity.oauth.introspection import Introspection, Revocation
@@ -41,6 +41,7 @@ class IdentityServer(AuthorizationServer):
         """Every grant, client authentication method and endpoint, registered in one place."""
         self.register_token_generator("default", self.generate_tokens)
         self.register_client_auth_method(PrivateKeyJwt.CLIENT_AUTH_METHOD, PrivateKeyJwt())
+        self.register_client_auth_method(ClientSecretJwt.CLIENT_AUTH_METHOD, ClientSecretJwt())
         self.register_grant(AuthorizationCodeGrant, [CodeChallenge(required=True)])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
@@ -59,6 +60,19 @@ class IdentityServer(AuthorizationServer):
             if rows and row is not None:
                 rows.put((call.eco.slug, client_id), row)
         return ClientView(row) if row is not None else None
+
+    def authenticate_client(
+        self, request: Any, methods: list[str], endpoint: str = "token"
+    ) -> ClientView:
+        """authlib's client authentication (each client by its registered method only,
+        :meth:`ClientView.check_endpoint_auth_method`), refusing in words."""
+        try:
+            client: ClientView = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as err:
+            if err.description and err.description.startswith("The client cannot authenticate"):
+                err.description = refusal(request, methods)
+            raise
+        return client
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         assert isinstance(request, StarletteRequest)
@@ -141,6 +155,7 @@ class IdentityServer(AuthorizationServer):
                     access_jti=claims.get("jti"),
                     access_expires_at=datetime.fromtimestamp(claims.get("exp", 0), UTC),
                     jkt=dpop.refresh_binding(client),
+                    sid=user.extra.get("sid"),
                 ),
             )
         call.tx.audit(

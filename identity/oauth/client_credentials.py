@@ -5,7 +5,8 @@ decided here, by :func:`decide`, from the ecosystem's and the client's rows and 
 requested scope: the ecosystem still serves, the client may use the grant, the scope it
 gets (the provider knows every scope asked for; the client may ask for it; its roles
 allow it), whether it must prove a DPoP key, the token's subject, lifetime and signing
-algorithm. Client authentication is :func:`secret_accepted` (``client_secret_basic`` and
+algorithm. Client authentication is :func:`auth_method_allowed` (the client's registered
+method, no other) and :func:`secret_accepted` (``client_secret_basic`` and
 ``client_secret_post``), which authlib calls through :class:`identity.oauth.adapter.ClientView`.
 
 Both ways of issuing the token call these: the full path's authlib grant
@@ -46,11 +47,9 @@ def client_subject_of(row: Client) -> Subject:
 
 
 def auth_method_allowed(row: Client, method: str) -> bool:
-    """May ``row`` authenticate with ``method``? (Either secret method for a secret client.)"""
-    mine = row.auth_method
-    if method in SECRET_METHODS:
-        return mine in SECRET_METHODS
-    return method == mine
+    """May ``row`` authenticate with ``method``? Only with the one it is registered for
+    (its ``token_endpoint_auth_method``), at every endpoint that authenticates clients."""
+    return method == row.auth_method
 
 
 def secret_accepted(row: Client, secret_digest: str) -> bool:

@@ -33,7 +33,7 @@ from identity.oauth.access_tokens import (
     origin_eco,
 )
 from identity.oauth.adapter import ClientView, current
-from identity.oauth.grants import CONFIDENTIAL_METHODS
+from identity.oauth.grants import CONFIDENTIAL_METHODS, quoted
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -88,6 +88,13 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use token exchange")
         self.request.client = client
+        requested = self.request.form.get("requested_token_type")
+        if requested and requested != ACCESS_TOKEN_TYPE:
+            # RFC 8693 §2.2.2: refuse what is not issued here rather than issue another type
+            raise InvalidRequestError(
+                f"requested_token_type {quoted(requested)} is not issued here; "
+                f"only {ACCESS_TOKEN_TYPE}"
+            )
         subject, origin = self._token("subject_token", federated=True)
         if subject is None:
             raise InvalidRequestError("missing subject_token")

@@ -18,8 +18,24 @@ from identity.oauth.adapter import ClientView, current
 from identity.store import repository as repo
 from identity.store.models import AuthCode, RefreshToken
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+CONFIDENTIAL_METHODS = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "client_secret_jwt",
+]
+AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
+# How an authorization response may travel: in the redirect's query, or posted by a page
+# (OAuth 2.0 Form Post Response Mode). Not fragment: no response type here needs it.
+RESPONSE_MODES = ("query", "form_post")
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """A caller's value as an OAuth error description may hold it (RFC 6749 allows only
+    printable ASCII but double quote and backslash there), or a stand-in."""
+    if len(value) <= limit and all(" " <= c <= "~" and c not in '"\\' for c in value):
+        return value
+    return "(a value not shown)"
 
 
 def _now() -> datetime:
@@ -30,7 +46,9 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def person_subject(person_id: str, auth_time: int | None) -> Subject | None:
+def person_subject(person_id: str, auth_time: int | None, sid: str | None = None) -> Subject | None:
+    """The person ``person_id`` of this ecosystem, if active; ``sid``: the login session
+    their tokens came from (ID tokens name it)."""
     call = current()
     person = repo.get_person(call.tx.s, person_id)
     if person is None or not person.active or person.eco != call.eco.slug:
@@ -43,6 +61,25 @@ def person_subject(person_id: str, auth_time: int | None) -> Subject | None:
         email=person.email,
         username=person.username,
         auth_time=auth_time,
+        extra={"sid": sid} if sid else {},
+    )
+
+
+def id_token(grant: Any, token: dict[str, Any], nonce: str | None) -> str:
+    """The ID token issued with ``token`` to the grant's client, for its user."""
+    call = current()
+    client: ClientView = grant.request.client
+    signer = grant.server.keys.signer(call.tx, call.eco.slug, client.row.id_token_alg)
+    return mint_id_token(
+        signer,
+        call.issuer,
+        call.eco.slug,
+        client.client_id,
+        grant.request.user,
+        token["scope"],
+        token["expires_in"],
+        nonce,
+        token["access_token"],
     )
 
 
@@ -106,6 +143,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 redirect_uri=redirect_uri,
                 state=self.request.payload.state,
             )
+        mode = data.get("response_mode")
+        if mode is not None and mode not in RESPONSE_MODES:
+            raise InvalidRequestError(
+                f"response_mode {quoted(mode)} is not supported here "
+                f"(only {', '.join(RESPONSE_MODES)})",
+                redirect_uri=redirect_uri,
+                state=self.request.payload.state,
+            )
         if not valid_jkt(data.get("dpop_jkt")):
             raise InvalidRequestError(
                 "dpop_jkt must be a JWK SHA-256 thumbprint",
@@ -133,6 +178,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 auth_time=user.auth_time or int(_now().timestamp()),
                 expires_at=_now() + timedelta(seconds=call.extras["code_ttl"]),
                 dpop_jkt=data.get("dpop_jkt"),
+                sid=user.extra.get("sid"),
             ),
         )
 
@@ -164,7 +210,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code: CodeView) -> Subject | None:
         dpop.check_code_binding(authorization_code.row.dpop_jkt)
-        return person_subject(authorization_code.row.person_id, authorization_code.row.auth_time)
+        row = authorization_code.row
+        return person_subject(row.person_id, row.auth_time, row.sid)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
         call = current()
@@ -172,19 +219,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         status, token, headers = super().create_token_response()
         code: CodeView = self.request.authorization_code
         if "openid" in token.get("scope", "").split():
-            client = self.request.client
-            signer = self.server.keys.signer(call.tx, call.eco.slug, client.row.id_token_alg)
-            token["id_token"] = mint_id_token(
-                signer,
-                call.issuer,
-                call.eco.slug,
-                self.request.client.client_id,
-                self.request.user,
-                token["scope"],
-                token["expires_in"],
-                code.get_nonce(),
-                token["access_token"],
-            )
+            token["id_token"] = id_token(self, token, code.get_nonce())
         return status, token, headers
 
 
@@ -218,7 +253,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return RefreshView(row)
 
     def authenticate_user(self, refresh_token: RefreshView) -> Subject | None:
-        return person_subject(refresh_token.row.person_id, refresh_token.row.auth_time)
+        row = refresh_token.row
+        return person_subject(row.person_id, row.auth_time, row.sid)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
+        """OIDC Core §12.2: a refresh of an ``openid`` grant brings a new ID token (same
+        subject, ``auth_time`` and ``sid``; no nonce)."""
+        status, token, headers = super().create_token_response()
+        if "openid" in token.get("scope", "").split():
+            token["id_token"] = id_token(self, token, None)
+        return status, token, headers
 
     def revoke_old_credential(self, refresh_token: RefreshView) -> None:
         refresh_token.row.rotated = True

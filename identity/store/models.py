@@ -54,6 +54,10 @@ class Ecosystem(Base):
     created_at: Mapped[datetime]
     # set while the ecosystem is disabled: its issuer answers 404 to everything
     disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # RFC 9126 §5: every authorization request of this ecosystem must be pushed first
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class Partner(Base):
@@ -112,6 +116,13 @@ class Client(Base):
     # web | native (OpenID Connect Dynamic Client Registration §2): a native app's loopback
     # redirect may name any port (RFC 8252 §7.3, identity/oauth/redirects.py)
     application_type: Mapped[str] = mapped_column(String(8), default="web", server_default="web")
+    # RFC 9126 §6: this client's authorization requests must be pushed first
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # client_secret_jwt (RFC 7523 §2.2, HS256) verifies with the secret itself: sealed
+    # (AES-GCM, as private signing keys); NULL for every other method
+    secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime]
 
 
@@ -146,6 +157,8 @@ class AuthCode(Base):
     family_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # RFC 9449 §10: the DPoP key (thumbprint) the code must be redeemed with
     dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the public id (``sid``) of the login session the code was issued in
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshToken(Base):
@@ -166,6 +179,8 @@ class RefreshToken(Base):
     access_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # RFC 9449 §5: a public client's refresh token is bound to its DPoP key (thumbprint)
     jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the ``sid`` of the login session the family began in (its ID tokens carry it)
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RevokedAccessToken(Base):
@@ -181,6 +196,9 @@ class LoginSession(Base):
     person_id: Mapped[str] = mapped_column(String(64))
     auth_time: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime]
+    # digest of the ticket of the authorization request this sign-in was made for: that
+    # request (once) counts it as the fresh login prompt=login / max_age asked for
+    fresh_for: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Consent(Base):
@@ -233,6 +251,19 @@ class UsedAssertion(Base):
     __tablename__ = "id_used_assertions"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+class PushedRequest(Base):
+    """A pushed authorization request (RFC 9126): single use, short-lived, one client's."""
+
+    __tablename__ = "id_pushed_requests"
+    uri_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(120))
+    # the authorization request's parameters, as pushed: [[name, value], ...]
+    params: Mapped[list[Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 # The schema's history: its revisions are in identity/migrations/ (mesh.migrate).

@@ -22,6 +22,7 @@ from identity.store.models import (
     LoginThrottle,
     Partner,
     Person,
+    PushedRequest,
     RefreshToken,
     RevokedAccessToken,
     SigningKey,
@@ -209,3 +210,15 @@ def get_upstream(s: Session, eco: str, alias: str) -> UpstreamProvider | None:
 
 def list_upstreams(s: Session, eco: str) -> Sequence[UpstreamProvider]:
     return s.scalars(select(UpstreamProvider).where(UpstreamProvider.eco == eco)).all()
+
+
+# --- pushed authorization requests (RFC 9126) ---------------------------------------------
+
+
+def get_pushed(s: Session, uri_hash: str) -> PushedRequest | None:
+    return s.get(PushedRequest, uri_hash, with_for_update=True)
+
+
+def drop_pushed_before(s: Session, cutoff: datetime) -> None:
+    """Forget pushed requests that expired before ``cutoff``."""
+    s.execute(delete(PushedRequest).where(PushedRequest.expires_at < cutoff))

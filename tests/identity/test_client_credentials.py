@@ -27,6 +27,28 @@ async def verifier(idp):
         yield TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=0)
 
 
+@pytest.fixture(scope="module")
+async def post_client(idp) -> tuple[str, str]:
+    """A back-end registered for client_secret_post: (client_id, secret)."""
+    client_id = f"post-backend-{idp.settings.lean}"  # one per provider of this module
+    olivia = (await idp.person_tokens("olivia"))["access_token"]
+    created = await idp.http.post(
+        f"{idp.issuer}/admin/clients",
+        headers={"Authorization": f"Bearer {olivia}"},
+        json={
+            "client_id": client_id,
+            "name": "Post back-end",
+            "partner": "contoso",
+            "auth_method": "client_secret_post",
+            "grant_types": ["client_credentials"],
+            "scopes": ["directory:read"],
+            "roles": ["member"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    return client_id, created.json()["client_secret"]
+
+
 class TestClientCredentials:
     async def test_token_verifies_with_the_mesh_verifier(self, idp, verifier):
         resp = await idp.cc("northwind-backend", "profile:read profile:write")
@@ -47,7 +69,7 @@ class TestClientCredentials:
             payload
         )
 
-    async def test_client_secret_post_works_too(self, idp):
+    async def test_a_basic_client_cannot_use_client_secret_post(self, idp):
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -57,8 +79,26 @@ class TestClientCredentials:
                 "scope": "directory:read",
             },
         )
-        assert resp.status_code == 200
-        assert resp.json()["scope"] == "directory:read"
+        assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+        assert resp.json()["error_description"] == (
+            "client contoso-backend is registered for client_secret_basic; "
+            "this request used client_secret_post"
+        )
+
+    async def test_a_post_client_uses_post_only_on_both_paths(self, idp, post_client):
+        client_id, secret = post_client
+        form = {"grant_type": "client_credentials", "scope": "directory:read"}
+        ok = await idp.http.post(
+            f"{idp.issuer}/token", data={**form, "client_id": client_id, "client_secret": secret}
+        )
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["scope"] == "directory:read"
+        # HTTP Basic, the lean path's own request: refused there and on the full path
+        for _ in range(2):  # the second one finds the client's row cached
+            basic = await idp.http.post(f"{idp.issuer}/token", data=form, auth=(client_id, secret))
+            assert basic.status_code == 401, basic.text
+            assert basic.json()["error"] == "invalid_client"
+            assert "registered for client_secret_post" in basic.json()["error_description"]
 
     async def test_scope_is_cut_to_what_roles_allow(self, idp):
         resp = await idp.cc(
@@ -145,6 +185,7 @@ class TestAuditGroupCommit:
         }
         assert len(jtis) == 40
         events = await outbox_events(idp.settings.database_url)
-        audited = [e["data"]["details"].get("jti") for e in events if e["data"].get("details")]
+        details = [e["data"].get("details") or {} for e in events]
+        audited = [d["jti"] for d in details if d.get("jti")]  # events of issued tokens
         # each token was answered only after its event was committed, and has one event
         assert jtis <= set(audited) and len(audited) == len(set(audited))

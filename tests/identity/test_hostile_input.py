@@ -183,7 +183,8 @@ class TestUserinfo:
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}
         )
         assert resp.status_code == 401, resp.text[:300]
-        assert resp.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        challenge = resp.headers["www-authenticate"]
+        assert challenge.startswith("Bearer realm=") and 'error="invalid_token"' in challenge
 
     @pytest.mark.parametrize("kind", BOMBS)
     async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp, kind):
