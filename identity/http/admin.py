@@ -67,6 +67,8 @@ class ClientIn(BaseModel):
     first_party: bool = False
     jwks: dict[str, Any] | None = None
     dpop_bound_access_tokens: bool = False
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    backchannel_logout_session_required: bool = False
 
 
 class PolicyIn(BaseModel):
@@ -111,6 +113,7 @@ async def _admin(
     if request.method != "GET":
         rt.rows.forget(eco)  # admin writes refresh the cached rows and keys of this ecosystem
         rt.keys.invalidate(eco)
+        rt.backchannel.wake()  # a disabled person's sessions may owe logout tokens
     return result
 
 
@@ -142,6 +145,8 @@ def _client(c: Any) -> dict[str, Any]:
         "roles": c.roles,
         "first_party": c.first_party,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     }
 
 
