@@ -113,7 +113,7 @@ async def login(
             "client_id": client_id,
             "code_verifier": verifier,
         },
-        auth=(client_id, client_secret) if client_secret else None,
+        auth=(client_id, client_secret) if client_secret else httpx.USE_CLIENT_DEFAULT,
     )
     if token.status_code != 200:
         raise LoginFailed(f"code exchange failed: {token.text}")
