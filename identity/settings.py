@@ -60,6 +60,9 @@ class IdentitySettings(MeshSettings):
     backchannel_allowed_networks: list[str] = []
     backchannel_timeout_s: float = 5.0
     backchannel_poll_s: float = 2.0
+    # How often expired login sessions are ended (their clients told, their refresh
+    # tokens revoked); a refresh against an expired session is refused at once anyway.
+    session_sweep_s: float = 30.0
     # Device Authorization Grant (RFC 8628): how long a device code lives, the polling
     # interval it starts with, and wrong user codes per address within LOGIN_WINDOW_S.
     device_code_ttl_s: int = 600

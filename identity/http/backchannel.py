@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LEASE_S = 30.0
-SWEEP_EVERY_S = 30.0
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -63,7 +62,7 @@ class BackChannel:
             swept = 0.0
             while True:
                 try:
-                    if time.monotonic() - swept > SWEEP_EVERY_S:
+                    if time.monotonic() - swept > rt.settings.session_sweep_s:
                         swept = time.monotonic()
                         await rt.tx(sessions.end_expired_sessions)
                     while await self._round(rt, http, allowed):

@@ -36,8 +36,13 @@ OFFLINE = "openid profile directory:read offline_access"
 
 @pytest.fixture(scope="module")
 def idp_overrides() -> dict[str, Any]:
-    """Logout tokens may go to loopback (the portal and the test's RPs), picked up fast."""
-    return {"backchannel_allowed_networks": ["127.0.0.1"], "backchannel_poll_s": 0.2}
+    """Logout tokens may go to loopback (the portal and the test's RPs), picked up fast;
+    expired sessions are ended within half a second."""
+    return {
+        "backchannel_allowed_networks": ["127.0.0.1"],
+        "backchannel_poll_s": 0.2,
+        "session_sweep_s": 0.5,
+    }
 
 
 async def _sql(database_url: str, statement: str, **params: Any) -> list[Any]:
@@ -117,6 +122,28 @@ class TestSessionRefresh:
         assert after.status_code == 200, after.text
         assert "offline_access" in after.json()["scope"].split()
         await browser.aclose()
+
+    async def test_consent_page_shows_offline_access(self, idp):
+        async with httpx.AsyncClient(timeout=10, follow_redirects=True) as browser:
+            page = await browser.get(
+                f"{idp.issuer}/authorize",
+                params={
+                    "response_type": "code",
+                    "client_id": "mesh-cli",
+                    "redirect_uri": CLI_REDIRECT,
+                    "scope": OFFLINE,
+                    "state": "s",
+                    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                    "code_challenge_method": "S256",
+                },
+            )
+            action, fields = _form(page.text)
+            consent = await browser.post(
+                urljoin(str(page.url), action),
+                data={**fields, "username": "bruno", "password": seed.PASSWORD},
+            )
+        assert 'name="decision"' in consent.text
+        assert "<code>offline_access</code> (stays signed in after you sign out)" in consent.text
 
     async def test_client_not_registered_for_offline_access_does_not_get_it(self, idp):
         clients = await (await _operator(idp)).get(f"{idp.issuer}/admin/clients")
@@ -219,6 +246,19 @@ class TestBackChannelLogout:
         await _logout_at_identity(idp, browser)
         gone = await _eventually(lambda: _none(_portal_sessions(portal, "Noah Nguyen")))
         assert gone, "the portal session outlived the logout at identity"
+        await browser.aclose()
+
+    async def test_an_expired_session_ends_the_portal_session(self, idp, idp_database, portal):
+        browser = await _portal_sign_in(portal, "fatima")
+        assert len(await _portal_sessions(portal, "Fatima Farouk")) == 1
+        await _sql(
+            idp_database,
+            "UPDATE id_sessions SET expires_at = :past WHERE person_id = "
+            "(SELECT id FROM id_people WHERE username = 'fatima')",
+            past=_past(),
+        )
+        gone = await _eventually(lambda: _none(_portal_sessions(portal, "Fatima Farouk")))
+        assert gone, "the portal session outlived the expired session at identity"
         await browser.aclose()
 
     async def test_disabling_a_person_ends_their_portal_session(self, idp, portal):
