@@ -155,6 +155,9 @@ class TestDeviceFlow:
 
     async def test_unknown_client_and_scope(self, idp):
         assert (await _start(idp, client="nobody")).json()["error"] == "invalid_client"
+        anonymous = await idp.http.post(f"{idp.issuer}/device_authorization", data={})
+        assert anonymous.status_code in (400, 401)
+        assert anonymous.json()["error"] == "invalid_client"
         resp = await _start(idp, scope="openid no-such-scope")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
 

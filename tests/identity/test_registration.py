@@ -69,6 +69,16 @@ class TestInitialAccessTokens:
         assert (await _issue(idp, nadia, partner="contoso")).status_code == 403
         operator = await _bearer(idp, "olivia", "openid admin")
         assert (await _issue(idp, operator, partner="contoso")).status_code == 201
+        # another partner's admin neither lists nor revokes northwind's tokens
+        mine = (await _issue(idp, nadia)).json()["id"]
+        carlos = await _bearer(idp, "carlos", "openid connector:admin")
+        tokens_url = IAT.format(iss=idp.issuer, partner="northwind")
+        assert (await idp.http.get(tokens_url, headers=carlos)).status_code == 403
+        assert (await idp.http.delete(f"{tokens_url}/{mine}", headers=carlos)).status_code == 403
+        # nor through their own partner's path
+        theirs = IAT.format(iss=idp.issuer, partner="contoso") + f"/{mine}"
+        assert (await idp.http.delete(theirs, headers=carlos)).status_code == 404
+        assert (await idp.http.get(tokens_url, headers=nadia)).json()[-1]["revoked"] is False
 
     async def test_limits_an_admin_cannot_grant(self, idp, nadia):
         assert (await _issue(idp, nadia, scopes=["admin"])).status_code == 422
