@@ -1,4 +1,5 @@
-"""The egress guard against server-side request forgery (OWASP SSRF guidance).
+"""The egress guard against server-side request forgery (OWASP SSRF guidance): the
+connector's calls to partners' back-ends and identity's back-channel logout tokens.
 
 Every target host is resolved and each of its addresses must be globally routable
 (no loopback, private, shared, link-local, multicast, reserved or unspecified

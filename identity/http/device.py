@@ -142,4 +142,5 @@ async def verification_submit(request: Request, eco: str, rt: RuntimeDep) -> Res
         title = "Device connected" if allow else "Device refused"
         detail = "You can go back to your device." if allow else "The device gets no access."
         return render(request, rt, "message.html", {"title": title, "detail": detail})
-    return render(request, rt, "message.html", {"title": outcome}, 400)
+    status = 429 if outcome.startswith("Too many") else 400
+    return render(request, rt, "message.html", {"title": outcome}, status)
