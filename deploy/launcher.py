@@ -232,6 +232,8 @@ class Launcher:
             port=self.ports.identity,
             public_url=self.identity_url,
             platform_ecosystem=DEMO_ECOSYSTEM,
+            # the portal's back-channel logout endpoint is on this machine
+            backchannel_allowed_networks='["127.0.0.1"]',
         )
         self.spawn("identity", [py, "-m", "identity"], identity_env)
         self.spawn(

@@ -54,6 +54,22 @@ class IdentitySettings(MeshSettings):
     # Ecosystems whose token endpoint demands server nonces in proofs ("*": every one).
     dpop_nonce_ecosystems: list[str] = []
     dpop_nonce_period_s: int = 300
+    # OpenID Connect Back-Channel Logout: logout tokens go only to public addresses
+    # (mesh.egress) but for these networks (e.g. ["127.0.0.1"] on one machine); each POST
+    # may take this long; other replicas' logouts are picked up this often.
+    backchannel_allowed_networks: list[str] = []
+    backchannel_timeout_s: float = 5.0
+    backchannel_poll_s: float = 2.0
+    # How often expired login sessions are ended (their clients told, their refresh
+    # tokens revoked); a refresh against an expired session is refused at once anyway.
+    session_sweep_s: float = 30.0
+    # Device Authorization Grant (RFC 8628): how long a device code lives, the polling
+    # interval it starts with, and wrong user codes per address within LOGIN_WINDOW_S.
+    device_code_ttl_s: int = 600
+    device_interval_s: int = 5
+    device_max_failures: int = 10
+    # Dynamic client registration (RFC 7591): longest life of an initial access token.
+    initial_access_token_max_ttl_s: int = 30 * 24 * 3600
     trusted_proxies: list[str] = Field(
         default=[],
         description="Addresses or CIDR networks of the reverse proxies in front of the "

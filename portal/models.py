@@ -37,6 +37,16 @@ sessions = Table(
     Column("access_expires_at", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen", Float, nullable=False),
+    # identity's login session (the ID token's sid): a back-channel logout ends it
+    Column("idp_sid", String(64), nullable=True, index=True),
+)
+
+# jti values of back-channel logout tokens already accepted (a replay is refused).
+logout_jtis = Table(
+    "portal_logout_jtis",
+    metadata,
+    Column("jti", String(128), primary_key=True),
+    Column("expires_at", Float, nullable=False),
 )
 
 # An authorization request in flight: state → PKCE verifier, nonce and where to go back.

@@ -17,6 +17,10 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_TYP = "logout+jwt"
+LOGOUT_TOKEN_MAX_AGE_S = 300
+
 
 class LoginError(Exception):
     """The provider refused or answered something we cannot trust; shown to the person."""
@@ -148,6 +152,40 @@ class OidcClient:
         if claims.get("nonce") != nonce:
             raise LoginError("the ID token does not answer this login (nonce mismatch)")
         return dict(claims)
+
+    async def verify_logout_token(self, token: str) -> dict[str, Any]:
+        """A back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6):
+        typ ``logout+jwt``, signed by the issuer (JWKS), issuer, audience, iat and exp,
+        the back-channel logout event, ``sub`` or ``sid``, a ``jti``, and no ``nonce``.
+        Replay (the jti) is the caller's to check."""
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("typ") != LOGOUT_TOKEN_TYP:
+                raise LoginError("not a logout token (typ)")
+            key = await self._key(str(header.get("kid", "")))
+            claims = dict(
+                jwt.decode(
+                    token,
+                    key=key,
+                    algorithms=["RS256", "PS256", "ES256", "EdDSA"],
+                    audience=self.client_id,
+                    issuer=self.issuer,
+                    leeway=30,
+                    options={"require": ["iss", "aud", "iat", "exp", "jti"]},
+                )
+            )
+        except jwt.PyJWTError as exc:
+            raise LoginError(f"the logout token is not valid ({exc})") from exc
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+            raise LoginError("the logout token lacks the back-channel logout event")
+        if "nonce" in claims:
+            raise LoginError("a logout token must not carry a nonce")
+        if not isinstance(claims.get("sub") or claims.get("sid"), str):
+            raise LoginError("the logout token names neither sub nor sid")
+        if claims["iat"] < time.time() - LOGOUT_TOKEN_MAX_AGE_S:
+            raise LoginError("the logout token is too old")
+        return claims
 
     async def _key(self, kid: str) -> Any:
         if kid not in self._jwks:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.models import dashboards, logins, sessions
+from portal.models import dashboards, logins, logout_jtis, sessions
 
 
 def _now() -> datetime:
@@ -57,6 +57,27 @@ async def update_session(s: AsyncSession, sid: str, **values: Any) -> None:
 
 async def delete_session(s: AsyncSession, sid: str) -> None:
     await s.execute(delete(sessions).where(sessions.c.id == sid))
+
+
+async def end_idp_sessions(s: AsyncSession, eco: str, sub: str | None, sid: str | None) -> int:
+    """Delete the sessions a back-channel logout names: by identity's sid, else by sub."""
+    where = [sessions.c.eco == eco]
+    if sid:
+        where.append(sessions.c.idp_sid == sid)
+    if sub:
+        where.append(sessions.c.sub == sub)
+    result = await s.execute(delete(sessions).where(and_(*where)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def logout_jti_seen(s: AsyncSession, jti: str, expires_at: float, now: float) -> bool:
+    """Record a logout token's jti; True if it had been accepted before."""
+    await s.execute(delete(logout_jtis).where(logout_jtis.c.expires_at < now))
+    found = await s.execute(select(logout_jtis.c.jti).where(logout_jtis.c.jti == jti))
+    if found.first() is not None:
+        return True
+    await s.execute(insert(logout_jtis).values(jti=jti, expires_at=expires_at))
+    return False
 
 
 async def purge_sessions(s: AsyncSession, idle_before: float) -> None:

@@ -90,7 +90,14 @@ class SessionStore:
     # -- sessions ----------------------------------------------------------------------
 
     async def create(
-        self, eco: str, sub: str, name: str, partner: str | None, roles: list[str], tokens: TokenSet
+        self,
+        eco: str,
+        sub: str,
+        name: str,
+        partner: str | None,
+        roles: list[str],
+        tokens: TokenSet,
+        idp_sid: str | None = None,
     ) -> tuple[str, Session]:
         """A new session; returns the cookie value (only its hash is stored) and the session."""
         cookie = secrets.token_urlsafe(32)
@@ -112,6 +119,7 @@ class SessionStore:
                     "tokens": self._seal(tokens),
                     "access_expires_at": tokens.expires_at,
                     "last_seen": time.time(),
+                    "idp_sid": idp_sid,
                 },
             )
         return cookie, session
@@ -180,6 +188,17 @@ class SessionStore:
 
     def _fresh(self, tokens: TokenSet) -> bool:
         return tokens.expires_at - self.margin > time.time()
+
+    async def end_by_logout_token(self, eco: str, claims: dict[str, object]) -> int | None:
+        """End the sessions a verified logout token names; None if its jti was used."""
+        sub, sid = claims.get("sub"), claims.get("sid")
+        async with self.db.transaction() as s:
+            expires = float(claims.get("exp") or time.time()) + 60  # type: ignore[arg-type]
+            if await repo.logout_jti_seen(s, str(claims["jti"]), expires, time.time()):
+                return None
+            return await repo.end_idp_sessions(
+                s, eco, sub if isinstance(sub, str) else None, sid if isinstance(sid, str) else None
+            )
 
     async def destroy(self, session: Session) -> None:
         async with self.db.transaction() as s:

@@ -66,8 +66,10 @@ async def login(
     password: str,
     redirect_uri: str,
     scope: str,
+    client_secret: str | None = None,
 ) -> dict[str, Any]:
     """Sign ``username`` in through the real pages; returns the token response.
+    ``client_secret``: a confidential client's (HTTP Basic at the token endpoint).
 
     ``prompt=login`` makes the provider ask for credentials even when ``http`` still
     carries another person's session cookie, so one client can sign in many people.
@@ -111,6 +113,7 @@ async def login(
             "client_id": client_id,
             "code_verifier": verifier,
         },
+        auth=(client_id, client_secret) if client_secret else httpx.USE_CLIENT_DEFAULT,
     )
     if token.status_code != 200:
         raise LoginFailed(f"code exchange failed: {token.text}")

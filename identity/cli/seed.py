@@ -39,6 +39,8 @@ PEOPLE: dict[str, tuple[str, str, list[str]]] = {
 }
 DEFAULT_PORTAL_URL = "http://127.0.0.1:8082"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
+PORTAL_SCOPES = [s for s in EVERY_SCOPE if s != "offline_access"]
 CLIENTS: dict[str, dict[str, Any]] = {
     "mesh-cli": CLI_CLIENT,
     "portal": dict(
@@ -46,10 +48,22 @@ CLIENTS: dict[str, dict[str, Any]] = {
         partner="acme-hq",
         auth_method="client_secret_basic",
         grant_types=[*USER_GRANTS, EXCHANGE],
-        scopes=EVERY_SCOPE,
+        # a web app: its refresh tokens end with the person's session (no offline_access)
+        scopes=PORTAL_SCOPES,
         first_party=True,
         redirect_uris=[f"{DEFAULT_PORTAL_URL}/auth/callback"],
         post_logout_redirect_uris=[f"{DEFAULT_PORTAL_URL}/"],
+        backchannel_logout_uri=f"{DEFAULT_PORTAL_URL}/auth/backchannel-logout",
+        backchannel_logout_session_required=True,
+    ),
+    # a device without a keyboard (RFC 8628), e.g. a meeting-room screen: it may stay
+    # signed in after the person's browser session ends (offline_access)
+    "mesh-device": dict(
+        name="partnermesh meeting-room display",
+        partner=None,
+        auth_method="none",
+        grant_types=[DEVICE, "refresh_token"],
+        scopes=EVERY_SCOPE,
     ),
     **{
         f"{p}-backend": dict(
@@ -72,12 +86,14 @@ EXCHANGE_RULES: list[dict[str, Any]] = [
 ]
 
 
-def portal_uris(portal_url: str) -> dict[str, list[str]]:
-    """The portal client's redirect URIs for a portal served at ``portal_url``."""
+def portal_uris(portal_url: str) -> dict[str, Any]:
+    """The portal client's redirect and back-channel logout URIs for a portal served at
+    ``portal_url``."""
     base = portal_url.rstrip("/")
     return {
         "redirect_uris": [f"{base}/auth/callback"],
         "post_logout_redirect_uris": [f"{base}/"],
+        "backchannel_logout_uri": f"{base}/auth/backchannel-logout",
     }
 
 
@@ -135,6 +151,9 @@ def seed(
             uris = portal_uris(portal_url)
             row.redirect_uris = uris["redirect_uris"]
             row.post_logout_redirect_uris = uris["post_logout_redirect_uris"]
+            row.backchannel_logout_uri = uris["backchannel_logout_uri"]
+            row.backchannel_logout_session_required = True
+            row.scopes = PORTAL_SCOPES
     tx.s.flush()
     return secrets
 

@@ -10,11 +10,12 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from contracts.claims import Role
 from contracts.errors import ErrorCode
 from contracts.v1.identity import PartnerData, PartnerRegistered, PersonData, PersonRegistered
-from identity.domain import keys, revocation
+from identity.domain import keys, revocation, sessions
 from identity.domain.crypto import Sealer, digest, new_secret
 from identity.domain.tokens import KNOWN_SCOPES
 from identity.store import repository as repo
@@ -29,6 +30,7 @@ GRANTS = (
     "refresh_token",
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:ietf:params:oauth:grant-type:device_code",
 )
 AUTH_METHODS = (
     "client_secret_basic",
@@ -55,6 +57,9 @@ def _invalid(field: str, msg: str) -> MeshError:
     return MeshError(
         ErrorCode.VALIDATION_FAILED, msg, [{"loc": [field], "msg": msg, "type": "value"}]
     )
+
+
+invalid_field = _invalid
 
 
 def check_slug(field: str, value: str) -> str:
@@ -203,6 +208,7 @@ def update_membership(
         person.active = active
         if not active:
             revocation.revoke_person(tx, eco, person.id)
+            sessions.end_person_sessions(tx, eco, person.id, "person_disabled")
     tx.s.flush()
     tx.audit(
         eco,
@@ -236,6 +242,8 @@ def create_client(
     application_type: str = "web",
     require_pushed_authorization_requests: bool = False,
     sealer: Sealer | None = None,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
     actor: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (shown once, stored as a hash, and
@@ -259,6 +267,8 @@ def create_client(
         raise _invalid("id_token_alg", f"id_token_alg must be one of {keys.ALGS}")
     if auth_method == "private_key_jwt" and not (jwks or {}).get("keys"):
         raise _invalid("jwks", "private_key_jwt needs the client's public keys (jwks)")
+    if backchannel_logout_uri is not None:
+        check_backchannel_uri(backchannel_logout_uri)
     if application_type not in APPLICATION_TYPES:
         raise _invalid("application_type", f"application_type must be one of {APPLICATION_TYPES}")
     if application_type == "native" and auth_method != "none":
@@ -289,11 +299,24 @@ def create_client(
         application_type=application_type,
         require_pushed_authorization_requests=require_pushed_authorization_requests,
         secret_enc=sealed,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
         created_at=_now(),
     )
     repo.add(tx.s, client)
     tx.audit(eco, "admin.client.created", actor=actor, target=client_id, partner=partner)
     return client, secret
+
+
+def check_backchannel_uri(uri: str) -> str:
+    """An absolute http(s) URI without fragment (Back-Channel Logout 1.0 §2.2); where it
+    may point is the egress guard's to say when logout tokens are sent."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise _invalid("backchannel_logout_uri", "an absolute http(s) URI without fragment")
+    if parts.username or parts.password:
+        raise _invalid("backchannel_logout_uri", "no credentials in the URI")
+    return uri
 
 
 def set_policy(

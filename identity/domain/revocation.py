@@ -66,6 +66,13 @@ def revoke_family(tx: Tx, eco: str, family_id: str, reason: Reason = "revoked") 
     return count
 
 
+def revoke_session(tx: Tx, eco: str, sid_hash: str) -> None:
+    """A login session ended: the refresh tokens tied to it and their access tokens."""
+    repo.revoke_session_refresh(tx.s, sid_hash)
+    live = repo.live_access_tokens(tx.s, datetime.now(UTC), session_hash=sid_hash)
+    revoke_access(tx, eco, live, "revoked")
+
+
 def revoke_person(tx: Tx, eco: str, person_id: str) -> None:
     """A disabled person: every refresh token and the access tokens issued with them."""
     repo.revoke_person_refresh(tx.s, eco, person_id)

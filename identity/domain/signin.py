@@ -111,14 +111,26 @@ def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
         email=person.email,
         username=person.username,
         auth_time=row.auth_time,
-        extra={"sid": public_sid(sid)},
+        extra={"sid": public_sid(row.sid_hash), "sid_hash": row.sid_hash},
     )
 
 
-def public_sid(sid: str) -> str:
-    """The session's id as tokens name it (``sid``): derived from, never revealing, the
-    cookie's secret."""
-    return digest(sid)[:16]
+def public_sid(sid_hash: str) -> str:
+    """The ``sid`` that ID and logout tokens name for a session (never its cookie value)."""
+    return sid_hash[:16]
+
+
+def live_session(tx: Tx, sid_hash: str | None) -> bool:
+    """Whether the login session ``sid_hash`` still lasts (refresh tokens tied to it)."""
+    if not sid_hash:
+        return False
+    row = repo.get_session(tx.s, sid_hash)
+    return row is not None and _aware(row.expires_at) > _now()
+
+
+def session_expiry(tx: Tx, sid_hash: str | None) -> datetime | None:
+    row = repo.get_session(tx.s, sid_hash) if sid_hash else None
+    return _aware(row.expires_at) if row else None
 
 
 def fresh_login(tx: Tx, sid: str | None, ticket: str | None) -> LoginSession | None:
@@ -136,11 +148,6 @@ def spend_fresh(tx: Tx, row: LoginSession) -> None:
     """The request answered with its fresh login: a replay of it must sign in again."""
     row.fresh_for = None
     tx.s.flush()
-
-
-def end_session(tx: Tx, sid: str | None) -> None:
-    if sid:
-        repo.delete_session(tx.s, digest(sid))
 
 
 def has_consent(tx: Tx, eco: str, person_id: str, client_id: str, scope: str) -> bool:

@@ -69,6 +69,8 @@ class ClientIn(BaseModel):
     dpop_bound_access_tokens: bool = False
     application_type: str = "web"
     require_pushed_authorization_requests: bool = False
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    backchannel_logout_session_required: bool = False
 
 
 class PolicyIn(BaseModel):
@@ -113,6 +115,7 @@ async def _admin(
     if request.method != "GET":
         rt.rows.forget(eco)  # admin writes refresh the cached rows and keys of this ecosystem
         rt.keys.invalidate(eco)
+        rt.backchannel.wake()  # a disabled person's sessions may owe logout tokens
     return result
 
 
@@ -146,6 +149,8 @@ def _client(c: Any) -> dict[str, Any]:
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "application_type": c.application_type,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
     }
 
 

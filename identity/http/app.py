@@ -17,7 +17,19 @@ from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
 from contracts.subjects import EVENT_STREAM
-from identity.http import admin, authorize, broker, login, logout, oidc, par, platform, signup
+from identity.http import (
+    admin,
+    authorize,
+    broker,
+    device,
+    login,
+    logout,
+    oidc,
+    par,
+    platform,
+    registration,
+    signup,
+)
 from identity.http.errors import install as install_errors
 from identity.http.runtime import PACKAGE_DIR, build_runtime, trust_proxies
 from identity.lean.audit import HandOverRelay, SqliteWriter
@@ -80,6 +92,7 @@ async def _start(app: FastAPI, settings: IdentitySettings, stack: AsyncExitStack
     tasks = [
         asyncio.create_task(relay.run(), name="identity-relay"),
         asyncio.create_task(app.state.rt.group.run(), name="identity-audit"),
+        asyncio.create_task(rt.backchannel.run(rt), name="identity-backchannel"),
     ]
     stack.push_async_callback(_cancel, *tasks)
     app.state.relay = relay
@@ -168,6 +181,8 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         par.router,
         login.router,
         logout.router,
+        device.router,
+        registration.router,
         signup.router,
         broker.router,
         admin.router,

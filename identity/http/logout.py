@@ -9,7 +9,9 @@ import jwt
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from identity.domain import sessions
 from identity.domain import signin as logic
+from identity.domain.crypto import digest
 from identity.domain.keys import ALGS
 from identity.http import cookies
 from identity.http.pages import csrf_ok, form_expired, render
@@ -68,11 +70,13 @@ async def _finish(request: Request, eco: str, rt: IdentityRuntime, target: str |
 
     def end(tx: Tx) -> None:
         user = logic.session_subject(tx, eco, sid)
-        logic.end_session(tx, sid)
+        if sid:  # its refresh tokens end with it; its clients are told (back-channel)
+            sessions.end_session(tx, eco, digest(sid), "logout")
         if user:
             tx.audit(eco, "logout", actor=user.sub, target=user.sub, partner=user.partner)
 
     await rt.tx(end)
+    rt.backchannel.wake()
     response: Response
     if target:
         response = RedirectResponse(target, 302)

@@ -70,6 +70,7 @@ def metadata(rt: IdentityRuntime, eco: Ecosystem) -> dict[str, Any]:
             "refresh_token",
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:device_code",
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(ALGS),
@@ -106,6 +107,18 @@ def metadata(rt: IdentityRuntime, eco: Ecosystem) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "pushed_authorization_request_endpoint": f"{iss}/par",
         "require_pushed_authorization_requests": eco.require_pushed_authorization_requests,
+        **logout_device_registration(iss),
+    }
+
+
+def logout_device_registration(iss: str) -> dict[str, Any]:
+    """Back-Channel Logout 1.0, Device Authorization Grant (RFC 8628), Dynamic Client
+    Registration (RFC 7591)."""
+    return {
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "device_authorization_endpoint": f"{iss}/device_authorization",
+        "registration_endpoint": f"{iss}/register",
     }
 
 

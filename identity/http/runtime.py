@@ -16,6 +16,7 @@ from identity.domain.crypto import Passwords, Sealer
 from identity.domain.dpop import IdentityDPoP
 from identity.domain.dpop import build as build_dpop
 from identity.domain.keys import KeyRing
+from identity.http.backchannel import BackChannel
 from identity.lean.audit import lean_writer
 from identity.oauth.adapter import Call, enter
 from identity.oauth.authorization_server import IdentityServer
@@ -44,6 +45,7 @@ class IdentityRuntime:
     group: GroupCommit
     dpop: IdentityDPoP
     rows: TtlCache = field(default_factory=TtlCache)
+    backchannel: BackChannel = field(default_factory=BackChannel)
 
     async def tx(self, fn: Callable[..., T], *args: Any) -> T:
         return await run_tx(self.db, self.outbox, fn, *args)

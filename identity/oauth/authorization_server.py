@@ -10,6 +10,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from identity.domain import signin
 from identity.domain.crypto import digest, new_secret
 from identity.domain.dpop import token_type
 from identity.domain.keys import KeyRing, access_token_alg
@@ -22,7 +23,12 @@ from identity.oauth import dpop
 from identity.oauth.adapter import ClientView, StarletteRequest, current
 from identity.oauth.client_auth import ClientSecretJwt, PrivateKeyJwt, refusal
 from identity.oauth.exchange import TokenExchangeGrant
-from identity.oauth.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
+from identity.oauth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    DeviceCodeGrant,
+    RefreshTokenGrant,
+)
 from identity.oauth.introspection import Introspection, Revocation
 from identity.store import repository as repo
 from identity.store.models import RefreshToken
@@ -46,6 +52,7 @@ class IdentityServer(AuthorizationServer):
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(TokenExchangeGrant)
+        self.register_grant(DeviceCodeGrant)
         self.register_endpoint(Introspection)
         self.register_endpoint(Revocation)
 
@@ -139,6 +146,13 @@ class IdentityServer(AuthorizationServer):
             user: Subject = request.user
             now = datetime.now(UTC)
             call.family_id = call.family_id or uuid.uuid4().hex
+            expires_at = now + timedelta(seconds=call.eco.refresh_ttl)
+            # without offline_access a refresh token lives only as long as the login session
+            session_hash = None
+            if "offline_access" not in token["scope"].split():
+                session_hash = call.extras.get("session_hash")
+                ends = signin.session_expiry(call.tx, session_hash)
+                expires_at = min(expires_at, ends) if ends else expires_at
             repo.add(
                 call.tx.s,
                 RefreshToken(
@@ -150,12 +164,13 @@ class IdentityServer(AuthorizationServer):
                     scope=token["scope"],
                     auth_time=user.auth_time or int(now.timestamp()),
                     issued_at=now,
-                    expires_at=now + timedelta(seconds=call.eco.refresh_ttl),
+                    expires_at=expires_at,
                     # so that revoking the family revokes this access token too
                     access_jti=claims.get("jti"),
                     access_expires_at=datetime.fromtimestamp(claims.get("exp", 0), UTC),
                     jkt=dpop.refresh_binding(client),
                     sid=user.extra.get("sid"),
+                    session_hash=session_hash,
                 ),
             )
         call.tx.audit(

@@ -3,13 +3,21 @@ detection, client credentials. Token exchange lives in :mod:`identity.oauth.exch
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    InvalidGrantError,
+    InvalidRequestError,
+    UnauthorizedClientError,
+    grants,
+)
+from authlib.oauth2.rfc8628 import AuthorizationPendingError, ExpiredTokenError, SlowDownError
 
-from identity.domain import revocation
+from identity.domain import device, revocation, sessions, signin
 from identity.domain.crypto import digest
 from identity.domain.dpop import valid_jkt
 from identity.domain.tokens import Subject, grant_scope, mint_id_token
@@ -81,6 +89,16 @@ def id_token(grant: Any, token: dict[str, Any], nonce: str | None) -> str:
         nonce,
         token["access_token"],
     )
+
+
+def in_session(subject: Subject | None, sid_hash: str | None) -> Subject | None:
+    """``subject`` as signed in through login session ``sid_hash`` (its ``sid`` in ID
+    tokens; its refresh tokens end with the session unless granted ``offline_access``)."""
+    if subject is None or not sid_hash:
+        return subject
+    current().extras["session_hash"] = sid_hash
+    extra = {**subject.extra, "sid": signin.public_sid(sid_hash), "sid_hash": sid_hash}
+    return dataclasses.replace(subject, extra=extra)
 
 
 class CodeView:
@@ -179,7 +197,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 expires_at=_now() + timedelta(seconds=call.extras["code_ttl"]),
                 dpop_jkt=data.get("dpop_jkt"),
                 sid=user.extra.get("sid"),
+                session_hash=user.extra.get("sid_hash"),
             ),
+        )
+        sessions.client_joined(
+            call.tx, user.extra.get("sid_hash"), call.eco.slug, user.sub, request.client.client_id
         )
 
     def query_authorization_code(self, code: str, client: ClientView) -> CodeView | None:
@@ -209,9 +231,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         current().tx.s.flush()
 
     def authenticate_user(self, authorization_code: CodeView) -> Subject | None:
-        dpop.check_code_binding(authorization_code.row.dpop_jkt)
         row = authorization_code.row
-        return person_subject(row.person_id, row.auth_time, row.sid)
+        dpop.check_code_binding(row.dpop_jkt)
+        return in_session(person_subject(row.person_id, row.auth_time, row.sid), row.session_hash)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
         call = current()
@@ -249,7 +271,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if _aware(row.expires_at) <= _now():
             return None
+        if row.session_hash and not signin.live_session(call.tx, row.session_hash):
+            return None  # issued without offline_access: it ended with the login session
         call.family_id = row.family_id
+        call.extras["session_hash"] = row.session_hash
         return RefreshView(row)
 
     def authenticate_user(self, refresh_token: RefreshView) -> Subject | None:
@@ -300,3 +325,76 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             include_refresh_token=False,
         )
         return token
+
+
+class DeviceCodeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+    """RFC 8628 §3.4/3.5: the device polls with its device code until the person decided.
+
+    A pending grant answers ``authorization_pending``, or ``slow_down`` (and 5 s more
+    interval from then on) when polled sooner than its interval; an expired one
+    ``expired_token``; a denied one ``access_denied``; an approved one its tokens, once.
+    """
+
+    GRANT_TYPE = device.GRANT_TYPE
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        code = self.request.payload.data.get("device_code")
+        if not code:
+            raise InvalidRequestError("device_code is required")
+        client: ClientView = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("this client may not use the device grant")
+        call = current()
+        row = repo.get_device_grant(call.tx.s, digest(code))
+        if row is None or row.eco != call.eco.slug or row.client_id != client.client_id:
+            raise InvalidGrantError("unknown device code")
+        now = _now()
+        if row.status == "used":
+            raise InvalidGrantError("the device code was already used")
+        if _aware(row.expires_at) <= now:
+            raise ExpiredTokenError()
+        if row.status == "denied":
+            raise AccessDeniedError()
+        if row.status == "pending":
+            last, row.last_poll_at = row.last_poll_at, now
+            if last is not None and (now - _aware(last)).total_seconds() < row.interval:
+                row.interval += device.SLOW_DOWN_STEP_S
+                call.tx.s.flush()
+                raise SlowDownError()
+            call.tx.s.flush()
+            raise AuthorizationPendingError()
+        user = in_session(person_subject(str(row.person_id), row.auth_time), row.session_hash)
+        if user is None:
+            raise InvalidGrantError("the person who approved is no longer active")
+        row.status = "used"
+        call.tx.s.flush()
+        self.request.client = client
+        self.request.user = user
+        self.device_row = row
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
+        call = current()
+        call.family_id = uuid.uuid4().hex
+        client: ClientView = self.request.client
+        scope = self.device_row.scope
+        token: dict[str, Any] = self.generate_token(
+            user=self.request.user,
+            scope=scope,
+            include_refresh_token=client.check_grant_type("refresh_token"),
+        )
+        self.save_token(token)
+        if "openid" in scope.split():
+            signer = self.server.keys.signer(call.tx, call.eco.slug, client.row.id_token_alg)
+            token["id_token"] = mint_id_token(
+                signer,
+                call.issuer,
+                call.eco.slug,
+                client.client_id,
+                self.request.user,
+                token["scope"],
+                token["expires_in"],
+                None,
+                token["access_token"],
+            )
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -124,6 +124,16 @@ class Client(Base):
     # (AES-GCM, as private signing keys); NULL for every other method
     secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime]
+    # OpenID Connect Back-Channel Logout 1.0: where logout tokens go, and whether they
+    # must carry the session id (sid)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # RFC 7591/7592: the initial access token a dynamically registered client came
+    # through, and the hash of its registration access token
+    registered_via: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SigningKey(Base):
@@ -159,6 +169,8 @@ class AuthCode(Base):
     dpop_jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the public id (``sid``) of the login session the code was issued in
     sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the login session the code was issued in (its refresh tokens end with it)
+    session_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshToken(Base):
@@ -181,6 +193,8 @@ class RefreshToken(Base):
     jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the ``sid`` of the login session the family began in (its ID tokens carry it)
     sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the login session this token lives with (NULL: offline_access, outlives it)
+    session_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class RevokedAccessToken(Base):
@@ -199,6 +213,69 @@ class LoginSession(Base):
     # digest of the ticket of the authorization request this sign-in was made for: that
     # request (once) counts it as the fresh login prompt=login / max_age asked for
     fresh_for: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SessionClient(Base):
+    """A client that got tokens in a login session: told when the session ends."""
+
+    __tablename__ = "id_session_clients"
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64))
+
+
+class LogoutDelivery(Base):
+    """A logout token still to be delivered to a client's back-channel logout URI."""
+
+    __tablename__ = "id_logout_deliveries"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(120))
+    person_id: Mapped[str] = mapped_column(String(64))
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class DeviceGrant(Base):
+    """RFC 8628: a device authorization request, until its device code is redeemed."""
+
+    __tablename__ = "id_device_grants"
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(120))
+    scope: Mapped[str] = mapped_column(Text)
+    # pending | approved | denied | used
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    interval: Mapped[int] = mapped_column(Integer, default=5)
+    last_poll_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime]
+    person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    auth_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    session_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class InitialAccessToken(Base):
+    """RFC 7591 §3: what a partner admin lets dynamic registration create for the partner."""
+
+    __tablename__ = "id_initial_access_tokens"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    eco: Mapped[str] = mapped_column(String(64), index=True)
+    partner: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    max_clients: Mapped[int] = mapped_column(Integer)
+    clients_registered: Mapped[int] = mapped_column(Integer, default=0)
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    grant_types: Mapped[list[str]] = mapped_column(default=list)
+    redirect_hosts: Mapped[list[str]] = mapped_column(default=list)
+    expires_at: Mapped[datetime]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
 
 
 class Consent(Base):

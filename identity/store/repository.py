@@ -16,15 +16,19 @@ from identity.store.models import (
     AuthCode,
     Client,
     Consent,
+    DeviceGrant,
     Ecosystem,
+    InitialAccessToken,
     Invitation,
     LoginSession,
     LoginThrottle,
+    LogoutDelivery,
     Partner,
     Person,
     PushedRequest,
     RefreshToken,
     RevokedAccessToken,
+    SessionClient,
     SigningKey,
     UpstreamProvider,
     UsedAssertion,
@@ -129,6 +133,20 @@ def revoke_person_refresh(s: Session, eco: str, person_id: str) -> None:
     )
 
 
+def revoke_session_refresh(s: Session, sid_hash: str) -> None:
+    s.execute(
+        update(RefreshToken).where(RefreshToken.session_hash == sid_hash).values(revoked=True)
+    )
+
+
+def revoke_client_refresh(s: Session, eco: str, client_id: str) -> None:
+    s.execute(
+        update(RefreshToken)
+        .where(RefreshToken.eco == eco, RefreshToken.client_id == client_id)
+        .values(revoked=True)
+    )
+
+
 def revoke_eco_refresh(s: Session, eco: str) -> None:
     s.execute(update(RefreshToken).where(RefreshToken.eco == eco).values(revoked=True))
 
@@ -140,6 +158,7 @@ def live_access_tokens(
     family_id: str | None = None,
     eco: str | None = None,
     person_id: str | None = None,
+    session_hash: str | None = None,
 ) -> list[tuple[str, datetime]]:
     """(jti, expiry) of unexpired access tokens issued with refresh tokens of a family,
     a person or a whole ecosystem."""
@@ -152,6 +171,8 @@ def live_access_tokens(
         query = query.where(RefreshToken.eco == eco)
     if person_id is not None:
         query = query.where(RefreshToken.person_id == person_id)
+    if session_hash is not None:
+        query = query.where(RefreshToken.session_hash == session_hash)
     return [(str(jti), exp) for jti, exp in s.execute(query).all() if exp is not None]
 
 
@@ -222,3 +243,79 @@ def get_pushed(s: Session, uri_hash: str) -> PushedRequest | None:
 def drop_pushed_before(s: Session, cutoff: datetime) -> None:
     """Forget pushed requests that expired before ``cutoff``."""
     s.execute(delete(PushedRequest).where(PushedRequest.expires_at < cutoff))
+def sessions_of(s: Session, eco: str, person_id: str) -> list[str]:
+    query = select(LoginSession.sid_hash).where(
+        LoginSession.eco == eco, LoginSession.person_id == person_id
+    )
+    return list(s.scalars(query).all())
+
+
+def expired_sessions(s: Session, now: datetime, limit: int) -> list[tuple[str, str]]:
+    query = (
+        select(LoginSession.eco, LoginSession.sid_hash)
+        .where(LoginSession.expires_at <= now)
+        .limit(limit)
+    )
+    return [(str(eco), str(sid)) for eco, sid in s.execute(query).all()]
+
+
+# --- back-channel logout -----------------------------------------------------------------
+
+
+def get_session_client(s: Session, sid_hash: str, client_id: str) -> SessionClient | None:
+    return s.get(SessionClient, (sid_hash, client_id))
+
+
+def session_clients(s: Session, sid_hash: str) -> Sequence[SessionClient]:
+    return s.scalars(select(SessionClient).where(SessionClient.sid_hash == sid_hash)).all()
+
+
+def forget_session_clients(s: Session, sid_hash: str) -> None:
+    s.execute(delete(SessionClient).where(SessionClient.sid_hash == sid_hash))
+
+
+def due_deliveries(s: Session, now: datetime, limit: int) -> Sequence[LogoutDelivery]:
+    query = (
+        select(LogoutDelivery)
+        .where(LogoutDelivery.next_attempt_at <= now)
+        .order_by(LogoutDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return s.scalars(query).all()
+
+
+# --- device authorization grant (RFC 8628) -----------------------------------------------
+
+
+def get_device_grant(s: Session, device_code_hash: str) -> DeviceGrant | None:
+    return s.get(DeviceGrant, device_code_hash, with_for_update=True)
+
+
+def device_grant_by_user_code(s: Session, eco: str, user_code: str) -> DeviceGrant | None:
+    query = select(DeviceGrant).where(DeviceGrant.eco == eco, DeviceGrant.user_code == user_code)
+    return s.scalars(query.with_for_update()).first()
+
+
+def drop_expired_device_grants(s: Session, before: datetime) -> None:
+    s.execute(delete(DeviceGrant).where(DeviceGrant.expires_at < before))
+
+
+# --- dynamic client registration (RFC 7591/7592) -----------------------------------------
+
+
+def initial_token_by_hash(s: Session, token_hash: str) -> InitialAccessToken | None:
+    query = select(InitialAccessToken).where(InitialAccessToken.token_hash == token_hash)
+    return s.scalars(query.with_for_update()).first()
+
+
+def get_initial_token(s: Session, eco: str, token_id: str) -> InitialAccessToken | None:
+    row = s.get(InitialAccessToken, token_id)
+    return row if row is not None and row.eco == eco else None
+
+
+def list_initial_tokens(s: Session, eco: str, partner: str | None) -> Sequence[InitialAccessToken]:
+    query = select(InitialAccessToken).where(InitialAccessToken.eco == eco)
+    if partner is not None:
+        query = query.where(InitialAccessToken.partner == partner)
+    return s.scalars(query.order_by(InitialAccessToken.created_at)).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mesh.consttime import same
 from portal.oidc import LoginError, pkce_pair, unverified_claims
@@ -84,11 +84,35 @@ async def callback(request: Request, state: str = "", code: str = "", error: str
         claims.get("partner"),
         [str(r) for r in claims.get("roles", [])],
         tokens,
+        idp_sid=id_claims.get("sid") if isinstance(id_claims.get("sid"), str) else None,
     )
     response = RedirectResponse(str(pending["return_to"]), status_code=303)
     response.delete_cookie(LOGIN_COOKIE, path="/auth/")
     set_session_cookie(response, portal.settings, cookie)
     return response
+
+
+@router.post("/backchannel-logout")
+async def backchannel_logout(request: Request) -> Response:
+    """OpenID Connect Back-Channel Logout 1.0: identity says a login session ended; the
+    portal sessions it opened end too. 200 when done, 400 for a token not to be trusted
+    (forged, expired, replayed, with a nonce, …)."""
+    portal = portal_of(request)
+    headers = {"Cache-Control": "no-store"}
+    form = await request.form()
+    token = form.get("logout_token")
+    if not isinstance(token, str) or not token or len(token) > 8192:
+        return JSONResponse({"error": "invalid_request"}, 400, headers)
+    try:
+        claims = await portal.oidc.verify_logout_token(token)
+    except LoginError as exc:
+        body = {"error": "invalid_request", "error_description": str(exc)}
+        return JSONResponse(body, 400, headers)
+    ended = await portal.store.end_by_logout_token(portal.settings.eco, claims)
+    if ended is None:
+        body = {"error": "invalid_request", "error_description": "logout token replayed"}
+        return JSONResponse(body, 400, headers)
+    return Response(status_code=200, headers=headers)
 
 
 def set_session_cookie(response: Response, settings: PortalSettings, value: str) -> None:

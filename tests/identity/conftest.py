@@ -32,6 +32,11 @@ class IdP:
     app: Any = None  # the served app (its runtime: app.state.rt)
 
     @property
+    def rt(self) -> Any:
+        """The served app's runtime (keys, database, caches)."""
+        return self.app.state.rt
+
+    @property
     def issuer(self) -> str:
         return f"{self.url}/eco/{self.eco}"
 

@@ -1,0 +1,160 @@
+// Drives a real partnermesh identity with panva's openid-client (v6), one case after another.
+//
+//   node interop.mjs <config.json>
+//
+// config: {"issuer", "public": {"client_id", "redirect_uri"}, "backend": {"client_id",
+// "client_secret"}, "device": {"client_id"}}. Where a person must act in a browser, the
+// script asks its parent on stdout ({"need": "login", "url"} or {"need": "device", "url"})
+// and reads the answer from stdin ({"callback": url} or {"done": true}); the Python test
+// (tests/identity/test_interop_openid_client.py) signs the person in with an HTTP client.
+// The last line is {"results": {case: "ok" | error message}}.
+//
+// To add a case (pushed authorization requests, response_mode=form_post, RFC 9207 `iss`):
+// write `async function name(ctx)` that throws on failure, add it to CASES, and list its
+// name in the Python test's CASES.
+
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import * as client from "openid-client";
+
+const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const insecure = { execute: [client.allowInsecureRequests] }; // the test issuer is http://
+
+async function ask(question) {
+  process.stdout.write(JSON.stringify(question) + "\n");
+  const { value } = await lines.next();
+  return JSON.parse(value);
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function claimsOf(jwt) {
+  return JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+}
+
+async function discover(clientId, metadata, auth) {
+  return client.discovery(new URL(config.issuer), clientId, metadata, auth, insecure);
+}
+
+// --- the cases -----------------------------------------------------------------------------
+
+async function discovery(ctx) {
+  ctx.public = await discover(config.public.client_id, undefined, client.None());
+  const meta = ctx.public.serverMetadata();
+  check(meta.issuer === config.issuer, "issuer");
+  for (const key of ["device_authorization_endpoint", "registration_endpoint"]) {
+    check(typeof meta[key] === "string", `no ${key}`);
+  }
+  check(meta.supportsPKCE(), "PKCE S256 not advertised");
+}
+
+async function authorizationCodePkce(ctx) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(ctx.public, {
+    redirect_uri: config.public.redirect_uri,
+    scope: "openid profile directory:read",
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    nonce,
+  });
+  const { callback } = await ask({ need: "login", url: url.href });
+  const tokens = await client.authorizationCodeGrant(ctx.public, new URL(callback), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const id = tokens.claims();
+  check(id && id.sub && id.nonce === nonce, "ID token");
+  check(tokens.refresh_token, "no refresh token");
+  const info = await client.fetchUserInfo(ctx.public, tokens.access_token, id.sub);
+  check(info.sub === id.sub, "userinfo");
+  ctx.person = tokens;
+}
+
+async function refresh(ctx) {
+  const tokens = await client.refreshTokenGrant(ctx.public, ctx.person.refresh_token);
+  check(tokens.access_token !== ctx.person.access_token, "same access token");
+  check(tokens.refresh_token && tokens.refresh_token !== ctx.person.refresh_token, "no rotation");
+  ctx.person = tokens;
+}
+
+async function clientCredentials(ctx) {
+  const { client_id, client_secret } = config.backend;
+  ctx.backend = await discover(client_id, undefined, client.ClientSecretBasic(client_secret));
+  const tokens = await client.clientCredentialsGrant(ctx.backend, { scope: "directory:read" });
+  const claims = claimsOf(tokens.access_token);
+  check(claims.client_id === client_id && claims.partner, "claims");
+  check(tokens.token_type.toLowerCase() === "bearer", "token type");
+}
+
+async function tokenExchange(ctx) {
+  const tokens = await client.genericGrantRequest(
+    ctx.backend,
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    {
+      subject_token: ctx.person.access_token,
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+      scope: "directory:read",
+    },
+  );
+  const claims = claimsOf(tokens.access_token);
+  check(claims.sub === claimsOf(ctx.person.access_token).sub, "subject kept");
+  check(claims.act && claims.act.sub === config.backend.client_id, "act");
+}
+
+async function dpop(ctx) {
+  const keys = await client.randomDPoPKeyPair("ES256");
+  const handle = client.getDPoPHandle(ctx.backend, keys);
+  const tokens = await client.clientCredentialsGrant(
+    ctx.backend,
+    { scope: "directory:read" },
+    { DPoP: handle },
+  );
+  check(tokens.token_type.toLowerCase() === "dpop", "not DPoP-bound");
+  check(claimsOf(tokens.access_token).cnf?.jkt, "no cnf.jkt");
+}
+
+async function deviceFlow(ctx) {
+  const device = await discover(config.device.client_id, undefined, client.None());
+  const started = await client.initiateDeviceAuthorization(device, {
+    scope: "openid profile:read offline_access",
+  });
+  check(/^[A-Z]{4}-[A-Z]{4}$/.test(started.user_code), "user code");
+  await ask({ need: "device", url: started.verification_uri_complete });
+  const tokens = await client.pollDeviceAuthorizationGrant(device, started);
+  check(tokens.scope.split(" ").includes("offline_access"), "offline_access");
+  check(tokens.claims()?.aud === config.device.client_id, "ID token");
+  const again = await client.refreshTokenGrant(device, tokens.refresh_token);
+  check(again.access_token, "refresh");
+}
+
+const CASES = {
+  discovery,
+  authorizationCodePkce,
+  refresh,
+  clientCredentials,
+  tokenExchange,
+  dpop,
+  deviceFlow,
+  // pushedAuthorizationRequest, formPost, authorizationResponseIss: see the header
+};
+
+const results = {};
+const ctx = {};
+for (const [name, run] of Object.entries(CASES)) {
+  try {
+    await run(ctx);
+    results[name] = "ok";
+  } catch (error) {
+    results[name] = `${error.name}: ${error.message}${error.code ? ` (${error.code})` : ""}`;
+  }
+}
+process.stdout.write(JSON.stringify({ results }) + "\n");
+process.exit(0);
