@@ -67,16 +67,39 @@ def _plain(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", markup))
 
 
+# ---------------------------------------------------------------- the data as the service sees it
+#
+# Stack Exchange                     partnermesh (what the matching service receives)
+# a question (title, body, tags)     a public forum thread started by the asker (its tags
+#                                    as words of its text): the asker's ``asked``
+# an answer                          a reply in that thread: help given at that time
+#                                    (the recency-weighted activity prior), and the
+#                                    thread's title with the reply: the replier's ``helped``
+# A answered B's question before     A helped B (``Asker.helped`` when B asks: reciprocity)
+# (no profile text, no intros)       declared needs/offers empty; acceptance neutral (½)
+
+
 def person_profile(pid: str, person: Person, extra_needs: tuple[str, ...] = ()) -> Profile:
-    """A person as the engine sees them: questions are needs, answers (and what they
-    answered) are offers. Bodies are passed as written (HTML): hygiene is the engine's job."""
+    """A person as the service sees them: nothing declared (the dump has no profiles), the
+    threads they started and the threads they replied in, with their replies. Bodies are
+    passed as written (HTML): hygiene is the engine's job."""
     return Profile(
         pid,
         pid,
         pid,
-        needs=extra_needs or tuple(question_text(q) for q in person.questions),
-        offers=tuple(a.body for a in person.answers) + tuple(person.answered_titles),
+        needs=extra_needs,
+        asked=() if extra_needs else tuple(question_text(q) for q in person.questions),
+        helped=tuple(q.title for q in person.answered) + tuple(a.body for a in person.answers),
     )
+
+
+def helped_by(split: Split, asker: str) -> dict[str, float]:
+    """Times ``asker`` replied in each other person's threads before the cut-off."""
+    out: dict[str, float] = {}
+    for q in split.people.get(asker, Person()).answered:
+        if q.author != asker:
+            out[q.author] = out.get(q.author, 0.0) + 1.0
+    return out
 
 
 def writing(person: Person) -> str:
@@ -142,7 +165,7 @@ def _features(split: Split, **index_kw: Any) -> np.ndarray:
     col = {c: i for i, c in enumerate(split.candidates)}
     out = np.zeros((len(split.queries), len(split.candidates), len(expert.FEATURES)))
     for r, q in enumerate(split.queries):
-        ctx = Asker(exclude={q.question.author})
+        ctx = Asker(exclude={q.question.author}, helped=helped_by(split, q.question.author))
         for b, idx, x in expert.features(ix, question_text(q.question), ctx=ctx):
             for j, i in enumerate(idx):
                 c = col.get(b.ids[i])
@@ -212,16 +235,20 @@ def _as_it_was(split: Split) -> np.ndarray:
     return engine_profile_scores(split, Weights(mutual=1.0))
 
 
+_TEXT = (*expert.DEFAULT.coef[:3], 0.0, 0.0, 0.0)
+_BEHAVIOUR = (*expert.DEFAULT.coef[:5], 0.0)  # text and activity, no reciprocity
+
 ABLATION: dict[str, Scorer] = {
     "profile_mode_harmonic_mean_as_before": _as_it_was,
     "profile_mode_one_sided_counts": engine_profile_scores,
-    "expert_text_only": _variant((*expert.DEFAULT.coef[:3], 0.0, 0.0)),
-    "expert_text_without_related_words": _variant(
-        (*expert.DEFAULT.coef[:3], 0.0, 0.0), weights=Weights(related=0.0)
+    "expert_text_only": _variant(_TEXT),
+    "expert_text_without_related_words": _variant(_TEXT, weights=Weights(related=0.0)),
+    "expert_text_plus_all_time_activity": _variant(_BEHAVIOUR, half_life=float("inf")),
+    "expert_text_plus_recent_activity": _variant(_BEHAVIOUR),
+    "expert_text_plus_recent_activity_plus_reciprocity (default engine)": _variant(
+        expert.DEFAULT.coef
     ),
-    "expert_text_plus_all_time_activity": _variant(expert.DEFAULT.coef, half_life=float("inf")),
-    "expert_text_plus_recent_activity (default engine)": _variant(expert.DEFAULT.coef),
-    "recent_activity_only": _variant((0.0, 0.0, 0.0, 1.0, 0.0)),
+    "recent_activity_only": _variant((0.0, 0.0, 0.0, 1.0, 0.0, 0.0)),
 }
 
 
