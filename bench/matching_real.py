@@ -15,6 +15,7 @@ import html
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def engine_profile_scores(split: Split, weights: Weights | None = None) -> np.nd
         asker = split.people.get(q.question.author, Person())
         me = person_profile(q.question.author, asker, (question_text(q.question),))
         qid = f"query:{q.question.id}"
-        ix.upsert(Profile(qid, me.partner, needs=me.needs, offers=me.offers))
+        ix.upsert(replace(me, id=qid))
         for s in ix.query(qid, len(split.candidates) + 1):
             if s.id in col:
                 out[r, col[s.id]] = s.score
