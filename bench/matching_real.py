@@ -24,7 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bench import _qa_metrics as qm
 from bench._qa import Person, Post, Split, load, splits, training
-from services.matching.engine import expert, learn, priors
+from services.matching.engine import expert, learn, priors, refit
 from services.matching.engine.calibrate import IDENTITY, Calibration
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Profile, Weights
@@ -175,14 +175,28 @@ def _features(split: Split, **index_kw: Any) -> np.ndarray:
     return out
 
 
+def forum(split: Split) -> tuple[list[refit.Thread], list[refit.Reply]]:
+    """The posts before the cut-off as the service's forum: questions are public threads
+    (body and tags as their text), answers are replies."""
+    threads, replies = [], []
+    for p in split.posts:
+        if p.when >= split.cutoff:
+            break
+        if p.kind == "q":
+            tags = " ".join(t.replace("-", " ") for t in p.tags)
+            threads.append(
+                refit.Thread(p.id, p.author, p.when.timestamp(), p.title, f"{p.body} {tags}")
+            )
+        elif p.parent:
+            replies.append(refit.Reply(p.author, p.parent, p.when.timestamp(), p.body))
+    return threads, replies
+
+
 def learned_model(split: Split) -> learn.Model:
-    """The default, refitted on the outcomes known at the cut-off (none: the default)."""
-    train = training(split)
-    if train is None:
-        return expert.DEFAULT
-    x = _features(train)
-    y = np.array([[c in q.truth for c in train.candidates] for q in train.queries])
-    return learn.fit(expert.DEFAULT, x.reshape(-1, x.shape[-1]), y.ravel())
+    """What the service would use at the cut-off: the default, refitted on the forum
+    outcomes known by then and kept only if it ranked the newest of them better."""
+    threads, replies = forum(split)
+    return refit.refit([], threads, replies, split.cutoff.timestamp()).model
 
 
 def calibrated_default(split: Split) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from contracts.v1.profile import CompanyPublic, PersonPublic
 from mesh.db import Database
 from services.matching import outcomes
 from services.matching import repository as repo
+from services.matching.engine import expert, learn, refit
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Profile, Weights
 from services.matching.engine.priors import Activity
@@ -73,6 +74,9 @@ class EcoIndex:
     asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
     helped_on: dict[str, tuple[str, ...]] = field(default_factory=dict)
     favours: dict[str, Counter[str]] = field(default_factory=dict)
+    # Expert finding's weights: the prior until the ecosystem's outcomes beat it (``refit``).
+    expert: learn.Model = expert.DEFAULT
+    refitted: refit.Refit | None = None
 
     def compose(self, p: Profile) -> Profile:
         """A declared profile with what the person did in public forums (unless they
@@ -155,6 +159,10 @@ async def recount(s: AsyncSession, eco: EcoIndex, name: str, people: Sequence[st
     eco.recount_help(rows, people, threads, await repo.threads(s, name, authors=people))
 
 
+def _ts(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()  # SQLite drops it
+
+
 class IndexStore:
     def __init__(self, db: Database, weights: Weights | None = None) -> None:
         self.db = db
@@ -230,6 +238,52 @@ class IndexStore:
             }
             log.info("index rebuilt", extra=stats)
             return stats
+
+    async def refit(self, name: str, prior: learn.Model = expert.DEFAULT) -> refit.Refit:
+        """Refit ecosystem ``name``'s expert weights on its forum outcomes (threads and who
+        replied), kept only if they rank the newest outcomes better than ``prior``.
+        Nothing of anyone who opted out of being learned from is used."""
+        eco = self.eco(name)
+        async with self.db.sessions() as s:
+            rows, opened = await repo.help_given(s, name), await repo.threads(s, name)
+        skip = set(eco.no_learning)
+        threads = [
+            refit.Thread(t.thread, t.author, _ts(t.at), t.title, t.text, t.public)
+            for t in opened
+            if t.author not in skip
+        ]
+        replies = [
+            refit.Reply(r.person, r.thread, _ts(r.at), r.text)
+            for r in rows
+            if r.thread and r.person not in skip
+        ]
+        # Only people of the forum can be its outcomes: the snapshots stay small however
+        # many profiles the ecosystem has.
+        present = {t.author for t in threads} | {r.author for r in replies}
+        declared = [
+            replace(row.profile, asked=(), helped=())
+            for pid, row in list(eco.people.rows.items())
+            if pid in present
+        ]
+        found = await asyncio.to_thread(refit.refit, declared, threads, replies, time.time(), prior)
+        eco.expert, eco.refitted = found.model, found
+        log.info(
+            "expert model refitted",
+            extra={"eco": name, "adopted": found.adopted, "outcomes": found.outcomes},
+        )
+        return found
+
+    async def refit_all(self, interval: float) -> None:
+        """Refit every ecosystem's expert weights now and then every ``interval`` seconds."""
+        while True:
+            for name in list(self.ecos):
+                try:
+                    await self.refit(name)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("expert refit failed; keeping the current weights")
+            await asyncio.sleep(interval)
 
     async def sync(self) -> int:
         """Apply the database changes made since the last sync (by any replica)."""

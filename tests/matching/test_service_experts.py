@@ -183,3 +183,48 @@ class TestForumBehaviour:
         assert forum("carol") == ((), ())
         await seeded.call(m.SET_PREFERENCES, carol_token, person="carol")
         assert forum("carol")[1] and store.eco(seeded.eco).favours["carol"]["bob"] == 1
+
+
+class TestRefit:
+    async def test_weights_refit_on_forum_outcomes_serve_expert_finding(self, seeded):
+        from datetime import UTC, datetime, timedelta
+
+        from services.matching import repository as repo
+        from services.matching.engine import expert, learn
+        from services.matching.engine.expert import find_experts
+        from services.matching.engine.model import Asker
+
+        blind = learn.Model(expert.FEATURES, (0.0, 0.0, 0.0, 1.0, 0.0, 0.0), -4.0)
+        words = ("espresso", "roasting", "kettle", "milk", "grinder")
+        people = list(PEOPLE)
+        start = datetime.now(UTC) - timedelta(hours=100)
+        async with seeded.svc.db.transaction() as s:
+            for i in range(90):
+                at = start + timedelta(hours=i)
+                helper, asker = people[i % 5], people[(i + 1 + i // 5 % 4) % 5]
+                word = words[i % 5]
+                await repo.add_thread(
+                    s, seeded.eco, f"t{i}", asker, True, f"A {word} question", "", at
+                )
+                await repo.add_help(
+                    s,
+                    seeded.eco,
+                    f"p{i}",
+                    helper,
+                    at + timedelta(minutes=1),
+                    f"t{i}",
+                    f"{word} tip",
+                )
+        store = seeded.svc.store
+        got = await store.refit(seeded.eco, prior=blind)
+        eco = store.eco(seeded.eco)
+        assert got.adopted and got.model.coef[0] > 0.5 and eco.expert == got.model
+        await store.sync()  # the forum evidence reaches the index
+        reply = await seeded.call(m.FIND_EXPERTS, seeded.token("erin"), text="milk")
+        top = reply.experts[0]
+        assert top.id == people[3]
+        ctx = Asker(exclude={"erin"}, helped={k: float(v) for k, v in eco.favours["erin"].items()})
+        ours = find_experts(eco.people, "milk", 1, None, ctx, eco.expert)[0]
+        prior = find_experts(eco.people, "milk", 1, None, ctx, expert.DEFAULT)[0]
+        assert top.probability == pytest.approx(ours.probability, abs=1e-6)
+        assert abs(prior.probability - ours.probability) > 1e-3

@@ -146,7 +146,7 @@ def expert_reasons(ix: MatchIndex, text: str, who: Expert) -> list[str]:
         ((*p.interests, *p.needs, *p.asked), "{name} writes about {words}"),
     ):
         theirs = _features(ix, fields)
-        shared = sorted(need.keys() & theirs.keys(), key=lambda k: -_idf(ix, k))[:3]
+        shared = sorted(need.keys() & theirs.keys(), key=lambda k: (-_idf(ix, k), k))[:3]
         if shared:
             words = _words(tuple(theirs[k][0] for k in shared))
             out.append(said.format(name=name, words=words))
