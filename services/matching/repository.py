@@ -224,7 +224,7 @@ async def tie(s: AsyncSession, eco: str, a: str, b: str) -> SocialEdge | None:
 
 
 async def clear_signals(s: AsyncSession) -> None:
-    for model in (Person, Company, SocialEdge, Participant, HelpGiven):
+    for model in (Person, Company, SocialEdge, Participant, HelpGiven, ForumThread):
         await s.execute(delete(model))
 
 
