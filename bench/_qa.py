@@ -38,6 +38,7 @@ class Person:
     questions: list[Post] = field(default_factory=list)
     answers: list[Post] = field(default_factory=list)
     answered_titles: list[str] = field(default_factory=list)
+    answered: list[Post] = field(default_factory=list)  # the question of each answer
 
 
 @dataclass
@@ -103,6 +104,7 @@ def snapshot(posts: list[Post], cut: datetime) -> tuple[dict[str, Person], list[
             parent = by_id.get(p.parent or "")
             if parent is not None:
                 people[p.author].answered_titles.append(parent.title)
+                people[p.author].answered.append(parent)
     return dict(people), sorted(a for a, person in people.items() if person.answers)
 
 

@@ -15,6 +15,7 @@ import html
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bench import _qa_metrics as qm
 from bench._qa import Person, Post, Split, load, splits, training
-from services.matching.engine import expert, learn, priors
+from services.matching.engine import expert, learn, priors, refit
 from services.matching.engine.calibrate import IDENTITY, Calibration
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Profile, Weights
@@ -67,16 +68,39 @@ def _plain(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", markup))
 
 
+# ---------------------------------------------------------------- the data as the service sees it
+#
+# Stack Exchange                     partnermesh (what the matching service receives)
+# a question (title, body, tags)     a public forum thread started by the asker (its tags
+#                                    as words of its text): the asker's ``asked``
+# an answer                          a reply in that thread: help given at that time
+#                                    (the recency-weighted activity prior), and the
+#                                    thread's title with the reply: the replier's ``helped``
+# A answered B's question before     A helped B (``Asker.helped`` when B asks: reciprocity)
+# (no profile text, no intros)       declared needs/offers empty; acceptance neutral (½)
+
+
 def person_profile(pid: str, person: Person, extra_needs: tuple[str, ...] = ()) -> Profile:
-    """A person as the engine sees them: questions are needs, answers (and what they
-    answered) are offers. Bodies are passed as written (HTML): hygiene is the engine's job."""
+    """A person as the service sees them: nothing declared (the dump has no profiles), the
+    threads they started and the threads they replied in, with their replies. Bodies are
+    passed as written (HTML): hygiene is the engine's job."""
     return Profile(
         pid,
         pid,
         pid,
-        needs=extra_needs or tuple(question_text(q) for q in person.questions),
-        offers=tuple(a.body for a in person.answers) + tuple(person.answered_titles),
+        needs=extra_needs,
+        asked=() if extra_needs else tuple(question_text(q) for q in person.questions),
+        helped=tuple(q.title for q in person.answered) + tuple(a.body for a in person.answers),
     )
+
+
+def helped_by(split: Split, asker: str) -> dict[str, float]:
+    """Times ``asker`` replied in each other person's threads before the cut-off."""
+    out: dict[str, float] = {}
+    for q in split.people.get(asker, Person()).answered:
+        if q.author != asker:
+            out[q.author] = out.get(q.author, 0.0) + 1.0
+    return out
 
 
 def writing(person: Person) -> str:
@@ -114,7 +138,7 @@ def engine_profile_scores(split: Split, weights: Weights | None = None) -> np.nd
         asker = split.people.get(q.question.author, Person())
         me = person_profile(q.question.author, asker, (question_text(q.question),))
         qid = f"query:{q.question.id}"
-        ix.upsert(Profile(qid, me.partner, needs=me.needs, offers=me.offers))
+        ix.upsert(replace(me, id=qid))
         for s in ix.query(qid, len(split.candidates) + 1):
             if s.id in col:
                 out[r, col[s.id]] = s.score
@@ -142,7 +166,7 @@ def _features(split: Split, **index_kw: Any) -> np.ndarray:
     col = {c: i for i, c in enumerate(split.candidates)}
     out = np.zeros((len(split.queries), len(split.candidates), len(expert.FEATURES)))
     for r, q in enumerate(split.queries):
-        ctx = Asker(exclude={q.question.author})
+        ctx = Asker(exclude={q.question.author}, helped=helped_by(split, q.question.author))
         for b, idx, x in expert.features(ix, question_text(q.question), ctx=ctx):
             for j, i in enumerate(idx):
                 c = col.get(b.ids[i])
@@ -151,14 +175,28 @@ def _features(split: Split, **index_kw: Any) -> np.ndarray:
     return out
 
 
+def forum(split: Split) -> tuple[list[refit.Thread], list[refit.Reply]]:
+    """The posts before the cut-off as the service's forum: questions are public threads
+    (body and tags as their text), answers are replies."""
+    threads, replies = [], []
+    for p in split.posts:
+        if p.when >= split.cutoff:
+            break
+        if p.kind == "q":
+            tags = " ".join(t.replace("-", " ") for t in p.tags)
+            threads.append(
+                refit.Thread(p.id, p.author, p.when.timestamp(), p.title, f"{p.body} {tags}")
+            )
+        elif p.parent:
+            replies.append(refit.Reply(p.author, p.parent, p.when.timestamp(), p.body))
+    return threads, replies
+
+
 def learned_model(split: Split) -> learn.Model:
-    """The default, refitted on the outcomes known at the cut-off (none: the default)."""
-    train = training(split)
-    if train is None:
-        return expert.DEFAULT
-    x = _features(train)
-    y = np.array([[c in q.truth for c in train.candidates] for q in train.queries])
-    return learn.fit(expert.DEFAULT, x.reshape(-1, x.shape[-1]), y.ravel())
+    """What the service would use at the cut-off: the default, refitted on the forum
+    outcomes known by then and kept only if it ranked the newest of them better."""
+    threads, replies = forum(split)
+    return refit.refit([], threads, replies, split.cutoff.timestamp()).model
 
 
 def calibrated_default(split: Split) -> tuple[np.ndarray, np.ndarray]:
@@ -212,16 +250,20 @@ def _as_it_was(split: Split) -> np.ndarray:
     return engine_profile_scores(split, Weights(mutual=1.0))
 
 
+_TEXT = (*expert.DEFAULT.coef[:3], 0.0, 0.0, 0.0)
+_BEHAVIOUR = (*expert.DEFAULT.coef[:5], 0.0)  # text and activity, no reciprocity
+
 ABLATION: dict[str, Scorer] = {
     "profile_mode_harmonic_mean_as_before": _as_it_was,
     "profile_mode_one_sided_counts": engine_profile_scores,
-    "expert_text_only": _variant((*expert.DEFAULT.coef[:3], 0.0, 0.0)),
-    "expert_text_without_related_words": _variant(
-        (*expert.DEFAULT.coef[:3], 0.0, 0.0), weights=Weights(related=0.0)
+    "expert_text_only": _variant(_TEXT),
+    "expert_text_without_related_words": _variant(_TEXT, weights=Weights(related=0.0)),
+    "expert_text_plus_all_time_activity": _variant(_BEHAVIOUR, half_life=float("inf")),
+    "expert_text_plus_recent_activity": _variant(_BEHAVIOUR),
+    "expert_text_plus_recent_activity_plus_reciprocity (default engine)": _variant(
+        expert.DEFAULT.coef
     ),
-    "expert_text_plus_all_time_activity": _variant(expert.DEFAULT.coef, half_life=float("inf")),
-    "expert_text_plus_recent_activity (default engine)": _variant(expert.DEFAULT.coef),
-    "recent_activity_only": _variant((0.0, 0.0, 0.0, 1.0, 0.0)),
+    "recent_activity_only": _variant((0.0, 0.0, 0.0, 1.0, 0.0, 0.0)),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -66,4 +67,11 @@ def register(rt: ServiceRuntime) -> Matching:
         await svc.store.follow(settings.index_sync_interval)
 
     rt.background("index", keep_index)
+
+    async def refit_experts() -> None:
+        """Expert finding's weights learn from each ecosystem's forum outcomes."""
+        await asyncio.sleep(settings.expert_refit_interval)  # after the first build
+        await svc.store.refit_all(settings.expert_refit_interval)
+
+    rt.background("expert-refit", refit_experts)
     return svc

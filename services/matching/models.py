@@ -74,7 +74,9 @@ class HelpGiven(Base):
     """A post someone wrote in a thread: help given, one row per post (a retried event counts once).
 
     Replicas rebuild each person's recency-weighted help from these rows at start and
-    follow the ``help`` changes of the others.
+    follow the ``help`` changes of the others. ``thread`` says whom it helped (the
+    thread's author) and on what (its title); ``text`` is the reply, kept only for
+    public threads (workspace writing never becomes evidence others see).
     """
 
     __tablename__ = "help_given"
@@ -82,8 +84,28 @@ class HelpGiven(Base):
     content: Mapped[str] = mapped_column(String(ID), primary_key=True)
     person: Mapped[str] = mapped_column(String(ID))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    thread: Mapped[str | None] = mapped_column(String(ID), nullable=True)
+    text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (Index("ix_help_eco_person", "eco", "person"),)
+
+
+class ForumThread(Base):
+    """A thread someone started: a need voiced by its author, the subject of the replies.
+
+    ``title`` and ``text`` are kept only for public threads (empty for workspace ones).
+    """
+
+    __tablename__ = "forum_threads"
+    eco: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    thread: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    author: Mapped[str] = mapped_column(String(ID))
+    public: Mapped[bool] = mapped_column(Boolean)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_thread_eco_author", "eco", "author"),)
 
 
 class IndexChange(Base):

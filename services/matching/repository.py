@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.matching.models import (
     AuditRow,
     Company,
+    ForumThread,
     HelpGiven,
     IndexChange,
     IntroductionRow,
@@ -58,13 +59,73 @@ async def mark_outcome(s: AsyncSession, eco: str, people: Sequence[str]) -> None
         s.add(IndexChange(eco=eco, kind="outcome", key=p))
 
 
-async def add_help(s: AsyncSession, eco: str, content: str, person: str, at: datetime) -> bool:
+FORUM_TEXT = 2000  # characters of a thread or reply kept as evidence
+
+
+async def add_help(
+    s: AsyncSession,
+    eco: str,
+    content: str,
+    person: str,
+    at: datetime,
+    thread: str | None = None,
+    text: str = "",
+) -> bool:
     """Record one post of ``person`` in a thread as help given; False if already recorded."""
     if await s.get(HelpGiven, (eco, content)) is not None:
         return False
-    s.add(HelpGiven(eco=eco, content=content, person=person, at=at))
+    s.add(
+        HelpGiven(
+            eco=eco, content=content, person=person, at=at, thread=thread, text=text[:FORUM_TEXT]
+        )
+    )
     s.add(IndexChange(eco=eco, kind="help", key=person))
     return True
+
+
+async def add_thread(
+    s: AsyncSession,
+    eco: str,
+    thread: str,
+    author: str,
+    public: bool,
+    title: str,
+    text: str,
+    at: datetime,
+) -> bool:
+    """Record a thread someone started (its words only when public); False if known."""
+    if await s.get(ForumThread, (eco, thread)) is not None:
+        return False
+    s.add(
+        ForumThread(
+            eco=eco,
+            thread=thread,
+            author=author,
+            public=public,
+            title=title[:FORUM_TEXT] if public else "",
+            text=text[:FORUM_TEXT] if public else "",
+            at=at,
+        )
+    )
+    s.add(IndexChange(eco=eco, kind="help", key=author))
+    return True
+
+
+async def threads(
+    s: AsyncSession,
+    eco: str | None = None,
+    ids: Sequence[str] | None = None,
+    authors: Sequence[str] | None = None,
+) -> Sequence[ForumThread]:
+    """Threads (of one ecosystem; by id or by author, or all), oldest first."""
+    q = select(ForumThread)
+    if eco is not None:
+        q = q.where(ForumThread.eco == eco)
+    if ids is not None:
+        q = q.where(ForumThread.thread.in_(ids))
+    if authors is not None:
+        q = q.where(ForumThread.author.in_(authors))
+    return (await s.scalars(q.order_by(ForumThread.at, ForumThread.thread))).all()
 
 
 async def help_given(
@@ -163,7 +224,7 @@ async def tie(s: AsyncSession, eco: str, a: str, b: str) -> SocialEdge | None:
 
 
 async def clear_signals(s: AsyncSession) -> None:
-    for model in (Person, Company, SocialEdge, Participant, HelpGiven):
+    for model in (Person, Company, SocialEdge, Participant, HelpGiven, ForumThread):
         await s.execute(delete(model))
 
 

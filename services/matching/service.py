@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +28,7 @@ from services.matching.engine.model import Asker, Filter, Scored
 from services.matching.engine.optimise import optimise
 from services.matching.models import IntroductionRow
 from services.matching.settings import MatchingSettings
-from services.matching.store import IndexStore, company_profile, person_profile
+from services.matching.store import IndexStore, company_profile, person_profile, recount
 
 MENTION, SHARED_ROOM = 1.0, 0.5
 
@@ -67,7 +67,8 @@ class Matching:
     async def person_updated(self, s: AsyncSession, ev: prof.PersonProfileUpdated) -> None:
         p = ev.data
         await repo.upsert_person(s, ev.ecosystem, p.person, p.partner, p.model_dump_json())
-        self.store.eco(ev.ecosystem).people.upsert(person_profile(p))
+        eco = self.store.eco(ev.ecosystem)
+        eco.people.upsert(eco.compose(person_profile(p)))
 
     async def company_updated(self, s: AsyncSession, ev: prof.CompanyProfileUpdated) -> None:
         c = ev.data
@@ -87,12 +88,25 @@ class Matching:
                 ties[o] += SHARED_ROOM
         await self._tie(s, ev.ecosystem, d.author, ties)
         eco = self.store.eco(ev.ecosystem)
-        if d.kind == "post" and d.thread and d.author not in eco.no_learning:
-            # A reply in a thread: help given, a behaviour prior of expert finding, kept
-            # in the database (other replicas follow it; a restart rebuilds it).
-            if await repo.add_help(s, ev.ecosystem, d.content_id, d.author, ev.time):
-                eco.helped.add(d.author, ev.time.timestamp())
-                eco.people.set_activity(d.author, eco.helped.value(d.author, ev.time.timestamp()))
+        # Forum behaviour, kept in the database (other replicas follow it; a restart
+        # rebuilds it): a thread is a need voiced by its author; a reply in a thread is
+        # help given, on the thread's subject, to its author. Only public threads' words
+        # become evidence (workspace writing is for its audience alone); nothing of
+        # someone who opted out of being learned from counts (``recount`` skips them).
+        public = d.workspace is None
+        if d.kind == "thread":
+            changed = await repo.add_thread(
+                s, ev.ecosystem, d.content_id, d.author, public, d.title, d.text, ev.time
+            )
+        elif d.kind == "post" and d.thread and d.author not in eco.no_learning:
+            text = d.text if public else ""
+            changed = await repo.add_help(
+                s, ev.ecosystem, d.content_id, d.author, ev.time, d.thread, text
+            )
+        else:
+            return
+        if changed:
+            await recount(s, eco, ev.ecosystem, [d.author])
 
     async def membership_changed(self, s: AsyncSession, ev: col.WorkspaceMembershipChanged) -> None:
         d = ev.data
@@ -151,8 +165,12 @@ class Matching:
         now = datetime.now(UTC).timestamp()
         for pid, value in ix.helped.snapshot(now).items():  # recency: help decays
             ix.people.set_activity(pid, value)
-        ctx = Asker(exclude={claims.sub})
-        found = await asyncio.to_thread(find_experts, ix.people, req.text, req.k, None, ctx)
+        # Whom the asker helped before: people return a favour.
+        owed = {} if claims.sub in ix.no_learning else ix.favours.get(claims.sub, Counter())
+        ctx = Asker(exclude={claims.sub}, helped={k: float(v) for k, v in owed.items()})
+        found = await asyncio.to_thread(
+            find_experts, ix.people, req.text, req.k, None, ctx, ix.expert
+        )
         return m.ExpertsReply(
             experts=[
                 m.Expert(
@@ -172,10 +190,12 @@ class Matching:
     ) -> m.MatchingPreferences:
         if claims.sub != req.person:
             raise forbidden("only the person may set their own matching preferences")
+        eco = self.store.eco(req.eco)
         async with self.db.transaction() as s:
             await repo.set_preference(s, req.eco, req.person, req.suggest_me, req.learn_from_me)
-        eco = self.store.eco(req.eco)
-        eco.prefer(req.person, req.suggest_me, req.learn_from_me)
+            eco.prefer(req.person, req.suggest_me, req.learn_from_me)
+            if req.learn_from_me:  # learned from again: what they did counts again
+                await recount(s, eco, req.eco, [req.person])
         return req
 
     # ------------------------------------------------------------ optimal introductions

@@ -10,3 +10,4 @@ class MatchingSettings(ServiceSettings):
     index_sync_interval: float = 1.0  # seconds between polls of the change log (other replicas)
     capacity_window_days: int = 7  # "at most N introductions a week"
     optimise_time_limit: float = 60.0
+    expert_refit_interval: float = 6 * 3600.0  # seconds between refits on forum outcomes

@@ -110,3 +110,47 @@ class TestRelatedWords:
         assert rel.near["t:grind"][0][0] == "t:burr"
         grown = rel.expand({"t:burr": 1.0}, 0.5)
         assert 0 < grown["t:grind"] <= 0.5 and "t:milk" not in grown
+
+
+class TestForumBehaviour:
+    """Threads a person started and replied in are evidence; a favour owed raises the odds."""
+
+    def ix(self) -> MatchIndex:
+        ix = MatchIndex()
+        ix.build(
+            [
+                *people(),
+                Profile("eva", "e", "Eva", helped=("Descaling an espresso machine",)),
+                Profile("tom", "t", "Tom", asked=("Which grinder for french press?",)),
+                Profile("kim", "k", "Kim"),
+                Profile("gus", "g", "Gus", offers=("grinder repair",)),
+            ]
+        )
+        return ix
+
+    def test_help_given_on_a_subject_finds_the_helper_and_says_so(self):
+        ix = self.ix()
+        found = find_experts(ix, "my espresso machine needs descaling", 3)
+        assert found[0].id == "eva" and found[0].offers > 0
+        reasons = expert_reasons(ix, "my espresso machine needs descaling", found[0])
+        assert reasons[0].startswith("Eva has helped others with ")
+        assert "espresso" in reasons[0] and "descaling" in reasons[0]
+
+    def test_a_thread_started_is_a_need_voiced(self):
+        ix = self.ix()
+        tom = next(e for e in find_experts(ix, "grinder for french press", 8) if e.id == "tom")
+        assert tom.needs_voiced > 0 and tom.offers == 0
+        texts = [r.text for r in explain(ix, "gus", "tom")]
+        assert "You offer grinder, which Tom asked about" in texts
+
+    def test_whom_the_asker_helped_rank_higher_only_for_that_asker(self):
+        ix = self.ix()
+        plain = {e.id: e.probability for e in find_experts(ix, "bookkeeping", 8)}
+        owed = {
+            e.id: e
+            for e in find_experts(ix, "bookkeeping", 8, ctx=Asker({"me"}, helped={"kim": 2.0}))
+        }
+        assert owed["kim"].probability > plain["kim"]
+        assert owed["kim"].reciprocity == pytest.approx(2.0)
+        assert owed["ole"].probability == pytest.approx(plain["ole"])
+        assert "You helped Kim before" in expert_reasons(ix, "bookkeeping", owed["kim"])

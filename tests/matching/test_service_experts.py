@@ -9,7 +9,7 @@ from contracts.v1 import collaboration as col
 from contracts.v1 import matching as m
 from mesh.client import request_raw
 from mesh.errors import MeshError
-from tests.matching.conftest import until
+from tests.matching.conftest import PEOPLE, until
 
 
 async def denied(coro) -> ErrorCode:
@@ -129,3 +129,102 @@ class TestOutcomes:
         for p in reply.proposals:
             assert 0 < p.probability < 1
         assert reply.objective == pytest.approx(sum(p.probability for p in reply.proposals))
+
+
+class TestForumBehaviour:
+    async def test_threads_and_replies_are_evidence_and_favours_kept_and_refused(self, seeded):
+        async def say(cid, kind, author, thread=None, title="", text="", workspace=None):
+            data = col.ContentData(
+                content_id=cid,
+                kind=kind,
+                author=author,
+                author_partner=PEOPLE[author][0],
+                thread=thread,
+                workspace=workspace,
+                title=title,
+                text=text,
+            )
+            await seeded.publish(col.ContentCreated(ecosystem=seeded.eco, data=data))
+
+        store = seeded.svc.store
+        await say("t1", "thread", "alice", title="Descaling an espresso machine", text="slow")
+        await say("p1", "post", "carol", thread="t1", text="<p>Use citric acid</p>")
+        await say("t2", "thread", "bob", title="Merger plans", text="secret", workspace="w1")
+        await say("p2", "post", "carol", thread="t2", text="secret reply", workspace="w1")
+        await until(lambda: store.eco(seeded.eco).favours.get("carol", {}).get("bob") == 1)
+
+        def forum(person):
+            p = store.eco(seeded.eco).people.profile(person)
+            return p.asked, p.helped
+
+        assert forum("alice")[0] == ("Descaling an espresso machine\nslow",)
+        assert forum("carol")[1] == ("Descaling an espresso machine", "<p>Use citric acid</p>")
+        assert forum("bob") == ((), ())  # workspace words never become evidence
+
+        reply = await seeded.call(m.FIND_EXPERTS, seeded.token("erin"), text="espresso descaling")
+        carol = reply.experts[0]
+        assert carol.id == "carol"
+        assert "Carol has helped others with descaling and espresso" in carol.reasons
+
+        ask = {"text": "business intelligence"}
+        owed = await seeded.call(m.FIND_EXPERTS, seeded.token("carol"), **ask)
+        plain = await seeded.call(m.FIND_EXPERTS, seeded.token("dave"), **ask)
+        alice = next(e for e in owed.experts if e.id == "alice")
+        assert alice.probability > next(e for e in plain.experts if e.id == "alice").probability
+        assert "You helped Alice before" in alice.reasons
+
+        await store.rebuild()
+        assert forum("carol")[1] and store.eco(seeded.eco).favours["carol"]["alice"] == 1
+
+        carol_token = seeded.token("carol")
+        await seeded.call(m.SET_PREFERENCES, carol_token, person="carol", learn_from_me=False)
+        assert forum("carol") == ((), ()) and "carol" not in store.eco(seeded.eco).favours
+        await store.rebuild()
+        assert forum("carol") == ((), ())
+        await seeded.call(m.SET_PREFERENCES, carol_token, person="carol")
+        assert forum("carol")[1] and store.eco(seeded.eco).favours["carol"]["bob"] == 1
+
+
+class TestRefit:
+    async def test_weights_refit_on_forum_outcomes_serve_expert_finding(self, seeded):
+        from datetime import UTC, datetime, timedelta
+
+        from services.matching import repository as repo
+        from services.matching.engine import expert, learn
+        from services.matching.engine.expert import find_experts
+        from services.matching.engine.model import Asker
+
+        blind = learn.Model(expert.FEATURES, (0.0, 0.0, 0.0, 1.0, 0.0, 0.0), -4.0)
+        words = ("espresso", "roasting", "kettle", "milk", "grinder")
+        people = list(PEOPLE)
+        start = datetime.now(UTC) - timedelta(hours=100)
+        async with seeded.svc.db.transaction() as s:
+            for i in range(90):
+                at = start + timedelta(hours=i)
+                helper, asker = people[i % 5], people[(i + 1 + i // 5 % 4) % 5]
+                word = words[i % 5]
+                await repo.add_thread(
+                    s, seeded.eco, f"t{i}", asker, True, f"A {word} question", "", at
+                )
+                await repo.add_help(
+                    s,
+                    seeded.eco,
+                    f"p{i}",
+                    helper,
+                    at + timedelta(minutes=1),
+                    f"t{i}",
+                    f"{word} tip",
+                )
+        store = seeded.svc.store
+        got = await store.refit(seeded.eco, prior=blind)
+        eco = store.eco(seeded.eco)
+        assert got.adopted and got.model.coef[0] > 0.5 and eco.expert == got.model
+        await store.sync()  # the forum evidence reaches the index
+        reply = await seeded.call(m.FIND_EXPERTS, seeded.token("erin"), text="milk")
+        top = reply.experts[0]
+        assert top.id == people[3]
+        ctx = Asker(exclude={"erin"}, helped={k: float(v) for k, v in eco.favours["erin"].items()})
+        ours = find_experts(eco.people, "milk", 1, None, ctx, eco.expert)[0]
+        prior = find_experts(eco.people, "milk", 1, None, ctx, expert.DEFAULT)[0]
+        assert top.probability == pytest.approx(ours.probability, abs=1e-6)
+        assert abs(prior.probability - ours.probability) > 1e-3

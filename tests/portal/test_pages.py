@@ -391,3 +391,14 @@ class TestAccessibility:
                     assert ident and ident.group(1) in labelled, f"{path}: unlabelled <{attrs}>"
                 assert '<main id="main"' in html and 'class="skip" href="#main"' in html
                 assert re.search(r"<h1[ >]", html), f"{path} has no heading"
+
+
+class TestSuggestions:
+    async def test_suggestions_give_their_reasons_as_sentences(self, mesh):
+        async with sign_in(mesh, "carlos") as client:
+            page = await client.get("/introductions")
+            found = page.text.split('id="h-sugg"')[1].split("</section>")[0]
+            assert 'class="why"' in found, found
+            sentence = r"which you need|You offer .+, which|You both |You share contacts with "
+            assert re.search(sentence, found), found
+            assert "Shared social:" not in found and "meet their" not in found

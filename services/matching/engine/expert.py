@@ -4,7 +4,8 @@ The text is featurised like a need and compared with what each person offers and
 with everything else they wrote (their interests and skills, and the needs they
 voiced: who asked about a subject writes about it). Each person's behaviour joins
 the text evidence: how often they helped others (answers, replies) and how they
-took introductions (``MatchIndex.priors``). The parts combine in a logistic model
+took introductions (``MatchIndex.priors``), and whether the asker helped them
+before (``Asker.helped``: people return a favour). The parts combine in a logistic model
 (:mod:`engine.learn`) whose output is the probability that this person helps; its
 coefficients start at ``DEFAULT`` and are refitted on the ecosystem's own outcomes.
 """
@@ -21,11 +22,12 @@ from services.matching.engine.learn import Model
 from services.matching.engine.model import Asker, Filter, Profile
 from services.matching.engine.vectors import Block, sparse_row, sublinear
 
-FEATURES = ("offers", "interests", "needs_voiced", "helped", "acceptance")
+FEATURES = ("offers", "interests", "needs_voiced", "helped", "acceptance", "reciprocity")
 # The prior for an ecosystem with no outcomes: text about the need first, then what
 # people wrote; a person's odds of helping grow with the help they gave (odds ∝ 1 +
-# times helped) and with the odds their introductions were accepted.
-DEFAULT = Model(FEATURES, (4.0, 2.0, 1.0, 1.0, 1.0), -4.0)
+# times helped), with the odds their introductions were accepted, and with the times
+# the asker helped them (odds ∝ 1 + times).
+DEFAULT = Model(FEATURES, (4.0, 2.0, 1.0, 1.0, 1.0, 1.0), -4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +40,10 @@ class Expert:
     interests: float
     needs_voiced: float
     helped: float
+    reciprocity: float = 0.0  # times the asker helped them before
 
 
-def _block_features(ix: MatchIndex, b: Block, q) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _block_features(ix: MatchIndex, b: Block, q, ctx: Asker) -> np.ndarray:  # type: ignore[no-untyped-def]
     w = b.width
     cols = [
         (q[:, :w] @ b.trans[f]).toarray().ravel() if q.nnz else np.zeros(len(b))
@@ -49,7 +52,12 @@ def _block_features(ix: MatchIndex, b: Block, q) -> np.ndarray:  # type: ignore[
     helped = np.log1p(b.activity)
     p = np.clip(b.prior, 0.02, 0.98)
     acceptance = np.log(p / (1 - p))
-    return np.column_stack([*cols, helped, acceptance])
+    owed = np.zeros(len(b))
+    for other, times in ctx.helped.items():
+        i = b.pos.get(other)
+        if i is not None:
+            owed[i] = math.log1p(max(0.0, times))
+    return np.column_stack([*cols, helped, acceptance, owed])
 
 
 def features(
@@ -72,7 +80,7 @@ def features(
                 keep[i] = False
         idx = np.flatnonzero(keep)
         if len(idx):
-            out.append((b, idx, _block_features(ix, b, q)[idx]))
+            out.append((b, idx, _block_features(ix, b, q, ctx)[idx]))
     return out
 
 
@@ -112,6 +120,7 @@ def find_experts(
             interests=float(x[1]),
             needs_voiced=float(x[2]),
             helped=float(math.expm1(x[3])),
+            reciprocity=float(math.expm1(x[5])),
         )
         for chance, p, x in found[:k]
     ]

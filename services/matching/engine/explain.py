@@ -63,7 +63,7 @@ def explain(ix: MatchIndex, a: str, b: str, social: float = 0.0) -> list[ReasonP
     if pa is None or pb is None:
         return []
     reasons = _matches(ix, "need_offer", {"needs": pa.needs}, _offers(pb))
-    reasons += _matches(ix, "offer_need", _offers(pa), {"needs": pb.needs})
+    reasons += _matches(ix, "offer_need", _offers(pa), {"needs": pb.needs, "asked": pb.asked})
     reasons += _matches(
         ix,
         "interest",
@@ -91,9 +91,13 @@ def sentence(r: ReasonPart, name: str) -> str:
     a, b = _words(r.terms_a) if r.terms_a else "", _words(r.terms_b) if r.terms_b else ""
     also = f" ({a})" if a and a != b else ""
     if r.kind == "need_offer":
+        if r.field_b == "helped":
+            return f"{name} has helped others with {b}, which you need{also}"
         return f"{name} offers {b}, which you need{also}"
     if r.kind == "offer_need":
         theirs = f" ({b})" if b and a != b else ""
+        if r.field_b == "asked":
+            return f"You offer {a}, which {name} asked about{theirs}"
         return f"You offer {a}, which {name} needs{theirs}"
     if r.kind == "interest":
         return f"You both write about {b}{also}"
@@ -105,7 +109,7 @@ def sentence(r: ReasonPart, name: str) -> str:
 
 
 def _offers(p: Profile) -> dict[str, tuple[str, ...]]:
-    return {"offers": p.offers, "skills": p.skills}
+    return {"offers": p.offers, "skills": p.skills, "helped": p.helped}
 
 
 def _shared(ix: MatchIndex, kind: str, fld: str, pa: Profile, pb: Profile) -> list[ReasonPart]:
@@ -136,19 +140,20 @@ def expert_reasons(ix: MatchIndex, text: str, who: Expert) -> list[str]:
     need = _features(ix, (text,))
     name = p.name or "They"
     out = []
-    for fields, verb in (
-        ((*p.offers, *p.skills), "offers"),
-        ((*p.interests, *p.needs), "writes about"),
+    for fields, said in (
+        ((*p.offers, *p.skills), "{name} offers {words}, which you need"),
+        (p.helped, "{name} has helped others with {words}"),
+        ((*p.interests, *p.needs, *p.asked), "{name} writes about {words}"),
     ):
         theirs = _features(ix, fields)
-        shared = sorted(need.keys() & theirs.keys(), key=lambda k: -_idf(ix, k))[:3]
+        shared = sorted(need.keys() & theirs.keys(), key=lambda k: (-_idf(ix, k), k))[:3]
         if shared:
-            words = tuple(theirs[k][0] for k in shared)
-            out.append(
-                f"{name} {verb} {_words(words)}" + (", which you need" if verb == "offers" else "")
-            )
+            words = _words(tuple(theirs[k][0] for k in shared))
+            out.append(said.format(name=name, words=words))
     if who.helped >= 0.5:
         out.append(f"{name} has been helping others lately")
+    if who.reciprocity >= 1:
+        out.append(f"You helped {name} before")
     return out
 
 

@@ -81,7 +81,7 @@ class MatchIndex:
     def _term_phrases(self) -> Iterable[list[str]]:
         for row in self.rows.values():
             p = row.profile
-            for phrase in (*p.needs, *p.offers, *p.skills, *p.interests):
+            for phrase in (*p.needs, *p.offers, *p.skills, *p.interests, *p.asked, *p.helped):
                 yield [k for k, _ in self.featuriser.phrase(phrase) if k[0] == "t"]
 
     def compact(self) -> None:

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What the engine knows of a person (or a company): public fields only."""
+    """What the engine knows of a person (or a company): public fields only.
+
+    ``needs`` … ``regions`` are what the person declared; ``asked`` and ``helped`` are
+    what they did in public forums: the threads they started (a need voiced) and the
+    threads they replied in, with their reply (help given on that subject).
+    """
 
     id: str
     partner: str
@@ -18,6 +23,8 @@ class Profile:
     interests: tuple[str, ...] = ()
     industries: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
+    asked: tuple[str, ...] = ()
+    helped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,3 +93,4 @@ class Asker:
     exclude: set[str] = field(default_factory=set)
     penalties: dict[str, float] = field(default_factory=dict)  # partner → factor
     social: dict[str, float] = field(default_factory=dict)  # id → proximity in [0, 1]
+    helped: dict[str, float] = field(default_factory=dict)  # id → times the asker helped them

@@ -1,8 +1,9 @@
 """Profiles as sparse vectors, and blocks of them with their inverted indexes.
 
 Every profile becomes three L2-normalised tf-idf rows over one feature vocabulary:
-``need`` (needs), ``offer`` (offers + skills at half weight) and ``interest``
-(interests + skills at half weight). ``need_a · offer_b`` is then the cosine of what
+``need`` (needs, and threads the person started), ``offer`` (offers, skills at half
+weight, and the threads the person helped in) and ``interest`` (interests + skills
+at half weight). ``need_a · offer_b`` is then the cosine of what
 a looks for against what b provides. A :class:`Block` holds rows together with
 their transposes (feature → people posting lists), so scoring one profile against a
 block only touches the people who share a feature with it.
@@ -64,7 +65,9 @@ class Vectoriser:
         out: dict[str, dict[str, float]] = {k: defaultdict(float) for k in FIELDS}
         for fld, phrases, weight in (
             ("need", p.needs, 1.0),
+            ("need", p.asked, 1.0),
             ("offer", p.offers, 1.0),
+            ("offer", p.helped, 1.0),
             ("offer", p.skills, self.w.skills),
             ("interest", p.interests, 1.0),
             ("interest", p.skills, self.w.skills),
