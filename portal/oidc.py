@@ -17,6 +17,8 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
+from mesh.consttime import same
+
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_TYP = "logout+jwt"
 LOGOUT_TOKEN_MAX_AGE_S = 300
@@ -84,6 +86,15 @@ class OidcClient:
                 raise LoginError("the identity provider's discovery document names another issuer")
             self._meta, self._meta_at = meta, time.monotonic()
         return self._meta
+
+    async def response_issuer_ok(self, iss: str | None) -> bool:
+        """RFC 9207 §2.4: an authorization response names its issuer, and it must be ours
+        (a mix-up attack hands this client another provider's response); a provider that
+        does not say it sends ``iss`` may leave it out."""
+        meta = await self.metadata()
+        if not iss:
+            return not meta.get("authorization_response_iss_parameter_supported", False)
+        return same(iss, str(meta["issuer"]))
 
     async def authorize_url(self, state: str, nonce: str, challenge: str, scope: str) -> str:
         meta = await self.metadata()

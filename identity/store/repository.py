@@ -243,6 +243,8 @@ def get_pushed(s: Session, uri_hash: str) -> PushedRequest | None:
 def drop_pushed_before(s: Session, cutoff: datetime) -> None:
     """Forget pushed requests that expired before ``cutoff``."""
     s.execute(delete(PushedRequest).where(PushedRequest.expires_at < cutoff))
+
+
 def sessions_of(s: Session, eco: str, person_id: str) -> list[str]:
     query = select(LoginSession.sid_hash).where(
         LoginSession.eco == eco, LoginSession.person_id == person_id

@@ -57,13 +57,21 @@ async def login(request: Request, next: str | None = None) -> Response:
 
 
 @router.get("/callback")
-async def callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
+async def callback(
+    request: Request, state: str = "", code: str = "", error: str = "", iss: str | None = None
+) -> Response:
     portal = portal_of(request)
     if not state or not same(request.cookies.get(LOGIN_COOKIE, ""), state):
         return _failed(request, "This sign-in was not started in this browser. Try again.")
     pending = await portal.store.finish_login(state)
     if pending is None:
         return _failed(request, "This sign-in link has expired or was already used.")
+    try:
+        issuer_ok = await portal.oidc.response_issuer_ok(iss)
+    except LoginError as exc:
+        return _failed(request, f"Sign-in could not finish: {exc}.", status=502)
+    if not issuer_ok:
+        return _failed(request, "This answer did not come from our identity provider.")
     if error or not code:
         return _failed(
             request, f"The identity provider did not sign you in ({error or 'no code'})."

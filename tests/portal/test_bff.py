@@ -60,6 +60,19 @@ class TestSignIn:
             assert "not started in this browser" in resp.text
             assert COOKIE not in resp.headers.get("set-cookie", "")
 
+    async def test_an_answer_naming_another_issuer_or_none_is_refused(self, mesh):
+        # RFC 9207: identity says it names itself on every authorization response, so a
+        # response with another issuer (a mix-up) or with none never reaches the token call
+        for iss in ("https://evil.example", None):
+            async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
+                start = await client.get("/auth/login")
+                state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+                params = {"state": state, "code": "x"} | ({"iss": iss} if iss else {})
+                resp = await client.get("/auth/callback", params=params)
+                assert resp.status_code == 400
+                assert "did not come from our identity provider" in resp.text
+                assert COOKIE not in resp.headers.get("set-cookie", "")
+
     async def test_pages_need_a_session(self, mesh):
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             resp = await client.get("/directory")
