@@ -1,7 +1,9 @@
 """Interoperability with a relying-party library we did not write: panva's ``openid-client``
 (v6, pinned with its lock file in ``tests/identity/interop/``) drives a real identity
 through discovery, authorization code + PKCE, refresh, client credentials, token
-exchange, DPoP and the device flow, in one Node process (``interop.mjs``).
+exchange, DPoP, the device flow, pushed authorization requests (RFC 9126),
+``response_mode=form_post`` and the ``iss`` response parameter (RFC 9207), in one Node
+process (``interop.mjs``).
 
 The packages are installed with ``npm ci`` on first use under ``test-artifacts/``
 (``make clean`` removes it). Without node and npm this test fails: it is part of CI.
@@ -39,7 +41,9 @@ CASES = [
     "tokenExchange",
     "dpop",
     "deviceFlow",
-    # after the merge: "pushedAuthorizationRequest", "formPost", "authorizationResponseIss"
+    "pushedAuthorizationRequest",
+    "formPost",
+    "authorizationResponseIss",
 ]
 
 
@@ -93,8 +97,9 @@ async def _sign_in(browser: httpx.AsyncClient, page: httpx.Response, username: s
     )
 
 
-async def _login(url: str) -> str:
-    """Noah signs in (and consents) in a browser; the callback URL with the code."""
+async def _login(url: str) -> dict[str, Any]:
+    """Noah signs in (and consents) in a browser: the callback URL with the code, or the
+    fields of the page that posts them (``response_mode=form_post``)."""
     async with httpx.AsyncClient(timeout=10) as browser:
         page = await _follow(browser, url, CLI_REDIRECT)
         resp = await _sign_in(browser, page, "noah")
@@ -106,7 +111,11 @@ async def _login(url: str) -> str:
             resp = await browser.post(
                 urljoin(str(resp.url), action), data={**fields, "decision": "allow"}
             )
-        return urljoin(str(resp.url), resp.headers["location"])
+        if resp.status_code in (302, 303):
+            return {"callback": urljoin(str(resp.url), resp.headers["location"])}
+        action, fields = _form(resp.text)
+        assert action.startswith(CLI_REDIRECT), resp.text[:300]
+        return {"form": fields}
 
 
 async def _approve_device(url: str) -> None:
@@ -159,7 +168,7 @@ async def results(idp, tmp_path_factory) -> dict[str, str]:  # type: ignore[no-u
                 if "results" in message:
                     return dict(message["results"])
                 if message.get("need") == "login":
-                    answer: dict[str, Any] = {"callback": await _login(message["url"])}
+                    answer: dict[str, Any] = await _login(message["url"])
                 else:
                     await _approve_device(message["url"])
                     answer = {"done": True}

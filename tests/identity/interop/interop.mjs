@@ -9,9 +9,9 @@
 // (tests/identity/test_interop_openid_client.py) signs the person in with an HTTP client.
 // The last line is {"results": {case: "ok" | error message}}.
 //
-// To add a case (pushed authorization requests, response_mode=form_post, RFC 9207 `iss`):
-// write `async function name(ctx)` that throws on failure, add it to CASES, and list its
-// name in the Python test's CASES.
+// The login answer is {"callback": url} for a redirect, {"form": {field: value}} for a
+// response_mode=form_post page. To add a case, write `async function name(ctx)` that throws
+// on failure, add it to CASES, and list its name in the Python test's CASES.
 
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -135,6 +135,76 @@ async function deviceFlow(ctx) {
   check(again.access_token, "refresh");
 }
 
+async function codeRequest(extra) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const params = {
+    redirect_uri: config.public.redirect_uri,
+    scope: "openid directory:read",
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    ...extra,
+  };
+  return { verifier, state, params };
+}
+
+async function pushedAuthorizationRequest(ctx) {
+  const { verifier, state, params } = await codeRequest({});
+  const url = await client.buildAuthorizationUrlWithPAR(ctx.public, params);
+  const uri = url.searchParams.get("request_uri") || "";
+  check(uri.startsWith("urn:ietf:params:oauth:request_uri:"), "no pushed request_uri");
+  check(!url.searchParams.has("scope"), "the request travelled in the URL");
+  const { callback } = await ask({ need: "login", url: url.href });
+  const tokens = await client.authorizationCodeGrant(ctx.public, new URL(callback), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+  });
+  check(tokens.access_token && tokens.claims()?.sid, "tokens from the pushed request");
+}
+
+async function formPost(ctx) {
+  const { verifier, state, params } = await codeRequest({ response_mode: "form_post" });
+  const url = client.buildAuthorizationUrl(ctx.public, params);
+  const { form } = await ask({ need: "login", url: url.href });
+  check(form && form.code && form.state === state, "no form_post answer");
+  const posted = new Request(config.public.redirect_uri, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(form),
+  });
+  const tokens = await client.authorizationCodeGrant(ctx.public, posted, {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+  });
+  check(tokens.access_token, "tokens from the form_post answer");
+}
+
+async function authorizationResponseIss(ctx) {
+  const meta = ctx.public.serverMetadata();
+  check(meta.authorization_response_iss_parameter_supported === true, "not advertised");
+  const { verifier, state, params } = await codeRequest({});
+  const url = client.buildAuthorizationUrl(ctx.public, params);
+  const { callback } = await ask({ need: "login", url: url.href });
+  const genuine = new URL(callback);
+  check(genuine.searchParams.get("iss") === config.issuer, "iss missing or wrong");
+  const checks = { pkceCodeVerifier: verifier, expectedState: state };
+  for (const tamper of [(u) => u.searchParams.set("iss", "https://evil.example"),
+                        (u) => u.searchParams.delete("iss")]) {
+    const forged = new URL(genuine);
+    tamper(forged);
+    let refused = false;
+    try {
+      await client.authorizationCodeGrant(ctx.public, forged, checks);
+    } catch {
+      refused = true;
+    }
+    check(refused, `accepted a response with iss=${forged.searchParams.get("iss")}`);
+  }
+  const tokens = await client.authorizationCodeGrant(ctx.public, genuine, checks);
+  check(tokens.access_token, "the genuine response");
+}
+
 const CASES = {
   discovery,
   authorizationCodePkce,
@@ -143,7 +213,9 @@ const CASES = {
   tokenExchange,
   dpop,
   deviceFlow,
-  // pushedAuthorizationRequest, formPost, authorizationResponseIss: see the header
+  pushedAuthorizationRequest,
+  formPost,
+  authorizationResponseIss,
 };
 
 const results = {};
