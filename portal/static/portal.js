@@ -402,7 +402,7 @@
     "introduction accepted": "accepted your introduction",
     "introduction declined": "declined your introduction",
     "introduction connected": "is connected with you now",
-    "broker approved": "approved your introduction", "broker rejected": "rejected your introduction",
+    "broker approved": "introduced you to someone (answer the introduction)", "broker rejected": "rejected your introduction",
     "verification verified": "verified you", "verification unverified": "withdrew a verification"
   };
 

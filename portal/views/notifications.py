@@ -118,7 +118,7 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
 
 def describe(n: dict[str, Any]) -> str:
     """What happened, in words (the actor's name goes before it)."""
-    action, kind = n.get("action"), n.get("kind")
+    action, kind = str(n.get("action")), str(n.get("kind"))
     return {
         ("mention", "mentioned"): "mentioned you",
         ("reply", "replied"): "replied to your thread",
@@ -126,7 +126,7 @@ def describe(n: dict[str, Any]) -> str:
         ("introduction", "accepted"): "accepted your introduction",
         ("introduction", "declined"): "declined your introduction",
         ("introduction", "connected"): "is connected with you now",
-        ("broker", "approved"): "approved your introduction",
+        ("broker", "approved"): "introduced you to someone (answer the introduction)",
         ("broker", "rejected"): "rejected your introduction",
         ("verification", "verified"): "verified "
         + ("you" if n.get("content_kind") == "person" else "your company"),

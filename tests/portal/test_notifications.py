@@ -134,6 +134,13 @@ class TestStreamDelivery:
                 post["id"],
             )
             assert heard["id"] == str(note["id"]) and heard["data"]["unread"] >= 1
+            async with mesh.api() as api:
+                marked = await api.post(
+                    "/notifications/read", json={"ids": [note["id"]]}, headers=mesh.bearer("noah")
+                )
+            assert marked.status_code == 200, marked.text
+            read = await noah.next_event("read")
+            assert read["data"] == {"ids": [note["id"]], "unread": marked.json()["unread"]}
             # Then one for chloe: it must be the first thing her stream carries, events
             # being delivered in stream order (noah's came first).
             mention = await reply(mesh, "felix", "Over to you @chloe")
@@ -160,6 +167,53 @@ class TestStreamDelivery:
             caught = await frames.next_event("notification")
             assert caught["data"]["notification"]["content_id"] == missed["id"]
             assert int(caught["id"]) > int(seen["id"])
+
+
+class TestEventsBecomeNotifications:
+    async def test_introductions_broker_actions_and_verifications(self, mesh):
+        """Matching's and profile's events reach the people they are about, each as the
+        step of someone else (a broker's, the other person's)."""
+        nadia, fatima = mesh.subs["nadia"], mesh.subs["fatima"]
+
+        async def call(who: str, method: str, path: str, body: Any = None) -> Any:
+            async with mesh.api() as api:
+                resp = await api.request(method, path, json=body, headers=mesh.bearer(who))
+            assert resp.status_code < 300, resp.text
+            return resp.json()
+
+        def seen(frame: dict[str, Any]) -> tuple[str, str, str]:
+            note = frame["data"]["notification"]
+            return note["kind"], note["action"], note["actor"]
+
+        async with (
+            stream(mesh.gateway_url, mesh.tokens["nadia"]) as to_nadia,
+            stream(mesh.gateway_url, mesh.tokens["fatima"]) as to_fatima,
+        ):
+            intro = await call("bruno", "POST", "/introductions", {"a": nadia, "b": fatima})
+            bruno = mesh.subs["bruno"]
+            for events in (to_nadia, to_fatima):
+                heard = await events.next_event("notification")
+                assert seen(heard) == ("broker", "approved", bruno)
+                assert heard["data"]["notification"]["content_id"] == intro["id"]
+            await call("nadia", "POST", f"/introductions/{intro['id']}/accept")
+            accepted = await to_fatima.next_event("notification")
+            assert seen(accepted) == ("introduction", "accepted", nadia)
+            await call("fatima", "POST", f"/introductions/{intro['id']}/accept")
+            assert seen(await to_fatima.next_event("notification")) == (
+                "introduction",
+                "connected",
+                nadia,
+            )
+            # nadia's stream: her own acceptance told her nothing; next comes the connection
+            assert seen(await to_nadia.next_event("notification")) == (
+                "introduction",
+                "connected",
+                fatima,
+            )
+            await call("bruno", "PUT", f"/people/{fatima}/verification", {"note": "Met her"})
+            verified = await to_fatima.next_event("notification")
+            assert seen(verified) == ("verification", "verified", bruno)
+            assert verified["data"]["notification"]["excerpt"] == "Met her"
 
 
 @pytest.fixture(scope="module")
