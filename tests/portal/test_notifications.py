@@ -21,6 +21,7 @@ from gateway.settings import GatewaySettings
 from identity.cli.devclient import login
 from identity.cli.seed import PASSWORD
 from tests.portal.browser import ARTIFACTS, signed_in_page
+from tests.portal.login import sign_in
 from tests.portal.mesh import CLI_REDIRECT, ECO, Mesh
 from tests.support import infra
 
@@ -117,6 +118,41 @@ class TestStreamRefusals:
         plain = await refusal(mesh.gateway_url, STREAM, {"Authorization": noah["Authorization"]})
         assert plain.status_code == 406
         assert plain.json()["code"] == "not_acceptable"
+
+
+class TestOtherRefusals:
+    @pytest.mark.parametrize("path", ["/notifications/read", "/notifications/preferences"])
+    async def test_portal_forms_need_a_session_and_its_csrf_token(self, mesh, path):
+        async with httpx.AsyncClient(base_url=mesh.portal_url, timeout=10) as anonymous:
+            assert (await anonymous.post(path, data={"reply": "on"})).status_code == 401
+            page = await anonymous.get("/notifications")
+            assert page.status_code == 303 and "/auth/login" in page.headers["location"]
+        async with sign_in(mesh, "noah", "/notifications") as noah:
+            forged = await noah.post(path, data={"id": "1", "reply": "on"})
+            assert forged.status_code == 403
+
+    async def test_preferences_are_bound_to_the_token(self, mesh):
+        path = "/notifications/preferences"
+        async with mesh.api() as api:
+            assert (await api.get(path)).status_code == 401
+            other = await api.put(
+                f"{mesh.gateway_url}/v1/ecosystems/globex{path}",
+                json={"kinds": {"reply": False}},
+                headers=mesh.bearer("noah"),
+            )
+            assert other.status_code == 403
+            odd = await api.put(
+                path, json={"kinds": {"gossip": False}}, headers=mesh.bearer("noah")
+            )
+            assert odd.status_code == 422
+            mine = await api.get(path, headers=mesh.bearer("noah"))
+        assert mine.status_code == 200 and set(mine.json()["kinds"]) == {
+            "mention",
+            "reply",
+            "introduction",
+            "broker",
+            "verification",
+        }
 
 
 class TestStreamDelivery:
