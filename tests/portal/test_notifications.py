@@ -255,7 +255,7 @@ class TestEventsBecomeNotifications:
 @pytest.fixture(scope="module")
 async def tight_gateway(mesh) -> AsyncIterator[str]:
     """A second gateway replica on the same mesh, bounded to one request in flight with a
-    0.3 s deadline, sending a stream heartbeat every 0.6 s."""
+    0.3 s deadline and to two open streams, sending a stream heartbeat every 0.6 s."""
     settings = GatewaySettings(
         nats_url=mesh.nats_url,
         identity_url=mesh.identity_url,
@@ -265,6 +265,7 @@ async def tight_gateway(mesh) -> AsyncIterator[str]:
         max_in_flight=1,
         request_deadline_s=0.3,
         stream_heartbeat_s=0.6,
+        max_streams=2,
     )
     async with infra.serve_app(create_gateway(settings)) as url:
         yield url
@@ -281,6 +282,8 @@ class TestStreamsAreNotShed:
                     f"/v1/ecosystems/{ECO}/notifications", headers=mesh.bearer("noah")
                 )
             assert listed.status_code == 200, "two open streams must not fill a bound of one"
+            third = await refusal(tight_gateway, STREAM, {**SSE, **mesh.bearer("chloe")})
+            assert third.status_code == 503 and third.json()["code"] == "overloaded"
             assert (await first.next()) == {"event": ":"}  # a heartbeat past the deadline
             post = await reply(mesh, "carlos", "Heard on the other replica")  # via the first
             for events in (first, second):
