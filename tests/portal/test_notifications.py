@@ -14,15 +14,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import jwt
+import nats
 import pytest
 
+from contracts.subjects import event_subject
+from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from identity.cli.devclient import login
 from identity.cli.seed import PASSWORD
 from tests.portal.browser import ARTIFACTS, signed_in_page
 from tests.portal.login import sign_in
-from tests.portal.mesh import CLI_REDIRECT, ECO, Mesh
+from tests.portal.mesh import ALL, CLI_REDIRECT, ECO, Mesh
 from tests.support import infra
 
 SSE = {"Accept": "text/event-stream"}
@@ -250,6 +254,39 @@ class TestEventsBecomeNotifications:
             verified = await to_fatima.next_event("notification")
             assert seen(verified) == ("verification", "verified", bruno)
             assert verified["data"]["notification"]["excerpt"] == "Met her"
+
+
+class TestRevocation:
+    async def test_a_revoked_token_ends_its_stream_before_the_next_notification(self, mesh):
+        async with httpx.AsyncClient(timeout=10) as browser:
+            own = await login(
+                browser, mesh.issuer, "mesh-cli", "carlos", PASSWORD, CLI_REDIRECT, ALL
+            )
+        token = own["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        revoked = TokenRevoked(
+            ecosystem=ECO,
+            data=TokenRevokedData(tokens=[RevokedToken(jti=claims["jti"], exp=claims["exp"])]),
+        )
+        async with stream(mesh.gateway_url, token) as events:
+            nc = await nats.connect(mesh.nats_url)
+            try:
+                subject = event_subject(ECO, revoked.type)
+                await nc.jetstream().publish(subject, revoked.model_dump_json().encode())
+            finally:
+                await nc.close()
+            async with mesh.api() as api:  # the gateway has heard of it ...
+                auth = {"Authorization": f"Bearer {token}"}
+                for _ in range(100):
+                    if (await api.get("/notifications", headers=auth)).status_code == 401:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("the revocation never reached the gateway")
+            await reply(mesh, "felix", "Are you there @carlos?")  # ... and this is not sent
+            with pytest.raises(AssertionError, match="the stream ended"):
+                while True:
+                    assert (await events.next()).get("event") != "notification"
 
 
 @pytest.fixture(scope="module")
