@@ -37,8 +37,8 @@ from contracts.v1.collaboration import (
 )
 from contracts.v1.connector import PartnerEventReceived
 from contracts.v1.identity import PartnerRegistered, PersonRegistered, TokenRevoked
-from contracts.v1.matching import IntroductionConnected
-from contracts.v1.profile import CompanyProfileUpdated, PersonProfileUpdated
+from contracts.v1.matching import IntroductionChanged, IntroductionConnected
+from contracts.v1.profile import CompanyProfileUpdated, PersonProfileUpdated, ProfileVerified
 
 SERVICES = ("profile", "matching", "collaboration", "connector")
 """NATS micro services: each serves its operations in the queue group of its name."""
@@ -54,7 +54,8 @@ ADMIN = "admin"
 
 PROCESSES = ("identity", "gateway", *SERVICES, REBUILD, OPS, ADMIN)
 """Every process that connects to NATS, each with its own credential. (The portal talks
-HTTP to the gateway only, so it has none.)"""
+HTTP to the gateway only, so it has none: its live notifications come from the gateway's
+notification stream, see :data:`LIVE_READERS`.)"""
 
 STREAMS = (EVENT_STREAM, DEAD_LETTER_STREAM)
 JS_API = "$JS.API"
@@ -110,7 +111,13 @@ CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
         "collaboration",
         "collaboration",
-        _types(IntroductionConnected, PersonProfileUpdated, PersonRegistered),
+        _types(
+            IntroductionConnected,
+            PersonProfileUpdated,
+            PersonRegistered,
+            IntroductionChanged,  # notifications: introductions, broker actions
+            ProfileVerified,  # notifications: verifications
+        ),
     ),
     Consumer("connector", "connector-webhooks", _types(PartnerEventReceived)),
 )
@@ -120,6 +127,12 @@ REVOCATION_READERS = ("gateway", *SERVICES)
 ordered consumer of identity's ``token_revoked`` events)."""
 
 REVOCATIONS = event_type(TokenRevoked)
+
+LIVE_READERS = ("gateway",)
+"""Processes that serve live streams (``contracts.v1.collaboration.NOTIFICATION_STREAM``)
+from an ephemeral consumer of their own (every replica hears every event and keeps what
+its open streams need), with the same grants as their revocation feed: no durable, no
+queue group, nothing another process could read in their place."""
 
 
 def consumer(durable: str) -> Consumer:
@@ -297,7 +310,8 @@ def grants(process: str) -> Grants:
     sub: list[str] = [f"{inbox_prefix(process)}.>"]
     owned = sorted({event_subjects(event_type(e)) for e in EVENT_TYPES} & set(_produced(process)))
     pub += owned
-    if owned or consumers_of(process) or process in REVOCATION_READERS:
+    ephemeral = process in REVOCATION_READERS or process in LIVE_READERS
+    if owned or consumers_of(process) or ephemeral:
         pub.append(_api("STREAM.INFO", EVENT_STREAM))
     for c in consumers_of(process):
         pub += _durable_grants(c)
@@ -306,7 +320,7 @@ def grants(process: str) -> Grants:
         pub += upkeep_pub
         sub += upkeep_sub
     deny: list[str] = []
-    if process in REVOCATION_READERS:
+    if ephemeral:
         pub += _ephemeral_consumer_grants(EVENT_STREAM)
         deny += _others_durables(process)
     if process in SERVICES:

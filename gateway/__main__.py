@@ -31,6 +31,10 @@ def main() -> None:
         access_log=False,
         log_config=None,
         proxy_headers=False,
+        # Open notification streams never finish on their own: past this grace (no other
+        # request lives longer than its deadline anyway) a stopping worker cuts them, and
+        # their clients reconnect to another replica.
+        timeout_graceful_shutdown=max(1, int(settings.request_deadline_s)),
     )
 
 

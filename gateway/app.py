@@ -23,6 +23,8 @@ from gateway import mashup
 from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
 from gateway.endpoints import Endpoint, operation_endpoint
+from gateway.live import LiveFeed
+from gateway.livestream import STREAM, stream_endpoint
 from gateway.meta import meta_routes, operations_server
 from gateway.ratelimit import RateLimiter, make_buckets
 from gateway.routes import RouteTable
@@ -64,6 +66,10 @@ async def _connect(gw: Gateway, stack: AsyncExitStack) -> None:
     stack.push_async_callback(feed.stop)
     await feed.start()  # replays recent revocations before the first request
     gw.feed = feed
+    live = LiveFeed(js, STREAM.events, settings.max_streams)
+    stack.push_async_callback(live.stop)
+    await live.start()
+    gw.live = live
     gw.nc = nc
     log.info("gateway connected")
 
@@ -119,5 +125,6 @@ def create_app(
         (b.op.method, b.op.path, operation_endpoint(gw, b)) for b in gw.routes.routes
     ]
     routes.append(("POST", mashup.PATH, mashup.mashup_endpoint(gw)))
+    routes.append(("GET", STREAM.path, stream_endpoint(gw)))
     routes.extend(meta_routes(gw))
     return LoadShedder(Edge(routes, settings, gw.tracing, lifespan), settings)

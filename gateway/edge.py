@@ -29,7 +29,7 @@ from gateway.auth import ANONYMOUS, Caller
 from gateway.cors import CorsPolicy
 from gateway.docs import CSP as DOCS_CSP
 from gateway.endpoints import Endpoint
-from gateway.http import Incoming, Reply, RequestHeaders, decode_headers
+from gateway.http import Incoming, Reply, RequestHeaders, StreamReply, decode_headers
 from gateway.problems import edge_problem, internal_error, problem_response
 from gateway.routes import PathTree, path_params
 from gateway.settings import GatewaySettings
@@ -206,6 +206,9 @@ class Edge:
                 "headers": reply.headers + extra,
             }
         )
+        if isinstance(reply, StreamReply):
+            await reply.send_body(send)
+            return
         await send({"type": "http.response.body", "body": reply.body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -114,6 +116,28 @@ class Reply:
         reply = cls(response.status_code, response.body, None)
         reply.headers = list(response.raw_headers)
         return reply
+
+
+class StreamReply(Reply):
+    """A response whose body is sent as it is produced (Server-Sent Events)."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, chunks: AsyncIterator[bytes], content_type: bytes, headers: Headers) -> None:
+        super().__init__(200, b"", None, headers)
+        self.headers = [(b"content-type", content_type), *headers]  # no content-length
+        self.chunks = chunks
+
+    async def send_body(self, send: Any) -> None:
+        """Send the chunks as they come; end the response when they end."""
+        try:
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            with contextlib.suppress(Exception):
+                await self.chunks.aclose()  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class RequestHeaders(dict[str, str]):

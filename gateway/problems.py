@@ -19,6 +19,7 @@ _PROBLEM_JSON = PROBLEM_JSON.encode()
 # Statuses the edge produces that have no code of their own in contracts.errors.
 _EDGE_ONLY = {
     405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
     415: ("unsupported_media_type", "Unsupported media type"),
 }
 EDGE_ONLY_CODES = tuple(code for code, _title in _EDGE_ONLY.values())

@@ -80,6 +80,11 @@ class GatewaySettings(MeshSettings):
     # Paths (prefixes) of long-lived streams: neither bounded nor cut by the deadline,
     # like any request that asks for Accept: text/event-stream.
     stream_paths: list[str] = []
+    # Live notification streams (gateway.livestream), per worker process: at most this
+    # many open at once (503 beyond), a comment every heartbeat, the client's retry delay.
+    max_streams: int = Field(default=10_000, ge=1)
+    stream_heartbeat_s: float = Field(default=20.0, gt=0)
+    stream_retry_ms: int = Field(default=2000, ge=100)
     token_cache: bool = True
     token_cache_size: int = 10_000
     jwks_refresh_cooldown: float = 5.0

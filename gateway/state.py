@@ -8,6 +8,7 @@ from nats.aio.client import Client
 
 from contracts.errors import ErrorCode
 from gateway.dpop import EdgeDPoP
+from gateway.live import LiveFeed
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
@@ -27,6 +28,7 @@ class Gateway:
     tracing: Tracing = field(default_factory=Tracing)
     dpop: EdgeDPoP | None = None
     feed: RevocationFeed | None = None  # set, caught up, before nc: no request outruns it
+    live: LiveFeed | None = None  # notifications for open streams (gateway.livestream)
 
     def ready(self) -> bool:
         """Connected, and hearing revocations (a gateway deaf to them must not serve)."""

@@ -22,6 +22,9 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Relayed notification streams never finish on their own: a stopping portal cuts
+        # them after this grace, and the browsers reconnect (to another replica).
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -30,6 +30,7 @@ from portal.views import (
     home,
     intros,
     jsonapi,
+    notifications,
     people,
     pictures,
     webhooks,
@@ -151,6 +152,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         connectors,
         dashboards,
         jsonapi,
+        notifications,
     ):
         app.include_router(module.router)
     _install_errors(app)

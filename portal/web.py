@@ -101,6 +101,7 @@ def render(
         flashes.append(done)
     values.update(
         me=session,
+        unread_count=getattr(request.state, "unread", None),
         csrf=session.csrf if session else "",
         eco=portal.settings.eco,
         path=request.url.path,
@@ -134,6 +135,8 @@ DONE = {
     "unsubscribed": "Subscription stopped.",
     "posted": "Posted.",
     "moderated": "Done: recorded in the moderation log.",
+    "read": "Marked as read.",
+    "preferences": "Notification settings saved.",
 }
 
 
@@ -178,7 +181,21 @@ async def signed_in(request: Request) -> Ctx:
     if tokens is None:
         raise NeedLogin()
     await _refresh_company_names(portal, tokens.access_token)
+    if request.method == "GET" and not request.url.path.startswith("/api/"):
+        await _unread_count(request, portal, tokens.access_token)
     return Ctx(request, portal, session, tokens.access_token)
+
+
+async def _unread_count(request: Request, portal: Portal, token: str) -> None:
+    """The nav's unread count (a page renders without it when it cannot be had)."""
+    try:
+        box = await portal.gateway.call(
+            token, "collaboration.notifications.list", unread_only=True, limit=1
+        )
+    except ApiError:
+        return
+    if isinstance(box, dict) and isinstance(box.get("unread"), int):
+        request.state.unread = box["unread"]
 
 
 async def _refresh_company_names(portal: Portal, token: str) -> None:

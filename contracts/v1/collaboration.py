@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -75,6 +76,55 @@ class WorkspaceMembershipChanged(EventBase):
     )
     source: str = SOURCE
     data: WorkspaceMembershipData
+
+
+class NotificationData(BaseModel):
+    """A notification as its recipient sees it, with their unread count once it was added."""
+
+    recipient: str = Field(description="subject id of the person notified")
+    notification: m.NotificationView
+    unread: int
+
+
+class NotificationAdded(EventBase):
+    """A notification was recorded for one person: what live streams deliver to them."""
+
+    SOURCE: ClassVar[str] = "/services/collaboration"
+    type: Literal["pm.v1.collaboration.notification_added"] = (
+        "pm.v1.collaboration.notification_added"
+    )
+    source: str = SOURCE
+    data: NotificationData
+
+
+class NotificationsReadData(BaseModel):
+    recipient: str
+    ids: list[int] = Field(default_factory=list, description="empty: all of them")
+    unread: int
+
+
+class NotificationsRead(EventBase):
+    """A person marked notifications read (their other open pages update their count)."""
+
+    SOURCE: ClassVar[str] = "/services/collaboration"
+    type: Literal["pm.v1.collaboration.notifications_read"] = (
+        "pm.v1.collaboration.notifications_read"
+    )
+    source: str = SOURCE
+    data: NotificationsReadData
+
+
+@dataclass(frozen=True)
+class LiveStream:
+    """A long-lived Server-Sent Events route the gateway serves itself, fed from events:
+    each event goes only to the streams of its ``data.recipient`` in its ecosystem (the
+    token's ``sub`` and ``eco``), never to anyone else."""
+
+    name: str
+    path: str
+    policy: Policy
+    events: tuple[type[EventBase], ...]
+    summary: str
 
 
 MODERATORS = frozenset({Role.BROKER, Role.OPERATOR})
@@ -197,7 +247,23 @@ MODERATION_LOG = _op(
 # notifications
 LIST_NOTIFICATIONS = _op(
     "collaboration.notifications.list", "GET", _ECO + "/notifications", m.ListNotificationsRequest,
-    m.NotificationList, _R, "My notifications (mentions)",
+    m.NotificationList, _R,
+    "My notifications: mentions, replies to my threads, introductions, broker actions, "
+    "verifications (newest first)",
+)
+NOTIFICATION_PREFERENCES = _op(
+    "collaboration.notifications.preferences", "GET", _ECO + "/notifications/preferences",
+    m.EcoRequest, m.NotificationPreferences, _R, "Which kinds of notification I receive",
+)
+SET_NOTIFICATION_PREFERENCES = _op(
+    "collaboration.notifications.set_preferences", "PUT", _ECO + "/notifications/preferences",
+    m.SetNotificationPreferences, m.NotificationPreferences, _R,
+    "Turn kinds of notification on or off",
+)
+NOTIFICATION_STREAM = LiveStream(
+    "collaboration.notifications.stream", _ECO + "/notifications/stream", Policy(scope=_R),
+    (NotificationAdded, NotificationsRead),
+    "My notifications as they happen (text/event-stream; Last-Event-ID catches up)",
 )
 MENTION_SUGGESTIONS = _op(
     "collaboration.people.mention_suggestions", "GET", _ECO + "/mentions/people",
@@ -313,6 +379,8 @@ OPERATIONS: tuple[Operation, ...] = (
     MODERATION_LOG,
     LIST_NOTIFICATIONS,
     MARK_READ,
+    NOTIFICATION_PREFERENCES,
+    SET_NOTIFICATION_PREFERENCES,
     CREATE_WORKSPACE,
     LIST_WORKSPACES,
     GET_WORKSPACE,
@@ -339,4 +407,6 @@ EVENTS: tuple[type[EventBase], ...] = (
     ContentEdited,
     ContentHidden,
     WorkspaceMembershipChanged,
+    NotificationAdded,
+    NotificationsRead,
 )

@@ -232,9 +232,16 @@ class ModerationLog(BaseModel):
 # ---------------------------------------------------------------- notifications
 
 
+NotificationKind = Literal["mention", "reply", "introduction", "broker", "verification"]
+NOTIFICATION_KINDS: tuple[str, ...] = ("mention", "reply", "introduction", "broker", "verification")
+
+
 class ListNotificationsRequest(EcoRequest):
     unread_only: bool = False
     limit: Limit = 50
+    after: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
+        default=None, description="only notifications with a greater id (catching up a stream)"
+    )
 
 
 class MentionSuggestionsRequest(EcoRequest):
@@ -263,9 +270,13 @@ class MarkReadRequest(EcoRequest):
 
 class NotificationView(BaseModel):
     id: int
-    kind: Literal["mention"]
+    kind: NotificationKind
+    action: str = Field(
+        description="what happened: mentioned, replied, proposed, approved, rejected, "
+        "accepted, declined, connected, verified, unverified"
+    )
     actor: str
-    content_kind: Literal["thread", "post", "note"]
+    content_kind: Literal["thread", "post", "note", "introduction", "person", "company"]
     content_id: str
     thread: str | None
     workspace: str | None
@@ -277,6 +288,18 @@ class NotificationView(BaseModel):
 class NotificationList(BaseModel):
     items: list[NotificationView]
     unread: int
+
+
+class NotificationPreferences(BaseModel):
+    """Which kinds of notification a person receives (a kind turned off is not recorded)."""
+
+    kinds: dict[NotificationKind, bool]
+
+
+class SetNotificationPreferences(EcoRequest):
+    kinds: dict[NotificationKind, bool] = Field(
+        max_length=len(NOTIFICATION_KINDS), description="the kinds to turn on (true) or off"
+    )
 
 
 # ---------------------------------------------------------------- workspaces

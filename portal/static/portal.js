@@ -392,7 +392,98 @@
     });
   }
 
+  /* ---------------------------------------------------------------- live notifications */
+  // The nav's unread count, and on the notifications page the list, follow the person's
+  // notification stream (Server-Sent Events relayed from the gateway). Without JavaScript
+  // the count is as of the page's rendering, and the page lists everything.
+  var SAYS = {
+    "mention mentioned": "mentioned you", "reply replied": "replied to your thread",
+    "introduction proposed": "proposed an introduction with you",
+    "introduction accepted": "accepted your introduction",
+    "introduction declined": "declined your introduction",
+    "introduction connected": "is connected with you now",
+    "broker approved": "introduced you to someone (answer the introduction)", "broker rejected": "rejected your introduction",
+    "verification verified": "verified you", "verification unverified": "withdrew a verification"
+  };
+
+  function noteLink(n) {
+    var id = encodeURIComponent(n.content_id || "");
+    if (n.content_kind === "introduction") return "/introductions#intro-" + id;
+    if (n.content_kind === "person") return "/people/" + id;
+    if (n.content_kind === "company") return "/companies/" + id;
+    var thread = n.thread ? encodeURIComponent(n.thread) : "";
+    if (n.workspace) return "/workspaces/" + encodeURIComponent(n.workspace) + (thread ? "/threads/" + thread : "");
+    return thread ? "/threads/" + thread : "/notifications";
+  }
+
+  function noteItem(n) {
+    var li = el("li", "unread");
+    li.id = "note-" + n.id;
+    li.setAttribute("data-kind", n.kind);
+    var who = el("a", "person", n.actor);
+    who.href = "/people/" + encodeURIComponent(n.actor);
+    who.setAttribute("data-card", n.actor);
+    li.appendChild(who);
+    li.appendChild(document.createTextNode(" " + (SAYS[n.kind + " " + n.action] || "notified you") + ": "));
+    var link = el("a", null, n.excerpt || "see it");
+    link.href = noteLink(n);
+    li.appendChild(link);
+    var form = el("form", "inline");
+    form.method = "post";
+    form.action = "/notifications/read";
+    [["csrf", csrf()], ["id", String(n.id)]].forEach(function (pair) {
+      var input = el("input");
+      input.type = "hidden"; input.name = pair[0]; input.value = pair[1];
+      form.appendChild(input);
+    });
+    var button = el("button", "link", "Mark read");
+    button.type = "submit";
+    form.appendChild(document.createTextNode(" "));
+    form.appendChild(button);
+    li.appendChild(form);
+    return li;
+  }
+
+  function initLive() {
+    var count = document.getElementById("unread-count");
+    if (!count || !window.EventSource) return;
+    var list = document.getElementById("notifications");
+    var url = "/api/notifications/stream";
+    if (list) url += "?after=" + encodeURIComponent(list.getAttribute("data-after") || "0");
+    var heading = document.getElementById("notes-unread");
+
+    function setCount(n) {
+      if (typeof n !== "number") return;
+      count.textContent = n > 0 ? String(n) : "";
+      count.setAttribute("data-unread", String(n));
+      if (heading) heading.textContent = String(n);
+    }
+    var source = new EventSource(url);
+    source.addEventListener("open", function () { document.body.setAttribute("data-live", "open"); });
+    source.addEventListener("unread", function (e) { setCount(JSON.parse(e.data).unread); });
+    source.addEventListener("read", function (e) {
+      var d = JSON.parse(e.data);
+      setCount(d.unread);
+      if (!list) return;
+      list.querySelectorAll("li.unread").forEach(function (li) {
+        if (!d.ids.length || d.ids.indexOf(Number(li.id.slice(5))) >= 0) li.classList.remove("unread");
+      });
+    });
+    source.addEventListener("notification", function (e) {
+      var d = JSON.parse(e.data), n = d.notification;
+      setCount(d.unread);
+      count.setAttribute("data-arrived", n.id + "@" + Date.now());
+      if (!list || document.getElementById("note-" + n.id)) return;
+      var li = noteItem(n);
+      li.setAttribute("data-arrived", String(Date.now()));
+      list.insertBefore(li, list.firstChild);
+      var empty = document.getElementById("notes-empty");
+      if (empty) empty.hidden = true;
+    });
+  }
+
   function init() {
+    initLive();
     initMenu(); initExamples(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
     canonicalAddress();
   }

@@ -71,7 +71,7 @@ async def home(request: Request) -> Response:
             + [n["actor"] for n in (notes or {}).get("items", [])],
         ),
         intro_err=intro_err,
-        notifications=(notes or {}).get("items", []),
+        notifications=[n for n in (notes or {}).get("items", []) if n.get("kind") == "mention"],
         note_err=note_err,
         threads=threads,
         thread_err=thread_err,

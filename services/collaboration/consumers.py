@@ -1,5 +1,6 @@
 """Events this service consumes: introductions open workspaces, profiles name people,
-identity registers people with their login name, which is their @handle in mentions.
+identity registers people with their login name, which is their @handle in mentions;
+introductions' steps and verifications become notifications (``notify``).
 
 Both run inside the consumer's transaction, next to its inbox row, so a redelivered
 or replayed event changes nothing; opening a workspace is also idempotent on the
@@ -13,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.bus import consumer
 from contracts.envelope import EventBase
 from contracts.v1.identity import PersonRegistered
-from contracts.v1.matching import IntroductionConnected, IntroductionData
-from contracts.v1.profile import PersonProfileUpdated
+from contracts.v1.matching import IntroductionChanged, IntroductionConnected, IntroductionData
+from contracts.v1.profile import PersonProfileUpdated, ProfileVerified
+from services.collaboration import notify
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.models import PersonRow, WorkspaceRow
@@ -28,7 +30,11 @@ SUBJECTS = DECLARED.filter_subjects
 
 
 async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:
-    if isinstance(event, IntroductionConnected):
+    if isinstance(event, IntroductionChanged):
+        await notify.introduction_changed(deps, session, event.ecosystem, event.data)
+    elif isinstance(event, ProfileVerified):
+        await notify.verified(deps, session, event.ecosystem, event.data)
+    elif isinstance(event, IntroductionConnected):
         await open_for_introduction(deps, session, event.ecosystem, event.data)
     elif isinstance(event, PersonProfileUpdated):
         data = event.data

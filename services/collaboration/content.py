@@ -13,7 +13,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import collaboration_models as m
 from contracts.v1.collaboration import ContentCreated, ContentEdited
 from mesh.errors import MeshError, bad_request, conflict, forbidden, not_found
-from services.collaboration import markdown
+from services.collaboration import markdown, notify
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.models import NoteRow, PostRow, RevisionRow, ThreadRow
@@ -24,7 +24,6 @@ from services.collaboration.service import (
     content_data,
     emit,
     new_id,
-    notify_mentions,
     now,
     resolve_mentions,
 )
@@ -216,7 +215,9 @@ async def _created(
         created_at=row.created_at,
     )
     await repo.add(session, row, revision)
-    await notify_mentions(session, row, kind, who.sub, row.mentions, thread, place.workspace)
+    await notify.content_written(
+        deps, session, row, kind, who.sub, row.mentions, thread, place.workspace, new=True
+    )
     data = content_data(row, kind, thread, place.workspace, place.audience)
     await emit(deps, session, ContentCreated, data, who.eco)
 
@@ -267,7 +268,9 @@ async def edit(
     )
     thread = row.id if kind == "thread" else getattr(row, "thread", None)
     fresh = [p for p in row.mentions if p not in before]
-    await notify_mentions(session, row, kind, who.sub, fresh, thread, place.workspace)
+    await notify.content_written(
+        deps, session, row, kind, who.sub, fresh, thread, place.workspace, new=False
+    )
     data = content_data(row, kind, thread, place.workspace, place.audience)
     await emit(deps, session, ContentEdited, data, who.eco)
 

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.claims import Scope
 from contracts.v1 import collaboration_models as m
-from contracts.v1.collaboration import ContentHidden
+from contracts.v1.collaboration import ContentHidden, NotificationsRead, NotificationsReadData
 from mesh.errors import conflict, forbidden, not_found
-from services.collaboration import content, views
+from services.collaboration import content, notify, views
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import FORUMS
@@ -223,12 +223,30 @@ class Forums:
 
     async def notifications(self, who: Who, req: m.ListNotificationsRequest) -> m.NotificationList:
         async with self.deps.transaction() as s:
-            return await self._notifications(s, who, req.eco, req.unread_only, req.limit)
+            return await self._notifications(s, who, req.eco, req.unread_only, req.limit, req.after)
 
     async def mark_read(self, who: Who, req: m.MarkReadRequest) -> m.NotificationList:
+        """Mark read, and tell the person's open pages their new unread count."""
         async with self.deps.transaction() as s:
             await repo.mark_read(s, req.eco, who.sub, req.ids, now())
-            return await self._notifications(s, who, req.eco, False, 50)
+            box = await self._notifications(s, who, req.eco, False, 50)
+            data = NotificationsReadData(recipient=who.sub, ids=req.ids, unread=box.unread)
+            event = NotificationsRead(ecosystem=req.eco, subject=who.sub, data=data)
+            await self.deps.outbox.add(s, event)
+            return box
+
+    async def preferences(self, who: Who, req: m.EcoRequest) -> m.NotificationPreferences:
+        async with self.deps.transaction() as s:
+            muted = await repo.muted_kinds(s, req.eco, who.sub)
+        return m.NotificationPreferences(kinds={k: k not in muted for k in m.NOTIFICATION_KINDS})  # type: ignore[misc]
+
+    async def set_preferences(
+        self, who: Who, req: m.SetNotificationPreferences
+    ) -> m.NotificationPreferences:
+        async with self.deps.transaction() as s:
+            for kind, on in req.kinds.items():
+                await repo.set_muted(s, req.eco, who.sub, kind, not on)
+        return await self.preferences(who, req)
 
     async def mention_suggestions(
         self, who: Who, req: m.MentionSuggestionsRequest
@@ -247,26 +265,17 @@ class Forums:
     # ------------------------------------------------------------ helpers
 
     async def _notifications(
-        self, s: AsyncSession, who: Who, eco: str, unread_only: bool, limit: int
+        self,
+        s: AsyncSession,
+        who: Who,
+        eco: str,
+        unread_only: bool,
+        limit: int,
+        after: int | None = None,
     ) -> m.NotificationList:
         spaces = await wrepo.workspace_ids_of(s, eco, who.sub)
-        rows, unread = await repo.notifications(s, eco, who.sub, spaces, unread_only, limit)
-        items = [
-            m.NotificationView(
-                id=r.id,
-                kind="mention",
-                actor=r.actor,
-                content_kind=r.content_kind,  # type: ignore[arg-type]
-                content_id=r.content_id,
-                thread=r.thread,
-                workspace=r.workspace,
-                excerpt=r.excerpt,
-                read=r.read_at is not None,
-                created_at=r.created_at,
-            )
-            for r in rows
-        ]
-        return m.NotificationList(items=items, unread=unread)
+        rows, unread = await repo.notifications(s, eco, who.sub, spaces, unread_only, limit, after)
+        return m.NotificationList(items=[notify.view(r) for r in rows], unread=unread)
 
     @staticmethod
     async def _category(s: AsyncSession, eco: str, slug: str) -> CategoryRow:

@@ -54,6 +54,8 @@ def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
         c.MODERATION_LOG: forums.moderation_log,
         c.LIST_NOTIFICATIONS: forums.notifications,
         c.MARK_READ: forums.mark_read,
+        c.NOTIFICATION_PREFERENCES: forums.preferences,
+        c.SET_NOTIFICATION_PREFERENCES: forums.set_preferences,
         c.MENTION_SUGGESTIONS: forums.mention_suggestions,
         c.CREATE_WORKSPACE: spaces.create,
         c.LIST_WORKSPACES: spaces.list,

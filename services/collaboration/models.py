@@ -188,6 +188,9 @@ class NotificationRow(Base):
     eco: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(32))
+    # What happened (mentioned, replied, approved, connected, verified...): the old
+    # release's rows are all mentions, and it leaves the column out of its INSERTs.
+    action: Mapped[str] = mapped_column(String(16), server_default="mentioned")
     actor: Mapped[str] = mapped_column(String(255))
     content_kind: Mapped[str] = mapped_column(String(16))
     content_id: Mapped[str] = mapped_column(String(64))
@@ -196,6 +199,15 @@ class NotificationRow(Base):
     excerpt: Mapped[str] = mapped_column(String(300))
     read_at: Mapped[datetime | None] = mapped_column(Stamp)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class NotificationMuteRow(Base):
+    """A kind of notification a person turned off (no row: on)."""
+
+    __tablename__ = "notification_mutes"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class ModerationRow(Base):

@@ -16,6 +16,7 @@ from services.collaboration.models import (
     CategoryRow,
     ModerationRow,
     NoteRow,
+    NotificationMuteRow,
     NotificationRow,
     PersonRow,
     PostRow,
@@ -264,10 +265,17 @@ async def notifications(
     workspaces: Iterable[str],
     unread_only: bool,
     limit: int,
+    after: int | None = None,
 ) -> tuple[list[NotificationRow], int]:
     """The recipient's notifications about content they may still see, and the unread count:
-    not about workspaces they are no longer in, nor about hidden content."""
+    not about workspaces they are no longer in, nor about hidden content, nor of kinds they
+    turned off. ``after``: only those with a greater id."""
     visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
+    visible &= NotificationRow.kind.not_in(
+        select(NotificationMuteRow.kind).where(
+            NotificationMuteRow.eco == eco, NotificationMuteRow.person == recipient
+        )
+    )
     visible &= or_(
         NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
     )
@@ -277,6 +285,8 @@ async def notifications(
         NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
     )
     query = select(NotificationRow).where(visible)
+    if after is not None:
+        query = query.where(NotificationRow.id > after)
     if unread_only:
         query = query.where(NotificationRow.read_at.is_(None))
     rows = (await session.scalars(query.order_by(NotificationRow.id.desc()).limit(limit))).all()
@@ -297,6 +307,39 @@ async def mark_read(
     if ids:
         stmt = stmt.where(NotificationRow.id.in_(list(ids)))
     await session.execute(stmt.values(read_at=at))
+
+
+async def muted_kinds(session: AsyncSession, eco: str, person: str) -> set[str]:
+    query = select(NotificationMuteRow.kind).where(
+        NotificationMuteRow.eco == eco, NotificationMuteRow.person == person
+    )
+    return set((await session.scalars(query)).all())
+
+
+async def muting(session: AsyncSession, eco: str, people: Iterable[str], kind: str) -> set[str]:
+    """Those of ``people`` who turned ``kind`` off."""
+    query = select(NotificationMuteRow.person).where(
+        NotificationMuteRow.eco == eco,
+        NotificationMuteRow.kind == kind,
+        NotificationMuteRow.person.in_(list(people)),
+    )
+    return set((await session.scalars(query)).all())
+
+
+async def set_muted(session: AsyncSession, eco: str, person: str, kind: str, muted: bool) -> None:
+    where = (
+        NotificationMuteRow.eco == eco,
+        NotificationMuteRow.person == person,
+        NotificationMuteRow.kind == kind,
+    )
+    await session.execute(delete(NotificationMuteRow).where(*where))
+    if muted:
+        session.add(NotificationMuteRow(eco=eco, person=person, kind=kind))
+
+
+async def people_of_partner(session: AsyncSession, eco: str, partner: str) -> list[str]:
+    query = select(PersonRow.sub).where(PersonRow.eco == eco, PersonRow.partner == partner)
+    return list((await session.scalars(query.limit(500))).all())
 
 
 # ---------------------------------------------------------------- moderation log

@@ -32,7 +32,7 @@ from mesh.db import Database
 from mesh.outbox import Outbox
 from services.collaboration import markdown
 from services.collaboration import repository as repo
-from services.collaboration.models import NoteRow, NotificationRow, PersonRow, PostRow, ThreadRow
+from services.collaboration.models import NoteRow, PersonRow, PostRow, ThreadRow
 
 Kind = Literal["thread", "post", "note"]
 ContentEvent = type[ContentCreated] | type[ContentEdited] | type[ContentHidden]
@@ -151,36 +151,6 @@ def unique_match(people: Iterable[PersonRow], ref: str) -> str | None:
         return ref
     by_handle = [p.sub for p in candidates if p.handle == ref]
     return by_handle[0] if len(by_handle) == 1 else None
-
-
-async def notify_mentions(
-    session: AsyncSession,
-    row: ThreadRow | PostRow | NoteRow,
-    kind: Kind,
-    actor: str,
-    recipients: Iterable[str],
-    thread: str | None,
-    workspace: str | None,
-) -> None:
-    stamp = now()
-    rows = [
-        NotificationRow(
-            eco=row.eco,
-            recipient=person,
-            kind="mention",
-            actor=actor,
-            content_kind=kind,
-            content_id=row.id,
-            thread=thread,
-            workspace=workspace,
-            excerpt=markdown.excerpt(row.body),
-            created_at=stamp,
-        )
-        for person in dict.fromkeys(recipients)
-        if person != actor
-    ]
-    if rows:
-        await repo.add(session, *rows)
 
 
 def content_data(

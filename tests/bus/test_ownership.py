@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from contracts.bus import (
     CONSUMERS,
+    LIVE_READERS,
     PROCESSES,
     SERVICES,
     Consumer,
@@ -76,6 +77,15 @@ class TestOwnership:
         for op in OPERATIONS:
             servers = [p for p, g in all_grants().items() if f"{op.subject} {p}" in g.subscribe]
             assert servers == [op.service]
+
+    def test_live_streams_are_read_by_the_gateway_and_the_portal_has_no_credential(self):
+        """The portal's live notifications come through the gateway's stream: the portal
+        is not on the bus, and the gateway reads them with its own ephemeral consumer."""
+        assert "portal" not in PROCESSES and LIVE_READERS == ("gateway",)
+        gateway = grants("gateway")
+        assert "$JS.API.CONSUMER.CREATE.PM_EVENTS" in gateway.publish
+        assert not [s for s in gateway.publish if s.startswith("pm.v1.evt.")]
+        assert not [c for c in CONSUMERS if c.process == "gateway"]  # no durable to share
 
     def test_only_identity_may_publish_identity_events(self):
         for process in PROCESSES:

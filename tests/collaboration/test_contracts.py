@@ -40,7 +40,7 @@ class TestOperations:
             assert op.policy.scope.value.startswith(area), op.name
             reads = op.method == "GET"
             assert op.policy.scope.value.endswith(":read" if reads else ":write") or (
-                op in (c.MARK_READ,)
+                op in (c.MARK_READ, c.SET_NOTIFICATION_PREFERENCES)  # my own inbox
             ), op.name
 
     def test_moderation_is_for_brokers_and_operators(self):

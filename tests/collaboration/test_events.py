@@ -7,7 +7,7 @@ from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
 from contracts.subjects import EVENT_STREAM, event_subject
 from contracts.v1 import collaboration as c
-from contracts.v1.matching import IntroductionConnected, IntroductionData
+from contracts.v1.matching import IntroductionChanged, IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated, PersonPublic
 from tests.collaboration.conftest import until
 from tests.collaboration.test_forums import denied, seed_category
@@ -17,6 +17,7 @@ CREATED = "pm.v1.collaboration.content_created"
 EDITED = "pm.v1.collaboration.content_edited"
 HIDDEN = "pm.v1.collaboration.content_hidden"
 MEMBERSHIP = "pm.v1.collaboration.workspace_membership"
+ADDED = "pm.v1.collaboration.notification_added"
 
 
 def summary(events: list[EventBase]) -> list[tuple]:
@@ -48,6 +49,9 @@ class TestForumEvents:
             ErrorCode.FORBIDDEN, mesh.call(c.EDIT_THREAD, "noah", thread=thread.id, body="x")
         )
         events = await mesh.events()
+        notes = [e for e in events if e.type == ADDED]  # carlos replied to nadia's thread
+        assert [(e.data.recipient, e.data.notification.kind) for e in notes] == [("nadia", "reply")]
+        events = [e for e in events if e.type != ADDED]
         assert summary(events) == [
             (CREATED, "thread", thread.id, False),
             (CREATED, "post", post.id, False),
@@ -193,6 +197,18 @@ class TestConsumedEvents:
         names = {m.person: m.name for m in ws.members}
         assert names["noah"] == "Noah Lindqvist"
         assert names["chloe"] == ""  # never named by a profile, never called the service
+
+    async def test_a_replayed_introduction_step_notifies_once(self, mesh):
+        data = self.connected(mesh, "i-3").data.model_copy(
+            update={"status": "accepted", "actor": "chloe"}
+        )
+        step = IntroductionChanged(ecosystem=mesh.eco, subject="i-3", data=data)
+        for n in range(3):  # delivered, then replayed past the stream's de-duplication
+            await self.processed(mesh, await self.publish(mesh, step, f"{step.id}-{n}"))
+        box = await mesh.call(c.LIST_NOTIFICATIONS, "noah")
+        mine = [(x.kind, x.action, x.actor) for x in box.items if x.content_id == "i-3"]
+        assert mine == [("introduction", "accepted", "chloe")]
+        assert not [x for x in (await mesh.call(c.LIST_NOTIFICATIONS, "chloe")).items]
 
 
 class TestHandlesFromIdentity:

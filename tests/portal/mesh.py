@@ -64,6 +64,7 @@ class Mesh:
     subs: dict[str, str] = field(default_factory=dict)
     seeded: dict[str, Any] = field(default_factory=dict)
     workdir: Path | None = None
+    nats_url: str = ""
 
     @property
     def issuer(self) -> str:
@@ -166,7 +167,7 @@ async def start_mesh(
         )
         app = create_portal(settings)
         await stack.enter_async_context(infra.serve_app(app, portal_port))
-        mesh = Mesh(identity_url, gateway_url, portal_url, app, workdir=workdir)
+        mesh = Mesh(identity_url, gateway_url, portal_url, app, workdir=workdir, nats_url=nats_url)
         await _people_tokens(mesh)
         yield mesh
 

@@ -206,6 +206,7 @@ PAGES = {
     "category": "/forums/logistics",
     "thread": "/threads/{thread}",
     "introductions": "/introductions",
+    "notifications": "/notifications",
     "workspaces": "/workspaces",
     "dashboards": "/dashboards",
     "connectors": "/connectors",
