@@ -187,7 +187,7 @@ class TestSuspension:
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {own}"}
         )
         assert info.status_code == 401
-        with pytest.raises(Exception):  # noqa: B017 - the login helper fails at the login form
+        with pytest.raises(Exception):  # the login helper finds no code: the form refused
             await _login(idp, name)
         on = await _admin(idp, tokens["carlos"], "PATCH", f"/people/{pid}", {"active": True})
         assert on.status_code == 200 and on.json()["active"] is True
