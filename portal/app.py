@@ -32,6 +32,7 @@ from portal.views import (
     jsonapi,
     people,
     pictures,
+    team,
     webhooks,
     workspaces,
 )
@@ -150,6 +151,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         pictures,
         connectors,
         dashboards,
+        team,
         jsonapi,
     ):
         app.include_router(module.router)
