@@ -32,6 +32,7 @@ from portal.views import (
     jsonapi,
     people,
     pictures,
+    search,
     team,
     webhooks,
     workspaces,
@@ -152,6 +153,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         connectors,
         dashboards,
         team,
+        search,
         jsonapi,
     ):
         app.include_router(module.router)
