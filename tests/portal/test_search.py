@@ -9,10 +9,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from identity.cli.devclient import login
+from identity.cli.seed import PASSWORD
 from tests.portal.browser import PHONE, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import CLI_REDIRECT
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WS = "collaboration.search.content"
@@ -169,6 +173,19 @@ class TestContentSearch:
             resp = await api.get("/search/content", params=params, headers=mesh.bearer("noah"))
         assert resp.status_code in (400, 422), resp.text
 
+    async def test_workspace_content_needs_the_workspace_scope(self, mesh, corpus):
+        async with httpx.AsyncClient(timeout=10) as browser:
+            tokens = await login(
+                browser, mesh.issuer, "mesh-cli", "nadia", PASSWORD, CLI_REDIRECT, "forum:read"
+            )
+        async with mesh.api() as api:
+            resp = await api.get(
+                "/search/content",
+                params={"q": corpus["words"]["ws"]},
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            )
+        assert _found(await _ok(resp)) == {"thread": set(), "post": set(), "note": set()}
+
     async def test_without_a_token_nothing(self, mesh):
         async with mesh.api() as api:
             assert (await api.get("/search/content", params={"q": "cold"})).status_code == 401
@@ -273,3 +290,15 @@ class TestSearchInTheBrowser:
             )
             assert overflow <= 1, f"the search page scrolls sideways by {overflow}px"
             await page.screenshot(path=str(ARTIFACTS / "portal-phone-search.png"), full_page=True)
+
+
+class TestHighlight:
+    def test_marks_every_case_and_escapes_the_rest(self):
+        from portal.markup import highlight
+
+        html = str(highlight("<i>C++</i> and c++ & <script>", ["c++", "<script>"]))
+        assert html == (
+            "&lt;i&gt;<mark>C++</mark>&lt;/i&gt; and <mark>c++</mark> &amp; "
+            "<mark>&lt;script&gt;</mark>"
+        )
+        assert str(highlight("a <b>", [])) == "a &lt;b&gt;"
