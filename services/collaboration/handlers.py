@@ -15,9 +15,8 @@ from contracts.policy import Operation
 from contracts.v1 import collaboration as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call, Handler
-from services.collaboration import consumers, conversations
+from services.collaboration import consumers, conversations, search
 from services.collaboration.forums import Forums
-from services.collaboration.search import Search
 from services.collaboration.service import Deps, Who
 from services.collaboration.workspaces import Workspaces
 
@@ -33,7 +32,6 @@ def endpoint(logic: Logic) -> Handler:
 
 
 def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
-    search = Search(forums.deps)
     return {
         c.CREATE_CATEGORY: forums.create_category,
         c.LIST_CATEGORIES: forums.list_categories,
@@ -76,7 +74,7 @@ def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
         c.CREATE_TASK: spaces.create_task,
         c.LIST_TASKS: spaces.list_tasks,
         c.UPDATE_TASK: spaces.update_task,
-        c.SEARCH_CONTENT: search.content,
+        c.SEARCH_CONTENT: lambda who, req: search.content(forums.deps, who, req),
     }
 
 

@@ -20,31 +20,27 @@ from services.collaboration.service import Deps, Who
 KINDS: tuple[m.SearchKind, ...] = ("thread", "post", "note")
 
 
-class Search:
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
-
-    async def content(self, who: Who, req: m.SearchContentRequest) -> m.ContentSearchResults:
-        words = textsearch.words(req.q)
-        offset = (req.page - 1) * req.page_size
-        groups = []
-        async with self.deps.transaction() as s:
-            spaces: list[str] = []
-            if who.claims.has_scope(Scope.WORKSPACE_READ):
-                spaces = await wrepo.workspace_ids_of(s, req.eco, who.sub)
-            found: list[tuple[m.SearchKind, int, list[Any]]] = []
-            for kind in (req.kind,) if req.kind else KINDS:
-                query, created, key = _query(kind, req.eco, words, who, spaces)
-                total, rows = await srepo.page(s, query, created, key, req.page_size, offset)
-                found.append((kind, total, rows))
-            authors = [_author(row) for _, _, rows in found for row in rows]
-            names = await repo.people_names(s, req.eco, authors)
-        for kind, total, rows in found:
-            items = [_hit(kind, row, words, names) for row in rows]
-            groups.append(m.ContentGroup(kind=kind, total=total, items=items))
-        return m.ContentSearchResults(
-            words=words, page=req.page, page_size=req.page_size, groups=groups
-        )
+async def content(deps: Deps, who: Who, req: m.SearchContentRequest) -> m.ContentSearchResults:
+    words = textsearch.words(req.q)
+    offset = (req.page - 1) * req.page_size
+    async with deps.transaction() as s:
+        spaces: list[str] = []
+        if who.claims.has_scope(Scope.WORKSPACE_READ):
+            spaces = await wrepo.workspace_ids_of(s, req.eco, who.sub)
+        found: list[tuple[m.SearchKind, int, list[Any]]] = []
+        for kind in (req.kind,) if req.kind else KINDS:
+            query, created, key = _query(kind, req.eco, words, who, spaces)
+            total, rows = await srepo.page(s, query, created, key, req.page_size, offset)
+            found.append((kind, total, rows))
+        authors = [_author(row) for _, _, rows in found for row in rows]
+        names = await repo.people_names(s, req.eco, authors)
+    groups = [
+        m.ContentGroup(kind=kind, total=total, items=[_hit(kind, r, words, names) for r in rows])
+        for kind, total, rows in found
+    ]
+    return m.ContentSearchResults(
+        words=words, page=req.page, page_size=req.page_size, groups=groups
+    )
 
 
 def _query(
