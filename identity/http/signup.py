@@ -33,6 +33,16 @@ def _policy(rt: IdentityRuntime, tx: Tx, eco: str) -> tuple[str, str]:
     return call.eco.membership_policy, call.eco.name
 
 
+def _invited(rt: IdentityRuntime, tx: Tx, eco: str, code: str) -> dict[str, str]:
+    """The company and e-mail an unused invitation names, to greet the invitee with."""
+    rt.enter(tx, eco)
+    inv = repo.find_invitation(tx.s, digest(code)) if code else None
+    if inv is None or inv.used or inv.eco != eco:
+        return {}
+    partner = repo.get_partner(tx.s, eco, inv.partner)
+    return {"company": partner.name if partner else inv.partner, "email": inv.email or ""}
+
+
 @router.get("/eco/{eco}/signup")
 async def signup_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
     policy, name = await rt.tx(lambda tx: _policy(rt, tx, eco))
@@ -49,6 +59,7 @@ async def signup_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
     # sent the invitee here), only ever a path of this issuer
     back = request.query_params.get("return_to")
     page = {"eco": eco, "eco_name": name, "invitation": invitation}
+    page.update(await rt.tx(lambda tx: _invited(rt, tx, eco, invitation)))
     return render(
         request, rt, "signup.html", {**page, "return_to": safe_return(eco, back) if back else ""}
     )

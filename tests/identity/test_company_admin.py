@@ -84,6 +84,9 @@ class TestPartnerAdminInvites:
         assert resp.status_code == 201, resp.text
         doc = resp.json()
         assert doc["roles"] == ["member"] and doc["email"] == "a@b.c"
+        greeting = await idp.http.get(doc["signup_url"])
+        assert "invited to join <strong>Northwind Logistics</strong>" in greeting.text
+        assert 'value="a@b.c"' in greeting.text
         name = _user()
         joined = await _sign_up(idp, doc["signup_url"], name)
         assert joined.status_code == 303

@@ -59,6 +59,8 @@ class TestInviteToFirstLogin:
             page = await ctx.new_page()
             await page.goto(link)
             assert page.url.startswith(mesh.issuer + "/signup")
+            assert "invited to join Northwind Logistics" in await page.inner_text("main")
+            assert await page.input_value("#email") == f"{username}@northwind.example"
             await page.fill("#name", "Iris Invited")
             await page.fill("#username", username)
             await page.fill("#password", PASSWORD)
