@@ -44,7 +44,8 @@ def _found(result: dict[str, Any]) -> dict[str, set[str]]:
 @pytest.fixture(scope="module")
 async def corpus(mesh) -> dict[str, Any]:
     """A private northwind–contoso workspace with a thread, a post and a note carrying a word
-    of their own; a forum post hidden by a moderator; and text for the wildcard checks."""
+    of their own (and another workspace of those who are not its members); a forum post
+    hidden by a moderator; and text for the wildcard checks."""
     s, words = mesh.subs, {k: _word() for k in ("ws", "hidden", "like", "page")}
     async with mesh.api() as api:
         ws = await _ok(
@@ -52,6 +53,17 @@ async def corpus(mesh) -> dict[str, Any]:
                 "/workspaces",
                 headers=mesh.bearer("nadia"),
                 json={"title": "Search pilot", "members": [{"person": s["carlos"]}]},
+            )
+        )
+        # the people who must not see it are members of a workspace of their own
+        await _ok(
+            await api.post(
+                "/workspaces",
+                headers=mesh.bearer("fatima"),
+                json={
+                    "title": "Another pilot",
+                    "members": [{"person": s[p]} for p in ("noah", "olivia", "bruno")],
+                },
             )
         )
         base = f"/workspaces/{ws['id']}"
