@@ -33,6 +33,8 @@ from portal.views import (
     notifications,
     people,
     pictures,
+    search,
+    team,
     webhooks,
     workspaces,
 )
@@ -151,6 +153,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         pictures,
         connectors,
         dashboards,
+        team,
+        search,
         jsonapi,
         notifications,
     ):

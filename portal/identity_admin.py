@@ -4,6 +4,7 @@ operator's own token. Identity is not behind the gateway: it is the issuer the g
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -42,13 +43,32 @@ class IdentityAdmin:
         return list(await self._send(token, "GET", "/partners"))
 
     async def people(self, token: str) -> list[dict[str, Any]]:
+        """Operators: everyone; partner admins: the people of their own company."""
         return list(await self._send(token, "GET", "/people"))
 
-    async def add_partner(self, token: str, slug: str, name: str) -> Any:
-        return await self._send(token, "POST", "/partners", json={"slug": slug, "name": name})
+    async def add_partner(
+        self, token: str, slug: str, name: str, first_admin_email: str | None = None
+    ) -> dict[str, Any]:
+        """The company; with ``first_admin_email`` also its first admin's ``invitation``."""
+        body = {"slug": slug, "name": name, "first_admin_email": first_admin_email}
+        return dict(await self._send(token, "POST", "/partners", json=body))
+
+    async def invite(
+        self, token: str, partner: str, roles: list[str], email: str | None
+    ) -> dict[str, Any]:
+        """A one-time invitation (its ``code``) into ``partner`` with ``roles``."""
+        body = {"partner": partner, "roles": roles, "email": email}
+        return dict(await self._send(token, "POST", "/invitations", json=body))
+
+    async def set_roles(self, token: str, person: str, roles: list[str]) -> Any:
+        return await self._send(
+            token, "PATCH", f"/people/{quote(person, safe='')}", json={"roles": roles}
+        )
 
     async def set_active(self, token: str, person: str, active: bool) -> Any:
-        return await self._send(token, "PATCH", f"/people/{person}", json={"active": active})
+        return await self._send(
+            token, "PATCH", f"/people/{quote(person, safe='')}", json={"active": active}
+        )
 
     async def set_policy(self, token: str, policy: str, rule: dict[str, Any] | None) -> Any:
         body = {"membership_policy": policy, "admission_rule": rule}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import nh3
 from jinja2 import Environment
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 _TAGS = {
@@ -100,7 +102,26 @@ def tone(key: Any) -> int:
     return zlib.crc32(str(key or "").encode()) % TONES
 
 
+def highlight(text: str | None, words: Sequence[str]) -> Markup:
+    """``text`` escaped, each occurrence of one of ``words`` (any case) in ``<mark>``."""
+    if not text:
+        return Markup("")
+    wanted = sorted({w for w in words if w}, key=len, reverse=True)
+    if not wanted:
+        return escape(text)
+    pattern = re.compile("|".join(re.escape(w) for w in wanted), re.IGNORECASE)
+    parts: list[Markup] = []
+    last = 0
+    for found in pattern.finditer(text):
+        parts.append(escape(text[last : found.start()]))
+        parts.append(Markup("<mark>%s</mark>") % found.group(0))
+        last = found.end()
+    parts.append(escape(text[last:]))
+    return Markup("").join(parts)
+
+
 def install(env: Environment) -> None:
+    env.filters["highlight"] = highlight
     env.filters["markdown"] = markdown
     env.filters["clean"] = clean
     env.filters["cloud_size"] = cloud_size

@@ -355,6 +355,13 @@ UPDATE_TASK = _op(
     "collaboration.workspaces.update_task", "PATCH", _W + "/tasks/{task}", m.TaskRequest,
     m.TaskView, _WSW, "Change a task's title, status, assignee or due date",
 )
+# search
+SEARCH_CONTENT = _op(
+    "collaboration.search.content", "GET", _ECO + "/search/content", m.SearchContentRequest,
+    m.ContentSearchResults, _R,
+    "Search forum threads and posts, and the workspace threads, posts and notes I may read"
+    " (all words, case-insensitive; hidden content as the forums show it)",
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     MENTION_SUGGESTIONS,
@@ -400,6 +407,7 @@ OPERATIONS: tuple[Operation, ...] = (
     CREATE_TASK,
     LIST_TASKS,
     UPDATE_TASK,
+    SEARCH_CONTENT,
 )
 # fmt: on
 EVENTS: tuple[type[EventBase], ...] = (

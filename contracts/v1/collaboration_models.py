@@ -460,3 +460,48 @@ class TaskView(BaseModel):
 
 class TaskList(BaseModel):
     items: list[TaskView]
+
+
+# ---------------------------------------------------------------- search
+
+SearchKind = Literal["thread", "post", "note"]
+Query = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control),
+]
+
+
+class SearchContentRequest(EcoRequest):
+    q: Query = Field(description="words that must all appear (case-insensitive, literally)")
+    kind: SearchKind | None = Field(
+        default=None, description="one kind, to page through it; none: a page of each kind"
+    )
+    page: int = Field(default=1, ge=1, le=1000)
+    page_size: int = Field(default=10, ge=1, le=50)
+
+
+class ContentHit(BaseModel):
+    kind: SearchKind
+    id: str
+    thread: str | None = Field(description="the thread (a thread's own id, a post's thread)")
+    workspace: str | None = Field(description="set for workspace content")
+    category: str | None = Field(description="set for forum content")
+    title: str = Field(description="the thread's or note's title (a post: its thread's)")
+    excerpt: str = Field(description="plain text around the first matched word")
+    author: str
+    author_name: str = ""
+    created_at: Timestamp
+
+
+class ContentGroup(BaseModel):
+    kind: SearchKind
+    total: int = Field(description="how many of this kind the caller may see match")
+    items: list[ContentHit]
+
+
+class ContentSearchResults(BaseModel):
+    words: list[str] = Field(description="the words searched for (to highlight)")
+    page: int
+    page_size: int
+    groups: list[ContentGroup]

@@ -1,7 +1,12 @@
-"""Admin API per ecosystem: operators manage everything; brokers may verify partners.
+"""Admin API per ecosystem: operators manage everything; brokers may verify partners;
+partner admins manage the people of their own company.
 
 Callers present an access token of this ecosystem with scope ``admin`` and role
-``operator`` (or ``broker:curate`` and role ``broker`` for partner verification).
+``operator`` (or ``broker:curate`` and role ``broker`` for partner verification). The
+people routes (list, invite, change roles, suspend and reinstate) also admit a partner
+admin: a person's token with scope ``profile:write`` and role ``partner_admin``, whose
+account is active and still holds that role; it reaches only its own company's people
+and grants no role it does not hold itself (:mod:`identity.domain.company_admin`).
 An ecosystem's operators manage their own ecosystem (``/ecosystem``: name, lifetimes,
 membership policy); creating, listing and disabling ecosystems is the platform admin
 API's (:mod:`identity.http.platform`).
@@ -17,7 +22,8 @@ from pydantic import BaseModel, Field
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
-from identity.domain import directory, ecosystems, keys
+from identity.domain import company_admin, directory, ecosystems, keys
+from identity.domain.company_admin import Admin
 from identity.http.platform import SettingsIn
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
@@ -33,6 +39,11 @@ class PartnerIn(BaseModel):
     slug: str
     name: str = Field(min_length=1, max_length=200)
     verified: bool = False
+    first_admin_email: str | None = Field(
+        default=None,
+        max_length=254,
+        description="invite the company's first admin in the same step (the reply has the link)",
+    )
 
 
 class VerificationIn(BaseModel):
@@ -86,7 +97,7 @@ class ExchangeRulesIn(BaseModel):
 class InvitationIn(BaseModel):
     partner: str
     roles: list[str] = ["member"]
-    email: str | None = None
+    email: str | None = Field(default=None, max_length=254)
 
 
 def check_admin(
@@ -105,6 +116,26 @@ def check_admin(
     if broker_ok and Scope.BROKER_CURATE.value in scopes and Role.BROKER.value in roles:
         return str(claims["sub"])
     raise MeshError(ErrorCode.FORBIDDEN, "operators of this ecosystem only")
+
+
+def check_people_admin(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None) -> Admin:
+    """The caller as an administrator of people: an operator of ``eco`` (every company) or
+    an active partner admin (its own company only)."""
+    try:
+        return Admin(check_admin(rt, tx, eco, token), None, frozenset())
+    except MeshError as exc:
+        if exc.code is not ErrorCode.FORBIDDEN:
+            raise
+    claims = decode_own_access_token(token or "") or {}  # check_admin refused a bad token
+    return company_admin.partner_admin(tx, eco, claims)
+
+
+async def _people_admin(request: Request, rt: IdentityRuntime, eco: str, fn: Any) -> Any:
+    token = bearer(request.headers.get("authorization"))
+    result = await rt.tx(lambda tx: fn(tx, check_people_admin(rt, tx, eco, token)))
+    if request.method != "GET":
+        rt.rows.forget(eco)
+    return result
 
 
 async def _admin(
@@ -169,14 +200,31 @@ async def list_partners(request: Request, eco: str, rt: RuntimeDep) -> list[dict
 async def create_partner(
     request: Request, eco: str, body: PartnerIn, rt: RuntimeDep
 ) -> dict[str, Any]:
-    return await _admin(
-        request,
-        rt,
-        eco,
-        lambda tx, a: _partner(
-            directory.create_partner(tx, eco, body.slug, body.name, body.verified, actor=a)
-        ),
-    )
+    """A company; with ``first_admin_email``, also the invitation of its first admin (one
+    transaction: no company is left that nobody can get into)."""
+
+    def work(tx: Tx, actor: str) -> dict[str, Any]:
+        row = _partner(
+            directory.create_partner(tx, eco, body.slug, body.name, body.verified, actor)
+        )
+        if body.first_admin_email:
+            roles = [Role.PARTNER_ADMIN.value, Role.MEMBER.value]
+            code = directory.invite(tx, eco, body.slug, roles, body.first_admin_email, actor)
+            row["invitation"] = _invitation(rt, eco, code, roles, body.first_admin_email)
+        return row
+
+    return await _admin(request, rt, eco, work)
+
+
+def _invitation(
+    rt: IdentityRuntime, eco: str, code: str, roles: list[str], email: str | None
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "signup_url": f"{rt.settings.issuer(eco)}/signup?invitation={code}",
+        "roles": sorted(set(roles)),
+        "email": email,
+    }
 
 
 @router.post("/partners/{slug}/verification")
@@ -196,9 +244,12 @@ async def verify_partner(
 async def list_people(
     request: Request, eco: str, rt: RuntimeDep, partner: str | None = None
 ) -> list[dict[str, Any]]:
-    return await _admin(
-        request, rt, eco, lambda tx, _a: [_person(p) for p in repo.list_people(tx.s, eco, partner)]
-    )
+    """Operators: everyone (or one company's); partner admins: their own company's."""
+
+    def work(tx: Tx, admin: Admin) -> list[dict[str, Any]]:
+        return [_person(p) for p in repo.list_people(tx.s, eco, admin.company(partner))]
+
+    return await _people_admin(request, rt, eco, work)
 
 
 @router.post("/people", status_code=201)
@@ -224,14 +275,16 @@ async def create_person(
 async def update_membership(
     request: Request, eco: str, person_id: str, body: MembershipIn, rt: RuntimeDep
 ) -> dict[str, Any]:
-    return await _admin(
-        request,
-        rt,
-        eco,
-        lambda tx, a: _person(
-            directory.update_membership(tx, eco, person_id, body.roles, body.active, a)
-        ),
-    )
+    """Roles and suspension (``active: false`` cuts the person off: sessions, refresh and
+    access tokens are revoked); partner admins only within their company and their roles."""
+
+    def work(tx: Tx, admin: Admin) -> dict[str, Any]:
+        company_admin.check_membership_change(tx, eco, admin, person_id, body.roles, body.active)
+        return _person(
+            directory.update_membership(tx, eco, person_id, body.roles, body.active, admin.sub)
+        )
+
+    return await _people_admin(request, rt, eco, work)
 
 
 @router.get("/clients")
@@ -293,13 +346,15 @@ async def set_exchange_rules(
 
 @router.post("/invitations", status_code=201)
 async def invite(request: Request, eco: str, body: InvitationIn, rt: RuntimeDep) -> dict[str, Any]:
-    code = await _admin(
-        request,
-        rt,
-        eco,
-        lambda tx, a: directory.invite(tx, eco, body.partner, body.roles, body.email, a),
-    )
-    return {"code": code, "signup_url": f"{rt.settings.issuer(eco)}/signup?invitation={code}"}
+    """A one-time sign-up link into a company; partner admins invite into their own only,
+    with roles they hold themselves."""
+
+    def work(tx: Tx, admin: Admin) -> dict[str, Any]:
+        company_admin.check_grant(admin, body.partner, body.roles)
+        code = directory.invite(tx, eco, body.partner, body.roles, body.email, admin.sub)
+        return _invitation(rt, eco, code, body.roles or ["member"], body.email)
+
+    return await _people_admin(request, rt, eco, work)
 
 
 class UpstreamIn(BaseModel):

@@ -18,7 +18,7 @@ from identity.domain import directory
 from identity.domain import signin as logic
 from identity.domain.crypto import digest
 from identity.http import cookies
-from identity.http.pages import csrf_ok, render
+from identity.http.pages import csrf_ok, render, safe_return
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store import repository as repo
 from identity.store.transaction import Tx
@@ -33,6 +33,16 @@ def _policy(rt: IdentityRuntime, tx: Tx, eco: str) -> tuple[str, str]:
     return call.eco.membership_policy, call.eco.name
 
 
+def _invited(rt: IdentityRuntime, tx: Tx, eco: str, code: str) -> dict[str, str]:
+    """The company and e-mail an unused invitation names, to greet the invitee with."""
+    rt.enter(tx, eco)
+    inv = repo.find_invitation(tx.s, digest(code)) if code else None
+    if inv is None or inv.used or inv.eco != eco:
+        return {}
+    partner = repo.get_partner(tx.s, eco, inv.partner)
+    return {"company": partner.name if partner else inv.partner, "email": inv.email or ""}
+
+
 @router.get("/eco/{eco}/signup")
 async def signup_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
     policy, name = await rt.tx(lambda tx: _policy(rt, tx, eco))
@@ -45,8 +55,13 @@ async def signup_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
             {"title": "Sign-up is by admission only", "detail": _closed(policy)},
             403,
         )
+    # return_to: where to continue once signed up (an authorization request of a client that
+    # sent the invitee here), only ever a path of this issuer
+    back = request.query_params.get("return_to")
+    page = {"eco": eco, "eco_name": name, "invitation": invitation}
+    page.update(await rt.tx(lambda tx: _invited(rt, tx, eco, invitation)))
     return render(
-        request, rt, "signup.html", {"eco": eco, "eco_name": name, "invitation": invitation}
+        request, rt, "signup.html", {**page, "return_to": safe_return(eco, back) if back else ""}
     )
 
 
@@ -100,6 +115,7 @@ async def signup_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
         "invitation": form.get("invitation", ""),
         "username": form.get("username", ""),
         "name": form.get("name", ""),
+        "return_to": safe_return(eco, form["return_to"]) if form.get("return_to") else "",
     }
     if not csrf_ok(request, rt, form.get("csrf_token")):
         return render(request, rt, "signup.html", {**page, "error": "The form expired."}, 403)
@@ -135,6 +151,6 @@ async def signup_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
             {**page, "error": error},
             403 if policy != "open" and "invitation" in (error or "") else 422,
         )
-    response = RedirectResponse(f"/eco/{eco}/account", 303)
+    response = RedirectResponse(page["return_to"] or f"/eco/{eco}/account", 303)
     cookies.set_session(response, rt.settings, eco, sid)
     return response

@@ -225,6 +225,11 @@ def get_invitation(s: Session, code_hash: str) -> Invitation | None:
     return s.get(Invitation, code_hash, with_for_update=True)
 
 
+def find_invitation(s: Session, code_hash: str) -> Invitation | None:
+    """An invitation read without a lock (to show, not to use)."""
+    return s.get(Invitation, code_hash)
+
+
 def get_upstream(s: Session, eco: str, alias: str) -> UpstreamProvider | None:
     return s.get(UpstreamProvider, (eco, alias))
 

@@ -482,9 +482,24 @@
     });
   }
 
+  // Copy buttons (invitation link, e-mail text): select the source and copy it.
+  function initCopy() {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source) return;
+        source.select();
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(source.value).then(done, function () {});
+        } else if (document.execCommand && document.execCommand("copy")) done();
+      });
+    });
+  }
+
   function init() {
     initLive();
-    initMenu(); initExamples(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
+    initMenu(); initExamples(); initCopy(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
     canonicalAddress();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -31,16 +32,28 @@ def _failed(request: Request, message: str, status: int = 400) -> Response:
 
 @router.get("/login")
 async def login(request: Request, next: str | None = None) -> Response:
+    return await start_login(request, safe_next(next))
+
+
+async def start_login(request: Request, return_to: str, invitation: str = "") -> Response:
+    """Send the browser to identity's authorization endpoint; with an ``invitation``, to its
+    sign-up page first, which continues to the same authorization request once the account
+    exists (so the invitee lands here signed in, on ``return_to``)."""
     portal = portal_of(request)
     if not portal.oidc.client_secret:
         portal.oidc.client_secret = portal.settings.resolved_client_secret()
     verifier, challenge = pkce_pair()
     nonce = secrets.token_urlsafe(16)
-    state = await portal.store.begin_login(verifier, nonce, safe_next(next))
+    state = await portal.store.begin_login(verifier, nonce, return_to)
     try:
         url = await portal.oidc.authorize_url(state, nonce, challenge, portal.settings.scope)
     except LoginError as exc:
         return _failed(request, str(exc), 503)
+    if invitation:
+        parts = urlsplit(url)
+        query = {"invitation": invitation, "return_to": f"{parts.path}?{parts.query}"}
+        issuer = parts.path.rsplit("/", 1)[0]  # the endpoint is <issuer>/authorize
+        url = f"{parts.scheme}://{parts.netloc}{issuer}/signup?{urlencode(query)}"
     response = RedirectResponse(url, status_code=303)
     # Binds the login to this browser: a callback link started elsewhere (login CSRF,
     # someone else's code) does not sign this browser in.

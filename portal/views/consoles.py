@@ -14,6 +14,7 @@ from portal.api import ApiError
 from portal.forms import text
 from portal.identity_admin import POLICIES, IdentityAdmin
 from portal.views.names import names
+from portal.views.team import invitation_view
 from portal.web import Ctx, CtxDep, done
 
 router = APIRouter()
@@ -222,10 +223,19 @@ async def create_category(ctx: CtxDep, request: Request) -> Response:
 
 @router.post("/operator/partners")
 async def add_partner(ctx: CtxDep, request: Request) -> Response:
+    """A company, and with an e-mail its first admin's invitation (shown to copy)."""
     _require(ctx, "operator")
     form = await request.form()
-    call = _identity(ctx).add_partner(ctx.token, text(form, "slug"), text(form, "name"))
-    return await _operator_act(ctx, call, "partners")
+    name, email = text(form, "name"), text(form, "admin_email") or None
+    call = _identity(ctx).add_partner(ctx.token, text(form, "slug"), name, email)
+    if email is None:
+        return await _operator_act(ctx, call, "partners")
+    try:
+        created = await call
+    except ApiError as exc:
+        return await _operator_page(ctx, form_err=exc)
+    invitation = invitation_view(ctx, created["invitation"], name)
+    return await _operator_page(ctx, invitation=invitation, invited_company=name)
 
 
 @router.post("/operator/people/{person}")

@@ -15,7 +15,7 @@ from contracts.policy import Operation
 from contracts.v1 import collaboration as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call, Handler
-from services.collaboration import consumers, conversations
+from services.collaboration import consumers, conversations, search
 from services.collaboration.forums import Forums
 from services.collaboration.service import Deps, Who
 from services.collaboration.workspaces import Workspaces
@@ -76,6 +76,7 @@ def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
         c.CREATE_TASK: spaces.create_task,
         c.LIST_TASKS: spaces.list_tasks,
         c.UPDATE_TASK: spaces.update_task,
+        c.SEARCH_CONTENT: lambda who, req: search.content(forums.deps, who, req),
     }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.claims import Claims
 from contracts.v1 import connector as c
+from mesh import textsearch
 from mesh.errors import bad_request, conflict, not_found
 from services.connector import access, ssrf
 from services.connector import repository as repo
@@ -206,7 +207,7 @@ async def declare_operation(
 async def catalogue(cx: Connector, claims: Claims, req: c.CatalogueRequest) -> c.CatalogueReply:
     eco = req.eco
     async with cx.db.transaction() as s:
-        ops = await repo.list_operations(s, eco)
+        ops = await repo.list_operations(s, eco, textsearch.words(req.q))
         granted = {
             g.resource for g in await repo.active_grants(s, eco, "operation", claims.partner)
         }

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from mesh import textsearch
 from services.connector.models import (
     Allowed,
     AuditRow,
@@ -74,8 +75,14 @@ async def get_operation(s: AsyncSession, eco: str, op_id: str) -> OperationRow |
     return await s.get(OperationRow, (eco, op_id))
 
 
-async def list_operations(s: AsyncSession, eco: str) -> Sequence[OperationRow]:
+async def list_operations(
+    s: AsyncSession, eco: str, words: Sequence[str] = ()
+) -> Sequence[OperationRow]:
+    """The ecosystem's operations; with ``words``, those having every word (literally)."""
     q = select(OperationRow).where(OperationRow.eco == eco).order_by(OperationRow.id)
+    if words:
+        columns = [OperationRow.id, OperationRow.name, OperationRow.description]
+        q = q.where(textsearch.matches_all(columns, words))
     return (await s.scalars(q)).all()
 
 

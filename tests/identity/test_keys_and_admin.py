@@ -151,10 +151,12 @@ class TestAdminApi:
         assert denied.status_code == 403
 
     async def test_partner_admin_member_and_backend_are_forbidden(self, idp):
+        """Operator routes refuse them all; the people routes admit a partner admin for its
+        own company only (tests/identity/test_company_admin.py), never a back-end."""
         nadia = (await idp.person_tokens("nadia"))["access_token"]
         backend = (await idp.cc("northwind-backend")).json()["access_token"]
-        for token in (nadia, backend):
-            resp = await _admin(idp, token, "GET", "/people")
+        for token, path in ((nadia, "/clients"), (backend, "/clients"), (backend, "/people")):
+            resp = await _admin(idp, token, "GET", path)
             assert resp.status_code == 403 and resp.json()["code"] == "forbidden"
 
     async def test_no_token_or_foreign_token_is_unauthenticated(self, idp, tokens):

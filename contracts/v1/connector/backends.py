@@ -134,6 +134,12 @@ class OperationReply(BaseModel):
 
 class CatalogueRequest(BaseModel):
     eco: str
+    q: str = Field(
+        default="",
+        max_length=200,
+        description="words that must all appear in the operation's id, name or description"
+        " (case-insensitive, literally); empty: every operation the caller may see",
+    )
 
 
 class CatalogueReply(BaseModel):
