@@ -13,7 +13,12 @@ from contracts.subjects import EVENT_STREAM
 from tests.support import infra
 from tests.support.tokens import TestKeys, TokenFactory
 
-pytest_plugins = ["tests.support.browser", "tests.support.identity", "tests.support.tracing"]
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.identity",
+    "tests.support.scheduling",
+    "tests.support.tracing",
+]
 
 
 @pytest.fixture(scope="session")

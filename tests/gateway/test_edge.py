@@ -201,6 +201,7 @@ class TestAccessLog:
         assert doc["method"] == "GET" and doc["ms"] >= 0
 
 
+@pytest.mark.slow  # real processes
 class TestProcess:
     async def test_python_m_gateway_serves_and_stops_cleanly(self, nats_url):
         port, ops = free_port(), free_port()
