@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Parallel test workers (pytest-xdist; each file runs whole on one worker, with its own
 # nats-server and databases; most tests wait on real servers, so three keep two cores busy).
-# TEST_WORKERS=0 runs in one process.
+# Files are handed out longest first (tests/support/scheduling.py), so no long file starts
+# last. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 3
+TEST_DIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench contracts release clean
+.PHONY: help install run test test-quick lint format bench contracts release clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +28,10 @@ run: install ## Run the whole mesh locally (seeded demo); `make run PORT_OFFSET=
 	$(BIN)/partnermesh up --port-offset $(PORT_OFFSET)
 
 test: install ## Run the test suite (PostgreSQL too when PARTNERMESH_TEST_POSTGRES_URL is set)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_DIST) $(PYTEST_ARGS)
+
+test-quick: install ## The suite without tests marked slow (processes, clusters, fault drills, fuzzing)
+	$(BIN)/python -m pytest $(TEST_DIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

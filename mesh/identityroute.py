@@ -9,7 +9,18 @@ key sets, the token endpoint. Issuers and the URLs in documents stay public.
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
+
+
+@functools.cache
+def default_tls() -> ssl.SSLContext:
+    """httpx's default verifying TLS context (its CA bundle; ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` honoured), made once per process: making one reads and parses every CA
+    certificate, tens of milliseconds that each runtime and gateway paid at start."""
+    return httpx.create_ssl_context()
 
 
 class IdentityRoute:
@@ -30,7 +41,7 @@ class IdentityRoute:
 
     def transport(self, inner: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncBaseTransport:
         """An httpx transport that routes this way (the plain one when nothing is routed)."""
-        plain = inner or httpx.AsyncHTTPTransport()
+        plain = inner or httpx.AsyncHTTPTransport(verify=default_tls())
         return RoutedTransport(self, plain) if self.internal else plain
 
 

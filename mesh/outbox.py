@@ -10,6 +10,12 @@ sends its PubAck there; one subscription collects them. Only the rows whose PubA
 came back are marked published; a row the stream refused (an error reply, no stream
 behind the subject) or whose ack did not arrive in time stays and is sent again next
 round.
+
+nats-py's ``JetStreamContext.publish_async`` does the same with a future per message;
+the relay keeps its own pipelining because it is faster: ``python -m bench outbox``
+(both ways on one nats-server, rounds alternating) measured 20,977 rows/s against
+publish_async's 12,800 in rounds of 200 rows (1.64x) and 27,667 against 17,677 in
+rounds of 20 (1.57x). Switch when that ratio falls to 1 or below.
 """
 
 from __future__ import annotations

@@ -13,7 +13,12 @@ from contracts.subjects import EVENT_STREAM
 from tests.support import infra
 from tests.support.tokens import TestKeys, TokenFactory
 
-pytest_plugins = ["tests.support.browser", "tests.support.identity", "tests.support.tracing"]
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.identity",
+    "tests.support.scheduling",
+    "tests.support.tracing",
+]
 
 
 @pytest.fixture(scope="session")
@@ -51,20 +56,33 @@ def postgres_admin_url() -> Iterator[str | None]:
         yield url
 
 
+@pytest.fixture(scope="session")
+async def pg_databases(postgres_admin_url: str | None) -> AsyncIterator[infra.PgDatabases | None]:
+    """This process's clean PostgreSQL databases, made clean again after each test (None:
+    SQLite only)."""
+    if not postgres_admin_url:
+        yield None
+        return
+    pool = infra.PgDatabases(postgres_admin_url)
+    yield pool
+    await pool.close()
+
+
 @pytest.fixture(params=infra.database_engines())
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path, postgres_admin_url: str | None
+    request: pytest.FixtureRequest, tmp_path, pg_databases: infra.PgDatabases | None
 ) -> AsyncIterator[str]:
-    """A clean database per test: a SQLite file, and a fresh PostgreSQL database when configured."""
+    """A clean database per test: a SQLite file, and a clean PostgreSQL database (as a new
+    one: see :class:`tests.support.infra.PgDatabases`) when configured."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
-    assert postgres_admin_url, "postgres engine selected without a server"
-    url, name = await infra.create_pg_database(postgres_admin_url)
+    assert pg_databases, "postgres engine selected without a server"
+    url, name = await pg_databases.take()
     try:
         yield url
     finally:
-        await infra.drop_pg_database(postgres_admin_url, name)
+        await pg_databases.give_back(url, name)
 
 
 @pytest.fixture(scope="session")

@@ -57,9 +57,9 @@ def bus_secrets(render: Path) -> dict[str, dict[str, bytes]]:
     }
 
 
-def nats_conf(render: Path, port: int, monitor: int) -> Path:
+def nats_conf(render: Path, port: int, monitor: int, name: str = "nats-0") -> Path:
     """One node with the rendered authorization and TLS (the test's cluster is one node)."""
-    node = Node("nats-0", f"127.0.0.1:{port}", str(render / "js"), http=f"127.0.0.1:{monitor}")
+    node = Node(name, f"127.0.0.1:{port}", str(render / "js"), http=f"127.0.0.1:{monitor}")
     conf = render / "nats.conf"
     conf.write_text(server_conf(node, bus.INCLUDE, Tls(str(render / "tls"))))
     return conf

@@ -5,15 +5,17 @@ what stands in for the cluster)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mesh.localnats import child_process, nats_server_binary, wait_port
+from mesh.localnats import PortTaken, child_process, nats_server_binary, wait_nats
 from tests.deploy.manifests import Container, config_map, containers, load_k8s
 from tests.deploy.startup import LocalCluster, bus_secrets, free_port, nats_conf
 from tests.support import infra
@@ -32,12 +34,9 @@ def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
     root = tmp_path_factory.mktemp("k8s")
     docs = load_k8s()
     local = LocalCluster(root, docs, secrets=bus_secrets(root / "render"))
-    port, monitor = free_port(), free_port()
-    conf = nats_conf(root / "render", port, monitor)
-    with infra.redis_server() as redis_url, child_process([nats_server_binary(), "-c", str(conf)]):
+    with infra.redis_server() as redis_url, nats_server(root / "render") as port:
         if redis_url is None:
             pytest.skip("needs redis-server on PATH (apt-get install redis-server)")
-        wait_port(port, 10.0)
         config = config_map(docs)
         url = {n: f"http://127.0.0.1:{local.local_ports(by_workload(docs, n))[p]}"
                for n, p in (("identity", 8081), ("gateway", 8080), ("portal", 8082))}  # fmt: skip
@@ -50,6 +49,28 @@ def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
             config["redis-url"]: redis_url,
         }
         yield local
+
+
+@contextlib.contextmanager
+def nats_server(render: Path) -> Iterator[int]:
+    """The rendered one-node bus on free ports; yields its client port.
+
+    A picked port may be taken by a parallel worker before the server binds it: the
+    server runs under a name of its own, and the one answering on the port must say that
+    name (as :func:`mesh.localnats.local_nats` checks); otherwise it starts on other ports.
+    """
+    for attempt in range(5):
+        port, monitor, name = free_port(), free_port(), f"nats-0-{uuid.uuid4().hex[:8]}"
+        conf = nats_conf(render, port, monitor, name)
+        with child_process([nats_server_binary(), "-c", str(conf)]) as proc:
+            try:
+                wait_nats(port, name, proc)
+            except PortTaken:
+                if attempt == 4:
+                    raise
+                continue
+            yield port
+            return
 
 
 def start_jobs(cluster: LocalCluster) -> dict[str, subprocess.Popen[bytes]]:

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from mesh.identityroute import default_tls
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.infra import serve_app
@@ -46,7 +47,11 @@ def start_gateway(
         app = create_app(
             settings, verifier=test_keys.verifier(), tracer_provider=tracer_provider, **kwargs
         )
-        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        # The process's TLS context (a context of its own would read the CA bundle again).
+        async with (
+            serve_app(app) as url,
+            httpx.AsyncClient(base_url=url, timeout=10, verify=default_tls()) as client,
+        ):
             yield client
 
     return start

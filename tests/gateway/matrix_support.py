@@ -149,7 +149,7 @@ class Callers:
             claims.update(iat=claims["iat"] - 3600, exp=claims["iat"] - 600)
         signer = self.forger if kind == "bad_signature" else self.tokens
         hdrs = {"typ": "at+jwt", "kid": self.tokens.keys.kid}
-        return jwt.encode(claims, signer.keys.private_pem, "RS256", headers=hdrs)
+        return jwt.encode(claims, signer.keys.private, "RS256", headers=hdrs)
 
     def expected_denial(self, kind: str, op: Operation) -> int | None:
         """The status the policy demands for this caller, or None when it lets them through."""

@@ -80,7 +80,7 @@ def bad_tokens(tokens: TokenFactory, test_keys: minting.TestKeys) -> dict[str, s
         ),
         "missing_jti": jwt.encode(
             {k: v for k, v in tokens.claims().items() if k != "jti"},
-            test_keys.private_pem,
+            test_keys.private,
             "RS256",
             headers={"typ": "at+jwt", "kid": test_keys.kid},
         ),

@@ -64,18 +64,18 @@ class IdP:
 async def idp_database(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    postgres_admin_url: str | None,
+    pg_databases: infra.PgDatabases | None,
 ) -> AsyncIterator[str]:
     """A clean database per test module, on each configured engine."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('idp') / 'identity.db'}"
         return
-    assert postgres_admin_url
-    url, name = await infra.create_pg_database(postgres_admin_url)
+    assert pg_databases
+    url, name = await pg_databases.take()
     try:
         yield url
     finally:
-        await infra.drop_pg_database(postgres_admin_url, name)
+        await pg_databases.give_back(url, name)
 
 
 @pytest.fixture(scope="module")

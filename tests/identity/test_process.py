@@ -93,6 +93,7 @@ class TestSeedDemo:
         )
 
 
+@pytest.mark.slow  # real processes
 class TestCommandLine:
     async def test_seed_serve_and_rotate_as_real_processes(self, tmp_path, nats_url):
         """``python -m identity seed-demo``, ``python -m identity`` and ``rotate-keys``."""

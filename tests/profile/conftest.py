@@ -30,17 +30,17 @@ DURABLES = ("profile-identity", "profile-matching", "profile-collaboration")
 
 
 @pytest.fixture(scope="module", params=infra.database_engines())
-async def profile_database(request, tmp_path_factory, postgres_admin_url) -> AsyncIterator[str]:
+async def profile_database(request, tmp_path_factory, pg_databases) -> AsyncIterator[str]:
     """One database per test module and engine (tests isolate by ecosystem)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('profile') / 'profile.db'}"
         return
-    assert postgres_admin_url, "postgres engine selected without a server"
-    url, name = await infra.create_pg_database(postgres_admin_url)
+    assert pg_databases, "postgres engine selected without a server"
+    url, name = await pg_databases.take()
     try:
         yield url
     finally:
-        await infra.drop_pg_database(postgres_admin_url, name)
+        await pg_databases.give_back(url, name)
 
 
 async def _quiet_durables(nats_url: str, timeout: float = 5.0) -> None:

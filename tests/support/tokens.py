@@ -21,6 +21,9 @@ class TestKeys:
 
     def __init__(self, kid: str = "test-key") -> None:
         self.kid = kid
+        # Sign with this key object, never with ``private_pem``: PyJWT loads a PEM key on
+        # every signature, and loading (with its RSA consistency check) costs a hundred
+        # times the signature itself.
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_jwk = jwt.algorithms.RSAAlgorithm.to_jwk(
             self.private.public_key(), as_dict=True
@@ -79,4 +82,4 @@ class TokenFactory:
     def mint(self, headers: dict[str, Any] | None = None, **claims: Any) -> str:
         hdrs = {"typ": "at+jwt", "kid": self.keys.kid}
         hdrs.update(headers or {})
-        return jwt.encode(self.claims(**claims), self.keys.private_pem, "RS256", headers=hdrs)
+        return jwt.encode(self.claims(**claims), self.keys.private, "RS256", headers=hdrs)
