@@ -4,7 +4,9 @@ Both paths call the same back-end (a tiny ASGI app under uvicorn in its own proc
 in the same run. The connector path adds: the NATS round trip, token verification,
 the policy, the grant and rate-limit checks, input/output JSON Schema validation,
 the egress guard and the audit record. Figures: p50/p99 latency of sequential calls
-and throughput with concurrent callers, each as a ratio against the direct path.
+and throughput with concurrent callers (rounds alternating between the two paths, the
+median per-round ratio), each as a ratio against the direct path, and this process's CPU
+time per call on each path (the connector runs in this process, the back-end does not).
 SQLite by default; ``PM_BENCH_DATABASE_URL`` selects another (empty) database.
 """
 
@@ -150,7 +152,11 @@ async def _latencies(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
     return out
 
 
-async def _throughput(fn: Callable[[], Awaitable[Any]], n: int, workers: int) -> float:
+async def _throughput(
+    fn: Callable[[], Awaitable[Any]], n: int, workers: int
+) -> tuple[float, float]:
+    """Calls per second with ``workers`` concurrent callers, and this process's CPU time
+    per call meanwhile (the connector runs in this process; the back-end does not)."""
     remaining = n
 
     async def worker() -> None:
@@ -159,9 +165,34 @@ async def _throughput(fn: Callable[[], Awaitable[Any]], n: int, workers: int) ->
             remaining -= 1
             await fn()
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(workers)))
-    return n / (time.perf_counter() - t)
+    return n / (time.perf_counter() - t), (time.process_time() - cpu) / n * 1e6
+
+
+async def _alternating(
+    direct: Callable[[], Awaitable[Any]],
+    through: Callable[[], Awaitable[Any]],
+    n: int,
+    workers: int,
+    rounds: int,
+) -> dict[str, Any]:
+    """Throughput rounds alternating between the two paths (the machine's load drifts);
+    medians of each path and of the per-round ratios."""
+    runs: dict[str, list[tuple[float, float]]] = {"direct": [], "connector": []}
+    for i in range(rounds):
+        pair = [("direct", direct), ("connector", through)]
+        for name, fn in pair if i % 2 == 0 else pair[::-1]:
+            runs[name].append(await _throughput(fn, n, workers))
+    pairs = list(zip(runs["direct"], runs["connector"], strict=True))
+    return {
+        "direct_rps": round(statistics.median(r[0] for r in runs["direct"]), 1),
+        "connector_rps": round(statistics.median(r[0] for r in runs["connector"]), 1),
+        "ratio": round(statistics.median(m[0] / d[0] for d, m in pairs), 3),
+        "direct_cpu_us_per_call": round(statistics.median(r[1] for r in runs["direct"]), 1),
+        "connector_cpu_us_per_call": round(statistics.median(r[1] for r in runs["connector"]), 1),
+        "rounds": {k: [[round(a, 1), round(b, 1)] for a, b in v] for k, v in runs.items()},
+    }
 
 
 async def _setup(nc: Any, tokens: Tokens, url: str) -> str:
@@ -196,7 +227,7 @@ async def _setup(nc: Any, tokens: Tokens, url: str) -> str:
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    n, workers = (150, 8) if quick else (1500, 16)
+    n, workers, rounds = (150, 8, 2) if quick else (1500, 16, 5)
     tokens = Tokens()
     with (
         tempfile.TemporaryDirectory(prefix="pm-bench-") as folder,
@@ -220,8 +251,7 @@ async def run(quick: bool) -> dict[str, Any]:
                     await _latencies(fn, 20)
                 lat_direct = await _latencies(direct, n)
                 lat_mesh = await _latencies(through, n)
-                tp_direct = await _throughput(direct, n, workers)
-                tp_mesh = await _throughput(through, n, workers)
+                tp = await _alternating(direct, through, n, workers, rounds)
             finally:
                 await nc.drain()
     d, m = _stats(lat_direct), _stats(lat_mesh)
@@ -229,11 +259,14 @@ async def run(quick: bool) -> dict[str, Any]:
         "database": database_url("").split(":", 1)[0].split("+", 1)[0],
         "calls": n,
         "concurrency": workers,
-        "direct": {**d, "throughput_rps": round(tp_direct, 1)},
-        "connector": {**m, "throughput_rps": round(tp_mesh, 1)},
+        "direct": {**d, "throughput_rps": tp["direct_rps"]},
+        "connector": {**m, "throughput_rps": tp["connector_rps"]},
         "p50_ratio": round(m["p50_ms"] / d["p50_ms"], 2),
         "p99_ratio": round(m["p99_ms"] / d["p99_ms"], 2),
-        "throughput_ratio": round(tp_mesh / tp_direct, 3),
+        "throughput_ratio": tp["ratio"],  # median of the alternating rounds' ratios
+        "direct_cpu_us_per_call": tp["direct_cpu_us_per_call"],
+        "connector_cpu_us_per_call": tp["connector_cpu_us_per_call"],
+        "throughput_rounds": tp["rounds"],
         "overhead_p50_ms": round(m["p50_ms"] - d["p50_ms"], 3),
         "note": "ratios are connector path / direct httpx to the same back-end, same run",
     }

@@ -94,6 +94,7 @@ def serve(settings: IdentitySettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        server_header=False,  # no "server: uvicorn" on every response
         proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
     )
 

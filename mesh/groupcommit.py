@@ -18,6 +18,12 @@ process, but the last commits before an operating-system crash or a power loss m
 rolled back when the database is next opened (the WAL is fsynced at checkpoints, not at
 every commit); a deployment that must keep those runs on PostgreSQL.
 
+The rows are outbox rows by default. A caller whose only write is a row of another
+table (the connector's audit records) gives its own ``writer`` and ``join`` (how a batch's
+rows are combined before the write; :func:`list` keeps them as they are) and the same
+promise holds: each caller returns once its rows are committed, and a failed commit fails
+every caller it covered.
+
 After each commit :attr:`GroupCommit.on_commit` hears of the committed rows (by default it
 wakes the database's after-commit hooks, i.e. the outbox relay's polling round). A
 publisher that sends the rows itself may report the acknowledged ones through
@@ -31,7 +37,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, update
 
@@ -41,15 +47,15 @@ from mesh.outbox import Outbox, OutboxRow, batched
 
 log = logging.getLogger(__name__)
 
-Batch = list[tuple[list[OutboxRow], "asyncio.Future[None]"]]
+Batch = list[tuple[list[Any], "asyncio.Future[None]"]]
 Marks = list[tuple[list[str], "asyncio.Future[None] | None"]]
 
 
 class Writer(Protocol):
-    """Commits a batch: inserts ``rows`` and marks the events ``marks`` published, in one
-    transaction."""
+    """Commits a batch: inserts ``rows`` (outbox rows, unless the group commit was given
+    another ``join``) and marks the events ``marks`` published, in one transaction."""
 
-    async def write(self, rows: list[OutboxRow], marks: list[str]) -> None: ...
+    async def write(self, rows: list[Any], marks: list[str]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -87,13 +93,19 @@ class GroupCommit:
     def __init__(
         self,
         db: Database,
-        outbox: Outbox,
+        outbox: Outbox | None,
         writer: Writer | None = None,
         depth: int = 2,
         linger: float = 0.0,
+        join: Callable[[list[Any]], list[Any]] = batched,
     ) -> None:
         self.db = db
-        self.writer: Writer = writer or SessionWriter(db, outbox)
+        if writer is None:
+            if outbox is None:
+                raise ValueError("a group commit without an outbox needs its own writer")
+            writer = SessionWriter(db, outbox)
+        self.writer: Writer = writer
+        self.join = join  # a batch's rows as written: outbox rows joined per subject
         self.linger = linger  # seconds a batch waits for more callers (0: none)
         # Hears of every committed batch's rows; by default wakes the relay's polling round.
         self.on_commit: Callable[[list[OutboxRow]], None] = lambda _rows: db.committed()
@@ -116,7 +128,7 @@ class GroupCommit:
             return
         await self.submit(rows)
 
-    def submit(self, rows: list[OutboxRow]) -> asyncio.Future[None]:
+    def submit(self, rows: list[Any]) -> asyncio.Future[None]:
         """A future done once ``rows`` are committed (needs the running loop, :meth:`run`)."""
         if not self._running:
             raise RuntimeError("the group commit is not running")
@@ -167,7 +179,7 @@ class GroupCommit:
             await self.writer.close()
 
     async def _commit(self, batch: Batch, marks: Marks) -> None:
-        rows = batched([row for rows, _ in batch for row in rows])
+        rows = self.join([row for rows, _ in batch for row in rows])
         try:
             await self.writer.write(rows, [i for ids, _ in marks for i in ids])
         except Exception as exc:

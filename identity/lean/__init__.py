@@ -8,6 +8,7 @@
 - :mod:`identity.lean.templates`: what a client's tokens and audit events are built from,
   worked out once per cached row by the full path's own functions.
 - :mod:`identity.lean.audit`: the audit writer for a SQLite file and the relay hand-over.
+- :mod:`identity.lean.ids`: random ``jti`` and audit event ids from a pool of OS randomness.
 
 With ``PM_IDENTITY_LEAN=off`` none of this is used: every token goes through FastAPI and
 authlib, and audit batches through the kit's session writer.

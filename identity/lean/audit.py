@@ -58,6 +58,7 @@ class HandOverRelay(LingeringRelay):
         self.group = group
         self._inflight: set[str] = set()  # handed over, not yet marked published
         self._sending: set[asyncio.Task[None]] = set()
+        self._queued: list[OutboxRow] = []  # committed while the previous send was out
         self._stopped = False
         group.on_commit = self.send_now
 
@@ -77,19 +78,32 @@ class HandOverRelay(LingeringRelay):
             await super().run()
         finally:
             self._stopped = True
-            for task in list(self._sending):  # unacknowledged rows stay for the next start
+            self._queued = []  # unsent and unacknowledged rows stay for the next start
+            for task in list(self._sending):
                 task.cancel()
             if self._sending:
                 await asyncio.gather(*self._sending, return_exceptions=True)
 
     def send_now(self, rows: list[OutboxRow]) -> None:
-        """Publish rows just committed (the group commit's after-commit hook)."""
+        """Publish rows just committed (the group commit's after-commit hook).
+
+        One send at a time: the rows of commits made while a send waits for its acks go
+        out together in the next one (one flush, one wait for their acks), so a busy
+        provider wakes the NATS server once per send rather than once per commit."""
         if self._stopped:
             return  # stopping: the rows stay unpublished in the table for the next start
         self._inflight.update(r.event_id for r in rows)
-        task = asyncio.create_task(self._send(rows))
+        self._queued.extend(rows)
+        if self._sending:
+            return  # the running sender takes them next
+        task = asyncio.create_task(self._send_queued())
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+
+    async def _send_queued(self) -> None:
+        while self._queued:
+            rows, self._queued = self._queued, []
+            await self._send(rows)
 
     async def _send(self, rows: list[OutboxRow]) -> None:
         acked: list[str] = []

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from typing import Any, NamedTuple
 
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from identity.domain.keys import Signer, access_token_alg
 from identity.domain.tokens import sign_payload
+from identity.lean.ids import uuid4_hex
 from identity.lean.request import (
     credentials,
     eco_of,
@@ -40,7 +40,7 @@ from identity.lean.request import (
     read_body,
     replay,
 )
-from identity.lean.templates import Templates
+from identity.lean.templates import Templates, json_text
 from identity.oauth.client_credentials import GRANT, secret_accepted
 from identity.store import repository as repo
 from mesh import metrics
@@ -58,12 +58,7 @@ CHECK_EVERY = 0.1  # seconds between two looks at one client's cache ages (not p
 ROUTE = "/eco/{eco}/token"  # the label of the full path's route in the HTTP metrics
 
 
-def _uuid4_hex() -> str:
-    """``uuid.uuid4().hex`` (random, version 4, RFC 4122 variant) without the UUID object."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+_uuid4_hex = uuid4_hex  # a jti: random, version 4 (from the pool of identity.lean.ids)
 
 
 def response_body(token: dict[str, Any]) -> bytes:
@@ -71,7 +66,7 @@ def response_body(token: dict[str, Any]) -> bytes:
     token type are plain ASCII (base64url, a word) and the scope goes through json."""
     return (
         f'{{"access_token": "{token["access_token"]}", "token_type": "Bearer", '
-        f'"expires_in": {int(token["expires_in"])}, "scope": {json.dumps(token["scope"])}}}'
+        f'"expires_in": {int(token["expires_in"])}, "scope": "{json_text(token["scope"])}"}}'
     ).encode()
 
 
@@ -88,16 +83,13 @@ class Issued(NamedTuple):
         return sign_payload(self.signer, self.payload)
 
     def body(self, access_token: str) -> bytes:
-        """The token response around the signed token."""
+        """The token response around the signed token (:func:`response_body`'s bytes)."""
         claims = self.claims
-        return response_body(
-            {
-                "access_token": access_token,
-                "token_type": "Bearer",
-                "expires_in": claims["exp"] - claims["iat"],
-                "scope": claims["scope"],
-            }
-        )
+        return (
+            f'{{"access_token": "{access_token}", "token_type": "Bearer", '
+            f'"expires_in": {claims["exp"] - claims["iat"]}, '
+            f'"scope": "{json_text(claims["scope"])}"}}'
+        ).encode()
 
 
 def issue(rt: Any, templates: Templates, eco: str, auth: str, body: bytes) -> Issued | None:

@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 
-from contracts.ids import uuid7_hex
 from contracts.v1.identity import AuditEvent
 from identity.domain.tokens import access_claims
+from identity.lean.ids import uuid7_hex
 from identity.oauth.client_credentials import GRANT, Decision, auth_method_allowed, decide
 from identity.oauth.grants import ClientCredentialsGrant
 from identity.store.models import Client, Ecosystem
@@ -65,13 +65,13 @@ class Template:
         """``json.dumps(claims, separators=(",", ":"))`` of a token, from the pieces (``jti``
         is hex; ``scope`` is escaped as json escapes it)."""
         a, b, c, d, e = self.json
-        return f"{a}{exp}{b}{iat}{c}{jti}{d}{_json_text(scope)}{e}".encode()
+        return f"{a}{exp}{b}{iat}{c}{jti}{d}{json_text(scope)}{e}".encode()
 
 
 _TEXTS: dict[str, str] = {}
 
 
-def _json_text(value: str) -> str:
+def json_text(value: str) -> str:
     """What json writes between the quotes of ``value`` (bounded memo: a few scopes)."""
     try:
         return _TEXTS[value]

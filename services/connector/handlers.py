@@ -13,7 +13,7 @@ from contracts.policy import Operation
 from contracts.v1 import connector as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import Call
-from services.connector import flows, inbound, invocation, outbound, registry
+from services.connector import audit, flows, inbound, invocation, outbound, registry
 from services.connector.service import Connector
 
 Logic = Callable[[Connector, Claims, Any], Awaitable[BaseModel]]
@@ -40,7 +40,7 @@ ROUTES: dict[Operation, Logic] = {
     c.GET_ALLOWLIST: registry.get_allowlist,
     c.SET_ALLOWLIST: registry.set_allowlist,
     c.INVOKE: _invoke,
-    c.AUDIT: invocation.list_audit,
+    c.AUDIT: audit.list_audit,
     c.CREATE_INBOUND: inbound.create_endpoint,
     c.RECEIVE_WEBHOOK: inbound.receive,
     c.CREATE_EVENT_GRANT: outbound.create_event_grant,
@@ -75,6 +75,7 @@ def register(rt: ServiceRuntime) -> Connector:
         lambda session, event: outbound.fan_out(cx, session, event),
     )
     rt.background("lifetime", cx.lifetime)
+    rt.background("audit", cx.audit.run)
     rt.background("deliveries", lambda: outbound.deliver_forever(cx))
     rt.background("flows", lambda: flows.run_forever(cx))
     return cx

@@ -1,4 +1,5 @@
-"""Invoking an operation: grant, rate limit, schemas, idempotency, the call, filtering, audit."""
+"""Invoking an operation: grant, rate limit, schemas, idempotency, the call, filtering; the
+audit record of each call (:mod:`services.connector.audit`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import functools
 import hashlib
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,10 +19,10 @@ from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError, conflict, forbidden, not_found
-from services.connector import access
+from services.connector import access, audit
 from services.connector import repository as repo
 from services.connector.invoker import IDEMPOTENT, InvokeFailure, Result, Target
-from services.connector.models import AuditRow, Grant, IdempotencyRecord, OperationRow
+from services.connector.models import Grant, IdempotencyRecord, OperationRow
 from services.connector.plans import Snapshot
 from services.connector.registry import _PLACEHOLDER
 from services.connector.service import Connector
@@ -349,22 +349,12 @@ async def _audit(
     remember: tuple[str, Plan, Any] | None = None,
     forget: tuple[str, Plan] | None = None,
 ) -> str:
-    row = AuditRow(
-        id=uuid.uuid4().hex,
-        eco=op.eco,
-        operation=op.id,
-        owner_partner=op.partner,
-        caller_partner=caller.partner,
-        caller=caller.sub,
-        outcome=outcome,
-        status=status,
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        attempts=attempts,
-        flow=flow,
-        at=repo.now(),
-    )
-    if not (remember or forget):  # the common call: one INSERT, committed before the reply
-        await repo.insert_audit(cx.db.engine, row)
+    """Commit the call's audit record before it is answered: group-committed with the
+    records of concurrent calls, or, for a call that settles its idempotency record, in
+    that record's transaction."""
+    row = audit.new_row(op, caller.partner, caller.sub, outcome, status, started, attempts, flow)
+    if not (remember or forget):  # the common call: its record is its only write
+        await audit.commit(cx.audit, audit.values_of(row))
         return row.id
     async with cx.db.transaction() as s:
         await repo.add(s, row)
@@ -376,27 +366,3 @@ async def _audit(
         elif rec is not None and remember:
             rec.status, rec.output, rec.audit_id = status, remember[2], row.id
     return row.id
-
-
-def audit_record(r: AuditRow) -> c.AuditRecord:
-    return c.AuditRecord(
-        id=r.id,
-        operation=r.operation,
-        owner_partner=r.owner_partner,
-        caller_partner=r.caller_partner,
-        caller=r.caller,
-        outcome=r.outcome,
-        status=r.status,
-        latency_ms=r.latency_ms,
-        attempts=r.attempts,
-        flow=r.flow,
-        at=r.at,
-    )
-
-
-async def list_audit(cx: Connector, claims: Claims, req: c.AuditRequest) -> c.AuditList:
-    async with cx.db.transaction() as s:
-        rows = await repo.list_audit(
-            s, req.eco, claims.partner, access.is_operator(claims), req.operation, req.limit
-        )
-        return c.AuditList(items=[audit_record(r) for r in rows])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -127,11 +128,14 @@ async def active_grants(
     return (await s.scalars(q.order_by(Grant.created_at))).all()
 
 
-async def insert_audit(engine: AsyncEngine, row: AuditRow) -> None:
-    """Commit one audit record in its own short transaction, without an ORM session."""
-    values = {c.key: getattr(row, c.key) for c in inspect(AuditRow).column_attrs}
+AUDIT_COLUMNS = tuple(c.key for c in inspect(AuditRow).column_attrs)
+
+
+async def insert_audits(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
+    """Commit audit records (column values) in one short transaction, without an ORM
+    session."""
     async with engine.begin() as conn:
-        await conn.execute(insert(AuditRow), values)
+        await conn.execute(insert(AuditRow), rows)
 
 
 async def revoke_grant(s: AsyncSession, grant: Grant) -> None:

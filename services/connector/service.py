@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mesh.db import Database
+from mesh.groupcommit import GroupCommit
 from mesh.runtime import ServiceRuntime
 from services.connector import repository as repo
+from services.connector.audit import audit_commit
 from services.connector.invoker import Invoker, Target
 from services.connector.models import Backend
 from services.connector.plans import PlanCache
@@ -28,6 +30,7 @@ class Connector:
     vault: Vault
     invoker: Invoker
     plans: PlanCache
+    audit: GroupCommit  # audit records, committed in batches (services.connector.audit)
     delivery_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_pending: bool = False
 
@@ -36,7 +39,8 @@ class Connector:
         settings = rt.settings
         assert isinstance(settings, ConnectorSettings)
         vault = Vault(settings.secret_key, settings.previous_secret_keys)
-        cx = cls(rt, settings, vault, Invoker(settings), PlanCache(settings.plan_cache_ttl_s))
+        plans = PlanCache(settings.plan_cache_ttl_s)
+        cx = cls(rt, settings, vault, Invoker(settings), plans, audit_commit(rt.db))
         rt.db.on_commit(cx._after_commit)
         cx.plans.watch(rt.db.engine.sync_engine)
         return cx

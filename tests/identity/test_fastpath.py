@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
 from identity.domain.crypto import digest
 from identity.domain.tokens import Subject, access_claims
+from identity.lean import ids as lean_ids
 from identity.lean import request as lean_request
 from identity.lean import shortcut, templates
 from identity.store import models
@@ -464,6 +467,36 @@ class TestItsShortcuts:
             parsed = uuid.UUID(jti)
             assert parsed.hex == jti and parsed.version == 4
             assert parsed.variant == uuid.RFC_4122
+
+    def test_ids_come_from_the_pool_unrepeated_across_refills(self):
+        drawn = lean_ids.POOL * 3 // 26  # three pools' worth of (jti, event id) pairs
+        jtis = [lean_ids.uuid4_hex() for _ in range(drawn)]
+        events = [lean_ids.uuid7_hex() for _ in range(drawn)]
+        assert len(set(jtis)) == len(set(events)) == drawn
+        for value in events:
+            parsed = uuid.UUID(value)
+            assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+            assert abs(int(value[:12], 16) - time.time() * 1000) < 60_000
+
+    def test_a_forked_child_does_not_repeat_its_parents_ids(self):
+        lean_ids.uuid4_hex()  # the pool holds bytes the child must not hand out again
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its next jti, to the parent
+            os.write(write, lean_ids.uuid4_hex().encode())
+            os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        childs = os.read(read, 64).decode()
+        os.close(read)
+        assert childs != lean_ids.uuid4_hex()  # the parent's next draw from its pool
+
+    @pytest.mark.parametrize("scope", ["", "directory:read", 'a"b\\c', "profile:read openid"])
+    def test_issued_body_is_json_dumps_of_the_token_response(self, scope):
+        claims = {"exp": 1800000300, "iat": 1800000000, "scope": scope}
+        issued = shortcut.Issued(None, claims, b"", OutboxRow("", "", ""), CLIENT)  # type: ignore[arg-type]
+        token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
+        assert issued.body("eyJ.x-y_z.s") == json.dumps({**token, "scope": scope}).encode()
 
     @pytest.mark.parametrize("scope", ["", "directory:read", 'a"b\\c', "profile:read openid"])
     def test_response_body_is_json_dumps(self, scope):

@@ -134,3 +134,11 @@ class TestGroupCommit:
             assert gc.mark_published([event.id]) is None
         finally:
             await db.dispose()
+
+    async def test_without_an_outbox_it_needs_a_writer_of_its_own(self, tmp_path):
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", outbox_writer.metadata)
+        try:
+            with pytest.raises(ValueError, match="its own writer"):
+                GroupCommit(db, None)
+        finally:
+            await db.dispose()
