@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,25 @@ from sqlalchemy.ext.asyncio import (
 )
 
 CONNECT_TIMEOUT_S = 5.0
+# PostgreSQL connections each process keeps open (PM_DB_POOL_SIZE) and may open beyond them
+# under load, closed again once returned (PM_DB_MAX_OVERFLOW). Every replica of every
+# process holds its pool: size them so that all replicas together stay under the server's
+# max_connections (100 by default).
+POOL_SIZE_ENV, MAX_OVERFLOW_ENV = "PM_DB_POOL_SIZE", "PM_DB_MAX_OVERFLOW"
+
+
+def pool_setting(name: str, default: int, least: int) -> int:
+    """A whole-number pool setting from the environment, refused clearly when malformed."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, not {value}")
+    return value
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -39,8 +59,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT_S})
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool_setting(POOL_SIZE_ENV, 10, least=1),
+        max_overflow=pool_setting(MAX_OVERFLOW_ENV, 10, least=0),
         pool_pre_ping=True,
         pool_timeout=CONNECT_TIMEOUT_S,
         **kwargs,

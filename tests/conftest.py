@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import nats
@@ -12,6 +13,12 @@ from nats.js.errors import NotFoundError
 from contracts.subjects import EVENT_STREAM
 from tests.support import infra
 from tests.support.tokens import TestKeys, TokenFactory
+
+# Every process a test starts (and every service started in the test's own loop) keeps a
+# small PostgreSQL pool: three workers' meshes, replicas and fault topologies together
+# must stay under the shared server's max_connections (100 by default). Bursts still open
+# overflow connections, which close again when returned.
+os.environ.setdefault("PM_DB_POOL_SIZE", "2")
 
 pytest_plugins = [
     "tests.support.browser",

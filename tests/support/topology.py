@@ -48,6 +48,7 @@ from contracts.subjects import EVENT_STREAM
 from deploy.processes import Child, stop_all
 from mesh.localnats import cluster_commands, free_port, wait_port
 from mesh.streams import ensure_streams
+from mesh.db import MAX_OVERFLOW_ENV, POOL_SIZE_ENV
 from tests.support import infra
 from tests.support.tcpproxy import TcpProxy
 
@@ -417,6 +418,8 @@ class Topology:
         prefix = f"PM_{kind.upper()}_"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PM_")}
         env.update(PM_VAR_DIR=str(self.var), PYTHONUNBUFFERED="1")
+        # the suite's pool sizes (tests/conftest.py): twelve processes share the server
+        env.update({k: os.environ[k] for k in (POOL_SIZE_ENV, MAX_OVERFLOW_ENV) if k in os.environ})
         settings: dict[str, object] = {
             "environment": "development",
             "instance": str(replica),
