@@ -46,9 +46,9 @@ from sqlalchemy.engine import make_url
 from contracts.bus import PROCESSES, inbox_prefix
 from contracts.subjects import EVENT_STREAM
 from deploy.processes import Child, stop_all
+from mesh.db import MAX_OVERFLOW_ENV, POOL_SIZE_ENV
 from mesh.localnats import cluster_commands, free_port, wait_port
 from mesh.streams import ensure_streams
-from mesh.db import MAX_OVERFLOW_ENV, POOL_SIZE_ENV
 from tests.support import infra
 from tests.support.tcpproxy import TcpProxy
 
