@@ -17,7 +17,13 @@ def uuid7_hex() -> str:
     halves what an outbox insert costs on SQLite once the table has grown. Ids made in the
     same millisecond are ordered at random among themselves (no counter is kept): only
     uniqueness is relied on, the order is an index locality gain."""
-    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b
+    return uuid7_from(os.urandom(10))
+
+
+def uuid7_from(random10: bytes) -> str:
+    """The UUIDv7 of now with the given 10 random bytes (80 bits: 12 for rand_a, 62 for
+    rand_b), for callers that draw their randomness in bulk."""
+    rand = int.from_bytes(random10, "big")
     value = (
         (time.time_ns() // 1_000_000 & _MS) << 80
         | 0x7 << 76

@@ -100,33 +100,45 @@ class InvitationIn(BaseModel):
     email: str | None = Field(default=None, max_length=254)
 
 
-def check_admin(
-    rt: IdentityRuntime, tx: Tx, eco: str, token: str | None, broker_ok: bool = False
-) -> str:
-    """The caller's subject, when its token lets it administer ``eco``."""
+def caller_claims(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None) -> dict[str, Any]:
+    """The claims of the caller's access token, issued by ``eco`` and not revoked."""
     rt.enter(tx, eco)
     claims = decode_own_access_token(token) if token else None
     if not claims or AccessTokenView(claims).is_revoked():
         raise MeshError(
             ErrorCode.UNAUTHENTICATED, "a valid access token of this ecosystem is needed"
         )
+    return claims
+
+
+def admin_subject(claims: dict[str, Any], broker_ok: bool = False) -> str | None:
+    """The caller's subject when ``claims`` let it administer the ecosystem (an operator,
+    or a curating broker where ``broker_ok``), else None."""
     scopes, roles = set(claims.get("scope", "").split()), set(claims.get("roles", []))
     if Scope.ADMIN.value in scopes and Role.OPERATOR.value in roles:
         return str(claims["sub"])
     if broker_ok and Scope.BROKER_CURATE.value in scopes and Role.BROKER.value in roles:
         return str(claims["sub"])
-    raise MeshError(ErrorCode.FORBIDDEN, "operators of this ecosystem only")
+    return None
+
+
+def check_admin(
+    rt: IdentityRuntime, tx: Tx, eco: str, token: str | None, broker_ok: bool = False
+) -> str:
+    """The caller's subject, when its token lets it administer ``eco``."""
+    subject = admin_subject(caller_claims(rt, tx, eco, token), broker_ok)
+    if subject is None:
+        raise MeshError(ErrorCode.FORBIDDEN, "operators of this ecosystem only")
+    return subject
 
 
 def check_people_admin(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None) -> Admin:
     """The caller as an administrator of people: an operator of ``eco`` (every company) or
     an active partner admin (its own company only)."""
-    try:
-        return Admin(check_admin(rt, tx, eco, token), None, frozenset())
-    except MeshError as exc:
-        if exc.code is not ErrorCode.FORBIDDEN:
-            raise
-    claims = decode_own_access_token(token or "") or {}  # check_admin refused a bad token
+    claims = caller_claims(rt, tx, eco, token)
+    subject = admin_subject(claims)
+    if subject is not None:
+        return Admin(subject, None, frozenset())
     return company_admin.partner_admin(tx, eco, claims)
 
 

@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
 from identity.domain import registration as reg
+from identity.http.admin import admin_subject, caller_claims
 from identity.http.oidc import NO_STORE
 from identity.http.runtime import IdentityRuntime, RuntimeDep
-from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
 from identity.store import repository as repo
 from identity.store.transaction import Tx
 from mesh.errors import MeshError
@@ -40,15 +40,11 @@ class InitialTokenIn(BaseModel):
 
 def _partner_admin(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None, partner: str) -> str:
     """The caller's subject when it may manage ``partner``'s initial access tokens."""
-    rt.enter(tx, eco)
-    claims = decode_own_access_token(token) if token else None
-    if not claims or AccessTokenView(claims).is_revoked():
-        raise MeshError(
-            ErrorCode.UNAUTHENTICATED, "a valid access token of this ecosystem is needed"
-        )
+    claims = caller_claims(rt, tx, eco, token)
+    operator = admin_subject(claims)
+    if operator is not None:
+        return operator
     scopes, roles = set(claims.get("scope", "").split()), set(claims.get("roles", []))
-    if Scope.ADMIN.value in scopes and Role.OPERATOR.value in roles:
-        return str(claims["sub"])
     if (
         Scope.CONNECTOR_ADMIN.value in scopes
         and Role.PARTNER_ADMIN.value in roles

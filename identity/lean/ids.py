@@ -15,11 +15,10 @@ Only the event loop's thread draws from it (the lean path); it is not thread-saf
 from __future__ import annotations
 
 import os
-import time
+
+from contracts.ids import uuid7_from
 
 POOL = 4096  # bytes read per getrandom call: 160 lean tokens' worth
-_MS = (1 << 48) - 1
-_RAND_B = (1 << 62) - 1
 
 _pool = b""
 _at = 0
@@ -54,12 +53,4 @@ def uuid4_hex() -> str:
 
 def uuid7_hex() -> str:
     """:func:`contracts.ids.uuid7_hex` (48 bits of Unix milliseconds, 74 random bits)."""
-    rand = int.from_bytes(_take(10), "big")
-    value = (
-        (time.time_ns() // 1_000_000 & _MS) << 80
-        | 0x7 << 76
-        | (rand >> 68) << 64
-        | 0b10 << 62
-        | (rand & _RAND_B)
-    )
-    return f"{value:032x}"
+    return uuid7_from(_take(10))
