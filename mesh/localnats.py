@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Parallel test workers (pytest-xdist sets PYTEST_XDIST_WORKER=gw<N>) each pick ports
@@ -135,32 +135,42 @@ def provision_streams(url: str, replicas: int | None = None) -> int:
 
 
 @contextlib.contextmanager
-def local_nats(extra_args: list[str] | None = None, streams: bool = True) -> Iterator[str]:
-    """A real nats-server with JetStream on a free loopback port, removed afterwards;
-    with the mesh's streams provisioned unless ``streams`` is False.
+def named_nats(argv_for: Callable[[int, str], list[str]], attempts: int = 5) -> Iterator[int]:
+    """A nats-server started by ``argv_for(port, server_name)`` on a free port; yields the
+    port, stops the server afterwards.
 
     A free port is only free until someone binds it: another process (a parallel test
     worker) may take it between the pick and the server's bind. The server is started
     under a name of its own and the one answering on the port must say that name;
     otherwise it starts again on another port, so a caller never shares someone else's."""
+    for attempt in range(attempts):
+        port, name = free_port(), f"pm-{uuid.uuid4().hex[:12]}"
+        with child_process(argv_for(port, name)) as proc:
+            try:
+                wait_nats(port, name, proc)
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                continue
+            yield port
+            return
+
+
+@contextlib.contextmanager
+def local_nats(extra_args: list[str] | None = None, streams: bool = True) -> Iterator[str]:
+    """A real nats-server with JetStream on a free loopback port (:func:`named_nats`),
+    removed afterwards; with the mesh's streams provisioned unless ``streams`` is False."""
     store = tempfile.mkdtemp(prefix="pm-nats-")
+
+    def argv(port: int, name: str) -> list[str]:
+        return nats_command(port, store, [*(extra_args or []), "--server_name", name])
+
     try:
-        for attempt in range(5):
-            port = free_port()
-            name = f"pm-{uuid.uuid4().hex[:12]}"
-            argv = nats_command(port, store, [*(extra_args or []), "--server_name", name])
-            with child_process(argv) as proc:
-                try:
-                    wait_nats(port, name, proc)
-                except PortTaken:
-                    if attempt == 4:
-                        raise
-                    continue
-                url = f"nats://127.0.0.1:{port}"
-                if streams:
-                    provision_streams(url)
-                yield url
-                return
+        with named_nats(argv) as port:
+            url = f"nats://127.0.0.1:{port}"
+            if streams:
+                provision_streams(url)
+            yield url
     finally:
         shutil.rmtree(store, ignore_errors=True)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mesh.localnats import PortTaken, child_process, nats_server_binary, wait_nats
+from mesh.localnats import named_nats, nats_server_binary
 from tests.deploy.manifests import Container, config_map, containers, load_k8s
 from tests.deploy.startup import LocalCluster, bus_secrets, free_port, nats_conf
 from tests.support import infra
@@ -53,24 +52,14 @@ def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
 
 @contextlib.contextmanager
 def nats_server(render: Path) -> Iterator[int]:
-    """The rendered one-node bus on free ports; yields its client port.
+    """The rendered one-node bus on free ports, under a server name of its own checked on
+    the port (:func:`mesh.localnats.named_nats`); yields its client port."""
 
-    A picked port may be taken by a parallel worker before the server binds it: the
-    server runs under a name of its own, and the one answering on the port must say that
-    name (as :func:`mesh.localnats.local_nats` checks); otherwise it starts on other ports.
-    """
-    for attempt in range(5):
-        port, monitor, name = free_port(), free_port(), f"nats-0-{uuid.uuid4().hex[:8]}"
-        conf = nats_conf(render, port, monitor, name)
-        with child_process([nats_server_binary(), "-c", str(conf)]) as proc:
-            try:
-                wait_nats(port, name, proc)
-            except PortTaken:
-                if attempt == 4:
-                    raise
-                continue
-            yield port
-            return
+    def argv(port: int, name: str) -> list[str]:
+        return [nats_server_binary(), "-c", str(nats_conf(render, port, free_port(), name))]
+
+    with named_nats(argv) as port:
+        yield port
 
 
 def start_jobs(cluster: LocalCluster) -> dict[str, subprocess.Popen[bytes]]:
