@@ -91,7 +91,7 @@ async def connect(url: str, name: str, auth: BusAuth | None = None) -> Client:
             violations.inc()
             log.error("nats permissions violation", extra={"conn": name, "error": str(exc)})
             return
-        log.warning("nats error", extra={"conn": name, "error": str(exc)})
+        log.warning("nats error: %s", exc, extra={"conn": name, "error": str(exc)})
 
     nc = await nats.connect(
         servers=url.split(","),
