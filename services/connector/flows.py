@@ -29,7 +29,6 @@ from services.connector.models import Flow
 from services.connector.service import Connector
 
 log = logging.getLogger(__name__)
-wake = asyncio.Event()
 
 
 def reply(f: Flow) -> c.FlowReply:
@@ -80,7 +79,7 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
         )
         await repo.add(s, row)
         out = reply(row)
-    wake.set()
+    cx.flow_wake.set()
     return out
 
 
@@ -131,7 +130,7 @@ async def run_forever(cx: Connector) -> None:
     running: set[asyncio.Task[None]] = set()
     try:
         while True:
-            wake.clear()
+            cx.flow_wake.clear()
             try:
                 while len(running) < cx.settings.flow_concurrency:
                     flow_id = await _claim_one(cx, me)
@@ -140,13 +139,13 @@ async def run_forever(cx: Connector) -> None:
                     task = asyncio.create_task(_drive_logged(cx, me, flow_id))
                     running.add(task)
                     task.add_done_callback(running.discard)
-                    task.add_done_callback(lambda _: wake.set())  # a slot is free again
+                    task.add_done_callback(lambda _: cx.flow_wake.set())  # a slot is free again
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("flow runner round failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), cx.settings.flow_poll_s)
+                await asyncio.wait_for(cx.flow_wake.wait(), cx.settings.flow_poll_s)
     finally:
         for task in running:
             task.cancel()

@@ -32,6 +32,9 @@ class Connector:
     plans: PlanCache
     audit: GroupCommit  # audit records, committed in batches (services.connector.audit)
     delivery_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # this connector's flow runner: a new flow wakes it, as a finished one frees a slot (an
+    # Event binds to the loop that first waits on it, so each connector has its own)
+    flow_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_pending: bool = False
 
     @classmethod
