@@ -203,7 +203,7 @@ class TestHealing:
             await feed.stop()
             await nc.close()
 
-    async def test_a_deleted_consumer_is_made_again(self, nats_url, recorder, eco):
+    async def test_a_deleted_consumer_is_made_again(self, nats_url, recorder, eco, caplog):
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"gone-{eco}"
@@ -217,7 +217,17 @@ class TestHealing:
             await publish_event(js, first)
             await eventually(lambda: recorder.count(first.id), "the first event handled")
             await js.delete_consumer(EVENT_STREAM, durable)
-            await eventually(lambda: not consumer.healthy, "the loss noticed")
+
+            # noticed: unhealthy now, or it said so and has already made the consumer again
+            # (with a 0.1 s backoff the unhealthy spell can be shorter than a poll)
+            def noticed() -> bool:
+                return not consumer.healthy or any(
+                    r.getMessage() == "consumer cannot pull; retrying"
+                    and getattr(r, "consumer", None) == durable
+                    for r in caplog.records
+                )
+
+            await eventually(noticed, "the loss noticed")
             second = audit(eco, "second")
             await publish_event(js, second)
             await eventually(lambda: recorder.count(second.id), "the second event handled")
