@@ -24,6 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bench import _qa_metrics as qm
 from bench._qa import Person, Post, Split, load, splits, training
+from bench._qa_failures import failures
 from services.matching.engine import expert, learn, priors, refit
 from services.matching.engine.calibrate import IDENTITY, Calibration
 from services.matching.engine.index import MatchIndex
@@ -53,6 +54,7 @@ async def run(quick: bool) -> dict[str, Any]:
         return {"skipped": f"no real data at {path} (set MATCHING_REAL_DATA to a Posts.xml)"}
     result = await asyncio.to_thread(evaluate, path)
     result["ablation_ndcg_recall_mrr"] = await asyncio.to_thread(ablation, path)
+    result["failures_of_engine"] = await asyncio.to_thread(engine_failures, path)
     return result
 
 
@@ -279,6 +281,11 @@ def ablation(path: Path) -> dict[str, Any]:
         rows = [r for split in parts for r in _rows(split, _ranking(scorer(split)))]
         out[name] = qm.summary(np.array(rows))
     return out
+
+
+def engine_failures(path: Path) -> dict[str, Any]:
+    """The questions the default engine misses, by what explains each miss."""
+    return failures(splits(load(path)), lambda s: _ranking(calibrated_default(s)), writing)
 
 
 def evaluate(path: Path, methods: dict[str, Scorer] | None = None) -> dict[str, Any]:
