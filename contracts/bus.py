@@ -30,6 +30,7 @@ from contracts.subjects import (
     event_filter,
 )
 from contracts.v1.collaboration import (
+    NOTIFICATION_STREAM,
     ContentCreated,
     ContentEdited,
     ContentHidden,
@@ -134,6 +135,9 @@ from an ephemeral consumer of their own (every replica hears every event and kee
 its open streams need), with the same grants as their revocation feed: no durable, no
 queue group, nothing another process could read in their place."""
 
+LIVE_EVENTS = NOTIFICATION_STREAM.events
+"""What the live readers' ephemeral consumers may read (see :func:`ephemeral_filters`)."""
+
 
 def consumer(durable: str) -> Consumer:
     """The declared consumer ``durable``."""
@@ -195,17 +199,30 @@ def _durable_grants(c: Consumer) -> list[str]:
     ]
 
 
-def _ephemeral_consumer_grants(stream: str) -> list[str]:
-    """An ephemeral pull consumer of ``stream`` (server-named): created, looked up, fetched
-    from and deleted; other processes' durables stay out of reach (:func:`_others_durables`)."""
+def _ephemeral_consumer_grants(stream: str, filters: Sequence[str]) -> list[str]:
+    """Ephemeral pull consumers of ``stream`` that read ``filters`` and nothing else: the
+    client names each consumer and puts its one filter in the API subject (the server
+    refuses a body whose filter differs from the subject's), then looks it up, fetches
+    from and deletes it. Neither the bare create (a filter in the body only) nor a
+    filterless one is granted; other processes' durables stay out of reach
+    (:func:`_others_durables`)."""
     return [
-        _api("CONSUMER.CREATE", stream),
-        _api("CONSUMER.CREATE", stream, "*"),
-        _api("CONSUMER.CREATE", stream, "*", ">"),
+        *(_api("CONSUMER.CREATE", stream, "*", f) for f in filters),
         _api("CONSUMER.INFO", stream, "*"),
         _api("CONSUMER.MSG.NEXT", stream, "*"),
         _api("CONSUMER.DELETE", stream, "*"),
     ]
+
+
+def ephemeral_filters(process: str) -> tuple[str, ...]:
+    """What ``process`` may read through ephemeral consumers of its own: the revocation
+    feed and, for a live reader, the events of the live streams it serves."""
+    filters: list[str] = []
+    if process in REVOCATION_READERS:
+        filters.append(event_subjects(REVOCATIONS))
+    if process in LIVE_READERS:
+        filters += [event_subjects(event_type(e)) for e in LIVE_EVENTS]
+    return tuple(filters)
 
 
 def _others_durables(process: str) -> list[str]:
@@ -310,7 +327,7 @@ def grants(process: str) -> Grants:
     sub: list[str] = [f"{inbox_prefix(process)}.>"]
     owned = sorted({event_subjects(event_type(e)) for e in EVENT_TYPES} & set(_produced(process)))
     pub += owned
-    ephemeral = process in REVOCATION_READERS or process in LIVE_READERS
+    ephemeral = ephemeral_filters(process)
     if owned or consumers_of(process) or ephemeral:
         pub.append(_api("STREAM.INFO", EVENT_STREAM))
     for c in consumers_of(process):
@@ -321,7 +338,7 @@ def grants(process: str) -> Grants:
         sub += upkeep_sub
     deny: list[str] = []
     if ephemeral:
-        pub += _ephemeral_consumer_grants(EVENT_STREAM)
+        pub += _ephemeral_consumer_grants(EVENT_STREAM, ephemeral)
         deny += _others_durables(process)
     if process in SERVICES:
         sub += _service_subscriptions(process)

@@ -1,5 +1,5 @@
-"""Live events for open streams: one ephemeral consumer per gateway process, handing each
-event to the open streams of its recipient only.
+"""Live events for open streams: ephemeral consumers of each gateway process (one per
+event type), handing each event to the open streams of its recipient only.
 
 Every gateway replica needs every notification event (a person's page may be open on any
 of them), so this is not a durable consumer shared by a queue group but an ephemeral
@@ -23,7 +23,7 @@ from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from contracts.bus import event_subjects, event_type
@@ -32,6 +32,7 @@ from contracts.registry import decode_event
 from contracts.subjects import EVENT_STREAM
 from mesh.backoff import Backoff
 from mesh.outbox import stop_if_cancelled
+from mesh.streams import ephemeral_reader
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,9 @@ class LiveFeed:
         self.streams: dict[Key, set[asyncio.Queue[EventBase | None]]] = {}
         self.open = 0
         self.healthy = False
-        self._next_seq = 0
-        self._task: asyncio.Task[None] | None = None
-        self.backoff = Backoff(0.2, 5.0)
+        self._down: set[str] = set(self.filters)
+        self._next_seq: dict[str, int] = {}  # per filter: the stream sequence to resume at
+        self._tasks: list[asyncio.Task[None]] = []
 
     # ---------------------------------------------------------------- streams
 
@@ -94,55 +95,67 @@ class LiveFeed:
     # ---------------------------------------------------------------- the consumer
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="live-feed")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(f), name=f"live-feed-{i}")
+                for i, f in enumerate(self.filters)
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         for queues in self.streams.values():
             for queue in queues:
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(None)
 
-    async def _run(self) -> None:
+    async def _run(self, subject: str) -> None:
+        """One ephemeral consumer per event type: the grants allow a consumer one filter,
+        named in its create request (``contracts.bus.ephemeral_filters``)."""
+        backoff = Backoff(0.2, 5.0)
         while True:
             sub: Any = None
+            name = ""
             try:
-                sub = await self._subscribe()
-                self.healthy = True
-                self.backoff.reset()
+                sub, name = await self._subscribe(subject)
+                self._up(subject, True)
+                backoff.reset()
                 while True:
-                    await self._pull(sub)
+                    await self._pull(sub, subject)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.healthy = False
+                self._up(subject, False)
                 log.warning("live feed cannot pull; retrying", extra={"error": repr(exc)})
             finally:
-                await self._drop(sub)
-            await self.backoff.sleep()
+                await self._drop(sub, name)
+            await backoff.sleep()
 
-    async def _subscribe(self) -> Any:
+    def _up(self, subject: str, up: bool) -> None:
+        if up:
+            self._down.discard(subject)
+        else:
+            self._down.add(subject)
+        self.healthy = not self._down
+
+    async def _subscribe(self, subject: str) -> tuple[Any, str]:
+        seq = self._next_seq.get(subject, 0)
         start: dict[str, Any] = (
-            {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": self._next_seq}
-            if self._next_seq
+            {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": seq}
+            if seq
             else {"deliver_policy": DeliverPolicy.NEW}
         )
-        config = ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            mem_storage=True,
-            num_replicas=1,
+        return await ephemeral_reader(
+            self.js,
+            subject,
+            "live",
             inactive_threshold=max(30.0, 3 * self.fetch_timeout),
-            filter_subjects=self.filters,
             **start,
         )
-        info = await self.js.add_consumer(EVENT_STREAM, config)
-        return await self.js.pull_subscribe_bind(durable=info.name, stream=EVENT_STREAM)
 
-    async def _pull(self, sub: Any) -> None:
+    async def _pull(self, sub: Any, subject: str) -> None:
         try:
             msgs = await sub.fetch(64, timeout=self.fetch_timeout)
         except (NatsTimeoutError, TimeoutError):
@@ -150,7 +163,7 @@ class LiveFeed:
             await sub.consumer_info()  # an idle stream, or a consumer gone? this tells
             return
         for msg in msgs:
-            self._next_seq = msg.metadata.sequence.stream + 1
+            self._next_seq[subject] = msg.metadata.sequence.stream + 1
             try:
                 event = decode_event(msg.data)
             except ValidationError:
@@ -158,10 +171,10 @@ class LiveFeed:
                 continue
             self.deliver(event)
 
-    async def _drop(self, sub: Any) -> None:
-        if sub is None:
-            return
-        with contextlib.suppress(Exception):
-            name = sub._consumer  # the server drops it anyway once inactive
-            await sub.unsubscribe()
-            await asyncio.wait_for(self.js.delete_consumer(EVENT_STREAM, name), 1)
+    async def _drop(self, sub: Any, name: str) -> None:
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if name:  # else the server drops it anyway once inactive
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.js.delete_consumer(EVENT_STREAM, name), 1)

@@ -39,7 +39,7 @@ from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from contracts.subjects import EVENT_STREAM, event_filter
@@ -47,6 +47,7 @@ from contracts.v1.identity import TokenRevoked
 from mesh import metrics
 from mesh.backoff import Backoff
 from mesh.outbox import stop_if_cancelled
+from mesh.streams import ephemeral_reader
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +242,13 @@ class RevocationFeed:
         else:
             since = datetime.now(UTC) - timedelta(seconds=self.horizon_s)
             start = {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": since}
-        config = ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            mem_storage=True,
-            num_replicas=1,
+        sub, self._consumer = await ephemeral_reader(
+            self.js,
+            SUBJECT,
+            "revocations",
             inactive_threshold=max(30.0, 10 * self.fetch_timeout),
             **start,
         )
-        sub = await self.js.pull_subscribe(SUBJECT, stream=EVENT_STREAM, config=config)
         await self._check(sub)
         return sub
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
+from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import (
@@ -178,3 +180,27 @@ async def provision(
             await nc.close()
 
     return await asyncio.wait_for(run(), timeout)
+
+
+async def ephemeral_reader(
+    js: JetStreamContext, filter_subject: str, prefix: str, **config: Any
+) -> tuple[JetStreamContext.PullSubscription, str]:
+    """A pull subscription to a new ephemeral consumer of the event stream that reads
+    ``filter_subject`` only, and its name.
+
+    The consumer is named here (``<prefix>-<random>``) so that its one filter travels in
+    the API subject (``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``): that is what a
+    process's grants allow (``contracts.bus.ephemeral_filters``), and the server refuses
+    a request whose body asks for another filter. ``config`` adds ``ConsumerConfig``
+    fields (where to start, the inactivity threshold); acks are off, state in memory."""
+    name = f"{prefix}-{secrets.token_hex(8)}"
+    settings = ConsumerConfig(
+        name=name,
+        filter_subject=filter_subject,
+        ack_policy=AckPolicy.NONE,
+        mem_storage=True,
+        num_replicas=1,
+        **config,
+    )
+    info = await js.add_consumer(EVENT_STREAM, settings)
+    return await js.pull_subscribe_bind(durable=info.name, stream=EVENT_STREAM), info.name

@@ -110,6 +110,51 @@ class TestRevocationFeed:
         assert await reader.settle() == set()
 
 
+@pytest.mark.parametrize("process", REVOCATION_READERS)
+class TestEphemeralReadersReadOnlyWhatTheyAreFor:
+    """An ephemeral consumer's filter is checked by the server: a revocation reader (or a
+    live reader) cannot open one over anything else, nor one whose body asks for more
+    than its create subject names."""
+
+    async def test_another_filter_or_none_is_refused(self, process, connect_as):
+        reader = await connect_as(process)
+        js = reader.nc.jetstream(timeout=0.5)
+        wider = ConsumerConfig(name=f"peek-{process}", filter_subject="pm.v1.evt.*.profile.>")
+        with pytest.raises(TimeoutError):
+            await js.add_consumer(EVENT_STREAM, wider)
+        unnamed = ConsumerConfig(filter_subject=event_filter(source="identity", name=">"))
+        with pytest.raises(TimeoutError):  # the bare create, filter in the body only
+            await js.add_consumer(EVENT_STREAM, unnamed)
+        everything = ConsumerConfig(name=f"all-{process}")
+        with pytest.raises(TimeoutError):
+            await js.add_consumer(EVENT_STREAM, everything)
+        refused = {subject for _, subject, _ in await reader.settle()}
+        assert (
+            f"$js.api.consumer.create.{EVENT_STREAM}.peek-{process}.pm.v1.evt.*.profile.>".lower()
+            in refused
+        )
+        assert f"$js.api.consumer.create.{EVENT_STREAM}".lower() in refused
+        assert f"$js.api.consumer.create.{EVENT_STREAM}.all-{process}".lower() in refused
+
+    async def test_a_body_asking_for_more_than_its_subject_is_refused_by_the_server(
+        self, process, connect_as
+    ):
+        reader = await connect_as(process)
+        allowed = event_filter(source="identity", name="token_revoked")
+        config = ConsumerConfig(name=f"smuggle-{process}", filter_subject="pm.v1.evt.>")
+        body = json.dumps({"stream_name": EVENT_STREAM, "config": config.as_dict()})
+        subject = f"$JS.API.CONSUMER.CREATE.{EVENT_STREAM}.smuggle-{process}.{allowed}"
+        reply = await reader.nc.request(subject, body.encode(), timeout=CALL_TIMEOUT)
+        answer = json.loads(reply.data)
+        assert "error" in answer and "config" not in answer, answer
+        js = reader.nc.jetstream(timeout=0.5)
+        exact = ConsumerConfig(name=f"exact-{process}", filter_subject=allowed)
+        info = await js.add_consumer(EVENT_STREAM, exact)  # the same request, honest
+        assert info.config.filter_subject == allowed
+        await js.delete_consumer(EVENT_STREAM, info.name)
+        assert await reader.settle() == set()
+
+
 class TestRequestReply:
     async def test_gateway_calls_a_service_through_its_own_inbox(self, connect_as):
         service = await connect_as("profile")

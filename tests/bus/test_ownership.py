@@ -17,6 +17,7 @@ from contracts.bus import (
     Consumer,
     all_grants,
     consumers_of,
+    event_subjects,
     event_type,
     grants,
     ownership_problems,
@@ -25,6 +26,8 @@ from contracts.claims import Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy
 from contracts.registry import EVENT_TYPES, OPERATIONS
+from contracts.v1.collaboration import NOTIFICATION_STREAM
+from contracts.v1.identity import TokenRevoked
 from deploy import bus
 from deploy.natsconf import permission_table
 
@@ -83,7 +86,11 @@ class TestOwnership:
         is not on the bus, and the gateway reads them with its own ephemeral consumer."""
         assert "portal" not in PROCESSES and LIVE_READERS == ("gateway",)
         gateway = grants("gateway")
-        assert "$JS.API.CONSUMER.CREATE.PM_EVENTS" in gateway.publish
+        creates = [s for s in gateway.publish if s.startswith("$JS.API.CONSUMER.CREATE.")]
+        assert sorted(creates) == sorted(
+            f"$JS.API.CONSUMER.CREATE.PM_EVENTS.*.{event_subjects(event_type(e))}"
+            for e in (TokenRevoked, *NOTIFICATION_STREAM.events)
+        ), "one filter per consumer, in the create subject: nothing else is readable"
         assert not [s for s in gateway.publish if s.startswith("pm.v1.evt.")]
         assert not [c for c in CONSUMERS if c.process == "gateway"]  # no durable to share
 
@@ -91,7 +98,8 @@ class TestOwnership:
         for process in PROCESSES:
             if process in ("identity", "ops"):
                 continue
-            assert not [s for s in grants(process).publish if ".identity." in s], process
+            events = [s for s in grants(process).publish if s.startswith("pm.v1.evt.")]
+            assert not [s for s in events if ".identity." in s], process
 
 
 class TestConsumersAreDeclared:
