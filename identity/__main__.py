@@ -11,20 +11,21 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from identity.cli import commands
-from identity.http.app import create_app
 from identity.settings import IdentitySettings
 from identity.store import models
 from mesh import logging as mesh_logging
 from mesh import migrate
+from mesh.db import Database
+from mesh.migrate_apart import prepare_apart
 
 
 def main() -> None:
     if sys.argv[1:2] == ["migrate"]:  # before logging and the other commands' parser
         url = IdentitySettings().database_url_or_default()
         sys.exit(migrate.main(models.history, url, sys.argv[2:]))
+    # the rest loads here, not at import: the ``migrate`` child of the server starts light
+    from identity.cli import commands
+
     parser = argparse.ArgumentParser(prog="python -m identity")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("migrate", help="apply pending schema migrations (--status, --to REV)")
@@ -87,15 +88,27 @@ def main() -> None:
 
 
 def serve(settings: IdentitySettings) -> None:
-    """The provider under uvicorn."""
+    """The provider under uvicorn; its schema is applied or checked by ``python -m identity
+    migrate`` in a child process, so alembic never loads into the server (about 10 MiB)."""
+    import uvicorn
+
+    from identity.http.app import create_app
+
+    env = {**os.environ, "PM_IDENTITY_DATABASE_URL": settings.database_url_or_default()}
+    argv = [sys.executable, "-m", "identity", "migrate"]
+
+    async def prepare(_db: Database, apply: bool) -> object:
+        return await prepare_apart("identity", apply, argv, env)
+
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, prepare),
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         server_header=False,  # no "server: uvicorn" on every response
         proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
+        ws="none",  # identity serves no WebSocket: the websockets package stays unloaded
     )
 
 
