@@ -23,9 +23,6 @@ def main() -> None:
     if sys.argv[1:2] == ["migrate"]:  # before logging and the other commands' parser
         url = IdentitySettings().database_url_or_default()
         sys.exit(migrate.main(models.history, url, sys.argv[2:]))
-    # the rest loads here, not at import: the ``migrate`` child of the server starts light
-    from identity.cli import commands
-
     parser = argparse.ArgumentParser(prog="python -m identity")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("migrate", help="apply pending schema migrations (--status, --to REV)")
@@ -50,6 +47,12 @@ def main() -> None:
     args = parser.parse_args()
     settings = IdentitySettings()
     mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
+    if args.command is None:
+        serve(settings)
+        return
+    # the commands load here, not at import: the server and its migrate child start lighter
+    from identity.cli import commands
+
     if args.command == "seed-demo":
         doc = asyncio.run(commands.seed_demo(settings, Path(args.out), portal_url=args.portal_url))
         print(f"demo ecosystem {doc['eco']} ready; credentials in {args.out}")
@@ -83,8 +86,6 @@ def main() -> None:
         except commands.CliError as exc:
             sys.exit(str(exc))
         print(json.dumps(result))
-    else:
-        serve(settings)
 
 
 def serve(settings: IdentitySettings) -> None:
