@@ -48,3 +48,35 @@ class TestDecodeEvents:
 )
 def test_which_subjects_may_be_batched(subject, expected):
     assert batchable(subject) is expected
+
+
+def test_batchable_agrees_with_the_registry_for_every_event_type() -> None:
+    """contracts.batching answers from the source's own module, else the registry: the
+    same answer as every event class's BATCHABLE, for every event the registry knows."""
+    from contracts import batching
+    from contracts.registry import EVENT_TYPES
+    from contracts.subjects import event_subject
+
+    assert batching.batchable is batchable  # one definition
+    for event in EVENT_TYPES:
+        subject = event_subject("acme", event.model_fields["type"].default)
+        assert batchable(subject) is event.BATCHABLE, subject
+    assert any(event.BATCHABLE for event in EVENT_TYPES)  # the check can fail
+
+
+def test_publishing_identity_events_loads_no_other_service_contracts() -> None:
+    """A process that only publishes its own events (identity) never imports the registry,
+    which loads every service's contracts."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mesh.outbox, mesh.migrate; "
+        "from contracts.batching import batchable; "
+        "assert batchable('pm.v1.evt.acme.identity.audit'); "
+        "assert not batchable('pm.v1.evt.acme.identity.token_revoked'); "
+        "print(sorted(m for m in sys.modules if m.startswith('contracts.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "contracts.registry" not in out.stdout
+    assert "contracts.v1.matching" not in out.stdout and "contracts.v1.identity" in out.stdout
