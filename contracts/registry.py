@@ -6,14 +6,13 @@ events of any stream message with :func:`decode_events`.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
+from contracts.batching import batchable as batchable  # the one definition (re-exported)
 from contracts.envelope import EventBase
 from contracts.policy import Operation
-from contracts.subjects import EVENT_PREFIX, PREFIX
 from contracts.v1 import (
     collaboration,
     connector,
@@ -46,7 +45,8 @@ def operations_of(service: str) -> tuple[Operation, ...]:
 
 
 def decode_event(raw: bytes | str) -> EventBase:
-    return EVENT_ADAPTER.validate_json(raw)
+    event: EventBase = EVENT_ADAPTER.validate_json(raw)
+    return event
 
 
 def decode_events(raw: bytes | str) -> list[EventBase]:
@@ -57,17 +57,6 @@ def decode_events(raw: bytes | str) -> list[EventBase]:
         events: list[EventBase] = BATCH_ADAPTER.validate_json(raw)
         return events
     return [EVENT_ADAPTER.validate_json(raw)]
-
-
-@lru_cache(maxsize=4096)
-def batchable(subject: str) -> bool:
-    """Whether the events on an event subject (``pm.v1.evt.<eco>.<source>.<name>``) may
-    be joined into one batch message."""
-    parts = subject.removeprefix(EVENT_PREFIX + ".").split(".")
-    if not subject.startswith(EVENT_PREFIX + ".") or len(parts) != 3:
-        return False
-    event = EVENTS_BY_TYPE.get(f"{PREFIX}.{parts[1]}.{parts[2]}")
-    return event is not None and event.BATCHABLE
 
 
 def _check_unique() -> None:

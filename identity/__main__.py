@@ -11,14 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from identity.cli import commands
-from identity.http.app import create_app
 from identity.settings import IdentitySettings
 from identity.store import models
 from mesh import logging as mesh_logging
 from mesh import migrate
+from mesh.db import Database
+from mesh.migrate_apart import prepare_apart
 
 
 def main() -> None:
@@ -49,6 +47,12 @@ def main() -> None:
     args = parser.parse_args()
     settings = IdentitySettings()
     mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
+    if args.command is None:
+        serve(settings)
+        return
+    # the commands load here, not at import: the server and its migrate child start lighter
+    from identity.cli import commands
+
     if args.command == "seed-demo":
         doc = asyncio.run(commands.seed_demo(settings, Path(args.out), portal_url=args.portal_url))
         print(f"demo ecosystem {doc['eco']} ready; credentials in {args.out}")
@@ -82,20 +86,30 @@ def main() -> None:
         except commands.CliError as exc:
             sys.exit(str(exc))
         print(json.dumps(result))
-    else:
-        serve(settings)
 
 
 def serve(settings: IdentitySettings) -> None:
-    """The provider under uvicorn."""
+    """The provider under uvicorn; its schema is applied or checked by ``python -m identity
+    migrate`` in a child process, so alembic never loads into the server (about 10 MiB)."""
+    import uvicorn
+
+    from identity.http.app import create_app
+
+    env = {**os.environ, "PM_IDENTITY_DATABASE_URL": settings.database_url_or_default()}
+    argv = [sys.executable, "-m", "identity", "migrate"]
+
+    async def prepare(_db: Database, apply: bool) -> object:
+        return await prepare_apart("identity", apply, argv, env)
+
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, prepare),
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         server_header=False,  # no "server: uvicorn" on every response
         proxy_headers=False,  # forwarded headers only from trusted_proxies (app middleware)
+        ws="none",  # identity serves no WebSocket: the websockets package stays unloaded
     )
 
 

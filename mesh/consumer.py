@@ -49,7 +49,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
 from contracts.envelope import EventBase
-from contracts.registry import decode_events
 from contracts.subjects import (
     DEAD_LETTER_STREAM,
     EVENT_STREAM,
@@ -69,6 +68,17 @@ from mesh.startup import database_answers
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[AsyncSession, EventBase], Awaitable[None]]
+
+
+def decode_events(raw: bytes) -> list[EventBase]:
+    """The events of one stream message (:func:`contracts.registry.decode_events`). The
+    registry, every service's contracts, loads with the first consumer
+    (:class:`EventConsumer`), not with this module: a process that only needs the inbox
+    table (:mod:`mesh.migrate` does) never loads it."""
+    from contracts.registry import decode_events as decode
+
+    return decode(raw)
+
 
 # Delivery n+1 comes DEFAULT_RETRY_DELAYS[n-1] seconds after delivery n failed for now (the
 # last delay repeats): about an hour of growing delays, then hourly for a day.
@@ -173,6 +183,8 @@ class EventConsumer:
         self.last_error = ""
         self._last_check = 0.0
         self.attempted = asyncio.Event()  # set once the first subscribe succeeded or failed
+        import contracts.registry  # noqa: F401  (loaded now, not on the first message)
+
         self._stopping = False
         self._in_hand = False
 

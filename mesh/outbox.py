@@ -50,9 +50,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
+from contracts.batching import batchable
 from contracts.envelope import EventBase
 from contracts.ids import uuid7_hex
-from contracts.registry import batchable
 from contracts.subjects import event_subject
 from mesh import metrics
 from mesh.db import Database

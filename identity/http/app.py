@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -49,6 +49,9 @@ from mesh.streams import wait_for_streams
 
 log = logging.getLogger(__name__)
 
+# Makes the database's schema ready before identity serves (default: mesh.migrate.prepare).
+Prepare = Callable[[Database, bool], Awaitable[object]]
+
 
 async def _connect_nats(settings: IdentitySettings) -> Any:
     """NATS, retried with backoff (each attempt bounded by ``nats_connect_timeout_s``)
@@ -66,14 +69,16 @@ async def _connect_nats(settings: IdentitySettings) -> Any:
     )
 
 
-async def _start(app: FastAPI, settings: IdentitySettings, stack: AsyncExitStack) -> None:
+async def _start(
+    app: FastAPI, settings: IdentitySettings, stack: AsyncExitStack, prepare: Prepare
+) -> None:
     """Everything identity needs before it serves: its database, NATS and the event
     stream, each waited for with backoff; then the relay and the audit group commit."""
     db = Database(settings.database_url_or_default("identity"), models.metadata)
     stack.push_async_callback(db.dispose)
     outbox = Outbox(models.metadata)
     await wait_for_database(db, "identity")
-    await migrate.prepare(db, settings.migrates_on_start())
+    await prepare(db, settings.migrates_on_start())
     nc = await _connect_nats(settings)
     stack.push_async_callback(nc.drain)
     js = nc.jetstream()
@@ -149,11 +154,16 @@ async def _starting(send: Any) -> None:
     await send({"type": "http.response.body", "body": STARTING})
 
 
-def create_app(settings: IdentitySettings) -> FastAPI:
+def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -> FastAPI:
+    """The app; ``prepare`` makes the schema ready at start (``python -m identity`` leaves
+    it to a child process, :func:`mesh.migrate_apart.prepare_apart`)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            starting = asyncio.create_task(_start(app, settings, stack), name="identity-start")
+            starting = asyncio.create_task(
+                _start(app, settings, stack, prepare), name="identity-start"
+            )
             # A healthy start is ready before the first request; one whose dependencies
             # are not up yet serves the probes (not ready) while it goes on waiting.
             await asyncio.wait({starting}, timeout=settings.startup_grace_s)
