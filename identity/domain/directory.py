@@ -24,6 +24,7 @@ from identity.store.transaction import Tx
 from mesh.errors import MeshError, conflict, not_found
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,120}$")
 POLICIES = ("open", "invite", "claims")
 GRANTS = (
     "authorization_code",
@@ -66,6 +67,12 @@ def check_slug(field: str, value: str) -> str:
     if not SLUG.match(value or ""):
         raise _invalid(field, f"{field} must be lowercase letters, digits and dashes")
     return value
+
+
+def check_username(username: str) -> str:
+    if not USERNAME.fullmatch(username or ""):
+        raise _invalid("username", "username must be 1-120 letters, digits or ._@-")
+    return username
 
 
 def _roles(roles: list[str]) -> list[str]:
@@ -152,8 +159,7 @@ def create_person(
     upstream: str | None = None,
 ) -> Person:
     ecosystem(tx, eco)
-    if not re.match(r"^[A-Za-z0-9._@-]{1,120}$", username or ""):
-        raise _invalid("username", "username must be 1-120 letters, digits or ._@-")
+    check_username(username)
     if repo.get_partner(tx.s, eco, partner) is None:
         raise not_found("partner")
     if repo.person_by_username(tx.s, eco, username):

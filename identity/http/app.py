@@ -28,6 +28,8 @@ from identity.http import (
     par,
     platform,
     registration,
+    scim,
+    scim_admin,
     signup,
 )
 from identity.http.errors import install as install_errors
@@ -186,6 +188,8 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         signup.router,
         broker.router,
         admin.router,
+        scim_admin.router,
+        scim.router,
         platform.router,
     ):
         app.include_router(router)
