@@ -16,7 +16,7 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from identity.cli.devclient import login
+from identity.cli.devclient import LoginFailed, login
 from identity.store import models
 from mesh.db import Database
 from tests.identity.conftest import CLI_REDIRECT, IdP
@@ -88,7 +88,7 @@ class TestDeprovisioning:
         assert await _userinfo(idp, signed_in["access_token"]) == 401
         refreshed = await refresh_grant(idp.http, idp.issuer, signed_in["refresh_token"])
         assert refreshed.json()["error"] == "invalid_grant"
-        with pytest.raises(Exception):  # noqa: B017 - the sign-in page refuses
+        with pytest.raises(LoginFailed, match="login refused"):
             await _sign_in(idp, user["userName"])
         revoked = [
             e["data"]
