@@ -9,6 +9,7 @@ them off as disabling does: refresh tokens, access tokens and sign-in."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,9 +17,15 @@ import jwt
 import pytest
 from sqlalchemy import text
 
+from gateway.app import create_app as create_gateway
+from gateway.app import default_verifier
 from identity.cli.devclient import LoginFailed, login
 from identity.store import models
 from mesh.db import Database
+from services.profile import handlers as profile_handlers
+from services.profile import models as profile_models
+from services.profile.settings import ProfileSettings
+from tests.gateway.conftest import gateway_settings
 from tests.identity.conftest import CLI_REDIRECT, IdP
 from tests.identity.scim_support import (
     USER,
@@ -30,6 +37,8 @@ from tests.identity.scim_support import (
     unique,
 )
 from tests.support.identity import outbox_events, refresh_grant
+from tests.support.infra import serve_app
+from tests.support.services import run_service
 
 PASSWORD = "provisioned-password-1"
 
@@ -261,3 +270,42 @@ class TestOnlyItsOwnPeople:
         assert_scim_error(await hq.patch("Users", olivia["id"], op), 403)
         assert_scim_error(await hq.call("DELETE", f"/Users/{olivia['id']}"), 403)
         assert (await hq.call("GET", f"/Users/{olivia['id']}")).json()["active"] is True
+
+
+class TestAtTheGateway:
+    async def test_the_gateway_refuses_a_scim_token_and_accepts_an_oauth_one(
+        self,
+        idp: IdP,
+        northwind: Directory,
+        tokens: dict[str, str],
+        nats_url: str,
+        tmp_path: Path,
+    ) -> None:
+        settings = gateway_settings(nats_url, identity_url=idp.url)
+        async with httpx.AsyncClient(timeout=10) as keys_http:
+            verifier = default_verifier(settings, keys_http)
+            async with (
+                run_service(
+                    "profile",
+                    ProfileSettings,
+                    profile_models.metadata,
+                    profile_handlers.register,
+                    nats_url=nats_url,
+                    database_url=f"sqlite+aiosqlite:///{tmp_path / 'profile.db'}",
+                    verifier=verifier,
+                    identity_url=idp.url,
+                ),
+                serve_app(create_gateway(settings)) as url,
+                httpx.AsyncClient(base_url=url, timeout=10) as gateway,
+            ):
+                echo = "/v1/ecosystems/acme/echo"
+                ok = await gateway.get(
+                    echo, params={"message": "hi"}, headers=bearer(tokens["nadia"])
+                )
+                assert ok.status_code == 200, ok.text
+                assert ok.json()["partner"] == "northwind"
+                refused = await gateway.get(
+                    echo, params={"message": "hi"}, headers=bearer(northwind.token)
+                )
+                assert refused.status_code == 401, refused.text
+                assert refused.headers["content-type"].startswith("application/problem+json")
