@@ -24,7 +24,7 @@ from identity.domain.scim_common import (
     unsupported,
     version,
 )
-from identity.domain.scim_patch import Patch
+from identity.domain.scim_patch import Patch, attribute_name
 from identity.store import repository as repo
 from identity.store import scim_repository as scim_repo
 from identity.store.models import ScimGroup
@@ -212,7 +212,7 @@ def patch(
             if not isinstance(operation.value, dict):
                 raise bad("invalidValue", "an operation without a path has an object value")
             for key, value in operation.value.items():
-                _attribute(change, scim_filter.attribute(key), operation.op, value)
+                _attribute(change, attribute_name(key), operation.op, value)
         elif path.where is not None:
             if path.attr != "members" or operation.op != "remove" or path.sub:
                 raise bad("invalidPath", 'a filtered path removes members[value eq "…"]')

@@ -38,7 +38,8 @@ class Patch:
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Patch:
-        if PATCH_OP not in (body.get("schemas") or []):
+        schemas = body.get("schemas")
+        if not isinstance(schemas, list) or PATCH_OP not in schemas:
             raise bad("invalidSyntax", f"a PATCH request names the schema {PATCH_OP}")
         raw = body.get("Operations", body.get("operations"))
         if not isinstance(raw, list) or not raw or len(raw) > MAX_OPERATIONS:
@@ -51,18 +52,26 @@ class Patch:
             if op not in ("add", "replace", "remove"):
                 raise bad("invalidSyntax", "op is add, replace or remove")
             path_text = item.get("path")
+            if path_text is not None and not isinstance(path_text, str):
+                raise bad("invalidPath", "path is a string")
             try:
                 path = scim_filter.parse_path(path_text) if path_text else None
             except FilterError as exc:
                 raise bad("invalidPath", str(exc)) from None
-            if path_text is not None and not isinstance(path_text, str):
-                raise bad("invalidPath", "path is a string")
             if op == "remove" and path is None:
                 raise bad("noTarget", "remove needs a path")
             if op != "remove" and "value" not in item:
                 raise bad("invalidValue", f"{op} needs a value")
             ops.append(Operation(op, path, item.get("value")))
         return cls(ops)
+
+
+def attribute_name(key: str) -> str:
+    """An attribute named in a path-less operation's value (invalidPath if it is none)."""
+    try:
+        return scim_filter.attribute(key)
+    except FilterError as exc:
+        raise bad("invalidPath", str(exc)) from None
 
 
 def _set(state: UserState, attr: str, sub: str | None, op: str, value: Any) -> UserState:
@@ -139,7 +148,7 @@ def apply_patch(patch: Patch, state: UserState) -> UserState:
             if not isinstance(operation.value, dict):
                 raise bad("invalidValue", "an operation without a path has an object value")
             for key, value in operation.value.items():
-                attr = scim_filter.attribute(key) if ":" in key else key.lower()
+                attr = attribute_name(key)
                 if attr in READ_ONLY or attr == "schemas":
                     continue  # read-only attributes in a request are ignored (RFC 7643 §2.2)
                 head, _, sub = attr.partition(".")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -71,9 +71,10 @@ def _datetime(value: object) -> datetime:
     if not isinstance(value, str):
         raise UnsupportedFilter("a date is compared with a string (RFC 3339)")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise UnsupportedFilter(f"not a date: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _string(spec: Attr, f: Compare) -> ColumnElement[bool]:
