@@ -34,6 +34,7 @@ from mesh.tokens import bearer
 
 router = APIRouter(prefix="/eco/{eco}/scim/v2", tags=["scim"])
 SCIM_JSON = "application/scim+json"
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 Work = Callable[[Tx, Directory], Any]
 
 
@@ -108,8 +109,12 @@ def _if_match(request: Request) -> Callable[[str], None]:
 
 
 async def _list(request: Request, rt: IdentityRuntime, eco: str, search: Any) -> Response:
-    params = request.query_params
+    """A query: its parameters in the URL (GET) or a SearchRequest body (POST /.search)."""
     try:
+        if request.method == "POST":
+            params = search_request(await _body(request))
+        else:
+            params = {k: v for k, v in request.query_params.items()}
         page = Page.of(params.get("startIndex"), params.get("count"))
         doc = await _call(
             request, rt, eco, lambda tx, who: search(tx, who, params.get("filter"), page)
@@ -121,6 +126,23 @@ async def _list(request: Request, rt: IdentityRuntime, eco: str, search: Any) ->
     return _json(doc)
 
 
+def search_request(body: dict[str, Any]) -> dict[str, str]:
+    """A SearchRequest (RFC 7644 §3.4.3) as the query parameters of a GET."""
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or SEARCH_REQUEST not in schemas:
+        raise ScimError(400, f"a search names the schema {SEARCH_REQUEST}", "invalidSyntax")
+    params = {}
+    for key in ("filter", "startIndex", "count", "attributes", "excludedAttributes"):
+        value = body.get(key)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if (value is not None and not isinstance(value, str | int)) or isinstance(value, bool):
+            raise ScimError(400, f"{key} is not what a SearchRequest holds", "invalidValue")
+        if value is not None:
+            params[key] = str(value)
+    return params
+
+
 # --- Users ----------------------------------------------------------------------------------
 
 
@@ -130,6 +152,11 @@ async def list_users(request: Request, eco: str, rt: RuntimeDep) -> Response:
     return await _list(
         request, rt, eco, lambda tx, who, f, page: scim_users.search(tx, who, f, page, base)[0]
     )
+
+
+@router.post("/Users/.search")
+async def search_users(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    return await list_users(request, eco, rt)
 
 
 @router.post("/Users")
@@ -196,6 +223,11 @@ async def list_groups(request: Request, eco: str, rt: RuntimeDep) -> Response:
     return await _list(
         request, rt, eco, lambda tx, who, f, page: scim_groups.search(tx, who, f, page, base)
     )
+
+
+@router.post("/Groups/.search")
+async def search_groups(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    return await list_groups(request, eco, rt)
 
 
 @router.post("/Groups")

@@ -186,6 +186,31 @@ class TestFilterAndPages:
             doc = await northwind.find("Users", f'userName co "{escaped}"')
             assert doc["totalResults"] == 0, (value, doc)
 
+    async def test_search_by_post(self, northwind: Directory, people: dict[str, Any]) -> None:
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": f'userName sw "{people["tag"]}" and active eq true',
+            "startIndex": 1,
+            "count": 10,
+            "attributes": ["userName"],
+        }
+        resp = await northwind.call("POST", "/Users/.search", body)
+        assert resp.status_code == 200, resp.text
+        doc = resp.json()
+        assert doc["totalResults"] == 2
+        assert {r["id"] for r in doc["Resources"]} == {people["Ann"]["id"], people["Cid"]["id"]}
+        assert all(set(r) == {"schemas", "id", "meta", "userName"} for r in doc["Resources"])
+        no_schema = await northwind.call("POST", "/Users/.search", {"filter": "userName pr"})
+        assert_scim_error(no_schema, 400, "invalidSyntax")
+        bad = await northwind.call("POST", "/Users/.search", {**body, "count": True})
+        assert_scim_error(bad, 400, "invalidValue")
+        groups = await northwind.call(
+            "POST", "/Groups/.search", {**body, "filter": "displayName pr"}
+        )
+        assert groups.status_code == 200 and groups.json()["schemas"] == [
+            "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+        ]
+
     async def test_pages(self, northwind: Directory, people: dict[str, Any]) -> None:
         text = f'userName sw "{people["tag"]}"'
         first = await northwind.find("Users", text, startIndex="1", count="2")
