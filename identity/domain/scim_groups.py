@@ -54,8 +54,8 @@ def doc(tx: Tx, group: ScimGroup, base: str) -> dict[str, Any]:
     return out
 
 
-def _group(tx: Tx, who: Directory, group_id: str) -> ScimGroup:
-    group = scim_repo.get_group(tx.s, who.eco, who.partner, group_id)
+def _group(tx: Tx, who: Directory, group_id: str, lock: bool = False) -> ScimGroup:
+    group = scim_repo.get_group(tx.s, who.eco, who.partner, group_id, lock)
     if group is None:
         raise not_found("group")
     return group
@@ -168,7 +168,7 @@ def search(
 def put(
     tx: Tx, who: Directory, group_id: str, body: dict[str, Any], base: str, check: Check
 ) -> dict[str, Any]:
-    group = _group(tx, who, group_id)
+    group = _group(tx, who, group_id, lock=True)
     check(doc(tx, group, base)["meta"]["version"])
     fields = {k.lower(): v for k, v in body.items()}
     change = _Change(tx, who, group)
@@ -203,7 +203,7 @@ def _attribute(change: _Change, attr: str, op: str, value: Any) -> None:
 def patch(
     tx: Tx, who: Directory, group_id: str, body: dict[str, Any], base: str, check: Check
 ) -> dict[str, Any]:
-    group = _group(tx, who, group_id)
+    group = _group(tx, who, group_id, lock=True)
     check(doc(tx, group, base)["meta"]["version"])
     change = _Change(tx, who, group)
     for operation in Patch.of(body).operations:
@@ -229,7 +229,7 @@ def patch(
 
 
 def delete(tx: Tx, who: Directory, group_id: str, base: str, check: Check) -> None:
-    group = _group(tx, who, group_id)
+    group = _group(tx, who, group_id, lock=True)
     check(doc(tx, group, base)["meta"]["version"])
     change = _Change(tx, who, group)
     change.everyone()

@@ -169,8 +169,8 @@ def create(
     return doc(tx, person, base)
 
 
-def _person(tx: Tx, who: Directory, person_id: str) -> Person:
-    person = scim_repo.get_person(tx.s, who.eco, who.partner, person_id)
+def _person(tx: Tx, who: Directory, person_id: str, lock: bool = False) -> Person:
+    person = scim_repo.get_person(tx.s, who.eco, who.partner, person_id, lock)
     if person is None:
         raise not_found("user")
     return person
@@ -229,7 +229,7 @@ def put(
     base: str,
     check: Any,
 ) -> dict[str, Any]:
-    person = _person(tx, who, person_id)
+    person = _person(tx, who, person_id, lock=True)
     check(doc(tx, person, base)["meta"]["version"])
     _writable(person)
     new = state_of(body)
@@ -248,7 +248,7 @@ def patch(
     base: str,
     check: Any,
 ) -> dict[str, Any]:
-    person = _person(tx, who, person_id)
+    person = _person(tx, who, person_id, lock=True)
     check(doc(tx, person, base)["meta"]["version"])
     _writable(person)
     new = apply_patch(Patch.of(body), current_state(person))
@@ -258,7 +258,7 @@ def patch(
 
 def delete(tx: Tx, who: Directory, person_id: str, base: str, check: Any) -> None:
     """Deprovision: cut off (as disabling), out of every group, userName freed."""
-    person = _person(tx, who, person_id)
+    person = _person(tx, who, person_id, lock=True)
     check(doc(tx, person, base)["meta"]["version"])
     _writable(person)
     if person.active:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -180,8 +181,19 @@ def find_people(
     return total, rows
 
 
-def get_person(s: Session, eco: str, partner: str, person_id: str) -> Person | None:
-    return s.scalars(_people(eco, partner).where(Person.id == person_id)).first()
+def get_person(
+    s: Session, eco: str, partner: str, person_id: str, lock: bool = False
+) -> Person | None:
+    """One of the partner's people; ``lock``: held until the transaction ends (a write
+    that checked its If-Match version is not overtaken by another)."""
+    if lock:  # a write first: SQLite takes its write lock here, PostgreSQL the row's
+        claim = update(Person).where(Person.id == person_id, Person.eco == eco)
+        s.execute(
+            claim.values(updated_at=Person.updated_at),
+            execution_options={"synchronize_session": False},
+        )
+    query = _people(eco, partner).where(Person.id == person_id)
+    return s.scalars(query.with_for_update() if lock else query).first()
 
 
 def username_taken(s: Session, eco: str, username: str, but: str | None = None) -> bool:
@@ -209,8 +221,17 @@ def find_groups(
     return total, rows
 
 
-def get_group(s: Session, eco: str, partner: str, group_id: str) -> ScimGroup | None:
-    return s.scalars(_groups(eco, partner).where(ScimGroup.id == group_id)).first()
+def get_group(
+    s: Session, eco: str, partner: str, group_id: str, lock: bool = False
+) -> ScimGroup | None:
+    if lock:
+        claim = update(ScimGroup).where(ScimGroup.id == group_id, ScimGroup.eco == eco)
+        s.execute(
+            claim.values(updated_at=ScimGroup.updated_at),
+            execution_options={"synchronize_session": False},
+        )
+    query = _groups(eco, partner).where(ScimGroup.id == group_id)
+    return s.scalars(query.with_for_update() if lock else query).first()
 
 
 def group_name_taken(s: Session, eco: str, partner: str, name: str, but: str | None = None) -> bool:

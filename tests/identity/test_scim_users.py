@@ -4,6 +4,7 @@ errors, delete."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -346,6 +347,18 @@ class TestReplaceEtagsDelete:
             "GET", f"/Users/{user['id']}", headers={"If-None-Match": tag}
         )
         assert changed.status_code == 200
+
+    async def test_two_writers_with_one_version_one_wins(self, northwind: Directory) -> None:
+        user = await northwind.create_user()
+        tag = user["meta"]["version"]
+
+        async def write(name: str) -> int:
+            op = {"op": "replace", "path": "displayName", "value": name}
+            resp = await northwind.patch("Users", user["id"], op, headers={"If-Match": tag})
+            return resp.status_code
+
+        results = await asyncio.gather(*(write(f"W{i}") for i in range(4)))
+        assert sorted(results) == [200, 412, 412, 412], results
 
     async def test_delete_hides_the_person_and_frees_the_user_name(
         self, northwind: Directory
