@@ -24,7 +24,6 @@ from identity.store.transaction import Tx
 from mesh.errors import MeshError, conflict, not_found
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,120}$")
 POLICIES = ("open", "invite", "claims")
 GRANTS = (
     "authorization_code",
@@ -70,7 +69,7 @@ def check_slug(field: str, value: str) -> str:
 
 
 def check_username(username: str) -> str:
-    if not USERNAME.fullmatch(username or ""):
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,120}", username or ""):
         raise _invalid("username", "username must be 1-120 letters, digits or ._@-")
     return username
 

@@ -85,14 +85,13 @@ class Person(Base):
     # set for people who arrived through a brokered upstream provider
     upstream: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime]
-    # SCIM (RFC 7643): the partner directory's own id, name parts and last change
+    # SCIM (RFC 7643): the directory's own id, name parts, last change; the roles held
+    # only through the partner's group rules; removed: deleted by SCIM, kept deactivated
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     given_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     family_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    # the roles this person holds only through the group rules of its partner
     group_roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
-    # deleted through SCIM: kept, deactivated, for the audit trail; its userName freed
     removed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (
         ForeignKeyConstraint(["eco", "partner"], ["id_partners.eco", "id_partners.slug"]),
@@ -288,9 +287,7 @@ class InitialAccessToken(Base):
     created_at: Mapped[datetime]
 
 
-class ScimToken(Base):
-    """A partner directory's bearer token for SCIM provisioning (stored as a hash)."""
-
+class ScimToken(Base):  # a partner directory's SCIM bearer token (stored as a hash)
     __tablename__ = "id_scim_tokens"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -304,9 +301,7 @@ class ScimToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class ScimGroup(Base):
-    """A group of a partner's directory (SCIM ``Group``); its rules map it to roles."""
-
+class ScimGroup(Base):  # a group of a partner's directory; rules map it to roles
     __tablename__ = "id_scim_groups"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     eco: Mapped[str] = mapped_column(String(64))
@@ -318,15 +313,13 @@ class ScimGroup(Base):
     __table_args__ = (Index("ix_id_scim_groups_partner", "eco", "partner"),)
 
 
-class ScimMember(Base):
+class ScimMember(Base):  # a person in a SCIM group
     __tablename__ = "id_scim_members"
     group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
-class ScimRoleRule(Base):
-    """A partner admin's rule: members of the group named ``group_name`` hold ``roles``."""
-
+class ScimRoleRule(Base):  # members of the group named ``group_name`` hold ``roles``
     __tablename__ = "id_scim_role_rules"
     eco: Mapped[str] = mapped_column(String(64), primary_key=True)
     partner: Mapped[str] = mapped_column(String(64), primary_key=True)
