@@ -68,6 +68,12 @@ def check_slug(field: str, value: str) -> str:
     return value
 
 
+def check_username(username: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,120}", username or ""):
+        raise _invalid("username", "username must be 1-120 letters, digits or ._@-")
+    return username
+
+
 def _roles(roles: list[str]) -> list[str]:
     valid = {r.value for r in Role}
     bad = [r for r in roles if r not in valid]
@@ -152,8 +158,7 @@ def create_person(
     upstream: str | None = None,
 ) -> Person:
     ecosystem(tx, eco)
-    if not re.match(r"^[A-Za-z0-9._@-]{1,120}$", username or ""):
-        raise _invalid("username", "username must be 1-120 letters, digits or ._@-")
+    check_username(username)
     if repo.get_partner(tx.s, eco, partner) is None:
         raise not_found("partner")
     if repo.person_by_username(tx.s, eco, username):

@@ -28,6 +28,8 @@ from identity.http import (
     par,
     platform,
     registration,
+    scim,
+    scim_admin,
     signup,
 )
 from identity.http.errors import install as install_errors
@@ -196,6 +198,8 @@ def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -
         signup.router,
         broker.router,
         admin.router,
+        scim_admin.router,
+        scim.router,
         platform.router,
     ):
         app.include_router(router)

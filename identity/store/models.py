@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     Text,
@@ -84,6 +85,14 @@ class Person(Base):
     # set for people who arrived through a brokered upstream provider
     upstream: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime]
+    # SCIM (RFC 7643): the directory's own id, name parts, last change; the roles held
+    # only through the partner's group rules; removed: deleted by SCIM, kept deactivated
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    given_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    family_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    group_roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    removed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (
         ForeignKeyConstraint(["eco", "partner"], ["id_partners.eco", "id_partners.slug"]),
     )
@@ -276,6 +285,46 @@ class InitialAccessToken(Base):
     expires_at: Mapped[datetime]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+
+
+class ScimToken(Base):  # a partner directory's SCIM bearer token (stored as a hash)
+    __tablename__ = "id_scim_tokens"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    eco: Mapped[str] = mapped_column(String(64), index=True)
+    partner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ScimGroup(Base):  # a group of a partner's directory; rules map it to roles
+    __tablename__ = "id_scim_groups"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    partner: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (Index("ix_id_scim_groups_partner", "eco", "partner"),)
+
+
+class ScimMember(Base):  # a person in a SCIM group
+    __tablename__ = "id_scim_members"
+    group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class ScimRoleRule(Base):  # members of the group named ``group_name`` hold ``roles``
+    __tablename__ = "id_scim_role_rules"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    roles: Mapped[list[str]] = mapped_column(default=list)
 
 
 class Consent(Base):
