@@ -23,7 +23,7 @@ import contextlib
 import importlib.metadata
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +83,11 @@ class ServiceRuntime:
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
         self.service.register(operation, handler)
+
+    def endpoints(self, routes: Mapping[Operation, Handler]) -> None:
+        """Serve each operation with its handler ``fn(claims, req)``."""
+        for operation, handler in routes.items():
+            self.service.register(operation, handler)
 
     def consume(self, durable: str, filter_subjects: list[str], handler: EventHandler) -> None:
         s = self.settings
