@@ -11,7 +11,7 @@ from gateway.endpoints import Endpoint, guarded
 from gateway.http import Incoming, Reply
 from gateway.openapi import build_openapi
 from gateway.state import Gateway
-from mesh.observe import ObserveServer
+from mesh.defaults import ProcessDefaults, process_defaults
 
 
 def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
@@ -45,13 +45,15 @@ async def ready(gw: Gateway) -> bool:
     return gw.ready()
 
 
-def operations_server(gw: Gateway) -> ObserveServer:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on the operations port (one per worker
-    process; workers share the port)."""
+def operations_server(gw: Gateway) -> ProcessDefaults:
+    """The gateway's process defaults: ``/metrics``, ``/healthz`` and ``/readyz`` on the
+    operations port (one per worker process; workers share the port). Logging is set up
+    by ``python -m gateway`` (its workers too), before the app exists."""
     settings = gw.settings
-    return ObserveServer(
-        settings.observe_host,
-        settings.observe_port,
+    return process_defaults(
+        "gateway",
+        settings,
         lambda: ready(gw),
+        setup_logging=False,
         reuse_port=settings.workers > 1,
     )

@@ -1,22 +1,109 @@
-"""A tiny HTTP listener for operations: /metrics, /healthz, /readyz.
+"""The operations app every process serves: ``/metrics``, ``/healthz``, ``/readyz``.
 
-Processes without an HTTP API serve only this; the gateway serves it beside its API, so
-metrics (labelled by partner) never reach the public port."""
+One ASGI app (:class:`OperationsApp`): ``/metrics`` is prometheus-client's exposition
+(text or OpenMetrics, gzip when asked), ``/healthz`` says the process runs, ``/readyz``
+says whether it can work now (200) or why not (503, RFC 9457 problem+json with the
+``reasons``). :class:`ObserveServer` serves it on the process's operations port; the
+HTTP processes whose probes the manifests point at their public port (identity, portal)
+route those paths to the same app (:meth:`mesh.defaults.ProcessDefaults.probes`).
+Metrics (labelled by partner at the gateway) stay off the public ports."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
 
-from mesh import metrics
+import uvicorn
+from prometheus_client import make_asgi_app
+
+log = logging.getLogger(__name__)
 
 Ready = Callable[[], Awaitable[bool]]
 Reasons = Callable[[], list[str]]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+PROBLEM_JSON = b"application/problem+json"
+
+
+def not_ready_problem(reasons: list[str]) -> bytes:
+    """The body of a 503 from ``/readyz``: a problem saying why, reasons listed."""
+    return json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Not ready",
+            "status": 503,
+            "detail": "; ".join(reasons) or "not ready",
+            "reasons": reasons,
+        }
+    ).encode()
+
+
+class OperationsApp:
+    """``ready`` decides ``/readyz`` (200 or 503); ``reasons`` says, when it is 503, why."""
+
+    def __init__(self, ready: Ready, reasons: Reasons | None = None) -> None:
+        self.ready = ready
+        self.reasons = reasons
+        self.metrics = make_asgi_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        path = scope.get("path", "/")
+        if path == "/metrics":
+            await self.metrics(scope, receive, send)
+            return
+        if path == "/healthz":
+            status, ctype, body = 200, b"application/json", b'{"status":"ok"}'
+        elif path == "/readyz":
+            status, ctype, body = await self.readiness()
+        else:
+            status, ctype = 404, PROBLEM_JSON
+            body = b'{"type":"about:blank","title":"Not Found","status":404}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", ctype), (b"cache-control", b"no-store")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def readiness(self) -> tuple[int, bytes, bytes]:
+        if await self.ready():
+            return 200, b"application/json", b'{"status":"ready"}'
+        reasons = self.reasons() if self.reasons is not None else []
+        return 503, PROBLEM_JSON, not_ready_problem(reasons)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside a process that owns its signals: stopped by :meth:`ObserveServer.stop`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class ObserveServer:
-    """``ready`` decides /readyz (200 or 503); ``reasons`` says, when it is 503, why."""
+    """Serves an :class:`OperationsApp` on ``host:port`` (0: a free one, see :attr:`port`)."""
 
     def __init__(
         self,
@@ -28,54 +115,47 @@ class ObserveServer:
     ) -> None:
         self.host = host
         self.port = port
-        self.ready = ready
-        self.reasons = reasons
+        self.app = OperationsApp(ready, reasons)
         # Several worker processes of one server may share the port (SO_REUSEPORT).
         self.reuse_port = reuse_port
-        self._server: asyncio.Server | None = None
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, reuse_port=self.reuse_port or None
+        sock = _bind(self.host, self.port, self.reuse_port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="operations")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+            await asyncio.sleep(0.005)
         return self.port
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._server = self._task = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = line.decode("latin-1").split()
-            path = parts[1] if len(parts) > 1 else "/"
-            status, ctype, body = await self._route(path)
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
 
-    async def _route(self, path: str) -> tuple[str, str, bytes]:
-        if path == "/metrics":
-            body, ctype = metrics.exposition()
-            return "200 OK", ctype, body
-        if path == "/healthz":
-            return "200 OK", "application/json", b'{"status":"ok"}'
-        if path == "/readyz":
-            if await self.ready():
-                return "200 OK", "application/json", b'{"status":"ready"}'
-            doc: dict[str, object] = {"status": "not ready"}
-            if self.reasons is not None:
-                doc["reasons"] = self.reasons()
-            return "503 Service Unavailable", "application/json", json.dumps(doc).encode()
-        return "404 Not Found", "application/json", b'{"status":"not found"}'
+def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
