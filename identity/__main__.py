@@ -17,8 +17,8 @@ from identity.cli import commands
 from identity.http.app import create_app
 from identity.settings import IdentitySettings
 from identity.store import models
-from mesh import logging as mesh_logging
 from mesh import migrate
+from mesh.defaults import process_logging
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     create.add_argument("--operator", required=True, help="the operator's username")
     args = parser.parse_args()
     settings = IdentitySettings()
-    mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
+    process_logging("identity", settings)
     if args.command == "seed-demo":
         doc = asyncio.run(commands.seed_demo(settings, Path(args.out), portal_url=args.portal_url))
         print(f"demo ecosystem {doc['eco']} ready; credentials in {args.out}")

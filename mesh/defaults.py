@@ -54,6 +54,11 @@ class ProcessDefaults:
         await self.operations.stop()
 
 
+def process_logging(name: str, settings: MeshSettings) -> None:
+    """Log lines of process ``name`` (``<name>-<instance>``) as its settings ask."""
+    mesh_logging.setup(f"{name}-{settings.instance}", settings.log_level, settings.log_json)
+
+
 def process_defaults(
     name: str,
     settings: MeshSettings,
@@ -68,7 +73,7 @@ def process_defaults(
     ``settings.otel`` would make (tests); ``reuse_port`` lets worker processes share the
     operations port."""
     if setup_logging:
-        mesh_logging.setup(f"{name}-{settings.instance}", settings.log_level, settings.log_json)
+        process_logging(name, settings)
     if tracer_provider is None and settings.otel:
         tracer_provider = sdk_provider(f"partnermesh-{name}", settings.instance)
     server = ObserveServer(
