@@ -124,11 +124,14 @@ class ObserveServer:
     async def start(self) -> int:
         sock = _bind(self.host, self.port, self.reuse_port)
         self.port = sock.getsockname()[1]
+        # Loggers as the process set them (no log_config, log_level or access_log here:
+        # uvicorn would reconfigure them for the whole process).
         config = uvicorn.Config(
             self.app,
             lifespan="off",
             log_config=None,
-            access_log=False,
+            proxy_headers=False,
+            server_header=False,
             timeout_graceful_shutdown=1,
         )
         self._server = _Server(config)

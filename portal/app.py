@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,8 +58,8 @@ def _lifespan(settings: PortalSettings, defaults: ProcessDefaults):  # type: ign
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url_or_default(), models.metadata)
         await migrate.prepare(db, settings.migrates_on_start())
-        await defaults.start()
         async with (
+            contextlib.AsyncExitStack() as stack,  # the operations port
             # identity (OIDC back-channel, admin API): at its internal address if set
             httpx.AsyncClient(
                 timeout=10.0, transport=settings.identity_route().transport()
@@ -67,6 +68,8 @@ def _lifespan(settings: PortalSettings, defaults: ProcessDefaults):  # type: ign
                 base_url=settings.gateway_url, timeout=settings.gateway_timeout
             ) as gw,
         ):
+            await defaults.start()
+            stack.push_async_callback(defaults.stop)
             oidc = OidcClient(
                 http,
                 settings.issuer,
@@ -82,7 +85,6 @@ def _lifespan(settings: PortalSettings, defaults: ProcessDefaults):  # type: ign
             )
             app.state.portal = Portal(settings, db, http, oidc, Gateway(gw, settings.eco), store)
             yield
-        await defaults.stop()
         await db.dispose()
 
     return lifespan
