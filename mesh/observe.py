@@ -11,14 +11,12 @@ Metrics (labelled by partner at the gateway) stay off the public ports."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import socket
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
-import uvicorn
 from prometheus_client import make_asgi_app
 
 log = logging.getLogger(__name__)
@@ -94,16 +92,11 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-class _Server(uvicorn.Server):
-    """uvicorn inside a process that owns its signals: stopped by :meth:`ObserveServer.stop`."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class ObserveServer:
-    """Serves an :class:`OperationsApp` on ``host:port`` (0: a free one, see :attr:`port`)."""
+    """Serves an :class:`OperationsApp` on ``host:port`` (0: a free one, see :attr:`port`).
+
+    A minimal HTTP/1.1 listener (one request per connection, as probes and scrapers
+    send): it starts and stops in milliseconds, which every service start pays."""
 
     def __init__(
         self,
@@ -118,47 +111,82 @@ class ObserveServer:
         self.app = OperationsApp(ready, reasons)
         # Several worker processes of one server may share the port (SO_REUSEPORT).
         self.reuse_port = reuse_port
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        sock = _bind(self.host, self.port, self.reuse_port)
-        self.port = sock.getsockname()[1]
-        # Loggers as the process set them (no log_config, log_level or access_log here:
-        # uvicorn would reconfigure them for the whole process).
-        config = uvicorn.Config(
-            self.app,
-            lifespan="off",
-            log_config=None,
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=1,
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_port=self.reuse_port or None
         )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="operations")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # raises what stopped it
-            await asyncio.sleep(0.005)
+        self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._server = self._task = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 5)
+            headers: list[tuple[bytes, bytes]] = []
+            while len(headers) < 100:
+                raw = await asyncio.wait_for(reader.readline(), 5)
+                if raw in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = raw.partition(b":")
+                headers.append((name.strip().lower(), value.strip()))
+            parts = line.decode("latin-1").split()
+            method = parts[0] if parts else "GET"
+            target = parts[1] if len(parts) > 1 else "/"
+            path, _, query = target.partition("?")
+            writer.write(await self._respond(method, path, query, headers))
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _respond(
+        self, method: str, path: str, query: str, headers: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        """The app's response to one request, as HTTP/1.1 bytes."""
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode("latin-1"),
+            "query_string": query.encode("latin-1"),
+            "root_path": "",
+            "headers": headers,
+            "server": (self.host, self.port),
+        }
+        start: MutableMapping[str, Any] = {}
+        body: list[bytes] = []
+
+        async def receive() -> MutableMapping[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        content = b"".join(body)
+        status = int(start.get("status", 500))
+        head = [f"HTTP/1.1 {status} {_phrase(status)}".encode()]
+        head += [name + b": " + value for name, value in start.get("headers", [])]
+        head += [b"Content-Length: " + str(len(content)).encode(), b"Connection: close"]
+        return b"\r\n".join(head) + b"\r\n\r\n" + content
 
 
-def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+def _phrase(status: int) -> str:
     try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

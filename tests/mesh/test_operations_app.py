@@ -31,6 +31,7 @@ async def test_metrics_are_prometheus_exposition_in_both_formats() -> None:
             openmetrics = await http.get(
                 "/metrics", headers={"Accept": "application/openmetrics-text"}
             )
+            gzipped = await http.get("/metrics", headers={"Accept-Encoding": "gzip"})
     finally:
         await server.stop()
     assert text.status_code == 200
@@ -42,6 +43,7 @@ async def test_metrics_are_prometheus_exposition_in_both_formats() -> None:
     assert sample.value >= 3
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")
+    assert gzipped.headers["content-encoding"] == "gzip" and "pm_test_operations" in gzipped.text
 
 
 async def test_readiness_follows_a_real_dependency(nats_url: str) -> None:
