@@ -72,10 +72,10 @@ class Ports:
         )
 
     def observe(self, service: str) -> int:
-        """The operations port (/metrics, /healthz, /readyz) of a service or the gateway."""
-        if service == "gateway":
-            return self.observe_base + len(SERVICES)
-        return self.observe_base + SERVICES.index(service)
+        """The operations port (/metrics, /healthz, /readyz) of a process."""
+        if service in SERVICES:
+            return self.observe_base + SERVICES.index(service)
+        return self.observe_base + len(SERVICES) + ("gateway", "identity", "portal").index(service)
 
     def demo(self, partner: str) -> int:
         return self.demo_base + DEMO_BACKENDS.index(partner)
@@ -85,11 +85,13 @@ class Ports:
             "gateway": self.gateway,
             "gateway metrics": self.observe("gateway"),
             "identity": self.identity,
+            "identity metrics": self.observe("identity"),
             "nats": self.nats,
             "nats monitoring": self.nats_monitor,
         }
         if has_module("portal"):
             ports["portal"] = self.portal
+            ports["portal metrics"] = self.observe("portal")
         ports.update(
             {f"{s} metrics": self.observe(s) for s in SERVICES if has_module(f"services.{s}")}
         )
@@ -230,6 +232,7 @@ class Launcher:
         identity_env = self.env_for(
             "IDENTITY",
             port=self.ports.identity,
+            observe_port=self.ports.observe("identity"),
             public_url=self.identity_url,
             platform_ecosystem=DEMO_ECOSYSTEM,
             # the portal's back-channel logout endpoint is on this machine
@@ -257,6 +260,7 @@ class Launcher:
                 self.env_for(
                     "PORTAL",
                     port=self.ports.portal,
+                    observe_port=self.ports.observe("portal"),
                     gateway_url=self.gateway_url,
                     public_url=self.portal_url,
                 ),

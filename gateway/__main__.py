@@ -7,7 +7,7 @@ from typing import Any
 import uvicorn
 
 from gateway.settings import GatewaySettings
-from mesh import logging as mesh_logging
+from mesh.defaults import process_logging
 
 
 def app_factory() -> Any:
@@ -15,13 +15,13 @@ def app_factory() -> Any:
     from gateway.app import create_app
 
     settings = GatewaySettings()
-    mesh_logging.setup(f"gateway-{settings.instance}", settings.log_level, settings.log_json)
+    process_logging("gateway", settings)
     return create_app(settings)
 
 
 def main() -> None:
     settings = GatewaySettings()
-    mesh_logging.setup(f"gateway-{settings.instance}", settings.log_level, settings.log_json)
+    process_logging("gateway", settings)
     uvicorn.run(
         "gateway.__main__:app_factory",
         factory=True,

@@ -101,7 +101,7 @@ def create_app(
             if redis_client is not None:
                 stack.push_async_callback(redis_client.aclose)
             ops = operations_server(gw)  # /metrics off the public port
-            log.info("gateway operations port", extra={"observe_port": await ops.start()})
+            await ops.start()
             stack.push_async_callback(ops.stop)
             gw.limiter = RateLimiter(settings, buckets)
             gw.dpop = EdgeDPoP(settings, redis_client)  # jti replay shared through Redis

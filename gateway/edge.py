@@ -39,7 +39,6 @@ from mesh.errors import MeshError
 
 access_log = logging.getLogger("gateway.access")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 SECURITY_HEADERS = [
@@ -57,11 +56,6 @@ class RequestInfo:
 
     route: str = "unmatched"
     caller: Caller = ANONYMOUS
-
-
-def safe_request_id(sent: str) -> str:
-    """The caller's request id when it is sane, else a new one."""
-    return sent if _SAFE_ID.match(sent) else context.new_request_id()
 
 
 def incoming_trace(headers: dict[str, str]) -> str:
@@ -101,7 +95,7 @@ class Edge:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = decode_headers(scope["headers"])
-        rid = safe_request_id(headers.get("x-request-id", ""))
+        rid = context.safe_request_id(headers.get("x-request-id", ""))
         context.request_id.set(rid)
         if not self.tracing.enabled:
             context.traceparent.set(incoming_trace(headers))

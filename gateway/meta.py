@@ -11,7 +11,8 @@ from gateway.endpoints import Endpoint, guarded
 from gateway.http import Incoming, Reply
 from gateway.openapi import build_openapi
 from gateway.state import Gateway
-from mesh.observe import ObserveServer
+from mesh.defaults import ProcessDefaults, process_defaults
+from mesh.observe import OperationsApp
 
 
 def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
@@ -22,11 +23,12 @@ def meta_routes(gw: Gateway) -> list[tuple[str, str, Endpoint]]:
         request.info.route = "healthz"
         return Reply(200, b'{"status":"ok"}')
 
+    probes = OperationsApp(lambda: ready(gw), lambda: reasons(gw))
+
     async def readyz(request: Incoming, rl: dict[str, str]) -> Reply:
         request.info.route = "readyz"
-        if await ready(gw):
-            return Reply(200, b'{"status":"ready"}')
-        return Reply(503, b'{"status":"not ready"}')
+        status, ctype, body = await probes.readiness()  # as on the operations port
+        return Reply(status, body, ctype)
 
     async def openapi_json(request: Incoming, rl: dict[str, str]) -> Reply:
         request.info.route = "openapi"
@@ -45,13 +47,24 @@ async def ready(gw: Gateway) -> bool:
     return gw.ready()
 
 
-def operations_server(gw: Gateway) -> ObserveServer:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on the operations port (one per worker
-    process; workers share the port)."""
+def reasons(gw: Gateway) -> list[str]:
+    """What keeps the gateway from being ready, in words (the /readyz body)."""
+    found = [] if gw.nc is not None and gw.nc.is_connected else ["nats: not connected"]
+    if gw.feed is None or not gw.feed.following:
+        found.append("revocation feed: not following")
+    return found
+
+
+def operations_server(gw: Gateway) -> ProcessDefaults:
+    """The gateway's process defaults: ``/metrics``, ``/healthz`` and ``/readyz`` on the
+    operations port (one per worker process; workers share the port). Logging is set up
+    by ``python -m gateway`` (its workers too), before the app exists."""
     settings = gw.settings
-    return ObserveServer(
-        settings.observe_host,
-        settings.observe_port,
+    return process_defaults(
+        "gateway",
+        settings,
         lambda: ready(gw),
+        lambda: reasons(gw),
+        setup_logging=False,
         reuse_port=settings.workers > 1,
     )

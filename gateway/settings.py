@@ -46,10 +46,6 @@ class GatewaySettings(MeshSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    # The operations port: /metrics (labelled by partner: never on the public port),
-    # /healthz, /readyz. 0: a free port, logged at start ("gateway operations port").
-    observe_host: str = "127.0.0.1"
-    observe_port: int = 0
     public_url: str = Field(
         default="",
         description="The gateway's external base URL (behind a proxy: what clients call): "
@@ -90,7 +86,6 @@ class GatewaySettings(MeshSettings):
     jwks_refresh_cooldown: float = 5.0
     mashup_max_items: int = Field(default=20, ge=1)
     access_log: bool = True
-    otel: bool = Field(default=False, description="OpenTelemetry spans (needs opentelemetry-sdk)")
     # DPoP (RFC 9449) proofs: accepted age (+ leeway, also into the future), replay cache
     # size, and whether to demand server nonces (DPoP-Nonce, derived from SECRET_KEY).
     dpop_max_age_s: float = 60.0

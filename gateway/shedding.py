@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.errors import OVERLOAD_RETRY_AFTER_S, ErrorCode
-from gateway.edge import API_CSP, SECURITY_HEADERS, safe_request_id
+from gateway.edge import API_CSP, SECURITY_HEADERS
 from gateway.problems import PROBLEM_JSON
 from gateway.settings import GatewaySettings
 from mesh import context
@@ -195,5 +195,5 @@ class Refusal:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            return safe_request_id(value.decode("latin-1"))
+            return context.safe_request_id(value.decode("latin-1"))
     return context.new_request_id()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from identity.settings import IdentitySettings
 from identity.store import models
-from mesh import logging as mesh_logging
 from mesh import migrate
 from mesh.db import Database
+from mesh.defaults import process_logging
 from mesh.migrate_apart import prepare_apart
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     create.add_argument("--operator", required=True, help="the operator's username")
     args = parser.parse_args()
     settings = IdentitySettings()
-    mesh_logging.setup(f"identity-{settings.instance}", settings.log_level, settings.log_json)
+    process_logging("identity", settings)
     if args.command is None:
         serve(settings)
         return

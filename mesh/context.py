@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import random
+import re
 
 # Correlation ids, not secrets: the process's PRNG (as OpenTelemetry's id generator
 # does) instead of a system call per id. ``random`` reseeds itself in a forked child.
@@ -21,6 +22,14 @@ deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadlin
 
 def new_request_id() -> str:
     return f"{_bits(64):016x}"
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def safe_request_id(sent: str) -> str:
+    """The caller's request id (``X-Request-Id``) when it is sane, else a new one."""
+    return sent if _SAFE_ID.match(sent) else new_request_id()
 
 
 def new_traceparent() -> str:

@@ -23,7 +23,7 @@ import contextlib
 import importlib.metadata
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,11 +34,11 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData
 
 from contracts.policy import Operation
-from mesh import logging as mesh_logging
 from mesh import migrate
 from mesh.backoff import Backoff
 from mesh.consumer import EventConsumer, EventHandler, Inbox, RetrySchedule
 from mesh.db import Database
+from mesh.defaults import process_defaults
 from mesh.nats import BusAuth
 from mesh.observe import ObserveServer
 from mesh.outbox import Outbox, OutboxRelay
@@ -48,7 +48,6 @@ from mesh.settings import ServiceSettings
 from mesh.startup import connect_nats, database_answers, wait_for_database
 from mesh.streams import wait_for_streams
 from mesh.tokens import RemoteJwks, TokenVerifier
-from mesh.tracing import sdk_provider
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,11 @@ class ServiceRuntime:
 
     def endpoint(self, operation: Operation, handler: Handler) -> None:
         self.service.register(operation, handler)
+
+    def endpoints(self, routes: Mapping[Operation, Handler]) -> None:
+        """Serve each operation with its handler ``fn(claims, req)``."""
+        for operation, handler in routes.items():
+            self.service.register(operation, handler)
 
     def consume(self, durable: str, filter_subjects: list[str], handler: EventHandler) -> None:
         s = self.settings
@@ -226,22 +230,22 @@ async def service_runtime(
     setup_logging: bool = True,
     tracer_provider: Any = None,
 ) -> AsyncIterator[ServiceRuntime]:
-    """The runtime of service ``name``; ``tracer_provider`` records its spans (tests),
-    else ``settings.otel`` decides whether it records any."""
-    if setup_logging:
-        mesh_logging.setup(f"{name}-{settings.instance}", settings.log_level, settings.log_json)
+    """The runtime of service ``name`` on its process defaults (:mod:`mesh.defaults`);
+    ``tracer_provider`` records its spans (tests), else ``settings.otel`` decides."""
+    holder: list[ServiceRuntime] = []
+    defaults = process_defaults(
+        name,
+        settings,
+        lambda: holder[0].ready() if holder else _not_yet(),
+        lambda: holder[0].not_ready_reasons() if holder else ["starting"],
+        setup_logging=setup_logging,
+        tracer_provider=tracer_provider,
+    )
     async with AsyncExitStack() as stack:
         # /readyz answers 503 from the first moment, while the rest waits for NATS,
         # the database and the streams.
-        holder: list[ServiceRuntime] = []
-        observe = ObserveServer(
-            settings.observe_host,
-            settings.observe_port,
-            lambda: holder[0].ready() if holder else _not_yet(),
-            lambda: holder[0].not_ready_reasons() if holder else ["starting"],
-        )
-        await observe.start()
-        stack.push_async_callback(observe.stop)
+        await defaults.start()
+        stack.push_async_callback(defaults.stop)
         outbox, inbox = Outbox(metadata), Inbox(metadata)
         db = Database(settings.database_url_or_default(name), metadata)
         stack.push_async_callback(db.dispose)
@@ -263,8 +267,6 @@ async def service_runtime(
         stack.push_async_callback(drain, nc)
         js = nc.jetstream()
         await wait_for_streams(js)
-        if tracer_provider is None and settings.otel:
-            tracer_provider = sdk_provider(f"partnermesh-{name}", settings.instance)
         service = MeshService(
             nc,
             name,
@@ -272,7 +274,7 @@ async def service_runtime(
             verifier,
             f"partnermesh {name} service",
             settings.max_concurrency,
-            tracer=tracer_provider.get_tracer(f"partnermesh.{name}") if tracer_provider else None,
+            tracer=defaults.tracer(),
         )
         rt = ServiceRuntime(
             name=name,
@@ -284,7 +286,7 @@ async def service_runtime(
             inbox=inbox,
             service=service,
             relay=OutboxRelay(db, outbox, nc, name),
-            observe=observe,
+            observe=defaults.operations,
             revocations=RevocationFeed(js, verifier.revoked),
             http=http,
         )

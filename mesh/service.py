@@ -2,10 +2,11 @@
 
 Every request: verify the caller's token (zero trust) and the parts of the operation's
 policy that need no body (authentication, scope, roles), then decode the operation's
-request model, apply the policy's bindings to it (ecosystem, partner), run the handler,
-reply. Expected failures reply as NATS micro errors (``Nats-Service-Error-Code`` = HTTP
-status, payload = :class:`contracts.errors.ErrorBody`); anything else replies 500 with
-the request id and is logged, never shown.
+request model, apply the policy's bindings to it (ecosystem, partner), run the handler
+``fn(claims, req)`` with the verified claims (never ``None``: every operation has a
+caller) and the validated request, reply. Expected failures reply as NATS micro errors
+(``Nats-Service-Error-Code`` = HTTP status, payload = :class:`contracts.errors.ErrorBody`);
+anything else replies 500 with the request id and is logged, never shown.
 
 At most ``max_concurrency`` requests are handled at once; one more is answered
 ``overloaded`` at once. A request whose caller's deadline (``Pm-Deadline``) has passed
@@ -22,9 +23,8 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar, overload
 
 from nats.aio.client import Client
 from nats.micro import add_service
@@ -48,18 +48,42 @@ from mesh.tracing import parent_context, traceparent_of
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Call:
-    """Who is calling and how the call is traced."""
+Handler = Callable[[Claims, Any], Awaitable[BaseModel]]
+"""``fn(claims, req)``: the verified caller and the validated request model; the reply.
+The request id and traceparent are in :mod:`mesh.context` (logs and onward calls)."""
 
-    claims: Claims | None
-    token: str | None
-    request_id: str
-    traceparent: str
-    operation: Operation
+Caller = TypeVar("Caller")
 
 
-Handler = Callable[[Call, Any], Awaitable[BaseModel]]
+@overload
+def routed(routes: Mapping[Operation, Handler]) -> dict[Operation, Handler]: ...
+
+
+@overload
+def routed(
+    routes: Mapping[Operation, Callable[[Caller, Any], Awaitable[BaseModel]]],
+    caller: Callable[[Claims], Caller],
+) -> dict[Operation, Handler]: ...
+
+
+def routed(
+    routes: Mapping[Operation, Callable[[Any, Any], Awaitable[BaseModel]]],
+    caller: Callable[[Claims], Any] | None = None,
+) -> dict[Operation, Handler]:
+    """A service's operations and their handlers; with ``caller``, each handler receives
+    the service's own view of the verified claims (``caller(claims)``) instead."""
+    if caller is None:
+        return dict(routes)
+    return {op: _viewed(caller, fn) for op, fn in routes.items()}
+
+
+def _viewed(
+    caller: Callable[[Claims], Any], fn: Callable[[Any, Any], Awaitable[BaseModel]]
+) -> Handler:
+    async def handle(claims: Claims, req: Any) -> BaseModel:
+        return await fn(caller(claims), req)
+
+    return handle
 
 
 def error_reply(exc: MeshError) -> tuple[str, str, bytes]:
@@ -138,6 +162,8 @@ class MeshService:
     def register(self, operation: Operation, handler: Handler) -> None:
         if operation.service != self.name:
             raise ValueError(f"{operation.subject} does not belong to service {self.name}")
+        if operation.policy.public:  # a handler always has a caller
+            raise ValueError(f"{operation.subject}: a mesh operation cannot be public")
         self._handlers[operation.subject] = (operation, handler)
 
     async def start(self) -> None:
@@ -242,8 +268,8 @@ class MeshService:
         started = time.perf_counter()
         code = "ok"
         try:
-            call, body = await self._authorize(op, hdrs, request.data, rid, tp, fields)
-            reply = await handler(call, body)
+            claims, body = await self._authorize(op, hdrs, request.data, fields)
+            reply = await handler(claims, body)
             await request.respond(reply.model_dump_json().encode(), headers=reply_headers)
         except Exception as exc:  # every failure gets a coded reply, never a traceback
             mesh_exc = self._as_mesh_error(exc, op, rid)
@@ -272,14 +298,12 @@ class MeshService:
         op: Operation,
         hdrs: dict[str, str],
         data: bytes,
-        rid: str,
-        tp: str,
         fields: set[str],
-    ) -> tuple[Call, BaseModel]:
+    ) -> tuple[Claims, BaseModel]:
         # Who calls, before the body is read: a caller without a valid token (or without
         # the scope and role the operation needs) learns nothing of the request schema.
         # Bearer, or DPoP with the proof the edge checked (re-checked here: mesh.dpop)
-        token, claims = await nats_caller(self.verifier, hdrs.get(h.AUTHORIZATION), hdrs.get(DPOP))
+        _, claims = await nats_caller(self.verifier, hdrs.get(h.AUTHORIZATION), hdrs.get(DPOP))
         denial = decide(unbound(op.policy), claims, {})
         if denial is None:
             body = _decode(op, data)
@@ -288,7 +312,9 @@ class MeshService:
             denial = decide(op.policy, claims, body.model_dump(include=fields))
         if denial is not None:
             raise MeshError(denial.code, denial.reason)
-        return Call(claims, token, rid, tp, op), body
+        if claims is None:  # not reached: register refuses public operations
+            raise MeshError(ErrorCode.UNAUTHENTICATED, "a bearer access token is required")
+        return claims, body
 
     @staticmethod
     def _as_mesh_error(exc: Exception, op: Operation, rid: str) -> MeshError:

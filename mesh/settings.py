@@ -56,6 +56,13 @@ class MeshSettings(BusSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     log_level: str = "INFO"
     log_json: bool = True
+    # The operations port (mesh.observe): /metrics (never on a public port), /healthz,
+    # /readyz. 0: a free port, logged at start.
+    observe_host: str = "127.0.0.1"
+    observe_port: int = 0
+    otel: bool = Field(
+        default=False, description="OpenTelemetry spans (mesh.tracing; needs opentelemetry-sdk)"
+    )
     # Token verification (zero trust): issuers are <identity_url>/eco/<eco>.
     identity_url: str = "http://127.0.0.1:8081"
     # Where this process fetches identity's discovery documents and keys when the public
@@ -100,14 +107,9 @@ class ServiceSettings(MeshSettings):
     """Settings of a NATS service that owns a database."""
 
     database_url: str = ""
-    observe_host: str = "127.0.0.1"
-    observe_port: int = 0  # /metrics, /healthz, /readyz; 0 = a free port
     # Requests this process works on at once (NATS request handlers); beyond, a request
     # is answered ``overloaded`` at once (the gateway: 503 with Retry-After), not queued.
     max_concurrency: int = Field(default=64, ge=1)
-    otel: bool = Field(
-        default=False, description="An OpenTelemetry span per handled operation (mesh.tracing)"
-    )
     # Event consumers (mesh.consumer.RetrySchedule): an event that fails for now is
     # delivered again after these delays (seconds; the last repeats) up to
     # consumer_max_deliver deliveries, then it is a dead letter. The default spans ~25 h.

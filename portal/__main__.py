@@ -5,7 +5,7 @@ import sys
 import uvicorn
 
 from mesh import migrate
-from mesh.logging import setup as setup_logging
+from mesh.defaults import process_logging
 from portal import models
 from portal.app import create_app
 from portal.settings import PortalSettings
@@ -15,7 +15,7 @@ def main() -> None:
     settings = PortalSettings()
     if sys.argv[1:2] == ["migrate"]:
         sys.exit(migrate.main(models.history, settings.database_url_or_default(), sys.argv[2:]))
-    setup_logging("portal", settings.log_level, settings.log_json)
+    process_logging("portal", settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mesh import migrate
 from mesh.db import Database
+from mesh.defaults import ProcessDefaults, process_defaults
 from portal import errors, models
 from portal.api import ApiError, Gateway
 from portal.oidc import OidcClient
@@ -51,12 +53,13 @@ from portal.web import (
 STATIC = Path(__file__).parent / "static"
 
 
-def _lifespan(settings: PortalSettings):  # type: ignore[no-untyped-def]
+def _lifespan(settings: PortalSettings, defaults: ProcessDefaults):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url_or_default(), models.metadata)
         await migrate.prepare(db, settings.migrates_on_start())
         async with (
+            contextlib.AsyncExitStack() as stack,  # the operations port
             # identity (OIDC back-channel, admin API): at its internal address if set
             httpx.AsyncClient(
                 timeout=10.0, transport=settings.identity_route().transport()
@@ -65,6 +68,8 @@ def _lifespan(settings: PortalSettings):  # type: ignore[no-untyped-def]
                 base_url=settings.gateway_url, timeout=settings.gateway_timeout
             ) as gw,
         ):
+            await defaults.start()
+            stack.push_async_callback(defaults.stop)
             oidc = OidcClient(
                 http,
                 settings.issuer,
@@ -129,11 +134,25 @@ def _install_errors(app: FastAPI) -> None:
         )
 
 
+async def _ready(app: FastAPI) -> bool:
+    """Serving (its database migrated: start-up waits for that) and the database answers."""
+    portal: Portal | None = getattr(app.state, "portal", None)
+    return portal is not None and await portal.db.ping()
+
+
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or PortalSettings()
+    # Logging is set up by ``python -m portal``.
+    defaults = process_defaults(
+        "portal",
+        settings,
+        lambda: _ready(app),
+        lambda: ["the database does not answer"],
+        setup_logging=False,
+    )
     app = FastAPI(
         title="partnermesh portal",
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, defaults),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -161,26 +180,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     _install_errors(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> Response:
-        """Serving (its database migrated: start-up waits for that) and the database answers."""
-        if await portal_of(request).db.ping():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Not ready",
-                "status": 503,
-                "detail": "the database does not answer",
-            },
-            status_code=503,
-            media_type="application/problem+json",
-        )
-
+    defaults.probes(app)
     app.add_middleware(
         SecurityHeaders, public_url=settings.public_url, identity_url=settings.identity_url
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -23,7 +22,6 @@ from portal.web import render
 
 log = logging.getLogger(__name__)
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _OUTERMOST_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'",
@@ -39,8 +37,7 @@ _FALLBACK = (
 
 
 def request_id(request: Request) -> str:
-    sent = request.headers.get("x-request-id", "")
-    return sent if _SAFE_ID.match(sent) else context.new_request_id()
+    return context.safe_request_id(request.headers.get("x-request-id", ""))
 
 
 def _wants_json(request: Request) -> bool:

@@ -11,8 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from contracts.errors import ErrorCode
@@ -42,6 +41,7 @@ from identity.store.relay import LingeringRelay
 from mesh import metrics, migrate
 from mesh.backoff import Backoff, retry
 from mesh.db import Database
+from mesh.defaults import process_defaults
 from mesh.errors import MeshError
 from mesh.groupcommit import GroupCommit
 from mesh.nats import BusAuth, connect
@@ -163,6 +163,8 @@ def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await defaults.start()
+            stack.push_async_callback(defaults.stop)
             starting = asyncio.create_task(
                 _start(app, settings, stack, prepare), name="identity-start"
             )
@@ -186,6 +188,10 @@ def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -
         redoc_url=None,
     )
     app.state.started = False
+    # Logging is set up by ``python -m identity`` (its commands log too).
+    defaults = process_defaults(
+        "identity", settings, lambda: _ready(app), lambda: _reasons(app), setup_logging=False
+    )
     app.mount("/static", StaticFiles(directory=str(PACKAGE_DIR / "static")), name="static")
     for router in (
         oidc.router,
@@ -203,28 +209,22 @@ def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -
         platform.router,
     ):
         app.include_router(router)
-    _health(app)
+    defaults.probes(app, "/healthz", "/readyz", "/metrics")
     _metrics(app)
     install_errors(app)
     trust_proxies(app, settings)
     return app
 
 
-def _health(app: FastAPI) -> None:
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+async def _ready(app: FastAPI) -> bool:
+    state = app.state
+    return bool(state.started and state.nc.is_connected and await database_answers(state.rt.db))
 
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
-        state = request.app.state
-        ok = state.started and state.nc.is_connected and await database_answers(state.rt.db)
-        return JSONResponse({"status": "ready" if ok else "not ready"}, 200 if ok else 503)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
-        body, ctype = metrics.exposition()
-        return Response(body, media_type=ctype)
+def _reasons(app: FastAPI) -> list[str]:
+    if not app.state.started:
+        return ["starting"]
+    return [] if app.state.nc.is_connected else ["nats: not connected"]
 
 
 def _metrics(app: FastAPI) -> None:

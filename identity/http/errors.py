@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -31,7 +30,6 @@ from mesh.errors import MeshError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # The pages' own policy (identity.http.pages.SECURITY_HEADERS), without the CSRF cookie.
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'; "
@@ -64,7 +62,7 @@ def request_id(request: Request) -> str:
     rid = context.request_id.get() or getattr(request.state, "request_id", None)
     if not rid:
         sent = request.headers.get("x-request-id", "")
-        rid = sent if _SAFE_ID.match(sent) else context.new_request_id()
+        rid = context.safe_request_id(sent)
         request.state.request_id = rid  # the log and the response name the same id
     return str(rid)
 

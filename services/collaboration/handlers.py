@@ -1,5 +1,5 @@
-"""NATS edge of the collaboration service: each operation decodes, makes one service call
-and replies; events go to the consumers module."""
+"""NATS edge of the collaboration service: each operation's handler ``fn(who, req)``, where
+``who`` is the service's view of the verified claims; events go to the consumers module."""
 
 from __future__ import annotations
 
@@ -14,21 +14,13 @@ from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.v1 import collaboration as c
 from mesh.runtime import ServiceRuntime
-from mesh.service import Call, Handler
+from mesh.service import routed
 from services.collaboration import consumers, conversations, search
 from services.collaboration.forums import Forums
 from services.collaboration.service import Deps, Who
 from services.collaboration.workspaces import Workspaces
 
 Logic = Callable[[Who, Any], Awaitable[BaseModel]]
-
-
-def endpoint(logic: Logic) -> Handler:
-    # A lost uniqueness race (IntegrityError) becomes a 409 in the service base.
-    async def handle(call: Call, req: Any) -> BaseModel:
-        return await logic(Who.of(call.claims), req)
-
-    return handle
 
 
 def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
@@ -82,8 +74,8 @@ def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
 
 def register(rt: ServiceRuntime) -> None:
     deps = Deps(rt.db, rt.outbox)
-    for op, logic in routes(Forums(deps), Workspaces(deps)).items():
-        rt.endpoint(op, endpoint(logic))
+    # A lost uniqueness race (IntegrityError) becomes a 409 in the service base.
+    rt.endpoints(routed(routes(Forums(deps), Workspaces(deps)), caller=Who.of))
 
     async def on_event(session: AsyncSession, event: EventBase) -> None:
         await consumers.handle(deps, session, event)

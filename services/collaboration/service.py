@@ -73,8 +73,7 @@ class Who:
     claims: Claims
 
     @classmethod
-    def of(cls, claims: Claims | None) -> Who:
-        assert claims is not None, "every collaboration operation demands a token"
+    def of(cls, claims: Claims) -> Who:
         return cls(
             sub=claims.sub,
             eco=claims.eco,

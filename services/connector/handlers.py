@@ -1,8 +1,10 @@
-"""NATS edge of the connector: every operation decodes, calls one service function, replies."""
+"""NATS edge of the connector: each operation's handler ``fn(cx, claims, req)``, bound to
+the connector: ``fn(claims, req)``."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,7 +14,6 @@ from contracts.claims import Claims
 from contracts.policy import Operation
 from contracts.v1 import connector as c
 from mesh.runtime import ServiceRuntime
-from mesh.service import Call
 from services.connector import audit, flows, inbound, invocation, outbound, registry
 from services.connector.service import Connector
 
@@ -57,18 +58,9 @@ ROUTES: dict[Operation, Logic] = {
 }
 
 
-def _bind(cx: Connector, logic: Logic) -> Callable[[Call, Any], Awaitable[BaseModel]]:
-    async def handle(call: Call, req: Any) -> BaseModel:
-        assert call.claims is not None  # every connector policy demands a token
-        return await logic(cx, call.claims, req)
-
-    return handle
-
-
 def register(rt: ServiceRuntime) -> Connector:
     cx = Connector.build(rt)
-    for op, logic in ROUTES.items():
-        rt.endpoint(op, _bind(cx, logic))
+    rt.endpoints({op: partial(logic, cx) for op, logic in ROUTES.items()})
     rt.consume(
         cx.settings.webhook_consumer,
         consumer("connector-webhooks").filter_subjects,

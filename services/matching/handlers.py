@@ -1,4 +1,4 @@
-"""NATS edge of the matching service: decode, one service call, reply."""
+"""NATS edge of the matching service: each operation's handler ``fn(claims, req)``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from contracts.bus import consumer
+from contracts.policy import Operation
 from contracts.v1 import matching as m
 from mesh.runtime import ServiceRuntime
-from mesh.service import Call
+from mesh.service import Handler
 from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 
@@ -20,34 +19,24 @@ SIGNALS = consumer("matching-signals")
 CONSUMER = SIGNALS.durable
 
 
-def _edge(
-    fn: Callable[[Any, Any], Awaitable[BaseModel]],
-) -> Callable[[Call, Any], Awaitable[BaseModel]]:
-    async def handle(call: Call, req: Any) -> BaseModel:
-        assert call.claims is not None  # every matching operation demands a token
-        return await fn(call.claims, req)
-
-    return handle
-
-
 def register(rt: ServiceRuntime) -> Matching:
     settings = rt.settings if isinstance(rt.settings, MatchingSettings) else MatchingSettings()
     svc = Matching(rt.db, rt.outbox, settings)
     flow = svc.flow
-    for op, fn in (
-        (m.PERSON_SUGGESTIONS, svc.person_suggestions),
-        (m.PARTNER_SUGGESTIONS, svc.partner_suggestions),
-        (m.OPTIMISE_INTRODUCTIONS, svc.optimise),
-        (m.FIND_EXPERTS, svc.find_experts),
-        (m.SET_PREFERENCES, svc.set_preferences),
-        (m.LIST_INTRODUCTIONS, flow.list),
-        (m.GET_INTRODUCTION, flow.get),
-        (m.PROPOSE_INTRODUCTION, flow.propose),
-        (m.ACCEPT_INTRODUCTION, flow.accept),
-        (m.DECLINE_INTRODUCTION, flow.decline),
-        (m.CURATE_INTRODUCTION, flow.curate),
-    ):
-        rt.endpoint(op, _edge(fn))
+    routes: dict[Operation, Handler] = {
+        m.PERSON_SUGGESTIONS: svc.person_suggestions,
+        m.PARTNER_SUGGESTIONS: svc.partner_suggestions,
+        m.OPTIMISE_INTRODUCTIONS: svc.optimise,
+        m.FIND_EXPERTS: svc.find_experts,
+        m.SET_PREFERENCES: svc.set_preferences,
+        m.LIST_INTRODUCTIONS: flow.list,
+        m.GET_INTRODUCTION: flow.get,
+        m.PROPOSE_INTRODUCTION: flow.propose,
+        m.ACCEPT_INTRODUCTION: flow.accept,
+        m.DECLINE_INTRODUCTION: flow.decline,
+        m.CURATE_INTRODUCTION: flow.curate,
+    }
+    rt.endpoints(routes)
 
     handlers: dict[str, Callable[[Any, Any], Awaitable[None]]] = {
         "pm.v1.profile.person_updated": svc.person_updated,

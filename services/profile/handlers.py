@@ -1,28 +1,25 @@
-"""NATS edge of the profile service: decode, call the service logic, reply."""
+"""NATS edge of the profile service: each operation's handler ``fn(claims, req)``."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from contracts.claims import Claims
+from contracts.policy import Operation
 from contracts.v1 import profile as c
 from contracts.v1 import profile_images as pi
 from contracts.v1 import system
 from mesh.runtime import ServiceRuntime
-from mesh.service import Call
+from mesh.service import Handler
 from services.profile import events
 from services.profile.pictures import Pictures
 from services.profile.service import ProfileService
 
 
-def _claims(call: Call) -> Claims:
-    assert call.claims is not None  # every profile operation's policy demands a token
-    return call.claims
-
-
 def register(rt: ServiceRuntime) -> None:
     svc = ProfileService(rt.db, rt.outbox)
 
-    async def echo(call: Call, req: system.EchoRequest) -> system.EchoReply:
-        claims = _claims(call)
+    async def echo(claims: Claims, req: system.EchoRequest) -> system.EchoReply:
         return system.EchoReply(
             message=req.message,
             eco=req.eco,
@@ -33,76 +30,27 @@ def register(rt: ServiceRuntime) -> None:
             instance=rt.settings.instance,
         )
 
-    async def get_person(call: Call, req: c.PersonRef) -> c.PersonView:
-        return await svc.get_person(_claims(call), req)
-
-    async def update_person(call: Call, req: c.PersonPatch) -> c.PersonView:
-        return await svc.update_person(_claims(call), req)
-
-    async def person_card(call: Call, req: c.CloudRequest) -> c.Card:
-        return await svc.person_card(_claims(call), req)
-
-    async def get_company(call: Call, req: c.CompanyRef) -> c.CompanyView:
-        return await svc.get_company(_claims(call), req)
-
-    async def update_company(call: Call, req: c.CompanyPatch) -> c.CompanyView:
-        return await svc.update_company(_claims(call), req)
-
-    async def company_card(call: Call, req: c.CompanyCloudRequest) -> c.CompanyCard:
-        return await svc.company_card(_claims(call), req)
-
-    async def directory(call: Call, req: c.DirectoryQuery) -> c.DirectoryPage:
-        return await svc.search(_claims(call), req)
-
-    async def verify_person(call: Call, req: c.VerifyPerson) -> c.PersonView:
-        return await svc.set_person_verified(_claims(call), req, verified=True)
-
-    async def revoke_person(call: Call, req: c.VerifyPerson) -> c.PersonView:
-        return await svc.set_person_verified(_claims(call), req, verified=False)
-
-    async def verify_company(call: Call, req: c.VerifyCompany) -> c.CompanyView:
-        return await svc.set_company_verified(_claims(call), req, verified=True)
-
-    async def revoke_company(call: Call, req: c.VerifyCompany) -> c.CompanyView:
-        return await svc.set_company_verified(_claims(call), req, verified=False)
-
-    async def audit(call: Call, req: c.AuditQuery) -> c.AuditLog:
-        return await svc.audit_log(req)
-
     pictures = Pictures(rt.db)
-
-    async def set_avatar(call: Call, req: pi.AvatarUpload) -> c.PersonView:
-        return await pictures.set_avatar(_claims(call), req)
-
-    async def avatar(call: Call, req: c.PersonRef) -> pi.Picture:
-        return await pictures.avatar(_claims(call), req)
-
-    async def set_logo(call: Call, req: pi.LogoUpload) -> c.CompanyView:
-        return await pictures.set_logo(_claims(call), req)
-
-    async def logo(call: Call, req: c.CompanyRef) -> pi.Picture:
-        return await pictures.logo(_claims(call), req)
-
-    rt.endpoint(system.ECHO, echo)
-    for op, handler in (
-        (c.GET_PERSON, get_person),
-        (c.UPDATE_PERSON, update_person),
-        (c.PERSON_CARD, person_card),
-        (c.GET_COMPANY, get_company),
-        (c.UPDATE_COMPANY, update_company),
-        (c.COMPANY_CARD, company_card),
-        (c.DIRECTORY, directory),
-        (c.VERIFY_PERSON, verify_person),
-        (c.REVOKE_PERSON, revoke_person),
-        (c.VERIFY_COMPANY, verify_company),
-        (c.REVOKE_COMPANY, revoke_company),
-        (c.AUDIT, audit),
-        (pi.SET_AVATAR, set_avatar),
-        (pi.GET_AVATAR, avatar),
-        (pi.SET_LOGO, set_logo),
-        (pi.GET_LOGO, logo),
-    ):
-        rt.endpoint(op, handler)
+    routes: dict[Operation, Handler] = {
+        system.ECHO: echo,
+        c.GET_PERSON: svc.get_person,
+        c.UPDATE_PERSON: svc.update_person,
+        c.PERSON_CARD: svc.person_card,
+        c.GET_COMPANY: svc.get_company,
+        c.UPDATE_COMPANY: svc.update_company,
+        c.COMPANY_CARD: svc.company_card,
+        c.DIRECTORY: svc.search,
+        c.VERIFY_PERSON: partial(svc.set_person_verified, verified=True),
+        c.REVOKE_PERSON: partial(svc.set_person_verified, verified=False),
+        c.VERIFY_COMPANY: partial(svc.set_company_verified, verified=True),
+        c.REVOKE_COMPANY: partial(svc.set_company_verified, verified=False),
+        c.AUDIT: lambda claims, req: svc.audit_log(req),
+        pi.SET_AVATAR: pictures.set_avatar,
+        pi.GET_AVATAR: pictures.avatar,
+        pi.SET_LOGO: pictures.set_logo,
+        pi.GET_LOGO: pictures.logo,
+    }
+    rt.endpoints(routes)
 
     on = events.EventHandlers(svc)
     for declared, on_event in (

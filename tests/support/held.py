@@ -10,9 +10,10 @@ from typing import Any
 
 from nats.aio.client import Client
 
+from contracts.claims import Claims
 from contracts.v1 import system
 from mesh import context
-from mesh.service import Call, MeshService
+from mesh.service import MeshService
 from mesh.tokens import TokenVerifier
 
 
@@ -24,13 +25,11 @@ class HeldEcho:
         self.arrived = 0
         self.deadlines: list[float | None] = []
 
-    async def echo(self, call: Call, body: Any) -> system.EchoReply:
+    async def echo(self, claims: Claims, body: Any) -> system.EchoReply:
         self.arrived += 1
         self.deadlines.append(context.deadline.get())
         if body.message == "hold":
             await self.release.wait()
-        claims = call.claims
-        assert claims is not None
         return system.EchoReply(
             message=body.message,
             eco=body.eco,
