@@ -97,7 +97,10 @@ self.addEventListener("fetch", function (event) {
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === "navigate" && url.pathname === "/auth/login") {
-    event.respondWith(forgetEveryone().then(function () { return fetch(request); }));
+    // Only a browser that is not (any longer) signed in is sent here.
+    event.respondWith(Promise.all([forgetEveryone(), unsubscribe()]).then(function () {
+      return fetch(request);
+    }));
     return;
   }
   if (url.pathname.indexOf("/api/") === 0 || url.pathname.indexOf("/auth/") === 0) return;
@@ -114,14 +117,35 @@ self.addEventListener("message", function (event) {
   if (event.data === "signed-out") event.waitUntil(forgetEveryone());
 });
 
+function unsubscribe() {
+  return self.registration.pushManager.getSubscription().then(function (sub) {
+    return sub ? sub.unsubscribe() : false;
+  }).catch(function () { return false; });
+}
+
+// A push is shown only while its person is still signed in here. Signed out elsewhere (a
+// back-channel logout, an expired session): nothing of it is shown, this browser
+// unsubscribes (the push service then answers 410 and the subscription is deleted) and
+// the offline pages go.
 self.addEventListener("push", function (event) {
   var message = {};
   try { message = event.data ? event.data.json() : {}; } catch (e) { message = {}; }
-  event.waitUntil(self.registration.showNotification(message.title || "partnermesh", {
-    body: message.body || "", icon: "/static/icons/icon-192.png",
-    tag: message.notification ? "note-" + message.notification : undefined,
-    data: { url: message.url || "/notifications" }
-  }));
+  function show() {
+    return self.registration.showNotification(message.title || "partnermesh", {
+      body: message.body || "", icon: "/static/icons/icon-192.png",
+      tag: message.notification ? "note-" + message.notification : undefined,
+      data: { url: message.url || "/notifications" }
+    });
+  }
+  event.waitUntil(fetch("/api/session", { credentials: "same-origin" }).then(function (resp) {
+    if (resp.status !== 401) return show();
+    return Promise.all([unsubscribe(), forgetEveryone()]).then(function () {
+      return self.registration.showNotification("partnermesh", {
+        body: "You were signed out: this device no longer receives notifications.",
+        icon: "/static/icons/icon-192.png", data: { url: "/" }
+      });
+    });
+  }, show));
 });
 
 self.addEventListener("notificationclick", function (event) {

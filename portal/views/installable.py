@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 
 from contracts.v1.push import PUSH_KINDS
 from portal.api import ApiError
-from portal.web import Ctx, CtxDep, done, portal_of
+from portal.web import Ctx, CtxDep, current_session, done, portal_of
 
 router = APIRouter()
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -74,6 +74,16 @@ async def service_worker() -> Response:
     # Checked by the browser on every navigation: never an old copy from an HTTP cache.
     headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"}
     return FileResponse(STATIC / "sw.js", media_type="text/javascript", headers=headers)
+
+
+@router.get("/api/session")
+async def session_state(request: Request) -> Response:
+    """Whether this browser is still signed in (the service worker asks before showing a
+    push: a session ended elsewhere, e.g. by a back-channel logout, unsubscribes it)."""
+    session = await current_session(request)
+    if session is None:
+        return JSONResponse({"signed_in": False}, status_code=401)
+    return JSONResponse({"signed_in": True})
 
 
 @router.post("/notifications/push")

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from identity.cli.seed import PASSWORD
+from portal import repository as repo
 from tests.portal.browser import signed_in_page
-from tests.portal.mesh import Mesh
+from tests.portal.mesh import ECO, Mesh
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -114,5 +115,37 @@ class TestOffline:
 
             await page.context.set_offline(True)
             await page.goto(f"{portal}/threads/{seeded['thread']}")
+            await page.get_by_role("heading", name="You are offline").wait_for()
+            await page.context.set_offline(False)
+
+
+class TestSessionEndedElsewhere:
+    async def test_a_back_channel_logout_empties_the_offline_cache(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
+        """The back-channel logout ends the portal session (as ``/auth/backchannel-logout``
+        does, by identity's sid or the person); the next page the browser asks for sends it
+        to sign in, and the service worker forgets the offline pages on the way."""
+        thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
+        portal = mesh.portal_app.state.portal
+        async with signed_in_page(browser, mesh, "chloe") as page:
+            await worker_ready(page)
+            assert (await page.request.get(mesh.portal_url + "/api/session")).status == 200
+            await page.goto(thread)
+            assert len(await page.evaluate(f"(async () => {PAGES_CACHES})()")) == 1
+            async with portal.db.transaction() as s:
+                assert await repo.end_idp_sessions(s, ECO, mesh.subs["chloe"], None) >= 1
+            assert (await page.request.get(mesh.portal_url + "/api/session")).status == 401
+            # identity's login session is over too: its sign-in page stops the way back
+            await page.route(
+                mesh.identity_url + "/**",
+                lambda route: route.fulfill(
+                    status=200, content_type="text/html", body="<h1>Sign in again</h1>"
+                ),
+            )
+            await page.goto(thread)
+            assert page.url.startswith(mesh.identity_url), page.url
+            await page.context.set_offline(True)
+            await page.goto(thread)
             await page.get_by_role("heading", name="You are offline").wait_for()
             await page.context.set_offline(False)
