@@ -31,9 +31,9 @@ OFFLINE_PAGES = (
     r"^/introductions$",
 )
 PUSH_LABELS = {
-    "introduction": "Introductions (proposed to me, made by a broker, accepted, connected)",
-    "mention": "Mentions of me",
-    "reply": "Replies to my threads",
+    "introduction": "When an introduction concerns me (proposed, by a broker, accepted, connected)",
+    "mention": "When someone mentions me",
+    "reply": "When someone answers a thread I started",
 }
 
 

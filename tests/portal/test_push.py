@@ -60,17 +60,17 @@ class TestPushes:
     async def test_an_introduction_is_pushed_encrypted_and_signed(
         self, mesh: Mesh, receiver: PushService
     ) -> None:
-        nadia, fatima = mesh.subs["nadia"], mesh.subs["fatima"]
-        to_nadia, _ = await subscribed(mesh, receiver, "nadia", {"introduction": True})
-        # fatima pushes mentions only: she opted out of introductions
-        to_fatima, _ = await subscribed(
-            mesh, receiver, "fatima", {"introduction": False, "mention": True}
+        chloe, nadia = mesh.subs["chloe"], mesh.subs["nadia"]
+        to_chloe, _ = await subscribed(mesh, receiver, "chloe", {"introduction": True})
+        # nadia pushes mentions only: she opted out of introductions
+        to_nadia, _ = await subscribed(
+            mesh, receiver, "nadia", {"introduction": False, "mention": True}
         )
-        settings = await ok(mesh, "nadia", "GET", PUSH)
+        settings = await ok(mesh, "chloe", "GET", PUSH)
         assert settings["kinds"] == {"introduction": True, "mention": False, "reply": False}
 
-        intro = await ok(mesh, "bruno", "POST", "/introductions", {"a": nadia, "b": fatima})
-        got = await to_nadia.next()
+        intro = await ok(mesh, "bruno", "POST", "/introductions", {"a": chloe, "b": nadia})
+        got = await to_chloe.next()
         message = got["message"]
         assert message["kind"] == "introduction"
         assert message["url"] == f"/introductions#intro-{intro['id']}"
@@ -80,20 +80,20 @@ class TestPushes:
         assert receiver.vapid_keys == {settings["public_key"]}
         assert got["vapid"]["sub"].startswith("mailto:")
 
-        # fatima: pushes are sent in order, so her mention coming proves no introduction came
-        word = await mention(mesh, "noah", "fatima")
-        got = await to_fatima.next()
+        # nadia: pushes are sent in order, so her mention coming proves no introduction came
+        word = await mention(mesh, "noah", "nadia")
+        got = await to_nadia.next()
         assert got["message"]["kind"] == "mention" and word in got["message"]["body"]
-        assert to_fatima.received == []
+        assert to_nadia.received == []
 
     async def test_an_expired_subscription_is_removed(
         self, mesh: Mesh, receiver: PushService
     ) -> None:
-        _browser, sid = await subscribed(mesh, receiver, "chloe", {"mention": True}, gone=True)
-        assert [s["id"] for s in (await ok(mesh, "chloe", "GET", PUSH))["subscriptions"]] == [sid]
-        await mention(mesh, "felix", "chloe")
+        _browser, sid = await subscribed(mesh, receiver, "bruno", {"mention": True}, gone=True)
+        assert [s["id"] for s in (await ok(mesh, "bruno", "GET", PUSH))["subscriptions"]] == [sid]
+        await mention(mesh, "felix", "bruno")
         async with asyncio.timeout(15):
-            while (await ok(mesh, "chloe", "GET", PUSH))["subscriptions"]:
+            while (await ok(mesh, "bruno", "GET", PUSH))["subscriptions"]:
                 await asyncio.sleep(0.1)
 
 
@@ -132,7 +132,7 @@ class TestPortalForms:
     async def test_opt_in_form_and_subscription_api_need_the_csrf_token(
         self, mesh: Mesh, receiver: PushService
     ) -> None:
-        async with sign_in(mesh, "felix", "/notifications") as portal:
+        async with sign_in(mesh, "olivia", "/notifications") as portal:
             page = await portal.get("/notifications")
             assert 'action="/notifications/push"' in page.text
             token = csrf_of(page.text)
@@ -140,13 +140,13 @@ class TestPortalForms:
             assert stale.status_code == 403
             wrong = await portal.post(PUSH, data={"mention": "on", "csrf": "x" * 40})
             assert wrong.status_code == 403
-            assert (await ok(mesh, "felix", "GET", PUSH))["kinds"]["mention"] is False
+            assert (await ok(mesh, "olivia", "GET", PUSH))["kinds"]["mention"] is False
             saved = await portal.post(PUSH, data={"mention": "on", "csrf": token})
             assert saved.status_code == 200 and "Push settings saved." in saved.text
             assert re.search(r'id="push-mention" name="mention" checked', saved.text)
-            assert (await ok(mesh, "felix", "GET", PUSH))["kinds"]["mention"] is True
+            assert (await ok(mesh, "olivia", "GET", PUSH))["kinds"]["mention"] is True
 
-            browser = receiver.browser("felix-portal")
+            browser = receiver.browser("olivia-portal")
             api = "/api/push/subscriptions"
             refused = await portal.post(api, json=browser.subscription())
             assert refused.status_code == 403
@@ -156,10 +156,10 @@ class TestPortalForms:
             assert made.status_code == 201, made.text
             sid = made.json()["id"]
             assert (await portal.delete(f"{api}/{sid}")).status_code == 403
-            listed = (await ok(mesh, "felix", "GET", PUSH))["subscriptions"]
+            listed = (await ok(mesh, "olivia", "GET", PUSH))["subscriptions"]
             assert [s["id"] for s in listed] == [sid]
 
             # signing out removes this browser's subscription (the form names it)
             out = await portal.post("/auth/logout", data={"csrf": token, "push": sid})
             assert out.status_code < 400
-            assert (await ok(mesh, "felix", "GET", PUSH))["subscriptions"] == []
+            assert (await ok(mesh, "olivia", "GET", PUSH))["subscriptions"] == []
