@@ -13,6 +13,7 @@ subscription is gone, and it is deleted.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import os
@@ -72,8 +73,6 @@ class VapidKey:
 
 
 def _b64url(raw: bytes) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -243,6 +242,8 @@ class Pusher:
                 job = await self.queue.get()
                 try:
                     await self.send(http, job)
+                except Exception:  # one failed push (even the database) stops no other
+                    log.exception("push to subscription %s failed", job.subscription)
                 finally:
                     self.queue.task_done()
 
