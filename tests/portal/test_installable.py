@@ -5,6 +5,7 @@ offline cache."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,11 +24,19 @@ pytestmark = pytest.mark.browser
 PAGES_CACHES = "(await caches.keys()).filter(n => n.startsWith('pm-pages-'))"
 
 
+async def until(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Poll ``expression`` in the page (``wait_for_function`` polls with an eval, which
+    the portal's CSP forbids, as it should)."""
+    async with asyncio.timeout(timeout):
+        while not await page.evaluate(expression):
+            await asyncio.sleep(0.1)
+
+
 async def worker_ready(page: Any) -> None:
     """The service worker is active and controls the page (later pages go through it)."""
-    await page.wait_for_function("document.body.getAttribute('data-sw') === 'registered'")
+    await until(page, "document.body.getAttribute('data-sw') === 'registered'")
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+    await until(page, "navigator.serviceWorker.controller !== null")
 
 
 @contextlib.asynccontextmanager
@@ -71,7 +80,12 @@ class TestInstallable:
             found = await cdp.send("Page.getAppManifest")
             assert found["url"] == mesh.portal_url + "/manifest.webmanifest"
             assert found["errors"] == [], found["errors"]
-            checked = await cdp.send("Page.getInstallabilityErrors")
+            # Chromium settles its verdict once the manifest and the worker are both in
+            for _ in range(50):
+                checked = await cdp.send("Page.getInstallabilityErrors")
+                if not checked["installabilityErrors"]:
+                    break
+                await asyncio.sleep(0.2)
             assert checked["installabilityErrors"] == [], checked
             links = await page.eval_on_selector_all(
                 "link[rel=manifest]", "els => els.map(e => e.href)"
@@ -108,9 +122,7 @@ class TestOffline:
             await page.goto(f"{portal}/threads/{seeded['thread']}")
             await page.get_by_role("button", name="Sign out").click()
             await page.wait_for_url(portal + "/")
-            await page.wait_for_function(
-                "document.body.getAttribute('data-offline-cleared') === '1'"
-            )
+            await until(page, "document.body.getAttribute('data-offline-cleared') === '1'")
             assert await page.evaluate(f"(async () => {PAGES_CACHES})()") == []
 
             await page.context.set_offline(True)
