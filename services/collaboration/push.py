@@ -38,6 +38,7 @@ from contracts.policy import Operation
 from contracts.v1 import push as p
 from contracts.v1.collaboration import NotificationAdded
 from contracts.v1.collaboration_models import EcoRequest
+from mesh.egress import EgressRefused, check_url, parse_networks
 from mesh.errors import MeshError
 from mesh.settings import var_dir
 from services.collaboration import push_repository as prepo
@@ -139,6 +140,7 @@ class Pusher:
         self.subject = settings.vapid_subject
         self.timeout = settings.push_timeout
         self.ttl = settings.push_ttl
+        self.allowed = parse_networks(settings.push_egress_allow)
         self.queue: asyncio.Queue[Job] = asyncio.Queue(QUEUE_SIZE)
 
     def routes(self) -> dict[Operation, Callable[[Who, Any], Awaitable[BaseModel]]]:
@@ -169,6 +171,10 @@ class Pusher:
     async def subscribe(self, who: Who, req: p.SubscribePush) -> p.PushSubscriptionView:
         """This browser's subscription for the caller; the same endpoint again is the same
         subscription (its keys renewed), and one registered by someone else is refused."""
+        try:
+            await check_url(req.endpoint, self.allowed)
+        except EgressRefused as exc:
+            raise MeshError(ErrorCode.VALIDATION_FAILED, f"push endpoint refused: {exc}") from None
         digest = hashlib.sha256(req.endpoint.encode()).hexdigest()
         async with self.deps.transaction() as s:
             row = await prepo.by_endpoint(s, digest)
@@ -250,6 +256,7 @@ class Pusher:
     async def send(self, http: aiohttp.ClientSession, job: Job) -> None:
         info = {"endpoint": job.endpoint, "keys": {"p256dh": job.p256dh, "auth": job.auth}}
         try:
+            await check_url(job.endpoint, self.allowed)  # its name may resolve elsewhere now
             await webpush_async(
                 info,
                 job.payload,
@@ -267,5 +274,5 @@ class Pusher:
                 log.info("push subscription %s expired (%s): removed", job.subscription, status)
             else:
                 log.warning("push to subscription %s failed: %s", job.subscription, status)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, EgressRefused) as exc:
             log.warning("push to subscription %s failed: %s", job.subscription, type(exc).__name__)

@@ -17,3 +17,6 @@ class CollaborationSettings(ServiceSettings):
     )
     push_timeout: float = Field(default=10.0, gt=0)
     push_ttl: int = Field(default=86_400, ge=0, description="seconds a push service keeps it")
+    # Push endpoints come from browsers, so from anyone: each must resolve to public
+    # addresses (mesh.egress, against SSRF) unless its network is allow-listed here.
+    push_egress_allow: list[str] = []

@@ -135,6 +135,7 @@ async def start_mesh(
             extra: dict[str, Any] = dict(EXTRA.get(name, {}))
             if name == "collaboration":  # the VAPID key of this mesh, made on first start
                 extra["vapid_key_file"] = str(workdir / "vapid-private.pem")
+                extra["push_egress_allow"] = ["127.0.0.0/8"]  # the tests' push receivers
             await stack.enter_async_context(
                 run_service(
                     name,

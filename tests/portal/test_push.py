@@ -113,7 +113,11 @@ class TestWhoMay:
         assert (await ok(mesh, "carlos", "GET", PUSH))["subscriptions"] == []
 
     async def test_bad_subscriptions_are_refused(self, mesh: Mesh) -> None:
+        keys = {"p256dh": "A" * 87, "auth": "B" * 22}
         for body in (
+            # beyond the allow-listed loopback, no private or metadata address (SSRF)
+            {"endpoint": "http://169.254.169.254/latest/meta-data", "keys": keys},
+            {"endpoint": "http://10.1.2.3/push", "keys": keys},
             {"endpoint": "javascript:alert(1)", "keys": {"p256dh": "A" * 87, "auth": "B" * 22}},
             {"endpoint": "https://push.example/x", "keys": {"p256dh": "not base64!", "auth": "x"}},
             {"endpoint": "https://push.example/x"},
