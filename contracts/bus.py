@@ -34,6 +34,7 @@ from contracts.v1.collaboration import (
     ContentCreated,
     ContentEdited,
     ContentHidden,
+    NotificationAdded,
     WorkspaceMembershipChanged,
 )
 from contracts.v1.connector import PartnerEventReceived
@@ -120,6 +121,8 @@ CONSUMERS: tuple[Consumer, ...] = (
             ProfileVerified,  # notifications: verifications
         ),
     ),
+    # Web Push of the notifications it records (services/collaboration/push.py)
+    Consumer("collaboration", "collaboration-push", _types(NotificationAdded)),
     Consumer("connector", "connector-webhooks", _types(PartnerEventReceived)),
 )
 

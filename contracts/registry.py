@@ -20,10 +20,20 @@ from contracts.v1 import (
     matching,
     profile,
     profile_images,
+    push,
     system,
 )
 
-_MODULES = (system, identity, profile, profile_images, collaboration, matching, connector)
+_MODULES = (
+    system,
+    identity,
+    profile,
+    profile_images,
+    collaboration,
+    push,
+    matching,
+    connector,
+)
 
 OPERATIONS: tuple[Operation, ...] = tuple(op for m in _MODULES for op in m.OPERATIONS)
 EVENT_TYPES: tuple[type[EventBase], ...] = tuple(

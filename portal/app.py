@@ -30,6 +30,7 @@ from portal.views import (
     flows,
     forums,
     home,
+    installable,
     intros,
     jsonapi,
     notifications,
@@ -159,6 +160,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (
+        installable,
         auth,
         home,
         people,

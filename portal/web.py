@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextvars
+import hmac
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +98,7 @@ def render(
     portal = portal_of(request)
     _companies.set(portal.companies)
     flashes = list(values.pop("flashes", []))
+    signed_out = bool(values.pop("signed_out", False))
     done = DONE.get(request.query_params.get("done", ""))
     if done:
         flashes.append(done)
@@ -107,8 +110,24 @@ def render(
         path=request.url.path,
         flashes=flashes,
         canonical=_canonical(request, portal.settings.public_url),
+        offline=_offline_key(portal.settings, session),
+        signed_out=signed_out,
     )
-    return TEMPLATES.TemplateResponse(request, template, values, status_code=status)
+    response = TEMPLATES.TemplateResponse(request, template, values, status_code=status)
+    if values["offline"]:  # the service worker keeps this person's pages under this name
+        response.headers["X-PM-Offline"] = values["offline"]
+    if signed_out:  # the service worker and portal.js forget every offline page here
+        response.headers["X-PM-Signed-Out"] = "1"
+    return response
+
+
+def _offline_key(settings: PortalSettings, session: Session | None) -> str:
+    """The name of a person's offline cache: stable for them, meaningless to anyone else."""
+    if session is None:
+        return ""
+    key = f"portal-offline:{settings.secret_key}".encode()
+    mac = hmac.new(key, f"{session.eco}\n{session.sub}".encode(), "sha256")
+    return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
 
 
 # Confirmations after a successful action: the action redirects to its page with ?done=<key>.
@@ -137,6 +156,7 @@ DONE = {
     "moderated": "Done: recorded in the moderation log.",
     "read": "Marked as read.",
     "preferences": "Notification settings saved.",
+    "push": "Push settings saved.",
 }
 
 

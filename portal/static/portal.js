@@ -497,7 +497,96 @@
     });
   }
 
+
+  /* ---------------------------------------------------------------- the installable app */
+  // The service worker (/sw.js) keeps the app shell and, per person, the pages to read
+  // offline. Signed out, this page empties every offline cache and unsubscribes from push
+  // (the server removed the subscription at sign-out, see the logout form's "push").
+  var PUSH_ID = "pm-push";
+
+  function clearOffline() {
+    if (!window.caches) return Promise.resolve();
+    return caches.keys().then(function (names) {
+      return Promise.all(names.filter(function (n) {
+        return n.indexOf("pm-pages-") === 0 || n === "pm-meta";
+      }).map(function (n) { return caches.delete(n); }));
+    });
+  }
+
+  function signedOut(reg) {
+    try { localStorage.removeItem(PUSH_ID); } catch (e) { /* storage off */ }
+    var push = reg && reg.pushManager ? reg.pushManager.getSubscription().then(function (sub) {
+      return sub ? sub.unsubscribe() : false;
+    }) : Promise.resolve(false);
+    return Promise.all([clearOffline(), push]).then(function () {
+      document.body.setAttribute("data-offline-cleared", "1");
+    });
+  }
+
+  function b64urlBytes(text) {
+    var pad = "=".repeat((4 - text.length % 4) % 4);
+    var raw = atob((text + pad).replace(/-/g, "+").replace(/_/g, "/"));
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+
+  function initPushDevice(reg) {
+    var box = document.getElementById("push-device");
+    if (!box || !reg || !reg.pushManager || !window.Notification) return;
+    var state = document.getElementById("push-state");
+    function say(text) { if (state) state.textContent = text; }
+    box.hidden = false;
+    document.getElementById("push-on").addEventListener("click", function () {
+      Notification.requestPermission().then(function (answer) {
+        if (answer !== "granted") throw new Error("notifications are not allowed in this browser");
+        return reg.pushManager.subscribe({
+          userVisibleOnly: true, applicationServerKey: b64urlBytes(box.getAttribute("data-key"))
+        });
+      }).then(function (sub) {
+        return fetch("/api/push/subscriptions", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+          body: JSON.stringify(sub.toJSON())
+        });
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) throw new Error(body.error || "HTTP " + resp.status);
+          localStorage.setItem(PUSH_ID, body.id);
+          say("This device receives pushes.");
+        });
+      }).catch(function (err) { say("Push could not be turned on: " + err.message); });
+    });
+    document.getElementById("push-off").addEventListener("click", function () {
+      var id = localStorage.getItem(PUSH_ID);
+      var server = id ? fetch("/api/push/subscriptions/" + encodeURIComponent(id), {
+        method: "DELETE", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() }
+      }) : Promise.resolve();
+      server.then(function () {
+        localStorage.removeItem(PUSH_ID);
+        return reg.pushManager.getSubscription();
+      }).then(function (sub) { return sub ? sub.unsubscribe() : false; })
+        .then(function () { say("This device no longer receives pushes."); },
+              function (err) { say("Could not stop: " + err.message); });
+    });
+  }
+
+  function initApp() {
+    var logoutPush = document.getElementById("logout-push");
+    try {
+      if (logoutPush) logoutPush.value = localStorage.getItem(PUSH_ID) || "";
+    } catch (e) { /* storage off */ }
+    if (!("serviceWorker" in navigator)) return;
+    var out = document.querySelector('meta[name="pm-signed-out"]');
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (reg) {
+      document.body.setAttribute("data-sw", "registered");
+      if (out) return signedOut(reg);
+      initPushDevice(reg);
+    }, function () { if (out) signedOut(null); });
+  }
+
   function init() {
+    initApp();
     initLive();
     initMenu(); initExamples(); initCopy(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
     canonicalAddress();

@@ -12,6 +12,7 @@ from mesh.consttime import same
 from portal.oidc import LoginError, pkce_pair, unverified_claims
 from portal.sessions import LOGIN_TTL, cookie_name
 from portal.settings import PortalSettings
+from portal.views.installable import forget_push
 from portal.web import CtxDep, portal_of, render, safe_next
 
 router = APIRouter(prefix="/auth")
@@ -150,8 +151,13 @@ def set_session_cookie(response: Response, settings: PortalSettings, value: str)
 
 
 @router.post("/logout")
-async def logout(ctx: CtxDep) -> Response:
+async def logout(request: Request, ctx: CtxDep) -> Response:
+    """Ends the session; this browser's push subscription (which ``portal.js`` names in the
+    form) is removed first, with the session's token. The page signed out clears the
+    offline cache and unsubscribes in the browser (``portal.js``)."""
     portal = ctx.portal
+    push = (await request.form()).get("push")
+    await forget_push(ctx, push if isinstance(push, str) else "")
     id_token = ctx.session.tokens.id_token if ctx.session.tokens else None
     await portal.store.destroy(ctx.session)
     home = portal.settings.public_url.rstrip("/") + "/"

@@ -54,7 +54,7 @@ def _waiting(intros: Any, me: str) -> list[dict[str, Any]]:
 async def home(request: Request) -> Response:
     session = await current_session(request)
     if session is None:
-        return render(request, "landing.html", None)
+        return render(request, "landing.html", None, signed_out=True)
     ctx = await signed_in(request)
     (intros, intro_err), (notes, note_err), (threads, thread_err) = await asyncio.gather(
         ctx.attempt("matching.list_introductions"),

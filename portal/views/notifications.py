@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from contracts.v1.collaboration import NOTIFICATION_STREAM
 from contracts.v1.collaboration_models import NOTIFICATION_KINDS
+from contracts.v1.push import PUSH_KINDS
+from portal.views.installable import PUSH_LABELS
 from portal.views.names import names
 from portal.web import CtxDep, done
 
@@ -35,10 +37,12 @@ KIND_LABELS = {
 
 @router.get("/notifications")
 async def notifications(ctx: CtxDep) -> Response:
-    (box, err), (prefs, prefs_err) = (
+    (box, err), (prefs, prefs_err), (push, push_err) = (
         await ctx.attempt("collaboration.notifications.list", limit=50),
         await ctx.attempt("collaboration.notifications.preferences"),
+        await ctx.attempt("collaboration.push.settings"),
     )
+    pushed = (push or {}).get("kinds", {})
     items = (box or {}).get("items", [])
     on = (prefs or {}).get("kinds", {})
     return ctx.render(
@@ -49,6 +53,9 @@ async def notifications(ctx: CtxDep) -> Response:
         err=err,
         kinds=[(k, KIND_LABELS[k], on.get(k, True)) for k in NOTIFICATION_KINDS],
         prefs_err=prefs_err,
+        push=push,
+        push_err=push_err,
+        push_kinds=[(k, PUSH_LABELS[k], pushed.get(k, False)) for k in PUSH_KINDS],
         names=await names(ctx, [n["actor"] for n in items]),
         describe=describe,
         link=link,

@@ -17,7 +17,9 @@ from mesh.runtime import ServiceRuntime
 from mesh.service import routed
 from services.collaboration import consumers, conversations, search
 from services.collaboration.forums import Forums
+from services.collaboration.push import DECLARED, Pusher
 from services.collaboration.service import Deps, Who
+from services.collaboration.settings import CollaborationSettings
 from services.collaboration.workspaces import Workspaces
 
 Logic = Callable[[Who, Any], Awaitable[BaseModel]]
@@ -81,3 +83,10 @@ def register(rt: ServiceRuntime) -> None:
         await consumers.handle(deps, session, event)
 
     rt.consume(consumers.DURABLE, consumers.SUBJECTS, on_event)
+
+    settings = rt.settings
+    assert isinstance(settings, CollaborationSettings)
+    pusher = Pusher(deps, settings)
+    rt.endpoints(routed(pusher.routes(), caller=Who.of))
+    rt.consume(DECLARED.durable, DECLARED.filter_subjects, pusher.notification_added)
+    rt.background("push", pusher.run)

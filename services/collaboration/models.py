@@ -210,6 +210,31 @@ class NotificationMuteRow(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
+class PushSubscriptionRow(Base):
+    """A browser's Web Push subscription (RFC 8030) of one person: where to push and the
+    keys to encrypt for it (RFC 8291). ``endpoint_hash`` (SHA-256) keeps one row per URL."""
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (Index("ix_push_subscriptions_person", "eco", "person"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    person: Mapped[str] = mapped_column(String(255))
+    endpoint_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    p256dh: Mapped[str] = mapped_column(String(128))
+    auth: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class PushKindRow(Base):
+    """A kind of notification a person opted in to have pushed (no row: not pushed)."""
+
+    __tablename__ = "push_kinds"
+    eco: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class ModerationRow(Base):
     """The audit trail of every moderation action."""
 

@@ -9,6 +9,7 @@ import pytest
 from contracts.claims import Role, Scope
 from contracts.registry import operations_of
 from contracts.v1 import collaboration as c
+from contracts.v1 import push
 
 OPS = operations_of("collaboration")
 
@@ -17,10 +18,12 @@ class TestOperations:
     def test_every_declared_operation_is_served(self):
         from services.collaboration.forums import Forums
         from services.collaboration.handlers import routes
+        from services.collaboration.push import Pusher
         from services.collaboration.workspaces import Workspaces
 
-        served = routes(Forums.__new__(Forums), Workspaces.__new__(Workspaces))
-        assert set(served) == set(c.OPERATIONS) == set(OPS)
+        served = set(routes(Forums.__new__(Forums), Workspaces.__new__(Workspaces)))
+        served |= set(Pusher.__new__(Pusher).routes())
+        assert served == set(c.OPERATIONS + push.OPERATIONS) == set(OPS)
 
     @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
     def test_path_parameters_are_request_fields(self, op):
@@ -40,7 +43,8 @@ class TestOperations:
             assert op.policy.scope.value.startswith(area), op.name
             reads = op.method == "GET"
             assert op.policy.scope.value.endswith(":read" if reads else ":write") or (
-                op in (c.MARK_READ, c.SET_NOTIFICATION_PREFERENCES)  # my own inbox
+                op
+                in (c.MARK_READ, c.SET_NOTIFICATION_PREFERENCES, *push.OPERATIONS)  # my own inbox
             ), op.name
 
     def test_moderation_is_for_brokers_and_operators(self):

@@ -132,6 +132,10 @@ async def start_mesh(
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
         verifier = TokenVerifier(RemoteJwks(http), identity_url, DEFAULT_AUDIENCE)
         for name, settings_cls, metadata, register in SERVICES:
+            extra: dict[str, Any] = dict(EXTRA.get(name, {}))
+            if name == "collaboration":  # the VAPID key of this mesh, made on first start
+                extra["vapid_key_file"] = str(workdir / "vapid-private.pem")
+                extra["push_egress_allow"] = ["127.0.0.0/8"]  # the tests' push receivers
             await stack.enter_async_context(
                 run_service(
                     name,
@@ -142,7 +146,7 @@ async def start_mesh(
                     database_url=database_urls[name],
                     verifier=verifier,
                     identity_url=identity_url,
-                    **EXTRA.get(name, {}),
+                    **extra,
                 )
             )
         gw_settings = GatewaySettings(
