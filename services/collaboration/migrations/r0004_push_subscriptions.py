@@ -2,7 +2,7 @@
 
 Expand-safe: two new tables, nothing the previous release reads changes.
 
-Revision ID: 0004_pwa
+Revision ID: 0004
 Revises: 0003
 """
 
