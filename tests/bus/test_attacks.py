@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import nats
 import pytest
@@ -28,11 +29,11 @@ from tests.bus.conftest import probe
 
 
 class TestAnonymous:
-    async def test_anonymous_connection_is_refused(self, secured):
+    async def test_anonymous_connection_is_refused(self, secured) -> None:
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):
             await nats.connect(secured.url, allow_reconnect=False, max_reconnect_attempts=0)
 
-    async def test_unknown_key_is_refused(self, secured, tmp_path):
+    async def test_unknown_key_is_refused(self, secured, tmp_path: Path) -> None:
         seed = tmp_path / "stranger.nk"
         seed.write_bytes(new_user_seed())
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):
@@ -43,11 +44,11 @@ class TestTokenSniffing:
     SNIFFS = (">", "pm.v1.>", "_INBOX.>", f"{inbox_prefix('gateway')}.>", "pm.v1.profile.echo")
 
     @pytest.mark.parametrize("sniffer", ["matching", "collaboration", "connector", "identity"])
-    async def test_nobody_reads_a_call_or_its_reply(self, sniffer, connect_as):
+    async def test_nobody_reads_a_call_or_its_reply(self, sniffer: str, connect_as: object) -> None:
         thief = await connect_as(sniffer)
         stolen: list[bytes] = []
 
-        async def steal(msg):
+        async def steal(msg) -> None:
             stolen.append(msg.data + repr(msg.headers).encode())
 
         for subject in self.SNIFFS:
@@ -57,7 +58,7 @@ class TestTokenSniffing:
 
         service = await connect_as("profile")
 
-        async def answer(msg):
+        async def answer(msg) -> None:
             await msg.respond(b"reply with " + msg.headers["Authorization"].encode())
 
         await service.nc.subscribe("pm.v1.profile.echo", queue="profile", cb=answer)
@@ -100,7 +101,9 @@ class TestForgedEvents:
             ("connector", "pm.v1.identity.token_revoked"),
         ],
     )
-    async def test_refused_at_the_bus_and_not_stored(self, forger, type_, connect_as):
+    async def test_refused_at_the_bus_and_not_stored(
+        self, forger: str, type_: str, connect_as: object
+    ) -> None:
         before = await self.stored(connect_as, type_)
         p = await connect_as(forger)
         subject = event_subject("acme", type_)
@@ -109,7 +112,7 @@ class TestForgedEvents:
         assert ("publish", subject.lower(), None) in await p.settle()
         assert await self.stored(connect_as, type_) == before
 
-    async def test_only_identity_revokes_tokens(self, connect_as):
+    async def test_only_identity_revokes_tokens(self, connect_as: object) -> None:
         forger = await connect_as("matching")
         forged = token_revoked("forged-jti")
         with pytest.raises(TimeoutError):
@@ -131,7 +134,7 @@ class TestForgedEvents:
         finally:
             await feed.stop()
 
-    async def test_identity_publishes_its_own_events(self, connect_as):
+    async def test_identity_publishes_its_own_events(self, connect_as: object) -> None:
         """The counterpart of the forgeries: the owner's event is stored (and counted)."""
         event = person_registered()
         before = await self.stored(connect_as, event.type)

@@ -9,7 +9,7 @@ from contracts.subjects import EVENT_STREAM, event_subject
 from contracts.v1 import collaboration as c
 from contracts.v1.matching import IntroductionChanged, IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated, PersonPublic
-from tests.collaboration.conftest import until
+from tests.collaboration.conftest import Mesh, until
 from tests.collaboration.test_forums import denied, seed_category
 from tests.collaboration.test_workspaces import meet
 
@@ -32,7 +32,7 @@ def summary(events: list[EventBase]) -> list[tuple]:
 
 
 class TestForumEvents:
-    async def test_one_event_per_change(self, mesh):
+    async def test_one_event_per_change(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="Reefers", body="Cold chain"
@@ -70,7 +70,7 @@ class TestForumEvents:
         assert events[2].data.text == "We ship weekly" and events[2].data.thread == thread.id
         assert len({e.id for e in events}) == len(events)
 
-    async def test_hiding_a_thread_hides_its_posts(self, mesh):
+    async def test_hiding_a_thread_hides_its_posts(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"
@@ -89,7 +89,7 @@ class TestForumEvents:
             (HIDDEN, "post", p1.id, False),
         ]
 
-    async def test_mentions_travel_with_the_content(self, mesh):
+    async def test_mentions_travel_with_the_content(self, mesh: Mesh) -> None:
         await meet(mesh, "carlos")
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="introductions", title="Hi", body="cc @carlos"
@@ -99,7 +99,7 @@ class TestForumEvents:
 
 
 class TestWorkspaceEvents:
-    async def test_membership_and_audience(self, mesh):
+    async def test_membership_and_audience(self, mesh: Mesh) -> None:
         await meet(mesh, "carlos", "fatima")
         before = len(await mesh.events())
         ws = await mesh.call(
@@ -167,7 +167,7 @@ class TestConsumedEvents:
         memberships = [e for e in await mesh.events() if e.type == MEMBERSHIP]
         return spaces, len(memberships)
 
-    async def test_introduction_opens_one_workspace_whatever_the_replays(self, mesh):
+    async def test_introduction_opens_one_workspace_whatever_the_replays(self, mesh: Mesh) -> None:
         event = self.connected(mesh)
         await self.processed(mesh, await self.publish(mesh, event))
         spaces, memberships = await self.state(mesh)
@@ -185,7 +185,7 @@ class TestConsumedEvents:
         await self.processed(mesh, await self.publish(mesh, again))
         assert await self.state(mesh) == (spaces, memberships)
 
-    async def test_profile_events_name_people_once(self, mesh):
+    async def test_profile_events_name_people_once(self, mesh: Mesh) -> None:
         await self.processed(mesh, await self.publish(mesh, self.connected(mesh, "i-2")))
         update = PersonProfileUpdated(
             ecosystem=mesh.eco,
@@ -198,7 +198,7 @@ class TestConsumedEvents:
         assert names["noah"] == "Noah Lindqvist"
         assert names["chloe"] == ""  # never named by a profile, never called the service
 
-    async def test_a_replayed_introduction_step_notifies_once(self, mesh):
+    async def test_a_replayed_introduction_step_notifies_once(self, mesh: Mesh) -> None:
         data = self.connected(mesh, "i-3").data.model_copy(
             update={"status": "accepted", "actor": "chloe"}
         )
@@ -225,7 +225,7 @@ class TestHandlesFromIdentity:
         )
         await TestConsumedEvents().processed(mesh, await TestConsumedEvents().publish(mesh, event))
 
-    async def test_registered_people_can_be_mentioned_and_suggested(self, mesh):
+    async def test_registered_people_can_be_mentioned_and_suggested(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         await self.register(mesh, "sub-noah-1", "noah.n", "Noah Nguyen", "northwind")
         await self.register(mesh, "sub-nora-2", "nora", "Nora Berg", "contoso")
@@ -251,7 +251,7 @@ class TestHandlesFromIdentity:
         # Wildcards are text, not patterns.
         assert (await mesh.call_as(c.MENTION_SUGGESTIONS, bare, q="%")).items == []
 
-    async def test_suggestions_stay_in_the_callers_ecosystem(self, mesh):
+    async def test_suggestions_stay_in_the_callers_ecosystem(self, mesh: Mesh) -> None:
         await self.register(mesh, "sub-noah-1", "noah.n", "Noah Nguyen", "northwind")
         other = mesh.tokens.mint(eco="elsewhere", sub="x", partner="p", roles=["member"])
         err = await denied(

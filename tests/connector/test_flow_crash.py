@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from nats.aio.client import Client
 
 from tests.connector.backends import BackendState, backend_app
+from tests.connector.conftest import Mesh
 from tests.connector.test_flows import PARTNERS, setup_chain, start, wait_flow
 from tests.support.infra import serve_app
+from tests.support.tokens import TestKeys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +39,7 @@ def issuer_app(test_keys) -> FastAPI:
 
 
 @pytest.fixture
-async def issuer(test_keys) -> AsyncIterator[str]:
+async def issuer(test_keys: TestKeys) -> AsyncIterator[str]:
     """A loopback issuer the connector process fetches the test JWKS from."""
     app = issuer_app(test_keys)
     async with serve_app(app) as url:
@@ -74,8 +77,8 @@ async def wait_ready(nc) -> None:
 
 class TestCrash:
     async def test_kill_9_mid_flow_resumes_and_applies_each_step_once(
-        self, mesh, nc, nats_url, database_url, issuer, tmp_path
-    ):
+        self, mesh: Mesh, nc: Client, nats_url: str, database_url: str, issuer: str, tmp_path: Path
+    ) -> None:
         claims = {"iss": f"{issuer}/eco/acme"}
         env = {
             **os.environ,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from tests.connector.backends import BackendState, backend_app
+from tests.connector.conftest import Mesh
 from tests.support.infra import serve_app
 
 # partner → (admin, operations: name → (path, compensation?))
@@ -117,7 +119,9 @@ async def start(mesh, steps=STEPS, **claims):
 
 
 class TestFlows:
-    async def test_flow_runs_every_step_as_its_owner(self, mesh, connector, chain):
+    async def test_flow_runs_every_step_as_its_owner(
+        self, mesh: Mesh, connector: Any, chain
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         flow = await wait_flow(mesh, (await start(mesh)).id)
@@ -134,7 +138,9 @@ class TestFlows:
             ("contoso.reserve", "northwind", flow.id)
         ]
 
-    async def test_failure_compensates_done_steps_in_reverse(self, mesh, connector, chain):
+    async def test_failure_compensates_done_steps_in_reverse(
+        self, mesh: Mesh, connector: Any, chain
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         states["northwind"].fail_kinds.add("shipment")
@@ -146,7 +152,9 @@ class TestFlows:
         cancel = states["fabrikam"].by_key
         assert any(v.get("order") == flow.steps[0].output["ref"] for v in cancel.values())
 
-    async def test_transient_failures_are_retried_before_compensating(self, mesh, connector, chain):
+    async def test_transient_failures_are_retried_before_compensating(
+        self, mesh: Mesh, connector: Any, chain
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         states["northwind"].fail_first["shipment"] = 2  # 503 twice, then fine
@@ -156,7 +164,9 @@ class TestFlows:
         assert states["northwind"].effects == {"shipment": 1}
         assert "cancellation" not in states["fabrikam"].effects
 
-    async def test_a_blocked_flow_does_not_hold_up_others(self, mesh, connector, chain):
+    async def test_a_blocked_flow_does_not_hold_up_others(
+        self, mesh: Mesh, connector: Any, chain
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         states["contoso"].gated = True
@@ -168,7 +178,9 @@ class TestFlows:
         states["contoso"].gate.set()
         assert (await wait_flow(mesh, held.id)).status == "completed"
 
-    async def test_steps_are_authorised_as_the_owner(self, mesh, connector, chain):
+    async def test_steps_are_authorised_as_the_owner(
+        self, mesh: Mesh, connector: Any, chain
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         grants = await mesh(c.LIST_GRANTS, "carlos", {"operation": "contoso.reserve"})
@@ -180,7 +192,7 @@ class TestFlows:
         assert states["contoso"].effects == {} and states["northwind"].effects == {}
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
 
-    async def test_flow_visibility_and_denials(self, mesh, connector, chain):
+    async def test_flow_visibility_and_denials(self, mesh: Mesh, connector: Any, chain) -> None:
         urls, _ = chain
         await setup_chain(mesh, urls)
         flow = await start(mesh)

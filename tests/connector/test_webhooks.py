@@ -6,14 +6,17 @@ import asyncio
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
+from nats.aio.client import Client
 
 from contracts.errors import ErrorCode
 from contracts.subjects import event_subject
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from tests.connector.backends import Receiver, receiver_app, standard_signature
+from tests.connector.conftest import Mesh
 from tests.support.bombs import nested_objects
 from tests.support.infra import free_port, serve_app
 
@@ -53,7 +56,7 @@ async def eventually(check, timeout: float = 20.0):
 
 
 @pytest.fixture
-async def inbound(mesh, connector, loopback_allowed):
+async def inbound(mesh: Mesh, connector: Any, loopback_allowed: None):
     """fabrikam's inbound endpoint; returns its signing secret (shown once)."""
     reply = await mesh(c.CREATE_INBOUND, "fatima", {"partner": "fabrikam", "name": "erp-events"})
     assert reply.secret.startswith("whsec_")
@@ -61,11 +64,13 @@ async def inbound(mesh, connector, loopback_allowed):
 
 
 class TestInbound:
-    async def test_verified_message_is_published_once(self, mesh, nc, inbound):
+    async def test_verified_message_is_published_once(
+        self, mesh: Mesh, nc: Client, inbound
+    ) -> None:
         js = nc.jetstream()
         got: list[c.PartnerEventReceived] = []
 
-        async def collect(m):
+        async def collect(m) -> None:
             got.append(c.PartnerEventReceived.model_validate_json(m.data))
 
         subject = event_subject("acme", "pm.v1.connector.partner_event")
@@ -90,7 +95,9 @@ class TestInbound:
             {"order": "o-1"},
         )
 
-    async def test_bad_signature_stale_timestamp_and_other_partner(self, mesh, inbound):
+    async def test_bad_signature_stale_timestamp_and_other_partner(
+        self, mesh: Mesh, inbound
+    ) -> None:
         msg = signed(inbound, "order.shipped", {})
         tampered = {**msg, "body": msg["body"].replace("order.shipped", "order.cancelled")}
         err = await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", tampered))
@@ -143,7 +150,7 @@ async def deliveries(mesh, sub_id: str):
 
 
 class TestOutbound:
-    async def test_subscription_needs_a_grant(self, mesh, inbound):
+    async def test_subscription_needs_a_grant(self, mesh: Mesh, inbound) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         assert (await refused(subscribe(mesh, url))).code is ErrorCode.FORBIDDEN
         grant = await mesh(
@@ -166,7 +173,9 @@ class TestOutbound:
         err = await refused(subscribe(mesh, "http://169.254.169.254"))
         assert err.code is ErrorCode.BAD_REQUEST
 
-    async def test_receiver_down_for_a_while_gets_each_webhook_once(self, mesh, inbound):
+    async def test_receiver_down_for_a_while_gets_each_webhook_once(
+        self, mesh: Mesh, inbound
+    ) -> None:
         await mesh(
             c.CREATE_EVENT_GRANT, "fatima", {"partner": "fabrikam", "event_type": "order.shipped"}
         )
@@ -196,7 +205,7 @@ class TestOutbound:
         assert payloads == [f"o-{i}" for i in range(5)]
         assert {d.webhook_id for d in items} == set(rx.processed)
 
-    async def test_dead_letter_then_replay(self, mesh, inbound, connector):
+    async def test_dead_letter_then_replay(self, mesh: Mesh, inbound, connector: Any) -> None:
         connector.settings.delivery_max_attempts = 3
         await mesh(
             c.CREATE_EVENT_GRANT,
@@ -229,7 +238,7 @@ class TestOutbound:
             await eventually(delivered)
         assert list(rx.processed) == [d.webhook_id]
 
-    async def test_revoked_event_grant_stops_deliveries(self, mesh, inbound):
+    async def test_revoked_event_grant_stops_deliveries(self, mesh: Mesh, inbound) -> None:
         grant = await mesh(
             c.CREATE_EVENT_GRANT,
             "fatima",

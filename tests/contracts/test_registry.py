@@ -14,11 +14,11 @@ def _audit(action: str) -> AuditEvent:
 
 
 class TestDecodeEvents:
-    def test_a_single_event_is_a_list_of_one(self):
+    def test_a_single_event_is_a_list_of_one(self) -> None:
         event = _audit("x")
         assert decode_events(event.model_dump_json().encode()) == [event]
 
-    def test_a_batch_keeps_its_order_and_every_id(self):
+    def test_a_batch_keeps_its_order_and_every_id(self) -> None:
         events = [_audit(f"e{i}") for i in range(3)]
         raw = " [" + ",".join(e.model_dump_json() for e in events) + "]"
         assert decode_events(raw) == events
@@ -28,7 +28,7 @@ class TestDecodeEvents:
         "raw",
         [b"", b"[]x", b'{"not": "an event"}', b'[{"not": "an event"}]', b"[1, 2]", b"null"],
     )
-    def test_off_contract_is_refused(self, raw):
+    def test_off_contract_is_refused(self, raw: bytes) -> None:
         with pytest.raises(ValidationError):
             decode_events(raw)
 
@@ -46,5 +46,5 @@ class TestDecodeEvents:
         ("other.pm.v1.evt.acme.identity.audit", False),
     ],
 )
-def test_which_subjects_may_be_batched(subject, expected):
+def test_which_subjects_may_be_batched(subject: str, expected: bool) -> None:
     assert batchable(subject) is expected

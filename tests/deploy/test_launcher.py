@@ -80,7 +80,7 @@ def start_up(var: Path, offset: int) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture
-def mesh(tmp_path):
+def mesh(tmp_path: Path):
     """The mesh started by the launcher in a subprocess, with its own var dir and ports."""
     var = tmp_path / "var"
     offset = offset_with_free_ports()
@@ -93,7 +93,7 @@ def mesh(tmp_path):
 
 
 class TestLauncher:
-    def test_up_answers_and_stops_clean(self, mesh):
+    def test_up_answers_and_stops_clean(self, mesh) -> None:
         proc, var, output, info_path = mesh
         assert info_path.exists(), f"launcher did not come up:\n{output}"
         info = json.loads(info_path.read_text())
@@ -149,7 +149,7 @@ class TestLauncher:
         time.sleep(0.5)
         assert processes_using(var) == []
 
-    def test_taken_port_is_named(self, tmp_path):
+    def test_taken_port_is_named(self, tmp_path: Path) -> None:
         import socket
 
         offset = offset_with_free_ports()
@@ -230,7 +230,7 @@ def person_token(info: dict, username: str) -> str:
 
 
 class TestPortOffset:
-    def test_sign_in_demo_journeys_and_an_immediate_restart(self, mesh):
+    def test_sign_in_demo_journeys_and_an_immediate_restart(self, mesh) -> None:
         proc, var, output, info_path = mesh
         assert info_path.exists(), f"launcher did not come up:\n{output}"
         info = json.loads(info_path.read_text())
@@ -299,7 +299,7 @@ class TestPortOffset:
             again.send_signal(signal.SIGINT)
             again.communicate(timeout=30)
 
-    def test_state_of_an_earlier_run_on_other_ports_still_signs_in(self, tmp_path):
+    def test_state_of_an_earlier_run_on_other_ports_still_signs_in(self, tmp_path: Path) -> None:
         var = tmp_path / "var"
         first, second = offset_with_free_ports(), offset_with_free_ports()
         proc, output = start_up(var, first)
@@ -321,7 +321,7 @@ class TestPortOffset:
 
 
 class TestPortCheck:
-    def test_closed_connections_do_not_count_and_listeners_do(self):
+    def test_closed_connections_do_not_count_and_listeners_do(self) -> None:
         import socket
 
         from deploy.launcher import listening

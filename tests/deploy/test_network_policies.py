@@ -58,16 +58,16 @@ def label(flow):
 
 
 @pytest.mark.parametrize("flow", NEEDED, ids=label)
-def test_needed_flow_passes(docs, flow):
+def test_needed_flow_passes(docs, flow) -> None:
     assert allowed(docs, *flow)
 
 
 @pytest.mark.parametrize("flow", FORBIDDEN, ids=label)
-def test_other_flow_is_refused(docs, flow):
+def test_other_flow_is_refused(docs, flow) -> None:
     assert not allowed(docs, *flow)
 
 
-def test_without_the_default_deny_everything_else_would_pass(docs):
+def test_without_the_default_deny_everything_else_would_pass(docs) -> None:
     """The evaluator sees the default deny: take it away and the unselected flows open."""
     open_ = mutated(docs, lambda d: d.__setitem__(slice(None), [
         x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "default-deny"
@@ -80,8 +80,8 @@ def test_without_the_default_deny_everything_else_would_pass(docs):
         assert allowed(open_, *flow)
 
 
-def test_a_missing_allow_rule_is_found(docs):
-    def plant(d):
+def test_a_missing_allow_rule_is_found(docs) -> None:
+    def plant(d) -> None:
         d[:] = [
             x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "redis-clients"
         ]

@@ -215,7 +215,7 @@ def identity_revision(workdir: Path) -> str:
         return str(db.execute("SELECT version_num FROM alembic_version").fetchone()[0])
 
 
-def test_previous_release_upgrades_in_place(tmp_path):
+def test_previous_release_upgrades_in_place(tmp_path: Path) -> None:
     started = time.monotonic()
     previous = tomllib.loads(release.RECORD.read_text())["release"][-1]
     old, new = previous_wheel(previous["commit"]), current_wheel()

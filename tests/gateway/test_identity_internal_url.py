@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from gateway.app import create_app
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
-from tests.support.tokens import TEST_IDENTITY_URL
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 
 ECHO = "/v1/ecosystems/acme/echo"
 
@@ -39,7 +39,9 @@ async def call_echo(nats_url: str, token: str, **overrides: str) -> httpx.Respon
 
 
 class TestInternalIdentityUrl:
-    async def test_keys_come_from_the_internal_address(self, nats_url, profile, test_keys, tokens):
+    async def test_keys_come_from_the_internal_address(
+        self, nats_url: str, profile, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         stand_in, seen = identity_stand_in(test_keys.public_jwk)
         async with serve_app(stand_in) as internal:
             r = await call_echo(
@@ -50,8 +52,8 @@ class TestInternalIdentityUrl:
         assert "/eco/acme/jwks" in seen
 
     async def test_without_it_the_public_address_is_tried_and_the_token_refused(
-        self, nats_url, profile, test_keys, tokens
-    ):
+        self, nats_url: str, profile, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         stand_in, seen = identity_stand_in(test_keys.public_jwk)
         async with serve_app(stand_in):
             r = await call_echo(nats_url, tokens.mint(eco="acme", sub="noah"))

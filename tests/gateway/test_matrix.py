@@ -36,6 +36,7 @@ from tests.gateway.matrix_support import (
 )
 from tests.support import infra
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys, TokenFactory
 
 SERVICES = discover_services()
 # How contracts.policy.decide words its denials (a service repeating the gateway's check).
@@ -50,7 +51,13 @@ SERVED = {s.name for s in SERVICES}
 
 
 @pytest.fixture(scope="module", params=infra.database_engines())
-async def mesh(request, nats_url, test_keys, postgres_admin_url, tmp_path_factory):
+async def mesh(
+    request: pytest.FixtureRequest,
+    nats_url: str,
+    test_keys: TestKeys,
+    postgres_admin_url: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+):
     """Every service under services/ (each with its own database) and a gateway in front."""
     async with AsyncExitStack() as stack:
         for spec in SERVICES:
@@ -80,7 +87,7 @@ async def mesh(request, nats_url, test_keys, postgres_admin_url, tmp_path_factor
 
 
 @pytest.fixture(scope="module")
-def callers(tokens) -> Callers:
+def callers(tokens: TokenFactory) -> Callers:
     """Tokens of every caller kind (real RS256, plus forged, expired and unsigned ones)."""
     return Callers(tokens)
 
@@ -126,7 +133,7 @@ def edge_rejected(r: httpx.Response) -> bool:
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-async def test_matrix(mesh, callers, op):
+async def test_matrix(mesh, callers: Callers, op) -> None:
     """Every caller kind in turn; the gateway must forward exactly the calls the policy admits."""
     problems = []
     for kind in KINDS:
@@ -148,13 +155,13 @@ async def test_matrix(mesh, callers, op):
 
 class TestEveryRouteHasAPolicy:
     @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-    def test_registry_operation_is_servable(self, op):
+    def test_registry_operation_is_servable(self, op) -> None:
         check_operation(op)
 
-    def test_the_registry_loads_as_one_route_table(self):
+    def test_the_registry_loads_as_one_route_table(self) -> None:
         assert len(RouteTable(OPERATIONS).routes) == len(OPERATIONS)
 
-    def test_matrix_covers_a_real_service(self):
+    def test_matrix_covers_a_real_service(self) -> None:
         assert "profile" in SERVED
 
     @pytest.mark.parametrize(
@@ -169,14 +176,16 @@ class TestEveryRouteHasAPolicy:
         ],
         ids=["no-policy", "no-scope", "unbound-partner", "unbound-eco", "path-param", "method"],
     )
-    def test_an_unenforceable_route_fails_the_build(self, nats_url, change, why):
+    def test_an_unenforceable_route_fails_the_build(
+        self, nats_url: str, change: dict[str, None] | dict[str, Policy] | dict[str, str], why: str
+    ) -> None:
         broken = dataclasses.replace(system.ECHO, name="broken.op", **change)
         with pytest.raises(RouteConfigError, match=why):
             RouteTable([*OPERATIONS, broken])
         with pytest.raises(RouteConfigError):
             create_app(gateway_settings(nats_url), operations=[broken])
 
-    def test_a_public_route_needs_no_scope(self):
+    def test_a_public_route_needs_no_scope(self) -> None:
         public = dataclasses.replace(
             system.ECHO, name="public.op", policy=Policy(scope=None, public=True)
         )
@@ -200,7 +209,7 @@ TABLE: dict[str, dict[str, int]] = {
 
 
 @pytest.fixture(scope="module")
-async def synthetic_mesh(nats_url, test_keys):
+async def synthetic_mesh(nats_url: str, test_keys: TestKeys):
     """A real MeshService serving the synthetic operations, and a gateway routing them."""
     nc = await nats.connect(nats_url)
     service = MeshService(nc, "testing", "0.0.1", test_keys.verifier())
@@ -221,7 +230,9 @@ async def synthetic_mesh(nats_url, test_keys):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("op", SYNTHETIC, ids=lambda op: op.name)
-async def test_matrix_machinery_against_a_written_table(synthetic_mesh, callers, op, kind):
+async def test_matrix_machinery_against_a_written_table(
+    synthetic_mesh, callers: Callers, op, kind
+) -> None:
     want = TABLE[op.name.removeprefix("testing.")][kind]
     computed = callers.expected_denial(kind, op)
     assert (computed or OK) == want, "the matrix computes another status than the table"

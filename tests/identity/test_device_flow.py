@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, text
 from identity.cli import seed
 from identity.cli.devclient import _form
 from mesh.db import Database
+from tests.identity.conftest import IdP
 from tests.support.identity import refresh_grant
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -64,12 +65,12 @@ async def _decide(
 
 
 class TestDeviceFlow:
-    async def test_discovery(self, idp):
+    async def test_discovery(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert meta["device_authorization_endpoint"] == f"{idp.issuer}/device_authorization"
         assert DEVICE_GRANT in meta["grant_types_supported"]
 
-    async def test_success_with_pending_and_slow_down(self, idp):
+    async def test_success_with_pending_and_slow_down(self, idp: IdP) -> None:
         resp = await _start(idp, scope="openid profile:read offline_access")
         assert resp.status_code == 200, resp.text
         body = resp.json()
@@ -107,7 +108,7 @@ class TestDeviceFlow:
         assert refreshed.status_code == 200, refreshed.text
         await browser.aclose()
 
-    async def test_code_typed_by_hand(self, idp):
+    async def test_code_typed_by_hand(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         browser, page = await _browser(idp, "chloe", f"{idp.issuer}/device")
         assert 'name="user_code"' in page.text
@@ -121,7 +122,7 @@ class TestDeviceFlow:
         assert (await _poll(idp, body["device_code"])).status_code == 200
         await browser.aclose()
 
-    async def test_denied(self, idp):
+    async def test_denied(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         browser, page = await _browser(idp, "felix", body["verification_uri_complete"])
         done = await _decide(browser, page, "deny")
@@ -130,7 +131,7 @@ class TestDeviceFlow:
         assert resp.status_code == 400 and resp.json()["error"] == "access_denied"
         await browser.aclose()
 
-    async def test_expired(self, idp, idp_database):
+    async def test_expired(self, idp: IdP, idp_database: str) -> None:
         body = (await _start(idp)).json()
         db = Database(idp_database, MetaData())
         try:
@@ -149,11 +150,11 @@ class TestDeviceFlow:
         assert page.status_code == 400 and 'value="allow"' not in page.text
         await browser.aclose()
 
-    async def test_client_not_registered_for_the_device_grant(self, idp):
+    async def test_client_not_registered_for_the_device_grant(self, idp: IdP) -> None:
         resp = await _start(idp, client="mesh-cli")
         assert resp.status_code == 400 and resp.json()["error"] == "unauthorized_client"
 
-    async def test_unknown_client_and_scope(self, idp):
+    async def test_unknown_client_and_scope(self, idp: IdP) -> None:
         assert (await _start(idp, client="nobody")).json()["error"] == "invalid_client"
         anonymous = await idp.http.post(f"{idp.issuer}/device_authorization", data={})
         assert anonymous.status_code in (400, 401)
@@ -161,7 +162,7 @@ class TestDeviceFlow:
         resp = await _start(idp, scope="openid no-such-scope")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
 
-    async def test_device_code_of_another_client_or_unknown(self, idp):
+    async def test_device_code_of_another_client_or_unknown(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         other = await _poll(idp, body["device_code"], client="mesh-cli")
         assert other.status_code == 400 and other.json()["error"] in (
@@ -175,7 +176,7 @@ class TestDeviceFlow:
         )
         assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
 
-    async def test_verification_needs_a_signed_in_person_and_csrf(self, idp):
+    async def test_verification_needs_a_signed_in_person_and_csrf(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         async with httpx.AsyncClient(timeout=10) as anonymous:
             resp = await anonymous.get(body["verification_uri_complete"])
@@ -188,7 +189,7 @@ class TestDeviceFlow:
         pending = await _poll(idp, body["device_code"])
         assert pending.json()["error"] == "authorization_pending"
 
-    async def test_guessing_user_codes_is_locked_out(self, idp):
+    async def test_guessing_user_codes_is_locked_out(self, idp: IdP) -> None:
         """Last in the module: it locks 127.0.0.1 out of the verification page."""
         body = (await _start(idp)).json()
         browser, page = await _browser(idp, "bruno", f"{idp.issuer}/device")

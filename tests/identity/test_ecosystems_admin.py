@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from nats.aio.client import Client
 from sqlalchemy import select
 
 from identity.cli.devclient import login
@@ -18,9 +19,10 @@ from identity.domain.crypto import Sealer
 from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 from tests.support.events import first_event
 from tests.support.identity import refresh_grant
+from tests.support.tokens import TokenFactory
 
 GINA_PASSWORD = "globex-operator-pw"
 
@@ -32,7 +34,7 @@ def idp_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp):
+async def olivia(idp: IdP):
     """A platform operator's access token (acme operator, scope admin)."""
     return (await idp.person_tokens("olivia"))["access_token"]
 
@@ -109,7 +111,7 @@ async def _audit(nc, eco: str, action: str, target: str, timeout: float = 10.0):
 
 
 @pytest.fixture(scope="module")
-async def globex(idp, olivia):
+async def globex(idp: IdP, olivia) -> dict[str, Any]:
     """Another brand's ecosystem, created through the API, and its operator's token."""
     resp = await _call(idp, olivia, "POST", body=_new("globex"))
     assert resp.status_code == 201, resp.text
@@ -132,12 +134,16 @@ class TestWhoMayManageEcosystems:
             docs = {e["slug"]: e for e in listing.json()}
             assert "denied" not in docs and docs["globex"]["disabled"] is False
 
-    async def test_anonymous_and_forged_are_unauthenticated(self, idp, tokens, globex):
+    async def test_anonymous_and_forged_are_unauthenticated(
+        self, idp: IdP, tokens: TokenFactory, globex: dict[str, Any]
+    ) -> None:
         await self._all_refused(idp, None, 401, "unauthenticated")
         forged = tokens.mint(eco="acme", roles=["operator"], scope="admin")  # another signer
         await self._all_refused(idp, forged, 401, "unauthenticated")
 
-    async def test_expired_platform_operator_token_is_unauthenticated(self, idp, olivia, globex):
+    async def test_expired_platform_operator_token_is_unauthenticated(
+        self, idp: IdP, olivia, globex: dict[str, Any]
+    ) -> None:
         real = jwt.decode(olivia, options={"verify_signature": False})
         now = int(time.time())
         expired = await _signed_by_acme(
@@ -149,7 +155,9 @@ class TestWhoMayManageEcosystems:
         )
         assert (await _call(idp, fresh, "GET")).status_code == 200, "same key, unexpired: ok"
 
-    async def test_revoked_platform_operator_token_is_unauthenticated(self, idp, globex):
+    async def test_revoked_platform_operator_token_is_unauthenticated(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         token = (await idp.person_tokens("olivia"))["access_token"]
         assert (await _call(idp, token, "GET")).status_code == 200
         revoked = await idp.http.post(
@@ -159,10 +167,14 @@ class TestWhoMayManageEcosystems:
         assert revoked.status_code == 200
         await self._all_refused(idp, token, 401, "unauthenticated")
 
-    async def test_another_ecosystems_operator_is_forbidden(self, idp, globex):
+    async def test_another_ecosystems_operator_is_forbidden(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         await self._all_refused(idp, globex["gina"], 403, "forbidden")
 
-    async def test_partner_admin_broker_member_and_backend_are_forbidden(self, idp, globex):
+    async def test_partner_admin_broker_member_and_backend_are_forbidden(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         for username in ("nadia", "bruno", "noah"):
             await self._all_refused(
                 idp, (await idp.person_tokens(username))["access_token"], 403, "forbidden"
@@ -170,11 +182,15 @@ class TestWhoMayManageEcosystems:
         backend = (await idp.cc("northwind-backend")).json()["access_token"]
         await self._all_refused(idp, backend, 403, "forbidden")
 
-    async def test_platform_operator_without_admin_scope_is_forbidden(self, idp, globex):
+    async def test_platform_operator_without_admin_scope_is_forbidden(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         token = (await idp.person_tokens("olivia", "openid profile directory:read"))["access_token"]
         await self._all_refused(idp, token, 403, "forbidden")
 
-    async def test_without_a_platform_ecosystem_nobody_may(self, idp, olivia, globex):
+    async def test_without_a_platform_ecosystem_nobody_may(
+        self, idp: IdP, olivia, globex: dict[str, Any]
+    ) -> None:
         idp.settings.platform_ecosystem = ""
         try:
             await self._all_refused(idp, olivia, 403, "forbidden", check=False)
@@ -182,7 +198,9 @@ class TestWhoMayManageEcosystems:
             idp.settings.platform_ecosystem = "acme"
         assert (await _call(idp, olivia, "GET")).status_code == 200
 
-    async def test_own_operators_manage_only_their_own_ecosystem(self, idp, olivia, globex):
+    async def test_own_operators_manage_only_their_own_ecosystem(
+        self, idp: IdP, olivia, globex: dict[str, Any]
+    ) -> None:
         own = await _own(idp, globex["gina"], "PATCH", "globex", {"name": "Globex Brands"})
         assert own.status_code == 200 and own.json()["name"] == "Globex Brands"
         assert (await _own(idp, globex["gina"], "GET", "acme")).status_code == 401
@@ -194,7 +212,9 @@ class TestWhoMayManageEcosystems:
 
 
 class TestCreate:
-    async def test_new_ecosystem_serves_discovery_jwks_and_issues_tokens(self, idp, olivia, nc):
+    async def test_new_ecosystem_serves_discovery_jwks_and_issues_tokens(
+        self, idp: IdP, olivia, nc: Client
+    ) -> None:
         slug = _slug()
         resp = await _call(idp, olivia, "POST", body=_new(slug, access_ttl=600))
         assert resp.status_code == 201, resp.text
@@ -222,7 +242,7 @@ class TestCreate:
         olivia_sub = jwt.decode(olivia, options={"verify_signature": False})["sub"]
         assert created.data.actor == olivia_sub
 
-    async def test_operator_without_password_gets_an_invitation(self, idp, olivia):
+    async def test_operator_without_password_gets_an_invitation(self, idp: IdP, olivia) -> None:
         slug = _slug()
         body = _new(slug, operator={"username": "ivy", "email": "ivy@example.com"})
         resp = await _call(idp, olivia, "POST", body=body)
@@ -232,7 +252,9 @@ class TestCreate:
         assert (await idp.http.get(url)).status_code == 200
         assert "operator" not in resp.json()
 
-    async def test_listed_and_read_by_platform_operators(self, idp, olivia, globex):
+    async def test_listed_and_read_by_platform_operators(
+        self, idp: IdP, olivia, globex: dict[str, Any]
+    ) -> None:
         listed = await _call(idp, olivia, "GET")
         assert listed.status_code == 200
         slugs = [e["slug"] for e in listed.json()]
@@ -242,7 +264,7 @@ class TestCreate:
         missing = await _call(idp, olivia, "GET", "/nowhere")
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
-    async def test_duplicate_is_a_conflict(self, idp, olivia, globex):
+    async def test_duplicate_is_a_conflict(self, idp: IdP, olivia, globex: dict[str, Any]) -> None:
         for slug in ("globex", "acme"):
             resp = await _call(idp, olivia, "POST", body=_new(slug))
             assert resp.status_code == 409, resp.text
@@ -265,7 +287,17 @@ class TestCreate:
             ({"default_partner": "no-such-partner"}, 404),
         ],
     )
-    async def test_bad_input_is_a_problem_and_writes_nothing(self, idp, olivia, change, status):
+    async def test_bad_input_is_a_problem_and_writes_nothing(
+        self,
+        idp: IdP,
+        olivia,
+        change: dict[str, str]
+        | dict[str, int]
+        | dict[str, dict[str, str]]
+        | dict[str, None]
+        | dict[str, bool],
+        status: int,
+    ) -> None:
         slug = _slug()
         resp = await _call(idp, olivia, "POST", body={**_new(slug), **change})
         assert resp.status_code == status, resp.text
@@ -287,7 +319,7 @@ class TestCreate:
 
 
 class TestUpdateAndDisable:
-    async def test_platform_operator_updates_settings(self, idp, olivia):
+    async def test_platform_operator_updates_settings(self, idp: IdP, olivia) -> None:
         slug = _slug()
         assert (await _call(idp, olivia, "POST", body=_new(slug))).status_code == 201
         resp = await _call(
@@ -312,7 +344,9 @@ class TestUpdateAndDisable:
         unknown = await _call(idp, olivia, "PATCH", "/nowhere", {"name": "x"})
         assert unknown.status_code == 404
 
-    async def test_disabled_ecosystem_issuer_is_gone_until_enabled(self, idp, olivia, nc):
+    async def test_disabled_ecosystem_issuer_is_gone_until_enabled(
+        self, idp: IdP, olivia, nc: Client
+    ) -> None:
         slug = _slug()
         assert (await _call(idp, olivia, "POST", body=_new(slug))).status_code == 201
         tokens = await _login(idp, slug, "gina", GINA_PASSWORD, "openid admin")
@@ -350,13 +384,13 @@ class TestUpdateAndDisable:
         refresh = await refresh_grant(idp.http, issuer, tokens["refresh_token"])
         assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
 
-    async def test_platform_ecosystem_cannot_be_disabled(self, idp, olivia):
+    async def test_platform_ecosystem_cannot_be_disabled(self, idp: IdP, olivia) -> None:
         for method, body in (("DELETE", None), ("PATCH", {"disabled": True})):
             resp = await _call(idp, olivia, method, "/acme", body)
             assert resp.status_code == 409 and resp.json()["code"] == "conflict"
         assert (await idp.http.get(f"{idp.issuer}/jwks")).status_code == 200
 
-    async def test_disabling_an_unknown_ecosystem_is_not_found(self, idp, olivia):
+    async def test_disabling_an_unknown_ecosystem_is_not_found(self, idp: IdP, olivia) -> None:
         resp = await _call(idp, olivia, "DELETE", "/nowhere")
         assert resp.status_code == 404 and resp.json()["code"] == "not_found"
 

@@ -8,7 +8,7 @@ import pytest
 from identity.cli import commands, seed
 from identity.cli.devclient import login
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
@@ -22,7 +22,7 @@ ALLIANCE_RULE = {
 
 
 @pytest.fixture(scope="module")
-async def gina(idp):
+async def gina(idp: IdP):
     """An operator of a second ecosystem (globex) of the same deployment, and her token there."""
     created = await commands.create_ecosystem(
         idp.settings,
@@ -62,7 +62,9 @@ async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
 
 
 class TestAlliance:
-    async def test_partner_of_another_ecosystem_gets_a_local_token_with_fed(self, idp, gina):
+    async def test_partner_of_another_ecosystem_gets_a_local_token_with_fed(
+        self, idp: IdP, gina
+    ) -> None:
         resp = await _exchange(idp, "portal", gina)
         assert resp.status_code == 200, resp.text
         async with httpx.AsyncClient() as http:
@@ -76,11 +78,11 @@ class TestAlliance:
         # admin was held upstream and allowed by the rule, but a member may not hold it here
         assert claims.scopes == {"directory:read", "forum:read"}
 
-    async def test_client_without_an_alliance_rule_is_refused(self, idp, gina):
+    async def test_client_without_an_alliance_rule_is_refused(self, idp: IdP, gina) -> None:
         resp = await _exchange(idp, "contoso-backend", gina)
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
-    async def test_foreign_token_is_not_valid_here_by_itself(self, idp, gina):
+    async def test_foreign_token_is_not_valid_here_by_itself(self, idp: IdP, gina) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {gina}"}
         )
@@ -90,7 +92,7 @@ class TestAlliance:
         )
         assert olivia_admin.status_code == 401
 
-    async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(self, idp, gina):
+    async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(self, idp: IdP, gina) -> None:
         with pytest.raises(commands.CliError, match="exists"):
             await commands.create_ecosystem(
                 idp.settings, "globex", "Again", ("x", "X"), "y", "zzzzzz"

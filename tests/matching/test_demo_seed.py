@@ -6,6 +6,7 @@ contracts' routes stands in for it, served by a real uvicorn on loopback.
 
 import json
 import re
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -59,7 +60,7 @@ def forwarder(nc) -> FastAPI:
 
 
 class TestDemoSeed:
-    async def test_seed_leaves_an_approved_introduction(self, mesh):
+    async def test_seed_leaves_an_approved_introduction(self, mesh: Any) -> None:
         tokens = {}
         for user, (partner, roles, needs, offers) in DEMO.items():
             tokens[user] = mesh.token(user, roles=roles, partner=partner)

@@ -8,7 +8,8 @@ import contextlib
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import nats
@@ -40,6 +41,7 @@ from tests.support import infra
 from tests.support.outage import NatsNode
 from tests.support.services import run_service
 from tests.support.tcpproxy import TcpProxy
+from tests.support.tokens import TestKeys
 
 FAST = {"fetch_timeout": 0.3, "check_interval": 0.3}
 
@@ -118,7 +120,7 @@ def eco() -> str:
 
 
 @pytest.fixture
-async def node(tmp_path):
+async def node(tmp_path: Path) -> AsyncIterator[NatsNode]:
     """A nats-server of this test's own that the test may stop and start again, with the
     mesh's streams provisioned."""
     server = NatsNode(tmp_path / "nats")
@@ -129,7 +131,7 @@ async def node(tmp_path):
 
 
 @pytest.fixture
-async def recorder(tmp_path):
+async def recorder(tmp_path: Path) -> AsyncIterator[Recorder]:
     """A consumer's SQLite database."""
     rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
     await rec.db.create_all()
@@ -143,7 +145,7 @@ async def stop_task(task: asyncio.Task) -> None:
 
 
 class TestRetrySchedule:
-    def test_delays_grow_then_repeat_and_the_default_spans_hours(self):
+    def test_delays_grow_then_repeat_and_the_default_spans_hours(self) -> None:
         schedule = RetrySchedule((1, 5, 60), max_deliver=6, ack_wait=30)
         assert [schedule.delay(n) for n in range(1, 7)] == [1, 5, 60, 60, 60, 60]
         assert schedule.backoff() == [30, 30, 60], "an unanswered delivery waits ack_wait"
@@ -151,13 +153,15 @@ class TestRetrySchedule:
         assert RetrySchedule().total() > 24 * 3600
 
     @pytest.mark.parametrize(("delays", "max_deliver"), [((), 3), ((1, 2), 2)])
-    def test_refuses_a_schedule_the_server_would(self, delays, max_deliver):
+    def test_refuses_a_schedule_the_server_would(self, delays, max_deliver: int) -> None:
         with pytest.raises(ValueError):
             RetrySchedule(delays, max_deliver)
 
 
 class TestHealing:
-    async def test_consumer_and_feed_resume_after_the_server_restarts(self, node, recorder, eco):
+    async def test_consumer_and_feed_resume_after_the_server_restarts(
+        self, node: NatsNode, recorder: Recorder, eco: str
+    ) -> None:
         """The server goes away (both report unhealthy) and comes back: both pull again by
         themselves, in the same task, and nothing published around it is lost."""
         nc = await nats.connect(node.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
@@ -203,7 +207,9 @@ class TestHealing:
             await feed.stop()
             await nc.close()
 
-    async def test_a_deleted_consumer_is_made_again(self, nats_url, recorder, eco, caplog):
+    async def test_a_deleted_consumer_is_made_again(
+        self, nats_url: str, recorder: Recorder, eco: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"gone-{eco}"
@@ -241,8 +247,8 @@ class TestHealing:
 
 class TestReadiness:
     async def test_readyz_fails_while_nats_is_gone_and_recovers_by_itself(
-        self, node, tmp_path, test_keys
-    ):
+        self, node: NatsNode, tmp_path: Path, test_keys: TestKeys
+    ) -> None:
         async with (
             run_service(
                 "profile",
@@ -269,7 +275,9 @@ class TestReadiness:
             await eventually(lambda: _is(status(), 200), "ready again by itself")
             assert all(c.healthy for c in rt.consumers) and rt.revocations.healthy
 
-    async def test_waits_for_the_streams_not_ready_meanwhile(self, tmp_path, test_keys):
+    async def test_waits_for_the_streams_not_ready_meanwhile(
+        self, tmp_path: Path, test_keys: TestKeys
+    ) -> None:
         """Started before the deploy step made the streams, a service waits for them,
         answering /readyz 503 meanwhile, and starts once they exist."""
         server = NatsNode(tmp_path / "nats")
@@ -310,7 +318,7 @@ async def _is(value: Awaitable[int | httpx.Response], wanted: int) -> bool:
 
 
 @pytest.fixture
-async def proxied_postgres(postgres_admin_url):
+async def proxied_postgres(postgres_admin_url: str | None):
     """A fresh PostgreSQL database reached through a TCP proxy the test can cut."""
     if not postgres_admin_url:
         pytest.skip("a database outage needs PostgreSQL: set PARTNERMESH_TEST_POSTGRES_URL")
@@ -324,7 +332,9 @@ async def proxied_postgres(postgres_admin_url):
 
 
 class TestOutage:
-    async def test_a_database_outage_loses_nothing(self, nats_url, proxied_postgres, eco):
+    async def test_a_database_outage_loses_nothing(
+        self, nats_url: str, proxied_postgres, eco: str
+    ) -> None:
         """The consumer's database is unreachable for longer than its whole retry schedule
         would last: the consumer holds the event in hand (no delivery spent), says it is
         down, and handles everything once, at once, when the database is back."""
@@ -388,7 +398,9 @@ def json_lines(text: str) -> list[dict]:
 
 
 class TestDeadLetters:
-    async def test_poison_goes_at_once_lists_and_replays(self, nats_url, recorder, eco):
+    async def test_poison_goes_at_once_lists_and_replays(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"dl-{eco}"
@@ -459,7 +471,9 @@ class TestDeadLetters:
             await replays.unsubscribe()
             await nc.close()
 
-    async def test_exhausting_the_schedule_makes_a_dead_letter(self, nats_url, recorder, eco):
+    async def test_exhausting_the_schedule_makes_a_dead_letter(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"ex-{eco}"
@@ -503,7 +517,9 @@ async def _body(js, seq: int) -> bytes:
 
 
 class TestExhaustedUnseen:
-    async def test_an_event_never_acknowledged_becomes_a_dead_letter(self, nats_url, recorder, eco):
+    async def test_an_event_never_acknowledged_becomes_a_dead_letter(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         """Every delivery dies with its process (nothing acks, nothing naks): JetStream's
         max-deliveries advisory has a replica put the event on the dead-letter stream."""
         nc = await nats.connect(nats_url)
@@ -543,7 +559,7 @@ class TestExhaustedUnseen:
 
 
 class TestStreamsCommand:
-    async def test_creates_the_streams_once_and_changes_nothing_after(self, tmp_path):
+    async def test_creates_the_streams_once_and_changes_nothing_after(self, tmp_path: Path) -> None:
         server = NatsNode(tmp_path / "nats")
         server.start()
         nc = await nats.connect(server.url)
@@ -567,7 +583,9 @@ class TestStreamsCommand:
 
 
 class TestMetrics:
-    async def test_lag_and_health_per_consumer(self, nats_url, recorder, eco):
+    async def test_lag_and_health_per_consumer(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"lag-{eco}"

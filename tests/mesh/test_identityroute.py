@@ -7,6 +7,7 @@ import json
 
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 
@@ -43,7 +44,7 @@ def a_jwk() -> dict:
 
 
 class TestIdentityRoute:
-    def test_only_urls_under_the_public_address_are_routed(self):
+    def test_only_urls_under_the_public_address_are_routed(self) -> None:
         route = IdentityRoute(PUBLIC + "/", "http://identity:8081/")
         assert route.fetch_url(f"{ISSUER}/jwks") == "http://identity:8081/eco/acme/jwks"
         assert route.fetch_url(PUBLIC) == "http://identity:8081"
@@ -55,7 +56,9 @@ class TestIdentityRoute:
             assert route.fetch_url(elsewhere) == elsewhere
         assert IdentityRoute(PUBLIC).fetch_url(ISSUER) == ISSUER  # none set: unchanged
 
-    def test_settings_route_only_when_an_internal_url_is_set(self, monkeypatch):
+    def test_settings_route_only_when_an_internal_url_is_set(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         monkeypatch.setenv("PM_IDENTITY_URL", PUBLIC)
         assert MeshSettings().identity_route().fetch_url(ISSUER) == ISSUER
         monkeypatch.setenv("PM_IDENTITY_INTERNAL_URL", "http://identity:8081")
@@ -63,7 +66,7 @@ class TestIdentityRoute:
             "http://identity:8081/eco/acme"
         )
 
-    async def test_keys_of_the_public_issuer_are_fetched_internally(self):
+    async def test_keys_of_the_public_issuer_are_fetched_internally(self) -> None:
         jwk = a_jwk()
         app, seen = identity_stand_in(jwk)
         async with serve_app(app) as internal:
@@ -77,7 +80,7 @@ class TestIdentityRoute:
                 f"{host}/eco/acme/jwks",
             ]
 
-    async def test_without_the_route_the_public_address_is_not_reached(self):
+    async def test_without_the_route_the_public_address_is_not_reached(self) -> None:
         app, seen = identity_stand_in(a_jwk())
         async with serve_app(app):
             transport = IdentityRoute(PUBLIC).transport()

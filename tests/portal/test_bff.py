@@ -16,6 +16,7 @@ from portal.sessions import cookie_name
 from portal.settings import PortalSettings
 from portal.views.auth import set_session_cookie
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
 
 COOKIE = cookie_name(False)
 
@@ -29,7 +30,7 @@ async def session_of(mesh, client: httpx.AsyncClient):
 
 
 class TestSignIn:
-    async def test_sign_in_opens_a_session_and_returns_where_asked(self, mesh):
+    async def test_sign_in_opens_a_session_and_returns_where_asked(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah", "/directory") as client:
             page = client.last_page
             assert page.url.path == "/directory"
@@ -38,11 +39,11 @@ class TestSignIn:
             assert session.sub == mesh.subs["noah"]
             assert session.partner == "northwind"
 
-    async def test_next_is_never_an_open_redirect(self, mesh):
+    async def test_next_is_never_an_open_redirect(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "chloe", "https://evil.example/steal") as client:
             assert str(client.last_page.url) == mesh.portal_url + "/"
 
-    async def test_callback_refuses_an_unknown_state(self, mesh):
+    async def test_callback_refuses_an_unknown_state(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             client.cookies.set("pm_portal_login", "forged")
             resp = await client.get("/auth/callback", params={"state": "forged", "code": "x"})
@@ -50,7 +51,7 @@ class TestSignIn:
             assert "expired or was already used" in resp.text
             assert COOKIE not in resp.headers.get("set-cookie", "")
 
-    async def test_a_callback_from_another_browser_does_not_sign_in(self, mesh):
+    async def test_a_callback_from_another_browser_does_not_sign_in(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as attacker:
             start = await attacker.get("/auth/login")
             state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
@@ -60,7 +61,7 @@ class TestSignIn:
             assert "not started in this browser" in resp.text
             assert COOKIE not in resp.headers.get("set-cookie", "")
 
-    async def test_an_answer_naming_another_issuer_or_none_is_refused(self, mesh):
+    async def test_an_answer_naming_another_issuer_or_none_is_refused(self, mesh: Mesh) -> None:
         # RFC 9207: identity says it names itself on every authorization response, so a
         # response with another issuer (a mix-up) or with none never reaches the token call
         for iss in ("https://evil.example", None):
@@ -73,7 +74,7 @@ class TestSignIn:
                 assert "did not come from our identity provider" in resp.text
                 assert COOKIE not in resp.headers.get("set-cookie", "")
 
-    async def test_pages_need_a_session(self, mesh):
+    async def test_pages_need_a_session(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             resp = await client.get("/directory")
             assert resp.status_code == 303
@@ -83,7 +84,7 @@ class TestSignIn:
             resp = await client.get("/workspaces", cookies=forged)
             assert resp.status_code == 303
 
-    async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(self, mesh):
+    async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             resp = await client.delete("/directory")
             assert resp.status_code == 405
@@ -91,7 +92,7 @@ class TestSignIn:
 
 
 class TestSessionCookie:
-    async def test_flags_over_plain_http(self, mesh):
+    async def test_flags_over_plain_http(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             callback = next(r for r in client.last_page.history if r.url.path == "/auth/callback")
             header = next(
@@ -105,7 +106,7 @@ class TestSessionCookie:
             value = client.cookies.get(COOKIE)
             assert value.count(".") < 2, "the cookie must be opaque, not a token"
 
-    def test_secure_and_host_prefixed_under_tls(self):
+    def test_secure_and_host_prefixed_under_tls(self) -> None:
         from fastapi.responses import Response
 
         settings = PortalSettings(public_url="https://portal.example", environment="test")
@@ -117,7 +118,7 @@ class TestSessionCookie:
 
 
 class TestTokensStayOnTheServer:
-    async def test_no_token_reaches_the_browser(self, mesh):
+    async def test_no_token_reaches_the_browser(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             session = await session_of(mesh, client)
             secrets = [session.tokens.access_token, session.tokens.refresh_token]
@@ -143,7 +144,7 @@ class TestTokensStayOnTheServer:
                 for piece in pieces:
                     assert piece not in exposed, f"a token leaked on {path}"
 
-    async def test_tokens_are_encrypted_at_rest(self, mesh):
+    async def test_tokens_are_encrypted_at_rest(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             session = await session_of(mesh, client)
             state = portal_state(mesh)
@@ -159,7 +160,7 @@ class TestCsrf:
         async with portal_state(mesh).db.transaction() as db:
             return await repo.list_dashboards(db, s.eco, s.sub, s.partner)
 
-    async def test_forms_without_the_token_are_refused(self, mesh):
+    async def test_forms_without_the_token_are_refused(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             before = len(await self._dashboards(mesh, client))
             for data in ({"title": "no token"}, {"title": "wrong", "csrf": "guess"}):
@@ -171,7 +172,7 @@ class TestCsrf:
             assert resp.status_code == 200 and resp.url.path.startswith("/dashboards/")
             assert len(await self._dashboards(mesh, client)) == before + 1
 
-    async def test_cross_origin_posts_are_refused_even_with_the_token(self, mesh):
+    async def test_cross_origin_posts_are_refused_even_with_the_token(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             token = csrf_of((await client.get("/dashboards")).text)
             resp = await client.post(
@@ -181,12 +182,12 @@ class TestCsrf:
             )
             assert resp.status_code == 403
 
-    async def test_sign_out_needs_the_token(self, mesh):
+    async def test_sign_out_needs_the_token(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             assert (await client.post("/auth/logout")).status_code == 403
             assert await session_of(mesh, client) is not None
 
-    async def test_preview_needs_the_header_and_is_sanitised(self, mesh):
+    async def test_preview_needs_the_header_and_is_sanitised(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             source = "**bold** <script>alert(1)</script> [x](javascript:alert(1)) <img onerror=x>"
             text = {"text": source}
@@ -205,7 +206,7 @@ STYLE_ATTR = re.compile(r"<[^>]+\sstyle\s*=", re.I)
 
 
 class TestContentSecurityPolicy:
-    async def test_strict_csp_and_no_inline_code(self, mesh):
+    async def test_strict_csp_and_no_inline_code(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "olivia") as client:
             paths = [
                 "/",
@@ -240,7 +241,7 @@ class TestRefresh:
         async with state.db.transaction() as s:
             await repo.update_session(s, session.id, tokens=state.store._seal(stale))
 
-    async def test_an_expired_access_token_is_refreshed(self, mesh):
+    async def test_an_expired_access_token_is_refreshed(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             before = await session_of(mesh, client)
             await self._expire(mesh, before)
@@ -251,7 +252,7 @@ class TestRefresh:
             assert after.tokens.refresh_token != before.tokens.refresh_token  # rotated
             assert after.tokens.expires_at > time.time()
 
-    async def test_a_refused_refresh_ends_the_session(self, mesh):
+    async def test_a_refused_refresh_ends_the_session(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             await self._expire(mesh, await session_of(mesh, client), refresh_token="revoked")
             resp = await client.get("/directory", follow_redirects=False)
@@ -259,7 +260,7 @@ class TestRefresh:
             assert resp.headers["location"].startswith("/auth/login")
             assert await session_of(mesh, client) is None
 
-    async def test_a_token_the_gateway_refuses_ends_the_session(self, mesh):
+    async def test_a_token_the_gateway_refuses_ends_the_session(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             session = await session_of(mesh, client)
             state = portal_state(mesh)
@@ -274,7 +275,7 @@ class TestRefresh:
 
 
 class TestSignOut:
-    async def test_sign_out_ends_the_session_and_the_provider_session(self, mesh):
+    async def test_sign_out_ends_the_session_and_the_provider_session(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "chloe") as client:
             token = csrf_of((await client.get("/")).text)
             resp = await client.post("/auth/logout", data={"csrf": token}, follow_redirects=False)
@@ -285,7 +286,7 @@ class TestSignOut:
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/static/portal.js", "/static/portal.css"])
-async def test_public_assets(mesh, path):
+async def test_public_assets(mesh: Mesh, path: str) -> None:
     async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
         resp = await client.get(path)
         assert resp.status_code == 200

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from tests.connector.backends import Receiver, receiver_app, standard_signature
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
 from tests.support.infra import serve_app
 
 
@@ -40,7 +41,7 @@ async def post(client, action: str, data: dict):
 
 
 class TestConnectorPages:
-    async def test_register_declare_grant_and_call(self, mesh, backend_url):
+    async def test_register_declare_grant_and_call(self, mesh: Mesh, backend_url) -> None:
         async with sign_in(mesh, "nadia") as admin:
             resp = await post(
                 admin, "/connectors/backends", {"name": "wms", "base_url": backend_url}
@@ -98,7 +99,9 @@ class TestConnectorPages:
             )
             assert "Result of" not in resp.text and "Not done" in resp.text
 
-    async def test_members_cannot_administer_their_company_connectors(self, mesh, backend_url):
+    async def test_members_cannot_administer_their_company_connectors(
+        self, mesh: Mesh, backend_url
+    ) -> None:
         async with sign_in(mesh, "noah") as member:
             page = await member.get("/connectors")
             assert "Register a back-end" not in page.text
@@ -126,7 +129,7 @@ WEBHOOKS = "/connectors/webhooks"
 
 
 class TestWebhookPages:
-    async def test_share_events_subscribe_receive_and_replay(self, mesh):
+    async def test_share_events_subscribe_receive_and_replay(self, mesh: Mesh) -> None:
         rx = Receiver()
         async with serve_app(receiver_app(rx)) as receiver_url:
             async with sign_in(mesh, "nadia") as nadia:
@@ -199,7 +202,9 @@ class TestWebhookPages:
             )
             assert "Revoked the grant on <code>stock.low</code>" in resp.text
 
-    async def test_members_see_but_do_not_manage_and_bad_input_keeps_the_page(self, mesh):
+    async def test_members_see_but_do_not_manage_and_bad_input_keeps_the_page(
+        self, mesh: Mesh
+    ) -> None:
         async with sign_in(mesh, "noah") as member:
             page = await member.get(WEBHOOKS)
             assert page.status_code == 200 and "Subscriptions" in page.text
@@ -217,7 +222,7 @@ class TestWebhookPages:
 
 
 class TestFlowPages:
-    async def test_start_a_flow_and_follow_it_to_its_output(self, mesh, backend_url):
+    async def test_start_a_flow_and_follow_it_to_its_output(self, mesh: Mesh, backend_url) -> None:
         async with mesh.api() as api:
             nadia = mesh.bearer("nadia")
             base = "/partners/northwind"
@@ -264,7 +269,7 @@ class TestFlowPages:
             assert "restock" not in (await other.get("/connectors/flows")).text
             assert (await other.get(resp.url.path)).status_code == 404
 
-    async def test_bad_json_keeps_the_draft_with_an_error(self, mesh):
+    async def test_bad_json_keeps_the_draft_with_an_error(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             resp = await post_on(
                 carlos,

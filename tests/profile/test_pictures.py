@@ -15,6 +15,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import profile as c
 from contracts.v1 import profile_images as pi
 from mesh.errors import MeshError
+from tests.profile.conftest import Eco
 
 GPS = 0x8825  # the EXIF tag that points at the GPS block
 
@@ -52,7 +53,7 @@ async def _people(eco) -> None:
 
 
 class TestAvatar:
-    async def test_upload_resizes_and_strips_the_gps_position(self, eco):
+    async def test_upload_resizes_and_strips_the_gps_position(self, eco: Eco) -> None:
         await _people(eco)
         upload = photo()
         assert Image.open(io.BytesIO(upload)).getexif().get_ifd(GPS), "the fixture has GPS"
@@ -73,7 +74,9 @@ class TestAvatar:
         images = {e.id: e.image for e in page.entries}
         assert images["anna"] == view.avatar and images["noah"] is None
 
-    async def test_a_new_upload_replaces_the_old_and_small_pictures_are_not_enlarged(self, eco):
+    async def test_a_new_upload_replaces_the_old_and_small_pictures_are_not_enlarged(
+        self, eco: Eco
+    ) -> None:
         await _people(eco)
         first = await eco.call(pi.SET_AVATAR, "noah", person="noah", image=b64(photo()))
         small = photo(120, 90, "PNG", gps=False)
@@ -82,7 +85,7 @@ class TestAvatar:
         stored = await eco.call(pi.GET_AVATAR, "anna", person="noah")
         assert stored.hash == second.avatar and (stored.width, stored.height) == (90, 90)
 
-    async def test_bad_files_are_refused_with_a_reason(self, eco):
+    async def test_bad_files_are_refused_with_a_reason(self, eco: Eco) -> None:
         await _people(eco)
         refused = {
             "text": b"hello, not a picture at all",
@@ -104,7 +107,7 @@ class TestAvatar:
         )
         await _denied(eco, pi.GET_AVATAR, "noah", ErrorCode.NOT_FOUND, person="anna")
 
-    async def test_a_decompression_bomb_is_refused_before_it_is_decoded(self, eco):
+    async def test_a_decompression_bomb_is_refused_before_it_is_decoded(self, eco: Eco) -> None:
         await _people(eco)
         out = io.BytesIO()
         Image.new("1", (10_000, 10_000)).save(out, "PNG")  # 100 megapixels in a few KiB
@@ -122,7 +125,7 @@ class TestAvatar:
         )  # fmt: skip
         assert "too many pixels" in err.detail and "24 megapixels" in err.detail
 
-    async def test_nobody_changes_another_persons_picture(self, eco):
+    async def test_nobody_changes_another_persons_picture(self, eco: Eco) -> None:
         await _people(eco)
         for who in ("noah", "carl"):  # a colleague, another company's admin
             err = await _denied(
@@ -133,7 +136,7 @@ class TestAvatar:
 
 
 class TestLogo:
-    async def test_the_company_admin_uploads_a_logo_kept_whole(self, eco):
+    async def test_the_company_admin_uploads_a_logo_kept_whole(self, eco: Eco) -> None:
         await _people(eco)
         wide = photo(1000, 250, "PNG", gps=False)
         view = await eco.call(pi.SET_LOGO, "anna", partner="northwind", image=b64(wide))
@@ -142,7 +145,7 @@ class TestLogo:
         assert (stored.width, stored.height) == (256, 64)  # the whole logo, not a crop
         assert (await eco.call(c.GET_COMPANY, "carl", partner="northwind")).logo == view.logo
 
-    async def test_members_and_other_admins_cannot(self, eco):
+    async def test_members_and_other_admins_cannot(self, eco: Eco) -> None:
         await _people(eco)
         for who, partner in (("noah", "northwind"), ("carl", "northwind")):
             err = await _denied(
