@@ -25,7 +25,7 @@ from deploy.natskeys import new_user_seed
 from mesh.client import request_raw
 from mesh.nats import BusAuth
 from mesh.revocation import RevocationFeed, RevocationList
-from tests.bus.conftest import probe
+from tests.bus.conftest import ConnectAs, probe
 
 
 class TestAnonymous:
@@ -44,7 +44,9 @@ class TestTokenSniffing:
     SNIFFS = (">", "pm.v1.>", "_INBOX.>", f"{inbox_prefix('gateway')}.>", "pm.v1.profile.echo")
 
     @pytest.mark.parametrize("sniffer", ["matching", "collaboration", "connector", "identity"])
-    async def test_nobody_reads_a_call_or_its_reply(self, sniffer: str, connect_as: object) -> None:
+    async def test_nobody_reads_a_call_or_its_reply(
+        self, sniffer: str, connect_as: ConnectAs
+    ) -> None:
         thief = await connect_as(sniffer)
         stolen: list[bytes] = []
 
@@ -102,7 +104,7 @@ class TestForgedEvents:
         ],
     )
     async def test_refused_at_the_bus_and_not_stored(
-        self, forger: str, type_: str, connect_as: object
+        self, forger: str, type_: str, connect_as: ConnectAs
     ) -> None:
         before = await self.stored(connect_as, type_)
         p = await connect_as(forger)
@@ -112,7 +114,7 @@ class TestForgedEvents:
         assert ("publish", subject.lower(), None) in await p.settle()
         assert await self.stored(connect_as, type_) == before
 
-    async def test_only_identity_revokes_tokens(self, connect_as: object) -> None:
+    async def test_only_identity_revokes_tokens(self, connect_as: ConnectAs) -> None:
         forger = await connect_as("matching")
         forged = token_revoked("forged-jti")
         with pytest.raises(TimeoutError):
@@ -134,7 +136,7 @@ class TestForgedEvents:
         finally:
             await feed.stop()
 
-    async def test_identity_publishes_its_own_events(self, connect_as: object) -> None:
+    async def test_identity_publishes_its_own_events(self, connect_as: ConnectAs) -> None:
         """The counterpart of the forgeries: the owner's event is stored (and counted)."""
         event = person_registered()
         before = await self.stored(connect_as, event.type)

@@ -47,7 +47,7 @@ def revocation(jti: str) -> TokenRevoked:
 @pytest.mark.parametrize("declared", CONSUMERS, ids=lambda c: c.durable)
 class TestDurableConsumers:
     async def test_producer_publishes_consumer_fetches_and_acks(
-        self, declared, connect_as: object
+        self, declared, connect_as: ConnectAs
     ) -> None:
         consumer = await connect_as(declared.process)
         js = consumer.nc.jetstream()
@@ -76,7 +76,9 @@ class TestDurableConsumers:
         assert await consumer.settle() == set()
         assert await producer.settle() == set()
 
-    async def test_another_service_cannot_take_it_over(self, declared, connect_as: object) -> None:
+    async def test_another_service_cannot_take_it_over(
+        self, declared, connect_as: ConnectAs
+    ) -> None:
         other = "matching" if declared.process != "matching" else "profile"
         intruder = await connect_as(other)
         js = intruder.nc.jetstream(timeout=0.5)
@@ -94,7 +96,7 @@ class TestDurableConsumers:
 
 @pytest.mark.parametrize("process", REVOCATION_READERS)
 class TestRevocationFeed:
-    async def test_replays_what_identity_revoked(self, process, connect_as: object) -> None:
+    async def test_replays_what_identity_revoked(self, process, connect_as: ConnectAs) -> None:
         identity = await connect_as("identity")
         event = revocation(f"jti-{process}")
         ack = await identity.nc.jetstream().publish(
@@ -114,7 +116,9 @@ class TestRevocationFeed:
 
 
 class TestRequestReply:
-    async def test_gateway_calls_a_service_through_its_own_inbox(self, connect_as: object) -> None:
+    async def test_gateway_calls_a_service_through_its_own_inbox(
+        self, connect_as: ConnectAs
+    ) -> None:
         service = await connect_as("profile")
         seen: list[tuple[str, str]] = []
 
@@ -135,7 +139,7 @@ class TestRequestReply:
         assert await service.settle() == set()
         assert await gateway.settle() == set()
 
-    async def test_services_answer_discovery_and_ops_may_ask(self, connect_as: object) -> None:
+    async def test_services_answer_discovery_and_ops_may_ask(self, connect_as: ConnectAs) -> None:
         service = await connect_as("matching")
         config = ServiceConfig(name="matching", version="0.1.0", queue_group="matching")
         svc = await add_service(service.nc, config)
@@ -162,7 +166,7 @@ class TestRequestReply:
 
 class TestTools:
     async def test_rebuild_reads_the_history_of_what_matching_consumes(
-        self, connect_as: object
+        self, connect_as: ConnectAs
     ) -> None:
         from services.matching.rebuild import SIGNALS
 
@@ -180,7 +184,7 @@ class TestTools:
         await sub.unsubscribe()
         assert await rebuild.settle() == set()
 
-    async def test_dead_letters_are_listed_and_replayed_by_ops(self, connect_as: object) -> None:
+    async def test_dead_letters_are_listed_and_replayed_by_ops(self, connect_as: ConnectAs) -> None:
         profile = await connect_as("profile")
         dead = dead_letter_subject("profile", "profile-identity")
         ack = await profile.nc.jetstream().publish(dead, b"poison")
@@ -214,7 +218,7 @@ class TestTools:
         await gateway.nc.publish(dead, b"forged")
         assert ("publish", dead.lower(), None) in await gateway.settle()
 
-    async def test_only_admin_manages_streams(self, connect_as: object) -> None:
+    async def test_only_admin_manages_streams(self, connect_as: ConnectAs) -> None:
         admin = await connect_as(ADMIN)
         js = admin.nc.jetstream()
         info = await js.stream_info(EVENT_STREAM)

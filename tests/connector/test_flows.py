@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -98,7 +99,7 @@ async def wait_flow(
 
 
 @pytest.fixture
-async def chain():
+async def chain() -> AsyncIterator[tuple[dict[str, str], dict[str, BackendState]]]:
     """Three real back-ends (fabrikam orders, contoso stock, northwind shipping)."""
     states = {p: BackendState() for p in PARTNERS}
     async with (
@@ -120,7 +121,7 @@ async def start(mesh, steps=STEPS, **claims):
 
 class TestFlows:
     async def test_flow_runs_every_step_as_its_owner(
-        self, mesh: Mesh, connector: Any, chain
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
@@ -139,7 +140,7 @@ class TestFlows:
         ]
 
     async def test_failure_compensates_done_steps_in_reverse(
-        self, mesh: Mesh, connector: Any, chain
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
@@ -153,7 +154,7 @@ class TestFlows:
         assert any(v.get("order") == flow.steps[0].output["ref"] for v in cancel.values())
 
     async def test_transient_failures_are_retried_before_compensating(
-        self, mesh: Mesh, connector: Any, chain
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
@@ -165,7 +166,7 @@ class TestFlows:
         assert "cancellation" not in states["fabrikam"].effects
 
     async def test_a_blocked_flow_does_not_hold_up_others(
-        self, mesh: Mesh, connector: Any, chain
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
@@ -179,7 +180,7 @@ class TestFlows:
         assert (await wait_flow(mesh, held.id)).status == "completed"
 
     async def test_steps_are_authorised_as_the_owner(
-        self, mesh: Mesh, connector: Any, chain
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
@@ -192,7 +193,9 @@ class TestFlows:
         assert states["contoso"].effects == {} and states["northwind"].effects == {}
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
 
-    async def test_flow_visibility_and_denials(self, mesh: Mesh, connector: Any, chain) -> None:
+    async def test_flow_visibility_and_denials(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, _ = chain
         await setup_chain(mesh, urls)
         flow = await start(mesh)

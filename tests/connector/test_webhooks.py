@@ -56,7 +56,7 @@ async def eventually(check, timeout: float = 20.0):
 
 
 @pytest.fixture
-async def inbound(mesh: Mesh, connector: Any, loopback_allowed: None):
+async def inbound(mesh: Mesh, connector: Any, loopback_allowed: None) -> str:
     """fabrikam's inbound endpoint; returns its signing secret (shown once)."""
     reply = await mesh(c.CREATE_INBOUND, "fatima", {"partner": "fabrikam", "name": "erp-events"})
     assert reply.secret.startswith("whsec_")
@@ -65,7 +65,7 @@ async def inbound(mesh: Mesh, connector: Any, loopback_allowed: None):
 
 class TestInbound:
     async def test_verified_message_is_published_once(
-        self, mesh: Mesh, nc: Client, inbound
+        self, mesh: Mesh, nc: Client, inbound: str
     ) -> None:
         js = nc.jetstream()
         got: list[c.PartnerEventReceived] = []
@@ -96,7 +96,7 @@ class TestInbound:
         )
 
     async def test_bad_signature_stale_timestamp_and_other_partner(
-        self, mesh: Mesh, inbound
+        self, mesh: Mesh, inbound: str
     ) -> None:
         msg = signed(inbound, "order.shipped", {})
         tampered = {**msg, "body": msg["body"].replace("order.shipped", "order.cancelled")}
@@ -150,7 +150,7 @@ async def deliveries(mesh, sub_id: str):
 
 
 class TestOutbound:
-    async def test_subscription_needs_a_grant(self, mesh: Mesh, inbound) -> None:
+    async def test_subscription_needs_a_grant(self, mesh: Mesh, inbound: str) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         assert (await refused(subscribe(mesh, url))).code is ErrorCode.FORBIDDEN
         grant = await mesh(
@@ -174,7 +174,7 @@ class TestOutbound:
         assert err.code is ErrorCode.BAD_REQUEST
 
     async def test_receiver_down_for_a_while_gets_each_webhook_once(
-        self, mesh: Mesh, inbound
+        self, mesh: Mesh, inbound: str
     ) -> None:
         await mesh(
             c.CREATE_EVENT_GRANT, "fatima", {"partner": "fabrikam", "event_type": "order.shipped"}
@@ -205,7 +205,7 @@ class TestOutbound:
         assert payloads == [f"o-{i}" for i in range(5)]
         assert {d.webhook_id for d in items} == set(rx.processed)
 
-    async def test_dead_letter_then_replay(self, mesh: Mesh, inbound, connector: Any) -> None:
+    async def test_dead_letter_then_replay(self, mesh: Mesh, inbound: str, connector: Any) -> None:
         connector.settings.delivery_max_attempts = 3
         await mesh(
             c.CREATE_EVENT_GRANT,
@@ -238,7 +238,7 @@ class TestOutbound:
             await eventually(delivered)
         assert list(rx.processed) == [d.webhook_id]
 
-    async def test_revoked_event_grant_stops_deliveries(self, mesh: Mesh, inbound) -> None:
+    async def test_revoked_event_grant_stops_deliveries(self, mesh: Mesh, inbound: str) -> None:
         grant = await mesh(
             c.CREATE_EVENT_GRANT,
             "fatima",

@@ -14,6 +14,7 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from mesh.identityroute import default_tls
+from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.infra import serve_app
@@ -68,7 +69,9 @@ async def gateway(
 
 
 @pytest.fixture
-async def profile(nats_url: str, tmp_path: Path, test_keys: TestKeys):
+async def profile(
+    nats_url: str, tmp_path: Path, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """The real profile service (it serves the echo operation) on the test NATS.
 
     The gateway holds no data, so its tests run the service on SQLite only; the

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.dpop import DPoPKey, hs256_proof, tampered, unsigned_proof
 from tests.support.tokens import TokenFactory
@@ -45,7 +46,7 @@ def assert_dpop_401(resp, error: str) -> None:
 
 class TestBoundTokens:
     async def test_dpop_scheme_with_a_valid_proof_reaches_the_service(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         headers = key.headers("GET", url_of(gateway, ECHO), bound)
         r = await gateway.get(ECHO, params={"message": "pop"}, headers=headers)
@@ -53,51 +54,55 @@ class TestBoundTokens:
         assert r.json()["message"] == "pop" and r.json()["sub"] == "dora"
 
     async def test_htu_ignores_query_and_fragment(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         headers = key.headers("GET", url_of(gateway, ECHO) + "?message=x#top", bound)
         r = await gateway.get(ECHO, params={"message": "other"}, headers=headers)
         assert r.status_code == 200, r.text
 
     async def test_plain_bearer_tokens_keep_working(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         r = await gateway.get(ECHO, headers=bearer(tokens.mint()))
         assert r.status_code == 200, r.text
 
     async def test_bound_token_sent_as_bearer_is_refused(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         headers = {**bearer(bound), "DPoP": key.proof("GET", url_of(gateway, ECHO), bound)}
         assert_dpop_401(await gateway.get(ECHO, headers=headers), "invalid_token")
 
     async def test_bound_token_without_proof_is_refused(
-        self, gateway: httpx.AsyncClient, profile, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, bound: str
     ) -> None:
         r = await gateway.get(ECHO, headers={"Authorization": f"DPoP {bound}"})
         assert_dpop_401(r, "invalid_dpop_proof")
 
     async def test_dpop_scheme_with_an_unbound_token_is_refused(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory, key: DPoPKey
+        self,
+        gateway: httpx.AsyncClient,
+        profile: ServiceRuntime,
+        tokens: TokenFactory,
+        key: DPoPKey,
     ) -> None:
         token = tokens.mint()
         r = await gateway.get(ECHO, headers=key.headers("GET", url_of(gateway, ECHO), token))
         assert_dpop_401(r, "invalid_token")
 
     async def test_token_bound_by_another_method_is_not_a_bearer_token(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(cnf={"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"})
         assert_dpop_401(await gateway.get(ECHO, headers=bearer(token)), "invalid_token")
 
     async def test_proof_by_another_key_is_refused(
-        self, gateway: httpx.AsyncClient, profile, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, bound: str
     ) -> None:
         headers = DPoPKey().headers("GET", url_of(gateway, ECHO), bound)
         assert_dpop_401(await gateway.get(ECHO, headers=headers), "invalid_token")
 
     async def test_replayed_proof_is_refused(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         headers = key.headers("GET", url_of(gateway, ECHO), bound)
         assert (await gateway.get(ECHO, headers=headers)).status_code == 200
@@ -140,14 +145,19 @@ BAD = [
 class TestBadProofs:
     @pytest.mark.parametrize("kind", BAD)
     async def test_is_401_invalid_dpop_proof(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str, kind: str
+        self,
+        gateway: httpx.AsyncClient,
+        profile: ServiceRuntime,
+        key: DPoPKey,
+        bound: str,
+        kind: str,
     ) -> None:
         proof = bad_proof(kind, key, url_of(gateway, ECHO), bound)
         r = await gateway.get(ECHO, headers={"Authorization": f"DPoP {bound}", "DPoP": proof})
         assert_dpop_401(r, "invalid_dpop_proof")
 
     async def test_two_proof_headers_are_refused(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         url = url_of(gateway, ECHO)
         headers = [
@@ -162,7 +172,7 @@ class TestExternalUrl:
     async def test_htu_is_the_public_url_behind_a_proxy(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         key: DPoPKey,
         bound: str,
     ) -> None:
@@ -178,7 +188,7 @@ class TestSharedReplayCache:
     async def test_a_proof_used_at_one_replica_is_refused_at_another(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         key: DPoPKey,
         bound: str,
         redis_url: str,
@@ -201,7 +211,7 @@ class TestNonces:
     async def test_round_trip(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         key: DPoPKey,
         bound: str,
     ) -> None:
@@ -216,7 +226,7 @@ class TestNonces:
 
 class TestMashup:
     async def test_sub_requests_inherit_the_proven_key(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         batch = {
             "requests": [
@@ -232,7 +242,7 @@ class TestMashup:
         assert results["b"]["status"] == 200 and results["b"]["body"]["message"] == "two"
 
     async def test_mashup_proof_must_name_the_mashup_request(
-        self, gateway: httpx.AsyncClient, profile, key: DPoPKey, bound: str
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, key: DPoPKey, bound: str
     ) -> None:
         headers = key.headers("GET", url_of(gateway, ECHO), bound)
         r = await gateway.post(

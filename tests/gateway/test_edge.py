@@ -25,6 +25,7 @@ from mesh.localnats import (
     wait_port,
 )
 from mesh.logging import JsonFormatter
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
 from tests.support.tokens import TestKeys, TokenFactory
@@ -187,7 +188,7 @@ class TestProbes:
 
 class TestAccessLog:
     async def test_one_json_line_per_request_with_ids(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         lines: list[str] = []
 
@@ -278,7 +279,7 @@ async def operated(
 
 class TestOperationsPort:
     async def test_metrics_count_requests_by_route_status_and_partner(
-        self, operated, profile, tokens: TokenFactory
+        self, operated, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         gateway, ops = operated
         await gateway.get(ECHO, headers=bearer(tokens.mint(partner="fabrikam")))

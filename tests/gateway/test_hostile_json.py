@@ -11,6 +11,7 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.bombs import BOMBS, ODD_BODIES, compact, object_holding, token_bombs
 from tests.support.dpop import DPoPKey
@@ -51,7 +52,7 @@ class TestTokens:
         assert_problem(r, 401, "unauthenticated")
 
     async def test_a_well_formed_token_still_works(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         r = await gateway.get(ECHO, headers=bearer(tokens.mint(sub="dora")))
         assert r.status_code == 200, r.text
@@ -106,7 +107,7 @@ class TestBodies:
 
     @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
     async def test_odd_documents_never_fail_the_server(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory, body
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory, body
     ) -> None:
         headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
         r = await gateway.patch(PERSON, content=body, headers=headers)
@@ -115,7 +116,7 @@ class TestBodies:
             assert_problem(r, r.status_code)
 
     async def test_nesting_within_the_bound_is_accepted(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         """Depth the parser allows reaches validation (a field error, not a syntax error)."""
         headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}

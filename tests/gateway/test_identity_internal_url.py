@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI, Request
 
 from gateway.app import create_app
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
 from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
@@ -40,7 +41,7 @@ async def call_echo(nats_url: str, token: str, **overrides: str) -> httpx.Respon
 
 class TestInternalIdentityUrl:
     async def test_keys_come_from_the_internal_address(
-        self, nats_url: str, profile, test_keys: TestKeys, tokens: TokenFactory
+        self, nats_url: str, profile: ServiceRuntime, test_keys: TestKeys, tokens: TokenFactory
     ) -> None:
         stand_in, seen = identity_stand_in(test_keys.public_jwk)
         async with serve_app(stand_in) as internal:
@@ -52,7 +53,7 @@ class TestInternalIdentityUrl:
         assert "/eco/acme/jwks" in seen
 
     async def test_without_it_the_public_address_is_tried_and_the_token_refused(
-        self, nats_url: str, profile, test_keys: TestKeys, tokens: TokenFactory
+        self, nats_url: str, profile: ServiceRuntime, test_keys: TestKeys, tokens: TokenFactory
     ) -> None:
         stand_in, seen = identity_stand_in(test_keys.public_jwk)
         async with serve_app(stand_in):

@@ -17,6 +17,7 @@ from contracts.claims import Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.tokens import TokenFactory
 
@@ -67,7 +68,7 @@ async def slow_service(nc: Client) -> AsyncIterator[dict[str, int]]:
 @pytest.fixture
 async def mesh_gateway(
     start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-):
+) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway serving the registry plus the slow test operation."""
     async with start_gateway(operations=(*OPERATIONS, SLOW), mashup_max_items=8) as client:
         yield client
@@ -75,7 +76,11 @@ async def mesh_gateway(
 
 class TestPartialResults:
     async def test_each_item_gets_its_own_status(
-        self, mesh_gateway, profile, slow_service: dict[str, int], tokens: TokenFactory
+        self,
+        mesh_gateway: httpx.AsyncClient,
+        profile: ServiceRuntime,
+        slow_service: dict[str, int],
+        tokens: TokenFactory,
     ) -> None:
         batch = {
             "timeout": 0.5,
@@ -106,7 +111,7 @@ class TestPartialResults:
         assert reply["complete"] is False
 
     async def test_items_run_concurrently(
-        self, mesh_gateway, slow_service: dict[str, int], tokens: TokenFactory
+        self, mesh_gateway: httpx.AsyncClient, slow_service: dict[str, int], tokens: TokenFactory
     ) -> None:
         items = [
             {"id": str(i), "path": "/v1/ecosystems/acme/slow", "query": {"delay": 0.3}}
@@ -118,7 +123,7 @@ class TestPartialResults:
         assert slow_service["peak"] == 4
 
     async def test_each_item_is_authorised_with_its_own_policy(
-        self, mesh_gateway, profile, tokens: TokenFactory
+        self, mesh_gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(scope=Scope.PROFILE_READ.value)
         batch = {"requests": [{"id": "a", "path": ECHO}, {"id": "b", "path": ECHO}]}
@@ -128,7 +133,7 @@ class TestPartialResults:
         assert "mesh:ping" in r.json()["results"][0]["body"]["detail"]
 
     async def test_item_body_and_query_are_merged_like_a_direct_call(
-        self, mesh_gateway, profile, tokens: TokenFactory
+        self, mesh_gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         batch = {"requests": [{"id": "a", "path": ECHO, "query": {"message": "q", "eco": "zz"}}]}
         r = await mesh_gateway.post(MASHUP, json=batch, headers=bearer(tokens.mint()))
@@ -137,12 +142,12 @@ class TestPartialResults:
 
 
 class TestTheBatchItself:
-    async def test_anonymous_is_401(self, mesh_gateway) -> None:
+    async def test_anonymous_is_401(self, mesh_gateway: httpx.AsyncClient) -> None:
         r = await mesh_gateway.post(MASHUP, json={"requests": [{"id": "a", "path": ECHO}]})
         assert r.status_code == 401
 
     async def test_token_of_another_ecosystem_is_403(
-        self, mesh_gateway, tokens: TokenFactory
+        self, mesh_gateway: httpx.AsyncClient, tokens: TokenFactory
     ) -> None:
         batch = {"requests": [{"id": "a", "path": ECHO}]}
         r = await mesh_gateway.post(MASHUP, json=batch, headers=bearer(tokens.mint(eco="globex")))
@@ -171,7 +176,7 @@ class TestTheBatchItself:
     )
     async def test_malformed_batches_are_422(
         self,
-        mesh_gateway,
+        mesh_gateway: httpx.AsyncClient,
         tokens: TokenFactory,
         batch: dict[str, Any] | dict[str, list[dict[str, str]]] | dict[str, bool],
     ) -> None:
@@ -179,7 +184,9 @@ class TestTheBatchItself:
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
 
-    async def test_body_that_is_not_json_is_400(self, mesh_gateway, tokens: TokenFactory) -> None:
+    async def test_body_that_is_not_json_is_400(
+        self, mesh_gateway: httpx.AsyncClient, tokens: TokenFactory
+    ) -> None:
         r = await mesh_gateway.post(
             MASHUP,
             content=b"{nope",
@@ -188,7 +195,7 @@ class TestTheBatchItself:
         assert r.status_code == 400
 
     async def test_body_of_another_media_type_is_415(
-        self, mesh_gateway, tokens: TokenFactory
+        self, mesh_gateway: httpx.AsyncClient, tokens: TokenFactory
     ) -> None:
         r = await mesh_gateway.post(
             MASHUP, content=b"a=b", headers={**bearer(tokens.mint()), "Content-Type": "text/plain"}

@@ -9,6 +9,7 @@ import pytest
 
 from contracts.registry import OPERATIONS
 from gateway.routes import PathTree, RouteConfigError, RouteTable, check_operation
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.tokens import TokenFactory
 
@@ -89,7 +90,7 @@ class TestPathTree:
 
 class TestOverHttp:
     async def test_head_of_a_get_route_is_served_without_a_body(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         r = await gateway.head(ECHO, headers=bearer(tokens.mint()))
         assert r.status_code == 200 and r.content == b""

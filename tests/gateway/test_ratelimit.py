@@ -13,6 +13,7 @@ import pytest
 from gateway.ratelimit import LocalBuckets, RedisBuckets
 from gateway.settings import RateLimitSpec
 from mesh.localnats import free_port
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.tokens import TokenFactory
 
@@ -36,7 +37,7 @@ class TestPerClientAndPartner:
     async def test_client_bucket_runs_out_with_429_and_headers(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         async with start_gateway(client_rate_limit=tight(3), partner_rate_limit=LOOSE) as gw:
@@ -55,7 +56,7 @@ class TestPerClientAndPartner:
     async def test_clients_of_one_partner_share_the_partner_bucket(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         async with start_gateway(client_rate_limit=LOOSE, partner_rate_limit=tight(3)) as gw:
@@ -68,7 +69,7 @@ class TestPerClientAndPartner:
     async def test_each_client_has_its_own_bucket(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         async with start_gateway(client_rate_limit=tight(2), partner_rate_limit=LOOSE) as gw:
@@ -80,7 +81,7 @@ class TestPerClientAndPartner:
     async def test_limits_are_set_per_ecosystem(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         override = {"globex": {"client": tight(1)}}
@@ -101,7 +102,7 @@ class TestPerClientAndPartner:
     async def test_a_mashup_costs_one_token_per_sub_request(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         async with start_gateway(client_rate_limit=tight(3), partner_rate_limit=LOOSE) as gw:
@@ -149,7 +150,7 @@ class TestSharedThroughRedis:
     async def test_two_gateways_draw_from_one_bucket(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
         redis_url: str,
     ) -> None:
@@ -169,7 +170,7 @@ class TestSharedThroughRedis:
     async def test_gateways_without_redis_do_not_share(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         limits = {"client_rate_limit": tight(2), "partner_rate_limit": LOOSE}
@@ -182,7 +183,7 @@ class TestSharedThroughRedis:
     async def test_unreachable_redis_falls_back_to_local_buckets(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        profile,
+        profile: ServiceRuntime,
         tokens: TokenFactory,
         limit: int,
     ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -18,6 +18,7 @@ from contracts.errors import ErrorCode
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.tokens import TokenFactory
 
@@ -26,7 +27,9 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def fake_echo(nc: Client):
+async def fake_echo(
+    nc: Client,
+) -> AsyncIterator[tuple[dict[str, object], list[tuple[dict[str, str], bytes]]]]:
     """A real NATS responder on the echo subject whose behaviour a test chooses.
 
     It stands in for a service that answers with an error, answers too late or
@@ -68,7 +71,7 @@ async def fake_echo(nc: Client):
 
 class TestForwarding:
     async def test_echo_through_the_real_service(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(eco="acme", partner="northwind", sub="noah")
         r = await gateway.get(ECHO, params={"message": "hi"}, headers=bearer(token))
@@ -79,7 +82,10 @@ class TestForwarding:
         assert body["service"] == "profile"
 
     async def test_token_trace_and_request_id_travel_in_nats_headers(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
     ) -> None:
         _, seen = fake_echo
         token = tokens.mint()
@@ -103,14 +109,20 @@ class TestForwarding:
         assert json.loads(payload) == {"eco": "acme", "message": "x"}
 
     async def test_a_fresh_trace_starts_without_traceparent(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
     ) -> None:
         _, seen = fake_echo
         await gateway.get(ECHO, headers=bearer(tokens.mint()))
         assert len(seen[-1][0][h.TRACEPARENT].split("-")[1]) == 32
 
     async def test_path_wins_over_query_for_bound_params(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
     ) -> None:
         _, seen = fake_echo
         r = await gateway.get(f"{ECHO}?eco=globex", headers=bearer(tokens.mint(eco="acme")))
@@ -123,7 +135,11 @@ class TestErrors:
         "code", [ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.FORBIDDEN, ErrorCode.GONE]
     )
     async def test_service_error_codes_become_problems(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory, code
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
+        code,
     ) -> None:
         behaviour, _ = fake_echo
         status = {"not_found": 404, "conflict": 409, "forbidden": 403, "gone": 410}[code.value]
@@ -136,7 +152,10 @@ class TestErrors:
         assert doc["type"].endswith(code.value) and doc["instance"] == ECHO
 
     async def test_service_internal_error_shows_no_internals(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
     ) -> None:
         behaviour, _ = fake_echo
         behaviour.update(mode="error", status=500, body={"unexpected": "Traceback (most recent"})
@@ -148,7 +167,7 @@ class TestErrors:
     async def test_timeout_is_504(
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        fake_echo,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
         tokens: TokenFactory,
     ) -> None:
         behaviour, _ = fake_echo
@@ -166,7 +185,10 @@ class TestErrors:
         assert r.json()["code"] == "unavailable"
 
     async def test_validation_fails_at_the_edge_without_a_nats_hop(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
     ) -> None:
         _, seen = fake_echo
         r = await gateway.get(ECHO, params={"message": "x" * 1001}, headers=bearer(tokens.mint()))
@@ -176,7 +198,10 @@ class TestErrors:
         assert seen == []
 
     async def test_denied_callers_learn_nothing_of_the_schema(
-        self, gateway: httpx.AsyncClient, fake_echo, tokens: TokenFactory
+        self,
+        gateway: httpx.AsyncClient,
+        fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
+        tokens: TokenFactory,
     ) -> None:
         _, seen = fake_echo
         r = await gateway.get(
@@ -215,7 +240,7 @@ class TestErrors:
 
 class TestConcurrency:
     async def test_many_calls_in_flight_each_get_their_own_reply(
-        self, gateway: httpx.AsyncClient, profile, tokens: TokenFactory
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint()
         replies = await asyncio.gather(

@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 
 from contracts import headers as h
 from contracts.v1 import system
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.tokens import TokenFactory
 
@@ -82,7 +83,7 @@ class TestSpans:
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
         spans: tuple[TracerProvider, InMemorySpanExporter],
-        traced_profile,
+        traced_profile: ServiceRuntime,
         tokens: TokenFactory,
     ) -> None:
         provider, exporter = spans

@@ -45,7 +45,7 @@ async def _admin(idp, token, method, path, body=None):
 
 
 @pytest.fixture(scope="module")
-async def federation(idp: IdP, corporate: IdP):
+async def federation(idp: IdP, corporate: IdP) -> str:
     """The corporate IdP knows our callback as a client; we know it as an upstream."""
     corp_admin = (await corporate.person_tokens("olivia"))["access_token"]
     callback_base = f"{idp.issuer}/broker"
@@ -99,7 +99,7 @@ async def federation(idp: IdP, corporate: IdP):
             },
         )
         assert up.status_code == 201, up.text
-    return admin
+    return str(admin)
 
 
 async def _broker_login(idp, corporate, browser: httpx.AsyncClient, alias: str, username: str):
@@ -154,12 +154,12 @@ async def _mesh_cli_token(idp, browser: httpx.AsyncClient) -> dict:
 
 
 class TestBrokering:
-    async def test_login_page_offers_the_company_provider(self, idp: IdP, federation) -> None:
+    async def test_login_page_offers_the_company_provider(self, idp: IdP, federation: str) -> None:
         page = await idp.http.get(f"{idp.issuer}/login")
         assert "corp SSO" in page.text
 
     async def test_corporate_person_becomes_a_partner_member_with_mapped_roles(
-        self, idp: IdP, corporate: IdP, federation
+        self, idp: IdP, corporate: IdP, federation: str
     ) -> None:
         async with httpx.AsyncClient() as browser:
             done = await _broker_login(idp, corporate, browser, "corp", "nadia")
@@ -171,20 +171,20 @@ class TestBrokering:
         people = (await _admin(idp, federation, "GET", "/people?partner=northwind")).json()
         assert "corp.nadia" in [p["username"] for p in people]
 
-    async def test_forged_state_is_refused(self, idp: IdP, federation) -> None:
+    async def test_forged_state_is_refused(self, idp: IdP, federation: str) -> None:
         async with httpx.AsyncClient() as browser:
             resp = await browser.get(
                 f"{idp.issuer}/broker/corp/callback", params={"code": "x", "state": "forged"}
             )
         assert resp.status_code == 403
 
-    async def test_unknown_upstream_is_404(self, idp: IdP, federation) -> None:
+    async def test_unknown_upstream_is_404(self, idp: IdP, federation: str) -> None:
         assert (await idp.http.get(f"{idp.issuer}/broker/nope/start")).status_code == 404
 
 
 class TestClaimsGatedAdmission:
     async def test_only_people_whose_claims_pass_the_rule_are_admitted(
-        self, idp: IdP, corporate: IdP, federation
+        self, idp: IdP, corporate: IdP, federation: str
     ) -> None:
         resp = await _admin(
             idp,
@@ -212,6 +212,6 @@ class TestClaimsGatedAdmission:
         finally:
             await _admin(idp, federation, "PUT", "/policy", {"membership_policy": "invite"})
 
-    async def test_policy_needs_a_rule(self, idp: IdP, federation) -> None:
+    async def test_policy_needs_a_rule(self, idp: IdP, federation: str) -> None:
         resp = await _admin(idp, federation, "PUT", "/policy", {"membership_policy": "claims"})
         assert resp.status_code == 422

@@ -63,13 +63,13 @@ async def refresh(idp, refresh_token: str, key: DPoPKey | None, client: str = "m
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp: IdP):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin) for the admin API."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
 @pytest.fixture(scope="module")
-async def bound_client(idp: IdP, olivia):
+async def bound_client(idp: IdP, olivia: str):
     """A back-end client registered with dpop_bound_access_tokens: true; returns its secret."""
     resp = await idp.http.post(
         f"{idp.issuer}/admin/clients",

@@ -34,9 +34,9 @@ def idp_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp: IdP):
+async def olivia(idp: IdP) -> str:
     """A platform operator's access token (acme operator, scope admin)."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
 async def _call(idp, token, method, path="", body=None):
@@ -111,7 +111,7 @@ async def _audit(nc, eco: str, action: str, target: str, timeout: float = 10.0):
 
 
 @pytest.fixture(scope="module")
-async def globex(idp: IdP, olivia) -> dict[str, Any]:
+async def globex(idp: IdP, olivia: str) -> dict[str, Any]:
     """Another brand's ecosystem, created through the API, and its operator's token."""
     resp = await _call(idp, olivia, "POST", body=_new("globex"))
     assert resp.status_code == 201, resp.text
@@ -142,7 +142,7 @@ class TestWhoMayManageEcosystems:
         await self._all_refused(idp, forged, 401, "unauthenticated")
 
     async def test_expired_platform_operator_token_is_unauthenticated(
-        self, idp: IdP, olivia, globex: dict[str, Any]
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
     ) -> None:
         real = jwt.decode(olivia, options={"verify_signature": False})
         now = int(time.time())
@@ -189,7 +189,7 @@ class TestWhoMayManageEcosystems:
         await self._all_refused(idp, token, 403, "forbidden")
 
     async def test_without_a_platform_ecosystem_nobody_may(
-        self, idp: IdP, olivia, globex: dict[str, Any]
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
     ) -> None:
         idp.settings.platform_ecosystem = ""
         try:
@@ -199,7 +199,7 @@ class TestWhoMayManageEcosystems:
         assert (await _call(idp, olivia, "GET")).status_code == 200
 
     async def test_own_operators_manage_only_their_own_ecosystem(
-        self, idp: IdP, olivia, globex: dict[str, Any]
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
     ) -> None:
         own = await _own(idp, globex["gina"], "PATCH", "globex", {"name": "Globex Brands"})
         assert own.status_code == 200 and own.json()["name"] == "Globex Brands"
@@ -213,7 +213,7 @@ class TestWhoMayManageEcosystems:
 
 class TestCreate:
     async def test_new_ecosystem_serves_discovery_jwks_and_issues_tokens(
-        self, idp: IdP, olivia, nc: Client
+        self, idp: IdP, olivia: str, nc: Client
     ) -> None:
         slug = _slug()
         resp = await _call(idp, olivia, "POST", body=_new(slug, access_ttl=600))
@@ -242,7 +242,9 @@ class TestCreate:
         olivia_sub = jwt.decode(olivia, options={"verify_signature": False})["sub"]
         assert created.data.actor == olivia_sub
 
-    async def test_operator_without_password_gets_an_invitation(self, idp: IdP, olivia) -> None:
+    async def test_operator_without_password_gets_an_invitation(
+        self, idp: IdP, olivia: str
+    ) -> None:
         slug = _slug()
         body = _new(slug, operator={"username": "ivy", "email": "ivy@example.com"})
         resp = await _call(idp, olivia, "POST", body=body)
@@ -253,7 +255,7 @@ class TestCreate:
         assert "operator" not in resp.json()
 
     async def test_listed_and_read_by_platform_operators(
-        self, idp: IdP, olivia, globex: dict[str, Any]
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
     ) -> None:
         listed = await _call(idp, olivia, "GET")
         assert listed.status_code == 200
@@ -264,7 +266,9 @@ class TestCreate:
         missing = await _call(idp, olivia, "GET", "/nowhere")
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
-    async def test_duplicate_is_a_conflict(self, idp: IdP, olivia, globex: dict[str, Any]) -> None:
+    async def test_duplicate_is_a_conflict(
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
+    ) -> None:
         for slug in ("globex", "acme"):
             resp = await _call(idp, olivia, "POST", body=_new(slug))
             assert resp.status_code == 409, resp.text
@@ -290,7 +294,7 @@ class TestCreate:
     async def test_bad_input_is_a_problem_and_writes_nothing(
         self,
         idp: IdP,
-        olivia,
+        olivia: str,
         change: dict[str, str]
         | dict[str, int]
         | dict[str, dict[str, str]]
@@ -319,7 +323,7 @@ class TestCreate:
 
 
 class TestUpdateAndDisable:
-    async def test_platform_operator_updates_settings(self, idp: IdP, olivia) -> None:
+    async def test_platform_operator_updates_settings(self, idp: IdP, olivia: str) -> None:
         slug = _slug()
         assert (await _call(idp, olivia, "POST", body=_new(slug))).status_code == 201
         resp = await _call(
@@ -345,7 +349,7 @@ class TestUpdateAndDisable:
         assert unknown.status_code == 404
 
     async def test_disabled_ecosystem_issuer_is_gone_until_enabled(
-        self, idp: IdP, olivia, nc: Client
+        self, idp: IdP, olivia: str, nc: Client
     ) -> None:
         slug = _slug()
         assert (await _call(idp, olivia, "POST", body=_new(slug))).status_code == 201
@@ -384,13 +388,13 @@ class TestUpdateAndDisable:
         refresh = await refresh_grant(idp.http, issuer, tokens["refresh_token"])
         assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
 
-    async def test_platform_ecosystem_cannot_be_disabled(self, idp: IdP, olivia) -> None:
+    async def test_platform_ecosystem_cannot_be_disabled(self, idp: IdP, olivia: str) -> None:
         for method, body in (("DELETE", None), ("PATCH", {"disabled": True})):
             resp = await _call(idp, olivia, method, "/acme", body)
             assert resp.status_code == 409 and resp.json()["code"] == "conflict"
         assert (await idp.http.get(f"{idp.issuer}/jwks")).status_code == 200
 
-    async def test_disabling_an_unknown_ecosystem_is_not_found(self, idp: IdP, olivia) -> None:
+    async def test_disabling_an_unknown_ecosystem_is_not_found(self, idp: IdP, olivia: str) -> None:
         resp = await _call(idp, olivia, "DELETE", "/nowhere")
         assert resp.status_code == 404 and resp.json()["code"] == "not_found"
 

@@ -35,9 +35,9 @@ async def _exchange(idp, client: str, subject_token: str, secret: str | None = N
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp: IdP):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin) for the admin API."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
 async def _admin(idp, token: str, method: str, path: str, body=None) -> httpx.Response:
@@ -106,7 +106,7 @@ class TestTokenExchange:
         )
         assert resp.json()["error"] == "invalid_client"
 
-    async def test_client_without_rule_or_grant_is_refused(self, idp: IdP, olivia) -> None:
+    async def test_client_without_rule_or_grant_is_refused(self, idp: IdP, olivia: str) -> None:
         for cid, grants in (
             ("no-rule", ["client_credentials", EXCHANGE]),
             ("no-grant", ["client_credentials"]),
@@ -134,7 +134,7 @@ class TestTokenExchange:
 
 
 @pytest.fixture(scope="module")
-async def signer(idp: IdP, olivia):
+async def signer(idp: IdP, olivia: str):
     """A client registered with its public key; the private key stays with the test."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))

@@ -22,7 +22,7 @@ ALLIANCE_RULE = {
 
 
 @pytest.fixture(scope="module")
-async def gina(idp: IdP):
+async def gina(idp: IdP) -> str:
     """An operator of a second ecosystem (globex) of the same deployment, and her token there."""
     created = await commands.create_ecosystem(
         idp.settings,
@@ -50,7 +50,7 @@ async def gina(idp: IdP):
         headers={"Authorization": f"Bearer {olivia}"},
     )
     assert resp.status_code == 200
-    return tokens["access_token"]
+    return str(tokens["access_token"])
 
 
 async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
@@ -63,7 +63,7 @@ async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
 
 class TestAlliance:
     async def test_partner_of_another_ecosystem_gets_a_local_token_with_fed(
-        self, idp: IdP, gina
+        self, idp: IdP, gina: str
     ) -> None:
         resp = await _exchange(idp, "portal", gina)
         assert resp.status_code == 200, resp.text
@@ -78,11 +78,11 @@ class TestAlliance:
         # admin was held upstream and allowed by the rule, but a member may not hold it here
         assert claims.scopes == {"directory:read", "forum:read"}
 
-    async def test_client_without_an_alliance_rule_is_refused(self, idp: IdP, gina) -> None:
+    async def test_client_without_an_alliance_rule_is_refused(self, idp: IdP, gina: str) -> None:
         resp = await _exchange(idp, "contoso-backend", gina)
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
-    async def test_foreign_token_is_not_valid_here_by_itself(self, idp: IdP, gina) -> None:
+    async def test_foreign_token_is_not_valid_here_by_itself(self, idp: IdP, gina: str) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {gina}"}
         )
@@ -92,7 +92,9 @@ class TestAlliance:
         )
         assert olivia_admin.status_code == 401
 
-    async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(self, idp: IdP, gina) -> None:
+    async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(
+        self, idp: IdP, gina: str
+    ) -> None:
         with pytest.raises(commands.CliError, match="exists"):
             await commands.create_ecosystem(
                 idp.settings, "globex", "Again", ("x", "X"), "y", "zzzzzz"

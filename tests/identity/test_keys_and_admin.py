@@ -21,9 +21,9 @@ from tests.support.tokens import TokenFactory
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp: IdP):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin)."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
 async def _admin(idp, token, method, path, body=None):
@@ -39,7 +39,7 @@ async def _kids(idp, alg: str = "ES256") -> list[str]:
 
 class TestKeyRotation:
     async def test_rotation_keeps_old_tokens_valid_and_publishes_before_use(
-        self, idp: IdP, olivia
+        self, idp: IdP, olivia: str
     ) -> None:
         before = await _kids(idp)
         old_token = (await idp.cc("northwind-backend", "directory:read")).json()["access_token"]
@@ -76,7 +76,9 @@ class TestKeyRotation:
             with pytest.raises(InvalidTag):
                 Sealer("another-secret").open(row.private_enc, row.kid.encode())
 
-    async def test_retired_key_leaves_jwks_once_its_tokens_expired(self, idp: IdP, olivia) -> None:
+    async def test_retired_key_leaves_jwks_once_its_tokens_expired(
+        self, idp: IdP, olivia: str
+    ) -> None:
         rotated = (await _admin(idp, olivia, "POST", "/keys/rotate")).json()
         retired = rotated["retired"]
         assert retired in await _kids(idp)
@@ -102,7 +104,7 @@ class TestKeyRotation:
 
 
 class TestAdminApi:
-    async def test_operator_creates_partner_and_person(self, idp: IdP, olivia) -> None:
+    async def test_operator_creates_partner_and_person(self, idp: IdP, olivia: str) -> None:
         resp = await _admin(
             idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Tailspin"}
         )
@@ -126,7 +128,7 @@ class TestAdminApi:
         listed = await _admin(idp, olivia, "GET", "/people?partner=tailspin")
         assert [p["username"] for p in listed.json()] == ["tia"]
 
-    async def test_bad_input_is_coded_and_writes_nothing(self, idp: IdP, olivia) -> None:
+    async def test_bad_input_is_coded_and_writes_nothing(self, idp: IdP, olivia: str) -> None:
         resp = await _admin(
             idp,
             olivia,
@@ -146,7 +148,9 @@ class TestAdminApi:
         listed = await _admin(idp, olivia, "GET", "/people")
         assert "ghost" not in [p["username"] for p in listed.json()]
 
-    async def test_broker_may_verify_partners_but_not_create_them(self, idp: IdP, olivia) -> None:
+    async def test_broker_may_verify_partners_but_not_create_them(
+        self, idp: IdP, olivia: str
+    ) -> None:
         bruno = (await idp.person_tokens("bruno"))["access_token"]
         await _admin(idp, olivia, "POST", "/partners", {"slug": "wingtip", "name": "Wingtip"})
         ok = await _admin(idp, bruno, "POST", "/partners/wingtip/verification", {"verified": True})
@@ -170,7 +174,7 @@ class TestAdminApi:
         forged = tokens.mint(eco="acme", roles=["operator"], scope="admin")  # another signer
         assert (await _admin(idp, forged, "GET", "/people")).status_code == 401
 
-    async def test_deactivated_person_loses_refresh(self, idp: IdP, olivia) -> None:
+    async def test_deactivated_person_loses_refresh(self, idp: IdP, olivia: str) -> None:
         felix = await idp.person_tokens("felix")
         people = (await _admin(idp, olivia, "GET", "/people?partner=fabrikam")).json()
         felix_id = next(p["id"] for p in people if p["username"] == "felix")
@@ -182,7 +186,9 @@ class TestAdminApi:
 
 
 class TestLifetimes:
-    async def test_ecosystem_access_lifetime_applies_to_new_tokens(self, idp: IdP, olivia) -> None:
+    async def test_ecosystem_access_lifetime_applies_to_new_tokens(
+        self, idp: IdP, olivia: str
+    ) -> None:
         resp = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 120})
         assert resp.status_code == 200 and resp.json()["access_ttl"] == 120
         try:
@@ -198,7 +204,7 @@ class TestLifetimes:
 
 class TestAccessTokenAlgorithm:
     async def test_es256_by_default_and_rs256_on_request_both_verifiable(
-        self, idp: IdP, olivia
+        self, idp: IdP, olivia: str
     ) -> None:
         async def token() -> str:
             resp = await idp.cc("contoso-backend", "directory:read")
@@ -228,7 +234,9 @@ class TestAccessTokenAlgorithm:
             await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": "ES256"})
         assert jwt.get_unverified_header(await token())["alg"] == "ES256"
 
-    async def test_unknown_algorithm_is_refused_and_changes_nothing(self, idp: IdP, olivia) -> None:
+    async def test_unknown_algorithm_is_refused_and_changes_nothing(
+        self, idp: IdP, olivia: str
+    ) -> None:
         for alg in ("HS256", "none", "PS256"):
             bad = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": alg})
             assert bad.status_code == 422, bad.text
@@ -241,7 +249,7 @@ class TestAccessTokenAlgorithm:
         resp = await _admin(idp, nadia, "PATCH", "/ecosystem", {"access_token_alg": "RS256"})
         assert resp.status_code == 403
 
-    async def test_cli_sets_it(self, idp: IdP, olivia) -> None:
+    async def test_cli_sets_it(self, idp: IdP, olivia: str) -> None:
         result = await commands.set_access_token_alg(idp.settings, "acme", "RS256")
         try:
             assert result == {"eco": "acme", "access_token_alg": "RS256"}

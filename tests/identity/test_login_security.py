@@ -59,9 +59,9 @@ def idp_overrides() -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp: IdP):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin)."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
 async def _admin(idp, token, method, path, body=None):
@@ -76,7 +76,7 @@ async def _events(nc, predicate, timeout: float = 5.0):
 
 
 class TestThrottling:
-    async def test_account_locks_after_repeated_failures(self, idp: IdP, olivia) -> None:
+    async def test_account_locks_after_repeated_failures(self, idp: IdP, olivia: str) -> None:
         name = f"lock-{uuid.uuid4().hex[:6]}"
         await _admin(
             idp,
@@ -217,7 +217,7 @@ class TestAudit:
         assert issued.data.action == "token.issued" and issued.partner == "contoso"
 
     async def test_refresh_reuse_and_registration_events(
-        self, idp: IdP, nc: Client, olivia
+        self, idp: IdP, nc: Client, olivia: str
     ) -> None:
         slug = f"p{uuid.uuid4().hex[:8]}"
         await _admin(idp, olivia, "POST", "/partners", {"slug": slug, "name": "Evented"})
@@ -301,7 +301,7 @@ class TestLogout:
 
 
 class TestSignupPolicy:
-    async def test_invite_only_needs_a_valid_invitation(self, idp: IdP, olivia) -> None:
+    async def test_invite_only_needs_a_valid_invitation(self, idp: IdP, olivia: str) -> None:
         async with httpx.AsyncClient() as browser:
             closed = await browser.get(f"{idp.issuer}/signup")
             assert closed.status_code == 403
@@ -326,7 +326,7 @@ class TestSignupPolicy:
             reuse = await browser.post(f"{idp.issuer}/signup", data={**form, "username": "ivy2"})
             assert reuse.status_code == 403 and "not valid" in reuse.text
 
-    async def test_open_policy_joins_the_default_partner(self, idp: IdP, olivia) -> None:
+    async def test_open_policy_joins_the_default_partner(self, idp: IdP, olivia: str) -> None:
         resp = await _admin(
             idp,
             olivia,

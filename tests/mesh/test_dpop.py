@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client
@@ -25,6 +26,7 @@ from mesh.dpop import (
 )
 from mesh.errors import MeshError
 from mesh.replay import ReplayCache
+from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.dpop import DPoPKey
@@ -36,7 +38,9 @@ PAYLOAD = json.dumps({"eco": "acme", "message": "pop"}).encode()
 
 
 @pytest.fixture
-async def profile(nats_url: str, database_url: str, test_keys: TestKeys):
+async def profile(
+    nats_url: str, database_url: str, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """A real profile service on the test NATS."""
     async with run_service(
         "profile",
@@ -57,7 +61,7 @@ async def echo(nc, token: str, headers: dict[str, str]) -> dict:
 
 class TestServiceReChecks:
     async def test_forwarded_proof_is_accepted(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
@@ -65,7 +69,7 @@ class TestServiceReChecks:
         assert reply["sub"] == "dora"
 
     async def test_one_proof_serves_several_services_of_a_mashup(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(cnf={"jkt": key.jkt})
@@ -86,7 +90,9 @@ class TestServiceReChecks:
             "mtls_bound",
         ],
     )
-    async def test_refused(self, nc: Client, profile, tokens: TokenFactory, case: str) -> None:
+    async def test_refused(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, case: str
+    ) -> None:
         key = DPoPKey()
         token = tokens.mint(cnf={"jkt": key.jkt})
         proof = key.proof("GET", EDGE_URL, token)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
@@ -42,7 +43,7 @@ def eco() -> str:
 
 
 @pytest.fixture
-async def js(nc: Client):
+async def js(nc: Client) -> JetStreamContext:
     """JetStream on the test NATS with the event stream in place."""
     js = nc.jetstream()
     await ensure_event_stream(js)
@@ -82,7 +83,7 @@ class Recorder:
 
 
 @pytest.fixture
-async def recorder(tmp_path: Path, js, eco: str) -> AsyncIterator[Recorder]:
+async def recorder(tmp_path: Path, js: JetStreamContext, eco: str) -> AsyncIterator[Recorder]:
     """A running durable consumer of this test's ecosystem's events, recording what it handles."""
     rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
     await rec.db.create_all()
@@ -96,7 +97,7 @@ async def recorder(tmp_path: Path, js, eco: str) -> AsyncIterator[Recorder]:
 
 class TestOutbox:
     async def test_event_commits_with_state_and_is_relayed(
-        self, nc: Client, database_url: str, js, recorder: Recorder, eco: str
+        self, nc: Client, database_url: str, js: JetStreamContext, recorder: Recorder, eco: str
     ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -114,7 +115,7 @@ class TestOutbox:
             await db.dispose()
 
     async def test_rolled_back_change_publishes_nothing(
-        self, nc: Client, database_url: str, js, eco: str
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
     ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -129,7 +130,7 @@ class TestOutbox:
         await db.dispose()
 
     async def test_survives_kill_9_between_commit_and_publish(
-        self, nc: Client, tmp_path: Path, js, recorder: Recorder, eco: str
+        self, nc: Client, tmp_path: Path, js: JetStreamContext, recorder: Recorder, eco: str
     ) -> None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
         proc = subprocess.Popen(
@@ -157,7 +158,7 @@ class TestOutbox:
         await db.dispose()
 
     async def test_published_but_unmarked_row_is_deduplicated(
-        self, nc: Client, tmp_path: Path, js, recorder: Recorder, eco: str
+        self, nc: Client, tmp_path: Path, js: JetStreamContext, recorder: Recorder, eco: str
     ) -> None:
         """A crash after publish but before marking republishes; the stream drops the copy."""
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", outbox_writer.metadata)
@@ -179,7 +180,7 @@ class TestOutbox:
         await db.dispose()
 
     async def test_refused_rows_stay_and_are_retried(
-        self, nc: Client, database_url: str, js, recorder: Recorder, eco: str
+        self, nc: Client, database_url: str, js: JetStreamContext, recorder: Recorder, eco: str
     ) -> None:
         """In one batch, rows no stream takes stay unpublished; the acknowledged ones do not."""
         db = Database(database_url, outbox_writer.metadata)
@@ -221,7 +222,7 @@ class TestOutbox:
             await db.dispose()
 
     async def test_absent_stream_leaves_the_batch_for_later(
-        self, nc: Client, database_url: str, js, eco: str
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
     ) -> None:
         """A stream temporarily gone refuses everything: nothing is marked; later all goes."""
         db = Database(database_url, outbox_writer.metadata)
@@ -255,7 +256,7 @@ class TestOutbox:
             await db.dispose()
 
     async def test_stream_error_reply_leaves_only_that_row(
-        self, nc: Client, database_url: str, js, eco: str
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
     ) -> None:
         """A stream that answers with an error (here: full, discard new) keeps that row back."""
         db = Database(database_url, outbox_writer.metadata)
@@ -334,7 +335,7 @@ class TestBatched:
             assert len(r.payload) <= max_chars or len(decode_events(r.payload)) == 1
 
     async def test_a_batch_is_published_once_with_its_content_type(
-        self, nc: Client, database_url: str, js, eco: str
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
     ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -367,7 +368,9 @@ async def unpublished(db: Database, t) -> set[str]:
 
 
 class TestConsumer:
-    async def test_replayed_event_changes_nothing(self, js, recorder: Recorder, eco: str) -> None:
+    async def test_replayed_event_changes_nothing(
+        self, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         event = AuditEvent(ecosystem=eco, data=AuditData(action="x"))
         payload = event.model_dump_json().encode()
         for _ in range(3):  # no Msg-Id: the stream keeps all three copies
@@ -380,7 +383,7 @@ class TestConsumer:
         assert await recorder.count() == 2
 
     async def test_each_event_of_a_batch_is_handled_once(
-        self, js, recorder: Recorder, eco: str
+        self, js: JetStreamContext, recorder: Recorder, eco: str
     ) -> None:
         events = [_audit(eco, f"e{i}") for i in range(4)]
         (row,) = batched([_row(e) for e in events])
@@ -392,7 +395,7 @@ class TestConsumer:
         assert await recorder.count() == 4
 
     async def test_a_failing_event_has_its_batch_redelivered_without_repeats(
-        self, tmp_path: Path, js, eco: str
+        self, tmp_path: Path, js: JetStreamContext, eco: str
     ) -> None:
         """The second event fails once: the whole batch comes again and the first is not
         handled a second time; one rejected for good is skipped, not retried."""
@@ -424,7 +427,7 @@ class TestConsumer:
             await rec.db.dispose()
 
     async def test_undecodable_event_does_not_block_the_stream(
-        self, js, recorder: Recorder, eco: str
+        self, js: JetStreamContext, recorder: Recorder, eco: str
     ) -> None:
         await js.publish(event_subject(eco, "pm.v1.identity.audit"), b'{"not": "an event"}')
         await js.publish(event_subject(eco, "pm.v1.identity.audit"), b'[{"not": "an event"}]')
@@ -433,7 +436,9 @@ class TestConsumer:
         await recorder.wait_for(1)
         assert await recorder.count(good.id) == 1
 
-    async def test_stopping_finishes_the_event_in_hand(self, tmp_path: Path, js, eco: str) -> None:
+    async def test_stopping_finishes_the_event_in_hand(
+        self, tmp_path: Path, js: JetStreamContext, eco: str
+    ) -> None:
         rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}")
         await rec.db.create_all()
         started, release = asyncio.Event(), asyncio.Event()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import system
 from mesh.client import call, request_raw
 from mesh.errors import MeshError
+from mesh.runtime import ServiceRuntime
 from mesh.service import MeshService
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
@@ -26,7 +28,9 @@ from tests.support.tokens import TestKeys, TokenFactory
 
 
 @pytest.fixture
-async def profile(nats_url: str, database_url: str, test_keys: TestKeys):
+async def profile(
+    nats_url: str, database_url: str, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """A real profile service on the test NATS."""
     async with run_service(
         "profile",
@@ -41,19 +45,21 @@ async def profile(nats_url: str, database_url: str, test_keys: TestKeys):
 
 
 class TestEcho:
-    async def test_echo_carries_claims(self, nc: Client, profile, tokens: TokenFactory) -> None:
+    async def test_echo_carries_claims(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(eco="acme", partner="alpha", sub="alice")
         reply = await call(nc, system.ECHO, {"eco": "acme", "message": "hi"}, token)
         assert reply.message == "hi"
         assert (reply.sub, reply.partner, reply.eco) == ("alice", "alpha", "acme")
 
-    async def test_no_token_is_unauthenticated(self, nc: Client, profile) -> None:
+    async def test_no_token_is_unauthenticated(self, nc: Client, profile: ServiceRuntime) -> None:
         with pytest.raises(MeshError) as err:
             await call(nc, system.ECHO, {"eco": "acme"}, None)
         assert err.value.code is ErrorCode.UNAUTHENTICATED
 
     async def test_other_ecosystem_is_forbidden(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(eco="globex")
         with pytest.raises(MeshError) as err:
@@ -61,7 +67,7 @@ class TestEcho:
         assert err.value.code is ErrorCode.FORBIDDEN
 
     async def test_missing_scope_is_forbidden(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(scope=Scope.PROFILE_READ.value)
         with pytest.raises(MeshError) as err:
@@ -70,7 +76,7 @@ class TestEcho:
         assert "mesh:ping" in err.value.detail
 
     async def test_expired_token_is_unauthenticated(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(expires_in=-120)
         with pytest.raises(MeshError) as err:
@@ -79,7 +85,7 @@ class TestEcho:
         assert "expired" in err.value.detail
 
     async def test_forged_signature_is_unauthenticated(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         head, body, sig = tokens.mint().split(".")
         forged = f"{head}.{body}.{sig[:-4]}AAAA"
@@ -87,7 +93,9 @@ class TestEcho:
             await call(nc, system.ECHO, {"eco": "acme"}, forged)
         assert err.value.code is ErrorCode.UNAUTHENTICATED
 
-    async def test_alg_none_is_refused(self, nc: Client, profile, tokens: TokenFactory) -> None:
+    async def test_alg_none_is_refused(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         import jwt
 
         unsigned = jwt.encode(tokens.claims(), None, algorithm="none", headers={"typ": "at+jwt"})
@@ -96,7 +104,7 @@ class TestEcho:
         assert err.value.code is ErrorCode.UNAUTHENTICATED
 
     async def test_invalid_request_is_a_validation_error(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint()
         with pytest.raises(MeshError) as err:
@@ -104,14 +112,16 @@ class TestEcho:
         assert err.value.code is ErrorCode.VALIDATION_FAILED
         assert err.value.errors
 
-    async def test_roles_are_carried(self, nc: Client, profile, tokens: TokenFactory) -> None:
+    async def test_roles_are_carried(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(roles=[Role.OPERATOR], partner=None)
         reply = await call(nc, system.ECHO, {"eco": "acme"}, token)
         assert reply.partner is None
 
 
 class TestDiscovery:
-    async def test_srv_ping_and_info(self, nc: Client, profile) -> None:
+    async def test_srv_ping_and_info(self, nc: Client, profile: ServiceRuntime) -> None:
         ping = await nc.request("$SRV.PING.profile", b"", timeout=2)
         assert json.loads(ping.data)["name"] == "profile"
         info = ServiceInfo.from_dict(json.loads((await nc.request("$SRV.INFO.profile", b"")).data))
@@ -221,14 +231,16 @@ class TestCallerBeforeBody:
     """A service authenticates and checks scope and roles before it reads the body, so an
     unauthenticated caller learns nothing of the schema; the bindings still hold."""
 
-    async def test_no_token_and_a_wrong_body_is_unauthenticated(self, nc: Client, profile) -> None:
+    async def test_no_token_and_a_wrong_body_is_unauthenticated(
+        self, nc: Client, profile: ServiceRuntime
+    ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, b'{"eco": 5, "message": []}', None)
         assert err.value.code is ErrorCode.UNAUTHENTICATED
         assert not err.value.errors
 
     async def test_a_token_without_the_scope_and_a_wrong_body_is_forbidden(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         token = tokens.mint(scope=Scope.PROFILE_READ.value)
         with pytest.raises(MeshError) as err:
@@ -237,7 +249,7 @@ class TestCallerBeforeBody:
         assert not err.value.errors
 
     async def test_a_caller_who_may_call_gets_the_field_errors(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, b'{"message": []}', tokens.mint())
@@ -245,7 +257,7 @@ class TestCallerBeforeBody:
         assert {tuple(e["loc"]) for e in err.value.errors} == {("eco",), ("message",)}
 
     async def test_the_ecosystem_binding_is_still_decided_on_the_body(
-        self, nc: Client, profile, tokens: TokenFactory
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, b'{"eco": "globex"}', tokens.mint())
@@ -255,7 +267,7 @@ class TestCallerBeforeBody:
 class TestHostileRequests:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_without_a_token_is_unauthenticated(
-        self, nc: Client, profile, bomb
+        self, nc: Client, profile: ServiceRuntime, bomb
     ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, bomb.encode(), None)
@@ -263,7 +275,7 @@ class TestHostileRequests:
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_is_a_bad_request(
-        self, nc: Client, profile, tokens: TokenFactory, bomb
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, bomb
     ) -> None:
         payload = object_holding(bomb, eco="acme").encode()
         with pytest.raises(MeshError) as err:
@@ -271,14 +283,16 @@ class TestHostileRequests:
         assert err.value.code is ErrorCode.BAD_REQUEST
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_token_is_unauthenticated(self, nc: Client, profile, token) -> None:
+    async def test_a_nested_token_is_unauthenticated(
+        self, nc: Client, profile: ServiceRuntime, token
+    ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, b'{"eco": "acme"}', token)
         assert err.value.code is ErrorCode.UNAUTHENTICATED
 
     @pytest.mark.parametrize("kind", BOMBS)
     async def test_a_nested_dpop_proof_is_unauthenticated(
-        self, nc: Client, profile, tokens: TokenFactory, kind
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, kind
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(cnf={"jkt": key.jkt})
@@ -295,7 +309,7 @@ class TestHostileRequests:
 
     @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
     async def test_odd_documents_are_client_errors(
-        self, nc: Client, profile, tokens: TokenFactory, body
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, body
     ) -> None:
         try:
             await request_raw(nc, system.ECHO.subject, body, tokens.mint())

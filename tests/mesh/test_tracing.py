@@ -19,7 +19,7 @@ from contracts.subjects import request_subject
 from contracts.v1 import system
 from mesh.client import request_raw
 from mesh.errors import MeshError
-from mesh.runtime import service_runtime
+from mesh.runtime import ServiceRuntime, service_runtime
 from mesh.service import MeshService
 from services.profile import models
 from services.profile.settings import ProfileSettings
@@ -39,7 +39,7 @@ class TestServiceSpans:
     async def test_a_handled_request_continues_the_callers_trace(
         self,
         nc: Client,
-        traced_profile,
+        traced_profile: ServiceRuntime,
         spans: tuple[TracerProvider, InMemorySpanExporter],
         tokens: TokenFactory,
     ) -> None:
@@ -58,7 +58,7 @@ class TestServiceSpans:
     async def test_without_a_trace_the_service_starts_one(
         self,
         nc: Client,
-        traced_profile,
+        traced_profile: ServiceRuntime,
         spans: tuple[TracerProvider, InMemorySpanExporter],
         tokens: TokenFactory,
     ) -> None:
@@ -71,7 +71,7 @@ class TestServiceSpans:
     async def test_a_refused_caller_is_recorded_but_not_a_server_error(
         self,
         nc: Client,
-        traced_profile,
+        traced_profile: ServiceRuntime,
         spans: tuple[TracerProvider, InMemorySpanExporter],
         tokens: TokenFactory,
     ) -> None:

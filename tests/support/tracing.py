@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
@@ -32,7 +33,7 @@ async def traced_profile(
     tmp_path: Path,
     test_keys: TestKeys,
     spans: tuple[TracerProvider, InMemorySpanExporter],
-):
+) -> AsyncIterator[ServiceRuntime]:
     """The real profile service, recording its spans with the ``spans`` provider."""
     async with run_service(
         "profile",
