@@ -58,7 +58,9 @@ async def mesh(
             yield {"idp": idp_url, "api": api, "creds": creds, "http": http, "settings": settings}
 
 
-async def client_token(mesh, client_id: str = "northwind-backend", scope: str = "mesh:ping") -> str:
+async def client_token(
+    mesh: dict[str, Any], client_id: str = "northwind-backend", scope: str = "mesh:ping"
+) -> str:
     secret = mesh["creds"]["clients"][client_id]["client_secret"]
     resp = await mesh["http"].post(
         f"{mesh['idp']}/eco/acme/token",

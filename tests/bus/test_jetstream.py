@@ -35,6 +35,7 @@ from contracts.subjects import (
 from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
 from mesh.client import request_raw
 from mesh.revocation import RevocationFeed, RevocationList
+from tests.bus.conftest import ConnectAs
 
 CALL_TIMEOUT = 2.0
 

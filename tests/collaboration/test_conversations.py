@@ -13,7 +13,7 @@ from tests.collaboration.test_forums import denied
 from tests.collaboration.test_workspaces import meet
 
 
-async def connect(mesh, a: str, a_partner: str, b: str, b_partner: str) -> None:
+async def connect(mesh: Mesh, a: str, a_partner: str, b: str, b_partner: str) -> None:
     """Announce an accepted introduction of ``a`` and ``b`` as matching does, and wait until
     collaboration opened its workspace."""
     data = IntroductionData(

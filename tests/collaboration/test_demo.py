@@ -23,7 +23,7 @@ from tests.collaboration.conftest import PEOPLE, Mesh
 from tests.support.infra import serve_app
 
 
-def http_edge(nc) -> Starlette:
+def http_edge(nc: Client) -> Starlette:
     """The HTTP shape of the operations (path + query + JSON body → request), over NATS."""
 
     def endpoint(op: Operation):

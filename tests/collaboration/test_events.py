@@ -126,7 +126,7 @@ class TestWorkspaceEvents:
 
 
 class TestConsumedEvents:
-    async def publish(self, mesh, event: EventBase, msg_id: str | None = None) -> int:
+    async def publish(self, mesh: Mesh, event: EventBase, msg_id: str | None = None) -> int:
         js = mesh.nc.jetstream()
         ack = await js.publish(
             event_subject(event.ecosystem, event.type),
@@ -135,7 +135,7 @@ class TestConsumedEvents:
         )
         return ack.seq
 
-    async def processed(self, mesh, seq: int) -> None:
+    async def processed(self, mesh: Mesh, seq: int) -> None:
         js = mesh.nc.jetstream()
 
         async def done() -> bool:
@@ -144,7 +144,7 @@ class TestConsumedEvents:
 
         await until(done)
 
-    def connected(self, mesh, intro: str = "i-1") -> IntroductionConnected:
+    def connected(self, mesh: Mesh, intro: str = "i-1") -> IntroductionConnected:
         data = IntroductionData(
             introduction=intro,
             a="noah",
@@ -157,7 +157,7 @@ class TestConsumedEvents:
         )
         return IntroductionConnected(ecosystem=mesh.eco, subject=intro, data=data)
 
-    async def state(self, mesh):
+    async def state(self, mesh: Mesh):
         spaces = {}
         for who in ("noah", "chloe"):
             spaces[who] = [
@@ -214,7 +214,9 @@ class TestConsumedEvents:
 class TestHandlesFromIdentity:
     """Access tokens carry no preferred_username: identity's registration names the handle."""
 
-    async def register(self, mesh, person: str, username: str, name: str, partner: str) -> None:
+    async def register(
+        self, mesh: Mesh, person: str, username: str, name: str, partner: str
+    ) -> None:
         from contracts.v1.identity import PersonData, PersonRegistered
 
         event = PersonRegistered(

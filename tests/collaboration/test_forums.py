@@ -19,7 +19,7 @@ async def denied(code: ErrorCode, coro) -> MeshError:
     return err.value
 
 
-async def seed_category(mesh, slug: str = "logistics") -> None:
+async def seed_category(mesh: Mesh, slug: str = "logistics") -> None:
     await mesh.call(c.CREATE_CATEGORY, "olivia", slug=slug, name=slug.title())
 
 

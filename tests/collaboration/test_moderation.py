@@ -9,7 +9,7 @@ from tests.collaboration.conftest import Mesh
 from tests.collaboration.test_forums import denied, seed_category
 
 
-async def thread_with_post(mesh):
+async def thread_with_post(mesh: Mesh):
     await seed_category(mesh)
     await seed_category(mesh, "manufacturing")
     thread = await mesh.call(

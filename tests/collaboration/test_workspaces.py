@@ -12,14 +12,14 @@ from tests.collaboration.test_forums import denied, seed_category
 OUTSIDERS = ("noah", "chloe", "fatima", "olivia", "bruno")  # same partners, others, roles
 
 
-async def meet(mesh, *people: str) -> None:
+async def meet(mesh: Mesh, *people: str) -> None:
     """Make people known to the service the way it learns them: by their writing."""
     await seed_category(mesh, "introductions")
     for who in people:
         await mesh.call(c.CREATE_THREAD, who, category="introductions", title="Hello", body="hi")
 
 
-async def open_space(mesh):
+async def open_space(mesh: Mesh):
     await meet(mesh, "carlos", "fatima")
     ws = await mesh.call(
         c.CREATE_WORKSPACE, "nadia", title="Rotterdam lane", members=[{"person": "carlos"}]

@@ -49,7 +49,7 @@ async def item(mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: 
     return "fabrikam.item"
 
 
-async def invoke(mesh, op: str, n: int) -> c.InvokeReply:
+async def invoke(mesh: Mesh, op: str, n: int) -> c.InvokeReply:
     return await mesh(c.INVOKE, "carlos", {"operation": op, "input": {"item_id": f"a{n}"}})
 
 

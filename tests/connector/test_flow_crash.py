@@ -23,7 +23,7 @@ from tests.support.tokens import TestKeys
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def issuer_app(test_keys) -> FastAPI:
+def issuer_app(test_keys: TestKeys) -> FastAPI:
     """Publishes the test signing key as an OIDC issuer would (discovery + JWKS)."""
     app = FastAPI()
 
@@ -65,7 +65,7 @@ def connector_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Pop
             proc.wait(15)
 
 
-async def wait_ready(nc) -> None:
+async def wait_ready(nc: Client) -> None:
     for _ in range(200):
         try:
             await nc.request("$SRV.PING.connector", b"", timeout=0.5)

@@ -49,7 +49,7 @@ STEPS = [
 ]
 
 
-async def setup_chain(mesh, urls: dict[str, str], **claims) -> None:
+async def setup_chain(mesh: Mesh, urls: dict[str, str], **claims: Any) -> None:
     """Each partner registers its back-end and operations; northwind is granted the others'."""
     await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]}, **claims)
     for partner, (admin, ops) in PARTNERS.items():
@@ -82,7 +82,7 @@ async def setup_chain(mesh, urls: dict[str, str], **claims) -> None:
 
 
 async def wait_flow(
-    mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0, **claims
+    mesh: Mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0, **claims: Any
 ) -> c.FlowReply:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -110,7 +110,7 @@ async def chain() -> AsyncIterator[tuple[dict[str, str], dict[str, BackendState]
         yield {"fabrikam": f, "contoso": k, "northwind": n}, states
 
 
-async def start(mesh, steps=STEPS, **claims):
+async def start(mesh: Mesh, steps=STEPS, **claims: Any):
     return await mesh(
         c.START_FLOW,
         "nadia",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from contracts.errors import ErrorCode
@@ -51,7 +53,7 @@ async def erp(
     return state
 
 
-async def invoke(mesh, op, data=None, who="carlos", **body):
+async def invoke(mesh: Mesh, op, data=None, who: str = "carlos", **body: Any):
     return await mesh(c.INVOKE, who, {"operation": op, "input": data or {}, **body})
 
 

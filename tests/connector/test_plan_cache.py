@@ -68,11 +68,11 @@ async def item(
     return grant
 
 
-async def call_item(mesh, who: str = "carlos") -> c.InvokeReply:
+async def call_item(mesh: Mesh, who: str = "carlos") -> c.InvokeReply:
     return await mesh(c.INVOKE, who, {"operation": "fabrikam.item", "input": {"item_id": "a1"}})
 
 
-async def outcomes(mesh) -> list[str]:
+async def outcomes(mesh: Mesh) -> list[str]:
     audit = await mesh(c.AUDIT, "fatima", {"operation": "fabrikam.item"})
     return [r.outcome for r in audit.items]
 

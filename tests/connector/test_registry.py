@@ -28,7 +28,7 @@ async def refused(coro) -> MeshError:
     return err.value
 
 
-async def invoke(mesh, op, who="carlos", claims=None, **body):
+async def invoke(mesh: Mesh, op, who: str = "carlos", claims=None, **body: Any):
     return await mesh(c.INVOKE, who, {"operation": op, "input": {}, **body}, **(claims or {}))
 
 

@@ -130,7 +130,7 @@ class TestInbound:
         assert err.code is ErrorCode.BAD_REQUEST and "not JSON" in err.detail
 
 
-async def subscribe(mesh, url: str, who: str = "nadia", partner: str = "northwind"):
+async def subscribe(mesh: Mesh, url: str, who: str = "nadia", partner: str = "northwind"):
     return await mesh(
         c.CREATE_SUBSCRIPTION,
         who,
@@ -143,7 +143,7 @@ async def subscribe(mesh, url: str, who: str = "nadia", partner: str = "northwin
     )
 
 
-async def deliveries(mesh, sub_id: str):
+async def deliveries(mesh: Mesh, sub_id: str):
     return (
         await mesh(c.LIST_DELIVERIES, "nadia", {"partner": "northwind", "subscription": sub_id})
     ).items

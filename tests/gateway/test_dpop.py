@@ -19,7 +19,7 @@ ECHO = "/v1/ecosystems/acme/echo"
 MASHUP = "/v1/ecosystems/acme/mashup"
 
 
-def url_of(gateway, path: str) -> str:
+def url_of(gateway: httpx.AsyncClient, path: str) -> str:
     return f"{gateway.base_url}".rstrip("/") + path
 
 

@@ -42,7 +42,7 @@ def auth(tokens: TokenFactory) -> dict[str, str]:
     return bearer(tokens.mint(eco="acme"))
 
 
-def holding(client, auth, extra: dict[str, str] | None = None) -> asyncio.Task:
+def holding(client, auth: dict[str, str], extra: dict[str, str] | None = None) -> asyncio.Task:
     """A call the service holds until released, in flight meanwhile."""
     headers = {**auth, **(extra or {})}
     return asyncio.create_task(client.get(ECHO, params={"message": "hold"}, headers=headers))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -29,14 +30,14 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 async def _code(
-    idp,
+    idp: IdP,
     browser: httpx.AsyncClient,
     client_id: str,
     redirect: str,
-    username="noah",
-    scope="openid profile:read",
+    username: str = "noah",
+    scope: str = "openid profile:read",
     challenge: str | None = None,
-    **extra,
+    **extra: Any,
 ) -> str:
     """Sign in through the pages and return the authorization code."""
     params = {
@@ -169,7 +170,9 @@ class TestIdToken:
 
 
 class TestCodeFailures:
-    async def _exchange(self, idp, code, verifier=None, redirect=CLI_REDIRECT, client="mesh-cli"):
+    async def _exchange(
+        self, idp: IdP, code, verifier=None, redirect=CLI_REDIRECT, client: str = "mesh-cli"
+    ):
         data = {
             "grant_type": "authorization_code",
             "code": code,

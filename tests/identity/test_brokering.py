@@ -38,7 +38,7 @@ async def corporate(
         yield IdP(url, settings, creds, http)
 
 
-async def _admin(idp, token, method, path, body=None):
+async def _admin(idp: IdP, token, method, path, body=None):
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
@@ -102,7 +102,9 @@ async def federation(idp: IdP, corporate: IdP) -> str:
     return str(admin)
 
 
-async def _broker_login(idp, corporate, browser: httpx.AsyncClient, alias: str, username: str):
+async def _broker_login(
+    idp: IdP, corporate: IdP, browser: httpx.AsyncClient, alias: str, username: str
+):
     """Through our login page's company button, the corporate login form, and back."""
     resp = await browser.get(
         f"{idp.issuer}/broker/{alias}/start", params={"return_to": f"/eco/{idp.eco}/account"}
@@ -119,7 +121,7 @@ async def _broker_login(idp, corporate, browser: httpx.AsyncClient, alias: str, 
     return await browser.get(resp.headers["location"])
 
 
-async def _mesh_cli_token(idp, browser: httpx.AsyncClient) -> dict:
+async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict:
     verifier, challenge = pkce_pair()
     resp = await browser.get(
         f"{idp.issuer}/authorize",

@@ -36,7 +36,7 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _admin(idp, token: str, method: str, path: str, body=None, eco: str = "acme"):
+async def _admin(idp: IdP, token: str, method: str, path: str, body=None, eco: str = "acme"):
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin{path}",
@@ -45,13 +45,13 @@ async def _admin(idp, token: str, method: str, path: str, body=None, eco: str = 
     )
 
 
-async def _people(idp, token: str) -> dict[str, dict[str, Any]]:
+async def _people(idp: IdP, token: str) -> dict[str, dict[str, Any]]:
     resp = await _admin(idp, token, "GET", "/people")
     assert resp.status_code == 200, resp.text
     return {p["username"]: p for p in resp.json()}
 
 
-async def _sign_up(idp, signup_url: str, username: str) -> httpx.Response:
+async def _sign_up(idp: IdP, signup_url: str, username: str) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10) as browser:
         page = await browser.get(signup_url)
         assert page.status_code == 200, page.text
@@ -59,7 +59,7 @@ async def _sign_up(idp, signup_url: str, username: str) -> httpx.Response:
         return await browser.post(f"{idp.issuer}/signup", data={**form, "password": PASSWORD})
 
 
-async def _login(idp, username: str, eco: str = "acme") -> dict[str, Any]:
+async def _login(idp: IdP, username: str, eco: str = "acme") -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=10) as browser:
         return await login(
             browser,

@@ -39,14 +39,14 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _call(idp, token, method, path="", body=None):
+async def _call(idp: IdP, token, method, path: str = "", body=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return await idp.http.request(
         method, f"{idp.url}/admin/ecosystems{path}", json=body, headers=headers
     )
 
 
-async def _own(idp, token, method, eco, body=None):
+async def _own(idp: IdP, token, method, eco, body=None):
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin/ecosystem",
@@ -69,14 +69,14 @@ def _new(slug: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _login(idp, eco: str, username: str, password: str, scope: str) -> dict[str, Any]:
+async def _login(idp: IdP, eco: str, username: str, password: str, scope: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=10) as browser:
         return await login(
             browser, f"{idp.url}/eco/{eco}", "mesh-cli", username, password, CLI_REDIRECT, scope
         )
 
 
-async def _signed_by_acme(idp, **claims: Any) -> str:
+async def _signed_by_acme(idp: IdP, **claims: Any) -> str:
     """A token signed with acme's real active key (to make one that has expired)."""
     db = Database(idp.settings.database_url, models.metadata)
     try:
@@ -102,7 +102,7 @@ async def _signed_by_acme(idp, **claims: Any) -> str:
     return jwt.encode(claims, key, "RS256", headers={"kid": row.kid, "typ": "at+jwt"})  # type: ignore[arg-type]
 
 
-async def _audit(nc, eco: str, action: str, target: str, timeout: float = 10.0):
+async def _audit(nc: Client, eco: str, action: str, target: str, timeout: float = 10.0):
     def wanted(event: Any) -> bool:
         return bool(event.data.action == action and event.data.target == target)
 
@@ -123,7 +123,9 @@ class TestWhoMayManageEcosystems:
     ROUTES = (("POST", "", _new("denied")), ("GET", "", None), ("GET", "/globex", None))
     ROUTES += (("PATCH", "/globex", {"name": "x"}), ("DELETE", "/globex", None))
 
-    async def _all_refused(self, idp, token, status: int, code: str, check: bool = True) -> None:
+    async def _all_refused(
+        self, idp: IdP, token, status: int, code: str, check: bool = True
+    ) -> None:
         for method, path, body in self.ROUTES:
             resp = await _call(idp, token, method, path, body)
             assert resp.status_code == status, (method, path, resp.text)
@@ -399,7 +401,7 @@ class TestUpdateAndDisable:
         assert resp.status_code == 404 and resp.json()["code"] == "not_found"
 
 
-async def _revoked_event(nc, eco: str, jti: str, timeout: float = 10.0):
+async def _revoked_event(nc: Client, eco: str, jti: str, timeout: float = 10.0):
     def wanted(event: Any) -> bool:
         return jti in [t.jti for t in event.data.tokens]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
 import jwt
@@ -21,7 +22,9 @@ EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
 
 
-async def _exchange(idp, client: str, subject_token: str, secret: str | None = None, **extra):
+async def _exchange(
+    idp: IdP, client: str, subject_token: str, secret: str | None = None, **extra: Any
+):
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={
@@ -40,7 +43,7 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp, token: str, method: str, path: str, body=None) -> httpx.Response:
+async def _admin(idp: IdP, token: str, method: str, path: str, body=None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
@@ -176,7 +179,7 @@ class TestPrivateKeyJwt:
         claims = jwt.decode(token["access_token"], options={"verify_signature": False})
         assert claims["client_id"] == "jwt-backend" and claims["partner"] == "northwind"
 
-    def _assertion(self, idp, key: bytes, jti: str, aud: str | None = None) -> str:
+    def _assertion(self, idp: IdP, key: bytes, jti: str, aud: str | None = None) -> str:
         now = int(time.time())
         return jwt.encode(
             {
@@ -192,7 +195,7 @@ class TestPrivateKeyJwt:
             headers={"kid": "k1"},
         )
 
-    async def _token(self, idp, assertion: str) -> httpx.Response:
+    async def _token(self, idp: IdP, assertion: str) -> httpx.Response:
         return await idp.http.post(
             f"{idp.issuer}/token",
             data={

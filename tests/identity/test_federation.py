@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -53,7 +55,7 @@ async def gina(idp: IdP) -> str:
     return str(tokens["access_token"])
 
 
-async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
+async def _exchange(idp: IdP, client: str, token: str, **extra: Any) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": AT, **extra},

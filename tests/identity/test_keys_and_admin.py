@@ -26,13 +26,13 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp, token, method, path, body=None):
+async def _admin(idp: IdP, token, method, path, body=None):
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
 
 
-async def _kids(idp, alg: str = "ES256") -> list[str]:
+async def _kids(idp: IdP, alg: str = "ES256") -> list[str]:
     keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
     return [k["kid"] for k in keys if k["alg"] == alg]
 

@@ -26,7 +26,7 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: str):
+async def _try_login(idp: IdP, browser: httpx.AsyncClient, username: str, password: str):
     page = await browser.get(f"{idp.issuer}/login")
     return await browser.post(
         f"{idp.issuer}/login",
@@ -35,7 +35,7 @@ async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: s
 
 
 @contextlib.contextmanager
-def provider_statements(idp):
+def provider_statements(idp: IdP):
     """Every SQL statement on the provider's own tables (``id_…``) while the block runs,
     as the engine sends them (the relay's outbox polling is left out)."""
     seen: list[str] = []
@@ -64,13 +64,13 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp, token, method, path, body=None):
+async def _admin(idp: IdP, token, method, path, body=None):
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
 
 
-async def _events(nc, predicate, timeout: float = 5.0):
+async def _events(nc: Client, predicate, timeout: float = 5.0):
     """Identity events on the real JetStream stream until ``predicate`` matches one."""
     return await first_event(nc, "pm.v1.evt.acme.identity.>", predicate, "matching event", timeout)
 

@@ -86,7 +86,7 @@ class LoopbackListener:
         writer.close()
 
 
-async def sign_in(idp, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClient) -> str:
+async def sign_in(idp: IdP, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClient) -> str:
     """The system browser: authorize (PKCE S256, dpop_jkt), log in, consent, follow the
     redirect to the app. Returns the PKCE verifier; the code reaches the app's listener."""
     verifier, challenge = pkce_pair()
@@ -123,7 +123,7 @@ async def sign_in(idp, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClie
     return verifier
 
 
-async def redeem(idp, code: str, verifier: str, redirect_uri: str, key: DPoPKey | None):
+async def redeem(idp: IdP, code: str, verifier: str, redirect_uri: str, key: DPoPKey | None):
     url = f"{idp.issuer}/token"
     return await idp.http.post(
         url,

@@ -26,7 +26,7 @@ APP = {
 }
 
 
-async def _bearer(idp, username: str, scope: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def _bearer(idp: IdP, username: str, scope: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     tokens = await idp.person_tokens(username, scope)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
@@ -38,14 +38,14 @@ async def nadia(idp: IdP) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 async def _issue(
-    idp, headers: dict[str, str], partner: str = "northwind", **limits: Any
+    idp: IdP, headers: dict[str, str], partner: str = "northwind", **limits: Any
 ) -> httpx.Response:  # type: ignore[no-untyped-def]
     return await idp.http.post(
         IAT.format(iss=idp.issuer, partner=partner), json={**LIMITS, **limits}, headers=headers
     )
 
 
-async def _register(idp, iat: str | None, body: dict[str, Any]) -> httpx.Response:  # type: ignore[no-untyped-def]
+async def _register(idp: IdP, iat: str | None, body: dict[str, Any]) -> httpx.Response:  # type: ignore[no-untyped-def]
     headers = {"Authorization": f"Bearer {iat}"} if iat else {}
     return await idp.http.post(f"{idp.issuer}/register", json=body, headers=headers)
 

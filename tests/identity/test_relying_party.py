@@ -351,7 +351,7 @@ async def subject_token(idp: IdP) -> str:
 
 
 class TestTokenExchangeTypes:
-    async def _exchange(self, idp, subject: str, **extra: str) -> httpx.Response:
+    async def _exchange(self, idp: IdP, subject: str, **extra: str) -> httpx.Response:
         return await idp.http.post(
             f"{idp.issuer}/token",
             data={

@@ -55,7 +55,7 @@ async def _sql(database_url: str, statement: str, **params: Any) -> list[Any]:
         await db.dispose()
 
 
-async def _signed_in(idp, username: str, scope: str, client: str = "mesh-cli", **kw: Any):  # type: ignore[no-untyped-def]
+async def _signed_in(idp: IdP, username: str, scope: str, client: str = "mesh-cli", **kw: Any):  # type: ignore[no-untyped-def]
     """A browser (cookies) signed in at identity, and the tokens its client got."""
     browser = httpx.AsyncClient(timeout=10)
     redirect = kw.pop("redirect_uri", CLI_REDIRECT)
@@ -65,7 +65,7 @@ async def _signed_in(idp, username: str, scope: str, client: str = "mesh-cli", *
     return browser, tokens
 
 
-async def _logout_at_identity(idp, browser: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def _logout_at_identity(idp: IdP, browser: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
     """The person signs out on identity's own logout page (no hint: the confirmation form)."""
     page = await browser.get(f"{idp.issuer}/logout")
     action, fields = _form(page.text)
@@ -292,7 +292,7 @@ async def _none(rows: Any) -> bool:
     return not await rows
 
 
-async def _operator(idp) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+async def _operator(idp: IdP) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
     tokens = await idp.person_tokens("olivia", "openid admin")
     return httpx.AsyncClient(
         timeout=10, headers={"Authorization": f"Bearer {tokens['access_token']}"}

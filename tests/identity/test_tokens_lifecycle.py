@@ -8,7 +8,7 @@ from tests.identity.conftest import IdP
 from tests.support.identity import refresh_grant
 
 
-async def _refresh(idp, refresh_token: str, **extra: str):  # type: ignore[no-untyped-def]
+async def _refresh(idp: IdP, refresh_token: str, **extra: str):  # type: ignore[no-untyped-def]
     return await refresh_grant(idp.http, idp.issuer, refresh_token, **extra)
 
 
@@ -63,7 +63,7 @@ class TestRefresh:
 
 
 class TestIntrospection:
-    async def _introspect(self, idp, token: str, client="northwind-backend", hint=None):
+    async def _introspect(self, idp: IdP, token: str, client: str = "northwind-backend", hint=None):
         data = {"token": token}
         if hint:
             data["token_type_hint"] = hint

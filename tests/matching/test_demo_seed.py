@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from nats.aio.client import Client
 
 from contracts.claims import Role
 from contracts.registry import operations_of
@@ -31,7 +32,7 @@ DEMO = {
 }
 
 
-def forwarder(nc) -> FastAPI:
+def forwarder(nc: Client) -> FastAPI:
     app = FastAPI()
     routes = [
         (op, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "$"))

@@ -6,7 +6,7 @@ import pytest
 from services.matching.engine.optimise import exact_bruteforce, greedy_plan, lp_bound, optimise
 
 
-def random_instance(rng, n=7, max_edges=14):
+def random_instance(rng, n: int = 7, max_edges: int = 14):
     pairs = set()
     m = int(rng.integers(3, max_edges + 1))
     while len(pairs) < m:

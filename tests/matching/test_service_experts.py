@@ -1,6 +1,7 @@
 """Expert finding, a person's say and outcomes as priors, over real NATS and a real database."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -95,7 +96,7 @@ class TestPreferences:
 
 
 class TestOutcomes:
-    async def propose(self, mesh, a, b):
+    async def propose(self, mesh: Any, a, b):
         return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note="talk")
 
     async def test_declines_lower_the_prior_unless_learning_is_refused(self, seeded: Mesh) -> None:
@@ -135,7 +136,9 @@ class TestForumBehaviour:
     async def test_threads_and_replies_are_evidence_and_favours_kept_and_refused(
         self, seeded: Mesh
     ) -> None:
-        async def say(cid, kind, author, thread=None, title="", text="", workspace=None) -> None:
+        async def say(
+            cid, kind, author, thread=None, title: str = "", text: str = "", workspace=None
+        ) -> None:
             data = col.ContentData(
                 content_id=cid,
                 kind=kind,

@@ -31,7 +31,7 @@ async def events(seeded: Mesh):
     await sub.unsubscribe()
 
 
-async def propose(mesh, a="alice", b="bob", note="you two should talk"):
+async def propose(mesh: Any, a: str = "alice", b: str = "bob", note: str = "you two should talk"):
     return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note=note)
 
 

@@ -71,7 +71,9 @@ class Recorder:
             return int((await s.execute(q)).scalar_one())
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], what: str, timeout=90.0) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 90.0
+) -> None:
     """Poll ``check`` until it holds; fail saying ``what`` never happened."""
     for _ in range(int(timeout / 0.1)):
         result = check()

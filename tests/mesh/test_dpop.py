@@ -54,7 +54,7 @@ async def profile(
         yield rt
 
 
-async def echo(nc, token: str, headers: dict[str, str]) -> dict:
+async def echo(nc: Client, token: str, headers: dict[str, str]) -> dict:
     data = await request_raw(nc, system.ECHO.subject, PAYLOAD, token, 5.0, headers)
     return json.loads(data)
 

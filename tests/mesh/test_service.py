@@ -173,7 +173,7 @@ class TestDatabaseUnreachable:
         db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone", MetaData())
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
-        async def reads(call, request) -> None:
+        async def reads(call, request: pytest.FixtureRequest) -> None:
             async with db.transaction() as session:
                 await session.execute(text("SELECT 1"))
             raise AssertionError("the database answered")
@@ -191,10 +191,10 @@ class TestDatabaseUnreachable:
 
 
 class TestUnexpectedFailures:
-    async def _serve(self, nc, test_keys, failure: Exception):
+    async def _serve(self, nc: Client, test_keys: TestKeys, failure: Exception):
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
-        async def fails(call, request):
+        async def fails(call, request: pytest.FixtureRequest):
             raise failure
 
         service.register(system.ECHO, fails)

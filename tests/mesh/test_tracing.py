@@ -30,7 +30,7 @@ PARENT = "00f067aa0ba902b7"
 ECHO = b'{"eco": "acme", "message": "hi"}'
 
 
-async def echo(nc, token, traceparent=None):
+async def echo(nc: Client, token, traceparent=None):
     extra = {h.TRACEPARENT: traceparent} if traceparent else None
     return await request_raw(nc, system.ECHO.subject, ECHO, token, 2.0, extra)
 

@@ -14,7 +14,7 @@ from services.profile import models as profile_models
 from tests.migrations.conftest import PROFILE_REVISIONS, WHEN, person_row
 
 
-async def columns(engine, table: str) -> set[str]:
+async def columns(engine: AsyncEngine, table: str) -> set[str]:
     async with engine.connect() as conn:
         return await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(table)})
 

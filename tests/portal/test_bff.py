@@ -21,11 +21,11 @@ from tests.portal.mesh import Mesh
 COOKIE = cookie_name(False)
 
 
-def portal_state(mesh):
+def portal_state(mesh: Mesh):
     return mesh.portal_app.state.portal
 
 
-async def session_of(mesh, client: httpx.AsyncClient):
+async def session_of(mesh: Mesh, client: httpx.AsyncClient):
     return await portal_state(mesh).store.load(client.cookies.get(COOKIE))
 
 
@@ -155,7 +155,7 @@ class TestTokensStayOnTheServer:
 
 
 class TestCsrf:
-    async def _dashboards(self, mesh, client) -> list:
+    async def _dashboards(self, mesh: Mesh, client) -> list:
         s = await session_of(mesh, client)
         async with portal_state(mesh).db.transaction() as db:
             return await repo.list_dashboards(db, s.eco, s.sub, s.partner)
@@ -234,7 +234,7 @@ class TestContentSecurityPolicy:
 
 
 class TestRefresh:
-    async def _expire(self, mesh, session, refresh_token: str | None = None) -> None:
+    async def _expire(self, mesh: Mesh, session, refresh_token: str | None = None) -> None:
         state = portal_state(mesh)
         t = session.tokens
         stale = TokenSet(t.access_token, refresh_token or t.refresh_token, t.id_token, 0.0)

@@ -169,7 +169,7 @@ class TestForums:
 
 
 class TestModeration:
-    async def _chloe_post(self, mesh) -> str:
+    async def _chloe_post(self, mesh: Mesh) -> str:
         async with mesh.api() as api:
             view = (
                 await api.get(

@@ -31,7 +31,7 @@ async def _ok(resp) -> Any:
     return resp.json()
 
 
-async def _search(mesh, who: str, q: str, **params: Any) -> dict[str, Any]:
+async def _search(mesh: Mesh, who: str, q: str, **params: Any) -> dict[str, Any]:
     async with mesh.api() as api:
         resp = await api.get("/search/content", params={"q": q, **params}, headers=mesh.bearer(who))
         return await _ok(resp)

@@ -60,7 +60,7 @@ class TestDashboardStore:
 
 
 class TestSessionStore:
-    def store(self, db, idle: int = 3600) -> SessionStore:
+    def store(self, db: Database, idle: int = 3600) -> SessionStore:
         return SessionStore(db, "test-secret", idle, 30)
 
     async def test_login_state_is_single_use(self, db: Database) -> None:

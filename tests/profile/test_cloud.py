@@ -28,17 +28,17 @@ CORPUS = {
 
 
 def content(
-    eco,
+    eco: Eco,
     cid,
     author,
     partner,
     text,
     *,
     cls=ContentCreated,
-    title="",
+    title: str = "",
     workspace=None,
     audience=(),
-    hidden=False,
+    hidden: bool = False,
     time=None,
 ):
     data = ContentData(
@@ -56,7 +56,7 @@ def content(
     return cls(ecosystem=eco.name, partner=partner, data=data, **extra)
 
 
-async def _corpus(eco) -> None:
+async def _corpus(eco: Eco) -> None:
     partners = {
         "anna": "northwind",
         "noah": "northwind",
@@ -77,7 +77,7 @@ def terms(card) -> dict[str, float]:
     return {t.term: t.weight for t in card.cloud.terms}
 
 
-async def _state(rt, eco) -> list:
+async def _state(rt, eco: Eco) -> list:
     async with rt.db.engine.connect() as conn:
         out = []
         for table in (cloud_terms, corpus_terms, content_terms, contents):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ PEOPLE = {
 }
 
 
-async def _directory(eco) -> None:
+async def _directory(eco: Eco) -> None:
     for who, (partner, name, _) in PEOPLE.items():
         await eco.register(who, partner, Role.MEMBER, name=name)
     eco.people["bruno"] = ("acme-hq", [Role.MEMBER, Role.BROKER])
@@ -80,7 +81,7 @@ async def _directory(eco) -> None:
         await eco.call(c.UPDATE_PERSON, who, person=who, **fields)
 
 
-async def ids(eco, who: str = "fred", **query) -> list[str]:
+async def ids(eco: Eco, who: str = "fred", **query: Any) -> list[str]:
     page = await eco.call(c.DIRECTORY, who, **query)
     return [e.id for e in page.entries]
 

@@ -17,20 +17,20 @@ from services.profile.models import connections, persons
 from tests.profile.conftest import Eco
 
 
-async def published(eco, event_type) -> int:
+async def published(eco: Eco, event_type) -> int:
     """How many events of ``event_type`` this ecosystem has in the stream."""
     subject = event_subject(eco.name, event_type.model_fields["type"].default)
     info = await eco.js.stream_info(EVENT_STREAM, subjects_filter=subject)
     return (info.state.subjects or {}).get(subject, 0)
 
 
-async def relayed(profile) -> None:
+async def relayed(profile: ServiceRuntime) -> None:
     """Wait until the outbox relay has published everything committed so far."""
     while await profile.relay.pending():
         await asyncio.sleep(0.02)
 
 
-async def count(profile, table, eco) -> int:
+async def count(profile: ServiceRuntime, table, eco: Eco) -> int:
     query = select(func.count()).select_from(table).where(table.c.eco == eco.name)
     async with profile.db.engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())

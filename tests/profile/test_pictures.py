@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -38,14 +39,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-async def _denied(eco, op, who, code: ErrorCode, **body) -> MeshError:
+async def _denied(eco: Eco, op, who, code: ErrorCode, **body: Any) -> MeshError:
     with pytest.raises(MeshError) as err:
         await eco.call(op, who, **body)
     assert err.value.code is code, err.value
     return err.value
 
 
-async def _people(eco) -> None:
+async def _people(eco: Eco) -> None:
     await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN, name="Anna Berg")
     await eco.register("noah", "northwind")
     await eco.register("carl", "contoso", Role.MEMBER, Role.PARTNER_ADMIN)

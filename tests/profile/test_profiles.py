@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -25,7 +26,7 @@ LEVELS = {
 }
 
 
-async def _people(eco) -> None:
+async def _people(eco: Eco) -> None:
     """anna (northwind admin), noah (northwind), carl (contoso), cleo (contoso, connected)."""
     await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN, name="Anna Berg")
     await eco.register("noah", "northwind")
@@ -58,7 +59,9 @@ async def _people(eco) -> None:
     )
 
 
-async def _denied(eco, op, who, code: ErrorCode, token: str | None = None, **body) -> MeshError:
+async def _denied(
+    eco: Eco, op, who, code: ErrorCode, token: str | None = None, **body: Any
+) -> MeshError:
     with pytest.raises(MeshError) as err:
         if token is not None:
             await call(eco.nc, op, {"eco": eco.name, **body}, token)

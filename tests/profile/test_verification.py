@@ -12,7 +12,7 @@ from mesh.errors import MeshError
 from tests.profile.conftest import Eco
 
 
-async def _setup(eco) -> None:
+async def _setup(eco: Eco) -> None:
     await eco.register("bruno", "acme-hq", Role.MEMBER, Role.BROKER)
     await eco.register("olivia", "acme-hq", Role.MEMBER, Role.OPERATOR)
     await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN)

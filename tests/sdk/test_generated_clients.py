@@ -25,7 +25,7 @@ TS_BANNER = re.compile(r"^(✨ openapi-typescript \S+|🚀 \S+ → \S+ \[[\d.]+m
 PY_BANNER = re.compile(r"^(Generating .*|)$")
 
 
-def generated_package(python_client) -> ModuleType:
+def generated_package(python_client: Generated) -> ModuleType:
     sys.path.insert(0, str(python_client.path.parent))
     try:
         return importlib.import_module("pmclient")
