@@ -231,7 +231,7 @@ class TestOutbound:
             assert err.code is ErrorCode.FORBIDDEN
             await mesh(c.REPLAY_DELIVERY, "nadia", {"partner": "northwind", "delivery": d.id})
 
-            async def delivered():
+            async def delivered() -> bool:
                 items = await deliveries(mesh, sub.id)
                 return items[0].status == "delivered"
 
@@ -250,7 +250,7 @@ class TestOutbound:
             rx.secret = sub.secret
             await mesh(c.RECEIVE_WEBHOOK, "fatima", signed(inbound, "order.shipped", {"n": 1}))
 
-            async def one():
+            async def one() -> bool:
                 return len(rx.processed) == 1
 
             await eventually(one)

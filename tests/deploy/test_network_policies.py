@@ -51,7 +51,7 @@ def docs():
     return load_k8s()
 
 
-def label(flow):
+def label(flow) -> str:
     source, destination, port = flow
     name = lambda x: x["app"] if isinstance(x, dict) else x  # noqa: E731
     return f"{name(source)}->{name(destination)}:{port}"

@@ -1,5 +1,7 @@
 """The index: reciprocal scores, filters, exclusions, incremental updates, batch = query."""
 
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 
@@ -10,14 +12,14 @@ from services.matching.engine.synthetic import generate
 
 
 def person(
-    pid,
-    partner,
-    needs=(),
-    offers=(),
-    regions=("germany",),
-    industries=("automotive",),
-    interests=(),
-):
+    pid: str,
+    partner: str,
+    needs: Iterable[str] = (),
+    offers: Iterable[str] = (),
+    regions: Iterable[str] = ("germany",),
+    industries: Iterable[str] = ("automotive",),
+    interests: Iterable[str] = (),
+) -> Profile:
     return Profile(
         pid,
         partner,
@@ -64,11 +66,13 @@ class TestQuery:
     def test_reciprocal_weighs_both_directions_and_mutual_interest(self, small: MatchIndex) -> None:
         w = small.w
         bob = small.pair("alice", "bob")
+        assert bob is not None
         assert bob.ab > 0 and bob.ba > 0
         hm = 2 * bob.ab * bob.ba / (bob.ab + bob.ba)
         one_sided = w.direct * bob.ab + (1 - w.direct) * bob.ba
         assert bob.reciprocal == pytest.approx(w.mutual * hm + (1 - w.mutual) * one_sided)
         oneway = small.pair("alice", "oneway")
+        assert oneway is not None
         assert oneway.ab > 0 and oneway.ba == 0
         # One-sided need→offer evidence counts (it used to be zeroed), below a mutual match.
         assert 0 < oneway.reciprocal == pytest.approx((1 - w.mutual) * w.direct * oneway.ab)
@@ -83,6 +87,7 @@ class TestQuery:
         self, small: MatchIndex
     ) -> None:
         bob, far = small.pair("alice", "bob"), small.pair("alice", "far")
+        assert bob is not None and far is not None
         assert bob.reciprocal == pytest.approx(far.reciprocal, rel=0.3)
         assert bob.score > far.score
 
@@ -114,6 +119,7 @@ class TestQuery:
 
     def test_social_proximity_counts(self, small: MatchIndex) -> None:
         plain = small.pair("alice", "far")
+        assert plain is not None
         warm = small.query("alice", 10, ctx=Asker(social={"far": 1.0}))
         assert {s.id: s.score for s in warm}["far"] > plain.score
 

@@ -35,7 +35,7 @@ class TestHygiene:
         assert rendered("cold chain 3 < 5 and 7 > 2") == "cold chain 3 < 5 and 7 > 2"
 
 
-def people():
+def people() -> list[Profile]:
     return [
         Profile(
             "nadia", "n", "Nadia", needs=("kpi reporting",), offers=("refrigerated transport",)

@@ -1,7 +1,9 @@
 """Expert finding, a person's say and outcomes as priors, over real NATS and a real database."""
 
 import json
-from typing import Any
+from collections import Counter
+from collections.abc import Awaitable
+from typing import Any, Literal
 
 import pytest
 
@@ -13,7 +15,7 @@ from mesh.errors import MeshError
 from tests.matching.conftest import PEOPLE, Mesh, until
 
 
-async def denied(coro) -> ErrorCode:
+async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code
@@ -63,7 +65,7 @@ class TestFindExperts:
 
 class TestPreferences:
     async def test_opted_out_is_never_suggested_until_back_in(self, seeded: Mesh) -> None:
-        def suggested(reply):
+        def suggested(reply: m.SuggestionsReply) -> list[str]:
             return [s.id for s in reply.suggestions]
 
         alice = seeded.token("alice")
@@ -96,7 +98,7 @@ class TestPreferences:
 
 
 class TestOutcomes:
-    async def propose(self, mesh: Any, a, b):
+    async def propose(self, mesh: Any, a: str, b: str) -> Any:
         return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note="talk")
 
     async def test_declines_lower_the_prior_unless_learning_is_refused(self, seeded: Mesh) -> None:
@@ -137,7 +139,13 @@ class TestForumBehaviour:
         self, seeded: Mesh
     ) -> None:
         async def say(
-            cid, kind, author, thread=None, title: str = "", text: str = "", workspace=None
+            cid: str,
+            kind: Literal["thread", "post", "note"],
+            author: str,
+            thread: str | None = None,
+            title: str = "",
+            text: str = "",
+            workspace: str | None = None,
         ) -> None:
             data = col.ContentData(
                 content_id=cid,
@@ -156,10 +164,13 @@ class TestForumBehaviour:
         await say("p1", "post", "carol", thread="t1", text="<p>Use citric acid</p>")
         await say("t2", "thread", "bob", title="Merger plans", text="secret", workspace="w1")
         await say("p2", "post", "carol", thread="t2", text="secret reply", workspace="w1")
-        await until(lambda: store.eco(seeded.eco).favours.get("carol", {}).get("bob") == 1)
+        await until(
+            lambda: store.eco(seeded.eco).favours.get("carol", Counter[str]()).get("bob") == 1
+        )
 
-        def forum(person):
+        def forum(person: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             p = store.eco(seeded.eco).people.profile(person)
+            assert p is not None
             return p.asked, p.helped
 
         assert forum("alice")[0] == ("Descaling an espresso machine\nslow",)

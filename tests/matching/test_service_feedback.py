@@ -4,7 +4,7 @@ from services.matching.models import IntroductionRow
 from services.matching.service import asker_from
 
 
-def intro(a, b, status, declined_by=None, reason=None):
+def intro(a, b, status, declined_by=None, reason=None) -> IntroductionRow:
     return IntroductionRow(
         id=f"{a}-{b}",
         eco="e",

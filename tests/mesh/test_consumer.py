@@ -8,17 +8,21 @@ import contextlib
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 import nats
 import pytest
+from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
+from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
 from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM, event_filter, event_subject
 from contracts.v1.identity import (
@@ -32,7 +36,7 @@ from mesh.backoff import Backoff
 from mesh.consumer import EventConsumer, Inbox, RetrySchedule
 from mesh.db import Database
 from mesh.errors import MeshError
-from mesh.localnats import provision_streams
+from mesh.localnats import free_port, provision_streams
 from mesh.revocation import RevocationFeed, RevocationList
 from mesh.runtime import service_runtime
 from services.profile import handlers, models
@@ -43,7 +47,13 @@ from tests.support.services import run_service
 from tests.support.tcpproxy import TcpProxy
 from tests.support.tokens import TestKeys
 
-FAST = {"fetch_timeout": 0.3, "check_interval": 0.3}
+
+class Timing(TypedDict):
+    fetch_timeout: float
+    check_interval: float
+
+
+FAST: Timing = {"fetch_timeout": 0.3, "check_interval": 0.3}
 
 
 class Recorder:
@@ -60,7 +70,7 @@ class Recorder:
         self.inbox = Inbox(self.metadata)
         self.db = Database(url, self.metadata)
 
-    async def handle(self, session, event) -> None:
+    async def handle(self, session: AsyncSession, event: EventBase) -> None:
         await session.execute(insert(self.seen).values(event_id=event.id))
 
     async def count(self, event_id: str | None = None) -> int:
@@ -72,7 +82,7 @@ class Recorder:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 90.0
+    check: Callable[[], Awaitable[object] | object], what: str, timeout: float = 90.0
 ) -> None:
     """Poll ``check`` until it holds; fail saying ``what`` never happened."""
     for _ in range(int(timeout / 0.1)):
@@ -83,7 +93,7 @@ async def eventually(
     raise AssertionError(f"never happened: {what}")
 
 
-async def publish(js, subject: str, data: bytes, msg_id: str) -> None:
+async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str) -> None:
     """Publish, retrying while the connection or the stream is coming back."""
     for _ in range(300):
         try:
@@ -94,7 +104,7 @@ async def publish(js, subject: str, data: bytes, msg_id: str) -> None:
     raise AssertionError(f"could not publish on {subject}")
 
 
-async def publish_event(js, event) -> None:
+async def publish_event(js: JetStreamContext, event: EventBase) -> None:
     await publish(
         js, event_subject(event.ecosystem, event.type), event.model_dump_json().encode(), event.id
     )
@@ -141,7 +151,7 @@ async def recorder(tmp_path: Path) -> AsyncIterator[Recorder]:
     await rec.db.dispose()
 
 
-async def stop_task(task: asyncio.Task) -> None:
+async def stop_task(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -155,7 +165,9 @@ class TestRetrySchedule:
         assert RetrySchedule().total() > 24 * 3600
 
     @pytest.mark.parametrize(("delays", "max_deliver"), [((), 3), ((1, 2), 2)])
-    def test_refuses_a_schedule_the_server_would(self, delays, max_deliver: int) -> None:
+    def test_refuses_a_schedule_the_server_would(
+        self, delays: tuple[int, ...], max_deliver: int
+    ) -> None:
         with pytest.raises(ValueError):
             RetrySchedule(delays, max_deliver)
 
@@ -284,7 +296,7 @@ class TestReadiness:
         answering /readyz 503 meanwhile, and starts once they exist."""
         server = NatsNode(tmp_path / "nats")
         server.start()
-        port = infra.free_port()
+        port = free_port()
         settings = ProfileSettings(
             nats_url=server.url,
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
@@ -320,7 +332,7 @@ async def _is(value: Awaitable[int | httpx.Response], wanted: int) -> bool:
 
 
 @pytest.fixture
-async def proxied_postgres(postgres_admin_url: str | None):
+async def proxied_postgres(postgres_admin_url: str | None) -> AsyncIterator[tuple[str, TcpProxy]]:
     """A fresh PostgreSQL database reached through a TCP proxy the test can cut."""
     if not postgres_admin_url:
         pytest.skip("a database outage needs PostgreSQL: set PARTNERMESH_TEST_POSTGRES_URL")
@@ -335,7 +347,7 @@ async def proxied_postgres(postgres_admin_url: str | None):
 
 class TestOutage:
     async def test_a_database_outage_loses_nothing(
-        self, nats_url: str, proxied_postgres, eco: str
+        self, nats_url: str, proxied_postgres: tuple[str, TcpProxy], eco: str
     ) -> None:
         """The consumer's database is unreachable for longer than its whole retry schedule
         would last: the consumer holds the event in hand (no delivery spent), says it is
@@ -375,7 +387,7 @@ class TestOutage:
             await rec.db.dispose()
 
 
-async def _counts(rec: Recorder, events, wanted: int) -> bool:
+async def _counts(rec: Recorder, events: Sequence[EventBase], wanted: int) -> bool:
     return all([await rec.count(e.id) == wanted for e in events])
 
 
@@ -395,7 +407,7 @@ async def cli(*args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-def json_lines(text: str) -> list[dict]:
+def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
@@ -408,7 +420,7 @@ class TestDeadLetters:
         durable = f"dl-{eco}"
         fixed = asyncio.Event()
 
-        async def handler(session, event) -> None:
+        async def handler(session: AsyncSession, event: EventBase) -> None:
             if event.data.action == "poison" and not fixed.is_set():
                 raise MeshError(ErrorCode.VALIDATION_FAILED, "cannot take this one")
             await recorder.handle(session, event)
@@ -427,7 +439,7 @@ class TestDeadLetters:
             await publish_event(js, after)
             await eventually(lambda: _counts(recorder, [good, after], 1), "the stream moved on")
 
-            async def listed() -> list[dict]:
+            async def listed() -> list[dict[str, Any]]:
                 code, out = await cli("dead-letters", "list", "--json", "--nats-url", nats_url,
                                       "--consumer", durable)  # fmt: skip
                 assert code == 0
@@ -480,7 +492,7 @@ class TestDeadLetters:
         js = nc.jetstream()
         durable = f"ex-{eco}"
 
-        async def handler(session, event) -> None:
+        async def handler(session: AsyncSession, event: EventBase) -> None:
             if event.data.action == "never":
                 raise ConnectionError("the peer never answers")
             await recorder.handle(session, event)
@@ -510,7 +522,7 @@ class TestDeadLetters:
             await nc.close()
 
 
-async def _body(js, seq: int) -> bytes:
+async def _body(js: JetStreamContext, seq: int) -> bytes:
     from mesh import deadletters
 
     letter = await deadletters.get(js, seq)
@@ -593,7 +605,7 @@ class TestMetrics:
         durable = f"lag-{eco}"
         release = asyncio.Event()
 
-        async def handler(session, event) -> None:
+        async def handler(session: AsyncSession, event: EventBase) -> None:
             await release.wait()
             await recorder.handle(session, event)
 

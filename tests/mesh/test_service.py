@@ -191,7 +191,7 @@ class TestDatabaseUnreachable:
 
 
 class TestUnexpectedFailures:
-    async def _serve(self, nc: Client, test_keys: TestKeys, failure: Exception):
+    async def _serve(self, nc: Client, test_keys: TestKeys, failure: Exception) -> MeshService:
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
         async def fails(call, request: pytest.FixtureRequest):
