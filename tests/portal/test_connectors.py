@@ -8,7 +8,10 @@ import json
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -17,31 +20,33 @@ from tests.portal.login import csrf_of, sign_in
 from tests.portal.mesh import Mesh
 from tests.support.infra import serve_app
 
+T = TypeVar("T")
+
 
 def stock_backend() -> FastAPI:
     app = FastAPI()
 
     @app.get("/stock/{sku}")
-    async def stock(sku: str) -> dict:
+    async def stock(sku: str) -> dict[str, Any]:
         return {"sku": sku, "available": 42}
 
     return app
 
 
 @pytest.fixture
-async def backend_url():
+async def backend_url() -> AsyncIterator[str]:
     """A partner's back-end system: a real HTTP server on loopback."""
     async with serve_app(stock_backend()) as url:
         yield url
 
 
-async def post(client, action: str, data: dict):
+async def post(client: httpx.AsyncClient, action: str, data: dict[str, Any]) -> httpx.Response:
     token = csrf_of((await client.get("/connectors")).text)
     return await client.post(action, data={**data, "csrf": token})
 
 
 class TestConnectorPages:
-    async def test_register_declare_grant_and_call(self, mesh: Mesh, backend_url) -> None:
+    async def test_register_declare_grant_and_call(self, mesh: Mesh, backend_url: str) -> None:
         async with sign_in(mesh, "nadia") as admin:
             resp = await post(
                 admin, "/connectors/backends", {"name": "wms", "base_url": backend_url}
@@ -100,7 +105,7 @@ class TestConnectorPages:
             assert "Result of" not in resp.text and "Not done" in resp.text
 
     async def test_members_cannot_administer_their_company_connectors(
-        self, mesh: Mesh, backend_url
+        self, mesh: Mesh, backend_url: str
     ) -> None:
         async with sign_in(mesh, "noah") as member:
             page = await member.get("/connectors")
@@ -111,7 +116,7 @@ class TestConnectorPages:
             assert resp.status_code == 404
 
 
-async def eventually(check, timeout: float = 20.0):
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0) -> T:
     deadline = asyncio.get_running_loop().time() + timeout
     while not (result := await check()):
         if asyncio.get_running_loop().time() > deadline:
@@ -120,7 +125,9 @@ async def eventually(check, timeout: float = 20.0):
     return result
 
 
-async def post_on(client, page: str, action: str, data: dict):
+async def post_on(
+    client: httpx.AsyncClient, page: str, action: str, data: dict[str, Any]
+) -> httpx.Response:
     token = csrf_of((await client.get(page)).text)
     return await client.post(action, data={**data, "csrf": token})
 
@@ -163,7 +170,9 @@ class TestWebhookPages:
                     },
                 )
                 assert sub.status_code == 201, sub.text[-1500:]
-                rx.secret = re.search(r'<code class="secret">(whsec_[^<]+)</code>', sub.text)[1]
+                shown = re.search(r'<code class="secret">(whsec_[^<]+)</code>', sub.text)
+                assert shown, "the signing secret is shown once"
+                rx.secret = shown[1]
             # northwind's back-end pushes a signed message in, with its partner's token
             msg_id, ts = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
             body = json.dumps({"type": "stock.low", "timestamp": int(ts), "data": {"sku": "A"}})
@@ -196,7 +205,9 @@ class TestWebhookPages:
                 assert rx.bad_signatures == 0
         async with sign_in(mesh, "nadia") as nadia:
             page = (await nadia.get(WEBHOOKS)).text
-            grant = re.search(r'name="grant" value="([^"]+)"', page)[1]
+            listed = re.search(r'name="grant" value="([^"]+)"', page)
+            assert listed, "the grant is listed"
+            grant = listed[1]
             resp = await post_on(
                 nadia, WEBHOOKS, f"{WEBHOOKS}/event-grants/revoke", {"grant": grant}
             )
@@ -222,7 +233,9 @@ class TestWebhookPages:
 
 
 class TestFlowPages:
-    async def test_start_a_flow_and_follow_it_to_its_output(self, mesh: Mesh, backend_url) -> None:
+    async def test_start_a_flow_and_follow_it_to_its_output(
+        self, mesh: Mesh, backend_url: str
+    ) -> None:
         async with mesh.api() as api:
             nadia = mesh.bearer("nadia")
             base = "/partners/northwind"
@@ -281,5 +294,5 @@ class TestFlowPages:
             assert 'value="draft-kept"' in resp.text
 
 
-async def _async(value):
+async def _async(value: T) -> T:
     return value
