@@ -100,7 +100,9 @@ def forwarded(op_name: str) -> float:
     )
 
 
-async def call_as(mesh: httpx.AsyncClient, callers: Callers, op: Operation, kind: str):
+async def call_as(
+    mesh: httpx.AsyncClient, callers: Callers, op: Operation, kind: str
+) -> httpx.Response:
     token = callers.token(kind, op)
     fields = call_fields(op)
     takes_body = op.method in ("POST", "PUT", "PATCH")

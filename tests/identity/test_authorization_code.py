@@ -172,7 +172,7 @@ class TestIdToken:
 class TestCodeFailures:
     async def _exchange(
         self, idp: IdP, code, verifier=None, redirect=CLI_REDIRECT, client: str = "mesh-cli"
-    ):
+    ) -> httpx.Response:
         data = {
             "grant_type": "authorization_code",
             "code": code,

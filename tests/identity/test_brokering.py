@@ -38,7 +38,7 @@ async def corporate(
         yield IdP(url, settings, creds, http)
 
 
-async def _admin(idp: IdP, token, method, path, body=None):
+async def _admin(idp: IdP, token, method, path, body=None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
@@ -104,7 +104,7 @@ async def federation(idp: IdP, corporate: IdP) -> str:
 
 async def _broker_login(
     idp: IdP, corporate: IdP, browser: httpx.AsyncClient, alias: str, username: str
-):
+) -> httpx.Response:
     """Through our login page's company button, the corporate login form, and back."""
     resp = await browser.get(
         f"{idp.issuer}/broker/{alias}/start", params={"return_to": f"/eco/{idp.eco}/account"}

@@ -36,7 +36,9 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _admin(idp: IdP, token: str, method: str, path: str, body=None, eco: str = "acme"):
+async def _admin(
+    idp: IdP, token: str, method: str, path: str, body=None, eco: str = "acme"
+) -> httpx.Response:
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin{path}",

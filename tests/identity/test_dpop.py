@@ -23,7 +23,9 @@ def claims_of(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-async def cc(idp: IdP, client: str, headers: dict[str, str] | None = None, **data: str):
+async def cc(
+    idp: IdP, client: str, headers: dict[str, str] | None = None, **data: str
+) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={"grant_type": "client_credentials", **data},
@@ -32,7 +34,9 @@ async def cc(idp: IdP, client: str, headers: dict[str, str] | None = None, **dat
     )
 
 
-async def code_tokens(idp: IdP, key: DPoPKey | None, username: str = "noah", **authorize: str):
+async def code_tokens(
+    idp: IdP, key: DPoPKey | None, username: str = "noah", **authorize: str
+) -> httpx.Response:
     """A code for mesh-cli (public) redeemed with a proof by ``key`` (none: Bearer)."""
     verifier, challenge = pkce_pair()
     async with httpx.AsyncClient() as browser:
@@ -53,7 +57,9 @@ async def code_tokens(idp: IdP, key: DPoPKey | None, username: str = "noah", **a
     )
 
 
-async def refresh(idp: IdP, refresh_token: str, key: DPoPKey | None, client: str = "mesh-cli"):
+async def refresh(
+    idp: IdP, refresh_token: str, key: DPoPKey | None, client: str = "mesh-cli"
+) -> httpx.Response:
     headers = {"DPoP": key.proof("POST", f"{idp.issuer}/token")} if key else {}
     return await idp.http.post(
         f"{idp.issuer}/token",

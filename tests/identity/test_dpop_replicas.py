@@ -36,7 +36,9 @@ async def _replicas(
     await asyncio.sleep(0)
 
 
-async def _token(http: httpx.AsyncClient, replica: str, creds: dict[str, Any], proof: str):  # type: ignore[no-untyped-def]
+async def _token(
+    http: httpx.AsyncClient, replica: str, creds: dict[str, Any], proof: str
+) -> httpx.Response:  # type: ignore[no-untyped-def]
     secret = creds["clients"][CLIENT]["client_secret"]
     return await http.post(
         f"{replica}/eco/acme/token",

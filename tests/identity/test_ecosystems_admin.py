@@ -39,14 +39,14 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _call(idp: IdP, token, method, path: str = "", body=None):
+async def _call(idp: IdP, token, method, path: str = "", body=None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return await idp.http.request(
         method, f"{idp.url}/admin/ecosystems{path}", json=body, headers=headers
     )
 
 
-async def _own(idp: IdP, token, method, eco, body=None):
+async def _own(idp: IdP, token, method, eco, body=None) -> httpx.Response:
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin/ecosystem",

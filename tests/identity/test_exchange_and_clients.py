@@ -24,7 +24,7 @@ AT = "urn:ietf:params:oauth:token-type:access_token"
 
 async def _exchange(
     idp: IdP, client: str, subject_token: str, secret: str | None = None, **extra: Any
-):
+) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={

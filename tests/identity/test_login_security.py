@@ -26,7 +26,9 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _try_login(idp: IdP, browser: httpx.AsyncClient, username: str, password: str):
+async def _try_login(
+    idp: IdP, browser: httpx.AsyncClient, username: str, password: str
+) -> httpx.Response:
     page = await browser.get(f"{idp.issuer}/login")
     return await browser.post(
         f"{idp.issuer}/login",
@@ -64,7 +66,7 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp: IdP, token, method, path, body=None):
+async def _admin(idp: IdP, token, method, path, body=None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )

@@ -123,7 +123,9 @@ async def sign_in(idp: IdP, redirect_uri: str, key: DPoPKey, browser: httpx.Asyn
     return verifier
 
 
-async def redeem(idp: IdP, code: str, verifier: str, redirect_uri: str, key: DPoPKey | None):
+async def redeem(
+    idp: IdP, code: str, verifier: str, redirect_uri: str, key: DPoPKey | None
+) -> httpx.Response:
     url = f"{idp.issuer}/token"
     return await idp.http.post(
         url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from tests.identity.conftest import IdP
@@ -63,7 +64,9 @@ class TestRefresh:
 
 
 class TestIntrospection:
-    async def _introspect(self, idp: IdP, token: str, client: str = "northwind-backend", hint=None):
+    async def _introspect(
+        self, idp: IdP, token: str, client: str = "northwind-backend", hint=None
+    ) -> httpx.Response:
         data = {"token": token}
         if hint:
             data["token_type_hint"] = hint
