@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import jwt
@@ -19,7 +20,7 @@ EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
 
 
-def claims_of(token: str) -> dict:
+def claims_of(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
@@ -75,7 +76,7 @@ async def olivia(idp: IdP) -> str:
 
 
 @pytest.fixture(scope="module")
-async def bound_client(idp: IdP, olivia: str):
+async def bound_client(idp: IdP, olivia: str) -> str:
     """A back-end client registered with dpop_bound_access_tokens: true; returns its secret."""
     resp = await idp.http.post(
         f"{idp.issuer}/admin/clients",
@@ -92,7 +93,7 @@ async def bound_client(idp: IdP, olivia: str):
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["dpop_bound_access_tokens"] is True
-    return resp.json()["client_secret"]
+    return str(resp.json()["client_secret"])
 
 
 class TestThumbprint:
@@ -217,7 +218,9 @@ class TestGrantsWithDPoP:
 
 
 class TestDPoPBoundClient:
-    async def test_token_request_without_proof_is_refused(self, idp: IdP, bound_client) -> None:
+    async def test_token_request_without_proof_is_refused(
+        self, idp: IdP, bound_client: str
+    ) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials"},
@@ -225,7 +228,7 @@ class TestDPoPBoundClient:
         )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_dpop_proof"
 
-    async def test_token_request_with_proof_is_bound(self, idp: IdP, bound_client) -> None:
+    async def test_token_request_with_proof_is_bound(self, idp: IdP, bound_client: str) -> None:
         key = DPoPKey()
         resp = await idp.http.post(
             f"{idp.issuer}/token",
@@ -289,6 +292,7 @@ class TestBadProofs:
     async def test_is_invalid_dpop_proof(self, idp: IdP, kind: str) -> None:
         headers = bad_proofs(idp.issuer)[kind]
         if kind == "replayed_jti":  # first use passes, the second is a replay
+            assert isinstance(headers, list)
             first = await cc(idp, "contoso-backend", {"DPoP": headers[0][1]})
             assert first.status_code == 200, first.text
             headers = [headers[0]]
@@ -354,23 +358,27 @@ class TestDPoPJkt:
 
 
 @pytest.fixture(scope="module")
-async def bound(idp: IdP):
+async def bound(idp: IdP) -> tuple[DPoPKey, str]:
     """(key, DPoP-bound access token of a person with scope openid)."""
     key = DPoPKey()
     resp = await code_tokens(idp, key, "carlos", scope="openid profile profile:read")
     assert resp.status_code == 200, resp.text
-    return key, resp.json()["access_token"]
+    return key, str(resp.json()["access_token"])
 
 
 class TestUserinfoAndIntrospection:
-    async def test_userinfo_with_dpop_scheme_and_proof(self, idp: IdP, bound) -> None:
+    async def test_userinfo_with_dpop_scheme_and_proof(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         key, token = bound
         url = f"{idp.issuer}/userinfo"
         resp = await idp.http.get(url, headers=key.headers("GET", url, token))
         assert resp.status_code == 200, resp.text
         assert resp.json()["partner"] == "contoso"
 
-    async def test_bound_token_as_bearer_is_refused(self, idp: IdP, bound) -> None:
+    async def test_bound_token_as_bearer_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         _, token = bound
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}
@@ -379,7 +387,9 @@ class TestUserinfoAndIntrospection:
         challenge = resp.headers["www-authenticate"]
         assert challenge.startswith("DPoP ") and 'error="invalid_token"' in challenge
 
-    async def test_proof_with_wrong_ath_is_refused(self, idp: IdP, bound) -> None:
+    async def test_proof_with_wrong_ath_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         key, token = bound
         url = f"{idp.issuer}/userinfo"
         headers = {"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", url, "other")}
@@ -387,14 +397,18 @@ class TestUserinfoAndIntrospection:
         assert resp.status_code == 401
         assert 'error="invalid_dpop_proof"' in resp.headers["www-authenticate"]
 
-    async def test_proof_by_another_key_is_refused(self, idp: IdP, bound) -> None:
+    async def test_proof_by_another_key_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         _, token = bound
         url = f"{idp.issuer}/userinfo"
         resp = await idp.http.get(url, headers=DPoPKey().headers("GET", url, token))
         assert resp.status_code == 401
         assert 'error="invalid_token"' in resp.headers["www-authenticate"]
 
-    async def test_dpop_scheme_without_proof_is_refused(self, idp: IdP, bound) -> None:
+    async def test_dpop_scheme_without_proof_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         _, token = bound
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"DPoP {token}"}
@@ -402,7 +416,9 @@ class TestUserinfoAndIntrospection:
         assert resp.status_code == 401
         assert 'error="invalid_dpop_proof"' in resp.headers["www-authenticate"]
 
-    async def test_introspection_reports_dpop_and_cnf(self, idp: IdP, bound) -> None:
+    async def test_introspection_reports_dpop_and_cnf(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         key, token = bound
         resp = await idp.http.post(
             f"{idp.issuer}/introspect",
