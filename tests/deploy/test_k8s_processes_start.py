@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mesh.localnats import named_nats, nats_server_binary
+from mesh.localnats import free_port, named_nats, nats_server_binary
 from tests.deploy.manifests import Container, config_map, containers, load_k8s
-from tests.deploy.startup import LocalCluster, bus_secrets, free_port, nats_conf
+from tests.deploy.startup import LocalCluster, bus_secrets, nats_conf
 from tests.support import infra
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import pytest
 
 from identity.cli.seed import PASSWORD
 from identity.domain.crypto import pkce_pair
-from tests.identity.conftest import CLI_REDIRECT, IdP, start_idp
-from tests.support.identity import serve_idp
+from tests.identity.conftest import CLI_REDIRECT, IdP
+from tests.support.identity import serve_idp, start_idp
 
 
 def _hidden(html: str) -> dict[str, str]:

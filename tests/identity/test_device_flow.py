@@ -31,13 +31,13 @@ def idp_overrides() -> dict[str, Any]:
 
 async def _start(
     idp: IdP, client: str = "mesh-device", scope: str = "openid profile:read"
-) -> httpx.Response:  # type: ignore[no-untyped-def]
+) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/device_authorization", data={"client_id": client, "scope": scope}
     )
 
 
-async def _poll(idp: IdP, device_code: str, client: str = "mesh-device") -> httpx.Response:  # type: ignore[no-untyped-def]
+async def _poll(idp: IdP, device_code: str, client: str = "mesh-device") -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client},
@@ -46,7 +46,7 @@ async def _poll(idp: IdP, device_code: str, client: str = "mesh-device") -> http
 
 async def _browser(
     idp: IdP, username: str, page_url: str
-) -> tuple[httpx.AsyncClient, httpx.Response]:  # type: ignore[no-untyped-def]
+) -> tuple[httpx.AsyncClient, httpx.Response]:
     """A browser that opens ``page_url``, signs in on the way, and lands on it."""
     browser = httpx.AsyncClient(timeout=10, follow_redirects=True)
     page = await browser.get(page_url)

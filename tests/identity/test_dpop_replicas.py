@@ -38,7 +38,7 @@ async def _replicas(
 
 async def _token(
     http: httpx.AsyncClient, replica: str, creds: dict[str, Any], proof: str
-) -> httpx.Response:  # type: ignore[no-untyped-def]
+) -> httpx.Response:
     secret = creds["clients"][CLIENT]["client_secret"]
     return await http.post(
         f"{replica}/eco/acme/token",

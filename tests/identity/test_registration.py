@@ -26,26 +26,26 @@ APP = {
 }
 
 
-async def _bearer(idp: IdP, username: str, scope: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def _bearer(idp: IdP, username: str, scope: str) -> dict[str, str]:
     tokens = await idp.person_tokens(username, scope)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 @pytest.fixture(scope="module")
-async def nadia(idp: IdP) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def nadia(idp: IdP) -> dict[str, str]:
     """Northwind's partner admin, with the scope for wiring the partner's back-ends."""
     return await _bearer(idp, "nadia", "openid connector:admin")
 
 
 async def _issue(
     idp: IdP, headers: dict[str, str], partner: str = "northwind", **limits: Any
-) -> httpx.Response:  # type: ignore[no-untyped-def]
+) -> httpx.Response:
     return await idp.http.post(
         IAT.format(iss=idp.issuer, partner=partner), json={**LIMITS, **limits}, headers=headers
     )
 
 
-async def _register(idp: IdP, iat: str | None, body: dict[str, Any]) -> httpx.Response:  # type: ignore[no-untyped-def]
+async def _register(idp: IdP, iat: str | None, body: dict[str, Any]) -> httpx.Response:
     headers = {"Authorization": f"Bearer {iat}"} if iat else {}
     return await idp.http.post(f"{idp.issuer}/register", json=body, headers=headers)
 
@@ -94,7 +94,7 @@ class TestInitialAccessTokens:
 
 class TestRegistration:
     @pytest.fixture
-    async def iat(self, idp: IdP, nadia: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    async def iat(self, idp: IdP, nadia: dict[str, str]) -> str:
         """A fresh initial access token of northwind with LIMITS."""
         return str((await _issue(idp, nadia)).json()["token"])
 
@@ -167,7 +167,7 @@ class TestRegistration:
 
 class TestManagement:
     @pytest.fixture
-    async def client(self, idp: IdP, nadia: dict[str, str]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    async def client(self, idp: IdP, nadia: dict[str, str]) -> dict[str, Any]:
         """A client registered through a fresh initial access token."""
         iat = (await _issue(idp, nadia)).json()["token"]
         resp = await _register(idp, iat, APP)

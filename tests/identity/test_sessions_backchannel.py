@@ -65,7 +65,7 @@ async def _signed_in(idp: IdP, username: str, scope: str, client: str = "mesh-cl
     return browser, tokens
 
 
-async def _logout_at_identity(idp: IdP, browser: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def _logout_at_identity(idp: IdP, browser: httpx.AsyncClient) -> None:
     """The person signs out on identity's own logout page (no hint: the confirmation form)."""
     page = await browser.get(f"{idp.issuer}/logout")
     action, fields = _form(page.text)
@@ -185,7 +185,7 @@ async def portal(
     idp_database: str,
     tmp_path_factory: pytest.TempPathFactory,
     demo_hashes: dict[str, str],
-) -> AsyncIterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+) -> AsyncIterator[dict[str, Any]]:
     """The real portal on a free port; the demo seed moved to its address (redirect and
     back-channel logout URIs follow it, as under ``--port-offset``)."""
     port = infra.free_port()
@@ -292,7 +292,7 @@ async def _none(rows: Any) -> bool:
     return not await rows
 
 
-async def _operator(idp: IdP) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+async def _operator(idp: IdP) -> httpx.AsyncClient:
     tokens = await idp.person_tokens("olivia", "openid admin")
     return httpx.AsyncClient(
         timeout=10, headers={"Authorization": f"Bearer {tokens['access_token']}"}
@@ -303,7 +303,7 @@ async def _operator(idp: IdP) -> httpx.AsyncClient:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(scope="module")
-async def signer(idp: IdP) -> Any:  # type: ignore[no-untyped-def]
+async def signer(idp: IdP) -> Any:
     """identity's own RS256 signing key (the portal trusts what it signs)."""
     return await idp.rt.tx(lambda tx: idp.rt.keys.signer(tx, "acme", "RS256"))
 

@@ -24,7 +24,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 
-from mesh.localnats import child_process, free_port, local_nats, wait_port
+from mesh.localnats import child_process, wait_port
+from mesh.localnats import free_port as free_port  # re-exported: tests take ports here
+from mesh.localnats import local_nats as local_nats
 
 INFRA = os.environ.get("PARTNERMESH_TEST_INFRA", "local")
 POSTGRES_URL = os.environ.get("PARTNERMESH_TEST_POSTGRES_URL", "")
