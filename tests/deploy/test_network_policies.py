@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.deploy.manifests import load_k8s, mutated
@@ -47,7 +49,7 @@ FORBIDDEN = [
 
 
 @pytest.fixture(scope="module")
-def docs():
+def docs() -> list[dict[str, Any]]:
     return load_k8s()
 
 
@@ -58,16 +60,16 @@ def label(flow) -> str:
 
 
 @pytest.mark.parametrize("flow", NEEDED, ids=label)
-def test_needed_flow_passes(docs, flow) -> None:
+def test_needed_flow_passes(docs: list[dict[str, Any]], flow) -> None:
     assert allowed(docs, *flow)
 
 
 @pytest.mark.parametrize("flow", FORBIDDEN, ids=label)
-def test_other_flow_is_refused(docs, flow) -> None:
+def test_other_flow_is_refused(docs: list[dict[str, Any]], flow) -> None:
     assert not allowed(docs, *flow)
 
 
-def test_without_the_default_deny_everything_else_would_pass(docs) -> None:
+def test_without_the_default_deny_everything_else_would_pass(docs: list[dict[str, Any]]) -> None:
     """The evaluator sees the default deny: take it away and the unselected flows open."""
     open_ = mutated(docs, lambda d: d.__setitem__(slice(None), [
         x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "default-deny"
@@ -80,7 +82,7 @@ def test_without_the_default_deny_everything_else_would_pass(docs) -> None:
         assert allowed(open_, *flow)
 
 
-def test_a_missing_allow_rule_is_found(docs) -> None:
+def test_a_missing_allow_rule_is_found(docs: list[dict[str, Any]]) -> None:
     def plant(d) -> None:
         d[:] = [
             x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "redis-clients"

@@ -37,7 +37,7 @@ class TestTokens:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
     @pytest.mark.parametrize("scheme", ["Bearer", "DPoP"])
     async def test_a_nested_token_is_unauthenticated(
-        self, gateway: httpx.AsyncClient, token, scheme: str
+        self, gateway: httpx.AsyncClient, token: str, scheme: str
     ) -> None:
         r = await gateway.get(ECHO, headers={"Authorization": f"{scheme} {token}"})
         doc = assert_problem(r, 401, "unauthenticated")
@@ -45,7 +45,7 @@ class TestTokens:
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
     async def test_a_nested_token_in_a_mashup_is_unauthenticated(
-        self, gateway: httpx.AsyncClient, token
+        self, gateway: httpx.AsyncClient, token: str
     ) -> None:
         body = {"requests": [{"id": "a", "path": ECHO}]}
         r = await gateway.post(MASHUP, json=body, headers=bearer(token))
@@ -62,7 +62,7 @@ class TestDPoPProofs:
     @pytest.mark.parametrize("part", ["header", "payload"])
     @pytest.mark.parametrize("kind", BOMBS)
     async def test_a_nested_proof_is_an_invalid_dpop_proof(
-        self, gateway: httpx.AsyncClient, tokens: TokenFactory, part: str, kind
+        self, gateway: httpx.AsyncClient, tokens: TokenFactory, part: str, kind: str
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
@@ -81,7 +81,7 @@ class TestDPoPProofs:
 class TestBodies:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_without_a_token_is_a_bad_request(
-        self, gateway: httpx.AsyncClient, bomb
+        self, gateway: httpx.AsyncClient, bomb: str
     ) -> None:
         r = await gateway.patch(PERSON, content=bomb, headers={"Content-Type": "application/json"})
         doc = assert_problem(r, 400, "bad_request")
@@ -89,7 +89,7 @@ class TestBodies:
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_with_a_token_is_a_bad_request(
-        self, gateway: httpx.AsyncClient, tokens: TokenFactory, bomb
+        self, gateway: httpx.AsyncClient, tokens: TokenFactory, bomb: str
     ) -> None:
         headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
         r = await gateway.patch(PERSON, content=object_holding(bomb), headers=headers)
@@ -97,7 +97,7 @@ class TestBodies:
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_mashup_is_a_bad_request(
-        self, gateway: httpx.AsyncClient, tokens: TokenFactory, bomb
+        self, gateway: httpx.AsyncClient, tokens: TokenFactory, bomb: str
     ) -> None:
         sub_request = json.dumps({"id": "a", "method": "PATCH", "path": PERSON})[:-1]
         body = '{"requests": [' + sub_request + ', "body": ' + object_holding(bomb) + "}]}"

@@ -111,7 +111,9 @@ class TestTokenEndpoint:
         assert resp.json()["token_type"] == "DPoP"
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_client_assertion_is_an_invalid_client(self, idp: IdP, token) -> None:
+    async def test_a_nested_client_assertion_is_an_invalid_client(
+        self, idp: IdP, token: str
+    ) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -125,7 +127,7 @@ class TestTokenEndpoint:
         assert resp.json()["error"] == "invalid_client"
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_subject_token_is_an_invalid_grant(self, idp: IdP, token) -> None:
+    async def test_a_nested_subject_token_is_an_invalid_grant(self, idp: IdP, token: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": AT},
@@ -135,7 +137,7 @@ class TestTokenEndpoint:
         assert resp.json()["error"] == "invalid_grant"
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_introspecting_a_nested_token_says_inactive(self, idp: IdP, token) -> None:
+    async def test_introspecting_a_nested_token_says_inactive(self, idp: IdP, token: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/introspect",
             data={"token": token},
@@ -181,7 +183,7 @@ class TestClientCredentialsHeader:
 
 class TestUserinfo:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_bearer_token_is_an_invalid_token(self, idp: IdP, token) -> None:
+    async def test_a_nested_bearer_token_is_an_invalid_token(self, idp: IdP, token: str) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}
         )
@@ -190,7 +192,7 @@ class TestUserinfo:
         assert challenge.startswith("Bearer realm=") and 'error="invalid_token"' in challenge
 
     @pytest.mark.parametrize("kind", BOMBS)
-    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp: IdP, kind) -> None:
+    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp: IdP, kind: str) -> None:
         key = DPoPKey()
         url = f"{idp.issuer}/userinfo"
         good = key.proof("GET", url, "some-token").split(".")
@@ -211,7 +213,7 @@ class TestUserinfo:
 
 class TestBrowserPages:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_logout_with_a_nested_id_token_hint_is_a_page(self, idp: IdP, token) -> None:
+    async def test_logout_with_a_nested_id_token_hint_is_a_page(self, idp: IdP, token: str) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/logout", params={"id_token_hint": token}, headers=BROWSER
         )
@@ -256,7 +258,7 @@ class TestPageForms:
 
 class TestApiBodies:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_body_without_a_token_is_a_problem(self, idp: IdP, bomb) -> None:
+    async def test_a_nested_body_without_a_token_is_a_problem(self, idp: IdP, bomb: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/admin/people",
             content=object_holding(bomb),
@@ -266,7 +268,7 @@ class TestApiBodies:
         assert_problem(resp, resp.status_code)
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_platform_token_is_a_problem(self, idp: IdP, bomb) -> None:
+    async def test_a_nested_platform_token_is_a_problem(self, idp: IdP, bomb: str) -> None:
         token = compact('{"alg": "ES256", "typ": "at+jwt"}', bomb)
         resp = await idp.http.get(
             f"{idp.url}/admin/ecosystems", headers={"Authorization": f"Bearer {token}"}

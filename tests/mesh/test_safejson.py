@@ -13,7 +13,7 @@ from tests.support.bombs import BOMBS, ODD_BODIES, compact, nested_arrays, token
 
 class TestLoads:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    def test_a_depth_bomb_is_a_json_error(self, bomb) -> None:
+    def test_a_depth_bomb_is_a_json_error(self, bomb: str) -> None:
         with pytest.raises(RecursionError):  # what the standard parser does with it
             json.loads(bomb)
         with pytest.raises(safejson.JSONError, match="recursion limit"):
@@ -70,7 +70,7 @@ class TestLoads:
 
 class TestCompactJws:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    def test_a_nested_token_is_malformed(self, token) -> None:
+    def test_a_nested_token_is_malformed(self, token: str) -> None:
         with pytest.raises(ValueError):
             jws.parse_compact(token)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 from nats.micro.service import ServiceInfo
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from contracts.claims import Role, Scope
@@ -18,7 +19,7 @@ from contracts.v1 import system
 from mesh.client import call, request_raw
 from mesh.errors import MeshError
 from mesh.runtime import ServiceRuntime
-from mesh.service import MeshService
+from mesh.service import Call, MeshService
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.bombs import BOMBS, ODD_BODIES, b64url, object_holding, token_bombs
@@ -173,7 +174,7 @@ class TestDatabaseUnreachable:
         db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone", MetaData())
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
-        async def reads(call, request: pytest.FixtureRequest) -> None:
+        async def reads(call: Call, request: object) -> BaseModel:
             async with db.transaction() as session:
                 await session.execute(text("SELECT 1"))
             raise AssertionError("the database answered")
@@ -194,7 +195,7 @@ class TestUnexpectedFailures:
     async def _serve(self, nc: Client, test_keys: TestKeys, failure: Exception) -> MeshService:
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
-        async def fails(call, request: pytest.FixtureRequest):
+        async def fails(call: Call, request: object) -> BaseModel:
             raise failure
 
         service.register(system.ECHO, fails)
@@ -267,7 +268,7 @@ class TestCallerBeforeBody:
 class TestHostileRequests:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_without_a_token_is_unauthenticated(
-        self, nc: Client, profile: ServiceRuntime, bomb
+        self, nc: Client, profile: ServiceRuntime, bomb: str
     ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, bomb.encode(), None)
@@ -275,7 +276,7 @@ class TestHostileRequests:
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
     async def test_a_nested_body_is_a_bad_request(
-        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, bomb
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, bomb: str
     ) -> None:
         payload = object_holding(bomb, eco="acme").encode()
         with pytest.raises(MeshError) as err:
@@ -284,7 +285,7 @@ class TestHostileRequests:
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
     async def test_a_nested_token_is_unauthenticated(
-        self, nc: Client, profile: ServiceRuntime, token
+        self, nc: Client, profile: ServiceRuntime, token: str
     ) -> None:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, b'{"eco": "acme"}', token)
@@ -292,7 +293,7 @@ class TestHostileRequests:
 
     @pytest.mark.parametrize("kind", BOMBS)
     async def test_a_nested_dpop_proof_is_unauthenticated(
-        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, kind
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, kind: str
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(cnf={"jkt": key.jkt})

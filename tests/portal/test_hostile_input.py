@@ -29,7 +29,9 @@ def assert_page(resp: httpx.Response, status: int, text: str) -> None:
 
 class TestForms:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_connector_input_is_refused_on_the_page(self, mesh: Mesh, bomb) -> None:
+    async def test_a_nested_connector_input_is_refused_on_the_page(
+        self, mesh: Mesh, bomb: str
+    ) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             data = {"operation": "northwind.stock", "input": bomb}
             resp = await post_on(carlos, "/connectors", "/connectors/invoke", data)
@@ -37,14 +39,16 @@ class TestForms:
         assert "must be a JSON object" in resp.text
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_flow_input_is_refused_on_the_page(self, mesh: Mesh, bomb) -> None:
+    async def test_a_nested_flow_input_is_refused_on_the_page(self, mesh: Mesh, bomb: str) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             data = {"name": "bomb", "input": bomb, "steps": "[]"}
             resp = await post_on(carlos, "/connectors/flows", "/connectors/flows", data)
         assert_page(resp, 422, "must be an object in JSON")
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_admission_rule_is_refused_on_the_page(self, mesh: Mesh, bomb) -> None:
+    async def test_a_nested_admission_rule_is_refused_on_the_page(
+        self, mesh: Mesh, bomb: str
+    ) -> None:
         async with sign_in(mesh, "olivia") as olivia:
             data = {"policy": "rule", "rule": object_holding(bomb)}
             resp = await post_on(olivia, "/operator", "/operator/policy", data)
@@ -54,7 +58,7 @@ class TestForms:
 
 class TestJsonApi:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_preview_body_is_refused(self, mesh: Mesh, bomb) -> None:
+    async def test_a_nested_preview_body_is_refused(self, mesh: Mesh, bomb: str) -> None:
         async with sign_in(mesh, "felix") as client:
             token = csrf_of((await client.get("/")).text)
             resp = await client.post(
