@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from contracts.bus import inbox_prefix
@@ -25,15 +26,15 @@ from deploy.natskeys import new_user_seed
 from mesh.client import request_raw
 from mesh.nats import BusAuth
 from mesh.revocation import RevocationFeed, RevocationList
-from tests.bus.conftest import ConnectAs, probe
+from tests.bus.conftest import ConnectAs, SecuredBus, probe
 
 
 class TestAnonymous:
-    async def test_anonymous_connection_is_refused(self, secured) -> None:
+    async def test_anonymous_connection_is_refused(self, secured: SecuredBus) -> None:
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):
             await nats.connect(secured.url, allow_reconnect=False, max_reconnect_attempts=0)
 
-    async def test_unknown_key_is_refused(self, secured, tmp_path: Path) -> None:
+    async def test_unknown_key_is_refused(self, secured: SecuredBus, tmp_path: Path) -> None:
         seed = tmp_path / "stranger.nk"
         seed.write_bytes(new_user_seed())
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):
@@ -50,7 +51,7 @@ class TestTokenSniffing:
         thief = await connect_as(sniffer)
         stolen: list[bytes] = []
 
-        async def steal(msg) -> None:
+        async def steal(msg: Msg) -> None:
             stolen.append(msg.data + repr(msg.headers).encode())
 
         for subject in self.SNIFFS:
@@ -60,7 +61,7 @@ class TestTokenSniffing:
 
         service = await connect_as("profile")
 
-        async def answer(msg) -> None:
+        async def answer(msg: Msg) -> None:
             await msg.respond(b"reply with " + msg.headers["Authorization"].encode())
 
         await service.nc.subscribe("pm.v1.profile.echo", queue="profile", cb=answer)
@@ -84,7 +85,7 @@ def token_revoked(jti: str) -> TokenRevoked:
 
 
 class TestForgedEvents:
-    async def stored(self, connect_as, type_: str) -> int:
+    async def stored(self, connect_as: ConnectAs, type_: str) -> int:
         admin = await connect_as("admin")
         info = await admin.nc.jetstream().stream_info(
             EVENT_STREAM, subjects_filter=event_subject("acme", type_)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError
 from nats.micro import add_service
@@ -123,7 +124,7 @@ class TestRequestReply:
         service = await connect_as("profile")
         seen: list[tuple[str, str]] = []
 
-        async def answer(msg) -> None:
+        async def answer(msg: Msg) -> None:
             seen.append((msg.reply, msg.headers["Authorization"]))
             await msg.respond(b'{"ok": true}')
 

@@ -8,12 +8,13 @@ import contextlib
 from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from prometheus_client import REGISTRY
 
 from contracts.bus import inbox_prefix
 from mesh.nats import BusAuth, connect
-from tests.bus.conftest import probe, secured_server
+from tests.bus.conftest import SecuredBus, probe, secured_server
 
 
 async def refused_soon(url: str, auth: BusAuth) -> bool:
@@ -58,7 +59,7 @@ class TestRotation:
             await again.nc.close()
             got: list[bytes] = []
 
-            async def on_msg(msg) -> None:
+            async def on_msg(msg: Msg) -> None:
                 got.append(msg.data)
 
             await old.nc.subscribe(f"{inbox_prefix('profile')}.x", cb=on_msg)
@@ -126,7 +127,9 @@ def violations(conn: str) -> float:
 
 
 class TestViolations:
-    async def test_logged_by_the_server_and_counted_by_the_process(self, secured) -> None:
+    async def test_logged_by_the_server_and_counted_by_the_process(
+        self, secured: SecuredBus
+    ) -> None:
         nc = await connect(secured.url, "gateway-77", secured.auth("gateway"))
         try:
             assert violations("gateway-77") == 0

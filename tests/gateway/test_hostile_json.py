@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
@@ -131,7 +132,7 @@ async def bombing_echo(nc: Client) -> AsyncIterator[None]:
     """A responder on the echo subject (no real service there) that answers a depth bomb."""
     from contracts.v1 import system
 
-    async def reply(msg) -> None:
+    async def reply(msg: Msg) -> None:
         await msg.respond(BOMBS["arrays"].encode())
 
     sub = await nc.subscribe(system.ECHO.subject, cb=reply)

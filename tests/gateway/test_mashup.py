@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from pydantic import BaseModel
 
 from contracts.claims import Scope
@@ -56,7 +57,7 @@ async def slow_service(nc: Client) -> AsyncIterator[dict[str, int]]:
         finally:
             state["in_flight"] -= 1
 
-    async def handle(msg) -> None:
+    async def handle(msg: Msg) -> None:
         asyncio.get_running_loop().create_task(answer(msg))
 
     sub = await nc.subscribe(SLOW.subject, cb=handle)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from pydantic import BaseModel, model_validator
 
 from contracts import headers as h
@@ -38,7 +39,7 @@ async def fake_echo(
     seen: list[tuple[dict[str, str], bytes]] = []
     behaviour: dict[str, object] = {"mode": "reply"}
 
-    async def handle(msg) -> None:
+    async def handle(msg: Msg) -> None:
         seen.append((dict(msg.headers or {}), msg.data))
         mode = behaviour["mode"]
         if mode == "silent":

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -30,7 +31,7 @@ async def echo_headers(nc: Client):
     """A real NATS responder for the echo subject that records the headers it receives."""
     seen: list[dict[str, str]] = []
 
-    async def handle(msg) -> None:
+    async def handle(msg: Msg) -> None:
         seen.append(dict(msg.headers or {}))
         req = json.loads(msg.data)
         reply = system.EchoReply(

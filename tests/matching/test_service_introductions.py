@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from nats.aio.msg import Msg
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
@@ -23,7 +24,7 @@ async def events(seeded: Mesh):
     """Every matching event of the test's ecosystem, as published by the outbox relay."""
     got = []
 
-    async def on(msg) -> None:
+    async def on(msg: Msg) -> None:
         got.append(decode_event(msg.data))
 
     sub = await seeded.nc.subscribe(f"pm.v1.evt.{seeded.eco}.matching.>", cb=on)

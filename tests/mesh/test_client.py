@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from contracts.errors import ErrorCode
 from mesh.client import replies_of, request_raw
@@ -20,7 +21,7 @@ async def responder(nc: Client) -> AsyncIterator[dict[str, bool]]:
     """A real NATS responder: answers with the payload, or stays silent while ``quiet``."""
     state = {"quiet": False}
 
-    async def handle(msg) -> None:
+    async def handle(msg: Msg) -> None:
         if not state["quiet"]:
             await msg.respond(b"re:" + msg.data)
 
