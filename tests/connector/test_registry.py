@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ from tests.connector.conftest import Mesh, declare, register
 from tests.support.infra import serve_app
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value
 
 
-async def invoke(mesh: Mesh, op, who: str = "carlos", claims=None, **body: Any):
+async def invoke(
+    mesh: Mesh, op: str, who: str = "carlos", claims: dict[str, Any] | None = None, **body: Any
+) -> Any:
     return await mesh(c.INVOKE, who, {"operation": op, "input": {}, **body}, **(claims or {}))
 
 
@@ -144,7 +147,7 @@ class TestAuthKinds:
             return {"mtls": True}
 
         files = pki.write(tmp_path)
-        async with serve_app(app, ssl_cert_reqs=ssl.CERT_REQUIRED, **files) as url:
+        async with serve_app(app, None, ssl_cert_reqs=ssl.CERT_REQUIRED, **files) as url:
             await register(
                 mesh,
                 url,
@@ -219,11 +222,14 @@ class TestCatalogueAndGrants:
         await declare(mesh, "private-op", "/items/{item_id}")
         await declare(mesh, "public-op", "/items/{item_id}", visibility="ecosystem")
 
-    async def test_catalogue_per_visibility(self, mesh: Mesh, ops) -> None:
-        ids = lambda who: {o.id for o in mesh_items[who]}  # noqa: E731
+    async def test_catalogue_per_visibility(self, mesh: Mesh, ops: None) -> None:
         mesh_items = {
             w: (await mesh(c.CATALOGUE, w, {})).items for w in ("fatima", "carlos", "olivia")
         }
+
+        def ids(who: str) -> set[str]:
+            return {o.id for o in mesh_items[who]}
+
         assert ids("fatima") == {"fabrikam.private-op", "fabrikam.public-op"}
         assert ids("carlos") == {"fabrikam.public-op"}
         assert ids("olivia") == ids("fatima")
@@ -241,7 +247,7 @@ class TestCatalogueAndGrants:
         }
         assert (await mesh(c.CATALOGUE, "nadia", {})).items[0].id == "fabrikam.public-op"
 
-    async def test_grant_revoke_is_immediate(self, mesh: Mesh, ops) -> None:
+    async def test_grant_revoke_is_immediate(self, mesh: Mesh, ops: None) -> None:
         grant = await mesh(
             c.CREATE_GRANT, "fatima", {"operation": "fabrikam.private-op", "grantee": "contoso"}
         )
@@ -255,7 +261,7 @@ class TestCatalogueAndGrants:
         err = await refused(invoke(mesh, "fabrikam.public-op", input=data))
         assert err.code is ErrorCode.FORBIDDEN and "no grant" in err.detail
 
-    async def test_ecosystem_grant_rate_limit_and_field_filter(self, mesh: Mesh, ops) -> None:
+    async def test_ecosystem_grant_rate_limit_and_field_filter(self, mesh: Mesh, ops: None) -> None:
         await mesh(
             c.CREATE_GRANT,
             "fatima",
@@ -276,7 +282,7 @@ class TestCatalogueAndGrants:
         owner = await invoke(mesh, "fabrikam.public-op", who="fatima", input=data)
         assert owner.output["margin"] == 3  # the owner is not filtered
 
-    async def test_grant_management_denials(self, mesh: Mesh, ops) -> None:
+    async def test_grant_management_denials(self, mesh: Mesh, ops: None) -> None:
         body = {"operation": "fabrikam.private-op", "grantee": "contoso"}
         assert (await refused(mesh(c.CREATE_GRANT, "carlos", body))).code is ErrorCode.NOT_FOUND
         err = await refused(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import httpx
 import pytest
@@ -25,7 +25,9 @@ def tight(burst: int) -> dict[str, float]:
     return {"rate": 0.01, "burst": burst}
 
 
-async def statuses(client, tokens_or_none, path=ECHO):
+async def statuses(
+    client: httpx.AsyncClient, tokens_or_none: Iterable[str | None], path: str = ECHO
+) -> list[int]:
     out = []
     for token in tokens_or_none:
         r = await client.get(path, headers=bearer(token) if token else {})

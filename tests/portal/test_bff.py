@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -12,21 +13,30 @@ import pytest
 
 from portal import repository as repo
 from portal.oidc import TokenSet
-from portal.sessions import cookie_name
+from portal.sessions import Session, cookie_name
 from portal.settings import PortalSettings
 from portal.views.auth import set_session_cookie
+from portal.web import Portal
 from tests.portal.login import csrf_of, sign_in
 from tests.portal.mesh import Mesh
 
 COOKIE = cookie_name(False)
 
 
-def portal_state(mesh: Mesh):
-    return mesh.portal_app.state.portal
+def portal_state(mesh: Mesh) -> Portal:
+    portal: Portal = mesh.portal_app.state.portal
+    return portal
 
 
-async def session_of(mesh: Mesh, client: httpx.AsyncClient):
-    return await portal_state(mesh).store.load(client.cookies.get(COOKIE))
+async def session_of(mesh: Mesh, client: httpx.AsyncClient) -> Session:
+    session = await portal_state(mesh).store.load(client.cookies.get(COOKIE))
+    assert session is not None, "no portal session"
+    return session
+
+
+def tokens_of(session: Session) -> TokenSet:
+    assert session.tokens is not None, "a signed-in session holds tokens"
+    return session.tokens
 
 
 class TestSignIn:
@@ -104,6 +114,7 @@ class TestSessionCookie:
             assert "path=/" in flags
             assert "secure" not in flags
             value = client.cookies.get(COOKIE)
+            assert value is not None
             assert value.count(".") < 2, "the cookie must be opaque, not a token"
 
     def test_secure_and_host_prefixed_under_tls(self) -> None:
@@ -121,8 +132,8 @@ class TestTokensStayOnTheServer:
     async def test_no_token_reaches_the_browser(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             session = await session_of(mesh, client)
-            secrets = [session.tokens.access_token, session.tokens.refresh_token]
-            secrets += [session.tokens.id_token]
+            secrets = [tokens_of(session).access_token, tokens_of(session).refresh_token]
+            secrets += [tokens_of(session).id_token]
             pieces = [s for s in secrets if s] + [
                 s.split(".")[1] for s in secrets if s and "." in s
             ]
@@ -150,12 +161,13 @@ class TestTokensStayOnTheServer:
             state = portal_state(mesh)
             async with state.db.transaction() as s:
                 row = await repo.get_session(s, session.id)
-            assert session.tokens.access_token not in row["tokens"]
+            assert row is not None
+            assert tokens_of(session).access_token not in row["tokens"]
             assert row["id"] != client.cookies.get(COOKIE), "only a hash of the cookie is kept"
 
 
 class TestCsrf:
-    async def _dashboards(self, mesh: Mesh, client) -> list:
+    async def _dashboards(self, mesh: Mesh, client: httpx.AsyncClient) -> list[dict[str, Any]]:
         s = await session_of(mesh, client)
         async with portal_state(mesh).db.transaction() as db:
             return await repo.list_dashboards(db, s.eco, s.sub, s.partner)
@@ -234,9 +246,9 @@ class TestContentSecurityPolicy:
 
 
 class TestRefresh:
-    async def _expire(self, mesh: Mesh, session, refresh_token: str | None = None) -> None:
+    async def _expire(self, mesh: Mesh, session: Session, refresh_token: str | None = None) -> None:
         state = portal_state(mesh)
-        t = session.tokens
+        t = tokens_of(session)
         stale = TokenSet(t.access_token, refresh_token or t.refresh_token, t.id_token, 0.0)
         async with state.db.transaction() as s:
             await repo.update_session(s, session.id, tokens=state.store._seal(stale))
@@ -248,9 +260,9 @@ class TestRefresh:
             resp = await client.get("/directory")
             assert resp.status_code == 200 and resp.url.path == "/directory"
             after = await session_of(mesh, client)
-            assert after.tokens.access_token != before.tokens.access_token
-            assert after.tokens.refresh_token != before.tokens.refresh_token  # rotated
-            assert after.tokens.expires_at > time.time()
+            assert tokens_of(after).access_token != tokens_of(before).access_token
+            assert tokens_of(after).refresh_token != tokens_of(before).refresh_token  # rotated
+            assert tokens_of(after).expires_at > time.time()
 
     async def test_a_refused_refresh_ends_the_session(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
@@ -264,7 +276,7 @@ class TestRefresh:
         async with sign_in(mesh, "noah") as client:
             session = await session_of(mesh, client)
             state = portal_state(mesh)
-            t = session.tokens
+            t = tokens_of(session)
             forged = TokenSet("not.a.token", t.refresh_token, t.id_token, time.time() + 600)
             async with state.db.transaction() as s:
                 await repo.update_session(s, session.id, tokens=state.store._seal(forged))
