@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts import headers
 from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
@@ -20,7 +22,7 @@ MEMBERSHIP = "pm.v1.collaboration.workspace_membership"
 ADDED = "pm.v1.collaboration.notification_added"
 
 
-def summary(events: list[EventBase]) -> list[tuple]:
+def summary(events: list[EventBase]) -> list[tuple[Any, ...]]:
     out = []
     for e in events:
         d = e.data

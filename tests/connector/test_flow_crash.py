@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -28,11 +29,11 @@ def issuer_app(test_keys: TestKeys) -> FastAPI:
     app = FastAPI()
 
     @app.get("/eco/{eco}/.well-known/openid-configuration")
-    async def discovery(eco: str) -> dict:
+    async def discovery(eco: str) -> dict[str, Any]:
         return {"issuer": f"{app.state.base}/eco/{eco}", "jwks_uri": f"{app.state.base}/jwks"}
 
     @app.get("/jwks")
-    async def jwks() -> dict:
+    async def jwks() -> dict[str, Any]:
         return {"keys": [test_keys.public_jwk]}
 
     return app

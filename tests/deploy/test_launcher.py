@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -59,7 +60,7 @@ def offset_with_free_ports() -> int:
     raise RuntimeError("no free port range")
 
 
-def start_up(var: Path, offset: int) -> tuple[subprocess.Popen, str]:
+def start_up(var: Path, offset: int) -> tuple[subprocess.Popen[str], str]:
     """``partnermesh up`` in a subprocess; returns it with its output up to "Press Ctrl-C"."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "deploy.cli", "up", "--var", str(var), "--port-offset", str(offset)],
@@ -178,7 +179,7 @@ class TestLauncher:
         assert "Traceback" not in result.stderr + result.stdout
 
 
-def sign_in_to_portal(info: dict, username: str) -> str:
+def sign_in_to_portal(info: dict[str, Any], username: str) -> str:
     """Sign in to the portal through identity's login page; returns the portal's home page."""
     from urllib.parse import urljoin
 
@@ -198,7 +199,7 @@ def sign_in_to_portal(info: dict, username: str) -> str:
         return page.text
 
 
-def run_demo(info: dict, name: str) -> dict:
+def run_demo(info: dict[str, Any], name: str) -> dict[str, Any]:
     """One of the demo commands printed at start-up, pasted into bash; its JSON reply."""
     pasted = subprocess.run(
         ["bash", "-c", info["demo"][name]], capture_output=True, text=True, timeout=30
@@ -207,7 +208,7 @@ def run_demo(info: dict, name: str) -> dict:
     return json.loads(pasted.stdout)
 
 
-def person_token(info: dict, username: str) -> str:
+def person_token(info: dict[str, Any], username: str) -> str:
     """An access token of a demo person, through the real login pages."""
     from identity.cli.devclient import login
 
@@ -257,7 +258,7 @@ class TestPortOffset:
         assert {s["status"] for s in state["steps"]} == {"done"}, state
         # northwind's back-end reported the shipment: contoso's subscription delivered it.
         deadline = time.monotonic() + 30
-        delivered: list = []
+        delivered: list[Any] = []
         while time.monotonic() < deadline and not delivered:
             log = run_demo(info, "deliveries")["items"]
             delivered = [d for d in log if d["status"] == "delivered"]

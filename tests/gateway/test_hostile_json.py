@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ PERSON = "/v1/ecosystems/acme/people/dora"
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(resp, status: int, code: str | None = None) -> dict:
+def assert_problem(resp, status: int, code: str | None = None) -> dict[str, Any]:
     assert resp.status_code == status, resp.text[:300]
     assert resp.headers["content-type"] == PROBLEM
     doc = resp.json()

@@ -3,6 +3,8 @@ public issuer: inside a cluster the public address is the ingress (or unreachabl
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi import FastAPI, Request
 
@@ -15,18 +17,18 @@ from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 ECHO = "/v1/ecosystems/acme/echo"
 
 
-def identity_stand_in(jwk: dict) -> tuple[FastAPI, list[str]]:
+def identity_stand_in(jwk: dict[str, Any]) -> tuple[FastAPI, list[str]]:
     """Discovery and keys for /eco/acme, naming only the public (unreachable) address."""
     app, seen = FastAPI(), []
     issuer = f"{TEST_IDENTITY_URL}/eco/acme"
 
     @app.get("/eco/acme/.well-known/openid-configuration")
-    async def discovery(request: Request) -> dict:
+    async def discovery(request: Request) -> dict[str, Any]:
         seen.append(request.url.path)
         return {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}
 
     @app.get("/eco/acme/jwks")
-    async def keys(request: Request) -> dict:
+    async def keys(request: Request) -> dict[str, Any]:
         seen.append(request.url.path)
         return {"keys": [jwk]}
 

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -73,7 +74,7 @@ def bad_tokens(tokens: TokenFactory, test_keys: minting.TestKeys) -> dict[str, s
         "wrong_audience": tokens.mint(aud="someone-else"),
         "unknown_kid": tokens.mint(headers={"kid": "no-such-key"}),
         "bad_signature": other.mint(),
-        "alg_none": jwt.encode(tokens.claims(), None, algorithm="none", headers={"typ": "at+jwt"}),
+        "alg_none": jwt.encode(tokens.claims(), "", algorithm="none", headers={"typ": "at+jwt"}),
         "alg_confusion_hs256": hs256_with_public_key(tokens),
         "not_an_access_token": tokens.mint(headers={"typ": "JWT"}),
         "untrusted_issuer": tokens.mint(iss="https://evil.example/eco/acme"),
@@ -178,19 +179,19 @@ class JwksServer:
     """A real HTTP issuer: OIDC discovery and a JWKS whose keys a test can change."""
 
     def __init__(self) -> None:
-        self.keys: list[dict] = []
+        self.keys: list[dict[str, Any]] = []
         self.fetches = 0
         self.discoveries = 0
         self.url = ""
         app = FastAPI()
 
         @app.get("/eco/{eco}/.well-known/openid-configuration")
-        async def discovery(eco: str) -> dict:
+        async def discovery(eco: str) -> dict[str, Any]:
             self.discoveries += 1
             return {"issuer": f"{self.url}/eco/{eco}", "jwks_uri": f"{self.url}/eco/{eco}/jwks"}
 
         @app.get("/eco/{eco}/jwks")
-        async def jwks(eco: str) -> dict:
+        async def jwks(eco: str) -> dict[str, Any]:
             self.fetches += 1
             return {"keys": self.keys}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -51,7 +52,7 @@ async def echo_headers(nc: Client):
     await sub.unsubscribe()
 
 
-def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list:
+def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list[Any]:
     return [s for s in exporter.get_finished_spans() if s.kind is kind]
 
 

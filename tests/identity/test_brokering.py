@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -121,7 +122,7 @@ async def _broker_login(
     return await browser.get(resp.headers["location"])
 
 
-async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict:
+async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict[str, Any]:
     verifier, challenge = pkce_pair()
     resp = await browser.get(
         f"{idp.issuer}/authorize",

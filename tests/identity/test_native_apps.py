@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -141,7 +142,9 @@ async def redeem(
 
 
 @pytest.fixture
-async def signed_in(idp: IdP, native_app: str) -> AsyncIterator[tuple[DPoPKey, dict, str]]:
+async def signed_in(
+    idp: IdP, native_app: str
+) -> AsyncIterator[tuple[DPoPKey, dict[str, Any], str]]:
     """A whole sign-in of the app on a fresh loopback port: (key, token reply, redirect)."""
     key = DPoPKey()
     async with LoopbackListener() as app, httpx.AsyncClient(timeout=10) as browser:
@@ -155,7 +158,7 @@ async def signed_in(idp: IdP, native_app: str) -> AsyncIterator[tuple[DPoPKey, d
 
 class TestNativeSignIn:
     async def test_loopback_code_pkce_dpop_end_to_end(
-        self, idp: IdP, signed_in: tuple[DPoPKey, dict, str]
+        self, idp: IdP, signed_in: tuple[DPoPKey, dict[str, Any], str]
     ) -> None:
         key, tokens, _ = signed_in
         assert tokens["token_type"] == "DPoP"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -54,7 +55,7 @@ async def profile(
         yield rt
 
 
-async def echo(nc: Client, token: str, headers: dict[str, str]) -> dict:
+async def echo(nc: Client, token: str, headers: dict[str, str]) -> dict[str, Any]:
     data = await request_raw(nc, system.ECHO.subject, PAYLOAD, token, 5.0, headers)
     return json.loads(data)
 

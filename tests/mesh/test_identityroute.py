@@ -4,6 +4,7 @@ address while tokens (and the documents) keep naming the public issuer."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import jwt
@@ -20,24 +21,24 @@ PUBLIC = "https://id.example.invalid"
 ISSUER = f"{PUBLIC}/eco/acme"
 
 
-def identity_stand_in(jwk: dict) -> tuple[FastAPI, list[str]]:
+def identity_stand_in(jwk: dict[str, Any]) -> tuple[FastAPI, list[str]]:
     """Serves discovery and keys under /eco/acme, naming only the public address."""
     app, seen = FastAPI(), []
 
     @app.get("/eco/acme/.well-known/openid-configuration")
-    async def discovery(request: Request) -> dict:
+    async def discovery(request: Request) -> dict[str, Any]:
         seen.append(f"{request.headers['host']}{request.url.path}")
         return {"issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"}
 
     @app.get("/eco/acme/jwks")
-    async def keys(request: Request) -> dict:
+    async def keys(request: Request) -> dict[str, Any]:
         seen.append(f"{request.headers['host']}{request.url.path}")
         return {"keys": [jwk]}
 
     return app, seen
 
 
-def a_jwk() -> dict:
+def a_jwk() -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     return {**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}

@@ -99,7 +99,7 @@ class TestEcho:
     ) -> None:
         import jwt
 
-        unsigned = jwt.encode(tokens.claims(), None, algorithm="none", headers={"typ": "at+jwt"})
+        unsigned = jwt.encode(tokens.claims(), "", algorithm="none", headers={"typ": "at+jwt"})
         with pytest.raises(MeshError) as err:
             await call(nc, system.ECHO, {"eco": "acme"}, unsigned)
         assert err.value.code is ErrorCode.UNAUTHENTICATED

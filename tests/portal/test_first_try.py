@@ -241,7 +241,7 @@ class TestEveryPage:
     ) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         axe = axe_source()
-        found: dict[str, list] = {}
+        found: dict[str, list[Any]] = {}
         suffix = "" if scheme == "light" else "-dark"
         for viewer in sorted({VIEWER.get(name, "nadia") for name in PAGES}):
             async with signed_in_page(browser, mesh, viewer, color_scheme=scheme, **PHONE) as page:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from tests.support.bombs import BOMBS, object_holding
 from tests.support.infra import serve_app
 
 
-async def post_on(client, page: str, action: str, data: dict) -> httpx.Response:
+async def post_on(client, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
     token = csrf_of((await client.get(page)).text)
     return await client.post(action, data={**data, "csrf": token})
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tests.portal.login import csrf_of, sign_in
 from tests.portal.mesh import Mesh
 
 
-async def post_form(client, page_path: str, action: str, data: dict):
+async def post_form(client, page_path: str, action: str, data: dict[str, Any]):
     token = csrf_of((await client.get(page_path)).text)
     return await client.post(action, data={**data, "csrf": token})
 

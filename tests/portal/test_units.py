@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def _dashboard(id_: str, owner: str, partner: str | None, shared: bool) -> dict:
+def _dashboard(id_: str, owner: str, partner: str | None, shared: bool) -> dict[str, Any]:
     return {
         "id": id_,
         "eco": "acme",

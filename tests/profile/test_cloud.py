@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -77,7 +78,7 @@ def terms(card) -> dict[str, float]:
     return {t.term: t.weight for t in card.cloud.terms}
 
 
-async def _state(rt, eco: Eco) -> list:
+async def _state(rt, eco: Eco) -> list[Any]:
     async with rt.db.engine.connect() as conn:
         out = []
         for table in (cloud_terms, corpus_terms, content_terms, contents):
