@@ -24,7 +24,7 @@ class TestServedFromTheGateway:
         assert start.status_code == 200 and '"/openapi.json"' in start.text
 
     @pytest.mark.parametrize("path", sorted(ASSETS))
-    async def test_swagger_ui_files(self, gateway: httpx.AsyncClient, path) -> None:
+    async def test_swagger_ui_files(self, gateway: httpx.AsyncClient, path: str) -> None:
         r = await gateway.get(path)
         assert r.status_code == 200 and len(r.content) > 500
         assert r.headers["content-type"].encode() == ASSETS[path][1]

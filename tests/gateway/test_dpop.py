@@ -35,7 +35,7 @@ def bound(tokens: TokenFactory, key: DPoPKey) -> str:
     return tokens.mint(sub="dora", cnf={"jkt": key.jkt})
 
 
-def assert_dpop_401(resp, error: str) -> None:
+def assert_dpop_401(resp: httpx.Response, error: str) -> None:
     assert resp.status_code == 401, resp.text
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["code"] == "unauthenticated"
@@ -110,7 +110,7 @@ class TestBoundTokens:
 
 
 def bad_proof(kind: str, key: DPoPKey, url: str, token: str) -> str:
-    return {
+    proofs: dict[str, Callable[[], str]] = {
         "bad_signature": lambda: tampered(key.proof("GET", url, token)),
         "wrong_htm": lambda: key.proof("POST", url, token),
         "wrong_htu": lambda: key.proof("GET", url.replace("/echo", "/directory"), token),
@@ -123,7 +123,8 @@ def bad_proof(kind: str, key: DPoPKey, url: str, token: str) -> str:
         "hs256": lambda: hs256_proof("GET", url),
         "wrong_typ": lambda: key.proof("GET", url, token, header={"typ": "JWT"}),
         "garbage": lambda: "garbage",
-    }[kind]()
+    }
+    return proofs[kind]()
 
 
 BAD = [

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -63,7 +63,7 @@ class TestSecurityHeaders:
 @pytest.fixture
 async def cors_gateway(
     start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-):
+) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway where ecosystem acme admits the portal's origin and globex admits none."""
     async with start_gateway(cors_origins={"acme": [PORTAL], "globex": []}) as client:
         yield client
@@ -78,7 +78,7 @@ def preflight(origin: str) -> dict[str, str]:
 
 
 class TestCors:
-    async def test_preflight_from_an_allowed_origin(self, cors_gateway) -> None:
+    async def test_preflight_from_an_allowed_origin(self, cors_gateway: httpx.AsyncClient) -> None:
         r = await cors_gateway.options(ECHO, headers=preflight(PORTAL))
         assert r.status_code == 204
         assert r.headers["access-control-allow-origin"] == PORTAL
@@ -91,13 +91,15 @@ class TestCors:
         [(ECHO, "https://evil.example"), ("/v1/ecosystems/globex/echo", PORTAL)],
         ids=["foreign-origin", "origin-of-another-ecosystem"],
     )
-    async def test_preflight_refused(self, cors_gateway, path: str, origin: str) -> None:
+    async def test_preflight_refused(
+        self, cors_gateway: httpx.AsyncClient, path: str, origin: str
+    ) -> None:
         r = await cors_gateway.options(path, headers=preflight(origin))
         assert r.status_code >= 400
         assert "access-control-allow-origin" not in r.headers
 
     async def test_actual_request_exposes_headers_to_allowed_origin_only(
-        self, cors_gateway, tokens: TokenFactory
+        self, cors_gateway: httpx.AsyncClient, tokens: TokenFactory
     ) -> None:
         ok = await cors_gateway.get(ECHO, headers={"Origin": PORTAL, **bearer(tokens.mint())})
         assert ok.headers["access-control-allow-origin"] == PORTAL
@@ -125,7 +127,7 @@ class TestBodyLimit:
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
         tokens: TokenFactory,
     ) -> None:
-        async def chunks():
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b" " * 50
 
@@ -270,7 +272,7 @@ class TestProcess:
 @pytest.fixture
 async def operated(
     start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-):
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """A gateway with its operations port on a known free port: ``(client, ops URL)``."""
     port = free_port()
     async with start_gateway(observe_port=port) as client:
@@ -279,7 +281,7 @@ async def operated(
 
 class TestOperationsPort:
     async def test_metrics_count_requests_by_route_status_and_partner(
-        self, operated, profile: ServiceRuntime, tokens: TokenFactory
+        self, operated: tuple[httpx.AsyncClient, str], profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
         gateway, ops = operated
         await gateway.get(ECHO, headers=bearer(tokens.mint(partner="fabrikam")))
@@ -290,14 +292,18 @@ class TestOperationsPort:
         assert any(all(w in line for w in wanted) for line in counted)
         assert "pm_gateway_upstream_seconds_bucket" in text
 
-    async def test_the_public_port_serves_no_metrics(self, operated, tokens: TokenFactory) -> None:
+    async def test_the_public_port_serves_no_metrics(
+        self, operated: tuple[httpx.AsyncClient, str], tokens: TokenFactory
+    ) -> None:
         gateway, _ = operated
         for headers in ({}, bearer(tokens.mint(roles=["operator"], partner=None))):
             r = await gateway.get("/metrics", headers=headers)
             assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
             assert "pm_http_requests_total" not in r.text
 
-    async def test_probes_answer_on_both_ports(self, operated) -> None:
+    async def test_probes_answer_on_both_ports(
+        self, operated: tuple[httpx.AsyncClient, str]
+    ) -> None:
         gateway, ops = operated
         async with httpx.AsyncClient() as http:
             for path in ("/healthz", "/readyz"):

@@ -25,10 +25,10 @@ PERSON = "/v1/ecosystems/acme/people/dora"
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(resp, status: int, code: str | None = None) -> dict[str, Any]:
+def assert_problem(resp: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     assert resp.status_code == status, resp.text[:300]
     assert resp.headers["content-type"] == PROBLEM
-    doc = resp.json()
+    doc: dict[str, Any] = resp.json()
     assert doc["status"] == status and doc["request_id"]
     if code is not None:
         assert doc["code"] == code
@@ -109,7 +109,7 @@ class TestBodies:
 
     @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
     async def test_odd_documents_never_fail_the_server(
-        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory, body
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory, body: bytes
     ) -> None:
         headers = {**bearer(tokens.mint(sub="dora")), "Content-Type": "application/json"}
         r = await gateway.patch(PERSON, content=body, headers=headers)
@@ -158,7 +158,7 @@ class TestOddProofClaims:
 
     @pytest.mark.parametrize("ath", ["é", "\u2603" * 43, 5, None])
     async def test_an_odd_ath_is_an_invalid_dpop_proof(
-        self, gateway: httpx.AsyncClient, tokens: TokenFactory, ath
+        self, gateway: httpx.AsyncClient, tokens: TokenFactory, ath: object
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
@@ -172,7 +172,7 @@ class TestOddProofClaims:
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
         tokens: TokenFactory,
-        nonce,
+        nonce: object,
     ) -> None:
         key = DPoPKey()
         token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})

@@ -48,7 +48,7 @@ async def slow_service(nc: Client) -> AsyncIterator[dict[str, int]]:
     """A real NATS responder for SLOW that records how many calls it held at once."""
     state = {"in_flight": 0, "peak": 0}
 
-    async def answer(msg) -> None:
+    async def answer(msg: Msg) -> None:
         state["in_flight"] += 1
         state["peak"] = max(state["peak"], state["in_flight"])
         try:
@@ -83,7 +83,7 @@ class TestPartialResults:
         slow_service: dict[str, int],
         tokens: TokenFactory,
     ) -> None:
-        batch = {
+        batch: dict[str, Any] = {
             "timeout": 0.5,
             "requests": [
                 {"id": "ok", "path": ECHO, "query": {"message": "hi"}},

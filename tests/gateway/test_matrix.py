@@ -11,11 +11,13 @@ the service (e.g. "a person edits only their own profile"), never from the polic
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import httpx
 import nats
 import pytest
+from pydantic import BaseModel
 
 from contracts.claims import Scope
 from contracts.policy import Operation, Policy
@@ -24,7 +26,7 @@ from contracts.v1 import system
 from gateway import metrics
 from gateway.app import create_app
 from gateway.routes import RouteConfigError, RouteTable, check_operation
-from mesh.service import MeshService
+from mesh.service import Call, MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
     KINDS,
@@ -57,13 +59,14 @@ async def mesh(
     test_keys: TestKeys,
     postgres_admin_url: str | None,
     tmp_path_factory: pytest.TempPathFactory,
-):
+) -> AsyncIterator[httpx.AsyncClient]:
     """Every service under services/ (each with its own database) and a gateway in front."""
     async with AsyncExitStack() as stack:
         for spec in SERVICES:
             if request.param == "sqlite":
                 url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp(spec.name) / 'db.sqlite'}"
             else:
+                assert postgres_admin_url, "postgres engine selected without a server"
                 url, name = await infra.create_pg_database(postgres_admin_url)
                 stack.push_async_callback(infra.drop_pg_database, postgres_admin_url, name)
             await stack.enter_async_context(
@@ -94,7 +97,7 @@ def callers(tokens: TokenFactory) -> Callers:
 
 def forwarded(op_name: str) -> float:
     """How many calls of the operation the gateway has forwarded over NATS so far."""
-    samples = metrics.upstream_requests.collect()[0].samples
+    samples = next(iter(metrics.upstream_requests.collect())).samples
     return sum(
         s.value for s in samples if s.name.endswith("_total") and s.labels["operation"] == op_name
     )
@@ -135,7 +138,7 @@ def edge_rejected(r: httpx.Response) -> bool:
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-async def test_matrix(mesh, callers: Callers, op) -> None:
+async def test_matrix(mesh: httpx.AsyncClient, callers: Callers, op: Operation) -> None:
     """Every caller kind in turn; the gateway must forward exactly the calls the policy admits."""
     problems = []
     for kind in KINDS:
@@ -157,7 +160,7 @@ async def test_matrix(mesh, callers: Callers, op) -> None:
 
 class TestEveryRouteHasAPolicy:
     @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-    def test_registry_operation_is_servable(self, op) -> None:
+    def test_registry_operation_is_servable(self, op: Operation) -> None:
         check_operation(op)
 
     def test_the_registry_loads_as_one_route_table(self) -> None:
@@ -211,12 +214,12 @@ TABLE: dict[str, dict[str, int]] = {
 
 
 @pytest.fixture(scope="module")
-async def synthetic_mesh(nats_url: str, test_keys: TestKeys):
+async def synthetic_mesh(nats_url: str, test_keys: TestKeys) -> AsyncIterator[httpx.AsyncClient]:
     """A real MeshService serving the synthetic operations, and a gateway routing them."""
     nc = await nats.connect(nats_url)
     service = MeshService(nc, "testing", "0.0.1", test_keys.verifier())
 
-    async def echo(call, body):
+    async def echo(call: Call, body: BaseModel) -> BaseModel:
         return body
 
     for op in SYNTHETIC:
@@ -233,7 +236,7 @@ async def synthetic_mesh(nats_url: str, test_keys: TestKeys):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("op", SYNTHETIC, ids=lambda op: op.name)
 async def test_matrix_machinery_against_a_written_table(
-    synthetic_mesh, callers: Callers, op, kind
+    synthetic_mesh: httpx.AsyncClient, callers: Callers, op: Operation, kind: str
 ) -> None:
     want = TABLE[op.name.removeprefix("testing.")][kind]
     computed = callers.expected_denial(kind, op)

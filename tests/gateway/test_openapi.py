@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from contracts.errors import STATUS, ErrorBody, ErrorCode
+from contracts.policy import Operation
 from contracts.registry import OPERATIONS
 from gateway.openapi import PROBLEM_SCHEMA, build_openapi
 from gateway.problems import edge_problem_doc
@@ -40,11 +41,14 @@ class TestDocument:
         assert doc["servers"] == [{"url": "https://api.example"}]
 
     @pytest.mark.parametrize("op", (*OPERATIONS, *SYNTHETIC), ids=lambda op: op.name)
-    def test_every_operation_is_documented_with_its_policy(self, doc: dict[str, Any], op) -> None:
+    def test_every_operation_is_documented_with_its_policy(
+        self, doc: dict[str, Any], op: Operation
+    ) -> None:
         entry = doc["paths"][op.path][op.method.lower()]
         assert entry["operationId"] == op.name
         assert entry["x-partnermesh-policy"] == op.policy.describe()
         assert entry["x-partnermesh-subject"] == op.subject
+        assert op.policy.scope is not None
         scopes = [op.policy.scope.value]
         expected = [] if op.policy.public else [{"bearer": scopes}, {"dpop": scopes}]
         assert entry["security"] == expected
@@ -95,7 +99,8 @@ EVERY_OPERATION = {"400", "401", "403", "404", "409", "422", "429", "500", "503"
 
 def problem_of(doc: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
     name = response["$ref"].rsplit("/", 1)[-1]
-    return doc["components"]["responses"][name]
+    problem: dict[str, Any] = doc["components"]["responses"][name]
+    return problem
 
 
 class TestProblemsDocumented:
@@ -103,7 +108,9 @@ class TestProblemsDocumented:
     problem document (so a client, and the fuzzer's status check, can rely on the list)."""
 
     @pytest.mark.parametrize("op", (*OPERATIONS, *SYNTHETIC), ids=lambda op: op.name)
-    def test_each_operation_lists_the_problems_it_can_answer(self, doc: dict[str, Any], op) -> None:
+    def test_each_operation_lists_the_problems_it_can_answer(
+        self, doc: dict[str, Any], op: Operation
+    ) -> None:
         responses = doc["paths"][op.path][op.method.lower()]["responses"]
         expected = set(EVERY_OPERATION)
         if op.method in {"POST", "PUT", "PATCH", "DELETE"}:
@@ -145,7 +152,7 @@ class TestProblemsDocumented:
             assert str(STATUS[code]) in documented, code
 
     @pytest.mark.parametrize("code", list(ErrorCode))
-    def test_each_coded_problem_matches_the_problem_schema(self, code) -> None:
+    def test_each_coded_problem_matches_the_problem_schema(self, code: ErrorCode) -> None:
         problem = ErrorBody(code=code, detail="d", errors=[{"loc": ["x"]}]).problem("/v1/x")
         jsonschema.validate(problem, PROBLEM_SCHEMA)
 

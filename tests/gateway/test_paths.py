@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from contracts.registry import OPERATIONS
-from gateway.routes import PathTree, RouteConfigError, RouteTable, check_operation
+from gateway.routes import BoundRoute, PathTree, RouteConfigError, RouteTable, check_operation
 from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
 from tests.support.tokens import TokenFactory
@@ -64,7 +64,7 @@ class TestPathTree:
         """The oracle: the first operation, in registry order, whose path regex matches."""
         table = RouteTable(OPERATIONS)
 
-        def scan(method: str, path: str):
+        def scan(method: str, path: str) -> tuple[BoundRoute, dict[str, str]] | None:
             for bound in table.routes:
                 pattern = re.sub(r"{[a-zA-Z_][a-zA-Z0-9_]*}", "([^/]+)", bound.op.path)
                 found = re.fullmatch(pattern, path)

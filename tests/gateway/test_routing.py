@@ -140,7 +140,7 @@ class TestErrors:
         gateway: httpx.AsyncClient,
         fake_echo: tuple[dict[str, object], list[tuple[dict[str, str], bytes]]],
         tokens: TokenFactory,
-        code,
+        code: ErrorCode,
     ) -> None:
         behaviour, _ = fake_echo
         status = {"not_found": 404, "conflict": 409, "forbidden": 403, "gone": 410}[code.value]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -42,13 +42,15 @@ def auth(tokens: TokenFactory) -> dict[str, str]:
     return bearer(tokens.mint(eco="acme"))
 
 
-def holding(client, auth: dict[str, str], extra: dict[str, str] | None = None) -> asyncio.Task:
+def holding(
+    client: httpx.AsyncClient, auth: dict[str, str], extra: dict[str, str] | None = None
+) -> asyncio.Task[httpx.Response]:
     """A call the service holds until released, in flight meanwhile."""
     headers = {**auth, **(extra or {})}
     return asyncio.create_task(client.get(ECHO, params={"message": "hold"}, headers=headers))
 
 
-def assert_overloaded(r, detail_names: str) -> None:
+def assert_overloaded(r: httpx.Response, detail_names: str) -> None:
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "1"
     assert r.headers["content-type"] == "application/problem+json"
@@ -226,7 +228,7 @@ class TestDeadline:
         """A body that trickles in slower than the deadline: cut while the gateway still
         reads it, before any NATS call, answered 504, and its slot freed."""
 
-        async def trickle():
+        async def trickle() -> AsyncIterator[bytes]:
             yield b'{"calls": '
             await asyncio.sleep(1)  # httpx reads the reply once the whole body is sent
             yield b"[]}"

@@ -207,11 +207,17 @@ async def issuer() -> AsyncIterator[JwksServer]:
         yield server
 
 
-def factory_for(issuer: JwksServer, kid: str) -> TokenFactory:
+class IssuerTokens(TokenFactory):
+    """Tokens of one key, with the issuer URL they are minted for."""
+
+    def __init__(self, keys: minting.TestKeys, iss: str) -> None:
+        super().__init__(keys)
+        self.iss = iss
+
+
+def factory_for(issuer: JwksServer, kid: str) -> IssuerTokens:
     keys = minting.TestKeys(kid=kid)
-    factory = TokenFactory(keys)
-    factory.iss = issuer_for(issuer.url, "acme")  # type: ignore[attr-defined]
-    return factory
+    return IssuerTokens(keys, issuer_for(issuer.url, "acme"))
 
 
 class TestRemoteJwks:

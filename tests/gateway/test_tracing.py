@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ PARENT = "00f067aa0ba902b7"
 
 
 @pytest.fixture
-async def echo_headers(nc: Client):
+async def echo_headers(nc: Client) -> AsyncIterator[list[dict[str, str]]]:
     """A real NATS responder for the echo subject that records the headers it receives."""
     seen: list[dict[str, str]] = []
 
@@ -61,7 +61,7 @@ class TestSpans:
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
         spans: tuple[TracerProvider, InMemorySpanExporter],
-        echo_headers,
+        echo_headers: list[dict[str, str]],
         tokens: TokenFactory,
     ) -> None:
         provider, exporter = spans
@@ -108,7 +108,7 @@ class TestSpans:
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
         spans: tuple[TracerProvider, InMemorySpanExporter],
-        echo_headers,
+        echo_headers: list[dict[str, str]],
         tokens: TokenFactory,
     ) -> None:
         provider, exporter = spans
@@ -122,7 +122,7 @@ class TestSpans:
         self,
         start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
         spans: tuple[TracerProvider, InMemorySpanExporter],
-        echo_headers,
+        echo_headers: list[dict[str, str]],
         tokens: TokenFactory,
     ) -> None:
         provider, exporter = spans

@@ -47,7 +47,7 @@ class DPoPKey:
         htm: str,
         htu: str,
         token: str | None = None,
-        nonce: str | None = None,
+        nonce: object = None,  # any JSON value: hostile tests send odd ones
         iat: float | None = None,
         jti: str | None = None,
         header: dict[str, Any] | None = None,
