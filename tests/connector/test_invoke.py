@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -57,7 +58,7 @@ async def invoke(mesh: Mesh, op, data=None, who: str = "carlos", **body: Any):
     return await mesh(c.INVOKE, who, {"operation": op, "input": data or {}, **body})
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value

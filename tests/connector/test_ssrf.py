@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -40,7 +41,7 @@ TRICKS = [
 ]
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value

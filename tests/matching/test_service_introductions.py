@@ -1,5 +1,6 @@
 """The introduction workflow over real NATS: double opt-in, curation, audit, denials, events."""
 
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from mesh.errors import MeshError
 from tests.matching.conftest import Mesh
 
 
-async def denied(coro) -> ErrorCode:
+async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code

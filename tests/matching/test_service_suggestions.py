@@ -1,6 +1,7 @@
 """Suggestions over real NATS: events feed the index; claims decide who may ask."""
 
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from mesh.errors import MeshError
 from tests.matching.conftest import Mesh, until
 
 
-async def denied(coro) -> ErrorCode:
+async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code

@@ -57,7 +57,8 @@ async def profile(
 
 async def echo(nc: Client, token: str, headers: dict[str, str]) -> dict[str, Any]:
     data = await request_raw(nc, system.ECHO.subject, PAYLOAD, token, 5.0, headers)
-    return json.loads(data)
+    reply: dict[str, Any] = json.loads(data)
+    return reply
 
 
 class TestServiceReChecks:

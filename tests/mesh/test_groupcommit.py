@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from contracts.envelope import EventBase
 from contracts.v1.identity import AuditData, AuditEvent
 from mesh.db import Database
 from mesh.groupcommit import GroupCommit, SessionWriter
@@ -108,7 +109,7 @@ class TestGroupCommit:
         self, group: tuple[GroupCommit, Database, CountingWriter]
     ) -> None:
         gc, db, _ = group
-        events = [_event(i) for i in range(3)]
+        events: list[EventBase] = [_event(i) for i in range(3)]
         await gc.add(events)
         rows = await _rows(db)
         assert all(r["published_at"] is None for r in rows)

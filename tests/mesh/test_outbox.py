@@ -16,8 +16,10 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
+from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
 from contracts.registry import decode_events
 from contracts.subjects import event_filter, event_subject
@@ -64,7 +66,7 @@ class Recorder:
         self.inbox = Inbox(self.metadata)
         self.db = Database(url, self.metadata)
 
-    async def handle(self, session, event) -> None:
+    async def handle(self, session: AsyncSession, event: EventBase) -> None:
         await session.execute(insert(self.seen).values(event_id=event.id))
 
     async def count(self, event_id: str | None = None) -> int:
@@ -138,6 +140,7 @@ class TestOutbox:
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert proc.stdout is not None
         line = await asyncio.to_thread(proc.stdout.readline)
         assert line.startswith("committed "), line
         event_id = line.split()[1]
@@ -324,7 +327,7 @@ class TestBatched:
         assert batched([one, _row(_audit("b"))])[0] == one
 
     @pytest.mark.parametrize(("max_events", "max_chars"), [(4, 10**6), (100, 1500)])
-    def test_batches_are_bounded(self, max_events: int, max_chars) -> None:
+    def test_batches_are_bounded(self, max_events: int, max_chars: int) -> None:
         events = [_audit("a", f"a{i}") for i in range(10)]
         out = batched([_row(e) for e in events], max_events=max_events, max_chars=max_chars)
         assert len(out) > 1
@@ -351,6 +354,7 @@ class TestBatched:
             assert await relay.publish([(1, row.event_id, row.subject, row.payload)]) == [1]
             sub = await js.subscribe(row.subject, ordered_consumer=True)
             msg = await sub.next_msg(timeout=5)
+            assert msg.headers is not None
             assert msg.headers[headers.MSG_ID] == row.event_id
             assert msg.headers[headers.CONTENT_TYPE] == headers.EVENT_BATCH
             assert decode_events(msg.data) == events
@@ -361,7 +365,7 @@ class TestBatched:
             await db.dispose()
 
 
-async def unpublished(db: Database, t) -> set[str]:
+async def unpublished(db: Database, t: Table) -> set[str]:
     async with db.sessions() as s:
         query = select(t.c.event_id).where(t.c.published_at.is_(None))
         return set((await s.execute(query)).scalars())
@@ -404,7 +408,7 @@ class TestConsumer:
         events = [_audit(eco, a) for a in ("first", "flaky", "third", "refused", "last")]
         failed: list[str] = []
 
-        async def flaky(session, event) -> None:
+        async def flaky(session: AsyncSession, event: EventBase) -> None:
             if event.data.action == "flaky" and not failed:
                 failed.append(event.id)
                 raise RuntimeError("the database blinked")
@@ -443,7 +447,7 @@ class TestConsumer:
         await rec.db.create_all()
         started, release = asyncio.Event(), asyncio.Event()
 
-        async def slow(session, event) -> None:
+        async def slow(session: AsyncSession, event: EventBase) -> None:
             await rec.handle(session, event)  # inside the transaction, then wait
             started.set()
             await release.wait()

@@ -255,6 +255,7 @@ class TestCallerBeforeBody:
         with pytest.raises(MeshError) as err:
             await request_raw(nc, system.ECHO.subject, b'{"message": []}', tokens.mint())
         assert err.value.code is ErrorCode.VALIDATION_FAILED
+        assert err.value.errors is not None
         assert {tuple(e["loc"]) for e in err.value.errors} == {("eco",), ("message",)}
 
     async def test_the_ecosystem_binding_is_still_decided_on_the_body(
@@ -310,7 +311,7 @@ class TestHostileRequests:
 
     @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
     async def test_odd_documents_are_client_errors(
-        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, body
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, body: bytes
     ) -> None:
         try:
             await request_raw(nc, system.ECHO.subject, body, tokens.mint())

@@ -66,6 +66,7 @@ class TestBound:
             await held.arrivals(1)
             headers = {h.AUTHORIZATION: f"Bearer {token}", h.REQUEST_ID: "busy-1"}
             msg = await nc.request(system.ECHO.subject, echo_payload("now"), 5, headers=headers)
+            assert msg.headers is not None
             assert msg.headers[h.SERVICE_ERROR_CODE] == "503"
             assert msg.headers[h.SERVICE_ERROR] == "Overloaded"
             assert msg.headers[h.REQUEST_ID] == "busy-1"

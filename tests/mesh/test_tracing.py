@@ -11,6 +11,7 @@ from nats.aio.client import Client
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import BaseModel
 
 from contracts import headers as h
 from contracts.claims import Scope
@@ -20,7 +21,7 @@ from contracts.v1 import system
 from mesh.client import request_raw
 from mesh.errors import MeshError
 from mesh.runtime import ServiceRuntime, service_runtime
-from mesh.service import MeshService
+from mesh.service import Call, MeshService
 from services.profile import models
 from services.profile.settings import ProfileSettings
 from tests.support.tokens import TestKeys, TokenFactory
@@ -30,7 +31,7 @@ PARENT = "00f067aa0ba902b7"
 ECHO = b'{"eco": "acme", "message": "hi"}'
 
 
-async def echo(nc: Client, token, traceparent=None):
+async def echo(nc: Client, token: str, traceparent: str | None = None) -> bytes:
     extra = {h.TRACEPARENT: traceparent} if traceparent else None
     return await request_raw(nc, system.ECHO.subject, ECHO, token, 2.0, extra)
 
@@ -48,6 +49,7 @@ class TestServiceSpans:
         (span,) = exporter.get_finished_spans()
         assert span.kind is SpanKind.SERVER
         assert f"{span.context.trace_id:032x}" == TRACE
+        assert span.parent is not None and span.attributes is not None
         assert f"{span.parent.span_id:016x}" == PARENT
         assert span.name == "profile/system.echo"
         assert span.attributes["messaging.system"] == "nats"
@@ -79,6 +81,7 @@ class TestServiceSpans:
         with pytest.raises(MeshError):
             await echo(nc, tokens.mint(scope=Scope.PROFILE_READ.value))
         (span,) = exporter.get_finished_spans()
+        assert span.attributes is not None
         assert span.attributes["error.type"] == "forbidden"
         assert span.status.status_code is StatusCode.UNSET
 
@@ -94,7 +97,7 @@ class TestServiceSpans:
             system.ECHO, name="testing.explode", subject=request_subject("testing", "explode")
         )
 
-        async def fail(call, req):
+        async def fail(call: Call, req: object) -> BaseModel:
             raise RuntimeError("boom")
 
         service = MeshService(
@@ -110,6 +113,7 @@ class TestServiceSpans:
         assert err.value.code is ErrorCode.INTERNAL
         (span,) = exporter.get_finished_spans()
         assert span.name == "testing/testing.explode"
+        assert span.attributes is not None
         assert span.attributes["error.type"] == "internal"
         assert span.status.status_code is StatusCode.ERROR
 

@@ -20,7 +20,8 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import uvicorn
 
@@ -202,7 +203,9 @@ class PgDatabases:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
+async def serve_app(
+    app: Callable[..., Any], port: int | None = None, **options: Any
+) -> AsyncIterator[str]:
     """Run an ASGI app under a real uvicorn server on loopback; yield its base URL.
 
     ``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``: the URL is then https).
@@ -219,7 +222,7 @@ async def serve_app(app: object, port: int | None = None, **options: object) -> 
         port=port,
         log_level="warning",
         lifespan="on",
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
