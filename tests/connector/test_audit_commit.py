@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
@@ -50,16 +51,19 @@ async def item(mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: 
 
 
 async def invoke(mesh: Mesh, op: str, n: int) -> c.InvokeReply:
-    return await mesh(c.INVOKE, "carlos", {"operation": op, "input": {"item_id": f"a{n}"}})
+    reply: c.InvokeReply = await mesh(
+        c.INVOKE, "carlos", {"operation": op, "input": {"item_id": f"a{n}"}}
+    )
+    return reply
 
 
-async def audit_ids(engine) -> set[str]:
+async def audit_ids(engine: AsyncEngine) -> set[str]:
     """The committed audit records, read on a connection of their own."""
     async with engine.connect() as conn:
         return set((await conn.scalars(select(AuditRow.id))).all())
 
 
-async def run_sql(engine, statements: list[str]) -> None:
+async def run_sql(engine: AsyncEngine, statements: list[str]) -> None:
     async with engine.begin() as conn:
         for statement in statements:
             await conn.execute(text(statement))

@@ -80,7 +80,7 @@ class TestCrash:
     async def test_kill_9_mid_flow_resumes_and_applies_each_step_once(
         self, mesh: Mesh, nc: Client, nats_url: str, database_url: str, issuer: str, tmp_path: Path
     ) -> None:
-        claims = {"iss": f"{issuer}/eco/acme"}
+        claims: dict[str, Any] = {"iss": f"{issuer}/eco/acme"}
         env = {
             **os.environ,
             "PM_CONNECTOR_NATS_URL": nats_url,

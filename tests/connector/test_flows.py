@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -87,7 +87,7 @@ async def wait_flow(
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            flow = await mesh(c.GET_FLOW, who, {"flow": flow_id}, **claims)
+            flow: c.FlowReply = await mesh(c.GET_FLOW, who, {"flow": flow_id}, **claims)
             if flow.status not in ("running", "compensating"):
                 return flow
         except MeshError as exc:  # the connector may be restarting
@@ -110,7 +110,7 @@ async def chain() -> AsyncIterator[tuple[dict[str, str], dict[str, BackendState]
         yield {"fabrikam": f, "contoso": k, "northwind": n}, states
 
 
-async def start(mesh: Mesh, steps=STEPS, **claims: Any):
+async def start(mesh: Mesh, steps: list[dict[str, Any]] = STEPS, **claims: Any) -> Any:
     return await mesh(
         c.START_FLOW,
         "nadia",
@@ -146,7 +146,7 @@ class TestFlows:
         await setup_chain(mesh, urls)
         states["northwind"].fail_kinds.add("shipment")
         flow = await wait_flow(mesh, (await start(mesh)).id)
-        assert flow.status == "compensated" and "ship" in flow.error
+        assert flow.status == "compensated" and "ship" in (flow.error or "")
         assert [s.status for s in flow.steps] == ["compensated", "compensated", "failed"]
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
         assert states["contoso"].effects == {"reservation": 1, "cancellation": 1}
@@ -189,7 +189,9 @@ class TestFlows:
             c.REVOKE_GRANT, "carlos", {"operation": "contoso.reserve", "grant": grants.items[0].id}
         )
         flow = await wait_flow(mesh, (await start(mesh)).id)
-        assert flow.status == "compensated" and "step reserve: operation not found" in flow.error
+        assert flow.status == "compensated" and "step reserve: operation not found" in (
+            flow.error or ""
+        )
         assert states["contoso"].effects == {} and states["northwind"].effects == {}
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
 
@@ -211,7 +213,7 @@ class TestFlows:
         await wait_flow(mesh, flow.id)
 
 
-async def _refused(coro) -> MeshError:
+async def _refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value

@@ -33,7 +33,7 @@ async def erp(
     """fabrikam's ERP, with operations on it; contoso is granted all of them."""
     url, state = backend
     await register(mesh, url)
-    ops = {
+    ops: dict[str, tuple[str, str, dict[str, Any]]] = {
         "item": ("/items/{item_id}", "GET", {"input_schema": ITEM_IN, "output_schema": ITEM_OUT}),
         "slow": ("/slow", "GET", {"timeout_s": 0.3}),
         "fail-get": ("/fail", "GET", {}),
@@ -54,7 +54,9 @@ async def erp(
     return state
 
 
-async def invoke(mesh: Mesh, op, data=None, who: str = "carlos", **body: Any):
+async def invoke(
+    mesh: Mesh, op: str, data: dict[str, Any] | None = None, who: str = "carlos", **body: Any
+) -> Any:
     return await mesh(c.INVOKE, who, {"operation": op, "input": data or {}, **body})
 
 

@@ -61,7 +61,7 @@ async def item(
     url, _state = backend
     await register(mesh, url)
     await declare(mesh, "item", "/items/{item_id}")
-    grant = await mesh(
+    grant: c.GrantReply = await mesh(
         c.CREATE_GRANT, "fatima", {"operation": "fabrikam.item", "grantee": "contoso"}
     )
     assert (await call_item(mesh)).status == 200
@@ -69,7 +69,10 @@ async def item(
 
 
 async def call_item(mesh: Mesh, who: str = "carlos") -> c.InvokeReply:
-    return await mesh(c.INVOKE, who, {"operation": "fabrikam.item", "input": {"item_id": "a1"}})
+    reply: c.InvokeReply = await mesh(
+        c.INVOKE, who, {"operation": "fabrikam.item", "input": {"item_id": "a1"}}
+    )
+    return reply
 
 
 async def outcomes(mesh: Mesh) -> list[str]:
@@ -95,20 +98,24 @@ async def revoke_elsewhere(db: Database, grant_id: str) -> None:
 
 
 class TestChangesThroughThisConnector:
-    async def test_a_revoked_grant_denies_the_next_call(self, mesh: Mesh, item) -> None:
+    async def test_a_revoked_grant_denies_the_next_call(
+        self, mesh: Mesh, item: c.GrantReply
+    ) -> None:
         await mesh(c.REVOKE_GRANT, "fatima", {"operation": "fabrikam.item", "grant": item.id})
         err = await refused(call_item(mesh))
         assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
         assert (await outcomes(mesh)).count("ok") == 1  # the call before the revocation
 
-    async def test_a_narrowed_allowlist_refuses_the_next_call(self, mesh: Mesh, item) -> None:
+    async def test_a_narrowed_allowlist_refuses_the_next_call(
+        self, mesh: Mesh, item: c.GrantReply
+    ) -> None:
         await mesh(c.SET_ALLOWLIST, "olivia", {"entries": []})
         err = await refused(call_item(mesh))
         assert err.code is ErrorCode.BAD_GATEWAY and "egress refused" in err.detail
         assert (await outcomes(mesh))[0] == "egress_refused"
 
     async def test_a_moved_backend_gets_the_next_call(
-        self, mesh: Mesh, item, backend: tuple[str, BackendState]
+        self, mesh: Mesh, item: c.GrantReply, backend: tuple[str, BackendState]
     ) -> None:
         _url, first = backend
         second = BackendState()
@@ -119,7 +126,7 @@ class TestChangesThroughThisConnector:
             assert (await call_item(mesh)).status == 200
         assert second.hits["/items/a1"] == 1 and first.hits["/items/a1"] == before
 
-    async def test_a_new_grant_applies_at_once(self, mesh: Mesh, item) -> None:
+    async def test_a_new_grant_applies_at_once(self, mesh: Mesh, item: c.GrantReply) -> None:
         err = await refused(call_item(mesh, "nadia"))
         assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
         await mesh(c.CREATE_GRANT, "fatima", {"operation": "fabrikam.item", "grantee": None})
@@ -129,7 +136,7 @@ class TestChangesThroughThisConnector:
 class TestChangesThroughAnotherReplica:
     @pytest.mark.parametrize("connector", [0.5], indirect=True)
     async def test_a_revocation_applies_within_the_bound(
-        self, mesh: Mesh, item, other_replica: Database
+        self, mesh: Mesh, item: c.GrantReply, other_replica: Database
     ) -> None:
         await revoke_elsewhere(other_replica, item.id)
         revoked = time.monotonic()
@@ -148,7 +155,7 @@ class TestChangesThroughAnotherReplica:
 
     @pytest.mark.parametrize("connector", [0.0], indirect=True)
     async def test_with_the_cache_off_a_revocation_applies_to_the_next_call(
-        self, mesh: Mesh, item, other_replica: Database
+        self, mesh: Mesh, item: c.GrantReply, other_replica: Database
     ) -> None:
         await revoke_elsewhere(other_replica, item.id)
         err = await refused(call_item(mesh))

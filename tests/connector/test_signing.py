@@ -39,7 +39,7 @@ class TestSigning:
             (MSG_ID, "yesterday", SIGNATURE, BODY, TIMESTAMP, "number"),
         ],
     )
-    def test_refusals(self, msg_id: str, ts: str, sig, body, now, why: str) -> None:
+    def test_refusals(self, msg_id: str, ts: str, sig: str, body: str, now: int, why: str) -> None:
         with pytest.raises(signing.SignatureError, match=why):
             signing.verify(SECRET, msg_id, ts, sig, body, now=now)
 
