@@ -39,7 +39,7 @@ async def corporate(
         yield IdP(url, settings, creds, http)
 
 
-async def _admin(idp: IdP, token, method, path, body=None) -> httpx.Response:
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )

@@ -37,7 +37,7 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 async def _admin(
-    idp: IdP, token: str, method: str, path: str, body=None, eco: str = "acme"
+    idp: IdP, token: str, method: str, path: str, body: Any = None, eco: str = "acme"
 ) -> httpx.Response:
     return await idp.http.request(
         method,

@@ -39,14 +39,16 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _call(idp: IdP, token, method, path: str = "", body=None) -> httpx.Response:
+async def _call(
+    idp: IdP, token: str | None, method: str, path: str = "", body: Any = None
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return await idp.http.request(
         method, f"{idp.url}/admin/ecosystems{path}", json=body, headers=headers
     )
 
 
-async def _own(idp: IdP, token, method, eco, body=None) -> httpx.Response:
+async def _own(idp: IdP, token: str, method: str, eco: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin/ecosystem",

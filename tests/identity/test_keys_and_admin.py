@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -26,7 +27,7 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp: IdP, token, method, path, body=None) -> httpx.Response:
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )

@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -66,7 +67,7 @@ async def olivia(idp: IdP) -> str:
     return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp: IdP, token, method, path, body=None) -> httpx.Response:
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
