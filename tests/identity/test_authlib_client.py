@@ -12,6 +12,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from identity.cli.seed import PASSWORD
 from tests.identity.conftest import CLI_REDIRECT, IdP
+from tests.support.text import first_group
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
@@ -52,7 +53,7 @@ class TestAuthlibClient:
                 )
                 resp = await browser.get(idp.url + resp.headers["location"])
                 if resp.status_code == 200:  # consent
-                    action = re.search(r'action="([^"]+)"', resp.text).group(1)
+                    action = first_group(r'action="([^"]+)"', resp.text)
                     resp = await browser.post(
                         idp.url + unescape(action), data={**_hidden(resp.text), "decision": "allow"}
                     )

@@ -21,6 +21,7 @@ from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
 from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT, IdP
 from tests.support.identity import refresh_grant
+from tests.support.text import first_group
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -60,7 +61,7 @@ async def _code(
         assert resp.status_code == 303, resp.text
         resp = await browser.get(idp.url + resp.headers["location"])
     if resp.status_code == 200 and 'name="decision"' in resp.text:
-        action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+        action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
         resp = await browser.post(
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )
@@ -288,7 +289,7 @@ class TestCodeFailures:
             )
             resp = await browser.get(idp.url + resp.headers["location"])
             assert 'name="decision"' in resp.text
-            action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+            action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
             resp = await browser.post(
                 idp.url + action, data={**_hidden(resp.text), "decision": "deny"}
             )

@@ -17,6 +17,7 @@ from identity.cli.seed import PASSWORD
 from identity.domain.crypto import pkce_pair
 from tests.identity.conftest import CLI_REDIRECT, IdP
 from tests.support.identity import serve_idp, start_idp
+from tests.support.text import first_group
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -137,7 +138,7 @@ async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict[str, Any
         },
     )
     if resp.status_code == 200:  # consent
-        action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+        action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
         resp = await browser.post(
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )

@@ -137,7 +137,7 @@ class TestTokenExchange:
 
 
 @pytest.fixture(scope="module")
-async def signer(idp: IdP, olivia: str):
+async def signer(idp: IdP, olivia: str) -> bytes:
     """A client registered with its public key; the private key stays with the test."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
@@ -167,7 +167,7 @@ async def signer(idp: IdP, olivia: str):
 
 class TestPrivateKeyJwt:
     async def test_authlib_client_authenticates_with_private_key_jwt(
-        self, idp: IdP, signer
+        self, idp: IdP, signer: bytes
     ) -> None:
         token_url = f"{idp.issuer}/token"
         async with AsyncOAuth2Client(
@@ -205,13 +205,13 @@ class TestPrivateKeyJwt:
             },
         )
 
-    async def test_replayed_assertion_is_invalid_client(self, idp: IdP, signer) -> None:
+    async def test_replayed_assertion_is_invalid_client(self, idp: IdP, signer: bytes) -> None:
         assertion = self._assertion(idp, signer, uuid.uuid4().hex)
         assert (await self._token(idp, assertion)).status_code == 200
         replay = await self._token(idp, assertion)
         assert replay.status_code in (400, 401) and replay.json()["error"] == "invalid_client"
 
-    async def test_wrong_audience_or_key_is_invalid_client(self, idp: IdP, signer) -> None:
+    async def test_wrong_audience_or_key_is_invalid_client(self, idp: IdP, signer: bytes) -> None:
         wrong_aud = self._assertion(idp, signer, uuid.uuid4().hex, aud="http://elsewhere/token")
         assert (await self._token(idp, wrong_aud)).json()["error"] == "invalid_client"
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(

@@ -5,7 +5,6 @@ bound to the app's DPoP key, and refresh tokens only that key can use."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +19,7 @@ from tests.identity.conftest import IdP
 from tests.identity.test_authorization_code import _hidden
 from tests.identity.test_dpop import claims_of, refresh
 from tests.support.dpop import DPoPKey
+from tests.support.text import first_group
 
 APP = "acme-mobile"
 CLAIMED = "https://app.example.com/callback"
@@ -113,7 +113,7 @@ async def sign_in(idp: IdP, redirect_uri: str, key: DPoPKey, browser: httpx.Asyn
     assert resp.status_code == 303, resp.text
     resp = await browser.get(idp.url + resp.headers["location"])
     if resp.status_code == 200 and 'name="decision"' in resp.text:
-        action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+        action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
         resp = await browser.post(
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )

@@ -102,7 +102,7 @@ class TestRegistration:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert meta["registration_endpoint"] == f"{idp.issuer}/register"
 
-    async def test_registered_client_belongs_to_the_partner(self, idp: IdP, iat) -> None:
+    async def test_registered_client_belongs_to_the_partner(self, idp: IdP, iat: str) -> None:
         body = {**APP, "grant_types": ["client_credentials"], "redirect_uris": []}
         body.pop("scope")
         resp = await _register(idp, iat, {**body, "scope": "directory:read"})
@@ -127,7 +127,7 @@ class TestRegistration:
             assert resp.status_code == 401 and resp.json()["error"] == "invalid_token"
             assert resp.headers["www-authenticate"].startswith("Bearer")
 
-    async def test_beyond_the_limits(self, idp: IdP, iat) -> None:
+    async def test_beyond_the_limits(self, idp: IdP, iat: str) -> None:
         scope = await _register(idp, iat, {**APP, "scope": "openid connector:admin"})
         assert scope.status_code == 400 and scope.json()["error"] == "invalid_client_metadata"
         grant = await _register(
@@ -177,13 +177,15 @@ class TestManagement:
     def _auth(self, client: dict[str, Any], token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or client['registration_access_token']}"}
 
-    async def test_read(self, idp: IdP, client) -> None:
+    async def test_read(self, idp: IdP, client: dict[str, Any]) -> None:
         resp = await idp.http.get(client["registration_client_uri"], headers=self._auth(client))
         assert resp.status_code == 200
         assert resp.json()["redirect_uris"] == APP["redirect_uris"]
         assert "client_secret" not in resp.json()
 
-    async def test_wrong_or_missing_token_or_another_client(self, idp: IdP, client) -> None:
+    async def test_wrong_or_missing_token_or_another_client(
+        self, idp: IdP, client: dict[str, Any]
+    ) -> None:
         uri = client["registration_client_uri"]
         assert (await idp.http.get(uri)).status_code == 401
         assert (await idp.http.get(uri, headers=self._auth(client, "nope"))).status_code == 401
@@ -191,7 +193,7 @@ class TestManagement:
         assert (await idp.http.get(other, headers=self._auth(client))).status_code == 401
         assert (await idp.http.delete(uri)).status_code == 401
 
-    async def test_update(self, idp: IdP, client) -> None:
+    async def test_update(self, idp: IdP, client: dict[str, Any]) -> None:
         uri, auth = client["registration_client_uri"], self._auth(client)
         new = {**APP, "client_id": client["client_id"], "redirect_uris": ["http://127.0.0.1/cb"]}
         resp = await idp.http.put(uri, json=new, headers=auth)
@@ -206,7 +208,7 @@ class TestManagement:
             "http://127.0.0.1/cb"
         ]
 
-    async def test_delete(self, idp: IdP, client) -> None:
+    async def test_delete(self, idp: IdP, client: dict[str, Any]) -> None:
         uri, auth = client["registration_client_uri"], self._auth(client)
         assert (await idp.http.delete(uri, headers=auth)).status_code == 204
         assert (await idp.http.get(uri, headers=auth)).status_code == 401

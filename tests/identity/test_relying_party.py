@@ -22,6 +22,7 @@ from identity.cli.seed import PASSWORD
 from identity.store import models
 from mesh.db import Database
 from tests.identity.conftest import PORTAL_REDIRECT, IdP
+from tests.support.text import first_group
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 TOKEN_TYPE = "urn:ietf:params:oauth:token-type:"
@@ -284,13 +285,13 @@ def _form_post(resp: httpx.Response) -> tuple[str, dict[str, str]]:
     runs under its own CSP (nonce) and that it works without scripts too."""
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     csp = resp.headers["content-security-policy"]
-    nonce = re.search(r"script-src 'nonce-([^']+)'", csp).group(1)
+    nonce = first_group(r"script-src 'nonce-([^']+)'", csp)
     scripts = re.findall(r"<script([^>]*)>", resp.text)
     assert scripts == [f' nonce="{nonce}"'], scripts
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert re.search(r"<noscript>.*<button type=\"submit\">", resp.text, re.S)
     assert resp.headers["cache-control"] == "no-store"
-    action = unescape(re.search(r'<form method="post" action="([^"]+)"', resp.text).group(1))
+    action = unescape(first_group(r'<form method="post" action="([^"]+)"', resp.text))
     return action, _hidden(resp.text)
 
 

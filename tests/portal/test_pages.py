@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.portal.login import csrf_of, sign_in
 from tests.portal.mesh import Mesh
+from tests.support.text import first_group
 
 
 async def post_form(client, page_path: str, action: str, data: dict[str, Any]):
@@ -291,7 +292,7 @@ class TestWorkspaces:
                 },
             )
             assert resp.status_code == 200
-            workspace = re.search(r"/workspaces/([A-Za-z0-9_-]+)$", str(resp.url)).group(1)
+            workspace = first_group(r"/workspaces/([A-Za-z0-9_-]+)$", str(resp.url))
             resp = await post_form(
                 client,
                 f"/workspaces/{workspace}",
