@@ -170,7 +170,7 @@ class TestClientCredentialsHeader:
         resp = await idp.http.post(
             f"{idp.issuer}/{endpoint}",
             data={"grant_type": "client_credentials", "token": "x"},
-            headers={"Authorization": "Basic é".encode()},
+            headers={b"Authorization": "Basic é".encode()},
         )
         assert resp.status_code == 401, resp.text[:300]
         assert resp.json()["error"] == "invalid_client"

@@ -220,7 +220,9 @@ class TestRequestUriRefused:
         assert response_params(await authorize(person, uri))["code"]
 
     @pytest.mark.parametrize("uri", [URN + "never-issued", "https://rp.example/request.jwt"])
-    async def test_an_unknown_request_uri_is_refused(self, idp: IdP, person: Browser, uri) -> None:
+    async def test_an_unknown_request_uri_is_refused(
+        self, idp: IdP, person: Browser, uri: str
+    ) -> None:
         refused(await authorize(person, uri), "invalid_request_uri", "request_uri")
 
     @pytest.mark.parametrize(

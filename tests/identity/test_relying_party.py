@@ -142,6 +142,7 @@ class TestFreshLogin:
         claims = id_claims(await redeem(idp, params["code"]))
         assert claims["auth_time"] >= before
         # the same request again (the sign-in's return address): a new sign-in, not a code
+        assert signed_in.last_return is not None
         replay = await signed_in.http.get(idp.url + signed_in.last_return)
         assert replay.status_code == 302
         assert replay.headers["location"].startswith(f"/eco/{idp.eco}/login")
@@ -195,6 +196,7 @@ class TestFreshLogin:
         async with httpx.AsyncClient(timeout=10) as other_http:
             other = Browser(idp, other_http)
             response_params(await other.authorize())  # signed in on its own
+            assert signed_in.last_return is not None
             resp = await other_http.get(idp.url + signed_in.last_return)
         assert resp.headers["location"].startswith(f"/eco/{idp.eco}/login")
 

@@ -433,7 +433,7 @@ class TestDelivery:
             await _logout_at_identity(idp, browser)
             assert await _eventually(lambda: _count(receiver, 2))
         first, second = receiver.tokens[:2]
-        unverified = {"verify_signature": False}
+        unverified: jwt.types.Options = {"verify_signature": False}
         assert (
             jwt.decode(first, options=unverified)["jti"]
             == jwt.decode(second, options=unverified)["jti"]

@@ -128,7 +128,7 @@ class TestOddCsrfAndState:
             resp = await client.post(
                 "/api/preview",
                 json={"text": "hi"},
-                headers={"X-CSRF-Token": "é".encode("latin-1")},  # sent as the byte 0xE9
+                headers={b"X-CSRF-Token": "é".encode("latin-1")},  # sent as the byte 0xE9
             )
         assert resp.status_code == 403
 
