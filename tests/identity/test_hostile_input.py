@@ -89,7 +89,7 @@ def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
 
 class TestTokenEndpoint:
     @pytest.mark.parametrize("proof", PROOFS.values(), ids=PROOFS.keys())
-    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp: IdP, proof) -> None:
+    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp: IdP, proof: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials", "scope": "directory:read"},
@@ -151,7 +151,7 @@ class TestTokenEndpoint:
         [b"grant_type=\xff\xfe", b"grant_type=%FF%FE", b"grant_type=" + b"[" * 1100],
         ids=["raw-invalid-utf8", "encoded-invalid-utf8", "brackets"],
     )
-    async def test_odd_forms_are_oauth_errors(self, idp: IdP, body) -> None:
+    async def test_odd_forms_are_oauth_errors(self, idp: IdP, body: bytes) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             content=body,
@@ -246,7 +246,7 @@ ODD_FORMS = {
 class TestPageForms:
     @pytest.mark.parametrize("page", PAGE_FORMS)
     @pytest.mark.parametrize("body", ODD_FORMS.values(), ids=ODD_FORMS.keys())
-    async def test_odd_forms_never_fail_the_server(self, idp: IdP, page: str, body) -> None:
+    async def test_odd_forms_never_fail_the_server(self, idp: IdP, page: str, body: bytes) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}{page}",
             content=body,
@@ -276,7 +276,7 @@ class TestApiBodies:
         assert_problem(resp, 401)
 
     @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
-    async def test_odd_bodies_are_client_errors(self, idp: IdP, body) -> None:
+    async def test_odd_bodies_are_client_errors(self, idp: IdP, body: bytes) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/admin/people",
             content=body,

@@ -31,7 +31,7 @@ PORTAL_REQUEST = {
 }
 
 
-async def push(idp: Any, base: str | None = None, **params: str) -> httpx.Response:
+async def push(idp: IdP, base: str | None = None, **params: str) -> httpx.Response:
     """The portal pushes an authorization request (HTTP Basic)."""
     return await idp.http.post(
         f"{base or idp.issuer}/par",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,7 +18,9 @@ from tests.support.bombs import BOMBS, object_holding
 from tests.support.infra import serve_app
 
 
-async def post_on(client, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
+async def post_on(
+    client: httpx.AsyncClient, page: str, action: str, data: dict[str, Any]
+) -> httpx.Response:
     token = csrf_of((await client.get(page)).text)
     return await client.post(action, data={**data, "csrf": token})
 
@@ -88,7 +91,7 @@ class TestErrorPages:
 
 
 @pytest.fixture
-async def failing_app():
+async def failing_app() -> AsyncIterator[httpx.AsyncClient]:
     """A bare app with the portal's error handlers and routes that fail unexpectedly
     (no portal state: the error page falls back to its bare form)."""
     app = FastAPI()
@@ -107,13 +110,13 @@ async def failing_app():
 
 
 class TestUnexpectedErrors:
-    async def test_a_page_names_the_request_id(self, failing_app) -> None:
+    async def test_a_page_names_the_request_id(self, failing_app: httpx.AsyncClient) -> None:
         resp = await failing_app.get("/boom", headers={"X-Request-Id": "portal-1"})
         assert_page(resp, 500, "request id portal-1")
         assert "secret internals" not in resp.text
         assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
 
-    async def test_the_json_api_gets_json(self, failing_app) -> None:
+    async def test_the_json_api_gets_json(self, failing_app: httpx.AsyncClient) -> None:
         resp = await failing_app.get("/api/boom")
         assert resp.status_code == 500
         doc = json.loads(resp.text)
