@@ -28,8 +28,13 @@ def portal_state(mesh: Mesh) -> Portal:
     return portal
 
 
-async def session_of(mesh: Mesh, client: httpx.AsyncClient) -> Session:
-    session = await portal_state(mesh).store.load(client.cookies.get(COOKIE))
+async def session_of(mesh: Mesh, client: httpx.AsyncClient) -> Session | None:
+    return await portal_state(mesh).store.load(client.cookies.get(COOKIE))
+
+
+async def live_session(mesh: Mesh, client: httpx.AsyncClient) -> Session:
+    """The client's portal session, which the test expects to exist."""
+    session = await session_of(mesh, client)
     assert session is not None, "no portal session"
     return session
 
@@ -45,7 +50,7 @@ class TestSignIn:
             page = client.last_page
             assert page.url.path == "/directory"
             assert "Noah Nguyen" in page.text
-            session = await session_of(mesh, client)
+            session = await live_session(mesh, client)
             assert session.sub == mesh.subs["noah"]
             assert session.partner == "northwind"
 
@@ -131,7 +136,7 @@ class TestSessionCookie:
 class TestTokensStayOnTheServer:
     async def test_no_token_reaches_the_browser(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
-            session = await session_of(mesh, client)
+            session = await live_session(mesh, client)
             secrets = [tokens_of(session).access_token, tokens_of(session).refresh_token]
             secrets += [tokens_of(session).id_token]
             pieces = [s for s in secrets if s] + [
@@ -157,7 +162,7 @@ class TestTokensStayOnTheServer:
 
     async def test_tokens_are_encrypted_at_rest(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
-            session = await session_of(mesh, client)
+            session = await live_session(mesh, client)
             state = portal_state(mesh)
             async with state.db.transaction() as s:
                 row = await repo.get_session(s, session.id)
@@ -168,7 +173,7 @@ class TestTokensStayOnTheServer:
 
 class TestCsrf:
     async def _dashboards(self, mesh: Mesh, client: httpx.AsyncClient) -> list[dict[str, Any]]:
-        s = await session_of(mesh, client)
+        s = await live_session(mesh, client)
         async with portal_state(mesh).db.transaction() as db:
             return await repo.list_dashboards(db, s.eco, s.sub, s.partner)
 
@@ -255,18 +260,18 @@ class TestRefresh:
 
     async def test_an_expired_access_token_is_refreshed(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
-            before = await session_of(mesh, client)
+            before = await live_session(mesh, client)
             await self._expire(mesh, before)
             resp = await client.get("/directory")
             assert resp.status_code == 200 and resp.url.path == "/directory"
-            after = await session_of(mesh, client)
+            after = await live_session(mesh, client)
             assert tokens_of(after).access_token != tokens_of(before).access_token
             assert tokens_of(after).refresh_token != tokens_of(before).refresh_token  # rotated
             assert tokens_of(after).expires_at > time.time()
 
     async def test_a_refused_refresh_ends_the_session(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
-            await self._expire(mesh, await session_of(mesh, client), refresh_token="revoked")
+            await self._expire(mesh, await live_session(mesh, client), refresh_token="revoked")
             resp = await client.get("/directory", follow_redirects=False)
             assert resp.status_code == 303
             assert resp.headers["location"].startswith("/auth/login")
@@ -274,7 +279,7 @@ class TestRefresh:
 
     async def test_a_token_the_gateway_refuses_ends_the_session(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
-            session = await session_of(mesh, client)
+            session = await live_session(mesh, client)
             state = portal_state(mesh)
             t = tokens_of(session)
             forged = TokenSet("not.a.token", t.refresh_token, t.id_token, time.time() + 600)
