@@ -228,7 +228,7 @@ def private_jwks() -> list[dict[str, Any]]:
         ("rs", "RS256", rsa.generate_private_key(65537, 2048), jwt.algorithms.RSAAlgorithm),
         ("es", "ES256", ec.generate_private_key(ec.SECP256R1()), jwt.algorithms.ECAlgorithm),
     ):
-        jwk = json.loads(algo.to_jwk(key))  # type: ignore[attr-defined]
+        jwk = json.loads(algo.to_jwk(key))
         jwk.update(kid=kid, use="sig", alg=alg)
         keys.append(jwk)
     return keys

@@ -41,7 +41,7 @@ EVENT_TYPES: tuple[type[EventBase], ...] = tuple(
 )
 
 Event = Annotated[Union[EVENT_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
-EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[EventBase] = TypeAdapter(Event)
 BATCH_ADAPTER: TypeAdapter[Any] = TypeAdapter(list[Event])
 
 OPERATIONS_BY_SUBJECT: dict[str, Operation] = {op.subject: op for op in OPERATIONS}

@@ -18,7 +18,7 @@ def all_documents() -> dict[str, Any]:
     except ModuleNotFoundError:
         has_gateway = False
     if has_gateway:
-        from gateway.openapi import openapi_document  # type: ignore[import-not-found]
+        from gateway.openapi import openapi_document
 
         docs["openapi.json"] = openapi_document()
     return docs

@@ -19,12 +19,13 @@ import httpx
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
 from contracts.subjects import EVENT_STREAM
+from contracts.v1.collaboration import NOTIFICATION_STREAM as STREAM
 from gateway import mashup
 from gateway.dpop import EdgeDPoP
 from gateway.edge import Edge
 from gateway.endpoints import Endpoint, operation_endpoint
 from gateway.live import LiveFeed
-from gateway.livestream import STREAM, stream_endpoint
+from gateway.livestream import stream_endpoint
 from gateway.meta import meta_routes, operations_server
 from gateway.ratelimit import RateLimiter, make_buckets
 from gateway.routes import RouteTable

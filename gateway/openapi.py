@@ -95,7 +95,7 @@ def _schemas(models: list[type[BaseModel]]) -> tuple[dict[Any, Any], dict[str, A
     return refs, top.get("$defs", {})
 
 
-def _object_schema(defs: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+def _object_schema(defs: dict[str, dict[str, Any]], ref: dict[str, Any]) -> dict[str, Any]:
     name = ref["$ref"].rsplit("/", 1)[-1]
     return defs[name]
 

@@ -73,10 +73,11 @@ def when(value: Any) -> Markup | str:
     """A ``<time>`` in UTC; the portal's script shows it in the viewer's own time zone
     (without script, the UTC time says so)."""
     if isinstance(value, str):
+        text: str = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if isinstance(value, datetime):
         if value.tzinfo is None:  # the services store UTC
             value = value.replace(tzinfo=UTC)

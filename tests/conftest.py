@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import nats
 import pytest
@@ -77,7 +78,7 @@ async def pg_databases(postgres_admin_url: str | None) -> AsyncIterator[infra.Pg
 
 @pytest.fixture(params=infra.database_engines())
 async def database_url(
-    request: pytest.FixtureRequest, tmp_path, pg_databases: infra.PgDatabases | None
+    request: pytest.FixtureRequest, tmp_path: Path, pg_databases: infra.PgDatabases | None
 ) -> AsyncIterator[str]:
     """A clean database per test: a SQLite file, and a clean PostgreSQL database (as a new
     one: see :class:`tests.support.infra.PgDatabases`) when configured."""

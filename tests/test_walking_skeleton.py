@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import jwt
@@ -27,7 +29,9 @@ from tests.support.services import run_service
 
 
 @pytest.fixture(scope="module")
-async def mesh(nats_url, tmp_path_factory, demo_hashes):
+async def mesh(
+    nats_url: str, tmp_path_factory: pytest.TempPathFactory, demo_hashes: dict[str, str]
+) -> AsyncIterator[dict[str, Any]]:
     """identity + gateway (uvicorn on loopback) + the profile service, on one real NATS."""
     work = tmp_path_factory.mktemp("skeleton")
     settings, creds, idp_app = await start_idp(
@@ -54,7 +58,9 @@ async def mesh(nats_url, tmp_path_factory, demo_hashes):
             yield {"idp": idp_url, "api": api, "creds": creds, "http": http, "settings": settings}
 
 
-async def client_token(mesh, client_id: str = "northwind-backend", scope: str = "mesh:ping") -> str:
+async def client_token(
+    mesh: dict[str, Any], client_id: str = "northwind-backend", scope: str = "mesh:ping"
+) -> str:
     secret = mesh["creds"]["clients"][client_id]["client_secret"]
     resp = await mesh["http"].post(
         f"{mesh['idp']}/eco/acme/token",
@@ -77,7 +83,9 @@ def issuer_signing_key(settings) -> tuple[str, object]:
 
 
 class TestWalkingSkeleton:
-    async def test_client_credentials_token_through_gateway_nats_and_service(self, mesh):
+    async def test_client_credentials_token_through_gateway_nats_and_service(
+        self, mesh: dict[str, Any]
+    ) -> None:
         token = await client_token(mesh)
         resp = await mesh["api"].get(
             "/v1/ecosystems/acme/echo",
@@ -94,13 +102,13 @@ class TestWalkingSkeleton:
         )
         assert body["service"] == "profile"
 
-    async def test_no_token(self, mesh):
+    async def test_no_token(self, mesh: dict[str, Any]) -> None:
         resp = await mesh["api"].get("/v1/ecosystems/acme/echo")
         assert resp.status_code == 401
         assert resp.headers["content-type"].startswith("application/problem+json")
         assert resp.json()["code"] == "unauthenticated"
 
-    async def test_bad_signature(self, mesh):
+    async def test_bad_signature(self, mesh: dict[str, Any]) -> None:
         head, body, sig = (await client_token(mesh)).split(".")
         forged = f"{head}.{body}.{'A' * len(sig)}"
         resp = await mesh["api"].get(
@@ -109,7 +117,7 @@ class TestWalkingSkeleton:
         assert resp.status_code == 401
         assert "traceback" not in resp.text.lower()
 
-    async def test_expired_token_signed_by_the_real_issuer(self, mesh):
+    async def test_expired_token_signed_by_the_real_issuer(self, mesh: dict[str, Any]) -> None:
         kid, key = issuer_signing_key(mesh["settings"])
         real = jwt.decode(await client_token(mesh), options={"verify_signature": False})
         now = int(time.time())
@@ -136,14 +144,14 @@ class TestWalkingSkeleton:
         )
         assert ok.status_code == 200, ok.text
 
-    async def test_missing_scope_is_forbidden(self, mesh):
+    async def test_missing_scope_is_forbidden(self, mesh: dict[str, Any]) -> None:
         token = await client_token(mesh, scope="profile:read")
         resp = await mesh["api"].get(
             "/v1/ecosystems/acme/echo", headers={"Authorization": f"Bearer {token}"}
         )
         assert resp.status_code == 403
 
-    async def test_other_ecosystem_path_is_forbidden(self, mesh):
+    async def test_other_ecosystem_path_is_forbidden(self, mesh: dict[str, Any]) -> None:
         token = await client_token(mesh)
         resp = await mesh["api"].get(
             "/v1/ecosystems/globex/echo", headers={"Authorization": f"Bearer {token}"}
@@ -152,7 +160,7 @@ class TestWalkingSkeleton:
 
 
 class TestDPoPEndToEnd:
-    async def test_bound_token_through_gateway_nats_and_service(self, mesh):
+    async def test_bound_token_through_gateway_nats_and_service(self, mesh: dict[str, Any]) -> None:
         key = DPoPKey()
         client = "contoso-backend"
         token_url = f"{mesh['idp']}/eco/acme/token"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from contracts.envelope import EventBase
+
+if TYPE_CHECKING:
+    from contracts.policy import Operation
 
 
 class AuditData(BaseModel):
@@ -111,4 +114,4 @@ EVENTS: tuple[type[EventBase], ...] = (
     PersonRegistered,
     TokenRevoked,
 )
-OPERATIONS: tuple = ()
+OPERATIONS: tuple[Operation, ...] = ()

@@ -47,7 +47,7 @@ async def _follow(
 
 
 def _code_from(resp: httpx.Response, redirect_uri: str, state: str) -> str:
-    location = resp.headers.get("location", "")
+    location: str = resp.headers.get("location", "")
     if not location.startswith(redirect_uri):
         raise LoginFailed(f"sign-in did not complete (HTTP {resp.status_code})")
     params = parse_qs(urlsplit(location).query)

@@ -15,7 +15,8 @@ API's (:mod:`identity.http.platform`).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -31,6 +32,8 @@ from identity.store import repository as repo
 from identity.store.transaction import Tx
 from mesh.errors import MeshError
 from mesh.tokens import bearer
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/eco/{eco}/admin", tags=["admin"])
 
@@ -142,7 +145,9 @@ def check_people_admin(rt: IdentityRuntime, tx: Tx, eco: str, token: str | None)
     return company_admin.partner_admin(tx, eco, claims)
 
 
-async def _people_admin(request: Request, rt: IdentityRuntime, eco: str, fn: Any) -> Any:
+async def _people_admin(
+    request: Request, rt: IdentityRuntime, eco: str, fn: Callable[[Tx, Admin], T]
+) -> T:
     token = bearer(request.headers.get("authorization"))
     result = await rt.tx(lambda tx: fn(tx, check_people_admin(rt, tx, eco, token)))
     if request.method != "GET":
@@ -151,8 +156,13 @@ async def _people_admin(request: Request, rt: IdentityRuntime, eco: str, fn: Any
 
 
 async def _admin(
-    request: Request, rt: IdentityRuntime, eco: str, fn: Any, *args: Any, broker_ok: bool = False
-) -> Any:
+    request: Request,
+    rt: IdentityRuntime,
+    eco: str,
+    fn: Callable[..., T],
+    *args: Any,
+    broker_ok: bool = False,
+) -> T:
     token = bearer(request.headers.get("authorization"))
     result = await rt.tx(lambda tx: fn(tx, check_admin(rt, tx, eco, token, broker_ok), *args))
     if request.method != "GET":

@@ -154,7 +154,7 @@ def map_claims(
     values = claims.get(roles_rule.get("claim", ""), [])
     values = values if isinstance(values, list) else [values]
     roles = {roles_rule.get("map", {}).get(str(v)) for v in values} - {None}
-    return partner, sorted({*roles, *roles_rule.get("default", ["member"])})  # type: ignore[misc]
+    return partner, sorted({*roles, *roles_rule.get("default", ["member"])})
 
 
 def admit(tx: Tx, eco: str, alias: str, up: dict[str, Any], claims: dict[str, Any]) -> Person:

@@ -55,7 +55,8 @@ class IdentityRuntime:
 
         ``cached``: read the ecosystem and clients through :attr:`rows` (token endpoints).
         """
-        from identity.domain.directory import ecosystem, not_found
+        from identity.domain.directory import ecosystem
+        from mesh.errors import not_found
 
         row = self.rows.get((eco,)) if cached else None
         if row is None:

@@ -46,7 +46,7 @@ def enter(call: Call) -> None:
     _current.set(call)
 
 
-class ClientView(ClientMixin):
+class ClientView(ClientMixin):  # type: ignore[misc]  # authlib ships no types
     """A registered client, as authlib sees it."""
 
     def __init__(self, row: Client) -> None:
@@ -85,7 +85,7 @@ class ClientView(ClientMixin):
         return grant_type in self.row.grant_types
 
 
-class FormPayload(OAuth2Payload):
+class FormPayload(OAuth2Payload):  # type: ignore[misc]  # authlib ships no types
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self._data: dict[str, str] = {}
         self._datalist: defaultdict[str, list[str]] = defaultdict(list)
@@ -102,7 +102,7 @@ class FormPayload(OAuth2Payload):
         return self._datalist
 
 
-class StarletteRequest(OAuth2Request):
+class StarletteRequest(OAuth2Request):  # type: ignore[misc]  # authlib ships no types
     """An OAuth2Request built from what the FastAPI handler already read (query and form)."""
 
     def __init__(

@@ -34,7 +34,7 @@ from identity.store import repository as repo
 from identity.store.models import RefreshToken
 
 
-class IdentityServer(AuthorizationServer):
+class IdentityServer(AuthorizationServer):  # type: ignore[misc]  # authlib ships no types
     """One server for every ecosystem; the ecosystem of a call comes from :func:`current`."""
 
     def __init__(self, keys: KeyRing, audience: str) -> None:

@@ -25,7 +25,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_S = 3600
 
 
-class _Assertion(JWTBearerClientAssertion):
+class _Assertion(JWTBearerClientAssertion):  # type: ignore[misc]  # authlib ships no types
     """What both assertion methods share: the audiences, jti replay, a bounded ``exp``, and
     leaving a client registered for another method to that method."""
 

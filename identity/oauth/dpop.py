@@ -11,7 +11,7 @@ from mesh import dpop
 from mesh.dpop import Proof
 
 
-class InvalidDPoPProofError(OAuth2Error):
+class InvalidDPoPProofError(OAuth2Error):  # type: ignore[misc]  # authlib ships no types
     error = dpop.INVALID_PROOF
     status_code = 400
 

@@ -39,7 +39,7 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
-class InvalidTargetError(OAuth2Error):
+class InvalidTargetError(OAuth2Error):  # type: ignore[misc]  # authlib ships no types
     error = "invalid_target"
 
 
@@ -63,7 +63,7 @@ def find_rule(
     return None
 
 
-class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
+class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]  # authlib ships no types
     GRANT_TYPE = GRANT_TYPE
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 

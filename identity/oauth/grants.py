@@ -142,7 +142,7 @@ class RefreshView:
         return self.row.revoked or self.row.rotated
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]  # authlib ships no types
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def validate_authorization_request(self) -> str:
@@ -245,7 +245,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return status, token, headers
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # authlib ships no types
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -294,7 +294,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         current().tx.s.flush()
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]  # authlib ships no types
     """authlib authenticates the client (through :class:`ClientView`'s checks); every other
     check and what the token holds is :func:`identity.oauth.client_credentials.decide`, which the
     lean path calls too."""
@@ -327,7 +327,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return token
 
 
-class DeviceCodeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+class DeviceCodeGrant(grants.BaseGrant, grants.TokenEndpointMixin):  # type: ignore[misc]  # authlib ships no types
     """RFC 8628 §3.4/3.5: the device polls with its device code until the person decided.
 
     A pending grant answers ``authorization_pending``, or ``slow_down`` (and 5 s more

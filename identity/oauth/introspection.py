@@ -36,7 +36,7 @@ def find_token(token: str, hint: str | None) -> AccessTokenView | RefreshView | 
     return None
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(IntrospectionEndpoint):  # type: ignore[misc]  # authlib ships no types
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
@@ -64,7 +64,7 @@ class Introspection(IntrospectionEndpoint):
         }
 
 
-class Revocation(RevocationEndpoint):
+class Revocation(RevocationEndpoint):  # type: ignore[misc]  # authlib ships no types
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:

@@ -160,7 +160,7 @@ class Invoker:
             await asyncio.sleep(self._backoff(tried))
 
     def _backoff(self, tried: int) -> float:
-        base = self.settings.retry_backoff_s * (2 ** (tried - 1))
+        base = self.settings.retry_backoff_s * (2.0 ** (tried - 1))
         return base / 2 + random.uniform(0, base / 2)
 
     async def _once(

@@ -134,7 +134,7 @@ class Workflow:
             broker=row.broker,
             note=row.note,
             score=row.score,
-            actor=claims.sub,  # type: ignore[arg-type]
+            actor=claims.sub,
             reason=row.decline_reason if row.status == "declined" else None,
         )
         await self.outbox.add(
@@ -278,7 +278,7 @@ class Workflow:
             status=row.status,  # type: ignore[arg-type]
             score=row.score,
             proposed_by=row.proposed_by,
-            broker=row.broker,  # type: ignore[arg-type]
+            broker=row.broker,
             note=row.note,
             a_accepted=row.a_accepted,
             b_accepted=row.b_accepted,

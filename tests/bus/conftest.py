@@ -7,7 +7,7 @@ import contextlib
 import re
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,8 +131,12 @@ async def secured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sec
         yield server
 
 
+ConnectAs = Callable[[str], Awaitable[Probe]]
+"""``connect_as``: a probe connection with a process's credential."""
+
+
 @pytest.fixture
-async def connect_as(secured: SecuredBus) -> AsyncIterator[object]:
+async def connect_as(secured: SecuredBus) -> AsyncIterator[ConnectAs]:
     """``await connect_as(process)``: a probe connection with that process's credential,
     closed after the test."""
     opened: list[Probe] = []

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from contracts.bus import inbox_prefix
@@ -24,15 +26,15 @@ from deploy.natskeys import new_user_seed
 from mesh.client import request_raw
 from mesh.nats import BusAuth
 from mesh.revocation import RevocationFeed, RevocationList
-from tests.bus.conftest import probe
+from tests.bus.conftest import ConnectAs, SecuredBus, probe
 
 
 class TestAnonymous:
-    async def test_anonymous_connection_is_refused(self, secured):
+    async def test_anonymous_connection_is_refused(self, secured: SecuredBus) -> None:
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):
             await nats.connect(secured.url, allow_reconnect=False, max_reconnect_attempts=0)
 
-    async def test_unknown_key_is_refused(self, secured, tmp_path):
+    async def test_unknown_key_is_refused(self, secured: SecuredBus, tmp_path: Path) -> None:
         seed = tmp_path / "stranger.nk"
         seed.write_bytes(new_user_seed())
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):
@@ -43,11 +45,13 @@ class TestTokenSniffing:
     SNIFFS = (">", "pm.v1.>", "_INBOX.>", f"{inbox_prefix('gateway')}.>", "pm.v1.profile.echo")
 
     @pytest.mark.parametrize("sniffer", ["matching", "collaboration", "connector", "identity"])
-    async def test_nobody_reads_a_call_or_its_reply(self, sniffer, connect_as):
+    async def test_nobody_reads_a_call_or_its_reply(
+        self, sniffer: str, connect_as: ConnectAs
+    ) -> None:
         thief = await connect_as(sniffer)
         stolen: list[bytes] = []
 
-        async def steal(msg):
+        async def steal(msg: Msg) -> None:
             stolen.append(msg.data + repr(msg.headers).encode())
 
         for subject in self.SNIFFS:
@@ -57,7 +61,7 @@ class TestTokenSniffing:
 
         service = await connect_as("profile")
 
-        async def answer(msg):
+        async def answer(msg: Msg) -> None:
             await msg.respond(b"reply with " + msg.headers["Authorization"].encode())
 
         await service.nc.subscribe("pm.v1.profile.echo", queue="profile", cb=answer)
@@ -81,7 +85,7 @@ def token_revoked(jti: str) -> TokenRevoked:
 
 
 class TestForgedEvents:
-    async def stored(self, connect_as, type_: str) -> int:
+    async def stored(self, connect_as: ConnectAs, type_: str) -> int:
         admin = await connect_as("admin")
         info = await admin.nc.jetstream().stream_info(
             EVENT_STREAM, subjects_filter=event_subject("acme", type_)
@@ -100,7 +104,9 @@ class TestForgedEvents:
             ("connector", "pm.v1.identity.token_revoked"),
         ],
     )
-    async def test_refused_at_the_bus_and_not_stored(self, forger, type_, connect_as):
+    async def test_refused_at_the_bus_and_not_stored(
+        self, forger: str, type_: str, connect_as: ConnectAs
+    ) -> None:
         before = await self.stored(connect_as, type_)
         p = await connect_as(forger)
         subject = event_subject("acme", type_)
@@ -109,7 +115,7 @@ class TestForgedEvents:
         assert ("publish", subject.lower(), None) in await p.settle()
         assert await self.stored(connect_as, type_) == before
 
-    async def test_only_identity_revokes_tokens(self, connect_as):
+    async def test_only_identity_revokes_tokens(self, connect_as: ConnectAs) -> None:
         forger = await connect_as("matching")
         forged = token_revoked("forged-jti")
         with pytest.raises(TimeoutError):
@@ -131,7 +137,7 @@ class TestForgedEvents:
         finally:
             await feed.stop()
 
-    async def test_identity_publishes_its_own_events(self, connect_as):
+    async def test_identity_publishes_its_own_events(self, connect_as: ConnectAs) -> None:
         """The counterpart of the forgeries: the owner's event is stored (and counted)."""
         event = person_registered()
         before = await self.stored(connect_as, event.type)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError
 from nats.micro import add_service
@@ -34,6 +36,7 @@ from contracts.subjects import (
 from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
 from mesh.client import request_raw
 from mesh.revocation import RevocationFeed, RevocationList
+from tests.bus.conftest import ConnectAs
 
 CALL_TIMEOUT = 2.0
 
@@ -45,7 +48,9 @@ def revocation(jti: str) -> TokenRevoked:
 
 @pytest.mark.parametrize("declared", CONSUMERS, ids=lambda c: c.durable)
 class TestDurableConsumers:
-    async def test_producer_publishes_consumer_fetches_and_acks(self, declared, connect_as):
+    async def test_producer_publishes_consumer_fetches_and_acks(
+        self, declared, connect_as: ConnectAs
+    ) -> None:
         consumer = await connect_as(declared.process)
         js = consumer.nc.jetstream()
         await js.stream_info(EVENT_STREAM)
@@ -73,7 +78,9 @@ class TestDurableConsumers:
         assert await consumer.settle() == set()
         assert await producer.settle() == set()
 
-    async def test_another_service_cannot_take_it_over(self, declared, connect_as):
+    async def test_another_service_cannot_take_it_over(
+        self, declared, connect_as: ConnectAs
+    ) -> None:
         other = "matching" if declared.process != "matching" else "profile"
         intruder = await connect_as(other)
         js = intruder.nc.jetstream(timeout=0.5)
@@ -91,7 +98,7 @@ class TestDurableConsumers:
 
 @pytest.mark.parametrize("process", REVOCATION_READERS)
 class TestRevocationFeed:
-    async def test_replays_what_identity_revoked(self, process, connect_as):
+    async def test_replays_what_identity_revoked(self, process, connect_as: ConnectAs) -> None:
         identity = await connect_as("identity")
         event = revocation(f"jti-{process}")
         ack = await identity.nc.jetstream().publish(
@@ -156,11 +163,13 @@ class TestEphemeralReadersReadOnlyWhatTheyAreFor:
 
 
 class TestRequestReply:
-    async def test_gateway_calls_a_service_through_its_own_inbox(self, connect_as):
+    async def test_gateway_calls_a_service_through_its_own_inbox(
+        self, connect_as: ConnectAs
+    ) -> None:
         service = await connect_as("profile")
         seen: list[tuple[str, str]] = []
 
-        async def answer(msg):
+        async def answer(msg: Msg) -> None:
             seen.append((msg.reply, msg.headers["Authorization"]))
             await msg.respond(b'{"ok": true}')
 
@@ -177,12 +186,12 @@ class TestRequestReply:
         assert await service.settle() == set()
         assert await gateway.settle() == set()
 
-    async def test_services_answer_discovery_and_ops_may_ask(self, connect_as):
+    async def test_services_answer_discovery_and_ops_may_ask(self, connect_as: ConnectAs) -> None:
         service = await connect_as("matching")
         config = ServiceConfig(name="matching", version="0.1.0", queue_group="matching")
         svc = await add_service(service.nc, config)
 
-        async def handler(req):
+        async def handler(req) -> None:
             await req.respond(b"{}")
 
         await svc.add_endpoint(
@@ -203,7 +212,9 @@ class TestRequestReply:
 
 
 class TestTools:
-    async def test_rebuild_reads_the_history_of_what_matching_consumes(self, connect_as):
+    async def test_rebuild_reads_the_history_of_what_matching_consumes(
+        self, connect_as: ConnectAs
+    ) -> None:
         from services.matching.rebuild import SIGNALS
 
         profile = await connect_as("profile")
@@ -220,7 +231,7 @@ class TestTools:
         await sub.unsubscribe()
         assert await rebuild.settle() == set()
 
-    async def test_dead_letters_are_listed_and_replayed_by_ops(self, connect_as):
+    async def test_dead_letters_are_listed_and_replayed_by_ops(self, connect_as: ConnectAs) -> None:
         profile = await connect_as("profile")
         dead = dead_letter_subject("profile", "profile-identity")
         ack = await profile.nc.jetstream().publish(dead, b"poison")
@@ -254,7 +265,7 @@ class TestTools:
         await gateway.nc.publish(dead, b"forged")
         assert ("publish", dead.lower(), None) in await gateway.settle()
 
-    async def test_only_admin_manages_streams(self, connect_as):
+    async def test_only_admin_manages_streams(self, connect_as: ConnectAs) -> None:
         admin = await connect_as(ADMIN)
         js = admin.nc.jetstream()
         info = await js.stream_info(EVENT_STREAM)
@@ -271,7 +282,9 @@ class TestTools:
 
 
 class TestRebuildTool:
-    async def test_replays_with_its_own_key(self, tmp_path, monkeypatch):
+    async def test_replays_with_its_own_key(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """``python -m services.matching rebuild --replay`` as ``matching-rebuild``: what
         collaboration published is re-derived, and the bus refused nothing."""
         from prometheus_client import REGISTRY

@@ -11,6 +11,7 @@ import pytest
 
 from contracts.bus import PROCESSES, SERVICES, all_grants, grants
 from contracts.registry import OPERATIONS
+from tests.bus.conftest import ConnectAs
 
 PUBLISH_ATTACKS = (
     # stream management, deletion and purge: the admin credential's alone
@@ -105,17 +106,17 @@ class TestGeneratedExpectations:
     """The matrix itself: it must have denials to prove, and the attacks are among them."""
 
     @pytest.mark.parametrize("process", PROCESSES)
-    def test_every_process_has_denials(self, process):
+    def test_every_process_has_denials(self, process) -> None:
         assert len(denied_publishes(process)) >= 10
         assert len(denied_subscriptions(process)) >= 10
 
     @pytest.mark.parametrize("process", SERVICES)
-    def test_no_service_may_sniff(self, process):
+    def test_no_service_may_sniff(self, process) -> None:
         denied = denied_subscriptions(process)
         for attack in (("pm.v1.>", None), ("_INBOX.>", None), ("_INBOX.gateway.>", None)):
             assert attack in denied
 
-    def test_matcher(self):
+    def test_matcher(self) -> None:
         assert covers("pm.v1.evt.*.identity.token_revoked", "pm.v1.evt.acme.identity.token_revoked")
         assert not covers("pm.v1.evt.*.identity.token_revoked", "pm.v1.evt.>")
         assert covers("_INBOX.gateway.>", "_INBOX.gateway.abc.1")
@@ -125,7 +126,7 @@ class TestGeneratedExpectations:
 
 @pytest.mark.parametrize("process", PROCESSES)
 class TestPublish:
-    async def test_granted_subjects_are_accepted(self, process, connect_as):
+    async def test_granted_subjects_are_accepted(self, process, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         granted = [concrete(s) for s in grants(process).publish]
         for subject in granted:
@@ -134,7 +135,7 @@ class TestPublish:
         assert not [s for s in granted if ("publish", s.lower(), None) in refused]
         assert p.nc.is_connected
 
-    async def test_everything_else_is_refused(self, process, connect_as):
+    async def test_everything_else_is_refused(self, process, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         denied = denied_publishes(process)
         for subject in denied:
@@ -145,7 +146,7 @@ class TestPublish:
 
 @pytest.mark.parametrize("process", PROCESSES)
 class TestSubscribe:
-    async def test_granted_subjects_are_accepted(self, process, connect_as):
+    async def test_granted_subjects_are_accepted(self, process, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         granted = [split(e) for e in grants(process).subscribe]
         for subject, queue in granted:
@@ -153,7 +154,7 @@ class TestSubscribe:
         refused = await p.settle()
         assert not [e for e in granted if ("subscription", concrete(e[0]).lower(), e[1]) in refused]
 
-    async def test_everything_else_is_refused(self, process, connect_as):
+    async def test_everything_else_is_refused(self, process, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         denied = denied_subscriptions(process)
         for subject, queue in denied:

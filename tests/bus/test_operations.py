@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from prometheus_client import REGISTRY
 
 from contracts.bus import inbox_prefix
 from mesh.nats import BusAuth, connect
-from tests.bus.conftest import probe, secured_server
+from tests.bus.conftest import SecuredBus, probe, secured_server
 
 
 async def refused_soon(url: str, auth: BusAuth) -> bool:
@@ -40,7 +42,7 @@ async def admitted_soon(url: str, auth: BusAuth):
 
 
 class TestRotation:
-    async def test_old_and_new_key_overlap_then_old_is_retired(self, tmp_path):
+    async def test_old_and_new_key_overlap_then_old_is_retired(self, tmp_path: Path) -> None:
         with secured_server(tmp_path) as server:
             old_seed = tmp_path / "old.nk"
             old_seed.write_bytes(server.keyring.seed_file("profile").read_bytes())
@@ -57,7 +59,7 @@ class TestRotation:
             await again.nc.close()
             got: list[bytes] = []
 
-            async def on_msg(msg):
+            async def on_msg(msg: Msg) -> None:
                 got.append(msg.data)
 
             await old.nc.subscribe(f"{inbox_prefix('profile')}.x", cb=on_msg)
@@ -77,7 +79,7 @@ class TestRotation:
             with contextlib.suppress(Exception):
                 await old.nc.close()
 
-    async def test_a_running_process_keeps_its_key_until_it_restarts(self, tmp_path):
+    async def test_a_running_process_keeps_its_key_until_it_restarts(self, tmp_path: Path) -> None:
         """A rotation replaces the seed file under a running process: when it reconnects
         (here: the server restarts) it still signs with the key it started with, which
         the window admits; only a restart moves it to the new key."""
@@ -100,7 +102,7 @@ class TestRotation:
             finally:
                 await nc.close()
 
-    def test_rotating_twice_without_retiring_is_refused(self, tmp_path):
+    def test_rotating_twice_without_retiring_is_refused(self, tmp_path: Path) -> None:
         from deploy.natskeys import Keyring
 
         keyring = Keyring(tmp_path).ensure(["gateway"])
@@ -111,7 +113,7 @@ class TestRotation:
         keyring.retire("gateway")
         assert len(keyring.public_keys("gateway")) == 1
 
-    def test_seed_files_are_private(self, tmp_path):
+    def test_seed_files_are_private(self, tmp_path: Path) -> None:
         from deploy.natskeys import Keyring
 
         Keyring(tmp_path / "creds").ensure()
@@ -125,7 +127,9 @@ def violations(conn: str) -> float:
 
 
 class TestViolations:
-    async def test_logged_by_the_server_and_counted_by_the_process(self, secured):
+    async def test_logged_by_the_server_and_counted_by_the_process(
+        self, secured: SecuredBus
+    ) -> None:
         nc = await connect(secured.url, "gateway-77", secured.auth("gateway"))
         try:
             assert violations("gateway-77") == 0
@@ -145,7 +149,7 @@ class TestViolations:
 
 
 class TestStreamsAtDeployTime:
-    async def test_a_process_waits_until_the_admin_created_the_stream(self, tmp_path):
+    async def test_a_process_waits_until_the_admin_created_the_stream(self, tmp_path: Path) -> None:
         """Running processes may not create streams: one that starts first is refused
         (logged, counted) and waits until the deploy-time admin has created it."""
         from contracts.bus import ADMIN
@@ -173,14 +177,14 @@ class TestStreamsAtDeployTime:
 
 
 class TestProductionSettings:
-    def test_production_refuses_an_anonymous_bus_connection(self):
+    def test_production_refuses_an_anonymous_bus_connection(self) -> None:
         from services.profile.settings import ProfileSettings
 
         settings = ProfileSettings(environment="production", secret_key="x" * 40)
         with pytest.raises(ValueError, match="PM_PROFILE_NATS_NKEY_SEED_FILE"):
             BusAuth.from_settings(settings)
 
-    def test_production_with_a_key_and_development_without(self, tmp_path):
+    def test_production_with_a_key_and_development_without(self, tmp_path: Path) -> None:
         from services.profile.settings import ProfileSettings
 
         seed = tmp_path / "profile.nk"

@@ -62,7 +62,9 @@ def auth(out: Path, process: str) -> BusAuth:
 
 
 class TestTlsCluster:
-    async def test_admin_creates_replicated_streams_over_tls(self, tls_cluster):
+    async def test_admin_creates_replicated_streams_over_tls(
+        self, tls_cluster: tuple[list[str], Path]
+    ) -> None:
         urls, out = tls_cluster
         # R3 streams need all three nodes routed to each other: over mutual TLS only.
         async with asyncio.timeout(60):
@@ -83,7 +85,7 @@ class TestTlsCluster:
         finally:
             await nc.close()
 
-    async def test_plain_connection_is_refused(self, tls_cluster):
+    async def test_plain_connection_is_refused(self, tls_cluster: tuple[list[str], Path]) -> None:
         """A client speaking plain text gets nothing but the demand for TLS."""
         urls, _ = tls_cluster
         host, port = urls[1].removeprefix("nats://").split(":")
@@ -99,7 +101,9 @@ class TestTlsCluster:
         finally:
             writer.close()
 
-    async def test_a_client_that_does_not_trust_the_ca_is_refused(self, tls_cluster):
+    async def test_a_client_that_does_not_trust_the_ca_is_refused(
+        self, tls_cluster: tuple[list[str], Path]
+    ) -> None:
         urls, out = tls_cluster
         seed = str(out / "creds" / "identity.nk")
         with pytest.raises(ssl.SSLCertVerificationError):
@@ -108,7 +112,7 @@ class TestTlsCluster:
                 connect_timeout=2,
             )  # fmt: skip
 
-    async def test_tls_without_a_key_is_refused(self, tls_cluster):
+    async def test_tls_without_a_key_is_refused(self, tls_cluster: tuple[list[str], Path]) -> None:
         urls, out = tls_cluster
         ctx = ssl.create_default_context(cafile=str(out / "tls" / CA_FILE))
         with pytest.raises(NatsError, match=r"(?i)authorization violation"):

@@ -24,7 +24,7 @@ from services.collaboration import handlers, models
 from services.collaboration.settings import CollaborationSettings
 from tests.support import infra
 from tests.support.services import run_service
-from tests.support.tokens import TokenFactory
+from tests.support.tokens import TestKeys, TokenFactory
 
 PEOPLE: dict[str, tuple[str | None, tuple[Role, ...]]] = {
     "olivia": ("acme-hq", (Role.OPERATOR, Role.MEMBER)),
@@ -109,7 +109,11 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> 
 
 
 @pytest.fixture(scope="session", params=infra.database_engines())
-async def collaboration_database(request, tmp_path_factory, postgres_admin_url):
+async def collaboration_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str | None,
+):
     """One database per engine for the whole run: every test works in its own ecosystem."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('collaboration') / 'c.db'}"
@@ -122,7 +126,7 @@ async def collaboration_database(request, tmp_path_factory, postgres_admin_url):
 
 
 @pytest.fixture(scope="session")
-async def collaboration(nats_url, collaboration_database, test_keys):
+async def collaboration(nats_url: str, collaboration_database, test_keys: TestKeys):
     """A real collaboration service on the test NATS, shared by the tests of one engine."""
     async with run_service(
         "collaboration",
@@ -137,6 +141,6 @@ async def collaboration(nats_url, collaboration_database, test_keys):
 
 
 @pytest.fixture
-def mesh(nc, tokens, collaboration) -> Mesh:
+def mesh(nc: Client, tokens: TokenFactory, collaboration) -> Mesh:
     """The people of a fresh ecosystem (its own name, so events of other tests stay apart)."""
     return Mesh(nc, tokens, f"eco{uuid.uuid4().hex[:10]}", collaboration)

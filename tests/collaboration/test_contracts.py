@@ -15,7 +15,7 @@ OPS = operations_of("collaboration")
 
 
 class TestOperations:
-    def test_every_declared_operation_is_served(self):
+    def test_every_declared_operation_is_served(self) -> None:
         from services.collaboration.forums import Forums
         from services.collaboration.handlers import routes
         from services.collaboration.push import Pusher
@@ -26,14 +26,14 @@ class TestOperations:
         assert served == set(c.OPERATIONS + push.OPERATIONS) == set(OPS)
 
     @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
-    def test_path_parameters_are_request_fields(self, op):
+    def test_path_parameters_are_request_fields(self, op) -> None:
         assert op.path.startswith("/v1/ecosystems/{eco}/")
         for param in re.findall(r"{(\w+)}", op.path):
             assert param in op.request.model_fields, (op.name, param)
         assert op.policy.eco_param == "eco" and not op.policy.public
         assert op.policy.scope is not None
 
-    def test_scopes_follow_the_area(self):
+    def test_scopes_follow_the_area(self) -> None:
         for op in OPS:
             assert op.policy.scope is not None
             area = "workspace" if ".workspaces." in op.name else "forum"
@@ -47,7 +47,7 @@ class TestOperations:
                 in (c.MARK_READ, c.SET_NOTIFICATION_PREFERENCES, *push.OPERATIONS)  # my own inbox
             ), op.name
 
-    def test_moderation_is_for_brokers_and_operators(self):
+    def test_moderation_is_for_brokers_and_operators(self) -> None:
         moderation = [op for op in OPS if ".moderation." in op.name]
         assert len(moderation) == 5
         for op in moderation:

@@ -8,12 +8,12 @@ from contracts.errors import ErrorCode
 from contracts.subjects import event_subject
 from contracts.v1 import collaboration as c
 from contracts.v1.matching import IntroductionConnected, IntroductionData
-from tests.collaboration.conftest import until
+from tests.collaboration.conftest import Mesh, until
 from tests.collaboration.test_forums import denied
 from tests.collaboration.test_workspaces import meet
 
 
-async def connect(mesh, a: str, a_partner: str, b: str, b_partner: str) -> None:
+async def connect(mesh: Mesh, a: str, a_partner: str, b: str, b_partner: str) -> None:
     """Announce an accepted introduction of ``a`` and ``b`` as matching does, and wait until
     collaboration opened its workspace."""
     data = IntroductionData(
@@ -41,7 +41,7 @@ async def connect(mesh, a: str, a_partner: str, b: str, b_partner: str) -> None:
 
 
 class TestColleagues:
-    async def test_one_conversation_per_pair_for_the_two_only(self, mesh):
+    async def test_one_conversation_per_pair_for_the_two_only(self, mesh: Mesh) -> None:
         await meet(mesh, "noah", "nadia")
         ws = await mesh.call(c.DIRECT_CONVERSATION, "noah", person="nadia")
         assert ws.direct is True
@@ -75,7 +75,7 @@ class TestColleagues:
         )
         assert "stays between its two people" in err.detail
 
-    async def test_one_who_left_comes_back_to_the_same_conversation(self, mesh):
+    async def test_one_who_left_comes_back_to_the_same_conversation(self, mesh: Mesh) -> None:
         await meet(mesh, "noah", "nadia")
         ws = await mesh.call(c.DIRECT_CONVERSATION, "noah", person="nadia")
         await mesh.call(c.REMOVE_MEMBER, "nadia", workspace=ws.id, person="nadia")
@@ -86,7 +86,9 @@ class TestColleagues:
 
 
 class TestWhoMayTalk:
-    async def test_strangers_of_other_companies_are_told_to_get_introduced(self, mesh):
+    async def test_strangers_of_other_companies_are_told_to_get_introduced(
+        self, mesh: Mesh
+    ) -> None:
         await meet(mesh, "chloe", "felix")
         err = await denied(
             ErrorCode.FORBIDDEN, mesh.call(c.DIRECT_CONVERSATION, "chloe", person="felix")
@@ -94,7 +96,7 @@ class TestWhoMayTalk:
         assert "not connected yet" in err.detail and "introduce" in err.detail
         assert (await mesh.call(c.LIST_WORKSPACES, "chloe")).items == []
 
-    async def test_an_accepted_introduction_connects_two_companies(self, mesh):
+    async def test_an_accepted_introduction_connects_two_companies(self, mesh: Mesh) -> None:
         await meet(mesh, "noah", "chloe", "carlos")
         await denied(ErrorCode.FORBIDDEN, mesh.call(c.DIRECT_CONVERSATION, "noah", person="chloe"))
         await connect(mesh, "noah", "northwind", "chloe", "contoso")
@@ -106,7 +108,7 @@ class TestWhoMayTalk:
         # The connection is theirs alone: chloe's colleague is still a stranger to noah.
         await denied(ErrorCode.FORBIDDEN, mesh.call(c.DIRECT_CONVERSATION, "noah", person="carlos"))
 
-    async def test_oneself_unknown_people_and_operators(self, mesh):
+    async def test_oneself_unknown_people_and_operators(self, mesh: Mesh) -> None:
         await meet(mesh, "noah")
         await denied(ErrorCode.BAD_REQUEST, mesh.call(c.DIRECT_CONVERSATION, "noah", person="noah"))
         await denied(ErrorCode.NOT_FOUND, mesh.call(c.DIRECT_CONVERSATION, "noah", person="nobody"))

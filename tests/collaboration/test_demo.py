@@ -6,6 +6,7 @@ import json
 import uuid
 
 import httpx
+from nats.aio.client import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,11 +19,11 @@ from deploy.demo import collaboration as demo
 from mesh.client import request_raw
 from mesh.errors import MeshError
 from mesh.tokens import bearer
-from tests.collaboration.conftest import PEOPLE
+from tests.collaboration.conftest import PEOPLE, Mesh
 from tests.support.infra import serve_app
 
 
-def http_edge(nc) -> Starlette:
+def http_edge(nc: Client) -> Starlette:
     """The HTTP shape of the operations (path + query + JSON body → request), over NATS."""
 
     def endpoint(op: Operation):
@@ -46,7 +47,7 @@ def http_edge(nc) -> Starlette:
 
 
 class TestDemoSeed:
-    async def test_seed_twice_gives_one_copy(self, mesh, nc):
+    async def test_seed_twice_gives_one_copy(self, mesh: Mesh, nc: Client) -> None:
         tokens = {
             who: mesh.tokens.mint(
                 eco=mesh.eco, sub=f"{who}-{uuid.uuid4().hex[:6]}", partner=partner,

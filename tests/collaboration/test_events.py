@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts import headers
 from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
@@ -9,7 +11,7 @@ from contracts.subjects import EVENT_STREAM, event_subject
 from contracts.v1 import collaboration as c
 from contracts.v1.matching import IntroductionChanged, IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated, PersonPublic
-from tests.collaboration.conftest import until
+from tests.collaboration.conftest import Mesh, until
 from tests.collaboration.test_forums import denied, seed_category
 from tests.collaboration.test_workspaces import meet
 
@@ -20,7 +22,7 @@ MEMBERSHIP = "pm.v1.collaboration.workspace_membership"
 ADDED = "pm.v1.collaboration.notification_added"
 
 
-def summary(events: list[EventBase]) -> list[tuple]:
+def summary(events: list[EventBase]) -> list[tuple[Any, ...]]:
     out = []
     for e in events:
         d = e.data
@@ -32,7 +34,7 @@ def summary(events: list[EventBase]) -> list[tuple]:
 
 
 class TestForumEvents:
-    async def test_one_event_per_change(self, mesh):
+    async def test_one_event_per_change(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="Reefers", body="Cold chain"
@@ -70,7 +72,7 @@ class TestForumEvents:
         assert events[2].data.text == "We ship weekly" and events[2].data.thread == thread.id
         assert len({e.id for e in events}) == len(events)
 
-    async def test_hiding_a_thread_hides_its_posts(self, mesh):
+    async def test_hiding_a_thread_hides_its_posts(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"
@@ -89,7 +91,7 @@ class TestForumEvents:
             (HIDDEN, "post", p1.id, False),
         ]
 
-    async def test_mentions_travel_with_the_content(self, mesh):
+    async def test_mentions_travel_with_the_content(self, mesh: Mesh) -> None:
         await meet(mesh, "carlos")
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="introductions", title="Hi", body="cc @carlos"
@@ -99,7 +101,7 @@ class TestForumEvents:
 
 
 class TestWorkspaceEvents:
-    async def test_membership_and_audience(self, mesh):
+    async def test_membership_and_audience(self, mesh: Mesh) -> None:
         await meet(mesh, "carlos", "fatima")
         before = len(await mesh.events())
         ws = await mesh.call(
@@ -126,7 +128,7 @@ class TestWorkspaceEvents:
 
 
 class TestConsumedEvents:
-    async def publish(self, mesh, event: EventBase, msg_id: str | None = None) -> int:
+    async def publish(self, mesh: Mesh, event: EventBase, msg_id: str | None = None) -> int:
         js = mesh.nc.jetstream()
         ack = await js.publish(
             event_subject(event.ecosystem, event.type),
@@ -135,7 +137,7 @@ class TestConsumedEvents:
         )
         return ack.seq
 
-    async def processed(self, mesh, seq: int) -> None:
+    async def processed(self, mesh: Mesh, seq: int) -> None:
         js = mesh.nc.jetstream()
 
         async def done() -> bool:
@@ -144,7 +146,7 @@ class TestConsumedEvents:
 
         await until(done)
 
-    def connected(self, mesh, intro: str = "i-1") -> IntroductionConnected:
+    def connected(self, mesh: Mesh, intro: str = "i-1") -> IntroductionConnected:
         data = IntroductionData(
             introduction=intro,
             a="noah",
@@ -157,7 +159,7 @@ class TestConsumedEvents:
         )
         return IntroductionConnected(ecosystem=mesh.eco, subject=intro, data=data)
 
-    async def state(self, mesh):
+    async def state(self, mesh: Mesh):
         spaces = {}
         for who in ("noah", "chloe"):
             spaces[who] = [
@@ -167,7 +169,7 @@ class TestConsumedEvents:
         memberships = [e for e in await mesh.events() if e.type == MEMBERSHIP]
         return spaces, len(memberships)
 
-    async def test_introduction_opens_one_workspace_whatever_the_replays(self, mesh):
+    async def test_introduction_opens_one_workspace_whatever_the_replays(self, mesh: Mesh) -> None:
         event = self.connected(mesh)
         await self.processed(mesh, await self.publish(mesh, event))
         spaces, memberships = await self.state(mesh)
@@ -185,7 +187,7 @@ class TestConsumedEvents:
         await self.processed(mesh, await self.publish(mesh, again))
         assert await self.state(mesh) == (spaces, memberships)
 
-    async def test_profile_events_name_people_once(self, mesh):
+    async def test_profile_events_name_people_once(self, mesh: Mesh) -> None:
         await self.processed(mesh, await self.publish(mesh, self.connected(mesh, "i-2")))
         update = PersonProfileUpdated(
             ecosystem=mesh.eco,
@@ -198,7 +200,7 @@ class TestConsumedEvents:
         assert names["noah"] == "Noah Lindqvist"
         assert names["chloe"] == ""  # never named by a profile, never called the service
 
-    async def test_a_replayed_introduction_step_notifies_once(self, mesh):
+    async def test_a_replayed_introduction_step_notifies_once(self, mesh: Mesh) -> None:
         data = self.connected(mesh, "i-3").data.model_copy(
             update={"status": "accepted", "actor": "chloe"}
         )
@@ -214,7 +216,9 @@ class TestConsumedEvents:
 class TestHandlesFromIdentity:
     """Access tokens carry no preferred_username: identity's registration names the handle."""
 
-    async def register(self, mesh, person: str, username: str, name: str, partner: str) -> None:
+    async def register(
+        self, mesh: Mesh, person: str, username: str, name: str, partner: str
+    ) -> None:
         from contracts.v1.identity import PersonData, PersonRegistered
 
         event = PersonRegistered(
@@ -225,7 +229,7 @@ class TestHandlesFromIdentity:
         )
         await TestConsumedEvents().processed(mesh, await TestConsumedEvents().publish(mesh, event))
 
-    async def test_registered_people_can_be_mentioned_and_suggested(self, mesh):
+    async def test_registered_people_can_be_mentioned_and_suggested(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         await self.register(mesh, "sub-noah-1", "noah.n", "Noah Nguyen", "northwind")
         await self.register(mesh, "sub-nora-2", "nora", "Nora Berg", "contoso")
@@ -251,7 +255,7 @@ class TestHandlesFromIdentity:
         # Wildcards are text, not patterns.
         assert (await mesh.call_as(c.MENTION_SUGGESTIONS, bare, q="%")).items == []
 
-    async def test_suggestions_stay_in_the_callers_ecosystem(self, mesh):
+    async def test_suggestions_stay_in_the_callers_ecosystem(self, mesh: Mesh) -> None:
         await self.register(mesh, "sub-noah-1", "noah.n", "Noah Nguyen", "northwind")
         other = mesh.tokens.mint(eco="elsewhere", sub="x", partner="p", roles=["member"])
         err = await denied(

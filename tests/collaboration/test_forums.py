@@ -8,6 +8,8 @@ from contracts.claims import Scope
 from contracts.errors import ErrorCode
 from contracts.v1 import collaboration as c
 from mesh.errors import MeshError
+from tests.collaboration.conftest import Mesh
+from tests.support.tokens import TokenFactory
 
 
 async def denied(code: ErrorCode, coro) -> MeshError:
@@ -17,12 +19,12 @@ async def denied(code: ErrorCode, coro) -> MeshError:
     return err.value
 
 
-async def seed_category(mesh, slug: str = "logistics") -> None:
+async def seed_category(mesh: Mesh, slug: str = "logistics") -> None:
     await mesh.call(c.CREATE_CATEGORY, "olivia", slug=slug, name=slug.title())
 
 
 class TestCategories:
-    async def test_operator_creates_and_everyone_lists(self, mesh):
+    async def test_operator_creates_and_everyone_lists(self, mesh: Mesh) -> None:
         created = await mesh.call(
             c.CREATE_CATEGORY, "olivia", slug="logistics", name="Logistics", description="Moving"
         )
@@ -30,7 +32,7 @@ class TestCategories:
         listed = await mesh.call(c.LIST_CATEGORIES, "felix")
         assert [(x.slug, x.thread_count) for x in listed.items] == [("logistics", 0)]
 
-    async def test_non_operators_cannot_create(self, mesh):
+    async def test_non_operators_cannot_create(self, mesh: Mesh) -> None:
         for who in ("bruno", "nadia", "noah"):
             err = await denied(
                 ErrorCode.FORBIDDEN, mesh.call(c.CREATE_CATEGORY, who, slug="x", name="X")
@@ -38,13 +40,13 @@ class TestCategories:
             assert "operator" in err.detail
         assert (await mesh.call(c.LIST_CATEGORIES, "olivia")).items == []
 
-    async def test_duplicate_slug_conflicts(self, mesh):
+    async def test_duplicate_slug_conflicts(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         await denied(
             ErrorCode.CONFLICT, mesh.call(c.CREATE_CATEGORY, "olivia", slug="logistics", name="L")
         )
 
-    async def test_bad_slug_is_a_validation_error(self, mesh):
+    async def test_bad_slug_is_a_validation_error(self, mesh: Mesh) -> None:
         err = await denied(
             ErrorCode.VALIDATION_FAILED,
             mesh.raw(c.CREATE_CATEGORY, "olivia", slug="Not A Slug", name="X"),
@@ -53,7 +55,7 @@ class TestCategories:
 
 
 class TestThreadsAndPosts:
-    async def test_thread_with_posts_seen_across_partners(self, mesh):
+    async def test_thread_with_posts_seen_across_partners(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD,
@@ -75,7 +77,7 @@ class TestThreadsAndPosts:
         cats = await mesh.call(c.LIST_CATEGORIES, "chloe")
         assert cats.items[0].thread_count == 1
 
-    async def test_other_ecosystem_sees_nothing(self, mesh, tokens):
+    async def test_other_ecosystem_sees_nothing(self, mesh: Mesh, tokens: TokenFactory) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"
@@ -93,7 +95,7 @@ class TestThreadsAndPosts:
             mesh.call_as(c.CREATE_POST, stranger, eco="globex", thread=thread.id, body="x"),
         )
 
-    async def test_denials_without_token_scope_or_in_time(self, mesh):
+    async def test_denials_without_token_scope_or_in_time(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         await denied(ErrorCode.UNAUTHENTICATED, mesh.call(c.LIST_CATEGORIES, None))
         read_only = mesh.token("noah", scope=Scope.FORUM_READ.value)
@@ -104,14 +106,14 @@ class TestThreadsAndPosts:
         expired = mesh.token("noah", expires_in=-120)
         await denied(ErrorCode.UNAUTHENTICATED, mesh.call_as(c.LIST_CATEGORIES, expired))
 
-    async def test_unknown_category_and_thread_are_404(self, mesh):
+    async def test_unknown_category_and_thread_are_404(self, mesh: Mesh) -> None:
         await denied(
             ErrorCode.NOT_FOUND,
             mesh.call(c.CREATE_THREAD, "noah", category="nope", title="t", body="b"),
         )
         await denied(ErrorCode.NOT_FOUND, mesh.call(c.GET_THREAD, "noah", thread="t_missing"))
 
-    async def test_blank_or_control_input_is_refused_and_nothing_written(self, mesh):
+    async def test_blank_or_control_input_is_refused_and_nothing_written(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         for body in ("   \n ", "nul\x00byte", "x" * 20_001):
             await denied(
@@ -123,7 +125,7 @@ class TestThreadsAndPosts:
 
 
 class TestMentions:
-    async def test_mention_by_handle_and_by_id_notifies(self, mesh):
+    async def test_mention_by_handle_and_by_id_notifies(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         await mesh.call(c.LIST_NOTIFICATIONS, "carlos")  # reading does not register anyone
         # carlos becomes known to the service when he writes
@@ -155,12 +157,12 @@ class TestMentions:
         [[2**63], [-(2**80)], [0], list(range(1, 502))],
         ids=["past-64-bits", "far-negative", "zero", "501-ids"],
     )
-    async def test_ids_beyond_a_database_key_are_refused_not_a_crash(self, mesh, ids):
+    async def test_ids_beyond_a_database_key_are_refused_not_a_crash(self, mesh: Mesh, ids) -> None:
         """Found by fuzzing: ids past 64 bits reached SQLite and overflowed (a 500)."""
         err = await denied(ErrorCode.VALIDATION_FAILED, mesh.raw(c.MARK_READ, "carlos", ids=ids))
         assert err.errors and err.errors[0]["loc"][0] == "ids"
 
-    async def test_handles_are_matched_safely(self, mesh):
+    async def test_handles_are_matched_safely(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         writers = [("noah", "sam"), ("chloe", "sam"), ("felix", "noah")]
         for who, handle in writers:  # two people share a handle; one takes another's id
@@ -174,7 +176,7 @@ class TestMentions:
         assert (await mesh.call(c.LIST_NOTIFICATIONS, "chloe")).items == []
         assert (await mesh.call(c.LIST_NOTIFICATIONS, "noah")).unread == 1
 
-    async def test_edit_notifies_only_newly_mentioned(self, mesh):
+    async def test_edit_notifies_only_newly_mentioned(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         for who in ("carlos", "chloe"):
             await mesh.call(c.CREATE_THREAD, who, category="logistics", title="Hi", body="x")
@@ -187,7 +189,7 @@ class TestMentions:
 
 
 class TestAgree:
-    async def test_one_agreement_per_person(self, mesh):
+    async def test_one_agreement_per_person(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"
@@ -207,7 +209,7 @@ class TestAgree:
 
 
 class TestEdits:
-    async def test_edits_keep_history(self, mesh):
+    async def test_edits_keep_history(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="First", body="one"
@@ -229,7 +231,7 @@ class TestEdits:
         assert [r.body for r in history.revisions] == ["*a*", "*b*", "*c*"]
         assert history.revisions[-1].html == "<p><em>c</em></p>\n"
 
-    async def test_only_the_author_edits(self, mesh):
+    async def test_only_the_author_edits(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"
@@ -243,7 +245,7 @@ class TestEdits:
         history = await mesh.call(c.POST_HISTORY, "nadia", post=post.id)
         assert len(history.revisions) == 1
 
-    async def test_stale_version_is_refused(self, mesh):
+    async def test_stale_version_is_refused(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         thread = await mesh.call(
             c.CREATE_THREAD, "nadia", category="logistics", title="T", body="b"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from contracts.claims import Role
 from contracts.errors import ErrorCode
 from contracts.v1 import collaboration as c
+from tests.collaboration.conftest import Mesh
 from tests.collaboration.test_forums import denied, seed_category
 
 
-async def thread_with_post(mesh):
+async def thread_with_post(mesh: Mesh):
     await seed_category(mesh)
     await seed_category(mesh, "manufacturing")
     thread = await mesh.call(
@@ -19,7 +20,7 @@ async def thread_with_post(mesh):
 
 
 class TestDenials:
-    async def test_members_and_partner_admins_cannot_moderate(self, mesh):
+    async def test_members_and_partner_admins_cannot_moderate(self, mesh: Mesh) -> None:
         thread, post = await thread_with_post(mesh)
         for who in ("nadia", "noah", "carlos", "fatima"):
             await denied(ErrorCode.FORBIDDEN, mesh.call(c.HIDE_THREAD, who, thread=thread.id))
@@ -35,7 +36,7 @@ class TestDenials:
         assert [p.id for p in seen.posts] == [post.id]
         assert (await mesh.call(c.MODERATION_LOG, "bruno")).items == []
 
-    async def test_broker_of_another_ecosystem_cannot_moderate(self, mesh):
+    async def test_broker_of_another_ecosystem_cannot_moderate(self, mesh: Mesh) -> None:
         thread, _ = await thread_with_post(mesh)
         other = mesh.token("bruno", eco="globex")
         await denied(ErrorCode.FORBIDDEN, mesh.call_as(c.HIDE_THREAD, other, thread=thread.id))
@@ -44,14 +45,14 @@ class TestDenials:
             mesh.call_as(c.HIDE_THREAD, other, eco="globex", thread=thread.id),
         )
 
-    async def test_role_without_write_scope_cannot_moderate(self, mesh):
+    async def test_role_without_write_scope_cannot_moderate(self, mesh: Mesh) -> None:
         thread, _ = await thread_with_post(mesh)
         token = mesh.token("bruno", scope="forum:read")
         await denied(ErrorCode.FORBIDDEN, mesh.call_as(c.HIDE_THREAD, token, thread=thread.id))
 
 
 class TestHide:
-    async def test_hidden_post_vanishes_for_others(self, mesh):
+    async def test_hidden_post_vanishes_for_others(self, mesh: Mesh) -> None:
         thread, post = await thread_with_post(mesh)
         hidden = await mesh.call(c.HIDE_POST, "bruno", post=post.id, reason="spam")
         assert hidden.hidden
@@ -68,7 +69,7 @@ class TestHide:
         seen = await mesh.call(c.GET_THREAD, "felix", thread=thread.id)
         assert (len(seen.posts), seen.post_count) == (1, 1)
 
-    async def test_notifications_about_hidden_content_go_away(self, mesh):
+    async def test_notifications_about_hidden_content_go_away(self, mesh: Mesh) -> None:
         thread, post = await thread_with_post(mesh)
         await mesh.call(c.CREATE_THREAD, "felix", category="manufacturing", title="Hi", body="x")
         reply = await mesh.call(
@@ -82,7 +83,7 @@ class TestHide:
         await mesh.call(c.HIDE_THREAD, "bruno", thread=thread.id)
         assert (await mesh.call(c.LIST_NOTIFICATIONS, "felix")).items == []
 
-    async def test_hidden_thread_is_404_to_others(self, mesh):
+    async def test_hidden_thread_is_404_to_others(self, mesh: Mesh) -> None:
         thread, _ = await thread_with_post(mesh)
         await mesh.call(c.HIDE_THREAD, "olivia", thread=thread.id, reason="off topic")
         for who in ("felix", "carlos", "noah"):
@@ -100,7 +101,7 @@ class TestHide:
 
 
 class TestLockAndMove:
-    async def test_locked_thread_refuses_replies_but_not_moderators(self, mesh):
+    async def test_locked_thread_refuses_replies_but_not_moderators(self, mesh: Mesh) -> None:
         thread, post = await thread_with_post(mesh)
         await mesh.call(c.LOCK_THREAD, "bruno", thread=thread.id, reason="settled")
         await denied(
@@ -112,7 +113,7 @@ class TestLockAndMove:
         await mesh.call(c.CREATE_POST, "felix", thread=thread.id, body="x")
         assert (await mesh.call(c.GET_THREAD, "felix", thread=thread.id)).post_count == 3
 
-    async def test_move_to_existing_category_only(self, mesh):
+    async def test_move_to_existing_category_only(self, mesh: Mesh) -> None:
         thread, _ = await thread_with_post(mesh)
         await denied(
             ErrorCode.NOT_FOUND,
@@ -126,7 +127,7 @@ class TestLockAndMove:
 
 
 class TestAudit:
-    async def test_every_action_is_audited(self, mesh):
+    async def test_every_action_is_audited(self, mesh: Mesh) -> None:
         thread, post = await thread_with_post(mesh)
         await mesh.call(c.HIDE_POST, "bruno", post=post.id, reason="spam")
         await mesh.call(c.HIDE_POST, "bruno", post=post.id, reason="again")  # no change

@@ -6,19 +6,20 @@ import pytest
 
 from contracts.errors import ErrorCode
 from contracts.v1 import collaboration as c
+from tests.collaboration.conftest import Mesh
 from tests.collaboration.test_forums import denied, seed_category
 
 OUTSIDERS = ("noah", "chloe", "fatima", "olivia", "bruno")  # same partners, others, roles
 
 
-async def meet(mesh, *people: str) -> None:
+async def meet(mesh: Mesh, *people: str) -> None:
     """Make people known to the service the way it learns them: by their writing."""
     await seed_category(mesh, "introductions")
     for who in people:
         await mesh.call(c.CREATE_THREAD, who, category="introductions", title="Hello", body="hi")
 
 
-async def open_space(mesh):
+async def open_space(mesh: Mesh):
     await meet(mesh, "carlos", "fatima")
     ws = await mesh.call(
         c.CREATE_WORKSPACE, "nadia", title="Rotterdam lane", members=[{"person": "carlos"}]
@@ -33,7 +34,7 @@ async def open_space(mesh):
 
 
 class TestMembersOnly:
-    async def test_members_see_and_write(self, mesh):
+    async def test_members_see_and_write(self, mesh: Mesh) -> None:
         ws, thread, post, note, task = await open_space(mesh)
         assert ws.partners == ["contoso", "northwind"]
         assert [m.person for m in ws.members] == ["nadia", "carlos"]
@@ -50,7 +51,7 @@ class TestMembersOnly:
         )
         assert done.status == "done"
 
-    async def test_everything_is_404_to_non_members(self, mesh):
+    async def test_everything_is_404_to_non_members(self, mesh: Mesh) -> None:
         ws, thread, post, note, task = await open_space(mesh)
         w = {"workspace": ws.id}
         calls = [
@@ -91,7 +92,7 @@ class TestMembersOnly:
         assert [m.person for m in again.members] == ["nadia", "carlos"]
         assert (await mesh.call(c.GET_NOTE, "carlos", workspace=ws.id, note=note.id)).version == 1
 
-    async def test_missing_and_foreign_workspace_answer_alike(self, mesh):
+    async def test_missing_and_foreign_workspace_answer_alike(self, mesh: Mesh) -> None:
         ws, *_ = await open_space(mesh)
         missing = await denied(
             ErrorCode.NOT_FOUND, mesh.call(c.GET_WORKSPACE, "noah", workspace="w_x")
@@ -106,7 +107,7 @@ class TestMembersOnly:
             mesh.call_as(c.GET_WORKSPACE, other_eco, eco="globex", workspace=ws.id),
         )
 
-    async def test_mentions_reach_members_only(self, mesh):
+    async def test_mentions_reach_members_only(self, mesh: Mesh) -> None:
         ws, thread, *_ = await open_space(mesh)
         post = await mesh.call(
             c.WS_CREATE_POST,
@@ -127,7 +128,7 @@ class TestMembersOnly:
 
 
 class TestMembership:
-    async def test_needs_two_partner_companies(self, mesh):
+    async def test_needs_two_partner_companies(self, mesh: Mesh) -> None:
         await meet(mesh, "noah", "carlos")
         await denied(
             ErrorCode.BAD_REQUEST,
@@ -139,7 +140,7 @@ class TestMembership:
             e.type != "pm.v1.collaboration.workspace_membership" for e in await mesh.events()
         )
 
-    async def test_unknown_people_cannot_be_added(self, mesh):
+    async def test_unknown_people_cannot_be_added(self, mesh: Mesh) -> None:
         # naming a partner for them does not help: it would widen the audience on a claim
         for member in ({"person": "ghost"}, {"person": "ghost", "partner": "contoso"}):
             await denied(
@@ -148,7 +149,7 @@ class TestMembership:
             )
         assert (await mesh.call(c.LIST_WORKSPACES, "nadia")).items == []
 
-    async def test_ambiguous_handle_is_refused(self, mesh):
+    async def test_ambiguous_handle_is_refused(self, mesh: Mesh) -> None:
         await seed_category(mesh, "introductions")
         for who in ("carlos", "fatima"):
             token = mesh.token(who, preferred_username="pat")
@@ -162,7 +163,7 @@ class TestMembership:
         ws = await mesh.call(c.CREATE_WORKSPACE, "nadia", title="W", members=[{"person": "carlos"}])
         assert ws.partners == ["contoso", "northwind"]
 
-    async def test_claimed_partner_must_match_what_is_known(self, mesh):
+    async def test_claimed_partner_must_match_what_is_known(self, mesh: Mesh) -> None:
         await meet(mesh, "carlos")
         await denied(
             ErrorCode.BAD_REQUEST,
@@ -174,7 +175,7 @@ class TestMembership:
             ),
         )
 
-    async def test_add_by_handle_leave_and_remove(self, mesh):
+    async def test_add_by_handle_leave_and_remove(self, mesh: Mesh) -> None:
         ws, *_ = await open_space(mesh)
         added = await mesh.call(c.ADD_MEMBER, "carlos", workspace=ws.id, person="fatima")
         assert added.partners == ["contoso", "fabrikam", "northwind"]
@@ -189,7 +190,7 @@ class TestMembership:
         assert [m.person for m in removed.members] == ["nadia", "carlos"]
         await denied(ErrorCode.NOT_FOUND, mesh.call(c.GET_WORKSPACE, "fatima", workspace=ws.id))
 
-    async def test_operator_without_partner_cannot_open(self, mesh):
+    async def test_operator_without_partner_cannot_open(self, mesh: Mesh) -> None:
         token = mesh.token("olivia", partner=None)
         await denied(
             ErrorCode.FORBIDDEN,
@@ -198,7 +199,7 @@ class TestMembership:
             ),
         )
 
-    async def test_scopes_are_enforced(self, mesh):
+    async def test_scopes_are_enforced(self, mesh: Mesh) -> None:
         ws, _, post, *_ = await open_space(mesh)
         forum_only = mesh.token("carlos", scope="forum:read forum:write")
         await denied(
@@ -211,7 +212,7 @@ class TestMembership:
 
 
 class TestNotesAndTasks:
-    async def test_any_member_edits_notes_with_history(self, mesh):
+    async def test_any_member_edits_notes_with_history(self, mesh: Mesh) -> None:
         ws, _, _, note, _ = await open_space(mesh)
         edited = await mesh.call(
             c.EDIT_NOTE, "nadia", workspace=ws.id, note=note.id, body="net 45", expected_version=1
@@ -223,7 +224,7 @@ class TestNotesAndTasks:
             (2, "net 45", "nadia"),
         ]
 
-    async def test_tasks_go_to_members_only(self, mesh):
+    async def test_tasks_go_to_members_only(self, mesh: Mesh) -> None:
         ws, *_ = await open_space(mesh)
         await denied(
             ErrorCode.BAD_REQUEST,

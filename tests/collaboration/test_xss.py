@@ -13,6 +13,7 @@ import pytest
 
 from contracts.v1 import collaboration as c
 from services.collaboration.markdown import render
+from tests.collaboration.conftest import Mesh
 from tests.collaboration.test_forums import seed_category
 
 PAYLOADS = [
@@ -106,16 +107,16 @@ def inspect(html: str) -> Inspector:
 
 class TestRenderer:
     @pytest.mark.parametrize("payload", PAYLOADS)
-    def test_payload_is_neutralised(self, payload):
+    def test_payload_is_neutralised(self, payload: str) -> None:
         found = inspect(render(payload))
         assert found.problems == [], (payload, render(payload))
 
-    def test_inspector_would_catch_raw_payloads(self):
+    def test_inspector_would_catch_raw_payloads(self) -> None:
         # the check is not vacuous: fed the raw payloads, it finds problems in nearly all
         caught = [p for p in PAYLOADS if inspect(p).problems]
         assert len(caught) >= 30
 
-    def test_safe_links_get_rel(self):
+    def test_safe_links_get_rel(self) -> None:
         html = render("[docs](https://partnermesh.dev/docs) and <mailto:ops@example.com>")
         links = inspect(html).links
         assert [a["href"] for a in links] == [
@@ -125,14 +126,14 @@ class TestRenderer:
         for a in links:
             assert set((a["rel"] or "").split()) >= {"nofollow", "noopener"}
 
-    def test_formatting_survives(self):
+    def test_formatting_survives(self) -> None:
         html = render("# Title\n\n**bold** _em_ `code`\n\n- a\n- b\n\n> quote")
         for tag in ("<h1>", "<strong>", "<em>", "<code>", "<li>", "<blockquote>"):
             assert tag in html
 
 
 class TestThroughTheService:
-    async def test_stored_html_of_every_kind_is_safe(self, mesh):
+    async def test_stored_html_of_every_kind_is_safe(self, mesh: Mesh) -> None:
         await seed_category(mesh)
         corpus = "\n\n".join(PAYLOADS)
         thread = await mesh.call(

@@ -120,9 +120,10 @@ async def register(
     partner: str = "fabrikam",
     **fields: Any,
 ) -> c.BackendReply:
-    return await mesh(
+    reply: c.BackendReply = await mesh(
         c.REGISTER_BACKEND, who, {"partner": partner, "name": name, "base_url": url, **fields}
     )
+    return reply
 
 
 async def declare(
@@ -135,7 +136,7 @@ async def declare(
     partner: str = "fabrikam",
     **fields: Any,
 ) -> c.OperationReply:
-    return await mesh(
+    reply: c.OperationReply = await mesh(
         c.DECLARE_OPERATION,
         who,
         {
@@ -147,3 +148,4 @@ async def declare(
             **fields,
         },
     )
+    return reply

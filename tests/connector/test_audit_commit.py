@@ -4,15 +4,18 @@ that fails fails every call it covered (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from services.connector.models import AuditRow
-from tests.connector.conftest import declare, register
+from tests.connector.backends import BackendState
+from tests.connector.conftest import Mesh, declare, register
 
 CALLS = 24  # concurrent invocations, enough for several to share a commit
 
@@ -38,7 +41,7 @@ ALLOW = {
 
 
 @pytest.fixture
-async def item(mesh, backend, loopback_allowed):
+async def item(mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None) -> str:
     """fabrikam's ``item`` operation, granted to contoso."""
     url, _state = backend
     await register(mesh, url)
@@ -47,24 +50,29 @@ async def item(mesh, backend, loopback_allowed):
     return "fabrikam.item"
 
 
-async def invoke(mesh, op: str, n: int) -> c.InvokeReply:
-    return await mesh(c.INVOKE, "carlos", {"operation": op, "input": {"item_id": f"a{n}"}})
+async def invoke(mesh: Mesh, op: str, n: int) -> c.InvokeReply:
+    reply: c.InvokeReply = await mesh(
+        c.INVOKE, "carlos", {"operation": op, "input": {"item_id": f"a{n}"}}
+    )
+    return reply
 
 
-async def audit_ids(engine) -> set[str]:
+async def audit_ids(engine: AsyncEngine) -> set[str]:
     """The committed audit records, read on a connection of their own."""
     async with engine.connect() as conn:
         return set((await conn.scalars(select(AuditRow.id))).all())
 
 
-async def run_sql(engine, statements: list[str]) -> None:
+async def run_sql(engine: AsyncEngine, statements: list[str]) -> None:
     async with engine.begin() as conn:
         for statement in statements:
             await conn.execute(text(statement))
 
 
 class TestGroupCommittedAudit:
-    async def test_each_reply_comes_after_its_own_record_is_committed(self, mesh, item, connector):
+    async def test_each_reply_comes_after_its_own_record_is_committed(
+        self, mesh: Mesh, item: str, connector: Any
+    ) -> None:
         engine = connector.db.engine
         assert connector.connector.audit.running
 
@@ -77,7 +85,9 @@ class TestGroupCommittedAudit:
         assert len({audit_id for audit_id, _ in seen}) == CALLS
         assert await audit_ids(engine) == {audit_id for audit_id, _ in seen}
 
-    async def test_a_failed_commit_fails_every_call_it_covered(self, mesh, item, connector):
+    async def test_a_failed_commit_fails_every_call_it_covered(
+        self, mesh: Mesh, item: str, connector: Any
+    ) -> None:
         engine = connector.db.engine
         dialect = engine.dialect.name
         await invoke(mesh, item, 0)  # the plan is cached: the calls below only audit

@@ -9,34 +9,38 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from nats.aio.client import Client
 
 from tests.connector.backends import BackendState, backend_app
+from tests.connector.conftest import Mesh
 from tests.connector.test_flows import PARTNERS, setup_chain, start, wait_flow
 from tests.support.infra import serve_app
+from tests.support.tokens import TestKeys
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def issuer_app(test_keys) -> FastAPI:
+def issuer_app(test_keys: TestKeys) -> FastAPI:
     """Publishes the test signing key as an OIDC issuer would (discovery + JWKS)."""
     app = FastAPI()
 
     @app.get("/eco/{eco}/.well-known/openid-configuration")
-    async def discovery(eco: str) -> dict:
+    async def discovery(eco: str) -> dict[str, Any]:
         return {"issuer": f"{app.state.base}/eco/{eco}", "jwks_uri": f"{app.state.base}/jwks"}
 
     @app.get("/jwks")
-    async def jwks() -> dict:
+    async def jwks() -> dict[str, Any]:
         return {"keys": [test_keys.public_jwk]}
 
     return app
 
 
 @pytest.fixture
-async def issuer(test_keys) -> AsyncIterator[str]:
+async def issuer(test_keys: TestKeys) -> AsyncIterator[str]:
     """A loopback issuer the connector process fetches the test JWKS from."""
     app = issuer_app(test_keys)
     async with serve_app(app) as url:
@@ -62,7 +66,7 @@ def connector_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Pop
             proc.wait(15)
 
 
-async def wait_ready(nc) -> None:
+async def wait_ready(nc: Client) -> None:
     for _ in range(200):
         try:
             await nc.request("$SRV.PING.connector", b"", timeout=0.5)
@@ -74,9 +78,9 @@ async def wait_ready(nc) -> None:
 
 class TestCrash:
     async def test_kill_9_mid_flow_resumes_and_applies_each_step_once(
-        self, mesh, nc, nats_url, database_url, issuer, tmp_path
-    ):
-        claims = {"iss": f"{issuer}/eco/acme"}
+        self, mesh: Mesh, nc: Client, nats_url: str, database_url: str, issuer: str, tmp_path: Path
+    ) -> None:
+        claims: dict[str, Any] = {"iss": f"{issuer}/eco/acme"}
         env = {
             **os.environ,
             "PM_CONNECTOR_NATS_URL": nats_url,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from tests.connector.backends import BackendState, backend_app
+from tests.connector.conftest import Mesh
 from tests.support.infra import serve_app
 
 # partner → (admin, operations: name → (path, compensation?))
@@ -46,7 +49,7 @@ STEPS = [
 ]
 
 
-async def setup_chain(mesh, urls: dict[str, str], **claims) -> None:
+async def setup_chain(mesh: Mesh, urls: dict[str, str], **claims: Any) -> None:
     """Each partner registers its back-end and operations; northwind is granted the others'."""
     await mesh(c.SET_ALLOWLIST, "olivia", {"entries": ["127.0.0.1/32"]}, **claims)
     for partner, (admin, ops) in PARTNERS.items():
@@ -79,12 +82,12 @@ async def setup_chain(mesh, urls: dict[str, str], **claims) -> None:
 
 
 async def wait_flow(
-    mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0, **claims
+    mesh: Mesh, flow_id: str, who: str = "nadia", timeout: float = 30.0, **claims: Any
 ) -> c.FlowReply:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            flow = await mesh(c.GET_FLOW, who, {"flow": flow_id}, **claims)
+            flow: c.FlowReply = await mesh(c.GET_FLOW, who, {"flow": flow_id}, **claims)
             if flow.status not in ("running", "compensating"):
                 return flow
         except MeshError as exc:  # the connector may be restarting
@@ -96,7 +99,7 @@ async def wait_flow(
 
 
 @pytest.fixture
-async def chain():
+async def chain() -> AsyncIterator[tuple[dict[str, str], dict[str, BackendState]]]:
     """Three real back-ends (fabrikam orders, contoso stock, northwind shipping)."""
     states = {p: BackendState() for p in PARTNERS}
     async with (
@@ -107,7 +110,7 @@ async def chain():
         yield {"fabrikam": f, "contoso": k, "northwind": n}, states
 
 
-async def start(mesh, steps=STEPS, **claims):
+async def start(mesh: Mesh, steps: list[dict[str, Any]] = STEPS, **claims: Any) -> Any:
     return await mesh(
         c.START_FLOW,
         "nadia",
@@ -117,7 +120,9 @@ async def start(mesh, steps=STEPS, **claims):
 
 
 class TestFlows:
-    async def test_flow_runs_every_step_as_its_owner(self, mesh, connector, chain):
+    async def test_flow_runs_every_step_as_its_owner(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         flow = await wait_flow(mesh, (await start(mesh)).id)
@@ -134,19 +139,23 @@ class TestFlows:
             ("contoso.reserve", "northwind", flow.id)
         ]
 
-    async def test_failure_compensates_done_steps_in_reverse(self, mesh, connector, chain):
+    async def test_failure_compensates_done_steps_in_reverse(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         states["northwind"].fail_kinds.add("shipment")
         flow = await wait_flow(mesh, (await start(mesh)).id)
-        assert flow.status == "compensated" and "ship" in flow.error
+        assert flow.status == "compensated" and "ship" in (flow.error or "")
         assert [s.status for s in flow.steps] == ["compensated", "compensated", "failed"]
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
         assert states["contoso"].effects == {"reservation": 1, "cancellation": 1}
         cancel = states["fabrikam"].by_key
         assert any(v.get("order") == flow.steps[0].output["ref"] for v in cancel.values())
 
-    async def test_transient_failures_are_retried_before_compensating(self, mesh, connector, chain):
+    async def test_transient_failures_are_retried_before_compensating(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         states["northwind"].fail_first["shipment"] = 2  # 503 twice, then fine
@@ -156,7 +165,9 @@ class TestFlows:
         assert states["northwind"].effects == {"shipment": 1}
         assert "cancellation" not in states["fabrikam"].effects
 
-    async def test_a_blocked_flow_does_not_hold_up_others(self, mesh, connector, chain):
+    async def test_a_blocked_flow_does_not_hold_up_others(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         states["contoso"].gated = True
@@ -168,7 +179,9 @@ class TestFlows:
         states["contoso"].gate.set()
         assert (await wait_flow(mesh, held.id)).status == "completed"
 
-    async def test_steps_are_authorised_as_the_owner(self, mesh, connector, chain):
+    async def test_steps_are_authorised_as_the_owner(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
         grants = await mesh(c.LIST_GRANTS, "carlos", {"operation": "contoso.reserve"})
@@ -176,11 +189,15 @@ class TestFlows:
             c.REVOKE_GRANT, "carlos", {"operation": "contoso.reserve", "grant": grants.items[0].id}
         )
         flow = await wait_flow(mesh, (await start(mesh)).id)
-        assert flow.status == "compensated" and "step reserve: operation not found" in flow.error
+        assert flow.status == "compensated" and "step reserve: operation not found" in (
+            flow.error or ""
+        )
         assert states["contoso"].effects == {} and states["northwind"].effects == {}
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
 
-    async def test_flow_visibility_and_denials(self, mesh, connector, chain):
+    async def test_flow_visibility_and_denials(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
         urls, _ = chain
         await setup_chain(mesh, urls)
         flow = await start(mesh)
@@ -196,7 +213,7 @@ class TestFlows:
         await wait_flow(mesh, flow.id)
 
 
-async def _refused(coro) -> MeshError:
+async def _refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 import pytest
 
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
-from tests.connector.conftest import declare, register
+from tests.connector.backends import BackendState
+from tests.connector.conftest import Mesh, declare, register
 
 ITEM_OUT = {
     "type": "object",
@@ -23,11 +27,13 @@ ITEM_IN = {
 
 
 @pytest.fixture
-async def erp(mesh, backend, loopback_allowed):
+async def erp(
+    mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+) -> BackendState:
     """fabrikam's ERP, with operations on it; contoso is granted all of them."""
     url, state = backend
     await register(mesh, url)
-    ops = {
+    ops: dict[str, tuple[str, str, dict[str, Any]]] = {
         "item": ("/items/{item_id}", "GET", {"input_schema": ITEM_IN, "output_schema": ITEM_OUT}),
         "slow": ("/slow", "GET", {"timeout_s": 0.3}),
         "fail-get": ("/fail", "GET", {}),
@@ -48,77 +54,91 @@ async def erp(mesh, backend, loopback_allowed):
     return state
 
 
-async def invoke(mesh, op, data=None, who="carlos", **body):
+async def invoke(
+    mesh: Mesh, op: str, data: dict[str, Any] | None = None, who: str = "carlos", **body: Any
+) -> Any:
     return await mesh(c.INVOKE, who, {"operation": op, "input": data or {}, **body})
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value
 
 
 class TestHealthy:
-    async def test_invoke_validates_and_returns_output(self, mesh, erp):
+    async def test_invoke_validates_and_returns_output(self, mesh: Mesh, erp: BackendState) -> None:
         reply = await invoke(mesh, "fabrikam.item", {"item_id": "a1"})
         assert reply.status == 200 and reply.attempts == 1
         assert reply.output["id"] == "a1" and reply.output["price"] == 10
 
-    async def test_invalid_input_never_reaches_the_backend(self, mesh, erp):
+    async def test_invalid_input_never_reaches_the_backend(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         err = await refused(invoke(mesh, "fabrikam.item", {"item_id": "A B", "x": 1}))
         assert err.code is ErrorCode.VALIDATION_FAILED and err.errors
         assert erp.hits["/items/A B"] == 0 and not any(p.startswith("/items") for p in erp.hits)
 
-    async def test_output_not_matching_its_schema_is_a_bad_gateway(self, mesh, erp):
+    async def test_output_not_matching_its_schema_is_a_bad_gateway(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         err = await refused(invoke(mesh, "fabrikam.bad-output"))
         assert err.code is ErrorCode.BAD_GATEWAY and "output schema" in err.detail
 
 
 class TestHostileBackend:
-    async def test_a_nested_reply_is_text_not_a_crash(self, mesh, erp):
+    async def test_a_nested_reply_is_text_not_a_crash(self, mesh: Mesh, erp: BackendState) -> None:
         reply = await invoke(mesh, "fabrikam.bomb")
         assert reply.status == 200 and isinstance(reply.output, str)
         assert reply.output.startswith("[[[")
 
-    async def test_a_reply_deeper_than_it_may_travel_is_text(self, mesh, erp):
+    async def test_a_reply_deeper_than_it_may_travel_is_text(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         """Replies travel on inside invocation replies and mashups: they keep room."""
         deep = await invoke(mesh, "fabrikam.deep", {"levels": "150"})
         assert isinstance(deep.output, str) and deep.output.startswith("[[[")
         shallow = await invoke(mesh, "fabrikam.deep", {"levels": "50"})
         assert isinstance(shallow.output, list)
 
-    async def test_a_nested_reply_fails_its_output_schema(self, mesh, erp):
+    async def test_a_nested_reply_fails_its_output_schema(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         err = await refused(invoke(mesh, "fabrikam.bomb-schema"))
         assert err.code is ErrorCode.BAD_GATEWAY and "output schema" in err.detail
 
 
 class TestUnhealthy:
-    async def test_slow_backend_times_out(self, mesh, erp):
+    async def test_slow_backend_times_out(self, mesh: Mesh, erp: BackendState) -> None:
         err = await refused(invoke(mesh, "fabrikam.slow"))
         assert err.code is ErrorCode.TIMEOUT
 
-    async def test_failing_get_is_retried_then_reported(self, mesh, erp):
+    async def test_failing_get_is_retried_then_reported(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         err = await refused(invoke(mesh, "fabrikam.fail-get"))
         assert err.code is ErrorCode.BAD_GATEWAY
         assert erp.hits["/fail"] == 3  # max_attempts for an idempotent method
 
-    async def test_failing_post_is_not_retried(self, mesh, erp):
+    async def test_failing_post_is_not_retried(self, mesh: Mesh, erp: BackendState) -> None:
         err = await refused(invoke(mesh, "fabrikam.fail-post"))
         assert err.code is ErrorCode.BAD_GATEWAY
         assert erp.hits["/fail"] == 1
 
-    async def test_flapping_get_succeeds_after_retries(self, mesh, erp):
+    async def test_flapping_get_succeeds_after_retries(self, mesh: Mesh, erp: BackendState) -> None:
         reply = await invoke(mesh, "fabrikam.flap")
         assert reply.status == 200 and reply.attempts == 3 and reply.output["hit"] == 3
 
-    async def test_circuit_opens_and_spares_the_backend(self, mesh, erp):
+    async def test_circuit_opens_and_spares_the_backend(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         for _ in range(3):  # breaker_failures=3 consecutive failures (POST: one attempt each)
             await refused(invoke(mesh, "fabrikam.fail-post"))
         err = await refused(invoke(mesh, "fabrikam.item", {"item_id": "a1"}))
         assert err.code is ErrorCode.UNAVAILABLE and "circuit" in err.detail
         assert not any(p.startswith("/items") for p in erp.hits)
 
-    async def test_circuit_half_opens_after_cooldown(self, mesh, erp):
+    async def test_circuit_half_opens_after_cooldown(self, mesh: Mesh, erp: BackendState) -> None:
         import asyncio
 
         for _ in range(3):
@@ -129,7 +149,9 @@ class TestUnhealthy:
 
 
 class TestIdempotency:
-    async def test_same_key_is_applied_once_and_replayed(self, mesh, erp):
+    async def test_same_key_is_applied_once_and_replayed(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         first = await invoke(mesh, "fabrikam.order", {"sku": "x", "qty": 2}, idempotency_key="k1")
         again = await invoke(mesh, "fabrikam.order", {"sku": "x", "qty": 2}, idempotency_key="k1")
         assert again.replayed and again.output == first.output and again.status == first.status
@@ -138,13 +160,15 @@ class TestIdempotency:
         audit = (await mesh(c.AUDIT, "fatima", {})).items
         assert sorted(a.outcome for a in audit) == ["ok", "replayed"]
 
-    async def test_same_key_with_other_input_is_refused(self, mesh, erp):
+    async def test_same_key_with_other_input_is_refused(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         await invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k2")
         err = await refused(invoke(mesh, "fabrikam.order", {"qty": 9}, idempotency_key="k2"))
         assert err.code is ErrorCode.VALIDATION_FAILED
         assert erp.effects["order"] == 1
 
-    async def test_a_key_in_flight_is_a_conflict(self, mesh, erp):
+    async def test_a_key_in_flight_is_a_conflict(self, mesh: Mesh, erp: BackendState) -> None:
         import asyncio
 
         erp.gated = True
@@ -160,21 +184,23 @@ class TestIdempotency:
         assert again.replayed and again.output == done.output
         assert erp.hits["/reserve"] == 1 and erp.effects["reservation"] == 1
 
-    async def test_a_failed_call_frees_its_key(self, mesh, erp):
+    async def test_a_failed_call_frees_its_key(self, mesh: Mesh, erp: BackendState) -> None:
         erp.fail_kinds.add("order")
         await refused(invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k4"))
         erp.fail_kinds.clear()
         reply = await invoke(mesh, "fabrikam.order", {"qty": 1}, idempotency_key="k4")
         assert not reply.replayed and erp.effects["order"] == 1
 
-    async def test_without_key_each_call_applies(self, mesh, erp):
+    async def test_without_key_each_call_applies(self, mesh: Mesh, erp: BackendState) -> None:
         await invoke(mesh, "fabrikam.order", {"qty": 1})
         await invoke(mesh, "fabrikam.order", {"qty": 1})
         assert erp.effects["order"] == 2
 
 
 class TestAudit:
-    async def test_both_partners_see_the_record_and_others_do_not(self, mesh, erp):
+    async def test_both_partners_see_the_record_and_others_do_not(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
         await invoke(mesh, "fabrikam.item", {"item_id": "a1"})
         await refused(invoke(mesh, "fabrikam.fail-post"))
         for who in ("carlos", "fatima", "chloe", "olivia"):

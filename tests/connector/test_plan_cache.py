@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from services.connector import repository as repo
 from services.connector.plans import PlanCache, Snapshot
 from services.connector.settings import ConnectorSettings
 from tests.connector.backends import BackendState, backend_app
-from tests.connector.conftest import FAST, declare, register
+from tests.connector.conftest import FAST, Mesh, declare, register
 from tests.connector.test_invoke import refused
 from tests.support.infra import serve_app
 from tests.support.services import run_service
@@ -53,23 +54,28 @@ async def connector(
 
 
 @pytest.fixture
-async def item(mesh, backend, loopback_allowed) -> c.GrantReply:
+async def item(
+    mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+) -> c.GrantReply:
     """fabrikam's item operation, granted to contoso; one call has filled the cache."""
     url, _state = backend
     await register(mesh, url)
     await declare(mesh, "item", "/items/{item_id}")
-    grant = await mesh(
+    grant: c.GrantReply = await mesh(
         c.CREATE_GRANT, "fatima", {"operation": "fabrikam.item", "grantee": "contoso"}
     )
     assert (await call_item(mesh)).status == 200
     return grant
 
 
-async def call_item(mesh, who: str = "carlos") -> c.InvokeReply:
-    return await mesh(c.INVOKE, who, {"operation": "fabrikam.item", "input": {"item_id": "a1"}})
+async def call_item(mesh: Mesh, who: str = "carlos") -> c.InvokeReply:
+    reply: c.InvokeReply = await mesh(
+        c.INVOKE, who, {"operation": "fabrikam.item", "input": {"item_id": "a1"}}
+    )
+    return reply
 
 
-async def outcomes(mesh) -> list[str]:
+async def outcomes(mesh: Mesh) -> list[str]:
     audit = await mesh(c.AUDIT, "fatima", {"operation": "fabrikam.item"})
     return [r.outcome for r in audit.items]
 
@@ -92,19 +98,25 @@ async def revoke_elsewhere(db: Database, grant_id: str) -> None:
 
 
 class TestChangesThroughThisConnector:
-    async def test_a_revoked_grant_denies_the_next_call(self, mesh, item):
+    async def test_a_revoked_grant_denies_the_next_call(
+        self, mesh: Mesh, item: c.GrantReply
+    ) -> None:
         await mesh(c.REVOKE_GRANT, "fatima", {"operation": "fabrikam.item", "grant": item.id})
         err = await refused(call_item(mesh))
         assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
         assert (await outcomes(mesh)).count("ok") == 1  # the call before the revocation
 
-    async def test_a_narrowed_allowlist_refuses_the_next_call(self, mesh, item):
+    async def test_a_narrowed_allowlist_refuses_the_next_call(
+        self, mesh: Mesh, item: c.GrantReply
+    ) -> None:
         await mesh(c.SET_ALLOWLIST, "olivia", {"entries": []})
         err = await refused(call_item(mesh))
         assert err.code is ErrorCode.BAD_GATEWAY and "egress refused" in err.detail
         assert (await outcomes(mesh))[0] == "egress_refused"
 
-    async def test_a_moved_backend_gets_the_next_call(self, mesh, item, backend):
+    async def test_a_moved_backend_gets_the_next_call(
+        self, mesh: Mesh, item: c.GrantReply, backend: tuple[str, BackendState]
+    ) -> None:
         _url, first = backend
         second = BackendState()
         async with serve_app(backend_app(second)) as url2:
@@ -114,7 +126,7 @@ class TestChangesThroughThisConnector:
             assert (await call_item(mesh)).status == 200
         assert second.hits["/items/a1"] == 1 and first.hits["/items/a1"] == before
 
-    async def test_a_new_grant_applies_at_once(self, mesh, item):
+    async def test_a_new_grant_applies_at_once(self, mesh: Mesh, item: c.GrantReply) -> None:
         err = await refused(call_item(mesh, "nadia"))
         assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
         await mesh(c.CREATE_GRANT, "fatima", {"operation": "fabrikam.item", "grantee": None})
@@ -123,7 +135,9 @@ class TestChangesThroughThisConnector:
 
 class TestChangesThroughAnotherReplica:
     @pytest.mark.parametrize("connector", [0.5], indirect=True)
-    async def test_a_revocation_applies_within_the_bound(self, mesh, item, other_replica):
+    async def test_a_revocation_applies_within_the_bound(
+        self, mesh: Mesh, item: c.GrantReply, other_replica: Database
+    ) -> None:
         await revoke_elsewhere(other_replica, item.id)
         revoked = time.monotonic()
         while True:
@@ -141,8 +155,8 @@ class TestChangesThroughAnotherReplica:
 
     @pytest.mark.parametrize("connector", [0.0], indirect=True)
     async def test_with_the_cache_off_a_revocation_applies_to_the_next_call(
-        self, mesh, item, other_replica
-    ):
+        self, mesh: Mesh, item: c.GrantReply, other_replica: Database
+    ) -> None:
         await revoke_elsewhere(other_replica, item.id)
         err = await refused(call_item(mesh))
         assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN)
@@ -150,7 +164,7 @@ class TestChangesThroughAnotherReplica:
 
 
 class TestPlanCache:
-    async def test_a_load_overtaken_by_a_change_is_not_kept(self):
+    async def test_a_load_overtaken_by_a_change_is_not_kept(self) -> None:
         cache, loads = PlanCache(LONG), 0
         empty = Snapshot(None, (), None, ())
 
@@ -170,7 +184,7 @@ class TestPlanCache:
         assert (await cache.get("acme", "x.op", load)) == (empty, False)
         assert loads == 2
 
-    async def test_entries_expire_after_their_lifetime(self):
+    async def test_entries_expire_after_their_lifetime(self) -> None:
         cache, loads = PlanCache(0.05), 0
 
         async def load() -> Snapshot:
@@ -185,7 +199,7 @@ class TestPlanCache:
         await cache.get("acme", "x.op", load)
         assert loads == 2
 
-    async def test_off_keeps_nothing(self):
+    async def test_off_keeps_nothing(self) -> None:
         cache, loads = PlanCache(0), 0
 
         async def load() -> Snapshot:
@@ -199,7 +213,7 @@ class TestPlanCache:
 
 
 class TestTwoConnectorsInOneProcess:
-    async def test_each_cache_hears_only_of_its_own_database(self, tmp_path):
+    async def test_each_cache_hears_only_of_its_own_database(self, tmp_path: Path) -> None:
         """Session events are process-wide: a commit to one connector's registry drops
         that connector's cache, whichever other connectors listen too."""
         dbs = [

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -14,25 +17,28 @@ from mesh.client import call
 from mesh.errors import MeshError
 from services.connector.models import VaultSecret
 from services.connector.vault import Vault
+from tests.connector.backends import BackendState
 from tests.connector.certs import make_pki
-from tests.connector.conftest import declare, register
+from tests.connector.conftest import Mesh, declare, register
 from tests.support.infra import serve_app
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value
 
 
-async def invoke(mesh, op, who="carlos", claims=None, **body):
+async def invoke(
+    mesh: Mesh, op: str, who: str = "carlos", claims: dict[str, Any] | None = None, **body: Any
+) -> Any:
     return await mesh(c.INVOKE, who, {"operation": op, "input": {}, **body}, **(claims or {}))
 
 
 class TestAuthKinds:
     async def test_api_key_is_sent_and_never_returned(
-        self, mesh, backend, loopback_allowed, connector
-    ):
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None, connector: Any
+    ) -> None:
         url, state = backend
         reply = await register(mesh, url, auth={"kind": "api_key", "api_key": state.api_key})
         assert reply.auth_kind == "api_key" and state.api_key not in reply.model_dump_json()
@@ -44,7 +50,9 @@ class TestAuthKinds:
             sealed = (await s.scalars(select(VaultSecret))).all()
         assert sealed and all(state.api_key not in v.ciphertext for v in sealed)
 
-    async def test_rotated_credentials_are_used_at_once(self, mesh, backend, loopback_allowed):
+    async def test_rotated_credentials_are_used_at_once(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         url, state = backend
         await register(mesh, url, auth={"kind": "api_key", "api_key": "old-key"})
         await declare(mesh, "keyed", "/keyed")
@@ -62,7 +70,9 @@ class TestAuthKinds:
         assert rotated.credential_version == 2
         assert (await invoke(mesh, "fabrikam.keyed", who="fatima")).status == 200
 
-    async def test_a_moved_back_end_keeps_its_operations(self, mesh, backend, loopback_allowed):
+    async def test_a_moved_back_end_keeps_its_operations(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         url, state = backend
         await register(
             mesh, "http://127.0.0.1:9", auth={"kind": "api_key", "api_key": state.api_key}
@@ -89,7 +99,9 @@ class TestAuthKinds:
         described = await mesh(c.UPDATE_BACKEND, "fatima", {**ref, "description": "moved"})
         assert (described.base_url, described.description) == (url, "moved")
 
-    async def test_oauth2_client_credentials(self, mesh, backend, loopback_allowed):
+    async def test_oauth2_client_credentials(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         url, state = backend
         await register(
             mesh,
@@ -106,7 +118,9 @@ class TestAuthKinds:
             assert (await invoke(mesh, "fabrikam.data", who="fatima")).output["auth"] == "oauth2"
         assert state.token_requests == 1  # the token is cached until it expires
 
-    async def test_oauth2_wrong_secret_fails(self, mesh, backend, loopback_allowed):
+    async def test_oauth2_wrong_secret_fails(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         url, state = backend
         await register(
             mesh,
@@ -122,7 +136,9 @@ class TestAuthKinds:
         err = await refused(invoke(mesh, "fabrikam.data", who="fatima"))
         assert err.code is ErrorCode.BAD_GATEWAY and "token endpoint" in err.detail
 
-    async def test_mtls_client_certificate(self, mesh, loopback_allowed, connector, tmp_path):
+    async def test_mtls_client_certificate(
+        self, mesh: Mesh, loopback_allowed: None, connector: Any, tmp_path: Path
+    ) -> None:
         pki = make_pki()
         app = FastAPI()
 
@@ -131,7 +147,7 @@ class TestAuthKinds:
             return {"mtls": True}
 
         files = pki.write(tmp_path)
-        async with serve_app(app, ssl_cert_reqs=ssl.CERT_REQUIRED, **files) as url:
+        async with serve_app(app, None, ssl_cert_reqs=ssl.CERT_REQUIRED, **files) as url:
             await register(
                 mesh,
                 url,
@@ -155,7 +171,9 @@ class TestAuthKinds:
             # for their close_notify.
             await connector.connector.invoker.aclose()
 
-    async def test_mtls_needs_https(self, mesh, backend, loopback_allowed):
+    async def test_mtls_needs_https(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         err = await refused(
             register(
                 mesh,
@@ -167,7 +185,7 @@ class TestAuthKinds:
 
 
 class TestVault:
-    def test_seal_open_and_rotation(self):
+    def test_seal_open_and_rotation(self) -> None:
         old = Vault("first-secret")
         sealed = old.seal("row1", "api-key-123")
         assert "api-key-123" not in sealed
@@ -180,8 +198,8 @@ class TestVault:
             Vault("second-secret").open("row1", sealed)
 
     async def test_connector_reseals_under_a_new_key(
-        self, mesh, backend, loopback_allowed, connector
-    ):
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None, connector: Any
+    ) -> None:
         url, state = backend
         await register(mesh, url, auth={"kind": "api_key", "api_key": state.api_key})
         cx = connector.connector
@@ -196,17 +214,22 @@ class TestVault:
 
 class TestCatalogueAndGrants:
     @pytest.fixture
-    async def ops(self, mesh, backend, loopback_allowed):
+    async def ops(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         """fabrikam has a private and an ecosystem-visible operation."""
         await register(mesh, backend[0])
         await declare(mesh, "private-op", "/items/{item_id}")
         await declare(mesh, "public-op", "/items/{item_id}", visibility="ecosystem")
 
-    async def test_catalogue_per_visibility(self, mesh, ops):
-        ids = lambda who: {o.id for o in mesh_items[who]}  # noqa: E731
+    async def test_catalogue_per_visibility(self, mesh: Mesh, ops: None) -> None:
         mesh_items = {
             w: (await mesh(c.CATALOGUE, w, {})).items for w in ("fatima", "carlos", "olivia")
         }
+
+        def ids(who: str) -> set[str]:
+            return {o.id for o in mesh_items[who]}
+
         assert ids("fatima") == {"fabrikam.private-op", "fabrikam.public-op"}
         assert ids("carlos") == {"fabrikam.public-op"}
         assert ids("olivia") == ids("fatima")
@@ -224,7 +247,7 @@ class TestCatalogueAndGrants:
         }
         assert (await mesh(c.CATALOGUE, "nadia", {})).items[0].id == "fabrikam.public-op"
 
-    async def test_grant_revoke_is_immediate(self, mesh, ops):
+    async def test_grant_revoke_is_immediate(self, mesh: Mesh, ops: None) -> None:
         grant = await mesh(
             c.CREATE_GRANT, "fatima", {"operation": "fabrikam.private-op", "grantee": "contoso"}
         )
@@ -238,7 +261,7 @@ class TestCatalogueAndGrants:
         err = await refused(invoke(mesh, "fabrikam.public-op", input=data))
         assert err.code is ErrorCode.FORBIDDEN and "no grant" in err.detail
 
-    async def test_ecosystem_grant_rate_limit_and_field_filter(self, mesh, ops):
+    async def test_ecosystem_grant_rate_limit_and_field_filter(self, mesh: Mesh, ops: None) -> None:
         await mesh(
             c.CREATE_GRANT,
             "fatima",
@@ -259,7 +282,7 @@ class TestCatalogueAndGrants:
         owner = await invoke(mesh, "fabrikam.public-op", who="fatima", input=data)
         assert owner.output["margin"] == 3  # the owner is not filtered
 
-    async def test_grant_management_denials(self, mesh, ops):
+    async def test_grant_management_denials(self, mesh: Mesh, ops: None) -> None:
         body = {"operation": "fabrikam.private-op", "grantee": "contoso"}
         assert (await refused(mesh(c.CREATE_GRANT, "carlos", body))).code is ErrorCode.NOT_FOUND
         err = await refused(
@@ -272,7 +295,9 @@ class TestCatalogueAndGrants:
 
 
 class TestDenials:
-    async def test_registration_denials(self, mesh, backend, loopback_allowed):
+    async def test_registration_denials(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         url = backend[0]
         cases = [
             ("carlos", {}),  # admin of another partner
@@ -295,7 +320,9 @@ class TestDenials:
         assert (await register(mesh, url, who="olivia")).name == "erp"  # operators may
         assert (await refused(register(mesh, url))).code is ErrorCode.CONFLICT
 
-    async def test_invoke_denials(self, mesh, backend, loopback_allowed):
+    async def test_invoke_denials(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         await register(mesh, backend[0])
         await declare(mesh, "item", "/items/{item_id}", visibility="ecosystem")
         data = {"item_id": "a1"}

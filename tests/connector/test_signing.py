@@ -15,13 +15,13 @@ SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
 class TestSigning:
-    def test_reproduces_the_specification_vector(self):
+    def test_reproduces_the_specification_vector(self) -> None:
         assert signing.sign(SECRET, MSG_ID, TIMESTAMP, BODY) == SIGNATURE
 
-    def test_verifies_the_vector_inside_the_tolerance(self):
+    def test_verifies_the_vector_inside_the_tolerance(self) -> None:
         signing.verify(SECRET, MSG_ID, str(TIMESTAMP), SIGNATURE, BODY, now=TIMESTAMP + 299)
 
-    def test_one_of_several_signatures_is_enough(self):
+    def test_one_of_several_signatures_is_enough(self) -> None:
         other = signing.sign(signing.new_secret(), MSG_ID, TIMESTAMP, BODY)
         header = f"{other} v2,abc {SIGNATURE}"
         signing.verify(SECRET, MSG_ID, str(TIMESTAMP), header, BODY, now=TIMESTAMP)
@@ -39,11 +39,11 @@ class TestSigning:
             (MSG_ID, "yesterday", SIGNATURE, BODY, TIMESTAMP, "number"),
         ],
     )
-    def test_refusals(self, msg_id, ts, sig, body, now, why):
+    def test_refusals(self, msg_id: str, ts: str, sig: str, body: str, now: int, why: str) -> None:
         with pytest.raises(signing.SignatureError, match=why):
             signing.verify(SECRET, msg_id, ts, sig, body, now=now)
 
-    def test_new_secrets_are_whsec_and_distinct(self):
+    def test_new_secrets_are_whsec_and_distinct(self) -> None:
         a, b = signing.new_secret(), signing.new_secret()
         assert a.startswith("whsec_") and a != b
         headers = signing.headers(a, "msg_1", "{}", timestamp=TIMESTAMP)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 import pytest
 
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
 from services.connector import ssrf
-from tests.connector.conftest import declare, register
+from tests.connector.backends import BackendState
+from tests.connector.conftest import Mesh, declare, register
 
 TRICKS = [
     "http://127.0.0.1/",
@@ -37,7 +41,7 @@ TRICKS = [
 ]
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value
@@ -45,11 +49,11 @@ async def refused(coro) -> MeshError:
 
 class TestGuard:
     @pytest.mark.parametrize("url", TRICKS)
-    async def test_trick_is_refused(self, url):
+    async def test_trick_is_refused(self, url: str) -> None:
         with pytest.raises(ssrf.EgressRefused):
             await ssrf.check_url(url, [])
 
-    async def test_allow_list_opens_only_its_network(self):
+    async def test_allow_list_opens_only_its_network(self) -> None:
         allowed = ssrf.parse_networks(["127.0.0.1/32"])
         await ssrf.check_url("http://127.0.0.1:9/", allowed)
         await ssrf.check_url("http://[::ffff:127.0.0.1]:9/", allowed)
@@ -57,7 +61,7 @@ class TestGuard:
             with pytest.raises(ssrf.EgressRefused):
                 await ssrf.check_url(url, allowed)
 
-    async def test_a_port_entry_opens_that_port_only(self):
+    async def test_a_port_entry_opens_that_port_only(self) -> None:
         allowed = ssrf.parse_networks(["127.0.0.1:9201", "[::1]:9202"])
         await ssrf.check_url("http://127.0.0.1:9201/stock", allowed)
         await ssrf.check_url("http://[::ffff:127.0.0.1]:9201/", allowed)
@@ -72,7 +76,7 @@ class TestGuard:
             with pytest.raises(ssrf.EgressRefused, match="not a public address"):
                 await ssrf.check_url(url, allowed)
 
-    def test_entries_are_parsed_strictly_and_printed_canonically(self):
+    def test_entries_are_parsed_strictly_and_printed_canonically(self) -> None:
         printed = [
             str(n)
             for n in ssrf.parse_networks(
@@ -91,7 +95,7 @@ class TestGuard:
             with pytest.raises(ValueError):
                 ssrf.parse_network(bad)
 
-    async def test_metadata_stays_refused_even_inside_an_allowed_network(self):
+    async def test_metadata_stays_refused_even_inside_an_allowed_network(self) -> None:
         with pytest.raises(ssrf.EgressRefused, match="metadata"):
             await ssrf.check_url("http://169.254.169.254/", ssrf.parse_networks(["0.0.0.0/0"]))
 
@@ -129,15 +133,15 @@ PUBLIC = [
 
 class TestEmbeddings:
     @pytest.mark.parametrize("url", EMBEDDINGS)
-    async def test_embedding_is_refused(self, url):
+    async def test_embedding_is_refused(self, url: str) -> None:
         with pytest.raises(ssrf.EgressRefused):
             await ssrf.check_url(url, [])
 
     @pytest.mark.parametrize("url", PUBLIC)
-    async def test_public_addresses_pass(self, url):
+    async def test_public_addresses_pass(self, url: str) -> None:
         await ssrf.check_url(url, [])
 
-    async def test_the_operator_may_allow_a_site_local_network(self):
+    async def test_the_operator_may_allow_a_site_local_network(self) -> None:
         allowed = ssrf.parse_networks(["fec0::/10"])
         await ssrf.check_url("http://[fec0::1]/", allowed)
         with pytest.raises(ssrf.EgressRefused):
@@ -145,13 +149,15 @@ class TestEmbeddings:
 
 
 class TestThroughTheConnector:
-    async def test_registration_refuses_tricks(self, mesh, connector):
+    async def test_registration_refuses_tricks(self, mesh: Mesh, connector: Any) -> None:
         resolvable = [u for u in TRICKS if "localhost." not in u]  # no resolver answers it here
         for i, url in enumerate(resolvable):
             err = await refused(register(mesh, url, name=f"b{i}"))
             assert err.code in (ErrorCode.BAD_REQUEST, ErrorCode.VALIDATION_FAILED), url
 
-    async def test_unresolvable_name_registers_but_every_call_is_checked(self, mesh, connector):
+    async def test_unresolvable_name_registers_but_every_call_is_checked(
+        self, mesh: Mesh, connector: Any
+    ) -> None:
         await register(mesh, "http://erp.fabrikam.invalid")
         await declare(mesh, "item", "/items/{item_id}")
         err = await refused(
@@ -159,7 +165,9 @@ class TestThroughTheConnector:
         )
         assert err.code is ErrorCode.BAD_GATEWAY and "cannot resolve" in err.detail
 
-    async def test_loopback_needs_the_operator(self, mesh, backend, connector):
+    async def test_loopback_needs_the_operator(
+        self, mesh: Mesh, backend: tuple[str, BackendState], connector: Any
+    ) -> None:
         url = backend[0]
         assert (await refused(register(mesh, url))).code is ErrorCode.BAD_REQUEST
         err = await refused(mesh(c.SET_ALLOWLIST, "fatima", {"entries": ["127.0.0.1/32"]}))
@@ -171,8 +179,8 @@ class TestThroughTheConnector:
         assert (await mesh(c.GET_ALLOWLIST, "olivia", {})).entries == ["127.0.0.1/32"]
 
     async def test_a_port_allowance_reaches_that_back_end_and_nothing_beside_it(
-        self, mesh, backend, connector
-    ):
+        self, mesh: Mesh, backend: tuple[str, BackendState], connector: Any
+    ) -> None:
         url = backend[0]
         port = int(url.rsplit(":", 1)[1].strip("/"))
         await mesh(c.SET_ALLOWLIST, "olivia", {"entries": [f"127.0.0.1:{port}"]})
@@ -185,7 +193,9 @@ class TestThroughTheConnector:
         err = await refused(register(mesh, other, name="beside"))
         assert err.code is ErrorCode.BAD_REQUEST and "not a public address" in err.detail
 
-    async def test_removing_the_allowance_stops_calls(self, mesh, backend, loopback_allowed):
+    async def test_removing_the_allowance_stops_calls(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         await register(mesh, backend[0])
         await declare(mesh, "item", "/items/{item_id}")
         call = {"operation": "fabrikam.item", "input": {"item_id": "a"}}
@@ -194,7 +204,9 @@ class TestThroughTheConnector:
         err = await refused(mesh(c.INVOKE, "fatima", call))
         assert err.code is ErrorCode.BAD_GATEWAY and "egress refused" in err.detail
 
-    async def test_redirects(self, mesh, backend, loopback_allowed):
+    async def test_redirects(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         url, state = backend
         await register(mesh, url)
         for name in ("same", "other", "metadata"):
@@ -208,7 +220,9 @@ class TestThroughTheConnector:
             assert err.code is ErrorCode.BAD_GATEWAY and "another host" in err.detail
         assert state.hits["/items/r1"] == 1  # only the same-host redirect was followed
 
-    async def test_oauth_token_url_is_guarded(self, mesh, backend, loopback_allowed):
+    async def test_oauth_token_url_is_guarded(
+        self, mesh: Mesh, backend: tuple[str, BackendState], loopback_allowed: None
+    ) -> None:
         err = await refused(
             register(
                 mesh,

@@ -6,27 +6,39 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from contracts.errors import ErrorCode
 from contracts.subjects import event_subject
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
+from mesh.localnats import free_port
 from tests.connector.backends import Receiver, receiver_app, standard_signature
+from tests.connector.conftest import Mesh
 from tests.support.bombs import nested_objects
-from tests.support.infra import free_port, serve_app
+from tests.support.infra import serve_app
+
+T = TypeVar("T")
 
 
-async def refused(coro) -> MeshError:
+async def refused(coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value
 
 
 def signed(
-    secret: str, kind: str, data: dict, msg_id: str | None = None, ts: int | None = None
-) -> dict:
+    secret: str,
+    kind: str,
+    data: dict[str, Any],
+    msg_id: str | None = None,
+    ts: int | None = None,
+) -> dict[str, Any]:
     """What fabrikam's back-end sends: the three headers and the raw body, as fields."""
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     ts = int(time.time()) if ts is None else ts
@@ -41,7 +53,7 @@ def signed(
     }
 
 
-async def eventually(check, timeout: float = 20.0):
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = await check()
@@ -53,19 +65,21 @@ async def eventually(check, timeout: float = 20.0):
 
 
 @pytest.fixture
-async def inbound(mesh, connector, loopback_allowed):
+async def inbound(mesh: Mesh, connector: Any, loopback_allowed: None) -> str:
     """fabrikam's inbound endpoint; returns its signing secret (shown once)."""
     reply = await mesh(c.CREATE_INBOUND, "fatima", {"partner": "fabrikam", "name": "erp-events"})
     assert reply.secret.startswith("whsec_")
-    return reply.secret
+    return str(reply.secret)
 
 
 class TestInbound:
-    async def test_verified_message_is_published_once(self, mesh, nc, inbound):
+    async def test_verified_message_is_published_once(
+        self, mesh: Mesh, nc: Client, inbound: str
+    ) -> None:
         js = nc.jetstream()
         got: list[c.PartnerEventReceived] = []
 
-        async def collect(m):
+        async def collect(m: Msg) -> None:
             got.append(c.PartnerEventReceived.model_validate_json(m.data))
 
         subject = event_subject("acme", "pm.v1.connector.partner_event")
@@ -74,9 +88,11 @@ class TestInbound:
         first = await mesh(c.RECEIVE_WEBHOOK, "fatima", msg)
         again = await mesh(c.RECEIVE_WEBHOOK, "fatima", msg)
         assert (first.duplicate, again.duplicate) == (False, True)
-        mine = lambda: [e for e in got if e.data.webhook_id == msg["webhook_id"]]  # noqa: E731
 
-        async def published():
+        def mine() -> list[c.PartnerEventReceived]:
+            return [e for e in got if e.data.webhook_id == msg["webhook_id"]]
+
+        async def published() -> list[c.PartnerEventReceived]:
             return mine()
 
         await eventually(published)
@@ -90,7 +106,9 @@ class TestInbound:
             {"order": "o-1"},
         )
 
-    async def test_bad_signature_stale_timestamp_and_other_partner(self, mesh, inbound):
+    async def test_bad_signature_stale_timestamp_and_other_partner(
+        self, mesh: Mesh, inbound: str
+    ) -> None:
         msg = signed(inbound, "order.shipped", {})
         tampered = {**msg, "body": msg["body"].replace("order.shipped", "order.cancelled")}
         err = await refused(mesh(c.RECEIVE_WEBHOOK, "fatima", tampered))
@@ -123,7 +141,7 @@ class TestInbound:
         assert err.code is ErrorCode.BAD_REQUEST and "not JSON" in err.detail
 
 
-async def subscribe(mesh, url: str, who: str = "nadia", partner: str = "northwind"):
+async def subscribe(mesh: Mesh, url: str, who: str = "nadia", partner: str = "northwind") -> Any:
     return await mesh(
         c.CREATE_SUBSCRIPTION,
         who,
@@ -136,14 +154,14 @@ async def subscribe(mesh, url: str, who: str = "nadia", partner: str = "northwin
     )
 
 
-async def deliveries(mesh, sub_id: str):
+async def deliveries(mesh: Mesh, sub_id: str) -> Any:
     return (
         await mesh(c.LIST_DELIVERIES, "nadia", {"partner": "northwind", "subscription": sub_id})
     ).items
 
 
 class TestOutbound:
-    async def test_subscription_needs_a_grant(self, mesh, inbound):
+    async def test_subscription_needs_a_grant(self, mesh: Mesh, inbound: str) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         assert (await refused(subscribe(mesh, url))).code is ErrorCode.FORBIDDEN
         grant = await mesh(
@@ -166,7 +184,9 @@ class TestOutbound:
         err = await refused(subscribe(mesh, "http://169.254.169.254"))
         assert err.code is ErrorCode.BAD_REQUEST
 
-    async def test_receiver_down_for_a_while_gets_each_webhook_once(self, mesh, inbound):
+    async def test_receiver_down_for_a_while_gets_each_webhook_once(
+        self, mesh: Mesh, inbound: str
+    ) -> None:
         await mesh(
             c.CREATE_EVENT_GRANT, "fatima", {"partner": "fabrikam", "event_type": "order.shipped"}
         )
@@ -176,7 +196,8 @@ class TestOutbound:
         for msg in sent:
             await mesh(c.RECEIVE_WEBHOOK, "fatima", msg)
 
-        async def all_retried():  # nothing listens yet: every delivery failed at least twice
+        # nothing listens yet: every delivery failed at least twice
+        async def all_retried() -> Any:
             items = await deliveries(mesh, sub.id)
             return len(items) == 5 and all(d.attempts >= 2 for d in items) and items
 
@@ -184,7 +205,7 @@ class TestOutbound:
         rx = Receiver(secret=sub.secret, lose_first_ack=True)
         async with serve_app(receiver_app(rx), port=port):
 
-            async def all_delivered():
+            async def all_delivered() -> Any:
                 items = await deliveries(mesh, sub.id)
                 return all(d.status == "delivered" for d in items) and items
 
@@ -196,7 +217,7 @@ class TestOutbound:
         assert payloads == [f"o-{i}" for i in range(5)]
         assert {d.webhook_id for d in items} == set(rx.processed)
 
-    async def test_dead_letter_then_replay(self, mesh, inbound, connector):
+    async def test_dead_letter_then_replay(self, mesh: Mesh, inbound: str, connector: Any) -> None:
         connector.settings.delivery_max_attempts = 3
         await mesh(
             c.CREATE_EVENT_GRANT,
@@ -209,7 +230,7 @@ class TestOutbound:
             rx.secret = sub.secret
             await mesh(c.RECEIVE_WEBHOOK, "fatima", signed(inbound, "order.shipped", {"n": 1}))
 
-            async def dead():
+            async def dead() -> Any:
                 items = await deliveries(mesh, sub.id)
                 return items and items[0].status == "dead" and items[0]
 
@@ -222,14 +243,14 @@ class TestOutbound:
             assert err.code is ErrorCode.FORBIDDEN
             await mesh(c.REPLAY_DELIVERY, "nadia", {"partner": "northwind", "delivery": d.id})
 
-            async def delivered():
+            async def delivered() -> bool:
                 items = await deliveries(mesh, sub.id)
-                return items[0].status == "delivered"
+                return bool(items[0].status == "delivered")
 
             await eventually(delivered)
         assert list(rx.processed) == [d.webhook_id]
 
-    async def test_revoked_event_grant_stops_deliveries(self, mesh, inbound):
+    async def test_revoked_event_grant_stops_deliveries(self, mesh: Mesh, inbound: str) -> None:
         grant = await mesh(
             c.CREATE_EVENT_GRANT,
             "fatima",
@@ -241,7 +262,7 @@ class TestOutbound:
             rx.secret = sub.secret
             await mesh(c.RECEIVE_WEBHOOK, "fatima", signed(inbound, "order.shipped", {"n": 1}))
 
-            async def one():
+            async def one() -> bool:
                 return len(rx.processed) == 1
 
             await eventually(one)

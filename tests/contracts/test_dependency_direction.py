@@ -64,7 +64,7 @@ def modules() -> list[Path]:
 
 class TestDependencyDirection:
     @pytest.mark.parametrize("top", PACKAGES)
-    def test_every_package_keeps_to_its_imports(self, top):
+    def test_every_package_keeps_to_its_imports(self, top: str) -> None:
         found = [
             f"{path.relative_to(ROOT)}: {problem}"
             for path in sorted((ROOT / top).rglob("*.py"))
@@ -72,7 +72,7 @@ class TestDependencyDirection:
         ]
         assert not found, "\n".join(found)
 
-    def test_nothing_imports_deploy_bench_or_tests(self):
+    def test_nothing_imports_deploy_bench_or_tests(self) -> None:
         found = [
             f"{path.relative_to(ROOT)} imports {dep}"
             for path in modules()
@@ -91,12 +91,14 @@ class TestDependencyDirection:
             ("portal", "from services.profile import views", "services.profile"),
         ],
     )
-    def test_an_import_against_the_direction_is_reported(self, tmp_path, me, source, refused):
+    def test_an_import_against_the_direction_is_reported(
+        self, tmp_path: Path, me: str, source: str, refused: str
+    ) -> None:
         probe = tmp_path / "probe.py"
         probe.write_text(f"{source}\nfrom contracts.claims import Role\n")
         assert violations(me, project_imports(probe)) == [f"{me} imports {refused}"]
 
-    def test_imports_along_the_direction_pass(self):
+    def test_imports_along_the_direction_pass(self) -> None:
         handlers = ROOT / "services" / "profile" / "handlers.py"
         assert unit_of(handlers) == "services.profile"
         assert project_imports(handlers) >= {"contracts", "mesh", "services.profile"}

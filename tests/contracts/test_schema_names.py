@@ -68,18 +68,18 @@ DOCUMENTS = {
 
 
 class TestSchemaNames:
-    def test_no_two_boundary_models_share_a_name(self):
+    def test_no_two_boundary_models_share_a_name(self) -> None:
         models = boundary_models()
         assert len(models) > 100  # the walk reaches the nested models, not only the top ones
         assert clashes(models) == {}, "rename one of each pair: generated SDKs need unique names"
 
     @pytest.mark.parametrize("document", sorted(DOCUMENTS))
-    def test_generated_names_are_class_names_without_module_paths(self, document):
+    def test_generated_names_are_class_names_without_module_paths(self, document) -> None:
         names = list(DOCUMENTS[document]())
         bad = [n for n in names if "__" in n or not NAME.match(n)]
         assert bad == [], f"{document}: schema names leak module paths or are unreadable"
 
-    def test_the_check_catches_a_clash(self):
+    def test_the_check_catches_a_clash(self) -> None:
         """A second ``DirectoryEntry`` in another module is reported with both paths."""
         from contracts.v1.profile import DirectoryEntry
 

@@ -68,20 +68,20 @@ DATETIME_FIELDS = datetime_fields()
 
 
 class TestTimestamp:
-    def test_a_naive_value_is_read_as_utc_and_written_with_z(self):
+    def test_a_naive_value_is_read_as_utc_and_written_with_z(self) -> None:
         value = TypeAdapter(Timestamp).validate_python(NAIVE)
         assert value == NAIVE.replace(tzinfo=UTC)
         written = TypeAdapter(Timestamp).dump_json(value).decode().strip('"')
         assert written == "2026-12-03T09:32:47.901989Z"
         assert is_rfc3339(written)
 
-    def test_an_aware_value_keeps_its_instant_in_utc(self):
+    def test_an_aware_value_keeps_its_instant_in_utc(self) -> None:
         berlin = NAIVE.replace(tzinfo=timezone(timedelta(hours=1)))
         assert as_utc(berlin) == berlin
         assert as_utc(berlin).utcoffset() == timedelta(0)
         assert as_utc(berlin).hour == 8
 
-    def test_a_string_without_offset_from_the_bus_is_read_as_utc(self):
+    def test_a_string_without_offset_from_the_bus_is_read_as_utc(self) -> None:
         view = CategoryView.model_validate(
             {
                 "slug": "s",
@@ -92,7 +92,7 @@ class TestTimestamp:
         )
         assert view.model_dump(mode="json")["created_at"] == "2026-12-03T09:32:47.901989Z"
 
-    def test_its_json_schema_is_a_date_time(self):
+    def test_its_json_schema_is_a_date_time(self) -> None:
         schema = TypeAdapter(Timestamp).json_schema()
         assert schema == {"type": "string", "format": "date-time"}
 
@@ -100,12 +100,12 @@ class TestTimestamp:
         "text",
         ["2026-12-03T09:32:47.901989", "2026-12-03 09:32:47Z", "2026-12-03", "yesterday", 3],
     )
-    def test_the_strict_check_refuses_what_rfc_3339_does_not_allow(self, text):
+    def test_the_strict_check_refuses_what_rfc_3339_does_not_allow(self, text: str | int) -> None:
         assert not is_rfc3339(text)
 
 
 class TestEveryContractDatetime:
-    def test_the_walk_finds_the_datetimes_of_replies_and_events(self):
+    def test_the_walk_finds_the_datetimes_of_replies_and_events(self) -> None:
         names = {
             name.rsplit(".", 2)[-2] + "." + name.rsplit(".", 1)[-1] for name, _ in DATETIME_FIELDS
         }
@@ -115,7 +115,9 @@ class TestEveryContractDatetime:
     @pytest.mark.parametrize(
         ("name", "annotation"), DATETIME_FIELDS, ids=[n for n, _ in DATETIME_FIELDS]
     )
-    def test_a_naive_database_value_is_written_as_rfc_3339_with_offset(self, name, annotation):
+    def test_a_naive_database_value_is_written_as_rfc_3339_with_offset(
+        self, name, annotation
+    ) -> None:
         adapter = TypeAdapter(annotation)
         written = adapter.dump_python(adapter.validate_python(NAIVE), mode="json")
         assert is_rfc3339(written), f"{name} writes {written!r}"

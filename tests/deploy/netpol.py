@@ -29,6 +29,7 @@ def _peer_matches(peer: dict[str, Any], other: dict[str, str] | str) -> bool:
         return False
     if other == OTHER_NAMESPACE:
         return "namespaceSelector" in peer and "podSelector" not in peer
+    assert isinstance(other, dict), other
     if "namespaceSelector" in peer:  # any namespace, this one included
         return _matches(peer.get("podSelector", {}), other)
     return _matches(peer["podSelector"], other)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+from pathlib import Path
 
 import nats
 import pytest
@@ -39,7 +40,7 @@ async def stream_messages(url: str) -> list[tuple[str, bytes, str]]:
 
 class TestStreams:
     async def test_a_stream_comes_back_with_its_messages_ids_and_config(
-        self, nats_url, tmp_path
+        self, nats_url: str, tmp_path: Path
     ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
@@ -80,7 +81,7 @@ class TestStreams:
 
 
 class TestDatabases:
-    def test_sqlite_round_trip_and_no_restore_over_data(self, tmp_path) -> None:
+    def test_sqlite_round_trip_and_no_restore_over_data(self, tmp_path: Path) -> None:
         source = tmp_path / "profile.db"
         with sqlite3.connect(source) as db:
             db.execute("CREATE TABLE person (id TEXT PRIMARY KEY, name TEXT)")

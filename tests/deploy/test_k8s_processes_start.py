@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mesh.localnats import named_nats, nats_server_binary
+from mesh.localnats import free_port, named_nats, nats_server_binary
 from tests.deploy.manifests import Container, config_map, containers, load_k8s
-from tests.deploy.startup import LocalCluster, bus_secrets, free_port, nats_conf
+from tests.deploy.startup import LocalCluster, bus_secrets, nats_conf
 from tests.support import infra
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def by_workload(docs, name: str) -> Container:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[LocalCluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     root = tmp_path_factory.mktemp("k8s")
     docs = load_k8s()
     local = LocalCluster(root, docs, secrets=bus_secrets(root / "render"))
@@ -118,7 +118,7 @@ def stop(procs) -> None:
             proc.wait(5)
 
 
-def test_every_process_becomes_ready_with_its_manifest_environment(cluster):
+def test_every_process_becomes_ready_with_its_manifest_environment(cluster: LocalCluster) -> None:
     """Everything applied at once, as `kubectl apply` of every file would: the processes
     wait (not ready) for the streams and their migrated databases, then become ready."""
     jobs = start_jobs(cluster)
@@ -137,7 +137,9 @@ def test_every_process_becomes_ready_with_its_manifest_environment(cluster):
         stop(procs)
 
 
-def test_a_process_whose_manifest_lacks_a_required_secret_never_becomes_ready(cluster):
+def test_a_process_whose_manifest_lacks_a_required_secret_never_becomes_ready(
+    cluster: LocalCluster,
+) -> None:
     """The same start with identity's key-encryption secret taken out of its manifest:
     identity refuses to start in production, and the check sees it."""
     c = by_workload(cluster.docs, "identity")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -59,7 +60,7 @@ def offset_with_free_ports() -> int:
     raise RuntimeError("no free port range")
 
 
-def start_up(var: Path, offset: int) -> tuple[subprocess.Popen, str]:
+def start_up(var: Path, offset: int) -> tuple[subprocess.Popen[str], str]:
     """``partnermesh up`` in a subprocess; returns it with its output up to "Press Ctrl-C"."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "deploy.cli", "up", "--var", str(var), "--port-offset", str(offset)],
@@ -80,7 +81,7 @@ def start_up(var: Path, offset: int) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture
-def mesh(tmp_path):
+def mesh(tmp_path: Path):
     """The mesh started by the launcher in a subprocess, with its own var dir and ports."""
     var = tmp_path / "var"
     offset = offset_with_free_ports()
@@ -93,7 +94,7 @@ def mesh(tmp_path):
 
 
 class TestLauncher:
-    def test_up_answers_and_stops_clean(self, mesh):
+    def test_up_answers_and_stops_clean(self, mesh) -> None:
         proc, var, output, info_path = mesh
         assert info_path.exists(), f"launcher did not come up:\n{output}"
         info = json.loads(info_path.read_text())
@@ -149,7 +150,7 @@ class TestLauncher:
         time.sleep(0.5)
         assert processes_using(var) == []
 
-    def test_taken_port_is_named(self, tmp_path):
+    def test_taken_port_is_named(self, tmp_path: Path) -> None:
         import socket
 
         offset = offset_with_free_ports()
@@ -178,7 +179,7 @@ class TestLauncher:
         assert "Traceback" not in result.stderr + result.stdout
 
 
-def sign_in_to_portal(info: dict, username: str) -> str:
+def sign_in_to_portal(info: dict[str, Any], username: str) -> str:
     """Sign in to the portal through identity's login page; returns the portal's home page."""
     from urllib.parse import urljoin
 
@@ -198,7 +199,7 @@ def sign_in_to_portal(info: dict, username: str) -> str:
         return page.text
 
 
-def run_demo(info: dict, name: str) -> dict:
+def run_demo(info: dict[str, Any], name: str) -> dict[str, Any]:
     """One of the demo commands printed at start-up, pasted into bash; its JSON reply."""
     pasted = subprocess.run(
         ["bash", "-c", info["demo"][name]], capture_output=True, text=True, timeout=30
@@ -207,7 +208,7 @@ def run_demo(info: dict, name: str) -> dict:
     return json.loads(pasted.stdout)
 
 
-def person_token(info: dict, username: str) -> str:
+def person_token(info: dict[str, Any], username: str) -> str:
     """An access token of a demo person, through the real login pages."""
     from identity.cli.devclient import login
 
@@ -230,7 +231,7 @@ def person_token(info: dict, username: str) -> str:
 
 
 class TestPortOffset:
-    def test_sign_in_demo_journeys_and_an_immediate_restart(self, mesh):
+    def test_sign_in_demo_journeys_and_an_immediate_restart(self, mesh) -> None:
         proc, var, output, info_path = mesh
         assert info_path.exists(), f"launcher did not come up:\n{output}"
         info = json.loads(info_path.read_text())
@@ -257,7 +258,7 @@ class TestPortOffset:
         assert {s["status"] for s in state["steps"]} == {"done"}, state
         # northwind's back-end reported the shipment: contoso's subscription delivered it.
         deadline = time.monotonic() + 30
-        delivered: list = []
+        delivered: list[Any] = []
         while time.monotonic() < deadline and not delivered:
             log = run_demo(info, "deliveries")["items"]
             delivered = [d for d in log if d["status"] == "delivered"]
@@ -299,7 +300,7 @@ class TestPortOffset:
             again.send_signal(signal.SIGINT)
             again.communicate(timeout=30)
 
-    def test_state_of_an_earlier_run_on_other_ports_still_signs_in(self, tmp_path):
+    def test_state_of_an_earlier_run_on_other_ports_still_signs_in(self, tmp_path: Path) -> None:
         var = tmp_path / "var"
         first, second = offset_with_free_ports(), offset_with_free_ports()
         proc, output = start_up(var, first)
@@ -321,7 +322,7 @@ class TestPortOffset:
 
 
 class TestPortCheck:
-    def test_closed_connections_do_not_count_and_listeners_do(self):
+    def test_closed_connections_do_not_count_and_listeners_do(self) -> None:
         import socket
 
         from deploy.launcher import listening

@@ -48,7 +48,7 @@ def compose() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def bus_keys(tmp_path_factory) -> dict[str, set[str]]:
+def bus_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     """The keys of the bus's Secrets as `partnermesh nats render k8s` writes them."""
     out = tmp_path_factory.mktemp("render")
     bus.render("k8s", out)
@@ -89,20 +89,24 @@ def compose_schema_errors(doc: dict[str, Any]) -> list[str]:
 
 
 class TestSchemas:
-    def test_kubernetes_manifests_validate(self, docs):
+    def test_kubernetes_manifests_validate(self, docs: list[dict[str, Any]]) -> None:
         template = yaml.safe_load((ROOT / "deploy/k8s/examples/secret.yaml").read_text())
         assert len(docs) > 30
         assert k8s_schema_errors([*docs, template]) == []
 
-    def test_kubernetes_validation_fails_on_a_misspelt_field(self, docs):
+    def test_kubernetes_validation_fails_on_a_misspelt_field(
+        self, docs: list[dict[str, Any]]
+    ) -> None:
         bad = mutated(workload(docs, "gateway"), lambda d: d["spec"].update(replica=2))
         errors = k8s_schema_errors([bad])
         assert len(errors) == 1 and "Deployment/gateway" in errors[0] and "replica" in errors[0]
 
-    def test_compose_validates_against_the_compose_specification(self, compose):
+    def test_compose_validates_against_the_compose_specification(
+        self, compose: dict[str, Any]
+    ) -> None:
         assert compose_schema_errors(compose) == []
 
-    def test_compose_validation_fails_on_an_unknown_key(self, compose):
+    def test_compose_validation_fails_on_an_unknown_key(self, compose: dict[str, Any]) -> None:
         bad = mutated(compose, lambda d: d["services"]["gateway"].update(replicas=2))
         assert any("replicas" in e for e in compose_schema_errors(bad))
         bad = mutated(compose, lambda d: d["services"]["redis"].update(healthcheck={"test": 5}))
@@ -113,19 +117,25 @@ class TestSchemas:
 
 
 class TestKubernetesSettings:
-    def test_every_variable_and_secret_matches_what_the_processes_read(self, docs, bus_keys):
+    def test_every_variable_and_secret_matches_what_the_processes_read(
+        self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
+    ) -> None:
         assert k8s_problems(docs, secret_template(), bus_keys) == []
 
-    def test_a_misspelt_variable_is_found(self, docs, bus_keys):
-        def plant(d):
+    def test_a_misspelt_variable_is_found(
+        self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
+    ) -> None:
+        def plant(d) -> None:
             container_env(d, "profile")[-1]["name"] = "PM_PROFILE_DATABSE_URL"
 
         problems = k8s_problems(mutated(docs, plant), secret_template(), bus_keys)
         assert "Deployment/profile: PM_PROFILE_DATABSE_URL is not a setting of profile" in problems
         assert "Deployment/profile: required PM_PROFILE_DATABASE_URL is not set" in problems
 
-    def test_the_missing_key_encryption_secret_is_found(self, docs, bus_keys):
-        def plant(d):
+    def test_the_missing_key_encryption_secret_is_found(
+        self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
+    ) -> None:
+        def plant(d) -> None:
             env = container_env(d, "identity")
             env[:] = [e for e in env if e["name"] != "PM_IDENTITY_KEY_ENCRYPTION_SECRET"]
 
@@ -137,7 +147,9 @@ class TestKubernetesSettings:
             "Secret template key identity-key-encryption-secret is read by no container" in problems
         )
 
-    def test_secret_keys_the_template_lacks_are_found(self, docs, bus_keys):
+    def test_secret_keys_the_template_lacks_are_found(
+        self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
+    ) -> None:
         template = secret_template()
         del template["portal-database-url"]
         problems = k8s_problems(docs, template, bus_keys)
@@ -149,8 +161,10 @@ class TestKubernetesSettings:
             "Job/migrate: Secret key portal-database-url is not in the Secret template" in problems
         )
 
-    def test_a_seed_file_that_is_not_mounted_is_found(self, docs, bus_keys):
-        def plant(d):
+    def test_a_seed_file_that_is_not_mounted_is_found(
+        self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
+    ) -> None:
+        def plant(d) -> None:
             volume = pod_spec(workload(d, "matching"))["volumes"][0]
             volume["secret"]["items"] = [{"key": "ca.pem", "path": "ca.pem"}]
             volume2 = pod_spec(workload(d, "gateway"))["volumes"][0]
@@ -163,8 +177,10 @@ class TestKubernetesSettings:
         )
         assert "Deployment/gateway: Secret bus-credentials has no key gateway.seed" in problems
 
-    def test_a_missing_configmap_key_is_found(self, docs, bus_keys):
-        def plant(d):
+    def test_a_missing_configmap_key_is_found(
+        self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
+    ) -> None:
+        def plant(d) -> None:
             cm = next(
                 x for x in d if x["kind"] == "ConfigMap" and x["metadata"]["name"] == "partnermesh"
             )
@@ -175,11 +191,11 @@ class TestKubernetesSettings:
 
 
 class TestComposeSettings:
-    def test_every_variable_matches_and_the_settings_load(self, compose):
+    def test_every_variable_matches_and_the_settings_load(self, compose: dict[str, Any]) -> None:
         assert compose_problems(compose, COMPOSE_VARS) == []
 
-    def test_planted_mistakes_are_found(self, compose):
-        def plant(d):
+    def test_planted_mistakes_are_found(self, compose: dict[str, Any]) -> None:
+        def plant(d) -> None:
             env = d["services"]["identity"]["environment"]
             del env["PM_IDENTITY_KEY_ENCRYPTION_SECRET"]
             env["PM_IDENTITY_ENVIROMENT"] = "production"
@@ -196,11 +212,11 @@ class TestComposeSettings:
 
 
 class TestHygiene:
-    def test_kubernetes(self, docs):
+    def test_kubernetes(self, docs: list[dict[str, Any]]) -> None:
         assert k8s_hygiene(docs) == []
 
-    def test_kubernetes_mistakes_are_found(self, docs):
-        def plant(d):
+    def test_kubernetes_mistakes_are_found(self, docs: list[dict[str, Any]]) -> None:
+        def plant(d) -> None:
             gw = pod_spec(workload(d, "gateway"))["containers"][0]
             gw["image"] = "partnermesh:latest"
             del gw["resources"]["limits"]
@@ -231,19 +247,21 @@ class TestHygiene:
         ):
             assert expected in problems
 
-    def test_a_probe_on_a_port_the_process_does_not_listen_on_is_found(self, docs):
-        def plant(d):
+    def test_a_probe_on_a_port_the_process_does_not_listen_on_is_found(
+        self, docs: list[dict[str, Any]]
+    ) -> None:
+        def plant(d) -> None:
             portal = pod_spec(workload(d, "portal"))["containers"][0]
             next(e for e in portal["env"] if e["name"] == "PM_PORTAL_PORT")["value"] = "8083"
 
         problems = k8s_hygiene(mutated(docs, plant))
         assert problems == ["Deployment/portal/portal: PM_PORTAL_PORT=8083 is not a declared port"]
 
-    def test_compose(self, compose):
+    def test_compose(self, compose: dict[str, Any]) -> None:
         assert compose_hygiene(compose) == []
 
-    def test_compose_mistakes_are_found(self, compose):
-        def plant(d):
+    def test_compose_mistakes_are_found(self, compose: dict[str, Any]) -> None:
+        def plant(d) -> None:
             gw = d["services"]["gateway"]
             gw["deploy"]["replicas"] = 2
             gw["environment"]["PM_GATEWAY_IDENTITY_INTERNAL_URL"] = "http://localhost:8081"
@@ -280,13 +298,13 @@ def dockerfile_problems(dockerfile: str, pyproject: dict[str, Any]) -> list[str]
 
 
 class TestDockerfile:
-    def test_copies_every_package_pyproject_installs(self):
+    def test_copies_every_package_pyproject_installs(self) -> None:
         pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
         assert dockerfile_problems(DOCKERFILE.read_text(), pyproject) == []
         packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
         assert {"portal*", "identity*", "gateway*", "services*"} <= set(packages)
 
-    def test_a_package_left_out_is_found(self):
+    def test_a_package_left_out_is_found(self) -> None:
         pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
         text = DOCKERFILE.read_text().replace("COPY portal portal\n", "")
         assert dockerfile_problems(text, pyproject) == ["the image does not copy portal"]

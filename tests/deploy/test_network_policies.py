@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.deploy.manifests import load_k8s, mutated
@@ -47,27 +49,27 @@ FORBIDDEN = [
 
 
 @pytest.fixture(scope="module")
-def docs():
+def docs() -> list[dict[str, Any]]:
     return load_k8s()
 
 
-def label(flow):
+def label(flow) -> str:
     source, destination, port = flow
     name = lambda x: x["app"] if isinstance(x, dict) else x  # noqa: E731
     return f"{name(source)}->{name(destination)}:{port}"
 
 
 @pytest.mark.parametrize("flow", NEEDED, ids=label)
-def test_needed_flow_passes(docs, flow):
+def test_needed_flow_passes(docs: list[dict[str, Any]], flow) -> None:
     assert allowed(docs, *flow)
 
 
 @pytest.mark.parametrize("flow", FORBIDDEN, ids=label)
-def test_other_flow_is_refused(docs, flow):
+def test_other_flow_is_refused(docs: list[dict[str, Any]], flow) -> None:
     assert not allowed(docs, *flow)
 
 
-def test_without_the_default_deny_everything_else_would_pass(docs):
+def test_without_the_default_deny_everything_else_would_pass(docs: list[dict[str, Any]]) -> None:
     """The evaluator sees the default deny: take it away and the unselected flows open."""
     open_ = mutated(docs, lambda d: d.__setitem__(slice(None), [
         x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "default-deny"
@@ -80,8 +82,8 @@ def test_without_the_default_deny_everything_else_would_pass(docs):
         assert allowed(open_, *flow)
 
 
-def test_a_missing_allow_rule_is_found(docs):
-    def plant(d):
+def test_a_missing_allow_rule_is_found(docs: list[dict[str, Any]]) -> None:
+    def plant(d) -> None:
         d[:] = [
             x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "redis-clients"
         ]

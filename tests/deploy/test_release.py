@@ -26,12 +26,12 @@ def git(*args: str) -> str:
 
 
 class TestVersion:
-    def test_semver_in_pyproject_and_the_installed_distribution(self):
+    def test_semver_in_pyproject_and_the_installed_distribution(self) -> None:
         version = release.project_version()
         assert re.fullmatch(r"\d+\.\d+\.\d+", version)
         assert importlib.metadata.version("partnermesh") == version == runtime.VERSION
 
-    def test_every_image_tag_and_mention_is_this_version(self):
+    def test_every_image_tag_and_mention_is_this_version(self) -> None:
         version = release.project_version()
         files = [ROOT / "README.md", *sorted((ROOT / "deploy").rglob("*.yaml"))]
         files.append(ROOT / "deploy" / "Dockerfile")
@@ -44,12 +44,12 @@ class TestVersion:
 
 
 class TestNotesAndChangelog:
-    def test_upgrading_is_what_the_histories_say(self):
+    def test_upgrading_is_what_the_histories_say(self) -> None:
         assert (ROOT / "UPGRADING.md").read_text() == release.notes(), (
             "UPGRADING.md drifted: run `python -m deploy.release notes` and commit"
         )
 
-    def test_the_release_being_prepared_lists_every_revision_since_the_last(self):
+    def test_the_release_being_prepared_lists_every_revision_since_the_last(self) -> None:
         *published, current = release.releases()
         assert current.version == release.project_version() and current.commit is None
         listed = {(r.process, r.id) for r in release.migrations_of(current, published[-1])}
@@ -59,7 +59,7 @@ class TestNotesAndChangelog:
             assert {(name, i) for i in newer} <= listed
         assert ("identity", "0002") in listed
 
-    def test_keep_a_changelog_sections(self):
+    def test_keep_a_changelog_sections(self) -> None:
         text = (ROOT / "CHANGELOG.md").read_text()
         assert "keepachangelog.com" in text and "## [Unreleased]" in text
         for r in release.releases():
@@ -68,7 +68,9 @@ class TestNotesAndChangelog:
             )
         assert release.changelog_problems(release.project_version()) == []
 
-    def test_a_changelog_without_the_version_stops_the_build(self, tmp_path, monkeypatch):
+    def test_a_changelog_without_the_version_stops_the_build(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         log = tmp_path / "CHANGELOG.md"
         log.write_text("# Changelog\n\n## [0.1.0] - 2026-12-03\n")
         monkeypatch.setattr(release, "CHANGELOG", log)
@@ -79,7 +81,9 @@ class TestNotesAndChangelog:
         assert release.build(tmp_path / "dist") == 1
         assert not (tmp_path / "dist").exists()
 
-    def test_stale_notes_stop_the_build(self, tmp_path, monkeypatch):
+    def test_stale_notes_stop_the_build(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         stale = tmp_path / "UPGRADING.md"
         stale.write_text(release.notes().replace("| identity | 0002 |", "| identity | 0003 |"))
         monkeypatch.setattr(release, "UPGRADING", stale)
@@ -91,7 +95,7 @@ class TestRecordedReleases:
     @pytest.mark.parametrize(
         "recorded", tomllib.loads(release.RECORD.read_text())["release"], ids=lambda r: r["version"]
     )
-    def test_heads_and_version_are_those_of_the_recorded_commit(self, recorded):
+    def test_heads_and_version_are_those_of_the_recorded_commit(self, recorded) -> None:
         commit = recorded["commit"]
         assert re.fullmatch(r"[0-9a-f]{40}", commit)
         try:
@@ -108,7 +112,7 @@ class TestRecordedReleases:
 
 
 class TestLicence:
-    def test_apache_2_in_full(self):
+    def test_apache_2_in_full(self) -> None:
         text = (ROOT / "LICENSE").read_text()
         assert "Apache License\n                           Version 2.0, January 2004" in text
         assert "END OF TERMS AND CONDITIONS" in text and len(text) > 11000

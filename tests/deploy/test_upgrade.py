@@ -26,6 +26,7 @@ import time
 import tomllib
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -177,7 +178,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.stdout.close()
 
 
-def token(info: dict, client: str = "northwind-backend") -> str:
+def token(info: dict[str, Any], client: str = "northwind-backend") -> str:
     resp = httpx.post(
         info["token_endpoint"],
         data={
@@ -190,11 +191,11 @@ def token(info: dict, client: str = "northwind-backend") -> str:
     return str(resp.json()["access_token"])
 
 
-def observe(info: dict, marker: str) -> dict:
+def observe(info: dict[str, Any], marker: str) -> dict[str, Any]:
     """What the test compares across the upgrade, read through the gateway."""
     api = f"{info['gateway']}/v1/ecosystems/{info['ecosystem']}"
     headers = {"Authorization": f"Bearer {token(info)}"}
-    seen: dict = {}
+    seen: dict[str, Any] = {}
     for kind in ("person", "company"):
         page = httpx.get(
             f"{api}/directory", params={"kind": kind, "page_size": 100}, headers=headers
@@ -215,7 +216,7 @@ def identity_revision(workdir: Path) -> str:
         return str(db.execute("SELECT version_num FROM alembic_version").fetchone()[0])
 
 
-def test_previous_release_upgrades_in_place(tmp_path):
+def test_previous_release_upgrades_in_place(tmp_path: Path) -> None:
     started = time.monotonic()
     previous = tomllib.loads(release.RECORD.read_text())["release"][-1]
     old, new = previous_wheel(previous["commit"]), current_wheel()

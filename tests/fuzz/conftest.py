@@ -71,7 +71,9 @@ class MeshThread:
 
 
 @pytest.fixture(scope="package")
-def fuzz_mesh(tmp_path_factory, demo_hashes) -> Iterator[Mesh]:
+def fuzz_mesh(
+    tmp_path_factory: pytest.TempPathFactory, demo_hashes: dict[str, str]
+) -> Iterator[Mesh]:
     """The seeded mesh on free loopback ports, its event loop in a thread of its own; one for
     every test of this package."""
     runner = MeshThread(tmp_path_factory.mktemp("fuzz-mesh"), demo_hashes)

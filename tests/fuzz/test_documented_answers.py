@@ -43,12 +43,14 @@ def url(mesh: Mesh, path: str) -> str:
 
 
 class TestEdgeAnswersAreDocumented:
-    def test_no_token_is_a_documented_401(self, fuzz_mesh, served):
+    def test_no_token_is_a_documented_401(self, fuzz_mesh: Mesh, served: Any) -> None:
         r = requests.get(url(fuzz_mesh, WORKSPACES), timeout=10)
         assert r.status_code == 401
         conforms(served, "GET", WORKSPACES, r)
 
-    def test_a_body_that_is_not_json_is_a_documented_415(self, fuzz_mesh, served):
+    def test_a_body_that_is_not_json_is_a_documented_415(
+        self, fuzz_mesh: Mesh, served: Any
+    ) -> None:
         r = requests.post(
             url(fuzz_mesh, WORKSPACES),
             data=b"title=x",
@@ -59,7 +61,7 @@ class TestEdgeAnswersAreDocumented:
         assert r.json()["code"] == "unsupported_media_type"
         conforms(served, "POST", WORKSPACES, r)
 
-    def test_malformed_json_is_a_documented_400(self, fuzz_mesh, served):
+    def test_malformed_json_is_a_documented_400(self, fuzz_mesh: Mesh, served: Any) -> None:
         r = requests.post(
             url(fuzz_mesh, WORKSPACES),
             data=b'{"title": ',
@@ -69,7 +71,7 @@ class TestEdgeAnswersAreDocumented:
         assert r.status_code == 400
         conforms(served, "POST", WORKSPACES, r)
 
-    def test_a_body_past_the_limit_is_a_documented_413(self, fuzz_mesh, served):
+    def test_a_body_past_the_limit_is_a_documented_413(self, fuzz_mesh: Mesh, served: Any) -> None:
         r = requests.post(
             url(fuzz_mesh, WORKSPACES),
             data=b'{"title": "' + b"x" * 1_100_000 + b'"}',
@@ -79,7 +81,9 @@ class TestEdgeAnswersAreDocumented:
         assert r.status_code == 413
         conforms(served, "POST", WORKSPACES, r)
 
-    def test_an_unserved_method_is_a_405_problem_naming_the_allowed_ones(self, fuzz_mesh, served):
+    def test_an_unserved_method_is_a_405_problem_naming_the_allowed_ones(
+        self, fuzz_mesh: Mesh, served: Any
+    ) -> None:
         r = requests.put(url(fuzz_mesh, WORKSPACES), headers=fuzz_mesh.bearer("nadia"), timeout=10)
         assert r.status_code == 405
         assert r.headers["Allow"] == "GET, HEAD, POST"
@@ -111,7 +115,9 @@ class TestDateTimesOnTheWire:
     )
 
     @pytest.mark.parametrize(("who", "path"), READS, ids=[p for _, p in READS])
-    def test_rows_read_back_from_sqlite_carry_an_offset(self, fuzz_mesh, served, who, path):
+    def test_rows_read_back_from_sqlite_carry_an_offset(
+        self, fuzz_mesh: Mesh, served: Any, who, path
+    ) -> None:
         """Found by fuzzing: created_at and friends went out without a zone."""
         seeded = fuzz_mesh.seeded
         concrete = path.format(

@@ -21,6 +21,7 @@ import collections
 import os
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,7 +143,9 @@ def fuzz(mesh: Mesh, username: str, partner: str) -> FuzzRun:
 
 
 class TestOpenApiFuzz:
-    def test_as_the_operator(self, fuzz_mesh: Mesh, record_property) -> None:
+    def test_as_the_operator(
+        self, fuzz_mesh: Mesh, record_property: Callable[[str, object], None]
+    ) -> None:
         run = fuzz(fuzz_mesh, "olivia", "acme-hq")
         record_property("fuzz", run.summary())
         print("\nfuzz as operator:", run.summary())
@@ -150,7 +153,9 @@ class TestOpenApiFuzz:
         assert run.statuses[200] > 0 and run.statuses[422] > 0  # valid and invalid calls landed
         assert not run.failures, run.report()
 
-    def test_as_a_partner_admin(self, fuzz_mesh: Mesh, record_property) -> None:
+    def test_as_a_partner_admin(
+        self, fuzz_mesh: Mesh, record_property: Callable[[str, object], None]
+    ) -> None:
         run = fuzz(fuzz_mesh, "nadia", "northwind")
         record_property("fuzz", run.summary())
         print("\nfuzz as partner admin:", run.summary())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,11 +14,12 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from mesh.identityroute import default_tls
+from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.infra import serve_app
 from tests.support.services import run_service
-from tests.support.tokens import TEST_IDENTITY_URL
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys
 
 
 def gateway_settings(nats_url: str, **overrides: Any) -> GatewaySettings:
@@ -34,7 +36,7 @@ def gateway_settings(nats_url: str, **overrides: Any) -> GatewaySettings:
 
 @pytest.fixture
 def start_gateway(
-    nats_url, test_keys
+    nats_url: str, test_keys: TestKeys
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]:
     """Starts a real gateway (uvicorn on loopback) with given settings; yields a client for it."""
 
@@ -58,14 +60,18 @@ def start_gateway(
 
 
 @pytest.fixture
-async def gateway(start_gateway) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway(
+    start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client for a real gateway with default settings."""
     async with start_gateway() as client:
         yield client
 
 
 @pytest.fixture
-async def profile(nats_url, tmp_path, test_keys):
+async def profile(
+    nats_url: str, tmp_path: Path, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """The real profile service (it serves the echo operation) on the test NATS.
 
     The gateway holds no data, so its tests run the service on SQLite only; the

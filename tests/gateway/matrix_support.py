@@ -144,7 +144,7 @@ class Callers:
             return None
         claims = self.payload(kind, op)
         if kind == "alg_none":
-            return jwt.encode(claims, None, algorithm="none", headers={"typ": "at+jwt"})
+            return jwt.encode(claims, "", algorithm="none", headers={"typ": "at+jwt"})
         if kind == "expired":
             claims.update(iat=claims["iat"] - 3600, exp=claims["iat"] - 600)
         signer = self.forger if kind == "bad_signature" else self.tokens

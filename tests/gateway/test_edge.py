@@ -9,6 +9,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +25,10 @@ from mesh.localnats import (
     wait_port,
 )
 from mesh.logging import JsonFormatter
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
+from tests.support.tokens import TestKeys, TokenFactory
 
 ECHO = "/v1/ecosystems/acme/echo"
 MASHUP = "/v1/ecosystems/acme/mashup"
@@ -33,7 +37,7 @@ PORTAL = "https://portal.acme.example"
 
 class TestSecurityHeaders:
     @pytest.mark.parametrize("path", [ECHO, "/healthz", "/openapi.json", "/v1/unknown"])
-    async def test_every_response_carries_them(self, gateway, path):
+    async def test_every_response_carries_them(self, gateway: httpx.AsyncClient, path: str) -> None:
         r = await gateway.get(path)
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["x-frame-options"] == "DENY"
@@ -42,20 +46,24 @@ class TestSecurityHeaders:
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert "strict-transport-security" in r.headers
 
-    async def test_request_id_is_kept_when_sane_and_replaced_otherwise(self, gateway):
+    async def test_request_id_is_kept_when_sane_and_replaced_otherwise(
+        self, gateway: httpx.AsyncClient
+    ) -> None:
         kept = await gateway.get("/healthz", headers={"X-Request-Id": "abc-123"})
         assert kept.headers["x-request-id"] == "abc-123"
         replaced = await gateway.get("/healthz", headers={"X-Request-Id": "bad id\twith spaces"})
         assert replaced.headers["x-request-id"] != "bad id\twith spaces"
         assert len(replaced.headers["x-request-id"]) == 16
 
-    async def test_problems_name_the_request_id(self, gateway):
+    async def test_problems_name_the_request_id(self, gateway: httpx.AsyncClient) -> None:
         r = await gateway.get(ECHO, headers={"X-Request-Id": "trace-me"})
         assert r.json()["request_id"] == "trace-me"
 
 
 @pytest.fixture
-async def cors_gateway(start_gateway):
+async def cors_gateway(
+    start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway where ecosystem acme admits the portal's origin and globex admits none."""
     async with start_gateway(cors_origins={"acme": [PORTAL], "globex": []}) as client:
         yield client
@@ -70,7 +78,7 @@ def preflight(origin: str) -> dict[str, str]:
 
 
 class TestCors:
-    async def test_preflight_from_an_allowed_origin(self, cors_gateway):
+    async def test_preflight_from_an_allowed_origin(self, cors_gateway: httpx.AsyncClient) -> None:
         r = await cors_gateway.options(ECHO, headers=preflight(PORTAL))
         assert r.status_code == 204
         assert r.headers["access-control-allow-origin"] == PORTAL
@@ -83,14 +91,16 @@ class TestCors:
         [(ECHO, "https://evil.example"), ("/v1/ecosystems/globex/echo", PORTAL)],
         ids=["foreign-origin", "origin-of-another-ecosystem"],
     )
-    async def test_preflight_refused(self, cors_gateway, path, origin):
+    async def test_preflight_refused(
+        self, cors_gateway: httpx.AsyncClient, path: str, origin: str
+    ) -> None:
         r = await cors_gateway.options(path, headers=preflight(origin))
         assert r.status_code >= 400
         assert "access-control-allow-origin" not in r.headers
 
     async def test_actual_request_exposes_headers_to_allowed_origin_only(
-        self, cors_gateway, tokens
-    ):
+        self, cors_gateway: httpx.AsyncClient, tokens: TokenFactory
+    ) -> None:
         ok = await cors_gateway.get(ECHO, headers={"Origin": PORTAL, **bearer(tokens.mint())})
         assert ok.headers["access-control-allow-origin"] == PORTAL
         assert "RateLimit" in ok.headers["access-control-expose-headers"]
@@ -100,7 +110,11 @@ class TestCors:
 
 
 class TestBodyLimit:
-    async def test_declared_length_over_the_limit_is_413(self, start_gateway, tokens):
+    async def test_declared_length_over_the_limit_is_413(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        tokens: TokenFactory,
+    ) -> None:
         async with start_gateway(max_body_bytes=100) as gw:
             r = await gw.post(
                 MASHUP, content=b"{" + b" " * 200 + b"}", headers=bearer(tokens.mint())
@@ -108,8 +122,12 @@ class TestBodyLimit:
         assert r.status_code == 413
         assert r.json()["code"] == "payload_too_large"
 
-    async def test_chunked_body_over_the_limit_is_413(self, start_gateway, tokens):
-        async def chunks():
+    async def test_chunked_body_over_the_limit_is_413(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        tokens: TokenFactory,
+    ) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b" " * 50
 
@@ -123,11 +141,11 @@ class TestBodyLimit:
 
 
 class TestProbes:
-    async def test_healthz_and_readyz(self, gateway):
+    async def test_healthz_and_readyz(self, gateway: httpx.AsyncClient) -> None:
         assert (await gateway.get("/healthz")).json() == {"status": "ok"}
         assert (await gateway.get("/readyz")).status_code == 200
 
-    async def test_readyz_fails_while_nats_is_gone(self, test_keys):
+    async def test_readyz_fails_while_nats_is_gone(self, test_keys: TestKeys) -> None:
         with local_nats() as url:
             app = create_app(gateway_settings(url), verifier=test_keys.verifier())
             server = serve_app(app)
@@ -146,8 +164,8 @@ class TestProbes:
         await server.__aexit__(None, None, None)
 
     async def test_waits_for_nats_answering_503_then_becomes_ready(
-        self, test_keys, tokens, tmp_path
-    ):
+        self, test_keys: TestKeys, tokens: TokenFactory, tmp_path: Path
+    ) -> None:
         """NATS not there at start: the gateway keeps trying instead of exiting, answers 503
         (probe and operations alike), and is ready by itself once NATS and the stream are."""
         port = free_port()
@@ -171,7 +189,9 @@ class TestProbes:
 
 
 class TestAccessLog:
-    async def test_one_json_line_per_request_with_ids(self, gateway, profile, tokens):
+    async def test_one_json_line_per_request_with_ids(
+        self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         lines: list[str] = []
 
         class Collect(logging.Handler):
@@ -203,7 +223,7 @@ class TestAccessLog:
 
 @pytest.mark.slow  # real processes
 class TestProcess:
-    async def test_python_m_gateway_serves_and_stops_cleanly(self, nats_url):
+    async def test_python_m_gateway_serves_and_stops_cleanly(self, nats_url: str) -> None:
         port, ops = free_port(), free_port()
         env = {
             **os.environ,
@@ -250,7 +270,9 @@ class TestProcess:
 
 
 @pytest.fixture
-async def operated(start_gateway):
+async def operated(
+    start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """A gateway with its operations port on a known free port: ``(client, ops URL)``."""
     port = free_port()
     async with start_gateway(observe_port=port) as client:
@@ -259,8 +281,8 @@ async def operated(start_gateway):
 
 class TestOperationsPort:
     async def test_metrics_count_requests_by_route_status_and_partner(
-        self, operated, profile, tokens
-    ):
+        self, operated: tuple[httpx.AsyncClient, str], profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         gateway, ops = operated
         await gateway.get(ECHO, headers=bearer(tokens.mint(partner="fabrikam")))
         async with httpx.AsyncClient() as http:
@@ -270,14 +292,18 @@ class TestOperationsPort:
         assert any(all(w in line for w in wanted) for line in counted)
         assert "pm_gateway_upstream_seconds_bucket" in text
 
-    async def test_the_public_port_serves_no_metrics(self, operated, tokens):
+    async def test_the_public_port_serves_no_metrics(
+        self, operated: tuple[httpx.AsyncClient, str], tokens: TokenFactory
+    ) -> None:
         gateway, _ = operated
         for headers in ({}, bearer(tokens.mint(roles=["operator"], partner=None))):
             r = await gateway.get("/metrics", headers=headers)
             assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
             assert "pm_http_requests_total" not in r.text
 
-    async def test_probes_answer_on_both_ports(self, operated):
+    async def test_probes_answer_on_both_ports(
+        self, operated: tuple[httpx.AsyncClient, str]
+    ) -> None:
         gateway, ops = operated
         async with httpx.AsyncClient() as http:
             for path in ("/healthz", "/readyz"):

@@ -3,29 +3,32 @@ public issuer: inside a cluster the public address is the ingress (or unreachabl
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi import FastAPI, Request
 
 from gateway.app import create_app
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.support.infra import serve_app
-from tests.support.tokens import TEST_IDENTITY_URL
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 
 ECHO = "/v1/ecosystems/acme/echo"
 
 
-def identity_stand_in(jwk: dict) -> tuple[FastAPI, list[str]]:
+def identity_stand_in(jwk: dict[str, Any]) -> tuple[FastAPI, list[str]]:
     """Discovery and keys for /eco/acme, naming only the public (unreachable) address."""
     app, seen = FastAPI(), []
     issuer = f"{TEST_IDENTITY_URL}/eco/acme"
 
     @app.get("/eco/acme/.well-known/openid-configuration")
-    async def discovery(request: Request) -> dict:
+    async def discovery(request: Request) -> dict[str, Any]:
         seen.append(request.url.path)
         return {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}
 
     @app.get("/eco/acme/jwks")
-    async def keys(request: Request) -> dict:
+    async def keys(request: Request) -> dict[str, Any]:
         seen.append(request.url.path)
         return {"keys": [jwk]}
 
@@ -39,7 +42,9 @@ async def call_echo(nats_url: str, token: str, **overrides: str) -> httpx.Respon
 
 
 class TestInternalIdentityUrl:
-    async def test_keys_come_from_the_internal_address(self, nats_url, profile, test_keys, tokens):
+    async def test_keys_come_from_the_internal_address(
+        self, nats_url: str, profile: ServiceRuntime, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         stand_in, seen = identity_stand_in(test_keys.public_jwk)
         async with serve_app(stand_in) as internal:
             r = await call_echo(
@@ -50,8 +55,8 @@ class TestInternalIdentityUrl:
         assert "/eco/acme/jwks" in seen
 
     async def test_without_it_the_public_address_is_tried_and_the_token_refused(
-        self, nats_url, profile, test_keys, tokens
-    ):
+        self, nats_url: str, profile: ServiceRuntime, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         stand_in, seen = identity_stand_in(test_keys.public_jwk)
         async with serve_app(stand_in):
             r = await call_echo(nats_url, tokens.mint(eco="acme", sub="noah"))

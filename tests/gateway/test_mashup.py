@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import httpx
 import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from pydantic import BaseModel
 
 from contracts.claims import Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
+from tests.support.tokens import TokenFactory
 
 MASHUP = "/v1/ecosystems/acme/mashup"
 ECHO = "/v1/ecosystems/acme/echo"
@@ -36,11 +44,11 @@ SLOW = Operation(
 
 
 @pytest.fixture
-async def slow_service(nc):
+async def slow_service(nc: Client) -> AsyncIterator[dict[str, int]]:
     """A real NATS responder for SLOW that records how many calls it held at once."""
     state = {"in_flight": 0, "peak": 0}
 
-    async def answer(msg):
+    async def answer(msg: Msg) -> None:
         state["in_flight"] += 1
         state["peak"] = max(state["peak"], state["in_flight"])
         try:
@@ -49,7 +57,7 @@ async def slow_service(nc):
         finally:
             state["in_flight"] -= 1
 
-    async def handle(msg):
+    async def handle(msg: Msg) -> None:
         asyncio.get_running_loop().create_task(answer(msg))
 
     sub = await nc.subscribe(SLOW.subject, cb=handle)
@@ -59,15 +67,23 @@ async def slow_service(nc):
 
 
 @pytest.fixture
-async def mesh_gateway(start_gateway):
+async def mesh_gateway(
+    start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway serving the registry plus the slow test operation."""
     async with start_gateway(operations=(*OPERATIONS, SLOW), mashup_max_items=8) as client:
         yield client
 
 
 class TestPartialResults:
-    async def test_each_item_gets_its_own_status(self, mesh_gateway, profile, slow_service, tokens):
-        batch = {
+    async def test_each_item_gets_its_own_status(
+        self,
+        mesh_gateway: httpx.AsyncClient,
+        profile: ServiceRuntime,
+        slow_service: dict[str, int],
+        tokens: TokenFactory,
+    ) -> None:
+        batch: dict[str, Any] = {
             "timeout": 0.5,
             "requests": [
                 {"id": "ok", "path": ECHO, "query": {"message": "hi"}},
@@ -95,7 +111,9 @@ class TestPartialResults:
         assert reply["results"][1]["body"]["code"] == "forbidden"
         assert reply["complete"] is False
 
-    async def test_items_run_concurrently(self, mesh_gateway, slow_service, tokens):
+    async def test_items_run_concurrently(
+        self, mesh_gateway: httpx.AsyncClient, slow_service: dict[str, int], tokens: TokenFactory
+    ) -> None:
         items = [
             {"id": str(i), "path": "/v1/ecosystems/acme/slow", "query": {"delay": 0.3}}
             for i in range(4)
@@ -105,7 +123,9 @@ class TestPartialResults:
         assert r.json()["complete"] is True
         assert slow_service["peak"] == 4
 
-    async def test_each_item_is_authorised_with_its_own_policy(self, mesh_gateway, profile, tokens):
+    async def test_each_item_is_authorised_with_its_own_policy(
+        self, mesh_gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(scope=Scope.PROFILE_READ.value)
         batch = {"requests": [{"id": "a", "path": ECHO}, {"id": "b", "path": ECHO}]}
         r = await mesh_gateway.post(MASHUP, json=batch, headers=bearer(token))
@@ -114,8 +134,8 @@ class TestPartialResults:
         assert "mesh:ping" in r.json()["results"][0]["body"]["detail"]
 
     async def test_item_body_and_query_are_merged_like_a_direct_call(
-        self, mesh_gateway, profile, tokens
-    ):
+        self, mesh_gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         batch = {"requests": [{"id": "a", "path": ECHO, "query": {"message": "q", "eco": "zz"}}]}
         r = await mesh_gateway.post(MASHUP, json=batch, headers=bearer(tokens.mint()))
         body = r.json()["results"][0]["body"]
@@ -123,11 +143,13 @@ class TestPartialResults:
 
 
 class TestTheBatchItself:
-    async def test_anonymous_is_401(self, mesh_gateway):
+    async def test_anonymous_is_401(self, mesh_gateway: httpx.AsyncClient) -> None:
         r = await mesh_gateway.post(MASHUP, json={"requests": [{"id": "a", "path": ECHO}]})
         assert r.status_code == 401
 
-    async def test_token_of_another_ecosystem_is_403(self, mesh_gateway, tokens):
+    async def test_token_of_another_ecosystem_is_403(
+        self, mesh_gateway: httpx.AsyncClient, tokens: TokenFactory
+    ) -> None:
         batch = {"requests": [{"id": "a", "path": ECHO}]}
         r = await mesh_gateway.post(MASHUP, json=batch, headers=bearer(tokens.mint(eco="globex")))
         assert r.status_code == 403
@@ -153,12 +175,19 @@ class TestTheBatchItself:
             "shape",
         ],
     )
-    async def test_malformed_batches_are_422(self, mesh_gateway, tokens, batch):
+    async def test_malformed_batches_are_422(
+        self,
+        mesh_gateway: httpx.AsyncClient,
+        tokens: TokenFactory,
+        batch: dict[str, Any] | dict[str, list[dict[str, str]]] | dict[str, bool],
+    ) -> None:
         r = await mesh_gateway.post(MASHUP, json=batch, headers=bearer(tokens.mint()))
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
 
-    async def test_body_that_is_not_json_is_400(self, mesh_gateway, tokens):
+    async def test_body_that_is_not_json_is_400(
+        self, mesh_gateway: httpx.AsyncClient, tokens: TokenFactory
+    ) -> None:
         r = await mesh_gateway.post(
             MASHUP,
             content=b"{nope",
@@ -166,12 +195,14 @@ class TestTheBatchItself:
         )
         assert r.status_code == 400
 
-    async def test_body_of_another_media_type_is_415(self, mesh_gateway, tokens):
+    async def test_body_of_another_media_type_is_415(
+        self, mesh_gateway: httpx.AsyncClient, tokens: TokenFactory
+    ) -> None:
         r = await mesh_gateway.post(
             MASHUP, content=b"a=b", headers={**bearer(tokens.mint()), "Content-Type": "text/plain"}
         )
         assert r.status_code == 415
 
 
-def test_echo_is_in_the_registry():
+def test_echo_is_in_the_registry() -> None:
     assert system.ECHO in OPERATIONS

@@ -11,11 +11,13 @@ the service (e.g. "a person edits only their own profile"), never from the polic
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import httpx
 import nats
 import pytest
+from pydantic import BaseModel
 
 from contracts.claims import Scope
 from contracts.policy import Operation, Policy
@@ -24,7 +26,7 @@ from contracts.v1 import system
 from gateway import metrics
 from gateway.app import create_app
 from gateway.routes import RouteConfigError, RouteTable, check_operation
-from mesh.service import MeshService
+from mesh.service import Call, MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
     KINDS,
@@ -36,6 +38,7 @@ from tests.gateway.matrix_support import (
 )
 from tests.support import infra
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys, TokenFactory
 
 SERVICES = discover_services()
 # How contracts.policy.decide words its denials (a service repeating the gateway's check).
@@ -50,13 +53,20 @@ SERVED = {s.name for s in SERVICES}
 
 
 @pytest.fixture(scope="module", params=infra.database_engines())
-async def mesh(request, nats_url, test_keys, postgres_admin_url, tmp_path_factory):
+async def mesh(
+    request: pytest.FixtureRequest,
+    nats_url: str,
+    test_keys: TestKeys,
+    postgres_admin_url: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[httpx.AsyncClient]:
     """Every service under services/ (each with its own database) and a gateway in front."""
     async with AsyncExitStack() as stack:
         for spec in SERVICES:
             if request.param == "sqlite":
                 url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp(spec.name) / 'db.sqlite'}"
             else:
+                assert postgres_admin_url, "postgres engine selected without a server"
                 url, name = await infra.create_pg_database(postgres_admin_url)
                 stack.push_async_callback(infra.drop_pg_database, postgres_admin_url, name)
             await stack.enter_async_context(
@@ -80,20 +90,22 @@ async def mesh(request, nats_url, test_keys, postgres_admin_url, tmp_path_factor
 
 
 @pytest.fixture(scope="module")
-def callers(tokens) -> Callers:
+def callers(tokens: TokenFactory) -> Callers:
     """Tokens of every caller kind (real RS256, plus forged, expired and unsigned ones)."""
     return Callers(tokens)
 
 
 def forwarded(op_name: str) -> float:
     """How many calls of the operation the gateway has forwarded over NATS so far."""
-    samples = metrics.upstream_requests.collect()[0].samples
+    samples = next(iter(metrics.upstream_requests.collect())).samples
     return sum(
         s.value for s in samples if s.name.endswith("_total") and s.labels["operation"] == op_name
     )
 
 
-async def call_as(mesh: httpx.AsyncClient, callers: Callers, op: Operation, kind: str):
+async def call_as(
+    mesh: httpx.AsyncClient, callers: Callers, op: Operation, kind: str
+) -> httpx.Response:
     token = callers.token(kind, op)
     fields = call_fields(op)
     takes_body = op.method in ("POST", "PUT", "PATCH")
@@ -126,7 +138,7 @@ def edge_rejected(r: httpx.Response) -> bool:
 
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-async def test_matrix(mesh, callers, op):
+async def test_matrix(mesh: httpx.AsyncClient, callers: Callers, op: Operation) -> None:
     """Every caller kind in turn; the gateway must forward exactly the calls the policy admits."""
     problems = []
     for kind in KINDS:
@@ -148,13 +160,13 @@ async def test_matrix(mesh, callers, op):
 
 class TestEveryRouteHasAPolicy:
     @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-    def test_registry_operation_is_servable(self, op):
+    def test_registry_operation_is_servable(self, op: Operation) -> None:
         check_operation(op)
 
-    def test_the_registry_loads_as_one_route_table(self):
+    def test_the_registry_loads_as_one_route_table(self) -> None:
         assert len(RouteTable(OPERATIONS).routes) == len(OPERATIONS)
 
-    def test_matrix_covers_a_real_service(self):
+    def test_matrix_covers_a_real_service(self) -> None:
         assert "profile" in SERVED
 
     @pytest.mark.parametrize(
@@ -169,14 +181,16 @@ class TestEveryRouteHasAPolicy:
         ],
         ids=["no-policy", "no-scope", "unbound-partner", "unbound-eco", "path-param", "method"],
     )
-    def test_an_unenforceable_route_fails_the_build(self, nats_url, change, why):
+    def test_an_unenforceable_route_fails_the_build(
+        self, nats_url: str, change: dict[str, None] | dict[str, Policy] | dict[str, str], why: str
+    ) -> None:
         broken = dataclasses.replace(system.ECHO, name="broken.op", **change)
         with pytest.raises(RouteConfigError, match=why):
             RouteTable([*OPERATIONS, broken])
         with pytest.raises(RouteConfigError):
             create_app(gateway_settings(nats_url), operations=[broken])
 
-    def test_a_public_route_needs_no_scope(self):
+    def test_a_public_route_needs_no_scope(self) -> None:
         public = dataclasses.replace(
             system.ECHO, name="public.op", policy=Policy(scope=None, public=True)
         )
@@ -200,12 +214,12 @@ TABLE: dict[str, dict[str, int]] = {
 
 
 @pytest.fixture(scope="module")
-async def synthetic_mesh(nats_url, test_keys):
+async def synthetic_mesh(nats_url: str, test_keys: TestKeys) -> AsyncIterator[httpx.AsyncClient]:
     """A real MeshService serving the synthetic operations, and a gateway routing them."""
     nc = await nats.connect(nats_url)
     service = MeshService(nc, "testing", "0.0.1", test_keys.verifier())
 
-    async def echo(call, body):
+    async def echo(call: Call, body: BaseModel) -> BaseModel:
         return body
 
     for op in SYNTHETIC:
@@ -221,7 +235,9 @@ async def synthetic_mesh(nats_url, test_keys):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("op", SYNTHETIC, ids=lambda op: op.name)
-async def test_matrix_machinery_against_a_written_table(synthetic_mesh, callers, op, kind):
+async def test_matrix_machinery_against_a_written_table(
+    synthetic_mesh: httpx.AsyncClient, callers: Callers, op: Operation, kind: str
+) -> None:
     want = TABLE[op.name.removeprefix("testing.")][kind]
     computed = callers.expected_denial(kind, op)
     assert (computed or OK) == want, "the matrix computes another status than the table"

@@ -128,7 +128,9 @@ async def echo(api: httpx.AsyncClient, token: str) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-async def mesh(nats_url, tmp_path_factory, demo_hashes) -> AsyncIterator[Mesh]:
+async def mesh(
+    nats_url: str, tmp_path_factory: pytest.TempPathFactory, demo_hashes: dict[str, str]
+) -> AsyncIterator[Mesh]:
     """identity (uvicorn) + the profile service, verifying tokens against identity's JWKS."""
     work = tmp_path_factory.mktemp("revocation")
     settings, creds, idp_app = await start_idp(
@@ -155,7 +157,9 @@ async def mesh(nats_url, tmp_path_factory, demo_hashes) -> AsyncIterator[Mesh]:
 
 
 class TestAccessTokenRevocation:
-    async def test_revoked_token_is_refused_by_gateway_and_service_even_after_restart(self, mesh):
+    async def test_revoked_token_is_refused_by_gateway_and_service_even_after_restart(
+        self, mesh: Mesh
+    ) -> None:
         revoked, other = await mesh.client_token(), await mesh.client_token("contoso-backend")
         async with mesh.gateway() as api:
             for token in (revoked, other):  # both verified and cached by gateway and service
@@ -187,7 +191,9 @@ class TestAccessTokenRevocation:
             assert resp.status_code == 401 and "revoked" in resp.json()["detail"]
             assert (await echo(restarted, other)).status_code == 200
 
-    async def test_reused_refresh_token_revokes_the_access_tokens_of_its_family(self, mesh):
+    async def test_reused_refresh_token_revokes_the_access_tokens_of_its_family(
+        self, mesh: Mesh
+    ) -> None:
         first = await mesh.person_tokens("noah")
         refreshed = await refresh_grant(mesh.http, mesh.issuer, first["refresh_token"])
         second = refreshed.json()
@@ -205,14 +211,14 @@ class TestAccessTokenRevocation:
             await until(family_refused)
             assert (await echo(api, bystander["access_token"])).status_code == 200
 
-    async def test_revoking_a_refresh_token_revokes_its_access_token(self, mesh):
+    async def test_revoking_a_refresh_token_revokes_its_access_token(self, mesh: Mesh) -> None:
         tokens = await mesh.person_tokens("felix")
         async with mesh.gateway() as api:
             assert (await echo(api, tokens["access_token"])).status_code == 200
             await mesh.revoke(tokens["refresh_token"], "refresh_token", public=True)
             await until_refused(api, tokens["access_token"])
 
-    async def test_disabling_a_person_revokes_their_access_tokens(self, mesh):
+    async def test_disabling_a_person_revokes_their_access_tokens(self, mesh: Mesh) -> None:
         fatima = await mesh.person_tokens("fatima")
         carlos = await mesh.person_tokens("carlos")
         async with mesh.gateway() as api:
@@ -222,7 +228,9 @@ class TestAccessTokenRevocation:
             assert (await echo(api, carlos["access_token"])).status_code == 200
             assert await mesh.service_says(carlos["access_token"]) == "ok"
 
-    async def test_disabling_a_person_cuts_off_tokens_identity_keeps_no_record_of(self, mesh):
+    async def test_disabling_a_person_cuts_off_tokens_identity_keeps_no_record_of(
+        self, mesh: Mesh
+    ) -> None:
         """A token exchanged for a person (no refresh row behind it) stops working too."""
         noah = await mesh.person_tokens("noah")
         resp = await mesh.http.post(
@@ -248,7 +256,9 @@ class TestAccessTokenRevocation:
             finally:
                 await mesh.set_active("northwind", "noah", True)
 
-    async def test_revocation_is_idempotent_and_an_unknown_token_changes_nothing(self, mesh):
+    async def test_revocation_is_idempotent_and_an_unknown_token_changes_nothing(
+        self, mesh: Mesh
+    ) -> None:
         token = await mesh.client_token()
         await mesh.revoke(token)
         await mesh.revoke(token)  # RFC 7009: still 200

@@ -9,14 +9,19 @@ counted; the whole-request deadline answers 504; a service at its own bound answ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
+from nats.aio.client import Client
 from prometheus_client import REGISTRY
 
 from contracts.errors import PROBLEM_TYPE_BASE
 from tests.gateway.conftest import bearer
 from tests.support.held import held_echo
+from tests.support.tokens import TestKeys, TokenFactory
 
 ECHO = "/v1/ecosystems/acme/echo"
 EVENTS = {"Accept": "text/event-stream"}
@@ -32,18 +37,20 @@ def service_count(code: str) -> float:
 
 
 @pytest.fixture
-def auth(tokens) -> dict[str, str]:
+def auth(tokens: TokenFactory) -> dict[str, str]:
     """A member of acme, whose token allows the echo."""
     return bearer(tokens.mint(eco="acme"))
 
 
-def holding(client, auth, extra: dict[str, str] | None = None) -> asyncio.Task:
+def holding(
+    client: httpx.AsyncClient, auth: dict[str, str], extra: dict[str, str] | None = None
+) -> asyncio.Task[httpx.Response]:
     """A call the service holds until released, in flight meanwhile."""
     headers = {**auth, **(extra or {})}
     return asyncio.create_task(client.get(ECHO, params={"message": "hold"}, headers=headers))
 
 
-def assert_overloaded(r, detail_names: str) -> None:
+def assert_overloaded(r: httpx.Response, detail_names: str) -> None:
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "1"
     assert r.headers["content-type"] == "application/problem+json"
@@ -56,8 +63,12 @@ def assert_overloaded(r, detail_names: str) -> None:
 
 class TestInFlightBound:
     async def test_beyond_the_bound_is_refused_at_once_and_the_admitted_succeed(
-        self, start_gateway, nc, test_keys, auth
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(max_in_flight=2, rate_limits_enabled=False) as gw,
@@ -79,8 +90,12 @@ class TestInFlightBound:
             assert shed_count("in_flight") == before + 1
 
     async def test_a_refusal_is_the_same_for_anyone_and_keeps_a_sane_request_id(
-        self, start_gateway, nc, test_keys, auth
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         """Shed before authentication: no token, a bad token or a POST with a body all
         get the same 503, without a word about who may call."""
         async with (
@@ -102,7 +117,13 @@ class TestInFlightBound:
             held.release.set()
             assert (await blocker).status_code == 200
 
-    async def test_probes_are_never_shed(self, start_gateway, nc, test_keys, auth):
+    async def test_probes_are_never_shed(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(max_in_flight=1, rate_limits_enabled=False) as gw,
@@ -115,7 +136,13 @@ class TestInFlightBound:
             held.release.set()
             assert (await blocker).status_code == 200
 
-    async def test_event_streams_are_not_counted(self, start_gateway, nc, test_keys, auth):
+    async def test_event_streams_are_not_counted(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(max_in_flight=1, rate_limits_enabled=False) as gw,
@@ -130,7 +157,13 @@ class TestInFlightBound:
             held.release.set()
             assert (await stream).status_code == 200 and (await blocker).status_code == 200
 
-    async def test_declared_stream_paths_are_not_counted(self, start_gateway, nc, test_keys, auth):
+    async def test_declared_stream_paths_are_not_counted(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(max_in_flight=1, stream_paths=[ECHO], rate_limits_enabled=False) as gw,
@@ -140,7 +173,13 @@ class TestInFlightBound:
             held.release.set()
             assert [r.status_code for r in await asyncio.gather(*calls)] == [200, 200, 200]
 
-    async def test_a_bound_of_zero_sheds_nothing(self, start_gateway, nc, test_keys, auth):
+    async def test_a_bound_of_zero_sheds_nothing(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(max_in_flight=0, rate_limits_enabled=False) as gw,
@@ -155,8 +194,12 @@ class TestInFlightBound:
 
 class TestDeadline:
     async def test_a_slow_service_is_cut_at_the_deadline_which_travels_with_the_call(
-        self, start_gateway, nc, test_keys, auth
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         """The NATS hop waits no longer than what is left of the request's deadline (not
         the 2 s request_timeout of these tests), and the service is told when that is."""
         async with (
@@ -176,12 +219,16 @@ class TestDeadline:
             assert quick.status_code == 200, "the cut request no longer counts in flight"
 
     async def test_the_deadline_covers_the_whole_request_not_only_the_nats_hop(
-        self, start_gateway, nc, test_keys, auth
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         """A body that trickles in slower than the deadline: cut while the gateway still
         reads it, before any NATS call, answered 504, and its slot freed."""
 
-        async def trickle():
+        async def trickle() -> AsyncIterator[bytes]:
             yield b'{"calls": '
             await asyncio.sleep(1)  # httpx reads the reply once the whole body is sent
             yield b"[]}"
@@ -205,7 +252,13 @@ class TestDeadline:
             quick = await gw.get(ECHO, params={"message": "now"}, headers=auth)
             assert quick.status_code == 200, "the cut request no longer counts in flight"
 
-    async def test_streams_are_not_cut(self, start_gateway, nc, test_keys, auth):
+    async def test_streams_are_not_cut(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
             start_gateway(request_deadline_s=0.2, rate_limits_enabled=False) as gw,
@@ -224,8 +277,12 @@ class TestDeadline:
 
 class TestServiceBound:
     async def test_a_service_at_capacity_is_a_503_with_retry_after(
-        self, start_gateway, nc, test_keys, auth
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        nc: Client,
+        test_keys: TestKeys,
+        auth: dict[str, str],
+    ) -> None:
         async with (
             held_echo(nc, test_keys.verifier(), max_concurrency=1) as held,
             start_gateway(rate_limits_enabled=False) as gw,

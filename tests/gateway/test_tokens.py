@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -25,7 +28,7 @@ from tests.gateway.conftest import bearer, gateway_settings
 from tests.support import tokens as minting
 from tests.support.infra import serve_app
 from tests.support.services import run_service
-from tests.support.tokens import TEST_IDENTITY_URL, TokenFactory
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 
 ECHO = "/v1/ecosystems/acme/echo"
 
@@ -55,7 +58,7 @@ class CountingKeys:
 
 
 @pytest.fixture(scope="module")
-def bad(tokens, test_keys) -> dict[str, str]:
+def bad(tokens: TokenFactory, test_keys: TestKeys) -> dict[str, str]:
     """One token for every way a token can be wrong."""
     return bad_tokens(tokens, test_keys)
 
@@ -71,7 +74,7 @@ def bad_tokens(tokens: TokenFactory, test_keys: minting.TestKeys) -> dict[str, s
         "wrong_audience": tokens.mint(aud="someone-else"),
         "unknown_kid": tokens.mint(headers={"kid": "no-such-key"}),
         "bad_signature": other.mint(),
-        "alg_none": jwt.encode(tokens.claims(), None, algorithm="none", headers={"typ": "at+jwt"}),
+        "alg_none": jwt.encode(tokens.claims(), "", algorithm="none", headers={"typ": "at+jwt"}),
         "alg_confusion_hs256": hs256_with_public_key(tokens),
         "not_an_access_token": tokens.mint(headers={"typ": "JWT"}),
         "untrusted_issuer": tokens.mint(iss="https://evil.example/eco/acme"),
@@ -106,17 +109,21 @@ BAD = [
 
 class TestVerifier:
     @pytest.mark.parametrize("kind", BAD)
-    async def test_bad_tokens_are_refused(self, bad, test_keys, kind):
+    async def test_bad_tokens_are_refused(
+        self, bad: dict[str, str], test_keys: TestKeys, kind: str
+    ) -> None:
         token = bad[kind]
         with pytest.raises(MeshError) as err:
             await test_keys.verifier().verify(token)
         assert err.value.code is ErrorCode.UNAUTHENTICATED
 
-    async def test_a_good_token_passes(self, tokens, test_keys):
+    async def test_a_good_token_passes(self, tokens: TokenFactory, test_keys: TestKeys) -> None:
         claims = await test_keys.verifier().verify(tokens.mint(sub="ann", roles=[Role.BROKER]))
         assert claims.sub == "ann" and claims.has_role(Role.BROKER)
 
-    async def test_cache_skips_verification_of_a_repeated_token(self, tokens, test_keys):
+    async def test_cache_skips_verification_of_a_repeated_token(
+        self, tokens: TokenFactory, test_keys: TestKeys
+    ) -> None:
         keys = CountingKeys(test_keys)
         verifier = TokenVerifier(keys, TEST_IDENTITY_URL, "partnermesh", cache_size=100)
         token = tokens.mint()
@@ -124,7 +131,9 @@ class TestVerifier:
             await verifier.verify(token)
         assert keys.lookups == 1
 
-    async def test_without_cache_every_call_verifies(self, tokens, test_keys):
+    async def test_without_cache_every_call_verifies(
+        self, tokens: TokenFactory, test_keys: TestKeys
+    ) -> None:
         keys = CountingKeys(test_keys)
         verifier = TokenVerifier(keys, TEST_IDENTITY_URL, "partnermesh", cache_size=0)
         token = tokens.mint()
@@ -132,7 +141,9 @@ class TestVerifier:
             await verifier.verify(token)
         assert keys.lookups == 3
 
-    async def test_cache_never_accepts_a_token_it_refused(self, bad, test_keys):
+    async def test_cache_never_accepts_a_token_it_refused(
+        self, bad: dict[str, str], test_keys: TestKeys
+    ) -> None:
         verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh", cache_size=100)
         for _ in range(2):
             with pytest.raises(MeshError):
@@ -141,18 +152,24 @@ class TestVerifier:
 
 class TestAtTheEdge:
     @pytest.mark.parametrize("kind", BAD)
-    async def test_bad_tokens_get_401_problems(self, gateway, bad, kind):
+    async def test_bad_tokens_get_401_problems(
+        self, gateway: httpx.AsyncClient, bad: dict[str, str], kind: str
+    ) -> None:
         r = await gateway.get(ECHO, headers=bearer(bad[kind]))
         assert r.status_code == 401
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "unauthenticated"
 
     @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "token abc"])
-    async def test_malformed_authorization_is_401(self, gateway, header):
+    async def test_malformed_authorization_is_401(
+        self, gateway: httpx.AsyncClient, header: str
+    ) -> None:
         r = await gateway.get(ECHO, headers={"Authorization": header})
         assert r.status_code == 401
 
-    async def test_token_of_one_ecosystem_on_another_ecosystems_path_is_403(self, gateway, tokens):
+    async def test_token_of_one_ecosystem_on_another_ecosystems_path_is_403(
+        self, gateway: httpx.AsyncClient, tokens: TokenFactory
+    ) -> None:
         r = await gateway.get("/v1/ecosystems/globex/echo", headers=bearer(tokens.mint(eco="acme")))
         assert r.status_code == 403
         assert "another ecosystem" in r.json()["detail"]
@@ -162,19 +179,19 @@ class JwksServer:
     """A real HTTP issuer: OIDC discovery and a JWKS whose keys a test can change."""
 
     def __init__(self) -> None:
-        self.keys: list[dict] = []
+        self.keys: list[dict[str, Any]] = []
         self.fetches = 0
         self.discoveries = 0
         self.url = ""
         app = FastAPI()
 
         @app.get("/eco/{eco}/.well-known/openid-configuration")
-        async def discovery(eco: str) -> dict:
+        async def discovery(eco: str) -> dict[str, Any]:
             self.discoveries += 1
             return {"issuer": f"{self.url}/eco/{eco}", "jwks_uri": f"{self.url}/eco/{eco}/jwks"}
 
         @app.get("/eco/{eco}/jwks")
-        async def jwks(eco: str) -> dict:
+        async def jwks(eco: str) -> dict[str, Any]:
             self.fetches += 1
             return {"keys": self.keys}
 
@@ -182,7 +199,7 @@ class JwksServer:
 
 
 @pytest.fixture
-async def issuer():
+async def issuer() -> AsyncIterator[JwksServer]:
     """A running :class:`JwksServer` on loopback."""
     server = JwksServer()
     async with serve_app(server.app) as url:
@@ -190,15 +207,21 @@ async def issuer():
         yield server
 
 
-def factory_for(issuer: JwksServer, kid: str) -> TokenFactory:
+class IssuerTokens(TokenFactory):
+    """Tokens of one key, with the issuer URL they are minted for."""
+
+    def __init__(self, keys: minting.TestKeys, iss: str) -> None:
+        super().__init__(keys)
+        self.iss = iss
+
+
+def factory_for(issuer: JwksServer, kid: str) -> IssuerTokens:
     keys = minting.TestKeys(kid=kid)
-    factory = TokenFactory(keys)
-    factory.iss = issuer_for(issuer.url, "acme")  # type: ignore[attr-defined]
-    return factory
+    return IssuerTokens(keys, issuer_for(issuer.url, "acme"))
 
 
 class TestRemoteJwks:
-    async def test_unknown_kid_refreshes_once_per_cooldown(self, issuer):
+    async def test_unknown_kid_refreshes_once_per_cooldown(self, issuer: JwksServer) -> None:
         k1, k2 = factory_for(issuer, "k1"), factory_for(issuer, "k2")
         issuer.keys = [k1.keys.public_jwk]
         async with httpx.AsyncClient() as http:
@@ -220,7 +243,9 @@ class TestRemoteJwks:
             with pytest.raises(MeshError):  # a kid the issuer never published
                 await verifier.verify(stranger.mint(iss=stranger.iss))
 
-    async def test_made_up_issuers_cost_a_bounded_number_of_fetches(self, issuer):
+    async def test_made_up_issuers_cost_a_bounded_number_of_fetches(
+        self, issuer: JwksServer
+    ) -> None:
         k1, stranger = factory_for(issuer, "k1"), factory_for(issuer, "never-published")
         issuer.keys = [k1.keys.public_jwk]
         async with httpx.AsyncClient() as http:
@@ -236,8 +261,8 @@ class TestRemoteJwks:
             assert len(source._fetched) <= 2  # and only so many issuers are remembered
 
     async def test_gateway_builds_its_own_verifier_from_the_issuers_jwks(
-        self, issuer, nats_url, tmp_path
-    ):
+        self, issuer: JwksServer, nats_url: str, tmp_path: Path
+    ) -> None:
         k1 = factory_for(issuer, "k1")
         issuer.keys = [k1.keys.public_jwk]
         app = create_app(gateway_settings(nats_url, identity_url=issuer.url))

@@ -3,15 +3,24 @@ the NATS request carrying the CLIENT span's trace context into the service's own
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import httpx
 import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from contracts import headers as h
 from contracts.v1 import system
+from mesh.runtime import ServiceRuntime
 from tests.gateway.conftest import bearer
+from tests.support.tokens import TokenFactory
 
 ECHO = "/v1/ecosystems/acme/echo"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -19,11 +28,11 @@ PARENT = "00f067aa0ba902b7"
 
 
 @pytest.fixture
-async def echo_headers(nc):
+async def echo_headers(nc: Client) -> AsyncIterator[list[dict[str, str]]]:
     """A real NATS responder for the echo subject that records the headers it receives."""
     seen: list[dict[str, str]] = []
 
-    async def handle(msg):
+    async def handle(msg: Msg) -> None:
         seen.append(dict(msg.headers or {}))
         req = json.loads(msg.data)
         reply = system.EchoReply(
@@ -43,14 +52,18 @@ async def echo_headers(nc):
     await sub.unsubscribe()
 
 
-def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list:
+def by_kind(exporter: InMemorySpanExporter, kind: SpanKind) -> list[Any]:
     return [s for s in exporter.get_finished_spans() if s.kind is kind]
 
 
 class TestSpans:
     async def test_request_continues_the_callers_trace_into_nats(
-        self, start_gateway, spans, echo_headers, tokens
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        spans: tuple[TracerProvider, InMemorySpanExporter],
+        echo_headers: list[dict[str, str]],
+        tokens: TokenFactory,
+    ) -> None:
         provider, exporter = spans
         async with start_gateway(tracer_provider=provider) as gw:
             r = await gw.get(
@@ -69,8 +82,12 @@ class TestSpans:
         assert sent == f"00-{TRACE}-{client.context.span_id:016x}-01"
 
     async def test_the_trace_continues_through_nats_into_the_service(
-        self, start_gateway, spans, traced_profile, tokens
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        spans: tuple[TracerProvider, InMemorySpanExporter],
+        traced_profile: ServiceRuntime,
+        tokens: TokenFactory,
+    ) -> None:
         provider, exporter = spans
         async with start_gateway(tracer_provider=provider) as gw:
             r = await gw.get(
@@ -88,8 +105,12 @@ class TestSpans:
         assert service.attributes["messaging.system"] == "nats"
 
     async def test_without_a_caller_trace_the_gateway_starts_one(
-        self, start_gateway, spans, echo_headers, tokens
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        spans: tuple[TracerProvider, InMemorySpanExporter],
+        echo_headers: list[dict[str, str]],
+        tokens: TokenFactory,
+    ) -> None:
         provider, exporter = spans
         async with start_gateway(tracer_provider=provider) as gw:
             await gw.get(ECHO, headers=bearer(tokens.mint()))
@@ -98,8 +119,12 @@ class TestSpans:
         assert echo_headers[-1][h.TRACEPARENT].split("-")[1] == f"{server.context.trace_id:032x}"
 
     async def test_each_mashup_item_gets_its_own_client_span(
-        self, start_gateway, spans, echo_headers, tokens
-    ):
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        spans: tuple[TracerProvider, InMemorySpanExporter],
+        echo_headers: list[dict[str, str]],
+        tokens: TokenFactory,
+    ) -> None:
         provider, exporter = spans
         batch = {"requests": [{"id": str(i), "path": ECHO} for i in range(3)]}
         async with start_gateway(tracer_provider=provider) as gw:
@@ -112,7 +137,12 @@ class TestSpans:
         assert len(clients) == 3
         assert {c.parent.span_id for c in clients} == {server.context.span_id}
 
-    async def test_denials_and_failures_are_recorded(self, start_gateway, spans, tokens):
+    async def test_denials_and_failures_are_recorded(
+        self,
+        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
+        spans: tuple[TracerProvider, InMemorySpanExporter],
+        tokens: TokenFactory,
+    ) -> None:
         provider, exporter = spans
         async with start_gateway(tracer_provider=provider, request_timeout=0.2) as gw:
             denied = await gw.get(ECHO)

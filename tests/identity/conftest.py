@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.claims import ALL_SCOPES
 from identity.cli import seed
 from identity.cli.devclient import login
 from identity.settings import IdentitySettings
@@ -52,7 +53,7 @@ class IdP:
         )
 
     async def person_tokens(
-        self, username: str, scope: str = "openid profile " + " ".join(sorted(seed.ALL_SCOPES))
+        self, username: str, scope: str = "openid profile " + " ".join(sorted(ALL_SCOPES))
     ) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=10) as browser:
             return await login(

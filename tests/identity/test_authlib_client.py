@@ -11,7 +11,8 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from identity.cli.seed import PASSWORD
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
+from tests.support.text import first_group
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
@@ -23,14 +24,14 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 class TestAuthlibClient:
-    async def test_client_credentials(self, idp):
+    async def test_client_credentials(self, idp: IdP) -> None:
         async with AsyncOAuth2Client(
             "northwind-backend", idp.secret("northwind-backend"), scope="directory:read"
         ) as client:
             token = await client.fetch_token(f"{idp.issuer}/token", grant_type="client_credentials")
         assert token["scope"] == "directory:read"
 
-    async def test_authorization_code_with_pkce_then_refresh(self, idp):
+    async def test_authorization_code_with_pkce_then_refresh(self, idp: IdP) -> None:
         verifier = "v" * 64
         async with AsyncOAuth2Client(
             "mesh-cli",
@@ -52,7 +53,7 @@ class TestAuthlibClient:
                 )
                 resp = await browser.get(idp.url + resp.headers["location"])
                 if resp.status_code == 200:  # consent
-                    action = re.search(r'action="([^"]+)"', resp.text).group(1)
+                    action = first_group(r'action="([^"]+)"', resp.text)
                     resp = await browser.post(
                         idp.url + unescape(action), data={**_hidden(resp.text), "decision": "allow"}
                     )
@@ -69,7 +70,7 @@ class TestAuthlibClient:
         claims = jwt.decode(renewed["access_token"], options={"verify_signature": False})
         assert claims["partner"] == "contoso"
 
-    async def test_token_exchange(self, idp):
+    async def test_token_exchange(self, idp: IdP) -> None:
         person = await idp.person_tokens("noah", "openid forum:read")
         async with AsyncOAuth2Client("portal", idp.secret("portal")) as client:
             token = await client.fetch_token(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -18,8 +19,9 @@ from identity.domain.crypto import digest, pkce_pair
 from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT, IdP
 from tests.support.identity import refresh_grant
+from tests.support.text import first_group
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -29,14 +31,14 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 async def _code(
-    idp,
+    idp: IdP,
     browser: httpx.AsyncClient,
     client_id: str,
     redirect: str,
-    username="noah",
-    scope="openid profile:read",
+    username: str = "noah",
+    scope: str = "openid profile:read",
     challenge: str | None = None,
-    **extra,
+    **extra: Any,
 ) -> str:
     """Sign in through the pages and return the authorization code."""
     params = {
@@ -59,7 +61,7 @@ async def _code(
         assert resp.status_code == 303, resp.text
         resp = await browser.get(idp.url + resp.headers["location"])
     if resp.status_code == 200 and 'name="decision"' in resp.text:
-        action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+        action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
         resp = await browser.post(
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )
@@ -70,7 +72,7 @@ async def _code(
 
 
 class TestDevClientLogin:
-    async def test_mesh_cli_login_gives_verifiable_person_tokens(self, idp):
+    async def test_mesh_cli_login_gives_verifiable_person_tokens(self, idp: IdP) -> None:
         tokens = await idp.person_tokens("nadia")
         async with httpx.AsyncClient() as http:
             verifier = TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=0)
@@ -80,7 +82,7 @@ class TestDevClientLogin:
         assert not claims.has_scope("admin") and not claims.has_scope("broker:curate")
         assert tokens["refresh_token"] and tokens["id_token"]
 
-    async def test_operator_gets_admin_scope_and_broker_gets_curate(self, idp):
+    async def test_operator_gets_admin_scope_and_broker_gets_curate(self, idp: IdP) -> None:
         olivia = jwt.decode(
             (await idp.person_tokens("olivia"))["access_token"], options={"verify_signature": False}
         )
@@ -90,7 +92,7 @@ class TestDevClientLogin:
         assert "admin" in olivia["scope"].split() and "partner" in olivia
         assert "broker:curate" in bruno["scope"].split() and "admin" not in bruno["scope"].split()
 
-    async def test_one_http_client_signs_in_several_people(self, idp):
+    async def test_one_http_client_signs_in_several_people(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             subs = []
             for username in ("noah", "chloe", "noah"):
@@ -108,7 +110,7 @@ class TestDevClientLogin:
                 )
         assert subs[0] != subs[1] and subs[0] == subs[2]
 
-    async def test_wrong_password_fails(self, idp):
+    async def test_wrong_password_fails(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             with pytest.raises(LoginFailed):
                 await login(
@@ -123,7 +125,7 @@ class TestDevClientLogin:
 
 
 class TestIdToken:
-    async def test_id_token_carries_nonce_and_at_hash(self, idp):
+    async def test_id_token_carries_nonce_and_at_hash(self, idp: IdP) -> None:
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             code = await _code(
@@ -155,7 +157,7 @@ class TestIdToken:
         assert claims["nonce"] == "n-123" and claims["at_hash"] and claims["auth_time"]
         assert claims["name"] == "Noah Nguyen" and claims["partner"] == "northwind"
 
-    async def test_userinfo(self, idp):
+    async def test_userinfo(self, idp: IdP) -> None:
         tokens = await idp.person_tokens("carlos", "openid profile email")
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
@@ -169,7 +171,9 @@ class TestIdToken:
 
 
 class TestCodeFailures:
-    async def _exchange(self, idp, code, verifier=None, redirect=CLI_REDIRECT, client="mesh-cli"):
+    async def _exchange(
+        self, idp: IdP, code, verifier=None, redirect=CLI_REDIRECT, client: str = "mesh-cli"
+    ) -> httpx.Response:
         data = {
             "grant_type": "authorization_code",
             "code": code,
@@ -180,7 +184,9 @@ class TestCodeFailures:
             data["code_verifier"] = verifier
         return await idp.http.post(f"{idp.issuer}/token", data=data)
 
-    async def test_code_reuse_is_invalid_grant_and_revokes_its_refresh_token(self, idp):
+    async def test_code_reuse_is_invalid_grant_and_revokes_its_refresh_token(
+        self, idp: IdP
+    ) -> None:
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             code = await _code(idp, browser, "mesh-cli", CLI_REDIRECT, challenge=challenge)
@@ -191,14 +197,14 @@ class TestCodeFailures:
         refresh = await refresh_grant(idp.http, idp.issuer, first.json()["refresh_token"])
         assert refresh.json()["error"] == "invalid_grant"
 
-    async def test_wrong_redirect_uri_at_token_is_invalid_grant(self, idp):
+    async def test_wrong_redirect_uri_at_token_is_invalid_grant(self, idp: IdP) -> None:
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             code = await _code(idp, browser, "mesh-cli", CLI_REDIRECT, challenge=challenge)
         resp = await self._exchange(idp, code, verifier, redirect="http://127.0.0.1:8099/other")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_pkce_mismatch_is_invalid_grant(self, idp):
+    async def test_pkce_mismatch_is_invalid_grant(self, idp: IdP) -> None:
         _verifier, challenge = pkce_pair()
         other, _ = pkce_pair()
         async with httpx.AsyncClient() as browser:
@@ -206,14 +212,14 @@ class TestCodeFailures:
         resp = await self._exchange(idp, code, other)
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_missing_verifier_is_invalid_request(self, idp):
+    async def test_missing_verifier_is_invalid_request(self, idp: IdP) -> None:
         _verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             code = await _code(idp, browser, "mesh-cli", CLI_REDIRECT, challenge=challenge)
         resp = await self._exchange(idp, code)
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
-    async def test_public_client_without_pkce_is_refused_at_authorize(self, idp):
+    async def test_public_client_without_pkce_is_refused_at_authorize(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             resp = await browser.get(
                 f"{idp.issuer}/authorize",
@@ -229,7 +235,7 @@ class TestCodeFailures:
         query = parse_qs(urlsplit(resp.headers["location"]).query)
         assert query["error"] == ["invalid_request"] and query["state"] == ["s1"]
 
-    async def test_unregistered_redirect_uri_is_not_redirected_to(self, idp):
+    async def test_unregistered_redirect_uri_is_not_redirected_to(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             resp = await browser.get(
                 f"{idp.issuer}/authorize",
@@ -244,7 +250,7 @@ class TestCodeFailures:
         assert resp.status_code == 400
         assert "evil.example" not in resp.headers.get("location", "")
 
-    async def test_prompt_none_without_session_is_login_required(self, idp):
+    async def test_prompt_none_without_session_is_login_required(self, idp: IdP) -> None:
         _v, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             resp = await browser.get(
@@ -262,7 +268,7 @@ class TestCodeFailures:
             )
         assert parse_qs(urlsplit(resp.headers["location"]).query)["error"] == ["login_required"]
 
-    async def test_denied_consent_is_access_denied(self, idp):
+    async def test_denied_consent_is_access_denied(self, idp: IdP) -> None:
         _v, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             params = {
@@ -283,13 +289,13 @@ class TestCodeFailures:
             )
             resp = await browser.get(idp.url + resp.headers["location"])
             assert 'name="decision"' in resp.text
-            action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+            action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
             resp = await browser.post(
                 idp.url + action, data={**_hidden(resp.text), "decision": "deny"}
             )
         assert parse_qs(urlsplit(resp.headers["location"]).query)["error"] == ["access_denied"]
 
-    async def test_consent_post_without_csrf_token_is_refused(self, idp):
+    async def test_consent_post_without_csrf_token_is_refused(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             resp = await browser.post(
                 f"{idp.issuer}/authorize?client_id=mesh-cli", data={"decision": "allow"}
@@ -298,7 +304,7 @@ class TestCodeFailures:
 
 
 class TestEs256IdTokens:
-    async def test_client_that_allows_es256_gets_es256_id_tokens(self, idp):
+    async def test_client_that_allows_es256_gets_es256_id_tokens(self, idp: IdP) -> None:
         olivia = (await idp.person_tokens("olivia"))["access_token"]
         created = await idp.http.post(
             f"{idp.issuer}/admin/clients",
@@ -340,7 +346,7 @@ class TestEs256IdTokens:
         # the access token follows the ecosystem's algorithm, not the client's ID-token choice
         assert jwt.get_unverified_header(body["access_token"])["alg"] == "ES256"
 
-    async def test_unknown_id_token_alg_is_refused(self, idp):
+    async def test_unknown_id_token_alg_is_refused(self, idp: IdP) -> None:
         olivia = (await idp.person_tokens("olivia"))["access_token"]
         resp = await idp.http.post(
             f"{idp.issuer}/admin/clients",
@@ -351,7 +357,7 @@ class TestEs256IdTokens:
 
 
 class TestExpiryAndMaxAge:
-    async def test_expired_code_is_invalid_grant(self, idp):
+    async def test_expired_code_is_invalid_grant(self, idp: IdP) -> None:
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             code = await _code(idp, browser, "mesh-cli", CLI_REDIRECT, challenge=challenge)
@@ -378,7 +384,7 @@ class TestExpiryAndMaxAge:
         )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_max_age_zero_forces_a_fresh_login(self, idp):
+    async def test_max_age_zero_forces_a_fresh_login(self, idp: IdP) -> None:
         _v, challenge = pkce_pair()
         params = {
             "response_type": "code",
@@ -400,7 +406,7 @@ class TestExpiryAndMaxAge:
 
 
 class TestConfidentialClient:
-    async def test_portal_code_flow_with_basic_auth(self, idp):
+    async def test_portal_code_flow_with_basic_auth(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             code = await _code(
                 idp,
@@ -422,7 +428,7 @@ class TestConfidentialClient:
         assert resp.status_code == 200, resp.text
         assert resp.json()["scope"] == "forum:read forum:write openid"
 
-    async def test_portal_code_with_wrong_secret_is_invalid_client(self, idp):
+    async def test_portal_code_with_wrong_secret_is_invalid_client(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             code = await _code(idp, browser, "portal", PORTAL_REDIRECT, username="chloe")
         resp = await idp.http.post(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,8 +15,9 @@ import pytest
 
 from identity.cli.seed import PASSWORD
 from identity.domain.crypto import pkce_pair
-from tests.identity.conftest import CLI_REDIRECT, IdP, start_idp
-from tests.support.identity import serve_idp
+from tests.identity.conftest import CLI_REDIRECT, IdP
+from tests.support.identity import serve_idp, start_idp
+from tests.support.text import first_group
 
 
 def _hidden(html: str) -> dict[str, str]:
@@ -24,7 +26,12 @@ def _hidden(html: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def corporate(nats_url, tmp_path_factory, demo_hashes, idp_database) -> AsyncIterator[IdP]:
+async def corporate(
+    nats_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_hashes: dict[str, str],
+    idp_database: str,
+) -> AsyncIterator[IdP]:
     """A second, independent provider instance playing a partner company's corporate IdP
     (one per database engine of the provider under test)."""
     db = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('corp') / 'corp.db'}"
@@ -33,14 +40,14 @@ async def corporate(nats_url, tmp_path_factory, demo_hashes, idp_database) -> As
         yield IdP(url, settings, creds, http)
 
 
-async def _admin(idp, token, method, path, body=None):
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
 
 
 @pytest.fixture(scope="module")
-async def federation(idp, corporate):
+async def federation(idp: IdP, corporate: IdP) -> str:
     """The corporate IdP knows our callback as a client; we know it as an upstream."""
     corp_admin = (await corporate.person_tokens("olivia"))["access_token"]
     callback_base = f"{idp.issuer}/broker"
@@ -94,10 +101,12 @@ async def federation(idp, corporate):
             },
         )
         assert up.status_code == 201, up.text
-    return admin
+    return str(admin)
 
 
-async def _broker_login(idp, corporate, browser: httpx.AsyncClient, alias: str, username: str):
+async def _broker_login(
+    idp: IdP, corporate: IdP, browser: httpx.AsyncClient, alias: str, username: str
+) -> httpx.Response:
     """Through our login page's company button, the corporate login form, and back."""
     resp = await browser.get(
         f"{idp.issuer}/broker/{alias}/start", params={"return_to": f"/eco/{idp.eco}/account"}
@@ -114,7 +123,7 @@ async def _broker_login(idp, corporate, browser: httpx.AsyncClient, alias: str, 
     return await browser.get(resp.headers["location"])
 
 
-async def _mesh_cli_token(idp, browser: httpx.AsyncClient) -> dict:
+async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict[str, Any]:
     verifier, challenge = pkce_pair()
     resp = await browser.get(
         f"{idp.issuer}/authorize",
@@ -129,7 +138,7 @@ async def _mesh_cli_token(idp, browser: httpx.AsyncClient) -> dict:
         },
     )
     if resp.status_code == 200:  # consent
-        action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+        action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
         resp = await browser.post(
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )
@@ -149,13 +158,13 @@ async def _mesh_cli_token(idp, browser: httpx.AsyncClient) -> dict:
 
 
 class TestBrokering:
-    async def test_login_page_offers_the_company_provider(self, idp, federation):
+    async def test_login_page_offers_the_company_provider(self, idp: IdP, federation: str) -> None:
         page = await idp.http.get(f"{idp.issuer}/login")
         assert "corp SSO" in page.text
 
     async def test_corporate_person_becomes_a_partner_member_with_mapped_roles(
-        self, idp, corporate, federation
-    ):
+        self, idp: IdP, corporate: IdP, federation: str
+    ) -> None:
         async with httpx.AsyncClient() as browser:
             done = await _broker_login(idp, corporate, browser, "corp", "nadia")
             assert done.status_code == 303, done.text
@@ -166,21 +175,21 @@ class TestBrokering:
         people = (await _admin(idp, federation, "GET", "/people?partner=northwind")).json()
         assert "corp.nadia" in [p["username"] for p in people]
 
-    async def test_forged_state_is_refused(self, idp, federation):
+    async def test_forged_state_is_refused(self, idp: IdP, federation: str) -> None:
         async with httpx.AsyncClient() as browser:
             resp = await browser.get(
                 f"{idp.issuer}/broker/corp/callback", params={"code": "x", "state": "forged"}
             )
         assert resp.status_code == 403
 
-    async def test_unknown_upstream_is_404(self, idp, federation):
+    async def test_unknown_upstream_is_404(self, idp: IdP, federation: str) -> None:
         assert (await idp.http.get(f"{idp.issuer}/broker/nope/start")).status_code == 404
 
 
 class TestClaimsGatedAdmission:
     async def test_only_people_whose_claims_pass_the_rule_are_admitted(
-        self, idp, corporate, federation
-    ):
+        self, idp: IdP, corporate: IdP, federation: str
+    ) -> None:
         resp = await _admin(
             idp,
             federation,
@@ -207,6 +216,6 @@ class TestClaimsGatedAdmission:
         finally:
             await _admin(idp, federation, "PUT", "/policy", {"membership_policy": "invite"})
 
-    async def test_policy_needs_a_rule(self, idp, federation):
+    async def test_policy_needs_a_rule(self, idp: IdP, federation: str) -> None:
         resp = await _admin(idp, federation, "PUT", "/policy", {"membership_policy": "claims"})
         assert resp.status_code == 422

@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.identity.conftest import PORTAL_REDIRECT
+from tests.identity.conftest import PORTAL_REDIRECT, IdP
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_REDIRECT = "http://127.0.0.1:8099/jwt-app"
@@ -30,7 +30,7 @@ async def _register(idp: Any, **spec: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def post_client(idp) -> tuple[str, str]:
+async def post_client(idp: IdP) -> tuple[str, str]:
     """A back-end registered for client_secret_post."""
     made = await _register(
         idp,
@@ -47,7 +47,7 @@ async def post_client(idp) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def jwt_client(idp) -> tuple[str, str]:
+async def jwt_client(idp: IdP) -> tuple[str, str]:
     """A client registered for client_secret_jwt."""
     made = await _register(
         idp,
@@ -109,7 +109,9 @@ OK = {"token": 200, "introspect": 200, "revoke": 200, "par": 201}
 
 class TestRegisteredMethodOnly:
     @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-    async def test_post_client_by_post_is_served_by_basic_refused(self, idp, post_client, endpoint):
+    async def test_post_client_by_post_is_served_by_basic_refused(
+        self, idp: IdP, post_client: tuple[str, str], endpoint
+    ) -> None:
         client_id, secret = post_client
         url, form = f"{idp.issuer}/{endpoint}", ENDPOINTS[endpoint]
         ok = await idp.http.post(
@@ -124,7 +126,7 @@ class TestRegisteredMethodOnly:
         )
 
     @pytest.mark.parametrize("endpoint", ["introspect", "revoke", "par"])
-    async def test_basic_client_by_post_is_refused(self, idp, endpoint):
+    async def test_basic_client_by_post_is_refused(self, idp: IdP, endpoint: str) -> None:
         form = {**ENDPOINTS[endpoint], "redirect_uri": PORTAL_REDIRECT}
         resp = await idp.http.post(
             f"{idp.issuer}/{endpoint}",
@@ -132,7 +134,7 @@ class TestRegisteredMethodOnly:
         )
         _refused(resp, "registered for client_secret_basic", "used client_secret_post")
 
-    async def test_code_grant_refuses_the_other_secret_method(self, idp):
+    async def test_code_grant_refuses_the_other_secret_method(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -144,13 +146,13 @@ class TestRegisteredMethodOnly:
         )
         _refused(resp, "registered for client_secret_basic")
 
-    async def test_a_public_client_cannot_introspect(self, idp):
+    async def test_a_public_client_cannot_introspect(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/introspect", data={"token": "x", "client_id": "mesh-cli"}
         )
         _refused(resp, "registered for none, which this endpoint does not accept")
 
-    async def test_a_wrong_secret_says_only_that_it_failed(self, idp):
+    async def test_a_wrong_secret_says_only_that_it_failed(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/introspect", data={"token": "x"}, auth=("portal", "wrong")
         )
@@ -159,7 +161,9 @@ class TestRegisteredMethodOnly:
 
 class TestClientSecretJwt:
     @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-    async def test_served_at_every_endpoint(self, idp, jwt_client, endpoint):
+    async def test_served_at_every_endpoint(
+        self, idp: IdP, jwt_client: tuple[str, str], endpoint
+    ) -> None:
         client_id, secret = jwt_client
         for aud in (f"{idp.issuer}/token", idp.issuer):  # the token endpoint or the issuer
             creds = assertion(client_id, secret, aud)
@@ -171,7 +175,9 @@ class TestClientSecretJwt:
             claims = jwt.decode(resp.json()["access_token"], options={"verify_signature": False})
             assert claims["client_id"] == client_id and claims["partner"] == "contoso"
 
-    async def test_a_replayed_assertion_is_refused(self, idp, jwt_client):
+    async def test_a_replayed_assertion_is_refused(
+        self, idp: IdP, jwt_client: tuple[str, str]
+    ) -> None:
         creds = assertion(*jwt_client, f"{idp.issuer}/token")
         form = {**ENDPOINTS["token"], **creds}
         first = await idp.http.post(f"{idp.issuer}/token", data=form)
@@ -190,7 +196,13 @@ class TestClientSecretJwt:
         ],
         ids=["foreign-aud", "exp-too-far", "expired", "iss-not-sub", "no-jti"],
     )
-    async def test_a_bad_assertion_is_refused(self, idp, jwt_client, claims, words):
+    async def test_a_bad_assertion_is_refused(
+        self,
+        idp: IdP,
+        jwt_client: tuple[str, str],
+        claims: dict[str, str] | dict[str, Any] | dict[str, None],
+        words: str,
+    ) -> None:
         client_id, secret = jwt_client
         claims = dict(claims)  # the parameter is shared by both engines' runs: never mutate it
         aud = claims.pop("aud", f"{idp.issuer}/token")
@@ -208,21 +220,25 @@ class TestClientSecretJwt:
         ids=["another-secret", "hs512"],
     )
     @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512
-    async def test_another_key_or_algorithm_is_refused(self, idp, jwt_client, key, alg, words):
+    async def test_another_key_or_algorithm_is_refused(
+        self, idp: IdP, jwt_client: tuple[str, str], key: str, alg: str, words: str
+    ) -> None:
         client_id, secret = jwt_client
         signing = secret if key == "secret" else "not-the-secret-" + "x" * 32
         creds = assertion(client_id, signing, f"{idp.issuer}/token", alg=alg)
         resp = await idp.http.post(f"{idp.issuer}/token", data={**ENDPOINTS["token"], **creds})
         _refused(resp, words, status=400)
 
-    async def test_basic_with_the_same_secret_is_refused(self, idp, jwt_client):
+    async def test_basic_with_the_same_secret_is_refused(
+        self, idp: IdP, jwt_client: tuple[str, str]
+    ) -> None:
         client_id, secret = jwt_client
         resp = await idp.http.post(
             f"{idp.issuer}/token", data=ENDPOINTS["token"], auth=(client_id, secret)
         )
         _refused(resp, "registered for client_secret_jwt", "used client_secret_basic")
 
-    async def test_a_basic_client_cannot_send_an_hs256_assertion(self, idp):
+    async def test_a_basic_client_cannot_send_an_hs256_assertion(self, idp: IdP) -> None:
         creds = assertion("portal", idp.secret("portal"), f"{idp.issuer}/token")
         resp = await idp.http.post(f"{idp.issuer}/introspect", data={"token": "x", **creds})
         _refused(resp, "registered for client_secret_basic", "used a client assertion")

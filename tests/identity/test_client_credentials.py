@@ -3,6 +3,7 @@ with the token endpoint's lean path on and off (``PM_IDENTITY_LEAN``): the same 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from contracts.claims import Claims
 from mesh.errors import MeshError
 from mesh.tokens import RemoteJwks, TokenVerifier
+from tests.identity.conftest import IdP
 
 
 @pytest.fixture(scope="module", params=["on", "off"])
@@ -21,14 +23,14 @@ def idp_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def verifier(idp):
+async def verifier(idp: IdP) -> AsyncIterator[TokenVerifier]:
     """The real token verifier of the gateway and services, fetching this provider's JWKS."""
     async with httpx.AsyncClient(timeout=10) as http:
         yield TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=0)
 
 
 @pytest.fixture(scope="module")
-async def post_client(idp) -> tuple[str, str]:
+async def post_client(idp: IdP) -> tuple[str, str]:
     """A back-end registered for client_secret_post: (client_id, secret)."""
     client_id = f"post-backend-{idp.settings.lean}"  # one per provider of this module
     olivia = (await idp.person_tokens("olivia"))["access_token"]
@@ -50,7 +52,9 @@ async def post_client(idp) -> tuple[str, str]:
 
 
 class TestClientCredentials:
-    async def test_token_verifies_with_the_mesh_verifier(self, idp, verifier):
+    async def test_token_verifies_with_the_mesh_verifier(
+        self, idp: IdP, verifier: TokenVerifier
+    ) -> None:
         resp = await idp.cc("northwind-backend", "profile:read profile:write")
         assert resp.status_code == 200, resp.text
         body = resp.json()
@@ -69,7 +73,7 @@ class TestClientCredentials:
             payload
         )
 
-    async def test_a_basic_client_cannot_use_client_secret_post(self, idp):
+    async def test_a_basic_client_cannot_use_client_secret_post(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -85,7 +89,9 @@ class TestClientCredentials:
             "this request used client_secret_post"
         )
 
-    async def test_a_post_client_uses_post_only_on_both_paths(self, idp, post_client):
+    async def test_a_post_client_uses_post_only_on_both_paths(
+        self, idp: IdP, post_client: tuple[str, str]
+    ) -> None:
         client_id, secret = post_client
         form = {"grant_type": "client_credentials", "scope": "directory:read"}
         ok = await idp.http.post(
@@ -100,7 +106,7 @@ class TestClientCredentials:
             assert basic.json()["error"] == "invalid_client"
             assert "registered for client_secret_post" in basic.json()["error_description"]
 
-    async def test_scope_is_cut_to_what_roles_allow(self, idp):
+    async def test_scope_is_cut_to_what_roles_allow(self, idp: IdP) -> None:
         resp = await idp.cc(
             "fabrikam-backend", "admin broker:curate connector:admin directory:read"
         )
@@ -108,12 +114,12 @@ class TestClientCredentials:
         # a partner back-end is no operator or broker: admin and broker:curate are dropped
         assert resp.json()["scope"] == "connector:admin directory:read"
 
-    async def test_unknown_scope_is_invalid_scope(self, idp):
+    async def test_unknown_scope_is_invalid_scope(self, idp: IdP) -> None:
         resp = await idp.cc("northwind-backend", "profile:read launch:missiles")
         assert resp.status_code == 400
         assert resp.json()["error"] == "invalid_scope"
 
-    async def test_wrong_secret_is_invalid_client(self, idp):
+    async def test_wrong_secret_is_invalid_client(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials"},
@@ -122,14 +128,14 @@ class TestClientCredentials:
         assert resp.status_code == 401
         assert resp.json()["error"] == "invalid_client"
 
-    async def test_unknown_client_is_invalid_client(self, idp):
+    async def test_unknown_client_is_invalid_client(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token", data={"grant_type": "client_credentials"}, auth=("ghost", "x")
         )
         assert resp.status_code == 401
         assert resp.json()["error"] == "invalid_client"
 
-    async def test_public_client_may_not_use_client_credentials(self, idp):
+    async def test_public_client_may_not_use_client_credentials(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials", "client_id": "mesh-cli"},
@@ -137,7 +143,7 @@ class TestClientCredentials:
         assert resp.status_code in (400, 401)
         assert resp.json()["error"] == "invalid_client"
 
-    async def test_client_without_the_grant_is_unauthorized_client(self, idp):
+    async def test_client_without_the_grant_is_unauthorized_client(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials"},
@@ -146,7 +152,7 @@ class TestClientCredentials:
         assert resp.status_code == 400
         assert resp.json()["error"] == "unauthorized_client"
 
-    async def test_unsupported_grant_type(self, idp):
+    async def test_unsupported_grant_type(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "password"},
@@ -155,7 +161,7 @@ class TestClientCredentials:
         assert resp.status_code == 400
         assert resp.json()["error"] == "unsupported_grant_type"
 
-    async def test_secret_of_one_ecosystem_does_not_open_another(self, idp):
+    async def test_secret_of_one_ecosystem_does_not_open_another(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.url}/eco/other/token",
             data={"grant_type": "client_credentials"},
@@ -163,7 +169,9 @@ class TestClientCredentials:
         )
         assert resp.status_code == 404
 
-    async def test_expired_or_tampered_token_is_refused(self, idp, verifier):
+    async def test_expired_or_tampered_token_is_refused(
+        self, idp: IdP, verifier: TokenVerifier
+    ) -> None:
         token = (await idp.cc("northwind-backend", "profile:read")).json()["access_token"]
         head, body, sig = token.split(".")
         with pytest.raises(MeshError):
@@ -171,7 +179,7 @@ class TestClientCredentials:
 
 
 class TestAuditGroupCommit:
-    async def test_every_concurrent_token_has_its_audit_event_in_the_outbox(self, idp):
+    async def test_every_concurrent_token_has_its_audit_event_in_the_outbox(self, idp: IdP) -> None:
         import asyncio
 
         from tests.support.identity import outbox_events

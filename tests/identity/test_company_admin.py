@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from identity.cli.devclient import login
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 
 PASSWORD = "onboarded-password-1"
 
@@ -25,7 +25,7 @@ def idp_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def tokens(idp) -> dict[str, str]:
+async def tokens(idp: IdP) -> dict[str, str]:
     """Access tokens of the operator, two partner admins and a member (all scopes asked)."""
     names = ("olivia", "nadia", "carlos", "noah")
     return {n: (await idp.person_tokens(n))["access_token"] for n in names}
@@ -36,7 +36,9 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _admin(idp, token: str, method: str, path: str, body=None, eco: str = "acme"):
+async def _admin(
+    idp: IdP, token: str, method: str, path: str, body: Any = None, eco: str = "acme"
+) -> httpx.Response:
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin{path}",
@@ -45,13 +47,13 @@ async def _admin(idp, token: str, method: str, path: str, body=None, eco: str = 
     )
 
 
-async def _people(idp, token: str) -> dict[str, dict[str, Any]]:
+async def _people(idp: IdP, token: str) -> dict[str, dict[str, Any]]:
     resp = await _admin(idp, token, "GET", "/people")
     assert resp.status_code == 200, resp.text
     return {p["username"]: p for p in resp.json()}
 
 
-async def _sign_up(idp, signup_url: str, username: str) -> httpx.Response:
+async def _sign_up(idp: IdP, signup_url: str, username: str) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10) as browser:
         page = await browser.get(signup_url)
         assert page.status_code == 200, page.text
@@ -59,7 +61,7 @@ async def _sign_up(idp, signup_url: str, username: str) -> httpx.Response:
         return await browser.post(f"{idp.issuer}/signup", data={**form, "password": PASSWORD})
 
 
-async def _login(idp, username: str, eco: str = "acme") -> dict[str, Any]:
+async def _login(idp: IdP, username: str, eco: str = "acme") -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=10) as browser:
         return await login(
             browser,
@@ -77,7 +79,9 @@ def _user() -> str:
 
 
 class TestPartnerAdminInvites:
-    async def test_invites_into_own_company_and_the_invitee_joins_it(self, idp, tokens):
+    async def test_invites_into_own_company_and_the_invitee_joins_it(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         resp = await _admin(
             idp, tokens["nadia"], "POST", "/invitations", {"partner": "northwind", "email": "a@b.c"}
         )
@@ -93,7 +97,7 @@ class TestPartnerAdminInvites:
         person = (await _people(idp, tokens["nadia"]))[name]
         assert person["partner"] == "northwind" and person["roles"] == ["member"]
 
-    async def test_may_give_its_own_admin_role(self, idp, tokens):
+    async def test_may_give_its_own_admin_role(self, idp: IdP, tokens: dict[str, str]) -> None:
         body = {"partner": "northwind", "roles": ["partner_admin", "member"]}
         resp = await _admin(idp, tokens["nadia"], "POST", "/invitations", body)
         assert resp.status_code == 201 and resp.json()["roles"] == ["member", "partner_admin"]
@@ -106,11 +110,15 @@ class TestPartnerAdminInvites:
             {"partner": "northwind", "roles": ["broker", "member"]},
         ],
     )
-    async def test_refused_beyond_its_company_or_roles(self, idp, tokens, body):
+    async def test_refused_beyond_its_company_or_roles(
+        self, idp: IdP, tokens: dict[str, str], body: dict[str, str] | dict[str, Any]
+    ) -> None:
         resp = await _admin(idp, tokens["nadia"], "POST", "/invitations", body)
         assert resp.status_code == 403, resp.text
 
-    async def test_a_member_cannot_invite_list_or_change(self, idp, tokens):
+    async def test_a_member_cannot_invite_list_or_change(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         noah = tokens["noah"]
         invite = await _admin(idp, noah, "POST", "/invitations", {"partner": "northwind"})
         assert invite.status_code == 403
@@ -119,7 +127,9 @@ class TestPartnerAdminInvites:
         change = await _admin(idp, noah, "PATCH", f"/people/{me}", {"roles": ["partner_admin"]})
         assert change.status_code == 403
 
-    async def test_no_token_and_a_back_end_token_are_refused(self, idp, tokens):
+    async def test_no_token_and_a_back_end_token_are_refused(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         resp = await idp.http.post(f"{idp.issuer}/admin/invitations", json={"partner": "northwind"})
         assert resp.status_code == 401
         # a partner back-end holds partner_admin and profile:write, but is no person
@@ -130,14 +140,16 @@ class TestPartnerAdminInvites:
 
 
 class TestPartnerAdminManages:
-    async def test_lists_only_its_own_company(self, idp, tokens):
+    async def test_lists_only_its_own_company(self, idp: IdP, tokens: dict[str, str]) -> None:
         people = await _people(idp, tokens["nadia"])
         assert {p["partner"] for p in people.values()} == {"northwind"}
         assert "noah" in people and "chloe" not in people
         other = await _admin(idp, tokens["nadia"], "GET", "/people?partner=contoso")
         assert other.status_code == 403
 
-    async def test_changes_roles_in_its_company_within_its_own(self, idp, tokens):
+    async def test_changes_roles_in_its_company_within_its_own(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         invite = await _admin(
             idp, tokens["nadia"], "POST", "/invitations", {"partner": "northwind"}
         )
@@ -154,7 +166,9 @@ class TestPartnerAdminManages:
         assert beyond.status_code == 403
         assert (await _people(idp, tokens["nadia"]))[name]["roles"] == ["member", "partner_admin"]
 
-    async def test_cannot_touch_people_of_another_company(self, idp, tokens):
+    async def test_cannot_touch_people_of_another_company(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         chloe = (await _people(idp, tokens["carlos"]))["chloe"]["id"]
         for body in ({"roles": ["member", "partner_admin"]}, {"active": False}):
             resp = await _admin(idp, tokens["nadia"], "PATCH", f"/people/{chloe}", body)
@@ -162,14 +176,16 @@ class TestPartnerAdminManages:
         after = (await _people(idp, tokens["carlos"]))["chloe"]
         assert after["active"] and after["roles"] == ["member"]
 
-    async def test_cannot_suspend_itself(self, idp, tokens):
+    async def test_cannot_suspend_itself(self, idp: IdP, tokens: dict[str, str]) -> None:
         me = (await _people(idp, tokens["nadia"]))["nadia"]["id"]
         resp = await _admin(idp, tokens["nadia"], "PATCH", f"/people/{me}", {"active": False})
         assert resp.status_code == 403
 
 
 class TestSuspension:
-    async def test_suspending_cuts_off_and_reinstating_lets_back_in(self, idp, tokens):
+    async def test_suspending_cuts_off_and_reinstating_lets_back_in(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         invite = await _admin(
             idp,
             tokens["carlos"],
@@ -198,7 +214,9 @@ class TestSuspension:
 
 
 class TestOperatorOnboarding:
-    async def test_adds_a_company_and_its_first_admin_in_one_step(self, idp, tokens):
+    async def test_adds_a_company_and_its_first_admin_in_one_step(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         slug = f"globex-{uuid.uuid4().hex[:6]}"
         resp = await _admin(
             idp,
@@ -221,13 +239,17 @@ class TestOperatorOnboarding:
         no = await _admin(idp, token, "POST", "/invitations", {"partner": "northwind"})
         assert no.status_code == 403
 
-    async def test_a_partner_admin_cannot_add_a_company(self, idp, tokens):
+    async def test_a_partner_admin_cannot_add_a_company(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         resp = await _admin(
             idp, tokens["nadia"], "POST", "/partners", {"slug": "nope-co", "name": "Nope"}
         )
         assert resp.status_code == 403
 
-    async def test_operators_only_within_their_ecosystem(self, idp, tokens):
+    async def test_operators_only_within_their_ecosystem(
+        self, idp: IdP, tokens: dict[str, str]
+    ) -> None:
         other = f"eco-{uuid.uuid4().hex[:6]}"
         created = await idp.http.post(
             f"{idp.url}/admin/ecosystems",

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, text
 from identity.cli import seed
 from identity.cli.devclient import _form
 from mesh.db import Database
+from tests.identity.conftest import IdP
 from tests.support.identity import refresh_grant
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -29,21 +30,23 @@ def idp_overrides() -> dict[str, Any]:
 
 
 async def _start(
-    idp, client: str = "mesh-device", scope: str = "openid profile:read"
-) -> httpx.Response:  # type: ignore[no-untyped-def]
+    idp: IdP, client: str = "mesh-device", scope: str = "openid profile:read"
+) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/device_authorization", data={"client_id": client, "scope": scope}
     )
 
 
-async def _poll(idp, device_code: str, client: str = "mesh-device") -> httpx.Response:  # type: ignore[no-untyped-def]
+async def _poll(idp: IdP, device_code: str, client: str = "mesh-device") -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client},
     )
 
 
-async def _browser(idp, username: str, page_url: str) -> tuple[httpx.AsyncClient, httpx.Response]:  # type: ignore[no-untyped-def]
+async def _browser(
+    idp: IdP, username: str, page_url: str
+) -> tuple[httpx.AsyncClient, httpx.Response]:
     """A browser that opens ``page_url``, signs in on the way, and lands on it."""
     browser = httpx.AsyncClient(timeout=10, follow_redirects=True)
     page = await browser.get(page_url)
@@ -64,12 +67,12 @@ async def _decide(
 
 
 class TestDeviceFlow:
-    async def test_discovery(self, idp):
+    async def test_discovery(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert meta["device_authorization_endpoint"] == f"{idp.issuer}/device_authorization"
         assert DEVICE_GRANT in meta["grant_types_supported"]
 
-    async def test_success_with_pending_and_slow_down(self, idp):
+    async def test_success_with_pending_and_slow_down(self, idp: IdP) -> None:
         resp = await _start(idp, scope="openid profile:read offline_access")
         assert resp.status_code == 200, resp.text
         body = resp.json()
@@ -107,7 +110,7 @@ class TestDeviceFlow:
         assert refreshed.status_code == 200, refreshed.text
         await browser.aclose()
 
-    async def test_code_typed_by_hand(self, idp):
+    async def test_code_typed_by_hand(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         browser, page = await _browser(idp, "chloe", f"{idp.issuer}/device")
         assert 'name="user_code"' in page.text
@@ -121,7 +124,7 @@ class TestDeviceFlow:
         assert (await _poll(idp, body["device_code"])).status_code == 200
         await browser.aclose()
 
-    async def test_denied(self, idp):
+    async def test_denied(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         browser, page = await _browser(idp, "felix", body["verification_uri_complete"])
         done = await _decide(browser, page, "deny")
@@ -130,7 +133,7 @@ class TestDeviceFlow:
         assert resp.status_code == 400 and resp.json()["error"] == "access_denied"
         await browser.aclose()
 
-    async def test_expired(self, idp, idp_database):
+    async def test_expired(self, idp: IdP, idp_database: str) -> None:
         body = (await _start(idp)).json()
         db = Database(idp_database, MetaData())
         try:
@@ -149,11 +152,11 @@ class TestDeviceFlow:
         assert page.status_code == 400 and 'value="allow"' not in page.text
         await browser.aclose()
 
-    async def test_client_not_registered_for_the_device_grant(self, idp):
+    async def test_client_not_registered_for_the_device_grant(self, idp: IdP) -> None:
         resp = await _start(idp, client="mesh-cli")
         assert resp.status_code == 400 and resp.json()["error"] == "unauthorized_client"
 
-    async def test_unknown_client_and_scope(self, idp):
+    async def test_unknown_client_and_scope(self, idp: IdP) -> None:
         assert (await _start(idp, client="nobody")).json()["error"] == "invalid_client"
         anonymous = await idp.http.post(f"{idp.issuer}/device_authorization", data={})
         assert anonymous.status_code in (400, 401)
@@ -161,7 +164,7 @@ class TestDeviceFlow:
         resp = await _start(idp, scope="openid no-such-scope")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
 
-    async def test_device_code_of_another_client_or_unknown(self, idp):
+    async def test_device_code_of_another_client_or_unknown(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         other = await _poll(idp, body["device_code"], client="mesh-cli")
         assert other.status_code == 400 and other.json()["error"] in (
@@ -175,7 +178,7 @@ class TestDeviceFlow:
         )
         assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
 
-    async def test_verification_needs_a_signed_in_person_and_csrf(self, idp):
+    async def test_verification_needs_a_signed_in_person_and_csrf(self, idp: IdP) -> None:
         body = (await _start(idp)).json()
         async with httpx.AsyncClient(timeout=10) as anonymous:
             resp = await anonymous.get(body["verification_uri_complete"])
@@ -188,7 +191,7 @@ class TestDeviceFlow:
         pending = await _poll(idp, body["device_code"])
         assert pending.json()["error"] == "authorization_pending"
 
-    async def test_guessing_user_codes_is_locked_out(self, idp):
+    async def test_guessing_user_codes_is_locked_out(self, idp: IdP) -> None:
         """Last in the module: it locks 127.0.0.1 out of the verification page."""
         body = (await _start(idp)).json()
         browser, page = await _browser(idp, "bruno", f"{idp.issuer}/device")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from identity.domain.tokens import KNOWN_SCOPES
+from tests.identity.conftest import IdP
 
 
 class TestDiscovery:
-    async def test_issuer_matches_and_endpoints_are_under_it(self, idp):
+    async def test_issuer_matches_and_endpoints_are_under_it(self, idp: IdP) -> None:
         resp = await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")
         assert resp.status_code == 200
         meta = resp.json()
@@ -33,7 +34,7 @@ class TestDiscovery:
             meta["token_endpoint_auth_methods_supported"]
         )
 
-    async def test_every_advertised_endpoint_answers(self, idp):
+    async def test_every_advertised_endpoint_answers(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert (await idp.http.get(meta["jwks_uri"])).status_code == 200
         # token/introspect/revoke exist: a POST without credentials is an OAuth error, not 404/405
@@ -42,7 +43,7 @@ class TestDiscovery:
             assert resp.status_code in (400, 401), name
             assert "error" in resp.json()
 
-    async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(self, idp):
+    async def test_a_wrong_method_is_a_405_naming_the_allowed_ones(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         resp = await idp.http.delete(meta["jwks_uri"])
         assert resp.status_code == 405
@@ -51,7 +52,7 @@ class TestDiscovery:
         assert resp.status_code == 405
         assert resp.headers["allow"] == "POST"
 
-    async def test_rfc8414_metadata_at_both_locations(self, idp):
+    async def test_rfc8414_metadata_at_both_locations(self, idp: IdP) -> None:
         inserted = f"{idp.url}/.well-known/oauth-authorization-server/eco/{idp.eco}"
         appended = f"{idp.issuer}/.well-known/oauth-authorization-server"
         for url in (inserted, appended):
@@ -59,14 +60,14 @@ class TestDiscovery:
             assert resp.status_code == 200
             assert resp.json()["issuer"] == idp.issuer
 
-    async def test_unknown_ecosystem_is_404(self, idp):
+    async def test_unknown_ecosystem_is_404(self, idp: IdP) -> None:
         resp = await idp.http.get(f"{idp.url}/eco/nowhere/.well-known/openid-configuration")
         assert resp.status_code == 404
         assert resp.json()["code"] == "not_found"
 
 
 class TestJwks:
-    async def test_only_public_signing_keys(self, idp):
+    async def test_only_public_signing_keys(self, idp: IdP) -> None:
         keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
         # per algorithm: the active key and the next one, published before use
         assert sorted(k["alg"] for k in keys) == ["ES256", "ES256", "RS256", "RS256"]
@@ -77,13 +78,13 @@ class TestJwks:
             assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key), "private material"
 
     @pytest.mark.parametrize("path", ["/jwks", "/.well-known/openid-configuration"])
-    async def test_ecosystems_do_not_share_keys(self, idp, path):
+    async def test_ecosystems_do_not_share_keys(self, idp: IdP, path: str) -> None:
         resp = await idp.http.get(f"{idp.url}/eco/other{path}")
         assert resp.status_code == 404
 
 
 class TestOperations:
-    async def test_health_readiness_and_metrics(self, idp):
+    async def test_health_readiness_and_metrics(self, idp: IdP) -> None:
         assert (await idp.http.get(f"{idp.url}/healthz")).json() == {"status": "ok"}
         assert (await idp.http.get(f"{idp.url}/readyz")).json() == {"status": "ready"}
         await idp.http.get(f"{idp.issuer}/jwks")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import jwt
@@ -11,7 +12,7 @@ from joserfc import jwk as joserfc_jwk
 
 from identity.domain.crypto import pkce_pair
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 from tests.identity.test_authorization_code import _code
 from tests.support.dpop import DPoPKey, hs256_proof, tampered, unsigned_proof
 
@@ -19,11 +20,13 @@ EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
 
 
-def claims_of(token: str) -> dict:
+def claims_of(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-async def cc(idp, client: str, headers: dict[str, str] | None = None, **data: str):
+async def cc(
+    idp: IdP, client: str, headers: dict[str, str] | None = None, **data: str
+) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={"grant_type": "client_credentials", **data},
@@ -32,7 +35,9 @@ async def cc(idp, client: str, headers: dict[str, str] | None = None, **data: st
     )
 
 
-async def code_tokens(idp, key: DPoPKey | None, username: str = "noah", **authorize: str):
+async def code_tokens(
+    idp: IdP, key: DPoPKey | None, username: str = "noah", **authorize: str
+) -> httpx.Response:
     """A code for mesh-cli (public) redeemed with a proof by ``key`` (none: Bearer)."""
     verifier, challenge = pkce_pair()
     async with httpx.AsyncClient() as browser:
@@ -53,7 +58,9 @@ async def code_tokens(idp, key: DPoPKey | None, username: str = "noah", **author
     )
 
 
-async def refresh(idp, refresh_token: str, key: DPoPKey | None, client: str = "mesh-cli"):
+async def refresh(
+    idp: IdP, refresh_token: str, key: DPoPKey | None, client: str = "mesh-cli"
+) -> httpx.Response:
     headers = {"DPoP": key.proof("POST", f"{idp.issuer}/token")} if key else {}
     return await idp.http.post(
         f"{idp.issuer}/token",
@@ -63,13 +70,13 @@ async def refresh(idp, refresh_token: str, key: DPoPKey | None, client: str = "m
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin) for the admin API."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
 @pytest.fixture(scope="module")
-async def bound_client(idp, olivia):
+async def bound_client(idp: IdP, olivia: str) -> str:
     """A back-end client registered with dpop_bound_access_tokens: true; returns its secret."""
     resp = await idp.http.post(
         f"{idp.issuer}/admin/clients",
@@ -86,16 +93,16 @@ async def bound_client(idp, olivia):
     )
     assert resp.status_code == 201, resp.text
     assert resp.json()["dpop_bound_access_tokens"] is True
-    return resp.json()["client_secret"]
+    return str(resp.json()["client_secret"])
 
 
 class TestThumbprint:
     @pytest.mark.parametrize("alg", ["ES256", "RS256", "EdDSA"])
-    def test_matches_joserfc_rfc7638(self, alg):
+    def test_matches_joserfc_rfc7638(self, alg: str) -> None:
         key = DPoPKey(alg)
         assert key.jkt == joserfc_jwk.import_key(key.public_jwk).thumbprint()
 
-    def test_rfc7638_example(self):
+    def test_rfc7638_example(self) -> None:
         # RFC 7638 §3.1's example key and its published thumbprint
         example = {
             "kty": "RSA",
@@ -114,7 +121,7 @@ class TestThumbprint:
 
 
 class TestDiscovery:
-    async def test_advertises_dpop_algorithms(self, idp):
+    async def test_advertises_dpop_algorithms(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert set(meta["dpop_signing_alg_values_supported"]) == {
             "ES256",
@@ -126,7 +133,7 @@ class TestDiscovery:
 
 class TestGrantsWithDPoP:
     @pytest.mark.parametrize("alg", ["ES256", "RS256", "EdDSA"])
-    async def test_client_credentials_token_is_bound_to_the_key(self, idp, alg):
+    async def test_client_credentials_token_is_bound_to_the_key(self, idp: IdP, alg: str) -> None:
         key = DPoPKey(alg)
         resp = await cc(idp, "contoso-backend", {"DPoP": key.proof("POST", f"{idp.issuer}/token")})
         assert resp.status_code == 200, resp.text
@@ -138,24 +145,24 @@ class TestGrantsWithDPoP:
         assert claims.cnf is not None and claims.cnf.jkt == key.jkt
         assert "DPoP-Nonce" not in resp.headers  # this ecosystem does not demand nonces
 
-    async def test_without_a_proof_tokens_stay_bearer(self, idp):
+    async def test_without_a_proof_tokens_stay_bearer(self, idp: IdP) -> None:
         resp = await cc(idp, "contoso-backend")
         assert resp.status_code == 200 and resp.json()["token_type"] == "Bearer"
         assert "cnf" not in claims_of(resp.json()["access_token"])
 
     @pytest.mark.parametrize("suffix", ["?a=b", "#frag", "?a=b#frag"])
-    async def test_htu_is_compared_without_query_and_fragment(self, idp, suffix):
+    async def test_htu_is_compared_without_query_and_fragment(self, idp: IdP, suffix: str) -> None:
         key = DPoPKey()
         proof = key.proof("POST", f"{idp.issuer}/token{suffix}")
         resp = await cc(idp, "contoso-backend", {"DPoP": proof})
         assert resp.status_code == 200, resp.text
 
-    async def test_htu_scheme_and_host_compare_case_insensitively(self, idp):
+    async def test_htu_scheme_and_host_compare_case_insensitively(self, idp: IdP) -> None:
         htu = f"{idp.issuer}/token".replace("http://", "HTTP://")
         resp = await cc(idp, "contoso-backend", {"DPoP": DPoPKey().proof("POST", htu)})
         assert resp.status_code == 200, resp.text
 
-    async def test_authorization_code_binds_access_and_refresh_token(self, idp):
+    async def test_authorization_code_binds_access_and_refresh_token(self, idp: IdP) -> None:
         key = DPoPKey()
         resp = await code_tokens(idp, key)
         assert resp.status_code == 200, resp.text
@@ -175,7 +182,7 @@ class TestGrantsWithDPoP:
         assert again.json()["token_type"] == "DPoP"
         assert claims_of(again.json()["access_token"])["cnf"] == {"jkt": key.jkt}
 
-    async def test_bound_refresh_token_refused_with_another_key(self, idp):
+    async def test_bound_refresh_token_refused_with_another_key(self, idp: IdP) -> None:
         key = DPoPKey()
         first = (await code_tokens(idp, key, "chloe")).json()
         other = await refresh(idp, first["refresh_token"], DPoPKey())
@@ -185,12 +192,12 @@ class TestGrantsWithDPoP:
         # the refusals did not consume or revoke it: its key still refreshes it
         assert (await refresh(idp, first["refresh_token"], key)).status_code == 200
 
-    async def test_unbound_refresh_token_of_public_client_stays_unbound(self, idp):
+    async def test_unbound_refresh_token_of_public_client_stays_unbound(self, idp: IdP) -> None:
         first = (await code_tokens(idp, None, "felix")).json()
         assert first["token_type"] == "Bearer"
         assert (await refresh(idp, first["refresh_token"], None)).status_code == 200
 
-    async def test_token_exchange_binds_the_new_token(self, idp):
+    async def test_token_exchange_binds_the_new_token(self, idp: IdP) -> None:
         person = await idp.person_tokens("noah", "openid forum:read profile:read")
         key = DPoPKey()
         resp = await idp.http.post(
@@ -211,7 +218,9 @@ class TestGrantsWithDPoP:
 
 
 class TestDPoPBoundClient:
-    async def test_token_request_without_proof_is_refused(self, idp, bound_client):
+    async def test_token_request_without_proof_is_refused(
+        self, idp: IdP, bound_client: str
+    ) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials"},
@@ -219,7 +228,7 @@ class TestDPoPBoundClient:
         )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_dpop_proof"
 
-    async def test_token_request_with_proof_is_bound(self, idp, bound_client):
+    async def test_token_request_with_proof_is_bound(self, idp: IdP, bound_client: str) -> None:
         key = DPoPKey()
         resp = await idp.http.post(
             f"{idp.issuer}/token",
@@ -280,9 +289,10 @@ BAD = [
 
 class TestBadProofs:
     @pytest.mark.parametrize("kind", BAD)
-    async def test_is_invalid_dpop_proof(self, idp, kind):
+    async def test_is_invalid_dpop_proof(self, idp: IdP, kind: str) -> None:
         headers = bad_proofs(idp.issuer)[kind]
         if kind == "replayed_jti":  # first use passes, the second is a replay
+            assert isinstance(headers, list)
             first = await cc(idp, "contoso-backend", {"DPoP": headers[0][1]})
             assert first.status_code == 200, first.text
             headers = [headers[0]]
@@ -298,7 +308,7 @@ class TestBadProofs:
 
 
 class TestDPoPJkt:
-    async def test_code_bound_by_dpop_jkt_needs_that_key(self, idp):
+    async def test_code_bound_by_dpop_jkt_needs_that_key(self, idp: IdP) -> None:
         key = DPoPKey()
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
@@ -327,7 +337,7 @@ class TestDPoPJkt:
         assert right.status_code == 200, right.text
         assert claims_of(right.json()["access_token"])["cnf"] == {"jkt": key.jkt}
 
-    async def test_malformed_dpop_jkt_is_refused_at_authorize(self, idp):
+    async def test_malformed_dpop_jkt_is_refused_at_authorize(self, idp: IdP) -> None:
         _, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             resp = await browser.get(
@@ -348,23 +358,27 @@ class TestDPoPJkt:
 
 
 @pytest.fixture(scope="module")
-async def bound(idp):
+async def bound(idp: IdP) -> tuple[DPoPKey, str]:
     """(key, DPoP-bound access token of a person with scope openid)."""
     key = DPoPKey()
     resp = await code_tokens(idp, key, "carlos", scope="openid profile profile:read")
     assert resp.status_code == 200, resp.text
-    return key, resp.json()["access_token"]
+    return key, str(resp.json()["access_token"])
 
 
 class TestUserinfoAndIntrospection:
-    async def test_userinfo_with_dpop_scheme_and_proof(self, idp, bound):
+    async def test_userinfo_with_dpop_scheme_and_proof(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         key, token = bound
         url = f"{idp.issuer}/userinfo"
         resp = await idp.http.get(url, headers=key.headers("GET", url, token))
         assert resp.status_code == 200, resp.text
         assert resp.json()["partner"] == "contoso"
 
-    async def test_bound_token_as_bearer_is_refused(self, idp, bound):
+    async def test_bound_token_as_bearer_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         _, token = bound
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}
@@ -373,7 +387,9 @@ class TestUserinfoAndIntrospection:
         challenge = resp.headers["www-authenticate"]
         assert challenge.startswith("DPoP ") and 'error="invalid_token"' in challenge
 
-    async def test_proof_with_wrong_ath_is_refused(self, idp, bound):
+    async def test_proof_with_wrong_ath_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         key, token = bound
         url = f"{idp.issuer}/userinfo"
         headers = {"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", url, "other")}
@@ -381,14 +397,18 @@ class TestUserinfoAndIntrospection:
         assert resp.status_code == 401
         assert 'error="invalid_dpop_proof"' in resp.headers["www-authenticate"]
 
-    async def test_proof_by_another_key_is_refused(self, idp, bound):
+    async def test_proof_by_another_key_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         _, token = bound
         url = f"{idp.issuer}/userinfo"
         resp = await idp.http.get(url, headers=DPoPKey().headers("GET", url, token))
         assert resp.status_code == 401
         assert 'error="invalid_token"' in resp.headers["www-authenticate"]
 
-    async def test_dpop_scheme_without_proof_is_refused(self, idp, bound):
+    async def test_dpop_scheme_without_proof_is_refused(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         _, token = bound
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"DPoP {token}"}
@@ -396,7 +416,9 @@ class TestUserinfoAndIntrospection:
         assert resp.status_code == 401
         assert 'error="invalid_dpop_proof"' in resp.headers["www-authenticate"]
 
-    async def test_introspection_reports_dpop_and_cnf(self, idp, bound):
+    async def test_introspection_reports_dpop_and_cnf(
+        self, idp: IdP, bound: tuple[DPoPKey, str]
+    ) -> None:
         key, token = bound
         resp = await idp.http.post(
             f"{idp.issuer}/introspect",

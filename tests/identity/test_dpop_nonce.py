@@ -44,7 +44,7 @@ async def _cc(idp: IdP, proof: str) -> httpx.Response:
 
 
 class TestNonceChallenge:
-    async def test_round_trip(self, idp):
+    async def test_round_trip(self, idp: IdP) -> None:
         key = DPoPKey()
         url = f"{idp.issuer}/token"
         first = await _cc(idp, key.proof("POST", url))
@@ -56,13 +56,13 @@ class TestNonceChallenge:
         assert second.json()["token_type"] == "DPoP"
         assert second.headers["DPoP-Nonce"]  # the next nonce rides on every response
 
-    async def test_a_made_up_nonce_is_challenged_again(self, idp):
+    async def test_a_made_up_nonce_is_challenged_again(self, idp: IdP) -> None:
         key = DPoPKey()
         resp = await _cc(idp, key.proof("POST", f"{idp.issuer}/token", nonce="guessed"))
         assert resp.status_code == 400 and resp.json()["error"] == "use_dpop_nonce"
         assert resp.headers["DPoP-Nonce"] != "guessed"
 
-    async def test_requests_without_dpop_are_not_challenged(self, idp):
+    async def test_requests_without_dpop_are_not_challenged(self, idp: IdP) -> None:
         client = "fabrikam-backend"
         resp = await idp.http.post(
             f"{idp.issuer}/token",

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +36,9 @@ async def _replicas(
     await asyncio.sleep(0)
 
 
-async def _token(http: httpx.AsyncClient, replica: str, creds: dict[str, Any], proof: str):  # type: ignore[no-untyped-def]
+async def _token(
+    http: httpx.AsyncClient, replica: str, creds: dict[str, Any], proof: str
+) -> httpx.Response:
     secret = creds["clients"][CLIENT]["client_secret"]
     return await http.post(
         f"{replica}/eco/acme/token",
@@ -53,8 +56,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 class TestReplayAcrossReplicas:
     async def test_a_proof_used_at_one_replica_is_refused_at_the_other(
-        self, nats_url, idp_database, tmp_path, demo_hashes, redis_url, http
-    ):
+        self,
+        nats_url: str,
+        idp_database: str,
+        tmp_path: Path,
+        demo_hashes: dict[str, str],
+        redis_url: str,
+        http: httpx.AsyncClient,
+    ) -> None:
         shared = {"redis_url": redis_url, "redis_key_prefix": f"pm:test:{uuid.uuid4().hex}:"}
         async with _replicas(nats_url, idp_database, tmp_path, demo_hashes, **shared) as (
             issuer,
@@ -75,8 +84,13 @@ class TestReplayAcrossReplicas:
             assert fresh.status_code == 200, fresh.text
 
     async def test_without_redis_each_replica_remembers_its_own(
-        self, nats_url, idp_database, tmp_path, demo_hashes, http
-    ):
+        self,
+        nats_url: str,
+        idp_database: str,
+        tmp_path: Path,
+        demo_hashes: dict[str, str],
+        http: httpx.AsyncClient,
+    ) -> None:
         async with _replicas(nats_url, idp_database, tmp_path, demo_hashes) as (
             issuer,
             (one, two),

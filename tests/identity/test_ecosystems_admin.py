@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from nats.aio.client import Client
 from sqlalchemy import select
 
 from identity.cli.devclient import login
@@ -18,9 +19,10 @@ from identity.domain.crypto import Sealer
 from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 from tests.support.events import first_event
 from tests.support.identity import refresh_grant
+from tests.support.tokens import TokenFactory
 
 GINA_PASSWORD = "globex-operator-pw"
 
@@ -32,19 +34,21 @@ def idp_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp):
+async def olivia(idp: IdP) -> str:
     """A platform operator's access token (acme operator, scope admin)."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _call(idp, token, method, path="", body=None):
+async def _call(
+    idp: IdP, token: str | None, method: str, path: str = "", body: Any = None
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return await idp.http.request(
         method, f"{idp.url}/admin/ecosystems{path}", json=body, headers=headers
     )
 
 
-async def _own(idp, token, method, eco, body=None):
+async def _own(idp: IdP, token: str, method: str, eco: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method,
         f"{idp.url}/eco/{eco}/admin/ecosystem",
@@ -67,14 +71,14 @@ def _new(slug: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _login(idp, eco: str, username: str, password: str, scope: str) -> dict[str, Any]:
+async def _login(idp: IdP, eco: str, username: str, password: str, scope: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=10) as browser:
         return await login(
             browser, f"{idp.url}/eco/{eco}", "mesh-cli", username, password, CLI_REDIRECT, scope
         )
 
 
-async def _signed_by_acme(idp, **claims: Any) -> str:
+async def _signed_by_acme(idp: IdP, **claims: Any) -> str:
     """A token signed with acme's real active key (to make one that has expired)."""
     db = Database(idp.settings.database_url, models.metadata)
     try:
@@ -100,7 +104,7 @@ async def _signed_by_acme(idp, **claims: Any) -> str:
     return jwt.encode(claims, key, "RS256", headers={"kid": row.kid, "typ": "at+jwt"})  # type: ignore[arg-type]
 
 
-async def _audit(nc, eco: str, action: str, target: str, timeout: float = 10.0):
+async def _audit(nc: Client, eco: str, action: str, target: str, timeout: float = 10.0):
     def wanted(event: Any) -> bool:
         return bool(event.data.action == action and event.data.target == target)
 
@@ -109,7 +113,7 @@ async def _audit(nc, eco: str, action: str, target: str, timeout: float = 10.0):
 
 
 @pytest.fixture(scope="module")
-async def globex(idp, olivia):
+async def globex(idp: IdP, olivia: str) -> dict[str, Any]:
     """Another brand's ecosystem, created through the API, and its operator's token."""
     resp = await _call(idp, olivia, "POST", body=_new("globex"))
     assert resp.status_code == 201, resp.text
@@ -121,7 +125,9 @@ class TestWhoMayManageEcosystems:
     ROUTES = (("POST", "", _new("denied")), ("GET", "", None), ("GET", "/globex", None))
     ROUTES += (("PATCH", "/globex", {"name": "x"}), ("DELETE", "/globex", None))
 
-    async def _all_refused(self, idp, token, status: int, code: str, check: bool = True) -> None:
+    async def _all_refused(
+        self, idp: IdP, token, status: int, code: str, check: bool = True
+    ) -> None:
         for method, path, body in self.ROUTES:
             resp = await _call(idp, token, method, path, body)
             assert resp.status_code == status, (method, path, resp.text)
@@ -132,12 +138,16 @@ class TestWhoMayManageEcosystems:
             docs = {e["slug"]: e for e in listing.json()}
             assert "denied" not in docs and docs["globex"]["disabled"] is False
 
-    async def test_anonymous_and_forged_are_unauthenticated(self, idp, tokens, globex):
+    async def test_anonymous_and_forged_are_unauthenticated(
+        self, idp: IdP, tokens: TokenFactory, globex: dict[str, Any]
+    ) -> None:
         await self._all_refused(idp, None, 401, "unauthenticated")
         forged = tokens.mint(eco="acme", roles=["operator"], scope="admin")  # another signer
         await self._all_refused(idp, forged, 401, "unauthenticated")
 
-    async def test_expired_platform_operator_token_is_unauthenticated(self, idp, olivia, globex):
+    async def test_expired_platform_operator_token_is_unauthenticated(
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
+    ) -> None:
         real = jwt.decode(olivia, options={"verify_signature": False})
         now = int(time.time())
         expired = await _signed_by_acme(
@@ -149,7 +159,9 @@ class TestWhoMayManageEcosystems:
         )
         assert (await _call(idp, fresh, "GET")).status_code == 200, "same key, unexpired: ok"
 
-    async def test_revoked_platform_operator_token_is_unauthenticated(self, idp, globex):
+    async def test_revoked_platform_operator_token_is_unauthenticated(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         token = (await idp.person_tokens("olivia"))["access_token"]
         assert (await _call(idp, token, "GET")).status_code == 200
         revoked = await idp.http.post(
@@ -159,10 +171,14 @@ class TestWhoMayManageEcosystems:
         assert revoked.status_code == 200
         await self._all_refused(idp, token, 401, "unauthenticated")
 
-    async def test_another_ecosystems_operator_is_forbidden(self, idp, globex):
+    async def test_another_ecosystems_operator_is_forbidden(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         await self._all_refused(idp, globex["gina"], 403, "forbidden")
 
-    async def test_partner_admin_broker_member_and_backend_are_forbidden(self, idp, globex):
+    async def test_partner_admin_broker_member_and_backend_are_forbidden(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         for username in ("nadia", "bruno", "noah"):
             await self._all_refused(
                 idp, (await idp.person_tokens(username))["access_token"], 403, "forbidden"
@@ -170,11 +186,15 @@ class TestWhoMayManageEcosystems:
         backend = (await idp.cc("northwind-backend")).json()["access_token"]
         await self._all_refused(idp, backend, 403, "forbidden")
 
-    async def test_platform_operator_without_admin_scope_is_forbidden(self, idp, globex):
+    async def test_platform_operator_without_admin_scope_is_forbidden(
+        self, idp: IdP, globex: dict[str, Any]
+    ) -> None:
         token = (await idp.person_tokens("olivia", "openid profile directory:read"))["access_token"]
         await self._all_refused(idp, token, 403, "forbidden")
 
-    async def test_without_a_platform_ecosystem_nobody_may(self, idp, olivia, globex):
+    async def test_without_a_platform_ecosystem_nobody_may(
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
+    ) -> None:
         idp.settings.platform_ecosystem = ""
         try:
             await self._all_refused(idp, olivia, 403, "forbidden", check=False)
@@ -182,7 +202,9 @@ class TestWhoMayManageEcosystems:
             idp.settings.platform_ecosystem = "acme"
         assert (await _call(idp, olivia, "GET")).status_code == 200
 
-    async def test_own_operators_manage_only_their_own_ecosystem(self, idp, olivia, globex):
+    async def test_own_operators_manage_only_their_own_ecosystem(
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
+    ) -> None:
         own = await _own(idp, globex["gina"], "PATCH", "globex", {"name": "Globex Brands"})
         assert own.status_code == 200 and own.json()["name"] == "Globex Brands"
         assert (await _own(idp, globex["gina"], "GET", "acme")).status_code == 401
@@ -194,7 +216,9 @@ class TestWhoMayManageEcosystems:
 
 
 class TestCreate:
-    async def test_new_ecosystem_serves_discovery_jwks_and_issues_tokens(self, idp, olivia, nc):
+    async def test_new_ecosystem_serves_discovery_jwks_and_issues_tokens(
+        self, idp: IdP, olivia: str, nc: Client
+    ) -> None:
         slug = _slug()
         resp = await _call(idp, olivia, "POST", body=_new(slug, access_ttl=600))
         assert resp.status_code == 201, resp.text
@@ -222,7 +246,9 @@ class TestCreate:
         olivia_sub = jwt.decode(olivia, options={"verify_signature": False})["sub"]
         assert created.data.actor == olivia_sub
 
-    async def test_operator_without_password_gets_an_invitation(self, idp, olivia):
+    async def test_operator_without_password_gets_an_invitation(
+        self, idp: IdP, olivia: str
+    ) -> None:
         slug = _slug()
         body = _new(slug, operator={"username": "ivy", "email": "ivy@example.com"})
         resp = await _call(idp, olivia, "POST", body=body)
@@ -232,7 +258,9 @@ class TestCreate:
         assert (await idp.http.get(url)).status_code == 200
         assert "operator" not in resp.json()
 
-    async def test_listed_and_read_by_platform_operators(self, idp, olivia, globex):
+    async def test_listed_and_read_by_platform_operators(
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
+    ) -> None:
         listed = await _call(idp, olivia, "GET")
         assert listed.status_code == 200
         slugs = [e["slug"] for e in listed.json()]
@@ -242,7 +270,9 @@ class TestCreate:
         missing = await _call(idp, olivia, "GET", "/nowhere")
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
-    async def test_duplicate_is_a_conflict(self, idp, olivia, globex):
+    async def test_duplicate_is_a_conflict(
+        self, idp: IdP, olivia: str, globex: dict[str, Any]
+    ) -> None:
         for slug in ("globex", "acme"):
             resp = await _call(idp, olivia, "POST", body=_new(slug))
             assert resp.status_code == 409, resp.text
@@ -265,7 +295,17 @@ class TestCreate:
             ({"default_partner": "no-such-partner"}, 404),
         ],
     )
-    async def test_bad_input_is_a_problem_and_writes_nothing(self, idp, olivia, change, status):
+    async def test_bad_input_is_a_problem_and_writes_nothing(
+        self,
+        idp: IdP,
+        olivia: str,
+        change: dict[str, str]
+        | dict[str, int]
+        | dict[str, dict[str, str]]
+        | dict[str, None]
+        | dict[str, bool],
+        status: int,
+    ) -> None:
         slug = _slug()
         resp = await _call(idp, olivia, "POST", body={**_new(slug), **change})
         assert resp.status_code == status, resp.text
@@ -287,7 +327,7 @@ class TestCreate:
 
 
 class TestUpdateAndDisable:
-    async def test_platform_operator_updates_settings(self, idp, olivia):
+    async def test_platform_operator_updates_settings(self, idp: IdP, olivia: str) -> None:
         slug = _slug()
         assert (await _call(idp, olivia, "POST", body=_new(slug))).status_code == 201
         resp = await _call(
@@ -312,7 +352,9 @@ class TestUpdateAndDisable:
         unknown = await _call(idp, olivia, "PATCH", "/nowhere", {"name": "x"})
         assert unknown.status_code == 404
 
-    async def test_disabled_ecosystem_issuer_is_gone_until_enabled(self, idp, olivia, nc):
+    async def test_disabled_ecosystem_issuer_is_gone_until_enabled(
+        self, idp: IdP, olivia: str, nc: Client
+    ) -> None:
         slug = _slug()
         assert (await _call(idp, olivia, "POST", body=_new(slug))).status_code == 201
         tokens = await _login(idp, slug, "gina", GINA_PASSWORD, "openid admin")
@@ -350,18 +392,18 @@ class TestUpdateAndDisable:
         refresh = await refresh_grant(idp.http, issuer, tokens["refresh_token"])
         assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
 
-    async def test_platform_ecosystem_cannot_be_disabled(self, idp, olivia):
+    async def test_platform_ecosystem_cannot_be_disabled(self, idp: IdP, olivia: str) -> None:
         for method, body in (("DELETE", None), ("PATCH", {"disabled": True})):
             resp = await _call(idp, olivia, method, "/acme", body)
             assert resp.status_code == 409 and resp.json()["code"] == "conflict"
         assert (await idp.http.get(f"{idp.issuer}/jwks")).status_code == 200
 
-    async def test_disabling_an_unknown_ecosystem_is_not_found(self, idp, olivia):
+    async def test_disabling_an_unknown_ecosystem_is_not_found(self, idp: IdP, olivia: str) -> None:
         resp = await _call(idp, olivia, "DELETE", "/nowhere")
         assert resp.status_code == 404 and resp.json()["code"] == "not_found"
 
 
-async def _revoked_event(nc, eco: str, jti: str, timeout: float = 10.0):
+async def _revoked_event(nc: Client, eco: str, jti: str, timeout: float = 10.0):
     def wanted(event: Any) -> bool:
         return jti in [t.jti for t in event.data.tokens]
 

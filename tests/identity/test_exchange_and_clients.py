@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
 import jwt
@@ -15,12 +16,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mesh.tokens import RemoteJwks, TokenVerifier
+from tests.identity.conftest import IdP
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
 
 
-async def _exchange(idp, client: str, subject_token: str, secret: str | None = None, **extra):
+async def _exchange(
+    idp: IdP, client: str, subject_token: str, secret: str | None = None, **extra: Any
+) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={
@@ -34,19 +38,19 @@ async def _exchange(idp, client: str, subject_token: str, secret: str | None = N
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin) for the admin API."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp, token: str, method: str, path: str, body=None) -> httpx.Response:
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
 
 
 class TestTokenExchange:
-    async def test_portal_acts_for_a_person_with_act_claim(self, idp):
+    async def test_portal_acts_for_a_person_with_act_claim(self, idp: IdP) -> None:
         person = await idp.person_tokens("noah", "openid forum:read forum:write profile:read")
         resp = await _exchange(idp, "portal", person["access_token"], scope="forum:read")
         assert resp.status_code == 200, resp.text
@@ -61,21 +65,21 @@ class TestTokenExchange:
         assert claims.client_id == "portal" and claims.scope == "forum:read"
         assert claims.exp <= original["exp"]
 
-    async def test_exchange_never_gains_scope(self, idp):
+    async def test_exchange_never_gains_scope(self, idp: IdP) -> None:
         person = await idp.person_tokens("noah", "openid forum:read")
         resp = await _exchange(
             idp, "portal", person["access_token"], scope="forum:read forum:write"
         )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_scope"
 
-    async def test_partner_backend_may_not_act_for_another_partners_people(self, idp):
+    async def test_partner_backend_may_not_act_for_another_partners_people(self, idp: IdP) -> None:
         person = await idp.person_tokens("chloe", "openid forum:read")  # contoso
         mine = await _exchange(idp, "contoso-backend", person["access_token"])
         assert mine.status_code == 200
         theirs = await _exchange(idp, "northwind-backend", person["access_token"])
         assert theirs.status_code == 400 and theirs.json()["error"] == "invalid_request"
 
-    async def test_nested_act_records_the_chain(self, idp):
+    async def test_nested_act_records_the_chain(self, idp: IdP) -> None:
         person = await idp.person_tokens("chloe", "openid forum:read")
         first = (await _exchange(idp, "portal", person["access_token"])).json()["access_token"]
         second = await _exchange(idp, "contoso-backend", first)
@@ -83,16 +87,16 @@ class TestTokenExchange:
         assert claims["act"]["sub"] == "contoso-backend"
         assert claims["act"]["act"]["sub"] == "portal"
 
-    async def test_wrong_audience_is_invalid_target(self, idp):
+    async def test_wrong_audience_is_invalid_target(self, idp: IdP) -> None:
         person = await idp.person_tokens("noah", "openid forum:read")
         resp = await _exchange(idp, "portal", person["access_token"], audience="elsewhere")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_target"
 
-    async def test_invalid_subject_token_is_invalid_grant(self, idp):
+    async def test_invalid_subject_token_is_invalid_grant(self, idp: IdP) -> None:
         resp = await _exchange(idp, "portal", "eyJhbGciOiJub25lIn0.e30.")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_public_client_cannot_exchange(self, idp):
+    async def test_public_client_cannot_exchange(self, idp: IdP) -> None:
         person = await idp.person_tokens("noah", "openid forum:read")
         resp = await idp.http.post(
             f"{idp.issuer}/token",
@@ -105,7 +109,7 @@ class TestTokenExchange:
         )
         assert resp.json()["error"] == "invalid_client"
 
-    async def test_client_without_rule_or_grant_is_refused(self, idp, olivia):
+    async def test_client_without_rule_or_grant_is_refused(self, idp: IdP, olivia: str) -> None:
         for cid, grants in (
             ("no-rule", ["client_credentials", EXCHANGE]),
             ("no-grant", ["client_credentials"]),
@@ -133,7 +137,7 @@ class TestTokenExchange:
 
 
 @pytest.fixture(scope="module")
-async def signer(idp, olivia):
+async def signer(idp: IdP, olivia: str) -> bytes:
     """A client registered with its public key; the private key stays with the test."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
@@ -162,7 +166,9 @@ async def signer(idp, olivia):
 
 
 class TestPrivateKeyJwt:
-    async def test_authlib_client_authenticates_with_private_key_jwt(self, idp, signer):
+    async def test_authlib_client_authenticates_with_private_key_jwt(
+        self, idp: IdP, signer: bytes
+    ) -> None:
         token_url = f"{idp.issuer}/token"
         async with AsyncOAuth2Client(
             "jwt-backend",
@@ -173,7 +179,7 @@ class TestPrivateKeyJwt:
         claims = jwt.decode(token["access_token"], options={"verify_signature": False})
         assert claims["client_id"] == "jwt-backend" and claims["partner"] == "northwind"
 
-    def _assertion(self, idp, key: bytes, jti: str, aud: str | None = None) -> str:
+    def _assertion(self, idp: IdP, key: bytes, jti: str, aud: str | None = None) -> str:
         now = int(time.time())
         return jwt.encode(
             {
@@ -189,7 +195,7 @@ class TestPrivateKeyJwt:
             headers={"kid": "k1"},
         )
 
-    async def _token(self, idp, assertion: str) -> httpx.Response:
+    async def _token(self, idp: IdP, assertion: str) -> httpx.Response:
         return await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -199,13 +205,13 @@ class TestPrivateKeyJwt:
             },
         )
 
-    async def test_replayed_assertion_is_invalid_client(self, idp, signer):
+    async def test_replayed_assertion_is_invalid_client(self, idp: IdP, signer: bytes) -> None:
         assertion = self._assertion(idp, signer, uuid.uuid4().hex)
         assert (await self._token(idp, assertion)).status_code == 200
         replay = await self._token(idp, assertion)
         assert replay.status_code in (400, 401) and replay.json()["error"] == "invalid_client"
 
-    async def test_wrong_audience_or_key_is_invalid_client(self, idp, signer):
+    async def test_wrong_audience_or_key_is_invalid_client(self, idp: IdP, signer: bytes) -> None:
         wrong_aud = self._assertion(idp, signer, uuid.uuid4().hex, aud="http://elsewhere/token")
         assert (await self._token(idp, wrong_aud)).json()["error"] == "invalid_client"
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(

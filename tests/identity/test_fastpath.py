@@ -118,7 +118,7 @@ async def _audited(idp: IdP) -> dict[str, dict[str, Any]]:
 
 
 class TestSameAnswerAsTheFullPath:
-    async def test_token_response_and_audit_event_match(self, served):
+    async def test_token_response_and_audit_event_match(self, served: tuple[IdP, Any]) -> None:
         idp, app = served
         lean = await _lean(app, idp)
         # a body the lean path does not parse (client_id beside HTTP Basic): the full path
@@ -163,7 +163,9 @@ class TestSameAnswerAsTheFullPath:
         assert da["details"].pop("jti") and db["details"].pop("jti")
         assert da == db
 
-    async def test_scope_policy_and_default_scope_are_the_full_paths(self, served):
+    async def test_scope_policy_and_default_scope_are_the_full_paths(
+        self, served: tuple[IdP, Any]
+    ) -> None:
         idp, app = served
         cut = await _lean(app, idp, "grant_type=client_credentials&scope=admin+directory%3Aread")
         assert cut.json()["scope"] == "directory:read"  # admin needs the operator role
@@ -171,7 +173,9 @@ class TestSameAnswerAsTheFullPath:
         full = await idp.cc(CLIENT)  # the same request through httpx's own encoding
         assert every.json()["scope"] == full.json()["scope"]
 
-    async def test_rs256_ecosystems_get_rs256_from_the_lean_path_too(self, served):
+    async def test_rs256_ecosystems_get_rs256_from_the_lean_path_too(
+        self, served: tuple[IdP, Any]
+    ) -> None:
         idp, app = served
         olivia = (await idp.person_tokens("olivia"))["access_token"]
         auth = {"Authorization": f"Bearer {olivia}"}
@@ -194,8 +198,8 @@ class TestSameAnswerAsTheFullPath:
 
 class TestWhatItLeavesToTheFullPath:
     async def test_a_signature_that_fails_leaves_the_request_to_the_full_path(
-        self, served, monkeypatch
-    ):
+        self, served: tuple[IdP, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         idp, app = served
         await _post(idp, FORM)  # warm
 
@@ -225,7 +229,9 @@ class TestWhatItLeavesToTheFullPath:
             (FORM, {"Authorization": "Basic !!!"}, 401, "invalid_client"),
         ],
     )
-    async def test_declines_and_the_full_path_answers(self, served, body, headers, status, error):
+    async def test_declines_and_the_full_path_answers(
+        self, served: tuple[IdP, Any], body, headers, status: int | None, error: str | None
+    ) -> None:
         idp, app = served
         await _lean(app, idp)  # caches warm: any decline below is the lean path's own choice
         before = Lean(app).issued
@@ -238,8 +244,8 @@ class TestWhatItLeavesToTheFullPath:
         assert "traceback" not in resp.text.lower()
 
     async def test_an_audit_commit_that_fails_answers_503_and_issues_nothing(
-        self, served, monkeypatch
-    ):
+        self, served: tuple[IdP, Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """No token leaves without its audit event: a failed commit is a 503 problem."""
         idp, app = served
         _needs_lean(app)
@@ -259,7 +265,7 @@ class TestWhatItLeavesToTheFullPath:
         monkeypatch.undo()
         assert (await _lean(app, idp)).status_code == 200  # and it recovers
 
-    async def test_query_parameters_go_to_the_full_path(self, served):
+    async def test_query_parameters_go_to_the_full_path(self, served: tuple[IdP, Any]) -> None:
         idp, app = served
         await _lean(app, idp)
         before = Lean(app).issued
@@ -274,7 +280,9 @@ class TestWhatItLeavesToTheFullPath:
         assert Lean(app).issued == before
         assert resp.status_code == 200 and "admin" not in resp.json()["scope"]
 
-    async def test_a_client_without_the_grant_is_refused_by_the_full_path(self, served):
+    async def test_a_client_without_the_grant_is_refused_by_the_full_path(
+        self, served: tuple[IdP, Any]
+    ) -> None:
         idp, app = served
         portal = _basic("portal", idp.secret("portal"))  # confidential, no client_credentials
         await _post(idp, FORM, Authorization=portal)
@@ -283,7 +291,7 @@ class TestWhatItLeavesToTheFullPath:
         assert Lean(app).issued == before
         assert resp.status_code == 400 and resp.json()["error"] == "unauthorized_client"
 
-    async def test_large_bodies_reach_the_full_path_intact(self, served):
+    async def test_large_bodies_reach_the_full_path_intact(self, served: tuple[IdP, Any]) -> None:
         idp, app = served
         await _lean(app, idp)
         before = Lean(app).issued
@@ -294,8 +302,8 @@ class TestWhatItLeavesToTheFullPath:
 
 class TestItFollowsChanges:
     async def test_a_change_made_elsewhere_stops_the_lean_path_within_the_cache_lifetime(
-        self, served
-    ):
+        self, served: tuple[IdP, Any]
+    ) -> None:
         """Another replica (here: the database itself) changes the client's secret: this
         process stops accepting the old one once its cached row expires."""
         idp, app = served
@@ -331,7 +339,9 @@ class TestItFollowsChanges:
             rt.rows.ttl = ttl
             rt.rows.forget("acme")
 
-    async def test_a_busy_clients_rows_are_read_again_before_they_expire(self, served):
+    async def test_a_busy_clients_rows_are_read_again_before_they_expire(
+        self, served: tuple[IdP, Any]
+    ) -> None:
         """Near the end of their lifetime the lean path has its entries re-read from the
         database (so they do not all lapse at once under load): a change made elsewhere
         is picked up then, while the lean path keeps answering."""
@@ -375,7 +385,7 @@ class TestItFollowsChanges:
             await db.dispose()
             rt.rows.forget("acme")
 
-    def test_a_read_from_before_a_forget_is_not_cached(self):
+    def test_a_read_from_before_a_forget_is_not_cached(self) -> None:
         cache = TtlCache()
         generation = cache.generation("acme")
         cache.forget("acme")  # an admin change lands while a refresh is reading
@@ -384,7 +394,9 @@ class TestItFollowsChanges:
         cache.put_if(cache.generation("acme"), ("acme", CLIENT), "fresh row")
         assert cache.get(("acme", CLIENT)) == "fresh row"
 
-    async def test_an_admin_change_here_applies_to_the_very_next_token(self, served):
+    async def test_an_admin_change_here_applies_to_the_very_next_token(
+        self, served: tuple[IdP, Any]
+    ) -> None:
         idp, app = served
         olivia = (await idp.person_tokens("olivia"))["access_token"]
         auth = {"Authorization": f"Bearer {olivia}"}
@@ -408,7 +420,7 @@ class TestItsShortcuts:
 
     @pytest.mark.parametrize("partner", [None, "northwind"])
     @pytest.mark.parametrize("scope", [SCOPE, "", 'odd "quoted" \\ scope'])
-    def test_issued_row_is_what_audit_event_builds(self, partner, scope):
+    def test_issued_row_is_what_audit_event_builds(self, partner: str | None, scope: str) -> None:
         claims = {"sub": "client:northwind-backend", "jti": shortcut._uuid4_hex()}
         if partner:
             claims["partner"] = partner
@@ -438,7 +450,9 @@ class TestItsShortcuts:
 
     @pytest.mark.parametrize("partner", [None, "northwind"])
     @pytest.mark.parametrize("scope", [SCOPE, "", 'odd "quoted" \\ scope', "é"])
-    def test_token_payload_is_json_dumps_of_its_claims(self, partner, scope):
+    def test_token_payload_is_json_dumps_of_its_claims(
+        self, partner: str | None, scope: str
+    ) -> None:
         subject = Subject(sub=CLIENT, partner=partner, roles=("member",), is_person=False)
         claims = access_claims("http://x/eco/acme", "partnermesh", "acme", subject, CLIENT, "", 0)
         template = templates.Template(claims)
@@ -449,18 +463,18 @@ class TestItsShortcuts:
             == json.dumps(filled, separators=(",", ":")).encode()
         )
 
-    def test_a_template_refuses_a_mark_it_cannot_place(self):
+    def test_a_template_refuses_a_mark_it_cannot_place(self) -> None:
         with pytest.raises(ValueError, match="exactly once"):
             templates.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
         with pytest.raises(ValueError, match="exactly once"):
             templates.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
 
     @pytest.mark.parametrize("micro", [0, 120, 999999])
-    def test_event_time_is_written_as_pydantic_writes_it(self, micro):
+    def test_event_time_is_written_as_pydantic_writes_it(self, micro: int) -> None:
         now = datetime(2026, 11, 26, 13, 20, 0, micro, tzinfo=UTC)
         assert templates.utc_json(now) == TypeAdapter(datetime).dump_json(now).decode().strip('"')
 
-    def test_jti_is_a_version_4_uuid(self):
+    def test_jti_is_a_version_4_uuid(self) -> None:
         seen = {shortcut._uuid4_hex() for _ in range(2000)}
         assert len(seen) == 2000
         for jti in seen:
@@ -468,7 +482,7 @@ class TestItsShortcuts:
             assert parsed.hex == jti and parsed.version == 4
             assert parsed.variant == uuid.RFC_4122
 
-    def test_ids_come_from_the_pool_unrepeated_across_refills(self):
+    def test_ids_come_from_the_pool_unrepeated_across_refills(self) -> None:
         drawn = lean_ids.POOL * 3 // 26  # three pools' worth of (jti, event id) pairs
         jtis = [lean_ids.uuid4_hex() for _ in range(drawn)]
         events = [lean_ids.uuid7_hex() for _ in range(drawn)]
@@ -478,7 +492,7 @@ class TestItsShortcuts:
             assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
             assert abs(int(value[:12], 16) - time.time() * 1000) < 60_000
 
-    def test_a_forked_child_does_not_repeat_its_parents_ids(self):
+    def test_a_forked_child_does_not_repeat_its_parents_ids(self) -> None:
         lean_ids.uuid4_hex()  # the pool holds bytes the child must not hand out again
         read, write = os.pipe()
         pid = os.fork()
@@ -492,14 +506,14 @@ class TestItsShortcuts:
         assert childs != lean_ids.uuid4_hex()  # the parent's next draw from its pool
 
     @pytest.mark.parametrize("scope", ["", "directory:read", 'a"b\\c', "profile:read openid"])
-    def test_issued_body_is_json_dumps_of_the_token_response(self, scope):
+    def test_issued_body_is_json_dumps_of_the_token_response(self, scope: str) -> None:
         claims = {"exp": 1800000300, "iat": 1800000000, "scope": scope}
         issued = shortcut.Issued(None, claims, b"", OutboxRow("", "", ""), CLIENT)  # type: ignore[arg-type]
         token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
         assert issued.body("eyJ.x-y_z.s") == json.dumps({**token, "scope": scope}).encode()
 
     @pytest.mark.parametrize("scope", ["", "directory:read", 'a"b\\c', "profile:read openid"])
-    def test_response_body_is_json_dumps(self, scope):
+    def test_response_body_is_json_dumps(self, scope: str) -> None:
         token = {"access_token": "eyJ.x-y_z.s", "token_type": "Bearer", "expires_in": 300}
         token["scope"] = scope
         assert shortcut.response_body(token) == json.dumps(token).encode()
@@ -516,6 +530,6 @@ class TestItsShortcuts:
             b"\xff",
         ],
     )
-    def test_memoised_form_is_the_parsed_form(self, body):
+    def test_memoised_form_is_the_parsed_form(self, body) -> None:
         first, again = lean_request.form_of(body), lean_request.form_of(body)
         assert first == again == lean_request._parse_form(body)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from identity.cli import commands, seed
 from identity.cli.devclient import login
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AT = "urn:ietf:params:oauth:token-type:access_token"
@@ -22,7 +24,7 @@ ALLIANCE_RULE = {
 
 
 @pytest.fixture(scope="module")
-async def gina(idp):
+async def gina(idp: IdP) -> str:
     """An operator of a second ecosystem (globex) of the same deployment, and her token there."""
     created = await commands.create_ecosystem(
         idp.settings,
@@ -50,10 +52,10 @@ async def gina(idp):
         headers={"Authorization": f"Bearer {olivia}"},
     )
     assert resp.status_code == 200
-    return tokens["access_token"]
+    return str(tokens["access_token"])
 
 
-async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
+async def _exchange(idp: IdP, client: str, token: str, **extra: Any) -> httpx.Response:
     return await idp.http.post(
         f"{idp.issuer}/token",
         data={"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": AT, **extra},
@@ -62,7 +64,9 @@ async def _exchange(idp, client: str, token: str, **extra) -> httpx.Response:
 
 
 class TestAlliance:
-    async def test_partner_of_another_ecosystem_gets_a_local_token_with_fed(self, idp, gina):
+    async def test_partner_of_another_ecosystem_gets_a_local_token_with_fed(
+        self, idp: IdP, gina: str
+    ) -> None:
         resp = await _exchange(idp, "portal", gina)
         assert resp.status_code == 200, resp.text
         async with httpx.AsyncClient() as http:
@@ -76,11 +80,11 @@ class TestAlliance:
         # admin was held upstream and allowed by the rule, but a member may not hold it here
         assert claims.scopes == {"directory:read", "forum:read"}
 
-    async def test_client_without_an_alliance_rule_is_refused(self, idp, gina):
+    async def test_client_without_an_alliance_rule_is_refused(self, idp: IdP, gina: str) -> None:
         resp = await _exchange(idp, "contoso-backend", gina)
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
-    async def test_foreign_token_is_not_valid_here_by_itself(self, idp, gina):
+    async def test_foreign_token_is_not_valid_here_by_itself(self, idp: IdP, gina: str) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {gina}"}
         )
@@ -90,7 +94,9 @@ class TestAlliance:
         )
         assert olivia_admin.status_code == 401
 
-    async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(self, idp, gina):
+    async def test_bootstrapping_an_existing_ecosystem_fails_cleanly(
+        self, idp: IdP, gina: str
+    ) -> None:
         with pytest.raises(commands.CliError, match="exists"):
             await commands.create_ecosystem(
                 idp.settings, "globex", "Again", ("x", "X"), "y", "zzzzzz"

@@ -70,7 +70,9 @@ def _by_event(rows: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], dic
 
 
 class TestGroupCommit:
-    async def test_concurrent_events_are_all_committed_like_outbox_rows(self, group):
+    async def test_concurrent_events_are_all_committed_like_outbox_rows(
+        self, group: tuple[GroupCommit, Database]
+    ) -> None:
         gc, db = group
         events = [_event(i) for i in range(60)]
         await asyncio.gather(*(gc.add([e]) for e in events))
@@ -90,7 +92,9 @@ class TestGroupCommit:
         mine = {r["event_id"]: r for r in await _rows(db)}
         assert type(mine[single.id]["created_at"]) is type(rows[0]["created_at"])
 
-    async def test_events_of_each_ecosystem_get_their_own_batch(self, group):
+    async def test_events_of_each_ecosystem_get_their_own_batch(
+        self, group: tuple[GroupCommit, Database]
+    ) -> None:
         gc, db = group
         events = [
             audit_event(eco, "token.issued", actor="c", jti=f"{eco}{i}")
@@ -104,7 +108,9 @@ class TestGroupCommit:
             assert {e["ecosystem"] for e in _events_of(row)} == {eco}
         assert set(_by_event(rows)) == {e.id for e in events}
 
-    async def test_a_failed_commit_fails_its_callers_writes_nothing_and_recovers(self, group):
+    async def test_a_failed_commit_fails_its_callers_writes_nothing_and_recovers(
+        self, group: tuple[GroupCommit, Database]
+    ) -> None:
         gc, db = group
         async with db.transaction() as s:
             await s.execute(text("DROP TABLE mesh_outbox"))
@@ -156,7 +162,9 @@ async def _eventually(check: Any, within: float = 10.0) -> None:
 
 
 class TestHandOverToTheRelay:
-    async def test_committed_rows_are_published_then_marked(self, relayed):
+    async def test_committed_rows_are_published_then_marked(
+        self, relayed: tuple[GroupCommit, Database, Any, Any]
+    ) -> None:
         gc, db, relay, js = relayed
         eco = f"eco{uuid.uuid4().hex[:10]}"
         events = [
@@ -186,7 +194,9 @@ class TestHandOverToTheRelay:
         assert sorted(seen) == sorted(e.id for e in events)  # each event once, none lost
         assert len(await _rows(db)) < len(events)
 
-    async def test_refused_rows_stay_for_the_polling_round(self, relayed):
+    async def test_refused_rows_stay_for_the_polling_round(
+        self, relayed: tuple[GroupCommit, Database, Any, Any]
+    ) -> None:
         gc, db, relay, js = relayed
         if db.dialect != "sqlite":
             pytest.skip("only the SQLite writer hands its rows over")
@@ -214,7 +224,9 @@ class TestHandOverToTheRelay:
 
 
 class TestOnTheLoopOrOnTheThread:
-    async def test_a_taken_write_lock_sends_the_batch_to_the_thread(self, group):
+    async def test_a_taken_write_lock_sends_the_batch_to_the_thread(
+        self, group: tuple[GroupCommit, Database]
+    ) -> None:
         """The loop never waits for SQLite's lock: the batch waits on the writer thread and
         is committed, and answered, once the other writer lets go."""
         gc, db = group

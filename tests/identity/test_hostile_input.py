@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import Request
+from nats.aio.client import Client
 from pydantic import ValidationError
 
 from identity.cli.seed import PASSWORD
@@ -88,7 +89,7 @@ def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
 
 class TestTokenEndpoint:
     @pytest.mark.parametrize("proof", PROOFS.values(), ids=PROOFS.keys())
-    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp, proof):
+    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp: IdP, proof: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": "client_credentials", "scope": "directory:read"},
@@ -98,7 +99,7 @@ class TestTokenEndpoint:
         assert resp.status_code == 400, resp.text[:300]
         assert resp.json()["error"] == "invalid_dpop_proof"
 
-    async def test_a_good_proof_still_binds_the_token(self, idp):
+    async def test_a_good_proof_still_binds_the_token(self, idp: IdP) -> None:
         key = DPoPKey()
         resp = await idp.http.post(
             f"{idp.issuer}/token",
@@ -110,7 +111,9 @@ class TestTokenEndpoint:
         assert resp.json()["token_type"] == "DPoP"
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_client_assertion_is_an_invalid_client(self, idp, token):
+    async def test_a_nested_client_assertion_is_an_invalid_client(
+        self, idp: IdP, token: str
+    ) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -124,7 +127,7 @@ class TestTokenEndpoint:
         assert resp.json()["error"] == "invalid_client"
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_subject_token_is_an_invalid_grant(self, idp, token):
+    async def test_a_nested_subject_token_is_an_invalid_grant(self, idp: IdP, token: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             data={"grant_type": EXCHANGE, "subject_token": token, "subject_token_type": AT},
@@ -134,7 +137,7 @@ class TestTokenEndpoint:
         assert resp.json()["error"] == "invalid_grant"
 
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_introspecting_a_nested_token_says_inactive(self, idp, token):
+    async def test_introspecting_a_nested_token_says_inactive(self, idp: IdP, token: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/introspect",
             data={"token": token},
@@ -148,7 +151,7 @@ class TestTokenEndpoint:
         [b"grant_type=\xff\xfe", b"grant_type=%FF%FE", b"grant_type=" + b"[" * 1100],
         ids=["raw-invalid-utf8", "encoded-invalid-utf8", "brackets"],
     )
-    async def test_odd_forms_are_oauth_errors(self, idp, body):
+    async def test_odd_forms_are_oauth_errors(self, idp: IdP, body: bytes) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/token",
             content=body,
@@ -161,24 +164,26 @@ class TestTokenEndpoint:
 
 class TestClientCredentialsHeader:
     @pytest.mark.parametrize("endpoint", ["token", "introspect", "revoke"])
-    async def test_non_ascii_basic_credentials_are_an_invalid_client(self, idp, endpoint):
+    async def test_non_ascii_basic_credentials_are_an_invalid_client(
+        self, idp: IdP, endpoint: str
+    ) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/{endpoint}",
             data={"grant_type": "client_credentials", "token": "x"},
-            headers={"Authorization": "Basic é".encode()},
+            headers={b"Authorization": "Basic é".encode()},
         )
         assert resp.status_code == 401, resp.text[:300]
         assert resp.json()["error"] == "invalid_client"
         assert resp.headers["www-authenticate"].startswith("Basic")
 
-    async def test_ascii_basic_credentials_still_work(self, idp):
+    async def test_ascii_basic_credentials_still_work(self, idp: IdP) -> None:
         resp = await idp.cc("contoso-backend", "directory:read")
         assert resp.status_code == 200, resp.text
 
 
 class TestUserinfo:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_a_nested_bearer_token_is_an_invalid_token(self, idp, token):
+    async def test_a_nested_bearer_token_is_an_invalid_token(self, idp: IdP, token: str) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": f"Bearer {token}"}
         )
@@ -187,7 +192,7 @@ class TestUserinfo:
         assert challenge.startswith("Bearer realm=") and 'error="invalid_token"' in challenge
 
     @pytest.mark.parametrize("kind", BOMBS)
-    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp, kind):
+    async def test_a_nested_dpop_proof_is_an_invalid_dpop_proof(self, idp: IdP, kind: str) -> None:
         key = DPoPKey()
         url = f"{idp.issuer}/userinfo"
         good = key.proof("GET", url, "some-token").split(".")
@@ -196,7 +201,7 @@ class TestUserinfo:
         assert resp.status_code == 401, resp.text[:300]
         assert 'error="invalid_dpop_proof"' in resp.headers["www-authenticate"]
 
-    async def test_a_real_token_still_reads_userinfo(self, idp):
+    async def test_a_real_token_still_reads_userinfo(self, idp: IdP) -> None:
         tokens = await idp.person_tokens("noah", "openid profile")
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo",
@@ -208,21 +213,21 @@ class TestUserinfo:
 
 class TestBrowserPages:
     @pytest.mark.parametrize("token", token_bombs().values(), ids=token_bombs().keys())
-    async def test_logout_with_a_nested_id_token_hint_is_a_page(self, idp, token):
+    async def test_logout_with_a_nested_id_token_hint_is_a_page(self, idp: IdP, token: str) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/logout", params={"id_token_hint": token}, headers=BROWSER
         )
         assert resp.status_code < 500, resp.text[:300]
         assert resp.headers["content-type"].startswith("text/html")
 
-    async def test_an_unknown_page_is_an_html_page(self, idp):
+    async def test_an_unknown_page_is_an_html_page(self, idp: IdP) -> None:
         resp = await idp.http.get(f"{idp.url}/no/such/page", headers=BROWSER)
         assert resp.status_code == 404
         assert resp.headers["content-type"].startswith("text/html")
         assert "<h1>Not Found</h1>" in resp.text
         assert "default-src 'none'" in resp.headers["content-security-policy"]
 
-    async def test_an_unknown_ecosystem_login_page_is_an_html_page(self, idp):
+    async def test_an_unknown_ecosystem_login_page_is_an_html_page(self, idp: IdP) -> None:
         resp = await idp.http.get(f"{idp.url}/eco/nowhere/login", headers=BROWSER)
         assert resp.status_code == 404
         assert resp.headers["content-type"].startswith("text/html")
@@ -241,7 +246,7 @@ ODD_FORMS = {
 class TestPageForms:
     @pytest.mark.parametrize("page", PAGE_FORMS)
     @pytest.mark.parametrize("body", ODD_FORMS.values(), ids=ODD_FORMS.keys())
-    async def test_odd_forms_never_fail_the_server(self, idp, page, body):
+    async def test_odd_forms_never_fail_the_server(self, idp: IdP, page: str, body: bytes) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}{page}",
             content=body,
@@ -253,7 +258,7 @@ class TestPageForms:
 
 class TestApiBodies:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_body_without_a_token_is_a_problem(self, idp, bomb):
+    async def test_a_nested_body_without_a_token_is_a_problem(self, idp: IdP, bomb: str) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/admin/people",
             content=object_holding(bomb),
@@ -263,7 +268,7 @@ class TestApiBodies:
         assert_problem(resp, resp.status_code)
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_platform_token_is_a_problem(self, idp, bomb):
+    async def test_a_nested_platform_token_is_a_problem(self, idp: IdP, bomb: str) -> None:
         token = compact('{"alg": "ES256", "typ": "at+jwt"}', bomb)
         resp = await idp.http.get(
             f"{idp.url}/admin/ecosystems", headers={"Authorization": f"Bearer {token}"}
@@ -271,7 +276,7 @@ class TestApiBodies:
         assert_problem(resp, 401)
 
     @pytest.mark.parametrize("body", ODD_BODIES.values(), ids=ODD_BODIES.keys())
-    async def test_odd_bodies_are_client_errors(self, idp, body):
+    async def test_odd_bodies_are_client_errors(self, idp: IdP, body: bytes) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/admin/people",
             content=body,
@@ -280,14 +285,16 @@ class TestApiBodies:
         assert 400 <= resp.status_code < 500, resp.text[:300]
         assert_problem(resp, resp.status_code)
 
-    async def test_unknown_routes_are_problems_for_api_clients(self, idp):
+    async def test_unknown_routes_are_problems_for_api_clients(self, idp: IdP) -> None:
         resp = await idp.http.get(f"{idp.url}/no/such/api")
         doc = assert_problem(resp, 404)
         assert doc["code"] == "not_found"
 
 
 class TestUnexpectedErrors:
-    async def test_an_api_client_gets_a_problem_naming_the_request_id(self, idp, caplog):
+    async def test_an_api_client_gets_a_problem_naming_the_request_id(
+        self, idp: IdP, caplog: pytest.LogCaptureFixture
+    ) -> None:
         with caplog.at_level(logging.ERROR, logger="identity.http.errors"):
             resp = await idp.http.get(f"{idp.url}/boom", headers={"X-Request-Id": "boom-1"})
         doc = assert_problem(resp, 500)
@@ -296,7 +303,7 @@ class TestUnexpectedErrors:
         logged = [r for r in caplog.records if getattr(r, "request_id", None) == "boom-1"]
         assert logged and logged[0].exc_info and logged[0].exc_info[0] is Boom
 
-    async def test_a_browser_gets_a_page_naming_the_request_id(self, idp):
+    async def test_a_browser_gets_a_page_naming_the_request_id(self, idp: IdP) -> None:
         resp = await idp.http.get(f"{idp.url}/boom", headers=BROWSER)
         assert resp.status_code == 500
         assert resp.headers["content-type"].startswith("text/html")
@@ -307,7 +314,9 @@ class TestUnexpectedErrors:
 
 # Last in the module: it locks the loopback address out of signing in.
 class TestClientAddress:
-    async def test_forwarded_for_from_an_untrusted_peer_is_not_the_address(self, idp, nc):
+    async def test_forwarded_for_from_an_untrusted_peer_is_not_the_address(
+        self, idp: IdP, nc: Client
+    ) -> None:
         ghost = f"spoof-{uuid.uuid4().hex[:8]}"
         async with httpx.AsyncClient(headers={"X-Forwarded-For": "203.0.113.9"}) as browser:
             await _try_login(idp, browser, ghost, "nope-nope-nope")
@@ -317,7 +326,9 @@ class TestClientAddress:
         )
         assert failed.data.details["ip"] == "127.0.0.1"
 
-    async def test_a_new_forwarded_address_per_attempt_does_not_escape_the_lockout(self, idp):
+    async def test_a_new_forwarded_address_per_attempt_does_not_escape_the_lockout(
+        self, idp: IdP
+    ) -> None:
         for i in range(idp.settings.login_max_failures_address):
             spoof = {"X-Forwarded-For": f"198.51.100.{i + 1}"}
             async with httpx.AsyncClient(headers=spoof) as browser:
@@ -329,12 +340,12 @@ class TestClientAddress:
 
 
 class TestTrustedProxiesSetting:
-    def test_addresses_and_networks_are_normalised(self):
+    def test_addresses_and_networks_are_normalised(self) -> None:
         settings = IdentitySettings(trusted_proxies=["10.0.0.7", " 10.1.0.0/16", "fd00::1/64"])
         assert settings.trusted_proxies == ["10.0.0.7", "10.1.0.0/16", "fd00::/64"]
         assert IdentitySettings().trusted_proxies == []
 
     @pytest.mark.parametrize("entry", ["proxy.example", "10.0.0.0/33", "*"])
-    def test_anything_else_is_refused_at_start(self, entry):
+    def test_anything_else_is_refused_at_start(self, entry: str) -> None:
         with pytest.raises(ValidationError):
             IdentitySettings(trusted_proxies=[entry])

@@ -29,7 +29,7 @@ import pytest
 
 from identity.cli import seed
 from identity.cli.devclient import _form
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 
 HERE = Path(__file__).parent / "interop"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "openid-client"
@@ -130,7 +130,7 @@ async def _approve_device(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def results(idp, tmp_path_factory) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def results(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Every case's outcome, from one run of interop.mjs against the module's identity."""
     script = await asyncio.to_thread(install)
     config = tmp_path_factory.mktemp("interop") / "config.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -15,28 +16,32 @@ from identity.domain.crypto import Sealer
 from identity.store import models
 from mesh.db import Database
 from mesh.tokens import RemoteJwks, TokenVerifier
+from tests.identity.conftest import IdP
 from tests.support.identity import refresh_grant
+from tests.support.tokens import TokenFactory
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin)."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp, token, method, path, body=None):
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
 
 
-async def _kids(idp, alg: str = "ES256") -> list[str]:
+async def _kids(idp: IdP, alg: str = "ES256") -> list[str]:
     keys = (await idp.http.get(f"{idp.issuer}/jwks")).json()["keys"]
     return [k["kid"] for k in keys if k["alg"] == alg]
 
 
 class TestKeyRotation:
-    async def test_rotation_keeps_old_tokens_valid_and_publishes_before_use(self, idp, olivia):
+    async def test_rotation_keeps_old_tokens_valid_and_publishes_before_use(
+        self, idp: IdP, olivia: str
+    ) -> None:
         before = await _kids(idp)
         old_token = (await idp.cc("northwind-backend", "directory:read")).json()["access_token"]
         old_kid = jwt.get_unverified_header(old_token)["kid"]
@@ -56,7 +61,7 @@ class TestKeyRotation:
             assert (await verifier.verify(old_token)).client_id == "northwind-backend"
             assert (await verifier.verify(new_token)).client_id == "northwind-backend"
 
-    async def test_private_keys_are_encrypted_at_rest(self, idp):
+    async def test_private_keys_are_encrypted_at_rest(self, idp: IdP) -> None:
         db = Database(idp.settings.database_url, models.metadata)
         try:
             async with db.sessions() as s:
@@ -72,7 +77,9 @@ class TestKeyRotation:
             with pytest.raises(InvalidTag):
                 Sealer("another-secret").open(row.private_enc, row.kid.encode())
 
-    async def test_retired_key_leaves_jwks_once_its_tokens_expired(self, idp, olivia):
+    async def test_retired_key_leaves_jwks_once_its_tokens_expired(
+        self, idp: IdP, olivia: str
+    ) -> None:
         rotated = (await _admin(idp, olivia, "POST", "/keys/rotate")).json()
         retired = rotated["retired"]
         assert retired in await _kids(idp)
@@ -90,7 +97,7 @@ class TestKeyRotation:
         kids = await _kids(idp)
         assert retired not in kids and rotated["active"] in kids and rotated["next"] in kids
 
-    async def test_cli_rotation(self, idp):
+    async def test_cli_rotation(self, idp: IdP) -> None:
         result = await commands.rotate_keys(idp.settings, "acme")
         assert result["active"] and result["next"] and result["active"] != result["next"]
         with pytest.raises(commands.CliError):
@@ -98,7 +105,7 @@ class TestKeyRotation:
 
 
 class TestAdminApi:
-    async def test_operator_creates_partner_and_person(self, idp, olivia):
+    async def test_operator_creates_partner_and_person(self, idp: IdP, olivia: str) -> None:
         resp = await _admin(
             idp, olivia, "POST", "/partners", {"slug": "tailspin", "name": "Tailspin"}
         )
@@ -122,7 +129,7 @@ class TestAdminApi:
         listed = await _admin(idp, olivia, "GET", "/people?partner=tailspin")
         assert [p["username"] for p in listed.json()] == ["tia"]
 
-    async def test_bad_input_is_coded_and_writes_nothing(self, idp, olivia):
+    async def test_bad_input_is_coded_and_writes_nothing(self, idp: IdP, olivia: str) -> None:
         resp = await _admin(
             idp,
             olivia,
@@ -142,7 +149,9 @@ class TestAdminApi:
         listed = await _admin(idp, olivia, "GET", "/people")
         assert "ghost" not in [p["username"] for p in listed.json()]
 
-    async def test_broker_may_verify_partners_but_not_create_them(self, idp, olivia):
+    async def test_broker_may_verify_partners_but_not_create_them(
+        self, idp: IdP, olivia: str
+    ) -> None:
         bruno = (await idp.person_tokens("bruno"))["access_token"]
         await _admin(idp, olivia, "POST", "/partners", {"slug": "wingtip", "name": "Wingtip"})
         ok = await _admin(idp, bruno, "POST", "/partners/wingtip/verification", {"verified": True})
@@ -150,7 +159,7 @@ class TestAdminApi:
         denied = await _admin(idp, bruno, "POST", "/partners", {"slug": "x1", "name": "X"})
         assert denied.status_code == 403
 
-    async def test_partner_admin_member_and_backend_are_forbidden(self, idp):
+    async def test_partner_admin_member_and_backend_are_forbidden(self, idp: IdP) -> None:
         """Operator routes refuse them all; the people routes admit a partner admin for its
         own company only (tests/identity/test_company_admin.py), never a back-end."""
         nadia = (await idp.person_tokens("nadia"))["access_token"]
@@ -159,12 +168,14 @@ class TestAdminApi:
             resp = await _admin(idp, token, "GET", path)
             assert resp.status_code == 403 and resp.json()["code"] == "forbidden"
 
-    async def test_no_token_or_foreign_token_is_unauthenticated(self, idp, tokens):
+    async def test_no_token_or_foreign_token_is_unauthenticated(
+        self, idp: IdP, tokens: TokenFactory
+    ) -> None:
         assert (await idp.http.get(f"{idp.issuer}/admin/people")).status_code == 401
         forged = tokens.mint(eco="acme", roles=["operator"], scope="admin")  # another signer
         assert (await _admin(idp, forged, "GET", "/people")).status_code == 401
 
-    async def test_deactivated_person_loses_refresh(self, idp, olivia):
+    async def test_deactivated_person_loses_refresh(self, idp: IdP, olivia: str) -> None:
         felix = await idp.person_tokens("felix")
         people = (await _admin(idp, olivia, "GET", "/people?partner=fabrikam")).json()
         felix_id = next(p["id"] for p in people if p["username"] == "felix")
@@ -176,7 +187,9 @@ class TestAdminApi:
 
 
 class TestLifetimes:
-    async def test_ecosystem_access_lifetime_applies_to_new_tokens(self, idp, olivia):
+    async def test_ecosystem_access_lifetime_applies_to_new_tokens(
+        self, idp: IdP, olivia: str
+    ) -> None:
         resp = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_ttl": 120})
         assert resp.status_code == 200 and resp.json()["access_ttl"] == 120
         try:
@@ -191,7 +204,9 @@ class TestLifetimes:
 
 
 class TestAccessTokenAlgorithm:
-    async def test_es256_by_default_and_rs256_on_request_both_verifiable(self, idp, olivia):
+    async def test_es256_by_default_and_rs256_on_request_both_verifiable(
+        self, idp: IdP, olivia: str
+    ) -> None:
         async def token() -> str:
             resp = await idp.cc("contoso-backend", "directory:read")
             assert resp.status_code == 200, resp.text
@@ -220,7 +235,9 @@ class TestAccessTokenAlgorithm:
             await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": "ES256"})
         assert jwt.get_unverified_header(await token())["alg"] == "ES256"
 
-    async def test_unknown_algorithm_is_refused_and_changes_nothing(self, idp, olivia):
+    async def test_unknown_algorithm_is_refused_and_changes_nothing(
+        self, idp: IdP, olivia: str
+    ) -> None:
         for alg in ("HS256", "none", "PS256"):
             bad = await _admin(idp, olivia, "PATCH", "/ecosystem", {"access_token_alg": alg})
             assert bad.status_code == 422, bad.text
@@ -228,12 +245,12 @@ class TestAccessTokenAlgorithm:
         now = await _admin(idp, olivia, "GET", "/ecosystem")
         assert now.json()["access_token_alg"] == "ES256"
 
-    async def test_only_operators_choose_it(self, idp):
+    async def test_only_operators_choose_it(self, idp: IdP) -> None:
         nadia = (await idp.person_tokens("nadia"))["access_token"]
         resp = await _admin(idp, nadia, "PATCH", "/ecosystem", {"access_token_alg": "RS256"})
         assert resp.status_code == 403
 
-    async def test_cli_sets_it(self, idp, olivia):
+    async def test_cli_sets_it(self, idp: IdP, olivia: str) -> None:
         result = await commands.set_access_token_alg(idp.settings, "acme", "RS256")
         try:
             assert result == {"eco": "acme", "access_token_alg": "RS256"}

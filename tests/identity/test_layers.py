@@ -88,18 +88,18 @@ def modules() -> dict[str, str]:
 
 
 class TestLayers:
-    def test_every_module_is_in_a_layer(self):
+    def test_every_module_is_in_a_layer(self) -> None:
         for module in modules():
             layer_of(module)
 
-    def test_no_layer_imports_one_above_it(self):
+    def test_no_layer_imports_one_above_it(self) -> None:
         bad = []
         for module, source in modules().items():
             package = "identity." + module.rsplit(".", 1)[0] if "." in module else "identity"
             bad += violations(module, imported(source, package))
         assert bad == [], "\n".join(bad)
 
-    def test_the_layers_are_the_folders(self):
+    def test_the_layers_are_the_folders(self) -> None:
         folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
         assert folders - {"migrations"} <= set(RANK), folders
 
@@ -123,7 +123,7 @@ class TestTheCheckCanFail:
             ("domain.keys", "from .. import http\n"),
         ],
     )
-    def test_an_upward_import_is_reported(self, module, source):
+    def test_an_upward_import_is_reported(self, module: str, source: str) -> None:
         package = "identity." + module.rsplit(".", 1)[0] if "." in module else "identity"
         assert violations(module, imported(source, package))
 
@@ -140,10 +140,10 @@ class TestTheCheckCanFail:
             ("__main__", "from identity.http.app import create_app\n"),
         ],
     )
-    def test_a_downward_import_passes(self, module, source):
+    def test_a_downward_import_passes(self, module: str, source: str) -> None:
         package = "identity." + module.rsplit(".", 1)[0] if "." in module else "identity"
         assert violations(module, imported(source, package)) == []
 
-    def test_a_module_outside_the_folders_is_reported(self):
+    def test_a_module_outside_the_folders_is_reported(self) -> None:
         with pytest.raises(AssertionError, match="in no layer"):
             layer_of("helpers")

@@ -7,15 +7,17 @@ import json
 import re
 import uuid
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from nats.aio.client import Client
 from sqlalchemy import event
 
 from identity.cli.seed import PASSWORD
 from identity.domain.crypto import pkce_pair
-from tests.identity.conftest import PORTAL_REDIRECT
+from tests.identity.conftest import PORTAL_REDIRECT, IdP
 from tests.support.events import first_event
 from tests.support.identity import refresh_grant
 
@@ -25,7 +27,9 @@ def _hidden(html: str) -> dict[str, str]:
     return {k: unescape(v) for k, v in found}
 
 
-async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: str):
+async def _try_login(
+    idp: IdP, browser: httpx.AsyncClient, username: str, password: str
+) -> httpx.Response:
     page = await browser.get(f"{idp.issuer}/login")
     return await browser.post(
         f"{idp.issuer}/login",
@@ -34,12 +38,12 @@ async def _try_login(idp, browser: httpx.AsyncClient, username: str, password: s
 
 
 @contextlib.contextmanager
-def provider_statements(idp):
+def provider_statements(idp: IdP):
     """Every SQL statement on the provider's own tables (``id_…``) while the block runs,
     as the engine sends them (the relay's outbox polling is left out)."""
     seen: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
         if re.search(r"\bid_\w+", statement):
             seen.append(statement)
 
@@ -58,24 +62,24 @@ def idp_overrides() -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-async def olivia(idp):
+async def olivia(idp: IdP) -> str:
     """An operator's access token (scope admin)."""
-    return (await idp.person_tokens("olivia"))["access_token"]
+    return str((await idp.person_tokens("olivia"))["access_token"])
 
 
-async def _admin(idp, token, method, path, body=None):
+async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
     return await idp.http.request(
         method, f"{idp.issuer}/admin{path}", json=body, headers={"Authorization": f"Bearer {token}"}
     )
 
 
-async def _events(nc, predicate, timeout: float = 5.0):
+async def _events(nc: Client, predicate, timeout: float = 5.0):
     """Identity events on the real JetStream stream until ``predicate`` matches one."""
     return await first_event(nc, "pm.v1.evt.acme.identity.>", predicate, "matching event", timeout)
 
 
 class TestThrottling:
-    async def test_account_locks_after_repeated_failures(self, idp, olivia):
+    async def test_account_locks_after_repeated_failures(self, idp: IdP, olivia: str) -> None:
         name = f"lock-{uuid.uuid4().hex[:6]}"
         await _admin(
             idp,
@@ -96,7 +100,7 @@ class TestThrottling:
             locked = await _try_login(idp, browser, name, "correct-horse-battery")
         assert locked.status_code == 429 and "Too many" in locked.text
 
-    async def test_the_proxy_names_the_address_in_audit_events(self, idp, nc):
+    async def test_the_proxy_names_the_address_in_audit_events(self, idp: IdP, nc: Client) -> None:
         ghost = f"proxied-{uuid.uuid4().hex[:8]}"
         async with httpx.AsyncClient(headers={"X-Forwarded-For": "192.0.2.44"}) as browser:
             await _try_login(idp, browser, ghost, "nope-nope-nope")
@@ -106,7 +110,7 @@ class TestThrottling:
         )
         assert failed.data.details["ip"] == "192.0.2.44"
 
-    async def test_address_locks_after_many_failures_across_accounts(self, idp):
+    async def test_address_locks_after_many_failures_across_accounts(self, idp: IdP) -> None:
         # the provider trusts X-Forwarded-For from its proxy (loopback, see idp_overrides)
         attacker = {"X-Forwarded-For": "203.0.113.77"}
         async with httpx.AsyncClient(headers=attacker) as browser:
@@ -119,7 +123,7 @@ class TestThrottling:
             other = await _try_login(idp, browser, "noah", PASSWORD)
         assert other.status_code == 303
 
-    async def test_login_page_is_csrf_protected_and_script_free(self, idp):
+    async def test_login_page_is_csrf_protected_and_script_free(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             page = await browser.get(f"{idp.issuer}/login")
             assert "<script" not in page.text
@@ -137,7 +141,7 @@ class TestLoginCsrf:
     """A sign-in form is checked for its CSRF token before anything is read."""
 
     @pytest.mark.parametrize("cookie", [True, False], ids=["forged-token", "no-csrf-cookie"])
-    async def test_a_bad_token_is_refused_before_any_read(self, idp, cookie):
+    async def test_a_bad_token_is_refused_before_any_read(self, idp: IdP, cookie: bool) -> None:
         async with httpx.AsyncClient() as browser:
             if cookie:
                 await browser.get(f"{idp.issuer}/login")
@@ -152,7 +156,7 @@ class TestLoginCsrf:
         assert "pm_session" not in resp.cookies
         assert statements == [], statements
 
-    async def test_the_reads_are_seen_when_the_token_is_good(self, idp):
+    async def test_the_reads_are_seen_when_the_token_is_good(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             page = await browser.get(f"{idp.issuer}/login")
             with provider_statements(idp) as statements:
@@ -164,7 +168,7 @@ class TestLoginCsrf:
         assert any("id_people" in s for s in statements), statements
         assert any("id_login_throttle" in s for s in statements), statements
 
-    async def test_the_refusal_gives_a_form_that_signs_in(self, idp):
+    async def test_the_refusal_gives_a_form_that_signs_in(self, idp: IdP) -> None:
         async with httpx.AsyncClient() as browser:
             refused = await browser.post(
                 f"{idp.issuer}/login",
@@ -182,7 +186,9 @@ class TestLoginCsrf:
         assert resp.headers["location"] == f"/eco/{idp.eco}/account"
         assert resp.cookies.get("pm_session")
 
-    async def test_an_unknown_ecosystem_is_still_not_found_with_a_good_token(self, idp):
+    async def test_an_unknown_ecosystem_is_still_not_found_with_a_good_token(
+        self, idp: IdP
+    ) -> None:
         async with httpx.AsyncClient() as browser:
             page = await browser.get(f"{idp.issuer}/login")
             resp = await browser.post(
@@ -193,7 +199,7 @@ class TestLoginCsrf:
 
 
 class TestAudit:
-    async def test_failed_login_and_issued_token_reach_nats(self, idp, nc):
+    async def test_failed_login_and_issued_token_reach_nats(self, idp: IdP, nc: Client) -> None:
         ghost = f"ghost-{uuid.uuid4().hex[:8]}"
         async with httpx.AsyncClient() as browser:
             await _try_login(idp, browser, ghost, "nope-nope-nope")
@@ -213,7 +219,9 @@ class TestAudit:
         )
         assert issued.data.action == "token.issued" and issued.partner == "contoso"
 
-    async def test_refresh_reuse_and_registration_events(self, idp, nc, olivia):
+    async def test_refresh_reuse_and_registration_events(
+        self, idp: IdP, nc: Client, olivia: str
+    ) -> None:
         slug = f"p{uuid.uuid4().hex[:8]}"
         await _admin(idp, olivia, "POST", "/partners", {"slug": slug, "name": "Evented"})
         registered = await _events(
@@ -233,7 +241,7 @@ class TestAudit:
 
 
 class TestLogout:
-    async def test_rp_initiated_logout_ends_the_session(self, idp):
+    async def test_rp_initiated_logout_ends_the_session(self, idp: IdP) -> None:
         verifier, challenge = pkce_pair()
         async with httpx.AsyncClient() as browser:
             params = {
@@ -282,7 +290,9 @@ class TestLogout:
             )
         assert parse_qs(urlsplit(again.headers["location"]).query)["error"] == ["login_required"]
 
-    async def test_logout_without_hint_asks_and_ignores_unregistered_targets(self, idp):
+    async def test_logout_without_hint_asks_and_ignores_unregistered_targets(
+        self, idp: IdP
+    ) -> None:
         async with httpx.AsyncClient() as browser:
             page = await browser.get(
                 f"{idp.issuer}/logout",
@@ -294,7 +304,7 @@ class TestLogout:
 
 
 class TestSignupPolicy:
-    async def test_invite_only_needs_a_valid_invitation(self, idp, olivia):
+    async def test_invite_only_needs_a_valid_invitation(self, idp: IdP, olivia: str) -> None:
         async with httpx.AsyncClient() as browser:
             closed = await browser.get(f"{idp.issuer}/signup")
             assert closed.status_code == 403
@@ -319,7 +329,7 @@ class TestSignupPolicy:
             reuse = await browser.post(f"{idp.issuer}/signup", data={**form, "username": "ivy2"})
             assert reuse.status_code == 403 and "not valid" in reuse.text
 
-    async def test_open_policy_joins_the_default_partner(self, idp, olivia):
+    async def test_open_policy_joins_the_default_partner(self, idp: IdP, olivia: str) -> None:
         resp = await _admin(
             idp,
             olivia,

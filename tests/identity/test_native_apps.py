@@ -5,8 +5,8 @@ bound to the app's DPoP key, and refresh tokens only that key can use."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,9 +15,11 @@ import pytest
 from identity.cli.seed import PASSWORD
 from identity.domain.crypto import pkce_pair
 from identity.oauth.redirects import redirect_allowed
+from tests.identity.conftest import IdP
 from tests.identity.test_authorization_code import _hidden
 from tests.identity.test_dpop import claims_of, refresh
 from tests.support.dpop import DPoPKey
+from tests.support.text import first_group
 
 APP = "acme-mobile"
 CLAIMED = "https://app.example.com/callback"
@@ -25,14 +27,14 @@ REGISTERED = ["http://127.0.0.1/callback", "http://[::1]/callback", CLAIMED]
 
 
 @pytest.fixture(scope="module")
-async def operator(idp) -> dict[str, str]:
+async def operator(idp: IdP) -> dict[str, str]:
     """An operator's Authorization header for the admin API."""
     token = (await idp.person_tokens("olivia"))["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
-async def native_app(idp, operator) -> str:
+async def native_app(idp: IdP, operator: dict[str, str]) -> str:
     """The app as its operator registers it (README, "Signing in from a native app")."""
     resp = await idp.http.post(
         f"{idp.issuer}/admin/clients",
@@ -85,7 +87,7 @@ class LoopbackListener:
         writer.close()
 
 
-async def sign_in(idp, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClient) -> str:
+async def sign_in(idp: IdP, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClient) -> str:
     """The system browser: authorize (PKCE S256, dpop_jkt), log in, consent, follow the
     redirect to the app. Returns the PKCE verifier; the code reaches the app's listener."""
     verifier, challenge = pkce_pair()
@@ -111,7 +113,7 @@ async def sign_in(idp, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClie
     assert resp.status_code == 303, resp.text
     resp = await browser.get(idp.url + resp.headers["location"])
     if resp.status_code == 200 and 'name="decision"' in resp.text:
-        action = re.search(r'action="([^"]+)"', resp.text).group(1).replace("&amp;", "&")
+        action = first_group(r'action="([^"]+)"', resp.text).replace("&amp;", "&")
         resp = await browser.post(
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )
@@ -122,7 +124,9 @@ async def sign_in(idp, redirect_uri: str, key: DPoPKey, browser: httpx.AsyncClie
     return verifier
 
 
-async def redeem(idp, code: str, verifier: str, redirect_uri: str, key: DPoPKey | None):
+async def redeem(
+    idp: IdP, code: str, verifier: str, redirect_uri: str, key: DPoPKey | None
+) -> httpx.Response:
     url = f"{idp.issuer}/token"
     return await idp.http.post(
         url,
@@ -138,7 +142,9 @@ async def redeem(idp, code: str, verifier: str, redirect_uri: str, key: DPoPKey 
 
 
 @pytest.fixture
-async def signed_in(idp, native_app) -> AsyncIterator[tuple[DPoPKey, dict, str]]:
+async def signed_in(
+    idp: IdP, native_app: str
+) -> AsyncIterator[tuple[DPoPKey, dict[str, Any], str]]:
     """A whole sign-in of the app on a fresh loopback port: (key, token reply, redirect)."""
     key = DPoPKey()
     async with LoopbackListener() as app, httpx.AsyncClient(timeout=10) as browser:
@@ -151,7 +157,9 @@ async def signed_in(idp, native_app) -> AsyncIterator[tuple[DPoPKey, dict, str]]
 
 
 class TestNativeSignIn:
-    async def test_loopback_code_pkce_dpop_end_to_end(self, idp, signed_in):
+    async def test_loopback_code_pkce_dpop_end_to_end(
+        self, idp: IdP, signed_in: tuple[DPoPKey, dict[str, Any], str]
+    ) -> None:
         key, tokens, _ = signed_in
         assert tokens["token_type"] == "DPoP"
         claims = claims_of(tokens["access_token"])
@@ -170,7 +178,7 @@ class TestNativeSignIn:
         assert claims_of(again.json()["access_token"])["cnf"] == {"jkt": key.jkt}
         assert again.json()["refresh_token"] != tokens["refresh_token"]  # rotated
 
-    async def test_each_sign_in_may_use_another_port(self, idp, native_app):
+    async def test_each_sign_in_may_use_another_port(self, idp: IdP, native_app: str) -> None:
         ports = set()
         for _ in range(2):
             async with LoopbackListener() as app:
@@ -181,12 +189,16 @@ class TestNativeSignIn:
                 assert resp.status_code == 302 and "/login" in resp.headers["location"]
         assert len(ports) == 2
 
-    async def test_ipv6_loopback_and_claimed_https_redirects(self, idp, native_app):
+    async def test_ipv6_loopback_and_claimed_https_redirects(
+        self, idp: IdP, native_app: str
+    ) -> None:
         for uri in ("http://[::1]:49152/callback", CLAIMED):
             resp = await idp.http.get(f"{idp.issuer}/authorize", params=_authorize(uri))
             assert resp.status_code == 302 and "/login" in resp.headers["location"], uri
 
-    async def test_code_redeemed_with_another_redirect_is_invalid_grant(self, idp, native_app):
+    async def test_code_redeemed_with_another_redirect_is_invalid_grant(
+        self, idp: IdP, native_app: str
+    ) -> None:
         key = DPoPKey()
         async with LoopbackListener() as app, httpx.AsyncClient(timeout=10) as browser:
             verifier = await sign_in(idp, app.redirect_uri, key, browser)
@@ -195,7 +207,9 @@ class TestNativeSignIn:
         resp = await redeem(idp, code, verifier, other_port, key)
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_code_redeemed_without_a_proof_gives_no_token(self, idp, native_app):
+    async def test_code_redeemed_without_a_proof_gives_no_token(
+        self, idp: IdP, native_app: str
+    ) -> None:
         key = DPoPKey()
         async with LoopbackListener() as app, httpx.AsyncClient(timeout=10) as browser:
             verifier = await sign_in(idp, app.redirect_uri, key, browser)
@@ -233,12 +247,14 @@ REFUSED = [
 
 class TestRedirectDenials:
     @pytest.mark.parametrize("uri", REFUSED)
-    async def test_native_app_cannot_stretch_its_redirects(self, idp, native_app, uri):
+    async def test_native_app_cannot_stretch_its_redirects(
+        self, idp: IdP, native_app: str, uri: str
+    ) -> None:
         resp = await idp.http.get(f"{idp.issuer}/authorize", params=_authorize(uri))
         assert resp.status_code == 400, resp.text
         assert "location" not in resp.headers
 
-    async def test_web_client_loopback_redirect_keeps_its_port(self, idp):
+    async def test_web_client_loopback_redirect_keeps_its_port(self, idp: IdP) -> None:
         """mesh-cli is registered as a web client with http://127.0.0.1:8099/callback."""
         resp = await idp.http.get(
             f"{idp.issuer}/authorize",
@@ -259,8 +275,8 @@ class TestRedirectDenials:
         ],
     )
     async def test_registration_refuses_confidential_native_apps_and_unknown_types(
-        self, idp, operator, fields
-    ):
+        self, idp: IdP, operator: dict[str, str], fields: dict[str, str]
+    ) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/admin/clients",
             headers=operator,
@@ -295,6 +311,6 @@ class TestRedirectRule:
             ("http://127.1:1234/callback", True, False),
         ],
     )
-    def test_table(self, requested, native, allowed):
+    def test_table(self, requested: str, native: bool, allowed: bool) -> None:
         registered = ["http://127.0.0.1/callback", "http://[::1]/callback"]
         assert redirect_allowed(requested, registered, native=native) is allowed

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import tempfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,18 +22,18 @@ from tests.support import infra
 
 
 class TestSettings:
-    def test_defaults(self, monkeypatch):
+    def test_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("PM_IDENTITY_PORT", raising=False)
         settings = IdentitySettings()
         assert settings.port == 8081 and settings.public_url == "http://127.0.0.1:8081"
         assert settings.issuer("acme") == "http://127.0.0.1:8081/eco/acme"
         assert settings.database_url_or_default().startswith("sqlite+aiosqlite:///")
 
-    def test_env_prefix(self, monkeypatch):
+    def test_env_prefix(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("PM_IDENTITY_PUBLIC_URL", "https://id.example")
         assert IdentitySettings().secure_cookies
 
-    def test_production_refuses_default_secrets(self):
+    def test_production_refuses_default_secrets(self) -> None:
         with pytest.raises(ValidationError):
             IdentitySettings(environment="production", secret_key="real")
         with pytest.raises(ValidationError):
@@ -41,7 +42,7 @@ class TestSettings:
 
 
 class TestStartup:
-    async def test_waits_for_nats_serving_not_ready_meanwhile(self, tmp_path):
+    async def test_waits_for_nats_serving_not_ready_meanwhile(self, tmp_path: Path) -> None:
         """NATS not there at start: identity keeps trying instead of exiting, answers 503
         (probe and requests alike), and becomes ready by itself once NATS is up."""
         port = infra.free_port()
@@ -76,7 +77,9 @@ class TestStartup:
 
 
 class TestSeedDemo:
-    async def test_idempotent_and_private(self, tmp_path, idp_database, demo_hashes):
+    async def test_idempotent_and_private(
+        self, tmp_path: Path, idp_database: str, demo_hashes: dict[str, str]
+    ) -> None:
         settings = IdentitySettings(database_url=idp_database)
         out = tmp_path / "creds.json"
         first = await commands.seed_demo(settings, out, demo_hashes)
@@ -95,7 +98,9 @@ class TestSeedDemo:
 
 @pytest.mark.slow  # real processes
 class TestCommandLine:
-    async def test_seed_serve_and_rotate_as_real_processes(self, tmp_path, nats_url):
+    async def test_seed_serve_and_rotate_as_real_processes(
+        self, tmp_path: Path, nats_url: str
+    ) -> None:
         """``python -m identity seed-demo``, ``python -m identity`` and ``rotate-keys``."""
         import asyncio
         import subprocess

@@ -5,6 +5,7 @@ required per client or per ecosystem, and no parameter beside it that it does no
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from identity.domain.crypto import digest, pkce_pair
 from identity.http.app import create_app
 from identity.store import models
 from mesh.db import Database
-from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, PORTAL_REDIRECT, IdP
 from tests.identity.test_relying_party import Browser, redeem, response_params
 from tests.support import infra
 from tests.support.identity import serve_idp
@@ -30,7 +31,7 @@ PORTAL_REQUEST = {
 }
 
 
-async def push(idp: Any, base: str | None = None, **params: str) -> httpx.Response:
+async def push(idp: IdP, base: str | None = None, **params: str) -> httpx.Response:
     """The portal pushes an authorization request (HTTP Basic)."""
     return await idp.http.post(
         f"{base or idp.issuer}/par",
@@ -80,7 +81,7 @@ async def _age_pushed(idp: Any, uri: str, seconds: int) -> None:
 
 
 @pytest.fixture
-async def person(idp):
+async def person(idp: IdP) -> AsyncIterator[Browser]:
     """chloe's browser, signed in once already."""
     async with httpx.AsyncClient(timeout=10) as http:
         person = Browser(idp, http)
@@ -89,14 +90,14 @@ async def person(idp):
 
 
 @pytest.fixture(scope="module")
-async def operator(idp) -> dict[str, str]:
+async def operator(idp: IdP) -> dict[str, str]:
     """Headers of an operator of the ecosystem (its admin API)."""
     token = (await idp.person_tokens("olivia"))["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
 class TestPush:
-    async def test_push_then_sign_in_with_the_request_uri(self, idp, person):
+    async def test_push_then_sign_in_with_the_request_uri(self, idp: IdP, person: Browser) -> None:
         resp = await push(idp, nonce="n-1")
         assert resp.status_code == 201, resp.text
         assert resp.headers["cache-control"] == "no-store"
@@ -107,7 +108,9 @@ class TestPush:
         tokens = await redeem(idp, params["code"])
         assert "profile" in tokens["scope"].split()
 
-    async def test_a_sign_in_on_the_way_keeps_the_request_uri_until_the_answer(self, idp, person):
+    async def test_a_sign_in_on_the_way_keeps_the_request_uri_until_the_answer(
+        self, idp: IdP, person: Browser
+    ) -> None:
         uri = await pushed_uri(idp, prompt="login")
         resp = await person.http.get(
             f"{idp.issuer}/authorize", params={"client_id": "portal", "request_uri": uri}
@@ -118,7 +121,7 @@ class TestPush:
         assert params["code"] and person.logins == 2
         refused(await authorize(person, uri), "invalid_request_uri", "used already")
 
-    async def test_a_public_client_pushes_with_pkce(self, idp, person):
+    async def test_a_public_client_pushes_with_pkce(self, idp: IdP, person: Browser) -> None:
         _verifier, challenge = pkce_pair()
         resp = await idp.http.post(
             f"{idp.issuer}/par",
@@ -144,13 +147,15 @@ class TestPush:
         assert without_pkce.status_code == 400
         assert without_pkce.json()["error"] == "invalid_request"
 
-    async def test_a_form_post_request_is_pushed_too(self, idp, person):
+    async def test_a_form_post_request_is_pushed_too(self, idp: IdP, person: Browser) -> None:
         uri = await pushed_uri(idp, response_mode="form_post")
         page = await authorize(person, uri)
         assert page.status_code == 200 and 'name="iss"' in page.text
         assert f'action="{PORTAL_REDIRECT}"' in page.text
 
-    async def test_the_same_parameters_may_stand_beside_the_request_uri(self, idp, person):
+    async def test_the_same_parameters_may_stand_beside_the_request_uri(
+        self, idp: IdP, person: Browser
+    ) -> None:
         uri = await pushed_uri(idp)
         resp = await authorize(person, uri, response_type="code", scope="openid profile")
         assert response_params(resp)["code"]
@@ -169,13 +174,15 @@ class TestPushRefused:
         ],
         ids=["redirect", "response-type", "scope", "response-mode", "request-uri", "other-id"],
     )
-    async def test_what_authorize_would_refuse_is_refused_here(self, idp, params, error):
+    async def test_what_authorize_would_refuse_is_refused_here(
+        self, idp: IdP, params: dict[str, str] | dict[str, Any], error: str
+    ) -> None:
         resp = await push(idp, **params)
         assert resp.status_code == 400, resp.text
         assert resp.json()["error"] == error
         assert "location" not in resp.headers and "state" not in resp.json()
 
-    async def test_client_authentication_as_at_the_token_endpoint(self, idp):
+    async def test_client_authentication_as_at_the_token_endpoint(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/par", data=PORTAL_REQUEST, auth=("portal", "wrong")
         )
@@ -188,12 +195,12 @@ class TestPushRefused:
 
 
 class TestRequestUriRefused:
-    async def test_a_used_request_uri_is_refused(self, idp, person):
+    async def test_a_used_request_uri_is_refused(self, idp: IdP, person: Browser) -> None:
         uri = await pushed_uri(idp)
         assert response_params(await authorize(person, uri))["code"]
         refused(await authorize(person, uri), "invalid_request_uri", "used already")
 
-    async def test_an_expired_request_uri_is_refused(self, idp, person):
+    async def test_an_expired_request_uri_is_refused(self, idp: IdP, person: Browser) -> None:
         uri = await pushed_uri(idp)
         past = datetime.now(UTC) - timedelta(seconds=1)
         await _set(
@@ -201,7 +208,7 @@ class TestRequestUriRefused:
         )
         refused(await authorize(person, uri), "invalid_request_uri", "expired")
 
-    async def test_another_clients_request_uri_is_refused(self, idp, person):
+    async def test_another_clients_request_uri_is_refused(self, idp: IdP, person: Browser) -> None:
         uri = await pushed_uri(idp)
         resp = await person.http.get(
             f"{idp.issuer}/authorize", params={"client_id": "mesh-cli", "request_uri": uri}
@@ -213,7 +220,9 @@ class TestRequestUriRefused:
         assert response_params(await authorize(person, uri))["code"]
 
     @pytest.mark.parametrize("uri", [URN + "never-issued", "https://rp.example/request.jwt"])
-    async def test_an_unknown_request_uri_is_refused(self, idp, person, uri):
+    async def test_an_unknown_request_uri_is_refused(
+        self, idp: IdP, person: Browser, uri: str
+    ) -> None:
         refused(await authorize(person, uri), "invalid_request_uri", "request_uri")
 
     @pytest.mark.parametrize(
@@ -221,14 +230,18 @@ class TestRequestUriRefused:
         [{"scope": "openid admin"}, {"redirect_uri": CLI_REDIRECT}, {"prompt": "none"}],
         ids=["other-scope", "other-redirect", "not-pushed"],
     )
-    async def test_a_parameter_the_pushed_request_does_not_say_is_refused(self, idp, person, extra):
+    async def test_a_parameter_the_pushed_request_does_not_say_is_refused(
+        self, idp: IdP, person: Browser, extra: dict[str, str] | dict[str, Any]
+    ) -> None:
         uri = await pushed_uri(idp)
         resp = await authorize(person, uri, **extra)
         refused(resp, "invalid_request", f"{next(iter(extra))} differs from the pushed")
 
 
 class TestRequired:
-    async def test_a_client_that_must_push(self, idp, person, operator):
+    async def test_a_client_that_must_push(
+        self, idp: IdP, person: Browser, operator: dict[str, str]
+    ) -> None:
         created = await idp.http.post(
             f"{idp.issuer}/admin/clients",
             headers=operator,
@@ -261,7 +274,9 @@ class TestRequired:
         # other clients are not bound by it
         assert response_params(await person.authorize())["code"]
 
-    async def test_an_ecosystem_that_requires_pushing(self, idp, person, operator):
+    async def test_an_ecosystem_that_requires_pushing(
+        self, idp: IdP, person: Browser, operator: dict[str, str]
+    ) -> None:
         meta_url = f"{idp.issuer}/.well-known/openid-configuration"
         change = await idp.http.patch(
             f"{idp.issuer}/admin/ecosystem",
@@ -285,7 +300,7 @@ class TestRequired:
             assert back.status_code == 200
         assert response_params(await person.authorize())["code"]
 
-    async def test_only_operators_set_it(self, idp):
+    async def test_only_operators_set_it(self, idp: IdP) -> None:
         chloe = (await idp.person_tokens("chloe"))["access_token"]
         resp = await idp.http.patch(
             f"{idp.issuer}/admin/ecosystem",
@@ -296,7 +311,7 @@ class TestRequired:
 
 
 class TestAcrossReplicas:
-    async def test_pushed_at_one_replica_used_at_another(self, idp, person):
+    async def test_pushed_at_one_replica_used_at_another(self, idp: IdP, person: Browser) -> None:
         other = idp.settings.model_copy(update={"port": infra.free_port(), "instance": "1"})
         async with serve_idp(create_app(other), other.port) as replica:
             resp = await push(idp, base=f"{replica}/eco/{idp.eco}")

@@ -9,6 +9,8 @@ import httpx
 import jwt
 import pytest
 
+from tests.identity.conftest import IdP
+
 IAT = "{iss}/admin/partners/{partner}/initial-access-tokens"
 LIMITS = {
     "max_clients": 2,
@@ -24,32 +26,34 @@ APP = {
 }
 
 
-async def _bearer(idp, username: str, scope: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def _bearer(idp: IdP, username: str, scope: str) -> dict[str, str]:
     tokens = await idp.person_tokens(username, scope)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 @pytest.fixture(scope="module")
-async def nadia(idp) -> dict[str, str]:  # type: ignore[no-untyped-def]
+async def nadia(idp: IdP) -> dict[str, str]:
     """Northwind's partner admin, with the scope for wiring the partner's back-ends."""
     return await _bearer(idp, "nadia", "openid connector:admin")
 
 
 async def _issue(
-    idp, headers: dict[str, str], partner: str = "northwind", **limits: Any
-) -> httpx.Response:  # type: ignore[no-untyped-def]
+    idp: IdP, headers: dict[str, str], partner: str = "northwind", **limits: Any
+) -> httpx.Response:
     return await idp.http.post(
         IAT.format(iss=idp.issuer, partner=partner), json={**LIMITS, **limits}, headers=headers
     )
 
 
-async def _register(idp, iat: str | None, body: dict[str, Any]) -> httpx.Response:  # type: ignore[no-untyped-def]
+async def _register(idp: IdP, iat: str | None, body: dict[str, Any]) -> httpx.Response:
     headers = {"Authorization": f"Bearer {iat}"} if iat else {}
     return await idp.http.post(f"{idp.issuer}/register", json=body, headers=headers)
 
 
 class TestInitialAccessTokens:
-    async def test_partner_admin_issues_lists_and_revokes(self, idp, nadia):
+    async def test_partner_admin_issues_lists_and_revokes(
+        self, idp: IdP, nadia: dict[str, str]
+    ) -> None:
         resp = await _issue(idp, nadia)
         assert resp.status_code == 201, resp.text
         body = resp.json()
@@ -62,7 +66,7 @@ class TestInitialAccessTokens:
         refused = await _register(idp, body["token"], APP)
         assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
 
-    async def test_who_may_not(self, idp, nadia):
+    async def test_who_may_not(self, idp: IdP, nadia: dict[str, str]) -> None:
         assert (await _issue(idp, {})).status_code == 401
         member = await _bearer(idp, "noah", "openid connector:read")
         assert (await _issue(idp, member)).status_code == 403
@@ -80,7 +84,7 @@ class TestInitialAccessTokens:
         assert (await idp.http.delete(theirs, headers=carlos)).status_code == 404
         assert (await idp.http.get(tokens_url, headers=nadia)).json()[-1]["revoked"] is False
 
-    async def test_limits_an_admin_cannot_grant(self, idp, nadia):
+    async def test_limits_an_admin_cannot_grant(self, idp: IdP, nadia: dict[str, str]) -> None:
         assert (await _issue(idp, nadia, scopes=["admin"])).status_code == 422
         exchange = ["urn:ietf:params:oauth:grant-type:token-exchange"]
         assert (await _issue(idp, nadia, grant_types=exchange)).status_code == 422
@@ -90,15 +94,15 @@ class TestInitialAccessTokens:
 
 class TestRegistration:
     @pytest.fixture
-    async def iat(self, idp, nadia) -> str:  # type: ignore[no-untyped-def]
+    async def iat(self, idp: IdP, nadia: dict[str, str]) -> str:
         """A fresh initial access token of northwind with LIMITS."""
         return str((await _issue(idp, nadia)).json()["token"])
 
-    async def test_discovery(self, idp):
+    async def test_discovery(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert meta["registration_endpoint"] == f"{idp.issuer}/register"
 
-    async def test_registered_client_belongs_to_the_partner(self, idp, iat):
+    async def test_registered_client_belongs_to_the_partner(self, idp: IdP, iat: str) -> None:
         body = {**APP, "grant_types": ["client_credentials"], "redirect_uris": []}
         body.pop("scope")
         resp = await _register(idp, iat, {**body, "scope": "directory:read"})
@@ -117,13 +121,13 @@ class TestRegistration:
         claims = jwt.decode(token.json()["access_token"], options={"verify_signature": False})
         assert claims["partner"] == "northwind" and claims["sub"] == client["client_id"]
 
-    async def test_without_or_with_a_wrong_token(self, idp):
+    async def test_without_or_with_a_wrong_token(self, idp: IdP) -> None:
         for iat in (None, "not-a-token"):
             resp = await _register(idp, iat, APP)
             assert resp.status_code == 401 and resp.json()["error"] == "invalid_token"
             assert resp.headers["www-authenticate"].startswith("Bearer")
 
-    async def test_beyond_the_limits(self, idp, iat):
+    async def test_beyond_the_limits(self, idp: IdP, iat: str) -> None:
         scope = await _register(idp, iat, {**APP, "scope": "openid connector:admin"})
         assert scope.status_code == 400 and scope.json()["error"] == "invalid_client_metadata"
         grant = await _register(
@@ -163,7 +167,7 @@ class TestRegistration:
 
 class TestManagement:
     @pytest.fixture
-    async def client(self, idp, nadia) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    async def client(self, idp: IdP, nadia: dict[str, str]) -> dict[str, Any]:
         """A client registered through a fresh initial access token."""
         iat = (await _issue(idp, nadia)).json()["token"]
         resp = await _register(idp, iat, APP)
@@ -173,13 +177,15 @@ class TestManagement:
     def _auth(self, client: dict[str, Any], token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or client['registration_access_token']}"}
 
-    async def test_read(self, idp, client):
+    async def test_read(self, idp: IdP, client: dict[str, Any]) -> None:
         resp = await idp.http.get(client["registration_client_uri"], headers=self._auth(client))
         assert resp.status_code == 200
         assert resp.json()["redirect_uris"] == APP["redirect_uris"]
         assert "client_secret" not in resp.json()
 
-    async def test_wrong_or_missing_token_or_another_client(self, idp, client):
+    async def test_wrong_or_missing_token_or_another_client(
+        self, idp: IdP, client: dict[str, Any]
+    ) -> None:
         uri = client["registration_client_uri"]
         assert (await idp.http.get(uri)).status_code == 401
         assert (await idp.http.get(uri, headers=self._auth(client, "nope"))).status_code == 401
@@ -187,7 +193,7 @@ class TestManagement:
         assert (await idp.http.get(other, headers=self._auth(client))).status_code == 401
         assert (await idp.http.delete(uri)).status_code == 401
 
-    async def test_update(self, idp, client):
+    async def test_update(self, idp: IdP, client: dict[str, Any]) -> None:
         uri, auth = client["registration_client_uri"], self._auth(client)
         new = {**APP, "client_id": client["client_id"], "redirect_uris": ["http://127.0.0.1/cb"]}
         resp = await idp.http.put(uri, json=new, headers=auth)
@@ -202,7 +208,7 @@ class TestManagement:
             "http://127.0.0.1/cb"
         ]
 
-    async def test_delete(self, idp, client):
+    async def test_delete(self, idp: IdP, client: dict[str, Any]) -> None:
         uri, auth = client["registration_client_uri"], self._auth(client)
         assert (await idp.http.delete(uri, headers=auth)).status_code == 204
         assert (await idp.http.get(uri, headers=auth)).status_code == 401

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -20,7 +21,8 @@ from sqlalchemy import update
 from identity.cli.seed import PASSWORD
 from identity.store import models
 from mesh.db import Database
-from tests.identity.conftest import PORTAL_REDIRECT
+from tests.identity.conftest import PORTAL_REDIRECT, IdP
+from tests.support.text import first_group
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 TOKEN_TYPE = "urn:ietf:params:oauth:token-type:"
@@ -115,14 +117,14 @@ async def age_sessions(idp: Any, seconds: int) -> None:
 
 
 @pytest.fixture
-async def person(idp):
+async def person(idp: IdP) -> AsyncIterator[Browser]:
     """A fresh browser (no cookies) of chloe's."""
     async with httpx.AsyncClient(timeout=10) as http:
         yield Browser(idp, http)
 
 
 @pytest.fixture
-async def signed_in(person):
+async def signed_in(person: Browser) -> Browser:
     """chloe's browser, signed in once already."""
     response_params(await person.authorize())
     assert person.logins == 1
@@ -131,18 +133,23 @@ async def signed_in(person):
 
 class TestFreshLogin:
     @pytest.mark.parametrize("ask", [{"max_age": "0"}, {"prompt": "login"}])
-    async def test_a_fresh_login_gives_a_code_once(self, idp, signed_in, ask):
+    async def test_a_fresh_login_gives_a_code_once(
+        self, idp: IdP, signed_in: Browser, ask: dict[str, str]
+    ) -> None:
         before = int(time.time())
         params = response_params(await signed_in.authorize(**ask))
         assert signed_in.logins == 2  # signed in again, once, and got a code
         claims = id_claims(await redeem(idp, params["code"]))
         assert claims["auth_time"] >= before
         # the same request again (the sign-in's return address): a new sign-in, not a code
+        assert signed_in.last_return is not None
         replay = await signed_in.http.get(idp.url + signed_in.last_return)
         assert replay.status_code == 302
         assert replay.headers["location"].startswith(f"/eco/{idp.eco}/login")
 
-    async def test_max_age_1_ends_even_when_the_sign_in_took_longer(self, idp, signed_in):
+    async def test_max_age_1_ends_even_when_the_sign_in_took_longer(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         await age_sessions(idp, 5)  # the session is older than max_age
         resp = await signed_in.http.get(
             f"{idp.issuer}/authorize",
@@ -162,31 +169,42 @@ class TestFreshLogin:
         params = response_params(await signed_in.follow(back))
         assert params["code"] and signed_in.logins == 2
 
-    async def test_a_max_age_that_is_no_number_asks_nothing(self, idp, signed_in):
+    async def test_a_max_age_that_is_no_number_asks_nothing(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         for max_age in ("²", "-1", "1e3", ""):
             params = response_params(await signed_in.authorize(max_age=max_age))
             assert params["code"] and signed_in.logins == 1, max_age
 
-    async def test_a_recent_enough_session_needs_no_sign_in(self, idp, signed_in):
+    async def test_a_recent_enough_session_needs_no_sign_in(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         params = response_params(await signed_in.authorize(max_age="3600"))
         assert params["code"] and signed_in.logins == 1
 
-    async def test_a_stale_session_with_prompt_none_is_login_required(self, idp, signed_in):
+    async def test_a_stale_session_with_prompt_none_is_login_required(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         params = response_params(await signed_in.authorize(max_age="0", prompt="none"))
         assert params["error"] == "login_required" and params["iss"] == idp.issuer
         assert params["state"] == "st" and signed_in.logins == 1
 
-    async def test_another_browser_cannot_use_a_sign_in_made_elsewhere(self, idp, signed_in):
+    async def test_another_browser_cannot_use_a_sign_in_made_elsewhere(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         await signed_in.authorize(prompt="login")
         async with httpx.AsyncClient(timeout=10) as other_http:
             other = Browser(idp, other_http)
             response_params(await other.authorize())  # signed in on its own
+            assert signed_in.last_return is not None
             resp = await other_http.get(idp.url + signed_in.last_return)
         assert resp.headers["location"].startswith(f"/eco/{idp.eco}/login")
 
 
 class TestSessionId:
-    async def test_id_tokens_name_the_session_also_after_refresh(self, idp, signed_in):
+    async def test_id_tokens_name_the_session_also_after_refresh(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         tokens = await redeem(idp, response_params(await signed_in.authorize())["code"])
         first = id_claims(tokens)
         assert re.fullmatch(r"[0-9a-f]{16}", first["sid"])
@@ -206,7 +224,7 @@ class TestSessionId:
 
 
 class TestDiscovery:
-    async def test_says_exactly_what_is_served(self, idp):
+    async def test_says_exactly_what_is_served(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         every = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
         every.append("client_secret_jwt")
@@ -220,7 +238,9 @@ class TestDiscovery:
         assert meta["pushed_authorization_request_endpoint"] == f"{idp.issuer}/par"
         assert meta["require_pushed_authorization_requests"] is False
 
-    async def test_every_claim_of_an_id_token_is_advertised(self, idp, signed_in):
+    async def test_every_claim_of_an_id_token_is_advertised(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         params = response_params(await signed_in.authorize(nonce="n1"))
         claims = id_claims(await redeem(idp, params["code"]))
@@ -229,24 +249,30 @@ class TestDiscovery:
         )
 
     @pytest.mark.parametrize("mode", ["fragment", "web_message", "query.jwt"])
-    async def test_a_response_mode_not_served_is_refused(self, idp, signed_in, mode):
+    async def test_a_response_mode_not_served_is_refused(
+        self, idp: IdP, signed_in: Browser, mode: str
+    ) -> None:
         params = response_params(await signed_in.authorize(response_mode=mode))
         assert params["error"] == "invalid_request" and "code" not in params
         assert mode in params["error_description"] and params["iss"] == idp.issuer
 
-    async def test_a_hostile_response_mode_is_refused_without_echo(self, idp, signed_in):
+    async def test_a_hostile_response_mode_is_refused_without_echo(
+        self, idp: IdP, signed_in: Browser
+    ) -> None:
         params = response_params(await signed_in.authorize(response_mode='x"\\§'))
         assert params["error"] == "invalid_request" and "§" not in params["error_description"]
 
 
 class TestIssuerInResponses:
-    async def test_success_and_errors_name_the_issuer(self, idp, signed_in):
+    async def test_success_and_errors_name_the_issuer(self, idp: IdP, signed_in: Browser) -> None:
         ok = response_params(await signed_in.authorize())
         assert ok["iss"] == idp.issuer and ok["code"] and ok["state"] == "st"
         bad_scope = response_params(await signed_in.authorize(scope="openid launch:missiles"))
         assert bad_scope["error"] == "invalid_scope" and bad_scope["iss"] == idp.issuer
 
-    async def test_an_error_before_sign_in_names_the_issuer(self, idp, person):
+    async def test_an_error_before_sign_in_names_the_issuer(
+        self, idp: IdP, person: Browser
+    ) -> None:
         params = response_params(await person.authorize(prompt="none"))
         assert params == {
             "error": "login_required",
@@ -261,18 +287,18 @@ def _form_post(resp: httpx.Response) -> tuple[str, dict[str, str]]:
     runs under its own CSP (nonce) and that it works without scripts too."""
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     csp = resp.headers["content-security-policy"]
-    nonce = re.search(r"script-src 'nonce-([^']+)'", csp).group(1)
+    nonce = first_group(r"script-src 'nonce-([^']+)'", csp)
     scripts = re.findall(r"<script([^>]*)>", resp.text)
     assert scripts == [f' nonce="{nonce}"'], scripts
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert re.search(r"<noscript>.*<button type=\"submit\">", resp.text, re.S)
     assert resp.headers["cache-control"] == "no-store"
-    action = unescape(re.search(r'<form method="post" action="([^"]+)"', resp.text).group(1))
+    action = unescape(first_group(r'<form method="post" action="([^"]+)"', resp.text))
     return action, _hidden(resp.text)
 
 
 class TestFormPost:
-    async def test_a_code_is_posted_to_the_client(self, idp, signed_in):
+    async def test_a_code_is_posted_to_the_client(self, idp: IdP, signed_in: Browser) -> None:
         resp = await signed_in.authorize(response_mode="form_post", state="a&b<c>")
         action, fields = _form_post(resp)
         assert action == PORTAL_REDIRECT
@@ -280,14 +306,14 @@ class TestFormPost:
         assert fields["state"] == "a&b<c>" and fields["iss"] == idp.issuer
         assert (await redeem(idp, fields["code"]))["access_token"]
 
-    async def test_an_error_is_posted_too(self, idp, person):
+    async def test_an_error_is_posted_too(self, idp: IdP, person: Browser) -> None:
         action, fields = _form_post(
             await person.authorize(response_mode="form_post", prompt="none")
         )
         assert action == PORTAL_REDIRECT
         assert fields["error"] == "login_required" and fields["iss"] == idp.issuer
 
-    async def test_chromium_posts_it_under_the_csp(self, idp, browser):
+    async def test_chromium_posts_it_under_the_csp(self, idp: IdP, browser: Any) -> None:
         """A real browser signs in, runs the page's one script and posts to the client."""
         posted: list[tuple[str, str]] = []
         refused: list[str] = []
@@ -322,13 +348,13 @@ class TestFormPost:
 
 
 @pytest.fixture(scope="module")
-async def subject_token(idp) -> str:
+async def subject_token(idp: IdP) -> str:
     """A person's access token (mesh-cli) that the portal may exchange."""
     return str((await idp.person_tokens("chloe", "openid profile:read"))["access_token"])
 
 
 class TestTokenExchangeTypes:
-    async def _exchange(self, idp, subject: str, **extra: str) -> httpx.Response:
+    async def _exchange(self, idp: IdP, subject: str, **extra: str) -> httpx.Response:
         return await idp.http.post(
             f"{idp.issuer}/token",
             data={
@@ -341,18 +367,24 @@ class TestTokenExchangeTypes:
         )
 
     @pytest.mark.parametrize("kind", ["refresh_token", "id_token", "jwt", "saml2"])
-    async def test_a_token_type_not_issued_here_is_refused(self, idp, subject_token, kind):
+    async def test_a_token_type_not_issued_here_is_refused(
+        self, idp: IdP, subject_token: str, kind: str
+    ) -> None:
         resp = await self._exchange(idp, subject_token, requested_token_type=TOKEN_TYPE + kind)
         assert resp.status_code == 400
         assert resp.json()["error"] == "invalid_request"
         assert kind in resp.json()["error_description"]
 
-    async def test_a_hostile_token_type_is_refused_without_echo(self, idp, subject_token):
+    async def test_a_hostile_token_type_is_refused_without_echo(
+        self, idp: IdP, subject_token: str
+    ) -> None:
         resp = await self._exchange(idp, subject_token, requested_token_type='"§\\')
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
         assert "§" not in resp.json()["error_description"]
 
-    async def test_an_access_token_is_issued_when_asked_for(self, idp, subject_token):
+    async def test_an_access_token_is_issued_when_asked_for(
+        self, idp: IdP, subject_token: str
+    ) -> None:
         resp = await self._exchange(
             idp, subject_token, requested_token_type=TOKEN_TYPE + "access_token"
         )
@@ -362,13 +394,13 @@ class TestTokenExchangeTypes:
 
 
 class TestUserinfoChallenge:
-    async def test_no_credentials_get_a_bare_challenge(self, idp):
+    async def test_no_credentials_get_a_bare_challenge(self, idp: IdP) -> None:
         for method in ("GET", "POST"):
             resp = await idp.http.request(method, f"{idp.issuer}/userinfo")
             assert resp.status_code == 401
             assert resp.headers["www-authenticate"] == f'Bearer realm="{idp.issuer}"'
 
-    async def test_a_bad_token_gets_invalid_token(self, idp):
+    async def test_a_bad_token_gets_invalid_token(self, idp: IdP) -> None:
         resp = await idp.http.get(
             f"{idp.issuer}/userinfo", headers={"Authorization": "Bearer not.a.token"}
         )

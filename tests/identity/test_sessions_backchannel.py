@@ -27,7 +27,7 @@ from identity.domain.sessions import BACKCHANNEL_EVENT
 from mesh.db import Database
 from portal.app import create_app as create_portal
 from portal.settings import PortalSettings
-from tests.identity.conftest import CLI_REDIRECT
+from tests.identity.conftest import CLI_REDIRECT, IdP
 from tests.support import infra
 from tests.support.identity import refresh_grant
 
@@ -55,7 +55,7 @@ async def _sql(database_url: str, statement: str, **params: Any) -> list[Any]:
         await db.dispose()
 
 
-async def _signed_in(idp, username: str, scope: str, client: str = "mesh-cli", **kw: Any):  # type: ignore[no-untyped-def]
+async def _signed_in(idp: IdP, username: str, scope: str, client: str = "mesh-cli", **kw: Any):  # type: ignore[no-untyped-def]
     """A browser (cookies) signed in at identity, and the tokens its client got."""
     browser = httpx.AsyncClient(timeout=10)
     redirect = kw.pop("redirect_uri", CLI_REDIRECT)
@@ -65,7 +65,7 @@ async def _signed_in(idp, username: str, scope: str, client: str = "mesh-cli", *
     return browser, tokens
 
 
-async def _logout_at_identity(idp, browser: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def _logout_at_identity(idp: IdP, browser: httpx.AsyncClient) -> None:
     """The person signs out on identity's own logout page (no hint: the confirmation form)."""
     page = await browser.get(f"{idp.issuer}/logout")
     action, fields = _form(page.text)
@@ -83,7 +83,7 @@ async def _eventually(check: Callable[[], Any], seconds: float = 15.0) -> Any:
 
 
 class TestSessionRefresh:
-    async def test_refresh_after_logout_is_refused(self, idp):
+    async def test_refresh_after_logout_is_refused(self, idp: IdP) -> None:
         browser, tokens = await _signed_in(idp, "noah", "openid directory:read")
         assert "offline_access" not in tokens["scope"].split()
         again = await refresh_grant(idp.http, idp.issuer, tokens["refresh_token"])
@@ -100,7 +100,9 @@ class TestSessionRefresh:
         assert seen.json() == {"active": False}
         await browser.aclose()
 
-    async def test_refresh_after_session_expiry_is_refused(self, idp, idp_database):
+    async def test_refresh_after_session_expiry_is_refused(
+        self, idp: IdP, idp_database: str
+    ) -> None:
         browser, tokens = await _signed_in(idp, "chloe", "openid directory:read")
         sid = browser.cookies.get("pm_session")
         assert sid
@@ -114,7 +116,7 @@ class TestSessionRefresh:
         assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
         await browser.aclose()
 
-    async def test_offline_access_refresh_survives_logout(self, idp):
+    async def test_offline_access_refresh_survives_logout(self, idp: IdP) -> None:
         browser, tokens = await _signed_in(idp, "felix", OFFLINE)
         assert "offline_access" in tokens["scope"].split()
         await _logout_at_identity(idp, browser)
@@ -123,7 +125,7 @@ class TestSessionRefresh:
         assert "offline_access" in after.json()["scope"].split()
         await browser.aclose()
 
-    async def test_consent_page_shows_offline_access(self, idp):
+    async def test_consent_page_shows_offline_access(self, idp: IdP) -> None:
         async with httpx.AsyncClient(timeout=10, follow_redirects=True) as browser:
             page = await browser.get(
                 f"{idp.issuer}/authorize",
@@ -145,7 +147,7 @@ class TestSessionRefresh:
         assert 'name="decision"' in consent.text
         assert "<code>offline_access</code> (stays signed in after you sign out)" in consent.text
 
-    async def test_client_not_registered_for_offline_access_does_not_get_it(self, idp):
+    async def test_client_not_registered_for_offline_access_does_not_get_it(self, idp: IdP) -> None:
         clients = await (await _operator(idp)).get(f"{idp.issuer}/admin/clients")
         portal = next(c for c in clients.json() if c["client_id"] == "portal")
         browser, tokens = await _signed_in(
@@ -178,7 +180,12 @@ def _past() -> Any:
 
 
 @pytest.fixture(scope="module")
-async def portal(idp, idp_database, tmp_path_factory, demo_hashes) -> AsyncIterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+async def portal(
+    idp: IdP,
+    idp_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_hashes: dict[str, str],
+) -> AsyncIterator[dict[str, Any]]:
     """The real portal on a free port; the demo seed moved to its address (redirect and
     back-channel logout URIs follow it, as under ``--port-offset``)."""
     port = infra.free_port()
@@ -228,18 +235,20 @@ async def _portal_sessions(portal: dict[str, Any], name: str) -> list[Any]:
 
 
 class TestBackChannelLogout:
-    async def test_discovery_advertises_it(self, idp):
+    async def test_discovery_advertises_it(self, idp: IdP) -> None:
         meta = (await idp.http.get(f"{idp.issuer}/.well-known/openid-configuration")).json()
         assert meta["backchannel_logout_supported"] is True
         assert meta["backchannel_logout_session_supported"] is True
 
-    async def test_seed_follows_the_portal_address(self, idp, portal):
+    async def test_seed_follows_the_portal_address(self, idp: IdP, portal: dict[str, Any]) -> None:
         clients = await (await _operator(idp)).get(f"{idp.issuer}/admin/clients")
         row = next(c for c in clients.json() if c["client_id"] == "portal")
         assert row["backchannel_logout_uri"] == f"{portal['url']}/auth/backchannel-logout"
         assert row["backchannel_logout_session_required"] is True
 
-    async def test_logout_at_identity_ends_the_portal_session(self, idp, portal):
+    async def test_logout_at_identity_ends_the_portal_session(
+        self, idp: IdP, portal: dict[str, Any]
+    ) -> None:
         browser = await _portal_sign_in(portal, "noah")
         rows = await _portal_sessions(portal, "Noah Nguyen")
         assert len(rows) == 1 and rows[0][0]  # the session knows identity's sid
@@ -248,7 +257,9 @@ class TestBackChannelLogout:
         assert gone, "the portal session outlived the logout at identity"
         await browser.aclose()
 
-    async def test_an_expired_session_ends_the_portal_session(self, idp, idp_database, portal):
+    async def test_an_expired_session_ends_the_portal_session(
+        self, idp: IdP, idp_database: str, portal: dict[str, Any]
+    ) -> None:
         browser = await _portal_sign_in(portal, "fatima")
         assert len(await _portal_sessions(portal, "Fatima Farouk")) == 1
         await _sql(
@@ -261,7 +272,9 @@ class TestBackChannelLogout:
         assert gone, "the portal session outlived the expired session at identity"
         await browser.aclose()
 
-    async def test_disabling_a_person_ends_their_portal_session(self, idp, portal):
+    async def test_disabling_a_person_ends_their_portal_session(
+        self, idp: IdP, portal: dict[str, Any]
+    ) -> None:
         browser = await _portal_sign_in(portal, "carlos")
         assert len(await _portal_sessions(portal, "Carlos Castillo")) == 1
         admin = await _operator(idp)
@@ -279,7 +292,7 @@ async def _none(rows: Any) -> bool:
     return not await rows
 
 
-async def _operator(idp) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+async def _operator(idp: IdP) -> httpx.AsyncClient:
     tokens = await idp.person_tokens("olivia", "openid admin")
     return httpx.AsyncClient(
         timeout=10, headers={"Authorization": f"Bearer {tokens['access_token']}"}
@@ -290,7 +303,7 @@ async def _operator(idp) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-async def signer(idp) -> Any:  # type: ignore[no-untyped-def]
+async def signer(idp: IdP) -> Any:
     """identity's own RS256 signing key (the portal trusts what it signs)."""
     return await idp.rt.tx(lambda tx: idp.rt.keys.signer(tx, "acme", "RS256"))
 
@@ -324,7 +337,9 @@ class TestPortalRefuses:
                 f"{portal['url']}/auth/backchannel-logout", data={"logout_token": token}
             )
 
-    async def test_a_valid_token_is_taken_once(self, idp, portal, signer):
+    async def test_a_valid_token_is_taken_once(
+        self, idp: IdP, portal: dict[str, Any], signer: Any
+    ) -> None:
         token = _logout_token(signer, idp)
         assert (await self._post(portal, token)).status_code == 200
         replay = await self._post(portal, token)
@@ -359,11 +374,17 @@ class TestPortalRefuses:
             "typ",
         ],
     )
-    async def test_refused(self, idp, portal, signer, changes):
+    async def test_refused(
+        self,
+        idp: IdP,
+        portal: dict[str, Any],
+        signer: Any,
+        changes: dict[str, Any] | dict[str, str] | dict[str, None] | dict[str, dict[str, Any]],
+    ) -> None:
         resp = await self._post(portal, _logout_token(signer, idp, **dict(changes)))
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
-    async def test_no_token_and_garbage(self, portal):
+    async def test_no_token_and_garbage(self, portal: dict[str, Any]) -> None:
         async with httpx.AsyncClient(timeout=10) as http:
             url = f"{portal['url']}/auth/backchannel-logout"
             assert (await http.post(url, data={})).status_code == 400
@@ -388,7 +409,7 @@ class Receiver:
 
 
 class TestDelivery:
-    async def test_logout_token_retried_until_taken(self, idp):
+    async def test_logout_token_retried_until_taken(self, idp: IdP) -> None:
         receiver = Receiver(fail=1)
         async with AsyncExitStack() as stack:
             url = await stack.enter_async_context(infra.serve_app(receiver.app))
@@ -412,7 +433,7 @@ class TestDelivery:
             await _logout_at_identity(idp, browser)
             assert await _eventually(lambda: _count(receiver, 2))
         first, second = receiver.tokens[:2]
-        unverified = {"verify_signature": False}
+        unverified: jwt.types.Options = {"verify_signature": False}
         assert (
             jwt.decode(first, options=unverified)["jti"]
             == jwt.decode(second, options=unverified)["jti"]
@@ -426,7 +447,7 @@ class TestDelivery:
         assert 0 < claims["exp"] - claims["iat"] <= 120
         await browser.aclose()
 
-    async def test_private_addresses_are_never_called(self, idp, idp_database):
+    async def test_private_addresses_are_never_called(self, idp: IdP, idp_database: str) -> None:
         admin = await _operator(idp)
         client = await admin.post(
             f"{idp.issuer}/admin/clients",
@@ -455,7 +476,7 @@ class TestDelivery:
         assert await _eventually(refused)
         await browser.aclose()
 
-    async def test_a_bad_backchannel_uri_is_refused_at_registration(self, idp):
+    async def test_a_bad_backchannel_uri_is_refused_at_registration(self, idp: IdP) -> None:
         admin = await _operator(idp)
         resp = await admin.post(
             f"{idp.issuer}/admin/clients",

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+from tests.identity.conftest import IdP
 from tests.support.identity import refresh_grant
 
 
-async def _refresh(idp, refresh_token: str, **extra: str):  # type: ignore[no-untyped-def]
+async def _refresh(idp: IdP, refresh_token: str, **extra: str):  # type: ignore[no-untyped-def]
     return await refresh_grant(idp.http, idp.issuer, refresh_token, **extra)
 
 
 class TestRefresh:
-    async def test_rotation_issues_a_new_refresh_token(self, idp):
+    async def test_rotation_issues_a_new_refresh_token(self, idp: IdP) -> None:
         first = await idp.person_tokens("noah")
         resp = await _refresh(idp, first["refresh_token"])
         assert resp.status_code == 200, resp.text
@@ -21,7 +23,7 @@ class TestRefresh:
         assert second["access_token"] != first["access_token"]
         assert (await _refresh(idp, second["refresh_token"])).status_code == 200
 
-    async def test_reuse_revokes_the_whole_family(self, idp):
+    async def test_reuse_revokes_the_whole_family(self, idp: IdP) -> None:
         first = await idp.person_tokens("chloe")
         second = (await _refresh(idp, first["refresh_token"])).json()
         reuse = await _refresh(idp, first["refresh_token"])
@@ -30,14 +32,14 @@ class TestRefresh:
         after = await _refresh(idp, second["refresh_token"])
         assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
 
-    async def test_narrower_scope_allowed_wider_refused(self, idp):
+    async def test_narrower_scope_allowed_wider_refused(self, idp: IdP) -> None:
         first = await idp.person_tokens("noah", "openid profile:read forum:read")
         narrow = await _refresh(idp, first["refresh_token"], scope="forum:read")
         assert narrow.status_code == 200 and narrow.json()["scope"] == "forum:read"
         wider = await _refresh(idp, narrow.json()["refresh_token"], scope="forum:read admin")
         assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
 
-    async def test_refresh_token_of_another_client_is_invalid_grant(self, idp):
+    async def test_refresh_token_of_another_client_is_invalid_grant(self, idp: IdP) -> None:
         first = await idp.person_tokens("felix")
         resp = await idp.http.post(
             f"{idp.issuer}/token",
@@ -46,11 +48,11 @@ class TestRefresh:
         )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_garbage_refresh_token_is_invalid_grant(self, idp):
+    async def test_garbage_refresh_token_is_invalid_grant(self, idp: IdP) -> None:
         resp = await _refresh(idp, "not-a-token")
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_authlib_client_refreshes(self, idp):
+    async def test_authlib_client_refreshes(self, idp: IdP) -> None:
         tokens = await idp.person_tokens("fatima")
         async with AsyncOAuth2Client(
             client_id="mesh-cli", token=tokens, token_endpoint_auth_method="none"
@@ -62,7 +64,9 @@ class TestRefresh:
 
 
 class TestIntrospection:
-    async def _introspect(self, idp, token: str, client="northwind-backend", hint=None):
+    async def _introspect(
+        self, idp: IdP, token: str, client: str = "northwind-backend", hint=None
+    ) -> httpx.Response:
         data = {"token": token}
         if hint:
             data["token_type_hint"] = hint
@@ -70,29 +74,29 @@ class TestIntrospection:
             f"{idp.issuer}/introspect", data=data, auth=(client, idp.secret(client))
         )
 
-    async def test_active_access_token(self, idp):
+    async def test_active_access_token(self, idp: IdP) -> None:
         token = (await idp.cc("contoso-backend", "directory:read")).json()["access_token"]
         body = (await self._introspect(idp, token)).json()
         assert body["active"] is True and body["client_id"] == "contoso-backend"
         assert body["scope"] == "directory:read" and body["partner"] == "contoso"
 
-    async def test_refresh_token_and_unknown_token(self, idp):
+    async def test_refresh_token_and_unknown_token(self, idp: IdP) -> None:
         tokens = await idp.person_tokens("noah")
         body = (await self._introspect(idp, tokens["refresh_token"], hint="refresh_token")).json()
         assert body["active"] is True and body["token_type"] == "refresh_token"
         assert (await self._introspect(idp, "nonsense")).json() == {"active": False}
 
-    async def test_needs_client_authentication(self, idp):
+    async def test_needs_client_authentication(self, idp: IdP) -> None:
         resp = await idp.http.post(f"{idp.issuer}/introspect", data={"token": "x"})
         assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
 
-    async def test_bad_hint_is_unsupported_token_type(self, idp):
+    async def test_bad_hint_is_unsupported_token_type(self, idp: IdP) -> None:
         resp = await self._introspect(idp, "x", hint="id_token")
         assert resp.json()["error"] == "unsupported_token_type"
 
 
 class TestRevocation:
-    async def test_revoked_access_token_is_inactive(self, idp):
+    async def test_revoked_access_token_is_inactive(self, idp: IdP) -> None:
         token = (await idp.cc("fabrikam-backend", "directory:read")).json()["access_token"]
         auth = ("fabrikam-backend", idp.secret("fabrikam-backend"))
         resp = await idp.http.post(f"{idp.issuer}/revoke", data={"token": token}, auth=auth)
@@ -102,7 +106,7 @@ class TestRevocation:
         ).json()
         assert body == {"active": False}
 
-    async def test_public_client_revokes_its_refresh_token(self, idp):
+    async def test_public_client_revokes_its_refresh_token(self, idp: IdP) -> None:
         tokens = await idp.person_tokens("chloe")
         resp = await idp.http.post(
             f"{idp.issuer}/revoke",
@@ -115,7 +119,7 @@ class TestRevocation:
         assert resp.status_code == 200
         assert (await _refresh(idp, tokens["refresh_token"])).json()["error"] == "invalid_grant"
 
-    async def test_another_clients_token_cannot_be_revoked(self, idp):
+    async def test_another_clients_token_cannot_be_revoked(self, idp: IdP) -> None:
         token = (await idp.cc("contoso-backend", "directory:read")).json()["access_token"]
         resp = await idp.http.post(
             f"{idp.issuer}/revoke",
@@ -124,7 +128,7 @@ class TestRevocation:
         )
         assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
-    async def test_unknown_token_is_ok(self, idp):
+    async def test_unknown_token_is_ok(self, idp: IdP) -> None:
         resp = await idp.http.post(
             f"{idp.issuer}/revoke",
             data={"token": "unknown"},

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from nats.aio.client import Client
 
 from contracts import headers
 from contracts.claims import Role
@@ -20,6 +21,7 @@ from services.matching import handlers, models
 from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys, TokenFactory
 
 PEOPLE = {
     # person: (partner, needs, offers)
@@ -89,7 +91,9 @@ async def until(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.
 
 
 @pytest.fixture
-async def mesh(nats_url, database_url, test_keys, tokens, nc) -> Any:
+async def mesh(
+    nats_url: str, database_url: str, test_keys: TestKeys, tokens: TokenFactory, nc: Client
+) -> Any:
     """A matching service on the test NATS and a fresh database, in its own ecosystem."""
     holder: dict[str, Matching] = {}
 

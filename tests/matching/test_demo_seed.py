@@ -6,10 +6,12 @@ contracts' routes stands in for it, served by a real uvicorn on loopback.
 
 import json
 import re
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from nats.aio.client import Client
 
 from contracts.claims import Role
 from contracts.registry import operations_of
@@ -30,7 +32,7 @@ DEMO = {
 }
 
 
-def forwarder(nc) -> FastAPI:
+def forwarder(nc: Client) -> FastAPI:
     app = FastAPI()
     routes = [
         (op, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "$"))
@@ -59,7 +61,7 @@ def forwarder(nc) -> FastAPI:
 
 
 class TestDemoSeed:
-    async def test_seed_leaves_an_approved_introduction(self, mesh):
+    async def test_seed_leaves_an_approved_introduction(self, mesh: Any) -> None:
         tokens = {}
         for user, (partner, roles, needs, offers) in DEMO.items():
             tokens[user] = mesh.token(user, roles=roles, partner=partner)

@@ -7,7 +7,7 @@ from services.matching.engine.social import SocialGraph
 
 
 class TestExplain:
-    def test_reasons_name_both_wordings_of_the_shared_concept(self):
+    def test_reasons_name_both_wordings_of_the_shared_concept(self) -> None:
         ix = MatchIndex()
         ix.build(
             [
@@ -45,12 +45,12 @@ class TestExplain:
         assert reasons[("industry", None)].terms_a == ("retail",)
         assert ("social", None) in reasons
 
-    def test_unknown_people_have_no_reasons(self):
+    def test_unknown_people_have_no_reasons(self) -> None:
         assert explain(MatchIndex(), "x", "y") == []
 
 
 class TestSocial:
-    def test_direct_ties_beat_common_contacts_beat_strangers(self):
+    def test_direct_ties_beat_common_contacts_beat_strangers(self) -> None:
         g = SocialGraph()
         g.add("a", "b", 1.0)
         g.add("b", "c", 1.0)
@@ -59,7 +59,7 @@ class TestSocial:
         assert prox["b"] > prox["c"] > 0
         assert "y" not in prox and "a" not in prox
 
-    def test_ties_accumulate_and_are_symmetric(self):
+    def test_ties_accumulate_and_are_symmetric(self) -> None:
         g = SocialGraph()
         g.add("a", "b")
         g.add("b", "a", 2.0)

@@ -1,5 +1,7 @@
 """The index: reciprocal scores, filters, exclusions, incremental updates, batch = query."""
 
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 
@@ -10,14 +12,14 @@ from services.matching.engine.synthetic import generate
 
 
 def person(
-    pid,
-    partner,
-    needs=(),
-    offers=(),
-    regions=("germany",),
-    industries=("automotive",),
-    interests=(),
-):
+    pid: str,
+    partner: str,
+    needs: Iterable[str] = (),
+    offers: Iterable[str] = (),
+    regions: Iterable[str] = ("germany",),
+    industries: Iterable[str] = ("automotive",),
+    interests: Iterable[str] = (),
+) -> Profile:
     return Profile(
         pid,
         partner,
@@ -56,40 +58,45 @@ def small() -> MatchIndex:
 
 
 class TestQuery:
-    def test_complement_beats_decoys(self, small):
+    def test_complement_beats_decoys(self, small: MatchIndex) -> None:
         ranked = small.query("alice", 10)
         assert [s.id for s in ranked][:2] == ["bob", "far"]
         assert "mirror" not in [s.id for s in ranked]  # needs what alice needs: no use to her
 
-    def test_reciprocal_weighs_both_directions_and_mutual_interest(self, small):
+    def test_reciprocal_weighs_both_directions_and_mutual_interest(self, small: MatchIndex) -> None:
         w = small.w
         bob = small.pair("alice", "bob")
+        assert bob is not None
         assert bob.ab > 0 and bob.ba > 0
         hm = 2 * bob.ab * bob.ba / (bob.ab + bob.ba)
         one_sided = w.direct * bob.ab + (1 - w.direct) * bob.ba
         assert bob.reciprocal == pytest.approx(w.mutual * hm + (1 - w.mutual) * one_sided)
         oneway = small.pair("alice", "oneway")
+        assert oneway is not None
         assert oneway.ab > 0 and oneway.ba == 0
         # One-sided need→offer evidence counts (it used to be zeroed), below a mutual match.
         assert 0 < oneway.reciprocal == pytest.approx((1 - w.mutual) * w.direct * oneway.ab)
         assert oneway.reciprocal < bob.reciprocal
 
-    def test_one_sided_match_ranks_above_the_unrelated(self, small):
+    def test_one_sided_match_ranks_above_the_unrelated(self, small: MatchIndex) -> None:
         ranked = [s.id for s in small.query("alice", 10)]
         assert "oneway" in ranked and "mirror" not in ranked
         assert ranked.index("oneway") > ranked.index("bob")
 
-    def test_region_and_industry_fit_rank_the_nearer_complement_first(self, small):
+    def test_region_and_industry_fit_rank_the_nearer_complement_first(
+        self, small: MatchIndex
+    ) -> None:
         bob, far = small.pair("alice", "bob"), small.pair("alice", "far")
+        assert bob is not None and far is not None
         assert bob.reciprocal == pytest.approx(far.reciprocal, rel=0.3)
         assert bob.score > far.score
 
-    def test_same_partner_only_on_request(self, small):
+    def test_same_partner_only_on_request(self, small: MatchIndex) -> None:
         assert "colleague" not in [s.id for s in small.query("alice", 10)]
         ids = [s.id for s in small.query("alice", 10, Filter(include_same_partner=True))]
         assert "colleague" in ids
 
-    def test_filters(self, small):
+    def test_filters(self, small: MatchIndex) -> None:
         assert [s.id for s in small.query("alice", 10, Filter(regions=frozenset({"Brazil"})))] == [
             "far"
         ]
@@ -105,22 +112,23 @@ class TestQuery:
         best = small.query("alice", 1)[0].score
         assert small.query("alice", 10, Filter(min_score=best)) == []
 
-    def test_exclusions_and_penalties(self, small):
+    def test_exclusions_and_penalties(self, small: MatchIndex) -> None:
         assert next(s.id for s in small.query("alice", 10, ctx=Asker(exclude={"bob"}))) == "far"
         punished = small.query("alice", 10, ctx=Asker(penalties={"west": 0.1}))
         assert punished[0].id == "far"
 
-    def test_social_proximity_counts(self, small):
+    def test_social_proximity_counts(self, small: MatchIndex) -> None:
         plain = small.pair("alice", "far")
+        assert plain is not None
         warm = small.query("alice", 10, ctx=Asker(social={"far": 1.0}))
         assert {s.id: s.score for s in warm}["far"] > plain.score
 
-    def test_unknown_asker_gets_nothing(self, small):
+    def test_unknown_asker_gets_nothing(self, small: MatchIndex) -> None:
         assert small.query("nobody", 10) == []
 
 
 class TestIncremental:
-    def test_upsert_is_visible_to_the_next_query(self, small):
+    def test_upsert_is_visible_to_the_next_query(self, small: MatchIndex) -> None:
         small.upsert(person("newbie", "zeta", ["cargo insurance"], ["freight forwarding"]))
         small.upsert(person("carla", "zeta", ["dashboards"], ["cargo transport"]))
         scores = {s.id: s.score for s in small.query("alice", 10)}
@@ -129,13 +137,13 @@ class TestIncremental:
         alice = next(s for s in small.query("newbie", 10) if s.id == "alice")
         assert alice.ab == 0 and alice.ba > 0 and alice.score < scores["bob"]
 
-    def test_a_changed_profile_stops_matching(self, small):
+    def test_a_changed_profile_stops_matching(self, small: MatchIndex) -> None:
         small.upsert(person("bob", "west", ["recycling"], ["cloud hosting"]))
         assert "bob" not in [s.id for s in small.query("alice", 10)]
         small.remove("far")
         assert "far" not in [s.id for s in small.query("alice", 10)]
 
-    def test_compaction_keeps_results(self, small):
+    def test_compaction_keeps_results(self, small: MatchIndex) -> None:
         small.upsert(person("carla", "zeta", ["dashboards"], ["cargo transport"]))
         before = [(s.id, round(s.score, 5)) for s in small.query("alice", 10)]
         small.compact()
@@ -143,7 +151,7 @@ class TestIncremental:
 
 
 class TestBatch:
-    def test_top_k_for_everyone_equals_single_queries(self):
+    def test_top_k_for_everyone_equals_single_queries(self) -> None:
         eco = generate(600, seed=3)
         ix = MatchIndex()
         ix.build(eco.profiles)
@@ -153,7 +161,7 @@ class TestBatch:
             want = [s.score for s in ix.query(pid, 5)]
             assert got == pytest.approx(want, abs=2e-4)  # float32 sums in another order
 
-    def test_planted_partners_are_found(self):
+    def test_planted_partners_are_found(self) -> None:
         eco = generate(1000, seed=4)
         ix = MatchIndex()
         ix.build(eco.profiles)
@@ -161,7 +169,7 @@ class TestBatch:
         hits = sum(b in [i for i, _ in top.of(a)] for a, b in eco.planted.items())
         assert hits / len(eco.planted) > 0.9
 
-    def test_candidate_graph_is_undirected_and_deduplicated(self):
+    def test_candidate_graph_is_undirected_and_deduplicated(self) -> None:
         eco = generate(300, seed=5)
         ix = MatchIndex()
         ix.build(eco.profiles)

@@ -19,24 +19,24 @@ def forum(n: int) -> tuple[list[Thread], list[Reply]]:
 
 
 class TestRefit:
-    def test_outcomes_teach_what_the_prior_ignored(self):
+    def test_outcomes_teach_what_the_prior_ignored(self) -> None:
         threads, replies = forum(90)
         got = refit([], threads, replies, 90 * 3600.0, BLIND)
         assert got.adopted and got.refit_mrr > got.prior_mrr
         assert got.model.coef[0] > 0.5  # what they helped with now counts
         assert got.outcomes > 40
 
-    def test_a_prior_that_already_ranks_well_is_kept(self):
+    def test_a_prior_that_already_ranks_well_is_kept(self) -> None:
         threads, replies = forum(90)
         got = refit([], threads, replies, 90 * 3600.0, expert.DEFAULT)
         assert got.prior_mrr == 1.0 and not got.adopted and got.model == expert.DEFAULT
 
-    def test_few_outcomes_keep_the_prior(self):
+    def test_few_outcomes_keep_the_prior(self) -> None:
         threads, replies = forum(30)
         got = refit([], threads, replies, 30 * 3600.0, BLIND)
         assert not got.adopted and got.model == BLIND
 
-    def test_the_snapshot_sees_only_the_past(self):
+    def test_the_snapshot_sees_only_the_past(self) -> None:
         threads, replies = forum(10)
         ix, favours = snapshot([], threads, replies, 5 * 3600.0)
         assert ix.profile("e0").helped == ("A espresso question", "espresso advice")

@@ -1,6 +1,9 @@
 """Expert finding, a person's say and outcomes as priors, over real NATS and a real database."""
 
 import json
+from collections import Counter
+from collections.abc import Awaitable
+from typing import Any, Literal
 
 import pytest
 
@@ -9,17 +12,17 @@ from contracts.v1 import collaboration as col
 from contracts.v1 import matching as m
 from mesh.client import request_raw
 from mesh.errors import MeshError
-from tests.matching.conftest import PEOPLE, until
+from tests.matching.conftest import PEOPLE, Mesh, until
 
 
-async def denied(coro) -> ErrorCode:
+async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code
 
 
 class TestFindExperts:
-    async def test_offer_of_the_need_first_never_the_asker(self, seeded):
+    async def test_offer_of_the_need_first_never_the_asker(self, seeded: Mesh) -> None:
         reply = await seeded.call(
             m.FIND_EXPERTS, seeded.token("alice"), text="<p>Who can do <b>haulage</b>?</p>"
         )
@@ -30,7 +33,7 @@ class TestFindExperts:
         assert top.reasons and top.reasons[0].endswith("which you need")
         assert all("<" not in r for e in reply.experts for r in e.reasons)
 
-    async def test_replies_in_threads_raise_the_chance(self, seeded):
+    async def test_replies_in_threads_raise_the_chance(self, seeded: Mesh) -> None:
         ask = {"text": "kubernetes clusters please"}
         before = await seeded.call(m.FIND_EXPERTS, seeded.token("alice"), **ask)
         p0 = next(e.probability for e in before.experts if e.id == "dave")
@@ -50,7 +53,7 @@ class TestFindExperts:
         dave = next(e for e in after.experts if e.id == "dave")
         assert dave.probability > p0 and dave.helped > 2.5
 
-    async def test_needs_a_token_and_text(self, seeded):
+    async def test_needs_a_token_and_text(self, seeded: Mesh) -> None:
         assert await denied(seeded.call(m.FIND_EXPERTS, None, text="x")) in (
             ErrorCode.UNAUTHENTICATED,
             ErrorCode.FORBIDDEN,
@@ -61,8 +64,8 @@ class TestFindExperts:
 
 
 class TestPreferences:
-    async def test_opted_out_is_never_suggested_until_back_in(self, seeded):
-        def suggested(reply):
+    async def test_opted_out_is_never_suggested_until_back_in(self, seeded: Mesh) -> None:
+        def suggested(reply: m.SuggestionsReply) -> list[str]:
             return [s.id for s in reply.suggestions]
 
         alice = seeded.token("alice")
@@ -81,24 +84,24 @@ class TestPreferences:
         await seeded.call(m.SET_PREFERENCES, seeded.token("bob"), person="bob")
         assert "bob" in suggested(await seeded.call(m.PERSON_SUGGESTIONS, alice, person="alice"))
 
-    async def test_only_the_person_sets_their_say(self, seeded):
+    async def test_only_the_person_sets_their_say(self, seeded: Mesh) -> None:
         code = await denied(
             seeded.call(m.SET_PREFERENCES, seeded.token("alice"), person="bob", suggest_me=False)
         )
         assert code == ErrorCode.FORBIDDEN
         assert "bob" not in seeded.svc.store.eco(seeded.eco).people.opted_out
 
-    async def test_opt_out_survives_a_rebuild(self, seeded):
+    async def test_opt_out_survives_a_rebuild(self, seeded: Mesh) -> None:
         await seeded.call(m.SET_PREFERENCES, seeded.token("bob"), person="bob", suggest_me=False)
         await seeded.svc.store.rebuild()
         assert "bob" in seeded.svc.store.eco(seeded.eco).people.opted_out
 
 
 class TestOutcomes:
-    async def propose(self, mesh, a, b):
+    async def propose(self, mesh: Any, a: str, b: str) -> Any:
         return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note="talk")
 
-    async def test_declines_lower_the_prior_unless_learning_is_refused(self, seeded):
+    async def test_declines_lower_the_prior_unless_learning_is_refused(self, seeded: Mesh) -> None:
         ix = seeded.svc.store.eco(seeded.eco).people
         intro = await self.propose(seeded, "alice", "bob")
         await seeded.call(
@@ -113,7 +116,7 @@ class TestOutcomes:
         await seeded.svc.store.rebuild()
         assert seeded.svc.store.eco(seeded.eco).people.priors.get("bob", 0.5) == 0.5
 
-    async def test_already_knowing_each_other_is_no_verdict(self, seeded):
+    async def test_already_knowing_each_other_is_no_verdict(self, seeded: Mesh) -> None:
         intro = await self.propose(seeded, "carol", "dave")
         await seeded.call(
             m.DECLINE_INTRODUCTION,
@@ -123,7 +126,7 @@ class TestOutcomes:
         )
         assert seeded.svc.store.eco(seeded.eco).people.priors["dave"] == 0.5
 
-    async def test_the_plan_reports_calibrated_chances(self, seeded):
+    async def test_the_plan_reports_calibrated_chances(self, seeded: Mesh) -> None:
         reply = await seeded.call(m.OPTIMISE_INTRODUCTIONS, seeded.broker(), dry_run=True)
         assert reply.proposals
         for p in reply.proposals:
@@ -132,8 +135,18 @@ class TestOutcomes:
 
 
 class TestForumBehaviour:
-    async def test_threads_and_replies_are_evidence_and_favours_kept_and_refused(self, seeded):
-        async def say(cid, kind, author, thread=None, title="", text="", workspace=None):
+    async def test_threads_and_replies_are_evidence_and_favours_kept_and_refused(
+        self, seeded: Mesh
+    ) -> None:
+        async def say(
+            cid: str,
+            kind: Literal["thread", "post", "note"],
+            author: str,
+            thread: str | None = None,
+            title: str = "",
+            text: str = "",
+            workspace: str | None = None,
+        ) -> None:
             data = col.ContentData(
                 content_id=cid,
                 kind=kind,
@@ -151,10 +164,13 @@ class TestForumBehaviour:
         await say("p1", "post", "carol", thread="t1", text="<p>Use citric acid</p>")
         await say("t2", "thread", "bob", title="Merger plans", text="secret", workspace="w1")
         await say("p2", "post", "carol", thread="t2", text="secret reply", workspace="w1")
-        await until(lambda: store.eco(seeded.eco).favours.get("carol", {}).get("bob") == 1)
+        await until(
+            lambda: store.eco(seeded.eco).favours.get("carol", Counter[str]()).get("bob") == 1
+        )
 
-        def forum(person):
+        def forum(person: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             p = store.eco(seeded.eco).people.profile(person)
+            assert p is not None
             return p.asked, p.helped
 
         assert forum("alice")[0] == ("Descaling an espresso machine\nslow",)
@@ -186,7 +202,7 @@ class TestForumBehaviour:
 
 
 class TestRefit:
-    async def test_weights_refit_on_forum_outcomes_serve_expert_finding(self, seeded):
+    async def test_weights_refit_on_forum_outcomes_serve_expert_finding(self, seeded: Mesh) -> None:
         from datetime import UTC, datetime, timedelta
 
         from services.matching import repository as repo

@@ -4,7 +4,7 @@ from services.matching.models import IntroductionRow
 from services.matching.service import asker_from
 
 
-def intro(a, b, status, declined_by=None, reason=None):
+def intro(a, b, status, declined_by=None, reason=None) -> IntroductionRow:
     return IntroductionRow(
         id=f"{a}-{b}",
         eco="e",
@@ -19,7 +19,7 @@ def intro(a, b, status, declined_by=None, reason=None):
 
 
 class TestAskerFrom:
-    def test_everyone_already_introduced_is_excluded(self):
+    def test_everyone_already_introduced_is_excluded(self) -> None:
         rows = [
             intro("me", "x", "connected"),
             intro("y", "me", "approved"),
@@ -27,7 +27,7 @@ class TestAskerFrom:
         ]
         assert asker_from("me", rows, {}, 0.7).exclude == {"x", "y", "z"}
 
-    def test_not_relevant_declines_weigh_down_that_partner(self):
+    def test_not_relevant_declines_weigh_down_that_partner(self) -> None:
         rows = [
             intro("me", "x", "declined", declined_by="me", reason="not_relevant"),
             intro("me", "x2", "declined", declined_by="me", reason="not_relevant"),

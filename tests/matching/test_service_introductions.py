@@ -1,26 +1,31 @@
 """The introduction workflow over real NATS: double opt-in, curation, audit, denials, events."""
 
+from collections.abc import Awaitable
+from typing import Any
+
 import pytest
+from nats.aio.msg import Msg
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
 from contracts.registry import decode_event
 from contracts.v1 import matching as m
 from mesh.errors import MeshError
+from tests.matching.conftest import Mesh
 
 
-async def denied(coro) -> ErrorCode:
+async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code
 
 
 @pytest.fixture
-async def events(seeded):
+async def events(seeded: Mesh):
     """Every matching event of the test's ecosystem, as published by the outbox relay."""
     got = []
 
-    async def on(msg):
+    async def on(msg: Msg) -> None:
         got.append(decode_event(msg.data))
 
     sub = await seeded.nc.subscribe(f"pm.v1.evt.{seeded.eco}.matching.>", cb=on)
@@ -28,12 +33,12 @@ async def events(seeded):
     await sub.unsubscribe()
 
 
-async def propose(mesh, a="alice", b="bob", note="you two should talk"):
+async def propose(mesh: Any, a: str = "alice", b: str = "bob", note: str = "you two should talk"):
     return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note=note)
 
 
 class TestDoubleOptIn:
-    async def test_both_accept_then_connected(self, seeded, events):
+    async def test_both_accept_then_connected(self, seeded: Mesh, events) -> None:
         intro = await propose(seeded)
         assert intro.status == "approved" and intro.broker == "bruno" and intro.score > 0
         assert any(r.concept == "freight" for r in intro.reasons)
@@ -63,7 +68,7 @@ class TestDoubleOptIn:
         reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice")
         assert "bob" not in [s.id for s in reply.suggestions]
 
-    async def test_decline_with_reason_feeds_back(self, seeded):
+    async def test_decline_with_reason_feeds_back(self, seeded: Mesh) -> None:
         intro = await propose(seeded, "carol", "dave")
         out = await seeded.call(
             m.DECLINE_INTRODUCTION,
@@ -85,7 +90,7 @@ class TestDoubleOptIn:
         )
         assert code is ErrorCode.CONFLICT
 
-    async def test_already_knowing_each_other_becomes_a_social_tie(self, seeded):
+    async def test_already_knowing_each_other_becomes_a_social_tie(self, seeded: Mesh) -> None:
         intro = await propose(seeded, "alice", "dave")
         await seeded.call(
             m.DECLINE_INTRODUCTION,
@@ -97,7 +102,7 @@ class TestDoubleOptIn:
         await seeded.svc.store.rebuild()  # persisted, not only in memory
         assert seeded.svc.store.eco(seeded.eco).social.proximity("dave")["alice"] > 0
 
-    async def test_my_introductions(self, seeded):
+    async def test_my_introductions(self, seeded: Mesh) -> None:
         intro = await propose(seeded)
         mine = await seeded.call(m.LIST_INTRODUCTIONS, seeded.token("bob"))
         assert [i.id for i in mine.introductions] == [intro.id]
@@ -107,7 +112,7 @@ class TestDoubleOptIn:
 
 
 class TestDenials:
-    async def test_only_the_two_people_accept(self, seeded):
+    async def test_only_the_two_people_accept(self, seeded: Mesh) -> None:
         intro = await propose(seeded)
         ref = {"introduction": intro.id}
         c = seeded.call
@@ -131,7 +136,7 @@ class TestDenials:
         unchanged = await c(m.GET_INTRODUCTION, seeded.token("alice"), **ref)
         assert unchanged.status == "approved" and len(unchanged.history) == 1
 
-    async def test_only_brokers_curate_and_propose(self, seeded):
+    async def test_only_brokers_curate_and_propose(self, seeded: Mesh) -> None:
         intro = await propose(seeded)
         member = seeded.token("alice")
         admin = seeded.token("carol", roles=(Role.PARTNER_ADMIN, Role.MEMBER))
@@ -155,7 +160,7 @@ class TestDenials:
         )
         assert code is ErrorCode.NOT_FOUND
 
-    async def test_brokers_do_not_curate_their_own(self, seeded):
+    async def test_brokers_do_not_curate_their_own(self, seeded: Mesh) -> None:
         await seeded.person("bruno", "acme-hq", ["cargo transport"], ["dashboards"])
         await _wait(lambda: "bruno" in seeded.svc.store.eco(seeded.eco).people)
         olivia = seeded.token("olivia", roles=(Role.OPERATOR,), partner=None)
@@ -167,7 +172,7 @@ class TestDenials:
         )
         assert code is ErrorCode.FORBIDDEN
 
-    async def test_bad_proposals(self, seeded):
+    async def test_bad_proposals(self, seeded: Mesh) -> None:
         assert await denied(propose(seeded, "alice", "alice")) is ErrorCode.BAD_REQUEST
         assert await denied(propose(seeded, "alice", "ghost")) is ErrorCode.NOT_FOUND
         await propose(seeded)
@@ -175,7 +180,7 @@ class TestDenials:
 
 
 class TestOptimise:
-    async def test_engine_proposals_wait_for_curation(self, seeded, events):
+    async def test_engine_proposals_wait_for_curation(self, seeded: Mesh, events) -> None:
         out = await seeded.call(
             m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01
         )
@@ -219,18 +224,18 @@ class TestOptimise:
         )
         assert not {frozenset((p.a, p.b)) for p in again.proposals} & pairs  # never proposed twice
 
-    async def test_an_empty_ecosystem_has_nothing_to_propose(self, mesh):
+    async def test_an_empty_ecosystem_has_nothing_to_propose(self, mesh: Any) -> None:
         out = await mesh.call(m.OPTIMISE_INTRODUCTIONS, mesh.broker())
         assert (out.proposals, out.viable_people, out.solver) == ([], 0, "empty")
 
-    async def test_dry_run_creates_nothing(self, seeded):
+    async def test_dry_run_creates_nothing(self, seeded: Mesh) -> None:
         out = await seeded.call(
             m.OPTIMISE_INTRODUCTIONS, seeded.broker(), dry_run=True, min_score=0.01
         )
         assert out.proposals and all(p.introduction is None for p in out.proposals)
         assert (await seeded.call(m.LIST_INTRODUCTIONS, seeded.broker())).introductions == []
 
-    async def test_reject(self, seeded):
+    async def test_reject(self, seeded: Mesh) -> None:
         out = await seeded.call(
             m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01
         )
@@ -247,7 +252,7 @@ class TestOptimise:
         assert code is ErrorCode.CONFLICT
 
 
-async def _wait(cond):
+async def _wait(cond) -> None:
     from tests.matching.conftest import until
 
     await until(cond)

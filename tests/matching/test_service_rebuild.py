@@ -11,12 +11,15 @@ from services.matching.rebuild import rebuild
 from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 from services.matching.store import IndexStore
-from tests.matching.conftest import PEOPLE, until
+from tests.matching.conftest import PEOPLE, Mesh, until
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys
 
 
 class TestRebuild:
-    async def test_replay_rederives_profiles_and_ties(self, seeded, nats_url, database_url):
+    async def test_replay_rederives_profiles_and_ties(
+        self, seeded: Mesh, nats_url: str, database_url: str
+    ) -> None:
         data = ContentData(
             content_id="c9",
             kind="post",
@@ -40,7 +43,9 @@ class TestRebuild:
         assert len(eco.people) == len(PEOPLE)
         assert eco.social.adj["carol"]["dave"] == 1.0  # replayed once, not doubled
 
-    async def test_plain_rebuild_from_database(self, seeded, nats_url, database_url):
+    async def test_plain_rebuild_from_database(
+        self, seeded: Mesh, nats_url: str, database_url: str
+    ) -> None:
         settings = MatchingSettings(
             nats_url=nats_url, database_url=database_url, environment="test"
         )
@@ -49,7 +54,7 @@ class TestRebuild:
 
 
 class TestReplicas:
-    async def test_a_second_replica_follows_changes(self, seeded, database_url):
+    async def test_a_second_replica_follows_changes(self, seeded: Mesh, database_url: str) -> None:
         db = Database(database_url, models.metadata)
         try:
             other = IndexStore(db)
@@ -75,8 +80,8 @@ class TestReplicas:
 
 class TestHelpGivenPersists:
     async def test_help_survives_a_restart_and_reaches_other_replicas(
-        self, seeded, nats_url, database_url, test_keys
-    ):
+        self, seeded: Mesh, nats_url: str, database_url: str, test_keys: TestKeys
+    ) -> None:
         db = Database(database_url, models.metadata)
         try:
             other = IndexStore(db)

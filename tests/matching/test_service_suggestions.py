@@ -1,6 +1,8 @@
 """Suggestions over real NATS: events feed the index; claims decide who may ask."""
 
 import json
+from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 
@@ -11,17 +13,17 @@ from contracts.v1.collaboration import ContentCreated, ContentData
 from contracts.v1.profile import CompanyProfileUpdated, CompanyPublic
 from mesh.client import request_raw
 from mesh.errors import MeshError
-from tests.matching.conftest import until
+from tests.matching.conftest import Mesh, until
 
 
-async def denied(coro) -> ErrorCode:
+async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code
 
 
 class TestPersonSuggestions:
-    async def test_complement_first_with_reasons(self, seeded):
+    async def test_complement_first_with_reasons(self, seeded: Mesh) -> None:
         reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice")
         top = reply.suggestions[0]
         assert top.id == "bob" and top.partner == "west"
@@ -34,13 +36,13 @@ class TestPersonSuggestions:
         )
         assert "erin" not in [s.id for s in reply.suggestions]  # same partner as alice
 
-    async def test_same_partner_on_request(self, seeded):
+    async def test_same_partner_on_request(self, seeded: Mesh) -> None:
         reply = await seeded.call(
             m.PERSON_SUGGESTIONS, seeded.token("alice"), person="alice", include_same_partner=True
         )
         assert "erin" in [s.id for s in reply.suggestions]
 
-    async def test_profile_update_is_reflected(self, seeded):
+    async def test_profile_update_is_reflected(self, seeded: Mesh) -> None:
         await seeded.person("bob", "west", ["recycling"], ["solar installations"])
 
         async def gone() -> bool:
@@ -49,11 +51,11 @@ class TestPersonSuggestions:
 
         await until(gone)
 
-    async def test_brokers_may_look(self, seeded):
+    async def test_brokers_may_look(self, seeded: Mesh) -> None:
         reply = await seeded.call(m.PERSON_SUGGESTIONS, seeded.broker(), person="carol")
         assert reply.suggestions[0].id == "dave"
 
-    async def test_denials(self, seeded):
+    async def test_denials(self, seeded: Mesh) -> None:
         c = seeded.call
         op = m.PERSON_SUGGESTIONS
         assert await denied(c(op, None, person="alice")) is ErrorCode.UNAUTHENTICATED
@@ -78,12 +80,12 @@ class TestPersonSuggestions:
             is ErrorCode.NOT_FOUND
         )
 
-    async def test_invalid_filters_are_validation_errors(self, seeded):
+    async def test_invalid_filters_are_validation_errors(self, seeded: Mesh) -> None:
         body = json.dumps({"eco": seeded.eco, "person": "alice", "k": 500}).encode()
         raw = request_raw(seeded.nc, m.PERSON_SUGGESTIONS.subject, body, seeded.token("alice"))
         assert await denied(raw) is ErrorCode.VALIDATION_FAILED
 
-    async def test_social_ties_from_collaboration(self, seeded):
+    async def test_social_ties_from_collaboration(self, seeded: Mesh) -> None:
         data = ContentData(
             content_id="c1",
             kind="post",
@@ -102,11 +104,11 @@ class TestPersonSuggestions:
 
 
 class TestPartnerSuggestions:
-    async def company(self, mesh, partner, needs, offers):
+    async def company(self, mesh: Any, partner, needs, offers) -> None:
         data = CompanyPublic(partner=partner, name=partner.title(), needs=needs, offers=offers)
         await mesh.publish(CompanyProfileUpdated(ecosystem=mesh.eco, partner=partner, data=data))
 
-    async def test_companies_match_and_partner_binding_holds(self, mesh):
+    async def test_companies_match_and_partner_binding_holds(self, mesh: Any) -> None:
         await self.company(mesh, "north", ["cnc machining"], ["warehousing"])
         await self.company(mesh, "west", ["storage space"], ["precision milling"])
         await self.company(mesh, "east", ["recycling"], ["haulage"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM, event_filter
@@ -21,6 +23,7 @@ from mesh.streams import default_replicas, ensure_streams
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys, TokenFactory
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +34,9 @@ async def wait_jetstream(client, timeout: float = 30.0) -> None:
 
 
 class TestClusterFailover:
-    async def test_requests_and_events_survive_a_node_loss(self, tmp_path, test_keys, tokens):
+    async def test_requests_and_events_survive_a_node_loss(
+        self, tmp_path: Path, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         with local_cluster(3) as (urls, procs):
             client = await nats.connect(
                 urls.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2
@@ -84,7 +89,7 @@ class TestClusterFailover:
 
 
 class TestStreamReplicas:
-    async def test_three_replicas_on_three_nodes_and_r1_raised_in_place(self):
+    async def test_three_replicas_on_three_nodes_and_r1_raised_in_place(self) -> None:
         with local_cluster(3) as (urls, _procs):
             client = await nats.connect(urls.split(","), max_reconnect_attempts=-1)
             js = client.jetstream()
@@ -113,7 +118,7 @@ class TestStreamReplicas:
             finally:
                 await client.close()
 
-    async def test_one_replica_on_a_single_server(self, nc):
+    async def test_one_replica_on_a_single_server(self, nc: Client) -> None:
         assert default_replicas(nc) == 1
         assert (await nc.jetstream().stream_info(EVENT_STREAM)).config.num_replicas == 1
 
@@ -132,7 +137,9 @@ async def _until(attempt, want=None, timeout: float = 60.0):
 
 
 class TestLeaderLoss:
-    async def test_consumer_and_feed_survive_the_stream_leader_killed_and_restarted(self, tmp_path):
+    async def test_consumer_and_feed_survive_the_stream_leader_killed_and_restarted(
+        self, tmp_path: Path
+    ) -> None:
         """The node that leads the event stream dies and comes back: the consumer and the
         revocation feed go on in the same tasks, and every event is handled once."""
         from tests.mesh.test_consumer import FAST, Recorder, audit, eventually, revocation

@@ -10,7 +10,7 @@ from mesh.consttime import same
 
 
 class TestSame:
-    def test_the_standard_comparison_refuses_non_ascii_text(self):
+    def test_the_standard_comparison_refuses_non_ascii_text(self) -> None:
         with pytest.raises(TypeError):
             hmac.compare_digest("é", "e")
 
@@ -26,10 +26,10 @@ class TestSame:
             ("", "", True),
         ],
     )
-    def test_any_strings(self, a, b, equal):
+    def test_any_strings(self, a: str, b: str, equal: bool) -> None:
         assert same(a, b) is equal
 
     @pytest.mark.parametrize("other", [None, 5, b"abc", ["abc"]])
-    def test_a_non_string_is_never_equal(self, other):
+    def test_a_non_string_is_never_equal(self, other: int | bytes | list[str] | None) -> None:
         assert same("abc", other) is False  # type: ignore[arg-type]
         assert same(other, "abc") is False  # type: ignore[arg-type]

@@ -8,16 +8,21 @@ import contextlib
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 import nats
 import pytest
+from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
+from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
 from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM, event_filter, event_subject
 from contracts.v1.identity import (
@@ -31,7 +36,7 @@ from mesh.backoff import Backoff
 from mesh.consumer import EventConsumer, Inbox, RetrySchedule
 from mesh.db import Database
 from mesh.errors import MeshError
-from mesh.localnats import provision_streams
+from mesh.localnats import free_port, provision_streams
 from mesh.revocation import RevocationFeed, RevocationList
 from mesh.runtime import service_runtime
 from services.profile import handlers, models
@@ -40,8 +45,15 @@ from tests.support import infra
 from tests.support.outage import NatsNode
 from tests.support.services import run_service
 from tests.support.tcpproxy import TcpProxy
+from tests.support.tokens import TestKeys
 
-FAST = {"fetch_timeout": 0.3, "check_interval": 0.3}
+
+class Timing(TypedDict):
+    fetch_timeout: float
+    check_interval: float
+
+
+FAST: Timing = {"fetch_timeout": 0.3, "check_interval": 0.3}
 
 
 class Recorder:
@@ -58,7 +70,7 @@ class Recorder:
         self.inbox = Inbox(self.metadata)
         self.db = Database(url, self.metadata)
 
-    async def handle(self, session, event) -> None:
+    async def handle(self, session: AsyncSession, event: EventBase) -> None:
         await session.execute(insert(self.seen).values(event_id=event.id))
 
     async def count(self, event_id: str | None = None) -> int:
@@ -69,7 +81,9 @@ class Recorder:
             return int((await s.execute(q)).scalar_one())
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], what: str, timeout=90.0) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[object] | object], what: str, timeout: float = 90.0
+) -> None:
     """Poll ``check`` until it holds; fail saying ``what`` never happened."""
     for _ in range(int(timeout / 0.1)):
         result = check()
@@ -79,7 +93,7 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], what: str, tim
     raise AssertionError(f"never happened: {what}")
 
 
-async def publish(js, subject: str, data: bytes, msg_id: str) -> None:
+async def publish(js: JetStreamContext, subject: str, data: bytes, msg_id: str) -> None:
     """Publish, retrying while the connection or the stream is coming back."""
     for _ in range(300):
         try:
@@ -90,7 +104,7 @@ async def publish(js, subject: str, data: bytes, msg_id: str) -> None:
     raise AssertionError(f"could not publish on {subject}")
 
 
-async def publish_event(js, event) -> None:
+async def publish_event(js: JetStreamContext, event: EventBase) -> None:
     await publish(
         js, event_subject(event.ecosystem, event.type), event.model_dump_json().encode(), event.id
     )
@@ -118,7 +132,7 @@ def eco() -> str:
 
 
 @pytest.fixture
-async def node(tmp_path):
+async def node(tmp_path: Path) -> AsyncIterator[NatsNode]:
     """A nats-server of this test's own that the test may stop and start again, with the
     mesh's streams provisioned."""
     server = NatsNode(tmp_path / "nats")
@@ -129,7 +143,7 @@ async def node(tmp_path):
 
 
 @pytest.fixture
-async def recorder(tmp_path):
+async def recorder(tmp_path: Path) -> AsyncIterator[Recorder]:
     """A consumer's SQLite database."""
     rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
     await rec.db.create_all()
@@ -137,13 +151,13 @@ async def recorder(tmp_path):
     await rec.db.dispose()
 
 
-async def stop_task(task: asyncio.Task) -> None:
+async def stop_task(task: asyncio.Task[None]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
 class TestRetrySchedule:
-    def test_delays_grow_then_repeat_and_the_default_spans_hours(self):
+    def test_delays_grow_then_repeat_and_the_default_spans_hours(self) -> None:
         schedule = RetrySchedule((1, 5, 60), max_deliver=6, ack_wait=30)
         assert [schedule.delay(n) for n in range(1, 7)] == [1, 5, 60, 60, 60, 60]
         assert schedule.backoff() == [30, 30, 60], "an unanswered delivery waits ack_wait"
@@ -151,13 +165,17 @@ class TestRetrySchedule:
         assert RetrySchedule().total() > 24 * 3600
 
     @pytest.mark.parametrize(("delays", "max_deliver"), [((), 3), ((1, 2), 2)])
-    def test_refuses_a_schedule_the_server_would(self, delays, max_deliver):
+    def test_refuses_a_schedule_the_server_would(
+        self, delays: tuple[int, ...], max_deliver: int
+    ) -> None:
         with pytest.raises(ValueError):
             RetrySchedule(delays, max_deliver)
 
 
 class TestHealing:
-    async def test_consumer_and_feed_resume_after_the_server_restarts(self, node, recorder, eco):
+    async def test_consumer_and_feed_resume_after_the_server_restarts(
+        self, node: NatsNode, recorder: Recorder, eco: str
+    ) -> None:
         """The server goes away (both report unhealthy) and comes back: both pull again by
         themselves, in the same task, and nothing published around it is lost."""
         nc = await nats.connect(node.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
@@ -203,7 +221,9 @@ class TestHealing:
             await feed.stop()
             await nc.close()
 
-    async def test_a_deleted_consumer_is_made_again(self, nats_url, recorder, eco, caplog):
+    async def test_a_deleted_consumer_is_made_again(
+        self, nats_url: str, recorder: Recorder, eco: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"gone-{eco}"
@@ -241,8 +261,8 @@ class TestHealing:
 
 class TestReadiness:
     async def test_readyz_fails_while_nats_is_gone_and_recovers_by_itself(
-        self, node, tmp_path, test_keys
-    ):
+        self, node: NatsNode, tmp_path: Path, test_keys: TestKeys
+    ) -> None:
         async with (
             run_service(
                 "profile",
@@ -269,12 +289,14 @@ class TestReadiness:
             await eventually(lambda: _is(status(), 200), "ready again by itself")
             assert all(c.healthy for c in rt.consumers) and rt.revocations.healthy
 
-    async def test_waits_for_the_streams_not_ready_meanwhile(self, tmp_path, test_keys):
+    async def test_waits_for_the_streams_not_ready_meanwhile(
+        self, tmp_path: Path, test_keys: TestKeys
+    ) -> None:
         """Started before the deploy step made the streams, a service waits for them,
         answering /readyz 503 meanwhile, and starts once they exist."""
         server = NatsNode(tmp_path / "nats")
         server.start()
-        port = infra.free_port()
+        port = free_port()
         settings = ProfileSettings(
             nats_url=server.url,
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
@@ -310,7 +332,7 @@ async def _is(value: Awaitable[int | httpx.Response], wanted: int) -> bool:
 
 
 @pytest.fixture
-async def proxied_postgres(postgres_admin_url):
+async def proxied_postgres(postgres_admin_url: str | None) -> AsyncIterator[tuple[str, TcpProxy]]:
     """A fresh PostgreSQL database reached through a TCP proxy the test can cut."""
     if not postgres_admin_url:
         pytest.skip("a database outage needs PostgreSQL: set PARTNERMESH_TEST_POSTGRES_URL")
@@ -324,7 +346,9 @@ async def proxied_postgres(postgres_admin_url):
 
 
 class TestOutage:
-    async def test_a_database_outage_loses_nothing(self, nats_url, proxied_postgres, eco):
+    async def test_a_database_outage_loses_nothing(
+        self, nats_url: str, proxied_postgres: tuple[str, TcpProxy], eco: str
+    ) -> None:
         """The consumer's database is unreachable for longer than its whole retry schedule
         would last: the consumer holds the event in hand (no delivery spent), says it is
         down, and handles everything once, at once, when the database is back."""
@@ -363,7 +387,7 @@ class TestOutage:
             await rec.db.dispose()
 
 
-async def _counts(rec: Recorder, events, wanted: int) -> bool:
+async def _counts(rec: Recorder, events: Sequence[EventBase], wanted: int) -> bool:
     return all([await rec.count(e.id) == wanted for e in events])
 
 
@@ -383,18 +407,20 @@ async def cli(*args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-def json_lines(text: str) -> list[dict]:
+def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 class TestDeadLetters:
-    async def test_poison_goes_at_once_lists_and_replays(self, nats_url, recorder, eco):
+    async def test_poison_goes_at_once_lists_and_replays(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"dl-{eco}"
         fixed = asyncio.Event()
 
-        async def handler(session, event) -> None:
+        async def handler(session: AsyncSession, event: EventBase) -> None:
             if event.data.action == "poison" and not fixed.is_set():
                 raise MeshError(ErrorCode.VALIDATION_FAILED, "cannot take this one")
             await recorder.handle(session, event)
@@ -413,7 +439,7 @@ class TestDeadLetters:
             await publish_event(js, after)
             await eventually(lambda: _counts(recorder, [good, after], 1), "the stream moved on")
 
-            async def listed() -> list[dict]:
+            async def listed() -> list[dict[str, Any]]:
                 code, out = await cli("dead-letters", "list", "--json", "--nats-url", nats_url,
                                       "--consumer", durable)  # fmt: skip
                 assert code == 0
@@ -459,12 +485,14 @@ class TestDeadLetters:
             await replays.unsubscribe()
             await nc.close()
 
-    async def test_exhausting_the_schedule_makes_a_dead_letter(self, nats_url, recorder, eco):
+    async def test_exhausting_the_schedule_makes_a_dead_letter(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"ex-{eco}"
 
-        async def handler(session, event) -> None:
+        async def handler(session: AsyncSession, event: EventBase) -> None:
             if event.data.action == "never":
                 raise ConnectionError("the peer never answers")
             await recorder.handle(session, event)
@@ -494,7 +522,7 @@ class TestDeadLetters:
             await nc.close()
 
 
-async def _body(js, seq: int) -> bytes:
+async def _body(js: JetStreamContext, seq: int) -> bytes:
     from mesh import deadletters
 
     letter = await deadletters.get(js, seq)
@@ -503,7 +531,9 @@ async def _body(js, seq: int) -> bytes:
 
 
 class TestExhaustedUnseen:
-    async def test_an_event_never_acknowledged_becomes_a_dead_letter(self, nats_url, recorder, eco):
+    async def test_an_event_never_acknowledged_becomes_a_dead_letter(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         """Every delivery dies with its process (nothing acks, nothing naks): JetStream's
         max-deliveries advisory has a replica put the event on the dead-letter stream."""
         nc = await nats.connect(nats_url)
@@ -543,7 +573,7 @@ class TestExhaustedUnseen:
 
 
 class TestStreamsCommand:
-    async def test_creates_the_streams_once_and_changes_nothing_after(self, tmp_path):
+    async def test_creates_the_streams_once_and_changes_nothing_after(self, tmp_path: Path) -> None:
         server = NatsNode(tmp_path / "nats")
         server.start()
         nc = await nats.connect(server.url)
@@ -567,13 +597,15 @@ class TestStreamsCommand:
 
 
 class TestMetrics:
-    async def test_lag_and_health_per_consumer(self, nats_url, recorder, eco):
+    async def test_lag_and_health_per_consumer(
+        self, nats_url: str, recorder: Recorder, eco: str
+    ) -> None:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         durable = f"lag-{eco}"
         release = asyncio.Event()
 
-        async def handler(session, event) -> None:
+        async def handler(session: AsyncSession, event: EventBase) -> None:
             await release.wait()
             await recorder.handle(session, event)
 

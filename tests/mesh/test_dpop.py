@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from nats.aio.client import Client
 
 from contracts.errors import ErrorCode
 from contracts.v1 import system
@@ -24,17 +27,21 @@ from mesh.dpop import (
 )
 from mesh.errors import MeshError
 from mesh.replay import ReplayCache
+from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.dpop import DPoPKey
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys, TokenFactory
 
 EDGE_URL = "https://gateway.example/v1/ecosystems/acme/echo"
 PAYLOAD = json.dumps({"eco": "acme", "message": "pop"}).encode()
 
 
 @pytest.fixture
-async def profile(nats_url, database_url, test_keys):
+async def profile(
+    nats_url: str, database_url: str, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """A real profile service on the test NATS."""
     async with run_service(
         "profile",
@@ -48,19 +55,24 @@ async def profile(nats_url, database_url, test_keys):
         yield rt
 
 
-async def echo(nc, token: str, headers: dict[str, str]) -> dict:
+async def echo(nc: Client, token: str, headers: dict[str, str]) -> dict[str, Any]:
     data = await request_raw(nc, system.ECHO.subject, PAYLOAD, token, 5.0, headers)
-    return json.loads(data)
+    reply: dict[str, Any] = json.loads(data)
+    return reply
 
 
 class TestServiceReChecks:
-    async def test_forwarded_proof_is_accepted(self, nc, profile, tokens):
+    async def test_forwarded_proof_is_accepted(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         key = DPoPKey()
         token = tokens.mint(sub="dora", cnf={"jkt": key.jkt})
         reply = await echo(nc, token, forwarded_headers(token, key.proof("GET", EDGE_URL, token)))
         assert reply["sub"] == "dora"
 
-    async def test_one_proof_serves_several_services_of_a_mashup(self, nc, profile, tokens):
+    async def test_one_proof_serves_several_services_of_a_mashup(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory
+    ) -> None:
         key = DPoPKey()
         token = tokens.mint(cnf={"jkt": key.jkt})
         headers = forwarded_headers(token, key.proof("POST", EDGE_URL, token))
@@ -80,7 +92,9 @@ class TestServiceReChecks:
             "mtls_bound",
         ],
     )
-    async def test_refused(self, nc, profile, tokens, case):
+    async def test_refused(
+        self, nc: Client, profile: ServiceRuntime, tokens: TokenFactory, case: str
+    ) -> None:
         key = DPoPKey()
         token = tokens.mint(cnf={"jkt": key.jkt})
         proof = key.proof("GET", EDGE_URL, token)
@@ -105,7 +119,7 @@ class TestServiceReChecks:
 
 
 class TestProofChecker:
-    def test_replay_cache_stays_bounded_and_refuses_what_it_forgot(self):
+    def test_replay_cache_stays_bounded_and_refuses_what_it_forgot(self) -> None:
         cache = ReplayCache(size=3)
         now = time.time()
         for i in range(5):
@@ -116,7 +130,7 @@ class TestProofChecker:
         assert cache.seen("k4", int(now) - 6, now + 60, now)
         assert not cache.seen("fresh", int(now), now + 60, now)
 
-    def test_replay_entries_expire_with_the_window(self):
+    def test_replay_entries_expire_with_the_window(self) -> None:
         cache = ReplayCache()
         now = time.time()
         cache.seen("k", int(now), now + 1, now)
@@ -124,19 +138,19 @@ class TestProofChecker:
         assert not cache.seen("other", int(now), now + 62, now + 2)
         assert len(cache) == 1
 
-    def test_nonces_are_valid_for_their_slot_and_the_next(self):
+    def test_nonces_are_valid_for_their_slot_and_the_next(self) -> None:
         nonces = NonceSource("secret", period=100)
         nonce = nonces.current(1000.0)
         assert nonces.valid(nonce, 1050.0) and nonces.valid(nonce, 1150.0)
         assert not nonces.valid(nonce, 1250.0)
         assert not NonceSource("other secret", period=100).valid(nonce, 1000.0)
 
-    def test_htu_normalisation(self):
+    def test_htu_normalisation(self) -> None:
         assert normalize_htu("HTTPS://Api.Example:443/a%20b?q=1#f") == "https://api.example/a b"
         assert normalize_htu("http://h:8080") == "http://h:8080/"
         assert normalize_htu("http://h/a") != normalize_htu("http://h/A")
 
-    def test_verify_without_url_checks_still_checks_the_key(self):
+    def test_verify_without_url_checks_still_checks_the_key(self) -> None:
         key = DPoPKey()
         proof = key.proof("GET", EDGE_URL, "tok")
         checker = ProofChecker()
@@ -146,7 +160,7 @@ class TestProofChecker:
         assert err.value.error == "invalid_token"
 
     @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-    def test_weak_rsa_keys_are_refused(self):
+    def test_weak_rsa_keys_are_refused(self) -> None:
         import jwt as pyjwt
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -158,14 +172,14 @@ class TestProofChecker:
             ProofChecker().verify(proof, "GET", EDGE_URL)
         assert "2048" in err.value.description
 
-    def test_private_members_of_any_key_type_are_refused(self):
+    def test_private_members_of_any_key_type_are_refused(self) -> None:
         key = DPoPKey("RS256")
         proof = key.proof("GET", EDGE_URL, header={"jwk": {**key.public_jwk, "p": "AQAB"}})
         with pytest.raises(DPoPError) as err:
             ProofChecker().verify(proof, "GET", EDGE_URL)
         assert "private" in err.value.description
 
-    def test_the_bound_key_is_checked_even_without_a_token(self):
+    def test_the_bound_key_is_checked_even_without_a_token(self) -> None:
         key = DPoPKey()
         proof = key.proof("GET", EDGE_URL)
         with pytest.raises(DPoPError) as err:
@@ -180,13 +194,13 @@ class TestProofChecker:
             lambda p: "W10" + p[p.index(".") :],  # header is a JSON array
         ],
     )
-    def test_malformed_proofs_are_invalid(self, mangle):
+    def test_malformed_proofs_are_invalid(self, mangle) -> None:
         proof = mangle(DPoPKey().proof("GET", EDGE_URL))
         with pytest.raises(DPoPError) as err:
             ProofChecker().verify(proof, "GET", EDGE_URL)
         assert err.value.error == "invalid_dpop_proof"
 
-    def test_critical_header_extensions_are_refused(self):
+    def test_critical_header_extensions_are_refused(self) -> None:
         proof = DPoPKey().proof("GET", EDGE_URL, header={"crit": ["exp"], "exp": 1})
         with pytest.raises(DPoPError) as err:
             ProofChecker().verify(proof, "GET", EDGE_URL)

@@ -8,12 +8,14 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from contracts.envelope import EventBase
 from contracts.v1.identity import AuditData, AuditEvent
 from mesh.db import Database
 from mesh.groupcommit import GroupCommit, SessionWriter
@@ -78,7 +80,9 @@ def _ids(rows: list[dict[str, Any]]) -> set[str]:
 
 
 class TestGroupCommit:
-    async def test_every_caller_returns_once_its_events_are_committed(self, group):
+    async def test_every_caller_returns_once_its_events_are_committed(
+        self, group: tuple[GroupCommit, Database, CountingWriter]
+    ) -> None:
         gc, db, writer = group
         events = [_event(i) for i in range(50)]
 
@@ -90,7 +94,9 @@ class TestGroupCommit:
         assert writer.transactions < len(events)  # shared transactions
         assert 1 <= writer.most <= 2  # never more than depth at once
 
-    async def test_after_commit_hook_hears_the_committed_rows(self, group):
+    async def test_after_commit_hook_hears_the_committed_rows(
+        self, group: tuple[GroupCommit, Database, CountingWriter]
+    ) -> None:
         gc, db, _ = group
         heard: list[OutboxRow] = []
         gc.on_commit = heard.extend
@@ -99,9 +105,11 @@ class TestGroupCommit:
         await asyncio.sleep(0)
         assert {r.event_id for r in heard} == {r["event_id"] for r in await _rows(db)}
 
-    async def test_marks_published_in_a_later_transaction(self, group):
+    async def test_marks_published_in_a_later_transaction(
+        self, group: tuple[GroupCommit, Database, CountingWriter]
+    ) -> None:
         gc, db, _ = group
-        events = [_event(i) for i in range(3)]
+        events: list[EventBase] = [_event(i) for i in range(3)]
         await gc.add(events)
         rows = await _rows(db)
         assert all(r["published_at"] is None for r in rows)
@@ -110,7 +118,9 @@ class TestGroupCommit:
         await asyncio.wait_for(marked, 10)
         assert all(r["published_at"] is not None for r in await _rows(db))
 
-    async def test_a_failed_commit_fails_its_callers_and_the_next_one_works(self, group):
+    async def test_a_failed_commit_fails_its_callers_and_the_next_one_works(
+        self, group: tuple[GroupCommit, Database, CountingWriter]
+    ) -> None:
         gc, db, _ = group
         async with db.transaction() as s:
             await s.execute(text("DROP TABLE mesh_outbox"))
@@ -121,7 +131,9 @@ class TestGroupCommit:
         await gc.add([event])
         assert _ids(await _rows(db)) == {event.id}
 
-    async def test_without_the_loop_add_commits_in_place_and_submit_refuses(self, database_url):
+    async def test_without_the_loop_add_commits_in_place_and_submit_refuses(
+        self, database_url: str
+    ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         try:
@@ -135,7 +147,7 @@ class TestGroupCommit:
         finally:
             await db.dispose()
 
-    async def test_without_an_outbox_it_needs_a_writer_of_its_own(self, tmp_path):
+    async def test_without_an_outbox_it_needs_a_writer_of_its_own(self, tmp_path: Path) -> None:
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", outbox_writer.metadata)
         try:
             with pytest.raises(ValueError, match="its own writer"):

@@ -11,11 +11,11 @@ from mesh.localnats import PortTaken, child_process, local_nats, nats_command, w
 
 
 class TestLocalNats:
-    def test_our_server_is_recognised_by_its_name(self):
+    def test_our_server_is_recognised_by_its_name(self) -> None:
         with local_nats(streams=False) as url:
             assert url.startswith("nats://127.0.0.1:")
 
-    def test_a_port_someone_else_answers_on_is_refused(self):
+    def test_a_port_someone_else_answers_on_is_refused(self) -> None:
         with local_nats(streams=False) as url:
             port = int(url.rsplit(":", 1)[1])
             with (

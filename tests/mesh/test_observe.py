@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+from nats.aio.client import Client
 
 from contracts.v1 import system
 from mesh.client import call
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys, TokenFactory
 
 
 class TestObserve:
-    async def test_metrics_health_and_readiness(self, nats_url, nc, tmp_path, test_keys, tokens):
+    async def test_metrics_health_and_readiness(
+        self, nats_url: str, nc: Client, tmp_path: Path, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         async with run_service(
             "profile",
             ProfileSettings,

@@ -7,13 +7,19 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
+from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
 from contracts.registry import decode_events
 from contracts.subjects import event_filter, event_subject
@@ -39,7 +45,7 @@ def eco() -> str:
 
 
 @pytest.fixture
-async def js(nc):
+async def js(nc: Client) -> JetStreamContext:
     """JetStream on the test NATS with the event stream in place."""
     js = nc.jetstream()
     await ensure_event_stream(js)
@@ -60,7 +66,7 @@ class Recorder:
         self.inbox = Inbox(self.metadata)
         self.db = Database(url, self.metadata)
 
-    async def handle(self, session, event) -> None:
+    async def handle(self, session: AsyncSession, event: EventBase) -> None:
         await session.execute(insert(self.seen).values(event_id=event.id))
 
     async def count(self, event_id: str | None = None) -> int:
@@ -79,7 +85,7 @@ class Recorder:
 
 
 @pytest.fixture
-async def recorder(tmp_path, js, eco):
+async def recorder(tmp_path: Path, js: JetStreamContext, eco: str) -> AsyncIterator[Recorder]:
     """A running durable consumer of this test's ecosystem's events, recording what it handles."""
     rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
     await rec.db.create_all()
@@ -93,8 +99,8 @@ async def recorder(tmp_path, js, eco):
 
 class TestOutbox:
     async def test_event_commits_with_state_and_is_relayed(
-        self, nc, database_url, js, recorder, eco
-    ):
+        self, nc: Client, database_url: str, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         relay = OutboxRelay(db, outbox_writer.outbox, nc, "test")
@@ -110,7 +116,9 @@ class TestOutbox:
             task.cancel()
             await db.dispose()
 
-    async def test_rolled_back_change_publishes_nothing(self, nc, database_url, js, eco):
+    async def test_rolled_back_change_publishes_nothing(
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
+    ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         with pytest.raises(RuntimeError):
@@ -124,14 +132,15 @@ class TestOutbox:
         await db.dispose()
 
     async def test_survives_kill_9_between_commit_and_publish(
-        self, nc, tmp_path, js, recorder, eco
-    ):
+        self, nc: Client, tmp_path: Path, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.outbox_writer", url, eco],
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert proc.stdout is not None
         line = await asyncio.to_thread(proc.stdout.readline)
         assert line.startswith("committed "), line
         event_id = line.split()[1]
@@ -152,8 +161,8 @@ class TestOutbox:
         await db.dispose()
 
     async def test_published_but_unmarked_row_is_deduplicated(
-        self, nc, tmp_path, js, recorder, eco
-    ):
+        self, nc: Client, tmp_path: Path, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         """A crash after publish but before marking republishes; the stream drops the copy."""
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", outbox_writer.metadata)
         await db.create_all()
@@ -173,7 +182,9 @@ class TestOutbox:
         assert await recorder.count(event.id) == 1
         await db.dispose()
 
-    async def test_refused_rows_stay_and_are_retried(self, nc, database_url, js, recorder, eco):
+    async def test_refused_rows_stay_and_are_retried(
+        self, nc: Client, database_url: str, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         """In one batch, rows no stream takes stay unpublished; the acknowledged ones do not."""
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -213,7 +224,9 @@ class TestOutbox:
             await relay.close()
             await db.dispose()
 
-    async def test_absent_stream_leaves_the_batch_for_later(self, nc, database_url, js, eco):
+    async def test_absent_stream_leaves_the_batch_for_later(
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
+    ) -> None:
         """A stream temporarily gone refuses everything: nothing is marked; later all goes."""
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -245,7 +258,9 @@ class TestOutbox:
             await relay.close()
             await db.dispose()
 
-    async def test_stream_error_reply_leaves_only_that_row(self, nc, database_url, js, eco):
+    async def test_stream_error_reply_leaves_only_that_row(
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
+    ) -> None:
         """A stream that answers with an error (here: full, discard new) keeps that row back."""
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
@@ -287,7 +302,7 @@ def _row(event) -> OutboxRow:  # type: ignore[no-untyped-def]
 
 
 class TestBatched:
-    def test_joins_each_batchable_subject_in_order_and_leaves_the_rest(self):
+    def test_joins_each_batchable_subject_in_order_and_leaves_the_rest(self) -> None:
         a = [_audit("a", f"a{i}") for i in range(3)]
         b = [_audit("b", f"b{i}") for i in range(2)]
         revoked = TokenRevoked(
@@ -306,13 +321,13 @@ class TestBatched:
         assert decode_events(out[0].payload) == a  # every event whole
         assert len({r.event_id for r in out} | {e.id for e in a + b}) == 3 + 5  # fresh ids
 
-    def test_a_lone_event_stays_a_plain_event(self):
+    def test_a_lone_event_stays_a_plain_event(self) -> None:
         one = _row(_audit("a"))
         assert batched([one]) == [one]
         assert batched([one, _row(_audit("b"))])[0] == one
 
     @pytest.mark.parametrize(("max_events", "max_chars"), [(4, 10**6), (100, 1500)])
-    def test_batches_are_bounded(self, max_events, max_chars):
+    def test_batches_are_bounded(self, max_events: int, max_chars: int) -> None:
         events = [_audit("a", f"a{i}") for i in range(10)]
         out = batched([_row(e) for e in events], max_events=max_events, max_chars=max_chars)
         assert len(out) > 1
@@ -322,7 +337,9 @@ class TestBatched:
             assert len(decode_events(r.payload)) <= max_events
             assert len(r.payload) <= max_chars or len(decode_events(r.payload)) == 1
 
-    async def test_a_batch_is_published_once_with_its_content_type(self, nc, database_url, js, eco):
+    async def test_a_batch_is_published_once_with_its_content_type(
+        self, nc: Client, database_url: str, js: JetStreamContext, eco: str
+    ) -> None:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         events = [_audit(eco, f"e{i}") for i in range(5)]
@@ -337,6 +354,7 @@ class TestBatched:
             assert await relay.publish([(1, row.event_id, row.subject, row.payload)]) == [1]
             sub = await js.subscribe(row.subject, ordered_consumer=True)
             msg = await sub.next_msg(timeout=5)
+            assert msg.headers is not None
             assert msg.headers[headers.MSG_ID] == row.event_id
             assert msg.headers[headers.CONTENT_TYPE] == headers.EVENT_BATCH
             assert decode_events(msg.data) == events
@@ -347,14 +365,16 @@ class TestBatched:
             await db.dispose()
 
 
-async def unpublished(db: Database, t) -> set[str]:
+async def unpublished(db: Database, t: Table) -> set[str]:
     async with db.sessions() as s:
         query = select(t.c.event_id).where(t.c.published_at.is_(None))
         return set((await s.execute(query)).scalars())
 
 
 class TestConsumer:
-    async def test_replayed_event_changes_nothing(self, js, recorder, eco):
+    async def test_replayed_event_changes_nothing(
+        self, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         event = AuditEvent(ecosystem=eco, data=AuditData(action="x"))
         payload = event.model_dump_json().encode()
         for _ in range(3):  # no Msg-Id: the stream keeps all three copies
@@ -366,7 +386,9 @@ class TestConsumer:
         assert await recorder.count(event.id) == 1
         assert await recorder.count() == 2
 
-    async def test_each_event_of_a_batch_is_handled_once(self, js, recorder, eco):
+    async def test_each_event_of_a_batch_is_handled_once(
+        self, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         events = [_audit(eco, f"e{i}") for i in range(4)]
         (row,) = batched([_row(e) for e in events])
         for _ in range(2):  # a redelivered batch changes nothing
@@ -377,8 +399,8 @@ class TestConsumer:
         assert await recorder.count() == 4
 
     async def test_a_failing_event_has_its_batch_redelivered_without_repeats(
-        self, tmp_path, js, eco
-    ):
+        self, tmp_path: Path, js: JetStreamContext, eco: str
+    ) -> None:
         """The second event fails once: the whole batch comes again and the first is not
         handled a second time; one rejected for good is skipped, not retried."""
         rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'flaky.db'}")
@@ -386,7 +408,7 @@ class TestConsumer:
         events = [_audit(eco, a) for a in ("first", "flaky", "third", "refused", "last")]
         failed: list[str] = []
 
-        async def flaky(session, event) -> None:
+        async def flaky(session: AsyncSession, event: EventBase) -> None:
             if event.data.action == "flaky" and not failed:
                 failed.append(event.id)
                 raise RuntimeError("the database blinked")
@@ -408,7 +430,9 @@ class TestConsumer:
             await asyncio.gather(task, return_exceptions=True)
             await rec.db.dispose()
 
-    async def test_undecodable_event_does_not_block_the_stream(self, js, recorder, eco):
+    async def test_undecodable_event_does_not_block_the_stream(
+        self, js: JetStreamContext, recorder: Recorder, eco: str
+    ) -> None:
         await js.publish(event_subject(eco, "pm.v1.identity.audit"), b'{"not": "an event"}')
         await js.publish(event_subject(eco, "pm.v1.identity.audit"), b'[{"not": "an event"}]')
         good = AuditEvent(ecosystem=eco, data=AuditData(action="after-poison"))
@@ -416,12 +440,14 @@ class TestConsumer:
         await recorder.wait_for(1)
         assert await recorder.count(good.id) == 1
 
-    async def test_stopping_finishes_the_event_in_hand(self, tmp_path, js, eco):
+    async def test_stopping_finishes_the_event_in_hand(
+        self, tmp_path: Path, js: JetStreamContext, eco: str
+    ) -> None:
         rec = Recorder(f"sqlite+aiosqlite:///{tmp_path / 'slow.db'}")
         await rec.db.create_all()
         started, release = asyncio.Event(), asyncio.Event()
 
-        async def slow(session, event) -> None:
+        async def slow(session: AsyncSession, event: EventBase) -> None:
             await rec.handle(session, event)  # inside the transaction, then wait
             started.set()
             await release.wait()
@@ -467,5 +493,5 @@ class TestConsumer:
         (b"[1]", False),
     ],
 )
-def test_what_counts_as_a_pub_ack(reply, acknowledged):
+def test_what_counts_as_a_pub_ack(reply: bytes, acknowledged: bool) -> None:
     assert _acknowledged(reply) is acknowledged

@@ -9,6 +9,7 @@ import uuid
 
 import jwt
 import pytest
+from nats.aio.client import Client
 from pydantic import ValidationError
 
 from contracts.errors import ErrorCode
@@ -18,7 +19,7 @@ from mesh.errors import MeshError
 from mesh.nats import ensure_event_stream
 from mesh.revocation import RevocationFeed, RevocationList
 from mesh.tokens import TokenVerifier
-from tests.support.tokens import TEST_IDENTITY_URL
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 
 
 def _jti(token: str) -> str:
@@ -26,7 +27,7 @@ def _jti(token: str) -> str:
 
 
 class TestRevocationList:
-    def test_remembers_until_expiry_then_forgets(self):
+    def test_remembers_until_expiry_then_forgets(self) -> None:
         revoked = RevocationList(leeway=0)
         now = time.time()
         assert revoked.add("a", now + 10, now) and "a" in revoked
@@ -35,7 +36,7 @@ class TestRevocationList:
         revoked.prune(now + 11)
         assert "a" not in revoked and len(revoked) == 0
 
-    def test_is_bounded_dropping_what_expires_soonest(self):
+    def test_is_bounded_dropping_what_expires_soonest(self) -> None:
         revoked = RevocationList(max_entries=3, leeway=0)
         now = time.time()
         for i, jti in enumerate(["soon", "later", "latest", "last"]):
@@ -45,7 +46,7 @@ class TestRevocationList:
 
 
 class TestCutOffs:
-    def test_refuses_what_was_issued_before_then_forgets(self):
+    def test_refuses_what_was_issued_before_then_forgets(self) -> None:
         revoked = RevocationList(leeway=0)
         now = int(time.time())
         assert revoked.cut_off("acme", "p1", now, now + 100, now)
@@ -58,19 +59,21 @@ class TestCutOffs:
         revoked.prune(now + 101)
         assert not revoked.cutoffs and not revoked.cut("acme", "p1", now - 1)
 
-    def test_an_expired_cut_off_is_not_kept(self):
+    def test_an_expired_cut_off_is_not_kept(self) -> None:
         revoked = RevocationList(leeway=0)
         now = int(time.time())
         assert not revoked.cut_off("acme", "p1", now - 200, now - 100, now)
         assert not revoked.cutoffs
 
-    def test_a_revocation_names_something(self):
+    def test_a_revocation_names_something(self) -> None:
         with pytest.raises(ValidationError):
             TokenRevokedData()
 
     @pytest.mark.parametrize("cache_size", [0, 100])
     @pytest.mark.parametrize("sub", ["p1", None])
-    async def test_verifier_refuses_tokens_issued_before(self, tokens, test_keys, cache_size, sub):
+    async def test_verifier_refuses_tokens_issued_before(
+        self, tokens: TokenFactory, test_keys: TestKeys, cache_size: int, sub: str | None
+    ) -> None:
         verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh", cache_size=cache_size)
         now = int(time.time())
         old = tokens.mint(sub="p1", iat=now - 10)
@@ -90,7 +93,9 @@ class TestCutOffs:
             assert (await verifier.verify(other)).sub == "p2"
 
     @pytest.mark.parametrize("sub", ["p1", None])
-    async def test_reaches_tokens_exchanged_across_an_alliance(self, tokens, test_keys, sub):
+    async def test_reaches_tokens_exchanged_across_an_alliance(
+        self, tokens: TokenFactory, test_keys: TestKeys, sub: str | None
+    ) -> None:
         """A person (or ecosystem) disabled in ``globex``: tokens exchanged from there into
         ``acme`` (``fed.eco``) are cut off too; acme's own tokens of that sub are not."""
         verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh")
@@ -109,7 +114,9 @@ class TestCutOffs:
 
 class TestVerifierRefusesRevoked:
     @pytest.mark.parametrize("cache_size", [0, 100])
-    async def test_revoked_jti_is_refused_cached_or_not(self, tokens, test_keys, cache_size):
+    async def test_revoked_jti_is_refused_cached_or_not(
+        self, tokens: TokenFactory, test_keys: TestKeys, cache_size: int
+    ) -> None:
         verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh", cache_size=cache_size)
         token, other = tokens.mint(), tokens.mint()
         await verifier.verify(token)  # cached now (when the cache is on)
@@ -129,7 +136,7 @@ def _event(eco: str, *jtis: str) -> TokenRevoked:
 
 
 class TestRevocationFeed:
-    async def test_replays_earlier_revocations_at_start_then_follows(self, nc):
+    async def test_replays_earlier_revocations_at_start_then_follows(self, nc: Client) -> None:
         js = nc.jetstream()
         await ensure_event_stream(js)
         before = _event("acme", "early-1", "early-2")
@@ -152,7 +159,7 @@ class TestRevocationFeed:
         finally:
             await feed.stop()
 
-    async def test_applies_the_cut_offs_it_receives(self, nc):
+    async def test_applies_the_cut_offs_it_receives(self, nc: Client) -> None:
         js = nc.jetstream()
         await ensure_event_stream(js)
         eco = f"eco{uuid.uuid4().hex[:8]}"
@@ -168,7 +175,7 @@ class TestRevocationFeed:
         finally:
             await feed.stop()
 
-    async def test_starts_when_no_revocation_matches(self, nc):
+    async def test_starts_when_no_revocation_matches(self, nc: Client) -> None:
         feed = RevocationFeed(nc.jetstream(), RevocationList(), catch_up_timeout=5)
         feed.horizon_s = 0.001  # nothing this recent: the consumer starts with nothing pending
         await feed.start()

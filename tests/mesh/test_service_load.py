@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 from prometheus_client import REGISTRY
 
@@ -18,6 +19,7 @@ from mesh import context
 from mesh.client import call, request_raw
 from mesh.errors import MeshError
 from tests.support.held import held_echo
+from tests.support.tokens import TestKeys, TokenFactory
 
 
 def handled(code: str) -> float:
@@ -30,7 +32,9 @@ def echo_payload(message: str) -> bytes:
 
 
 class TestBound:
-    async def test_beyond_max_concurrency_is_overloaded_at_once(self, nc, test_keys, tokens):
+    async def test_beyond_max_concurrency_is_overloaded_at_once(
+        self, nc: Client, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(eco="acme")
         async with held_echo(nc, test_keys.verifier(), max_concurrency=2) as held:
             holds = [
@@ -52,8 +56,8 @@ class TestBound:
             assert reply.message == "now", "capacity is back once the held calls are answered"
 
     async def test_the_refusal_is_a_coded_micro_error_naming_the_request(
-        self, nc, test_keys, tokens
-    ):
+        self, nc: Client, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(eco="acme")
         async with held_echo(nc, test_keys.verifier(), max_concurrency=1) as held:
             blocker = asyncio.create_task(
@@ -62,6 +66,7 @@ class TestBound:
             await held.arrivals(1)
             headers = {h.AUTHORIZATION: f"Bearer {token}", h.REQUEST_ID: "busy-1"}
             msg = await nc.request(system.ECHO.subject, echo_payload("now"), 5, headers=headers)
+            assert msg.headers is not None
             assert msg.headers[h.SERVICE_ERROR_CODE] == "503"
             assert msg.headers[h.SERVICE_ERROR] == "Overloaded"
             assert msg.headers[h.REQUEST_ID] == "busy-1"
@@ -71,7 +76,9 @@ class TestBound:
 
 
 class TestDeadlines:
-    async def test_a_request_past_its_deadline_is_dropped_unanswered(self, nc, test_keys, tokens):
+    async def test_a_request_past_its_deadline_is_dropped_unanswered(
+        self, nc: Client, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(eco="acme")
         async with held_echo(nc, test_keys.verifier()) as held:
             before = handled("expired")
@@ -84,7 +91,9 @@ class TestDeadlines:
             assert json.loads(msg.data)["message"] == "fresh"
             assert held.deadlines == [pytest.approx(float(fresh[h.DEADLINE]))]
 
-    async def test_an_unreadable_deadline_is_ignored(self, nc, test_keys, tokens):
+    async def test_an_unreadable_deadline_is_ignored(
+        self, nc: Client, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(eco="acme")
         async with held_echo(nc, test_keys.verifier()) as held:
             odd = {h.AUTHORIZATION: f"Bearer {token}", h.DEADLINE: "soon"}
@@ -92,7 +101,9 @@ class TestDeadlines:
             assert json.loads(msg.data)["message"] == "odd"
             assert held.deadlines == [None]
 
-    async def test_calls_carry_the_deadline_and_wait_no_longer(self, nc, test_keys, tokens):
+    async def test_calls_carry_the_deadline_and_wait_no_longer(
+        self, nc: Client, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         """A caller with a deadline (``context.deadline``) sends it on and gives up at it,
         whatever longer timeout it passed; one whose deadline has passed sends nothing."""
         token = tokens.mint(eco="acme")
@@ -112,7 +123,9 @@ class TestDeadlines:
             finally:
                 context.deadline.reset(reset)
 
-    async def test_without_a_deadline_the_timeout_is_sent_on(self, nc, test_keys, tokens):
+    async def test_without_a_deadline_the_timeout_is_sent_on(
+        self, nc: Client, test_keys: TestKeys, tokens: TokenFactory
+    ) -> None:
         token = tokens.mint(eco="acme")
         async with held_echo(nc, test_keys.verifier()) as held:
             sent = time.time()

@@ -4,22 +4,25 @@ are brought to head with their data."""
 from __future__ import annotations
 
 from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from deploy.migrations import history
 from identity.store import models as identity_models
 from mesh.db import Database
-from mesh.migrate import State, differences, status, upgrade
+from mesh.migrate import History, State, differences, status, upgrade
 from services.profile import models as profile_models
 from tests.migrations.conftest import PROFILE_REVISIONS, WHEN, person_row
 
 
-async def columns(engine, table: str) -> set[str]:
+async def columns(engine: AsyncEngine, table: str) -> set[str]:
     async with engine.connect() as conn:
         return await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(table)})
 
 
 class TestCreateAllDatabasesAreAdopted:
-    async def test_made_by_this_code_stamped_at_head(self, database_url, process_history):
+    async def test_made_by_this_code_stamped_at_head(
+        self, database_url: str, process_history: History
+    ) -> None:
         db = Database(database_url, process_history.metadata)
         try:
             await db.create_all()
@@ -31,7 +34,9 @@ class TestCreateAllDatabasesAreAdopted:
         assert adopted.state is State.CURRENT
         assert await differences(database_url, process_history) == []
 
-    async def test_made_before_migrations_stamped_at_baseline_data_kept(self, database_url, engine):
+    async def test_made_before_migrations_stamped_at_baseline_data_kept(
+        self, database_url: str, engine: AsyncEngine
+    ) -> None:
         """The profile schema of the release before migrations had no created_at."""
         profile = history("profile")
         db = Database(database_url, profile.metadata)
@@ -54,7 +59,9 @@ class TestCreateAllDatabasesAreAdopted:
         assert row.created_at.replace(tzinfo=WHEN.tzinfo) == WHEN
         assert await differences(database_url, profile) == []
 
-    async def test_identity_made_by_create_all_keeps_its_rows(self, database_url, engine):
+    async def test_identity_made_by_create_all_keeps_its_rows(
+        self, database_url: str, engine: AsyncEngine
+    ) -> None:
         identity = history("identity")
         db = Database(database_url, identity.metadata)
         try:
@@ -75,7 +82,9 @@ class TestCreateAllDatabasesAreAdopted:
 
 
 class TestUpgradeFromAnEarlierRevision:
-    async def test_baseline_with_rows_upgrades_and_keeps_them(self, database_url, engine):
+    async def test_baseline_with_rows_upgrades_and_keeps_them(
+        self, database_url: str, engine: AsyncEngine
+    ) -> None:
         profile = history("profile")
         at_baseline = await upgrade(database_url, profile, "0001")
         assert at_baseline.current == ("0001",) and at_baseline.state is State.BEHIND
@@ -97,8 +106,8 @@ class TestUpgradeFromAnEarlierRevision:
         assert await differences(database_url, profile) == []
 
     async def test_rows_of_a_replica_on_the_previous_release_still_insert(
-        self, database_url, engine
-    ):
+        self, database_url: str, engine: AsyncEngine
+    ) -> None:
         """Expand-safe: the old code's INSERT (no created_at) gets the server default."""
         await upgrade(database_url, history("profile"))
         async with engine.begin() as conn:

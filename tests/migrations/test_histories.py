@@ -19,14 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class TestModelsAndMigrationsAgree:
-    async def test_head_is_what_the_models_describe(self, process_history, database_url):
+    async def test_head_is_what_the_models_describe(
+        self, process_history: History, database_url: str
+    ) -> None:
         status = await upgrade(database_url, process_history)
         revisions = [r.revision for r in process_history.script().walk_revisions()]
         assert status.state is State.CURRENT
         assert list(status.applied) == list(reversed(revisions))
         assert await differences(database_url, process_history) == []
 
-    async def test_a_model_change_without_its_migration_is_found(self, database_url):
+    async def test_a_model_change_without_its_migration_is_found(self, database_url: str) -> None:
         profile = history("profile")
         changed = copy_with(profile.metadata, "persons", Column("pronouns", String(40)))
         drifted = History("profile", changed, profile.directory, unmanaged=profile.unmanaged)
@@ -34,7 +36,7 @@ class TestModelsAndMigrationsAgree:
         diffs = await differences(database_url, drifted)
         assert [(d[0], d[2], d[3].name) for d in diffs] == [("add_column", "persons", "pronouns")]
 
-    async def test_a_second_upgrade_changes_nothing(self, database_url):
+    async def test_a_second_upgrade_changes_nothing(self, database_url: str) -> None:
         profile = history("profile")
         await upgrade(database_url, profile)
         again = await upgrade(database_url, profile)
@@ -42,13 +44,13 @@ class TestModelsAndMigrationsAgree:
 
 
 class TestHistoriesShape:
-    def test_a_metadata_belongs_to_one_history(self):
+    def test_a_metadata_belongs_to_one_history(self) -> None:
         profile = history("profile")
         with pytest.raises(ValueError, match="already has a history"):
             History("other", profile.metadata, profile.directory)
         assert history("profile") is profile
 
-    def test_one_linear_history_per_process(self, process_history):
+    def test_one_linear_history_per_process(self, process_history: History) -> None:
         script = process_history.script()
         assert len(script.get_heads()) == 1, "two heads: rebase the newer revision on the other"
         revisions = list(script.walk_revisions())
@@ -58,19 +60,19 @@ class TestHistoriesShape:
         for rev in revisions:
             assert re.fullmatch(rf"r{rev.revision}_\w+\.py", Path(rev.path).name)
 
-    def test_each_process_owns_one_history(self):
+    def test_each_process_owns_one_history(self) -> None:
         histories = [history(name) for name in PROCESSES]
         assert [h.name for h in histories] == list(PROCESSES)
         assert len({h.directory for h in histories}) == len(histories)
         assert len({h.lock_key for h in histories}) == len(histories)
 
-    def test_the_kit_tables_are_part_of_each_schema(self):
+    def test_the_kit_tables_are_part_of_each_schema(self) -> None:
         for name in PROCESSES:
             tables = set(history(name).metadata.tables)
             assert ("mesh_outbox" in tables) is (name != "portal"), name
             assert ("mesh_inbox" in tables) is (name not in ("portal", "identity")), name
 
-    def test_the_wheel_ships_every_history(self):
+    def test_the_wheel_ships_every_history(self) -> None:
         found = setuptools.find_packages(
             str(ROOT),
             include=["contracts*", "mesh*", "identity*", "gateway*", "services*", "portal*"],
@@ -113,7 +115,9 @@ def downgrade() -> None:
 
 
 class TestWritingAndApplyingRevisions:
-    async def test_a_failing_revision_leaves_the_database_as_it_was(self, tmp_path, database_url):
+    async def test_a_failing_revision_leaves_the_database_as_it_was(
+        self, tmp_path: Path, database_url: str
+    ) -> None:
         copy = history_copy(tmp_path, "profile")
         failing = FAILING.replace("{next}", NEXT_REVISION).replace("{head}", PROFILE_REVISIONS[-1])
         (copy.directory / f"r{NEXT_REVISION}_fails.py").write_text(failing)
@@ -124,7 +128,9 @@ class TestWritingAndApplyingRevisions:
         assert after.current == PROFILE_REVISIONS[-1:]
         assert await differences(database_url, history("profile")) == []  # no pronouns
 
-    async def test_revision_writes_what_the_models_changed(self, tmp_path, database_url):
+    async def test_revision_writes_what_the_models_changed(
+        self, tmp_path: Path, database_url: str
+    ) -> None:
         profile = history("profile")
         changed = copy_with(profile.metadata, "persons", Column("pronouns", String(40)))
         copy = history_copy(tmp_path, "profile", changed)

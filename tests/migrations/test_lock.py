@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from deploy.migrations import history
 from mesh.db import make_engine
-from mesh.migrate import State, differences, upgrade
+from mesh.migrate import History, State, differences, upgrade
 from tests.migrations.conftest import PROFILE_REVISIONS
 
 
@@ -22,7 +22,7 @@ async def wait_for(probe, what: str, timeout: float = 30.0) -> None:
 
 
 class TestConcurrentUpgrades:
-    async def test_replicas_starting_together_on_a_fresh_database(self, database_url):
+    async def test_replicas_starting_together_on_a_fresh_database(self, database_url: str) -> None:
         profile = history("profile")
         results = await asyncio.gather(*(upgrade(database_url, profile) for _ in range(4)))
         revisions = PROFILE_REVISIONS
@@ -30,7 +30,9 @@ class TestConcurrentUpgrades:
         assert sorted(r.applied for r in results) == [(), (), (), revisions]
         assert await differences(database_url, profile) == []
 
-    async def test_every_process_at_once_twice_over(self, database_url, process_history):
+    async def test_every_process_at_once_twice_over(
+        self, database_url: str, process_history: History
+    ) -> None:
         results = await asyncio.gather(*(upgrade(database_url, process_history) for _ in range(3)))
         assert [r.state for r in results] == [State.CURRENT] * 3
         assert sum(1 for r in results if r.applied) == 1
@@ -38,7 +40,7 @@ class TestConcurrentUpgrades:
 
 
 class TestTheLock:
-    async def test_postgres_upgrade_waits_for_the_advisory_lock(self, database_url):
+    async def test_postgres_upgrade_waits_for_the_advisory_lock(self, database_url: str) -> None:
         if not database_url.startswith("postgresql"):
             return  # SQLite: see the write-lock test below
         profile = history("profile")
@@ -68,7 +70,7 @@ class TestTheLock:
             await holder.dispose()
         assert status.state is State.CURRENT and status.applied == PROFILE_REVISIONS
 
-    async def test_another_process_history_does_not_wait(self, database_url):
+    async def test_another_process_history_does_not_wait(self, database_url: str) -> None:
         if not database_url.startswith("postgresql"):
             return
         holder = make_engine(database_url)
@@ -83,7 +85,7 @@ class TestTheLock:
             await holder.dispose()
         assert status.state is State.CURRENT
 
-    async def test_sqlite_upgrade_waits_for_the_write_lock(self, database_url):
+    async def test_sqlite_upgrade_waits_for_the_write_lock(self, database_url: str) -> None:
         if not database_url.startswith("sqlite"):
             return
         path = database_url.split(":///", 1)[1]

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -23,7 +25,7 @@ from tests.migrations.conftest import PROFILE_REVISIONS
 
 
 @pytest.fixture
-async def profile_db(database_url):
+async def profile_db(database_url: str) -> AsyncIterator[Database]:
     """The profile service's Database on the test's (empty) database."""
     db = Database(database_url, profile_models.metadata)
     yield db
@@ -31,11 +33,11 @@ async def profile_db(database_url):
 
 
 class TestPrepare:
-    async def test_applies_pending_migrations_when_allowed(self, profile_db):
+    async def test_applies_pending_migrations_when_allowed(self, profile_db: Database) -> None:
         done = await prepare(profile_db, apply=True)
         assert done.state is State.CURRENT and done.applied == PROFILE_REVISIONS
 
-    async def test_refuses_a_database_behind_when_not_allowed(self, profile_db):
+    async def test_refuses_a_database_behind_when_not_allowed(self, profile_db: Database) -> None:
         with pytest.raises(SchemaBehind, match="partnermesh migrate profile"):
             await prepare(profile_db, apply=False, wait=False)
         await upgrade(profile_db.url, profile_models.history, "0001")
@@ -43,7 +45,9 @@ class TestPrepare:
             await prepare(profile_db, apply=False, wait=False)
         assert (await status(profile_db.url, profile_models.history)).current == ("0001",)
 
-    async def test_waits_until_the_migrate_step_ran(self, profile_db, caplog):
+    async def test_waits_until_the_migrate_step_ran(
+        self, profile_db: Database, caplog: pytest.LogCaptureFixture
+    ) -> None:
         caplog.set_level(logging.WARNING, logger="mesh.migrate")
         starting = asyncio.create_task(prepare(profile_db, apply=False, retry_s=0.05))
         deadline = time.monotonic() + 30
@@ -55,7 +59,9 @@ class TestPrepare:
         ready = await asyncio.wait_for(starting, 30)
         assert ready.state is State.CURRENT and ready.applied == ()
 
-    async def test_a_database_a_newer_release_migrated_is_served(self, profile_db):
+    async def test_a_database_a_newer_release_migrated_is_served(
+        self, profile_db: Database
+    ) -> None:
         """Expand/contract: old replicas keep serving after the new release migrated."""
         await upgrade(profile_db.url, profile_models.history)
         engine = make_engine(profile_db.url)
@@ -71,13 +77,13 @@ class TestPrepare:
 
 
 class TestSetting:
-    def test_on_except_in_production(self):
+    def test_on_except_in_production(self) -> None:
         assert ProfileSettings(environment="development").migrates_on_start() is True
         assert ProfileSettings(environment="test").migrates_on_start() is True
         production = ProfileSettings(environment="production", secret_key="s")
         assert production.migrates_on_start() is False
 
-    def test_explicit_setting_wins(self, monkeypatch):
+    def test_explicit_setting_wins(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("PM_PROFILE_MIGRATE_ON_START", "true")
         assert ProfileSettings(environment="production", secret_key="s").migrates_on_start()
         monkeypatch.setenv("PM_PROFILE_MIGRATE_ON_START", "false")
@@ -85,7 +91,7 @@ class TestSetting:
 
 
 class TestCommands:
-    def test_partnermesh_migrate_then_each_process_reports_current(self, tmp_path):
+    def test_partnermesh_migrate_then_each_process_reports_current(self, tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PM_")}
         var = tmp_path / "var"
         run = subprocess.run(
@@ -110,7 +116,9 @@ class TestCommands:
         assert check.returncode == 0, check.stderr
         assert json.loads(check.stdout)["current"] == list(history("profile").script().get_heads())
 
-    def test_status_of_an_unmigrated_database_fails_and_unknown_names_are_refused(self, tmp_path):
+    def test_status_of_an_unmigrated_database_fails_and_unknown_names_are_refused(
+        self, tmp_path: Path
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PM_")}
         cmd = [sys.executable, "-m", "deploy.cli", "migrate", "--var", str(tmp_path)]
         behind = subprocess.run(

@@ -29,7 +29,11 @@ def demo_hashes() -> dict[str, str]:
 
 @pytest.fixture(scope="session", params=infra.database_engines())
 async def mesh(
-    request, nats_url, postgres_admin_url, tmp_path_factory, demo_hashes
+    request: pytest.FixtureRequest,
+    nats_url: str,
+    postgres_admin_url: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_hashes: dict[str, str],
 ) -> AsyncIterator[Mesh]:
     """Identity, gateway, profile, collaboration, matching and the portal, seeded with content;
     every database on the engine of the parameter (SQLite files, or fresh PostgreSQL ones).
@@ -54,7 +58,7 @@ async def mesh(
 
 
 @pytest.fixture(scope="session")
-async def demo(mesh) -> AsyncIterator[dict[str, Any]]:
+async def demo(mesh: Mesh) -> AsyncIterator[dict[str, Any]]:
     """The demo back-ends of `make run` (contoso, northwind, fabrikam) on loopback, seeded in
     the connector exactly as `make run` seeds them; yields their base URLs by partner."""
     import httpx

@@ -27,13 +27,17 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+class SignedIn(httpx.AsyncClient):
+    """A portal browser; ``last_page`` is the page its sign-in ended on."""
+
+    last_page: httpx.Response
+
+
 @contextlib.asynccontextmanager
-async def sign_in(
-    mesh: Mesh, username: str, next_path: str = "/"
-) -> AsyncIterator[httpx.AsyncClient]:
+async def sign_in(mesh: Mesh, username: str, next_path: str = "/") -> AsyncIterator[SignedIn]:
     """A browser-like client signed in to the portal as ``username`` (cookies only)."""
-    async with httpx.AsyncClient(base_url=mesh.portal_url, follow_redirects=True, timeout=15) as c:
-        c.last_page = await _sign_in(c, mesh, username, next_path)  # type: ignore[attr-defined]
+    async with SignedIn(base_url=mesh.portal_url, follow_redirects=True, timeout=15) as c:
+        c.last_page = await _sign_in(c, mesh, username, next_path)
         yield c
 
 

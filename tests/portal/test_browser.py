@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.portal.browser import PHONE, signed_in_page
 from tests.portal.content import NOAH_BIO
+from tests.portal.mesh import Mesh
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 class TestSignIn:
-    async def test_sign_in_through_identity_and_out_again(self, browser, mesh):
+    async def test_sign_in_through_identity_and_out_again(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "noah") as page:
             await page.get_by_role("heading", name="Hello, Noah Nguyen").wait_for()
             cookies = await page.context.cookies(mesh.portal_url)
@@ -29,7 +31,7 @@ class TestSignIn:
 
 
 class TestHoverCards:
-    async def test_hover_and_focus_show_the_tag_cloud(self, browser, mesh):
+    async def test_hover_and_focus_show_the_tag_cloud(self, browser: Any, mesh: Mesh) -> None:
         noah = mesh.subs["noah"]
         async with signed_in_page(browser, mesh, "chloe") as page:
             await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")
@@ -53,7 +55,7 @@ class TestHoverCards:
 
 
 class TestForumWriting:
-    async def test_markdown_preview_then_post(self, browser, mesh):
+    async def test_markdown_preview_then_post(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "felix") as page:
             await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")
             # A word of its own: other test files on this worker post to the same thread.
@@ -66,7 +68,7 @@ class TestForumWriting:
 
 
 class TestIntroductions:
-    async def test_both_sides_accept_and_see_the_connection(self, browser, mesh):
+    async def test_both_sides_accept_and_see_the_connection(self, browser: Any, mesh: Mesh) -> None:
         intro = mesh.seeded["intro"]
         async with signed_in_page(browser, mesh, "noah") as noah:
             await noah.goto(f"{mesh.portal_url}/introductions")
@@ -98,7 +100,7 @@ async def _add_widget(page, title: str, kind: str, sources: list[str]) -> None:
 
 
 class TestDashboards:
-    async def test_build_save_and_reload(self, browser, mesh):
+    async def test_build_save_and_reload(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "nadia") as page:
             # Other test files on this worker may add categories: one bar for each there is.
             await page.goto(f"{mesh.portal_url}/forums")
@@ -136,8 +138,8 @@ class TestDashboards:
 
 class TestPartnerIsolation:
     async def test_another_partner_cannot_reach_the_workspace_or_private_fields(
-        self, browser, mesh
-    ):
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         ws, noah = mesh.seeded["workspace"], mesh.subs["noah"]
         async with signed_in_page(browser, mesh, "nadia") as page:  # control: noah's colleague
             await page.goto(f"{mesh.portal_url}/people/{noah}")
@@ -172,7 +174,7 @@ PHONE_PAGES = {
 
 
 class TestPhoneWidth:
-    async def test_main_pages_fit_a_phone_and_are_captured(self, browser, mesh):
+    async def test_main_pages_fit_a_phone_and_are_captured(self, browser: Any, mesh: Mesh) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         values = {"noah": mesh.subs["noah"], "thread": mesh.seeded["thread"]}
         async with signed_in_page(browser, mesh, "bruno", **PHONE) as page:
@@ -192,7 +194,9 @@ class TestPhoneWidth:
             await page.get_by_role("button", name="Menu").click()
             assert await nav.is_visible()
 
-    async def test_touch_shows_a_card_and_a_tap_elsewhere_dismisses_it(self, browser, mesh):
+    async def test_touch_shows_a_card_and_a_tap_elsewhere_dismisses_it(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         async with signed_in_page(browser, mesh, "chloe", **PHONE) as page:
             await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")
             name = page.locator(f".post a[data-card='{mesh.subs['noah']}']").first

@@ -8,39 +8,45 @@ import json
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
 from tests.connector.backends import Receiver, receiver_app, standard_signature
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
 from tests.support.infra import serve_app
+
+T = TypeVar("T")
 
 
 def stock_backend() -> FastAPI:
     app = FastAPI()
 
     @app.get("/stock/{sku}")
-    async def stock(sku: str) -> dict:
+    async def stock(sku: str) -> dict[str, Any]:
         return {"sku": sku, "available": 42}
 
     return app
 
 
 @pytest.fixture
-async def backend_url():
+async def backend_url() -> AsyncIterator[str]:
     """A partner's back-end system: a real HTTP server on loopback."""
     async with serve_app(stock_backend()) as url:
         yield url
 
 
-async def post(client, action: str, data: dict):
+async def post(client: httpx.AsyncClient, action: str, data: dict[str, Any]) -> httpx.Response:
     token = csrf_of((await client.get("/connectors")).text)
     return await client.post(action, data={**data, "csrf": token})
 
 
 class TestConnectorPages:
-    async def test_register_declare_grant_and_call(self, mesh, backend_url):
+    async def test_register_declare_grant_and_call(self, mesh: Mesh, backend_url: str) -> None:
         async with sign_in(mesh, "nadia") as admin:
             resp = await post(
                 admin, "/connectors/backends", {"name": "wms", "base_url": backend_url}
@@ -98,7 +104,9 @@ class TestConnectorPages:
             )
             assert "Result of" not in resp.text and "Not done" in resp.text
 
-    async def test_members_cannot_administer_their_company_connectors(self, mesh, backend_url):
+    async def test_members_cannot_administer_their_company_connectors(
+        self, mesh: Mesh, backend_url: str
+    ) -> None:
         async with sign_in(mesh, "noah") as member:
             page = await member.get("/connectors")
             assert "Register a back-end" not in page.text
@@ -108,7 +116,7 @@ class TestConnectorPages:
             assert resp.status_code == 404
 
 
-async def eventually(check, timeout: float = 20.0):
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0) -> T:
     deadline = asyncio.get_running_loop().time() + timeout
     while not (result := await check()):
         if asyncio.get_running_loop().time() > deadline:
@@ -117,7 +125,9 @@ async def eventually(check, timeout: float = 20.0):
     return result
 
 
-async def post_on(client, page: str, action: str, data: dict):
+async def post_on(
+    client: httpx.AsyncClient, page: str, action: str, data: dict[str, Any]
+) -> httpx.Response:
     token = csrf_of((await client.get(page)).text)
     return await client.post(action, data={**data, "csrf": token})
 
@@ -126,7 +136,7 @@ WEBHOOKS = "/connectors/webhooks"
 
 
 class TestWebhookPages:
-    async def test_share_events_subscribe_receive_and_replay(self, mesh):
+    async def test_share_events_subscribe_receive_and_replay(self, mesh: Mesh) -> None:
         rx = Receiver()
         async with serve_app(receiver_app(rx)) as receiver_url:
             async with sign_in(mesh, "nadia") as nadia:
@@ -160,7 +170,9 @@ class TestWebhookPages:
                     },
                 )
                 assert sub.status_code == 201, sub.text[-1500:]
-                rx.secret = re.search(r'<code class="secret">(whsec_[^<]+)</code>', sub.text)[1]
+                shown = re.search(r'<code class="secret">(whsec_[^<]+)</code>', sub.text)
+                assert shown, "the signing secret is shown once"
+                rx.secret = shown[1]
             # northwind's back-end pushes a signed message in, with its partner's token
             msg_id, ts = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
             body = json.dumps({"type": "stock.low", "timestamp": int(ts), "data": {"sku": "A"}})
@@ -193,13 +205,17 @@ class TestWebhookPages:
                 assert rx.bad_signatures == 0
         async with sign_in(mesh, "nadia") as nadia:
             page = (await nadia.get(WEBHOOKS)).text
-            grant = re.search(r'name="grant" value="([^"]+)"', page)[1]
+            listed = re.search(r'name="grant" value="([^"]+)"', page)
+            assert listed, "the grant is listed"
+            grant = listed[1]
             resp = await post_on(
                 nadia, WEBHOOKS, f"{WEBHOOKS}/event-grants/revoke", {"grant": grant}
             )
             assert "Revoked the grant on <code>stock.low</code>" in resp.text
 
-    async def test_members_see_but_do_not_manage_and_bad_input_keeps_the_page(self, mesh):
+    async def test_members_see_but_do_not_manage_and_bad_input_keeps_the_page(
+        self, mesh: Mesh
+    ) -> None:
         async with sign_in(mesh, "noah") as member:
             page = await member.get(WEBHOOKS)
             assert page.status_code == 200 and "Subscriptions" in page.text
@@ -217,7 +233,9 @@ class TestWebhookPages:
 
 
 class TestFlowPages:
-    async def test_start_a_flow_and_follow_it_to_its_output(self, mesh, backend_url):
+    async def test_start_a_flow_and_follow_it_to_its_output(
+        self, mesh: Mesh, backend_url: str
+    ) -> None:
         async with mesh.api() as api:
             nadia = mesh.bearer("nadia")
             base = "/partners/northwind"
@@ -264,7 +282,7 @@ class TestFlowPages:
             assert "restock" not in (await other.get("/connectors/flows")).text
             assert (await other.get(resp.url.path)).status_code == 404
 
-    async def test_bad_json_keeps_the_draft_with_an_error(self, mesh):
+    async def test_bad_json_keeps_the_draft_with_an_error(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             resp = await post_on(
                 carlos,
@@ -276,5 +294,5 @@ class TestFlowPages:
             assert 'value="draft-kept"' in resp.text
 
 
-async def _async(value):
+async def _async(value: T) -> T:
     return value

@@ -4,17 +4,21 @@ one private workspace of two people; a stranger is told why not; nobody else rea
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
 from tests.portal.browser import ARTIFACTS, SERIOUS, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
 
 pytestmark = pytest.mark.browser
 
 
 class TestMessage:
-    async def test_from_a_hover_card_and_a_profile_to_the_same_conversation(self, browser, mesh):
+    async def test_from_a_hover_card_and_a_profile_to_the_same_conversation(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         noah, nadia = mesh.subs["noah"], mesh.subs["nadia"]
         async with signed_in_page(browser, mesh, "nadia") as page:
             await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")
@@ -50,7 +54,7 @@ class TestMessage:
             listed = await carlos.get("/workspaces")
             assert first not in listed.text
 
-    async def test_a_stranger_is_told_why_not(self, browser, mesh):
+    async def test_a_stranger_is_told_why_not(self, browser: Any, mesh: Mesh) -> None:
         noah = mesh.subs["noah"]
         async with signed_in_page(browser, mesh, "felix") as page:
             await page.goto(f"{mesh.portal_url}/people/{noah}")

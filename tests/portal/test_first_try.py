@@ -5,6 +5,7 @@ examples succeed, every page fits a phone and passes an accessibility check."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from tests.portal.browser import (
     signed_in_page,
 )
 from tests.portal.login import sign_in
+from tests.portal.mesh import Mesh
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +37,9 @@ async def wait_for_text(page, url: str, text: str, tries: int = 60) -> str:
 
 
 class TestOperatorConsole:
-    async def test_shows_the_saved_policy_and_saving_keeps_it(self, browser, mesh):
+    async def test_shows_the_saved_policy_and_saving_keeps_it(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         admin = f"{mesh.issuer}/admin/ecosystem"
         async with httpx.AsyncClient() as http:
             before = (await http.get(admin, headers=mesh.bearer("olivia"))).json()
@@ -52,7 +56,9 @@ class TestOperatorConsole:
             after = (await http.get(admin, headers=mesh.bearer("olivia"))).json()
         assert after["membership_policy"] == "invite", "saving unchanged must not open sign-up"
 
-    async def test_slug_patterns_are_valid_and_checked_in_the_browser(self, browser, mesh):
+    async def test_slug_patterns_are_valid_and_checked_in_the_browser(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         async with signed_in_page(browser, mesh, "olivia") as page:
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -65,7 +71,7 @@ class TestOperatorConsole:
             await page.goto(f"{mesh.portal_url}/connectors")
             assert not [e for e in errors if "pattern" in e], errors
 
-    async def test_fits_a_phone(self, browser, mesh):
+    async def test_fits_a_phone(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "olivia", **PHONE) as page:
             await page.goto(f"{mesh.portal_url}/operator")
             overflow = await page.evaluate(
@@ -75,7 +81,7 @@ class TestOperatorConsole:
 
 
 class TestNotAllowedAndFavicon:
-    async def test_company_edit_says_not_allowed_to_others(self, mesh):
+    async def test_company_edit_says_not_allowed_to_others(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "fatima") as fatima:
             resp = await fatima.get("/companies/northwind/edit")
             assert resp.status_code == 403
@@ -87,7 +93,7 @@ class TestNotAllowedAndFavicon:
         async with sign_in(mesh, "nadia") as nadia:  # control: the company's own admin
             assert (await nadia.get("/companies/northwind/edit")).status_code == 200
 
-    async def test_favicon(self, mesh):
+    async def test_favicon(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as anyone:
             resp = await anyone.get("/favicon.ico")
         assert resp.status_code == 200
@@ -96,7 +102,9 @@ class TestNotAllowedAndFavicon:
 
 
 class TestMentions:
-    async def test_autocomplete_inserts_the_handle_and_the_person_is_notified(self, browser, mesh):
+    async def test_autocomplete_inserts_the_handle_and_the_person_is_notified(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         thread = mesh.seeded["thread"]
         async with signed_in_page(browser, mesh, "chloe") as page:
             await page.goto(f"{mesh.portal_url}/threads/{thread}")
@@ -117,7 +125,9 @@ class TestMentions:
         assert notes.status_code == 200, notes.text
         assert any(n["actor"] == mesh.subs["chloe"] for n in notes.json()["items"]), notes.text
 
-    async def test_suggestions_need_a_session_and_escape_closes(self, browser, mesh):
+    async def test_suggestions_need_a_session_and_escape_closes(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as anonymous:
             resp = await anonymous.get("/api/mentions", params={"q": "fel"})
             assert resp.status_code == 401
@@ -132,7 +142,9 @@ class TestMentions:
 
 
 class TestDemoJourneys:
-    async def test_stock_level_and_mesh_health_answer(self, browser, mesh, demo):
+    async def test_stock_level_and_mesh_health_answer(
+        self, browser: Any, mesh: Mesh, demo: dict[str, Any]
+    ) -> None:
         async with signed_in_page(browser, mesh, "nadia") as page:
             await page.goto(f"{mesh.portal_url}/connectors")
             await page.select_option("#inv-op", "contoso.stock-level")
@@ -154,8 +166,8 @@ class TestDemoJourneys:
             assert '"mesh": "up"' in await result.inner_text()
 
     async def test_the_prefilled_flow_runs_across_three_partners_and_webhooks_deliver(
-        self, browser, mesh, demo
-    ):
+        self, browser: Any, mesh: Mesh, demo: dict[str, Any]
+    ) -> None:
         async with signed_in_page(browser, mesh, "nadia") as page:
             await page.goto(f"{mesh.portal_url}/connectors/flows")
             await page.get_by_role("button", name="Start").click()
@@ -182,7 +194,9 @@ class TestDemoJourneys:
         assert len(shipped) >= 2, "the replay delivered the same webhook again"
         assert all(m["signature_checked"] for m in shipped)
 
-    async def test_the_prefilled_subscription_is_accepted(self, browser, mesh, demo):
+    async def test_the_prefilled_subscription_is_accepted(
+        self, browser: Any, mesh: Mesh, demo: dict[str, Any]
+    ) -> None:
         async with signed_in_page(browser, mesh, "fatima") as page:
             await page.goto(f"{mesh.portal_url}/connectors/webhooks")
             assert await page.locator("#s-source").input_value() == "northwind"
@@ -223,11 +237,11 @@ VIEWER = {"broker": "bruno", "operator": "olivia", "moderation": "bruno"}
 class TestEveryPage:
     @pytest.mark.parametrize("scheme", ["light", "dark"])
     async def test_phone_width_screenshots_and_no_serious_accessibility_violation(
-        self, browser, mesh, demo, scheme
-    ):
+        self, browser: Any, mesh: Mesh, demo: dict[str, Any], scheme: str
+    ) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         axe = axe_source()
-        found: dict[str, list] = {}
+        found: dict[str, list[Any]] = {}
         suffix = "" if scheme == "light" else "-dark"
         for viewer in sorted({VIEWER.get(name, "nadia") for name in PAGES}):
             async with signed_in_page(browser, mesh, viewer, color_scheme=scheme, **PHONE) as page:
@@ -268,7 +282,7 @@ class TestEveryPage:
 
 
 class TestRoughEdges:
-    async def test_saving_a_profile_confirms_it(self, browser, mesh):
+    async def test_saving_a_profile_confirms_it(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "felix") as page:
             await page.goto(f"{mesh.portal_url}/people/{mesh.subs['felix']}/edit")
             await page.get_by_role("textbox", name="Headline").fill("Demand forecasts for Fabrikam")
@@ -294,7 +308,7 @@ class TestRoughEdges:
             assert "links › url is not in the expected form" in said, said
             assert "does not match its schema" not in said
 
-    async def test_times_show_in_the_viewers_zone(self, browser, mesh):
+    async def test_times_show_in_the_viewers_zone(self, browser: Any, mesh: Mesh) -> None:
         thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
         shown = {}
         for zone in ("Asia/Tokyo", "America/New_York"):
@@ -309,7 +323,9 @@ class TestRoughEdges:
         assert "EST" in shown["America/New_York"] or "EDT" in shown["America/New_York"], shown
         assert "UTC" not in shown["Asia/Tokyo"]
 
-    async def test_a_failed_post_leaves_the_address_on_the_page(self, browser, mesh):
+    async def test_a_failed_post_leaves_the_address_on_the_page(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         async with signed_in_page(browser, mesh, "olivia") as page:
             await page.goto(f"{mesh.portal_url}/operator")
             await page.fill("#cs", "logistics")  # exists already
@@ -322,7 +338,7 @@ class TestRoughEdges:
             await page.get_by_role("button", name="Create category").click()
             await page.get_by_role("status").filter(has_text="Category created.").wait_for()
 
-    async def test_names_where_ids_showed(self, mesh, demo):
+    async def test_names_where_ids_showed(self, mesh: Mesh, demo: dict[str, Any]) -> None:
         async with sign_in(mesh, "olivia") as olivia:
             page = (await olivia.get("/operator")).text
             assert "1 thread<" in page or "1 thread " in page or "threads" in page
@@ -336,7 +352,7 @@ class TestRoughEdges:
 
 
 class TestLooks:
-    async def test_dark_mode_follows_the_system(self, browser, mesh):
+    async def test_dark_mode_follows_the_system(self, browser: Any, mesh: Mesh) -> None:
         colours = {}
         for scheme in ("light", "dark"):
             async with signed_in_page(browser, mesh, "noah", color_scheme=scheme) as page:
@@ -346,14 +362,16 @@ class TestLooks:
         assert colours["light"] == "rgb(246, 248, 250)"
         assert colours["dark"] == "rgb(13, 17, 23)"
 
-    async def test_avatars_and_logos(self, mesh):
+    async def test_avatars_and_logos(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "chloe") as chloe:
             person = (await chloe.get(f"/people/{mesh.subs['noah']}")).text
             assert 'class="avatar tone' in person and ">NN</span>" in person
             company = (await chloe.get("/companies/fabrikam")).text
             assert 'class="avatar logo tone' in company and ">FA</span>" in company
 
-    async def test_hover_card_has_an_avatar_actions_and_clickable_terms(self, browser, mesh):
+    async def test_hover_card_has_an_avatar_actions_and_clickable_terms(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         noah = mesh.subs["noah"]
         async with signed_in_page(browser, mesh, "bruno") as page:
             await page.goto(f"{mesh.portal_url}/threads/{mesh.seeded['thread']}")

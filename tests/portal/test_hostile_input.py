@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,11 +13,14 @@ from fastapi import FastAPI
 
 from portal import errors
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
 from tests.support.bombs import BOMBS, object_holding
 from tests.support.infra import serve_app
 
 
-async def post_on(client, page: str, action: str, data: dict) -> httpx.Response:
+async def post_on(
+    client: httpx.AsyncClient, page: str, action: str, data: dict[str, Any]
+) -> httpx.Response:
     token = csrf_of((await client.get(page)).text)
     return await client.post(action, data={**data, "csrf": token})
 
@@ -28,7 +33,9 @@ def assert_page(resp: httpx.Response, status: int, text: str) -> None:
 
 class TestForms:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_connector_input_is_refused_on_the_page(self, mesh, bomb):
+    async def test_a_nested_connector_input_is_refused_on_the_page(
+        self, mesh: Mesh, bomb: str
+    ) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             data = {"operation": "northwind.stock", "input": bomb}
             resp = await post_on(carlos, "/connectors", "/connectors/invoke", data)
@@ -36,14 +43,16 @@ class TestForms:
         assert "must be a JSON object" in resp.text
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_flow_input_is_refused_on_the_page(self, mesh, bomb):
+    async def test_a_nested_flow_input_is_refused_on_the_page(self, mesh: Mesh, bomb: str) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             data = {"name": "bomb", "input": bomb, "steps": "[]"}
             resp = await post_on(carlos, "/connectors/flows", "/connectors/flows", data)
         assert_page(resp, 422, "must be an object in JSON")
 
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_admission_rule_is_refused_on_the_page(self, mesh, bomb):
+    async def test_a_nested_admission_rule_is_refused_on_the_page(
+        self, mesh: Mesh, bomb: str
+    ) -> None:
         async with sign_in(mesh, "olivia") as olivia:
             data = {"policy": "rule", "rule": object_holding(bomb)}
             resp = await post_on(olivia, "/operator", "/operator/policy", data)
@@ -53,7 +62,7 @@ class TestForms:
 
 class TestJsonApi:
     @pytest.mark.parametrize("bomb", BOMBS.values(), ids=BOMBS.keys())
-    async def test_a_nested_preview_body_is_refused(self, mesh, bomb):
+    async def test_a_nested_preview_body_is_refused(self, mesh: Mesh, bomb: str) -> None:
         async with sign_in(mesh, "felix") as client:
             token = csrf_of((await client.get("/")).text)
             resp = await client.post(
@@ -69,20 +78,20 @@ class TestJsonApi:
 
 
 class TestErrorPages:
-    async def test_an_unknown_page_is_an_error_page(self, mesh):
+    async def test_an_unknown_page_is_an_error_page(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             resp = await client.get("/no/such/page")
         assert_page(resp, 404, "Not Found")
         assert "content-security-policy" in resp.headers
 
-    async def test_an_unknown_api_path_is_json(self, mesh):
+    async def test_an_unknown_api_path_is_json(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             resp = await client.get("/api/no/such/thing")
         assert resp.status_code == 404 and resp.json() == {"error": "Not Found"}
 
 
 @pytest.fixture
-async def failing_app():
+async def failing_app() -> AsyncIterator[httpx.AsyncClient]:
     """A bare app with the portal's error handlers and routes that fail unexpectedly
     (no portal state: the error page falls back to its bare form)."""
     app = FastAPI()
@@ -101,13 +110,13 @@ async def failing_app():
 
 
 class TestUnexpectedErrors:
-    async def test_a_page_names_the_request_id(self, failing_app):
+    async def test_a_page_names_the_request_id(self, failing_app: httpx.AsyncClient) -> None:
         resp = await failing_app.get("/boom", headers={"X-Request-Id": "portal-1"})
         assert_page(resp, 500, "request id portal-1")
         assert "secret internals" not in resp.text
         assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
 
-    async def test_the_json_api_gets_json(self, failing_app):
+    async def test_the_json_api_gets_json(self, failing_app: httpx.AsyncClient) -> None:
         resp = await failing_app.get("/api/boom")
         assert resp.status_code == 500
         doc = json.loads(resp.text)
@@ -117,23 +126,23 @@ class TestUnexpectedErrors:
 class TestOddCsrfAndState:
     """Values a browser (or an attacker) sends are compared whatever their characters."""
 
-    async def test_a_non_ascii_csrf_header_is_refused(self, mesh):
+    async def test_a_non_ascii_csrf_header_is_refused(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             resp = await client.post(
                 "/api/preview",
                 json={"text": "hi"},
-                headers={"X-CSRF-Token": "é".encode("latin-1")},  # sent as the byte 0xE9
+                headers={b"X-CSRF-Token": "é".encode("latin-1")},  # sent as the byte 0xE9
             )
         assert resp.status_code == 403
 
-    async def test_a_non_ascii_csrf_form_field_is_refused(self, mesh):
+    async def test_a_non_ascii_csrf_form_field_is_refused(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos") as carlos:
             resp = await carlos.post(
                 "/connectors/invoke", data={"operation": "x", "input": "{}", "csrf": "é"}
             )
         assert_page(resp, 403, "Form expired")
 
-    async def test_a_non_ascii_login_state_is_a_failed_sign_in(self, mesh):
+    async def test_a_non_ascii_login_state_is_a_failed_sign_in(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as client:
             resp = await client.get("/auth/callback", params={"state": "é", "code": "x"})
         assert resp.status_code < 500

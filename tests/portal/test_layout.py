@@ -9,6 +9,7 @@ import pytest
 
 from tests.portal.browser import ARTIFACTS, PHONE, signed_in_page
 from tests.portal.login import sign_in
+from tests.portal.mesh import Mesh
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +40,9 @@ async def open_card(page: Any, post: Any, phone: bool) -> tuple[Any, Any]:
 
 class TestHoverCardPlacement:
     @pytest.mark.parametrize("width", ["desktop", "phone"])
-    async def test_never_covers_the_post_it_was_opened_from(self, browser, mesh, width):
+    async def test_never_covers_the_post_it_was_opened_from(
+        self, browser: Any, mesh: Mesh, width: str
+    ) -> None:
         phone = width == "phone"
         thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
         async with signed_in_page(browser, mesh, "chloe", **(PHONE if phone else DESKTOP)) as page:
@@ -67,7 +70,7 @@ class TestHoverCardPlacement:
             assert not overlap(box, await name.bounding_box())
             await page.screenshot(path=str(ARTIFACTS / f"portal-{width}-hovercard-middle.png"))
 
-    async def test_the_check_can_fail(self, browser, mesh):
+    async def test_the_check_can_fail(self, browser: Any, mesh: Mesh) -> None:
         """Control: the old placement (right under the name) is caught by the same check."""
         thread = f"{mesh.portal_url}/threads/{mesh.seeded['thread']}"
         async with signed_in_page(browser, mesh, "chloe", **DESKTOP) as page:
@@ -84,7 +87,9 @@ class TestHoverCardPlacement:
 
 
 class TestOperatorPeopleOnAPhone:
-    async def test_roles_are_readable_without_scrolling_sideways(self, browser, mesh):
+    async def test_roles_are_readable_without_scrolling_sideways(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         async with signed_in_page(browser, mesh, "olivia", **PHONE) as page:
             await page.goto(f"{mesh.portal_url}/operator")
             table = page.locator("#people table")
@@ -119,7 +124,7 @@ class TestOperatorPeopleOnAPhone:
                 path=str(ARTIFACTS / "portal-phone-operator-people.png")
             )
 
-    async def test_a_desktop_keeps_the_table(self, browser, mesh):
+    async def test_a_desktop_keeps_the_table(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "olivia", **DESKTOP) as page:
             await page.goto(f"{mesh.portal_url}/operator")
             head = page.locator("#people th", has_text="Roles")
@@ -131,7 +136,7 @@ class TestOperatorPeopleOnAPhone:
 
 
 class TestBreadcrumb:
-    async def test_names_the_category(self, mesh):
+    async def test_names_the_category(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "chloe") as chloe:
             page = (await chloe.get(f"/threads/{mesh.seeded['thread']}")).text
         crumbs = page.split('<p class="crumbs">', 1)[1].split("</p>", 1)[0]

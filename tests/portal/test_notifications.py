@@ -99,7 +99,7 @@ async def refusal(base: str, path: str, headers: dict[str, str]) -> httpx.Respon
 
 
 class TestStreamRefusals:
-    async def test_an_unauthenticated_stream_is_refused(self, mesh):
+    async def test_an_unauthenticated_stream_is_refused(self, mesh: Mesh) -> None:
         resp = await refusal(mesh.gateway_url, STREAM, SSE)
         assert resp.status_code == 401
         assert resp.headers["content-type"] == "application/problem+json"
@@ -108,7 +108,9 @@ class TestStreamRefusals:
         portal = await refusal(mesh.portal_url, "/api/notifications/stream", SSE)
         assert portal.status_code == 401
 
-    async def test_another_ecosystem_a_missing_scope_and_no_event_stream_are_refused(self, mesh):
+    async def test_another_ecosystem_a_missing_scope_and_no_event_stream_are_refused(
+        self, mesh: Mesh
+    ) -> None:
         noah = {**SSE, "Authorization": f"Bearer {mesh.tokens['noah']}"}
         other = await refusal(mesh.gateway_url, STREAM.replace(ECO, "globex"), noah)
         assert other.status_code == 403, other.text
@@ -126,7 +128,9 @@ class TestStreamRefusals:
 
 class TestOtherRefusals:
     @pytest.mark.parametrize("path", ["/notifications/read", "/notifications/preferences"])
-    async def test_portal_forms_need_a_session_and_its_csrf_token(self, mesh, path):
+    async def test_portal_forms_need_a_session_and_its_csrf_token(
+        self, mesh: Mesh, path: str
+    ) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url, timeout=10) as anonymous:
             assert (await anonymous.post(path, data={"reply": "on"})).status_code == 401
             page = await anonymous.get("/notifications")
@@ -135,7 +139,7 @@ class TestOtherRefusals:
             forged = await noah.post(path, data={"id": "1", "reply": "on"})
             assert forged.status_code == 403
 
-    async def test_preferences_are_bound_to_the_token(self, mesh):
+    async def test_preferences_are_bound_to_the_token(self, mesh: Mesh) -> None:
         path = "/notifications/preferences"
         async with mesh.api() as api:
             assert (await api.get(path)).status_code == 401
@@ -160,7 +164,7 @@ class TestOtherRefusals:
 
 
 class TestStreamDelivery:
-    async def test_each_person_hears_their_own_notifications_only(self, mesh):
+    async def test_each_person_hears_their_own_notifications_only(self, mesh: Mesh) -> None:
         async with (
             stream(mesh.gateway_url, mesh.tokens["noah"]) as noah,
             stream(mesh.gateway_url, mesh.tokens["chloe"]) as chloe,
@@ -188,7 +192,7 @@ class TestStreamDelivery:
             assert first["data"]["notification"]["content_id"] == mention["id"]
             assert first["data"]["notification"]["kind"] == "mention"
 
-    async def test_reconnecting_with_last_event_id_catches_up(self, mesh):
+    async def test_reconnecting_with_last_event_id_catches_up(self, mesh: Mesh) -> None:
         async with stream(mesh.gateway_url, mesh.tokens["noah"]) as noah:
             post = await reply(mesh, "fatima", "First of two")
             seen = await noah.next_event("notification")
@@ -210,7 +214,7 @@ class TestStreamDelivery:
 
 
 class TestEventsBecomeNotifications:
-    async def test_introductions_broker_actions_and_verifications(self, mesh):
+    async def test_introductions_broker_actions_and_verifications(self, mesh: Mesh) -> None:
         """Matching's and profile's events reach the people they are about, each as the
         step of someone else (a broker's, the other person's)."""
         nadia, fatima = mesh.subs["nadia"], mesh.subs["fatima"]
@@ -257,7 +261,9 @@ class TestEventsBecomeNotifications:
 
 
 class TestRevocation:
-    async def test_a_revoked_token_ends_its_stream_before_the_next_notification(self, mesh):
+    async def test_a_revoked_token_ends_its_stream_before_the_next_notification(
+        self, mesh: Mesh
+    ) -> None:
         async with httpx.AsyncClient(timeout=10) as browser:
             own = await login(
                 browser, mesh.issuer, "mesh-cli", "carlos", PASSWORD, CLI_REDIRECT, ALL
@@ -290,7 +296,7 @@ class TestRevocation:
 
 
 @pytest.fixture(scope="module")
-async def tight_gateway(mesh) -> AsyncIterator[str]:
+async def tight_gateway(mesh: Mesh) -> AsyncIterator[str]:
     """A second gateway replica on the same mesh, bounded to one request in flight with a
     0.3 s deadline and to two open streams, sending a stream heartbeat every 0.6 s."""
     settings = GatewaySettings(
@@ -309,7 +315,9 @@ async def tight_gateway(mesh) -> AsyncIterator[str]:
 
 
 class TestStreamsAreNotShed:
-    async def test_open_streams_take_no_slot_and_outlive_the_deadline(self, mesh, tight_gateway):
+    async def test_open_streams_take_no_slot_and_outlive_the_deadline(
+        self, mesh: Mesh, tight_gateway: str
+    ) -> None:
         async with (
             stream(tight_gateway, mesh.tokens["noah"]) as first,
             stream(tight_gateway, mesh.tokens["noah"]) as second,
@@ -330,7 +338,9 @@ class TestStreamsAreNotShed:
 
 @pytest.mark.browser
 class TestNotificationCentre:
-    async def test_live_notifications_arrive_in_the_open_page(self, browser, mesh):
+    async def test_live_notifications_arrive_in_the_open_page(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         """Measured: from just before the post that causes it to the page's DOM update."""
         latencies: list[float] = []
         async with signed_in_page(browser, mesh, "noah") as page:
@@ -358,7 +368,7 @@ class TestNotificationCentre:
         print("live notification latency (publish to DOM):", report)
         assert report["p50_ms"] < 1000, report
 
-    async def test_marking_one_and_all_read(self, browser, mesh):
+    async def test_marking_one_and_all_read(self, browser: Any, mesh: Mesh) -> None:
         await reply(mesh, "fatima", "Something to read")
         async with signed_in_page(browser, mesh, "noah") as page:
             await page.goto(f"{mesh.portal_url}/notifications")
@@ -376,7 +386,7 @@ class TestNotificationCentre:
             assert await page.locator("#notifications li.unread").count() == 0
             assert await page.locator("#unread-count").inner_text() == ""
 
-    async def test_a_kind_turned_off_is_not_notified(self, browser, mesh):
+    async def test_a_kind_turned_off_is_not_notified(self, browser: Any, mesh: Mesh) -> None:
         async with signed_in_page(browser, mesh, "noah") as page:
             await page.goto(f"{mesh.portal_url}/notifications")
             await page.get_by_label("Replies to my threads").uncheck()

@@ -8,12 +8,14 @@ import re
 import uuid
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.portal.browser import PHONE, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, form_of, sign_in
+from tests.portal.mesh import Mesh
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "a-new-members-password"
@@ -33,7 +35,9 @@ def _person_id(html: str, name: str) -> str:
 
 @pytest.mark.browser
 class TestInviteToFirstLogin:
-    async def test_admin_invites_and_the_invitee_lands_on_the_first_run_page(self, browser, mesh):
+    async def test_admin_invites_and_the_invitee_lands_on_the_first_run_page(
+        self, browser: Any, mesh: Mesh
+    ) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         username = f"iris{uuid.uuid4().hex[:6]}"
         async with signed_in_page(browser, mesh, "nadia") as admin:
@@ -87,7 +91,7 @@ class TestInviteToFirstLogin:
 
 
 class TestTeamPage:
-    async def test_lists_own_company_only_and_gives_a_link(self, mesh):
+    async def test_lists_own_company_only_and_gives_a_link(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos", "/team") as c:
             page = c.last_page.text
             assert "Chloe Chen" in page and "Noah Nguyen" not in page
@@ -97,7 +101,7 @@ class TestTeamPage:
             assert made.status_code == 200
             assert _link(made.text).startswith(f"{mesh.portal_url}/join?invitation=")
 
-    async def test_members_do_not_get_the_team_page(self, mesh):
+    async def test_members_do_not_get_the_team_page(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "chloe") as c:
             assert "/team" not in c.last_page.text
             assert (await c.get("/team")).status_code == 404
@@ -108,7 +112,7 @@ class TestTeamPage:
             off = await c.post(f"/team/people/{noah}/active", data={"csrf": csrf, "active": "0"})
             assert off.status_code == 404
 
-    async def test_an_admin_cannot_suspend_or_promote_in_another_company(self, mesh):
+    async def test_an_admin_cannot_suspend_or_promote_in_another_company(self, mesh: Mesh) -> None:
         chloe = mesh.subs["chloe"]
         async with sign_in(mesh, "nadia", "/team") as c:
             csrf = csrf_of(c.last_page.text)
@@ -120,7 +124,7 @@ class TestTeamPage:
             row = c.last_page.text.split(f'id="person-{chloe}"')[1].split("</tr>")[0]
             assert "Suspend Chloe Chen" in row and "Make admin" in row
 
-    async def test_suspend_and_reinstate_a_colleague(self, mesh):
+    async def test_suspend_and_reinstate_a_colleague(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos", "/team") as c:
             page = c.last_page.text
             made = await c.post("/team/invitations", data={"csrf": csrf_of(page)})
@@ -147,7 +151,7 @@ class TestTeamPage:
 
 
 class TestOperatorAddsACompany:
-    async def test_company_and_first_admin_in_one_step(self, mesh):
+    async def test_company_and_first_admin_in_one_step(self, mesh: Mesh) -> None:
         slug = f"globex-{uuid.uuid4().hex[:6]}"
         async with sign_in(mesh, "olivia", "/operator") as c:
             made = await c.post(
@@ -164,13 +168,13 @@ class TestOperatorAddsACompany:
             assert "Partner admin" in made.text
             assert _link(made.text).startswith(f"{mesh.portal_url}/join?invitation=")
 
-    async def test_a_partner_admin_cannot_add_a_company(self, mesh):
+    async def test_a_partner_admin_cannot_add_a_company(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "nadia") as c:
             csrf = csrf_of(c.last_page.text)
             data = {"csrf": csrf, "slug": "nope", "name": "Nope", "admin_email": "a@b.example"}
             assert (await c.post("/operator/partners", data=data)).status_code == 404
 
-    async def test_a_join_link_without_an_invitation_is_explained(self, mesh):
+    async def test_a_join_link_without_an_invitation_is_explained(self, mesh: Mesh) -> None:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as b:
             resp = await b.get("/join")
             assert resp.status_code == 400 and "invitation link is incomplete" in resp.text

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
+from tests.support.text import first_group
 
 
-async def post_form(client, page_path: str, action: str, data: dict):
+async def post_form(client, page_path: str, action: str, data: dict[str, Any]):
     token = csrf_of((await client.get(page_path)).text)
     return await client.post(action, data={**data, "csrf": token})
 
 
 class TestConsoles:
-    async def test_operator_console_is_for_operators_only(self, mesh):
+    async def test_operator_console_is_for_operators_only(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "olivia") as client:
             page = await client.get("/operator")
             assert page.status_code == 200
@@ -22,7 +25,7 @@ class TestConsoles:
             async with sign_in(mesh, username) as client:
                 assert (await client.get("/operator")).status_code == 404, username
 
-    async def test_broker_console_is_for_brokers_and_operators(self, mesh):
+    async def test_broker_console_is_for_brokers_and_operators(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "bruno") as client:
             page = await client.get("/broker")
             assert page.status_code == 200
@@ -31,7 +34,7 @@ class TestConsoles:
             async with sign_in(mesh, username) as client:
                 assert (await client.get("/broker")).status_code == 404, username
 
-    async def test_broker_introduces_two_people_who_then_see_it(self, mesh):
+    async def test_broker_introduces_two_people_who_then_see_it(self, mesh: Mesh) -> None:
         felix, carlos = mesh.subs["felix"], mesh.subs["carlos"]
         async with sign_in(mesh, "bruno") as client:
             page = await client.get("/broker")
@@ -57,7 +60,7 @@ class TestConsoles:
             resp = await post_form(client, "/broker", "/broker/propose", {"a": felix, "b": carlos})
             assert "Not done" in resp.text and "already" in resp.text
 
-    async def test_broker_verifies_a_partner_and_the_badge_shows(self, mesh):
+    async def test_broker_verifies_a_partner_and_the_badge_shows(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "bruno") as client:
             resp = await post_form(
                 client,
@@ -88,13 +91,13 @@ class TestConsoles:
 
 
 class TestProfiles:
-    async def test_a_profile_shows_its_tag_cloud(self, mesh):
+    async def test_a_profile_shows_its_tag_cloud(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             page = await client.get(f"/people/{mesh.subs['noah']}")
             cloud = re.search(r'<ul class="cloud".*?</ul>', page.text, re.S)
             assert cloud and "cold chain" in cloud.group(0)
 
-    async def test_directory_search_and_filters(self, mesh):
+    async def test_directory_search_and_filters(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix") as client:
             page = await client.get("/directory", params={"q": "cold chain"})
             assert page.status_code == 200 and "Noah Nguyen" in page.text
@@ -103,7 +106,7 @@ class TestProfiles:
             page = await client.get("/directory", params={"partner": "contoso"})
             assert "Chloe Chen" in page.text and "Noah Nguyen" not in page.text
 
-    async def test_edit_my_own_profile_only(self, mesh):
+    async def test_edit_my_own_profile_only(self, mesh: Mesh) -> None:
         me, other = mesh.subs["felix"], mesh.subs["chloe"]
         async with sign_in(mesh, "felix") as client:
             refused = await client.get(f"/people/{other}/edit")
@@ -126,7 +129,7 @@ class TestProfiles:
             page = await client.get(f"/people/{other}")
             assert "hacked" not in page.text
 
-    async def test_partner_admins_edit_their_company_only(self, mesh):
+    async def test_partner_admins_edit_their_company_only(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "nadia") as client:
             resp = await post_form(
                 client,
@@ -145,7 +148,7 @@ class TestProfiles:
 
 
 class TestForums:
-    async def test_reply_renders_markdown_safely_with_a_hover_name(self, mesh):
+    async def test_reply_renders_markdown_safely_with_a_hover_name(self, mesh: Mesh) -> None:
         thread = mesh.seeded["thread"]
         async with sign_in(mesh, "felix") as client:
             body = "We can **forecast** demand <script>alert('x')</script>"
@@ -157,7 +160,7 @@ class TestForums:
             assert "<script>alert" not in resp.text
             assert f'data-card="{mesh.subs["felix"]}"' in resp.text
 
-    async def test_an_empty_reply_keeps_the_page_with_an_error(self, mesh):
+    async def test_an_empty_reply_keeps_the_page_with_an_error(self, mesh: Mesh) -> None:
         thread = mesh.seeded["thread"]
         async with sign_in(mesh, "felix") as client:
             resp = await post_form(
@@ -168,7 +171,7 @@ class TestForums:
 
 
 class TestModeration:
-    async def _chloe_post(self, mesh) -> str:
+    async def _chloe_post(self, mesh: Mesh) -> str:
         async with mesh.api() as api:
             view = (
                 await api.get(
@@ -178,8 +181,8 @@ class TestModeration:
         return next(p["id"] for p in view["posts"] if p["author"] == mesh.subs["chloe"])
 
     async def test_a_broker_hides_a_post_members_see_the_notice_and_the_log_has_the_reason(
-        self, mesh
-    ):
+        self, mesh: Mesh
+    ) -> None:
         thread, post = mesh.seeded["thread"], await self._chloe_post(mesh)
         page = f"/threads/{thread}"
         action = f"/threads/{thread}/moderate"
@@ -210,7 +213,7 @@ class TestModeration:
         async with sign_in(mesh, "felix") as client:
             assert "for vaccine parts" in (await client.get(page)).text
 
-    async def test_an_operator_locks_then_unlocks_a_thread(self, mesh):
+    async def test_an_operator_locks_then_unlocks_a_thread(self, mesh: Mesh) -> None:
         thread = mesh.seeded["thread"]
         page, action = f"/threads/{thread}", f"/threads/{thread}/moderate"
         async with sign_in(mesh, "olivia") as client:
@@ -227,7 +230,7 @@ class TestModeration:
                 resp = await post_form(client, page, action, {"action": "unlock"})
                 assert "Lock thread" in resp.text
 
-    async def test_a_moderator_moves_a_thread_to_another_category(self, mesh):
+    async def test_a_moderator_moves_a_thread_to_another_category(self, mesh: Mesh) -> None:
         thread = mesh.seeded["thread"]
         page, action = f"/threads/{thread}", f"/threads/{thread}/moderate"
         async with mesh.api() as api:
@@ -249,7 +252,7 @@ class TestModeration:
             log = (await client.get("/moderation")).text
             assert "→ cold-chain" in log and "→ logistics" in log
 
-    async def test_a_bad_action_keeps_the_page_with_an_error(self, mesh):
+    async def test_a_bad_action_keeps_the_page_with_an_error(self, mesh: Mesh) -> None:
         thread = mesh.seeded["thread"]
         async with sign_in(mesh, "bruno") as client:
             resp = await post_form(
@@ -257,7 +260,7 @@ class TestModeration:
             )
             assert resp.status_code == 422 and "Not done" in resp.text
 
-    async def test_members_and_partner_admins_cannot_moderate(self, mesh):
+    async def test_members_and_partner_admins_cannot_moderate(self, mesh: Mesh) -> None:
         thread, post = mesh.seeded["thread"], await self._chloe_post(mesh)
         for username in ("felix", "nadia"):
             async with sign_in(mesh, username) as client:
@@ -277,7 +280,7 @@ class TestModeration:
 
 
 class TestWorkspaces:
-    async def test_open_a_workspace_seen_by_its_members_only(self, mesh):
+    async def test_open_a_workspace_seen_by_its_members_only(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos") as client:
             resp = await post_form(
                 client,
@@ -289,7 +292,7 @@ class TestWorkspaces:
                 },
             )
             assert resp.status_code == 200
-            workspace = re.search(r"/workspaces/([A-Za-z0-9_-]+)$", str(resp.url)).group(1)
+            workspace = first_group(r"/workspaces/([A-Za-z0-9_-]+)$", str(resp.url))
             resp = await post_form(
                 client,
                 f"/workspaces/{workspace}",
@@ -313,7 +316,7 @@ class TestWorkspaces:
 
 
 class TestDashboardSharing:
-    async def test_shared_with_my_company_and_nobody_else(self, mesh):
+    async def test_shared_with_my_company_and_nobody_else(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             resp = await post_form(
                 client, "/dashboards", "/dashboards", {"title": "Northwind KPIs"}
@@ -348,7 +351,7 @@ class TestDashboardSharing:
             assert (await client.get(path)).status_code == 404
             assert (await client.get(f"{path}/data")).status_code == 404
 
-    async def test_a_widget_needs_a_kind_and_a_source(self, mesh):
+    async def test_a_widget_needs_a_kind_and_a_source(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "noah") as client:
             resp = await post_form(client, "/dashboards", "/dashboards", {"title": "Empty"})
             path = resp.url.path
@@ -365,7 +368,7 @@ CONTROL = re.compile(r"<(input|select|textarea)\b([^>]*)>")
 
 
 class TestAccessibility:
-    async def test_every_form_control_has_a_label(self, mesh):
+    async def test_every_form_control_has_a_label(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "olivia") as client:
             for path in (
                 "/",
@@ -394,7 +397,7 @@ class TestAccessibility:
 
 
 class TestSuggestions:
-    async def test_suggestions_give_their_reasons_as_sentences(self, mesh):
+    async def test_suggestions_give_their_reasons_as_sentences(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "carlos") as client:
             page = await client.get("/introductions")
             found = page.text.split('id="h-sugg"')[1].split("</section>")[0]

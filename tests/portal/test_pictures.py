@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from PIL import Image
 
 from tests.portal.browser import ARTIFACTS, SERIOUS, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, sign_in
+from tests.portal.mesh import Mesh
 
 pytestmark = pytest.mark.browser
 GPS = 0x8825
@@ -31,8 +34,8 @@ def photo_with_gps(width: int = 900, height: int = 600) -> bytes:
 
 class TestAvatarUpload:
     async def test_upload_shows_the_picture_everywhere_without_its_location(
-        self, browser, mesh, tmp_path
-    ):
+        self, browser: Any, mesh: Mesh, tmp_path: Path
+    ) -> None:
         carlos = mesh.subs["carlos"]
         upload = tmp_path / "me.jpg"
         upload.write_bytes(photo_with_gps())
@@ -70,7 +73,9 @@ class TestAvatarUpload:
         async with httpx.AsyncClient(base_url=mesh.portal_url) as anonymous:
             assert (await anonymous.get(src)).status_code in (302, 303, 401)
 
-    async def test_bad_files_get_a_readable_message(self, browser, mesh, tmp_path):
+    async def test_bad_files_get_a_readable_message(
+        self, browser: Any, mesh: Mesh, tmp_path: Path
+    ) -> None:
         felix = mesh.subs["felix"]
         text = tmp_path / "not-a-picture.png"
         text.write_bytes(b"this is a text file with a picture's name")
@@ -89,7 +94,7 @@ class TestAvatarUpload:
                 assert said in await alert.inner_text()
             assert await page.locator("main h1 img.avatar").count() == 0
 
-    async def test_nobody_changes_another_persons_picture(self, mesh):
+    async def test_nobody_changes_another_persons_picture(self, mesh: Mesh) -> None:
         carlos = mesh.subs["carlos"]
         image = base64.b64encode(photo_with_gps()).decode()
         async with mesh.api() as api:
@@ -118,7 +123,9 @@ class TestAvatarUpload:
 
 
 class TestLogoUpload:
-    async def test_a_partner_admin_uploads_the_company_logo(self, browser, mesh, tmp_path):
+    async def test_a_partner_admin_uploads_the_company_logo(
+        self, browser: Any, mesh: Mesh, tmp_path: Path
+    ) -> None:
         logo = tmp_path / "logo.png"
         out = io.BytesIO()
         Image.new("RGBA", (800, 200), (20, 90, 160, 255)).save(out, "PNG")

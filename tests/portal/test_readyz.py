@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from sqlalchemy import make_url
@@ -13,7 +15,7 @@ from tests.support.tcpproxy import TcpProxy
 
 
 @pytest.fixture
-async def proxied_postgres(postgres_admin_url):
+async def proxied_postgres(postgres_admin_url: str | None):
     if not postgres_admin_url:
         pytest.skip("a database outage needs PostgreSQL: set PARTNERMESH_TEST_POSTGRES_URL")
     url, name = await infra.create_pg_database(postgres_admin_url)
@@ -29,14 +31,14 @@ async def readyz(base: str) -> httpx.Response:
         return await http.get(f"{base}/readyz")
 
 
-async def test_ready_on_its_migrated_database(tmp_path):
+async def test_ready_on_its_migrated_database(tmp_path: Path) -> None:
     settings = PortalSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'portal.db'}")
     async with infra.serve_app(create_app(settings)) as base:
         resp = await readyz(base)
     assert resp.status_code == 200 and resp.json() == {"status": "ready"}
 
 
-async def test_not_ready_while_its_database_does_not_answer(proxied_postgres):
+async def test_not_ready_while_its_database_does_not_answer(proxied_postgres) -> None:
     url, proxy = proxied_postgres
     async with infra.serve_app(create_app(PortalSettings(database_url=url))) as base:
         assert (await readyz(base)).status_code == 200

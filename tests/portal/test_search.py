@@ -16,7 +16,7 @@ from identity.cli.devclient import login
 from identity.cli.seed import PASSWORD
 from tests.portal.browser import PHONE, axe_source, axe_violations, signed_in_page
 from tests.portal.login import csrf_of, sign_in
-from tests.portal.mesh import CLI_REDIRECT
+from tests.portal.mesh import CLI_REDIRECT, Mesh
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WS = "collaboration.search.content"
@@ -31,7 +31,7 @@ async def _ok(resp) -> Any:
     return resp.json()
 
 
-async def _search(mesh, who: str, q: str, **params: Any) -> dict[str, Any]:
+async def _search(mesh: Mesh, who: str, q: str, **params: Any) -> dict[str, Any]:
     async with mesh.api() as api:
         resp = await api.get("/search/content", params={"q": q, **params}, headers=mesh.bearer(who))
         return await _ok(resp)
@@ -42,7 +42,7 @@ def _found(result: dict[str, Any]) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-async def corpus(mesh) -> dict[str, Any]:
+async def corpus(mesh: Mesh) -> dict[str, Any]:
     """A private northwind–contoso workspace with a thread, a post and a note carrying a word
     of their own (and another workspace of those who are not its members); a forum post
     hidden by a moderator; and text for the wildcard checks."""
@@ -133,7 +133,9 @@ async def corpus(mesh) -> dict[str, Any]:
 
 
 class TestContentSearch:
-    async def test_members_find_workspace_content_of_every_kind(self, mesh, corpus):
+    async def test_members_find_workspace_content_of_every_kind(
+        self, mesh: Mesh, corpus: dict[str, Any]
+    ) -> None:
         result = await _search(mesh, "nadia", corpus["words"]["ws"])
         assert _found(result) == {
             "thread": {corpus["thread"]},
@@ -146,18 +148,22 @@ class TestContentSearch:
         assert result["words"] == [corpus["words"]["ws"]]
 
     @pytest.mark.parametrize("who", ["fatima", "olivia", "bruno", "noah"])
-    async def test_non_members_find_nothing_of_a_workspace(self, mesh, corpus, who):
+    async def test_non_members_find_nothing_of_a_workspace(
+        self, mesh: Mesh, corpus: dict[str, Any], who: str
+    ) -> None:
         """Not another company, not the operator, not a broker, not a colleague outside it."""
         result = await _search(mesh, who, corpus["words"]["ws"])
         assert _found(result) == {"thread": set(), "post": set(), "note": set()}
         assert all(g["total"] == 0 for g in result["groups"])
 
     @pytest.mark.parametrize(("who", "sees"), [("felix", True), ("olivia", True), ("chloe", False)])
-    async def test_hidden_posts_for_their_author_and_moderators_only(self, mesh, corpus, who, sees):
+    async def test_hidden_posts_for_their_author_and_moderators_only(
+        self, mesh: Mesh, corpus: dict[str, Any], who: str, sees: bool
+    ) -> None:
         result = await _search(mesh, who, corpus["words"]["hidden"], kind="post")
         assert _found(result) == {"post": {corpus["hidden"]} if sees else set()}
 
-    async def test_words_are_literal_not_patterns(self, mesh, corpus):
+    async def test_words_are_literal_not_patterns(self, mesh: Mesh, corpus: dict[str, Any]) -> None:
         w = corpus["words"]["like"]
         assert _found(await _search(mesh, "chloe", f"{w}ax", kind="post"))["post"] == {
             corpus["like"]
@@ -168,7 +174,9 @@ class TestContentSearch:
         found = await _search(mesh, "chloe", f"{w}50%off", kind="post")
         assert _found(found)["post"] == {corpus["like"]}
 
-    async def test_pages_do_not_overlap_and_count_everything(self, mesh, corpus):
+    async def test_pages_do_not_overlap_and_count_everything(
+        self, mesh: Mesh, corpus: dict[str, Any]
+    ) -> None:
         w = corpus["words"]["page"]
         first = await _search(mesh, "noah", w, kind="thread", page=1, page_size=2)
         second = await _search(mesh, "noah", w, kind="thread", page=2, page_size=2)
@@ -180,12 +188,16 @@ class TestContentSearch:
     @pytest.mark.parametrize(
         "params", [{"q": ""}, {"q": "   "}, {"q": "x" * 201}, {"q": "a", "kind": "secret"}]
     )
-    async def test_bad_queries_are_refused_not_failed(self, mesh, params):
+    async def test_bad_queries_are_refused_not_failed(
+        self, mesh: Mesh, params: dict[str, str] | dict[str, Any]
+    ) -> None:
         async with mesh.api() as api:
             resp = await api.get("/search/content", params=params, headers=mesh.bearer("noah"))
         assert resp.status_code in (400, 422), resp.text
 
-    async def test_workspace_content_needs_the_workspace_scope(self, mesh, corpus):
+    async def test_workspace_content_needs_the_workspace_scope(
+        self, mesh: Mesh, corpus: dict[str, Any]
+    ) -> None:
         async with httpx.AsyncClient(timeout=10) as browser:
             tokens = await login(
                 browser, mesh.issuer, "mesh-cli", "nadia", PASSWORD, CLI_REDIRECT, "forum:read"
@@ -198,13 +210,15 @@ class TestContentSearch:
             )
         assert _found(await _ok(resp)) == {"thread": set(), "post": set(), "note": set()}
 
-    async def test_without_a_token_nothing(self, mesh):
+    async def test_without_a_token_nothing(self, mesh: Mesh) -> None:
         async with mesh.api() as api:
             assert (await api.get("/search/content", params={"q": "cold"})).status_code == 401
 
 
 class TestCatalogueSearch:
-    async def test_private_operations_only_for_owner_grantees_and_operators(self, mesh):
+    async def test_private_operations_only_for_owner_grantees_and_operators(
+        self, mesh: Mesh
+    ) -> None:
         word = _word()
         async with sign_in(mesh, "carlos") as admin:
             csrf = csrf_of((await admin.get("/connectors")).text)
@@ -240,7 +254,7 @@ class TestCatalogueSearch:
 
 
 class TestSearchPage:
-    async def test_groups_highlights_and_escapes(self, mesh, corpus):
+    async def test_groups_highlights_and_escapes(self, mesh: Mesh, corpus: dict[str, Any]) -> None:
         w = corpus["words"]["ws"]
         async with sign_in(mesh, "carlos", f"/search?q={w}") as c:
             page = c.last_page.text
@@ -253,14 +267,16 @@ class TestSearchPage:
             assert "Nothing found." in people
             assert "<b>plan</b>" not in page
 
-    async def test_a_kind_pages_through_its_results(self, mesh, corpus):
+    async def test_a_kind_pages_through_its_results(
+        self, mesh: Mesh, corpus: dict[str, Any]
+    ) -> None:
         w = corpus["words"]["page"]
         async with sign_in(mesh, "noah", f"/search?q={w}&kind=threads") as c:
             page = c.last_page.text
             assert page.count('class="hit"') == 3 and 'id="results-people"' not in page
             assert "Page 1 of 1" not in page  # one page: no pager
 
-    async def test_people_and_companies_from_the_directory(self, mesh):
+    async def test_people_and_companies_from_the_directory(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "felix", "/search?q=northwind") as c:
             page = c.last_page.text
             companies = page.split('id="results-companies"')[1].split("</section>")[0]
@@ -268,14 +284,16 @@ class TestSearchPage:
             ops = page.split('id="results-operations"')[1].split("</section>")[0]
             assert "Connector operations" in ops
 
-    async def test_the_box_is_on_every_page(self, mesh):
+    async def test_the_box_is_on_every_page(self, mesh: Mesh) -> None:
         async with sign_in(mesh, "chloe") as c:
             assert 'action="/search" role="search"' in c.last_page.text
 
 
 @pytest.mark.browser
 class TestSearchInTheBrowser:
-    async def test_a_workspace_post_is_found_only_by_its_members(self, browser, mesh, corpus):
+    async def test_a_workspace_post_is_found_only_by_its_members(
+        self, browser: Any, mesh: Mesh, corpus: dict[str, Any]
+    ) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         w = corpus["words"]["ws"]
         axe = axe_source()
@@ -305,7 +323,7 @@ class TestSearchInTheBrowser:
 
 
 class TestHighlight:
-    def test_marks_every_case_and_escapes_the_rest(self):
+    def test_marks_every_case_and_escapes_the_rest(self) -> None:
         from portal.markup import highlight
 
         html = str(highlight("<i>C++</i> and c++ & <script>", ["c++", "<script>"]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from portal.widgets import SOURCES, chart, view
 
 
 @pytest.fixture
-async def db(database_url):
+async def db(database_url: str) -> AsyncIterator[Database]:
     """The portal's own database on each engine."""
     database = Database(database_url, models.metadata)
     await database.create_all()
@@ -25,7 +27,7 @@ async def db(database_url):
     await database.dispose()
 
 
-def _dashboard(id_: str, owner: str, partner: str | None, shared: bool) -> dict:
+def _dashboard(id_: str, owner: str, partner: str | None, shared: bool) -> dict[str, Any]:
     return {
         "id": id_,
         "eco": "acme",
@@ -39,7 +41,9 @@ def _dashboard(id_: str, owner: str, partner: str | None, shared: bool) -> dict:
 
 
 class TestDashboardStore:
-    async def test_visible_to_the_owner_and_when_shared_to_the_owners_company(self, db):
+    async def test_visible_to_the_owner_and_when_shared_to_the_owners_company(
+        self, db: Database
+    ) -> None:
         async with db.transaction() as s:
             await repo.add_dashboard(s, _dashboard("mine", "noah", "northwind", False))
             await repo.add_dashboard(s, _dashboard("shared", "noah", "northwind", True))
@@ -57,17 +61,17 @@ class TestDashboardStore:
 
 
 class TestSessionStore:
-    def store(self, db, idle: int = 3600) -> SessionStore:
+    def store(self, db: Database, idle: int = 3600) -> SessionStore:
         return SessionStore(db, "test-secret", idle, 30)
 
-    async def test_login_state_is_single_use(self, db):
+    async def test_login_state_is_single_use(self, db: Database) -> None:
         store = self.store(db)
         state = await store.begin_login("verifier", "nonce", "/next")
         first = await store.finish_login(state)
         assert first["verifier"] == "verifier" and first["return_to"] == "/next"
         assert await store.finish_login(state) is None
 
-    async def test_sessions_load_by_cookie_and_expire_when_idle(self, db):
+    async def test_sessions_load_by_cookie_and_expire_when_idle(self, db: Database) -> None:
         store = self.store(db, idle=60)
         tokens = TokenSet("access", "refresh", "id", time.time() + 300)
         cookie, session = await store.create(
@@ -81,7 +85,7 @@ class TestSessionStore:
             await repo.update_session(s, session.id, last_seen=time.time() - 120)
         assert await store.load(cookie) is None
 
-    async def test_a_session_sealed_with_another_key_does_not_open(self, db):
+    async def test_a_session_sealed_with_another_key_does_not_open(self, db: Database) -> None:
         tokens = TokenSet("access", None, None, time.time() + 300)
         cookie, _ = await self.store(db).create("acme", "noah", "Noah", None, [], tokens)
         other = SessionStore(db, "another-secret", 3600, 30)
@@ -89,7 +93,7 @@ class TestSessionStore:
 
 
 class TestGatewayCalls:
-    def test_build_fills_the_path_and_keeps_the_rest_as_query_or_body(self):
+    def test_build_fills_the_path_and_keeps_the_rest_as_query_or_body(self) -> None:
         get = build("profile.person.card", "acme", {"person": "a/b", "limit": 5})
         assert get.method == "GET"
         assert get.path == "/v1/ecosystems/acme/people/a%2Fb/card"
@@ -98,7 +102,7 @@ class TestGatewayCalls:
         assert post.path.endswith("/forums/threads/t1/posts")
         assert post.body == {"body": "hi"} and post.query == {}
 
-    def test_unknown_operations_and_missing_parameters_are_clear_errors(self):
+    def test_unknown_operations_and_missing_parameters_are_clear_errors(self) -> None:
         with pytest.raises(ApiError) as unknown:
             build("nope.nothing", "acme", {})
         assert unknown.value.status == 503
@@ -106,7 +110,7 @@ class TestGatewayCalls:
             build("profile.person.get", "acme", {})
         assert missing.value.status == 400
 
-    def test_mashup_results_keep_each_items_own_status(self):
+    def test_mashup_results_keep_each_items_own_status(self) -> None:
         calls = {k: build("collaboration.forums.list_categories", "acme", {}) for k in "abc"}
         doc = {
             "results": [
@@ -121,14 +125,14 @@ class TestGatewayCalls:
 
 
 class TestWidgets:
-    def test_partial_results_say_which_source_failed(self):
+    def test_partial_results_say_which_source_failed(self) -> None:
         widget = {"id": "w", "kind": "number", "title": "T", "sources": ["people", "companies"]}
         failure = ApiError(503, "unavailable", "profile is down")
         out = view(widget, {"people": {"total": 8, "entries": []}, "companies": failure})
         assert out.number == 8
         assert [label for label, _ in out.failures] == [SOURCES["companies"].label]
 
-    def test_counts_by_label_and_charts_scale_to_the_top_value(self):
+    def test_counts_by_label_and_charts_scale_to_the_top_value(self) -> None:
         intros = {
             "introductions": [
                 {"status": "connected"},
@@ -145,7 +149,7 @@ class TestWidgets:
         assert bars[0]["h"] == pytest.approx(2 * bars[1]["h"])
         assert chart([], "line")["bars"] == []
 
-    def test_clouds_merge_and_normalise(self):
+    def test_clouds_merge_and_normalise(self) -> None:
         card = {"cloud": {"terms": [{"term": "a", "weight": 0.5}, {"term": "b", "weight": 0.25}]}}
         out = view(
             {"id": "w", "kind": "cloud", "title": "T", "sources": ["my_cloud"]}, {"my_cloud": card}
@@ -157,17 +161,17 @@ class TestMarkup:
     @pytest.mark.parametrize(
         ("weight", "size"), [(0, 1), (0.3, 2), (0.99, 5), (1.0, 5), ("x", 1), (None, 1), (7, 5)]
     )
-    def test_cloud_sizes(self, weight, size):
+    def test_cloud_sizes(self, weight: int | float | str | None, size: int) -> None:
         assert cloud_size(weight) == size
 
-    def test_markdown_drops_raw_html_and_unsafe_links(self):
+    def test_markdown_drops_raw_html_and_unsafe_links(self) -> None:
         html = str(markdown('<img src=x onerror=alert(1)> [a](javascript:x) [b](https://e.x "t")'))
         assert "<img" not in html and "javascript:x)" in html and 'href="javascript' not in html
         assert 'href="https://e.x"' in html and "nofollow" in html
 
 
 class TestPlainErrors:
-    def test_validation_errors_read_as_a_sentence(self):
+    def test_validation_errors_read_as_a_sentence(self) -> None:
         from portal.api import plain_errors
 
         pattern = "string_pattern_mismatch"
@@ -182,7 +186,7 @@ class TestPlainErrors:
             "limit input should be less than or equal to 100."
         )
 
-    def test_nothing_to_tell(self):
+    def test_nothing_to_tell(self) -> None:
         from portal.api import plain_errors
 
         assert plain_errors(None) is None

@@ -24,13 +24,17 @@ from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support import infra
 from tests.support.services import run_service
-from tests.support.tokens import TokenFactory
+from tests.support.tokens import TestKeys, TokenFactory
 
 DURABLES = ("profile-identity", "profile-matching", "profile-collaboration")
 
 
 @pytest.fixture(scope="module", params=infra.database_engines())
-async def profile_database(request, tmp_path_factory, pg_databases) -> AsyncIterator[str]:
+async def profile_database(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_databases: infra.PgDatabases | None,
+) -> AsyncIterator[str]:
     """One database per test module and engine (tests isolate by ecosystem)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('profile') / 'profile.db'}"
@@ -66,7 +70,9 @@ async def _quiet_durables(nats_url: str, timeout: float = 5.0) -> None:
 
 
 @pytest.fixture(scope="module")
-async def profile(nats_url, profile_database, test_keys) -> AsyncIterator[ServiceRuntime]:
+async def profile(
+    nats_url: str, profile_database: str, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """A real profile service (NATS endpoints, consumers, outbox relay) per module and engine.
 
     Stopped when its module ends, so no other test meets its consumers.
@@ -161,7 +167,7 @@ class Eco:
 
 
 @pytest.fixture
-async def eco(nc, tokens, profile) -> Eco:
+async def eco(nc: Client, tokens: TokenFactory, profile: ServiceRuntime) -> Eco:
     """A fresh ecosystem on the running profile service."""
     return Eco(nc, tokens, profile)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from contracts.claims import Role
 from contracts.v1 import profile as c
 from contracts.v1.collaboration import ContentCreated, ContentData, ContentEdited, ContentHidden
+from mesh.runtime import ServiceRuntime
 from services.profile.models import cloud_terms, content_terms, contents, corpus_terms
+from tests.profile.conftest import Eco
 
 COMMON = "Quick project update for our partner meeting next week."
 CORPUS = {
@@ -26,17 +29,17 @@ CORPUS = {
 
 
 def content(
-    eco,
+    eco: Eco,
     cid,
     author,
     partner,
     text,
     *,
     cls=ContentCreated,
-    title="",
+    title: str = "",
     workspace=None,
     audience=(),
-    hidden=False,
+    hidden: bool = False,
     time=None,
 ):
     data = ContentData(
@@ -54,7 +57,7 @@ def content(
     return cls(ecosystem=eco.name, partner=partner, data=data, **extra)
 
 
-async def _corpus(eco) -> None:
+async def _corpus(eco: Eco) -> None:
     partners = {
         "anna": "northwind",
         "noah": "northwind",
@@ -75,7 +78,7 @@ def terms(card) -> dict[str, float]:
     return {t.term: t.weight for t in card.cloud.terms}
 
 
-async def _state(rt, eco) -> list:
+async def _state(rt, eco: Eco) -> list[Any]:
     async with rt.db.engine.connect() as conn:
         out = []
         for table in (cloud_terms, corpus_terms, content_terms, contents):
@@ -86,7 +89,7 @@ async def _state(rt, eco) -> list:
 
 
 class TestDistinctiveTerms:
-    async def test_distinctive_terms_rise_and_common_words_do_not(self, eco):
+    async def test_distinctive_terms_rise_and_common_words_do_not(self, eco: Eco) -> None:
         await _corpus(eco)
         card = await eco.call(c.PERSON_CARD, "fred", person="anna", limit=8)
         weights = terms(card)
@@ -101,12 +104,12 @@ class TestDistinctiveTerms:
         # stop words never show, and phrases cover their words
         assert not {"the", "our", "every", "cold", "chain"} & set(weights)
 
-    async def test_each_persons_cloud_is_their_own(self, eco):
+    async def test_each_persons_cloud_is_their_own(self, eco: Eco) -> None:
         await _corpus(eco)
         fred = terms(await eco.call(c.PERSON_CARD, "anna", person="fred"))
         assert "forecasting" in fred and "cold chain" not in fred
 
-    async def test_company_cloud_sums_its_people(self, eco):
+    async def test_company_cloud_sums_its_people(self, eco: Eco) -> None:
         await _corpus(eco)
         card = await eco.call(c.COMPANY_CARD, "fred", partner="northwind", limit=30)
         found = terms(card)
@@ -115,7 +118,7 @@ class TestDistinctiveTerms:
 
 
 class TestVisibility:
-    async def test_workspace_writing_only_for_its_audience(self, eco):
+    async def test_workspace_writing_only_for_its_audience(self, eco: Eco) -> None:
         await _corpus(eco)
         note = "Blockchain provenance pilot. Blockchain provenance ledger for pallets."
         await eco.publish(
@@ -135,7 +138,7 @@ class TestVisibility:
             assert ("blockchain provenance" in terms(card)) is sees, viewer
             assert card.cloud.posts == (7 if sees else 6), viewer
 
-    async def test_hidden_content_never_counts(self, eco):
+    async def test_hidden_content_never_counts(self, eco: Eco) -> None:
         await _corpus(eco)
         await eco.publish(content(eco, "spam", "anna", "northwind", "Cheap watches cheap watches"))
         await eco.settle()
@@ -157,7 +160,7 @@ class TestVisibility:
             assert not {"cheap", "watches", "cheap watches"} & set(terms(card))
             assert card.cloud.posts == 6
 
-    async def test_private_profile_fields_stay_out_of_others_clouds(self, eco):
+    async def test_private_profile_fields_stay_out_of_others_clouds(self, eco: Eco) -> None:
         await _corpus(eco)
         await eco.call(
             c.UPDATE_PERSON,
@@ -173,7 +176,7 @@ class TestVisibility:
 
 
 class TestIncrementalUpdates:
-    async def test_edits_replace_what_a_post_contributed(self, eco):
+    async def test_edits_replace_what_a_post_contributed(self, eco: Eco) -> None:
         await _corpus(eco)
         await eco.publish(
             content(
@@ -189,7 +192,7 @@ class TestIncrementalUpdates:
         found = terms(await eco.call(c.PERSON_CARD, "fred", person="anna", limit=50))
         assert "drone" in found and "audits" not in found
 
-    async def test_an_older_event_does_not_undo_a_newer_state(self, eco):
+    async def test_an_older_event_does_not_undo_a_newer_state(self, eco: Eco) -> None:
         await _corpus(eco)
         old = datetime.now(UTC) - timedelta(hours=1)
         await eco.publish(
@@ -208,7 +211,9 @@ class TestIncrementalUpdates:
             await eco.call(c.PERSON_CARD, "fred", person="anna", limit=50)
         )
 
-    async def test_events_replayed_twice_change_nothing(self, eco, profile):
+    async def test_events_replayed_twice_change_nothing(
+        self, eco: Eco, profile: ServiceRuntime
+    ) -> None:
         await _corpus(eco)
         edit = content(
             eco, "anna-1", "anna", "northwind", "Temperature logging, again.", cls=ContentEdited

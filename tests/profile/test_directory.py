@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import profile as c
 from mesh.client import request_raw
 from mesh.errors import MeshError
+from tests.profile.conftest import Eco
 
 PEOPLE = {
     "anna": (
@@ -69,7 +71,7 @@ PEOPLE = {
 }
 
 
-async def _directory(eco) -> None:
+async def _directory(eco: Eco) -> None:
     for who, (partner, name, _) in PEOPLE.items():
         await eco.register(who, partner, Role.MEMBER, name=name)
     eco.people["bruno"] = ("acme-hq", [Role.MEMBER, Role.BROKER])
@@ -79,36 +81,36 @@ async def _directory(eco) -> None:
         await eco.call(c.UPDATE_PERSON, who, person=who, **fields)
 
 
-async def ids(eco, who: str = "fred", **query) -> list[str]:
+async def ids(eco: Eco, who: str = "fred", **query: Any) -> list[str]:
     page = await eco.call(c.DIRECTORY, who, **query)
     return [e.id for e in page.entries]
 
 
 class TestFullText:
-    async def test_words_match_through_stems(self, eco):
+    async def test_words_match_through_stems(self, eco: Eco) -> None:
         await _directory(eco)
         assert set(await ids(eco, q="logistics")) == {"anna", "noah"}
         assert await ids(eco, q="cold chains") == ["anna"]
         assert await ids(eco, q="welding automation") == ["cleo"]
         assert await ids(eco, q="marin") == ["cleo"]  # names are searchable
 
-    async def test_the_last_word_matches_as_a_prefix(self, eco):
+    async def test_the_last_word_matches_as_a_prefix(self, eco: Eco) -> None:
         await _directory(eco)
         assert await ids(eco, q="foreca") == ["fred"]
         assert await ids(eco, q="inject mould") == ["carl"]
 
-    async def test_relevance_puts_the_stronger_match_first(self, eco):
+    async def test_relevance_puts_the_stronger_match_first(self, eco: Eco) -> None:
         await _directory(eco)
         assert (await ids(eco, q="logistics", sort="relevance"))[0] == "anna"
 
-    async def test_no_match_is_an_empty_page(self, eco):
+    async def test_no_match_is_an_empty_page(self, eco: Eco) -> None:
         await _directory(eco)
         page = await eco.call(c.DIRECTORY, "fred", q="submarine")
         assert (page.total, page.entries) == (0, [])
 
 
 class TestFilters:
-    async def test_industry_region_skill_partner(self, eco):
+    async def test_industry_region_skill_partner(self, eco: Eco) -> None:
         await _directory(eco)
         assert await ids(eco, industry="manufacturing", sort="name") == ["carl", "cleo"]
         assert await ids(eco, skill="cold chain") == ["anna"]
@@ -116,7 +118,7 @@ class TestFilters:
         assert await ids(eco, q="engineer", industry="Manufacturing") == ["carl"]
         assert await ids(eco, industry="Logistics", region="Benelux") == ["noah"]
 
-    async def test_verified_filter(self, eco):
+    async def test_verified_filter(self, eco: Eco) -> None:
         await _directory(eco)
         await eco.call(c.VERIFY_PERSON, "bruno", person="carl", note="met at the fair")
         assert await ids(eco, verified=True) == ["carl"]
@@ -124,7 +126,7 @@ class TestFilters:
         entry = (await eco.call(c.DIRECTORY, "fred", q="moulding")).entries[0]
         assert entry.verified is True
 
-    async def test_pages_and_sorting(self, eco):
+    async def test_pages_and_sorting(self, eco: Eco) -> None:
         await _directory(eco)
         first = await eco.call(c.DIRECTORY, "fred", sort="name", page_size=2)
         second = await eco.call(c.DIRECTORY, "fred", sort="name", page_size=2, page=2)
@@ -135,7 +137,7 @@ class TestFilters:
         await eco.call(c.UPDATE_PERSON, "noah", person="noah", headline="Customs lead")
         assert (await ids(eco, sort="recent"))[0] == "noah"
 
-    async def test_bad_query_is_a_validation_error(self, eco):
+    async def test_bad_query_is_a_validation_error(self, eco: Eco) -> None:
         await _directory(eco)
         for bad in ({"page": 0}, {"page_size": 500}, {"sort": "random"}, {"kind": "robot"}):
             payload = json.dumps({"eco": eco.name, **bad}).encode()
@@ -145,7 +147,7 @@ class TestFilters:
 
 
 class TestVisibility:
-    async def test_hidden_fields_neither_match_nor_show(self, eco):
+    async def test_hidden_fields_neither_match_nor_show(self, eco: Eco) -> None:
         await _directory(eco)
         # cleo's region is private, her bio is for her company only
         assert "cleo" not in await ids(eco, "fred", region="Nordics")
@@ -158,7 +160,7 @@ class TestVisibility:
         own = (await eco.call(c.DIRECTORY, "cleo", q="welding")).entries[0]
         assert own.regions == ["Nordics"]
 
-    async def test_all_words_may_come_from_fields_of_one_tier(self, eco):
+    async def test_all_words_may_come_from_fields_of_one_tier(self, eco: Eco) -> None:
         await _directory(eco)
         # "zeppelin" is in a company-only field, "welding" in a public one
         assert await ids(eco, "carl", q="welding zeppelin") == ["cleo"]
@@ -166,7 +168,7 @@ class TestVisibility:
 
 
 class TestCompanies:
-    async def test_company_directory(self, eco):
+    async def test_company_directory(self, eco: Eco) -> None:
         await _directory(eco)
         await eco.call(
             c.UPDATE_COMPANY,

@@ -12,30 +12,32 @@ from contracts.v1 import profile as c
 from contracts.v1.identity import PersonData, PersonRegistered
 from contracts.v1.matching import IntroductionConnected, IntroductionData
 from mesh.errors import MeshError
+from mesh.runtime import ServiceRuntime
 from services.profile.models import connections, persons
+from tests.profile.conftest import Eco
 
 
-async def published(eco, event_type) -> int:
+async def published(eco: Eco, event_type) -> int:
     """How many events of ``event_type`` this ecosystem has in the stream."""
     subject = event_subject(eco.name, event_type.model_fields["type"].default)
     info = await eco.js.stream_info(EVENT_STREAM, subjects_filter=subject)
     return (info.state.subjects or {}).get(subject, 0)
 
 
-async def relayed(profile) -> None:
+async def relayed(profile: ServiceRuntime) -> None:
     """Wait until the outbox relay has published everything committed so far."""
     while await profile.relay.pending():
         await asyncio.sleep(0.02)
 
 
-async def count(profile, table, eco) -> int:
+async def count(profile: ServiceRuntime, table, eco: Eco) -> int:
     query = select(func.count()).select_from(table).where(table.c.eco == eco.name)
     async with profile.db.engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())
 
 
 class TestPublished:
-    async def test_person_updates_carry_public_fields_only(self, eco):
+    async def test_person_updates_carry_public_fields_only(self, eco: Eco) -> None:
         await eco.register("anna", "northwind")
         await eco.settle()
         await eco.call(
@@ -52,7 +54,7 @@ class TestPublished:
         assert event.data.bio == "" and event.data.needs == []
         assert event.subject == "anna" and event.partner == "northwind"
 
-    async def test_company_updates_carry_public_fields_only(self, eco):
+    async def test_company_updates_carry_public_fields_only(self, eco: Eco) -> None:
         await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN)
         await eco.settle()
         await eco.call(
@@ -66,7 +68,9 @@ class TestPublished:
         event = await eco.last_event(c.CompanyProfileUpdated)
         assert event.data.description == "Carrier" and event.data.size is None
 
-    async def test_a_refused_edit_publishes_nothing(self, eco, profile):
+    async def test_a_refused_edit_publishes_nothing(
+        self, eco: Eco, profile: ServiceRuntime
+    ) -> None:
         await eco.register("anna", "northwind")
         await eco.register("carl", "contoso")
         await eco.settle()
@@ -82,7 +86,9 @@ class TestPublished:
 
 
 class TestReplays:
-    async def test_registrations_replayed_twice_change_nothing(self, eco, profile):
+    async def test_registrations_replayed_twice_change_nothing(
+        self, eco: Eco, profile: ServiceRuntime
+    ) -> None:
         registered = PersonRegistered(
             ecosystem=eco.name, data=PersonData(person="anna", partner="northwind", name="Anna")
         )
@@ -103,13 +109,15 @@ class TestReplays:
         assert await eco.call(c.GET_PERSON, "anna", person="anna") == view
         assert await published(eco, c.PersonProfileUpdated) == events_before
 
-    async def test_a_renamed_person_is_followed(self, eco):
+    async def test_a_renamed_person_is_followed(self, eco: Eco) -> None:
         await eco.register("anna", "northwind", name="Anna Berg")
         await eco.register("anna", "northwind", name="Anna Lind")
         await eco.settle()
         assert (await eco.call(c.GET_PERSON, "anna", person="anna")).name == "Anna Lind"
 
-    async def test_connections_replayed_twice_change_nothing(self, eco, profile):
+    async def test_connections_replayed_twice_change_nothing(
+        self, eco: Eco, profile: ServiceRuntime
+    ) -> None:
         await eco.register("anna", "northwind")
         await eco.register("cleo", "contoso")
         connected = IntroductionConnected(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -15,6 +16,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import profile as c
 from contracts.v1 import profile_images as pi
 from mesh.errors import MeshError
+from tests.profile.conftest import Eco
 
 GPS = 0x8825  # the EXIF tag that points at the GPS block
 
@@ -37,14 +39,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-async def _denied(eco, op, who, code: ErrorCode, **body) -> MeshError:
+async def _denied(eco: Eco, op, who, code: ErrorCode, **body: Any) -> MeshError:
     with pytest.raises(MeshError) as err:
         await eco.call(op, who, **body)
     assert err.value.code is code, err.value
     return err.value
 
 
-async def _people(eco) -> None:
+async def _people(eco: Eco) -> None:
     await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN, name="Anna Berg")
     await eco.register("noah", "northwind")
     await eco.register("carl", "contoso", Role.MEMBER, Role.PARTNER_ADMIN)
@@ -52,7 +54,7 @@ async def _people(eco) -> None:
 
 
 class TestAvatar:
-    async def test_upload_resizes_and_strips_the_gps_position(self, eco):
+    async def test_upload_resizes_and_strips_the_gps_position(self, eco: Eco) -> None:
         await _people(eco)
         upload = photo()
         assert Image.open(io.BytesIO(upload)).getexif().get_ifd(GPS), "the fixture has GPS"
@@ -73,7 +75,9 @@ class TestAvatar:
         images = {e.id: e.image for e in page.entries}
         assert images["anna"] == view.avatar and images["noah"] is None
 
-    async def test_a_new_upload_replaces_the_old_and_small_pictures_are_not_enlarged(self, eco):
+    async def test_a_new_upload_replaces_the_old_and_small_pictures_are_not_enlarged(
+        self, eco: Eco
+    ) -> None:
         await _people(eco)
         first = await eco.call(pi.SET_AVATAR, "noah", person="noah", image=b64(photo()))
         small = photo(120, 90, "PNG", gps=False)
@@ -82,7 +86,7 @@ class TestAvatar:
         stored = await eco.call(pi.GET_AVATAR, "anna", person="noah")
         assert stored.hash == second.avatar and (stored.width, stored.height) == (90, 90)
 
-    async def test_bad_files_are_refused_with_a_reason(self, eco):
+    async def test_bad_files_are_refused_with_a_reason(self, eco: Eco) -> None:
         await _people(eco)
         refused = {
             "text": b"hello, not a picture at all",
@@ -104,7 +108,7 @@ class TestAvatar:
         )
         await _denied(eco, pi.GET_AVATAR, "noah", ErrorCode.NOT_FOUND, person="anna")
 
-    async def test_a_decompression_bomb_is_refused_before_it_is_decoded(self, eco):
+    async def test_a_decompression_bomb_is_refused_before_it_is_decoded(self, eco: Eco) -> None:
         await _people(eco)
         out = io.BytesIO()
         Image.new("1", (10_000, 10_000)).save(out, "PNG")  # 100 megapixels in a few KiB
@@ -122,7 +126,7 @@ class TestAvatar:
         )  # fmt: skip
         assert "too many pixels" in err.detail and "24 megapixels" in err.detail
 
-    async def test_nobody_changes_another_persons_picture(self, eco):
+    async def test_nobody_changes_another_persons_picture(self, eco: Eco) -> None:
         await _people(eco)
         for who in ("noah", "carl"):  # a colleague, another company's admin
             err = await _denied(
@@ -133,7 +137,7 @@ class TestAvatar:
 
 
 class TestLogo:
-    async def test_the_company_admin_uploads_a_logo_kept_whole(self, eco):
+    async def test_the_company_admin_uploads_a_logo_kept_whole(self, eco: Eco) -> None:
         await _people(eco)
         wide = photo(1000, 250, "PNG", gps=False)
         view = await eco.call(pi.SET_LOGO, "anna", partner="northwind", image=b64(wide))
@@ -142,7 +146,7 @@ class TestLogo:
         assert (stored.width, stored.height) == (256, 64)  # the whole logo, not a crop
         assert (await eco.call(c.GET_COMPANY, "carl", partner="northwind")).logo == view.logo
 
-    async def test_members_and_other_admins_cannot(self, eco):
+    async def test_members_and_other_admins_cannot(self, eco: Eco) -> None:
         await _people(eco)
         for who, partner in (("noah", "northwind"), ("carl", "northwind")):
             err = await _denied(

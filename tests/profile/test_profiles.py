@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from nats.aio.client import Client
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
@@ -12,7 +14,9 @@ from contracts.v1 import profile as c
 from contracts.v1.matching import IntroductionConnected, IntroductionData
 from mesh.client import call, request_raw
 from mesh.errors import MeshError
+from mesh.runtime import ServiceRuntime
 from tests.profile.conftest import Eco
+from tests.support.tokens import TokenFactory
 
 LEVELS = {
     "headline": "ecosystem",
@@ -22,7 +26,7 @@ LEVELS = {
 }
 
 
-async def _people(eco) -> None:
+async def _people(eco: Eco) -> None:
     """anna (northwind admin), noah (northwind), carl (contoso), cleo (contoso, connected)."""
     await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN, name="Anna Berg")
     await eco.register("noah", "northwind")
@@ -55,7 +59,9 @@ async def _people(eco) -> None:
     )
 
 
-async def _denied(eco, op, who, code: ErrorCode, token: str | None = None, **body) -> MeshError:
+async def _denied(
+    eco: Eco, op, who, code: ErrorCode, token: str | None = None, **body: Any
+) -> MeshError:
     with pytest.raises(MeshError) as err:
         if token is not None:
             await call(eco.nc, op, {"eco": eco.name, **body}, token)
@@ -66,7 +72,7 @@ async def _denied(eco, op, who, code: ErrorCode, token: str | None = None, **bod
 
 
 class TestStubs:
-    async def test_people_and_companies_exist_before_they_fill_anything_in(self, eco):
+    async def test_people_and_companies_exist_before_they_fill_anything_in(self, eco: Eco) -> None:
         await eco.register("anna", "northwind", name="Anna Berg")
         await eco.settle()
         view = await eco.call(c.GET_PERSON, "anna", person="anna")
@@ -81,7 +87,7 @@ class TestStubs:
         created = await eco.last_event(c.PersonProfileUpdated)
         assert created.data.person == "anna" and created.data.name == "Anna Berg"
 
-    async def test_unknown_person_and_company_are_404(self, eco):
+    async def test_unknown_person_and_company_are_404(self, eco: Eco) -> None:
         await eco.register("anna", "northwind")
         await eco.settle()
         await _denied(eco, c.GET_PERSON, "anna", ErrorCode.NOT_FOUND, person="ghost")
@@ -90,7 +96,7 @@ class TestStubs:
 
 
 class TestFieldVisibility:
-    async def test_each_viewer_sees_exactly_their_levels(self, eco):
+    async def test_each_viewer_sees_exactly_their_levels(self, eco: Eco) -> None:
         await _people(eco)
         seen = {}
         for viewer in ("anna", "noah", "cleo", "carl", "bruno"):
@@ -102,20 +108,20 @@ class TestFieldVisibility:
         assert seen["carl"] == {"headline"}  # cleo's colleague, not connected
         assert seen["bruno"] == {"headline"}  # a broker sees no more than anyone else
 
-    async def test_only_the_owner_sees_the_visibility_settings(self, eco):
+    async def test_only_the_owner_sees_the_visibility_settings(self, eco: Eco) -> None:
         await _people(eco)
         own = await eco.call(c.GET_PERSON, "anna", person="anna")
         assert own.visibility["bio"] == "private"
         other = await eco.call(c.GET_PERSON, "noah", person="anna")
         assert other.visibility is None
 
-    async def test_card_headline_follows_visibility(self, eco):
+    async def test_card_headline_follows_visibility(self, eco: Eco) -> None:
         await _people(eco)
         await eco.call(c.UPDATE_PERSON, "anna", person="anna", visibility={"headline": "company"})
         assert (await eco.call(c.PERSON_CARD, "noah", person="anna")).headline == "Cold chain lead"
         assert (await eco.call(c.PERSON_CARD, "carl", person="anna")).headline is None
 
-    async def test_company_fields_by_tier(self, eco):
+    async def test_company_fields_by_tier(self, eco: Eco) -> None:
         await _people(eco)
         await eco.call(
             c.UPDATE_COMPANY,
@@ -142,12 +148,12 @@ class TestFieldVisibility:
 
 
 class TestEdits:
-    async def test_patch_keeps_omitted_fields(self, eco):
+    async def test_patch_keeps_omitted_fields(self, eco: Eco) -> None:
         await _people(eco)
         view = await eco.call(c.UPDATE_PERSON, "anna", person="anna", regions=["Nordics"])
         assert view.regions == ["Nordics"] and view.headline == "Cold chain lead"
 
-    async def test_nobody_edits_someone_elses_profile(self, eco):
+    async def test_nobody_edits_someone_elses_profile(self, eco: Eco) -> None:
         await _people(eco)
         for who in ("noah", "carl", "bruno"):
             await _denied(
@@ -165,7 +171,7 @@ class TestEdits:
         )
         assert (await eco.call(c.GET_PERSON, "anna", person="anna")).headline == "Cold chain lead"
 
-    async def test_only_the_partners_admin_edits_the_company(self, eco):
+    async def test_only_the_partners_admin_edits_the_company(self, eco: Eco) -> None:
         await _people(eco)
         await _denied(
             eco, c.UPDATE_COMPANY, "noah", ErrorCode.FORBIDDEN, partner="northwind", description="x"
@@ -186,7 +192,7 @@ class TestEdits:
         view = await eco.call(c.UPDATE_COMPANY, "anna", partner="northwind", description="ok")
         assert view.description == "ok"
 
-    async def test_bad_input_is_refused_and_changes_nothing(self, eco):
+    async def test_bad_input_is_refused_and_changes_nothing(self, eco: Eco) -> None:
         await _people(eco)
         token = eco.token("anna")
         bad = [
@@ -206,7 +212,7 @@ class TestEdits:
 
 
 class TestDenials:
-    async def test_policy_denials(self, eco):
+    async def test_policy_denials(self, eco: Eco) -> None:
         await _people(eco)
         mint = eco.tokens.mint
         cases = [
@@ -232,7 +238,9 @@ class TestDenials:
                     await call(eco.nc, op, {"eco": eco.name, **body}, token)
                 assert err.value.code is code, (op.name, code)
 
-    async def test_another_ecosystems_people_are_not_found(self, eco, nc, tokens, profile):
+    async def test_another_ecosystems_people_are_not_found(
+        self, eco: Eco, nc: Client, tokens: TokenFactory, profile: ServiceRuntime
+    ) -> None:
         await _people(eco)
         other = Eco(nc, tokens, profile)
         await other.register("olga", "globex")

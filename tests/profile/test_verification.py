@@ -9,9 +9,10 @@ from contracts.errors import ErrorCode
 from contracts.v1 import profile as c
 from mesh.client import call
 from mesh.errors import MeshError
+from tests.profile.conftest import Eco
 
 
-async def _setup(eco) -> None:
+async def _setup(eco: Eco) -> None:
     await eco.register("bruno", "acme-hq", Role.MEMBER, Role.BROKER)
     await eco.register("olivia", "acme-hq", Role.MEMBER, Role.OPERATOR)
     await eco.register("anna", "northwind", Role.MEMBER, Role.PARTNER_ADMIN)
@@ -20,7 +21,7 @@ async def _setup(eco) -> None:
 
 
 class TestVerification:
-    async def test_badge_shows_on_profile_card_and_directory(self, eco):
+    async def test_badge_shows_on_profile_card_and_directory(self, eco: Eco) -> None:
         await _setup(eco)
         view = await eco.call(c.VERIFY_PERSON, "bruno", person="anna", note="Met in Oslo")
         assert view.badge.verified and view.badge.by == "bruno"
@@ -33,7 +34,7 @@ class TestVerification:
         assert company.badge.verified
         assert (await eco.call(c.COMPANY_CARD, "carl", partner="northwind")).badge.verified
 
-    async def test_revocation_removes_the_badge(self, eco):
+    async def test_revocation_removes_the_badge(self, eco: Eco) -> None:
         await _setup(eco)
         await eco.call(c.VERIFY_PERSON, "bruno", person="anna", note="ok")
         view = await eco.call(c.REVOKE_PERSON, "bruno", person="anna", note="left the company")
@@ -43,7 +44,7 @@ class TestVerification:
             await eco.call(c.REVOKE_PERSON, "bruno", person="anna")
         assert err.value.code is ErrorCode.CONFLICT
 
-    async def test_every_verification_and_revocation_is_audited(self, eco):
+    async def test_every_verification_and_revocation_is_audited(self, eco: Eco) -> None:
         await _setup(eco)
         await eco.call(c.VERIFY_PERSON, "bruno", person="anna", note="first")
         await eco.call(c.REVOKE_PERSON, "bruno", person="anna", note="second")
@@ -64,7 +65,7 @@ class TestVerification:
 
 class TestDenials:
     @pytest.mark.parametrize("who", ["anna", "carl", "olivia"])
-    async def test_only_brokers_verify(self, eco, who):
+    async def test_only_brokers_verify(self, eco: Eco, who: str) -> None:
         await _setup(eco)
         for op, body in (
             (c.VERIFY_PERSON, {"person": "carl"}),
@@ -76,7 +77,7 @@ class TestDenials:
         assert not (await eco.call(c.GET_PERSON, "carl", person="carl")).badge.verified
         assert (await eco.call(c.AUDIT, "bruno")).entries == []
 
-    async def test_broker_token_needs_its_scope_and_ecosystem(self, eco):
+    async def test_broker_token_needs_its_scope_and_ecosystem(self, eco: Eco) -> None:
         await _setup(eco)
         mint = eco.tokens.mint
         roles = [Role.MEMBER, Role.BROKER]
@@ -94,13 +95,13 @@ class TestDenials:
                 await call(eco.nc, c.VERIFY_PERSON, {"eco": eco.name, "person": "carl"}, token)
             assert err.value.code is ErrorCode.FORBIDDEN
 
-    async def test_members_cannot_read_the_audit(self, eco):
+    async def test_members_cannot_read_the_audit(self, eco: Eco) -> None:
         await _setup(eco)
         with pytest.raises(MeshError) as err:
             await eco.call(c.AUDIT, "anna")
         assert err.value.code is ErrorCode.FORBIDDEN
 
-    async def test_verifying_someone_unknown_is_404(self, eco):
+    async def test_verifying_someone_unknown_is_404(self, eco: Eco) -> None:
         await _setup(eco)
         with pytest.raises(MeshError) as err:
             await eco.call(c.VERIFY_PERSON, "bruno", person="ghost")

@@ -39,7 +39,9 @@ class Generated:
 
 
 @pytest.fixture(scope="package")
-def sdk_mesh(tmp_path_factory, demo_hashes) -> Iterator[Mesh]:
+def sdk_mesh(
+    tmp_path_factory: pytest.TempPathFactory, demo_hashes: dict[str, str]
+) -> Iterator[Mesh]:
     """The seeded mesh, serving on free loopback ports, for every test of this package."""
     runner = MeshThread(tmp_path_factory.mktemp("sdk-mesh"), demo_hashes)
     mesh = runner.start()
@@ -50,7 +52,7 @@ def sdk_mesh(tmp_path_factory, demo_hashes) -> Iterator[Mesh]:
 
 
 @pytest.fixture(scope="package")
-def live_openapi(sdk_mesh, tmp_path_factory) -> Path:
+def live_openapi(sdk_mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The document the running gateway serves, as a client's developer would fetch it."""
     resp = httpx.get(f"{sdk_mesh.gateway_url}/openapi.json", timeout=30)
     assert resp.status_code == 200, resp.text
@@ -65,7 +67,7 @@ def _tools_path() -> str:
 
 
 @pytest.fixture(scope="package")
-def python_client(live_openapi, tmp_path_factory) -> Generated:
+def python_client(live_openapi: Path, tmp_path_factory: pytest.TempPathFactory) -> Generated:
     """``openapi-python-client generate`` into a package named ``pmclient``."""
     out = tmp_path_factory.mktemp("python-sdk") / "pmclient"
     done = subprocess.run(
@@ -123,7 +125,7 @@ def npm_tools() -> Path:
 
 
 @pytest.fixture(scope="package")
-def typescript_types(live_openapi, tmp_path_factory) -> Generated:
+def typescript_types(live_openapi: Path, tmp_path_factory: pytest.TempPathFactory) -> Generated:
     """``openapi-typescript`` into ``api.ts``."""
     out = tmp_path_factory.mktemp("ts-sdk") / "api.ts"
     done = subprocess.run(

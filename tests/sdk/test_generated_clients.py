@@ -9,12 +9,14 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import httpx
 import pytest
 
-from tests.sdk.conftest import npm_tools
+from tests.portal.mesh import Mesh
+from tests.sdk.conftest import Generated, npm_tools
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 # The lines openapi-typescript prints when all is well: its name, then source → output.
@@ -23,7 +25,7 @@ TS_BANNER = re.compile(r"^(✨ openapi-typescript \S+|🚀 \S+ → \S+ \[[\d.]+m
 PY_BANNER = re.compile(r"^(Generating .*|)$")
 
 
-def generated_package(python_client) -> ModuleType:
+def generated_package(python_client: Generated) -> ModuleType:
     sys.path.insert(0, str(python_client.path.parent))
     try:
         return importlib.import_module("pmclient")
@@ -45,7 +47,7 @@ def northwind_token(mesh) -> str:
 
 
 class TestGeneration:
-    def test_python_client_generates_without_a_warning(self, python_client):
+    def test_python_client_generates_without_a_warning(self, python_client: Generated) -> None:
         said = [line for line in python_client.output.splitlines() if not PY_BANNER.match(line)]
         assert said == [], python_client.output
         models = {p.stem for p in (python_client.path / "models").glob("*.py")}
@@ -53,14 +55,18 @@ class TestGeneration:
         assert {"audit_log", "verification_audit_entry", "introduction_history_entry"} <= models
         assert not any("contracts" in m for m in models)
 
-    def test_python_client_has_every_operation(self, python_client, live_openapi):
+    def test_python_client_has_every_operation(
+        self, python_client: Generated, live_openapi: Path
+    ) -> None:
         doc = json.loads(live_openapi.read_text())
         operations = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
         modules = {p.stem for p in (python_client.path / "api").rglob("*.py")} - {"__init__"}
         expected = {re.sub(r"[^a-z0-9]+", "_", o.lower()) for o in operations}
         assert modules == expected
 
-    def test_typescript_types_generate_without_a_warning_and_compile(self, typescript_types):
+    def test_typescript_types_generate_without_a_warning_and_compile(
+        self, typescript_types: Generated
+    ) -> None:
         said = [line for line in typescript_types.output.splitlines() if not TS_BANNER.match(line)]
         assert said == [], typescript_types.output
         text = typescript_types.path.read_text()
@@ -76,7 +82,9 @@ class TestGeneration:
 
 
 class TestPythonClientAgainstTheMesh:
-    def test_directory_with_a_client_credentials_token(self, sdk_mesh, python_client):
+    def test_directory_with_a_client_credentials_token(
+        self, sdk_mesh: Mesh, python_client: Generated
+    ) -> None:
         pm = generated_package(python_client)
         search = importlib.import_module("pmclient.api.profile.profile_directory_search")
         kind = importlib.import_module("pmclient.models.profile_directory_search_kind")
@@ -91,7 +99,7 @@ class TestPythonClientAgainstTheMesh:
         assert {"northwind", "contoso", "fabrikam"} <= {e.id for e in page.entries}
         assert page.total == len(page.entries)
 
-    def test_mashup(self, sdk_mesh, python_client):
+    def test_mashup(self, sdk_mesh: Mesh, python_client: Generated) -> None:
         pm = generated_package(python_client)
         mashup = importlib.import_module("pmclient.api.gateway.gateway_mashup")
         models = importlib.import_module("pmclient.models")
@@ -119,7 +127,9 @@ class TestPythonClientAgainstTheMesh:
         assert results["other-eco"].status == 403  # each sub-request authorised on its own
         assert reply.complete is False
 
-    def test_without_a_token_the_problem_is_typed(self, sdk_mesh, python_client):
+    def test_without_a_token_the_problem_is_typed(
+        self, sdk_mesh: Mesh, python_client: Generated
+    ) -> None:
         pm = generated_package(python_client)
         search = importlib.import_module("pmclient.api.profile.profile_directory_search")
         problem = importlib.import_module("pmclient.models.problem").Problem

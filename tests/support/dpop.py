@@ -47,7 +47,7 @@ class DPoPKey:
         htm: str,
         htu: str,
         token: str | None = None,
-        nonce: str | None = None,
+        nonce: object = None,  # any JSON value: hostile tests send odd ones
         iat: float | None = None,
         jti: str | None = None,
         header: dict[str, Any] | None = None,
@@ -78,7 +78,7 @@ class DPoPKey:
 def unsigned_proof(htm: str, htu: str, jwk: dict[str, Any]) -> str:
     """A proof with ``alg: none`` (must be refused)."""
     payload = {"jti": uuid.uuid4().hex, "htm": htm, "htu": htu, "iat": int(time.time())}
-    return jwt.encode(payload, None, "none", headers={"typ": "dpop+jwt", "jwk": jwk})
+    return jwt.encode(payload, "", "none", headers={"typ": "dpop+jwt", "jwk": jwk})
 
 
 def hs256_proof(htm: str, htu: str, secret: bytes = b"k" * 32) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,9 @@ async def start_idp(
 
 
 @contextlib.asynccontextmanager
-async def serve_idp(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
+async def serve_idp(
+    app: Callable[..., Any], port: int | None = None, **options: Any
+) -> AsyncIterator[str]:
     """The identity app under uvicorn as ``python -m identity`` serves it; yields the base
     URL."""
     options.setdefault("proxy_headers", False)  # as python -m identity: see trusted_proxies

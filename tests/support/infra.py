@@ -20,11 +20,14 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import uvicorn
 
-from mesh.localnats import child_process, free_port, local_nats, wait_port
+from mesh.localnats import child_process, wait_port
+from mesh.localnats import free_port as free_port  # re-exported: tests take ports here
+from mesh.localnats import local_nats as local_nats
 
 INFRA = os.environ.get("PARTNERMESH_TEST_INFRA", "local")
 POSTGRES_URL = os.environ.get("PARTNERMESH_TEST_POSTGRES_URL", "")
@@ -200,7 +203,9 @@ class PgDatabases:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: object, port: int | None = None, **options: object) -> AsyncIterator[str]:
+async def serve_app(
+    app: Callable[..., Any], port: int | None = None, **options: Any
+) -> AsyncIterator[str]:
     """Run an ASGI app under a real uvicorn server on loopback; yield its base URL.
 
     ``options`` go to ``uvicorn.Config`` (e.g. ``ssl_certfile``: the URL is then https).
@@ -217,7 +222,7 @@ async def serve_app(app: object, port: int | None = None, **options: object) -> 
         port=port,
         log_level="warning",
         lifespan="on",
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

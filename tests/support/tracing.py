@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from mesh.runtime import ServiceRuntime
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.services import run_service
+from tests.support.tokens import TestKeys
 
 
 @pytest.fixture
-def spans():
+def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
     """A tracer provider that keeps finished spans in memory."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -23,7 +28,12 @@ def spans():
 
 
 @pytest.fixture
-async def traced_profile(nats_url, tmp_path, test_keys, spans):
+async def traced_profile(
+    nats_url: str,
+    tmp_path: Path,
+    test_keys: TestKeys,
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> AsyncIterator[ServiceRuntime]:
     """The real profile service, recording its spans with the ``spans`` provider."""
     async with run_service(
         "profile",

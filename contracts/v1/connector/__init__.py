@@ -17,6 +17,8 @@ connector generated, shown once when it is created.
 # ruff: noqa: F403, F405
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy

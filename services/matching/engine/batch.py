@@ -45,7 +45,7 @@ class TopK:
 
 
 def _pair_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = ((a & b) != 0).astype(np.float32)
+    out: np.ndarray = ((a & b) != 0).astype(np.float32)
     out[(a == 0) | (b == 0)] = 0.5
     return out
 
@@ -101,7 +101,8 @@ def _row_top_bins(local: np.ndarray, data: np.ndarray, indptr: np.ndarray, k: in
     counts[:, 0] = 0
     at_or_above = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
     top_bin = np.maximum((at_or_above >= k).sum(axis=1) - 1, 1)
-    return q >= top_bin[local]
+    chosen: np.ndarray = q >= top_bin[local]
+    return chosen
 
 
 def _select(

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from services.matching.engine.model import Asker, Filter, Profile, Scored, Weights
 from services.matching.engine.text import Featuriser
@@ -189,7 +190,7 @@ class MatchIndex:
         return out
 
     def _score_block(
-        self, b: Block, me: RowVec, q: dict, flt: Filter, ctx: Asker
+        self, b: Block, me: RowVec, q: dict[str, sp.csr_matrix], flt: Filter, ctx: Asker
     ) -> Candidates | None:
         ab, ba, it = b.against(q)
         soc = np.zeros(len(b), dtype=np.float32)
@@ -273,7 +274,7 @@ def _overlap(mine: int, theirs: np.ndarray) -> np.ndarray:
     """1 where both have a value in common, 0 where neither overlaps, 0.5 where unknown."""
     if mine == 0:
         return np.full(len(theirs), 0.5)
-    out = ((theirs & mine) != 0).astype(np.float64)
+    out: np.ndarray = ((theirs & mine) != 0).astype(np.float64)
     out[theirs == 0] = 0.5
     return out
 

@@ -25,10 +25,10 @@ class Model:
     outcomes: int = 0  # how many outcomes it was fitted on (0: the prior alone)
 
     def logit(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, np.float64) @ np.asarray(self.coef) + self.intercept
+        return np.asarray(np.asarray(x, np.float64) @ np.asarray(self.coef) + self.intercept)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30))))
 
 
 def fit(prior: Model, x: np.ndarray, y: np.ndarray, strength: float = 1.0) -> Model:
