@@ -62,7 +62,8 @@ def _summary(shown: dict[str, Any], headline: str, skill_field: str) -> dict[str
     }
 
 
-async def index_person(session: AsyncSession, row: Any) -> None:
+def person_docs(row: Any) -> list[TierDoc]:
+    """A person's index rows, one per viewer tier (bulk loaders build the same rows)."""
     docs = []
     for tier in ORDER:
         shown = person_visible(row, tier)
@@ -72,10 +73,11 @@ async def index_person(session: AsyncSession, row: Any) -> None:
                 tier.value, text, _summary(shown, "headline", "skills"), _facets(shown, "skills")
             )
         )
-    await repo.replace_entry(session, row.eco, "person", row.person, _common(row, row.person), docs)
+    return docs
 
 
-async def index_company(session: AsyncSession, row: Any) -> None:
+def company_docs(row: Any) -> list[TierDoc]:
+    """A company's index rows, one per viewer tier."""
     docs = []
     for tier in ORDER:
         shown = company_visible(row, tier)
@@ -88,10 +90,21 @@ async def index_company(session: AsyncSession, row: Any) -> None:
                 _facets(shown, "capabilities"),
             )
         )
-    await repo.replace_entry(session, row.eco, "company", row.partner, _common(row, None), docs)
+    return docs
 
 
-def _common(row: Any, person: str | None) -> dict[str, Any]:
+async def index_person(session: AsyncSession, row: Any) -> None:
+    docs = person_docs(row)
+    await repo.replace_entry(session, row.eco, "person", row.person, common(row, row.person), docs)
+
+
+async def index_company(session: AsyncSession, row: Any) -> None:
+    docs = company_docs(row)
+    await repo.replace_entry(session, row.eco, "company", row.partner, common(row, None), docs)
+
+
+def common(row: Any, person: str | None) -> dict[str, Any]:
+    """The columns an entry's index rows share, whatever the tier."""
     return {
         "partner": row.partner,
         "person": person,
