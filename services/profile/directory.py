@@ -135,7 +135,7 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         offset=(q.page - 1) * q.page_size,
         limit=q.page_size,
     )
-    total, rows = await repo.search(session, spec)
+    total, exact, rows = await repo.search(session, spec)
     images = await picture_repository.hashes(session, q.eco, q.kind, [r.entry for r in rows])
     entries = [
         DirectoryEntry(
@@ -149,4 +149,6 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         )
         for r in rows
     ]
-    return DirectoryPage(total=total, page=q.page, page_size=q.page_size, entries=entries)
+    return DirectoryPage(
+        total=total, total_exact=exact, page=q.page, page_size=q.page_size, entries=entries
+    )

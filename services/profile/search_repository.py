@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Float,
     Integer,
     and_,
@@ -24,16 +25,22 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    not_,
+    or_,
     select,
     text,
+    union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.v1.profile import Visibility
 from services.profile.models import search_docs, search_facets
 from services.profile.repository import connections_of, partners_connected_to
 
 d = search_docs.c
 f = search_facets.c
+COUNT_CAP = 1000  # matches counted past the requested page (then the total is a floor)
 
 
 @dataclass(frozen=True)
@@ -150,11 +157,23 @@ def _match(session: AsyncSession, tokens: list[str]) -> tuple[Any, ColumnElement
     return vector.op("@@")(query), func.ts_rank(vector, query)
 
 
-async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, list[Any]]:
-    """(total matches, the requested page of index rows) for the viewer in ``spec``."""
+def _narrower(spec: SearchSpec) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Two disjoint sets of the few entries this viewer sees in a narrower tier than
+    ``ecosystem``: the viewer's company's, and the viewer's own and connections' beyond it.
+    Each is an equality or an ``IN`` an index serves (entry, partner)."""
+    colleagues = d.partner == spec.viewer_partner
+    if spec.kind == "person":
+        mine = union(select(literal(spec.viewer)), connections_of(spec.eco, spec.viewer))
+        return colleagues, and_(d.entry.in_(mine), d.partner != spec.viewer_partner)
+    connected = d.partner.in_(partners_connected_to(spec.eco, spec.viewer))
+    return colleagues, and_(connected, d.partner != spec.viewer_partner)
+
+
+def _branch(session: AsyncSession, spec: SearchSpec, tier: ColumnElement[bool]) -> Select[Any]:
+    """The matching index rows of one viewer tier (``tier`` selects which rows)."""
     score: ColumnElement[Any] = literal(0.0)
-    query = select(d.entry, d.name, d.partner, d.verified, d.summary)
-    where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, d.tier == _tier(spec)]
+    query = select(d.entry, d.name, d.partner, d.verified, d.summary, d.name_key, d.updated_at)
+    where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, tier]
     if spec.tokens:
         match, score = _match(session, spec.tokens)
         if hasattr(match, "c"):  # SQLite: join the FTS hits
@@ -167,12 +186,36 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, list[Any
         where.append(d.partner == spec.partner)
     if spec.verified is not None:
         where.append(d.verified == spec.verified)
-    query = query.where(and_(*where))
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    order: list[Any] = [d.name_key, d.entry]
+    return query.add_columns(score.label("score")).where(and_(*where))
+
+
+async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, list[Any]]:
+    """(matches counted, whether that count is exact, the requested page of index rows).
+
+    Each entry is read in the viewer's own tier. Almost every entry is seen in the
+    ``ecosystem`` tier: that branch is a plain equality the (eco, kind, tier, name_key)
+    index serves in name order, and the few entries the viewer sees more of (their own,
+    colleagues', connections') are a second, small branch. Counting stops ``COUNT_CAP``
+    matches past the page: beyond it, the total says "at least"."""
+    colleagues, others = _narrower(spec)
+    both = union_all(
+        _branch(
+            session,
+            spec,
+            and_(d.tier == Visibility.ECOSYSTEM.value, not_(or_(colleagues, others))),
+        ),
+        _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
+        _branch(session, spec, and_(others, d.tier == _tier(spec))),
+    ).subquery()
+    u = both.c
+    cap = spec.offset + spec.limit + COUNT_CAP
+    counted = select(func.count()).select_from(select(u.entry).limit(cap).subquery())
+    total = int((await session.execute(counted)).scalar_one())
+    order: list[Any] = [u.name_key, u.entry]
     if spec.sort == "recent":
-        order = [d.updated_at.desc(), *order]
+        order = [u.updated_at.desc(), *order]
     elif spec.sort == "relevance" and spec.tokens:
-        order = [score.desc(), *order]
-    rows = await session.execute(query.order_by(*order).offset(spec.offset).limit(spec.limit))
-    return int(total), list(rows.all())
+        order = [u.score.desc(), *order]
+    page = select(u.entry, u.name, u.partner, u.verified, u.summary).order_by(*order)
+    rows = await session.execute(page.offset(spec.offset).limit(spec.limit))
+    return total, total < cap, list(rows.all())
