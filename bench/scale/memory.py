@@ -59,7 +59,11 @@ async def idle_rss(idle_s: float = 5.0, within: float = 180.0) -> dict[str, obje
                         raise RuntimeError("partnermesh up stopped before the mesh was up")
             drain = asyncio.create_task(proc.stdout.read())
             await asyncio.sleep(idle_s)
-            rss = {name.removeprefix("services."): rss_mib(pid) for name, pid in children(proc.pid).items() if name in PROCESSES}
+            rss = {
+                name.removeprefix("services."): rss_mib(pid)
+                for name, pid in children(proc.pid).items()
+                if name in PROCESSES
+            }
         finally:
             proc.send_signal(signal.SIGINT)
             try:

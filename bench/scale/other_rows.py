@@ -64,7 +64,13 @@ def collaboration_batches(shape: Shape) -> Iterator[Batch]:
     yield (
         insert(cm.CategoryRow),
         [
-            {"eco": ECO, "slug": s, "name": s.title(), "created_by": person_id(0), "created_at": at(0)}
+            {
+                "eco": ECO,
+                "slug": s,
+                "name": s.title(),
+                "created_by": person_id(0),
+                "created_at": at(0),
+            }
             for s in CATEGORIES
         ],
         None,
@@ -160,7 +166,9 @@ def matching_batches(shape: Shape) -> Iterator[Batch]:
         for i, name, fields, hide_bio, _ in person_draws(shape):
             if hide_bio:  # only what the whole ecosystem sees reaches matching
                 fields = {**fields, "bio": ""}
-            doc = PersonPublic(person=person_id(i), partner=partner_of(shape, i), name=name, **fields)
+            doc = PersonPublic(
+                person=person_id(i), partner=partner_of(shape, i), name=name, **fields
+            )
             yield {
                 "eco": ECO,
                 "person": doc.person,

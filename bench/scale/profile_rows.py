@@ -23,9 +23,9 @@ from bench.scale import vocab
 from bench.scale.shape import ECO, Rows, Shape, at, chunked, partner_id, partner_of, person_id
 from contracts.v1.profile import COMPANY_FIELDS, PERSON_FIELDS
 from services.profile import directory, models
+from services.profile import text as text_module
 from services.profile.cloud_repository import DOCS
 from services.profile.search_repository import TierDoc
-from services.profile import text as text_module
 from services.profile.text import analyze
 from services.profile.views import default_visibility
 
@@ -81,13 +81,13 @@ def person_draws(shape: Shape) -> Iterator[tuple[int, str, dict[str, Any], bool,
 def analysis_memo() -> Callable[[], contextlib.AbstractContextManager[Any]]:
     """A context in which each distinct text is analysed once (the index rows are the same)."""
     cached = functools.lru_cache(maxsize=4 * FIELD_POOL)(text_module.analyze)
-    index_text = functools.lru_cache(maxsize=16)(directory.index_text)
+    index_text = functools.lru_cache(maxsize=16)(text_module.index_text)
 
     @contextlib.contextmanager
     def memo() -> Iterator[None]:
         with (
             mock.patch.object(text_module, "analyze", cached),
-            mock.patch.object(directory, "index_text", index_text),
+            mock.patch(f"{directory.__name__}.index_text", index_text),
         ):
             yield
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     Float,
     Integer,
+    Select,
     and_,
     bindparam,
     case,

@@ -51,7 +51,9 @@ async def test_profile_rows_load_and_are_found(database_url: str) -> None:
             assert await count(s, pm.search_docs) == 4 * (40 + shape.companies)
             cloud = pm.cloud_terms.c
             terms = await s.execute(
-                select(func.count()).where(cloud.owner_kind == "person", cloud.owner == person_id(7))
+                select(func.count()).where(
+                    cloud.owner_kind == "person", cloud.owner == person_id(7)
+                )
             )
             assert terms.scalar_one() > 1
     finally:
