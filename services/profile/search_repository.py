@@ -198,7 +198,7 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
     colleagues', connections') are a second, small branch. Counting stops ``COUNT_CAP``
     matches past the page: beyond it, the total says "at least"."""
     colleagues, others = _narrower(spec)
-    both = union_all(
+    branches = [
         _branch(
             session,
             spec,
@@ -206,16 +206,26 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
         ),
         _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
         _branch(session, spec, and_(others, d.tier == _tier(spec))),
-    ).subquery()
-    u = both.c
+    ]
     cap = spec.offset + spec.limit + COUNT_CAP
-    counted = select(func.count()).select_from(select(u.entry).limit(cap).subquery())
+    counted = select(func.count()).select_from(union_all(*branches).limit(cap).subquery())
     total = int((await session.execute(counted)).scalar_one())
-    order: list[Any] = [u.name_key, u.entry]
-    if spec.sort == "recent":
-        order = [u.updated_at.desc(), *order]
-    elif spec.sort == "relevance" and spec.tokens:
-        order = [u.score.desc(), *order]
-    page = select(u.entry, u.name, u.partner, u.verified, u.summary).order_by(*order)
+    # The page is among each branch's first offset+limit rows: each branch stops there
+    # (in index order when the sort allows), and only those few rows are merged.
+    firsts = [
+        b.order_by(*_order(spec, b.selected_columns)).limit(spec.offset + spec.limit).subquery()
+        for b in branches
+    ]
+    u = union_all(*(select(*f.c) for f in firsts)).subquery().c
+    page = select(u.entry, u.name, u.partner, u.verified, u.summary).order_by(*_order(spec, u))
     rows = await session.execute(page.offset(spec.offset).limit(spec.limit))
     return total, total < cap, list(rows.all())
+
+
+def _order(spec: SearchSpec, cols: Any) -> list[Any]:
+    order: list[Any] = [cols.name_key, cols.entry]
+    if spec.sort == "recent":
+        return [cols.updated_at.desc(), *order]
+    if spec.sort == "relevance" and spec.tokens:
+        return [cols.score.desc(), *order]
+    return order
