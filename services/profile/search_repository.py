@@ -198,17 +198,21 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
     colleagues', connections') are a second, small branch. Counting stops ``COUNT_CAP``
     matches past the page: beyond it, the total says "at least"."""
     colleagues, others = _narrower(spec)
-    branches = [
-        _branch(
-            session,
-            spec,
-            and_(d.tier == Visibility.ECOSYSTEM.value, not_(or_(colleagues, others))),
-        ),
-        _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
-        _branch(session, spec, and_(others, d.tier == _tier(spec))),
-    ]
+    if spec.tokens:  # the full-text index drives: each hit's tier is checked on it
+        branches = [_branch(session, spec, d.tier == _tier(spec))]
+    else:  # the name-order index drives, tier by tier
+        branches = [
+            _branch(
+                session,
+                spec,
+                and_(d.tier == Visibility.ECOSYSTEM.value, not_(or_(colleagues, others))),
+            ),
+            _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
+            _branch(session, spec, and_(others, d.tier == _tier(spec))),
+        ]
     cap = spec.offset + spec.limit + COUNT_CAP
-    counted = select(func.count()).select_from(union_all(*branches).limit(cap).subquery())
+    ids = union_all(*(b.with_only_columns(d.id) for b in branches))  # no scores to count
+    counted = select(func.count()).select_from(ids.limit(cap).subquery())
     total = int((await session.execute(counted)).scalar_one())
     # The page is among each branch's first offset+limit rows: each branch stops there
     # (in index order when the sort allows), and only those few rows are merged.
