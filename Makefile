@@ -55,5 +55,5 @@ release: install ## Build the wheel and sdist into dist/ (and the image where a 
 	$(BIN)/python -m deploy.release build --out dist
 
 clean: ## Remove local state (var/), caches and the virtualenv
-	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json test-artifacts dist build
+	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json bench-scale-results.json test-artifacts dist build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
