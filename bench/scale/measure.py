@@ -129,11 +129,12 @@ async def measure_calls(
                 headers={"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
             )
             reply = r.json()
-            if r.status_code != 200 or not reply["complete"]:
-                raise RuntimeError(f"the dashboard failed: {r.status_code} {reply}")
+            if r.status_code != 200 or not reply["complete"]:  # e.g. a part timed out
+                incomplete.append(r.status_code)
 
+        incomplete: list[int] = []
         ms, _ = await sample(dashboard, n, 10)
-        out["dashboard_mashup"] = figures(ms)
+        out["dashboard_mashup"] = {**figures(ms), "incomplete": float(len(incomplete))}
     return out
 
 
