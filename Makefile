@@ -11,7 +11,7 @@ TEST_DIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-quick lint format bench contracts release clean
+.PHONY: help install run test test-quick lint format bench bench-scale contracts release clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ format: install ## Apply ruff's fixes and formatting
 bench: install ## Run the benchmarks; figures (ratios vs same-run baselines) go to bench-results.json
 	$(BIN)/python -m bench --out bench-results.json $(BENCH_ARGS)
 
+bench-scale: install ## Pages at 1k/10k/100k people (PM_BENCH_POSTGRES_URL adds PostgreSQL); bench-scale-results.json
+	$(BIN)/python -m bench.scale --out bench-scale-results.json $(BENCH_ARGS)
+
 contracts: install ## Export JSON Schema + AsyncAPI + OpenAPI into contracts/generated/
 	$(BIN)/python -m deploy.contracts contracts/generated
 
@@ -52,5 +55,5 @@ release: install ## Build the wheel and sdist into dist/ (and the image where a 
 	$(BIN)/python -m deploy.release build --out dist
 
 clean: ## Remove local state (var/), caches and the virtualenv
-	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json test-artifacts dist build
+	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache bench-results.json bench-scale-results.json test-artifacts dist build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -24,7 +24,9 @@ import bench
 
 def areas() -> list[str]:
     return sorted(
-        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
+        m.name
+        for m in pkgutil.iter_modules(bench.__path__)
+        if not m.name.startswith("_") and not m.ispkg  # packages (bench.scale) run on their own
     )
 
 

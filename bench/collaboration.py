@@ -120,8 +120,8 @@ def service_process(name: str, env: dict[str, str]) -> Iterator[subprocess.Popen
         yield proc
 
 
-async def wait_ready(nc: Client, name: str) -> None:
-    deadline = time.monotonic() + 30.0
+async def wait_ready(nc: Client, name: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
     while True:
         try:
             await nc.request(f"$SRV.PING.{name}", b"", timeout=0.5)

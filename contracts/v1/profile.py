@@ -318,7 +318,10 @@ class DirectoryEntry(BaseModel):
 
 
 class DirectoryPage(BaseModel):
-    total: int
+    total: int = Field(description="matches; when total_exact is false, at least this many")
+    total_exact: bool = Field(
+        default=True, description="false when counting stopped (1000 matches past this page)"
+    )
     page: int
     page_size: int
     entries: list[DirectoryEntry]

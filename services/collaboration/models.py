@@ -86,7 +86,7 @@ class ThreadRow(Base):
 
 class PostRow(Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_thread", "thread", "created_at"),)
+    __table_args__ = (Index("ix_posts_thread_order", "thread", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     eco: Mapped[str] = mapped_column(String(64))
     thread: Mapped[str] = mapped_column(String(64))

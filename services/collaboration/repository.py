@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -279,11 +279,11 @@ async def notifications(
     visible &= or_(
         NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
     )
-    visible &= NotificationRow.content_id.not_in(select(PostRow.id).where(PostRow.hidden))
-    visible &= or_(
-        NotificationRow.thread.is_(None),
-        NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
-    )
+    # NOT EXISTS by primary key, per candidate row: the cost follows the recipient's
+    # notifications, not the number of hidden posts in the ecosystem (NOT IN a subquery
+    # reads every hidden post, by a scan of all posts on SQLite).
+    visible &= ~exists().where(PostRow.id == NotificationRow.content_id, PostRow.hidden)
+    visible &= ~exists().where(ThreadRow.id == NotificationRow.thread, ThreadRow.hidden)
     query = select(NotificationRow).where(visible)
     if after is not None:
         query = query.where(NotificationRow.id > after)

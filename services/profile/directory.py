@@ -62,7 +62,8 @@ def _summary(shown: dict[str, Any], headline: str, skill_field: str) -> dict[str
     }
 
 
-async def index_person(session: AsyncSession, row: Any) -> None:
+def person_docs(row: Any) -> list[TierDoc]:
+    """A person's index rows, one per viewer tier (bulk loaders build the same rows)."""
     docs = []
     for tier in ORDER:
         shown = person_visible(row, tier)
@@ -72,10 +73,11 @@ async def index_person(session: AsyncSession, row: Any) -> None:
                 tier.value, text, _summary(shown, "headline", "skills"), _facets(shown, "skills")
             )
         )
-    await repo.replace_entry(session, row.eco, "person", row.person, _common(row, row.person), docs)
+    return docs
 
 
-async def index_company(session: AsyncSession, row: Any) -> None:
+def company_docs(row: Any) -> list[TierDoc]:
+    """A company's index rows, one per viewer tier."""
     docs = []
     for tier in ORDER:
         shown = company_visible(row, tier)
@@ -88,10 +90,21 @@ async def index_company(session: AsyncSession, row: Any) -> None:
                 _facets(shown, "capabilities"),
             )
         )
-    await repo.replace_entry(session, row.eco, "company", row.partner, _common(row, None), docs)
+    return docs
 
 
-def _common(row: Any, person: str | None) -> dict[str, Any]:
+async def index_person(session: AsyncSession, row: Any) -> None:
+    docs = person_docs(row)
+    await repo.replace_entry(session, row.eco, "person", row.person, common(row, row.person), docs)
+
+
+async def index_company(session: AsyncSession, row: Any) -> None:
+    docs = company_docs(row)
+    await repo.replace_entry(session, row.eco, "company", row.partner, common(row, None), docs)
+
+
+def common(row: Any, person: str | None) -> dict[str, Any]:
+    """The columns an entry's index rows share, whatever the tier."""
     return {
         "partner": row.partner,
         "person": person,
@@ -122,7 +135,7 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         offset=(q.page - 1) * q.page_size,
         limit=q.page_size,
     )
-    total, rows = await repo.search(session, spec)
+    total, exact, rows = await repo.search(session, spec)
     images = await picture_repository.hashes(session, q.eco, q.kind, [r.entry for r in rows])
     entries = [
         DirectoryEntry(
@@ -136,4 +149,6 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         )
         for r in rows
     ]
-    return DirectoryPage(total=total, page=q.page, page_size=q.page_size, entries=entries)
+    return DirectoryPage(
+        total=total, total_exact=exact, page=q.page, page_size=q.page_size, entries=entries
+    )

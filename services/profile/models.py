@@ -191,6 +191,7 @@ search_docs = Table(
     Column("summary", JSON, nullable=False),
     Index("ix_search_entry", "eco", "kind", "entry", "tier", unique=True),
     Index("ix_search_partner", "eco", "kind", "partner"),
+    Index("ix_search_tier_name", "eco", "kind", "tier", "name_key", "entry"),
 )
 
 search_facets = Table(

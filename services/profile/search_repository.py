@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    Select,
     and_,
     bindparam,
     case,
@@ -24,16 +25,22 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    not_,
+    or_,
     select,
     text,
+    union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.v1.profile import Visibility
 from services.profile.models import search_docs, search_facets
 from services.profile.repository import connections_of, partners_connected_to
 
 d = search_docs.c
 f = search_facets.c
+COUNT_CAP = 1000  # matches counted past the requested page (then the total is a floor)
 
 
 @dataclass(frozen=True)
@@ -150,11 +157,23 @@ def _match(session: AsyncSession, tokens: list[str]) -> tuple[Any, ColumnElement
     return vector.op("@@")(query), func.ts_rank(vector, query)
 
 
-async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, list[Any]]:
-    """(total matches, the requested page of index rows) for the viewer in ``spec``."""
+def _narrower(spec: SearchSpec) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Two disjoint sets of the few entries this viewer sees in a narrower tier than
+    ``ecosystem``: the viewer's company's, and the viewer's own and connections' beyond it.
+    Each is an equality or an ``IN`` an index serves (entry, partner)."""
+    colleagues = d.partner == spec.viewer_partner
+    if spec.kind == "person":
+        mine = union(select(literal(spec.viewer)), connections_of(spec.eco, spec.viewer))
+        return colleagues, and_(d.entry.in_(mine), d.partner != spec.viewer_partner)
+    connected = d.partner.in_(partners_connected_to(spec.eco, spec.viewer))
+    return colleagues, and_(connected, d.partner != spec.viewer_partner)
+
+
+def _branch(session: AsyncSession, spec: SearchSpec, tier: ColumnElement[bool]) -> Select[Any]:
+    """The matching index rows of one viewer tier (``tier`` selects which rows)."""
     score: ColumnElement[Any] = literal(0.0)
-    query = select(d.entry, d.name, d.partner, d.verified, d.summary)
-    where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, d.tier == _tier(spec)]
+    query = select(d.entry, d.name, d.partner, d.verified, d.summary, d.name_key, d.updated_at)
+    where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, tier]
     if spec.tokens:
         match, score = _match(session, spec.tokens)
         if hasattr(match, "c"):  # SQLite: join the FTS hits
@@ -167,12 +186,50 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, list[Any
         where.append(d.partner == spec.partner)
     if spec.verified is not None:
         where.append(d.verified == spec.verified)
-    query = query.where(and_(*where))
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    order: list[Any] = [d.name_key, d.entry]
+    return query.add_columns(score.label("score")).where(and_(*where))
+
+
+async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, list[Any]]:
+    """(matches counted, whether that count is exact, the requested page of index rows).
+
+    Each entry is read in the viewer's own tier. Almost every entry is seen in the
+    ``ecosystem`` tier: that branch is a plain equality the (eco, kind, tier, name_key)
+    index serves in name order, and the few entries the viewer sees more of (their own,
+    colleagues', connections') are a second, small branch. Counting stops ``COUNT_CAP``
+    matches past the page: beyond it, the total says "at least"."""
+    colleagues, others = _narrower(spec)
+    if spec.tokens:  # the full-text index drives: each hit's tier is checked on it
+        branches = [_branch(session, spec, d.tier == _tier(spec))]
+    else:  # the name-order index drives, tier by tier
+        branches = [
+            _branch(
+                session,
+                spec,
+                and_(d.tier == Visibility.ECOSYSTEM.value, not_(or_(colleagues, others))),
+            ),
+            _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
+            _branch(session, spec, and_(others, d.tier == _tier(spec))),
+        ]
+    cap = spec.offset + spec.limit + COUNT_CAP
+    ids = union_all(*(b.with_only_columns(d.id) for b in branches))  # no scores to count
+    counted = select(func.count()).select_from(ids.limit(cap).subquery())
+    total = int((await session.execute(counted)).scalar_one())
+    # The page is among each branch's first offset+limit rows: each branch stops there
+    # (in index order when the sort allows), and only those few rows are merged.
+    firsts = [
+        b.order_by(*_order(spec, b.selected_columns)).limit(spec.offset + spec.limit).subquery()
+        for b in branches
+    ]
+    u = union_all(*(select(*f.c) for f in firsts)).subquery().c
+    page = select(u.entry, u.name, u.partner, u.verified, u.summary).order_by(*_order(spec, u))
+    rows = await session.execute(page.offset(spec.offset).limit(spec.limit))
+    return total, total < cap, list(rows.all())
+
+
+def _order(spec: SearchSpec, cols: Any) -> list[Any]:
+    order: list[Any] = [cols.name_key, cols.entry]
     if spec.sort == "recent":
-        order = [d.updated_at.desc(), *order]
-    elif spec.sort == "relevance" and spec.tokens:
-        order = [score.desc(), *order]
-    rows = await session.execute(query.order_by(*order).offset(spec.offset).limit(spec.limit))
-    return int(total), list(rows.all())
+        return [cols.updated_at.desc(), *order]
+    if spec.sort == "relevance" and spec.tokens:
+        return [cols.score.desc(), *order]
+    return order

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from deploy import bus
 from deploy.natsconf import Node, Tls, authorization, server_conf
@@ -44,6 +46,15 @@ def image_env() -> dict[str, str]:
                 key, _, value = pair.partition("=")
                 env[key] = value
     return env
+
+
+def sample_private_key() -> str:
+    """A P-256 key as PKCS#8 PEM, what the Secret's ``*-private-key`` entries hold."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode()
 
 
 def bus_secrets(render: Path) -> dict[str, dict[str, bytes]]:
@@ -79,6 +90,8 @@ class LocalCluster:
             if key.endswith("-database-url"):
                 name = key.removesuffix("-database-url")
                 values[key] = f"sqlite+aiosqlite:///{self.root / 'db' / name}.db"
+            elif key.endswith("-private-key"):
+                values[key] = sample_private_key()
             else:
                 values[key] = f"test-{key}-value"
         (self.root / "db").mkdir(exist_ok=True)

@@ -12,6 +12,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import profile as c
 from mesh.client import request_raw
 from mesh.errors import MeshError
+from services.profile import search_repository
 from tests.profile.conftest import Eco
 
 PEOPLE = {
@@ -136,6 +137,19 @@ class TestFilters:
         assert names == ["Anna Berg", "Carl Weber", "Cleo Marin", "Fred Olsen", "Noah Smit"]
         await eco.call(c.UPDATE_PERSON, "noah", person="noah", headline="Customs lead")
         assert (await ids(eco, sort="recent"))[0] == "noah"
+
+    async def test_the_count_stops_past_the_page_and_says_so(
+        self, eco: Eco, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await _directory(eco)
+        assert (await eco.call(c.DIRECTORY, "fred", sort="name", page_size=2)).total_exact
+        monkeypatch.setattr(search_repository, "COUNT_CAP", 1)  # the service runs in-process
+        first = await eco.call(c.DIRECTORY, "fred", sort="name", page_size=2)
+        assert (first.total, first.total_exact) == (3, False)
+        assert [e.name for e in first.entries] == ["Anna Berg", "Carl Weber"]
+        last = await eco.call(c.DIRECTORY, "fred", sort="name", page_size=2, page=3)
+        assert (last.total, last.total_exact) == (5, True)
+        assert [e.name for e in last.entries] == ["Noah Smit"]
 
     async def test_bad_query_is_a_validation_error(self, eco: Eco) -> None:
         await _directory(eco)
