@@ -49,6 +49,7 @@ class TestCreateAllDatabasesAreAdopted:
                 await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN created_at"))
                 await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN image"))
             await conn.execute(text("DROP TABLE pictures"))
+            await conn.execute(text("DROP INDEX ix_search_tier_name"))
             await conn.execute(profile_models.persons.insert().values(**person_row("ada")))
         adopted = await upgrade(database_url, profile)
         assert adopted.adopted and adopted.applied == PROFILE_REVISIONS[1:]
