@@ -17,6 +17,7 @@ import yaml
 from deploy import bus
 from tests.deploy.contract import compose_problems, k8s_problems
 from tests.deploy.hygiene import compose_hygiene, k8s_hygiene
+from tests.deploy.startup import sample_private_key
 from tests.deploy.manifests import (
     DOCKERFILE,
     ROOT,
@@ -34,6 +35,7 @@ COMPOSE_VARS = {
     "SECRET_KEY": "test-secret-key",
     "KEY_ENCRYPTION_SECRET": "test-key-encryption",
     "PORTAL_CLIENT_SECRET": "test-portal-secret",
+    "VAPID_PRIVATE_KEY": sample_private_key(),
 }
 
 

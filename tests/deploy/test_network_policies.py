@@ -31,6 +31,7 @@ NEEDED = [
     (OTHER_NAMESPACE, pod("portal"), 8082),
     *[(OTHER_NAMESPACE, pod(p), 9100) for p in ("gateway", *SERVICES)],
     (pod("connector"), OUTSIDE, 443),
+    (pod("collaboration"), OUTSIDE, 443),  # Web Push to the browsers' push services
 ]
 FORBIDDEN = [
     (pod("portal"), pod("nats"), 4222),  # the portal is no bus client
@@ -39,7 +40,8 @@ FORBIDDEN = [
     (pod("profile"), pod("redis"), 6379),
     (pod("portal"), pod("redis"), 6379),
     (OTHER_NAMESPACE, pod("redis"), 6379),
-    (pod("profile"), OUTSIDE, 443),  # only the connector calls out
+    (pod("profile"), OUTSIDE, 443),  # only the connector (and push) call out
+    (pod("collaboration"), OUTSIDE, 80),  # push services are HTTPS
     (pod("gateway"), OUTSIDE, 5432),  # the gateway has no database
     (pod("portal"), OUTSIDE, 443),
     (pod("profile"), pod("gateway"), 8080),
