@@ -17,7 +17,6 @@ import yaml
 from deploy import bus
 from tests.deploy.contract import compose_problems, k8s_problems
 from tests.deploy.hygiene import compose_hygiene, k8s_hygiene
-from tests.deploy.startup import sample_private_key
 from tests.deploy.manifests import (
     DOCKERFILE,
     ROOT,
@@ -27,6 +26,7 @@ from tests.deploy.manifests import (
     pod_spec,
     secret_template,
 )
+from tests.deploy.startup import sample_private_key
 
 K8S_VERSION = "1.31.0"
 COMPOSE_SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
