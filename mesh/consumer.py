@@ -44,7 +44,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
@@ -120,17 +121,16 @@ class Inbox:
         self.table = inbox_table(metadata)
 
     async def claim(self, session: AsyncSession, consumer: str, event_id: str) -> bool:
-        """Record the event as processed by ``consumer``; False if it already was."""
-        t = self.table
-        seen = await session.execute(
-            select(t.c.event_id).where(t.c.consumer == consumer, t.c.event_id == event_id)
+        """Record the event as processed by ``consumer``; False if it already was.
+
+        One statement (``INSERT … ON CONFLICT DO NOTHING``): a row already there, or one
+        a concurrent replica is committing (the insert waits for it), inserts nothing."""
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(self.table).values(
+            consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
         )
-        if seen.first() is not None:
-            return False
-        await session.execute(
-            insert(t).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
-        )
-        return True
+        result = await session.execute(stmt.on_conflict_do_nothing())
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # While the database is away, how long at most between two tries of the event in hand.

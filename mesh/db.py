@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 CONNECT_TIMEOUT_S = 5.0
 # PostgreSQL connections each process keeps open (PM_DB_POOL_SIZE) and may open beyond them
@@ -40,7 +41,12 @@ def pool_setting(name: str, default: int, least: int) -> int:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # The pool's rollback of every returned connection is a round trip to the
+        # driver's thread even after a commit; :func:`_end_open_transaction` rolls back
+        # only a connection still in a transaction.
+        kwargs.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine.sync_engine.pool, "reset", _end_open_transaction)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -65,6 +71,17 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         pool_timeout=CONNECT_TIMEOUT_S,
         **kwargs,
     )
+
+
+def _end_open_transaction(
+    dbapi_conn: Any, record: ConnectionPoolEntry, state: PoolResetState
+) -> None:
+    """A SQLite connection back in the pool with its transaction still open (a caller
+    that neither committed nor rolled back) is rolled back; one that ended its
+    transaction costs nothing more."""
+    driver = record.driver_connection
+    if state.asyncio_safe and driver is not None and driver.in_transaction:
+        dbapi_conn.rollback()
 
 
 def unavailable(exc: BaseException) -> bool:

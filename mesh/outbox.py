@@ -42,12 +42,14 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    event,
     func,
     insert,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from contracts import headers
 from contracts.envelope import EventBase
@@ -135,17 +137,42 @@ def _joined(group: list[OutboxRow]) -> OutboxRow:
     return OutboxRow(uuid7_hex(), group[0].subject, f"[{','.join(r.payload for r in group)}]")
 
 
+# A session's outbox rows not yet written: {table: [row, ...]} in its ``info``.
+PENDING = "mesh.outbox.pending"
+
+
 class Outbox:
-    """Adds events to the outbox in the caller's transaction."""
+    """Adds events to the outbox in the caller's transaction.
+
+    The rows of one transaction are written together, in one statement, just before it
+    commits (:func:`write_pending`): a write path that emits several events pays one
+    round trip to the database for them, not one each. They commit atomically with the
+    rest of the transaction as before; a transaction rolled back writes none.
+    """
 
     def __init__(self, metadata: MetaData) -> None:
         self.table = outbox_table(metadata)
 
     async def add(self, session: AsyncSession, event: EventBase) -> None:
-        row = OutboxRow.of(event)
-        await session.execute(
-            insert(self.table).values(**row._asdict(), created_at=datetime.now(UTC))
-        )
+        pending: dict[Table, list[OutboxRow]] = session.info.setdefault(PENDING, {})
+        pending.setdefault(self.table, []).append(OutboxRow.of(event))
+
+
+@event.listens_for(Session, "before_commit")
+def write_pending(session: Session) -> None:
+    """Insert the outbox rows the transaction added (in the order added), before it commits."""
+    pending: dict[Table, list[OutboxRow]] | None = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    now = datetime.now(UTC)
+    for table, rows in pending.items():
+        session.execute(insert(table), [{**row._asdict(), "created_at": now} for row in rows])
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def drop_pending(session: Session, _previous: SessionTransaction) -> None:
+    """A transaction rolled back: its events are dropped with it."""
+    session.info.pop(PENDING, None)
 
 
 class OutboxRelay:
