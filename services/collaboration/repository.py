@@ -258,6 +258,25 @@ async def agree_counts(
 # ---------------------------------------------------------------- notifications
 
 
+def _visible(eco: str, recipient: str, workspaces: Any) -> ColumnElement[bool]:
+    """The recipient's notifications about content they may still see: not about
+    workspaces they are no longer in (``workspaces``: their ids, or a query of them), nor
+    about hidden content, nor of kinds they turned off."""
+    visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
+    visible &= NotificationRow.kind.not_in(
+        select(NotificationMuteRow.kind).where(
+            NotificationMuteRow.eco == eco, NotificationMuteRow.person == recipient
+        )
+    )
+    visible &= or_(NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(workspaces))
+    visible &= NotificationRow.content_id.not_in(select(PostRow.id).where(PostRow.hidden))
+    visible &= or_(
+        NotificationRow.thread.is_(None),
+        NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
+    )
+    return visible
+
+
 async def notifications(
     session: AsyncSession,
     eco: str,
@@ -267,23 +286,9 @@ async def notifications(
     limit: int,
     after: int | None = None,
 ) -> tuple[list[NotificationRow], int]:
-    """The recipient's notifications about content they may still see, and the unread count:
-    not about workspaces they are no longer in, nor about hidden content, nor of kinds they
-    turned off. ``after``: only those with a greater id."""
-    visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
-    visible &= NotificationRow.kind.not_in(
-        select(NotificationMuteRow.kind).where(
-            NotificationMuteRow.eco == eco, NotificationMuteRow.person == recipient
-        )
-    )
-    visible &= or_(
-        NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
-    )
-    visible &= NotificationRow.content_id.not_in(select(PostRow.id).where(PostRow.hidden))
-    visible &= or_(
-        NotificationRow.thread.is_(None),
-        NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
-    )
+    """The recipient's notifications they may still see (:func:`_visible`), and the unread
+    count. ``after``: only those with a greater id."""
+    visible = _visible(eco, recipient, list(workspaces))
     query = select(NotificationRow).where(visible)
     if after is not None:
         query = query.where(NotificationRow.id > after)
@@ -294,6 +299,16 @@ async def notifications(
         select(func.count()).where(visible, NotificationRow.read_at.is_(None))
     )
     return list(rows), int(unread or 0)
+
+
+async def unread_count(session: AsyncSession, eco: str, recipient: str, workspaces: Any) -> int:
+    """How many of the recipient's visible notifications are unread, in one query
+    (``workspaces``: a query of the recipient's workspace ids)."""
+    visible = _visible(eco, recipient, workspaces)
+    count = await session.scalar(
+        select(func.count()).where(visible, NotificationRow.read_at.is_(None))
+    )
+    return int(count or 0)
 
 
 async def mark_read(
