@@ -106,10 +106,15 @@ class Forums:
 
     async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
         async with self.deps.transaction() as s:
-            thread = await content.forum_thread(s, who, req.eco, req.thread)
+            # The thread is read by the statement that counts the post on it; a refusal
+            # below rolls the count back with the transaction.
+            stamp = now()
+            thread = await repo.bump_thread_returning(s, req.eco, req.thread, stamp)
+            if thread is None or thread.workspace is not None or not content.can_see(thread, who):
+                raise not_found("thread")
             name = await touch(self.deps, s, who)
             row = await content.create_post(
-                self.deps, s, who, thread, FORUMS, req.body, req.mentions
+                self.deps, s, who, thread, FORUMS, req.body, req.mentions, bumped_at=stamp
             )
             return views.new_post_view(row, name)
 

@@ -178,6 +178,22 @@ async def bump_thread(session: AsyncSession, thread_id: str, at: datetime) -> No
     )
 
 
+async def bump_thread_returning(
+    session: AsyncSession, eco: str, thread_id: str, at: datetime
+) -> ThreadRow | None:
+    """Count one more post on the thread and read it back, in one statement (None: no
+    such thread in ``eco``). A caller that then refuses the post raises, and the
+    transaction's rollback takes the count back."""
+    stmt = (
+        update(ThreadRow)
+        .where(ThreadRow.id == thread_id, ThreadRow.eco == eco)
+        .values(post_count=ThreadRow.post_count + 1, last_activity_at=at)
+        .returning(ThreadRow)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).first()
+
+
 async def count_posts(session: AsyncSession, thread_id: str, delta: int) -> None:
     await session.execute(
         update(ThreadRow)
