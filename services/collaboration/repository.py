@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -285,11 +285,10 @@ def _visible(eco: str, recipient: str, workspaces: Any) -> ColumnElement[bool]:
         )
     )
     visible &= or_(NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(workspaces))
-    visible &= NotificationRow.content_id.not_in(select(PostRow.id).where(PostRow.hidden))
-    visible &= or_(
-        NotificationRow.thread.is_(None),
-        NotificationRow.thread.not_in(select(ThreadRow.id).where(ThreadRow.hidden)),
-    )
+    # Correlated (one primary-key probe per notification), not NOT IN over every hidden
+    # post: that read the whole posts table per query, a cost growing with the forum.
+    visible &= ~exists().where(PostRow.id == NotificationRow.content_id, PostRow.hidden)
+    visible &= ~exists().where(ThreadRow.id == NotificationRow.thread, ThreadRow.hidden)
     return visible
 
 
