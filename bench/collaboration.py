@@ -127,7 +127,7 @@ def service_process(name: str, env: dict[str, str]) -> Iterator[subprocess.Popen
     """``python -m services.<name>`` as its own process (its own event loop and CPU)."""
     prefix = f"PM_{name.upper()}_"
     full = {**os.environ, **{prefix + k: v for k, v in env.items()}}
-    with child_process([sys.executable, "-m", f"services.{name}"], full, ROOT, 15) as proc:
+    with child_process([sys.executable, "-m", f"services.{name}"], full, str(ROOT), 15) as proc:
         yield proc
 
 
