@@ -145,9 +145,11 @@ async def create_post(
     body: str,
     mentions: list[str],
     bumped_at: datetime | None = None,
+    html: str | None = None,
 ) -> PostRow:
     """A new post on ``thread``; ``bumped_at``: the thread's counters were moved already
-    (:func:`repo.bump_thread_returning`) at that time, which is the post's too."""
+    (:func:`repo.bump_thread_returning`) at that time, which is the post's too; ``html``:
+    ``body`` rendered already (outside the transaction)."""
     if thread.hidden:
         raise conflict("the thread is hidden")
     if thread.locked and not (who.moderator and place.workspace is None):
@@ -161,7 +163,7 @@ async def create_post(
         author=who.sub,
         author_partner=who.partner,
         body=body,
-        html=markdown.render(body),
+        html=markdown.render(body) if html is None else html,
         mentions=mentioned,
         version=1,
         hidden=False,
