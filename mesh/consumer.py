@@ -44,7 +44,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import headers
@@ -57,6 +58,7 @@ from contracts.subjects import (
 )
 from mesh import metrics
 from mesh.backoff import Backoff
+from mesh.consumer_batch import handle_together
 from mesh.db import Database
 from mesh.db import unavailable as db_unavailable
 from mesh.deadletters import one_line
@@ -130,17 +132,16 @@ class Inbox:
         self.table = inbox_table(metadata)
 
     async def claim(self, session: AsyncSession, consumer: str, event_id: str) -> bool:
-        """Record the event as processed by ``consumer``; False if it already was."""
-        t = self.table
-        seen = await session.execute(
-            select(t.c.event_id).where(t.c.consumer == consumer, t.c.event_id == event_id)
+        """Record the event as processed by ``consumer``; False if it already was.
+
+        One statement (``INSERT … ON CONFLICT DO NOTHING``): a row already there, or one
+        a concurrent replica is committing (the insert waits for it), inserts nothing."""
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(self.table).values(
+            consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
         )
-        if seen.first() is not None:
-            return False
-        await session.execute(
-            insert(t).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
-        )
-        return True
+        result = await session.execute(stmt.on_conflict_do_nothing())
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # While the database is away, how long at most between two tries of the event in hand.
@@ -166,6 +167,7 @@ class EventConsumer:
         fetch_timeout: float = 1.0,
         check_interval: float = 5.0,
         backoff: Backoff | None = None,
+        together: bool = False,
     ) -> None:
         self.js = js
         self.db = db
@@ -179,6 +181,8 @@ class EventConsumer:
         self.fetch_timeout = fetch_timeout
         self.check_interval = check_interval
         self.backoff = backoff or Backoff(0.2, 10.0)
+        # Each fetched batch in one transaction first (mesh.consumer_batch)
+        self.together = together
         self.healthy = False  # pulled or reached its consumer lately, and no error since
         self.last_error = ""
         self._last_check = 0.0
@@ -292,6 +296,8 @@ class EventConsumer:
         metrics.consumer_up.labels(self.durable).set(1 if up else 0)
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
+        if self.together and len(msgs) > 1 and not self._stopping and await self._together(msgs):
+            return
         for i, msg in enumerate(msgs):
             if self._stopping:  # hand the rest back for another replica, now
                 for left in msgs[i:]:
@@ -313,6 +319,31 @@ class EventConsumer:
                 )
             finally:
                 self._in_hand = False
+
+    async def _together(self, msgs: list[Msg]) -> bool:
+        """Handle first deliveries in one transaction (:mod:`mesh.consumer_batch`) and ack
+        them; False, with nothing committed, when the batch is to go one by one."""
+        if any((m.metadata.num_delivered or 1) > 1 for m in msgs):
+            return False
+        try:
+            events = [e for m in msgs for e in decode_events(m.data)]
+        except ValidationError:
+            return False
+        self._in_hand = True
+        try:
+            fresh = await handle_together(
+                self.db, self.inbox.claim, self.durable, self.handler, events
+            )
+            if fresh is None:
+                return False
+            for new in fresh:
+                metrics.events_consumed.labels(self.durable, "ok" if new else "duplicate").inc()
+            for m in msgs:  # one not acknowledged comes back and finds its inbox row
+                with contextlib.suppress(Exception):
+                    await m.ack()
+            return True
+        finally:
+            self._in_hand = False
 
     async def _process(self, msg: Msg, rest: list[Msg] | None = None) -> None:
         """Handle ``msg``; should the database be away, ``rest`` (the batch's other

@@ -88,7 +88,15 @@ class ServiceRuntime:
         for operation, handler in routes.items():
             self.service.register(operation, handler)
 
-    def consume(self, durable: str, filter_subjects: list[str], handler: EventHandler) -> None:
+    def consume(
+        self,
+        durable: str,
+        filter_subjects: list[str],
+        handler: EventHandler,
+        together: bool = False,
+    ) -> None:
+        """Consume ``filter_subjects`` as ``durable``; ``together``: each fetched batch in
+        one transaction when it can (:mod:`mesh.consumer_batch`)."""
         s = self.settings
         schedule = RetrySchedule(
             tuple(s.consumer_retry_delays), s.consumer_max_deliver, s.consumer_ack_wait_s
@@ -103,6 +111,7 @@ class ServiceRuntime:
                 handler,
                 process=self.name,
                 schedule=schedule,
+                together=together,
             )
         )
 

@@ -4,6 +4,7 @@ who may see them, writing, editing with history, agreeing (replies are built in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,12 +144,17 @@ async def create_post(
     place: Place,
     body: str,
     mentions: list[str],
+    bumped_at: datetime | None = None,
+    html: str | None = None,
 ) -> PostRow:
+    """A new post on ``thread``; ``bumped_at``: the thread's counters were moved already
+    (:func:`repo.bump_thread_returning`) at that time, which is the post's too; ``html``:
+    ``body`` rendered already (outside the transaction)."""
     if thread.hidden:
         raise conflict("the thread is hidden")
     if thread.locked and not (who.moderator and place.workspace is None):
         raise conflict("the thread is locked")
-    stamp = now()
+    stamp = bumped_at or now()
     mentioned = await resolve_mentions(session, who.eco, body, mentions, place.allowed)
     row = PostRow(
         id=new_id("p"),
@@ -157,13 +163,14 @@ async def create_post(
         author=who.sub,
         author_partner=who.partner,
         body=body,
-        html=markdown.render(body),
+        html=markdown.render(body) if html is None else html,
         mentions=mentioned,
         version=1,
         hidden=False,
         created_at=stamp,
     )
-    await repo.bump_thread(session, thread.id, stamp)
+    if bumped_at is None:
+        await repo.bump_thread(session, thread.id, stamp)
     await _created(deps, session, who, row, "post", thread.id, place)
     return row
 

@@ -12,7 +12,7 @@ from contracts.claims import Scope
 from contracts.v1 import collaboration_models as m
 from contracts.v1.collaboration import ContentHidden, NotificationsRead, NotificationsReadData
 from mesh.errors import conflict, forbidden, not_found
-from services.collaboration import content, notify, views
+from services.collaboration import content, markdown, notify, views
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import FORUMS
@@ -105,11 +105,17 @@ class Forums:
             return await content.set_agree(s, who, row.id, on)
 
     async def create_post(self, who: Who, req: m.CreatePostRequest) -> m.PostView:
+        html = markdown.render(req.body)  # CPU work, before the writer's turn and row lock
         async with self.deps.transaction() as s:
-            thread = await content.forum_thread(s, who, req.eco, req.thread)
+            # The thread is read by the statement that counts the post on it; a refusal
+            # below rolls the count back with the transaction.
+            stamp = now()
+            thread = await repo.bump_thread_returning(s, req.eco, req.thread, stamp)
+            if thread is None or thread.workspace is not None or not content.can_see(thread, who):
+                raise not_found("thread")
             name = await touch(self.deps, s, who)
             row = await content.create_post(
-                self.deps, s, who, thread, FORUMS, req.body, req.mentions
+                self.deps, s, who, thread, FORUMS, req.body, req.mentions, stamp, html
             )
             return views.new_post_view(row, name)
 

@@ -82,9 +82,7 @@ def view(row: NotificationRow) -> m.NotificationView:
 
 
 async def unread(session: AsyncSession, eco: str, person: str) -> int:
-    spaces = await wrepo.workspace_ids_of(session, eco, person)
-    _rows, count = await repo.notifications(session, eco, person, spaces, True, 1)
-    return count
+    return await repo.unread_count(session, eco, person, wrepo.workspace_ids_query(eco, person))
 
 
 async def record(

@@ -178,6 +178,22 @@ async def bump_thread(session: AsyncSession, thread_id: str, at: datetime) -> No
     )
 
 
+async def bump_thread_returning(
+    session: AsyncSession, eco: str, thread_id: str, at: datetime
+) -> ThreadRow | None:
+    """Count one more post on the thread and read it back, in one statement (None: no
+    such thread in ``eco``). A caller that then refuses the post raises, and the
+    transaction's rollback takes the count back."""
+    stmt = (
+        update(ThreadRow)
+        .where(ThreadRow.id == thread_id, ThreadRow.eco == eco)
+        .values(post_count=ThreadRow.post_count + 1, last_activity_at=at)
+        .returning(ThreadRow)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(stmt)).first()
+
+
 async def count_posts(session: AsyncSession, thread_id: str, delta: int) -> None:
     await session.execute(
         update(ThreadRow)
@@ -258,6 +274,24 @@ async def agree_counts(
 # ---------------------------------------------------------------- notifications
 
 
+def _visible(eco: str, recipient: str, workspaces: Any) -> ColumnElement[bool]:
+    """The recipient's notifications about content they may still see: not about
+    workspaces they are no longer in (``workspaces``: their ids, or a query of them), nor
+    about hidden content, nor of kinds they turned off."""
+    visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
+    visible &= NotificationRow.kind.not_in(
+        select(NotificationMuteRow.kind).where(
+            NotificationMuteRow.eco == eco, NotificationMuteRow.person == recipient
+        )
+    )
+    visible &= or_(NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(workspaces))
+    # Correlated (one primary-key probe per notification), not NOT IN over every hidden
+    # post: that read the whole posts table per query, a cost growing with the forum.
+    visible &= ~exists().where(PostRow.id == NotificationRow.content_id, PostRow.hidden)
+    visible &= ~exists().where(ThreadRow.id == NotificationRow.thread, ThreadRow.hidden)
+    return visible
+
+
 async def notifications(
     session: AsyncSession,
     eco: str,
@@ -267,23 +301,9 @@ async def notifications(
     limit: int,
     after: int | None = None,
 ) -> tuple[list[NotificationRow], int]:
-    """The recipient's notifications about content they may still see, and the unread count:
-    not about workspaces they are no longer in, nor about hidden content, nor of kinds they
-    turned off. ``after``: only those with a greater id."""
-    visible = (NotificationRow.eco == eco) & (NotificationRow.recipient == recipient)
-    visible &= NotificationRow.kind.not_in(
-        select(NotificationMuteRow.kind).where(
-            NotificationMuteRow.eco == eco, NotificationMuteRow.person == recipient
-        )
-    )
-    visible &= or_(
-        NotificationRow.workspace.is_(None), NotificationRow.workspace.in_(list(workspaces))
-    )
-    # NOT EXISTS by primary key, per candidate row: the cost follows the recipient's
-    # notifications, not the number of hidden posts in the ecosystem (NOT IN a subquery
-    # reads every hidden post, by a scan of all posts on SQLite).
-    visible &= ~exists().where(PostRow.id == NotificationRow.content_id, PostRow.hidden)
-    visible &= ~exists().where(ThreadRow.id == NotificationRow.thread, ThreadRow.hidden)
+    """The recipient's notifications they may still see (:func:`_visible`), and the unread
+    count. ``after``: only those with a greater id."""
+    visible = _visible(eco, recipient, list(workspaces))
     query = select(NotificationRow).where(visible)
     if after is not None:
         query = query.where(NotificationRow.id > after)
@@ -294,6 +314,16 @@ async def notifications(
         select(func.count()).where(visible, NotificationRow.read_at.is_(None))
     )
     return list(rows), int(unread or 0)
+
+
+async def unread_count(session: AsyncSession, eco: str, recipient: str, workspaces: Any) -> int:
+    """How many of the recipient's visible notifications are unread, in one query
+    (``workspaces``: a query of the recipient's workspace ids)."""
+    visible = _visible(eco, recipient, workspaces)
+    count = await session.scalar(
+        select(func.count()).where(visible, NotificationRow.read_at.is_(None))
+    )
+    return int(count or 0)
 
 
 async def mark_read(

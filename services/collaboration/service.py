@@ -10,7 +10,6 @@ events to the outbox in that transaction.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -44,21 +43,15 @@ class Deps:
 
     db: Database
     outbox: Outbox
-    _sqlite_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     people_seen: dict[tuple[str, str], tuple[tuple[str, str | None, str], str]] = field(
         default_factory=dict
     )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work. On SQLite, one at a time per process: SQLite has a single
-        writer anyway, and waiting in line here is fair and prompt, where SQLite's busy
-        handler polls with growing sleeps and can starve a writer past its deadline."""
-        if self.db.dialect != "sqlite":
-            async with self.db.transaction() as session:
-                yield session
-            return
-        async with self._sqlite_turn, self.db.transaction() as session:
+        """One unit of work, in the process's line of writers (:meth:`Database.writing`:
+        on SQLite one at a time, in the same line as the outbox relay's marks)."""
+        async with self.db.writing(), self.db.transaction() as session:
             yield session
 
 

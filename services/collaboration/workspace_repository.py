@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -50,13 +50,17 @@ async def workspaces_of(session: AsyncSession, eco: str, person: str) -> list[Wo
     return list((await session.scalars(query)).all())
 
 
-async def workspace_ids_of(session: AsyncSession, eco: str, person: str) -> list[str]:
-    query = (
+def workspace_ids_query(eco: str, person: str) -> Select[str]:
+    """The query of the ids of the workspaces ``person`` is a member of."""
+    return (
         select(WorkspaceRow.id)
         .join(MemberRow, MemberRow.workspace == WorkspaceRow.id)
         .where(WorkspaceRow.eco == eco, MemberRow.person == person)
     )
-    return list((await session.scalars(query)).all())
+
+
+async def workspace_ids_of(session: AsyncSession, eco: str, person: str) -> list[str]:
+    return list((await session.scalars(workspace_ids_query(eco, person))).all())
 
 
 async def note(session: AsyncSession, workspace_id: str, note_id: str) -> NoteRow | None:

@@ -67,8 +67,9 @@ async def apply_content(
         event_us=event_us,
     )
     audience = data.audience_partners if data.workspace is not None else []
-    await repo.replace_audience(session, eco, data.content_id, audience)
-    await repo.replace_terms(session, eco, data.content_id, terms)
+    # New content has no audience or terms stored yet: nothing to replace.
+    await repo.replace_audience(session, eco, data.content_id, audience, old is not None)
+    await repo.replace_terms(session, eco, data.content_id, terms, old is not None)
     if public:
         await repo.add_to_clouds(session, eco, _owners(data.author, data.author_partner), terms, 1)
         await repo.add_to_corpus(session, eco, [k for k, _, _ in terms], 1)

@@ -60,10 +60,14 @@ async def save_content(session: AsyncSession, exists_: bool, **values: Any) -> N
 
 
 async def replace_audience(
-    session: AsyncSession, eco: str, content_id: str, partners: Iterable[str]
+    session: AsyncSession, eco: str, content_id: str, partners: Iterable[str], stored: bool = True
 ) -> None:
+    """Set the content's audience; ``stored`` False: it has none yet (nothing to delete)."""
     a = content_audience.c
-    await session.execute(delete(content_audience).where(a.eco == eco, a.content_id == content_id))
+    if stored:
+        await session.execute(
+            delete(content_audience).where(a.eco == eco, a.content_id == content_id)
+        )
     rows = [{"eco": eco, "content_id": content_id, "partner": p} for p in sorted(set(partners))]
     if rows:
         await session.execute(insert(content_audience), rows)
@@ -76,10 +80,12 @@ async def terms_of(session: AsyncSession, eco: str, content_id: str) -> list[Ter
 
 
 async def replace_terms(
-    session: AsyncSession, eco: str, content_id: str, terms: list[Term]
+    session: AsyncSession, eco: str, content_id: str, terms: list[Term], stored: bool = True
 ) -> None:
+    """Set the content's terms; ``stored`` False: it has none yet (nothing to delete)."""
     t = content_terms.c
-    await session.execute(delete(content_terms).where(t.eco == eco, t.content_id == content_id))
+    if stored:
+        await session.execute(delete(content_terms).where(t.eco == eco, t.content_id == content_id))
     rows = [
         {"eco": eco, "content_id": content_id, "term": k, "surface": s, "tf": n}
         for k, s, n in terms

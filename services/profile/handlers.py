@@ -58,4 +58,6 @@ def register(rt: ServiceRuntime) -> None:
         (events.MATCHING, on.matching),
         (events.COLLABORATION, on.collaboration),
     ):
-        rt.consume(declared.durable, declared.filter_subjects, on_event)
+        # Tag clouds: a burst of posts is applied a fetched batch per transaction.
+        together = declared is events.COLLABORATION
+        rt.consume(declared.durable, declared.filter_subjects, on_event, together)

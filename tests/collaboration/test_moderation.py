@@ -113,6 +113,22 @@ class TestLockAndMove:
         await mesh.call(c.CREATE_POST, "felix", thread=thread.id, body="x")
         assert (await mesh.call(c.GET_THREAD, "felix", thread=thread.id)).post_count == 3
 
+    async def test_refused_reply_leaves_the_thread_as_it_was(self, mesh: Mesh) -> None:
+        # The reply counts itself on the thread in the statement that reads it: the
+        # refusal must take that back.
+        thread, _ = await thread_with_post(mesh)
+        await mesh.call(c.LOCK_THREAD, "bruno", thread=thread.id, reason="settled")
+        before = await mesh.call(c.GET_THREAD, "felix", thread=thread.id)
+        await denied(
+            ErrorCode.CONFLICT, mesh.call(c.CREATE_POST, "felix", thread=thread.id, body="x")
+        )
+        after = await mesh.call(c.GET_THREAD, "felix", thread=thread.id)
+        assert (after.post_count, after.last_activity_at) == (
+            before.post_count,
+            before.last_activity_at,
+        )
+        assert [p.body for p in after.posts] == [p.body for p in before.posts]
+
     async def test_move_to_existing_category_only(self, mesh: Mesh) -> None:
         thread, _ = await thread_with_post(mesh)
         await denied(
