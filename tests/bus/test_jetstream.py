@@ -123,7 +123,7 @@ class TestEphemeralReadersReadOnlyWhatTheyAreFor:
     live reader) cannot open one over anything else, nor one whose body asks for more
     than its create subject names."""
 
-    async def test_another_filter_or_none_is_refused(self, process, connect_as):
+    async def test_another_filter_or_none_is_refused(self, process, connect_as: ConnectAs) -> None:
         reader = await connect_as(process)
         js = reader.nc.jetstream(timeout=0.5)
         wider = ConsumerConfig(name=f"peek-{process}", filter_subject="pm.v1.evt.*.profile.>")
@@ -144,8 +144,8 @@ class TestEphemeralReadersReadOnlyWhatTheyAreFor:
         assert f"$js.api.consumer.create.{EVENT_STREAM}.all-{process}".lower() in refused
 
     async def test_a_body_asking_for_more_than_its_subject_is_refused_by_the_server(
-        self, process, connect_as
-    ):
+        self, process, connect_as: ConnectAs
+    ) -> None:
         reader = await connect_as(process)
         allowed = event_filter(source="identity", name="token_revoked")
         config = ConsumerConfig(name=f"smuggle-{process}", filter_subject="pm.v1.evt.>")
