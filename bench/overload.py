@@ -13,7 +13,9 @@ service), with a closed-loop generator that reports admitted and refused request
    first (the machine's noise drifts): (i) shedding off (no bound); shedding on (the
    bound set to the sustainable concurrency) with (ii) clients that honour Retry-After
    and (iii) clients that send a refused request again at once (a naive client, or an
-   attacker); and, for the client share, (iv) all connections one client retrying at once.
+   attacker), beside the same against a gateway that refuses every request at once
+   (``PM_GATEWAY_REPEAT_REFUSAL_DELAY_S=0``: what the wait before a repeat refusal is
+   worth); and, for the client share, (iv) all connections one client retrying at once.
    Per case: p50/p99 of admitted requests, p99 ÷ the round's unloaded p99, the share
    refused (503), p50/p99 of refusals, and whether the target holds.
 3. The same at ``HEAVY`` connections (the 300 of the overload first reported).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -88,11 +91,13 @@ async def sustainable(
 
 @contextlib.asynccontextmanager
 async def gateway(
-    nats_url: str, issuer_url: str, max_in_flight: int
+    nats_url: str, issuer_url: str, max_in_flight: int, repeat_delay: bool = True
 ) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     env = gateway_env(nats_url, issuer_url, port, cache=True)
     env["PM_GATEWAY_MAX_IN_FLIGHT"] = str(max_in_flight)
+    if not repeat_delay:  # every refusal at once, as before repeat refusals waited
+        env["PM_GATEWAY_REPEAT_REFUSAL_DELAY_S"] = "0"
     env["PM_GATEWAY_LOG_LEVEL"] = "WARNING"
     async with process(["-m", "gateway"], env) as pid:
         yield f"http://127.0.0.1:{port}/v1/ecosystems/{ECO}/echo?message=hi", pid
@@ -122,6 +127,8 @@ CASES = (
     ("i_shedding_off", "off", False, True),
     ("ii_shedding_on_clients_honour_retry_after", "on", True, True),
     ("iii_shedding_on_clients_retry_at_once", "on", False, True),
+    # What the wait before a repeat refusal is worth: (iii) with every refusal at once.
+    ("iii_without_repeat_refusal_delay", "on_at_once", False, True),
     ("iv_shedding_on_one_client_retries_at_once", "on", False, False),
 )
 
@@ -174,6 +181,7 @@ async def compare(
 
 async def run(quick: bool) -> dict[str, Any]:
     search_s, load_s, rounds = (1.5, 3, 1) if quick else (2, 5, 3)
+    load_before = os.getloadavg()
     issuer = Issuer()
     with local_nats() as nats_url, tempfile.TemporaryDirectory() as tmp:
         async with serve(issuer.app) as issuer_url, contextlib.AsyncExitStack() as stack:
@@ -201,13 +209,20 @@ async def run(quick: bool) -> dict[str, Any]:
             on, on_pid = await stack.enter_async_context(gateway(nats_url, issuer_url, best))
             await wait_ok(on, auth)
             await closed_loop(on, auth, 1, 8)
-            urls = {"off": (off, off_pid), "on": (on, on_pid)}
+            at_once = await stack.enter_async_context(
+                gateway(nats_url, issuer_url, best, repeat_delay=False)
+            )
+            await wait_ok(at_once[0], auth)
+            urls = {"off": (off, off_pid), "on": (on, on_pid), "on_at_once": at_once}
             at_3x = await compare(urls, clients, 3 * best, load_s, rounds)
             heavy = await compare(urls, clients, HEAVY, load_s, 1 if quick else 2)
     return {
         "load_generator": "bench/_closedloop.py: closed loop, keep-alive, separate process; "
         "refused requests are sent again at once unless the clients honour Retry-After "
         "(then after 1-2 s); one token per connection unless all are one client",
+        # Other work on the machine: p99s grow with it (compare cases of the same run).
+        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
         "rounds": rounds,
         "seconds_per_run": {"search": search_s, "load": load_s},
         "unloaded_p99_ms": unloaded,
