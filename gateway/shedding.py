@@ -177,6 +177,7 @@ class RepeatRefusals:
         """Record a refusal of ``peer``'s request; wait first if it was refused lately."""
         if peer is None or not self.delay:
             return
+        peer = tuple(peer)  # (host, port): one per connection (a list from some servers)
         now = time.monotonic()
         lately = self.recent.pop(peer, 0.0) > now
         self.recent[peer] = now + self.delay + self.window
