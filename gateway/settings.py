@@ -80,7 +80,7 @@ class GatewaySettings(MeshSettings):
     # A connection refused within its Retry-After that asks again gets its next refusal
     # after this pause (an idle wait: a retry storm costs at most one refusal per pause
     # per connection); at most max_delayed_refusals wait at once (beyond: at once).
-    repeat_refusal_delay_s: float = Field(default=0.02, ge=0, le=0.04)
+    repeat_refusal_delay_s: float = Field(default=0.01, ge=0, le=0.04)
     max_delayed_refusals: int = Field(default=1024, ge=0)
     # The whole request (queueing, authentication, the NATS hop) must be answered within
     # this many seconds, else 504 timeout (0: no deadline). The NATS hop never outlives it.
