@@ -12,9 +12,19 @@ it rather than work for a caller who has gone. Both cost next to nothing per req
 a counter, and an entry in an insertion-ordered dict that one reaper task per gateway
 walks a few times per deadline (no timer per request).
 
-Never counted, never shed, never cut: the probes (``/healthz``, ``/readyz``) and
-long-lived streams (``Accept: text/event-stream``, or a path under one of
-``PM_GATEWAY_STREAM_PATHS``). ``/metrics`` is on the operations port, outside this app.
+Refusals must not cost what admitted requests need, whoever sends them. One client (its
+credential as sent, not verified, else its address) holds at most
+``PM_GATEWAY_CLIENT_SHARE`` of the bound, so a greedy client cannot take every slot; and
+a connection refused within its Retry-After that asks again gets its next refusal after
+``PM_GATEWAY_REPEAT_REFUSAL_DELAY_S`` (an idle wait, at most so many at once): a client
+that retries at once, as an attacker or a naive client does, then costs one refusal per
+wait per connection, not as many as the event loop can parse. Refusals carry the CORS
+headers the edge would give (allowed origins only), so a browser can read them.
+
+Never counted, never shed, never cut: the probes (``/healthz``, ``/readyz``), CORS
+preflights (answered by the edge without a token) and long-lived streams
+(``Accept: text/event-stream``, or a path under one of ``PM_GATEWAY_STREAM_PATHS``).
+``/metrics`` is on the operations port, outside this app.
 """
 
 from __future__ import annotations
