@@ -1,7 +1,9 @@
 """A closed-loop HTTP/1.1 load generator that tells admitted from refused requests.
 
 ``python -m bench._closedloop URL HEADERS_JSON SECONDS CONNECTIONS [--honour-retry-after]``
-prints one JSON line. Each connection sends a GET, reads the whole reply, and sends the
+prints one JSON line. ``HEADERS_JSON`` is the headers of every request, or a list of
+such (connection ``i`` sends the ``i % n``-th: one credential per client); ``-``: read
+it from standard input. Each connection sends a GET, reads the whole reply, and sends the
 next at once. A refused request (503) is sent again at once too (the worst case for the
 server), or, with ``--honour-retry-after``, after the pause its ``Retry-After`` asks for
 (up to twice that: jitter, so that clients refused together do not come back together).
@@ -79,14 +81,26 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-async def load(
-    url: str, headers: dict[str, str], seconds: float, conns: int, honour: bool = False
-) -> dict[str, Any]:
+def requests_of(url: str, headers: dict[str, str] | list[dict[str, str]]) -> list[bytes]:
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    out = []
+    for each in headers if isinstance(headers, list) else [headers]:
+        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+        lines += [f"{k}: {v}" for k, v in each.items()]
+        out.append(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    return out
+
+
+async def load(
+    url: str,
+    headers: dict[str, str] | list[dict[str, str]],
+    seconds: float,
+    conns: int,
+    honour: bool = False,
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    requests = requests_of(url, headers)
     by_status: dict[int, list[float]] = {}
     now = time.perf_counter()
     end, counted_from = now + WARMUP_S + seconds, now + WARMUP_S
@@ -95,13 +109,13 @@ async def load(
             connection(
                 parts.hostname or "127.0.0.1",
                 parts.port or 80,
-                request,
+                requests[i % len(requests)],
                 end,
                 counted_from,
                 by_status,
                 honour,
             )
-            for _ in range(conns)
+            for i in range(conns)
         ),
         return_exceptions=True,
     )
@@ -125,7 +139,8 @@ async def load(
 
 
 def main() -> None:
-    url, hdrs, secs, conns = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+    url, secs, conns = sys.argv[1], sys.argv[3], sys.argv[4]
+    hdrs = json.loads(sys.stdin.read() if sys.argv[2] == "-" else sys.argv[2])
     try:
         import uvloop
 

@@ -69,11 +69,11 @@ class Issuer:
     async def _jwks(self, eco: str) -> dict[str, Any]:
         return {"keys": [self.jwk]}
 
-    def token(self) -> str:
+    def token(self, sub: str = "bench-user") -> str:
         now = int(time.time())
         claims = {
             "iss": issuer_for(self.url, ECO),
-            "sub": "bench-user",
+            "sub": sub,
             "aud": "partnermesh",
             "iat": now,
             "exp": now + 3600,

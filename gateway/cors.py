@@ -41,6 +41,14 @@ class CorsPolicy:
             (b"vary", b"Origin"),
         ]
 
+    def raw_headers(self, path: str, origin: bytes) -> list[tuple[bytes, bytes]]:
+        """:meth:`headers` for a request's raw Origin header (none when its ecosystem does
+        not allow it): for replies written before the request's headers are decoded."""
+        if not origin:
+            return []
+        sent = origin.decode("latin-1")
+        return self.headers(sent) if self.allows(path, sent) else []
+
     def preflight_headers(self, origin: str) -> list[tuple[bytes, bytes]]:
         return [
             (b"access-control-allow-origin", origin.encode("latin-1")),

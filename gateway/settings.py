@@ -70,6 +70,14 @@ class GatewaySettings(MeshSettings):
     # are not counted. More in flight than the worker can serve only queues on its event
     # loop (default: MAX_IN_FLIGHT above).
     max_in_flight: int = Field(default=MAX_IN_FLIGHT, ge=0)
+    # One client (its credential as sent, else its address) holds at most this share of
+    # the bound (at least one request): a greedy client cannot take every slot.
+    client_share: float = Field(default=0.5, gt=0, le=1)
+    # A connection refused within its Retry-After that asks again gets its next refusal
+    # after this pause (an idle wait: a retry storm costs at most one refusal per pause
+    # per connection); at most max_delayed_refusals wait at once (beyond: at once).
+    repeat_refusal_delay_s: float = Field(default=0.01, ge=0, le=0.04)
+    max_delayed_refusals: int = Field(default=1024, ge=0)
     # The whole request (queueing, authentication, the NATS hop) must be answered within
     # this many seconds, else 504 timeout (0: no deadline). The NATS hop never outlives it.
     request_deadline_s: float = Field(default=10.0, ge=0)

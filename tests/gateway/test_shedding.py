@@ -3,7 +3,8 @@
 Requests beyond the gateway's bound are refused 503 ``overloaded`` with Retry-After,
 before the service sees them, while the admitted ones succeed; streams and probes are not
 counted; the whole-request deadline answers 504; a service at its own bound answers
-``overloaded``, which the gateway turns into 503 with Retry-After.
+``overloaded``, which the gateway turns into 503 with Retry-After. (Client shares,
+repeat refusals and CORS on refusals: ``test_shedding_storms.py``.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from tests.support.tokens import TestKeys, TokenFactory
 ECHO = "/v1/ecosystems/acme/echo"
 EVENTS = {"Accept": "text/event-stream"}
 
+Headers = dict[str, str]
+StartGateway = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
+
 
 def shed_count(reason: str) -> float:
     return REGISTRY.get_sample_value("pm_gateway_shed_total", {"reason": reason}) or 0.0
@@ -37,13 +41,13 @@ def service_count(code: str) -> float:
 
 
 @pytest.fixture
-def auth(tokens: TokenFactory) -> dict[str, str]:
+def auth(tokens: TokenFactory) -> Headers:
     """A member of acme, whose token allows the echo."""
     return bearer(tokens.mint(eco="acme"))
 
 
 def holding(
-    client: httpx.AsyncClient, auth: dict[str, str], extra: dict[str, str] | None = None
+    client: httpx.AsyncClient, auth: Headers, extra: Headers | None = None
 ) -> asyncio.Task[httpx.Response]:
     """A call the service holds until released, in flight meanwhile."""
     headers = {**auth, **(extra or {})}
@@ -63,15 +67,12 @@ def assert_overloaded(r: httpx.Response, detail_names: str) -> None:
 
 class TestInFlightBound:
     async def test_beyond_the_bound_is_refused_at_once_and_the_admitted_succeed(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
-            start_gateway(max_in_flight=2, rate_limits_enabled=False) as gw,
+            # One client may take all of the bound here (its share is another test's).
+            start_gateway(max_in_flight=2, client_share=1.0, rate_limits_enabled=False) as gw,
         ):
             first, second = holding(gw, auth), holding(gw, auth)
             await held.arrivals(2)
@@ -90,11 +91,7 @@ class TestInFlightBound:
             assert shed_count("in_flight") == before + 1
 
     async def test_a_refusal_is_the_same_for_anyone_and_keeps_a_sane_request_id(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         """Shed before authentication: no token, a bad token or a POST with a body all
         get the same 503, without a word about who may call."""
@@ -118,11 +115,7 @@ class TestInFlightBound:
             assert (await blocker).status_code == 200
 
     async def test_probes_are_never_shed(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
@@ -137,11 +130,7 @@ class TestInFlightBound:
             assert (await blocker).status_code == 200
 
     async def test_event_streams_are_not_counted(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
@@ -158,11 +147,7 @@ class TestInFlightBound:
             assert (await stream).status_code == 200 and (await blocker).status_code == 200
 
     async def test_declared_stream_paths_are_not_counted(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
@@ -174,11 +159,7 @@ class TestInFlightBound:
             assert [r.status_code for r in await asyncio.gather(*calls)] == [200, 200, 200]
 
     async def test_a_bound_of_zero_sheds_nothing(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
@@ -194,11 +175,7 @@ class TestInFlightBound:
 
 class TestDeadline:
     async def test_a_slow_service_is_cut_at_the_deadline_which_travels_with_the_call(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         """The NATS hop waits no longer than what is left of the request's deadline (not
         the 2 s request_timeout of these tests), and the service is told when that is."""
@@ -219,11 +196,7 @@ class TestDeadline:
             assert quick.status_code == 200, "the cut request no longer counts in flight"
 
     async def test_the_deadline_covers_the_whole_request_not_only_the_nats_hop(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         """A body that trickles in slower than the deadline: cut while the gateway still
         reads it, before any NATS call, answered 504, and its slot freed."""
@@ -253,11 +226,7 @@ class TestDeadline:
             assert quick.status_code == 200, "the cut request no longer counts in flight"
 
     async def test_streams_are_not_cut(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier()) as held,
@@ -277,11 +246,7 @@ class TestDeadline:
 
 class TestServiceBound:
     async def test_a_service_at_capacity_is_a_503_with_retry_after(
-        self,
-        start_gateway: Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]],
-        nc: Client,
-        test_keys: TestKeys,
-        auth: dict[str, str],
+        self, start_gateway: StartGateway, nc: Client, test_keys: TestKeys, auth: Headers
     ) -> None:
         async with (
             held_echo(nc, test_keys.verifier(), max_concurrency=1) as held,
