@@ -223,12 +223,14 @@ def oidc_provider_dir(npm: str) -> tuple[Path, str]:
 
 def private_jwks() -> list[dict[str, Any]]:
     """A fresh RSA-2048 and P-256 key pair for oidc-provider (as private JWKs)."""
-    keys = []
-    for kid, alg, key, algo in (
-        ("rs", "RS256", rsa.generate_private_key(65537, 2048), jwt.algorithms.RSAAlgorithm),
-        ("es", "ES256", ec.generate_private_key(ec.SECP256R1()), jwt.algorithms.ECAlgorithm),
+    keys: list[dict[str, Any]] = []
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    for kid, alg, jwk_json in (
+        ("rs", "RS256", jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key)),
+        ("es", "ES256", jwt.algorithms.ECAlgorithm.to_jwk(ec_key)),
     ):
-        jwk = json.loads(algo.to_jwk(key))
+        jwk: dict[str, Any] = json.loads(jwk_json)
         jwk.update(kid=kid, use="sig", alg=alg)
         keys.append(jwk)
     return keys
@@ -418,7 +420,8 @@ async def cc_rounds(
     """Alternate rounds against both servers; median per-round ratios."""
     await load(ours, 1, script)  # warm-up: caches, JIT, connections
     await load(node, 1, script)
-    mine, theirs = [], []
+    mine: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
     for i in range(rounds):
         pair = [(ours, mine), (node, theirs)]
         for server, runs in pair if i % 2 == 0 else pair[::-1]:

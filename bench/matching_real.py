@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -127,7 +127,8 @@ def tfidf_scores(split: Split) -> np.ndarray:
     docs = [writing(split.people[c]) for c in split.candidates]
     queries = [_plain(question_text(q.question)) for q in split.queries]
     vec = TfidfVectorizer(sublinear_tf=True).fit(docs + queries)
-    return (vec.transform(queries) @ vec.transform(docs).T).toarray()
+    # scikit-learn is untyped: a sparse matrix product, densified to an ndarray
+    return cast(np.ndarray, (vec.transform(queries) @ vec.transform(docs).T).toarray())
 
 
 def engine_profile_scores(split: Split, weights: Weights | None = None) -> np.ndarray:

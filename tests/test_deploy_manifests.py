@@ -29,7 +29,7 @@ class TestManifests:
     @pytest.mark.parametrize(
         "path", [*sorted(DEPLOY.glob("k8s/*.yaml")), DEPLOY / "compose.yaml"], ids=lambda p: p.name
     )
-    def test_parses_and_runs_real_modules(self, path) -> None:
+    def test_parses_and_runs_real_modules(self, path: Path) -> None:
         docs = list(yaml.safe_load_all(path.read_text()))
         assert docs
         for module in python_modules(docs):

@@ -12,12 +12,14 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from identity.domain.crypto import Sealer
+from identity.settings import IdentitySettings
 from identity.store import repository as identity_repo
 from mesh.tokens import RemoteJwks, TokenVerifier
 from services.profile import handlers, models
@@ -68,10 +70,11 @@ async def client_token(
         auth=(client_id, secret),
     )
     assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
+    token: str = resp.json()["access_token"]
+    return token
 
 
-def issuer_signing_key(settings) -> tuple[str, object]:
+def issuer_signing_key(settings: IdentitySettings) -> tuple[str, rsa.RSAPrivateKey]:
     """The issuer's own active signing key (as if the token had really come from it)."""
     engine = create_engine(settings.database_url.replace("sqlite+aiosqlite", "sqlite"))
     with Session(engine) as s:
@@ -79,7 +82,9 @@ def issuer_signing_key(settings) -> tuple[str, object]:
             k for k in identity_repo.keys_of(s, "acme") if k.state == "active" and k.alg == "RS256"
         )
         pem = Sealer(settings.key_encryption_secret).open(row.private_enc, row.kid.encode())
-    return row.kid, serialization.load_pem_private_key(pem, None)
+    key = serialization.load_pem_private_key(pem, None)
+    assert isinstance(key, rsa.RSAPrivateKey)  # an RS256 row
+    return row.kid, key
 
 
 class TestWalkingSkeleton:

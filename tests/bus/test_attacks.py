@@ -62,6 +62,7 @@ class TestTokenSniffing:
         service = await connect_as("profile")
 
         async def answer(msg: Msg) -> None:
+            assert msg.headers is not None
             await msg.respond(b"reply with " + msg.headers["Authorization"].encode())
 
         await service.nc.subscribe("pm.v1.profile.echo", queue="profile", cb=answer)

@@ -13,6 +13,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError
 from nats.micro import add_service
+from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, ServiceConfig
 
 from contracts.bus import (
@@ -21,6 +22,7 @@ from contracts.bus import (
     OPS,
     REBUILD,
     REVOCATION_READERS,
+    Consumer,
     event_owner,
     inbox_prefix,
 )
@@ -49,7 +51,7 @@ def revocation(jti: str) -> TokenRevoked:
 @pytest.mark.parametrize("declared", CONSUMERS, ids=lambda c: c.durable)
 class TestDurableConsumers:
     async def test_producer_publishes_consumer_fetches_and_acks(
-        self, declared, connect_as: ConnectAs
+        self, declared: Consumer, connect_as: ConnectAs
     ) -> None:
         consumer = await connect_as(declared.process)
         js = consumer.nc.jetstream()
@@ -79,7 +81,7 @@ class TestDurableConsumers:
         assert await producer.settle() == set()
 
     async def test_another_service_cannot_take_it_over(
-        self, declared, connect_as: ConnectAs
+        self, declared: Consumer, connect_as: ConnectAs
     ) -> None:
         other = "matching" if declared.process != "matching" else "profile"
         intruder = await connect_as(other)
@@ -98,7 +100,7 @@ class TestDurableConsumers:
 
 @pytest.mark.parametrize("process", REVOCATION_READERS)
 class TestRevocationFeed:
-    async def test_replays_what_identity_revoked(self, process, connect_as: ConnectAs) -> None:
+    async def test_replays_what_identity_revoked(self, process: str, connect_as: ConnectAs) -> None:
         identity = await connect_as("identity")
         event = revocation(f"jti-{process}")
         ack = await identity.nc.jetstream().publish(
@@ -123,7 +125,9 @@ class TestEphemeralReadersReadOnlyWhatTheyAreFor:
     live reader) cannot open one over anything else, nor one whose body asks for more
     than its create subject names."""
 
-    async def test_another_filter_or_none_is_refused(self, process, connect_as: ConnectAs) -> None:
+    async def test_another_filter_or_none_is_refused(
+        self, process: str, connect_as: ConnectAs
+    ) -> None:
         reader = await connect_as(process)
         js = reader.nc.jetstream(timeout=0.5)
         wider = ConsumerConfig(name=f"peek-{process}", filter_subject="pm.v1.evt.*.profile.>")
@@ -144,7 +148,7 @@ class TestEphemeralReadersReadOnlyWhatTheyAreFor:
         assert f"$js.api.consumer.create.{EVENT_STREAM}.all-{process}".lower() in refused
 
     async def test_a_body_asking_for_more_than_its_subject_is_refused_by_the_server(
-        self, process, connect_as: ConnectAs
+        self, process: str, connect_as: ConnectAs
     ) -> None:
         reader = await connect_as(process)
         allowed = event_filter(source="identity", name="token_revoked")
@@ -170,6 +174,7 @@ class TestRequestReply:
         seen: list[tuple[str, str]] = []
 
         async def answer(msg: Msg) -> None:
+            assert msg.headers is not None
             seen.append((msg.reply, msg.headers["Authorization"]))
             await msg.respond(b'{"ok": true}')
 
@@ -191,7 +196,7 @@ class TestRequestReply:
         config = ServiceConfig(name="matching", version="0.1.0", queue_group="matching")
         svc = await add_service(service.nc, config)
 
-        async def handler(req) -> None:
+        async def handler(req: Request) -> None:
             await req.respond(b"{}")
 
         await svc.add_endpoint(

@@ -106,12 +106,12 @@ class TestGeneratedExpectations:
     """The matrix itself: it must have denials to prove, and the attacks are among them."""
 
     @pytest.mark.parametrize("process", PROCESSES)
-    def test_every_process_has_denials(self, process) -> None:
+    def test_every_process_has_denials(self, process: str) -> None:
         assert len(denied_publishes(process)) >= 10
         assert len(denied_subscriptions(process)) >= 10
 
     @pytest.mark.parametrize("process", SERVICES)
-    def test_no_service_may_sniff(self, process) -> None:
+    def test_no_service_may_sniff(self, process: str) -> None:
         denied = denied_subscriptions(process)
         for attack in (("pm.v1.>", None), ("_INBOX.>", None), ("_INBOX.gateway.>", None)):
             assert attack in denied
@@ -126,7 +126,7 @@ class TestGeneratedExpectations:
 
 @pytest.mark.parametrize("process", PROCESSES)
 class TestPublish:
-    async def test_granted_subjects_are_accepted(self, process, connect_as: ConnectAs) -> None:
+    async def test_granted_subjects_are_accepted(self, process: str, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         granted = [concrete(s) for s in grants(process).publish]
         for subject in granted:
@@ -135,7 +135,7 @@ class TestPublish:
         assert not [s for s in granted if ("publish", s.lower(), None) in refused]
         assert p.nc.is_connected
 
-    async def test_everything_else_is_refused(self, process, connect_as: ConnectAs) -> None:
+    async def test_everything_else_is_refused(self, process: str, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         denied = denied_publishes(process)
         for subject in denied:
@@ -146,7 +146,7 @@ class TestPublish:
 
 @pytest.mark.parametrize("process", PROCESSES)
 class TestSubscribe:
-    async def test_granted_subjects_are_accepted(self, process, connect_as: ConnectAs) -> None:
+    async def test_granted_subjects_are_accepted(self, process: str, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         granted = [split(e) for e in grants(process).subscribe]
         for subject, queue in granted:
@@ -154,7 +154,7 @@ class TestSubscribe:
         refused = await p.settle()
         assert not [e for e in granted if ("subscription", concrete(e[0]).lower(), e[1]) in refused]
 
-    async def test_everything_else_is_refused(self, process, connect_as: ConnectAs) -> None:
+    async def test_everything_else_is_refused(self, process: str, connect_as: ConnectAs) -> None:
         p = await connect_as(process)
         denied = denied_subscriptions(process)
         for subject, queue in denied:

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from contracts.bus import inbox_prefix
 from mesh.nats import BusAuth, connect
-from tests.bus.conftest import SecuredBus, probe, secured_server
+from tests.bus.conftest import Probe, SecuredBus, probe, secured_server
 
 
 async def refused_soon(url: str, auth: BusAuth) -> bool:
@@ -33,7 +33,7 @@ async def refused_soon(url: str, auth: BusAuth) -> bool:
             await asyncio.sleep(0.05)
 
 
-async def admitted_soon(url: str, auth: BusAuth):
+async def admitted_soon(url: str, auth: BusAuth) -> Probe:
     async with asyncio.timeout(10):
         while True:
             with contextlib.suppress(NatsError, OSError):

@@ -87,9 +87,9 @@ class TestOwnership:
         assert "portal" not in PROCESSES and LIVE_READERS == ("gateway",)
         gateway = grants("gateway")
         creates = [s for s in gateway.publish if s.startswith("$JS.API.CONSUMER.CREATE.")]
+        read: tuple[type[EventBase], ...] = (TokenRevoked, *NOTIFICATION_STREAM.events)
         assert sorted(creates) == sorted(
-            f"$JS.API.CONSUMER.CREATE.PM_EVENTS.*.{event_subjects(event_type(e))}"
-            for e in (TokenRevoked, *NOTIFICATION_STREAM.events)
+            f"$JS.API.CONSUMER.CREATE.PM_EVENTS.*.{event_subjects(event_type(e))}" for e in read
         ), "one filter per consumer, in the create subject: nothing else is readable"
         assert not [s for s in gateway.publish if s.startswith("pm.v1.evt.")]
         assert not [c for c in CONSUMERS if c.process == "gateway"]  # no durable to share
@@ -106,7 +106,7 @@ class TestConsumersAreDeclared:
     """The services consume what contracts declare: no filter written in a handler."""
 
     @pytest.mark.parametrize("service", SERVICES)
-    def test_no_literal_filters_in_handlers(self, service) -> None:
+    def test_no_literal_filters_in_handlers(self, service: str) -> None:
         for path in (ROOT / "services" / service).glob("*.py"):
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
@@ -117,7 +117,7 @@ class TestConsumersAreDeclared:
                     pytest.fail(f"{path} builds an event filter itself; declare it in contracts")
 
     @pytest.mark.parametrize("service", SERVICES)
-    def test_every_service_consumes_something(self, service) -> None:
+    def test_every_service_consumes_something(self, service: str) -> None:
         assert consumers_of(service)
 
 

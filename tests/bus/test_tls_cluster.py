@@ -79,6 +79,7 @@ class TestTlsCluster:
         try:
             info = await nc.jetstream().stream_info(EVENT_STREAM)
             assert info.config.num_replicas == 3
+            assert info.cluster is not None
             assert len(info.cluster.replicas or []) == 2  # the two other nodes
             ack = await nc.jetstream().publish("pm.v1.evt.acme.identity.audit", b"{}")
             assert ack.stream == EVENT_STREAM

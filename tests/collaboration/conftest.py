@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,11 +113,12 @@ async def collaboration_database(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_admin_url: str | None,
-):
+) -> AsyncIterator[str]:
     """One database per engine for the whole run: every test works in its own ecosystem."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('collaboration') / 'c.db'}"
         return
+    assert postgres_admin_url is not None
     url, name = await infra.create_pg_database(postgres_admin_url)
     try:
         yield url
@@ -126,7 +127,9 @@ async def collaboration_database(
 
 
 @pytest.fixture(scope="session")
-async def collaboration(nats_url: str, collaboration_database, test_keys: TestKeys):
+async def collaboration(
+    nats_url: str, collaboration_database: str, test_keys: TestKeys
+) -> AsyncIterator[ServiceRuntime]:
     """A real collaboration service on the test NATS, shared by the tests of one engine."""
     async with run_service(
         "collaboration",
@@ -141,6 +144,6 @@ async def collaboration(nats_url: str, collaboration_database, test_keys: TestKe
 
 
 @pytest.fixture
-def mesh(nc: Client, tokens: TokenFactory, collaboration) -> Mesh:
+def mesh(nc: Client, tokens: TokenFactory, collaboration: ServiceRuntime) -> Mesh:
     """The people of a fresh ecosystem (its own name, so events of other tests stay apart)."""
     return Mesh(nc, tokens, f"eco{uuid.uuid4().hex[:10]}", collaboration)

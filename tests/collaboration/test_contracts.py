@@ -7,6 +7,7 @@ import re
 import pytest
 
 from contracts.claims import Role, Scope
+from contracts.policy import Operation
 from contracts.registry import operations_of
 from contracts.v1 import collaboration as c
 from contracts.v1 import push
@@ -26,7 +27,7 @@ class TestOperations:
         assert served == set(c.OPERATIONS + push.OPERATIONS) == set(OPS)
 
     @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
-    def test_path_parameters_are_request_fields(self, op) -> None:
+    def test_path_parameters_are_request_fields(self, op: Operation) -> None:
         assert op.path.startswith("/v1/ecosystems/{eco}/")
         for param in re.findall(r"{(\w+)}", op.path):
             assert param in op.request.model_fields, (op.name, param)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 
 import httpx
 from nats.aio.client import Client
@@ -26,7 +27,7 @@ from tests.support.infra import serve_app
 def http_edge(nc: Client) -> Starlette:
     """The HTTP shape of the operations (path + query + JSON body → request), over NATS."""
 
-    def endpoint(op: Operation):
+    def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             fields = {**request.path_params, **request.query_params}
             if await request.body():

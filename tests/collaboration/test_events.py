@@ -142,7 +142,7 @@ class TestConsumedEvents:
 
         async def done() -> bool:
             info = await js.consumer_info(EVENT_STREAM, "collaboration")
-            return info.ack_floor.stream_seq >= seq and info.num_ack_pending == 0
+            return bool(info.ack_floor.stream_seq >= seq and info.num_ack_pending == 0)
 
         await until(done)
 
@@ -159,8 +159,10 @@ class TestConsumedEvents:
         )
         return IntroductionConnected(ecosystem=mesh.eco, subject=intro, data=data)
 
-    async def state(self, mesh: Mesh):
-        spaces = {}
+    async def state(
+        self, mesh: Mesh
+    ) -> tuple[dict[str, list[tuple[str, str | None, tuple[str, ...]]]], int]:
+        spaces: dict[str, list[tuple[str, str | None, tuple[str, ...]]]] = {}
         for who in ("noah", "chloe"):
             spaces[who] = [
                 (w.id, w.introduction, tuple(m.person for m in w.members))

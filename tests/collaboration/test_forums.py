@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import pytest
 
 from contracts.claims import Scope
@@ -12,7 +14,7 @@ from tests.collaboration.conftest import Mesh
 from tests.support.tokens import TokenFactory
 
 
-async def denied(code: ErrorCode, coro) -> MeshError:
+async def denied(code: ErrorCode, coro: Awaitable[object]) -> MeshError:
     with pytest.raises(MeshError) as err:
         await coro
     assert err.value.code is code, err.value
@@ -157,7 +159,9 @@ class TestMentions:
         [[2**63], [-(2**80)], [0], list(range(1, 502))],
         ids=["past-64-bits", "far-negative", "zero", "501-ids"],
     )
-    async def test_ids_beyond_a_database_key_are_refused_not_a_crash(self, mesh: Mesh, ids) -> None:
+    async def test_ids_beyond_a_database_key_are_refused_not_a_crash(
+        self, mesh: Mesh, ids: list[int]
+    ) -> None:
         """Found by fuzzing: ids past 64 bits reached SQLite and overflowed (a 500)."""
         err = await denied(ErrorCode.VALIDATION_FAILED, mesh.raw(c.MARK_READ, "carlos", ids=ids))
         assert err.errors and err.errors[0]["loc"][0] == "ids"

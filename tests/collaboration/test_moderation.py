@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.claims import Role
 from contracts.errors import ErrorCode
 from contracts.v1 import collaboration as c
@@ -9,7 +11,7 @@ from tests.collaboration.conftest import Mesh
 from tests.collaboration.test_forums import denied, seed_category
 
 
-async def thread_with_post(mesh: Mesh):
+async def thread_with_post(mesh: Mesh) -> tuple[Any, Any]:
     await seed_category(mesh)
     await seed_category(mesh, "manufacturing")
     thread = await mesh.call(

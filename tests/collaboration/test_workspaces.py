@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from contracts.errors import ErrorCode
@@ -19,7 +21,7 @@ async def meet(mesh: Mesh, *people: str) -> None:
         await mesh.call(c.CREATE_THREAD, who, category="introductions", title="Hello", body="hi")
 
 
-async def open_space(mesh: Mesh):
+async def open_space(mesh: Mesh) -> tuple[Any, Any, Any, Any, Any]:
     await meet(mesh, "carlos", "fatima")
     ws = await mesh.call(
         c.CREATE_WORKSPACE, "nadia", title="Rotterdam lane", members=[{"person": "carlos"}]

@@ -16,7 +16,7 @@ GENERATED = Path(__file__).resolve().parents[2] / "contracts" / "generated"
 
 class TestGenerated:
     @pytest.mark.parametrize("name", sorted(all_documents()))
-    def test_committed_export_matches_code(self, name) -> None:
+    def test_committed_export_matches_code(self, name: str) -> None:
         committed = GENERATED / name
         assert committed.exists(), f"{committed} is missing: run `make contracts` and commit"
         assert committed.read_text() == render(all_documents()[name]), (

@@ -74,7 +74,7 @@ class TestSchemaNames:
         assert clashes(models) == {}, "rename one of each pair: generated SDKs need unique names"
 
     @pytest.mark.parametrize("document", sorted(DOCUMENTS))
-    def test_generated_names_are_class_names_without_module_paths(self, document) -> None:
+    def test_generated_names_are_class_names_without_module_paths(self, document: str) -> None:
         names = list(DOCUMENTS[document]())
         bad = [n for n in names if "__" in n or not NAME.match(n)]
         assert bad == [], f"{document}: schema names leak module paths or are unreadable"

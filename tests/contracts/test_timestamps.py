@@ -116,8 +116,8 @@ class TestEveryContractDatetime:
         ("name", "annotation"), DATETIME_FIELDS, ids=[n for n, _ in DATETIME_FIELDS]
     )
     def test_a_naive_database_value_is_written_as_rfc_3339_with_offset(
-        self, name, annotation
+        self, name: str, annotation: typing.Any
     ) -> None:
-        adapter = TypeAdapter(annotation)
+        adapter: TypeAdapter[typing.Any] = TypeAdapter(annotation)
         written = adapter.dump_python(adapter.validate_python(NAIVE), mode="json")
         assert is_rfc3339(written), f"{name} writes {written!r}"

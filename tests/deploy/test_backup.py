@@ -32,6 +32,7 @@ async def stream_messages(url: str) -> list[tuple[str, bytes, str]]:
         out = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(EVENT_STREAM, seq)
+            assert msg.subject is not None and msg.data is not None
             out.append((msg.subject, msg.data, (msg.headers or {}).get("Nats-Msg-Id", "")))
         return out
     finally:

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ PROCESSES = ("identity", "gateway", "profile", "matching", "collaboration", "con
 READY_WITHIN_S = 90.0
 
 
-def by_workload(docs, name: str) -> Container:
+def by_workload(docs: list[dict[str, Any]], name: str) -> Container:
     return next(c for c in containers(docs) if c.workload.split("/")[1] == name)
 
 
@@ -107,7 +108,7 @@ def wait_ready(procs: dict[str, tuple[subprocess.Popen[bytes], str]], logs: Path
     return {n: last.get(n, "not ready in time") for n in procs if n in waiting or n in last}
 
 
-def stop(procs) -> None:
+def stop(procs: dict[str, tuple[subprocess.Popen[bytes], str]]) -> None:
     for proc, _ in procs.values():
         proc.terminate()
     for proc, _ in procs.values():

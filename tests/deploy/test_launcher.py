@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ def start_up(var: Path, offset: int) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert proc.stdout is not None
     output: list[str] = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -80,8 +82,12 @@ def start_up(var: Path, offset: int) -> tuple[subprocess.Popen[str], str]:
     return proc, "".join(output)
 
 
+Launched = tuple[subprocess.Popen[str], Path, str, Path]
+"""The launcher's process, its var dir, its output up to "Press Ctrl-C", its mesh.json."""
+
+
 @pytest.fixture
-def mesh(tmp_path: Path):
+def mesh(tmp_path: Path) -> Iterator[Launched]:
     """The mesh started by the launcher in a subprocess, with its own var dir and ports."""
     var = tmp_path / "var"
     offset = offset_with_free_ports()
@@ -94,7 +100,7 @@ def mesh(tmp_path: Path):
 
 
 class TestLauncher:
-    def test_up_answers_and_stops_clean(self, mesh) -> None:
+    def test_up_answers_and_stops_clean(self, mesh: Launched) -> None:
         proc, var, output, info_path = mesh
         assert info_path.exists(), f"launcher did not come up:\n{output}"
         info = json.loads(info_path.read_text())
@@ -205,7 +211,8 @@ def run_demo(info: dict[str, Any], name: str) -> dict[str, Any]:
         ["bash", "-c", info["demo"][name]], capture_output=True, text=True, timeout=30
     )
     assert pasted.returncode == 0, pasted.stderr
-    return json.loads(pasted.stdout)
+    reply: dict[str, Any] = json.loads(pasted.stdout)
+    return reply
 
 
 def person_token(info: dict[str, Any], username: str) -> str:
@@ -231,7 +238,7 @@ def person_token(info: dict[str, Any], username: str) -> str:
 
 
 class TestPortOffset:
-    def test_sign_in_demo_journeys_and_an_immediate_restart(self, mesh) -> None:
+    def test_sign_in_demo_journeys_and_an_immediate_restart(self, mesh: Launched) -> None:
         proc, var, output, info_path = mesh
         assert info_path.exists(), f"launcher did not come up:\n{output}"
         info = json.loads(info_path.read_text())

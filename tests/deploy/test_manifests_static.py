@@ -127,7 +127,7 @@ class TestKubernetesSettings:
     def test_a_misspelt_variable_is_found(
         self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
     ) -> None:
-        def plant(d) -> None:
+        def plant(d: list[dict[str, Any]]) -> None:
             container_env(d, "profile")[-1]["name"] = "PM_PROFILE_DATABSE_URL"
 
         problems = k8s_problems(mutated(docs, plant), secret_template(), bus_keys)
@@ -137,7 +137,7 @@ class TestKubernetesSettings:
     def test_the_missing_key_encryption_secret_is_found(
         self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
     ) -> None:
-        def plant(d) -> None:
+        def plant(d: list[dict[str, Any]]) -> None:
             env = container_env(d, "identity")
             env[:] = [e for e in env if e["name"] != "PM_IDENTITY_KEY_ENCRYPTION_SECRET"]
 
@@ -166,7 +166,7 @@ class TestKubernetesSettings:
     def test_a_seed_file_that_is_not_mounted_is_found(
         self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
     ) -> None:
-        def plant(d) -> None:
+        def plant(d: list[dict[str, Any]]) -> None:
             volume = pod_spec(workload(d, "matching"))["volumes"][0]
             volume["secret"]["items"] = [{"key": "ca.pem", "path": "ca.pem"}]
             volume2 = pod_spec(workload(d, "gateway"))["volumes"][0]
@@ -182,7 +182,7 @@ class TestKubernetesSettings:
     def test_a_missing_configmap_key_is_found(
         self, docs: list[dict[str, Any]], bus_keys: dict[str, set[str]]
     ) -> None:
-        def plant(d) -> None:
+        def plant(d: list[dict[str, Any]]) -> None:
             cm = next(
                 x for x in d if x["kind"] == "ConfigMap" and x["metadata"]["name"] == "partnermesh"
             )
@@ -197,7 +197,7 @@ class TestComposeSettings:
         assert compose_problems(compose, COMPOSE_VARS) == []
 
     def test_planted_mistakes_are_found(self, compose: dict[str, Any]) -> None:
-        def plant(d) -> None:
+        def plant(d: dict[str, Any]) -> None:
             env = d["services"]["identity"]["environment"]
             del env["PM_IDENTITY_KEY_ENCRYPTION_SECRET"]
             env["PM_IDENTITY_ENVIROMENT"] = "production"
@@ -218,7 +218,7 @@ class TestHygiene:
         assert k8s_hygiene(docs) == []
 
     def test_kubernetes_mistakes_are_found(self, docs: list[dict[str, Any]]) -> None:
-        def plant(d) -> None:
+        def plant(d: list[dict[str, Any]]) -> None:
             gw = pod_spec(workload(d, "gateway"))["containers"][0]
             gw["image"] = "partnermesh:latest"
             del gw["resources"]["limits"]
@@ -252,7 +252,7 @@ class TestHygiene:
     def test_a_probe_on_a_port_the_process_does_not_listen_on_is_found(
         self, docs: list[dict[str, Any]]
     ) -> None:
-        def plant(d) -> None:
+        def plant(d: list[dict[str, Any]]) -> None:
             portal = pod_spec(workload(d, "portal"))["containers"][0]
             next(e for e in portal["env"] if e["name"] == "PM_PORTAL_PORT")["value"] = "8083"
 
@@ -263,7 +263,7 @@ class TestHygiene:
         assert compose_hygiene(compose) == []
 
     def test_compose_mistakes_are_found(self, compose: dict[str, Any]) -> None:
-        def plant(d) -> None:
+        def plant(d: dict[str, Any]) -> None:
             gw = d["services"]["gateway"]
             gw["deploy"]["replicas"] = 2
             gw["environment"]["PM_GATEWAY_IDENTITY_INTERNAL_URL"] = "http://localhost:8081"

@@ -18,7 +18,12 @@ def pod(app: str) -> dict[str, str]:
     return {"app": app}
 
 
-NEEDED = [
+Peer = dict[str, str] | str
+"""Pod labels, or ``OUTSIDE`` / ``OTHER_NAMESPACE``."""
+Flow = tuple[Peer, Peer, int]
+"""(source, destination, port)."""
+
+NEEDED: list[Flow] = [
     *[(pod(p), pod("nats"), 4222) for p in BUS],
     (pod("nats"), pod("nats"), 6222),
     *[(pod(p), OUTSIDE, 5432) for p in DATABASE],
@@ -33,7 +38,7 @@ NEEDED = [
     (pod("connector"), OUTSIDE, 443),
     (pod("collaboration"), OUTSIDE, 443),  # Web Push to the browsers' push services
 ]
-FORBIDDEN = [
+FORBIDDEN: list[Flow] = [
     (pod("portal"), pod("nats"), 4222),  # the portal is no bus client
     (pod("migrate"), pod("nats"), 4222),
     (OTHER_NAMESPACE, pod("nats"), 4222),  # the bus is not exposed
@@ -55,19 +60,22 @@ def docs() -> list[dict[str, Any]]:
     return load_k8s()
 
 
-def label(flow) -> str:
+def label(flow: Flow) -> str:
     source, destination, port = flow
-    name = lambda x: x["app"] if isinstance(x, dict) else x  # noqa: E731
+
+    def name(x: Peer) -> str:
+        return x["app"] if isinstance(x, dict) else x
+
     return f"{name(source)}->{name(destination)}:{port}"
 
 
 @pytest.mark.parametrize("flow", NEEDED, ids=label)
-def test_needed_flow_passes(docs: list[dict[str, Any]], flow) -> None:
+def test_needed_flow_passes(docs: list[dict[str, Any]], flow: Flow) -> None:
     assert allowed(docs, *flow)
 
 
 @pytest.mark.parametrize("flow", FORBIDDEN, ids=label)
-def test_other_flow_is_refused(docs: list[dict[str, Any]], flow) -> None:
+def test_other_flow_is_refused(docs: list[dict[str, Any]], flow: Flow) -> None:
     assert not allowed(docs, *flow)
 
 
@@ -85,7 +93,7 @@ def test_without_the_default_deny_everything_else_would_pass(docs: list[dict[str
 
 
 def test_a_missing_allow_rule_is_found(docs: list[dict[str, Any]]) -> None:
-    def plant(d) -> None:
+    def plant(d: list[dict[str, Any]]) -> None:
         d[:] = [
             x for x in d if x["kind"] != "NetworkPolicy" or x["metadata"]["name"] != "redis-clients"
         ]

@@ -9,6 +9,7 @@ import re
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,7 +96,9 @@ class TestRecordedReleases:
     @pytest.mark.parametrize(
         "recorded", tomllib.loads(release.RECORD.read_text())["release"], ids=lambda r: r["version"]
     )
-    def test_heads_and_version_are_those_of_the_recorded_commit(self, recorded) -> None:
+    def test_heads_and_version_are_those_of_the_recorded_commit(
+        self, recorded: dict[str, Any]
+    ) -> None:
         commit = recorded["commit"]
         assert re.fullmatch(r"[0-9a-f]{40}", commit)
         try:

@@ -153,6 +153,7 @@ class Env:
             text=True,
             start_new_session=True,
         )
+        assert proc.stdout is not None
         output: list[str] = []
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

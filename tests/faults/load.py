@@ -18,6 +18,7 @@ import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,7 @@ class Drill:
             await self.run_for(self.write_interval)
 
     async def _read(self) -> None:
-        reads = [
+        reads: list[tuple[str, Callable[[], str]]] = [
             ("read thread", lambda: f"{BASE}/forums/threads/{self.writers[0].thread}"),
             ("read card", lambda: f"{BASE}/people/{self.writers[1].person}/card"),
             ("read directory", lambda: f"{BASE}/directory"),
@@ -256,7 +257,8 @@ class Drill:
     async def held(self, writer: Writer) -> set[str]:
         """Ids of the posts collaboration holds in the writer's thread."""
         ids: set[str] = set()
-        for offset in itertools.count(0, 100):
+        offset = 0
+        while True:
             resp = await self.client.request(
                 "GET",
                 f"{BASE}/forums/threads/{writer.thread}",
@@ -268,6 +270,7 @@ class Drill:
             ids.update(p["id"] for p in posts if p["author"] == writer.person)
             if len(posts) < 100:
                 return ids
+            offset += 100
 
     async def reconcile(self) -> Reconciliation:
         acked = held = counted = 0

@@ -116,7 +116,7 @@ class TestDateTimesOnTheWire:
 
     @pytest.mark.parametrize(("who", "path"), READS, ids=[p for _, p in READS])
     def test_rows_read_back_from_sqlite_carry_an_offset(
-        self, fuzz_mesh: Mesh, served: Any, who, path
+        self, fuzz_mesh: Mesh, served: Any, who: str, path: str
     ) -> None:
         """Found by fuzzing: created_at and friends went out without a zone."""
         seeded = fuzz_mesh.seeded

@@ -19,14 +19,14 @@ import nats
 import pytest
 from pydantic import BaseModel
 
-from contracts.claims import Scope
+from contracts.claims import Claims, Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
 from gateway import metrics
 from gateway.app import create_app
 from gateway.routes import RouteConfigError, RouteTable, check_operation
-from mesh.service import Call, MeshService
+from mesh.service import MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
     KINDS,
@@ -219,7 +219,7 @@ async def synthetic_mesh(nats_url: str, test_keys: TestKeys) -> AsyncIterator[ht
     nc = await nats.connect(nats_url)
     service = MeshService(nc, "testing", "0.0.1", test_keys.verifier())
 
-    async def echo(call: Call, body: BaseModel) -> BaseModel:
+    async def echo(claims: Claims, body: BaseModel) -> BaseModel:
         return body
 
     for op in SYNTHETIC:

@@ -172,7 +172,12 @@ class TestIdToken:
 
 class TestCodeFailures:
     async def _exchange(
-        self, idp: IdP, code, verifier=None, redirect=CLI_REDIRECT, client: str = "mesh-cli"
+        self,
+        idp: IdP,
+        code: str,
+        verifier: str | None = None,
+        redirect: str = CLI_REDIRECT,
+        client: str = "mesh-cli",
     ) -> httpx.Response:
         data = {
             "grant_type": "authorization_code",

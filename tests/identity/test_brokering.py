@@ -143,7 +143,7 @@ async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict[str, Any
             idp.url + action, data={**_hidden(resp.text), "decision": "allow"}
         )
     code = parse_qs(urlsplit(resp.headers["location"]).query)["code"][0]
-    return (
+    token: dict[str, Any] = (
         await browser.post(
             f"{idp.issuer}/token",
             data={
@@ -155,6 +155,7 @@ async def _mesh_cli_token(idp: IdP, browser: httpx.AsyncClient) -> dict[str, Any
             },
         )
     ).json()
+    return token
 
 
 class TestBrokering:

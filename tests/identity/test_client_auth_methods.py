@@ -110,7 +110,7 @@ OK = {"token": 200, "introspect": 200, "revoke": 200, "par": 201}
 class TestRegisteredMethodOnly:
     @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
     async def test_post_client_by_post_is_served_by_basic_refused(
-        self, idp: IdP, post_client: tuple[str, str], endpoint
+        self, idp: IdP, post_client: tuple[str, str], endpoint: str
     ) -> None:
         client_id, secret = post_client
         url, form = f"{idp.issuer}/{endpoint}", ENDPOINTS[endpoint]
@@ -162,7 +162,7 @@ class TestRegisteredMethodOnly:
 class TestClientSecretJwt:
     @pytest.mark.parametrize("endpoint", list(ENDPOINTS))
     async def test_served_at_every_endpoint(
-        self, idp: IdP, jwt_client: tuple[str, str], endpoint
+        self, idp: IdP, jwt_client: tuple[str, str], endpoint: str
     ) -> None:
         client_id, secret = jwt_client
         for aud in (f"{idp.issuer}/token", idp.issuer):  # the token endpoint or the issuer
@@ -200,7 +200,7 @@ class TestClientSecretJwt:
         self,
         idp: IdP,
         jwt_client: tuple[str, str],
-        claims: dict[str, str] | dict[str, Any] | dict[str, None],
+        claims: dict[str, Any],
         words: str,
     ) -> None:
         client_id, secret = jwt_client

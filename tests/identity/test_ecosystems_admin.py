@@ -104,7 +104,7 @@ async def _signed_by_acme(idp: IdP, **claims: Any) -> str:
     return jwt.encode(claims, key, "RS256", headers={"kid": row.kid, "typ": "at+jwt"})  # type: ignore[arg-type]
 
 
-async def _audit(nc: Client, eco: str, action: str, target: str, timeout: float = 10.0):
+async def _audit(nc: Client, eco: str, action: str, target: str, timeout: float = 10.0) -> Any:
     def wanted(event: Any) -> bool:
         return bool(event.data.action == action and event.data.target == target)
 
@@ -122,11 +122,15 @@ async def globex(idp: IdP, olivia: str) -> dict[str, Any]:
 
 
 class TestWhoMayManageEcosystems:
-    ROUTES = (("POST", "", _new("denied")), ("GET", "", None), ("GET", "/globex", None))
+    ROUTES: tuple[tuple[str, str, dict[str, Any] | None], ...] = (
+        ("POST", "", _new("denied")),
+        ("GET", "", None),
+        ("GET", "/globex", None),
+    )
     ROUTES += (("PATCH", "/globex", {"name": "x"}), ("DELETE", "/globex", None))
 
     async def _all_refused(
-        self, idp: IdP, token, status: int, code: str, check: bool = True
+        self, idp: IdP, token: str | None, status: int, code: str, check: bool = True
     ) -> None:
         for method, path, body in self.ROUTES:
             resp = await _call(idp, token, method, path, body)
@@ -403,7 +407,7 @@ class TestUpdateAndDisable:
         assert resp.status_code == 404 and resp.json()["code"] == "not_found"
 
 
-async def _revoked_event(nc: Client, eco: str, jti: str, timeout: float = 10.0):
+async def _revoked_event(nc: Client, eco: str, jti: str, timeout: float = 10.0) -> Any:
     def wanted(event: Any) -> bool:
         return jti in [t.jti for t in event.data.tokens]
 

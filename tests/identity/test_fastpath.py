@@ -230,7 +230,12 @@ class TestWhatItLeavesToTheFullPath:
         ],
     )
     async def test_declines_and_the_full_path_answers(
-        self, served: tuple[IdP, Any], body, headers, status: int | None, error: str | None
+        self,
+        served: tuple[IdP, Any],
+        body: str,
+        headers: dict[str, str],
+        status: int | None,
+        error: str | None,
     ) -> None:
         idp, app = served
         await _lean(app, idp)  # caches warm: any decline below is the lean path's own choice
@@ -530,6 +535,6 @@ class TestItsShortcuts:
             b"\xff",
         ],
     )
-    def test_memoised_form_is_the_parsed_form(self, body) -> None:
+    def test_memoised_form_is_the_parsed_form(self, body: bytes) -> None:
         first, again = lean_request.form_of(body), lean_request.form_of(body)
         assert first == again == lean_request._parse_form(body)

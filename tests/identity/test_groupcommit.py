@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from contracts.registry import decode_events
-from identity.lean.audit import HandOverRelay, lean_writer
+from identity.lean.audit import HandOverRelay, SqliteWriter, lean_writer
 from identity.store import models
 from identity.store.transaction import audit_event
 from mesh.db import Database
@@ -200,6 +200,7 @@ class TestHandOverToTheRelay:
         gc, db, relay, js = relayed
         if db.dialect != "sqlite":
             pytest.skip("only the SQLite writer hands its rows over")
+        assert isinstance(relay, HandOverRelay)  # what the fixture runs on SQLite
         eco = f"eco{uuid.uuid4().hex[:10]}"
         rows = [
             OutboxRow(e.id, f"later{eco}.audit", e.model_dump_json())
@@ -231,7 +232,7 @@ class TestOnTheLoopOrOnTheThread:
         is committed, and answered, once the other writer lets go."""
         gc, db = group
         writer = gc.writer
-        if not hasattr(writer, "handed_over"):
+        if not isinstance(writer, SqliteWriter):
             pytest.skip("only SQLite files have the writer")
         await gc.add([_event(1)])  # written on the loop
         assert writer.handed_over == 0

@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 import uuid
+from collections.abc import Callable, Iterator
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from nats.aio.client import Client
-from sqlalchemy import event
+from sqlalchemy import Connection, event
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
 from identity.cli.seed import PASSWORD
 from identity.domain.crypto import pkce_pair
@@ -38,12 +40,19 @@ async def _try_login(
 
 
 @contextlib.contextmanager
-def provider_statements(idp: IdP):
+def provider_statements(idp: IdP) -> Iterator[list[str]]:
     """Every SQL statement on the provider's own tables (``id_…``) while the block runs,
     as the engine sends them (the relay's outbox polling is left out)."""
     seen: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+    def record(
+        conn: Connection,
+        cursor: DBAPICursor,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
         if re.search(r"\bid_\w+", statement):
             seen.append(statement)
 
@@ -73,7 +82,7 @@ async def _admin(idp: IdP, token: str, method: str, path: str, body: Any = None)
     )
 
 
-async def _events(nc: Client, predicate, timeout: float = 5.0):
+async def _events(nc: Client, predicate: Callable[[Any], bool], timeout: float = 5.0) -> Any:
     """Identity events on the real JetStream stream until ``predicate`` matches one."""
     return await first_event(nc, "pm.v1.evt.acme.identity.>", predicate, "matching event", timeout)
 

@@ -18,7 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import MetaData, text
+from sqlalchemy import CursorResult, MetaData, text
 
 from identity.cli import commands, seed
 from identity.cli.devclient import _form, login
@@ -50,6 +50,7 @@ async def _sql(database_url: str, statement: str, **params: Any) -> list[Any]:
     try:
         async with db.transaction() as s:
             result = await s.execute(text(statement), params)
+            assert isinstance(result, CursorResult)  # a textual statement's result
             return list(result.all()) if result.returns_rows else []
     finally:
         await db.dispose()

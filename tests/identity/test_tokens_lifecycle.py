@@ -65,7 +65,7 @@ class TestRefresh:
 
 class TestIntrospection:
     async def _introspect(
-        self, idp: IdP, token: str, client: str = "northwind-backend", hint=None
+        self, idp: IdP, token: str, client: str = "northwind-backend", hint: str | None = None
     ) -> httpx.Response:
         data = {"token": token}
         if hint:

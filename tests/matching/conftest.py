@@ -40,7 +40,7 @@ class Mesh:
     svc: Matching
     js: Any
     nc: Any
-    tokens: Any
+    tokens: TokenFactory
     eco: str
 
     async def publish(self, event: EventBase) -> None:
@@ -49,7 +49,13 @@ class Mesh:
             subject, event.model_dump_json().encode(), headers={headers.MSG_ID: event.id}
         )
 
-    def token(self, sub: str, roles=(Role.MEMBER,), partner: str | None = "", **kw: Any) -> str:
+    def token(
+        self,
+        sub: str,
+        roles: tuple[Role, ...] = (Role.MEMBER,),
+        partner: str | None = "",
+        **kw: Any,
+    ) -> str:
         if partner == "":
             partner = PEOPLE[sub][0] if sub in PEOPLE else "acme-hq"
         return self.tokens.mint(

@@ -6,8 +6,10 @@ import pytest
 from services.matching.engine.optimise import exact_bruteforce, greedy_plan, lp_bound, optimise
 
 
-def random_instance(rng, n: int = 7, max_edges: int = 14):
-    pairs = set()
+def random_instance(
+    rng: np.random.Generator, n: int = 7, max_edges: int = 14
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    pairs: set[tuple[int, int]] = set()
     m = int(rng.integers(3, max_edges + 1))
     while len(pairs) < m:
         a, b = rng.integers(0, n, 2)
@@ -18,14 +20,14 @@ def random_instance(rng, n: int = 7, max_edges: int = 14):
     return n, u, v, rng.random(len(u)), rng.integers(0, 4, n)
 
 
-def degrees(n, u, v, chosen):
+def degrees(n: int, u: np.ndarray, v: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.bincount(np.concatenate([u[chosen], v[chosen]]), minlength=n)
 
 
 class TestAgainstExact:
     @pytest.mark.parametrize("seed", range(25))
     @pytest.mark.parametrize("fairness", [True, False])
-    def test_matches_exhaustive_search(self, seed, fairness: bool) -> None:
+    def test_matches_exhaustive_search(self, seed: int, fairness: bool) -> None:
         n, u, v, w, cap = random_instance(np.random.default_rng(seed))
         plan = optimise(n, u, v, w, cap, fairness, rel_gap=0.0)
         assert plan.objective == pytest.approx(exact_bruteforce(n, u, v, w, cap, fairness))

@@ -39,6 +39,8 @@ class TestRefit:
     def test_the_snapshot_sees_only_the_past(self) -> None:
         threads, replies = forum(10)
         ix, favours = snapshot([], threads, replies, 5 * 3600.0)
-        assert ix.profile("e0").helped == ("A espresso question", "espresso advice")
-        assert ix.profile("a0").asked == ("A espresso question",)
+        e0, a0 = ix.profile("e0"), ix.profile("a0")
+        assert e0 is not None and a0 is not None
+        assert e0.helped == ("A espresso question", "espresso advice")
+        assert a0.asked == ("A espresso question",)
         assert "a5" not in ix and favours == {f"e{i}": {f"a{i}": 1.0} for i in range(5)}

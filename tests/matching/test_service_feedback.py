@@ -4,7 +4,9 @@ from services.matching.models import IntroductionRow
 from services.matching.service import asker_from
 
 
-def intro(a, b, status, declined_by=None, reason=None) -> IntroductionRow:
+def intro(
+    a: str, b: str, status: str, declined_by: str | None = None, reason: str | None = None
+) -> IntroductionRow:
     return IntroductionRow(
         id=f"{a}-{b}",
         eco="e",

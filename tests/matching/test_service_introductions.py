@@ -1,12 +1,13 @@
 """The introduction workflow over real NATS: double opt-in, curation, audit, denials, events."""
 
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 from nats.aio.msg import Msg
 
 from contracts.claims import Role, Scope
+from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
 from contracts.registry import decode_event
 from contracts.v1 import matching as m
@@ -21,9 +22,9 @@ async def denied(coro: Awaitable[object]) -> ErrorCode:
 
 
 @pytest.fixture
-async def events(seeded: Mesh):
+async def events(seeded: Mesh) -> AsyncIterator[list[EventBase]]:
     """Every matching event of the test's ecosystem, as published by the outbox relay."""
-    got = []
+    got: list[EventBase] = []
 
     async def on(msg: Msg) -> None:
         got.append(decode_event(msg.data))
@@ -33,13 +34,19 @@ async def events(seeded: Mesh):
     await sub.unsubscribe()
 
 
-async def propose(mesh: Any, a: str = "alice", b: str = "bob", note: str = "you two should talk"):
-    return await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note=note)
+async def propose(
+    mesh: Any, a: str = "alice", b: str = "bob", note: str = "you two should talk"
+) -> m.Introduction:
+    return cast(
+        m.Introduction,
+        await mesh.call(m.PROPOSE_INTRODUCTION, mesh.broker(), a=a, b=b, note=note),
+    )
 
 
 class TestDoubleOptIn:
-    async def test_both_accept_then_connected(self, seeded: Mesh, events) -> None:
+    async def test_both_accept_then_connected(self, seeded: Mesh, events: list[EventBase]) -> None:
         intro = await propose(seeded)
+        assert intro.score is not None
         assert intro.status == "approved" and intro.broker == "bruno" and intro.score > 0
         assert any(r.concept == "freight" for r in intro.reasons)
         one = await seeded.call(m.ACCEPT_INTRODUCTION, seeded.token("alice"), introduction=intro.id)
@@ -180,7 +187,9 @@ class TestDenials:
 
 
 class TestOptimise:
-    async def test_engine_proposals_wait_for_curation(self, seeded: Mesh, events) -> None:
+    async def test_engine_proposals_wait_for_curation(
+        self, seeded: Mesh, events: list[EventBase]
+    ) -> None:
         out = await seeded.call(
             m.OPTIMISE_INTRODUCTIONS, seeded.broker(), capacity=1, min_score=0.01
         )
@@ -191,7 +200,7 @@ class TestOptimise:
             and out.gap <= 0.01
             and out.objective <= out.upper_bound + 1e-9
         )
-        counts = {}
+        counts: dict[str, int] = {}
         for p in out.proposals:
             for x in (p.a, p.b):
                 counts[x] = counts.get(x, 0) + 1
@@ -252,7 +261,7 @@ class TestOptimise:
         assert code is ErrorCode.CONFLICT
 
 
-async def _wait(cond) -> None:
+async def _wait(cond: Callable[[], bool | Awaitable[bool]]) -> None:
     from tests.matching.conftest import until
 
     await until(cond)

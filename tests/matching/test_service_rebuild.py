@@ -73,7 +73,9 @@ class TestReplicas:
                 return synced >= 1
 
             await until(other_synced)
-            assert other.eco(seeded.eco).people.profile("zoe").needs == ("haulage",)
+            zoe = other.eco(seeded.eco).people.profile("zoe")
+            assert zoe is not None
+            assert zoe.needs == ("haulage",)
         finally:
             await db.dispose()
 

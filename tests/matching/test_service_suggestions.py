@@ -104,7 +104,7 @@ class TestPersonSuggestions:
 
 
 class TestPartnerSuggestions:
-    async def company(self, mesh: Any, partner, needs, offers) -> None:
+    async def company(self, mesh: Any, partner: str, needs: list[str], offers: list[str]) -> None:
         data = CompanyPublic(partner=partner, name=partner.title(), needs=needs, offers=offers)
         await mesh.publish(CompanyProfileUpdated(ecosystem=mesh.eco, partner=partner, data=data))
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts.subjects import DEAD_LETTER_STREAM, EVENT_STREAM, event_filter
@@ -27,8 +30,10 @@ from tests.support.tokens import TestKeys, TokenFactory
 
 pytestmark = pytest.mark.slow
 
+T = TypeVar("T")
 
-async def wait_jetstream(client, timeout: float = 30.0) -> None:
+
+async def wait_jetstream(client: Client, timeout: float = 30.0) -> None:
     """The deploy step: the streams, once the cluster has a JetStream meta leader."""
     assert await asyncio.wait_for(ensure_streams(client.jetstream(), client), timeout) == 3
 
@@ -123,7 +128,9 @@ class TestStreamReplicas:
         assert (await nc.jetstream().stream_info(EVENT_STREAM)).config.num_replicas == 1
 
 
-async def _until(attempt, want=None, timeout: float = 60.0):
+async def _until(
+    attempt: Callable[[], Awaitable[T]], want: T | None = None, timeout: float = 60.0
+) -> T:
     """``await attempt()`` until it succeeds (and returns ``want`` when given)."""
     for _ in range(int(timeout / 0.25)):
         try:
@@ -164,8 +171,9 @@ class TestLeaderLoss:
                 await publish(js, events[0])
                 await eventually(lambda: rec.count(events[0].id), "handled before the loss")
 
-                leader = (await js.stream_info(EVENT_STREAM)).cluster.leader
-                victim = int(leader.removeprefix("n")) - 1
+                cluster = (await js.stream_info(EVENT_STREAM)).cluster
+                assert cluster is not None and cluster.leader is not None
+                victim = int(cluster.leader.removeprefix("n")) - 1
                 procs[victim].kill()
                 procs[victim].wait(10)
                 await publish(js, events[1])
@@ -196,7 +204,7 @@ class TestLeaderLoss:
                 await nc.close()
 
 
-async def _all_current(js) -> bool:
+async def _all_current(js: JetStreamContext) -> bool:
     info = await js.stream_info(EVENT_STREAM)
     replicas = info.cluster.replicas if info.cluster else []
     return len(replicas or []) == 2 and all(r.current for r in replicas or [])

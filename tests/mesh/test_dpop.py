@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -194,7 +194,7 @@ class TestProofChecker:
             lambda p: "W10" + p[p.index(".") :],  # header is a JSON array
         ],
     )
-    def test_malformed_proofs_are_invalid(self, mangle) -> None:
+    def test_malformed_proofs_are_invalid(self, mangle: Callable[[str], str]) -> None:
         proof = mangle(DPoPKey().proof("GET", EDGE_URL))
         with pytest.raises(DPoPError) as err:
             ProofChecker().verify(proof, "GET", EDGE_URL)

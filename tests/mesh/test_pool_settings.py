@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.pool import QueuePool
 
 from mesh.db import POOL_SIZE_ENV, make_engine, pool_setting
 
@@ -31,4 +32,6 @@ class TestPoolSettings:
     def test_the_engine_uses_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(POOL_SIZE_ENV, "3")
         engine = make_engine("postgresql://postgres@127.0.0.1:1/none")
-        assert engine.sync_engine.pool.size() == 3
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.size() == 3

@@ -41,7 +41,7 @@ class TestLoads:
     @pytest.mark.parametrize(
         ("value", "levels"), [(1, 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[], [[[]]]], 4)]
     )
-    def test_depth(self, value, levels: int) -> None:
+    def test_depth(self, value: object, levels: int) -> None:
         assert safejson.depth(value) == levels
 
     def test_a_str_with_a_lone_surrogate_is_refused(self) -> None:

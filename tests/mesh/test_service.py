@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +14,13 @@ from nats.micro.service import ServiceInfo
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from contracts.claims import Role, Scope
+from contracts.claims import Claims, Role, Scope
 from contracts.errors import ErrorCode
 from contracts.v1 import system
 from mesh.client import call, request_raw
 from mesh.errors import MeshError
 from mesh.runtime import ServiceRuntime
-from mesh.service import Call, MeshService
+from mesh.service import MeshService
 from services.profile import handlers, models
 from services.profile.settings import ProfileSettings
 from tests.support.bombs import BOMBS, ODD_BODIES, b64url, object_holding, token_bombs
@@ -135,7 +136,7 @@ class TestNoResponders:
     ) -> None:
         """'No responders' means nobody got the request: the client may safely try again."""
 
-        async def start_soon():
+        async def start_soon() -> contextlib.AbstractAsyncContextManager[ServiceRuntime]:
             await asyncio.sleep(0.03)
             return run_service(
                 "profile",
@@ -174,7 +175,7 @@ class TestDatabaseUnreachable:
         db = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone", MetaData())
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
-        async def reads(call: Call, request: object) -> BaseModel:
+        async def reads(claims: Claims, request: object) -> BaseModel:
             async with db.transaction() as session:
                 await session.execute(text("SELECT 1"))
             raise AssertionError("the database answered")
@@ -195,7 +196,7 @@ class TestUnexpectedFailures:
     async def _serve(self, nc: Client, test_keys: TestKeys, failure: Exception) -> MeshService:
         service = MeshService(nc, "profile", "0.0.0", test_keys.verifier())
 
-        async def fails(call: Call, request: object) -> BaseModel:
+        async def fails(claims: Claims, request: object) -> BaseModel:
             raise failure
 
         service.register(system.ECHO, fails)

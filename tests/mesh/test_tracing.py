@@ -14,14 +14,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
 
 from contracts import headers as h
-from contracts.claims import Scope
+from contracts.claims import Claims, Scope
 from contracts.errors import ErrorCode
 from contracts.subjects import request_subject
 from contracts.v1 import system
 from mesh.client import request_raw
 from mesh.errors import MeshError
 from mesh.runtime import ServiceRuntime, service_runtime
-from mesh.service import Call, MeshService
+from mesh.service import MeshService
 from services.profile import models
 from services.profile.settings import ProfileSettings
 from tests.support.tokens import TestKeys, TokenFactory
@@ -97,7 +97,7 @@ class TestServiceSpans:
             system.ECHO, name="testing.explode", subject=request_subject("testing", "explode")
         )
 
-        async def fail(call: Call, req: object) -> BaseModel:
+        async def fail(claims: Claims, req: object) -> BaseModel:
             raise RuntimeError("boom")
 
         service = MeshService(

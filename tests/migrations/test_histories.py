@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import setuptools
-from sqlalchemy import Column, String
+from sqlalchemy import Column, MetaData, String
 from sqlalchemy.exc import DBAPIError
 
 from deploy.migrations import PROCESSES, history
@@ -83,7 +83,7 @@ class TestHistoriesShape:
         assert "mesh.migrations" in found  # env.py; script.py.mako is package data (*.mako)
 
 
-def history_copy(tmp_path: Path, name: str, metadata=None) -> History:
+def history_copy(tmp_path: Path, name: str, metadata: MetaData | None = None) -> History:
     """``name``'s history with its revisions copied to ``tmp_path`` (to add revisions to)."""
     original = history(name)
     directory = tmp_path / "migrations"

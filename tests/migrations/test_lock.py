@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 
@@ -14,7 +15,7 @@ from mesh.migrate import History, State, differences, upgrade
 from tests.migrations.conftest import PROFILE_REVISIONS
 
 
-async def wait_for(probe, what: str, timeout: float = 30.0) -> None:
+async def wait_for(probe: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not await probe():
         assert time.monotonic() < deadline, f"never saw {what}"
@@ -59,7 +60,8 @@ class TestTheLock:
                             "WHERE locktype = 'advisory' AND NOT granted"
                         )
                     )
-                    return found.scalar_one() == 1
+                    count: int = found.scalar_one()
+                    return count == 1
 
                 await wait_for(waiting, "the upgrade waiting for the lock")
                 untouched = await conn.execute(text("SELECT to_regclass('alembic_version')"))

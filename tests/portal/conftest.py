@@ -49,6 +49,7 @@ async def mesh(
             if request.param == "sqlite":
                 urls[name] = f"sqlite+aiosqlite:///{workdir / f'{name}.db'}"
             else:
+                assert postgres_admin_url is not None
                 url, db = await infra.create_pg_database(postgres_admin_url)
                 stack.push_async_callback(infra.drop_pg_database, postgres_admin_url, db)
                 urls[name] = url

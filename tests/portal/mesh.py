@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from identity.cli.devclient import login
 from identity.domain import directory
 from identity.http.app import create_app as create_identity
 from identity.settings import IdentitySettings
+from mesh.runtime import ServiceRuntime
 from mesh.tokens import RemoteJwks, TokenVerifier
 from portal.app import create_app as create_portal
 from portal.settings import PortalSettings
@@ -44,11 +45,37 @@ ECO = "acme"
 CLIENT = "portal-test"
 CLI_REDIRECT = "http://127.0.0.1:8099/callback"
 ALL = "openid profile " + " ".join(sorted(ALL_SCOPES))
+
+
+def _registers(register: Callable[[ServiceRuntime], object]) -> Callable[[ServiceRuntime], None]:
+    """``register`` as :func:`run_service` takes it: what it returns (the service) is unused."""
+
+    def run(rt: ServiceRuntime) -> None:
+        register(rt)
+
+    return run
+
+
 SERVICES = (
-    ("profile", ProfileSettings, profile_models.metadata, profile_handlers.register),
-    ("collaboration", CollaborationSettings, collab_models.metadata, collab_handlers.register),
-    ("matching", MatchingSettings, matching_models.metadata, matching_handlers.register),
-    ("connector", ConnectorSettings, connector_models.metadata, connector_handlers.register),
+    ("profile", ProfileSettings, profile_models.metadata, _registers(profile_handlers.register)),
+    (
+        "collaboration",
+        CollaborationSettings,
+        collab_models.metadata,
+        _registers(collab_handlers.register),
+    ),
+    (
+        "matching",
+        MatchingSettings,
+        matching_models.metadata,
+        _registers(matching_handlers.register),
+    ),
+    (
+        "connector",
+        ConnectorSettings,
+        connector_models.metadata,
+        _registers(connector_handlers.register),
+    ),
 )
 # Test back-ends live on loopback, which the connector refuses unless allowed.
 EXTRA = {"connector": {"egress_allow": ["127.0.0.0/8"]}}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Page
 
 from tests.portal.browser import PHONE, signed_in_page
 from tests.portal.content import NOAH_BIO
@@ -90,7 +91,7 @@ class TestIntroductions:
             assert "Chloe Chen" in await connected.inner_text()
 
 
-async def _add_widget(page, title: str, kind: str, sources: list[str]) -> None:
+async def _add_widget(page: Page, title: str, kind: str, sources: list[str]) -> None:
     await page.fill("#w-title", title)
     await page.select_option("#w-kind", kind)
     for source in sources:

@@ -67,7 +67,7 @@ class TestMessage:
             found = await axe_violations(page, axe_source())
             assert [v for v in found if v["impact"] in SERIOUS] == []
         async with sign_in(mesh, "felix") as felix:
-            token = csrf_of(felix.last_page.text)  # type: ignore[attr-defined]
+            token = csrf_of(felix.last_page.text)
             resp = await felix.post("/conversations", data={"csrf": token, "person": noah})
             assert resp.status_code == 403
             refused = await felix.post("/conversations", data={"person": noah})

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Page
 
 from tests.portal.browser import (
     ARTIFACTS,
@@ -24,7 +25,7 @@ from tests.portal.mesh import Mesh
 pytestmark = pytest.mark.browser
 
 
-async def wait_for_text(page, url: str, text: str, tries: int = 60) -> str:
+async def wait_for_text(page: Page, url: str, text: str, tries: int = 60) -> str:
     """Reload ``url`` until its main content shows ``text`` (asynchronous work: flows, webhooks)."""
     body = ""
     for _ in range(tries):

@@ -16,6 +16,14 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 
 
+def phone_width() -> int:
+    """The width of the phone viewport of :data:`PHONE` (a dict of mixed values)."""
+    viewport = PHONE["viewport"]
+    assert isinstance(viewport, dict)
+    width: int = viewport["width"]
+    return width
+
+
 def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     """Whether two bounding boxes share any area."""
     return (
@@ -55,7 +63,7 @@ class TestHoverCardPlacement:
             assert not overlap(box, body), f"the card {box} covers the first post {body}"
             assert not overlap(box, await name.bounding_box())
             if phone:
-                assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"]
+                assert box["x"] >= 0 and box["x"] + box["width"] <= phone_width()
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / f"portal-{width}-hovercard-top.png"))
             await page.keyboard.press("Escape")
@@ -103,7 +111,7 @@ class TestOperatorPeopleOnAPhone:
             assert page_overflow <= 1
             cells = page.locator("#people td.roles")
             assert await cells.count() >= 5
-            width = PHONE["viewport"]["width"]
+            width = phone_width()
             texts = await cells.all_inner_texts()
             assert any("partner_admin" in t for t in texts), texts
             for i in range(await cells.count()):

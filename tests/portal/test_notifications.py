@@ -11,7 +11,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import jwt
@@ -31,6 +31,15 @@ from tests.support import infra
 
 SSE = {"Accept": "text/event-stream"}
 STREAM = f"/v1/ecosystems/{ECO}/notifications/stream"
+
+
+class LatencyReport(TypedDict):
+    """What the live-latency test writes to its artifact."""
+
+    events: int
+    p50_ms: float
+    max_ms: float
+    all_ms: list[float]
 
 
 class Events:
@@ -357,7 +366,7 @@ class TestNotificationCentre:
                 assert await item.first.get_attribute("data-kind") == "reply"
             count = await page.locator("#unread-count").get_attribute("data-unread")
             assert count is not None and int(count) >= 6
-        report = {
+        report: LatencyReport = {
             "events": len(latencies),
             "p50_ms": round(statistics.median(latencies), 1),
             "max_ms": round(max(latencies), 1),

@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
+
 from tests.portal.login import csrf_of, sign_in
 from tests.portal.mesh import Mesh
 from tests.support.text import first_group
 
 
-async def post_form(client, page_path: str, action: str, data: dict[str, Any]):
+async def post_form(
+    client: httpx.AsyncClient, page_path: str, action: str, data: dict[str, Any]
+) -> httpx.Response:
     token = csrf_of((await client.get(page_path)).text)
     return await client.post(action, data={**data, "csrf": token})
 
@@ -178,7 +182,8 @@ class TestModeration:
                     f"/forums/threads/{mesh.seeded['thread']}", headers=mesh.bearer("olivia")
                 )
             ).json()
-        return next(p["id"] for p in view["posts"] if p["author"] == mesh.subs["chloe"])
+        post: str = next(p["id"] for p in view["posts"] if p["author"] == mesh.subs["chloe"])
+        return post
 
     async def test_a_broker_hides_a_post_members_see_the_notice_and_the_log_has_the_reason(
         self, mesh: Mesh

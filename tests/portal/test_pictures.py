@@ -113,7 +113,7 @@ class TestAvatarUpload:
         assert bad.headers["content-type"].startswith("application/problem+json")
         assert "upload a PNG, JPEG, WebP or GIF" in bad.json()["detail"]
         async with sign_in(mesh, "chloe", f"/people/{carlos}") as chloe:
-            token = csrf_of(chloe.last_page.text)  # type: ignore[attr-defined]
+            token = csrf_of(chloe.last_page.text)
             resp = await chloe.post(
                 f"/people/{carlos}/picture",
                 data={"csrf": token},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from tests.support.tcpproxy import TcpProxy
 
 
 @pytest.fixture
-async def proxied_postgres(postgres_admin_url: str | None):
+async def proxied_postgres(postgres_admin_url: str | None) -> AsyncIterator[tuple[str, TcpProxy]]:
     if not postgres_admin_url:
         pytest.skip("a database outage needs PostgreSQL: set PARTNERMESH_TEST_POSTGRES_URL")
     url, name = await infra.create_pg_database(postgres_admin_url)
@@ -38,7 +39,9 @@ async def test_ready_on_its_migrated_database(tmp_path: Path) -> None:
     assert resp.status_code == 200 and resp.json() == {"status": "ready"}
 
 
-async def test_not_ready_while_its_database_does_not_answer(proxied_postgres) -> None:
+async def test_not_ready_while_its_database_does_not_answer(
+    proxied_postgres: tuple[str, TcpProxy],
+) -> None:
     url, proxy = proxied_postgres
     async with infra.serve_app(create_app(PortalSettings(database_url=url))) as base:
         assert (await readyz(base)).status_code == 200

@@ -26,7 +26,7 @@ def _word() -> str:
     return f"zq{uuid.uuid4().hex[:10]}"
 
 
-async def _ok(resp) -> Any:
+async def _ok(resp: httpx.Response) -> Any:
     assert resp.status_code < 300, f"{resp.request.method} {resp.request.url}: {resp.text}"
     return resp.json()
 
@@ -34,7 +34,8 @@ async def _ok(resp) -> Any:
 async def _search(mesh: Mesh, who: str, q: str, **params: Any) -> dict[str, Any]:
     async with mesh.api() as api:
         resp = await api.get("/search/content", params={"q": q, **params}, headers=mesh.bearer(who))
-        return await _ok(resp)
+        result: dict[str, Any] = await _ok(resp)
+        return result
 
 
 def _found(result: dict[str, Any]) -> dict[str, set[str]]:

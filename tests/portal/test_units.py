@@ -68,6 +68,7 @@ class TestSessionStore:
         store = self.store(db)
         state = await store.begin_login("verifier", "nonce", "/next")
         first = await store.finish_login(state)
+        assert first is not None
         assert first["verifier"] == "verifier" and first["return_to"] == "/next"
         assert await store.finish_login(state) is None
 
@@ -78,6 +79,7 @@ class TestSessionStore:
             "acme", "noah", "Noah", "northwind", ["member"], tokens
         )
         loaded = await store.load(cookie)
+        assert loaded is not None and loaded.tokens is not None
         assert loaded.sub == "noah" and loaded.tokens.access_token == "access"
         assert await store.load(cookie + "x") is None
         assert await store.load(None) is None
@@ -145,6 +147,7 @@ class TestWidgets:
             {"introductions": intros},
         )
         assert out.points == [("connected", 2.0), ("proposed", 1.0)]
+        assert out.chart is not None
         bars = out.chart["bars"]
         assert bars[0]["h"] == pytest.approx(2 * bars[1]["h"])
         assert chart([], "line")["bars"] == []

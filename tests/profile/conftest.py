@@ -156,6 +156,7 @@ class Eco:
         while True:
             try:
                 msg = await self.js.get_last_msg(EVENT_STREAM, subject)
+                assert msg.data is not None
                 return event_type.model_validate_json(msg.data)
             except NotFoundError:
                 assert asyncio.get_running_loop().time() < deadline, f"no {subject}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,18 +31,18 @@ CORPUS = {
 
 def content(
     eco: Eco,
-    cid,
-    author,
-    partner,
-    text,
+    cid: str,
+    author: str,
+    partner: str,
+    text: str,
     *,
-    cls=ContentCreated,
+    cls: type[ContentCreated | ContentEdited | ContentHidden] = ContentCreated,
     title: str = "",
-    workspace=None,
-    audience=(),
+    workspace: str | None = None,
+    audience: Iterable[str] = (),
     hidden: bool = False,
-    time=None,
-):
+    time: datetime | None = None,
+) -> ContentCreated | ContentEdited | ContentHidden:
     data = ContentData(
         content_id=cid,
         kind="note" if workspace else "post",
@@ -53,7 +54,7 @@ def content(
         text=text,
         hidden=hidden,
     )
-    extra = {"time": time} if time else {}
+    extra: dict[str, Any] = {"time": time} if time else {}
     return cls(ecosystem=eco.name, partner=partner, data=data, **extra)
 
 
@@ -74,11 +75,11 @@ async def _corpus(eco: Eco) -> None:
     await eco.settle()
 
 
-def terms(card) -> dict[str, float]:
+def terms(card: c.Card | c.CompanyCard) -> dict[str, float]:
     return {t.term: t.weight for t in card.cloud.terms}
 
 
-async def _state(rt, eco: Eco) -> list[Any]:
+async def _state(rt: ServiceRuntime, eco: Eco) -> list[Any]:
     async with rt.db.engine.connect() as conn:
         out = []
         for table in (cloud_terms, corpus_terms, content_terms, contents):

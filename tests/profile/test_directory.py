@@ -15,7 +15,7 @@ from mesh.errors import MeshError
 from services.profile import search_repository
 from tests.profile.conftest import Eco
 
-PEOPLE = {
+PEOPLE: dict[str, tuple[str, str, dict[str, Any]]] = {
     "anna": (
         "northwind",
         "Anna Berg",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from contracts.claims import Role
+from contracts.envelope import EventBase
 from contracts.subjects import EVENT_STREAM, event_subject
 from contracts.v1 import profile as c
 from contracts.v1.identity import PersonData, PersonRegistered
@@ -17,7 +18,7 @@ from services.profile.models import connections, persons
 from tests.profile.conftest import Eco
 
 
-async def published(eco: Eco, event_type) -> int:
+async def published(eco: Eco, event_type: type[EventBase]) -> int:
     """How many events of ``event_type`` this ecosystem has in the stream."""
     subject = event_subject(eco.name, event_type.model_fields["type"].default)
     info = await eco.js.stream_info(EVENT_STREAM, subjects_filter=subject)
@@ -30,7 +31,7 @@ async def relayed(profile: ServiceRuntime) -> None:
         await asyncio.sleep(0.02)
 
 
-async def count(profile: ServiceRuntime, table, eco: Eco) -> int:
+async def count(profile: ServiceRuntime, table: Table, eco: Eco) -> int:
     query = select(func.count()).select_from(table).where(table.c.eco == eco.name)
     async with profile.db.engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())

@@ -13,6 +13,7 @@ from PIL import Image
 
 from contracts.claims import Role
 from contracts.errors import ErrorCode
+from contracts.policy import Operation
 from contracts.v1 import profile as c
 from contracts.v1 import profile_images as pi
 from mesh.errors import MeshError
@@ -39,7 +40,9 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-async def _denied(eco: Eco, op, who, code: ErrorCode, **body: Any) -> MeshError:
+async def _denied(
+    eco: Eco, op: Operation, who: str | None, code: ErrorCode, **body: Any
+) -> MeshError:
     with pytest.raises(MeshError) as err:
         await eco.call(op, who, **body)
     assert err.value.code is code, err.value

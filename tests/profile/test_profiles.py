@@ -10,6 +10,7 @@ from nats.aio.client import Client
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
+from contracts.policy import Operation
 from contracts.v1 import profile as c
 from contracts.v1.matching import IntroductionConnected, IntroductionData
 from mesh.client import call, request_raw
@@ -60,7 +61,12 @@ async def _people(eco: Eco) -> None:
 
 
 async def _denied(
-    eco: Eco, op, who, code: ErrorCode, token: str | None = None, **body: Any
+    eco: Eco,
+    op: Operation,
+    who: str | None,
+    code: ErrorCode,
+    token: str | None = None,
+    **body: Any,
 ) -> MeshError:
     with pytest.raises(MeshError) as err:
         if token is not None:
@@ -195,7 +201,7 @@ class TestEdits:
     async def test_bad_input_is_refused_and_changes_nothing(self, eco: Eco) -> None:
         await _people(eco)
         token = eco.token("anna")
-        bad = [
+        bad: list[dict[str, Any]] = [
             {"person": "anna", "visibility": {"bio": "friends"}},
             {"person": "anna", "links": [{"label": "x", "url": "javascript:alert(1)"}]},
             {"person": "anna", "skills": ["x" * 81]},

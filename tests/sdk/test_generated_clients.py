@@ -33,7 +33,8 @@ def generated_package(python_client: Generated) -> ModuleType:
         sys.path.remove(str(python_client.path.parent))
 
 
-def northwind_token(mesh) -> str:
+def northwind_token(mesh: Mesh) -> str:
+    assert mesh.workdir is not None
     creds = json.loads((mesh.workdir / "demo-identity.json").read_text())
     client = creds["clients"]["northwind-backend"]
     resp = httpx.post(
