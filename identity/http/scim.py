@@ -178,31 +178,30 @@ async def get_user(request: Request, eco: str, person_id: str, rt: RuntimeDep) -
 
 @router.put("/Users/{person_id}")
 async def replace_user(request: Request, eco: str, person_id: str, rt: RuntimeDep) -> Response:
-    try:
-        body = await _body(request)
-    except ScimError as exc:
-        return _error(exc, eco, rt)
-    hashed, base, check = await _password_hash(rt, body), base_url(rt, eco), _if_match(request)
-    return await _answer(
-        request,
-        rt,
-        eco,
-        lambda tx, who: scim_users.put(tx, who, person_id, body, hashed, base, check),
-    )
+    return await _write_user(request, eco, person_id, rt, scim_users.put)
 
 
 @router.patch("/Users/{person_id}")
 async def patch_user(request: Request, eco: str, person_id: str, rt: RuntimeDep) -> Response:
+    return await _write_user(request, eco, person_id, rt, scim_users.patch)
+
+
+async def _write_user(
+    request: Request,
+    eco: str,
+    person_id: str,
+    rt: RuntimeDep,
+    write: Callable[..., dict[str, Any]],
+) -> Response:
+    """PUT or PATCH of one person: the body read, the password (if any) hashed, and the
+    version checked (``If-Match``) by ``write`` inside the transaction."""
     try:
         body = await _body(request)
     except ScimError as exc:
         return _error(exc, eco, rt)
     hashed, base, check = await _password_hash(rt, body), base_url(rt, eco), _if_match(request)
     return await _answer(
-        request,
-        rt,
-        eco,
-        lambda tx, who: scim_users.patch(tx, who, person_id, body, hashed, base, check),
+        request, rt, eco, lambda tx, who: write(tx, who, person_id, body, hashed, base, check)
     )
 
 
