@@ -243,10 +243,12 @@ class TestConcurrency:
     async def test_many_calls_in_flight_each_get_their_own_reply(
         self, gateway: httpx.AsyncClient, profile: ServiceRuntime, tokens: TokenFactory
     ) -> None:
-        token = tokens.mint()
+        # One token per call: one client may hold only its share of the in-flight bound
+        # (gateway.shedding), and what is checked here is that 40 replies in flight at
+        # once each reach their own caller.
         replies = await asyncio.gather(
             *(
-                gateway.get(ECHO, params={"message": f"m{i}"}, headers=bearer(token))
+                gateway.get(ECHO, params={"message": f"m{i}"}, headers=bearer(tokens.mint()))
                 for i in range(40)
             )
         )
