@@ -138,10 +138,12 @@ class TestBuckets:
 
         client = redis.from_url(redis_url)
         buckets = RedisBuckets(client, f"pm:test:{uuid.uuid4().hex}:")
-        spec = RateLimitSpec(rate=20, burst=2)
+        # 2 per second: a token takes 500 ms to come back, far longer than three round
+        # trips to Redis on a busy machine (at 20 per second, 50 ms was not always).
+        spec = RateLimitSpec(rate=2, burst=2)
         try:
             assert [(await buckets.take("k", spec, 1))[0] for _ in range(3)] == [True, True, False]
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.6)
             assert (await buckets.take("k", spec, 1))[0]
             assert not (await buckets.take("k", spec, 5))[0]  # more than the burst: never
         finally:
