@@ -220,6 +220,14 @@ def _store(
         )
 
 
+def _to_write(tx: Tx, who: Directory, person_id: str, base: str, check: Any) -> Person:
+    """The person, locked, at the version the caller expects, and a directory may change."""
+    person = _person(tx, who, person_id, lock=True)
+    check(doc(tx, person, base)["meta"]["version"])
+    _writable(person)
+    return person
+
+
 def put(
     tx: Tx,
     who: Directory,
@@ -229,9 +237,7 @@ def put(
     base: str,
     check: Any,
 ) -> dict[str, Any]:
-    person = _person(tx, who, person_id, lock=True)
-    check(doc(tx, person, base)["meta"]["version"])
-    _writable(person)
+    person = _to_write(tx, who, person_id, base, check)
     new = state_of(body)
     if "active" not in {k.lower() for k in body}:
         new = replace(new, active=person.active)  # an absent active leaves it as it is
@@ -248,9 +254,7 @@ def patch(
     base: str,
     check: Any,
 ) -> dict[str, Any]:
-    person = _person(tx, who, person_id, lock=True)
-    check(doc(tx, person, base)["meta"]["version"])
-    _writable(person)
+    person = _to_write(tx, who, person_id, base, check)
     new = apply_patch(Patch.of(body), current_state(person))
     _store(tx, who, person, new, password_hash)
     return doc(tx, person, base)

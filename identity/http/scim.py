@@ -249,25 +249,30 @@ async def get_group(request: Request, eco: str, group_id: str, rt: RuntimeDep) -
 
 @router.put("/Groups/{group_id}")
 async def replace_group(request: Request, eco: str, group_id: str, rt: RuntimeDep) -> Response:
-    try:
-        body = await _body(request)
-    except ScimError as exc:
-        return _error(exc, eco, rt)
-    base, check = base_url(rt, eco), _if_match(request)
-    return await _answer(
-        request, rt, eco, lambda tx, who: scim_groups.put(tx, who, group_id, body, base, check)
-    )
+    return await _write_group(request, eco, group_id, rt, scim_groups.put)
 
 
 @router.patch("/Groups/{group_id}")
 async def patch_group(request: Request, eco: str, group_id: str, rt: RuntimeDep) -> Response:
+    return await _write_group(request, eco, group_id, rt, scim_groups.patch)
+
+
+async def _write_group(
+    request: Request,
+    eco: str,
+    group_id: str,
+    rt: RuntimeDep,
+    write: Callable[..., dict[str, Any]],
+) -> Response:
+    """PUT or PATCH of one group: the body read and the version checked (``If-Match``) by
+    ``write`` inside the transaction."""
     try:
         body = await _body(request)
     except ScimError as exc:
         return _error(exc, eco, rt)
     base, check = base_url(rt, eco), _if_match(request)
     return await _answer(
-        request, rt, eco, lambda tx, who: scim_groups.patch(tx, who, group_id, body, base, check)
+        request, rt, eco, lambda tx, who: write(tx, who, group_id, body, base, check)
     )
 
 
