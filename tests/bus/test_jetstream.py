@@ -26,6 +26,7 @@ from contracts.bus import (
     event_owner,
     inbox_prefix,
 )
+from contracts.headers import DLQ_CONSUMER, DLQ_PROCESS
 from contracts.registry import operations_of
 from contracts.subjects import (
     DEAD_LETTER_STREAM,
@@ -37,6 +38,7 @@ from contracts.subjects import (
 )
 from contracts.v1.identity import RevokedToken, TokenRevoked, TokenRevokedData
 from mesh.client import request_raw
+from mesh.deadletters import DeadLetter, replay
 from mesh.revocation import RevocationFeed, RevocationList
 from tests.bus.conftest import ConnectAs
 
@@ -256,12 +258,25 @@ class TestTools:
         assert await ops.settle() == set()
         # Replay hands the letter back to its own consumer (request/reply), which takes
         # it in its queue group; ops never speaks for a producer on the event stream.
-        replay = dead_letter_replay_subject("profile", "profile-identity")
-        served = await profile.nc.subscribe(replay, queue="profile-identity")
+        # Ops asks the way ``partnermesh dead-letters replay`` does (request/reply): a
+        # request nobody may serve fails at once (no responders) instead of waiting.
+        handed: list[bytes] = []
+
+        async def serve(msg: Msg) -> None:
+            handed.append(msg.data)
+            await msg.respond(json.dumps({"outcome": "ok", "error": ""}).encode())
+
+        replay_subject = dead_letter_replay_subject("profile", "profile-identity")
+        await profile.nc.subscribe(replay_subject, queue="profile-identity", cb=serve)
         await profile.nc.flush()
-        await ops.nc.publish(replay, b"poison")
-        handed = await served.next_msg(timeout=5 * CALL_TIMEOUT)  # three busy test workers
-        assert handed.data == b"poison"
+        letter = DeadLetter(
+            seq=ack.seq,
+            subject=dead,
+            data=b"poison",
+            headers={DLQ_PROCESS: "profile", DLQ_CONSUMER: "profile-identity"},
+        )
+        outcome = await replay(ops.nc, letter, timeout=5 * CALL_TIMEOUT)  # busy test workers
+        assert (outcome, handed) == ({"outcome": "ok", "error": ""}, [b"poison"])
         forged = event_filter("acme", "identity", "person_registered")
         await ops.nc.publish(forged, b"replayed")
         assert ("publish", forged.lower(), None) in await ops.settle()
