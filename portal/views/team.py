@@ -4,6 +4,8 @@ page. Identity decides who may do what (its admin API); these pages only ask it.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -43,21 +45,61 @@ def invitation_view(ctx: Ctx, doc: dict[str, Any], company: str) -> dict[str, An
     return {"link": link, "email_text": email, "to": doc.get("email") or "", "roles": roles}
 
 
-async def _team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) -> Response:
+async def _kept(coro: Any) -> tuple[Any, ApiError | None]:
+    """A part of the page, or its error for the page to show (401 ends the session)."""
     try:
-        people, p_err = await _identity(ctx).people(ctx.token), None
+        return await coro, None
     except ApiError as exc:
         if exc.status == 401:
             raise
-        people, p_err = [], exc
+        return None, exc
+
+
+def token_state(token: dict[str, Any], now: datetime) -> str:
+    """``active``, ``revoked`` or ``expired``: whether a directory can still use the token."""
+    if token.get("revoked"):
+        return "revoked"
+    try:
+        expires = datetime.fromisoformat(str(token.get("expires_at")))
+    except ValueError:
+        return "active"  # no expiry
+    return "expired" if expires <= now else "active"
+
+
+async def directory_sync(ctx: Ctx, partner: str) -> dict[str, Any] | None:
+    """The "Directory sync (SCIM)" section: the company's directory tokens and group rules,
+    as identity shows them to this admin; None (no section) where identity refuses it."""
+    idp = _identity(ctx)
+    (tokens, t_err), (rules, r_err) = await asyncio.gather(
+        _kept(idp.scim_tokens(ctx.token, partner)), _kept(idp.scim_rules(ctx.token, partner))
+    )
+    if any(e is not None and e.status == 403 for e in (t_err, r_err)):
+        return None
+    now = datetime.now(UTC)
+    return {
+        "url": f"{ctx.portal.settings.issuer}/scim/v2",
+        "tokens": [{**t, "state": token_state(t, now)} for t in tokens or []],
+        "t_err": t_err,
+        "rules": (rules or {}).get("rules", []),
+        "grantable": (rules or {}).get("grantable", []),
+        "r_err": r_err,
+    }
+
+
+async def team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) -> Response:
+    """The team page of ``partner``, with ``extra`` (a form's error or result) on it."""
+    (people, p_err), scim = await asyncio.gather(
+        _kept(_identity(ctx).people(ctx.token)), directory_sync(ctx, partner)
+    )
     return ctx.render(
         "team.html",
         status=status,
         partner=partner,
-        people=[p for p in people if p.get("partner") == partner],
+        people=[p for p in people or [] if p.get("partner") == partner],
         p_err=p_err,
         grantable=[r for r in GRANTABLE if ctx.session.has_role(r)],
         role_names=ROLE_NAMES,
+        scim=scim,
         **extra,
     )
 
@@ -65,7 +107,7 @@ async def _team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) ->
 @router.get("/team")
 async def team(ctx: CtxDep) -> Response:
     """My company's people (partner admins)."""
-    return await _team_page(ctx, _require_admin(ctx))
+    return await team_page(ctx, _require_admin(ctx))
 
 
 @router.post("/team/invitations")
@@ -79,9 +121,9 @@ async def invite(ctx: CtxDep, request: Request) -> Response:
     except ApiError as exc:
         if exc.status == 401:
             raise
-        return await _team_page(ctx, partner, status=exc.status, form_err=exc, email=email)
+        return await team_page(ctx, partner, status=exc.status, form_err=exc, email=email)
     company = ctx.portal.companies.get(partner, partner)
-    return await _team_page(ctx, partner, invitation=invitation_view(ctx, doc, company))
+    return await team_page(ctx, partner, invitation=invitation_view(ctx, doc, company))
 
 
 async def _change(ctx: Ctx, partner: str, call: Any) -> Response:
@@ -90,7 +132,7 @@ async def _change(ctx: Ctx, partner: str, call: Any) -> Response:
     except ApiError as exc:
         if exc.status == 401:
             raise
-        return await _team_page(ctx, partner, status=exc.status, form_err=exc)
+        return await team_page(ctx, partner, status=exc.status, form_err=exc)
     return RedirectResponse(done("/team#people", "person"), status_code=303)
 
 
