@@ -5,7 +5,6 @@ page. Identity decides who may do what (its admin API); these pages only ask it.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from portal.api import ApiError
 from portal.forms import text
 from portal.identity_admin import IdentityAdmin
 from portal.views.auth import start_login
+from portal.views.scim_section import kept, scim_section
 from portal.web import Ctx, CtxDep, done, render
 
 router = APIRouter()
@@ -45,51 +45,10 @@ def invitation_view(ctx: Ctx, doc: dict[str, Any], company: str) -> dict[str, An
     return {"link": link, "email_text": email, "to": doc.get("email") or "", "roles": roles}
 
 
-async def _kept(coro: Any) -> tuple[Any, ApiError | None]:
-    """A part of the page, or its error for the page to show (401 ends the session)."""
-    try:
-        return await coro, None
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return None, exc
-
-
-def token_state(token: dict[str, Any], now: datetime) -> str:
-    """``active``, ``revoked`` or ``expired``: whether a directory can still use the token."""
-    if token.get("revoked"):
-        return "revoked"
-    try:
-        expires = datetime.fromisoformat(str(token.get("expires_at")))
-    except ValueError:
-        return "active"  # no expiry
-    return "expired" if expires <= now else "active"
-
-
-async def directory_sync(ctx: Ctx, partner: str) -> dict[str, Any] | None:
-    """The "Directory sync (SCIM)" section: the company's directory tokens and group rules,
-    as identity shows them to this admin; None (no section) where identity refuses it."""
-    idp = _identity(ctx)
-    (tokens, t_err), (rules, r_err) = await asyncio.gather(
-        _kept(idp.scim_tokens(ctx.token, partner)), _kept(idp.scim_rules(ctx.token, partner))
-    )
-    if any(e is not None and e.status == 403 for e in (t_err, r_err)):
-        return None
-    now = datetime.now(UTC)
-    return {
-        "url": f"{ctx.portal.settings.issuer}/scim/v2",
-        "tokens": [{**t, "state": token_state(t, now)} for t in tokens or []],
-        "t_err": t_err,
-        "rules": (rules or {}).get("rules", []),
-        "grantable": (rules or {}).get("grantable", []),
-        "r_err": r_err,
-    }
-
-
 async def team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) -> Response:
     """The team page of ``partner``, with ``extra`` (a form's error or result) on it."""
     (people, p_err), scim = await asyncio.gather(
-        _kept(_identity(ctx).people(ctx.token)), directory_sync(ctx, partner)
+        kept(_identity(ctx).people(ctx.token)), scim_section(ctx, partner, "/team/scim")
     )
     return ctx.render(
         "team.html",

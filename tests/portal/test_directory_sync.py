@@ -213,3 +213,46 @@ class TestRefusals:
         assert await identity_admin(mesh, "carlos", "/partners/contoso/scim-tokens") == before
         assert await identity_admin(mesh, "carlos", "/partners/contoso/scim-role-rules") == rules
         assert (await scim_users(mesh, secret)).status_code == 200
+
+
+class TestOperator:
+    async def test_an_operator_manages_any_companys_directory_sync(self, mesh: Mesh) -> None:
+        name, group = unique("Okta"), unique("Dispatch leads")
+        base = "/operator/partners/northwind/scim"
+        async with sign_in(mesh, "olivia", "/operator") as c:
+            assert f'href="{base}"' in c.last_page.text
+            page = await c.get(base)
+            assert page.status_code == 200
+            assert "Directory sync of Northwind Logistics" in page.text
+            csrf = csrf_of(page.text)
+            made = await c.post(f"{base}/tokens", data={"csrf": csrf, "name": name})
+            assert made.status_code == 200
+            secret, _ = issued_of(made.text)
+            token_id = token_id_of(made.text, name)
+            assert (await scim_users(mesh, secret)).status_code == 200
+            added = await c.post(
+                f"{base}/rules", data={"csrf": csrf, "group": group, "role": "partner_admin"}
+            )
+            assert added.status_code == 200 and str(added.url).startswith(mesh.portal_url + base)
+            revoked = await c.post(f"{base}/tokens/{token_id}/revoke", data={"csrf": csrf})
+            assert revoked.status_code == 200 and "Directory token revoked" in revoked.text
+            gone = await c.post(f"{base}/rules/remove", data={"csrf": csrf, "group": group})
+            assert gone.status_code == 200 and group not in gone.text
+            missing = await c.get("/operator/partners/no-such-company/scim")
+            assert missing.status_code == 404
+        assert (await scim_users(mesh, secret)).status_code == 401
+        rules = await identity_admin(mesh, "nadia", "/partners/northwind/scim-role-rules")
+        assert group not in [r["group"] for r in rules["rules"]]
+
+    async def test_partner_admins_do_not_get_the_operators_pages(self, mesh: Mesh) -> None:
+        before = await identity_admin(mesh, "nadia", "/partners/northwind/scim-tokens")
+        async with sign_in(mesh, "carlos") as c:
+            csrf = csrf_of(c.last_page.text)
+            for own in ("northwind", "contoso"):  # another company's, and even its own
+                base = f"/operator/partners/{own}/scim"
+                assert (await c.get(base)).status_code == 403
+                made = await c.post(f"{base}/tokens", data={"csrf": csrf, "name": "sneaky"})
+                assert made.status_code == 403 and "Only operators" in made.text
+                rule = {"csrf": csrf, "group": "Sneaky", "role": "partner_admin"}
+                assert (await c.post(f"{base}/rules", data=rule)).status_code == 403
+        assert await identity_admin(mesh, "nadia", "/partners/northwind/scim-tokens") == before
