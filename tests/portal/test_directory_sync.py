@@ -69,13 +69,13 @@ class TestTokens:
             assert made.text.count(secret) == 1
             token_id = token_id_of(made.text, name)
             fresh = made.text.split(f'id="scim-token-{token_id}"')[1].split("</tr>")[0]
-            assert '<td data-label="Last used"><span class="muted">never' in fresh
+            assert '<td data-label="Used"><span class="muted">never' in fresh
             assert (await scim_users(mesh, secret)).status_code == 200
             again = await c.get("/team")
             assert secret not in again.text and "scim-secret" not in again.text
             row = again.text.split(f'id="scim-token-{token_id}"')[1].split("</tr>")[0]
             assert "Revoke token" in row
-            assert '<td data-label="Last used"><time datetime="' in row  # the call above
+            assert '<td data-label="Used"><time datetime="' in row  # the call above
             revoked = await c.post(
                 f"/team/scim/tokens/{token_id}/revoke", data={"csrf": csrf_of(again.text)}
             )

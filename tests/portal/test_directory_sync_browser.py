@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.portal.browser import ARTIFACTS, SERIOUS, axe_source, axe_violations, signed_in_page
+from tests.portal.browser import (
+    ARTIFACTS,
+    PHONE,
+    SERIOUS,
+    axe_source,
+    axe_violations,
+    signed_in_page,
+)
 from tests.portal.mesh import Mesh
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -57,7 +64,7 @@ async def test_admin_creates_a_token_the_directory_provisions_then_it_is_revoked
         assert await page.locator("#scim-secret").count() == 0
         assert secret not in await page.content()
         row = page.locator("#scim tbody tr", has_text=name)
-        assert "never" in await row.locator('td[data-label="Last used"]').inner_text()
+        assert "never" in await row.locator('td[data-label="Used"]').inner_text()
 
         created = await _scim("POST", f"{url}/Users", secret, _user(tag))
         assert created.status_code == 201, created.text
@@ -65,7 +72,7 @@ async def test_admin_creates_a_token_the_directory_provisions_then_it_is_revoked
         people = page.locator("#people")
         await people.get_by_text(f"Sync Person {tag}").wait_for()
         assert "active" in await people.locator("tr", has_text=f"Sync Person {tag}").inner_text()
-        assert "never" not in await row.locator('td[data-label="Last used"]').inner_text()
+        assert "never" not in await row.locator('td[data-label="Used"]').inner_text()
 
         await page.get_by_role("button", name=f"Revoke token {name}").click()
         await page.get_by_text("Directory token revoked").wait_for()
@@ -75,3 +82,19 @@ async def test_admin_creates_a_token_the_directory_provisions_then_it_is_revoked
     refused = await _scim("POST", f"{url}/Users", secret, _user(f"{tag}b"))
     assert refused.status_code == 401, refused.text
     assert (await _scim("GET", f"{url}/Users", secret)).status_code == 401
+
+
+@pytest.mark.browser
+async def test_the_section_fits_a_phone(browser: Any, mesh: Mesh) -> None:
+    async with signed_in_page(browser, mesh, "fatima", **PHONE) as page:
+        await page.goto(mesh.portal_url + "/team")
+        await page.fill("#scim-name", f"Phone {uuid.uuid4().hex[:6]}")
+        await page.get_by_role("button", name="Create token").click()
+        await page.locator("#scim-secret").wait_for()
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, f"the team page scrolls sideways by {overflow}px"
+        scroller = page.locator("#scim .scroll").first
+        assert await scroller.evaluate("e => e.scrollWidth - e.clientWidth") <= 1
+        await page.locator("#scim").screenshot(path=str(ARTIFACTS / "portal-phone-scim.png"))
