@@ -67,6 +67,7 @@ class TestTokens:
             secret, url = issued_of(made.text)
             assert secret.startswith("pmscim_") and url == f"{mesh.issuer}/scim/v2"
             assert made.text.count(secret) == 1
+            assert made.headers["cache-control"] == "no-store"  # kept by no cache either
             token_id = token_id_of(made.text, name)
             fresh = made.text.split(f'id="scim-token-{token_id}"')[1].split("</tr>")[0]
             assert '<td data-label="Used"><span class="muted">never' in fresh
