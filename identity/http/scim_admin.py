@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from identity.domain import scim_admin
+from identity.domain.company_admin import Admin
 from identity.http.admin import check_people_admin
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store.transaction import Tx
@@ -90,7 +91,7 @@ async def revoke_token(
     return Response(status_code=204)
 
 
-def _rules_doc(rules: list[dict[str, Any]], admin: Any) -> dict[str, Any]:
+def _rules_doc(rules: list[dict[str, Any]], admin: Admin) -> dict[str, Any]:
     return {"rules": rules, "grantable": scim_admin.grantable_roles(admin)}
 
 
