@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from mesh import safejson
-from portal.api import ApiError, reply_json
+from portal.api import ApiError, plain_errors, reply_json
 
 POLICIES = ("open", "invite", "claims")
 
@@ -31,8 +31,11 @@ class IdentityAdmin:
                 doc = safejson.loads(resp.content)
             except ValueError:
                 doc = {}
-            detail = doc.get("detail") if isinstance(doc, dict) else None
-            raise ApiError(resp.status_code, "error", str(detail or resp.reason_phrase))
+            doc = doc if isinstance(doc, dict) else {}
+            detail = str(doc.get("detail") or resp.reason_phrase)
+            if resp.status_code in (400, 422):
+                detail = plain_errors(doc.get("errors")) or detail
+            raise ApiError(resp.status_code, "error", detail)
         return reply_json(resp)
 
     async def ecosystem(self, token: str) -> dict[str, Any]:
@@ -73,3 +76,34 @@ class IdentityAdmin:
     async def set_policy(self, token: str, policy: str, rule: dict[str, Any] | None) -> Any:
         body = {"membership_policy": policy, "admission_rule": rule}
         return await self._send(token, "PUT", "/policy", json=body)
+
+    # -- a partner's SCIM provisioning: its directory's tokens and group rules ----------
+
+    @staticmethod
+    def _scim(partner: str, rest: str) -> str:
+        return f"/partners/{quote(partner, safe='')}/scim-{rest}"
+
+    async def scim_tokens(self, token: str, partner: str) -> list[dict[str, Any]]:
+        """The partner's directory tokens (never their secrets), oldest first."""
+        return list(await self._send(token, "GET", self._scim(partner, "tokens")))
+
+    async def issue_scim_token(
+        self, token: str, partner: str, name: str, ttl_s: int | None
+    ) -> dict[str, Any]:
+        """A new token: the reply carries its secret ``token`` (once) and ``scim_url``."""
+        body = {"name": name, "ttl_s": ttl_s}
+        return dict(await self._send(token, "POST", self._scim(partner, "tokens"), json=body))
+
+    async def revoke_scim_token(self, token: str, partner: str, token_id: str) -> None:
+        path = self._scim(partner, f"tokens/{quote(token_id, safe='')}")
+        await self._send(token, "DELETE", path)
+
+    async def scim_rules(self, token: str, partner: str) -> dict[str, Any]:
+        """``{"rules": [{"group", "roles"}], "grantable": [roles the caller may map]}``."""
+        return dict(await self._send(token, "GET", self._scim(partner, "role-rules")))
+
+    async def set_scim_rules(
+        self, token: str, partner: str, rules: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        path = self._scim(partner, "role-rules")
+        return dict(await self._send(token, "PUT", path, json={"rules": rules}))

@@ -157,6 +157,8 @@ DONE = {
     "read": "Marked as read.",
     "preferences": "Notification settings saved.",
     "push": "Push settings saved.",
+    "scim-revoked": "Directory token revoked: the directory can no longer use it.",
+    "scim-rules": "Group rules saved: your people's roles follow them now.",
 }
 
 

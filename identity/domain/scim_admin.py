@@ -129,6 +129,14 @@ def view_rules(tx: Tx, eco: str, partner: str, admin: Admin) -> list[dict[str, A
     ]
 
 
+def grantable_roles(admin: Admin) -> list[str]:
+    """The roles ``admin`` may put in a rule: what a directory may give, and for a partner
+    admin only what it holds itself (:func:`company_admin.check_grant`)."""
+    if admin.partner is None:
+        return sorted(DIRECTORY_ROLES)
+    return sorted(DIRECTORY_ROLES & admin.roles)
+
+
 def set_rules(
     tx: Tx, eco: str, partner: str, rules: list[tuple[str, list[str]]], admin: Admin
 ) -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ refused (403).
 | ``GET {iss}/admin/partners/{p}/scim-tokens`` | the partner's tokens (never their secrets) |
 | ``DELETE {iss}/admin/partners/{p}/scim-tokens/{id}`` | revoke (204) |
 | ``GET/PUT {iss}/admin/partners/{p}/scim-role-rules`` | ``{"rules": [{"group", "roles"}]}`` |
+
+Both rule routes answer ``{"rules", "grantable"}``: ``grantable`` lists the roles the caller
+may put in a rule, so a page offers exactly those.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from identity.domain import scim_admin
+from identity.domain.company_admin import Admin
 from identity.http.admin import check_people_admin
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store.transaction import Tx
@@ -87,12 +91,19 @@ async def revoke_token(
     return Response(status_code=204)
 
 
+def _rules_doc(rules: list[dict[str, Any]], admin: Admin) -> dict[str, Any]:
+    return {"rules": rules, "grantable": scim_admin.grantable_roles(admin)}
+
+
 @router.get("/scim-role-rules")
 async def get_rules(request: Request, eco: str, partner: str, rt: RuntimeDep) -> dict[str, Any]:
-    rules = await _as_admin(
-        request, rt, eco, lambda tx, admin: scim_admin.view_rules(tx, eco, partner, admin)
+    doc: dict[str, Any] = await _as_admin(
+        request,
+        rt,
+        eco,
+        lambda tx, admin: _rules_doc(scim_admin.view_rules(tx, eco, partner, admin), admin),
     )
-    return {"rules": rules}
+    return doc
 
 
 @router.put("/scim-role-rules")
@@ -100,7 +111,10 @@ async def set_rules(
     request: Request, eco: str, partner: str, body: RoleRulesIn, rt: RuntimeDep
 ) -> dict[str, Any]:
     pairs = [(r.group, r.roles) for r in body.rules]
-    rules = await _as_admin(
-        request, rt, eco, lambda tx, admin: scim_admin.set_rules(tx, eco, partner, pairs, admin)
+    doc: dict[str, Any] = await _as_admin(
+        request,
+        rt,
+        eco,
+        lambda tx, admin: _rules_doc(scim_admin.set_rules(tx, eco, partner, pairs, admin), admin),
     )
-    return {"rules": rules}
+    return doc

@@ -4,6 +4,7 @@ page. Identity decides who may do what (its admin API); these pages only ask it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +14,7 @@ from portal.api import ApiError
 from portal.forms import text
 from portal.identity_admin import IdentityAdmin
 from portal.views.auth import start_login
+from portal.views.scim_section import kept, scim_section
 from portal.web import Ctx, CtxDep, done, render
 
 router = APIRouter()
@@ -43,21 +45,20 @@ def invitation_view(ctx: Ctx, doc: dict[str, Any], company: str) -> dict[str, An
     return {"link": link, "email_text": email, "to": doc.get("email") or "", "roles": roles}
 
 
-async def _team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) -> Response:
-    try:
-        people, p_err = await _identity(ctx).people(ctx.token), None
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        people, p_err = [], exc
+async def team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) -> Response:
+    """The team page of ``partner``, with ``extra`` (a form's error or result) on it."""
+    (people, p_err), scim = await asyncio.gather(
+        kept(_identity(ctx).people(ctx.token)), scim_section(ctx, partner, "/team/scim")
+    )
     return ctx.render(
         "team.html",
         status=status,
         partner=partner,
-        people=[p for p in people if p.get("partner") == partner],
+        people=[p for p in people or [] if p.get("partner") == partner],
         p_err=p_err,
         grantable=[r for r in GRANTABLE if ctx.session.has_role(r)],
         role_names=ROLE_NAMES,
+        scim=scim,
         **extra,
     )
 
@@ -65,7 +66,7 @@ async def _team_page(ctx: Ctx, partner: str, status: int = 200, **extra: Any) ->
 @router.get("/team")
 async def team(ctx: CtxDep) -> Response:
     """My company's people (partner admins)."""
-    return await _team_page(ctx, _require_admin(ctx))
+    return await team_page(ctx, _require_admin(ctx))
 
 
 @router.post("/team/invitations")
@@ -79,9 +80,9 @@ async def invite(ctx: CtxDep, request: Request) -> Response:
     except ApiError as exc:
         if exc.status == 401:
             raise
-        return await _team_page(ctx, partner, status=exc.status, form_err=exc, email=email)
+        return await team_page(ctx, partner, status=exc.status, form_err=exc, email=email)
     company = ctx.portal.companies.get(partner, partner)
-    return await _team_page(ctx, partner, invitation=invitation_view(ctx, doc, company))
+    return await team_page(ctx, partner, invitation=invitation_view(ctx, doc, company))
 
 
 async def _change(ctx: Ctx, partner: str, call: Any) -> Response:
@@ -90,7 +91,7 @@ async def _change(ctx: Ctx, partner: str, call: Any) -> Response:
     except ApiError as exc:
         if exc.status == 401:
             raise
-        return await _team_page(ctx, partner, status=exc.status, form_err=exc)
+        return await team_page(ctx, partner, status=exc.status, form_err=exc)
     return RedirectResponse(done("/team#people", "person"), status_code=303)
 
 

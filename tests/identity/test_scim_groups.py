@@ -193,5 +193,6 @@ class TestRoleRules:
         assert (await _set_rules(idp, tokens["nadia"], unknown)).status_code == 422
         by_operator = await _set_rules(idp, tokens["olivia"], good)
         assert by_operator.status_code == 200
+        assert by_operator.json() == {"rules": good, "grantable": ["member", "partner_admin"]}
         got = await admin_call(idp, tokens["nadia"], "GET", RULES)
-        assert got.json() == {"rules": good}
+        assert got.json() == {"rules": good, "grantable": ["member", "partner_admin"]}

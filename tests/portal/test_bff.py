@@ -234,6 +234,7 @@ class TestContentSecurityPolicy:
                 "/introductions",
                 "/broker",
                 "/operator",
+                "/operator/partners/northwind/scim",
                 "/dashboards",
                 "/connectors",
                 "/workspaces",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from portal.api import ApiError, build, parse_mashup
 from portal.markup import cloud_size, markdown
 from portal.oidc import TokenSet
 from portal.sessions import SessionStore
+from portal.views.scim_section import token_state
 from portal.widgets import SOURCES, chart, view
 
 
@@ -195,3 +197,15 @@ class TestPlainErrors:
         assert plain_errors(None) is None
         assert plain_errors([]) is None
         assert plain_errors(["not a dict"]) is None
+
+
+class TestScimTokenState:
+    def test_active_revoked_and_expired(self) -> None:
+        now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+        later = (now + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+        earlier = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+        assert token_state({"revoked": False, "expires_at": None}, now) == "active"
+        assert token_state({"revoked": False, "expires_at": later}, now) == "active"
+        assert token_state({"revoked": False, "expires_at": earlier}, now) == "expired"
+        assert token_state({"revoked": True, "expires_at": later}, now) == "revoked"
+        assert token_state({"revoked": True, "expires_at": earlier}, now) == "revoked"
