@@ -99,7 +99,11 @@ async def passkey_sign_in(
 
 
 async def rows(idp: IdP, model: Any, *where: Any) -> list[Any]:
-    return await idp.rt.tx(lambda tx: list(tx.s.scalars(select(model).where(*where))))
+    def read(tx: Tx) -> list[Any]:
+        return list(tx.s.scalars(select(model).where(*where)))
+
+    found: list[Any] = await idp.rt.tx(read)
+    return found
 
 
 async def person_id(idp: IdP, username: str) -> str:
