@@ -10,6 +10,8 @@ A refused passkey is audited and counts against the address like a wrong passwor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -77,6 +79,16 @@ async def authentication_options(request: Request, eco: str, rt: RuntimeDep) -> 
     return _options(await rt.tx(work))
 
 
+@dataclass(frozen=True)
+class Again:
+    """The sign-in page once more: why, with what status, and the page's context."""
+
+    error: str
+    status: int
+    eco_name: str
+    upstreams: list[dict[str, str]]
+
+
 @router.post("/eco/{eco}/login/passkey")
 async def passkey_sign_in(request: Request, eco: str, rt: RuntimeDep) -> Response:
     form = await request.form()
@@ -85,40 +97,36 @@ async def passkey_sign_in(request: Request, eco: str, rt: RuntimeDep) -> Respons
     ip = client_ip(request)
     address = signin.throttle_keys(eco, "", ip)[1]
 
-    def again(tx: Tx, error: str) -> tuple[str, str, list[dict[str, str]]]:
+    def again(tx: Tx, error: str, status: int) -> Again:
         name, upstreams = login_context(rt, tx, eco)
-        return error, name, upstreams
+        return Again(error, status, name, upstreams)
 
     if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):  # before anything is read
-        page = await rt.tx(lambda tx: again(tx, "The form expired; try again."))
-        return _login_page(request, rt, eco, return_to, page, 403)
+        page = await rt.tx(again, "The form expired; try again.", 403)
+        return _login_page(request, rt, eco, return_to, page)
     if not credential or len(credential) > CREDENTIAL_MAX:
-        page = await rt.tx(lambda tx: again(tx, "No passkey was sent; try again."))
-        return _login_page(request, rt, eco, return_to, page, 400)
+        page = await rt.tx(again, "No passkey was sent; try again.", 400)
+        return _login_page(request, rt, eco, return_to, page)
 
-    def work(tx: Tx) -> str | tuple[str, str, list[dict[str, str]]]:
+    def work(tx: Tx) -> str | Again:
         rp = relying_party(rt, tx, eco)
         if signin.locked(tx, (address,)):
             tx.audit(eco, "login.failed", outcome="failure", reason="locked", ip=ip)
-            return again(tx, "Too many failed attempts. Try again later.")
+            return again(tx, "Too many failed attempts. Try again later.", 429)
         use = passkeys.authenticate(tx, rp, eco, credential)
         if isinstance(use, Refusal):
-            _refused(rt, tx, eco, use, ip)
-            return again(tx, use.detail)
+            signin.record_address_failure(tx, rt.settings, address)
+            reason = f"passkey_{use.reason}"
+            tx.audit(eco, "login.failed", outcome="failure", reason=reason, ip=ip)
+            return again(tx, use.detail, 401)
         return _sign_in(rt, tx, eco, use, ip, return_to)
 
     outcome = await rt.tx(work)
-    if isinstance(outcome, tuple):
-        status = 429 if outcome[0].startswith("Too many") else 401
-        return _login_page(request, rt, eco, return_to, outcome, status)
+    if isinstance(outcome, Again):
+        return _login_page(request, rt, eco, return_to, outcome)
     response = RedirectResponse(return_to, 303)
     cookies.set_session(response, rt.settings, eco, outcome)
     return response
-
-
-def _refused(rt: IdentityRuntime, tx: Tx, eco: str, refusal: Refusal, ip: str) -> None:
-    signin.record_address_failure(tx, rt.settings, signin.throttle_keys(eco, "", ip)[1])
-    tx.audit(eco, "login.failed", outcome="failure", reason=f"passkey_{refusal.reason}", ip=ip)
 
 
 def _sign_in(
@@ -140,19 +148,13 @@ def _sign_in(
 
 
 def _login_page(
-    request: Request,
-    rt: IdentityRuntime,
-    eco: str,
-    return_to: str,
-    page: tuple[str, str, list[dict[str, str]]],
-    status: int,
+    request: Request, rt: IdentityRuntime, eco: str, return_to: str, page: Again
 ) -> Response:
-    error, name, upstreams = page
     context = {
         "eco": eco,
-        "eco_name": name,
-        "upstreams": upstreams,
+        "eco_name": page.eco_name,
+        "upstreams": page.upstreams,
         "return_to": return_to,
-        "passkey_error": error,
+        "passkey_error": page.error,
     }
-    return render(request, rt, "login.html", context, status)
+    return render(request, rt, "login.html", context, page.status)

@@ -399,6 +399,44 @@ class TestSignIn:
             assert "blocked" in (await http.get(ACCOUNT)).text
         assert any(a["action"] == "passkey.clone_suspected" for a in await audits(idp))
 
+    async def test_a_locked_address_or_a_disabled_account_signs_in_no_more(
+        self, idp: IdP, browser: httpx.AsyncClient
+    ) -> None:
+        auth = SoftAuthenticator(idp.url)
+        async with httpx.AsyncClient(base_url=idp.url) as http:
+            await password_sign_in(http, "fatima")
+            assert (await register(http, auth, "Desk")).status_code == 303
+        fatima = await person_id(idp, "fatima")
+        key = "addr:127.0.0.1"
+        soon = datetime.now(UTC) + timedelta(minutes=5)
+
+        def lock(tx: Tx) -> None:  # the earlier refusals of this module counted here
+            row = repo.get_throttle(tx.s, key)
+            if row is None:
+                row = models.LoginThrottle(key=key, failures=0, window_start=datetime.now(UTC))
+                repo.add(tx.s, row)
+            row.locked_until = soon
+
+        def unlock(tx: Tx) -> None:
+            repo.clear_throttle(tx.s, key)
+
+        def active(tx: Tx, value: bool) -> None:
+            tx.s.execute(
+                update(models.Person).where(models.Person.id == fatima).values(active=value)
+            )
+
+        await idp.rt.tx(lock)
+        try:
+            refused(await passkey_sign_in(browser, auth), 429, "Too many failed attempts")
+        finally:
+            await idp.rt.tx(unlock)
+        await idp.rt.tx(active, False)
+        try:
+            refused(await passkey_sign_in(browser, auth), 401, "cannot sign in")
+        finally:
+            await idp.rt.tx(active, True)
+        assert (await passkey_sign_in(browser, auth)).status_code == 303
+
     async def test_another_ecosystems_passkey_is_unknown_there(
         self, idp: IdP, browser: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
     ) -> None:
