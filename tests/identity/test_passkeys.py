@@ -167,6 +167,14 @@ class TestRegistration:
         laptop, key = SoftAuthenticator(idp.url), SoftAuthenticator(idp.url)
         assert (await register(browser, laptop, "Work laptop")).status_code == 303
         assert (await register(browser, key, "  Blue   key ")).status_code == 303
+        assert (await register(browser, SoftAuthenticator(idp.url), "<b>x</b>")).status_code == 303
+        assert "<b>x</b>" not in (await browser.get(ACCOUNT)).text  # escaped, as all input
+        [odd] = await rows(idp, models.Passkey, models.Passkey.name == "<b>x</b>")
+        resp = await browser.post(
+            f"/eco/acme/passkeys/{odd.id}/remove",
+            data={"csrf_token": _csrf((await browser.get(ACCOUNT)).text)},
+        )
+        assert resp.status_code == 303
         page = (await browser.get(ACCOUNT)).text
         assert "Work laptop" in page and "Blue key" in page
         mine = await rows(
@@ -347,6 +355,11 @@ class TestSignIn:
             {"rp": {"id": "127.0.0.1"}, "user": {"id": b64url(b"x" * 32)}, "challenge": "AA"}
         )
         refused(await passkey_sign_in(browser, stranger), 401, "not registered here")
+        # Chloe's credential naming another account's user handle
+        csrf, options = await sign_in_options(browser)
+        swapped = chloes_passkey.get(options)
+        swapped["response"]["userHandle"] = b64url(b"y" * 32)
+        refused(await submit(browser, csrf, swapped), 401, "another account")
         # a signature by another key under Chloe's credential id
         csrf, options = await sign_in_options(browser)
         forged = stranger.get(options)
