@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,11 +36,23 @@ def locked(tx: Tx, keys: tuple[str, ...]) -> bool:
 
 
 def record_failure(tx: Tx, settings: IdentitySettings, account: str, address: str) -> None:
+    _count_failure(
+        tx,
+        settings,
+        {
+            account: settings.login_max_failures_account,
+            address: settings.login_max_failures_address,
+        },
+    )
+
+
+def record_address_failure(tx: Tx, settings: IdentitySettings, address: str) -> None:
+    """A failure that names no account (a refused passkey): it counts for the address."""
+    _count_failure(tx, settings, {address: settings.login_max_failures_address})
+
+
+def _count_failure(tx: Tx, settings: IdentitySettings, limits: dict[str, int]) -> None:
     now = _now()
-    limits = {
-        account: settings.login_max_failures_account,
-        address: settings.login_max_failures_address,
-    }
     for key, limit in limits.items():
         row = repo.get_throttle(tx.s, key)
         if (
@@ -72,10 +85,15 @@ def ticket_of(return_to: str | None) -> str | None:
 
 
 def start_session(
-    tx: Tx, settings: IdentitySettings, person: Person, return_to: str | None = None
+    tx: Tx,
+    settings: IdentitySettings,
+    person: Person,
+    return_to: str | None = None,
+    amr: Sequence[str] | None = None,
 ) -> tuple[str, int]:
     """A new session; made for the authorization request whose ticket ``return_to``
-    carries, that request may count it (once) as the fresh login it asked for."""
+    carries, that request may count it (once) as the fresh login it asked for. ``amr``:
+    how the person proved who they are (RFC 8176 values), kept with the session."""
     ticket = ticket_of(return_to)
     sid = new_secret()
     now = _now()
@@ -89,6 +107,7 @@ def start_session(
             auth_time=auth_time,
             expires_at=now + timedelta(seconds=settings.session_ttl_s),
             fresh_for=digest(ticket) if ticket else None,
+            amr=list(amr) if amr else None,
         ),
     )
     return sid, auth_time

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from contracts.errors import ErrorCode
 from contracts.subjects import EVENT_STREAM
 from identity.http import (
+    account,
     admin,
     authorize,
     broker,
@@ -25,6 +26,7 @@ from identity.http import (
     logout,
     oidc,
     par,
+    passkeys,
     platform,
     registration,
     scim,
@@ -198,6 +200,8 @@ def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -
         authorize.router,
         par.router,
         login.router,
+        passkeys.router,
+        account.router,
         logout.router,
         device.router,
         registration.router,

@@ -1,4 +1,4 @@
-"""Sign-in with a username and password, and the account page.
+"""Sign-in with a username and password.
 
 A sign-in is checked in this order: the CSRF token first, before anything is read (a
 forged or stale form costs no database work and learns nothing), then the lockout, then
@@ -59,7 +59,7 @@ async def read_form(request: Request, eco: str) -> LoginForm:
 
 @router.get("/eco/{eco}/login")
 async def login_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
-    name, upstreams = await rt.tx(lambda tx: _login_context(rt, tx, eco))
+    name, upstreams = await rt.tx(lambda tx: login_context(rt, tx, eco))
     return render(
         request,
         rt,
@@ -73,7 +73,7 @@ async def login_page(request: Request, eco: str, rt: RuntimeDep) -> Response:
     )
 
 
-def _login_context(rt: IdentityRuntime, tx: Tx, eco: str) -> tuple[str, list[dict[str, str]]]:
+def login_context(rt: IdentityRuntime, tx: Tx, eco: str) -> tuple[str, list[dict[str, str]]]:
     call = rt.enter(tx, eco)
     ups = [{"alias": u.alias, "name": u.name} for u in repo.list_upstreams(tx.s, eco)]
     return call.eco.name, ups
@@ -126,7 +126,7 @@ def _again(
 def _attempt(
     rt: IdentityRuntime, tx: Tx, eco: str, username: str, keys: tuple[str, str]
 ) -> Attempt:
-    name, upstreams = _login_context(rt, tx, eco)
+    name, upstreams = login_context(rt, tx, eco)
     return Attempt(name, upstreams, logic.locked(tx, keys), logic.find_person(tx, eco, username))
 
 
@@ -152,26 +152,8 @@ def _sign_in(
     rt: IdentityRuntime, tx: Tx, eco: str, person: Person, account: str, ip: str, return_to: str
 ) -> str:
     repo.clear_throttle(tx.s, account)  # the account's failures; the address keeps its own
-    sid, _ = logic.start_session(tx, rt.settings, person, return_to)
+    sid, _ = logic.start_session(tx, rt.settings, person, return_to, amr=("pwd",))
     tx.audit(
         eco, "login.succeeded", actor=person.id, target=person.id, partner=person.partner, ip=ip
     )
     return sid
-
-
-@router.get("/eco/{eco}/account")
-async def account(request: Request, eco: str, rt: RuntimeDep) -> Response:
-    sid = cookies.session_id(request)
-    user = await rt.tx(lambda tx: (rt.enter(tx, eco), logic.session_subject(tx, eco, sid))[1])
-    if user is None:
-        return RedirectResponse(f"/eco/{eco}/login", 302)
-    return render(
-        request,
-        rt,
-        "message.html",
-        {
-            "title": f"Signed in as {user.name}",
-            "detail": f"{user.partner} · {', '.join(user.roles)}",
-            "logout": f"/eco/{eco}/logout",
-        },
-    )

@@ -1,11 +1,13 @@
 """What every browser page of the provider shares: rendering with its security headers,
 the CSRF double submit, and where a page may send the browser back to.
 
-Server-rendered (Jinja2), no scripts; every form carries a CSRF token bound to a
-cookie (double submit, MAC'd with the deployment secret). The pages themselves:
+Server-rendered (Jinja2); every form carries a CSRF token bound to a cookie (double
+submit, MAC'd with the deployment secret). The one script, ``static/passkeys.js`` (the
+WebAuthn ceremonies), is a file of this origin: the policy allows scripts and fetches
+of ``'self'`` only, never inline script. The pages themselves:
 :mod:`identity.http.authorize` (authorize, consent), :mod:`identity.http.login`
-(sign-in, account), :mod:`identity.http.signup`, :mod:`identity.http.logout` and
-:mod:`identity.http.broker`.
+(sign-in), :mod:`identity.http.passkeys`, :mod:`identity.http.account`,
+:mod:`identity.http.signup`, :mod:`identity.http.logout` and :mod:`identity.http.broker`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from identity.http.runtime import IdentityRuntime
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",

@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     false,
@@ -222,6 +224,8 @@ class LoginSession(Base):
     # digest of the ticket of the authorization request this sign-in was made for: that
     # request (once) counts it as the fresh login prompt=login / max_age asked for
     fresh_for: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # how the person proved who they are (RFC 8176 ``amr`` values: pwd, hwk, user, mfa…)
+    amr: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class SessionClient(Base):
@@ -390,6 +394,50 @@ class PushedRequest(Base):
     params: Mapped[list[Any]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PasskeyUser(Base):
+    """A person's WebAuthn user handle: random and opaque, never the email or username."""
+
+    __tablename__ = "id_passkey_users"
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    handle: Mapped[str] = mapped_column(String(64), unique=True)  # base64url, 32 bytes
+
+
+class Passkey(Base):
+    """A person's WebAuthn credential (a passkey or a security key); several per person."""
+
+    __tablename__ = "id_passkeys"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # ours, for the pages
+    # SHA-256 of the credential id (an index of bounded width; the id itself may be long)
+    credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    credential_id: Mapped[str] = mapped_column(Text)  # base64url
+    eco: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list[str]] = mapped_column(default=list)
+    name: Mapped[str] = mapped_column(String(100))
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # set when an assertion's signature counter did not grow: a cloned authenticator
+    # may exist, so the credential is refused until the person removes it
+    cloned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PasskeyChallenge(Base):
+    """A WebAuthn challenge handed out: single use (taken by the ceremony), short-lived."""
+
+    __tablename__ = "id_passkey_challenges"
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(16))  # register | authenticate
+    person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 # The schema's history: its revisions are in identity/migrations/ (mesh.migrate).

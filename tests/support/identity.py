@@ -34,11 +34,18 @@ def demo_hashes() -> dict[str, str]:
 
 
 async def start_idp(
-    nats_url: str, database_url: str, workdir: Path, hashes: dict[str, str], **overrides: Any
+    nats_url: str,
+    database_url: str,
+    workdir: Path,
+    hashes: dict[str, str],
+    public_host: str = "127.0.0.1",
+    **overrides: Any,
 ) -> tuple[IdentitySettings, dict[str, Any], Any]:
+    """``public_host``: the host of the issuer URLs (served on 127.0.0.1 either way);
+    ``localhost`` for WebAuthn in a browser, whose RP ID must be a domain."""
     port = infra.free_port()
     settings = IdentitySettings(
-        public_url=f"http://127.0.0.1:{port}",
+        public_url=f"http://{public_host}:{port}",
         port=port,
         database_url=database_url,
         nats_url=nats_url,
