@@ -168,8 +168,9 @@ class Matching:
         # Whom the asker helped before: people return a favour.
         owed = {} if claims.sub in ix.no_learning else ix.favours.get(claims.sub, Counter())
         ctx = Asker(exclude={claims.sub}, helped={k: float(v) for k, v in owed.items()})
+        snap = ix.people.snapshot()  # here, not in the thread: events change the index
         found = await asyncio.to_thread(
-            find_experts, ix.people, req.text, req.k, None, ctx, ix.expert
+            find_experts, ix.people, req.text, req.k, None, ctx, ix.expert, snap
         )
         return m.ExpertsReply(
             experts=[

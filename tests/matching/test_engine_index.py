@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from services.matching.engine.batch import candidate_graph, top_k_all
+from services.matching.engine.expert import find_experts
 from services.matching.engine.index import MatchIndex
 from services.matching.engine.model import Asker, Filter, Profile
 from services.matching.engine.synthetic import generate
@@ -142,6 +143,19 @@ class TestIncremental:
         assert "bob" not in [s.id for s in small.query("alice", 10)]
         small.remove("far")
         assert "far" not in [s.id for s in small.query("alice", 10)]
+
+    def test_a_snapshot_is_unchanged_by_later_updates(self, small: MatchIndex) -> None:
+        """Expert finding runs in a worker thread over a snapshot taken on the event loop;
+        an update arriving meanwhile (hide in the compiled block, then add to the delta)
+        must not make the person vanish from that query."""
+        asked = "cargo transport"
+        snap = small.snapshot()
+        small.upsert(person("bob", "west", ["kpi reporting"], ["cargo transport", "dashboards"]))
+        small.set_opt_out("far", True)
+        then = [e.id for e in find_experts(small, asked, 10, snap=snap)]
+        now = [e.id for e in find_experts(small, asked, 10)]
+        assert then.count("bob") == 1 and "far" in then
+        assert now.count("bob") == 1 and "far" not in now
 
     def test_compaction_keeps_results(self, small: MatchIndex) -> None:
         small.upsert(person("carla", "zeta", ["dashboards"], ["cargo transport"]))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.matching.engine.index import MatchIndex
+from services.matching.engine.index import MatchIndex, Snapshot
 from services.matching.engine.learn import Model
 from services.matching.engine.model import Asker, Filter, Profile
 from services.matching.engine.vectors import Block, sparse_row, sublinear
@@ -61,20 +61,26 @@ def _block_features(ix: MatchIndex, b: Block, q, ctx: Asker) -> np.ndarray:  # t
 
 
 def features(
-    ix: MatchIndex, text: str, flt: Filter | None = None, ctx: Asker | None = None
+    ix: MatchIndex,
+    text: str,
+    flt: Filter | None = None,
+    ctx: Asker | None = None,
+    snap: Snapshot | None = None,
 ) -> list[tuple[Block, np.ndarray, np.ndarray]]:
-    """Per block: the rows that may be suggested and their feature matrix (``FEATURES``)."""
+    """Per block: the rows that may be suggested and their feature matrix (``FEATURES``);
+    ``snap``: the index as taken on the event loop when this runs in a worker thread."""
     flt, ctx = flt or Filter(include_same_partner=True), ctx or Asker()
+    snap = snap or ix.snapshot()
     q = sparse_row(ix.vec.vector(_raw(ix, text), grow=False), len(ix.vec.idf))
     out = []
-    for b in ix.blocks():
+    for b, alive in snap.blocks:
         if not len(b):
             continue
-        keep = b.alive.copy()
+        keep = alive.copy()
         if flt.partners:
             codes = [ix.vec.partners[p] for p in flt.partners if p in ix.vec.partners]
             keep &= np.isin(b.partner, codes)
-        for other in (*ctx.exclude, *ix.opted_out):
+        for other in (*ctx.exclude, *snap.opted_out):
             i = b.pos.get(other)
             if i is not None:
                 keep[i] = False
@@ -99,12 +105,14 @@ def find_experts(
     flt: Filter | None = None,
     ctx: Asker | None = None,
     model: Model | None = None,
+    snap: Snapshot | None = None,
 ) -> list[Expert]:
-    """The k people most likely to help with ``text``, each with that probability."""
+    """The k people most likely to help with ``text``, each with that probability
+    (``snap``: see :func:`features`)."""
     model = model or DEFAULT
     floor = flt.min_score if flt else 0.0
     found: list[tuple[float, Profile, np.ndarray]] = []
-    for b, idx, x in features(ix, text, flt, ctx):
+    for b, idx, x in features(ix, text, flt, ctx, snap):
         prob = model.probability(x)
         for j in np.argsort(-prob, kind="stable")[:k]:
             if prob[j] > floor:

@@ -45,6 +45,14 @@ class Candidates:
     social: np.ndarray
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a query reads of a :class:`MatchIndex`: each block with its liveness."""
+
+    blocks: tuple[tuple[Block, np.ndarray], ...]
+    opted_out: frozenset[str]
+
+
 class MatchIndex:
     def __init__(self, weights: Weights | None = None, featuriser: Featuriser | None = None):
         self.w = weights or Weights()
@@ -132,14 +140,25 @@ class MatchIndex:
 
     def _hide(self, pid: str) -> None:
         i = self.compiled.pos.get(pid)
-        if i is not None:
-            self.compiled.alive[i] = False
+        if i is not None and self.compiled.alive[i]:
+            # Copy on write: a query running in a worker thread over a snapshot keeps
+            # the liveness that goes with the delta block it took (see snapshot()).
+            alive = self.compiled.alive.copy()
+            alive[i] = False
+            self.compiled.alive = alive
 
     def blocks(self) -> list[Block]:
         if self._delta is None:
             rows = [self.rows[i] for i in sorted(self.delta_ids)]
             self._delta = Block(rows, len(self.vec.idf), self.priors, self.activity)
         return [self.compiled, self._delta]
+
+    def snapshot(self) -> Snapshot:
+        """The blocks with their liveness and the opted-out people as of now, for a query
+        that runs in a worker thread while the event loop goes on changing the index:
+        the thread never sees a person hidden in the compiled block but not yet in the
+        delta (take it on the event loop)."""
+        return Snapshot(tuple((b, b.alive) for b in self.blocks()), frozenset(self.opted_out))
 
     def __len__(self) -> int:
         return len(self.rows)
