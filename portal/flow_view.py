@@ -38,11 +38,13 @@ def _instant(value: Any) -> datetime | None:
 
 
 def took(start: Any, end: Any, now: datetime) -> str:
-    """``1.4 s`` between two instants (to ``now`` while it runs); empty if it never started."""
+    """``320 ms``, ``1.4 s`` between two instants (to ``now`` while it runs); empty if it never started."""
     begun, finished = _instant(start), _instant(end)
     if begun is None:
         return ""
     seconds = max(0.0, ((finished or now) - begun).total_seconds())
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 

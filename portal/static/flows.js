@@ -24,7 +24,7 @@
     source.addEventListener("end", function () {
       source.close();
       box.setAttribute("data-live", "ended");
-      if (live) live.hidden = true;
+      if (live && live.parentNode) live.parentNode.removeChild(live);  // nothing left to refresh
     });
     source.addEventListener("gone", function () { source.close(); box.setAttribute("data-live", "gone"); });
   }
