@@ -11,6 +11,8 @@ import pytest
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError
+from services.connector.flow_check import check_steps
+from services.connector.models import OperationRow
 from tests.connector.backends import BackendState
 from tests.connector.conftest import Mesh
 from tests.connector.test_flows import wait_flow
@@ -101,6 +103,34 @@ async def refused(mesh: Mesh, flow_steps: list[dict[str, Any]], **flow_input: An
 def by_field(err: MeshError) -> dict[tuple[Any, ...], str]:
     assert err.code is ErrorCode.VALIDATION_FAILED, err
     return {tuple(e["loc"]): e["msg"] for e in err.errors or []}
+
+
+class TestTheDemo:
+    def test_the_demos_flow_fits_the_demos_operations(self) -> None:
+        from deploy.demo import connector as demo
+
+        schemas = {
+            "fabrikam.demand-forecast": (demo.SKU_INPUT, demo.FORECAST_OUTPUT, "/forecast/{sku}"),
+            "contoso.reserve": (demo.RESERVE_INPUT, demo.RESERVATION_OUTPUT, "/reservations"),
+            "contoso.release": (
+                demo.RELEASE_INPUT,
+                demo.RESERVATION_OUTPUT,
+                "/reservations/{reservation}/release",
+            ),
+            "northwind.ship": (demo.SHIP_INPUT, demo.SHIPMENT_OUTPUT, "/shipments"),
+        }
+        ops = {
+            op_id: OperationRow(id=op_id, input_schema=i, output_schema=o, path=path)
+            for op_id, (i, o, path) in schemas.items()
+        }
+        flow = c.StartFlowRequest.model_validate(
+            {"eco": "acme", "name": "demo", "input": demo.FLOW_INPUT, "steps": demo.FLOW_STEPS}
+        )
+        assert check_steps(flow.steps, flow.input, ops) == []
+        flow.steps[1].input["qty"] = "$steps.forecast.output.sku"
+        assert [p["loc"] for p in check_steps(flow.steps, flow.input, ops)] == [
+            ["steps", 1, "input", "qty"]
+        ]
 
 
 class TestFlowChecks:

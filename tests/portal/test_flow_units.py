@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from portal import flow_builder as fb
 from portal.flow_view import label, took
+from tests.support.bombs import BOMBS
 
 CATALOGUE = {
     "a.make": {
@@ -53,6 +54,8 @@ class TestDraft:
         assert fb.coerce("true", "boolean") is True and fb.coerce("[1]", "array") == [1]
         assert fb.coerce("twelve", "integer") == "twelve", "left for the connector to refuse"
         assert fb.coerce("{", "object") == "{" and fb.coerce("12", "string") == "12"
+        for bomb in BOMBS.values():  # too deep to parse: kept as typed, refused later
+            assert fb.coerce(bomb, "object") == bomb and fb.coerce(bomb, "array") == bomb
 
     def test_the_form_is_read_back_and_forged_operations_are_problems(self) -> None:
         form = {
