@@ -38,7 +38,8 @@ def _instant(value: Any) -> datetime | None:
 
 
 def took(start: Any, end: Any, now: datetime) -> str:
-    """``320 ms``, ``1.4 s`` between two instants (to ``now`` while it runs); empty if it never started."""
+    """``320 ms`` or ``1.4 s`` between two instants (to ``now`` while it runs); empty if
+    it never started."""
     begun, finished = _instant(start), _instant(end)
     if begun is None:
         return ""
