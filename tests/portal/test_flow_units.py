@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from portal import flow_builder as fb
-from portal.flow_view import label, took
+from portal.flow_view import label, render_steps, took
 from tests.support.bombs import BOMBS
 
 CATALOGUE = {
@@ -98,3 +98,20 @@ class TestWording:
         assert took("2026-01-01T00:00:09.5", "2026-01-01T00:00:09.62", now) == "120 ms"
         assert took("2026-01-01T00:00:05Z", None, now) == "5.0 s", "while it runs"
         assert took(None, None, now) == "" and took("nonsense", None, now) == ""
+
+    def test_what_back_ends_say_is_escaped_in_the_step_list(self) -> None:
+        flow = {
+            "status": "failed",
+            "steps": [
+                {
+                    "name": "x",
+                    "status": "failed",
+                    "operation": "a.make",
+                    "error": "<b>boom</b>",
+                    "output": {"k": "<i>"},
+                }
+            ],
+        }
+        html = render_steps(flow, {"a": "<A&Co>"})
+        assert "<b>" not in html and "<i>" not in html and "<A&Co>" not in html
+        assert "&lt;b&gt;boom&lt;/b&gt;" in html and "&lt;A&amp;Co&gt;" in html
