@@ -184,6 +184,30 @@ class TestFlows:
         assert states["northwind"].effects == {"shipment": 1}
         assert "cancellation" not in states["fabrikam"].effects
 
+    async def test_a_retry_under_way_is_shown_with_its_attempt_and_last_failure(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        contoso = states["contoso"]
+        contoso.gated, contoso.fail_first["reservation"] = True, 1
+        flow = await start(mesh)
+        await asyncio.wait_for(contoso.reached_gate.wait(), 20)
+        running = await mesh(c.GET_FLOW, "nadia", {"flow": flow.id})
+        assert [st.status for st in running.steps] == ["done", "running", "pending"]
+        assert running.steps[1].attempts == 1 and running.steps[1].started_at is not None
+        contoso.reached_gate.clear()
+        contoso.gate.set()  # the first call goes on (and gets a 503) ...
+        contoso.gate.clear()  # ... the second one waits at the gate
+        await asyncio.wait_for(contoso.reached_gate.wait(), 20)
+        retrying = (await mesh(c.GET_FLOW, "nadia", {"flow": flow.id})).steps[1]
+        assert retrying.status == "retrying" and retrying.attempts == 2
+        assert retrying.error and "503" in retrying.error
+        contoso.gate.set()
+        done = await wait_flow(mesh, flow.id)
+        assert done.status == "completed" and done.steps[1].attempts == 2
+        assert done.steps[1].error is None
+
     async def test_a_blocked_flow_does_not_hold_up_others(
         self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
