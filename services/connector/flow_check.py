@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from referencing.exceptions import Unresolvable
+
 from contracts.v1 import connector as c
 from services.connector.invocation import validator
 from services.connector.models import OperationRow
@@ -79,14 +81,30 @@ def _flow_input(value: str, flow_input: dict[str, Any]) -> tuple[Any, str | None
     return current, None
 
 
+def _fits_field(value: Any, name: str, schema: dict[str, Any]) -> str | None:
+    """Validated in the whole input schema (its ``$ref``s resolve there), errors of the
+    field only; a reference the schema cannot resolve leaves it to the call."""
+    try:
+        for e in validator(schema).iter_errors({name: value}):
+            if list(e.absolute_path)[:1] == [name]:
+                return f"the value {_short(value)} does not fit: {e.message}"
+    except Unresolvable:
+        return None
+    return None
+
+
 def _check_value(
     value: Any,
-    target: dict[str, Any],
+    name: str,
+    schema: dict[str, Any],
     flow_input: dict[str, Any],
     ops: dict[str, OperationRow],
     producers: dict[str, str],
 ) -> str | None:
-    """Why ``value`` cannot feed a field of schema ``target`` (None: it can, or unknown)."""
+    """Why ``value`` cannot feed the input ``name`` of ``schema`` (None: it can, or unknown)."""
+    props = schema.get("properties")
+    found = props.get(name) if isinstance(props, dict) else None
+    target: dict[str, Any] = found if isinstance(found, dict) else {}
     if isinstance(value, str) and value.startswith("$steps."):
         source, error = _output_schema(value, ops, producers)
         if error or source is None:
@@ -102,9 +120,7 @@ def _check_value(
             return error
     if _has_ref(value):
         return None  # a structure with references inside: checked when the step runs
-    for e in validator(target).iter_errors(value):
-        return f"the value {_short(value)} does not fit: {e.message}"
-    return None
+    return _fits_field(value, name, schema)
 
 
 def _has_ref(value: Any) -> bool:
@@ -144,8 +160,7 @@ def check_call(
         if name not in props and schema.get("additionalProperties") is False:
             add(name, f"is not an input of {op.id}")
             continue
-        target = props.get(name) if isinstance(props.get(name), dict) else {}
-        error = _check_value(value, target or {}, flow_input, ops, producers)
+        error = _check_value(value, name, schema, flow_input, ops, producers)
         if error:
             add(name, error)
     return problems

@@ -132,6 +132,18 @@ class TestTheDemo:
             ["steps", 1, "input", "qty"]
         ]
 
+    def test_schemas_with_references_are_checked_where_they_resolve(self) -> None:
+        schema = {
+            "$defs": {"qty": {"type": "integer", "minimum": 1}},
+            "properties": {"qty": {"$ref": "#/$defs/qty"}, "odd": {"$ref": "#/$defs/nowhere"}},
+        }
+        ops = {"a.make": OperationRow(id="a.make", input_schema=schema, output_schema={}, path="/")}
+        step = c.FlowStep(name="make", operation="a.make", input={"qty": 0, "odd": 1})
+        problems = check_steps([step], {}, ops)
+        assert [(p["loc"][-1], p["msg"]) for p in problems] == [
+            ("qty", "the value 0 does not fit: 0 is less than the minimum of 1")
+        ], "an unresolvable reference is left to the call, not a crash"
+
 
 class TestFlowChecks:
     async def test_a_type_mismatch_is_refused_at_its_field(
