@@ -24,11 +24,12 @@ BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
 class ApiError(Exception):
     """A call through the gateway failed; ``status`` and ``detail`` are safe to show."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, errors: Any = None) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
         self.detail = detail
+        self.errors = errors  # a validation failure's per-field errors, as the service said
 
 
 def available(name: str) -> bool:
@@ -109,7 +110,7 @@ def _problem(resp: httpx.Response) -> ApiError:
     detail = str(doc.get("detail") or doc.get("title") or resp.reason_phrase)
     if resp.status_code in (400, 422):
         detail = plain_errors(doc.get("errors")) or detail
-    return ApiError(resp.status_code, str(doc.get("code") or "error"), detail)
+    return ApiError(resp.status_code, str(doc.get("code") or "error"), detail, doc.get("errors"))
 
 
 def reply_json(resp: httpx.Response) -> Any:

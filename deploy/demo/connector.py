@@ -47,6 +47,38 @@ SHIP_INPUT = {
     "properties": {"reservation": {"type": "string"}, "destination": {"type": "string"}},
 }
 SKU_INPUT = STOCK_INPUT
+RELEASE_INPUT = {
+    "type": "object",
+    "required": ["reservation"],
+    "properties": {"reservation": {"type": "string"}},
+}
+# What the operations answer: the portal's flow builder offers these fields to later steps.
+FORECAST_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "sku": {"type": "string"},
+        "units": {"type": "integer"},
+        "horizon_days": {"type": "integer"},
+    },
+}
+RESERVATION_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "sku": {"type": "string"},
+        "qty": {"type": "integer"},
+        "status": {"type": "string"},
+    },
+}
+SHIPMENT_OUTPUT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "reservation": {"type": "string"},
+        "destination": {"type": "string"},
+        "status": {"type": "string"},
+    },
+}
 # The supply-chain flow of the README and the portal's flow form: three partners' operations.
 FLOW_STEPS: list[dict[str, Any]] = [
     {"name": "forecast", "operation": "fabrikam.demand-forecast", "input": {"sku": "$input.sku"}},
@@ -177,6 +209,7 @@ async def seed(
                 "method": "POST",
                 "path": "/reservations",
                 "input_schema": RESERVE_INPUT,
+                "output_schema": RESERVATION_OUTPUT,
                 "visibility": "ecosystem",
                 "description": "Reserve units of a SKU for a shipment",
             },
@@ -184,6 +217,8 @@ async def seed(
                 "name": "release",
                 "method": "POST",
                 "path": "/reservations/{reservation}/release",
+                "input_schema": RELEASE_INPUT,
+                "output_schema": RESERVATION_OUTPUT,
                 "visibility": "ecosystem",
                 "description": "Release a reservation (the compensation of reserve)",
             },
@@ -215,6 +250,7 @@ async def seed(
                 "method": "POST",
                 "path": "/shipments",
                 "input_schema": SHIP_INPUT,
+                "output_schema": SHIPMENT_OUTPUT,
                 "visibility": "ecosystem",
                 "description": "Book a shipment for a reservation",
             }
@@ -247,6 +283,7 @@ async def seed(
                 "method": "GET",
                 "path": "/forecast/{sku}",
                 "input_schema": SKU_INPUT,
+                "output_schema": FORECAST_OUTPUT,
                 "visibility": "ecosystem",
                 "description": "Units of a SKU expected to sell in the next two weeks",
             },

@@ -14,18 +14,23 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from contracts.claims import Claims
+from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError, bad_request, forbidden, not_found
 from services.connector import access
 from services.connector import flow_repository as frepo
 from services.connector import repository as repo
+from services.connector.flow_check import check_steps
 from services.connector.invocation import Caller, invoke
 from services.connector.invoker import InvokeFailure
-from services.connector.models import Flow
+from services.connector.models import Flow, OperationRow
 from services.connector.service import Connector
 
 log = logging.getLogger(__name__)
@@ -37,7 +42,16 @@ def reply(f: Flow) -> c.FlowReply:
         name=f.name,
         owner_partner=f.owner_partner,
         status=f.status,  # type: ignore[arg-type]
-        steps=[c.FlowStepState.model_validate(st) for st in f.state],
+        steps=[
+            c.FlowStepState.model_validate(
+                {
+                    **st,
+                    "operation": step.get("operation"),
+                    "compensation": (step.get("compensate") or {}).get("operation"),
+                }
+            )
+            for st, step in zip(f.state, f.steps, strict=True)
+        ],
         error=f.error,
         created_at=f.created_at,
         updated_at=f.updated_at,
@@ -51,13 +65,14 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
     if len(set(names)) != len(names):
         raise bad_request("step names must be unique")
     async with cx.db.transaction() as s:
-        for step in req.steps:
-            for call in (step, step.compensate):
-                if (
-                    call is not None
-                    and await repo.get_operation(s, req.eco, call.operation) is None
-                ):
-                    raise not_found(f"operation {call.operation}")
+        ops = await _granted_operations(s, claims, req)
+        problems = check_steps(req.steps, req.input, ops)
+        if problems:
+            raise MeshError(
+                ErrorCode.VALIDATION_FAILED,
+                "the steps do not fit their operations' schemas",
+                problems,
+            )
         now = repo.now()
         row = Flow(
             id=uuid.uuid4().hex,
@@ -68,7 +83,7 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
             owner_scopes=claims.scope,
             steps=[st.model_dump() for st in req.steps],
             input=req.input,
-            state=[{"name": n, "status": "pending"} for n in names],
+            state=[{"name": n, "status": "pending", "attempts": 0} for n in names],
             status="running",
             cursor=0,
             error=None,
@@ -81,6 +96,26 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
         out = reply(row)
     cx.flow_wake.set()
     return out
+
+
+async def _granted_operations(
+    s: AsyncSession, claims: Claims, req: c.StartFlowRequest
+) -> dict[str, OperationRow]:
+    """The operations of the steps and compensations: each one the caller's partner owns or
+    is granted (404 for one it may not see, 403 for one it sees but is not granted)."""
+    ops: dict[str, OperationRow] = {}
+    calls = [call for st in req.steps for call in (st, st.compensate) if call is not None]
+    for op_id in dict.fromkeys(call.operation for call in calls):
+        op = await repo.get_operation(s, req.eco, op_id)
+        grants = await repo.list_grants(s, req.eco, "operation", op_id) if op else []
+        if op is None or not access.may_see(claims, op, grants):
+            raise not_found(f"operation {op_id}")
+        if op.partner != claims.partner and not any(
+            access.grant_applies(g, claims.partner) for g in grants
+        ):
+            raise forbidden(f"{op_id} is not granted to your partner")
+        ops[op_id] = op
+    return ops
 
 
 async def get(cx: Connector, claims: Claims, req: c.FlowRef) -> c.FlowReply:
@@ -200,14 +235,59 @@ async def _advance(cx: Connector, me: str, flow_id: str) -> bool:
             return False
         compensating = f.status == "compensating"
         index, steps, owner = f.cursor, f.steps, Caller(f.owner_partner, f.owner_sub)
-        state = [dict(st) for st in f.state]
+        comp = steps[index].get("compensate") if compensating and index >= 0 else None
+        state = [dict(st) for st in f.state]  # references resolve against the done steps
+        if comp or not compensating:  # the page shows the call under way from now on
+            _update(f, index, _begun(compensating))
     if compensating:
-        comp = steps[index]["compensate"] if index >= 0 else None
         key = f"flow:{flow_id}:c{index}"
-        output, error = await _call(cx, owner, f, comp, state, key) if comp else (None, None)
+        retry = _on_retry(cx, me, flow_id, index, compensating=True)
+        output, error = await _call(cx, owner, f, comp, state, key, retry) if comp else (None, None)
         return await _save_compensation(cx, me, flow_id, index, error)
-    output, error = await _call(cx, owner, f, steps[index], state, f"flow:{flow_id}:{index}")
+    retry = _on_retry(cx, me, flow_id, index, compensating=False)
+    key = f"flow:{flow_id}:{index}"
+    output, error = await _call(cx, owner, f, steps[index], state, key, retry)
     return await _save_step(cx, me, flow_id, index, output, error)
+
+
+def _stamp() -> str:
+    return repo.now().isoformat()
+
+
+def _begun(compensating: bool) -> dict[str, Any]:
+    if compensating:
+        return {
+            "status": "compensating",
+            "compensation_started_at": _stamp(),
+            "compensation_attempts": 1,
+        }
+    return {"status": "running", "started_at": _stamp(), "attempts": 1, "error": None}
+
+
+def _update(f: Flow, index: int, fields: dict[str, Any]) -> None:
+    state = [dict(st) for st in f.state]
+    state[index].update(fields)
+    f.state, f.updated_at = state, repo.now()
+
+
+Retry = Callable[[int, str], Awaitable[None]]
+
+
+def _on_retry(cx: Connector, me: str, flow_id: str, index: int, compensating: bool) -> Retry:
+    """Record that a call is tried again (its attempt number and the last failure)."""
+
+    async def record(attempt: int, error: str) -> None:
+        fields: dict[str, Any] = (
+            {"compensation_attempts": attempt, "error": error}
+            if compensating
+            else {"status": "retrying", "attempts": attempt, "error": error}
+        )
+        async with cx.db.transaction() as s:
+            f = await frepo.held(s, flow_id, me)
+            if f is not None:
+                _update(f, index, fields)
+
+    return record
 
 
 def transient(exc: MeshError) -> bool:
@@ -226,6 +306,7 @@ async def _call(
     call: dict[str, Any],
     state: list[dict[str, Any]],
     key: str,
+    on_retry: Retry,
 ) -> tuple[Any, str | None]:
     """Invoke one step (or compensation) as the owner: (output, None) or (None, error)."""
     attempt = 1
@@ -237,6 +318,7 @@ async def _call(
         except MeshError as exc:
             if not transient(exc) or attempt >= cx.settings.flow_step_attempts:
                 return None, exc.detail or exc.code.value
+            await on_retry(attempt + 1, exc.detail or exc.code.value)
         await asyncio.sleep(cx.settings.flow_retry_backoff_s * 2 ** (attempt - 1))
         attempt += 1
 
@@ -250,12 +332,12 @@ async def _save_step(
             return False
         state = [dict(st) for st in f.state]
         if error is None:
-            state[index].update(status="done", output=output)
+            state[index].update(status="done", output=output, error=None, finished_at=_stamp())
             f.cursor = index + 1
             if f.cursor >= len(f.steps):
                 f.status = "completed"
         else:
-            state[index].update(status="failed", error=error)
+            state[index].update(status="failed", error=error, finished_at=_stamp())
             f.status, f.error, f.cursor = (
                 "compensating",
                 f"step {state[index]['name']}: {error}",
@@ -279,7 +361,9 @@ async def _save_compensation(
         else:
             if f.steps[index].get("compensate"):
                 state[index].update(
-                    status="compensation_failed" if error else "compensated", error=error
+                    status="compensation_failed" if error else "compensated",
+                    error=error,
+                    compensation_finished_at=_stamp(),
                 )
             f.cursor = index - 1
         f.state, f.updated_at = state, repo.now()

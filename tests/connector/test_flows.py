@@ -129,6 +129,16 @@ class TestFlows:
         assert flow.status == "completed" and flow.owner_partner == "northwind"
         order, reserve, ship = (st.output for st in flow.steps)
         assert reserve["order"] == order["ref"] and ship["reservation"] == reserve["ref"]
+        for st in flow.steps:  # what the portal's step list shows
+            assert st.status == "done" and st.attempts == 1 and st.error is None
+            assert st.started_at is not None and st.finished_at is not None
+            assert st.started_at <= st.finished_at
+        assert [st.operation for st in flow.steps] == [s["operation"] for s in STEPS]
+        assert [st.compensation for st in flow.steps] == [
+            "fabrikam.cancel-order",
+            "contoso.release",
+            None,
+        ]
         assert [s.effects for s in states.values()] == [
             {"order": 1},
             {"reservation": 1},
@@ -148,6 +158,13 @@ class TestFlows:
         flow = await wait_flow(mesh, (await start(mesh)).id)
         assert flow.status == "compensated" and "ship" in (flow.error or "")
         assert [s.status for s in flow.steps] == ["compensated", "compensated", "failed"]
+        order, reserve, ship = flow.steps
+        assert ship.finished_at is not None and ship.error
+        assert reserve.compensation_attempts == 1 and order.compensation_attempts == 1
+        assert reserve.compensation_started_at is not None
+        assert reserve.compensation_finished_at is not None
+        assert order.compensation_started_at is not None
+        assert order.compensation_started_at >= reserve.compensation_finished_at, "newest first"
         assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
         assert states["contoso"].effects == {"reservation": 1, "cancellation": 1}
         cancel = states["fabrikam"].by_key
@@ -162,8 +179,34 @@ class TestFlows:
         flow = await wait_flow(mesh, (await start(mesh)).id)
         assert flow.status == "completed"
         assert states["northwind"].hits["/ship"] == 3
+        assert flow.steps[2].attempts == 3 and flow.steps[2].status == "done"
+        assert flow.steps[2].error is None, "the last failure is cleared once it succeeds"
         assert states["northwind"].effects == {"shipment": 1}
         assert "cancellation" not in states["fabrikam"].effects
+
+    async def test_a_retry_under_way_is_shown_with_its_attempt_and_last_failure(
+        self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
+    ) -> None:
+        urls, states = chain
+        await setup_chain(mesh, urls)
+        contoso = states["contoso"]
+        contoso.gated, contoso.fail_first["reservation"] = True, 1
+        flow = await start(mesh)
+        await asyncio.wait_for(contoso.reached_gate.wait(), 20)
+        running = await mesh(c.GET_FLOW, "nadia", {"flow": flow.id})
+        assert [st.status for st in running.steps] == ["done", "running", "pending"]
+        assert running.steps[1].attempts == 1 and running.steps[1].started_at is not None
+        contoso.reached_gate.clear()
+        contoso.gate.set()  # the first call goes on (and gets a 503) ...
+        contoso.gate.clear()  # ... the second one waits at the gate
+        await asyncio.wait_for(contoso.reached_gate.wait(), 20)
+        retrying = (await mesh(c.GET_FLOW, "nadia", {"flow": flow.id})).steps[1]
+        assert retrying.status == "retrying" and retrying.attempts == 2
+        assert retrying.error and "503" in retrying.error
+        contoso.gate.set()
+        done = await wait_flow(mesh, flow.id)
+        assert done.status == "completed" and done.steps[1].attempts == 2
+        assert done.steps[1].error is None
 
     async def test_a_blocked_flow_does_not_hold_up_others(
         self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
@@ -179,21 +222,29 @@ class TestFlows:
         states["contoso"].gate.set()
         assert (await wait_flow(mesh, held.id)).status == "completed"
 
-    async def test_steps_are_authorised_as_the_owner(
+    async def test_steps_are_authorised_as_the_owner_while_they_run(
         self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]
     ) -> None:
         urls, states = chain
         await setup_chain(mesh, urls)
-        grants = await mesh(c.LIST_GRANTS, "carlos", {"operation": "contoso.reserve"})
+        states["contoso"].gated = True
+        flow = await start(mesh)
+        await asyncio.wait_for(states["contoso"].reached_gate.wait(), 20)
+        # Revoked after the start: the compensation that needs it is refused when it runs.
+        grants = await mesh(c.LIST_GRANTS, "fatima", {"operation": "fabrikam.cancel-order"})
         await mesh(
-            c.REVOKE_GRANT, "carlos", {"operation": "contoso.reserve", "grant": grants.items[0].id}
+            c.REVOKE_GRANT,
+            "fatima",
+            {"operation": "fabrikam.cancel-order", "grant": grants.items[0].id},
         )
-        flow = await wait_flow(mesh, (await start(mesh)).id)
-        assert flow.status == "compensated" and "step reserve: operation not found" in (
-            flow.error or ""
-        )
-        assert states["contoso"].effects == {} and states["northwind"].effects == {}
-        assert states["fabrikam"].effects == {"order": 1, "cancellation": 1}
+        states["northwind"].fail_kinds.add("shipment")
+        states["contoso"].gate.set()
+        done = await wait_flow(mesh, flow.id)
+        assert done.status == "failed"
+        assert [s.status for s in done.steps] == ["compensation_failed", "compensated", "failed"]
+        assert "operation not found" in (done.steps[0].error or "")
+        assert states["fabrikam"].effects == {"order": 1}, "nothing cancelled without a grant"
+        assert states["contoso"].effects == {"reservation": 1, "cancellation": 1}
 
     async def test_flow_visibility_and_denials(
         self, mesh: Mesh, connector: Any, chain: tuple[dict[str, str], dict[str, BackendState]]

@@ -43,10 +43,33 @@ class ListFlowsRequest(BaseModel):
 
 
 class FlowStepState(BaseModel):
+    """A step as it stands: ``running`` while its call is under way, ``retrying`` when a
+    transient failure is tried again (``attempts`` counts the calls of the current run,
+    ``error`` tells the last failure), ``done`` or ``failed``; once a later step failed,
+    ``compensating`` while its compensation runs, then ``compensated`` or
+    ``compensation_failed``. A step never reached stays ``pending``."""
+
     name: str
-    status: Literal["pending", "done", "failed", "compensated", "compensation_failed"]
+    status: Literal[
+        "pending",
+        "running",
+        "retrying",
+        "done",
+        "failed",
+        "compensating",
+        "compensated",
+        "compensation_failed",
+    ]
+    operation: str | None = Field(default=None, description="the step's operation")
+    compensation: str | None = Field(default=None, description="the operation that undoes it")
     output: Any = None
     error: str | None = None
+    attempts: int = Field(default=0, description="calls of the step in the current run")
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    compensation_attempts: int = 0
+    compensation_started_at: Timestamp | None = None
+    compensation_finished_at: Timestamp | None = None
 
 
 class FlowReply(BaseModel):
