@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jsonschema import Draft202012Validator
+from referencing.exceptions import Unresolvable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.claims import Claims
@@ -211,10 +212,16 @@ async def _rate_limit(s: AsyncSession, caller: Caller, plan: Plan) -> tuple[str,
 
 def _shape(plan: Plan, data: dict[str, Any]) -> None:
     """Validate the input and split it into path, query and body."""
-    errors = [
-        {"loc": ["input", *e.absolute_path], "msg": e.message, "type": "json_schema"}
-        for e in validator(plan.op.input_schema).iter_errors(data)
-    ]
+    try:
+        errors = [
+            {"loc": ["input", *e.absolute_path], "msg": e.message, "type": "json_schema"}
+            for e in validator(plan.op.input_schema).iter_errors(data)
+        ]
+    except Unresolvable:  # declared before declarations checked their references
+        raise conflict(
+            "the operation's input schema refers to a definition it does not hold; "
+            "its owner must declare it again"
+        ) from None
     if errors:
         raise MeshError(
             ErrorCode.VALIDATION_FAILED,
@@ -307,7 +314,11 @@ def _checked_output(plan: Plan, result: Result) -> Any:
             result.status,
         )
     if plan.op.output_schema:
-        if next(validator(plan.op.output_schema).iter_errors(result.body), None) is not None:
+        try:
+            fits = next(validator(plan.op.output_schema).iter_errors(result.body), None) is None
+        except Unresolvable:  # declared before declarations checked their references
+            fits = False
+        if not fits:
             raise InvokeFailure(
                 ErrorCode.BAD_GATEWAY,
                 "the back-end's response does not match the output schema",

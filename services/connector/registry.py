@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator, SchemaError
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.claims import Claims
@@ -169,6 +172,35 @@ def _check_schema(schema: dict[str, Any], label: str) -> None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise bad_request(f"{label} is not a valid JSON Schema: {exc.message}") from None
+    root = DRAFT202012.create_resource(schema)
+    ref = _unresolvable_ref(schema, Registry().resolver_with_root(root))
+    if ref is not None:  # remote references are never fetched: a schema is self-contained
+        raise bad_request(f"{label} refers to {ref!r}, which is not in the schema")
+
+
+class _Resolver(Protocol):
+    """What of ``referencing``'s resolver the check uses (its class is not exported)."""
+
+    def lookup(self, ref: str) -> object: ...
+
+    def in_subresource(self, subresource: Resource[Any]) -> _Resolver: ...
+
+
+def _unresolvable_ref(node: Any, resolver: _Resolver) -> str | None:
+    """The first ``$ref`` in ``node`` that does not resolve (nested ``$id``s move the base)."""
+    if isinstance(node, list):
+        return next((r for n in node if (r := _unresolvable_ref(n, resolver))), None)
+    if not isinstance(node, dict):
+        return None
+    if isinstance(node.get("$id"), str):
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            return ref
+    return next((r for n in node.values() if (r := _unresolvable_ref(n, resolver))), None)
 
 
 async def declare_operation(

@@ -213,3 +213,42 @@ class TestAudit:
             assert ok.caller_partner == "contoso" and ok.owner_partner == "fabrikam"
             assert ok.caller == "carlos" and ok.status == 200 and ok.latency_ms > 0
         assert (await mesh(c.AUDIT, "nadia", {})).items == []
+
+
+class TestSchemaReferences:
+    """A declared schema is self-contained: its ``$ref``s resolve inside it, never
+    fetched from elsewhere, so an invocation never fails on a reference."""
+
+    async def test_references_that_do_not_resolve_are_refused_at_declaration(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
+        for ref in ("#/$defs/missing", "https://schemas.example/item.json", "other.json#/a"):
+            schema = {"type": "object", "properties": {"item_id": {"$ref": ref}}}
+            err = await refused(declare(mesh, "refs", "/items/{item_id}", input_schema=schema))
+            assert err.code is ErrorCode.BAD_REQUEST and repr(ref) in err.detail
+        catalogue = await mesh(c.CATALOGUE, "fatima", {})
+        assert "refs" not in {op.name for op in catalogue.items}
+
+    async def test_local_and_nested_references_resolve_and_validate(
+        self, mesh: Mesh, erp: BackendState
+    ) -> None:
+        schema = {
+            "type": "object",
+            "required": ["item_id"],
+            "properties": {
+                "item_id": {"$ref": "#/$defs/id"},
+                "note": {
+                    "$id": "https://x.test/note",
+                    "$ref": "#/$defs/text",
+                    "$defs": {"text": {"type": "string", "maxLength": 5}},
+                },
+            },
+            "$defs": {"id": {"type": "string", "pattern": "^[a-z0-9]+$"}},
+        }
+        await declare(mesh, "refd", "/items/{item_id}", input_schema=schema)
+        await mesh(c.CREATE_GRANT, "fatima", {"operation": "fabrikam.refd", "grantee": "contoso"})
+        assert (await invoke(mesh, "fabrikam.refd", {"item_id": "a1"})).status == 200
+        err = await refused(invoke(mesh, "fabrikam.refd", {"item_id": "A B"}))
+        assert err.code is ErrorCode.VALIDATION_FAILED and err.errors
+        err = await refused(invoke(mesh, "fabrikam.refd", {"item_id": "a1", "note": "too long"}))
+        assert err.code is ErrorCode.VALIDATION_FAILED and err.errors
