@@ -83,7 +83,7 @@ def code_for_status(status: int) -> ErrorCode:
 
 
 class ErrorBody(BaseModel):
-    """A coded error, as sent over NATS; over HTTP, an RFC 9457 problem (``mesh.problems``)."""
+    """A coded error, as sent over NATS and rendered as RFC 9457 at the edge."""
 
     code: ErrorCode
     detail: str = ""
