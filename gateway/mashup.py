@@ -9,6 +9,7 @@ reply, or a problem document), so one failure or timeout never hides the others.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any, Literal
 
@@ -58,6 +59,13 @@ class SubResult(BaseModel):
 class MashupReply(BaseModel):
     results: list[SubResult]
     complete: bool = Field(description="True when every sub-request succeeded (2xx)")
+
+
+def json_bytes(content: Any) -> bytes:
+    """Compact UTF-8 JSON (as Starlette's JSONResponse renders it)."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
 
 
 def _problem(problem: Problem) -> tuple[int, Any]:
@@ -121,6 +129,6 @@ def mashup_endpoint(gw: Gateway) -> Endpoint:
         reply = MashupReply(
             results=list(results), complete=all(200 <= r.status < 300 for r in results)
         )
-        return Reply(200, safejson.dumps(reply.model_dump(mode="json")), headers=encode_headers(rl))
+        return Reply(200, json_bytes(reply.model_dump(mode="json")), headers=encode_headers(rl))
 
     return guarded(handle)

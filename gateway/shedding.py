@@ -30,6 +30,7 @@ preflights (answered by the edge without a token) and long-lived streams
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -42,7 +43,7 @@ from gateway.cors import CorsPolicy
 from gateway.edge import API_CSP, SECURITY_HEADERS
 from gateway.http import PROBLEM_JSON, encode_headers
 from gateway.settings import GatewaySettings
-from mesh import context, safejson
+from mesh import context
 from mesh.errors import MeshError
 from mesh.problems import Problem
 
@@ -289,7 +290,7 @@ class Refusal:
         body = b"".join(
             (
                 self._prefix,
-                safejson.dumps(scope["path"]),
+                json.dumps(scope["path"]).encode(),
                 b',"request_id":"',
                 rid.encode(),
                 b'"}',

@@ -20,6 +20,7 @@ never reach these handlers.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from contracts.errors import (
     TITLES,
     ErrorCode,
 )
-from mesh import context, safejson
+from mesh import context
 from mesh.errors import MeshError
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,9 @@ class Problem:
         return doc
 
     def json(self, request_id: str | None = None) -> bytes:
-        """The document as compact UTF-8 JSON."""
-        return safejson.dumps(self.doc(request_id))
+        """The document as compact JSON, in ASCII: a caller's text in it (a path, a field
+        name with a lone surrogate) always encodes."""
+        return json.dumps(self.doc(request_id), separators=(",", ":")).encode()
 
     def response(self, request_id: str | None = None) -> Response:
         """The problem as a Starlette response; ``X-Request-Id`` names ``request_id``."""

@@ -10,13 +10,11 @@ beyond Python's 4300-digit conversion limit. Every refusal is a :class:`JSONErro
 ``ValueError``, so a parse boundary maps exactly one exception to its client error.
 
 Duplicate member names keep the last value, as ``json.loads`` does; numbers too large for
-a float (``1e400``) become infinity, as they do there. :func:`dumps` writes the compact
-form answers take.
+a float (``1e400``) become infinity, as they do there.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic_core import from_json
@@ -31,13 +29,6 @@ RELAY_DEPTH = 100
 
 class JSONError(ValueError):
     """A document that is not JSON this process accepts (malformed, too deep, NaN…)."""
-
-
-def dumps(content: Any) -> bytes:
-    """Compact UTF-8 JSON, as Starlette's ``JSONResponse`` renders it (no ``NaN``)."""
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode()
 
 
 def loads(data: bytes | bytearray | str, max_depth: int = MAX_DEPTH) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -30,6 +30,8 @@ class Boom(Exception):
 
 
 class Note(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(max_length=10)
     stars: int = Field(ge=0, le=5)
 
@@ -144,10 +146,14 @@ class TestDocument:
             "reasons": ["db: down"],
         }
 
-    def test_the_body_is_compact_utf8_json(self) -> None:
-        body = Problem.of(MeshError(ErrorCode.CONFLICT, "déjà pris"), "/x").json("r")
-        assert b" " not in body.replace("déjà pris".encode(), b"")
-        assert json.loads(body)["detail"] == "déjà pris" and "déjà".encode() in body
+    def test_the_body_is_compact_ascii_json_whatever_the_caller_sent(self) -> None:
+        errors = [{"loc": ["body", "\ud800"], "msg": "Extra inputs", "type": "extra_forbidden"}]
+        err = MeshError(ErrorCode.VALIDATION_FAILED, "déjà vu", errors)
+        body = Problem.of(err, "/caf\u00e9/\udcff").json("r")
+        assert body.isascii() and b", " not in body and b": " not in body
+        doc = json.loads(body)
+        assert doc["detail"] == "déjà vu" and doc["instance"] == "/caf\u00e9/\udcff"
+        assert doc["errors"][0]["loc"] == ["body", "\ud800"]
 
     def test_an_internal_error_shows_only_the_request_id(
         self, caplog: pytest.LogCaptureFixture
@@ -197,6 +203,14 @@ class TestInstalledOnFastAPI:
         assert {tuple(e["loc"]) for e in doc["errors"]} == {("body", "text"), ("body", "stars")}
         assert all(set(e) == {"loc", "msg", "type"} for e in doc["errors"])  # no input echoed
         assert "far too long" not in resp.text
+
+    async def test_an_unknown_field_is_named_and_its_value_not_echoed(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        resp = await api.post("/notes", json={"text": "hi", "stars": 1, "zz": SECRET})
+        doc = assert_problem(resp, 422, "validation_failed")
+        assert [e["loc"] for e in doc["errors"]] == [["body", "zz"]]
+        assert "hunter2" not in resp.text
 
     async def test_a_body_that_is_not_json_is_a_bad_request(self, api: httpx.AsyncClient) -> None:
         resp = await api.post(
