@@ -48,7 +48,7 @@ PROBLEM_JSON = "application/problem+json"
 ABOUT_BLANK = "about:blank"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs more than the rest of a refusal
 class Problem:
     """An error answer. ``code`` names its type (``PROBLEM_TYPE_BASE + code``) and is the
     ``code`` member; without one the type is ``about:blank`` (RFC 9457 4.2.1).
