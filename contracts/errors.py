@@ -94,19 +94,3 @@ class ErrorBody(BaseModel):
     @property
     def status(self) -> int:
         return STATUS[self.code]
-
-    def problem(self, instance: str | None = None) -> dict[str, Any]:
-        """The RFC 9457 problem document for this error."""
-        doc: dict[str, Any] = {
-            "type": PROBLEM_TYPE_BASE + self.code.value,
-            "title": TITLES[self.code],
-            "status": self.status,
-            "code": self.code.value,
-        }
-        if self.detail:
-            doc["detail"] = self.detail
-        if instance:
-            doc["instance"] = instance
-        if self.errors:
-            doc["errors"] = self.errors
-        return doc

@@ -30,12 +30,12 @@ from gateway.cors import CorsPolicy
 from gateway.docs import CSP as DOCS_CSP
 from gateway.endpoints import Endpoint
 from gateway.http import Incoming, Reply, RequestHeaders, StreamReply, decode_headers
-from gateway.problems import edge_problem, internal_error, problem_response
 from gateway.routes import PathTree, path_params
 from gateway.settings import GatewaySettings
 from gateway.tracing import Tracing, finish_server_span
 from mesh import context
 from mesh.errors import MeshError
+from mesh.problems import Problem, internal_error
 
 access_log = logging.getLogger("gateway.access")
 
@@ -133,13 +133,10 @@ class Edge:
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > self.max_body:
                 info.route = "too_large"
-                reply = problem_response(
-                    MeshError(
-                        ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"the request body exceeds {self.max_body} bytes",
-                    ),
-                    path,
+                too_large = MeshError(
+                    ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {self.max_body} bytes"
                 )
+                reply = Reply.problem(Problem.of(too_large, path))
             else:
                 routed = self._route(scope, receive, headers, info)
                 if isinstance(routed, Reply):
@@ -149,7 +146,7 @@ class Edge:
                     try:
                         reply = await endpoint(request)
                     except Exception as exc:  # endpoints are guarded; this is the last resort
-                        reply = problem_response(internal_error(path, exc), path)
+                        reply = Reply.problem(Problem.of(internal_error(path, exc), path))
             status = reply.status
             await self._send(send, reply, extra)
         except asyncio.CancelledError:
@@ -171,9 +168,8 @@ class Edge:
             return self._unrouted(scope, method, path)
         if found is None:  # RFC 9110 15.5.6: a 405 names the methods the path accepts
             allow = ", ".join(self.tree.allowed(path))
-            return edge_problem(
-                405, "this path does not accept that method", path, {"Allow": allow}
-            )
+            refusal = "this path does not accept that method"
+            return Reply.problem(Problem.for_status(405, refusal, path, {"Allow": allow}))
         (endpoint, names), values = found
         return endpoint, Incoming(
             scope, receive, headers, info, dict(zip(names, values, strict=True))
@@ -189,7 +185,7 @@ class Edge:
             else:
                 url = URL(scope={**scope, "path": path.rstrip("/")})
                 return Reply.of(RedirectResponse(str(url)))
-        return problem_response(MeshError(ErrorCode.NOT_FOUND, "no such route"), path)
+        return Reply.problem(Problem.of(MeshError(ErrorCode.NOT_FOUND, "no such route"), path))
 
     @staticmethod
     async def _send(send: Send, reply: Reply, extra: list[tuple[bytes, bytes]]) -> None:

@@ -8,12 +8,10 @@ from typing import Any
 from gateway.dpop import authenticate
 from gateway.forward import call_operation, decode_body, merge_params
 from gateway.http import Incoming, Reply, UnsupportedMediaType, encode_headers
-from gateway.problems import edge_problem, internal_error, problem_response
-from gateway.ratelimit import RateLimited
 from gateway.routes import BoundRoute
 from gateway.state import Gateway
-from mesh.dpop import DPoPChallenge
 from mesh.errors import MeshError
+from mesh.problems import Problem, internal_error
 
 Endpoint = Callable[[Incoming], Awaitable[Reply]]
 
@@ -29,16 +27,20 @@ def guarded(handler: Callable[[Incoming, dict[str, str]], Awaitable[Reply]]) -> 
         rl: dict[str, str] = {}
         try:
             return await handler(request, rl)
-        except (RateLimited, DPoPChallenge) as exc:
-            return problem_response(exc, request.path, exc.headers)
-        except MeshError as exc:
-            return problem_response(exc, request.path, rl)
-        except UnsupportedMediaType:
-            return edge_problem(415, "send the body as application/json", request.path)
         except Exception as exc:
-            return problem_response(internal_error(request.path, exc), request.path, rl)
+            return failed(request.path, exc, rl)
 
     return endpoint
+
+
+def failed(path: str, exc: Exception, rl: dict[str, str]) -> Reply:
+    """The problem reply for ``exc``: with the rate-limit fields ``rl`` and the error's own
+    (a rate limit's ``Retry-After``, a DPoP challenge); anything unexpected is logged."""
+    if isinstance(exc, MeshError):
+        return Reply.problem(Problem.of(exc, path, rl))
+    if isinstance(exc, UnsupportedMediaType):
+        return Reply.problem(Problem.for_status(415, "send the body as application/json", path))
+    return Reply.problem(Problem.of(internal_error(path, exc), path, rl))
 
 
 def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
@@ -62,13 +64,7 @@ def operation_endpoint(gw: Gateway, bound: BoundRoute) -> Endpoint:
             if status == 204:
                 return Reply(204, b"", None, encode_headers(rl))
             return Reply(status, data, headers=encode_headers(rl))
-        except (RateLimited, DPoPChallenge) as exc:
-            return problem_response(exc, request.path, exc.headers)
-        except MeshError as exc:
-            return problem_response(exc, request.path, rl)
-        except UnsupportedMediaType:
-            return edge_problem(415, "send the body as application/json", request.path)
         except Exception as exc:
-            return problem_response(internal_error(request.path, exc), request.path, rl)
+            return failed(request.path, exc, rl)
 
     return endpoint

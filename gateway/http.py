@@ -7,17 +7,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope
 
 from contracts.errors import ErrorCode
+from mesh import context
 from mesh.errors import MeshError
+from mesh.problems import Problem
 
 Headers = list[tuple[bytes, bytes]]
 JSON = b"application/json"
+PROBLEM_JSON = b"application/problem+json"
 
 
 class UnsupportedMediaType(Exception):
@@ -111,6 +114,13 @@ class Reply:
         self.headers = hdrs
 
     @classmethod
+    def problem(cls, problem: Problem) -> Reply:
+        """``problem`` as a reply; its document names the request being served."""
+        body = problem.json(context.request_id.get())
+        headers = encode_headers(problem.headers) if problem.headers else None
+        return cls(problem.status, body, PROBLEM_JSON, headers)
+
+    @classmethod
     def of(cls, response: Any) -> Reply:
         """A Starlette response with a body in memory (e.g. an HTML page) as a reply."""
         reply = cls(response.status_code, response.body, None)
@@ -164,5 +174,5 @@ def decode_headers(raw: list[tuple[bytes, bytes]]) -> RequestHeaders:
     return RequestHeaders(raw)
 
 
-def encode_headers(headers: dict[str, str]) -> Headers:
+def encode_headers(headers: Mapping[str, str]) -> Headers:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

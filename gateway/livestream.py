@@ -45,10 +45,10 @@ from gateway.dpop import authenticate
 from gateway.endpoints import Endpoint, guarded
 from gateway.forward import call_operation
 from gateway.http import Incoming, Reply, StreamReply, encode_headers
-from gateway.problems import edge_problem
 from gateway.routes import RouteTable
 from gateway.state import Gateway
 from mesh.errors import MeshError
+from mesh.problems import Problem
 
 EVENT_STREAM = "text/event-stream"
 CATCH_UP = 100  # at most this many missed notifications are replayed on reconnect
@@ -71,7 +71,9 @@ def stream_endpoint(gw: Gateway) -> Endpoint:
         rl.update(await gw.rate_limiter().check(eco, caller, request.client_ip))
         authorize(STREAM.policy, caller, request.params)
         if EVENT_STREAM not in request.headers.get("accept", ""):
-            return edge_problem(406, f"ask for Accept: {EVENT_STREAM}", request.path)
+            return Reply.problem(
+                Problem.for_status(406, f"ask for Accept: {EVENT_STREAM}", request.path)
+            )
         after = _last_event_id(request)
         feed = gw.live
         if feed is None or not feed.healthy:

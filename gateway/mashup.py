@@ -22,11 +22,11 @@ from gateway.dpop import authenticate
 from gateway.endpoints import Endpoint, guarded, json_body
 from gateway.forward import call_operation, merge_params
 from gateway.http import Incoming, Reply, encode_headers
-from gateway.problems import edge_problem_doc, problem_doc
 from gateway.routes import MethodNotAllowed
 from gateway.state import Gateway
-from mesh import safejson
+from mesh import context, safejson
 from mesh.errors import MeshError
+from mesh.problems import Problem
 
 PATH = "/v1/ecosystems/{eco}/mashup"
 Scalar = str | int | float | bool
@@ -68,8 +68,8 @@ def json_bytes(content: Any) -> bytes:
     ).encode()
 
 
-def _problem(exc: MeshError, path: str) -> tuple[int, Any]:
-    return exc.status, problem_doc(exc, path)
+def _problem(problem: Problem) -> tuple[int, Any]:
+    return problem.status, problem.doc(context.request_id.get())
 
 
 async def run_item(gw: Gateway, caller: Caller, item: SubRequest, wait: float) -> SubResult:
@@ -81,21 +81,17 @@ async def run_item(gw: Gateway, caller: Caller, item: SubRequest, wait: float) -
         data = await asyncio.wait_for(call_operation(gw, bound, caller, params, wait), wait)
         status, body = bound.op.status, (safejson.loads(data) if data else None)
     except safejson.JSONError:  # a reply this edge cannot embed: the service's failure
-        status, body = _problem(
-            MeshError(ErrorCode.BAD_GATEWAY, "the service's reply is not JSON within bounds"),
-            item.path,
-        )
+        failure = MeshError(ErrorCode.BAD_GATEWAY, "the service's reply is not JSON within bounds")
+        status, body = _problem(Problem.of(failure, item.path))
     except MethodNotAllowed:
-        status, body = (
-            405,
-            edge_problem_doc(405, "this path does not accept that method", item.path),
+        status, body = _problem(
+            Problem.for_status(405, "this path does not accept that method", item.path)
         )
     except MeshError as exc:
-        status, body = _problem(exc, item.path)
+        status, body = _problem(Problem.of(exc, item.path))
     except TimeoutError:
-        status, body = _problem(
-            MeshError(ErrorCode.TIMEOUT, "no answer within the batch timeout"), item.path
-        )
+        timeout = MeshError(ErrorCode.TIMEOUT, "no answer within the batch timeout")
+        status, body = _problem(Problem.of(timeout, item.path))
     metrics.mashup_items.labels(str(status)).inc()
     return SubResult(
         id=item.id, status=status, body=body, ms=round((time.perf_counter() - started) * 1000, 2)

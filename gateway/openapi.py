@@ -17,12 +17,14 @@ from pydantic.json_schema import models_json_schema
 from contracts.errors import PROBLEM_TYPE_BASE, ErrorCode
 from contracts.policy import Operation
 from gateway import mashup
-from gateway.problems import EDGE_ONLY_CODES
 from gateway.routes import BoundRoute, RouteTable
 from gateway.settings import GatewaySettings
+from mesh.problems import PROBLEM_JSON, Problem
 
 REF = "#/components/schemas/{model}"
-PROBLEM_JSON = "application/problem+json"
+# The statuses the edge answers that have no code in contracts.errors: named by their
+# reason phrase (method_not_allowed, not_acceptable, unsupported_media_type).
+EDGE_ONLY_CODES = [c for s in (405, 406, 415) if (c := Problem.for_status(s, "").code)]
 
 _ERRORS: dict[str, tuple[int, str]] = {
     "BadRequest": (400, "The request is malformed (e.g. the body is not JSON)"),
@@ -79,7 +81,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "format": "uri", "examples": [PROBLEM_TYPE_BASE + "forbidden"]},
         "title": {"type": "string"},
         "status": {"type": "integer"},
-        "code": {"type": "string", "enum": [c.value for c in ErrorCode] + list(EDGE_ONLY_CODES)},
+        "code": {"type": "string", "enum": [c.value for c in ErrorCode] + EDGE_ONLY_CODES},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
         "request_id": {"type": "string"},

@@ -41,10 +41,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from contracts.errors import OVERLOAD_RETRY_AFTER_S, ErrorCode
 from gateway.cors import CorsPolicy
 from gateway.edge import API_CSP, SECURITY_HEADERS
-from gateway.problems import PROBLEM_JSON
+from gateway.http import PROBLEM_JSON, encode_headers
 from gateway.settings import GatewaySettings
 from mesh import context
 from mesh.errors import MeshError
+from mesh.problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,13 @@ class LoadShedder:
         )
         retry = f"retry after {OVERLOAD_RETRY_AFTER_S} s"
         self._busy = Refusal(
-            503,
-            MeshError(ErrorCode.OVERLOADED, f"the gateway is at capacity; {retry}"),
-            OVERLOAD_RETRY_AFTER_S,
+            MeshError(ErrorCode.OVERLOADED, f"the gateway is at capacity; {retry}")
         )
         self._greedy = Refusal(
-            503,
             MeshError(
                 ErrorCode.OVERLOADED,
                 f"the gateway is at capacity for this caller's share of it; {retry}",
-            ),
-            OVERLOAD_RETRY_AFTER_S,
+            )
         )
         self._refused = shed.labels("in_flight")
         self._refused_share = shed.labels("client_share")
@@ -219,7 +216,7 @@ class Deadlines:
         self.cut: set[asyncio.Task[Any]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._late = Refusal(
-            504, MeshError(ErrorCode.TIMEOUT, f"the request took longer than {seconds:g} s")
+            MeshError(ErrorCode.TIMEOUT, f"the request took longer than {seconds:g} s")
         )
         self._cut = shed.labels("deadline")
 
@@ -278,13 +275,11 @@ class Refusal:
     """A problem reply (RFC 9457) built once; per request only its instance and request id
     are filled in."""
 
-    def __init__(self, status: int, exc: MeshError, retry_after: int | None = None) -> None:
-        self.status = status
-        doc = exc.body().problem()
-        self._prefix = json.dumps(doc)[:-1].encode() + b', "instance": '
-        self._headers = [(b"content-type", PROBLEM_JSON.encode())]
-        if retry_after is not None:
-            self._headers.append((b"retry-after", str(retry_after).encode()))
+    def __init__(self, exc: MeshError) -> None:
+        problem = Problem.of(exc)  # an overloaded refusal carries its Retry-After
+        self.status = problem.status
+        self._prefix = problem.json()[:-1] + b',"instance":'
+        self._headers = [(b"content-type", PROBLEM_JSON), *encode_headers(problem.headers)]
         self._headers += SECURITY_HEADERS
         self._headers.append((b"content-security-policy", API_CSP))
 
@@ -296,7 +291,7 @@ class Refusal:
             (
                 self._prefix,
                 json.dumps(scope["path"]).encode(),
-                b', "request_id": "',
+                b',"request_id":"',
                 rid.encode(),
                 b'"}',
             )

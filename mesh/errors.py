@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +25,8 @@ class MeshError(Exception):
         self.code = code
         self.detail = detail
         self.errors = errors
+        # Header fields its HTTP answer carries (a challenge, a rate limit's reset).
+        self.headers: dict[str, str] = {}
 
     @property
     def status(self) -> int:
@@ -42,11 +45,13 @@ class MeshError(Exception):
 
     @classmethod
     def from_validation(cls, exc: ValidationError) -> MeshError:
-        errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        return cls(ErrorCode.VALIDATION_FAILED, "the request does not match its schema", errors)
+        return cls.invalid(exc.errors(include_url=False, include_input=False))
+
+    @classmethod
+    def invalid(cls, errors: Iterable[Mapping[str, Any]]) -> MeshError:
+        """A request off its schema: each error's location, message and type (no input)."""
+        listed = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+        return cls(ErrorCode.VALIDATION_FAILED, "the request does not match its schema", listed)
 
 
 def not_found(what: str) -> MeshError:

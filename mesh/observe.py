@@ -11,13 +11,14 @@ Metrics (labelled by partner at the gateway) stay off the public ports."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import make_asgi_app
+
+from mesh.problems import PROBLEM_JSON, Problem
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +28,14 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-PROBLEM_JSON = b"application/problem+json"
+_PROBLEM = PROBLEM_JSON.encode()
+NOT_FOUND = Problem(404, "Not Found").json()
 
 
 def not_ready_problem(reasons: list[str]) -> bytes:
     """The body of a 503 from ``/readyz``: a problem saying why, reasons listed."""
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Not ready",
-            "status": 503,
-            "detail": "; ".join(reasons) or "not ready",
-            "reasons": reasons,
-        }
-    ).encode()
+    detail = "; ".join(reasons) or "not ready"
+    return Problem(503, "Not ready", detail=detail, members={"reasons": reasons}).json()
 
 
 class OperationsApp:
@@ -64,8 +59,7 @@ class OperationsApp:
         elif path == "/readyz":
             status, ctype, body = await self.readiness()
         else:
-            status, ctype = 404, PROBLEM_JSON
-            body = b'{"type":"about:blank","title":"Not Found","status":404}'
+            status, ctype, body = 404, _PROBLEM, NOT_FOUND
         await send(
             {
                 "type": "http.response.start",
@@ -79,7 +73,7 @@ class OperationsApp:
         if await self.ready():
             return 200, b"application/json", b'{"status":"ready"}'
         reasons = self.reasons() if self.reasons is not None else []
-        return 503, PROBLEM_JSON, not_ready_problem(reasons)
+        return 503, _PROBLEM, not_ready_problem(reasons)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -1,9 +1,10 @@
 """The portal's answer when a request fails outside its own error types: a page for a
 browser, ``{"error": …}`` for the portal's JSON API (``/api/…``), never a trace.
 
-Starlette's refusals (no such page, a method a page lacks) render the error page; an
-unexpected error is logged under a request id (the caller's ``X-Request-Id`` when sane,
-else a new one) and the caller sees only that id.
+The handlers are the shared ones (:func:`mesh.problems.install`): Starlette's refusals
+(no such page, a method a page lacks), request validation and a ``MeshError`` render the
+error page; an unexpected error is logged under a request id (the caller's
+``X-Request-Id`` when sane, else a new one) and the caller sees only that id.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Mapping
-from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.exceptions import HTTPException
 
-from mesh import context
+from contracts.errors import ErrorCode
+from mesh import problems
+from mesh.problems import Problem, reason_phrase
 from portal.web import render
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,6 @@ _FALLBACK = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
     "<body><main><h1>{title}</h1><p>{message}</p></main></body></html>"
 )
-
-
-def request_id(request: Request) -> str:
-    return context.safe_request_id(request.headers.get("x-request-id", ""))
 
 
 def _wants_json(request: Request) -> bool:
@@ -66,21 +63,17 @@ def page(
     return response
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        try:
-            title = HTTPStatus(exc.status_code).phrase
-        except ValueError:
-            title = "Something went wrong"
-        message = exc.detail if isinstance(exc.detail, str) else title
-        return page(request, exc.status_code, title, message, exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        rid = request_id(request)
-        log.error("unhandled error", exc_info=exc, extra={"request_id": rid})
+def answer(request: Request, problem: Problem, rid: str) -> Response:
+    """``problem`` as the error page, or ``{"error": …}`` for the JSON API."""
+    if problem.code == ErrorCode.INTERNAL:
         message = f"Something went wrong on our side (request id {rid})."
         # Answered outside the middleware that adds the security headers: add them here.
         headers = {**_OUTERMOST_HEADERS, "X-Request-Id": rid}
-        return page(request, 500, "Something went wrong", message, headers)
+        return page(request, problem.status, "Something went wrong", message, headers)
+    title = reason_phrase(problem.status)
+    title = "Something went wrong" if title == "Error" else title
+    return page(request, problem.status, title, problem.detail, problem.headers)
+
+
+def install(app: FastAPI) -> None:
+    problems.install(app, answer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,6 +47,7 @@ from mesh.errors import MeshError
 from mesh.groupcommit import GroupCommit
 from mesh.nats import BusAuth, connect
 from mesh.outbox import Outbox, OutboxRelay
+from mesh.problems import PROBLEM_JSON, Problem
 from mesh.startup import database_answers, wait_for_database
 from mesh.streams import wait_for_streams
 
@@ -124,9 +124,9 @@ async def _cancel(*tasks: asyncio.Task[Any]) -> None:
 
 
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-STARTING = json.dumps(
-    MeshError(ErrorCode.UNAVAILABLE, "identity is starting; try again shortly").body().problem("/")
-).encode()
+STARTING = Problem.of(
+    MeshError(ErrorCode.UNAVAILABLE, "identity is starting; try again shortly"), "/"
+).json()
 
 
 class IdentityApp(FastAPI):
@@ -152,7 +152,7 @@ async def _starting(send: Any) -> None:
         {
             "type": "http.response.start",
             "status": 503,
-            "headers": [(b"content-type", b"application/problem+json"), (b"retry-after", b"2")],
+            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"retry-after", b"2")],
         }
     )
     await send({"type": "http.response.body", "body": STARTING})

@@ -22,7 +22,6 @@ and produces every error response. ``PM_IDENTITY_LEAN=off`` leaves this middlewa
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any, NamedTuple
@@ -45,6 +44,7 @@ from identity.oauth.client_credentials import GRANT, secret_accepted
 from identity.store import repository as repo
 from mesh import metrics
 from mesh.outbox import OutboxRow
+from mesh.problems import PROBLEM_JSON, Problem
 
 log = logging.getLogger(__name__)
 
@@ -237,20 +237,15 @@ class TokenFastPath:
             self._refreshing.discard((eco, client_id))
 
 
-UNRECORDED = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Service Unavailable",
-        "status": 503,
-        "detail": "the token could not be recorded; try again",
-    }
-).encode()
+UNRECORDED = Problem(
+    503, "Service Unavailable", detail="the token could not be recorded; try again"
+).json()
 
 
 async def _unrecorded(send: Send) -> None:
     """503 (RFC 9457) for a token whose audit event could not be committed: not issued."""
     headers = [
-        (b"content-type", b"application/problem+json"),
+        (b"content-type", PROBLEM_JSON.encode()),
         (b"retry-after", b"1"),
         (b"content-length", str(len(UNRECORDED)).encode()),
     ]

@@ -10,7 +10,7 @@ import httpx
 from nats.aio.client import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from contracts.policy import Operation
@@ -19,6 +19,7 @@ from contracts.v1 import collaboration as c
 from deploy.demo import collaboration as demo
 from mesh.client import request_raw
 from mesh.errors import MeshError
+from mesh.problems import Problem
 from mesh.tokens import bearer
 from tests.collaboration.conftest import PEOPLE, Mesh
 from tests.support.infra import serve_app
@@ -36,7 +37,7 @@ def http_edge(nc: Client) -> Starlette:
             try:
                 data = await request_raw(nc, op.subject, json.dumps(fields).encode(), token)
             except MeshError as exc:
-                return JSONResponse(exc.body().problem(), status_code=exc.status)
+                return Problem.of(exc).response()
             return Response(data, status_code=op.status, media_type="application/json")
 
         return handle

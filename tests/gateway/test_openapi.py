@@ -8,13 +8,14 @@ import httpx
 import jsonschema
 import pytest
 
-from contracts.errors import STATUS, ErrorBody, ErrorCode
+from contracts.errors import STATUS, ErrorCode
 from contracts.policy import Operation
 from contracts.registry import OPERATIONS
 from gateway.openapi import PROBLEM_SCHEMA, build_openapi
-from gateway.problems import edge_problem_doc
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
+from mesh.errors import MeshError
+from mesh.problems import Problem
 from tests.gateway.matrix_support import SYNTHETIC
 
 
@@ -153,12 +154,13 @@ class TestProblemsDocumented:
 
     @pytest.mark.parametrize("code", list(ErrorCode))
     def test_each_coded_problem_matches_the_problem_schema(self, code: ErrorCode) -> None:
-        problem = ErrorBody(code=code, detail="d", errors=[{"loc": ["x"]}]).problem("/v1/x")
+        err = MeshError(code, "d", [{"loc": ["x"]}])
+        problem = Problem.of(err, "/v1/x").doc("rid-1")
         jsonschema.validate(problem, PROBLEM_SCHEMA)
 
     @pytest.mark.parametrize("status", [405, 415])
     def test_edge_problems_match_the_problem_schema(self, status: int) -> None:
-        jsonschema.validate(edge_problem_doc(status, "d", "/v1/x"), PROBLEM_SCHEMA)
+        jsonschema.validate(Problem.for_status(status, "d", "/v1/x").doc("rid-1"), PROBLEM_SCHEMA)
 
 
 class TestServed:

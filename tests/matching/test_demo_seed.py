@@ -18,6 +18,7 @@ from contracts.registry import operations_of
 from deploy.demo.matching import seed
 from mesh.client import request_raw
 from mesh.errors import MeshError
+from mesh.problems import Problem
 from mesh.tokens import bearer
 from tests.matching.conftest import until
 from tests.support.infra import serve_app
@@ -53,7 +54,7 @@ def forwarder(nc: Client) -> FastAPI:
                     nc, op.subject, json.dumps(body).encode(), token, timeout=30
                 )
             except MeshError as exc:
-                return JSONResponse(exc.body().problem(), status_code=exc.status)
+                return Problem.of(exc).response()
             return Response(data, status_code=op.status, media_type="application/json")
         return JSONResponse({"code": "not_found"}, status_code=404)
 

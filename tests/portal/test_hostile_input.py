@@ -113,6 +113,14 @@ async def failing_app() -> AsyncIterator[httpx.AsyncClient]:
     async def api_boom() -> None:
         raise RuntimeError("secret internals")
 
+    @app.get("/api/items")
+    async def api_items(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    @app.get("/items")
+    async def items(n: int) -> dict[str, int]:
+        return {"n": n}
+
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
         yield client
 
@@ -129,6 +137,21 @@ class TestUnexpectedErrors:
         assert resp.status_code == 500
         doc = json.loads(resp.text)
         assert resp.headers["x-request-id"] in doc["error"] and "secret" not in resp.text
+
+
+class TestRefusedInput:
+    async def test_the_json_api_names_a_query_off_its_schema(
+        self, failing_app: httpx.AsyncClient
+    ) -> None:
+        resp = await failing_app.get("/api/items", params={"n": "many"})
+        assert resp.status_code == 422
+        assert resp.json() == {"error": "the request does not match its schema"}
+        assert (await failing_app.get("/api/items", params={"n": "3"})).json() == {"n": 3}
+
+    async def test_a_page_says_so_on_the_error_page(self, failing_app: httpx.AsyncClient) -> None:
+        resp = await failing_app.get("/items", params={"n": "many"})
+        assert_page(resp, 422, "the request does not match its schema")
+        assert "many" not in resp.text
 
 
 class TestOddCsrfAndState:
