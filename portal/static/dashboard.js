@@ -88,7 +88,7 @@
     widget.setAttribute("data-h", String(h));
   }
 
-  function save(grid) {
+  function save(grid, what) {
     var widgets = Array.prototype.map.call(grid.querySelectorAll(".widget"), function (w) {
       return { id: w.getAttribute("data-id"), w: +w.getAttribute("data-w"), h: +w.getAttribute("data-h") };
     });
@@ -99,10 +99,8 @@
       body: JSON.stringify({ widgets: widgets })
     }).then(function (resp) {
       if (!resp.ok) throw new Error("HTTP " + resp.status);
-      grid.setAttribute("data-saved", String(Date.now()));
-      say("Layout saved.");
-    }, function () { say("The layout could not be saved."); })
-      .catch(function (err) { say("The layout could not be saved (" + err.message + ")."); });
+      say(what + " Layout saved.");
+    }).catch(function (err) { say(what + " The layout could not be saved (" + err.message + ")."); });
   }
 
   var SAID = { left: "Moved left", right: "Moved right", up: "Moved up", down: "Moved down",
@@ -136,47 +134,51 @@
       var title = widget.querySelector("h2").textContent;
       if (step(grid, widget, how)) {
         button.focus();  // moving an element in the DOM may drop its focus
-        say(SAID[how] + ": " + title + ".");
-        save(grid);
+        save(grid, SAID[how] + ": " + title + ".");
       } else {
         say(title + " cannot move further " + how + ".");
       }
     });
   }
 
+  /* Dragging a widget by its title bar, with a mouse, a pen or a finger (pointer events:
+     HTML drag and drop does not work on touch screens). */
   function initDrag(grid) {
-    var dragged = null;
-    grid.addEventListener("dragstart", function (e) {
-      var head = e.target.closest && e.target.closest(".widget-head");
-      if (!head) return;
-      dragged = head.closest(".widget");
-      dragged.classList.add("dragging");
-      e.dataTransfer.effectAllowed = "move";
-      e.dataTransfer.setData("text/plain", dragged.getAttribute("data-id"));
-    });
-    grid.addEventListener("dragover", function (e) {
-      var target = e.target.closest(".widget");
-      if (!dragged || !target) return;
-      e.preventDefault();
-      grid.querySelectorAll(".drop-target").forEach(function (t) { t.classList.remove("drop-target"); });
-      if (target !== dragged) target.classList.add("drop-target");
-    });
-    grid.addEventListener("drop", function (e) {
-      var target = e.target.closest(".widget");
-      if (!dragged || !target) return;
-      e.preventDefault();
-      if (target !== dragged) {
-        var box = target.getBoundingClientRect();
-        var after = e.clientX > box.left + box.width / 2;
-        grid.insertBefore(dragged, after ? target.nextSibling : target);
-        say("Moved: " + dragged.querySelector("h2").textContent + ".");
-        save(grid);
+    grid.addEventListener("pointerdown", function (e) {
+      var head = e.target.closest(".widget-head");
+      if (!head || e.button !== 0 || e.target.closest("a, button")) return;
+      var widget = head.closest(".widget");
+      var x0 = e.clientX, y0 = e.clientY, moving = false, target = null, after = false;
+      head.setPointerCapture(e.pointerId);
+      function clear() {
+        grid.querySelectorAll(".drop-target").forEach(function (t) { t.classList.remove("drop-target"); });
       }
-    });
-    grid.addEventListener("dragend", function () {
-      if (dragged) dragged.classList.remove("dragging");
-      grid.querySelectorAll(".drop-target").forEach(function (t) { t.classList.remove("drop-target"); });
-      dragged = null;
+      function move(ev) {
+        if (!moving && Math.abs(ev.clientX - x0) + Math.abs(ev.clientY - y0) < 6) return;
+        moving = true;
+        widget.classList.add("dragging");
+        var under = document.elementFromPoint(ev.clientX, ev.clientY);
+        var over = under && under.closest(".widget");
+        clear();
+        target = over && over !== widget && grid.contains(over) ? over : null;
+        if (!target) return;
+        var box = target.getBoundingClientRect();
+        after = ev.clientX > box.left + box.width / 2;
+        target.classList.add("drop-target");
+      }
+      function up() {
+        head.removeEventListener("pointermove", move);
+        head.removeEventListener("pointerup", up);
+        head.removeEventListener("pointercancel", up);
+        widget.classList.remove("dragging");
+        clear();
+        if (!moving || !target) return;
+        grid.insertBefore(widget, after ? target.nextSibling : target);
+        save(grid, "Moved: " + widget.querySelector("h2").textContent + ".");
+      }
+      head.addEventListener("pointermove", move);
+      head.addEventListener("pointerup", up);
+      head.addEventListener("pointercancel", up);
     });
   }
 
@@ -201,8 +203,7 @@
         moveTo(ev);
         handle.removeEventListener("pointermove", moveTo);
         handle.removeEventListener("pointerup", done);
-        say("Resized: " + widget.querySelector("h2").textContent + ".");
-        save(grid);
+        save(grid, "Resized: " + widget.querySelector("h2").textContent + ".");
       }
       handle.addEventListener("pointermove", moveTo);
       handle.addEventListener("pointerup", done);
