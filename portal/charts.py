@@ -25,7 +25,9 @@ DOTS_UP_TO = 45  # buckets; beyond this a line has no dots (the table has every 
 def nice_ticks(top: float, count: int = 5) -> list[float]:
     """Ticks from 0 to at least ``top``, about ``count`` steps of a nice size."""
     if top <= 0:
-        return [0.0, 1.0]
+        return [0.0, 1.0, 2.0]
+    if float(top).is_integer() and top <= 2:
+        return [0.0, 1.0, 2.0]  # small counts: whole numbers, and never an axis of one value
     raw = top / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
@@ -89,7 +91,7 @@ class Line:
 class LineChart:
     lines: list[Line]
     yticks: list[tuple[float, str]]  # (y, text)
-    xticks: list[tuple[float, str, str]]  # (x %, text, text-anchor)
+    xticks: list[tuple[float, str, str, bool]]  # (x %, text, text-anchor, minor)
     height: float
     legend: list[str]
     table: Table
@@ -165,13 +167,11 @@ def lines(starts: list[date], bucket: str, series: list[tuple[str, list[float]]]
         drawn.append(Line(s, name, points, dots))
     every = max(1, math.ceil(n / 6))
     shown = [i for i in range(n) if i % every == 0]
-    xticks = [
-        (_x(i, n), _label(starts[i], bucket), "middle" if 0 < i < n - 1 or n == 1 else "start")
-        for i in shown
-    ]
-    if xticks and len(shown) > 1 and shown[-1] == n - 1:
-        x, text, _ = xticks[-1]
-        xticks[-1] = (x, text, "end")
+    xticks = []
+    for k, i in enumerate(shown):
+        anchor = "middle" if 0 < i < n - 1 or n == 1 else ("start" if i == 0 else "end")
+        # every other label is minor: narrow charts hide those (portal.css), never overlap
+        xticks.append((_x(i, n), _label(starts[i], bucket), anchor, k % 2 == 1))
     names = [name for name, _ in series]
     heading = "Week of" if bucket == "week" else "Day"
     table = Table(

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.portal.browser import ARTIFACTS, PHONE, signed_in_page
+from tests.portal.browser import (
+    ARTIFACTS,
+    PHONE,
+    SERIOUS,
+    axe_source,
+    axe_violations,
+    signed_in_page,
+)
 from tests.portal.mesh import Mesh
 
 pytestmark = pytest.mark.browser
@@ -185,3 +192,5 @@ class TestDashboardGrid:
             await page.screenshot(
                 path=str(ARTIFACTS / "portal-phone-dashboard-grid.png"), full_page=True
             )
+            found = await axe_violations(page, axe_source())
+            assert [v for v in found if v["impact"] in SERIOUS] == [], found

@@ -20,12 +20,12 @@ class TestTicks:
     @pytest.mark.parametrize(
         ("top", "ticks"),
         [
-            (1, [0, 1]),
+            (1, [0, 1, 2]),
             (3, [0, 1, 2, 3]),
             (7, [0, 2, 4, 6, 8]),
             (12, [0, 2.5, 5, 7.5, 10, 12.5]),
             (95, [0, 20, 40, 60, 80, 100]),
-            (0, [0, 1]),
+            (0, [0, 1, 2]),
             (0.3, [0, 0.1, 0.2, 0.3]),
         ],
     )
@@ -34,7 +34,7 @@ class TestTicks:
 
     def test_an_axis_of_one_value_has_several_ticks(self) -> None:
         chart = charts.bars(["Logistics"], [("Threads", [1.0])])
-        assert [t for _, t in chart.ticks] == ["0", "1"]
+        assert [t for _, t in chart.ticks] == ["0", "1", "2"]
         chart = charts.lines([date(2026, 12, d) for d in (1, 2, 3)], "day", [("x", [5, 5, 5])])
         assert len(chart.yticks) >= 3
 
