@@ -35,8 +35,8 @@ class TestTicks:
     def test_an_axis_of_one_value_has_several_ticks(self) -> None:
         chart = charts.bars(["Logistics"], [("Threads", [1.0])])
         assert [t for _, t in chart.ticks] == ["0", "1", "2"]
-        chart = charts.lines([date(2026, 12, d) for d in (1, 2, 3)], "day", [("x", [5, 5, 5])])
-        assert len(chart.yticks) >= 3
+        over_time = charts.lines([date(2026, 12, d) for d in (1, 2, 3)], "day", [("x", [5, 5, 5])])
+        assert len(over_time.yticks) >= 3
 
 
 class TestBars:
