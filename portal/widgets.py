@@ -293,8 +293,8 @@ def _fill(out: WidgetView, got: list[Series], over_time: list[Timeline]) -> None
         out.numbers = [(s.source.label, s.total) for s in got]
         out.numbers += [(_named(t, n, True), v) for t in over_time for n, v in t.totals()]
     elif out.kind == "table":
-        if got:
-            rows = [[s.source.label, k, charts.fmt(v)] for s in got for k, v in s.points[:50]]
+        rows = [[s.source.label, k, charts.fmt(v)] for s in got for k, v in s.points[:50]]
+        if rows:
             out.tables.append(charts.Table(["Source", "Item", "Value"], rows))
         if over_time:
             out.tables.append(_chart_lines(over_time[0], lines).table)

@@ -135,6 +135,10 @@ class TestWidgets:
         ]
         assert [r[0] for r in chart.table.rows] == ["2026-12-01", "2026-12-02", "2026-12-03"]
 
+    def test_a_table_of_nothing_is_empty(self) -> None:
+        widget = {"id": "w", "kind": "table", "title": "t", "sources": ["catalogue"]}
+        assert view(widget, {"catalogue": {"items": []}}).empty
+
     def test_a_failed_source_is_reported_beside_the_others(self) -> None:
         widget = {"id": "w", "kind": "number", "title": "t", "sources": ["people", "companies"]}
         got = view(widget, {"people": {"total": 8}, "companies": ApiError(503, "x", "down")})
