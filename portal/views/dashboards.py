@@ -102,7 +102,8 @@ async def import_json(ctx: CtxDep, request: Request) -> Response:
     try:
         spec = io.parse_import(raw)
     except io.ImportRefused as exc:
-        return await _list(ctx, 422, import_err=str(exc), pasted=raw.decode(errors="replace"))
+        pasted = raw[: io.MAX_IMPORT_BYTES].decode(errors="replace")
+        return await _list(ctx, 422, import_err=str(exc), pasted=pasted)
     dashboard = await _add(ctx, spec.title, io.new_widgets(spec))
     return RedirectResponse(f"/dashboards/{dashboard}", status_code=303)
 
@@ -120,7 +121,6 @@ def _page(ctx: Ctx, row: dict[str, Any], status: int = 200, **values: Any) -> Re
         presets=timerange.PRESETS,
         range_err=range_err,
         visibilities=io.VISIBILITIES,
-        columns=io.COLUMNS,
         **values,
     )
 
