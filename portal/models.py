@@ -69,12 +69,17 @@ dashboards = Table(
     Column("owner_name", String(255), nullable=False, default=""),
     Column("partner", String(128), nullable=True),
     Column("title", String(200), nullable=False),
+    # ``shared``: the previous release's "shared with my company" (written on, read as company)
     Column("shared", Boolean, nullable=False, default=False),
+    # who sees it besides its owner: private, company (the owner's partner) or ecosystem
+    Column("visibility", String(16), nullable=False, server_default="private"),
+    # every widget: {id, kind, title, sources, w, h}; their order is the grid's
     Column("widgets", JSON, nullable=False, default=list),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_portal_dashboards_owner", "eco", "owner"),
     Index("ix_portal_dashboards_partner", "eco", "partner", "shared"),
+    Index("ix_portal_dashboards_visibility", "eco", "visibility"),
 )
 
 # The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).

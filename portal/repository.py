@@ -105,17 +105,19 @@ async def delete_dashboard(s: AsyncSession, dashboard_id: str) -> None:
 
 
 def _visible(eco: str, sub: str, partner: str | None) -> Any:
-    mine = dashboards.c.owner == sub
-    if partner is None:
-        return and_(dashboards.c.eco == eco, mine)
-    shared = and_(dashboards.c.partner == partner, dashboards.c.shared.is_(True))
-    return and_(dashboards.c.eco == eco, or_(mine, shared))
+    """The owner's; the ecosystem's shared ones; the company's shared ones with its people
+    (``shared`` alone is how the previous release shared with the company)."""
+    seen = [dashboards.c.owner == sub, dashboards.c.visibility == "ecosystem"]
+    if partner is not None:
+        company = or_(dashboards.c.visibility == "company", dashboards.c.shared.is_(True))
+        seen.append(and_(dashboards.c.partner == partner, company))
+    return and_(dashboards.c.eco == eco, or_(*seen))
 
 
 async def get_dashboard(
     s: AsyncSession, dashboard_id: str, eco: str, sub: str, partner: str | None
 ) -> dict[str, Any] | None:
-    """A dashboard the viewer owns, or one shared with the viewer's company."""
+    """A dashboard the viewer owns, or one shared with the viewer's company or ecosystem."""
     query = select(dashboards).where(dashboards.c.id == dashboard_id, _visible(eco, sub, partner))
     row = (await s.execute(query)).mappings().first()
     return dict(row) if row else None

@@ -1,22 +1,31 @@
 """Dashboard widgets: the data sources they can draw from, and how a widget turns the
-sources' replies into what it shows (numbers, tables, SVG charts, tag clouds, lists)."""
+sources' replies into what it shows (numbers, tables, SVG charts, tag clouds, lists).
+
+A source is either a list of items (counted, or valued, per label: categories) or a
+time series from a service's aggregate operation (counts per day or week over the
+dashboard's time range); charts take the form that fits: bars for categories, lines
+over time (portal.charts)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from portal import charts
 from portal.api import ApiError, Call, build
+from portal.timerange import TimeRange
 
 KINDS = {
-    "number": "Number",
+    "number": "Numbers",
+    "chart": "Chart (bars for categories, lines over time)",
     "table": "Table",
-    "bar": "Bar chart",
-    "line": "Line chart",
     "cloud": "Tag cloud",
     "list": "List",
 }
+# Kinds of widgets saved before charts chose their form from the data.
+LEGACY = {"bar": "chart", "line": "chart"}
 
 
 @dataclass(frozen=True)
@@ -29,14 +38,17 @@ class Source:
     label_field: str
     value_field: str | None = None
     total: str | None = None
+    over_time: bool = False
+    names: dict[str, str] = field(default_factory=dict)  # series name → what people read
 
-    def call(self, eco: str, me: str, partner: str | None) -> Call:
+    def call(self, eco: str, me: str, partner: str | None, span: TimeRange) -> Call:
         fill = {"{me}": me, "{partner}": partner or ""}
-        return build(
-            self.op,
-            eco,
-            {k: fill.get(v, v) if isinstance(v, str) else v for k, v in self.params.items()},
-        )
+        params = {k: fill.get(v, v) if isinstance(v, str) else v for k, v in self.params.items()}
+        return build(self.op, eco, {**params, **(span.params() if self.over_time else {})})
+
+
+def _timeline(key: str, label: str, op: str, names: dict[str, str]) -> Source:
+    return Source(key, label, op, {}, "series", "name", over_time=True, names=names)
 
 
 SOURCES: dict[str, Source] = {
@@ -132,6 +144,30 @@ SOURCES: dict[str, Source] = {
             "items",
             "operation",
         ),
+        _timeline(
+            "posts_over_time",
+            "Forum posts over time",
+            "collaboration.stats.posts",
+            {"threads": "Threads started", "replies": "Replies"},
+        ),
+        _timeline(
+            "introductions_over_time",
+            "Introductions by status over time",
+            "matching.introduction_timeline",
+            {},
+        ),
+        _timeline(
+            "connector_over_time",
+            "Connector calls and errors over time",
+            "connector.call_timeline",
+            {"calls": "Calls", "errors": "Errors"},
+        ),
+        _timeline(
+            "deliveries_over_time",
+            "Webhook deliveries over time",
+            "connector.delivery_timeline",
+            {},
+        ),
     )
 }
 
@@ -142,11 +178,33 @@ def dig(doc: Any, path: str) -> Any:
     return doc
 
 
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 @dataclass
 class Series:
+    """A source's reply as categories: (label, value) points and its total."""
+
     source: Source
     points: list[tuple[str, float]]
     total: float
+
+
+@dataclass
+class Timeline:
+    """A source's reply over time: a start date per bucket, named lines of counts."""
+
+    source: Source
+    bucket: str
+    starts: list[date]
+    lines: list[tuple[str, list[float]]]
+
+    def totals(self) -> list[tuple[str, float]]:
+        return [(name, sum(values)) for name, values in self.lines]
 
 
 def series(source: Source, doc: Any) -> Series:
@@ -164,11 +222,23 @@ def series(source: Source, doc: Any) -> Series:
     return Series(source, points, _num(total) if total is not None else float(len(items)))
 
 
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+def timeline(source: Source, doc: Any) -> Timeline:
+    starts: list[date] = []
+    for raw in dig(doc, "starts") or []:
+        try:
+            starts.append(date.fromisoformat(str(raw)))
+        except ValueError:
+            continue
+    lines = []
+    for line in dig(doc, "series") or []:
+        name = str(dig(line, "name") or "—")
+        values = [_num(v) for v in (dig(line, "values") or [])][: len(starts)]
+        label = source.names.get(name, name[:1].upper() + name[1:])
+        lines.append((label, values + [0.0] * (len(starts) - len(values))))
+    return Timeline(source, str(dig(doc, "bucket") or "day"), starts, lines)
+
+
+Chart = charts.BarChart | charts.LineChart
 
 
 @dataclass
@@ -178,19 +248,21 @@ class WidgetView:
     title: str
     failures: list[tuple[str, ApiError]] = field(default_factory=list)
     sources: int = 0
-    number: float | None = None
-    rows: list[tuple[str, str, float]] = field(default_factory=list)
+    numbers: list[tuple[str, float]] = field(default_factory=list)
+    tables: list[charts.Table] = field(default_factory=list)
     points: list[tuple[str, float]] = field(default_factory=list)
-    chart: dict[str, Any] | None = None
+    charts: list[Chart] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return self.number is None and not self.rows and not self.points
+        return not (self.numbers or self.tables or self.points or self.charts)
 
 
 def view(widget: dict[str, Any], results: dict[str, Any]) -> WidgetView:
-    out = WidgetView(widget["id"], widget["kind"], widget["title"])
+    kind = LEGACY.get(widget["kind"], widget["kind"])
+    out = WidgetView(widget["id"], kind, widget["title"])
     got: list[Series] = []
+    over_time: list[Timeline] = []
     for key in widget.get("sources", []):
         source = SOURCES.get(key)
         if source is None:
@@ -199,23 +271,44 @@ def view(widget: dict[str, Any], results: dict[str, Any]) -> WidgetView:
         result = results.get(key)
         if isinstance(result, ApiError):
             out.failures.append((source.label, result))
+        elif source.over_time:
+            over_time.append(timeline(source, result))
         else:
             got.append(series(source, result))
-    if got:
-        _fill(out, got)
+    if got or over_time:
+        _fill(out, got, over_time)
     return out
 
 
-def _fill(out: WidgetView, got: list[Series]) -> None:
+def _named(t: Timeline, name: str, several: bool) -> str:
+    return f"{t.source.label}: {name}" if several else name
+
+
+def _fill(out: WidgetView, got: list[Series], over_time: list[Timeline]) -> None:
+    several = len(over_time) > 1
+    lines = [(_named(t, n, several), v) for t in over_time for n, v in t.lines]
     if out.kind == "number":
-        out.number = sum(s.total for s in got)
-        out.rows = [(s.source.label, "", s.total) for s in got] if len(got) > 1 else []
+        # Each source (and each line of a time series) is its own number: people and
+        # companies are two counts, never one sum.
+        out.numbers = [(s.source.label, s.total) for s in got]
+        out.numbers += [(_named(t, n, True), v) for t in over_time for n, v in t.totals()]
     elif out.kind == "table":
-        out.rows = [(s.source.label, k, v) for s in got for k, v in s.points[:50]]
-    elif out.kind in ("bar", "line"):
-        pts = got[0].points[:12] if len(got) == 1 else [(s.source.label, s.total) for s in got]
-        out.points = pts
-        out.chart = chart(pts, out.kind)
+        rows = [[s.source.label, k, charts.fmt(v)] for s in got for k, v in s.points[:50]]
+        if rows:
+            out.tables.append(charts.Table(["Source", "Item", "Value"], rows))
+        if over_time:
+            out.tables.append(_chart_lines(over_time[0], lines).table)
+    elif out.kind == "chart":
+        if got:
+            if len(got) == 1:
+                pts = got[0].points[:12]
+                name = got[0].source.label
+            else:
+                pts = [(s.source.label, s.total) for s in got]
+                name = "Total"
+            out.charts.append(charts.bars([k for k, _ in pts], [(name, [v for _, v in pts])]))
+        if over_time:
+            out.charts.append(_chart_lines(over_time[0], lines))
     elif out.kind == "cloud":
         merged: dict[str, float] = {}
         for s in got:
@@ -225,39 +318,9 @@ def _fill(out: WidgetView, got: list[Series]) -> None:
         out.points = sorted(((k, v / top) for k, v in merged.items()), key=lambda p: -p[1])[:40]
     else:
         out.points = [p for s in got for p in s.points][:20]
+        out.points += [(n, sum(v)) for n, v in lines][:20]
 
 
-W, H, PAD = 360.0, 200.0, 24.0
-
-
-def chart(points: list[tuple[str, float]], kind: str) -> dict[str, Any]:
-    """Geometry of an SVG bar or line chart (rendered by the template, no script needed)."""
-    top = max((v for _, v in points), default=0.0) or 1.0
-    n = max(len(points), 1)
-    step = (W - 2 * PAD) / n
-    bars, dots = [], []
-    for i, (label, value) in enumerate(points):
-        h = (H - 2 * PAD) * value / top
-        x = PAD + i * step
-        width = min(step * 0.8, 48.0)
-        bars.append(
-            {
-                "x": x + (step - width) / 2,
-                "y": H - PAD - h,
-                "w": width,
-                "h": h,
-                "label": label[:10],
-                "value": value,
-                "cx": x + step / 2,
-            }
-        )
-        dots.append(f"{x + step / 2:.1f},{H - PAD - h:.1f}")
-    return {
-        "w": W,
-        "h": H,
-        "pad": PAD,
-        "bars": bars,
-        "line": " ".join(dots),
-        "top": top,
-        "kind": kind,
-    }
+def _chart_lines(first: Timeline, lines: list[tuple[str, list[float]]]) -> charts.LineChart:
+    """One line chart of every time series (they share the dashboard's range and bucket)."""
+    return charts.lines(first.starts, first.bucket, lines[:8])

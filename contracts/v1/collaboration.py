@@ -11,6 +11,7 @@ from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy
 from contracts.subjects import request_subject
+from contracts.timeseries import TimeSeries, TimeSeriesQuery
 from contracts.v1 import collaboration_models as m
 
 
@@ -165,6 +166,11 @@ _R, _WR = Scope.FORUM_READ, Scope.FORUM_WRITE
 _WSR, _WSW = Scope.WORKSPACE_READ, Scope.WORKSPACE_WRITE
 
 # fmt: off
+# aggregates
+POST_TIMELINE = _op(
+    "collaboration.stats.posts", "GET", _ECO + "/stats/posts", TimeSeriesQuery, TimeSeries, _R,
+    "Forum threads started and replies posted per day or week (hidden ones left out)",
+)
 # forums
 CREATE_CATEGORY = _op(
     "collaboration.forums.create_category", "POST", _ECO + "/forums/categories",
@@ -408,6 +414,7 @@ OPERATIONS: tuple[Operation, ...] = (
     LIST_TASKS,
     UPDATE_TASK,
     SEARCH_CONTENT,
+    POST_TIMELINE,
 )
 # fmt: on
 EVENTS: tuple[type[EventBase], ...] = (

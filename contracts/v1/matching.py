@@ -19,6 +19,7 @@ from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy
 from contracts.subjects import request_subject
+from contracts.timeseries import TimeSeries, TimeSeriesQuery
 from contracts.timestamps import Timestamp
 
 IntroStatus = Literal["proposed", "approved", "rejected", "accepted", "declined", "connected"]
@@ -305,6 +306,15 @@ LIST_INTRODUCTIONS = _op(
     _READ,
     "My introductions (brokers and operators: all of the ecosystem)",
 )
+INTRODUCTION_TIMELINE = _op(
+    "introduction_timeline",
+    "GET",
+    "/stats/introductions",
+    TimeSeriesQuery,
+    TimeSeries,
+    _READ,
+    "Introductions reaching each status per day or week: mine (brokers and operators: all)",
+)
 GET_INTRODUCTION = _op(
     "get_introduction",
     "GET",
@@ -384,6 +394,7 @@ OPERATIONS: tuple[Operation, ...] = (
     PERSON_SUGGESTIONS,
     PARTNER_SUGGESTIONS,
     LIST_INTRODUCTIONS,
+    INTRODUCTION_TIMELINE,
     GET_INTRODUCTION,
     PROPOSE_INTRODUCTION,
     ACCEPT_INTRODUCTION,

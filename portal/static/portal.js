@@ -264,27 +264,6 @@
     });
   }
 
-  /* ---------------------------------------------------------------- dashboards */
-  function initWidgets() {
-    var grid = document.querySelector(".widgets[data-src]");
-    if (!grid) return;
-    fetch(grid.getAttribute("data-src"), { credentials: "same-origin" }).then(function (resp) {
-      if (!resp.ok) throw new Error("HTTP " + resp.status);
-      return resp.text();
-    }).then(function (html) {
-      grid.innerHTML = html;  // server-rendered and escaped
-      localTimes(grid);
-      grid.setAttribute("aria-busy", "false");
-      grid.classList.add("loaded");
-    }, function (err) {
-      grid.setAttribute("aria-busy", "false");
-      grid.textContent = "";
-      var p = el("p", "error", "The widgets could not be loaded (" + err.message + "). Reload to try again.");
-      p.setAttribute("role", "alert");
-      grid.appendChild(p);
-    });
-  }
-
   document.documentElement.classList.add("js");
   // @mention autocomplete: typing "@no" in an editor lists matching people; arrows choose,
   // Enter or Tab inserts "@handle ", Escape closes (ARIA combobox with a listbox).
@@ -588,7 +567,7 @@
   function init() {
     initApp();
     initLive();
-    initMenu(); initExamples(); initCopy(); initCards(); initPreview(); initWidgets(); initMentions(); localTimes();
+    initMenu(); initExamples(); initCopy(); initCards(); initPreview(); initMentions(); localTimes();
     canonicalAddress();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -15,7 +15,7 @@ from contracts.policy import Operation
 from contracts.v1 import collaboration as c
 from mesh.runtime import ServiceRuntime
 from mesh.service import routed
-from services.collaboration import consumers, conversations, search
+from services.collaboration import consumers, conversations, search, stats
 from services.collaboration.forums import Forums
 from services.collaboration.push import DECLARED, Pusher
 from services.collaboration.service import Deps, Who
@@ -71,6 +71,7 @@ def routes(forums: Forums, spaces: Workspaces) -> dict[Operation, Logic]:
         c.LIST_TASKS: spaces.list_tasks,
         c.UPDATE_TASK: spaces.update_task,
         c.SEARCH_CONTENT: lambda who, req: search.content(forums.deps, who, req),
+        c.POST_TIMELINE: lambda who, req: stats.post_timeline(forums.deps, who, req),
     }
 
 

@@ -14,7 +14,7 @@ from contracts.claims import Claims
 from contracts.policy import Operation
 from contracts.v1 import connector as c
 from mesh.runtime import ServiceRuntime
-from services.connector import audit, flows, inbound, invocation, outbound, registry
+from services.connector import audit, flows, inbound, invocation, outbound, registry, stats
 from services.connector.service import Connector
 
 Logic = Callable[[Connector, Claims, Any], Awaitable[BaseModel]]
@@ -42,6 +42,8 @@ ROUTES: dict[Operation, Logic] = {
     c.SET_ALLOWLIST: registry.set_allowlist,
     c.INVOKE: _invoke,
     c.AUDIT: audit.list_audit,
+    c.CALL_TIMELINE: stats.call_timeline,
+    c.DELIVERY_TIMELINE: stats.delivery_timeline,
     c.CREATE_INBOUND: inbound.create_endpoint,
     c.RECEIVE_WEBHOOK: inbound.receive,
     c.CREATE_EVENT_GRANT: outbound.create_event_grant,

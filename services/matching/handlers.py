@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from contracts.bus import consumer
@@ -11,6 +12,7 @@ from contracts.policy import Operation
 from contracts.v1 import matching as m
 from mesh.runtime import ServiceRuntime
 from mesh.service import Handler
+from services.matching import stats
 from services.matching.service import Matching
 from services.matching.settings import MatchingSettings
 
@@ -30,6 +32,7 @@ def register(rt: ServiceRuntime) -> Matching:
         m.FIND_EXPERTS: svc.find_experts,
         m.SET_PREFERENCES: svc.set_preferences,
         m.LIST_INTRODUCTIONS: flow.list,
+        m.INTRODUCTION_TIMELINE: partial(stats.introduction_timeline, rt.db, settings),
         m.GET_INTRODUCTION: flow.get,
         m.PROPOSE_INTRODUCTION: flow.propose,
         m.ACCEPT_INTRODUCTION: flow.accept,

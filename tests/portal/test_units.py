@@ -13,11 +13,12 @@ from mesh.db import Database
 from portal import models
 from portal import repository as repo
 from portal.api import ApiError, build, parse_mashup
+from portal.charts import BarChart
 from portal.markup import cloud_size, markdown
 from portal.oidc import TokenSet
 from portal.sessions import SessionStore
 from portal.views.scim_section import token_state
-from portal.widgets import SOURCES, chart, view
+from portal.widgets import SOURCES, view
 
 
 @pytest.fixture
@@ -29,8 +30,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-def _dashboard(id_: str, owner: str, partner: str | None, shared: bool) -> dict[str, Any]:
+def _dashboard(
+    id_: str, owner: str, partner: str | None, shared: bool, visibility: str | None = None
+) -> dict[str, Any]:
     return {
+        **({"visibility": visibility} if visibility else {}),
         "id": id_,
         "eco": "acme",
         "owner": owner,
@@ -60,6 +64,22 @@ class TestDashboardStore:
         assert noah == {"mine", "shared"}
         assert nadia == {"shared"}
         assert other_eco == []
+
+    async def test_shared_with_the_ecosystem_is_seen_by_every_company_of_it_only(
+        self, db: Database
+    ) -> None:
+        async with db.transaction() as s:
+            await repo.add_dashboard(s, _dashboard("eco", "noah", "northwind", True, "ecosystem"))
+            await repo.add_dashboard(s, _dashboard("co", "noah", "northwind", True, "company"))
+            await repo.add_dashboard(s, _dashboard("own", "noah", "northwind", False, "private"))
+        async with db.transaction() as s:
+            fatima = {d["id"] for d in await repo.list_dashboards(s, "acme", "fatima", "fabrikam")}
+            nobody = {d["id"] for d in await repo.list_dashboards(s, "acme", "ops", None)}
+            nadia = {d["id"] for d in await repo.list_dashboards(s, "acme", "nadia", "northwind")}
+            assert await repo.get_dashboard(s, "co", "acme", "fatima", "fabrikam") is None
+            assert await repo.get_dashboard(s, "eco", "globex", "fatima", "fabrikam") is None
+        assert fatima == {"eco"} and nobody == {"eco"}
+        assert nadia == {"eco", "co"}
 
 
 class TestSessionStore:
@@ -133,7 +153,7 @@ class TestWidgets:
         widget = {"id": "w", "kind": "number", "title": "T", "sources": ["people", "companies"]}
         failure = ApiError(503, "unavailable", "profile is down")
         out = view(widget, {"people": {"total": 8, "entries": []}, "companies": failure})
-        assert out.number == 8
+        assert out.numbers == [(SOURCES["people"].label, 8)]
         assert [label for label, _ in out.failures] == [SOURCES["companies"].label]
 
     def test_counts_by_label_and_charts_scale_to_the_top_value(self) -> None:
@@ -148,11 +168,10 @@ class TestWidgets:
             {"id": "w", "kind": "bar", "title": "T", "sources": ["introductions"]},
             {"introductions": intros},
         )
-        assert out.points == [("connected", 2.0), ("proposed", 1.0)]
-        assert out.chart is not None
-        bars = out.chart["bars"]
-        assert bars[0]["h"] == pytest.approx(2 * bars[1]["h"])
-        assert chart([], "line")["bars"] == []
+        (chart,) = out.charts
+        assert isinstance(chart, BarChart)
+        assert [(r.label, r.value) for r in chart.rows] == [("connected", "2"), ("proposed", "1")]
+        assert chart.rows[0].bars[0].pct == pytest.approx(2 * chart.rows[1].bars[0].pct)
 
     def test_clouds_merge_and_normalise(self) -> None:
         card = {"cloud": {"terms": [{"term": "a", "weight": 0.5}, {"term": "b", "weight": 0.25}]}}

@@ -23,6 +23,7 @@ from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.policy import Operation, Policy
 from contracts.subjects import request_subject
+from contracts.timeseries import TimeSeries, TimeSeriesQuery
 from contracts.v1.connector.backends import *
 from contracts.v1.connector.flows import *
 from contracts.v1.connector.webhooks import *
@@ -184,6 +185,24 @@ AUDIT = _op(
     _READ,
     "Invocation records where the caller's partner is caller or owner",
 )
+CALL_TIMELINE = _op(
+    "call_timeline",
+    "GET",
+    ECO + "/stats/connector-calls",
+    TimeSeriesQuery,
+    TimeSeries,
+    _READ,
+    "Invocations and failed ones per day or week where the caller's partner is caller or owner",
+)
+DELIVERY_TIMELINE = _op(
+    "delivery_timeline",
+    "GET",
+    ECO + "/stats/webhook-deliveries",
+    TimeSeriesQuery,
+    TimeSeries,
+    _READ,
+    "Outbound webhook deliveries by status per day or week, to the caller's partner",
+)
 GET_ALLOWLIST = _op(
     "allowlist_get",
     "GET",
@@ -339,6 +358,8 @@ OPERATIONS: tuple[Operation, ...] = (
     REVOKE_GRANT,
     INVOKE,
     AUDIT,
+    CALL_TIMELINE,
+    DELIVERY_TIMELINE,
     GET_ALLOWLIST,
     SET_ALLOWLIST,
     CREATE_INBOUND,
