@@ -5,6 +5,7 @@ examples succeed, every page fits a phone and passes an accessibility check."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -334,8 +335,9 @@ class TestRoughEdges:
             await page.get_by_role("button", name="Create category").click()
             await page.get_by_role("alert").filter(has_text="Not done").wait_for()
             assert page.url == f"{mesh.portal_url}/operator"
-            await page.fill("#cs", "cold-chain")
-            await page.fill("#cn", "Cold chain")
+            fresh = f"reefers-{uuid.uuid4().hex[:8]}"  # the session's mesh is shared
+            await page.fill("#cs", fresh)
+            await page.fill("#cn", "Reefer logistics")
             await page.get_by_role("button", name="Create category").click()
             await page.get_by_role("status").filter(has_text="Category created.").wait_for()
 
