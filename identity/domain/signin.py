@@ -72,10 +72,15 @@ def ticket_of(return_to: str | None) -> str | None:
 
 
 def start_session(
-    tx: Tx, settings: IdentitySettings, person: Person, return_to: str | None = None
+    tx: Tx,
+    settings: IdentitySettings,
+    person: Person,
+    return_to: str | None = None,
+    amr: list[str] | None = None,
 ) -> tuple[str, int]:
     """A new session; made for the authorization request whose ticket ``return_to``
-    carries, that request may count it (once) as the fresh login it asked for."""
+    carries, that request may count it (once) as the fresh login it asked for. ``amr``:
+    how the person proved who they are (RFC 8176), None when not known (brokered)."""
     ticket = ticket_of(return_to)
     sid = new_secret()
     now = _now()
@@ -89,9 +94,23 @@ def start_session(
             auth_time=auth_time,
             expires_at=now + timedelta(seconds=settings.session_ttl_s),
             fresh_for=digest(ticket) if ticket else None,
+            amr=amr,
         ),
     )
     return sid, auth_time
+
+
+def step_up(tx: Tx, sid: str, amr: list[str], return_to: str | None) -> None:
+    """The session's person proved a further factor just now: the session records it
+    (``amr``, ``auth_time``), and counts as fresh for the request ``return_to`` names."""
+    row = repo.get_session(tx.s, digest(sid))
+    if row is None:
+        return
+    ticket = ticket_of(return_to)
+    row.amr = sorted(set(row.amr or []) | set(amr))
+    row.auth_time = int(_now().timestamp())
+    row.fresh_for = digest(ticket) if ticket else row.fresh_for
+    tx.s.flush()
 
 
 def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
@@ -111,7 +130,7 @@ def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
         email=person.email,
         username=person.username,
         auth_time=row.auth_time,
-        extra={"sid": public_sid(row.sid_hash), "sid_hash": row.sid_hash},
+        extra={"sid": public_sid(row.sid_hash), "sid_hash": row.sid_hash, "amr": row.amr},
     )
 
 

@@ -1,0 +1,130 @@
+"""The account page: who is signed in, their authenticator app (turn on, turn off), and
+for the ecosystem's operators, the second-factor policy form.
+
+Turning the app off needs a current code of it or the password (wrong ones count
+against the account like a failed sign-in), and is refused while the policy that
+applies to the person requires a second factor. The policy form is the admin API's
+``PUT …/admin/second-factor`` for a signed-in operator (CSRF-protected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from contracts.claims import Role
+from identity.domain import authenticator, factors
+from identity.domain import signin as logic
+from identity.http import cookies
+from identity.http.pages import csrf_ok, form_expired, render
+from identity.http.runtime import IdentityRuntime, RuntimeDep, client_ip
+from identity.store import repository as repo
+from identity.store.models import Person
+from identity.store.transaction import Tx
+from mesh.errors import MeshError
+
+router = APIRouter()
+
+
+def _person(rt: IdentityRuntime, tx: Tx, eco: str, request: Request) -> Person | None:
+    rt.enter(tx, eco)
+    user = logic.session_subject(tx, eco, cookies.session_id(request))
+    return repo.get_person(tx.s, user.sub) if user else None
+
+
+def _context(tx: Tx, eco: str, person: Person) -> dict[str, Any]:
+    operator = Role.OPERATOR.value in person.roles
+    return {
+        "eco": eco,
+        "user": person,
+        "enrolled": authenticator.enrolled(tx, person.id),
+        "recovery_left": authenticator.recovery_left(tx, person.id),
+        "policy": factors.policies(tx, eco) if operator else None,
+        "partners": [p.slug for p in repo.list_partners(tx.s, eco)] if operator else [],
+    }
+
+
+def _page(rt: IdentityRuntime, tx: Tx, eco: str, request: Request) -> dict[str, Any] | None:
+    person = _person(rt, tx, eco, request)
+    return _context(tx, eco, person) if person else None
+
+
+@router.get("/eco/{eco}/account")
+async def account(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    context = await rt.tx(lambda tx: _page(rt, tx, eco, request))
+    if context is None:
+        return RedirectResponse(f"/eco/{eco}/login", 302)
+    return render(request, rt, "account.html", context)
+
+
+async def _again(
+    request: Request, rt: IdentityRuntime, eco: str, error: str, status: int
+) -> Response:
+    context = await rt.tx(lambda tx: _page(rt, tx, eco, request))
+    if context is None:
+        return RedirectResponse(f"/eco/{eco}/login", 303)
+    return render(request, rt, "account.html", {**context, "error": error}, status)
+
+
+@router.post("/eco/{eco}/account/totp/disable")
+async def disable(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    form = await request.form()
+    if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
+        return form_expired(request, rt)
+    proof = str(form.get("proof") or "")[:256]
+    ip = client_ip(request)
+    person = await rt.tx(lambda tx: _person(rt, tx, eco, request))
+    if person is None:
+        return RedirectResponse(f"/eco/{eco}/login", 303)
+    password_ok = await asyncio.to_thread(rt.passwords.verify, person.password_hash, proof)
+
+    def work(tx: Tx) -> tuple[str, int]:
+        keys = logic.throttle_keys(eco, person.username, ip)
+        if logic.locked(tx, keys):
+            return "Too many failed attempts. Try again later.", 429
+        if factors.policy_of(tx, person) != factors.OPTIONAL:
+            return "Your organisation requires a second step at sign-in: it stays on.", 409
+        if not password_ok and authenticator.check(tx, rt.sealer, person, proof) is None:
+            logic.record_failure(tx, rt.settings, *keys)
+            return "That code or password is not right.", 401
+        authenticator.disable(tx, person, person.id)
+        return "", 303
+
+    error, status = await rt.tx(work)
+    if status != 303:
+        return await _again(request, rt, eco, error, status)
+    return RedirectResponse(f"/eco/{eco}/account", 303)
+
+
+@router.post("/eco/{eco}/account/second-factor-policy")
+async def set_policy(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    """An operator sets the ecosystem's or a partner's policy from the account page."""
+    form = await request.form()
+    if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
+        return form_expired(request, rt)
+    scope, policy = str(form.get("scope") or ""), str(form.get("policy") or "")
+
+    def work(tx: Tx) -> tuple[str, int]:
+        person = _person(rt, tx, eco, request)
+        if person is None:
+            return "", 401
+        if Role.OPERATOR.value not in person.roles:
+            return "Only the ecosystem's operators set the policy.", 403
+        if scope:
+            factors.set_partner_policy(tx, eco, scope, policy or None, person.id)
+        else:
+            factors.set_ecosystem_policy(tx, eco, policy, person.id)
+        return "", 303
+
+    try:
+        error, status = await rt.tx(work)
+    except MeshError as exc:
+        error, status = exc.detail, 422
+    if status == 401:
+        return RedirectResponse(f"/eco/{eco}/login", 303)
+    if status != 303:
+        return await _again(request, rt, eco, error, status)
+    return RedirectResponse(f"/eco/{eco}/account", 303)
