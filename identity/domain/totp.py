@@ -11,12 +11,13 @@ deployment's key, so a copy of the database alone cannot test guesses) and spent
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 import struct
 import time
 from urllib.parse import quote, urlencode
+
+import segno
 
 STEP_S = 30
 DIGITS = 6
@@ -82,6 +83,12 @@ def otpauth_uri(issuer: str, account: str, key: bytes) -> str:
     return f"otpauth://totp/{label}?{query}"
 
 
+def qr_svg(uri: str) -> str:
+    """The URI as a QR code, inline SVG markup (no scripts, no style attributes: it
+    renders under the pages' CSP)."""
+    return str(segno.make(uri, error="m").svg_inline(scale=4, light="#fff", title="QR code"))
+
+
 def new_recovery_codes(count: int = RECOVERY_CODES) -> list[str]:
     """``count`` codes of 12 characters (~59 bits each), written ``xxxx-xxxx-xxxx``."""
     codes = []
@@ -100,8 +107,3 @@ def normal_recovery_code(code: str) -> str:
 def looks_like_recovery_code(code: str) -> bool:
     norm = normal_recovery_code(code)
     return len(norm) == 12 and all(c in _RECOVERY_ALPHABET for c in norm)
-
-
-def fingerprint(value: str) -> str:
-    """A short, non-secret id of a value (for audit details)."""
-    return hashlib.sha256(value.encode()).hexdigest()[:8]

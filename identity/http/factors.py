@@ -189,9 +189,11 @@ def _enrolment(rt: IdentityRuntime, tx: Tx, eco: str, who: Visitor) -> dict[str,
     key = key or authenticator.begin(tx, rt.sealer, who.person)
     name = rt.enter(tx, eco).eco.name
     secret = totp.b32(key)
+    uri = totp.otpauth_uri(name, who.person.username, key)
     return {
         "action": f"/eco/{eco}/login/enrol?return_to={_q(who.return_to)}",
-        "uri": totp.otpauth_uri(name, who.person.username, key),
+        "uri": uri,
+        "qr": totp.qr_svg(uri),
         "key": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "required": who.sid is None,
     }

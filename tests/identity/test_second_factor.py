@@ -20,8 +20,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from identity.cli.seed import PASSWORD as DEMO_PASSWORD
 from identity.domain import totp
-from identity.domain.factors import ACR_MFA, ACR_PWD
+from identity.domain.tokens import ACR_MFA, ACR_PWD
 from tests.identity.conftest import PORTAL_REDIRECT, IdP
 
 PASSWORD = "correct-horse-battery-staple"
@@ -135,11 +136,16 @@ async def redeem(idp: IdP, params: dict[str, str]) -> dict[str, Any]:
     return dict(resp.json())
 
 
+async def _jwks(idp: IdP) -> KeySet:
+    return KeySet.import_key_set((await idp.http.get(f"{idp.issuer}/jwks")).json())
+
+
 async def verified_id_token(idp: IdP, tokens: dict[str, Any], acr: str) -> dict[str, Any]:
     """The ID token as a relying party checks it (joserfc: the signature against the
     provider's JWKS; iss, aud, nonce, exp, and an essential acr of the value asked)."""
-    jwks = KeySet.import_key_set((await idp.http.get(f"{idp.issuer}/jwks")).json())
+    jwks = await _jwks(idp)
     token = jwt.decode(tokens["id_token"], jwks, algorithms=["RS256"])
+    assert token.header["alg"] == "RS256"
     jwt.JWTClaimsRegistry(
         iss={"essential": True, "value": idp.issuer},
         aud={"essential": True, "value": "portal"},
@@ -232,6 +238,29 @@ class TestSignInWithApp:
         tokens = await redeem(idp, await enrolled.to_client(done))
         claims = await verified_id_token(idp, tokens, ACR_MFA)
         assert claims["amr"] == ["mfa", "otp", "pwd"] and claims["acr"] == ACR_MFA
+        refreshed = await idp.http.post(
+            f"{idp.issuer}/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=("portal", idp.secret("portal")),
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        again = jwt.decode(refreshed.json()["id_token"], await _jwks(idp)).claims
+        assert again["amr"] == claims["amr"] and again["acr"] == ACR_MFA
+
+    async def test_the_enrolment_page_shows_a_qr_code_under_the_csp(
+        self, idp: IdP, person: Browser
+    ) -> None:
+        resp = await person.password((await person.authorize()).headers["location"])
+        await person.to_client(resp)
+        page = await person.http.get(f"{idp.issuer}/login/enrol")
+        assert page.status_code == 200
+        svg = re.search(r'<div class="qr" id="totp-qr">(<svg .*?</svg>)</div>', page.text, re.S)
+        assert svg and "<script" not in svg.group(1) and "style=" not in svg.group(1)
+        assert "unsafe-inline" not in page.headers["content-security-policy"]
+        uri = unescape(re.findall(r'id="totp-uri">([^<]+)<', page.text)[0])
+        assert uri.startswith("otpauth://totp/") and f"secret={totp.b32(_key(page.text))}" in uri
+        # the same enrolment until confirmed: a reload shows the same key
+        assert _key((await person.http.get(f"{idp.issuer}/login/enrol")).text) == _key(page.text)
 
     async def test_wrong_reused_and_expired_codes_are_refused(
         self, idp: IdP, enrolled: Browser
@@ -400,6 +429,58 @@ class TestPolicy:
         resp = await person.password((await person.authorize()).headers["location"])
         assert resp.status_code == 403 and "passkey" in resp.text
         assert "pm_session" not in resp.cookies and "pm_pending" not in resp.cookies
+
+    async def test_a_stricter_policy_reaches_existing_sessions(
+        self, idp: IdP, olivia: str, person: Browser, partner: str
+    ) -> None:
+        body = {
+            "username": person.username + "s",
+            "partner": partner,
+            "name": "S",
+            "password": PASSWORD,
+        }
+        assert (await admin(idp, olivia, "POST", "/people", body)).status_code == 201
+        person.username += "s"
+        resp = await person.password((await person.authorize()).headers["location"])
+        await person.to_client(resp)  # signed in with a password alone
+        path = f"/partners/{partner}/second-factor"
+        await admin(idp, olivia, "PUT", path, {"second_factor": "required"})
+        enrol = await person.authorize()
+        assert "/login/enrol" in enrol.headers["location"]
+        await admin(idp, olivia, "PUT", path, {"second_factor": "passkeys_only"})
+        login = await person.authorize()
+        assert login.headers["location"].startswith(f"/eco/{idp.eco}/login?")
+
+    async def test_operators_set_it_on_the_account_page_and_no_one_else(
+        self, idp: IdP, olivia: str, person: Browser, partner: str
+    ) -> None:
+        await person.to_client(
+            await person.password((await person.authorize()).headers["location"])
+        )
+        page = await person.http.get(f"{idp.issuer}/account")
+        assert "second-factor-policy" not in page.text  # a member sees no policy form
+        form = {**_hidden(page.text), "scope": partner, "policy": "required"}
+        denied = await person.http.post(f"{idp.issuer}/account/second-factor-policy", data=form)
+        assert denied.status_code == 403
+        got = await admin(idp, olivia, "GET", "/second-factor")
+        assert partner not in got.json()["partners"]
+        async with httpx.AsyncClient(timeout=10) as http:
+            operator = Browser(idp, http, "olivia")
+            resp = await operator.password(
+                (await operator.authorize()).headers["location"], DEMO_PASSWORD
+            )
+            await operator.to_client(resp)
+            page = await http.get(f"{idp.issuer}/account")
+            assert "second-factor-policy" in page.text
+            form = {**_hidden(page.text), "scope": partner, "policy": "required"}
+            forged = await http.post(
+                f"{idp.issuer}/account/second-factor-policy", data={**form, "csrf_token": "x"}
+            )
+            assert forged.status_code == 403
+            done = await http.post(f"{idp.issuer}/account/second-factor-policy", data=form)
+            assert done.status_code == 303
+        got = await admin(idp, olivia, "GET", "/second-factor")
+        assert got.json()["partners"][partner] == "required"
 
     async def test_only_operators_set_the_policy(self, idp: IdP, partner: str) -> None:
         carlos = str((await idp.person_tokens("carlos"))["access_token"])  # a partner admin
