@@ -27,7 +27,7 @@ def _context(person_id: str) -> bytes:
 
 
 def _recovery_hash(sealer: Sealer, person_id: str, code: str) -> str:
-    return sealer.mac(f"recovery:{person_id}:{totp.normal_recovery_code(code)}")
+    return sealer.keyed_hash(b"recovery codes", f"{person_id}:{totp.normal_recovery_code(code)}")
 
 
 def enrolled(tx: Tx, person_id: str) -> bool:

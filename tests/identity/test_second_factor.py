@@ -19,10 +19,13 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select, update
 
 from identity.cli.seed import PASSWORD as DEMO_PASSWORD
 from identity.domain import totp
 from identity.domain.tokens import ACR_MFA, ACR_PWD
+from identity.store import models
+from mesh.db import Database
 from tests.identity.conftest import PORTAL_REDIRECT, IdP
 
 PASSWORD = "correct-horse-battery-staple"
@@ -246,6 +249,18 @@ class TestSignInWithApp:
         assert refreshed.status_code == 200, refreshed.text
         again = jwt.decode(refreshed.json()["id_token"], await _jwks(idp)).claims
         assert again["amr"] == claims["amr"] and again["acr"] == ACR_MFA
+
+    async def test_the_key_is_sealed_and_recovery_codes_hashed_at_rest(
+        self, idp: IdP, enrolled: Browser
+    ) -> None:
+        assert enrolled.key is not None
+        stored = await _stored_factor(idp, enrolled.username)
+        secret_enc, hashes = stored
+        assert secret_enc.startswith("v1.") and totp.b32(enrolled.key) not in secret_enc
+        assert enrolled.key not in base64.urlsafe_b64decode(secret_enc[3:])
+        assert len(hashes) == 10 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+        plain = {c.replace("-", "") for c in enrolled.recovery} | set(enrolled.recovery)
+        assert not plain & set(hashes)
 
     async def test_the_enrolment_page_shows_a_qr_code_under_the_csp(
         self, idp: IdP, person: Browser
@@ -554,14 +569,27 @@ class TestStepUp:
         await _downgrade_sessions(idp, enrolled.username)
 
 
+async def _stored_factor(idp: IdP, username: str) -> tuple[str, list[str]]:
+    """The person's sealed key and recovery-code hashes, as the database holds them."""
+    db = Database(idp.settings.database_url, models.metadata)
+    try:
+        async with db.transaction() as s:
+            pid = (
+                await s.execute(select(models.Person.id).where(models.Person.username == username))
+            ).scalar_one()
+            row = await s.get(models.TotpFactor, pid)
+            assert row is not None
+            hashes = await s.scalars(
+                select(models.RecoveryCode.code_hash).where(models.RecoveryCode.person_id == pid)
+            )
+            return row.secret_enc, list(hashes)
+    finally:
+        await db.dispose()
+
+
 async def _downgrade_sessions(idp: IdP, username: str) -> None:
     """Make the person's sessions look like password-only ones (as those made before the
     app was set up)."""
-    from sqlalchemy import select, update
-
-    from identity.store import models
-    from mesh.db import Database
-
     db = Database(idp.settings.database_url, models.metadata)
     try:
         async with db.transaction() as s:
