@@ -164,14 +164,12 @@ def requested_acr(data: dict[str, str]) -> str | None:
             raise BadClaims("claims is not JSON") from exc
         if not isinstance(claims, dict):
             raise BadClaims("claims is not a JSON object")
-        acr = (
-            (claims.get("id_token") or {}).get("acr")
-            if isinstance(claims.get("id_token"), dict)
-            else None
-        )
+        id_token = claims.get("id_token")
+        acr = id_token.get("acr") if isinstance(id_token, dict) else None
         if isinstance(acr, dict):
-            values = acr.get("values") or ([acr["value"]] if "value" in acr else [])
-            asked |= {v for v in values if isinstance(v, str)}
+            values = acr.get("values")
+            listed: list[object] = values if isinstance(values, list) else []
+            asked |= {v for v in [*listed, acr.get("value")] if isinstance(v, str)}
     known = [a for a in ACR_VALUES if a in asked]
     return known[-1] if known else None
 

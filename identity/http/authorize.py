@@ -115,10 +115,12 @@ def _strong_enough(tx: Tx, user: Subject | None, data: dict[str, str]) -> str | 
         acr = factors.requested_acr(data)
     except factors.BadClaims as exc:
         return InvalidRequestError(str(exc))
-    person = repo.get_person(tx.s, user.sub) if user else None
+    if user is None:
+        return second_factor.DONE
+    person = repo.get_person(tx.s, user.sub)
     if person is None:
         return second_factor.DONE
-    return second_factor.session_step(tx, person, user.extra.get("amr") if user else None, acr)
+    return second_factor.session_step(tx, person, user.extra.get("amr"), acr)
 
 
 def decide(

@@ -46,6 +46,7 @@ class Attempt:
     upstreams: list[dict[str, str]]
     locked: bool
     person: Person | None
+    password_allowed: bool = True  # False under passkeys_only
 
 
 async def read_form(request: Request, eco: str) -> LoginForm:
@@ -95,6 +96,9 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     person = await _verified(rt, seen.person, form.password)
     if person is None:
         await rt.tx(lambda tx: _record_failure(rt, tx, eco, form.username, keys, ip))
+        # under passkeys_only, the same refusal whether the password was right or not
+        if not seen.password_allowed:
+            return again(second_factor.PASSKEYS_ONLY_MESSAGE, 403)
         return again("Wrong username or password.", 401)
     step = await rt.tx(lambda tx: second_factor.after_password(tx, eco, person, ip))
     if step == second_factor.REFUSED:
@@ -137,7 +141,9 @@ def _attempt(
     rt: IdentityRuntime, tx: Tx, eco: str, username: str, keys: tuple[str, str]
 ) -> Attempt:
     name, upstreams = _login_context(rt, tx, eco)
-    return Attempt(name, upstreams, logic.locked(tx, keys), logic.find_person(tx, eco, username))
+    person = logic.find_person(tx, eco, username)
+    allowed = person is None or factors.policy_of(tx, person) != factors.PASSKEYS_ONLY
+    return Attempt(name, upstreams, logic.locked(tx, keys), person, allowed)
 
 
 async def _verified(rt: IdentityRuntime, person: Person | None, password: str) -> Person | None:

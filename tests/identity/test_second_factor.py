@@ -22,7 +22,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 
 from identity.cli.seed import PASSWORD as DEMO_PASSWORD
-from identity.domain import totp
+from identity.domain import factors, totp
 from identity.domain.tokens import ACR_MFA, ACR_PWD
 from identity.store import models
 from mesh.db import Database
@@ -226,6 +226,30 @@ class TestRfc6238:
         assert totp.matching_step(key, totp.hotp(key, step - 1), step, now) == -1  # older
         for junk in ("", "12345", "1234567", "12345a", "١٢٣٤٥٦"):
             assert totp.matching_step(key, junk, None, now) == -1
+
+
+class TestRequestedAcr:
+    @pytest.mark.parametrize(
+        ("data", "expected"),
+        [
+            ({}, None),
+            ({"acr_values": f"{ACR_PWD} {ACR_MFA}"}, ACR_MFA),
+            ({"acr_values": "urn:other:gold"}, None),
+            ({"acr_values": ACR_PWD}, ACR_PWD),
+            ({"claims": json.dumps({"id_token": {"acr": {"values": [ACR_MFA]}}})}, ACR_MFA),
+            ({"claims": json.dumps({"id_token": {"acr": {"value": ACR_MFA}}})}, ACR_MFA),
+            ({"claims": json.dumps({"id_token": {"acr": {"values": ACR_MFA}}})}, None),
+            ({"claims": json.dumps({"userinfo": {"acr": {"value": ACR_MFA}}})}, None),
+            ({"claims": json.dumps({"id_token": None})}, None),
+        ],
+    )
+    def test_what_a_request_asks_for(self, data: dict[str, str], expected: str | None) -> None:
+        assert factors.requested_acr(data) == expected
+
+    @pytest.mark.parametrize("raw", ["{", "[1]", '"mfa"', "null"])
+    def test_a_claims_parameter_that_is_no_object_is_refused(self, raw: str) -> None:
+        with pytest.raises(factors.BadClaims):
+            factors.requested_acr({"claims": raw})
 
 
 class TestSignInWithApp:
@@ -441,9 +465,16 @@ class TestPolicy:
             f"/partners/{partner}/second-factor",
             {"second_factor": "passkeys_only"},
         )
-        resp = await person.password((await person.authorize()).headers["location"])
+        login = (await person.authorize()).headers["location"]
+        resp = await person.password(login)
         assert resp.status_code == 403 and "passkey" in resp.text
         assert "pm_session" not in resp.cookies and "pm_pending" not in resp.cookies
+        # a wrong password gets the same answer: no telling whether the password was right
+        wrong = await person.password(login, "not-the-password-at-all")
+        assert wrong.status_code == 403 and "passkey" in wrong.text
+        assert wrong.text.replace(_hidden(wrong.text)["csrf_token"], "") == resp.text.replace(
+            _hidden(resp.text)["csrf_token"], ""
+        )
 
     async def test_a_stricter_policy_reaches_existing_sessions(
         self, idp: IdP, olivia: str, person: Browser, partner: str
