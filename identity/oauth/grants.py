@@ -368,7 +368,11 @@ class DeviceCodeGrant(grants.BaseGrant, grants.TokenEndpointMixin):  # type: ign
                 raise SlowDownError()
             call.tx.s.flush()
             raise AuthorizationPendingError()
-        user = in_session(person_subject(str(row.person_id), row.auth_time), row.session_hash)
+        session = repo.get_session(call.tx.s, row.session_hash) if row.session_hash else None
+        amr = session.amr if session else None  # how the approving person signed in
+        user = in_session(
+            person_subject(str(row.person_id), row.auth_time, amr=amr), row.session_hash
+        )
         if user is None:
             raise InvalidGrantError("the person who approved is no longer active")
         row.status = "used"
