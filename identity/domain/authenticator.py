@@ -71,10 +71,7 @@ def confirm(tx: Tx, sealer: Sealer, person: Person, code: str) -> list[str] | No
     if step < 0:
         return None
     row.confirmed_at, row.last_step = datetime.now(UTC), step
-    codes = totp.new_recovery_codes()
-    factor_repo.replace_recovery_codes(
-        tx.s, person.id, [_recovery_hash(sealer, person.id, c) for c in codes]
-    )
+    codes = _recovery_codes(tx, sealer, person)
     tx.audit(
         person.eco,
         "second_factor.enrolled",
@@ -84,6 +81,27 @@ def confirm(tx: Tx, sealer: Sealer, person: Person, code: str) -> list[str] | No
         factor="totp",
     )
     return codes
+
+
+def _recovery_codes(tx: Tx, sealer: Sealer, person: Person) -> list[str]:
+    codes = totp.new_recovery_codes()
+    hashes = [_recovery_hash(sealer, person.id, c) for c in codes]
+    factor_repo.replace_recovery_codes(tx.s, person.id, hashes)
+    return codes
+
+
+def new_recovery_codes(tx: Tx, sealer: Sealer, person: Person) -> list[str] | None:
+    """A new set of recovery codes for a person with an app (the old set is gone)."""
+    if not enrolled(tx, person.id):
+        return None
+    tx.audit(
+        person.eco,
+        "second_factor.recovery_codes_renewed",
+        actor=person.id,
+        target=person.id,
+        partner=person.partner,
+    )
+    return _recovery_codes(tx, sealer, person)
 
 
 def check(tx: Tx, sealer: Sealer, person: Person, code: str) -> str | None:

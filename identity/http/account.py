@@ -10,6 +10,7 @@ applies to the person requires a second factor. The policy form is the admin API
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -69,34 +70,70 @@ async def _again(
     return render(request, rt, "account.html", {**context, "error": error}, status)
 
 
-@router.post("/eco/{eco}/account/totp/disable")
-async def disable(request: Request, eco: str, rt: RuntimeDep) -> Response:
+def _proved(
+    rt: IdentityRuntime, tx: Tx, eco: str, person: Person, ip: str, proof: str, password_ok: bool
+) -> tuple[str, int]:
+    """Whether the person proved it is them again (their password, or a code of their
+    app: checked under the sign-in lockout, a wrong one counted): ("", 200) or why not."""
+    keys = logic.throttle_keys(eco, person.username, ip)
+    if logic.locked(tx, keys):
+        return "Too many failed attempts. Try again later.", 429
+    if not password_ok and authenticator.check(tx, rt.sealer, person, proof) is None:
+        logic.record_failure(tx, rt.settings, *keys)
+        return "That code or password is not right.", 401
+    return "", 200
+
+
+async def _with_proof(
+    request: Request, rt: IdentityRuntime, eco: str, act: Callable[[Tx, Person], Response | str]
+) -> Response:
+    """Run ``act`` for the signed-in person once the form proved it is them (CSRF first);
+    ``act`` answers a page, or a reason (409) to refuse."""
     form = await request.form()
     if not csrf_ok(request, rt, str(form.get("csrf_token") or "")):
         return form_expired(request, rt)
-    proof = str(form.get("proof") or "")[:256]
-    ip = client_ip(request)
+    proof, ip = str(form.get("proof") or "")[:256], client_ip(request)
     person = await rt.tx(lambda tx: _person(rt, tx, eco, request))
     if person is None:
         return RedirectResponse(f"/eco/{eco}/login", 303)
     password_ok = await asyncio.to_thread(rt.passwords.verify, person.password_hash, proof)
 
-    def work(tx: Tx) -> tuple[str, int]:
-        keys = logic.throttle_keys(eco, person.username, ip)
-        if logic.locked(tx, keys):
-            return "Too many failed attempts. Try again later.", 429
-        if factors.policy_of(tx, person) != factors.OPTIONAL:
-            return "Your organisation requires a second step at sign-in: it stays on.", 409
-        if not password_ok and authenticator.check(tx, rt.sealer, person, proof) is None:
-            logic.record_failure(tx, rt.settings, *keys)
-            return "That code or password is not right.", 401
-        authenticator.disable(tx, person, person.id)
-        return "", 303
+    def work(tx: Tx) -> tuple[str, int, Response | None]:
+        error, status = _proved(rt, tx, eco, person, ip, proof, password_ok)
+        if status != 200:
+            return error, status, None
+        done = act(tx, person)
+        return (done, 409, None) if isinstance(done, str) else ("", 200, done)
 
-    error, status = await rt.tx(work)
-    if status != 303:
-        return await _again(request, rt, eco, error, status)
-    return RedirectResponse(f"/eco/{eco}/account", 303)
+    error, status, page = await rt.tx(work)
+    return page or await _again(request, rt, eco, error, status)
+
+
+@router.post("/eco/{eco}/account/totp/disable")
+async def disable(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    """Turn the app off (and its recovery codes), unless the policy requires a factor."""
+
+    def act(tx: Tx, person: Person) -> Response | str:
+        if factors.policy_of(tx, person) != factors.OPTIONAL:
+            return "Your organisation requires a second step at sign-in: it stays on."
+        authenticator.disable(tx, person, person.id)
+        return RedirectResponse(f"/eco/{eco}/account", 303)
+
+    return await _with_proof(request, rt, eco, act)
+
+
+@router.post("/eco/{eco}/account/recovery-codes")
+async def new_recovery_codes(request: Request, eco: str, rt: RuntimeDep) -> Response:
+    """Ten new recovery codes (the old ones stop working), shown once."""
+
+    def act(tx: Tx, person: Person) -> Response | str:
+        codes = authenticator.new_recovery_codes(tx, rt.sealer, person)
+        if codes is None:
+            return "There is no authenticator app to keep recovery codes for."
+        context = {"codes": codes, "next": f"/eco/{eco}/account"}
+        return render(request, rt, "recovery_codes.html", context)
+
+    return await _with_proof(request, rt, eco, act)
 
 
 @router.post("/eco/{eco}/account/second-factor-policy")

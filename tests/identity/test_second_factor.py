@@ -386,6 +386,50 @@ class TestSignInWithApp:
         assert (await verified_id_token(idp, tokens, ACR_PWD))["amr"] == ["pwd"]
 
 
+class TestRecoveryCodesAndPolicyOnTheAccountPage:
+    async def test_new_recovery_codes_replace_the_old_ones(
+        self, idp: IdP, enrolled: Browser
+    ) -> None:
+        assert enrolled.key is not None
+        old = enrolled.recovery
+        resp = await enrolled.password((await enrolled.authorize()).headers["location"])
+        await enrolled.to_client(await enrolled.submit_code(resp.headers["location"], old[0]))
+        fields = _hidden((await enrolled.http.get(f"{idp.issuer}/account")).text)
+        renew = f"{idp.issuer}/account/recovery-codes"
+        refused = await enrolled.http.post(renew, data={**fields, "proof": "123456"})
+        assert refused.status_code == 401
+        forged = await enrolled.http.post(renew, data={"csrf_token": "x", "proof": PASSWORD})
+        assert forged.status_code == 403
+        page = await enrolled.http.post(renew, data={**fields, "proof": PASSWORD})
+        assert page.status_code == 200
+        new = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page.text)
+        assert len(new) == 10 and not set(new) & set(old)
+        enrolled.http.cookies.clear()
+        resp = await enrolled.password((await enrolled.authorize()).headers["location"])
+        assert (await enrolled.submit_code(resp.headers["location"], old[1])).status_code == 401
+        done = await enrolled.submit_code(resp.headers["location"], new[0])
+        assert done.status_code == 303
+
+    async def test_it_stays_on_while_the_policy_requires_it(
+        self, idp: IdP, olivia: str, enrolled: Browser
+    ) -> None:
+        assert enrolled.key is not None
+        resp = await enrolled.password((await enrolled.authorize()).headers["location"])
+        await enrolled.to_client(
+            await enrolled.submit_code(resp.headers["location"], enrolled.recovery[0])
+        )
+        fields = _hidden((await enrolled.http.get(f"{idp.issuer}/account")).text)
+        path = "/partners/contoso/second-factor"
+        assert (await admin(idp, olivia, "PUT", path, {"second_factor": "required"})).is_success
+        try:
+            off = await enrolled.http.post(
+                f"{idp.issuer}/account/totp/disable", data={**fields, "proof": PASSWORD}
+            )
+        finally:
+            await admin(idp, olivia, "PUT", path, {"second_factor": None})
+        assert off.status_code == 409 and "Authenticator app: on" in off.text
+
+
 class TestPolicy:
     async def test_required_sends_a_person_without_a_factor_to_enrol(
         self, idp: IdP, olivia: str, person: Browser, partner: str
