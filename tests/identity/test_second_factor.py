@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from html import unescape
@@ -27,31 +26,12 @@ from identity.domain.tokens import ACR_MFA, ACR_PWD
 from identity.store import models
 from mesh.db import Database
 from tests.identity.conftest import PORTAL_REDIRECT, IdP
+from tests.identity.factor_support import action as _action
+from tests.identity.factor_support import code, recovery_codes
+from tests.identity.factor_support import hidden as _hidden
+from tests.identity.factor_support import totp_key as _key
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-def _hidden(html: str) -> dict[str, str]:
-    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
-    return {k: unescape(v) for k, v in found}
-
-
-def _action(html: str) -> str:
-    match = re.search(r'<form method="post" action="([^"]+)"', html)
-    assert match, html[-500:]
-    return unescape(match.group(1))
-
-
-def _key(html: str) -> bytes:
-    match = re.search(r'id="totp-key">([A-Z2-7 ]+)<', html)
-    assert match, html[-800:]
-    b32 = match.group(1).replace(" ", "")
-    return base64.b32decode(b32 + "=" * (-len(b32) % 8))
-
-
-def code(key: bytes, steps_ahead: int = 0) -> str:
-    """The app's code ``steps_ahead`` 30-second steps from now."""
-    return totp.hotp(key, totp.step_at(time.time()) + steps_ahead)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +90,7 @@ class Browser:
         fields = {**_hidden(page.text), "code": code(self.key)}
         done = await self.http.post(self.url(_action(page.text)), data=fields)
         assert done.status_code == 200, done.text[-300:]
-        self.recovery = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done.text)
+        self.recovery = recovery_codes(done.text)
         return done
 
     async def to_client(self, resp: httpx.Response) -> dict[str, str]:
@@ -402,7 +382,7 @@ class TestRecoveryCodesAndPolicyOnTheAccountPage:
         assert forged.status_code == 403
         page = await enrolled.http.post(renew, data={**fields, "proof": PASSWORD})
         assert page.status_code == 200
-        new = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", page.text)
+        new = recovery_codes(page.text)
         assert len(new) == 10 and not set(new) & set(old)
         enrolled.http.cookies.clear()
         resp = await enrolled.password((await enrolled.authorize()).headers["location"])
