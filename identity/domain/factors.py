@@ -103,6 +103,15 @@ def satisfied(policy: str, amr: list[str] | None) -> bool:
     return True
 
 
+def password_allowed(tx: Tx, eco: str, person: Person | None) -> bool:
+    """Whether a password may sign in: the person's policy, or for a username nobody
+    has, the ecosystem's (so the answer does not tell which usernames exist there)."""
+    if person is not None:
+        return policy_of(tx, person) != PASSKEYS_ONLY
+    row = repo.get_ecosystem(tx.s, eco)
+    return row is None or row.second_factor != PASSKEYS_ONLY
+
+
 def _valid(field: str, policy: str | None) -> None:
     if policy not in POLICIES:
         raise invalid_field(field, f"second_factor must be one of {', '.join(POLICIES)}")
@@ -160,7 +169,7 @@ def requested_acr(data: dict[str, str]) -> str | None:
     if raw:
         try:
             claims = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # a depth bomb is no claims request
             raise BadClaims("claims is not JSON") from exc
         if not isinstance(claims, dict):
             raise BadClaims("claims is not a JSON object")

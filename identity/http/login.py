@@ -142,7 +142,7 @@ def _attempt(
 ) -> Attempt:
     name, upstreams = _login_context(rt, tx, eco)
     person = logic.find_person(tx, eco, username)
-    allowed = person is None or factors.policy_of(tx, person) != factors.PASSKEYS_ONLY
+    allowed = factors.password_allowed(tx, eco, person)
     return Attempt(name, upstreams, logic.locked(tx, keys), person, allowed)
 
 

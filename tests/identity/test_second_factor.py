@@ -30,6 +30,7 @@ from tests.identity.factor_support import action as _action
 from tests.identity.factor_support import code, recovery_codes
 from tests.identity.factor_support import hidden as _hidden
 from tests.identity.factor_support import totp_key as _key
+from tests.support.bombs import BOMBS
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -208,6 +209,30 @@ class TestRfc6238:
             assert totp.matching_step(key, junk, None, now) == -1
 
 
+class TestHostileInput:
+    async def test_a_claims_depth_bomb_is_invalid_request(self, idp: IdP, person: Browser) -> None:
+        resp = await person.authorize(claims=BOMBS["arrays"], prompt="none")
+        params = dict(parse_qsl(urlsplit(resp.headers["location"]).query))
+        assert params["error"] == "invalid_request" and params["iss"] == idp.issuer
+
+    @pytest.mark.parametrize(
+        "cookie", ["", "v1.", "v1.AAAA", "not-base64-%!*()", "v1." + "A" * 5000, "v2.x.y"]
+    )
+    async def test_a_forged_pending_cookie_is_no_sign_in(
+        self, idp: IdP, person: Browser, cookie: str
+    ) -> None:
+        person.http.cookies.set("pm_pending", cookie, path=f"/eco/{idp.eco}/")
+        for page in ("second-factor", "enrol"):
+            got = await person.http.get(f"{idp.issuer}/login/{page}")
+            assert got.status_code == 303 and got.headers["location"].endswith("/login")
+
+    @pytest.mark.parametrize("value", ["9" * 5000, "١٢٣٤٥٦", "12 34 56\x00", "ab-cd", "💥" * 40])
+    async def test_odd_codes_are_wrong_codes(self, idp: IdP, enrolled: Browser, value: str) -> None:
+        resp = await enrolled.password((await enrolled.authorize()).headers["location"])
+        wrong = await enrolled.submit_code(resp.headers["location"], value)
+        assert wrong.status_code == 401
+
+
 class TestRequestedAcr:
     @pytest.mark.parametrize(
         ("data", "expected"),
@@ -226,7 +251,7 @@ class TestRequestedAcr:
     def test_what_a_request_asks_for(self, data: dict[str, str], expected: str | None) -> None:
         assert factors.requested_acr(data) == expected
 
-    @pytest.mark.parametrize("raw", ["{", "[1]", '"mfa"', "null"])
+    @pytest.mark.parametrize("raw", ["{", "[1]", '"mfa"', "null", *BOMBS.values()])
     def test_a_claims_parameter_that_is_no_object_is_refused(self, raw: str) -> None:
         with pytest.raises(factors.BadClaims):
             factors.requested_acr({"claims": raw})
@@ -551,6 +576,21 @@ class TestPolicy:
             assert done.status_code == 303
         got = await admin(idp, olivia, "GET", "/second-factor")
         assert got.json()["partners"][partner] == "required"
+
+    async def test_ecosystem_wide_passkeys_only_answers_every_username_alike(
+        self, idp: IdP, olivia: str, person: Browser
+    ) -> None:
+        put = await admin(idp, olivia, "PUT", "/second-factor", {"second_factor": "passkeys_only"})
+        assert put.status_code == 200
+        try:
+            login = f"/eco/{idp.eco}/login"
+            known = await person.password(login)
+            person.username = f"nobody-{uuid.uuid4().hex[:6]}"
+            unknown = await person.password(login)
+        finally:
+            await admin(idp, olivia, "PUT", "/second-factor", {"second_factor": "optional"})
+        assert known.status_code == unknown.status_code == 403
+        assert "passkey" in known.text and "passkey" in unknown.text
 
     async def test_only_operators_set_the_policy(self, idp: IdP, partner: str) -> None:
         carlos = str((await idp.person_tokens("carlos"))["access_token"])  # a partner admin
