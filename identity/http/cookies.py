@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
+from identity.domain.pending import TTL_S as PENDING_TTL_S
 from identity.settings import IdentitySettings
 
 SESSION_COOKIE = "pm_session"
@@ -60,7 +61,8 @@ def pending(request: Request) -> str | None:
 
 
 def set_pending(response: Response, settings: IdentitySettings, eco: str, value: str) -> None:
-    """A password was right, a second factor is due: the half-done sign-in, for 5 minutes."""
+    """A password was right, a second factor is due: the half-done sign-in (as long as it
+    lasts)."""
     response.set_cookie(
         PENDING_COOKIE,
         value,
@@ -68,7 +70,7 @@ def set_pending(response: Response, settings: IdentitySettings, eco: str, value:
         samesite="lax",
         path=f"/eco/{eco}/",
         secure=settings.secure_cookies,
-        max_age=300,
+        max_age=PENDING_TTL_S,
     )
 
 

@@ -112,6 +112,7 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     sid = await rt.tx(lambda tx: sign_in(rt, tx, eco, person, keys[0], ip, form.return_to, amr))
     response = RedirectResponse(form.return_to, 303)
     cookies.set_session(response, rt.settings, eco, sid)
+    cookies.clear_pending(response, eco)  # an earlier half-done sign-in is over
     return response
 
 
