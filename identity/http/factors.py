@@ -11,6 +11,7 @@ tokens, checked before anything is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
@@ -163,8 +164,6 @@ def _code_context(eco: str, back: str) -> dict[str, object]:
 
 
 def _q(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="")
 
 
