@@ -64,13 +64,12 @@ def pending_key(tx: Tx, sealer: Sealer, person_id: str) -> bytes | None:
 def confirm(tx: Tx, sealer: Sealer, person: Person, code: str) -> list[str] | None:
     """Make the pending key the person's factor if ``code`` is its current code; returns
     the new recovery codes (to show once), or None for a wrong code."""
-    row = factor_repo.get_totp(tx.s, person.id, lock=True)
+    row = factor_repo.get_totp(tx.s, person.id)
     if row is None or row.confirmed_at is not None:
         return None
     step = totp.matching_step(sealer.open(row.secret_enc, _context(person.id)), code, None)
-    if step < 0:
+    if step < 0 or not factor_repo.confirm_totp(tx.s, person.id, step, datetime.now(UTC)):
         return None
-    row.confirmed_at, row.last_step = datetime.now(UTC), step
     codes = _recovery_codes(tx, sealer, person)
     tx.audit(
         person.eco,
@@ -108,22 +107,20 @@ def check(tx: Tx, sealer: Sealer, person: Person, code: str) -> str | None:
     """What ``code`` proves of ``person``: a code of their app for a later step than
     any accepted before (:data:`BY_APP`), or an unspent recovery code, now spent
     (:data:`BY_RECOVERY`); None otherwise."""
-    row = factor_repo.get_totp(tx.s, person.id, lock=True)
+    row = factor_repo.get_totp(tx.s, person.id)
     if row is None or row.confirmed_at is None:
         return None
     key = sealer.open(row.secret_enc, _context(person.id))
     step = totp.matching_step(key, code, row.last_step)
-    if step >= 0:
-        row.last_step = step
-        tx.s.flush()
-        return BY_APP
+    if step >= 0:  # and not taken by a request with the same code meanwhile
+        return BY_APP if factor_repo.claim_step(tx.s, person.id, step) else None
     if not totp.looks_like_recovery_code(code):
         return None
-    spare = factor_repo.recovery_code(tx.s, _recovery_hash(sealer, person.id, code))
-    if spare is None or spare.person_id != person.id or spare.used_at is not None:
+    spent = factor_repo.spend_recovery_code(
+        tx.s, _recovery_hash(sealer, person.id, code), person.id, datetime.now(UTC)
+    )
+    if not spent:
         return None
-    spare.used_at = datetime.now(UTC)
-    tx.s.flush()
     left = factor_repo.unused_recovery_codes(tx.s, person.id)
     tx.audit(
         person.eco,

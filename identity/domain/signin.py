@@ -9,7 +9,7 @@ from identity.domain.crypto import digest, new_secret, same
 from identity.domain.tokens import Subject
 from identity.settings import IdentitySettings
 from identity.store import repository as repo
-from identity.store.models import Consent, LoginSession, LoginThrottle, Person
+from identity.store.models import Consent, LoginSession, Person
 from identity.store.transaction import Tx
 
 
@@ -35,25 +35,17 @@ def locked(tx: Tx, keys: tuple[str, ...]) -> bool:
 
 
 def record_failure(tx: Tx, settings: IdentitySettings, account: str, address: str) -> None:
+    """One more failure for the account and the address; either locks at its limit."""
     now = _now()
     limits = {
         account: settings.login_max_failures_account,
         address: settings.login_max_failures_address,
     }
+    window_began = now - timedelta(seconds=settings.login_window_s)
     for key, limit in limits.items():
-        row = repo.get_throttle(tx.s, key)
-        if (
-            row is None
-            or _aware(row.window_start) + timedelta(seconds=settings.login_window_s) < now
-        ):
-            if row is not None:
-                repo.remove(tx.s, row)
-            row = LoginThrottle(key=key, failures=0, window_start=now)
-            repo.add(tx.s, row)
-        row.failures += 1
-        if row.failures >= limit:
-            row.locked_until = now + timedelta(seconds=settings.login_lockout_s)
-    tx.s.flush()
+        if repo.count_failure(tx.s, key, now, window_began) >= limit:
+            repo.lock_throttle(tx.s, key, now + timedelta(seconds=settings.login_lockout_s))
+    tx.s.expire_all()  # rows read before are stale now
 
 
 def find_person(tx: Tx, eco: str, username: str) -> Person | None:

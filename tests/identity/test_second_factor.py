@@ -5,7 +5,9 @@ provider's JWKS), step-up for ``acr_values`` and ``claims``, ``max_age``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import re
 import uuid
@@ -327,6 +329,24 @@ class TestSignInWithApp:
         resp = await enrolled.password((await enrolled.authorize()).headers["location"])
         reused = await enrolled.submit_code(resp.headers["location"], code(enrolled.key, 1))
         assert reused.status_code == 401
+
+    async def test_one_code_sent_at_once_from_many_browsers_signs_in_once(
+        self, idp: IdP, enrolled: Browser
+    ) -> None:
+        assert enrolled.key is not None
+        pages: list[tuple[httpx.AsyncClient, str, dict[str, str]]] = []
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(4):
+                http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+                other = Browser(idp, http, enrolled.username)
+                resp = await other.password((await other.authorize()).headers["location"])
+                page = await http.get(other.url(resp.headers["location"]))
+                pages.append((http, other.url(_action(page.text)), _hidden(page.text)))
+            value = code(enrolled.key, 1)
+            answers = await asyncio.gather(
+                *(http.post(url, data={**fields, "code": value}) for http, url, fields in pages)
+            )
+        assert sorted(a.status_code for a in answers) == [303, 401, 401, 401]
 
     async def test_a_recovery_code_works_once(self, idp: IdP, enrolled: Browser) -> None:
         assert len(enrolled.recovery) == 10 and len(set(enrolled.recovery)) == 10
