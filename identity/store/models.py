@@ -2,7 +2,8 @@
 
 Secrets never sit here in the clear: passwords are argon2id hashes, client
 secrets, refresh tokens, codes and sessions are SHA-256 hashes of high-entropy
-random values, and private signing keys are encrypted (AES-GCM) at rest.
+random values, private signing keys and authenticator-app keys are encrypted (AES-GCM)
+at rest, and recovery codes are keyed hashes.
 """
 
 from __future__ import annotations
