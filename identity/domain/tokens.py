@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from contracts.claims import ACCESS_TOKEN_TYP, ALL_SCOPES, Claims, Role, Scope
 from identity.domain.keys import Signer
 
+# authentication context classes (identity.domain.factors names what reaches which)
+ACR_PWD = "urn:partnermesh:acr:pwd"
+ACR_MFA = "urn:partnermesh:acr:mfa"
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 KNOWN_SCOPES = ALL_SCOPES | OIDC_SCOPES
 
@@ -215,6 +218,10 @@ def mint_id_token(
         "auth_time": subject.auth_time or now,
         "sid": subject.extra.get("sid"),
     }
+    amr = subject.extra.get("amr")
+    if amr:  # RFC 8176 methods of the sign-in, and the class they reach (OIDC Core §2)
+        payload["amr"] = list(amr)
+        payload["acr"] = ACR_MFA if "mfa" in amr else ACR_PWD
     payload.update(user_info(subject, scope, eco))
     if nonce:
         payload["nonce"] = nonce
