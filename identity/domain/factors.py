@@ -3,25 +3,29 @@ and the second-factor policy of an ecosystem and its partners.
 
 Factors plug in here: each kind registers a source (:func:`register`) that says whether
 a person has one and the ``amr`` values a sign-in with it adds. The authenticator app
-(TOTP) registers itself below; a passkey (WebAuthn) registers ``passkey`` with
-``hwk``/``user`` the same way, and a passkey sign-in records ``hwk`` in its session.
+(``totp``: ``otp``) and passkeys (``passkey``: ``hwk``, and ``user`` when the
+authenticator verified the user) register below. A sign-in is multi-factor when its
+``amr`` holds two factors (:func:`identity.domain.tokens.multi_factor`): a password and
+a code or passkey, or a passkey with user verification on its own.
 
 Policy, loosest to strictest: ``optional`` (a person may add a second factor and is
-then asked for it), ``required`` (a password sign-in needs a second factor; a person
-without one enrols before getting a session), ``passkeys_only`` (no password sign-in at
-all). A partner's policy may only be stricter than its ecosystem's; the policy that
-applies to a person is the stricter of the two.
+then asked for it), ``required`` (a sign-in must be multi-factor: a password needs a
+second factor, a person without one enrols before getting a session; a passkey with
+user verification is enough alone), ``passkeys_only`` (no password sign-in at all; a
+passkey sign-in satisfies it). A partner's policy may only be stricter than its
+ecosystem's; the policy that applies to a person is the stricter of the two.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from identity.domain.directory import ecosystem, invalid_field
-from identity.domain.tokens import ACR_MFA, ACR_PWD
+from identity.domain.tokens import ACR_MFA, ACR_PWD, multi_factor
 from identity.store import factor_repository as factor_repo
+from identity.store import passkey_repository as passkey_repo
 from identity.store import repository as repo
 from identity.store.models import Person
 from identity.store.transaction import Tx
@@ -61,14 +65,14 @@ def amr_with(kind: str | None) -> list[str]:
     """The amr of a password sign-in, completed by a factor of ``kind`` (or not)."""
     if kind is None:
         return [PWD]
-    return sorted({PWD, *_KINDS[kind].amr, MFA})
+    return combined([PWD], _KINDS[kind].amr)
 
 
-def acr_of(amr: list[str] | None) -> str | None:
-    """The authentication context class a sign-in with ``amr`` reached."""
-    if not amr:
-        return None
-    return ACR_MFA if MFA in amr else ACR_PWD
+def combined(before: Sequence[str] | None, proved: Sequence[str]) -> list[str]:
+    """The amr of a sign-in that had ``before`` and has now proved ``proved`` too, with
+    ``mfa`` once it holds two factors."""
+    methods = set(before or ()) | set(proved)
+    return sorted(methods | {MFA} if multi_factor(methods) else methods)
 
 
 def _has_totp(tx: Tx, person: Person) -> bool:
@@ -76,8 +80,13 @@ def _has_totp(tx: Tx, person: Person) -> bool:
     return row is not None and row.confirmed_at is not None
 
 
-TOTP = "totp"
+def _has_passkey(tx: Tx, person: Person) -> bool:
+    return any(p.cloned_at is None for p in passkey_repo.passkeys_of(tx.s, person.eco, person.id))
+
+
+TOTP, PASSKEY = "totp", "passkey"
 register(FactorKind(TOTP, (OTP,), _has_totp))
+register(FactorKind(PASSKEY, (HWK,), _has_passkey))
 
 
 # --- policy ------------------------------------------------------------------------------
@@ -99,7 +108,7 @@ def satisfied(policy: str, amr: list[str] | None) -> bool:
     if policy == PASSKEYS_ONLY:
         return HWK in (amr or [])
     if policy == REQUIRED:
-        return MFA in (amr or [])
+        return multi_factor(amr)
     return True
 
 
@@ -185,4 +194,4 @@ def requested_acr(data: dict[str, str]) -> str | None:
 
 def meets(amr: list[str] | None, acr: str | None) -> bool:
     """Whether a sign-in with ``amr`` reached ``acr`` (None: anything does)."""
-    return acr is None or acr == ACR_PWD or MFA in (amr or [])
+    return acr is None or acr == ACR_PWD or multi_factor(amr)

@@ -1,4 +1,5 @@
-"""A sign-in half done: the password was right, a second factor (or its enrolment) is
+"""A sign-in half done: the password (or a passkey without user verification, where
+the policy requires more) was right, a second factor (or its enrolment) is
 still due. It is no session: it is kept in its own cookie, sealed (AES-256-GCM, a
 context of its own, so no other sealed value passes for it), lives five minutes, and
 only the second-factor and enrolment pages read it."""
@@ -26,8 +27,9 @@ class Pending:
     amr: tuple[str, ...] = ("pwd",)
 
 
-def start(eco: str, person_id: str, return_to: str) -> Pending:
-    return Pending(eco, person_id, return_to, int(time.time()) + TTL_S)
+def start(eco: str, person_id: str, return_to: str, amr: tuple[str, ...] = ("pwd",)) -> Pending:
+    """A sign-in whose first step (``amr``: a password, or a passkey) was right."""
+    return Pending(eco, person_id, return_to, int(time.time()) + TTL_S, amr)
 
 
 def seal(sealer: Sealer, pending: Pending) -> str:

@@ -21,10 +21,10 @@ def after_password(tx: Tx, eco: str, person: Person, ip: str) -> str:
     step = DONE
     if policy == factors.PASSKEYS_ONLY:
         step = REFUSED
-    elif factors.TOTP in have:
+    elif have:  # an app's code or a passkey
         step = CODE
     elif policy == factors.REQUIRED:
-        step = ENROL if not have else REFUSED  # a passkey holder signs in with it
+        step = ENROL
     if step == REFUSED:
         tx.audit(
             eco,
@@ -47,4 +47,10 @@ def session_step(tx: Tx, person: Person, amr: list[str] | None, acr: str | None)
             return REFUSED
     elif factors.meets(amr, acr):
         return DONE
-    return CODE if factors.TOTP in factors.factors_of(tx, person) else ENROL
+    return CODE if factors.factors_of(tx, person) else ENROL
+
+
+def after_passkey(tx: Tx, person: Person, amr: list[str]) -> str:
+    """The next step of a passkey sign-in (of ``amr``): :data:`DONE` when it meets the
+    person's policy; else (``required``, no user verification) the second step."""
+    return DONE if factors.satisfied(factors.policy_of(tx, person), amr) else CODE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import httpx
@@ -48,11 +49,38 @@ async def browser(idp: IdP) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def password_sign_in(http: httpx.AsyncClient, username: str, eco: str = "acme") -> None:
+async def password_sign_in(
+    http: httpx.AsyncClient, username: str, eco: str = "acme", auth: SoftAuthenticator | None = None
+) -> httpx.Response:
+    """Sign in with the password; a person with a passkey then proves it (``auth``) as
+    the second step. The answer that set the session."""
     page = await http.get(f"/eco/{eco}/login")
     form = {"csrf_token": _csrf(page.text), "username": username, "password": PASSWORD}
     resp = await http.post(f"/eco/{eco}/login", data=form)
     assert resp.status_code == 303, resp.text
+    if resp.headers["location"].startswith(f"/eco/{eco}/login/second-factor"):
+        assert auth is not None, "this person has a second factor"
+        resp = await passkey_second_step(http, auth, resp.headers["location"])
+        assert resp.status_code == 303, resp.text
+    return resp
+
+
+async def passkey_second_step(
+    http: httpx.AsyncClient, auth: SoftAuthenticator, page_location: str, **tamper: Any
+) -> httpx.Response:
+    """On the second-factor page, "Use a passkey": its options, the ceremony, the post."""
+    page = await http.get(page_location)
+    assert page.status_code == 200, page.text
+    form = first_group(
+        r'<form method="post" action="([^"]+)" id="passkey-second-factor"', page.text
+    )
+    options_url = first_group(r'id="passkey-second-factor"\s+data-options="([^"]+)"', page.text)
+    csrf = _csrf(page.text)
+    options = await http.post(unescape(options_url), headers={"X-CSRF-Token": csrf})
+    assert options.status_code == 200, options.text
+    credential = auth.get(options.json(), **tamper)
+    data = {"csrf_token": csrf, "credential": json.dumps(credential)}
+    return await http.post(unescape(form), data=data)
 
 
 async def registration_options(http: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
@@ -369,7 +397,7 @@ class TestSignIn:
         refused(await submit(browser, csrf, forged), 401, "signature")
         # a registration challenge is not a sign-in challenge
         async with httpx.AsyncClient(base_url=idp.url) as http:
-            await password_sign_in(http, "chloe")
+            await password_sign_in(http, "chloe", auth=chloes_passkey)
             _, reg = await registration_options(http)
         csrf = _csrf((await browser.get("/eco/acme/login")).text)
         reg["rpId"] = "127.0.0.1"
