@@ -4,7 +4,8 @@ ecosystem's operators, the second-factor policy form.
 
 Adding a passkey: ``static/passkeys.js`` asks for the creation options
 (:mod:`identity.http.passkeys`), runs ``navigator.credentials.create()`` and posts the
-answer with the name the person typed; renaming and removing are plain forms.
+answer with the name the person typed; renaming and removing are plain forms (under
+``passkeys_only`` the last usable passkey is not removed: it is the only way in).
 
 Turning the app off needs a current code of it or the password (wrong ones count
 against the account like a failed sign-in), and is refused while the policy that
@@ -223,6 +224,9 @@ async def _change(
         person = _person(rt, tx, eco, request)
         if person is None:
             return None
+        if not rename and _last_way_in(tx, person, passkey_id):
+            error = "Your organisation allows passkey sign-in only: add another passkey first."
+            return {**_context(tx, eco, person), "error": error, "status": 409}
         if rename:
             done = passkeys.rename(tx, person, passkey_id, name)
         else:
@@ -235,8 +239,17 @@ async def _change(
     if outcome is None:
         return RedirectResponse(f"/eco/{eco}/login", 303)
     if isinstance(outcome, dict):
-        return render(request, rt, "account.html", outcome, 404)
+        return render(request, rt, "account.html", outcome, int(outcome.get("status", 404)))
     return _back(eco)
+
+
+def _last_way_in(tx: Tx, person: Person, passkey_id: str) -> bool:
+    """Whether removing ``passkey_id`` would leave a ``passkeys_only`` person no usable
+    passkey to sign in with."""
+    if factors.policy_of(tx, person) != factors.PASSKEYS_ONLY:
+        return False
+    usable = [p.id for p in passkeys.list_passkeys(tx, person) if p.cloned_at is None]
+    return usable == [passkey_id]
 
 
 @router.post("/eco/{eco}/passkeys/{passkey_id}/rename")

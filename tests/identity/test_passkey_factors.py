@@ -7,6 +7,7 @@ offering a passkey beside the app's code."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -168,6 +169,15 @@ class TestPasskeySignInUnderPolicy:
         tokens = await redeem(idp, await person.to_client(resp))
         token = await verified_id_token(idp, tokens, ACR_MFA)
         assert token["amr"] == ["hwk", "user"]  # user verified: two factors (RFC 8176)
+        # the only way in stays: the last passkey is not removed under passkeys_only
+        account = await person.http.get(f"/eco/{idp.eco}/account")
+        removal = re.search(r'action="(/eco/[^"]+/passkeys/[^"]+/remove)"', account.text)
+        assert removal is not None
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', account.text)
+        assert csrf is not None
+        kept = await person.http.post(removal.group(1), data={"csrf_token": csrf.group(1)})
+        assert kept.status_code == 409 and "add another passkey first" in kept.text
+        assert "Laptop" in (await person.http.get(f"/eco/{idp.eco}/account")).text
 
     async def test_without_user_verification_one_factor(
         self, idp: IdP, olivia: str, partner: str, person: Browser
