@@ -518,7 +518,7 @@ class TestSecondFactor:
             b64url(k) for k in chloes_passkey.credentials
         ]
         amr = await idp.rt.tx(answer, "chloe", chloes_passkey.get(options))
-        assert amr == ["pwd", "hwk", "user", "mfa"]
+        assert amr == ["hwk", "mfa", "pwd", "user"]
 
         def start(tx: Tx) -> str:
             sid, _ = signin.start_session(tx, idp.settings, person(tx, "chloe"), amr=amr)
@@ -526,7 +526,7 @@ class TestSecondFactor:
 
         sid = await idp.rt.tx(start)
         [row] = await rows(idp, models.LoginSession, models.LoginSession.sid_hash == digest(sid))
-        assert row.amr == ["pwd", "hwk", "user", "mfa"]
+        assert row.amr == ["hwk", "mfa", "pwd", "user"]
 
         # Chloe's passkey cannot be Noah's second factor, with his challenge or hers
         options = await idp.rt.tx(ask, "noah")
