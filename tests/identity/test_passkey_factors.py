@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -153,6 +154,25 @@ class TestPasskeyAfterPassword:
             headers={"X-CSRF-Token": "forged"},
         )
         assert forged.status_code == 403
+
+    async def test_a_locked_account_proves_nothing_with_a_passkey(
+        self, idp: IdP, person: Browser
+    ) -> None:
+        auth = SoftAuthenticator(idp.url)
+        await with_passkey(person, auth)
+        resp = await person.password((await person.authorize()).headers["location"])
+        key = f"acct:{idp.eco}:{person.username}"
+
+        def lock(tx: Tx) -> None:
+            now = datetime.now(UTC)
+            until = now + timedelta(minutes=5)
+            tx.s.add(
+                models.LoginThrottle(key=key, failures=99, window_start=now, locked_until=until)
+            )
+
+        await idp.rt.tx(lock)
+        locked = await passkey_second_step(person.http, auth, resp.headers["location"])
+        assert locked.status_code == 429 and "pm_session" not in locked.cookies
 
 
 class TestPasskeySignInUnderPolicy:
