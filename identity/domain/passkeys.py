@@ -42,6 +42,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from identity.domain import factors
 from identity.domain.crypto import digest
 from identity.store import passkey_repository as keys
 from identity.store import repository as repo
@@ -86,12 +87,10 @@ class PasskeyUse:
     passkey: Passkey
     user_verified: bool
 
-    def amr(self, with_password: bool = False) -> list[str]:
-        """The RFC 8176 methods this sign-in used: ``hwk`` (a key held in hardware),
-        ``user`` when the authenticator verified the user, and with a password before it
-        ``pwd`` and ``mfa``."""
-        methods = ["hwk", "user"] if self.user_verified else ["hwk"]
-        return ["pwd", *methods, "mfa"] if with_password else methods
+    def amr(self) -> list[str]:
+        """The RFC 8176 methods this passkey proved: ``hwk`` (a key held in hardware), and
+        ``user`` when the authenticator verified the user (its PIN or biometric)."""
+        return ["hwk", "user"] if self.user_verified else ["hwk"]
 
 
 def _now() -> datetime:
@@ -340,10 +339,11 @@ def _owned(
 
 
 def second_factor(tx: Tx, rp: RelyingParty, person: Person, response: str) -> list[str] | Refusal:
-    """A passkey after a password: the ``amr`` of the session to start (``pwd hwk
-    [user] mfa``), or why not. Ask with :func:`authentication_options` for ``person``."""
+    """A passkey after a password: the ``amr`` of the session to start (``hwk mfa pwd
+    [user]``, :func:`factors.combined`), or why not. Ask with
+    :func:`authentication_options` for ``person``."""
     use = authenticate(tx, rp, person.eco, response, person)
-    return use if isinstance(use, Refusal) else use.amr(with_password=True)
+    return use if isinstance(use, Refusal) else factors.combined([factors.PWD], use.amr())
 
 
 # --- management ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from identity.domain.crypto import digest, new_secret, same
 from identity.domain.tokens import Subject
 from identity.settings import IdentitySettings
 from identity.store import repository as repo
-from identity.store.models import Consent, LoginSession, LoginThrottle, Person
+from identity.store.models import Consent, LoginSession, Person
 from identity.store.transaction import Tx
 
 
@@ -36,6 +36,7 @@ def locked(tx: Tx, keys: tuple[str, ...]) -> bool:
 
 
 def record_failure(tx: Tx, settings: IdentitySettings, account: str, address: str) -> None:
+    """One more failure for the account and the address; either locks at its limit."""
     _count_failure(
         tx,
         settings,
@@ -53,20 +54,11 @@ def record_address_failure(tx: Tx, settings: IdentitySettings, address: str) -> 
 
 def _count_failure(tx: Tx, settings: IdentitySettings, limits: dict[str, int]) -> None:
     now = _now()
+    window_began = now - timedelta(seconds=settings.login_window_s)
     for key, limit in limits.items():
-        row = repo.get_throttle(tx.s, key)
-        if (
-            row is None
-            or _aware(row.window_start) + timedelta(seconds=settings.login_window_s) < now
-        ):
-            if row is not None:
-                repo.remove(tx.s, row)
-            row = LoginThrottle(key=key, failures=0, window_start=now)
-            repo.add(tx.s, row)
-        row.failures += 1
-        if row.failures >= limit:
-            row.locked_until = now + timedelta(seconds=settings.login_lockout_s)
-    tx.s.flush()
+        if repo.count_failure(tx.s, key, now, window_began) >= limit:
+            repo.lock_throttle(tx.s, key, now + timedelta(seconds=settings.login_lockout_s))
+    tx.s.expire_all()  # rows read before are stale now
 
 
 def find_person(tx: Tx, eco: str, username: str) -> Person | None:
@@ -93,7 +85,7 @@ def start_session(
 ) -> tuple[str, int]:
     """A new session; made for the authorization request whose ticket ``return_to``
     carries, that request may count it (once) as the fresh login it asked for. ``amr``:
-    how the person proved who they are (RFC 8176 values), kept with the session."""
+    how the person proved who they are (RFC 8176), None when not known (brokered)."""
     ticket = ticket_of(return_to)
     sid = new_secret()
     now = _now()
@@ -113,6 +105,19 @@ def start_session(
     return sid, auth_time
 
 
+def step_up(tx: Tx, sid: str, amr: list[str], return_to: str | None) -> None:
+    """The session's person proved a further factor just now: the session records it
+    (``amr``, ``auth_time``), and counts as fresh for the request ``return_to`` names."""
+    row = repo.get_session(tx.s, digest(sid))
+    if row is None:
+        return
+    ticket = ticket_of(return_to)
+    row.amr = sorted(set(row.amr or []) | set(amr))
+    row.auth_time = int(_now().timestamp())
+    row.fresh_for = digest(ticket) if ticket else row.fresh_for
+    tx.s.flush()
+
+
 def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
     if not sid:
         return None
@@ -130,7 +135,7 @@ def session_subject(tx: Tx, eco: str, sid: str | None) -> Subject | None:
         email=person.email,
         username=person.username,
         auth_time=row.auth_time,
-        extra={"sid": public_sid(row.sid_hash), "sid_hash": row.sid_hash},
+        extra={"sid": public_sid(row.sid_hash), "sid_hash": row.sid_hash, "amr": row.amr},
     )
 
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -18,6 +19,31 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from contracts.claims import ACCESS_TOKEN_TYP, ALL_SCOPES, Claims, Role, Scope
 from identity.domain.keys import Signer
+
+# authentication context classes: ``…:pwd`` one factor, ``…:mfa`` more than one
+# (identity.domain.factors names what reaches which)
+ACR_PWD = "urn:partnermesh:acr:pwd"
+ACR_MFA = "urn:partnermesh:acr:mfa"
+# RFC 8176 methods that are each a factor of their own: a password (known), an app's
+# one-time code or a hardware-held key (possessed), and the user verification an
+# authenticator did itself (its PIN or biometric: known or inherent)
+FACTOR_METHODS = frozenset({"pwd", "otp", "hwk", "user"})
+
+
+def multi_factor(amr: Iterable[str] | None) -> bool:
+    """Whether a sign-in with ``amr`` used more than one factor: ``mfa`` said so, or two
+    methods of :data:`FACTOR_METHODS` (a passkey with user verification, ``hwk user``,
+    is two: the key held and the PIN or biometric that unlocked it, RFC 8176 §2)."""
+    methods = set(amr or ())
+    return "mfa" in methods or len(methods & FACTOR_METHODS) >= 2
+
+
+def acr_of(amr: Sequence[str] | None) -> str | None:
+    """The authentication context class a sign-in with ``amr`` reached (None: unknown)."""
+    if not amr:
+        return None
+    return ACR_MFA if multi_factor(amr) else ACR_PWD
+
 
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 KNOWN_SCOPES = ALL_SCOPES | OIDC_SCOPES
@@ -215,6 +241,10 @@ def mint_id_token(
         "auth_time": subject.auth_time or now,
         "sid": subject.extra.get("sid"),
     }
+    amr = subject.extra.get("amr")
+    if amr:  # RFC 8176 methods of the sign-in, and the class they reach (OIDC Core §2)
+        payload["amr"] = list(amr)
+        payload["acr"] = acr_of(amr)
     payload.update(user_info(subject, scope, eco))
     if nonce:
         payload["nonce"] = nonce

@@ -18,19 +18,24 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    InteractionRequiredError,
+    LoginRequiredError,
+)
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from identity.domain import par
+from identity.domain import factors, par, second_factor
 from identity.domain import signin as logic
 from identity.domain.crypto import new_secret
-from identity.domain.tokens import grant_scope
+from identity.domain.tokens import Subject, grant_scope
 from identity.http import cookies
 from identity.http.oidc import oauth_request
 from identity.http.pages import SECURITY_HEADERS, csrf_ok, form_expired, render
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.oauth.adapter import StarletteRequest, current
+from identity.store import repository as repo
 from identity.store.transaction import Tx
 
 router = APIRouter()
@@ -41,7 +46,7 @@ BESIDE_PUSHED = frozenset({"client_id", "request_uri", logic.TICKET})
 
 @dataclass
 class Outcome:
-    kind: str  # respond | login | consent | error
+    kind: str  # respond | login | second-factor | enrol | consent | error
     location: str = ""  # respond: the client's redirect URI
     params: list[tuple[str, str]] = field(default_factory=list)  # respond: the response
     mode: str = "query"  # respond: query | form_post
@@ -103,6 +108,21 @@ def _needs_fresh_login(data: dict[str, str], auth_time: int | None) -> bool:
     return int(max_age) == 0 or int(time.time()) - (auth_time or 0) > int(max_age)
 
 
+def _strong_enough(tx: Tx, user: Subject | None, data: dict[str, str]) -> str | OAuth2Error:
+    """Whether the session serves this request (:func:`second_factor.session_step`): the
+    acr it asks for (``acr_values``, or ``claims``), and the person's policy."""
+    try:
+        acr = factors.requested_acr(data)
+    except factors.BadClaims as exc:
+        return InvalidRequestError(str(exc))
+    if user is None:
+        return second_factor.DONE
+    person = repo.get_person(tx.s, user.sub)
+    if person is None:
+        return second_factor.DONE
+    return second_factor.session_step(tx, person, user.extra.get("amr"), acr)
+
+
 def decide(
     rt: IdentityRuntime,
     tx: Tx,
@@ -120,7 +140,8 @@ def decide(
     oreq, pushed = found
     outcome = _decide(rt, tx, eco, oreq, sid, decision, ticket, pushed is not None)
     if pushed is not None:
-        (par.hold if outcome.kind in ("login", "consent") else par.spend)(tx, pushed)
+        waits = outcome.kind in ("login", "consent", second_factor.CODE, second_factor.ENROL)
+        (par.hold if waits else par.spend)(tx, pushed)
     return outcome
 
 
@@ -154,11 +175,22 @@ def _decide(
         fresh = logic.fresh_login(tx, sid, ticket)
         if fresh is None:
             user = None
+    step = _strong_enough(tx, user, data)
+    if isinstance(step, OAuth2Error):
+        step.redirect_uri, step.state = grant.redirect_uri, state
+        return _error(rt, eco, oreq, step)
+    if step == second_factor.REFUSED:
+        user = None  # sign in again, another way (passkeys_only)
     if user is None:
         if "none" in prompt:
             login = LoginRequiredError(redirect_uri=grant.redirect_uri, state=state)
             return _error(rt, eco, oreq, login)
         return Outcome("login")
+    if step != second_factor.DONE:  # step-up: the session must prove a second factor
+        if "none" in prompt:
+            needed = InteractionRequiredError(redirect_uri=grant.redirect_uri, state=state)
+            return _error(rt, eco, oreq, needed)
+        return Outcome(step)
     scope = grant_scope(oreq.payload.scope, client.row.scopes, user.roles)
     if decision == "allow":
         logic.give_consent(tx, eco, user.sub, client.client_id, scope)
@@ -207,12 +239,14 @@ def _form_post(request: Request, rt: IdentityRuntime, outcome: Outcome) -> Respo
     return response
 
 
-def _login_redirect(request: Request, eco: str) -> Response:
-    """To the sign-in page, and back to this request with a new ticket."""
+def _login_redirect(request: Request, eco: str, page: str = "login") -> Response:
+    """To the sign-in page (or its second step, ``login/{page}``), and back to this
+    request with a new ticket."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k != logic.TICKET]
     query.append((logic.TICKET, new_secret(16)))
     back = f"/eco/{eco}/authorize?{urlencode(query)}"
-    return RedirectResponse(f"/eco/{eco}/login?{urlencode({'return_to': back})}", 302)
+    path = "login" if page == "login" else f"login/{page}"
+    return RedirectResponse(f"/eco/{eco}/{path}?{urlencode({'return_to': back})}", 302)
 
 
 async def _authorize(
@@ -228,6 +262,8 @@ async def _authorize(
         return RedirectResponse(location, 302, headers={"Cache-Control": "no-store"})
     if outcome.kind == "login":
         return _login_redirect(request, eco)
+    if outcome.kind in (second_factor.CODE, second_factor.ENROL):
+        return _login_redirect(request, eco, outcome.kind)
     if outcome.kind == "consent":
         action = f"/eco/{eco}/authorize?{request.url.query}"
         return render(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
+from identity.domain.pending import TTL_S as PENDING_TTL_S
 from identity.settings import IdentitySettings
 
 SESSION_COOKIE = "pm_session"
@@ -49,3 +50,29 @@ def set_csrf(response: Response, settings: IdentitySettings, value: str) -> None
         secure=settings.secure_cookies,
         path="/",
     )
+
+
+PENDING_COOKIE = "pm_pending"
+
+
+def pending(request: Request) -> str | None:
+    """The sealed half-done sign-in the browser sent, if any (:mod:`identity.domain.pending`)."""
+    return request.cookies.get(PENDING_COOKIE)
+
+
+def set_pending(response: Response, settings: IdentitySettings, eco: str, value: str) -> None:
+    """A password was right, a second factor is due: the half-done sign-in (as long as it
+    lasts)."""
+    response.set_cookie(
+        PENDING_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        path=f"/eco/{eco}/",
+        secure=settings.secure_cookies,
+        max_age=PENDING_TTL_S,
+    )
+
+
+def clear_pending(response: Response, eco: str) -> None:
+    response.delete_cookie(PENDING_COOKIE, path=f"/eco/{eco}/")

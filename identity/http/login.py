@@ -16,6 +16,7 @@ from functools import partial
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from identity.domain import factors, pending, second_factor
 from identity.domain import signin as logic
 from identity.http import cookies
 from identity.http.pages import csrf_ok, render, safe_return
@@ -45,6 +46,7 @@ class Attempt:
     upstreams: list[dict[str, str]]
     locked: bool
     person: Person | None
+    password_allowed: bool = True  # False under passkeys_only
 
 
 async def read_form(request: Request, eco: str) -> LoginForm:
@@ -94,10 +96,23 @@ async def login_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
     person = await _verified(rt, seen.person, form.password)
     if person is None:
         await rt.tx(lambda tx: _record_failure(rt, tx, eco, form.username, keys, ip))
+        # under passkeys_only, the same refusal whether the password was right or not
+        if not seen.password_allowed:
+            return again(second_factor.PASSKEYS_ONLY_MESSAGE, 403)
         return again("Wrong username or password.", 401)
-    sid = await rt.tx(lambda tx: _sign_in(rt, tx, eco, person, keys[0], ip, form.return_to))
+    step = await rt.tx(lambda tx: second_factor.after_password(tx, eco, person, ip))
+    if step == second_factor.REFUSED:
+        return again(second_factor.PASSKEYS_ONLY_MESSAGE, 403)
+    if step != second_factor.DONE:  # a second factor (or its enrolment) is due
+        response = RedirectResponse(f"/eco/{eco}/login/{step}", 303)
+        sealed = pending.seal(rt.sealer, pending.start(eco, person.id, form.return_to))
+        cookies.set_pending(response, rt.settings, eco, sealed)
+        return response
+    amr = factors.amr_with(None)
+    sid = await rt.tx(lambda tx: sign_in(rt, tx, eco, person, keys[0], ip, form.return_to, amr))
     response = RedirectResponse(form.return_to, 303)
     cookies.set_session(response, rt.settings, eco, sid)
+    cookies.clear_pending(response, eco)  # an earlier half-done sign-in is over
     return response
 
 
@@ -127,7 +142,9 @@ def _attempt(
     rt: IdentityRuntime, tx: Tx, eco: str, username: str, keys: tuple[str, str]
 ) -> Attempt:
     name, upstreams = login_context(rt, tx, eco)
-    return Attempt(name, upstreams, logic.locked(tx, keys), logic.find_person(tx, eco, username))
+    person = logic.find_person(tx, eco, username)
+    allowed = factors.password_allowed(tx, eco, person)
+    return Attempt(name, upstreams, logic.locked(tx, keys), person, allowed)
 
 
 async def _verified(rt: IdentityRuntime, person: Person | None, password: str) -> Person | None:
@@ -148,12 +165,26 @@ def _record_failure(
     _audit_failure(tx, eco, username, ip, "bad_credentials")
 
 
-def _sign_in(
-    rt: IdentityRuntime, tx: Tx, eco: str, person: Person, account: str, ip: str, return_to: str
+def sign_in(
+    rt: IdentityRuntime,
+    tx: Tx,
+    eco: str,
+    person: Person,
+    account: str,
+    ip: str,
+    return_to: str,
+    amr: list[str],
 ) -> str:
+    """The session of a complete sign-in (password, and a second factor where due)."""
     repo.clear_throttle(tx.s, account)  # the account's failures; the address keeps its own
-    sid, _ = logic.start_session(tx, rt.settings, person, return_to, amr=("pwd",))
+    sid, _ = logic.start_session(tx, rt.settings, person, return_to, amr)
     tx.audit(
-        eco, "login.succeeded", actor=person.id, target=person.id, partner=person.partner, ip=ip
+        eco,
+        "login.succeeded",
+        actor=person.id,
+        target=person.id,
+        partner=person.partner,
+        ip=ip,
+        amr=amr,
     )
     return sid

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from identity.domain import dpop
+from identity.domain.factors import ACR_VALUES
 from identity.domain.keys import ALGS
 from identity.domain.tokens import KNOWN_SCOPES, user_info
 from identity.http.runtime import IdentityRuntime, RuntimeDep, client_ip
@@ -100,8 +101,11 @@ def metadata(rt: IdentityRuntime, eco: Ecosystem) -> dict[str, Any]:
             "eco",
             "partner",
             "roles",
+            "amr",
+            "acr",
         ],
-        "claims_parameter_supported": False,
+        "acr_values_supported": list(ACR_VALUES),
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

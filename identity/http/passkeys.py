@@ -6,6 +6,8 @@ form's double submit, sent by script): each hands out one challenge, kept server
 The browser's answer comes back as an ordinary form post (``credential``, its JSON), so
 the outcome is a page or a redirect with the session cookie, as the password path's.
 A refused passkey is audited and counts against the address like a wrong password.
+A passkey sign-in must meet the person's second-factor policy: one without user
+verification under ``required`` goes on to the second step (:mod:`identity.http.factors`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from contracts.errors import ErrorCode
-from identity.domain import passkeys, signin
+from identity.domain import passkeys, pending, second_factor, signin
 from identity.domain.passkeys import PasskeyUse, Refusal, RelyingParty
 from identity.http import cookies
 from identity.http.login import login_context
@@ -46,18 +48,18 @@ def signed_in(rt: IdentityRuntime, tx: Tx, eco: str, request: Request) -> Person
     return repo.get_person(tx.s, subject.sub) if subject else None
 
 
-def _script_csrf(request: Request, rt: IdentityRuntime) -> None:
+def script_csrf(request: Request, rt: IdentityRuntime) -> None:
     if not csrf_ok(request, rt, request.headers.get(CSRF_HEADER)):
         raise MeshError(ErrorCode.FORBIDDEN, "the page expired; reload it and try again")
 
 
-def _options(body: str) -> Response:
+def options_response(body: str) -> Response:
     return Response(body, media_type="application/json", headers=_JSON_HEADERS)
 
 
 @router.post("/eco/{eco}/passkeys/registration-options")
 async def registration_options(request: Request, eco: str, rt: RuntimeDep) -> Response:
-    _script_csrf(request, rt)
+    script_csrf(request, rt)
 
     def work(tx: Tx) -> str:
         rp = relying_party(rt, tx, eco)
@@ -66,17 +68,17 @@ async def registration_options(request: Request, eco: str, rt: RuntimeDep) -> Re
             raise MeshError(ErrorCode.UNAUTHENTICATED, "sign in to add a passkey")
         return passkeys.registration_options(tx, rp, person)
 
-    return _options(await rt.tx(work))
+    return options_response(await rt.tx(work))
 
 
 @router.post("/eco/{eco}/passkeys/authentication-options")
 async def authentication_options(request: Request, eco: str, rt: RuntimeDep) -> Response:
-    _script_csrf(request, rt)
+    script_csrf(request, rt)
 
     def work(tx: Tx) -> str:
         return passkeys.authentication_options(tx, relying_party(rt, tx, eco), eco)
 
-    return _options(await rt.tx(work))
+    return options_response(await rt.tx(work))
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,15 @@ class Again:
     status: int
     eco_name: str
     upstreams: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Halfway:
+    """A passkey sign-in that proved less than the person's policy asks (``required``,
+    no user verification): the second step follows, as after a password."""
+
+    person_id: str
+    amr: tuple[str, ...]
 
 
 @router.post("/eco/{eco}/login/passkey")
@@ -108,7 +119,7 @@ async def passkey_sign_in(request: Request, eco: str, rt: RuntimeDep) -> Respons
         page = await rt.tx(again, "No passkey was sent; try again.", 400)
         return _login_page(request, rt, eco, return_to, page)
 
-    def work(tx: Tx) -> str | Again:
+    def work(tx: Tx) -> str | Again | Halfway:
         rp = relying_party(rt, tx, eco)
         if signin.locked(tx, (address,)):
             tx.audit(eco, "login.failed", outcome="failure", reason="locked", ip=ip)
@@ -119,13 +130,21 @@ async def passkey_sign_in(request: Request, eco: str, rt: RuntimeDep) -> Respons
             reason = f"passkey_{use.reason}"
             tx.audit(eco, "login.failed", outcome="failure", reason=reason, ip=ip)
             return again(tx, use.detail, 401)
+        if second_factor.after_passkey(tx, use.person, use.amr()) != second_factor.DONE:
+            return Halfway(use.person.id, tuple(use.amr()))
         return _sign_in(rt, tx, eco, use, ip, return_to)
 
     outcome = await rt.tx(work)
     if isinstance(outcome, Again):
         return _login_page(request, rt, eco, return_to, outcome)
+    if isinstance(outcome, Halfway):  # the policy asks for more than this passkey proved
+        response = RedirectResponse(f"/eco/{eco}/login/{second_factor.CODE}", 303)
+        half = pending.start(eco, outcome.person_id, return_to, outcome.amr)
+        cookies.set_pending(response, rt.settings, eco, pending.seal(rt.sealer, half))
+        return response
     response = RedirectResponse(return_to, 303)
     cookies.set_session(response, rt.settings, eco, outcome)
+    cookies.clear_pending(response, eco)  # an earlier half-done sign-in is over
     return response
 
 

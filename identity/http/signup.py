@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from identity.domain import directory
+from identity.domain import directory, factors
 from identity.domain import signin as logic
 from identity.domain.crypto import digest
 from identity.http import cookies
@@ -136,7 +136,7 @@ async def signup_submit(request: Request, eco: str, rt: RuntimeDep) -> Response:
         person, error = join(tx, eco, form, hashed)
         if error:
             return None, error
-        sid, _ = logic.start_session(tx, rt.settings, person)
+        sid, _ = logic.start_session(tx, rt.settings, person, amr=factors.amr_with(None))
         return sid, None
 
     try:

@@ -171,6 +171,7 @@ class IdentityServer(AuthorizationServer):  # type: ignore[misc]  # authlib ship
                     jkt=dpop.refresh_binding(client),
                     sid=user.extra.get("sid"),
                     session_hash=session_hash,
+                    amr=user.extra.get("amr"),
                 ),
             )
         call.tx.audit(

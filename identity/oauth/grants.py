@@ -54,9 +54,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def person_subject(person_id: str, auth_time: int | None, sid: str | None = None) -> Subject | None:
+def person_subject(
+    person_id: str, auth_time: int | None, sid: str | None = None, amr: list[str] | None = None
+) -> Subject | None:
     """The person ``person_id`` of this ecosystem, if active; ``sid``: the login session
-    their tokens came from (ID tokens name it)."""
+    their tokens came from (ID tokens name it); ``amr``: how they signed in there."""
     call = current()
     person = repo.get_person(call.tx.s, person_id)
     if person is None or not person.active or person.eco != call.eco.slug:
@@ -69,7 +71,7 @@ def person_subject(person_id: str, auth_time: int | None, sid: str | None = None
         email=person.email,
         username=person.username,
         auth_time=auth_time,
-        extra={"sid": sid} if sid else {},
+        extra={k: v for k, v in (("sid", sid), ("amr", amr)) if v},
     )
 
 
@@ -198,6 +200,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
                 dpop_jkt=data.get("dpop_jkt"),
                 sid=user.extra.get("sid"),
                 session_hash=user.extra.get("sid_hash"),
+                amr=user.extra.get("amr"),
             ),
         )
         sessions.client_joined(
@@ -233,7 +236,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     def authenticate_user(self, authorization_code: CodeView) -> Subject | None:
         row = authorization_code.row
         dpop.check_code_binding(row.dpop_jkt)
-        return in_session(person_subject(row.person_id, row.auth_time, row.sid), row.session_hash)
+        subject = person_subject(row.person_id, row.auth_time, row.sid, row.amr)
+        return in_session(subject, row.session_hash)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
         call = current()
@@ -279,7 +283,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # auth
 
     def authenticate_user(self, refresh_token: RefreshView) -> Subject | None:
         row = refresh_token.row
-        return person_subject(row.person_id, row.auth_time, row.sid)
+        return person_subject(row.person_id, row.auth_time, row.sid, row.amr)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
         """OIDC Core §12.2: a refresh of an ``openid`` grant brings a new ID token (same
@@ -364,7 +368,11 @@ class DeviceCodeGrant(grants.BaseGrant, grants.TokenEndpointMixin):  # type: ign
                 raise SlowDownError()
             call.tx.s.flush()
             raise AuthorizationPendingError()
-        user = in_session(person_subject(str(row.person_id), row.auth_time), row.session_hash)
+        session = repo.get_session(call.tx.s, row.session_hash) if row.session_hash else None
+        amr = session.amr if session else None  # how the approving person signed in
+        user = in_session(
+            person_subject(str(row.person_id), row.auth_time, amr=amr), row.session_hash
+        )
         if user is None:
             raise InvalidGrantError("the person who approved is no longer active")
         row.status = "used"

@@ -1,7 +1,7 @@
-// Passkeys on identity's pages: the sign-in page's "Sign in with a passkey" and the
-// account page's "Add a passkey". Served from 'self' (the pages' CSP allows no inline
-// script). Each form names its options endpoint in data-options; the script fetches the
-// options (POST, the form's CSRF token in X-CSRF-Token), runs the WebAuthn ceremony,
+// Passkeys on identity's pages: the sign-in page's "Sign in with a passkey", the second
+// step's "Use a passkey" and the account page's "Add a passkey". Served from 'self' (the
+// pages' CSP allows no inline script). Each form names its options endpoint in
+// data-options; the script fetches the options (POST, the form's CSRF token in X-CSRF-Token), runs the WebAuthn ceremony,
 // puts the credential's JSON in the form's "credential" field and submits the form.
 // Without WebAuthn the buttons stay hidden and the page works as before.
 (function () {
@@ -132,13 +132,14 @@
 
   if (!window.PublicKeyCredential || !navigator.credentials) return;
 
-  var signIn = document.getElementById("passkey-signin");
-  if (signIn) {
-    wire(signIn, async function (options) {
+  ["passkey-signin", "passkey-second-factor"].forEach(function (id) {
+    var form = document.getElementById(id);
+    if (!form) return;
+    wire(form, async function (options) {
       var cred = await navigator.credentials.get({ publicKey: requestOptions(options) });
       return assertionJSON(cred);
     });
-  }
+  });
 
   var register = document.getElementById("passkey-register");
   if (register) {

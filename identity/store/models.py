@@ -2,7 +2,8 @@
 
 Secrets never sit here in the clear: passwords are argon2id hashes, client
 secrets, refresh tokens, codes and sessions are SHA-256 hashes of high-entropy
-random values, and private signing keys are encrypted (AES-GCM) at rest.
+random values, private signing keys and authenticator-app keys are encrypted (AES-GCM)
+at rest, and recovery codes are keyed hashes.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Ecosystem(Base):
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # second factor at sign-in: optional | required | passkeys_only (identity/domain/factors.py)
+    second_factor: Mapped[str] = mapped_column(
+        String(16), default="optional", server_default="optional"
+    )
 
 
 class Partner(Base):
@@ -70,6 +75,8 @@ class Partner(Base):
     name: Mapped[str] = mapped_column(String(200))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # a second-factor policy stricter than the ecosystem's; NULL: the ecosystem's
+    second_factor: Mapped[str | None] = mapped_column(String(16), nullable=True)
     __table_args__ = (ForeignKeyConstraint(["eco"], ["id_ecosystems.slug"]),)
 
 
@@ -182,6 +189,8 @@ class AuthCode(Base):
     sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the login session the code was issued in (its refresh tokens end with it)
     session_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # RFC 8176 authentication methods of that session (its ID token's amr and acr)
+    amr: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class RefreshToken(Base):
@@ -206,6 +215,8 @@ class RefreshToken(Base):
     sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the login session this token lives with (NULL: offline_access, outlives it)
     session_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # RFC 8176 authentication methods of the sign-in the family began with
+    amr: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class RevokedAccessToken(Base):
@@ -224,7 +235,7 @@ class LoginSession(Base):
     # digest of the ticket of the authorization request this sign-in was made for: that
     # request (once) counts it as the fresh login prompt=login / max_age asked for
     fresh_for: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # how the person proved who they are (RFC 8176 ``amr`` values: pwd, hwk, user, mfa…)
+    # RFC 8176 authentication methods of the sign-in (pwd, otp, hwk, user, mfa…); NULL: unknown
     amr: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
@@ -381,6 +392,29 @@ class UsedAssertion(Base):
     __tablename__ = "id_used_assertions"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     expires_at: Mapped[datetime]
+
+
+class TotpFactor(Base):
+    """A person's authenticator app (RFC 6238): its key sealed, the last step accepted."""
+
+    __tablename__ = "id_totp_factors"
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eco: Mapped[str] = mapped_column(String(64))
+    secret_enc: Mapped[str] = mapped_column(Text)
+    # NULL until the person typed a first code (an enrolment in progress)
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # a code is accepted only for a later time step than this (no reuse)
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime]
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code of a person's (a keyed hash), spent when used."""
+
+    __tablename__ = "id_recovery_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class PushedRequest(Base):

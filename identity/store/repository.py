@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from identity.store.models import (
@@ -215,6 +216,41 @@ def get_consent(s: Session, eco: str, person_id: str, client_id: str) -> Consent
 
 def get_throttle(s: Session, key: str) -> LoginThrottle | None:
     return s.get(LoginThrottle, key)
+
+
+def count_failure(s: Session, key: str, now: datetime, window_start_before: datetime) -> int:
+    """One more failure under ``key`` (a window that began before ``window_start_before``
+    starts again at ``now``); returns the count in the window. Race-free: the row is made
+    with ``INSERT … ON CONFLICT DO NOTHING`` and counted with ``failures = failures + 1``,
+    so concurrent failures neither collide nor get lost."""
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    s.execute(
+        dialect.insert(LoginThrottle)
+        .values(key=key, failures=0, window_start=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    s.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key, LoginThrottle.window_start < window_start_before)
+        .values(failures=0, window_start=now, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(failures=LoginThrottle.failures + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(s.scalar(select(LoginThrottle.failures).where(LoginThrottle.key == key)) or 0)
+
+
+def lock_throttle(s: Session, key: str, until: datetime) -> None:
+    s.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(locked_until=until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def clear_throttle(s: Session, key: str) -> None:

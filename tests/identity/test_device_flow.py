@@ -97,6 +97,8 @@ class TestDeviceFlow:
         assert claims["client_id"] == "mesh-device" and claims["partner"] == "northwind"
         id_claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
         assert id_claims["aud"] == "mesh-device" and id_claims["sub"] == claims["sub"]
+        # signed in with a password: the approving session's methods (RFC 8176)
+        assert id_claims["amr"] == ["pwd"] and id_claims["acr"] == "urn:partnermesh:acr:pwd"
         # once only
         again = await _poll(idp, body["device_code"])
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"

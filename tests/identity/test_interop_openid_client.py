@@ -2,7 +2,8 @@
 (v6, pinned with its lock file in ``tests/identity/interop/``) drives a real identity
 through discovery, authorization code + PKCE, refresh, client credentials, token
 exchange, DPoP, the device flow, pushed authorization requests (RFC 9126),
-``response_mode=form_post`` and the ``iss`` response parameter (RFC 9207), in one Node
+``response_mode=form_post``, the ``iss`` response parameter (RFC 9207) and a step-up
+through ``acr_values`` to a sign-in with an authenticator app (``acr``, ``amr``), in one Node
 process (``interop.mjs``).
 
 The packages are installed with ``npm ci`` on first use under ``test-artifacts/``
@@ -30,6 +31,9 @@ import pytest
 from identity.cli import seed
 from identity.cli.devclient import _form
 from tests.identity.conftest import CLI_REDIRECT, IdP
+from tests.identity.factor_support import code, person_with_app
+
+PASSWORD = "correct-horse-battery-staple"
 
 HERE = Path(__file__).parent / "interop"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "openid-client"
@@ -44,6 +48,7 @@ CASES = [
     "pushedAuthorizationRequest",
     "formPost",
     "authorizationResponseIss",
+    "acrStepUp",
 ]
 
 
@@ -118,6 +123,33 @@ async def _login(url: str) -> dict[str, Any]:
         return {"form": fields}
 
 
+async def _login_with_app(idp: IdP, url: str) -> dict[str, Any]:
+    """A person with an authenticator app signs in: password, then the app's code."""
+    operator = str((await idp.person_tokens("olivia"))["access_token"])
+    username, key = await person_with_app(idp, operator, PASSWORD)
+    async with httpx.AsyncClient(timeout=10) as browser:
+        page = await _follow(browser, url, CLI_REDIRECT)
+        action, fields = _form(page.text)
+        resp = await browser.post(
+            urljoin(str(page.url), action),
+            data={**fields, "username": username, "password": PASSWORD},
+        )
+        page = await browser.get(urljoin(str(resp.url), resp.headers["location"]))
+        action, fields = _form(page.text)
+        resp = await browser.post(
+            urljoin(str(page.url), action), data={**fields, "code": code(key, 1)}
+        )
+        resp = await _follow(
+            browser, urljoin(str(resp.url), resp.headers["location"]), CLI_REDIRECT
+        )
+        if resp.status_code == 200 and 'name="decision"' in resp.text:
+            action, fields = _form(resp.text)
+            resp = await browser.post(
+                urljoin(str(resp.url), action), data={**fields, "decision": "allow"}
+            )
+        return {"callback": urljoin(str(resp.url), resp.headers["location"])}
+
+
 async def _approve_device(url: str) -> None:
     """Noah opens the device's verification URI, signs in and allows it."""
     async with httpx.AsyncClient(timeout=10, follow_redirects=True) as browser:
@@ -169,6 +201,8 @@ async def results(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> dict[st
                     return dict(message["results"])
                 if message.get("need") == "login":
                     answer: dict[str, Any] = await _login(message["url"])
+                elif message.get("need") == "login_mfa":
+                    answer = await _login_with_app(idp, message["url"])
                 else:
                     await _approve_device(message["url"])
                     answer = {"done": True}

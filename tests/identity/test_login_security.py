@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -110,6 +111,20 @@ class TestThrottling:
                 assert resp.status_code == 401
             locked = await _try_login(idp, browser, name, "correct-horse-battery")
         assert locked.status_code == 429 and "Too many" in locked.text
+
+    async def test_failures_at_once_are_all_counted_and_none_is_a_500(self, idp: IdP) -> None:
+        name = f"race-{uuid.uuid4().hex[:6]}"
+        limit = idp.settings.login_max_failures_account
+        async with contextlib.AsyncExitStack() as stack:
+            browsers = [
+                await stack.enter_async_context(httpx.AsyncClient(timeout=10)) for _ in range(limit)
+            ]
+            answers = await asyncio.gather(
+                *(_try_login(idp, b, name, "wrong-password-here") for b in browsers)
+            )
+            assert [a.status_code for a in answers] == [401] * limit
+            locked = await _try_login(idp, browsers[0], name, "wrong-password-here")
+        assert locked.status_code == 429
 
     async def test_the_proxy_names_the_address_in_audit_events(self, idp: IdP, nc: Client) -> None:
         ghost = f"proxied-{uuid.uuid4().hex[:8]}"

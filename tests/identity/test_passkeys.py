@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import httpx
@@ -43,16 +44,44 @@ def _csrf(html: str) -> str:
 
 
 @pytest.fixture
-async def browser(idp: IdP) -> AsyncIterator[httpx.AsyncClient]:
+async def web(idp: IdP) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser at the provider, as plain HTTP (named apart from the Chromium fixture)."""
     async with httpx.AsyncClient(base_url=idp.url, timeout=10) as http:
         yield http
 
 
-async def password_sign_in(http: httpx.AsyncClient, username: str, eco: str = "acme") -> None:
+async def password_sign_in(
+    http: httpx.AsyncClient, username: str, eco: str = "acme", auth: SoftAuthenticator | None = None
+) -> httpx.Response:
+    """Sign in with the password; a person with a passkey then proves it (``auth``) as
+    the second step. The answer that set the session."""
     page = await http.get(f"/eco/{eco}/login")
     form = {"csrf_token": _csrf(page.text), "username": username, "password": PASSWORD}
     resp = await http.post(f"/eco/{eco}/login", data=form)
     assert resp.status_code == 303, resp.text
+    if resp.headers["location"].startswith(f"/eco/{eco}/login/second-factor"):
+        assert auth is not None, "this person has a second factor"
+        resp = await passkey_second_step(http, auth, resp.headers["location"])
+        assert resp.status_code == 303, resp.text
+    return resp
+
+
+async def passkey_second_step(
+    http: httpx.AsyncClient, auth: SoftAuthenticator, page_location: str, **tamper: Any
+) -> httpx.Response:
+    """On the second-factor page, "Use a passkey": its options, the ceremony, the post."""
+    page = await http.get(page_location)
+    assert page.status_code == 200, page.text
+    form = first_group(
+        r'<form method="post" action="([^"]+)" id="passkey-second-factor"', page.text
+    )
+    options_url = first_group(r'id="passkey-second-factor"\s+data-options="([^"]+)"', page.text)
+    csrf = _csrf(page.text)
+    options = await http.post(unescape(options_url), headers={"X-CSRF-Token": csrf})
+    assert options.status_code == 200, options.text
+    credential = auth.get(options.json(), **tamper)
+    data = {"csrf_token": csrf, "credential": json.dumps(credential)}
+    return await http.post(unescape(form), data=data)
 
 
 async def registration_options(http: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
@@ -127,10 +156,10 @@ def refused(resp: httpx.Response, status: int, words: str) -> None:
 
 class TestRegistration:
     async def test_options_follow_the_relying_party_policy(
-        self, idp: IdP, browser: httpx.AsyncClient
+        self, idp: IdP, web: httpx.AsyncClient
     ) -> None:
-        await password_sign_in(browser, "felix")
-        _, options = await registration_options(browser)
+        await password_sign_in(web, "felix")
+        _, options = await registration_options(web)
         assert options["rp"] == {"id": "127.0.0.1", "name": "ACME Partner Network"}
         assert options["authenticatorSelection"]["residentKey"] == "preferred"
         assert options["authenticatorSelection"]["userVerification"] == "preferred"
@@ -141,7 +170,7 @@ class TestRegistration:
         handle = unb64url(options["user"]["id"])
         assert len(handle) == 32 and b"felix" not in handle
         assert options["user"]["name"] == "felix"
-        _, again = await registration_options(browser)
+        _, again = await registration_options(web)
         assert again["user"]["id"] == options["user"]["id"]
         assert again["challenge"] != options["challenge"]
         async with httpx.AsyncClient(base_url=idp.url) as other:
@@ -154,28 +183,28 @@ class TestRegistration:
         assert options["challenge"] not in {r.challenge_hash for r in stored}
 
         auth = SoftAuthenticator(idp.url)
-        assert (await register(browser, auth, "Phone")).status_code == 303
-        _, later = await registration_options(browser)
+        assert (await register(web, auth, "Phone")).status_code == 303
+        _, later = await registration_options(web)
         [excluded] = later["excludeCredentials"]
         assert excluded["id"] == b64url(next(iter(auth.credentials)))
         assert excluded["transports"] == ["hybrid", "internal"]
 
     async def test_several_passkeys_renamed_and_removed(
-        self, idp: IdP, browser: httpx.AsyncClient
+        self, idp: IdP, web: httpx.AsyncClient
     ) -> None:
-        await password_sign_in(browser, "nadia")
+        await password_sign_in(web, "nadia")
         laptop, key = SoftAuthenticator(idp.url), SoftAuthenticator(idp.url)
-        assert (await register(browser, laptop, "Work laptop")).status_code == 303
-        assert (await register(browser, key, "  Blue   key ")).status_code == 303
-        assert (await register(browser, SoftAuthenticator(idp.url), "<b>x</b>")).status_code == 303
-        assert "<b>x</b>" not in (await browser.get(ACCOUNT)).text  # escaped, as all input
+        assert (await register(web, laptop, "Work laptop")).status_code == 303
+        assert (await register(web, key, "  Blue   key ")).status_code == 303
+        assert (await register(web, SoftAuthenticator(idp.url), "<b>x</b>")).status_code == 303
+        assert "<b>x</b>" not in (await web.get(ACCOUNT)).text  # escaped, as all input
         [odd] = await rows(idp, models.Passkey, models.Passkey.name == "<b>x</b>")
-        resp = await browser.post(
+        resp = await web.post(
             f"/eco/acme/passkeys/{odd.id}/remove",
-            data={"csrf_token": _csrf((await browser.get(ACCOUNT)).text)},
+            data={"csrf_token": _csrf((await web.get(ACCOUNT)).text)},
         )
         assert resp.status_code == 303
-        page = (await browser.get(ACCOUNT)).text
+        page = (await web.get(ACCOUNT)).text
         assert "Work laptop" in page and "Blue key" in page
         mine = await rows(
             idp, models.Passkey, models.Passkey.person_id == await person_id(idp, "nadia")
@@ -188,16 +217,16 @@ class TestRegistration:
         ]
         csrf = _csrf(page)
         laptop_id = stored["Work laptop"].id
-        resp = await browser.post(
+        resp = await web.post(
             f"/eco/acme/passkeys/{laptop_id}/rename",
             data={"csrf_token": csrf, "name": "Old laptop"},
         )
         assert resp.status_code == 303
-        resp = await browser.post(
+        resp = await web.post(
             f"/eco/acme/passkeys/{stored['Blue key'].id}/remove", data={"csrf_token": csrf}
         )
         assert resp.status_code == 303
-        page = (await browser.get(ACCOUNT)).text
+        page = (await web.get(ACCOUNT)).text
         assert "Old laptop" in page and "Blue key" not in page
 
         async with httpx.AsyncClient(base_url=idp.url) as fresh:
@@ -214,7 +243,7 @@ class TestRegistration:
                     data={"csrf_token": token, "name": "x"},
                 )
                 refused(resp, 404, "No such passkey of yours")
-        resp = await browser.post(
+        resp = await web.post(
             f"/eco/acme/passkeys/{laptop_id}/remove", data={"csrf_token": "forged"}
         )
         assert resp.status_code == 403
@@ -224,43 +253,43 @@ class TestRegistration:
         actions = {a["action"] for a in await audits(idp)}
         assert {"passkey.registered", "passkey.renamed", "passkey.removed"} <= actions
 
-    async def test_refusals_store_nothing(self, idp: IdP, browser: httpx.AsyncClient) -> None:
+    async def test_refusals_store_nothing(self, idp: IdP, web: httpx.AsyncClient) -> None:
         auth = SoftAuthenticator(idp.url)
         # options: only for a signed-in person, only with the page's CSRF token
-        resp = await browser.post("/eco/acme/passkeys/registration-options")
+        resp = await web.post("/eco/acme/passkeys/registration-options")
         assert (
             resp.status_code == 403 and resp.headers["content-type"] == "application/problem+json"
         )
-        csrf = _csrf((await browser.get("/eco/acme/login")).text)
-        resp = await browser.post(
+        csrf = _csrf((await web.get("/eco/acme/login")).text)
+        resp = await web.post(
             "/eco/acme/passkeys/registration-options", headers={"X-CSRF-Token": csrf}
         )
         assert resp.status_code == 401 and resp.json()["code"] == "unauthenticated"
 
-        await password_sign_in(browser, "bruno")
+        await password_sign_in(web, "bruno")
         bruno = await person_id(idp, "bruno")
-        refused(await register(browser, auth, "x", origin="https://evil.example"), 400, "origin")
-        refused(await register(browser, auth, "x", rp_id="evil.example"), 400, "RP ID")
+        refused(await register(web, auth, "x", origin="https://evil.example"), 400, "origin")
+        refused(await register(web, auth, "x", rp_id="evil.example"), 400, "RP ID")
         # a response presented twice: the challenge went with the first
-        csrf, options = await registration_options(browser)
+        csrf, options = await registration_options(web)
         form = {"csrf_token": csrf, "credential": json.dumps(auth.create(options)), "name": "A"}
-        assert (await browser.post("/eco/acme/passkeys", data=form)).status_code == 303
-        refused(await browser.post("/eco/acme/passkeys", data=form), 400, "already used")
+        assert (await web.post("/eco/acme/passkeys", data=form)).status_code == 303
+        refused(await web.post("/eco/acme/passkeys", data=form), 400, "already used")
         # an expired challenge
-        csrf, options = await registration_options(browser)
+        csrf, options = await registration_options(web)
         await _expire(idp, options["challenge"])
         form = {"csrf_token": csrf, "credential": json.dumps(auth.create(options)), "name": "B"}
-        refused(await browser.post("/eco/acme/passkeys", data=form), 400, "expired")
+        refused(await web.post("/eco/acme/passkeys", data=form), 400, "expired")
         # a challenge handed to someone else
         async with httpx.AsyncClient(base_url=idp.url) as other:
             await password_sign_in(other, "carlos")
             _, theirs = await registration_options(other)
         form = {"csrf_token": csrf, "credential": json.dumps(auth.create(theirs)), "name": "C"}
-        refused(await browser.post("/eco/acme/passkeys", data=form), 400, "someone else")
+        refused(await web.post("/eco/acme/passkeys", data=form), 400, "someone else")
         # what is not a credential at all
         for junk in ("", "{", "[]", '{"response": {"clientDataJSON": "!!"}}', "x" * 70_000):
             form = {"csrf_token": csrf, "credential": junk, "name": "D"}
-            resp = await browser.post("/eco/acme/passkeys", data=form)
+            resp = await web.post("/eco/acme/passkeys", data=form)
             assert resp.status_code == 400, (junk[:20], resp.text)
         names = [p.name for p in await rows(idp, models.Passkey, models.Passkey.person_id == bruno)]
         assert names == ["A"]
@@ -291,15 +320,15 @@ async def chloes_passkey(idp: IdP) -> SoftAuthenticator:
 
 class TestSignIn:
     async def test_a_passkey_alone_signs_in_as_the_password_does(
-        self, idp: IdP, browser: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
+        self, idp: IdP, web: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
     ) -> None:
-        csrf, options = await sign_in_options(browser)
+        csrf, options = await sign_in_options(web)
         assert options["rpId"] == "127.0.0.1" and options["allowCredentials"] == []
         assert options["userVerification"] == "preferred"
-        resp = await submit(browser, csrf, chloes_passkey.get(options))
+        resp = await submit(web, csrf, chloes_passkey.get(options))
         assert resp.status_code == 303 and resp.headers["location"] == ACCOUNT
-        assert "Signed in as Chloe Chen" in (await browser.get(ACCOUNT)).text
-        sid = browser.cookies["pm_session"]
+        assert "Signed in as Chloe Chen" in (await web.get(ACCOUNT)).text
+        sid = web.cookies["pm_session"]
         [session] = await rows(
             idp, models.LoginSession, models.LoginSession.sid_hash == digest(sid)
         )
@@ -315,71 +344,71 @@ class TestSignIn:
         )
 
     async def test_without_user_verification_only_hwk(
-        self, idp: IdP, browser: httpx.AsyncClient
+        self, idp: IdP, web: httpx.AsyncClient
     ) -> None:
         auth = SoftAuthenticator(idp.url, user_verified=False, counting=False)
         async with httpx.AsyncClient(base_url=idp.url) as http:
             await password_sign_in(http, "olivia")
             assert (await register(http, auth, "Key")).status_code == 303
         for _ in range(2):  # a counter that stays 0 is allowed: the authenticator keeps none
-            browser.cookies.clear()
-            assert (await passkey_sign_in(browser, auth)).status_code == 303
-            sid = browser.cookies["pm_session"]
+            web.cookies.clear()
+            assert (await passkey_sign_in(web, auth)).status_code == 303
+            sid = web.cookies["pm_session"]
             [row] = await rows(
                 idp, models.LoginSession, models.LoginSession.sid_hash == digest(sid)
             )
             assert row.amr == ["hwk"]
 
     async def test_refusals(
-        self, idp: IdP, browser: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
+        self, idp: IdP, web: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
     ) -> None:
         refused(
-            await passkey_sign_in(browser, chloes_passkey, origin="http://localhost:1"),
+            await passkey_sign_in(web, chloes_passkey, origin="http://localhost:1"),
             401,
             "origin",
         )
-        refused(await passkey_sign_in(browser, chloes_passkey, rp_id="evil.example"), 401, "RP ID")
+        refused(await passkey_sign_in(web, chloes_passkey, rp_id="evil.example"), 401, "RP ID")
         # replayed: the same assertion again (its challenge is spent)
-        csrf, options = await sign_in_options(browser)
+        csrf, options = await sign_in_options(web)
         assertion = chloes_passkey.get(options)
-        assert (await submit(browser, csrf, assertion)).status_code == 303
-        browser.cookies.delete("pm_session")
-        refused(await submit(browser, csrf, assertion), 401, "already used")
+        assert (await submit(web, csrf, assertion)).status_code == 303
+        web.cookies.delete("pm_session")
+        refused(await submit(web, csrf, assertion), 401, "already used")
         # expired
-        csrf, options = await sign_in_options(browser)
+        csrf, options = await sign_in_options(web)
         await _expire(idp, options["challenge"])
-        refused(await submit(browser, csrf, chloes_passkey.get(options)), 401, "expired")
+        refused(await submit(web, csrf, chloes_passkey.get(options)), 401, "expired")
         # a credential never registered here
         stranger = SoftAuthenticator(idp.url)
         stranger.create(
             {"rp": {"id": "127.0.0.1"}, "user": {"id": b64url(b"x" * 32)}, "challenge": "AA"}
         )
-        refused(await passkey_sign_in(browser, stranger), 401, "not registered here")
+        refused(await passkey_sign_in(web, stranger), 401, "not registered here")
         # Chloe's credential naming another account's user handle
-        csrf, options = await sign_in_options(browser)
+        csrf, options = await sign_in_options(web)
         swapped = chloes_passkey.get(options)
         swapped["response"]["userHandle"] = b64url(b"y" * 32)
-        refused(await submit(browser, csrf, swapped), 401, "another account")
+        refused(await submit(web, csrf, swapped), 401, "another account")
         # a signature by another key under Chloe's credential id
-        csrf, options = await sign_in_options(browser)
+        csrf, options = await sign_in_options(web)
         forged = stranger.get(options)
         [chloes] = chloes_passkey.credentials.values()
         forged["id"] = forged["rawId"] = b64url(chloes.id)
         forged["response"]["userHandle"] = b64url(chloes.user_handle)
-        refused(await submit(browser, csrf, forged), 401, "signature")
+        refused(await submit(web, csrf, forged), 401, "signature")
         # a registration challenge is not a sign-in challenge
         async with httpx.AsyncClient(base_url=idp.url) as http:
-            await password_sign_in(http, "chloe")
+            await password_sign_in(http, "chloe", auth=chloes_passkey)
             _, reg = await registration_options(http)
-        csrf = _csrf((await browser.get("/eco/acme/login")).text)
+        csrf = _csrf((await web.get("/eco/acme/login")).text)
         reg["rpId"] = "127.0.0.1"
-        refused(await submit(browser, csrf, chloes_passkey.get(reg)), 401, "something else")
+        refused(await submit(web, csrf, chloes_passkey.get(reg)), 401, "something else")
         # the page's CSRF token, and what is not a credential
-        resp = await browser.post("/eco/acme/passkeys/authentication-options")
+        resp = await web.post("/eco/acme/passkeys/authentication-options")
         assert resp.status_code == 403 and resp.json()["code"] == "forbidden"
-        refused(await submit(browser, "forged", chloes_passkey.get(options)), 403, "expired")
+        refused(await submit(web, "forged", chloes_passkey.get(options)), 403, "expired")
         for junk in ("", "null", "{}", '{"response": []}', "x" * 70_000):
-            resp = await submit(browser, csrf, junk)
+            resp = await submit(web, csrf, junk)
             assert resp.status_code in (400, 401), (junk[:20], resp.text)
         reasons = {
             a["details"].get("reason") for a in await audits(idp) if a["action"] == "login.failed"
@@ -392,28 +421,28 @@ class TestSignIn:
         assert {"passkey_unknown_credential", "passkey_challenge_mismatch"} <= reasons
 
     async def test_a_counter_that_does_not_grow_blocks_the_passkey(
-        self, idp: IdP, browser: httpx.AsyncClient
+        self, idp: IdP, web: httpx.AsyncClient
     ) -> None:
         auth = SoftAuthenticator(idp.url)
         async with httpx.AsyncClient(base_url=idp.url) as http:
             await password_sign_in(http, "carlos")
             assert (await register(http, auth, "Cloned")).status_code == 303
-            assert (await passkey_sign_in(browser, auth)).status_code == 303  # counter 1
-            assert (await passkey_sign_in(browser, auth)).status_code == 303  # counter 2
-            browser.cookies.clear()
+            assert (await passkey_sign_in(web, auth)).status_code == 303  # counter 1
+            assert (await passkey_sign_in(web, auth)).status_code == 303  # counter 2
+            web.cookies.clear()
             # a copy of the key, whose counter is behind (or equal): refused and flagged
-            refused(await passkey_sign_in(browser, auth, counter=2), 401, "copied")
+            refused(await passkey_sign_in(web, auth, counter=2), 401, "copied")
             [key] = await rows(
                 idp, models.Passkey, models.Passkey.person_id == await person_id(idp, "carlos")
             )
             assert key.cloned_at is not None and key.sign_count == 2
             # from now on even the genuine authenticator is refused, until it is replaced
-            refused(await passkey_sign_in(browser, auth, counter=50), 401, "blocked")
+            refused(await passkey_sign_in(web, auth, counter=50), 401, "blocked")
             assert "blocked" in (await http.get(ACCOUNT)).text
         assert any(a["action"] == "passkey.clone_suspected" for a in await audits(idp))
 
     async def test_a_locked_address_or_a_disabled_account_signs_in_no_more(
-        self, idp: IdP, browser: httpx.AsyncClient
+        self, idp: IdP, web: httpx.AsyncClient
     ) -> None:
         auth = SoftAuthenticator(idp.url)
         async with httpx.AsyncClient(base_url=idp.url) as http:
@@ -440,18 +469,18 @@ class TestSignIn:
 
         await idp.rt.tx(lock)
         try:
-            refused(await passkey_sign_in(browser, auth), 429, "Too many failed attempts")
+            refused(await passkey_sign_in(web, auth), 429, "Too many failed attempts")
         finally:
             await idp.rt.tx(unlock)
         await idp.rt.tx(active, False)
         try:
-            refused(await passkey_sign_in(browser, auth), 401, "cannot sign in")
+            refused(await passkey_sign_in(web, auth), 401, "cannot sign in")
         finally:
             await idp.rt.tx(active, True)
-        assert (await passkey_sign_in(browser, auth)).status_code == 303
+        assert (await passkey_sign_in(web, auth)).status_code == 303
 
     async def test_another_ecosystems_passkey_is_unknown_there(
-        self, idp: IdP, browser: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
+        self, idp: IdP, web: httpx.AsyncClient, chloes_passkey: SoftAuthenticator
     ) -> None:
         await commands.create_ecosystem(
             idp.settings,
@@ -462,9 +491,9 @@ class TestSignIn:
             "initech-pass-1",
         )
         # same deployment, same host, so the same RP ID: the authenticator would answer
-        csrf, options = await sign_in_options(browser, "initech")
+        csrf, options = await sign_in_options(web, "initech")
         assert options["rpId"] == "127.0.0.1"
-        resp = await submit(browser, csrf, chloes_passkey.get(options), "initech")
+        resp = await submit(web, csrf, chloes_passkey.get(options), "initech")
         refused(resp, 401, "not registered here")
 
 
@@ -490,7 +519,7 @@ class TestSecondFactor:
             b64url(k) for k in chloes_passkey.credentials
         ]
         amr = await idp.rt.tx(answer, "chloe", chloes_passkey.get(options))
-        assert amr == ["pwd", "hwk", "user", "mfa"]
+        assert amr == ["hwk", "mfa", "pwd", "user"]
 
         def start(tx: Tx) -> str:
             sid, _ = signin.start_session(tx, idp.settings, person(tx, "chloe"), amr=amr)
@@ -498,7 +527,7 @@ class TestSecondFactor:
 
         sid = await idp.rt.tx(start)
         [row] = await rows(idp, models.LoginSession, models.LoginSession.sid_hash == digest(sid))
-        assert row.amr == ["pwd", "hwk", "user", "mfa"]
+        assert row.amr == ["hwk", "mfa", "pwd", "user"]
 
         # Chloe's passkey cannot be Noah's second factor, with his challenge or hers
         options = await idp.rt.tx(ask, "noah")

@@ -6,6 +6,7 @@ alone. The issuer is http://localhost:…: a secure context, and a domain for th
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -115,6 +116,21 @@ async def test_register_sign_out_and_sign_in_with_the_passkey_alone(
         assert row.amr == ["hwk", "user"]
         [stored] = await idp.rt.tx(lambda tx: list(tx.s.scalars(select(models.Passkey))))
         assert stored.sign_count >= 1 and stored.transports == ["internal"]
+
+        # with a passkey, a password sign-in has a second step: the page offers the passkey
+        async with page.expect_navigation():
+            await page.click("#sign-out")
+        await page.goto(f"{idp.issuer}/login")
+        await page.fill("#username", "noah")
+        await page.fill("#password", PASSWORD)
+        await page.click("button:text-is('Sign in')")
+        await page.wait_for_url(re.compile(r".*/login/second-factor.*"))
+        assert await page.locator("#code").count() == 0  # no app: the passkey only
+        await page.click("button:text-is('Use a passkey')")
+        await page.wait_for_url(f"{idp.issuer}/account")
+        cookie = next(c for c in await context.cookies() if c["name"] == "pm_session")
+        row = await idp.rt.tx(session)
+        assert row.amr == ["hwk", "mfa", "pwd", "user"]
         assert problems == []
     finally:
         await context.close()

@@ -4,7 +4,8 @@
 //
 // config: {"issuer", "public": {"client_id", "redirect_uri"}, "backend": {"client_id",
 // "client_secret"}, "device": {"client_id"}}. Where a person must act in a browser, the
-// script asks its parent on stdout ({"need": "login", "url"} or {"need": "device", "url"})
+// script asks its parent on stdout ({"need": "login" | "login_mfa" | "device", "url"}; for
+// login_mfa a person with an authenticator app signs in with a password and a code)
 // and reads the answer from stdin ({"callback": url} or {"done": true}); the Python test
 // (tests/identity/test_interop_openid_client.py) signs the person in with an HTTP client.
 // The last line is {"results": {case: "ok" | error message}}.
@@ -205,6 +206,27 @@ async function authorizationResponseIss(ctx) {
   check(tokens.access_token, "the genuine response");
 }
 
+async function acrStepUp(ctx) {
+  const mfa = "urn:partnermesh:acr:mfa";
+  const meta = ctx.public.serverMetadata();
+  check((meta.acr_values_supported || []).includes(mfa), "acr_values_supported");
+  const nonce = client.randomNonce();
+  const { verifier, state, params } = await codeRequest({ acr_values: mfa, max_age: "300", nonce });
+  const url = client.buildAuthorizationUrl(ctx.public, params);
+  const { callback } = await ask({ need: "login_mfa", url: url.href });
+  const tokens = await client.authorizationCodeGrant(ctx.public, new URL(callback), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    maxAge: 300,
+    idTokenExpected: true,
+  });
+  const id = tokens.claims();
+  check(id.acr === mfa, `acr ${id.acr}`);
+  check(Array.isArray(id.amr) && ["pwd", "otp", "mfa"].every((m) => id.amr.includes(m)), "amr");
+  check(typeof id.auth_time === "number", "auth_time");
+}
+
 const CASES = {
   discovery,
   authorizationCodePkce,
@@ -216,6 +238,7 @@ const CASES = {
   pushedAuthorizationRequest,
   formPost,
   authorizationResponseIss,
+  acrStepUp,
 };
 
 const results = {};
