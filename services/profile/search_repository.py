@@ -204,10 +204,10 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
     index serves in name order, and the few entries the viewer sees more of (their own,
     colleagues', connections') are two more, small branches. With words, the full-text
     index drives instead, each hit's tier checked on it: for the count, and for a page in
-    relevance or date order (every match is ranked or sorted anyway); a page in name
-    order is read tier by tier, stopping at its end (a common word matches most rows).
-    Counting stops ``COUNT_CAP`` matches past the page: beyond it, the total says "at
-    least"."""
+    relevance or date order (every match is ranked or sorted anyway); on PostgreSQL a page
+    in name order is read tier by tier, stopping at its end (a common word matches most
+    rows). Counting stops ``COUNT_CAP`` matches past the page: beyond it, the total says
+    "at least"."""
     colleagues, others = _narrower(spec)
     by_tier = [
         _branch(
@@ -219,7 +219,9 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
         _branch(session, spec, and_(others, d.tier == _tier(spec))),
     ]
     by_hit = [_branch(session, spec, d.tier == _tier(spec))] if spec.tokens else by_tier
-    branches = by_tier if spec.sort == "name" else by_hit
+    # SQLite's FTS5 hits are a subquery each branch would read again: its index drives.
+    tier_by_tier = spec.sort == "name" and _dialect(session) == "postgresql"
+    branches = by_tier if tier_by_tier else by_hit
     cap = spec.offset + spec.limit + COUNT_CAP
     ids = union_all(*(b.with_only_columns(d.id) for b in by_hit))  # no scores to count
     counted = select(func.count()).select_from(ids.limit(cap).subquery())
