@@ -3,7 +3,9 @@
 Both engines index the same analyzed text (folded Snowball stems, see
 ``text.index_text``) and are queried with the same tokens, so they match the
 same rows; relevance is BM25 on SQLite and ``ts_rank`` on PostgreSQL, with the
-same tie-breakers (name, then id).
+same tie-breakers (name, then id). PostgreSQL matches and ranks on the stored vector
+``search_docs.tsv`` (the models' DDL), so no row's text is parsed at query time; only a
+search in relevance order ranks.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ from services.profile.repository import connections_of, partners_connected_to
 d = search_docs.c
 f = search_facets.c
 COUNT_CAP = 1000  # matches counted past the requested page (then the total is a floor)
+HITS = "SELECT rowid AS id, 0.0 AS score FROM search_fts WHERE search_fts MATCH :fts"
+RANKED_HITS = (
+    "SELECT rowid AS id, -bm25(search_fts) AS score FROM search_fts WHERE search_fts MATCH :fts"
+)
 
 
 @dataclass(frozen=True)
@@ -141,20 +147,21 @@ def _tier(spec: SearchSpec) -> ColumnElement[Any]:
     )
 
 
-def _match(session: AsyncSession, tokens: list[str]) -> tuple[Any, ColumnElement[Any]]:
-    """(a where-clause matching all tokens, the last as a prefix; a relevance score)."""
+def _match(session: AsyncSession, tokens: list[str], rank: bool) -> tuple[Any, ColumnElement[Any]]:
+    """(a where-clause matching all tokens, the last as a prefix; a relevance score, or a
+    constant when ``rank`` is false: a search in name or date order does not rank)."""
     if _dialect(session) == "sqlite":
         fts_query = " ".join([*tokens[:-1], tokens[-1] + "*"])
-        hits = text(
-            "SELECT rowid AS id, -bm25(search_fts) AS score FROM search_fts "
-            "WHERE search_fts MATCH :fts"
-        ).bindparams(fts=fts_query)
+        hits = text(RANKED_HITS if rank else HITS).bindparams(fts=fts_query)
         sub = hits.columns(id=Integer, score=Float).subquery()
         return sub, sub.c.score
+    # The stored ``to_tsvector('simple', text)`` (models: the generated column ``tsv``):
+    # matching and ranking read it instead of parsing each matching row's text again.
+    vector: ColumnElement[Any] = literal_column(f"{search_docs.name}.tsv")
     ts_query = " & ".join([*tokens[:-1], tokens[-1] + ":*"])
-    vector = func.to_tsvector(literal_column("'simple'::regconfig"), d.text)
     query = func.to_tsquery(literal_column("'simple'::regconfig"), ts_query)
-    return vector.op("@@")(query), func.ts_rank(vector, query)
+    rank_of: ColumnElement[Any] = func.ts_rank(vector, query) if rank else literal(0.0)
+    return vector.op("@@")(query), rank_of
 
 
 def _narrower(spec: SearchSpec) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -175,7 +182,7 @@ def _branch(session: AsyncSession, spec: SearchSpec, tier: ColumnElement[bool]) 
     query = select(d.entry, d.name, d.partner, d.verified, d.summary, d.name_key, d.updated_at)
     where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, tier]
     if spec.tokens:
-        match, score = _match(session, spec.tokens)
+        match, score = _match(session, spec.tokens, spec.sort == "relevance")
         if hasattr(match, "c"):  # SQLite: join the FTS hits
             query = query.join(match, match.c.id == d.id)
         else:
@@ -195,23 +202,28 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
     Each entry is read in the viewer's own tier. Almost every entry is seen in the
     ``ecosystem`` tier: that branch is a plain equality the (eco, kind, tier, name_key)
     index serves in name order, and the few entries the viewer sees more of (their own,
-    colleagues', connections') are a second, small branch. Counting stops ``COUNT_CAP``
-    matches past the page: beyond it, the total says "at least"."""
+    colleagues', connections') are two more, small branches. With words, the full-text
+    index drives instead, each hit's tier checked on it: for the count, and for a page in
+    relevance or date order (every match is ranked or sorted anyway); on PostgreSQL a page
+    in name order is read tier by tier, stopping at its end (a common word matches most
+    rows). Counting stops ``COUNT_CAP`` matches past the page: beyond it, the total says
+    "at least"."""
     colleagues, others = _narrower(spec)
-    if spec.tokens:  # the full-text index drives: each hit's tier is checked on it
-        branches = [_branch(session, spec, d.tier == _tier(spec))]
-    else:  # the name-order index drives, tier by tier
-        branches = [
-            _branch(
-                session,
-                spec,
-                and_(d.tier == Visibility.ECOSYSTEM.value, not_(or_(colleagues, others))),
-            ),
-            _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
-            _branch(session, spec, and_(others, d.tier == _tier(spec))),
-        ]
+    by_tier = [
+        _branch(
+            session,
+            spec,
+            and_(d.tier == Visibility.ECOSYSTEM.value, not_(or_(colleagues, others))),
+        ),
+        _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
+        _branch(session, spec, and_(others, d.tier == _tier(spec))),
+    ]
+    by_hit = [_branch(session, spec, d.tier == _tier(spec))] if spec.tokens else by_tier
+    # SQLite's FTS5 hits are a subquery each branch would read again: its index drives.
+    tier_by_tier = spec.sort == "name" and _dialect(session) == "postgresql"
+    branches = by_tier if tier_by_tier else by_hit
     cap = spec.offset + spec.limit + COUNT_CAP
-    ids = union_all(*(b.with_only_columns(d.id) for b in branches))  # no scores to count
+    ids = union_all(*(b.with_only_columns(d.id) for b in by_hit))  # no scores to count
     counted = select(func.count()).select_from(ids.limit(cap).subquery())
     total = int((await session.execute(counted)).scalar_one())
     # The page is among each branch's first offset+limit rows: each branch stops there

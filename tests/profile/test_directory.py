@@ -180,6 +180,20 @@ class TestVisibility:
         assert await ids(eco, "carl", q="welding zeppelin") == ["cleo"]
         assert await ids(eco, "fred", q="welding zeppelin") == []
 
+    async def test_words_in_every_order_find_the_same_entries_per_viewer(self, eco: Eco) -> None:
+        """On PostgreSQL name order reads the tiers apart (the name-order index drives);
+        otherwise the full-text index drives: the same entries either way, each seen in
+        the viewer's own tier."""
+        await _directory(eco)
+        for sort in ("name", "relevance", "recent"):
+            assert await ids(eco, "fred", q="zeppelin", sort=sort) == []
+            assert await ids(eco, "carl", q="zeppelin", sort=sort) == ["cleo"]  # colleague
+            assert await ids(eco, "cleo", q="welding zeppelin", sort=sort) == ["cleo"]  # own
+            assert sorted(await ids(eco, "fred", q="logistics", sort=sort)) == ["anna", "noah"]
+        assert await ids(eco, "fred", q="logistics", sort="name") == ["anna", "noah"]
+        second = await eco.call(c.DIRECTORY, "fred", q="log", sort="name", page_size=1, page=2)
+        assert (second.total, [e.id for e in second.entries]) == (2, ["noah"])
+
 
 class TestCompanies:
     async def test_company_directory(self, eco: Eco) -> None:
