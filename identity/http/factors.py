@@ -99,9 +99,32 @@ def _finish(
     return Result("done", who.return_to)
 
 
-def _attempt(
-    rt: IdentityRuntime, tx: Tx, eco: str, request: Request, back: str, code: str, enrol: bool
-) -> Result:
+@dataclass(frozen=True)
+class Attempt:
+    """A second step that may be tried: who, from where, under which throttle keys."""
+
+    who: Visitor
+    ip: str
+    keys: tuple[str, str]
+
+    def refused(self, rt: IdentityRuntime, tx: Tx, eco: str, reason: str) -> Result:
+        """A wrong second factor: counted against the account and address, audited."""
+        logic.record_failure(tx, rt.settings, *self.keys)
+        tx.audit(
+            eco,
+            "login.failed",
+            target=self.who.person.username,
+            outcome="failure",
+            reason=reason,
+            ip=self.ip,
+        )
+        return Result("wrong")
+
+
+def _may_try(
+    rt: IdentityRuntime, tx: Tx, eco: str, request: Request, back: str
+) -> Attempt | Result:
+    """The pending sign-in's second step, unless it is gone or its keys are locked."""
     who = visitor(rt, tx, eco, request, back)
     if who is None:
         return Result("gone")
@@ -109,22 +132,23 @@ def _attempt(
     keys = logic.throttle_keys(eco, who.person.username, ip)
     if logic.locked(tx, keys):
         return Result("locked")
+    return Attempt(who, ip, keys)
+
+
+def _attempt(
+    rt: IdentityRuntime, tx: Tx, eco: str, request: Request, back: str, code: str, enrol: bool
+) -> Result:
+    at = _may_try(rt, tx, eco, request, back)
+    if isinstance(at, Result):
+        return at
+    who, ip = at.who, at.ip
     if enrol:
         codes = authenticator.confirm(tx, rt.sealer, who.person, code)
         proved = authenticator.BY_APP if codes is not None else None
     else:
         codes, proved = None, authenticator.check(tx, rt.sealer, who.person, code)
     if proved is None:
-        logic.record_failure(tx, rt.settings, *keys)
-        tx.audit(
-            eco,
-            "login.failed",
-            target=who.person.username,
-            outcome="failure",
-            reason="bad_second_factor",
-            ip=ip,
-        )
-        return Result("wrong")
+        return at.refused(rt, tx, eco, "bad_second_factor")
     amr = factors.combined(who.amr or (factors.PWD,), (factors.OTP,))
     result = _finish(rt, tx, eco, who, proved, ip, amr)
     result.codes = codes or []
@@ -252,30 +276,16 @@ async def passkey_submit(request: Request, eco: str, rt: RuntimeDep) -> Response
 
     def work(tx: Tx) -> Result:
         rp = relying_party(rt, tx, eco)
-        who = visitor(rt, tx, eco, request, back)
-        if who is None:
-            return Result("gone")
-        ip = client_ip(request)
-        keys = logic.throttle_keys(eco, who.person.username, ip)
-        if logic.locked(tx, keys):
-            return Result("locked")
-        use = passkeys.authenticate(tx, rp, eco, credential, who.person)
+        at = _may_try(rt, tx, eco, request, back)
+        if isinstance(at, Result):
+            return at
+        use = passkeys.authenticate(tx, rp, eco, credential, at.who.person)
         if isinstance(use, Refusal):
-            logic.record_failure(tx, rt.settings, *keys)
-            reason = f"passkey_{use.reason}"
-            tx.audit(
-                eco,
-                "login.failed",
-                target=who.person.username,
-                outcome="failure",
-                reason=reason,
-                ip=ip,
-            )
-            return Result("wrong")
-        amr = factors.combined(who.amr or (factors.PWD,), use.amr())
+            return at.refused(rt, tx, eco, f"passkey_{use.reason}")
+        amr = factors.combined(at.who.amr or (factors.PWD,), use.amr())
         if not multi_factor(amr):  # the same single factor again adds nothing
             return Result("weak")
-        return _finish(rt, tx, eco, who, factors.PASSKEY, ip, amr)
+        return _finish(rt, tx, eco, at.who, factors.PASSKEY, at.ip, amr)
 
     result = await rt.tx(work)
     return await _code_answer(request, rt, eco, back, result)
