@@ -29,6 +29,7 @@ from contracts.subjects import (
     dead_letter_replay_subject,
     event_filter,
 )
+from contracts.v1.alliances import AllianceChanged
 from contracts.v1.collaboration import (
     NOTIFICATION_STREAM,
     ContentCreated,
@@ -98,7 +99,11 @@ def _types(*events: type) -> tuple[str, ...]:
 
 
 CONSUMERS: tuple[Consumer, ...] = (
-    Consumer("profile", "profile-identity", _types(PersonRegistered, PartnerRegistered)),
+    Consumer(
+        "profile",
+        "profile-identity",
+        _types(PersonRegistered, PartnerRegistered, AllianceChanged),
+    ),
     Consumer("profile", "profile-matching", _types(IntroductionConnected)),
     Consumer(
         "profile", "profile-collaboration", _types(ContentCreated, ContentEdited, ContentHidden)
@@ -107,7 +112,11 @@ CONSUMERS: tuple[Consumer, ...] = (
         "matching",
         "matching-signals",
         _types(
-            PersonProfileUpdated, CompanyProfileUpdated, ContentCreated, WorkspaceMembershipChanged
+            PersonProfileUpdated,
+            CompanyProfileUpdated,
+            ContentCreated,
+            WorkspaceMembershipChanged,
+            AllianceChanged,
         ),
     ),
     Consumer(
@@ -119,11 +128,14 @@ CONSUMERS: tuple[Consumer, ...] = (
             PersonRegistered,
             IntroductionChanged,  # notifications: introductions, broker actions
             ProfileVerified,  # notifications: verifications
+            AllianceChanged,  # workspaces across an alliance
         ),
     ),
     # Web Push of the notifications it records (services/collaboration/push.py)
     Consumer("collaboration", "collaboration-push", _types(NotificationAdded)),
     Consumer("connector", "connector-webhooks", _types(PartnerEventReceived)),
+    # the alliances whose terms let partners grant operations across (mesh.alliances)
+    Consumer("connector", "connector-alliances", _types(AllianceChanged)),
 )
 
 REVOCATION_READERS = ("gateway", *SERVICES)

@@ -14,6 +14,7 @@ from contracts.batching import batchable as batchable  # the one definition (re-
 from contracts.envelope import EventBase
 from contracts.policy import Operation
 from contracts.v1 import (
+    alliances,
     collaboration,
     connector,
     identity,
@@ -27,6 +28,7 @@ from contracts.v1 import (
 _MODULES = (
     system,
     identity,
+    alliances,
     profile,
     profile_images,
     collaboration,
