@@ -41,6 +41,16 @@ class IntroductionData(BaseModel):
     score: float | None = Field(default=None, description="reciprocal score when proposed")
     actor: str | None = Field(default=None, description="who made this transition")
     reason: str | None = Field(default=None, description="decline reason, when declined")
+    a_eco: str | None = Field(
+        default=None,
+        description="a's ecosystem when the introduction crosses an alliance (none: the "
+        "event's ecosystem)",
+    )
+    b_eco: str | None = Field(
+        default=None,
+        description="b's ecosystem when the introduction crosses an alliance (none: the "
+        "event's ecosystem)",
+    )
 
 
 class IntroductionChanged(EventBase):
