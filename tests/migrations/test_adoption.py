@@ -48,7 +48,9 @@ class TestCreateAllDatabasesAreAdopted:
             for table in ("persons", "companies"):
                 await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN created_at"))
                 await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN image"))
-            await conn.execute(text("DROP TABLE pictures"))
+                await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN allied"))
+            for made_later in ("pictures", "connections_across", "mesh_alliances"):
+                await conn.execute(text(f"DROP TABLE {made_later}"))
             await conn.execute(text("DROP INDEX ix_search_tier_name"))
             await conn.execute(profile_models.persons.insert().values(**person_row("ada")))
         adopted = await upgrade(database_url, profile)
