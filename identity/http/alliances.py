@@ -141,6 +141,22 @@ async def propose(request: Request, eco: str, body: ProposeIn, rt: RuntimeDep) -
     return await _change(request, rt, eco, work)
 
 
+class PeerView(BaseModel):
+    ecosystem: str
+    name: str
+
+
+@router.get("/admin/alliances/peers")
+async def peers(request: Request, eco: str, rt: RuntimeDep) -> list[PeerView]:
+    """The other ecosystems of this deployment an alliance may be proposed to (enabled
+    ones, by slug): what the proposal form offers."""
+
+    def work(tx: Tx, _actor: str) -> list[PeerView]:
+        return [PeerView(ecosystem=e.slug, name=e.name) for e in alliances.peers(tx, eco)]
+
+    return await _admin(request, rt, eco, work)
+
+
 @router.get("/admin/alliances/{alliance}")
 async def get_alliance(request: Request, eco: str, alliance: str, rt: RuntimeDep) -> AllianceDetail:
     def work(tx: Tx, _actor: str) -> AllianceDetail:

@@ -86,6 +86,16 @@ class TestLifecycle:
         assert [a["alliance"] for a in only if a["ally"] == "initech"] == [second]
         await world.act("globex", second, "end")
 
+    async def test_operators_see_whom_they_may_propose_to(self, world: World, idp: IdP) -> None:
+        resp = await world.call("globex", "GET", "/peers")
+        assert resp.status_code == 200, resp.text
+        assert {p["ecosystem"]: p["name"] for p in resp.json()} == {
+            "acme": "ACME Partner Network",
+            "initech": "Initech Brand",
+        }
+        member = (await idp.person_tokens("noah"))["access_token"]
+        _problem(await world.call("acme", "GET", "/peers", member), 403)
+
     async def test_withdrawing_a_proposal_ends_it(self, world: World) -> None:
         alliance = await world.propose("acme", "initech")
         assert (await world.act("acme", alliance, "end")).json()["status"] == "ended"
