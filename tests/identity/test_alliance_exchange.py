@@ -219,7 +219,13 @@ class TestCutOff:
         own = world.operators["acme"]
         assert (await verifier.verify(own)).eco == "acme"
 
+        allies = world.url("acme", "/alliances")
+        reading = await world.idp.http.get(allies, headers={"Authorization": f"Bearer {crossed}"})
+        assert reading.status_code == 200 and reading.json()["allies"][0]["ecosystem"] == "globex"
+
         assert (await world.act("acme", alliance, action)).is_success
+        reading = await world.idp.http.get(allies, headers={"Authorization": f"Bearer {crossed}"})
+        assert reading.status_code == 401, reading.text  # identity itself refuses it too
         assert "revoked" in await _refused(verifier, crossed)
         assert "revoked" in await _refused(verifier, other_way)  # both directions
         assert (await verifier.verify(own)).eco == "acme"  # acme's own tokens live on
