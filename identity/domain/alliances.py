@@ -263,6 +263,13 @@ def end(tx: Tx, eco: str, alliance: str, actor: str) -> Standing:
     return _record(tx, row, eco, actor, "ended")
 
 
+def agree(tx: Tx, eco: str, peer: str, terms: Mapping[str, DirectionTerms], actor: str) -> Standing:
+    """Propose and accept at once, for a seed or a command run by the deployment (both
+    operators agreed elsewhere): the audit trail shows both steps under ``actor``."""
+    proposed = propose(tx, eco, peer, terms, actor)
+    return accept(tx, peer, proposed.state.alliance, actor)
+
+
 ACTIONS = {"accept": accept, "reject": reject, "suspend": suspend, "resume": resume, "end": end}
 
 
