@@ -138,9 +138,22 @@ class HandOverRelay(LingeringRelay):
         self._inflight.difference_update(event_ids)
 
 
+# Event-loop turns a lean audit batch waits for more tokens before it is taken. Under
+# load the requests of one turn reach the group commit over the next few: waiting two
+# turns (a few microseconds, no timer) makes batches about a fifth bigger, so fewer
+# commits and relay rounds per token.
+SETTLE_TURNS = 2
+
+
 def lean_writer(db: Database, outbox: Outbox) -> SqliteWriter | None:
     """The lean audit writer for ``db`` when it is a SQLite file; None otherwise."""
     return SqliteWriter.for_database(db, outbox)
+
+
+def lean_group(db: Database, outbox: Outbox) -> GroupCommit:
+    """The group commit of the lean path's audit events: its own writer on a SQLite file,
+    batches that settle for :data:`SETTLE_TURNS` turns of the loop."""
+    return GroupCommit(db, outbox, lean_writer(db, outbox), settle=SETTLE_TURNS)
 
 
 class SqliteWriter:

@@ -154,3 +154,33 @@ class TestGroupCommit:
                 GroupCommit(db, None)
         finally:
             await db.dispose()
+
+    @pytest.mark.parametrize("settle", [0, 3])
+    async def test_a_settling_batch_takes_the_callers_of_the_next_turns_too(
+        self, database_url: str, settle: int
+    ) -> None:
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        writer = CountingWriter(db, outbox_writer.outbox)
+        gc = GroupCommit(db, outbox_writer.outbox, writer, settle=settle)
+        task = asyncio.create_task(gc.run())
+        await asyncio.sleep(0)
+        events = [_event(i) for i in range(3)]
+
+        async def after(turns: int, event: AuditEvent) -> None:
+            for _ in range(turns):
+                await asyncio.sleep(0)  # a caller reaching the group commit a turn later
+            await gc.add([event])
+
+        try:
+            await asyncio.gather(*(after(turns, e) for turns, e in enumerate(events)))
+            assert _ids(await _rows(db)) == {e.id for e in events}
+            if settle:
+                assert writer.transactions == 1  # all three waited for in one batch
+            else:
+                assert writer.transactions >= 2  # the first went alone
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await db.dispose()
