@@ -49,16 +49,24 @@ async def group(database_url: str) -> AsyncIterator[tuple[GroupCommit, Database,
     db = Database(database_url, outbox_writer.metadata)
     await db.create_all()
     writer = CountingWriter(db, outbox_writer.outbox)
-    gc = GroupCommit(db, outbox_writer.outbox, writer, depth=2)
+    try:
+        async with _running(GroupCommit(db, outbox_writer.outbox, writer, depth=2)) as gc:
+            yield gc, db, writer
+    finally:
+        await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _running(gc: GroupCommit) -> AsyncIterator[GroupCommit]:
+    """``gc`` with its loop running for the block."""
     task = asyncio.create_task(gc.run())
     await asyncio.sleep(0)
     try:
-        yield gc, db, writer
+        yield gc
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await db.dispose()
 
 
 def _event(i: int) -> AuditEvent:
@@ -162,25 +170,20 @@ class TestGroupCommit:
         db = Database(database_url, outbox_writer.metadata)
         await db.create_all()
         writer = CountingWriter(db, outbox_writer.outbox)
-        gc = GroupCommit(db, outbox_writer.outbox, writer, settle=settle)
-        task = asyncio.create_task(gc.run())
-        await asyncio.sleep(0)
         events = [_event(i) for i in range(3)]
-
-        async def after(turns: int, event: AuditEvent) -> None:
-            for _ in range(turns):
-                await asyncio.sleep(0)  # a caller reaching the group commit a turn later
-            await gc.add([event])
-
         try:
-            await asyncio.gather(*(after(turns, e) for turns, e in enumerate(events)))
+            async with _running(GroupCommit(db, outbox_writer.outbox, writer, settle=settle)) as gc:
+
+                async def after(turns: int, event: AuditEvent) -> None:
+                    for _ in range(turns):
+                        await asyncio.sleep(0)  # a caller reaching the group commit later
+                    await gc.add([event])
+
+                await asyncio.gather(*(after(turns, e) for turns, e in enumerate(events)))
             assert _ids(await _rows(db)) == {e.id for e in events}
             if settle:
                 assert writer.transactions == 1  # all three waited for in one batch
             else:
                 assert writer.transactions >= 2  # the first went alone
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await db.dispose()
