@@ -5,8 +5,9 @@ A request whose only write is an event (an audit record, say) need not pay for a
 transaction of its own. It hands its rows to :meth:`GroupCommit.submit` (or its events to
 :meth:`GroupCommit.add`) and waits; one transaction adds the rows of every caller waiting
 at that moment, then all of them go on. There is no fixed wait: a batch is whatever
-arrived while the previous commit ran, and up to ``depth`` batches commit at once, so
-the event loop never idles waiting for the database. The events of a batch are joined
+arrived while the previous commit ran (and, with ``settle``, during that many more turns
+of the event loop), and up to ``depth`` batches commit at once, so the event loop never
+idles waiting for the database. The events of a batch are joined
 into one outbox row per subject where their type allows (:func:`mesh.outbox.batched`):
 one row to insert, and one message for the relay to publish and have acknowledged.
 
@@ -98,6 +99,7 @@ class GroupCommit:
         depth: int = 2,
         linger: float = 0.0,
         join: Callable[[list[Any]], list[Any]] = batched,
+        settle: int = 0,
     ) -> None:
         self.db = db
         if writer is None:
@@ -107,12 +109,16 @@ class GroupCommit:
         self.writer: Writer = writer
         self.join = join  # a batch's rows as written: outbox rows joined per subject
         self.linger = linger  # seconds a batch waits for more callers (0: none)
+        # Turns of the event loop a batch waits for more callers (0: none): each turn lets
+        # the requests read meanwhile reach submit, for a few microseconds and no timer.
+        self.settle = settle
         # Hears of every committed batch's rows; by default wakes the relay's polling round.
         self.on_commit: Callable[[list[OutboxRow]], None] = lambda _rows: db.committed()
         self._pending: Batch = []
         self._marks: Marks = []
         self._wake = asyncio.Event()
         self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s, once running
         self._slots = asyncio.Semaphore(depth)
 
     @property
@@ -130,9 +136,9 @@ class GroupCommit:
 
     def submit(self, rows: list[Any]) -> asyncio.Future[None]:
         """A future done once ``rows`` are committed (needs the running loop, :meth:`run`)."""
-        if not self._running:
+        if not self._running or self._loop is None:
             raise RuntimeError("the group commit is not running")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = self._loop.create_future()
         self._pending.append((rows, future))
         self._wake.set()
         return future
@@ -141,15 +147,16 @@ class GroupCommit:
         """Mark these events published in the next batch's transaction; a future done once
         they are (or could not be: the relay's polling round then sends them again).
         None when the loop is not running (they stay unpublished for the relay)."""
-        if not self._running:
+        if not self._running or self._loop is None:
             return None
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = self._loop.create_future()
         self._marks.append((list(event_ids), future))
         self._wake.set()
         return future
 
     async def run(self) -> None:
         """The background loop that commits batches, until cancelled."""
+        self._loop = asyncio.get_running_loop()  # submit's futures: no lookup per call
         self._running = True
         commits: set[asyncio.Task[None]] = set()
         try:
@@ -157,6 +164,8 @@ class GroupCommit:
                 await self._wake.wait()
                 if self.linger:
                     await asyncio.sleep(self.linger)
+                for _ in range(self.settle):
+                    await asyncio.sleep(0)
                 await self._slots.acquire()  # a batch grows while the earlier ones commit
                 self._wake.clear()
                 batch, self._pending = self._pending, []

@@ -170,13 +170,32 @@ def sign_payload(signer: Signer, body: bytes) -> str:
     kind = _KINDS.get(type(key)) or _kind_of(key)
     if signer.alg == "ES256" and kind == "EC":
         ec_key = cast(ec.EllipticCurvePrivateKey, key)  # checked by _kind_of
-        r, s = decode_dss_signature(ec_key.sign(signing_input, _ECDSA_SHA256))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        signature = p256_raw_signature(ec_key.sign(signing_input, _ECDSA_SHA256))
     elif signer.alg == "RS256" and kind == "RSA":
         signature = cast(rsa.RSAPrivateKey, key).sign(signing_input, _PKCS1, _SHA256)
     else:
         raise ValueError(f"cannot sign access tokens with {signer.alg} and this key")
     return (signing_input + b"." + _b64(signature)).decode()
+
+
+def p256_raw_signature(der: bytes) -> bytes:
+    """The JWS form (RFC 7518 §3.4: ``r || s``, 32 bytes each) of a DER ``ECDSA-Sig-Value``
+    of P-256, read in place: the two INTEGERs are each 1 to 33 bytes (a leading zero only
+    before a high bit), so every length is one byte. Anything else goes through
+    ``decode_dss_signature``, which raises on what is not DER."""
+    n = len(der)
+    if 8 <= n <= 72 and der[0] == 0x30 and der[1] == n - 2 and der[2] == 0x02:
+        r_len = der[3]
+        s_at = 4 + r_len
+        if 1 <= r_len <= 33 and s_at + 2 < n and der[s_at] == 0x02:
+            s_len = der[s_at + 1]
+            if 1 <= s_len <= 33 and s_at + 2 + s_len == n:
+                r = der[4:s_at]
+                s = der[s_at + 2 :]
+                if (r_len < 33 or r[0] == 0) and (s_len < 33 or s[0] == 0):
+                    return r[-32:].rjust(32, b"\0") + s[-32:].rjust(32, b"\0")
+    r_int, s_int = decode_dss_signature(der)
+    return r_int.to_bytes(32, "big") + s_int.to_bytes(32, "big")
 
 
 _KINDS: dict[type, str] = {}  # concrete key class -> "EC" / "RSA" / "" (ABC checks, once)

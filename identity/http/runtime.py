@@ -17,7 +17,7 @@ from identity.domain.dpop import IdentityDPoP
 from identity.domain.dpop import build as build_dpop
 from identity.domain.keys import KeyRing
 from identity.http.backchannel import BackChannel
-from identity.lean.audit import lean_writer
+from identity.lean.audit import lean_group
 from identity.oauth.adapter import Call, enter
 from identity.oauth.authorization_server import IdentityServer
 from identity.settings import IdentitySettings
@@ -96,7 +96,7 @@ def build_runtime(
         templates=templates,
         http=http,
         # stateless grants' audit events: lean, a SQLite file's own writer; else a session
-        group=GroupCommit(db, outbox, lean_writer(db, outbox) if settings.lean else None),
+        group=lean_group(db, outbox) if settings.lean else GroupCommit(db, outbox),
         dpop=build_dpop(settings, redis_client),
     )
 

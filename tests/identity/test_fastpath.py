@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,13 +21,20 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from pydantic import TypeAdapter
 from sqlalchemy import update
 
 from contracts.claims import Claims
 from contracts.v1.identity import AuditEvent
 from identity.domain.crypto import digest
-from identity.domain.tokens import Subject, access_claims
+from identity.domain.keys import Signer
+from identity.domain.tokens import Subject, access_claims, p256_raw_signature, sign_payload
 from identity.lean import ids as lean_ids
 from identity.lean import request as lean_request
 from identity.lean import shortcut, templates
@@ -473,6 +481,31 @@ class TestItsShortcuts:
             templates.cut('{"a":"@@jti@@","b":"@@jti@@"}', ("@@jti@@",))
         with pytest.raises(ValueError, match="exactly once"):
             templates.cut('{"b":2,"a":1}', ("1", "2"))  # not in that order
+
+    def test_p256_signatures_read_in_place_are_decode_dss_signatures(self) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        ders = [key.sign(str(i).encode(), ec.ECDSA(hashes.SHA256())) for i in range(300)]
+        rng = random.Random(7)  # and short r and s (leading zero bytes), rare in real ones
+        for bits in (1, 8, 9, 200, 248, 255, 256):
+            r, s = rng.getrandbits(bits) | 1, rng.getrandbits(256) | 1
+            ders += [encode_dss_signature(r, s), encode_dss_signature(s, r)]
+        for der in ders:
+            r, s = decode_dss_signature(der)
+            assert p256_raw_signature(der) == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    @pytest.mark.parametrize(
+        "der", [b"", b"\x30\x06\x02\x01\x01\x02\x01", b"\x31" + bytes(71), b"\x30\x00garbage"]
+    )
+    def test_what_is_not_a_p256_signature_is_refused_as_decode_dss_signature_refuses(
+        self, der: bytes
+    ) -> None:
+        with pytest.raises(ValueError):
+            p256_raw_signature(der)
+
+    def test_a_lean_es256_token_verifies(self) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        token = sign_payload(Signer("kid-1", "ES256", key), b'{"sub":"x"}')
+        assert jwt.decode(token, key.public_key(), ["ES256"]) == {"sub": "x"}
 
     @pytest.mark.parametrize("micro", [0, 120, 999999])
     def test_event_time_is_written_as_pydantic_writes_it(self, micro: int) -> None:

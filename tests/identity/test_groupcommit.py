@@ -11,6 +11,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from contracts.registry import decode_events
-from identity.lean.audit import HandOverRelay, SqliteWriter, lean_writer
+from identity.lean.audit import CHECKPOINT_EVERY, HandOverRelay, SqliteWriter, lean_writer
 from identity.store import models
 from identity.store.transaction import audit_event
 from mesh.db import Database
@@ -250,3 +251,28 @@ class TestOnTheLoopOrOnTheThread:
         assert sorted(jtis) == ["j1", "j2"]
         await gc.add([_event(3)])  # and the loop writes again once the lock is free
         assert writer.handed_over == 1
+
+    async def test_the_wal_starts_over_while_commits_go_on(
+        self, group: tuple[GroupCommit, Database]
+    ) -> None:
+        """Checkpoints keep up with a provider that never stops committing: the WAL is
+        written from its start again after each, instead of growing with every token."""
+        gc, db = group
+        writer = gc.writer
+        if not isinstance(writer, SqliteWriter):
+            pytest.skip("only SQLite files have the writer")
+        wal = Path(writer.path + "-wal")
+        await gc.add([_event(-1)])
+        started = _wal_restarts(wal)
+        commits = 6 * CHECKPOINT_EVERY
+        for i in range(commits):  # one batch after another, never a pause for the thread
+            await gc.add([_event(i)])
+        assert _wal_restarts(wal) - started >= 3  # most of the six checkpoints restarted it
+        assert len(await _rows(db)) == commits + 1
+
+
+def _wal_restarts(wal: Path) -> int:
+    """The WAL header's checkpoint sequence number: one more each time the WAL starts over
+    (SQLite's file format, "WAL File Format")."""
+    with wal.open("rb") as f:
+        return int.from_bytes(f.read(16)[12:16], "big")

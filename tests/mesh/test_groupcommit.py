@@ -49,16 +49,24 @@ async def group(database_url: str) -> AsyncIterator[tuple[GroupCommit, Database,
     db = Database(database_url, outbox_writer.metadata)
     await db.create_all()
     writer = CountingWriter(db, outbox_writer.outbox)
-    gc = GroupCommit(db, outbox_writer.outbox, writer, depth=2)
+    try:
+        async with _running(GroupCommit(db, outbox_writer.outbox, writer, depth=2)) as gc:
+            yield gc, db, writer
+    finally:
+        await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _running(gc: GroupCommit) -> AsyncIterator[GroupCommit]:
+    """``gc`` with its loop running for the block."""
     task = asyncio.create_task(gc.run())
     await asyncio.sleep(0)
     try:
-        yield gc, db, writer
+        yield gc
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await db.dispose()
 
 
 def _event(i: int) -> AuditEvent:
@@ -152,5 +160,30 @@ class TestGroupCommit:
         try:
             with pytest.raises(ValueError, match="its own writer"):
                 GroupCommit(db, None)
+        finally:
+            await db.dispose()
+
+    @pytest.mark.parametrize("settle", [0, 3])
+    async def test_a_settling_batch_takes_the_callers_of_the_next_turns_too(
+        self, database_url: str, settle: int
+    ) -> None:
+        db = Database(database_url, outbox_writer.metadata)
+        await db.create_all()
+        writer = CountingWriter(db, outbox_writer.outbox)
+        events = [_event(i) for i in range(3)]
+        try:
+            async with _running(GroupCommit(db, outbox_writer.outbox, writer, settle=settle)) as gc:
+
+                async def after(turns: int, event: AuditEvent) -> None:
+                    for _ in range(turns):
+                        await asyncio.sleep(0)  # a caller reaching the group commit later
+                    await gc.add([event])
+
+                await asyncio.gather(*(after(turns, e) for turns, e in enumerate(events)))
+            assert _ids(await _rows(db)) == {e.id for e in events}
+            if settle:
+                assert writer.transactions == 1  # all three waited for in one batch
+            else:
+                assert writer.transactions >= 2  # the first went alone
         finally:
             await db.dispose()
