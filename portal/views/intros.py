@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal.forms import text
-from portal.views.names import names
+from portal.views.names import allied_names, names
 from portal.web import CtxDep, done
 
 router = APIRouter(prefix="/introductions")
@@ -20,7 +20,7 @@ def _mine(intro: dict[str, Any], me: str) -> bool:
     return me in (intro.get("a"), intro.get("b"))
 
 
-def _group(intros: list[dict[str, Any]], me: str) -> dict[str, list[dict[str, Any]]]:
+def _group(intros: list[dict[str, Any]], me: str, eco: str) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {
         "waiting": [],
         "pending": [],
@@ -37,6 +37,8 @@ def _group(intros: list[dict[str, Any]], me: str) -> dict[str, list[dict[str, An
         i["me_a"] = i.get("a") == me
         i["other"] = i["b"] if i["me_a"] else i["a"]
         i["other_partner"] = i["b_partner"] if i["me_a"] else i["a_partner"]
+        other_eco = (i.get("b_eco") if i["me_a"] else i.get("a_eco")) or eco
+        i["other_eco"] = other_eco if other_eco != eco else None  # across an alliance
         accepted = i.get("a_accepted") if i["me_a"] else i.get("b_accepted")
         status = i.get("status")
         if status == "connected":
@@ -50,6 +52,14 @@ def _group(intros: list[dict[str, Any]], me: str) -> dict[str, list[dict[str, An
     return groups
 
 
+def _sides(intro: dict[str, Any], eco: str) -> list[tuple[str, str | None]]:
+    """Both people of an introduction, each with their ecosystem when it is an allied one."""
+    return [
+        (intro[side], e if (e := intro.get(f"{side}_eco")) and e != eco else None)
+        for side in ("a", "b")
+    ]
+
+
 @router.get("")
 async def inbox(ctx: CtxDep) -> Response:
     me = ctx.session.sub
@@ -58,15 +68,16 @@ async def inbox(ctx: CtxDep) -> Response:
         ctx.attempt("matching.person_suggestions", person=me, k=10),
     )
     items = (intros or {}).get("introductions", [])
-    groups = _group(items, me)
-    ids = [i.get("other", "") for i in items] + [x for i in items for x in (i["a"], i["b"])]
+    groups = _group(items, me, ctx.session.eco)
+    ids = [x for i in items for x, e in _sides(i, ctx.session.eco) if not e]
+    allied = [(e, x) for i in items for x, e in _sides(i, ctx.session.eco) if e]
     return ctx.render(
         "intros.html",
         groups=groups,
         i_err=i_err,
         suggestions=(sugg or {}).get("suggestions", []),
         s_err=s_err,
-        names=await names(ctx, ids),
+        names={**await names(ctx, ids), **await allied_names(ctx, allied)},
         reasons=DECLINE_REASONS,
     )
 

@@ -12,3 +12,13 @@ async def names(ctx: Ctx, ids: Iterable[str]) -> dict[str, str]:
     unique = list(dict.fromkeys(i for i in ids if i))[:50]
     views = await asyncio.gather(*(ctx.attempt("profile.person.get", person=i) for i in unique))
     return {i: (v or {}).get("name") or i for i, (v, _err) in zip(unique, views, strict=True)}
+
+
+async def allied_names(ctx: Ctx, people: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Display names of people of allied ecosystems, as ``(ally, person)`` pairs (what each
+    shares with allies: their name, when they share anything at all)."""
+    unique = list(dict.fromkeys(p for p in people if all(p)))[:50]
+    views = await asyncio.gather(
+        *(ctx.attempt("profile.ally.person.get", ally=a, person=p) for a, p in unique)
+    )
+    return {p: (v or {}).get("name") or p for (_a, p), (v, _err) in zip(unique, views, strict=True)}
