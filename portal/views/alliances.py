@@ -61,20 +61,21 @@ def _view(state: dict[str, Any], me: str) -> dict[str, Any]:
         "ours": terms.get(me) or {},
         "theirs": terms.get(peer) or {},
         "status": status,
-        "steps": _steps(status, state.get("offered_by") == me),
+        "steps": [s for s in _actions(state, me) if s in ALLIANCE_STEPS],
+        "can_counter": "counter" in _actions(state, me),
         "audit": [e for e in state.get("audit") or [] if isinstance(e, dict)],
     }
 
 
-def _steps(status: str, offered_by_us: bool) -> list[str]:
-    """What this side may do now (identity checks it again)."""
+def _actions(state: dict[str, Any], me: str) -> list[str]:
+    """What this side may do now, as identity says (and checks again when it is done)."""
+    said = state.get("actions")
+    if isinstance(said, list):
+        return [str(a) for a in said]
+    status, ours = state.get("status"), state.get("offered_by") == me
     if status == "proposed":
-        return ["end"] if offered_by_us else ["accept", "reject"]
-    if status == "active":
-        return ["suspend", "end"]
-    if status == "suspended":
-        return ["resume", "end"]
-    return []
+        return ["counter", "end"] if ours else ["counter", "accept", "reject", "end"]
+    return {"active": ["suspend", "end"], "suspended": ["resume", "end"]}.get(str(status), [])
 
 
 async def _list_page(
@@ -139,7 +140,6 @@ async def _detail_page(
         status=status,
         a=view,
         draft=draft or terms_form.from_state(state, me),
-        can_counter=view["status"] == "proposed",
         step_err=step_err,
         me_eco=me,
         form=terms_form,

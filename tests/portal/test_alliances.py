@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from markupsafe import escape
 
 from tests.portal.allied import ALLY, ALLY_NAME
 from tests.portal.login import csrf_of, sign_in
@@ -122,7 +123,7 @@ class TestAnAllianceLifecycle:
             assert made.status_code == 200, made.text[:800]
             ident = alliance_id(made)
             assert "Alliance proposed" in made.text and "proposed" in made.text
-            assert html.escape(ALLY_NAME, quote=False) in made.text  # escaped brand
+            assert str(escape(ALLY_NAME)) in made.text  # the brand, escaped
             assert ALLY_NAME not in made.text
             # the proposer may withdraw but not accept its own offer
             assert f"{CONSOLE}/{ident}/accept" not in made.text
@@ -160,8 +161,15 @@ class TestAnAllianceLifecycle:
                 other, f"{CONSOLE}/{ident}", f"{CONSOLE}/{ident}/suspend", {"confirmed": "yes"}
             )
             assert "Alliance suspended" in done.text and "status-suspended" in done.text
-            resumed = await post(
+            # only the side that suspended may resume it
+            page = await acme.get(f"{CONSOLE}/{ident}")
+            assert f"{CONSOLE}/{ident}/resume" not in page.text and "only they may" in page.text
+            refused = await post(
                 acme, f"{CONSOLE}/{ident}", f"{CONSOLE}/{ident}/resume", {"confirmed": "yes"}
+            )
+            assert refused.status_code == 403 and "Not done:" in refused.text
+            resumed = await post(
+                other, f"{CONSOLE}/{ident}", f"{CONSOLE}/{ident}/resume", {"confirmed": "yes"}
             )
             assert "Alliance resumed" in resumed.text and "status-active" in resumed.text
             ended = await post(
