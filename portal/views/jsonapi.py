@@ -70,8 +70,8 @@ async def card(ctx: CtxDep, person: str, ally: str = "") -> Response:
     """The hover card of a person; ``?ally=<eco>`` for a person of an allied ecosystem."""
     portal = ctx.portal
     ally = "" if ally == ctx.session.eco else ally
-    key = (ctx.session.sub, f"{ally}/{person}" if ally else person)
-    hit = portal.cards.get(key)
+    key = (ctx.session.sub, person)
+    hit = None if ally else portal.cards.get(key)  # an allied card is never kept (below)
     if hit and hit[0] > time.monotonic():
         body = hit[1]
     else:
@@ -81,6 +81,8 @@ async def card(ctx: CtxDep, person: str, ally: str = "") -> Response:
             body["broker"] = ctx.session.has_role("broker")
         except ApiError as exc:
             return JSONResponse({"error": exc.detail}, status_code=exc.status)
+        if ally:  # never kept: it must vanish the moment the alliance stops being active
+            return JSONResponse(body, headers={"Cache-Control": "no-store"})
         if len(portal.cards) >= CACHE_MAX:
             portal.cards.clear()
         portal.cards[key] = (time.monotonic() + portal.settings.card_cache_seconds, body)
