@@ -132,15 +132,15 @@ class TestFederatedDirectory:
                 assert refused.status_code == 403
 
             async with sign_in(mesh, "olivia") as acme:  # ending it takes it all away at once
-                page = f"{CONSOLE}/{ident}"
-                ended = await post(acme, page, f"{page}/end", {"confirmed": "yes"})
+                console = f"{CONSOLE}/{ident}"
+                ended = await post(acme, console, f"{console}/end", {"confirmed": "yes"})
                 assert "Alliance ended" in ended.text
 
-            async def refused() -> httpx.Response | None:  # once profile heard of the end
+            async def not_found() -> httpx.Response | None:  # once profile heard of the end
                 resp = await nadia.get(f"/allies/{ALLY}/people/{gus_id}")
                 return resp if resp.status_code == 404 else None
 
-            gone = await eventually(refused, timeout=5)
+            gone = await eventually(not_found, timeout=5)
             assert secret not in gone.text and skill not in gone.text
             after = await nadia.get("/directory", params={"q": skill, "allied": "1"})
             assert "Gus Grant" not in after.text
