@@ -193,7 +193,7 @@ class Workflow:
     # ------------------------------------------------------------ operations
 
     async def propose(self, claims: Claims, req: m.ProposeRequest) -> m.Introduction:
-        if req.a == req.b:
+        if req.a == req.b and req.b_eco in (None, req.eco):
             raise bad_request("an introduction needs two different people")
         if claims.sub in (req.a, req.b):
             raise forbidden("brokers do not introduce themselves")
