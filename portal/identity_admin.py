@@ -18,12 +18,16 @@ ALLIANCE_STEPS = ("accept", "reject", "suspend", "resume", "end")
 class IdentityAdmin:
     def __init__(self, http: httpx.AsyncClient, issuer: str) -> None:
         self.http = http
+        self.issuer = issuer
         self.base = f"{issuer}/admin"
 
-    async def _send(self, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def _send(
+        self, token: str, method: str, path: str, *, admin: bool = True, **kwargs: Any
+    ) -> Any:
+        base = self.base if admin else self.issuer
         try:
             resp = await self.http.request(
-                method, self.base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                method, base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
         except httpx.HTTPError:
             raise ApiError(503, "unavailable", "the identity provider is not reachable") from None
@@ -114,6 +118,12 @@ class IdentityAdmin:
     @staticmethod
     def _alliance(alliance: str, rest: str = "") -> str:
         return f"/alliances/{quote(alliance, safe='')}{rest}"
+
+    async def allies(self, token: str) -> dict[str, str]:
+        """The ecosystem's active allies, any member may read: ecosystem → brand."""
+        found = await self._send(token, "GET", "/alliances", admin=False)
+        allies = found.get("allies", []) if isinstance(found, dict) else []
+        return {str(a["ecosystem"]): str(a.get("name") or a["ecosystem"]) for a in allies}
 
     async def alliances(self, token: str) -> list[dict[str, Any]]:
         """Every alliance of the ecosystem, in any status (``AllianceState`` each)."""

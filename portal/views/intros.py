@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from portal.api import BY_NAME
 from portal.forms import text
-from portal.views.names import allied_names, names
+from portal.views.names import allied_names, brands, names
 from portal.web import CtxDep, done
 
 router = APIRouter(prefix="/introductions")
@@ -52,6 +53,12 @@ def _group(intros: list[dict[str, Any]], me: str, eco: str) -> dict[str, list[di
     return groups
 
 
+def _with_allies() -> dict[str, bool]:
+    """Suggest people of allied ecosystems too, where this deployment's matching can."""
+    op = BY_NAME.get("matching.person_suggestions")
+    return {"allied": True} if op is not None and "allied" in op.request.model_fields else {}
+
+
 def _sides(intro: dict[str, Any], eco: str) -> list[tuple[str, str | None]]:
     """Both people of an introduction, each with their ecosystem when it is an allied one."""
     return [
@@ -65,7 +72,7 @@ async def inbox(ctx: CtxDep) -> Response:
     me = ctx.session.sub
     (intros, i_err), (sugg, s_err) = await asyncio.gather(
         ctx.attempt("matching.list_introductions", limit=200),
-        ctx.attempt("matching.person_suggestions", person=me, k=10),
+        ctx.attempt("matching.person_suggestions", person=me, k=10, **_with_allies()),
     )
     items = (intros or {}).get("introductions", [])
     groups = _group(items, me, ctx.session.eco)
@@ -79,6 +86,7 @@ async def inbox(ctx: CtxDep) -> Response:
         s_err=s_err,
         names={**await names(ctx, ids), **await allied_names(ctx, allied)},
         reasons=DECLINE_REASONS,
+        brands=await brands(ctx) if allied else {},
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from portal.api import ApiError
+from portal.identity_admin import IdentityAdmin
 from portal.web import Ctx
 
 
@@ -22,3 +24,14 @@ async def allied_names(ctx: Ctx, people: Iterable[tuple[str, str]]) -> dict[str,
         *(ctx.attempt("profile.ally.person.get", ally=a, person=p) for a, p in unique)
     )
     return {p: (v or {}).get("name") or p for (_a, p), (v, _err) in zip(unique, views, strict=True)}
+
+
+async def brands(ctx: Ctx) -> dict[str, str]:
+    """The brands of this ecosystem's active allies (ecosystem → name); none when identity
+    cannot say (names then show as ecosystem ids)."""
+    try:
+        return await IdentityAdmin(ctx.portal.http, ctx.portal.settings.issuer).allies(ctx.token)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        return {}

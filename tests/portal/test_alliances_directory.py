@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from markupsafe import escape
 
+from identity.cli.seed import ECO_NAME as ACME_NAME
 from tests.portal.allied import ALLY, ALLY_NAME
 from tests.portal.login import SignedIn, sign_in
 from tests.portal.mesh import Mesh
@@ -123,13 +124,22 @@ class TestFederatedDirectory:
             assert body["href"] == f"/allies/{ALLY}/people/{gus_id}"
             assert secret not in card.text
 
+            introduce = f"/allies/{ALLY}/people/{gus_id}/introduce"
+            refused = await post(nadia, "/", introduce, {"a": mesh.subs["nadia"]})
+            assert refused.status_code == 403  # a member does not introduce people
             async with sign_in(mesh, "bruno") as broker:  # a broker may introduce across
                 page = await broker.get(f"/allies/{ALLY}/people/{gus_id}")
                 assert "Introduce Gus Grant" in page.text and 'id="intro-a"' in page.text
-                refused = await post(
-                    nadia, "/", f"/allies/{ALLY}/people/{gus_id}/introduce", {"a": "x"}
+                proposed = await post(
+                    broker, page.url.path, introduce, {"a": mesh.subs["nadia"], "note": tag}
                 )
-                assert refused.status_code == 403
+                assert "Introduction proposed" in proposed.text, proposed.text[:800]
+            inbox = (await nadia.get("/introductions")).text
+            assert f'href="/allies/{ALLY}/people/{gus_id}"' in inbox
+            assert str(escape(ALLY_NAME)) in inbox  # the other side's brand
+            theirs = (await gus.get("/introductions")).text  # gus, in his own portal
+            assert f'href="/allies/acme/people/{mesh.subs["nadia"]}"' in theirs
+            assert f"{ACME_NAME}</span>" in theirs
 
             async with sign_in(mesh, "olivia") as acme:  # ending it takes it all away at once
                 console = f"{CONSOLE}/{ident}"
