@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from portal import alliance_terms as terms_form
 from portal.api import ApiError
 from portal.identity_admin import ALLIANCE_STEPS, IdentityAdmin
+from portal.views.names import names
 from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/operator/alliances")
@@ -135,8 +136,10 @@ async def _detail_page(
     me = _me(ctx)
     state = await idp.alliance(ctx.token, alliance)  # 404: not an alliance of this ecosystem
     view = _view(state, me)
+    ours = [e["actor"] for e in view["audit"] if e.get("eco") == me and e.get("actor")]
     return ctx.render(
         "alliance.html",
+        names=await names(ctx, ours),
         status=status,
         a=view,
         draft=draft or terms_form.from_state(state, me),
