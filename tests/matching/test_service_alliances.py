@@ -5,17 +5,14 @@ through their own ecosystem), withdrawal when the alliance stops, and every deni
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from nats.aio.msg import Msg
 
 from contracts.claims import Role
 from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
-from contracts.registry import decode_event
 from contracts.v1 import matching as m
 from contracts.v1.alliances import (
     AllianceChanged,
@@ -126,19 +123,6 @@ async def ally(seeded: Mesh) -> Ally:
     found = Ally(seeded)
     await found.seed()
     return found
-
-
-@pytest.fixture
-async def events(seeded: Mesh) -> AsyncIterator[list[EventBase]]:
-    """Every matching event of the test's ecosystem, as published by the outbox relay."""
-    got: list[EventBase] = []
-
-    async def on(msg: Msg) -> None:
-        got.append(decode_event(msg.data))
-
-    sub = await seeded.nc.subscribe(f"pm.v1.evt.{seeded.eco}.matching.>", cb=on)
-    yield got
-    await sub.unsubscribe()
 
 
 async def suggest(mesh: Mesh, allied: bool) -> m.SuggestionsReply:
