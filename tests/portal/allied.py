@@ -25,7 +25,7 @@ ALLY = "globex"
 ALLY_NAME = 'Globex <b>"Allies"</b> & Co'
 PARTNER, PARTNER_NAME = "globex-hq", "Globex Holdings"
 PEOPLE = {  # username: (name, roles)
-    "gina": ("Gina Gold", ["operator", "member"]),
+    "gina": ("Gina Gold", ["operator", "partner_admin", "member"]),
     "gus": ("Gus Grant", ["member"]),
 }
 

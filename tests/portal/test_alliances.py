@@ -16,6 +16,7 @@ from identity.cli.seed import ECO_NAME as ACME_NAME
 from tests.portal.allied import ALLY, ALLY_NAME
 from tests.portal.login import csrf_of, sign_in
 from tests.portal.mesh import Mesh
+from tests.portal.test_pages import CONTROL, LABELLED
 
 CONSOLE = "/operator/alliances"
 
@@ -203,3 +204,26 @@ class TestAnAllianceLifecycle:
             assert resp.status_code in (404, 409, 422), resp.status_code
             assert "Not proposed:" in resp.text
             assert 'value="nowhere"' in resp.text
+
+
+def unlabelled(page: str) -> list[str]:
+    """Form controls of the page without a label naming them (hidden ones need none)."""
+    labelled = set(LABELLED.findall(page))
+    missing = []
+    for _tag, attrs in CONTROL.findall(page):
+        ident = re.search(r'\bid="([^"]+)"', attrs)
+        if 'type="hidden"' not in attrs and not (ident and ident.group(1) in labelled):
+            missing.append(attrs)
+    return missing
+
+
+class TestLabels:
+    async def test_every_control_of_the_console_and_the_sharing_form_is_labelled(
+        self, mesh: Mesh
+    ) -> None:
+        async with sign_in(mesh, "olivia") as client:
+            for path in (CONSOLE, f"/people/{mesh.subs['olivia']}/edit", "/directory"):
+                page = await client.get(path)
+                assert page.status_code == 200, path
+                assert not unlabelled(page.text), (path, unlabelled(page.text))
+            assert 'for="ours-scope-profile-read"' in (await client.get(CONSOLE)).text

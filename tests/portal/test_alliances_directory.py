@@ -16,7 +16,7 @@ import httpx
 from markupsafe import escape
 
 from identity.cli.seed import ECO_NAME as ACME_NAME
-from tests.portal.allied import ALLY, ALLY_NAME
+from tests.portal.allied import ALLY, ALLY_NAME, PARTNER, PARTNER_NAME
 from tests.portal.login import SignedIn, sign_in
 from tests.portal.mesh import Mesh
 from tests.portal.test_alliances import CONSOLE, alliance_id, post, terms
@@ -181,3 +181,35 @@ class TestFederatedDirectory:
                 assert resp.status_code == 404, path
             card = await nadia.get("/api/cards/someone", params={"ally": "nowhere"})
             assert card.status_code == 404
+
+    async def test_a_company_shares_its_description_and_keeps_its_needs(
+        self, mesh: Mesh, globex: Mesh
+    ) -> None:
+        tag = uuid.uuid4().hex[:8]
+        shared, kept = f"Globex moves <cargo> {tag}", f"secretneed{tag}"
+        edit = f"/companies/{PARTNER}/edit"
+        async with (
+            agreed(mesh, globex, terms("ours"), terms("theirs", share="companies")),
+            sign_in(globex, "gina") as gina,
+            sign_in(mesh, "noah") as noah,
+        ):
+            form = (await gina.get(edit)).text
+            assert '<label for="ally_description">Share description with allied' in form
+            data = {"description": shared, "needs": kept, "allied_form": "1"}
+            data.update({"ally_description": "1", "vis_description": "ecosystem"})
+            data.update({"vis_needs": "ecosystem"})
+            saved = await post(gina, edit, edit, data)
+            assert "Company profile saved" in saved.text, saved.text[:800]
+
+            async def listed() -> str | None:
+                params = {"kind": "company", "q": tag, "allied": "1"}
+                page = (await noah.get("/directory", params=params)).text
+                return page if PARTNER_NAME in page else None
+
+            page = await eventually(listed)
+            assert f'href="/allies/{ALLY}/companies/{PARTNER}"' in page
+            assert str(escape(ALLY_NAME)) in page
+            profile = await noah.get(f"/allies/{ALLY}/companies/{PARTNER}")
+            assert profile.status_code == 200
+            assert str(escape(shared)) in profile.text and shared not in profile.text
+            assert kept not in profile.text
