@@ -18,7 +18,8 @@ from tests.portal.browser import signed_in_page as browser_page
 from tests.portal.login import sign_in
 from tests.portal.mesh import Mesh
 from tests.portal.test_alliances import CONSOLE, post
-from tests.portal.test_alliances_directory import eventually, my_id, share_profile
+from tests.portal.test_alliances_directory import my_id, share_profile
+from tests.portal.test_connectors import eventually
 
 
 async def clean(page: Any, name: str) -> None:

@@ -15,7 +15,8 @@ from tests.portal.allied import ALLY, ALLY_NAME, PARTNER
 from tests.portal.login import sign_in
 from tests.portal.mesh import Mesh
 from tests.portal.test_alliances import CONSOLE, post, terms
-from tests.portal.test_alliances_directory import agreed, eventually
+from tests.portal.test_alliances_directory import agreed
+from tests.portal.test_connectors import eventually
 
 OP = "fabrikam.demand-forecast"
 

@@ -5,12 +5,11 @@ hover card showing exactly the shared fields. Ending the alliance takes it all a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from markupsafe import escape
@@ -20,18 +19,9 @@ from tests.portal.allied import ALLY, ALLY_NAME, PARTNER, PARTNER_NAME
 from tests.portal.login import SignedIn, sign_in
 from tests.portal.mesh import Mesh
 from tests.portal.test_alliances import CONSOLE, alliance_id, post, terms
+from tests.portal.test_connectors import eventually
 
-T = TypeVar("T")
 FIELDS = ("headline", "bio", "skills", "needs", "offers", "interests", "industries", "regions")
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := await check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-    return result
 
 
 @contextlib.asynccontextmanager
