@@ -132,6 +132,11 @@ class IdentityAdmin:
             found = found.get("alliances") or found.get("items") or []
         return [a for a in found if isinstance(a, dict)]
 
+    async def alliance_peers(self, token: str) -> list[dict[str, Any]]:
+        """The other ecosystems an alliance may be proposed to: ``{ecosystem, name}`` each."""
+        found = await self._send(token, "GET", "/alliances/peers")
+        return [p for p in found if isinstance(p, dict)]
+
     async def alliance(self, token: str, alliance: str) -> dict[str, Any]:
         """One alliance with its audit trail (``audit``: who changed what, when)."""
         return dict(await self._send(token, "GET", self._alliance(alliance)))

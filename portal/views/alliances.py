@@ -5,7 +5,9 @@ identity provider's admin API with the operator's own token; identity decides.""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,6 +19,7 @@ from portal.views.names import names
 from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/operator/alliances")
+T = TypeVar("T")
 
 # Steps that change what crosses at once: asked again before they are sent.
 CONFIRM = {
@@ -35,6 +38,15 @@ DONE_KEYS = {
     "resume": "alliance-resumed",
     "end": "alliance-ended",
 }
+
+
+async def _attempt(coro: Awaitable[T]) -> tuple[T | None, ApiError | None]:
+    try:
+        return await coro, None
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        return None, exc
 
 
 def _require_operator(ctx: Ctx) -> IdentityAdmin:
@@ -83,16 +95,14 @@ async def _list_page(
     ctx: Ctx, idp: IdentityAdmin, draft: terms_form.Draft | None = None, status: int = 200
 ) -> Response:
     me = _me(ctx)
-    try:
-        found, err = await idp.alliances(ctx.token), None
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        found, err = [], exc
+    (found, err), (peers, _) = await asyncio.gather(
+        _attempt(idp.alliances(ctx.token)), _attempt(idp.alliance_peers(ctx.token))
+    )
     return ctx.render(
         "alliances.html",
         status=status,
-        alliances=[_view(a, me) for a in found],
+        alliances=[_view(a, me) for a in found or []],
+        peers=peers,  # None when identity cannot say: the form takes an id then
         list_err=err,
         draft=draft or terms_form.Draft(),
         me_eco=me,

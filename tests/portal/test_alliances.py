@@ -90,7 +90,7 @@ class TestProposalMistakesAreSentences:
         resp = await self._propose(mesh, [("peer", "no such!"), *terms("ours"), *terms("theirs")])
         assert resp.status_code == 422
         assert "lower-case letters, digits and dashes" in resp.text
-        assert 'value="no such!"' in resp.text  # what was typed stays
+        assert '<option value="no such!" selected>' in resp.text  # what was sent stays
 
     async def test_bad_terms_name_their_direction_and_field(self, mesh: Mesh) -> None:
         data = [
@@ -119,6 +119,9 @@ class TestAnAllianceLifecycle:
         self, mesh: Mesh, globex: Mesh
     ) -> None:
         async with sign_in(mesh, "olivia") as acme, sign_in(globex, "gina") as other:
+            console = (await acme.get(CONSOLE)).text  # the ecosystems one may propose to
+            assert f'<option value="{ALLY}">{escape(ALLY_NAME)} ({ALLY})</option>' in console
+            assert '<option value="acme">' not in console
             made = await post(
                 acme, CONSOLE, CONSOLE, [("peer", ALLY), *terms("ours"), *terms("theirs")]
             )
@@ -203,7 +206,7 @@ class TestAnAllianceLifecycle:
             )
             assert resp.status_code in (404, 409, 422), resp.status_code
             assert "Not proposed:" in resp.text
-            assert 'value="nowhere"' in resp.text
+            assert '<option value="nowhere" selected>' in resp.text
 
 
 def unlabelled(page: str) -> list[str]:

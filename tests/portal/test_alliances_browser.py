@@ -44,7 +44,7 @@ async def test_operators_agree_and_a_member_finds_an_allied_person(
         await page.get_by_role("link", name="Operator", exact=True).click()
         await page.get_by_role("link", name="Alliances with other ecosystems").click()
         await page.get_by_role("heading", name="Propose an alliance").wait_for()
-        await page.get_by_label("Ecosystem to ally with").fill(ALLY)
+        await page.get_by_label("Ecosystem to ally with").select_option(ALLY)
         ours, theirs = page.locator("#terms-ours"), page.locator("#terms-theirs")
         await ours.get_by_label("companies and people", exact=False).check()
         await theirs.get_by_label("companies and people", exact=False).check()
