@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import BY_NAME
 from portal.forms import text
-from portal.views.names import allied_names, brands, names
+from portal.views.names import intro_names
 from portal.web import CtxDep, done
 
 router = APIRouter(prefix="/introductions")
@@ -59,14 +59,6 @@ def _with_allies() -> dict[str, bool]:
     return {"allied": True} if op is not None and "allied" in op.request.model_fields else {}
 
 
-def _sides(intro: dict[str, Any], eco: str) -> list[tuple[str, str | None]]:
-    """Both people of an introduction, each with their ecosystem when it is an allied one."""
-    return [
-        (intro[side], e if (e := intro.get(f"{side}_eco")) and e != eco else None)
-        for side in ("a", "b")
-    ]
-
-
 @router.get("")
 async def inbox(ctx: CtxDep) -> Response:
     me = ctx.session.sub
@@ -76,17 +68,16 @@ async def inbox(ctx: CtxDep) -> Response:
     )
     items = (intros or {}).get("introductions", [])
     groups = _group(items, me, ctx.session.eco)
-    ids = [x for i in items for x, e in _sides(i, ctx.session.eco) if not e]
-    allied = [(e, x) for i in items for x, e in _sides(i, ctx.session.eco) if e]
+    people, allies = await intro_names(ctx, items)
     return ctx.render(
         "intros.html",
         groups=groups,
         i_err=i_err,
         suggestions=(sugg or {}).get("suggestions", []),
         s_err=s_err,
-        names={**await names(ctx, ids), **await allied_names(ctx, allied)},
+        names=people,
         reasons=DECLINE_REASONS,
-        brands=await brands(ctx) if allied else {},
+        brands=allies,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 from portal.api import ApiError
 from portal.identity_admin import IdentityAdmin
@@ -35,3 +36,23 @@ async def brands(ctx: Ctx) -> dict[str, str]:
         if exc.status == 401:
             raise
         return {}
+
+
+def sides(intro: dict[str, Any], eco: str) -> list[tuple[str, str | None]]:
+    """Both people of an introduction, each with their ecosystem when it is an allied one."""
+    return [
+        (intro[side], e if (e := intro.get(f"{side}_eco")) and e != eco else None)
+        for side in ("a", "b")
+    ]
+
+
+async def intro_names(
+    ctx: Ctx, intros: list[dict[str, Any]], more: Iterable[str] = ()
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Display names of the people of ``intros`` (and of ``more`` of this ecosystem), and
+    the brands of the allied ecosystems among them."""
+    eco = ctx.session.eco
+    ids = [x for i in intros for x, e in sides(i, eco) if not e]
+    allied = [(e, x) for i in intros for x, e in sides(i, eco) if e]
+    found = {**await names(ctx, [*ids, *more]), **await allied_names(ctx, allied)}
+    return found, (await brands(ctx) if allied else {})

@@ -124,6 +124,9 @@ class TestFederatedDirectory:
                     broker, page.url.path, introduce, {"a": mesh.subs["nadia"], "note": tag}
                 )
                 assert "Introduction proposed" in proposed.text, proposed.text[:800]
+                console = (await broker.get("/broker")).text  # listed with the brand
+                assert f'href="/allies/{ALLY}/people/{gus_id}"' in console
+                assert str(escape(ALLY_NAME)) in console
             inbox = (await nadia.get("/introductions")).text
             assert f'href="/allies/{ALLY}/people/{gus_id}"' in inbox
             assert str(escape(ALLY_NAME)) in inbox  # the other side's brand
