@@ -134,6 +134,24 @@ class TestFederatedDirectory:
             assert f'href="/allies/acme/people/{mesh.subs["nadia"]}"' in theirs
             assert f"{ACME_NAME}</span>" in theirs
 
+            # both accept, each in their own portal: a workspace across, brands on members
+            for client, page in ((nadia, inbox), (gus, theirs)):
+                found = re.search(r'action="/introductions/([^/"]+)/accept"', page)
+                assert found, page[:2000]
+                accept = f"/introductions/{found.group(1)}/accept"
+                answered = await post(client, "/introductions", accept, {})
+                assert "You accepted the introduction" in answered.text
+
+            async def shared() -> str | None:
+                page = (await nadia.get("/workspaces")).text
+                found = re.search(r'href="(/workspaces/[^"/]+)"', page)
+                return found.group(1) if found else None
+
+            workspace = (await nadia.get(await eventually(shared))).text
+            members = workspace.split('id="h-members"', 1)[1].split("</section>", 1)[0]
+            assert f'href="/allies/{ALLY}/people/{gus_id}"' in members
+            assert str(escape(ALLY_NAME)) in members
+
             async with sign_in(mesh, "olivia") as acme:  # ending it takes it all away at once
                 console = f"{CONSOLE}/{ident}"
                 ended = await post(acme, console, f"{console}/end", {"confirmed": "yes"})
