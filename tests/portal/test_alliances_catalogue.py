@@ -61,3 +61,9 @@ class TestCatalogueAcross:
                     return f"<code>{OP}</code>" not in (await gus.get("/connectors")).text
 
                 await eventually(gone)
+
+                async def paused() -> bool:  # the owner's grant stays, paused
+                    page = (await fatima.get("/connectors")).text
+                    return "paused: the alliance is not active" in page
+
+                await eventually(paused)
