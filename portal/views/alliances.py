@@ -6,8 +6,7 @@ identity provider's admin API with the operator's own token; identity decides.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,10 +15,10 @@ from portal import alliance_terms as terms_form
 from portal.api import ApiError
 from portal.identity_admin import ALLIANCE_STEPS, IdentityAdmin
 from portal.views.names import names
+from portal.views.scim_section import kept
 from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/operator/alliances")
-T = TypeVar("T")
 
 # Steps that change what crosses at once: asked again before they are sent.
 CONFIRM = {
@@ -38,15 +37,6 @@ DONE_KEYS = {
     "resume": "alliance-resumed",
     "end": "alliance-ended",
 }
-
-
-async def _attempt(coro: Awaitable[T]) -> tuple[T | None, ApiError | None]:
-    try:
-        return await coro, None
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return None, exc
 
 
 def _require_operator(ctx: Ctx) -> IdentityAdmin:
@@ -96,7 +86,7 @@ async def _list_page(
 ) -> Response:
     me = _me(ctx)
     (found, err), (peers, _) = await asyncio.gather(
-        _attempt(idp.alliances(ctx.token)), _attempt(idp.alliance_peers(ctx.token))
+        kept(idp.alliances(ctx.token)), kept(idp.alliance_peers(ctx.token))
     )
     return ctx.render(
         "alliances.html",

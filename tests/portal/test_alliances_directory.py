@@ -135,10 +135,10 @@ class TestFederatedDirectory:
             assert f"{ACME_NAME}</span>" in theirs
 
             # both accept, each in their own portal: a workspace across, brands on members
-            for client, page in ((nadia, inbox), (gus, theirs)):
-                found = re.search(r'action="/introductions/([^/"]+)/accept"', page)
-                assert found, page[:2000]
-                accept = f"/introductions/{found.group(1)}/accept"
+            for client, box in ((nadia, inbox), (gus, theirs)):
+                waiting = re.search(r'action="/introductions/([^/"]+)/accept"', box)
+                assert waiting, box[:2000]
+                accept = f"/introductions/{waiting.group(1)}/accept"
                 answered = await post(client, "/introductions", accept, {})
                 assert "You accepted the introduction" in answered.text
 
