@@ -22,6 +22,8 @@ from portal.security import SecurityHeaders
 from portal.sessions import SessionStore
 from portal.settings import PortalSettings
 from portal.views import (
+    alliances,
+    allies,
     auth,
     connectors,
     consoles,
@@ -169,6 +171,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         workspaces,
         intros,
         consoles,
+        alliances,
+        allies,
         webhooks,
         flows,
         conversations,

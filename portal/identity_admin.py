@@ -12,17 +12,22 @@ from mesh import safejson
 from portal.api import ApiError, plain_errors, reply_json
 
 POLICIES = ("open", "invite", "claims")
+ALLIANCE_STEPS = ("accept", "reject", "suspend", "resume", "end")
 
 
 class IdentityAdmin:
     def __init__(self, http: httpx.AsyncClient, issuer: str) -> None:
         self.http = http
+        self.issuer = issuer
         self.base = f"{issuer}/admin"
 
-    async def _send(self, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    async def _send(
+        self, token: str, method: str, path: str, *, admin: bool = True, **kwargs: Any
+    ) -> Any:
+        base = self.base if admin else self.issuer
         try:
             resp = await self.http.request(
-                method, self.base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                method, base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
         except httpx.HTTPError:
             raise ApiError(503, "unavailable", "the identity provider is not reachable") from None
@@ -107,3 +112,50 @@ class IdentityAdmin:
     ) -> dict[str, Any]:
         path = self._scim(partner, "role-rules")
         return dict(await self._send(token, "PUT", path, json={"rules": rules}))
+
+    # -- alliances with other ecosystems of this deployment (operators of both sides) ----
+
+    @staticmethod
+    def _alliance(alliance: str, rest: str = "") -> str:
+        return f"/alliances/{quote(alliance, safe='')}{rest}"
+
+    async def allies(self, token: str) -> dict[str, str]:
+        """The ecosystem's active allies, any member may read: ecosystem → brand."""
+        found = await self._send(token, "GET", "/alliances", admin=False)
+        allies = found.get("allies", []) if isinstance(found, dict) else []
+        return {str(a["ecosystem"]): str(a.get("name") or a["ecosystem"]) for a in allies}
+
+    async def alliances(self, token: str) -> list[dict[str, Any]]:
+        """Every alliance of the ecosystem, in any status (``AllianceState`` each)."""
+        found = await self._send(token, "GET", "/alliances")
+        if isinstance(found, dict):  # a page ({"alliances": [...]}) or a bare list
+            found = found.get("alliances") or found.get("items") or []
+        return [a for a in found if isinstance(a, dict)]
+
+    async def alliance_peers(self, token: str) -> list[dict[str, Any]]:
+        """The other ecosystems an alliance may be proposed to: ``{ecosystem, name}`` each."""
+        found = await self._send(token, "GET", "/alliances/peers")
+        return [p for p in found if isinstance(p, dict)]
+
+    async def alliance(self, token: str, alliance: str) -> dict[str, Any]:
+        """One alliance with its audit trail (``audit``: who changed what, when)."""
+        return dict(await self._send(token, "GET", self._alliance(alliance)))
+
+    async def propose_alliance(
+        self, token: str, peer: str, terms: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        body = {"peer": peer, "terms": terms}
+        return dict(await self._send(token, "POST", "/alliances", json=body))
+
+    async def counter_alliance(
+        self, token: str, alliance: str, terms: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        path = self._alliance(alliance, "/counter")
+        return dict(await self._send(token, "POST", path, json={"terms": terms}))
+
+    async def alliance_step(self, token: str, alliance: str, step: str) -> dict[str, Any]:
+        """``accept``, ``reject``, ``suspend``, ``resume`` or ``end`` (withdraw)."""
+        if step not in ALLIANCE_STEPS:
+            raise ApiError(404, "not_found", "no such page")
+        path = self._alliance(alliance, f"/{step}")
+        return dict(await self._send(token, "POST", path) or {})

@@ -159,6 +159,13 @@ DONE = {
     "push": "Push settings saved.",
     "scim-revoked": "Directory token revoked: the directory can no longer use it.",
     "scim-rules": "Group rules saved: your people's roles follow them now.",
+    "alliance-proposed": "Alliance proposed: the other ecosystem's operators review it now.",
+    "alliance-countered": "Counter-offer sent: the other ecosystem's operators review it now.",
+    "alliance-accepted": "Alliance accepted: its terms apply now.",
+    "alliance-rejected": "Alliance rejected.",
+    "alliance-suspended": "Alliance suspended: nothing crosses until it is resumed.",
+    "alliance-resumed": "Alliance resumed: its terms apply again.",
+    "alliance-ended": "Alliance ended.",
 }
 
 

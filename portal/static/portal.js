@@ -28,9 +28,11 @@
   var hideTimer = 0;
   var refocusing = false;     // focus returning to a name after Escape must not reopen its card
 
-  function fetchCard(id) {
+  function fetchCard(id, ally) {
+    var url = "/api/cards/" + encodeURIComponent(id) + (ally ? "?ally=" + encodeURIComponent(ally) : "");
+    id = (ally ? ally + "/" : "") + id;
     if (!cards.has(id)) {
-      cards.set(id, fetch("/api/cards/" + encodeURIComponent(id), {
+      cards.set(id, fetch(url, {
         credentials: "same-origin", headers: { "Accept": "application/json" }
       }).then(function (resp) {
         return resp.json().then(function (body) {
@@ -83,6 +85,11 @@
     top.appendChild(face);
     var head = el("p", "hovercard-name", data.name || data.person);
     if (data.verified) head.appendChild(el("span", "badge", "✓ Verified"));
+    if (data.ally) {
+      var brand = el("span", "brand-badge", data.ecosystem_name || data.ecosystem || data.ally);
+      brand.title = "From the allied ecosystem " + (data.ecosystem || data.ally);
+      head.appendChild(brand);
+    }
     top.appendChild(head);
     c.appendChild(top);
     if (data.headline) c.appendChild(el("p", "hovercard-headline", data.headline));
@@ -110,8 +117,10 @@
       actions.appendChild(a);
     }
     var who = encodeURIComponent(data.person || "");
-    action("/people/" + who, "Profile");
-    if (!data.me) {
+    action(data.href || "/people/" + who, "Profile");
+    if (data.ally) {
+      if (data.broker) action((data.href || "") + "#introduce", "Introduce");
+    } else if (!data.me) {
       actions.appendChild(messageForm(data.person || ""));
       action("/workspaces?with=" + who, "Workspace");
       if (data.broker) action("/broker?a=" + who + "#propose", "Introduce");
@@ -177,7 +186,7 @@
     c.hidden = false;
     link.setAttribute("aria-describedby", "hovercard");
     place(link);
-    fetchCard(id).then(function (data) {
+    fetchCard(id, link.getAttribute("data-card-ally")).then(function (data) {
       if (owner === link) { fill(data); place(link); }
     }, function (err) {
       if (owner === link) { c.textContent = ""; c.appendChild(el("p", "error", "Card unavailable: " + err.message)); }

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mesh import safejson
-from portal.api import ApiError
+from portal.api import BY_NAME, ApiError
 from portal.forms import text
+from portal.views.names import brands
 from portal.web import Ctx, CtxDep, done
 
 router = APIRouter(prefix="/connectors")
@@ -34,6 +35,12 @@ def example_input(schema: dict[str, Any]) -> str:
     return json.dumps(value)
 
 
+def _grants_across() -> bool:
+    """Whether this deployment's connector grants to partners of allied ecosystems."""
+    op = BY_NAME.get(C + "grant_create")
+    return op is not None and "grantee_eco" in op.request.model_fields
+
+
 def _admin(ctx: Ctx) -> bool:
     return ctx.session.partner is not None and ctx.session.has_role("partner_admin")
 
@@ -42,9 +49,9 @@ async def _page(ctx: Ctx, **extra: Any) -> Response:
     partner = ctx.session.partner
     catalogue, cat_err = await ctx.attempt(C + "catalogue")
     items = (catalogue or {}).get("items", [])
-    backends, grants, b_err = [], {}, None
-    if _admin(ctx):
-        own = [op for op in items if op.get("partner") == partner]
+    backends, grants, b_err, allies = [], {}, None, {}
+    if _admin(ctx):  # an allied ecosystem's partner may have the same id: not ours
+        own = [op for op in items if op.get("partner") == partner and not op.get("ecosystem")]
         result, b_err = await ctx.attempt(C + "backend_list", partner=partner)
         backends = (result or {}).get("items", [])
         lists = await asyncio.gather(
@@ -53,6 +60,7 @@ async def _page(ctx: Ctx, **extra: Any) -> Response:
         grants = {
             op["id"]: (g or {}).get("items", []) for op, (g, _e) in zip(own, lists, strict=True)
         }
+        allies = await brands(ctx) if _grants_across() else {}
     audit, a_err = await ctx.attempt(C + "audit", limit=20)
     examples = {op["id"]: example_input(op.get("input_schema") or {}) for op in items}
     return ctx.render(
@@ -64,6 +72,7 @@ async def _page(ctx: Ctx, **extra: Any) -> Response:
         backends=backends,
         b_err=b_err,
         grants=grants,
+        allies=allies,
         audit=(audit or {}).get("items", []),
         a_err=a_err,
         **extra,
@@ -133,6 +142,7 @@ async def create_grant(ctx: CtxDep, request: Request) -> Response:
         key="grant",
         operation=text(form, "operation"),
         grantee=text(form, "grantee") or None,
+        **({"grantee_eco": text(form, "grantee_eco") or None} if _grants_across() else {}),
     )
 
 

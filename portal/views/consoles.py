@@ -13,7 +13,7 @@ from mesh import safejson
 from portal.api import ApiError
 from portal.forms import text
 from portal.identity_admin import POLICIES, IdentityAdmin
-from portal.views.names import names
+from portal.views.names import intro_names, names
 from portal.views.team import invitation_view
 from portal.web import Ctx, CtxDep, done
 
@@ -40,6 +40,13 @@ async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
         ctx.attempt("profile.directory.search", kind="person", sort="name", page_size=100),
     )
     intros = (proposed or {}).get("introductions", []) + (recent or {}).get("introductions", [])
+    entries = (audit or {}).get("entries", [])
+    known, allies = await intro_names(
+        ctx,
+        intros,
+        [e["actor"] for e in entries]
+        + [e["target"] for e in entries if e.get("target_kind") == "person"],
+    )
     return ctx.render(
         "broker.html",
         proposed=(proposed or {}).get("introductions", []),
@@ -51,16 +58,8 @@ async def _broker_page(ctx: Ctx, **extra: Any) -> Response:
         c_err=c_err,
         audit=(audit or {}).get("entries", []),
         a_err=a_err,
-        names=await names(
-            ctx,
-            [x for i in intros for x in (i["a"], i["b"])]
-            + [e["actor"] for e in (audit or {}).get("entries", [])]
-            + [
-                e["target"]
-                for e in (audit or {}).get("entries", [])
-                if e.get("target_kind") == "person"
-            ],
-        ),
+        names=known,
+        brands=allies,
         **extra,
     )
 

@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from portal.api import BY_NAME
 from portal.forms import text
-from portal.views.names import names
+from portal.views.names import intro_names
 from portal.web import CtxDep, done
 
 router = APIRouter(prefix="/introductions")
@@ -20,7 +21,7 @@ def _mine(intro: dict[str, Any], me: str) -> bool:
     return me in (intro.get("a"), intro.get("b"))
 
 
-def _group(intros: list[dict[str, Any]], me: str) -> dict[str, list[dict[str, Any]]]:
+def _group(intros: list[dict[str, Any]], me: str, eco: str) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {
         "waiting": [],
         "pending": [],
@@ -37,6 +38,8 @@ def _group(intros: list[dict[str, Any]], me: str) -> dict[str, list[dict[str, An
         i["me_a"] = i.get("a") == me
         i["other"] = i["b"] if i["me_a"] else i["a"]
         i["other_partner"] = i["b_partner"] if i["me_a"] else i["a_partner"]
+        other_eco = (i.get("b_eco") if i["me_a"] else i.get("a_eco")) or eco
+        i["other_eco"] = other_eco if other_eco != eco else None  # across an alliance
         accepted = i.get("a_accepted") if i["me_a"] else i.get("b_accepted")
         status = i.get("status")
         if status == "connected":
@@ -50,24 +53,31 @@ def _group(intros: list[dict[str, Any]], me: str) -> dict[str, list[dict[str, An
     return groups
 
 
+def _with_allies() -> dict[str, bool]:
+    """Suggest people of allied ecosystems too, where this deployment's matching can."""
+    op = BY_NAME.get("matching.person_suggestions")
+    return {"allied": True} if op is not None and "allied" in op.request.model_fields else {}
+
+
 @router.get("")
 async def inbox(ctx: CtxDep) -> Response:
     me = ctx.session.sub
     (intros, i_err), (sugg, s_err) = await asyncio.gather(
         ctx.attempt("matching.list_introductions", limit=200),
-        ctx.attempt("matching.person_suggestions", person=me, k=10),
+        ctx.attempt("matching.person_suggestions", person=me, k=10, **_with_allies()),
     )
     items = (intros or {}).get("introductions", [])
-    groups = _group(items, me)
-    ids = [i.get("other", "") for i in items] + [x for i in items for x in (i["a"], i["b"])]
+    groups = _group(items, me, ctx.session.eco)
+    people, allies = await intro_names(ctx, items)
     return ctx.render(
         "intros.html",
         groups=groups,
         i_err=i_err,
         suggestions=(sugg or {}).get("suggestions", []),
         s_err=s_err,
-        names=await names(ctx, ids),
+        names=people,
         reasons=DECLINE_REASONS,
+        brands=allies,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -45,23 +46,43 @@ def _card(doc: dict[str, Any]) -> dict[str, Any]:
         "initials": initials(doc.get("name") or doc.get("person")),
         "tone": tone(doc.get("person")),
         "avatar": doc.get("avatar"),
+        "ecosystem": doc.get("ecosystem"),
+        "ecosystem_name": doc.get("ecosystem_name"),
     }
 
 
+async def _fetch_card(ctx: CtxDep, person: str, ally: str) -> dict[str, Any]:
+    """A person's card; with ``ally``, one of that allied ecosystem (what they share)."""
+    if ally:
+        doc = await ctx.call("profile.ally.person.card", ally=ally, person=person, limit=12)
+        body = _card(doc)
+        body["ally"] = ally
+        body["ecosystem"] = body["ecosystem"] or ally
+        body["href"] = f"/allies/{quote(ally, safe='')}/people/{quote(person, safe='')}"
+        return body
+    body = _card(await ctx.call("profile.person.card", person=person, limit=12))
+    body["href"] = f"/people/{quote(person, safe='')}"
+    return body
+
+
 @router.get("/cards/{person}")
-async def card(ctx: CtxDep, person: str) -> Response:
+async def card(ctx: CtxDep, person: str, ally: str = "") -> Response:
+    """The hover card of a person; ``?ally=<eco>`` for a person of an allied ecosystem."""
     portal = ctx.portal
+    ally = "" if ally == ctx.session.eco else ally
     key = (ctx.session.sub, person)
-    hit = portal.cards.get(key)
+    hit = None if ally else portal.cards.get(key)  # an allied card is never kept (below)
     if hit and hit[0] > time.monotonic():
         body = hit[1]
     else:
         try:
-            body = _card(await ctx.call("profile.person.card", person=person, limit=12))
-            body["me"] = person == ctx.session.sub
+            body = await _fetch_card(ctx, person, ally)
+            body["me"] = person == ctx.session.sub and not ally
             body["broker"] = ctx.session.has_role("broker")
         except ApiError as exc:
             return JSONResponse({"error": exc.detail}, status_code=exc.status)
+        if ally:  # never kept: it must vanish the moment the alliance stops being active
+            return JSONResponse(body, headers={"Cache-Control": "no-store"})
         if len(portal.cards) >= CACHE_MAX:
             portal.cards.clear()
         portal.cards[key] = (time.monotonic() + portal.settings.card_cache_seconds, body)

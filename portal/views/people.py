@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from portal.api import ApiError
+from portal.api import BY_NAME, ApiError
 from portal.forms import split_tags
 from portal.web import Ctx, CtxDep, done
 
@@ -30,6 +30,8 @@ async def directory(ctx: CtxDep, request: Request) -> Response:
     params: dict[str, Any] = {k: args.get(k) or None for k in FILTERS}
     if args.get("verified") == "1":
         params["verified"] = True
+    if args.get("allied") == "1" and _searches_allies():  # the allied ecosystems too
+        params["allied"] = True
     sort = args.get("sort") if args.get("sort") in ("relevance", "name", "recent") else "relevance"
     page = max(1, int(args.get("page", "1"))) if args.get("page", "1").isdigit() else 1
     result, err = await ctx.attempt(
@@ -49,6 +51,8 @@ async def directory(ctx: CtxDep, request: Request) -> Response:
         result=result,
         err=err,
         verified=args.get("verified") == "1",
+        allied=args.get("allied") == "1",
+        allied_ok=_searches_allies(),
         page_url=page_url,
     )
 
@@ -127,6 +131,7 @@ async def edit_page(
         lists=spec.lists,
         visibilities=VISIBILITIES,
         fields=spec.fields,
+        allied_ok=_allied_ok(spec),
         err=err,
         **{spec.var: {**view, **(patch or {})}},
     )
@@ -139,6 +144,8 @@ async def _save(ctx: Ctx, spec: ProfileForm, ident: str, request: Request) -> Re
         **{k: split_tags(form.get(k)) for k in spec.lists},
         "visibility": _visibility(form, spec.fields),
     }
+    if _allied_ok(spec) and form.get("allied_form") == "1":  # unticked boxes are not sent
+        patch["allied"] = {f: form.get(f"ally_{f}") == "1" for f in spec.fields}
     if "links" in spec.fields and "links" in form:
         patch["links"] = parse_links(str(form.get("links", "")))
     try:
@@ -159,6 +166,18 @@ def parse_links(value: str) -> list[dict[str, str]]:
         label = " ".join(words[:-1]) or url.split("://", 1)[-1].rstrip("/")
         links.append({"label": label[:80], "url": url})
     return links[:20]
+
+
+def _searches_allies() -> bool:
+    """Whether this deployment's directory can include allied ecosystems."""
+    op = BY_NAME.get("profile.directory.search")
+    return op is not None and "allied" in op.request.model_fields
+
+
+def _allied_ok(spec: ProfileForm) -> bool:
+    """Whether this deployment's profile takes per-field sharing with allied ecosystems."""
+    op = BY_NAME.get(f"profile.{spec.kind}.update")
+    return op is not None and "allied" in op.request.model_fields
 
 
 def _visibility(form: Any, fields: tuple[str, ...]) -> dict[str, str]:

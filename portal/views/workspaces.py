@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal.api import ApiError
 from portal.forms import split_tags, text
-from portal.views.names import names
+from portal.views.names import brands, names
 from portal.web import Ctx, CtxDep
 
 router = APIRouter(prefix="/workspaces")
@@ -64,9 +64,11 @@ async def _page(ctx: Ctx, workspace: str, **extra: Any) -> Response:
     note_items = (notes or {}).get("items", [])
     task_items = (tasks or {}).get("items", [])
     people = [n["author"] for n in note_items] + [k.get("assignee") or "" for k in task_items]
+    across = any(m.get("ecosystem") not in (None, ctx.session.eco) for m in ws.get("members") or [])
     return ctx.render(
         "workspace.html",
         names=await names(ctx, people),
+        brands=await brands(ctx) if across else {},  # members of allied ecosystems
         ws=ws,
         threads=(threads or {}).get("items", []),
         t_err=t_err,

@@ -81,3 +81,12 @@ async def demo(mesh: Mesh) -> AsyncIterator[dict[str, Any]]:
                 api, mesh.tokens, "acme", backends=urls, var=var, clients=clients
             )
         yield urls
+
+
+@pytest.fixture(scope="session")
+async def globex(mesh: Mesh, demo_hashes: dict[str, str]) -> AsyncIterator[Mesh]:
+    """A second ecosystem (``globex``) with a portal of its own: the other side of alliances."""
+    from tests.portal.allied import allied_portal
+
+    async with allied_portal(mesh, demo_hashes) as other:
+        yield other

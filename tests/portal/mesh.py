@@ -92,6 +92,7 @@ class Mesh:
     seeded: dict[str, Any] = field(default_factory=dict)
     workdir: Path | None = None
     nats_url: str = ""
+    database_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:
@@ -198,7 +199,15 @@ async def start_mesh(
         )
         app = create_portal(settings)
         await stack.enter_async_context(infra.serve_app(app, portal_port))
-        mesh = Mesh(identity_url, gateway_url, portal_url, app, workdir=workdir, nats_url=nats_url)
+        mesh = Mesh(
+            identity_url,
+            gateway_url,
+            portal_url,
+            app,
+            workdir=workdir,
+            nats_url=nats_url,
+            database_urls=dict(database_urls),
+        )
         await _people_tokens(mesh)
         yield mesh
 
