@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.claims import ALL_SCOPES
+from identity.cli import seed_ally
 from identity.domain import directory
 from identity.domain.crypto import Passwords, Sealer, digest, new_secret
 from identity.domain.ecosystems import CLI_CLIENT, EVERY_SCOPE, USER_GRANTS
@@ -201,7 +202,9 @@ def write_once(path: Path, doc: dict[str, Any]) -> None:
 
 
 def hash_demo_passwords(passwords: Passwords) -> dict[str, str]:
-    return {u: passwords.hash(PASSWORD) for u in PEOPLE}
+    """One hash of the demo password per person of both demo ecosystems (one hash each:
+    the same password must not give the same hash)."""
+    return {u: passwords.hash(PASSWORD) for u in (*PEOPLE, *seed_ally.PEOPLE)}
 
 
 def read_credentials(path: Path) -> dict[str, Any] | None:
