@@ -56,20 +56,19 @@ SENTENCES = [
 
 
 class Keys:
-    """One signing key and the tokens it mints for the benchmark's people."""
+    """One signing key and the tokens it mints for the benchmark's people (of ``ecos``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ecos: tuple[str, ...] = (ECO,)) -> None:
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
         public.update(kid="bench", use="sig", alg="RS256")
-        self.verifier = TokenVerifier(
-            StaticKeys({issuer_for(IDENTITY, ECO): [public]}), IDENTITY, DEFAULT_AUDIENCE
-        )
+        issuers = {issuer_for(IDENTITY, eco): [public] for eco in ecos}
+        self.verifier = TokenVerifier(StaticKeys(issuers), IDENTITY, DEFAULT_AUDIENCE)
 
-    def token(self, sub: str, partner: str) -> str:
+    def token(self, sub: str, partner: str, eco: str = ECO) -> str:
         now = int(time.time())
         claims = {
-            "iss": issuer_for(IDENTITY, ECO),
+            "iss": issuer_for(IDENTITY, eco),
             "sub": sub,
             "aud": DEFAULT_AUDIENCE,
             "iat": now,
@@ -77,7 +76,7 @@ class Keys:
             "jti": uuid.uuid4().hex,
             "client_id": "bench",
             "scope": " ".join(sorted(ALL_SCOPES)),
-            "eco": ECO,
+            "eco": eco,
             "partner": partner,
             "roles": ["member"],
         }

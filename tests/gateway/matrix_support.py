@@ -23,9 +23,11 @@ import services
 from contracts.claims import ALL_SCOPES, Claims, Role, Scope
 from contracts.errors import STATUS
 from contracts.policy import Operation, Policy, decide
+from contracts.v1.alliances import DirectionTerms, Sharing
 from gateway.routes import path_params
 from mesh.settings import ServiceSettings
-from tests.support.tokens import TestKeys, TokenFactory
+from mesh.tokens import issuer_for
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 
 ECO = "acme"
 PARTNER = "northwind"
@@ -77,7 +79,22 @@ VALID_KINDS: dict[str, tuple[str, str | None, tuple[Role, ...]]] = {
     "missing_scope": (ECO, PARTNER, (Role.PARTNER_ADMIN, Role.MEMBER)),
 }
 INVALID_KINDS = ("expired", "bad_signature", "alg_none")
-KINDS = ("anonymous", *INVALID_KINDS, *VALID_KINDS)
+# Callers from the allied ecosystem ``ALLY``: a token of theirs exchanged into ``ECO``
+# across an alliance (``eco`` ECO, ``fed.eco`` ALLY), carrying what ECO's terms grant the
+# ally's people (:data:`ALLIED_TERMS`): those roles, at most those scopes, no partner of
+# ECO. The policy admits them exactly where those roles and scopes reach.
+ALLY = "meridian"
+ALLIED_TERMS = DirectionTerms(
+    share=Sharing.PEOPLE,
+    roles=["member", "partner_admin"],
+    scopes=[Scope.DIRECTORY_READ, Scope.PROFILE_READ, Scope.CONNECTOR_READ, Scope.CONNECTOR_INVOKE],
+    connector_partners=["contoso"],
+)
+ALLIED_KINDS: dict[str, tuple[Role, ...]] = {
+    "allied_member": (Role.MEMBER,),
+    "allied_partner_admin": ALLIED_TERMS.acting_roles,
+}
+KINDS = ("anonymous", *INVALID_KINDS, *VALID_KINDS, *ALLIED_KINDS)
 
 
 def call_params(op: Operation) -> dict[str, str]:
@@ -133,11 +150,20 @@ class Callers:
         self.forger = TokenFactory(TestKeys(kid=tokens.keys.kid))  # same kid, wrong key
 
     def payload(self, kind: str, op: Operation) -> dict[str, Any]:
+        if kind in ALLIED_KINDS:
+            return self.allied(ALLIED_KINDS[kind])
         eco, partner, roles = VALID_KINDS.get(kind, (ECO, PARTNER, (Role.MEMBER,)))
         scope = " ".join(sorted(ALL_SCOPES))
         if kind == "missing_scope" and op.policy.scope is not None:
             scope = " ".join(sorted(ALL_SCOPES - {op.policy.scope.value}))
         return self.tokens.claims(eco=eco, partner=partner, roles=roles, scope=scope)
+
+    def allied(self, roles: tuple[Role, ...]) -> dict[str, Any]:
+        """A token of ``ALLY``'s wideworld exchanged into ``ECO`` as the alliance's rule
+        issues it: the rule's roles and scopes, no partner of ``ECO``, ``fed`` its origin."""
+        scope = " ".join(sorted(str(s) for s in ALLIED_TERMS.scopes))
+        fed = {"iss": issuer_for(TEST_IDENTITY_URL, ALLY), "eco": ALLY, "partner": "wideworld"}
+        return self.tokens.claims(eco=ECO, partner=None, roles=roles, scope=scope, fed=fed)
 
     def token(self, kind: str, op: Operation) -> str | None:
         if kind == "anonymous":
