@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,8 @@ async def seed_layout(nc: Client, keys: Keys, layout: str, total: int) -> None:
         eco, partner = ecos[i % len(ecos)], PARTNERS[i % len(PARTNERS)]
         person = f"{layout}-p{i:05d}"
         body = {"eco": eco, "person": person, **profile(i)}
-        await retry(lambda: call(nc, c.UPDATE_PERSON, body, keys.token(person, partner, eco)))
+        token = keys.token(person, partner, eco)
+        await retry(partial(call, nc, c.UPDATE_PERSON, body, token))
 
 
 async def retry(fn: Callable[[], Awaitable[Any]], within: float = 60) -> Any:
@@ -157,9 +159,7 @@ async def check_federated(nc: Client, keys: Keys, layout: str, total: int) -> No
         raise RuntimeError(f"{layout}: {reply.total} of {total} people from {sorted(ecos)}")
 
 
-async def search_rounds(
-    nc: Client, keys: Keys, rounds: int
-) -> dict[str, list[float]]:
+async def search_rounds(nc: Client, keys: Keys, rounds: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     tokens = {name: keys.token("viewer", "northwind", ecos_of(name)[0]) for name in LAYOUTS}
     for r in range(rounds):
@@ -192,7 +192,7 @@ async def federated_search(quick: bool) -> dict[str, Any]:
                 for name in LAYOUTS:
                     await seed_layout(nc, keys, name, total)
                 for name in LAYOUTS:
-                    await retry(lambda name=name: check_federated(nc, keys, name, total))
+                    await retry(partial(check_federated, nc, keys, name, total))
                 samples = await search_rounds(nc, keys, rounds)
             finally:
                 await nc.drain()
