@@ -9,6 +9,16 @@ that viewer may see.
 
 Events carry only what the whole ecosystem may see (fields whose visibility is
 ``ecosystem``): consumers such as matching never learn private fields.
+
+Alliances (``contracts.v1.alliances``): separately from its visibility, each field has a
+flag "shared with allied ecosystems" (``allied``). A viewer of an allied ecosystem sees a
+field only when the field's visibility lets that viewer see it (``ecosystem``; or
+``connections`` and the two are connected through an introduction across) *and* it is
+flagged, and only while the alliance is active and the owner ecosystem's terms share its
+people (people) or its companies (companies). A person or company appears across at all
+only when it flagged at least one field; its name, its company's name and its
+ecosystem's name (brand) are then shown. Allied reads go through the viewer's own
+ecosystem's routes (``/v1/ecosystems/{eco}/allies/{ally}/...``).
 """
 
 from __future__ import annotations
@@ -96,6 +106,10 @@ class PersonPublic(BaseModel):
     regions: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
     verified: bool = False
+    allied_fields: list[str] = Field(
+        default_factory=list,
+        description="the fields above the person shares with allied ecosystems",
+    )
 
 
 class CompanyPublic(BaseModel):
@@ -110,6 +124,10 @@ class CompanyPublic(BaseModel):
     regions: list[str] = Field(default_factory=list)
     size: str | None = None
     verified: bool = False
+    allied_fields: list[str] = Field(
+        default_factory=list,
+        description="the fields above the company shares with allied ecosystems",
+    )
 
 
 class PersonProfileUpdated(EventBase):
@@ -173,6 +191,10 @@ class PersonPatch(PersonRef):
     languages: Tags | None = None
     links: Annotated[list[Link], Field(max_length=20)] | None = None
     visibility: dict[PersonField, Visibility] | None = None
+    allied: dict[PersonField, bool] | None = Field(
+        default=None,
+        description="per field: shared with allied ecosystems (omitted fields stay as they are)",
+    )
 
 
 class CompanyPatch(CompanyRef):
@@ -186,6 +208,26 @@ class CompanyPatch(CompanyRef):
     regions: Tags | None = None
     size: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     visibility: dict[CompanyField, Visibility] | None = None
+    allied: dict[CompanyField, bool] | None = Field(
+        default=None,
+        description="per field: shared with allied ecosystems (omitted fields stay as they are)",
+    )
+
+
+class AlliedPersonRef(PersonRef):
+    """A person of the allied ecosystem ``ally``, read through the viewer's ecosystem ``eco``."""
+
+    ally: Ident
+
+
+class AlliedCloudRequest(AlliedPersonRef):
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class AlliedCompanyRef(CompanyRef):
+    """A company of the allied ecosystem ``ally``, read through the viewer's ecosystem ``eco``."""
+
+    ally: Ident
 
 
 class CloudRequest(PersonRef):
@@ -218,6 +260,11 @@ class DirectoryQuery(BaseModel):
     sort: Literal["relevance", "name", "recent"] = "relevance"
     page: int = Field(default=1, ge=1, le=1000)
     page_size: int = Field(default=20, ge=1, le=100)
+    allied: bool = Field(
+        default=False,
+        description="also search the active allied ecosystems that share their people "
+        "(companies), on the fields each shares with allies only",
+    )
 
 
 class AuditQuery(BaseModel):
@@ -252,6 +299,13 @@ class PersonView(BaseModel):
     updated_at: Timestamp | None = None
     member_since: Timestamp | None = Field(default=None, description="when the profile was created")
     avatar: str | None = Field(default=None, description="hash of the profile picture, if any")
+    allied: dict[str, bool] | None = Field(
+        default=None, description="per field: shared with allied ecosystems; only the owner sees it"
+    )
+    ecosystem: str | None = Field(
+        default=None, description="the allied ecosystem the profile belongs to (allied reads)"
+    )
+    ecosystem_name: str | None = Field(default=None, description="its display name (brand)")
 
 
 class CompanyView(BaseModel):
@@ -270,6 +324,14 @@ class CompanyView(BaseModel):
     updated_at: Timestamp | None = None
     member_since: Timestamp | None = Field(default=None, description="when the profile was created")
     logo: str | None = Field(default=None, description="hash of the logo, if any")
+    allied: dict[str, bool] | None = Field(
+        default=None,
+        description="per field: shared with allied ecosystems; only its partner admins see it",
+    )
+    ecosystem: str | None = Field(
+        default=None, description="the allied ecosystem the company belongs to (allied reads)"
+    )
+    ecosystem_name: str | None = Field(default=None, description="its display name (brand)")
 
 
 class CloudTerm(BaseModel):
@@ -294,6 +356,8 @@ class Card(BaseModel):
     badge: Badge
     cloud: TagCloud
     avatar: str | None = Field(default=None, description="hash of the profile picture, if any")
+    ecosystem: str | None = Field(default=None, description="the allied ecosystem, if allied")
+    ecosystem_name: str | None = None
 
 
 class CompanyCard(BaseModel):
@@ -302,6 +366,8 @@ class CompanyCard(BaseModel):
     description: str | None = None
     badge: Badge
     cloud: TagCloud
+    ecosystem: str | None = Field(default=None, description="the allied ecosystem, if allied")
+    ecosystem_name: str | None = None
 
 
 class DirectoryEntry(BaseModel):
@@ -315,6 +381,10 @@ class DirectoryEntry(BaseModel):
     regions: list[str] = Field(default_factory=list)
     skills: list[str] = Field(default_factory=list, description="skills or capabilities")
     image: str | None = Field(default=None, description="hash of the avatar or logo, if any")
+    ecosystem: str = Field(description="the ecosystem of the person or company")
+    ecosystem_name: str | None = Field(
+        default=None, description="its display name (brand), when known (allied results)"
+    )
 
 
 class DirectoryPage(BaseModel):
@@ -366,6 +436,10 @@ _SUMMARIES = {
     "company.verify": "A broker verifies a company, with a note",
     "company.revoke": "A broker revokes a company's verification",
     "verification.audit": "The audit trail of verifications and revocations, newest first",
+    "ally.person.get": "A person of an allied ecosystem: exactly the fields shared with allies",
+    "ally.person.card": "Hover card of a person of an allied ecosystem (shared fields only)",
+    "ally.company.get": "A company of an allied ecosystem: exactly the fields shared with allies",
+    "ally.company.card": "Hover card of a company of an allied ecosystem (shared fields only)",
 }
 
 
@@ -417,6 +491,17 @@ REVOKE_COMPANY = _op(
     "company.revoke", f"DELETE {_VERIFY_COMPANY}", VerifyCompany, CompanyView, _BROKER
 )
 AUDIT = _op("verification.audit", "GET /verifications/audit", AuditQuery, AuditLog, _AUDITOR)
+_ALLY = "/allies/{ally}"
+ALLY_PERSON = _op("ally.person.get", f"GET {_ALLY}{_PERSON}", AlliedPersonRef, PersonView, _READ)
+ALLY_PERSON_CARD = _op(
+    "ally.person.card", f"GET {_ALLY}{_PERSON}/card", AlliedCloudRequest, Card, _READ
+)
+ALLY_COMPANY = _op(
+    "ally.company.get", f"GET {_ALLY}{_COMPANY}/profile", AlliedCompanyRef, CompanyView, _READ
+)
+ALLY_COMPANY_CARD = _op(
+    "ally.company.card", f"GET {_ALLY}{_COMPANY}/card", AlliedCompanyRef, CompanyCard, _READ
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     GET_PERSON,
@@ -431,5 +516,9 @@ OPERATIONS: tuple[Operation, ...] = (
     VERIFY_COMPANY,
     REVOKE_COMPANY,
     AUDIT,
+    ALLY_PERSON,
+    ALLY_PERSON_CARD,
+    ALLY_COMPANY,
+    ALLY_COMPANY_CARD,
 )
 EVENTS: tuple[type[EventBase], ...] = (PersonProfileUpdated, CompanyProfileUpdated, ProfileVerified)

@@ -8,17 +8,31 @@ viewer's own tier towards it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.v1.profile import DirectoryEntry, DirectoryPage, DirectoryQuery
+from contracts.v1.profile import DirectoryEntry, DirectoryPage, DirectoryQuery, Visibility
 from services.profile import picture_repository
 from services.profile import search_repository as repo
 from services.profile.search_repository import SearchSpec, TierDoc
 from services.profile.text import index_text, search_tokens
-from services.profile.views import company_visible, person_visible, summary_text
-from services.profile.visibility import ORDER, Viewer, own_company_tier
+from services.profile.views import (
+    allied_of,
+    company_allied,
+    company_visible,
+    person_allied,
+    person_visible,
+    summary_text,
+)
+from services.profile.visibility import (
+    ALLIED_TIERS,
+    ORDER,
+    Viewer,
+    own_company_tier,
+    shares_with_allies,
+)
 
 PERSON_SEARCHABLE = (
     "headline",
@@ -62,35 +76,41 @@ def _summary(shown: dict[str, Any], headline: str, skill_field: str) -> dict[str
     }
 
 
-def person_docs(row: Any) -> list[TierDoc]:
-    """A person's index rows, one per viewer tier (bulk loaders build the same rows)."""
-    docs = []
-    for tier in ORDER:
-        shown = person_visible(row, tier)
-        text = index_text(row.name, summary_text(shown, PERSON_SEARCHABLE))
-        docs.append(
-            TierDoc(
-                tier.value, text, _summary(shown, "headline", "skills"), _facets(shown, "skills")
-            )
+def _docs(
+    row: Any,
+    shown_of: Callable[[Any, Visibility], dict[str, Any]],
+    allied_of_tier: Callable[[Any, Visibility], dict[str, Any]],
+    searchable: tuple[str, ...],
+    headline: str,
+    skill_field: str,
+) -> list[TierDoc]:
+    """An entry's index rows: one per viewer tier of its own ecosystem, and, when it
+    flagged a field for allies, one per allied tier with only the flagged fields that
+    tier may see (so a search across never matches a field it would not show)."""
+    tiers = [(tier.value, shown_of(row, tier)) for tier in ORDER]
+    if shares_with_allies(allied_of(row)):
+        tiers += [(name, allied_of_tier(row, tier)) for name, tier in ALLIED_TIERS.items()]
+    return [
+        TierDoc(
+            name,
+            index_text(row.name, summary_text(shown, searchable)),
+            _summary(shown, headline, skill_field),
+            _facets(shown, skill_field),
         )
-    return docs
+        for name, shown in tiers
+    ]
+
+
+def person_docs(row: Any) -> list[TierDoc]:
+    """A person's index rows (bulk loaders build the same rows)."""
+    return _docs(row, person_visible, person_allied, PERSON_SEARCHABLE, "headline", "skills")
 
 
 def company_docs(row: Any) -> list[TierDoc]:
-    """A company's index rows, one per viewer tier."""
-    docs = []
-    for tier in ORDER:
-        shown = company_visible(row, tier)
-        text = index_text(row.name, summary_text(shown, COMPANY_SEARCHABLE))
-        docs.append(
-            TierDoc(
-                tier.value,
-                text,
-                _summary(shown, "description", "capabilities"),
-                _facets(shown, "capabilities"),
-            )
-        )
-    return docs
+    """A company's index rows."""
+    return _docs(
+        row, company_visible, company_allied, COMPANY_SEARCHABLE, "description", "capabilities"
+    )
 
 
 async def index_person(session: AsyncSession, row: Any) -> None:
@@ -115,7 +135,17 @@ def common(row: Any, person: str | None) -> dict[str, Any]:
     }
 
 
-async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> DirectoryPage:
+async def search(
+    session: AsyncSession,
+    viewer: Viewer,
+    q: DirectoryQuery,
+    allies: dict[str, str] | None = None,
+    own_name: str | None = None,
+) -> DirectoryPage:
+    """One page of the directory; ``allies`` (ecosystem → brand) are the allied
+    ecosystems whose terms share this kind with the viewer's (searched in their allied
+    tiers, in the same query as the viewer's own ecosystem)."""
+    allies = allies or {}
     facets = [
         (facet, norm(value))
         for facet, value in (("industry", q.industry), ("region", q.region), ("skill", q.skill))
@@ -134,9 +164,13 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
         sort=q.sort,
         offset=(q.page - 1) * q.page_size,
         limit=q.page_size,
+        allied=tuple(sorted(allies)),
     )
     total, exact, rows = await repo.search(session, spec)
-    images = await picture_repository.hashes(session, q.eco, q.kind, [r.entry for r in rows])
+    # Pictures of allied entries are not served across: no hash for them.
+    images = await picture_repository.hashes(
+        session, q.eco, q.kind, [r.entry for r in rows if r.eco == q.eco]
+    )
     entries = [
         DirectoryEntry(
             kind=q.kind,
@@ -144,7 +178,9 @@ async def search(session: AsyncSession, viewer: Viewer, q: DirectoryQuery) -> Di
             name=r.name,
             partner=r.partner,
             verified=bool(r.verified),
-            image=images.get(r.entry),
+            image=images.get(r.entry) if r.eco == q.eco else None,
+            ecosystem=r.eco,
+            ecosystem_name=own_name if r.eco == q.eco else allies.get(r.eco),
             **r.summary,
         )
         for r in rows

@@ -12,6 +12,7 @@ from contracts.v1 import system
 from mesh.runtime import ServiceRuntime
 from mesh.service import Handler
 from services.profile import events
+from services.profile.allied import AlliedProfiles
 from services.profile.pictures import Pictures
 from services.profile.service import ProfileService
 
@@ -30,6 +31,7 @@ def register(rt: ServiceRuntime) -> None:
             instance=rt.settings.instance,
         )
 
+    allied = AlliedProfiles(rt.db)
     pictures = Pictures(rt.db)
     routes: dict[Operation, Handler] = {
         system.ECHO: echo,
@@ -45,6 +47,10 @@ def register(rt: ServiceRuntime) -> None:
         c.VERIFY_COMPANY: partial(svc.set_company_verified, verified=True),
         c.REVOKE_COMPANY: partial(svc.set_company_verified, verified=False),
         c.AUDIT: lambda claims, req: svc.audit_log(req),
+        c.ALLY_PERSON: allied.person,
+        c.ALLY_PERSON_CARD: allied.person_card,
+        c.ALLY_COMPANY: allied.company,
+        c.ALLY_COMPANY_CARD: allied.company_card,
         pi.SET_AVATAR: pictures.set_avatar,
         pi.GET_AVATAR: pictures.avatar,
         pi.SET_LOGO: pictures.set_logo,

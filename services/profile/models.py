@@ -25,10 +25,12 @@ from sqlalchemy import (
     Text,
     event,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.schema import DDL
 
+from mesh.alliances import alliance_table
 from mesh.migrate import History
 
 
@@ -57,6 +59,8 @@ persons = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Hash of the profile picture in ``pictures``, if one was uploaded.
     Column("image", String(64)),
+    # Per field: shared with allied ecosystems (true), beside the field's visibility.
+    Column("allied", JSON, nullable=False, server_default=text("'{}'")),
 )
 
 companies = Table(
@@ -76,6 +80,7 @@ companies = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Hash of the logo in ``pictures``, if one was uploaded.
     Column("image", String(64)),
+    Column("allied", JSON, nullable=False, server_default=text("'{}'")),
 )
 
 # Profile pictures (a person's avatar, a company's logo), already resized and stripped of
@@ -102,6 +107,22 @@ connections = Table(
     Column("other", String(ID), primary_key=True),
     Column("other_partner", String(ID), nullable=False),
 )
+
+# Connections across an alliance: ``person`` of ``eco`` is connected with ``other`` of the
+# allied ecosystem ``other_eco`` (an accepted introduction across). Facts kept whatever
+# becomes of the alliance; they open ``connections`` fields only while it is active.
+connections_across = Table(
+    "connections_across",
+    metadata,
+    Column("eco", String(ID), primary_key=True),
+    Column("person", String(ID), primary_key=True),
+    Column("other_eco", String(ID), primary_key=True),
+    Column("other", String(ID), primary_key=True),
+    Column("other_partner", String(ID), nullable=False),
+)
+
+# The alliances between ecosystems as identity publishes them (mesh.alliances).
+alliances = alliance_table(metadata)
 
 audit = Table(
     "verification_audit",

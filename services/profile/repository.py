@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.profile.models import audit, companies, connections, persons
+from services.profile.models import audit, companies, connections, connections_across, persons
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -114,6 +114,56 @@ def partners_connected_to(eco: str, viewer: str) -> Any:
     """Subquery: the partners of the people ``viewer`` is connected with."""
     c = connections.c
     return select(c.other_partner).where(and_(c.eco == eco, c.person == viewer))
+
+
+async def connect_across(
+    session: AsyncSession,
+    eco: str,
+    person: str,
+    other_eco: str,
+    other: str,
+    other_partner: str,
+) -> bool:
+    """Record that ``person`` of ``eco`` is connected with ``other`` of the allied
+    ``other_eco``; False if already recorded."""
+    x = connections_across.c
+    seen = await session.execute(
+        select(x.person).where(
+            x.eco == eco, x.person == person, x.other_eco == other_eco, x.other == other
+        )
+    )
+    if seen.first() is not None:
+        return False
+    await session.execute(
+        insert(connections_across).values(
+            eco=eco, person=person, other_eco=other_eco, other=other, other_partner=other_partner
+        )
+    )
+    return True
+
+
+async def is_connected_across(
+    session: AsyncSession, eco: str, viewer: str, other_eco: str, person: str
+) -> bool:
+    x = connections_across.c
+    query = select(
+        exists().where(
+            x.eco == eco, x.person == viewer, x.other_eco == other_eco, x.other == person
+        )
+    )
+    return bool((await session.execute(query)).scalar())
+
+
+async def connected_across_with_partner(
+    session: AsyncSession, eco: str, viewer: str, other_eco: str, partner: str
+) -> bool:
+    x = connections_across.c
+    query = select(
+        exists().where(
+            x.eco == eco, x.person == viewer, x.other_eco == other_eco, x.other_partner == partner
+        )
+    )
+    return bool((await session.execute(query)).scalar())
 
 
 async def add_audit(session: AsyncSession, **values: Any) -> None:

@@ -37,8 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.v1.profile import Visibility
-from services.profile.models import search_docs, search_facets
+from services.profile.models import connections_across, search_docs, search_facets
 from services.profile.repository import connections_of, partners_connected_to
+from services.profile.visibility import ALLIED_TIERS
 
 d = search_docs.c
 f = search_facets.c
@@ -73,6 +74,7 @@ class SearchSpec:
     sort: str
     offset: int
     limit: int
+    allied: tuple[str, ...] = ()  # allied ecosystems sharing this kind: their allied tiers
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -176,11 +178,42 @@ def _narrower(spec: SearchSpec) -> tuple[ColumnElement[bool], ColumnElement[bool
     return colleagues, and_(connected, d.partner != spec.viewer_partner)
 
 
-def _branch(session: AsyncSession, spec: SearchSpec, tier: ColumnElement[bool]) -> Select[Any]:
-    """The matching index rows of one viewer tier (``tier`` selects which rows)."""
+def _connected_across(spec: SearchSpec) -> ColumnElement[bool]:
+    """The index row's entry is connected with the viewer across an alliance."""
+    x = connections_across.c
+    other = x.other == d.entry if spec.kind == "person" else x.other_partner == d.partner
+    return exists().where(x.eco == spec.eco, x.person == spec.viewer, x.other_eco == d.eco, other)
+
+
+def _allied(spec: SearchSpec) -> list[tuple[ColumnElement[bool], ColumnElement[bool]]]:
+    """(ecosystems, tier) of the allied branches: the allied ecosystems' rows of the
+    ``allied`` tier, and of ``allied_conn`` for the entries connected across. Rows of
+    these tiers exist only for entries that flagged a field for allies."""
+    if not spec.allied:
+        return []
+    ecos = d.eco.in_(spec.allied)
+    wide, connected = ALLIED_TIERS
+    across = _connected_across(spec)
+    return [
+        (ecos, and_(d.tier == wide, not_(across))),
+        (ecos, and_(d.tier == connected, across)),
+    ]
+
+
+def _branch(
+    session: AsyncSession,
+    spec: SearchSpec,
+    tier: ColumnElement[bool],
+    ecos: ColumnElement[bool] | None = None,
+) -> Select[Any]:
+    """The matching index rows of one viewer tier (``tier`` selects which rows) of the
+    viewer's ecosystem, or of ``ecos``."""
     score: ColumnElement[Any] = literal(0.0)
-    query = select(d.entry, d.name, d.partner, d.verified, d.summary, d.name_key, d.updated_at)
-    where: list[Any] = [d.eco == spec.eco, d.kind == spec.kind, tier]
+    query = select(
+        d.entry, d.eco, d.name, d.partner, d.verified, d.summary, d.name_key, d.updated_at
+    )
+    eco = d.eco == spec.eco if ecos is None else ecos
+    where: list[Any] = [eco, d.kind == spec.kind, tier]
     if spec.tokens:
         match, score = _match(session, spec.tokens, spec.sort == "relevance")
         if hasattr(match, "c"):  # SQLite: join the FTS hits
@@ -218,7 +251,9 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
         _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
         _branch(session, spec, and_(others, d.tier == _tier(spec))),
     ]
-    by_hit = [_branch(session, spec, d.tier == _tier(spec))] if spec.tokens else by_tier
+    allied = [_branch(session, spec, tier, ecos) for ecos, tier in _allied(spec)]
+    by_tier += allied
+    by_hit = [_branch(session, spec, d.tier == _tier(spec)), *allied] if spec.tokens else by_tier
     # SQLite's FTS5 hits are a subquery each branch would read again: its index drives.
     tier_by_tier = spec.sort == "name" and _dialect(session) == "postgresql"
     branches = by_tier if tier_by_tier else by_hit
@@ -233,13 +268,15 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
         for b in branches
     ]
     u = union_all(*(select(*f.c) for f in firsts)).subquery().c
-    page = select(u.entry, u.name, u.partner, u.verified, u.summary).order_by(*_order(spec, u))
+    page = select(u.entry, u.eco, u.name, u.partner, u.verified, u.summary).order_by(
+        *_order(spec, u)
+    )
     rows = await session.execute(page.offset(spec.offset).limit(spec.limit))
     return total, total < cap, list(rows.all())
 
 
 def _order(spec: SearchSpec, cols: Any) -> list[Any]:
-    order: list[Any] = [cols.name_key, cols.entry]
+    order: list[Any] = [cols.name_key, cols.entry, cols.eco]
     if spec.sort == "recent":
         return [cols.updated_at.desc(), *order]
     if spec.sort == "relevance" and spec.tokens:

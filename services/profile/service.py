@@ -20,7 +20,10 @@ from mesh.errors import conflict, forbidden, not_found
 from mesh.outbox import Outbox
 from services.profile import cloud, directory, views
 from services.profile import repository as repo
+from services.profile.allied import STORE
 from services.profile.visibility import Viewer, company_tier, person_tier
+
+_NOT_FIELDS = frozenset({"eco", "visibility", "allied"})  # patch members that are not fields
 
 
 class ProfileService:
@@ -53,7 +56,9 @@ class ProfileService:
     async def update_person(self, claims: Claims, patch: c.PersonPatch) -> c.PersonView:
         if claims.sub != patch.person:
             raise forbidden("a person edits only their own profile")
-        changes = patch.model_dump(exclude_none=True, exclude={"eco", "person", "visibility"})
+        changes = patch.model_dump(
+            exclude_none=True, exclude={"eco", "person", "visibility", "allied"}
+        )
         async with self.db.transaction() as s:
             row = await repo.get_person(s, patch.eco, patch.person, for_update=True)
             if row is None:  # identity's registration has not arrived yet: start from the token
@@ -70,8 +75,9 @@ class ProfileService:
                 raise forbidden("the token acts for another partner than the profile's")
             fields = {**row.fields, **changes}
             visibility = {**row.visibility, **(patch.visibility or {})}
+            allied = {**row.allied, **(patch.allied or {})}
             row = await self._save_person(
-                s, row, name=row.name, fields=fields, visibility=visibility
+                s, row, name=row.name, fields=fields, visibility=visibility, allied=allied
             )
             name = await repo.company_name(s, patch.eco, row.partner)
             return views.person_view(row, name, c.Visibility.PRIVATE)
@@ -111,6 +117,7 @@ class ProfileService:
                 name=name,
                 fields={},
                 visibility=views.default_visibility(c.PERSON_FIELDS),
+                allied={},
                 verified=False,
                 verified_note="",
                 updated_at=now,
@@ -172,14 +179,19 @@ class ProfileService:
     async def update_company(self, claims: Claims, patch: c.CompanyPatch) -> c.CompanyView:
         if claims.partner != patch.partner or not claims.has_role(Role.PARTNER_ADMIN):
             raise forbidden("only a partner admin of this partner edits its profile")
-        changes = patch.model_dump(exclude_none=True, exclude={"eco", "partner", "visibility"})
+        changes = patch.model_dump(
+            exclude_none=True, exclude={"eco", "partner", "visibility", "allied"}
+        )
         async with self.db.transaction() as s:
             row = await repo.get_company(s, patch.eco, patch.partner, for_update=True)
             if row is None:
                 row = await self.register_company(s, patch.eco, patch.partner, patch.partner)
             fields = {**row.fields, **changes}
             visibility = {**row.visibility, **(patch.visibility or {})}
-            row = await self._save_company(s, row, fields=fields, visibility=visibility)
+            allied = {**row.allied, **(patch.allied or {})}
+            row = await self._save_company(
+                s, row, fields=fields, visibility=visibility, allied=allied
+            )
             return views.company_view(row, c.Visibility.PRIVATE)
 
     async def _save_company(self, s: AsyncSession, old: Any, **values: Any) -> Any:
@@ -212,6 +224,7 @@ class ProfileService:
                 name=name,
                 fields={},
                 visibility=views.default_visibility(c.COMPANY_FIELDS),
+                allied={},
                 verified=False,
                 verified_note="",
                 updated_at=now,
@@ -337,4 +350,10 @@ class ProfileService:
 
     async def search(self, claims: Claims, query: c.DirectoryQuery) -> c.DirectoryPage:
         async with self.db.transaction() as s:
-            return await directory.search(s, Viewer.of(claims), query)
+            if not query.allied:
+                return await directory.search(s, Viewer.of(claims), query)
+            allies = await STORE.allies(s, query.eco)
+            shares = "shares_people" if query.kind == "person" else "shares_companies"
+            brands = {a.eco: a.name for a in allies if getattr(a.shares, shares)()}
+            own = next((a.state.names.get(query.eco) for a in allies), None)
+            return await directory.search(s, Viewer.of(claims), query, brands, own)

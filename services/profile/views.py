@@ -15,7 +15,7 @@ from contracts.v1.profile import (
     Visibility,
 )
 from services.profile.repository import aware
-from services.profile.visibility import visible_fields
+from services.profile.visibility import allied_fields, visible_fields
 
 # Fields whose words summarise a profile (tag clouds, corpus).
 PERSON_TEXT = ("headline", "bio", "skills", "needs", "offers", "interests", "industries")
@@ -66,6 +66,52 @@ def company_visible(row: Any, tier: Visibility) -> dict[str, Any]:
     return visible_fields(fields, row.visibility, COMPANY_FIELDS, tier)
 
 
+def allied_of(row: Any) -> dict[str, bool]:
+    return dict(row.allied or {})
+
+
+def person_allied(row: Any, tier: Visibility) -> dict[str, Any]:
+    """What an allied viewer of ``tier`` sees of a person (visible and flagged)."""
+    fields = full_fields(row.fields, PERSON_FIELDS)
+    return allied_fields(fields, row.visibility, allied_of(row), PERSON_FIELDS, tier)
+
+
+def company_allied(row: Any, tier: Visibility) -> dict[str, Any]:
+    fields = full_fields(row.fields, COMPANY_FIELDS)
+    return allied_fields(fields, row.visibility, allied_of(row), COMPANY_FIELDS, tier)
+
+
+def allied_person_view(
+    row: Any, company_name: str | None, tier: Visibility, eco: str, eco_name: str
+) -> PersonView:
+    """A person as a viewer of an allied ecosystem sees it: flagged, visible fields only."""
+    return PersonView(
+        person=row.person,
+        partner=row.partner,
+        company_name=company_name or row.partner,
+        name=row.name,
+        badge=badge(row),
+        updated_at=aware(row.updated_at),
+        member_since=aware(row.created_at),
+        ecosystem=eco,
+        ecosystem_name=eco_name,
+        **person_allied(row, tier),
+    )
+
+
+def allied_company_view(row: Any, tier: Visibility, eco: str, eco_name: str) -> CompanyView:
+    return CompanyView(
+        partner=row.partner,
+        name=row.name,
+        badge=badge(row),
+        updated_at=aware(row.updated_at),
+        member_since=aware(row.created_at),
+        ecosystem=eco,
+        ecosystem_name=eco_name,
+        **company_allied(row, tier),
+    )
+
+
 def person_view(row: Any, company_name: str | None, tier: Visibility) -> PersonView:
     return PersonView(
         person=row.person,
@@ -76,6 +122,7 @@ def person_view(row: Any, company_name: str | None, tier: Visibility) -> PersonV
         updated_at=aware(row.updated_at),
         member_since=aware(row.created_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
+        allied=allied_of(row) if tier is Visibility.PRIVATE else None,
         avatar=row.image,
         **person_visible(row, tier),
     )
@@ -89,6 +136,7 @@ def company_view(row: Any, tier: Visibility) -> CompanyView:
         updated_at=aware(row.updated_at),
         member_since=aware(row.created_at),
         visibility=dict(row.visibility) if tier is Visibility.PRIVATE else None,
+        allied=allied_of(row) if tier is Visibility.PRIVATE else None,
         logo=row.image,
         **company_visible(row, tier),
     )
@@ -97,21 +145,25 @@ def company_view(row: Any, tier: Visibility) -> CompanyView:
 def person_public(row: Any) -> PersonPublic:
     shown = person_visible(row, Visibility.ECOSYSTEM)
     shown.pop("links", None)
+    flags = allied_of(row)
     return PersonPublic(
         person=row.person,
         partner=row.partner,
         name=row.name,
         verified=bool(row.verified),
+        allied_fields=[k for k in shown if flags.get(k)],
         **{k: v for k, v in shown.items() if v is not None},
     )
 
 
 def company_public(row: Any) -> CompanyPublic:
     shown = company_visible(row, Visibility.ECOSYSTEM)
+    flags = allied_of(row)
     return CompanyPublic(
         partner=row.partner,
         name=row.name,
         verified=bool(row.verified),
+        allied_fields=[k for k in shown if flags.get(k)],
         **{k: v for k, v in shown.items() if v is not None},
     )
 

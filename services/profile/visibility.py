@@ -83,3 +83,35 @@ def visible_fields(
         for name in names
         if Visibility(visibility.get(name, Visibility.ECOSYSTEM)) in allowed
     }
+
+
+# Index tiers of what an allied viewer may see: the fields flagged "shared with allied
+# ecosystems" among those the viewer's tier opens (ecosystem; connections when the two
+# are connected across the alliance). Never company or private.
+ALLIED_TIERS: dict[str, Visibility] = {
+    "allied": Visibility.ECOSYSTEM,
+    "allied_conn": Visibility.CONNECTIONS,
+}
+
+
+def allied_tier(connected: bool) -> Visibility:
+    """An allied viewer's tier towards a profile: connections when connected across."""
+    return Visibility.CONNECTIONS if connected else Visibility.ECOSYSTEM
+
+
+def shares_with_allies(allied: dict[str, bool]) -> bool:
+    """A profile appears across an alliance only when it flagged at least one field."""
+    return any(allied.values())
+
+
+def allied_fields(
+    fields: dict[str, Any],
+    visibility: dict[str, str],
+    allied: dict[str, bool],
+    names: tuple[str, ...],
+    tier: Visibility,
+) -> dict[str, Any]:
+    """The fields an allied viewer of ``tier`` may see: visible to that tier *and* flagged."""
+    assert tier in (Visibility.ECOSYSTEM, Visibility.CONNECTIONS), "allied tiers only"
+    shown = visible_fields(fields, visibility, names, tier)
+    return {name: value for name, value in shown.items() if allied.get(name)}
