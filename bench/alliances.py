@@ -28,7 +28,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -39,8 +38,15 @@ import nats
 from nats.aio.client import Client
 
 from bench.profile import Keys, pct, publish
+from contracts.claims import Scope
 from contracts.v1 import profile as c
-from contracts.v1.alliances import AllianceChanged, AllianceState, DirectionTerms
+from contracts.v1.alliances import (
+    AllianceChanged,
+    AllianceState,
+    AllianceStatus,
+    DirectionTerms,
+    Sharing,
+)
 from contracts.v1.identity import PersonData, PersonRegistered
 from mesh.client import call
 from mesh.localnats import local_nats
@@ -96,13 +102,13 @@ def profile(i: int) -> dict[str, Any]:
 
 
 def alliance(viewer: str, ally: str) -> AllianceChanged:
-    terms = DirectionTerms(share="people", roles=["member"], scopes=["directory:read"])
+    terms = DirectionTerms(share=Sharing.PEOPLE, roles=["member"], scopes=[Scope.DIRECTORY_READ])
     now = datetime.now(UTC)
     state = AllianceState(
         alliance=f"{viewer}-{ally}",
         ecosystems=[viewer, ally],
         names={viewer: viewer.title(), ally: ally.title()},
-        status="active",
+        status=AllianceStatus.ACTIVE,
         version=2,
         offered_by=viewer,
         terms={viewer: terms, ally: terms},
@@ -208,5 +214,4 @@ async def federated_search(quick: bool) -> dict[str, Any]:
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    result = {"federated_search": await federated_search(quick), "run": uuid.uuid4().hex[:8]}
-    return result
+    return {"federated_search": await federated_search(quick)}
