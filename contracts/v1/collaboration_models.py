@@ -273,7 +273,7 @@ class NotificationView(BaseModel):
     kind: NotificationKind
     action: str = Field(
         description="what happened: mentioned, replied, proposed, approved, rejected, "
-        "accepted, declined, connected, verified, unverified"
+        "accepted, declined, connected, withdrawn, verified, unverified"
     )
     actor: str
     content_kind: Literal["thread", "post", "note", "introduction", "person", "company"]
@@ -338,6 +338,11 @@ class MemberView(BaseModel):
     name: str = ""
     added_by: str
     joined_at: Timestamp
+    ecosystem: str | None = Field(
+        default=None,
+        description="the member's ecosystem, in a workspace across an alliance (none: a "
+        "workspace of one ecosystem)",
+    )
 
 
 class WorkspaceView(BaseModel):

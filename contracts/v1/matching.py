@@ -7,6 +7,13 @@ and runs introductions through a double opt-in workflow:
     proposed ──curate:approve──► approved ──accept (one)──► accepted ──accept (other)──► connected
         │                           │                          │
         └─curate:reject─► rejected  └────── decline ───────────┴──► declined
+
+Across an alliance (``ProposeRequest.b_eco``): ``a`` is a person of the route's ecosystem,
+``b`` one of the allied ecosystem ``b_eco``, allowed only while the alliance is active and
+its terms (owner: ``b_eco``) allow introductions; when curated, a broker of each side the
+terms name must approve (``Introduction.awaiting``); each person accepts through their
+own ecosystem's routes. An open introduction across is ``withdrawn`` when the alliance
+stops being active.
 """
 
 from __future__ import annotations
@@ -21,8 +28,11 @@ from contracts.policy import Operation, Policy
 from contracts.subjects import request_subject
 from contracts.timeseries import TimeSeries, TimeSeriesQuery
 from contracts.timestamps import Timestamp
+from contracts.v1.alliances import EcoId
 
-IntroStatus = Literal["proposed", "approved", "rejected", "accepted", "declined", "connected"]
+IntroStatus = Literal[
+    "proposed", "approved", "rejected", "accepted", "declined", "connected", "withdrawn"
+]
 DeclineReason = Literal["not_relevant", "no_capacity", "already_know", "other"]
 CURATORS: frozenset[Role] = frozenset({Role.BROKER, Role.OPERATOR})
 
@@ -100,6 +110,14 @@ class Suggestion(BaseModel):
     interest: float
     social: float
     reasons: list[Reason]
+    ecosystem: str | None = Field(
+        default=None,
+        description="the suggested person's ecosystem when it is an allied one (none: the "
+        "asker's own)",
+    )
+    ecosystem_name: str | None = Field(
+        default=None, description="the allied ecosystem's display name (its brand)"
+    )
 
 
 class SuggestionFilters(BaseModel):
@@ -116,6 +134,11 @@ class SuggestionFilters(BaseModel):
 class PersonSuggestionsRequest(SuggestionFilters):
     eco: str = _ID
     person: str = _ID
+    allied: bool = Field(
+        default=False,
+        description="also suggest people of allied ecosystems whose terms share people, "
+        "scored only on the fields each shares with allies",
+    )
 
 
 class PartnerSuggestionsRequest(SuggestionFilters):
@@ -191,6 +214,12 @@ class Introduction(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     history: list[IntroductionHistoryEntry] = Field(default_factory=list)
+    a_eco: str = Field(default="", description="a's ecosystem")
+    b_eco: str = Field(default="", description="b's ecosystem (an allied one when it differs)")
+    awaiting: list[str] = Field(
+        default_factory=list,
+        description="ecosystems whose broker must still approve it (curated across an alliance)",
+    )
 
 
 class ListIntroductionsRequest(BaseModel):
@@ -209,6 +238,10 @@ class ProposeRequest(BaseModel):
     a: str = _ID
     b: str = _ID
     note: str = Field(default="", max_length=2000)
+    b_eco: EcoId | None = Field(
+        default=None,
+        description="b's ecosystem when it is an allied one (none: the route's ecosystem)",
+    )
 
 
 class IntroductionRef(BaseModel):

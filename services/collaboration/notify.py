@@ -44,6 +44,7 @@ INTRO_NOTES = {
     "accepted": ("introduction", "accepted"),
     "declined": ("introduction", "declined"),
     "connected": ("introduction", "connected"),
+    "withdrawn": ("introduction", "withdrawn"),  # the alliance it crossed ended or paused
 }
 
 
@@ -161,20 +162,18 @@ async def content_written(
 async def introduction_changed(
     deps: Deps, session: AsyncSession, eco: str, intro: IntroductionData
 ) -> None:
-    """The people of an introduction hear of each step someone else took."""
+    """The people of an introduction hear of each step someone else took, each in their
+    own ecosystem (across an alliance, ``a_eco`` and ``b_eco`` say whose)."""
     kind, action = INTRO_NOTES[intro.status]
     actor = intro.actor or intro.broker or ""
-    people = (intro.a, intro.b)
-    notes = []
-    for person in people:
+    people = ((intro.a, intro.a_eco or eco), (intro.b, intro.b_eco or eco))
+    for person, home in people:
         other = intro.b if person == intro.a else intro.a
         # Connected: each hears that of the other person (the last to accept included).
         who = other if intro.status == "connected" else actor
         text = intro.note if kind == "broker" or intro.status == "proposed" else ""
-        notes.append(
-            Note(person, kind, action, who, "introduction", intro.introduction, excerpt=text)
-        )
-    await record(deps, session, eco, notes)
+        note = Note(person, kind, action, who, "introduction", intro.introduction, excerpt=text)
+        await record(deps, session, home, [note])
 
 
 async def verified(deps: Deps, session: AsyncSession, eco: str, v: VerificationData) -> None:

@@ -64,6 +64,7 @@ SAYS = {
     "accepted": "accepted your introduction",
     "declined": "declined your introduction",
     "connected": "is connected with you now",
+    "withdrawn": "withdrew your introduction (the alliance is no longer active)",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from mesh.alliances import alliance_table
 from mesh.migrate import History
 
 TS = DateTime(timezone=True)
@@ -74,6 +75,8 @@ class Grant(Base):
     resource: Mapped[str] = mapped_column(String(127))
     owner_partner: Mapped[str] = mapped_column(String(100))
     grantee: Mapped[str | None] = mapped_column(String(100))
+    # the grantee's ecosystem for a grant across an alliance (None: the grant's own)
+    grantee_eco: Mapped[str | None] = mapped_column(String(100), index=True)
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     response_fields: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(TS)
@@ -87,6 +90,8 @@ class AuditRow(Base):
     operation: Mapped[str] = mapped_column(String(127), index=True)
     owner_partner: Mapped[str] = mapped_column(String(100))
     caller_partner: Mapped[str | None] = mapped_column(String(100))
+    # the caller's ecosystem for a call across an alliance (None: the operation's own)
+    caller_eco: Mapped[str | None] = mapped_column(String(100), index=True)
     caller: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(40))
     status: Mapped[int | None] = mapped_column(Integer)
@@ -188,6 +193,9 @@ class Flow(Base):
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
 
+
+# The alliances between ecosystems (mesh.alliances), fed by the connector-alliances consumer.
+alliances = alliance_table(metadata)
 
 # The schema's history: its revisions are in migrations/ beside this module (mesh.migrate).
 history = History(

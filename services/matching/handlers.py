@@ -46,6 +46,7 @@ def register(rt: ServiceRuntime) -> Matching:
         "pm.v1.profile.company_updated": svc.company_updated,
         "pm.v1.collaboration.content_created": svc.content_created,
         "pm.v1.collaboration.workspace_membership": svc.membership_changed,
+        "pm.v1.identity.alliance_changed": svc.alliance_changed,
     }
 
     async def on_event(session: Any, event: Any) -> None:

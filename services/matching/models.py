@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from mesh.alliances import alliance_table
 from mesh.migrate import History
 
 ID = 200
@@ -19,6 +20,7 @@ class Base(DeclarativeBase):
 
 
 metadata = Base.metadata
+alliances = alliance_table(metadata)  # the projection of identity's alliances (mesh.alliances)
 
 
 class Person(Base):
@@ -141,11 +143,18 @@ class IntroductionRow(Base):
     reasons: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Across an alliance: ``eco`` is a's ecosystem (where it was proposed), ``b_eco`` b's
+    # (None: the same); ``curators`` the terms' Curators when curated, ``awaiting`` the
+    # ecosystems (space-separated) whose broker must still approve it.
+    b_eco: Mapped[str | None] = mapped_column(String(ID), nullable=True)
+    curators: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    awaiting: Mapped[str] = mapped_column(String(2 * ID + 1), default="", server_default="")
 
     __table_args__ = (
         Index("ix_intro_eco_a", "eco", "a"),
         Index("ix_intro_eco_b", "eco", "b"),
         Index("ix_intro_eco_status", "eco", "status"),
+        Index("ix_intro_b_eco_b", "b_eco", "b"),
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.matching.models import (
     AuditRow,
@@ -239,7 +240,10 @@ async def add_intro(s: AsyncSession, row: IntroductionRow) -> None:
 async def intro(
     s: AsyncSession, eco: str, intro_id: str, lock: bool = False
 ) -> IntroductionRow | None:
-    q = select(IntroductionRow).where(IntroductionRow.eco == eco, IntroductionRow.id == intro_id)
+    """The introduction ``intro_id`` if ``eco`` is one of its sides (a's or, across an
+    alliance, b's ecosystem)."""
+    side = or_(IntroductionRow.eco == eco, IntroductionRow.b_eco == eco)
+    q = select(IntroductionRow).where(IntroductionRow.id == intro_id, side)
     if lock:
         q = q.with_for_update()
     return (await s.scalars(q)).first()
@@ -260,7 +264,7 @@ async def intros(
     hide: Sequence[str] = (),
     limit: int = 10_000,
 ) -> Sequence[IntroductionRow]:
-    q = select(IntroductionRow).where(IntroductionRow.eco == eco)
+    q = select(IntroductionRow).where(IntroductionRow.eco == eco, IntroductionRow.b_eco.is_(None))
     if person is not None:
         q = q.where(or_(IntroductionRow.a == person, IntroductionRow.b == person))
     if status is not None:
@@ -289,3 +293,88 @@ async def audit(s: AsyncSession, row: AuditRow) -> None:
 async def history(s: AsyncSession, intro_id: str) -> Sequence[AuditRow]:
     q = select(AuditRow).where(AuditRow.introduction == intro_id).order_by(AuditRow.seq)
     return (await s.scalars(q)).all()
+
+
+# ---------------------------------------------------------------- introductions across
+
+
+def _mine(eco: str, person: str) -> ColumnElement[bool]:
+    """Introductions of ``person`` of ``eco``, within it or across an alliance."""
+    t = IntroductionRow
+    return or_(
+        and_(t.eco == eco, t.a == person),
+        and_(t.eco == eco, t.b == person, t.b_eco.is_(None)),
+        and_(t.b_eco == eco, t.b == person),
+    )
+
+
+def _curated_by(eco: str) -> ColumnElement[bool]:
+    """Introductions the brokers of ``eco`` see: their ecosystem's, and those across
+    whose terms name them as curators."""
+    t = IntroductionRow
+    return or_(t.eco == eco, and_(t.b_eco == eco, t.curators.in_(("owner", "both"))))
+
+
+async def inbox(
+    s: AsyncSession,
+    eco: str,
+    person: str | None,
+    curator: bool,
+    status: str | None,
+    hide: Sequence[str],
+    limit: int,
+) -> Sequence[IntroductionRow]:
+    """A person's introductions (``curator``: all a broker of ``eco`` sees, or one
+    person's of them), newest first; people never see one still awaiting curators."""
+    t = IntroductionRow
+    q = select(t)
+    if curator:
+        q = q.where(_curated_by(eco))
+        if person is not None:
+            q = q.where(or_(t.a == person, t.b == person))
+    else:
+        assert person is not None
+        q = q.where(_mine(eco, person), or_(t.status != "proposed", t.awaiting == ""))
+    if status is not None:
+        q = q.where(t.status == status)
+    if hide:
+        q = q.where(t.status.not_in(hide))
+    q = q.order_by(t.created_at.desc(), t.id).limit(limit)
+    return (await s.scalars(q)).all()
+
+
+async def across_of(s: AsyncSession, eco: str, person: str) -> Sequence[IntroductionRow]:
+    """``person``'s introductions across alliances (whoever proposed them)."""
+    t = IntroductionRow
+    q = select(t).where(
+        or_(
+            and_(t.eco == eco, t.a == person, t.b_eco.is_not(None)),
+            and_(t.b_eco == eco, t.b == person),
+        )
+    )
+    return (await s.scalars(q)).all()
+
+
+async def pair_across(
+    s: AsyncSession, eco: str, a: str, b_eco: str, b: str
+) -> Sequence[IntroductionRow]:
+    t = IntroductionRow
+    q = select(t).where(
+        or_(
+            and_(t.eco == eco, t.a == a, t.b_eco == b_eco, t.b == b),
+            and_(t.eco == b_eco, t.a == b, t.b_eco == eco, t.b == a),
+        )
+    )
+    return (await s.scalars(q)).all()
+
+
+async def open_across(
+    s: AsyncSession, x: str, y: str, statuses: Sequence[str]
+) -> Sequence[IntroductionRow]:
+    """The introductions between ecosystems ``x`` and ``y`` still in ``statuses``."""
+    t = IntroductionRow
+    q = select(t).where(
+        t.status.in_(statuses),
+        or_(and_(t.eco == x, t.b_eco == y), and_(t.eco == y, t.b_eco == x)),
+    )
+    return (await s.scalars(q.with_for_update())).all()

@@ -14,6 +14,7 @@ from contracts.claims import Claims
 from contracts.v1 import collaboration as col
 from contracts.v1 import matching as m
 from contracts.v1 import profile as prof
+from contracts.v1.alliances import AllianceChanged
 from mesh.db import Database
 from mesh.errors import forbidden, not_found
 from mesh.outbox import Outbox
@@ -28,7 +29,7 @@ from services.matching.engine.model import Asker, Filter, Scored
 from services.matching.engine.optimise import optimise
 from services.matching.models import IntroductionRow
 from services.matching.settings import MatchingSettings
-from services.matching.store import IndexStore, company_profile, person_profile, recount
+from services.matching.store import IndexStore, company_profile, recount
 
 MENTION, SHARED_ROOM = 1.0, 0.5
 
@@ -67,13 +68,19 @@ class Matching:
     async def person_updated(self, s: AsyncSession, ev: prof.PersonProfileUpdated) -> None:
         p = ev.data
         await repo.upsert_person(s, ev.ecosystem, p.person, p.partner, p.model_dump_json())
-        eco = self.store.eco(ev.ecosystem)
-        eco.people.upsert(eco.compose(person_profile(p)))
+        self.store.eco(ev.ecosystem).put_person(p)
 
     async def company_updated(self, s: AsyncSession, ev: prof.CompanyProfileUpdated) -> None:
         c = ev.data
         await repo.upsert_company(s, ev.ecosystem, c.partner, c.model_dump_json())
         self.store.eco(ev.ecosystem).companies.upsert(company_profile(c))
+
+    async def alliance_changed(self, s: AsyncSession, ev: AllianceChanged) -> None:
+        """Keep the alliance's state; when it stops being active, its open introductions
+        are withdrawn (suggestions and proposals across read the state per request)."""
+        change = await self.flow.alliances.record(s, ev.data)
+        if change.left_active:
+            await self.flow.withdraw_across(s, ev.data)
 
     async def content_created(self, s: AsyncSession, ev: col.ContentCreated) -> None:
         d = ev.data

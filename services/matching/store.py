@@ -49,6 +49,21 @@ def person_profile(p: PersonPublic) -> Profile:
     )
 
 
+ALLIED_FIELDS = ("needs", "offers", "skills", "interests", "industries", "regions")
+"""The fields matching scores people of allied ecosystems on, each only when flagged."""
+
+
+def allied_profile(p: PersonPublic) -> Profile | None:
+    """What ``p`` shares with allied ecosystems (the fields flagged for allies, as the
+    profile event's ``allied_fields`` lists them); None when nothing is shared. An event
+    without the list shares nothing."""
+    shared = set(getattr(p, "allied_fields", None) or ())
+    if not shared & set(ALLIED_FIELDS):
+        return None
+    fields = {f: tuple(getattr(p, f)) for f in ALLIED_FIELDS if f in shared}
+    return Profile(id=p.person, partner=p.partner, name=p.name, **fields)
+
+
 def company_profile(c: CompanyPublic) -> Profile:
     return Profile(
         id=c.partner,
@@ -66,6 +81,9 @@ def company_profile(c: CompanyPublic) -> Profile:
 class EcoIndex:
     people: MatchIndex
     companies: MatchIndex
+    # The same people with only what each shares with allied ecosystems (those sharing
+    # nothing are not in it): what askers of an allied ecosystem are matched against.
+    allied: MatchIndex = field(default_factory=MatchIndex)
     social: SocialGraph = field(default_factory=SocialGraph)
     no_learning: set[str] = field(default_factory=set)  # opted out of being learned from
     helped: Activity = field(default_factory=Activity)  # replies to others' threads
@@ -85,6 +103,15 @@ class EcoIndex:
             return replace(p, asked=(), helped=())
         return replace(p, asked=self.asked.get(p.id, ()), helped=self.helped_on.get(p.id, ()))
 
+    def put_person(self, doc: PersonPublic) -> None:
+        """A person's profile event: into the index, and into the allied one when shared."""
+        self.people.upsert(self.compose(person_profile(doc)))
+        shared = allied_profile(doc)
+        if shared is not None:
+            self.allied.upsert(shared)
+        else:
+            self.allied.remove(doc.person)
+
     def _refresh(self, person: str) -> None:
         p = self.people.profile(person)
         if p is not None:
@@ -94,6 +121,7 @@ class EcoIndex:
 
     def prefer(self, person: str, suggest: bool, learn: bool) -> None:
         self.people.set_opt_out(person, not suggest)
+        self.allied.set_opt_out(person, not suggest)
         if learn:
             self.no_learning.discard(person)
         else:
@@ -174,7 +202,9 @@ class IndexStore:
 
     def _new(self) -> EcoIndex:
         return EcoIndex(
-            MatchIndex(self.weights, self.featuriser), MatchIndex(self.weights, self.featuriser)
+            MatchIndex(self.weights, self.featuriser),
+            MatchIndex(self.weights, self.featuriser),
+            MatchIndex(self.weights, self.featuriser),
         )
 
     def eco(self, eco: str) -> EcoIndex:
@@ -195,8 +225,12 @@ class IndexStore:
                     await repo.ties(s),
                 )
             by_eco: dict[str, tuple[list[Profile], list[Profile]]] = defaultdict(lambda: ([], []))
+            shared: dict[str, list[Profile]] = defaultdict(list)
             for p in people:
-                by_eco[p.eco][0].append(person_profile(PersonPublic.model_validate_json(p.doc)))
+                doc = PersonPublic.model_validate_json(p.doc)
+                by_eco[p.eco][0].append(person_profile(doc))
+                if (allied := allied_profile(doc)) is not None:
+                    shared[p.eco].append(allied)
             for c in firms:
                 by_eco[c.eco][1].append(company_profile(CompanyPublic.model_validate_json(c.doc)))
             ecos: dict[str, EcoIndex] = {eco: self._new() for eco in by_eco}
@@ -225,6 +259,7 @@ class IndexStore:
                 for eco, (ps, cs) in by_eco.items():
                     ecos[eco].people.build(ecos[eco].compose(p) for p in ps)
                     ecos[eco].companies.build(cs)
+                    ecos[eco].allied.build(shared.get(eco, ()))
                 for eco, found in ecos.items():
                     rows = await repo.intros(s, eco, limit=1_000_000)
                     found.learn(rows, {p for r in rows for p in (r.a, r.b)})
@@ -310,8 +345,7 @@ class IndexStore:
             ix = self.eco(eco)
             if kind == "person":
                 for p in await repo.persons(s, eco, sorted(ids)):
-                    doc = PersonPublic.model_validate_json(p.doc)
-                    ix.people.upsert(ix.compose(person_profile(doc)))
+                    ix.put_person(PersonPublic.model_validate_json(p.doc))
             elif kind == "company":
                 for c in await repo.companies(s, eco, sorted(ids)):
                     ix.companies.upsert(company_profile(CompanyPublic.model_validate_json(c.doc)))

@@ -7,6 +7,12 @@ credentials in its vault. Inbound webhooks from back-ends become events;
 outbound webhooks deliver granted events to subscribers; flows chain several
 partners' operations durably.
 
+Across an alliance (:mod:`contracts.v1.alliances`), a partner may grant an operation to a
+partner of the allied ecosystem (``grantee_eco``) when the owner ecosystem's terms let it;
+that partner invokes it at the owner ecosystem's route with a token exchanged into it
+(RFC 8693, ``fed`` naming its own ecosystem and partner), sees it in its own ecosystem's
+catalogue, may call it from a flow, and finds the call in its own ecosystem's audit.
+
 Identifiers: a back-end is named per partner; an operation is named
 ``<partner>.<name>`` across the ecosystem (e.g. ``fabrikam.forecast``).
 Secrets (API keys, client secrets, private keys, webhook signing secrets) are
@@ -128,7 +134,7 @@ CATALOGUE = _op(
     CatalogueRequest,
     CatalogueReply,
     _READ,
-    "The operations the caller may see",
+    "The operations the caller may see, with those granted to it across an alliance",
 )
 GET_OPERATION = _op(
     "operation_get",
@@ -146,7 +152,7 @@ CREATE_GRANT = _op(
     CreateGrantRequest,
     GrantReply,
     _ADMIN_ANY,
-    "Grant an operation to a partner or the whole ecosystem",
+    "Grant an operation to a partner, the whole ecosystem or a partner of an allied one",
     201,
 )
 LIST_GRANTS = _op(
@@ -183,7 +189,7 @@ AUDIT = _op(
     AuditRequest,
     AuditList,
     _READ,
-    "Invocation records where the caller's partner is caller or owner",
+    "Invocation records where the caller's partner is caller or owner (calls across too)",
 )
 CALL_TIMELINE = _op(
     "call_timeline",

@@ -130,6 +130,14 @@ class OperationReply(BaseModel):
     visibility: str
     description: str
     granted: bool = Field(description="whether the caller may invoke it")
+    ecosystem: str | None = Field(
+        default=None,
+        description="the owner's ecosystem when it is an allied one (an operation granted "
+        "across an alliance); null: the ecosystem asked",
+    )
+    ecosystem_name: str | None = Field(
+        default=None, description="the allied ecosystem's display name (its brand)"
+    )
 
 
 class CatalogueRequest(BaseModel):
@@ -158,6 +166,13 @@ class GrantFields(BaseModel):
     grantee: str | None = Field(
         default=None, description="partner granted; null grants the whole ecosystem"
     )
+    grantee_eco: str | None = Field(
+        default=None,
+        pattern=SLUG,
+        description="the grantee's ecosystem when it is an allied one (a grant across an "
+        "alliance, to one named partner, allowed when the alliance is active and its terms "
+        "let the owning partner grant across); null or the operation's ecosystem: its own",
+    )
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     response_fields: list[str] | None = Field(
         default=None, description="dotted paths kept in responses; null keeps all"
@@ -185,6 +200,12 @@ class GrantReply(GrantFields):
     operation: str
     created_at: Timestamp
     revoked_at: Timestamp | None = None
+    active: bool = Field(
+        default=True,
+        description="whether the grant applies now: false when revoked, or when it crosses "
+        "an alliance that is not active (or whose terms no longer let the owner grant); "
+        "kept, and active again when the alliance resumes",
+    )
 
 
 class GrantList(BaseModel):
@@ -219,9 +240,16 @@ class AuditRequest(BaseModel):
 
 
 class AuditRecord(BaseModel):
+    """One invocation. A call across an alliance is shown in both ecosystems' audit: the
+    operation's (``owner_eco``) and the caller's (``caller_eco``)."""
+
     id: str
     operation: str
+    owner_eco: str | None = Field(default=None, description="the operation's ecosystem")
     owner_partner: str
+    caller_eco: str | None = Field(
+        default=None, description="the caller's ecosystem (an allied one for a call across)"
+    )
     caller_partner: str | None
     caller: str
     outcome: str
@@ -262,6 +290,9 @@ class GrantChangedData(BaseModel):
     operation: str
     grantee: str | None
     revoked: bool
+    grantee_eco: str | None = Field(
+        default=None, description="the grantee's ecosystem for a grant across an alliance"
+    )
 
 
 class GrantChanged(EventBase):

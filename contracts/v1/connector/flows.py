@@ -15,6 +15,12 @@ from contracts.v1.connector.backends import OPERATION_ID, SLUG
 
 class FlowCall(BaseModel):
     operation: str = Field(pattern=OPERATION_ID)
+    ecosystem: str | None = Field(
+        default=None,
+        pattern=SLUG,
+        description="the operation's ecosystem when it is an allied one (granted to the "
+        "flow's partner across an active alliance); null: the flow's own",
+    )
     input: dict[str, Any] = Field(
         default_factory=dict,
         description='values; a string "$input.a.b" or "$steps.<step>.output.x" is a reference',
@@ -61,6 +67,9 @@ class FlowStepState(BaseModel):
         "compensation_failed",
     ]
     operation: str | None = Field(default=None, description="the step's operation")
+    ecosystem: str | None = Field(
+        default=None, description="the step's operation's ecosystem when it is an allied one"
+    )
     compensation: str | None = Field(default=None, description="the operation that undoes it")
     output: Any = None
     error: str | None = None

@@ -62,6 +62,11 @@ def explain(ix: MatchIndex, a: str, b: str, social: float = 0.0) -> list[ReasonP
     pa, pb = ix.profile(a), ix.profile(b)
     if pa is None or pb is None:
         return []
+    return explain_pair(ix, pa, pb, social)
+
+
+def explain_pair(ix: MatchIndex, pa: Profile, pb: Profile, social: float = 0.0) -> list[ReasonPart]:
+    """The reasons ``pb`` suits ``pa`` in ``ix``'s vocabulary (``pa`` need not be in it)."""
     reasons = _matches(ix, "need_offer", {"needs": pa.needs}, _offers(pb))
     reasons += _matches(ix, "offer_need", _offers(pa), {"needs": pb.needs, "asked": pb.asked})
     reasons += _matches(

@@ -182,7 +182,16 @@ class MatchIndex:
         me = self.rows.get(pid)
         if me is None:
             return []
-        flt, ctx = flt or Filter(), ctx or Asker()
+        return self._query(me, k, flt or Filter(), ctx or Asker())
+
+    def query_for(
+        self, asker: Profile, k: int, flt: Filter | None = None, ctx: Asker | None = None
+    ) -> list[Scored]:
+        """The k best parties of this index for an asker who is not in it (a person of
+        another ecosystem); the index learns nothing from the asker."""
+        return self._query(self.vec.probe(asker), k, flt or Filter(), ctx or Asker())
+
+    def _query(self, me: RowVec, k: int, flt: Filter, ctx: Asker) -> list[Scored]:
         q = query_mats(me, len(self.vec.idf))
         found = [
             c for b in self.blocks() if len(b) and (c := self._score_block(b, me, q, flt, ctx))
@@ -269,10 +278,17 @@ class MatchIndex:
 
     def pair(self, a: str, b: str, ctx: Asker | None = None) -> Scored | None:
         """The score of one pair (e.g. an introduction proposed by hand)."""
-        ra, rb = self.rows.get(a), self.rows.get(b)
-        if ra is None or rb is None:
+        ra = self.rows.get(a)
+        return None if ra is None else self._pair(ra, b, ctx or Asker())
+
+    def pair_for(self, asker: Profile, b: str) -> Scored | None:
+        """The score of ``b`` for an asker who is not in this index (another ecosystem)."""
+        return self._pair(self.vec.probe(asker), b, Asker())
+
+    def _pair(self, ra: RowVec, b: str, ctx: Asker) -> Scored | None:
+        rb = self.rows.get(b)
+        if rb is None:
             return None
-        ctx = ctx or Asker()
         ab, ba = _dot(ra.need, rb.offer), _dot(rb.need, ra.offer)
         it, soc = _dot(ra.interest, rb.interest), ctx.social.get(b, 0.0)
         rec = float(combine(np.array([ab]), np.array([ba]), self.w)[0])

@@ -119,6 +119,22 @@ class Vectoriser:
             interest=self.vector(raw["interest"], grow=True),
         )
 
+    def probe(self, p: Profile) -> RowVec:
+        """``p``'s row in this vocabulary without learning anything from it: an asker who
+        is not part of the population (a person of an allied ecosystem)."""
+        raw = self.raw(p)
+        return RowVec(
+            profile=p,
+            partner=self.partners.get(p.partner, -1),
+            regions=self._mask(self.regions, {self.f.region(r) for r in p.regions}, False),
+            industries=self._mask(
+                self.industries, {self.f.industry(i) for i in p.industries}, False
+            ),
+            need=self.vector(raw["need"], grow=False),
+            offer=self.vector(raw["offer"], grow=False),
+            interest=self.vector(raw["interest"], grow=False),
+        )
+
     def partner(self, name: str) -> int:
         return self.partners.setdefault(name, len(self.partners))
 
