@@ -8,7 +8,9 @@ Seeded through the public APIs like any client would, after both ecosystems' own
 - per-field consent: some people flag fields "shared with allied ecosystems" (``allied``
   in their profile patch), others flag nothing and stay invisible across the alliance;
 - a connector grant across: contoso (acme) grants ``contoso.stock-level`` to wideworld
-  (meridian), whose back-end invokes it with its own token exchanged into acme.
+  (meridian), whose back-end invokes it with its own token exchanged into acme;
+- an introduction across: acme's broker introduces Nadia to Wanda, meridian's broker
+  approves it (the terms name the owner's brokers as curators), both people may accept.
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ TERMS: dict[str, dict[str, Any]] = {
         "connector_partners": [],
     },
 }
+# an introduction across: acme's broker introduces Nadia (cold chain) to Wanda (who needs
+# it); the terms make meridian's brokers curate it, so Bastian approves it; Nadia and Wanda
+# each accept in their own ecosystem (left to the visitor)
+INTRO = {"broker": "bruno", "a": "nadia", "b": "wanda", "curator": "bastian"}
+INTRO_NOTE = "Wanda imports medical parts through Rotterdam; Nadia runs cold chain there."
 # contoso's stock level, granted across to wideworld (its importer asks before ordering)
 GRANT = {"operation": "contoso.stock-level", "grantor": "carlos", "grantee": "wideworld"}
 
@@ -218,6 +225,24 @@ async def grant_across(api: httpx.AsyncClient, grantor: str) -> None:
     _ok(await api.post(path, json=body, headers=_auth(grantor)))
 
 
+async def introduce(api: httpx.AsyncClient, tokens: dict[str, str]) -> str:
+    """The introduction across (once), approved by the curating side; returns its id."""
+    a, b = subject(tokens[INTRO["a"]]), subject(tokens[INTRO["b"]])
+    broker = _auth(tokens[INTRO["broker"]])
+    mine = f"/v1/ecosystems/{ECO}/introductions"
+    listed = _ok(await api.get(mine, params={"person": a}, headers=broker))
+    for intro in listed.get("introductions", []):
+        if intro["b"] == b and intro["status"] not in ("declined", "rejected", "withdrawn"):
+            return str(intro["id"])
+    body = {"a": a, "b": b, "b_eco": ALLY, "note": INTRO_NOTE}
+    intro = _ok(await api.post(mine, json=body, headers=broker))
+    if ALLY in intro.get("awaiting", []):
+        curate = f"/v1/ecosystems/{ALLY}/introductions/{intro['id']}/curate"
+        curator = _auth(tokens[INTRO["curator"]])
+        _ok(await api.post(curate, json={"action": "approve"}, headers=curator))
+    return str(intro["id"])
+
+
 async def seed(
     api: httpx.AsyncClient,
     identity: httpx.AsyncClient,
@@ -233,6 +258,7 @@ async def seed(
     await grant_across(api, tokens[GRANT["grantor"]])
     return {
         "alliance": alliance["alliance"],
+        "introduction": await introduce(api, everyone),
         "ecosystem": ALLY,
         "name": ALLY_NAME,
         "logins": list(ALLY_PEOPLE),
