@@ -37,6 +37,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 
+from bench._alliance_cutoff import cutoff
 from bench.profile import Keys, pct, publish
 from contracts.claims import Scope
 from contracts.v1 import profile as c
@@ -214,4 +215,4 @@ async def federated_search(quick: bool) -> dict[str, Any]:
 
 
 async def run(quick: bool) -> dict[str, Any]:
-    return {"federated_search": await federated_search(quick)}
+    return {"federated_search": await federated_search(quick), "cutoff": await cutoff(quick)}
