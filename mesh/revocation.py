@@ -11,7 +11,9 @@ Disabling a person or an ecosystem also cuts off, by ``sub`` or for the whole
 ecosystem, every token issued before that moment, including those identity keeps no
 record of (client credentials, token exchange): ``TokenRevokedData.subjects``. A
 token exchanged across an alliance is cut off by the cut-offs of the ecosystem it came
-from (its ``fed.eco``) as well as by those of its own.
+from (its ``fed.eco``) as well as by those of its own; and when the alliance is
+suspended or ended, by a cut-off of its own ecosystem naming that origin
+(``RevokedSubject.origin``: every token exchanged from there up to then).
 
 Every replica needs every revocation, so the feed is not a durable consumer shared by
 a queue group (:mod:`mesh.consumer`) but an ephemeral consumer of its own per process,
@@ -71,6 +73,9 @@ class RevocationList:
         # (ecosystem, sub or None for every token) -> (issued before, rule needed until);
         # empty unless a person or an ecosystem was disabled within a token lifetime
         self.cutoffs: dict[tuple[str, str | None], tuple[int, float]] = {}
+        # (ecosystem, origin ecosystem) -> (issued before, rule needed until): the tokens
+        # exchanged from an ally whose alliance was suspended or ended; empty otherwise
+        self.origins: dict[tuple[str, str], tuple[int, float]] = {}
 
     def __contains__(self, jti: object) -> bool:
         return jti in self.jtis
@@ -103,6 +108,9 @@ class RevocationList:
         for key, (_, until) in list(self.cutoffs.items()):
             if until <= limit:
                 del self.cutoffs[key]
+        for pair, (_, until) in list(self.origins.items()):
+            if until <= limit:
+                del self.origins[pair]
 
     def cut_off(
         self, eco: str, sub: str | None, before: int, until: float, now: float | None = None
@@ -116,6 +124,24 @@ class RevocationList:
             return False
         self.cutoffs[(eco, sub)] = (before, max(until, known[1] if known else until))
         return True
+
+    def cut_off_origin(
+        self, eco: str, origin: str, before: int, until: float, now: float | None = None
+    ) -> bool:
+        """Refuse the tokens of ``eco`` exchanged from ``origin`` (their ``fed.eco``) issued
+        before ``before`` until ``until``; False when that changes nothing."""
+        now = time.time() if now is None else now
+        self.prune(now)
+        known = self.origins.get((eco, origin))
+        if until + self.leeway <= now or (known is not None and known[0] >= before):
+            return False
+        self.origins[(eco, origin)] = (before, max(until, known[1] if known else until))
+        return True
+
+    def cut_from(self, eco: str, origin: str, iat: int) -> bool:
+        """True when a token of ``eco`` exchanged from ``origin`` at ``iat`` is cut off."""
+        rule = self.origins.get((eco, origin))
+        return rule is not None and iat < rule[0]
 
     def cut(self, eco: str, sub: str, iat: int) -> bool:
         """True when a token of ``sub`` in ``eco`` issued at ``iat`` is cut off."""
@@ -319,5 +345,10 @@ class RevocationFeed:
         for token in event.data.tokens:
             self.revoked.add(token.jti, token.exp)
         for subject in event.data.subjects:
-            self.revoked.cut_off(event.ecosystem, subject.sub, subject.before, subject.until)
+            if subject.origin is not None:
+                self.revoked.cut_off_origin(
+                    event.ecosystem, subject.origin, subject.before, subject.until
+                )
+            else:
+                self.revoked.cut_off(event.ecosystem, subject.sub, subject.before, subject.until)
         metrics.events_consumed.labels("revocations", "ok").inc()

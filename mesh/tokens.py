@@ -183,8 +183,8 @@ class TokenVerifier:
                     self._cache.popitem(last=False)
         revoked = self.revoked
         if claims.jti in revoked.jtis or (  # revoked at the identity provider (RFC 7009)
-            revoked.cutoffs and _cut_off(revoked, claims)
-        ):  # or issued before its person or ecosystem was disabled
+            (revoked.cutoffs or revoked.origins) and _cut_off(revoked, claims)
+        ):  # or issued before its person or ecosystem was disabled, or its alliance ended
             self._cache.pop(key, None)
             raise _unauthenticated("the access token has been revoked")
         return claims
@@ -288,7 +288,12 @@ def fingerprint(token: str) -> str:
 
 def _cut_off(revoked: RevocationList, claims: Claims) -> bool:
     """Issued before its person or ecosystem was disabled: in its own ecosystem, or, for a
-    token exchanged across an alliance, in the ecosystem its subject came from (``fed``)."""
+    token exchanged across an alliance, in the ecosystem its subject came from (``fed``);
+    or exchanged across an alliance before it was suspended or ended."""
     if revoked.cut(claims.eco, claims.sub, claims.iat):
         return True
-    return claims.fed is not None and revoked.cut(claims.fed.eco, claims.sub, claims.iat)
+    fed = claims.fed
+    return fed is not None and (
+        revoked.cut(fed.eco, claims.sub, claims.iat)
+        or revoked.cut_from(claims.eco, fed.eco, claims.iat)
+    )

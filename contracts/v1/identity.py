@@ -74,20 +74,40 @@ class RevokedToken(BaseModel):
 
 class RevokedSubject(BaseModel):
     """Every access token of one subject, or of the whole ecosystem, issued before a time:
-    also those identity keeps no record of (client credentials, token exchange)."""
+    also those identity keeps no record of (client credentials, token exchange).
+
+    With ``origin``: only the ecosystem's tokens exchanged from ``origin`` (their
+    ``fed.eco``), as when an alliance with ``origin`` is suspended or ended."""
 
     sub: str | None = Field(
         default=None, max_length=256, description="the tokens' sub; none: every token"
     )
+    origin: str | None = Field(
+        default=None,
+        max_length=64,
+        description="only tokens exchanged from this ecosystem (fed.eco); none: any token",
+    )
     before: int = Field(description="tokens issued (iat) before this are refused (Unix seconds)")
     until: int = Field(description="when no token issued before `before` is alive any more")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RevokedSubject:
+        if self.origin is not None and self.sub is not None:
+            raise ValueError("a cut-off names a sub or an origin, not both")
+        return self
 
 
 class TokenRevokedData(BaseModel):
     tokens: list[RevokedToken] = Field(default_factory=list)
     subjects: list[RevokedSubject] = Field(default_factory=list)
     reason: Literal[
-        "revoked", "refresh_reuse", "code_reuse", "person_disabled", "ecosystem_disabled"
+        "revoked",
+        "refresh_reuse",
+        "code_reuse",
+        "person_disabled",
+        "ecosystem_disabled",
+        "alliance_suspended",
+        "alliance_ended",
     ] = "revoked"
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from contracts.claims import Role
 from contracts.errors import ErrorCode
 from contracts.v1.identity import PartnerData, PartnerRegistered, PersonData, PersonRegistered
 from identity.domain import keys, revocation, sessions
+from identity.domain.alliance_rules import keep_alliance_rules
 from identity.domain.crypto import Sealer, digest, new_secret
 from identity.domain.tokens import KNOWN_SCOPES
 from identity.store import repository as repo
@@ -351,7 +352,7 @@ def set_exchange_rules(tx: Tx, eco: str, rules: list[dict[str, Any]], actor: str
     for rule in rules:
         if not isinstance(rule.get("client"), str):
             raise _invalid("rules", "each rule names the exchanging client")
-    row.exchange_rules = rules
+    row.exchange_rules = keep_alliance_rules(row.exchange_rules or [], rules)
     tx.s.flush()
     tx.audit(eco, "admin.exchange_rules.updated", actor=actor, target=eco, rules=len(rules))
 

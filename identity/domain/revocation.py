@@ -23,7 +23,15 @@ from contracts.v1.identity import RevokedSubject, RevokedToken, TokenRevoked, To
 from identity.store import repository as repo
 from identity.store.transaction import Tx
 
-Reason = Literal["revoked", "refresh_reuse", "code_reuse", "person_disabled", "ecosystem_disabled"]
+Reason = Literal[
+    "revoked",
+    "refresh_reuse",
+    "code_reuse",
+    "person_disabled",
+    "ecosystem_disabled",
+    "alliance_suspended",
+    "alliance_ended",
+]
 
 
 LONGEST_ACCESS_TTL_S = 24 * 3600  # what an ecosystem or client may set (identity.http.platform)
@@ -46,8 +54,7 @@ def revoke_access(
     for jti, expires in tokens:
         if repo.revoke_jti(tx.s, jti, expires):
             revoked.append(RevokedToken(jti=jti, exp=int(_aware(expires).timestamp())))
-    # iat has whole seconds: a token issued in this second is cut off too
-    before = int(datetime.now(UTC).timestamp()) + 1
+    before = _cut_off_time()
     cutoffs = [
         RevokedSubject(sub=sub, before=before, until=before + LONGEST_ACCESS_TTL_S)
         for sub in subjects
@@ -56,6 +63,18 @@ def revoke_access(
         data = TokenRevokedData(tokens=revoked, subjects=cutoffs, reason=reason)
         tx.emit(TokenRevoked(ecosystem=eco, data=data))
     return len(revoked)
+
+
+def _cut_off_time() -> int:
+    """iat has whole seconds: a token issued in this second is cut off too."""
+    return int(datetime.now(UTC).timestamp()) + 1
+
+
+def cut_off_origin(tx: Tx, eco: str, origin: str, reason: Reason) -> None:
+    """Every token of ``eco`` exchanged from ``origin`` up to now (an alliance left active)."""
+    before = _cut_off_time()
+    cut = RevokedSubject(origin=origin, before=before, until=before + LONGEST_ACCESS_TTL_S)
+    tx.emit(TokenRevoked(ecosystem=eco, data=TokenRevokedData(subjects=[cut], reason=reason)))
 
 
 def revoke_family(tx: Tx, eco: str, family_id: str, reason: Reason = "revoked") -> int:

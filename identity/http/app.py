@@ -18,6 +18,7 @@ from contracts.subjects import EVENT_STREAM
 from identity.http import (
     account,
     admin,
+    alliances,
     authorize,
     broker,
     device,
@@ -211,6 +212,7 @@ def create_app(settings: IdentitySettings, prepare: Prepare = migrate.prepare) -
         signup.router,
         broker.router,
         admin.router,
+        alliances.router,
         factor_admin.router,
         scim_admin.router,
         scim.router,

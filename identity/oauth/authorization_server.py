@@ -22,7 +22,7 @@ from identity.domain.tokens import (
 from identity.oauth import dpop
 from identity.oauth.adapter import ClientView, StarletteRequest, current
 from identity.oauth.client_auth import ClientSecretJwt, PrivateKeyJwt, refusal
-from identity.oauth.exchange import TokenExchangeGrant
+from identity.oauth.exchange import TokenExchangeGrant, allied_client
 from identity.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -59,6 +59,8 @@ class IdentityServer(AuthorizationServer):  # type: ignore[misc]  # authlib ship
     # --- authlib's integration points -------------------------------------------------
 
     def query_client(self, client_id: str) -> ClientView | None:
+        if "@" in client_id:  # a client of an allied ecosystem (never a local client id)
+            return allied_client(client_id)
         call = current()
         rows = call.extras.get("rows")
         row = rows.get((call.eco.slug, client_id)) if rows else None

@@ -90,7 +90,7 @@ class ClientSecretJwt(_Assertion):
         if not sealed:
             raise InvalidClientError(description="the client has no secret to verify with")
         sealer = current().extras["keys"].sealer
-        secret = sealer.open(sealed, secret_context(client.row.eco, client.client_id))
+        secret = sealer.open(sealed, secret_context(client.row.eco, client.row.client_id))
         return OctKey.import_key(secret)
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:

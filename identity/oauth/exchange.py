@@ -8,6 +8,12 @@ An ecosystem's ``exchange_rules`` say which client may exchange which tokens::
 A token is exchanged only when a rule names the requesting client and the subject
 token's client; the new token keeps the subject, adds ``act`` (nesting any earlier
 actor), never gains scope and never outlives the subject token.
+
+Across an active alliance (rules tagged with it, :mod:`identity.domain.alliance_rules`)
+a client of the allied ecosystem ``b`` authenticates here as ``<client_id>@<b>`` with
+its own credentials at ``b`` (:class:`AlliedClient`), and exchanges a token of ``b``
+that it could exchange at ``b`` itself: a token issued to it, or one ``b``'s own rules
+let it exchange (the portal's people, a back-end's own partner's people).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 
+from identity.domain import alliance_rules
 from identity.domain.tokens import Subject, roles_allow
 from identity.oauth.access_tokens import (
     AccessTokenView,
@@ -34,6 +41,8 @@ from identity.oauth.access_tokens import (
 )
 from identity.oauth.adapter import ClientView, current
 from identity.oauth.grants import CONFIDENTIAL_METHODS, quoted
+from identity.store import repository as repo
+from identity.store.models import Client
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -43,12 +52,64 @@ class InvalidTargetError(OAuth2Error):  # type: ignore[misc]  # authlib ships no
     error = "invalid_target"
 
 
+class AlliedClient(ClientView):
+    """A client of an allied ecosystem (``home``), at this ecosystem's token endpoint:
+    ``client_id`` is ``<its id>@<home>``; it may only exchange tokens."""
+
+    def __init__(self, row: Client, home: str) -> None:
+        super().__init__(row)
+        self.home = home
+        self.client_id = f"{row.client_id}@{home}"
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and super().check_endpoint_auth_method(method, endpoint)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == GRANT_TYPE and super().check_grant_type(grant_type)
+
+
+def allied_client(client_id: str) -> AlliedClient | None:
+    """``<client>@<eco>``: a client of ``eco`` when an alliance rule of the current
+    ecosystem admits that ecosystem's clients (else unknown here)."""
+    local, _, home = client_id.rpartition("@")
+    call = current()
+    admitted = any(
+        alliance_rules.is_alliance_rule(r) and r[alliance_rules.CLIENT_ECOSYSTEM] == home
+        for r in call.eco.exchange_rules or []
+    )
+    other = repo.get_ecosystem(call.tx.s, home) if admitted and local else None
+    if other is None or other.disabled_at is not None:
+        return None
+    row = repo.get_client(call.tx.s, home, local)
+    return AlliedClient(row, home) if row is not None else None
+
+
+def _names(rule: dict[str, Any], client: ClientView) -> bool:
+    """Does ``rule`` name ``client`` (one of this ecosystem's, or an allied one)?"""
+    if isinstance(client, AlliedClient):
+        return (
+            alliance_rules.is_alliance_rule(rule)
+            and rule[alliance_rules.CLIENT_ECOSYSTEM] == client.home
+            and rule.get("client") in (alliance_rules.ANY_CLIENT, client.row.client_id)
+        )
+    return rule.get("client") == client.client_id and not alliance_rules.is_alliance_rule(rule)
+
+
 def find_rule(
     rules: list[dict[str, Any]], client: ClientView, subject: dict[str, Any], origin: str | None
 ) -> dict[str, Any] | None:
     """The first rule that lets ``client`` exchange ``subject`` (from ``origin`` if federated)."""
     for rule in rules:
-        if rule.get("client") != client.client_id:
+        if not _names(rule, client):
             continue
         if (origin is None) != (not rule.get("from_ecosystems")):
             continue
@@ -61,6 +122,22 @@ def find_rule(
             continue
         return rule
     return None
+
+
+def _check_allied(client: AlliedClient, subject: dict[str, Any], origin: str | None) -> None:
+    """A client of ``home`` exchanges here only what it could exchange at ``home``."""
+    if origin != client.home:
+        raise InvalidRequestError(
+            f"a client of {client.home} exchanges only tokens of {client.home} here"
+        )
+    if subject.get("client_id") == client.row.client_id:
+        return
+    home = repo.get_ecosystem(current().tx.s, client.home)
+    plain = ClientView(client.row)
+    if home is None or find_rule(home.exchange_rules or [], plain, subject, None) is None:
+        raise InvalidRequestError(
+            f"{client.home}'s exchange rules do not let {client.row.client_id} exchange this token"
+        )
 
 
 class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]  # authlib ships no types
@@ -102,9 +179,15 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]  
         audience = self.request.form.get("audience") or self.server.audience
         if audience != self.server.audience:
             raise InvalidTargetError(f"tokens for audience {audience!r} are not issued here")
+        if isinstance(client, AlliedClient):
+            _check_allied(client, subject, origin)
         rule = find_rule(current().eco.exchange_rules or [], client, subject, origin)
         if rule is None:
             raise InvalidRequestError("this ecosystem's exchange rules do not allow this exchange")
+        if alliance_rules.is_alliance_rule(rule) and not alliance_rules.active(
+            current().tx, rule[alliance_rules.TAG]
+        ):
+            raise InvalidRequestError(f"the alliance with {origin} is not active")
         self.request.extras = {"subject": subject, "actor": actor, "rule": rule, "origin": origin}
 
     def _scope(self, subject: dict[str, Any], rule: dict[str, Any], roles: tuple[str, ...]) -> str:

@@ -474,5 +474,8 @@ class PasskeyChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+# Tables kept in modules of their own join the metadata before the history reads it.
+from identity.store import alliance_models  # noqa: E402, F401
+
 # The schema's history: its revisions are in identity/migrations/ (mesh.migrate).
 history = History("identity", metadata, Path(__file__).parents[1] / "migrations", outbox=True)
