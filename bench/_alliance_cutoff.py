@@ -142,7 +142,8 @@ class Calls:
                 "subject_token_type": ACCESS_TOKEN,
                 "scope": "connector:invoke",
             },
-            auth=(client["client_id"], client["client_secret"]),
+            # a client of meridian authenticates at acme as <client>@meridian
+            auth=(f"{client['client_id']}@{demo.ALLY}", client["client_secret"]),
         )
         reply.raise_for_status()
         return str(reply.json()["access_token"])

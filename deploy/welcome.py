@@ -169,7 +169,7 @@ def alliance_examples(
         f"/eco/{info['ecosystem']}/", f"/eco/{alliance.ALLY}/"
     )
     exchange = (
-        f"AT=$(curl -s -u {ww['client_id']}:{ww['client_secret']} "
+        f"AT=$(curl -s -u {ww['client_id']}@{alliance.ALLY}:{ww['client_secret']} "
         f"-d grant_type={EXCHANGE} -d subject_token=$WW "
         f"-d subject_token_type=urn:ietf:params:oauth:token-type:access_token "
         f"-d 'scope=connector:invoke' {info['token_endpoint']} | python3 -c {PICK_TOKEN})"

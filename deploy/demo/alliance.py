@@ -180,8 +180,9 @@ async def agree(identity: httpx.AsyncClient, olivia: str, mira: str) -> dict[str
     """The alliance between acme and meridian, active: proposed by acme's operator with
     :data:`TERMS`, accepted by meridian's. A restart keeps the one already agreed."""
     mine = f"/eco/{ECO}/admin/alliances"
-    listed = _ok(await identity.get(mine, headers=_auth(olivia)))
-    for alliance in listed.get("items", []):
+    listed = await identity.get(mine, headers=_auth(olivia))
+    _ok(listed)
+    for alliance in listed.json():
         if ALLY in alliance["ecosystems"] and alliance["status"] == "active":
             return dict(alliance)
     proposed = _ok(

@@ -167,7 +167,7 @@ class TestAllianceAcrossProcesses:
         alliance = mesh.info["alliance"]["alliance"]
         listed = mesh.identity.get(f"/eco/{ALLY}/admin/alliances", headers=mesh.auth("mira"))
         assert listed.status_code == 200, listed.text
-        mine = next(a for a in listed.json()["items"] if a["alliance"] == alliance)
+        mine = next(a for a in listed.json() if a["alliance"] == alliance)
         assert mine["status"] == "active" and set(mine["ecosystems"]) == {ECO, ALLY}
 
         # the federated directory: Tara flagged her fields, Walter and Theo did not
