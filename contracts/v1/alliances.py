@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 EcoId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 PartnerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+GrantingPartner = Annotated[
+    str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9._:@-]{0,127})$")
+]
+"""A partner in :attr:`DirectionTerms.connector_partners`, or ``*`` for every partner."""
 
 ALL_PARTNERS = "*"
 """In :attr:`DirectionTerms.connector_partners`: every partner of the owner may grant."""
@@ -91,7 +95,7 @@ class DirectionTerms(BaseModel):
     )
     introductions: Introductions = Introductions.NONE
     curators: Curators = Curators.OWNER
-    connector_partners: Annotated[list[PartnerId], Field(max_length=500)] = Field(
+    connector_partners: Annotated[list[GrantingPartner], Field(max_length=500)] = Field(
         default_factory=list,
         description="partners of the owner that may grant connector operations to partners "
         f"of the other side; [{ALL_PARTNERS!r}] for every partner",

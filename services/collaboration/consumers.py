@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.bus import consumer
 from contracts.envelope import EventBase
+from contracts.v1.alliances import AllianceChanged
 from contracts.v1.identity import PersonRegistered
 from contracts.v1.matching import IntroductionChanged, IntroductionConnected, IntroductionData
 from contracts.v1.profile import PersonProfileUpdated, ProfileVerified
-from services.collaboration import notify
+from services.collaboration import allied, notify
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.models import PersonRow, WorkspaceRow
@@ -30,7 +31,9 @@ SUBJECTS = DECLARED.filter_subjects
 
 
 async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:
-    if isinstance(event, IntroductionChanged):
+    if isinstance(event, AllianceChanged):
+        await allied.record(session, event.data)
+    elif isinstance(event, IntroductionChanged):
         await notify.introduction_changed(deps, session, event.ecosystem, event.data)
     elif isinstance(event, ProfileVerified):
         await notify.verified(deps, session, event.ecosystem, event.data)
@@ -65,13 +68,18 @@ async def handle(deps: Deps, session: AsyncSession, event: EventBase) -> None:
 async def open_for_introduction(
     deps: Deps, session: AsyncSession, eco: str, intro: IntroductionData
 ) -> WorkspaceRow | None:
+    """Open the two people's workspace in ``eco``; across an alliance, ``b`` (of
+    ``intro.b_eco``) is a member of its own ecosystem and reaches it through its routes."""
     if await wrepo.by_introduction(session, eco, intro.introduction) is not None:
         return None
     people: list[PersonRow] = []
-    for sub, partner in ((intro.a, intro.a_partner), (intro.b, intro.b_partner)):
-        row = PersonRow(eco=eco, sub=sub, partner=partner, handle=None, name="", updated_at=now())
+    for sub, partner, home in (
+        (intro.a, intro.a_partner, intro.a_eco or eco),
+        (intro.b, intro.b_partner, intro.b_eco or eco),
+    ):
+        row = PersonRow(eco=home, sub=sub, partner=partner, handle=None, name="", updated_at=now())
         await repo.upsert_person(session, row)
-        person = await repo.person(session, eco, sub)
+        person = await repo.person(session, home, sub)
         assert person is not None
         people.append(person)
     names = [p.name or p.handle or p.sub for p in people]

@@ -14,7 +14,7 @@ from contracts.errors import ErrorCode
 from contracts.v1 import collaboration_models as m
 from contracts.v1.collaboration import ContentCreated, ContentEdited
 from mesh.errors import MeshError, bad_request, conflict, forbidden, not_found
-from services.collaboration import markdown, notify
+from services.collaboration import allied, markdown, notify
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.models import NoteRow, PostRow, RevisionRow, ThreadRow
@@ -51,11 +51,16 @@ def can_see(row: ThreadRow | PostRow, who: Who) -> bool:
 
 
 async def workspace_place(session: AsyncSession, who: Who, eco: str, workspace_id: str) -> Place:
-    """The workspace, if the caller is a member; otherwise 404 (no existence leak)."""
-    ws = await wrepo.workspace(session, eco, workspace_id)
+    """The workspace, if the caller is a member of ``eco`` (the route's); otherwise 404
+    (no existence leak). A member of an allied ecosystem is refused (403) while the
+    alliance is not active."""
+    ws = await wrepo.workspace_by_id(session, workspace_id)
     members = await wrepo.members(session, [ws.id]) if ws is not None else []
-    if ws is None or who.sub not in {mb.person for mb in members}:
+    if ws is None or not any(
+        mb.person == who.sub and allied.member_eco(ws, mb) == eco for mb in members
+    ):
         raise not_found("workspace")
+    await allied.require_allied(session, ws, eco)
     return Place(
         ws.id, frozenset(mb.person for mb in members), sorted({mb.partner for mb in members})
     )

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from mesh.alliances import alliance_table
 from mesh.migrate import History
 
 Serial = BigInteger().with_variant(Integer, "sqlite")
@@ -35,6 +36,7 @@ class Base(DeclarativeBase):
 
 
 metadata = Base.metadata
+alliances = alliance_table(metadata)  # the projection of identity's alliances (mesh.alliances)
 
 
 class PersonRow(Base):
@@ -166,6 +168,9 @@ class MemberRow(Base):
     partner: Mapped[str] = mapped_column(String(64))
     added_by: Mapped[str] = mapped_column(String(255))
     joined_at: Mapped[datetime] = mapped_column(Stamp)
+    # The member's ecosystem (None: the workspace's, as for rows of older releases): a
+    # workspace an introduction across an alliance opened has members of both sides.
+    eco: Mapped[str | None] = mapped_column(String(64))
 
 
 class TaskRow(Base):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.collaboration.models import MemberRow, NoteRow, TaskRow, WorkspaceRow
 
@@ -12,6 +13,16 @@ from services.collaboration.models import MemberRow, NoteRow, TaskRow, Workspace
 async def workspace(session: AsyncSession, eco: str, workspace_id: str) -> WorkspaceRow | None:
     row = await session.get(WorkspaceRow, workspace_id)
     return row if row is not None and row.eco == eco else None
+
+
+async def workspace_by_id(session: AsyncSession, workspace_id: str) -> WorkspaceRow | None:
+    """A workspace whatever its ecosystem (its members may be of an allied one)."""
+    return await session.get(WorkspaceRow, workspace_id)
+
+
+def _member_of(eco: str) -> ColumnElement[bool]:
+    """The member row is of ``eco`` (its own ecosystem, else the workspace's)."""
+    return func.coalesce(MemberRow.eco, WorkspaceRow.eco) == eco
 
 
 async def by_introduction(session: AsyncSession, eco: str, intro: str) -> WorkspaceRow | None:
@@ -44,7 +55,7 @@ async def workspaces_of(session: AsyncSession, eco: str, person: str) -> list[Wo
     query = (
         select(WorkspaceRow)
         .join(MemberRow, MemberRow.workspace == WorkspaceRow.id)
-        .where(WorkspaceRow.eco == eco, MemberRow.person == person)
+        .where(_member_of(eco), MemberRow.person == person)
         .order_by(WorkspaceRow.created_at.desc(), WorkspaceRow.id)
     )
     return list((await session.scalars(query)).all())

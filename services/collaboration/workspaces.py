@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.v1 import collaboration_models as m
 from contracts.v1.collaboration import WorkspaceMembershipChanged, WorkspaceMembershipData
 from mesh.errors import bad_request, forbidden, not_found
-from services.collaboration import content, views
+from services.collaboration import allied, content, views
 from services.collaboration import repository as repo
 from services.collaboration import workspace_repository as wrepo
 from services.collaboration.content import Place
@@ -37,6 +37,8 @@ async def resolve_person(s: AsyncSession, eco: str, ref: m.MemberRef) -> PersonR
 async def join(
     deps: Deps, s: AsyncSession, ws: WorkspaceRow, person: PersonRow, added_by: str
 ) -> None:
+    """``person`` (of their ecosystem ``person.eco``, the workspace's or an allied one)
+    becomes a member."""
     await repo.add(
         s,
         MemberRow(
@@ -45,22 +47,36 @@ async def join(
             partner=person.partner,
             added_by=added_by,
             joined_at=now(),
+            eco=person.eco,
         ),
     )
-    await _membership_event(deps, s, ws, person.sub, person.partner, True)
+    await _membership_event(deps, s, ws, person.sub, person.partner, True, person.eco)
 
 
 async def _membership_event(
-    deps: Deps, s: AsyncSession, ws: WorkspaceRow, person: str, partner: str, joined: bool
+    deps: Deps,
+    s: AsyncSession,
+    ws: WorkspaceRow,
+    person: str,
+    partner: str,
+    joined: bool,
+    eco: str | None = None,
 ) -> None:
+    """Announced in the member's own ecosystem (its signals stay within it)."""
     data = WorkspaceMembershipData(workspace=ws.id, person=person, partner=partner, joined=joined)
-    event = WorkspaceMembershipChanged(ecosystem=ws.eco, partner=partner, subject=ws.id, data=data)
+    event = WorkspaceMembershipChanged(
+        ecosystem=eco or ws.eco, partner=partner, subject=ws.id, data=data
+    )
     await deps.outbox.add(s, event)
 
 
 async def workspace_view(s: AsyncSession, ws: WorkspaceRow) -> m.WorkspaceView:
     members = await wrepo.members(s, [ws.id])
-    names = await repo.people_names(s, ws.eco, [mb.person for mb in members])
+    ecos = {mb.person: allied.member_eco(ws, mb) for mb in members}
+    names: dict[str, str] = {}
+    for eco in set(ecos.values()):
+        names |= await repo.people_names(s, eco, [p for p, e in ecos.items() if e == eco])
+    across = len(set(ecos.values())) > 1
     return m.WorkspaceView(
         id=ws.id,
         title=ws.title,
@@ -75,6 +91,7 @@ async def workspace_view(s: AsyncSession, ws: WorkspaceRow) -> m.WorkspaceView:
                 name=names.get(mb.person, ""),
                 added_by=mb.added_by,
                 joined_at=mb.joined_at,
+                ecosystem=ecos[mb.person] if across else None,
             )
             for mb in members
         ],
@@ -119,6 +136,8 @@ class Workspaces:
     async def list(self, who: Who, req: m.EcoRequest) -> m.WorkspaceList:
         async with self.deps.transaction() as s:
             rows = await wrepo.workspaces_of(s, req.eco, who.sub)
+            # a workspace across an alliance that is not active is closed to its allied members
+            rows = [ws for ws in rows if await allied.allied(s, ws.eco, req.eco)]
             return m.WorkspaceList(items=[await workspace_view(s, ws) for ws in rows])
 
     async def get(self, who: Who, req: m.WorkspaceRequest) -> m.WorkspaceView:
@@ -150,7 +169,9 @@ class Workspaces:
             if req.person != who.sub and who.sub != ws.created_by:
                 raise forbidden("only its creator removes others; anyone may leave")
             await wrepo.remove_member(s, ws.id, req.person)
-            await _membership_event(self.deps, s, ws, member.person, member.partner, False)
+            await _membership_event(
+                self.deps, s, ws, member.person, member.partner, False, member.eco
+            )
             if req.person == who.sub:
                 return m.WorkspaceView(
                     id=ws.id,
@@ -286,7 +307,7 @@ class Workspaces:
     @staticmethod
     async def _space(s: AsyncSession, who: Who, req: m.WorkspaceRequest) -> WorkspaceRow:
         await content.workspace_place(s, who, req.eco, req.workspace)
-        ws = await wrepo.workspace(s, req.eco, req.workspace)
+        ws = await wrepo.workspace_by_id(s, req.workspace)
         assert ws is not None
         return ws
 

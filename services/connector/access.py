@@ -20,11 +20,25 @@ def administers(claims: Claims, partner: str) -> bool:
     )
 
 
-def grant_applies(grant: Grant, partner: str | None) -> bool:
-    return grant.revoked_at is None and (grant.grantee is None or grant.grantee == partner)
+def names(grant: Grant, partner: str | None, home: str | None = None) -> bool:
+    """The grant is to ``partner`` (of ``home``, an allied ecosystem, when given), revoked or
+    not; a grant across an alliance always names one partner."""
+    if grant.grantee_eco != home:
+        return False
+    return grant.grantee == partner if home else grant.grantee in (None, partner)
+
+
+def grant_applies(grant: Grant, partner: str | None, home: str | None = None) -> bool:
+    """An unrevoked grant to ``partner``; across an alliance (``home``), the alliance's
+    state is checked apart (:mod:`services.connector.alliances`)."""
+    return grant.revoked_at is None and names(grant, partner, home)
 
 
 def may_see(claims: Claims, op: OperationRow, grants: Iterable[Grant]) -> bool:
+    """A caller from an allied ecosystem sees only what is granted to its partner."""
+    fed = claims.fed
+    if fed is not None and fed.eco != claims.eco:
+        return any(grant_applies(g, fed.partner, fed.eco) for g in grants)
     if is_operator(claims) or op.partner == claims.partner or op.visibility == "ecosystem":
         return True
     return any(grant_applies(g, claims.partner) for g in grants)

@@ -24,7 +24,7 @@ from contracts.claims import Claims
 from contracts.v1 import connector as c
 from mesh.db import Database
 from mesh.groupcommit import GroupCommit
-from services.connector import access
+from services.connector import access, alliances
 from services.connector import repository as repo
 from services.connector.models import AuditRow, OperationRow
 
@@ -99,7 +99,9 @@ def audit_record(r: AuditRow) -> c.AuditRecord:
     return c.AuditRecord(
         id=r.id,
         operation=r.operation,
+        owner_eco=r.eco,
         owner_partner=r.owner_partner,
+        caller_eco=r.caller_eco or r.eco,
         caller_partner=r.caller_partner,
         caller=r.caller,
         outcome=r.outcome,
@@ -112,6 +114,8 @@ def audit_record(r: AuditRow) -> c.AuditRecord:
 
 
 async def list_audit(cx: Any, claims: Claims, req: c.AuditRequest) -> c.AuditList:
+    """Records of the ecosystem's operations and of its partners' calls across alliances."""
+    alliances.own_routes_only(claims, "the audit")
     async with cx.db.transaction() as s:
         rows = await repo.list_audit(
             s, req.eco, claims.partner, access.is_operator(claims), req.operation, req.limit

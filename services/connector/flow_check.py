@@ -1,4 +1,5 @@
-"""A flow's steps checked against its operations' JSON Schemas before it starts.
+"""A flow's steps checked before it starts: their operations granted (across an alliance
+too: :func:`granted_operations`), their inputs against the operations' JSON Schemas.
 
 Each step's input is a mapping from the operation's input fields to values: constants,
 ``"$input.a"`` (the flow's input) or ``"$steps.<step>.output.x"`` (an earlier step's
@@ -11,6 +12,9 @@ output). What can be known before anything runs is checked here, field by field:
   output) and, where that step's operation declares its output's properties, a field it
   declares, whose declared type fits the field's type (an integer fits a number).
 
+A step may call an operation of an allied ecosystem (``ecosystem``); ``ops`` is keyed by
+:func:`op_key`.
+
 Schemas that say nothing (no ``properties``, no ``type``) leave a field unchecked: the
 invocation still validates the real input against the schema when the step runs.
 """
@@ -20,13 +24,25 @@ from __future__ import annotations
 from typing import Any
 
 from referencing.exceptions import Unresolvable
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.claims import Claims
 from contracts.v1 import connector as c
+from mesh.errors import forbidden, not_found
+from services.connector import access, alliances
+from services.connector import repository as repo
 from services.connector.invocation import validator
 from services.connector.models import OperationRow
 from services.connector.registry import _PLACEHOLDER
 
 Problem = dict[str, Any]
+
+
+def op_key(call: c.FlowCall) -> str:
+    """A call's operation in ``ops``: ``<operation>``, or ``<eco>/<operation>`` across."""
+    return call.operation if call.ecosystem is None else f"{call.ecosystem}/{call.operation}"
+
+
 ARTICLE = {"integer": "an integer", "object": "an object", "array": "a list"}
 
 
@@ -143,7 +159,7 @@ def check_call(
     ops: dict[str, OperationRow],
     producers: dict[str, str],
 ) -> list[Problem]:
-    op = ops[call.operation]
+    op = ops[op_key(call)]
     schema = op.input_schema or {}
     props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
     assert isinstance(props, dict)
@@ -174,9 +190,56 @@ def check_steps(
     producers: dict[str, str] = {}
     for i, step in enumerate(steps):
         problems += check_call(step, ["steps", i], flow_input, ops, producers)
-        mine = {**producers, step.name: step.operation}
+        mine = {**producers, step.name: op_key(step)}
         if step.compensate is not None:
             loc = ["steps", i, "compensate"]
             problems += check_call(step.compensate, loc, flow_input, ops, mine)
         producers = mine
     return problems
+
+
+# --- the operations of a flow's steps -------------------------------------------------------
+
+
+async def granted_operations(
+    s: AsyncSession, claims: Claims, req: c.StartFlowRequest
+) -> dict[str, OperationRow]:
+    """The operations of the steps and compensations: each one the caller's partner owns or
+    is granted (404 for one it may not see, 403 for one it sees but is not granted, or
+    across an alliance that is not active or whose terms do not allow it)."""
+    ops: dict[str, OperationRow] = {}
+    calls = [call for st in req.steps for call in (st, st.compensate) if call is not None]
+    for call in {op_key(call): call for call in calls}.values():
+        if call.ecosystem is not None:
+            ops[op_key(call)] = await granted_across(s, claims, req.eco, call)
+            continue
+        op_id = call.operation
+        op = await repo.get_operation(s, req.eco, op_id)
+        grants = await repo.list_grants(s, req.eco, "operation", op_id) if op else []
+        if op is None or not access.may_see(claims, op, grants):
+            raise not_found(f"operation {op_id}")
+        if op.partner != claims.partner and not any(
+            access.grant_applies(g, claims.partner) for g in grants
+        ):
+            raise forbidden(f"{op_id} is not granted to your partner")
+        ops[op_id] = op
+    return ops
+
+
+async def granted_across(
+    s: AsyncSession, claims: Claims, eco: str, call: c.FlowCall
+) -> OperationRow:
+    """An allied ecosystem's operation granted to the flow's partner of ``eco``, its
+    alliance active and its terms allowing the call."""
+    assert call.ecosystem is not None
+    where, op_id = call.ecosystem, call.operation
+    op = await repo.get_operation(s, where, op_id)
+    grants = await repo.list_grants(s, where, "operation", op_id) if op else []
+    if op is None or not any(access.names(g, claims.partner, eco) for g in grants):
+        raise not_found(f"operation {op_id} of {where}")
+    if not any(access.grant_applies(g, claims.partner, eco) for g in grants):
+        raise forbidden(f"{op_id} of {where} is not granted to your partner")
+    refused = await alliances.call_refused(s, where, op.partner, eco)
+    if refused is not None:
+        raise refused
+    return op

@@ -6,6 +6,10 @@ when the lease expires. Every step call carries the Idempotency-Key
 ``flow:<id>:<step>``, so a step that was in flight when the process died is not
 applied twice by a back-end that honours the key. When a step fails, the done
 steps' compensations run in reverse order.
+
+A step may call an operation of an allied ecosystem granted to the flow's partner (its
+``ecosystem`` names it): checked at start like any grant, and at every call, where an
+alliance no longer active (or terms that no longer allow it) fails the step.
 """
 
 from __future__ import annotations
@@ -15,22 +19,21 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError, bad_request, forbidden, not_found
-from services.connector import access
+from services.connector import access, alliances
 from services.connector import flow_repository as frepo
 from services.connector import repository as repo
-from services.connector.flow_check import check_steps
+from services.connector.flow_check import check_steps, granted_operations
 from services.connector.invocation import Caller, invoke
 from services.connector.invoker import InvokeFailure
-from services.connector.models import Flow, OperationRow
+from services.connector.models import Flow
 from services.connector.service import Connector
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ def reply(f: Flow) -> c.FlowReply:
                 {
                     **st,
                     "operation": step.get("operation"),
+                    "ecosystem": step.get("ecosystem"),
                     "compensation": (step.get("compensate") or {}).get("operation"),
                 }
             )
@@ -58,14 +62,25 @@ def reply(f: Flow) -> c.FlowReply:
     )
 
 
+def _local(call: c.FlowCall, eco: str) -> None:
+    """A call naming the flow's own ecosystem is a call within it."""
+    if call.ecosystem == eco:
+        call.ecosystem = None
+
+
 async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.FlowReply:
+    alliances.own_routes_only(claims, "flows")
     if claims.partner is None:
         raise forbidden("a flow runs as a partner; the token has none")
+    for st in req.steps:
+        _local(st, req.eco)
+        if st.compensate is not None:
+            _local(st.compensate, req.eco)
     names = [st.name for st in req.steps]
     if len(set(names)) != len(names):
         raise bad_request("step names must be unique")
     async with cx.db.transaction() as s:
-        ops = await _granted_operations(s, claims, req)
+        ops = await granted_operations(s, claims, req)
         problems = check_steps(req.steps, req.input, ops)
         if problems:
             raise MeshError(
@@ -98,27 +113,8 @@ async def start(cx: Connector, claims: Claims, req: c.StartFlowRequest) -> c.Flo
     return out
 
 
-async def _granted_operations(
-    s: AsyncSession, claims: Claims, req: c.StartFlowRequest
-) -> dict[str, OperationRow]:
-    """The operations of the steps and compensations: each one the caller's partner owns or
-    is granted (404 for one it may not see, 403 for one it sees but is not granted)."""
-    ops: dict[str, OperationRow] = {}
-    calls = [call for st in req.steps for call in (st, st.compensate) if call is not None]
-    for op_id in dict.fromkeys(call.operation for call in calls):
-        op = await repo.get_operation(s, req.eco, op_id)
-        grants = await repo.list_grants(s, req.eco, "operation", op_id) if op else []
-        if op is None or not access.may_see(claims, op, grants):
-            raise not_found(f"operation {op_id}")
-        if op.partner != claims.partner and not any(
-            access.grant_applies(g, claims.partner) for g in grants
-        ):
-            raise forbidden(f"{op_id} is not granted to your partner")
-        ops[op_id] = op
-    return ops
-
-
 async def get(cx: Connector, claims: Claims, req: c.FlowRef) -> c.FlowReply:
+    alliances.own_routes_only(claims, "flows")
     async with cx.db.transaction() as s:
         f = await frepo.get_flow(s, req.eco, req.flow)
         if f is None or not (access.is_operator(claims) or f.owner_partner == claims.partner):
@@ -127,6 +123,7 @@ async def get(cx: Connector, claims: Claims, req: c.FlowRef) -> c.FlowReply:
 
 
 async def list_flows(cx: Connector, claims: Claims, req: c.ListFlowsRequest) -> c.FlowList:
+    alliances.own_routes_only(claims, "flows")
     async with cx.db.transaction() as s:
         rows = await frepo.list_flows(s, req.eco, claims.partner, access.is_operator(claims))
         return c.FlowList(items=[reply(f) for f in rows])
@@ -308,12 +305,15 @@ async def _call(
     key: str,
     on_retry: Retry,
 ) -> tuple[Any, str | None]:
-    """Invoke one step (or compensation) as the owner: (output, None) or (None, error)."""
+    """Invoke one step (or compensation) as the owner: (output, None) or (None, error); a
+    call of an allied ecosystem's operation is made there, as the owner from ``f.eco``."""
+    across = call.get("ecosystem")
+    who, eco = (replace(owner, home=f.eco), across) if across else (owner, f.eco)
     attempt = 1
     while True:
         try:
             data = resolve(call["input"], f.input, state)
-            result = await invoke(cx, owner, f.eco, call["operation"], data, key, flow=f.id)
+            result = await invoke(cx, who, eco, call["operation"], data, key, flow=f.id)
             return result.output, None
         except MeshError as exc:
             if not transient(exc) or attempt >= cx.settings.flow_step_attempts:

@@ -14,7 +14,16 @@ from contracts.claims import Claims
 from contracts.policy import Operation
 from contracts.v1 import connector as c
 from mesh.runtime import ServiceRuntime
-from services.connector import audit, flows, inbound, invocation, outbound, registry, stats
+from services.connector import (
+    alliances,
+    audit,
+    flows,
+    inbound,
+    invocation,
+    outbound,
+    registry,
+    stats,
+)
 from services.connector.service import Connector
 
 Logic = Callable[[Connector, Claims, Any], Awaitable[BaseModel]]
@@ -67,6 +76,11 @@ def register(rt: ServiceRuntime) -> Connector:
         cx.settings.webhook_consumer,
         consumer("connector-webhooks").filter_subjects,
         lambda session, event: outbound.fan_out(cx, session, event),
+    )
+    rt.consume(
+        cx.settings.alliance_consumer,
+        consumer("connector-alliances").filter_subjects,
+        alliances.on_event,
     )
     rt.background("lifetime", cx.lifetime)
     rt.background("audit", cx.audit.run)

@@ -20,7 +20,7 @@ from contracts.claims import Claims
 from contracts.errors import ErrorCode
 from contracts.v1 import connector as c
 from mesh.errors import MeshError, conflict, forbidden, not_found
-from services.connector import access, audit
+from services.connector import access, alliances, audit
 from services.connector import repository as repo
 from services.connector.invoker import IDEMPOTENT, InvokeFailure, Result, Target
 from services.connector.models import Grant, IdempotencyRecord, OperationRow
@@ -31,15 +31,28 @@ from services.connector.service import Connector
 
 @dataclass(frozen=True)
 class Caller:
-    """Who an invocation acts for: a token's holder, or a flow's owner."""
+    """Who an invocation acts for: a token's holder, or a flow's owner; ``home`` is the
+    caller's own ecosystem when it calls across an alliance (None: the operation's)."""
 
     partner: str | None
     sub: str
     operator: bool = False
+    home: str | None = None
 
     @classmethod
     def of(cls, claims: Claims) -> Caller:
-        return cls(claims.partner, claims.sub, access.is_operator(claims))
+        partner, home = alliances.viewer(claims)
+        if home is not None:  # exchanged into the operation's ecosystem: never its operator
+            return cls(partner, claims.sub, home=home)
+        return cls(partner, claims.sub, access.is_operator(claims))
+
+    @property
+    def key_partner(self) -> str | None:
+        """The partner an idempotency record is kept for (``<eco>/<partner>`` across)."""
+        if self.home is None or self.partner is None:
+            return self.partner
+        key = f"{self.home}/{self.partner}"  # "/" is in no ecosystem's or partner's id
+        return key if len(key) <= 100 else "~" + hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass
@@ -134,19 +147,23 @@ async def _load(cx: Connector, eco: str, op_id: str) -> Snapshot:
 
 def _plan(caller: Caller, snap: Snapshot, op_id: str) -> Plan:
     op, grants = snap.op, snap.grants
-    visible = op is not None and (
-        caller.operator
-        or op.partner == caller.partner
-        or op.visibility == "ecosystem"
-        or any(access.grant_applies(g, caller.partner) for g in grants)
-    )
+    partner, home = caller.partner, caller.home
+    if home is not None:  # across an alliance: only what was granted to the caller's partner
+        visible = op is not None and any(access.names(g, partner, home) for g in grants)
+    else:
+        visible = op is not None and (
+            caller.operator
+            or op.partner == partner
+            or op.visibility == "ecosystem"
+            or any(access.grant_applies(g, partner) for g in grants)
+        )
     if op is None or not visible:
         raise not_found("operation")
     assert snap.target is not None
     grant = (
         None
-        if op.partner == caller.partner
-        else next((g for g in grants if access.grant_applies(g, caller.partner)), None)
+        if home is None and op.partner == partner
+        else next((g for g in grants if access.grant_applies(g, partner, home)), None)
     )
     return Plan(op, grant, snap.target, op.path, None, None, op.method in IDEMPOTENT)
 
@@ -160,17 +177,23 @@ async def _checks(
     key: str | None,
     force: bool,
 ) -> tuple[tuple[str, MeshError] | None, c.InvokeReply | None]:
-    """The grant, its rate limit, the input, then the idempotency key: (denial, replay).
+    """The grant (and, across an alliance, the alliance), its rate limit, the input, then
+    the idempotency key: (denial, replay).
 
-    A transaction is opened only for what must be read at the call itself: the calls
-    counted against a rate limit, and the idempotency record."""
+    A transaction is opened only for what must be read at the call itself: the alliance
+    of a call across, the calls counted against a rate limit, and the idempotency record."""
     denial = _deny(caller, plan, snap.grants)
+    across = denial is None and caller.home is not None
     limited = denial is None and plan.grant is not None and plan.grant.rate_limit_per_minute
     keyed = key is not None and not plan.idempotent
-    if not (limited or keyed):
+    if not (across or limited or keyed):
         return denial or _shaped(plan, data), None
     async with cx.db.transaction() as s:
-        if limited:
+        if across:
+            assert caller.home is not None
+            refused = await alliances.call_refused(s, plan.op.eco, plan.op.partner, caller.home)
+            denial = ("denied", refused) if refused is not None else None
+        if limited and denial is None:
             denial = await _rate_limit(s, caller, plan)
         denial = denial or _shaped(plan, data)
         if denial is None and key and keyed:
@@ -189,10 +212,10 @@ def _shaped(plan: Plan, data: dict[str, Any]) -> tuple[str, MeshError] | None:
 def _deny(caller: Caller, plan: Plan, grants: tuple[Grant, ...]) -> tuple[str, MeshError] | None:
     if caller.partner is None:
         return "denied", forbidden("invocations act for a partner; the token has none")
-    if plan.op.partner == caller.partner:
+    if caller.home is None and plan.op.partner == caller.partner:
         return None
     if plan.grant is None:
-        revoked = any(g.grantee == caller.partner and g.revoked_at for g in grants)
+        revoked = any(access.names(g, caller.partner, caller.home) and g.revoked_at for g in grants)
         why = "the grant for this operation was revoked" if revoked else "no grant"
         return "denied", forbidden(f"{why}: the owner has not granted it to your partner")
     return None
@@ -203,7 +226,10 @@ async def _rate_limit(s: AsyncSession, caller: Caller, plan: Plan) -> tuple[str,
     limit = plan.grant.rate_limit_per_minute
     assert limit is not None
     since = repo.now() - timedelta(minutes=1)
-    if await repo.count_calls(s, plan.op.eco, plan.op.id, caller.partner, since) >= limit:
+    calls = await repo.count_calls(
+        s, plan.op.eco, plan.op.id, caller.partner, since, caller_eco=caller.home
+    )
+    if calls >= limit:
         return "rate_limited", MeshError(
             ErrorCode.RATE_LIMITED, f"the grant allows {limit} calls per minute"
         )
@@ -267,14 +293,14 @@ async def _reserve(
     force: bool,
 ) -> c.InvokeReply | None:
     """Reserve ``key``; return the stored reply when it was already used."""
-    assert caller.partner is not None
-    rec = await repo.get_idempotency(s, plan.op.eco, caller.partner, plan.op.id, key)
+    assert caller.key_partner is not None
+    rec = await repo.get_idempotency(s, plan.op.eco, caller.key_partner, plan.op.id, key)
     if rec is None:
         await repo.add(
             s,
             IdempotencyRecord(
                 eco=plan.op.eco,
-                caller_partner=caller.partner,
+                caller_partner=caller.key_partner,
                 operation=plan.op.id,
                 key=key,
                 fingerprint=_fingerprint(data),
@@ -364,14 +390,15 @@ async def _audit(
     records of concurrent calls, or, for a call that settles its idempotency record, in
     that record's transaction."""
     row = audit.new_row(op, caller.partner, caller.sub, outcome, status, started, attempts, flow)
+    row.caller_eco = caller.home  # a call across: in the audit of the caller's ecosystem too
     if not (remember or forget):  # the common call: its record is its only write
         await audit.commit(cx.audit, audit.values_of(row))
         return row.id
     async with cx.db.transaction() as s:
         await repo.add(s, row)
         key = (remember or forget)[0]  # type: ignore[index]
-        assert caller.partner is not None
-        rec = await repo.get_idempotency(s, op.eco, caller.partner, op.id, key)
+        assert caller.key_partner is not None
+        rec = await repo.get_idempotency(s, op.eco, caller.key_partner, op.id, key)
         if rec is not None and forget:
             await s.delete(rec)
         elif rec is not None and remember:

@@ -2,8 +2,11 @@
 kept for a short while so that a call does not pay four queries and a transaction.
 
 Safety: an entry is dropped at once when this process commits any change to a back-end,
-an operation, a grant, the allow-list or a vault secret (SQLAlchemy session events on
-this connector's engine), and an entry loaded before such a commit is never stored.
+an operation, a grant, the allow-list, a vault secret or an alliance (SQLAlchemy session
+events on this connector's engine), and an entry loaded before such a commit is never
+stored. A grant across an alliance is never served on the entry alone: every call across
+reads the alliance in the database (:mod:`services.connector.alliances`), so another
+replica's entry cannot let a call through after the alliance ended either.
 Changes committed by another replica apply here within ``plan_cache_ttl_s`` (the
 entry's lifetime); ``plan_cache_ttl_s = 0`` turns the cache off (every call reads the
 database). The grant check itself still runs on every call, on the entry's grants; rate
@@ -20,11 +23,14 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from mesh.alliances import TABLE as ALLIANCES
 from services.connector.invoker import Target
 from services.connector.models import Allowed, Backend, Grant, OperationRow, VaultSecret
 
 REGISTRY = (Allowed, Backend, Grant, OperationRow, VaultSecret)
-_TABLES = frozenset(m.__table__.name for m in REGISTRY)  # type: ignore[attr-defined]
+_TABLES = frozenset(
+    [*(m.__table__.name for m in REGISTRY), ALLIANCES]  # type: ignore[attr-defined]
+)
 _CHANGED = "connector.registry_changed"
 
 

@@ -17,7 +17,7 @@ from contracts.claims import Claims
 from contracts.v1 import connector as c
 from mesh import textsearch
 from mesh.errors import bad_request, conflict, not_found
-from services.connector import access, ssrf
+from services.connector import access, alliances, ssrf
 from services.connector import repository as repo
 from services.connector.models import Backend, Grant, OperationRow
 from services.connector.service import Connector
@@ -40,8 +40,9 @@ def backend_reply(b: Backend) -> c.BackendReply:
 
 
 def operation_reply(
-    op: OperationRow, granted: bool, backend: str | None = None
+    op: OperationRow, granted: bool, backend: str | None = None, ally: str | None = None
 ) -> c.OperationReply:
+    """``ally``: the owner's ecosystem's name when it is an allied one."""
     return c.OperationReply(
         id=op.id,
         partner=op.partner,
@@ -54,18 +55,23 @@ def operation_reply(
         visibility=op.visibility,
         description=op.description,
         granted=granted,
+        ecosystem=op.eco if ally is not None else None,
+        ecosystem_name=ally,
     )
 
 
-def grant_reply(g: Grant) -> c.GrantReply:
+def grant_reply(g: Grant, active: bool | None = None) -> c.GrantReply:
+    """``active`` None: the grant applies unless revoked (one within its ecosystem)."""
     return c.GrantReply(
         id=g.id,
         operation=g.resource,
         grantee=g.grantee,
+        grantee_eco=g.grantee_eco,
         rate_limit_per_minute=g.rate_limit_per_minute,
         response_fields=g.response_fields,
         created_at=g.created_at,
         revoked_at=g.revoked_at,
+        active=g.revoked_at is None if active is None else active,
     )
 
 
@@ -238,6 +244,7 @@ async def declare_operation(
 
 async def catalogue(cx: Connector, claims: Claims, req: c.CatalogueRequest) -> c.CatalogueReply:
     eco = req.eco
+    alliances.own_routes_only(claims, "the catalogue")
     async with cx.db.transaction() as s:
         ops = await repo.list_operations(s, eco, textsearch.words(req.q))
         granted = {
@@ -254,7 +261,29 @@ async def catalogue(cx: Connector, claims: Claims, req: c.CatalogueRequest) -> c
             ):
                 backend = await _backend_name(s, claims, op)
                 items.append(operation_reply(op, mine or op.id in granted, backend))
+        items += await _allied(s, claims, eco, req.q)
         return c.CatalogueReply(items=items)
+
+
+async def _allied(s: AsyncSession, claims: Claims, eco: str, q: str) -> list[c.OperationReply]:
+    """Operations of allied ecosystems granted to the caller's partner (every partner of
+    ``eco`` for its operators), while their alliance is active and its terms let the
+    owner grant across."""
+    everyone = access.is_operator(claims)
+    if claims.partner is None and not everyone:
+        return []
+    grantee = None if everyone else claims.partner
+    found = await repo.granted_across(s, eco, grantee, textsearch.words(q))
+    states = await alliances.active_across(s, [g for g, _ in found])
+    items: dict[tuple[str, str], c.OperationReply] = {}
+    for g, op in found:
+        key = (op.eco, op.id)
+        if not states[g.id] or key in items:
+            continue
+        ally = await alliances.store.ally(s, eco, op.eco)
+        assert ally is not None  # the grant is active: so is the alliance
+        items[key] = operation_reply(op, g.grantee == claims.partner, None, ally.name)
+    return list(items.values())
 
 
 async def _backend_name(s: AsyncSession, claims: Claims, op: OperationRow) -> str | None:
@@ -281,17 +310,24 @@ async def get_operation(
 ) -> c.OperationReply:
     async with cx.db.transaction() as s:
         op, grants = await load_visible(s, claims, req.eco, req.operation)
-        granted = op.partner == claims.partner or any(
-            access.grant_applies(g, claims.partner) for g in grants
+        partner, home = alliances.viewer(claims)
+        granted = (home is None and op.partner == partner) or any(
+            access.grant_applies(g, partner, home) for g in grants
         )
         return operation_reply(op, granted, await _backend_name(s, claims, op))
 
 
 async def create_grant(cx: Connector, claims: Claims, req: c.CreateGrantRequest) -> c.GrantReply:
+    alliances.own_routes_only(claims, "grants")
+    other = req.grantee_eco if req.grantee_eco != req.eco else None
     async with cx.db.transaction() as s:
         op, grants = await load_visible(s, claims, req.eco, req.operation)
         access.require_owner_admin(claims, op, grants)
-        if req.grantee == op.partner:
+        if other is not None:
+            if req.grantee is None:
+                raise bad_request("a grant across an alliance names one partner (grantee)")
+            await alliances.grant_allowed(s, req.eco, op.partner, other)
+        elif req.grantee == op.partner:
             raise bad_request("the owner needs no grant")
         row = Grant(
             id=uuid.uuid4().hex,
@@ -300,6 +336,7 @@ async def create_grant(cx: Connector, claims: Claims, req: c.CreateGrantRequest)
             resource=op.id,
             owner_partner=op.partner,
             grantee=req.grantee,
+            grantee_eco=other,
             rate_limit_per_minute=req.rate_limit_per_minute,
             response_fields=req.response_fields,
             created_at=repo.now(),
@@ -311,13 +348,16 @@ async def create_grant(cx: Connector, claims: Claims, req: c.CreateGrantRequest)
 
 
 async def list_grants(cx: Connector, claims: Claims, req: c.ListGrantsRequest) -> c.GrantList:
+    alliances.own_routes_only(claims, "grants")
     async with cx.db.transaction() as s:
         op, grants = await load_visible(s, claims, req.eco, req.operation)
         access.require_owner_admin(claims, op, grants)
-        return c.GrantList(items=[grant_reply(g) for g in grants])
+        across = await alliances.active_across(s, list(grants))
+        return c.GrantList(items=[grant_reply(g, across.get(g.id)) for g in grants])
 
 
 async def revoke_grant(cx: Connector, claims: Claims, req: c.RevokeGrantRequest) -> c.GrantReply:
+    alliances.own_routes_only(claims, "grants")
     async with cx.db.transaction() as s:
         op, grants = await load_visible(s, claims, req.eco, req.operation)
         access.require_owner_admin(claims, op, grants)
@@ -332,7 +372,11 @@ async def revoke_grant(cx: Connector, claims: Claims, req: c.RevokeGrantRequest)
 
 async def _grant_event(cx: Connector, s: AsyncSession, g: Grant) -> None:
     data = c.GrantChangedData(
-        grant=g.id, operation=g.resource, grantee=g.grantee, revoked=g.revoked_at is not None
+        grant=g.id,
+        operation=g.resource,
+        grantee=g.grantee,
+        grantee_eco=g.grantee_eco,
+        revoked=g.revoked_at is not None,
     )
     event = c.GrantChanged(ecosystem=g.eco, partner=g.owner_partner, subject=g.resource, data=data)
     await cx.rt.outbox.add(s, event)

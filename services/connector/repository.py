@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, inspect, or_, select, update
+from sqlalchemy import and_, delete, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from mesh import textsearch
@@ -116,16 +116,38 @@ async def grants_owned(s: AsyncSession, eco: str, kind: str, owner: str) -> Sequ
 async def active_grants(
     s: AsyncSession, eco: str, kind: str, grantee: str | None, resource: str | None = None
 ) -> Sequence[Grant]:
-    """Unrevoked grants of ``kind`` to ``grantee`` or to the whole ecosystem."""
+    """Unrevoked grants of ``kind`` to ``grantee`` of ``eco`` or to the whole ecosystem
+    (not those across an alliance)."""
     q = select(Grant).where(
         Grant.eco == eco,
         Grant.kind == kind,
         Grant.revoked_at.is_(None),
+        Grant.grantee_eco.is_(None),
         or_(Grant.grantee.is_(None), Grant.grantee == grantee),
     )
     if resource is not None:
         q = q.where(Grant.resource == resource)
     return (await s.scalars(q.order_by(Grant.created_at))).all()
+
+
+async def granted_across(
+    s: AsyncSession, home: str, grantee: str | None, words: Sequence[str] = ()
+) -> Sequence[tuple[Grant, OperationRow]]:
+    """Unrevoked grants of other ecosystems' operations to partners of ``home`` (to
+    ``grantee`` only, unless None), with their operations; with ``words``, operations
+    having every word."""
+    q = (
+        select(Grant, OperationRow)
+        .join(OperationRow, and_(OperationRow.eco == Grant.eco, OperationRow.id == Grant.resource))
+        .where(Grant.grantee_eco == home, Grant.kind == "operation", Grant.revoked_at.is_(None))
+    )
+    if grantee is not None:
+        q = q.where(Grant.grantee == grantee)
+    if words:
+        columns = [OperationRow.id, OperationRow.name, OperationRow.description]
+        q = q.where(textsearch.matches_all(columns, words))
+    rows = await s.execute(q.order_by(Grant.eco, OperationRow.id, Grant.created_at))
+    return [(g, op) for g, op in rows.all()]
 
 
 AUDIT_COLUMNS = tuple(c.key for c in inspect(AuditRow).column_attrs)
@@ -168,9 +190,20 @@ async def list_audit(
     operation: str | None,
     limit: int,
 ) -> Sequence[AuditRow]:
-    q = select(AuditRow).where(AuditRow.eco == eco)
-    if not everyone:
-        q = q.where(or_(AuditRow.caller_partner == partner, AuditRow.owner_partner == partner))
+    """Records of ``eco``: of its operations, and of its partners' calls across an alliance
+    (``caller_eco``); unless ``everyone``, those where ``partner`` is owner or caller."""
+    mine = AuditRow.eco == eco
+    theirs = AuditRow.caller_eco == eco  # calls of eco's partners to allied operations
+    if everyone:
+        q = select(AuditRow).where(or_(mine, theirs))
+    else:
+        q = select(AuditRow).where(
+            or_(
+                and_(mine, AuditRow.owner_partner == partner),
+                and_(mine, AuditRow.caller_eco.is_(None), AuditRow.caller_partner == partner),
+                and_(theirs, AuditRow.caller_partner == partner),
+            )
+        )
     if operation:
         q = q.where(AuditRow.operation == operation)
     return (await s.scalars(q.order_by(AuditRow.at.desc()).limit(limit))).all()
@@ -180,12 +213,18 @@ NOT_SENT = ("rate_limited", "denied", "invalid_input", "replayed")  # no call re
 
 
 async def count_calls(
-    s: AsyncSession, eco: str, operation: str, caller_partner: str, since: datetime
+    s: AsyncSession,
+    eco: str,
+    operation: str,
+    caller_partner: str,
+    since: datetime,
+    caller_eco: str | None = None,
 ) -> int:
     q = select(func.count()).where(
         AuditRow.eco == eco,
         AuditRow.operation == operation,
         AuditRow.caller_partner == caller_partner,
+        AuditRow.caller_eco.is_(None) if caller_eco is None else AuditRow.caller_eco == caller_eco,
         AuditRow.at >= since,
         AuditRow.outcome.notin_(NOT_SENT),
     )

@@ -16,6 +16,8 @@ class ConnectorSettings(ServiceSettings):
     # Durable JetStream consumer that turns partner events into webhook deliveries.
     # declared in contracts.bus.CONSUMERS; the bus grants that name only
     webhook_consumer: str = "connector-webhooks"
+    # Durable JetStream consumer keeping the alliances projection (mesh.alliances).
+    alliance_consumer: str = "connector-alliances"
     # Back-ends the deployment allows on internal networks for every ecosystem (CIDRs).
     egress_allow: list[str] = []
     invoke_timeout_s: float = 10.0

@@ -23,9 +23,9 @@ from services.matching import workflow
 from services.matching.engine.batch import candidate_graph, top_k_all
 from services.matching.engine.calibrate import Calibration
 from services.matching.engine.expert import find_experts
-from services.matching.engine.explain import expert_reasons, explain
+from services.matching.engine.explain import expert_reasons, explain, explain_pair
 from services.matching.engine.index import MatchIndex
-from services.matching.engine.model import Asker, Filter, Scored
+from services.matching.engine.model import Asker, Filter, Profile, Scored
 from services.matching.engine.optimise import optimise
 from services.matching.models import IntroductionRow
 from services.matching.settings import MatchingSettings
@@ -146,9 +146,35 @@ class Matching:
             req.person, rows, ix.social.proximity(req.person), ix.people.w.decline_penalty
         )
         found = ix.people.query(req.person, req.k, _filter(req), ctx)
-        return m.SuggestionsReply(
-            subject=req.person, suggestions=[_suggestion(ix.people, req.person, r) for r in found]
-        )
+        suggestions = [_suggestion(ix.people, req.person, r) for r in found]
+        if req.allied:
+            suggestions = await self._allied(req, me, suggestions)
+        return m.SuggestionsReply(subject=req.person, suggestions=suggestions)
+
+    async def _allied(
+        self, req: m.PersonSuggestionsRequest, me: Profile, own: list[m.Suggestion]
+    ) -> list[m.Suggestion]:
+        """``own`` with the people of active allies whose terms share people, each scored
+        and explained on what they share with allies only; the best ``req.k`` of all."""
+        async with self.db.transaction() as s:
+            allies = await self.flow.alliances.allies(s, req.eco)
+            rows = await repo.across_of(s, req.eco, req.person) if allies else []
+        met: dict[str, set[str]] = defaultdict(set)  # ecosystem → people already introduced
+        for r in rows:
+            if r.eco == req.eco and r.a == req.person:
+                met[r.b_eco or ""].add(r.b)
+            else:
+                met[r.eco].add(r.a)
+        found = list(own)
+        for ally in allies:
+            shared = self.store.ecos.get(ally.eco)
+            if not ally.shares.shares_people() or shared is None:
+                continue
+            ctx = Asker(exclude=met[ally.eco])
+            for hit in shared.allied.query_for(me, req.k, _filter(req), ctx):
+                found.append(_suggestion(shared.allied, me, hit, ally.eco, ally.name))
+        found.sort(key=lambda x: -x.score)
+        return found[: req.k]
 
     async def partner_suggestions(
         self, claims: Claims, req: m.PartnerSuggestionsRequest
@@ -308,7 +334,18 @@ def _filter(req: m.SuggestionFilters) -> Filter:
     )
 
 
-def _suggestion(ix: MatchIndex, asker: str, r: Scored) -> m.Suggestion:
+def _suggestion(
+    ix: MatchIndex,
+    asker: str | Profile,
+    r: Scored,
+    ecosystem: str | None = None,
+    ecosystem_name: str | None = None,
+) -> m.Suggestion:
+    if isinstance(asker, str):
+        parts = explain(ix, asker, r.id, r.social)
+    else:  # an asker of another ecosystem (``ix`` holds what allies share)
+        theirs = ix.profile(r.id)
+        parts = explain_pair(ix, asker, theirs, r.social) if theirs else []
     reasons = [
         m.Reason(
             kind=x.kind,  # type: ignore[arg-type]
@@ -320,7 +357,7 @@ def _suggestion(ix: MatchIndex, asker: str, r: Scored) -> m.Suggestion:
             weight=x.weight,
             text=x.text,
         )
-        for x in explain(ix, asker, r.id, r.social)
+        for x in parts
     ]
     return m.Suggestion(
         id=r.id,
@@ -333,4 +370,6 @@ def _suggestion(ix: MatchIndex, asker: str, r: Scored) -> m.Suggestion:
         interest=round(r.interest, 6),
         social=round(r.social, 6),
         reasons=reasons,
+        ecosystem=ecosystem,
+        ecosystem_name=ecosystem_name,
     )

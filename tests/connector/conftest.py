@@ -83,7 +83,7 @@ async def connector(nats_url: str, database_url: str, test_keys: Any) -> AsyncIt
     def wire(rt: Any) -> None:
         rt.connector = handlers.register(rt)
 
-    durable = f"connector-webhooks-{uuid.uuid4().hex[:8]}"  # no messages parked by a past test
+    run = uuid.uuid4().hex[:8]  # durables of their own: no messages parked by a past test
     async with run_service(
         "connector",
         ConnectorSettings,
@@ -92,7 +92,8 @@ async def connector(nats_url: str, database_url: str, test_keys: Any) -> AsyncIt
         nats_url=nats_url,
         database_url=database_url,
         verifier=test_keys.verifier(),
-        webhook_consumer=durable,
+        webhook_consumer=f"connector-webhooks-{run}",
+        alliance_consumer=f"connector-alliances-{run}",
         **FAST,
     ) as rt:
         yield rt
