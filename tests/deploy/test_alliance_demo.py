@@ -98,6 +98,22 @@ class Mesh:
         assert reply.status_code == 200, reply.text
         return str(reply.json()["access_token"])
 
+    def exchanged(self, scope: str = "connector:invoke") -> httpx.Response:
+        """wideworld's back-end token of meridian, exchanged at acme's token endpoint, where
+        a client of meridian authenticates as ``<client>@meridian``."""
+        own = self.backend(ALLY, "wideworld-backend", scope)
+        secret = self.ally["clients"]["wideworld-backend"]["client_secret"]
+        return self.identity.post(
+            f"/eco/{ECO}/token",
+            data={
+                "grant_type": EXCHANGE,
+                "subject_token": own,
+                "subject_token_type": ACCESS_TOKEN,
+                "scope": scope,
+            },
+            auth=(f"wideworld-backend@{ALLY}", secret),
+        )
+
     def who(self, username: str) -> str:
         return str(self.info["alliance"]["people"][username])
 
@@ -187,6 +203,30 @@ class TestAllianceAcrossProcesses:
         hidden = mesh.api.get(f"{allies}/{walter}/card", headers=mesh.auth("noah"))
         assert hidden.status_code == 404, hidden.text
 
+        # the introduction across the demo made (curated by meridian's broker): each
+        # person accepts in their own ecosystem, and they are connected
+        intro = mesh.info["alliance"]["introduction"]
+        for eco, username in ((ECO, "nadia"), (ALLY, "wanda")):
+            path = f"/v1/ecosystems/{eco}/introductions/{intro}/accept"
+            accepted = mesh.api.post(path, json={}, headers=mesh.auth(username))
+            assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["status"] == "connected", accepted.text
+        # a second one, left open: the end withdraws it
+        intros = f"/v1/ecosystems/{ECO}/introductions"
+        body = {"a": mesh.who("carlos"), "b": tara, "b_eco": ALLY, "note": "air cargo"}
+        pending = mesh.api.post(intros, json=body, headers=mesh.auth("bruno"))
+        assert pending.status_code == 201, pending.text
+        pending_id = pending.json()["id"]
+
+        # wideworld's back-end calls contoso's operation with its token exchanged into acme
+        exchange = mesh.exchanged()
+        assert exchange.status_code == 200, exchange.text
+        across = {"Authorization": f"Bearer {exchange.json()['access_token']}"}
+        invoke = f"/v1/ecosystems/{ECO}/operations/contoso.stock-level/invoke"
+        called = mesh.api.post(invoke, json={"input": {"sku": "A-1"}}, headers=across)
+        assert called.status_code == 200, called.text
+        assert called.json()["output"]["sku"] == "A-1"
+
         ended = mesh.identity.post(
             f"/eco/{ALLY}/admin/alliances/{alliance}/end", json={}, headers=mesh.auth("mira")
         )
@@ -203,5 +243,23 @@ class TestAllianceAcrossProcesses:
                 mesh.api.get(f"{allies}/{tara}/card", headers=mesh.auth("noah")).status_code == 404
             )
 
-        for refused in (search_refuses, card_refuses):
+        def call_refused() -> bool:
+            """the token exchanged before the end no longer calls contoso's operation"""
+            reply = mesh.api.post(invoke, json={"input": {"sku": "A-1"}}, headers=across)
+            return reply.status_code in (401, 403)
+
+        def intro_withdrawn() -> bool:
+            """the open introduction across is withdrawn"""
+            path = f"{intros}/{pending_id}"
+            status = mesh.api.get(path, headers=mesh.auth("bruno")).json()["status"]
+            return bool(status == "withdrawn")
+
+        for refused in (search_refuses, card_refuses, call_refused, intro_withdrawn):
             eventually(refused)
+        # and nothing new crosses: no exchange, no introduction across
+        assert mesh.exchanged().status_code == 400
+        again = mesh.api.post(intros, json=body, headers=mesh.auth("bruno"))
+        assert again.status_code in (403, 404), again.text
+        path = f"/v1/ecosystems/{ALLY}/introductions/{pending_id}/accept"
+        late = mesh.api.post(path, json={}, headers=mesh.auth("tara"))
+        assert late.status_code in (403, 404, 409), late.text
