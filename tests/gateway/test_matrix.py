@@ -19,7 +19,7 @@ import nats
 import pytest
 from pydantic import BaseModel
 
-from contracts.claims import Claims, Scope
+from contracts.claims import Claims, Role, Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
 from contracts.v1 import system
@@ -29,6 +29,8 @@ from gateway.routes import RouteConfigError, RouteTable, check_operation
 from mesh.service import MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
+    ALLIED_KINDS,
+    ALLIED_TERMS,
     KINDS,
     SYNTHETIC,
     Callers,
@@ -156,6 +158,43 @@ async def test_matrix(mesh: httpx.AsyncClient, callers: Callers, op: Operation) 
     assert not problems, f"{op.name}:\n" + "\n".join(problems)
     if op.service not in SERVED:
         pytest.skip(f"denials checked; no service under services/ serves {op.service} yet")
+
+
+def granted_across(op: Operation, roles: tuple[Role, ...]) -> bool:
+    """What the alliance's terms reach, written out: the route's scope is one the terms give,
+    one of its roles is one they give, and it is bound to no partner (an exchanged token
+    acts for no partner of this ecosystem) unless one of those roles bypasses the binding."""
+    p = op.policy
+    return p.public or (
+        p.scope in ALLIED_TERMS.scopes
+        and not p.roles.isdisjoint(roles)
+        and (p.partner_param is None or not p.partner_bypass.isdisjoint(roles))
+    )
+
+
+class TestAlliedCallers:
+    """A token exchanged across an alliance (``eco`` acme, ``fed.eco`` meridian) is
+    admitted by exactly the routes the terms' roles and scopes reach; the matrix above
+    calls every route with it and checks the gateway and the services agree."""
+
+    @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
+    def test_admitted_only_where_the_terms_reach(self, callers: Callers, op: Operation) -> None:
+        for kind, roles in ALLIED_KINDS.items():
+            want = None if granted_across(op, roles) else 403
+            assert callers.expected_denial(kind, op) == want, kind
+
+    def test_reads_and_calls_across_never_administration(self) -> None:
+        reached = {op for op in OPERATIONS if granted_across(op, ALLIED_TERMS.acting_roles)}
+        names = {op.name for op in reached}
+        assert {
+            "profile.directory.search",
+            "profile.ally.person.card",
+            "profile.person.get",
+            "connector.invoke",
+        } <= names
+        never = {Scope.ADMIN, Scope.BROKER_CURATE, Scope.PROFILE_WRITE, Scope.CONNECTOR_ADMIN}
+        assert not [op.name for op in reached if op.policy.scope in never]
+        assert len(reached) < len(OPERATIONS) / 2  # the terms grant a narrow slice
 
 
 class TestEveryRouteHasAPolicy:
