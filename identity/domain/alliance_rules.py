@@ -16,12 +16,14 @@ keeps them as they are (:func:`keep_alliance_rules`).
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from contracts.v1.alliances import AllianceState, AllianceStatus
 from identity.domain import revocation
 from identity.store import alliance_repository as arepo
 from identity.store import repository as repo
+from identity.store.alliance_models import Alliance
 from identity.store.transaction import Tx
 
 TAG = "alliance"
@@ -47,7 +49,7 @@ def _without(rules: list[dict[str, Any]], alliance: str) -> list[dict[str, Any]]
     return [r for r in rules if r.get(TAG) != alliance]
 
 
-def apply(tx: Tx, st: AllianceState, was_active: bool) -> None:
+def apply(tx: Tx, alliance: Alliance, st: AllianceState, was_active: bool) -> None:
     """Bring both ecosystems' rules in line with ``st``; cut off on leaving active."""
     for owner in st.ecosystems:
         row = repo.get_ecosystem(tx.s, owner)
@@ -62,8 +64,12 @@ def apply(tx: Tx, st: AllianceState, was_active: bool) -> None:
     if was_active and not st.active:
         suspended = st.status is AllianceStatus.SUSPENDED
         reason: revocation.Reason = "alliance_suspended" if suspended else "alliance_ended"
+        # after every iat issued across it: this second's, and the floor's (a second ahead)
+        before = max(revocation.cut_off_time(), _floor(tx, alliance) + 1)
+        alliance.cut_before = before
+        tx.s.flush()
         for owner in st.ecosystems:
-            revocation.cut_off_origin(tx, owner, st.other(owner), reason)
+            revocation.cut_off_origin(tx, owner, st.other(owner), reason, before)
 
 
 def keep_alliance_rules(
@@ -80,6 +86,20 @@ def is_alliance_rule(r: dict[str, Any]) -> bool:
     return isinstance(r.get(TAG), str) and isinstance(r.get(CLIENT_ECOSYSTEM), str)
 
 
-def active(tx: Tx, alliance: str) -> bool:
-    """Is the alliance active now (read in the caller's transaction, whatever was cached)?"""
-    return arepo.status_of(tx.s, alliance) == AllianceStatus.ACTIVE.value
+def issue_floor(tx: Tx, alliance: str) -> int | None:
+    """None unless the alliance is active now (read in the caller's transaction, whatever
+    was cached); else the earliest ``iat`` a token exchanged across it may carry."""
+    row = arepo.get(tx.s, alliance)
+    if row is None or row.status != AllianceStatus.ACTIVE.value:
+        return None
+    return _floor(tx, row)
+
+
+def _floor(tx: Tx, row: Alliance) -> int:
+    """``iat`` is in whole seconds and a cut-off refuses ``iat < before``: a token exchanged
+    after the pair's last cut-off (an earlier suspension or end, maybe in this very second)
+    carries at least its ``before``, and at least the second after it became active."""
+    since = row.active_since or row.changed_at
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    last_cut = arepo.last_cut_before(tx.s, row.eco_a, row.eco_b) or 0
+    return max(int(since.timestamp()) + 1, last_cut)

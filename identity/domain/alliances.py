@@ -298,7 +298,7 @@ def _record(tx: Tx, row: Alliance, eco: str, actor: str, action: str) -> Standin
             status=row.status,
             version=row.version,
         )
-    alliance_rules.apply(tx, st, was_active=before == A.value)
+    alliance_rules.apply(tx, row, st, was_active=before == A.value)
     tx.emit(AllianceChanged(ecosystem=row.eco_a, subject=row.id, data=st))
     return Standing(st, row.suspended_by)
 

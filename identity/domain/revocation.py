@@ -54,7 +54,7 @@ def revoke_access(
     for jti, expires in tokens:
         if repo.revoke_jti(tx.s, jti, expires):
             revoked.append(RevokedToken(jti=jti, exp=int(_aware(expires).timestamp())))
-    before = _cut_off_time()
+    before = cut_off_time()
     cutoffs = [
         RevokedSubject(sub=sub, before=before, until=before + LONGEST_ACCESS_TTL_S)
         for sub in subjects
@@ -65,14 +65,14 @@ def revoke_access(
     return len(revoked)
 
 
-def _cut_off_time() -> int:
+def cut_off_time() -> int:
     """iat has whole seconds: a token issued in this second is cut off too."""
     return int(datetime.now(UTC).timestamp()) + 1
 
 
-def cut_off_origin(tx: Tx, eco: str, origin: str, reason: Reason) -> None:
-    """Every token of ``eco`` exchanged from ``origin`` up to now (an alliance left active)."""
-    before = _cut_off_time()
+def cut_off_origin(tx: Tx, eco: str, origin: str, reason: Reason, before: int) -> None:
+    """Every token of ``eco`` exchanged from ``origin`` with ``iat`` before ``before`` (an
+    alliance left active)."""
     cut = RevokedSubject(origin=origin, before=before, until=before + LONGEST_ACCESS_TTL_S)
     tx.emit(TokenRevoked(ecosystem=eco, data=TokenRevokedData(subjects=[cut], reason=reason)))
 

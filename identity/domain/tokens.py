@@ -109,8 +109,11 @@ def mint_access_token(
     act: dict[str, Any] | None = None,
     fed: dict[str, Any] | None = None,
     cnf: dict[str, Any] | None = None,
+    issued_at: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    payload = access_claims(iss, audience, eco, subject, client_id, scope, ttl, act, fed, cnf)
+    payload = access_claims(
+        iss, audience, eco, subject, client_id, scope, ttl, act, fed, cnf, issued_at
+    )
     return sign_access_token(signer, payload), payload
 
 
@@ -125,9 +128,11 @@ def access_claims(
     act: dict[str, Any] | None = None,
     fed: dict[str, Any] | None = None,
     cnf: dict[str, Any] | None = None,
+    issued_at: int | None = None,
 ) -> dict[str, Any]:
-    """The RFC 9068 payload of an access token, validated as :class:`Claims`."""
-    now = int(time.time())
+    """The RFC 9068 payload of an access token, validated as :class:`Claims` (``issued_at``:
+    an ``iat`` other than now, at most a second ahead: see :mod:`identity.oauth.exchange`)."""
+    now = issued_at or int(time.time())
     claims = Claims(
         iss=iss,
         sub=subject.sub,

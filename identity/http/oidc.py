@@ -16,6 +16,7 @@ from identity.http.runtime import IdentityRuntime, RuntimeDep, client_ip
 from identity.oauth.access_tokens import AccessTokenView, decode_own_access_token
 from identity.oauth.adapter import StarletteRequest
 from identity.oauth.client_auth import ClientSecretJwt
+from identity.oauth.exchange import GRANT_TYPE as EXCHANGE_GRANT
 from identity.oauth.grants import AUTH_METHODS, RESPONSE_MODES, person_subject
 from identity.oauth.introspection import Introspection, Revocation
 from identity.store.models import Ecosystem
@@ -185,13 +186,17 @@ async def _endpoint(request: Request, eco: str, rt: IdentityRuntime, name: str) 
         except DPoPError as exc:
             return dpop_token_error(exc)
 
+    grant_type = oreq.payload.data.get("grant_type")
+
     def work(tx: Tx) -> tuple[int, Any, Any]:
-        rt.enter(tx, eco, client_ip(request), cached=True).extras["dpop"] = proof
+        call = rt.enter(tx, eco, client_ip(request), cached=True)
+        call.extras["dpop"] = proof
+        # a client of an allied ecosystem is known here for a token exchange only
+        call.extras["exchange"] = name == "token" and grant_type == EXCHANGE_GRANT
         if name == "token":
             return rt.server.create_token_response(oreq)  # type: ignore[no-any-return]
         return rt.server.create_endpoint_response(name, oreq)  # type: ignore[no-any-return]
 
-    grant_type = oreq.payload.data.get("grant_type")
     if name == "token" and grant_type in STATELESS_GRANTS:
         result, events = await run_tx_collect(rt.db, work)
         if events:

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("active_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("suspended_by", sa.String(length=64), nullable=True),
         sa.Column("pair_key", sa.String(length=130), nullable=True),
+        sa.Column("cut_before", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["eco_a"],

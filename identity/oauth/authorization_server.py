@@ -127,6 +127,7 @@ class IdentityServer(AuthorizationServer):  # type: ignore[misc]  # authlib ship
             call.act,
             call.fed,
             cnf,
+            call.extras.get("issued_at"),
         )
         call.extras["claims"] = claims
         token: dict[str, Any] = {

@@ -78,10 +78,13 @@ class AlliedClient(ClientView):
 
 
 def allied_client(client_id: str) -> AlliedClient | None:
-    """``<client>@<eco>``: a client of ``eco`` when an alliance rule of the current
-    ecosystem admits that ecosystem's clients (else unknown here)."""
+    """``<client>@<eco>``: a client of ``eco`` when the request is a token exchange and an
+    alliance rule of the current ecosystem admits that ecosystem's clients (else unknown
+    here: no other grant or endpoint knows allied clients)."""
     local, _, home = client_id.rpartition("@")
     call = current()
+    if call.extras.get("exchange") is not True:
+        return None
     admitted = any(
         alliance_rules.is_alliance_rule(r) and r[alliance_rules.CLIENT_ECOSYSTEM] == home
         for r in call.eco.exchange_rules or []
@@ -184,11 +187,19 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]  
         rule = find_rule(current().eco.exchange_rules or [], client, subject, origin)
         if rule is None:
             raise InvalidRequestError("this ecosystem's exchange rules do not allow this exchange")
-        if alliance_rules.is_alliance_rule(rule) and not alliance_rules.active(
-            current().tx, rule[alliance_rules.TAG]
-        ):
-            raise InvalidRequestError(f"the alliance with {origin} is not active")
-        self.request.extras = {"subject": subject, "actor": actor, "rule": rule, "origin": origin}
+        floor = 0
+        if alliance_rules.is_alliance_rule(rule):
+            found = alliance_rules.issue_floor(current().tx, rule[alliance_rules.TAG])
+            if found is None:
+                raise InvalidRequestError(f"the alliance with {origin} is not active")
+            floor = found
+        self.request.extras = {
+            "subject": subject,
+            "actor": actor,
+            "rule": rule,
+            "origin": origin,
+            "floor": floor,
+        }
 
     def _scope(self, subject: dict[str, Any], rule: dict[str, Any], roles: tuple[str, ...]) -> str:
         held = set(subject.get("scope", "").split())
@@ -213,7 +224,14 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]  
         call.act = act
         user = self._subject(subject, rule, extras["origin"])
         self.request.user = user
-        remaining = int(subject["exp"]) - int(time.time())
+        # Across an alliance that became active within this second, iat is the next second:
+        # the cut-off of an earlier suspension or end (iat before its whole second) must not
+        # refuse it. A second ahead is within every verifier's leeway.
+        now = int(time.time())
+        issued = max(now, extras["floor"])
+        if issued > now:
+            call.extras["issued_at"] = issued
+        remaining = int(subject["exp"]) - issued
         ttl = min(client.row.access_ttl or call.eco.access_ttl, remaining)
         token = self.generate_token(
             user=user,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKeyConstraint, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from identity.store.models import Base
@@ -33,6 +33,9 @@ class Alliance(Base):
     # "a|b" (sorted) while not final, NULL once rejected or ended: at most one open
     # alliance per pair of ecosystems, kept by the database itself
     pair_key: Mapped[str | None] = mapped_column(String(130), nullable=True, unique=True)
+    # the last cut-off's ``before`` (Unix seconds) when it left active: tokens exchanged
+    # across a later alliance of the pair are issued at or after it
+    cut_before: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime]
     __table_args__ = (
         ForeignKeyConstraint(["eco_a"], ["id_ecosystems.slug"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,8 +44,12 @@ def involving(s: Session, eco: str, status: str | None = None) -> Sequence[Allia
     return s.scalars(query.order_by(Alliance.changed_at.desc(), Alliance.id)).all()
 
 
-def status_of(s: Session, alliance: str) -> str | None:
-    return s.scalar(select(Alliance.status).where(Alliance.id == alliance))
+def last_cut_before(s: Session, a: str, b: str) -> int | None:
+    """The latest cut-off (``before``) made when an alliance of the pair left active."""
+    pair = or_(
+        (Alliance.eco_a == a) & (Alliance.eco_b == b), (Alliance.eco_a == b) & (Alliance.eco_b == a)
+    )
+    return s.scalar(select(func.max(Alliance.cut_before)).where(pair))
 
 
 def add_audit(s: Session, row: AllianceAudit) -> None:

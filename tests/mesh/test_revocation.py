@@ -69,6 +69,42 @@ class TestCutOffs:
         with pytest.raises(ValidationError):
             TokenRevokedData()
 
+    def test_an_origin_cut_off_reaches_only_tokens_exchanged_from_there(self) -> None:
+        revoked = RevocationList(leeway=0)
+        now = int(time.time())
+        assert revoked.cut_off_origin("acme", "globex", now, now + 100, now)
+        assert revoked.cut_from("acme", "globex", now - 1)
+        assert not revoked.cut_from("acme", "globex", now), "issued after the cut-off"
+        assert not revoked.cut_from("acme", "initech", now - 1), "from another ecosystem"
+        assert not revoked.cut_from("globex", "acme", now - 1), "the other direction"
+        assert not revoked.cut("acme", "p1", now - 1), "acme's own tokens"
+        assert not revoked.cut_off_origin("acme", "globex", now - 5, now + 100, now)
+        revoked.prune(now + 101)
+        assert not revoked.origins
+
+    def test_a_cut_off_names_a_sub_or_an_origin(self) -> None:
+        with pytest.raises(ValidationError):
+            RevokedSubject(sub="p1", origin="globex", before=1, until=2)
+
+    @pytest.mark.parametrize("cache_size", [0, 100])
+    async def test_verifier_refuses_tokens_exchanged_before_an_alliance_ended(
+        self, tokens: TokenFactory, test_keys: TestKeys, cache_size: int
+    ) -> None:
+        verifier = TokenVerifier(test_keys, TEST_IDENTITY_URL, "partnermesh", cache_size=cache_size)
+        now = int(time.time())
+        fed = {"iss": "https://id.example/eco/globex", "eco": "globex"}
+        crossed = tokens.mint(sub="p1", iat=now - 10, fed=fed)
+        elsewhere = tokens.mint(sub="p1", iat=now - 10, fed={**fed, "eco": "initech"})
+        own = tokens.mint(sub="p1", iat=now - 10)
+        later = tokens.mint(sub="p1", iat=now, fed=fed)
+        assert (await verifier.verify(crossed)).fed is not None  # cached, when it caches
+        verifier.revoked.cut_off_origin("acme", "globex", now, now + 300)
+        with pytest.raises(MeshError) as err:
+            await verifier.verify(crossed)
+        assert "revoked" in err.value.detail
+        for token in (elsewhere, own, later):
+            assert (await verifier.verify(token)).sub == "p1"
+
     @pytest.mark.parametrize("cache_size", [0, 100])
     @pytest.mark.parametrize("sub", ["p1", None])
     async def test_verifier_refuses_tokens_issued_before(
@@ -172,6 +208,24 @@ class TestRevocationFeed:
         await feed.start()
         try:
             assert revoked.cut(eco, "p1", now - 1) and not revoked.cut(eco, "p1", now)
+        finally:
+            await feed.stop()
+
+    async def test_applies_origin_cut_offs(self, nc: Client) -> None:
+        js = nc.jetstream()
+        await ensure_event_stream(js)
+        eco = f"eco{uuid.uuid4().hex[:8]}"
+        now = int(time.time())
+        cut = RevokedSubject(origin="globex", before=now, until=now + 300)
+        data = TokenRevokedData(subjects=[cut], reason="alliance_ended")
+        event = TokenRevoked(ecosystem=eco, data=data)
+        await js.publish(event_subject(eco, event.type), event.model_dump_json().encode())
+        revoked = RevocationList()
+        feed = RevocationFeed(js, revoked)
+        await feed.start()
+        try:
+            assert revoked.cut_from(eco, "globex", now - 1)
+            assert not revoked.cut(eco, "p1", now - 1), "not a cut-off of every token"
         finally:
             await feed.stop()
 
