@@ -3,7 +3,9 @@
 An entry (person or company) is indexed once per tier with only the fields that
 tier may see, so full text, filters and the summaries in results all respect
 per-field visibility; each search reads, per entry, the one row of the
-viewer's own tier towards it.
+viewer's own tier towards it. Entries that flagged fields "shared with allied
+ecosystems" also have allied tiers' rows (flagged and visible fields only), which a
+federated search (``allied``) reads for the allies whose terms share that kind.
 """
 
 from __future__ import annotations

@@ -3,10 +3,12 @@
 Profiles keep their fields and per-field visibility as JSON. The directory index
 (``search_docs``) holds one row per profile and viewer tier (what the whole
 ecosystem, connections, colleagues or the owner may see), so a search never
-matches or shows a field its viewer may not see. Tag clouds are kept
-incrementally: ``content_terms`` per piece of writing, ``cloud_terms`` summed over
-each author's and company's public writing, ``corpus_terms`` the ecosystem's
-document frequencies (over public documents only).
+matches or shows a field its viewer may not see; a profile that flagged fields for
+allied ecosystems has two more rows (``allied``, ``allied_conn``: the flagged fields an
+allied viewer, or one connected across, may see), read only by federated searches.
+Tag clouds are kept incrementally: ``content_terms`` per piece of writing,
+``cloud_terms`` summed over each author's and company's public writing,
+``corpus_terms`` the ecosystem's document frequencies (over public documents only).
 """
 
 from pathlib import Path

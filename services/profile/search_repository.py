@@ -10,6 +10,7 @@ search in relevance order ranks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,19 +186,20 @@ def _connected_across(spec: SearchSpec) -> ColumnElement[bool]:
     return exists().where(x.eco == spec.eco, x.person == spec.viewer, x.other_eco == d.eco, other)
 
 
-def _allied(spec: SearchSpec) -> list[tuple[ColumnElement[bool], ColumnElement[bool]]]:
-    """(ecosystems, tier) of the allied branches: the allied ecosystems' rows of the
-    ``allied`` tier, and of ``allied_conn`` for the entries connected across. Rows of
-    these tiers exist only for entries that flagged a field for allies."""
-    if not spec.allied:
-        return []
-    ecos = d.eco.in_(spec.allied)
+def _allied(
+    spec: SearchSpec, ecos: Sequence[ColumnElement[bool]]
+) -> list[tuple[ColumnElement[bool], ColumnElement[bool]]]:
+    """(ecosystems, tier) of the allied branches, for each of ``ecos``: the allied
+    ecosystems' rows of the ``allied`` tier, and of ``allied_conn`` for the entries
+    connected with the viewer across. Rows of these tiers exist only for entries that
+    flagged a field for allies, and hold only those fields."""
     wide, connected = ALLIED_TIERS
     across = _connected_across(spec)
-    return [
-        (ecos, and_(d.tier == wide, not_(across))),
-        (ecos, and_(d.tier == connected, across)),
-    ]
+    pairs: list[tuple[ColumnElement[bool], ColumnElement[bool]]] = []
+    for eco in ecos:
+        pairs.append((eco, and_(d.tier == wide, not_(across))))
+        pairs.append((eco, and_(d.tier == connected, across)))
+    return pairs
 
 
 def _branch(
@@ -240,7 +242,8 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
     relevance or date order (every match is ranked or sorted anyway); on PostgreSQL a page
     in name order is read tier by tier, stopping at its end (a common word matches most
     rows). Counting stops ``COUNT_CAP`` matches past the page: beyond it, the total says
-    "at least"."""
+    "at least". Allied ecosystems (``spec.allied``) add their allied tiers' rows as more
+    branches of the same query, so totals, sorting and pages run across all of them."""
     colleagues, others = _narrower(spec)
     by_tier = [
         _branch(
@@ -251,9 +254,13 @@ async def search(session: AsyncSession, spec: SearchSpec) -> tuple[int, bool, li
         _branch(session, spec, and_(colleagues, d.tier == _tier(spec))),
         _branch(session, spec, and_(others, d.tier == _tier(spec))),
     ]
-    allied = [_branch(session, spec, tier, ecos) for ecos, tier in _allied(spec)]
-    by_tier += allied
-    by_hit = [_branch(session, spec, d.tier == _tier(spec)), *allied] if spec.tokens else by_tier
+    # Allied ecosystems: read in name order one ecosystem at a time (an equality the
+    # name index serves), or, driven by full-text hits, all in one branch.
+    each = [d.eco == eco for eco in spec.allied]
+    by_tier += [_branch(session, spec, tier, eco) for eco, tier in _allied(spec, each)]
+    together = [d.eco.in_(spec.allied)] if spec.allied else []
+    hits = [_branch(session, spec, tier, eco) for eco, tier in _allied(spec, together)]
+    by_hit = [_branch(session, spec, d.tier == _tier(spec)), *hits] if spec.tokens else by_tier
     # SQLite's FTS5 hits are a subquery each branch would read again: its index drives.
     tier_by_tier = spec.sort == "name" and _dialect(session) == "postgresql"
     branches = by_tier if tier_by_tier else by_hit

@@ -192,3 +192,23 @@ class TestFederatedDenials:
         await alliance.set(ACTIVE, owner_shares=Sharing.NOTHING)
         nothing = await found(alliance, kind="company", allied=True, q="reefer")
         assert nothing.total == 0
+
+    async def test_two_allies_are_searched_in_one_page_order(
+        self, world: tuple[Eco, Eco, Alliance]
+    ) -> None:
+        owner, viewer, alliance = world
+        await alliance.set(ACTIVE)
+        third = Eco(viewer.nc, viewer.tokens, viewer.rt)
+        await _people(
+            third,
+            {"ali": ("umbrella", "Ali Zed", {"headline": "Chain", "allied": {"headline": True}})},
+        )
+        second = Alliance(third, viewer)
+        await second.set(ACTIVE)
+        page = await found(alliance, allied=True, sort="name", page_size=2)
+        assert ids(page) == [(third.name, "ali"), (owner.name, "anna")] and page.total == 5
+        assert page.entries[0].ecosystem_name == BRAND  # each owner is branded alike here
+        brands = {e.ecosystem for e in (await found(alliance, allied=True, q="chain")).entries}
+        assert brands == {owner.name, viewer.name, third.name}
+        await second.set(AllianceStatus.ENDED)
+        assert (await found(alliance, allied=True)).total == 4

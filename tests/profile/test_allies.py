@@ -227,3 +227,33 @@ class TestDenials:
         # The company registered but flagged nothing.
         await alliance.refused(c.ALLY_COMPANY, "bob", "company not found", partner="northwind")
         await alliance.refused(c.ALLY_COMPANY_CARD, "bob", "company not found", partner="acme")
+
+    async def test_a_company_opens_connections_fields_to_people_connected_with_its_people(
+        self, world: tuple[Eco, Eco, Alliance]
+    ) -> None:
+        owner, _, alliance = world
+        await owner.register("ada", "northwind", Role.PARTNER_ADMIN)
+        await owner.settle()
+        await owner.call(
+            c.UPDATE_COMPANY,
+            "ada",
+            partner="northwind",
+            description="Cold chain carrier",
+            offers=["Reefer capacity"],
+            visibility={"offers": "connections"},
+            allied={"description": True, "offers": True},
+        )
+        await alliance.set(ACTIVE, owner_shares=Sharing.COMPANIES)
+        assert (await alliance.read(c.ALLY_COMPANY, "bob", partner="northwind")).offers is None
+        await alliance.connect("bob", "anna")  # anna works for northwind
+        company = await alliance.read(c.ALLY_COMPANY, "bob", partner="northwind")
+        assert company.offers == ["Reefer capacity"]
+        assert (await alliance.read(c.ALLY_COMPANY, "bea", partner="northwind")).offers is None
+        page = await alliance.viewer.call(
+            c.DIRECTORY, "bob", kind="company", allied=True, q="reefer"
+        )
+        assert [(e.ecosystem, e.id) for e in page.entries] == [(owner.name, "northwind")]
+        other = await alliance.viewer.call(
+            c.DIRECTORY, "bea", kind="company", allied=True, q="reefer"
+        )
+        assert other.total == 0

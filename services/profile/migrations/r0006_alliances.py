@@ -1,5 +1,8 @@
-"""Alliances: per-field consent to share with allied ecosystems, connections across
-ecosystems, and the projection of the alliances (``mesh_alliances``).
+"""Alliances: per-field consent to share with allies, connections across, ``mesh_alliances``.
+
+Each field of a person or company gets a flag "shared with allied ecosystems"
+(``allied``); ``connections_across`` keeps introductions accepted across an alliance;
+``mesh_alliances`` is the projection of identity's alliances (``mesh.alliances``).
 
 Expand-safe: ``allied`` has a server default (``{}``: nothing shared), so replicas of
 the previous release keep inserting profiles; the two new tables are read only by
