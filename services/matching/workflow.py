@@ -26,7 +26,7 @@ from mesh.outbox import Outbox
 from services.matching import across
 from services.matching import repository as repo
 from services.matching.engine.explain import explain, explain_pair
-from services.matching.engine.model import Profile
+from services.matching.engine.model import Profile, ReasonPart
 from services.matching.models import AuditRow, IntroductionRow, metadata
 from services.matching.settings import MatchingSettings
 from services.matching.store import IndexStore
@@ -47,6 +47,28 @@ def party(claims: Claims, row: IntroductionRow) -> str | None:
     if claims.sub == row.b and claims.partner == row.b_partner and claims.eco == b_eco:
         return "b"
     return None
+
+
+def new_row(
+    eco: str, pa: Profile, pb: Profile, reasons: list[ReasonPart], **values: Any
+) -> IntroductionRow:
+    """A new introduction of ``pa`` (of ``eco``) and ``pb``, explained by ``reasons``."""
+    now = repo.now()
+    return IntroductionRow(
+        id=uuid.uuid4().hex,
+        eco=eco,
+        a=pa.id,
+        a_partner=pa.partner,
+        b=pb.id,
+        b_partner=pb.partner,
+        a_accepted=False,
+        b_accepted=False,
+        reasons=json.dumps([r.__dict__ for r in reasons]),
+        decline_comment="",
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,29 +120,15 @@ class Workflow:
         pa, pb = ix.profile(a), ix.profile(b)
         if pa is None or pb is None:
             raise not_found("person profile")
-        reasons = [r.__dict__ for r in explain(ix, a, b)]
-        now = repo.now()
-        row = IntroductionRow(
-            id=uuid.uuid4().hex,
-            eco=eco,
-            a=a,
-            a_partner=pa.partner,
-            b=b,
-            b_partner=pb.partner,
-            status=status,
-            score=score,
-            proposed_by=proposed_by,
-            broker=claims.sub,
-            note=note,
-            a_accepted=False,
-            b_accepted=False,
-            reasons=json.dumps(reasons),
-            decline_comment="",
-            created_at=now,
-            updated_at=now,
-        )
+        row = new_row(eco, pa, pb, explain(ix, a, b), status=status, score=score, note=note)
+        return await self._add(s, claims, row, proposed_by)
+
+    async def _add(
+        self, s: AsyncSession, claims: Claims, row: IntroductionRow, proposed_by: str
+    ) -> IntroductionRow:
+        row.proposed_by, row.broker = proposed_by, claims.sub
         await repo.add_intro(s, row)
-        await self._record(s, Actor.of(claims), row, "propose", None, note)
+        await self._record(s, Actor.of(claims), row, "propose", None, row.note)
         return row
 
     async def _record(
@@ -193,7 +201,7 @@ class Workflow:
     # ------------------------------------------------------------ operations
 
     async def propose(self, claims: Claims, req: m.ProposeRequest) -> m.Introduction:
-        if req.a == req.b:
+        if req.a == req.b and req.b_eco in (None, req.eco):
             raise bad_request("an introduction needs two different people")
         if claims.sub in (req.a, req.b):
             raise forbidden("brokers do not introduce themselves")
@@ -227,34 +235,20 @@ class Workflow:
             pair = allied.pair_for(pa, req.b)
             # b sees the reasons too: of a, only what a shares with allies shows in them
             shown = home.allied.profile(req.a) or Profile(id=pa.id, partner=pa.partner)
-            reasons = [r.__dict__ for r in explain_pair(allied, shown, pb)]
             curators, awaiting = across.curation(ally)
-            now = repo.now()
-            row = IntroductionRow(
-                id=uuid.uuid4().hex,
-                eco=req.eco,
-                a=req.a,
-                a_partner=pa.partner,
-                b=req.b,
-                b_partner=pb.partner,
+            row = new_row(
+                req.eco,
+                pa,
+                pb,
+                explain_pair(allied, shown, pb),
+                status="proposed" if awaiting else "approved",
+                score=pair.score if pair else None,
+                note=req.note,
                 b_eco=b_eco,
                 curators=curators,
                 awaiting=awaiting,
-                status="proposed" if awaiting else "approved",
-                score=pair.score if pair else None,
-                proposed_by=claims.sub,
-                broker=claims.sub,
-                note=req.note,
-                a_accepted=False,
-                b_accepted=False,
-                reasons=json.dumps(reasons),
-                decline_comment="",
-                created_at=now,
-                updated_at=now,
             )
-            await repo.add_intro(s, row)
-            await self._record(s, Actor.of(claims), row, "propose", None, req.note)
-            return await self.reply(s, row)
+            return await self.reply(s, await self._add(s, claims, row, claims.sub))
 
     async def withdraw_across(self, s: AsyncSession, state: AllianceState) -> int:
         """The alliance stopped being active: its open introductions are withdrawn."""

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from contracts import headers
 from contracts.claims import Role
 from contracts.envelope import EventBase
+from contracts.registry import decode_event
 from contracts.subjects import event_subject
 from contracts.v1.profile import PersonProfileUpdated, PersonPublic
 from mesh.client import call
@@ -123,3 +125,16 @@ async def seeded(mesh: Mesh) -> Mesh:
     """The service with five people whose needs and offers pair up (alice↔bob, carol↔dave)."""
     await mesh.seed()
     return mesh
+
+
+@pytest.fixture
+async def events(seeded: Mesh) -> AsyncIterator[list[EventBase]]:
+    """Every matching event of the test's ecosystem, as published by the outbox relay."""
+    got: list[EventBase] = []
+
+    async def on(msg: Msg) -> None:
+        got.append(decode_event(msg.data))
+
+    sub = await seeded.nc.subscribe(f"pm.v1.evt.{seeded.eco}.matching.>", cb=on)
+    yield got
+    await sub.unsubscribe()

@@ -1,15 +1,13 @@
 """The introduction workflow over real NATS: double opt-in, curation, audit, denials, events."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
-from nats.aio.msg import Msg
 
 from contracts.claims import Role, Scope
 from contracts.envelope import EventBase
 from contracts.errors import ErrorCode
-from contracts.registry import decode_event
 from contracts.v1 import matching as m
 from mesh.errors import MeshError
 from tests.matching.conftest import Mesh
@@ -19,19 +17,6 @@ async def denied(coro: Awaitable[object]) -> ErrorCode:
     with pytest.raises(MeshError) as err:
         await coro
     return err.value.code
-
-
-@pytest.fixture
-async def events(seeded: Mesh) -> AsyncIterator[list[EventBase]]:
-    """Every matching event of the test's ecosystem, as published by the outbox relay."""
-    got: list[EventBase] = []
-
-    async def on(msg: Msg) -> None:
-        got.append(decode_event(msg.data))
-
-    sub = await seeded.nc.subscribe(f"pm.v1.evt.{seeded.eco}.matching.>", cb=on)
-    yield got
-    await sub.unsubscribe()
 
 
 async def propose(
