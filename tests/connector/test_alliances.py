@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from nats.aio.client import Client
+from sqlalchemy import event
 
 from contracts.claims import Role, Scope
 from contracts.errors import ErrorCode
@@ -123,15 +124,20 @@ class TestGrantsAcross:
 
 class TestCallsAcross:
     async def test_the_alliance_is_read_on_every_call(
-        self, mesh: Mesh, ally: Alliance, stock: None
+        self, mesh: Mesh, ally: Alliance, stock: None, connector: Any
     ) -> None:
         await ally.change(AllianceStatus.ACTIVE)
         grant = await grant_across(mesh, ally)
         before = ally.exchanged()  # exchanged while the alliance was active
         assert (await invoke_across(ally, before)).status == 200  # and now in the plan cache
+        plans = connector.connector.plans
+        assert ("acme", OP) in plans._entries
 
         says = "no active alliance between acme and"
         await ally.change(AllianceStatus.SUSPENDED)
+        assert ("acme", OP) not in plans._entries  # the alliance's commit dropped the plans
+        await mesh(c.INVOKE, "fatima", {"operation": OP, "input": ITEM})  # cached again
+        assert ("acme", OP) in plans._entries  # with the grant across in it: still refused
         await refused(invoke_across(ally, before), ErrorCode.FORBIDDEN, says)
         listed = await mesh(c.LIST_GRANTS, "fatima", {"operation": OP})
         assert [(g.id, g.active, g.revoked_at) for g in listed.items] == [(grant.id, False, None)]
@@ -152,6 +158,29 @@ class TestCallsAcross:
         await refused(invoke_across(ally), ErrorCode.FORBIDDEN, says)
         denied = [r for r in (await mesh(c.AUDIT, "fatima", {})).items if r.outcome == "denied"]
         assert len(denied) == 5 and {r.caller_eco for r in denied} == {ally.b}
+
+    async def test_calls_within_an_ecosystem_never_read_the_alliances(
+        self, mesh: Mesh, ally: Alliance, stock: None, connector: Any
+    ) -> None:
+        await ally.change(AllianceStatus.ACTIVE)
+        await grant_across(mesh, ally)
+        await mesh(c.CREATE_GRANT, "fatima", {"operation": OP, "grantee": "contoso"})
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+            statements.append(sql)
+
+        engine = connector.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            for who in ("carlos", "fatima"):  # granted within acme, and the owner
+                await mesh(c.INVOKE, who, {"operation": OP, "input": ITEM})
+            within = list(statements)
+            await invoke_across(ally)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert within and not [q for q in within if "mesh_alliances" in q]
+        assert [q for q in statements[len(within) :] if "mesh_alliances" in q]
 
     async def test_only_the_grantee_of_the_allied_ecosystem_may_call(
         self, mesh: Mesh, ally: Alliance, stock: None, tokens: TokenFactory
