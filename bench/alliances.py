@@ -26,19 +26,16 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 
 from bench._alliance_cutoff import cutoff
-from bench.profile import Keys, pct, publish
+from bench.profile import Keys, pct, profile_service, publish
 from contracts.claims import Scope
 from contracts.v1 import profile as c
 from contracts.v1.alliances import (
@@ -50,10 +47,6 @@ from contracts.v1.alliances import (
 )
 from contracts.v1.identity import PersonData, PersonRegistered
 from mesh.client import call
-from mesh.localnats import local_nats
-from mesh.runtime import service_runtime
-from services.profile import handlers, models
-from services.profile.settings import ProfileSettings
 
 LAYOUTS = {"local": 1, "allied_2": 2, "allied_5": 5}
 SHARED = ["headline", "skills", "needs", "offers", "regions"]
@@ -183,26 +176,12 @@ async def federated_search(quick: bool) -> dict[str, Any]:
     total, rounds = (120, 20) if quick else (600, 100)
     ecos = tuple(eco for name in LAYOUTS for eco in ecos_of(name))
     keys = Keys(ecos)
-    with tempfile.TemporaryDirectory() as tmp, local_nats() as url:
-        settings = ProfileSettings(
-            nats_url=url,
-            environment="test",
-            database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'p.db'}",
-        )
-        async with service_runtime(
-            "profile", settings, models.metadata, verifier=keys.verifier, setup_logging=False
-        ) as rt:
-            handlers.register(rt)
-            await rt.start()
-            nc = await nats.connect(url)
-            try:
-                for name in LAYOUTS:
-                    await seed_layout(nc, keys, name, total)
-                for name in LAYOUTS:
-                    await retry(partial(check_federated, nc, keys, name, total))
-                samples = await search_rounds(nc, keys, rounds)
-            finally:
-                await nc.drain()
+    async with profile_service(keys) as nc:
+        for name in LAYOUTS:
+            await seed_layout(nc, keys, name, total)
+        for name in LAYOUTS:
+            await retry(partial(check_federated, nc, keys, name, total))
+        samples = await search_rounds(nc, keys, rounds)
     out: dict[str, Any] = {"people_per_layout": total, "queries_per_layout": len(samples["local"])}
     base50, base95 = statistics.median(samples["local"]), pct(samples["local"], 95)
     for name, values in samples.items():

@@ -12,14 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.claims import ALL_SCOPES
-from identity.domain import directory
-from identity.domain.crypto import Sealer, digest, new_secret
+from identity.cli.seed import EXCHANGE, seed_client, seed_directory
+from identity.domain.crypto import Sealer
 from identity.domain.ecosystems import CLI_CLIENT
-from identity.store import repository as repo
 from identity.store.transaction import Tx
 
 ECO, ECO_NAME = "meridian", "Meridian Trade Network"
-EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 PARTNERS = {
     "meridian-hq": "Meridian Trade Network",
     "wideworld": "Wide World Importers",
@@ -55,29 +53,10 @@ EXCHANGE_RULES: list[dict[str, Any]] = [
 
 def seed(tx: Tx, sealer: Sealer, hashes: dict[str, str], fresh: bool) -> dict[str, str]:
     """Create what is missing; returns new client secrets (all of them when ``fresh``)."""
-    if repo.get_ecosystem(tx.s, ECO) is None:
-        directory.create_ecosystem(tx, ECO, ECO_NAME, sealer, actor="seed", policy="invite")
-        directory.set_exchange_rules(tx, ECO, EXCHANGE_RULES, "seed")
-    for slug, name in PARTNERS.items():
-        if repo.get_partner(tx.s, ECO, slug) is None:
-            directory.create_partner(tx, ECO, slug, name, verified=True, actor="seed")
-    for username, (partner, name, roles) in PEOPLE.items():
-        if repo.person_by_username(tx.s, ECO, username) is None:
-            email = f"{username}@{partner}.example"
-            directory.create_person(
-                tx, ECO, username, partner, name, roles, hashes[username], email, actor="seed"
-            )
+    seed_directory(tx, ECO, ECO_NAME, sealer, EXCHANGE_RULES, PARTNERS, PEOPLE, hashes)
     secrets: dict[str, str] = {}
     for client_id, spec in CLIENTS.items():
-        row = repo.get_client(tx.s, ECO, client_id)
-        if row is None:
-            row, secret = directory.create_client(tx, ECO, client_id, actor="seed", **spec)
-            if secret:
-                secrets[client_id] = secret
-        elif fresh and row.secret_hash:
-            secret = new_secret(32)
-            row.secret_hash = digest(secret)
-            secrets[client_id] = secret
+        seed_client(tx, ECO, client_id, spec, fresh, secrets)
     tx.s.flush()
     return secrets
 
