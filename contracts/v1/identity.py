@@ -97,18 +97,21 @@ class RevokedSubject(BaseModel):
         return self
 
 
+RevocationReason = Literal[
+    "revoked",
+    "refresh_reuse",
+    "code_reuse",
+    "person_disabled",
+    "ecosystem_disabled",
+    "alliance_suspended",
+    "alliance_ended",
+]
+
+
 class TokenRevokedData(BaseModel):
     tokens: list[RevokedToken] = Field(default_factory=list)
     subjects: list[RevokedSubject] = Field(default_factory=list)
-    reason: Literal[
-        "revoked",
-        "refresh_reuse",
-        "code_reuse",
-        "person_disabled",
-        "ecosystem_disabled",
-        "alliance_suspended",
-        "alliance_ended",
-    ] = "revoked"
+    reason: RevocationReason = "revoked"
 
     @model_validator(mode="after")
     def _revokes_something(self) -> TokenRevokedData:

@@ -40,6 +40,7 @@ from identity.domain import alliance_rules
 from identity.store import alliance_repository as arepo
 from identity.store import repository as repo
 from identity.store.alliance_models import Alliance, AllianceAudit
+from identity.store.models import Ecosystem
 from identity.store.transaction import Tx
 from mesh.errors import MeshError, conflict, forbidden, not_found
 
@@ -262,6 +263,13 @@ def end(tx: Tx, eco: str, alliance: str, actor: str) -> Standing:
     return _record(tx, row, eco, actor, "ended")
 
 
+def agree(tx: Tx, eco: str, peer: str, terms: Mapping[str, DirectionTerms], actor: str) -> Standing:
+    """Propose and accept at once, for a seed or a command run by the deployment (both
+    operators agreed elsewhere): the audit trail shows both steps under ``actor``."""
+    proposed = propose(tx, eco, peer, terms, actor)
+    return accept(tx, peer, proposed.state.alliance, actor)
+
+
 ACTIONS = {"accept": accept, "reject": reject, "suspend": suspend, "resume": resume, "end": end}
 
 
@@ -325,3 +333,8 @@ def listing(tx: Tx, eco: str, status: AllianceStatus | None = None) -> list[Stan
     """The alliances ``eco`` is part of, whoever proposed them, the latest change first."""
     rows = arepo.involving(tx.s, eco, status.value if status else None)
     return [standing(tx, r) for r in rows]
+
+
+def peers(tx: Tx, eco: str) -> list[Ecosystem]:
+    """The enabled ecosystems other than ``eco``: those it may propose an alliance to."""
+    return [e for e in repo.list_ecosystems(tx.s) if e.slug != eco and e.disabled_at is None]

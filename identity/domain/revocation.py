@@ -17,21 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
 
-from contracts.v1.identity import RevokedSubject, RevokedToken, TokenRevoked, TokenRevokedData
+from contracts.v1.identity import (
+    RevocationReason,
+    RevokedSubject,
+    RevokedToken,
+    TokenRevoked,
+    TokenRevokedData,
+)
 from identity.store import repository as repo
 from identity.store.transaction import Tx
 
-Reason = Literal[
-    "revoked",
-    "refresh_reuse",
-    "code_reuse",
-    "person_disabled",
-    "ecosystem_disabled",
-    "alliance_suspended",
-    "alliance_ended",
-]
+Reason = RevocationReason
 
 
 LONGEST_ACCESS_TTL_S = 24 * 3600  # what an ecosystem or client may set (identity.http.platform)

@@ -9,7 +9,8 @@ the wrong side 403 (:mod:`identity.domain.alliances` says who may do what).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +20,7 @@ from contracts.v1.alliances import AllianceState, AllianceStatus, DirectionTerms
 from identity.domain import alliances
 from identity.domain.alliances import AuditEntry, Standing
 from identity.http.admin import _admin, caller_claims
-from identity.http.runtime import RuntimeDep
+from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store.transaction import Tx
 from mesh.tokens import bearer
 
@@ -115,8 +116,11 @@ def _entry(a: AuditEntry) -> AllianceAuditEntry:
     )
 
 
-async def _change(request: Request, rt: Any, eco: str, fn: Any, *args: Any) -> AllianceView:
-    standing: Standing = await _admin(request, rt, eco, fn, *args)
+async def _change(
+    request: Request, rt: IdentityRuntime, eco: str, fn: Callable[[Tx, str], Standing]
+) -> AllianceView:
+    """An operator's change: the alliance seen from ``eco`` afterwards."""
+    standing = await _admin(request, rt, eco, fn)
     rt.rows.forget(standing.state.other(eco))  # the ally's exchange rules may have changed
     return _view(eco, standing)
 
@@ -139,6 +143,22 @@ async def propose(request: Request, eco: str, body: ProposeIn, rt: RuntimeDep) -
         return alliances.propose(tx, eco, body.peer, body.terms, actor)
 
     return await _change(request, rt, eco, work)
+
+
+class PeerView(BaseModel):
+    ecosystem: str
+    name: str
+
+
+@router.get("/admin/alliances/peers")
+async def peers(request: Request, eco: str, rt: RuntimeDep) -> list[PeerView]:
+    """The other ecosystems of this deployment an alliance may be proposed to (enabled
+    ones, by slug): what the proposal form offers."""
+
+    def work(tx: Tx, _actor: str) -> list[PeerView]:
+        return [PeerView(ecosystem=e.slug, name=e.name) for e in alliances.peers(tx, eco)]
+
+    return await _admin(request, rt, eco, work)
 
 
 @router.get("/admin/alliances/{alliance}")

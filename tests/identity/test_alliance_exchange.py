@@ -16,7 +16,14 @@ from nats.aio.client import Client
 from mesh.errors import MeshError
 from mesh.revocation import RevocationFeed
 from mesh.tokens import RemoteJwks, TokenVerifier
-from tests.identity.alliance_support import PASSWORD, World, make_world, operator_token
+from tests.identity.alliance_support import (
+    AT,
+    EXCHANGE,
+    PASSWORD,
+    World,
+    make_world,
+    operator_token,
+)
 from tests.identity.conftest import IdP
 
 BACKEND = "globex-backend@globex"
@@ -233,3 +240,51 @@ class TestCutOff:
         assert "revoked" in await _refused(verifier, old)
         await world.act("acme", alliance, "end")
         assert "revoked" in await _refused(verifier, new)
+
+
+class TestAlliedPortal:
+    async def test_the_allys_portal_client_exchanges_its_peoples_tokens(
+        self, world: World, verifier: TokenVerifier
+    ) -> None:
+        """globex's own ``portal`` (the same client id as acme's) authenticates at acme as
+        ``portal@globex`` and exchanges the token of a globex person it signed in."""
+        auth = {"Authorization": f"Bearer {world.operators['globex']}"}
+        made = await world.idp.http.post(
+            world.url("globex", "/admin/clients"),
+            json={
+                "client_id": "portal",
+                "name": "globex portal",
+                "partner": "globex-corp",
+                "grant_types": ["authorization_code", "refresh_token", EXCHANGE],
+                "scopes": ["openid", "directory:read", "profile:read"],
+                "redirect_uris": ["http://127.0.0.1:8099/portal"],
+            },
+            headers=auth,
+        )
+        assert made.status_code == 201, made.text
+        world.secrets["portal@globex"] = made.json()["client_secret"]
+        rules = [
+            {"client": "globex-backend", "subject_clients": "*", "same_partner": True},
+            {"client": "portal", "subject_clients": "*"},
+        ]
+        put = await world.idp.http.put(
+            world.url("globex", "/admin/exchange-rules"), json={"rules": rules}, headers=auth
+        )
+        assert put.status_code == 200
+        await world.active("acme", "globex")
+        resp = await world.exchange("acme", "portal@globex", world.operators["globex"])
+        assert resp.status_code == 200, resp.text
+        claims = await verifier.verify(resp.json()["access_token"])
+        assert claims.client_id == "portal@globex" and claims.fed is not None
+        assert claims.sub == (await verifier.verify(world.operators["globex"])).sub
+        # acme's own portal secret is no good for globex's portal, and the other way round
+        wrong = await world.idp.http.post(
+            world.url("acme", "/token"),
+            data={
+                "grant_type": EXCHANGE,
+                "subject_token": world.operators["globex"],
+                "subject_token_type": AT,
+            },
+            auth=("portal", world.secrets["portal@globex"]),
+        )
+        assert wrong.status_code == 401

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from nats.aio.client import Client
 
-from contracts.v1.alliances import AllianceChanged
+from contracts.v1.alliances import AllianceChanged, DirectionTerms, Sharing
+from identity.domain import alliances
 from tests.identity.alliance_support import World, default_terms, make_world
 from tests.identity.conftest import IdP
 from tests.support.events import first_event
@@ -85,6 +86,27 @@ class TestLifecycle:
         only = (await world.call("globex", "GET", "?status=proposed")).json()
         assert [a["alliance"] for a in only if a["ally"] == "initech"] == [second]
         await world.act("globex", second, "end")
+
+    async def test_operators_see_whom_they_may_propose_to(self, world: World, idp: IdP) -> None:
+        resp = await world.call("globex", "GET", "/peers")
+        assert resp.status_code == 200, resp.text
+        assert {p["ecosystem"]: p["name"] for p in resp.json()} == {
+            "acme": "ACME Partner Network",
+            "initech": "Initech Brand",
+        }
+        member = (await idp.person_tokens("noah"))["access_token"]
+        _problem(await world.call("acme", "GET", "/peers", member), 403)
+
+    async def test_a_seed_agrees_one_in_one_step(self, world: World, idp: IdP) -> None:
+        await world.end_open("globex", "initech")
+        terms = {"globex": DirectionTerms(share=Sharing.PEOPLE)}
+        made = await idp.rt.tx(lambda tx: alliances.agree(tx, "globex", "initech", terms, "seed"))
+        assert made.state.status.value == "active" and made.state.version == 2
+        seen = (await world.call("initech", "GET", f"/{made.state.alliance}")).json()
+        assert [a["action"] for a in seen["audit"]] == ["proposed", "accepted"]
+        assert seen["terms"]["globex"]["share"] == "people"
+        assert seen["terms"]["initech"]["share"] == "nothing"
+        await world.act("initech", made.state.alliance, "end")
 
     async def test_withdrawing_a_proposal_ends_it(self, world: World) -> None:
         alliance = await world.propose("acme", "initech")
