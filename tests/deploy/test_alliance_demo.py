@@ -182,6 +182,10 @@ class TestAllianceAcrossProcesses:
         entry = next(e for e in found["entries"] if e["id"] == tara)
         assert (entry["ecosystem"], entry["ecosystem_name"]) == (ALLY, "Meridian Trade Network")
         assert not ids(search(mesh, "noah", "cargo", allied=False)) & {tara, walter, theo}
+        # ... though their own ecosystem finds all three for the same words
+        path = f"/v1/ecosystems/{ALLY}/directory"
+        home = mesh.api.get(path, params={"q": "cargo"}, headers=mesh.auth("mira"))
+        assert {tara, walter, theo} <= ids(home.json()), home.text
 
         # a card across shows exactly what Tara shares; Walter does not exist across
         allies = f"/v1/ecosystems/{ECO}/allies/{ALLY}/people"
