@@ -103,3 +103,13 @@ def _floor(tx: Tx, row: Alliance) -> int:
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     last_cut = arepo.last_cut_before(tx.s, row.eco_a, row.eco_b) or 0
     return max(int(since.timestamp()) + 1, last_cut)
+
+
+def cut_off(tx: Tx, eco: str, claims: dict[str, Any]) -> bool:
+    """Was this token of ``eco``, exchanged from an ally, issued before the pair's last
+    cut-off (what resource servers refuse, :mod:`mesh.revocation`)?"""
+    fed = claims.get("fed")
+    if not isinstance(fed, dict) or not isinstance(fed.get("eco"), str):
+        return False
+    last = arepo.last_cut_before(tx.s, eco, fed["eco"])
+    return last is not None and int(claims.get("iat", 0)) < last

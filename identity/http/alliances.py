@@ -15,13 +15,15 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.errors import ErrorCode
 from contracts.timestamps import Timestamp
 from contracts.v1.alliances import AllianceState, AllianceStatus, DirectionTerms, EcoId
-from identity.domain import alliances
+from identity.domain import alliance_rules, alliances
 from identity.domain.alliances import AuditEntry, Standing
 from identity.http.admin import _admin, caller_claims
 from identity.http.runtime import IdentityRuntime, RuntimeDep
 from identity.store.transaction import Tx
+from mesh.errors import MeshError
 from mesh.tokens import bearer
 
 router = APIRouter(prefix="/eco/{eco}", tags=["alliances"])
@@ -207,11 +209,13 @@ for _action in alliances.ACTIONS:
 @router.get("/alliances")
 async def allies(request: Request, eco: str, rt: RuntimeDep) -> AlliesView:
     """The ecosystem's active allies and what each side shares: any valid access token of
-    this ecosystem (a member, a back-end) may read it."""
+    this ecosystem (a member, a back-end, one exchanged from an ally and not cut off) may
+    read it."""
     token = bearer(request.headers.get("authorization"))
 
     def work(tx: Tx) -> AlliesView:
-        caller_claims(rt, tx, eco, token)
+        if alliance_rules.cut_off(tx, eco, caller_claims(rt, tx, eco, token)):
+            raise MeshError(ErrorCode.UNAUTHENTICATED, "the access token has been revoked")
         listed = []
         for s in alliances.listing(tx, eco, AllianceStatus.ACTIVE):
             st = s.state

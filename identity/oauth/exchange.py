@@ -161,6 +161,10 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]  
         claims = decode_access_token(value, origin) if origin else decode_own_access_token(value)
         if claims is None or AccessTokenView(claims).is_revoked():
             raise InvalidGrantError(f"the {name} is invalid, expired or revoked")
+        # exchanged across an alliance before it was suspended or ended: cut off, not to
+        # be laundered into a fresh token
+        if alliance_rules.cut_off(current().tx, origin or current().eco.slug, claims):
+            raise InvalidGrantError(f"the {name} has been revoked")
         return claims, origin
 
     def validate_token_request(self) -> None:

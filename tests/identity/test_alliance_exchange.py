@@ -219,7 +219,13 @@ class TestCutOff:
         own = world.operators["acme"]
         assert (await verifier.verify(own)).eco == "acme"
 
+        allies = world.url("acme", "/alliances")
+        reading = await world.idp.http.get(allies, headers={"Authorization": f"Bearer {crossed}"})
+        assert reading.status_code == 200 and reading.json()["allies"][0]["ecosystem"] == "globex"
+
         assert (await world.act("acme", alliance, action)).is_success
+        reading = await world.idp.http.get(allies, headers={"Authorization": f"Bearer {crossed}"})
+        assert reading.status_code == 401, reading.text  # identity itself refuses it too
         assert "revoked" in await _refused(verifier, crossed)
         assert "revoked" in await _refused(verifier, other_way)  # both directions
         assert (await verifier.verify(own)).eco == "acme"  # acme's own tokens live on
@@ -288,3 +294,21 @@ class TestAlliedPortal:
             auth=("portal", world.secrets["portal@globex"]),
         )
         assert wrong.status_code == 401
+
+    async def test_a_cut_off_token_is_not_exchanged_again(self, world: World) -> None:
+        """A token globex issued from acme's (fed.eco acme) before a suspension cannot be
+        exchanged back into acme after the alliance is resumed (globex's portal, set up
+        above, may exchange any globex token)."""
+        assert "portal@globex" in world.secrets
+        alliance = await world.active("acme", "globex")
+        back = await world.exchange(
+            "globex", "acme-backend@acme", await world.client_token("acme", "acme-backend")
+        )
+        in_globex = str(back.json()["access_token"])
+        allowed = await world.exchange("acme", "portal@globex", in_globex)
+        assert allowed.status_code == 200, allowed.text  # the path itself is open
+        await world.act("acme", alliance, "suspend")
+        await world.act("acme", alliance, "resume")
+        again = await world.exchange("acme", "portal@globex", in_globex)
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant", again.text
+        await world.act("acme", alliance, "end")
