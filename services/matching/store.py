@@ -55,9 +55,8 @@ ALLIED_FIELDS = ("needs", "offers", "skills", "interests", "industries", "region
 
 def allied_profile(p: PersonPublic) -> Profile | None:
     """What ``p`` shares with allied ecosystems (the fields flagged for allies, as the
-    profile event's ``allied_fields`` lists them); None when nothing is shared. An event
-    without the list shares nothing."""
-    shared = set(getattr(p, "allied_fields", None) or ())
+    profile event's ``allied_fields`` lists them); None when nothing is shared."""
+    shared = set(p.allied_fields)
     if not shared & set(ALLIED_FIELDS):
         return None
     fields = {f: tuple(getattr(p, f)) for f in ALLIED_FIELDS if f in shared}

@@ -21,7 +21,7 @@ from contracts.v1.alliances import (
     DirectionTerms,
     Sharing,
 )
-from contracts.v1.matching import IntroductionConnected, IntroductionData
+from contracts.v1.matching import IntroductionChanged, IntroductionConnected, IntroductionData
 from services.collaboration.allied import ALLIANCES
 from tests.collaboration.conftest import Mesh, until
 from tests.collaboration.test_forums import denied
@@ -167,3 +167,34 @@ class TestWorkspaceAcross:
         pact = Pact(mesh)
         ws_id = await pact.connect()
         await denied(ErrorCode.FORBIDDEN, pact.call(c.GET_WORKSPACE, "yara", workspace=ws_id))
+
+
+class TestNotificationsAcross:
+    async def test_each_person_hears_in_their_own_ecosystem(self, mesh: Mesh) -> None:
+        pact = Pact(mesh)
+        data = IntroductionData(
+            introduction=f"i-{uuid.uuid4().hex[:8]}",
+            a="noah",
+            a_partner="northwind",
+            b="yara",
+            b_partner="yonder",
+            status="withdrawn",
+            actor="olga",
+            a_eco=mesh.eco,
+            b_eco=pact.eco,
+        )
+        await pact.publish(
+            IntroductionChanged(ecosystem=mesh.eco, subject=data.introduction, data=data)
+        )
+
+        async def heard() -> bool:
+            return bool((await pact.call(c.LIST_NOTIFICATIONS, "yara")).items)
+
+        await until(heard)
+        [hers] = (await pact.call(c.LIST_NOTIFICATIONS, "yara")).items
+        [his] = (await mesh.call(c.LIST_NOTIFICATIONS, "noah")).items
+        for note in (hers, his):
+            assert (note.action, note.content_id) == ("withdrawn", data.introduction)
+        # yara's notification is not in the other ecosystem under her name
+        stray = mesh.call_as(c.LIST_NOTIFICATIONS, mesh.token("yara", partner="yonder"))
+        assert (await stray).items == []

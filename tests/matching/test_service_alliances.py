@@ -152,6 +152,12 @@ class TestAlliedSuggestions:
         assert [s.id for s in reply.suggestions if s.ecosystem is None] == own_ids
         scores = [s.score for s in reply.suggestions]
         assert scores == sorted(scores, reverse=True)
+        # a replica's start builds the same people from the database (idf refitted)
+        await ally.mesh.svc.store.rebuild()
+        rebuilt = (await suggest(ally.mesh, allied=True)).suggestions
+        assert {(s.id, s.ecosystem) for s in rebuilt} == {
+            (s.id, s.ecosystem) for s in reply.suggestions
+        }
 
     @pytest.mark.parametrize(
         "status,share",
