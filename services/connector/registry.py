@@ -274,15 +274,15 @@ async def _allied(s: AsyncSession, claims: Claims, eco: str, q: str) -> list[c.O
         return []
     grantee = None if everyone else claims.partner
     found = await repo.granted_across(s, eco, grantee, textsearch.words(q))
+    if not found:
+        return []
     states = await alliances.active_across(s, [g for g, _ in found])
+    names = {a.eco: a.name for a in await alliances.store.allies(s, eco)}
     items: dict[tuple[str, str], c.OperationReply] = {}
     for g, op in found:
-        key = (op.eco, op.id)
-        if not states[g.id] or key in items:
-            continue
-        ally = await alliances.store.ally(s, eco, op.eco)
-        assert ally is not None  # the grant is active: so is the alliance
-        items[key] = operation_reply(op, g.grantee == claims.partner, None, ally.name)
+        key, mine = (op.eco, op.id), g.grantee == claims.partner
+        if states[g.id] and (key not in items or mine):
+            items[key] = operation_reply(op, mine, None, names[op.eco])
     return list(items.values())
 
 
