@@ -11,12 +11,14 @@ same concurrency (for card throughput).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import statistics
 import string
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -56,20 +58,19 @@ SENTENCES = [
 
 
 class Keys:
-    """One signing key and the tokens it mints for the benchmark's people."""
+    """One signing key and the tokens it mints for the benchmark's people (of ``ecos``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ecos: tuple[str, ...] = (ECO,)) -> None:
         self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
         public.update(kid="bench", use="sig", alg="RS256")
-        self.verifier = TokenVerifier(
-            StaticKeys({issuer_for(IDENTITY, ECO): [public]}), IDENTITY, DEFAULT_AUDIENCE
-        )
+        issuers = {issuer_for(IDENTITY, eco): [public] for eco in ecos}
+        self.verifier = TokenVerifier(StaticKeys(issuers), IDENTITY, DEFAULT_AUDIENCE)
 
-    def token(self, sub: str, partner: str) -> str:
+    def token(self, sub: str, partner: str, eco: str = ECO) -> str:
         now = int(time.time())
         claims = {
-            "iss": issuer_for(IDENTITY, ECO),
+            "iss": issuer_for(IDENTITY, eco),
             "sub": sub,
             "aud": DEFAULT_AUDIENCE,
             "iat": now,
@@ -77,7 +78,7 @@ class Keys:
             "jti": uuid.uuid4().hex,
             "client_id": "bench",
             "scope": " ".join(sorted(ALL_SCOPES)),
-            "eco": ECO,
+            "eco": eco,
             "partner": partner,
             "roles": ["member"],
         }
@@ -188,10 +189,9 @@ async def throughput(make_call: Any, concurrency: int, seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
-async def run(quick: bool) -> dict[str, Any]:
-    rate, seconds, tput_s, posts = (10.0, 3.0, 2.0, 60) if quick else (10.0, 20.0, 10.0, 400)
-    keys = Keys()
-    people = [(f"p{i:03d}", ("northwind", "contoso", "fabrikam")[i % 3]) for i in range(60)]
+@contextlib.asynccontextmanager
+async def profile_service(keys: Keys) -> AsyncIterator[Client]:
+    """A real nats-server and profile service on SQLite; yields a connection to the bus."""
     with tempfile.TemporaryDirectory() as tmp, local_nats() as url:
         settings = ProfileSettings(
             nats_url=url,
@@ -205,25 +205,33 @@ async def run(quick: bool) -> dict[str, Any]:
             await rt.start()
             nc = await nats.connect(url)
             try:
-                await seed(nc, people, posts)
-                token = keys.token("watcher", "fabrikam")
-                sentinel = nonce()
-                await publish(nc, post(*people[-1], f"{sentinel} {sentinel}"))
-                await wait_card(nc, token, people[-1][0], sentinel, within=120)
-                echo = await echo_latency(nc, token, 200 if quick else 1000)
-                lat = await event_to_card(nc, keys, people, rate, seconds)
-
-                async def card() -> None:
-                    who = random.choice(people)[0]
-                    await call(nc, c.PERSON_CARD, {"eco": ECO, "person": who}, token)
-
-                async def ping() -> None:
-                    await call(nc, system.ECHO, {"eco": ECO}, token)
-
-                echo_rps = await throughput(ping, 16, tput_s)
-                card_rps = await throughput(card, 16, tput_s)
+                yield nc
             finally:
                 await nc.drain()
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    rate, seconds, tput_s, posts = (10.0, 3.0, 2.0, 60) if quick else (10.0, 20.0, 10.0, 400)
+    keys = Keys()
+    people = [(f"p{i:03d}", ("northwind", "contoso", "fabrikam")[i % 3]) for i in range(60)]
+    async with profile_service(keys) as nc:
+        await seed(nc, people, posts)
+        token = keys.token("watcher", "fabrikam")
+        sentinel = nonce()
+        await publish(nc, post(*people[-1], f"{sentinel} {sentinel}"))
+        await wait_card(nc, token, people[-1][0], sentinel, within=120)
+        echo = await echo_latency(nc, token, 200 if quick else 1000)
+        lat = await event_to_card(nc, keys, people, rate, seconds)
+
+        async def card() -> None:
+            who = random.choice(people)[0]
+            await call(nc, c.PERSON_CARD, {"eco": ECO, "person": who}, token)
+
+        async def ping() -> None:
+            await call(nc, system.ECHO, {"eco": ECO}, token)
+
+        echo_rps = await throughput(ping, 16, tput_s)
+        card_rps = await throughput(card, 16, tput_s)
     p50, p99 = statistics.median(lat), pct(lat, 99)
     e50, e99 = statistics.median(echo), pct(echo, 99)
     return {

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +38,13 @@ async def client_credentials(
     return dict(resp.json())
 
 
-async def people_tokens(http: httpx.AsyncClient, issuer: str) -> dict[str, str]:
+async def people_tokens(
+    http: httpx.AsyncClient, issuer: str, people: Iterable[str] = tuple(demo.PEOPLE)
+) -> dict[str, str]:
     from identity.cli.devclient import login
 
     tokens = {}
-    for username in demo.PEOPLE:
+    for username in people:
         result = await login(
             http,
             issuer,
@@ -91,11 +94,9 @@ async def seed_and_describe(
             "var": launcher.var,
             "clients": creds["clients"],
         }
-        seeded = (
-            await seed_content(launcher.gateway_url, await people_tokens(http, issuer), connector)
-            if seed
-            else []
-        )
+        tokens = await people_tokens(http, issuer) if seed else {}
+        seeded = await seed_content(launcher.gateway_url, tokens, connector) if seed else []
+        allied = await seed_alliance(launcher, http, tokens) if seed else None
         token_endpoint = (await http.get(f"{issuer}/.well-known/openid-configuration")).json()[
             "token_endpoint"
         ]
@@ -129,8 +130,60 @@ async def seed_and_describe(
         flow_file = launcher.var / "demo-flow.json"
         flow_file.write_text(json.dumps(demo_flow(), indent=2) + "\n")
         info["demo"] = demo_examples(info, creds["clients"], flow_file)
+    if allied is not None:
+        info["alliance"] = {**allied, "examples": alliance_examples(info, creds, allied)}
     info["text"] = describe(info)
     return info
+
+
+async def seed_alliance(
+    launcher: Launcher, http: httpx.AsyncClient, tokens: dict[str, str]
+) -> dict[str, Any]:
+    """The second ecosystem's content and its alliance with the demo ecosystem."""
+    from deploy.demo import alliance
+
+    issuer = issuer_for(launcher.identity_url, alliance.ALLY)
+    ally_tokens = await people_tokens(http, issuer, alliance.ALLY_PEOPLE)
+    async with (
+        httpx.AsyncClient(base_url=launcher.gateway_url, timeout=30) as api,
+        httpx.AsyncClient(base_url=launcher.identity_url, timeout=30) as identity,
+    ):
+        return await alliance.seed(api, identity, tokens, ally_tokens)
+
+
+def alliance_examples(
+    info: dict[str, Any], creds: dict[str, Any], allied: dict[str, Any]
+) -> dict[str, str]:
+    """Shell commands (bash) that show the alliance: a federated directory search and an
+    allied card as Northwind's back-end (acme), and Wide World's back-end (meridian)
+    invoking contoso's operation with its token exchanged into acme."""
+    from deploy.demo import alliance
+
+    ally = creds["allies"][alliance.ALLY]
+    api = f"{info['gateway']}/v1/ecosystems/{info['ecosystem']}"
+    scope = "directory:read profile:read"
+    read = _token("TOKEN", creds["clients"]["northwind-backend"], scope, info["token_endpoint"])
+    get = f'{read}\ncurl -s -H "Authorization: Bearer $TOKEN"'
+    ww = ally["clients"]["wideworld-backend"]
+    ally_endpoint = info["token_endpoint"].replace(
+        f"/eco/{info['ecosystem']}/", f"/eco/{alliance.ALLY}/"
+    )
+    exchange = (
+        f"AT=$(curl -s -u {ww['client_id']}@{alliance.ALLY}:{ww['client_secret']} "
+        f"-d grant_type={EXCHANGE} -d subject_token=$WW "
+        f"-d subject_token_type=urn:ietf:params:oauth:token-type:access_token "
+        f"-d 'scope=connector:invoke' {info['token_endpoint']} | python3 -c {PICK_TOKEN})"
+    )
+    json_post = "-H 'Content-Type: application/json'"
+    return {
+        "search": f"{get} '{api}/directory?q=cargo&allied=true'",
+        "card": f"{get} {api}/allies/{alliance.ALLY}/people/{allied['people']['tara']}/card",
+        "invoke": (
+            f"{_token('WW', ww, 'connector:invoke', ally_endpoint)}\n{exchange}\n"
+            f'curl -s -X POST -H "Authorization: Bearer $AT" {json_post} '
+            f"""-d '{{"input": {{"sku": "A-1"}}}}' {api}/operations/contoso.stock-level/invoke"""
+        ),
+    }
 
 
 def demo_flow() -> dict[str, Any]:
@@ -185,6 +238,7 @@ def demo_examples(info: dict[str, Any], clients: dict[str, Any], flow: Path) -> 
     }
 
 
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 PICK_TOKEN = "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
 
 
@@ -237,6 +291,23 @@ def describe(info: dict[str, Any]) -> str:
             "",
             "Contoso's webhook delivery log (northwind reports shipment.delivered):",
             info["demo"]["deliveries"],
+            "",
+        ]
+    if info.get("alliance"):
+        allied = info["alliance"]
+        lines += [
+            f"Alliance {allied['alliance']}: '{info['ecosystem']}' and '{allied['ecosystem']}' "
+            f"({allied['name']}) share people; people of '{allied['ecosystem']}' sign in at "
+            f"{info['identity']}/eco/{allied['ecosystem']} (" + ", ".join(allied["logins"]) + ").",
+            "A federated directory search (only fields flagged for allied ecosystems cross):",
+            allied["examples"]["search"],
+            "",
+            "Tara's card, from the allied ecosystem:",
+            allied["examples"]["card"],
+            "",
+            "Wide World's back-end (meridian) asks Contoso's ERP (acme) for its stock, with its",
+            "token exchanged into acme (contoso granted the operation across the alliance):",
+            allied["examples"]["invoke"],
             "",
         ]
     lines += [

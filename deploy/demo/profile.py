@@ -153,20 +153,8 @@ def _ok(response: httpx.Response) -> None:
 
 
 async def seed(api: httpx.AsyncClient, tokens: dict[str, str], eco: str) -> None:
-    # A profile is seeded once: a restart (or an upgrade) of the same state keeps what
-    # people have written since.
+    await seed_profiles(api, tokens, eco, PEOPLE, COMPANIES)
     base = f"/v1/ecosystems/{eco}"
-    for username, fields in PEOPLE.items():
-        token = tokens[username]
-        auth = {"Authorization": f"Bearer {token}"}
-        path = f"{base}/people/{subject(token)}"
-        if not await _filled(api, path, auth, "headline"):
-            _ok(await api.patch(path, json=fields, headers=auth))
-    for partner, (admin, fields) in COMPANIES.items():
-        auth = {"Authorization": f"Bearer {tokens[admin]}"}
-        path = f"{base}/partners/{partner}/profile"
-        if not await _filled(api, path, auth, "description"):
-            _ok(await api.patch(path, json=fields, headers=auth))
     broker = {"Authorization": f"Bearer {tokens['bruno']}"}
     for partner, note in VERIFIED.items():
         current = await api.get(f"{base}/partners/{partner}/profile", headers=broker)
@@ -174,6 +162,30 @@ async def seed(api: httpx.AsyncClient, tokens: dict[str, str], eco: str) -> None
         if not current.json().get("badge", {}).get("verified"):
             path = f"{base}/partners/{partner}/verification"
             _ok(await api.put(path, json={"note": note}, headers=broker))
+
+
+async def seed_profiles(
+    api: httpx.AsyncClient,
+    tokens: dict[str, str],
+    eco: str,
+    people: dict[str, dict[str, Any]],
+    companies: dict[str, tuple[str, dict[str, Any]]],
+) -> None:
+    """Each person's profile (written by that person) and each company's (by its admin)."""
+    # A profile is seeded once: a restart (or an upgrade) of the same state keeps what
+    # people have written since.
+    base = f"/v1/ecosystems/{eco}"
+    for username, fields in people.items():
+        token = tokens[username]
+        auth = {"Authorization": f"Bearer {token}"}
+        path = f"{base}/people/{subject(token)}"
+        if not await _filled(api, path, auth, "headline"):
+            _ok(await api.patch(path, json=fields, headers=auth))
+    for partner, (admin, fields) in companies.items():
+        auth = {"Authorization": f"Bearer {tokens[admin]}"}
+        path = f"{base}/partners/{partner}/profile"
+        if not await _filled(api, path, auth, "description"):
+            _ok(await api.patch(path, json=fields, headers=auth))
 
 
 async def _filled(api: httpx.AsyncClient, path: str, auth: dict[str, str], field: str) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from identity.cli import seed
+from identity.cli import seed, seed_ally
 from identity.domain import directory, ecosystems, keys
 from identity.domain.crypto import Passwords, Sealer
 from identity.settings import IdentitySettings
@@ -51,16 +51,32 @@ async def seed_demo(
         hashes = await asyncio.to_thread(seed.hash_demo_passwords, passwords)
     existing = seed.read_credentials(out)
     portal_url = portal_url or seed.DEFAULT_PORTAL_URL
-    secrets = await _with_db(settings, seed.seed, sealer, hashes, existing is None, portal_url)
+    fresh = existing is None
+    # the ally's secrets are new too when the file was written before the ally was seeded
+    ally_fresh = existing is None or seed_ally.ECO not in existing.get("allies", {})
+
+    def work(tx: Tx) -> tuple[dict[str, str], dict[str, str]]:
+        ours = seed.seed(tx, sealer, hashes, fresh, portal_url)
+        return ours, seed_ally.seed(tx, sealer, hashes, ally_fresh)
+
+    secrets, ally_secrets = await _with_db(settings, work)
+    ally = seed_ally.credentials(settings.issuer(seed_ally.ECO), ally_secrets, seed.PASSWORD)
     if existing is not None:
         doc = existing
         issuer = settings.issuer(seed.ECO)
-        if not secrets and not seed.refresh_urls(doc, issuer, portal_url):
+        known = doc.setdefault("allies", {}).get(seed_ally.ECO)
+        changed = seed.refresh_urls(doc, issuer, portal_url)
+        if not secrets and not ally_secrets and not changed and known is not None:
             return doc
         for cid, secret in secrets.items():  # clients added since the file was written
             doc["clients"].setdefault(cid, {"client_id": cid})["client_secret"] = secret
+        if known is None:
+            doc["allies"][seed_ally.ECO] = ally
+        for cid, secret in ally_secrets.items():
+            doc["allies"][seed_ally.ECO]["clients"][cid]["client_secret"] = secret
     else:
         doc = seed.credentials(settings.issuer(seed.ECO), secrets, portal_url)
+        doc["allies"] = {seed_ally.ECO: ally}
     seed.write_once(out, doc)
     return doc
 

@@ -17,6 +17,7 @@ from identity.domain import directory
 from identity.domain.crypto import Passwords, Sealer, digest, new_secret
 from identity.domain.ecosystems import CLI_CLIENT, EVERY_SCOPE, USER_GRANTS
 from identity.store import repository as repo
+from identity.store.models import Client
 from identity.store.transaction import Tx
 
 ECO, ECO_NAME = "acme", "ACME Partner Network"
@@ -115,38 +116,10 @@ def seed(
 
     The portal client's redirect URIs follow ``portal_url`` on every run: a mesh moved
     with ``--port-offset`` over state of an earlier run still signs people in."""
-    if repo.get_ecosystem(tx.s, ECO) is None:
-        directory.create_ecosystem(tx, ECO, ECO_NAME, sealer, actor="seed", policy="invite")
-        directory.set_exchange_rules(tx, ECO, EXCHANGE_RULES, "seed")
-    for slug, name in PARTNERS.items():
-        if repo.get_partner(tx.s, ECO, slug) is None:
-            directory.create_partner(tx, ECO, slug, name, verified=True, actor="seed")
-    for username, (partner, name, roles) in PEOPLE.items():
-        if repo.person_by_username(tx.s, ECO, username) is None:
-            directory.create_person(
-                tx,
-                ECO,
-                username,
-                partner,
-                name,
-                roles,
-                hashes[username],
-                f"{username}@{partner}.example",
-                actor="seed",
-            )
+    seed_directory(tx, ECO, ECO_NAME, sealer, EXCHANGE_RULES, PARTNERS, PEOPLE, hashes)
     secrets: dict[str, str] = {}
     for client_id in CLIENTS:
-        spec = client_spec(client_id, portal_url)
-        row = repo.get_client(tx.s, ECO, client_id)
-        if row is None:
-            row, secret = directory.create_client(tx, ECO, client_id, actor="seed", **spec)
-            if secret:
-                secrets[client_id] = secret
-            continue
-        if fresh and row.secret_hash:
-            secret = new_secret(32)
-            row.secret_hash = digest(secret)
-            secrets[client_id] = secret
+        row = seed_client(tx, ECO, client_id, client_spec(client_id, portal_url), fresh, secrets)
         if client_id == "portal":
             uris = portal_uris(portal_url)
             row.redirect_uris = uris["redirect_uris"]
@@ -156,6 +129,48 @@ def seed(
             row.scopes = PORTAL_SCOPES
     tx.s.flush()
     return secrets
+
+
+def seed_directory(
+    tx: Tx,
+    eco: str,
+    eco_name: str,
+    sealer: Sealer,
+    rules: list[dict[str, Any]],
+    partners: dict[str, str],
+    people: dict[str, tuple[str, str, list[str]]],
+    hashes: dict[str, str],
+) -> None:
+    """A demo ecosystem with its exchange rules, partners and people, where absent."""
+    if repo.get_ecosystem(tx.s, eco) is None:
+        directory.create_ecosystem(tx, eco, eco_name, sealer, actor="seed", policy="invite")
+        directory.set_exchange_rules(tx, eco, rules, "seed")
+    for slug, name in partners.items():
+        if repo.get_partner(tx.s, eco, slug) is None:
+            directory.create_partner(tx, eco, slug, name, verified=True, actor="seed")
+    for username, (partner, name, roles) in people.items():
+        if repo.person_by_username(tx.s, eco, username) is None:
+            email = f"{username}@{partner}.example"
+            directory.create_person(
+                tx, eco, username, partner, name, roles, hashes[username], email, actor="seed"
+            )
+
+
+def seed_client(
+    tx: Tx, eco: str, client_id: str, spec: dict[str, Any], fresh: bool, secrets: dict[str, str]
+) -> Client:
+    """A demo client, made when absent; its new secret (if any) goes into ``secrets``, also
+    when ``fresh`` asks for new secrets of existing clients."""
+    row = repo.get_client(tx.s, eco, client_id)
+    if row is None:
+        row, secret = directory.create_client(tx, eco, client_id, actor="seed", **spec)
+        if secret:
+            secrets[client_id] = secret
+    elif fresh and row.secret_hash:
+        secret = new_secret(32)
+        row.secret_hash = digest(secret)
+        secrets[client_id] = secret
+    return row
 
 
 def refresh_urls(doc: dict[str, Any], issuer: str, portal_url: str) -> bool:
@@ -201,7 +216,11 @@ def write_once(path: Path, doc: dict[str, Any]) -> None:
 
 
 def hash_demo_passwords(passwords: Passwords) -> dict[str, str]:
-    return {u: passwords.hash(PASSWORD) for u in PEOPLE}
+    """One hash of the demo password per person of both demo ecosystems (one hash each:
+    the same password must not give the same hash)."""
+    from identity.cli import seed_ally  # it builds on this module
+
+    return {u: passwords.hash(PASSWORD) for u in (*PEOPLE, *seed_ally.PEOPLE)}
 
 
 def read_credentials(path: Path) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import enum
 import importlib
 import inspect
 import pkgutil
+import time
 import types
 import typing
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ import services
 from contracts.claims import ALL_SCOPES, Claims, Role, Scope
 from contracts.errors import STATUS
 from contracts.policy import Operation, Policy, decide
+from contracts.v1.alliances import DirectionTerms, Sharing
 from gateway.routes import path_params
 from mesh.settings import ServiceSettings
-from tests.support.tokens import TestKeys, TokenFactory
+from mesh.tokens import issuer_for
+from tests.support.tokens import TEST_IDENTITY_URL, TestKeys, TokenFactory
 
 ECO = "acme"
 PARTNER = "northwind"
@@ -76,8 +79,28 @@ VALID_KINDS: dict[str, tuple[str, str | None, tuple[Role, ...]]] = {
     "operator": (ECO, "acme-hq", (Role.OPERATOR, Role.MEMBER)),
     "missing_scope": (ECO, PARTNER, (Role.PARTNER_ADMIN, Role.MEMBER)),
 }
-INVALID_KINDS = ("expired", "bad_signature", "alg_none")
-KINDS = ("anonymous", *INVALID_KINDS, *VALID_KINDS)
+# ``allied_cut_off``: a token exchanged across an alliance that has since ended (issued
+# before the per-origin cut-off its end published): refused like any invalid token.
+INVALID_KINDS = ("expired", "bad_signature", "alg_none", "allied_cut_off")
+# Callers from the allied ecosystem ``ALLY``: a token of theirs exchanged into ``ECO``
+# across an alliance (``eco`` ECO, ``fed.eco`` ALLY), carrying what ECO's terms grant the
+# ally's people (:data:`ALLIED_TERMS`): those roles, at most those scopes, no partner of
+# ECO. The policy admits them exactly where those roles and scopes reach.
+ALLY = "meridian"
+ENDED_ALLY = "matrix-ended-ally"
+ENDED_AT = int(time.time())
+"""When the alliance with ``ENDED_ALLY`` ended: its cut-off refuses tokens issued before."""
+ALLIED_TERMS = DirectionTerms(
+    share=Sharing.PEOPLE,
+    roles=["member", "partner_admin"],
+    scopes=[Scope.DIRECTORY_READ, Scope.PROFILE_READ, Scope.CONNECTOR_READ, Scope.CONNECTOR_INVOKE],
+    connector_partners=["contoso"],
+)
+ALLIED_KINDS: dict[str, tuple[Role, ...]] = {
+    "allied_member": (Role.MEMBER,),
+    "allied_partner_admin": ALLIED_TERMS.acting_roles,
+}
+KINDS = ("anonymous", *INVALID_KINDS, *VALID_KINDS, *ALLIED_KINDS)
 
 
 def call_params(op: Operation) -> dict[str, str]:
@@ -133,11 +156,27 @@ class Callers:
         self.forger = TokenFactory(TestKeys(kid=tokens.keys.kid))  # same kid, wrong key
 
     def payload(self, kind: str, op: Operation) -> dict[str, Any]:
+        if kind in ALLIED_KINDS:
+            return self.allied(ALLIED_KINDS[kind])
+        if kind == "allied_cut_off":
+            return self.allied(ALLIED_TERMS.acting_roles, ENDED_ALLY, issued_at=ENDED_AT - 60)
         eco, partner, roles = VALID_KINDS.get(kind, (ECO, PARTNER, (Role.MEMBER,)))
         scope = " ".join(sorted(ALL_SCOPES))
         if kind == "missing_scope" and op.policy.scope is not None:
             scope = " ".join(sorted(ALL_SCOPES - {op.policy.scope.value}))
         return self.tokens.claims(eco=eco, partner=partner, roles=roles, scope=scope)
+
+    def allied(
+        self, roles: tuple[Role, ...], origin: str = ALLY, issued_at: int | None = None
+    ) -> dict[str, Any]:
+        """A token of ``origin``'s wideworld exchanged into ``ECO`` as the alliance's rule
+        issues it: the rule's roles and scopes, no partner of ``ECO``, ``fed`` its origin."""
+        scope = " ".join(sorted(str(s) for s in ALLIED_TERMS.scopes))
+        fed = {"iss": issuer_for(TEST_IDENTITY_URL, origin), "eco": origin, "partner": "wideworld"}
+        claims = self.tokens.claims(eco=ECO, partner=None, roles=roles, scope=scope, fed=fed)
+        if issued_at is not None:
+            claims["iat"] = issued_at
+        return claims
 
     def token(self, kind: str, op: Operation) -> str | None:
         if kind == "anonymous":

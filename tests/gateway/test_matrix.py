@@ -10,7 +10,9 @@ the service (e.g. "a person edits only their own profile"), never from the polic
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -19,16 +21,24 @@ import nats
 import pytest
 from pydantic import BaseModel
 
-from contracts.claims import Claims, Scope
+from contracts.claims import Claims, Role, Scope
 from contracts.policy import Operation, Policy
 from contracts.registry import OPERATIONS
+from contracts.subjects import event_subject
 from contracts.v1 import system
+from contracts.v1.identity import RevokedSubject, TokenRevoked, TokenRevokedData
 from gateway import metrics
 from gateway.app import create_app
 from gateway.routes import RouteConfigError, RouteTable, check_operation
+from mesh.nats import ensure_event_stream
 from mesh.service import MeshService
 from tests.gateway.conftest import bearer, gateway_settings
 from tests.gateway.matrix_support import (
+    ALLIED_KINDS,
+    ALLIED_TERMS,
+    ECO,
+    ENDED_ALLY,
+    ENDED_AT,
     KINDS,
     SYNTHETIC,
     Callers,
@@ -52,6 +62,33 @@ POLICY_REASONS = (
 SERVED = {s.name for s in SERVICES}
 
 
+@pytest.fixture(scope="module")
+async def ended_alliance(nats_url: str) -> int:
+    """The per-origin cut-off identity publishes when an alliance with ``ENDED_ALLY`` ends:
+    every token of acme exchanged from there before then is refused. Returns its time."""
+    cut = RevokedSubject(origin=ENDED_ALLY, before=ENDED_AT, until=ENDED_AT + 3600)
+    event = TokenRevoked(ecosystem=ECO, data=TokenRevokedData(subjects=[cut]))
+    nc = await nats.connect(nats_url)
+    try:
+        await ensure_event_stream(nc.jetstream())
+        await nc.jetstream().publish(
+            event_subject(ECO, event.type), event.model_dump_json().encode()
+        )
+    finally:
+        await nc.drain()
+    return ENDED_AT
+
+
+async def until_cut_off(client: httpx.AsyncClient, callers: Callers) -> None:
+    """Wait until the gateway's revocation feed has applied :func:`ended_alliance`."""
+    token = callers.token("allied_cut_off", system.ECHO)
+    assert token is not None
+    deadline, echo = time.monotonic() + 30, f"/v1/ecosystems/{ECO}/echo"
+    while (await client.get(echo, headers=bearer(token))).status_code != 401:
+        assert time.monotonic() < deadline, "the gateway never applied the alliance's cut-off"
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture(scope="module", params=infra.database_engines())
 async def mesh(
     request: pytest.FixtureRequest,
@@ -59,8 +96,11 @@ async def mesh(
     test_keys: TestKeys,
     postgres_admin_url: str | None,
     tmp_path_factory: pytest.TempPathFactory,
+    callers: Callers,
+    ended_alliance: int,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Every service under services/ (each with its own database) and a gateway in front."""
+    """Every service under services/ (each with its own database) and a gateway in front,
+    once it refuses tokens exchanged across the ended alliance."""
     async with AsyncExitStack() as stack:
         for spec in SERVICES:
             if request.param == "sqlite":
@@ -86,7 +126,9 @@ async def mesh(
         base = await stack.enter_async_context(
             infra.serve_app(create_app(settings, verifier=test_keys.verifier()))
         )
-        yield await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=10))
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=10))
+        await until_cut_off(client, callers)
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +200,43 @@ async def test_matrix(mesh: httpx.AsyncClient, callers: Callers, op: Operation) 
         pytest.skip(f"denials checked; no service under services/ serves {op.service} yet")
 
 
+def granted_across(op: Operation, roles: tuple[Role, ...]) -> bool:
+    """What the alliance's terms reach, written out: the route's scope is one the terms give,
+    one of its roles is one they give, and it is bound to no partner (an exchanged token
+    acts for no partner of this ecosystem) unless one of those roles bypasses the binding."""
+    p = op.policy
+    return p.public or (
+        p.scope in ALLIED_TERMS.scopes
+        and not p.roles.isdisjoint(roles)
+        and (p.partner_param is None or not p.partner_bypass.isdisjoint(roles))
+    )
+
+
+class TestAlliedCallers:
+    """A token exchanged across an alliance (``eco`` acme, ``fed.eco`` meridian) is
+    admitted by exactly the routes the terms' roles and scopes reach; the matrix above
+    calls every route with it and checks the gateway and the services agree."""
+
+    @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
+    def test_admitted_only_where_the_terms_reach(self, callers: Callers, op: Operation) -> None:
+        for kind, roles in ALLIED_KINDS.items():
+            want = None if granted_across(op, roles) else 403
+            assert callers.expected_denial(kind, op) == want, kind
+
+    def test_reads_and_calls_across_never_administration(self) -> None:
+        reached = {op for op in OPERATIONS if granted_across(op, ALLIED_TERMS.acting_roles)}
+        names = {op.name for op in reached}
+        assert {
+            "profile.directory.search",
+            "profile.ally.person.card",
+            "profile.person.get",
+            "connector.invoke",
+        } <= names
+        never = {Scope.ADMIN, Scope.BROKER_CURATE, Scope.PROFILE_WRITE, Scope.CONNECTOR_ADMIN}
+        assert not [op.name for op in reached if op.policy.scope in never]
+        assert len(reached) < len(OPERATIONS) / 2  # the terms grant a narrow slice
+
+
 class TestEveryRouteHasAPolicy:
     @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
     def test_registry_operation_is_servable(self, op: Operation) -> None:
@@ -201,20 +280,25 @@ class TestEveryRouteHasAPolicy:
 # machinery is proven against statuses that are not computed by ``decide`` itself.
 OK = 200
 TABLE: dict[str, dict[str, int]] = {
-    # anonymous, expired, bad sig, alg none, other eco, other partner,
-    # member, partner_admin, broker, operator, missing scope
+    # anonymous, expired, bad sig, alg none, exchanged across an ended alliance,
+    # other eco, other partner, member, partner_admin, broker, operator, missing scope,
+    # allied member, allied partner_admin (no partner of acme: never a partner's own route)
     "partner_private": dict(
-        zip(KINDS, (401, 401, 401, 401, 403, 403, OK, OK, 403, OK, 403), strict=True)
+        zip(KINDS, (*[401] * 5, 403, 403, OK, OK, 403, OK, 403, 403, 403), strict=True)
     ),
-    "curate": dict(zip(KINDS, (401, 401, 401, 401, 403, 403, 403, 403, OK, OK, 403), strict=True)),
+    "curate": dict(
+        zip(KINDS, (*[401] * 5, 403, 403, 403, 403, OK, OK, 403, 403, 403), strict=True)
+    ),
     "partner_admin": dict(
-        zip(KINDS, (401, 401, 401, 401, 403, 403, 403, OK, 403, OK, 403), strict=True)
+        zip(KINDS, (*[401] * 5, 403, 403, 403, OK, 403, OK, 403, 403, 403), strict=True)
     ),
 }
 
 
 @pytest.fixture(scope="module")
-async def synthetic_mesh(nats_url: str, test_keys: TestKeys) -> AsyncIterator[httpx.AsyncClient]:
+async def synthetic_mesh(
+    nats_url: str, test_keys: TestKeys, callers: Callers, ended_alliance: int
+) -> AsyncIterator[httpx.AsyncClient]:
     """A real MeshService serving the synthetic operations, and a gateway routing them."""
     nc = await nats.connect(nats_url)
     service = MeshService(nc, "testing", "0.0.1", test_keys.verifier())
@@ -228,6 +312,7 @@ async def synthetic_mesh(nats_url: str, test_keys: TestKeys) -> AsyncIterator[ht
     settings = gateway_settings(nats_url, rate_limits_enabled=False, access_log=False)
     app = create_app(settings, verifier=test_keys.verifier(), operations=(*OPERATIONS, *SYNTHETIC))
     async with infra.serve_app(app) as base, httpx.AsyncClient(base_url=base) as client:
+        await until_cut_off(client, callers)
         yield client
     await service.stop()
     await nc.drain()

@@ -95,6 +95,34 @@ class TestSeedDemo:
             != first["clients"]["portal"]["client_secret"]
         )
 
+    async def test_the_allied_demo_ecosystem(
+        self, tmp_path: Path, idp_database: str, demo_hashes: dict[str, str]
+    ) -> None:
+        settings = IdentitySettings(database_url=idp_database)
+        out = tmp_path / "creds.json"
+        first = await commands.seed_demo(settings, out, demo_hashes)
+        ally = first["allies"]["meridian"]
+        assert ally["issuer"] == settings.issuer("meridian")
+        assert {u: p["partner"] for u, p in ally["people"].items()} == {
+            "mira": "meridian-hq",
+            "bastian": "meridian-hq",
+            "wanda": "wideworld",
+            "walter": "wideworld",
+            "tara": "tailspin",
+            "theo": "tailspin",
+        }
+        secret = ally["clients"]["wideworld-backend"]["client_secret"]
+        assert len(secret) >= 43 and ally["clients"]["mesh-cli"]["client_secret"] is None
+        assert not set(ally["people"]) & set(first["people"])  # one login name, one person
+        # a file written before the ally was seeded: its clients get secrets, acme's stay
+        doc = json.loads(out.read_text())
+        del doc["allies"]
+        out.write_text(json.dumps(doc))
+        again = await commands.seed_demo(settings, out, demo_hashes)
+        assert again["clients"] == first["clients"]
+        renewed = again["allies"]["meridian"]["clients"]["wideworld-backend"]["client_secret"]
+        assert renewed and renewed != secret
+
 
 @pytest.mark.slow  # real processes
 class TestCommandLine:
