@@ -192,8 +192,12 @@ def token(info: dict[str, Any], client: str = "northwind-backend") -> str:
     return str(resp.json()["access_token"])
 
 
-def observe(info: dict[str, Any], marker: str) -> dict[str, Any]:
-    """What the test compares across the upgrade, read through the gateway."""
+def observe(
+    info: dict[str, Any], marker: str, served: dict[str, set[str]] | None = None
+) -> dict[str, Any]:
+    """What the test compares across the upgrade, read through the gateway. A release may
+    add fields to a reply: with ``served`` (per kind, the fields the previous release's
+    directory entries had) an entry is compared on those only, and must still have each."""
     api = f"{info['gateway']}/v1/ecosystems/{info['ecosystem']}"
     headers = {"Authorization": f"Bearer {token(info)}"}
     seen: dict[str, Any] = {}
@@ -202,7 +206,13 @@ def observe(info: dict[str, Any], marker: str) -> dict[str, Any]:
             f"{api}/directory", params={"kind": kind, "page_size": 100}, headers=headers
         )
         assert page.status_code == 200, page.text
-        seen[kind] = sorted(json.dumps(e, sort_keys=True) for e in page.json()["entries"])
+        entries = page.json()["entries"]
+        seen[f"{kind}_fields"] = set().union(*(e.keys() for e in entries))
+        keep = (served or {}).get(kind)
+        seen[kind] = sorted(
+            json.dumps({k: e.get(k, "missing") for k in keep} if keep else e, sort_keys=True)
+            for e in entries
+        )
         seen[f"{kind}s"] = page.json()["total"]
     found = httpx.get(f"{api}/directory", params={"kind": "company", "q": marker}, headers=headers)
     company = httpx.get(f"{api}/partners/northwind/profile", headers=headers)
@@ -251,9 +261,12 @@ def test_previous_release_upgrades_in_place(tmp_path: Path) -> None:
     env.install(new)
     proc, _ = env.up(workdir, offset)
     try:
-        after = observe(json.loads((workdir / "var" / "mesh.json").read_text()), marker)
+        served = {kind: before[f"{kind}_fields"] for kind in ("person", "company")}
+        after = observe(json.loads((workdir / "var" / "mesh.json").read_text()), marker, served)
     finally:
         stop(proc)
+    for kind in ("person", "company"):
+        assert after.pop(f"{kind}_fields") >= before.pop(f"{kind}_fields")
     assert after == before
     # The upgrade ran this release's migrations (UPGRADING.md lists them).
     assert identity_revision(workdir) == release.current_heads()["identity"]

@@ -37,10 +37,13 @@ async def world(idp: IdP) -> World:
 
 @pytest.fixture
 async def verifier(idp: IdP, nc: Client) -> AsyncIterator[TokenVerifier]:
-    """A resource server's verifier (JWKS over HTTP) fed by the real revocation stream."""
+    """A resource server's verifier (JWKS over HTTP) fed by the real revocation stream,
+    from this test's start: the module runs once per engine on one NATS with the same
+    ecosystem names, and a cut-off another run published in the same second is not this
+    deployment's (its identity database never knew it)."""
     async with httpx.AsyncClient(timeout=10) as http:
         v = TokenVerifier(RemoteJwks(http), idp.url, "partnermesh", cache_size=100)
-        feed = RevocationFeed(nc.jetstream(), v.revoked)
+        feed = RevocationFeed(nc.jetstream(), v.revoked, horizon_s=0.0)
         await feed.start()
         try:
             yield v

@@ -90,9 +90,11 @@ class TestLifecycle:
     async def test_operators_see_whom_they_may_propose_to(self, world: World, idp: IdP) -> None:
         resp = await world.call("globex", "GET", "/peers")
         assert resp.status_code == 200, resp.text
+        # every other enabled ecosystem: the module's and the demo seed's second one
         assert {p["ecosystem"]: p["name"] for p in resp.json()} == {
             "acme": "ACME Partner Network",
             "initech": "Initech Brand",
+            "meridian": "Meridian Trade Network",
         }
         member = (await idp.person_tokens("noah"))["access_token"]
         _problem(await world.call("acme", "GET", "/peers", member), 403)
