@@ -15,6 +15,9 @@ Seeded through the public APIs like any client would, after both ecosystems' own
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -166,14 +169,44 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# Each service hears that the alliance is active from identity's event a moment after the
+# accept (its projection, ``mesh.alliances``) and refuses acts across until then.
+ACROSS_WAIT_S = 60.0
+NOT_YET = (403, 404, 409)
+
+
+def _refusal(response: httpx.Response) -> RuntimeError:
+    return RuntimeError(
+        f"{response.request.method} {response.request.url.path}: "
+        f"{response.status_code} {response.text[:300]}"
+    )
+
+
 def _ok(response: httpx.Response) -> dict[str, Any]:
     if response.status_code >= 400 and response.status_code != 409:
-        raise RuntimeError(
-            f"{response.request.method} {response.request.url.path}: "
-            f"{response.status_code} {response.text[:300]}"
-        )
+        raise _refusal(response)
     body: dict[str, Any] = response.json() if response.content else {}
     return body
+
+
+async def _across(
+    send: Callable[[], Awaitable[httpx.Response]],
+    done: Callable[[], Awaitable[bool]] | None = None,
+) -> dict[str, Any]:
+    """An act across the alliance, sent again while the service refuses it for not having
+    heard of the alliance yet (or until ``done`` says an earlier try went through), for
+    at most :data:`ACROSS_WAIT_S`."""
+    deadline = time.monotonic() + ACROSS_WAIT_S
+    while True:
+        response = await send()
+        if response.status_code < 400:
+            body: dict[str, Any] = response.json() if response.content else {}
+            return body
+        if done is not None and await done():
+            return {}
+        if response.status_code not in NOT_YET or time.monotonic() > deadline:
+            raise _refusal(response)
+        await asyncio.sleep(0.25)
 
 
 async def agree(identity: httpx.AsyncClient, olivia: str, mira: str) -> dict[str, Any]:
@@ -213,17 +246,23 @@ async def flag_fields(api: httpx.AsyncClient, tokens: dict[str, str]) -> None:
 async def grant_across(api: httpx.AsyncClient, grantor: str) -> None:
     """contoso's stock level granted to meridian's wideworld (once)."""
     path = f"/v1/ecosystems/{ECO}/operations/{GRANT['operation']}/grants"
-    existing = _ok(await api.get(path, headers=_auth(grantor)))
-    for grant in existing.get("items", []):
-        if (grant["grantee"], grant.get("grantee_eco")) == (GRANT["grantee"], ALLY):
-            if not grant["revoked_at"]:
-                return
+
+    async def granted() -> bool:
+        existing = _ok(await api.get(path, headers=_auth(grantor)))
+        return any(
+            (grant["grantee"], grant.get("grantee_eco")) == (GRANT["grantee"], ALLY)
+            and not grant["revoked_at"]
+            for grant in existing.get("items", [])
+        )
+
+    if await granted():
+        return
     body = {
         "grantee": GRANT["grantee"],
         "grantee_eco": ALLY,
         "response_fields": ["sku", "available"],
     }
-    _ok(await api.post(path, json=body, headers=_auth(grantor)))
+    await _across(lambda: api.post(path, json=body, headers=_auth(grantor)), granted)
 
 
 async def introduce(api: httpx.AsyncClient, tokens: dict[str, str]) -> str:
@@ -236,11 +275,11 @@ async def introduce(api: httpx.AsyncClient, tokens: dict[str, str]) -> str:
         if intro["b"] == b and intro["status"] not in ("declined", "rejected", "withdrawn"):
             return str(intro["id"])
     body = {"a": a, "b": b, "b_eco": ALLY, "note": INTRO_NOTE}
-    intro = _ok(await api.post(mine, json=body, headers=broker))
+    intro = await _across(lambda: api.post(mine, json=body, headers=broker))
     if ALLY in intro.get("awaiting", []):
         curate = f"/v1/ecosystems/{ALLY}/introductions/{intro['id']}/curate"
         curator = _auth(tokens[INTRO["curator"]])
-        _ok(await api.post(curate, json={"action": "approve"}, headers=curator))
+        await _across(lambda: api.post(curate, json={"action": "approve"}, headers=curator))
     return str(intro["id"])
 
 

@@ -102,7 +102,12 @@ class TestStreamReplicas:
                 # An event stream as older deployments made it: one replica, with an event
                 # and a durable consumer that inherits its stream's replica count.
                 await _until(lambda: ensure_event_stream(js, replicas=1))
-                await js.publish("pm.v1.evt.acme.identity.audit", b"{}")
+                # A stream just made may not answer publishes yet (no responders until its
+                # leader is placed): publish until it does, once (deduplicated by its id).
+                once = {"Nats-Msg-Id": "the-old-event"}
+                await _until(
+                    lambda: js.publish("pm.v1.evt.acme.identity.audit", b"{}", headers=once)
+                )
                 await js.add_consumer(
                     EVENT_STREAM, ConsumerConfig(durable_name="old", ack_policy=AckPolicy.EXPLICIT)
                 )
